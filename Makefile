@@ -1,0 +1,128 @@
+# rlprice - reinforcement-learning dynamic pricing engine.
+#   make            build ./rlprice and the test binaries (installs Debian deps if missing, as root)
+#   make test       build and run every test (starts a throwaway PostgreSQL cluster)
+#   make demo       the main job on the Dominick's orange-juice data
+#   make asan       build and run the tests with AddressSanitizer + UBSan (in build-asan/)
+#   make bench      run every benchmark
+#   NO_CUDA=1       build without the CUDA backend
+# In CI (CI=true) warnings are errors.
+
+BUILD   ?= build
+CC      ?= cc
+MODULES := engine data features env agents experiments
+SAN     ?=
+
+# ---- top-level targets: make sure the Debian packages exist, then build in a sub-make so
+# that pkg-config is evaluated after any install.
+.PHONY: all deps build test demo asan bench clean help
+all: deps
+	@$(MAKE) --no-print-directory build
+
+deps:
+	@scripts/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory build
+	@BUILD=$(BUILD) tests/run_tests.sh
+
+asan: deps
+	@$(MAKE) --no-print-directory build BUILD=build-asan NO_CUDA=1 SAN=1
+	@BUILD=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run_tests.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory build
+	@scripts/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory build
+	./rlprice bench all
+
+clean:
+	rm -rf build build-asan rlprice
+
+ifneq ($(MAKECMDGOALS),)
+ifeq ($(filter build,$(MAKECMDGOALS)),build)
+BUILDING := 1
+endif
+endif
+
+ifdef BUILDING
+# ---- optional parts, detected once and reported ----
+PKGS := openblas hdf5 libpq cmocka
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ifeq ($(PKG_LIBS),)
+$(error pkg-config could not find $(PKGS); run `make deps` (as root) first)
+endif
+
+CUDA_HOME ?= /usr/local/cuda
+NVCC := $(shell command -v nvcc 2>/dev/null || ( [ -x $(CUDA_HOME)/bin/nvcc ] && echo $(CUDA_HOME)/bin/nvcc ))
+ifeq ($(NO_CUDA),1)
+HAVE_CUDA :=
+CUDA_MSG := CUDA backend: off (NO_CUDA=1)
+else ifneq ($(NVCC),)
+HAVE_CUDA := 1
+CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_MSG := CUDA backend: found ($(NVCC), sm_90 + PTX)
+else
+HAVE_CUDA :=
+CUDA_MSG := CUDA backend: not found (no nvcc on PATH or in $(CUDA_HOME)); CPU only
+endif
+$(info rlprice: OpenBLAS: found ($(shell pkg-config --modversion openblas)))
+$(info rlprice: HDF5: found ($(shell pkg-config --modversion hdf5)))
+$(info rlprice: libpq: found ($(shell pkg-config --modversion libpq)))
+$(info rlprice: cmocka: found ($(shell pkg-config --modversion cmocka)))
+$(info rlprice: $(CUDA_MSG))
+
+CFLAGS ?= -O2
+CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -g -fno-strict-aliasing $(PKG_CFLAGS) \
+          $(addprefix -I,$(MODULES)) -I.
+LDLIBS := $(PKG_LIBS) -lm -lpthread
+ifeq ($(CI),true)
+CFLAGS += -Werror
+endif
+ifeq ($(SAN),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+NVCCFLAGS := -O2 -std=c++17 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 \
+             -Xcompiler -fPIC,-Wall $(addprefix -I,$(MODULES))
+ifeq ($(HAVE_CUDA),1)
+CFLAGS += -DENG_HAVE_CUDA=1 -I$(CUDA_HOME)/include
+LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart_static -ldl -lrt -lstdc++
+CU_SRC := $(wildcard engine/*.cu)
+endif
+
+LIB_SRC  := $(wildcard $(addsuffix /*.c,$(MODULES)))
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(patsubst %.cu,$(BUILD)/%.cu.o,$(CU_SRC))
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+DEPFILES := $(LIB_OBJ:.o=.d) $(BUILD)/rlprice.d $(TEST_BIN:=.d)
+
+RLPRICE := $(if $(filter build,$(BUILD)),rlprice,$(BUILD)/rlprice)
+
+build: $(RLPRICE) $(TEST_BIN)
+
+$(BUILD)/librlprice.a: $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(RLPRICE): $(BUILD)/rlprice.o $(BUILD)/librlprice.a
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/librlprice.a tests/test_common.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests -MMD -MP $(LDFLAGS) $< $(BUILD)/librlprice.a -o $@ $(LDLIBS)
+
+-include $(DEPFILES)
+endif

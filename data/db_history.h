@@ -1,0 +1,64 @@
+/* db_history.h - a validated sales history held in memory, per-product contiguous columns.
+ *
+ * This is the hand-off between the data layer (which fills it from PostgreSQL, CSV or the
+ * HDF5 feature store, and which the market simulator also fills) and features/env.
+ *
+ * Calendar: all products share one calendar of n_periods periods starting at day0, each
+ * period_days long (1 = daily, 7 = weekly).  Column arrays are [n_products][n_periods]
+ * (index p * n_periods + t).  A (p, t) without a clean sales row has present = 0 and NaN
+ * in the float columns.  Missing traffic (NULL in the database, or a source without
+ * traffic) is NaN with present = 1.
+ *
+ * Competitor prices are ragged: for cell c = p * n_periods + t, the prices are
+ * comp_price[comp_off[c] .. comp_off[c + 1]), with competitor ids in comp_id[] indexing
+ * competitor_names[].
+ */
+#ifndef DB_HISTORY_H
+#define DB_HISTORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct db_history {
+    int n_products;
+    int n_periods;
+    int32_t day0;          /* first period's date, days since 1970-01-01 */
+    int period_days;       /* 1 daily, 7 weekly */
+
+    /* per product [n_products]; NaN where the database has NULL */
+    char **product_id;     /* owned strings */
+    char **name;           /* owned strings, may be NULL entries */
+    double *base_price;
+    double *unit_cost;
+    double *min_price;
+    double *max_price;
+    double *max_change_pct;
+
+    /* per (product, period) [n_products * n_periods] */
+    float *price;
+    float *units;
+    float *revenue;
+    float *traffic;        /* NaN = unknown */
+    uint8_t *promo;
+    uint8_t *present;      /* 1 = a clean sales row exists */
+
+    /* competitor prices, ragged (see above) */
+    int n_competitors;
+    char **competitor_names; /* [n_competitors], owned */
+    int64_t *comp_off;       /* [n_products * n_periods + 1] */
+    int32_t *comp_id;        /* [comp_off[last]] */
+    float *comp_price;       /* [comp_off[last]] */
+} db_history;
+
+/* Allocate an empty history with all columns (present = 0, floats NaN, comp lists empty).
+ * Caller frees with db_history_free.  Returns 0 or ENG_ENOMEM/ENG_EINVAL. */
+int db_history_alloc(db_history **out, int n_products, int n_periods, int32_t day0, int period_days);
+void db_history_free(db_history *h);
+
+/* Index of a product id, or -1. (Linear scan is fine for tests; loaders keep a hash.) */
+int db_history_find(const db_history *h, const char *product_id);
+
+/* Bytes held by the column arrays (for the memory figure in `bench db`). */
+size_t db_history_bytes(const db_history *h);
+
+#endif

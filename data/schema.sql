@@ -1,0 +1,88 @@
+-- rlprice schema (applied by `rlprice db init`; idempotent).
+-- History tables (products, sales, competitor_prices) are read by rlprice; run tables
+-- (pricing_runs, price_recommendations, rejected_rows) are written by it.
+
+CREATE TABLE IF NOT EXISTS products (
+    product_id     text PRIMARY KEY,
+    name           text,
+    base_price     numeric NOT NULL,
+    unit_cost      numeric,
+    min_price      numeric,
+    max_price      numeric,
+    max_change_pct numeric,
+    category       text
+);
+COMMENT ON TABLE products IS 'One row per priced product; guardrail bounds are optional.';
+COMMENT ON COLUMN products.base_price IS 'Reference (list) price; the price grid is relative to it.';
+COMMENT ON COLUMN products.unit_cost IS 'Cost of one unit; enables profit rewards and the margin floor.';
+COMMENT ON COLUMN products.min_price IS 'Lowest price rlprice may recommend (NULL = no bound).';
+COMMENT ON COLUMN products.max_price IS 'Highest price rlprice may recommend (NULL = no bound).';
+COMMENT ON COLUMN products.max_change_pct IS 'Largest change per period, percent of the incumbent price.';
+COMMENT ON COLUMN products.category IS 'Grouping for pooled models when a product has too little history.';
+
+CREATE TABLE IF NOT EXISTS sales (
+    product_id text NOT NULL REFERENCES products (product_id),
+    day        date NOT NULL,
+    price      numeric,
+    units      numeric,
+    revenue    numeric,
+    traffic    numeric,
+    promo      boolean,
+    PRIMARY KEY (product_id, day)
+);
+COMMENT ON TABLE sales IS 'Daily (or weekly: the week''s date) sales per product.';
+COMMENT ON COLUMN sales.price IS 'Price charged that period.';
+COMMENT ON COLUMN sales.units IS 'Units sold.';
+COMMENT ON COLUMN sales.revenue IS 'Revenue (about price x units).';
+COMMENT ON COLUMN sales.traffic IS 'Unique visitors (UV) of the product page; NULL when unknown.';
+COMMENT ON COLUMN sales.promo IS 'A promotion ran that period.';
+CREATE INDEX IF NOT EXISTS sales_day_idx ON sales (day);
+
+CREATE TABLE IF NOT EXISTS competitor_prices (
+    product_id text NOT NULL,
+    day        date NOT NULL,
+    competitor text NOT NULL,
+    price      numeric,
+    PRIMARY KEY (product_id, day, competitor)
+);
+COMMENT ON TABLE competitor_prices IS 'Observed competitor prices for the same or an equivalent product.';
+
+CREATE TABLE IF NOT EXISTS pricing_runs (
+    run_id       text PRIMARY KEY,
+    run_date     date NOT NULL,
+    status       text NOT NULL CHECK (status IN ('running', 'finished', 'failed', 'dry_run')),
+    started_at   timestamptz NOT NULL DEFAULT now(),
+    finished_at  timestamptz,
+    config       text,
+    n_products   integer,
+    n_repriced   integer,
+    n_held       integer,
+    n_rejected_rows integer,
+    summary      text
+);
+COMMENT ON TABLE pricing_runs IS 'One row per pricing run (run_id is derived from the date and configuration, so a re-run replaces it).';
+
+CREATE TABLE IF NOT EXISTS price_recommendations (
+    run_id          text NOT NULL REFERENCES pricing_runs (run_id) ON DELETE CASCADE,
+    product_id      text NOT NULL,
+    effective_day   date NOT NULL,
+    price           numeric NOT NULL,
+    incumbent_price numeric,
+    agent           text NOT NULL,
+    reason          text,
+    expected_uplift numeric,
+    ci_low          numeric,
+    ci_high         numeric,
+    PRIMARY KEY (run_id, product_id)
+);
+COMMENT ON TABLE price_recommendations IS 'Guarded prices pushed by a run, with the agent and reason codes.';
+CREATE INDEX IF NOT EXISTS price_recommendations_product_idx ON price_recommendations (product_id, effective_day);
+
+CREATE TABLE IF NOT EXISTS rejected_rows (
+    run_id     text NOT NULL,
+    table_name text NOT NULL,
+    row_key    text NOT NULL,
+    reason     text NOT NULL,
+    PRIMARY KEY (run_id, table_name, row_key, reason)
+);
+COMMENT ON TABLE rejected_rows IS 'Input rows quarantined by validation, with the rule they broke.';

@@ -1,0 +1,96 @@
+/* eng_backend.h - the compute backend interface (ggml-style struct of function pointers).
+ *
+ * One backend is chosen once at start-up (eng_backend_select) and passed to every model.
+ * All tensors are float32, row-major, and live in *backend memory* (host memory for the
+ * CPU backend, device memory for CUDA).  Every op exists on both backends; the CPU one is
+ * the reference (tests/test_backend_parity.c compares them op by op).
+ *
+ * Batched layout: "P" independent problems (one per product of a model group) are laid
+ * out at a constant stride, so one call does P independent products of work.
+ * All functions return 0 or a negative ENG_E* status (message via eng_err_msg()).
+ */
+#ifndef ENG_BACKEND_H
+#define ENG_BACKEND_H
+
+#include <stddef.h>
+
+typedef enum { ENG_ACT_IDENTITY = 0, ENG_ACT_RELU = 1, ENG_ACT_TANH = 2 } eng_act;
+typedef enum { ENG_LOSS_MSE = 0, ENG_LOSS_HUBER = 1 } eng_loss;
+typedef enum { ENG_BACKEND_CPU = 0, ENG_BACKEND_CUDA = 1 } eng_backend_kind;
+
+typedef struct eng_backend {
+    const char *name;      /* "cpu" or "cuda" */
+    eng_backend_kind kind;
+
+    /* ---- memory (n counts floats) ---- */
+    int (*alloc)(float **out, size_t n);                      /* zero-filled; free with ->free */
+    void (*free)(float *p);                                   /* NULL is a no-op */
+    int (*to_device)(float *dst, const float *src_host, size_t n);
+    int (*to_host)(float *dst_host, const float *src, size_t n);
+    int (*copy)(float *dst, const float *src, size_t n);      /* backend -> backend */
+    int (*fill)(float *dst, float value, size_t n);
+
+    /* ---- batched row-major GEMM ----
+     * for b in [0, batch): C_b = alpha * op(A_b) * op(B_b) + beta * C_b
+     * op(A_b) is M x K, op(B_b) is K x N, C_b is M x N; X_b = X + b * strideX;
+     * trans* != 0 means the stored matrix is the transpose (lda etc. are row-major
+     * leading dimensions of the stored matrices). */
+    int (*gemm)(int transA, int transB, int M, int N, int K, float alpha,
+                const float *A, int lda, long strideA,
+                const float *B, int ldb, long strideB,
+                float beta, float *C, int ldc, long strideC, int batch);
+
+    /* Y[p][i][j] = act(Y[p][i][j] + bias[p * stride_bias + j]),  Y is [P][rows][N] dense. */
+    int (*bias_act)(float *Y, const float *bias, long stride_bias, int P, int rows, int N, eng_act act);
+    /* dY[k] *= act'(x_k) for k < n, where the derivative is computed from the activation
+     * OUTPUT Y[k] (relu: Y>0; tanh: 1-Y^2; identity: 1). */
+    int (*act_backward)(float *dY, const float *Y, size_t n, eng_act act);
+    /* db[p * stride_db + j] = (accumulate ? db[..] : 0) + sum_i dY[p][i][j]; dY is [P][rows][N]. */
+    int (*bias_grad)(float *db, long stride_db, const float *dY, int P, int rows, int N, int accumulate);
+
+    /* Loss per product over a [P][rows][N] block:
+     *   L_p = sum_{i,j} w_pij * l(pred_pij - target_pij) / max(1, sum_{i,j} w_pij)
+     * with w = 1 when weight == NULL; MSE l(d) = d^2; Huber l(d) = d^2/2 if |d| <= delta
+     * else delta*(|d| - delta/2).  grad (same shape, may be NULL) receives dL_p/dpred.
+     * loss_host[P] (host memory, may be NULL) receives L_p. */
+    int (*loss)(eng_loss kind, float delta, const float *pred, const float *target,
+                const float *weight, float *grad, float *loss_host, int P, int rows, int N);
+
+    /* out_host[p] = sum_{k<n} x[p * stride + k]^2  (host array of P doubles). */
+    int (*sumsq)(const float *x, long stride, int n, int P, double *out_host);
+    /* x[p * stride + k] *= scale_host[p] for k < n (host array of P floats). */
+    int (*scale)(float *x, long stride, int n, int P, const float *scale_host);
+
+    /* Adam with bias correction over n elements:
+     *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+     *   w -= lr * (m / bc1) / (sqrt(v / bc2) + eps)      (bc1 = 1-b1^t, bc2 = 1-b2^t)
+     * Elements whose mask_host product is 0 are left untouched: mask is NULL (all
+     * products train) or a host array of P bytes, each product owning `per_product`
+     * consecutive elements (n = P * per_product). */
+    int (*adam)(float *w, const float *g, float *m, float *v, size_t per_product, int P,
+                const unsigned char *mask_host, float lr, float beta1, float beta2, float eps,
+                float bc1, float bc2);
+
+    /* dst = tau * src + (1 - tau) * dst (Polyak / soft target update). */
+    int (*polyak)(float *dst, const float *src, size_t n, float tau);
+
+    /* Wait for queued work (no-op on CPU). */
+    int (*sync)(void);
+} eng_backend;
+
+/* The CPU backend (OpenBLAS); static, never NULL, never freed. */
+const eng_backend *eng_backend_cpu(void);
+
+/* The CUDA backend.  Returns ENG_EDEVICE (with a message) when rlprice was built without
+ * CUDA or no usable device is present; *out is then NULL. */
+int eng_backend_cuda(const eng_backend **out);
+
+/* Select by name: "cpu", "cuda" (error if no device) or "auto" (CUDA when a device is
+ * present; otherwise logs one info line and returns the CPU backend). */
+int eng_backend_select(const char *device, const eng_backend **out);
+
+/* Human-readable one-line description of the CUDA situation ("not compiled in",
+ * "no device: <reason>", "NVIDIA H100 ... (sm_90)").  Static string. */
+const char *eng_cuda_describe(void);
+
+#endif

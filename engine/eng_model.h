@@ -1,0 +1,112 @@
+/* eng_model.h - model groups: P dense networks of identical shape trained together.
+ *
+ * A model group holds P independent multilayer perceptrons (one per product).  One call
+ * runs P forward / backward / Adam steps.  P = 1 is an ordinary single network.
+ *
+ * Memory: ONE backend allocation per model, split into named views
+ *     params [P][nparams]   weights then bias per layer: W_l [out_l][in_l], b_l [out_l]
+ *     grads  [P][nparams]
+ *     adam_m [P][nparams]
+ *     adam_v [P][nparams]
+ * so each product's parameters are contiguous (checkpoints, per-product clipping,
+ * divergence checks) and layer l of all products is a strided batch for GEMM.
+ * Activation buffers for the current batch size live in a second allocation.
+ *
+ * Data passed to and from these functions is HOST memory laid out [P][B][features];
+ * the model moves it to and from the backend.
+ */
+#ifndef ENG_MODEL_H
+#define ENG_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eng_backend.h"
+#include "eng_util.h"
+
+#define ENG_MAX_LAYERS 8
+
+typedef struct eng_arch {
+    int n_layers;                     /* dense layers, 1..ENG_MAX_LAYERS */
+    int sizes[ENG_MAX_LAYERS + 1];    /* sizes[0] = inputs, sizes[n_layers] = outputs */
+    eng_act acts[ENG_MAX_LAYERS];     /* activation applied after layer l */
+} eng_arch;
+
+/* Build an arch from a size list and a hidden/output activation.
+ * e.g. eng_arch_mlp(&a, (int[]){32,256,256,21}, 4, ENG_ACT_RELU, ENG_ACT_IDENTITY). */
+int eng_arch_mlp(eng_arch *a, const int *sizes, int n_sizes, eng_act hidden, eng_act output);
+size_t eng_arch_nparams(const eng_arch *a); /* parameters of ONE network */
+
+typedef struct eng_model eng_model; /* opaque */
+
+/* Create P networks; weights initialised from `seed` (He-uniform before ReLU, Xavier-uniform
+ * before tanh/identity; biases 0), product p drawing from eng_seed_derive(seed, p) so a group
+ * equals P single models created with those derived seeds.  Caller frees with eng_model_free. */
+int eng_model_create(eng_model **out, const eng_backend *be, const eng_arch *arch, int P, uint64_t seed);
+void eng_model_free(eng_model *m);
+
+int eng_model_P(const eng_model *m);
+const eng_arch *eng_model_arch(const eng_model *m);
+size_t eng_model_nparams(const eng_model *m); /* per product */
+const eng_backend *eng_model_backend(const eng_model *m);
+long eng_model_step(const eng_model *m);      /* Adam steps taken */
+
+/* Forward all P networks on X [P][B][in] (host).  Keeps activations for backward.
+ * Y [P][B][out] (host) receives the outputs; may be NULL. */
+int eng_model_forward(eng_model *m, const float *X, int B, float *Y);
+
+/* Backward after a forward: dY [P][B][out] (host) is dL/dY.  ACCUMULATES into grads
+ * (call eng_model_zero_grad first).  dX [P][B][in] (host) receives dL/dX when non-NULL. */
+int eng_model_backward(eng_model *m, const float *dY, float *dX);
+
+/* Loss on the last forward's output against target [P][B][out] (host) with optional
+ * weight [P][B][out] (host, NULL = all ones; 0 masks an element, e.g. untaken actions),
+ * then backward through the network.  loss_out [P] (host, may be NULL). */
+int eng_model_loss_backward(eng_model *m, eng_loss kind, float huber_delta, const float *target,
+                            const float *weight, float *loss_out);
+
+int eng_model_zero_grad(eng_model *m);
+
+typedef struct eng_adam_cfg {
+    float lr;        /* 1e-3 */
+    float beta1;     /* 0.9 */
+    float beta2;     /* 0.999 */
+    float eps;       /* 1e-8 */
+    float clip_norm; /* per-product global gradient-norm clip; 0 = off */
+} eng_adam_cfg;
+eng_adam_cfg eng_adam_default(void);
+
+/* One Adam step for every product whose mask byte is non-zero (mask NULL = all).
+ * grad_norm_out [P] (host, may be NULL) receives each product's gradient norm before
+ * clipping. */
+int eng_model_adam_step(eng_model *m, const eng_adam_cfg *cfg, const unsigned char *mask,
+                        float *grad_norm_out);
+
+/* Target networks: hard copy / Polyak average of all parameters (same arch and P). */
+int eng_model_copy_params(eng_model *dst, const eng_model *src);
+int eng_model_polyak(eng_model *dst, const eng_model *src, float tau);
+
+/* Host access to the named views.  which: ENG_VIEW_PARAMS, _GRADS, _ADAM_M, _ADAM_V.
+ * get/set of all products: buf is [P][nparams]; of one product: buf is [nparams]. */
+typedef enum { ENG_VIEW_PARAMS = 0, ENG_VIEW_GRADS = 1, ENG_VIEW_ADAM_M = 2, ENG_VIEW_ADAM_V = 3 } eng_view;
+int eng_model_get(const eng_model *m, eng_view which, float *buf);
+int eng_model_set(eng_model *m, eng_view which, const float *buf);
+int eng_model_get_product(const eng_model *m, eng_view which, int p, float *buf);
+int eng_model_set_product(eng_model *m, eng_view which, int p, const float *buf);
+void eng_model_set_step(eng_model *m, long step);
+
+/* Divergence check: bad[p] = 1 when product p has a non-finite parameter. Returns the
+ * number of bad products (>= 0) or a negative status. */
+int eng_model_check_finite(const eng_model *m, unsigned char *bad);
+
+/* ---- HDF5 checkpoints (eng_ckpt.c) ----
+ * Save the whole group (arch, params, Adam moments, step, RNG state, config string) to
+ * `path` atomically (temp file, fsync, rename).  rng and config may be NULL. */
+int eng_ckpt_save(const eng_model *m, const char *path, const eng_rng *rng, const char *config);
+/* Load a group saved by eng_ckpt_save onto backend `be`.  Truncated, corrupt, wrong
+ * version or inconsistent files return ENG_EFORMAT/ENG_EIO with a message, never crash.
+ * *out is caller-freed; rng (may be NULL) receives the saved RNG state; *config (may be
+ * NULL) receives a malloc'd copy of the config string (caller frees). */
+int eng_ckpt_load(eng_model **out, const eng_backend *be, const char *path, eng_rng *rng, char **config);
+
+#endif

@@ -1,0 +1,57 @@
+/* rlprice.c - the `rlprice` command: parses global flags and dispatches subcommands.
+ * All work lives in the layers (data/, features/, env/, agents/, experiments/); each
+ * subcommand is an `int xxx_main(int argc, char **argv)` that returns an exit code. This is
+ * the only place (besides tests) where the process exits. */
+#include <stdio.h>
+#include <string.h>
+
+#include "eng_util.h"
+
+#define RLPRICE_VERSION "0.1.0"
+
+typedef int (*rlp_cmd_fn)(int argc, char **argv);
+typedef struct {
+    const char *name;   /* first word */
+    const char *sub;    /* second word, or NULL */
+    rlp_cmd_fn fn;      /* receives argv starting at the (sub)command word */
+    const char *help;
+} rlp_cmd;
+
+/* ---- command table: one row per subcommand (keep sorted by layer) ---- */
+static const rlp_cmd commands[] = {
+    {NULL, NULL, NULL, NULL},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: rlprice [--verbose|--quiet] COMMAND [ARGS]\n\ncommands:\n");
+    for (const rlp_cmd *c = commands; c->name; c++) {
+        char words[64];
+        snprintf(words, sizeof words, "%s%s%s", c->name, c->sub ? " " : "", c->sub ? c->sub : "");
+        fprintf(f, "  %-22s %s\n", words, c->help);
+    }
+}
+
+int main(int argc, char **argv) {
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")) eng_log_set_level(ENG_LOG_DEBUG);
+        else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) eng_log_set_level(ENG_LOG_WARN);
+        else if (!strcmp(argv[i], "--version")) { printf("rlprice %s\n", RLPRICE_VERSION); return 0; }
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
+        else { fprintf(stderr, "rlprice: unknown option '%s'\n", argv[i]); usage(stderr); return 2; }
+    }
+    if (i >= argc) { usage(stderr); return 2; }
+    const char *name = argv[i];
+    const char *sub = i + 1 < argc ? argv[i + 1] : NULL;
+    for (const rlp_cmd *c = commands; c->name; c++) {
+        if (strcmp(c->name, name) != 0) continue;
+        if (c->sub) {
+            if (!sub || strcmp(c->sub, sub) != 0) continue;
+            return c->fn(argc - i - 1, argv + i + 1);
+        }
+        return c->fn(argc - i, argv + i);
+    }
+    fprintf(stderr, "rlprice: unknown command '%s%s%s'\n", name, sub ? " " : "", sub ? sub : "");
+    usage(stderr);
+    return 2;
+}

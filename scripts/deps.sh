@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# scripts/deps.sh - make sure the Debian packages rlprice builds and tests with are present.
+# Called by `make`, `make test` and `make demo`.  Installs them when run as root; otherwise
+# prints the exact apt-get line and exits 1.  Prints nothing when everything is present.
+set -u
+PKGS="build-essential pkg-config libopenblas-dev libhdf5-dev libpq-dev postgresql libcmocka-dev hdf5-tools"
+missing=""
+have_pc() { pkg-config --exists "$1" 2>/dev/null; }
+command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
+command -v cc >/dev/null 2>&1 || missing="$missing build-essential"
+have_pc openblas || missing="$missing libopenblas-dev"
+have_pc hdf5 || missing="$missing libhdf5-dev"
+have_pc libpq || missing="$missing libpq-dev"
+have_pc cmocka || missing="$missing libcmocka-dev"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+command -v h5dump >/dev/null 2>&1 || missing="$missing hdf5-tools"
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "rlprice: missing packages:$missing" >&2
+    echo "rlprice: run as root:  apt-get update && apt-get install -y $PKGS" >&2
+    exit 1
+fi
+echo "rlprice: installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >&2 && apt-get install -y -qq $PKGS >&2 || { echo "rlprice: apt-get install failed" >&2; exit 1; }
