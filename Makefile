@@ -49,7 +49,7 @@ endif
 
 ifdef BUILDING
 # ---- optional parts, detected once and reported ----
-PKGS := openblas hdf5 libpq cmocka
+PKGS := openblas hdf5 libpq cmocka json-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ifeq ($(PKG_LIBS),)
@@ -73,12 +73,13 @@ $(info rlprice: OpenBLAS: found ($(shell pkg-config --modversion openblas)))
 $(info rlprice: HDF5: found ($(shell pkg-config --modversion hdf5)))
 $(info rlprice: libpq: found ($(shell pkg-config --modversion libpq)))
 $(info rlprice: cmocka: found ($(shell pkg-config --modversion cmocka)))
+$(info rlprice: json-c: found ($(shell pkg-config --modversion json-c)); libcsv: found)
 $(info rlprice: $(CUDA_MSG))
 
 CFLAGS ?= -O2
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -g -fno-strict-aliasing $(PKG_CFLAGS) \
           $(addprefix -I,$(MODULES)) -I.
-LDLIBS := $(PKG_LIBS) -lm -lpthread
+LDLIBS := $(PKG_LIBS) -lcsv -lm -lpthread
 ifeq ($(CI),true)
 CFLAGS += -Werror
 endif
