@@ -141,7 +141,7 @@ int exp_cmd_bench_engine(int argc, char **argv) {
     }
     double gemm = 0;
     if ((rc = bench_gemm(be, 256, seconds, &gemm)) != ENG_OK) goto fail;
-    printf("bench engine: backend %s, %.1f s per figure, seed %llu\n", be->name, seconds, (unsigned long long)seed);
+    printf("bench engine: backend %s, %g s per figure, seed %llu\n", be->name, seconds, (unsigned long long)seed);
     if (be->kind == ENG_BACKEND_CPU) printf("  cpu: %s\n", openblas_get_config());
     else printf("  device: %s\n", eng_cuda_describe());
     printf("  net 32-256-256-21 relu/identity, MSE, Adam; FLOPs/step = 2B(3*sum(in*out) - in0*out0)\n");
