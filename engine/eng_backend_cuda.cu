@@ -9,7 +9,8 @@
  *   - one cuBLAS handle, created lazily by the first GEMM (under a mutex);
  *   - row-major batched GEMM through cublasSgemmStridedBatched on the column-major view
  *     (a row-major C = op(A) op(B) is the column-major C^T = op(B)^T op(A)^T);
- *   - reductions (bias_grad, loss, sumsq) accumulate in double, like the CPU backend;
+ *   - reductions (bias_grad, loss, sumsq) accumulate in double (the CPU uses double for
+ *     loss and sumsq and float for bias_grad; double is at least as accurate);
  *   - small per-call device scratch (loss values, per-product scale factors, Adam mask)
  *     is cudaMalloc'd and freed inside the op;
  *   - every CUDA / cuBLAS call goes through cuda_check / cublas_check, which record
@@ -293,17 +294,20 @@ __global__ void k_scale(float *x, long stride, int n, size_t total, const float 
     }
 }
 
+/* Same expression as the CPU reference: step = lr / bc1 and inv_bc2 = 1 / bc2 come from
+ * the host, w -= step * m / (sqrt(v * inv_bc2) + eps). */
 __global__ void k_adam(float *w, const float *g, float *m, float *v, size_t per_product, size_t n,
-                       const unsigned char *mask, float lr, float beta1, float beta2, float eps, float bc1,
-                       float bc2) {
+                       const unsigned char *mask, float beta1, float beta2, float eps, float step,
+                       float inv_bc2) {
+    const float a1 = 1.0f - beta1, a2 = 1.0f - beta2;
     GRID_STRIDE(i, n) {
         if (mask && !mask[i / per_product]) continue;
         float gi = g[i];
-        float mi = beta1 * m[i] + (1.0f - beta1) * gi;
-        float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
+        float mi = beta1 * m[i] + a1 * gi;
+        float vi = beta2 * v[i] + a2 * gi * gi;
         m[i] = mi;
         v[i] = vi;
-        w[i] -= lr * (mi / bc1) / (sqrtf(vi / bc2) + eps);
+        w[i] -= step * mi / (sqrtf(vi * inv_bc2) + eps);
     }
 }
 
@@ -485,6 +489,9 @@ static int cu_adam(float *w, const float *g, float *m, float *v, size_t per_prod
                    const unsigned char *mask_host, float lr, float beta1, float beta2, float eps, float bc1,
                    float bc2) {
     if (P < 0) return eng_err_set(ENG_EINVAL, "cuda adam: negative P=%d", P);
+    if (!(bc1 > 0.0f) || !(bc2 > 0.0f))
+        return eng_err_set(ENG_EINVAL, "cuda adam: bias corrections must be > 0 (bc1 %g, bc2 %g)", (double)bc1,
+                           (double)bc2);
     size_t n = per_product * (size_t)P;
     if (n == 0) return ENG_OK;
     if (!w || !g || !m || !v) return eng_err_set(ENG_EINVAL, "cuda adam: NULL pointer");
@@ -496,7 +503,8 @@ static int cu_adam(float *w, const float *g, float *m, float *v, size_t per_prod
         st = cuda_check(cudaMemcpy(d_mask, mask_host, (size_t)P, cudaMemcpyHostToDevice));
         if (st != ENG_OK) goto cleanup;
     }
-    k_adam<<<grid_for(n), ENG_CU_THREADS>>>(w, g, m, v, per_product, n, d_mask, lr, beta1, beta2, eps, bc1, bc2);
+    k_adam<<<grid_for(n), ENG_CU_THREADS>>>(w, g, m, v, per_product, n, d_mask, beta1, beta2, eps, lr / bc1,
+                                            1.0f / bc2);
     st = launch_check("k_adam");
 cleanup:
     if (d_mask) cudaFree(d_mask);
