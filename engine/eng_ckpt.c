@@ -409,7 +409,7 @@ static int get_arch(hid_t f, const char *path, eng_arch *arch, int64_t *P, int64
         return st;
     memset(arch, 0, sizeof *arch);
     arch->n_layers = nl;
-    int64_t off = 0;
+    int64_t off = 0, want[ENG_MAX_LAYERS];
     for (int l = 0; l <= nl; l++) {
         if (sizes[l] < 1 || sizes[l] > ENG_CKPT_MAX_WIDTH)
             return eng_err_set(ENG_EFORMAT, "checkpoint '%s': layer_sizes[%d] = %d is out of range 1..%d", path, l,
@@ -421,14 +421,16 @@ static int get_arch(hid_t f, const char *path, eng_arch *arch, int64_t *P, int64
             return eng_err_set(ENG_EFORMAT, "checkpoint '%s': activations[%d] = %d is not 0, 1 or 2", path, l,
                                (int)acts[l]);
         arch->acts[l] = (eng_act)acts[l];
-        if (offs[l] != off)
-            return eng_err_set(ENG_EFORMAT, "checkpoint '%s': layer_offsets[%d] = %" PRId64 ", expected %" PRId64,
-                               path, l, offs[l], off);
+        want[l] = off;
         off += (int64_t)sizes[l] * sizes[l + 1] + sizes[l + 1];
     }
     if (*np != off || (size_t)off != eng_arch_nparams(arch))
         return eng_err_set(ENG_EFORMAT, "checkpoint '%s': nparams = %" PRId64 " but the layer sizes give %" PRId64,
                            path, *np, off);
+    for (int l = 0; l < nl; l++)
+        if (offs[l] != want[l])
+            return eng_err_set(ENG_EFORMAT, "checkpoint '%s': layer_offsets[%d] = %" PRId64 ", expected %" PRId64,
+                               path, l, offs[l], want[l]);
     if (*P < 1 || *P > INT32_MAX)
         return eng_err_set(ENG_EFORMAT, "checkpoint '%s': P = %" PRId64 " is out of range", path, *P);
     if (*step < 0)
