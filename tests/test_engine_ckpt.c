@@ -117,6 +117,18 @@ static void test_roundtrip(void **s) {
     assert_int_equal(eng_ckpt_load(&l, cpu(), path, &rng2, NULL), ENG_ENOTFOUND);
     assert_null(l);
     assert_non_null(strstr(eng_err_msg(), "RNG"));
+
+    /* a config string beyond HDF5's 64 KiB compact attribute limit */
+    size_t big = 100000;
+    char *long_cfg = malloc(big + 1);
+    for (size_t k = 0; k < big; k++) long_cfg[k] = (char)('a' + k % 26);
+    long_cfg[big] = '\0';
+    assert_int_equal(eng_ckpt_save(m, path, &rng, long_cfg), ENG_OK);
+    assert_int_equal(eng_ckpt_load(&l, cpu(), path, NULL, &cfg), ENG_OK);
+    assert_string_equal(cfg, long_cfg);
+    free(cfg);
+    free(long_cfg);
+    eng_model_free(l);
     eng_model_free(m);
     unlink(path);
 }
