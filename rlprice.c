@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "eng_util.h"
+#include "exp_bench.h"
 
 #define RLPRICE_VERSION "0.1.0"
 
@@ -19,6 +20,7 @@ typedef struct {
 
 /* ---- command table: one row per subcommand (keep sorted by layer) ---- */
 static const rlp_cmd commands[] = {
+    {"bench", "engine", exp_cmd_bench_engine, "engine training-step throughput vs sgemm (--device, --seconds)"},
     {NULL, NULL, NULL, NULL},
 };
 
