@@ -22,7 +22,8 @@
  *   4. clip to [lo, hi]; every bound the candidate violated sets its bit;
  *   5. rounding to a price ending (cents, e.g. .99 and .49): the nearest price with an
  *      allowed ending INSIDE [lo, hi]; when none exists, the nearest whole cent inside
- *      [lo, hi] (ENV_GR_ROUND_SKIPPED); the result is never outside [lo, hi] (to 1e-9).
+ *      [lo, hi] (ENV_GR_ROUND_SKIPPED); the result is never outside [lo, hi] (to 1e-8:
+ *      bounds are compared in cents with a 1e-6 cent tolerance).
  * So the result satisfies every bound still active after step 2, whatever the candidate.
  */
 #ifndef ENV_ACTION_H
