@@ -88,7 +88,9 @@ static void test_missing_rules(void **state) {
     /* t = 10 (the next, unpriced period) is allowed; 11 is not */
     assert_int_equal(feat_state(h, 0, 10, x), ENG_OK);
     assert_close(x[FEAT_PRICE_CUR], 2.0, 0, 0);
-    assert_close(x[FEAT_COMP_MISSING], 1, 0, 0);       /* last competitor price at t=5 > 7 back */
+    assert_close(x[FEAT_COMP_MISSING], 0, 0, 0);       /* window 3..9: latest competitor prices at t=5 */
+    assert_close(x[FEAT_COMP_REL_MIN], 2.0 / 1.5, 1e-6, 0);
+    assert_close(x[FEAT_COMP_RANK], 1.0, 0, 0);
     assert_int_equal(feat_state(h, 0, 11, x), ENG_EINVAL);
     assert_int_equal(feat_state(h, 1, 3, x), ENG_EINVAL);
     /* no base price, no history: ratio 1, price 0, never NaN */
