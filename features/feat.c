@@ -19,6 +19,7 @@
 #include "feat.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "eng_util.h"
@@ -42,7 +43,7 @@ static const feat_kind g_kinds[FEAT_N] = {
 };
 
 static feat_layout g_layout;
-static int g_layout_ready;
+static pthread_once_t g_layout_once = PTHREAD_ONCE_INIT;
 
 static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
     const unsigned char *p = data;
@@ -53,8 +54,8 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
     return h;
 }
 
-const feat_layout *feat_layout_get(void) {
-    if (!g_layout_ready) { /* idempotent: concurrent first calls compute the same values */
+static void layout_init(void) {
+    {
         uint64_t h = 14695981039346656037ULL;
         h = fnv1a(h, FEAT_LAYOUT_VERSION, sizeof FEAT_LAYOUT_VERSION);
         for (int i = 0; i < FEAT_N; i++) {
@@ -67,8 +68,11 @@ const feat_layout *feat_layout_get(void) {
         g_layout.kinds = g_kinds;
         g_layout.version = FEAT_LAYOUT_VERSION;
         g_layout.hash = h;
-        g_layout_ready = 1;
     }
+}
+
+const feat_layout *feat_layout_get(void) {
+    pthread_once(&g_layout_once, layout_init);
     return &g_layout;
 }
 
