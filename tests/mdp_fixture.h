@@ -2,6 +2,11 @@
 #ifndef MDP_FIXTURE_H
 #define MDP_FIXTURE_H
 
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "db_history.h"
 #include "eng_util.h"
 
