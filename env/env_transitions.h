@@ -1,0 +1,90 @@
+/* env_transitions.h - logged transitions (s_t, a_t, r_t, s_{t+1}, done) from a history,
+ * and the behaviour policy (the people who set the historical prices) as P(level | state).
+ *
+ * A transition exists for product p and period t in [t_begin, t_end) when period t has a
+ * sales row with a finite positive price (the logged action) and a finite reward r_t
+ * (env_reward_series; a differenced reward also needs period t - tau).  s_t = feat_state(t)
+ * and s_{t+1} = feat_state(t + 1) (which uses data up to t only).  done = 1 when period
+ * t + 1 is not usable (absent, outside the range, end of history): episodes split at gaps.
+ *
+ * Behaviour policy: historical prices were chosen by people, mostly by keeping or nudging
+ * the incumbent.  The estimate conditions on the state's incumbent price, mapped to its
+ * grid level j (feature price_cur relative to the reference price), and smooths per-product
+ * counts towards a pooled, uniformly smoothed estimate (a hierarchical Dirichlet model):
+ *   P_pool(k | j)  = (N(j, k) + beta / K) / (N(j) + beta)
+ *   P_p(k | j)     = (n_p(j, k) + alpha P_pool(k | j)) / (n_p(j) + alpha)
+ * with N pooled over all products' fitted transitions.  beta > 0 makes every probability
+ * > 0; both lines sum to 1 over k by construction.  Defaults alpha = 5, beta = 1.
+ */
+#ifndef ENV_TRANSITIONS_H
+#define ENV_TRANSITIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db_history.h"
+#include "env_action.h"
+#include "env_reward.h"
+#include "feat.h"
+
+/* ---- behaviour policy ---------------------------------------------------------------- */
+typedef struct env_behaviour env_behaviour; /* opaque */
+
+typedef struct env_behaviour_cfg {
+    double alpha; /* per-product shrinkage towards the pool, > 0; default 5 */
+    double beta;  /* pooled smoothing towards uniform, > 0; default 1 */
+} env_behaviour_cfg;
+env_behaviour_cfg env_behaviour_default(void);
+
+/* Fit from n logged pairs (product[i], incumbent level j[i], logged level k[i]) for a history
+ * of n_products products on grid g.  Caller frees with env_behaviour_free.  ENG_EINVAL for
+ * out-of-range entries or bad cfg, ENG_ENOMEM. */
+int env_behaviour_fit(env_behaviour **out, const env_grid *g, int n_products, const int32_t *product,
+                      const int16_t *j, const int16_t *k, size_t n, const env_behaviour_cfg *cfg);
+void env_behaviour_free(env_behaviour *b);
+/* P(. | product p, incumbent level j) into probs[K]; every entry > 0, sum 1.  ENG_EINVAL
+ * for a bad p or j. */
+int env_behaviour_probs(const env_behaviour *b, int p, int j, double *probs);
+/* Incumbent level of a (raw, unnormalised) state vector: price_cur / ref on the grid. */
+int env_state_level(const env_grid *g, const float *state_raw, double ref);
+
+/* ---- transitions --------------------------------------------------------------------- */
+typedef struct env_transitions_cfg {
+    env_grid grid;
+    env_reward_cfg reward;
+    env_behaviour_cfg behaviour;
+    int t_begin, t_end;     /* periods considered; t_end = -1 means n_periods */
+    const feat_norm *norm;  /* NULL: raw states; else states are normalised with it */
+} env_transitions_cfg;
+env_transitions_cfg env_transitions_default(void);
+
+typedef struct env_transitions {
+    size_t n;          /* transitions */
+    int n_features;    /* FEAT_N */
+    int K;             /* grid levels */
+    int32_t *product;  /* [n] product index */
+    int32_t *t;        /* [n] period */
+    float *state;      /* [n][n_features] s_t */
+    float *next_state; /* [n][n_features] s_{t+1} */
+    int16_t *level;    /* [n] logged action as a grid level */
+    float *ratio;      /* [n] logged price / reference, clipped to the band */
+    float *price;      /* [n] logged price */
+    float *ref_price;  /* [n] reference price used */
+    int16_t *inc_level;/* [n] incumbent level j of s_t (behaviour model input) */
+    float *reward;     /* [n] r_t */
+    uint8_t *done;     /* [n] */
+    uint8_t *clipped;  /* [n] 1 when the logged price lay outside the band */
+    float *propensity; /* [n] P_behaviour(level | s_t) > 0 */
+    env_behaviour *behaviour; /* fitted on these transitions; owned */
+    env_reward_info reward_info; /* summed over products */
+    long n_clipped;    /* logged prices outside the band */
+    long n_skipped_no_ref; /* products without a reference price (no transitions) */
+} env_transitions;
+
+/* Build every transition of h (all products).  Caller frees with env_transitions_free.
+ * Returns 0, ENG_EINVAL (bad config; reward errors such as a profit kind without a unit
+ * cost), ENG_ENOMEM. */
+int env_transitions_build(const db_history *h, const env_transitions_cfg *cfg, env_transitions **out);
+void env_transitions_free(env_transitions *tr);
+
+#endif
