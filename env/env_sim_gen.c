@@ -113,7 +113,7 @@ int env_sim_draw_params(env_sim_preset preset, const env_sim_fit *fit, int perio
          * it so the simulated log-log slope comes back near the fitted one. */
         p->ref_gain = unif(&r, 0.3, 0.8);
         p->ref_loss = p->ref_gain * unif(&r, 1.0, 1.5);
-        double own = fit->elasticity[b] + 0.5 * (p->ref_gain + p->ref_loss);
+        double own = fit->elasticity[b] + 0.75 * (p->ref_gain + p->ref_loss);
         if (own > -0.3) own = -0.3;
         p->elasticity = own / (1 - q0);
         p->ref_lambda = unif(&r, 0.6, 0.85);
