@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "eng_util.h"
+#include "db_schema.h"
 
 #define RLPRICE_VERSION "0.1.0"
 
@@ -19,6 +20,10 @@ typedef struct {
 
 /* ---- command table: one row per subcommand (keep sorted by layer) ---- */
 static const rlp_cmd commands[] = {
+    {"db", "init", db_cmd_init, "apply the schema (data/schema.sql) [--db CONNINFO] [--roles]"},
+    {"db", "start", db_cmd_start, "start the embedded PostgreSQL cluster (.pgdata/); prints export lines"},
+    {"db", "stop", db_cmd_stop, "stop the embedded PostgreSQL cluster"},
+    {"db", "env", db_cmd_env, "print the embedded cluster's export PG... lines"},
     {NULL, NULL, NULL, NULL},
 };
 
