@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "eng_util.h"
+#include "env_sim.h"
 #include "db_schema.h"
 
 #define RLPRICE_VERSION "0.1.0"
@@ -24,6 +25,7 @@ static const rlp_cmd commands[] = {
     {"db", "start", db_cmd_start, "start the embedded PostgreSQL cluster (.pgdata/); prints export lines"},
     {"db", "stop", db_cmd_stop, "stop the embedded PostgreSQL cluster"},
     {"db", "env", db_cmd_env, "print the embedded cluster's export PG... lines"},
+    {"simulate", NULL, env_sim_cmd_simulate, "simulated sales history with known demand (--products N --days D --seed S)"},
     {NULL, NULL, NULL, NULL},
 };
 

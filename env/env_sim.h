@@ -19,6 +19,8 @@
 
 #include <stdint.h>
 
+#include <libpq-fe.h>
+
 #include "db_history.h"
 #include "eng_util.h"
 
@@ -255,7 +257,12 @@ void env_sim_log_free(env_sim_log *l);
 int env_sim_generate(env_sim_preset preset, const env_sim_fit *fit, int n_products, int n_periods,
                      int period_days, int32_t day0, uint64_t seed, db_history **hist_out, env_sim_log **log_out);
 
-/* `rlprice simulate ...` (env_sim_cmd.c). */
+/* Write sim_propensities and sim_params (created if missing) for the products of h, replacing
+ * their earlier rows, in one transaction; every value goes through COPY.  `preset` and `seed`
+ * are recorded.  Returns 0 or ENG_EDB (rolled back, message from the server) / ENG_ENOMEM. */
+int env_sim_store_side(PGconn *c, const db_history *h, const env_sim_log *lg, const char *preset, uint64_t seed);
+
+/* `rlprice simulate ...` (env_sim_cmd.c); exit code 0 ok, 2 usage, 3 database, 1 other. */
 int env_sim_cmd_simulate(int argc, char **argv);
 
 #endif
