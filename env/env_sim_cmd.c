@@ -16,6 +16,7 @@
 #define SIM_DAY0 19723 /* 2024-01-01, a Monday */
 
 static const char *sim_ddl =
+    "SET LOCAL client_min_messages = warning;"
     "CREATE TABLE IF NOT EXISTS sim_propensities ("
     " product_id text NOT NULL, day date NOT NULL, price float8 NOT NULL, level integer NOT NULL,"
     " propensity float8 NOT NULL, probs float8[] NOT NULL, PRIMARY KEY (product_id, day));"
