@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "eng_util.h"
+#include "ope.h"
 
 #define RLPRICE_VERSION "0.1.0"
 
@@ -19,6 +20,7 @@ typedef struct {
 
 /* ---- command table: one row per subcommand (keep sorted by layer) ---- */
 static const rlp_cmd commands[] = {
+    {"ope", NULL, ope_cmd_ope, "offline policy evaluation of a logged bandit CSV (docs/ope.md)"},
     {NULL, NULL, NULL, NULL},
 };
 
