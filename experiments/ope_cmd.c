@@ -80,15 +80,12 @@ static void usage(FILE *f) {
             "  --tau T Switch-DR weight threshold (50), --lambda L ridge penalty (1.0).  See docs/ope.md.\n");
 }
 
-static int parse_num(const char *opt, const char *s, double *v) {
+/* 0 when s is a whole finite number; the caller prints the message. */
+static int parse_num(const char *s, double *v) {
     char *end;
     errno = 0;
     *v = strtod(s, &end);
-    if (!*s || *end || errno || !isfinite(*v)) {
-        fprintf(stderr, "rlprice ope: %s needs a number, got '%s'\n", opt, s);
-        return -1;
-    }
-    return 0;
+    return !*s || *end || errno || !isfinite(*v) ? -1 : 0;
 }
 
 static void print_table(const char *path, const ope_bandit *d, const ope_result *r) {
@@ -144,8 +141,8 @@ int ope_cmd_ope(int argc, char **argv) {
         const char *val = argv[++i];
         if (!strcmp(a, "--logged")) path = val;
         else if (!strcmp(a, "--bootstrap")) {
-            if (parse_num(a, val, &v) || v < 0 || v > 1e6 || v != floor(v)) {
-                fprintf(stderr, "rlprice ope: --bootstrap must be an integer in 0..1000000\n");
+            if (parse_num(val, &v) || v < 0 || v > 1e6 || v != floor(v)) {
+                fprintf(stderr, "rlprice ope: --bootstrap must be an integer in 0..1000000, got '%s'\n", val);
                 return 2;
             }
             cfg.n_boot = (int)v;
@@ -159,20 +156,20 @@ int ope_cmd_ope(int argc, char **argv) {
             }
             cfg.seed = s;
         } else if (!strcmp(a, "--alpha")) {
-            if (parse_num(a, val, &v) || !(v > 0 && v < 1)) {
-                fprintf(stderr, "rlprice ope: --alpha must be in (0, 1)\n");
+            if (parse_num(val, &v) || !(v > 0 && v < 1)) {
+                fprintf(stderr, "rlprice ope: --alpha must be in (0, 1), got '%s'\n", val);
                 return 2;
             }
             cfg.alpha = v;
         } else if (!strcmp(a, "--tau")) {
-            if (parse_num(a, val, &v) || !(v > 0)) {
-                fprintf(stderr, "rlprice ope: --tau must be > 0\n");
+            if (parse_num(val, &v) || !(v > 0)) {
+                fprintf(stderr, "rlprice ope: --tau must be > 0, got '%s'\n", val);
                 return 2;
             }
             cfg.switch_tau = v;
         } else if (!strcmp(a, "--lambda")) {
-            if (parse_num(a, val, &v) || !(v >= 0)) {
-                fprintf(stderr, "rlprice ope: --lambda must be >= 0\n");
+            if (parse_num(val, &v) || !(v >= 0)) {
+                fprintf(stderr, "rlprice ope: --lambda must be >= 0, got '%s'\n", val);
                 return 2;
             }
             cfg.ridge_lambda = v;

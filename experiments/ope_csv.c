@@ -113,10 +113,11 @@ static void header_done(csv_ctx *c) {
         fail(c, ENG_EFORMAT, "pi columns must be pi_0 .. pi_%s without gaps", buf, NULL);
         return;
     }
-    if ((nq && (nq != c->K || c->nq != c->K)) || (nmu && (nmu != c->K || c->nmu != c->K))) {
-        snprintf(buf, sizeof buf, "%d", c->K - 1);
-        fail(c, ENG_EFORMAT, "q_ and mu_ columns, when given, must be %s0 .. %s without gaps",
-             nq && (nq != c->K || c->nq != c->K) ? "q_" : "mu_", buf);
+    const char *bad = nq && (nq != c->K || c->nq != c->K) ? "q_" : nmu && (nmu != c->K || c->nmu != c->K) ? "mu_" : NULL;
+    if (bad) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "%s0 .. %s%d (one per pi_ column)", bad, bad, c->K - 1);
+        fail(c, ENG_EFORMAT, "%s columns, when given, must be %s without gaps", bad, msg);
         return;
     }
     c->nq = nq;
