@@ -50,6 +50,7 @@ typedef struct ope_config {
     double alpha;         /* interval is the [alpha/2, 1-alpha/2] percentile range (default 0.05) */
     double switch_tau;    /* Switch-DR weight threshold (default 50) */
     double ridge_lambda;  /* ridge penalty of the fitted reward model (default 1.0) */
+    int cross_folds;      /* cross-fitting folds of the fitted reward model (default 5; 1 = off) */
     double gamma;         /* discount for PDIS/WPDIS (default 1.0) */
     double bandwidth;     /* kernel bandwidth for continuous actions; <= 0 = Silverman (default 0) */
     double min_ess_frac;  /* overlap is poor when ESS < min_ess_frac * n ... (default 0.05) */
@@ -116,11 +117,14 @@ void ope_bandit_free(ope_bandit *d);
  * sum to 1 within 1e-6 relative).  Returns 0 or ENG_EINVAL naming the first bad row. */
 int ope_bandit_check(const ope_bandit *d);
 
-/* Fit q(x, a) by ridge regression per action on [x, 1] (intercept unpenalised; lambda on the
- * x coefficients), solved with OpenBLAS (dsyrk + LAPACK dposv).  Actions never logged get
- * the overall mean reward.  *q_out [n][K] is malloc'd, caller frees.  Needs d > 0.
- * Returns 0, ENG_EINVAL (no context / bad lambda), ENG_ENUM (singular), ENG_ENOMEM. */
-int ope_fit_ridge_q(const ope_bandit *d, double lambda, double **q_out);
+/* Fit q(x, a) by ridge regression per action on [standardised x, 1] (intercept unpenalised;
+ * lambda on the x coefficients), solved with OpenBLAS (dsyrk + LAPACK dposv).  With folds > 1
+ * the rows are dealt into `folds` groups by a seeded shuffle and each row's q comes from the
+ * model fitted on the other groups (cross-fitting, so DR does not subtract a model that has
+ * memorised the row's own reward); folds == 1 fits and predicts on all rows.  Actions with no
+ * training rows get the training mean reward.  *q_out [n][K] is malloc'd, caller frees.
+ * Returns 0, ENG_EINVAL (no context, bad lambda or folds), ENG_ENUM (singular), ENG_ENOMEM. */
+int ope_fit_ridge_q(const ope_bandit *d, double lambda, int folds, uint64_t seed, double **q_out);
 
 /* Overlap diagnostics and the poor-overlap rule of cfg.  Returns 0 or ENG_EINVAL. */
 int ope_overlap_compute(const ope_bandit *d, const ope_config *cfg, ope_overlap *out);

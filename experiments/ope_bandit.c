@@ -65,17 +65,20 @@ int ope_bandit_check(const ope_bandit *d) {
     return ENG_OK;
 }
 
-int ope_fit_ridge_q(const ope_bandit *d, double lambda, double **q_out) {
+int ope_fit_ridge_q(const ope_bandit *d, double lambda, int folds, uint64_t seed, double **q_out) {
     if (!d || !q_out || d->n <= 0 || d->K <= 0) return eng_err_set(ENG_EINVAL, "ope_fit_ridge_q: bad arguments");
     *q_out = NULL;
     if (d->d <= 0 || !d->x)
         return eng_err_set(ENG_EINVAL, "ope_fit_ridge_q: no context columns (x_*) to fit a reward model on");
     if (!(lambda >= 0.0) || !isfinite(lambda))
         return eng_err_set(ENG_EINVAL, "ope_fit_ridge_q: ridge lambda %g must be >= 0", lambda);
+    if (folds < 1 || folds > d->n)
+        return eng_err_set(ENG_EINVAL, "ope_fit_ridge_q: %d cross-fitting folds for %d rows", folds, d->n);
     const int n = d->n, K = d->K, p = d->d + 1; /* standardised x then a column of ones */
     int st = ENG_OK;
     double *z = NULL, *mean = NULL, *sd = NULL, *za = NULL, *ra = NULL, *A = NULL, *beta = NULL, *q = NULL;
-    double *rhs = NULL;
+    double *rhs = NULL, *qf = NULL;
+    int *fold = NULL;
     z = eng_malloc((size_t)n * p * sizeof *z);
     mean = eng_calloc((size_t)d->d, sizeof *mean);
     sd = eng_calloc((size_t)d->d, sizeof *sd);
@@ -85,7 +88,9 @@ int ope_fit_ridge_q(const ope_bandit *d, double lambda, double **q_out) {
     beta = eng_calloc((size_t)p * K, sizeof *beta); /* [p][K] */
     q = eng_malloc((size_t)n * K * sizeof *q);
     rhs = eng_malloc((size_t)p * sizeof *rhs);
-    if (!z || !mean || !sd || !za || !ra || !A || !beta || !q || !rhs) { st = ENG_ENOMEM; goto cleanup; }
+    fold = eng_malloc((size_t)n * sizeof *fold);
+    qf = folds > 1 ? eng_malloc((size_t)n * K * sizeof *qf) : q;
+    if (!z || !mean || !sd || !za || !ra || !A || !beta || !q || !rhs || !fold || !qf) { st = ENG_ENOMEM; goto cleanup; }
 
     /* standardise each column (constant columns become 0) */
     for (int j = 0; j < d->d; j++) {
@@ -98,44 +103,67 @@ int ope_fit_ridge_q(const ope_bandit *d, double lambda, double **q_out) {
         }
         sd[j] = sqrt(s2 / n);
     }
-    double rmean = 0;
     for (int i = 0; i < n; i++) {
         for (int j = 0; j < d->d; j++)
             z[(size_t)i * p + j] = sd[j] > 0 ? (d->x[(size_t)i * d->d + j] - mean[j]) / sd[j] : 0.0;
         z[(size_t)i * p + d->d] = 1.0;
-        rmean += d->reward[i];
     }
-    rmean /= n;
+    /* folds: a seeded shuffle of the rows dealt round-robin */
+    for (int i = 0; i < n; i++) fold[i] = i;
+    eng_rng rng;
+    eng_rng_seed(&rng, seed);
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)eng_rng_below(&rng, (uint64_t)i + 1), t = fold[i];
+        fold[i] = fold[j];
+        fold[j] = t;
+    }
+    {
+        int *rank = (int *)ra; /* reuse as scratch: ra has n doubles >= n ints */
+        for (int k = 0; k < n; k++) rank[fold[k]] = k % folds;
+        for (int i = 0; i < n; i++) fold[i] = rank[i];
+    }
 
-    for (int a = 0; a < K; a++) {
-        int na = 0;
+    for (int f = 0; f < folds; f++) {
+        /* train on rows outside fold f (all rows when folds == 1) */
+        double rmean = 0;
+        int ntr = 0;
         for (int i = 0; i < n; i++)
-            if (d->action[i] == a) {
-                memcpy(za + (size_t)na * p, z + (size_t)i * p, (size_t)p * sizeof *za);
-                ra[na++] = d->reward[i];
+            if (folds == 1 || fold[i] != f) rmean += d->reward[i], ntr++;
+        rmean /= ntr;
+        for (int a = 0; a < K; a++) {
+            int na = 0;
+            for (int i = 0; i < n; i++)
+                if (d->action[i] == a && (folds == 1 || fold[i] != f)) {
+                    memcpy(za + (size_t)na * p, z + (size_t)i * p, (size_t)p * sizeof *za);
+                    ra[na++] = d->reward[i];
+                }
+            for (int j = 0; j < p; j++) beta[(size_t)j * K + a] = 0.0;
+            if (na == 0) { /* never logged: no data, predict the mean reward */
+                beta[(size_t)d->d * K + a] = rmean;
+                continue;
             }
-        if (na == 0) { /* never logged: no data, predict the overall mean */
-            beta[(size_t)d->d * K + a] = rmean;
-            continue;
+            /* A = Za^T Za + lambda * I (not on the intercept); b = Za^T ra.  The column-major
+             * view of the row-major Za is Za^T, so A = (Za^T)(Za^T)^T. */
+            cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, p, na, 1.0, za, p, 0.0, A, p);
+            for (int j = 0; j < d->d; j++) A[(size_t)j * p + j] += lambda;
+            cblas_dgemv(CblasColMajor, CblasNoTrans, p, na, 1.0, za, p, ra, 1, 0.0, rhs, 1);
+            int info = 0, one = 1;
+            dposv_("U", &p, &one, A, &p, rhs, &p, &info, 1);
+            if (info != 0) {
+                st = eng_err_set(ENG_ENUM,
+                                 "ope_fit_ridge_q: normal equations for action %d are singular (LAPACK info %d, "
+                                 "%d rows, lambda %g); use lambda > 0",
+                                 a, info, na, lambda);
+                goto cleanup;
+            }
+            for (int j = 0; j < p; j++) beta[(size_t)j * K + a] = rhs[j];
         }
-        /* A = Za^T Za + lambda * I (not on the intercept); b = Za^T ra. Column-major view of
-         * the row-major Za is Za^T, so A is computed as (Za^T)(Za^T)^T. */
-        cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, p, na, 1.0, za, p, 0.0, A, p);
-        for (int j = 0; j < d->d; j++) A[(size_t)j * p + j] += lambda;
-        cblas_dgemv(CblasColMajor, CblasNoTrans, p, na, 1.0, za, p, ra, 1, 0.0, rhs, 1);
-        int info = 0, one = 1;
-        dposv_("U", &p, &one, A, &p, rhs, &p, &info, 1);
-        if (info != 0) {
-            st = eng_err_set(ENG_ENUM,
-                             "ope_fit_ridge_q: normal equations for action %d are singular (LAPACK info %d, "
-                             "%d rows, lambda %g); use lambda > 0",
-                             a, info, na, lambda);
-            goto cleanup;
-        }
-        for (int j = 0; j < p; j++) beta[(size_t)j * K + a] = rhs[j];
+        /* qf [n][K] = Z [n][p] * beta [p][K]; keep the rows of fold f */
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, K, p, 1.0, z, p, beta, K, 0.0, qf, K);
+        if (folds > 1)
+            for (int i = 0; i < n; i++)
+                if (fold[i] == f) memcpy(q + (size_t)i * K, qf + (size_t)i * K, (size_t)K * sizeof *q);
     }
-    /* q [n][K] = Z [n][p] * beta [p][K] */
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, K, p, 1.0, z, p, beta, K, 0.0, q, K);
     *q_out = q;
     q = NULL;
 
@@ -147,8 +175,10 @@ cleanup:
     free(ra);
     free(A);
     free(beta);
+    if (qf != q) free(qf);
     free(q);
     free(rhs);
+    free(fold);
     return st;
 }
 
@@ -234,7 +264,7 @@ int ope_bandit_estimate(const ope_bandit *d, const ope_config *cfg, ope_result *
     if (q) {
         out->q_source = "given";
     } else if (d->d > 0) {
-        st = ope_fit_ridge_q(d, cfg->ridge_lambda, &qfit);
+        st = ope_fit_ridge_q(d, cfg->ridge_lambda, cfg->cross_folds, eng_seed_derive(cfg->seed, 0x71666974ULL), &qfit);
         if (st) goto cleanup;
         q = qfit;
         out->q_source = "ridge";

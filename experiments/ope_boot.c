@@ -21,6 +21,7 @@ ope_config ope_config_default(void) {
     c.alpha = 0.05;
     c.switch_tau = 50.0;
     c.ridge_lambda = 1.0;
+    c.cross_folds = 5;
     c.gamma = 1.0;
     c.bandwidth = 0.0;
     c.min_ess_frac = 0.05;

@@ -277,7 +277,7 @@ static void test_ridge_recovers_linear(void **state) {
     ope_bandit d = {.n = N, .K = K, .d = D, .action = a, .reward = r, .pscore = ps, .pi = pi, .x = x};
     double *q = NULL, rmean = 0;
     for (int i = 0; i < N; i++) rmean += r[i] / N;
-    assert_int_equal(ope_fit_ridge_q(&d, 1e-10, &q), 0);
+    assert_int_equal(ope_fit_ridge_q(&d, 1e-10, 1, 0, &q), 0);
     for (int i = 0; i < N; i++) {
         assert_close(q[i * K], 1 + 2 * x[i * D] - x[i * D + 1], 1e-6, 0);
         assert_close(q[i * K + 1], 3 - x[i * D], 1e-6, 0);
@@ -285,13 +285,13 @@ static void test_ridge_recovers_linear(void **state) {
     }
     free(q);
     /* a large penalty shrinks the slopes toward 0: predictions near each action's mean */
-    assert_int_equal(ope_fit_ridge_q(&d, 1e9, &q), 0);
+    assert_int_equal(ope_fit_ridge_q(&d, 1e9, 1, 0, &q), 0);
     double m0 = 0;
     for (int i = 0; i < N; i += 2) m0 += r[i] / (N / 2);
     assert_close(q[0], m0, 1e-3, 0);
     free(q);
     d.d = 0;
-    assert_int_equal(ope_fit_ridge_q(&d, 1.0, &q), ENG_EINVAL);
+    assert_int_equal(ope_fit_ridge_q(&d, 1.0, 1, 0, &q), ENG_EINVAL);
     assert_null(q);
 }
 
