@@ -175,7 +175,7 @@ cleanup:
     free(ra);
     free(A);
     free(beta);
-    if (qf != q) free(qf);
+    if (folds > 1) free(qf); /* else qf aliases q */
     free(q);
     free(rhs);
     free(fold);
