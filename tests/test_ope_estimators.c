@@ -290,6 +290,23 @@ static void test_ridge_recovers_linear(void **state) {
     for (int i = 0; i < N; i += 2) m0 += r[i] / (N / 2);
     assert_close(q[0], m0, 1e-3, 0);
     free(q);
+    /* cross-fitting: exact data is still recovered by every fold's model ... */
+    assert_int_equal(ope_fit_ridge_q(&d, 1e-10, 5, 42, &q), 0);
+    for (int i = 0; i < N; i++) assert_close(q[i * K + 1], 3 - x[i * D], 1e-6, 0);
+    double q0_cross = q[0];
+    free(q);
+    /* ... and a row's prediction does not see its own reward, while the in-sample one does */
+    assert_int_equal(ope_fit_ridge_q(&d, 1e-3, 1, 0, &q), 0);
+    double q0_in = q[0];
+    free(q);
+    r[0] += 10;
+    assert_int_equal(ope_fit_ridge_q(&d, 1e-10, 5, 42, &q), 0);
+    assert_close(q[0], q0_cross, 1e-9, 0);
+    free(q);
+    assert_int_equal(ope_fit_ridge_q(&d, 1e-3, 1, 0, &q), 0);
+    assert_true(fabs(q[0] - q0_in) > 0.1);
+    free(q);
+    r[0] -= 10;
     d.d = 0;
     assert_int_equal(ope_fit_ridge_q(&d, 1.0, 1, 0, &q), ENG_EINVAL);
     assert_null(q);
