@@ -78,7 +78,7 @@ int ope_fit_ridge_q(const ope_bandit *d, double lambda, int folds, uint64_t seed
     int st = ENG_OK;
     double *z = NULL, *mean = NULL, *sd = NULL, *za = NULL, *ra = NULL, *A = NULL, *beta = NULL, *q = NULL;
     double *rhs = NULL, *qf = NULL;
-    int *fold = NULL;
+    int *fold = NULL, *perm = NULL;
     z = eng_malloc((size_t)n * p * sizeof *z);
     mean = eng_calloc((size_t)d->d, sizeof *mean);
     sd = eng_calloc((size_t)d->d, sizeof *sd);
@@ -89,8 +89,9 @@ int ope_fit_ridge_q(const ope_bandit *d, double lambda, int folds, uint64_t seed
     q = eng_malloc((size_t)n * K * sizeof *q);
     rhs = eng_malloc((size_t)p * sizeof *rhs);
     fold = eng_malloc((size_t)n * sizeof *fold);
+    perm = eng_malloc((size_t)n * sizeof *perm);
     qf = folds > 1 ? eng_malloc((size_t)n * K * sizeof *qf) : q;
-    if (!z || !mean || !sd || !za || !ra || !A || !beta || !q || !rhs || !fold || !qf) { st = ENG_ENOMEM; goto cleanup; }
+    if (!z || !mean || !sd || !za || !ra || !A || !beta || !q || !rhs || !fold || !perm || !qf) { st = ENG_ENOMEM; goto cleanup; }
 
     /* standardise each column (constant columns become 0) */
     for (int j = 0; j < d->d; j++) {
@@ -108,20 +109,16 @@ int ope_fit_ridge_q(const ope_bandit *d, double lambda, int folds, uint64_t seed
             z[(size_t)i * p + j] = sd[j] > 0 ? (d->x[(size_t)i * d->d + j] - mean[j]) / sd[j] : 0.0;
         z[(size_t)i * p + d->d] = 1.0;
     }
-    /* folds: a seeded shuffle of the rows dealt round-robin */
-    for (int i = 0; i < n; i++) fold[i] = i;
+    /* folds: a seeded shuffle of the rows (Fisher-Yates on perm), dealt round-robin */
+    for (int i = 0; i < n; i++) perm[i] = i;
     eng_rng rng;
     eng_rng_seed(&rng, seed);
     for (int i = n - 1; i > 0; i--) {
-        int j = (int)eng_rng_below(&rng, (uint64_t)i + 1), t = fold[i];
-        fold[i] = fold[j];
-        fold[j] = t;
+        int j = (int)eng_rng_below(&rng, (uint64_t)i + 1), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
     }
-    {
-        int *rank = (int *)ra; /* reuse as scratch: ra has n doubles >= n ints */
-        for (int k = 0; k < n; k++) rank[fold[k]] = k % folds;
-        for (int i = 0; i < n; i++) fold[i] = rank[i];
-    }
+    for (int k = 0; k < n; k++) fold[perm[k]] = k % folds;
 
     for (int f = 0; f < folds; f++) {
         /* train on rows outside fold f (all rows when folds == 1) */
@@ -179,6 +176,7 @@ cleanup:
     free(q);
     free(rhs);
     free(fold);
+    free(perm);
     return st;
 }
 

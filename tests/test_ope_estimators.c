@@ -229,6 +229,7 @@ static void test_synthetic_unbiased_and_coverage(void **state) {
     const int reps = 200;
     double mean[OPE_N_EST], sd[OPE_N_EST], cover[OPE_N_EST], truth = synth_truth();
     run_synthetic(0, reps, 400, 200, mean, sd, cover);
+    print_message("snips  mean %.4f coverage %.3f\n", mean[OPE_SNIPS], cover[OPE_SNIPS]);
     static const ope_est unbiased[] = {OPE_IPS, OPE_DR};
     for (int k = 0; k < 2; k++) {
         ope_est e = unbiased[k];
