@@ -125,5 +125,14 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/librlprice.a tests/test_common.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests -MMD -MP $(LDFLAGS) $< $(BUILD)/librlprice.a -o $@ $(LDLIBS)
 
+# Rebuild everything when the flags change (e.g. NO_CUDA=1 after a CUDA build).
+CONFIG_LINE := $(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS) $(NVCCFLAGS) cuda=$(HAVE_CUDA)
+$(BUILD)/.config: FORCE
+	@mkdir -p $(@D)
+	@echo '$(CONFIG_LINE)' | cmp -s - $@ || echo '$(CONFIG_LINE)' >$@
+$(LIB_OBJ) $(BUILD)/rlprice.o $(TEST_BIN): $(BUILD)/.config
+.PHONY: FORCE
+FORCE:
+
 -include $(DEPFILES)
 endif

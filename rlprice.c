@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "eng_util.h"
+#include "exp_bench.h"
 #include "ope.h"
 
 #define RLPRICE_VERSION "0.1.0"
@@ -20,6 +21,7 @@ typedef struct {
 
 /* ---- command table: one row per subcommand (keep sorted by layer) ---- */
 static const rlp_cmd commands[] = {
+    {"bench", "engine", exp_cmd_bench_engine, "engine training-step throughput vs sgemm (--device, --seconds)"},
     {"ope", NULL, ope_cmd_ope, "offline policy evaluation of a logged bandit CSV (docs/ope.md)"},
     {NULL, NULL, NULL, NULL},
 };
