@@ -9,6 +9,7 @@
 #include "exp_bench.h"
 #include "env_sim.h"
 #include "db_schema.h"
+#include "ope.h"
 
 #define RLPRICE_VERSION "0.1.0"
 
@@ -28,6 +29,7 @@ static const rlp_cmd commands[] = {
     {"db", "stop", db_cmd_stop, "stop the embedded PostgreSQL cluster"},
     {"db", "env", db_cmd_env, "print the embedded cluster's export PG... lines"},
     {"simulate", NULL, env_sim_cmd_simulate, "simulated sales history with known demand (--products N --days D --seed S)"},
+    {"ope", NULL, ope_cmd_ope, "offline policy evaluation of a logged bandit CSV (docs/ope.md)"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -1,0 +1,129 @@
+/* ope_boot.c - shared pieces of offline evaluation: names, defaults, the ratio bootstrap. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ope.h"
+
+static const char *const k_names[OPE_N_EST] = {
+    "replay", "ips", "snips", "dm", "dr", "switch_dr", "kips", "snkips", "kdr", "pdis", "wpdis", "fqe",
+};
+
+const char *ope_est_name(ope_est e) {
+    return (int)e >= 0 && e < OPE_N_EST ? k_names[e] : NULL;
+}
+
+ope_config ope_config_default(void) {
+    ope_config c;
+    memset(&c, 0, sizeof c);
+    c.seed = 1;
+    c.n_boot = 1000;
+    c.alpha = 0.05;
+    c.switch_tau = 50.0;
+    c.ridge_lambda = 1.0;
+    c.cross_folds = 5;
+    c.gamma = 1.0;
+    c.bandwidth = 0.0;
+    c.min_ess_frac = 0.05;
+    c.min_ess_abs = 30.0;
+    c.max_unsupported = 0.01;
+    return c;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Percentile of sorted v[0..m-1] at probability p, linear interpolation between order
+ * statistics (Hyndman-Fan type 7). */
+static double percentile_sorted(const double *v, int m, double p) {
+    if (m == 1) return v[0];
+    double h = p * (m - 1);
+    int lo = (int)floor(h);
+    if (lo >= m - 1) return v[m - 1];
+    double f = h - lo;
+    return v[lo] + f * (v[lo + 1] - v[lo]);
+}
+
+void ope_boot_summary(double *vals, int B, double alpha, double *lo, double *hi, double *se) {
+    int m = 0;
+    double s = 0, s2 = 0;
+    for (int b = 0; b < B; b++)
+        if (isfinite(vals[b])) {
+            vals[m++] = vals[b];
+            s += vals[b];
+        }
+    if (m == 0 || (double)(B - m) > 0.05 * B) {
+        *lo = *hi = NAN;
+        if (se) *se = NAN;
+        return;
+    }
+    double mean = s / m;
+    for (int k = 0; k < m; k++) s2 += (vals[k] - mean) * (vals[k] - mean);
+    qsort(vals, (size_t)m, sizeof *vals, cmp_double);
+    *lo = percentile_sorted(vals, m, alpha / 2);
+    *hi = percentile_sorted(vals, m, 1 - alpha / 2);
+    if (se) *se = m > 1 ? sqrt(s2 / (m - 1)) : 0.0;
+}
+
+int ope_boot_ratio(const double *num, const double *den, int n, int E, int B, double alpha,
+                   uint64_t seed, double *est, double *lo, double *hi, double *se) {
+    if (!num || n <= 0 || E <= 0 || B < 0 || !est || !(alpha > 0 && alpha < 1))
+        return eng_err_set(ENG_EINVAL, "ope_boot_ratio: bad arguments (n=%d E=%d B=%d alpha=%g)", n, E, B,
+                           alpha);
+    if (B > 0 && (!lo || !hi))
+        return eng_err_set(ENG_EINVAL, "ope_boot_ratio: interval outputs are NULL");
+    int st = ENG_OK;
+    double *sn = NULL, *sd = NULL, *boot = NULL, *col = NULL;
+    sn = eng_calloc((size_t)E, sizeof *sn);
+    sd = eng_calloc((size_t)E, sizeof *sd);
+    if (!sn || !sd) { st = ENG_ENOMEM; goto cleanup; }
+
+    for (int i = 0; i < n; i++)
+        for (int e = 0; e < E; e++) {
+            sn[e] += num[(size_t)i * E + e];
+            sd[e] += den ? den[(size_t)i * E + e] : 1.0;
+        }
+    for (int e = 0; e < E; e++) est[e] = sd[e] != 0.0 ? sn[e] / sd[e] : NAN;
+    if (B == 0) {
+        for (int e = 0; e < E; e++) {
+            if (lo) lo[e] = NAN;
+            if (hi) hi[e] = NAN;
+            if (se) se[e] = NAN;
+        }
+        goto cleanup;
+    }
+
+    boot = eng_malloc((size_t)B * E * sizeof *boot);
+    col = eng_malloc((size_t)B * sizeof *col);
+    if (!boot || !col) { st = ENG_ENOMEM; goto cleanup; }
+    eng_rng rng;
+    eng_rng_seed(&rng, seed);
+    for (int b = 0; b < B; b++) {
+        memset(sn, 0, (size_t)E * sizeof *sn);
+        memset(sd, 0, (size_t)E * sizeof *sd);
+        for (int i = 0; i < n; i++) {
+            size_t j = (size_t)eng_rng_below(&rng, (uint64_t)n);
+            const double *nj = num + j * E;
+            for (int e = 0; e < E; e++) sn[e] += nj[e];
+            if (den) {
+                const double *dj = den + j * E;
+                for (int e = 0; e < E; e++) sd[e] += dj[e];
+            }
+        }
+        for (int e = 0; e < E; e++)
+            boot[(size_t)b * E + e] = den ? (sd[e] != 0.0 ? sn[e] / sd[e] : NAN) : sn[e] / n;
+    }
+    for (int e = 0; e < E; e++) {
+        for (int b = 0; b < B; b++) col[b] = boot[(size_t)b * E + e];
+        ope_boot_summary(col, B, alpha, &lo[e], &hi[e], se ? &se[e] : NULL);
+    }
+
+cleanup:
+    free(sn);
+    free(sd);
+    free(boot);
+    free(col);
+    return st;
+}
