@@ -39,10 +39,17 @@ size_t eng_arch_nparams(const eng_arch *a); /* parameters of ONE network */
 
 typedef struct eng_model eng_model; /* opaque */
 
-/* Create P networks; weights initialised from `seed` (He-uniform before ReLU, Xavier-uniform
- * before tanh/identity; biases 0), product p drawing from eng_seed_derive(seed, p) so a group
- * equals P single models created with those derived seeds.  Caller frees with eng_model_free. */
+/* Create P networks; weights initialised from `seed` (He-uniform, limit sqrt(6/in), for
+ * layers followed by ReLU; Xavier-uniform, sqrt(6/(in+out)), before tanh/identity; biases 0).
+ * Product p draws from the stream eng_seed_derive(seed, p), so product p's initial weights do
+ * not depend on P, and a group equals P single models made with eng_model_create_at(.., p).
+ * Caller frees with eng_model_free.  ENG_EINVAL for a bad arch or P < 1, ENG_ENOMEM. */
 int eng_model_create(eng_model **out, const eng_backend *be, const eng_arch *arch, int P, uint64_t seed);
+/* Same, but the group holds products first_product .. first_product+P-1 of a larger set:
+ * product i of the group draws from eng_seed_derive(seed, first_product + i).  Lets a
+ * caller split many products into chunks that initialise exactly like one big group. */
+int eng_model_create_at(eng_model **out, const eng_backend *be, const eng_arch *arch, int P, uint64_t seed,
+                        long first_product);
 void eng_model_free(eng_model *m);
 
 int eng_model_P(const eng_model *m);

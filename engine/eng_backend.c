@@ -1,0 +1,55 @@
+/* eng_backend.c - backend selection by name, and the CUDA stand-ins for CPU-only builds.
+ *
+ * With ENG_HAVE_CUDA, eng_backend_cuda() and eng_cuda_describe() come from
+ * engine/eng_backend_cuda.cu; without it (NO_CUDA=1 or no nvcc) they are defined here and
+ * always report that CUDA is not compiled in.
+ */
+#include "eng_backend.h"
+#include "eng_util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#ifndef ENG_HAVE_CUDA
+int eng_backend_cuda(const eng_backend **out) {
+    if (out) *out = NULL;
+    return eng_err_set(ENG_EDEVICE, "rlprice was built without CUDA (NO_CUDA=1)");
+}
+
+const char *eng_cuda_describe(void) { return "not compiled in"; }
+#endif
+
+int eng_backend_select(const char *device, const eng_backend **out) {
+    if (!out) return eng_err_set(ENG_EINVAL, "eng_backend_select: out is NULL");
+    *out = NULL;
+    if (!device || !strcmp(device, "auto")) {
+        const eng_backend *be = NULL;
+        if (eng_backend_cuda(&be) == ENG_OK && be) {
+            *out = be;
+            return ENG_OK;
+        }
+        char reason[256];
+        snprintf(reason, sizeof reason, "%s", eng_err_msg());
+        eng_err_clear();
+        ENG_INFO("no CUDA device (%s); using the CPU backend", reason[0] ? reason : eng_cuda_describe());
+        *out = eng_backend_cpu();
+        return ENG_OK;
+    }
+    if (!strcmp(device, "cpu")) {
+        *out = eng_backend_cpu();
+        return ENG_OK;
+    }
+    if (!strcmp(device, "cuda")) {
+        const eng_backend *be = NULL;
+        int rc = eng_backend_cuda(&be);
+        if (rc != ENG_OK || !be) {
+            char reason[256];
+            snprintf(reason, sizeof reason, "%s", eng_err_msg());
+            return eng_err_set(ENG_EDEVICE, "--device cuda requested but no CUDA backend is available: %s",
+                               reason[0] ? reason : eng_cuda_describe());
+        }
+        *out = be;
+        return ENG_OK;
+    }
+    return eng_err_set(ENG_EINVAL, "unknown device '%s' (expected auto, cpu or cuda)", device);
+}

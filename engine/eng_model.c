@@ -1,0 +1,416 @@
+/* eng_model.c - model groups: P identical-shape MLPs trained together on one backend.
+ *
+ * Layout (see eng_model.h): one backend allocation `mem` of 4 * P * nparams floats holds
+ * the params, grads, adam_m and adam_v views back to back; inside each view product p owns
+ * nparams consecutive floats laid out W_0 [out_0][in_0], b_0 [out_0], W_1, b_1, ...
+ * Layer l of all products is therefore a strided batch (stride nparams) for one GEMM call.
+ *
+ * A second backend allocation `amem` holds the per-batch buffers, sized for the largest
+ * batch seen so far (grown on demand, never per call):
+ *     act[0]   [P][B][sizes[0]]   the input X
+ *     act[l+1] [P][B][sizes[l+1]] the output of layer l after its activation
+ *     g0, g1   [P][B][max size]   gradient ping-pong buffers for backward
+ *     tgt, wgt [P][B][outputs]    loss target and weight
+ */
+#include "eng_model.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct eng_model {
+    const eng_backend *be;
+    eng_arch arch;
+    int P;
+    size_t np;                     /* parameters per product */
+    size_t off_w[ENG_MAX_LAYERS];  /* offset of W_l inside a product's block */
+    size_t off_b[ENG_MAX_LAYERS];  /* offset of b_l inside a product's block */
+    float *mem;                    /* [4][P][np]: one backend allocation */
+    float *params;                 /* [P][np] view of mem */
+    float *grads;                  /* [P][np] view of mem */
+    float *adam_m;                 /* [P][np] view of mem */
+    float *adam_v;                 /* [P][np] view of mem */
+    long step;                     /* Adam steps taken */
+
+    int cap_B;                     /* batch size amem is sized for (0 = none yet) */
+    int B;                         /* batch size of the last forward */
+    int have_forward;              /* activations hold a forward pass */
+    float *amem;                   /* backend allocation for the buffers below */
+    float *act[ENG_MAX_LAYERS + 1]; /* act[l]: [P][B][sizes[l]] */
+    float *g0, *g1;                /* [P][B][max_width] */
+    float *tgt, *wgt;              /* [P][B][sizes[n_layers]] */
+
+    double *h_sumsq;               /* host [P] scratch: per-product sums of squares */
+    float *h_scale;                /* host [P] scratch: per-product clip factors */
+};
+
+/* ---- architecture ------------------------------------------------------------------ */
+
+static int arch_check(const eng_arch *a) {
+    if (!a) return eng_err_set(ENG_EINVAL, "model: arch is NULL");
+    if (a->n_layers < 1 || a->n_layers > ENG_MAX_LAYERS)
+        return eng_err_set(ENG_EINVAL, "model: n_layers %d outside 1..%d", a->n_layers, ENG_MAX_LAYERS);
+    for (int l = 0; l <= a->n_layers; l++)
+        if (a->sizes[l] <= 0 || a->sizes[l] > (1 << 20))
+            return eng_err_set(ENG_EINVAL, "model: layer size %d = %d outside 1..%d", l, a->sizes[l], 1 << 20);
+    for (int l = 0; l < a->n_layers; l++)
+        if (a->acts[l] != ENG_ACT_IDENTITY && a->acts[l] != ENG_ACT_RELU && a->acts[l] != ENG_ACT_TANH)
+            return eng_err_set(ENG_EINVAL, "model: layer %d has unknown activation %d", l, (int)a->acts[l]);
+    return ENG_OK;
+}
+
+/* Fills *a from a size list; returns ENG_EINVAL for 1 or more than ENG_MAX_LAYERS+1
+ * sizes or a non-positive size. */
+int eng_arch_mlp(eng_arch *a, const int *sizes, int n_sizes, eng_act hidden, eng_act output) {
+    if (!a || !sizes) return eng_err_set(ENG_EINVAL, "eng_arch_mlp: NULL argument");
+    if (n_sizes < 2 || n_sizes > ENG_MAX_LAYERS + 1)
+        return eng_err_set(ENG_EINVAL, "eng_arch_mlp: %d sizes given, need 2..%d", n_sizes, ENG_MAX_LAYERS + 1);
+    memset(a, 0, sizeof *a);
+    a->n_layers = n_sizes - 1;
+    for (int l = 0; l < n_sizes; l++) a->sizes[l] = sizes[l];
+    for (int l = 0; l < a->n_layers; l++) a->acts[l] = l + 1 < a->n_layers ? hidden : output;
+    return arch_check(a);
+}
+
+size_t eng_arch_nparams(const eng_arch *a) {
+    if (!a || a->n_layers < 1 || a->n_layers > ENG_MAX_LAYERS) return 0;
+    size_t n = 0;
+    for (int l = 0; l < a->n_layers; l++) n += (size_t)a->sizes[l + 1] * ((size_t)a->sizes[l] + 1);
+    return n;
+}
+
+eng_adam_cfg eng_adam_default(void) {
+    eng_adam_cfg c = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .clip_norm = 0.0f};
+    return c;
+}
+
+/* ---- create / free ------------------------------------------------------------------- */
+
+/* Product p's initial parameters into host buffer w [np]: He-uniform (limit sqrt(6/in))
+ * for layers followed by ReLU, Xavier-uniform (sqrt(6/(in+out))) otherwise; biases 0. */
+static void init_product(const eng_model *m, uint64_t seed, uint64_t p, float *w) {
+    eng_rng r;
+    eng_rng_seed(&r, eng_seed_derive(seed, p));
+    memset(w, 0, m->np * sizeof(float));
+    for (int l = 0; l < m->arch.n_layers; l++) {
+        int in = m->arch.sizes[l], out = m->arch.sizes[l + 1];
+        double lim = m->arch.acts[l] == ENG_ACT_RELU ? sqrt(6.0 / in) : sqrt(6.0 / (in + out));
+        float *W = w + m->off_w[l];
+        for (size_t k = 0; k < (size_t)in * out; k++) W[k] = (float)((2.0 * eng_rng_uniform(&r) - 1.0) * lim);
+    }
+}
+
+int eng_model_create(eng_model **out, const eng_backend *be, const eng_arch *arch, int P, uint64_t seed) {
+    return eng_model_create_at(out, be, arch, P, seed, 0);
+}
+
+int eng_model_create_at(eng_model **out, const eng_backend *be, const eng_arch *arch, int P, uint64_t seed,
+                        long first_product) {
+    int rc = ENG_OK;
+    eng_model *m = NULL;
+    float *host = NULL;
+    if (!out) return eng_err_set(ENG_EINVAL, "eng_model_create: out is NULL");
+    *out = NULL;
+    if (!be) return eng_err_set(ENG_EINVAL, "eng_model_create: backend is NULL");
+    if ((rc = arch_check(arch)) != ENG_OK) return rc;
+    if (P < 1) return eng_err_set(ENG_EINVAL, "eng_model_create: P = %d, need >= 1", P);
+    if (first_product < 0)
+        return eng_err_set(ENG_EINVAL, "eng_model_create: first product %ld is negative", first_product);
+    size_t np = eng_arch_nparams(arch);
+    if (np > INT_MAX) return eng_err_set(ENG_EINVAL, "eng_model_create: %zu parameters per network is too many", np);
+    if ((size_t)P > ((size_t)-1 / sizeof(float)) / 4 / np)
+        return eng_err_set(ENG_ENOMEM, "eng_model_create: %d x %zu parameters overflow", P, np);
+
+    m = eng_calloc(1, sizeof *m);
+    if (!m) return ENG_ENOMEM;
+    m->be = be;
+    m->arch = *arch;
+    m->P = P;
+    m->np = np;
+    size_t off = 0;
+    for (int l = 0; l < arch->n_layers; l++) {
+        m->off_w[l] = off;
+        off += (size_t)arch->sizes[l] * arch->sizes[l + 1];
+        m->off_b[l] = off;
+        off += (size_t)arch->sizes[l + 1];
+    }
+    m->h_sumsq = eng_calloc((size_t)P, sizeof(double));
+    m->h_scale = eng_calloc((size_t)P, sizeof(float));
+    host = eng_malloc(np * sizeof(float));
+    if (!m->h_sumsq || !m->h_scale || !host) {
+        rc = ENG_ENOMEM;
+        goto cleanup;
+    }
+    size_t view = (size_t)P * np;
+    if ((rc = be->alloc(&m->mem, 4 * view)) != ENG_OK) goto cleanup;
+    m->params = m->mem;
+    m->grads = m->mem + view;
+    m->adam_m = m->mem + 2 * view;
+    m->adam_v = m->mem + 3 * view;
+    for (int p = 0; p < P; p++) {
+        init_product(m, seed, (uint64_t)first_product + (uint64_t)p, host);
+        if ((rc = be->to_device(m->params + (size_t)p * np, host, np)) != ENG_OK) goto cleanup;
+    }
+    *out = m;
+    m = NULL;
+cleanup:
+    free(host);
+    eng_model_free(m);
+    return rc;
+}
+
+void eng_model_free(eng_model *m) {
+    if (!m) return;
+    m->be->free(m->mem);
+    m->be->free(m->amem);
+    free(m->h_sumsq);
+    free(m->h_scale);
+    free(m);
+}
+
+int eng_model_P(const eng_model *m) { return m->P; }
+const eng_arch *eng_model_arch(const eng_model *m) { return &m->arch; }
+size_t eng_model_nparams(const eng_model *m) { return m->np; }
+const eng_backend *eng_model_backend(const eng_model *m) { return m->be; }
+long eng_model_step(const eng_model *m) { return m->step; }
+void eng_model_set_step(eng_model *m, long step) { m->step = step; }
+
+/* ---- batch buffers ------------------------------------------------------------------------ */
+
+static int ensure_batch(eng_model *m, int B) {
+    if (B <= m->cap_B) return ENG_OK;
+    const eng_arch *a = &m->arch;
+    size_t pb = (size_t)m->P * (size_t)B;
+    int maxw = 0;
+    size_t total = 0;
+    for (int l = 0; l <= a->n_layers; l++) {
+        total += pb * a->sizes[l];
+        if (a->sizes[l] > maxw) maxw = a->sizes[l];
+    }
+    size_t out = (size_t)a->sizes[a->n_layers];
+    total += 2 * pb * maxw + 2 * pb * out;
+    if (pb * (size_t)maxw > (size_t)LONG_MAX / 2)
+        return eng_err_set(ENG_EINVAL, "model: batch %d x %d products is too large", B, m->P);
+    m->be->free(m->amem);
+    m->amem = NULL;
+    m->cap_B = 0;
+    m->have_forward = 0;
+    int rc = m->be->alloc(&m->amem, total);
+    if (rc != ENG_OK) return rc;
+    float *p = m->amem;
+    for (int l = 0; l <= a->n_layers; l++) {
+        m->act[l] = p;
+        p += pb * a->sizes[l];
+    }
+    m->g0 = p;
+    p += pb * maxw;
+    m->g1 = p;
+    p += pb * maxw;
+    m->tgt = p;
+    p += pb * out;
+    m->wgt = p;
+    m->cap_B = B;
+    return ENG_OK;
+}
+
+/* ---- forward / backward ------------------------------------------------------------------- */
+
+int eng_model_forward(eng_model *m, const float *X, int B, float *Y) {
+    if (!m || !X) return eng_err_set(ENG_EINVAL, "eng_model_forward: NULL argument");
+    if (B < 1) return eng_err_set(ENG_EINVAL, "eng_model_forward: batch size %d, need >= 1", B);
+    const eng_backend *be = m->be;
+    const eng_arch *a = &m->arch;
+    int rc = ensure_batch(m, B);
+    if (rc != ENG_OK) return rc;
+    m->have_forward = 0;
+    const int P = m->P, L = a->n_layers;
+    if ((rc = be->to_device(m->act[0], X, (size_t)P * B * a->sizes[0])) != ENG_OK) return rc;
+    for (int l = 0; l < L; l++) {
+        int in = a->sizes[l], out = a->sizes[l + 1];
+        /* Y_l = X_l W_l^T for every product: [B][in] x [out][in]^T -> [B][out] */
+        rc = be->gemm(0, 1, B, out, in, 1.0f, m->act[l], in, (long)B * in, m->params + m->off_w[l], in,
+                      (long)m->np, 0.0f, m->act[l + 1], out, (long)B * out, P);
+        if (rc != ENG_OK) return rc;
+        rc = be->bias_act(m->act[l + 1], m->params + m->off_b[l], (long)m->np, P, B, out, a->acts[l]);
+        if (rc != ENG_OK) return rc;
+    }
+    m->B = B;
+    m->have_forward = 1;
+    if (Y) return be->to_host(Y, m->act[L], (size_t)P * B * a->sizes[L]);
+    return ENG_OK;
+}
+
+/* Backward from dL/d(output) already in m->g0; accumulates grads; dX_host may be NULL. */
+static int backward_from_g0(eng_model *m, float *dX_host) {
+    const eng_backend *be = m->be;
+    const eng_arch *a = &m->arch;
+    const int P = m->P, B = m->B;
+    float *cur = m->g0, *other = m->g1;
+    int rc = ENG_OK;
+    for (int l = a->n_layers - 1; l >= 0; l--) {
+        int in = a->sizes[l], out = a->sizes[l + 1];
+        if ((rc = be->act_backward(cur, m->act[l + 1], (size_t)P * B * out, a->acts[l])) != ENG_OK) return rc;
+        /* dW_l += dY^T X: [out][B] x [B][in] -> [out][in] */
+        rc = be->gemm(1, 0, out, in, B, 1.0f, cur, out, (long)B * out, m->act[l], in, (long)B * in, 1.0f,
+                      m->grads + m->off_w[l], in, (long)m->np, P);
+        if (rc != ENG_OK) return rc;
+        if ((rc = be->bias_grad(m->grads + m->off_b[l], (long)m->np, cur, P, B, out, 1)) != ENG_OK) return rc;
+        if (l > 0 || dX_host) {
+            /* dX_l = dY W_l: [B][out] x [out][in] -> [B][in] */
+            rc = be->gemm(0, 0, B, in, out, 1.0f, cur, out, (long)B * out, m->params + m->off_w[l], in,
+                          (long)m->np, 0.0f, other, in, (long)B * in, P);
+            if (rc != ENG_OK) return rc;
+            float *t = cur;
+            cur = other;
+            other = t;
+        }
+    }
+    if (dX_host) return be->to_host(dX_host, cur, (size_t)P * B * a->sizes[0]);
+    return ENG_OK;
+}
+
+int eng_model_backward(eng_model *m, const float *dY, float *dX) {
+    if (!m || !dY) return eng_err_set(ENG_EINVAL, "eng_model_backward: NULL argument");
+    if (!m->have_forward) return eng_err_set(ENG_EINVAL, "eng_model_backward: no forward pass to go back through");
+    int rc = m->be->to_device(m->g0, dY, (size_t)m->P * m->B * m->arch.sizes[m->arch.n_layers]);
+    if (rc != ENG_OK) return rc;
+    return backward_from_g0(m, dX);
+}
+
+int eng_model_loss_backward(eng_model *m, eng_loss kind, float huber_delta, const float *target,
+                            const float *weight, float *loss_out) {
+    if (!m || !target) return eng_err_set(ENG_EINVAL, "eng_model_loss_backward: NULL argument");
+    if (!m->have_forward)
+        return eng_err_set(ENG_EINVAL, "eng_model_loss_backward: no forward pass to compute a loss on");
+    const eng_backend *be = m->be;
+    const int L = m->arch.n_layers, out = m->arch.sizes[L];
+    size_t n = (size_t)m->P * m->B * out;
+    int rc = be->to_device(m->tgt, target, n);
+    if (rc == ENG_OK && weight) rc = be->to_device(m->wgt, weight, n);
+    if (rc != ENG_OK) return rc;
+    rc = be->loss(kind, huber_delta, m->act[L], m->tgt, weight ? m->wgt : NULL, m->g0, loss_out, m->P, m->B, out);
+    if (rc != ENG_OK) return rc;
+    return backward_from_g0(m, NULL);
+}
+
+int eng_model_zero_grad(eng_model *m) {
+    if (!m) return eng_err_set(ENG_EINVAL, "eng_model_zero_grad: model is NULL");
+    return m->be->fill(m->grads, 0.0f, (size_t)m->P * m->np);
+}
+
+/* ---- optimiser ----------------------------------------------------------------------------- */
+
+int eng_model_adam_step(eng_model *m, const eng_adam_cfg *cfg, const unsigned char *mask, float *grad_norm_out) {
+    if (!m || !cfg) return eng_err_set(ENG_EINVAL, "eng_model_adam_step: NULL argument");
+    if (!(cfg->lr >= 0.0f) || !(cfg->beta1 >= 0.0f && cfg->beta1 < 1.0f) ||
+        !(cfg->beta2 >= 0.0f && cfg->beta2 < 1.0f) || !(cfg->eps > 0.0f) || !(cfg->clip_norm >= 0.0f))
+        return eng_err_set(ENG_EINVAL,
+                           "eng_model_adam_step: bad config (lr %g, beta1 %g, beta2 %g, eps %g, clip_norm %g)",
+                           (double)cfg->lr, (double)cfg->beta1, (double)cfg->beta2, (double)cfg->eps,
+                           (double)cfg->clip_norm);
+    const eng_backend *be = m->be;
+    const int P = m->P, n = (int)m->np;
+    int rc;
+    if (cfg->clip_norm > 0.0f || grad_norm_out) {
+        if ((rc = be->sumsq(m->grads, (long)m->np, n, P, m->h_sumsq)) != ENG_OK) return rc;
+        int any = 0;
+        for (int p = 0; p < P; p++) {
+            double norm = sqrt(m->h_sumsq[p]);
+            if (grad_norm_out) grad_norm_out[p] = (float)norm;
+            m->h_scale[p] = 1.0f;
+            if (cfg->clip_norm > 0.0f && norm > cfg->clip_norm) {
+                m->h_scale[p] = (float)(cfg->clip_norm / norm);
+                any = 1;
+            }
+        }
+        if (any && (rc = be->scale(m->grads, (long)m->np, n, P, m->h_scale)) != ENG_OK) return rc;
+    }
+    double t = (double)(m->step + 1);
+    float bc1 = (float)(1.0 - pow(cfg->beta1, t)), bc2 = (float)(1.0 - pow(cfg->beta2, t));
+    if (bc1 <= 0.0f) bc1 = 1.0f; /* beta1 == 0: no correction needed */
+    if (bc2 <= 0.0f) bc2 = 1.0f;
+    rc = be->adam(m->params, m->grads, m->adam_m, m->adam_v, m->np, P, mask, cfg->lr, cfg->beta1, cfg->beta2,
+                  cfg->eps, bc1, bc2);
+    if (rc != ENG_OK) return rc;
+    m->step++;
+    return ENG_OK;
+}
+
+/* ---- target networks ----------------------------------------------------------------------- */
+
+static int same_shape(const eng_model *a, const eng_model *b, const char *fn) {
+    if (!a || !b) return eng_err_set(ENG_EINVAL, "%s: model is NULL", fn);
+    if (a->be != b->be) return eng_err_set(ENG_EINVAL, "%s: models live on different backends", fn);
+    if (a->P != b->P || a->np != b->np || a->arch.n_layers != b->arch.n_layers ||
+        memcmp(a->arch.sizes, b->arch.sizes, sizeof a->arch.sizes) != 0)
+        return eng_err_set(ENG_EINVAL, "%s: models differ in shape (P %d vs %d, %zu vs %zu parameters)", fn, a->P,
+                           b->P, a->np, b->np);
+    return ENG_OK;
+}
+
+int eng_model_copy_params(eng_model *dst, const eng_model *src) {
+    int rc = same_shape(dst, src, "eng_model_copy_params");
+    if (rc != ENG_OK) return rc;
+    return dst->be->copy(dst->params, src->params, (size_t)dst->P * dst->np);
+}
+
+int eng_model_polyak(eng_model *dst, const eng_model *src, float tau) {
+    int rc = same_shape(dst, src, "eng_model_polyak");
+    if (rc != ENG_OK) return rc;
+    if (!(tau >= 0.0f && tau <= 1.0f)) return eng_err_set(ENG_EINVAL, "eng_model_polyak: tau %g outside [0, 1]", (double)tau);
+    return dst->be->polyak(dst->params, src->params, (size_t)dst->P * dst->np, tau);
+}
+
+/* ---- views --------------------------------------------------------------------------------- */
+
+static float *view_ptr(const eng_model *m, eng_view which) {
+    if ((int)which < 0 || (int)which > 3) return NULL;
+    return m->mem + (size_t)which * m->P * m->np;
+}
+
+int eng_model_get(const eng_model *m, eng_view which, float *buf) {
+    if (!m || !buf) return eng_err_set(ENG_EINVAL, "eng_model_get: NULL argument");
+    float *v = view_ptr(m, which);
+    if (!v) return eng_err_set(ENG_EINVAL, "eng_model_get: unknown view %d", (int)which);
+    return m->be->to_host(buf, v, (size_t)m->P * m->np);
+}
+
+int eng_model_set(eng_model *m, eng_view which, const float *buf) {
+    if (!m || !buf) return eng_err_set(ENG_EINVAL, "eng_model_set: NULL argument");
+    float *v = view_ptr(m, which);
+    if (!v) return eng_err_set(ENG_EINVAL, "eng_model_set: unknown view %d", (int)which);
+    return m->be->to_device(v, buf, (size_t)m->P * m->np);
+}
+
+int eng_model_get_product(const eng_model *m, eng_view which, int p, float *buf) {
+    if (!m || !buf) return eng_err_set(ENG_EINVAL, "eng_model_get_product: NULL argument");
+    float *v = view_ptr(m, which);
+    if (!v) return eng_err_set(ENG_EINVAL, "eng_model_get_product: unknown view %d", (int)which);
+    if (p < 0 || p >= m->P) return eng_err_set(ENG_EINVAL, "eng_model_get_product: product %d outside 0..%d", p, m->P - 1);
+    return m->be->to_host(buf, v + (size_t)p * m->np, m->np);
+}
+
+int eng_model_set_product(eng_model *m, eng_view which, int p, const float *buf) {
+    if (!m || !buf) return eng_err_set(ENG_EINVAL, "eng_model_set_product: NULL argument");
+    float *v = view_ptr(m, which);
+    if (!v) return eng_err_set(ENG_EINVAL, "eng_model_set_product: unknown view %d", (int)which);
+    if (p < 0 || p >= m->P) return eng_err_set(ENG_EINVAL, "eng_model_set_product: product %d outside 0..%d", p, m->P - 1);
+    return m->be->to_device(v + (size_t)p * m->np, buf, m->np);
+}
+
+/* A product is bad when its parameters' sum of squares (accumulated in double, which
+ * cannot overflow for finite floats) is not finite, i.e. it holds a NaN or an Inf. */
+int eng_model_check_finite(const eng_model *m, unsigned char *bad) {
+    if (!m) return eng_err_set(ENG_EINVAL, "eng_model_check_finite: model is NULL");
+    eng_model *mm = (eng_model *)m; /* host scratch only */
+    int rc = m->be->sumsq(m->params, (long)m->np, (int)m->np, m->P, mm->h_sumsq);
+    if (rc != ENG_OK) return rc;
+    int nbad = 0;
+    for (int p = 0; p < m->P; p++) {
+        int b = !isfinite(m->h_sumsq[p]);
+        if (bad) bad[p] = (unsigned char)b;
+        nbad += b;
+    }
+    return nbad;
+}
