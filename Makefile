@@ -98,6 +98,7 @@ endif
 
 LIB_SRC  := $(wildcard $(addsuffix /*.c,$(MODULES)))
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(patsubst %.cu,$(BUILD)/%.cu.o,$(CU_SRC))
+LIB_OBJ  += $(BUILD)/gen/db_sql_text.o
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 DEPFILES := $(LIB_OBJ:.o=.d) $(BUILD)/rlprice.d $(TEST_BIN:=.d)
@@ -113,6 +114,14 @@ $(BUILD)/librlprice.a: $(LIB_OBJ)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# data/schema.sql and data/roles.sql embedded as C strings (db_schema.h)
+$(BUILD)/gen/db_sql_text.c: data/schema.sql data/roles.sql scripts/sql2c.sh
+	@mkdir -p $(@D)
+	{ scripts/sql2c.sh db_schema_sql data/schema.sql; scripts/sql2c.sh db_roles_sql data/roles.sql; } >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/db_sql_text.o: $(BUILD)/gen/db_sql_text.c
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(@D)

@@ -46,6 +46,8 @@ CREATE TABLE IF NOT EXISTS competitor_prices (
     PRIMARY KEY (product_id, day, competitor)
 );
 COMMENT ON TABLE competitor_prices IS 'Observed competitor prices for the same or an equivalent product.';
+COMMENT ON COLUMN competitor_prices.competitor IS 'Competitor name (free text; one column per name in the loaded history).';
+CREATE INDEX IF NOT EXISTS competitor_prices_day_idx ON competitor_prices (day);
 
 CREATE TABLE IF NOT EXISTS pricing_runs (
     run_id       text PRIMARY KEY,
@@ -86,3 +88,4 @@ CREATE TABLE IF NOT EXISTS rejected_rows (
     PRIMARY KEY (run_id, table_name, row_key, reason)
 );
 COMMENT ON TABLE rejected_rows IS 'Input rows quarantined by validation, with the rule they broke.';
+COMMENT ON COLUMN rejected_rows.row_key IS 'The row''s key: product_id|day (sales), product_id|day|competitor (competitor_prices), product_id (products).';
