@@ -8,6 +8,7 @@
 #include "eng_util.h"
 #include "env_sim.h"
 #include "db_schema.h"
+#include "exp_bench_agents.h"
 
 #define RLPRICE_VERSION "0.1.0"
 
@@ -26,6 +27,7 @@ static const rlp_cmd commands[] = {
     {"db", "stop", db_cmd_stop, "stop the embedded PostgreSQL cluster"},
     {"db", "env", db_cmd_env, "print the embedded cluster's export PG... lines"},
     {"simulate", NULL, env_sim_cmd_simulate, "simulated sales history with known demand (--products N --days D --seed S)"},
+    {"bench", "agents", exp_cmd_bench_agents, "agent throughput: DQN, DDPG, LinUCB, a 1,000-product group"},
     {NULL, NULL, NULL, NULL},
 };
 

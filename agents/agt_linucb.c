@@ -15,6 +15,8 @@ extern void dpotri_(const char *uplo, const int *n, double *a, const int *lda, i
 struct agt_linucb {
     agt_linucb_cfg cfg;
     int P, S;        /* products; shared blocks (hybrid: 1 or P; disjoint: 0) */
+    int chunk;       /* arms per stacked sgemv */
+    float *sc;       /* [P][K] scores scratch for choose */
     float *ainv;     /* [P][K][d][d] */
     float *b;        /* [P][K][d] */
     float *theta;    /* [P][K][d]  (disjoint: A^{-1} b; hybrid: unused, computed on the fly) */
@@ -59,7 +61,7 @@ static int check_cfg(const agt_linucb_cfg *c, int P) {
 void agt_linucb_free(agt_linucb *m) {
     if (!m) return;
     free(m->ainv); free(m->b); free(m->theta); free(m->count); free(m->B); free(m->A0);
-    free(m->A0inv); free(m->b0); free(m->beta); free(m->u); free(m->q); free(m->t); free(m->w);
+    free(m->A0inv); free(m->b0); free(m->beta); free(m->u); free(m->q); free(m->sc); free(m->t); free(m->w);
     free(m->zw); free(m->kk); free(m->work);
     free(m);
 }
@@ -101,7 +103,11 @@ static int alloc_state(agt_linucb *m) {
     m->count = eng_calloc(P * K, sizeof(long));
     m->u = eng_calloc(K * d, sizeof(float));
     m->q = eng_calloc(K, sizeof(float));
-    if (!m->ainv || !m->b || !m->theta || !m->count || !m->u || !m->q) return ENG_ENOMEM;
+    m->sc = eng_calloc(P * K, sizeof(float));
+    /* OpenBLAS runs a gemv on one thread below m * n = 9216 (2304 * GEMM_MULTITHREAD_THRESHOLD) */
+    m->chunk = (int)(8192 / (d * d));
+    if (m->chunk < 1) m->chunk = 1;
+    if (!m->sc || !m->ainv || !m->b || !m->theta || !m->count || !m->u || !m->q) return ENG_ENOMEM;
     if (k) {
         m->B = eng_calloc(P * K * d * k, sizeof(float));
         m->A0 = eng_calloc(S * k * k, sizeof(double));
@@ -166,7 +172,13 @@ int agt_linucb_scores(agt_linucb *m, const float *x, const float *z, const unsig
         if (!hybrid && !m->cfg.x_per_arm) {
             /* one context for all arms: U = [A_1^{-1}; ...; A_K^{-1}] x, then per-arm dots */
             const float *xp = x + (size_t)p * d;
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, K * d, d, 1.0f, Ainv, d, xp, 1, 0.0f, m->u, 1);
+            /* in chunks small enough that OpenBLAS keeps them on one thread: forking threads
+             * for a few microseconds of work costs more than it saves */
+            for (int a0 = 0; a0 < K; a0 += m->chunk) {
+                int na = K - a0 < m->chunk ? K - a0 : m->chunk;
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, na * d, d, 1.0f, Ainv + (size_t)a0 * d * d, d, xp, 1, 0.0f,
+                            m->u + (size_t)a0 * d, 1);
+            }
             cblas_sgemv(CblasRowMajor, CblasNoTrans, K, d, 1.0f, m->u, d, xp, 1, 0.0f, m->q, 1);
             cblas_sgemv(CblasRowMajor, CblasNoTrans, K, d, 1.0f, m->theta + (size_t)p * K * d, d, xp, 1,
                         0.0f, sc, 1);
@@ -214,8 +226,7 @@ int agt_linucb_choose(agt_linucb *m, const float *x, const float *z, const unsig
                       int *arm, float *scores) {
     if (!m || !arm) return eng_err_set(ENG_EINVAL, "linucb_choose: NULL argument");
     const int K = m->cfg.n_arms;
-    float *sc = scores;
-    if (!sc && !(sc = eng_malloc(sizeof(float) * (size_t)m->P * K))) return ENG_ENOMEM;
+    float *sc = scores ? scores : m->sc;
     int st = agt_linucb_scores(m, x, z, allowed, sc);
     if (st) goto cleanup;
     for (int p = 0; p < m->P; p++) {
@@ -229,7 +240,6 @@ int agt_linucb_choose(agt_linucb *m, const float *x, const float *z, const unsig
         arm[p] = best;
     }
 cleanup:
-    if (sc != scores) free(sc);
     return st;
 }
 
