@@ -34,7 +34,8 @@ typedef struct eng_backend {
      * for b in [0, batch): C_b = alpha * op(A_b) * op(B_b) + beta * C_b
      * op(A_b) is M x K, op(B_b) is K x N, C_b is M x N; X_b = X + b * strideX;
      * trans* != 0 means the stored matrix is the transpose (lda etc. are row-major
-     * leading dimensions of the stored matrices). */
+     * leading dimensions of the stored matrices).  beta == 0 must not read C (BLAS
+     * convention): eng_model relies on it to overwrite stale gradients after zero_grad. */
     int (*gemm)(int transA, int transB, int M, int N, int K, float alpha,
                 const float *A, int lda, long strideA,
                 const float *B, int ldb, long strideB,

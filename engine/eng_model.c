@@ -32,6 +32,8 @@ struct eng_model {
     float *adam_m;                 /* [P][np] view of mem */
     float *adam_v;                 /* [P][np] view of mem */
     long step;                     /* Adam steps taken */
+    int grads_stale;               /* zero_grad pending: grads hold garbage that the next
+                                    * backward overwrites (beta 0) instead of adding to */
 
     int cap_B;                     /* batch size amem is sized for (0 = none yet) */
     int B;                         /* batch size of the last forward */
@@ -247,15 +249,17 @@ static int backward_from_g0(eng_model *m, float *dX_host) {
     const eng_arch *a = &m->arch;
     const int P = m->P, B = m->B;
     float *cur = m->g0, *other = m->g1;
+    const float beta = m->grads_stale ? 0.0f : 1.0f; /* overwrite after zero_grad, else accumulate */
     int rc = ENG_OK;
     for (int l = a->n_layers - 1; l >= 0; l--) {
         int in = a->sizes[l], out = a->sizes[l + 1];
         if ((rc = be->act_backward(cur, m->act[l + 1], (size_t)P * B * out, a->acts[l])) != ENG_OK) return rc;
         /* dW_l += dY^T X: [out][B] x [B][in] -> [out][in] */
-        rc = be->gemm(1, 0, out, in, B, 1.0f, cur, out, (long)B * out, m->act[l], in, (long)B * in, 1.0f,
+        rc = be->gemm(1, 0, out, in, B, 1.0f, cur, out, (long)B * out, m->act[l], in, (long)B * in, beta,
                       m->grads + m->off_w[l], in, (long)m->np, P);
         if (rc != ENG_OK) return rc;
-        if ((rc = be->bias_grad(m->grads + m->off_b[l], (long)m->np, cur, P, B, out, 1)) != ENG_OK) return rc;
+        rc = be->bias_grad(m->grads + m->off_b[l], (long)m->np, cur, P, B, out, beta != 0.0f);
+        if (rc != ENG_OK) return rc;
         if (l > 0 || dX_host) {
             /* dX_l = dY W_l: [B][out] x [out][in] -> [B][in] */
             rc = be->gemm(0, 0, B, in, out, 1.0f, cur, out, (long)B * out, m->params + m->off_w[l], in,
@@ -266,6 +270,7 @@ static int backward_from_g0(eng_model *m, float *dX_host) {
             other = t;
         }
     }
+    m->grads_stale = 0; /* every weight and bias of every product was written */
     if (dX_host) return be->to_host(dX_host, cur, (size_t)P * B * a->sizes[0]);
     return ENG_OK;
 }
@@ -294,9 +299,20 @@ int eng_model_loss_backward(eng_model *m, eng_loss kind, float huber_delta, cons
     return backward_from_g0(m, NULL);
 }
 
+/* Zeroing is lazy: the next backward writes the gradients (GEMM beta 0) instead of adding
+ * to them, which saves a pass over P * nparams floats per step.  Anything else that reads
+ * the grads view first materialises the zeros (grads_ready). */
 int eng_model_zero_grad(eng_model *m) {
     if (!m) return eng_err_set(ENG_EINVAL, "eng_model_zero_grad: model is NULL");
-    return m->be->fill(m->grads, 0.0f, (size_t)m->P * m->np);
+    m->grads_stale = 1;
+    return ENG_OK;
+}
+
+static int grads_ready(const eng_model *m) {
+    if (!m->grads_stale) return ENG_OK;
+    int rc = m->be->fill(m->grads, 0.0f, (size_t)m->P * m->np);
+    if (rc == ENG_OK) ((eng_model *)m)->grads_stale = 0;
+    return rc;
 }
 
 /* ---- optimiser ----------------------------------------------------------------------------- */
@@ -311,7 +327,8 @@ int eng_model_adam_step(eng_model *m, const eng_adam_cfg *cfg, const unsigned ch
                            (double)cfg->clip_norm);
     const eng_backend *be = m->be;
     const int P = m->P, n = (int)m->np;
-    int rc;
+    int rc = grads_ready(m);
+    if (rc != ENG_OK) return rc;
     if (cfg->clip_norm > 0.0f || grad_norm_out) {
         if ((rc = be->sumsq(m->grads, (long)m->np, n, P, m->h_sumsq)) != ENG_OK) return rc;
         int any = 0;
@@ -373,6 +390,8 @@ int eng_model_get(const eng_model *m, eng_view which, float *buf) {
     if (!m || !buf) return eng_err_set(ENG_EINVAL, "eng_model_get: NULL argument");
     float *v = view_ptr(m, which);
     if (!v) return eng_err_set(ENG_EINVAL, "eng_model_get: unknown view %d", (int)which);
+    int rc = which == ENG_VIEW_GRADS ? grads_ready(m) : ENG_OK;
+    if (rc != ENG_OK) return rc;
     return m->be->to_host(buf, v, (size_t)m->P * m->np);
 }
 
@@ -380,6 +399,7 @@ int eng_model_set(eng_model *m, eng_view which, const float *buf) {
     if (!m || !buf) return eng_err_set(ENG_EINVAL, "eng_model_set: NULL argument");
     float *v = view_ptr(m, which);
     if (!v) return eng_err_set(ENG_EINVAL, "eng_model_set: unknown view %d", (int)which);
+    if (which == ENG_VIEW_GRADS) m->grads_stale = 0; /* fully overwritten */
     return m->be->to_device(v, buf, (size_t)m->P * m->np);
 }
 
@@ -388,6 +408,8 @@ int eng_model_get_product(const eng_model *m, eng_view which, int p, float *buf)
     float *v = view_ptr(m, which);
     if (!v) return eng_err_set(ENG_EINVAL, "eng_model_get_product: unknown view %d", (int)which);
     if (p < 0 || p >= m->P) return eng_err_set(ENG_EINVAL, "eng_model_get_product: product %d outside 0..%d", p, m->P - 1);
+    int rc = which == ENG_VIEW_GRADS ? grads_ready(m) : ENG_OK;
+    if (rc != ENG_OK) return rc;
     return m->be->to_host(buf, v + (size_t)p * m->np, m->np);
 }
 
@@ -396,6 +418,8 @@ int eng_model_set_product(eng_model *m, eng_view which, int p, const float *buf)
     float *v = view_ptr(m, which);
     if (!v) return eng_err_set(ENG_EINVAL, "eng_model_set_product: unknown view %d", (int)which);
     if (p < 0 || p >= m->P) return eng_err_set(ENG_EINVAL, "eng_model_set_product: product %d outside 0..%d", p, m->P - 1);
+    int rc = which == ENG_VIEW_GRADS ? grads_ready(m) : ENG_OK;
+    if (rc != ENG_OK) return rc;
     return m->be->to_device(v + (size_t)p * m->np, buf, m->np);
 }
 

@@ -249,6 +249,11 @@ static void test_grad_accumulates(void **s) {
         nz += fabs(g1[k]);
     }
     assert_true(nz > 0);
+    /* zero_grad then backward: exactly one pass's gradient (the lazy zeroing overwrites) */
+    assert_int_equal(eng_model_zero_grad(m), ENG_OK);
+    assert_int_equal(eng_model_backward(m, G, NULL), ENG_OK);
+    assert_int_equal(eng_model_get(m, ENG_VIEW_GRADS, g2), ENG_OK);
+    assert_memory_equal(g2, g1, 2 * np * sizeof(float));
     assert_int_equal(eng_model_zero_grad(m), ENG_OK);
     assert_int_equal(eng_model_get(m, ENG_VIEW_GRADS, g2), ENG_OK);
     for (size_t k = 0; k < 2 * np; k++) assert_true(g2[k] == 0.0f);

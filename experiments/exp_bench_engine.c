@@ -1,0 +1,168 @@
+/* exp_bench_engine.c - `rlprice bench engine`: how close a training step of the pricing
+ * network comes to the raw sgemm rate of the machine.
+ *
+ * Network: 32 -> 256 -> 256 -> 21 (ReLU hidden, identity output), MSE loss, Adam, one full
+ * step = zero_grad + forward + loss/backward + Adam, with the host -> backend copy of the
+ * batch and targets included (that is what the agents pay).
+ *
+ * FLOP count per step (multiply-add = 2 FLOPs; elementwise ops, loss and Adam not counted):
+ *     forward   2 B sum_l in_l out_l
+ *     dW        2 B sum_l in_l out_l
+ *     dX        2 B sum_{l>0} in_l out_l     (no dX for the first layer: inputs need none)
+ * i.e. 2 B (3 S - in_0 out_0) with S = sum_l in_l out_l.
+ * The reference rate is cblas_sgemm (or the backend's GEMM on CUDA) on 256 x 256 x 256.
+ */
+#include "exp_bench.h"
+
+#include "eng_model.h"
+#include "eng_util.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const int k_sizes[4] = {32, 256, 256, 21};
+
+static double step_flops(const eng_arch *a, int B) {
+    double s = 0;
+    for (int l = 0; l < a->n_layers; l++) s += (double)a->sizes[l] * a->sizes[l + 1];
+    return 2.0 * B * (3.0 * s - (double)a->sizes[0] * a->sizes[1]);
+}
+
+/* GFLOP/s of the backend's GEMM on n x n x n for about `seconds` (one warm-up call). */
+static int bench_gemm(const eng_backend *be, int n, double seconds, double *gflops) {
+    float *A = NULL, *B = NULL, *C = NULL;
+    int rc = ENG_OK;
+    size_t nn = (size_t)n * n;
+    if ((rc = be->alloc(&A, nn)) || (rc = be->alloc(&B, nn)) || (rc = be->alloc(&C, nn))) goto cleanup;
+    if ((rc = be->fill(A, 0.5f, nn)) || (rc = be->fill(B, 0.25f, nn))) goto cleanup;
+    if ((rc = be->gemm(0, 0, n, n, n, 1.0f, A, n, 0, B, n, 0, 0.0f, C, n, 0, 1)) || (rc = be->sync())) goto cleanup;
+    long iters = 0;
+    double t0 = eng_now(), t = 0;
+    do {
+        for (int k = 0; k < 8; k++)
+            if ((rc = be->gemm(0, 0, n, n, n, 1.0f, A, n, 0, B, n, 0, 0.0f, C, n, 0, 1)) != ENG_OK) goto cleanup;
+        iters += 8;
+        if ((rc = be->sync()) != ENG_OK) goto cleanup;
+        t = eng_now() - t0;
+    } while (t < seconds);
+    *gflops = 2.0 * n * nn * iters / t / 1e9;
+cleanup:
+    be->free(A);
+    be->free(B);
+    be->free(C);
+    return rc;
+}
+
+/* Training steps per second of a group of P copies of the bench network at batch B. */
+static int bench_steps(const eng_backend *be, int P, int B, double seconds, uint64_t seed, double *steps_per_s,
+                       double *gflops) {
+    eng_arch a;
+    eng_model *m = NULL;
+    float *X = NULL, *T = NULL;
+    int rc = eng_arch_mlp(&a, k_sizes, 4, ENG_ACT_RELU, ENG_ACT_IDENTITY);
+    if (rc != ENG_OK) return rc;
+    if ((rc = eng_model_create(&m, be, &a, P, seed)) != ENG_OK) return rc;
+    size_t nx = (size_t)P * B * k_sizes[0], nt = (size_t)P * B * k_sizes[3];
+    X = eng_malloc(nx * sizeof(float));
+    T = eng_malloc(nt * sizeof(float));
+    if (!X || !T) {
+        rc = ENG_ENOMEM;
+        goto cleanup;
+    }
+    eng_rng r;
+    eng_rng_seed(&r, seed ^ 0x5eedULL);
+    for (size_t k = 0; k < nx; k++) X[k] = (float)(2.0 * eng_rng_uniform(&r) - 1.0);
+    for (size_t k = 0; k < nt; k++) T[k] = (float)eng_rng_normal(&r);
+    eng_adam_cfg cfg = eng_adam_default();
+    long steps = 0;
+    double t0 = 0, t = 0;
+    for (int warm = 1; warm >= 0; warm--) {
+        /* first pass: 3 warm-up steps (buffers allocated, caches and BLAS threads woken) */
+        steps = 0;
+        t0 = eng_now();
+        do {
+            if ((rc = eng_model_zero_grad(m)) || (rc = eng_model_forward(m, X, B, NULL)) ||
+                (rc = eng_model_loss_backward(m, ENG_LOSS_MSE, 0, T, NULL, NULL)) ||
+                (rc = eng_model_adam_step(m, &cfg, NULL, NULL)))
+                goto cleanup;
+            steps++;
+            if ((steps & 3) == 0 && (rc = be->sync()) != ENG_OK) goto cleanup;
+            t = eng_now() - t0;
+        } while (warm ? steps < 3 : t < seconds);
+    }
+    if ((rc = be->sync()) != ENG_OK) goto cleanup;
+    t = eng_now() - t0;
+    *steps_per_s = steps / t;
+    *gflops = step_flops(&a, B) * P * steps / t / 1e9;
+cleanup:
+    free(X);
+    free(T);
+    eng_model_free(m);
+    return rc;
+}
+
+static int usage(void) {
+    fprintf(stderr, "usage: rlprice bench engine [--device auto|cpu|cuda] [--seconds S] [--seed N]\n");
+    return 2;
+}
+
+int exp_cmd_bench_engine(int argc, char **argv) {
+    const char *device = "auto";
+    double seconds = 2.0;
+    uint64_t seed = 1;
+    for (int i = 1; i < argc; i++) {
+        char *end = NULL;
+        if (!strcmp(argv[i], "--device") && i + 1 < argc) {
+            device = argv[++i];
+        } else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
+            seconds = strtod(argv[++i], &end);
+            if (*end || !(seconds > 0 && seconds <= 3600)) {
+                fprintf(stderr, "rlprice: bench engine: --seconds wants a number in (0, 3600], got '%s'\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
+            seed = strtoull(argv[++i], &end, 10);
+            if (*end || argv[i][0] == '-' || !argv[i][0]) {
+                fprintf(stderr, "rlprice: bench engine: --seed wants a non-negative integer, got '%s'\n", argv[i]);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "rlprice: bench engine: unknown or incomplete option '%s'\n", argv[i]);
+            return usage();
+        }
+    }
+    const eng_backend *be = NULL;
+    int rc = eng_backend_select(device, &be);
+    if (rc != ENG_OK) {
+        fprintf(stderr, "rlprice: bench engine: %s\n", eng_err_msg());
+        return rc == ENG_EINVAL ? 2 : 1;
+    }
+    double gemm = 0;
+    if ((rc = bench_gemm(be, 256, seconds, &gemm)) != ENG_OK) goto fail;
+    printf("bench engine: backend %s, %g s per figure, seed %llu\n", be->name, seconds, (unsigned long long)seed);
+    if (be->kind == ENG_BACKEND_CPU) printf("  cpu: %s\n", openblas_get_config());
+    else printf("  device: %s\n", eng_cuda_describe());
+    printf("  net 32-256-256-21 relu/identity, MSE, Adam; FLOPs/step = 2B(3*sum(in*out) - in0*out0)\n");
+    printf("  %-34s %12.1f GFLOP/s\n", "sgemm 256x256x256", gemm);
+    const int batches[2] = {64, 256};
+    for (int k = 0; k < 2; k++) {
+        double sps = 0, gf = 0;
+        if ((rc = bench_steps(be, 1, batches[k], seconds, seed, &sps, &gf)) != ENG_OK) goto fail;
+        char label[64];
+        snprintf(label, sizeof label, "train step, batch %d", batches[k]);
+        printf("  %-34s %12.1f steps/s  %8.1f GFLOP/s  %5.1f%% of sgemm\n", label, sps, gf, 100.0 * gf / gemm);
+    }
+    {
+        double sps = 0, gf = 0;
+        const int P = 64, B = 64;
+        if ((rc = bench_steps(be, P, B, seconds, seed, &sps, &gf)) != ENG_OK) goto fail;
+        printf("  %-34s %12.1f steps/s  %8.1f GFLOP/s  %5.1f%% of sgemm  (%.0f product-steps/s)\n",
+               "group P=64, batch 64", sps, gf, 100.0 * gf / gemm, sps * P);
+    }
+    return 0;
+fail:
+    fprintf(stderr, "rlprice: bench engine: %s\n", eng_err_msg());
+    return 1;
+}
