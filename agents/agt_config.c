@@ -71,30 +71,52 @@ static char *trim(char *s) {
     return s;
 }
 
+/* Apply one line (modified in place); `where` names it for errors. */
+static int apply_line(void *obj, const agt_cfg_field *fields, int n, char *line, const char *section, const char *where) {
+    const size_t sl = strlen(section);
+    char *s = trim(line);
+    if (!*s || *s == '#') return ENG_OK;
+    char *eq = strchr(s, '=');
+    if (!eq) return eng_err_set(ENG_EFORMAT, "%s: expected 'section.key = value', got '%s'", where, s);
+    *eq = '\0';
+    char *key = trim(s), *val = trim(eq + 1);
+    char *dot = strchr(key, '.');
+    if (!dot || dot == key || !dot[1]) return eng_err_set(ENG_EFORMAT, "%s: key '%s' has no 'section.' prefix", where, key);
+    if ((size_t)(dot - key) != sl || strncmp(key, section, sl) != 0) return ENG_OK; /* another section */
+    return agt_cfg_set(obj, fields, n, dot + 1, val, where);
+}
+
 int agt_cfg_load_file(void *obj, const agt_cfg_field *fields, int n, const char *path, const char *section) {
     if (!obj || !fields || !path || !section) return eng_err_set(ENG_EINVAL, "agt_cfg_load_file: NULL argument");
     FILE *f = eng_fopen(path, "r");
     if (!f) return ENG_EIO;
     char line[1024], where[600];
     int st = ENG_OK, lineno = 0;
-    const size_t sl = strlen(section);
     while (fgets(line, sizeof line, f)) {
         lineno++;
         snprintf(where, sizeof where, "%s:%d", path, lineno);
         if (!strchr(line, '\n') && !feof(f)) { st = eng_err_set(ENG_EFORMAT, "%s: line longer than %zu characters", where, sizeof line - 2); break; }
-        char *s = trim(line);
-        if (!*s || *s == '#') continue;
-        char *eq = strchr(s, '=');
-        if (!eq) { st = eng_err_set(ENG_EFORMAT, "%s: expected 'section.key = value', got '%s'", where, s); break; }
-        *eq = '\0';
-        char *key = trim(s), *val = trim(eq + 1);
-        char *dot = strchr(key, '.');
-        if (!dot || dot == key || !dot[1]) { st = eng_err_set(ENG_EFORMAT, "%s: key '%s' has no 'section.' prefix", where, key); break; }
-        if ((size_t)(dot - key) != sl || strncmp(key, section, sl) != 0) continue; /* another section */
-        if ((st = agt_cfg_set(obj, fields, n, dot + 1, val, where)) != ENG_OK) break;
+        if ((st = apply_line(obj, fields, n, line, section, where)) != ENG_OK) break;
     }
     if (st == ENG_OK && ferror(f)) st = eng_err_set(ENG_EIO, "%s: read error", path);
     fclose(f);
+    return st;
+}
+
+int agt_cfg_load_string(void *obj, const agt_cfg_field *fields, int n, const char *text, const char *section,
+                        const char *name) {
+    if (!obj || !fields || !text || !section) return eng_err_set(ENG_EINVAL, "agt_cfg_load_string: NULL argument");
+    char *copy = strdup(text);
+    if (!copy) return eng_err_set(ENG_ENOMEM, "agt_cfg_load_string: out of memory");
+    char where[600];
+    int st = ENG_OK, lineno = 0;
+    char *save = NULL;
+    for (char *ln = strtok_r(copy, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save)) {
+        lineno++;
+        snprintf(where, sizeof where, "%s:%d", name ? name : "config", lineno);
+        if ((st = apply_line(obj, fields, n, ln, section, where)) != ENG_OK) break;
+    }
+    free(copy);
     return st;
 }
 

@@ -37,6 +37,11 @@ int agt_cfg_set(void *obj, const agt_cfg_field *fields, int n, const char *key, 
  * path:line.  Earlier lines stay applied when a later line fails. */
 int agt_cfg_load_file(void *obj, const agt_cfg_field *fields, int n, const char *path, const char *section);
 
+/* Same for text held in memory (e.g. a checkpoint's config string); `name` labels errors
+ * ("model.h5:3").  Blank lines are skipped (line numbers then count non-empty lines). */
+int agt_cfg_load_string(void *obj, const agt_cfg_field *fields, int n, const char *text, const char *section,
+                        const char *name);
+
 /* Apply flags argv[0..argc): every argument must be --key=value or --key value for a key of
  * the table.  ENG_EINVAL / ENG_ENOTFOUND naming the flag. */
 int agt_cfg_parse_flags(void *obj, const agt_cfg_field *fields, int n, int argc, char **argv);

@@ -284,3 +284,70 @@ int agt_ddpg_act(agt_ddpg *q, const float *s, float *ratio) {
     }
     return ENG_OK;
 }
+
+int agt_ddpg_save(agt_ddpg *q, const char *path) {
+    if (!q || !path) return eng_err_set(ENG_EINVAL, "ddpg_save: NULL argument");
+    int n;
+    const agt_cfg_field *f = agt_ddpg_fields(&n);
+    char *cfg = agt_cfg_to_string(&q->cfg, f, n, "ddpg");
+    size_t len = strlen(path) + 16;
+    char *cpath = eng_malloc(len);
+    int st = ENG_ENOMEM;
+    if (!cfg || !cpath) goto cleanup;
+    snprintf(cpath, len, "%s.critic", path);
+    if ((st = eng_ckpt_save(q->critic, cpath, NULL, cfg))) goto cleanup;
+    st = eng_ckpt_save(q->actor, path, NULL, cfg);
+cleanup:
+    free(cfg);
+    free(cpath);
+    return st;
+}
+
+int agt_ddpg_load(agt_ddpg **out, const eng_backend *be, const char *path) {
+    if (!out || !be || !path) return eng_err_set(ENG_EINVAL, "ddpg_load: NULL argument");
+    *out = NULL;
+    eng_model *am = NULL, *cm = NULL;
+    char *cfgs = NULL, *cfgs2 = NULL, *cpath = NULL;
+    agt_ddpg *q = NULL;
+    size_t len = strlen(path) + 16;
+    int st = ENG_ENOMEM;
+    if (!(cpath = eng_malloc(len))) goto cleanup;
+    snprintf(cpath, len, "%s.critic", path);
+    if ((st = eng_ckpt_load(&am, be, path, NULL, &cfgs))) goto cleanup;
+    if ((st = eng_ckpt_load(&cm, be, cpath, NULL, &cfgs2))) goto cleanup;
+    agt_ddpg_cfg c = agt_ddpg_default();
+    int n;
+    const agt_cfg_field *f = agt_ddpg_fields(&n);
+    if (!cfgs || (st = agt_cfg_load_string(&c, f, n, cfgs, "ddpg", path)) != ENG_OK) {
+        st = eng_err_set(ENG_EFORMAT, "ddpg_load: '%s': no usable DDPG config", path);
+        goto cleanup;
+    }
+    const eng_arch *aa = eng_model_arch(am), *ca = eng_model_arch(cm);
+    if (aa->n_layers != 3 || aa->sizes[0] != c.state_dim || aa->sizes[1] != c.hidden1 || aa->sizes[2] != c.hidden2 ||
+        aa->sizes[3] != 1 || ca->n_layers != 3 || ca->sizes[0] != c.state_dim + 1 || ca->sizes[3] != 1 ||
+        eng_model_P(am) != eng_model_P(cm)) {
+        st = eng_err_set(ENG_EFORMAT, "ddpg_load: '%s' and '%s' do not form an actor/critic pair of the saved config", path, cpath);
+        goto cleanup;
+    }
+    if ((st = agt_ddpg_create(&q, be, &c, eng_model_P(am)))) goto cleanup;
+    eng_model_free(q->actor);
+    eng_model_free(q->critic);
+    q->actor = am;
+    q->critic = cm;
+    am = cm = NULL;
+    if ((st = agt_ddpg_sync_targets(q))) goto cleanup;
+    if ((st = eng_model_check_finite(q->actor, q->bad)) < 0) goto cleanup;
+    if ((st = eng_model_check_finite(q->critic, q->cbad)) < 0) goto cleanup;
+    for (int p = 0; p < q->P; p++) q->bad[p] |= q->cbad[p];
+    st = ENG_OK;
+    *out = q;
+    q = NULL;
+cleanup:
+    eng_model_free(am);
+    eng_model_free(cm);
+    free(cfgs);
+    free(cfgs2);
+    free(cpath);
+    agt_ddpg_free(q);
+    return st;
+}

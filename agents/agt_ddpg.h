@@ -80,6 +80,15 @@ int agt_ddpg_act(agt_ddpg *q, const float *s, float *ratio);
 /* Reset product p's OU noise state (episode start). */
 void agt_ddpg_reset_noise(agt_ddpg *q, int p);
 
+/* Save actor (to `path`) and critic (to `path`.critic), each with Adam state and the config,
+ * through eng_ckpt_save (temp file, fsync, rename each; the critic is written first, so a
+ * crash between the two leaves the previous actor next to a newer critic, never a torn file).
+ * Replay buffers, noise state and RNG streams are not saved.  Returns 0 or a negative status. */
+int agt_ddpg_save(agt_ddpg *q, const char *path);
+/* Load a pair saved by agt_ddpg_save (targets = online, empty replay); *out caller-freed.
+ * ENG_EIO / ENG_EFORMAT naming the file on a bad or mismatched pair. */
+int agt_ddpg_load(agt_ddpg **out, const eng_backend *be, const char *path);
+
 const unsigned char *agt_ddpg_diverged(const agt_ddpg *q, int *n_bad);
 long agt_ddpg_steps(const agt_ddpg *q);
 

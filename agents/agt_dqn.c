@@ -280,3 +280,52 @@ int agt_dqn_act(agt_dqn *q, const float *s, const unsigned char *allowed, int *a
     q->acts++;
     return ENG_OK;
 }
+
+int agt_dqn_save(agt_dqn *q, const char *path) {
+    if (!q || !path) return eng_err_set(ENG_EINVAL, "dqn_save: NULL argument");
+    int n;
+    const agt_cfg_field *f = agt_dqn_fields(&n);
+    char *cfg = agt_cfg_to_string(&q->cfg, f, n, "dqn");
+    if (!cfg) return ENG_ENOMEM;
+    int st = eng_ckpt_save(q->online, path, NULL, cfg);
+    free(cfg);
+    return st;
+}
+
+int agt_dqn_load(agt_dqn **out, const eng_backend *be, const char *path) {
+    if (!out || !be || !path) return eng_err_set(ENG_EINVAL, "dqn_load: NULL argument");
+    *out = NULL;
+    eng_model *m = NULL;
+    char *cfgs = NULL;
+    agt_dqn *q = NULL;
+    int st = eng_ckpt_load(&m, be, path, NULL, &cfgs);
+    if (st) goto cleanup;
+    agt_dqn_cfg c = agt_dqn_default();
+    int n;
+    const agt_cfg_field *f = agt_dqn_fields(&n);
+    if (!cfgs || (st = agt_cfg_load_string(&c, f, n, cfgs, "dqn", path)) != ENG_OK) {
+        st = eng_err_set(ENG_EFORMAT, "dqn_load: '%s': no usable DQN config (%s)", path, cfgs ? eng_err_msg() : "missing");
+        goto cleanup;
+    }
+    const eng_arch *a = eng_model_arch(m);
+    if (a->n_layers != 3 || a->sizes[0] != c.state_dim || a->sizes[1] != c.hidden1 || a->sizes[2] != c.hidden2 ||
+        a->sizes[3] != c.n_actions) {
+        st = eng_err_set(ENG_EFORMAT, "dqn_load: '%s': network shape does not match its config", path);
+        goto cleanup;
+    }
+    if ((st = agt_dqn_create(&q, be, &c, eng_model_P(m)))) goto cleanup;
+    eng_model_free(q->online);
+    q->online = m;
+    m = NULL;
+    if ((st = eng_model_copy_params(q->target, q->online))) goto cleanup;
+    st = eng_model_check_finite(q->online, q->bad);
+    if (st < 0) goto cleanup;
+    st = ENG_OK;
+    *out = q;
+    q = NULL;
+cleanup:
+    eng_model_free(m);
+    free(cfgs);
+    agt_dqn_free(q);
+    return st;
+}

@@ -94,6 +94,16 @@ float agt_dqn_epsilon(const agt_dqn *q);
 /* Flags [P] (borrowed): 1 for products whose training diverged.  *n_bad (may be NULL). */
 const unsigned char *agt_dqn_diverged(const agt_dqn *q, int *n_bad);
 
+/* Save the online networks (parameters, Adam moments, step) and the config to an HDF5
+ * checkpoint (eng_ckpt_save: temp file, fsync, rename).  The replay buffers and the per-product
+ * RNG streams are not saved: a checkpoint serves scoring and warm starts, not bit-exact
+ * resumption.  Returns 0 or ENG_EIO / ENG_ENOMEM. */
+int agt_dqn_save(agt_dqn *q, const char *path);
+/* Load an agent saved by agt_dqn_save onto backend be (target = online, empty replay).
+ * Products whose saved parameters are non-finite are flagged as diverged again.  *out
+ * caller-freed.  ENG_EIO / ENG_EFORMAT (with the file name) on a bad file. */
+int agt_dqn_load(agt_dqn **out, const eng_backend *be, const char *path);
+
 /* Steps taken by agt_dqn_train_step. */
 long agt_dqn_steps(const agt_dqn *q);
 

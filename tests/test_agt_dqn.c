@@ -161,12 +161,71 @@ static void test_config_file_and_flags(void **state) {
     assert_int_equal(agt_cfg_load_file(&c2, fields, n, path, "dqn"), ENG_EIO);
 }
 
+static void test_save_load(void **state) {
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/dqn_%d.h5", test_tmpdir(), (int)getpid());
+    agt_dqn_cfg c = agt_dqn_default();
+    c.state_dim = 3; c.n_actions = 4; c.hidden1 = 8; c.hidden2 = 8; c.batch = 4; c.learn_start = 4; c.seed = 12;
+    c.gamma = 0.8f;
+    agt_dqn *q = NULL, *q2 = NULL;
+    assert_int_equal(agt_dqn_create(&q, eng_backend_cpu(), &c, 2), ENG_OK);
+    float s[3] = {0.1f, -0.2f, 0.3f};
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(agt_dqn_push(q, 0, s, i % 4, 1.0f, s, 0), ENG_OK);
+        assert_int_equal(agt_dqn_push(q, 1, s, 3 - i % 4, 0.5f, s, 1), ENG_OK);
+    }
+    for (int i = 0; i < 5; i++) assert_int_equal(agt_dqn_train_step(q, NULL), ENG_OK);
+    assert_int_equal(agt_dqn_save(q, path), ENG_OK);
+    assert_int_equal(agt_dqn_load(&q2, eng_backend_cpu(), path), ENG_OK);
+    assert_close(agt_dqn_config(q2)->gamma, 0.8, 1e-7, 0);
+    float S[6] = {0.1f, 0.2f, 0.3f, -1, 0, 1}, q1[8], qq[8];
+    assert_int_equal(agt_dqn_q_values(q, S, 1, q1), ENG_OK);
+    assert_int_equal(agt_dqn_q_values(q2, S, 1, qq), ENG_OK);
+    assert_memory_equal(q1, qq, sizeof q1);
+    agt_dqn_free(q2);
+    q2 = NULL;
+    /* a corrupt file is a clear error */
+    assert_int_equal(truncate(path, 200), 0);
+    assert_int_not_equal(agt_dqn_load(&q2, eng_backend_cpu(), path), ENG_OK);
+    assert_null(q2);
+    unlink(path);
+    agt_dqn_free(q);
+
+    /* DDPG pair */
+    agt_ddpg_cfg d = agt_ddpg_default();
+    d.state_dim = 3; d.hidden1 = 8; d.hidden2 = 8; d.batch = 4; d.learn_start = 4; d.band = 0.2f;
+    agt_ddpg *a = NULL, *a2 = NULL;
+    assert_int_equal(agt_ddpg_create(&a, eng_backend_cpu(), &d, 2), ENG_OK);
+    for (int i = 0; i < 8; i++)
+        for (int p = 0; p < 2; p++) assert_int_equal(agt_ddpg_push(a, p, s, 0.9f + 0.05f * (i % 3), 1.0f, s, 0), ENG_OK);
+    for (int i = 0; i < 5; i++) assert_int_equal(agt_ddpg_train_step(a, NULL, NULL), ENG_OK);
+    assert_int_equal(agt_ddpg_save(a, path), ENG_OK);
+    assert_int_equal(agt_ddpg_load(&a2, eng_backend_cpu(), path), ENG_OK);
+    float r1[2], r2[2];
+    assert_int_equal(agt_ddpg_ratio(a, S, r1), ENG_OK);
+    assert_int_equal(agt_ddpg_ratio(a2, S, r2), ENG_OK);
+    assert_memory_equal(r1, r2, sizeof r1);
+    assert_true(r1[0] >= 0.8f && r1[0] <= 1.2f);
+    assert_close(agt_ddpg_config(a2)->band, 0.2, 1e-7, 0);
+    agt_ddpg_free(a2);
+    char cpath[600];
+    snprintf(cpath, sizeof cpath, "%s.critic", path);
+    unlink(cpath);
+    a2 = NULL;
+    assert_int_not_equal(agt_ddpg_load(&a2, eng_backend_cpu(), path), ENG_OK); /* critic missing */
+    assert_null(a2);
+    unlink(path);
+    agt_ddpg_free(a);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dqn_learns_chain_q_star),
         cmocka_unit_test(test_dqn_bad_input),
         cmocka_unit_test(test_replay_sampling),
         cmocka_unit_test(test_config_file_and_flags),
+        cmocka_unit_test(test_save_load),
     };
     return cmocka_run_group_tests_name("agt_dqn", tests, NULL, NULL);
 }
