@@ -8,6 +8,8 @@
 
 #include "agt_replay.h"
 
+#define AGT_FULL_CHECK 100 /* steps between full parameter scans */
+
 struct agt_ddpg {
     agt_ddpg_cfg cfg;
     int P;
@@ -22,6 +24,7 @@ struct agt_ddpg {
     float *dx;        /* [P][B][S+1] */
     float *mu, *q, *dq, *da; /* [P][B] */
     float *loss;      /* [P] */
+    float *gn_c, *gn_a; /* [P] gradient norms (critic, actor) */
     float *s1;        /* [P][S] */
 };
 
@@ -84,7 +87,7 @@ void agt_ddpg_free(agt_ddpg *q) {
     agt_replay_free(q->rb);
     free(q->rng); free(q->ou); free(q->bad); free(q->mask); free(q->newbad); free(q->cbad);
     free(q->s); free(q->s2); free(q->a); free(q->r); free(q->done); free(q->x); free(q->dx);
-    free(q->mu); free(q->q); free(q->dq); free(q->da); free(q->loss); free(q->s1);
+    free(q->mu); free(q->q); free(q->dq); free(q->da); free(q->loss); free(q->gn_c); free(q->gn_a); free(q->s1);
     free(q);
 }
 
@@ -117,9 +120,10 @@ int agt_ddpg_create(agt_ddpg **out, const eng_backend *be, const agt_ddpg_cfg *c
     q->x = eng_calloc(PB * (S + 1), sizeof(float)); q->dx = eng_calloc(PB * (S + 1), sizeof(float));
     q->mu = eng_calloc(PB, sizeof(float)); q->q = eng_calloc(PB, sizeof(float));
     q->dq = eng_calloc(PB, sizeof(float)); q->da = eng_calloc(PB, sizeof(float));
-    q->loss = eng_calloc(P, sizeof(float)); q->s1 = eng_calloc((size_t)P * S, sizeof(float));
+    q->loss = eng_calloc(P, sizeof(float)); q->gn_c = eng_calloc(P, sizeof(float));
+    q->gn_a = eng_calloc(P, sizeof(float)); q->s1 = eng_calloc((size_t)P * S, sizeof(float));
     if (!q->rng || !q->ou || !q->bad || !q->mask || !q->newbad || !q->cbad || !q->s || !q->s2 || !q->a || !q->r || !q->done ||
-        !q->x || !q->dx || !q->mu || !q->q || !q->dq || !q->da || !q->loss || !q->s1) {
+        !q->x || !q->dx || !q->mu || !q->q || !q->dq || !q->da || !q->loss || !q->gn_c || !q->gn_a || !q->s1) {
         st = ENG_ENOMEM;
         goto cleanup;
     }
@@ -203,7 +207,7 @@ int agt_ddpg_train_step(agt_ddpg *q, float *critic_loss, float *actor_q) {
     if ((st = eng_model_zero_grad(q->critic))) return st;
     if ((st = eng_model_loss_backward(q->critic, ENG_LOSS_MSE, 1.0f, q->r, q->dq, q->loss))) return st;
     ac.lr = q->cfg.critic_lr;
-    if ((st = eng_model_adam_step(q->critic, &ac, q->mask, NULL))) return st;
+    if ((st = eng_model_adam_step(q->critic, &ac, q->mask, q->gn_c))) return st;
     if (critic_loss)
         for (int p = 0; p < P; p++)
             if (q->mask[p]) critic_loss[p] = q->loss[p];
@@ -233,18 +237,22 @@ int agt_ddpg_train_step(agt_ddpg *q, float *critic_loss, float *actor_q) {
     if ((st = eng_model_zero_grad(q->actor))) return st;
     if ((st = eng_model_backward(q->actor, q->da, NULL))) return st;
     ac.lr = q->cfg.actor_lr;
-    if ((st = eng_model_adam_step(q->actor, &ac, q->mask, NULL))) return st;
+    if ((st = eng_model_adam_step(q->actor, &ac, q->mask, q->gn_a))) return st;
     q->steps++;
-    /* ---- divergence, targets ---- */
-    st = eng_model_check_finite(q->actor, q->newbad);
-    if (st < 0) return st;
+    /* ---- divergence (as in agt_dqn.c: loss / gradient norms every step, full parameter
+     * scans every AGT_FULL_CHECK steps), targets ---- */
+    unsigned char *cb = q->cbad;
+    if (q->steps % AGT_FULL_CHECK == 0) {
+        if ((st = eng_model_check_finite(q->actor, q->newbad)) < 0) return st;
+        if ((st = eng_model_check_finite(q->critic, cb)) < 0) return st;
+    } else {
+        memset(q->newbad, 0, (size_t)P);
+        memset(cb, 0, (size_t)P);
+    }
     for (int p = 0; p < P; p++) {
-        int b = q->newbad[p] || (q->mask[p] && !isfinite(q->loss[p]));
+        int b = q->newbad[p] || (q->mask[p] && (!isfinite(q->loss[p]) || !isfinite(q->gn_c[p]) || !isfinite(q->gn_a[p])));
         q->newbad[p] = (unsigned char)b;
     }
-    unsigned char *cb = q->cbad;
-    st = eng_model_check_finite(q->critic, cb);
-    if (st < 0) return st;
     for (int p = 0; p < P; p++) {
         if ((q->newbad[p] || cb[p]) && !q->bad[p]) {
             q->bad[p] = 1;

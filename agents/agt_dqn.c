@@ -8,6 +8,8 @@
 
 #include "agt_replay.h"
 
+#define AGT_FULL_CHECK 100 /* steps between full parameter scans */
+
 struct agt_dqn {
     agt_dqn_cfg cfg;
     int P;
@@ -22,6 +24,7 @@ struct agt_dqn {
     float *s, *s2, *a, *r, *done;    /* [P][B][S], [P][B][S], [P][B], [P][B], [P][B] */
     float *q2on, *q2t, *qcur, *tgt, *w; /* [P][B][A] */
     float *loss;                     /* [P] */
+    float *gnorm;                    /* [P] gradient norms from the Adam step */
     float *s1, *q1;                  /* [P][S], [P][A] for acting */
 };
 
@@ -87,7 +90,7 @@ void agt_dqn_free(agt_dqn *q) {
     agt_replay_free(q->rb);
     free(q->rng); free(q->bad); free(q->mask); free(q->newbad);
     free(q->s); free(q->s2); free(q->a); free(q->r); free(q->done);
-    free(q->q2on); free(q->q2t); free(q->qcur); free(q->tgt); free(q->w); free(q->loss);
+    free(q->q2on); free(q->q2t); free(q->qcur); free(q->tgt); free(q->w); free(q->loss); free(q->gnorm);
     free(q->s1); free(q->q1);
     free(q);
 }
@@ -115,10 +118,10 @@ int agt_dqn_create(agt_dqn **out, const eng_backend *be, const agt_dqn_cfg *cfg,
     q->a = eng_calloc(PB, sizeof(float)); q->r = eng_calloc(PB, sizeof(float)); q->done = eng_calloc(PB, sizeof(float));
     q->q2on = eng_calloc(PB * A, sizeof(float)); q->q2t = eng_calloc(PB * A, sizeof(float));
     q->qcur = eng_calloc(PB * A, sizeof(float)); q->tgt = eng_calloc(PB * A, sizeof(float));
-    q->w = eng_calloc(PB * A, sizeof(float)); q->loss = eng_calloc(P, sizeof(float));
+    q->w = eng_calloc(PB * A, sizeof(float)); q->loss = eng_calloc(P, sizeof(float)); q->gnorm = eng_calloc(P, sizeof(float));
     q->s1 = eng_calloc((size_t)P * S, sizeof(float)); q->q1 = eng_calloc((size_t)P * A, sizeof(float));
     if (!q->rng || !q->bad || !q->mask || !q->newbad || !q->s || !q->s2 || !q->a || !q->r || !q->done || !q->q2on ||
-        !q->q2t || !q->qcur || !q->tgt || !q->w || !q->loss || !q->s1 || !q->q1) {
+        !q->q2t || !q->qcur || !q->tgt || !q->w || !q->loss || !q->gnorm || !q->s1 || !q->q1) {
         st = ENG_ENOMEM;
         goto cleanup;
     }
@@ -213,13 +216,19 @@ int agt_dqn_train_step(agt_dqn *q, float *loss) {
     eng_adam_cfg ac = eng_adam_default();
     ac.lr = q->cfg.lr;
     ac.clip_norm = q->cfg.clip_norm;
-    if ((st = eng_model_adam_step(q->online, &ac, q->mask, NULL))) return st;
+    if ((st = eng_model_adam_step(q->online, &ac, q->mask, q->gnorm))) return st;
     q->steps++;
-    /* divergence: flag, log once, mask out from now on */
-    st = eng_model_check_finite(q->online, q->newbad);
-    if (st < 0) return st;
+    /* divergence: a non-finite loss or gradient norm (Adam then writes non-finite parameters)
+     * flags a product at once; a full parameter scan every AGT_FULL_CHECK steps catches
+     * anything else.  Flagged products are logged once and masked out from now on. */
+    if (q->steps % AGT_FULL_CHECK == 0) {
+        st = eng_model_check_finite(q->online, q->newbad);
+        if (st < 0) return st;
+    } else {
+        memset(q->newbad, 0, (size_t)P);
+    }
     for (int p = 0; p < P; p++) {
-        if (q->mask[p] && !isfinite(q->loss[p])) q->newbad[p] = 1;
+        if (q->mask[p] && (!isfinite(q->loss[p]) || !isfinite(q->gnorm[p]))) q->newbad[p] = 1;
         if (q->newbad[p] && !q->bad[p]) {
             q->bad[p] = 1;
             ENG_WARN("dqn: product %ld diverged at step %ld (non-finite parameters or loss); it is excluded from further training",

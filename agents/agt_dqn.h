@@ -10,8 +10,8 @@
  *   Adam on every product that has >= B transitions and has not diverged;
  *   target: hard copy every target_sync steps, or Polyak averaging with tau when
  *   target_sync = 0.
- * Divergence: after every step each product's online parameters are checked; a product with
- * a NaN/Inf is flagged, logged once, and masked out of every later Adam step (the others
+ * Divergence: after every step a non-finite loss or gradient norm, and every 100 steps a scan
+ * of all online parameters, flags a product with a NaN/Inf; it is flagged, logged once, and masked out of every later Adam step (the others
  * carry on).  Its greedy actions are then meaningless: callers should fall back (e.g. to the
  * incumbent price) for flagged products (agt_dqn_diverged).
  *

@@ -164,7 +164,7 @@ static int bench_group(const bench_opts *o) {
         double per_step = (t - t0) / (double)n;
         char what[128];
         snprintf(what, sizeof what, "DQN group of %d products: group step, batch 64", P);
-        line(what, 1.0 / per_step, "steps/s", 0);
+        printf("  %-44s %12.2f steps/s\n", what, 1.0 / per_step);
         snprintf(what, sizeof what, "  = per-product steps (P x steps/s)");
         line(what, (double)P / per_step, "steps/s", 0);
         snprintf(what, sizeof what, "products trained per minute (%d steps each)", o->budget);
