@@ -10,9 +10,9 @@
  *   Adam on every product that has >= B transitions and has not diverged;
  *   target: hard copy every target_sync steps, or Polyak averaging with tau when
  *   target_sync = 0.
- * Divergence: after every step a non-finite loss or gradient norm, and every 100 steps a scan
- * of all online parameters, flags a product with a NaN/Inf; it is flagged, logged once, and masked out of every later Adam step (the others
- * carry on).  Its greedy actions are then meaningless: callers should fall back (e.g. to the
+ * Divergence: a non-finite loss or gradient norm (checked every step) or a NaN/Inf found by
+ * a scan of all online parameters (every 100 steps) flags a product; it is logged once and
+ * masked out of every later Adam step (the others carry on).  Its greedy actions are then meaningless: callers should fall back (e.g. to the
  * incumbent price) for flagged products (agt_dqn_diverged).
  *
  * States are float vectors of state_dim (normalised features); actions are price levels
