@@ -10,6 +10,10 @@
 #include "env_sim.h"
 #include "db_schema.h"
 #include "ope.h"
+#include "env_sim.h"
+#include "db_schema.h"
+#include "exp_bench.h"
+#include "exp_bench_agents.h"
 
 #define RLPRICE_VERSION "0.1.0"
 
@@ -30,6 +34,8 @@ static const rlp_cmd commands[] = {
     {"db", "env", db_cmd_env, "print the embedded cluster's export PG... lines"},
     {"simulate", NULL, env_sim_cmd_simulate, "simulated sales history with known demand (--products N --days D --seed S)"},
     {"ope", NULL, ope_cmd_ope, "offline policy evaluation of a logged bandit CSV (docs/ope.md)"},
+    {"bench", "agents", exp_cmd_bench_agents, "agent throughput: DQN, DDPG, LinUCB, a 1,000-product group"},
+    {"bench", "engine", exp_cmd_bench_engine, "engine training-step throughput vs sgemm (--device, --seconds)"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -1,0 +1,173 @@
+/* agt_config.c - see agt_config.h. */
+#include "agt_config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eng_util.h"
+
+static const agt_cfg_field *find(const agt_cfg_field *fields, int n, const char *key, size_t keylen) {
+    for (int i = 0; i < n; i++)
+        if (strlen(fields[i].key) == keylen && strncmp(fields[i].key, key, keylen) == 0) return &fields[i];
+    return NULL;
+}
+
+static int set_field(void *obj, const agt_cfg_field *f, const char *value, const char *where) {
+    char *end = NULL;
+    errno = 0;
+    if (!*value) return eng_err_set(ENG_EINVAL, "%s: empty value for '%s'", where, f->key);
+    char *p = (char *)obj + f->offset;
+    switch (f->type) {
+    case AGT_CFG_INT: {
+        long v = strtol(value, &end, 10);
+        if (errno || *end || v < INT_MIN || v > INT_MAX)
+            return eng_err_set(ENG_EINVAL, "%s: '%s' needs an integer, got '%s'", where, f->key, value);
+        *(int *)p = (int)v;
+        break;
+    }
+    case AGT_CFG_LONG: {
+        long v = strtol(value, &end, 10);
+        if (errno || *end) return eng_err_set(ENG_EINVAL, "%s: '%s' needs an integer, got '%s'", where, f->key, value);
+        *(long *)p = v;
+        break;
+    }
+    case AGT_CFG_U64: {
+        if (value[0] == '-') return eng_err_set(ENG_EINVAL, "%s: '%s' needs a non-negative integer, got '%s'", where, f->key, value);
+        unsigned long long v = strtoull(value, &end, 0);
+        if (errno || *end) return eng_err_set(ENG_EINVAL, "%s: '%s' needs a non-negative integer, got '%s'", where, f->key, value);
+        *(uint64_t *)p = (uint64_t)v;
+        break;
+    }
+    case AGT_CFG_FLOAT: {
+        float v = strtof(value, &end);
+        if (errno || *end || !isfinite(v))
+            return eng_err_set(ENG_EINVAL, "%s: '%s' needs a finite number, got '%s'", where, f->key, value);
+        *(float *)p = v;
+        break;
+    }
+    default: return eng_err_set(ENG_EINVAL, "%s: field '%s' has an unknown type", where, f->key);
+    }
+    return ENG_OK;
+}
+
+int agt_cfg_set(void *obj, const agt_cfg_field *fields, int n, const char *key, const char *value,
+                const char *where) {
+    if (!obj || !fields || !key || !value) return eng_err_set(ENG_EINVAL, "agt_cfg_set: NULL argument");
+    const agt_cfg_field *f = find(fields, n, key, strlen(key));
+    if (!f) return eng_err_set(ENG_ENOTFOUND, "%s: unknown setting '%s'", where ? where : "config", key);
+    return set_field(obj, f, value, where ? where : "config");
+}
+
+static char *trim(char *s) {
+    while (isspace((unsigned char)*s)) s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1])) *--e = '\0';
+    return s;
+}
+
+/* Apply one line (modified in place); `where` names it for errors. */
+static int apply_line(void *obj, const agt_cfg_field *fields, int n, char *line, const char *section, const char *where) {
+    const size_t sl = strlen(section);
+    char *s = trim(line);
+    if (!*s || *s == '#') return ENG_OK;
+    char *eq = strchr(s, '=');
+    if (!eq) return eng_err_set(ENG_EFORMAT, "%s: expected 'section.key = value', got '%s'", where, s);
+    *eq = '\0';
+    char *key = trim(s), *val = trim(eq + 1);
+    char *dot = strchr(key, '.');
+    if (!dot || dot == key || !dot[1]) return eng_err_set(ENG_EFORMAT, "%s: key '%s' has no 'section.' prefix", where, key);
+    if ((size_t)(dot - key) != sl || strncmp(key, section, sl) != 0) return ENG_OK; /* another section */
+    return agt_cfg_set(obj, fields, n, dot + 1, val, where);
+}
+
+int agt_cfg_load_file(void *obj, const agt_cfg_field *fields, int n, const char *path, const char *section) {
+    if (!obj || !fields || !path || !section) return eng_err_set(ENG_EINVAL, "agt_cfg_load_file: NULL argument");
+    FILE *f = eng_fopen(path, "r");
+    if (!f) return ENG_EIO;
+    char line[1024], where[600];
+    int st = ENG_OK, lineno = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        snprintf(where, sizeof where, "%s:%d", path, lineno);
+        if (!strchr(line, '\n') && !feof(f)) { st = eng_err_set(ENG_EFORMAT, "%s: line longer than %zu characters", where, sizeof line - 2); break; }
+        if ((st = apply_line(obj, fields, n, line, section, where)) != ENG_OK) break;
+    }
+    if (st == ENG_OK && ferror(f)) st = eng_err_set(ENG_EIO, "%s: read error", path);
+    fclose(f);
+    return st;
+}
+
+int agt_cfg_load_string(void *obj, const agt_cfg_field *fields, int n, const char *text, const char *section,
+                        const char *name) {
+    if (!obj || !fields || !text || !section) return eng_err_set(ENG_EINVAL, "agt_cfg_load_string: NULL argument");
+    char *copy = strdup(text);
+    if (!copy) return eng_err_set(ENG_ENOMEM, "agt_cfg_load_string: out of memory");
+    char where[600];
+    int st = ENG_OK, lineno = 0;
+    char *save = NULL;
+    for (char *ln = strtok_r(copy, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save)) {
+        lineno++;
+        snprintf(where, sizeof where, "%s:%d", name ? name : "config", lineno);
+        if ((st = apply_line(obj, fields, n, ln, section, where)) != ENG_OK) break;
+    }
+    free(copy);
+    return st;
+}
+
+int agt_cfg_parse_flags(void *obj, const agt_cfg_field *fields, int n, int argc, char **argv) {
+    if (!obj || !fields || (argc > 0 && !argv)) return eng_err_set(ENG_EINVAL, "agt_cfg_parse_flags: NULL argument");
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0 || !a[2]) return eng_err_set(ENG_EINVAL, "unexpected argument '%s' (flags are --key=value)", a);
+        const char *k = a + 2, *eq = strchr(k, '=');
+        size_t kl = eq ? (size_t)(eq - k) : strlen(k);
+        const agt_cfg_field *f = find(fields, n, k, kl);
+        if (!f) return eng_err_set(ENG_ENOTFOUND, "unknown flag '%.*s'", (int)kl + 2, a);
+        const char *v;
+        if (eq) v = eq + 1;
+        else if (i + 1 < argc) v = argv[++i];
+        else return eng_err_set(ENG_EINVAL, "flag '%s' needs a value", a);
+        int st = set_field(obj, f, v, a);
+        if (st) return st;
+    }
+    return ENG_OK;
+}
+
+static int fmt_field(char *buf, size_t n, const void *obj, const agt_cfg_field *f, const char *section) {
+    const char *p = (const char *)obj + f->offset;
+    const char *pre = section ? section : "", *dot = section ? "." : "";
+    switch (f->type) {
+    case AGT_CFG_INT: return snprintf(buf, n, "%s%s%s = %d\n", pre, dot, f->key, *(const int *)p);
+    case AGT_CFG_LONG: return snprintf(buf, n, "%s%s%s = %ld\n", pre, dot, f->key, *(const long *)p);
+    case AGT_CFG_U64: return snprintf(buf, n, "%s%s%s = %" PRIu64 "\n", pre, dot, f->key, *(const uint64_t *)p);
+    case AGT_CFG_FLOAT: return snprintf(buf, n, "%s%s%s = %.9g\n", pre, dot, f->key, (double)*(const float *)p);
+    }
+    return 0;
+}
+
+int agt_cfg_write(FILE *out, const void *obj, const agt_cfg_field *fields, int n, const char *section) {
+    char buf[512];
+    for (int i = 0; i < n; i++) {
+        fmt_field(buf, sizeof buf, obj, &fields[i], section);
+        if (fputs(buf, out) < 0) return eng_err_set(ENG_EIO, "writing config: %s", strerror(errno));
+    }
+    return ENG_OK;
+}
+
+char *agt_cfg_to_string(const void *obj, const agt_cfg_field *fields, int n, const char *section) {
+    size_t cap = 256 * (size_t)(n + 1), len = 0;
+    char *s = eng_malloc(cap);
+    if (!s) return NULL;
+    s[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        int w = fmt_field(s + len, cap - len, obj, &fields[i], section);
+        if (w > 0 && (size_t)w < cap - len) len += (size_t)w;
+    }
+    return s;
+}

@@ -1,0 +1,340 @@
+/* agt_dqn.c - see agt_dqn.h. */
+#include "agt_dqn.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agt_replay.h"
+
+#define AGT_FULL_CHECK 100 /* steps between full parameter scans */
+
+struct agt_dqn {
+    agt_dqn_cfg cfg;
+    int P;
+    eng_model *online, *target;
+    agt_replay *rb;
+    eng_rng *rng;          /* [P] */
+    unsigned char *bad;    /* [P] diverged */
+    unsigned char *mask;   /* [P] trains this step */
+    unsigned char *newbad; /* [P] */
+    long steps, acts;
+    /* batch scratch (host) */
+    float *s, *s2, *a, *r, *done;    /* [P][B][S], [P][B][S], [P][B], [P][B], [P][B] */
+    float *q2on, *q2t, *qcur, *tgt, *w; /* [P][B][A] */
+    float *loss;                     /* [P] */
+    float *gnorm;                    /* [P] gradient norms from the Adam step */
+    float *s1, *q1;                  /* [P][S], [P][A] for acting */
+};
+
+agt_dqn_cfg agt_dqn_default(void) {
+    agt_dqn_cfg c;
+    memset(&c, 0, sizeof c);
+    c.state_dim = 32; c.n_actions = 21; c.hidden1 = 256; c.hidden2 = 256;
+    c.lr = 1e-3f; c.gamma = 0.99f; c.huber_delta = 1.0f; c.clip_norm = 10.0f;
+    c.batch = 64; c.target_sync = 100; c.tau = 0.005f; c.replay = 100000; c.learn_start = 32;
+    c.double_dqn = 1; c.eps_start = 1.0f; c.eps_end = 0.05f; c.eps_decay = 10000;
+    c.seed = 1; c.product_base = 0;
+    return c;
+}
+
+#define F(name, type, help) {#name, type, offsetof(agt_dqn_cfg, name), help}
+static const agt_cfg_field dqn_fields[] = {
+    F(state_dim, AGT_CFG_INT, "state features"),
+    F(n_actions, AGT_CFG_INT, "price levels"),
+    F(hidden1, AGT_CFG_INT, "first hidden layer width"),
+    F(hidden2, AGT_CFG_INT, "second hidden layer width"),
+    F(lr, AGT_CFG_FLOAT, "Adam learning rate"),
+    F(gamma, AGT_CFG_FLOAT, "discount factor"),
+    F(huber_delta, AGT_CFG_FLOAT, "Huber loss threshold"),
+    F(clip_norm, AGT_CFG_FLOAT, "per-product gradient norm clip (0 = off)"),
+    F(batch, AGT_CFG_INT, "minibatch per product"),
+    F(target_sync, AGT_CFG_INT, "hard target copy period in steps (0 = Polyak)"),
+    F(tau, AGT_CFG_FLOAT, "Polyak rate when target_sync = 0"),
+    F(replay, AGT_CFG_LONG, "replay capacity per product"),
+    F(learn_start, AGT_CFG_LONG, "transitions a product needs before it trains"),
+    F(double_dqn, AGT_CFG_INT, "1 = Double DQN target"),
+    F(eps_start, AGT_CFG_FLOAT, "initial exploration rate"),
+    F(eps_end, AGT_CFG_FLOAT, "final exploration rate"),
+    F(eps_decay, AGT_CFG_LONG, "act() calls over which epsilon decays linearly"),
+    F(seed, AGT_CFG_U64, "random seed"),
+    F(product_base, AGT_CFG_LONG, "catalogue index of the group's first product (RNG streams)"),
+};
+#undef F
+
+const agt_cfg_field *agt_dqn_fields(int *n) {
+    if (n) *n = (int)(sizeof dqn_fields / sizeof dqn_fields[0]);
+    return dqn_fields;
+}
+
+static int check_cfg(const agt_dqn_cfg *c, int P) {
+    if (P < 1) return eng_err_set(ENG_EINVAL, "dqn: P must be >= 1 (got %d)", P);
+    if (c->state_dim < 1 || c->n_actions < 2 || c->hidden1 < 1 || c->hidden2 < 1)
+        return eng_err_set(ENG_EINVAL, "dqn: state_dim, hidden sizes must be >= 1 and n_actions >= 2");
+    if (!(c->lr > 0) || !(c->gamma >= 0 && c->gamma <= 1) || !(c->huber_delta > 0) || !(c->clip_norm >= 0))
+        return eng_err_set(ENG_EINVAL, "dqn: need lr > 0, gamma in [0,1], huber_delta > 0, clip_norm >= 0");
+    if (c->batch < 1 || c->target_sync < 0 || c->replay < 1 || c->learn_start < 1)
+        return eng_err_set(ENG_EINVAL, "dqn: need batch >= 1, target_sync >= 0, replay >= 1, learn_start >= 1");
+    if (c->target_sync == 0 && !(c->tau > 0 && c->tau <= 1))
+        return eng_err_set(ENG_EINVAL, "dqn: tau must be in (0, 1] when target_sync = 0");
+    if (!(c->eps_start >= 0 && c->eps_start <= 1 && c->eps_end >= 0 && c->eps_end <= 1) || c->eps_decay < 0)
+        return eng_err_set(ENG_EINVAL, "dqn: epsilons must be in [0,1] and eps_decay >= 0");
+    return ENG_OK;
+}
+
+void agt_dqn_free(agt_dqn *q) {
+    if (!q) return;
+    eng_model_free(q->online);
+    eng_model_free(q->target);
+    agt_replay_free(q->rb);
+    free(q->rng); free(q->bad); free(q->mask); free(q->newbad);
+    free(q->s); free(q->s2); free(q->a); free(q->r); free(q->done);
+    free(q->q2on); free(q->q2t); free(q->qcur); free(q->tgt); free(q->w); free(q->loss); free(q->gnorm);
+    free(q->s1); free(q->q1);
+    free(q);
+}
+
+int agt_dqn_create(agt_dqn **out, const eng_backend *be, const agt_dqn_cfg *cfg, int P) {
+    if (!out || !be || !cfg) return eng_err_set(ENG_EINVAL, "dqn_create: NULL argument");
+    *out = NULL;
+    int st = check_cfg(cfg, P);
+    if (st) return st;
+    agt_dqn *q = eng_calloc(1, sizeof *q);
+    if (!q) return ENG_ENOMEM;
+    q->cfg = *cfg;
+    q->P = P;
+    eng_arch arch;
+    const int sizes[4] = {cfg->state_dim, cfg->hidden1, cfg->hidden2, cfg->n_actions};
+    if ((st = eng_arch_mlp(&arch, sizes, 4, ENG_ACT_RELU, ENG_ACT_IDENTITY))) goto cleanup;
+    if ((st = eng_model_create(&q->online, be, &arch, P, cfg->seed))) goto cleanup;
+    if ((st = eng_model_create(&q->target, be, &arch, P, cfg->seed))) goto cleanup;
+    if ((st = eng_model_copy_params(q->target, q->online))) goto cleanup;
+    if ((st = agt_replay_create(&q->rb, P, cfg->state_dim, 1, cfg->replay))) goto cleanup;
+    const size_t PB = (size_t)P * cfg->batch, S = (size_t)cfg->state_dim, A = (size_t)cfg->n_actions;
+    q->rng = eng_calloc(P, sizeof(eng_rng));
+    q->bad = eng_calloc(P, 1); q->mask = eng_calloc(P, 1); q->newbad = eng_calloc(P, 1);
+    q->s = eng_calloc(PB * S, sizeof(float)); q->s2 = eng_calloc(PB * S, sizeof(float));
+    q->a = eng_calloc(PB, sizeof(float)); q->r = eng_calloc(PB, sizeof(float)); q->done = eng_calloc(PB, sizeof(float));
+    q->q2on = eng_calloc(PB * A, sizeof(float)); q->q2t = eng_calloc(PB * A, sizeof(float));
+    q->qcur = eng_calloc(PB * A, sizeof(float)); q->tgt = eng_calloc(PB * A, sizeof(float));
+    q->w = eng_calloc(PB * A, sizeof(float)); q->loss = eng_calloc(P, sizeof(float)); q->gnorm = eng_calloc(P, sizeof(float));
+    q->s1 = eng_calloc((size_t)P * S, sizeof(float)); q->q1 = eng_calloc((size_t)P * A, sizeof(float));
+    if (!q->rng || !q->bad || !q->mask || !q->newbad || !q->s || !q->s2 || !q->a || !q->r || !q->done || !q->q2on ||
+        !q->q2t || !q->qcur || !q->tgt || !q->w || !q->loss || !q->gnorm || !q->s1 || !q->q1) {
+        st = ENG_ENOMEM;
+        goto cleanup;
+    }
+    for (int p = 0; p < P; p++) eng_rng_seed(&q->rng[p], eng_seed_derive(cfg->seed ^ 0x5151u, (uint64_t)(cfg->product_base + p)));
+    *out = q;
+    return ENG_OK;
+cleanup:
+    agt_dqn_free(q);
+    return st;
+}
+
+int agt_dqn_P(const agt_dqn *q) { return q->P; }
+const agt_dqn_cfg *agt_dqn_config(const agt_dqn *q) { return &q->cfg; }
+eng_model *agt_dqn_online(agt_dqn *q) { return q->online; }
+eng_model *agt_dqn_target(agt_dqn *q) { return q->target; }
+int agt_dqn_sync_target(agt_dqn *q) { return eng_model_copy_params(q->target, q->online); }
+long agt_dqn_steps(const agt_dqn *q) { return q->steps; }
+long agt_dqn_replay_size(const agt_dqn *q, int p) { return p >= 0 && p < q->P ? q->rb->size[p] : 0; }
+
+const unsigned char *agt_dqn_diverged(const agt_dqn *q, int *n_bad) {
+    if (n_bad) {
+        int n = 0;
+        for (int p = 0; p < q->P; p++) n += q->bad[p];
+        *n_bad = n;
+    }
+    return q->bad;
+}
+
+int agt_dqn_push(agt_dqn *q, int p, const float *s, int action, float reward, const float *s2, int done) {
+    if (!q) return eng_err_set(ENG_EINVAL, "dqn_push: NULL agent");
+    if (action < 0 || action >= q->cfg.n_actions)
+        return eng_err_set(ENG_EINVAL, "dqn_push: product %d: level %d outside 0..%d", p, action, q->cfg.n_actions - 1);
+    const float a = (float)action;
+    return agt_replay_push(q->rb, p, s, &a, reward, s2, done);
+}
+
+static int argmax_allowed(const float *v, int A, const unsigned char *allowed) {
+    int best = -1;
+    for (int a = 0; a < A; a++) {
+        if (allowed && !allowed[a]) continue;
+        if (best < 0 || v[a] > v[best]) best = a;
+    }
+    return best;
+}
+
+int agt_dqn_train_step(agt_dqn *q, float *loss) {
+    if (!q) return eng_err_set(ENG_EINVAL, "dqn_train_step: NULL agent");
+    const int P = q->P, B = q->cfg.batch, S = q->cfg.state_dim, A = q->cfg.n_actions;
+    const size_t PB = (size_t)P * B;
+    int st, any = 0;
+    for (int p = 0; p < P; p++) {
+        q->mask[p] = !q->bad[p] && q->rb->size[p] >= q->cfg.learn_start;
+        any |= q->mask[p];
+        if (q->mask[p]) {
+            if ((st = agt_replay_sample(q->rb, p, &q->rng[p], B, q->s, q->a, q->r, q->s2, q->done))) return st;
+        } else {
+            /* idle product: harmless inputs, zero loss weight, no Adam step */
+            memset(q->s + (size_t)p * B * S, 0, sizeof(float) * B * S);
+            memset(q->s2 + (size_t)p * B * S, 0, sizeof(float) * B * S);
+            memset(q->a + (size_t)p * B, 0, sizeof(float) * B);
+            memset(q->r + (size_t)p * B, 0, sizeof(float) * B);
+            memset(q->done + (size_t)p * B, 0, sizeof(float) * B);
+        }
+    }
+    if (loss)
+        for (int p = 0; p < P; p++) loss[p] = NAN;
+    if (!any) return ENG_OK;
+    /* bootstrap targets */
+    if (q->cfg.double_dqn && (st = eng_model_forward(q->online, q->s2, B, q->q2on))) return st;
+    if ((st = eng_model_forward(q->target, q->s2, B, q->q2t))) return st;
+    const float gamma = q->cfg.gamma;
+    for (size_t i = 0; i < PB; i++) {
+        const float *sel = q->cfg.double_dqn ? q->q2on + i * A : q->q2t + i * A;
+        int astar = argmax_allowed(sel, A, NULL);
+        float boot = q->done[i] != 0.0f ? 0.0f : gamma * q->q2t[i * A + astar];
+        q->r[i] += boot; /* r now holds the target y */
+    }
+    if ((st = eng_model_forward(q->online, q->s, B, q->qcur))) return st;
+    /* target row = prediction except at the taken level; weight one-hot */
+    for (size_t i = 0; i < PB; i++) {
+        const float y = q->r[i];
+        const int p = (int)(i / (size_t)B);
+        float *trow = q->tgt + i * A, *wrow = q->w + i * A;
+        const float *qrow = q->qcur + i * A;
+        const int a = (int)q->a[i];
+        for (int j = 0; j < A; j++) { trow[j] = qrow[j]; wrow[j] = 0.0f; }
+        trow[a] = y;
+        wrow[a] = q->mask[p] ? 1.0f : 0.0f;
+    }
+    if ((st = eng_model_zero_grad(q->online))) return st;
+    if ((st = eng_model_loss_backward(q->online, ENG_LOSS_HUBER, q->cfg.huber_delta, q->tgt, q->w, q->loss))) return st;
+    eng_adam_cfg ac = eng_adam_default();
+    ac.lr = q->cfg.lr;
+    ac.clip_norm = q->cfg.clip_norm;
+    if ((st = eng_model_adam_step(q->online, &ac, q->mask, q->gnorm))) return st;
+    q->steps++;
+    /* divergence: a non-finite loss or gradient norm (Adam then writes non-finite parameters)
+     * flags a product at once; a full parameter scan every AGT_FULL_CHECK steps catches
+     * anything else.  Flagged products are logged once and masked out from now on. */
+    if (q->steps % AGT_FULL_CHECK == 0) {
+        st = eng_model_check_finite(q->online, q->newbad);
+        if (st < 0) return st;
+    } else {
+        memset(q->newbad, 0, (size_t)P);
+    }
+    for (int p = 0; p < P; p++) {
+        if (q->mask[p] && (!isfinite(q->loss[p]) || !isfinite(q->gnorm[p]))) q->newbad[p] = 1;
+        if (q->newbad[p] && !q->bad[p]) {
+            q->bad[p] = 1;
+            ENG_WARN("dqn: product %ld diverged at step %ld (non-finite parameters or loss); it is excluded from further training",
+                     q->cfg.product_base + p, q->steps);
+        }
+        if (loss && q->mask[p]) loss[p] = q->loss[p];
+    }
+    if (q->cfg.target_sync > 0) {
+        if (q->steps % q->cfg.target_sync == 0 && (st = eng_model_copy_params(q->target, q->online))) return st;
+    } else if ((st = eng_model_polyak(q->target, q->online, q->cfg.tau))) {
+        return st;
+    }
+    return ENG_OK;
+}
+
+int agt_dqn_q_values(agt_dqn *q, const float *s, int B, float *qv) {
+    if (!q || !s || !qv) return eng_err_set(ENG_EINVAL, "dqn_q_values: NULL argument");
+    return eng_model_forward(q->online, s, B, qv);
+}
+
+int agt_dqn_greedy(agt_dqn *q, const float *s, const unsigned char *allowed, int *action) {
+    if (!q || !s || !action) return eng_err_set(ENG_EINVAL, "dqn_greedy: NULL argument");
+    const int A = q->cfg.n_actions;
+    int st = eng_model_forward(q->online, s, 1, q->q1);
+    if (st) return st;
+    for (int p = 0; p < q->P; p++) {
+        int a = argmax_allowed(q->q1 + (size_t)p * A, A, allowed ? allowed + (size_t)p * A : NULL);
+        if (a < 0) return eng_err_set(ENG_EINVAL, "dqn_greedy: product %d has no allowed price level", p);
+        action[p] = a;
+    }
+    return ENG_OK;
+}
+
+float agt_dqn_epsilon(const agt_dqn *q) {
+    const agt_dqn_cfg *c = &q->cfg;
+    if (c->eps_decay <= 0 || q->acts >= c->eps_decay) return c->eps_end;
+    double f = (double)q->acts / (double)c->eps_decay;
+    return (float)(c->eps_start + (c->eps_end - c->eps_start) * f);
+}
+
+int agt_dqn_act(agt_dqn *q, const float *s, const unsigned char *allowed, int *action) {
+    int st = agt_dqn_greedy(q, s, allowed, action);
+    if (st) return st;
+    const int A = q->cfg.n_actions;
+    const float eps = agt_dqn_epsilon(q);
+    for (int p = 0; p < q->P; p++) {
+        double u = eng_rng_uniform(&q->rng[p]);
+        if (u >= eps) continue;
+        const unsigned char *al = allowed ? allowed + (size_t)p * A : NULL;
+        int n = 0;
+        for (int a = 0; a < A; a++) n += !al || al[a];
+        int pick = (int)eng_rng_below(&q->rng[p], (uint64_t)n);
+        for (int a = 0; a < A; a++) {
+            if (al && !al[a]) continue;
+            if (pick-- == 0) { action[p] = a; break; }
+        }
+    }
+    q->acts++;
+    return ENG_OK;
+}
+
+int agt_dqn_save(agt_dqn *q, const char *path) {
+    if (!q || !path) return eng_err_set(ENG_EINVAL, "dqn_save: NULL argument");
+    int n;
+    const agt_cfg_field *f = agt_dqn_fields(&n);
+    char *cfg = agt_cfg_to_string(&q->cfg, f, n, "dqn");
+    if (!cfg) return ENG_ENOMEM;
+    int st = eng_ckpt_save(q->online, path, NULL, cfg);
+    free(cfg);
+    return st;
+}
+
+int agt_dqn_load(agt_dqn **out, const eng_backend *be, const char *path) {
+    if (!out || !be || !path) return eng_err_set(ENG_EINVAL, "dqn_load: NULL argument");
+    *out = NULL;
+    eng_model *m = NULL;
+    char *cfgs = NULL;
+    agt_dqn *q = NULL;
+    int st = eng_ckpt_load(&m, be, path, NULL, &cfgs);
+    if (st) goto cleanup;
+    agt_dqn_cfg c = agt_dqn_default();
+    int n;
+    const agt_cfg_field *f = agt_dqn_fields(&n);
+    if (!cfgs || (st = agt_cfg_load_string(&c, f, n, cfgs, "dqn", path)) != ENG_OK) {
+        st = eng_err_set(ENG_EFORMAT, "dqn_load: '%s': no usable DQN config (%s)", path, cfgs ? eng_err_msg() : "missing");
+        goto cleanup;
+    }
+    const eng_arch *a = eng_model_arch(m);
+    if (a->n_layers != 3 || a->sizes[0] != c.state_dim || a->sizes[1] != c.hidden1 || a->sizes[2] != c.hidden2 ||
+        a->sizes[3] != c.n_actions) {
+        st = eng_err_set(ENG_EFORMAT, "dqn_load: '%s': network shape does not match its config", path);
+        goto cleanup;
+    }
+    if ((st = agt_dqn_create(&q, be, &c, eng_model_P(m)))) goto cleanup;
+    eng_model_free(q->online);
+    q->online = m;
+    m = NULL;
+    if ((st = eng_model_copy_params(q->target, q->online))) goto cleanup;
+    st = eng_model_check_finite(q->online, q->bad);
+    if (st < 0) goto cleanup;
+    st = ENG_OK;
+    *out = q;
+    q = NULL;
+cleanup:
+    eng_model_free(m);
+    free(cfgs);
+    agt_dqn_free(q);
+    return st;
+}

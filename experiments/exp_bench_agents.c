@@ -1,0 +1,218 @@
+/* exp_bench_agents.c - see exp_bench_agents.h.
+ *
+ * Workloads (the project's reference shapes):
+ *   DQN     32->256->256->21 ReLU, Adam 1e-3, Huber, gamma 0.99, target sync every 100 steps,
+ *           replay of 100,000 random transitions; batch 64 and 256; steps per second
+ *   DDPG    actor 32->256->256->1 tanh, critic 33->256->256->1, Adam 1e-4 / 1e-3, tau 0.005
+ *           every step; batch 64 and 256; updates per second
+ *   LinUCB  disjoint, d = 32, 21 arms, alpha 1; one decision plus one update per round
+ *   group   DQN model group of N products (default 1,000) with 60 transitions each, batch 64;
+ *           products trained per minute for a per-product budget of STEPS Adam steps,
+ *           extrapolated from the measured time of a few group steps.
+ * Each timed section runs for about --seconds (default 2) after one warm-up step. */
+#include "exp_bench_agents.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agt_ddpg.h"
+#include "agt_dqn.h"
+#include "agt_linucb.h"
+#include "eng_backend.h"
+#include "eng_util.h"
+
+typedef struct {
+    const eng_backend *be;
+    double seconds;
+    int products;
+    int budget;
+} bench_opts;
+
+static void line(const char *what, double value, const char *unit, double goal) {
+    if (goal > 0)
+        printf("  %-44s %12.0f %-14s goal >= %-8.0f %s\n", what, value, unit, goal, value >= goal ? "ok" : "BELOW GOAL");
+    else
+        printf("  %-44s %12.0f %s\n", what, value, unit);
+    fflush(stdout);
+}
+
+static void random_state(eng_rng *r, float *s, int n) {
+    for (int i = 0; i < n; i++) s[i] = (float)eng_rng_normal(r);
+}
+
+static int bench_dqn(const bench_opts *o, int batch, double goal) {
+    agt_dqn_cfg c = agt_dqn_default(); /* 32->256->256->21, lr 1e-3, gamma 0.99, sync 100, replay 1e5 */
+    c.batch = batch;
+    agt_dqn *q = NULL;
+    int st = agt_dqn_create(&q, o->be, &c, 1);
+    if (st) return st;
+    eng_rng r;
+    eng_rng_seed(&r, 1);
+    float s[32], s2[32];
+    for (long i = 0; i < c.replay && !st; i++) {
+        random_state(&r, s, 32);
+        random_state(&r, s2, 32);
+        st = agt_dqn_push(q, 0, s, (int)eng_rng_below(&r, 21), (float)eng_rng_normal(&r), s2, eng_rng_below(&r, 60) == 0);
+    }
+    if (!st) st = agt_dqn_train_step(q, NULL);
+    long n = 0;
+    double t0 = eng_now(), t = t0;
+    while (!st && t - t0 < o->seconds) {
+        for (int k = 0; k < 20 && !st; k++, n++) st = agt_dqn_train_step(q, NULL);
+        t = eng_now();
+    }
+    if (!st) {
+        char what[96];
+        snprintf(what, sizeof what, "DQN train step, batch %d", batch);
+        line(what, (double)n / (t - t0), "steps/s", goal);
+    }
+    agt_dqn_free(q);
+    return st;
+}
+
+static int bench_ddpg(const bench_opts *o, int batch, double goal) {
+    agt_ddpg_cfg c = agt_ddpg_default(); /* 32->256->256->1 tanh, critic 33->..->1, 1e-4/1e-3, tau 0.005 */
+    c.batch = batch;
+    agt_ddpg *q = NULL;
+    int st = agt_ddpg_create(&q, o->be, &c, 1);
+    if (st) return st;
+    eng_rng r;
+    eng_rng_seed(&r, 2);
+    float s[32], s2[32];
+    for (long i = 0; i < c.replay && !st; i++) {
+        random_state(&r, s, 32);
+        random_state(&r, s2, 32);
+        st = agt_ddpg_push(q, 0, s, (float)(0.75 + 0.5 * eng_rng_uniform(&r)), (float)eng_rng_normal(&r), s2,
+                           eng_rng_below(&r, 60) == 0);
+    }
+    if (!st) st = agt_ddpg_train_step(q, NULL, NULL);
+    long n = 0;
+    double t0 = eng_now(), t = t0;
+    while (!st && t - t0 < o->seconds) {
+        for (int k = 0; k < 10 && !st; k++, n++) st = agt_ddpg_train_step(q, NULL, NULL);
+        t = eng_now();
+    }
+    if (!st) {
+        char what[96];
+        snprintf(what, sizeof what, "DDPG update (critic + actor), batch %d", batch);
+        line(what, (double)n / (t - t0), "updates/s", goal);
+    }
+    agt_ddpg_free(q);
+    return st;
+}
+
+static int bench_linucb(const bench_opts *o) {
+    agt_linucb_cfg c = agt_linucb_default(); /* disjoint, K 21, d 32, alpha 1 */
+    agt_linucb *m = NULL;
+    int st = agt_linucb_create(&m, &c, 1);
+    if (st) return st;
+    enum { NX = 1024 };
+    float *x = eng_malloc(sizeof(float) * NX * 32), *rw = eng_malloc(sizeof(float) * NX);
+    if (!x || !rw) { st = ENG_ENOMEM; goto cleanup; }
+    eng_rng r;
+    eng_rng_seed(&r, 3);
+    for (int i = 0; i < NX * 32; i++) x[i] = (float)(eng_rng_normal(&r) / 5.6);
+    for (int i = 0; i < NX; i++) rw[i] = (float)eng_rng_uniform(&r);
+    long n = 0;
+    double t0 = eng_now(), t = t0;
+    while (!st && t - t0 < o->seconds) {
+        for (int k = 0; k < 2000 && !st; k++, n++) {
+            const float *xi = x + (size_t)(n % NX) * 32;
+            int arm;
+            st = agt_linucb_choose(m, xi, NULL, NULL, &arm, NULL);
+            if (!st) st = agt_linucb_update(m, xi, NULL, &arm, &rw[n % NX], NULL);
+        }
+        t = eng_now();
+    }
+    if (!st) line("LinUCB disjoint d=32 K=21: decide + update", (double)n / (t - t0), "rounds/s", 500000);
+cleanup:
+    free(x);
+    free(rw);
+    agt_linucb_free(m);
+    return st;
+}
+
+static int bench_group(const bench_opts *o) {
+    agt_dqn_cfg c = agt_dqn_default();
+    c.replay = 60;      /* about 60 days of history per product */
+    c.learn_start = 1;
+    const int P = o->products;
+    agt_dqn *q = NULL;
+    double tc = eng_now();
+    int st = agt_dqn_create(&q, o->be, &c, P);
+    if (st) return st;
+    tc = eng_now() - tc;
+    eng_rng r;
+    eng_rng_seed(&r, 4);
+    float s[32], s2[32];
+    for (int p = 0; p < P && !st; p++)
+        for (int i = 0; i < 60 && !st; i++) {
+            random_state(&r, s, 32);
+            random_state(&r, s2, 32);
+            st = agt_dqn_push(q, p, s, (int)eng_rng_below(&r, 21), (float)eng_rng_normal(&r), s2, i == 59);
+        }
+    if (!st) st = agt_dqn_train_step(q, NULL);
+    long n = 0;
+    double t0 = eng_now(), t = t0;
+    while (!st && (n < 2 || t - t0 < o->seconds)) {
+        st = agt_dqn_train_step(q, NULL);
+        n++;
+        t = eng_now();
+    }
+    if (!st) {
+        double per_step = (t - t0) / (double)n;
+        char what[128];
+        snprintf(what, sizeof what, "DQN group of %d products: group step, batch 64", P);
+        printf("  %-44s %12.2f steps/s\n", what, 1.0 / per_step);
+        snprintf(what, sizeof what, "  = per-product steps (P x steps/s)");
+        line(what, (double)P / per_step, "steps/s", 0);
+        snprintf(what, sizeof what, "products trained per minute (%d steps each)", o->budget);
+        line(what, 60.0 * P / (per_step * o->budget + tc), "products/min", 0);
+        printf("  (group creation %.2f s, peak RSS %.0f MiB)\n", tc, (double)eng_peak_rss() / 1048576.0);
+    }
+    agt_dqn_free(q);
+    return st;
+}
+
+int exp_cmd_bench_agents(int argc, char **argv) {
+    bench_opts o = {NULL, 2.0, 1000, 200};
+    const char *device = "auto", *only = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--device") && v) { device = v; i++; }
+        else if (!strcmp(a, "--seconds") && v) { o.seconds = atof(v); i++; }
+        else if (!strcmp(a, "--products") && v) { o.products = atoi(v); i++; }
+        else if (!strcmp(a, "--budget") && v) { o.budget = atoi(v); i++; }
+        else if (!strcmp(a, "--only") && v) { only = v; i++; }
+        else {
+            fprintf(stderr, "usage: rlprice bench agents [--device cpu|cuda|auto] [--seconds S] [--products N] "
+                            "[--budget STEPS] [--only dqn|ddpg|linucb|group]\n");
+            return 2;
+        }
+    }
+    if (!(o.seconds > 0) || o.products < 1 || o.budget < 1) {
+        fprintf(stderr, "rlprice: bench agents: --seconds, --products and --budget must be positive\n");
+        return 2;
+    }
+    if (eng_backend_select(device, &o.be) != ENG_OK) {
+        fprintf(stderr, "rlprice: bench agents: %s\n", eng_err_msg());
+        return 2;
+    }
+    printf("bench agents (backend %s, ~%.1f s per figure)\n", o.be->name, o.seconds);
+    int st = ENG_OK;
+#define WANT(x) (!only || !strcmp(only, x))
+    if (!st && WANT("dqn")) st = bench_dqn(&o, 64, 3000);
+    if (!st && WANT("dqn")) st = bench_dqn(&o, 256, 820);
+    if (!st && WANT("ddpg")) st = bench_ddpg(&o, 64, 1150);
+    if (!st && WANT("ddpg")) st = bench_ddpg(&o, 256, 320);
+    if (!st && WANT("linucb")) st = bench_linucb(&o);
+    if (!st && WANT("group")) st = bench_group(&o);
+#undef WANT
+    if (st) {
+        fprintf(stderr, "rlprice: bench agents: %s\n", eng_err_msg());
+        return 1;
+    }
+    return 0;
+}
