@@ -113,6 +113,13 @@ const char *db_describe(PGconn *conn) {
     return buf;
 }
 
+/* Server notices (e.g. "relation exists, skipping") go to the debug log, redacted. */
+static void notice_to_log(void *arg, const char *message) {
+    (void)arg;
+    char msg[1024];
+    ENG_DEBUG("postgres: %s", db_redact(msg, sizeof msg, message, NULL));
+}
+
 /* Check a fresh connection; on failure record the redacted message and close it. */
 static int finish_connect(PGconn **out, PGconn *c, const char *conninfo) {
     *out = NULL;
@@ -124,6 +131,7 @@ static int finish_connect(PGconn **out, PGconn *c, const char *conninfo) {
         PQfinish(c);
         return eng_err_set(ENG_EDB, "cannot connect to PostgreSQL (%s): %s", where, msg);
     }
+    PQsetNoticeProcessor(c, notice_to_log, NULL);
     *out = c;
     return ENG_OK;
 }
