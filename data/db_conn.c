@@ -96,6 +96,20 @@ char *db_redact(char *buf, size_t n, const char *msg, const char *conninfo) {
             PQconninfoFree(opts);
         }
     }
+    if (conninfo) { /* URI password taken verbatim, also when the URI does not parse */
+        const char *sch = strstr(conninfo, "://");
+        if (sch) {
+            const char *auth = sch + 3, *at = auth;
+            while (*at && *at != '@' && *at != '/' && *at != '?') at++;
+            const char *colon = *at == '@' ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+            if (colon && at - colon - 1 > 0 && at - colon - 1 < 512) {
+                char secret[512];
+                memcpy(secret, colon + 1, (size_t)(at - colon - 1));
+                secret[at - colon - 1] = '\0';
+                redact_literal(buf, n, secret);
+            }
+        }
+    }
     redact_literal(buf, n, getenv("PGPASSWORD"));
     size_t len = strlen(buf);
     while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) buf[--len] = '\0';
