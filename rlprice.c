@@ -7,6 +7,7 @@
 
 #include "eng_util.h"
 #include "db_schema.h"
+#include "exp_bench_db.h"
 
 #define RLPRICE_VERSION "0.1.0"
 
@@ -24,6 +25,7 @@ static const rlp_cmd commands[] = {
     {"db", "start", db_cmd_start, "start the embedded PostgreSQL cluster (.pgdata/); prints export lines"},
     {"db", "stop", db_cmd_stop, "stop the embedded PostgreSQL cluster"},
     {"db", "env", db_cmd_env, "print the embedded cluster's export PG... lines"},
+    {"bench", "db", exp_cmd_bench_db, "COPY loader vs psql \\copy, loader memory, push time [--db CONNINFO]"},
     {NULL, NULL, NULL, NULL},
 };
 
