@@ -112,17 +112,18 @@ int db_copy_send(PGconn *conn, const char *buf, size_t len, const char *what) {
 /* Split a COPY text row in place into at most max fields (trailing newline removed).
  * Returns the field count. NULL fields (\N) become NULL pointers. */
 static int split_row(char *row, int len, char **f, int max) {
-    if (len > 0 && row[len - 1] == '\n') row[--len] = '\0';
-    else row[len] = '\0';
+    if (len > 0 && row[len - 1] == '\n') len--;
+    row[len] = '\0';
     int n = 0;
-    char *s = row;
+    char *s = row, *end = row + len;
     for (;;) {
-        char *tab = memchr(s, '\t', (size_t)(row + len - s));
-        if (tab) *tab = '\0';
+        char *e = s;
+        while (e < end && *e != '\t') e++;
+        *e = '\0';
         if (n < max) f[n] = (s[0] == '\\' && s[1] == 'N' && s[2] == '\0') ? NULL : s;
         n++;
-        if (!tab) break;
-        s = tab + 1;
+        if (e >= end) break;
+        s = e + 1;
     }
     return n;
 }
@@ -284,14 +285,15 @@ void db_load_report_print(FILE *f, const db_load_report *r) {
 
 /* ---- queries (constant text; values only through parameters/temp tables) ---------- */
 
-#define WINDOW "day >= current_setting('rlprice.from')::date AND day <= current_setting('rlprice.to')::date"
+/* scalar subqueries: evaluated once per query (InitPlan), not once per row */
+#define WINDOW "day >= (SELECT current_setting('rlprice.from')::date) AND day <= (SELECT current_setting('rlprice.to')::date)"
 #define FILTER " AND product_id IN (SELECT product_id FROM pg_temp.rlprice_filter)"
 
 static const char Q_DAYS_ALL[] = /* loose index scan over sales_day_idx: one probe per distinct day */
     "WITH RECURSIVE d(day) AS ("
     " SELECT min(day) FROM sales WHERE " WINDOW
     " UNION ALL SELECT (SELECT min(s.day) FROM sales s WHERE s.day > d.day"
-    "  AND s.day <= current_setting('rlprice.to')::date) FROM d WHERE d.day IS NOT NULL)"
+    "  AND s.day <= (SELECT current_setting('rlprice.to')::date)) FROM d WHERE d.day IS NOT NULL)"
     " SELECT day - DATE '1970-01-01' FROM d WHERE day IS NOT NULL ORDER BY 1";
 static const char Q_DAYS_FILTER[] =
     "SELECT DISTINCT day - DATE '1970-01-01' FROM sales WHERE " WINDOW FILTER " ORDER BY 1";
@@ -485,6 +487,8 @@ static int load_sales(PGconn *conn, const db_load_opts *o, db_history *h, const 
     int st = copy_out_begin(conn, o->products ? Q_SALES_FILTER : Q_SALES_ALL, "loading sales");
     if (st) return st;
     const int T = h->n_periods, P = h->period_days;
+    int last_p = -1;
+    const char *last_id = NULL;
     char *row = NULL;
     int n;
     while ((n = copy_out_next(conn, &row, "loading sales")) > 0) {
@@ -495,7 +499,8 @@ static int load_sales(PGconn *conn, const db_load_opts *o, db_history *h, const 
         unescape(f[0]);
         int32_t day = 0;
         int day_ok = f[1] && db_day_parse(f[1], &day) == ENG_OK;
-        int p = idhash_find(ix, f[0]);
+        int p = last_id && !strcmp(last_id, f[0]) ? last_p : idhash_find(ix, f[0]); /* rows come grouped */
+        if (p >= 0) { last_p = p; last_id = ix->ids[p]; }
         if (p < 0) { st = add_reject(rep, "sales", DB_REJ_UNKNOWN_PRODUCT, 1, f[0], day_ok ? &day : NULL, NULL); goto next; }
         if (!day_ok) { st = add_reject(rep, "sales", DB_REJ_MISSING_VALUE, 1, f[0], NULL, NULL); goto next; }
         int32_t off = day - h->day0;
@@ -648,10 +653,12 @@ static int load_competitors(PGconn *conn, const db_load_opts *o, db_history *h, 
     const size_t T = (size_t)h->n_periods, cells = (size_t)h->n_products * T;
     if (cells > UINT32_MAX) return eng_err_set(ENG_EINVAL, "history too large (%zu cells)", cells);
     name_set names = {0};
-    uint32_t *scell = NULL;
-    int32_t *scomp = NULL;
-    float *sprice = NULL;
+    uint32_t *scell = NULL; /* cell of each row, later its destination index */
+    int32_t *scomp = NULL;  /* becomes h->comp_id (rows in arrival order until permuted) */
+    float *sprice = NULL;   /* becomes h->comp_price */
     size_t n = 0, cap = 0;
+    int last_p0 = -1;
+    char *last_id = NULL;
     int st = copy_out_begin(conn, o->products ? Q_COMP_FILTER : Q_COMP_ALL, "loading competitor_prices");
     if (st) return st;
     char *row = NULL;
@@ -665,7 +672,8 @@ static int load_competitors(PGconn *conn, const db_load_opts *o, db_history *h, 
         unescape(f[2]);
         int32_t day = 0;
         int day_ok = f[1] && db_day_parse(f[1], &day) == ENG_OK;
-        int p0 = idhash_find(ix, f[0]);
+        int p0 = last_id && !strcmp(last_id, f[0]) ? last_p0 : idhash_find(ix, f[0]);
+        if (p0 >= 0) { last_p0 = p0; last_id = ix->ids[p0]; }
         if (p0 < 0) { st = add_reject(rep, "competitor_prices", DB_REJ_UNKNOWN_PRODUCT, 1, f[0], day_ok ? &day : NULL, f[2]); goto next; }
         int p = remap[p0];
         if (p < 0) goto next; /* product skipped (listed in the report) */
@@ -699,22 +707,28 @@ static int load_competitors(PGconn *conn, const db_load_opts *o, db_history *h, 
         if (st) { copy_out_drain(conn); goto done; }
     }
     if (len < 0) { st = len; goto done; }
-    /* counting sort by cell into the final arrays */
+    /* counting sort by cell, in place: destination index per row, then follow the cycles */
     int64_t *off = h->comp_off;
     memset(off, 0, (cells + 1) * sizeof(int64_t));
     for (size_t i = 0; i < n; i++) off[scell[i] + 1]++;
     for (size_t c = 0; c < cells; c++) off[c + 1] += off[c];
-    h->comp_id = eng_malloc((n ? n : 1) * sizeof(int32_t));
-    h->comp_price = eng_malloc((n ? n : 1) * sizeof(float));
-    if (!h->comp_id || !h->comp_price) { st = ENG_ENOMEM; goto done; }
+    for (size_t i = 0; i < n; i++) scell[i] = (uint32_t)off[scell[i]]++;
     for (size_t i = 0; i < n; i++) {
-        int64_t k = off[scell[i]]++;
-        h->comp_id[k] = scomp[i];
-        h->comp_price[k] = sprice[i];
+        while (scell[i] != i) {
+            uint32_t j = scell[i];
+            int32_t tc = scomp[i]; scomp[i] = scomp[j]; scomp[j] = tc;
+            float tp = sprice[i]; sprice[i] = sprice[j]; sprice[j] = tp;
+            scell[i] = scell[j];
+            scell[j] = j;
+        }
     }
-    free(scell); scell = NULL;
-    free(scomp); scomp = NULL;
-    free(sprice); sprice = NULL;
+    free(scell);
+    scell = NULL;
+    h->comp_id = scomp ? scomp : eng_malloc(sizeof(int32_t));
+    h->comp_price = sprice ? sprice : eng_malloc(sizeof(float));
+    scomp = NULL;
+    sprice = NULL;
+    if (!h->comp_id || !h->comp_price) { st = ENG_ENOMEM; goto done; }
     for (size_t c = cells; c > 0; c--) off[c] = off[c - 1]; /* shift back: off[c] = start */
     off[0] = 0;
     /* per cell: sort by competitor, drop duplicated keys (every copy), compact */
@@ -747,6 +761,12 @@ static int load_competitors(PGconn *conn, const db_load_opts *o, db_history *h, 
         }
     }
     off[cells] = w;
+    if (w > 0 && (size_t)w < n) { /* give back what duplicates freed (shrinking cannot lose data) */
+        int32_t *a = realloc(h->comp_id, (size_t)w * sizeof(int32_t));
+        if (a) h->comp_id = a;
+        float *b = realloc(h->comp_price, (size_t)w * sizeof(float));
+        if (b) h->comp_price = b;
+    }
     h->n_competitors = names.n;
     h->competitor_names = names.names;
     names.names = NULL;
