@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "db_conn.h"
+#include "db_copy.h"
 #include "db_schema.h"
 #include "eng_util.h"
 
@@ -22,178 +23,6 @@ void db_load_opts_default(db_load_opts *o) {
     o->revenue_rel_tol = 0.02;
     o->revenue_abs_tol = 0.01;
     o->min_periods = 8;
-}
-
-/* ---- dates ------------------------------------------------------------------ */
-
-static int32_t days_from_civil(int y, unsigned m, unsigned d) {
-    y -= m <= 2;
-    const int era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = (unsigned)(y - era * 400);
-    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int32_t)doe - 719468;
-}
-
-void db_day_format(int32_t z, char out[16]) {
-    z += 719468;
-    const int32_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const unsigned doe = (unsigned)(z - era * 146097);
-    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int y = (int)yoe + era * 400;
-    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const unsigned mp = (5 * doy + 2) / 153;
-    const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-    const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-    y += m <= 2;
-    snprintf(out, 16, "%04d-%02u-%02u", y % 100000, m % 100, d % 100);
-}
-
-int db_day_parse(const char *s, int32_t *day) {
-    for (int i = 0; i < 10; i++) {
-        if (i == 4 || i == 7) { if (s[i] != '-') return ENG_EFORMAT; }
-        else if (s[i] < '0' || s[i] > '9') return ENG_EFORMAT;
-    }
-    if (s[10] != '\0') return ENG_EFORMAT;
-    int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
-    unsigned m = (unsigned)((s[5] - '0') * 10 + (s[6] - '0')), d = (unsigned)((s[8] - '0') * 10 + (s[9] - '0'));
-    if (m < 1 || m > 12 || d < 1 || d > 31) return ENG_EFORMAT;
-    *day = days_from_civil(y, m, d);
-    return ENG_OK;
-}
-
-/* ---- COPY text format ---------------------------------------------------------- */
-
-int db_copy_escape(char **buf, size_t *len, size_t *cap, const char *s) {
-    size_t need = *len + 2 * strlen(s) + 2;
-    if (need > *cap) {
-        size_t nc = *cap ? *cap : 4096;
-        while (nc < need) nc *= 2;
-        char *nb = realloc(*buf, nc);
-        if (!nb) return eng_err_set(ENG_ENOMEM, "out of memory building COPY data");
-        *buf = nb;
-        *cap = nc;
-    }
-    char *o = *buf + *len;
-    for (; *s; s++) {
-        switch (*s) {
-        case '\\': *o++ = '\\'; *o++ = '\\'; break;
-        case '\t': *o++ = '\\'; *o++ = 't'; break;
-        case '\n': *o++ = '\\'; *o++ = 'n'; break;
-        case '\r': *o++ = '\\'; *o++ = 'r'; break;
-        default: *o++ = *s;
-        }
-    }
-    *len = (size_t)(o - *buf);
-    return ENG_OK;
-}
-
-int db_copy_send(PGconn *conn, const char *buf, size_t len, const char *what) {
-    char msg[1024];
-    const size_t chunk = 1 << 20;
-    for (size_t off = 0; off < len; off += chunk) {
-        size_t n = len - off < chunk ? len - off : chunk;
-        if (PQputCopyData(conn, buf + off, (int)n) != 1) {
-            PQputCopyEnd(conn, "client error");
-            break;
-        }
-    }
-    int st = ENG_OK;
-    if (PQputCopyEnd(conn, NULL) != 1) st = ENG_EDB;
-    PGresult *r;
-    while ((r = PQgetResult(conn)) != NULL) {
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) st = ENG_EDB;
-        PQclear(r);
-    }
-    if (st) return eng_err_set(ENG_EDB, "%s: %s", what, db_redact(msg, sizeof msg, PQerrorMessage(conn), NULL));
-    return ENG_OK;
-}
-
-/* Split a COPY text row in place into at most max fields (trailing newline removed).
- * Returns the field count. NULL fields (\N) become NULL pointers. */
-static int split_row(char *row, int len, char **f, int max) {
-    if (len > 0 && row[len - 1] == '\n') len--;
-    row[len] = '\0';
-    int n = 0;
-    char *s = row, *end = row + len;
-    for (;;) {
-        char *e = s;
-        while (e < end && *e != '\t') e++;
-        *e = '\0';
-        if (n < max) f[n] = (s[0] == '\\' && s[1] == 'N' && s[2] == '\0') ? NULL : s;
-        n++;
-        if (e >= end) break;
-        s = e + 1;
-    }
-    return n;
-}
-
-/* Undo COPY text escapes in place. */
-static void unescape(char *s) {
-    char *o = s;
-    for (; *s; s++) {
-        if (*s != '\\' || !s[1]) { *o++ = *s; continue; }
-        s++;
-        switch (*s) {
-        case 't': *o++ = '\t'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'v': *o++ = '\v'; break;
-        case 'x': {
-            int v = 0, k = 0;
-            while (k < 2 && ((s[1] >= '0' && s[1] <= '9') || ((s[1] | 32) >= 'a' && (s[1] | 32) <= 'f'))) {
-                s++;
-                v = v * 16 + (*s <= '9' ? *s - '0' : (*s | 32) - 'a' + 10);
-                k++;
-            }
-            *o++ = (char)v;
-            break;
-        }
-        default:
-            if (*s >= '0' && *s <= '7') {
-                int v = *s - '0', k = 1;
-                while (k < 3 && s[1] >= '0' && s[1] <= '7') { s++; v = v * 8 + (*s - '0'); k++; }
-                *o++ = (char)v;
-            } else {
-                *o++ = *s;
-            }
-        }
-    }
-    *o = '\0';
-}
-
-/* Numeric text -> double; NaN for NULL or unparsable.  Fast path for plain decimals. */
-static double num(const char *s) {
-    if (!s) return NAN;
-    static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-                                 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-    const char *p = s;
-    int neg = 0;
-    if (*p == '-') { neg = 1; p++; }
-    uint64_t m = 0;
-    int digits = 0, frac = 0, seen_dot = 0;
-    for (; *p; p++) {
-        if (*p >= '0' && *p <= '9') {
-            if (++digits > 15) goto slow;
-            m = m * 10 + (uint64_t)(*p - '0');
-            frac += seen_dot;
-        } else if (*p == '.' && !seen_dot) {
-            seen_dot = 1;
-        } else {
-            goto slow;
-        }
-    }
-    if (digits == 0) return NAN;
-    {
-        double v = (double)m / p10[frac];
-        return neg ? -v : v;
-    }
-slow:;
-    char *end;
-    double v = strtod(s, &end);
-    return *end == '\0' && end != s ? v : NAN;
 }
 
 /* ---- product hash -------------------------------------------------------------- */
@@ -308,6 +137,12 @@ static const char Q_SALES_ALL[] =
 static const char Q_SALES_FILTER[] =
     "COPY (SELECT product_id, day, price, units, revenue, traffic, promo FROM sales WHERE " WINDOW FILTER
     ") TO STDOUT";
+static const char Q_SALES_ALL_BIN[] =
+    "COPY (SELECT product_id, day, price, units, revenue, traffic, promo FROM sales WHERE " WINDOW
+    ") TO STDOUT (FORMAT binary)";
+static const char Q_SALES_FILTER_BIN[] =
+    "COPY (SELECT product_id, day, price, units, revenue, traffic, promo FROM sales WHERE " WINDOW FILTER
+    ") TO STDOUT (FORMAT binary)";
 static const char Q_COMP_ALL[] =
     "COPY (SELECT product_id, day, competitor, price FROM competitor_prices WHERE " WINDOW ") TO STDOUT";
 static const char Q_COMP_FILTER[] =
@@ -445,12 +280,12 @@ static int load_products(PGconn *conn, const db_load_opts *o, product_list *pl, 
     int n;
     while ((n = copy_out_next(conn, &row, "loading products")) > 0) {
         char *f[8];
-        int nf = split_row(row, n, f, 8);
+        int nf = db_copy_split(row, n, f, 8);
         rep->rows_products++;
         if (nf != 7 || !f[0]) { PQfreemem(row); copy_out_drain(conn); return eng_err_set(ENG_EDB, "products: unexpected COPY row"); }
-        unescape(f[0]);
+        db_copy_unescape(f[0]);
         double v[5];
-        for (int k = 0; k < 5; k++) v[k] = num(f[2 + k]);
+        for (int k = 0; k < 5; k++) v[k] = db_copy_num(f[2 + k]);
         if (!(v[0] > 0) || (v[2] > v[3])) {
             st = add_reject(rep, "products", DB_REJ_BAD_PRODUCT, 1, f[0], NULL, NULL);
             PQfreemem(row);
@@ -468,7 +303,7 @@ static int load_products(PGconn *conn, const db_load_opts *o, product_list *pl, 
             if (!ni || !nn || !nv) { PQfreemem(row); copy_out_drain(conn); return eng_err_set(ENG_ENOMEM, "out of memory loading products"); }
             pl->cap = nc;
         }
-        if (f[1]) unescape(f[1]);
+        if (f[1]) db_copy_unescape(f[1]);
         pl->ids[pl->n] = strdup(f[0]);
         pl->names[pl->n] = f[1] ? strdup(f[1]) : NULL;
         memcpy(pl->v + 5 * pl->n, v, sizeof v);
@@ -481,38 +316,108 @@ static int load_products(PGconn *conn, const db_load_opts *o, product_list *pl, 
 
 enum { CELL_EMPTY = 0, CELL_CLEAN = 1, CELL_BAD = 2, CELL_DUP = 3 };
 
+/* One sales row, decoded from either COPY format. */
+typedef struct {
+    char *id;            /* NUL-terminated product id */
+    int day_ok;
+    int32_t day;
+    double price, units, revenue, traffic; /* NaN when NULL/unparsable */
+    int traffic_null, promo;
+} sales_row;
+
+/* Decode a text-format row in place.  Returns 0 or ENG_EDB. */
+static int sales_from_text(char *msg, int len, sales_row *r) {
+    char *f[8];
+    if (db_copy_split(msg, len, f, 8) != 7 || !f[0]) return eng_err_set(ENG_EDB, "sales: unexpected COPY row");
+    db_copy_unescape(f[0]);
+    r->id = f[0];
+    r->day_ok = f[1] && db_day_parse(f[1], &r->day) == ENG_OK;
+    r->price = db_copy_num(f[2]);
+    r->units = db_copy_num(f[3]);
+    r->revenue = db_copy_num(f[4]);
+    r->traffic = db_copy_num(f[5]);
+    r->traffic_null = !f[5];
+    r->promo = f[6] && f[6][0] == 't';
+    return ENG_OK;
+}
+
+/* Decode a binary-format message; the id is copied into idbuf (grown as needed).
+ * Returns 1 for a row, 0 for the trailer, or ENG_EDB. */
+static int sales_from_binary(const char *msg, int len, int *header_done, char **idbuf, size_t *idcap, sales_row *r) {
+    const char *f[8];
+    int32_t fl[8];
+    int nf = db_bin_fields(msg, len, header_done, f, fl, 8);
+    if (nf == -1) return 0;
+    if (nf != 7 || fl[0] < 0) return eng_err_set(ENG_EDB, "sales: unexpected binary COPY row");
+    if ((size_t)fl[0] + 1 > *idcap) {
+        size_t nc = (size_t)fl[0] + 64;
+        char *nb = realloc(*idbuf, nc);
+        if (!nb) return eng_err_set(ENG_ENOMEM, "out of memory");
+        *idbuf = nb;
+        *idcap = nc;
+    }
+    memcpy(*idbuf, f[0], (size_t)fl[0]);
+    (*idbuf)[fl[0]] = '\0';
+    r->id = *idbuf;
+    r->day_ok = fl[1] == 4;
+    if (r->day_ok) {
+        int32_t d = db_bin_int32(f[1]);
+        r->day_ok = d != INT32_MAX && d != INT32_MIN; /* +-infinity */
+        r->day = d + DB_BIN_DATE_EPOCH;
+    }
+    r->price = fl[2] < 0 ? NAN : db_bin_numeric(f[2], fl[2]);
+    r->units = fl[3] < 0 ? NAN : db_bin_numeric(f[3], fl[3]);
+    r->revenue = fl[4] < 0 ? NAN : db_bin_numeric(f[4], fl[4]);
+    r->traffic_null = fl[5] < 0;
+    r->traffic = fl[5] < 0 ? NAN : db_bin_numeric(f[5], fl[5]);
+    r->promo = fl[6] == 1 && f[6][0] != 0;
+    return 1;
+}
+
+/* Binary COPY sends text in the server encoding: use it only when no conversion is due. */
+static int use_binary(PGconn *conn, const db_load_opts *o) {
+    const char *se = PQparameterStatus(conn, "server_encoding"), *ce = PQparameterStatus(conn, "client_encoding");
+    return !o->text_copy && se && ce && !strcmp(se, ce);
+}
+
 /* Stream sales into h; state[] tracks each cell for duplicate detection. */
 static int load_sales(PGconn *conn, const db_load_opts *o, db_history *h, const idhash *ix, uint8_t *state,
                       db_load_report *rep) {
-    int st = copy_out_begin(conn, o->products ? Q_SALES_FILTER : Q_SALES_ALL, "loading sales");
+    int binary = use_binary(conn, o);
+    const char *q = o->products ? (binary ? Q_SALES_FILTER_BIN : Q_SALES_FILTER) : (binary ? Q_SALES_ALL_BIN : Q_SALES_ALL);
+    int st = copy_out_begin(conn, q, "loading sales");
     if (st) return st;
     const int T = h->n_periods, P = h->period_days;
-    int last_p = -1;
+    int last_p = -1, header_done = 0;
     const char *last_id = NULL;
-    char *row = NULL;
+    char *row = NULL, *idbuf = NULL;
+    size_t idcap = 0;
     int n;
     while ((n = copy_out_next(conn, &row, "loading sales")) > 0) {
-        char *f[8];
-        int nf = split_row(row, n, f, 8);
+        sales_row r;
+        if (binary) {
+            st = sales_from_binary(row, n, &header_done, &idbuf, &idcap, &r);
+            if (st == 0) goto next; /* trailer */
+            if (st < 0) goto next;
+            st = ENG_OK;
+        } else if ((st = sales_from_text(row, n, &r))) {
+            goto next;
+        }
         rep->rows_sales++;
-        if (nf != 7 || !f[0]) { st = eng_err_set(ENG_EDB, "sales: unexpected COPY row"); goto fail; }
-        unescape(f[0]);
-        int32_t day = 0;
-        int day_ok = f[1] && db_day_parse(f[1], &day) == ENG_OK;
-        int p = last_id && !strcmp(last_id, f[0]) ? last_p : idhash_find(ix, f[0]); /* rows come grouped */
+        int p = last_id && !strcmp(last_id, r.id) ? last_p : idhash_find(ix, r.id); /* rows come grouped */
         if (p >= 0) { last_p = p; last_id = ix->ids[p]; }
-        if (p < 0) { st = add_reject(rep, "sales", DB_REJ_UNKNOWN_PRODUCT, 1, f[0], day_ok ? &day : NULL, NULL); goto next; }
-        if (!day_ok) { st = add_reject(rep, "sales", DB_REJ_MISSING_VALUE, 1, f[0], NULL, NULL); goto next; }
-        int32_t off = day - h->day0;
+        if (p < 0) { st = add_reject(rep, "sales", DB_REJ_UNKNOWN_PRODUCT, 1, r.id, r.day_ok ? &r.day : NULL, NULL); goto next; }
+        if (!r.day_ok) { st = add_reject(rep, "sales", DB_REJ_MISSING_VALUE, 1, r.id, NULL, NULL); goto next; }
+        int32_t off = r.day - h->day0;
         if (off < 0 || off % P != 0 || off / P >= T) {
-            st = add_reject(rep, "sales", DB_REJ_OFF_CALENDAR, 1, f[0], &day, NULL);
+            st = add_reject(rep, "sales", DB_REJ_OFF_CALENDAR, 1, r.id, &r.day, NULL);
             goto next;
         }
         size_t c = (size_t)p * (size_t)T + (size_t)(off / P);
         if (state[c] != CELL_EMPTY) { /* duplicate key: every copy goes */
             if (state[c] != CELL_DUP) {
                 int64_t cnt = state[c] == CELL_CLEAN ? 2 : 1;
-                st = add_reject(rep, "sales", DB_REJ_DUPLICATE_KEY, cnt, f[0], &day, NULL);
+                st = add_reject(rep, "sales", DB_REJ_DUPLICATE_KEY, cnt, r.id, &r.day, NULL);
                 state[c] = CELL_DUP;
                 h->present[c] = 0;
                 h->price[c] = h->units[c] = h->revenue[c] = h->traffic[c] = NAN;
@@ -523,19 +428,20 @@ static int load_sales(PGconn *conn, const db_load_opts *o, db_history *h, const 
             }
             goto next;
         }
-        double price = num(f[2]), units = num(f[3]), revenue = num(f[4]), traffic = num(f[5]);
+        const double price = r.price, units = r.units, revenue = r.revenue, traffic = r.traffic;
+        const int has_traffic = !r.traffic_null;
         int reason = -1;
         if (!(price > 0) || isinf(price)) reason = DB_REJ_BAD_PRICE;
-        else if (isnan(units) || isnan(revenue) || isinf(units) || isinf(revenue) || (f[5] && isnan(traffic)))
+        else if (!isfinite(units) || !isfinite(revenue) || (has_traffic && !isfinite(traffic)))
             reason = DB_REJ_MISSING_VALUE;
         else if (units < 0) reason = DB_REJ_NEGATIVE_UNITS;
-        else if (f[5] && traffic < 0) reason = DB_REJ_NEGATIVE_TRAFFIC;
+        else if (has_traffic && traffic < 0) reason = DB_REJ_NEGATIVE_TRAFFIC;
         else if (fabs(revenue - price * units) > o->revenue_rel_tol * fabs(price * units) + o->revenue_abs_tol)
             reason = DB_REJ_REVENUE_MISMATCH;
-        else if (f[5] && traffic == 0 && units > 0) reason = DB_REJ_ZERO_TRAFFIC;
+        else if (has_traffic && traffic == 0 && units > 0) reason = DB_REJ_ZERO_TRAFFIC;
         if (reason >= 0) {
             state[c] = CELL_BAD;
-            st = add_reject(rep, "sales", reason, 1, f[0], &day, NULL);
+            st = add_reject(rep, "sales", reason, 1, r.id, &r.day, NULL);
             goto next;
         }
         state[c] = CELL_CLEAN;
@@ -543,18 +449,15 @@ static int load_sales(PGconn *conn, const db_load_opts *o, db_history *h, const 
         h->price[c] = (float)price;
         h->units[c] = (float)units;
         h->revenue[c] = (float)revenue;
-        h->traffic[c] = f[5] ? (float)traffic : NAN;
-        h->promo[c] = f[6] && f[6][0] == 't';
+        h->traffic[c] = has_traffic ? (float)traffic : NAN;
+        h->promo[c] = (uint8_t)r.promo;
     next:
         PQfreemem(row);
         row = NULL;
-        if (st) { copy_out_drain(conn); return st; }
+        if (st) { copy_out_drain(conn); free(idbuf); return st; }
     }
+    free(idbuf);
     return n < 0 ? n : ENG_OK;
-fail:
-    PQfreemem(row);
-    copy_out_drain(conn);
-    return st;
 }
 
 /* Gaps, too-little-history skips and in-place compaction of the product axis.
@@ -665,11 +568,11 @@ static int load_competitors(PGconn *conn, const db_load_opts *o, db_history *h, 
     int len;
     while ((len = copy_out_next(conn, &row, "loading competitor_prices")) > 0) {
         char *f[6];
-        int nf = split_row(row, len, f, 6);
+        int nf = db_copy_split(row, len, f, 6);
         rep->rows_competitor++;
         if (nf != 4 || !f[0] || !f[2]) { st = eng_err_set(ENG_EDB, "competitor_prices: unexpected COPY row"); goto next; }
-        unescape(f[0]);
-        unescape(f[2]);
+        db_copy_unescape(f[0]);
+        db_copy_unescape(f[2]);
         int32_t day = 0;
         int day_ok = f[1] && db_day_parse(f[1], &day) == ENG_OK;
         int p0 = last_id && !strcmp(last_id, f[0]) ? last_p0 : idhash_find(ix, f[0]);
@@ -682,7 +585,7 @@ static int load_competitors(PGconn *conn, const db_load_opts *o, db_history *h, 
             st = add_reject(rep, "competitor_prices", DB_REJ_OFF_CALENDAR, 1, f[0], day_ok ? &day : NULL, f[2]);
             goto next;
         }
-        double price = num(f[3]);
+        double price = db_copy_num(f[3]);
         if (!(price > 0) || isinf(price)) { st = add_reject(rep, "competitor_prices", DB_REJ_BAD_PRICE, 1, f[0], &day, f[2]); goto next; }
         int comp = name_set_get(&names, f[2]);
         if (comp < 0) { st = comp; goto next; }

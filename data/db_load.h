@@ -25,6 +25,7 @@
 
 #include <libpq-fe.h>
 
+#include "db_copy.h"
 #include "db_history.h"
 
 enum {
@@ -54,6 +55,8 @@ typedef struct db_load_opts {
     int period_days;              /* 0 = detect (most common gap between distinct days) */
     const char *run_id;           /* non-NULL: rejected rows stored under this run (replacing
                                      that run's earlier ones), in one COPY */
+    int text_copy;                /* 1: stream sales in COPY text format; 0 (default): binary
+                                     format when server and client encodings agree */
 } db_load_opts;
 
 void db_load_opts_default(db_load_opts *o);
@@ -91,15 +94,5 @@ void db_load_report_print(FILE *f, const db_load_report *r);
  * db_load_report_free.  Returns 0, or ENG_EDB (server message), ENG_ENOMEM, ENG_EINVAL;
  * *out = NULL on failure. */
 int db_load_history(PGconn *conn, const db_load_opts *opts, db_history **out, db_load_report *rep);
-
-/* COPY text-format helpers shared with the push: append `s` escaped for COPY text format
- * (backslash, tab, newline, CR) to buf/len/cap (grows with realloc).  Returns 0 or ENG_ENOMEM. */
-int db_copy_escape(char **buf, size_t *len, size_t *cap, const char *s);
-/* Send buf[0..len) as COPY data and finish the COPY; returns 0 or ENG_EDB. */
-int db_copy_send(PGconn *conn, const char *buf, size_t len, const char *what);
-
-/* days since 1970-01-01 <-> "YYYY-MM-DD" (out needs 11 bytes). */
-void db_day_format(int32_t day, char out[16]);
-int db_day_parse(const char *s, int32_t *day); /* 0 or ENG_EFORMAT */
 
 #endif

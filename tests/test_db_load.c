@@ -80,10 +80,11 @@ static int day(const char *s) {
     return d;
 }
 
+/* state: NULL = binary COPY (default), non-NULL = text COPY */
 static void test_validation_rules(void **state) {
-    (void)state;
     db_load_opts o;
     db_load_opts_default(&o);
+    o.text_copy = *state != NULL;
     o.to = "2024-01-31";
     o.min_periods = 3;
     o.run_id = "r1";
@@ -224,10 +225,10 @@ static void test_weekly_and_off_calendar(void **state) {
 }
 
 static void test_odd_product_id(void **state) {
-    (void)state;
     const char *ids[] = {WEIRD};
     db_load_opts o;
     db_load_opts_default(&o);
+    o.text_copy = *state != NULL;
     o.products = ids;
     o.n_filter = 1;
     o.min_periods = 4;
@@ -247,12 +248,16 @@ static void test_odd_product_id(void **state) {
     assert_true(tdb_long(conn, "SELECT count(*) FROM sales", 0, NULL) > 20);
 }
 
+static const int text_mode = 1;
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_validation_rules),
+        cmocka_unit_test_prestate(test_validation_rules, NULL),
+        cmocka_unit_test_prestate(test_validation_rules, (void *)&text_mode),
         cmocka_unit_test(test_window_and_filter),
         cmocka_unit_test(test_weekly_and_off_calendar),
-        cmocka_unit_test(test_odd_product_id),
+        cmocka_unit_test_prestate(test_odd_product_id, NULL),
+        cmocka_unit_test_prestate(test_odd_product_id, (void *)&text_mode),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
