@@ -14,6 +14,7 @@
 #include "db_schema.h"
 #include "exp_bench.h"
 #include "exp_bench_agents.h"
+#include "exp_bench_db.h"
 
 #define RLPRICE_VERSION "0.1.0"
 
@@ -36,6 +37,7 @@ static const rlp_cmd commands[] = {
     {"ope", NULL, ope_cmd_ope, "offline policy evaluation of a logged bandit CSV (docs/ope.md)"},
     {"bench", "agents", exp_cmd_bench_agents, "agent throughput: DQN, DDPG, LinUCB, a 1,000-product group"},
     {"bench", "engine", exp_cmd_bench_engine, "engine training-step throughput vs sgemm (--device, --seconds)"},
+    {"bench", "db", exp_cmd_bench_db, "COPY loader vs psql \\copy, loader memory, push time [--db CONNINFO]"},
     {NULL, NULL, NULL, NULL},
 };
 
