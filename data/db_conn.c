@@ -96,6 +96,20 @@ char *db_redact(char *buf, size_t n, const char *msg, const char *conninfo) {
             PQconninfoFree(opts);
         }
     }
+    if (conninfo) { /* URI password taken verbatim, also when the URI does not parse */
+        const char *sch = strstr(conninfo, "://");
+        if (sch) {
+            const char *auth = sch + 3, *at = auth;
+            while (*at && *at != '@' && *at != '/' && *at != '?') at++;
+            const char *colon = *at == '@' ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+            if (colon && at - colon - 1 > 0 && at - colon - 1 < 512) {
+                char secret[512];
+                memcpy(secret, colon + 1, (size_t)(at - colon - 1));
+                secret[at - colon - 1] = '\0';
+                redact_literal(buf, n, secret);
+            }
+        }
+    }
     redact_literal(buf, n, getenv("PGPASSWORD"));
     size_t len = strlen(buf);
     while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) buf[--len] = '\0';
@@ -113,6 +127,13 @@ const char *db_describe(PGconn *conn) {
     return buf;
 }
 
+/* Server notices (e.g. "relation exists, skipping") go to the debug log, redacted. */
+static void notice_to_log(void *arg, const char *message) {
+    (void)arg;
+    char msg[1024];
+    ENG_DEBUG("postgres: %s", db_redact(msg, sizeof msg, message, NULL));
+}
+
 /* Check a fresh connection; on failure record the redacted message and close it. */
 static int finish_connect(PGconn **out, PGconn *c, const char *conninfo) {
     *out = NULL;
@@ -124,6 +145,7 @@ static int finish_connect(PGconn **out, PGconn *c, const char *conninfo) {
         PQfinish(c);
         return eng_err_set(ENG_EDB, "cannot connect to PostgreSQL (%s): %s", where, msg);
     }
+    PQsetNoticeProcessor(c, notice_to_log, NULL);
     *out = c;
     return ENG_OK;
 }

@@ -1,0 +1,877 @@
+/* db_load.c - COPY loader and row validation (see db_load.h). */
+#include "db_load.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db_conn.h"
+#include "db_schema.h"
+#include "eng_util.h"
+
+static const char *const reject_names[DB_REJ_COUNT] = {
+    "unknown_product", "off_calendar",    "missing_value", "bad_price", "negative_units", "negative_traffic",
+    "revenue_mismatch", "zero_traffic_with_sales", "duplicate_key", "bad_product"};
+
+const char *db_reject_name(int reason) {
+    return reason >= 0 && reason < DB_REJ_COUNT ? reject_names[reason] : "unknown_reason";
+}
+
+void db_load_opts_default(db_load_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->revenue_rel_tol = 0.02;
+    o->revenue_abs_tol = 0.01;
+    o->min_periods = 8;
+}
+
+/* ---- dates ------------------------------------------------------------------ */
+
+static int32_t days_from_civil(int y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    const int era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int32_t)doe - 719468;
+}
+
+void db_day_format(int32_t z, char out[16]) {
+    z += 719468;
+    const int32_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const unsigned doe = (unsigned)(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int y = (int)yoe + era * 400;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+    const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+    y += m <= 2;
+    snprintf(out, 16, "%04d-%02u-%02u", y % 100000, m % 100, d % 100);
+}
+
+int db_day_parse(const char *s, int32_t *day) {
+    for (int i = 0; i < 10; i++) {
+        if (i == 4 || i == 7) { if (s[i] != '-') return ENG_EFORMAT; }
+        else if (s[i] < '0' || s[i] > '9') return ENG_EFORMAT;
+    }
+    if (s[10] != '\0') return ENG_EFORMAT;
+    int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+    unsigned m = (unsigned)((s[5] - '0') * 10 + (s[6] - '0')), d = (unsigned)((s[8] - '0') * 10 + (s[9] - '0'));
+    if (m < 1 || m > 12 || d < 1 || d > 31) return ENG_EFORMAT;
+    *day = days_from_civil(y, m, d);
+    return ENG_OK;
+}
+
+/* ---- COPY text format ---------------------------------------------------------- */
+
+int db_copy_escape(char **buf, size_t *len, size_t *cap, const char *s) {
+    size_t need = *len + 2 * strlen(s) + 2;
+    if (need > *cap) {
+        size_t nc = *cap ? *cap : 4096;
+        while (nc < need) nc *= 2;
+        char *nb = realloc(*buf, nc);
+        if (!nb) return eng_err_set(ENG_ENOMEM, "out of memory building COPY data");
+        *buf = nb;
+        *cap = nc;
+    }
+    char *o = *buf + *len;
+    for (; *s; s++) {
+        switch (*s) {
+        case '\\': *o++ = '\\'; *o++ = '\\'; break;
+        case '\t': *o++ = '\\'; *o++ = 't'; break;
+        case '\n': *o++ = '\\'; *o++ = 'n'; break;
+        case '\r': *o++ = '\\'; *o++ = 'r'; break;
+        default: *o++ = *s;
+        }
+    }
+    *len = (size_t)(o - *buf);
+    return ENG_OK;
+}
+
+int db_copy_send(PGconn *conn, const char *buf, size_t len, const char *what) {
+    char msg[1024];
+    const size_t chunk = 1 << 20;
+    for (size_t off = 0; off < len; off += chunk) {
+        size_t n = len - off < chunk ? len - off : chunk;
+        if (PQputCopyData(conn, buf + off, (int)n) != 1) {
+            PQputCopyEnd(conn, "client error");
+            break;
+        }
+    }
+    int st = ENG_OK;
+    if (PQputCopyEnd(conn, NULL) != 1) st = ENG_EDB;
+    PGresult *r;
+    while ((r = PQgetResult(conn)) != NULL) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) st = ENG_EDB;
+        PQclear(r);
+    }
+    if (st) return eng_err_set(ENG_EDB, "%s: %s", what, db_redact(msg, sizeof msg, PQerrorMessage(conn), NULL));
+    return ENG_OK;
+}
+
+/* Split a COPY text row in place into at most max fields (trailing newline removed).
+ * Returns the field count. NULL fields (\N) become NULL pointers. */
+static int split_row(char *row, int len, char **f, int max) {
+    if (len > 0 && row[len - 1] == '\n') row[--len] = '\0';
+    else row[len] = '\0';
+    int n = 0;
+    char *s = row;
+    for (;;) {
+        char *tab = memchr(s, '\t', (size_t)(row + len - s));
+        if (tab) *tab = '\0';
+        if (n < max) f[n] = (s[0] == '\\' && s[1] == 'N' && s[2] == '\0') ? NULL : s;
+        n++;
+        if (!tab) break;
+        s = tab + 1;
+    }
+    return n;
+}
+
+/* Undo COPY text escapes in place. */
+static void unescape(char *s) {
+    char *o = s;
+    for (; *s; s++) {
+        if (*s != '\\' || !s[1]) { *o++ = *s; continue; }
+        s++;
+        switch (*s) {
+        case 't': *o++ = '\t'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'v': *o++ = '\v'; break;
+        case 'x': {
+            int v = 0, k = 0;
+            while (k < 2 && ((s[1] >= '0' && s[1] <= '9') || ((s[1] | 32) >= 'a' && (s[1] | 32) <= 'f'))) {
+                s++;
+                v = v * 16 + (*s <= '9' ? *s - '0' : (*s | 32) - 'a' + 10);
+                k++;
+            }
+            *o++ = (char)v;
+            break;
+        }
+        default:
+            if (*s >= '0' && *s <= '7') {
+                int v = *s - '0', k = 1;
+                while (k < 3 && s[1] >= '0' && s[1] <= '7') { s++; v = v * 8 + (*s - '0'); k++; }
+                *o++ = (char)v;
+            } else {
+                *o++ = *s;
+            }
+        }
+    }
+    *o = '\0';
+}
+
+/* Numeric text -> double; NaN for NULL or unparsable.  Fast path for plain decimals. */
+static double num(const char *s) {
+    if (!s) return NAN;
+    static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+                                 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    const char *p = s;
+    int neg = 0;
+    if (*p == '-') { neg = 1; p++; }
+    uint64_t m = 0;
+    int digits = 0, frac = 0, seen_dot = 0;
+    for (; *p; p++) {
+        if (*p >= '0' && *p <= '9') {
+            if (++digits > 15) goto slow;
+            m = m * 10 + (uint64_t)(*p - '0');
+            frac += seen_dot;
+        } else if (*p == '.' && !seen_dot) {
+            seen_dot = 1;
+        } else {
+            goto slow;
+        }
+    }
+    if (digits == 0) return NAN;
+    {
+        double v = (double)m / p10[frac];
+        return neg ? -v : v;
+    }
+slow:;
+    char *end;
+    double v = strtod(s, &end);
+    return *end == '\0' && end != s ? v : NAN;
+}
+
+/* ---- product hash -------------------------------------------------------------- */
+
+typedef struct {
+    int32_t *slot; /* index into ids, -1 empty */
+    size_t mask;
+    char **ids;    /* not owned */
+} idhash;
+
+static uint64_t fnv(const char *s) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static int idhash_init(idhash *h, char **ids, int n) {
+    size_t cap = 16;
+    while (cap < (size_t)n * 2 + 2) cap *= 2;
+    h->slot = eng_malloc(cap * sizeof(int32_t));
+    if (!h->slot) return ENG_ENOMEM;
+    memset(h->slot, 0xff, cap * sizeof(int32_t));
+    h->mask = cap - 1;
+    h->ids = ids;
+    for (int i = 0; i < n; i++) {
+        size_t k = fnv(ids[i]) & h->mask;
+        while (h->slot[k] >= 0) k = (k + 1) & h->mask;
+        h->slot[k] = i;
+    }
+    return ENG_OK;
+}
+
+static int idhash_find(const idhash *h, const char *id) {
+    for (size_t k = fnv(id) & h->mask; h->slot[k] >= 0; k = (k + 1) & h->mask)
+        if (!strcmp(h->ids[h->slot[k]], id)) return h->slot[k];
+    return -1;
+}
+
+/* ---- report ---------------------------------------------------------------------- */
+
+void db_load_report_free(db_load_report *r) {
+    if (!r) return;
+    for (size_t i = 0; i < r->n_rejects; i++) free(r->rejects[i].row_key);
+    for (int i = 0; i < r->n_gaps; i++) free(r->gaps[i].product_id);
+    for (int i = 0; i < r->n_skipped; i++) free(r->skipped[i]);
+    free(r->rejects);
+    free(r->gaps);
+    free(r->skipped);
+    memset(r, 0, sizeof *r);
+}
+
+/* Record a rejected row: key parts joined by '|'. count = rows this rejection stands for. */
+static int add_reject(db_load_report *r, const char *table, int reason, int64_t count, const char *id,
+                      const int32_t *day, const char *comp) {
+    if (r->n_rejects == r->cap_rejects) {
+        size_t nc = r->cap_rejects ? r->cap_rejects * 2 : 64;
+        db_reject *nr = realloc(r->rejects, nc * sizeof *nr);
+        if (!nr) return eng_err_set(ENG_ENOMEM, "out of memory recording rejected rows");
+        r->rejects = nr;
+        r->cap_rejects = nc;
+    }
+    char dbuf[16] = "";
+    if (day) db_day_format(*day, dbuf);
+    size_t n = strlen(id) + strlen(dbuf) + (comp ? strlen(comp) : 0) + 3;
+    char *key = malloc(n);
+    if (!key) return eng_err_set(ENG_ENOMEM, "out of memory recording rejected rows");
+    snprintf(key, n, "%s%s%s%s%s", id, day ? "|" : "", dbuf, comp ? "|" : "", comp ? comp : "");
+    r->rejects[r->n_rejects++] = (db_reject){table, key, reason};
+    r->by_reason[reason] += count;
+    r->n_rejected += count;
+    return ENG_OK;
+}
+
+void db_load_report_print(FILE *f, const db_load_report *r) {
+    fprintf(f, "rows read: products %lld, sales %lld, competitor_prices %lld; period %d day(s)\n",
+            (long long)r->rows_products, (long long)r->rows_sales, (long long)r->rows_competitor, r->period_days);
+    fprintf(f, "rows rejected: %lld\n", (long long)r->n_rejected);
+    for (int k = 0; k < DB_REJ_COUNT; k++)
+        if (r->by_reason[k]) fprintf(f, "  %-24s %lld\n", db_reject_name(k), (long long)r->by_reason[k]);
+    if (r->n_gaps) fprintf(f, "products with calendar gaps: %d\n", r->n_gaps);
+    for (int i = 0; i < r->n_gaps && i < 20; i++) {
+        char d[16];
+        db_day_format(r->gaps[i].first_missing_day, d);
+        fprintf(f, "  %s: %d missing period(s), first %s\n", r->gaps[i].product_id, r->gaps[i].n_missing, d);
+    }
+    if (r->n_skipped) fprintf(f, "products skipped (too little clean history): %d\n", r->n_skipped);
+    for (int i = 0; i < r->n_skipped && i < 20; i++) fprintf(f, "  %s\n", r->skipped[i]);
+}
+
+/* ---- queries (constant text; values only through parameters/temp tables) ---------- */
+
+#define WINDOW "day >= current_setting('rlprice.from')::date AND day <= current_setting('rlprice.to')::date"
+#define FILTER " AND product_id IN (SELECT product_id FROM pg_temp.rlprice_filter)"
+
+static const char Q_DAYS_ALL[] = /* loose index scan over sales_day_idx: one probe per distinct day */
+    "WITH RECURSIVE d(day) AS ("
+    " SELECT min(day) FROM sales WHERE " WINDOW
+    " UNION ALL SELECT (SELECT min(s.day) FROM sales s WHERE s.day > d.day"
+    "  AND s.day <= current_setting('rlprice.to')::date) FROM d WHERE d.day IS NOT NULL)"
+    " SELECT day - DATE '1970-01-01' FROM d WHERE day IS NOT NULL ORDER BY 1";
+static const char Q_DAYS_FILTER[] =
+    "SELECT DISTINCT day - DATE '1970-01-01' FROM sales WHERE " WINDOW FILTER " ORDER BY 1";
+static const char Q_PRODUCTS_ALL[] =
+    "COPY (SELECT product_id, name, base_price, unit_cost, min_price, max_price, max_change_pct"
+    " FROM products ORDER BY product_id) TO STDOUT";
+static const char Q_PRODUCTS_FILTER[] =
+    "COPY (SELECT product_id, name, base_price, unit_cost, min_price, max_price, max_change_pct"
+    " FROM products WHERE true" FILTER " ORDER BY product_id) TO STDOUT";
+static const char Q_SALES_ALL[] =
+    "COPY (SELECT product_id, day, price, units, revenue, traffic, promo FROM sales WHERE " WINDOW ") TO STDOUT";
+static const char Q_SALES_FILTER[] =
+    "COPY (SELECT product_id, day, price, units, revenue, traffic, promo FROM sales WHERE " WINDOW FILTER
+    ") TO STDOUT";
+static const char Q_COMP_ALL[] =
+    "COPY (SELECT product_id, day, competitor, price FROM competitor_prices WHERE " WINDOW ") TO STDOUT";
+static const char Q_COMP_FILTER[] =
+    "COPY (SELECT product_id, day, competitor, price FROM competitor_prices WHERE " WINDOW FILTER ") TO STDOUT";
+
+static int server_err(PGconn *conn, const char *what) {
+    char msg[1024];
+    return eng_err_set(ENG_EDB, "%s: %s", what, db_redact(msg, sizeof msg, PQerrorMessage(conn), NULL));
+}
+
+/* Start a COPY TO STDOUT. */
+static int copy_out_begin(PGconn *conn, const char *sql, const char *what) {
+    PGresult *r = PQexec(conn, sql);
+    int ok = PQresultStatus(r) == PGRES_COPY_OUT;
+    PQclear(r);
+    return ok ? ENG_OK : server_err(conn, what);
+}
+
+/* Next COPY row (caller PQfreemem's *row); returns >0 length, 0 at the end, or ENG_EDB. */
+static int copy_out_next(PGconn *conn, char **row, const char *what) {
+    int n = PQgetCopyData(conn, row, 0);
+    if (n >= 0) return n == 0 ? 1 : n; /* 0 never happens in sync mode */
+    int st = ENG_OK;
+    PGresult *r;
+    while ((r = PQgetResult(conn)) != NULL) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) st = ENG_EDB;
+        PQclear(r);
+    }
+    if (n == -2 || st) return server_err(conn, what);
+    return 0;
+}
+
+/* Drain a COPY that we abandon on an error path. */
+static void copy_out_drain(PGconn *conn) {
+    char *row;
+    while (PQgetCopyData(conn, &row, 0) >= 0) PQfreemem(row);
+    PGresult *r;
+    while ((r = PQgetResult(conn)) != NULL) PQclear(r);
+}
+
+static int session_setup(PGconn *conn, const db_load_opts *o) {
+    int st = db_exec(conn, "SET DateStyle = ISO", PGRES_COMMAND_OK, "loader setup");
+    if (st) return st;
+    const char *vals[2] = {o->from && *o->from ? o->from : "-infinity", o->to && *o->to ? o->to : "infinity"};
+    PGresult *r = PQexecParams(conn,
+                               "SELECT set_config('rlprice.from', $1::date::text, false),"
+                               " set_config('rlprice.to', $2::date::text, false)",
+                               2, NULL, vals, NULL, NULL, 0);
+    st = PQresultStatus(r) == PGRES_TUPLES_OK ? ENG_OK : server_err(conn, "loader date window");
+    PQclear(r);
+    if (st || !o->products) return st;
+    st = db_exec(conn, "CREATE TEMP TABLE IF NOT EXISTS rlprice_filter (product_id text)", PGRES_COMMAND_OK,
+                 "loader product filter");
+    if (!st) st = db_exec(conn, "TRUNCATE pg_temp.rlprice_filter", PGRES_COMMAND_OK, "loader product filter");
+    if (!st) st = db_exec(conn, "COPY pg_temp.rlprice_filter FROM STDIN", PGRES_COPY_IN, "loader product filter");
+    if (st) return st;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (int i = 0; i < o->n_filter && !st; i++) {
+        st = db_copy_escape(&buf, &len, &cap, o->products[i]);
+        if (!st) buf[len++] = '\n';
+    }
+    if (st) { PQputCopyEnd(conn, "out of memory"); copy_out_drain(conn); free(buf); return st; }
+    st = db_copy_send(conn, buf, len, "loader product filter");
+    free(buf);
+    if (!st) st = db_exec(conn, "ANALYZE pg_temp.rlprice_filter", PGRES_COMMAND_OK, "loader product filter");
+    return st;
+}
+
+/* Distinct days -> period, day0, n_periods. */
+static int detect_calendar(PGconn *conn, const db_load_opts *o, int *period, int32_t *day0, int *n_periods) {
+    PGresult *r = PQexec(conn, o->products ? Q_DAYS_FILTER : Q_DAYS_ALL);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) { PQclear(r); return server_err(conn, "loader calendar"); }
+    int n = PQntuples(r), st = ENG_OK;
+    int32_t *d = eng_malloc((size_t)(n ? n : 1) * sizeof(int32_t));
+    if (!d) { PQclear(r); return ENG_ENOMEM; }
+    for (int i = 0; i < n; i++) d[i] = (int32_t)strtol(PQgetvalue(r, i, 0), NULL, 10);
+    PQclear(r);
+    *n_periods = 0;
+    *day0 = 0;
+    *period = o->period_days > 0 ? o->period_days : 1;
+    if (n == 0) goto done;
+    if (o->period_days <= 0 && n > 1) { /* most common gap, ties to the smaller */
+        int counts[367] = {0}, best = 0;
+        for (int i = 1; i < n; i++) {
+            int g = d[i] - d[i - 1];
+            if (g > 0 && g <= 366) counts[g]++;
+        }
+        for (int g = 1; g <= 366; g++)
+            if (counts[g] > counts[best]) best = g;
+        *period = best > 0 ? best : 1;
+    }
+    /* most common residue (day mod period) fixes the grid */
+    int P = *period, best_res = 0;
+    int *res = eng_calloc((size_t)P, sizeof(int));
+    if (!res) { st = ENG_ENOMEM; goto done; }
+    for (int i = 0; i < n; i++) res[((d[i] % P) + P) % P]++;
+    for (int k = 1; k < P; k++)
+        if (res[k] > res[best_res]) best_res = k;
+    free(res);
+    int32_t first = 0, last = 0;
+    int found = 0;
+    for (int i = 0; i < n; i++) {
+        if (((d[i] % P) + P) % P != best_res) continue;
+        if (!found) first = d[i];
+        last = d[i];
+        found = 1;
+    }
+    *day0 = first;
+    *n_periods = (last - first) / P + 1;
+done:
+    free(d);
+    return st;
+}
+
+/* ---- the load ----------------------------------------------------------------------- */
+
+typedef struct {
+    char **ids, **names;
+    double *v;   /* [n][5]: base, cost, min, max, max_change */
+    int n, cap;
+} product_list;
+
+static void product_list_free(product_list *pl) {
+    for (int i = 0; i < pl->n; i++) { free(pl->ids[i]); free(pl->names[i]); }
+    free(pl->ids);
+    free(pl->names);
+    free(pl->v);
+}
+
+static int load_products(PGconn *conn, const db_load_opts *o, product_list *pl, db_load_report *rep) {
+    int st = copy_out_begin(conn, o->products ? Q_PRODUCTS_FILTER : Q_PRODUCTS_ALL, "loading products");
+    if (st) return st;
+    char *row = NULL;
+    int n;
+    while ((n = copy_out_next(conn, &row, "loading products")) > 0) {
+        char *f[8];
+        int nf = split_row(row, n, f, 8);
+        rep->rows_products++;
+        if (nf != 7 || !f[0]) { PQfreemem(row); copy_out_drain(conn); return eng_err_set(ENG_EDB, "products: unexpected COPY row"); }
+        unescape(f[0]);
+        double v[5];
+        for (int k = 0; k < 5; k++) v[k] = num(f[2 + k]);
+        if (!(v[0] > 0) || (v[2] > v[3])) {
+            st = add_reject(rep, "products", DB_REJ_BAD_PRODUCT, 1, f[0], NULL, NULL);
+            PQfreemem(row);
+            if (st) { copy_out_drain(conn); return st; }
+            continue;
+        }
+        if (pl->n == pl->cap) {
+            int nc = pl->cap ? pl->cap * 2 : 256;
+            char **ni = realloc(pl->ids, (size_t)nc * sizeof(char *));
+            if (ni) pl->ids = ni;
+            char **nn = realloc(pl->names, (size_t)nc * sizeof(char *));
+            if (nn) pl->names = nn;
+            double *nv = realloc(pl->v, (size_t)nc * 5 * sizeof(double));
+            if (nv) pl->v = nv;
+            if (!ni || !nn || !nv) { PQfreemem(row); copy_out_drain(conn); return eng_err_set(ENG_ENOMEM, "out of memory loading products"); }
+            pl->cap = nc;
+        }
+        if (f[1]) unescape(f[1]);
+        pl->ids[pl->n] = strdup(f[0]);
+        pl->names[pl->n] = f[1] ? strdup(f[1]) : NULL;
+        memcpy(pl->v + 5 * pl->n, v, sizeof v);
+        pl->n++;
+        PQfreemem(row);
+        if (!pl->ids[pl->n - 1] || (f[1] && !pl->names[pl->n - 1])) { copy_out_drain(conn); return eng_err_set(ENG_ENOMEM, "out of memory"); }
+    }
+    return n < 0 ? n : ENG_OK;
+}
+
+enum { CELL_EMPTY = 0, CELL_CLEAN = 1, CELL_BAD = 2, CELL_DUP = 3 };
+
+/* Stream sales into h; state[] tracks each cell for duplicate detection. */
+static int load_sales(PGconn *conn, const db_load_opts *o, db_history *h, const idhash *ix, uint8_t *state,
+                      db_load_report *rep) {
+    int st = copy_out_begin(conn, o->products ? Q_SALES_FILTER : Q_SALES_ALL, "loading sales");
+    if (st) return st;
+    const int T = h->n_periods, P = h->period_days;
+    char *row = NULL;
+    int n;
+    while ((n = copy_out_next(conn, &row, "loading sales")) > 0) {
+        char *f[8];
+        int nf = split_row(row, n, f, 8);
+        rep->rows_sales++;
+        if (nf != 7 || !f[0]) { st = eng_err_set(ENG_EDB, "sales: unexpected COPY row"); goto fail; }
+        unescape(f[0]);
+        int32_t day = 0;
+        int day_ok = f[1] && db_day_parse(f[1], &day) == ENG_OK;
+        int p = idhash_find(ix, f[0]);
+        if (p < 0) { st = add_reject(rep, "sales", DB_REJ_UNKNOWN_PRODUCT, 1, f[0], day_ok ? &day : NULL, NULL); goto next; }
+        if (!day_ok) { st = add_reject(rep, "sales", DB_REJ_MISSING_VALUE, 1, f[0], NULL, NULL); goto next; }
+        int32_t off = day - h->day0;
+        if (off < 0 || off % P != 0 || off / P >= T) {
+            st = add_reject(rep, "sales", DB_REJ_OFF_CALENDAR, 1, f[0], &day, NULL);
+            goto next;
+        }
+        size_t c = (size_t)p * (size_t)T + (size_t)(off / P);
+        if (state[c] != CELL_EMPTY) { /* duplicate key: every copy goes */
+            if (state[c] != CELL_DUP) {
+                int64_t cnt = state[c] == CELL_CLEAN ? 2 : 1;
+                st = add_reject(rep, "sales", DB_REJ_DUPLICATE_KEY, cnt, f[0], &day, NULL);
+                state[c] = CELL_DUP;
+                h->present[c] = 0;
+                h->price[c] = h->units[c] = h->revenue[c] = h->traffic[c] = NAN;
+                h->promo[c] = 0;
+            } else {
+                rep->by_reason[DB_REJ_DUPLICATE_KEY]++;
+                rep->n_rejected++;
+            }
+            goto next;
+        }
+        double price = num(f[2]), units = num(f[3]), revenue = num(f[4]), traffic = num(f[5]);
+        int reason = -1;
+        if (!(price > 0) || isinf(price)) reason = DB_REJ_BAD_PRICE;
+        else if (isnan(units) || isnan(revenue) || isinf(units) || isinf(revenue) || (f[5] && isnan(traffic)))
+            reason = DB_REJ_MISSING_VALUE;
+        else if (units < 0) reason = DB_REJ_NEGATIVE_UNITS;
+        else if (f[5] && traffic < 0) reason = DB_REJ_NEGATIVE_TRAFFIC;
+        else if (fabs(revenue - price * units) > o->revenue_rel_tol * fabs(price * units) + o->revenue_abs_tol)
+            reason = DB_REJ_REVENUE_MISMATCH;
+        else if (f[5] && traffic == 0 && units > 0) reason = DB_REJ_ZERO_TRAFFIC;
+        if (reason >= 0) {
+            state[c] = CELL_BAD;
+            st = add_reject(rep, "sales", reason, 1, f[0], &day, NULL);
+            goto next;
+        }
+        state[c] = CELL_CLEAN;
+        h->present[c] = 1;
+        h->price[c] = (float)price;
+        h->units[c] = (float)units;
+        h->revenue[c] = (float)revenue;
+        h->traffic[c] = f[5] ? (float)traffic : NAN;
+        h->promo[c] = f[6] && f[6][0] == 't';
+    next:
+        PQfreemem(row);
+        row = NULL;
+        if (st) { copy_out_drain(conn); return st; }
+    }
+    return n < 0 ? n : ENG_OK;
+fail:
+    PQfreemem(row);
+    copy_out_drain(conn);
+    return st;
+}
+
+/* Gaps, too-little-history skips and in-place compaction of the product axis.
+ * remap[old] = new index or -1 (skipped).  Skipped ids move to rep->skipped. */
+static int finalize_products(db_history *h, const db_load_opts *o, int *remap, db_load_report *rep) {
+    const size_t T = (size_t)h->n_periods;
+    int q = 0;
+    for (int p = 0; p < h->n_products; p++) {
+        const uint8_t *pr = h->present + (size_t)p * T;
+        int clean = 0, first = -1, last = -1;
+        for (size_t t = 0; t < T; t++)
+            if (pr[t]) { clean++; if (first < 0) first = (int)t; last = (int)t; }
+        if (clean < o->min_periods || clean == 0) {
+            if (rep->n_skipped == rep->cap_skipped) {
+                int nc = rep->cap_skipped ? rep->cap_skipped * 2 : 16;
+                char **ns = realloc(rep->skipped, (size_t)nc * sizeof(char *));
+                if (!ns) return eng_err_set(ENG_ENOMEM, "out of memory");
+                rep->skipped = ns;
+                rep->cap_skipped = nc;
+            }
+            rep->skipped[rep->n_skipped++] = h->product_id[p];
+            h->product_id[p] = NULL;
+            free(h->name[p]);
+            h->name[p] = NULL;
+            remap[p] = -1;
+            continue;
+        }
+        int missing = last - first + 1 - clean;
+        if (missing > 0) {
+            if (rep->n_gaps == rep->cap_gaps) {
+                int nc = rep->cap_gaps ? rep->cap_gaps * 2 : 16;
+                db_gap *ng = realloc(rep->gaps, (size_t)nc * sizeof *ng);
+                if (!ng) return eng_err_set(ENG_ENOMEM, "out of memory");
+                rep->gaps = ng;
+                rep->cap_gaps = nc;
+            }
+            int t0 = first;
+            while (pr[t0]) t0++;
+            char *id = strdup(h->product_id[p]);
+            if (!id) return eng_err_set(ENG_ENOMEM, "out of memory");
+            rep->gaps[rep->n_gaps++] = (db_gap){id, missing, h->day0 + t0 * h->period_days};
+        }
+        remap[p] = q;
+        if (q != p) {
+            size_t dst = (size_t)q * T, src = (size_t)p * T;
+            memmove(h->price + dst, h->price + src, T * sizeof(float));
+            memmove(h->units + dst, h->units + src, T * sizeof(float));
+            memmove(h->revenue + dst, h->revenue + src, T * sizeof(float));
+            memmove(h->traffic + dst, h->traffic + src, T * sizeof(float));
+            memmove(h->promo + dst, h->promo + src, T);
+            memmove(h->present + dst, h->present + src, T);
+            h->product_id[q] = h->product_id[p];
+            h->name[q] = h->name[p];
+            h->product_id[p] = h->name[p] = NULL;
+            h->base_price[q] = h->base_price[p];
+            h->unit_cost[q] = h->unit_cost[p];
+            h->min_price[q] = h->min_price[p];
+            h->max_price[q] = h->max_price[p];
+            h->max_change_pct[q] = h->max_change_pct[p];
+        }
+        q++;
+    }
+    h->n_products = q;
+    return ENG_OK;
+}
+
+/* Competitor names: growable list + hash. */
+typedef struct {
+    char **names;
+    int n, cap;
+    idhash ix;
+} name_set;
+
+static int name_set_get(name_set *s, const char *name) {
+    if (s->ix.slot) {
+        int k = idhash_find(&s->ix, name);
+        if (k >= 0) return k;
+    }
+    if (s->n == s->cap) {
+        int nc = s->cap ? s->cap * 2 : 8;
+        char **nn = realloc(s->names, (size_t)nc * sizeof(char *));
+        if (!nn) return eng_err_set(ENG_ENOMEM, "out of memory");
+        s->names = nn;
+        s->cap = nc;
+    }
+    if (!(s->names[s->n] = strdup(name))) return eng_err_set(ENG_ENOMEM, "out of memory");
+    s->n++;
+    free(s->ix.slot);
+    s->ix.slot = NULL;
+    int st = idhash_init(&s->ix, s->names, s->n); /* rebuild: competitor names are few */
+    return st ? st : s->n - 1;
+}
+
+static int load_competitors(PGconn *conn, const db_load_opts *o, db_history *h, const idhash *ix,
+                            const int *remap, db_load_report *rep) {
+    const size_t T = (size_t)h->n_periods, cells = (size_t)h->n_products * T;
+    if (cells > UINT32_MAX) return eng_err_set(ENG_EINVAL, "history too large (%zu cells)", cells);
+    name_set names = {0};
+    uint32_t *scell = NULL;
+    int32_t *scomp = NULL;
+    float *sprice = NULL;
+    size_t n = 0, cap = 0;
+    int st = copy_out_begin(conn, o->products ? Q_COMP_FILTER : Q_COMP_ALL, "loading competitor_prices");
+    if (st) return st;
+    char *row = NULL;
+    int len;
+    while ((len = copy_out_next(conn, &row, "loading competitor_prices")) > 0) {
+        char *f[6];
+        int nf = split_row(row, len, f, 6);
+        rep->rows_competitor++;
+        if (nf != 4 || !f[0] || !f[2]) { st = eng_err_set(ENG_EDB, "competitor_prices: unexpected COPY row"); goto next; }
+        unescape(f[0]);
+        unescape(f[2]);
+        int32_t day = 0;
+        int day_ok = f[1] && db_day_parse(f[1], &day) == ENG_OK;
+        int p0 = idhash_find(ix, f[0]);
+        if (p0 < 0) { st = add_reject(rep, "competitor_prices", DB_REJ_UNKNOWN_PRODUCT, 1, f[0], day_ok ? &day : NULL, f[2]); goto next; }
+        int p = remap[p0];
+        if (p < 0) goto next; /* product skipped (listed in the report) */
+        int32_t off = day - h->day0;
+        if (!day_ok || off < 0 || off % h->period_days != 0 || (size_t)(off / h->period_days) >= T) {
+            st = add_reject(rep, "competitor_prices", DB_REJ_OFF_CALENDAR, 1, f[0], day_ok ? &day : NULL, f[2]);
+            goto next;
+        }
+        double price = num(f[3]);
+        if (!(price > 0) || isinf(price)) { st = add_reject(rep, "competitor_prices", DB_REJ_BAD_PRICE, 1, f[0], &day, f[2]); goto next; }
+        int comp = name_set_get(&names, f[2]);
+        if (comp < 0) { st = comp; goto next; }
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 4096;
+            uint32_t *a = realloc(scell, nc * sizeof *a);
+            if (a) scell = a;
+            int32_t *b = realloc(scomp, nc * sizeof *b);
+            if (b) scomp = b;
+            float *c = realloc(sprice, nc * sizeof *c);
+            if (c) sprice = c;
+            if (!a || !b || !c) { st = eng_err_set(ENG_ENOMEM, "out of memory staging competitor prices"); goto next; }
+            cap = nc;
+        }
+        scell[n] = (uint32_t)((size_t)p * T + (size_t)(off / h->period_days));
+        scomp[n] = comp;
+        sprice[n] = (float)price;
+        n++;
+    next:
+        PQfreemem(row);
+        row = NULL;
+        if (st) { copy_out_drain(conn); goto done; }
+    }
+    if (len < 0) { st = len; goto done; }
+    /* counting sort by cell into the final arrays */
+    int64_t *off = h->comp_off;
+    memset(off, 0, (cells + 1) * sizeof(int64_t));
+    for (size_t i = 0; i < n; i++) off[scell[i] + 1]++;
+    for (size_t c = 0; c < cells; c++) off[c + 1] += off[c];
+    h->comp_id = eng_malloc((n ? n : 1) * sizeof(int32_t));
+    h->comp_price = eng_malloc((n ? n : 1) * sizeof(float));
+    if (!h->comp_id || !h->comp_price) { st = ENG_ENOMEM; goto done; }
+    for (size_t i = 0; i < n; i++) {
+        int64_t k = off[scell[i]]++;
+        h->comp_id[k] = scomp[i];
+        h->comp_price[k] = sprice[i];
+    }
+    free(scell); scell = NULL;
+    free(scomp); scomp = NULL;
+    free(sprice); sprice = NULL;
+    for (size_t c = cells; c > 0; c--) off[c] = off[c - 1]; /* shift back: off[c] = start */
+    off[0] = 0;
+    /* per cell: sort by competitor, drop duplicated keys (every copy), compact */
+    int64_t w = 0;
+    for (size_t c = 0; c < cells; c++) {
+        int64_t a = off[c], b = off[c + 1];
+        for (int64_t i = a + 1; i < b; i++) { /* insertion sort: cells hold few competitors */
+            int32_t id = h->comp_id[i];
+            float pr = h->comp_price[i];
+            int64_t j = i - 1;
+            while (j >= a && h->comp_id[j] > id) { h->comp_id[j + 1] = h->comp_id[j]; h->comp_price[j + 1] = h->comp_price[j]; j--; }
+            h->comp_id[j + 1] = id;
+            h->comp_price[j + 1] = pr;
+        }
+        off[c] = w;
+        for (int64_t i = a; i < b;) {
+            int64_t j = i + 1;
+            while (j < b && h->comp_id[j] == h->comp_id[i]) j++;
+            if (j - i > 1) {
+                int32_t day = h->day0 + (int32_t)(c % T) * h->period_days;
+                st = add_reject(rep, "competitor_prices", DB_REJ_DUPLICATE_KEY, j - i, h->product_id[c / T], &day,
+                                names.names[h->comp_id[i]]);
+                if (st) goto done;
+            } else {
+                h->comp_id[w] = h->comp_id[i];
+                h->comp_price[w] = h->comp_price[i];
+                w++;
+            }
+            i = j;
+        }
+    }
+    off[cells] = w;
+    h->n_competitors = names.n;
+    h->competitor_names = names.names;
+    names.names = NULL;
+    names.n = 0;
+done:
+    for (int i = 0; i < names.n; i++) free(names.names[i]);
+    free(names.names);
+    free(names.ix.slot);
+    free(scell);
+    free(scomp);
+    free(sprice);
+    return st;
+}
+
+static int cmp_reject(const void *a, const void *b) {
+    const db_reject *x = a, *y = b;
+    int c = strcmp(x->table, y->table);
+    if (!c) c = strcmp(x->row_key, y->row_key);
+    if (!c) c = (x->reason > y->reason) - (x->reason < y->reason);
+    return c;
+}
+
+/* Sort + unique the rejects; store them under run_id (replacing that run's rows). */
+static int store_rejects(PGconn *conn, const char *run_id, db_load_report *rep) {
+    if (rep->n_rejects > 1) {
+        qsort(rep->rejects, rep->n_rejects, sizeof *rep->rejects, cmp_reject);
+        size_t w = 1;
+        for (size_t i = 1; i < rep->n_rejects; i++) {
+            if (cmp_reject(&rep->rejects[i], &rep->rejects[w - 1]) == 0) free(rep->rejects[i].row_key);
+            else rep->rejects[w++] = rep->rejects[i];
+        }
+        rep->n_rejects = w;
+    }
+    if (!run_id) return ENG_OK;
+    int own_tx = PQtransactionStatus(conn) == PQTRANS_IDLE, st = ENG_OK;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    if (own_tx && (st = db_exec(conn, "BEGIN", PGRES_COMMAND_OK, "storing rejected rows"))) return st;
+    const char *vals[1] = {run_id};
+    PGresult *r = PQexecParams(conn, "DELETE FROM rejected_rows WHERE run_id = $1", 1, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) st = server_err(conn, "storing rejected rows");
+    PQclear(r);
+    if (st) goto done;
+    for (size_t i = 0; i < rep->n_rejects && !st; i++) {
+        const db_reject *j = &rep->rejects[i];
+        st = db_copy_escape(&buf, &len, &cap, run_id);
+        if (!st) { buf[len++] = '\t'; st = db_copy_escape(&buf, &len, &cap, j->table); }
+        if (!st) { buf[len++] = '\t'; st = db_copy_escape(&buf, &len, &cap, j->row_key); }
+        if (!st) { buf[len++] = '\t'; st = db_copy_escape(&buf, &len, &cap, db_reject_name(j->reason)); }
+        if (!st) buf[len++] = '\n';
+    }
+    if (st) goto done;
+    st = db_exec(conn, "COPY rejected_rows (run_id, table_name, row_key, reason) FROM STDIN", PGRES_COPY_IN,
+                 "storing rejected rows");
+    if (!st) st = db_copy_send(conn, buf, len, "storing rejected rows");
+done:
+    free(buf);
+    if (own_tx) {
+        if (!st) st = db_exec(conn, "COMMIT", PGRES_COMMAND_OK, "storing rejected rows");
+        else { PGresult *rb = PQexec(conn, "ROLLBACK"); PQclear(rb); }
+    }
+    return st;
+}
+
+int db_load_history(PGconn *conn, const db_load_opts *opts, db_history **out, db_load_report *rep) {
+    *out = NULL;
+    memset(rep, 0, sizeof *rep);
+    db_load_opts dflt;
+    if (!opts) { db_load_opts_default(&dflt); opts = &dflt; }
+    if (!conn || opts->revenue_rel_tol < 0 || opts->revenue_abs_tol < 0 || opts->min_periods < 0 ||
+        opts->n_filter < 0 || (opts->n_filter > 0 && !opts->products) || opts->period_days < 0)
+        return eng_err_set(ENG_EINVAL, "db_load_history: bad options");
+    product_list pl = {0};
+    db_history *h = NULL;
+    idhash ix = {0};
+    char **ids0 = NULL;
+    uint8_t *state = NULL;
+    int *remap = NULL;
+    int st = session_setup(conn, opts);
+    if (st) goto done;
+    double t0 = eng_now();
+    int period = 1, T = 0;
+    int32_t day0 = 0;
+    if ((st = detect_calendar(conn, opts, &period, &day0, &T))) goto done;
+    rep->period_days = period;
+    if ((st = load_products(conn, opts, &pl, rep))) goto done;
+    if ((st = db_history_alloc(&h, pl.n, T, day0, period))) goto done;
+    ids0 = eng_malloc((size_t)(pl.n ? pl.n : 1) * sizeof(char *));
+    remap = eng_malloc((size_t)(pl.n ? pl.n : 1) * sizeof(int));
+    if (!ids0 || !remap) { st = ENG_ENOMEM; goto done; }
+    for (int p = 0; p < pl.n; p++) {
+        ids0[p] = h->product_id[p] = pl.ids[p];
+        h->name[p] = pl.names[p];
+        pl.ids[p] = pl.names[p] = NULL;
+        h->base_price[p] = pl.v[5 * p];
+        h->unit_cost[p] = pl.v[5 * p + 1];
+        h->min_price[p] = pl.v[5 * p + 2];
+        h->max_price[p] = pl.v[5 * p + 3];
+        h->max_change_pct[p] = pl.v[5 * p + 4];
+    }
+    if ((st = idhash_init(&ix, ids0, pl.n))) goto done;
+    double t1 = eng_now();
+    rep->sec_products = t1 - t0;
+    state = eng_calloc((size_t)pl.n * (size_t)T + 1, 1);
+    if (!state) { st = ENG_ENOMEM; goto done; }
+    if ((st = load_sales(conn, opts, h, &ix, state, rep))) goto done;
+    free(state);
+    state = NULL;
+    double t2 = eng_now();
+    rep->sec_sales = t2 - t1;
+    if ((st = finalize_products(h, opts, remap, rep))) goto done;
+    if ((st = load_competitors(conn, opts, h, &ix, remap, rep))) goto done;
+    rep->sec_competitor = eng_now() - t2;
+    if ((st = store_rejects(conn, opts->run_id, rep))) goto done;
+    if (rep->n_rejected || rep->n_gaps || rep->n_skipped)
+        ENG_WARN("history: %lld row(s) rejected, %d product(s) with calendar gaps, %d product(s) skipped",
+                 (long long)rep->n_rejected, rep->n_gaps, rep->n_skipped);
+    *out = h;
+    h = NULL;
+done:
+    free(ix.slot);
+    free(ids0);
+    free(remap);
+    free(state);
+    product_list_free(&pl);
+    db_history_free(h);
+    return st;
+}

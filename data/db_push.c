@@ -1,0 +1,221 @@
+/* db_push.c - atomic push of a pricing run (see db_push.h). */
+#include "db_push.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "db_conn.h"
+#include "db_load.h"
+#include "eng_util.h"
+
+void db_push_opts_default(db_push_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->max_retries = 5;
+    o->backoff_s = 0.05;
+}
+
+/* Result check that keeps the SQLSTATE (sqlstate[6]) for the retry decision. */
+static int check(PGconn *conn, PGresult *r, ExecStatusType want, const char *what, char *sqlstate) {
+    int st = ENG_OK;
+    if (PQresultStatus(r) != want) {
+        const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+        snprintf(sqlstate, 6, "%s", code ? code : "");
+        char msg[1024];
+        st = eng_err_set(ENG_EDB, "%s: %s", what, db_redact(msg, sizeof msg, PQerrorMessage(conn), NULL));
+    }
+    PQclear(r);
+    return st;
+}
+
+/* Append text that needs no escaping (numbers, dates, the NULL marker \N). */
+static int append_raw(char **buf, size_t *len, size_t *cap, const char *s) {
+    size_t n = strlen(s);
+    if (*len + n + 2 > *cap) {
+        size_t nc = *cap ? *cap : 4096;
+        while (nc < *len + n + 2) nc *= 2;
+        char *nb = realloc(*buf, nc);
+        if (!nb) return eng_err_set(ENG_ENOMEM, "out of memory building COPY data");
+        *buf = nb;
+        *cap = nc;
+    }
+    memcpy(*buf + *len, s, n);
+    *len += n;
+    return ENG_OK;
+}
+
+static int append_num(char **buf, size_t *len, size_t *cap, double v) {
+    char tmp[40];
+    if (isnan(v)) snprintf(tmp, sizeof tmp, "\\N");
+    else snprintf(tmp, sizeof tmp, "%.15g", v);
+    return append_raw(buf, len, cap, tmp);
+}
+
+/* COPY text rows for the temp table; validates each record. */
+static int build_copy(const db_recommendation *recs, size_t n, char **out, size_t *out_len) {
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int st = ENG_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        const db_recommendation *r = &recs[i];
+        if (!r->product_id || !r->agent || !isfinite(r->price) || !(r->price > 0)) {
+            st = eng_err_set(ENG_EINVAL, "db_push: recommendation %zu: needs product_id, agent and a price > 0", i);
+            break;
+        }
+        char day[16];
+        db_day_format(r->effective_day, day);
+        st = db_copy_escape(&buf, &len, &cap, r->product_id);
+        if (!st) { buf[len++] = '\t'; st = append_raw(&buf, &len, &cap, day); }
+        if (!st) { buf[len++] = '\t'; st = append_num(&buf, &len, &cap, r->price); }
+        if (!st) { buf[len++] = '\t'; st = append_num(&buf, &len, &cap, r->incumbent_price); }
+        if (!st) { buf[len++] = '\t'; st = db_copy_escape(&buf, &len, &cap, r->agent); }
+        if (!st) {
+            buf[len++] = '\t';
+            st = r->reason ? db_copy_escape(&buf, &len, &cap, r->reason) : append_raw(&buf, &len, &cap, "\\N");
+        }
+        if (!st) { buf[len++] = '\t'; st = append_num(&buf, &len, &cap, r->expected_uplift); }
+        if (!st) { buf[len++] = '\t'; st = append_num(&buf, &len, &cap, r->ci_low); }
+        if (!st) { buf[len++] = '\t'; st = append_num(&buf, &len, &cap, r->ci_high); }
+        if (!st) buf[len++] = '\n';
+    }
+    if (st) { free(buf); return st; }
+    *out = buf;
+    *out_len = len;
+    return ENG_OK;
+}
+
+static void rollback(PGconn *conn) {
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE) PQclear(PQexec(conn, "ROLLBACK"));
+}
+
+static const char Q_RUN_UPSERT[] =
+    "INSERT INTO pricing_runs (run_id, run_date, status, config, n_products, n_repriced, n_held,"
+    " n_rejected_rows, summary, started_at, finished_at)"
+    " VALUES ($1, DATE '1970-01-01' + $2::int, $3::text, $4, $5::int, $6::int, $7::int, $8::int, $9, now(),"
+    "  CASE WHEN $3::text = 'running' THEN NULL ELSE now() END)"
+    " ON CONFLICT (run_id) DO UPDATE SET run_date = EXCLUDED.run_date, status = EXCLUDED.status,"
+    "  config = EXCLUDED.config, n_products = EXCLUDED.n_products, n_repriced = EXCLUDED.n_repriced,"
+    "  n_held = EXCLUDED.n_held, n_rejected_rows = EXCLUDED.n_rejected_rows, summary = EXCLUDED.summary,"
+    "  finished_at = EXCLUDED.finished_at";
+
+/* One attempt of the push transaction. */
+static int push_once(PGconn *conn, const db_run *run, const char *copy, size_t copy_len, const db_push_opts *o,
+                     int attempt, char *sqlstate) {
+    const char *what = "db_push";
+    char date[16], c[4][16];
+    snprintf(date, sizeof date, "%d", (int)run->run_date);
+    const int counts[4] = {run->n_products, run->n_repriced, run->n_held, run->n_rejected_rows};
+    const char *vals[9] = {run->run_id, date, run->status ? run->status : "finished", run->config};
+    for (int k = 0; k < 4; k++) {
+        snprintf(c[k], sizeof c[k], "%d", counts[k]);
+        vals[4 + k] = counts[k] < 0 ? NULL : c[k];
+    }
+    vals[8] = run->summary;
+    int st = check(conn, PQexec(conn, "BEGIN"), PGRES_COMMAND_OK, what, sqlstate);
+    if (!st) st = check(conn, PQexecParams(conn, Q_RUN_UPSERT, 9, NULL, vals, NULL, NULL, 0), PGRES_COMMAND_OK,
+                        "db_push: pricing_runs row", sqlstate);
+    if (!st) st = check(conn,
+                        PQexec(conn, "CREATE TEMP TABLE rlprice_push (product_id text, effective_day date,"
+                                     " price numeric, incumbent_price numeric, agent text, reason text,"
+                                     " expected_uplift numeric, ci_low numeric, ci_high numeric) ON COMMIT DROP"),
+                        PGRES_COMMAND_OK, what, sqlstate);
+    if (!st) st = check(conn, PQexec(conn, "COPY pg_temp.rlprice_push FROM STDIN"), PGRES_COPY_IN, what, sqlstate);
+    if (!st) st = db_copy_send(conn, copy, copy_len, "db_push: COPY recommendations");
+    if (!st) st = check(conn,
+                        PQexecParams(conn, "DELETE FROM price_recommendations WHERE run_id = $1", 1, NULL, vals,
+                                     NULL, NULL, 0),
+                        PGRES_COMMAND_OK, "db_push: replacing the run's rows", sqlstate);
+    if (!st) st = check(conn,
+                        PQexecParams(conn,
+                                     "INSERT INTO price_recommendations (run_id, product_id, effective_day, price,"
+                                     " incumbent_price, agent, reason, expected_uplift, ci_low, ci_high)"
+                                     " SELECT $1, product_id, effective_day, price, incumbent_price, agent, reason,"
+                                     " expected_uplift, ci_low, ci_high FROM pg_temp.rlprice_push",
+                                     1, NULL, vals, NULL, NULL, 0),
+                        PGRES_COMMAND_OK, "db_push: inserting recommendations", sqlstate);
+    if (!st && o->before_commit && o->before_commit(o->ctx, attempt) != 0)
+        st = eng_err_set(ENG_EINVAL, "db_push: aborted by the before-commit hook");
+    if (!st) st = check(conn, PQexec(conn, "COMMIT"), PGRES_COMMAND_OK, "db_push: COMMIT", sqlstate);
+    if (st) rollback(conn);
+    return st;
+}
+
+int db_push(PGconn *conn, const db_run *run, const db_recommendation *recs, size_t n, const db_push_opts *opts) {
+    db_push_opts dflt;
+    if (!opts) { db_push_opts_default(&dflt); opts = &dflt; }
+    if (opts->attempts_out) *opts->attempts_out = 0;
+    if (!conn || !run || !run->run_id || (n && !recs) || opts->max_retries < 0)
+        return eng_err_set(ENG_EINVAL, "db_push: bad arguments");
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+        return eng_err_set(ENG_EINVAL, "db_push: the connection is inside a transaction");
+    char *copy = NULL;
+    size_t copy_len = 0;
+    int st = build_copy(recs, n, &copy, &copy_len);
+    if (st) return st;
+    double backoff = opts->backoff_s > 0 ? opts->backoff_s : 0.0;
+    for (int attempt = 1;; attempt++) {
+        char sqlstate[6] = "";
+        if (opts->attempts_out) *opts->attempts_out = attempt;
+        st = push_once(conn, run, copy, copy_len, opts, attempt, sqlstate);
+        int retry = st == ENG_EDB && (!strcmp(sqlstate, "40001") || !strcmp(sqlstate, "40P01"));
+        if (!retry || attempt > opts->max_retries) break;
+        ENG_WARN("db_push: run %s: %s (SQLSTATE %s); retrying in %.3f s (attempt %d of %d)", run->run_id,
+                 eng_err_msg(), sqlstate, backoff, attempt + 1, opts->max_retries + 1);
+        struct timespec ts = {(time_t)backoff, (long)((backoff - (double)(time_t)backoff) * 1e9)};
+        nanosleep(&ts, NULL);
+        backoff *= 2;
+    }
+    free(copy);
+    return st;
+}
+
+int db_run_open(PGconn *conn, const char *run_id, int32_t run_date, const char *config) {
+    if (!conn || !run_id) return eng_err_set(ENG_EINVAL, "db_run_open: bad arguments");
+    db_run r = {run_id, run_date, "running", config, -1, -1, -1, -1, NULL};
+    char date[16], sqlstate[6];
+    snprintf(date, sizeof date, "%d", (int)r.run_date);
+    const char *vals[9] = {r.run_id, date, r.status, r.config, NULL, NULL, NULL, NULL, NULL};
+    return check(conn, PQexecParams(conn, Q_RUN_UPSERT, 9, NULL, vals, NULL, NULL, 0), PGRES_COMMAND_OK,
+                 "db_run_open", sqlstate);
+}
+
+/* UPDATE ... WHERE run_id = $1 expecting exactly one row. */
+static int update_run(PGconn *conn, const char *sql, int nparams, const char *const *vals, const char *what) {
+    PGresult *r = PQexecParams(conn, sql, nparams, NULL, vals, NULL, NULL, 0);
+    int st = ENG_OK;
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        char msg[1024];
+        st = eng_err_set(ENG_EDB, "%s: %s", what, db_redact(msg, sizeof msg, PQerrorMessage(conn), NULL));
+    } else if (strcmp(PQcmdTuples(r), "1") != 0) {
+        st = eng_err_set(ENG_ENOTFOUND, "%s: no pricing run '%s'", what, vals[0]);
+    }
+    PQclear(r);
+    return st;
+}
+
+int db_run_finish(PGconn *conn, const db_run *run) {
+    if (!conn || !run || !run->run_id) return eng_err_set(ENG_EINVAL, "db_run_finish: bad arguments");
+    char c[4][16];
+    const int counts[4] = {run->n_products, run->n_repriced, run->n_held, run->n_rejected_rows};
+    const char *vals[6] = {run->run_id};
+    for (int k = 0; k < 4; k++) {
+        snprintf(c[k], sizeof c[k], "%d", counts[k]);
+        vals[1 + k] = counts[k] < 0 ? NULL : c[k];
+    }
+    vals[5] = run->summary;
+    return update_run(conn,
+                      "UPDATE pricing_runs SET status = 'finished', finished_at = now(), n_products = $2::int,"
+                      " n_repriced = $3::int, n_held = $4::int, n_rejected_rows = $5::int, summary = $6"
+                      " WHERE run_id = $1",
+                      6, vals, "db_run_finish");
+}
+
+int db_run_fail(PGconn *conn, const char *run_id, const char *message) {
+    if (!conn || !run_id) return eng_err_set(ENG_EINVAL, "db_run_fail: bad arguments");
+    const char *vals[2] = {run_id, message};
+    return update_run(conn,
+                      "UPDATE pricing_runs SET status = 'failed', finished_at = now(), summary = $2 WHERE run_id = $1",
+                      2, vals, "db_run_fail");
+}

@@ -1,0 +1,64 @@
+/* db_push.h - write a pricing run back to PostgreSQL.
+ *
+ * db_push writes the pricing_runs row and ALL of the run's recommendations in ONE transaction:
+ * upsert the run row, COPY the recommendations into a temporary table, delete the run's old
+ * recommendations, insert the new ones.  So a run is all-or-nothing (a process killed before
+ * COMMIT leaves nothing of it), and re-pushing the same run_id replaces its rows (never
+ * duplicates).  Serialization failures (SQLSTATE 40001) and deadlocks (40P01) retry the whole
+ * transaction with exponential backoff; other errors are returned with the server's message.
+ * Every value travels as a parameter or COPY data, never pasted into SQL.
+ */
+#ifndef DB_PUSH_H
+#define DB_PUSH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+typedef struct db_recommendation {
+    const char *product_id;   /* required */
+    int32_t effective_day;    /* days since 1970-01-01 */
+    double price;             /* required, finite, > 0 */
+    double incumbent_price;   /* NaN -> NULL */
+    const char *agent;        /* required ("dqn", "ddpg", "linucb", "incumbent", ...) */
+    const char *reason;       /* reason codes, NULL -> NULL */
+    double expected_uplift;   /* NaN -> NULL */
+    double ci_low, ci_high;   /* NaN -> NULL */
+} db_recommendation;
+
+typedef struct db_run {
+    const char *run_id;       /* required */
+    int32_t run_date;         /* days since 1970-01-01 */
+    const char *status;       /* running|finished|failed|dry_run; NULL -> "finished" */
+    const char *config;       /* NULL ok (JSON text of the run's configuration) */
+    int n_products, n_repriced, n_held, n_rejected_rows; /* < 0 -> NULL */
+    const char *summary;      /* NULL ok */
+} db_run;
+
+typedef struct db_push_opts {
+    int max_retries;          /* retries after 40001/40P01; default 5 */
+    double backoff_s;         /* first backoff; doubles each retry; default 0.05 */
+    /* Test hook: called inside the transaction right before COMMIT (attempt = 1, 2, ...).
+     * Non-zero return aborts the push (ROLLBACK, ENG_EINVAL). */
+    int (*before_commit)(void *ctx, int attempt);
+    void *ctx;
+    int *attempts_out;        /* if non-NULL: transactions tried */
+} db_push_opts;
+
+void db_push_opts_default(db_push_opts *o);
+
+/* Push run + recommendations atomically (see above).  opts may be NULL (defaults).
+ * Returns 0, ENG_EINVAL (bad record, named by index), ENG_ENOMEM or ENG_EDB. */
+int db_push(PGconn *conn, const db_run *run, const db_recommendation *recs, size_t n, const db_push_opts *opts);
+
+/* Run bookkeeping (each its own statement, autocommit):
+ * db_run_open: insert or reset the run row with status 'running' (started_at = now()).
+ * db_run_finish: status 'finished', finished_at = now(), counters and summary from *run.
+ * db_run_fail: status 'failed', finished_at = now(), summary = message.
+ * Return 0, ENG_EINVAL, ENG_ENOTFOUND (finish/fail of an unknown run) or ENG_EDB. */
+int db_run_open(PGconn *conn, const char *run_id, int32_t run_date, const char *config);
+int db_run_finish(PGconn *conn, const db_run *run);
+int db_run_fail(PGconn *conn, const char *run_id, const char *message);
+
+#endif
