@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "eng_util.h"
+#include "db_h5store.h"
+#include "db_import.h"
 #include "db_schema.h"
 
 #define RLPRICE_VERSION "0.1.0"
@@ -24,6 +26,9 @@ static const rlp_cmd commands[] = {
     {"db", "start", db_cmd_start, "start the embedded PostgreSQL cluster (.pgdata/); prints export lines"},
     {"db", "stop", db_cmd_stop, "stop the embedded PostgreSQL cluster"},
     {"db", "env", db_cmd_env, "print the embedded cluster's export PG... lines"},
+    {"import", NULL, db_cmd_import, "load CSV history (--csv FILE --table T --map ...) or --preset dominicks"},
+    {"cache", "save", db_cmd_cache_save, "save the validated history to an HDF5 feature store (--out FILE)"},
+    {"cache", "info", db_cmd_cache_info, "describe an HDF5 feature store file"},
     {NULL, NULL, NULL, NULL},
 };
 
