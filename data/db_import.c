@@ -303,7 +303,7 @@ static int imp_apply(PGconn *c, imp_ctx *x, db_import_report *r) {
     int st = ENG_OK;
     const char *sales = "sales", *prods = "products";
     const char *missing = " NOT EXISTS (SELECT 1 FROM products p WHERE p.product_id = s.product_id)";
-    char sql[2048], del[1024];
+    char sql[4096], del[1024];
     if (!strcmp(t->table, prods)) {
         snprintf(sql, sizeof sql, "SELECT line, product_id FROM rlp_imp s WHERE base_price IS NULL AND%s ORDER BY line", missing);
         snprintf(del, sizeof del, "DELETE FROM rlp_imp s WHERE base_price IS NULL AND%s", missing);
@@ -331,20 +331,32 @@ static int imp_apply(PGconn *c, imp_ctx *x, db_import_report *r) {
     if (st) return st;
 
     /* key list, insert column list, select list, update list */
-    char keys[128] = "", cols[512] = "", sel[512] = "", upd[1024] = "";
+    char keys[128] = "", cols[512] = "", sel[512] = "", upd[1536] = "", old_v[256] = "", new_v[256] = "";
     int derive_revenue = !strcmp(t->table, sales) && x->kind[col_index(t, "revenue")] == SRC_NONE &&
                          x->kind[col_index(t, "price")] != SRC_NONE && x->kind[col_index(t, "units")] != SRC_NONE;
     for (int i = 0; i < t->ncols; i++) {
         const char *n = t->cols[i].name;
         int rev = derive_revenue && !strcmp(n, "revenue");
-        if (x->kind[i] == SRC_NONE && !rev) continue;
+        /* products.base_price is NOT NULL, checked before ON CONFLICT: an update that does not
+           carry it takes the existing value (new products without one were rejected above) */
+        int keep_bp = !strcmp(t->table, prods) && !strcmp(n, "base_price");
+        if (x->kind[i] == SRC_NONE && !rev && !keep_bp) continue;
         snprintf(cols + strlen(cols), sizeof cols - strlen(cols), "%s%s", *cols ? ", " : "", n);
-        snprintf(sel + strlen(sel), sizeof sel - strlen(sel), "%s%s", *sel ? ", " : "", rev ? "price * units" : n);
+        snprintf(sel + strlen(sel), sizeof sel - strlen(sel), "%s%s", *sel ? ", " : "",
+                 rev ? "price * units"
+                 : keep_bp ? "COALESCE(s.base_price, (SELECT p.base_price FROM products p WHERE p.product_id = s.product_id))"
+                           : n);
+        if (x->kind[i] == SRC_NONE && keep_bp) continue;
         if (t->cols[i].key)
             snprintf(keys + strlen(keys), sizeof keys - strlen(keys), "%s%s", *keys ? ", " : "", n);
-        else
+        else {
             snprintf(upd + strlen(upd), sizeof upd - strlen(upd), "%s%s = EXCLUDED.%s", *upd ? ", " : "", n, n);
+            snprintf(old_v + strlen(old_v), sizeof old_v - strlen(old_v), "%st.%s", *old_v ? ", " : "", n);
+            snprintf(new_v + strlen(new_v), sizeof new_v - strlen(new_v), "%sEXCLUDED.%s", *new_v ? ", " : "", n);
+        }
     }
+    if (*upd) /* rows that already hold these values are left alone */
+        snprintf(upd + strlen(upd), sizeof upd - strlen(upd), " WHERE (%s) IS DISTINCT FROM (%s)", old_v, new_v);
     snprintf(sql, sizeof sql, "SELECT count(*) - (SELECT count(*) FROM (SELECT DISTINCT %s FROM rlp_imp) d) FROM rlp_imp", keys);
     r->duplicates = imp_count(c, sql, &st);
     if (st) return st;

@@ -99,7 +99,7 @@ int db_cmd_import(int argc, char **argv) {
         return exit_code(st);
     }
     const db_csv_log *l = &r.log;
-    printf("import: %s: %ld records, %ld skipped%s\n", l->path ? l->path : "?", l->records, l->bad,
+    printf("import: %s: %ld records, %ld skipped%s\n", l->path, l->records, l->bad,
            o.dry_run ? " (dry run: nothing written)" : "");
     if (preset)
         printf("import: dominicks: %ld rows outside --stores/--weeks; sales %ld inserted, %ld updated; "
