@@ -5,16 +5,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "db_h5store.h"
+#include "db_import.h"
+#include "db_schema.h"
 #include "eng_util.h"
-#include "exp_bench.h"
 #include "env_sim.h"
-#include "db_schema.h"
-#include "ope.h"
-#include "env_sim.h"
-#include "db_schema.h"
 #include "exp_bench.h"
 #include "exp_bench_agents.h"
 #include "exp_bench_db.h"
+#include "ope.h"
 
 #define RLPRICE_VERSION "0.1.0"
 
@@ -27,19 +26,41 @@ typedef struct {
 } rlp_cmd;
 
 /* ---- command table: one row per subcommand (keep sorted by layer) ---- */
+static int cmd_bench_all(int argc, char **argv);
+
 static const rlp_cmd commands[] = {
-    {"bench", "engine", exp_cmd_bench_engine, "engine training-step throughput vs sgemm (--device, --seconds)"},
+    /* data */
     {"db", "init", db_cmd_init, "apply the schema (data/schema.sql) [--db CONNINFO] [--roles]"},
     {"db", "start", db_cmd_start, "start the embedded PostgreSQL cluster (.pgdata/); prints export lines"},
     {"db", "stop", db_cmd_stop, "stop the embedded PostgreSQL cluster"},
     {"db", "env", db_cmd_env, "print the embedded cluster's export PG... lines"},
+    {"import", NULL, db_cmd_import, "load CSV history (--csv FILE --table T --map ...) or --preset dominicks"},
+    {"cache", "save", db_cmd_cache_save, "save the validated history to an HDF5 feature store (--out FILE)"},
+    {"cache", "info", db_cmd_cache_info, "describe an HDF5 feature store file"},
+    /* env */
     {"simulate", NULL, env_sim_cmd_simulate, "simulated sales history with known demand (--products N --days D --seed S)"},
+    /* experiments */
     {"ope", NULL, ope_cmd_ope, "offline policy evaluation of a logged bandit CSV (docs/ope.md)"},
-    {"bench", "agents", exp_cmd_bench_agents, "agent throughput: DQN, DDPG, LinUCB, a 1,000-product group"},
     {"bench", "engine", exp_cmd_bench_engine, "engine training-step throughput vs sgemm (--device, --seconds)"},
     {"bench", "db", exp_cmd_bench_db, "COPY loader vs psql \\copy, loader memory, push time [--db CONNINFO]"},
+    {"bench", "agents", exp_cmd_bench_agents, "agent throughput: DQN, DDPG, LinUCB, a 1,000-product group"},
+    {"bench", "all", cmd_bench_all, "every benchmark above, one after the other"},
     {NULL, NULL, NULL, NULL},
 };
+
+/* `bench all`: run each benchmark with no extra flags; the exit code is the first failure's. */
+static int cmd_bench_all(int argc, char **argv) {
+    (void)argc;
+    static const rlp_cmd_fn benches[] = {exp_cmd_bench_engine, exp_cmd_bench_agents, exp_cmd_bench_db};
+    int rc = 0;
+    for (size_t k = 0; k < sizeof benches / sizeof benches[0]; k++) {
+        char *args[] = {argv[0], NULL};
+        int r = benches[k](1, args);
+        fflush(stdout);
+        if (r != 0 && rc == 0) rc = r;
+    }
+    return rc;
+}
 
 static void usage(FILE *f) {
     fprintf(f, "usage: rlprice [--verbose|--quiet] COMMAND [ARGS]\n\ncommands:\n");

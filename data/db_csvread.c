@@ -22,7 +22,7 @@ void db_csv_log_bad(db_csv_log *log, long line, const char *fmt, ...) {
     va_end(ap);
     log->bad++;
     if (!log->quiet && log->bad <= DB_CSV_PRINT_ISSUES)
-        ENG_WARN("%s:%ld: %s (record skipped)", log->path ? log->path : "csv", line, msg);
+        ENG_WARN("%s:%ld: %s (record skipped)", log->path[0] ? log->path : "csv", line, msg);
     if (log->n_issues >= DB_CSV_KEEP_ISSUES) return;
     if (!log->issues) {
         log->issues = calloc(DB_CSV_KEEP_ISSUES, sizeof *log->issues);
@@ -42,7 +42,7 @@ void db_csv_log_free(db_csv_log *log) {
 }
 
 void db_csv_log_summary(const db_csv_log *log, char *out, size_t n) {
-    int k = snprintf(out, n, "%s: %ld records, %ld loaded, %ld skipped", log->path ? log->path : "csv",
+    int k = snprintf(out, n, "%s: %ld records, %ld loaded, %ld skipped", log->path[0] ? log->path : "csv",
                      log->records, log->records - log->bad, log->bad);
     if (log->n_issues > 0 && k > 0 && (size_t)k < n)
         snprintf(out + k, n - (size_t)k, " (first: line %ld: %s)", log->issues[0].line,
@@ -183,7 +183,7 @@ int db_csv_read(const char *path, const db_csv_opts *opts, db_csv_first_fn first
     r.log = log;
     r.no_header = opts && opts->no_header;
     r.at_start = 1;
-    log->path = path;
+    snprintf(log->path, sizeof log->path, "%s", path);
     const unsigned char popts = CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL;
     unsigned char delim = opts && opts->delim ? (unsigned char)opts->delim : ',';
 

@@ -20,7 +20,7 @@ typedef struct db_csv_issue {
 } db_csv_issue;
 
 typedef struct db_csv_log {
-    const char *path;    /* borrowed, for messages */
+    char path[1024];     /* the file read (copied), for messages */
     long records;        /* data records seen (header excluded), good or bad */
     long bad;            /* records skipped */
     long n_issues;       /* issues kept (<= DB_CSV_KEEP_ISSUES) */

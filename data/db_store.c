@@ -147,6 +147,7 @@ int db_history_store(PGconn *c, const db_history *h, const db_store_opts *o, db_
         db_copybuf_eol(&b);
     }
     st = db_copybuf_end(&b, "db_history_store: COPY products");
+    ENG_DEBUG("db_history_store: %s done at %.2f s", "COPY products", eng_now() - t0);
     if (st) goto cleanup;
 
     /* sales */
@@ -166,6 +167,7 @@ int db_history_store(PGconn *c, const db_history *h, const db_store_opts *o, db_
             db_copybuf_eol(&b);
         }
     st = db_copybuf_end(&b, "db_history_store: COPY sales");
+    ENG_DEBUG("db_history_store: %s done at %.2f s", "COPY sales", eng_now() - t0);
     if (st) goto cleanup;
 
     /* competitor prices (a competitor listed twice in a cell: the last entry wins) */
@@ -187,6 +189,7 @@ int db_history_store(PGconn *c, const db_history *h, const db_store_opts *o, db_
             }
         }
     st = db_copybuf_end(&b, "db_history_store: COPY competitor_prices");
+    ENG_DEBUG("db_history_store: %s done at %.2f s", "COPY competitor_prices", eng_now() - t0);
     if (st) goto cleanup;
 
     if (o->replace_range) {
@@ -214,24 +217,32 @@ int db_history_store(PGconn *c, const db_history *h, const db_store_opts *o, db_
                       " base_price = EXCLUDED.base_price, unit_cost = EXCLUDED.unit_cost,"
                       " min_price = EXCLUDED.min_price, max_price = EXCLUDED.max_price,"
                       " max_change_pct = EXCLUDED.max_change_pct, category = COALESCE(EXCLUDED.category, t.category)"
-                      " RETURNING (xmax = 0) AS ins)"
+                      " WHERE (t.name, t.base_price, t.unit_cost, t.min_price, t.max_price, t.max_change_pct, t.category)"
+                      " IS DISTINCT FROM (COALESCE(EXCLUDED.name, t.name), EXCLUDED.base_price, EXCLUDED.unit_cost,"
+                      " EXCLUDED.min_price, EXCLUDED.max_price, EXCLUDED.max_change_pct,"
+                      " COALESCE(EXCLUDED.category, t.category)) RETURNING (xmax = 0) AS ins)"
                       " SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM u",
                       "db_history_store: writing products", &rep.products_inserted, &rep.products_updated);
+    ENG_DEBUG("db_history_store: %s done at %.2f s", "upsert products", eng_now() - t0);
     if (st) goto cleanup;
     st = store_upsert(c,
                       "WITH u AS (INSERT INTO sales AS t (product_id, day, price, units, revenue, traffic, promo)"
                       " SELECT * FROM rlp_st_sales ON CONFLICT (product_id, day) DO UPDATE SET"
                       " price = EXCLUDED.price, units = EXCLUDED.units, revenue = EXCLUDED.revenue,"
-                      " traffic = EXCLUDED.traffic, promo = EXCLUDED.promo RETURNING (xmax = 0) AS ins)"
+                      " traffic = EXCLUDED.traffic, promo = EXCLUDED.promo WHERE (t.price, t.units, t.revenue, t.traffic, t.promo)"
+                      " IS DISTINCT FROM (EXCLUDED.price, EXCLUDED.units, EXCLUDED.revenue, EXCLUDED.traffic, EXCLUDED.promo)"
+                      " RETURNING (xmax = 0) AS ins)"
                       " SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM u",
                       "db_history_store: writing sales", &rep.sales_inserted, &rep.sales_updated);
+    ENG_DEBUG("db_history_store: %s done at %.2f s", "upsert sales", eng_now() - t0);
     if (st) goto cleanup;
     st = store_upsert(c,
                       "WITH u AS (INSERT INTO competitor_prices AS t (product_id, day, competitor, price)"
                       " SELECT * FROM rlp_st_comp ON CONFLICT (product_id, day, competitor) DO UPDATE SET"
-                      " price = EXCLUDED.price RETURNING (xmax = 0) AS ins)"
+                      " price = EXCLUDED.price WHERE t.price IS DISTINCT FROM EXCLUDED.price RETURNING (xmax = 0) AS ins)"
                       " SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM u",
                       "db_history_store: writing competitor_prices", &rep.comp_inserted, &rep.comp_updated);
+    ENG_DEBUG("db_history_store: %s done at %.2f s", "upsert competitor_prices", eng_now() - t0);
     if (st) goto cleanup;
     st = db_copybuf_exec(c, "COMMIT", "db_history_store: COMMIT");
     in_tx = 0;

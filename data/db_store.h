@@ -2,7 +2,8 @@
  * competitor_prices) with COPY, in one transaction.
  *
  * Semantics (upsert, so storing the same history twice leaves the same rows, never
- * duplicates):
+ * duplicates; a row that already holds the same values is left alone and counted as
+ * neither inserted nor updated):
  *   - products: one row per product of h, keyed by product_id.  Existing rows are updated:
  *     base_price, unit_cost, min_price, max_price and max_change_pct are replaced (NaN ->
  *     NULL); name and category are replaced only when given (non-NULL), otherwise kept.
