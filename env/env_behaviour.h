@@ -16,8 +16,8 @@
  *            score_pk(s) = W_k . x~(s) + u_pk + (gamma + delta_p) . z_k(j)
  *            P_p(k | s)  = (1 - eps) softmax_k(score_p(s)) + eps / K
  *          x~ is x standardised with the fitting rows' mean and sd.  The pooled (W, gamma) is
- *          fitted on all products (ridge l2 / 2 ||.||^2) by preconditioned gradient steps with
- *          a backtracking line search; then per product the intercept offsets u_p (K) and the
+ *          fitted on all products (ridge l2 / 2 ||.||^2) by Newton's method with a
+ *          backtracking line search; then per product the intercept offsets u_p (K) and the
  *          stickiness offsets delta_p are fitted by Newton's method with the prior
  *          shrink / 2 ||(u_p, delta_p)||^2, i.e. shrunk towards the pooled model (a product
  *          with no rows gets exactly the pooled model).  eps mixes with uniform so that every
@@ -54,7 +54,7 @@ typedef struct env_behaviour_cfg {
     double l2;                /* mnl: ridge on the pooled coefficients, >= 0; default 1 */
     double shrink;            /* mnl: prior precision of the product offsets, > 0; default 3 */
     double eps;               /* mnl: uniform mixing, in (0, 1); default 0.01 */
-    int max_iter;             /* mnl: pooled gradient iterations, >= 1; default 150 */
+    int max_iter;             /* mnl: pooled Newton iterations, >= 1; default 50 */
     long pool_max_rows;       /* mnl: rows used by the pooled fit (stride subsample), >= 1; default 200000 */
 } env_behaviour_cfg;
 env_behaviour_cfg env_behaviour_default(void);
