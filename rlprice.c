@@ -9,6 +9,7 @@
 #include "db_import.h"
 #include "db_schema.h"
 #include "eng_util.h"
+#include "env_behaviour.h"
 #include "env_sim.h"
 #include "exp_bench.h"
 #include "exp_bench_agents.h"
@@ -39,6 +40,7 @@ static const rlp_cmd commands[] = {
     {"cache", "info", db_cmd_cache_info, "describe an HDF5 feature store file"},
     /* env */
     {"simulate", NULL, env_sim_cmd_simulate, "simulated sales history with known demand (--products N --days D --seed S)"},
+    {"behaviour", "eval", env_behaviour_cmd_eval, "behaviour-policy models vs true simulated propensities (--products N --days D)"},
     /* experiments */
     {"ope", NULL, ope_cmd_ope, "offline policy evaluation of a logged bandit CSV (docs/ope.md)"},
     {"bench", "engine", exp_cmd_bench_engine, "engine training-step throughput vs sgemm (--device, --seconds)"},

@@ -7,14 +7,10 @@
  * and s_{t+1} = feat_state(t + 1) (which uses data up to t only).  done = 1 when period
  * t + 1 is not usable (absent, outside the range, end of history): episodes split at gaps.
  *
- * Behaviour policy: historical prices were chosen by people, mostly by keeping or nudging
- * the incumbent.  The estimate conditions on the state's incumbent price, mapped to its
- * grid level j (feature price_cur relative to the reference price), and smooths per-product
- * counts towards a pooled, uniformly smoothed estimate (a hierarchical Dirichlet model):
- *   P_pool(k | j)  = (N(j, k) + beta / K) / (N(j) + beta)
- *   P_p(k | j)     = (n_p(j, k) + alpha P_pool(k | j)) / (n_p(j) + alpha)
- * with N pooled over all products' fitted transitions.  beta > 0 makes every probability
- * > 0; both lines sum to 1 over k by construction.  Defaults alpha = 5, beta = 1.
+ * Behaviour policy (env_behaviour.h): P(level | state) of the people who set the historical
+ * prices, fitted on the built transitions' raw states (cfg.behaviour: multinomial logit by
+ * default, or the incumbent-level counts model); each transition stores the propensity of its
+ * logged level, and `calibration` holds the in-sample calibration diagnostic.
  */
 #ifndef ENV_TRANSITIONS_H
 #define ENV_TRANSITIONS_H
@@ -24,29 +20,9 @@
 
 #include "db_history.h"
 #include "env_action.h"
+#include "env_behaviour.h"
 #include "env_reward.h"
 #include "feat.h"
-
-/* ---- behaviour policy ---------------------------------------------------------------- */
-typedef struct env_behaviour env_behaviour; /* opaque */
-
-typedef struct env_behaviour_cfg {
-    double alpha; /* per-product shrinkage towards the pool, > 0; default 5 */
-    double beta;  /* pooled smoothing towards uniform, > 0; default 1 */
-} env_behaviour_cfg;
-env_behaviour_cfg env_behaviour_default(void);
-
-/* Fit from n logged pairs (product[i], incumbent level j[i], logged level k[i]) for a history
- * of n_products products on grid g.  Caller frees with env_behaviour_free.  ENG_EINVAL for
- * out-of-range entries or bad cfg, ENG_ENOMEM. */
-int env_behaviour_fit(env_behaviour **out, const env_grid *g, int n_products, const int32_t *product,
-                      const int16_t *j, const int16_t *k, size_t n, const env_behaviour_cfg *cfg);
-void env_behaviour_free(env_behaviour *b);
-/* P(. | product p, incumbent level j) into probs[K]; every entry > 0, sum 1.  ENG_EINVAL
- * for a bad p or j. */
-int env_behaviour_probs(const env_behaviour *b, int p, int j, double *probs);
-/* Incumbent level of a (raw, unnormalised) state vector: price_cur / ref on the grid. */
-int env_state_level(const env_grid *g, const float *state_raw, double ref);
 
 /* ---- transitions --------------------------------------------------------------------- */
 typedef struct env_transitions_cfg {
@@ -79,11 +55,12 @@ typedef struct env_transitions {
     env_reward_info reward_info; /* summed over products */
     long n_clipped;    /* logged prices outside the band */
     long n_skipped_no_ref; /* products without a reference price (no transitions) */
+    env_behaviour_calib calibration; /* of `behaviour` on these transitions (in-sample); owned */
 } env_transitions;
 
 /* Build every transition of h (all products).  Caller frees with env_transitions_free.
  * Returns 0, ENG_EINVAL (bad config; reward errors such as a profit kind without a unit
- * cost), ENG_ENOMEM. */
+ * cost), ENG_ENOMEM, ENG_ENUM (behaviour fit diverged). */
 int env_transitions_build(const db_history *h, const env_transitions_cfg *cfg, env_transitions **out);
 void env_transitions_free(env_transitions *tr);
 

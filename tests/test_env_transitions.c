@@ -113,6 +113,17 @@ static void test_propensities_sum_to_one(void **state) {
             }
             assert_close(s, 1.0, 1e-12, 0);
         }
+    /* the stored propensity is the model's probability of the logged level in the logged (raw) state */
+    for (size_t i = 0; i < tr->n; i++) {
+        assert_int_equal(env_behaviour_probs_state(tr->behaviour, tr->product[i], tr->state + i * FEAT_N,
+                                                   tr->ref_price[i], probs),
+                         ENG_OK);
+        assert_close(tr->propensity[i], probs[tr->level[i]], 1e-7, 0);
+    }
+    /* the counts model's propensity depends on the incumbent level only */
+    cfg.behaviour.kind = ENV_BEHAV_COUNTS;
+    env_transitions_free(tr);
+    assert_int_equal(env_transitions_build(h, &cfg, &tr), ENG_OK);
     for (size_t i = 0; i < tr->n; i++) {
         assert_int_equal(env_behaviour_probs(tr->behaviour, tr->product[i], tr->inc_level[i], probs), ENG_OK);
         assert_close(tr->propensity[i], probs[tr->level[i]], 1e-7, 0);
@@ -130,6 +141,7 @@ static void test_behaviour_exact(void **state) {
     const int16_t j[5] = {1, 1, 1, 1, 1};
     const int16_t k[5] = {1, 1, 0, 1, 2};
     env_behaviour_cfg bc = env_behaviour_default();
+    bc.kind = ENV_BEHAV_COUNTS;
     env_behaviour *b = NULL;
     assert_int_equal(env_behaviour_fit(&b, &g, 2, prod, j, k, 5, &bc), ENG_OK);
     double pr[3];

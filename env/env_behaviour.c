@@ -1,0 +1,743 @@
+/* env_behaviour.c - behaviour policy estimators (counts, multinomial logit) and their
+ * calibration diagnostic; see env_behaviour.h for the models.
+ *
+ * Why a multinomial logit as the default: the simulator's price setters (like real ones)
+ * respond to more than the incumbent price - competitors' prices, promotions, the calendar -
+ * and the logit uses those while the stickiness features (keep / nudge / move size) keep
+ * what the incumbent-conditioned counts captured.  With per-product intercepts and
+ * stickiness shrunk towards a pooled fit, a product with 60 days still gets a usable
+ * estimate.  The counts model stays available (cfg.kind = ENV_BEHAV_COUNTS): it needs no
+ * iterative fit and is exact on tiny synthetic cases.
+ *
+ * Fitting.  Pooled: minimise sum_i -log softmax(score_i)[k_i] + l2/2 (|W|^2 + |gamma|^2) by
+ * Newton's method with the exact Hessian (K NX + NZ = 255 unknowns on the default grid; the
+ * Hessian is assembled with dsyrk over chunks of rows, see pool_grad_hess) and a backtracking
+ * (Armijo) line search; it stops when the Newton decrement is ~0 (typically < 15 iterations).
+ * A first version used gradient steps preconditioned by Bohning's bound: it needed > 800
+ * iterations to converge on 200 products, so it was replaced.
+ * Per product: Newton's method with the exact Hessian of (u_p, delta_p) (K + NZ unknowns)
+ * and the prior shrink / 2 |.|^2, with backtracking.  Matrix and vector work goes through
+ * cblas; the only hand-written linear algebra is the Cholesky of the small SPD systems.
+ */
+#include "env_behaviour.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eng_util.h"
+#include "feat.h"
+
+#define NX ENV_BEHAV_NX
+#define NZ ENV_BEHAV_NZ
+
+struct env_behaviour {
+    env_behaviour_kind kind;
+    int K, n_products;
+    env_grid grid;
+    /* counts */
+    double alpha, beta;
+    double *pool;       /* [K][K] pooled counts N(j, k) */
+    double *pool_row;   /* [K] N(j) */
+    int64_t *off;       /* [n_products + 1] into the triples */
+    int16_t *tj, *tk;   /* per-product (j, k) pairs, sorted */
+    int32_t *tc;        /* counts */
+    /* mnl */
+    double eps;
+    double mu[NX], sd[NX]; /* standardisation of the raw features */
+    double *W;             /* [K][NX] pooled slopes (on standardised features) */
+    double gam[NZ];        /* pooled stickiness */
+    double *u;             /* [n_products][K] product intercept offsets */
+    double *dg;            /* [n_products][NZ] product stickiness offsets */
+    double *xbar;          /* [n_products][NX] raw feature means of the product's rows */
+    double xbar_pool[NX];
+    int pool_iters;
+    double pool_nll;
+};
+
+env_behaviour_cfg env_behaviour_default(void) {
+    env_behaviour_cfg c;
+    memset(&c, 0, sizeof c);
+    c.alpha = 5.0;
+    c.beta = 1.0;
+    c.kind = ENV_BEHAV_MNL;
+    c.l2 = 1.0;
+    c.shrink = 3.0;
+    c.eps = 0.01;
+    c.max_iter = 50;
+    c.pool_max_rows = 200000;
+    return c;
+}
+
+int env_behaviour_cfg_check(const env_behaviour_cfg *c) {
+    if (!c) return eng_err_set(ENG_EINVAL, "behaviour policy: NULL config");
+    if (!(c->alpha > 0.0) || !(c->beta > 0.0))
+        return eng_err_set(ENG_EINVAL, "behaviour policy: need alpha > 0 and beta > 0 (got %g, %g)", c->alpha, c->beta);
+    if (c->kind == ENV_BEHAV_COUNTS) return ENG_OK;
+    if (c->kind != ENV_BEHAV_MNL) return eng_err_set(ENG_EINVAL, "behaviour policy: unknown kind %d", (int)c->kind);
+    if (!(c->l2 >= 0.0) || !isfinite(c->l2)) return eng_err_set(ENG_EINVAL, "behaviour policy: l2 must be >= 0");
+    if (!(c->shrink > 0.0) || !isfinite(c->shrink))
+        return eng_err_set(ENG_EINVAL, "behaviour policy: shrink must be > 0 (got %g)", c->shrink);
+    if (!(c->eps > 0.0 && c->eps < 1.0)) return eng_err_set(ENG_EINVAL, "behaviour policy: eps must be in (0, 1)");
+    if (c->max_iter < 1 || c->pool_max_rows < 1)
+        return eng_err_set(ENG_EINVAL, "behaviour policy: max_iter and pool_max_rows must be >= 1");
+    return ENG_OK;
+}
+
+void env_behaviour_free(env_behaviour *b) {
+    if (!b) return;
+    free(b->pool);
+    free(b->pool_row);
+    free(b->off);
+    free(b->tj);
+    free(b->tk);
+    free(b->tc);
+    free(b->W);
+    free(b->u);
+    free(b->dg);
+    free(b->xbar);
+    free(b);
+}
+
+int env_behaviour_levels(const env_behaviour *b) { return b ? b->K : 0; }
+env_behaviour_kind env_behaviour_kind_of(const env_behaviour *b) { return b ? b->kind : ENV_BEHAV_COUNTS; }
+void env_behaviour_fit_info(const env_behaviour *b, int *pool_iters, double *pool_nll) {
+    if (pool_iters) *pool_iters = b ? b->pool_iters : 0;
+    if (pool_nll) *pool_nll = b ? b->pool_nll : NAN;
+}
+
+/* ---- features ----------------------------------------------------------------------------- */
+static double clampd(double v, double lo, double hi) { return v < lo ? lo : v > hi ? hi : v; }
+static double fin0(float v) { return isfinite(v) ? (double)v : 0.0; }
+
+void env_behaviour_features(const float *s, double ref, double *x) {
+    double pc = s[FEAT_PRICE_CUR];
+    int ok = isfinite(pc) && pc > 0.0 && isfinite(ref) && ref > 0.0;
+    x[0] = 1.0;
+    x[1] = ok ? clampd(log(pc / ref), -1.0, 1.0) : 0.0;
+    x[2] = clampd(fin0(s[FEAT_DISCOUNT_DEPTH]), 0.0, 1.0);
+    double crm = s[FEAT_COMP_REL_MEAN];
+    if (ok && isfinite(crm) && crm > 0.0 && !(s[FEAT_COMP_MISSING] > 0.5f)) {
+        x[3] = clampd(log(pc / crm / ref), -1.0, 1.0);
+        x[4] = 0.0;
+    } else {
+        x[3] = 0.0;
+        x[4] = 1.0;
+    }
+    x[5] = s[FEAT_PROMO_PREV] > 0.5f ? 1.0 : 0.0;
+    x[6] = fin0(s[FEAT_DOW_SIN]);
+    x[7] = fin0(s[FEAT_DOW_COS]);
+    x[8] = fin0(s[FEAT_WOY_SIN]);
+    x[9] = fin0(s[FEAT_WOY_COS]);
+    double u1 = s[FEAT_UNITS_1], u7 = s[FEAT_UNITS_7];
+    x[10] = (isfinite(u1) && isfinite(u7) && u1 >= 0 && u7 >= 0) ? clampd(log1p(u1) - log1p(u7 / 7.0), -3.0, 3.0) : 0.0;
+    x[11] = (!ok || s[FEAT_PRICE_MISSING] > 0.5f) ? 1.0 : 0.0;
+}
+
+int env_state_level(const env_grid *g, const float *state_raw, double ref) {
+    double pc = state_raw[FEAT_PRICE_CUR];
+    if (!(pc > 0.0) || !isfinite(pc) || !(ref > 0.0) || !isfinite(ref)) return g->K / 2;
+    return env_grid_level(g, pc / ref, NULL);
+}
+
+/* Features of a state known only by its incumbent level j (everything else missing). */
+static void level_features(const env_grid *g, int j, double *x) {
+    float s[FEAT_N];
+    for (int i = 0; i < FEAT_N; i++) s[i] = NAN;
+    double r = env_grid_ratio(g, j);
+    s[FEAT_PRICE_CUR] = (float)r;
+    s[FEAT_DISCOUNT_DEPTH] = (float)(r < 1.0 ? 1.0 - r : 0.0);
+    s[FEAT_PRICE_MISSING] = 0.0f;
+    env_behaviour_features(s, 1.0, x);
+}
+
+/* Level-specific features of level k when the incumbent is at level j. */
+static inline void zfeat(int K, int j, int k, double *z) {
+    int d = abs(k - j);
+    z[0] = d == 0;
+    z[1] = d == 1;
+    z[2] = 2.0 * d / (K - 1);
+}
+
+/* A row source: raw states or incumbent levels. */
+typedef struct {
+    const env_grid *g;
+    const float *state, *ref;
+    const int16_t *j;
+} rows_src;
+
+static void row_x(const rows_src *r, size_t i, double *x, int *jj) {
+    if (r->state) {
+        const float *s = r->state + i * FEAT_N;
+        env_behaviour_features(s, r->ref[i], x);
+        *jj = env_state_level(r->g, s, r->ref[i]);
+    } else {
+        level_features(r->g, r->j[i], x);
+        *jj = r->j[i];
+    }
+}
+
+/* ---- small SPD solves ------------------------------------------------------------------------ */
+/* In-place Cholesky A = L L' of an n x n matrix (lower triangle used and overwritten). */
+static int chol(double *A, int n) {
+    for (int c = 0; c < n; c++) {
+        double d = A[(size_t)c * n + c];
+        for (int k = 0; k < c; k++) d -= A[(size_t)c * n + k] * A[(size_t)c * n + k];
+        if (!(d > 0.0) || !isfinite(d)) return ENG_ENUM;
+        d = sqrt(d);
+        A[(size_t)c * n + c] = d;
+        for (int r = c + 1; r < n; r++) {
+            double v = A[(size_t)r * n + c];
+            for (int k = 0; k < c; k++) v -= A[(size_t)r * n + k] * A[(size_t)c * n + k];
+            A[(size_t)r * n + c] = v / d;
+        }
+    }
+    return ENG_OK;
+}
+
+static void chol_solve(const double *L, int n, double *b) {
+    cblas_dtrsv(CblasRowMajor, CblasLower, CblasNoTrans, CblasNonUnit, n, L, n, b, 1);
+    cblas_dtrsv(CblasRowMajor, CblasLower, CblasTrans, CblasNonUnit, n, L, n, b, 1);
+}
+
+/* ---- counts model ----------------------------------------------------------------------------- */
+typedef struct { int32_t p; int16_t j, k; } triple;
+
+static int cmp_triple(const void *a, const void *b) {
+    const triple *x = a, *y = b;
+    if (x->p != y->p) return x->p < y->p ? -1 : 1;
+    if (x->j != y->j) return x->j < y->j ? -1 : 1;
+    return (x->k > y->k) - (x->k < y->k);
+}
+
+static int counts_fit(env_behaviour *b, const int32_t *product, const int16_t *j, const int16_t *k, size_t n) {
+    const int K = b->K;
+    triple *tr = NULL;
+    int rc = ENG_OK;
+    b->pool = eng_calloc((size_t)K * K, sizeof(double));
+    b->pool_row = eng_calloc((size_t)K, sizeof(double));
+    b->off = eng_calloc((size_t)b->n_products + 1, sizeof(int64_t));
+    tr = eng_malloc((n ? n : 1) * sizeof *tr);
+    if (!b->pool || !b->pool_row || !b->off || !tr) {
+        rc = ENG_ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        tr[i].p = product[i];
+        tr[i].j = j[i];
+        tr[i].k = k[i];
+        b->pool[(size_t)j[i] * K + k[i]] += 1.0;
+        b->pool_row[j[i]] += 1.0;
+    }
+    qsort(tr, n, sizeof *tr, cmp_triple);
+    size_t m = 0; /* distinct triples */
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || cmp_triple(&tr[i], &tr[i - 1]) != 0) m++;
+    b->tj = eng_malloc((m ? m : 1) * sizeof(int16_t));
+    b->tk = eng_malloc((m ? m : 1) * sizeof(int16_t));
+    b->tc = eng_malloc((m ? m : 1) * sizeof(int32_t));
+    if (!b->tj || !b->tk || !b->tc) {
+        rc = ENG_ENOMEM;
+        goto done;
+    }
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0 || cmp_triple(&tr[i], &tr[i - 1]) != 0) {
+            b->tj[w] = tr[i].j;
+            b->tk[w] = tr[i].k;
+            b->tc[w] = 0;
+            b->off[tr[i].p + 1]++;
+            w++;
+        }
+        b->tc[w - 1]++;
+    }
+    for (int p = 0; p < b->n_products; p++) b->off[p + 1] += b->off[p];
+done:
+    free(tr);
+    return rc;
+}
+
+static void counts_probs(const env_behaviour *b, int p, int j, double *probs) {
+    const int K = b->K;
+    double row = b->pool_row[j] + b->beta;
+    for (int k = 0; k < K; k++) probs[k] = b->alpha * (b->pool[(size_t)j * K + k] + b->beta / K) / row;
+    double np = 0.0;
+    for (int64_t i = b->off[p]; i < b->off[p + 1]; i++)
+        if (b->tj[i] == j) {
+            probs[b->tk[i]] += b->tc[i];
+            np += b->tc[i];
+        }
+    double z = np + b->alpha;
+    for (int k = 0; k < K; k++) probs[k] /= z;
+}
+
+/* ---- multinomial logit -------------------------------------------------------------------------- */
+static void standardise(const env_behaviour *b, double *x) {
+    for (int d = 1; d < NX; d++) x[d] = (x[d] - b->mu[d]) / b->sd[d];
+}
+
+/* In place: scores row[K] -> softmax; returns log-sum-exp. */
+static double softmax_row(double *row, int K) {
+    double mx = row[0];
+    for (int k = 1; k < K; k++) mx = row[k] > mx ? row[k] : mx;
+    double s = 0.0;
+    for (int k = 0; k < K; k++) s += (row[k] = exp(row[k] - mx));
+    for (int k = 0; k < K; k++) row[k] /= s;
+    return mx + log(s);
+}
+
+static void add_z(double *row, int K, int j, const double *g) {
+    double z[NZ];
+    for (int k = 0; k < K; k++) {
+        zfeat(K, j, k, z);
+        row[k] += g[0] * z[0] + g[1] * z[1] + g[2] * z[2];
+    }
+}
+
+/* Pooled objective at (W, gam) over m standardised rows X; S[m][K] receives the residuals
+ * softmax - onehot when resid != 0. */
+static double pool_obj(int K, const double *W, const double *gam, const double *X, const int16_t *J,
+                       const int16_t *L, size_t m, double l2, double *S, int resid) {
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, K, NX, 1.0, X, NX, W, NX, 0.0, S, K);
+    double f = 0.0;
+    for (size_t i = 0; i < m; i++) {
+        double *row = S + i * K;
+        add_z(row, K, J[i], gam);
+        double sl = row[L[i]];
+        f += softmax_row(row, K) - sl;
+        if (resid) row[L[i]] -= 1.0;
+    }
+    f += 0.5 * l2 * (cblas_ddot(K * NX, W, 1, W, 1) + cblas_ddot(NZ, gam, 1, gam, 1));
+    return f;
+}
+
+#define POOL_CHUNK 2048
+
+/* Gradient g[q] and Hessian H[q][q] (lower triangle; q = K NX + NZ) of the pooled objective
+ * from the residuals S = softmax - onehot of the current point.  Row i of the design is
+ * A_i = [e_k (x) x_i, z_ik] per level k, so H = l2 I + sum_i A_i' diag(pi_i) A_i - v_i v_i'
+ * with v_i = A_i' pi_i: the v v' part is one dsyrk per chunk of rows, the diagonal part one
+ * weighted dsyrk per level (block k, k) plus the small z blocks. */
+static void pool_grad_hess(int K, const double *W, const double *gam, const double *X, const int16_t *J,
+                           const int16_t *L, size_t m, double l2, const double *S, double *g, double *H, double *V,
+                           double *Xk) {
+    const int q = K * NX + NZ, qw = K * NX;
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, NX, (int)m, 1.0, S, K, X, NX, 0.0, g, NX);
+    cblas_daxpy(qw, l2, W, 1, g, 1);
+    for (int a = 0; a < NZ; a++) g[qw + a] = l2 * gam[a];
+    memset(H, 0, (size_t)q * q * sizeof(double));
+    for (int a = 0; a < q; a++) H[(size_t)a * q + a] = l2 + 1e-9 * ((double)m + 1.0);
+    for (size_t c0 = 0; c0 < m; c0 += POOL_CHUNK) {
+        size_t rows = m - c0 < POOL_CHUNK ? m - c0 : POOL_CHUNK;
+        for (size_t r = 0; r < rows; r++) {
+            size_t i = c0 + r;
+            const double *x = X + i * NX, *res = S + i * K;
+            double *v = V + r * q, zs[NZ] = {0, 0, 0};
+            for (int k = 0; k < K; k++) {
+                double pk = res[k] + (k == L[i]), z[NZ];
+                zfeat(K, J[i], k, z);
+                for (int d = 0; d < NX; d++) v[k * NX + d] = pk * x[d];
+                for (int a = 0; a < NZ; a++) {
+                    g[qw + a] += res[k] * z[a];
+                    zs[a] += pk * z[a];
+                    for (int d = 0; d < NX; d++) H[(size_t)(qw + a) * q + k * NX + d] += pk * z[a] * x[d];
+                    for (int c = 0; c <= a; c++) H[(size_t)(qw + a) * q + qw + c] += pk * z[a] * z[c];
+                }
+            }
+            for (int a = 0; a < NZ; a++) v[qw + a] = zs[a];
+        }
+        cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, q, (int)rows, -1.0, V, q, 1.0, H, q);
+        for (int k = 0; k < K; k++) {
+            for (size_t r = 0; r < rows; r++) {
+                size_t i = c0 + r;
+                double w = sqrt(S[i * K + k] + (k == L[i]));
+                for (int d = 0; d < NX; d++) Xk[r * NX + d] = w * X[i * NX + d];
+            }
+            cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, NX, (int)rows, 1.0, Xk, NX, 1.0,
+                        H + (size_t)(k * NX) * q + k * NX, q);
+        }
+    }
+}
+
+static int mnl_fit_pool(env_behaviour *b, const double *X, const int16_t *J, const int16_t *L, size_t m,
+                        const env_behaviour_cfg *cfg) {
+    const int K = b->K, q = K * NX + NZ, qw = K * NX;
+    const double l2 = cfg->l2;
+    int rc = ENG_OK;
+    size_t chunk = m < POOL_CHUNK ? (m ? m : 1) : POOL_CHUNK;
+    double *S = eng_malloc((m ? m : 1) * (size_t)K * sizeof(double));
+    double *g = eng_malloc((size_t)q * sizeof(double));
+    double *d = eng_malloc((size_t)q * sizeof(double));
+    double *th = eng_malloc((size_t)q * sizeof(double));
+    double *H = eng_malloc((size_t)q * q * sizeof(double));
+    double *V = eng_malloc(chunk * (size_t)q * sizeof(double));
+    double *Xk = eng_malloc(chunk * NX * sizeof(double));
+    if (!S || !g || !d || !th || !H || !V || !Xk) {
+        rc = ENG_ENOMEM;
+        goto done;
+    }
+    memset(b->W, 0, (size_t)qw * sizeof(double));
+    memset(b->gam, 0, sizeof b->gam);
+    double f = pool_obj(K, b->W, b->gam, X, J, L, m, l2, S, 1);
+    int it = 0;
+    for (; it < cfg->max_iter; it++) {
+        pool_grad_hess(K, b->W, b->gam, X, J, L, m, l2, S, g, H, V, Xk);
+        if (chol(H, q)) {
+            rc = eng_err_set(ENG_ENUM, "behaviour policy: pooled Hessian not positive definite");
+            goto done;
+        }
+        for (int a = 0; a < q; a++) d[a] = -g[a];
+        chol_solve(H, q, d);
+        double slope = cblas_ddot(q, g, 1, d, 1);
+        if (!(-slope > 1e-10 * (fabs(f) + 1.0))) break; /* Newton decrement ~ 0: converged */
+        double step = 1.0, fn = f;
+        int accepted = 0;
+        for (int bt = 0; bt < 40; bt++, step *= 0.5) {
+            memcpy(th, b->W, (size_t)qw * sizeof(double));
+            memcpy(th + qw, b->gam, sizeof b->gam);
+            cblas_daxpy(q, step, d, 1, th, 1);
+            fn = pool_obj(K, th, th + qw, X, J, L, m, l2, S, 1);
+            if (isfinite(fn) && fn <= f + 1e-4 * step * slope) {
+                accepted = 1;
+                break;
+            }
+        }
+        if (!accepted) { /* no descent left: restore the residuals at the current point */
+            f = pool_obj(K, b->W, b->gam, X, J, L, m, l2, S, 1);
+            break;
+        }
+        memcpy(b->W, th, (size_t)qw * sizeof(double));
+        memcpy(b->gam, th + qw, sizeof b->gam);
+        f = fn;
+    }
+    b->pool_iters = it;
+    b->pool_nll = m ? f / (double)m : 0.0;
+    for (int i = 0; i < qw; i++)
+        if (!isfinite(b->W[i])) {
+            rc = eng_err_set(ENG_ENUM, "behaviour policy: pooled fit diverged");
+            goto done;
+        }
+done:
+    free(S);
+    free(g);
+    free(d);
+    free(th);
+    free(H);
+    free(V);
+    free(Xk);
+    return rc;
+}
+
+/* Product objective at offsets th = (u[K], delta[NZ]) given base scores B[m][K]; when H != NULL
+ * also the gradient g[q] and Hessian H[q][q] (q = K + NZ; lower triangle filled). pi: [K] work. */
+static double prod_obj(int K, const double *B, const int16_t *J, const int16_t *L, size_t m, double tau,
+                       const double *th, double *pi, double *g, double *H) {
+    const int q = K + NZ;
+    double f = 0.5 * tau * cblas_ddot(q, th, 1, th, 1);
+    if (H) {
+        memset(H, 0, (size_t)q * q * sizeof(double));
+        for (int a = 0; a < q; a++) {
+            g[a] = tau * th[a];
+            H[(size_t)a * q + a] = tau;
+        }
+    }
+    for (size_t i = 0; i < m; i++) {
+        memcpy(pi, B + i * K, (size_t)K * sizeof(double));
+        cblas_daxpy(K, 1.0, th, 1, pi, 1);
+        add_z(pi, K, J[i], th + K);
+        double sl = pi[L[i]];
+        f += softmax_row(pi, K) - sl;
+        if (!H) continue;
+        double pz[NZ] = {0, 0, 0};
+        for (int k = 0; k < K; k++) {
+            double z[NZ];
+            zfeat(K, J[i], k, z);
+            double r = pi[k] - (k == L[i]);
+            g[k] += r;
+            for (int a = 0; a < NZ; a++) {
+                g[K + a] += r * z[a];
+                pz[a] += pi[k] * z[a];
+            }
+        }
+        /* uu block: diag(pi) - pi pi' */
+        cblas_dsyr(CblasRowMajor, CblasLower, K, -1.0, pi, 1, H, q);
+        for (int k = 0; k < K; k++) H[(size_t)k * q + k] += pi[k];
+        /* (delta, u) and (delta, delta) blocks */
+        for (int k = 0; k < K; k++) {
+            double z[NZ];
+            zfeat(K, J[i], k, z);
+            for (int a = 0; a < NZ; a++) {
+                H[(size_t)(K + a) * q + k] += pi[k] * (z[a] - pz[a]);
+                for (int c = 0; c <= a; c++) H[(size_t)(K + a) * q + K + c] += pi[k] * z[a] * z[c];
+            }
+        }
+        for (int a = 0; a < NZ; a++)
+            for (int c = 0; c <= a; c++) H[(size_t)(K + a) * q + K + c] -= pz[a] * pz[c];
+    }
+    return f;
+}
+
+/* Newton fit of product offsets; th[q] in/out (starts at 0). work: pi[K], g[q], H[q*q], d[q], tt[q]. */
+static int mnl_fit_product(int K, const double *B, const int16_t *J, const int16_t *L, size_t m, double tau,
+                           double *th, double *pi, double *g, double *H, double *d, double *tt) {
+    const int q = K + NZ;
+    for (int it = 0; it < 30; it++) {
+        double f = prod_obj(K, B, J, L, m, tau, th, pi, g, H);
+        if (chol(H, q)) return eng_err_set(ENG_ENUM, "behaviour policy: product Hessian not positive definite");
+        for (int a = 0; a < q; a++) d[a] = -g[a];
+        chol_solve(H, q, d);
+        double slope = cblas_ddot(q, g, 1, d, 1);
+        if (!(slope < -1e-12 * (fabs(f) + 1.0))) break;
+        double step = 1.0, fn = f;
+        int ok = 0;
+        for (int bt = 0; bt < 40; bt++, step *= 0.5) {
+            memcpy(tt, th, (size_t)q * sizeof(double));
+            cblas_daxpy(q, step, d, 1, tt, 1);
+            fn = prod_obj(K, B, J, L, m, tau, tt, pi, NULL, NULL);
+            if (isfinite(fn) && fn <= f + 1e-4 * step * slope) {
+                ok = 1;
+                break;
+            }
+        }
+        if (!ok) break;
+        memcpy(th, tt, (size_t)q * sizeof(double));
+        if (step * fabs(d[cblas_idamax(q, d, 1)]) < 1e-8) break;
+    }
+    for (int a = 0; a < q; a++)
+        if (!isfinite(th[a])) return eng_err_set(ENG_ENUM, "behaviour policy: product fit diverged");
+    return ENG_OK;
+}
+
+static int mnl_fit(env_behaviour *b, const rows_src *src, const int32_t *product, const int16_t *lev, size_t n,
+                   const env_behaviour_cfg *cfg) {
+    const int K = b->K, P = b->n_products, q = K + NZ;
+    int rc = ENG_OK;
+    size_t stride = (size_t)(((long long)n + cfg->pool_max_rows - 1) / cfg->pool_max_rows);
+    if (stride < 1) stride = 1;
+    size_t m = n ? (n - 1) / stride + 1 : 0;
+    double *X = NULL, *B = NULL, *work = NULL, *cnt = NULL;
+    int16_t *J = NULL, *Lv = NULL;
+    size_t *order = NULL, *poff = NULL;
+    b->W = eng_calloc((size_t)K * NX, sizeof(double));
+    b->u = eng_calloc((size_t)(P ? P : 1) * K, sizeof(double));
+    b->dg = eng_calloc((size_t)(P ? P : 1) * NZ, sizeof(double));
+    b->xbar = eng_calloc((size_t)(P ? P : 1) * NX, sizeof(double));
+    cnt = eng_calloc((size_t)(P ? P : 1), sizeof(double));
+    poff = eng_calloc((size_t)P + 1, sizeof(size_t));
+    order = eng_malloc((n ? n : 1) * sizeof(size_t));
+    X = eng_malloc((m ? m : 1) * NX * sizeof(double));
+    J = eng_malloc((m ? m : 1) * sizeof(int16_t));
+    Lv = eng_malloc((m ? m : 1) * sizeof(int16_t));
+    work = eng_malloc(((size_t)K + (size_t)q * (q + 4)) * sizeof(double));
+    if (!b->W || !b->u || !b->dg || !b->xbar || !cnt || !poff || !order || !X || !J || !Lv || !work) {
+        rc = ENG_ENOMEM;
+        goto done;
+    }
+    /* pass 1: feature means and sds over all rows, per-product means; rows grouped by product */
+    double s1[NX] = {0}, s2[NX] = {0}, x[NX];
+    for (size_t i = 0; i < n; i++) {
+        int j;
+        row_x(src, i, x, &j);
+        double *xb = b->xbar + (size_t)product[i] * NX;
+        for (int d = 0; d < NX; d++) {
+            s1[d] += x[d];
+            s2[d] += x[d] * x[d];
+            xb[d] += x[d];
+        }
+        cnt[product[i]] += 1.0;
+        poff[product[i] + 1]++;
+    }
+    for (int d = 0; d < NX; d++) {
+        b->mu[d] = n ? s1[d] / (double)n : 0.0;
+        double v = n ? s2[d] / (double)n - b->mu[d] * b->mu[d] : 0.0;
+        b->sd[d] = v > 1e-12 ? sqrt(v) : 1.0;
+        b->xbar_pool[d] = b->mu[d];
+    }
+    b->mu[0] = 0.0, b->sd[0] = 1.0;
+    for (int p = 0; p < P; p++) {
+        double *xb = b->xbar + (size_t)p * NX;
+        if (cnt[p] > 0) cblas_dscal(NX, 1.0 / cnt[p], xb, 1);
+        else memcpy(xb, b->xbar_pool, sizeof b->xbar_pool);
+        poff[p + 1] += poff[p];
+    }
+    for (size_t i = 0; i < n; i++) order[poff[product[i]]++] = i; /* poff[p] walks to the end of p's block */
+    for (int p = P; p > 0; p--) poff[p] = poff[p - 1]; /* restore the starts */
+    poff[0] = 0;
+    /* pass 2: pooled fit on the stride subsample */
+    for (size_t r = 0; r < m; r++) {
+        int j;
+        row_x(src, r * stride, X + r * NX, &j);
+        standardise(b, X + r * NX);
+        J[r] = (int16_t)j;
+        Lv[r] = lev[r * stride];
+    }
+    if ((rc = mnl_fit_pool(b, X, J, Lv, m, cfg))) goto done;
+    /* pass 3: product offsets (rows of p in order[poff[p] .. poff[p + 1])) */
+    size_t maxp = 0;
+    for (int p = 0; p < P; p++)
+        if (poff[p + 1] - poff[p] > maxp) maxp = poff[p + 1] - poff[p];
+    if (maxp > m) {
+        free(X), free(J), free(Lv);
+        X = eng_malloc(maxp * NX * sizeof(double));
+        J = eng_malloc(maxp * sizeof(int16_t));
+        Lv = eng_malloc(maxp * sizeof(int16_t));
+        if (!X || !J || !Lv) {
+            rc = ENG_ENOMEM;
+            goto done;
+        }
+    }
+    B = eng_malloc((maxp ? maxp : 1) * (size_t)K * sizeof(double));
+    if (!B) {
+        rc = ENG_ENOMEM;
+        goto done;
+    }
+    double *pi = work, *g = pi + K, *H = g + q, *d = H + (size_t)q * q, *tt = d + q, *th = tt + q;
+    for (int p = 0; p < P; p++) {
+        size_t mp = poff[p + 1] - poff[p];
+        if (!mp) continue;
+        for (size_t r = 0; r < mp; r++) {
+            size_t i = order[poff[p] + r];
+            int j;
+            row_x(src, i, X + r * NX, &j);
+            standardise(b, X + r * NX);
+            J[r] = (int16_t)j;
+            Lv[r] = lev[i];
+        }
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mp, K, NX, 1.0, X, NX, b->W, NX, 0.0, B, K);
+        for (size_t r = 0; r < mp; r++) add_z(B + r * K, K, J[r], b->gam);
+        memset(th, 0, (size_t)q * sizeof(double));
+        if ((rc = mnl_fit_product(K, B, J, Lv, mp, cfg->shrink, th, pi, g, H, d, tt))) goto done;
+        memcpy(b->u + (size_t)p * K, th, (size_t)K * sizeof(double));
+        memcpy(b->dg + (size_t)p * NZ, th + K, NZ * sizeof(double));
+    }
+done:
+    free(X);
+    free(B);
+    free(J);
+    free(Lv);
+    free(work);
+    free(cnt);
+    free(order);
+    free(poff);
+    return rc;
+}
+
+/* P(. | p, raw features x, incumbent level j) of the mnl model. */
+static void mnl_probs(const env_behaviour *b, int p, const double *xraw, int j, double *probs) {
+    const int K = b->K;
+    double x[NX], g[NZ];
+    memcpy(x, xraw, sizeof x);
+    standardise(b, x);
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, K, NX, 1.0, b->W, NX, x, 1, 0.0, probs, 1);
+    cblas_daxpy(K, 1.0, b->u + (size_t)p * K, 1, probs, 1);
+    for (int a = 0; a < NZ; a++) g[a] = b->gam[a] + b->dg[(size_t)p * NZ + a];
+    add_z(probs, K, j, g);
+    softmax_row(probs, K);
+    for (int k = 0; k < K; k++) probs[k] = (1.0 - b->eps) * probs[k] + b->eps / K;
+}
+
+/* ---- fit entry points ---------------------------------------------------------------------------- */
+static int fit_common(env_behaviour **out, const env_grid *g, int n_products, const int32_t *product,
+                      const rows_src *src, const int16_t *k, size_t n, const env_behaviour_cfg *cfg) {
+    int rc;
+    int16_t *jj = NULL;
+    env_behaviour *b = eng_calloc(1, sizeof *b);
+    if (!b) return ENG_ENOMEM;
+    b->kind = cfg->kind;
+    b->K = g->K;
+    b->grid = *g;
+    b->n_products = n_products;
+    b->alpha = cfg->alpha;
+    b->beta = cfg->beta;
+    b->eps = cfg->eps;
+    if (cfg->kind == ENV_BEHAV_COUNTS) {
+        const int16_t *j = src->j;
+        if (!j) {
+            jj = eng_malloc((n ? n : 1) * sizeof(int16_t));
+            if (!jj) {
+                rc = ENG_ENOMEM;
+                goto fail;
+            }
+            for (size_t i = 0; i < n; i++) jj[i] = (int16_t)env_state_level(g, src->state + i * FEAT_N, src->ref[i]);
+            j = jj;
+        }
+        rc = counts_fit(b, product, j, k, n);
+    } else {
+        rc = mnl_fit(b, src, product, k, n, cfg);
+    }
+    if (rc) goto fail;
+    free(jj);
+    *out = b;
+    return ENG_OK;
+fail:
+    free(jj);
+    env_behaviour_free(b);
+    return rc;
+}
+
+int env_behaviour_fit(env_behaviour **out, const env_grid *g, int n_products, const int32_t *product,
+                      const int16_t *j, const int16_t *k, size_t n, const env_behaviour_cfg *cfg) {
+    *out = NULL;
+    int rc = env_grid_check(g);
+    if (rc) return rc;
+    if ((rc = env_behaviour_cfg_check(cfg))) return rc;
+    if (n_products < 0 || (n && (!product || !j || !k)))
+        return eng_err_set(ENG_EINVAL, "behaviour policy: need the logged pairs");
+    for (size_t i = 0; i < n; i++)
+        if (product[i] < 0 || product[i] >= n_products || j[i] < 0 || j[i] >= g->K || k[i] < 0 || k[i] >= g->K)
+            return eng_err_set(ENG_EINVAL, "behaviour policy: pair %zu out of range (product %d, levels %d -> %d, K %d)",
+                               i, (int)product[i], (int)j[i], (int)k[i], g->K);
+    rows_src src = {g, NULL, NULL, j};
+    return fit_common(out, g, n_products, product, &src, k, n, cfg);
+}
+
+int env_behaviour_fit_states(env_behaviour **out, const env_grid *g, int n_products, const int32_t *product,
+                             const float *state_raw, const float *ref, const int16_t *k, size_t n,
+                             const env_behaviour_cfg *cfg) {
+    *out = NULL;
+    int rc = env_grid_check(g);
+    if (rc) return rc;
+    if ((rc = env_behaviour_cfg_check(cfg))) return rc;
+    if (n_products < 0 || (n && (!product || !state_raw || !ref || !k)))
+        return eng_err_set(ENG_EINVAL, "behaviour policy: need the logged rows (product, state, ref, level)");
+    for (size_t i = 0; i < n; i++) {
+        if (product[i] < 0 || product[i] >= n_products || k[i] < 0 || k[i] >= g->K)
+            return eng_err_set(ENG_EINVAL, "behaviour policy: row %zu out of range (product %d of %d, level %d, K %d)", i,
+                               (int)product[i], n_products, (int)k[i], g->K);
+        if (!(ref[i] > 0.0f) || !isfinite(ref[i]))
+            return eng_err_set(ENG_EINVAL, "behaviour policy: row %zu has reference price %g (need > 0)", i,
+                               (double)ref[i]);
+    }
+    rows_src src = {g, state_raw, ref, NULL};
+    return fit_common(out, g, n_products, product, &src, k, n, cfg);
+}
+
+int env_behaviour_probs_state(const env_behaviour *b, int p, const float *state_raw, double ref, double *probs) {
+    if (!b || !probs || !state_raw || p < 0 || p >= b->n_products)
+        return eng_err_set(ENG_EINVAL, "behaviour policy: product %d out of range (or NULL argument)", p);
+    int j = env_state_level(&b->grid, state_raw, ref);
+    if (b->kind == ENV_BEHAV_COUNTS) {
+        counts_probs(b, p, j, probs);
+        return ENG_OK;
+    }
+    double x[NX];
+    env_behaviour_features(state_raw, ref, x);
+    mnl_probs(b, p, x, j, probs);
+    return ENG_OK;
+}
+
+int env_behaviour_probs(const env_behaviour *b, int p, int j, double *probs) {
+    if (!b || !probs || p < 0 || p >= b->n_products || j < 0 || j >= b->K)
+        return eng_err_set(ENG_EINVAL, "behaviour policy: product %d / level %d out of range", p, j);
+    if (b->kind == ENV_BEHAV_COUNTS) {
+        counts_probs(b, p, j, probs);
+        return ENG_OK;
+    }
+    double x[NX], xl[NX];
+    memcpy(x, b->xbar + (size_t)p * NX, sizeof x);
+    level_features(&b->grid, j, xl);
+    x[1] = xl[1], x[2] = xl[2], x[11] = 0.0;
+    mnl_probs(b, p, x, j, probs);
+    return ENG_OK;
+}
