@@ -31,12 +31,16 @@
 /* ---- threads (see eng_cpu_set_threads in eng_backend.h) ------------------------------------
  * Thresholds measured on the 2-core dev machine (OpenBLAS 0.3.21, Haswell kernels): two
  * OpenBLAS threads only beat one from about 2^26 multiply-adds per GEMM (512x512x256); below
- * that the hand-off cost more than it saved (5x slower training steps at batch 64).  Our own
- * split across products pays off from about 2^20 multiply-adds per call, and elementwise ops
- * from about 64k floats (the pool's hand-off is a few microseconds). */
+ * that the hand-off cost more than it saved (training steps at batch 64 ran 5x slower with
+ * OpenBLAS's default of all cores).  Our own split across products pays off for groups from
+ * about 2^22 multiply-adds per call.  Fork-join on a machine that is oversubscribed (other
+ * processes on every core) loses whenever a worker is preempted mid-chunk, so small ops, and
+ * elementwise ops of single networks below 2^20 floats, always stay on the calling thread:
+ * the agents' single networks (batch 64..256) never use the pool. */
 #define CPU_BLAS_MT_MACS (1L << 26)
-#define CPU_POOL_MIN_MACS (1L << 20)
-#define CPU_POOL_MIN_ELEMS (1L << 16)
+#define CPU_POOL_MIN_MACS (1L << 22)
+#define CPU_POOL_MIN_PROD_ELEMS (1L << 17) /* per-product ops of a group */
+#define CPU_POOL_MIN_ELEMS (1L << 20)      /* elementwise ops */
 #define CPU_ELEM_GRAIN 1024L /* elementwise split boundaries: multiples of 1024 floats */
 
 extern void openblas_set_num_threads(int num_threads); /* OpenBLAS extension */
@@ -44,8 +48,7 @@ extern int openblas_get_num_threads(void);
 
 static pthread_once_t g_threads_once = PTHREAD_ONCE_INIT;
 static int g_default_threads = 1;
-static atomic_int g_threads = 0;    /* 0 = default */
-static atomic_int g_blas_threads = 0; /* OpenBLAS's count as we last set it (0 = unknown) */
+static atomic_int g_threads = 0; /* 0 = default */
 
 static void threads_init(void) {
     int n = openblas_get_num_threads();
@@ -65,15 +68,12 @@ int eng_cpu_set_threads(int n) {
     return ENG_OK;
 }
 
-static void blas_threads(int n) {
-    if (atomic_load_explicit(&g_blas_threads, memory_order_relaxed) == n) return;
-    openblas_set_num_threads(n);
-    atomic_store_explicit(&g_blas_threads, n, memory_order_relaxed);
-}
+/* Set every time (a few nanoseconds): other code may have changed OpenBLAS's count. */
+static void blas_threads(int n) { openblas_set_num_threads(n); }
 
 /* Threads for a per-product op over P products and `elems` floats in all. */
 static int prod_threads(int P, long elems) {
-    return P >= 2 && elems >= CPU_POOL_MIN_ELEMS ? eng_cpu_threads() : 1;
+    return P >= 2 && elems >= CPU_POOL_MIN_PROD_ELEMS ? eng_cpu_threads() : 1;
 }
 /* Threads for an elementwise op over n floats. */
 static int elem_threads(size_t n) { return n >= (size_t)CPU_POOL_MIN_ELEMS ? eng_cpu_threads() : 1; }
@@ -186,7 +186,8 @@ static int cpu_bias_act(float *Y, const float *bias, long stride_bias, int P, in
     bias_act_job j = {Y, bias, stride_bias, rows, N, act};
     const long nrows = (long)P * rows;
     const long grain = N >= CPU_ELEM_GRAIN ? 1 : CPU_ELEM_GRAIN / N; /* rows per block */
-    eng_pool_run(bias_act_range, &j, nrows, grain, elem_threads((size_t)nrows * N));
+    const long elems = nrows * N;
+    eng_pool_run(bias_act_range, &j, nrows, grain, P >= 2 ? prod_threads(P, elems) : elem_threads((size_t)elems));
     return ENG_OK;
 }
 

@@ -1,15 +1,19 @@
 /* eng_cpu_pool.c - see eng_cpu_pool.h.
  *
- * Each worker w (1..ENG_POOL_MAX_THREADS-1) owns a generation counter; the caller publishes
- * the job (fn, ctx, ranges) and then bumps the counters of the workers taking part, so a
- * worker only ever reads a job meant for it and the caller waits for exactly those workers
- * (`pending`) before the job fields can change again.  Release/acquire on the counters orders
- * the job fields; the mutex/condition variable is only used by workers that went to sleep.
+ * One 64-bit word `claim` describes the current job: (job id << 32) | (next chunk << 16) |
+ * (chunk count).  Whoever wants work (caller or worker) takes chunk `next` by a CAS that
+ * bumps it; a successful CAS on the current job id means the job cannot finish (and its
+ * parameters cannot change) before that chunk is done, so the job fields written before the
+ * release store of `claim` are safe to read after it.  `done` counts finished chunks; the
+ * caller returns when it reaches the chunk count.  Idle workers spin for POOL_SPIN_NS, nap in
+ * short sleeps up to POOL_NAP_NS, then sleep on a condition variable (the caller only signals when someone sleeps; the seq_cst
+ * store/load pair on claim and sleepers makes a lost wake-up impossible).
  */
 #include "eng_cpu_pool.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <time.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -18,23 +22,26 @@
 #define POOL_PAUSE() ((void)0)
 #endif
 
-#define POOL_SPIN_NS 200000L /* a worker spins this long after a job before sleeping */
-
-typedef struct {
-    atomic_ulong gen; /* bumped by the caller for each job this worker takes part in */
-    unsigned long seen;
-    long begin, end;  /* this worker's range, written before gen is bumped */
-} pool_worker;
+#define POOL_SPIN_NS 100000L   /* an idle worker spins this long, */
+#define POOL_NAP_NS 20000000L  /* then naps (short sleeps, polling) until this long, */
+#define POOL_NAP_STEP_NS 50000L /* ... of this length each, then sleeps until signalled */
+#define POOL_CHUNKS_PER_THREAD 4
+#define POOL_MAX_CHUNKS 0xffff
 
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    pthread_mutex_t user;   /* one caller at a time */
-    int n_started;          /* workers 1..n_started exist; guarded by user */
-    atomic_int pending;     /* workers still running the current job */
+    pthread_mutex_t user;      /* one caller at a time */
+    int n_started;             /* workers running; guarded by user */
+    atomic_uint_fast64_t claim;
+    atomic_int done;
+    atomic_int sleepers;
+    uint32_t job_id;           /* guarded by user */
+    /* the current job (written by the caller before claim is published) */
     eng_pool_fn fn;
     void *ctx;
-    pool_worker w[ENG_POOL_MAX_THREADS];
+    long n, grain, blocks;
+    int chunks;
 } g_pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .user = PTHREAD_MUTEX_INITIALIZER};
 
 static long now_ns(void) {
@@ -43,45 +50,70 @@ static long now_ns(void) {
     return (long)t.tv_sec * 1000000000L + t.tv_nsec;
 }
 
+#define CLAIM_ID(w) ((uint32_t)((w) >> 32))
+#define CLAIM_NEXT(w) ((int)(((w) >> 16) & 0xffff))
+#define CLAIM_N(w) ((int)((w)&0xffff))
+
+/* Claim and run chunks of job `id` until none is left. */
+static void run_chunks(uint32_t id) {
+    uint_fast64_t w = atomic_load_explicit(&g_pool.claim, memory_order_acquire);
+    while (CLAIM_ID(w) == id && CLAIM_NEXT(w) < CLAIM_N(w)) {
+        if (!atomic_compare_exchange_weak_explicit(&g_pool.claim, &w, w + (1u << 16), memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue; /* w reloaded */
+        long c = CLAIM_NEXT(w), nc = g_pool.chunks;
+        long b0 = g_pool.blocks * c / nc, b1 = g_pool.blocks * (c + 1) / nc;
+        long i0 = b0 * g_pool.grain, i1 = b1 * g_pool.grain;
+        if (i1 > g_pool.n) i1 = g_pool.n;
+        if (i0 < i1) g_pool.fn(g_pool.ctx, i0, i1);
+        atomic_fetch_add_explicit(&g_pool.done, 1, memory_order_release);
+        w = atomic_load_explicit(&g_pool.claim, memory_order_acquire);
+    }
+}
+
 static void *worker_main(void *arg) {
-    pool_worker *me = arg;
+    (void)arg;
+    uint32_t last = 0;
     for (;;) {
-        unsigned long g = atomic_load_explicit(&me->gen, memory_order_acquire);
-        if (g == me->seen) {
+        uint_fast64_t w = atomic_load_explicit(&g_pool.claim, memory_order_acquire);
+        if (CLAIM_ID(w) == last) {
             long t0 = now_ns();
             int spins = 0;
-            while ((g = atomic_load_explicit(&me->gen, memory_order_acquire)) == me->seen) {
+            while (CLAIM_ID(w = atomic_load_explicit(&g_pool.claim, memory_order_acquire)) == last) {
                 POOL_PAUSE();
                 if (++spins % 64 == 0 && now_ns() - t0 > POOL_SPIN_NS) break;
             }
-            if (g == me->seen) {
+            /* napping: a waiting caller never pays for a wake-up system call (slow on
+             * virtual machines) during the short gaps between the ops of a training step */
+            const struct timespec nap = {0, POOL_NAP_STEP_NS};
+            while (CLAIM_ID(w = atomic_load_explicit(&g_pool.claim, memory_order_acquire)) == last &&
+                   now_ns() - t0 < POOL_NAP_NS)
+                nanosleep(&nap, NULL);
+            if (CLAIM_ID(w) == last) {
                 pthread_mutex_lock(&g_pool.mu);
-                while ((g = atomic_load_explicit(&me->gen, memory_order_acquire)) == me->seen)
-                    pthread_cond_wait(&g_pool.cv, &g_pool.mu);
+                atomic_fetch_add(&g_pool.sleepers, 1);
+                while (CLAIM_ID(w = atomic_load(&g_pool.claim)) == last) pthread_cond_wait(&g_pool.cv, &g_pool.mu);
+                atomic_fetch_sub(&g_pool.sleepers, 1);
                 pthread_mutex_unlock(&g_pool.mu);
             }
         }
-        me->seen = g;
-        g_pool.fn(g_pool.ctx, me->begin, me->end);
-        atomic_fetch_sub_explicit(&g_pool.pending, 1, memory_order_acq_rel);
+        last = CLAIM_ID(w);
+        run_chunks(last);
     }
     return NULL;
 }
 
-/* Make sure workers 1..T-1 exist; returns how many threads can take part (>= 1). */
-static int ensure_workers(int T) {
-    while (g_pool.n_started < T - 1) {
-        int w = g_pool.n_started + 1;
+static void ensure_workers(int want) {
+    while (g_pool.n_started < want) {
         pthread_t th;
         pthread_attr_t at;
-        if (pthread_attr_init(&at) != 0) break;
+        if (pthread_attr_init(&at) != 0) return;
         pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        int rc = pthread_create(&th, &at, worker_main, &g_pool.w[w]);
+        int rc = pthread_create(&th, &at, worker_main, NULL);
         pthread_attr_destroy(&at);
-        if (rc != 0) break;
-        g_pool.n_started = w;
+        if (rc != 0) return;
+        g_pool.n_started++;
     }
-    return g_pool.n_started + 1 < T ? g_pool.n_started + 1 : T;
 }
 
 void eng_pool_run(eng_pool_fn fn, void *ctx, long n, long grain, int threads) {
@@ -89,32 +121,30 @@ void eng_pool_run(eng_pool_fn fn, void *ctx, long n, long grain, int threads) {
     if (grain < 1) grain = 1;
     long blocks = (n + grain - 1) / grain;
     int T = threads < 1 ? 1 : threads > ENG_POOL_MAX_THREADS ? ENG_POOL_MAX_THREADS : threads;
-    if (blocks < T) T = (int)blocks;
-    if (T <= 1 || pthread_mutex_trylock(&g_pool.user) != 0) {
+    if (blocks < 2 || T <= 1 || pthread_mutex_trylock(&g_pool.user) != 0) {
         fn(ctx, 0, n);
         return;
     }
-    T = ensure_workers(T);
-    if (T <= 1) {
-        pthread_mutex_unlock(&g_pool.user);
-        fn(ctx, 0, n);
-        return;
-    }
-    /* part t covers blocks [t*blocks/T, (t+1)*blocks/T) */
+    ensure_workers(T - 1); /* workers only grow; extra ones just find no chunk */
+    long nc = (long)T * POOL_CHUNKS_PER_THREAD;
+    if (nc > blocks) nc = blocks;
+    if (nc > POOL_MAX_CHUNKS) nc = POOL_MAX_CHUNKS;
     g_pool.fn = fn;
     g_pool.ctx = ctx;
-    atomic_store_explicit(&g_pool.pending, T - 1, memory_order_relaxed);
-    for (int t = 1; t < T; t++) {
-        long b0 = (long)((long long)blocks * t / T), b1 = (long)((long long)blocks * (t + 1) / T);
-        g_pool.w[t].begin = b0 * grain;
-        g_pool.w[t].end = b1 * grain < n ? b1 * grain : n;
+    g_pool.n = n;
+    g_pool.grain = grain;
+    g_pool.blocks = blocks;
+    g_pool.chunks = (int)nc;
+    atomic_store_explicit(&g_pool.done, 0, memory_order_relaxed);
+    uint32_t id = ++g_pool.job_id;
+    if (id == 0) id = ++g_pool.job_id; /* 0 is the workers' initial "seen" id */
+    atomic_store(&g_pool.claim, ((uint_fast64_t)id << 32) | (uint_fast64_t)nc);
+    if (atomic_load(&g_pool.sleepers) > 0) {
+        pthread_mutex_lock(&g_pool.mu);
+        pthread_cond_broadcast(&g_pool.cv);
+        pthread_mutex_unlock(&g_pool.mu);
     }
-    pthread_mutex_lock(&g_pool.mu);
-    for (int t = 1; t < T; t++) atomic_fetch_add_explicit(&g_pool.w[t].gen, 1, memory_order_release);
-    pthread_cond_broadcast(&g_pool.cv);
-    pthread_mutex_unlock(&g_pool.mu);
-    long end0 = (long)((long long)blocks / T) * grain;
-    fn(ctx, 0, end0 < n ? end0 : n);
-    while (atomic_load_explicit(&g_pool.pending, memory_order_acquire) > 0) POOL_PAUSE();
+    run_chunks(id);
+    while (atomic_load_explicit(&g_pool.done, memory_order_acquire) < nc) POOL_PAUSE();
     pthread_mutex_unlock(&g_pool.user);
 }

@@ -1,9 +1,11 @@
 /* eng_cpu_pool.h - a tiny persistent thread pool for the CPU backend (internal to engine/).
  *
- * eng_pool_run(fn, ctx, n, grain, threads) splits the index range [0, n) into `threads`
- * contiguous parts whose boundaries are multiples of `grain` (the last part takes the rest),
- * runs part 0 on the calling thread and the others on pool workers, and returns when all are
- * done.  The split never changes what is computed for an index, only which thread does it,
+ * eng_pool_run(fn, ctx, n, grain, threads) splits the index range [0, n) into a few chunks
+ * per thread (contiguous, boundaries at multiples of `grain`, the last chunk takes the rest).
+ * The calling thread and up to threads-1 pool workers claim chunks from a shared counter until
+ * none is left; the call returns when every chunk is done.  The caller never waits for a
+ * worker to start: on a busy machine where the worker is not scheduled in time, the caller
+ * simply runs every chunk itself (the cost is then the serial time, not a wake-up).  The split never changes what is computed for an index, only which thread does it,
  * so callers that give every index (a product, a row, a block of elements) work that does not
  * depend on the others get bit-identical results for any thread count.
  *
