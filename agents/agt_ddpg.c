@@ -196,9 +196,9 @@ int agt_ddpg_train_step(agt_ddpg *q, float *critic_loss, float *actor_q) {
     eng_adam_cfg ac = eng_adam_default();
     ac.clip_norm = q->cfg.clip_norm;
     /* ---- critic: y = r + gamma (1 - done) Q'(s', mu'(s')) ---- */
-    if ((st = eng_model_forward(q->actor_t, q->s2, B, q->mu))) return st;
+    if ((st = eng_model_infer(q->actor_t, q->s2, B, q->mu))) return st;
     pack_critic_input(q->x, q->s2, q->mu, PB, S);
-    if ((st = eng_model_forward(q->critic_t, q->x, B, q->q))) return st;
+    if ((st = eng_model_infer(q->critic_t, q->x, B, q->q))) return st;
     for (size_t i = 0; i < PB; i++) q->r[i] += q->done[i] != 0.0f ? 0.0f : q->cfg.gamma * q->q[i]; /* r := y */
     pack_critic_input(q->x, q->s, q->a, PB, S);
     if ((st = eng_model_forward(q->critic, q->x, B, NULL))) return st;
@@ -266,7 +266,7 @@ int agt_ddpg_train_step(agt_ddpg *q, float *critic_loss, float *actor_q) {
 
 int agt_ddpg_ratio(agt_ddpg *q, const float *s, float *ratio) {
     if (!q || !s || !ratio) return eng_err_set(ENG_EINVAL, "ddpg_ratio: NULL argument");
-    int st = eng_model_forward(q->actor, s, 1, ratio);
+    int st = eng_model_infer(q->actor, s, 1, ratio);
     if (st) return st;
     for (int p = 0; p < q->P; p++) ratio[p] = 1.0f + q->cfg.band * ratio[p];
     return ENG_OK;
@@ -278,7 +278,7 @@ void agt_ddpg_reset_noise(agt_ddpg *q, int p) {
 
 int agt_ddpg_act(agt_ddpg *q, const float *s, float *ratio) {
     if (!q || !s || !ratio) return eng_err_set(ENG_EINVAL, "ddpg_act: NULL argument");
-    int st = eng_model_forward(q->actor, s, 1, ratio);
+    int st = eng_model_infer(q->actor, s, 1, ratio);
     if (st) return st;
     for (int p = 0; p < q->P; p++) {
         float n = (float)eng_rng_normal(&q->rng[p]) * q->cfg.noise_sigma;

@@ -190,8 +190,9 @@ int agt_dqn_train_step(agt_dqn *q, float *loss) {
         for (int p = 0; p < P; p++) loss[p] = NAN;
     if (!any) return ENG_OK;
     /* bootstrap targets */
-    if (q->cfg.double_dqn && (st = eng_model_forward(q->online, q->s2, B, q->q2on))) return st;
-    if ((st = eng_model_forward(q->target, q->s2, B, q->q2t))) return st;
+    /* inference only (no activation caching, no copies on the CPU) */
+    if (q->cfg.double_dqn && (st = eng_model_infer(q->online, q->s2, B, q->q2on))) return st;
+    if ((st = eng_model_infer(q->target, q->s2, B, q->q2t))) return st;
     const float gamma = q->cfg.gamma;
     for (size_t i = 0; i < PB; i++) {
         const float *sel = q->cfg.double_dqn ? q->q2on + i * A : q->q2t + i * A;
@@ -246,13 +247,13 @@ int agt_dqn_train_step(agt_dqn *q, float *loss) {
 
 int agt_dqn_q_values(agt_dqn *q, const float *s, int B, float *qv) {
     if (!q || !s || !qv) return eng_err_set(ENG_EINVAL, "dqn_q_values: NULL argument");
-    return eng_model_forward(q->online, s, B, qv);
+    return eng_model_infer(q->online, s, B, qv);
 }
 
 int agt_dqn_greedy(agt_dqn *q, const float *s, const unsigned char *allowed, int *action) {
     if (!q || !s || !action) return eng_err_set(ENG_EINVAL, "dqn_greedy: NULL argument");
     const int A = q->cfg.n_actions;
-    int st = eng_model_forward(q->online, s, 1, q->q1);
+    int st = eng_model_infer(q->online, s, 1, q->q1);
     if (st) return st;
     for (int p = 0; p < q->P; p++) {
         int a = argmax_allowed(q->q1 + (size_t)p * A, A, allowed ? allowed + (size_t)p * A : NULL);

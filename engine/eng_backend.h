@@ -82,6 +82,18 @@ typedef struct eng_backend {
 /* The CPU backend (OpenBLAS); static, never NULL, never freed. */
 const eng_backend *eng_backend_cpu(void);
 
+/* CPU backend threads (process-wide).  n >= 1 sets the count, 0 restores the default
+ * (OpenBLAS's own count: OPENBLAS_NUM_THREADS or the cores), capped at 16.  Policy: a batched
+ * GEMM of several products and the per-product / elementwise ops of large groups are split
+ * across threads by product (or element block), each running single-threaded OpenBLAS, so a
+ * product's arithmetic never depends on the thread count; one GEMM of >= 2^26 multiply-adds
+ * uses OpenBLAS threads; anything smaller runs on one thread (thread hand-off costs more than
+ * it saves there).  Note: this sets OpenBLAS's global thread count before each GEMM, which
+ * also applies to other cblas calls of the process.  Returns ENG_EINVAL for n < 0. */
+int eng_cpu_set_threads(int n);
+/* The thread count the CPU backend uses now (>= 1). */
+int eng_cpu_threads(void);
+
 /* The CUDA backend.  Returns ENG_EDEVICE (with a message) when rlprice was built without
  * CUDA or no usable device is present; *out is then NULL. */
 int eng_backend_cuda(const eng_backend **out);

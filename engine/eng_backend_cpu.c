@@ -6,10 +6,13 @@
  * the result is reported to the host, and in float for bias gradients (like cuBLAS).
  */
 #include "eng_backend.h"
+#include "eng_cpu_pool.h"
 #include "eng_util.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef __SSE2__
@@ -24,6 +27,56 @@
 #endif
 
 #define CPU_ALIGN 64
+
+/* ---- threads (see eng_cpu_set_threads in eng_backend.h) ------------------------------------
+ * Thresholds measured on the 2-core dev machine (OpenBLAS 0.3.21, Haswell kernels): two
+ * OpenBLAS threads only beat one from about 2^26 multiply-adds per GEMM (512x512x256); below
+ * that the hand-off cost more than it saved (training steps at batch 64 ran 5x slower with
+ * OpenBLAS's default of all cores).  Our own split across products pays off for groups from
+ * about 2^22 multiply-adds per call.  Fork-join on a machine that is oversubscribed (other
+ * processes on every core) loses whenever a worker is preempted mid-chunk, so small ops, and
+ * elementwise ops of single networks below 2^20 floats, always stay on the calling thread:
+ * the agents' single networks (batch 64..256) never use the pool. */
+#define CPU_BLAS_MT_MACS (1L << 26)
+#define CPU_POOL_MIN_MACS (1L << 22)
+#define CPU_POOL_MIN_PROD_ELEMS (1L << 17) /* per-product ops of a group */
+#define CPU_POOL_MIN_ELEMS (1L << 20)      /* elementwise ops */
+#define CPU_ELEM_GRAIN 1024L /* elementwise split boundaries: multiples of 1024 floats */
+
+extern void openblas_set_num_threads(int num_threads); /* OpenBLAS extension */
+extern int openblas_get_num_threads(void);
+
+static pthread_once_t g_threads_once = PTHREAD_ONCE_INIT;
+static int g_default_threads = 1;
+static atomic_int g_threads = 0; /* 0 = default */
+
+static void threads_init(void) {
+    int n = openblas_get_num_threads();
+    g_default_threads = n < 1 ? 1 : n > ENG_POOL_MAX_THREADS ? ENG_POOL_MAX_THREADS : n;
+}
+
+int eng_cpu_threads(void) {
+    pthread_once(&g_threads_once, threads_init);
+    int n = atomic_load(&g_threads);
+    return n > 0 ? n : g_default_threads;
+}
+
+int eng_cpu_set_threads(int n) {
+    if (n < 0) return eng_err_set(ENG_EINVAL, "eng_cpu_set_threads: %d threads (need >= 0; 0 = default)", n);
+    pthread_once(&g_threads_once, threads_init);
+    atomic_store(&g_threads, n > ENG_POOL_MAX_THREADS ? ENG_POOL_MAX_THREADS : n);
+    return ENG_OK;
+}
+
+/* Set every time (a few nanoseconds): other code may have changed OpenBLAS's count. */
+static void blas_threads(int n) { openblas_set_num_threads(n); }
+
+/* Threads for a per-product op over P products and `elems` floats in all. */
+static int prod_threads(int P, long elems) {
+    return P >= 2 && elems >= CPU_POOL_MIN_PROD_ELEMS ? eng_cpu_threads() : 1;
+}
+/* Threads for an elementwise op over n floats. */
+static int elem_threads(size_t n) { return n >= (size_t)CPU_POOL_MIN_ELEMS ? eng_cpu_threads() : 1; }
 
 /* ---- memory ---------------------------------------------------------------- */
 
@@ -55,86 +108,158 @@ static int cpu_fill(float *dst, float value, size_t n) {
 
 /* ---- GEMM -------------------------------------------------------------------- */
 
+typedef struct {
+    enum CBLAS_TRANSPOSE ta, tb;
+    int M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    long sA, sB, sC;
+} gemm_job;
+
+static void gemm_range(void *ctx, long b0, long b1) {
+    const gemm_job *j = ctx;
+    for (long b = b0; b < b1; b++)
+        cblas_sgemm(CblasRowMajor, j->ta, j->tb, j->M, j->N, j->K, j->alpha, j->A + b * j->sA, j->lda,
+                    j->B + b * j->sB, j->ldb, j->beta, j->C + b * j->sC, j->ldc);
+}
+
 static int cpu_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                     long strideA, const float *B, int ldb, long strideB, float beta, float *C, int ldc,
                     long strideC, int batch) {
     if (M < 0 || N < 0 || K < 0 || batch < 0)
         return eng_err_set(ENG_EINVAL, "cpu gemm: negative size (M %d N %d K %d batch %d)", M, N, K, batch);
     if (M == 0 || N == 0 || batch == 0) return ENG_OK;
-    enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans;
-    enum CBLAS_TRANSPOSE tb = transB ? CblasTrans : CblasNoTrans;
-    for (int b = 0; b < batch; b++)
-        cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A + (long)b * strideA, lda, B + (long)b * strideB, ldb,
-                    beta, C + (long)b * strideC, ldc);
+    gemm_job j = {transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, lda, ldb, ldc,
+                  alpha, beta, A, B, C, strideA, strideB, strideC};
+    const long macs = (long)M * N * (K > 0 ? K : 1);
+    const int T = eng_cpu_threads();
+    if (T >= 2 && batch >= 2 && macs * batch >= CPU_POOL_MIN_MACS) {
+        /* one product per thread at a time, each GEMM single-threaded: the same arithmetic
+         * as a batch of 1, whatever the split */
+        blas_threads(1);
+        eng_pool_run(gemm_range, &j, batch, 1, T);
+    } else {
+        blas_threads(T >= 2 && macs >= CPU_BLAS_MT_MACS ? T : 1);
+        gemm_range(&j, 0, batch);
+    }
     return ENG_OK;
 }
 
 /* ---- activations --------------------------------------------------------------- */
 
-static int cpu_bias_act(float *Y, const float *bias, long stride_bias, int P, int rows, int N, eng_act act) {
-    for (int p = 0; p < P; p++) {
-        const float *b = bias + (long)p * stride_bias;
-        float *y = Y + (long)p * rows * N;
-        for (int i = 0; i < rows; i++, y += N) {
-            switch (act) {
-            case ENG_ACT_RELU:
-                for (int j = 0; j < N; j++) {
-                    float v = y[j] + b[j];
-                    y[j] = v > 0.0f ? v : 0.0f;
-                }
-                break;
-            case ENG_ACT_TANH:
-                for (int j = 0; j < N; j++) y[j] = tanhf(y[j] + b[j]);
-                break;
-            case ENG_ACT_IDENTITY:
-                for (int j = 0; j < N; j++) y[j] += b[j];
-                break;
-            default:
-                return eng_err_set(ENG_EINVAL, "cpu bias_act: unknown activation %d", (int)act);
+typedef struct {
+    float *Y;
+    const float *bias;
+    long stride_bias;
+    int rows, N;
+    eng_act act;
+} bias_act_job;
+
+/* rows [r0, r1) of the flattened [P * rows] row index */
+static void bias_act_range(void *ctx, long r0, long r1) {
+    const bias_act_job *j = ctx;
+    const int N = j->N;
+    for (long r = r0; r < r1; r++) {
+        const float *b = j->bias + (r / j->rows) * j->stride_bias;
+        float *y = j->Y + r * N;
+        switch (j->act) {
+        case ENG_ACT_RELU:
+            for (int k = 0; k < N; k++) {
+                float v = y[k] + b[k];
+                y[k] = v > 0.0f ? v : 0.0f;
             }
+            break;
+        case ENG_ACT_TANH:
+            for (int k = 0; k < N; k++) y[k] = tanhf(y[k] + b[k]);
+            break;
+        case ENG_ACT_IDENTITY:
+            for (int k = 0; k < N; k++) y[k] += b[k];
+            break;
         }
     }
+}
+
+static int cpu_bias_act(float *Y, const float *bias, long stride_bias, int P, int rows, int N, eng_act act) {
+    if (act != ENG_ACT_RELU && act != ENG_ACT_TANH && act != ENG_ACT_IDENTITY)
+        return eng_err_set(ENG_EINVAL, "cpu bias_act: unknown activation %d", (int)act);
+    bias_act_job j = {Y, bias, stride_bias, rows, N, act};
+    const long nrows = (long)P * rows;
+    const long grain = N >= CPU_ELEM_GRAIN ? 1 : CPU_ELEM_GRAIN / N; /* rows per block */
+    const long elems = nrows * N;
+    eng_pool_run(bias_act_range, &j, nrows, grain, P >= 2 ? prod_threads(P, elems) : elem_threads((size_t)elems));
     return ENG_OK;
 }
 
+typedef struct {
+    float *dY;
+    const float *Y;
+    eng_act act;
+} act_bwd_job;
+
+static void act_bwd_range(void *ctx, long k0, long k1) {
+    const act_bwd_job *j = ctx;
+    float *dY = j->dY;
+    const float *Y = j->Y;
+    if (j->act == ENG_ACT_RELU)
+        for (long k = k0; k < k1; k++) dY[k] = Y[k] > 0.0f ? dY[k] : 0.0f;
+    else if (j->act == ENG_ACT_TANH)
+        for (long k = k0; k < k1; k++) dY[k] *= 1.0f - Y[k] * Y[k];
+}
+
 static int cpu_act_backward(float *dY, const float *Y, size_t n, eng_act act) {
-    switch (act) {
-    case ENG_ACT_RELU:
-        for (size_t k = 0; k < n; k++) dY[k] = Y[k] > 0.0f ? dY[k] : 0.0f;
-        return ENG_OK;
-    case ENG_ACT_TANH:
-        for (size_t k = 0; k < n; k++) dY[k] *= 1.0f - Y[k] * Y[k];
-        return ENG_OK;
-    case ENG_ACT_IDENTITY:
-        return ENG_OK;
+    if (act == ENG_ACT_IDENTITY) return ENG_OK;
+    if (act != ENG_ACT_RELU && act != ENG_ACT_TANH)
+        return eng_err_set(ENG_EINVAL, "cpu act_backward: unknown activation %d", (int)act);
+    act_bwd_job j = {dY, Y, act};
+    eng_pool_run(act_bwd_range, &j, (long)n, CPU_ELEM_GRAIN, elem_threads(n));
+    return ENG_OK;
+}
+
+typedef struct {
+    float *db;
+    long stride_db;
+    const float *dY;
+    int rows, N, accumulate;
+} bias_grad_job;
+
+static void bias_grad_range(void *ctx, long p0, long p1) {
+    const bias_grad_job *j = ctx;
+    const int N = j->N;
+    for (long p = p0; p < p1; p++) {
+        float *d = j->db + p * j->stride_db;
+        const float *g = j->dY + p * j->rows * N;
+        if (!j->accumulate)
+            for (int k = 0; k < N; k++) d[k] = 0.0f;
+        for (int i = 0; i < j->rows; i++, g += N)
+            for (int k = 0; k < N; k++) d[k] += g[k];
     }
-    return eng_err_set(ENG_EINVAL, "cpu act_backward: unknown activation %d", (int)act);
 }
 
 static int cpu_bias_grad(float *db, long stride_db, const float *dY, int P, int rows, int N, int accumulate) {
-    for (int p = 0; p < P; p++) {
-        float *d = db + (long)p * stride_db;
-        const float *g = dY + (long)p * rows * N;
-        if (!accumulate)
-            for (int j = 0; j < N; j++) d[j] = 0.0f;
-        for (int i = 0; i < rows; i++, g += N)
-            for (int j = 0; j < N; j++) d[j] += g[j];
-    }
+    bias_grad_job j = {db, stride_db, dY, rows, N, accumulate};
+    eng_pool_run(bias_grad_range, &j, P, 1, prod_threads(P, (long)P * rows * N));
     return ENG_OK;
 }
 
 /* ---- loss ---------------------------------------------------------------------- */
 
-static int cpu_loss(eng_loss kind, float delta, const float *pred, const float *target, const float *weight,
-                    float *grad, float *loss_host, int P, int rows, int N) {
-    if (kind != ENG_LOSS_MSE && kind != ENG_LOSS_HUBER)
-        return eng_err_set(ENG_EINVAL, "cpu loss: unknown loss kind %d", (int)kind);
-    if (kind == ENG_LOSS_HUBER && !(delta > 0.0f))
-        return eng_err_set(ENG_EINVAL, "cpu loss: Huber delta must be > 0 (got %g)", (double)delta);
-    const long n = (long)rows * N;
-    for (int p = 0; p < P; p++) {
-        const float *x = pred + p * n, *t = target + p * n;
-        const float *w = weight ? weight + p * n : NULL;
+typedef struct {
+    eng_loss kind;
+    float delta;
+    const float *pred, *target, *weight;
+    float *grad, *loss_host;
+    long n; /* rows * N */
+} loss_job;
+
+static void loss_range(void *ctx, long p0, long p1) {
+    const loss_job *j = ctx;
+    const long n = j->n;
+    const float delta = j->delta;
+    for (long p = p0; p < p1; p++) {
+        const float *x = j->pred + p * n, *t = j->target + p * n;
+        const float *w = j->weight ? j->weight + p * n : NULL;
+        float *gr = j->grad ? j->grad + p * n : NULL;
         double wsum = 0.0;
         if (w)
             for (long k = 0; k < n; k++) wsum += w[k];
@@ -147,7 +272,7 @@ static int cpu_loss(eng_loss kind, float delta, const float *pred, const float *
             float d = x[k] - t[k];
             float wk = w ? w[k] : 1.0f;
             float l, dl;
-            if (kind == ENG_LOSS_MSE) {
+            if (j->kind == ENG_LOSS_MSE) {
                 l = d * d;
                 dl = 2.0f * d;
             } else {
@@ -161,33 +286,125 @@ static int cpu_loss(eng_loss kind, float delta, const float *pred, const float *
                 }
             }
             acc += (double)wk * (double)l;
-            if (grad) grad[p * n + k] = wk * dl * inv;
+            if (gr) gr[k] = wk * dl * inv;
         }
-        if (loss_host) loss_host[p] = (float)(acc / norm);
+        if (j->loss_host) j->loss_host[p] = (float)(acc / norm);
     }
+}
+
+static int cpu_loss(eng_loss kind, float delta, const float *pred, const float *target, const float *weight,
+                    float *grad, float *loss_host, int P, int rows, int N) {
+    if (kind != ENG_LOSS_MSE && kind != ENG_LOSS_HUBER)
+        return eng_err_set(ENG_EINVAL, "cpu loss: unknown loss kind %d", (int)kind);
+    if (kind == ENG_LOSS_HUBER && !(delta > 0.0f))
+        return eng_err_set(ENG_EINVAL, "cpu loss: Huber delta must be > 0 (got %g)", (double)delta);
+    loss_job j = {kind, delta, pred, target, weight, grad, loss_host, (long)rows * N};
+    eng_pool_run(loss_range, &j, P, 1, prod_threads(P, (long)P * rows * N));
     return ENG_OK;
 }
 
 /* ---- reductions and optimiser ---------------------------------------------------- */
 
+typedef struct {
+    float *x; /* const for sumsq */
+    long stride;
+    int n;
+    double *out;
+    const float *scale;
+} red_job;
+
+/* Sum of squares in double with 8 independent partial sums (the order depends only on n, so
+ * it is the same for every product and thread split); the compiler can vectorise it. */
+static double sumsq_one(const float *v, int n) {
+    double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (int i = 0; i < 8; i++) s[i] += (double)v[k + i] * (double)v[k + i];
+    double t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    for (; k < n; k++) t += (double)v[k] * (double)v[k];
+    return t;
+}
+
+static void sumsq_range(void *ctx, long p0, long p1) {
+    const red_job *j = ctx;
+    for (long p = p0; p < p1; p++) j->out[p] = sumsq_one(j->x + p * j->stride, j->n);
+}
+
 static int cpu_sumsq(const float *x, long stride, int n, int P, double *out_host) {
-    for (int p = 0; p < P; p++) {
-        const float *v = x + (long)p * stride;
-        double s = 0.0;
-        for (int k = 0; k < n; k++) s += (double)v[k] * (double)v[k];
-        out_host[p] = s;
-    }
+    red_job j = {(float *)x, stride, n, out_host, NULL};
+    eng_pool_run(sumsq_range, &j, P, 1, prod_threads(P, (long)P * n));
     return ENG_OK;
 }
 
-static int cpu_scale(float *x, long stride, int n, int P, const float *scale_host) {
-    for (int p = 0; p < P; p++) {
-        float *v = x + (long)p * stride;
-        const float s = scale_host[p];
+static void scale_range(void *ctx, long p0, long p1) {
+    const red_job *j = ctx;
+    for (long p = p0; p < p1; p++) {
+        float *v = j->x + p * j->stride;
+        const float s = j->scale[p];
         if (s == 1.0f) continue;
-        for (int k = 0; k < n; k++) v[k] *= s;
+        for (int k = 0; k < j->n; k++) v[k] *= s;
     }
+}
+
+static int cpu_scale(float *x, long stride, int n, int P, const float *scale_host) {
+    red_job j = {x, stride, n, NULL, scale_host};
+    eng_pool_run(scale_range, &j, P, 1, prod_threads(P, (long)P * n));
     return ENG_OK;
+}
+
+typedef struct {
+    float *w, *m, *v;
+    const float *g;
+    size_t per_product;
+    int P;
+    const unsigned char *mask;
+    float beta1, beta2, a1, a2, step, inv_bc2, eps;
+} adam_job;
+
+/* Adam on elements [k0, k1) of one product block (pointers already offset). */
+static void adam_span(const adam_job *j, float *wp, const float *gp, float *mp, float *vp, size_t k0, size_t k1) {
+    const float beta1 = j->beta1, beta2 = j->beta2, a1 = j->a1, a2 = j->a2, step = j->step, inv_bc2 = j->inv_bc2,
+                eps = j->eps;
+    size_t k = k0;
+#ifdef __SSE2__
+    /* sqrtf keeps errno semantics at -O2, which stops the vectoriser; do 4 at a time (the
+     * SSE sqrt and divide are correctly rounded, so this equals the scalar loop bit for bit) */
+    const __m128 vb1 = _mm_set1_ps(beta1), vb2 = _mm_set1_ps(beta2), va1 = _mm_set1_ps(a1), va2 = _mm_set1_ps(a2),
+                 vstep = _mm_set1_ps(step), vinv = _mm_set1_ps(inv_bc2), veps = _mm_set1_ps(eps);
+    for (; k + 4 <= k1; k += 4) {
+        __m128 gk = _mm_loadu_ps(gp + k);
+        __m128 mk = _mm_add_ps(_mm_mul_ps(vb1, _mm_loadu_ps(mp + k)), _mm_mul_ps(va1, gk));
+        __m128 vk = _mm_add_ps(_mm_mul_ps(vb2, _mm_loadu_ps(vp + k)), _mm_mul_ps(_mm_mul_ps(va2, gk), gk));
+        _mm_storeu_ps(mp + k, mk);
+        _mm_storeu_ps(vp + k, vk);
+        __m128 den = _mm_add_ps(_mm_sqrt_ps(_mm_mul_ps(vk, vinv)), veps);
+        _mm_storeu_ps(wp + k, _mm_sub_ps(_mm_loadu_ps(wp + k), _mm_div_ps(_mm_mul_ps(vstep, mk), den)));
+    }
+#endif
+    for (; k < k1; k++) {
+        float gk = gp[k];
+        float mk = beta1 * mp[k] + a1 * gk;
+        float vk = beta2 * vp[k] + a2 * gk * gk;
+        mp[k] = mk;
+        vp[k] = vk;
+        wp[k] -= step * mk / (sqrtf(vk * inv_bc2) + eps);
+    }
+}
+
+/* range over products */
+static void adam_prod_range(void *ctx, long p0, long p1) {
+    const adam_job *j = ctx;
+    for (long p = p0; p < p1; p++) {
+        if (j->mask && !j->mask[p]) continue;
+        size_t o = (size_t)p * j->per_product;
+        adam_span(j, j->w + o, j->g + o, j->m + o, j->v + o, 0, j->per_product);
+    }
+}
+
+/* range over the elements of a single product */
+static void adam_elem_range(void *ctx, long k0, long k1) {
+    const adam_job *j = ctx;
+    adam_span(j, j->w, j->g, j->m, j->v, (size_t)k0, (size_t)k1);
 }
 
 static int cpu_adam(float *w, const float *g, float *m, float *v, size_t per_product, int P,
@@ -196,44 +413,32 @@ static int cpu_adam(float *w, const float *g, float *m, float *v, size_t per_pro
     if (!(bc1 > 0.0f) || !(bc2 > 0.0f))
         return eng_err_set(ENG_EINVAL, "cpu adam: bias corrections must be > 0 (bc1 %g, bc2 %g)", (double)bc1,
                            (double)bc2);
-    const float a1 = 1.0f - beta1, a2 = 1.0f - beta2;
-    const float step = lr / bc1, inv_bc2 = 1.0f / bc2;
-    for (int p = 0; p < P; p++) {
-        if (mask_host && !mask_host[p]) continue;
-        size_t o = (size_t)p * per_product;
-        float *wp = w + o, *mp = m + o, *vp = v + o;
-        const float *gp = g + o;
-        size_t k = 0;
-#ifdef __SSE2__
-        /* sqrtf keeps errno semantics at -O2, which stops the vectoriser; do 4 at a time */
-        const __m128 vb1 = _mm_set1_ps(beta1), vb2 = _mm_set1_ps(beta2), va1 = _mm_set1_ps(a1),
-                     va2 = _mm_set1_ps(a2), vstep = _mm_set1_ps(step), vinv = _mm_set1_ps(inv_bc2),
-                     veps = _mm_set1_ps(eps);
-        for (; k + 4 <= per_product; k += 4) {
-            __m128 gk = _mm_loadu_ps(gp + k);
-            __m128 mk = _mm_add_ps(_mm_mul_ps(vb1, _mm_loadu_ps(mp + k)), _mm_mul_ps(va1, gk));
-            __m128 vk = _mm_add_ps(_mm_mul_ps(vb2, _mm_loadu_ps(vp + k)), _mm_mul_ps(_mm_mul_ps(va2, gk), gk));
-            _mm_storeu_ps(mp + k, mk);
-            _mm_storeu_ps(vp + k, vk);
-            __m128 den = _mm_add_ps(_mm_sqrt_ps(_mm_mul_ps(vk, vinv)), veps);
-            _mm_storeu_ps(wp + k, _mm_sub_ps(_mm_loadu_ps(wp + k), _mm_div_ps(_mm_mul_ps(vstep, mk), den)));
-        }
-#endif
-        for (; k < per_product; k++) {
-            float gk = gp[k];
-            float mk = beta1 * mp[k] + a1 * gk;
-            float vk = beta2 * vp[k] + a2 * gk * gk;
-            mp[k] = mk;
-            vp[k] = vk;
-            wp[k] -= step * mk / (sqrtf(vk * inv_bc2) + eps);
-        }
+    adam_job j = {w, m, v, g, per_product, P, mask_host, beta1, beta2, 1.0f - beta1, 1.0f - beta2, lr / bc1,
+                  1.0f / bc2, eps};
+    if (P == 1) {
+        if (mask_host && !mask_host[0]) return ENG_OK;
+        eng_pool_run(adam_elem_range, &j, (long)per_product, CPU_ELEM_GRAIN, elem_threads(per_product));
+    } else {
+        eng_pool_run(adam_prod_range, &j, P, 1, prod_threads(P, (long)P * (long)per_product));
     }
     return ENG_OK;
 }
 
+typedef struct {
+    float *dst;
+    const float *src;
+    float tau;
+} polyak_job;
+
+static void polyak_range(void *ctx, long k0, long k1) {
+    const polyak_job *j = ctx;
+    const float tau = j->tau, keep = 1.0f - tau;
+    for (long k = k0; k < k1; k++) j->dst[k] = tau * j->src[k] + keep * j->dst[k];
+}
+
 static int cpu_polyak(float *dst, const float *src, size_t n, float tau) {
-    const float keep = 1.0f - tau;
-    for (size_t k = 0; k < n; k++) dst[k] = tau * src[k] + keep * dst[k];
+    polyak_job j = {dst, src, tau};
+    eng_pool_run(polyak_range, &j, (long)n, CPU_ELEM_GRAIN, elem_threads(n));
     return ENG_OK;
 }
 

@@ -11,8 +11,13 @@
  *     (a row-major C = op(A) op(B) is the column-major C^T = op(B)^T op(A)^T);
  *   - reductions (bias_grad, loss, sumsq) accumulate in double (the CPU uses double for
  *     loss and sumsq and float for bias_grad; double is at least as accurate);
- *   - small per-call device scratch (loss values, per-product scale factors, Adam mask)
- *     is cudaMalloc'd and freed inside the op;
+ *   - small per-call device scratch (loss values, sums of squares, per-product scale
+ *     factors, Adam mask) lives in ONE persistent device buffer, grown on demand (never per
+ *     call: cudaFree synchronises the device).  Reuse is safe because every op runs on the
+ *     legacy default stream: a later op's copy into the scratch is ordered after the kernels
+ *     that read it.  A mutex makes concurrent callers safe (they serialise on it); growing
+ *     frees the old buffer (cudaFree waits for kernels still reading it).  The buffer lives
+ *     until the process exits;
  *   - every CUDA / cuBLAS call goes through cuda_check / cublas_check, which record
  *     "file:line: call: reason" with eng_err_set and yield ENG_EDEVICE.  Never exit().
  *
@@ -425,6 +430,36 @@ static int cu_bias_grad(float *db, long stride_db, const float *dY, int P, int r
     return launch_check("k_bias_grad");
 }
 
+/* ---- persistent scratch (see the header comment) ---- */
+static pthread_mutex_t g_scratch_mu = PTHREAD_MUTEX_INITIALIZER;
+static void *g_scratch = NULL;
+static size_t g_scratch_bytes = 0;
+
+/* Locks the scratch mutex and returns a device buffer of >= bytes in *out; on success the
+ * caller must call scratch_release() when it has enqueued its last use.  On failure the
+ * mutex is released and ENG_EDEVICE returned. */
+static int scratch_acquire(size_t bytes, void **out) {
+    *out = NULL;
+    pthread_mutex_lock(&g_scratch_mu);
+    if (bytes > g_scratch_bytes) {
+        size_t want = bytes < 4096 ? 4096 : bytes + bytes / 2;
+        if (g_scratch) cudaFree(g_scratch);
+        g_scratch = NULL;
+        g_scratch_bytes = 0;
+        int st = cuda_check(cudaMalloc(&g_scratch, want));
+        if (st != ENG_OK) {
+            g_scratch = NULL;
+            pthread_mutex_unlock(&g_scratch_mu);
+            return st;
+        }
+        g_scratch_bytes = want;
+    }
+    *out = g_scratch;
+    return ENG_OK;
+}
+
+static void scratch_release(void) { pthread_mutex_unlock(&g_scratch_mu); }
+
 static int cu_loss(eng_loss kind, float delta, const float *pred, const float *target, const float *weight,
                    float *grad, float *loss_host, int P, int rows, int N) {
     if (P < 0 || rows < 0 || N < 0)
@@ -437,10 +472,11 @@ static int cu_loss(eng_loss kind, float delta, const float *pred, const float *t
     size_t per = (size_t)rows * (size_t)N;
     if (per > 0 && (!pred || !target)) return eng_err_set(ENG_EINVAL, "cuda loss: NULL pred or target");
     float *d_loss = NULL;
-    int st = ENG_OK;
+    int st = ENG_OK, held = 0;
     if (loss_host) {
-        st = cuda_check(cudaMalloc((void **)&d_loss, (size_t)P * sizeof(float)));
-        if (st != ENG_OK) goto cleanup;
+        st = scratch_acquire((size_t)P * sizeof(float), (void **)&d_loss);
+        if (st != ENG_OK) return st;
+        held = 1;
     }
     k_loss<<<grid_blocks((size_t)P), ENG_CU_THREADS>>>((int)kind, delta, pred, target, weight, grad, d_loss, P,
                                                        per);
@@ -448,7 +484,7 @@ static int cu_loss(eng_loss kind, float delta, const float *pred, const float *t
     if (st != ENG_OK) goto cleanup;
     if (loss_host) st = cuda_check(cudaMemcpy(loss_host, d_loss, (size_t)P * sizeof(float), cudaMemcpyDeviceToHost));
 cleanup:
-    if (d_loss) cudaFree(d_loss);
+    if (held) scratch_release();
     return st;
 }
 
@@ -457,14 +493,14 @@ static int cu_sumsq(const float *x, long stride, int n, int P, double *out_host)
     if (P == 0) return ENG_OK;
     if (!out_host || (n > 0 && !x)) return eng_err_set(ENG_EINVAL, "cuda sumsq: NULL pointer");
     double *d_out = NULL;
-    int st = cuda_check(cudaMalloc((void **)&d_out, (size_t)P * sizeof(double)));
-    if (st != ENG_OK) goto cleanup;
+    int st = scratch_acquire((size_t)P * sizeof(double), (void **)&d_out);
+    if (st != ENG_OK) return st;
     k_sumsq<<<grid_blocks((size_t)P), ENG_CU_THREADS>>>(x, stride, n, P, d_out);
     st = launch_check("k_sumsq");
     if (st != ENG_OK) goto cleanup;
     st = cuda_check(cudaMemcpy(out_host, d_out, (size_t)P * sizeof(double), cudaMemcpyDeviceToHost));
 cleanup:
-    if (d_out) cudaFree(d_out);
+    scratch_release();
     return st;
 }
 
@@ -474,14 +510,14 @@ static int cu_scale(float *x, long stride, int n, int P, const float *scale_host
     if (total == 0) return ENG_OK;
     if (!x || !scale_host) return eng_err_set(ENG_EINVAL, "cuda scale: NULL pointer");
     float *d_scale = NULL;
-    int st = cuda_check(cudaMalloc((void **)&d_scale, (size_t)P * sizeof(float)));
-    if (st != ENG_OK) goto cleanup;
+    int st = scratch_acquire((size_t)P * sizeof(float), (void **)&d_scale);
+    if (st != ENG_OK) return st;
     st = cuda_check(cudaMemcpy(d_scale, scale_host, (size_t)P * sizeof(float), cudaMemcpyHostToDevice));
     if (st != ENG_OK) goto cleanup;
     k_scale<<<grid_for(total), ENG_CU_THREADS>>>(x, stride, n, total, d_scale);
     st = launch_check("k_scale");
 cleanup:
-    if (d_scale) cudaFree(d_scale);
+    scratch_release();
     return st;
 }
 
@@ -496,10 +532,11 @@ static int cu_adam(float *w, const float *g, float *m, float *v, size_t per_prod
     if (n == 0) return ENG_OK;
     if (!w || !g || !m || !v) return eng_err_set(ENG_EINVAL, "cuda adam: NULL pointer");
     unsigned char *d_mask = NULL;
-    int st = ENG_OK;
+    int st = ENG_OK, held = 0;
     if (mask_host) {
-        st = cuda_check(cudaMalloc((void **)&d_mask, (size_t)P));
-        if (st != ENG_OK) goto cleanup;
+        st = scratch_acquire((size_t)P, (void **)&d_mask);
+        if (st != ENG_OK) return st;
+        held = 1;
         st = cuda_check(cudaMemcpy(d_mask, mask_host, (size_t)P, cudaMemcpyHostToDevice));
         if (st != ENG_OK) goto cleanup;
     }
@@ -507,7 +544,7 @@ static int cu_adam(float *w, const float *g, float *m, float *v, size_t per_prod
                                             1.0f / bc2);
     st = launch_check("k_adam");
 cleanup:
-    if (d_mask) cudaFree(d_mask);
+    if (held) scratch_release();
     return st;
 }
 

@@ -243,6 +243,39 @@ int eng_model_forward(eng_model *m, const float *X, int B, float *Y) {
     return ENG_OK;
 }
 
+/* Inference: the same arithmetic as eng_model_forward, through the gradient ping-pong buffers
+ * g0/g1 (free between steps: backward refills g0 first), so the cached activations of the
+ * last forward stay valid for a later backward.  On the CPU backend (host memory) the input
+ * is read from the caller's X and the last layer written straight into Y: no copies. */
+int eng_model_infer(eng_model *m, const float *X, int B, float *Y) {
+    if (!m || !X || !Y) return eng_err_set(ENG_EINVAL, "eng_model_infer: NULL argument");
+    if (B < 1) return eng_err_set(ENG_EINVAL, "eng_model_infer: batch size %d, need >= 1", B);
+    const eng_backend *be = m->be;
+    const eng_arch *a = &m->arch;
+    int rc = ensure_batch(m, B); /* growing drops a cached forward (have_forward = 0) */
+    if (rc != ENG_OK) return rc;
+    const int P = m->P, L = a->n_layers;
+    const int host = be->kind == ENG_BACKEND_CPU;
+    const float *cur = X;
+    float *buf[2] = {m->g0, m->g1};
+    if (!host) {
+        if ((rc = be->to_device(m->g1, X, (size_t)P * B * a->sizes[0])) != ENG_OK) return rc;
+        cur = m->g1;
+    }
+    for (int l = 0; l < L; l++) {
+        int in = a->sizes[l], out = a->sizes[l + 1];
+        float *dst = (l == L - 1 && host) ? Y : buf[l & 1];
+        rc = be->gemm(0, 1, B, out, in, 1.0f, cur, in, (long)B * in, m->params + m->off_w[l], in, (long)m->np, 0.0f,
+                      dst, out, (long)B * out, P);
+        if (rc != ENG_OK) return rc;
+        rc = be->bias_act(dst, m->params + m->off_b[l], (long)m->np, P, B, out, a->acts[l]);
+        if (rc != ENG_OK) return rc;
+        cur = dst;
+    }
+    if (!host) return be->to_host(Y, cur, (size_t)P * B * a->sizes[L]);
+    return ENG_OK;
+}
+
 /* Backward from dL/d(output) already in m->g0; accumulates grads; dX_host may be NULL. */
 static int backward_from_g0(eng_model *m, float *dX_host) {
     const eng_backend *be = m->be;

@@ -62,6 +62,14 @@ long eng_model_step(const eng_model *m);      /* Adam steps taken */
  * Y [P][B][out] (host) receives the outputs; may be NULL. */
 int eng_model_forward(eng_model *m, const float *X, int B, float *Y);
 
+/* Inference only: Y [P][B][out] (host, required) = the networks on X [P][B][in] (host), bit
+ * for bit what eng_model_forward gives, without touching the activations cached for
+ * backward (so it may run between a forward and its backward, e.g. DQN target values).  On
+ * the CPU backend it reads X and writes Y in place (no copies).  A batch larger than any
+ * before grows the buffers and drops the cached forward (a later backward then fails with
+ * ENG_EINVAL).  ENG_EINVAL for NULL arguments or B < 1, ENG_ENOMEM. */
+int eng_model_infer(eng_model *m, const float *X, int B, float *Y);
+
 /* Backward after a forward: dY [P][B][out] (host) is dL/dY.  ACCUMULATES into grads
  * (call eng_model_zero_grad first).  dX [P][B][in] (host) receives dL/dX when non-NULL. */
 int eng_model_backward(eng_model *m, const float *dY, float *dX);

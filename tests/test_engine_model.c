@@ -173,6 +173,94 @@ static void test_group_equals_singles(void **s) {
     free(X); free(T); free(W); free(gp); free(sp); free(gy); free(sy);
 }
 
+/* The CPU backend splits large groups across threads by product (eng_cpu_set_threads): the
+ * pricing-network shape at P = 8, batch 64 is above the split thresholds for every op, so
+ * a 2-thread group must still equal single networks run on 1 thread, bit for bit, and a
+ * masked product must stay untouched. */
+static void test_group_threads_equal_singles(void **s) {
+    (void)s;
+    eng_arch a;
+    assert_int_equal(eng_arch_mlp(&a, (int[]){32, 256, 256, 21}, 4, ENG_ACT_RELU, ENG_ACT_IDENTITY), ENG_OK);
+    const int P = 8, B = 64, in = 32, out = 21, steps = 3;
+    const uint64_t seed = 99;
+    eng_rng r;
+    eng_rng_seed(&r, 78);
+    float *X = malloc(sizeof(float) * P * B * in), *T = malloc(sizeof(float) * P * B * out);
+    float *W = malloc(sizeof(float) * P * B * out);
+    fill_uniform(&r, X, (size_t)P * B * in, -1, 1);
+    fill_uniform(&r, T, (size_t)P * B * out, -2, 2);
+    fill_uniform(&r, W, (size_t)P * B * out, 0, 1);
+    unsigned char mask[8] = {1, 1, 1, 0, 1, 1, 1, 1};
+    eng_model *g = NULL, *init = NULL;
+    assert_int_equal(eng_cpu_set_threads(2), ENG_OK);
+    assert_int_equal(eng_cpu_threads(), 2);
+    assert_int_equal(eng_model_create(&g, cpu(), &a, P, seed), ENG_OK);
+    assert_int_equal(eng_model_create(&init, cpu(), &a, P, seed), ENG_OK);
+    train_steps(g, X, T, W, B, steps, mask);
+    size_t np = eng_model_nparams(g);
+    float *gp = malloc(sizeof(float) * P * np), *sp = malloc(sizeof(float) * np);
+    float *ip = malloc(sizeof(float) * P * np);
+    assert_int_equal(eng_model_get(g, ENG_VIEW_PARAMS, gp), ENG_OK);
+    assert_int_equal(eng_model_get(init, ENG_VIEW_PARAMS, ip), ENG_OK);
+    assert_int_equal(eng_cpu_set_threads(1), ENG_OK);
+    for (int p = 0; p < P; p++) {
+        eng_model *one = NULL;
+        assert_int_equal(eng_model_create_at(&one, cpu(), &a, 1, seed, p), ENG_OK);
+        train_steps(one, X + (size_t)p * B * in, T + (size_t)p * B * out, W + (size_t)p * B * out, B, steps,
+                    mask + p);
+        assert_int_equal(eng_model_get(one, ENG_VIEW_PARAMS, sp), ENG_OK);
+        assert_memory_equal(sp, gp + (size_t)p * np, np * sizeof(float));
+        if (!mask[p]) assert_memory_equal(sp, ip + (size_t)p * np, np * sizeof(float)); /* untouched */
+        else assert_memory_not_equal(sp, ip + (size_t)p * np, np * sizeof(float));
+        eng_model_free(one);
+    }
+    assert_int_equal(eng_cpu_set_threads(0), ENG_OK);
+    assert_int_equal(eng_cpu_set_threads(-1), ENG_EINVAL);
+    eng_model_free(g);
+    eng_model_free(init);
+    free(X); free(T); free(W); free(gp); free(sp); free(ip);
+}
+
+/* eng_model_infer gives forward's outputs bit for bit and leaves the cached activations
+ * alone: infer on other data between a forward and its backward changes no gradient. */
+static void test_infer(void **s) {
+    (void)s;
+    eng_arch a;
+    assert_int_equal(eng_arch_mlp(&a, (int[]){5, 9, 7, 3}, 4, ENG_ACT_TANH, ENG_ACT_IDENTITY), ENG_OK);
+    const int P = 3, B = 6;
+    eng_rng r;
+    eng_rng_seed(&r, 5);
+    float X[3 * 6 * 5], X2[3 * 6 * 5], T[3 * 6 * 3], Y1[3 * 6 * 3], Y2[3 * 6 * 3];
+    fill_uniform(&r, X, sizeof X / sizeof X[0], -1, 1);
+    fill_uniform(&r, X2, sizeof X2 / sizeof X2[0], -1, 1);
+    fill_uniform(&r, T, sizeof T / sizeof T[0], -1, 1);
+    eng_model *m = NULL;
+    assert_int_equal(eng_model_create(&m, cpu(), &a, P, 8), ENG_OK);
+    size_t np = eng_model_nparams(m);
+    float *g1 = malloc(sizeof(float) * P * np), *g2 = malloc(sizeof(float) * P * np);
+    /* reference gradients: forward + backward */
+    assert_int_equal(eng_model_zero_grad(m), ENG_OK);
+    assert_int_equal(eng_model_forward(m, X, B, Y1), ENG_OK);
+    assert_int_equal(eng_model_loss_backward(m, ENG_LOSS_MSE, 1.0f, T, NULL, NULL), ENG_OK);
+    assert_int_equal(eng_model_get(m, ENG_VIEW_GRADS, g1), ENG_OK);
+    /* infer == forward */
+    assert_int_equal(eng_model_infer(m, X, B, Y2), ENG_OK);
+    assert_memory_equal(Y1, Y2, sizeof Y1);
+    /* forward, infer on X2 (smaller batch too), backward: same gradients */
+    assert_int_equal(eng_model_zero_grad(m), ENG_OK);
+    assert_int_equal(eng_model_forward(m, X, B, NULL), ENG_OK);
+    assert_int_equal(eng_model_infer(m, X2, B, Y2), ENG_OK);
+    assert_int_equal(eng_model_infer(m, X2, 2, Y2), ENG_OK);
+    assert_int_equal(eng_model_loss_backward(m, ENG_LOSS_MSE, 1.0f, T, NULL, NULL), ENG_OK);
+    assert_int_equal(eng_model_get(m, ENG_VIEW_GRADS, g2), ENG_OK);
+    assert_memory_equal(g1, g2, sizeof(float) * P * np);
+    assert_int_equal(eng_model_infer(m, X, 0, Y2), ENG_EINVAL);
+    assert_int_equal(eng_model_infer(m, X, B, NULL), ENG_EINVAL);
+    eng_model_free(m);
+    free(g1);
+    free(g2);
+}
+
 /* Product 0 of any group is initialised like a P = 1 model with the same seed, and
  * product p of a group is the same whatever P is (streams are per product). */
 static void test_init_per_product_streams(void **s) {
@@ -374,6 +462,8 @@ int main(void) {
         cmocka_unit_test(test_adam_default),
         cmocka_unit_test(test_clip_and_mask),
         cmocka_unit_test(test_group_equals_singles),
+        cmocka_unit_test(test_group_threads_equal_singles),
+        cmocka_unit_test(test_infer),
         cmocka_unit_test(test_init_per_product_streams),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_polyak_copy),
