@@ -33,6 +33,18 @@ static int guard(const cmp_ctx *c, int p, double inc, double cand, double ref, d
     return env_grid_map_price(&c->cfg->grid, *price, ref, level, ratio, NULL);
 }
 
+/* Self-normalised estimators are 0/0 when the target never takes a logged action: the OPE
+ * layer returns NaN; here such a value is reported as unavailable with the reason. */
+static void mark_undefined(ope_result *r) {
+    for (int e = 0; e < OPE_N_EST; e++) {
+        ope_value *v = &r->v[e];
+        if (v->available && !isfinite(v->estimate)) {
+            v->available = 0;
+            snprintf(v->note, sizeof v->note, "undefined: the target policy never takes a logged action");
+        }
+    }
+}
+
 static void copy_kernel(ope_result *dst, const ope_result *src) {
     for (int e = OPE_KIPS; e <= OPE_KDR; e++) dst->v[e] = src->v[e];
     dst->bandwidth = src->bandwidth;
@@ -208,6 +220,8 @@ int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act) {
         }
         ope_traj tj = {m, st_start, st_r, st_pi, st_mu};
         if ((rc = ope_traj_estimate(&tj, &oc, &pr->longterm[a]))) break;
+        mark_undefined(&pr->immediate[a]);
+        mark_undefined(&pr->longterm[a]);
         /* FQE call site: when the `fqe` branch (experiments/ope_fqe.c) is merged, estimate
          * the same policy here with
          *     ope_fqe_estimate(&tj_with_states, &fqe_arch, &oc, &fqe_result);

@@ -10,19 +10,21 @@
 
 #define NP 5
 #define NT 40
-#define SHORT_P 4 /* product with almost no history */
+#define SHORT_P 4 /* products SHORT_P-1 and SHORT_P have little history (pooled together) */
 
 static db_history *make_history(void) {
     db_history *h = NULL;
     env_sim_log *lg = NULL;
     assert_int_equal(env_sim_generate(ENV_SIM_PRESET_DEFAULT, NULL, NP, NT, 1, 18000, 42, &h, &lg), 0);
     env_sim_log_free(lg);
-    /* product SHORT_P: only the last 6 periods exist */
-    for (int t = 0; t < NT - 6; t++) {
-        size_t c = (size_t)SHORT_P * NT + t;
-        h->present[c] = 0;
-        h->price[c] = h->units[c] = h->revenue[c] = h->traffic[c] = NAN;
-    }
+    /* products SHORT_P-1, SHORT_P: only the last 18 periods exist (5 training transitions
+     * each with train_frac 0.7: too few alone, 10 together) */
+    for (int p = SHORT_P - 1; p <= SHORT_P; p++)
+        for (int t = 0; t < NT - 18; t++) {
+            size_t c = (size_t)p * NT + t;
+            h->present[c] = 0;
+            h->price[c] = h->units[c] = h->revenue[c] = h->traffic[c] = NAN;
+        }
     return h;
 }
 
@@ -44,7 +46,7 @@ static exp_compare_cfg small_cfg(void) {
 
 static void check_value(const ope_value *v) {
     if (!v->available) return;
-    assert_true(isfinite(v->estimate));
+    if (!isfinite(v->estimate)) fail_msg("available estimate %g (%s)", v->estimate, v->note);
     if (isfinite(v->ci_low) && isfinite(v->ci_high)) {
         assert_true(v->ci_low <= v->estimate + 1e-9 * (1 + fabs(v->estimate)));
         assert_true(v->estimate <= v->ci_high + 1e-9 * (1 + fabs(v->estimate)));
@@ -72,7 +74,7 @@ static void test_run_basic(void **state) {
             if (a != EXP_AGENT_HISTORY)
                 for (int t = 0; t < NT; t++) assert_true(isfinite(pr->agent_price[a][t]) && pr->agent_price[a][t] > 0);
         }
-        if (p == SHORT_P) continue;
+        if (p >= SHORT_P - 1) continue;
         assert_int_equal(pr->status, EXP_OK);
         for (int a = 0; a < EXP_N_AGENTS; a++) {
             const ope_result *im = &pr->immediate[a], *lt = &pr->longterm[a];
@@ -84,14 +86,14 @@ static void test_run_basic(void **state) {
                 check_value(&lt->v[e]);
             }
         }
-        /* the history agent's IPS weights are 1: IPS = the mean logged reward = Replay-free check */
-        assert_close(pr->immediate[EXP_AGENT_HISTORY].overlap.mean_w, 1.0, 1e-9, 0);
+        /* the history agent is the behaviour policy: every IPS weight is 1 */
+        assert_close(pr->immediate[EXP_AGENT_HISTORY].overlap.mean_w, 1.0, 1e-6, 0);
         assert_true(pr->immediate[EXP_AGENT_DDPG].v[OPE_KIPS].available);
     }
     for (int a = 0; a < EXP_N_AGENTS; a++) {
         ope_est e = r->total_immediate[a].recommended;
         assert_true(r->total_immediate[a].v[e].available);
-        assert_int_equal(r->total_immediate[a].v[e].n_used, NP - 1); /* the short product is not in totals */
+        assert_int_equal(r->total_immediate[a].v[e].n_used, NP - 2); /* short products are not in totals */
         for (int k = 0; k < OPE_N_EST; k++) {
             check_value(&r->total_immediate[a].v[k]);
             check_value(&r->total_longterm[a].v[k]);
@@ -116,13 +118,22 @@ static void test_short_pooled(void **state) {
     assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &r), 0);
     const exp_product_result *pr = &r->products[SHORT_P];
     assert_int_equal(pr->status, EXP_SKIP_SHORT);
-    assert_non_null(strstr(pr->note, "pooled"));
+    assert_non_null(strstr(pr->note, "pooled model of 2 short products"));
+    assert_int_equal(r->products[SHORT_P - 1].status, EXP_SKIP_SHORT);
     assert_true(isfinite(pr->price[EXP_AGENT_DQN]) && pr->price[EXP_AGENT_DQN] > 0);
+    /* the pooled model is evaluated on the product's own holdout */
+    assert_true(pr->immediate[EXP_AGENT_DQN].n > 0);
+    assert_true(pr->immediate[EXP_AGENT_DQN].v[OPE_DM].available);
     exp_results_free(r);
-    /* with min_history above every product's history, all are short and pooled */
+    /* min_history above what even the pool holds: every product held at the incumbent */
     cfg.min_history = 1000;
     assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &r), 0);
-    for (int p = 0; p < NP; p++) assert_int_equal(r->products[p].status, EXP_SKIP_SHORT);
+    for (int p = 0; p < NP; p++) {
+        const exp_product_result *q = &r->products[p];
+        assert_int_equal(q->status, EXP_SKIP_SHORT);
+        assert_non_null(strstr(q->note, "held at the incumbent"));
+        for (int a = 0; a < EXP_N_AGENTS; a++) assert_close(q->price[a], q->price[EXP_AGENT_HISTORY], 1e-9, 0);
+    }
     exp_results_free(r);
     exp_compare_cfg_free(&cfg);
     db_history_free(h);
@@ -147,7 +158,7 @@ static void test_divergence_held(void **state) {
     assert_int_equal(r->products[0].agent_failed, 0);
     assert_int_equal(r->products[2].status, EXP_OK);
     /* a diverged product still counts in the totals */
-    assert_int_equal(r->total_immediate[EXP_AGENT_DQN].v[OPE_DM].n_used, NP - 1);
+    assert_int_equal(r->total_immediate[EXP_AGENT_DQN].v[OPE_DM].n_used, NP - 2);
     exp_results_free(r);
     exp_compare_cfg_free(&cfg);
     db_history_free(h);
