@@ -36,6 +36,7 @@ void env_transitions_free(env_transitions *tr) {
     free(tr->done);
     free(tr->clipped);
     free(tr->propensity);
+    free(tr->behav_probs);
     env_behaviour_free(tr->behaviour);
     env_behaviour_calib_free(&tr->calibration);
     free(tr);
@@ -96,8 +97,10 @@ int env_transitions_build(const db_history *h, const env_transitions_cfg *cfg, e
     tr->done = eng_malloc(nn);
     tr->clipped = eng_malloc(nn);
     tr->propensity = eng_malloc(nn * sizeof(float));
+    tr->behav_probs = eng_malloc(nn * (size_t)cfg->grid.K * sizeof(float));
     if (!tr->product || !tr->t || !tr->state || !tr->next_state || !tr->level || !tr->ratio || !tr->price ||
-        !tr->ref_price || !tr->inc_level || !tr->reward || !tr->done || !tr->clipped || !tr->propensity) {
+        !tr->ref_price || !tr->inc_level || !tr->reward || !tr->done || !tr->clipped || !tr->propensity ||
+        !tr->behav_probs) {
         rc = ENG_ENOMEM;
         goto fail;
     }
@@ -135,6 +138,7 @@ int env_transitions_build(const db_history *h, const env_transitions_cfg *cfg, e
                                             probs)))
             goto fail;
         tr->propensity[i] = (float)probs[tr->level[i]];
+        for (int k = 0; k < cfg->grid.K; k++) tr->behav_probs[i * (size_t)cfg->grid.K + k] = (float)probs[k];
     }
     if ((rc = env_behaviour_calibration(tr->behaviour, tr->product, tr->state, tr->ref_price, tr->level, n,
                                         &tr->calibration)))

@@ -51,6 +51,7 @@ typedef struct env_transitions {
     uint8_t *done;     /* [n] */
     uint8_t *clipped;  /* [n] 1 when the logged price lay outside the band */
     float *propensity; /* [n] P_behaviour(level | s_t) > 0 */
+    float *behav_probs; /* [n][K] the full P_behaviour(. | s_t) that propensity was read from */
     env_behaviour *behaviour; /* fitted on these transitions; owned */
     env_reward_info reward_info; /* summed over products */
     long n_clipped;    /* logged prices outside the band */

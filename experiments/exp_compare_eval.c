@@ -163,10 +163,9 @@ int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act) {
         d.reward[i] = tr->reward[r];
         d.pscore[i] = tr->propensity[r];
         for (int j = 0; j < F; j++) d.x[(size_t)i * F + j] = tr->state[r * F + j];
-        if ((rc = env_behaviour_probs(tr->behaviour, p, tr->inc_level[r], d.mu + (size_t)i * K))) {
-            free(rt);
-            goto done;
-        }
+        /* the behaviour distribution of this very state, the one pscore was read from, so the
+         * historical policy's importance weights are exactly 1 */
+        for (int k = 0; k < K; k++) d.mu[(size_t)i * K + k] = tr->behav_probs[r * (size_t)K + k];
         rt[i] = tr->t[r];
         if (prev_done || tr->t[r] != prev_t + 1) st_start[m++] = i;
         prev_t = tr->t[r];
