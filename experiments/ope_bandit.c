@@ -239,7 +239,7 @@ void ope_result_init(ope_result *out, const ope_config *cfg, int n) {
         out->v[e].estimate = out->v[e].ci_low = out->v[e].ci_high = out->v[e].boot_se = NAN;
         snprintf(out->v[e].note, sizeof out->v[e].note, "not applicable to this data");
     }
-    snprintf(out->v[OPE_FQE].note, sizeof out->v[OPE_FQE].note, "fitted Q evaluation is not implemented yet");
+    snprintf(out->v[OPE_FQE].note, sizeof out->v[OPE_FQE].note, "not computed: fitted Q evaluation needs transitions (ope_fqe_estimate)");
     out->n = n;
     out->n_boot = cfg->n_boot;
     out->alpha = cfg->alpha;
