@@ -95,7 +95,7 @@ typedef struct ope_result {
     int n_boot;               /* resamples drawn */
     double alpha;
     double bandwidth;         /* continuous: the bandwidth used */
-    const char *q_source;     /* "given", "ridge", or "none" */
+    const char *q_source;     /* "given", "ridge", "fqe" (fitted Q network) or "none" */
     ope_est recommended;      /* DR normally; DM when overlap is poor; IPS/WPDIS when no model */
 } ope_result;
 
