@@ -59,6 +59,9 @@ typedef struct ope_config {
     double min_ess_frac;  /* overlap is poor when ESS < min_ess_frac * n ... (default 0.05) */
     double min_ess_abs;   /* ... or ESS < min_ess_abs (default 30) ... */
     double max_unsupported; /* ... or target mass on unsupported actions > this (default 0.01) */
+    int refit_boot;       /* DM/DR/Switch-DR intervals when the reward model is fitted here: the
+                           * first min(n_boot, refit_boot) resamples refit the ridge model on the
+                           * resample (default 200; 0 = hold the model fixed: too-narrow intervals) */
 } ope_config;
 
 ope_config ope_config_default(void);
@@ -129,11 +132,19 @@ int ope_bandit_check(const ope_bandit *d);
  * Returns 0, ENG_EINVAL (no context, bad lambda or folds), ENG_ENUM (singular), ENG_ENOMEM. */
 int ope_fit_ridge_q(const ope_bandit *d, double lambda, int folds, uint64_t seed, double **q_out);
 
-/* Overlap diagnostics and the poor-overlap rule of cfg.  Returns 0 or ENG_EINVAL. */
+/* Overlap diagnostics and the poor-overlap rule of cfg.  Unsupported actions: with d->mu,
+ * per row (mu[i][a] == 0 at that row's context); without it, a per-FILE proxy (actions never
+ * logged in any row), which cannot see context-dependent support (an action possible in some
+ * contexts but not in others) and says so in `reason` when the rule fails on it.  Give mu
+ * whenever the logging policy's full distribution is known (the simulator's is).
+ * Returns 0 or ENG_EINVAL. */
 int ope_overlap_compute(const ope_bandit *d, const ope_config *cfg, ope_overlap *out);
 
 /* All bandit estimators with bootstrap intervals.  DM/DR/Switch-DR use d->q when present,
- * else a ridge model fitted on d->x, else they are unavailable with a note.  `out` is
+ * else a ridge model fitted on d->x, else they are unavailable with a note.  With a fitted
+ * model their intervals come from min(n_boot, refit_boot) resamples that each refit the model
+ * (same lambda and folds), so they include the model's fitting variability; with a given q
+ * the model is fixed and the notes say that the interval covers row sampling only.  `out` is
  * caller-owned.  Returns 0 or a negative status (bad data, no memory). */
 int ope_bandit_estimate(const ope_bandit *d, const ope_config *cfg, ope_result *out);
 
