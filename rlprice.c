@@ -16,6 +16,7 @@
 #include "exp_bench_db.h"
 #include "exp_compare.h"
 #include "ope.h"
+#include "ope_sim.h"
 
 #define RLPRICE_VERSION "0.1.0"
 
@@ -45,6 +46,7 @@ static const rlp_cmd commands[] = {
     /* experiments */
     {"ope", NULL, ope_cmd_ope, "offline policy evaluation of a logged bandit CSV (docs/ope.md)"},
     {"compare", NULL, exp_cmd_compare, "train DQN/DDPG/LinUCB per product and compare them by OPE (docs/compare.md)"},
+    {"ope-validate", NULL, ope_cmd_validate, "OPE estimators vs the simulator's truth: bias and coverage (--products N --seeds S)"},
     {"bench", "engine", exp_cmd_bench_engine, "engine training-step throughput vs sgemm (--device, --seconds)"},
     {"bench", "db", exp_cmd_bench_db, "COPY loader vs psql \\copy, loader memory, push time [--db CONNINFO]"},
     {"bench", "agents", exp_cmd_bench_agents, "agent throughput: DQN, DDPG, LinUCB, a 1,000-product group"},

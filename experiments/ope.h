@@ -9,20 +9,23 @@
  * Every estimator is written as a ratio of per-row (per-trajectory, per-step) sums, so one
  * seeded nonparametric bootstrap (resample rows / trajectories with replacement, percentile
  * interval) gives every estimator's confidence interval from the same resamples in
- * O(B * n * estimators).  The reward model of DM/DR is held fixed across resamples.
+ * O(B * n * estimators).
  * Definitions, the overlap rule and the CSV format are in docs/ope.md.
  *
- * Not implemented yet: Fitted Q Evaluation (FQE).  It needs the engine's model groups
- * (engine/eng_model.h) trained on logged transitions; the planned slot is
- *     int ope_fqe_estimate(const ope_traj *d, const eng_arch *arch, const ope_config *cfg,
- *                          ope_result *out);
- * and the OPE_FQE row of ope_est is reserved for it (always unavailable today).
+ * Sequential, model-based: Fitted Q Evaluation on the engine's model groups, P products'
+ * policies at once                                             (ope_fqe_estimate, ope_fqe.c)
+ *
+ * DM/DR intervals refit the ridge reward model inside every bootstrap resample when the model
+ * was fitted here (ope_bandit_estimate); a reward model given by the caller is held fixed and
+ * the DM note says so.
  */
 #ifndef OPE_H
 #define OPE_H
 
 #include <stdint.h>
 
+#include "eng_backend.h"
+#include "eng_model.h"
 #include "eng_util.h"
 
 typedef enum {
@@ -37,7 +40,7 @@ typedef enum {
     OPE_KDR,        /* kernel DR */
     OPE_PDIS,       /* per-decision importance sampling (trajectories) */
     OPE_WPDIS,      /* weighted (self-normalised per step) PDIS */
-    OPE_FQE,        /* reserved: fitted Q evaluation, not implemented (see above) */
+    OPE_FQE,        /* fitted Q evaluation (ope_fqe_estimate) */
     OPE_N_EST
 } ope_est;
 
@@ -56,6 +59,9 @@ typedef struct ope_config {
     double min_ess_frac;  /* overlap is poor when ESS < min_ess_frac * n ... (default 0.05) */
     double min_ess_abs;   /* ... or ESS < min_ess_abs (default 30) ... */
     double max_unsupported; /* ... or target mass on unsupported actions > this (default 0.01) */
+    int refit_boot;       /* DM/DR/Switch-DR intervals when the reward model is fitted here: the
+                           * first min(n_boot, refit_boot) resamples refit the ridge model on the
+                           * resample (default 200; 0 = hold the model fixed: too-narrow intervals) */
 } ope_config;
 
 ope_config ope_config_default(void);
@@ -92,7 +98,7 @@ typedef struct ope_result {
     int n_boot;               /* resamples drawn */
     double alpha;
     double bandwidth;         /* continuous: the bandwidth used */
-    const char *q_source;     /* "given", "ridge", or "none" */
+    const char *q_source;     /* "given", "ridge", "fqe" (fitted Q network) or "none" */
     ope_est recommended;      /* DR normally; DM when overlap is poor; IPS/WPDIS when no model */
 } ope_result;
 
@@ -126,11 +132,19 @@ int ope_bandit_check(const ope_bandit *d);
  * Returns 0, ENG_EINVAL (no context, bad lambda or folds), ENG_ENUM (singular), ENG_ENOMEM. */
 int ope_fit_ridge_q(const ope_bandit *d, double lambda, int folds, uint64_t seed, double **q_out);
 
-/* Overlap diagnostics and the poor-overlap rule of cfg.  Returns 0 or ENG_EINVAL. */
+/* Overlap diagnostics and the poor-overlap rule of cfg.  Unsupported actions: with d->mu,
+ * per row (mu[i][a] == 0 at that row's context); without it, a per-FILE proxy (actions never
+ * logged in any row), which cannot see context-dependent support (an action possible in some
+ * contexts but not in others) and says so in `reason` when the rule fails on it.  Give mu
+ * whenever the logging policy's full distribution is known (the simulator's is).
+ * Returns 0 or ENG_EINVAL. */
 int ope_overlap_compute(const ope_bandit *d, const ope_config *cfg, ope_overlap *out);
 
 /* All bandit estimators with bootstrap intervals.  DM/DR/Switch-DR use d->q when present,
- * else a ridge model fitted on d->x, else they are unavailable with a note.  `out` is
+ * else a ridge model fitted on d->x, else they are unavailable with a note.  With a fitted
+ * model their intervals come from min(n_boot, refit_boot) resamples that each refit the model
+ * (same lambda and folds), so they include the model's fitting variability; with a given q
+ * the model is fixed and the notes say that the interval covers row sampling only.  `out` is
  * caller-owned.  Returns 0 or a negative status (bad data, no memory). */
 int ope_bandit_estimate(const ope_bandit *d, const ope_config *cfg, ope_result *out);
 
@@ -168,6 +182,63 @@ typedef struct ope_traj {
  * ended before step t is treated as absorbed (reward 0, weight frozen at its last value).
  * Returns 0 or a negative status. */
 int ope_traj_estimate(const ope_traj *d, const ope_config *cfg, ope_result *out);
+
+/* ---- Fitted Q Evaluation (ope_fqe.c) -------------------------------------------------- *
+ * P products, each with n logged transitions (s, a, r, s', done) on d state features, are
+ * evaluated at once: one network per product in one eng_model group.
+ *   discrete (K > 0):   Q(s, .) has K outputs; regression target for the logged action
+ *                       y = r + gamma (1 - done) sum_a' pi(a'|s') Qbar(s', a')  (other outputs
+ *                       masked with weight 0);  value = mean_j sum_a pi(a|s0_j) Q(s0_j, a)
+ *   continuous (K == 0): Q(s, a) has d + 1 inputs (the action last) and one output;
+ *                       y = r + gamma (1 - done) Qbar(s', pi(s'));  value = mean_j Q(s0_j, pi(s0_j))
+ * Qbar is a copy of Q refreshed at the start of every iteration.  Rewards are divided per
+ * product by a scale (mean |r|) and the network learns (1 - gamma) Q / scale, so targets are
+ * O(1) whatever the currency; the value is scaled back.  State features should be roughly
+ * standardised by the caller (continuous actions roughly in [-1, 1], as DDPG's tanh output). */
+typedef struct ope_fqe_data {
+    int P, n, d;               /* products, transitions per product, state features */
+    int K;                     /* discrete actions; 0 = continuous (deterministic target) */
+    const float *s;            /* [P][n][d] state */
+    const float *s_next;       /* [P][n][d] next state (ignored where done) */
+    const double *reward;      /* [P][n] */
+    const unsigned char *done; /* [P][n] 1 = episode ended after this step; NULL = never */
+    const unsigned char *valid;/* [P][n] 0 = padding row (products with fewer rows); NULL = all */
+    const int *action;         /* [P][n] logged action 0..K-1 (K > 0) */
+    const double *pi_next;     /* [P][n][K] target probabilities at s_next (K > 0) */
+    const float *action_cont;  /* [P][n] logged action (K == 0) */
+    const float *target_next;  /* [P][n] target action at s_next (K == 0) */
+    const int *episode;        /* [P][n] episode id of each row (bootstrap unit); NULL = rows */
+    int n0;                    /* initial states per product */
+    const float *s0;           /* [P][n0][d] */
+    const double *pi0;         /* [P][n0][K] target probabilities at s0 (K > 0) */
+    const float *target0;      /* [P][n0] target action at s0 (K == 0) */
+} ope_fqe_data;
+
+typedef struct ope_fqe_cfg {
+    uint64_t seed;      /* weights, minibatches, bootstrap (default 1) */
+    double gamma;       /* discount, in [0, 1) (default 0.9) */
+    int iterations;     /* target refreshes (default 30) */
+    int steps;          /* Adam steps per iteration (default 100) */
+    int batch;          /* minibatch rows per product (default 128; capped at n) */
+    int n_hidden;       /* hidden layers, 1..ENG_MAX_LAYERS-1 (default 2) */
+    int hidden[ENG_MAX_LAYERS - 1]; /* their sizes (default 64, 64) */
+    float lr;           /* Adam learning rate (default 1e-3) */
+    float huber_delta;  /* > 0: Huber loss with this delta; 0: MSE (default 1.0) */
+    int n_boot;         /* refits on episodes resampled with replacement, for the interval;
+                         * 0 = no interval (default 0; each refit costs a full fit) */
+    double alpha;       /* interval level (default 0.05) */
+} ope_fqe_cfg;
+
+ope_fqe_cfg ope_fqe_cfg_default(void);
+
+/* Fit FQE for all P products on backend `be` (NULL = CPU) and fill out[p].v[OPE_FQE]
+ * (out is caller-owned, [P]; each out[p] is reset with ope_result_init first).  With
+ * n_boot = B > 0, the whole fit is repeated on B resamples of episodes (rows when
+ * d->episode is NULL) drawn with replacement; the interval is estimate +- t_{B-1} * sd of
+ * the B refit values (normal approximation: B is small), and the note says how many refits
+ * it rests on.  Returns 0, ENG_EINVAL (bad shapes, probabilities, config; message names the
+ * product and row), ENG_ENOMEM, ENG_ENUM (a network diverged), or a backend error. */
+int ope_fqe_estimate(const ope_fqe_data *d, const ope_fqe_cfg *cfg, const eng_backend *be, ope_result *out);
 
 /* ---- bootstrap (shared) ------------------------------------------------------------ */
 /* Estimates of the form  sum_i num[i][e] / sum_i den[i][e]  for E estimators over n units

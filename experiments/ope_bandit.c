@@ -223,8 +223,9 @@ int ope_overlap_compute(const ope_bandit *d, const ope_config *cfg, ope_overlap 
                  cfg->min_ess_abs, cfg->min_ess_frac);
     } else if (out->unsupported_mass > cfg->max_unsupported) {
         out->poor = 1;
-        snprintf(out->reason, sizeof out->reason, "%.1f%% of target mass on unsupported actions (> %.1f%%)",
-                 100 * out->unsupported_mass, 100 * cfg->max_unsupported);
+        snprintf(out->reason, sizeof out->reason, "%.1f%% of target mass on unsupported actions (> %.1f%%)%s",
+                 100 * out->unsupported_mass, 100 * cfg->max_unsupported,
+                 d->mu ? "" : " [proxy: never logged in the file; give mu_* for per-row support]");
     }
     free(logged);
     return st;
@@ -239,12 +240,74 @@ void ope_result_init(ope_result *out, const ope_config *cfg, int n) {
         out->v[e].estimate = out->v[e].ci_low = out->v[e].ci_high = out->v[e].boot_se = NAN;
         snprintf(out->v[e].note, sizeof out->v[e].note, "not applicable to this data");
     }
-    snprintf(out->v[OPE_FQE].note, sizeof out->v[OPE_FQE].note, "fitted Q evaluation is not implemented yet");
+    snprintf(out->v[OPE_FQE].note, sizeof out->v[OPE_FQE].note, "not computed: fitted Q evaluation needs transitions (ope_fqe_estimate)");
     out->n = n;
     out->n_boot = cfg->n_boot;
     out->alpha = cfg->alpha;
     out->bandwidth = NAN;
     out->q_source = "none";
+}
+
+/* DM, DR and Switch-DR on Bm resamples of the rows, refitting the ridge model on each (same
+ * lambda and folds), so the interval includes the model's own fitting variability.  lo/hi/se
+ * are indexed B_DM..B_SDR - B_DM.  A resample whose fit fails (e.g. singular with lambda 0)
+ * counts as undefined (NaN), like an undefined ratio in ope_boot_ratio. */
+static int boot_refit(const ope_bandit *d, const ope_config *cfg, int Bm, double *lo, double *hi, double *se) {
+    const int n = d->n, K = d->K, dd = d->d;
+    int st = ENG_OK;
+    ope_bandit r;
+    memset(&r, 0, sizeof r);
+    r.n = n, r.K = K, r.d = dd;
+    double *vals = NULL, *q = NULL;
+    r.action = eng_malloc((size_t)n * sizeof *r.action);
+    r.reward = eng_malloc((size_t)n * sizeof *r.reward);
+    r.pscore = eng_malloc((size_t)n * sizeof *r.pscore);
+    r.pi = eng_malloc((size_t)n * K * sizeof *r.pi);
+    r.x = eng_malloc((size_t)n * dd * sizeof *r.x);
+    vals = eng_malloc((size_t)3 * Bm * sizeof *vals);
+    if (!r.action || !r.reward || !r.pscore || !r.pi || !r.x || !vals) { st = ENG_ENOMEM; goto cleanup; }
+    eng_rng rng;
+    eng_rng_seed(&rng, eng_seed_derive(cfg->seed, 0x72656669ULL));
+    for (int b = 0; b < Bm; b++) {
+        for (int i = 0; i < n; i++) {
+            size_t j = (size_t)eng_rng_below(&rng, (uint64_t)n);
+            r.action[i] = d->action[j];
+            r.reward[i] = d->reward[j];
+            r.pscore[i] = d->pscore[j];
+            memcpy(r.pi + (size_t)i * K, d->pi + j * K, (size_t)K * sizeof *r.pi);
+            memcpy(r.x + (size_t)i * dd, d->x + j * dd, (size_t)dd * sizeof *r.x);
+        }
+        st = ope_fit_ridge_q(&r, cfg->ridge_lambda, cfg->cross_folds, eng_seed_derive(cfg->seed, 0x71666974ULL + 1 + (uint64_t)b), &q);
+        if (st == ENG_ENOMEM) goto cleanup;
+        if (st) { /* this resample has no usable model */
+            st = ENG_OK;
+            vals[b] = vals[Bm + b] = vals[2 * Bm + b] = NAN;
+            continue;
+        }
+        double dm = 0, dr = 0, sdr = 0;
+        for (int i = 0; i < n; i++) {
+            const double *pi = r.pi + (size_t)i * K, *qi = q + (size_t)i * K;
+            double v = 0, w = pi[r.action[i]] / r.pscore[i], c = r.reward[i] - qi[r.action[i]];
+            for (int a = 0; a < K; a++) v += pi[a] * qi[a];
+            dm += v;
+            dr += v + w * c;
+            sdr += v + (w <= cfg->switch_tau ? w * c : 0.0);
+        }
+        vals[b] = dm / n, vals[Bm + b] = dr / n, vals[2 * Bm + b] = sdr / n;
+        free(q);
+        q = NULL;
+    }
+    for (int e = 0; e < 3; e++) ope_boot_summary(vals + (size_t)e * Bm, Bm, cfg->alpha, &lo[e], &hi[e], &se[e]);
+
+cleanup:
+    free(q);
+    free(vals);
+    free(r.action);
+    free(r.reward);
+    free(r.pscore);
+    free(r.pi);
+    free(r.x);
+    return st;
 }
 
 int ope_bandit_estimate(const ope_bandit *d, const ope_config *cfg, ope_result *out) {
@@ -333,6 +396,23 @@ int ope_bandit_estimate(const ope_bandit *d, const ope_config *cfg, ope_result *
     if (matches == 0) {
         out->v[OPE_REPLAY].available = 0;
         snprintf(out->v[OPE_REPLAY].note, sizeof out->v[OPE_REPLAY].note, "no round where the target's action matched");
+    }
+    int Bm = cfg->n_boot < cfg->refit_boot ? cfg->n_boot : cfg->refit_boot;
+    if (qfit && Bm > 0) { /* the model was fitted here: refit it inside the resamples */
+        double rl[3], rh[3], rs[3];
+        if ((st = boot_refit(d, cfg, Bm, rl, rh, rs))) goto cleanup;
+        for (int e = B_DM; e <= B_SDR; e++) {
+            ope_value *v = &out->v[k_bandit_est[e]];
+            v->ci_low = rl[e - B_DM], v->ci_high = rh[e - B_DM], v->boot_se = rs[e - B_DM];
+        }
+        snprintf(out->v[OPE_DM].note, sizeof out->v[OPE_DM].note,
+                 "interval: %d resamples, ridge model refitted on each", Bm);
+        snprintf(out->v[OPE_DR].note, sizeof out->v[OPE_DR].note,
+                 "interval: %d resamples, ridge model refitted on each", Bm);
+    } else if (q && cfg->n_boot > 0) {
+        snprintf(out->v[OPE_DM].note, sizeof out->v[OPE_DM].note,
+                 "reward model %s and held fixed: interval covers row sampling only (too narrow)",
+                 qfit ? "fitted once" : "given");
     }
     if (!q) {
         for (int e = B_DM; e <= B_SDR; e++) {

@@ -161,8 +161,12 @@ static void test_uniform_policy_from_bts_logs(void **state) {
             fail_msg("%s: truth %.5f outside [%.5f, %.5f]", nm, truth, v->ci_low, v->ci_high);
         if (k >= 2 && !(v->ci_high >= truth - 1.96 * truth_se && v->ci_low <= truth + 1.96 * truth_se))
             fail_msg("%s: [%.5f, %.5f] misses the truth's interval", nm, v->ci_low, v->ci_high);
-        /* an informative interval: positive and narrower than the truth itself */
-        assert_true(v->ci_low > 0);
+        /* an informative interval: narrower than the truth itself; positive for IPS/SNIPS.
+         * DR's and Switch-DR's intervals refit the ridge model per resample (ope_bandit.c), and
+         * a refitted model can push a resample's DR slightly below 0 ([-0.00007, 0.00419] for DR
+         * at seed 2026), so for them only a lower end above -truth/2 is asserted. */
+        if (k < 2) assert_true(v->ci_low > 0);
+        else assert_true(v->ci_low > -0.5 * truth);
         assert_true(v->ci_high - v->ci_low < truth);
     }
     /* ESS is about 6.6% of n here: above the 5% rule, so the IS estimates are not flagged */
