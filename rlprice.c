@@ -13,6 +13,8 @@
 #include "exp_bench.h"
 #include "exp_bench_agents.h"
 #include "exp_bench_db.h"
+#include "exp_bench_nightly.h"
+#include "exp_nightly.h"
 #include "ope.h"
 
 #define RLPRICE_VERSION "0.1.0"
@@ -44,6 +46,8 @@ static const rlp_cmd commands[] = {
     {"bench", "engine", exp_cmd_bench_engine, "engine training-step throughput vs sgemm (--device, --seconds)"},
     {"bench", "db", exp_cmd_bench_db, "COPY loader vs psql \\copy, loader memory, push time [--db CONNINFO]"},
     {"bench", "agents", exp_cmd_bench_agents, "agent throughput: DQN, DDPG, LinUCB, a 1,000-product group"},
+    {"nightly", NULL, exp_cmd_nightly, "the nightly pricing run: load, train, OPE, decide, report, push (docs/nightly.md)"},
+    {"bench", "nightly", exp_cmd_bench_nightly, "a whole nightly run on a simulated history (--products 40000 --days 60)"},
     {"bench", "all", cmd_bench_all, "every benchmark above, one after the other"},
     {NULL, NULL, NULL, NULL},
 };
