@@ -103,7 +103,9 @@ void exp_date_format(int32_t day, char buf[16]) {
     const int d = doy - (153 * mp + 2) / 5 + 1;
     const int m = mp + (mp < 10 ? 3 : -9);
     const int y = yoe + era * 400 + (m <= 2);
-    snprintf(buf, 16, "%04d-%02d-%02d", y, m, d);
+    char tmp[48];
+    snprintf(tmp, sizeof tmp, "%04d-%02d-%02d", y, m, d);
+    snprintf(buf, 16, "%.15s", tmp);
 }
 
 void exp_nightly_run_id(int32_t date, const char *config_text, char buf[64]) {
@@ -278,21 +280,11 @@ static int publish(const char *out_dir, const char *staging, const char *name, c
 }
 
 /* ---- decision ------------------------------------------------------------------------------- */
-typedef struct decision {
-    int failed;
-    int hold;            /* -1 deployed, else exp_hold_reason */
-    exp_agent agent;     /* deployed agent */
-    double price, incumbent;
-    double uplift, lo, hi;
-    uint32_t guard;
-    char reason[160];
-    char note[192];
-} decision;
+typedef exp_nightly_decision decision;
 
 static const exp_agent candidates[] = {EXP_AGENT_FIXED, EXP_AGENT_LINUCB, EXP_AGENT_DQN, EXP_AGENT_DDPG};
 
-/* Decide one product; returns 0 or a status (the product then counts as failed). */
-static int decide_one(const exp_nightly_cfg *cfg, const db_history *h, const exp_product_result *pr, decision *d) {
+int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const exp_product_result *pr, decision *d) {
     memset(d, 0, sizeof *d);
     d->hold = EXP_HOLD_NO_UPLIFT;
     d->agent = EXP_AGENT_HISTORY;
@@ -346,8 +338,11 @@ static int decide_one(const exp_nightly_cfg *cfg, const db_history *h, const exp
             }
         }
     }
+    /* a held price keeps the incumbent unless a hard bound moves it: no re-rounding to endings */
+    env_guard_cfg g_cfg = cfg->compare.guard;
+    if (d->hold >= 0) g_cfg.n_endings = 0;
     env_guard_bounds b = env_guard_bounds_of(h, pr->index, d->incumbent);
-    int st = env_guard_apply(&cfg->compare.guard, &b, candidate, &d->price, &d->guard, NULL, NULL);
+    int st = env_guard_apply(&g_cfg, &b, candidate, &d->price, &d->guard, NULL, NULL);
     if (st) return st;
     char g[128] = "";
     env_guard_reason_str(d->guard, g, sizeof g);
@@ -584,7 +579,7 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
     for (int i = 0; i < res->n_products; i++) {
         const exp_product_result *p = &res->products[i];
         decision *d = &dec[i];
-        int pst = decide_one(cfg, h, p, d);
+        int pst = exp_nightly_decide(cfg, h, p, d);
         if (pst) { /* a failure of this product only: hold it at its guarded incumbent if possible */
             char why[256];
             snprintf(why, sizeof why, "%s", eng_err_msg());
@@ -593,11 +588,13 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
             d->hold = EXP_HOLD_FAILED;
             d->incumbent = p->incumbent_price;
             d->uplift = d->lo = d->hi = NAN;
-            snprintf(d->note, sizeof d->note, "%s", why);
+            snprintf(d->note, sizeof d->note, "%.180s", why);
             d->price = NAN;
             if (isfinite(d->incumbent) && d->incumbent > 0 && p->index >= 0 && p->index < h->n_products) {
+                env_guard_cfg g_cfg = cfg->compare.guard;
+                g_cfg.n_endings = 0;
                 env_guard_bounds b = env_guard_bounds_of(h, p->index, d->incumbent);
-                if (env_guard_apply(&cfg->compare.guard, &b, d->incumbent, &d->price, &d->guard, NULL, NULL)) d->price = NAN;
+                if (env_guard_apply(&g_cfg, &b, d->incumbent, &d->price, &d->guard, NULL, NULL)) d->price = NAN;
             }
             char g[128] = "";
             env_guard_reason_str(d->guard, g, sizeof g);

@@ -74,7 +74,7 @@ exp_nightly_cfg exp_nightly_default(void);
 typedef struct exp_nightly_summary {
     char run_id[64];
     char run_date[16];
-    char report_dir[1024];    /* <out_dir>/<run_id> ("" until published) */
+    char report_dir[1280];    /* <out_dir>/<run_id> ("" until published) */
     int status;               /* 0 or the run's failure status */
     int n_products;           /* products priced (in the comparison) */
     int n_up, n_down;         /* deployed with a higher / lower price than the incumbent */
@@ -101,6 +101,29 @@ void exp_nightly_summary_free(exp_nightly_summary *s); /* frees failed[]; safe w
  * is marked failed when the database still answers), ENG_EINVAL (configuration, empty
  * window), ENG_EDEVICE, ENG_EIO (report folder), ENG_ENOMEM. */
 int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum);
+
+/* One product's decision (exp_nightly_decide). */
+typedef struct exp_nightly_decision {
+    int failed;          /* 1: the product failed (EXP_FAILED in the comparison) */
+    int hold;            /* -1: deployed; else the exp_hold_reason */
+    exp_agent agent;     /* deployed agent (EXP_AGENT_HISTORY when held) */
+    double price;        /* guarded final price */
+    double incumbent;
+    double uplift, lo, hi; /* deployed: agent estimate / CI minus the incumbent's estimate; NaN held */
+    uint32_t guard;      /* env_action.h ENV_GR_* bits of the final price */
+    char reason[160];    /* "deploy:dqn|rounded", "hold:poor_overlap", ... */
+    char note[192];      /* why it failed */
+} exp_nightly_decision;
+
+/* Decide product pr (of history h): candidates are fixed, linucb, dqn, ddpg without their
+ * agent_failed bit, with an available recommended one-step estimate and acceptable overlap; the
+ * one with the highest lower bound is deployed when that bound is above the incumbent's
+ * (historical policy's) recommended estimate; the final price (agent's or incumbent) goes
+ * through env_guard_apply with cfg->compare.guard.  Fills *d.  Returns 0, or ENG_EINVAL (no
+ * valid incumbent price, bad index, guard configuration, the fault_product hook): the caller
+ * counts the product as failed. */
+int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const exp_product_result *pr,
+                       exp_nightly_decision *d);
 
 /* The process exit code for a run: 0 ok, 2 configuration/usage, 3 database, 4 some products
  * failed, 1 anything else. */
