@@ -63,13 +63,16 @@ static void on_progress(void *ctx, const char *stage, long done, long total) {
     if (!final && now - p->t_last < (p->tty ? 0.2 : 10.0)) return;
     if (total <= 0 && !p->tty) return; /* nothing countable to say in a log */
     p->t_last = now;
-    double el = now - p->t_stage, rate = el > 0 ? (double)done / el : 0;
+    double el = now - p->t_stage, rate = el > 0.05 ? (double)done / el : NAN;
     char eta[16], els[16];
     fmt_dur(rate > 0 ? (double)(total - done) / rate : NAN, eta, sizeof eta);
     fmt_dur(el, els, sizeof els);
+    char rs[24];
+    if (isfinite(rate)) snprintf(rs, sizeof rs, "%.1f", rate);
+    else snprintf(rs, sizeof rs, "?");
     char line[160];
     if (total > 0)
-        snprintf(line, sizeof line, "%-8s %ld/%ld products  %.1f/s  %s %s", stage, done, total, rate,
+        snprintf(line, sizeof line, "%-8s %ld/%ld products  %s/s  %s %s", stage, done, total, rs,
                  final ? "took" : "ETA", final ? els : eta);
     else
         snprintf(line, sizeof line, "%-8s ... %s", stage, els);
