@@ -646,7 +646,6 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
     rec_json_ctx rc = {sum, recs, nrec, cfg->dry_run};
     if ((st = eng_atomic_write(path, write_recs_json, &rc))) goto cleanup;
     sum->sec_report = eng_now() - t;
-    progress(cfg, "report", 1, 1);
 
     if (!cfg->dry_run) {
         t = eng_now();

@@ -61,7 +61,7 @@ static void on_progress(void *ctx, const char *stage, long done, long total) {
     }
     const int final = total > 0 && done >= total;
     if (!final && now - p->t_last < (p->tty ? 0.2 : 10.0)) return;
-    if (total <= 0 && !p->tty) return; /* nothing countable to say in a log */
+    if (!p->tty && (total <= 0 || done == 0)) return; /* nothing countable to say in a log */
     p->t_last = now;
     double el = now - p->t_stage, rate = el > 0.05 ? (double)done / el : NAN;
     char eta[16], els[16];
