@@ -228,9 +228,15 @@ static int group_train(cmp_ctx *c, cmp_group *g, long product_base) {
     int *arm = NULL;
     unsigned char *active = NULL;
     size_t *cur = NULL;
-    long n_rows = 0;
-    for (int i = 0; i < g->n; i++)
-        for (size_t r = c->off[g->prod[i]]; r < c->off[g->prod[i] + 1]; r++) n_rows += cmp_is_train(c, r);
+    long n_rows = 0, max_rows = 1; /* all slots' rows; the most one product has */
+    for (int i = 0; i < g->n; i++) {
+        long k = 0;
+        for (size_t r = c->off[g->prod[i]]; r < c->off[g->prod[i] + 1]; r++) k += cmp_is_train(c, r);
+        n_rows += k;
+        if (k > max_rows) max_rows = k;
+    }
+    /* replay capacity: every training row fits, no more (the buffers are [P][capacity]) */
+    long cap = g->pooled ? n_rows : max_rows;
 
     g->loaded = cfg->ckpt_dir ? group_try_load(c, g) : 0;
     if (g->loaded) warm_loaded++;
@@ -241,13 +247,13 @@ static int group_train(cmp_ctx *c, cmp_group *g, long product_base) {
         dq.n_actions = c->K;
         dq.seed = eng_seed_derive(cfg->seed, 1001);
         dq.product_base = product_base;
-        if (dq.replay < n_rows && g->pooled) dq.replay = n_rows;
+        if (dq.replay > cap || g->pooled) dq.replay = cap;
         agt_ddpg_cfg dd = cfg->ddpg;
         dd.state_dim = F;
         dd.band = (float)cfg->grid.band;
         dd.seed = eng_seed_derive(cfg->seed, 1002);
         dd.product_base = product_base;
-        if (dd.replay < n_rows && g->pooled) dd.replay = n_rows;
+        if (dd.replay > cap || g->pooled) dd.replay = cap;
         if ((rc = agt_dqn_create(&g->dqn, c->be, &dq, P)) || (rc = agt_ddpg_create(&g->ddpg, c->be, &dd, P)))
             goto done;
     }
