@@ -78,7 +78,9 @@ static json_object *shown_json(const ope_result *r) {
 static json_object *total_json(const ope_result *r) {
     json_object *o = json_object_new_object();
     if (!o) return NULL;
-    if (!put_new(o, "shown", shown_json(r)) || !put_new(o, "estimators", ope_result_json(r))) {
+    ope_result c = *r; /* a zeroed result (never initialised by the producer) has no q_source */
+    if (!c.q_source) c.q_source = "none";
+    if (!put_new(o, "shown", shown_json(r)) || !put_new(o, "estimators", ope_result_json(&c))) {
         json_object_put(o);
         return NULL;
     }
