@@ -1,0 +1,661 @@
+/* exp_compare.c - the comparison run: features, per-group training of DQN / DDPG / LinUCB,
+ * the pooled fallback for short histories, warm start from a checkpoint folder, then the
+ * evaluation of every product (exp_compare_eval.c).  See exp_compare.h and docs/compare.md. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "eng_util.h"
+#include "exp_compare_int.h"
+
+static _Thread_local int warm_loaded, warm_fresh;
+
+void exp_compare_last_warm(int *loaded, int *fresh) {
+    if (loaded) *loaded = warm_loaded;
+    if (fresh) *fresh = warm_fresh;
+}
+
+int cmp_is_train(const cmp_ctx *c, size_t i) { return c->tr->t[i] < c->train_end; }
+int cmp_is_eval(const cmp_ctx *c, size_t i) { return c->cfg->eval_all || c->tr->t[i] >= c->train_end; }
+
+/* A group of trained agents and the products they price.  Own groups: product i in slot i.
+ * The pooled group: one slot shared by every short product. */
+typedef struct cmp_group {
+    int P;           /* slots */
+    int n;           /* products */
+    int *prod;       /* [n] */
+    int pooled;
+    char name[32];   /* checkpoint stem: "g<index>" or "pooled" */
+    agt_dqn *dqn;
+    agt_ddpg *ddpg;
+    agt_linucb *lin;
+    int loaded;      /* warm-started from ckpt_dir */
+} cmp_group;
+
+static void group_free_agents(cmp_group *g) {
+    agt_dqn_free(g->dqn);
+    agt_ddpg_free(g->ddpg);
+    agt_linucb_free(g->lin);
+    g->dqn = NULL;
+    g->ddpg = NULL;
+    g->lin = NULL;
+}
+
+static int slot_of(const cmp_group *g, int i) { return g->pooled ? 0 : i; }
+
+/* ---- warm start ------------------------------------------------------------------------- */
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* The manifest: everything a saved group must agree on to be reused.  Product ids are
+ * written percent-encoded (anything outside printable ASCII, and '%'), one per line. */
+static char *group_meta(const cmp_ctx *c, const cmp_group *g) {
+    const exp_compare_cfg *cfg = c->cfg;
+    float flat[FEAT_NORM_FLAT_LEN];
+    feat_norm_to_array(&c->norm, flat);
+    uint64_t nh = fnv(1469598103934665603ULL, flat, sizeof flat);
+    size_t cap = 512;
+    for (int i = 0; i < g->n; i++) cap += 3 * strlen(c->h->product_id[g->prod[i]]) + 2;
+    char *s = malloc(cap);
+    if (!s) {
+        eng_err_set(ENG_ENOMEM, "compare: out of memory (checkpoint manifest)");
+        return NULL;
+    }
+    size_t n = (size_t)snprintf(s, cap,
+                                "rlprice-compare-group 1\nlayout %s %016llx\nnorm %016llx\nslots %d pooled %d\n"
+                                "grid %d %.9g\ndqn %d %d\nddpg %d %d\nproducts %d\n",
+                                FEAT_LAYOUT_VERSION, (unsigned long long)feat_layout_get()->hash,
+                                (unsigned long long)nh, g->P, g->pooled, cfg->grid.K, cfg->grid.band,
+                                cfg->dqn.hidden1, cfg->dqn.hidden2, cfg->ddpg.hidden1, cfg->ddpg.hidden2, g->n);
+    for (int i = 0; i < g->n; i++) {
+        for (const unsigned char *p = (const unsigned char *)c->h->product_id[g->prod[i]]; *p; p++) {
+            if (*p > 32 && *p < 127 && *p != '%') s[n++] = (char)*p;
+            else n += (size_t)sprintf(s + n, "%%%02X", *p);
+        }
+        s[n++] = '\n';
+    }
+    s[n] = 0;
+    return s;
+}
+
+static int write_text_cb(FILE *f, void *ctx) {
+    const char *s = ctx;
+    return fputs(s, f) < 0 ? eng_err_set(ENG_EIO, "write failed: %s", strerror(errno)) : 0;
+}
+
+static char *read_small_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            char *q = realloc(buf, cap);
+            if (!q) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = q;
+        }
+        size_t k = fread(buf + n, 1, 4096, f);
+        n += k;
+        if (k < 4096) break;
+    }
+    fclose(f);
+    buf[n] = 0;
+    return buf;
+}
+
+static void ckpt_path(char *out, size_t n, const cmp_ctx *c, const cmp_group *g, const char *suffix) {
+    snprintf(out, n, "%s/%s.%s", c->cfg->ckpt_dir, g->name, suffix);
+}
+
+/* Load the group's agents when its manifest matches; 1 loaded, 0 not (any reason, logged). */
+static int group_try_load(const cmp_ctx *c, cmp_group *g) {
+    char path[4096];
+    int ok = 0;
+    char *want = group_meta(c, g), *have = NULL;
+    if (!want) return 0;
+    ckpt_path(path, sizeof path, c, g, "meta");
+    have = read_small_file(path);
+    if (!have || strcmp(have, want)) {
+        ENG_INFO("compare: %s: %s; training from scratch", g->name,
+                 have ? "product list, feature layout or network shape changed" : "no checkpoint");
+        goto done;
+    }
+    ckpt_path(path, sizeof path, c, g, "dqn.h5");
+    if (agt_dqn_load(&g->dqn, c->be, path)) goto fail;
+    ckpt_path(path, sizeof path, c, g, "ddpg.h5");
+    if (agt_ddpg_load(&g->ddpg, c->be, path)) goto fail;
+    const agt_dqn_cfg *dq = agt_dqn_config(g->dqn);
+    const agt_ddpg_cfg *dd = agt_ddpg_config(g->ddpg);
+    if (agt_dqn_P(g->dqn) != g->P || agt_ddpg_P(g->ddpg) != g->P || dq->state_dim != c->F ||
+        dq->n_actions != c->K || dd->state_dim != c->F) {
+        eng_err_set(ENG_EFORMAT, "saved agents do not fit the group");
+        goto fail;
+    }
+    ok = 1;
+    ENG_INFO("compare: %s: warm start from %s", g->name, c->cfg->ckpt_dir);
+    goto done;
+fail:
+    ENG_WARN("compare: %s: checkpoint unusable (%s); training from scratch", g->name, eng_err_msg());
+    group_free_agents(g);
+done:
+    free(want);
+    free(have);
+    return ok;
+}
+
+static int group_save(const cmp_ctx *c, cmp_group *g) {
+    char path[4096];
+    int rc = 0;
+    char *meta = group_meta(c, g);
+    if (!meta) return ENG_ENOMEM;
+    /* The manifest goes first and comes back last: a crash in between leaves no manifest, so
+     * the half-written agents are never taken for this product list. */
+    ckpt_path(path, sizeof path, c, g, "meta");
+    if (unlink(path) && errno != ENOENT) {
+        rc = eng_err_set(ENG_EIO, "%s: cannot remove: %s", path, strerror(errno));
+        goto done;
+    }
+    ckpt_path(path, sizeof path, c, g, "dqn.h5");
+    if ((rc = agt_dqn_save(g->dqn, path))) goto done;
+    ckpt_path(path, sizeof path, c, g, "ddpg.h5");
+    if ((rc = agt_ddpg_save(g->ddpg, path))) goto done;
+    ckpt_path(path, sizeof path, c, g, "linucb.h5");
+    if ((rc = agt_linucb_save(g->lin, path))) goto done;
+    ckpt_path(path, sizeof path, c, g, "meta");
+    rc = eng_atomic_write(path, write_text_cb, meta);
+done:
+    free(meta);
+    return rc;
+}
+
+/* The normalisation: reuse ckpt_dir/norm.h5 when present and of this layout (so warm-started
+ * agents see states scaled as in training), else fit on the training window (and save it). */
+static int norm_prepare(cmp_ctx *c) {
+    int rc;
+    char path[4096], tmp[4200];
+    if (c->cfg->ckpt_dir) {
+        snprintf(path, sizeof path, "%s/norm.h5", c->cfg->ckpt_dir);
+        if (access(path, R_OK) == 0) {
+            hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+            if (f >= 0) {
+                rc = feat_norm_load_h5(&c->norm, f, "norm");
+                H5Fclose(f);
+                if (!rc) {
+                    ENG_INFO("compare: using the stored normalisation %s (periods %d..%d)", path, c->norm.t_begin,
+                             c->norm.t_end);
+                    return 0;
+                }
+            }
+            ENG_WARN("compare: %s unusable (%s); fitting a new normalisation", path, eng_err_msg());
+        }
+    }
+    if ((rc = feat_norm_fit(&c->norm, c->h, NULL, 0, 0, c->train_end))) return rc;
+    if (!c->cfg->ckpt_dir) return 0;
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) return eng_err_set(ENG_EIO, "%s: cannot create", tmp);
+    rc = feat_norm_save_h5(&c->norm, f, "norm");
+    if (H5Fclose(f) < 0 && !rc) rc = eng_err_set(ENG_EIO, "%s: close failed", tmp);
+    if (rc) {
+        unlink(tmp);
+        return rc;
+    }
+    return eng_atomic_commit(tmp, path);
+}
+
+/* ---- training ----------------------------------------------------------------------------- */
+
+static int group_train(cmp_ctx *c, cmp_group *g, long product_base) {
+    const exp_compare_cfg *cfg = c->cfg;
+    const env_transitions *tr = c->tr;
+    const int F = c->F, P = g->P;
+    int rc = 0;
+    float *x = NULL, *rw = NULL;
+    int *arm = NULL;
+    unsigned char *active = NULL;
+    size_t *cur = NULL;
+    long n_rows = 0;
+    for (int i = 0; i < g->n; i++)
+        for (size_t r = c->off[g->prod[i]]; r < c->off[g->prod[i] + 1]; r++) n_rows += cmp_is_train(c, r);
+
+    g->loaded = cfg->ckpt_dir ? group_try_load(c, g) : 0;
+    if (g->loaded) warm_loaded++;
+    else warm_fresh++;
+    if (!g->loaded) {
+        agt_dqn_cfg dq = cfg->dqn;
+        dq.state_dim = F;
+        dq.n_actions = c->K;
+        dq.seed = eng_seed_derive(cfg->seed, 1001);
+        dq.product_base = product_base;
+        if (dq.replay < n_rows && g->pooled) dq.replay = n_rows;
+        agt_ddpg_cfg dd = cfg->ddpg;
+        dd.state_dim = F;
+        dd.band = (float)cfg->grid.band;
+        dd.seed = eng_seed_derive(cfg->seed, 1002);
+        dd.product_base = product_base;
+        if (dd.replay < n_rows && g->pooled) dd.replay = n_rows;
+        if ((rc = agt_dqn_create(&g->dqn, c->be, &dq, P)) || (rc = agt_ddpg_create(&g->ddpg, c->be, &dd, P)))
+            goto done;
+    }
+    agt_linucb_cfg lc = cfg->linucb;
+    lc.kind = AGT_LINUCB_DISJOINT;
+    lc.n_arms = c->K;
+    lc.d = F;
+    lc.x_per_arm = 0;
+    if ((rc = agt_linucb_create(&g->lin, &lc, P))) goto done;
+
+    /* Replay: every training transition of the slot's product(s). */
+    for (int i = 0; i < g->n; i++) {
+        int p = g->prod[i], s = slot_of(g, i);
+        for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
+            if (!cmp_is_train(c, r)) continue;
+            const float *st = tr->state + r * F, *s2 = tr->next_state + r * F;
+            if ((rc = agt_dqn_push(g->dqn, s, st, tr->level[r], tr->reward[r], s2, tr->done[r])) ||
+                (rc = agt_ddpg_push(g->ddpg, s, st, tr->ratio[r], tr->reward[r], s2, tr->done[r])))
+                goto done;
+        }
+    }
+    long dsteps = cfg->dqn_steps, psteps = cfg->ddpg_steps;
+    if (g->loaded) {
+        dsteps = (long)llround(cfg->warm_frac * (double)dsteps);
+        psteps = (long)llround(cfg->warm_frac * (double)psteps);
+    }
+    int poison = -1;
+    if (cfg->fault_diverge >= 0)
+        for (int i = 0; i < g->n; i++)
+            if (g->prod[i] == cfg->fault_diverge) poison = slot_of(g, i);
+    for (long s = 0; s < dsteps; s++) {
+        if (poison >= 0 && s == dsteps - 1) {
+            /* Test hook: NaN parameters make the next step's loss non-finite. */
+            eng_model *on = agt_dqn_online(g->dqn);
+            size_t np = eng_arch_nparams(eng_model_arch(on));
+            float *nanbuf = malloc(np * sizeof *nanbuf);
+            if (!nanbuf) {
+                rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
+                goto done;
+            }
+            for (size_t k = 0; k < np; k++) nanbuf[k] = NAN;
+            rc = eng_model_set_product(on, ENG_VIEW_PARAMS, poison, nanbuf);
+            free(nanbuf);
+            if (rc) goto done;
+        }
+        if ((rc = agt_dqn_train_step(g->dqn, NULL))) goto done;
+    }
+    for (long s = 0; s < psteps; s++)
+        if ((rc = agt_ddpg_train_step(g->ddpg, NULL, NULL))) goto done;
+
+    /* LinUCB: the training transitions in period order, product by product (round r feeds
+     * each slot its r-th transition); immediate reward, the state as the context. */
+    x = calloc((size_t)P * F, sizeof *x);
+    rw = calloc((size_t)P, sizeof *rw);
+    arm = calloc((size_t)P, sizeof *arm);
+    active = calloc((size_t)P, 1);
+    cur = calloc((size_t)g->n, sizeof *cur);
+    if (!x || !rw || !arm || !active || !cur) {
+        rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (LinUCB)");
+        goto done;
+    }
+    for (int pass = 0; pass < cfg->linucb_passes; pass++) {
+        for (int i = 0; i < g->n; i++) cur[i] = c->off[g->prod[i]];
+        if (g->pooled) { /* one slot: feed the products one after the other */
+            for (int i = 0; i < g->n; i++)
+                for (size_t r = c->off[g->prod[i]]; r < c->off[g->prod[i] + 1]; r++) {
+                    if (!cmp_is_train(c, r)) continue;
+                    int a = tr->level[r];
+                    float rr = tr->reward[r];
+                    if ((rc = agt_linucb_update(g->lin, tr->state + r * F, NULL, &a, &rr, NULL))) goto done;
+                }
+            continue;
+        }
+        for (;;) {
+            int any = 0;
+            memset(active, 0, (size_t)P);
+            for (int i = 0; i < g->n; i++) {
+                size_t end = c->off[g->prod[i] + 1];
+                while (cur[i] < end && !cmp_is_train(c, cur[i])) cur[i]++;
+                if (cur[i] >= end) continue;
+                size_t r = cur[i]++;
+                memcpy(x + (size_t)i * F, tr->state + r * F, (size_t)F * sizeof *x);
+                arm[i] = tr->level[r];
+                rw[i] = tr->reward[r];
+                active[i] = 1;
+                any = 1;
+            }
+            if (!any) break;
+            if ((rc = agt_linucb_update(g->lin, x, NULL, arm, rw, active))) goto done;
+        }
+    }
+    if (cfg->ckpt_dir && (rc = group_save(c, g))) goto done;
+done:
+    free(x);
+    free(rw);
+    free(arm);
+    free(active);
+    free(cur);
+    return rc;
+}
+
+/* Greedy actions of the group's products for every period's state, then their evaluation. */
+static int group_eval(cmp_ctx *c, cmp_group *g) {
+    const int F = c->F, K = c->K, T = c->T, P = g->P, B = T + 1;
+    int rc = 0;
+    /* batches: own group = all products at once; pooled = one product per batch */
+    const int per = g->pooled ? 1 : g->n;
+    float *X = malloc((size_t)P * B * F * sizeof *X), *qv = malloc((size_t)P * B * K * sizeof *qv);
+    float *xs = malloc((size_t)P * F * sizeof *xs), *ratio = malloc((size_t)P * sizeof *ratio);
+    int *arm = malloc((size_t)P * sizeof *arm);
+    int *dl = malloc((size_t)per * B * sizeof *dl), *ll = malloc((size_t)per * B * sizeof *ll);
+    float *dr = malloc((size_t)per * B * sizeof *dr);
+    if (!X || !qv || !xs || !ratio || !arm || !dl || !ll || !dr) {
+        rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (evaluation)");
+        goto done;
+    }
+    agt_linucb_set_alpha(g->lin, 0.0f); /* evaluate the greedy (posterior mean) policy */
+    int n_bad_q = 0, n_bad_d = 0;
+    const unsigned char *bad_q = agt_dqn_diverged(g->dqn, &n_bad_q);
+    const unsigned char *bad_d = agt_ddpg_diverged(g->ddpg, &n_bad_d);
+    for (int b0 = 0; b0 < g->n; b0 += per) {
+        int m = g->n - b0 < per ? g->n - b0 : per;
+        memset(X, 0, (size_t)P * B * F * sizeof *X);
+        for (int i = 0; i < m; i++) {
+            int p = g->prod[b0 + i], s = slot_of(g, b0 + i);
+            float *xp = X + (size_t)s * B * F;
+            if ((rc = feat_states(c->h, p, 0, B, xp)) || (rc = feat_norm_apply(&c->norm, xp, (size_t)B))) goto done;
+        }
+        if ((rc = agt_dqn_q_values(g->dqn, X, B, qv))) goto done;
+        for (int i = 0; i < m; i++) {
+            int s = slot_of(g, b0 + i);
+            for (int t = 0; t < B; t++) {
+                const float *q = qv + ((size_t)s * B + t) * K;
+                int best = 0;
+                for (int k = 1; k < K; k++)
+                    if (q[k] > q[best]) best = k;
+                dl[(size_t)i * B + t] = best;
+            }
+        }
+        for (int t = 0; t < B; t++) {
+            for (int s = 0; s < P; s++) memcpy(xs + (size_t)s * F, X + ((size_t)s * B + t) * F, (size_t)F * sizeof *xs);
+            if ((rc = agt_ddpg_ratio(g->ddpg, xs, ratio)) || (rc = agt_linucb_choose(g->lin, xs, NULL, NULL, arm, NULL)))
+                goto done;
+            for (int i = 0; i < m; i++) {
+                int s = slot_of(g, b0 + i);
+                dr[(size_t)i * B + t] = ratio[s];
+                ll[(size_t)i * B + t] = arm[s];
+            }
+        }
+        for (int i = 0; i < m; i++) {
+            int p = g->prod[b0 + i], s = slot_of(g, b0 + i);
+            exp_product_result *pr = &c->res->products[p];
+            cmp_actions act;
+            memset(&act, 0, sizeof act);
+            act.dqn_level = dl + (size_t)i * B;
+            act.lin_level = ll + (size_t)i * B;
+            act.ddpg_ratio = dr + (size_t)i * B;
+            act.fixed_level = cmp_fixed_level(c, p);
+            if (bad_q && bad_q[s]) {
+                act.held[EXP_AGENT_DQN] = 1;
+                pr->agent_failed |= 1u << EXP_AGENT_DQN;
+            }
+            if (bad_d && bad_d[s]) {
+                act.held[EXP_AGENT_DDPG] = 1;
+                pr->agent_failed |= 1u << EXP_AGENT_DDPG;
+            }
+            if (pr->agent_failed) {
+                if (pr->status == EXP_OK) pr->status = EXP_DIVERGED;
+                snprintf(pr->note, sizeof pr->note, "%s%s diverged in training: held at the incumbent price",
+                         (pr->agent_failed >> EXP_AGENT_DQN) & 1 ? "dqn " : "",
+                         (pr->agent_failed >> EXP_AGENT_DDPG) & 1 ? "ddpg " : "");
+            }
+            if ((rc = cmp_eval_product(c, p, &act))) goto done;
+        }
+    }
+done:
+    free(X);
+    free(qv);
+    free(xs);
+    free(ratio);
+    free(arm);
+    free(dl);
+    free(ll);
+    free(dr);
+    return rc;
+}
+
+/* A product without any model: every agent holds the incumbent. */
+static int eval_held(cmp_ctx *c, int p) {
+    const int B = c->T + 1;
+    int rc = 0;
+    int *lv = calloc((size_t)B, sizeof *lv);
+    float *rt = calloc((size_t)B, sizeof *rt);
+    if (!lv || !rt) {
+        rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
+        goto done;
+    }
+    cmp_actions act;
+    memset(&act, 0, sizeof act);
+    act.dqn_level = lv;
+    act.lin_level = lv;
+    act.ddpg_ratio = rt;
+    act.fixed_level = -1;
+    act.held[EXP_AGENT_FIXED] = act.held[EXP_AGENT_LINUCB] = act.held[EXP_AGENT_DQN] = act.held[EXP_AGENT_DDPG] = 1;
+    rc = cmp_eval_product(c, p, &act);
+done:
+    free(lv);
+    free(rt);
+    return rc;
+}
+
+/* ---- the run ------------------------------------------------------------------------------- */
+
+static char *dup_str(const char *s) {
+    char *d = strdup(s ? s : "");
+    if (!d) eng_err_set(ENG_ENOMEM, "compare: out of memory");
+    return d;
+}
+
+static int ensure_dir(const char *d) {
+    if (mkdir(d, 0777) == 0 || errno == EEXIST) {
+        struct stat st;
+        if (stat(d, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
+    }
+    return eng_err_set(ENG_EIO, "%s: cannot create checkpoint folder: %s", d, strerror(errno));
+}
+
+static int results_alloc(cmp_ctx *c) {
+    const db_history *h = c->h;
+    exp_results *r = calloc(1, sizeof *r);
+    if (!r) return eng_err_set(ENG_ENOMEM, "compare: out of memory");
+    c->res = r;
+    r->n_products = h->n_products;
+    r->products = calloc((size_t)h->n_products, sizeof *r->products);
+    if (!r->products) return eng_err_set(ENG_ENOMEM, "compare: out of memory");
+    for (int p = 0; p < h->n_products; p++) {
+        exp_product_result *pr = &r->products[p];
+        pr->index = p;
+        pr->n_periods = c->T;
+        if (!(pr->product_id = dup_str(h->product_id[p]))) return ENG_ENOMEM;
+        pr->hist_price = malloc((size_t)c->T * sizeof *pr->hist_price);
+        if (!pr->hist_price) return eng_err_set(ENG_ENOMEM, "compare: out of memory");
+        for (int a = 0; a < EXP_N_AGENTS; a++) {
+            pr->agent_price[a] = malloc((size_t)c->T * sizeof(float));
+            if (!pr->agent_price[a]) return eng_err_set(ENG_ENOMEM, "compare: out of memory");
+        }
+    }
+    /* run date = the date of the next, not yet priced period */
+    time_t day = (time_t)((int64_t)h->day0 + (int64_t)c->T * h->period_days) * 86400;
+    struct tm tmv;
+    char date[32];
+    gmtime_r(&day, &tmv);
+    strftime(date, sizeof date, "%Y-%m-%d", &tmv);
+    if (!(r->run_date = dup_str(date))) return ENG_ENOMEM;
+    if (!(r->config_text = exp_compare_cfg_text(c->cfg))) return ENG_ENOMEM;
+    char id[96];
+    snprintf(id, sizeof id, "compare-%s-%08llx", date,
+             (unsigned long long)(fnv(1469598103934665603ULL, r->config_text, strlen(r->config_text)) & 0xffffffffULL));
+    if (!(r->run_id = dup_str(id))) return ENG_ENOMEM;
+    if (!(r->data_source = dup_str("db_history"))) return ENG_ENOMEM;
+    return 0;
+}
+
+int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_backend *be,
+                    exp_progress_fn progress, void *ctx, exp_results **out) {
+    int rc;
+    cmp_ctx c;
+    memset(&c, 0, sizeof c);
+    int *own = NULL, *shortp = NULL;
+    cmp_group g;
+    memset(&g, 0, sizeof g);
+    warm_loaded = warm_fresh = 0;
+    if (!out) return eng_err_set(ENG_EINVAL, "exp_compare_run: NULL out");
+    *out = NULL;
+    if (!h || h->n_products < 1 || h->n_periods < 2)
+        return eng_err_set(ENG_EINVAL, "compare: empty history (need at least one product and two periods)");
+    if ((rc = exp_compare_cfg_check(cfg))) return rc;
+    c.h = h;
+    c.cfg = cfg;
+    c.be = be ? be : eng_backend_cpu();
+    c.T = h->n_periods;
+    c.F = FEAT_N;
+    c.K = cfg->grid.K;
+    c.train_end = (int)floor(cfg->train_frac * c.T);
+    if (c.train_end < 1) c.train_end = 1;
+    if (c.train_end > c.T) c.train_end = c.T;
+    if (cfg->ckpt_dir && (rc = ensure_dir(cfg->ckpt_dir))) return rc;
+    if ((rc = results_alloc(&c))) goto fail;
+
+    /* 1. features, rewards, transitions */
+    double t0 = eng_now();
+    if ((rc = norm_prepare(&c))) goto fail;
+    env_transitions_cfg tc = env_transitions_default();
+    tc.grid = cfg->grid;
+    tc.reward = cfg->reward;
+    tc.behaviour = cfg->behaviour;
+    tc.t_begin = 0;
+    tc.t_end = -1;
+    tc.norm = &c.norm;
+    if ((rc = env_transitions_build(h, &tc, &c.tr))) goto fail;
+    c.off = calloc((size_t)h->n_products + 1, sizeof *c.off);
+    if (!c.off) {
+        rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < c.tr->n; i++) {
+        if (i && c.tr->product[i] < c.tr->product[i - 1]) {
+            rc = eng_err_set(ENG_EINVAL, "compare: transitions are not ordered by product");
+            goto fail;
+        }
+        c.off[c.tr->product[i] + 1]++;
+    }
+    for (int p = 0; p < h->n_products; p++) c.off[p + 1] += c.off[p];
+    char why[512];
+    env_reward_describe(&cfg->reward, &c.tr->reward_info, why, sizeof why);
+    if (!(c.res->reward_text = dup_str(why))) {
+        rc = ENG_ENOMEM;
+        goto fail;
+    }
+    c.res->seconds_features = eng_now() - t0;
+    if (progress) progress(ctx, "features", h->n_products, h->n_products);
+
+    /* 2. partition: own models vs the pooled fallback */
+    own = malloc((size_t)h->n_products * sizeof *own);
+    shortp = malloc((size_t)h->n_products * sizeof *shortp);
+    if (!own || !shortp) {
+        rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
+        goto fail;
+    }
+    int n_own = 0, n_short = 0;
+    long pooled_rows = 0;
+    for (int p = 0; p < h->n_products; p++) {
+        long n = 0;
+        for (size_t r = c.off[p]; r < c.off[p + 1]; r++) n += cmp_is_train(&c, r);
+        if (n >= cfg->min_history) own[n_own++] = p;
+        else {
+            shortp[n_short++] = p;
+            pooled_rows += n;
+        }
+    }
+    long done_products = 0;
+    for (int g0 = 0; g0 < n_own; g0 += cfg->group_size) {
+        g.n = g.P = n_own - g0 < cfg->group_size ? n_own - g0 : cfg->group_size;
+        g.prod = own + g0;
+        g.pooled = 0;
+        snprintf(g.name, sizeof g.name, "g%d", g0 / cfg->group_size);
+        double ts = eng_now();
+        if ((rc = group_train(&c, &g, g0))) goto fail;
+        double te = eng_now();
+        c.res->seconds_train += te - ts;
+        if (progress) progress(ctx, "train", done_products + g.n, h->n_products);
+        if ((rc = group_eval(&c, &g))) goto fail;
+        c.res->seconds_ope += eng_now() - te;
+        done_products += g.n;
+        if (progress) progress(ctx, "ope", done_products, h->n_products);
+        group_free_agents(&g);
+    }
+    if (n_short) {
+        double ts = eng_now();
+        int pooled_ok = pooled_rows >= cfg->min_history;
+        for (int i = 0; i < n_short; i++) {
+            exp_product_result *pr = &c.res->products[shortp[i]];
+            pr->status = EXP_SKIP_SHORT;
+            long n = 0;
+            for (size_t r = c.off[shortp[i]]; r < c.off[shortp[i] + 1]; r++) n += cmp_is_train(&c, r);
+            if (pooled_ok)
+                snprintf(pr->note, sizeof pr->note,
+                         "%ld training transitions < min_history %d: pooled model of %d short products (%ld rows)", n,
+                         cfg->min_history, n_short, pooled_rows);
+            else
+                snprintf(pr->note, sizeof pr->note,
+                         "%ld training transitions, and only %ld pooled over %d short products (< %d): held at the "
+                         "incumbent price", n, pooled_rows, n_short, cfg->min_history);
+        }
+        if (pooled_ok) {
+            g.n = n_short;
+            g.P = 1;
+            g.prod = shortp;
+            g.pooled = 1;
+            snprintf(g.name, sizeof g.name, "pooled");
+            if ((rc = group_train(&c, &g, n_own))) goto fail;
+            double te = eng_now();
+            c.res->seconds_train += te - ts;
+            if ((rc = group_eval(&c, &g))) goto fail;
+            c.res->seconds_ope += eng_now() - te;
+            group_free_agents(&g);
+        } else {
+            for (int i = 0; i < n_short; i++)
+                if ((rc = eval_held(&c, shortp[i]))) goto fail;
+            c.res->seconds_ope += eng_now() - ts;
+        }
+        done_products += n_short;
+        if (progress) progress(ctx, "ope", done_products, h->n_products);
+    }
+    double t3 = eng_now();
+    if ((rc = cmp_totals(&c))) goto fail;
+    c.res->seconds_ope += eng_now() - t3;
+    ENG_INFO("compare: %d products (%d own models in %d groups, %d short), features %.2fs, train %.2fs, ope %.2fs",
+             h->n_products, n_own, (n_own + cfg->group_size - 1) / cfg->group_size, n_short,
+             c.res->seconds_features, c.res->seconds_train, c.res->seconds_ope);
+    *out = c.res;
+    c.res = NULL;
+fail:
+    group_free_agents(&g);
+    exp_results_free(c.res);
+    env_transitions_free(c.tr);
+    free(c.off);
+    free(own);
+    free(shortp);
+    return rc;
+}

@@ -1,0 +1,130 @@
+/* exp_compare.h - the agent comparison: train DQN, DDPG and LinUCB per product on a validated
+ * history, add the best fixed price and the historical policy, and evaluate all of them by
+ * offline policy evaluation (experiments/ope.h).  Produces an exp_results (exp_results.h).
+ *
+ * Pipeline (exp_compare_run; details and the reasons for the defaults in docs/compare.md):
+ *   1. features: feat_state for every period, feat_norm fitted on the TRAINING window only
+ *      (periods [0, train_end)); transitions + behaviour propensities (env_transitions.h) and
+ *      the reward series (env_reward.h, default drcr with the traffic-proxy-1 fallback);
+ *   2. training on the training window, per product in model groups of P = group_size:
+ *      DQN (grid levels), DDPG (continuous ratio, TD3+BC), LinUCB (disjoint, immediate reward);
+ *      the best fixed price = the grid level with the highest mean logged reward among levels
+ *      logged at least fixed_min_support times in the training window (the middle level,
+ *      i.e. the reference price, when none has that support);
+ *      products with fewer than min_history training transitions are trained as ONE pooled
+ *      group model on all such products' transitions (status EXP_SKIP_SHORT, note says so);
+ *      with no transitions at all the product is held at the incumbent;
+ *   3. evaluation on the evaluation window (periods [train_end, n_periods), or every period
+ *      when eval_all = 1): each agent's greedy action in every state is GUARDED
+ *      (env_guard_apply) first and the guarded price mapped back to a level / ratio, so the
+ *      evaluated policy is the one that would be pushed; one-step OPE (ope_bandit_estimate,
+ *      kernel ope_cont_estimate for DDPG), long-term OPE (ope_traj_estimate: PDIS/WPDIS);
+ *      totals over products with a bootstrap CI over products; winners by the recommended
+ *      estimates.
+ * A diverged agent (agt_*_diverged) is held at the incumbent for that product (bit in
+ * agent_failed, status EXP_DIVERGED); the others continue.
+ *
+ * Warm start: with ckpt_dir set, each group's agents, feature normalisation, layout hash and
+ * product list are saved there (atomically); the next run loads a group whose product list
+ * and feature layout match and continues training with warm_frac of the budget, else it
+ * retrains from scratch.  exp_compare_run logs which happened per group and counts them in
+ * exp_compare_last_warm().
+ */
+#ifndef EXP_COMPARE_H
+#define EXP_COMPARE_H
+
+#include <stdint.h>
+
+#include "agt_dqn.h"
+#include "agt_ddpg.h"
+#include "agt_linucb.h"
+#include "db_history.h"
+#include "eng_backend.h"
+#include "env_action.h"
+#include "env_reward.h"
+#include "env_transitions.h"
+#include "exp_results.h"
+#include "ope.h"
+
+/* Progress: called from exp_compare_run's thread after each unit of work of a stage
+ * ("features", "train", "ope"); done/total count products.  May be NULL. */
+typedef void (*exp_progress_fn)(void *ctx, const char *stage, long done, long total);
+
+typedef struct exp_compare_cfg {
+    uint64_t seed;              /* every random stream derives from it: 1 */
+    char device[16];            /* "auto", "cpu", "cuda" (used by the command): "auto" */
+    env_reward_cfg reward;      /* env_reward_default(): drcr, tau 1, fallback proxy1 */
+    env_grid grid;              /* env_grid_default(): K 21, band 0.25 */
+    env_guard_cfg guard;        /* env_guard_default(): margin 0, no change limit, .99/.49 */
+    env_behaviour_cfg behaviour;/* env_behaviour_default(): alpha 5, beta 1 */
+    double train_frac;          /* training window = first train_frac of the periods: 0.8 */
+    int eval_all;               /* 1: evaluate on every period instead of the holdout: 0 */
+    int min_history;            /* training transitions for a product's own model, else
+                                   pooled: 8 */
+    int fixed_min_support;      /* logged rows a level needs to be the fixed price: 3 */
+    int group_size;             /* P products per model group: 256 */
+    long dqn_steps;             /* DQN training steps per group (each step trains every
+                                   product of the group on one minibatch): 60 */
+    long ddpg_steps;            /* DDPG steps per group: 60 */
+    double warm_frac;           /* share of the step budget used after a warm start: 0.25 */
+    int linucb_passes;          /* passes of LinUCB over the training transitions: 1 */
+    agt_dqn_cfg dqn;            /* agt_dqn_default() with hidden 64x64, batch 32, replay 4096,
+                                   learn_start 8, target_sync 20 (state_dim, n_actions, seed
+                                   are set by the run) */
+    agt_ddpg_cfg ddpg;          /* agt_ddpg_default() with hidden 64x64, batch 32, replay 4096,
+                                   learn_start 8, tau 0.05 (state_dim, band, seed set by the run) */
+    agt_linucb_cfg linucb;      /* agt_linucb_default(): disjoint, alpha 1, ridge 1 (n_arms, d
+                                   set by the run) */
+    ope_config ope;             /* ope_config_default() with n_boot 200 and gamma 0.9 */
+    int total_boot;             /* bootstrap resamples of the totals over products: 1000 */
+    char *ckpt_dir;             /* warm-start folder (owned, exp_compare_cfg_free); NULL = none */
+    int fault_diverge;          /* TEST HOOK: product index whose DQN is poisoned with NaN
+                                   before its last training step; -1 = off (default) */
+} exp_compare_cfg;
+
+/* The documented defaults above.  Free with exp_compare_cfg_free (ckpt_dir). */
+exp_compare_cfg exp_compare_default(void);
+
+/* Frees ckpt_dir and sets it to NULL; the struct itself is the caller's. */
+void exp_compare_cfg_free(exp_compare_cfg *cfg);
+
+/* Set one setting by its full key: "compare.<key>" (or a bare "<key>"), "dqn.<key>",
+ * "ddpg.<key>", "linucb.<key>", "ope.<key>", "reward.<key>", "guard.<key>", "grid.<key>",
+ * "behaviour.<key>".  `where` labels errors ("file.cfg:3", "--seed").  ENG_ENOTFOUND for an
+ * unknown key, ENG_EINVAL for a bad value (cfg untouched). */
+int exp_compare_cfg_set(exp_compare_cfg *cfg, const char *key, const char *value, const char *where);
+
+/* Apply a key=value file (agt_config.h format, sections as above; lines of other sections,
+ * e.g. "nightly.", are ignored).  Errors name path:line; earlier lines stay applied. */
+int exp_compare_cfg_load_file(exp_compare_cfg *cfg, const char *path);
+
+/* Apply flags argv[0..argc): each --key=value or --key value with the keys of
+ * exp_compare_cfg_set.  ENG_ENOTFOUND / ENG_EINVAL naming the flag (earlier flags stay
+ * applied). */
+int exp_compare_cfg_parse_flags(exp_compare_cfg *cfg, int argc, char **argv);
+
+/* 0 or ENG_EINVAL naming the bad setting. */
+int exp_compare_cfg_check(const exp_compare_cfg *cfg);
+
+/* The whole configuration as "section.key = value" lines (malloc'd, caller frees); NULL with
+ * ENG_ENOMEM set on failure.  Recorded in exp_results.config_text. */
+char *exp_compare_cfg_text(const exp_compare_cfg *cfg);
+
+/* Train and evaluate every product of h (see the top of this file).  be: the backend for
+ * the networks (NULL = CPU).  *out receives a new exp_results (caller frees with
+ * exp_results_free); on failure *out is NULL.  Per-product problems (divergence, short
+ * history) are NOT errors: they are recorded per product.  Returns 0, ENG_EINVAL (bad
+ * config, empty history), ENG_ENOMEM, ENG_EIO (checkpoint folder), backend errors. */
+int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_backend *be,
+                    exp_progress_fn progress, void *ctx, exp_results **out);
+
+/* Warm-start outcome of the last exp_compare_run on this thread: groups loaded from
+ * ckpt_dir and groups trained from scratch (0, 0 without ckpt_dir). */
+void exp_compare_last_warm(int *loaded, int *fresh);
+
+/* `rlprice compare [--db CONNINFO | --cache FILE.h5 | --preset dominicks] [--config FILE]
+ *  [--products LIST] [--json OUT] [--device D] [<setting flags>]`.  argv[0] is "compare".
+ * Exit 0 ok, 2 usage/config error, 3 database error, 1 other. */
+int exp_cmd_compare(int argc, char **argv);
+
+#endif

@@ -1,0 +1,442 @@
+/* exp_compare_cfg.c - the comparison's configuration: defaults, key=value files, flags and
+ * the text dump recorded with every run (exp_compare.h).
+ *
+ * The comparison's own settings (sections compare, reward, grid, guard, behaviour, ope,
+ * linucb) are described by one table below; the DQN and DDPG sections reuse the agents'
+ * field tables (agt_dqn_fields, agt_ddpg_fields) through agt_cfg_set, so every agent key is
+ * settable here exactly as in the agents' own files. */
+#include "exp_compare.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eng_util.h"
+
+exp_compare_cfg exp_compare_default(void) {
+    exp_compare_cfg c;
+    memset(&c, 0, sizeof c);
+    c.seed = 1;
+    snprintf(c.device, sizeof c.device, "auto");
+    c.reward = env_reward_default();
+    c.grid = env_grid_default();
+    c.guard = env_guard_default();
+    c.behaviour = env_behaviour_default();
+    c.train_frac = 0.8;
+    c.eval_all = 0;
+    c.min_history = 8;
+    c.fixed_min_support = 3;
+    c.group_size = 256;
+    c.dqn_steps = 60;
+    c.ddpg_steps = 60;
+    c.warm_frac = 0.25;
+    c.linucb_passes = 1;
+    c.dqn = agt_dqn_default();
+    c.dqn.hidden1 = c.dqn.hidden2 = 64;
+    c.dqn.batch = 32;
+    c.dqn.replay = 4096;
+    c.dqn.learn_start = 8;
+    c.dqn.target_sync = 20;
+    c.ddpg = agt_ddpg_default();
+    c.ddpg.hidden1 = c.ddpg.hidden2 = 64;
+    c.ddpg.batch = 32;
+    c.ddpg.replay = 4096;
+    c.ddpg.learn_start = 8;
+    c.ddpg.tau = 0.05f;
+    c.linucb = agt_linucb_default();
+    c.ope = ope_config_default();
+    c.ope.n_boot = 200;
+    c.ope.gamma = 0.9;
+    c.total_boot = 1000;
+    c.ckpt_dir = NULL;
+    c.fault_diverge = -1;
+    return c;
+}
+
+void exp_compare_cfg_free(exp_compare_cfg *cfg) {
+    if (!cfg) return;
+    free(cfg->ckpt_dir);
+    cfg->ckpt_dir = NULL;
+}
+
+/* ---- the comparison's own fields ------------------------------------------------------ */
+
+typedef enum {
+    T_INT, T_LONG, T_U64, T_DOUBLE, T_FLOAT, T_DEVICE, T_REWARD, T_FALLBACK, T_ENDINGS, T_CKPT, T_LINKIND
+} ftype;
+
+typedef struct field {
+    const char *key; /* "section.name" */
+    ftype type;
+    size_t off;
+    const char *help;
+} field;
+
+#define F(k, t, m, h) {k, t, offsetof(exp_compare_cfg, m), h}
+static const field fields[] = {
+    F("compare.seed", T_U64, seed, "seed of every random stream"),
+    F("compare.device", T_DEVICE, device, "auto, cpu or cuda"),
+    F("compare.train_frac", T_DOUBLE, train_frac, "training window = first share of the periods"),
+    F("compare.eval_all", T_INT, eval_all, "1 = evaluate on every period, 0 = on the holdout"),
+    F("compare.min_history", T_INT, min_history, "training transitions for an own model (else pooled)"),
+    F("compare.fixed_min_support", T_INT, fixed_min_support, "logged rows a level needs to be the fixed price"),
+    F("compare.group_size", T_INT, group_size, "products per model group P"),
+    F("compare.dqn_steps", T_LONG, dqn_steps, "DQN training steps per group"),
+    F("compare.ddpg_steps", T_LONG, ddpg_steps, "DDPG training steps per group"),
+    F("compare.warm_frac", T_DOUBLE, warm_frac, "share of the step budget after a warm start"),
+    F("compare.linucb_passes", T_INT, linucb_passes, "LinUCB passes over the training transitions"),
+    F("compare.total_boot", T_INT, total_boot, "bootstrap resamples of the totals over products"),
+    F("compare.ckpt_dir", T_CKPT, ckpt_dir, "warm-start folder (empty = none)"),
+    F("compare.fault_diverge", T_INT, fault_diverge, "test hook: poison this product's DQN (-1 off)"),
+    F("reward.kind", T_REWARD, reward.kind, "revenue, rcr, drcr, profit, pcr, dpcr"),
+    F("reward.tau", T_INT, reward.tau, "lag of differenced rewards"),
+    F("reward.fallback", T_FALLBACK, reward.fallback, "proxy1, level or error"),
+    F("reward.min_traffic_frac", T_DOUBLE, reward.min_traffic_frac, "traffic coverage needed for rates"),
+    F("grid.K", T_INT, grid.K, "price levels"),
+    F("grid.band", T_DOUBLE, grid.band, "half-width of the price band, share of the reference"),
+    F("guard.min_margin", T_DOUBLE, guard.min_margin, "margin floor (price - cost) / price"),
+    F("guard.default_max_change_pct", T_DOUBLE, guard.default_max_change_pct,
+      "max change per period when the product has none (nan = no limit)"),
+    F("guard.endings", T_ENDINGS, guard, "allowed price endings in cents, e.g. 99,49 (none = whole cents)"),
+    F("behaviour.alpha", T_DOUBLE, behaviour.alpha, "per-product shrinkage to the pool"),
+    F("behaviour.beta", T_DOUBLE, behaviour.beta, "pooled smoothing to uniform"),
+    F("ope.seed", T_U64, ope.seed, "bootstrap seed (mixed with the product index)"),
+    F("ope.n_boot", T_INT, ope.n_boot, "bootstrap resamples per product"),
+    F("ope.alpha", T_DOUBLE, ope.alpha, "interval level (0.05 = 95%)"),
+    F("ope.switch_tau", T_DOUBLE, ope.switch_tau, "Switch-DR weight threshold"),
+    F("ope.ridge_lambda", T_DOUBLE, ope.ridge_lambda, "ridge penalty of the reward model"),
+    F("ope.cross_folds", T_INT, ope.cross_folds, "cross-fitting folds of the reward model"),
+    F("ope.gamma", T_DOUBLE, ope.gamma, "discount of the long-term estimates"),
+    F("ope.bandwidth", T_DOUBLE, ope.bandwidth, "kernel bandwidth (<= 0: Silverman)"),
+    F("ope.min_ess_frac", T_DOUBLE, ope.min_ess_frac, "overlap rule: ESS share"),
+    F("ope.min_ess_abs", T_DOUBLE, ope.min_ess_abs, "overlap rule: ESS"),
+    F("ope.max_unsupported", T_DOUBLE, ope.max_unsupported, "overlap rule: unsupported mass"),
+    F("linucb.kind", T_LINKIND, linucb.kind, "disjoint (the comparison uses the disjoint model)"),
+    F("linucb.alpha", T_FLOAT, linucb.alpha, "exploration width (scoring uses the greedy mean)"),
+    F("linucb.ridge", T_FLOAT, linucb.ridge, "ridge lambda"),
+};
+#undef F
+#define N_FIELDS ((int)(sizeof fields / sizeof fields[0]))
+
+static int parse_double(const char *v, double *out) {
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (end == v || *end || errno == ERANGE) return -1;
+    *out = x;
+    return 0;
+}
+
+static int parse_long(const char *v, long *out) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (end == v || *end || errno == ERANGE) return -1;
+    *out = x;
+    return 0;
+}
+
+static int set_field(exp_compare_cfg *cfg, const field *f, const char *v, const char *where) {
+    char *base = (char *)cfg + f->off;
+    double d;
+    long l;
+    switch (f->type) {
+    case T_INT:
+        if (parse_long(v, &l) || l < -2147483647L || l > 2147483647L) goto bad;
+        *(int *)base = (int)l;
+        return 0;
+    case T_LONG:
+        if (parse_long(v, &l)) goto bad;
+        *(long *)base = l;
+        return 0;
+    case T_U64: {
+        char *end;
+        errno = 0;
+        unsigned long long u = strtoull(v, &end, 0);
+        if (end == v || *end || errno == ERANGE || v[0] == '-') goto bad;
+        *(uint64_t *)base = (uint64_t)u;
+        return 0;
+    }
+    case T_DOUBLE:
+        if (parse_double(v, &d)) goto bad;
+        *(double *)base = d;
+        return 0;
+    case T_FLOAT:
+        if (parse_double(v, &d) || !isfinite(d)) goto bad;
+        *(float *)base = (float)d;
+        return 0;
+    case T_DEVICE:
+        if (strcmp(v, "auto") && strcmp(v, "cpu") && strcmp(v, "cuda"))
+            return eng_err_set(ENG_EINVAL, "%s: %s must be auto, cpu or cuda, not '%s'", where, f->key, v);
+        snprintf(cfg->device, sizeof cfg->device, "%s", v);
+        return 0;
+    case T_REWARD: {
+        env_reward_kind k;
+        int rc = env_reward_parse(v, &k);
+        if (rc) return eng_err_set(rc, "%s: %s: %s", where, f->key, eng_err_msg());
+        cfg->reward.kind = k;
+        return 0;
+    }
+    case T_FALLBACK: {
+        env_fallback fb;
+        int rc = env_fallback_parse(v, &fb);
+        if (rc) return eng_err_set(rc, "%s: %s: %s", where, f->key, eng_err_msg());
+        cfg->reward.fallback = fb;
+        return 0;
+    }
+    case T_ENDINGS: {
+        env_guard_cfg g = cfg->guard;
+        g.n_endings = 0;
+        if (strcmp(v, "none") && *v) {
+            const char *s = v;
+            while (*s) {
+                char *end;
+                errno = 0;
+                long c = strtol(s, &end, 10);
+                if (end == s || errno || c < 0 || c > 99 || g.n_endings >= ENV_GUARD_MAX_ENDINGS) goto bad;
+                g.endings_cents[g.n_endings++] = (int)c;
+                s = end;
+                if (*s == ',') s++;
+                else if (*s) goto bad;
+            }
+        }
+        cfg->guard = g;
+        return 0;
+    }
+    case T_CKPT: {
+        char *dup = NULL;
+        if (*v && strcmp(v, "none")) {
+            dup = strdup(v);
+            if (!dup) return eng_err_set(ENG_ENOMEM, "%s: out of memory", where);
+        }
+        free(cfg->ckpt_dir);
+        cfg->ckpt_dir = dup;
+        return 0;
+    }
+    case T_LINKIND:
+        if (strcmp(v, "disjoint"))
+            return eng_err_set(ENG_EINVAL, "%s: %s: the comparison uses the disjoint LinUCB, not '%s'", where,
+                               f->key, v);
+        cfg->linucb.kind = AGT_LINUCB_DISJOINT;
+        return 0;
+    }
+bad:
+    return eng_err_set(ENG_EINVAL, "%s: bad value '%s' for %s (%s)", where, v, f->key, f->help);
+}
+
+int exp_compare_cfg_set(exp_compare_cfg *cfg, const char *key, const char *value, const char *where) {
+    if (!cfg || !key || !value) return eng_err_set(ENG_EINVAL, "exp_compare_cfg_set: NULL argument");
+    if (!where) where = key;
+    int n;
+    const agt_cfg_field *af = NULL;
+    void *obj = NULL;
+    const char *sub = NULL;
+    if (!strncmp(key, "dqn.", 4)) {
+        af = agt_dqn_fields(&n);
+        obj = &cfg->dqn;
+        sub = key + 4;
+    } else if (!strncmp(key, "ddpg.", 5)) {
+        af = agt_ddpg_fields(&n);
+        obj = &cfg->ddpg;
+        sub = key + 5;
+    }
+    if (af) return agt_cfg_set(obj, af, n, sub, value, where);
+    char full[96];
+    if (!strchr(key, '.')) snprintf(full, sizeof full, "compare.%s", key);
+    else snprintf(full, sizeof full, "%s", key);
+    for (int i = 0; i < N_FIELDS; i++)
+        if (!strcmp(fields[i].key, full)) return set_field(cfg, &fields[i], value, where);
+    return eng_err_set(ENG_ENOTFOUND, "%s: unknown setting '%s'", where, key);
+}
+
+static int known_section(const char *key) {
+    static const char *const secs[] = {"compare.", "reward.", "grid.", "guard.", "behaviour.",
+                                       "ope.", "linucb.", "dqn.", "ddpg."};
+    for (size_t i = 0; i < sizeof secs / sizeof secs[0]; i++)
+        if (!strncmp(key, secs[i], strlen(secs[i]))) return 1;
+    return 0;
+}
+
+static char *trim(char *s) {
+    while (*s == ' ' || *s == '\t') s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r')) s[--n] = 0;
+    return s;
+}
+
+int exp_compare_cfg_load_file(exp_compare_cfg *cfg, const char *path) {
+    if (!cfg || !path) return eng_err_set(ENG_EINVAL, "exp_compare_cfg_load_file: NULL argument");
+    FILE *f = fopen(path, "r");
+    if (!f) return eng_err_set(ENG_EIO, "%s: cannot read: %s", path, strerror(errno));
+    char line[1024], where[600];
+    int lineno = 0, rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        snprintf(where, sizeof where, "%s:%d", path, lineno);
+        if (!strchr(line, '\n') && !feof(f)) {
+            rc = eng_err_set(ENG_EFORMAT, "%s: line longer than %zu bytes", where, sizeof line - 2);
+            break;
+        }
+        char *s = trim(line);
+        if (!*s || *s == '#') continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            rc = eng_err_set(ENG_EFORMAT, "%s: expected 'section.key = value', got '%s'", where, s);
+            break;
+        }
+        *eq = 0;
+        char *key = trim(s), *val = trim(eq + 1);
+        if (!strchr(key, '.')) {
+            rc = eng_err_set(ENG_EFORMAT, "%s: key '%s' has no section (e.g. compare.%s)", where, key, key);
+            break;
+        }
+        if (!known_section(key)) continue; /* other sections (e.g. nightly.) belong to other readers */
+        if ((rc = exp_compare_cfg_set(cfg, key, val, where))) break;
+    }
+    if (!rc && ferror(f)) rc = eng_err_set(ENG_EIO, "%s: read error", path);
+    fclose(f);
+    return rc;
+}
+
+int exp_compare_cfg_parse_flags(exp_compare_cfg *cfg, int argc, char **argv) {
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) || !a[2]) return eng_err_set(ENG_EINVAL, "'%s': expected --key=value", a);
+        char key[128];
+        const char *eq = strchr(a, '='), *val;
+        if (eq) {
+            size_t n = (size_t)(eq - a - 2);
+            if (n >= sizeof key) return eng_err_set(ENG_EINVAL, "'%s': key too long", a);
+            memcpy(key, a + 2, n);
+            key[n] = 0;
+            val = eq + 1;
+        } else {
+            snprintf(key, sizeof key, "%s", a + 2);
+            if (i + 1 >= argc) return eng_err_set(ENG_EINVAL, "%s needs a value", a);
+            val = argv[++i];
+        }
+        int rc = exp_compare_cfg_set(cfg, key, val, a);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int exp_compare_cfg_check(const exp_compare_cfg *c) {
+    int rc;
+    if (!c) return eng_err_set(ENG_EINVAL, "compare config: NULL");
+    if ((rc = env_reward_cfg_check(&c->reward)) || (rc = env_grid_check(&c->grid)) ||
+        (rc = env_guard_cfg_check(&c->guard)))
+        return rc;
+    if (!(c->behaviour.alpha > 0) || !(c->behaviour.beta > 0))
+        return eng_err_set(ENG_EINVAL, "compare config: behaviour.alpha and behaviour.beta must be > 0");
+    if (!(c->train_frac > 0.0 && c->train_frac <= 1.0))
+        return eng_err_set(ENG_EINVAL, "compare config: compare.train_frac must be in (0, 1], not %g", c->train_frac);
+    if (c->train_frac >= 1.0 && !c->eval_all)
+        return eng_err_set(ENG_EINVAL, "compare config: train_frac 1 leaves no holdout; set compare.eval_all = 1");
+    if (c->min_history < 1 || c->fixed_min_support < 1 || c->group_size < 1 || c->dqn_steps < 0 ||
+        c->ddpg_steps < 0 || c->linucb_passes < 0 || c->total_boot < 0)
+        return eng_err_set(ENG_EINVAL, "compare config: min_history, fixed_min_support, group_size must be >= 1 and "
+                                       "steps, linucb_passes, total_boot >= 0");
+    if (!(c->warm_frac >= 0.0 && c->warm_frac <= 1.0))
+        return eng_err_set(ENG_EINVAL, "compare config: compare.warm_frac must be in [0, 1]");
+    if (c->ope.n_boot < 0 || !(c->ope.alpha > 0 && c->ope.alpha < 1) || !(c->ope.gamma >= 0 && c->ope.gamma <= 1) ||
+        c->ope.cross_folds < 1 || !(c->ope.ridge_lambda > 0))
+        return eng_err_set(ENG_EINVAL, "compare config: ope.n_boot >= 0, 0 < ope.alpha < 1, ope.gamma in [0, 1], "
+                                       "ope.cross_folds >= 1, ope.ridge_lambda > 0 needed");
+    if (!(c->linucb.ridge > 0) || !(c->linucb.alpha >= 0))
+        return eng_err_set(ENG_EINVAL, "compare config: linucb.ridge > 0 and linucb.alpha >= 0 needed");
+    if (c->dqn.hidden1 < 1 || c->dqn.hidden2 < 1 || c->ddpg.hidden1 < 1 || c->ddpg.hidden2 < 1 ||
+        c->dqn.batch < 1 || c->ddpg.batch < 1 || c->dqn.replay < 1 || c->ddpg.replay < 1)
+        return eng_err_set(ENG_EINVAL, "compare config: dqn/ddpg hidden sizes, batch and replay must be >= 1");
+    return 0;
+}
+
+/* ---- text dump -------------------------------------------------------------------------- */
+
+typedef struct sbuf {
+    char *p;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...) {
+    if (b->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) {
+            b->oom = 1;
+            return;
+        }
+        if (b->p && b->n + (size_t)k < b->cap) {
+            b->n += (size_t)k;
+            return;
+        }
+        size_t nc = (b->cap ? b->cap * 2 : 1024) + (size_t)k;
+        char *q = realloc(b->p, nc);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = nc;
+    }
+}
+
+char *exp_compare_cfg_text(const exp_compare_cfg *cfg) {
+    if (!cfg) {
+        eng_err_set(ENG_EINVAL, "exp_compare_cfg_text: NULL");
+        return NULL;
+    }
+    sbuf b = {0};
+    for (int i = 0; i < N_FIELDS; i++) {
+        const field *f = &fields[i];
+        const char *base = (const char *)cfg + f->off;
+        switch (f->type) {
+        case T_INT: sb_printf(&b, "%s = %d\n", f->key, *(const int *)base); break;
+        case T_LONG: sb_printf(&b, "%s = %ld\n", f->key, *(const long *)base); break;
+        case T_U64: sb_printf(&b, "%s = %llu\n", f->key, (unsigned long long)*(const uint64_t *)base); break;
+        case T_DOUBLE: sb_printf(&b, "%s = %.17g\n", f->key, *(const double *)base); break;
+        case T_FLOAT: sb_printf(&b, "%s = %.9g\n", f->key, (double)*(const float *)base); break;
+        case T_DEVICE: sb_printf(&b, "%s = %s\n", f->key, cfg->device); break;
+        case T_REWARD: sb_printf(&b, "%s = %s\n", f->key, env_reward_name(cfg->reward.kind)); break;
+        case T_FALLBACK: sb_printf(&b, "%s = %s\n", f->key, env_fallback_name(cfg->reward.fallback)); break;
+        case T_ENDINGS:
+            sb_printf(&b, "%s = ", f->key);
+            if (!cfg->guard.n_endings) sb_printf(&b, "none");
+            for (int e = 0; e < cfg->guard.n_endings; e++)
+                sb_printf(&b, "%s%d", e ? "," : "", cfg->guard.endings_cents[e]);
+            sb_printf(&b, "\n");
+            break;
+        case T_CKPT: sb_printf(&b, "%s = %s\n", f->key, cfg->ckpt_dir ? cfg->ckpt_dir : "none"); break;
+        case T_LINKIND: sb_printf(&b, "%s = disjoint\n", f->key); break;
+        }
+    }
+    /* The feature layout is fixed (windows of 1/3/7 periods, moving averages of 3/12). */
+    sb_printf(&b, "features.layout = %s\nfeatures.hash = %016llx\n", FEAT_LAYOUT_VERSION,
+              (unsigned long long)feat_layout_get()->hash);
+    int n;
+    const agt_cfg_field *af = agt_dqn_fields(&n);
+    char *s = agt_cfg_to_string(&cfg->dqn, af, n, "dqn");
+    if (!s) b.oom = 1;
+    else sb_printf(&b, "%s", s);
+    free(s);
+    af = agt_ddpg_fields(&n);
+    s = agt_cfg_to_string(&cfg->ddpg, af, n, "ddpg");
+    if (!s) b.oom = 1;
+    else sb_printf(&b, "%s", s);
+    free(s);
+    if (b.oom) {
+        free(b.p);
+        eng_err_set(ENG_ENOMEM, "exp_compare_cfg_text: out of memory");
+        return NULL;
+    }
+    return b.p;
+}

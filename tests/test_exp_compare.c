@@ -1,0 +1,306 @@
+/* tests/test_exp_compare.c - the agent comparison (experiments/exp_compare.h) on a few
+ * simulated products with small budgets. */
+#include "test_common.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "env_sim.h"
+#include "exp_compare.h"
+
+#define NP 5
+#define NT 40
+#define SHORT_P 4 /* products SHORT_P-1 and SHORT_P have little history (pooled together) */
+
+static db_history *make_history(void) {
+    db_history *h = NULL;
+    env_sim_log *lg = NULL;
+    assert_int_equal(env_sim_generate(ENV_SIM_PRESET_DEFAULT, NULL, NP, NT, 1, 18000, 42, &h, &lg), 0);
+    env_sim_log_free(lg);
+    /* products SHORT_P-1, SHORT_P: only the last 18 periods exist (5 training transitions
+     * each with train_frac 0.7: too few alone, 10 together) */
+    for (int p = SHORT_P - 1; p <= SHORT_P; p++)
+        for (int t = 0; t < NT - 18; t++) {
+            size_t c = (size_t)p * NT + t;
+            h->present[c] = 0;
+            h->price[c] = h->units[c] = h->revenue[c] = h->traffic[c] = NAN;
+        }
+    return h;
+}
+
+static exp_compare_cfg small_cfg(void) {
+    exp_compare_cfg c = exp_compare_default();
+    c.group_size = 2; /* several groups */
+    c.dqn_steps = 15;
+    c.ddpg_steps = 15;
+    c.dqn.batch = c.ddpg.batch = 8;
+    c.dqn.hidden1 = c.dqn.hidden2 = 16;
+    c.ddpg.hidden1 = c.ddpg.hidden2 = 16;
+    c.ope.n_boot = 40;
+    c.total_boot = 60;
+    c.ope.cross_folds = 2;
+    c.guard.default_max_change_pct = 10.0;
+    c.train_frac = 0.7;
+    return c;
+}
+
+static void check_value(const ope_value *v) {
+    if (!v->available) return;
+    if (!isfinite(v->estimate)) fail_msg("available estimate %g (%s)", v->estimate, v->note);
+    if (isfinite(v->ci_low) && isfinite(v->ci_high)) {
+        assert_true(v->ci_low <= v->estimate + 1e-9 * (1 + fabs(v->estimate)));
+        assert_true(v->estimate <= v->ci_high + 1e-9 * (1 + fabs(v->estimate)));
+    }
+}
+
+static void test_run_basic(void **state) {
+    (void)state;
+    db_history *h = make_history();
+    exp_compare_cfg cfg = small_cfg();
+    exp_results *r = NULL;
+    assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &r), 0);
+    assert_non_null(r);
+    assert_int_equal(r->n_products, NP);
+    assert_non_null(strstr(r->config_text, "compare.group_size = 2"));
+    assert_non_null(strstr(r->reward_text, "drcr"));
+    for (int p = 0; p < NP; p++) {
+        const exp_product_result *pr = &r->products[p];
+        assert_string_equal(pr->product_id, h->product_id[p]);
+        assert_int_equal(pr->n_periods, NT);
+        for (int a = 0; a < EXP_N_AGENTS; a++) {
+            /* guarded: within +-10% of the incumbent (rounding stays inside the interval) */
+            assert_true(pr->price[a] >= pr->incumbent_price * 0.9 - 1e-6);
+            assert_true(pr->price[a] <= pr->incumbent_price * 1.1 + 1e-6);
+            if (a != EXP_AGENT_HISTORY)
+                for (int t = 0; t < NT; t++) assert_true(isfinite(pr->agent_price[a][t]) && pr->agent_price[a][t] > 0);
+        }
+        if (p >= SHORT_P - 1) continue;
+        assert_int_equal(pr->status, EXP_OK);
+        for (int a = 0; a < EXP_N_AGENTS; a++) {
+            const ope_result *im = &pr->immediate[a], *lt = &pr->longterm[a];
+            assert_true(im->n > 0);
+            assert_true(im->v[im->recommended].available);
+            assert_true(im->v[OPE_DM].available);
+            for (int e = 0; e < OPE_N_EST; e++) {
+                check_value(&im->v[e]);
+                check_value(&lt->v[e]);
+            }
+        }
+        /* the history agent is the behaviour policy: every IPS weight is 1 */
+        assert_close(pr->immediate[EXP_AGENT_HISTORY].overlap.mean_w, 1.0, 1e-6, 0);
+        assert_true(pr->immediate[EXP_AGENT_DDPG].v[OPE_KIPS].available);
+    }
+    for (int a = 0; a < EXP_N_AGENTS; a++) {
+        ope_est e = r->total_immediate[a].recommended;
+        assert_true(r->total_immediate[a].v[e].available);
+        assert_int_equal(r->total_immediate[a].v[e].n_used, NP - 2); /* short products are not in totals */
+        for (int k = 0; k < OPE_N_EST; k++) {
+            check_value(&r->total_immediate[a].v[k]);
+            check_value(&r->total_longterm[a].v[k]);
+        }
+    }
+    assert_true(r->winner_immediate >= 0 && r->winner_immediate < EXP_N_AGENTS);
+    /* the winner really has the highest value on the compared estimator */
+    ope_est e = r->total_immediate[0].recommended;
+    for (int a = 0; a < EXP_N_AGENTS; a++)
+        if (r->total_immediate[a].v[e].available)
+            assert_true(r->total_immediate[r->winner_immediate].v[e].estimate >= r->total_immediate[a].v[e].estimate);
+    exp_results_free(r);
+    exp_compare_cfg_free(&cfg);
+    db_history_free(h);
+}
+
+static void test_short_pooled(void **state) {
+    (void)state;
+    db_history *h = make_history();
+    exp_compare_cfg cfg = small_cfg();
+    exp_results *r = NULL;
+    assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &r), 0);
+    const exp_product_result *pr = &r->products[SHORT_P];
+    assert_int_equal(pr->status, EXP_SKIP_SHORT);
+    assert_non_null(strstr(pr->note, "pooled model of 2 short products"));
+    assert_int_equal(r->products[SHORT_P - 1].status, EXP_SKIP_SHORT);
+    assert_true(isfinite(pr->price[EXP_AGENT_DQN]) && pr->price[EXP_AGENT_DQN] > 0);
+    /* the pooled model is evaluated on the product's own holdout */
+    assert_true(pr->immediate[EXP_AGENT_DQN].n > 0);
+    assert_true(pr->immediate[EXP_AGENT_DQN].v[OPE_DM].available);
+    exp_results_free(r);
+    /* min_history above what even the pool holds: every product held at the incumbent */
+    cfg.min_history = 1000;
+    assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &r), 0);
+    for (int p = 0; p < NP; p++) {
+        const exp_product_result *q = &r->products[p];
+        assert_int_equal(q->status, EXP_SKIP_SHORT);
+        assert_non_null(strstr(q->note, "held at the incumbent"));
+        for (int a = 0; a < EXP_N_AGENTS; a++) assert_close(q->price[a], q->price[EXP_AGENT_HISTORY], 1e-9, 0);
+    }
+    exp_results_free(r);
+    exp_compare_cfg_free(&cfg);
+    db_history_free(h);
+}
+
+static void test_divergence_held(void **state) {
+    (void)state;
+    db_history *h = make_history();
+    exp_compare_cfg cfg = small_cfg();
+    cfg.fault_diverge = 1;
+    exp_results *r = NULL;
+    assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &r), 0);
+    const exp_product_result *pr = &r->products[1];
+    assert_int_equal(pr->status, EXP_DIVERGED);
+    assert_true(pr->agent_failed & (1u << EXP_AGENT_DQN));
+    assert_false(pr->agent_failed & (1u << EXP_AGENT_DDPG));
+    assert_non_null(strstr(pr->note, "dqn"));
+    /* held at the incumbent: the same guarded price as the historical policy */
+    assert_close(pr->price[EXP_AGENT_DQN], pr->price[EXP_AGENT_HISTORY], 1e-9, 0);
+    /* its group neighbour and the other products carry on */
+    assert_int_equal(r->products[0].status, EXP_OK);
+    assert_int_equal(r->products[0].agent_failed, 0);
+    assert_int_equal(r->products[2].status, EXP_OK);
+    /* a diverged product still counts in the totals */
+    assert_int_equal(r->total_immediate[EXP_AGENT_DQN].v[OPE_DM].n_used, NP - 2);
+    exp_results_free(r);
+    exp_compare_cfg_free(&cfg);
+    db_history_free(h);
+}
+
+static void test_deterministic(void **state) {
+    (void)state;
+    db_history *h = make_history();
+    exp_compare_cfg cfg = small_cfg();
+    exp_results *a = NULL, *b = NULL;
+    assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &a), 0);
+    assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &b), 0);
+    for (int p = 0; p < NP; p++) {
+        const exp_product_result *x = &a->products[p], *y = &b->products[p];
+        assert_memory_equal(x->price, y->price, sizeof x->price);
+        for (int g = 0; g < EXP_N_AGENTS; g++) {
+            assert_memory_equal(x->agent_price[g], y->agent_price[g], NT * sizeof(float));
+            for (int e = 0; e < OPE_N_EST; e++) {
+                assert_memory_equal(&x->immediate[g].v[e].estimate, &y->immediate[g].v[e].estimate, sizeof(double));
+                assert_memory_equal(&x->longterm[g].v[e].ci_low, &y->longterm[g].v[e].ci_low, sizeof(double));
+            }
+        }
+    }
+    assert_string_equal(a->run_id, b->run_id);
+    /* another seed gives other networks */
+    exp_results_free(b);
+    cfg.seed = 99;
+    assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &b), 0);
+    int differ = 0;
+    for (int p = 0; p < NP; p++)
+        for (int t = 0; t < NT; t++)
+            differ |= a->products[p].agent_price[EXP_AGENT_DDPG][t] != b->products[p].agent_price[EXP_AGENT_DDPG][t];
+    assert_true(differ);
+    assert_string_not_equal(a->run_id, b->run_id);
+    exp_results_free(a);
+    exp_results_free(b);
+    exp_compare_cfg_free(&cfg);
+    db_history_free(h);
+}
+
+static void test_warm_start(void **state) {
+    (void)state;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/exp_compare_ckpt_%ld", test_tmpdir(), (long)getpid());
+    db_history *h = make_history();
+    exp_compare_cfg cfg = small_cfg();
+    cfg.ckpt_dir = strdup(dir);
+    exp_results *r = NULL;
+    int loaded, fresh;
+    /* 4 own products in 2 groups + the pooled group */
+    assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &r), 0);
+    exp_compare_last_warm(&loaded, &fresh);
+    assert_int_equal(loaded, 0);
+    assert_int_equal(fresh, 3);
+    char path[600];
+    snprintf(path, sizeof path, "%s/g0.meta", dir);
+    assert_int_equal(access(path, R_OK), 0);
+    exp_results_free(r);
+    /* same products and layout: every group loads */
+    assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &r), 0);
+    exp_compare_last_warm(&loaded, &fresh);
+    assert_int_equal(loaded, 3);
+    assert_int_equal(fresh, 0);
+    exp_results_free(r);
+    /* a renamed product: its group retrains, the others load */
+    free(h->product_id[0]);
+    h->product_id[0] = strdup("renamed\tproduct");
+    assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &r), 0);
+    exp_compare_last_warm(&loaded, &fresh);
+    assert_int_equal(loaded, 2);
+    assert_int_equal(fresh, 1);
+    exp_results_free(r);
+    /* another network shape: everything retrains */
+    cfg.dqn.hidden1 = 24;
+    assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &r), 0);
+    exp_compare_last_warm(&loaded, &fresh);
+    assert_int_equal(loaded, 0);
+    assert_int_equal(fresh, 3);
+    exp_results_free(r);
+    /* without ckpt_dir: nothing */
+    free(cfg.ckpt_dir);
+    cfg.ckpt_dir = NULL;
+    assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &r), 0);
+    exp_compare_last_warm(&loaded, &fresh);
+    assert_int_equal(loaded + fresh, 3); /* counted, but nothing saved or loaded from disk */
+    exp_results_free(r);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    exp_compare_cfg_free(&cfg);
+    db_history_free(h);
+}
+
+static void test_config(void **state) {
+    (void)state;
+    exp_compare_cfg a = exp_compare_default(), b = exp_compare_default();
+    assert_int_equal(exp_compare_cfg_check(&a), 0);
+    assert_int_equal(a.dqn.hidden1, 64);
+    char *argv[] = {"--seed=7", "--dqn.lr", "0.01", "--reward.kind=revenue", "--guard.endings=95", "--ckpt_dir=/x/y"};
+    assert_int_equal(exp_compare_cfg_parse_flags(&a, 6, argv), 0);
+    assert_int_equal(a.seed, 7);
+    assert_close(a.dqn.lr, 0.01, 1e-9, 0);
+    assert_int_equal(a.reward.kind, ENV_REWARD_REVENUE);
+    assert_int_equal(a.guard.n_endings, 1);
+    assert_string_equal(a.ckpt_dir, "/x/y");
+    char *text = exp_compare_cfg_text(&a);
+    assert_non_null(text);
+    char path[512];
+    snprintf(path, sizeof path, "%s/exp_compare_cfg_%ld.cfg", test_tmpdir(), (long)getpid());
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "# round trip\nnightly.whatever = 3\n%s", text);
+    fclose(f);
+    assert_int_equal(exp_compare_cfg_load_file(&b, path), 0);
+    char *text2 = exp_compare_cfg_text(&b);
+    assert_string_equal(text, text2);
+    free(text);
+    free(text2);
+    /* errors name the line */
+    f = fopen(path, "w");
+    fprintf(f, "compare.seed = 3\ncompare.group_size = many\n");
+    fclose(f);
+    assert_int_equal(exp_compare_cfg_load_file(&b, path), ENG_EINVAL);
+    assert_non_null(strstr(eng_err_msg(), ":2"));
+    f = fopen(path, "w");
+    fprintf(f, "compare.nosuchkey = 1\n");
+    fclose(f);
+    assert_int_equal(exp_compare_cfg_load_file(&b, path), ENG_ENOTFOUND);
+    unlink(path);
+    char *bad[] = {"--grid.K=1"};
+    assert_int_equal(exp_compare_cfg_parse_flags(&b, 1, bad), 0);
+    assert_int_equal(exp_compare_cfg_check(&b), ENG_EINVAL);
+    exp_compare_cfg_free(&a);
+    exp_compare_cfg_free(&b);
+}
+
+int main(void) {
+    eng_log_set_level(ENG_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config),         cmocka_unit_test(test_run_basic),
+        cmocka_unit_test(test_short_pooled),   cmocka_unit_test(test_divergence_held),
+        cmocka_unit_test(test_deterministic),  cmocka_unit_test(test_warm_start),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
