@@ -43,7 +43,7 @@ static const char *const CSS =
     "padding:0 4px;font-size:12px;white-space:nowrap}"
     ".bad{color:#b3261e;font-weight:600}"
     ".reasons{color:#5b6673;font-size:12px}"
-    ".st-ok{color:#2e7d32}.st-skipped_short{color:#8a5300}.st-diverged,.st-failed{color:#b3261e}"
+    ".st-ok{color:#2e7d32}.st-skip_short{color:#8a5300}.st-diverged,.st-failed{color:#b3261e}"
     "figure.chart{margin:8px 0 14px}figure.chart svg{max-width:100%;height:auto;display:block}"
     "figcaption{font-size:13px;color:#5b6673;margin-top:2px}"
     ".grid{stroke:#e6e9ed;stroke-width:1}.ref{stroke:#777;stroke-width:1;stroke-dasharray:4 3}"
@@ -361,7 +361,7 @@ static void product_row(FILE *f, const exp_product_result *p) {
     char buf[64];
     fputs("<tr><td class=\"pid\">", f);
     exp_rep_esc(f, p->product_id);
-    fprintf(f, "</td><td class=\"st-%s\">%s</td>", exp_rep_status_key(p->status), exp_rep_status_key(p->status));
+    fprintf(f, "</td><td class=\"st-%s\">%s</td>", exp_status_name(p->status), exp_status_name(p->status));
     exp_rep_fmt_price(p->incumbent_price, buf, sizeof buf);
     fprintf(f, "<td class=\"num\">%s</td>", buf);
     for (int a = 0; a < EXP_N_AGENTS; a++) {
@@ -417,7 +417,7 @@ static void skipped(FILE *f, const exp_results *r) {
                   f);
         fputs("<tr><td class=\"pid\">", f);
         exp_rep_esc(f, p->product_id);
-        fprintf(f, "</td><td class=\"st-%s\">%s</td><td>", exp_rep_status_key(p->status), exp_rep_status_key(p->status));
+        fprintf(f, "</td><td class=\"st-%s\">%s</td><td>", exp_status_name(p->status), exp_status_name(p->status));
         int first = 1;
         for (int a = 0; a < EXP_N_AGENTS; a++)
             if (p->agent_failed & (1u << a)) fprintf(f, "%s%s", first ? "" : ", ", exp_rep_agent_label(a)), first = 0;
