@@ -110,10 +110,14 @@ static void summary(FILE *f, const exp_results *r, const exp_rep_counts *c) {
     fputs("<p class=\"verdict\" id=\"verdict\">", f);
     exp_rep_esc(f, verdict);
     fputs("</p>", f);
-    fprintf(f, "<p class=\"note\">Time: load %.1f s, features %.1f s, training %.1f s, evaluation %.1f s, "
-               "report %.1f s, push %.1f s.</p></section>\n",
-            r->seconds_load, r->seconds_features, r->seconds_train, r->seconds_ope, r->seconds_report,
-            r->seconds_push);
+    /* stage times that were measured (a stage that did not run, e.g. push, is left out) */
+    const double secs[6] = {r->seconds_load, r->seconds_features, r->seconds_train,
+                            r->seconds_ope,  r->seconds_report,   r->seconds_push};
+    static const char *const stage[6] = {"load", "features", "training", "evaluation", "report", "push"};
+    int any = 0;
+    for (int k = 0; k < 6; k++)
+        if (secs[k] > 0) fprintf(f, "%s%s %.1f s", any++ ? ", " : "<p class=\"note\">Time: ", stage[k], secs[k]);
+    fputs(any ? ".</p></section>\n" : "</section>\n", f);
 }
 
 /* Table agent x estimator over the cross-product totals; the recommended cell is highlighted. */
