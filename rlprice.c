@@ -13,6 +13,7 @@
 #include "exp_bench.h"
 #include "exp_bench_agents.h"
 #include "exp_bench_db.h"
+#include "exp_compare.h"
 #include "exp_report.h"
 #include "ope.h"
 
@@ -42,6 +43,7 @@ static const rlp_cmd commands[] = {
     {"simulate", NULL, env_sim_cmd_simulate, "simulated sales history with known demand (--products N --days D --seed S)"},
     /* experiments */
     {"ope", NULL, ope_cmd_ope, "offline policy evaluation of a logged bandit CSV (docs/ope.md)"},
+    {"compare", NULL, exp_cmd_compare, "train DQN/DDPG/LinUCB per product and compare them by OPE (docs/compare.md)"},
     {"report", NULL, exp_cmd_report, "compare the agents and write an HTML + JSON report (--out DIR; docs/report.md)"},
     {"bench", "engine", exp_cmd_bench_engine, "engine training-step throughput vs sgemm (--device, --seconds)"},
     {"bench", "db", exp_cmd_bench_db, "COPY loader vs psql \\copy, loader memory, push time [--db CONNINFO]"},

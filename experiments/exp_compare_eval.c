@@ -214,9 +214,16 @@ int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act) {
                 }
             }
             ope_cont cd = {n, cd_act, d.reward, cd_den, cd_tgt, q ? cd_qt : NULL, q ? cd_ql : NULL};
-            ope_result kr;
-            if ((rc = ope_cont_estimate(&cd, &oc, &kr))) break;
-            copy_kernel(&pr->immediate[a], &kr);
+            if (oc.bandwidth <= 0 && !(ope_silverman_bandwidth(cd_act, n) > 0)) {
+                /* every logged ratio equal: no kernel bandwidth can be chosen from the data */
+                for (int e = OPE_KIPS; e <= OPE_KDR; e++)
+                    snprintf(pr->immediate[a].v[e].note, sizeof pr->immediate[a].v[e].note,
+                             "no bandwidth: every logged price ratio is the same");
+            } else {
+                ope_result kr;
+                if ((rc = ope_cont_estimate(&cd, &oc, &kr))) break;
+                copy_kernel(&pr->immediate[a], &kr);
+            }
         }
         ope_traj tj = {m, st_start, st_r, st_pi, st_mu};
         if ((rc = ope_traj_estimate(&tj, &oc, &pr->longterm[a]))) break;

@@ -1,0 +1,371 @@
+/* exp_compare_cmd.c - `rlprice compare`: load a history (database, HDF5 feature store or the
+ * Dominick's preset), run the comparison and print the headline table (exp_compare.h). */
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db_conn.h"
+#include "db_h5store.h"
+#include "db_import.h"
+#include "db_load.h"
+#include "eng_util.h"
+#include "exp_compare.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: rlprice compare [--db CONNINFO | --cache FILE.h5 | --preset dominicks] [--config FILE]\n"
+            "                       [--products ID,ID,...] [--json OUT] [--device auto|cpu|cuda] [--KEY=VALUE ...]\n"
+            "  Trains DQN, DDPG and LinUCB per product, adds the best fixed price and the historical\n"
+            "  policy, and compares them by offline policy evaluation (docs/compare.md).  Settings come\n"
+            "  from --config (key = value lines) and then flags such as --seed=2, --dqn_steps=100,\n"
+            "  --dqn.lr=0.0005, --ckpt_dir=DIR (see `compare.*` keys in docs/compare.md).\n");
+}
+
+/* A copy of h restricted to the listed products (in list order).  Unknown id: ENG_ENOTFOUND. */
+static int history_subset(const db_history *h, char **ids, int n, db_history **out) {
+    db_history *s = NULL;
+    int rc = db_history_alloc(&s, n, h->n_periods, h->day0, h->period_days);
+    if (rc) return rc;
+    const size_t T = (size_t)h->n_periods;
+    size_t n_comp = 0;
+    int *src = malloc((size_t)n * sizeof *src);
+    if (!src) {
+        rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < n; i++) {
+        if ((src[i] = db_history_find(h, ids[i])) < 0) {
+            rc = eng_err_set(ENG_ENOTFOUND, "--products: no product '%s' in the history", ids[i]);
+            goto fail;
+        }
+        n_comp += (size_t)(h->comp_off[(src[i] + 1) * T] - h->comp_off[src[i] * T]);
+    }
+    s->n_competitors = 0;
+    if (h->n_competitors) {
+        s->competitor_names = calloc((size_t)h->n_competitors, sizeof *s->competitor_names);
+        if (!s->competitor_names) goto oom;
+        s->n_competitors = h->n_competitors;
+        for (int k = 0; k < h->n_competitors; k++)
+            if (!(s->competitor_names[k] = strdup(h->competitor_names[k]))) goto oom;
+    }
+    free(s->comp_id);
+    free(s->comp_price);
+    s->comp_id = malloc((n_comp ? n_comp : 1) * sizeof *s->comp_id);
+    s->comp_price = malloc((n_comp ? n_comp : 1) * sizeof *s->comp_price);
+    if (!s->comp_id || !s->comp_price) goto oom;
+    size_t w = 0;
+    for (int i = 0; i < n; i++) {
+        int p = src[i];
+        free(s->product_id[i]);
+        if (!(s->product_id[i] = strdup(h->product_id[p]))) goto oom;
+        if (h->name[p] && !(s->name[i] = strdup(h->name[p]))) goto oom;
+        s->base_price[i] = h->base_price[p];
+        s->unit_cost[i] = h->unit_cost[p];
+        s->min_price[i] = h->min_price[p];
+        s->max_price[i] = h->max_price[p];
+        s->max_change_pct[i] = h->max_change_pct[p];
+        memcpy(s->price + i * T, h->price + p * T, T * sizeof(float));
+        memcpy(s->units + i * T, h->units + p * T, T * sizeof(float));
+        memcpy(s->revenue + i * T, h->revenue + p * T, T * sizeof(float));
+        memcpy(s->traffic + i * T, h->traffic + p * T, T * sizeof(float));
+        memcpy(s->promo + i * T, h->promo + p * T, T);
+        memcpy(s->present + i * T, h->present + p * T, T);
+        for (size_t t = 0; t < T; t++) {
+            size_t c = p * T + t;
+            s->comp_off[i * T + t] = (int64_t)w;
+            for (int64_t j = h->comp_off[c]; j < h->comp_off[c + 1]; j++, w++) {
+                s->comp_id[w] = h->comp_id[j];
+                s->comp_price[w] = h->comp_price[j];
+            }
+        }
+    }
+    s->comp_off[(size_t)n * T] = (int64_t)w;
+    free(src);
+    *out = s;
+    return 0;
+oom:
+    rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
+fail:
+    free(src);
+    db_history_free(s);
+    return rc;
+}
+
+static int split_list(char *s, char ***out) {
+    int n = 1;
+    for (char *p = s; *p; p++) n += *p == ',';
+    char **v = calloc((size_t)n, sizeof *v);
+    if (!v) return -1;
+    int k = 0;
+    for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) v[k++] = tok;
+    *out = v;
+    return k;
+}
+
+static void progress_cb(void *ctx, const char *stage, long done, long total) {
+    (void)ctx;
+    ENG_INFO("compare: %s %ld/%ld products", stage, done, total);
+}
+
+static void print_cell(const ope_value *v) {
+    if (!v->available) printf(" %-30s", "-");
+    else {
+        char b[64];
+        snprintf(b, sizeof b, "%.4g [%.4g, %.4g]", v->estimate, v->ci_low, v->ci_high);
+        printf(" %-30s", b);
+    }
+}
+
+static void print_headline(const exp_results *r) {
+    static const ope_est imm[] = {OPE_IPS, OPE_SNIPS, OPE_DM, OPE_DR, OPE_SWITCH_DR, OPE_KIPS};
+    static const ope_est lt[] = {OPE_PDIS, OPE_WPDIS, OPE_FQE};
+    int n_ok = 0, n_short = 0, n_div = 0, n_fail = 0;
+    for (int p = 0; p < r->n_products; p++) {
+        exp_status s = r->products[p].status;
+        n_ok += s == EXP_OK;
+        n_short += s == EXP_SKIP_SHORT;
+        n_div += s == EXP_DIVERGED;
+        n_fail += s == EXP_FAILED;
+    }
+    printf("comparison %s for %s, data %s\n", r->run_id, r->run_date, r->data_source);
+    printf("products: %d (ok %d, diverged %d, short %d, failed %d)\n", r->n_products, n_ok, n_div, n_short, n_fail);
+    printf("reward: %s\n\n", r->reward_text);
+    printf("one-step value (mean reward per period, mean over products, 95%% bootstrap CI over products)\n%-8s",
+           "agent");
+    for (size_t i = 0; i < sizeof imm / sizeof imm[0]; i++) printf(" %-30s", ope_est_name(imm[i]));
+    printf("\n");
+    for (int a = 0; a < EXP_N_AGENTS; a++) {
+        printf("%-8s", exp_agent_name((exp_agent)a));
+        for (size_t i = 0; i < sizeof imm / sizeof imm[0]; i++) print_cell(&r->total_immediate[a].v[imm[i]]);
+        printf("\n");
+    }
+    printf("\nlong-term value (discounted return per trajectory)\n%-8s", "agent");
+    for (size_t i = 0; i < sizeof lt / sizeof lt[0]; i++) printf(" %-30s", ope_est_name(lt[i]));
+    printf("\n");
+    for (int a = 0; a < EXP_N_AGENTS; a++) {
+        printf("%-8s", exp_agent_name((exp_agent)a));
+        for (size_t i = 0; i < sizeof lt / sizeof lt[0]; i++) print_cell(&r->total_longterm[a].v[lt[i]]);
+        printf("\n");
+    }
+    printf("\nwinner, one-step (by %s): %s\nwinner, long-term (by %s): %s\n",
+           ope_est_name(r->total_immediate[0].recommended), exp_agent_name(r->winner_immediate),
+           ope_est_name(r->total_longterm[0].recommended), exp_agent_name(r->winner_longterm));
+    printf("seconds: features %.2f, train %.2f, ope %.2f\n", r->seconds_features, r->seconds_train, r->seconds_ope);
+}
+
+static int write_json_cb(FILE *f, void *ctx) {
+    const char *s = json_object_to_json_string_ext((json_object *)ctx, JSON_C_TO_STRING_PRETTY);
+    return fputs(s, f) < 0 || fputc('\n', f) < 0 ? eng_err_set(ENG_EIO, "write failed") : 0;
+}
+
+static int write_json(const exp_results *r, const char *path) {
+    int rc = ENG_ENOMEM;
+    json_object *root = json_object_new_object(), *agents = json_object_new_object(),
+                *prods = json_object_new_array();
+    if (!root || !agents || !prods) goto done;
+    json_object_object_add(root, "run_id", json_object_new_string(r->run_id));
+    json_object_object_add(root, "run_date", json_object_new_string(r->run_date));
+    json_object_object_add(root, "data_source", json_object_new_string(r->data_source));
+    json_object_object_add(root, "reward", json_object_new_string(r->reward_text));
+    json_object_object_add(root, "config", json_object_new_string(r->config_text));
+    json_object_object_add(root, "winner_immediate", json_object_new_string(exp_agent_name(r->winner_immediate)));
+    json_object_object_add(root, "winner_longterm", json_object_new_string(exp_agent_name(r->winner_longterm)));
+    for (int a = 0; a < EXP_N_AGENTS; a++) {
+        json_object *ag = json_object_new_object();
+        json_object *im = ope_result_json(&r->total_immediate[a]), *lt = ope_result_json(&r->total_longterm[a]);
+        if (!ag || !im || !lt) {
+            json_object_put(ag);
+            json_object_put(im);
+            json_object_put(lt);
+            goto done;
+        }
+        json_object_object_add(ag, "immediate", im);
+        json_object_object_add(ag, "longterm", lt);
+        json_object_object_add(agents, exp_agent_name((exp_agent)a), ag);
+    }
+    json_object_object_add(root, "totals", agents);
+    agents = NULL;
+    for (int p = 0; p < r->n_products; p++) {
+        const exp_product_result *pr = &r->products[p];
+        json_object *o = json_object_new_object(), *pz = json_object_new_object();
+        if (!o || !pz) {
+            json_object_put(o);
+            json_object_put(pz);
+            goto done;
+        }
+        json_object_object_add(o, "product_id", json_object_new_string(pr->product_id));
+        json_object_object_add(o, "status", json_object_new_string(exp_status_name(pr->status)));
+        json_object_object_add(o, "note", json_object_new_string(pr->note));
+        json_object_object_add(o, "incumbent_price", json_object_new_double(pr->incumbent_price));
+        for (int a = 0; a < EXP_N_AGENTS; a++)
+            json_object_object_add(pz, exp_agent_name((exp_agent)a), json_object_new_double(pr->price[a]));
+        json_object_object_add(o, "price", pz);
+        json_object_array_add(prods, o);
+    }
+    json_object_object_add(root, "products", prods);
+    prods = NULL;
+    json_object_object_add(root, "seconds_features", json_object_new_double(r->seconds_features));
+    json_object_object_add(root, "seconds_train", json_object_new_double(r->seconds_train));
+    json_object_object_add(root, "seconds_ope", json_object_new_double(r->seconds_ope));
+    rc = eng_atomic_write(path, write_json_cb, root);
+done:
+    if (rc == ENG_ENOMEM) eng_err_set(ENG_ENOMEM, "compare: out of memory building JSON");
+    json_object_put(agents);
+    json_object_put(prods);
+    json_object_put(root);
+    return rc;
+}
+
+int exp_cmd_compare(int argc, char **argv) {
+    const char *db = NULL, *cache = NULL, *preset = NULL, *config = NULL, *json = NULL;
+    char *products = NULL, **ids = NULL;
+    int n_ids = 0, exit_code = 1, rc, n_flags = 0, have_db = 0;
+    char **flags = calloc((size_t)argc + 1, sizeof *flags);
+    exp_compare_cfg cfg = exp_compare_default();
+    db_history *h = NULL, *sub = NULL;
+    exp_results *res = NULL;
+    PGconn *conn = NULL;
+    char source[256] = "";
+    if (!flags) {
+        fprintf(stderr, "rlprice compare: out of memory\n");
+        return 1;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char **dst = !strcmp(a, "--db") ? &db : !strcmp(a, "--cache") ? &cache : !strcmp(a, "--preset") ? &preset
+                          : !strcmp(a, "--config") ? &config : !strcmp(a, "--json") ? &json : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            exit_code = 0;
+            goto done;
+        }
+        if (dst || !strcmp(a, "--products")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "rlprice compare: %s needs a value\n", a);
+                usage(stderr);
+                exit_code = 2;
+                goto done;
+            }
+            if (dst) *dst = argv[++i];
+            else products = argv[++i];
+            if (!strcmp(a, "--db")) have_db = 1;
+            continue;
+        }
+        flags[n_flags++] = argv[i]; /* settings: --key=value or --key value */
+        if (!strchr(a, '=') && i + 1 < argc) flags[n_flags++] = argv[++i];
+    }
+    if ((!!have_db + !!cache + !!preset) > 1) {
+        fprintf(stderr, "rlprice compare: give one of --db, --cache, --preset\n");
+        exit_code = 2;
+        goto done;
+    }
+    if (preset && strcmp(preset, "dominicks")) {
+        fprintf(stderr, "rlprice compare: unknown preset '%s' (known: dominicks)\n", preset);
+        exit_code = 2;
+        goto done;
+    }
+    if ((config && exp_compare_cfg_load_file(&cfg, config)) || exp_compare_cfg_parse_flags(&cfg, n_flags, flags) ||
+        exp_compare_cfg_check(&cfg)) {
+        fprintf(stderr, "rlprice compare: %s\n", eng_err_msg());
+        exit_code = 2;
+        goto done;
+    }
+    if (products && !(products = strdup(products))) {
+        fprintf(stderr, "rlprice compare: out of memory\n");
+        goto done;
+    }
+    if (products && (n_ids = split_list(products, &ids)) <= 0) {
+        fprintf(stderr, "rlprice compare: --products: empty list\n");
+        exit_code = 2;
+        goto done;
+    }
+    const eng_backend *be = NULL;
+    if (eng_backend_select(cfg.device, &be)) {
+        fprintf(stderr, "rlprice compare: %s\n", eng_err_msg());
+        exit_code = 1;
+        goto done;
+    }
+    double t0 = eng_now();
+    if (cache) {
+        rc = db_history_load_h5(&h, cache);
+        snprintf(source, sizeof source, "cache %s", cache);
+    } else if (preset) {
+        db_dominicks_opts o = {0};
+        db_csv_log log;
+        memset(&log, 0, sizeof log);
+        long filtered = 0;
+        rc = db_dominicks_read(&h, &o, &log, &filtered);
+        db_csv_log_free(&log);
+        snprintf(source, sizeof source, "dominicks preset (read in memory)");
+    } else {
+        if ((rc = db_resolve(&conn, db))) {
+            fprintf(stderr, "rlprice compare: %s\n", eng_err_msg());
+            exit_code = 3;
+            goto done;
+        }
+        db_load_opts o;
+        db_load_opts_default(&o);
+        o.products = (const char *const *)ids;
+        o.n_filter = n_ids;
+        db_load_report rep;
+        memset(&rep, 0, sizeof rep);
+        rc = db_load_history(conn, &o, &h, &rep);
+        db_load_report_free(&rep);
+        snprintf(source, sizeof source, "postgres:%s", db_describe(conn));
+        if (rc) {
+            fprintf(stderr, "rlprice compare: %s\n", eng_err_msg());
+            exit_code = rc == ENG_EDB ? 3 : 1;
+            goto done;
+        }
+    }
+    if (rc) {
+        fprintf(stderr, "rlprice compare: %s\n", eng_err_msg());
+        exit_code = rc == ENG_EINVAL ? 2 : 1;
+        goto done;
+    }
+    if (ids && !conn) {
+        if ((rc = history_subset(h, ids, n_ids, &sub))) {
+            fprintf(stderr, "rlprice compare: %s\n", eng_err_msg());
+            exit_code = rc == ENG_ENOTFOUND ? 2 : 1;
+            goto done;
+        }
+        db_history_free(h);
+        h = sub;
+        sub = NULL;
+    }
+    double t_load = eng_now() - t0;
+    ENG_INFO("compare: %d products x %d periods loaded in %.2fs (%s)", h->n_products, h->n_periods, t_load, source);
+    if ((rc = exp_compare_run(h, &cfg, be, progress_cb, NULL, &res))) {
+        fprintf(stderr, "rlprice compare: %s\n", eng_err_msg());
+        exit_code = rc == ENG_EINVAL ? 2 : 1;
+        goto done;
+    }
+    res->seconds_load = t_load;
+    free(res->data_source);
+    res->data_source = strdup(source);
+    if (!res->data_source) {
+        fprintf(stderr, "rlprice compare: out of memory\n");
+        goto done;
+    }
+    int loaded, fresh;
+    exp_compare_last_warm(&loaded, &fresh);
+    print_headline(res);
+    if (cfg.ckpt_dir) printf("warm start: %d groups loaded from %s, %d trained from scratch\n", loaded, cfg.ckpt_dir, fresh);
+    if (json && write_json(res, json)) {
+        fprintf(stderr, "rlprice compare: %s\n", eng_err_msg());
+        goto done;
+    }
+    exit_code = 0;
+done:
+    exp_results_free(res);
+    db_history_free(h);
+    db_history_free(sub);
+    if (conn) db_disconnect(conn);
+    exp_compare_cfg_free(&cfg);
+    free(ids);
+    free(products);
+    free(flags);
+    return exit_code;
+}
