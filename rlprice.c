@@ -16,6 +16,7 @@
 #include "exp_bench_nightly.h"
 #include "exp_compare.h"
 #include "exp_nightly.h"
+#include "exp_report.h"
 #include "ope.h"
 
 #define RLPRICE_VERSION "0.1.0"
@@ -45,6 +46,7 @@ static const rlp_cmd commands[] = {
     /* experiments */
     {"ope", NULL, ope_cmd_ope, "offline policy evaluation of a logged bandit CSV (docs/ope.md)"},
     {"compare", NULL, exp_cmd_compare, "train DQN/DDPG/LinUCB per product and compare them by OPE (docs/compare.md)"},
+    {"report", NULL, exp_cmd_report, "compare the agents and write an HTML + JSON report (--out DIR; docs/report.md)"},
     {"bench", "engine", exp_cmd_bench_engine, "engine training-step throughput vs sgemm (--device, --seconds)"},
     {"bench", "db", exp_cmd_bench_db, "COPY loader vs psql \\copy, loader memory, push time [--db CONNINFO]"},
     {"bench", "agents", exp_cmd_bench_agents, "agent throughput: DQN, DDPG, LinUCB, a 1,000-product group"},

@@ -43,7 +43,7 @@ static const char *const CSS =
     "padding:0 4px;font-size:12px;white-space:nowrap}"
     ".bad{color:#b3261e;font-weight:600}"
     ".reasons{color:#5b6673;font-size:12px}"
-    ".st-ok{color:#2e7d32}.st-skipped_short{color:#8a5300}.st-diverged,.st-failed{color:#b3261e}"
+    ".st-ok{color:#2e7d32}.st-skip_short{color:#8a5300}.st-diverged,.st-failed{color:#b3261e}"
     "figure.chart{margin:8px 0 14px}figure.chart svg{max-width:100%;height:auto;display:block}"
     "figcaption{font-size:13px;color:#5b6673;margin-top:2px}"
     ".grid{stroke:#e6e9ed;stroke-width:1}.ref{stroke:#777;stroke-width:1;stroke-dasharray:4 3}"
@@ -110,10 +110,14 @@ static void summary(FILE *f, const exp_results *r, const exp_rep_counts *c) {
     fputs("<p class=\"verdict\" id=\"verdict\">", f);
     exp_rep_esc(f, verdict);
     fputs("</p>", f);
-    fprintf(f, "<p class=\"note\">Time: load %.1f s, features %.1f s, training %.1f s, evaluation %.1f s, "
-               "report %.1f s, push %.1f s.</p></section>\n",
-            r->seconds_load, r->seconds_features, r->seconds_train, r->seconds_ope, r->seconds_report,
-            r->seconds_push);
+    /* stage times that were measured (a stage that did not run, e.g. push, is left out) */
+    const double secs[6] = {r->seconds_load, r->seconds_features, r->seconds_train,
+                            r->seconds_ope,  r->seconds_report,   r->seconds_push};
+    static const char *const stage[6] = {"load", "features", "training", "evaluation", "report", "push"};
+    int any = 0;
+    for (int k = 0; k < 6; k++)
+        if (secs[k] > 0) fprintf(f, "%s%s %.1f s", any++ ? ", " : "<p class=\"note\">Time: ", stage[k], secs[k]);
+    fputs(any ? ".</p></section>\n" : "</section>\n", f);
 }
 
 /* Table agent x estimator over the cross-product totals; the recommended cell is highlighted. */
@@ -361,7 +365,7 @@ static void product_row(FILE *f, const exp_product_result *p) {
     char buf[64];
     fputs("<tr><td class=\"pid\">", f);
     exp_rep_esc(f, p->product_id);
-    fprintf(f, "</td><td class=\"st-%s\">%s</td>", exp_rep_status_key(p->status), exp_rep_status_key(p->status));
+    fprintf(f, "</td><td class=\"st-%s\">%s</td>", exp_status_name(p->status), exp_status_name(p->status));
     exp_rep_fmt_price(p->incumbent_price, buf, sizeof buf);
     fprintf(f, "<td class=\"num\">%s</td>", buf);
     for (int a = 0; a < EXP_N_AGENTS; a++) {
@@ -417,7 +421,7 @@ static void skipped(FILE *f, const exp_results *r) {
                   f);
         fputs("<tr><td class=\"pid\">", f);
         exp_rep_esc(f, p->product_id);
-        fprintf(f, "</td><td class=\"st-%s\">%s</td><td>", exp_rep_status_key(p->status), exp_rep_status_key(p->status));
+        fprintf(f, "</td><td class=\"st-%s\">%s</td><td>", exp_status_name(p->status), exp_status_name(p->status));
         int first = 1;
         for (int a = 0; a < EXP_N_AGENTS; a++)
             if (p->agent_failed & (1u << a)) fprintf(f, "%s%s", first ? "" : ", ", exp_rep_agent_label(a)), first = 0;

@@ -7,24 +7,12 @@
 
 #include "exp_report_int.h"
 
-static const char *const agent_keys[EXP_N_AGENTS] = {"history", "fixed", "linucb", "dqn", "ddpg"};
 static const char *const agent_labels[EXP_N_AGENTS] = {"Historical prices", "Best fixed price", "LinUCB", "DQN",
                                                        "DDPG"};
 static const char *const agent_colors[EXP_N_AGENTS] = {"#4d4d4d", "#a6761d", "#1f6fb4", "#c8322b", "#2e8b3e"};
 
-const char *exp_rep_agent_key(int a) { return a >= 0 && a < EXP_N_AGENTS ? agent_keys[a] : "unknown"; }
 const char *exp_rep_agent_label(int a) { return a >= 0 && a < EXP_N_AGENTS ? agent_labels[a] : "unknown"; }
 const char *exp_rep_agent_color(int a) { return a >= 0 && a < EXP_N_AGENTS ? agent_colors[a] : "#888888"; }
-
-const char *exp_rep_status_key(int s) {
-    switch (s) {
-    case EXP_OK: return "ok";
-    case EXP_SKIP_SHORT: return "skipped_short";
-    case EXP_DIVERGED: return "diverged";
-    case EXP_FAILED: return "failed";
-    default: return "unknown";
-    }
-}
 
 static int usable(const ope_value *v) { return v->available && isfinite(v->estimate); }
 

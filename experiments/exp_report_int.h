@@ -13,13 +13,10 @@
 /* Products whose price trajectories are drawn. */
 #define EXP_REP_MAX_TRAJ 4
 
-/* Machine key ("history", "fixed", "linucb", "dqn", "ddpg"), display label ("Historical prices",
- * "Best fixed price", "LinUCB", "DQN", "DDPG") and chart colour of an agent.  Static strings. */
-const char *exp_rep_agent_key(int a);
+/* Display label ("Historical prices", "Best fixed price", "LinUCB", "DQN", "DDPG") and chart
+ * colour of an agent.  Static strings.  Machine keys are exp_agent_name / exp_status_name. */
 const char *exp_rep_agent_label(int a);
 const char *exp_rep_agent_color(int a);
-/* "ok", "skipped_short", "diverged", "failed". Static string. */
-const char *exp_rep_status_key(int s);
 
 /* How the number shown for one ope_result was chosen. */
 typedef enum {

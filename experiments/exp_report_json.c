@@ -78,7 +78,9 @@ static json_object *shown_json(const ope_result *r) {
 static json_object *total_json(const ope_result *r) {
     json_object *o = json_object_new_object();
     if (!o) return NULL;
-    if (!put_new(o, "shown", shown_json(r)) || !put_new(o, "estimators", ope_result_json(r))) {
+    ope_result c = *r; /* a zeroed result (never initialised by the producer) has no q_source */
+    if (!c.q_source) c.q_source = "none";
+    if (!put_new(o, "shown", shown_json(r)) || !put_new(o, "estimators", ope_result_json(&c))) {
         json_object_put(o);
         return NULL;
     }
@@ -124,13 +126,13 @@ static int run_json(json_object *root, const exp_results *r) {
     json_object *w = put_new(root, "winner", json_object_new_object());
     char verdict[2048];
     exp_rep_verdict(r, verdict, sizeof verdict);
-    if (!w || put_str(w, "immediate", exp_rep_agent_key((int)r->winner_immediate)) ||
-        put_str(w, "longterm", exp_rep_agent_key((int)r->winner_longterm)) || put_str(root, "verdict", verdict))
+    if (!w || put_str(w, "immediate", exp_agent_name(r->winner_immediate)) ||
+        put_str(w, "longterm", exp_agent_name(r->winner_longterm)) || put_str(root, "verdict", verdict))
         return -1;
     json_object *ag = put_new(root, "agents", json_object_new_object());
     if (!ag) return -1;
     for (int a = 0; a < EXP_N_AGENTS; a++) {
-        json_object *o = put_new(ag, exp_rep_agent_key(a), json_object_new_object());
+        json_object *o = put_new(ag, exp_agent_name((exp_agent)a), json_object_new_object());
         if (!o || put_str(o, "label", exp_rep_agent_label(a)) ||
             !put_new(o, "immediate", total_json(&r->total_immediate[a])) ||
             !put_new(o, "longterm", total_json(&r->total_longterm[a])))
@@ -144,13 +146,13 @@ static json_object *product_json(const exp_product_result *p) {
     if (!o) return NULL;
     json_object *fa = NULL, *ag = NULL;
     if (put_str(o, "id", p->product_id) || put_int(o, "index", p->index) ||
-        put_str(o, "status", exp_rep_status_key(p->status)) || put_str(o, "note", p->note) ||
+        put_str(o, "status", exp_status_name(p->status)) || put_str(o, "note", p->note) ||
         put_num(o, "incumbent_price", p->incumbent_price) || !(fa = put_new(o, "failed_agents", json_object_new_array())) ||
         !(ag = put_new(o, "agents", json_object_new_object())))
         goto fail;
     for (int a = 0; a < EXP_N_AGENTS; a++) {
-        if ((p->agent_failed & (1u << a)) && arr_add(fa, json_object_new_string(exp_rep_agent_key(a)))) goto fail;
-        json_object *x = put_new(ag, exp_rep_agent_key(a), json_object_new_object()), *gr = NULL;
+        if ((p->agent_failed & (1u << a)) && arr_add(fa, json_object_new_string(exp_agent_name((exp_agent)a)))) goto fail;
+        json_object *x = put_new(ag, exp_agent_name((exp_agent)a), json_object_new_object()), *gr = NULL;
         if (!x || put_num(x, "price", a == EXP_AGENT_HISTORY ? p->incumbent_price : p->price[a]) ||
             put_int(x, "guard_bits", (int64_t)p->guard_reasons[a]) ||
             !(gr = put_new(x, "guard_reasons", json_object_new_array())))
@@ -208,7 +210,7 @@ json_object *exp_report_json(const exp_results *r) {
             !(ag = put_new(t, "agents", json_object_new_object())))
             goto fail;
         for (int a = 1; a < EXP_N_AGENTS; a++)
-            if (p->agent_price[a] && !put_new(ag, exp_rep_agent_key(a), floats_json(p->agent_price[a], p->n_periods)))
+            if (p->agent_price[a] && !put_new(ag, exp_agent_name((exp_agent)a), floats_json(p->agent_price[a], p->n_periods)))
                 goto fail;
     }
     return root;

@@ -55,13 +55,22 @@ static void close_svg(FILE *f, const char *title) {
     fputs("</figcaption></figure>\n", f);
 }
 
+/* A tick label: the report's number format without trailing zeros ("0.05" for 0.05000). */
+static void tick_fmt(double v, char *buf, size_t n) {
+    exp_rep_fmt(v, buf, n);
+    if (!strchr(buf, '.') || strchr(buf, 'e')) return;
+    char *e = buf + strlen(buf);
+    while (e > buf && e[-1] == '0') *--e = 0;
+    if (e > buf && e[-1] == '.') e[-1] = 0;
+}
+
 /* Vertical grid lines with tick labels along the bottom (y0..y1 is the plot height). */
 static void x_axis(FILE *f, const axis *ax, double x0, double x1, double y0, double y1, const char *label) {
     for (double t = ax->lo; t <= ax->hi + ax->step * 1e-6; t += ax->step) {
         double tv = fabs(t) < ax->step * 1e-9 ? 0.0 : t;
         double x = xmap(ax, tv, x0, x1);
         char s[32];
-        exp_rep_fmt(tv, s, sizeof s);
+        tick_fmt(tv, s, sizeof s);
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>"
                    "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"middle\">%s</text>\n",
                 x, y0, x, y1, x, y1 + 14, s);
