@@ -14,7 +14,10 @@
 #include "exp_bench.h"
 #include "exp_bench_agents.h"
 #include "exp_bench_db.h"
+#include "exp_bench_nightly.h"
 #include "exp_compare.h"
+#include "exp_nightly.h"
+#include "exp_report.h"
 #include "ope.h"
 #include "ope_sim.h"
 
@@ -47,9 +50,12 @@ static const rlp_cmd commands[] = {
     {"ope", NULL, ope_cmd_ope, "offline policy evaluation of a logged bandit CSV (docs/ope.md)"},
     {"compare", NULL, exp_cmd_compare, "train DQN/DDPG/LinUCB per product and compare them by OPE (docs/compare.md)"},
     {"ope-validate", NULL, ope_cmd_validate, "OPE estimators vs the simulator's truth: bias and coverage (--products N --seeds S)"},
+    {"report", NULL, exp_cmd_report, "compare the agents and write an HTML + JSON report (--out DIR; docs/report.md)"},
+    {"nightly", NULL, exp_cmd_nightly, "the nightly pricing run: load, train, OPE, decide, report, push (docs/nightly.md)"},
     {"bench", "engine", exp_cmd_bench_engine, "engine training-step throughput vs sgemm (--device, --seconds)"},
     {"bench", "db", exp_cmd_bench_db, "COPY loader vs psql \\copy, loader memory, push time [--db CONNINFO]"},
     {"bench", "agents", exp_cmd_bench_agents, "agent throughput: DQN, DDPG, LinUCB, a 1,000-product group"},
+    {"bench", "nightly", exp_cmd_bench_nightly, "a whole nightly run on a simulated history (--products 40000 --days 60)"},
     {"bench", "all", cmd_bench_all, "every benchmark above, one after the other"},
     {NULL, NULL, NULL, NULL},
 };

@@ -1,0 +1,163 @@
+/* exp_bench_nightly.c - `rlprice bench nightly` (see exp_bench_nightly.h, docs/nightly.md). */
+#include "exp_bench_nightly.h"
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "db_conn.h"
+#include "db_schema.h"
+#include "db_store.h"
+#include "eng_util.h"
+#include "env_sim.h"
+#include "exp_nightly.h"
+
+#define BENCH_DAY0 19723 /* 2024-01-01 */
+
+static int exec_ok(PGconn *c, const char *sql, const char *what) {
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType s = PQresultStatus(r);
+    PQclear(r);
+    if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) return ENG_OK;
+    char msg[1024];
+    return eng_err_set(ENG_EDB, "%s: %s", what, db_redact(msg, sizeof msg, PQerrorMessage(c), NULL));
+}
+
+/* CREATE / DROP DATABASE name (an identifier cannot be a parameter: quoted by libpq). */
+static int ddl(PGconn *m, const char *verb, const char *name, const char *suffix) {
+    char *ident = PQescapeIdentifier(m, name, strlen(name));
+    if (!ident) return eng_err_set(ENG_ENOMEM, "escape identifier");
+    char sql[512];
+    snprintf(sql, sizeof sql, "%s %s%s", verb, ident, suffix);
+    PQfreemem(ident);
+    return exec_ok(m, sql, verb);
+}
+
+/* Connect to dbname with the maintenance connection's host, port, user and password. */
+static int connect_like(PGconn **out, PGconn *m, const char *dbname) {
+    const char *keys[] = {"host", "port", "user", "password", "dbname", NULL};
+    const char *vals[] = {PQhost(m), PQport(m), PQuser(m), PQpass(m), dbname, NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 0);
+    if (!c || PQstatus(c) != CONNECTION_OK) {
+        char msg[1024];
+        db_redact(msg, sizeof msg, c ? PQerrorMessage(c) : "out of memory", NULL);
+        PQfinish(c);
+        *out = NULL;
+        return eng_err_set(ENG_EDB, "connect to %s: %s", dbname, msg);
+    }
+    *out = c;
+    return ENG_OK;
+}
+
+/* Child process: simulate and store.  Exit status 0 ok, 3 database, 1 other. */
+static int simulate_child(PGconn *m, const char *dbname, int n_products, int n_days, uint64_t seed) {
+    PGconn *c = NULL;
+    db_history *h = NULL;
+    env_sim_log *lg = NULL;
+    int rc = 1;
+    double t = eng_now();
+    if (env_sim_generate(ENV_SIM_PRESET_DEFAULT, NULL, n_products, n_days, 1, BENCH_DAY0, seed, &h, &lg)) goto done;
+    printf("  simulated %d products x %d days in %.1f s\n", n_products, n_days, eng_now() - t);
+    fflush(stdout);
+    t = eng_now();
+    rc = 3;
+    if (connect_like(&c, m, dbname)) goto done;
+    db_store_report sr;
+    if (db_history_store(c, h, NULL, &sr)) goto done;
+    if (exec_ok(c, "VACUUM ANALYZE", "vacuum")) goto done;
+    printf("  stored %ld sales rows, %ld competitor prices in %.1f s\n", sr.sales_inserted, sr.comp_inserted,
+           eng_now() - t);
+    rc = 0;
+done:
+    if (rc) fprintf(stderr, "rlprice: bench nightly: %s\n", eng_err_msg());
+    fflush(NULL);
+    db_history_free(h);
+    env_sim_log_free(lg);
+    if (c) PQfinish(c);
+    return rc;
+}
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+int exp_cmd_bench_nightly(int argc, char **argv) {
+    const char *dbarg = NULL, *device = "auto", *out = "out/bench-nightly";
+    int n_products = 40000, n_days = 60, keep = 0;
+    uint64_t seed = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(argv[i], "--db") && v) dbarg = v, i++;
+        else if (!strcmp(argv[i], "--products") && v) n_products = atoi(v), i++;
+        else if (!strcmp(argv[i], "--days") && v) n_days = atoi(v), i++;
+        else if (!strcmp(argv[i], "--device") && v) device = v, i++;
+        else if (!strcmp(argv[i], "--seed") && v) seed = strtoull(v, NULL, 10), i++;
+        else if (!strcmp(argv[i], "--out") && v) out = v, i++;
+        else if (!strcmp(argv[i], "--keep")) keep = 1;
+        else {
+            fprintf(stderr, "usage: rlprice bench nightly [--db CONNINFO] [--products 40000] [--days 60] [--device D]\n"
+                            "                             [--seed S] [--out DIR] [--keep]\n");
+            return 2;
+        }
+    }
+    if (n_products <= 0 || n_days < 10) { fprintf(stderr, "rlprice: --products must be > 0 and --days >= 10\n"); return 2; }
+    PGconn *m = NULL, *c = NULL;
+    exp_nightly_cfg cfg = exp_nightly_default();
+    exp_nightly_summary sum;
+    memset(&sum, 0, sizeof sum);
+    int rc = 3, created = 0;
+    char dbname[64], ckpt[1024];
+    snprintf(dbname, sizeof dbname, "rlprice_bnight_%d", (int)getpid());
+    if (db_resolve(&m, dbarg)) goto done;
+    if (ddl(m, "CREATE DATABASE", dbname, "")) goto done;
+    created = 1;
+    if (connect_like(&c, m, dbname) || db_schema_apply(c)) goto done;
+    printf("bench nightly: %s, database %s, %d products x %d days\n", db_describe(m), dbname, n_products, n_days);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) { eng_err_set(ENG_EIO, "fork failed"); rc = 1; goto done; }
+    if (pid == 0) _exit(simulate_child(m, dbname, n_products, n_days, seed));
+    int wst = 0;
+    if (waitpid(pid, &wst, 0) != pid || !WIFEXITED(wst) || WEXITSTATUS(wst) != 0) {
+        eng_err_set(ENG_EDB, "simulating the history failed (see above)");
+        rc = WIFEXITED(wst) ? WEXITSTATUS(wst) : 1;
+        goto done;
+    }
+    snprintf(ckpt, sizeof ckpt, "%s/ckpt", out);
+    nftw(ckpt, rm_cb, 16, FTW_DEPTH | FTW_PHYS); /* cold start: pre-train from scratch */
+    cfg.conn = c;
+    cfg.date = BENCH_DAY0 + n_days;
+    cfg.window_days = n_days;
+    cfg.out_dir = out;
+    cfg.ckpt_dir = ckpt;
+    cfg.device = device;
+    cfg.compare.seed = seed;
+    size_t rss0 = eng_peak_rss();
+    int st = exp_nightly_run(&cfg, &sum);
+    rc = exp_nightly_exit_code(st, &sum);
+    if (st) goto done;
+    const double stages[] = {sum.sec_load, sum.sec_features, sum.sec_train, sum.sec_ope, sum.sec_decide, sum.sec_report,
+                             sum.sec_push};
+    const char *names[] = {"load + validate", "features", "train (DQN, DDPG, LinUCB)", "OPE", "decide + guard",
+                           "report", "push"};
+    printf("  stage                        seconds\n");
+    for (int k = 0; k < 7; k++) printf("  %-28s %8.1f\n", names[k], stages[k]);
+    printf("  %-28s %8.1f  (%.1f min; goal <= 30 min)\n", "whole night", sum.sec_total, sum.sec_total / 60.0);
+    printf("  peak RSS %.0f MiB (before the run %.0f MiB; goal <= 8192 MiB)\n", (double)sum.peak_rss / 1048576.0,
+           (double)rss0 / 1048576.0);
+    printf("  products %d: up %d, down %d, held %d, failed %d; report %s\n", sum.n_products, sum.n_up, sum.n_down,
+           sum.n_held + sum.n_same, sum.n_failed, sum.report_dir);
+done:
+    if (rc && rc != 4) fprintf(stderr, "rlprice: bench nightly: %s\n", eng_err_msg());
+    if (c) PQfinish(c);
+    if (created && !keep && ddl(m, "DROP DATABASE IF EXISTS", dbname, " WITH (FORCE)"))
+        fprintf(stderr, "rlprice: %s\n", eng_err_msg());
+    if (m) db_disconnect(m);
+    exp_nightly_summary_free(&sum);
+    exp_compare_cfg_free(&cfg.compare);
+    return rc;
+}

@@ -1,0 +1,217 @@
+/* exp_nightly_cmd.c - `rlprice nightly`: flags, configuration file, the progress line. */
+#include "exp_nightly.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agt_config.h"
+#include "db_conn.h"
+#include "eng_util.h"
+
+static const agt_cfg_field nightly_fields[] = {
+    {"window_days", AGT_CFG_INT, offsetof(exp_nightly_cfg, window_days), "history window before the date (0 = all)"},
+    {"min_periods", AGT_CFG_INT, offsetof(exp_nightly_cfg, min_periods), "clean periods a product needs"},
+};
+#define N_NIGHTLY_FIELDS ((int)(sizeof nightly_fields / sizeof nightly_fields[0]))
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: rlprice nightly [--db CONNINFO] [--date YYYY-MM-DD] [--config FILE] [--products LIST]\n"
+            "                       [--dry-run] [--out DIR] [--ckpt DIR] [--device auto|cpu|cuda]\n"
+            "                       [--quiet|--verbose] [--window-days N] [<setting flags, e.g. --dqn.lr=0.001>]\n"
+            "  --date      the day priced (default today); the history ends the day before\n"
+            "  --products  ids, patterns (dom-s2-*) or @FILE, comma-separated\n"
+            "  --out       report folder root (default out/nightly; the run goes to DIR/<run_id>, DIR/latest)\n"
+            "  --ckpt      checkpoint folder for warm starts (default out/ckpt; \"\" = none)\n"
+            "  --dry-run   everything except database writes (no run row, no rejected_rows, no push)\n"
+            "exit codes: 0 ok, 2 bad configuration/usage, 3 database failure, 4 some products failed\n"
+            "See docs/nightly.md.\n");
+}
+
+/* ---- progress line ---------------------------------------------------------------------- */
+typedef struct prog_state {
+    int tty;            /* redraw one line with \r */
+    int quiet;
+    char stage[16];
+    double t_stage, t_last;
+    int line_open;
+} prog_state;
+
+static void fmt_dur(double s, char *b, size_t n) {
+    if (!isfinite(s) || s < 0) snprintf(b, n, "?");
+    else if (s < 60) snprintf(b, n, "%.0fs", s);
+    else if (s < 3600) snprintf(b, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else snprintf(b, n, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
+}
+
+static void on_progress(void *ctx, const char *stage, long done, long total) {
+    prog_state *p = ctx;
+    if (p->quiet) return;
+    double now = eng_now();
+    if (strcmp(p->stage, stage) != 0) {
+        if (p->line_open) fputc('\n', stderr), p->line_open = 0;
+        snprintf(p->stage, sizeof p->stage, "%s", stage);
+        p->t_stage = now;
+        p->t_last = 0;
+    }
+    const int final = total > 0 && done >= total;
+    if (!final && now - p->t_last < (p->tty ? 0.2 : 10.0)) return;
+    if (!p->tty && (total <= 0 || done == 0)) return; /* nothing countable to say in a log */
+    p->t_last = now;
+    double el = now - p->t_stage, rate = el > 0.05 ? (double)done / el : NAN;
+    char eta[16], els[16];
+    fmt_dur(rate > 0 ? (double)(total - done) / rate : NAN, eta, sizeof eta);
+    fmt_dur(el, els, sizeof els);
+    char rs[24];
+    if (isfinite(rate)) snprintf(rs, sizeof rs, "%.1f", rate);
+    else snprintf(rs, sizeof rs, "?");
+    char line[160];
+    if (total > 0)
+        snprintf(line, sizeof line, "%-8s %ld/%ld products  %s/s  %s %s", stage, done, total, rs,
+                 final ? "took" : "ETA", final ? els : eta);
+    else
+        snprintf(line, sizeof line, "%-8s ... %s", stage, els);
+    if (p->tty) {
+        fprintf(stderr, "\r\033[K%s", line);
+        p->line_open = 1;
+        if (final) fputc('\n', stderr), p->line_open = 0;
+    } else {
+        fprintf(stderr, "rlprice: nightly: %s\n", line);
+    }
+    fflush(stderr);
+}
+
+static int32_t today(void) {
+    time_t now = time(NULL);
+    struct tm tmv;
+    localtime_r(&now, &tmv);
+    char b[16];
+    strftime(b, sizeof b, "%Y-%m-%d", &tmv);
+    int32_t d = 0;
+    exp_date_parse(b, &d);
+    return d;
+}
+
+static void print_summary(const exp_nightly_summary *s, int dry_run) {
+    printf("nightly %s: run %s for %s\n", dry_run ? "(dry run, nothing pushed)" : "finished", s->run_id, s->run_date);
+    printf("  products priced %d: repriced up %d, down %d; held %d", s->n_products, s->n_up, s->n_down,
+           s->n_held + s->n_same);
+    if (s->n_same) printf(" (%d deployed at the incumbent price)", s->n_same);
+    printf("\n");
+    for (int k = 0; k < EXP_HOLD_COUNT; k++)
+        if (s->n_hold[k]) printf("    %-28s %d\n", exp_hold_reason_name((exp_hold_reason)k), s->n_hold[k]);
+    printf("  deployed by agent:");
+    for (int a = 1; a < EXP_N_AGENTS; a++) printf(" %s %d", exp_agent_name((exp_agent)a), s->n_deployed_by[a]);
+    printf("\n  skipped (too little history) %d; rejected input rows %lld\n", s->n_skipped, (long long)s->n_rejected_rows);
+    printf("  OPE (mean one-step value per product, recommended estimator, 95%% CI):\n");
+    for (int a = 0; a < EXP_N_AGENTS; a++)
+        printf("    %-8s %+.6g [%+.6g, %+.6g]%s\n", exp_agent_name((exp_agent)a), s->total_est[a], s->total_lo[a],
+               s->total_hi[a], (exp_agent)a == s->winner ? "  <- best" : "");
+    printf("  warm start: %d groups loaded, %d trained from scratch\n", s->warm_loaded, s->warm_fresh);
+    printf("  time: load %.1fs, features %.1fs, train %.1fs, ope %.1fs, decide %.1fs, report %.1fs, push %.1fs, "
+           "total %.1fs; peak RSS %.0f MiB\n",
+           s->sec_load, s->sec_features, s->sec_train, s->sec_ope, s->sec_decide, s->sec_report, s->sec_push, s->sec_total,
+           (double)s->peak_rss / 1048576.0);
+    printf("  report: %s\n", s->report_dir);
+    if (s->n_failed) {
+        printf("  FAILED products (%d):", s->n_failed);
+        for (int i = 0; i < s->n_failed; i++) printf(" %s", s->failed[i]);
+        printf("\n");
+    }
+}
+
+int exp_cmd_nightly(int argc, char **argv) {
+    exp_nightly_cfg cfg = exp_nightly_default();
+    exp_nightly_summary sum;
+    memset(&sum, 0, sizeof sum);
+    const char *date = NULL, *config = NULL, *products = NULL;
+    char **plist = NULL, **rest = NULL;
+    int np = 0, nrest = 0, rc = 2, st;
+    PGconn *conn = NULL;
+    prog_state ps = {0};
+    if (!(rest = calloc((size_t)argc + 1, sizeof *rest))) { fprintf(stderr, "rlprice: out of memory\n"); return 1; }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); rc = 0; goto done; }
+        else if (!strcmp(a, "--dry-run")) cfg.dry_run = 1;
+        else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) eng_log_set_level(ENG_LOG_WARN);
+        else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) eng_log_set_level(ENG_LOG_DEBUG);
+#define TAKE(dst)                                                                     \
+    do {                                                                              \
+        if (!v) { eng_err_set(ENG_EINVAL, "%s needs a value", a); goto bad; }         \
+        dst = v;                                                                      \
+        i++;                                                                          \
+    } while (0)
+        else if (!strcmp(a, "--db")) TAKE(cfg.conninfo);
+        else if (!strcmp(a, "--date")) TAKE(date);
+        else if (!strcmp(a, "--config")) TAKE(config);
+        else if (!strcmp(a, "--products")) TAKE(products);
+        else if (!strcmp(a, "--out")) TAKE(cfg.out_dir);
+        else if (!strcmp(a, "--ckpt")) TAKE(cfg.ckpt_dir);
+        else if (!strcmp(a, "--device")) TAKE(cfg.device);
+        else if (!strcmp(a, "--window-days")) {
+            if (!v || agt_cfg_set(&cfg, nightly_fields, N_NIGHTLY_FIELDS, "window_days", v, "--window-days")) {
+                if (!v) eng_err_set(ENG_EINVAL, "--window-days needs a value");
+                goto bad;
+            }
+            i++;
+        } else rest[nrest++] = argv[i];
+#undef TAKE
+    }
+    if (date) {
+        if (exp_date_parse(date, &cfg.date)) goto bad;
+    } else {
+        cfg.date = today();
+    }
+    if (config) {
+        if (exp_compare_cfg_load_file(&cfg.compare, config)) goto bad;
+        if (agt_cfg_load_file(&cfg, nightly_fields, N_NIGHTLY_FIELDS, config, "nightly")) goto bad;
+    }
+    if (nrest && exp_compare_cfg_parse_flags(&cfg.compare, nrest, rest)) goto bad;
+    if (strcmp(cfg.device, "auto") && strcmp(cfg.device, "cpu") && strcmp(cfg.device, "cuda")) {
+        eng_err_set(ENG_EINVAL, "--device '%s': expected auto, cpu or cuda", cfg.device);
+        goto bad;
+    }
+    if (exp_compare_cfg_check(&cfg.compare)) goto bad;
+    if (products) { /* patterns need the database */
+        if ((st = db_resolve(&conn, cfg.conninfo))) { rc = 3; fprintf(stderr, "rlprice: %s\n", eng_err_msg()); goto done; }
+        if ((st = exp_nightly_resolve_products(conn, products, &plist, &np))) {
+            rc = st == ENG_EDB ? 3 : 2;
+            fprintf(stderr, "rlprice: %s\n", eng_err_msg());
+            goto done;
+        }
+        cfg.products = (const char *const *)plist;
+        cfg.n_products = np;
+        cfg.conn = conn;
+    }
+    ps.tty = isatty(fileno(stderr));
+    ps.quiet = eng_log_get_level() < ENG_LOG_INFO;
+    cfg.progress = on_progress;
+    cfg.progress_ctx = &ps;
+    st = exp_nightly_run(&cfg, &sum);
+    if (ps.line_open) fputc('\n', stderr);
+    rc = exp_nightly_exit_code(st, &sum);
+    if (st) {
+        fprintf(stderr, "rlprice: nightly failed: %s\n", eng_err_msg());
+    } else {
+        print_summary(&sum, cfg.dry_run);
+        if (sum.n_failed) fprintf(stderr, "rlprice: nightly: %d product(s) failed (exit code 4); see above\n", sum.n_failed);
+    }
+    goto done;
+bad:
+    fprintf(stderr, "rlprice nightly: %s\n", eng_err_msg());
+    usage(stderr);
+    rc = 2;
+done:
+    exp_nightly_summary_free(&sum);
+    exp_nightly_free_list(plist, np);
+    exp_compare_cfg_free(&cfg.compare);
+    free(rest);
+    if (conn) db_disconnect(conn);
+    return rc;
+}

@@ -1,0 +1,221 @@
+/* exp_report_json.c - the machine-readable report (json-c): the same numbers as the HTML page.
+ * Schema: docs/report.md.  Non-finite numbers are written as null. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "eng_util.h"
+#include "env_action.h"
+#include "exp_report.h"
+#include "exp_report_int.h"
+
+/* Attach v to o under k; a NULL v is written as null.  Non-zero when json-c could not add it
+ * (v is then released here). */
+static int put(json_object *o, const char *k, json_object *v) {
+    if (json_object_object_add(o, k, v) == 0) return 0;
+    json_object_put(v);
+    return -1;
+}
+/* Strings must exist (NULL means out of memory); numbers may be null on purpose. */
+static int put_str(json_object *o, const char *k, const char *s) {
+    json_object *v = json_object_new_string(s ? s : "");
+    return v ? put(o, k, v) : -1;
+}
+static int put_num(json_object *o, const char *k, double x) {
+    return put(o, k, isfinite(x) ? json_object_new_double(x) : NULL);
+}
+static int put_int(json_object *o, const char *k, int64_t x) {
+    json_object *v = json_object_new_int64(x);
+    return v ? put(o, k, v) : -1;
+}
+static int put_bool(json_object *o, const char *k, int b) {
+    json_object *v = json_object_new_boolean(b);
+    return v ? put(o, k, v) : -1;
+}
+/* Attach a freshly created container; NULL (allocation failure) is an error. */
+static json_object *put_new(json_object *o, const char *k, json_object *child) {
+    if (!child) return NULL;
+    return put(o, k, child) ? NULL : child;
+}
+static int arr_add(json_object *a, json_object *v) {
+    if (json_object_array_add(a, v) == 0) return 0;
+    json_object_put(v);
+    return -1;
+}
+
+static const char *kind_key(exp_show_kind k) {
+    switch (k) {
+    case EXP_SHOW_NORMAL: return "recommended";
+    case EXP_SHOW_FALLBACK: return "model_fallback";
+    case EXP_SHOW_UNRELIABLE: return "unreliable";
+    default: return "none";
+    }
+}
+
+/* The estimate shown for one result plus its overlap numbers. */
+static json_object *shown_json(const ope_result *r) {
+    json_object *o = json_object_new_object();
+    if (!o) return NULL;
+    exp_shown s = exp_rep_pick(r);
+    const ope_overlap *w = &r->overlap;
+    if (put(o, "estimator", s.est >= 0 ? json_object_new_string(ope_est_name((ope_est)s.est)) : NULL) ||
+        put_num(o, "estimate", s.value) || put_num(o, "ci_low", s.lo) || put_num(o, "ci_high", s.hi) ||
+        put_str(o, "shown_as", kind_key(s.kind)) || put_str(o, "label", exp_rep_pick_label(&s)) ||
+        put_bool(o, "poor_overlap", w->poor) || put_str(o, "overlap_reason", w->reason) ||
+        put_num(o, "ess_frac", w->n > 0 ? w->ess_frac : NAN) ||
+        put_num(o, "max_weight_share", w->n > 0 ? w->max_w_share : NAN) ||
+        put_num(o, "unsupported_mass", w->n > 0 ? w->unsupported_mass : NAN) || put_int(o, "n", r->n)) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* {"shown": ..., "estimators": ope_result_json(...)} */
+static json_object *total_json(const ope_result *r) {
+    json_object *o = json_object_new_object();
+    if (!o) return NULL;
+    ope_result c = *r; /* a zeroed result (never initialised by the producer) has no q_source */
+    if (!c.q_source) c.q_source = "none";
+    if (!put_new(o, "shown", shown_json(r)) || !put_new(o, "estimators", ope_result_json(&c))) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+static int run_json(json_object *root, const exp_results *r) {
+    json_object *run = put_new(root, "run", json_object_new_object());
+    if (!run || put_str(run, "id", r->run_id) || put_str(run, "date", r->run_date) ||
+        put_str(run, "data_source", r->data_source) || put_str(run, "reward", r->reward_text))
+        return -1;
+    json_object *cfg = put_new(run, "config", json_object_new_object());
+    if (!cfg) return -1;
+    const char *s = r->config_text ? r->config_text : "";
+    while (*s) { /* key=value lines; values of keys naming a password or secret are replaced */
+        const char *nl = strchr(s, '\n');
+        size_t len = nl ? (size_t)(nl - s) : strlen(s);
+        char line[1024];
+        snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line - 1 ? len : sizeof line - 1), s);
+        char *eq = strchr(line, '=');
+        if (eq) {
+            *eq = 0;
+            char *k = line, *v = eq + 1;
+            while (*k == ' ') k++;
+            for (char *e = k + strlen(k); e > k && e[-1] == ' ';) *--e = 0;
+            while (*v == ' ') v++;
+            int secret = strstr(k, "pass") || strstr(k, "secret") || strstr(k, "PASS") || strstr(v, "password=");
+            if (*k && put_str(cfg, k, secret ? "***" : v)) return -1;
+        }
+        s += len + (nl ? 1 : 0);
+    }
+    json_object *t = put_new(run, "seconds", json_object_new_object());
+    if (!t || put_num(t, "load", r->seconds_load) || put_num(t, "features", r->seconds_features) ||
+        put_num(t, "train", r->seconds_train) || put_num(t, "ope", r->seconds_ope) ||
+        put_num(t, "report", r->seconds_report) || put_num(t, "push", r->seconds_push))
+        return -1;
+    exp_rep_counts c = exp_rep_count(r);
+    json_object *n = put_new(root, "counts", json_object_new_object());
+    if (!n || put_int(n, "products", c.total) || put_int(n, "evaluated", c.evaluated) || put_int(n, "ok", c.ok) ||
+        put_int(n, "skipped", c.skipped) || put_int(n, "diverged", c.diverged) || put_int(n, "failed", c.failed) ||
+        put_int(n, "poor_overlap_immediate", c.poor_immediate) || put_int(n, "poor_overlap_longterm", c.poor_longterm))
+        return -1;
+    json_object *w = put_new(root, "winner", json_object_new_object());
+    char verdict[2048];
+    exp_rep_verdict(r, verdict, sizeof verdict);
+    if (!w || put_str(w, "immediate", exp_agent_name(r->winner_immediate)) ||
+        put_str(w, "longterm", exp_agent_name(r->winner_longterm)) || put_str(root, "verdict", verdict))
+        return -1;
+    json_object *ag = put_new(root, "agents", json_object_new_object());
+    if (!ag) return -1;
+    for (int a = 0; a < EXP_N_AGENTS; a++) {
+        json_object *o = put_new(ag, exp_agent_name((exp_agent)a), json_object_new_object());
+        if (!o || put_str(o, "label", exp_rep_agent_label(a)) ||
+            !put_new(o, "immediate", total_json(&r->total_immediate[a])) ||
+            !put_new(o, "longterm", total_json(&r->total_longterm[a])))
+            return -1;
+    }
+    return 0;
+}
+
+static json_object *product_json(const exp_product_result *p) {
+    json_object *o = json_object_new_object();
+    if (!o) return NULL;
+    json_object *fa = NULL, *ag = NULL;
+    if (put_str(o, "id", p->product_id) || put_int(o, "index", p->index) ||
+        put_str(o, "status", exp_status_name(p->status)) || put_str(o, "note", p->note) ||
+        put_num(o, "incumbent_price", p->incumbent_price) || !(fa = put_new(o, "failed_agents", json_object_new_array())) ||
+        !(ag = put_new(o, "agents", json_object_new_object())))
+        goto fail;
+    for (int a = 0; a < EXP_N_AGENTS; a++) {
+        if ((p->agent_failed & (1u << a)) && arr_add(fa, json_object_new_string(exp_agent_name((exp_agent)a)))) goto fail;
+        json_object *x = put_new(ag, exp_agent_name((exp_agent)a), json_object_new_object()), *gr = NULL;
+        if (!x || put_num(x, "price", a == EXP_AGENT_HISTORY ? p->incumbent_price : p->price[a]) ||
+            put_int(x, "guard_bits", (int64_t)p->guard_reasons[a]) ||
+            !(gr = put_new(x, "guard_reasons", json_object_new_array())))
+            goto fail;
+        for (int b = 0; b < ENV_GR_NBITS; b++) {
+            const char *nm = env_guard_reason_name(1u << b);
+            if ((p->guard_reasons[a] & (1u << b)) && nm && arr_add(gr, json_object_new_string(nm))) goto fail;
+        }
+        if (!put_new(x, "immediate", shown_json(&p->immediate[a])) ||
+            !put_new(x, "longterm", shown_json(&p->longterm[a])))
+            goto fail;
+        if (a != EXP_AGENT_HISTORY &&
+            (put_num(x, "uplift_immediate", exp_rep_uplift(p, a, 0)) ||
+             put_num(x, "uplift_longterm", exp_rep_uplift(p, a, 1))))
+            goto fail;
+    }
+    return o;
+fail:
+    json_object_put(o);
+    return NULL;
+}
+
+static json_object *floats_json(const float *v, int n) {
+    json_object *a = json_object_new_array();
+    if (!a) return NULL;
+    for (int t = 0; t < n; t++)
+        if (json_object_array_add(a, isfinite(v[t]) ? json_object_new_double(v[t]) : NULL)) {
+            json_object_put(a);
+            return NULL;
+        }
+    return a;
+}
+
+json_object *exp_report_json(const exp_results *r) {
+    if (!r) {
+        eng_err_set(ENG_EINVAL, "exp_report_json: NULL results");
+        return NULL;
+    }
+    json_object *root = json_object_new_object(), *prods = NULL, *traj = NULL;
+    if (!root || put_str(root, "schema", "rlprice.report/1") || run_json(root, r) ||
+        !(prods = put_new(root, "products", json_object_new_array())) ||
+        !(traj = put_new(root, "trajectories", json_object_new_array())))
+        goto fail;
+    int shown = 0;
+    for (int i = 0; i < r->n_products; i++) {
+        const exp_product_result *p = &r->products[i];
+        json_object *pj = product_json(p);
+        if (!pj || arr_add(prods, pj)) goto fail;
+        /* the same example products as the HTML page */
+        if (shown >= EXP_REP_MAX_TRAJ || !exp_rep_evaluated(p) || p->n_periods < 2 || !p->hist_price) continue;
+        shown++;
+        json_object *t = json_object_new_object(), *ag = NULL;
+        if (!t || arr_add(traj, t) || put_str(t, "id", p->product_id) || put_int(t, "periods", p->n_periods) ||
+            !put_new(t, "history", floats_json(p->hist_price, p->n_periods)) ||
+            !(ag = put_new(t, "agents", json_object_new_object())))
+            goto fail;
+        for (int a = 1; a < EXP_N_AGENTS; a++)
+            if (p->agent_price[a] && !put_new(ag, exp_agent_name((exp_agent)a), floats_json(p->agent_price[a], p->n_periods)))
+                goto fail;
+    }
+    return root;
+fail:
+    json_object_put(root);
+    eng_err_set(ENG_ENOMEM, "report: out of memory building JSON");
+    return NULL;
+}
