@@ -48,7 +48,7 @@ static const char *const CSS =
     "figcaption{font-size:13px;color:#5b6673;margin-top:2px}"
     ".grid{stroke:#e6e9ed;stroke-width:1}.ref{stroke:#777;stroke-width:1;stroke-dasharray:4 3}"
     ".tick{font-size:11px;fill:#5b6673}.label{font-size:13px;fill:#1d232b}.axis-label{font-size:12px;fill:#39424d}"
-    ".cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:8px}"
+    ".cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(470px,1fr));gap:8px}"
     "pre{background:#f5f6f8;padding:8px;font-size:12px;overflow-x:auto}"
     "footer{color:#5b6673;font-size:12px;text-align:center}";
 

@@ -24,7 +24,7 @@ static void usage(FILE *f) {
             "  Runs the comparison (see `rlprice compare`, docs/compare.md) and writes DIR/report.html\n"
             "  (self-contained page) and DIR/report.json (docs/report.md).  DIR is created when missing.\n"
             "  Without --db/--cache/--preset the history is loaded from PG* / the embedded cluster.\n"
-            "  Setting flags are the keys of the configuration file, e.g. --seed 7 --dqn.hidden 64x64.\n");
+            "  Setting flags are the keys of the configuration file, e.g. --seed 7 --compare.dqn_steps 200.\n");
 }
 
 /* Where the history comes from. */
