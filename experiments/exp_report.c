@@ -45,7 +45,7 @@ static const char *const CSS =
     ".reasons{color:#5b6673;font-size:12px}"
     ".st-ok{color:#2e7d32}.st-skip_short{color:#8a5300}.st-diverged,.st-failed{color:#b3261e}"
     "figure.chart{margin:8px 0 14px}figure.chart svg{max-width:100%;height:auto;display:block}"
-    "figcaption{font-size:13px;color:#5b6673;margin-top:2px}"
+    "figcaption{font-size:14px;font-weight:600;color:#39424d;margin:0 0 4px}"
     ".grid{stroke:#e6e9ed;stroke-width:1}.ref{stroke:#777;stroke-width:1;stroke-dasharray:4 3}"
     ".tick{font-size:11px;fill:#5b6673}.label{font-size:13px;fill:#1d232b}.axis-label{font-size:12px;fill:#39424d}"
     ".cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(470px,1fr));gap:8px}"

@@ -168,10 +168,12 @@ int exp_cmd_report(int argc, char **argv) {
     res->data_source = desc;
     desc = NULL;
     res->seconds_load = t_load;
+    double t1 = eng_now();
     if (exp_report_write(res, out, &hp, &jp) != ENG_OK) {
         fprintf(stderr, "rlprice report: %s\n", eng_err_msg());
         goto done;
     }
+    ENG_INFO("report: %d products written in %.2f s", res->n_products, eng_now() - t1);
     printf("report: %s\njson:   %s\nbest on immediate reward: %s; on long-term value: %s\n", hp, jp,
            exp_agent_name(res->winner_immediate), exp_agent_name(res->winner_longterm));
     rc = 0;
