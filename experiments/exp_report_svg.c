@@ -1,6 +1,7 @@
 /* exp_report_svg.c - inline SVG charts for the HTML report (no scripts, no external files):
  * interval (dot + CI bar) charts, box + strip plots and line charts.  See exp_report_int.h. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,7 +178,8 @@ void exp_rep_svg_strips(FILE *f, const char *title, int n, const char *const *la
         /* strip: at most 400 dots (evenly spaced through the sorted values), deterministic jitter */
         int step = counts[g] > 400 ? (counts[g] + 399) / 400 : 1;
         for (int i = 0; i < counts[g]; i += step) {
-            double jitter = ((i * 37) % 17 - 8) * 1.1;
+            uint32_t hsh = (uint32_t)i * 2654435761u; /* Knuth's multiplicative hash: no visible pattern */
+            double jitter = ((double)(hsh >> 16) / 65535.0 - 0.5) * 18.0;
             fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.6\" fill=\"%s\" fill-opacity=\"0.7\"/>",
                     xmap(&ax, s[i], x0, x1), y + jitter, colors[g]);
         }
