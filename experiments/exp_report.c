@@ -37,7 +37,7 @@ static const char *const CSS =
     "th,td{border-bottom:1px solid #e3e6ea;padding:4px 8px;text-align:left;vertical-align:top}"
     "th{background:#f0f2f5;font-weight:600;white-space:nowrap}"
     "td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
-    "td.rec{font-weight:600;background:#f3f8fd}"
+    "td.rec{font-weight:600;background:#f3f8fd}td.agent{white-space:nowrap}"
     ".pid{font-family:ui-monospace,Menlo,Consolas,monospace;word-break:break-all}"
     ".flag{display:inline-block;background:#fff1d6;color:#8a5300;border:1px solid #f0c36d;border-radius:3px;"
     "padding:0 4px;font-size:12px;white-space:nowrap}"
@@ -45,10 +45,10 @@ static const char *const CSS =
     ".reasons{color:#5b6673;font-size:12px}"
     ".st-ok{color:#2e7d32}.st-skip_short{color:#8a5300}.st-diverged,.st-failed{color:#b3261e}"
     "figure.chart{margin:8px 0 14px}figure.chart svg{max-width:100%;height:auto;display:block}"
-    "figcaption{font-size:13px;color:#5b6673;margin-top:2px}"
+    "figcaption{font-size:14px;font-weight:600;color:#39424d;margin:0 0 4px}"
     ".grid{stroke:#e6e9ed;stroke-width:1}.ref{stroke:#777;stroke-width:1;stroke-dasharray:4 3}"
     ".tick{font-size:11px;fill:#5b6673}.label{font-size:13px;fill:#1d232b}.axis-label{font-size:12px;fill:#39424d}"
-    ".cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:8px}"
+    ".cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(470px,1fr));gap:8px}"
     "pre{background:#f5f6f8;padding:8px;font-size:12px;overflow-x:auto}"
     "footer{color:#5b6673;font-size:12px;text-align:center}";
 
@@ -131,14 +131,16 @@ static void value_table(FILE *f, const ope_result *tot, const char *id, const ch
         fprintf(f, "<p class=\"note\" id=\"%s\">No estimator was available.</p>", id);
         return;
     }
-    fprintf(f, "<div class=\"scroll\"><table id=\"%s\"><tr><th>Agent</th>", id);
+    fprintf(f, "<div class=\"scroll\"><table id=\"%s\"><tr><th>Agent</th><th>Shown</th>", id);
     for (int e = 0; e < OPE_N_EST; e++)
         if (has[e]) fprintf(f, "<th>%s</th>", ope_est_name((ope_est)e));
-    fputs("<th>Shown</th></tr>\n", f);
+    fputs("</tr>\n", f);
     for (size_t k = 0; k < sizeof shown_agents / sizeof shown_agents[0]; k++) {
         int a = shown_agents[k];
         exp_shown s = exp_rep_pick(&tot[a]);
-        fprintf(f, "<tr><td>%s</td>", exp_rep_agent_label(a));
+        fprintf(f, "<tr><td class=\"agent\">%s</td><td class=\"agent\">", exp_rep_agent_label(a));
+        put_shown(f, &tot[a]);
+        fputs("</td>", f);
         for (int e = 0; e < OPE_N_EST; e++) {
             if (!has[e]) continue;
             const ope_value *v = &tot[a].v[e];
@@ -152,9 +154,7 @@ static void value_table(FILE *f, const ope_result *tot, const char *id, const ch
             fmt_ci(v->estimate, v->ci_low, v->ci_high, buf, sizeof buf);
             fprintf(f, "<td class=\"num%s\">%s</td>", s.est == e ? " rec" : "", buf);
         }
-        fputs("<td>", f);
-        put_shown(f, &tot[a]);
-        fputs("</td></tr>\n", f);
+        fputs("</tr>\n", f);
     }
     fputs("</table></div>", f);
 }

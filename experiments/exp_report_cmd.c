@@ -24,7 +24,7 @@ static void usage(FILE *f) {
             "  Runs the comparison (see `rlprice compare`, docs/compare.md) and writes DIR/report.html\n"
             "  (self-contained page) and DIR/report.json (docs/report.md).  DIR is created when missing.\n"
             "  Without --db/--cache/--preset the history is loaded from PG* / the embedded cluster.\n"
-            "  Setting flags are the keys of the configuration file, e.g. --seed 7 --dqn.hidden 64x64.\n");
+            "  Setting flags are the keys of the configuration file, e.g. --seed 7 --compare.dqn_steps 200.\n");
 }
 
 /* Where the history comes from. */
@@ -168,10 +168,12 @@ int exp_cmd_report(int argc, char **argv) {
     res->data_source = desc;
     desc = NULL;
     res->seconds_load = t_load;
+    double t1 = eng_now();
     if (exp_report_write(res, out, &hp, &jp) != ENG_OK) {
         fprintf(stderr, "rlprice report: %s\n", eng_err_msg());
         goto done;
     }
+    ENG_INFO("report: %d products written in %.2f s", res->n_products, eng_now() - t1);
     printf("report: %s\njson:   %s\nbest on immediate reward: %s; on long-term value: %s\n", hp, jp,
            exp_agent_name(res->winner_immediate), exp_agent_name(res->winner_longterm));
     rc = 0;

@@ -1,6 +1,7 @@
 /* exp_report_svg.c - inline SVG charts for the HTML report (no scripts, no external files):
  * interval (dot + CI bar) charts, box + strip plots and line charts.  See exp_report_int.h. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +40,11 @@ static double xmap(const axis *ax, double v, double x0, double x1) {
     return x0 + (v - ax->lo) / (ax->hi - ax->lo) * (x1 - x0);
 }
 
+/* The title goes first, as the figure's caption, so that it reads as the chart's heading. */
 static void open_svg(FILE *f, const char *title, double w, double h) {
-    fprintf(f, "<figure class=\"chart\"><svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %.0f %.0f\" "
+    fputs("<figure class=\"chart\"><figcaption>", f);
+    exp_rep_esc(f, title);
+    fprintf(f, "</figcaption><svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %.0f %.0f\" "
                "width=\"%.0f\" height=\"%.0f\" role=\"img\" aria-label=\"",
             w, h, w, h);
     exp_rep_esc(f, title);
@@ -49,11 +53,7 @@ static void open_svg(FILE *f, const char *title, double w, double h) {
     fputs("</title>\n", f);
 }
 
-static void close_svg(FILE *f, const char *title) {
-    fputs("</svg><figcaption>", f);
-    exp_rep_esc(f, title);
-    fputs("</figcaption></figure>\n", f);
-}
+static void close_svg(FILE *f) { fputs("</svg></figure>\n", f); }
 
 /* A tick label: the report's number format without trailing zeros ("0.05" for 0.05000). */
 static void tick_fmt(double v, char *buf, size_t n) {
@@ -121,7 +121,7 @@ void exp_rep_svg_intervals(FILE *f, const char *title, int n, const char *const 
         fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5.5\" fill=\"%s\" stroke=\"#fff\" stroke-width=\"1.5\"/>\n",
                 xmap(&ax, est[i], x0, x1), y, colors[i]);
     }
-    close_svg(f, title);
+    close_svg(f);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -178,14 +178,15 @@ void exp_rep_svg_strips(FILE *f, const char *title, int n, const char *const *la
         /* strip: at most 400 dots (evenly spaced through the sorted values), deterministic jitter */
         int step = counts[g] > 400 ? (counts[g] + 399) / 400 : 1;
         for (int i = 0; i < counts[g]; i += step) {
-            double jitter = ((i * 37) % 17 - 8) * 1.1;
+            uint32_t hsh = (uint32_t)i * 2654435761u; /* Knuth's multiplicative hash: no visible pattern */
+            double jitter = ((double)(hsh >> 16) / 65535.0 - 0.5) * 18.0;
             fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.6\" fill=\"%s\" fill-opacity=\"0.7\"/>",
                     xmap(&ax, s[i], x0, x1), y + jitter, colors[g]);
         }
         fputc('\n', f);
         free(s);
     }
-    close_svg(f, title);
+    close_svg(f);
 }
 
 void exp_rep_svg_lines(FILE *f, const char *title, int n, const char *const *labels,
@@ -196,7 +197,7 @@ void exp_rep_svg_lines(FILE *f, const char *title, int n, const char *const *lab
         for (int t = 0; ys[s] && t < n_points; t++)
             if (isfinite(ys[s][t])) mn = fmin(mn, ys[s][t]), mx = fmax(mx, ys[s][t]);
     axis ay = nice_axis(mn, mx);
-    const double w = 520.0, x0 = 60.0, x1 = w - 14.0, top = 12.0, y1 = 190.0, h = y1 + 60 + 16.0 * ((n + 2) / 3);
+    const double w = 520.0, x0 = 60.0, x1 = w - 14.0, top = 12.0, y1 = 190.0, h = y1 + 42 + 16.0 * ((n + 2) / 3);
     open_svg(f, title, w, h);
     /* y grid and labels */
     for (double t = ay.lo; t <= ay.hi + ay.step * 1e-6; t += ay.step) {
@@ -246,5 +247,5 @@ void exp_rep_svg_lines(FILE *f, const char *title, int n, const char *const *lab
         fputs(ys[s] ? "</text>" : " (none)</text>", f);
     }
     fputc('\n', f);
-    close_svg(f, title);
+    close_svg(f);
 }

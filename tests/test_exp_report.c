@@ -12,7 +12,9 @@
 
 #include <json-c/json.h>
 
+#include "db_h5store.h"
 #include "env_action.h"
+#include "env_sim.h"
 #include "exp_report.h"
 #include "exp_results.h"
 #include "ope.h"
@@ -225,6 +227,7 @@ static void test_html(void **state) {
     must_contain(html, "dominicks preset");
     must_contain(html, "traffic = 1 per period");
     must_contain(html, "5 in all: 4 evaluated (1 with a diverged agent), 1 skipped (short history), 0 failed");
+    must_contain(html, "<p class=\"note\">Time: training 12.5 s.</p>"); /* only measured stages */
     must_contain(html, "<span class=\"winner\" id=\"winner-immediate\">LinUCB</span>");
     must_contain(html, "<span class=\"winner\" id=\"winner-longterm\">DQN</span>");
     char *verdict = section_of(html, "summary");
@@ -467,10 +470,59 @@ static void test_chromium(void **state) {
     exp_results_free(r);
 }
 
+/* `rlprice report --cache FILE --out DIR` end to end on a small simulated history (small
+ * budgets), then usage errors. */
+static void test_command(void **state) {
+    (void)state;
+    db_history *h = NULL;
+    env_sim_log *lg = NULL;
+    assert_int_equal(env_sim_generate(ENV_SIM_PRESET_DEFAULT, NULL, 3, 30, 1, 18000, 5, &h, &lg), 0);
+    env_sim_log_free(lg);
+    char dir[512], cache[600], out[600];
+    make_dir(dir, sizeof dir, "cmd");
+    snprintf(cache, sizeof cache, "%s/hist.h5", dir);
+    snprintf(out, sizeof out, "%s/out", dir); /* created by the command */
+    assert_int_equal(db_history_save_h5(h, cache), 0);
+    db_history_free(h);
+    char *argv[] = {"report", "--cache", cache, "--device", "cpu", "--out", out, "--dqn_steps", "8",
+                    "--ddpg_steps=8", "--ope.n_boot", "20", "--total_boot", "30", "--dqn.hidden1", "16",
+                    "--ddpg.hidden1", "16", NULL};
+    assert_int_equal(exp_cmd_report((int)(sizeof argv / sizeof argv[0]) - 1, argv), 0);
+    char path[700];
+    snprintf(path, sizeof path, "%s/report.json", out);
+    json_object *doc = json_object_from_file(path);
+    assert_non_null(doc);
+    assert_int_equal(json_object_get_int(get(doc, "counts/products")), 3);
+    assert_int_equal(json_object_array_length(get(doc, "products")), 3);
+    must_contain(json_object_get_string(get(doc, "run/data_source")), "hist.h5");
+    assert_string_equal(json_object_get_string(get(doc, "run/config/compare.dqn_steps")), "8");
+    const char *w = json_object_get_string(get(doc, "winner/immediate"));
+    assert_non_null(w);
+    assert_true(json_object_object_get_ex(get(doc, "agents"), w, NULL));
+    json_object_put(doc);
+    snprintf(path, sizeof path, "%s/report.html", out);
+    char *html = slurp(path);
+    assert_non_null(html);
+    must_contain(html, "<section id=\"overlap\"");
+    free(html);
+    /* usage: no --out; two sources; a missing cache file; an unknown setting */
+    char *a1[] = {"report", "--cache", cache, NULL};
+    assert_int_equal(exp_cmd_report(3, a1), 2);
+    char *a2[] = {"report", "--cache", cache, "--preset", "dominicks", "--out", out, NULL};
+    assert_int_equal(exp_cmd_report(7, a2), 2);
+    char missing[700];
+    snprintf(missing, sizeof missing, "%s/nope.h5", dir);
+    char *a3[] = {"report", "--cache", missing, "--out", out, NULL};
+    assert_int_equal(exp_cmd_report(5, a3), 2);
+    char *a4[] = {"report", "--cache", cache, "--no_such_setting", "1", "--out", out, NULL};
+    assert_int_equal(exp_cmd_report(7, a4), 2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_html),        cmocka_unit_test(test_json),     cmocka_unit_test(test_format),
         cmocka_unit_test(test_write_fails), cmocka_unit_test(test_chromium),
+        cmocka_unit_test(test_command),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
