@@ -29,15 +29,17 @@
 #define CPU_ALIGN 64
 
 /* ---- threads (see eng_cpu_set_threads in eng_backend.h) ------------------------------------
- * Thresholds measured on the 2-core dev machine (OpenBLAS 0.3.21, Haswell kernels): two
- * OpenBLAS threads only beat one from about 2^26 multiply-adds per GEMM (512x512x256); below
- * that the hand-off cost more than it saved (training steps at batch 64 ran 5x slower with
- * OpenBLAS's default of all cores).  Our own split across products pays off for groups from
- * about 2^22 multiply-adds per call.  Fork-join on a machine that is oversubscribed (other
- * processes on every core) loses whenever a worker is preempted mid-chunk, so small ops, and
- * elementwise ops of single networks below 2^20 floats, always stay on the calling thread:
- * the agents' single networks (batch 64..256) never use the pool. */
-#define CPU_BLAS_MT_MACS (1L << 26)
+ * Thresholds measured on the 2-core dev machine (OpenBLAS 0.3.21, Haswell kernels).  On a quiet
+ * machine two OpenBLAS threads beat one from about 2^22 multiply-adds per GEMM (64x256x256): the
+ * 32-256-256-21 training step ran 2,958 -> 4,123 steps/s at batch 64 and 874 -> 1,305 at batch 256
+ * going from a 2^26 to a 2^22 threshold.  Below 2^22 the hand-off costs more than it saves
+ * (OpenBLAS's default of all cores made batch-64 steps 5x slower).  When other processes load
+ * every core, two threads lose even above 2^22: `eng_cpu_set_threads(1)` (`--threads 1`) is then
+ * the better setting.  Our own split across products pays off for groups from about 2^22
+ * multiply-adds per call.  Fork-join on an oversubscribed machine loses whenever a worker is
+ * preempted mid-chunk, so small ops, and elementwise ops of single networks below 2^20 floats,
+ * always stay on the calling thread: the agents' single networks never use the pool. */
+#define CPU_BLAS_MT_MACS (1L << 22)
 #define CPU_POOL_MIN_MACS (1L << 22)
 #define CPU_POOL_MIN_PROD_ELEMS (1L << 17) /* per-product ops of a group */
 #define CPU_POOL_MIN_ELEMS (1L << 20)      /* elementwise ops */
