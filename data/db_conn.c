@@ -310,3 +310,47 @@ int db_resolve(PGconn **out, const char *conninfo_or_null) {
     const char *vals[] = {e.host, e.port, e.user, e.dbname, NULL};
     return finish_connect(out, PQconnectdbParams(keys, vals, 0), NULL);
 }
+
+int db_connect_like(PGconn **out, PGconn *like, const char *dbname) {
+    const char *keys[] = {"host", "port", "user", "password", "dbname", NULL};
+    const char *vals[] = {PQhost(like), PQport(like), PQuser(like), PQpass(like), dbname, NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 0);
+    *out = NULL;
+    if (!c || PQstatus(c) != CONNECTION_OK) {
+        char msg[1024];
+        db_redact(msg, sizeof msg, c ? PQerrorMessage(c) : "out of memory", NULL);
+        PQfinish(c);
+        return eng_err_set(ENG_EDB, "connect to %s: %s", dbname, msg);
+    }
+    *out = c;
+    return ENG_OK;
+}
+
+/* Run "<verb> <quoted name><suffix>" on m. */
+static int database_ddl(PGconn *m, const char *verb, const char *name, const char *suffix) {
+    char *ident = PQescapeIdentifier(m, name, strlen(name));
+    if (!ident) return eng_err_set(ENG_ENOMEM, "%s: cannot quote the database name", verb);
+    size_t n = strlen(verb) + strlen(ident) + strlen(suffix) + 4;
+    char *sql = eng_malloc(n);
+    if (!sql) {
+        PQfreemem(ident);
+        return ENG_ENOMEM;
+    }
+    snprintf(sql, n, "%s %s%s", verb, ident, suffix);
+    PQfreemem(ident);
+    PGresult *r = PQexec(m, sql);
+    free(sql);
+    int st = ENG_OK;
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        char msg[1024];
+        st = eng_err_set(ENG_EDB, "%s %s: %s", verb, name, db_redact(msg, sizeof msg, PQerrorMessage(m), NULL));
+    }
+    PQclear(r);
+    return st;
+}
+
+int db_database_create(PGconn *m, const char *name) { return database_ddl(m, "CREATE DATABASE", name, ""); }
+
+int db_database_drop(PGconn *m, const char *name) {
+    return database_ddl(m, "DROP DATABASE IF EXISTS", name, " WITH (FORCE)");
+}

@@ -25,6 +25,16 @@ const char *db_describe(PGconn *conn);
  * failure contract as db_connect. */
 int db_connect_dbname(PGconn **out, const char *conninfo, const char *dbname);
 
+/* Connect to `dbname` with the host, port, user and password of the open connection `like`
+ * (e.g. a scratch database made from a maintenance connection).  Same ownership and failure
+ * contract as db_connect. */
+int db_connect_like(PGconn **out, PGconn *like, const char *dbname);
+
+/* CREATE DATABASE / DROP DATABASE IF EXISTS ... WITH (FORCE) on the connection `m`; the name is
+ * quoted by libpq (an identifier cannot be a parameter).  0 or ENG_EDB/ENG_ENOMEM. */
+int db_database_create(PGconn *m, const char *name);
+int db_database_drop(PGconn *m, const char *name);
+
 /* The connection a command should use:
  *   conninfo non-empty                  -> that (--db);
  *   else any of PGHOST/PGDATABASE/PGSERVICE/PGPORT set -> the PG* environment;

@@ -28,32 +28,6 @@ static int run_sql(PGconn *c, const char *sql, int n, const char *const *vals, c
     return eng_err_set(ENG_EDB, "%s: %s", what, db_redact(msg, sizeof msg, PQerrorMessage(c), NULL));
 }
 
-/* CREATE/DROP DATABASE (identifiers cannot be parameters: quoted by libpq). */
-static int db_ddl(PGconn *m, const char *verb, const char *name) {
-    char *ident = PQescapeIdentifier(m, name, strlen(name));
-    if (!ident) return eng_err_set(ENG_ENOMEM, "escape identifier");
-    char sql[512];
-    snprintf(sql, sizeof sql, "%s %s%s", verb, ident, !strcmp(verb, "DROP DATABASE IF EXISTS") ? " WITH (FORCE)" : "");
-    PQfreemem(ident);
-    return run_sql(m, sql, 0, NULL, verb);
-}
-
-/* Connect to `dbname` with the maintenance connection's host/port/user/password. */
-static int connect_like(PGconn **out, PGconn *m, const char *dbname) {
-    const char *keys[] = {"host", "port", "user", "password", "dbname", NULL};
-    const char *vals[] = {PQhost(m), PQport(m), PQuser(m), PQpass(m), dbname, NULL};
-    PGconn *c = PQconnectdbParams(keys, vals, 0);
-    if (!c || PQstatus(c) != CONNECTION_OK) {
-        char msg[1024];
-        db_redact(msg, sizeof msg, c ? PQerrorMessage(c) : "out of memory", NULL);
-        PQfinish(c);
-        *out = NULL;
-        return eng_err_set(ENG_EDB, "connect to %s: %s", dbname, msg);
-    }
-    *out = c;
-    return ENG_OK;
-}
-
 /* Time `psql -X -q -c "\copy ..."` against the bench database; password via the environment. */
 static int time_psql(PGconn *c, double *sec) {
     double t0 = eng_now();
@@ -118,9 +92,9 @@ int exp_cmd_bench_db(int argc, char **argv) {
     snprintf(nd, sizeof nd, "%d", n_days);
     const char *gen[2] = {np, nd};
     if (db_resolve(&m, dbarg)) goto done;
-    if (db_ddl(m, "CREATE DATABASE", dbname)) goto done;
+    if (db_database_create(m, dbname)) goto done;
     created = 1;
-    if (connect_like(&c, m, dbname) || db_schema_apply(c)) goto done;
+    if (db_connect_like(&c, m, dbname) || db_schema_apply(c)) goto done;
     printf("bench db: %s, database %s\n", db_describe(m), dbname);
     double t = eng_now();
     if (run_sql(c, Q_GEN_PRODUCTS, 1, gen, "generating products") || run_sql(c, Q_GEN_SALES, 2, gen, "generating sales") ||
@@ -201,7 +175,7 @@ done:
     db_history_free(kept);
     db_load_report_free(&rep);
     db_disconnect(c);
-    if (created && !keep && db_ddl(m, "DROP DATABASE IF EXISTS", dbname)) fprintf(stderr, "rlprice: %s\n", eng_err_msg());
+    if (created && !keep && db_database_drop(m, dbname)) fprintf(stderr, "rlprice: %s\n", eng_err_msg());
     if (created && keep) printf("  kept database %s\n", dbname);
     db_disconnect(m);
     return rc;

@@ -26,32 +26,6 @@ static int exec_ok(PGconn *c, const char *sql, const char *what) {
     return eng_err_set(ENG_EDB, "%s: %s", what, db_redact(msg, sizeof msg, PQerrorMessage(c), NULL));
 }
 
-/* CREATE / DROP DATABASE name (an identifier cannot be a parameter: quoted by libpq). */
-static int ddl(PGconn *m, const char *verb, const char *name, const char *suffix) {
-    char *ident = PQescapeIdentifier(m, name, strlen(name));
-    if (!ident) return eng_err_set(ENG_ENOMEM, "escape identifier");
-    char sql[512];
-    snprintf(sql, sizeof sql, "%s %s%s", verb, ident, suffix);
-    PQfreemem(ident);
-    return exec_ok(m, sql, verb);
-}
-
-/* Connect to dbname with the maintenance connection's host, port, user and password. */
-static int connect_like(PGconn **out, PGconn *m, const char *dbname) {
-    const char *keys[] = {"host", "port", "user", "password", "dbname", NULL};
-    const char *vals[] = {PQhost(m), PQport(m), PQuser(m), PQpass(m), dbname, NULL};
-    PGconn *c = PQconnectdbParams(keys, vals, 0);
-    if (!c || PQstatus(c) != CONNECTION_OK) {
-        char msg[1024];
-        db_redact(msg, sizeof msg, c ? PQerrorMessage(c) : "out of memory", NULL);
-        PQfinish(c);
-        *out = NULL;
-        return eng_err_set(ENG_EDB, "connect to %s: %s", dbname, msg);
-    }
-    *out = c;
-    return ENG_OK;
-}
-
 /* Child process: simulate and store.  Exit status 0 ok, 3 database, 1 other. */
 static int simulate_child(PGconn *m, const char *dbname, int n_products, int n_days, uint64_t seed) {
     PGconn *c = NULL;
@@ -64,7 +38,7 @@ static int simulate_child(PGconn *m, const char *dbname, int n_products, int n_d
     fflush(stdout);
     t = eng_now();
     rc = 3;
-    if (connect_like(&c, m, dbname)) goto done;
+    if (db_connect_like(&c, m, dbname)) goto done;
     db_store_report sr;
     if (db_history_store(c, h, NULL, &sr)) goto done;
     if (exec_ok(c, "VACUUM ANALYZE", "vacuum")) goto done;
@@ -113,9 +87,9 @@ int exp_cmd_bench_nightly(int argc, char **argv) {
     char dbname[64], ckpt[1024];
     snprintf(dbname, sizeof dbname, "rlprice_bnight_%d", (int)getpid());
     if (db_resolve(&m, dbarg)) goto done;
-    if (ddl(m, "CREATE DATABASE", dbname, "")) goto done;
+    if (db_database_create(m, dbname)) goto done;
     created = 1;
-    if (connect_like(&c, m, dbname) || db_schema_apply(c)) goto done;
+    if (db_connect_like(&c, m, dbname) || db_schema_apply(c)) goto done;
     printf("bench nightly: %s, database %s, %d products x %d days\n", db_describe(m), dbname, n_products, n_days);
     fflush(NULL);
     pid_t pid = fork();
@@ -154,7 +128,7 @@ int exp_cmd_bench_nightly(int argc, char **argv) {
 done:
     if (rc && rc != 4) fprintf(stderr, "rlprice: bench nightly: %s\n", eng_err_msg());
     if (c) PQfinish(c);
-    if (created && !keep && ddl(m, "DROP DATABASE IF EXISTS", dbname, " WITH (FORCE)"))
+    if (created && !keep && db_database_drop(m, dbname))
         fprintf(stderr, "rlprice: %s\n", eng_err_msg());
     if (m) db_disconnect(m);
     exp_nightly_summary_free(&sum);
