@@ -1,4 +1,5 @@
-/* tests/test_db_push.c - the push: all-or-nothing under SIGKILL before COMMIT, re-run replaces,
+/* tests/test_db_push.c - the push: all-or-nothing under SIGKILL before COMMIT and when the server
+ * ends the pushing session before COMMIT, re-run replaces,
  * retry on serialization failure / deadlock, other errors not retried, odd ids, run bookkeeping. */
 #include "test_db.h"
 
@@ -79,6 +80,49 @@ static void test_kill_before_commit(void **state) {
     assert_int_equal(run_rows("killed-run"), 0);
     const char *v[1] = {"killed-run"};
     assert_int_equal(tdb_long(conn, "SELECT count(*) FROM pricing_runs WHERE run_id = $1", 1, v), 0);
+}
+
+/* The server side dies mid-push: the pre-commit hook has the test's other connection terminate
+ * the pushing backend (pg_terminate_backend), then waits until that session is gone. */
+typedef struct {
+    PGconn *killer;
+    int pid;
+} term_ctx;
+
+static int terminate_own_backend(void *ctx, int attempt) {
+    (void)attempt;
+    term_ctx *t = ctx;
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", t->pid);
+    const char *v[1] = {pid};
+    assert_int_equal(tdb_long(t->killer, "SELECT pg_terminate_backend($1::int)::int", 1, v), 1);
+    for (int i = 0; i < 200; i++) {
+        if (tdb_long(t->killer, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int", 1, v) == 0) return 0;
+        usleep(25000);
+    }
+    fail_msg("backend %d still alive 5 s after pg_terminate_backend", t->pid);
+    return 0;
+}
+
+static void test_server_ends_session_before_commit(void **state) {
+    (void)state;
+    PGconn *c = NULL;
+    assert_int_equal(db_connect_dbname(&c, NULL, tdb_name), ENG_OK);
+    term_ctx t = {conn, PQbackendPID(c)};
+    db_recommendation *recs = make_recs(1000, 3.0);
+    db_run run = {"terminated-run", 19800, "finished", "{}", 1000, 1000, 0, 0, NULL};
+    db_push_opts o;
+    db_push_opts_default(&o);
+    o.before_commit = terminate_own_backend;
+    o.ctx = &t;
+    int st = db_push(c, &run, recs, 1000, &o);
+    assert_int_equal(st, ENG_EDB);
+    assert_true(strlen(eng_err_msg()) > 0);
+    assert_int_equal(run_rows("terminated-run"), 0);
+    const char *v[1] = {"terminated-run"};
+    assert_int_equal(tdb_long(conn, "SELECT count(*) FROM pricing_runs WHERE run_id = $1", 1, v), 0);
+    free(recs);
+    db_disconnect(c);
 }
 
 static void test_rerun_replaces(void **state) {
@@ -182,7 +226,7 @@ static void test_odd_id_and_bookkeeping(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_kill_before_commit),
+        cmocka_unit_test(test_kill_before_commit), cmocka_unit_test(test_server_ends_session_before_commit),
         cmocka_unit_test(test_rerun_replaces),
         cmocka_unit_test(test_retry),
         cmocka_unit_test(test_odd_id_and_bookkeeping),
