@@ -580,7 +580,7 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
         rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
         goto fail;
     }
-    int qst = cmp_qmodel_fit(&c);
+    int qst = cfg->pooled_q ? cmp_qmodel_fit(&c) : 0;
     if (qst) {
         if (qst == ENG_ENOMEM) {
             rc = qst;

@@ -490,6 +490,7 @@ static double z_quantile(double alpha) {
  * (v_p infinite when no row matches: the DR correction has no support).  Between-product
  * variance tau2 by the DerSimonian-Laird method of moments; posterior mean
  * (1 - B) y_p + B mu, B = v_p / (v_p + tau2), variance tau2 v_p / (v_p + tau2) + B^2 var(mu). */
+#define VFLOOR(s2, ess, n) ((s2) * (1.0 / (n) + 0.25 / (ess)))
 static void shrink(cmp_ctx *c, int a) {
     exp_results *res = c->res;
     const int P = res->n_products;
@@ -512,7 +513,7 @@ static void shrink(cmp_ctx *c, int a) {
             double sc = c->qm.scale[p], y = pr->uplift[a].estimate / sc;
             double ess = c->ess_p[(size_t)p * EXP_N_AGENTS + a], n = pr->uplift[a].n_used;
             if (!(ess > 1e-9)) continue;
-            double se = pr->uplift[a].boot_se / sc, v = s2 * (1.0 / ess + 1.0 / n);
+            double se = pr->uplift[a].boot_se / sc, v = VFLOOR(s2, ess, n);
             if (isfinite(se) && se * se > v) v = se * se;
             if (pass == 0) {
                 double w = 1.0 / v;
@@ -536,6 +537,10 @@ static void shrink(cmp_ctx *c, int a) {
             res->eb_n[a] = k;
         }
     }
+    ENG_INFO("compare: %s: uplift shrinkage over %d products: prior mean %.4g (sd %.3g), between-product sd %.3g "
+             "(reward-scale units), residual variance %.3g, pooled ESS %.1f%s",
+             exp_agent_name((exp_agent)a), k, res->eb_mean[a], sqrt(res->eb_var_mean[a]), sqrt(res->eb_tau2[a]), s2,
+             po->ess, unusable ? ": unusable" : "");
     for (int p = 0; p < P; p++) {
         exp_product_result *pr = &res->products[p];
         ope_value *o = &pr->uplift_shrunk[a];
@@ -551,7 +556,7 @@ static void shrink(cmp_ctx *c, int a) {
         double tau2 = res->eb_tau2[a], mu = res->eb_mean[a], vmu = res->eb_var_mean[a];
         double post, var, B;
         if (ess > 1e-9) {
-            double se = pr->uplift[a].boot_se / sc, v = s2 * (1.0 / ess + 1.0 / n);
+            double se = pr->uplift[a].boot_se / sc, v = VFLOOR(s2, ess, n);
             if (isfinite(se) && se * se > v) v = se * se;
             B = v / (v + tau2);
             post = (1 - B) * y + B * mu;
