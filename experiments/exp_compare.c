@@ -573,6 +573,22 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
         rc = ENG_ENOMEM;
         goto fail;
     }
+    /* the pooled reward model of DM / DR (training rows only) and the per-row sums */
+    c.sums = calloc((size_t)h->n_products * EXP_N_AGENTS * CMP_S_COUNT, sizeof *c.sums);
+    c.ess_p = calloc((size_t)h->n_products * EXP_N_AGENTS, sizeof *c.ess_p);
+    if (!c.sums || !c.ess_p) {
+        rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
+        goto fail;
+    }
+    int qst = cfg->pooled_q ? cmp_qmodel_fit(&c) : 0;
+    if (qst) {
+        if (qst == ENG_ENOMEM) {
+            rc = qst;
+            goto fail;
+        }
+        ENG_WARN("compare: no pooled reward model (%s): per-product ridge models instead", eng_err_msg());
+        eng_err_clear();
+    }
     c.res->seconds_features = eng_now() - t0;
     if (progress) progress(ctx, "features", h->n_products, h->n_products);
 
@@ -660,6 +676,9 @@ fail:
     group_free_agents(&g);
     exp_results_free(c.res);
     env_transitions_free(c.tr);
+    cmp_qmodel_free(&c.qm);
+    free(c.sums);
+    free(c.ess_p);
     free(c.off);
     free(own);
     free(shortp);

@@ -62,6 +62,10 @@ typedef struct exp_compare_cfg {
     int min_history;            /* training transitions for a product's own model, else
                                    pooled: 8 */
     int fixed_min_support;      /* logged rows a level needs to be the fixed price: 3 */
+    int pooled_q;               /* 1: DM/DR use the pooled reward model fitted on every product's
+                                   training rows (exp_compare_qmodel.c); 0: a ridge model per
+                                   product on its evaluation rows (cross-fitted; the old way,
+                                   kept for comparison): 1 */
     int group_size;             /* P products per model group: 256 */
     long dqn_steps;             /* DQN training steps per group (each step trains every
                                    product of the group on one minibatch): 60 */

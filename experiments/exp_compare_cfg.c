@@ -30,6 +30,7 @@ exp_compare_cfg exp_compare_default(void) {
     c.eval_all = 0;
     c.min_history = 8;
     c.fixed_min_support = 3;
+    c.pooled_q = 1;
     c.group_size = 256;
     c.dqn_steps = 60;
     c.ddpg_steps = 60;
@@ -84,6 +85,7 @@ static const field fields[] = {
     F("compare.eval_all", T_INT, eval_all, "1 = evaluate on every period, 0 = on the holdout"),
     F("compare.min_history", T_INT, min_history, "training transitions for an own model (else pooled)"),
     F("compare.fixed_min_support", T_INT, fixed_min_support, "logged rows a level needs to be the fixed price"),
+    F("compare.pooled_q", T_INT, pooled_q, "1: pooled reward model for DM/DR; 0: per-product ridge (before 2024-06)"),
     F("compare.group_size", T_INT, group_size, "products per model group P"),
     F("compare.dqn_steps", T_LONG, dqn_steps, "DQN training steps per group"),
     F("compare.ddpg_steps", T_LONG, ddpg_steps, "DDPG training steps per group"),

@@ -132,13 +132,33 @@ static void print_headline(const exp_results *r) {
     printf("comparison %s for %s, data %s\n", r->run_id, r->run_date, r->data_source);
     printf("products: %d (ok %d, diverged %d, short %d, failed %d)\n", r->n_products, n_ok, n_div, n_short, n_fail);
     printf("reward: %s\n\n", r->reward_text);
-    printf("one-step value (mean reward per period, mean over products, 95%% bootstrap CI over products)\n%-8s",
+    printf("one-step value (mean reward per period; ips..switch_dr on the POOLED evaluation rows of all products,\n"
+           "others mean over products; 95%% bootstrap CI, products resampled as clusters)\n%-8s",
            "agent");
     for (size_t i = 0; i < sizeof imm / sizeof imm[0]; i++) printf(" %-30s", ope_est_name(imm[i]));
     printf("\n");
     for (int a = 0; a < EXP_N_AGENTS; a++) {
         printf("%-8s", exp_agent_name((exp_agent)a));
         for (size_t i = 0; i < sizeof imm / sizeof imm[0]; i++) print_cell(&r->total_immediate[a].v[imm[i]]);
+        printf("\n");
+    }
+    printf("\npooled rows: ESS of the importance weights, and the paired DR uplift over history "
+           "(same rows)\n");
+    for (int a = 0; a < EXP_N_AGENTS; a++) {
+        const ope_overlap *o = &r->total_immediate[a].overlap;
+        printf("%-8s ESS %.1f of %d rows%s", exp_agent_name((exp_agent)a), o->ess, o->n, o->poor ? " (poor)" : "");
+        if (r->total_uplift[a].available) {
+            printf("  uplift");
+            print_cell(&r->total_uplift[a]);
+            int pos = 0, n = 0;
+            for (int p = 0; p < r->n_products; p++) {
+                const ope_value *v = &r->products[p].uplift_shrunk[a];
+                if (!v->available) continue;
+                n++;
+                pos += v->ci_low > 0;
+            }
+            printf(" shrunk lower bound > 0: %d of %d products", pos, n);
+        }
         printf("\n");
     }
     printf("\nlong-term value (discounted return per trajectory)\n%-8s", "agent");

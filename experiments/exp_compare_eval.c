@@ -50,6 +50,65 @@ static void copy_kernel(ope_result *dst, const ope_result *src) {
     dst->bandwidth = src->bandwidth;
 }
 
+void cmp_value_unset(ope_value *v, const char *note) {
+    memset(v, 0, sizeof *v);
+    v->estimate = v->ci_low = v->ci_high = v->boot_se = NAN;
+    snprintf(v->note, sizeof v->note, "%s", note);
+}
+
+/* Per-row IPS / DM / DR / Switch-DR terms of agent a (d->pi holds its policy) into the
+ * product's sums, and its DR terms into dr[n]. */
+static void row_terms(cmp_ctx *c, int p, int a, const ope_bandit *d, const double *q, double *dr) {
+    const int K = d->K;
+    double *s = c->sums + ((size_t)p * EXP_N_AGENTS + a) * CMP_S_COUNT;
+    memset(s, 0, CMP_S_COUNT * sizeof *s);
+    for (int i = 0; i < d->n; i++) {
+        const double *pi = d->pi + (size_t)i * K, *qi = q + (size_t)i * K;
+        double w = pi[d->action[i]] / d->pscore[i], dm = 0;
+        for (int k = 0; k < K; k++) dm += pi[k] * qi[k];
+        double corr = w * (d->reward[i] - qi[d->action[i]]);
+        dr[i] = dm + corr;
+        s[CMP_S_N] += 1;
+        s[CMP_S_W] += w;
+        s[CMP_S_W2] += w * w;
+        s[CMP_S_IPS] += w * d->reward[i];
+        s[CMP_S_DM] += dm;
+        s[CMP_S_DR] += dm + corr;
+        s[CMP_S_SWDR] += w <= c->cfg->ope.switch_tau ? dm + corr : dm;
+        if (w > s[CMP_S_WMAX]) s[CMP_S_WMAX] = w;
+    }
+}
+
+/* The paired DR uplift of every agent over history on the same rows: mean of the per-row
+ * differences, percentile bootstrap over rows. */
+static int paired_uplift(cmp_ctx *c, int p, int n, const double *drt, uint64_t seed_p) {
+    exp_product_result *pr = &c->res->products[p];
+    const ope_config *oc = &c->cfg->ope;
+    double *diff = malloc((size_t)n * sizeof *diff);
+    if (!diff) return eng_err_set(ENG_ENOMEM, "compare: out of memory");
+    int rc = 0;
+    for (int a = 0; a < EXP_N_AGENTS; a++) {
+        if (a == EXP_AGENT_HISTORY) continue;
+        for (int i = 0; i < n; i++) diff[i] = drt[(size_t)a * n + i] - drt[(size_t)EXP_AGENT_HISTORY * n + i];
+        ope_value *v = &pr->uplift[a];
+        double est, lo, hi, se;
+        if ((rc = ope_boot_ratio(diff, NULL, n, 1, oc->n_boot, oc->alpha, eng_seed_derive(seed_p, 0x75706cULL + a),
+                                 &est, &lo, &hi, &se)))
+            break;
+        v->available = isfinite(est);
+        v->estimate = est;
+        v->ci_low = lo;
+        v->ci_high = hi;
+        v->boot_se = se;
+        v->n_used = n;
+        snprintf(v->note, sizeof v->note, "paired DR difference over %d evaluation rows", n);
+        const double *s = c->sums + ((size_t)p * EXP_N_AGENTS + a) * CMP_S_COUNT;
+        c->ess_p[(size_t)p * EXP_N_AGENTS + a] = s[CMP_S_W2] > 0 ? s[CMP_S_W] * s[CMP_S_W] / s[CMP_S_W2] : 0.0;
+    }
+    free(diff);
+    return rc;
+}
+
 int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act) {
     const db_history *h = c->h;
     const env_transitions *tr = c->tr;
@@ -67,10 +126,15 @@ int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act) {
     double *q = NULL, *cd_act = NULL, *cd_den = NULL, *cd_tgt = NULL, *cd_qt = NULL, *cd_ql = NULL;
     double *st_r = NULL, *st_pi = NULL, *st_mu = NULL;
     int *st_start = NULL;
+    size_t *ridx = NULL;   /* [n] transition of each evaluation row */
+    double *drt = NULL;    /* [A][n] per-row DR terms */
+    double *zq = NULL;     /* design scratch of the pooled reward model */
 
     for (int a = 0; a < EXP_N_AGENTS; a++) {
         ope_result_init(&pr->immediate[a], &cfg->ope, 0);
         ope_result_init(&pr->longterm[a], &cfg->ope, 0);
+        cmp_value_unset(&pr->uplift[a], a == EXP_AGENT_HISTORY ? "the reference policy" : "no evaluation rows");
+        cmp_value_unset(&pr->uplift_shrunk[a], a == EXP_AGENT_HISTORY ? "the reference policy" : "no evaluation rows");
     }
     if ((rc = feat_state(h, p, T, raw))) return rc;
     pr->incumbent_price = raw[FEAT_PRICE_CUR];
@@ -149,6 +213,14 @@ int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act) {
     st_pi = malloc((size_t)n * sizeof *st_pi);
     st_mu = malloc((size_t)n * sizeof *st_mu);
     st_start = malloc((size_t)(n + 1) * sizeof *st_start);
+    ridx = malloc((size_t)n * sizeof *ridx);
+    drt = malloc((size_t)EXP_N_AGENTS * n * sizeof *drt);
+    zq = malloc((size_t)(c->qm.D > 0 ? c->qm.D : 1) * sizeof *zq);
+    if (!ridx || !drt || !zq) {
+        free(rt);
+        rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
+        goto done;
+    }
     if (!d.action || !d.reward || !d.pscore || !d.pi || !d.x || !d.mu || !rt || !cd_act || !cd_den || !cd_tgt ||
         !cd_qt || !cd_ql || !st_r || !st_pi || !st_mu || !st_start) {
         free(rt);
@@ -167,16 +239,31 @@ int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act) {
          * historical policy's importance weights are exactly 1 */
         for (int k = 0; k < K; k++) d.mu[(size_t)i * K + k] = tr->behav_probs[r * (size_t)K + k];
         rt[i] = tr->t[r];
+        ridx[i] = r;
         if (prev_done || tr->t[r] != prev_t + 1) st_start[m++] = i;
         prev_t = tr->t[r];
         prev_done = tr->done[r];
         i++;
     }
     st_start[m] = n;
-    /* one reward model for every agent: ridge on the state features, cross-fitted */
-    int folds = cfg->ope.cross_folds < n ? cfg->ope.cross_folds : n;
+    /* one reward model for every agent: the pooled model fitted on every product's training
+     * rows (exp_compare_qmodel.c); the per-product ridge only when there is none */
     uint64_t seed_p = eng_seed_derive(cfg->ope.seed, (uint64_t)p);
-    if (ope_fit_ridge_q(&d, cfg->ope.ridge_lambda, folds, seed_p, &q)) {
+    if (c->qm.D > 0) {
+        q = malloc((size_t)n * K * sizeof *q);
+        if (!q) {
+            free(rt);
+            rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
+            goto done;
+        }
+        for (int k = 0; k < n; k++) {
+            cmp_qmodel_predict(c, ridx[k], zq, q + (size_t)k * K);
+            double e = (d.reward[k] - q[(size_t)k * K + d.action[k]]) / c->qm.scale[p];
+            c->eval_res2 += e * e;
+            c->eval_res_n++;
+        }
+    } else if (ope_fit_ridge_q(&d, cfg->ope.ridge_lambda, cfg->ope.cross_folds < n ? cfg->ope.cross_folds : n,
+                               seed_p, &q)) {
         ENG_DEBUG("compare: product %s: no reward model (%s)", pr->product_id, eng_err_msg());
         q = NULL;
         eng_err_clear();
@@ -199,6 +286,10 @@ int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act) {
             st_pi[k] = pi[d.action[k]];
         }
         if ((rc = ope_bandit_estimate(&d, &oc, &pr->immediate[a]))) break;
+        if (q) {
+            pr->immediate[a].q_source = c->qm.D > 0 ? "pooled" : "ridge";
+            row_terms(c, p, a, &d, q, drt + (size_t)a * n);
+        }
         if (a == EXP_AGENT_DDPG) {
             /* the continuous ratio: kernel estimators; behaviour density = level probability
              * spread over the level's width */
@@ -233,6 +324,7 @@ int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act) {
          *     ope_fqe_estimate(&tj_with_states, &fqe_arch, &oc, &fqe_result);
          * and copy fqe_result.v[OPE_FQE] into pr->longterm[a].v[OPE_FQE]. */
     }
+    if (!rc && q) rc = paired_uplift(c, p, n, drt, seed_p);
     free(rt);
 done:
     free(glev);
@@ -249,6 +341,9 @@ done:
     free(st_pi);
     free(st_mu);
     free(st_start);
+    free(ridx);
+    free(drt);
+    free(zq);
     return rc;
 }
 
@@ -305,13 +400,196 @@ static int total_one(cmp_ctx *c, int longterm, int a, ope_result *out) {
     return rc;
 }
 
+static int in_totals(const exp_product_result *pr) { return pr->status == EXP_OK || pr->status == EXP_DIVERGED; }
+
+/* IPS, SNIPS, DM, DR, Switch-DR of agent a on the pooled evaluation rows of the products in
+ * the totals, bootstrap over products (clusters); the pooled rows' overlap. */
+static int total_pooled(cmp_ctx *c, int a, ope_result *out) {
+    const exp_compare_cfg *cfg = c->cfg;
+    exp_results *res = c->res;
+    enum { E = 6 };
+    static const ope_est est_of[E - 1] = {OPE_IPS, OPE_SNIPS, OPE_DM, OPE_DR, OPE_SWITCH_DR};
+    const int P = res->n_products;
+    double *num = malloc((size_t)P * E * sizeof *num), *den = malloc((size_t)P * E * sizeof *den);
+    int rc = 0, m = 0;
+    double sw = 0, sw2 = 0, wmax = 0, nrows = 0;
+    if (!num || !den) {
+        rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
+        goto done;
+    }
+    for (int p = 0; p < P; p++) {
+        if (!in_totals(&res->products[p])) continue;
+        const double *s = c->sums + ((size_t)p * EXP_N_AGENTS + a) * CMP_S_COUNT;
+        const double *h = c->sums + ((size_t)p * EXP_N_AGENTS + EXP_AGENT_HISTORY) * CMP_S_COUNT;
+        if (!(s[CMP_S_N] > 0)) continue;
+        double *nu = num + (size_t)m * E, *de = den + (size_t)m * E;
+        nu[0] = s[CMP_S_IPS], de[0] = s[CMP_S_N];
+        nu[1] = s[CMP_S_IPS], de[1] = s[CMP_S_W];
+        nu[2] = s[CMP_S_DM], de[2] = s[CMP_S_N];
+        nu[3] = s[CMP_S_DR], de[3] = s[CMP_S_N];
+        nu[4] = s[CMP_S_SWDR], de[4] = s[CMP_S_N];
+        nu[5] = s[CMP_S_DR] - h[CMP_S_DR], de[5] = s[CMP_S_N]; /* paired uplift over history */
+        sw += s[CMP_S_W], sw2 += s[CMP_S_W2], nrows += s[CMP_S_N];
+        if (s[CMP_S_WMAX] > wmax) wmax = s[CMP_S_WMAX];
+        m++;
+    }
+    if (m == 0) goto done;
+    double est[E], lo[E], hi[E], se[E];
+    if ((rc = ope_boot_ratio(num, den, m, E, cfg->total_boot, cfg->ope.alpha,
+                             eng_seed_derive(cfg->seed, 7500 + (uint64_t)a), est, lo, hi, se)))
+        goto done;
+    for (int e = 0; e < E; e++) {
+        ope_value *v = e < E - 1 ? &out->v[est_of[e]] : &res->total_uplift[a];
+        if (!isfinite(est[e])) continue;
+        if (e == E - 1 && a == EXP_AGENT_HISTORY) continue;
+        v->available = 1;
+        v->estimate = est[e];
+        v->ci_low = lo[e];
+        v->ci_high = hi[e];
+        v->boot_se = se[e];
+        v->n_used = (int)nrows;
+        snprintf(v->note, sizeof v->note, "pooled %.0f rows of %d products, bootstrap over products", nrows, m);
+    }
+    ope_overlap *o = &out->overlap;
+    memset(o, 0, sizeof *o);
+    o->n = (int)nrows;
+    o->ess = sw2 > 0 ? sw * sw / sw2 : 0;
+    o->ess_frac = nrows > 0 ? o->ess / nrows : 0;
+    o->max_w = wmax;
+    o->max_w_share = sw > 0 ? wmax / sw : 0;
+    o->mean_w = nrows > 0 ? sw / nrows : 0;
+    o->support_exact = 1;
+    if (o->ess < cfg->ope.min_ess_abs || o->ess_frac < cfg->ope.min_ess_frac) {
+        o->poor = 1;
+        snprintf(o->reason, sizeof o->reason, "pooled ESS %.1f of %d rows below the rule (%g, %g of n)", o->ess, o->n,
+                 cfg->ope.min_ess_abs, cfg->ope.min_ess_frac);
+    }
+    out->n = (int)nrows;
+    out->q_source = c->qm.D > 0 ? "pooled" : "ridge";
+done:
+    free(num);
+    free(den);
+    return rc;
+}
+
+/* Lower 1 - alpha/2 quantile of the standard normal by bisection on erfc. */
+static double z_quantile(double alpha) {
+    double lo = 0, hi = 10;
+    for (int i = 0; i < 80; i++) {
+        double mid = 0.5 * (lo + hi);
+        if (0.5 * erfc(mid / sqrt(2.0)) > alpha / 2) lo = mid;
+        else hi = mid;
+    }
+    return 0.5 * (lo + hi);
+}
+
+/* Empirical-Bayes shrinkage of agent a's per-product uplifts (docs/compare.md).  In units of
+ * the product's reward scale: y_p = uplift / scale_p with variance
+ * v_p = max(se_p^2 / scale_p^2, s2 (1 / ESS_p + 1 / n_p)), s2 = the reward model's scaled
+ * residual variance on the evaluation rows, ESS_p the product's ESS of the agent's weights
+ * (v_p infinite when no row matches: the DR correction has no support).  Between-product
+ * variance tau2 by the DerSimonian-Laird method of moments; posterior mean
+ * (1 - B) y_p + B mu, B = v_p / (v_p + tau2), variance tau2 v_p / (v_p + tau2) + B^2 var(mu). */
+#define VFLOOR(s2, ess, n) ((s2) * (1.0 / (n) + 0.25 / (ess)))
+static void shrink(cmp_ctx *c, int a) {
+    exp_results *res = c->res;
+    const int P = res->n_products;
+    const double alpha = c->cfg->ope.alpha, z = z_quantile(alpha);
+    const double s2 = c->eval_res_n > 1 ? c->eval_res2 / c->eval_res_n : c->qm.resid_var;
+    res->eb_mean[a] = NAN;
+    res->eb_tau2[a] = NAN;
+    res->eb_n[a] = 0;
+    res->eb_var_mean[a] = NAN;
+    const ope_overlap *po = &res->total_immediate[a].overlap;
+    int unusable = !(po->ess >= c->cfg->ope.min_ess_abs) || c->qm.D == 0;
+    double sw = 0, swy = 0, sw2 = 0;
+    int k = 0;
+    for (int pass = 0; pass < 3 && !unusable; pass++) {
+        const double tau2 = pass ? res->eb_tau2[a] : 0, fe = pass ? swy / sw : 0;
+        double S1 = 0, Sy = 0;
+        for (int p = 0; p < P; p++) {
+            const exp_product_result *pr = &res->products[p];
+            if (!in_totals(pr) || !pr->uplift[a].available) continue;
+            double sc = c->qm.scale[p], y = pr->uplift[a].estimate / sc;
+            double ess = c->ess_p[(size_t)p * EXP_N_AGENTS + a], n = pr->uplift[a].n_used;
+            if (!(ess > 1e-9)) continue;
+            double se = pr->uplift[a].boot_se / sc, v = VFLOOR(s2, ess, n);
+            if (isfinite(se) && se * se > v) v = se * se;
+            if (pass == 0) {
+                double w = 1.0 / v;
+                sw += w, swy += w * y, sw2 += w * w;
+                k++;
+            } else if (pass == 1) {
+                S1 += (y - fe) * (y - fe) / v; /* Cochran's Q */
+            } else {
+                S1 += 1.0 / (v + tau2);
+                Sy += y / (v + tau2);
+            }
+        }
+        if (pass == 0 && k < 2) unusable = 1;
+        if (pass == 1) {
+            double t = (S1 - (k - 1)) / (sw - sw2 / sw);
+            res->eb_tau2[a] = t > 0 ? t : 0;
+        }
+        if (pass == 2) {
+            res->eb_mean[a] = Sy / S1;
+            res->eb_var_mean[a] = 1.0 / S1;
+            res->eb_n[a] = k;
+        }
+    }
+    ENG_INFO("compare: %s: uplift shrinkage over %d products: prior mean %.4g (sd %.3g), between-product sd %.3g "
+             "(reward-scale units), residual variance %.3g, pooled ESS %.1f%s",
+             exp_agent_name((exp_agent)a), k, res->eb_mean[a], sqrt(res->eb_var_mean[a]), sqrt(res->eb_tau2[a]), s2,
+             po->ess, unusable ? ": unusable" : "");
+    for (int p = 0; p < P; p++) {
+        exp_product_result *pr = &res->products[p];
+        ope_value *o = &pr->uplift_shrunk[a];
+        if (!pr->uplift[a].available) continue; /* keeps its note */
+        if (unusable) {
+            cmp_value_unset(o, "");
+            snprintf(o->note, sizeof o->note, "pooled evidence unusable: pooled ESS %.1f, %d products with support",
+                     po->ess, k);
+            continue;
+        }
+        double sc = c->qm.scale[p], y = pr->uplift[a].estimate / sc;
+        double ess = c->ess_p[(size_t)p * EXP_N_AGENTS + a], n = pr->uplift[a].n_used;
+        double tau2 = res->eb_tau2[a], mu = res->eb_mean[a], vmu = res->eb_var_mean[a];
+        double post, var, B;
+        if (ess > 1e-9) {
+            double se = pr->uplift[a].boot_se / sc, v = VFLOOR(s2, ess, n);
+            if (isfinite(se) && se * se > v) v = se * se;
+            B = v / (v + tau2);
+            post = (1 - B) * y + B * mu;
+            var = tau2 * v / (v + tau2) + B * B * vmu;
+        } else { /* no supported row: the prior */
+            B = 1;
+            post = mu;
+            var = tau2 + vmu;
+        }
+        double sd = sqrt(var);
+        o->available = 1;
+        o->estimate = post * sc;
+        o->ci_low = (post - z * sd) * sc;
+        o->ci_high = (post + z * sd) * sc;
+        o->boot_se = sd * sc;
+        o->n_used = pr->uplift[a].n_used;
+        snprintf(o->note, sizeof o->note, "empirical Bayes: weight %.2f on the pooled mean (%d products)", B, k);
+    }
+}
+
 int cmp_totals(cmp_ctx *c) {
     exp_results *res = c->res;
     int rc;
+    for (int a = 0; a < EXP_N_AGENTS; a++) cmp_value_unset(&res->total_uplift[a], "not computed");
     for (int lt = 0; lt < 2; lt++) {
         ope_result *tot = lt ? res->total_longterm : res->total_immediate;
         for (int a = 0; a < EXP_N_AGENTS; a++)
             if ((rc = total_one(c, lt, a, &tot[a]))) return rc;
+        if (!lt && c->sums)
+            for (int a = 0; a < EXP_N_AGENTS; a++) {
+                if ((rc = total_pooled(c, a, &tot[a]))) return rc;
+                tot[a].recommended = tot[a].overlap.poor ? OPE_DM : OPE_DR;
+            }
         /* the winner is compared on ONE estimator: the one most products recommend */
         int cnt[OPE_N_EST] = {0};
         for (int a = 0; a < EXP_N_AGENTS; a++) cnt[tot[a].recommended] += tot[a].n;
@@ -327,5 +605,8 @@ int cmp_totals(cmp_ctx *c) {
         if (lt) res->winner_longterm = (exp_agent)best;
         else res->winner_immediate = (exp_agent)best;
     }
+    if (c->sums)
+        for (int a = 0; a < EXP_N_AGENTS; a++)
+            if (a != EXP_AGENT_HISTORY) shrink(c, a);
     return 0;
 }

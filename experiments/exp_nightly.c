@@ -303,39 +303,37 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
         snprintf(d->note, sizeof d->note, "%s", pr->note[0] ? pr->note : "comparison failed");
     } else if (pr->status == EXP_SKIP_SHORT) {
         d->hold = EXP_HOLD_SHORT;
+    } else if (pr->immediate[EXP_AGENT_HISTORY].n <= 0) {
+        d->hold = EXP_HOLD_NO_ESTIMATE; /* no evaluation rows: nothing to compare on */
     } else {
-        const ope_result *hr = &pr->immediate[EXP_AGENT_HISTORY];
-        const ope_value *hv = &hr->v[hr->recommended];
-        if (!hv->available || !isfinite(hv->estimate)) {
-            d->hold = EXP_HOLD_NO_ESTIMATE;
-        } else {
-            const double base = hv->estimate;
-            int n_learn_ok = 0, n_poor = 0, n_good = 0;
-            double best_lo = -INFINITY;
-            for (size_t k = 0; k < sizeof candidates / sizeof candidates[0]; k++) {
-                exp_agent a = candidates[k];
-                if (pr->agent_failed & (1u << a)) continue;
-                if (a != EXP_AGENT_FIXED) n_learn_ok++;
-                const ope_result *o = &pr->immediate[a];
-                const ope_value *v = &o->v[o->recommended];
-                if (!v->available || !isfinite(v->estimate)) continue;
-                if (o->overlap.poor) { n_poor++; continue; }
-                n_good++;
-                if (!(isfinite(v->ci_low) && v->ci_low > base && v->ci_low > best_lo)) continue;
-                if (!(isfinite(pr->price[a]) && pr->price[a] > 0)) continue;
-                best_lo = v->ci_low;
-                d->hold = -1;
-                d->agent = a;
-                candidate = pr->price[a];
-                d->uplift = v->estimate - base;
-                d->lo = v->ci_low - base;
-                d->hi = isfinite(v->ci_high) ? v->ci_high - base : NAN;
+        /* the chosen agent = the highest lower bound of the SHRUNK paired uplift over the
+         * incumbent (same rows); deployed when that bound is above 0 */
+        int n_learn_ok = 0, n_unusable = 0, n_usable = 0;
+        double best_lo = -INFINITY;
+        for (size_t k = 0; k < sizeof candidates / sizeof candidates[0]; k++) {
+            exp_agent a = candidates[k];
+            if (pr->agent_failed & (1u << a)) continue;
+            if (a != EXP_AGENT_FIXED) n_learn_ok++;
+            const ope_value *v = &pr->uplift_shrunk[a];
+            if (!v->available || !isfinite(v->estimate) || !isfinite(v->ci_low)) {
+                n_unusable++;
+                continue;
             }
-            if (d->hold >= 0) {
-                if (n_learn_ok == 0) d->hold = EXP_HOLD_DIVERGED;
-                else if (n_good == 0 && n_poor > 0) d->hold = EXP_HOLD_OVERLAP;
-                else d->hold = EXP_HOLD_NO_UPLIFT;
-            }
+            n_usable++;
+            if (!(v->ci_low > 0 && v->ci_low > best_lo)) continue;
+            if (!(isfinite(pr->price[a]) && pr->price[a] > 0)) continue;
+            best_lo = v->ci_low;
+            d->hold = -1;
+            d->agent = a;
+            candidate = pr->price[a];
+            d->uplift = v->estimate;
+            d->lo = v->ci_low;
+            d->hi = isfinite(v->ci_high) ? v->ci_high : NAN;
+        }
+        if (d->hold >= 0) {
+            if (n_learn_ok == 0) d->hold = EXP_HOLD_DIVERGED;
+            else if (n_usable == 0 && n_unusable > 0) d->hold = EXP_HOLD_OVERLAP;
+            else d->hold = EXP_HOLD_NO_UPLIFT;
         }
     }
     /* a held price keeps the incumbent unless a hard bound moves it: no re-rounding to endings */

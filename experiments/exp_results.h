@@ -50,6 +50,16 @@ typedef struct exp_product_result {
     ope_result immediate[EXP_N_AGENTS]; /* Replay, IPS, SNIPS, DM, DR, Switch-DR (+ kernel for DDPG) */
     ope_result longterm[EXP_N_AGENTS];  /* PDIS, WPDIS, FQE */
 
+    /* Deployment evidence (docs/compare.md, "Uplift and shrinkage"): the paired DR uplift of
+     * agent a over the historical policy on the same evaluation rows (mean of the per-row
+     * differences of DR terms, percentile bootstrap CI over rows, boot_se), and its
+     * empirical-Bayes (normal-normal) posterior across products: estimate = posterior mean,
+     * ci_low/ci_high = 1 - alpha posterior interval, boot_se = posterior sd.  Index
+     * EXP_AGENT_HISTORY is unavailable (the reference).  Unavailable with a note when the
+     * product has no evaluation rows or the pooled evidence for the agent is unusable. */
+    ope_value uplift[EXP_N_AGENTS];
+    ope_value uplift_shrunk[EXP_N_AGENTS];
+
     /* Trajectories for the report: [n_periods] historical prices and, per agent, the guarded
      * price it would have set in each period given the state then (NaN where no state). */
     int n_periods;
@@ -70,6 +80,15 @@ typedef struct exp_results {
      * per agent and estimator, with a bootstrap CI over products. */
     ope_result total_immediate[EXP_N_AGENTS];
     ope_result total_longterm[EXP_N_AGENTS];
+    /* IPS, SNIPS, DM, DR and Switch-DR of total_immediate are computed on the POOLED
+     * evaluation rows of those products (per-row terms, bootstrap over products as clusters;
+     * total_immediate[a].overlap is the pooled rows' overlap, its ess the pooled ESS); Replay,
+     * the kernel estimators and total_longterm are means of per-product values. */
+    ope_value total_uplift[EXP_N_AGENTS]; /* pooled paired DR uplift over history, same rows */
+    double eb_mean[EXP_N_AGENTS];   /* empirical-Bayes prior mean of the scaled uplift (NaN: none) */
+    double eb_tau2[EXP_N_AGENTS];   /* its between-product variance (method of moments) */
+    double eb_var_mean[EXP_N_AGENTS]; /* variance of eb_mean */
+    int eb_n[EXP_N_AGENTS];         /* products with finite evidence behind mean and tau2 */
     exp_agent winner_immediate; /* best agent by the recommended one-step estimate */
     exp_agent winner_longterm;  /* best agent by the recommended long-term estimate */
 

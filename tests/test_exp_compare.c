@@ -86,6 +86,18 @@ static void test_run_basic(void **state) {
                 check_value(&lt->v[e]);
             }
         }
+        /* the paired uplift is the difference of the two DR estimates on the same rows with the
+         * same (pooled) reward model; the shrunk one lies inside its own interval */
+        assert_false(pr->uplift[EXP_AGENT_HISTORY].available);
+        assert_string_equal(pr->immediate[EXP_AGENT_DQN].q_source, "pooled");
+        for (int a = 1; a < EXP_N_AGENTS; a++) {
+            assert_true(pr->uplift[a].available);
+            assert_close(pr->uplift[a].estimate,
+                         pr->immediate[a].v[OPE_DR].estimate - pr->immediate[EXP_AGENT_HISTORY].v[OPE_DR].estimate,
+                         1e-9, 1e-9);
+            check_value(&pr->uplift[a]);
+            check_value(&pr->uplift_shrunk[a]);
+        }
         /* the history agent is the behaviour policy: every IPS weight is 1 */
         assert_close(pr->immediate[EXP_AGENT_HISTORY].overlap.mean_w, 1.0, 1e-6, 0);
         assert_true(pr->immediate[EXP_AGENT_DDPG].v[OPE_KIPS].available);
@@ -93,7 +105,24 @@ static void test_run_basic(void **state) {
     for (int a = 0; a < EXP_N_AGENTS; a++) {
         ope_est e = r->total_immediate[a].recommended;
         assert_true(r->total_immediate[a].v[e].available);
-        assert_int_equal(r->total_immediate[a].v[e].n_used, NP - 2); /* short products are not in totals */
+        /* pooled rows of the products in the totals (short products are not in them) */
+        int rows = 0;
+        for (int p = 0; p < NP; p++)
+            if (r->products[p].status == EXP_OK || r->products[p].status == EXP_DIVERGED)
+                rows += r->products[p].immediate[a].n;
+        assert_true(rows > 0);
+        assert_int_equal(r->total_immediate[a].v[e].n_used, rows);
+        assert_int_equal(r->total_immediate[a].overlap.n, rows);
+        assert_true(r->total_immediate[a].overlap.ess > 0 && r->total_immediate[a].overlap.ess <= rows + 1e-9);
+        /* DR of the historical policy on pooled rows: weights 1, so its ESS is the row count */
+        if (a == EXP_AGENT_HISTORY) assert_close(r->total_immediate[a].overlap.ess, rows, 1e-6, 0);
+        /* the pooled DR is the row-weighted mean of the per-product DR (same model, same rows) */
+        if (a != EXP_AGENT_HISTORY) {
+            assert_true(r->total_uplift[a].available);
+            assert_close(r->total_uplift[a].estimate,
+                         r->total_immediate[a].v[OPE_DR].estimate - r->total_immediate[EXP_AGENT_HISTORY].v[OPE_DR].estimate,
+                         1e-9, 1e-9);
+        }
         for (int k = 0; k < OPE_N_EST; k++) {
             check_value(&r->total_immediate[a].v[k]);
             check_value(&r->total_longterm[a].v[k]);
@@ -158,7 +187,10 @@ static void test_divergence_held(void **state) {
     assert_int_equal(r->products[0].agent_failed, 0);
     assert_int_equal(r->products[2].status, EXP_OK);
     /* a diverged product still counts in the totals */
-    assert_int_equal(r->total_immediate[EXP_AGENT_DQN].v[OPE_DM].n_used, NP - 2);
+    int rows = 0;
+    for (int p = 0; p < NP - 2; p++) rows += r->products[p].immediate[EXP_AGENT_DQN].n;
+    assert_int_equal(r->total_immediate[EXP_AGENT_DQN].v[OPE_DM].n_used, rows);
+    assert_true(r->products[1].uplift[EXP_AGENT_DQN].available);
     exp_results_free(r);
     exp_compare_cfg_free(&cfg);
     db_history_free(h);

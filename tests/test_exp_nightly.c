@@ -362,13 +362,14 @@ static void test_products_and_dates(void **state) {
 
 
 /* ---- the decision rule on hand-made results ---------------------------------------------- */
-static void set_value(exp_product_result *pr, exp_agent a, double est, double lo, double hi, int poor) {
-    ope_config oc = ope_config_default();
-    ope_result_init(&pr->immediate[a], &oc, 50);
-    pr->immediate[a].recommended = OPE_DR;
-    ope_value *v = &pr->immediate[a].v[OPE_DR];
-    v->available = 1, v->estimate = est, v->ci_low = lo, v->ci_high = hi;
-    pr->immediate[a].overlap.poor = poor;
+/* Agent a's shrunk paired uplift over the incumbent: estimate and interval; usable = 0 makes it
+ * unavailable as when the pooled evidence is unusable. */
+static void set_uplift(exp_product_result *pr, exp_agent a, double est, double lo, double hi, int usable) {
+    ope_value *v = &pr->uplift_shrunk[a];
+    memset(v, 0, sizeof *v);
+    v->available = usable;
+    v->estimate = usable ? est : NAN, v->ci_low = usable ? lo : NAN, v->ci_high = usable ? hi : NAN;
+    pr->uplift[a] = *v;
 }
 
 static void fresh_product(exp_product_result *pr) {
@@ -379,10 +380,10 @@ static void fresh_product(exp_product_result *pr) {
     pr->incumbent_price = 10.0;
     for (int a = 0; a < EXP_N_AGENTS; a++) {
         ope_config oc = ope_config_default();
-        ope_result_init(&pr->immediate[a], &oc, 50); /* unavailable */
+        ope_result_init(&pr->immediate[a], &oc, 50); /* 50 evaluation rows */
         pr->price[a] = 10.0;
+        set_uplift(pr, (exp_agent)a, 0, 0, 0, 0);
     }
-    set_value(pr, EXP_AGENT_HISTORY, 1.0, 0.9, 1.1, 0);
 }
 
 static void test_decision_rule(void **state) {
@@ -394,9 +395,10 @@ static void test_decision_rule(void **state) {
     exp_product_result pr;
     exp_nightly_decision d;
 
-    /* deployed: lower bound 1.2 > incumbent 1.0; the price is guarded (+5% cap, then .49) */
+    /* deployed: shrunk uplift 0.5 with lower bound 0.2 > 0; the price is guarded (+5% cap,
+     * then .49) */
     fresh_product(&pr);
-    set_value(&pr, EXP_AGENT_DQN, 1.5, 1.2, 1.8, 0);
+    set_uplift(&pr, EXP_AGENT_DQN, 0.5, 0.2, 0.8, 1);
     pr.price[EXP_AGENT_DQN] = 11.0;
     assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
     assert_int_equal(d.hold, -1);
@@ -406,17 +408,20 @@ static void test_decision_rule(void **state) {
     assert_true(!strncmp(d.reason, "deploy:dqn|", 11) && strstr(d.reason, "max_up"));
     assert_close(d.uplift, 0.5, 1e-12, 0);
     assert_close(d.lo, 0.2, 1e-12, 0);
+    assert_close(d.hi, 0.8, 1e-12, 0);
 
-    /* the highest lower bound wins among eligible agents */
-    set_value(&pr, EXP_AGENT_LINUCB, 1.4, 1.3, 1.5, 0);
+    /* the highest lower bound wins among eligible agents, not the highest estimate */
+    set_uplift(&pr, EXP_AGENT_LINUCB, 0.4, 0.3, 0.5, 1);
     pr.price[EXP_AGENT_LINUCB] = 9.0;
     assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
     assert_int_equal(d.agent, EXP_AGENT_LINUCB);
     assert_close(d.price, 9.99, 1e-9, 0); /* -5% cap = 9.50, then the nearest .49/.99 inside */
 
-    /* a better estimate whose lower bound does not clear the incumbent: hold, price unchanged */
+    /* the per-product (unshrunk) uplift is not what decides: a large raw bound with a shrunk
+     * bound below 0 holds */
     fresh_product(&pr);
-    set_value(&pr, EXP_AGENT_DQN, 1.5, 0.95, 2.0, 0);
+    set_uplift(&pr, EXP_AGENT_DQN, 0.5, -0.05, 1.0, 1);
+    pr.uplift[EXP_AGENT_DQN].ci_low = 0.4;
     pr.price[EXP_AGENT_DQN] = 11.0;
     assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
     assert_int_equal(d.hold, EXP_HOLD_NO_UPLIFT);
@@ -424,15 +429,32 @@ static void test_decision_rule(void **state) {
     assert_close(d.price, 10.0, 1e-9, 0);
     assert_true(isnan(d.uplift));
 
-    /* only poor-overlap candidates: hold:poor_overlap even with a high bound */
+    /* a lower bound of exactly 0 is not above 0 */
+    set_uplift(&pr, EXP_AGENT_DQN, 0.5, 0.0, 1.0, 1);
+    assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
+    assert_int_equal(d.hold, EXP_HOLD_NO_UPLIFT);
+
+    /* no candidate with usable (pooled) evidence: hold:poor_overlap */
     fresh_product(&pr);
-    set_value(&pr, EXP_AGENT_DDPG, 3.0, 2.0, 4.0, 1);
     assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
     assert_int_equal(d.hold, EXP_HOLD_OVERLAP);
+    assert_string_equal(d.reason, "hold:poor_overlap");
+
+    /* one usable candidate below 0 next to unusable ones: no significant uplift */
+    set_uplift(&pr, EXP_AGENT_FIXED, -0.1, -0.3, 0.1, 1);
+    assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
+    assert_int_equal(d.hold, EXP_HOLD_NO_UPLIFT);
+
+    /* no evaluation rows at all: hold:no_estimate */
+    fresh_product(&pr);
+    set_uplift(&pr, EXP_AGENT_DQN, 3.0, 2.0, 4.0, 1);
+    pr.immediate[EXP_AGENT_HISTORY].n = 0;
+    assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
+    assert_int_equal(d.hold, EXP_HOLD_NO_ESTIMATE);
 
     /* every learning agent diverged */
     fresh_product(&pr);
-    set_value(&pr, EXP_AGENT_DQN, 3.0, 2.0, 4.0, 0);
+    set_uplift(&pr, EXP_AGENT_DQN, 3.0, 2.0, 4.0, 1);
     pr.status = EXP_DIVERGED;
     pr.agent_failed = (1u << EXP_AGENT_LINUCB) | (1u << EXP_AGENT_DQN) | (1u << EXP_AGENT_DDPG);
     assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
