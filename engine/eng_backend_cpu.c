@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -79,6 +80,30 @@ static int prod_threads(int P, long elems) {
 }
 /* Threads for an elementwise op over n floats. */
 static int elem_threads(size_t n) { return n >= (size_t)CPU_POOL_MIN_ELEMS ? eng_cpu_threads() : 1; }
+
+/* ---- OpenBLAS kernel set (see eng_cpu_blas_better_core in eng_backend.h) ---------------- */
+
+extern char *openblas_get_corename(void); /* OpenBLAS extension */
+
+const char *eng_cpu_blas_core(void) {
+    const char *c = openblas_get_corename();
+    return c ? c : "unknown";
+}
+
+const char *eng_cpu_blas_better_core(void) {
+    const char *env = getenv("OPENBLAS_CORETYPE");
+    if (env && env[0]) return NULL;
+    const char *core = eng_cpu_blas_core();
+    if (strcasecmp(core, "haswell") != 0 && strcasecmp(core, "zen") != 0) return NULL;
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    /* libgcc checks the OS saves the AVX-512 state (XGETBV) before reporting these */
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        return "SkylakeX";
+#endif
+    return NULL;
+}
 
 /* ---- memory ---------------------------------------------------------------- */
 
