@@ -86,8 +86,9 @@ const eng_backend *eng_backend_cpu(void);
  * (OpenBLAS's own count: OPENBLAS_NUM_THREADS or the cores), capped at 16.  Policy: a batched
  * GEMM of several products and the per-product / elementwise ops of large groups are split
  * across threads by product (or element block), each running single-threaded OpenBLAS, so a
- * product's arithmetic never depends on the thread count; one GEMM of >= 2^26 multiply-adds
- * uses OpenBLAS threads; anything smaller runs on one thread (thread hand-off costs more than
+ * product's arithmetic never depends on the thread count; one GEMM of >= 2^19 multiply-adds
+ * and >= 32 rows is split into row blocks across threads (each single-threaded OpenBLAS, same
+ * bits as one thread); anything smaller runs on one thread (thread hand-off costs more than
  * it saves there).  Note: this sets OpenBLAS's global thread count before each GEMM, which
  * also applies to other cblas calls of the process.  Returns ENG_EINVAL for n < 0. */
 int eng_cpu_set_threads(int n);

@@ -74,6 +74,49 @@ static void test_gemm(void **s) {
     assert_int_equal(be()->gemm(0, 0, -1, 1, 1, 1, NULL, 1, 0, NULL, 1, 0, 0, NULL, 1, 0, 1), ENG_EINVAL);
 }
 
+/* A single large GEMM on two threads (split into row blocks, eng_backend_cpu.c) equals the
+ * one-thread result bit for bit, in every transpose case, for a row count that is and one
+ * that is not a multiple of the block size; and both are right. */
+static void test_gemm_row_split(void **s) {
+    (void)s;
+    eng_rng r;
+    eng_rng_seed(&r, 7);
+    const int N = 256, K = 256, Ms[2] = {96, 70};
+    for (int mi = 0; mi < 2; mi++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                const int M = Ms[mi];
+                int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 2;
+                size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+                float *A = malloc(sizeof(float) * na), *B = malloc(sizeof(float) * nb);
+                float *C0 = malloc(sizeof(float) * nc), *C1 = malloc(sizeof(float) * nc), *C2 = malloc(sizeof(float) * nc);
+                fill_uniform(&r, A, na, -1, 1);
+                fill_uniform(&r, B, nb, -1, 1);
+                fill_uniform(&r, C0, nc, -1, 1);
+                memcpy(C1, C0, sizeof(float) * nc);
+                memcpy(C2, C0, sizeof(float) * nc);
+                assert_int_equal(eng_cpu_set_threads(1), ENG_OK);
+                assert_int_equal(be()->gemm(ta, tb, M, N, K, 0.5f, A, lda, 0, B, ldb, 0, 0.25f, C1, ldc, 0, 1), ENG_OK);
+                assert_int_equal(eng_cpu_set_threads(2), ENG_OK);
+                assert_int_equal(be()->gemm(ta, tb, M, N, K, 0.5f, A, lda, 0, B, ldb, 0, 0.25f, C2, ldc, 0, 1), ENG_OK);
+                assert_memory_equal(C1, C2, sizeof(float) * nc);
+                for (int i = 0; i < M; i += 13)
+                    for (int j = 0; j < ldc; j += 17) {
+                        if (j >= N) { /* padding untouched */
+                            assert_true(C2[(size_t)i * ldc + j] == C0[(size_t)i * ldc + j]);
+                            continue;
+                        }
+                        double acc = 0;
+                        for (int k = 0; k < K; k++)
+                            acc += (double)(ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) *
+                                   (double)(tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
+                        assert_close(C2[(size_t)i * ldc + j], 0.5 * acc + 0.25 * C0[(size_t)i * ldc + j], 1e-4, 1e-5);
+                    }
+                free(A); free(B); free(C0); free(C1); free(C2);
+            }
+    assert_int_equal(eng_cpu_set_threads(0), ENG_OK);
+}
+
 static void test_bias_act_and_backward(void **s) {
     (void)s;
     eng_rng r;
@@ -211,6 +254,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_memory),
         cmocka_unit_test(test_gemm),
+        cmocka_unit_test(test_gemm_row_split),
         cmocka_unit_test(test_bias_act_and_backward),
         cmocka_unit_test(test_bias_grad),
         cmocka_unit_test(test_loss),
