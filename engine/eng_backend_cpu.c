@@ -53,6 +53,7 @@
 #define CPU_POOL_MIN_MACS (1L << 22)
 #define CPU_POOL_MIN_PROD_ELEMS (1L << 17) /* per-product ops of a group */
 #define CPU_POOL_MIN_ELEMS (1L << 20)      /* elementwise ops */
+#define CPU_POOL_MIN_OPT_ELEMS (1L << 15)  /* Adam and Polyak passes */
 #define CPU_ELEM_GRAIN 1024L
 #define CPU_GEMM_ROW_GRAIN 16L /* row split of one GEMM: whole 16-row micro-panels */ /* elementwise split boundaries: multiples of 1024 floats */
 
@@ -90,6 +91,10 @@ static int prod_threads(int P, long elems) {
 }
 /* Threads for an elementwise op over n floats. */
 static int elem_threads(size_t n) { return n >= (size_t)CPU_POOL_MIN_ELEMS ? eng_cpu_threads() : 1; }
+/* Threads for the optimiser's elementwise passes (Adam, Polyak) over n floats: worth splitting
+ * from 2^15 floats (a 32-256-256-21 network has 79k parameters; interleaved A/B under load:
+ * DQN batch 64 2,470 -> 2,600 steps/s, DDPG batch 64 1,190 -> 1,365 updates/s). */
+static int opt_threads(size_t n) { return n >= (size_t)CPU_POOL_MIN_OPT_ELEMS ? eng_cpu_threads() : 1; }
 
 /* ---- OpenBLAS kernel set (see eng_cpu_blas_better_core in eng_backend.h) ---------------- */
 
@@ -468,7 +473,7 @@ static int cpu_adam(float *w, const float *g, float *m, float *v, size_t per_pro
                   1.0f / bc2, eps};
     if (P == 1) {
         if (mask_host && !mask_host[0]) return ENG_OK;
-        eng_pool_run(adam_elem_range, &j, (long)per_product, CPU_ELEM_GRAIN, elem_threads(per_product));
+        eng_pool_run(adam_elem_range, &j, (long)per_product, CPU_ELEM_GRAIN, opt_threads(per_product));
     } else {
         eng_pool_run(adam_prod_range, &j, P, 1, prod_threads(P, (long)P * (long)per_product));
     }
@@ -489,7 +494,7 @@ static void polyak_range(void *ctx, long k0, long k1) {
 
 static int cpu_polyak(float *dst, const float *src, size_t n, float tau) {
     polyak_job j = {dst, src, tau};
-    eng_pool_run(polyak_range, &j, (long)n, CPU_ELEM_GRAIN, elem_threads(n));
+    eng_pool_run(polyak_range, &j, (long)n, CPU_ELEM_GRAIN, opt_threads(n));
     return ENG_OK;
 }
 
