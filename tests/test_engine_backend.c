@@ -226,6 +226,40 @@ static void test_sumsq_scale_polyak(void **s) {
 }
 
 /* One Adam step on two products, product 1 masked, against the formula. */
+/* Adam and sumsq over a long odd-length block (the vector loops and their scalar tails, and
+ * Adam's thread split of a single network) against double-precision loops. */
+static void test_adam_sumsq_long(void **s) {
+    (void)s;
+    enum { N = 40003 };
+    float *w = malloc(sizeof(float) * N), *g = malloc(sizeof(float) * N), *m = malloc(sizeof(float) * N);
+    float *v = malloc(sizeof(float) * N), *w0 = malloc(sizeof(float) * N), *m0 = malloc(sizeof(float) * N);
+    float *v0 = malloc(sizeof(float) * N);
+    eng_rng r;
+    eng_rng_seed(&r, 9);
+    fill_uniform(&r, w, N, -1, 1);
+    fill_uniform(&r, g, N, -1, 1);
+    fill_uniform(&r, m, N, -0.1, 0.1);
+    fill_uniform(&r, v, N, 0, 0.01);
+    memcpy(w0, w, sizeof(float) * N); memcpy(m0, m, sizeof(float) * N); memcpy(v0, v, sizeof(float) * N);
+    double ss = 0, want = 0;
+    for (int k = 0; k < N; k++) want += (double)g[k] * g[k];
+    assert_int_equal(be()->sumsq(g, N, N, 1, &ss), ENG_OK);
+    assert_close(ss, want, 0, 1e-12);
+    const float lr = 0.01f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, bc1 = 0.19f, bc2 = 0.002f;
+    assert_int_equal(eng_cpu_set_threads(2), ENG_OK);
+    assert_int_equal(be()->adam(w, g, m, v, N, 1, NULL, lr, b1, b2, eps, bc1, bc2), ENG_OK);
+    assert_int_equal(eng_cpu_set_threads(0), ENG_OK);
+    for (int k = 0; k < N; k++) {
+        double mk = b1 * (double)m0[k] + (1 - b1) * (double)g[k];
+        double vk = b2 * (double)v0[k] + (1 - b2) * (double)g[k] * g[k];
+        double wk = w0[k] - lr * (mk / bc1) / (sqrt(vk / bc2) + eps);
+        assert_close(m[k], mk, 1e-8, 1e-5);
+        assert_close(v[k], vk, 1e-9, 1e-5);
+        assert_close(w[k], wk, 1e-6, 1e-5);
+    }
+    free(w); free(g); free(m); free(v); free(w0); free(m0); free(v0);
+}
+
 static void test_adam_op(void **s) {
     (void)s;
     float w[6] = {1, -1, 0.5f, 2, 2, 2}, g[6] = {0.1f, -0.2f, 0.3f, 1, 1, 1};
@@ -260,6 +294,7 @@ int main(void) {
         cmocka_unit_test(test_loss),
         cmocka_unit_test(test_sumsq_scale_polyak),
         cmocka_unit_test(test_adam_op),
+        cmocka_unit_test(test_adam_sumsq_long),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
