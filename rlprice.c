@@ -3,11 +3,14 @@
  * subcommand is an `int xxx_main(int argc, char **argv)` that returns an exit code. This is
  * the only place (besides tests) where the process exits. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "db_h5store.h"
 #include "db_import.h"
 #include "db_schema.h"
+#include "eng_backend.h"
 #include "eng_util.h"
 #include "env_behaviour.h"
 #include "env_sim.h"
@@ -84,6 +87,11 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    /* OpenBLAS chooses its kernels when it is loaded; on AVX-512 CPUs that its version does not
+     * know (eng_cpu_blas_better_core) start once more with the faster set.  The variable stays
+     * set, so this happens at most once; if exec fails we simply go on with the kernels we have. */
+    const char *core = eng_cpu_blas_better_core();
+    if (core && setenv("OPENBLAS_CORETYPE", core, 1) == 0) execv("/proc/self/exe", argv);
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")) eng_log_set_level(ENG_LOG_DEBUG);

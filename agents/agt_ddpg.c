@@ -227,8 +227,8 @@ int agt_ddpg_train_step(agt_ddpg *q, float *critic_loss, float *actor_q) {
         const float g = q->mask[p] ? -lambda / (float)B : 0.0f;
         for (int b = 0; b < B; b++) q->dq[(size_t)p * B + b] = g;
     }
-    /* dL/dX of the critic (its parameter grads are discarded: zeroed before its next update) */
-    if ((st = eng_model_backward(q->critic, q->dq, q->dx))) return st;
+    /* dL/dX of the critic only (its parameter gradients are not needed here) */
+    if ((st = eng_model_backward_input(q->critic, q->dq, q->dx))) return st;
     for (size_t i = 0; i < PB; i++) {
         float g = q->dx[i * (S + 1) + S];
         if (q->cfg.bc) g += 2.0f * (q->mu[i] - q->a[i]) / (float)B;

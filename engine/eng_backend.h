@@ -86,13 +86,27 @@ const eng_backend *eng_backend_cpu(void);
  * (OpenBLAS's own count: OPENBLAS_NUM_THREADS or the cores), capped at 16.  Policy: a batched
  * GEMM of several products and the per-product / elementwise ops of large groups are split
  * across threads by product (or element block), each running single-threaded OpenBLAS, so a
- * product's arithmetic never depends on the thread count; one GEMM of >= 2^26 multiply-adds
- * uses OpenBLAS threads; anything smaller runs on one thread (thread hand-off costs more than
+ * product's arithmetic never depends on the thread count; one GEMM of >= 2^19 multiply-adds
+ * and >= 32 rows is split into row blocks across threads (each single-threaded OpenBLAS, same
+ * bits as one thread); anything smaller runs on one thread (thread hand-off costs more than
  * it saves there).  Note: this sets OpenBLAS's global thread count before each GEMM, which
  * also applies to other cblas calls of the process.  Returns ENG_EINVAL for n < 0. */
 int eng_cpu_set_threads(int n);
 /* The thread count the CPU backend uses now (>= 1). */
 int eng_cpu_threads(void);
+
+/* OpenBLAS kernels.  OpenBLAS picks its kernel set once, when the library is loaded, from the
+ * CPU or the OPENBLAS_CORETYPE environment variable.  OpenBLAS 0.3.21 (Debian 12) does not
+ * know AMD Zen 4 / Zen 5 and runs its AVX2 "Haswell" kernels there although the CPU has
+ * AVX-512; its "SkylakeX" kernels ran the 32-256-256-21 DQN step 1.5x faster on the dev
+ * machine (Zen 5, one thread).  eng_cpu_blas_core() is the name OpenBLAS reports for the
+ * kernels in use (static string, never NULL).  eng_cpu_blas_better_core() returns the
+ * OPENBLAS_CORETYPE value worth starting the process with ("SkylakeX") when OpenBLAS chose
+ * Haswell/Zen kernels on a CPU (and OS) with AVX-512 F/BW/DQ/VL and OPENBLAS_CORETYPE is not
+ * set; NULL otherwise (nothing to gain, or the user chose).  Only a new process can act on it
+ * (rlprice's main re-executes itself once). */
+const char *eng_cpu_blas_core(void);
+const char *eng_cpu_blas_better_core(void);
 
 /* The CUDA backend.  Returns ENG_EDEVICE (with a message) when rlprice was built without
  * CUDA or no usable device is present; *out is then NULL. */

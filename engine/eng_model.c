@@ -276,8 +276,9 @@ int eng_model_infer(eng_model *m, const float *X, int B, float *Y) {
     return ENG_OK;
 }
 
-/* Backward from dL/d(output) already in m->g0; accumulates grads; dX_host may be NULL. */
-static int backward_from_g0(eng_model *m, float *dX_host) {
+/* Backward from dL/d(output) already in m->g0; accumulates grads (skipped when !want_grads:
+ * only dL/dX is wanted); dX_host may be NULL. */
+static int backward_from_g0(eng_model *m, float *dX_host, int want_grads) {
     const eng_backend *be = m->be;
     const eng_arch *a = &m->arch;
     const int P = m->P, B = m->B;
@@ -287,12 +288,14 @@ static int backward_from_g0(eng_model *m, float *dX_host) {
     for (int l = a->n_layers - 1; l >= 0; l--) {
         int in = a->sizes[l], out = a->sizes[l + 1];
         if ((rc = be->act_backward(cur, m->act[l + 1], (size_t)P * B * out, a->acts[l])) != ENG_OK) return rc;
-        /* dW_l += dY^T X: [out][B] x [B][in] -> [out][in] */
-        rc = be->gemm(1, 0, out, in, B, 1.0f, cur, out, (long)B * out, m->act[l], in, (long)B * in, beta,
-                      m->grads + m->off_w[l], in, (long)m->np, P);
-        if (rc != ENG_OK) return rc;
-        rc = be->bias_grad(m->grads + m->off_b[l], (long)m->np, cur, P, B, out, beta != 0.0f);
-        if (rc != ENG_OK) return rc;
+        if (want_grads) {
+            /* dW_l += dY^T X: [out][B] x [B][in] -> [out][in] */
+            rc = be->gemm(1, 0, out, in, B, 1.0f, cur, out, (long)B * out, m->act[l], in, (long)B * in, beta,
+                          m->grads + m->off_w[l], in, (long)m->np, P);
+            if (rc != ENG_OK) return rc;
+            rc = be->bias_grad(m->grads + m->off_b[l], (long)m->np, cur, P, B, out, beta != 0.0f);
+            if (rc != ENG_OK) return rc;
+        }
         if (l > 0 || dX_host) {
             /* dX_l = dY W_l: [B][out] x [out][in] -> [B][in] */
             rc = be->gemm(0, 0, B, in, out, 1.0f, cur, out, (long)B * out, m->params + m->off_w[l], in,
@@ -303,7 +306,7 @@ static int backward_from_g0(eng_model *m, float *dX_host) {
             other = t;
         }
     }
-    m->grads_stale = 0; /* every weight and bias of every product was written */
+    if (want_grads) m->grads_stale = 0; /* every weight and bias of every product was written */
     if (dX_host) return be->to_host(dX_host, cur, (size_t)P * B * a->sizes[0]);
     return ENG_OK;
 }
@@ -313,7 +316,16 @@ int eng_model_backward(eng_model *m, const float *dY, float *dX) {
     if (!m->have_forward) return eng_err_set(ENG_EINVAL, "eng_model_backward: no forward pass to go back through");
     int rc = m->be->to_device(m->g0, dY, (size_t)m->P * m->B * m->arch.sizes[m->arch.n_layers]);
     if (rc != ENG_OK) return rc;
-    return backward_from_g0(m, dX);
+    return backward_from_g0(m, dX, 1);
+}
+
+int eng_model_backward_input(eng_model *m, const float *dY, float *dX) {
+    if (!m || !dY || !dX) return eng_err_set(ENG_EINVAL, "eng_model_backward_input: NULL argument");
+    if (!m->have_forward)
+        return eng_err_set(ENG_EINVAL, "eng_model_backward_input: no forward pass to go back through");
+    int rc = m->be->to_device(m->g0, dY, (size_t)m->P * m->B * m->arch.sizes[m->arch.n_layers]);
+    if (rc != ENG_OK) return rc;
+    return backward_from_g0(m, dX, 0);
 }
 
 int eng_model_loss_backward(eng_model *m, eng_loss kind, float huber_delta, const float *target,
@@ -329,7 +341,7 @@ int eng_model_loss_backward(eng_model *m, eng_loss kind, float huber_delta, cons
     if (rc != ENG_OK) return rc;
     rc = be->loss(kind, huber_delta, m->act[L], m->tgt, weight ? m->wgt : NULL, m->g0, loss_out, m->P, m->B, out);
     if (rc != ENG_OK) return rc;
-    return backward_from_g0(m, NULL);
+    return backward_from_g0(m, NULL, 1);
 }
 
 /* Zeroing is lazy: the next backward writes the gradients (GEMM beta 0) instead of adding

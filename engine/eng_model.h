@@ -74,6 +74,12 @@ int eng_model_infer(eng_model *m, const float *X, int B, float *Y);
  * (call eng_model_zero_grad first).  dX [P][B][in] (host) receives dL/dX when non-NULL. */
 int eng_model_backward(eng_model *m, const float *dY, float *dX);
 
+/* Input gradient only: dX [P][B][in] (host, required) = dL/dX for dY [P][B][out] (host) = dL/dY
+ * after a forward, bit for bit what eng_model_backward gives, without computing or touching
+ * the parameter gradients (about half the work of eng_model_backward), e.g. DDPG's actor
+ * update through the critic.  ENG_EINVAL for NULL arguments or no forward. */
+int eng_model_backward_input(eng_model *m, const float *dY, float *dX);
+
 /* Loss on the last forward's output against target [P][B][out] (host) with optional
  * weight [P][B][out] (host, NULL = all ones; 0 masks an element, e.g. untaken actions),
  * then backward through the network.  loss_out [P] (host, may be NULL). */

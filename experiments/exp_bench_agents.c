@@ -238,7 +238,9 @@ int exp_cmd_bench_agents(int argc, char **argv) {
     if (threads > 0) eng_cpu_set_threads(threads);
     printf("bench agents (backend %s, ~%.1f s per figure, best of %d windows, mean in brackets", o.be->name, o.seconds,
            BENCH_WINDOWS);
-    if (o.be->kind == ENG_BACKEND_CPU) printf(", %d CPU thread%s", eng_cpu_threads(), eng_cpu_threads() > 1 ? "s" : "");
+    if (o.be->kind == ENG_BACKEND_CPU)
+        printf(", %d CPU thread%s, OpenBLAS %s kernels", eng_cpu_threads(), eng_cpu_threads() > 1 ? "s" : "",
+               eng_cpu_blas_core());
     printf(")\n");
     int st = ENG_OK;
 #define WANT(x) (!only || !strcmp(only, x))

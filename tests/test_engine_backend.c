@@ -74,6 +74,49 @@ static void test_gemm(void **s) {
     assert_int_equal(be()->gemm(0, 0, -1, 1, 1, 1, NULL, 1, 0, NULL, 1, 0, 0, NULL, 1, 0, 1), ENG_EINVAL);
 }
 
+/* A single large GEMM on two threads (split into row blocks, eng_backend_cpu.c) equals the
+ * one-thread result bit for bit, in every transpose case, for a row count that is and one
+ * that is not a multiple of the block size; and both are right. */
+static void test_gemm_row_split(void **s) {
+    (void)s;
+    eng_rng r;
+    eng_rng_seed(&r, 7);
+    const int N = 256, K = 256, Ms[2] = {96, 70};
+    for (int mi = 0; mi < 2; mi++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                const int M = Ms[mi];
+                int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 2;
+                size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+                float *A = malloc(sizeof(float) * na), *B = malloc(sizeof(float) * nb);
+                float *C0 = malloc(sizeof(float) * nc), *C1 = malloc(sizeof(float) * nc), *C2 = malloc(sizeof(float) * nc);
+                fill_uniform(&r, A, na, -1, 1);
+                fill_uniform(&r, B, nb, -1, 1);
+                fill_uniform(&r, C0, nc, -1, 1);
+                memcpy(C1, C0, sizeof(float) * nc);
+                memcpy(C2, C0, sizeof(float) * nc);
+                assert_int_equal(eng_cpu_set_threads(1), ENG_OK);
+                assert_int_equal(be()->gemm(ta, tb, M, N, K, 0.5f, A, lda, 0, B, ldb, 0, 0.25f, C1, ldc, 0, 1), ENG_OK);
+                assert_int_equal(eng_cpu_set_threads(2), ENG_OK);
+                assert_int_equal(be()->gemm(ta, tb, M, N, K, 0.5f, A, lda, 0, B, ldb, 0, 0.25f, C2, ldc, 0, 1), ENG_OK);
+                assert_memory_equal(C1, C2, sizeof(float) * nc);
+                for (int i = 0; i < M; i += 13)
+                    for (int j = 0; j < ldc; j += 17) {
+                        if (j >= N) { /* padding untouched */
+                            assert_true(C2[(size_t)i * ldc + j] == C0[(size_t)i * ldc + j]);
+                            continue;
+                        }
+                        double acc = 0;
+                        for (int k = 0; k < K; k++)
+                            acc += (double)(ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) *
+                                   (double)(tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
+                        assert_close(C2[(size_t)i * ldc + j], 0.5 * acc + 0.25 * C0[(size_t)i * ldc + j], 1e-4, 1e-5);
+                    }
+                free(A); free(B); free(C0); free(C1); free(C2);
+            }
+    assert_int_equal(eng_cpu_set_threads(0), ENG_OK);
+}
+
 static void test_bias_act_and_backward(void **s) {
     (void)s;
     eng_rng r;
@@ -183,6 +226,40 @@ static void test_sumsq_scale_polyak(void **s) {
 }
 
 /* One Adam step on two products, product 1 masked, against the formula. */
+/* Adam and sumsq over a long odd-length block (the vector loops and their scalar tails, and
+ * Adam's thread split of a single network) against double-precision loops. */
+static void test_adam_sumsq_long(void **s) {
+    (void)s;
+    enum { N = 40003 };
+    float *w = malloc(sizeof(float) * N), *g = malloc(sizeof(float) * N), *m = malloc(sizeof(float) * N);
+    float *v = malloc(sizeof(float) * N), *w0 = malloc(sizeof(float) * N), *m0 = malloc(sizeof(float) * N);
+    float *v0 = malloc(sizeof(float) * N);
+    eng_rng r;
+    eng_rng_seed(&r, 9);
+    fill_uniform(&r, w, N, -1, 1);
+    fill_uniform(&r, g, N, -1, 1);
+    fill_uniform(&r, m, N, -0.1, 0.1);
+    fill_uniform(&r, v, N, 0, 0.01);
+    memcpy(w0, w, sizeof(float) * N); memcpy(m0, m, sizeof(float) * N); memcpy(v0, v, sizeof(float) * N);
+    double ss = 0, want = 0;
+    for (int k = 0; k < N; k++) want += (double)g[k] * g[k];
+    assert_int_equal(be()->sumsq(g, N, N, 1, &ss), ENG_OK);
+    assert_close(ss, want, 0, 1e-12);
+    const float lr = 0.01f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, bc1 = 0.19f, bc2 = 0.002f;
+    assert_int_equal(eng_cpu_set_threads(2), ENG_OK);
+    assert_int_equal(be()->adam(w, g, m, v, N, 1, NULL, lr, b1, b2, eps, bc1, bc2), ENG_OK);
+    assert_int_equal(eng_cpu_set_threads(0), ENG_OK);
+    for (int k = 0; k < N; k++) {
+        double mk = b1 * (double)m0[k] + (1 - b1) * (double)g[k];
+        double vk = b2 * (double)v0[k] + (1 - b2) * (double)g[k] * g[k];
+        double wk = w0[k] - lr * (mk / bc1) / (sqrt(vk / bc2) + eps);
+        assert_close(m[k], mk, 1e-8, 1e-5);
+        assert_close(v[k], vk, 1e-9, 1e-5);
+        assert_close(w[k], wk, 1e-6, 1e-5);
+    }
+    free(w); free(g); free(m); free(v); free(w0); free(m0); free(v0);
+}
+
 static void test_adam_op(void **s) {
     (void)s;
     float w[6] = {1, -1, 0.5f, 2, 2, 2}, g[6] = {0.1f, -0.2f, 0.3f, 1, 1, 1};
@@ -211,11 +288,13 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_memory),
         cmocka_unit_test(test_gemm),
+        cmocka_unit_test(test_gemm_row_split),
         cmocka_unit_test(test_bias_act_and_backward),
         cmocka_unit_test(test_bias_grad),
         cmocka_unit_test(test_loss),
         cmocka_unit_test(test_sumsq_scale_polyak),
         cmocka_unit_test(test_adam_op),
+        cmocka_unit_test(test_adam_sumsq_long),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -261,6 +261,54 @@ static void test_infer(void **s) {
     free(g2);
 }
 
+/* eng_model_backward_input gives eng_model_backward's dX bit for bit and leaves the
+ * parameter gradients exactly as they were (here: a previous step's gradients). */
+static void test_backward_input(void **s) {
+    (void)s;
+    eng_arch a;
+    assert_int_equal(eng_arch_mlp(&a, (int[]){5, 9, 7, 2}, 4, ENG_ACT_RELU, ENG_ACT_TANH), ENG_OK);
+    const int P = 3, B = 6;
+    eng_rng r;
+    eng_rng_seed(&r, 11);
+    float X[3 * 6 * 5], T[3 * 6 * 2], dY[3 * 6 * 2], dX1[3 * 6 * 5], dX2[3 * 6 * 5];
+    fill_uniform(&r, X, sizeof X / sizeof X[0], -1, 1);
+    fill_uniform(&r, T, sizeof T / sizeof T[0], -1, 1);
+    fill_uniform(&r, dY, sizeof dY / sizeof dY[0], -1, 1);
+    eng_model *m = NULL;
+    assert_int_equal(eng_model_create(&m, cpu(), &a, P, 12), ENG_OK);
+    size_t np = eng_model_nparams(m);
+    float *g1 = malloc(sizeof(float) * P * np), *g2 = malloc(sizeof(float) * P * np);
+    /* some gradients in the view */
+    assert_int_equal(eng_model_zero_grad(m), ENG_OK);
+    assert_int_equal(eng_model_forward(m, X, B, NULL), ENG_OK);
+    assert_int_equal(eng_model_loss_backward(m, ENG_LOSS_MSE, 1.0f, T, NULL, NULL), ENG_OK);
+    assert_int_equal(eng_model_get(m, ENG_VIEW_GRADS, g1), ENG_OK);
+    /* input gradient only: grads untouched */
+    memset(dX2, 0, sizeof dX2);
+    assert_int_equal(eng_model_backward_input(m, dY, dX2), ENG_OK);
+    assert_int_equal(eng_model_get(m, ENG_VIEW_GRADS, g2), ENG_OK);
+    assert_memory_equal(g1, g2, sizeof(float) * P * np);
+    /* full backward: same dX, and its parameter gradients are added */
+    assert_int_equal(eng_model_backward(m, dY, dX1), ENG_OK);
+    assert_memory_equal(dX1, dX2, sizeof dX1);
+    assert_int_equal(eng_model_get(m, ENG_VIEW_GRADS, g2), ENG_OK);
+    assert_memory_not_equal(g1, g2, sizeof(float) * P * np);
+    /* a lazily zeroed view stays zero */
+    assert_int_equal(eng_model_zero_grad(m), ENG_OK);
+    assert_int_equal(eng_model_backward_input(m, dY, dX2), ENG_OK);
+    assert_int_equal(eng_model_get(m, ENG_VIEW_GRADS, g2), ENG_OK);
+    for (size_t k = 0; k < P * np; k++) assert_true(g2[k] == 0.0f);
+    assert_memory_equal(dX1, dX2, sizeof dX1);
+    assert_int_equal(eng_model_backward_input(m, dY, NULL), ENG_EINVAL);
+    eng_model *fresh = NULL;
+    assert_int_equal(eng_model_create(&fresh, cpu(), &a, P, 12), ENG_OK);
+    assert_int_equal(eng_model_backward_input(fresh, dY, dX2), ENG_EINVAL); /* no forward */
+    eng_model_free(fresh);
+    eng_model_free(m);
+    free(g1);
+    free(g2);
+}
+
 /* Product 0 of any group is initialised like a P = 1 model with the same seed, and
  * product p of a group is the same whatever P is (streams are per product). */
 static void test_init_per_product_streams(void **s) {
@@ -464,6 +512,7 @@ int main(void) {
         cmocka_unit_test(test_group_equals_singles),
         cmocka_unit_test(test_group_threads_equal_singles),
         cmocka_unit_test(test_infer),
+        cmocka_unit_test(test_backward_input),
         cmocka_unit_test(test_init_per_product_streams),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_polyak_copy),
