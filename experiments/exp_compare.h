@@ -66,6 +66,10 @@ typedef struct exp_compare_cfg {
                                    training rows (exp_compare_qmodel.c); 0: a ridge model per
                                    product on its evaluation rows (cross-fitted; the old way,
                                    kept for comparison): 1 */
+    int uplift_ref;             /* the per-product uplift of agent a is DR_a minus, on the same
+                                   rows, 0: history's on-policy mean reward (its importance
+                                   weights are exactly 1); 1: history's DR (paired DR
+                                   difference, the former way): 0 */
     int group_size;             /* P products per model group: 256 */
     long dqn_steps;             /* DQN training steps per group (each step trains every
                                    product of the group on one minibatch): 60 */

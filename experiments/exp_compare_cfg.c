@@ -31,6 +31,7 @@ exp_compare_cfg exp_compare_default(void) {
     c.min_history = 8;
     c.fixed_min_support = 3;
     c.pooled_q = 1;
+    c.uplift_ref = 0;
     c.group_size = 256;
     c.dqn_steps = 60;
     c.ddpg_steps = 60;
@@ -86,6 +87,7 @@ static const field fields[] = {
     F("compare.min_history", T_INT, min_history, "training transitions for an own model (else pooled)"),
     F("compare.fixed_min_support", T_INT, fixed_min_support, "logged rows a level needs to be the fixed price"),
     F("compare.pooled_q", T_INT, pooled_q, "1: pooled reward model for DM/DR; 0: per-product ridge (before 2024-06)"),
+    F("compare.uplift_ref", T_INT, uplift_ref, "uplift over history: 0 = its on-policy mean, 1 = its DR (paired)"),
     F("compare.group_size", T_INT, group_size, "products per model group P"),
     F("compare.dqn_steps", T_LONG, dqn_steps, "DQN training steps per group"),
     F("compare.ddpg_steps", T_LONG, ddpg_steps, "DDPG training steps per group"),
@@ -339,6 +341,9 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
         return eng_err_set(ENG_EINVAL, "compare config: compare.train_frac must be in (0, 1], not %g", c->train_frac);
     if (c->train_frac >= 1.0 && !c->eval_all)
         return eng_err_set(ENG_EINVAL, "compare config: train_frac 1 leaves no holdout; set compare.eval_all = 1");
+    if (c->uplift_ref != 0 && c->uplift_ref != 1)
+        return eng_err_set(ENG_EINVAL, "compare config: compare.uplift_ref must be 0 (on-policy mean) or 1 (DR), not %d",
+                           c->uplift_ref);
     if (c->min_history < 1 || c->fixed_min_support < 1 || c->group_size < 1 || c->dqn_steps < 0 ||
         c->ddpg_steps < 0 || c->linucb_passes < 0 || c->total_boot < 0)
         return eng_err_set(ENG_EINVAL, "compare config: min_history, fixed_min_support, group_size must be >= 1 and "

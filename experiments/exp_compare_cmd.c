@@ -142,8 +142,11 @@ static void print_headline(const exp_results *r) {
         for (size_t i = 0; i < sizeof imm / sizeof imm[0]; i++) print_cell(&r->total_immediate[a].v[imm[i]]);
         printf("\n");
     }
-    printf("\npooled rows: ESS of the importance weights, and the paired DR uplift over history "
-           "(same rows)\n");
+    printf("history's value is its on-policy mean (ips: its weights are exactly 1); dm/dr of history are "
+           "model-based, shown for reference\n");
+    printf("\npooled rows: ESS of the importance weights, and the uplift over history (%s, same rows)\n",
+           strstr(r->config_text ? r->config_text : "", "compare.uplift_ref = 1") ? "DR minus history's DR"
+                                                                                : "DR minus history's on-policy mean");
     for (int a = 0; a < EXP_N_AGENTS; a++) {
         const ope_overlap *o = &r->total_immediate[a].overlap;
         printf("%-8s ESS %.1f of %d rows%s", exp_agent_name((exp_agent)a), o->ess, o->n, o->poor ? " (poor)" : "");
@@ -169,8 +172,8 @@ static void print_headline(const exp_results *r) {
         for (size_t i = 0; i < sizeof lt / sizeof lt[0]; i++) print_cell(&r->total_longterm[a].v[lt[i]]);
         printf("\n");
     }
-    printf("\nwinner, one-step (by %s): %s\nwinner, long-term (by %s): %s\n",
-           ope_est_name(r->total_immediate[0].recommended), exp_agent_name(r->winner_immediate),
+    printf("\nwinner, one-step (by %s; history by its on-policy mean): %s\nwinner, long-term (by %s): %s\n",
+           ope_est_name(r->total_immediate[EXP_AGENT_FIXED].recommended), exp_agent_name(r->winner_immediate),
            ope_est_name(r->total_longterm[0].recommended), exp_agent_name(r->winner_longterm));
     printf("seconds: features %.2f, train %.2f, ope %.2f\n", r->seconds_features, r->seconds_train, r->seconds_ope);
 }

@@ -85,7 +85,9 @@ typedef struct exp_results {
      * total_immediate[a].overlap is the pooled rows' overlap, its ess the pooled ESS); Replay,
      * the kernel estimators and total_longterm are means of per-product values. */
     ope_value total_uplift[EXP_N_AGENTS]; /* pooled paired DR uplift over history, same rows */
-    double eb_mean[EXP_N_AGENTS];   /* empirical-Bayes prior mean of the scaled uplift (NaN: none) */
+    double eb_mean[EXP_N_AGENTS];   /* empirical-Bayes prior mean of the scaled uplift at the mean
+                                       support share (NaN: none) */
+    double eb_slope[EXP_N_AGENTS];  /* prior mean's slope in the support share ESS_p / n_p */
     double eb_tau2[EXP_N_AGENTS];   /* its between-product variance (method of moments) */
     double eb_var_mean[EXP_N_AGENTS]; /* variance of eb_mean */
     int eb_n[EXP_N_AGENTS];         /* products with finite evidence behind mean and tau2 */

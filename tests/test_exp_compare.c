@@ -86,14 +86,16 @@ static void test_run_basic(void **state) {
                 check_value(&lt->v[e]);
             }
         }
-        /* the paired uplift is the difference of the two DR estimates on the same rows with the
-         * same (pooled) reward model; the shrunk one lies inside its own interval */
+        /* the uplift is the agent's DR minus history's on-policy mean on the same rows (history's
+         * recommended one-step estimate, IPS with weights 1); the shrunk one lies inside its own
+         * interval */
         assert_false(pr->uplift[EXP_AGENT_HISTORY].available);
         assert_string_equal(pr->immediate[EXP_AGENT_DQN].q_source, "pooled");
+        assert_int_equal(pr->immediate[EXP_AGENT_HISTORY].recommended, OPE_IPS);
         for (int a = 1; a < EXP_N_AGENTS; a++) {
             assert_true(pr->uplift[a].available);
             assert_close(pr->uplift[a].estimate,
-                         pr->immediate[a].v[OPE_DR].estimate - pr->immediate[EXP_AGENT_HISTORY].v[OPE_DR].estimate,
+                         pr->immediate[a].v[OPE_DR].estimate - pr->immediate[EXP_AGENT_HISTORY].v[OPE_IPS].estimate,
                          1e-9, 1e-9);
             check_value(&pr->uplift[a]);
             check_value(&pr->uplift_shrunk[a]);
@@ -120,7 +122,7 @@ static void test_run_basic(void **state) {
         if (a != EXP_AGENT_HISTORY) {
             assert_true(r->total_uplift[a].available);
             assert_close(r->total_uplift[a].estimate,
-                         r->total_immediate[a].v[OPE_DR].estimate - r->total_immediate[EXP_AGENT_HISTORY].v[OPE_DR].estimate,
+                         r->total_immediate[a].v[OPE_DR].estimate - r->total_immediate[EXP_AGENT_HISTORY].v[OPE_IPS].estimate,
                          1e-9, 1e-9);
         }
         for (int k = 0; k < OPE_N_EST; k++) {
@@ -129,11 +131,16 @@ static void test_run_basic(void **state) {
         }
     }
     assert_true(r->winner_immediate >= 0 && r->winner_immediate < EXP_N_AGENTS);
-    /* the winner really has the highest value on the compared estimator */
-    ope_est e = r->total_immediate[0].recommended;
-    for (int a = 0; a < EXP_N_AGENTS; a++)
-        if (r->total_immediate[a].v[e].available)
-            assert_true(r->total_immediate[r->winner_immediate].v[e].estimate >= r->total_immediate[a].v[e].estimate);
+    /* the winner really has the highest value on each agent's recommended estimator: one common
+     * estimator for the agents, the on-policy mean (ips) for history */
+    assert_int_equal(r->total_immediate[EXP_AGENT_HISTORY].recommended, OPE_IPS);
+    const ope_result *tw = &r->total_immediate[r->winner_immediate];
+    for (int a = 0; a < EXP_N_AGENTS; a++) {
+        const ope_result *ta = &r->total_immediate[a];
+        if (a > EXP_AGENT_FIXED) assert_int_equal(ta->recommended, r->total_immediate[EXP_AGENT_FIXED].recommended);
+        if (ta->v[ta->recommended].available)
+            assert_true(tw->v[tw->recommended].estimate >= ta->v[ta->recommended].estimate);
+    }
     exp_results_free(r);
     exp_compare_cfg_free(&cfg);
     db_history_free(h);
