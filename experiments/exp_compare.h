@@ -84,6 +84,11 @@ typedef struct exp_compare_cfg {
     agt_linucb_cfg linucb;      /* agt_linucb_default(): disjoint, alpha 1, ridge 1 (n_arms, d
                                    set by the run) */
     ope_config ope;             /* ope_config_default() with n_boot 200 and gamma 0.9 */
+    int fqe_products;           /* FQE of the long-term value on this many products, a seeded
+                                   random sample of those in the totals; -1 = all, 0 = off:
+                                   see exp_compare_default (docs/compare.md, time budget) */
+    ope_fqe_cfg fqe;            /* ope_fqe_cfg_default() with the smaller budget of
+                                   exp_compare_default (gamma = ope.gamma, seed derived) */
     int total_boot;             /* bootstrap resamples of the totals over products: 1000 */
     char *ckpt_dir;             /* warm-start folder (owned, exp_compare_cfg_free); NULL = none */
     int fault_diverge;          /* TEST HOOK: product index whose DQN is poisoned with NaN

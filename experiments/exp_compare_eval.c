@@ -505,7 +505,10 @@ static double z_quantile(double alpha) {
  * well-supported products); tau2 by the method of moments of the weighted regression
  * (DerSimonian-Laird generalised); posterior mean (1 - B) y_p + B m_p, B = v_p / (v_p + tau2),
  * m_p = b0 + b1 x_p with variance c_p = x'(X'WX)^-1 x; posterior variance
- * tau2 v_p / (v_p + tau2) + B^2 c_p; a product with no supported row gets N(m_p, tau2 + c_p). */
+ * tau2 v_p / (v_p + tau2) + B^2 c_p; a product with no supported row gets N(m_p, tau2 + c_p).
+ * In the posterior tau2 is tau2(x_p) = max(tau2_DL, t0 + t1 x_p), the between-product variance
+ * as a function of the support share (location-scale meta-regression: the squared residuals
+ * minus v_p regressed on [1, x_p]); products far from the logged prices differ more. */
 #define VFLOOR(s2, ess, n) ((s2) * (1.0 / (n) + 0.25 / (ess)))
 
 /* Weighted least squares of y on [1, x] with weights w over k points: coefficients b, the
@@ -548,6 +551,7 @@ static void shrink(cmp_ctx *c, int a) {
     res->eb_mean[a] = NAN;
     res->eb_slope[a] = NAN;
     res->eb_tau2[a] = NAN;
+    res->eb_tau2_icpt[a] = res->eb_tau2_slope[a] = NAN;
     res->eb_n[a] = 0;
     res->eb_var_mean[a] = NAN;
     const ope_overlap *po = &res->total_immediate[a].overlap;
@@ -598,6 +602,27 @@ static void shrink(cmp_ctx *c, int a) {
             res->eb_n[a] = k;
         }
     }
+    /* between-product variance as a function of the support share (location-scale
+     * meta-regression, method of moments): e_p^2 - v_p = t0 + t1 x_p + noise, e_p the residual
+     * of the random-effects fit; tau2(x) = max(tau2_DL, t0 + t1 x) */
+    double t0 = 0, t1 = 0;
+    if (!unusable) {
+        wls2 m = {0, 0, 0, 0, 0, 0};
+        for (int p = 0; p < P; p++) {
+            double y, v, x;
+            if (shrink_input(c, p, a, s2, &y, &v, &x) != 1) continue;
+            double e = y - b0 - b1 * x, zz = e * e - v;
+            m.s0 += 1, m.sx += x, m.sxx += x * x, m.sy += zz, m.sxy += x * zz;
+        }
+        double ib[3];
+        if (wls2_solve(&m, &t0, &t1, ib)) t0 = t1 = 0;
+        res->eb_tau2_icpt[a] = t0;
+        res->eb_tau2_slope[a] = t1;
+    }
+#define TAU2_AT(x) (t0 + t1 * (x) > tau2 ? t0 + t1 * (x) : tau2)
+    if (!unusable)
+        ENG_INFO("compare: %s: between-product sd %.3g at support share 0, %.3g at 1 (never below the pooled %.3g)",
+                 exp_agent_name((exp_agent)a), sqrt(TAU2_AT(0.0)), sqrt(TAU2_AT(1.0)), sqrt(tau2));
     ENG_INFO("compare: %s: uplift shrinkage over %d products: prior mean %.4g (sd %.3g) + %.4g x (support share "
              "ESS/n), between-product sd %.3g (reward-scale units), residual variance %.3g, pooled ESS %.1f%s",
              exp_agent_name((exp_agent)a), k, res->eb_mean[a], sqrt(res->eb_var_mean[a]), res->eb_slope[a],
@@ -626,15 +651,15 @@ static void shrink(cmp_ctx *c, int a) {
             }
         }
         double mp = b0 + b1 * x, cp = inv[0] + 2 * x * inv[1] + x * x * inv[2];
-        double post, var, B;
+        double post, var, B, tx = TAU2_AT(x);
         if (kind == 1) {
-            B = v / (v + tau2);
+            B = v / (v + tx);
             post = (1 - B) * y + B * mp;
-            var = tau2 * v / (v + tau2) + B * B * cp;
+            var = tx * v / (v + tx) + B * B * cp;
         } else { /* no supported row: the prior */
             B = 1;
             post = mp;
-            var = tau2 + cp;
+            var = tx + cp;
         }
         double sd = sqrt(var);
         o->available = 1;
@@ -655,6 +680,14 @@ int cmp_totals(cmp_ctx *c) {
         ope_result *tot = lt ? res->total_longterm : res->total_immediate;
         for (int a = 0; a < EXP_N_AGENTS; a++)
             if ((rc = total_one(c, lt, a, &tot[a]))) return rc;
+        if (lt)
+            for (int a = 0; a < EXP_N_AGENTS; a++) {
+                ope_value *v = &tot[a].v[OPE_FQE];
+                if (v->available)
+                    snprintf(v->note, sizeof v->note, "mean over %d products (%s of %d, compare.fqe_products)",
+                             v->n_used, res->fqe_products < res->fqe_eligible ? "seeded sample" : "all",
+                             res->fqe_eligible);
+            }
         if (!lt && c->sums)
             for (int a = 0; a < EXP_N_AGENTS; a++) {
                 if ((rc = total_pooled(c, a, &tot[a]))) return rc;

@@ -89,11 +89,17 @@ typedef struct exp_results {
                                        support share (NaN: none) */
     double eb_slope[EXP_N_AGENTS];  /* prior mean's slope in the support share ESS_p / n_p */
     double eb_tau2[EXP_N_AGENTS];   /* its between-product variance (method of moments) */
+    double eb_tau2_icpt[EXP_N_AGENTS], eb_tau2_slope[EXP_N_AGENTS]; /* the variance used for a
+                                       product of support share x: max(eb_tau2, icpt + slope x) */
     double eb_var_mean[EXP_N_AGENTS]; /* variance of eb_mean */
     int eb_n[EXP_N_AGENTS];         /* products with finite evidence behind mean and tau2 */
     exp_agent winner_immediate; /* best agent by the recommended one-step estimate */
     exp_agent winner_longterm;  /* best agent by the recommended long-term estimate */
 
+    int fqe_products;           /* products whose long-term FQE was computed (the FQE total is
+                                   over these: all, or a seeded sample of compare.fqe_products) */
+    int fqe_eligible;           /* products that could have been (in the totals, evaluation rows) */
+    double seconds_fqe;         /* part of seconds_ope spent in FQE */
     double seconds_load, seconds_features, seconds_train, seconds_ope, seconds_report, seconds_push;
 } exp_results;
 
