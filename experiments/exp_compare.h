@@ -85,8 +85,10 @@ typedef struct exp_compare_cfg {
                                    set by the run) */
     ope_config ope;             /* ope_config_default() with n_boot 200 and gamma 0.9 */
     int fqe_products;           /* FQE of the long-term value on this many products, a seeded
-                                   random sample of those in the totals; -1 = all, 0 = off:
-                                   see exp_compare_default (docs/compare.md, time budget) */
+                                   random sample of those in the totals; -1 = all, 0 = off.
+                                   1000: FQE costs ~20-30 ms per product (5 agents), so 1000
+                                   products add under a minute to the 40,000-product night
+                                   (docs/compare.md, time budget) */
     ope_fqe_cfg fqe;            /* ope_fqe_cfg_default() with the smaller budget of
                                    exp_compare_default (gamma = ope.gamma, seed derived) */
     int total_boot;             /* bootstrap resamples of the totals over products: 1000 */

@@ -54,7 +54,7 @@ exp_compare_cfg exp_compare_default(void) {
     c.ope.n_boot = 200;
     c.ope.gamma = 0.9;
     c.total_boot = 1000;
-    c.fqe_products = -1;
+    c.fqe_products = 1000;
     c.fqe = ope_fqe_cfg_default();
     c.fqe.iterations = 10;
     c.fqe.steps = 20;
