@@ -18,9 +18,10 @@
  *      when eval_all = 1): each agent's greedy action in every state is GUARDED
  *      (env_guard_apply) first and the guarded price mapped back to a level / ratio, so the
  *      evaluated policy is the one that would be pushed; one-step OPE (ope_bandit_estimate,
- *      kernel ope_cont_estimate for DDPG), long-term OPE (ope_traj_estimate: PDIS/WPDIS);
- *      totals over products with a bootstrap CI over products; winners by the recommended
- *      estimates.
+ *      kernel ope_cont_estimate for DDPG; the historical policy's value is its on-policy mean),
+ *      long-term OPE (ope_traj_estimate: PDIS/WPDIS; FQE via exp_compare_fqe.c on all or a
+ *      seeded sample of fqe_products products); totals over products with a bootstrap CI over
+ *      products; winners by the recommended estimates.
  * A diverged agent (agt_*_diverged) is held at the incumbent for that product (bit in
  * agent_failed, status EXP_DIVERGED); the others continue.
  *

@@ -50,9 +50,10 @@ typedef struct exp_product_result {
     ope_result immediate[EXP_N_AGENTS]; /* Replay, IPS, SNIPS, DM, DR, Switch-DR (+ kernel for DDPG) */
     ope_result longterm[EXP_N_AGENTS];  /* PDIS, WPDIS, FQE */
 
-    /* Deployment evidence (docs/compare.md, "Uplift and shrinkage"): the paired DR uplift of
-     * agent a over the historical policy on the same evaluation rows (mean of the per-row
-     * differences of DR terms, percentile bootstrap CI over rows, boot_se), and its
+    /* Deployment evidence (docs/compare.md, "Uplift and shrinkage"): the uplift of agent a over
+     * the historical policy on the same evaluation rows (mean of the per-row differences DR_a,i
+     * minus the logged reward r_i, i.e. history's on-policy mean; compare.uplift_ref = 1: minus
+     * history's DR terms; percentile bootstrap CI over rows, boot_se), and its
      * empirical-Bayes (normal-normal) posterior across products: estimate = posterior mean,
      * ci_low/ci_high = 1 - alpha posterior interval, boot_se = posterior sd.  Index
      * EXP_AGENT_HISTORY is unavailable (the reference).  Unavailable with a note when the
@@ -84,7 +85,7 @@ typedef struct exp_results {
      * evaluation rows of those products (per-row terms, bootstrap over products as clusters;
      * total_immediate[a].overlap is the pooled rows' overlap, its ess the pooled ESS); Replay,
      * the kernel estimators and total_longterm are means of per-product values. */
-    ope_value total_uplift[EXP_N_AGENTS]; /* pooled paired DR uplift over history, same rows */
+    ope_value total_uplift[EXP_N_AGENTS]; /* pooled uplift over history (as uplift[]), same rows */
     double eb_mean[EXP_N_AGENTS];   /* empirical-Bayes prior mean of the scaled uplift at the mean
                                        support share (NaN: none) */
     double eb_slope[EXP_N_AGENTS];  /* prior mean's slope in the support share ESS_p / n_p */
