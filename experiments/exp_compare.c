@@ -665,6 +665,7 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
         if (progress) progress(ctx, "ope", done_products, h->n_products);
     }
     double t3 = eng_now();
+    if ((rc = cmp_fqe_run(&c))) goto fail;
     if ((rc = cmp_totals(&c))) goto fail;
     c.res->seconds_ope += eng_now() - t3;
     ENG_INFO("compare: %d products (%d own models in %d groups, %d short), features %.2fs, train %.2fs, ope %.2fs",

@@ -18,9 +18,10 @@
  *      when eval_all = 1): each agent's greedy action in every state is GUARDED
  *      (env_guard_apply) first and the guarded price mapped back to a level / ratio, so the
  *      evaluated policy is the one that would be pushed; one-step OPE (ope_bandit_estimate,
- *      kernel ope_cont_estimate for DDPG), long-term OPE (ope_traj_estimate: PDIS/WPDIS);
- *      totals over products with a bootstrap CI over products; winners by the recommended
- *      estimates.
+ *      kernel ope_cont_estimate for DDPG; the historical policy's value is its on-policy mean),
+ *      long-term OPE (ope_traj_estimate: PDIS/WPDIS; FQE via exp_compare_fqe.c on all or a
+ *      seeded sample of fqe_products products); totals over products with a bootstrap CI over
+ *      products; winners by the recommended estimates.
  * A diverged agent (agt_*_diverged) is held at the incumbent for that product (bit in
  * agent_failed, status EXP_DIVERGED); the others continue.
  *
@@ -66,6 +67,10 @@ typedef struct exp_compare_cfg {
                                    training rows (exp_compare_qmodel.c); 0: a ridge model per
                                    product on its evaluation rows (cross-fitted; the old way,
                                    kept for comparison): 1 */
+    int uplift_ref;             /* the per-product uplift of agent a is DR_a minus, on the same
+                                   rows, 0: history's on-policy mean reward (its importance
+                                   weights are exactly 1); 1: history's DR (paired DR
+                                   difference, the former way): 0 */
     int group_size;             /* P products per model group: 256 */
     long dqn_steps;             /* DQN training steps per group (each step trains every
                                    product of the group on one minibatch): 60 */
@@ -80,6 +85,13 @@ typedef struct exp_compare_cfg {
     agt_linucb_cfg linucb;      /* agt_linucb_default(): disjoint, alpha 1, ridge 1 (n_arms, d
                                    set by the run) */
     ope_config ope;             /* ope_config_default() with n_boot 200 and gamma 0.9 */
+    int fqe_products;           /* FQE of the long-term value on this many products, a seeded
+                                   random sample of those in the totals; -1 = all, 0 = off.
+                                   1000: FQE costs ~20-30 ms per product (5 agents), so 1000
+                                   products add under a minute to the 40,000-product night
+                                   (docs/compare.md, time budget) */
+    ope_fqe_cfg fqe;            /* ope_fqe_cfg_default() with the smaller budget of
+                                   exp_compare_default (gamma = ope.gamma, seed derived) */
     int total_boot;             /* bootstrap resamples of the totals over products: 1000 */
     char *ckpt_dir;             /* warm-start folder (owned, exp_compare_cfg_free); NULL = none */
     int fault_diverge;          /* TEST HOOK: product index whose DQN is poisoned with NaN

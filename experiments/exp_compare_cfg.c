@@ -31,6 +31,7 @@ exp_compare_cfg exp_compare_default(void) {
     c.min_history = 8;
     c.fixed_min_support = 3;
     c.pooled_q = 1;
+    c.uplift_ref = 0;
     c.group_size = 256;
     c.dqn_steps = 60;
     c.ddpg_steps = 60;
@@ -53,6 +54,12 @@ exp_compare_cfg exp_compare_default(void) {
     c.ope.n_boot = 200;
     c.ope.gamma = 0.9;
     c.total_boot = 1000;
+    c.fqe_products = 1000;
+    c.fqe = ope_fqe_cfg_default();
+    c.fqe.iterations = 10;
+    c.fqe.steps = 20;
+    c.fqe.batch = 32;
+    c.fqe.hidden[0] = c.fqe.hidden[1] = 32;
     c.ckpt_dir = NULL;
     c.fault_diverge = -1;
     return c;
@@ -86,6 +93,7 @@ static const field fields[] = {
     F("compare.min_history", T_INT, min_history, "training transitions for an own model (else pooled)"),
     F("compare.fixed_min_support", T_INT, fixed_min_support, "logged rows a level needs to be the fixed price"),
     F("compare.pooled_q", T_INT, pooled_q, "1: pooled reward model for DM/DR; 0: per-product ridge (before 2024-06)"),
+    F("compare.uplift_ref", T_INT, uplift_ref, "uplift over history: 0 = its on-policy mean, 1 = its DR (paired)"),
     F("compare.group_size", T_INT, group_size, "products per model group P"),
     F("compare.dqn_steps", T_LONG, dqn_steps, "DQN training steps per group"),
     F("compare.ddpg_steps", T_LONG, ddpg_steps, "DDPG training steps per group"),
@@ -94,6 +102,14 @@ static const field fields[] = {
     F("compare.total_boot", T_INT, total_boot, "bootstrap resamples of the totals over products"),
     F("compare.ckpt_dir", T_CKPT, ckpt_dir, "warm-start folder (empty = none)"),
     F("compare.fault_diverge", T_INT, fault_diverge, "test hook: poison this product's DQN (-1 off)"),
+    F("compare.fqe_products", T_INT, fqe_products, "FQE on this many products (seeded sample); -1 all, 0 off"),
+    F("fqe.iterations", T_INT, fqe.iterations, "FQE target refreshes"),
+    F("fqe.steps", T_INT, fqe.steps, "FQE Adam steps per refresh"),
+    F("fqe.batch", T_INT, fqe.batch, "FQE minibatch rows per product"),
+    F("fqe.hidden1", T_INT, fqe.hidden[0], "FQE first hidden layer"),
+    F("fqe.hidden2", T_INT, fqe.hidden[1], "FQE second hidden layer"),
+    F("fqe.lr", T_FLOAT, fqe.lr, "FQE Adam learning rate"),
+    F("fqe.n_boot", T_INT, fqe.n_boot, "FQE refits per product for an interval (0 = none)"),
     F("reward.kind", T_REWARD, reward.kind, "revenue, rcr, drcr, profit, pcr, dpcr"),
     F("reward.tau", T_INT, reward.tau, "lag of differenced rewards"),
     F("reward.fallback", T_FALLBACK, reward.fallback, "proxy1, level or error"),
@@ -339,6 +355,13 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
         return eng_err_set(ENG_EINVAL, "compare config: compare.train_frac must be in (0, 1], not %g", c->train_frac);
     if (c->train_frac >= 1.0 && !c->eval_all)
         return eng_err_set(ENG_EINVAL, "compare config: train_frac 1 leaves no holdout; set compare.eval_all = 1");
+    if (c->fqe_products < -1 || c->fqe.iterations < 1 || c->fqe.steps < 1 || c->fqe.batch < 1 || c->fqe.hidden[0] < 1 ||
+        c->fqe.hidden[1] < 1 || !(c->fqe.lr > 0) || c->fqe.n_boot < 0 || c->fqe.n_boot == 1)
+        return eng_err_set(ENG_EINVAL, "compare config: compare.fqe_products >= -1, fqe.iterations/steps/batch/hidden1/"
+                                       "hidden2 >= 1, fqe.lr > 0, fqe.n_boot 0 or >= 2 needed");
+    if (c->uplift_ref != 0 && c->uplift_ref != 1)
+        return eng_err_set(ENG_EINVAL, "compare config: compare.uplift_ref must be 0 (on-policy mean) or 1 (DR), not %d",
+                           c->uplift_ref);
     if (c->min_history < 1 || c->fixed_min_support < 1 || c->group_size < 1 || c->dqn_steps < 0 ||
         c->ddpg_steps < 0 || c->linucb_passes < 0 || c->total_boot < 0)
         return eng_err_set(ENG_EINVAL, "compare config: min_history, fixed_min_support, group_size must be >= 1 and "

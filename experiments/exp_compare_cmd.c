@@ -6,12 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db_conn.h"
-#include "db_h5store.h"
-#include "db_import.h"
-#include "db_load.h"
 #include "eng_util.h"
 #include "exp_compare.h"
+#include "exp_history_src.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -21,76 +18,6 @@ static void usage(FILE *f) {
             "  policy, and compares them by offline policy evaluation (docs/compare.md).  Settings come\n"
             "  from --config (key = value lines) and then flags such as --seed=2, --dqn_steps=100,\n"
             "  --dqn.lr=0.0005, --ckpt_dir=DIR (see `compare.*` keys in docs/compare.md).\n");
-}
-
-/* A copy of h restricted to the listed products (in list order).  Unknown id: ENG_ENOTFOUND. */
-static int history_subset(const db_history *h, char **ids, int n, db_history **out) {
-    db_history *s = NULL;
-    int rc = db_history_alloc(&s, n, h->n_periods, h->day0, h->period_days);
-    if (rc) return rc;
-    const size_t T = (size_t)h->n_periods;
-    size_t n_comp = 0;
-    int *src = malloc((size_t)n * sizeof *src);
-    if (!src) {
-        rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
-        goto fail;
-    }
-    for (int i = 0; i < n; i++) {
-        if ((src[i] = db_history_find(h, ids[i])) < 0) {
-            rc = eng_err_set(ENG_ENOTFOUND, "--products: no product '%s' in the history", ids[i]);
-            goto fail;
-        }
-        n_comp += (size_t)(h->comp_off[(src[i] + 1) * T] - h->comp_off[src[i] * T]);
-    }
-    s->n_competitors = 0;
-    if (h->n_competitors) {
-        s->competitor_names = calloc((size_t)h->n_competitors, sizeof *s->competitor_names);
-        if (!s->competitor_names) goto oom;
-        s->n_competitors = h->n_competitors;
-        for (int k = 0; k < h->n_competitors; k++)
-            if (!(s->competitor_names[k] = strdup(h->competitor_names[k]))) goto oom;
-    }
-    free(s->comp_id);
-    free(s->comp_price);
-    s->comp_id = malloc((n_comp ? n_comp : 1) * sizeof *s->comp_id);
-    s->comp_price = malloc((n_comp ? n_comp : 1) * sizeof *s->comp_price);
-    if (!s->comp_id || !s->comp_price) goto oom;
-    size_t w = 0;
-    for (int i = 0; i < n; i++) {
-        int p = src[i];
-        free(s->product_id[i]);
-        if (!(s->product_id[i] = strdup(h->product_id[p]))) goto oom;
-        if (h->name[p] && !(s->name[i] = strdup(h->name[p]))) goto oom;
-        s->base_price[i] = h->base_price[p];
-        s->unit_cost[i] = h->unit_cost[p];
-        s->min_price[i] = h->min_price[p];
-        s->max_price[i] = h->max_price[p];
-        s->max_change_pct[i] = h->max_change_pct[p];
-        memcpy(s->price + i * T, h->price + p * T, T * sizeof(float));
-        memcpy(s->units + i * T, h->units + p * T, T * sizeof(float));
-        memcpy(s->revenue + i * T, h->revenue + p * T, T * sizeof(float));
-        memcpy(s->traffic + i * T, h->traffic + p * T, T * sizeof(float));
-        memcpy(s->promo + i * T, h->promo + p * T, T);
-        memcpy(s->present + i * T, h->present + p * T, T);
-        for (size_t t = 0; t < T; t++) {
-            size_t c = p * T + t;
-            s->comp_off[i * T + t] = (int64_t)w;
-            for (int64_t j = h->comp_off[c]; j < h->comp_off[c + 1]; j++, w++) {
-                s->comp_id[w] = h->comp_id[j];
-                s->comp_price[w] = h->comp_price[j];
-            }
-        }
-    }
-    s->comp_off[(size_t)n * T] = (int64_t)w;
-    free(src);
-    *out = s;
-    return 0;
-oom:
-    rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
-fail:
-    free(src);
-    db_history_free(s);
-    return rc;
 }
 
 static int split_list(char *s, char ***out) {
@@ -142,8 +69,11 @@ static void print_headline(const exp_results *r) {
         for (size_t i = 0; i < sizeof imm / sizeof imm[0]; i++) print_cell(&r->total_immediate[a].v[imm[i]]);
         printf("\n");
     }
-    printf("\npooled rows: ESS of the importance weights, and the paired DR uplift over history "
-           "(same rows)\n");
+    printf("history's value is its on-policy mean (ips: its weights are exactly 1); dm/dr of history are "
+           "model-based, shown for reference\n");
+    printf("\npooled rows: ESS of the importance weights, and the uplift over history (%s, same rows)\n",
+           strstr(r->config_text ? r->config_text : "", "compare.uplift_ref = 1") ? "DR minus history's DR"
+                                                                                : "DR minus history's on-policy mean");
     for (int a = 0; a < EXP_N_AGENTS; a++) {
         const ope_overlap *o = &r->total_immediate[a].overlap;
         printf("%-8s ESS %.1f of %d rows%s", exp_agent_name((exp_agent)a), o->ess, o->n, o->poor ? " (poor)" : "");
@@ -169,8 +99,8 @@ static void print_headline(const exp_results *r) {
         for (size_t i = 0; i < sizeof lt / sizeof lt[0]; i++) print_cell(&r->total_longterm[a].v[lt[i]]);
         printf("\n");
     }
-    printf("\nwinner, one-step (by %s): %s\nwinner, long-term (by %s): %s\n",
-           ope_est_name(r->total_immediate[0].recommended), exp_agent_name(r->winner_immediate),
+    printf("\nwinner, one-step (by %s; history by its on-policy mean): %s\nwinner, long-term (by %s): %s\n",
+           ope_est_name(r->total_immediate[EXP_AGENT_FIXED].recommended), exp_agent_name(r->winner_immediate),
            ope_est_name(r->total_longterm[0].recommended), exp_agent_name(r->winner_longterm));
     printf("seconds: features %.2f, train %.2f, ope %.2f\n", r->seconds_features, r->seconds_train, r->seconds_ope);
 }
@@ -244,10 +174,9 @@ int exp_cmd_compare(int argc, char **argv) {
     int n_ids = 0, exit_code = 1, rc, n_flags = 0, have_db = 0;
     char **flags = calloc((size_t)argc + 1, sizeof *flags);
     exp_compare_cfg cfg = exp_compare_default();
-    db_history *h = NULL, *sub = NULL;
+    db_history *h = NULL;
     exp_results *res = NULL;
-    PGconn *conn = NULL;
-    char source[256] = "";
+    char source[1200] = "";
     if (!flags) {
         fprintf(stderr, "rlprice compare: out of memory\n");
         return 1;
@@ -308,53 +237,12 @@ int exp_cmd_compare(int argc, char **argv) {
         goto done;
     }
     double t0 = eng_now();
-    if (cache) {
-        rc = db_history_load_h5(&h, cache);
-        snprintf(source, sizeof source, "cache %s", cache);
-    } else if (preset) {
-        db_dominicks_opts o = {0};
-        db_csv_log log;
-        memset(&log, 0, sizeof log);
-        long filtered = 0;
-        rc = db_dominicks_read(&h, &o, &log, &filtered);
-        db_csv_log_free(&log);
-        snprintf(source, sizeof source, "dominicks preset (read in memory)");
-    } else {
-        if ((rc = db_resolve(&conn, db))) {
-            fprintf(stderr, "rlprice compare: %s\n", eng_err_msg());
-            exit_code = 3;
-            goto done;
-        }
-        db_load_opts o;
-        db_load_opts_default(&o);
-        o.products = (const char *const *)ids;
-        o.n_filter = n_ids;
-        db_load_report rep;
-        memset(&rep, 0, sizeof rep);
-        rc = db_load_history(conn, &o, &h, &rep);
-        db_load_report_free(&rep);
-        snprintf(source, sizeof source, "postgres:%s", db_describe(conn));
-        if (rc) {
-            fprintf(stderr, "rlprice compare: %s\n", eng_err_msg());
-            exit_code = rc == ENG_EDB ? 3 : 1;
-            goto done;
-        }
-    }
-    if (rc) {
+    exp_history_src hs = {have_db ? db : NULL, cache, preset, (const char *const *)ids, n_ids};
+    if ((exit_code = exp_history_load(&hs, &h, source, sizeof source)) != 0) {
         fprintf(stderr, "rlprice compare: %s\n", eng_err_msg());
-        exit_code = rc == ENG_EINVAL ? 2 : 1;
         goto done;
     }
-    if (ids && !conn) {
-        if ((rc = history_subset(h, ids, n_ids, &sub))) {
-            fprintf(stderr, "rlprice compare: %s\n", eng_err_msg());
-            exit_code = rc == ENG_ENOTFOUND ? 2 : 1;
-            goto done;
-        }
-        db_history_free(h);
-        h = sub;
-        sub = NULL;
-    }
+    exit_code = 1;
     double t_load = eng_now() - t0;
     ENG_INFO("compare: %d products x %d periods loaded in %.2fs (%s)", h->n_products, h->n_periods, t_load, source);
     if ((rc = exp_compare_run(h, &cfg, be, progress_cb, NULL, &res))) {
@@ -381,8 +269,6 @@ int exp_cmd_compare(int argc, char **argv) {
 done:
     exp_results_free(res);
     db_history_free(h);
-    db_history_free(sub);
-    if (conn) db_disconnect(conn);
     exp_compare_cfg_free(&cfg);
     free(ids);
     free(products);

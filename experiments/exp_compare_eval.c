@@ -79,9 +79,10 @@ static void row_terms(cmp_ctx *c, int p, int a, const ope_bandit *d, const doubl
     }
 }
 
-/* The paired DR uplift of every agent over history on the same rows: mean of the per-row
- * differences, percentile bootstrap over rows. */
-static int paired_uplift(cmp_ctx *c, int p, int n, const double *drt, uint64_t seed_p) {
+/* The uplift of every agent over history on the same rows: mean of the per-row differences
+ * DR_a,i - r_i (compare.uplift_ref = 0: history's on-policy value, its weights are exactly 1)
+ * or DR_a,i - DR_history,i (uplift_ref = 1), percentile bootstrap over rows. */
+static int paired_uplift(cmp_ctx *c, int p, int n, const double *drt, const double *reward, uint64_t seed_p) {
     exp_product_result *pr = &c->res->products[p];
     const ope_config *oc = &c->cfg->ope;
     double *diff = malloc((size_t)n * sizeof *diff);
@@ -89,7 +90,9 @@ static int paired_uplift(cmp_ctx *c, int p, int n, const double *drt, uint64_t s
     int rc = 0;
     for (int a = 0; a < EXP_N_AGENTS; a++) {
         if (a == EXP_AGENT_HISTORY) continue;
-        for (int i = 0; i < n; i++) diff[i] = drt[(size_t)a * n + i] - drt[(size_t)EXP_AGENT_HISTORY * n + i];
+        const int dr_ref = c->cfg->uplift_ref == 1;
+        for (int i = 0; i < n; i++)
+            diff[i] = drt[(size_t)a * n + i] - (dr_ref ? drt[(size_t)EXP_AGENT_HISTORY * n + i] : reward[i]);
         ope_value *v = &pr->uplift[a];
         double est, lo, hi, se;
         if ((rc = ope_boot_ratio(diff, NULL, n, 1, oc->n_boot, oc->alpha, eng_seed_derive(seed_p, 0x75706cULL + a),
@@ -101,7 +104,8 @@ static int paired_uplift(cmp_ctx *c, int p, int n, const double *drt, uint64_t s
         v->ci_high = hi;
         v->boot_se = se;
         v->n_used = n;
-        snprintf(v->note, sizeof v->note, "paired DR difference over %d evaluation rows", n);
+        snprintf(v->note, sizeof v->note, "%s over %d evaluation rows",
+                 dr_ref ? "paired DR difference" : "DR minus the on-policy mean", n);
         const double *s = c->sums + ((size_t)p * EXP_N_AGENTS + a) * CMP_S_COUNT;
         c->ess_p[(size_t)p * EXP_N_AGENTS + a] = s[CMP_S_W2] > 0 ? s[CMP_S_W] * s[CMP_S_W] / s[CMP_S_W2] : 0.0;
     }
@@ -286,6 +290,12 @@ int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act) {
             st_pi[k] = pi[d.action[k]];
         }
         if ((rc = ope_bandit_estimate(&d, &oc, &pr->immediate[a]))) break;
+        if (a == EXP_AGENT_HISTORY && pr->immediate[a].v[OPE_IPS].available) {
+            /* it generated these rows: its value is the on-policy mean (weights exactly 1) */
+            pr->immediate[a].recommended = OPE_IPS;
+            snprintf(pr->immediate[a].v[OPE_IPS].note, sizeof pr->immediate[a].v[OPE_IPS].note,
+                     "on-policy mean of the %d logged rewards (weights exactly 1)", n);
+        }
         if (q) {
             pr->immediate[a].q_source = c->qm.D > 0 ? "pooled" : "ridge";
             row_terms(c, p, a, &d, q, drt + (size_t)a * n);
@@ -324,7 +334,7 @@ int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act) {
          *     ope_fqe_estimate(&tj_with_states, &fqe_arch, &oc, &fqe_result);
          * and copy fqe_result.v[OPE_FQE] into pr->longterm[a].v[OPE_FQE]. */
     }
-    if (!rc && q) rc = paired_uplift(c, p, n, drt, seed_p);
+    if (!rc && q) rc = paired_uplift(c, p, n, drt, d.reward, seed_p);
     free(rt);
 done:
     free(glev);
@@ -428,7 +438,9 @@ static int total_pooled(cmp_ctx *c, int a, ope_result *out) {
         nu[2] = s[CMP_S_DM], de[2] = s[CMP_S_N];
         nu[3] = s[CMP_S_DR], de[3] = s[CMP_S_N];
         nu[4] = s[CMP_S_SWDR], de[4] = s[CMP_S_N];
-        nu[5] = s[CMP_S_DR] - h[CMP_S_DR], de[5] = s[CMP_S_N]; /* paired uplift over history */
+        /* uplift over history on the same rows: against its on-policy mean (IPS with weights 1)
+         * or its DR (compare.uplift_ref) */
+        nu[5] = s[CMP_S_DR] - (cfg->uplift_ref == 1 ? h[CMP_S_DR] : h[CMP_S_IPS]), de[5] = s[CMP_S_N];
         sw += s[CMP_S_W], sw2 += s[CMP_S_W2], nrows += s[CMP_S_N];
         if (s[CMP_S_WMAX] > wmax) wmax = s[CMP_S_WMAX];
         m++;
@@ -485,62 +497,136 @@ static double z_quantile(double alpha) {
 
 /* Empirical-Bayes shrinkage of agent a's per-product uplifts (docs/compare.md).  In units of
  * the product's reward scale: y_p = uplift / scale_p with variance
- * v_p = max(se_p^2 / scale_p^2, s2 (1 / ESS_p + 1 / n_p)), s2 = the reward model's scaled
- * residual variance on the evaluation rows, ESS_p the product's ESS of the agent's weights
- * (v_p infinite when no row matches: the DR correction has no support).  Between-product
- * variance tau2 by the DerSimonian-Laird method of moments; posterior mean
- * (1 - B) y_p + B mu, B = v_p / (v_p + tau2), variance tau2 v_p / (v_p + tau2) + B^2 var(mu). */
+ * v_p = max(se_p^2, s2 (1 / n_p + 1 / (4 ESS_p))), s2 = the reward model's scaled residual
+ * variance on the evaluation rows, ESS_p the product's ESS of the agent's weights.  The prior
+ * is a meta-regression on the product's support share x_p = ESS_p / n_p:
+ * y_p ~ N(b0 + b1 x_p, tau2 + v_p) (products whose agent departs further from the logged
+ * prices have less support AND larger uplifts, so one common mean would be pulled towards the
+ * well-supported products); tau2 by the method of moments of the weighted regression
+ * (DerSimonian-Laird generalised); posterior mean (1 - B) y_p + B m_p, B = v_p / (v_p + tau2),
+ * m_p = b0 + b1 x_p with variance c_p = x'(X'WX)^-1 x; posterior variance
+ * tau2 v_p / (v_p + tau2) + B^2 c_p; a product with no supported row gets N(m_p, tau2 + c_p).
+ * In the posterior tau2 is tau2(x_p) = max(tau2_DL, t0 + t1 x_p), the between-product variance
+ * as a function of the support share (location-scale meta-regression: the squared residuals
+ * minus v_p regressed on [1, x_p]); products far from the logged prices differ more. */
 #define VFLOOR(s2, ess, n) ((s2) * (1.0 / (n) + 0.25 / (ess)))
+
+/* Weighted least squares of y on [1, x] with weights w over k points: coefficients b, the
+ * inverse of X'WX (as [3] = {i00, i01, i11}), and the weighted residual sum of squares. */
+typedef struct wls2 {
+    double s0, sx, sxx, sy, sxy, syy;
+} wls2;
+static int wls2_solve(const wls2 *m, double *b0, double *b1, double inv[3]) {
+    double det = m->s0 * m->sxx - m->sx * m->sx;
+    if (!(m->s0 > 0)) return -1;
+    if (!(det > 1e-12 * m->s0 * m->sxx)) { /* no spread in x: the mean only */
+        *b0 = m->sy / m->s0, *b1 = 0;
+        inv[0] = 1.0 / m->s0, inv[1] = inv[2] = 0;
+        return 0;
+    }
+    inv[0] = m->sxx / det, inv[1] = -m->sx / det, inv[2] = m->s0 / det;
+    *b0 = inv[0] * m->sy + inv[1] * m->sxy;
+    *b1 = inv[1] * m->sy + inv[2] * m->sxy;
+    return 0;
+}
+
+static int shrink_input(const cmp_ctx *c, int p, int a, double s2, double *y, double *v, double *x) {
+    const exp_product_result *pr = &c->res->products[p];
+    if (!in_totals(pr) || !pr->uplift[a].available) return 0;
+    double sc = c->qm.scale[p], ess = c->ess_p[(size_t)p * EXP_N_AGENTS + a], n = pr->uplift[a].n_used;
+    *y = pr->uplift[a].estimate / sc;
+    *x = n > 0 ? ess / n : 0;
+    if (!(ess > 1e-9)) return 2; /* no supported row */
+    double se = pr->uplift[a].boot_se / sc;
+    *v = VFLOOR(s2, ess, n);
+    if (isfinite(se) && se * se > *v) *v = se * se;
+    return 1;
+}
+
 static void shrink(cmp_ctx *c, int a) {
     exp_results *res = c->res;
     const int P = res->n_products;
     const double alpha = c->cfg->ope.alpha, z = z_quantile(alpha);
     const double s2 = c->eval_res_n > 1 ? c->eval_res2 / c->eval_res_n : c->qm.resid_var;
     res->eb_mean[a] = NAN;
+    res->eb_slope[a] = NAN;
     res->eb_tau2[a] = NAN;
+    res->eb_tau2_icpt[a] = res->eb_tau2_slope[a] = NAN;
     res->eb_n[a] = 0;
     res->eb_var_mean[a] = NAN;
     const ope_overlap *po = &res->total_immediate[a].overlap;
     int unusable = !(po->ess >= c->cfg->ope.min_ess_abs) || c->qm.D == 0;
-    double sw = 0, swy = 0, sw2 = 0;
+    double b0 = 0, b1 = 0, inv[3] = {0, 0, 0}, tau2 = 0;
     int k = 0;
     for (int pass = 0; pass < 3 && !unusable; pass++) {
-        const double tau2 = pass ? res->eb_tau2[a] : 0, fe = pass ? swy / sw : 0;
-        double S1 = 0, Sy = 0;
+        /* pass 0: fixed-effect fit (w = 1/v); 1: Q statistic and the trace term; 2: random-effects
+         * fit (w = 1/(v + tau2)) */
+        wls2 m = {0, 0, 0, 0, 0, 0};
+        double Q = 0, sw2[3] = {0, 0, 0};
+        k = 0;
         for (int p = 0; p < P; p++) {
-            const exp_product_result *pr = &res->products[p];
-            if (!in_totals(pr) || !pr->uplift[a].available) continue;
-            double sc = c->qm.scale[p], y = pr->uplift[a].estimate / sc;
-            double ess = c->ess_p[(size_t)p * EXP_N_AGENTS + a], n = pr->uplift[a].n_used;
-            if (!(ess > 1e-9)) continue;
-            double se = pr->uplift[a].boot_se / sc, v = VFLOOR(s2, ess, n);
-            if (isfinite(se) && se * se > v) v = se * se;
-            if (pass == 0) {
-                double w = 1.0 / v;
-                sw += w, swy += w * y, sw2 += w * w;
-                k++;
-            } else if (pass == 1) {
-                S1 += (y - fe) * (y - fe) / v; /* Cochran's Q */
-            } else {
-                S1 += 1.0 / (v + tau2);
-                Sy += y / (v + tau2);
+            double y, v, x;
+            if (shrink_input(c, p, a, s2, &y, &v, &x) != 1) continue;
+            k++;
+            if (pass == 1) {
+                double w = 1.0 / v, r = y - b0 - b1 * x;
+                Q += w * r * r;
+                sw2[0] += w * w, sw2[1] += w * w * x, sw2[2] += w * w * x * x;
+                continue;
             }
+            double w = 1.0 / (v + (pass == 2 ? tau2 : 0));
+            m.s0 += w, m.sx += w * x, m.sxx += w * x * x, m.sy += w * y, m.sxy += w * x * y;
         }
-        if (pass == 0 && k < 2) unusable = 1;
+        if (k < 3) {
+            unusable = 1;
+            break;
+        }
         if (pass == 1) {
-            double t = (S1 - (k - 1)) / (sw - sw2 / sw);
-            res->eb_tau2[a] = t > 0 ? t : 0;
-        }
-        if (pass == 2) {
-            res->eb_mean[a] = Sy / S1;
-            res->eb_var_mean[a] = 1.0 / S1;
+            /* E[Q] = (k - 2) + tau2 (sum w - tr((X'WX)^-1 X'W^2X)) for the fixed-effect fit */
+            double tr = inv[0] * sw2[0] + 2 * inv[1] * sw2[1] + inv[2] * sw2[2];
+            double sw = 0;
+            for (int p = 0; p < P; p++) {
+                double y, v, x;
+                if (shrink_input(c, p, a, s2, &y, &v, &x) == 1) sw += 1.0 / v;
+            }
+            double t = (Q - (k - 2)) / (sw - tr);
+            tau2 = t > 0 ? t : 0;
+        } else if (wls2_solve(&m, &b0, &b1, inv)) {
+            unusable = 1;
+        } else if (pass == 2) {
+            double xbar = m.sx / m.s0;
+            res->eb_tau2[a] = tau2;
+            res->eb_mean[a] = b0 + b1 * xbar;
+            res->eb_slope[a] = b1;
+            res->eb_var_mean[a] = inv[0] + 2 * xbar * inv[1] + xbar * xbar * inv[2];
             res->eb_n[a] = k;
         }
     }
-    ENG_INFO("compare: %s: uplift shrinkage over %d products: prior mean %.4g (sd %.3g), between-product sd %.3g "
-             "(reward-scale units), residual variance %.3g, pooled ESS %.1f%s",
-             exp_agent_name((exp_agent)a), k, res->eb_mean[a], sqrt(res->eb_var_mean[a]), sqrt(res->eb_tau2[a]), s2,
-             po->ess, unusable ? ": unusable" : "");
+    /* between-product variance as a function of the support share (location-scale
+     * meta-regression, method of moments): e_p^2 - v_p = t0 + t1 x_p + noise, e_p the residual
+     * of the random-effects fit; tau2(x) = max(tau2_DL, t0 + t1 x) */
+    double t0 = 0, t1 = 0;
+    if (!unusable) {
+        wls2 m = {0, 0, 0, 0, 0, 0};
+        for (int p = 0; p < P; p++) {
+            double y, v, x;
+            if (shrink_input(c, p, a, s2, &y, &v, &x) != 1) continue;
+            double e = y - b0 - b1 * x, zz = e * e - v;
+            m.s0 += 1, m.sx += x, m.sxx += x * x, m.sy += zz, m.sxy += x * zz;
+        }
+        double ib[3];
+        if (wls2_solve(&m, &t0, &t1, ib)) t0 = t1 = 0;
+        res->eb_tau2_icpt[a] = t0;
+        res->eb_tau2_slope[a] = t1;
+    }
+#define TAU2_AT(x) (t0 + t1 * (x) > tau2 ? t0 + t1 * (x) : tau2)
+    if (!unusable)
+        ENG_INFO("compare: %s: between-product sd %.3g at support share 0, %.3g at 1 (never below the pooled %.3g)",
+                 exp_agent_name((exp_agent)a), sqrt(TAU2_AT(0.0)), sqrt(TAU2_AT(1.0)), sqrt(tau2));
+    ENG_INFO("compare: %s: uplift shrinkage over %d products: prior mean %.4g (sd %.3g) + %.4g x (support share "
+             "ESS/n), between-product sd %.3g (reward-scale units), residual variance %.3g, pooled ESS %.1f%s",
+             exp_agent_name((exp_agent)a), k, res->eb_mean[a], sqrt(res->eb_var_mean[a]), res->eb_slope[a],
+             sqrt(res->eb_tau2[a]), s2, po->ess, unusable ? ": unusable" : "");
     for (int p = 0; p < P; p++) {
         exp_product_result *pr = &res->products[p];
         ope_value *o = &pr->uplift_shrunk[a];
@@ -551,20 +637,29 @@ static void shrink(cmp_ctx *c, int a) {
                      po->ess, k);
             continue;
         }
-        double sc = c->qm.scale[p], y = pr->uplift[a].estimate / sc;
-        double ess = c->ess_p[(size_t)p * EXP_N_AGENTS + a], n = pr->uplift[a].n_used;
-        double tau2 = res->eb_tau2[a], mu = res->eb_mean[a], vmu = res->eb_var_mean[a];
-        double post, var, B;
-        if (ess > 1e-9) {
-            double se = pr->uplift[a].boot_se / sc, v = VFLOOR(s2, ess, n);
-            if (isfinite(se) && se * se > v) v = se * se;
-            B = v / (v + tau2);
-            post = (1 - B) * y + B * mu;
-            var = tau2 * v / (v + tau2) + B * B * vmu;
+        double y = 0, v = 0, x = 0, sc = c->qm.scale[p];
+        int kind = shrink_input(c, p, a, s2, &y, &v, &x);
+        if (kind == 0) { /* not in the totals: the product's own ESS and support share still apply */
+            double ess = c->ess_p[(size_t)p * EXP_N_AGENTS + a], n = pr->uplift[a].n_used;
+            y = pr->uplift[a].estimate / sc;
+            x = n > 0 ? ess / n : 0;
+            kind = ess > 1e-9 ? 1 : 2;
+            if (kind == 1) {
+                double se = pr->uplift[a].boot_se / sc;
+                v = VFLOOR(s2, ess, n);
+                if (isfinite(se) && se * se > v) v = se * se;
+            }
+        }
+        double mp = b0 + b1 * x, cp = inv[0] + 2 * x * inv[1] + x * x * inv[2];
+        double post, var, B, tx = TAU2_AT(x);
+        if (kind == 1) {
+            B = v / (v + tx);
+            post = (1 - B) * y + B * mp;
+            var = tx * v / (v + tx) + B * B * cp;
         } else { /* no supported row: the prior */
             B = 1;
-            post = mu;
-            var = tau2 + vmu;
+            post = mp;
+            var = tx + cp;
         }
         double sd = sqrt(var);
         o->available = 1;
@@ -573,7 +668,7 @@ static void shrink(cmp_ctx *c, int a) {
         o->ci_high = (post + z * sd) * sc;
         o->boot_se = sd * sc;
         o->n_used = pr->uplift[a].n_used;
-        snprintf(o->note, sizeof o->note, "empirical Bayes: weight %.2f on the pooled mean (%d products)", B, k);
+        snprintf(o->note, sizeof o->note, "empirical Bayes: weight %.2f on the prior (%d products)", B, k);
     }
 }
 
@@ -585,6 +680,14 @@ int cmp_totals(cmp_ctx *c) {
         ope_result *tot = lt ? res->total_longterm : res->total_immediate;
         for (int a = 0; a < EXP_N_AGENTS; a++)
             if ((rc = total_one(c, lt, a, &tot[a]))) return rc;
+        if (lt)
+            for (int a = 0; a < EXP_N_AGENTS; a++) {
+                ope_value *v = &tot[a].v[OPE_FQE];
+                if (v->available)
+                    snprintf(v->note, sizeof v->note, "mean over %d products (%s of %d, compare.fqe_products)",
+                             v->n_used, res->fqe_products < res->fqe_eligible ? "seeded sample" : "all",
+                             res->fqe_eligible);
+            }
         if (!lt && c->sums)
             for (int a = 0; a < EXP_N_AGENTS; a++) {
                 if ((rc = total_pooled(c, a, &tot[a]))) return rc;
@@ -596,12 +699,20 @@ int cmp_totals(cmp_ctx *c) {
         ope_est e = mode_est(cnt);
         int best = EXP_AGENT_HISTORY;
         double bv = -INFINITY;
-        for (int a = 0; a < EXP_N_AGENTS; a++)
-            if (tot[a].v[e].available && tot[a].v[e].estimate > bv) {
-                bv = tot[a].v[e].estimate;
+        for (int a = 0; a < EXP_N_AGENTS; a++) {
+            /* the historical policy's one-step value is its on-policy mean (IPS with weights
+             * exactly 1), not a model-based estimate */
+            ope_est ea = !lt && a == EXP_AGENT_HISTORY ? OPE_IPS : e;
+            if (tot[a].v[ea].available && tot[a].v[ea].estimate > bv) {
+                bv = tot[a].v[ea].estimate;
                 best = a;
             }
-        for (int a = 0; a < EXP_N_AGENTS; a++) tot[a].recommended = e;
+        }
+        for (int a = 0; a < EXP_N_AGENTS; a++) tot[a].recommended = !lt && a == EXP_AGENT_HISTORY ? OPE_IPS : e;
+        if (!lt && tot[EXP_AGENT_HISTORY].v[OPE_IPS].available)
+            snprintf(tot[EXP_AGENT_HISTORY].v[OPE_IPS].note, sizeof tot[EXP_AGENT_HISTORY].v[OPE_IPS].note,
+                     "on-policy mean of %d logged rewards (weights exactly 1), bootstrap over products",
+                     tot[EXP_AGENT_HISTORY].v[OPE_IPS].n_used);
         if (lt) res->winner_longterm = (exp_agent)best;
         else res->winner_immediate = (exp_agent)best;
     }

@@ -75,6 +75,12 @@ int cmp_fixed_level(const cmp_ctx *c, int p);
  * are set by the caller before.  Returns 0 or a negative status. */
 int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act);
 
+/* FQE of every agent's long-term value (exp_compare_fqe.c) on all or a seeded sample of
+ * compare.fqe_products products, after every product was evaluated: fills
+ * longterm[a].v[OPE_FQE] (others: unavailable with the reason), res->fqe_products,
+ * fqe_eligible and seconds_fqe.  Returns 0 or a negative status (FQE's). */
+int cmp_fqe_run(cmp_ctx *c);
+
 /* Totals over products and the winners into c->res.  Returns 0 or a negative status. */
 int cmp_totals(cmp_ctx *c);
 

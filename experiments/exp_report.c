@@ -68,8 +68,8 @@ static void fmt_ci(double v, double lo, double hi, char *buf, size_t n) {
     snprintf(buf, n, "%s [%s, %s]", a, b, c);
 }
 
-/* A shown estimate with its estimator and, where it applies, the fallback flag. */
-static void put_shown(FILE *f, const ope_result *r) {
+/* A shown estimate of agent a with its estimator and, where it applies, the fallback flag. */
+static void put_shown(FILE *f, const ope_result *r, int a, int lt) {
     exp_shown s = exp_rep_pick(r);
     if (s.kind == EXP_SHOW_NONE) {
         fputs("<span class=\"note\">n/a</span>", f);
@@ -77,12 +77,65 @@ static void put_shown(FILE *f, const ope_result *r) {
     }
     char buf[128];
     fmt_ci(s.value, s.lo, s.hi, buf, sizeof buf);
-    fprintf(f, "%s <span class=\"note\">%s</span>", buf, ope_est_name((ope_est)s.est));
+    fprintf(f, "%s <span class=\"note\">%s</span>", buf, exp_rep_est_label(a, s.est, lt));
     if (s.kind != EXP_SHOW_NORMAL) {
         fputs(" <span class=\"flag\" title=\"", f);
         exp_rep_esc(f, r->overlap.reason);
         fprintf(f, "\">%s</span>", exp_rep_pick_label(&s));
     }
+}
+
+/* Products whose shrunk uplift of agent a has a lower bound above 0. */
+static int shrunk_positive(const exp_results *r, int a, int *n_avail) {
+    int pos = 0, n = 0;
+    for (int i = 0; i < r->n_products; i++) {
+        const ope_value *v = &r->products[i].uplift_shrunk[a];
+        if (!exp_rep_evaluated(&r->products[i]) || !v->available || !isfinite(v->estimate)) continue;
+        n++;
+        pos += isfinite(v->ci_low) && v->ci_low > 0;
+    }
+    if (n_avail) *n_avail = n;
+    return pos;
+}
+
+/* Summary facts: the pooled one-step evidence (pooled rows, pooled ESS, pooled uplift over the
+ * historical prices, shrunk per-product uplifts) and where the long-term FQE comes from. */
+static void pooled_evidence(FILE *f, const exp_results *r) {
+    int any = 0;
+    for (int a = 0; a < EXP_N_AGENTS; a++) any |= r->total_immediate[a].overlap.n > 0 || r->total_uplift[a].available;
+    if (any) {
+        fputs("<dt>Pooled evidence</dt><dd><table id=\"pooled-evidence\"><tr><th>Agent</th><th>Rows</th>"
+              "<th>Pooled ESS</th><th>Pooled uplift over historical [95%]</th>"
+              "<th>Products with shrunk uplift &gt; 0 (lower bound)</th></tr>",
+              f);
+        for (int a = 0; a < EXP_N_AGENTS; a++) {
+            const ope_overlap *o = &r->total_immediate[a].overlap;
+            const ope_value *u = &r->total_uplift[a];
+            char e[32], b[128];
+            exp_rep_fmt(o->ess, e, sizeof e);
+            if (a == EXP_AGENT_HISTORY) snprintf(b, sizeof b, "reference (on-policy mean)");
+            else if (u->available) fmt_ci(u->estimate, u->ci_low, u->ci_high, b, sizeof b);
+            else snprintf(b, sizeof b, "n/a");
+            int n = 0, pos = a == EXP_AGENT_HISTORY ? 0 : shrunk_positive(r, a, &n);
+            fprintf(f, "<tr><td>%s</td><td class=\"num\">%d</td><td class=\"num%s\">%s</td><td class=\"num\">%s</td>",
+                    exp_rep_agent_label(a), o->n, o->poor ? " bad" : "", e, b);
+            if (a == EXP_AGENT_HISTORY || n == 0) fputs("<td class=\"num\">&mdash;</td></tr>", f);
+            else fprintf(f, "<td class=\"num\">%d of %d</td></tr>", pos, n);
+        }
+        fputs("</table><span class=\"note\">All products' evaluation rows pooled; intervals resample products. "
+              "Uplift = the agent's doubly robust value minus the historical prices' on-policy mean on the same "
+              "rows; shrunk = empirical-Bayes per product.</span></dd>",
+              f);
+    }
+    fputs("<dt>Long-term FQE</dt><dd id=\"fqe-sample\">", f);
+    if (r->fqe_products <= 0) fputs("not computed in this run", f);
+    else if (r->fqe_products < r->fqe_eligible)
+        fprintf(f, "over a seeded random sample of %d of the %d evaluated products (compare.fqe_products); the FQE "
+                   "totals are means over that sample",
+                r->fqe_products, r->fqe_eligible);
+    else fprintf(f, "all %d evaluated products", r->fqe_products);
+    if (r->seconds_fqe > 0) fprintf(f, " (%.1f s)", r->seconds_fqe);
+    fputs("</dd>", f);
 }
 
 static void summary(FILE *f, const exp_results *r, const exp_rep_counts *c) {
@@ -99,6 +152,7 @@ static void summary(FILE *f, const exp_results *r, const exp_rep_counts *c) {
     fprintf(f, "<dt>Poor overlap</dt><dd>%d products on immediate reward, %d on long-term value "
                "(model-based estimates shown for those; see <a href=\"#overlap\">overlap</a>)</dd>",
             c->poor_immediate, c->poor_longterm);
+    pooled_evidence(f, r);
     fputs("<dt>Reward</dt><dd id=\"reward\">", f);
     exp_rep_esc(f, r->reward_text && *r->reward_text ? r->reward_text : "(not stated by the run)");
     fputs("</dd></dl>", f);
@@ -121,7 +175,7 @@ static void summary(FILE *f, const exp_results *r, const exp_rep_counts *c) {
 }
 
 /* Table agent x estimator over the cross-product totals; the recommended cell is highlighted. */
-static void value_table(FILE *f, const ope_result *tot, const char *id, const char *caption) {
+static void value_table(FILE *f, const ope_result *tot, int lt, const char *id, const char *caption) {
     int has[OPE_N_EST] = {0}, any = 0;
     for (int a = 0; a < EXP_N_AGENTS; a++)
         for (int e = 0; e < OPE_N_EST; e++)
@@ -139,7 +193,7 @@ static void value_table(FILE *f, const ope_result *tot, const char *id, const ch
         int a = shown_agents[k];
         exp_shown s = exp_rep_pick(&tot[a]);
         fprintf(f, "<tr><td class=\"agent\">%s</td><td class=\"agent\">", exp_rep_agent_label(a));
-        put_shown(f, &tot[a]);
+        put_shown(f, &tot[a], a, lt);
         fputs("</td>", f);
         for (int e = 0; e < OPE_N_EST; e++) {
             if (!has[e]) continue;
@@ -159,14 +213,14 @@ static void value_table(FILE *f, const ope_result *tot, const char *id, const ch
     fputs("</table></div>", f);
 }
 
-static void value_chart(FILE *f, const ope_result *tot, const char *title, const char *xl) {
+static void value_chart(FILE *f, const ope_result *tot, int lt, const char *title, const char *xl) {
     const char *labels[EXP_N_AGENTS], *colors[EXP_N_AGENTS];
     double est[EXP_N_AGENTS], lo[EXP_N_AGENTS], hi[EXP_N_AGENTS];
     char lab[EXP_N_AGENTS][64];
     for (int a = 0; a < EXP_N_AGENTS; a++) {
         exp_shown s = exp_rep_pick(&tot[a]);
         snprintf(lab[a], sizeof lab[a], "%s%s%s%s", exp_rep_agent_label(a), s.kind != EXP_SHOW_NONE ? " (" : "",
-                 s.kind != EXP_SHOW_NONE ? ope_est_name((ope_est)s.est) : "", s.kind != EXP_SHOW_NONE ? ")" : "");
+                 s.kind != EXP_SHOW_NONE ? exp_rep_est_label(a, s.est, lt) : "", s.kind != EXP_SHOW_NONE ? ")" : "");
         labels[a] = lab[a];
         colors[a] = exp_rep_agent_color(a);
         est[a] = s.value, lo[a] = s.lo, hi[a] = s.hi;
@@ -179,14 +233,20 @@ static void policy_value(FILE *f, const exp_results *r) {
     fputs("<section id=\"policy-value\"><h2>Policy value per agent</h2>"
           "<p class=\"note\">Mean per-product value over the evaluated products, with a bootstrap interval over "
           "products. Each agent is shown with its recommended estimator (doubly robust normally; the "
-          "model-based one where overlap is poor). The dashed line is the historical prices.</p>",
+          "model-based one where overlap is poor). The historical prices are valued by their on-policy mean "
+          "reward (they generated the logged rows, so their importance weights are exactly 1); their DM and DR "
+          "columns are model-based and shown for reference only. The dashed line is the historical prices.</p>",
           f);
-    value_chart(f, r->total_immediate, "Immediate reward per period (recommended one-step estimator)",
+    value_chart(f, r->total_immediate, 0, "Immediate reward per period (recommended one-step estimator)",
                 "mean reward per period");
-    value_chart(f, r->total_longterm, "Long-term value (recommended trajectory estimator)",
+    value_chart(f, r->total_longterm, 1, "Long-term value (recommended trajectory estimator)",
                 "discounted return per trajectory");
-    value_table(f, r->total_immediate, "value-table-immediate", "Immediate reward: every estimator, value [95% interval]");
-    value_table(f, r->total_longterm, "value-table-longterm", "Long-term value: every estimator, value [95% interval]");
+    value_table(f, r->total_immediate, 0, "value-table-immediate", "Immediate reward: every estimator, value [95% interval]");
+    value_table(f, r->total_longterm, 1, "value-table-longterm", "Long-term value: every estimator, value [95% interval]");
+    if (r->fqe_products > 0 && r->fqe_products < r->fqe_eligible)
+        fprintf(f, "<p class=\"note\" id=\"fqe-note\">fqe: mean over a seeded random sample of %d of %d products "
+                   "(compare.fqe_products); the other estimators use every product.</p>",
+                r->fqe_products, r->fqe_eligible);
     fputs("</section>\n", f);
 }
 
@@ -201,7 +261,13 @@ static double median_of(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+static int uplift_shrunk_table(FILE *f, const exp_results *r, double **vals, const int *counts);
+
 static int uplift_block(FILE *f, const exp_results *r, int longterm) {
+    /* one-step: the empirical-Bayes shrunk uplift where the comparison computed one */
+    int shrunk = 0;
+    for (int i = 0; i < r->n_products && !longterm && !shrunk; i++)
+        for (int a = 1; a < EXP_N_AGENTS; a++) shrunk |= r->products[i].uplift_shrunk[a].available;
     double *vals[EXP_N_AGENTS - 1] = {0};
     int counts[EXP_N_AGENTS - 1] = {0}, st = ENG_OK;
     const char *labels[EXP_N_AGENTS - 1], *colors[EXP_N_AGENTS - 1];
@@ -215,15 +281,23 @@ static int uplift_block(FILE *f, const exp_results *r, int longterm) {
             goto done;
         }
         for (int i = 0; i < r->n_products; i++) {
-            double u = exp_rep_uplift(&r->products[i], a, longterm);
+            const exp_product_result *p = &r->products[i];
+            const ope_value *sv = &p->uplift_shrunk[a];
+            double u = shrunk ? (exp_rep_evaluated(p) && !(p->agent_failed & (1u << a)) && sv->available
+                                     ? sv->estimate
+                                     : NAN)
+                              : exp_rep_uplift(p, a, longterm);
             if (isfinite(u)) vals[g][counts[g]++] = u;
         }
     }
     exp_rep_svg_strips(f, longterm ? "Per-product uplift over the historical prices: long-term value"
-                                   : "Per-product uplift over the historical prices: immediate reward",
+                       : shrunk   ? "Per-product shrunk uplift over the historical prices: immediate reward"
+                                  : "Per-product uplift over the historical prices: immediate reward",
                        EXP_N_AGENTS - 1, labels, colors, (const double *const *)vals, counts,
                        longterm ? "agent value minus historical value (discounted return)"
+                       : shrunk ? "empirical-Bayes uplift (reward per period)"
                                 : "agent value minus historical value (reward per period)");
+    if (shrunk) return uplift_shrunk_table(f, r, vals, counts);
     fprintf(f, "<table id=\"uplift-table-%s\"><tr><th>Agent</th><th>Products</th><th>Median uplift</th>"
                "<th>Products with uplift &gt; 0</th></tr>",
             longterm ? "longterm" : "immediate");
@@ -243,9 +317,86 @@ done:
     return st;
 }
 
+/* One-step uplift table and interval chart from the comparison's per-product uplifts: shrunk
+ * median and products whose shrunk lower bound is above 0, raw paired median, the pooled uplift;
+ * then the products with the highest shrunk lower bounds with their shrunk and raw intervals.
+ * Frees vals. */
+static int uplift_shrunk_table(FILE *f, const exp_results *r, double **vals, const int *counts) {
+    enum { TOP = 12 };
+    int st = ENG_OK;
+    double *raw = malloc(sizeof(double) * (size_t)(r->n_products > 0 ? r->n_products : 1));
+    if (!raw) st = eng_err_set(ENG_ENOMEM, "report: out of memory (uplift)");
+    if (!st)
+        fputs("<table id=\"uplift-table-immediate\"><tr><th>Agent</th><th>Products</th><th>Median shrunk uplift</th>"
+              "<th>Shrunk lower bound &gt; 0</th><th>Median raw uplift</th><th>Pooled uplift [95%]</th></tr>",
+              f);
+    for (int g = 0; g < EXP_N_AGENTS - 1 && !st; g++) {
+        int a = g + 1, nr = 0, n_avail = 0, pos = shrunk_positive(r, a, &n_avail);
+        for (int i = 0; i < r->n_products; i++) {
+            const exp_product_result *p = &r->products[i];
+            if (exp_rep_evaluated(p) && !(p->agent_failed & (1u << a)) && p->uplift[a].available &&
+                isfinite(p->uplift[a].estimate))
+                raw[nr++] = p->uplift[a].estimate;
+        }
+        char m[32], mr[32], pl[128];
+        exp_rep_fmt(median_of(vals[g], counts[g]), m, sizeof m);
+        exp_rep_fmt(median_of(raw, nr), mr, sizeof mr);
+        const ope_value *u = &r->total_uplift[a];
+        if (u->available) fmt_ci(u->estimate, u->ci_low, u->ci_high, pl, sizeof pl);
+        else snprintf(pl, sizeof pl, "n/a");
+        fprintf(f, "<tr><td>%s</td><td class=\"num\">%d</td><td class=\"num\">%s</td><td class=\"num\">%d of %d</td>"
+                   "<td class=\"num\">%s</td><td class=\"num\">%s</td></tr>",
+                exp_rep_agent_label(a), counts[g], m, pos, n_avail, mr, pl);
+    }
+    if (!st) fputs("</table>\n", f);
+    /* intervals: the TOP (product, agent) pairs by shrunk lower bound, shrunk and raw */
+    const char *labels[2 * TOP], *colors[2 * TOP];
+    char lab[2 * TOP][96];
+    double est[2 * TOP], lo[2 * TOP], hi[2 * TOP];
+    int used[TOP][2], k = 0;
+    for (; k < TOP && !st; k++) {
+        int bi = -1, ba = -1;
+        double best = -INFINITY;
+        for (int i = 0; i < r->n_products; i++) {
+            const exp_product_result *p = &r->products[i];
+            if (!exp_rep_evaluated(p)) continue;
+            for (int a = 1; a < EXP_N_AGENTS; a++) {
+                const ope_value *v = &p->uplift_shrunk[a];
+                if ((p->agent_failed & (1u << a)) || !v->available || !isfinite(v->ci_low) || !(v->ci_low > best))
+                    continue;
+                int dup = 0;
+                for (int j = 0; j < k; j++) dup |= used[j][0] == i && used[j][1] == a;
+                if (!dup) best = v->ci_low, bi = i, ba = a;
+            }
+        }
+        if (bi < 0) break;
+        used[k][0] = bi, used[k][1] = ba;
+        const exp_product_result *p = &r->products[bi];
+        for (int s = 0; s < 2; s++) {
+            const ope_value *v = s ? &p->uplift[ba] : &p->uplift_shrunk[ba];
+            snprintf(lab[2 * k + s], sizeof lab[0], "%.40s %s %s", p->product_id, exp_agent_name((exp_agent)ba),
+                     s ? "raw" : "shrunk");
+            labels[2 * k + s] = lab[2 * k + s];
+            colors[2 * k + s] = s ? "#9aa3ad" : exp_rep_agent_color(ba);
+            est[2 * k + s] = v->available ? v->estimate : NAN;
+            lo[2 * k + s] = v->available ? v->ci_low : NAN;
+            hi[2 * k + s] = v->available ? v->ci_high : NAN;
+        }
+    }
+    if (!st && k > 0)
+        exp_rep_svg_intervals(f, "Products with the highest shrunk lower bounds: shrunk and raw uplift, 95% intervals",
+                              2 * k, labels, colors, est, lo, hi, 0.0, "no change", "uplift (reward per period)");
+    free(raw);
+    for (int g = 0; g < EXP_N_AGENTS - 1; g++) free(vals[g]);
+    return st;
+}
+
 static int uplift(FILE *f, const exp_results *r) {
     fputs("<section id=\"uplift\"><h2>Uplift per product</h2><p class=\"note\">For each evaluated product, the "
-          "agent's estimated value minus that of the historical prices under the same estimator. Box: "
+          "agent's estimated value minus that of the historical prices. Immediate reward: the agent's doubly "
+          "robust value minus the historical prices' on-policy mean on the same rows (raw), and its "
+          "empirical-Bayes shrinkage across products (shrunk, what the nightly deployment rule uses); "
+          "long-term: the difference under the same estimator. Box: "
           "quartiles and median; dots: products; dashed line: no change. Agents that failed on a product "
           "are left out for it.</p>",
           f);
@@ -347,7 +498,7 @@ static int overlap(FILE *f, const exp_results *r) {
                         exp_rep_agent_label(a), lt ? "long-term" : "immediate", e, s, u);
                 exp_rep_esc(f, res->overlap.reason);
                 fputs("</td><td>", f);
-                put_shown(f, res);
+                put_shown(f, res, a, lt);
                 fputs("</td></tr>\n", f);
             }
     }
@@ -384,9 +535,19 @@ static void product_row(FILE *f, const exp_product_result *p) {
             fputs("<br>", f);
         }
         fputs("now: ", f);
-        put_shown(f, &p->immediate[a]);
+        put_shown(f, &p->immediate[a], a, 0);
+        if (a != EXP_AGENT_HISTORY && (p->uplift_shrunk[a].available || p->uplift[a].available)) {
+            char b1[128], b2[128];
+            const ope_value *s = &p->uplift_shrunk[a], *u = &p->uplift[a];
+            if (s->available) fmt_ci(s->estimate, s->ci_low, s->ci_high, b1, sizeof b1);
+            else snprintf(b1, sizeof b1, "n/a");
+            if (u->available) fmt_ci(u->estimate, u->ci_low, u->ci_high, b2, sizeof b2);
+            else snprintf(b2, sizeof b2, "n/a");
+            fprintf(f, "<br>uplift: <span%s>%s</span> <span class=\"note\">shrunk; raw %s</span>",
+                    s->available && isfinite(s->ci_low) && s->ci_low > 0 ? " class=\"winner\"" : "", b1, b2);
+        }
         fputs("<br>long: ", f);
-        put_shown(f, &p->longterm[a]);
+        put_shown(f, &p->longterm[a], a, 1);
         fputs("</td>", f);
     }
     fputs("</tr>\n", f);
@@ -395,7 +556,8 @@ static void product_row(FILE *f, const exp_product_result *p) {
 static void products(FILE *f, const exp_results *r) {
     fputs("<section id=\"products\"><h2>Products</h2><p class=\"note\">Per product: the guarded price each agent "
           "would set next with the guardrails that shaped it, and its shown estimates (now: immediate reward per "
-          "period; long: discounted return).</p><div class=\"scroll\"><table id=\"product-table\"><tr>"
+          "period; uplift: over the historical prices' on-policy mean, empirical-Bayes shrunk and raw paired, "
+          "95% intervals; long: discounted return).</p><div class=\"scroll\"><table id=\"product-table\"><tr>"
           "<th>Product</th><th>Status</th><th>Incumbent</th>",
           f);
     for (int a = 0; a < EXP_N_AGENTS; a++) fprintf(f, "<th>%s</th>", exp_rep_agent_label(a));

@@ -6,15 +6,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "db_conn.h"
-#include "db_csvread.h"
-#include "db_h5store.h"
 #include "db_history.h"
-#include "db_import.h"
-#include "db_load.h"
 #include "eng_backend.h"
 #include "eng_util.h"
 #include "exp_compare.h"
+#include "exp_history_src.h"
 #include "exp_report.h"
 
 static void usage(FILE *f) {
@@ -27,77 +23,15 @@ static void usage(FILE *f) {
             "  Setting flags are the keys of the configuration file, e.g. --seed 7 --compare.dqn_steps 200.\n");
 }
 
-/* Where the history comes from. */
-typedef struct src {
-    const char *db, *cache, *preset;
-} src;
-
-/* Load the history; *desc receives a malloc'd description for the report.  Returns an exit
- * code (0, 2 usage/config, 3 database, 1 other). */
-static int load_history(const src *s, db_history **h, char **desc) {
-    char buf[1200];
-    int st;
-    if (s->cache) {
-        if ((st = db_history_load_h5(h, s->cache)) != ENG_OK) {
-            fprintf(stderr, "rlprice report: %s\n", eng_err_msg());
-            return st == ENG_ENOTFOUND || st == ENG_EFORMAT ? 2 : 1;
-        }
-        snprintf(buf, sizeof buf, "HDF5 cache %s", s->cache);
-    } else if (s->preset) {
-        if (strcmp(s->preset, "dominicks") != 0) {
-            fprintf(stderr, "rlprice report: unknown preset '%s' (known: dominicks)\n", s->preset);
-            return 2;
-        }
-        db_dominicks_opts o = {0};
-        db_csv_log log = {0};
-        long filtered = 0;
-        st = db_dominicks_read(h, &o, &log, &filtered);
-        char sum[512] = "";
-        db_csv_log_summary(&log, sum, sizeof sum);
-        db_csv_log_free(&log);
-        if (st != ENG_OK) {
-            fprintf(stderr, "rlprice report: %s\n", eng_err_msg());
-            return 2;
-        }
-        snprintf(buf, sizeof buf, "Dominick's orange juice preset (%s)", sum);
-    } else {
-        PGconn *c = NULL;
-        if (db_resolve(&c, s->db) != ENG_OK) {
-            fprintf(stderr, "rlprice report: %s\n", eng_err_msg());
-            return 3;
-        }
-        db_load_opts o;
-        db_load_opts_default(&o);
-        db_load_report rep;
-        st = db_load_history(c, &o, h, &rep);
-        snprintf(buf, sizeof buf, "PostgreSQL %s", db_describe(c));
-        db_load_report_free(&rep);
-        db_disconnect(c);
-        if (st != ENG_OK) {
-            fprintf(stderr, "rlprice report: %s\n", eng_err_msg());
-            return st == ENG_EDB ? 3 : 1;
-        }
-    }
-    *desc = malloc(strlen(buf) + 1);
-    if (!*desc) {
-        db_history_free(*h);
-        *h = NULL;
-        fprintf(stderr, "rlprice report: out of memory\n");
-        return 1;
-    }
-    strcpy(*desc, buf);
-    return 0;
-}
-
 int exp_cmd_report(int argc, char **argv) {
-    src s = {0};
+    exp_history_src s = {NULL, NULL, NULL, NULL, 0};
     const char *config = NULL, *out = NULL;
     char **flags = calloc((size_t)argc + 1, sizeof *flags);
     int nflags = 0, rc = 2;
     exp_compare_cfg cfg = exp_compare_default();
     db_history *h = NULL;
     exp_results *res = NULL;
-    char *desc = NULL, *hp = NULL, *jp = NULL;
+    char desc[1200] = "", *hp = NULL, *jp = NULL;
     if (!flags) {
         fprintf(stderr, "rlprice report: out of memory\n");
         rc = 1;
@@ -157,7 +91,10 @@ int exp_cmd_report(int argc, char **argv) {
         goto done;
     }
     double t0 = eng_now();
-    if ((rc = load_history(&s, &h, &desc)) != 0) goto done;
+    if ((rc = exp_history_load(&s, &h, desc, sizeof desc)) != 0) {
+        fprintf(stderr, "rlprice report: %s\n", eng_err_msg());
+        goto done;
+    }
     double t_load = eng_now() - t0;
     rc = 1;
     if (exp_compare_run(h, &cfg, be, NULL, NULL, &res) != ENG_OK) {
@@ -165,8 +102,10 @@ int exp_cmd_report(int argc, char **argv) {
         goto done;
     }
     free(res->data_source);
-    res->data_source = desc;
-    desc = NULL;
+    if (!(res->data_source = strdup(desc))) {
+        fprintf(stderr, "rlprice report: out of memory\n");
+        goto done;
+    }
     res->seconds_load = t_load;
     double t1 = eng_now();
     if (exp_report_write(res, out, &hp, &jp) != ENG_OK) {
@@ -180,7 +119,6 @@ int exp_cmd_report(int argc, char **argv) {
 done:
     free(hp);
     free(jp);
-    free(desc);
     exp_results_free(res);
     db_history_free(h);
     exp_compare_cfg_free(&cfg);

@@ -78,9 +78,16 @@ exp_rep_counts exp_rep_count(const exp_results *r) {
     return c;
 }
 
+const char *exp_rep_est_label(int a, int est, int longterm) {
+    if (a == EXP_AGENT_HISTORY && est == OPE_IPS && !longterm) return "on-policy mean";
+    const char *s = est >= 0 && est < OPE_N_EST ? ope_est_name((ope_est)est) : NULL;
+    return s ? s : "none";
+}
+
 double exp_rep_uplift(const exp_product_result *p, int a, int longterm) {
     if (!exp_rep_evaluated(p) || a <= EXP_AGENT_HISTORY || a >= EXP_N_AGENTS) return NAN;
     if (p->agent_failed & (1u << a)) return NAN;
+    if (!longterm && usable(&p->uplift[a])) return p->uplift[a].estimate;
     const ope_result *ra = longterm ? &p->longterm[a] : &p->immediate[a];
     const ope_result *rh = longterm ? &p->longterm[EXP_AGENT_HISTORY] : &p->immediate[EXP_AGENT_HISTORY];
     exp_shown s = exp_rep_pick(ra);
@@ -101,7 +108,7 @@ static int runner_up(const ope_result *tot, int skip) {
     return best;
 }
 
-static size_t verdict_part(char *buf, size_t n, const char *what, const ope_result *tot, int w) {
+static size_t verdict_part(char *buf, size_t n, const char *what, const ope_result *tot, int w, int lt) {
     char v[32], lo[32], hi[32], hv[32];
     if (w < 0 || w >= EXP_N_AGENTS) return (size_t)snprintf(buf, n, "%s: no verdict (no agent could be evaluated). ", what);
     exp_shown s = exp_rep_pick(&tot[w]);
@@ -112,12 +119,13 @@ static size_t verdict_part(char *buf, size_t n, const char *what, const ope_resu
     size_t k;
     if (w == EXP_AGENT_HISTORY) {
         k = (size_t)snprintf(buf, n, "%s: no agent beats the historical prices (%s %s [%s, %s]).", what,
-                             ope_est_name((ope_est)s.est), v, lo, hi);
+                             exp_rep_est_label(w, s.est, lt), v, lo, hi);
     } else {
         exp_shown h = exp_rep_pick(&tot[EXP_AGENT_HISTORY]);
         exp_rep_fmt(h.value, hv, sizeof hv);
-        k = (size_t)snprintf(buf, n, "%s: %s leads with %s %s [%s, %s] against %s for the historical prices.", what,
-                             exp_rep_agent_label(w), ope_est_name((ope_est)s.est), v, lo, hi, hv);
+        k = (size_t)snprintf(buf, n, "%s: %s leads with %s %s [%s, %s] against %s (%s) for the historical prices.",
+                             what, exp_rep_agent_label(w), exp_rep_est_label(w, s.est, lt), v, lo, hi, hv,
+                             exp_rep_est_label(EXP_AGENT_HISTORY, h.est, lt));
     }
     if (k >= n) return n ? n - 1 : 0;
     int ru = runner_up(tot, w);
@@ -140,8 +148,8 @@ static size_t verdict_part(char *buf, size_t n, const char *what, const ope_resu
 void exp_rep_verdict(const exp_results *r, char *buf, size_t n) {
     if (!n) return;
     buf[0] = 0;
-    size_t k = verdict_part(buf, n, "Immediate reward (one-step value)", r->total_immediate, (int)r->winner_immediate);
-    k += verdict_part(buf + k, n - k, "Long-term value (discounted return)", r->total_longterm, (int)r->winner_longterm);
+    size_t k = verdict_part(buf, n, "Immediate reward (one-step value)", r->total_immediate, (int)r->winner_immediate, 0);
+    k += verdict_part(buf + k, n - k, "Long-term value (discounted return)", r->total_longterm, (int)r->winner_longterm, 1);
     if (k >= n - 1) return;
     const char *same = r->winner_immediate == r->winner_longterm ? "The same agent leads on both criteria. "
                                                                  : "The two criteria pick different agents. ";

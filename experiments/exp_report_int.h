@@ -37,6 +37,10 @@ exp_shown exp_rep_pick(const ope_result *r);
 /* Short label of a pick: "" for NORMAL, "DM fallback (poor overlap)", ... Static string. */
 const char *exp_rep_pick_label(const exp_shown *s);
 
+/* Display name of the estimator est shown for agent a: "on-policy mean" for the historical
+ * policy's one-step IPS (it generated the rows: weights exactly 1), else ope_est_name.  Static. */
+const char *exp_rep_est_label(int a, int est, int longterm);
+
 /* Product counts by status. evaluated = OK + DIVERGED. */
 typedef struct exp_rep_counts {
     int total, evaluated, ok, skipped, diverged, failed, poor_immediate, poor_longterm;
@@ -45,8 +49,10 @@ exp_rep_counts exp_rep_count(const exp_results *r);
 /* 1 when product p enters the cross-product numbers (status OK or DIVERGED). */
 int exp_rep_evaluated(const exp_product_result *p);
 
-/* Uplift of agent a over the historical policy on product p (same estimator for both where
- * history has it); NaN when not evaluated, the agent failed, or no estimate. */
+/* Uplift of agent a over the historical policy on product p: one-step, the comparison's paired
+ * uplift (p->uplift[a]: DR minus history's on-policy mean, same rows) when it has one; else, and
+ * long-term, the shown estimate minus history's under the same estimator.  NaN when not
+ * evaluated, the agent failed, or no estimate. */
 double exp_rep_uplift(const exp_product_result *p, int a, int longterm);
 
 /* Verdict sentences (plain text, no markup) into buf[n]. */

@@ -55,14 +55,28 @@ static const char *kind_key(exp_show_kind k) {
     }
 }
 
+/* An ope_value as {estimate, ci_low, ci_high, note}, or JSON null when unavailable. */
+static json_object *value_json(const ope_value *v) {
+    if (!v->available || !isfinite(v->estimate)) return NULL;
+    json_object *o = json_object_new_object();
+    if (!o) return NULL;
+    if (put_num(o, "estimate", v->estimate) || put_num(o, "ci_low", v->ci_low) || put_num(o, "ci_high", v->ci_high) ||
+        put_num(o, "sd", v->boot_se) || put_str(o, "note", v->note)) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
 /* The estimate shown for one result plus its overlap numbers. */
-static json_object *shown_json(const ope_result *r) {
+static json_object *shown_json(const ope_result *r, int a, int lt) {
     json_object *o = json_object_new_object();
     if (!o) return NULL;
     exp_shown s = exp_rep_pick(r);
     const ope_overlap *w = &r->overlap;
     if (put(o, "estimator", s.est >= 0 ? json_object_new_string(ope_est_name((ope_est)s.est)) : NULL) ||
         put_num(o, "estimate", s.value) || put_num(o, "ci_low", s.lo) || put_num(o, "ci_high", s.hi) ||
+        put_str(o, "estimator_label", s.est >= 0 ? exp_rep_est_label(a, s.est, lt) : "none") ||
         put_str(o, "shown_as", kind_key(s.kind)) || put_str(o, "label", exp_rep_pick_label(&s)) ||
         put_bool(o, "poor_overlap", w->poor) || put_str(o, "overlap_reason", w->reason) ||
         put_num(o, "ess_frac", w->n > 0 ? w->ess_frac : NAN) ||
@@ -75,12 +89,12 @@ static json_object *shown_json(const ope_result *r) {
 }
 
 /* {"shown": ..., "estimators": ope_result_json(...)} */
-static json_object *total_json(const ope_result *r) {
+static json_object *total_json(const ope_result *r, int a, int lt) {
     json_object *o = json_object_new_object();
     if (!o) return NULL;
     ope_result c = *r; /* a zeroed result (never initialised by the producer) has no q_source */
     if (!c.q_source) c.q_source = "none";
-    if (!put_new(o, "shown", shown_json(r)) || !put_new(o, "estimators", ope_result_json(&c))) {
+    if (!put_new(o, "shown", shown_json(r, a, lt)) || !put_new(o, "estimators", ope_result_json(&c))) {
         json_object_put(o);
         return NULL;
     }
@@ -115,7 +129,13 @@ static int run_json(json_object *root, const exp_results *r) {
     json_object *t = put_new(run, "seconds", json_object_new_object());
     if (!t || put_num(t, "load", r->seconds_load) || put_num(t, "features", r->seconds_features) ||
         put_num(t, "train", r->seconds_train) || put_num(t, "ope", r->seconds_ope) ||
-        put_num(t, "report", r->seconds_report) || put_num(t, "push", r->seconds_push))
+        put_num(t, "report", r->seconds_report) || put_num(t, "push", r->seconds_push) ||
+        put_num(t, "fqe", r->seconds_fqe))
+        return -1;
+    /* long-term FQE: over all evaluated products or a seeded sample of them */
+    json_object *fq = put_new(run, "fqe", json_object_new_object());
+    if (!fq || put_int(fq, "products", r->fqe_products) || put_int(fq, "eligible", r->fqe_eligible) ||
+        put_bool(fq, "sampled", r->fqe_products > 0 && r->fqe_products < r->fqe_eligible))
         return -1;
     exp_rep_counts c = exp_rep_count(r);
     json_object *n = put_new(root, "counts", json_object_new_object());
@@ -134,8 +154,17 @@ static int run_json(json_object *root, const exp_results *r) {
     for (int a = 0; a < EXP_N_AGENTS; a++) {
         json_object *o = put_new(ag, exp_agent_name((exp_agent)a), json_object_new_object());
         if (!o || put_str(o, "label", exp_rep_agent_label(a)) ||
-            !put_new(o, "immediate", total_json(&r->total_immediate[a])) ||
-            !put_new(o, "longterm", total_json(&r->total_longterm[a])))
+            !put_new(o, "immediate", total_json(&r->total_immediate[a], a, 0)) ||
+            !put_new(o, "longterm", total_json(&r->total_longterm[a], a, 1)))
+            return -1;
+        /* pooled evidence: rows and ESS of the pooled evaluation rows, the pooled uplift over the
+         * historical prices (null for history itself) and the empirical-Bayes prior */
+        const ope_overlap *w = &r->total_immediate[a].overlap;
+        if (put_int(o, "pooled_rows", w->n) || put_num(o, "pooled_ess", w->ess) ||
+            put(o, "uplift_pooled", value_json(&r->total_uplift[a])) ||
+            (a != EXP_AGENT_HISTORY &&
+             (put_num(o, "eb_prior_mean", r->eb_mean[a]) || put_num(o, "eb_tau2", r->eb_tau2[a]) ||
+              put_int(o, "eb_products", r->eb_n[a]))))
             return -1;
     }
     return 0;
@@ -161,12 +190,13 @@ static json_object *product_json(const exp_product_result *p) {
             const char *nm = env_guard_reason_name(1u << b);
             if ((p->guard_reasons[a] & (1u << b)) && nm && arr_add(gr, json_object_new_string(nm))) goto fail;
         }
-        if (!put_new(x, "immediate", shown_json(&p->immediate[a])) ||
-            !put_new(x, "longterm", shown_json(&p->longterm[a])))
+        if (!put_new(x, "immediate", shown_json(&p->immediate[a], a, 0)) ||
+            !put_new(x, "longterm", shown_json(&p->longterm[a], a, 1)))
             goto fail;
         if (a != EXP_AGENT_HISTORY &&
             (put_num(x, "uplift_immediate", exp_rep_uplift(p, a, 0)) ||
-             put_num(x, "uplift_longterm", exp_rep_uplift(p, a, 1))))
+             put_num(x, "uplift_longterm", exp_rep_uplift(p, a, 1)) ||
+             put(x, "uplift_raw", value_json(&p->uplift[a])) || put(x, "uplift_shrunk", value_json(&p->uplift_shrunk[a]))))
             goto fail;
     }
     return o;

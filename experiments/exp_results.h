@@ -50,9 +50,10 @@ typedef struct exp_product_result {
     ope_result immediate[EXP_N_AGENTS]; /* Replay, IPS, SNIPS, DM, DR, Switch-DR (+ kernel for DDPG) */
     ope_result longterm[EXP_N_AGENTS];  /* PDIS, WPDIS, FQE */
 
-    /* Deployment evidence (docs/compare.md, "Uplift and shrinkage"): the paired DR uplift of
-     * agent a over the historical policy on the same evaluation rows (mean of the per-row
-     * differences of DR terms, percentile bootstrap CI over rows, boot_se), and its
+    /* Deployment evidence (docs/compare.md, "Uplift and shrinkage"): the uplift of agent a over
+     * the historical policy on the same evaluation rows (mean of the per-row differences DR_a,i
+     * minus the logged reward r_i, i.e. history's on-policy mean; compare.uplift_ref = 1: minus
+     * history's DR terms; percentile bootstrap CI over rows, boot_se), and its
      * empirical-Bayes (normal-normal) posterior across products: estimate = posterior mean,
      * ci_low/ci_high = 1 - alpha posterior interval, boot_se = posterior sd.  Index
      * EXP_AGENT_HISTORY is unavailable (the reference).  Unavailable with a note when the
@@ -84,14 +85,22 @@ typedef struct exp_results {
      * evaluation rows of those products (per-row terms, bootstrap over products as clusters;
      * total_immediate[a].overlap is the pooled rows' overlap, its ess the pooled ESS); Replay,
      * the kernel estimators and total_longterm are means of per-product values. */
-    ope_value total_uplift[EXP_N_AGENTS]; /* pooled paired DR uplift over history, same rows */
-    double eb_mean[EXP_N_AGENTS];   /* empirical-Bayes prior mean of the scaled uplift (NaN: none) */
+    ope_value total_uplift[EXP_N_AGENTS]; /* pooled uplift over history (as uplift[]), same rows */
+    double eb_mean[EXP_N_AGENTS];   /* empirical-Bayes prior mean of the scaled uplift at the mean
+                                       support share (NaN: none) */
+    double eb_slope[EXP_N_AGENTS];  /* prior mean's slope in the support share ESS_p / n_p */
     double eb_tau2[EXP_N_AGENTS];   /* its between-product variance (method of moments) */
+    double eb_tau2_icpt[EXP_N_AGENTS], eb_tau2_slope[EXP_N_AGENTS]; /* the variance used for a
+                                       product of support share x: max(eb_tau2, icpt + slope x) */
     double eb_var_mean[EXP_N_AGENTS]; /* variance of eb_mean */
     int eb_n[EXP_N_AGENTS];         /* products with finite evidence behind mean and tau2 */
     exp_agent winner_immediate; /* best agent by the recommended one-step estimate */
     exp_agent winner_longterm;  /* best agent by the recommended long-term estimate */
 
+    int fqe_products;           /* products whose long-term FQE was computed (the FQE total is
+                                   over these: all, or a seeded sample of compare.fqe_products) */
+    int fqe_eligible;           /* products that could have been (in the totals, evaluation rows) */
+    double seconds_fqe;         /* part of seconds_ope spent in FQE */
     double seconds_load, seconds_features, seconds_train, seconds_ope, seconds_report, seconds_push;
 } exp_results;
 

@@ -41,6 +41,10 @@ static exp_compare_cfg small_cfg(void) {
     c.ope.cross_folds = 2;
     c.guard.default_max_change_pct = 10.0;
     c.train_frac = 0.7;
+    c.fqe.iterations = 4;
+    c.fqe.steps = 10;
+    c.fqe.batch = 16;
+    c.fqe.hidden[0] = c.fqe.hidden[1] = 16;
     return c;
 }
 
@@ -86,14 +90,16 @@ static void test_run_basic(void **state) {
                 check_value(&lt->v[e]);
             }
         }
-        /* the paired uplift is the difference of the two DR estimates on the same rows with the
-         * same (pooled) reward model; the shrunk one lies inside its own interval */
+        /* the uplift is the agent's DR minus history's on-policy mean on the same rows (history's
+         * recommended one-step estimate, IPS with weights 1); the shrunk one lies inside its own
+         * interval */
         assert_false(pr->uplift[EXP_AGENT_HISTORY].available);
         assert_string_equal(pr->immediate[EXP_AGENT_DQN].q_source, "pooled");
+        assert_int_equal(pr->immediate[EXP_AGENT_HISTORY].recommended, OPE_IPS);
         for (int a = 1; a < EXP_N_AGENTS; a++) {
             assert_true(pr->uplift[a].available);
             assert_close(pr->uplift[a].estimate,
-                         pr->immediate[a].v[OPE_DR].estimate - pr->immediate[EXP_AGENT_HISTORY].v[OPE_DR].estimate,
+                         pr->immediate[a].v[OPE_DR].estimate - pr->immediate[EXP_AGENT_HISTORY].v[OPE_IPS].estimate,
                          1e-9, 1e-9);
             check_value(&pr->uplift[a]);
             check_value(&pr->uplift_shrunk[a]);
@@ -120,7 +126,7 @@ static void test_run_basic(void **state) {
         if (a != EXP_AGENT_HISTORY) {
             assert_true(r->total_uplift[a].available);
             assert_close(r->total_uplift[a].estimate,
-                         r->total_immediate[a].v[OPE_DR].estimate - r->total_immediate[EXP_AGENT_HISTORY].v[OPE_DR].estimate,
+                         r->total_immediate[a].v[OPE_DR].estimate - r->total_immediate[EXP_AGENT_HISTORY].v[OPE_IPS].estimate,
                          1e-9, 1e-9);
         }
         for (int k = 0; k < OPE_N_EST; k++) {
@@ -129,11 +135,16 @@ static void test_run_basic(void **state) {
         }
     }
     assert_true(r->winner_immediate >= 0 && r->winner_immediate < EXP_N_AGENTS);
-    /* the winner really has the highest value on the compared estimator */
-    ope_est e = r->total_immediate[0].recommended;
-    for (int a = 0; a < EXP_N_AGENTS; a++)
-        if (r->total_immediate[a].v[e].available)
-            assert_true(r->total_immediate[r->winner_immediate].v[e].estimate >= r->total_immediate[a].v[e].estimate);
+    /* the winner really has the highest value on each agent's recommended estimator: one common
+     * estimator for the agents, the on-policy mean (ips) for history */
+    assert_int_equal(r->total_immediate[EXP_AGENT_HISTORY].recommended, OPE_IPS);
+    const ope_result *tw = &r->total_immediate[r->winner_immediate];
+    for (int a = 0; a < EXP_N_AGENTS; a++) {
+        const ope_result *ta = &r->total_immediate[a];
+        if (a > EXP_AGENT_FIXED) assert_int_equal(ta->recommended, r->total_immediate[EXP_AGENT_FIXED].recommended);
+        if (ta->v[ta->recommended].available)
+            assert_true(tw->v[tw->recommended].estimate >= ta->v[ta->recommended].estimate);
+    }
     exp_results_free(r);
     exp_compare_cfg_free(&cfg);
     db_history_free(h);
@@ -196,6 +207,65 @@ static void test_divergence_held(void **state) {
     db_history_free(h);
 }
 
+/* FQE of every agent's long-term value: on every product in the totals by default, on a seeded
+ * sample with compare.fqe_products, off with 0; the total says over how many products. */
+static void test_fqe(void **state) {
+    (void)state;
+    db_history *h = make_history();
+    exp_compare_cfg cfg = small_cfg();
+    exp_results *r = NULL;
+    assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &r), 0);
+    const int n_el = SHORT_P - 1; /* the short products are not in the totals */
+    assert_int_equal(r->fqe_eligible, n_el);
+    assert_int_equal(r->fqe_products, n_el);
+    double rmax = 0;
+    for (size_t c = 0; c < (size_t)NP * NT; c++)
+        if (h->present[c] && isfinite(h->revenue[c]) && h->traffic[c] > 0)
+            rmax = fmax(rmax, fabs(h->revenue[c] / h->traffic[c]));
+    for (int p = 0; p < NP; p++)
+        for (int a = 0; a < EXP_N_AGENTS; a++) {
+            const ope_value *v = &r->products[p].longterm[a].v[OPE_FQE];
+            if (p >= n_el) {
+                assert_false(v->available);
+                continue;
+            }
+            assert_true(v->available);
+            /* a discounted return of drcr rewards (|r| <= 2 max RCR) is bounded by 2 rmax / (1 - gamma) */
+            assert_true(isfinite(v->estimate) && fabs(v->estimate) <= 2 * rmax / (1 - cfg.ope.gamma));
+        }
+    for (int a = 0; a < EXP_N_AGENTS; a++) {
+        assert_true(r->total_longterm[a].v[OPE_FQE].available);
+        assert_int_equal(r->total_longterm[a].v[OPE_FQE].n_used, n_el);
+        assert_non_null(strstr(r->total_longterm[a].v[OPE_FQE].note, "(all of 3"));
+    }
+    exp_results_free(r);
+    /* a seeded sample of 2 products: the third says why it has none; the total is over 2 */
+    cfg.fqe_products = 2;
+    assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &r), 0);
+    assert_int_equal(r->fqe_products, 2);
+    int with = 0;
+    for (int p = 0; p < n_el; p++) {
+        const ope_value *v = &r->products[p].longterm[EXP_AGENT_DQN].v[OPE_FQE];
+        with += v->available;
+        if (!v->available) assert_non_null(strstr(v->note, "not in the FQE sample"));
+        for (int a = 0; a < EXP_N_AGENTS; a++)
+            assert_int_equal(r->products[p].longterm[a].v[OPE_FQE].available, v->available);
+    }
+    assert_int_equal(with, 2);
+    assert_int_equal(r->total_longterm[EXP_AGENT_DQN].v[OPE_FQE].n_used, 2);
+    assert_non_null(strstr(r->total_longterm[EXP_AGENT_DQN].v[OPE_FQE].note, "seeded sample of 3"));
+    exp_results_free(r);
+    /* off */
+    cfg.fqe_products = 0;
+    assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &r), 0);
+    assert_int_equal(r->fqe_products, 0);
+    assert_false(r->total_longterm[EXP_AGENT_HISTORY].v[OPE_FQE].available);
+    assert_non_null(strstr(r->products[0].longterm[EXP_AGENT_HISTORY].v[OPE_FQE].note, "FQE off"));
+    exp_results_free(r);
+    exp_compare_cfg_free(&cfg);
+    db_history_free(h);
+}
+
 static void test_deterministic(void **state) {
     (void)state;
     db_history *h = make_history();
@@ -211,6 +281,7 @@ static void test_deterministic(void **state) {
             for (int e = 0; e < OPE_N_EST; e++) {
                 assert_memory_equal(&x->immediate[g].v[e].estimate, &y->immediate[g].v[e].estimate, sizeof(double));
                 assert_memory_equal(&x->longterm[g].v[e].ci_low, &y->longterm[g].v[e].ci_low, sizeof(double));
+                assert_memory_equal(&x->longterm[g].v[e].estimate, &y->longterm[g].v[e].estimate, sizeof(double));
             }
         }
     }
@@ -332,7 +403,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config),         cmocka_unit_test(test_run_basic),
         cmocka_unit_test(test_short_pooled),   cmocka_unit_test(test_divergence_held),
-        cmocka_unit_test(test_deterministic),  cmocka_unit_test(test_warm_start),
+        cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_fqe),  cmocka_unit_test(test_warm_start),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -232,7 +232,7 @@ static void test_html(void **state) {
     must_contain(html, "<span class=\"winner\" id=\"winner-longterm\">DQN</span>");
     char *verdict = section_of(html, "summary");
     must_contain(verdict, "Immediate reward (one-step value): LinUCB leads with dr 0.07000 [0.06500, 0.07500] "
-                          "against 0.05000 for the historical prices.");
+                          "against 0.05000 (dr) for the historical prices.");
     must_contain(verdict, "Long-term value (discounted return): DQN leads with wpdis 0.4100 [0.3800, 0.4400]");
     must_contain(verdict, "The two criteria pick different agents.");
     must_contain(verdict, "Liu et al. found LinUCB ahead offline on immediate reward");
@@ -361,6 +361,119 @@ static void test_json(void **state) {
     assert_null(get(tr, "0/agents/dqn/0"));
     assert_close(json_object_get_double(get(tr, "0/history/1")), 2.59, 1e-5, 0);
     json_object_put(doc);
+    free(jp);
+    exp_results_free(r);
+}
+
+/* The comparison's deployment evidence: history valued by its on-policy mean, per-product shrunk
+ * and raw uplifts with intervals, pooled ESS and uplift in the summary, FQE from a sample. */
+static void set_uplift(ope_value *v, double est, double lo, double hi) {
+    v->available = 1;
+    v->estimate = est;
+    v->ci_low = lo;
+    v->ci_high = hi;
+    v->boot_se = (hi - lo) / 4;
+    snprintf(v->note, sizeof v->note, "test");
+}
+
+static void test_uplift_fields(void **state) {
+    (void)state;
+    exp_results *r = make_results();
+    /* history's one-step value: the on-policy mean (IPS with weights 1) */
+    for (int i = 0; i < r->n_products; i++)
+        if (r->products[i].status != EXP_SKIP_SHORT) r->products[i].immediate[EXP_AGENT_HISTORY].recommended = OPE_IPS;
+    r->total_immediate[EXP_AGENT_HISTORY].recommended = OPE_IPS;
+    setv(&r->total_immediate[EXP_AGENT_HISTORY], OPE_IPS, 0.0511, 0.0490, 0.0530);
+    r->total_immediate[EXP_AGENT_HISTORY].overlap.n = 400;
+    r->total_immediate[EXP_AGENT_HISTORY].overlap.ess = 400;
+    r->total_immediate[EXP_AGENT_LINUCB].overlap.n = 400;
+    r->total_immediate[EXP_AGENT_LINUCB].overlap.ess = 37.25;
+    set_uplift(&r->total_uplift[EXP_AGENT_LINUCB], 0.0123, 0.0042, 0.0201);
+    for (int a = 0; a < EXP_N_AGENTS; a++) r->eb_mean[a] = r->eb_tau2[a] = NAN;
+    r->eb_mean[EXP_AGENT_LINUCB] = 0.25;
+    r->eb_tau2[EXP_AGENT_LINUCB] = 0.01;
+    r->eb_n[EXP_AGENT_LINUCB] = 3;
+    /* B-200 (product 1): LinUCB's shrunk uplift is positive, DQN's is not; C-300 (2) LinUCB raw only */
+    set_uplift(&r->products[1].uplift[EXP_AGENT_LINUCB], 0.0187, -0.0021, 0.0395);
+    set_uplift(&r->products[1].uplift_shrunk[EXP_AGENT_LINUCB], 0.0142, 0.0031, 0.0253);
+    set_uplift(&r->products[1].uplift[EXP_AGENT_DQN], -0.0066, -0.0301, 0.0170);
+    set_uplift(&r->products[1].uplift_shrunk[EXP_AGENT_DQN], -0.0012, -0.0098, 0.0074);
+    set_uplift(&r->products[2].uplift[EXP_AGENT_LINUCB], 0.0051, -0.0100, 0.0202);
+    set_uplift(&r->products[2].uplift_shrunk[EXP_AGENT_LINUCB], 0.0049, -0.0040, 0.0138);
+    /* FQE on a sample of 2 of the 4 evaluated products */
+    r->fqe_products = 2;
+    r->fqe_eligible = 4;
+    r->seconds_fqe = 3.5;
+    for (int a = 0; a < EXP_N_AGENTS; a++) setv(&r->total_longterm[a], OPE_FQE, 0.29 + 0.01 * a, 0.2, 0.4);
+    char dir[512];
+    make_dir(dir, sizeof dir, "uplift");
+    char *hp = NULL, *jp = NULL;
+    assert_int_equal(exp_report_write(r, dir, &hp, &jp), ENG_OK);
+    char *html = slurp(hp);
+    assert_non_null(html);
+    char *sm = section_of(html, "summary");
+    /* pooled evidence table: LinUCB's pooled ESS and pooled uplift, 1 of 2 shrunk lower bounds > 0 */
+    const char *pe = strstr(sm, "id=\"pooled-evidence\"");
+    assert_non_null(pe);
+    const char *lr = strstr(pe, "<td>LinUCB</td>");
+    assert_non_null(lr);
+    must_contain(lr, "<td class=\"num\">400</td><td class=\"num\">37.25</td>"
+                     "<td class=\"num\">0.01230 [0.004200, 0.02010]</td><td class=\"num\">1 of 2</td>");
+    must_contain(pe, "reference (on-policy mean)");
+    must_contain(sm, "over a seeded random sample of 2 of the 4 evaluated products (compare.fqe_products)");
+    /* the verdict names history's estimate as the on-policy mean */
+    must_contain(sm, "against 0.05110 (on-policy mean) for the historical prices.");
+    free(sm);
+    char *pv = section_of(html, "policy-value");
+    must_contain(pv, "0.05110 [0.04900, 0.05300] <span class=\"note\">on-policy mean</span>");
+    must_contain(pv, "Historical prices (on-policy mean)"); /* chart label */
+    must_contain(pv, "<th>fqe</th>");
+    must_contain(pv, "0.3300 [0.2000, 0.4000]"); /* DQN's FQE in the long-term table */
+    must_contain(pv, "fqe: mean over a seeded random sample of 2 of 4 products");
+    free(pv);
+    /* uplift section: the shrunk strips, the table and the interval chart of the top products */
+    char *up = section_of(html, "uplift");
+    must_contain(up, "Per-product shrunk uplift over the historical prices: immediate reward");
+    const char *ul = strstr(up, "<tr><td>LinUCB</td>");
+    assert_non_null(ul);
+    /* 2 products, median shrunk (0.0142 + 0.0049) / 2, 1 of 2 positive, median raw, pooled */
+    must_contain(ul, "<td class=\"num\">2</td><td class=\"num\">0.009550</td><td class=\"num\">1 of 2</td>"
+                     "<td class=\"num\">0.01190</td><td class=\"num\">0.01230 [0.004200, 0.02010]</td>");
+    must_contain(up, "Products with the highest shrunk lower bounds");
+    must_contain(up, "B-200 linucb shrunk");
+    must_contain(up, "B-200 linucb raw");
+    free(up);
+    /* per-product table: shrunk and raw intervals, a positive lower bound emphasised */
+    char *pt = section_of(html, "products");
+    must_contain(pt, "uplift: <span class=\"winner\">0.01420 [0.003100, 0.02530]</span> "
+                     "<span class=\"note\">shrunk; raw 0.01870 [-0.002100, 0.03950]</span>");
+    must_contain(pt, "uplift: <span>-0.001200 [-0.009800, 0.007400]</span>");
+    free(pt);
+    free(html);
+    /* JSON: per-product raw and shrunk uplift objects, pooled evidence, the FQE sample */
+    json_object *doc = json_object_from_file(jp);
+    assert_non_null(doc);
+    json_object *prods = get(doc, "products");
+    assert_close(json_object_get_double(get(prods, "1/agents/linucb/uplift_shrunk/estimate")), 0.0142, 1e-12, 0);
+    assert_close(json_object_get_double(get(prods, "1/agents/linucb/uplift_shrunk/ci_low")), 0.0031, 1e-12, 0);
+    assert_close(json_object_get_double(get(prods, "1/agents/linucb/uplift_raw/ci_high")), 0.0395, 1e-12, 0);
+    /* uplift_immediate is the paired uplift where the comparison has one */
+    assert_close(json_object_get_double(get(prods, "1/agents/linucb/uplift_immediate")), 0.0187, 1e-12, 0);
+    assert_null(get(prods, "0/agents/linucb/uplift_shrunk"));
+    assert_string_equal(json_object_get_string(get(prods, "1/agents/history/immediate/estimator_label")),
+                        "on-policy mean");
+    assert_string_equal(json_object_get_string(get(prods, "1/agents/history/immediate/estimator")), "ips");
+    assert_close(json_object_get_double(get(doc, "agents/linucb/pooled_ess")), 37.25, 1e-12, 0);
+    assert_int_equal(json_object_get_int(get(doc, "agents/linucb/pooled_rows")), 400);
+    assert_close(json_object_get_double(get(doc, "agents/linucb/uplift_pooled/estimate")), 0.0123, 1e-12, 0);
+    assert_null(get(doc, "agents/history/uplift_pooled"));
+    assert_close(json_object_get_double(get(doc, "agents/linucb/eb_prior_mean")), 0.25, 1e-12, 0);
+    assert_int_equal(json_object_get_int(get(doc, "run/fqe/products")), 2);
+    assert_int_equal(json_object_get_int(get(doc, "run/fqe/eligible")), 4);
+    assert_true(json_object_get_boolean(get(doc, "run/fqe/sampled")));
+    assert_close(json_object_get_double(get(doc, "agents/dqn/longterm/estimators/fqe/estimate")), 0.32, 1e-12, 0);
+    json_object_put(doc);
+    free(hp);
     free(jp);
     exp_results_free(r);
 }
@@ -520,7 +633,8 @@ static void test_command(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_html),        cmocka_unit_test(test_json),     cmocka_unit_test(test_format),
+        cmocka_unit_test(test_html),        cmocka_unit_test(test_json),
+        cmocka_unit_test(test_uplift_fields),     cmocka_unit_test(test_format),
         cmocka_unit_test(test_write_fails), cmocka_unit_test(test_chromium),
         cmocka_unit_test(test_command),
     };
