@@ -72,10 +72,14 @@ static char *group_meta(const cmp_ctx *c, const cmp_group *g) {
     }
     size_t n = (size_t)snprintf(s, cap,
                                 "rlprice-compare-group 1\nlayout %s %016llx\nnorm %016llx\nslots %d pooled %d\n"
-                                "grid %d %.9g\ndqn %d %d\nddpg %d %d\nproducts %d\n",
+                                "grid %d %.9g\nreward %s tau %d fallback %s min_traffic_frac %.9g\n"
+                                "dqn %d %d gamma %.9g\nddpg %d %d gamma %.9g\nproducts %d\n",
                                 FEAT_LAYOUT_VERSION, (unsigned long long)feat_layout_get()->hash,
                                 (unsigned long long)nh, g->P, g->pooled, cfg->grid.K, cfg->grid.band,
-                                cfg->dqn.hidden1, cfg->dqn.hidden2, cfg->ddpg.hidden1, cfg->ddpg.hidden2, g->n);
+                                env_reward_name(cfg->reward.kind), cfg->reward.tau,
+                                env_fallback_name(cfg->reward.fallback), cfg->reward.min_traffic_frac,
+                                cfg->dqn.hidden1, cfg->dqn.hidden2, (double)cfg->dqn.gamma, cfg->ddpg.hidden1,
+                                cfg->ddpg.hidden2, (double)cfg->ddpg.gamma, g->n);
     for (int i = 0; i < g->n; i++) {
         for (const unsigned char *p = (const unsigned char *)c->h->product_id[g->prod[i]]; *p; p++) {
             if (*p > 32 && *p < 127 && *p != '%') s[n++] = (char)*p;
@@ -131,7 +135,7 @@ static int group_try_load(const cmp_ctx *c, cmp_group *g) {
     have = read_small_file(path);
     if (!have || strcmp(have, want)) {
         ENG_INFO("compare: %s: %s; training from scratch", g->name,
-                 have ? "product list, feature layout or network shape changed" : "no checkpoint");
+                 have ? "product list, feature layout, reward or network shape changed" : "no checkpoint");
         goto done;
     }
     ckpt_path(path, sizeof path, c, g, "dqn.h5");

@@ -334,6 +334,18 @@ static void test_warm_start(void **state) {
     assert_int_equal(loaded, 2);
     assert_int_equal(fresh, 1);
     exp_results_free(r);
+    /* agents trained for another reward are not continued: everything retrains */
+    cfg.reward.kind = ENV_REWARD_REVENUE;
+    assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &r), 0);
+    exp_compare_last_warm(&loaded, &fresh);
+    assert_int_equal(loaded, 0);
+    assert_int_equal(fresh, 3);
+    exp_results_free(r);
+    /* and the checkpoints now written for that reward load again */
+    assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &r), 0);
+    exp_compare_last_warm(&loaded, &fresh);
+    assert_int_equal(loaded, 3);
+    exp_results_free(r);
     /* another network shape: everything retrains */
     cfg.dqn.hidden1 = 24;
     assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &r), 0);
