@@ -11,6 +11,16 @@
 #define CHART_W 720.0
 #define LEFT 150.0
 #define RIGHT 24.0
+#define LABEL_CHAR_W 7.2 /* average advance of a 13px label character */
+
+/* Left edge of the plot area: wide enough for the longest row label (at least LEFT, at most
+ * half the chart, where longer labels are clipped). */
+static double label_left(int n, const char *const *labels) {
+    size_t longest = 0;
+    for (int i = 0; i < n; i++)
+        if (labels[i] && strlen(labels[i]) > longest) longest = strlen(labels[i]);
+    return fmin(CHART_W / 2, fmax(LEFT, 16.0 + LABEL_CHAR_W * (double)longest));
+}
 
 typedef struct axis {
     double lo, hi, step; /* tick range and spacing */
@@ -91,7 +101,7 @@ void exp_rep_svg_intervals(FILE *f, const char *title, int n, const char *const 
     }
     if (isfinite(ref)) mn = fmin(mn, ref), mx = fmax(mx, ref);
     axis ax = nice_axis(mn, mx);
-    const double row = 30.0, top = 16.0, x0 = LEFT, x1 = CHART_W - RIGHT;
+    const double row = 30.0, top = 16.0, x0 = label_left(n, labels), x1 = CHART_W - RIGHT;
     double y1 = top + row * n, h = y1 + 44;
     open_svg(f, title, CHART_W, h);
     x_axis(f, &ax, x0, x1, top - 6, y1, x_label);
@@ -146,7 +156,7 @@ void exp_rep_svg_strips(FILE *f, const char *title, int n, const char *const *la
         for (int i = 0; i < counts[g]; i++)
             if (isfinite(vals[g][i])) mn = fmin(mn, vals[g][i]), mx = fmax(mx, vals[g][i]);
     axis ax = nice_axis(mn, mx);
-    const double row = 46.0, top = 14.0, x0 = LEFT, x1 = CHART_W - RIGHT;
+    const double row = 46.0, top = 14.0, x0 = label_left(n, labels), x1 = CHART_W - RIGHT;
     double y1 = top + row * n, h = y1 + 44;
     open_svg(f, title, CHART_W, h);
     x_axis(f, &ax, x0, x1, top - 6, y1, x_label);
