@@ -464,18 +464,8 @@ static int total_pooled(cmp_ctx *c, int a, ope_result *out) {
     }
     ope_overlap *o = &out->overlap;
     memset(o, 0, sizeof *o);
-    o->n = (int)nrows;
-    o->ess = sw2 > 0 ? sw * sw / sw2 : 0;
-    o->ess_frac = nrows > 0 ? o->ess / nrows : 0;
-    o->max_w = wmax;
-    o->max_w_share = sw > 0 ? wmax / sw : 0;
-    o->mean_w = nrows > 0 ? sw / nrows : 0;
     o->support_exact = 1;
-    if (o->ess < cfg->ope.min_ess_abs || o->ess_frac < cfg->ope.min_ess_frac) {
-        o->poor = 1;
-        snprintf(o->reason, sizeof o->reason, "pooled ESS %.1f of %d rows below the rule (%g, %g of n)", o->ess, o->n,
-                 cfg->ope.min_ess_abs, cfg->ope.min_ess_frac);
-    }
+    ope_overlap_weights(o, (int)nrows, sw, sw2, wmax, &cfg->ope, "pooled", "rows");
     out->n = (int)nrows;
     out->q_source = c->qm.D > 0 ? "pooled" : "ridge";
 done:

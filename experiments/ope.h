@@ -132,6 +132,15 @@ int ope_bandit_check(const ope_bandit *d);
  * Returns 0, ENG_EINVAL (no context, bad lambda or folds), ENG_ENUM (singular), ENG_ENOMEM. */
 int ope_fit_ridge_q(const ope_bandit *d, double lambda, int folds, uint64_t seed, double **q_out);
 
+/* The weight part of an overlap summary, shared by the bandit, kernel, trajectory and pooled
+ * estimators: from n weights' sum `sw`, sum of squares `sw2` and maximum `max_w`, fill n, ess,
+ * ess_frac, max_w, max_w_share and mean_w, and apply the ESS rule: overlap is poor when n == 0 or
+ * ESS < max(min_ess_abs, min_ess_frac * n), with "<what> ESS x < need (...)" in reason (`unit`
+ * names what n counts, e.g. "n" rows or "m" trajectories).  The support fields are left as they
+ * are.  Returns ov->poor. */
+int ope_overlap_weights(ope_overlap *ov, int n, double sw, double sw2, double max_w, const ope_config *cfg,
+                        const char *what, const char *unit);
+
 /* Overlap diagnostics and the poor-overlap rule of cfg.  Unsupported actions: with d->mu,
  * per row (mu[i][a] == 0 at that row's context); without it, a per-FILE proxy (actions never
  * logged in any row), which cannot see context-dependent support (an action possible in some

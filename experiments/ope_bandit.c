@@ -180,6 +180,23 @@ cleanup:
     return st;
 }
 
+
+int ope_overlap_weights(ope_overlap *ov, int n, double sw, double sw2, double max_w, const ope_config *cfg,
+                        const char *what, const char *unit) {
+    ov->n = n;
+    ov->ess = sw2 > 0 ? sw * sw / sw2 : 0.0;
+    ov->ess_frac = n > 0 ? ov->ess / n : 0.0;
+    ov->max_w = max_w;
+    ov->max_w_share = sw > 0 ? max_w / sw : 0.0;
+    ov->mean_w = n > 0 ? sw / n : 0.0;
+    double need = fmax(cfg->min_ess_abs, cfg->min_ess_frac * n);
+    if (n == 0 || ov->ess < need) {
+        ov->poor = 1;
+        snprintf(ov->reason, sizeof ov->reason, "%s%sESS %.1f < %.1f (max(%g, %g*%s))", what, *what ? " " : "",
+                 ov->ess, need, cfg->min_ess_abs, cfg->min_ess_frac, unit);
+    }
+    return ov->poor;
+}
 int ope_overlap_compute(const ope_bandit *d, const ope_config *cfg, ope_overlap *out) {
     if (!d || !cfg || !out || d->n <= 0 || d->K <= 0) return eng_err_set(ENG_EINVAL, "ope_overlap_compute: bad arguments");
     memset(out, 0, sizeof *out);
@@ -207,21 +224,10 @@ int ope_overlap_compute(const ope_bandit *d, const ope_config *cfg, ope_overlap 
         mass += m;
         rows += m > 0;
     }
-    out->n = n;
-    out->ess = sw2 > 0 ? sw * sw / sw2 : 0.0;
-    out->ess_frac = out->ess / n;
-    out->max_w = mx;
-    out->max_w_share = sw > 0 ? mx / sw : 0.0;
-    out->mean_w = sw / n;
     out->unsupported_mass = mass / n;
     out->unsupported_rows = (double)rows / n;
     out->support_exact = d->mu != NULL;
-    double need = fmax(cfg->min_ess_abs, cfg->min_ess_frac * n);
-    if (out->ess < need) {
-        out->poor = 1;
-        snprintf(out->reason, sizeof out->reason, "ESS %.1f < %.1f (max(%g, %g*n))", out->ess, need,
-                 cfg->min_ess_abs, cfg->min_ess_frac);
-    } else if (out->unsupported_mass > cfg->max_unsupported) {
+    if (!ope_overlap_weights(out, n, sw, sw2, mx, cfg, "", "n") && out->unsupported_mass > cfg->max_unsupported) {
         out->poor = 1;
         snprintf(out->reason, sizeof out->reason, "%.1f%% of target mass on unsupported actions (> %.1f%%)%s",
                  100 * out->unsupported_mass, 100 * cfg->max_unsupported,

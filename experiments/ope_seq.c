@@ -102,17 +102,7 @@ int ope_cont_estimate(const ope_cont *d, const ope_config *cfg, ope_result *out)
         snprintf(v->note, sizeof v->note, "Gaussian kernel, bandwidth %.4g", h);
     }
     ope_overlap *ov = &out->overlap;
-    ov->n = n;
-    ov->ess = sw2 > 0 ? sw * sw / sw2 : 0.0;
-    ov->ess_frac = ov->ess / n;
-    ov->max_w = mx;
-    ov->max_w_share = sw > 0 ? mx / sw : 0.0;
-    ov->mean_w = sw / n;
-    double need = fmax(cfg->min_ess_abs, cfg->min_ess_frac * n);
-    if (ov->ess < need) {
-        ov->poor = 1;
-        snprintf(ov->reason, sizeof ov->reason, "kernel ESS %.1f < %.1f (max(%g, %g*n))", ov->ess, need,
-                 cfg->min_ess_abs, cfg->min_ess_frac);
+    if (ope_overlap_weights(ov, n, sw, sw2, mx, cfg, "kernel", "n")) {
         static const ope_est is_based[] = {OPE_KIPS, OPE_SNKIPS, OPE_KDR};
         for (int k = 0; k < 3; k++)
             if (out->v[is_based[k]].available)
@@ -250,17 +240,7 @@ int ope_traj_estimate(const ope_traj *d, const ope_config *cfg, ope_result *out)
         if (last[j] > mx) mx = last[j];
     }
     ope_overlap *ov = &out->overlap;
-    ov->n = m;
-    ov->ess = sw2 > 0 ? sw * sw / sw2 : 0.0;
-    ov->ess_frac = ov->ess / m;
-    ov->max_w = mx;
-    ov->max_w_share = sw > 0 ? mx / sw : 0.0;
-    ov->mean_w = sw / m;
-    double need = fmax(cfg->min_ess_abs, cfg->min_ess_frac * m);
-    if (ov->ess < need) {
-        ov->poor = 1;
-        snprintf(ov->reason, sizeof ov->reason, "trajectory ESS %.1f < %.1f (max(%g, %g*m))", ov->ess, need,
-                 cfg->min_ess_abs, cfg->min_ess_frac);
+    if (ope_overlap_weights(ov, m, sw, sw2, mx, cfg, "trajectory", "m")) {
         for (int e = OPE_PDIS; e <= OPE_WPDIS; e++)
             snprintf(out->v[e].note, sizeof out->v[e].note, "overlap poor (%.100s)", ov->reason);
     }
