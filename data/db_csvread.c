@@ -99,6 +99,19 @@ static void rd_reset_record(rd_state *r) {
     r->at_start = 1;
 }
 
+/* After a malformed record: a fresh parser (libcsv cannot resume after CSV_EPARSE) with the
+ * same options and delimiter, and an empty record.  *live says whether p holds a parser that
+ * must be freed.  Returns 0 or ENG_ENOMEM. */
+static int rd_restart(struct csv_parser *p, unsigned char popts, unsigned char delim, rd_state *r, int *live) {
+    csv_free(p);
+    *live = 0;
+    if (csv_init(p, popts) != 0) return eng_err_set(ENG_ENOMEM, "csv: cannot initialise the parser");
+    *live = 1;
+    csv_set_delim(p, delim);
+    rd_reset_record(r);
+    return ENG_OK;
+}
+
 static void rd_record(int c, void *data) {
     (void)c;
     rd_state *r = data;
@@ -204,12 +217,7 @@ int db_csv_read(const char *path, const db_csv_opts *opts, db_csv_first_fn first
             if (csv_error(&p) != CSV_EPARSE) { st = eng_err_set(ENG_ENOMEM, "csv: %s", csv_strerror(csv_error(&p))); goto cleanup; }
             log->records++;
             db_csv_log_bad(log, r.rec_line, "unterminated quoted field (the quote is never closed)");
-            csv_free(&p);
-            parser_live = 0;
-            if (csv_init(&p, popts) != 0) { st = eng_err_set(ENG_ENOMEM, "csv: cannot initialise the parser"); goto cleanup; }
-            parser_live = 1;
-            csv_set_delim(&p, delim);
-            rd_reset_record(&r);
+            if ((st = rd_restart(&p, popts, delim, &r, &parser_live))) goto cleanup;
             if (r.rec_line < line - 1) { /* retry the lines the open quote swallowed */
                 pos = rec_next;
                 line = r.rec_line + 1;
@@ -230,12 +238,7 @@ int db_csv_read(const char *path, const db_csv_opts *opts, db_csv_first_fn first
             if (csv_error(&p) != CSV_EPARSE) { st = eng_err_set(ENG_ENOMEM, "csv: %s", csv_strerror(csv_error(&p))); goto cleanup; }
             log->records++;
             db_csv_log_bad(log, r.rec_line, "broken quoting (a quote inside an unquoted field, or text after a closing quote)");
-            csv_free(&p);
-            parser_live = 0;
-            if (csv_init(&p, popts) != 0) { st = eng_err_set(ENG_ENOMEM, "csv: cannot initialise the parser"); goto cleanup; }
-            parser_live = 1;
-            csv_set_delim(&p, delim);
-            rd_reset_record(&r);
+            if ((st = rd_restart(&p, popts, delim, &r, &parser_live))) goto cleanup;
             if (r.rec_line < line) {
                 pos = rec_next;
                 line = r.rec_line + 1;
