@@ -56,18 +56,34 @@ ifeq ($(PKG_LIBS),)
 $(error pkg-config could not find $(PKGS); run `make deps` (as root) first)
 endif
 
+# nvcc may be a wrapper script (e.g. /usr/local/bin/nvcc) far from the toolkit, so the toolkit root
+# is asked of nvcc itself (`--dryrun` prints TOP=...), and the libraries are looked for in the layouts
+# NVIDIA and distributions use (lib64, lib, targets/<arch>/lib).
 CUDA_HOME ?= /usr/local/cuda
-NVCC := $(shell command -v nvcc 2>/dev/null || ( [ -x $(CUDA_HOME)/bin/nvcc ] && echo $(CUDA_HOME)/bin/nvcc ))
+NVCC := $(shell ( [ -x $(CUDA_HOME)/bin/nvcc ] && echo $(CUDA_HOME)/bin/nvcc ) || command -v nvcc 2>/dev/null)
+ifneq ($(NVCC),)
+CUDA_TOP := $(shell $(NVCC) --dryrun -c -x cu /dev/null -o /dev/null 2>&1 | sed -n 's/^\#\$$ TOP=//p' | head -n1)
+CUDA_TOP := $(if $(CUDA_TOP),$(realpath $(CUDA_TOP)),$(realpath $(dir $(NVCC))..))
+CUDA_LIBDIR := $(firstword $(foreach d,lib64 lib targets/x86_64-linux/lib targets/sbsa-linux/lib,\
+                 $(if $(wildcard $(CUDA_TOP)/$(d)/libcublas.so),$(CUDA_TOP)/$(d))))
+CUDA_INCDIR := $(firstword $(foreach d,include targets/x86_64-linux/include targets/sbsa-linux/include,\
+                 $(if $(wildcard $(CUDA_TOP)/$(d)/cuda_runtime.h),$(CUDA_TOP)/$(d))))
+endif
 ifeq ($(NO_CUDA),1)
 HAVE_CUDA :=
 CUDA_MSG := CUDA backend: off (NO_CUDA=1)
-else ifneq ($(NVCC),)
-HAVE_CUDA := 1
-CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
-CUDA_MSG := CUDA backend: found ($(NVCC), sm_90 + PTX)
-else
+else ifeq ($(NVCC),)
 HAVE_CUDA :=
 CUDA_MSG := CUDA backend: not found (no nvcc on PATH or in $(CUDA_HOME)); CPU only
+else ifeq ($(CUDA_LIBDIR),)
+HAVE_CUDA :=
+CUDA_MSG := CUDA backend: not found (nvcc at $(NVCC) but no libcublas.so under $(CUDA_TOP)); CPU only
+else ifeq ($(CUDA_INCDIR),)
+HAVE_CUDA :=
+CUDA_MSG := CUDA backend: not found (nvcc at $(NVCC) but no cuda_runtime.h under $(CUDA_TOP)); CPU only
+else
+HAVE_CUDA := 1
+CUDA_MSG := CUDA backend: found ($(NVCC), toolkit $(CUDA_TOP), sm_90 + PTX)
 endif
 $(info rlprice: OpenBLAS: found ($(shell pkg-config --modversion openblas)))
 $(info rlprice: HDF5: found ($(shell pkg-config --modversion hdf5)))
@@ -91,8 +107,8 @@ endif
 NVCCFLAGS := -O2 -std=c++17 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 \
              -Xcompiler -fPIC,-Wall $(addprefix -I,$(MODULES))
 ifeq ($(HAVE_CUDA),1)
-CFLAGS += -DENG_HAVE_CUDA=1 -I$(CUDA_HOME)/include
-LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart_static -ldl -lrt -lstdc++
+CFLAGS += -DENG_HAVE_CUDA=1 -I$(CUDA_INCDIR)
+LDLIBS += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcudart_static -ldl -lrt -lstdc++
 CU_SRC := $(wildcard engine/*.cu)
 endif
 
