@@ -235,6 +235,7 @@ typedef struct ope_fqe_cfg {
     float huber_delta;  /* > 0: Huber loss with this delta; 0: MSE (default 1.0) */
     int n_boot;         /* refits on episodes resampled with replacement, for the interval;
                          * 0 = no interval (default 0; each refit costs a full fit) */
+#define OPE_FQE_PERCENTILE_MIN_BOOT 100 /* from this many refits: percentile interval */
     double alpha;       /* interval level (default 0.05) */
 } ope_fqe_cfg;
 
@@ -243,9 +244,10 @@ ope_fqe_cfg ope_fqe_cfg_default(void);
 /* Fit FQE for all P products on backend `be` (NULL = CPU) and fill out[p].v[OPE_FQE]
  * (out is caller-owned, [P]; each out[p] is reset with ope_result_init first).  With
  * n_boot = B > 0, the whole fit is repeated on B resamples of episodes (rows when
- * d->episode is NULL) drawn with replacement; the interval is estimate +- t_{B-1} * sd of
- * the B refit values (normal approximation: B is small), and the note says how many refits
- * it rests on.  Returns 0, ENG_EINVAL (bad shapes, probabilities, config; message names the
+ * d->episode is NULL) drawn with replacement.  The interval is the percentile interval of the
+ * B refit values when B >= OPE_FQE_PERCENTILE_MIN_BOOT, as for every other estimator; with
+ * fewer refits the tails of B values are too coarse, so it is estimate +- t_{B-1} * sd of the
+ * refits (normal approximation).  The note says which, and how many refits it rests on.  Returns 0, ENG_EINVAL (bad shapes, probabilities, config; message names the
  * product and row), ENG_ENOMEM, ENG_ENUM (a network diverged), or a backend error. */
 int ope_fqe_estimate(const ope_fqe_data *d, const ope_fqe_cfg *cfg, const eng_backend *be, ope_result *out);
 

@@ -361,7 +361,15 @@ int ope_fqe_estimate(const ope_fqe_data *d, const ope_fqe_cfg *c, const eng_back
         v->available = 1;
         v->estimate = val[p];
         v->n_used = sm.cnt[p];
-        if (B >= 2) {
+        if (B >= OPE_FQE_PERCENTILE_MIN_BOOT) {
+            /* enough refits for the percentile interval every other estimator reports */
+            double *col = eng_malloc((size_t)B * sizeof *col);
+            if (!col) { st = ENG_ENOMEM; goto cleanup; }
+            for (int b = 0; b < B; b++) col[b] = boot[(size_t)b * P + p];
+            ope_boot_summary(col, B, c->alpha, &v->ci_low, &v->ci_high, &v->boot_se);
+            free(col);
+            snprintf(v->note, sizeof v->note, "interval: percentile of %d episode-resample refits; model bias not covered", B);
+        } else if (B >= 2) {
             double s = 0, s2 = 0;
             for (int b = 0; b < B; b++) s += boot[(size_t)b * P + p];
             double mean = s / B;
