@@ -25,6 +25,21 @@ static inline void test_data_path(char *buf, size_t n, const char *rel) {
     snprintf(buf, n, "%s/%s", d && *d ? d : "../shared/data", rel);
 }
 
+/* A test on the shared real data (../shared/data) calls this with the file it reads.  When
+ * tests/run_tests.sh found the data folder it sets RLPRICE_DATA_REQUIRED=1, and a missing or
+ * unreadable file FAILS the test; when the folder is absent altogether (a checkout without
+ * shared/ beside it) the test prints SKIP with the path and is counted as skipped. */
+#define test_require_data(path)                                                                   \
+    do {                                                                                          \
+        FILE *f_ = fopen((path), "rb");                                                           \
+        if (f_) { fclose(f_); break; }                                                            \
+        const char *req_ = getenv("RLPRICE_DATA_REQUIRED");                                       \
+        if (req_ && !strcmp(req_, "1"))                                                           \
+            fail_msg("cannot open %s (the shared data folder is there; is the file missing?)", (path)); \
+        print_message("SKIP: shared data not found: %s (set RLPRICE_DATA_DIR)\n", (path));        \
+        skip();                                                                                   \
+    } while (0)
+
 /* Assert |a - b| <= atol + rtol * |b| with a readable message. */
 #define assert_close(a, b, atol, rtol)                                                       \
     do {                                                                                     \

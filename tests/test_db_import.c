@@ -160,8 +160,9 @@ static void test_dominicks_real(void **state) {
     (void)state;
     char path[1024];
     test_data_path(path, sizeof path, "dominicks_oj/" DB_DOMINICKS_FILE);
+    test_require_data(path);
     FILE *f = fopen(path, "r");
-    if (!f) skip();
+    if (!f) fail_msg("cannot open %s", path);
     char line[1024];
     long rows = 0;
     while (fgets(line, sizeof line, f))

@@ -10,6 +10,7 @@ static void test_fit_dominicks(void **state) {
     (void)state;
     char path[1024];
     test_data_path(path, sizeof path, "dominicks_oj/oj_store_brand_week.csv");
+    test_require_data(path);
     env_sim_fit f;
     int st = env_sim_fit_dominicks(path, &f);
     if (st) fail_msg("%s", eng_err_msg());

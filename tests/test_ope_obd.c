@@ -92,8 +92,9 @@ static void obd_record(int term, void *data) {
 static void load_obd(const char *rel, ope_bandit *d) {
     char path[1024];
     test_data_path(path, sizeof path, rel);
+    test_require_data(path);
     FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("cannot open %s (set RLPRICE_DATA_DIR to the shared data folder)", path);
+    if (!f) fail_msg("cannot open %s", path);
     memset(d, 0, sizeof *d);
     d->K = OBD_K;
     d->d = OBD_D;
