@@ -597,26 +597,19 @@ static void skipped(FILE *f, const exp_results *r) {
     fputs("</section>\n", f);
 }
 
+/* One configuration line, its value replaced by *** when it is secret. */
+static int config_line(void *ctx, char *line, int eq, int secret) {
+    FILE *f = ctx;
+    if (eq >= 0 && secret) snprintf(line + eq + 1, 1024 - (size_t)(eq + 1), "***");
+    exp_rep_esc(f, line);
+    fputc('\n', f);
+    return 0;
+}
+
 /* The configuration, with the value of any key naming a password or secret replaced. */
 static void config(FILE *f, const exp_results *r) {
     fputs("<section id=\"config\"><h2>Configuration</h2><details><summary>key = value lines of this run</summary><pre>", f);
-    const char *s = r->config_text ? r->config_text : "";
-    while (*s) {
-        const char *nl = strchr(s, '\n');
-        size_t len = nl ? (size_t)(nl - s) : strlen(s);
-        char line[1024];
-        snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line - 1 ? len : sizeof line - 1), s);
-        char *eq = strchr(line, '=');
-        if (eq) {
-            *eq = 0;
-            int secret = strstr(line, "pass") || strstr(line, "secret") || strstr(line, "PASS");
-            *eq = '=';
-            if (secret || strstr(eq, "password=")) snprintf(eq + 1, sizeof line - (size_t)(eq + 1 - line), "***");
-        }
-        exp_rep_esc(f, line);
-        fputc('\n', f);
-        s += len + (nl ? 1 : 0);
-    }
+    exp_rep_config_lines(r->config_text, config_line, f);
     fputs("</pre></details></section>\n", f);
 }
 

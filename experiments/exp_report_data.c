@@ -1,6 +1,7 @@
 /* exp_report_data.c - what the report shows, shared by the HTML and JSON writers: agent names,
  * the estimate shown for a result (with the poor-overlap fallback), counts, uplifts, the verdict,
- * number formatting and HTML escaping.  See exp_report_int.h. */
+ * number formatting, HTML escaping and the configuration lines with secrets marked.  See
+ * exp_report_int.h. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -204,4 +205,26 @@ void exp_rep_esc(FILE *f, const char *s) {
             else fputc(*c, f);
         }
     }
+}
+
+int exp_rep_config_lines(const char *text, exp_rep_config_fn fn, void *ctx) {
+    const char *s = text ? text : "";
+    while (*s) {
+        const char *nl = strchr(s, '\n');
+        size_t len = nl ? (size_t)(nl - s) : strlen(s);
+        char line[1024];
+        snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line - 1 ? len : sizeof line - 1), s);
+        char *eq = strchr(line, '=');
+        int secret = 0;
+        if (eq) {
+            *eq = 0;
+            secret = strstr(line, "pass") || strstr(line, "secret") || strstr(line, "PASS");
+            *eq = '=';
+            secret = secret || strstr(eq, "password=") != NULL;
+        }
+        int rc = fn(ctx, line, eq ? (int)(eq - line) : -1, secret);
+        if (rc) return rc;
+        s += len + (nl ? 1 : 0);
+    }
+    return 0;
 }

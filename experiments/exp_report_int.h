@@ -67,6 +67,14 @@ void exp_rep_fmt_pct(double v, char *buf, size_t n);
 /* Write s HTML-escaped (& < > " ' and control characters other than tab/newline). */
 void exp_rep_esc(FILE *f, const char *s);
 
+/* The run's configuration text ("key = value" lines), line by line, for both writers: fn gets
+ * each line copied into a buffer of its own (cut to 1023 bytes; fn may change it), the offset
+ * of its first '=' (-1 when it has none), and secret = 1 when the value must not be shown: the
+ * key names a password or secret, or the value holds a "password=" conninfo.  Stops at and
+ * returns the first non-zero return of fn; 0 otherwise.  text may be NULL (no lines). */
+typedef int (*exp_rep_config_fn)(void *ctx, char *line, int eq, int secret);
+int exp_rep_config_lines(const char *text, exp_rep_config_fn fn, void *ctx);
+
 /* ---- inline SVG charts (exp_report_svg.c); every string argument is escaped ---- */
 /* Horizontal dot-and-interval chart, one row per item; ref (NaN = none) draws a dashed line. */
 void exp_rep_svg_intervals(FILE *f, const char *title, int n, const char *const *labels,

@@ -101,6 +101,17 @@ static json_object *total_json(const ope_result *r, int a, int lt) {
     return o;
 }
 
+/* One configuration line as a "key": "value" member (lines without '=' or key are left out). */
+static int config_entry(void *ctx, char *line, int eq, int secret) {
+    if (eq < 0) return 0;
+    line[eq] = 0;
+    char *k = line, *v = line + eq + 1;
+    while (*k == ' ') k++;
+    for (char *e = k + strlen(k); e > k && e[-1] == ' ';) *--e = 0;
+    while (*v == ' ') v++;
+    return *k && put_str(ctx, k, secret ? "***" : v) ? -1 : 0;
+}
+
 static int run_json(json_object *root, const exp_results *r) {
     json_object *run = put_new(root, "run", json_object_new_object());
     if (!run || put_str(run, "id", r->run_id) || put_str(run, "date", r->run_date) ||
@@ -108,24 +119,8 @@ static int run_json(json_object *root, const exp_results *r) {
         return -1;
     json_object *cfg = put_new(run, "config", json_object_new_object());
     if (!cfg) return -1;
-    const char *s = r->config_text ? r->config_text : "";
-    while (*s) { /* key=value lines; values of keys naming a password or secret are replaced */
-        const char *nl = strchr(s, '\n');
-        size_t len = nl ? (size_t)(nl - s) : strlen(s);
-        char line[1024];
-        snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line - 1 ? len : sizeof line - 1), s);
-        char *eq = strchr(line, '=');
-        if (eq) {
-            *eq = 0;
-            char *k = line, *v = eq + 1;
-            while (*k == ' ') k++;
-            for (char *e = k + strlen(k); e > k && e[-1] == ' ';) *--e = 0;
-            while (*v == ' ') v++;
-            int secret = strstr(k, "pass") || strstr(k, "secret") || strstr(k, "PASS") || strstr(v, "password=");
-            if (*k && put_str(cfg, k, secret ? "***" : v)) return -1;
-        }
-        s += len + (nl ? 1 : 0);
-    }
+    /* key = value lines; values of keys naming a password or secret are replaced */
+    if (exp_rep_config_lines(r->config_text, config_entry, cfg)) return -1;
     json_object *t = put_new(run, "seconds", json_object_new_object());
     if (!t || put_num(t, "load", r->seconds_load) || put_num(t, "features", r->seconds_features) ||
         put_num(t, "train", r->seconds_train) || put_num(t, "ope", r->seconds_ope) ||
