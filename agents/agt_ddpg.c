@@ -176,22 +176,14 @@ int agt_ddpg_train_step(agt_ddpg *q, float *critic_loss, float *actor_q) {
     if (!q) return eng_err_set(ENG_EINVAL, "ddpg_train_step: NULL agent");
     const int P = q->P, B = q->cfg.batch, S = q->cfg.state_dim;
     const size_t PB = (size_t)P * B;
-    int st, any = 0;
+    int st, any;
     for (int p = 0; p < P; p++) {
-        q->mask[p] = !q->bad[p] && q->rb->size[p] >= q->cfg.learn_start;
-        any |= q->mask[p];
         if (critic_loss) critic_loss[p] = NAN;
         if (actor_q) actor_q[p] = NAN;
-        if (q->mask[p]) {
-            if ((st = agt_replay_sample(q->rb, p, &q->rng[p], B, q->s, q->a, q->r, q->s2, q->done))) return st;
-        } else {
-            memset(q->s + (size_t)p * B * S, 0, sizeof(float) * B * S);
-            memset(q->s2 + (size_t)p * B * S, 0, sizeof(float) * B * S);
-            memset(q->a + (size_t)p * B, 0, sizeof(float) * B);
-            memset(q->r + (size_t)p * B, 0, sizeof(float) * B);
-            memset(q->done + (size_t)p * B, 0, sizeof(float) * B);
-        }
     }
+    if ((st = agt_replay_sample_group(q->rb, q->rng, q->bad, q->cfg.learn_start, B, q->mask, &any, q->s, q->a, q->r,
+                                      q->s2, q->done)))
+        return st;
     if (!any) return ENG_OK;
     eng_adam_cfg ac = eng_adam_default();
     ac.clip_norm = q->cfg.clip_norm;

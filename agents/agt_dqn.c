@@ -169,23 +169,13 @@ static int argmax_allowed(const float *v, int A, const unsigned char *allowed) {
 
 int agt_dqn_train_step(agt_dqn *q, float *loss) {
     if (!q) return eng_err_set(ENG_EINVAL, "dqn_train_step: NULL agent");
-    const int P = q->P, B = q->cfg.batch, S = q->cfg.state_dim, A = q->cfg.n_actions;
+    const int P = q->P, B = q->cfg.batch, A = q->cfg.n_actions;
     const size_t PB = (size_t)P * B;
-    int st, any = 0;
-    for (int p = 0; p < P; p++) {
-        q->mask[p] = !q->bad[p] && q->rb->size[p] >= q->cfg.learn_start;
-        any |= q->mask[p];
-        if (q->mask[p]) {
-            if ((st = agt_replay_sample(q->rb, p, &q->rng[p], B, q->s, q->a, q->r, q->s2, q->done))) return st;
-        } else {
-            /* idle product: harmless inputs, zero loss weight, no Adam step */
-            memset(q->s + (size_t)p * B * S, 0, sizeof(float) * B * S);
-            memset(q->s2 + (size_t)p * B * S, 0, sizeof(float) * B * S);
-            memset(q->a + (size_t)p * B, 0, sizeof(float) * B);
-            memset(q->r + (size_t)p * B, 0, sizeof(float) * B);
-            memset(q->done + (size_t)p * B, 0, sizeof(float) * B);
-        }
-    }
+    int st, any;
+    /* idle products: zeroed inputs, zero loss weight, no Adam step */
+    if ((st = agt_replay_sample_group(q->rb, q->rng, q->bad, q->cfg.learn_start, B, q->mask, &any, q->s, q->a, q->r,
+                                      q->s2, q->done)))
+        return st;
     if (loss)
         for (int p = 0; p < P; p++) loss[p] = NAN;
     if (!any) return ENG_OK;

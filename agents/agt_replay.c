@@ -72,3 +72,24 @@ int agt_replay_sample(const agt_replay *r, int p, eng_rng *rng, int B, float *s,
     }
     return ENG_OK;
 }
+
+int agt_replay_sample_group(const agt_replay *r, eng_rng *rng, const unsigned char *bad, long learn_start, int B,
+                            unsigned char *mask, int *any, float *s, float *a, float *rew, float *s2, float *done) {
+    const int S = r->S, A = r->A;
+    int st;
+    *any = 0;
+    for (int p = 0; p < r->P; p++) {
+        mask[p] = !bad[p] && r->size[p] >= learn_start;
+        *any |= mask[p];
+        if (mask[p]) {
+            if ((st = agt_replay_sample(r, p, &rng[p], B, s, a, rew, s2, done))) return st;
+        } else {
+            memset(s + (size_t)p * B * S, 0, sizeof(float) * B * S);
+            memset(s2 + (size_t)p * B * S, 0, sizeof(float) * B * S);
+            memset(a + (size_t)p * B * A, 0, sizeof(float) * B * A);
+            memset(rew + (size_t)p * B, 0, sizeof(float) * B);
+            memset(done + (size_t)p * B, 0, sizeof(float) * B);
+        }
+    }
+    return ENG_OK;
+}

@@ -37,4 +37,13 @@ int agt_replay_push(agt_replay *r, int p, const float *s, const float *a, float 
 int agt_replay_sample(const agt_replay *r, int p, eng_rng *rng, int B, float *s, float *a, float *rew,
                       float *s2, float *done);
 
+/* One training minibatch for the whole group.  Product p trains (mask[p] = 1) when it is not
+ * flagged in bad[p] and holds at least learn_start transitions; its B transitions are drawn
+ * from rng[p] into its slices as agt_replay_sample does.  An idle product (mask[p] = 0) gets
+ * zeroed slices: harmless inputs for the group's forward pass (its loss weight is the
+ * caller's to zero).  mask [P] and the batch arrays are caller-owned; s, a, rew, s2 and done
+ * are all required here.  *any = 1 when some product trains.  Returns 0 or a sampling error. */
+int agt_replay_sample_group(const agt_replay *r, eng_rng *rng, const unsigned char *bad, long learn_start, int B,
+                            unsigned char *mask, int *any, float *s, float *a, float *rew, float *s2, float *done);
+
 #endif
