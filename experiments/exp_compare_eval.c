@@ -454,12 +454,7 @@ static int total_pooled(cmp_ctx *c, int a, ope_result *out) {
         ope_value *v = e < E - 1 ? &out->v[est_of[e]] : &res->total_uplift[a];
         if (!isfinite(est[e])) continue;
         if (e == E - 1 && a == EXP_AGENT_HISTORY) continue;
-        v->available = 1;
-        v->estimate = est[e];
-        v->ci_low = lo[e];
-        v->ci_high = hi[e];
-        v->boot_se = se[e];
-        v->n_used = (int)nrows;
+        ope_value_set(v, est[e], lo[e], hi[e], se[e], (int)nrows);
         snprintf(v->note, sizeof v->note, "pooled %.0f rows of %d products, bootstrap over products", nrows, m);
     }
     ope_overlap *o = &out->overlap;

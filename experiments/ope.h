@@ -269,6 +269,10 @@ void ope_boot_summary(double *vals, int B, double alpha, double *lo, double *hi,
  * estimate functions; exposed so callers can build results of their own. */
 void ope_result_init(ope_result *out, const ope_config *cfg, int n);
 
+/* Mark v available with estimate est, interval [lo, hi], bootstrap sd se over n_used units
+ * (the outputs of ope_boot_ratio for one estimator); the note is left to the caller. */
+void ope_value_set(ope_value *v, double est, double lo, double hi, double se, int n_used);
+
 /* ---- CSV and the command ----------------------------------------------------------- */
 /* Load a logged-bandit CSV (format in docs/ope.md): action, reward, pscore, pi_0..pi_{K-1},
  * optional q_0..q_{K-1}, mu_0..mu_{K-1}, x_* columns.  Fills *out (caller frees with

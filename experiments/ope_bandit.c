@@ -388,12 +388,7 @@ int ope_bandit_estimate(const ope_bandit *d, const ope_config *cfg, ope_result *
     if (st) goto cleanup;
     for (int e = 0; e < B_E; e++) {
         ope_value *v = &out->v[k_bandit_est[e]];
-        v->available = 1;
-        v->estimate = est[e];
-        v->ci_low = lo[e];
-        v->ci_high = hi[e];
-        v->boot_se = se[e];
-        v->n_used = n;
+        ope_value_set(v, est[e], lo[e], hi[e], se[e], n);
         v->note[0] = '\0';
     }
     out->v[OPE_REPLAY].n_used = matches;

@@ -1,4 +1,4 @@
-/* ope_boot.c - shared pieces of offline evaluation: names, defaults, the ratio bootstrap. */
+/* ope_boot.c - shared pieces of offline evaluation: names, defaults, the ratio bootstrap, filling a result. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,4 +127,13 @@ cleanup:
     free(boot);
     free(col);
     return st;
+}
+
+void ope_value_set(ope_value *v, double est, double lo, double hi, double se, int n_used) {
+    v->available = 1;
+    v->estimate = est;
+    v->ci_low = lo;
+    v->ci_high = hi;
+    v->boot_se = se;
+    v->n_used = n_used;
 }

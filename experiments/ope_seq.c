@@ -93,12 +93,7 @@ int ope_cont_estimate(const ope_cont *d, const ope_config *cfg, ope_result *out)
             snprintf(v->note, sizeof v->note, "no reward model given (q_target, q_logged)");
             continue;
         }
-        v->available = 1;
-        v->estimate = est[e];
-        v->ci_low = lo[e];
-        v->ci_high = hi[e];
-        v->boot_se = se[e];
-        v->n_used = n;
+        ope_value_set(v, est[e], lo[e], hi[e], se[e], n);
         snprintf(v->note, sizeof v->note, "Gaussian kernel, bandwidth %.4g", h);
     }
     ope_overlap *ov = &out->overlap;
