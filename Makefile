@@ -9,7 +9,9 @@
 
 BUILD   ?= build
 CC      ?= cc
-MODULES := engine data features env agents experiments
+MODULES := engine engine/runtime data features env agents \
+           experiments/ope experiments/compare experiments/nightly experiments/report \
+           experiments/bench experiments/cmd
 SAN     ?=
 
 # ---- top-level targets: make sure the Debian packages exist, then build in a sub-make so
