@@ -579,20 +579,24 @@ static int shrink_input(const cmp_ctx *c, int p, int a, double s2, double *y, do
     return 1;
 }
 
-static void shrink(cmp_ctx *c, int a) {
+/* The random-effects prior of agent a's per-product uplifts (see shrink). */
+typedef struct shrink_fit {
+    double b0, b1, inv[3]; /* prior mean b0 + b1 x (x = support share) and its covariance */
+    double tau2;           /* pooled between-product variance */
+    double t0, t1;         /* location-scale variance: tau2(x) = max(tau2, t0 + t1 x) */
+    int k;                 /* products in the fit */
+    int unusable;
+} shrink_fit;
+
+/* Fit the prior: fixed-effect fit, Q statistic, random-effects fit, then the between-product
+ * variance as a function of the support share; fills res->eb_*[a] and *f. */
+static void shrink_prior(cmp_ctx *c, int a, double s2, shrink_fit *f) {
     exp_results *res = c->res;
     const int P = res->n_products;
-    const double alpha = c->cfg->ope.alpha, z = z_quantile(alpha);
-    const double s2 = c->eval_res_n > 1 ? c->eval_res2 / c->eval_res_n : c->qm.resid_var;
-    res->eb_mean[a] = NAN;
-    res->eb_slope[a] = NAN;
-    res->eb_tau2[a] = NAN;
-    res->eb_tau2_icpt[a] = res->eb_tau2_slope[a] = NAN;
-    res->eb_n[a] = 0;
-    res->eb_var_mean[a] = NAN;
+    memset(f, 0, sizeof *f);
     const ope_overlap *po = &res->total_immediate[a].overlap;
     int unusable = !(po->ess >= c->cfg->ope.min_ess_abs) || c->qm.D == 0;
-    double b0 = 0, b1 = 0, inv[3] = {0, 0, 0}, tau2 = 0;
+    double b0 = 0, b1 = 0, *inv = f->inv, tau2 = 0;
     int k = 0;
     for (int pass = 0; pass < 3 && !unusable; pass++) {
         /* pass 0: fixed-effect fit (w = 1/v); 1: Q statistic and the trace term; 2: random-effects
@@ -655,14 +659,18 @@ static void shrink(cmp_ctx *c, int a) {
         res->eb_tau2_icpt[a] = t0;
         res->eb_tau2_slope[a] = t1;
     }
+    f->b0 = b0, f->b1 = b1, f->tau2 = tau2, f->t0 = t0, f->t1 = t1, f->k = k, f->unusable = unusable;
+}
+
+/* Every product's shrunk uplift of agent a from the prior f: posterior mean and interval
+ * (z = the normal quantile), or unavailable with the reason when the pooled evidence is unusable. */
+static void shrink_apply(cmp_ctx *c, int a, double s2, double z, const shrink_fit *f) {
+    exp_results *res = c->res;
+    const int P = res->n_products;
+    const ope_overlap *po = &res->total_immediate[a].overlap;
+    const int unusable = f->unusable, k = f->k;
+    const double b0 = f->b0, b1 = f->b1, *inv = f->inv, tau2 = f->tau2, t0 = f->t0, t1 = f->t1;
 #define TAU2_AT(x) (t0 + t1 * (x) > tau2 ? t0 + t1 * (x) : tau2)
-    if (!unusable)
-        ENG_INFO("compare: %s: between-product sd %.3g at support share 0, %.3g at 1 (never below the pooled %.3g)",
-                 exp_agent_name((exp_agent)a), sqrt(TAU2_AT(0.0)), sqrt(TAU2_AT(1.0)), sqrt(tau2));
-    ENG_INFO("compare: %s: uplift shrinkage over %d products: prior mean %.4g (sd %.3g) + %.4g x (support share "
-             "ESS/n), between-product sd %.3g (reward-scale units), residual variance %.3g, pooled ESS %.1f%s",
-             exp_agent_name((exp_agent)a), k, res->eb_mean[a], sqrt(res->eb_var_mean[a]), res->eb_slope[a],
-             sqrt(res->eb_tau2[a]), s2, po->ess, unusable ? ": unusable" : "");
     for (int p = 0; p < P; p++) {
         exp_product_result *pr = &res->products[p];
         ope_value *o = &pr->uplift_shrunk[a];
@@ -706,6 +714,34 @@ static void shrink(cmp_ctx *c, int a) {
         o->n_used = pr->uplift[a].n_used;
         snprintf(o->note, sizeof o->note, "empirical Bayes: weight %.2f on the prior (%d products)", B, k);
     }
+#undef TAU2_AT
+}
+
+static void shrink(cmp_ctx *c, int a) {
+    exp_results *res = c->res;
+    const double alpha = c->cfg->ope.alpha, z = z_quantile(alpha);
+    const double s2 = c->eval_res_n > 1 ? c->eval_res2 / c->eval_res_n : c->qm.resid_var;
+    res->eb_mean[a] = NAN;
+    res->eb_slope[a] = NAN;
+    res->eb_tau2[a] = NAN;
+    res->eb_tau2_icpt[a] = res->eb_tau2_slope[a] = NAN;
+    res->eb_n[a] = 0;
+    res->eb_var_mean[a] = NAN;
+    shrink_fit f;
+    shrink_prior(c, a, s2, &f);
+    const ope_overlap *po = &res->total_immediate[a].overlap;
+    const int unusable = f.unusable, k = f.k;
+    const double t0 = f.t0, t1 = f.t1, tau2 = f.tau2;
+#define TAU2_AT(x) (t0 + t1 * (x) > tau2 ? t0 + t1 * (x) : tau2)
+    if (!unusable)
+        ENG_INFO("compare: %s: between-product sd %.3g at support share 0, %.3g at 1 (never below the pooled %.3g)",
+                 exp_agent_name((exp_agent)a), sqrt(TAU2_AT(0.0)), sqrt(TAU2_AT(1.0)), sqrt(tau2));
+    ENG_INFO("compare: %s: uplift shrinkage over %d products: prior mean %.4g (sd %.3g) + %.4g x (support share "
+             "ESS/n), between-product sd %.3g (reward-scale units), residual variance %.3g, pooled ESS %.1f%s",
+             exp_agent_name((exp_agent)a), k, res->eb_mean[a], sqrt(res->eb_var_mean[a]), res->eb_slope[a],
+             sqrt(res->eb_tau2[a]), s2, po->ess, unusable ? ": unusable" : "");
+#undef TAU2_AT
+    shrink_apply(c, a, s2, z, &f);
 }
 
 int cmp_totals(cmp_ctx *c) {
