@@ -34,7 +34,7 @@ asan: deps
 
 demo: deps
 	@$(MAKE) --no-print-directory build
-	@scripts/demo.sh
+	@BUILD=$(BUILD) scripts/demo.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory build
@@ -113,7 +113,7 @@ $(info rlprice: $(CUDA_MSG))
 
 CFLAGS ?= -O2
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -g -fno-strict-aliasing $(PKG_CFLAGS) \
-          $(addprefix -I,$(MODULES)) -I.
+          $(addprefix -I,$(MODULES)) -I. -DRLPRICE_BUILD_DATA=\"$(BUILD)/data\"
 LDLIBS := $(PKG_LIBS) -lcsv -lm -lpthread
 ifeq ($(CI),true)
 CFLAGS += -Werror
@@ -140,7 +140,15 @@ DEPFILES := $(LIB_OBJ:.o=.d) $(BUILD)/rlprice.d $(TEST_BIN:=.d)
 
 RLPRICE := $(if $(filter build,$(BUILD)),rlprice,$(BUILD)/rlprice)
 
-build: $(RLPRICE) $(TEST_BIN)
+# The real data (data/datasets/**/*.xz, see its README) unpacked into $(BUILD)/data/.
+DATA_XZ  := $(shell find data/datasets -name '*.xz' 2>/dev/null)
+DATA_OUT := $(patsubst data/datasets/%.xz,$(BUILD)/data/%,$(DATA_XZ))
+
+build: $(RLPRICE) $(TEST_BIN) $(DATA_OUT)
+
+$(BUILD)/data/%: data/datasets/%.xz
+	@mkdir -p $(@D)
+	xz -dc $< >$@.tmp && mv $@.tmp $@
 
 $(BUILD)/librlprice.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
