@@ -19,9 +19,16 @@ int eng_backend_cuda(const eng_backend **out) {
 const char *eng_cuda_describe(void) { return "not compiled in"; }
 #endif
 
+int eng_device_check(const char *device, const char *where) {
+    if (device && (!strcmp(device, "auto") || !strcmp(device, "cpu") || !strcmp(device, "cuda"))) return ENG_OK;
+    return eng_err_set(ENG_EINVAL, "%s%sunknown device '%s' (expected auto, cpu or cuda)", where ? where : "",
+                       where ? ": " : "", device ? device : "(null)");
+}
+
 int eng_backend_select(const char *device, const eng_backend **out) {
     if (!out) return eng_err_set(ENG_EINVAL, "eng_backend_select: out is NULL");
     *out = NULL;
+    if (device && eng_device_check(device, NULL)) return ENG_EINVAL;
     if (!device || !strcmp(device, "auto")) {
         const eng_backend *be = NULL;
         if (eng_backend_cuda(&be) == ENG_OK && be) {
@@ -39,19 +46,17 @@ int eng_backend_select(const char *device, const eng_backend **out) {
         *out = eng_backend_cpu();
         return ENG_OK;
     }
-    if (!strcmp(device, "cuda")) {
-        const eng_backend *be = NULL;
-        int rc = eng_backend_cuda(&be);
-        if (rc != ENG_OK || !be) {
-            char reason[256];
-            snprintf(reason, sizeof reason, "%s", eng_err_msg());
-            return eng_err_set(ENG_EDEVICE, "--device cuda requested but no CUDA backend is available: %s",
-                               reason[0] ? reason : eng_cuda_describe());
-        }
-        *out = be;
-        return ENG_OK;
+    /* "cuda" (eng_device_check accepted only the three names) */
+    const eng_backend *be = NULL;
+    int rc = eng_backend_cuda(&be);
+    if (rc != ENG_OK || !be) {
+        char reason[256];
+        snprintf(reason, sizeof reason, "%s", eng_err_msg());
+        return eng_err_set(ENG_EDEVICE, "--device cuda requested but no CUDA backend is available: %s",
+                           reason[0] ? reason : eng_cuda_describe());
     }
-    return eng_err_set(ENG_EINVAL, "unknown device '%s' (expected auto, cpu or cuda)", device);
+    *out = be;
+    return ENG_OK;
 }
 
 eng_backend_counters eng_counters_diff(const eng_backend_counters *b, const eng_backend_counters *a) {

@@ -186,6 +186,10 @@ int eng_backend_cuda(const eng_backend **out);
  * present; otherwise logs one info line and returns the CPU backend). */
 int eng_backend_select(const char *device, const eng_backend **out);
 
+/* The one check of a device name: 0 for "auto", "cpu", "cuda"; ENG_EINVAL otherwise, the
+ * message naming `where` ("--device", "file.cfg:3: compare.device"). */
+int eng_device_check(const char *device, const char *where);
+
 /* Human-readable one-line description of the CUDA situation ("not compiled in",
  * "no device: <reason>", "NVIDIA H100 ... (sm_90)").  Static string. */
 const char *eng_cuda_describe(void);

@@ -52,7 +52,7 @@ static exp_nightly_cfg small_cfg(PGconn *c) {
     cfg.window_days = NDAYS;
     cfg.out_dir = out_dir;
     cfg.ckpt_dir = ckpt_dir;
-    cfg.device = "cpu";
+    snprintf(cfg.compare.device, sizeof cfg.compare.device, "cpu");
     cfg.compare.dqn_steps = 10;
     cfg.compare.ddpg_steps = 10;
     cfg.compare.group_size = 8;

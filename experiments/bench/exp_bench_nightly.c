@@ -108,7 +108,7 @@ int exp_cmd_bench_nightly(int argc, char **argv) {
     cfg.window_days = n_days;
     cfg.out_dir = out;
     cfg.ckpt_dir = ckpt;
-    cfg.device = device;
+    snprintf(cfg.compare.device, sizeof cfg.compare.device, "%s", device);
     cfg.compare.seed = seed;
     size_t rss0 = eng_peak_rss();
     int st = exp_nightly_run(&cfg, &sum);

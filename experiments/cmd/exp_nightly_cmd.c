@@ -129,7 +129,7 @@ int exp_cmd_nightly(int argc, char **argv) {
     exp_nightly_cfg cfg = exp_nightly_default();
     exp_nightly_summary sum;
     memset(&sum, 0, sizeof sum);
-    const char *date = NULL, *config = NULL, *products = NULL;
+    const char *date = NULL, *config = NULL, *products = NULL, *device = NULL;
     char **plist = NULL, **rest = NULL;
     int np = 0, nrest = 0, rc = 2, st;
     PGconn *conn = NULL;
@@ -153,7 +153,7 @@ int exp_cmd_nightly(int argc, char **argv) {
         else if (!strcmp(a, "--products")) TAKE(products);
         else if (!strcmp(a, "--out")) TAKE(cfg.out_dir);
         else if (!strcmp(a, "--ckpt")) TAKE(cfg.ckpt_dir);
-        else if (!strcmp(a, "--device")) TAKE(cfg.device);
+        else if (!strcmp(a, "--device")) TAKE(device);
         else if (!strcmp(a, "--window-days")) {
             if (!v || agt_cfg_set(&cfg, nightly_fields, N_NIGHTLY_FIELDS, "window_days", v, "--window-days")) {
                 if (!v) eng_err_set(ENG_EINVAL, "--window-days needs a value");
@@ -173,10 +173,8 @@ int exp_cmd_nightly(int argc, char **argv) {
         if (agt_cfg_load_file(&cfg, nightly_fields, N_NIGHTLY_FIELDS, config, "nightly")) goto bad;
     }
     if (nrest && exp_compare_cfg_parse_flags(&cfg.compare, nrest, rest)) goto bad;
-    if (strcmp(cfg.device, "auto") && strcmp(cfg.device, "cpu") && strcmp(cfg.device, "cuda")) {
-        eng_err_set(ENG_EINVAL, "--device '%s': expected auto, cpu or cuda", cfg.device);
-        goto bad;
-    }
+    /* --device overrides the configuration's compare.device; without it the file's line holds */
+    if (device && exp_compare_cfg_set(&cfg.compare, "compare.device", device, "--device")) goto bad;
     if (exp_compare_cfg_check(&cfg.compare)) goto bad;
     if (products) { /* patterns need the database */
         if ((st = db_resolve(&conn, cfg.conninfo))) { rc = 3; fprintf(stderr, "rlprice: %s\n", eng_err_msg()); goto done; }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eng_backend.h"
 #include "eng_util.h"
 
 exp_compare_cfg exp_compare_default(void) {
@@ -122,7 +123,7 @@ static const field fields[] = {
     F("guard.endings", T_ENDINGS, guard, "allowed price endings in cents, e.g. 99,49 (none = whole cents)"),
     F("behaviour.alpha", T_DOUBLE, behaviour.alpha, "per-product shrinkage to the pool"),
     F("behaviour.beta", T_DOUBLE, behaviour.beta, "pooled smoothing to uniform"),
-    F("ope.seed", T_U64, ope.seed, "bootstrap seed (mixed with the product index)"),
+    F("ope.seed", T_U64, ope.seed, "mixed into the OPE streams derived from compare.seed (and the product index)"),
     F("ope.n_boot", T_INT, ope.n_boot, "bootstrap resamples per product"),
     F("ope.alpha", T_DOUBLE, ope.alpha, "interval level (0.05 = 95%)"),
     F("ope.switch_tau", T_DOUBLE, ope.switch_tau, "Switch-DR weight threshold"),
@@ -188,8 +189,7 @@ static int set_field(exp_compare_cfg *cfg, const field *f, const char *v, const 
         *(float *)base = (float)d;
         return 0;
     case T_DEVICE:
-        if (strcmp(v, "auto") && strcmp(v, "cpu") && strcmp(v, "cuda"))
-            return eng_err_set(ENG_EINVAL, "%s: %s must be auto, cpu or cuda, not '%s'", where, f->key, v);
+        if (eng_device_check(v, where)) return ENG_EINVAL;
         snprintf(cfg->device, sizeof cfg->device, "%s", v);
         return 0;
     case T_REWARD: {

@@ -397,7 +397,7 @@ int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act) {
     }
     if ((rc = eval_buf_alloc(c, &b, n))) goto done;
     eval_rows(c, p, &b);
-    uint64_t seed_p = eng_seed_derive(c->cfg->ope.seed, (uint64_t)p);
+    uint64_t seed_p = eng_seed_derive(cmp_ope_seed(c->cfg), (uint64_t)p);
     if ((rc = eval_reward_model(c, p, &b, seed_p))) goto done;
     for (int a = 0; a < EXP_N_AGENTS && !rc; a++) rc = eval_agent(c, p, a, &b, glev, grat, seed_p);
     if (!rc && b.q) rc = paired_uplift(c, p, n, b.drt, b.d.reward, seed_p);

@@ -6,6 +6,7 @@
 #define EXP_COMPARE_INT_H
 
 #include "exp_compare.h"
+#include "eng_util.h"
 #include "feat.h"
 #include "ope_qmodel.h"
 
@@ -33,6 +34,13 @@ typedef struct cmp_ctx {
 void cmp_value_unset(ope_value *v, const char *note);
 
 /* 1 when transition i belongs to the training window / the evaluation window. */
+/* The base seed of the per-product OPE streams (bootstrap, Replay draws, ridge and pooled
+ * reward-model cross-fit folds): derived from compare.seed, so --seed changes every stream, and
+ * mixed with ope.seed. */
+static inline uint64_t cmp_ope_seed(const exp_compare_cfg *cfg) {
+    return eng_seed_derive(eng_seed_derive(cfg->seed, 0x6f7065ULL), cfg->ope.seed);
+}
+
 static inline int cmp_is_train(const cmp_ctx *c, size_t i) { return c->tr->t[i] < c->train_end; }
 static inline int cmp_is_eval(const cmp_ctx *c, size_t i) { return c->cfg->eval_all || c->tr->t[i] >= c->train_end; }
 

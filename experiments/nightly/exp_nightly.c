@@ -42,7 +42,6 @@ exp_nightly_cfg exp_nightly_default(void) {
     c.min_periods = 8;
     c.out_dir = "out/nightly";
     c.ckpt_dir = "out/ckpt";
-    c.device = "auto";
     c.compare = exp_compare_default();
     return c;
 }
@@ -438,7 +437,7 @@ static char *config_json(const exp_nightly_cfg *cfg, const char *text, const cha
     json_object_object_add(o, "date", json_object_new_string(d));
     json_object_object_add(o, "window_days", json_object_new_int(cfg->window_days));
     json_object_object_add(o, "n_products_requested", json_object_new_int(cfg->products ? cfg->n_products : -1));
-    json_object_object_add(o, "device", json_object_new_string(cfg->device ? cfg->device : "auto"));
+    json_object_object_add(o, "device", json_object_new_string(cfg->compare.device));
     json_object_object_add(o, "settings", json_object_new_string(text));
     const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
     char *r = s ? strdup(s) : NULL;
@@ -491,7 +490,7 @@ static int nightly_prepare(nightly_run *r) {
         return eng_err_set(ENG_EINVAL, "nightly: window_days must be >= 0 and min_periods >= 1");
     if ((st = exp_compare_cfg_check(&cfg->compare))) return st;
     if ((st = env_guard_cfg_check(&cfg->compare.guard))) return st;
-    if ((st = eng_backend_select(cfg->device ? cfg->device : "auto", &r->be))) return st;
+    if ((st = eng_backend_select(cfg->compare.device, &r->be))) return st;
     if (!(r->ctext = config_text(cfg))) return ENG_ENOMEM;
     exp_nightly_run_id(cfg->date, r->ctext, sum->run_id);
     if (!(r->cjson = config_json(cfg, r->ctext, sum->run_id))) return ENG_ENOMEM;
@@ -556,7 +555,6 @@ static int nightly_compare(nightly_run *r) {
     } else {
         cc.ckpt_dir = NULL;
     }
-    snprintf(cc.device, sizeof cc.device, "%s", cfg->device ? cfg->device : "auto");
     prog_relay pr = {cfg};
     double t = eng_now();
     if ((st = exp_compare_run(r->h, &cc, r->be, relay, &pr, &r->res))) return st;

@@ -57,8 +57,8 @@ typedef struct exp_nightly_cfg {
     int dry_run;
     const char *out_dir;      /* report folder root: "out/nightly" */
     const char *ckpt_dir;     /* checkpoints: "out/ckpt" ("" = none) */
-    const char *device;       /* "auto" */
-    exp_compare_cfg compare;  /* owned by the caller (exp_compare_cfg_free) */
+    exp_compare_cfg compare;  /* owned by the caller (exp_compare_cfg_free); the device is
+                                 compare.device ("auto"), the one place it is stored */
     exp_nightly_progress_fn progress;
     void *progress_ctx;
     /* TEST HOOKS */
