@@ -152,6 +152,7 @@ $(BUILD)/data/%: data/datasets/%.xz
 
 $(BUILD)/librlprice.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
+	@rm -f $@ # a fresh archive: no member left from a source file that was removed or moved
 	$(AR) rcs $@ $^
 
 $(BUILD)/%.o: %.c

@@ -7,31 +7,15 @@
 #include <string.h>
 
 #include "db_conn.h"
+#include "eng_date.h"
 #include "eng_util.h"
 
 /* ---- dates ------------------------------------------------------------------ */
 
-static int32_t days_from_civil(int y, unsigned m, unsigned d) {
-    y -= m <= 2;
-    const int era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = (unsigned)(y - era * 400);
-    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int32_t)doe - 719468;
-}
-
 void db_day_format(int32_t z, char out[16]) {
-    z += 719468;
-    const int32_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const unsigned doe = (unsigned)(z - era * 146097);
-    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int y = (int)yoe + era * 400;
-    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const unsigned mp = (5 * doy + 2) / 153;
-    const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-    const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-    y += m <= 2;
-    snprintf(out, 16, "%04d-%02u-%02u", y % 100000, m % 100, d % 100);
+    int y, m, d;
+    eng_civil_from_days(z, &y, &m, &d);
+    snprintf(out, 16, "%04d-%02u-%02u", y % 100000, (unsigned)m % 100, (unsigned)d % 100);
 }
 
 int db_day_parse(const char *s, int32_t *day) {
@@ -43,7 +27,7 @@ int db_day_parse(const char *s, int32_t *day) {
     int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
     unsigned m = (unsigned)((s[5] - '0') * 10 + (s[6] - '0')), d = (unsigned)((s[8] - '0') * 10 + (s[9] - '0'));
     if (m < 1 || m > 12 || d < 1 || d > 31) return ENG_EFORMAT;
-    *day = days_from_civil(y, m, d);
+    *day = eng_days_from_civil(y, (int)m, (int)d);
     return ENG_OK;
 }
 

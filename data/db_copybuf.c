@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eng_date.h"
 #include "eng_util.h"
 
 #define COPYBUF_FLUSH (1u << 20)
@@ -126,18 +127,12 @@ int db_copybuf_long(db_copybuf *b, long v) {
     return cb_put(b, t, (size_t)n);
 }
 
-/* days since 1970-01-01 -> civil date (proleptic Gregorian), after H. Hinnant's algorithm */
+/* days since 1970-01-01 -> "YYYY-MM-DD" (eng_date.h's conversion; written without printf:
+ * this runs once per COPY row) */
 void db_copybuf_fmt_date(char out[11], int32_t days) {
-    long z = (long)days + 719468;
-    long era = (z >= 0 ? z : z - 146096) / 146097;
-    long doe = z - era * 146097;
-    long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    long y = yoe + era * 400;
-    long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    long mp = (5 * doy + 2) / 153;
-    long d = doy - (153 * mp + 2) / 5 + 1;
-    long m = mp < 10 ? mp + 3 : mp - 9;
-    if (m <= 2) y++;
+    int yi, mi, di;
+    eng_civil_from_days(days, &yi, &mi, &di);
+    long y = yi, m = mi, d = di;
     y = y < 0 ? 0 : y % 10000;
     out[0] = (char)('0' + y / 1000);
     out[1] = (char)('0' + y / 100 % 10);

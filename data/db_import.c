@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "db_copybuf.h"
+#include "eng_parse.h"
 #include "eng_util.h"
 
 /* ---- target tables ---- */
@@ -58,13 +59,6 @@ void db_import_report_free(db_import_report *r) {
     if (r) db_csv_log_free(&r->log);
 }
 
-static char *trim(char *s) {
-    while (isspace((unsigned char)*s)) s++;
-    size_t n = strlen(s);
-    while (n && isspace((unsigned char)s[n - 1])) s[--n] = '\0';
-    return s;
-}
-
 static int col_index(const imp_table *t, const char *name) {
     for (int i = 0; i < t->ncols; i++)
         if (strcasecmp(t->cols[i].name, name) == 0) return i;
@@ -84,7 +78,7 @@ static int imp_parse_map(imp_ctx *x, const char *map) {
         int is_const = eq > item && eq[-1] == ':';
         *eq = '\0';
         if (is_const) eq[-1] = '\0';
-        char *target = trim(item), *src = is_const ? eq + 1 : trim(eq + 1);
+        char *target = eng_trim(item), *src = is_const ? eq + 1 : eng_trim(eq + 1);
         int i = col_index(x->tab, target);
         if (i < 0) {
             char cols[256] = "";
@@ -123,7 +117,7 @@ static int imp_first(void *ctx, int nf, char **f, int has_header) {
                 return eng_err_set(ENG_EINVAL, "--map %s=%s: with --no-header, name columns as #N", x->tab->cols[i].name, s);
             } else {
                 for (int j = 0; j < nf && k < 0; j++)
-                    if (strcmp(trim(f[j]), s) == 0) k = j;
+                    if (strcmp(eng_trim(f[j]), s) == 0) k = j;
                 for (int j = 0; j < nf && k < 0; j++)
                     if (strcasecmp(f[j], s) == 0) k = j;
                 if (k < 0) {
@@ -137,7 +131,7 @@ static int imp_first(void *ctx, int nf, char **f, int has_header) {
             x->index[i] = k;
         } else if (x->kind[i] == SRC_NONE && has_header) { /* same name in the header */
             for (int j = 0; j < nf; j++)
-                if (strcasecmp(trim(f[j]), x->tab->cols[i].name) == 0) {
+                if (strcasecmp(eng_trim(f[j]), x->tab->cols[i].name) == 0) {
                     x->kind[i] = SRC_COLUMN;
                     x->index[i] = j;
                     break;
@@ -224,7 +218,7 @@ static int imp_row(void *ctx, long line, int nf, char **f) {
         const imp_col *col = &x->tab->cols[i];
         val[i] = NULL;
         if (x->kind[i] == SRC_NONE) continue;
-        char *raw = x->kind[i] == SRC_CONST ? x->constant[i] : trim(f[x->index[i]]);
+        char *raw = x->kind[i] == SRC_CONST ? x->constant[i] : eng_trim(f[x->index[i]]);
         const char *src = x->kind[i] == SRC_CONST ? "constant" : x->src_name[i] ? x->src_name[i] : col->name;
         if (col->type != 't' && is_null_word(raw)) raw = NULL;
         if (col->type == 't' && !*raw && col->key) raw = NULL;

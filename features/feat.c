@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "eng_date.h"
 #include "eng_util.h"
 
 static const char *const g_names[FEAT_N] = {
@@ -147,19 +148,9 @@ static double price_ma(const db_history *h, size_t base, int t, int w, double fa
 
 /* Day of the year (0-based) of a day count since 1970-01-01 (proleptic Gregorian). */
 static int day_of_year(int64_t z) {
-    z += 719468; /* shift the epoch to 0000-03-01 */
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy_mar = doe - (365 * yoe + yoe / 4 - yoe / 100); /* days since March 1st */
-    int64_t y = yoe + era * 400;
-    int64_t mp = (5 * doy_mar + 2) / 153;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    if (m <= 2) y++;
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    /* days from Jan 1 to Mar 1 */
-    int64_t jan_to_mar = 59 + leap;
-    return (int)(m <= 2 ? doy_mar - 306 : doy_mar + jan_to_mar);
+    int y, m, d;
+    eng_civil_from_days((int32_t)z, &y, &m, &d);
+    return (int)(z - eng_days_from_civil(y, 1, 1));
 }
 
 int feat_state(const db_history *h, int p, int t, float *out) {

@@ -12,6 +12,7 @@
 
 #include "db_store.h"
 #include "env_sim.h"
+#include "eng_date.h"
 #include "exp_nightly.h"
 
 #define DAY0 19723 /* 2024-01-01 */
@@ -343,14 +344,14 @@ static void test_products_and_dates(void **state) {
     assert_int_equal(exp_nightly_resolve_products(conn, "NOPE*", &l, &n), ENG_EINVAL);
     assert_null(l);
     int32_t d = 0;
-    assert_int_equal(exp_date_parse("1992-10-08", &d), 0);
+    assert_int_equal(eng_date_parse("1992-10-08", &d), 0);
     char b[16];
-    exp_date_format(d, b);
+    eng_date_format(d, b);
     assert_string_equal(b, "1992-10-08");
-    assert_int_equal(exp_date_parse("2024-01-01", &d), 0);
+    assert_int_equal(eng_date_parse("2024-01-01", &d), 0);
     assert_int_equal(d, DAY0);
-    assert_int_equal(exp_date_parse("2023-02-29", &d), ENG_EINVAL);
-    assert_int_equal(exp_date_parse("2024-1-1x", &d), ENG_EINVAL);
+    assert_int_equal(eng_date_parse("2023-02-29", &d), ENG_EINVAL);
+    assert_int_equal(eng_date_parse("2024-1-1x", &d), ENG_EINVAL);
     char id1[64], id2[64], id3[64];
     exp_nightly_run_id(DAY0, "a = 1\n", id1);
     exp_nightly_run_id(DAY0, "a = 1\n", id2);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eng_parse.h"
 #include "eng_util.h"
 
 static const agt_cfg_field *find(const agt_cfg_field *fields, int n, const char *key, size_t keylen) {
@@ -64,30 +65,23 @@ int agt_cfg_set(void *obj, const agt_cfg_field *fields, int n, const char *key, 
     return set_field(obj, f, value, where ? where : "config");
 }
 
-static char *trim(char *s) {
-    while (isspace((unsigned char)*s)) s++;
-    char *e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1])) *--e = '\0';
-    return s;
-}
-
-/* Apply one line (modified in place); `where` names it for errors. */
-static int apply_line(void *obj, const agt_cfg_field *fields, int n, char *line, const char *section, const char *where) {
-    const size_t sl = strlen(section);
-    char *s = trim(line);
+/* Split one line (modified in place) into key and value and hand a setting to fn; blank and
+ * comment lines are skipped.  `where` names the line.  Returns 0, ENG_EFORMAT (no '=', no
+ * "section." prefix) or fn's failure. */
+static int split_line(char *line, const char *where, agt_cfg_line_fn fn, void *ctx) {
+    char *s = eng_trim(line);
     if (!*s || *s == '#') return ENG_OK;
     char *eq = strchr(s, '=');
     if (!eq) return eng_err_set(ENG_EFORMAT, "%s: expected 'section.key = value', got '%s'", where, s);
     *eq = '\0';
-    char *key = trim(s), *val = trim(eq + 1);
+    char *key = eng_trim(s), *val = eng_trim(eq + 1);
     char *dot = strchr(key, '.');
     if (!dot || dot == key || !dot[1]) return eng_err_set(ENG_EFORMAT, "%s: key '%s' has no 'section.' prefix", where, key);
-    if ((size_t)(dot - key) != sl || strncmp(key, section, sl) != 0) return ENG_OK; /* another section */
-    return agt_cfg_set(obj, fields, n, dot + 1, val, where);
+    return fn(ctx, key, val, where);
 }
 
-int agt_cfg_load_file(void *obj, const agt_cfg_field *fields, int n, const char *path, const char *section) {
-    if (!obj || !fields || !path || !section) return eng_err_set(ENG_EINVAL, "agt_cfg_load_file: NULL argument");
+int agt_cfg_read_file(const char *path, agt_cfg_line_fn fn, void *ctx) {
+    if (!path || !fn) return eng_err_set(ENG_EINVAL, "agt_cfg_read_file: NULL argument");
     FILE *f = eng_fopen(path, "r");
     if (!f) return ENG_EIO;
     char line[1024], where[600];
@@ -96,11 +90,54 @@ int agt_cfg_load_file(void *obj, const agt_cfg_field *fields, int n, const char 
         lineno++;
         snprintf(where, sizeof where, "%s:%d", path, lineno);
         if (!strchr(line, '\n') && !feof(f)) { st = eng_err_set(ENG_EFORMAT, "%s: line longer than %zu characters", where, sizeof line - 2); break; }
-        if ((st = apply_line(obj, fields, n, line, section, where)) != ENG_OK) break;
+        if ((st = split_line(line, where, fn, ctx)) != ENG_OK) break;
     }
     if (st == ENG_OK && ferror(f)) st = eng_err_set(ENG_EIO, "%s: read error", path);
     fclose(f);
     return st;
+}
+
+int agt_cfg_read_flags(int argc, char **argv, agt_cfg_line_fn fn, void *ctx) {
+    if (!fn || (argc > 0 && !argv)) return eng_err_set(ENG_EINVAL, "agt_cfg_read_flags: NULL argument");
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0 || !a[2]) return eng_err_set(ENG_EINVAL, "unexpected argument '%s' (flags are --key=value)", a);
+        char key[128];
+        const char *k = a + 2, *eq = strchr(k, '='), *v;
+        size_t kl = eq ? (size_t)(eq - k) : strlen(k);
+        if (kl >= sizeof key) return eng_err_set(ENG_EINVAL, "'%s': key too long", a);
+        memcpy(key, k, kl);
+        key[kl] = '\0';
+        if (eq) v = eq + 1;
+        else if (i + 1 < argc) v = argv[++i];
+        else return eng_err_set(ENG_EINVAL, "flag '%s' needs a value", a);
+        int st = fn(ctx, key, v, a);
+        if (st) return st;
+    }
+    return ENG_OK;
+}
+
+/* A table and its section, for the table loaders below. */
+typedef struct table_ctx {
+    void *obj;
+    const agt_cfg_field *fields;
+    int n;
+    const char *section;
+} table_ctx;
+
+/* Apply a "section.key" setting of the table's section; other sections are skipped. */
+static int table_line(void *vctx, const char *key, const char *val, const char *where) {
+    const table_ctx *t = vctx;
+    const size_t sl = strlen(t->section);
+    const char *dot = strchr(key, '.');
+    if ((size_t)(dot - key) != sl || strncmp(key, t->section, sl) != 0) return ENG_OK; /* another section */
+    return agt_cfg_set(t->obj, t->fields, t->n, dot + 1, val, where);
+}
+
+int agt_cfg_load_file(void *obj, const agt_cfg_field *fields, int n, const char *path, const char *section) {
+    if (!obj || !fields || !path || !section) return eng_err_set(ENG_EINVAL, "agt_cfg_load_file: NULL argument");
+    table_ctx t = {obj, fields, n, section};
+    return agt_cfg_read_file(path, table_line, &t);
 }
 
 int agt_cfg_load_string(void *obj, const agt_cfg_field *fields, int n, const char *text, const char *section,
@@ -111,10 +148,11 @@ int agt_cfg_load_string(void *obj, const agt_cfg_field *fields, int n, const cha
     char where[600];
     int st = ENG_OK, lineno = 0;
     char *save = NULL;
+    table_ctx t = {obj, fields, n, section};
     for (char *ln = strtok_r(copy, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save)) {
         lineno++;
         snprintf(where, sizeof where, "%s:%d", name ? name : "config", lineno);
-        if ((st = apply_line(obj, fields, n, ln, section, where)) != ENG_OK) break;
+        if ((st = split_line(ln, where, table_line, &t)) != ENG_OK) break;
     }
     free(copy);
     return st;

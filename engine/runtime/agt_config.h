@@ -1,4 +1,5 @@
-/* agt_config.h - hyperparameters from key=value files and command-line flags.
+/* agt_config.h - the one key = value settings parser (shared runtime; the name is historical:
+ * it started with the agents' hyperparameters).
  *
  * Each agent describes its config struct with a table of fields (key, type, offset, help).
  * The same table serves the file parser, the flag parser and the dump, so every documented
@@ -45,6 +46,20 @@ int agt_cfg_load_string(void *obj, const agt_cfg_field *fields, int n, const cha
 /* Apply flags argv[0..argc): every argument must be --key=value or --key value for a key of
  * the table.  ENG_EINVAL / ENG_ENOTFOUND naming the flag. */
 int agt_cfg_parse_flags(void *obj, const agt_cfg_field *fields, int n, int argc, char **argv);
+
+/* The line readers the table loaders above are made of, for tables of other shapes (e.g. the
+ * comparison's settings): fn receives each setting with `where` naming it ("file.cfg:3", the
+ * flag) and returns 0 to go on or a status that stops the reading. */
+typedef int (*agt_cfg_line_fn)(void *ctx, const char *key, const char *value, const char *where);
+
+/* Every "section.key = value" line of a file (comments and blank lines skipped).  ENG_EIO
+ * (cannot read), ENG_EFORMAT (line without '=', key without "section." prefix, line too
+ * long; the message names path:line) or fn's status. */
+int agt_cfg_read_file(const char *path, agt_cfg_line_fn fn, void *ctx);
+
+/* Every flag of argv[0..argc): --key=value or --key value.  ENG_EINVAL (not a flag, no value,
+ * key too long) or fn's status. */
+int agt_cfg_read_flags(int argc, char **argv, agt_cfg_line_fn fn, void *ctx);
 
 /* Write "<section>.key = value" lines for every field (section may be NULL: no prefix).
  * Returns 0 or ENG_EIO. */

@@ -1,4 +1,14 @@
-/* eng_util.h - status codes, error messages, logging, checked wrappers, RNG, timing.
+/* eng_util.h - the shared runtime of every layer, one header per job (engine/runtime/):
+ *   eng_status.h  status codes, error messages, checked allocation / fopen
+ *   eng_log.h     logging
+ *   eng_rng.h     random numbers and seed derivation
+ *   eng_file.h    atomic files, mkdir -p, rm -rf
+ *   eng_time.h    monotonic time, peak memory
+ *   eng_date.h    calendar dates <-> days since 1970-01-01
+ *   eng_parse.h   trimming and strict number parsing
+ *   eng_config.h  the key = value settings parser
+ *   eng_h5.h      HDF5 helpers
+ * This header includes the first five (what most files need).
  *
  * Shared by every layer of rlprice.  Conventions (see README "Code conventions"):
  *   - functions return 0 (ENG_OK) on success and a negative ENG_E* code on failure;
@@ -9,75 +19,10 @@
 #ifndef ENG_UTIL_H
 #define ENG_UTIL_H
 
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-
-/* ---- status codes ------------------------------------------------------- */
-enum {
-    ENG_OK = 0,
-    ENG_EINVAL = -1,   /* bad argument or configuration */
-    ENG_ENOMEM = -2,   /* allocation failed */
-    ENG_EIO = -3,      /* file or stream error */
-    ENG_EFORMAT = -4,  /* malformed / corrupt / wrong-version input */
-    ENG_EDEVICE = -5,  /* accelerator missing or failed */
-    ENG_EDB = -6,      /* database error */
-    ENG_ENUM = -7,     /* non-finite numbers (divergence) */
-    ENG_ENOTFOUND = -8 /* missing file, product, key */
-};
-
-/* Name of a status code ("EINVAL", ...); static string. */
-const char *eng_status_name(int status);
-
-/* Record the last error for this thread (printf-style).  Always returns `status`,
- * so a failure path can be written `return eng_err_set(ENG_EIO, "...", ...);`. */
-int eng_err_set(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Last error message recorded on this thread ("" when none). Static per-thread buffer. */
-const char *eng_err_msg(void);
-void eng_err_clear(void);
-
-/* ---- logging -------------------------------------------------------------- */
-typedef enum { ENG_LOG_ERROR = 0, ENG_LOG_WARN = 1, ENG_LOG_INFO = 2, ENG_LOG_DEBUG = 3 } eng_log_level;
-void eng_log_set_level(eng_log_level lvl);
-eng_log_level eng_log_get_level(void);
-/* Writes "rlprice: <level>: message\n" to stderr when lvl <= current level. */
-void eng_log(eng_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#define ENG_ERROR(...) eng_log(ENG_LOG_ERROR, __VA_ARGS__)
-#define ENG_WARN(...) eng_log(ENG_LOG_WARN, __VA_ARGS__)
-#define ENG_INFO(...) eng_log(ENG_LOG_INFO, __VA_ARGS__)
-#define ENG_DEBUG(...) eng_log(ENG_LOG_DEBUG, __VA_ARGS__)
-
-/* ---- checked wrappers (report file:line in the error message) ------------- */
-/* Return NULL and set the error (ENG_ENOMEM) on failure; caller frees with free(). */
-void *eng_malloc_(size_t n, const char *file, int line);
-void *eng_calloc_(size_t count, size_t size, const char *file, int line);
-#define eng_malloc(n) eng_malloc_((n), __FILE__, __LINE__)
-#define eng_calloc(c, s) eng_calloc_((c), (s), __FILE__, __LINE__)
-/* fopen that records "path: strerror" with file:line on failure and returns NULL. */
-FILE *eng_fopen_(const char *path, const char *mode, const char *file, int line);
-#define eng_fopen(p, m) eng_fopen_((p), (m), __FILE__, __LINE__)
-
-/* Atomically replace `path` by a file written through `write_cb` to a temp name in the
- * same directory: write, fflush, fsync, rename, fsync(dir).  On any failure the temp
- * file is removed and `path` is untouched.  Returns 0 or a negative status. */
-int eng_atomic_write(const char *path, int (*write_cb)(FILE *f, void *ctx), void *ctx);
-/* Make `tmp` durable and move it over `path` (fsync file, rename, fsync directory).
- * For writers that need the path (e.g. HDF5). Removes `tmp` on failure. */
-int eng_atomic_commit(const char *tmp, const char *path);
-
-/* ---- RNG: xoshiro256** seeded by splitmix64; fully reproducible ------------ */
-typedef struct eng_rng { uint64_t s[4]; } eng_rng;
-void eng_rng_seed(eng_rng *r, uint64_t seed);
-uint64_t eng_rng_u64(eng_rng *r);
-double eng_rng_uniform(eng_rng *r);           /* [0, 1) */
-double eng_rng_normal(eng_rng *r);            /* N(0, 1), Box-Muller */
-uint64_t eng_rng_below(eng_rng *r, uint64_t n); /* uniform in [0, n), unbiased */
-/* Derive an independent stream for index `i` (e.g. product i) from a base seed. */
-uint64_t eng_seed_derive(uint64_t base, uint64_t i);
-
-/* ---- time ------------------------------------------------------------------ */
-double eng_now(void); /* monotonic seconds */
-/* Peak resident set size of this process in bytes (0 when unknown). */
-size_t eng_peak_rss(void);
+#include "eng_file.h"
+#include "eng_log.h"
+#include "eng_rng.h"
+#include "eng_status.h"
+#include "eng_time.h"
 
 #endif

@@ -12,6 +12,7 @@
 #include "db_copybuf.h"
 #include "db_schema.h"
 #include "db_store.h"
+#include "eng_parse.h"
 
 #define SIM_DAY0 19723 /* 2024-01-01, a Monday */
 
@@ -128,15 +129,6 @@ static int usage(void) {
     return 2;
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
 int env_sim_cmd_simulate(int argc, char **argv) {
     long n_products = -1, days = -1, seed = -1, period_days = 1;
     const char *conninfo = NULL, *preset_name = "default";
@@ -150,11 +142,11 @@ int env_sim_cmd_simulate(int argc, char **argv) {
         }
         i++;
         if (!strcmp(a, "--products")) {
-            if (parse_long(v, 1, 10000000, &n_products)) return fprintf(stderr, "rlprice simulate: bad --products '%s'\n", v), 2;
+            if (eng_parse_long(v, 1, 10000000, &n_products)) return fprintf(stderr, "rlprice simulate: bad --products '%s'\n", v), 2;
         } else if (!strcmp(a, "--days")) {
-            if (parse_long(v, 1, 100000, &days)) return fprintf(stderr, "rlprice simulate: bad --days '%s'\n", v), 2;
+            if (eng_parse_long(v, 1, 100000, &days)) return fprintf(stderr, "rlprice simulate: bad --days '%s'\n", v), 2;
         } else if (!strcmp(a, "--seed")) {
-            if (parse_long(v, 0, 0x7fffffffffffffffL, &seed)) return fprintf(stderr, "rlprice simulate: bad --seed '%s'\n", v), 2;
+            if (eng_parse_long(v, 0, 0x7fffffffffffffffL, &seed)) return fprintf(stderr, "rlprice simulate: bad --seed '%s'\n", v), 2;
         } else if (!strcmp(a, "--db")) {
             conninfo = v;
         } else if (!strcmp(a, "--period")) {

@@ -1,4 +1,5 @@
 /* exp_nightly_cmd.c - `rlprice nightly`: flags, configuration file, the progress line. */
+#include "eng_date.h"
 #include "exp_nightly.h"
 
 #include <math.h>
@@ -93,7 +94,7 @@ static int32_t today(void) {
     char b[16];
     strftime(b, sizeof b, "%Y-%m-%d", &tmv);
     int32_t d = 0;
-    exp_date_parse(b, &d);
+    eng_date_parse(b, &d);
     return d;
 }
 
@@ -164,7 +165,7 @@ int exp_cmd_nightly(int argc, char **argv) {
 #undef TAKE
     }
     if (date) {
-        if (exp_date_parse(date, &cfg.date)) goto bad;
+        if (eng_date_parse(date, &cfg.date)) goto bad;
     } else {
         cfg.date = today();
     }

@@ -8,6 +8,7 @@
 #include "exp_compare.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <math.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "eng_backend.h"
+#include "eng_parse.h"
 #include "eng_util.h"
 
 exp_compare_cfg exp_compare_default(void) {
@@ -141,35 +143,17 @@ static const field fields[] = {
 #undef F
 #define N_FIELDS ((int)(sizeof fields / sizeof fields[0]))
 
-static int parse_double(const char *v, double *out) {
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (end == v || *end || errno == ERANGE) return -1;
-    *out = x;
-    return 0;
-}
-
-static int parse_long(const char *v, long *out) {
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (end == v || *end || errno == ERANGE) return -1;
-    *out = x;
-    return 0;
-}
-
 static int set_field(exp_compare_cfg *cfg, const field *f, const char *v, const char *where) {
     char *base = (char *)cfg + f->off;
     double d;
     long l;
     switch (f->type) {
     case T_INT:
-        if (parse_long(v, &l) || l < -2147483647L || l > 2147483647L) goto bad;
+        if (eng_parse_long(v, LONG_MIN, LONG_MAX, &l) || l < -2147483647L || l > 2147483647L) goto bad;
         *(int *)base = (int)l;
         return 0;
     case T_LONG:
-        if (parse_long(v, &l)) goto bad;
+        if (eng_parse_long(v, LONG_MIN, LONG_MAX, &l)) goto bad;
         *(long *)base = l;
         return 0;
     case T_U64: {
@@ -181,11 +165,11 @@ static int set_field(exp_compare_cfg *cfg, const field *f, const char *v, const 
         return 0;
     }
     case T_DOUBLE:
-        if (parse_double(v, &d)) goto bad;
+        if (eng_parse_double(v, &d)) goto bad;
         *(double *)base = d;
         return 0;
     case T_FLOAT:
-        if (parse_double(v, &d) || !isfinite(d)) goto bad;
+        if (eng_parse_double(v, &d) || !isfinite(d)) goto bad;
         *(float *)base = (float)d;
         return 0;
     case T_DEVICE:
@@ -279,68 +263,25 @@ static int known_section(const char *key) {
     return 0;
 }
 
-static char *trim(char *s) {
-    while (*s == ' ' || *s == '\t') s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r')) s[--n] = 0;
-    return s;
+/* A setting of a known section into the comparison's configuration (ctx); lines of other
+ * sections (e.g. "nightly.") belong to other readers and are skipped. */
+static int cfg_line(void *ctx, const char *key, const char *val, const char *where) {
+    if (!known_section(key)) return ENG_OK;
+    return exp_compare_cfg_set(ctx, key, val, where);
+}
+
+/* A flag: every key is the comparison's (bare keys are "compare.<key>"). */
+static int cfg_flag(void *ctx, const char *key, const char *val, const char *where) {
+    return exp_compare_cfg_set(ctx, key, val, where);
 }
 
 int exp_compare_cfg_load_file(exp_compare_cfg *cfg, const char *path) {
     if (!cfg || !path) return eng_err_set(ENG_EINVAL, "exp_compare_cfg_load_file: NULL argument");
-    FILE *f = fopen(path, "r");
-    if (!f) return eng_err_set(ENG_EIO, "%s: cannot read: %s", path, strerror(errno));
-    char line[1024], where[600];
-    int lineno = 0, rc = 0;
-    while (fgets(line, sizeof line, f)) {
-        lineno++;
-        snprintf(where, sizeof where, "%s:%d", path, lineno);
-        if (!strchr(line, '\n') && !feof(f)) {
-            rc = eng_err_set(ENG_EFORMAT, "%s: line longer than %zu bytes", where, sizeof line - 2);
-            break;
-        }
-        char *s = trim(line);
-        if (!*s || *s == '#') continue;
-        char *eq = strchr(s, '=');
-        if (!eq) {
-            rc = eng_err_set(ENG_EFORMAT, "%s: expected 'section.key = value', got '%s'", where, s);
-            break;
-        }
-        *eq = 0;
-        char *key = trim(s), *val = trim(eq + 1);
-        if (!strchr(key, '.')) {
-            rc = eng_err_set(ENG_EFORMAT, "%s: key '%s' has no section (e.g. compare.%s)", where, key, key);
-            break;
-        }
-        if (!known_section(key)) continue; /* other sections (e.g. nightly.) belong to other readers */
-        if ((rc = exp_compare_cfg_set(cfg, key, val, where))) break;
-    }
-    if (!rc && ferror(f)) rc = eng_err_set(ENG_EIO, "%s: read error", path);
-    fclose(f);
-    return rc;
+    return agt_cfg_read_file(path, cfg_line, cfg);
 }
 
 int exp_compare_cfg_parse_flags(exp_compare_cfg *cfg, int argc, char **argv) {
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (strncmp(a, "--", 2) || !a[2]) return eng_err_set(ENG_EINVAL, "'%s': expected --key=value", a);
-        char key[128];
-        const char *eq = strchr(a, '='), *val;
-        if (eq) {
-            size_t n = (size_t)(eq - a - 2);
-            if (n >= sizeof key) return eng_err_set(ENG_EINVAL, "'%s': key too long", a);
-            memcpy(key, a + 2, n);
-            key[n] = 0;
-            val = eq + 1;
-        } else {
-            snprintf(key, sizeof key, "%s", a + 2);
-            if (i + 1 >= argc) return eng_err_set(ENG_EINVAL, "%s needs a value", a);
-            val = argv[++i];
-        }
-        int rc = exp_compare_cfg_set(cfg, key, val, a);
-        if (rc) return rc;
-    }
-    return 0;
+    return agt_cfg_read_flags(argc, argv, cfg_flag, cfg);
 }
 
 int exp_compare_cfg_check(const exp_compare_cfg *c) {

@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
-#include <ftw.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +20,7 @@
 #include "db_products.h"
 #include "db_push.h"
 #include "eng_backend.h"
+#include "eng_date.h"
 #include "eng_util.h"
 #include "env_action.h"
 #include "exp_report.h"
@@ -71,43 +71,6 @@ int exp_nightly_exit_code(int status, const exp_nightly_summary *sum) {
     }
 }
 
-/* ---- dates (proleptic Gregorian, days since 1970-01-01) ---------------------------------- */
-static int32_t days_from_civil(int y, int m, int d) {
-    y -= m <= 2;
-    const int era = (y >= 0 ? y : y - 399) / 400;
-    const int yoe = y - era * 400;
-    const int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return (int32_t)(era * 146097 + doe - 719468);
-}
-
-int exp_date_parse(const char *s, int32_t *day) {
-    int y, m, d, n = 0;
-    if (!s || sscanf(s, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 || s[n] != '\0' || m < 1 || m > 12 || d < 1 || d > 31)
-        return eng_err_set(ENG_EINVAL, "date '%s': expected YYYY-MM-DD", s ? s : "(null)");
-    int32_t v = days_from_civil(y, m, d);
-    char back[16];
-    exp_date_format(v, back);
-    if (strcmp(back, s) != 0) return eng_err_set(ENG_EINVAL, "date '%s' does not exist", s);
-    *day = v;
-    return ENG_OK;
-}
-
-void exp_date_format(int32_t day, char buf[16]) {
-    int z = day + 719468;
-    const int era = (z >= 0 ? z : z - 146096) / 146097;
-    const int doe = z - era * 146097;
-    const int yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const int doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const int mp = (5 * doy + 2) / 153;
-    const int d = doy - (153 * mp + 2) / 5 + 1;
-    const int m = mp + (mp < 10 ? 3 : -9);
-    const int y = yoe + era * 400 + (m <= 2);
-    char tmp[48];
-    snprintf(tmp, sizeof tmp, "%04d-%02d-%02d", y, m, d);
-    snprintf(buf, 16, "%.15s", tmp);
-}
-
 void exp_nightly_run_id(int32_t date, const char *config_text, char buf[64]) {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a 64 */
     for (const unsigned char *p = (const unsigned char *)(config_text ? config_text : ""); *p; p++) {
@@ -115,7 +78,7 @@ void exp_nightly_run_id(int32_t date, const char *config_text, char buf[64]) {
         h *= 1099511628211ULL;
     }
     char d[16];
-    exp_date_format(date, d);
+    eng_date_format(date, d);
     snprintf(buf, 64, "%s-%016llx", d, (unsigned long long)h);
 }
 
@@ -203,28 +166,6 @@ cleanup:
 }
 
 /* ---- files -------------------------------------------------------------------------------- */
-static int mkdir_p(const char *path) {
-    char tmp[1024];
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) return eng_err_set(ENG_EINVAL, "path too long: %s", path);
-    for (char *p = tmp + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(tmp, 0777) != 0 && errno != EEXIST) return eng_err_set(ENG_EIO, "mkdir %s: %s", tmp, strerror(errno));
-            *p = c;
-            if (!c) break;
-        }
-    }
-    return ENG_OK;
-}
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
-static void rm_rf(const char *path) { nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
-
 /* Remove staging / old folders (".<name>.tmp.<pid>", ".<name>.old.<pid>") left by runs that
  * were killed: the pid is no longer alive. */
 static void clean_stale(const char *out_dir) {
@@ -239,7 +180,7 @@ static void clean_stale(const char *out_dir) {
         char p[1400];
         snprintf(p, sizeof p, "%s/%s", out_dir, e->d_name);
         ENG_DEBUG("nightly: removing %s left by an interrupted run", p);
-        rm_rf(p);
+        eng_rm_rf(p);
     }
     closedir(d);
 }
@@ -261,7 +202,7 @@ static int publish(const char *out_dir, const char *staging, const char *name, c
         if (had_old) rename(old, fin);
         return eng_err_set(ENG_EIO, "rename %s -> %s: %s", staging, fin, strerror(e));
     }
-    if (had_old) rm_rf(old);
+    if (had_old) eng_rm_rf(old);
     snprintf(lnk, sizeof lnk, "%s/latest", out_dir);
     snprintf(lnk_tmp, sizeof lnk_tmp, "%s/.latest.tmp.%d", out_dir, (int)getpid());
     unlink(lnk_tmp);
@@ -432,7 +373,7 @@ static char *config_text(const exp_nightly_cfg *cfg) {
 static char *config_json(const exp_nightly_cfg *cfg, const char *text, const char *run_id) {
     json_object *o = json_object_new_object();
     char d[16];
-    exp_date_format(cfg->date, d);
+    eng_date_format(cfg->date, d);
     json_object_object_add(o, "run_id", json_object_new_string(run_id));
     json_object_object_add(o, "date", json_object_new_string(d));
     json_object_object_add(o, "window_days", json_object_new_int(cfg->window_days));
@@ -485,7 +426,7 @@ static int nightly_prepare(nightly_run *r) {
     const exp_nightly_cfg *cfg = r->cfg;
     exp_nightly_summary *sum = r->sum;
     int st;
-    exp_date_format(cfg->date, sum->run_date);
+    eng_date_format(cfg->date, sum->run_date);
     if (cfg->window_days < 0 || cfg->min_periods < 1)
         return eng_err_set(ENG_EINVAL, "nightly: window_days must be >= 0 and min_periods >= 1");
     if ((st = exp_compare_cfg_check(&cfg->compare))) return st;
@@ -517,8 +458,8 @@ static int nightly_load(nightly_run *r) {
     double t = eng_now();
     db_load_opts lo;
     db_load_opts_default(&lo);
-    exp_date_format(cfg->date - 1, to);
-    exp_date_format(cfg->date - cfg->window_days, from);
+    eng_date_format(cfg->date - 1, to);
+    eng_date_format(cfg->date - cfg->window_days, from);
     lo.from = cfg->window_days > 0 ? from : NULL;
     lo.to = to;
     lo.products = cfg->products;
@@ -550,7 +491,7 @@ static int nightly_compare(nightly_run *r) {
     char ckpt[1024] = "";
     if (cfg->ckpt_dir && cfg->ckpt_dir[0]) {
         snprintf(ckpt, sizeof ckpt, "%s", cfg->ckpt_dir);
-        if ((st = mkdir_p(ckpt))) return st;
+        if ((st = eng_mkdir_p(ckpt))) return st;
         cc.ckpt_dir = ckpt;
     } else {
         cc.ckpt_dir = NULL;
@@ -665,12 +606,12 @@ static int nightly_report(nightly_run *r) {
     int st;
     double t = eng_now();
     progress(cfg, "report", 0, 0);
-    if ((st = mkdir_p(cfg->out_dir))) return st;
+    if ((st = eng_mkdir_p(cfg->out_dir))) return st;
     clean_stale(cfg->out_dir);
     snprintf(r->name, sizeof r->name, "%s%s", cfg->dry_run ? "dry-run-" : "", sum->run_id);
     snprintf(r->staging, sizeof r->staging, "%s/.%s.tmp.%d", cfg->out_dir, r->name, (int)getpid());
-    rm_rf(r->staging);
-    if ((st = mkdir_p(r->staging))) return st;
+    eng_rm_rf(r->staging);
+    if ((st = eng_mkdir_p(r->staging))) return st;
     if ((st = exp_report_write(r->res, r->staging, &r->html, &r->json))) return st;
     char path[1400];
     snprintf(path, sizeof path, "%s/recommendations.json", r->staging);
@@ -713,7 +654,7 @@ static void nightly_cleanup(nightly_run *r, int st) {
             ENG_WARN("nightly: could not mark run %s failed", sum->run_id);
         eng_err_set(keep, "%s", msg);
     }
-    if (r->staging[0]) rm_rf(r->staging);
+    if (r->staging[0]) eng_rm_rf(r->staging);
     sum->status = st;
     sum->peak_rss = eng_peak_rss();
     if (!sum->sec_total) sum->sec_total = eng_now() - r->t0;

@@ -136,10 +136,6 @@ int exp_nightly_exit_code(int status, const exp_nightly_summary *sum);
 int exp_nightly_resolve_products(PGconn *conn, const char *list, char ***out, int *n);
 void exp_nightly_free_list(char **list, int n);
 
-/* "YYYY-MM-DD" <-> days since 1970-01-01.  Parse: 0 or ENG_EINVAL. */
-int exp_date_parse(const char *s, int32_t *day);
-void exp_date_format(int32_t day, char buf[16]);
-
 /* The run id for a date and configuration: "<YYYY-MM-DD>-<16 hex>" into buf[64]. */
 void exp_nightly_run_id(int32_t date, const char *config_text, char buf[64]);
 

@@ -1,0 +1,34 @@
+/* eng_parse.c - see eng_parse.h. */
+#include "eng_parse.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eng_status.h"
+
+char *eng_trim(char *s) {
+    while (isspace((unsigned char)*s)) s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1])) s[--n] = '\0';
+    return s;
+}
+
+int eng_parse_long(const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return ENG_EINVAL;
+    *out = v;
+    return ENG_OK;
+}
+
+int eng_parse_double(const char *s, double *out) {
+    char *end;
+    errno = 0;
+    double x = strtod(s, &end);
+    if (end == s || *end || errno == ERANGE) return ENG_EINVAL;
+    *out = x;
+    return ENG_OK;
+}

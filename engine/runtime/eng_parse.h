@@ -1,0 +1,18 @@
+/* eng_parse.h - trimming and strict number parsing of settings and command-line values (part
+ * of the shared runtime, see eng_util.h).  No message is recorded: callers name the value. */
+#ifndef ENG_PARSE_H
+#define ENG_PARSE_H
+
+/* Strips leading and trailing white space in place; returns the first non-space character of
+ * s (inside s). */
+char *eng_trim(char *s);
+
+/* The whole of s as a base-10 long in [lo, hi].  Returns 0 or ENG_EINVAL (empty, trailing
+ * characters, overflow, out of range); *out is untouched on failure. */
+int eng_parse_long(const char *s, long lo, long hi, long *out);
+
+/* The whole of s as a double (overflow rejected; NaN and infinities as strtod reads them).
+ * Returns 0 or ENG_EINVAL; *out is untouched on failure. */
+int eng_parse_double(const char *s, double *out);
+
+#endif
