@@ -1,6 +1,7 @@
 /* rlprice.c - the `rlprice` command: parses global flags and dispatches subcommands.
  * All work lives in the layers (data/, features/, env/, agents/, experiments/); each
- * subcommand is an `int xxx_main(int argc, char **argv)` that returns an exit code. This is
+ * subcommand's front end is in experiments/cmd/ (rlp_cmd.h), an `int xxx_cmd_yyy(int argc,
+ * char **argv)` that parses its flags and returns an exit code. This is
  * the only place (besides tests) where the process exits. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include "exp_report.h"
 #include "ope.h"
 #include "ope_sim.h"
+#include "rlp_cmd.h"
 
 #define RLPRICE_VERSION "0.1.0"
 

@@ -40,10 +40,4 @@ typedef struct db_h5_info {
 /* Read only the attributes and sizes of a store.  Same status codes as the loader. */
 int db_h5store_info(const char *path, db_h5_info *info);
 
-/* `rlprice cache info FILE` and `rlprice cache save --out FILE [--db CONNINFO]`. */
-int db_cmd_cache_info(int argc, char **argv);
-/* `rlprice cache save --out FILE [--db CONNINFO] [--from DAY] [--to DAY]`: load the validated
- * history (db_load_history) and save it; exit code 0, 1 (file), 2 (usage), 3 (database). */
-int db_cmd_cache_save(int argc, char **argv);
-
 #endif

@@ -67,8 +67,4 @@ int db_dominicks_read(db_history **out, const db_dominicks_opts *o, db_csv_log *
  * r as for db_import_csv. */
 int db_import_dominicks(PGconn *c, const db_dominicks_opts *o, int dry_run, db_import_report *r);
 
-/* `rlprice import ...` (see docs/import.md); exit code 0 ok, 1 skipped records with
- * --strict or other failure, 2 usage, 3 database. */
-int db_cmd_import(int argc, char **argv);
-
 #endif

@@ -20,11 +20,4 @@ int db_roles_apply(PGconn *conn);
  * (PGRES_COMMAND_OK or PGRES_TUPLES_OK).  Returns 0 or ENG_EDB "<what>: <server message>". */
 int db_exec(PGconn *conn, const char *sql, ExecStatusType want, const char *what);
 
-/* `rlprice db init [--db CONNINFO] [--roles]`; exit code 0/2/3. */
-int db_cmd_init(int argc, char **argv);
-/* `rlprice db start|stop|env`: the embedded cluster; start and env print `export PG...`. */
-int db_cmd_start(int argc, char **argv);
-int db_cmd_stop(int argc, char **argv);
-int db_cmd_env(int argc, char **argv);
-
 #endif

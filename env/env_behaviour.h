@@ -151,8 +151,4 @@ typedef struct env_behaviour_eval {
 int env_behaviour_sim_compare(int n_products, int n_days, uint64_t seed, int split, const env_behaviour_cfg *cfgs,
                               int n_cfg, env_behaviour_eval *out, double *true_loglik);
 
-/* `rlprice behaviour eval [--products N] [--days D] [--seed S] [--split T] [--shrink X]
- * [--eps E]`: prints the comparison table; exit 0 ok, 2 usage, 1 other. */
-int env_behaviour_cmd_eval(int argc, char **argv);
-
 #endif

@@ -262,7 +262,4 @@ int env_sim_generate(env_sim_preset preset, const env_sim_fit *fit, int n_produc
  * are recorded.  Returns 0 or ENG_EDB (rolled back, message from the server) / ENG_ENOMEM. */
 int env_sim_store_side(PGconn *c, const db_history *h, const env_sim_log *lg, const char *preset, uint64_t seed);
 
-/* `rlprice simulate ...` (env_sim_cmd.c); exit code 0 ok, 2 usage, 3 database, 1 other. */
-int env_sim_cmd_simulate(int argc, char **argv);
-
 #endif

@@ -1,6 +1,7 @@
 /* tests/test_engine_bench.c - `rlprice bench engine` flag handling and a very short run
  * (no timing is asserted: only exit codes). */
 #include "test_common.h"
+#include "rlp_cmd.h"
 #include "exp_bench.h"
 #include "eng_backend.h"
 #include "eng_util.h"

@@ -1,6 +1,7 @@
 /* tests/test_env_sim_db.c - Dominick's elasticity fit (real CSV and malformed input) and the
  * `rlprice simulate` -> PostgreSQL round trip in a database of its own. */
 #include "test_common.h"
+#include "rlp_cmd.h"
 #include "db_conn.h"
 #include "env_sim.h"
 

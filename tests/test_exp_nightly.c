@@ -4,6 +4,7 @@
  * re-run), unreachable database (exit 3, nothing written), a failing product (exit 4, listed),
  * dry run (no database writes), usage errors, dates and run ids. */
 #include "test_db.h"
+#include "rlp_cmd.h"
 
 #include <dirent.h>
 #include <signal.h>

@@ -3,6 +3,7 @@
  * poor-overlap fallback label, the JSON document, failing writes, and (when chromium is
  * installed) a headless render of the page. */
 #include "test_common.h"
+#include "rlp_cmd.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,6 +1,7 @@
 /* tests/test_ope_csv.c - the logged-bandit CSV loader (errors name file and line) and the
  * `rlprice ope` command (table, JSON keys, exit codes). */
 #include "test_common.h"
+#include "rlp_cmd.h"
 #include "ope.h"
 
 #include <fcntl.h>

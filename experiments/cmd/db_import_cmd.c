@@ -1,5 +1,6 @@
 /* db_import_cmd.c - the `rlprice import` and `rlprice cache` commands (argument parsing and
  * printing only; the work is in db_import.c, db_dominicks.c, db_h5store.c, db_load.c). */
+#include "rlp_cmd.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,6 @@
 /* env_sim_cmd.c - `rlprice simulate`: simulated histories into the rlprice schema, plus the
  * side tables sim_propensities and sim_params (see docs/simulator.md). */
+#include "rlp_cmd.h"
 #include "env_sim.h"
 
 #include <errno.h>

@@ -1,5 +1,6 @@
 /* exp_compare_cmd.c - `rlprice compare`: load a history (database, HDF5 feature store or the
  * Dominick's preset), run the comparison and print the headline table (exp_compare.h). */
+#include "rlp_cmd.h"
 #include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>

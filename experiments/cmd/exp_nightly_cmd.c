@@ -1,4 +1,5 @@
 /* exp_nightly_cmd.c - `rlprice nightly`: flags, configuration file, the progress line. */
+#include "rlp_cmd.h"
 #include "eng_date.h"
 #include "exp_nightly.h"
 

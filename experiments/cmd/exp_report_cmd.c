@@ -1,5 +1,6 @@
 /* exp_report_cmd.c - `rlprice report`: load a history (database, HDF5 cache or the Dominick's
  * preset), run the comparison (exp_compare_run) and write the HTML + JSON report. */
+#include "rlp_cmd.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,5 @@
 /* ope_cmd.c - `rlprice ope`: every bandit estimator on a logged CSV, as a table or JSON. */
+#include "rlp_cmd.h"
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

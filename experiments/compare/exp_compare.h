@@ -138,9 +138,4 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
  * ckpt_dir and groups trained from scratch (0, 0 without ckpt_dir). */
 void exp_compare_last_warm(int *loaded, int *fresh);
 
-/* `rlprice compare [--db CONNINFO | --cache FILE.h5 | --preset dominicks] [--config FILE]
- *  [--products LIST] [--json OUT] [--device D] [<setting flags>]`.  argv[0] is "compare".
- * Exit 0 ok, 2 usage/config error, 3 database error, 1 other. */
-int exp_cmd_compare(int argc, char **argv);
-
 #endif

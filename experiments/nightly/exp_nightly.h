@@ -139,9 +139,4 @@ void exp_nightly_free_list(char **list, int n);
 /* The run id for a date and configuration: "<YYYY-MM-DD>-<16 hex>" into buf[64]. */
 void exp_nightly_run_id(int32_t date, const char *config_text, char buf[64]);
 
-/* `rlprice nightly [--db CONNINFO] [--date YYYY-MM-DD] [--config FILE] [--products LIST]
- *  [--dry-run] [--out DIR] [--ckpt DIR] [--device auto|cpu|cuda] [--quiet|--verbose]
- *  [<setting flags>]`.  argv[0] is "nightly".  Exit code as exp_nightly_exit_code. */
-int exp_cmd_nightly(int argc, char **argv);
-
 #endif

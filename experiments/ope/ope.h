@@ -286,8 +286,4 @@ struct json_object;
  * json_object_put.  Returns NULL on allocation failure (error set). */
 struct json_object *ope_result_json(const ope_result *r);
 
-/* `rlprice ope --logged FILE.csv [--json] [--bootstrap B] [--seed S] [--alpha A] [--tau T]
- *  [--lambda L]`.  argv[0] is "ope".  Exit 0 ok, 2 usage or bad file, 1 other failure. */
-int ope_cmd_ope(int argc, char **argv);
-
 #endif

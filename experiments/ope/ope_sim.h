@@ -58,9 +58,4 @@ typedef struct ope_sim_stat {
  * or the simulator's error. */
 int ope_sim_validate(const ope_sim_cfg *cfg, const eng_backend *be, ope_sim_stat **stats, int *n_stats);
 
-/* `rlprice ope-validate [--products N] [--seeds S] [--periods T] [--episodes M] [--horizon H]
- *  [--seq-seeds S] [--bootstrap B] [--fqe-boot B] [--no-fqe] [--no-seq] [--seed S] [--device cpu|cuda|auto]`: prints the
- * table.  argv[0] is "ope-validate".  Exit 0 ok, 2 usage, 1 other failure. */
-int ope_cmd_validate(int argc, char **argv);
-
 #endif

@@ -25,10 +25,4 @@ struct json_object;
  * json_object_put.  NULL on allocation failure (error set). */
 struct json_object *exp_report_json(const exp_results *r);
 
-/* `rlprice report [--db CONNINFO | --cache FILE.h5 | --preset dominicks] [--config FILE]
- *  [--device D] [--<setting> VALUE ...] --out DIR`: load the history, run exp_compare_run and
- * write DIR/report.html and DIR/report.json.  argv[0] is "report".  Exit 0 ok, 2 usage/config
- * error, 3 database error, 1 other. */
-int exp_cmd_report(int argc, char **argv);
-
 #endif
