@@ -44,3 +44,5 @@ int db_bench_generate(PGconn *c, const char *const gen[2]) {
         return ENG_EDB;
     return ENG_OK;
 }
+
+int db_vacuum_analyze(PGconn *c) { return run_sql(c, "VACUUM ANALYZE", 0, NULL, "vacuum"); }

@@ -12,4 +12,7 @@ extern const char db_bench_psql_copy[];
  * parameters) and VACUUM ANALYZE the tables.  Returns 0 or ENG_EDB (server message). */
 int db_bench_generate(PGconn *c, const char *const gen[2]);
 
+/* VACUUM ANALYZE of the whole database (after a bulk load).  Returns 0 or ENG_EDB. */
+int db_vacuum_analyze(PGconn *c);
+
 #endif

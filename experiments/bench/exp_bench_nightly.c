@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "db_bench_gen.h"
 #include "db_conn.h"
 #include "db_schema.h"
 #include "db_store.h"
@@ -16,15 +17,6 @@
 #include "exp_nightly.h"
 
 #define BENCH_DAY0 19723 /* 2024-01-01 */
-
-static int exec_ok(PGconn *c, const char *sql, const char *what) {
-    PGresult *r = PQexec(c, sql);
-    ExecStatusType s = PQresultStatus(r);
-    PQclear(r);
-    if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) return ENG_OK;
-    char msg[1024];
-    return eng_err_set(ENG_EDB, "%s: %s", what, db_redact(msg, sizeof msg, PQerrorMessage(c), NULL));
-}
 
 /* Child process: simulate and store.  Exit status 0 ok, 3 database, 1 other. */
 static int simulate_child(PGconn *m, const char *dbname, int n_products, int n_days, uint64_t seed) {
@@ -41,7 +33,7 @@ static int simulate_child(PGconn *m, const char *dbname, int n_products, int n_d
     if (db_connect_like(&c, m, dbname)) goto done;
     db_store_report sr;
     if (db_history_store(c, h, NULL, &sr)) goto done;
-    if (exec_ok(c, "VACUUM ANALYZE", "vacuum")) goto done;
+    if (db_vacuum_analyze(c)) goto done;
     printf("  stored %ld sales rows, %ld competitor prices in %.1f s\n", sr.sales_inserted, sr.comp_inserted,
            eng_now() - t);
     rc = 0;

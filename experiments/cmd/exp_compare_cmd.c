@@ -9,7 +9,7 @@
 
 #include "eng_util.h"
 #include "exp_compare.h"
-#include "exp_history_src.h"
+#include "db_history_src.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -238,8 +238,8 @@ int exp_cmd_compare(int argc, char **argv) {
         goto done;
     }
     double t0 = eng_now();
-    exp_history_src hs = {have_db ? db : NULL, cache, preset, (const char *const *)ids, n_ids};
-    if ((exit_code = exp_history_load(&hs, &h, source, sizeof source)) != 0) {
+    db_history_src hs = {have_db ? db : NULL, cache, preset, (const char *const *)ids, n_ids};
+    if ((exit_code = db_history_src_load(&hs, &h, source, sizeof source)) != 0) {
         fprintf(stderr, "rlprice compare: %s\n", eng_err_msg());
         goto done;
     }

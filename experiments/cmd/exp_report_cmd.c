@@ -11,7 +11,7 @@
 #include "eng_backend.h"
 #include "eng_util.h"
 #include "exp_compare.h"
-#include "exp_history_src.h"
+#include "db_history_src.h"
 #include "exp_report.h"
 
 static void usage(FILE *f) {
@@ -25,7 +25,7 @@ static void usage(FILE *f) {
 }
 
 int exp_cmd_report(int argc, char **argv) {
-    exp_history_src s = {NULL, NULL, NULL, NULL, 0};
+    db_history_src s = {NULL, NULL, NULL, NULL, 0};
     const char *config = NULL, *out = NULL;
     char **flags = calloc((size_t)argc + 1, sizeof *flags);
     int nflags = 0, rc = 2;
@@ -92,7 +92,7 @@ int exp_cmd_report(int argc, char **argv) {
         goto done;
     }
     double t0 = eng_now();
-    if ((rc = exp_history_load(&s, &h, desc, sizeof desc)) != 0) {
+    if ((rc = db_history_src_load(&s, &h, desc, sizeof desc)) != 0) {
         fprintf(stderr, "rlprice report: %s\n", eng_err_msg());
         goto done;
     }

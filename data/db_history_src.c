@@ -1,6 +1,6 @@
-/* exp_history_src.c - the history loader shared by `rlprice compare` and `rlprice report`
- * (exp_history_src.h). */
-#include "exp_history_src.h"
+/* db_history_src.c - the history loader shared by `rlprice compare` and `rlprice report`
+ * (db_history_src.h). */
+#include "db_history_src.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +83,7 @@ fail:
     return rc;
 }
 
-int exp_history_load(const exp_history_src *s, db_history **h, char *desc, size_t n) {
+int db_history_src_load(const db_history_src *s, db_history **h, char *desc, size_t n) {
     *h = NULL;
     if (n) desc[0] = 0;
     if (!!s->db + !!s->cache + !!s->preset > 1) {
