@@ -8,22 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "db_h5store.h"
-#include "db_import.h"
-#include "db_schema.h"
 #include "eng_backend.h"
 #include "eng_util.h"
-#include "env_behaviour.h"
-#include "env_sim.h"
-#include "exp_bench.h"
-#include "exp_bench_agents.h"
-#include "exp_bench_db.h"
-#include "exp_bench_nightly.h"
-#include "exp_compare.h"
-#include "exp_nightly.h"
-#include "exp_report.h"
-#include "ope.h"
-#include "ope_sim.h"
 #include "rlp_cmd.h"
 
 #define RLPRICE_VERSION "0.1.0"
@@ -86,6 +72,8 @@ static void usage(FILE *f) {
         snprintf(words, sizeof words, "%s%s%s", c->name, c->sub ? " " : "", c->sub ? c->sub : "");
         fprintf(f, "  %-22s %s\n", words, c->help);
     }
+    fprintf(f, "\nEvery command's front end is in experiments/cmd/; it calls data/ (all SQL), env/, agents/ and\n"
+               "experiments/{ope,compare,nightly,report,bench}/ (README, \"Layout\"; docs/*.md per command).\n");
 }
 
 int main(int argc, char **argv) {
