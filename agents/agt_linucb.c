@@ -3,6 +3,8 @@
 
 #include <cblas.h>
 #include <hdf5.h>
+
+#include "eng_h5.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -377,9 +379,8 @@ int agt_linucb_save(const agt_linucb *m, const char *path) {
     if (!tmp) return ENG_ENOMEM;
     snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
     int st = ENG_OK;
-    H5E_auto2_t old_fn; void *old_data;
-    H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    eng_h5_quiet q;
+    eng_h5_quiet_begin(&q);
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0) { st = eng_err_set(ENG_EIO, "linucb_save: cannot create '%s'", tmp); goto cleanup; }
     const agt_linucb_cfg *c = &m->cfg;
@@ -403,7 +404,7 @@ int agt_linucb_save(const agt_linucb *m, const char *path) {
     if (e) { unlink(tmp); st = eng_err_set(ENG_EIO, "linucb_save: writing '%s' failed", tmp); goto cleanup; }
     st = eng_atomic_commit(tmp, path);
 cleanup:
-    H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
+    eng_h5_quiet_end(&q);
     free(tmp);
     return st;
 }
@@ -413,9 +414,8 @@ int agt_linucb_load(agt_linucb **out, const char *path) {
     *out = NULL;
     int st = ENG_OK;
     agt_linucb *m = NULL;
-    H5E_auto2_t old_fn; void *old_data;
-    H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    eng_h5_quiet q;
+    eng_h5_quiet_begin(&q);
     hid_t f = -1;
     if (access(path, R_OK) != 0) { st = eng_err_set(ENG_ENOTFOUND, "linucb_load: cannot read '%s'", path); goto cleanup; }
     f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -453,7 +453,7 @@ int agt_linucb_load(agt_linucb **out, const char *path) {
     m = NULL;
 cleanup:
     if (f >= 0) H5Fclose(f);
-    H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
+    eng_h5_quiet_end(&q);
     agt_linucb_free(m);
     return st;
 }

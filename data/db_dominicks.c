@@ -174,6 +174,100 @@ static int parse_stores(dom_ctx *x, const char *s) {
     return ENG_OK;
 }
 
+/* Duplicates (same store, brand, week) in the sorted rows: the later line wins, the earlier is
+ * reported to log. */
+static void dom_dedup(dom_ctx *x, db_csv_log *log) {
+    size_t m = 0;
+    for (size_t i = 0; i < x->n; i++) {
+        if (m && x->rows[m - 1].store == x->rows[i].store && x->rows[m - 1].brand == x->rows[i].brand &&
+            x->rows[m - 1].week == x->rows[i].week) {
+            db_csv_log_bad(log, x->rows[m - 1].line, "store %d brand %d week %d appears again on line %ld, which replaces it",
+                           x->rows[i].store, x->rows[i].brand, x->rows[i].week, x->rows[i].line);
+            x->rows[m - 1] = x->rows[i];
+        } else {
+            x->rows[m++] = x->rows[i];
+        }
+    }
+    x->n = m;
+}
+
+/* The sales cells and product ids / names of h from the sorted rows (weeks from wlo, T
+ * periods).  Returns 0 or ENG_ENOMEM. */
+static int dom_cells(const dom_ctx *x, db_history *h, int wlo, int T) {
+    /* cells first (rows are sorted by product then week) */
+    int p = -1;
+    for (size_t i = 0; i < x->n; i++) {
+        const dom_row *r = &x->rows[i];
+        if (!i || r->store != x->rows[i - 1].store || r->brand != x->rows[i - 1].brand) {
+            p++;
+            char id[64], name[128];
+            snprintf(id, sizeof id, "dom-s%d-b%d", r->store, r->brand);
+            snprintf(name, sizeof name, "%s, store %d", dom_brand_names[r->brand - 1], r->store);
+            h->product_id[p] = strdup(id);
+            h->name[p] = strdup(name);
+            if (!h->product_id[p] || !h->name[p]) return eng_err_set(ENG_ENOMEM, "dominicks: out of memory");
+        }
+        size_t c = (size_t)p * (size_t)T + (size_t)(r->week - wlo);
+        h->present[c] = 1;
+        h->price[c] = (float)r->price;
+        h->units[c] = (float)r->units;
+        h->revenue[c] = (float)(r->price * r->units);
+        h->promo[c] = r->promo;
+    }
+    return ENG_OK;
+}
+
+/* The competitor entries of h in cell order (every other brand's price of the same store and
+ * week). */
+static void dom_competitors(const dom_ctx *x, db_history *h, int P, int T) {
+    /* competitor entries in cell order: walk cells, find each present cell's row */
+    size_t ri = 0;
+    int64_t k = 0;
+    for (int p = 0; p < P; p++)
+        for (int t = 0; t < T; t++) {
+            size_t c = (size_t)p * (size_t)T + (size_t)t;
+            h->comp_off[c] = k;
+            if (!h->present[c]) continue;
+            const dom_row *r = &x->rows[ri++];
+            for (int b = 0; b < DOM_BRANDS; b++) {
+                if (b == r->brand - 1 || !(r->ppo[b] > 0)) continue;
+                h->comp_id[k] = b;
+                h->comp_price[k] = (float)(r->ppo[b] * r->size);
+                k++;
+            }
+        }
+    h->comp_off[(size_t)P * (size_t)T] = k;
+
+}
+
+/* Per product: modal price (cents, ties -> higher) as base price and median cost; tmp and
+ * prices are scratch of the longest product's row count. */
+static void dom_product_prices(const dom_ctx *x, db_history *h, int P, double *tmp, long *prices) {
+    size_t ri = 0;
+    for (int p = 0; p < P; p++) {
+        size_t n = 0;
+        while (ri + n < x->n && (n == 0 || (x->rows[ri + n].store == x->rows[ri].store && x->rows[ri + n].brand == x->rows[ri].brand))) {
+            tmp[n] = x->rows[ri + n].cost;
+            prices[n] = lround(x->rows[ri + n].price * 100.0);
+            n++;
+        }
+        qsort(tmp, n, sizeof(double), cmp_double);
+        h->unit_cost[p] = n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
+        for (size_t i = 0; i < n; i++) tmp[i] = (double)prices[i];
+        qsort(tmp, n, sizeof(double), cmp_double);
+        double best = tmp[0];
+        size_t best_n = 0;
+        for (size_t i = 0; i < n;) {
+            size_t j = i;
+            while (j < n && tmp[j] == tmp[i]) j++;
+            if (j - i >= best_n) { best_n = j - i; best = tmp[i]; } /* >=: ties go to the higher price */
+            i = j;
+        }
+        h->base_price[p] = best / 100.0;
+        ri += n;
+    }
+}
+
 int db_dominicks_read(db_history **out, const db_dominicks_opts *o, db_csv_log *log, long *filtered) {
     *out = NULL;
     dom_ctx x;
@@ -203,19 +297,7 @@ int db_dominicks_read(db_history **out, const db_dominicks_opts *o, db_csv_log *
         goto cleanup;
     }
     qsort(x.rows, x.n, sizeof *x.rows, cmp_rows);
-    /* duplicates (same store, brand, week): the later line wins, the earlier is reported */
-    size_t m = 0;
-    for (size_t i = 0; i < x.n; i++) {
-        if (m && x.rows[m - 1].store == x.rows[i].store && x.rows[m - 1].brand == x.rows[i].brand &&
-            x.rows[m - 1].week == x.rows[i].week) {
-            db_csv_log_bad(log, x.rows[m - 1].line, "store %d brand %d week %d appears again on line %ld, which replaces it",
-                           x.rows[i].store, x.rows[i].brand, x.rows[i].week, x.rows[i].line);
-            x.rows[m - 1] = x.rows[i];
-        } else {
-            x.rows[m++] = x.rows[i];
-        }
-    }
-    x.n = m;
+    dom_dedup(&x, log);
     int wlo = x.week_lo, whi = x.week_hi, P = 0;
     for (size_t i = 0; i < x.n; i++) {
         if (!x.week_lo && (!wlo || x.rows[i].week < wlo)) wlo = x.rows[i].week;
@@ -235,68 +317,9 @@ int db_dominicks_read(db_history **out, const db_dominicks_opts *o, db_csv_log *
     for (int b = 0; b < DOM_BRANDS; b++)
         if (!(h->competitor_names[b] = strdup(dom_brand_names[b]))) { st = eng_err_set(ENG_ENOMEM, "dominicks: out of memory"); goto cleanup; }
 
-    /* cells first (rows are sorted by product then week) */
-    int p = -1;
-    for (size_t i = 0; i < x.n; i++) {
-        const dom_row *r = &x.rows[i];
-        if (!i || r->store != x.rows[i - 1].store || r->brand != x.rows[i - 1].brand) {
-            p++;
-            char id[64], name[128];
-            snprintf(id, sizeof id, "dom-s%d-b%d", r->store, r->brand);
-            snprintf(name, sizeof name, "%s, store %d", dom_brand_names[r->brand - 1], r->store);
-            h->product_id[p] = strdup(id);
-            h->name[p] = strdup(name);
-            if (!h->product_id[p] || !h->name[p]) { st = eng_err_set(ENG_ENOMEM, "dominicks: out of memory"); goto cleanup; }
-        }
-        size_t c = (size_t)p * (size_t)T + (size_t)(r->week - wlo);
-        h->present[c] = 1;
-        h->price[c] = (float)r->price;
-        h->units[c] = (float)r->units;
-        h->revenue[c] = (float)(r->price * r->units);
-        h->promo[c] = r->promo;
-    }
-    /* competitor entries in cell order: walk cells, find each present cell's row */
-    size_t ri = 0;
-    int64_t k = 0;
-    for (p = 0; p < P; p++)
-        for (int t = 0; t < T; t++) {
-            size_t c = (size_t)p * (size_t)T + (size_t)t;
-            h->comp_off[c] = k;
-            if (!h->present[c]) continue;
-            const dom_row *r = &x.rows[ri++];
-            for (int b = 0; b < DOM_BRANDS; b++) {
-                if (b == r->brand - 1 || !(r->ppo[b] > 0)) continue;
-                h->comp_id[k] = b;
-                h->comp_price[k] = (float)(r->ppo[b] * r->size);
-                k++;
-            }
-        }
-    h->comp_off[(size_t)P * (size_t)T] = k;
-
-    /* per product: modal price (cents, ties -> higher) and median cost */
-    ri = 0;
-    for (p = 0; p < P; p++) {
-        size_t n = 0;
-        while (ri + n < x.n && (n == 0 || (x.rows[ri + n].store == x.rows[ri].store && x.rows[ri + n].brand == x.rows[ri].brand))) {
-            tmp[n] = x.rows[ri + n].cost;
-            prices[n] = lround(x.rows[ri + n].price * 100.0);
-            n++;
-        }
-        qsort(tmp, n, sizeof(double), cmp_double);
-        h->unit_cost[p] = n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
-        for (size_t i = 0; i < n; i++) tmp[i] = (double)prices[i];
-        qsort(tmp, n, sizeof(double), cmp_double);
-        double best = tmp[0];
-        size_t best_n = 0;
-        for (size_t i = 0; i < n;) {
-            size_t j = i;
-            while (j < n && tmp[j] == tmp[i]) j++;
-            if (j - i >= best_n) { best_n = j - i; best = tmp[i]; } /* >=: ties go to the higher price */
-            i = j;
-        }
-        h->base_price[p] = best / 100.0;
-        ri += n;
-    }
+    if ((st = dom_cells(&x, h, wlo, T))) goto cleanup;
+    dom_competitors(&x, h, P, T);
+    dom_product_prices(&x, h, P, tmp, prices);
     *out = h;
     h = NULL;
 cleanup:

@@ -8,17 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "eng_h5.h"
 #include "eng_util.h"
 
 #define H5_CHUNK_ELEMS 65536
 
-/* ---- silence HDF5's own error printing for the duration of a call ---- */
-typedef struct { H5E_auto2_t fn; void *data; } h5_quiet;
-static void h5_quiet_on(h5_quiet *q) {
-    H5Eget_auto2(H5E_DEFAULT, &q->fn, &q->data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-static void h5_quiet_off(const h5_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->fn, q->data); }
 
 static hid_t h5_str_type(void) {
     hid_t t = H5Tcopy(H5T_C_S1);
@@ -149,8 +143,8 @@ int db_history_save_h5_source(const db_history *h, const char *path, const char 
     char *tmp = eng_malloc(n);
     if (!tmp) return ENG_ENOMEM;
     snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    h5_quiet q;
-    h5_quiet_on(&q);
+    eng_h5_quiet q;
+    eng_h5_quiet_begin(&q);
     int st = ENG_OK;
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0) {
@@ -165,7 +159,7 @@ int db_history_save_h5_source(const db_history *h, const char *path, const char 
     }
     st = eng_atomic_commit(tmp, path);
 cleanup:
-    h5_quiet_off(&q);
+    eng_h5_quiet_end(&q);
     free(tmp);
     return st;
 }
@@ -279,19 +273,19 @@ static int h5_open_checked(const char *path, hid_t *f, db_h5_info *info) {
 }
 
 int db_h5store_info(const char *path, db_h5_info *info) {
-    h5_quiet q;
-    h5_quiet_on(&q);
+    eng_h5_quiet q;
+    eng_h5_quiet_begin(&q);
     hid_t f;
     int st = h5_open_checked(path, &f, info);
     if (f >= 0) H5Fclose(f);
-    h5_quiet_off(&q);
+    eng_h5_quiet_end(&q);
     return st;
 }
 
 int db_history_load_h5(db_history **out, const char *path) {
     *out = NULL;
-    h5_quiet q;
-    h5_quiet_on(&q);
+    eng_h5_quiet q;
+    eng_h5_quiet_begin(&q);
     db_h5_info in;
     db_history *h = NULL;
     uint8_t *name_null = NULL;
@@ -353,7 +347,7 @@ int db_history_load_h5(db_history **out, const char *path) {
     h = NULL;
 cleanup:
     if (f >= 0) H5Fclose(f);
-    h5_quiet_off(&q);
+    eng_h5_quiet_end(&q);
     db_history_free(h);
     free(name_null);
     return st;

@@ -551,6 +551,61 @@ static int name_set_get(name_set *s, const char *name) {
     return st ? st : s->n - 1;
 }
 
+/* Counting sort of n staged rows by cell, in place: off[c + 1] counts become end indices,
+ * scell becomes each row's destination and the cycles are followed (scomp, sprice moved). */
+static void comp_sort_by_cell(int64_t *off, uint32_t *scell, int32_t *scomp, float *sprice, size_t n, size_t cells) {
+    memset(off, 0, (cells + 1) * sizeof(int64_t));
+    for (size_t i = 0; i < n; i++) off[scell[i] + 1]++;
+    for (size_t c = 0; c < cells; c++) off[c + 1] += off[c];
+    for (size_t i = 0; i < n; i++) scell[i] = (uint32_t)off[scell[i]]++;
+    for (size_t i = 0; i < n; i++) {
+        while (scell[i] != i) {
+            uint32_t j = scell[i];
+            int32_t tc = scomp[i]; scomp[i] = scomp[j]; scomp[j] = tc;
+            float tp = sprice[i]; sprice[i] = sprice[j]; sprice[j] = tp;
+            scell[i] = scell[j];
+            scell[j] = j;
+        }
+    }
+}
+
+/* Per cell: sort by competitor, drop duplicated keys (every copy, reported), compact; off[c]
+ * becomes each cell's new start and *w_out the kept count.  Returns 0 or add_reject's status. */
+static int comp_dedupe(db_history *h, int64_t *off, size_t cells, size_t T, const name_set *names, db_load_report *rep,
+                       int64_t *w_out) {
+    int st = ENG_OK;
+    int64_t w = 0;
+    for (size_t c = 0; c < cells; c++) {
+        int64_t a = off[c], b = off[c + 1];
+        for (int64_t i = a + 1; i < b; i++) { /* insertion sort: cells hold few competitors */
+            int32_t id = h->comp_id[i];
+            float pr = h->comp_price[i];
+            int64_t j = i - 1;
+            while (j >= a && h->comp_id[j] > id) { h->comp_id[j + 1] = h->comp_id[j]; h->comp_price[j + 1] = h->comp_price[j]; j--; }
+            h->comp_id[j + 1] = id;
+            h->comp_price[j + 1] = pr;
+        }
+        off[c] = w;
+        for (int64_t i = a; i < b;) {
+            int64_t j = i + 1;
+            while (j < b && h->comp_id[j] == h->comp_id[i]) j++;
+            if (j - i > 1) {
+                int32_t day = h->day0 + (int32_t)(c % T) * h->period_days;
+                st = add_reject(rep, "competitor_prices", DB_REJ_DUPLICATE_KEY, j - i, h->product_id[c / T], &day,
+                                names->names[h->comp_id[i]]);
+                if (st) return st;
+            } else {
+                h->comp_id[w] = h->comp_id[i];
+                h->comp_price[w] = h->comp_price[i];
+                w++;
+            }
+            i = j;
+        }
+    }
+    *w_out = w;
+    return st;
+}
+
 static int load_competitors(PGconn *conn, const db_load_opts *o, db_history *h, const idhash *ix,
                             const int *remap, db_load_report *rep) {
     const size_t T = (size_t)h->n_periods, cells = (size_t)h->n_products * T;
@@ -610,21 +665,8 @@ static int load_competitors(PGconn *conn, const db_load_opts *o, db_history *h, 
         if (st) { copy_out_drain(conn); goto done; }
     }
     if (len < 0) { st = len; goto done; }
-    /* counting sort by cell, in place: destination index per row, then follow the cycles */
     int64_t *off = h->comp_off;
-    memset(off, 0, (cells + 1) * sizeof(int64_t));
-    for (size_t i = 0; i < n; i++) off[scell[i] + 1]++;
-    for (size_t c = 0; c < cells; c++) off[c + 1] += off[c];
-    for (size_t i = 0; i < n; i++) scell[i] = (uint32_t)off[scell[i]]++;
-    for (size_t i = 0; i < n; i++) {
-        while (scell[i] != i) {
-            uint32_t j = scell[i];
-            int32_t tc = scomp[i]; scomp[i] = scomp[j]; scomp[j] = tc;
-            float tp = sprice[i]; sprice[i] = sprice[j]; sprice[j] = tp;
-            scell[i] = scell[j];
-            scell[j] = j;
-        }
-    }
+    comp_sort_by_cell(off, scell, scomp, sprice, n, cells);
     free(scell);
     scell = NULL;
     h->comp_id = scomp ? scomp : eng_malloc(sizeof(int32_t));
@@ -634,35 +676,8 @@ static int load_competitors(PGconn *conn, const db_load_opts *o, db_history *h, 
     if (!h->comp_id || !h->comp_price) { st = ENG_ENOMEM; goto done; }
     for (size_t c = cells; c > 0; c--) off[c] = off[c - 1]; /* shift back: off[c] = start */
     off[0] = 0;
-    /* per cell: sort by competitor, drop duplicated keys (every copy), compact */
     int64_t w = 0;
-    for (size_t c = 0; c < cells; c++) {
-        int64_t a = off[c], b = off[c + 1];
-        for (int64_t i = a + 1; i < b; i++) { /* insertion sort: cells hold few competitors */
-            int32_t id = h->comp_id[i];
-            float pr = h->comp_price[i];
-            int64_t j = i - 1;
-            while (j >= a && h->comp_id[j] > id) { h->comp_id[j + 1] = h->comp_id[j]; h->comp_price[j + 1] = h->comp_price[j]; j--; }
-            h->comp_id[j + 1] = id;
-            h->comp_price[j + 1] = pr;
-        }
-        off[c] = w;
-        for (int64_t i = a; i < b;) {
-            int64_t j = i + 1;
-            while (j < b && h->comp_id[j] == h->comp_id[i]) j++;
-            if (j - i > 1) {
-                int32_t day = h->day0 + (int32_t)(c % T) * h->period_days;
-                st = add_reject(rep, "competitor_prices", DB_REJ_DUPLICATE_KEY, j - i, h->product_id[c / T], &day,
-                                names.names[h->comp_id[i]]);
-                if (st) goto done;
-            } else {
-                h->comp_id[w] = h->comp_id[i];
-                h->comp_price[w] = h->comp_price[i];
-                w++;
-            }
-            i = j;
-        }
-    }
+    if ((st = comp_dedupe(h, off, cells, T, &names, rep, &w))) goto done;
     off[cells] = w;
     if (w > 0 && (size_t)w < n) { /* give back what duplicates freed (shrinking cannot lose data) */
         int32_t *a = realloc(h->comp_id, (size_t)w * sizeof(int32_t));

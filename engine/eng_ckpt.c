@@ -27,6 +27,8 @@
 
 #include <errno.h>
 #include <hdf5.h>
+
+#include "eng_h5.h"
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -39,17 +41,7 @@
 
 /* ---- HDF5 error handling ------------------------------------------------------ */
 
-typedef struct {
-    H5E_auto2_t func;
-    void *data;
-} ckpt_quiet;
-
-/* Silence HDF5's automatic error-stack printing; restored by quiet_end. */
-static void quiet_begin(ckpt_quiet *q) {
-    H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-static void quiet_end(const ckpt_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->func, q->data); }
+/* HDF5's automatic error-stack printing is silenced around every call (eng_h5.h). */
 
 typedef struct {
     char top[160];
@@ -195,14 +187,14 @@ int eng_ckpt_save(const eng_model *m, const char *path, const eng_rng *rng, cons
     static atomic_uint counter;
     if (!m || !path || !*path) return eng_err_set(ENG_EINVAL, "eng_ckpt_save: NULL model or empty path");
     int st = ENG_OK;
-    ckpt_quiet q;
+    eng_h5_quiet q;
     hid_t fapl = -1, f = -1;
     float *buf = NULL;
     size_t plen = strlen(path) + 48;
     char *tmp = eng_malloc(plen);
     if (!tmp) return ENG_ENOMEM;
     snprintf(tmp, plen, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&counter, 1u));
-    quiet_begin(&q);
+    eng_h5_quiet_begin(&q);
 
     size_t P = (size_t)eng_model_P(m), np = eng_model_nparams(m);
     if (np && P > SIZE_MAX / sizeof(float) / np) {
@@ -243,7 +235,7 @@ cleanup:
     }
     if (fapl >= 0) H5Pclose(fapl);
     H5Eclear2(H5E_DEFAULT);
-    quiet_end(&q);
+    eng_h5_quiet_end(&q);
     free(buf);
     free(tmp);
     return st;
@@ -446,7 +438,7 @@ int eng_ckpt_load(eng_model **out, const eng_backend *be, const char *path, eng_
     *out = NULL;
     if (config) *config = NULL;
     int st = ENG_OK;
-    ckpt_quiet q;
+    eng_h5_quiet q;
     hid_t f = -1, fapl = -1;
     eng_model *m = NULL;
     float *buf = NULL;
@@ -458,7 +450,7 @@ int eng_ckpt_load(eng_model **out, const eng_backend *be, const char *path, eng_
     if (access(path, F_OK) != 0)
         return eng_err_set(errno == ENOENT ? ENG_ENOTFOUND : ENG_EIO, "checkpoint '%s': %s", path, strerror(errno));
     if (access(path, R_OK) != 0) return eng_err_set(ENG_EIO, "checkpoint '%s': %s", path, strerror(errno));
-    quiet_begin(&q);
+    eng_h5_quiet_begin(&q);
     htri_t is = H5Fis_hdf5(path);
     if (is <= 0) {
         st = is == 0 ? eng_err_set(ENG_EFORMAT, "checkpoint '%s': not an HDF5 file", path)
@@ -516,7 +508,7 @@ cleanup:
     if (f >= 0) H5Fclose(f);
     if (fapl >= 0) H5Pclose(fapl);
     H5Eclear2(H5E_DEFAULT);
-    quiet_end(&q);
+    eng_h5_quiet_end(&q);
     if (m) eng_model_free(m);
     free(buf);
     free(cfg);

@@ -2,9 +2,10 @@
 #ifndef EXP_BENCH_H
 #define EXP_BENCH_H
 
-/* `rlprice bench engine [--device auto|cpu|cuda] [--seconds S] [--seed N]`: training-step
- * throughput of the engine's networks against the raw sgemm rate.  argv starts at "engine".
- * Prints a table to stdout; returns 0, 2 on bad flags, 1 on an engine failure. */
-int exp_cmd_bench_engine(int argc, char **argv);
+#include <stdint.h>
+
+/* `rlprice bench engine` after its flags: the table on stdout.  Returns the exit code: 0, 2 (bad
+ * device), 1 (engine failure). */
+int exp_bench_engine_run(const char *device, double seconds, uint64_t seed, long threads);
 
 #endif

@@ -208,29 +208,8 @@ static int bench_group(const bench_opts *o) {
     return st;
 }
 
-int exp_cmd_bench_agents(int argc, char **argv) {
-    bench_opts o = {NULL, 2.0, 1000, 200};
-    int threads = 0;
-    const char *device = "auto", *only = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--device") && v) { device = v; i++; }
-        else if (!strcmp(a, "--seconds") && v) { o.seconds = atof(v); i++; }
-        else if (!strcmp(a, "--products") && v) { o.products = atoi(v); i++; }
-        else if (!strcmp(a, "--budget") && v) { o.budget = atoi(v); i++; }
-        else if (!strcmp(a, "--only") && v) { only = v; i++; }
-        else if (!strcmp(a, "--threads") && v) { threads = atoi(v); i++; if (threads < 1) threads = -1; }
-        else {
-            fprintf(stderr, "usage: rlprice bench agents [--device cpu|cuda|auto] [--seconds S] [--products N] "
-                            "[--budget STEPS] [--only dqn|ddpg|linucb|group] [--threads N]\n");
-            return 2;
-        }
-    }
-    if (!(o.seconds > 0) || o.products < 1 || o.budget < 1 || threads < 0) {
-        fprintf(stderr, "rlprice: bench agents: --seconds, --products, --budget and --threads must be positive\n");
-        return 2;
-    }
+int exp_bench_agents_run(const char *device, double seconds, int products, int budget, const char *only, int threads) {
+    bench_opts o = {NULL, seconds, products, budget};
     if (eng_backend_select(device, &o.be) != ENG_OK) {
         fprintf(stderr, "rlprice: bench agents: %s\n", eng_err_msg());
         return 2;

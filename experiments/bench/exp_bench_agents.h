@@ -3,9 +3,8 @@
 #ifndef EXP_BENCH_AGENTS_H
 #define EXP_BENCH_AGENTS_H
 
-/* Command: rlprice bench agents [--device cpu|cuda|auto] [--seconds S] [--products N]
- *                               [--budget STEPS] [--only dqn|ddpg|linucb|group]
- * Prints one line per figure to stdout.  Returns 0, 2 (usage), 1 (failure). */
-int exp_cmd_bench_agents(int argc, char **argv);
+/* `rlprice bench agents` after its flags (only: "dqn", "ddpg", "linucb", "group" or NULL = all;
+ * threads 0 = default).  Returns the exit code: 0, 2 (bad device), 1 (failure). */
+int exp_bench_agents_run(const char *device, double seconds, int products, int budget, const char *only, int threads);
 
 #endif

@@ -42,17 +42,7 @@ static int time_psql(PGconn *c, double *sec) {
     return ENG_OK;
 }
 
-int exp_cmd_bench_db(int argc, char **argv) {
-    const char *dbarg = NULL;
-    int n_products = 40000, n_days = 60, keep = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--db") && i + 1 < argc) dbarg = argv[++i];
-        else if (!strcmp(argv[i], "--products") && i + 1 < argc) n_products = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--days") && i + 1 < argc) n_days = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--keep")) keep = 1;
-        else { fprintf(stderr, "usage: rlprice bench db [--db CONNINFO] [--products N] [--days N] [--keep]\n"); return 2; }
-    }
-    if (n_products <= 0 || n_days <= 0) { fprintf(stderr, "rlprice: --products and --days must be > 0\n"); return 2; }
+int exp_bench_db_run(const char *dbarg, int n_products, int n_days, int keep) {
     PGconn *m = NULL, *c = NULL;
     db_history *h = NULL, *kept = NULL;
     db_load_report rep = {0};

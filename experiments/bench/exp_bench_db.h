@@ -3,10 +3,7 @@
 #ifndef EXP_BENCH_DB_H
 #define EXP_BENCH_DB_H
 
-/* `rlprice bench db [--db CONNINFO] [--products N] [--days N] [--keep]`.
- * Creates a scratch database rlprice_bench_<pid> on the server (embedded cluster by default),
- * generates the rows server-side, prints the figures, drops the database (unless --keep).
- * Exit code 0, 2 (usage) or 3 (database error). */
-int exp_cmd_bench_db(int argc, char **argv);
+/* `rlprice bench db` after its flags.  Returns the exit code: 0 or 3 (database). */
+int exp_bench_db_run(const char *dbarg, int n_products, int n_days, int keep);
 
 #endif

@@ -138,43 +138,7 @@ cleanup:
     return rc;
 }
 
-static int usage(void) {
-    fprintf(stderr, "usage: rlprice bench engine [--device auto|cpu|cuda] [--seconds S] [--seed N] [--threads N]\n");
-    return 2;
-}
-
-int exp_cmd_bench_engine(int argc, char **argv) {
-    const char *device = "auto";
-    double seconds = 2.0;
-    uint64_t seed = 1;
-    long threads = 0;
-    for (int i = 1; i < argc; i++) {
-        char *end = NULL;
-        if (!strcmp(argv[i], "--device") && i + 1 < argc) {
-            device = argv[++i];
-        } else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
-            seconds = strtod(argv[++i], &end);
-            if (*end || !(seconds > 0 && seconds <= 3600)) {
-                fprintf(stderr, "rlprice: bench engine: --seconds wants a number in (0, 3600], got '%s'\n", argv[i]);
-                return 2;
-            }
-        } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
-            threads = strtol(argv[++i], &end, 10);
-            if (*end || !argv[i][0] || threads < 1 || threads > 1024) {
-                fprintf(stderr, "rlprice: bench engine: --threads wants a positive integer, got '%s'\n", argv[i]);
-                return 2;
-            }
-        } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
-            seed = strtoull(argv[++i], &end, 10);
-            if (*end || argv[i][0] == '-' || !argv[i][0]) {
-                fprintf(stderr, "rlprice: bench engine: --seed wants a non-negative integer, got '%s'\n", argv[i]);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "rlprice: bench engine: unknown or incomplete option '%s'\n", argv[i]);
-            return usage();
-        }
-    }
+int exp_bench_engine_run(const char *device, double seconds, uint64_t seed, long threads) {
     const eng_backend *be = NULL;
     int rc = eng_backend_select(device, &be);
     if (rc != ENG_OK) {

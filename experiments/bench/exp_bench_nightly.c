@@ -51,26 +51,8 @@ static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw
     return remove(p);
 }
 
-int exp_cmd_bench_nightly(int argc, char **argv) {
-    const char *dbarg = NULL, *device = "auto", *out = "out/bench-nightly";
-    int n_products = 40000, n_days = 60, keep = 0;
-    uint64_t seed = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(argv[i], "--db") && v) dbarg = v, i++;
-        else if (!strcmp(argv[i], "--products") && v) n_products = atoi(v), i++;
-        else if (!strcmp(argv[i], "--days") && v) n_days = atoi(v), i++;
-        else if (!strcmp(argv[i], "--device") && v) device = v, i++;
-        else if (!strcmp(argv[i], "--seed") && v) seed = strtoull(v, NULL, 10), i++;
-        else if (!strcmp(argv[i], "--out") && v) out = v, i++;
-        else if (!strcmp(argv[i], "--keep")) keep = 1;
-        else {
-            fprintf(stderr, "usage: rlprice bench nightly [--db CONNINFO] [--products 40000] [--days 60] [--device D]\n"
-                            "                             [--seed S] [--out DIR] [--keep]\n");
-            return 2;
-        }
-    }
-    if (n_products <= 0 || n_days < 10) { fprintf(stderr, "rlprice: --products must be > 0 and --days >= 10\n"); return 2; }
+int exp_bench_nightly_run(const char *dbarg, const char *device, const char *out, int n_products, int n_days, int keep,
+                          uint64_t seed) {
     PGconn *m = NULL, *c = NULL;
     exp_nightly_cfg cfg = exp_nightly_default();
     exp_nightly_summary sum;

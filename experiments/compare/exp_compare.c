@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "eng_h5.h"
 #include "eng_util.h"
 #include "exp_compare_int.h"
 
@@ -195,9 +196,12 @@ done:
 
 /* The normalisation: reuse ckpt_dir/norm.h5 when present and of this layout (so warm-started
  * agents see states scaled as in training), else fit on the training window (and save it). */
+/* eng_h5_atomic_write callback: the normalisation (ctx) as group "norm". */
+static int norm_save_cb(hid_t f, void *ctx) { return feat_norm_save_h5(ctx, f, "norm"); }
+
 static int norm_prepare(cmp_ctx *c) {
     int rc;
-    char path[4096], tmp[4200];
+    char path[4096];
     if (c->cfg->ckpt_dir) {
         snprintf(path, sizeof path, "%s/norm.h5", c->cfg->ckpt_dir);
         if (access(path, R_OK) == 0) {
@@ -216,16 +220,7 @@ static int norm_prepare(cmp_ctx *c) {
     }
     if ((rc = feat_norm_fit(&c->norm, c->h, NULL, 0, 0, c->train_end))) return rc;
     if (!c->cfg->ckpt_dir) return 0;
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return eng_err_set(ENG_EIO, "%s: cannot create", tmp);
-    rc = feat_norm_save_h5(&c->norm, f, "norm");
-    if (H5Fclose(f) < 0 && !rc) rc = eng_err_set(ENG_EIO, "%s: close failed", tmp);
-    if (rc) {
-        unlink(tmp);
-        return rc;
-    }
-    return eng_atomic_commit(tmp, path);
+    return eng_h5_atomic_write(path, norm_save_cb, &c->norm);
 }
 
 /* ---- training ----------------------------------------------------------------------------- */
