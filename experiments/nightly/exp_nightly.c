@@ -41,6 +41,7 @@ exp_nightly_cfg exp_nightly_default(void) {
     c.min_periods = 8;
     c.out_dir = "out/nightly";
     c.ckpt_dir = "out/ckpt";
+    c.ckpt_keep = 3;
     c.device = "auto";
     c.compare = exp_compare_default();
     return c;
@@ -533,13 +534,17 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
 
     /* 2 + 3. features, training (warm start), OPE */
     exp_compare_cfg cc = cfg->compare;
-    char ckpt[1024] = "";
-    if (cfg->ckpt_dir && cfg->ckpt_dir[0]) {
-        snprintf(ckpt, sizeof ckpt, "%s", cfg->ckpt_dir);
-        if ((st = mkdir_p(ckpt))) goto cleanup;
+    char ckpt[1100] = "", ckpt_src[1100] = "";
+    int32_t src_date = -1;
+    cc.ckpt_dir = NULL;
+    if (cfg->ckpt_dir && cfg->ckpt_dir[0]) { /* write <ckpt>/<date>, read the newest earlier date */
+        if ((st = exp_nightly_ckpt_dirs(cfg->ckpt_dir, cfg->date, ckpt, sizeof ckpt, ckpt_src, sizeof ckpt_src)))
+            goto cleanup;
         cc.ckpt_dir = ckpt;
-    } else {
-        cc.ckpt_dir = NULL;
+        cc.ckpt_from = ckpt_src;
+        if (ckpt_src[0]) exp_date_parse(strrchr(ckpt_src, '/') + 1, &src_date);
+        ENG_INFO("nightly: checkpoints: warm start from %s, saved to %s", ckpt_src[0] ? ckpt_src : "(none earlier)",
+                 ckpt);
     }
     snprintf(cc.device, sizeof cc.device, "%s", cfg->device ? cfg->device : "auto");
     prog_relay pr = {cfg};
@@ -661,6 +666,7 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
     }
     if ((st = publish(cfg->out_dir, staging, name, sum->report_dir, sizeof sum->report_dir))) goto cleanup;
     staging[0] = '\0';
+    if (cc.ckpt_dir) exp_nightly_ckpt_prune(cfg->ckpt_dir, cfg->date, src_date, cfg->ckpt_keep);
     sum->sec_total = eng_now() - t0;
     ENG_INFO("nightly: %s", sumtxt);
 
