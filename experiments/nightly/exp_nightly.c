@@ -681,7 +681,17 @@ static int nightly_report(nightly_run *r) {
     snprintf(r->staging, sizeof r->staging, "%s/.%s.tmp.%d", cfg->out_dir, r->name, (int)getpid());
     rm_rf(r->staging);
     if ((st = mkdir_p(r->staging))) return st;
-    if ((st = exp_report_write(r->res, r->staging, &r->html, &r->json))) return st;
+    /* the decisions for the decision_* columns of products.csv.gz (aligned with res->products) */
+    exp_report_decision *rd = eng_calloc((size_t)r->res->n_products + 1, sizeof *rd);
+    if (!rd) return ENG_ENOMEM;
+    for (int i = 0; i < r->res->n_products; i++) {
+        const decision *d = &r->dec[i];
+        rd[i] = (exp_report_decision){d->hold < 0 ? exp_agent_name(d->agent) : "incumbent", d->reason, d->price,
+                                      d->uplift, d->lo, d->hi};
+    }
+    st = exp_report_write_ex(r->res, rd, r->staging, &r->html, &r->json);
+    free(rd);
+    if (st) return st;
     char path[1400];
     snprintf(path, sizeof path, "%s/recommendations.json", r->staging);
     rec_json_ctx rc = {sum, r->recs, r->nrec, cfg->dry_run};
