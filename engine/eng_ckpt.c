@@ -177,6 +177,10 @@ static hid_t chunked_dcpl(int rank, const hsize_t *dims, size_t elem) {
     hsize_t rows = (hsize_t)ENG_CKPT_CHUNK_BYTES / (row * elem);
     if (rows < 1) rows = 1;
     if (rows > dims[0]) rows = dims[0] ? dims[0] : 1;
+    /* equal chunks that cover the rows without a partial last one (HDF5 stores every chunk
+     * whole, so 244 rows in chunks of 70 would take 280 rows of space) */
+    hsize_t nchunks = dims[0] ? (dims[0] + rows - 1) / rows : 1;
+    rows = dims[0] ? (dims[0] + nchunks - 1) / nchunks : 1;
     chunk[0] = rows;
     for (int k = 1; k < rank; k++) chunk[k] = dims[k] ? dims[k] : 1;
     hid_t p = H5Pcreate(H5P_DATASET_CREATE);
