@@ -392,7 +392,8 @@ static int write_recs_json(FILE *f, void *vctx) {
         json_object_array_add(arr, o);
     }
     json_object_object_add(root, "recommendations", arr);
-    const char *txt = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
+    /* one decision per product: without indentation past 1,000 (about 180 bytes per product) */
+    const char *txt = json_object_to_json_string_ext(root, c->n > 1000 ? JSON_C_TO_STRING_PLAIN : JSON_C_TO_STRING_PRETTY);
     int st = txt && fputs(txt, f) >= 0 && fputc('\n', f) != EOF ? ENG_OK : eng_err_set(ENG_EIO, "writing recommendations.json");
     json_object_put(root);
     return st;
