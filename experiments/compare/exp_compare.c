@@ -128,26 +128,36 @@ static char *read_small_file(const char *path) {
     return buf;
 }
 
-static void ckpt_path(char *out, size_t n, const cmp_ctx *c, const cmp_group *g, const char *suffix) {
-    snprintf(out, n, "%s/%s.%s", c->cfg->ckpt_dir, g->name, suffix);
+/* The folder warm starts are read from: ckpt_from when set, else ckpt_dir. */
+static const char *ckpt_src(const cmp_ctx *c) { return c->cfg->ckpt_from ? c->cfg->ckpt_from : c->cfg->ckpt_dir; }
+
+/* A group's file: in the source folder (src = 1, for loading) or in ckpt_dir (for saving). */
+static void ckpt_path(char *out, size_t n, const cmp_ctx *c, const cmp_group *g, const char *suffix, int src) {
+    snprintf(out, n, "%s/%s.%s", src ? ckpt_src(c) : c->cfg->ckpt_dir, g->name, suffix);
 }
 
 /* Load the group's agents when its manifest matches; 1 loaded, 0 not (any reason, logged). */
 static int group_try_load(const cmp_ctx *c, cmp_group *g) {
     char path[4096];
     int ok = 0;
+    if (!*ckpt_src(c)) {
+        ENG_INFO("compare: %s: no earlier checkpoints; training from scratch", g->name);
+        return 0;
+    }
     char *want = group_meta(c, g), *have = NULL;
     if (!want) return 0;
-    ckpt_path(path, sizeof path, c, g, "meta");
+    ckpt_path(path, sizeof path, c, g, "meta", 1);
     have = read_small_file(path);
     if (!have || strcmp(have, want)) {
         ENG_INFO("compare: %s: %s; training from scratch", g->name,
                  have ? "product list, feature layout, reward or network shape changed" : "no checkpoint");
         goto done;
     }
-    ckpt_path(path, sizeof path, c, g, "dqn.h5");
+    /* a bad file (checksum, non-finite or implausible values, shape) is refused by the loader
+     * with one line; the group then trains from scratch and the bad file is never written again */
+    ckpt_path(path, sizeof path, c, g, "dqn.h5", 1);
     if (agt_dqn_load(&g->dqn, c->be, path)) goto fail;
-    ckpt_path(path, sizeof path, c, g, "ddpg.h5");
+    ckpt_path(path, sizeof path, c, g, "ddpg.h5", 1);
     if (agt_ddpg_load(&g->ddpg, c->be, path)) goto fail;
     const agt_dqn_cfg *dq = agt_dqn_config(g->dqn);
     const agt_ddpg_cfg *dd = agt_ddpg_config(g->ddpg);
@@ -157,7 +167,7 @@ static int group_try_load(const cmp_ctx *c, cmp_group *g) {
         goto fail;
     }
     ok = 1;
-    ENG_INFO("compare: %s: warm start from %s", g->name, c->cfg->ckpt_dir);
+    ENG_INFO("compare: %s: warm start from %s", g->name, ckpt_src(c));
     goto done;
 fail:
     ENG_WARN("compare: %s: checkpoint unusable (%s); training from scratch", g->name, eng_err_msg());
@@ -168,53 +178,83 @@ done:
     return ok;
 }
 
+/* Save what a warm start of the group needs (agt_*_save_warm: parameters as IEEE half, no Adam
+ * moments, no replay; LinUCB is refit every run and not saved) into ckpt_dir.  A group with a
+ * diverged (non-finite) network is not saved: its file is left out (any older one removed),
+ * so bad parameters never reach a checkpoint.  0 or a status. */
 static int group_save(const cmp_ctx *c, cmp_group *g) {
     char path[4096];
-    int rc = 0;
+    int rc = 0, n_bad_q = 0, n_bad_d = 0;
     char *meta = group_meta(c, g);
     if (!meta) return ENG_ENOMEM;
     /* The manifest goes first and comes back last: a crash in between leaves no manifest, so
      * the half-written agents are never taken for this product list. */
-    ckpt_path(path, sizeof path, c, g, "meta");
+    ckpt_path(path, sizeof path, c, g, "meta", 0);
     if (unlink(path) && errno != ENOENT) {
         rc = eng_err_set(ENG_EIO, "%s: cannot remove: %s", path, strerror(errno));
         goto done;
     }
-    ckpt_path(path, sizeof path, c, g, "dqn.h5");
-    if ((rc = agt_dqn_save(g->dqn, path))) goto done;
-    ckpt_path(path, sizeof path, c, g, "ddpg.h5");
-    if ((rc = agt_ddpg_save(g->ddpg, path))) goto done;
-    ckpt_path(path, sizeof path, c, g, "linucb.h5");
-    if ((rc = agt_linucb_save(g->lin, path))) goto done;
-    ckpt_path(path, sizeof path, c, g, "meta");
+    agt_dqn_diverged(g->dqn, &n_bad_q);
+    agt_ddpg_diverged(g->ddpg, &n_bad_d);
+    if (n_bad_q + n_bad_d > 0) {
+        ENG_WARN("compare: %s: not saved (%d DQN and %d DDPG networks diverged); the next run trains it from "
+                 "scratch",
+                 g->name, n_bad_q, n_bad_d);
+        goto done;
+    }
+    ckpt_path(path, sizeof path, c, g, "dqn.h5", 0);
+    if ((rc = agt_dqn_save_warm(g->dqn, path))) goto done;
+    ckpt_path(path, sizeof path, c, g, "ddpg.h5", 0);
+    if ((rc = agt_ddpg_save_warm(g->ddpg, path))) goto done;
+    ckpt_path(path, sizeof path, c, g, "meta", 0);
     rc = eng_atomic_write(path, write_text_cb, meta);
 done:
     free(meta);
     return rc;
 }
 
-/* The normalisation: reuse ckpt_dir/norm.h5 when present and of this layout (so warm-started
- * agents see states scaled as in training), else fit on the training window (and save it). */
-static int norm_prepare(cmp_ctx *c) {
+/* Read the normalisation stored in `path`, HDF5's error printing silenced: 0, or a status
+ * with a one-line message (missing file, not HDF5, truncated, checksum, bad statistics). */
+static int norm_read(feat_norm *nm, const char *path) {
+    H5E_auto2_t fn;
+    void *fd;
+    H5Eget_auto2(H5E_DEFAULT, &fn, &fd);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     int rc;
-    char path[4096], tmp[4200];
+    hid_t f = H5Fis_hdf5(path) > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
+    if (f < 0) {
+        rc = eng_err_set(ENG_EFORMAT, "not a readable HDF5 file (truncated or corrupt)");
+    } else {
+        rc = feat_norm_load_h5(nm, f, "norm");
+        H5Fclose(f);
+    }
+    H5Eclear2(H5E_DEFAULT);
+    H5Eset_auto2(H5E_DEFAULT, fn, fd);
+    return rc;
+}
+
+/* The normalisation: reuse norm.h5 of the source folder (ckpt_from, else ckpt_dir) when present
+ * and of this layout (so warm-started agents see states scaled as in training), else fit on the
+ * training window; then save it into ckpt_dir (unless it was read from there).  A bad file is
+ * reported in one line and refit, never copied forward. */
+static int norm_prepare(cmp_ctx *c) {
+    int rc, loaded = 0;
+    char path[4096], src[4096], tmp[4200];
     if (c->cfg->ckpt_dir) {
+        snprintf(src, sizeof src, "%s/norm.h5", ckpt_src(c));
         snprintf(path, sizeof path, "%s/norm.h5", c->cfg->ckpt_dir);
-        if (access(path, R_OK) == 0) {
-            hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-            if (f >= 0) {
-                rc = feat_norm_load_h5(&c->norm, f, "norm");
-                H5Fclose(f);
-                if (!rc) {
-                    ENG_INFO("compare: using the stored normalisation %s (periods %d..%d)", path, c->norm.t_begin,
-                             c->norm.t_end);
-                    return 0;
-                }
+        if (*ckpt_src(c) && access(src, F_OK) == 0) {
+            if (!(rc = norm_read(&c->norm, src))) {
+                ENG_INFO("compare: using the stored normalisation %s (periods %d..%d)", src, c->norm.t_begin,
+                         c->norm.t_end);
+                loaded = 1;
+                if (!strcmp(src, path)) return 0;
+            } else {
+                ENG_WARN("compare: %s unusable (%s); fitting a new normalisation", src, eng_err_msg());
             }
-            ENG_WARN("compare: %s unusable (%s); fitting a new normalisation", path, eng_err_msg());
         }
     }
-    if ((rc = feat_norm_fit(&c->norm, c->h, NULL, 0, 0, c->train_end))) return rc;
+    if (!loaded && (rc = feat_norm_fit(&c->norm, c->h, NULL, 0, 0, c->train_end))) return rc;
     if (!c->cfg->ckpt_dir) return 0;
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
