@@ -34,7 +34,7 @@ asan: deps
 
 demo: deps
 	@$(MAKE) --no-print-directory build
-	@scripts/demo.sh
+	@BUILD=$(BUILD) scripts/demo.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory build
@@ -51,7 +51,7 @@ endif
 
 ifdef BUILDING
 # ---- optional parts, detected once and reported ----
-PKGS := openblas hdf5 libpq cmocka json-c
+PKGS := openblas hdf5 libpq cmocka json-c zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ifeq ($(PKG_LIBS),)
@@ -108,12 +108,12 @@ $(info rlprice: OpenBLAS: found ($(shell pkg-config --modversion openblas)))
 $(info rlprice: HDF5: found ($(shell pkg-config --modversion hdf5)))
 $(info rlprice: libpq: found ($(shell pkg-config --modversion libpq)))
 $(info rlprice: cmocka: found ($(shell pkg-config --modversion cmocka)))
-$(info rlprice: json-c: found ($(shell pkg-config --modversion json-c)); libcsv: found)
+$(info rlprice: json-c: found ($(shell pkg-config --modversion json-c)); zlib: found ($(shell pkg-config --modversion zlib)); libcsv: found)
 $(info rlprice: $(CUDA_MSG))
 
 CFLAGS ?= -O2
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -g -fno-strict-aliasing $(PKG_CFLAGS) \
-          $(addprefix -I,$(MODULES)) -I.
+          $(addprefix -I,$(MODULES)) -I. -DRLPRICE_BUILD_DATA=\"$(BUILD)/data\"
 LDLIBS := $(PKG_LIBS) -lcsv -lm -lpthread
 ifeq ($(CI),true)
 CFLAGS += -Werror
@@ -140,7 +140,15 @@ DEPFILES := $(LIB_OBJ:.o=.d) $(BUILD)/rlprice.d $(TEST_BIN:=.d)
 
 RLPRICE := $(if $(filter build,$(BUILD)),rlprice,$(BUILD)/rlprice)
 
-build: $(RLPRICE) $(TEST_BIN)
+# The real data (data/datasets/**/*.xz, see its README) unpacked into $(BUILD)/data/.
+DATA_XZ  := $(shell find data/datasets -name '*.xz' 2>/dev/null)
+DATA_OUT := $(patsubst data/datasets/%.xz,$(BUILD)/data/%,$(DATA_XZ))
+
+build: $(RLPRICE) $(TEST_BIN) $(DATA_OUT)
+
+$(BUILD)/data/%: data/datasets/%.xz
+	@mkdir -p $(@D)
+	xz -dc $< >$@.tmp && mv $@.tmp $@
 
 $(BUILD)/librlprice.a: $(LIB_OBJ)
 	@mkdir -p $(@D)

@@ -157,12 +157,31 @@ void eng_model_set_step(eng_model *m, long step);
  * number of bad products (>= 0) or a negative status. */
 int eng_model_check_finite(const eng_model *m, unsigned char *bad);
 
-/* ---- HDF5 checkpoints (eng_ckpt.c) ----
+/* ---- HDF5 checkpoints (eng_ckpt.c, docs/checkpoints.md) ----
  * Save the whole group (arch, params, Adam moments, step, RNG state, config string) to
- * `path` atomically (temp file, fsync, rename).  rng and config may be NULL. */
+ * `path` atomically (temp file, fsync, rename).  rng and config may be NULL.  Every dataset
+ * is chunked with HDF5's Fletcher-32 checksum.  Returns 0 or a status (message set); a
+ * failure leaves any earlier file at `path` as it was. */
 int eng_ckpt_save(const eng_model *m, const char *path, const eng_rng *rng, const char *config);
-/* Load a group saved by eng_ckpt_save onto backend `be`.  Truncated, corrupt, wrong
- * version or inconsistent files return ENG_EFORMAT/ENG_EIO with a message, never crash.
+
+/* What a save holds.  eng_ckpt_save = {1, 1, 0}: exact resume.  A warm-start save {0, 0, 1}
+ * keeps only the parameters, as IEEE half where every value fits (else float32): about a
+ * sixth of the full file; loading it restarts Adam (zero moments, step 0). */
+typedef struct eng_ckpt_opts {
+    int adam;   /* store /adam_m, /adam_v and the step */
+    int layers; /* store the /layers/<l>/{W,b} copies for h5py readers */
+    int half;   /* store /params as IEEE half (float16) when every value fits */
+} eng_ckpt_opts;
+int eng_ckpt_save_opts(const eng_model *m, const char *path, const eng_rng *rng, const char *config,
+                       const eng_ckpt_opts *opts);
+
+/* Largest |parameter| a checkpoint may hold; beyond it (or non-finite, or a negative Adam
+ * second moment) the load fails with ENG_EFORMAT naming the network and parameter. */
+#define ENG_CKPT_MAX_ABS 1.0e4f
+
+/* Load a group saved by eng_ckpt_save(_opts) onto backend `be`.  Truncated, corrupt (a
+ * checksum mismatch), wrong version, inconsistent files or bad values (see ENG_CKPT_MAX_ABS)
+ * return ENG_EFORMAT/ENG_EIO with a one-line message, never crash or print HDF5's stack.
  * *out is caller-freed; rng (may be NULL) receives the saved RNG state; *config (may be
  * NULL) receives a malloc'd copy of the config string (caller frees). */
 int eng_ckpt_load(eng_model **out, const eng_backend *be, const char *path, eng_rng *rng, char **config);
