@@ -191,6 +191,15 @@ static int blas_handle(cublasHandle_t *out) {
 
 /* ---- stream synchronisation (counted) -------------------------------------- */
 
+/* Event recording numbers (cu_event_record) and the newest one known to have passed. */
+static unsigned long long g_ev_seq = 0, g_ev_done = 0;
+
+static void ev_done_at_least(unsigned long long seq) {
+    unsigned long long cur = __atomic_load_n(&g_ev_done, __ATOMIC_SEQ_CST);
+    while (cur < seq && !__atomic_compare_exchange_n(&g_ev_done, &cur, seq, 1, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+    }
+}
+
 static int stream_wait(void) {
     CNT(C_SYNC, 1);
     return cuda_check(cudaStreamSynchronize(g_stream));
@@ -368,6 +377,10 @@ static const eng_backend g_cuda_backend = {
     cu_loss_dev,       /* loss_dev */
     cu_adam_clip,      /* adam_clip */
     cu_dqn_targets,    /* dqn_targets */
+    cu_concat_cols,    /* concat_cols */
+    cu_ddpg_critic_target, /* ddpg_critic_target */
+    cu_ddpg_actor_dq,  /* ddpg_actor_dq */
+    cu_ddpg_action_grad, /* ddpg_action_grad */
 };
 
 /* ---- public entry points ------------------------------------------------------ */

@@ -357,8 +357,10 @@ int eng_model_infer_dev(eng_model *m, const float *X, int B, float *Y) {
     return infer_layers(m, X, B, Y);
 }
 /* Backward from dL/d(output) already in m->g0; accumulates grads (skipped when !want_grads:
- * only dL/dX is wanted); dX_host may be NULL. */
-static int backward_from_g0(eng_model *m, float *dX_host, int want_grads) {
+ * only dL/dX is wanted); dX may be NULL, else it receives dL/dX: host memory, or backend memory
+ * when dx_dev. */
+static int backward_from_g0(eng_model *m, float *dX, int dx_dev, int want_grads) {
+    float *dX_host = dX;
     const eng_backend *be = m->be;
     const eng_arch *a = &m->arch;
     const int P = m->P, B = m->B;
@@ -388,6 +390,7 @@ static int backward_from_g0(eng_model *m, float *dX_host, int want_grads) {
         }
     }
     if (want_grads) m->grads_stale = 0; /* every weight and bias of every product was written */
+    if (dX && dx_dev) return be->copy(dX, cur, (size_t)P * B * a->sizes[0]);
     if (dX_host) return be->to_host(dX_host, cur, (size_t)P * B * a->sizes[0]);
     return ENG_OK;
 }
@@ -397,7 +400,7 @@ int eng_model_backward(eng_model *m, const float *dY, float *dX) {
     if (!m->have_forward) return eng_err_set(ENG_EINVAL, "eng_model_backward: no forward pass to go back through");
     int rc = m->be->to_device(m->g0, dY, (size_t)m->P * m->B * m->arch.sizes[m->arch.n_layers]);
     if (rc != ENG_OK) return rc;
-    return backward_from_g0(m, dX, 1);
+    return backward_from_g0(m, dX, 0, 1);
 }
 
 int eng_model_backward_input(eng_model *m, const float *dY, float *dX) {
@@ -406,7 +409,7 @@ int eng_model_backward_input(eng_model *m, const float *dY, float *dX) {
         return eng_err_set(ENG_EINVAL, "eng_model_backward_input: no forward pass to go back through");
     int rc = m->be->to_device(m->g0, dY, (size_t)m->P * m->B * m->arch.sizes[m->arch.n_layers]);
     if (rc != ENG_OK) return rc;
-    return backward_from_g0(m, dX, 0);
+    return backward_from_g0(m, dX, 0, 0);
 }
 
 int eng_model_loss_backward(eng_model *m, eng_loss kind, float huber_delta, const float *target,
@@ -423,7 +426,25 @@ int eng_model_loss_backward(eng_model *m, eng_loss kind, float huber_delta, cons
     rc = be->loss_dev(kind, huber_delta, m->act[L], m->tgt, weight ? m->wgt : NULL, m->g0, m->d_loss, m->P, m->B, out);
     if (rc == ENG_OK && loss_out) rc = be->to_host(loss_out, m->d_loss, (size_t)m->P);
     if (rc != ENG_OK) return rc;
-    return backward_from_g0(m, NULL, 1);
+    return backward_from_g0(m, NULL, 0, 1);
+}
+
+/* The device-resident backwards: dY (backend memory) is copied into g0 first (the backward
+ * overwrites its input in place); dX backend memory or NULL. */
+static int backward_dev(eng_model *m, const float *dY, float *dX, int want_grads, const char *fn) {
+    if (!m || !dY || (!want_grads && !dX)) return eng_err_set(ENG_EINVAL, "%s: NULL argument", fn);
+    if (!m->have_forward) return eng_err_set(ENG_EINVAL, "%s: no forward pass to go back through", fn);
+    int rc = m->be->copy(m->g0, dY, (size_t)m->P * m->B * m->arch.sizes[m->arch.n_layers]);
+    if (rc != ENG_OK) return rc;
+    return backward_from_g0(m, dX, 1, want_grads);
+}
+
+int eng_model_backward_dev(eng_model *m, const float *dY, float *dX) {
+    return backward_dev(m, dY, dX, 1, "eng_model_backward_dev");
+}
+
+int eng_model_backward_input_dev(eng_model *m, const float *dY, float *dX) {
+    return backward_dev(m, dY, dX, 0, "eng_model_backward_input_dev");
 }
 
 int eng_model_loss_backward_dev(eng_model *m, eng_loss kind, float huber_delta, const float *target,
@@ -434,7 +455,7 @@ int eng_model_loss_backward_dev(eng_model *m, eng_loss kind, float huber_delta, 
     const int L = m->arch.n_layers, out = m->arch.sizes[L];
     int rc = m->be->loss_dev(kind, huber_delta, m->act[L], target, weight, m->g0, m->d_loss, m->P, m->B, out);
     if (rc != ENG_OK) return rc;
-    return backward_from_g0(m, NULL, 1);
+    return backward_from_g0(m, NULL, 0, 1);
 }
 
 /* Zeroing is lazy: the next backward writes the gradients (GEMM beta 0) instead of adding

@@ -103,7 +103,12 @@ int eng_model_zero_grad(eng_model *m);
  * overlap the model's buffers); keeps the cached forward like eng_model_infer.
  * eng_model_loss_backward_dev: as eng_model_loss_backward with target and weight (NULL = all
  * ones) in backend memory; the per-product loss stays on the backend for eng_model_stats_post.
+ * eng_model_backward_dev / eng_model_backward_input_dev: as eng_model_backward /
+ * eng_model_backward_input with dY [P][B][out] and dX [P][B][in] in backend memory (dX may be
+ * NULL for eng_model_backward_dev; dY is copied first, so the caller's stays intact).
  * ENG_EINVAL for NULL arguments, B < 1 or no forward; backend errors as returned. */
+int eng_model_backward_dev(eng_model *m, const float *dY, float *dX);
+int eng_model_backward_input_dev(eng_model *m, const float *dY, float *dX);
 int eng_model_forward_dev(eng_model *m, const float *X, int B);
 const float *eng_model_output_dev(const eng_model *m);
 int eng_model_infer_dev(eng_model *m, const float *X, int B, float *Y);

@@ -7,6 +7,7 @@
  * blocks. */
 #include "test_common.h"
 
+#include "agt_ddpg.h"
 #include "agt_dqn.h"
 #include "eng_model.h"
 
@@ -355,6 +356,47 @@ static void test_dqn_step_within_goals(void **s) {
     agt_dqn_free(q);
 }
 
+/* A DDPG group update: one upload, one host wait (the critic's and the actor's statistics of
+ * the last update: the second event is known complete after the first wait). */
+static void test_ddpg_step_within_goals(void **s) {
+    (void)s;
+    agt_ddpg_cfg c = agt_ddpg_default();
+    c.state_dim = 4; c.hidden1 = 8; c.hidden2 = 8; c.batch = 8; c.learn_start = 4; c.replay = 50;
+    const int P = 3;
+    agt_ddpg *q = NULL;
+    assert_int_equal(agt_ddpg_create(&q, be(), &c, P), ENG_OK);
+    eng_rng r;
+    eng_rng_seed(&r, 6);
+    float st[4], st2[4];
+    for (int p = 0; p < P; p++)
+        for (int i = 0; i < 20; i++) {
+            for (int k = 0; k < 4; k++) {
+                st[k] = (float)eng_rng_normal(&r);
+                st2[k] = (float)eng_rng_normal(&r);
+            }
+            assert_int_equal(agt_ddpg_push(q, p, st, (float)(0.8 + 0.4 * eng_rng_uniform(&r)), (float)eng_rng_normal(&r),
+                                           st2, 0),
+                             ENG_OK);
+        }
+    assert_int_equal(agt_ddpg_train_step(q, NULL, NULL), ENG_OK);
+    assert_int_equal(agt_ddpg_train_step(q, NULL, NULL), ENG_OK);
+    eng_backend_counters c0, d;
+    be()->counters(&c0);
+    const int steps = 10;
+    for (int t = 0; t < steps; t++) assert_int_equal(agt_ddpg_train_step(q, NULL, NULL), ENG_OK);
+    d = since(&c0);
+    assert_int_equal(d.uploads, steps);
+    assert_int_equal(d.syncs, steps);
+    assert_int_equal(d.downloads, 2 * steps); /* critic's and actor's statistics */
+    float cl[3], aq[3];
+    assert_int_equal(agt_ddpg_train_step(q, cl, aq), ENG_OK);
+    for (int p = 0; p < P; p++) assert_true(isfinite(cl[p]) && isfinite(aq[p]));
+    int nbad = -1;
+    agt_ddpg_diverged(q, &nbad);
+    assert_int_equal(nbad, 0);
+    agt_ddpg_free(q);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_op_rules),
@@ -364,6 +406,7 @@ int main(void) {
         cmocka_unit_test(test_model_step_structure),
         cmocka_unit_test(test_dev_calls_equal_host_calls),
         cmocka_unit_test(test_dqn_step_within_goals),
+        cmocka_unit_test(test_ddpg_step_within_goals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
