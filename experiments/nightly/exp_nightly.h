@@ -65,7 +65,13 @@ typedef struct exp_nightly_cfg {
     int (*before_commit)(void *ctx, int attempt); /* passed to db_push */
     void *hook_ctx;
     const char *fault_product; /* this product's decision fails (as a real failure would) */
+    void (*publish_hook)(void *ctx, int step); /* called after publish steps 1..3 (exp_publish.h) */
 } exp_nightly_cfg;
+
+/* Recording a failure when the run's connection is gone: fresh connections tried this many
+ * times, the first wait this long, doubling (about 8 s in all: a server restart). */
+#define EXP_NIGHTLY_FAIL_TRIES 6
+#define EXP_NIGHTLY_FAIL_BACKOFF_S 0.25
 
 /* Defaults above; compare = exp_compare_default().  Caller frees with exp_compare_cfg_free
  * (&cfg->compare). */
@@ -74,7 +80,10 @@ exp_nightly_cfg exp_nightly_default(void);
 typedef struct exp_nightly_summary {
     char run_id[64];
     char run_date[16];
-    char report_dir[1280];    /* <out_dir>/<run_id> ("" until published) */
+    char report_dir[1280];    /* <out_dir>/<run_id>, a symlink to the attempt's folder ("" until
+                                 published, and when publishing failed after the push) */
+    int attempt;              /* this attempt at the run id (1, 2, ...; 0 on a dry run) */
+    int n_abandoned;          /* runs found left 'running' by a dead process, marked failed */
     int status;               /* 0 or the run's failure status */
     int n_products;           /* products priced (in the comparison) */
     int n_up, n_down;         /* deployed with a higher / lower price than the incumbent */
