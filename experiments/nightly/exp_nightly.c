@@ -41,6 +41,7 @@ exp_nightly_cfg exp_nightly_default(void) {
     c.min_periods = 8;
     c.out_dir = "out/nightly";
     c.ckpt_dir = "out/ckpt";
+    c.ckpt_keep = 3;
     c.device = "auto";
     c.compare = exp_compare_default();
     return c;
@@ -410,6 +411,8 @@ typedef struct nightly_run {
     int pushed;                /* the push committed: nothing after it may fail the run */
     const eng_backend *be;
     double t0;
+    int ckpt_used;             /* checkpoints saved into <ckpt_dir>/<date> */
+    int32_t ckpt_src_date;     /* the date warm-started from (-1: none) */
 } nightly_run;
 
 /* Stage 0: check the configuration, select the device, compute the run id and the stored
@@ -484,13 +487,18 @@ static int nightly_compare(nightly_run *r) {
     exp_nightly_summary *sum = r->sum;
     int st;
     exp_compare_cfg cc = cfg->compare;
-    char ckpt[1024] = "";
-    if (cfg->ckpt_dir && cfg->ckpt_dir[0]) {
-        snprintf(ckpt, sizeof ckpt, "%s", cfg->ckpt_dir);
-        if ((st = exp_pub_mkdir_p(ckpt))) return st;
+    char ckpt[1100] = "", ckpt_src[1100] = "";
+    cc.ckpt_dir = NULL;
+    r->ckpt_src_date = -1;
+    if (cfg->ckpt_dir && cfg->ckpt_dir[0]) { /* write <ckpt>/<date>, read the newest earlier date */
+        if ((st = exp_nightly_ckpt_dirs(cfg->ckpt_dir, cfg->date, ckpt, sizeof ckpt, ckpt_src, sizeof ckpt_src)))
+            return st;
         cc.ckpt_dir = ckpt;
-    } else {
-        cc.ckpt_dir = NULL;
+        cc.ckpt_from = ckpt_src;
+        r->ckpt_used = 1;
+        if (ckpt_src[0]) exp_date_parse(strrchr(ckpt_src, '/') + 1, &r->ckpt_src_date);
+        ENG_INFO("nightly: checkpoints: warm start from %s, saved to %s", ckpt_src[0] ? ckpt_src : "(none earlier)",
+                 ckpt);
     }
     snprintf(cc.device, sizeof cc.device, "%s", cfg->device ? cfg->device : "auto");
     prog_relay pr = {cfg};
@@ -609,7 +617,17 @@ static int nightly_report(nightly_run *r) {
     snprintf(r->staging, sizeof r->staging, "%s/.%s.tmp.%d", cfg->out_dir, r->name, (int)getpid());
     exp_pub_rm_rf(r->staging);
     if ((st = exp_pub_mkdir_p(r->staging))) return st;
-    if ((st = exp_report_write(r->res, r->staging, &r->html, &r->json))) return st;
+    /* the decisions for the decision_* columns of products.csv.gz (aligned with res->products) */
+    exp_report_decision *rd = eng_calloc((size_t)r->res->n_products + 1, sizeof *rd);
+    if (!rd) return ENG_ENOMEM;
+    for (int i = 0; i < r->res->n_products; i++) {
+        const decision *d = &r->dec[i];
+        rd[i] = (exp_report_decision){d->hold < 0 ? exp_agent_name(d->agent) : "incumbent", d->reason, d->price,
+                                      d->uplift, d->lo, d->hi};
+    }
+    st = exp_report_write_ex(r->res, rd, r->staging, &r->html, &r->json);
+    free(rd);
+    if (st) return st;
     char path[1400];
     snprintf(path, sizeof path, "%s/recommendations.json", r->staging);
     rec_json_ctx rc = {sum, r->recs, r->nrec, cfg->dry_run};
@@ -712,6 +730,7 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
     }
     if (!st) {
         r.staging[0] = '\0';
+        if (r.ckpt_used) exp_nightly_ckpt_prune(cfg->ckpt_dir, cfg->date, r.ckpt_src_date, cfg->ckpt_keep);
         sum->sec_total = eng_now() - r.t0;
         ENG_INFO("nightly: %s", r.sumtxt);
     }
