@@ -1,9 +1,11 @@
 /* exp_nightly.h - the nightly pricing run, end to end (docs/nightly.md).
  *
- *   1. open the run row in pricing_runs (run_id = <date>-<16 hex digits of a 64-bit FNV-1a hash
- *      of the configuration and product list>, so re-running a date with the same configuration
- *      replaces that run); load and validate the history window ending the day before the run
- *      date (bad rows go to rejected_rows under the run_id);
+ *   1. take the run id's lock (db_runlock.h; held by a run already: ENG_EBUSY, exit 5, nothing
+ *      written), report runs abandoned by dead processes, open the run row in pricing_runs
+ *      (run_id = <date>-<16 hex digits of a 64-bit FNV-1a hash of the configuration and product
+ *      list>, so re-running a date with the same configuration replaces that run when its push
+ *      commits; a finished row is never reset before) and the next attempt; load and validate
+ *      the history window ending the day before the run date;
  *   2. exp_compare_run: features, training / warm start of DQN, DDPG, LinUCB (checkpoints in
  *      ckpt_dir), the best fixed price and the historical policy;
  *   3. OPE of every agent and the incumbent (inside exp_results);
@@ -11,8 +13,11 @@
  *      estimator) is the highest among those whose bound beats the incumbent's estimate;
  *      otherwise hold the incumbent price with a reason code; guardrails on the final price;
  *   5. write the report (HTML + JSON + recommendations.json) into a staging folder, push every
- *      recommendation and the run summary in ONE transaction (db_push, status 'finished'),
- *      then move the staging folder to <out_dir>/<run_id> (and the link <out_dir>/latest).
+ *      recommendation, the rejected rows, the attempt and the run summary in ONE transaction
+ *      (db_push, status 'finished', the lock checked), then publish the staging folder as the
+ *      attempt's folder with the links <out_dir>/<run_id> and <out_dir>/latest (exp_publish.h).
+ * A failure after the run row opened is recorded (row and attempt 'failed' with the message) on
+ * the run's connection, or on a new one when that is gone (EXP_NIGHTLY_FAIL_TRIES).
  * --dry-run performs no database write at all (no run row, no rejected_rows, no push): the
  * report is still written, flagged dry_run.  A per-product failure never stops the run: the
  * product is held at its guarded incumbent price with reason "hold:failed" and listed.
@@ -120,8 +125,8 @@ void exp_nightly_summary_free(exp_nightly_summary *s); /* frees failed[]; safe w
 
 /* Run the night (see the top of this file).  *sum (caller's struct, zeroed here) is filled as
  * far as the run got; free with exp_nightly_summary_free.  Returns 0 when the run finished
- * (per-product failures are in sum->failed, not an error), or ENG_EDB (database; the run row
- * is marked failed when the database still answers), ENG_EINVAL (configuration, empty
+ * (per-product failures are in sum->failed, not an error), or ENG_EBUSY (the run id is locked by
+ * another run), ENG_EDB (database; the run row is marked failed, on a new connection if need be), ENG_EINVAL (configuration, empty
  * window), ENG_EDEVICE, ENG_EIO (report folder), ENG_ENOMEM. */
 int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum);
 
@@ -149,7 +154,7 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
                        exp_nightly_decision *d);
 
 /* The process exit code for a run: 0 ok, 2 configuration/usage, 3 database, 4 some products
- * failed, 1 anything else. */
+ * failed, 5 another run of the same run id holds its lock (ENG_EBUSY), 1 anything else. */
 int exp_nightly_exit_code(int status, const exp_nightly_summary *sum);
 
 /* Expand a product list: comma-separated ids, "@FILE" (one id per line), and patterns with
