@@ -267,6 +267,8 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
     env_guard_bounds b = env_guard_bounds_of(h, pr->index, d->incumbent);
     int st = env_guard_apply(&g_cfg, &b, candidate, &d->price, &d->guard, NULL, NULL);
     if (st) return st;
+    if (!(isfinite(d->price) && d->price > 0)) /* never counted as "same price" by a false comparison */
+        return eng_err_set(ENG_ENUM, "guarded price %g is not a positive number", d->price);
     char g[128] = "";
     env_guard_reason_str(d->guard, g, sizeof g);
     char head[64];

@@ -148,7 +148,8 @@ typedef struct exp_nightly_decision {
  * one with the highest lower bound is deployed when that bound is above the incumbent's
  * (historical policy's) recommended estimate; the final price (agent's or incumbent) goes
  * through env_guard_apply with cfg->compare.guard.  Fills *d.  Returns 0, or ENG_EINVAL (no
- * valid incumbent price, bad index, guard configuration, the fault_product hook): the caller
+ * valid incumbent price, bad index, guard configuration, the fault_product hook) or ENG_ENUM (the
+ * guarded price is not a positive finite number): the caller
  * counts the product as failed. */
 int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const exp_product_result *pr,
                        exp_nightly_decision *d);
