@@ -22,7 +22,7 @@ static const agt_cfg_field nightly_fields[] = {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: rlprice nightly [--db CONNINFO] [--date YYYY-MM-DD] [--config FILE] [--products LIST]\n"
-            "                       [--dry-run] [--out DIR] [--ckpt DIR] [--device auto|cpu|cuda]\n"
+            "                       [--dry-run] [--out DIR] [--ckpt DIR] [--ckpt-keep N] [--device auto|cpu|cuda]\n"
             "                       [--quiet|--verbose] [--window-days N] [<setting flags, e.g. --dqn.lr=0.001>]\n"
             "  --date      the day priced (default today); the history ends the day before\n"
             "  --products  ids, patterns (dom-s2-*) or @FILE, comma-separated\n"
