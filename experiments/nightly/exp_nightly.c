@@ -625,6 +625,7 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
     sum->failed = failed.v;
     sum->n_failed = failed.n;
     sum->sec_decide = eng_now() - t;
+    if (cfg->on_decided) cfg->on_decided(cfg->decided_ctx, h, res, dec);
     if (!(sumtxt = eng_malloc(4096))) { st = ENG_ENOMEM; goto cleanup; }
     summary_text(sum, sumtxt, 4096);
 
