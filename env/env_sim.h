@@ -305,9 +305,10 @@ typedef struct env_sim_gen_opts {
     int n_levels;               /* logging grid: n_levels multipliers of p0 from level_lo to level_hi */
     double level_lo, level_hi;
     double misset_lo, misset_hi;/* list price / best price range of the families */
+    double traffic_scale;       /* multiplies every product's traffic (1: as drawn) */
 } env_sim_gen_opts;
 /* The defaults: default preset, no family, daily from 2024-01-01, seed 1, grid 13 x 0.70..1.30,
- * mis-set 0.70..1.35. */
+ * mis-set 0.70..1.35, traffic as drawn. */
 env_sim_gen_opts env_sim_gen_opts_default(void);
 /* env_sim_generate with options; same outputs and errors. */
 int env_sim_generate_ex(const env_sim_gen_opts *o, int n_products, int n_periods, db_history **hist_out,

@@ -166,7 +166,7 @@ int env_sim_generate(env_sim_preset preset, const env_sim_fit *fit, int n_produc
 env_sim_gen_opts env_sim_gen_opts_default(void) {
     env_sim_gen_opts o = {.preset = ENV_SIM_PRESET_DEFAULT, .family = ENV_SIM_FAMILY_NONE, .period_days = 1,
                           .day0 = 19723, .seed = 1, .n_levels = 13, .level_lo = 0.70, .level_hi = 1.30,
-                          .misset_lo = 0.70, .misset_hi = 1.35};
+                          .misset_lo = 0.70, .misset_hi = 1.35, .traffic_scale = 1.0};
     return o;
 }
 
@@ -208,6 +208,13 @@ int env_sim_generate_ex(const env_sim_gen_opts *o, int n_products, int n_periods
         if (o->family != ENV_SIM_FAMILY_NONE &&
             (st = env_sim_family_apply(o->family, o->misset_lo, o->misset_hi, seed, i, &lg->params[i])))
             goto cleanup;
+        if (o->traffic_scale != 1.0) {
+            if (!(o->traffic_scale > 0) || !isfinite(o->traffic_scale)) {
+                st = eng_err_set(ENG_EINVAL, "env_sim_generate_ex: traffic_scale must be > 0");
+                goto cleanup;
+            }
+            lg->params[i].traffic_base *= o->traffic_scale;
+        }
         if (lg->params[i].n_comp > max_comp) max_comp = lg->params[i].n_comp;
         n_comp_vals += (int64_t)lg->params[i].n_comp * n_periods;
     }

@@ -31,6 +31,7 @@ exp_bt_cfg exp_bt_default(void) {
     c.misset_lo = 0.70;
     c.misset_hi = 1.35;
     c.max_change_pct = 15;
+    c.traffic_scale = 1;
     c.out_dir = "out/backtest";
     c.device = "auto";
     return c;
@@ -250,6 +251,7 @@ static int run_one(const exp_bt_cfg *cfg, PGconn *maint, env_sim_family fam, uin
     go.day0 = BT_DAY0;
     go.n_levels = 6, go.level_lo = 0.85, go.level_hi = 1.15;
     go.misset_lo = cfg->misset_lo, go.misset_hi = cfg->misset_hi;
+    go.traffic_scale = cfg->traffic_scale;
     if ((st = env_sim_generate_ex(&go, cfg->n_products, cfg->n_days + 1, &h, &lg))) goto cleanup;
     if (!c) {
         snprintf(dbname, sizeof dbname, "rlprice_bt_%d_%d", (int)getpid(), k);

@@ -94,6 +94,7 @@ typedef struct exp_bt_cfg {
     env_sim_family families[ENV_SIM_FAMILY_COUNT]; /* logit, ce, ref */
     double misset_lo, misset_hi; /* list price / best price: 0.70 .. 1.35 */
     double max_change_pct;    /* products.max_change_pct: 15 */
+    double traffic_scale;     /* multiplies the simulated traffic: 1 */
     const char *out_dir;      /* reports and scratch CSV: "out/backtest" */
     const char *device;       /* "auto" */
     const exp_compare_cfg *compare; /* the nightly's settings (NULL = defaults); seeds are set per run */

@@ -8,6 +8,7 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: rlprice backtest [--family logit|ce|ref|preset|all|LIST] [--seed S] [--seeds N]\n"
                "                        [--products 300] [--days 120] [--misset LO,HI] [--max-change PCT]\n"
+               "                        [--traffic FACTOR]\n"
                "                        [--db CONNINFO] [--keep] [--out DIR] [--device auto|cpu|cuda]\n"
                "                        [--json FILE] [--config FILE] [--quiet] [<setting flags, e.g. --dqn.lr=0.001>]\n"
                "  simulates a history with known truth, imports it into a throwaway database, runs the nightly\n"
@@ -75,6 +76,10 @@ int exp_cmd_backtest(int argc, char **argv) {
             char *end = NULL;
             cfg.max_change_pct = strtod(v, &end);
             if (*end || !(cfg.max_change_pct > 0)) st = eng_err_set(ENG_EINVAL, "--max-change: expected a percent > 0");
+        } else if (!strcmp(a, "--traffic")) {
+            char *end = NULL;
+            cfg.traffic_scale = strtod(v, &end);
+            if (*end || !(cfg.traffic_scale > 0)) st = eng_err_set(ENG_EINVAL, "--traffic: expected a factor > 0");
         } else if (!strcmp(a, "--db")) cfg.conninfo = v;
         else if (!strcmp(a, "--out")) cfg.out_dir = v;
         else if (!strcmp(a, "--device")) cfg.device = v;
