@@ -22,7 +22,8 @@ typedef struct cmp_qmodel {
 
 /* Per product and agent: sums over the product's evaluation rows of the per-row terms, so the
  * totals can pool rows across products and bootstrap products as clusters. */
-enum { CMP_S_N = 0, CMP_S_W, CMP_S_W2, CMP_S_IPS, CMP_S_DM, CMP_S_DR, CMP_S_SWDR, CMP_S_WMAX, CMP_S_COUNT };
+/* CMP_S_HOLD (history's slot only): the sum of the DR terms of holding the incumbent price */
+enum { CMP_S_N = 0, CMP_S_W, CMP_S_W2, CMP_S_IPS, CMP_S_DM, CMP_S_DR, CMP_S_SWDR, CMP_S_WMAX, CMP_S_HOLD, CMP_S_COUNT };
 
 typedef struct cmp_ctx {
     const db_history *h;
@@ -45,6 +46,8 @@ void cmp_value_unset(ope_value *v, const char *note);
 
 /* Columns of the reward model's design for F features and K levels. */
 int cmp_qmodel_dim(int F, int K);
+/* 1 when transition r's own period ran a promotion (db_history.promo), else 0. */
+int cmp_row_promo(const cmp_ctx *c, size_t r);
 /* Fit c->qm on every product's training transitions (see exp_compare_qmodel.c).  Returns 0,
  * ENG_EINVAL (no usable training rewards), ENG_ENUM (singular), ENG_ENOMEM. */
 int cmp_qmodel_fit(cmp_ctx *c);

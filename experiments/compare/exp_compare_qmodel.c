@@ -38,6 +38,14 @@ static const int key_feat[] = {FEAT_REVENUE_1, FEAT_REVENUE_7,   FEAT_UNITS_7,  
 
 int cmp_qmodel_dim(int F, int K) { return 1 + F + K + 4 + 2 * N_KEY; }
 
+/* 1 when transition r's own period ran a promotion (the history's flag), else 0. */
+int cmp_row_promo(const cmp_ctx *c, size_t r) {
+    const db_history *h = c->h;
+    int p = c->tr->product[r], t = c->tr->t[r];
+    return h->promo && p >= 0 && p < h->n_products && t >= 0 && t < h->n_periods &&
+           h->promo[(size_t)p * h->n_periods + t];
+}
+
 /* Raw (unstandardised) design row of transition r at level k; z[0] = 1. */
 static void design_raw(const cmp_ctx *c, size_t r, int k, double *z) {
     const int F = c->F, K = c->K;
