@@ -7,6 +7,13 @@
 #include "eng_util.h"
 #include "exp_compare_int.h"
 
+int cmp_row_promo(const cmp_ctx *c, size_t r) {
+    const db_history *h = c->h;
+    int p = c->tr->product[r], t = c->tr->t[r];
+    return h->promo && p >= 0 && p < h->n_products && t >= 0 && t < h->n_periods &&
+           h->promo[(size_t)p * h->n_periods + t];
+}
+
 /* Best fixed level of product p: the highest mean logged reward among levels with
  * fixed_min_support training rows; with compare.like_periods only the product's normal
  * (non-promotion) periods count, so a promotion's lift is not credited to its price
@@ -306,7 +313,7 @@ int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act) {
             goto done;
         }
         for (int k = 0; k < n; k++) {
-            cmp_qmodel_predict(c, ridx[k], zq, q + (size_t)k * K);
+            ope_qmodel_predict(&c->qm, ridx[k], zq, q + (size_t)k * K);
             double e = (d.reward[k] - q[(size_t)k * K + d.action[k]]) / c->qm.scale[p];
             c->eval_res2 += e * e;
             c->eval_res_n++;
