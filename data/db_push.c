@@ -212,6 +212,15 @@ int db_run_finish(PGconn *conn, const db_run *run) {
                       6, vals, "db_run_finish");
 }
 
+int db_run_fail_running(PGconn *conn, const char *run_id, const char *message) {
+    if (!conn || !run_id) return eng_err_set(ENG_EINVAL, "db_run_fail_running: bad arguments");
+    const char *vals[2] = {run_id, message};
+    return update_run(conn,
+                      "UPDATE pricing_runs SET status = 'failed', finished_at = now(), summary = $2"
+                      " WHERE run_id = $1 AND status = 'running'",
+                      2, vals, "db_run_fail_running");
+}
+
 int db_run_fail(PGconn *conn, const char *run_id, const char *message) {
     if (!conn || !run_id) return eng_err_set(ENG_EINVAL, "db_run_fail: bad arguments");
     const char *vals[2] = {run_id, message};

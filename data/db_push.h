@@ -60,5 +60,8 @@ int db_push(PGconn *conn, const db_run *run, const db_recommendation *recs, size
 int db_run_open(PGconn *conn, const char *run_id, int32_t run_date, const char *config);
 int db_run_finish(PGconn *conn, const db_run *run);
 int db_run_fail(PGconn *conn, const char *run_id, const char *message);
+/* The same, but only while the run is still 'running' (a run that finished meanwhile keeps
+ * its row): the MPI nightly's rank 0 marks its run when the launcher terminates it. */
+int db_run_fail_running(PGconn *conn, const char *run_id, const char *message);
 
 #endif

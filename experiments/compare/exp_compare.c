@@ -216,7 +216,7 @@ static int norm_prepare(cmp_ctx *c) {
         }
     }
     if ((rc = feat_norm_fit(&c->norm, c->h, NULL, 0, 0, c->train_end))) return rc;
-    if (!c->cfg->ckpt_dir) return 0;
+    if (!c->cfg->ckpt_dir || (c->cfg->shard_count > 1 && c->cfg->shard_index != 0)) return 0; /* MPI: rank 0 saves */
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0) return eng_err_set(ENG_EIO, "%s: cannot create", tmp);
@@ -231,7 +231,10 @@ static int norm_prepare(cmp_ctx *c) {
 
 /* ---- training ----------------------------------------------------------------------------- */
 
-static int group_train(cmp_ctx *c, cmp_group *g, long product_base) {
+/* Train group g's agents (warm start when its checkpoint matches); keys [g->P]: the products'
+ * stream keys (catalogue positions among the own-model products; the pooled group: one key).
+ * Returns 0 or a failure. */
+static int group_train(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
     const exp_compare_cfg *cfg = c->cfg;
     const env_transitions *tr = c->tr;
     const int F = c->F, P = g->P;
@@ -258,13 +261,13 @@ static int group_train(cmp_ctx *c, cmp_group *g, long product_base) {
         dq.state_dim = F;
         dq.n_actions = c->K;
         dq.seed = eng_seed_derive(cfg->seed, 1001);
-        dq.product_base = product_base;
+        dq.keys = keys;
         if (dq.replay > cap || g->pooled) dq.replay = cap;
         agt_ddpg_cfg dd = cfg->ddpg;
         dd.state_dim = F;
         dd.band = (float)cfg->grid.band;
         dd.seed = eng_seed_derive(cfg->seed, 1002);
-        dd.product_base = product_base;
+        dd.keys = keys;
         if (dd.replay > cap || g->pooled) dd.replay = cap;
         if ((rc = agt_dqn_create(&g->dqn, c->be, &dq, P)) || (rc = agt_ddpg_create(&g->ddpg, c->be, &dd, P)))
             goto done;
@@ -529,6 +532,91 @@ static int results_alloc(cmp_ctx *c) {
     return 0;
 }
 
+void cmp_residual_total(cmp_ctx *c) {
+    c->eval_res2 = 0;
+    c->eval_res_n = 0;
+    for (int p = 0; p < c->res->n_products; p++) c->eval_res2 += c->res2_p[p], c->eval_res_n += c->resn_p[p];
+}
+
+/* Train and evaluate this rank's products (c->mine): the own-model products in groups of
+ * group_size, then (rank 0) the short-history products with one pooled model.  Each product's
+ * stream key is its position among the own-model products (the pooled model: n_own), so its
+ * model does not depend on the group it lands in.  Returns 0 or the first failure. */
+static int train_eval_all(cmp_ctx *c, cmp_group *g, const int *own_all, int n_own_all, int *shortp, int n_short,
+                          long pooled_rows, exp_progress_fn progress, void *ctx) {
+    const exp_compare_cfg *cfg = c->cfg;
+    const db_history *h = c->h;
+    int rc = 0, n_own = 0;
+    int *own = malloc((size_t)(n_own_all ? n_own_all : 1) * sizeof *own);
+    uint64_t *keys = malloc((size_t)(n_own_all ? n_own_all : 1) * sizeof *keys);
+    if (!own || !keys) {
+        rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n_own_all; i++)
+        if (c->mine[own_all[i]]) keys[n_own] = (uint64_t)i, own[n_own++] = own_all[i];
+    long done_products = 0;
+    for (int g0 = 0; g0 < n_own; g0 += cfg->group_size) {
+        g->n = g->P = n_own - g0 < cfg->group_size ? n_own - g0 : cfg->group_size;
+        g->prod = own + g0;
+        g->pooled = 0;
+        if (cfg->shard_count > 1) snprintf(g->name, sizeof g->name, "r%dof%d-g%d", cfg->shard_index, cfg->shard_count, g0 / cfg->group_size);
+        else snprintf(g->name, sizeof g->name, "g%d", g0 / cfg->group_size);
+        double ts = eng_now();
+        if ((rc = group_train(c, g, keys + g0))) goto done;
+        double te = eng_now();
+        c->res->seconds_train += te - ts;
+        if (progress) progress(ctx, "train", done_products + g->n, h->n_products);
+        if ((rc = group_eval(c, g))) goto done;
+        c->res->seconds_ope += eng_now() - te;
+        done_products += g->n;
+        if (progress) progress(ctx, "ope", done_products, h->n_products);
+        group_free_agents(g);
+    }
+    if (n_short && c->mine[shortp[0]]) {
+        double ts = eng_now();
+        int pooled_ok = pooled_rows >= cfg->min_history;
+        for (int i = 0; i < n_short; i++) {
+            exp_product_result *pr = &c->res->products[shortp[i]];
+            pr->status = EXP_SKIP_SHORT;
+            long n = 0;
+            for (size_t r = c->off[shortp[i]]; r < c->off[shortp[i] + 1]; r++) n += cmp_is_train(c, r);
+            if (pooled_ok)
+                snprintf(pr->note, sizeof pr->note,
+                         "%ld training transitions < min_history %d: pooled model of %d short products (%ld rows)", n,
+                         cfg->min_history, n_short, pooled_rows);
+            else
+                snprintf(pr->note, sizeof pr->note,
+                         "%ld training transitions, and only %ld pooled over %d short products (< %d): held at the "
+                         "incumbent price", n, pooled_rows, n_short, cfg->min_history);
+        }
+        if (pooled_ok) {
+            g->n = n_short;
+            g->P = 1;
+            g->prod = shortp;
+            g->pooled = 1;
+            snprintf(g->name, sizeof g->name, "pooled");
+            const uint64_t pkey = (uint64_t)n_own_all;
+            if ((rc = group_train(c, g, &pkey))) goto done;
+            double te = eng_now();
+            c->res->seconds_train += te - ts;
+            if ((rc = group_eval(c, g))) goto done;
+            c->res->seconds_ope += eng_now() - te;
+            group_free_agents(g);
+        } else {
+            for (int i = 0; i < n_short; i++)
+                if ((rc = eval_held(c, shortp[i]))) goto done;
+            c->res->seconds_ope += eng_now() - ts;
+        }
+        done_products += n_short;
+        if (progress) progress(ctx, "ope", done_products, h->n_products);
+    }
+done:
+    free(own);
+    free(keys);
+    return rc;
+}
+
 int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_backend *be,
                     exp_progress_fn progress, void *ctx, exp_results **out) {
     int rc;
@@ -537,6 +625,7 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
     int *own = NULL, *shortp = NULL;
     cmp_group g;
     memset(&g, 0, sizeof g);
+    int gathered = 0; /* MPI: the ranks have agreed (a failure before must still tell them) */
     warm_loaded = warm_fresh = 0;
     if (!out) return eng_err_set(ENG_EINVAL, "exp_compare_run: NULL out");
     *out = NULL;
@@ -552,7 +641,7 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
     c.train_end = (int)floor(cfg->train_frac * c.T);
     if (c.train_end < 1) c.train_end = 1;
     if (c.train_end > c.T) c.train_end = c.T;
-    if (cfg->ckpt_dir && (rc = ensure_dir(cfg->ckpt_dir))) return rc;
+    if (cfg->ckpt_dir && (rc = ensure_dir(cfg->ckpt_dir))) goto fail;
     if ((rc = results_alloc(&c))) goto fail;
 
     /* 1. features, rewards, transitions */
@@ -588,7 +677,10 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
     /* the pooled reward model of DM / DR (training rows only) and the per-row sums */
     c.sums = calloc((size_t)h->n_products * EXP_N_AGENTS * CMP_S_COUNT, sizeof *c.sums);
     c.ess_p = calloc((size_t)h->n_products * EXP_N_AGENTS, sizeof *c.ess_p);
-    if (!c.sums || !c.ess_p) {
+    c.res2_p = calloc((size_t)h->n_products, sizeof *c.res2_p);
+    c.resn_p = calloc((size_t)h->n_products, sizeof *c.resn_p);
+    c.mine = calloc((size_t)h->n_products, 1);
+    if (!c.sums || !c.ess_p || !c.res2_p || !c.resn_p || !c.mine) {
         rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
         goto fail;
     }
@@ -621,61 +713,18 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
             shortp[n_short++] = p;
             pooled_rows += n;
         }
+        c.mine[p] = cfg->shard_count <= 1 || cmp_shard_owner(&c, p, n < cfg->min_history) == cfg->shard_index;
     }
-    long done_products = 0;
-    for (int g0 = 0; g0 < n_own; g0 += cfg->group_size) {
-        g.n = g.P = n_own - g0 < cfg->group_size ? n_own - g0 : cfg->group_size;
-        g.prod = own + g0;
-        g.pooled = 0;
-        snprintf(g.name, sizeof g.name, "g%d", g0 / cfg->group_size);
-        double ts = eng_now();
-        if ((rc = group_train(&c, &g, g0))) goto fail;
-        double te = eng_now();
-        c.res->seconds_train += te - ts;
-        if (progress) progress(ctx, "train", done_products + g.n, h->n_products);
-        if ((rc = group_eval(&c, &g))) goto fail;
-        c.res->seconds_ope += eng_now() - te;
-        done_products += g.n;
-        if (progress) progress(ctx, "ope", done_products, h->n_products);
-        group_free_agents(&g);
+    rc = train_eval_all(&c, &g, own, n_own, shortp, n_short, pooled_rows, progress, ctx);
+    if (cfg->shard_count > 1) rc = cmp_shard_gather(&c, rc); /* every rank, failed or not */
+    gathered = 1;
+    if (rc) goto fail;
+    if (cfg->shard_count > 1 && cfg->shard_index != 0) { /* this rank's share only */
+        *out = c.res;
+        c.res = NULL;
+        goto fail;
     }
-    if (n_short) {
-        double ts = eng_now();
-        int pooled_ok = pooled_rows >= cfg->min_history;
-        for (int i = 0; i < n_short; i++) {
-            exp_product_result *pr = &c.res->products[shortp[i]];
-            pr->status = EXP_SKIP_SHORT;
-            long n = 0;
-            for (size_t r = c.off[shortp[i]]; r < c.off[shortp[i] + 1]; r++) n += cmp_is_train(&c, r);
-            if (pooled_ok)
-                snprintf(pr->note, sizeof pr->note,
-                         "%ld training transitions < min_history %d: pooled model of %d short products (%ld rows)", n,
-                         cfg->min_history, n_short, pooled_rows);
-            else
-                snprintf(pr->note, sizeof pr->note,
-                         "%ld training transitions, and only %ld pooled over %d short products (< %d): held at the "
-                         "incumbent price", n, pooled_rows, n_short, cfg->min_history);
-        }
-        if (pooled_ok) {
-            g.n = n_short;
-            g.P = 1;
-            g.prod = shortp;
-            g.pooled = 1;
-            snprintf(g.name, sizeof g.name, "pooled");
-            if ((rc = group_train(&c, &g, n_own))) goto fail;
-            double te = eng_now();
-            c.res->seconds_train += te - ts;
-            if ((rc = group_eval(&c, &g))) goto fail;
-            c.res->seconds_ope += eng_now() - te;
-            group_free_agents(&g);
-        } else {
-            for (int i = 0; i < n_short; i++)
-                if ((rc = eval_held(&c, shortp[i]))) goto fail;
-            c.res->seconds_ope += eng_now() - ts;
-        }
-        done_products += n_short;
-        if (progress) progress(ctx, "ope", done_products, h->n_products);
-    }
+    cmp_residual_total(&c);
     double t3 = eng_now();
     if ((rc = cmp_fqe_run(&c))) goto fail;
     if ((rc = cmp_totals(&c))) goto fail;
@@ -686,12 +735,16 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
     *out = c.res;
     c.res = NULL;
 fail:
+    if (rc && cfg && cfg->shard_count > 1 && !gathered) (void)cmp_shard_gather(&c, rc);
     group_free_agents(&g);
     exp_results_free(c.res);
     env_transitions_free(c.tr);
     ope_qmodel_free(&c.qm);
     free(c.sums);
     free(c.ess_p);
+    free(c.res2_p);
+    free(c.resn_p);
+    free(c.mine);
     free(c.off);
     free(own);
     free(shortp);

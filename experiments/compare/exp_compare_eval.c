@@ -263,8 +263,8 @@ int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act) {
         for (int k = 0; k < n; k++) {
             ope_qmodel_predict(&c->qm, ridx[k], zq, q + (size_t)k * K);
             double e = (d.reward[k] - q[(size_t)k * K + d.action[k]]) / c->qm.scale[p];
-            c->eval_res2 += e * e;
-            c->eval_res_n++;
+            c->res2_p[p] += e * e; /* summed over products in index order by cmp_residual_total */
+            c->resn_p[p]++;
         }
     } else if (ope_fit_ridge_q(&d, cfg->ope.ridge_lambda, cfg->ope.cross_folds < n ? cfg->ope.cross_folds : n,
                                seed_p, &q)) {
