@@ -23,6 +23,12 @@ static uint64_t fnv1a(const char *s) {
     return h;
 }
 
+void cmp_residual_total(cmp_ctx *c) {
+    c->eval_res2 = 0;
+    c->eval_res_n = 0;
+    for (int p = 0; p < c->res->n_products; p++) c->eval_res2 += c->res2_p[p], c->eval_res_n += c->resn_p[p];
+}
+
 int cmp_shard_owner(const cmp_ctx *c, int p, int is_short) {
     const int K = c->cfg->shard_count;
     if (K <= 1 || is_short) return 0;

@@ -5,7 +5,8 @@
  * SIGKILL a second later (odls_base_sigkill_timeout).  Rank 0 would then leave its run row
  * 'running' without a word.  While the watch is on, SIGTERM (and SIGINT) only write a byte to
  * a pipe (async-signal-safe); a thread waiting on that pipe opens its own connection, marks the
- * run 'failed' with the reason if it is still running (db_run_fail_running), and re-raises the
+ * run and its attempt 'failed' with the reason (db_run_fail_attempt: a run that finished
+ * meanwhile keeps its row), and re-raises the
  * signal with its default action, so the process ends as the signal meant it to. */
 #include "exp_nightly_watch.h"
 
@@ -17,7 +18,7 @@
 #include <unistd.h>
 
 #include "db_conn.h"
-#include "db_push.h"
+#include "db_runlock.h"
 #include "eng_util.h"
 
 static int watch_pipe[2] = {-1, -1};
@@ -25,7 +26,7 @@ static pthread_t watch_thread;
 static int watch_on;
 static struct sigaction old_term, old_int;
 static char watch_conninfo[2048], watch_run[64];
-static int watch_has_conninfo;
+static int watch_has_conninfo, watch_attempt;
 
 static void on_signal(int sig) {
     char c = (char)sig;
@@ -48,7 +49,7 @@ static void *watch_main(void *arg) {
              "nothing was pushed", (int)c);
     PGconn *conn = NULL;
     if (db_resolve(&conn, watch_has_conninfo ? watch_conninfo : NULL) == ENG_OK) {
-        if (db_run_fail_running(conn, watch_run, msg) == ENG_OK)
+        if (db_run_fail_attempt(conn, watch_run, watch_attempt, msg) == ENG_OK)
             fprintf(stderr, "rlprice: nightly: run %s marked failed: %s\n", watch_run, msg);
         db_disconnect(conn);
     }
@@ -57,8 +58,9 @@ static void *watch_main(void *arg) {
     return NULL;
 }
 
-int exp_nightly_watch_start(const char *conninfo, const char *run_id) {
+int exp_nightly_watch_start(const char *conninfo, const char *run_id, int attempt) {
     if (watch_on) return ENG_OK;
+    watch_attempt = attempt;
     snprintf(watch_run, sizeof watch_run, "%s", run_id);
     watch_has_conninfo = conninfo != NULL;
     snprintf(watch_conninfo, sizeof watch_conninfo, "%s", conninfo ? conninfo : "");
