@@ -46,6 +46,11 @@ typedef struct agt_dqn_cfg {
     uint64_t seed;         /* 1 */
     long product_base;     /* index of product 0 of this group in the catalogue: 0 (RNG streams
                               are derived from seed and product_base + p) */
+    const uint64_t *keys;  /* NULL, or [P] stream keys used at creation instead of product_base + p
+                              for product p's replay stream AND initial weights, so a product's
+                              model does not depend on its group or slot (the comparison keys
+                              products by their catalogue position; MPI ranks, docs/mpi.md).
+                              Borrowed during agt_dqn_create only; not saved */
 } agt_dqn_cfg;
 
 /* The documented defaults above. */
@@ -99,9 +104,14 @@ const unsigned char *agt_dqn_diverged(const agt_dqn *q, int *n_bad);
  * RNG streams are not saved: a checkpoint serves scoring and warm starts, not bit-exact
  * resumption.  Returns 0 or ENG_EIO / ENG_ENOMEM. */
 int agt_dqn_save(agt_dqn *q, const char *path);
-/* Load an agent saved by agt_dqn_save onto backend be (target = online, empty replay).
- * Products whose saved parameters are non-finite are flagged as diverged again.  *out
- * caller-freed.  ENG_EIO / ENG_EFORMAT (with the file name) on a bad file. */
+/* The same, holding only what a warm start needs (eng_ckpt_opts {0, 0, 1}): the online
+ * parameters as IEEE half, no Adam moments (they restart), no /layers copies.  About 2 bytes
+ * per parameter.  Returns 0 or ENG_EIO / ENG_ENOMEM. */
+int agt_dqn_save_warm(agt_dqn *q, const char *path);
+/* Load an agent saved by agt_dqn_save(_warm) onto backend be (target = online, empty replay).
+ * A file with a non-finite or implausible value, a checksum mismatch or a shape that does not
+ * match its config is refused (ENG_EFORMAT, one line naming the file).  *out caller-freed.
+ * ENG_EIO / ENG_EFORMAT on a bad file, ENG_ENOTFOUND when it is missing. */
 int agt_dqn_load(agt_dqn **out, const eng_backend *be, const char *path);
 
 /* Steps taken by agt_dqn_train_step. */

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,5 +31,31 @@ int eng_parse_double(const char *s, double *out) {
     double x = strtod(s, &end);
     if (end == s || *end || errno == ERANGE) return ENG_EINVAL;
     *out = x;
+    return ENG_OK;
+}
+
+int eng_parse_decimal(const char *s, double *out) {
+    if (!s) return ENG_EFORMAT;
+    const char *p = s;
+    if (*p == '+' || *p == '-') p++;
+    int digits = 0;
+    while (*p >= '0' && *p <= '9') p++, digits++;
+    if (*p == '.') {
+        p++;
+        while (*p >= '0' && *p <= '9') p++, digits++;
+    }
+    if (!digits) return ENG_EFORMAT;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-') p++;
+        if (!(*p >= '0' && *p <= '9')) return ENG_EFORMAT;
+        while (*p >= '0' && *p <= '9') p++;
+    }
+    if (*p) return ENG_EFORMAT;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (*end || !isfinite(v) || (errno == ERANGE && fabs(v) > 1.0)) return ENG_EFORMAT;
+    *out = v;
     return ENG_OK;
 }

@@ -15,4 +15,10 @@ int eng_parse_long(const char *s, long lo, long hi, long *out);
  * Returns 0 or ENG_EINVAL; *out is untouched on failure. */
 int eng_parse_double(const char *s, double *out);
 
+/* Parse a plain decimal number: [+-]digits[.digits][(e|E)[+-]digits] (or .digits), the whole
+ * string, no blanks.  Unlike strtod it refuses hexadecimal ("0x1"), "inf", "nan" and leading
+ * spaces, and a value that overflows.  Returns 0 (*out set) or ENG_EFORMAT (*out untouched;
+ * no message recorded: the caller names the field). */
+int eng_parse_decimal(const char *s, double *out);
+
 #endif

@@ -18,6 +18,7 @@ const char *eng_status_name(int s) {
     case ENG_EDB: return "EDB";
     case ENG_ENUM: return "ENUM";
     case ENG_ENOTFOUND: return "ENOTFOUND";
+    case ENG_EBUSY: return "EBUSY";
     default: return "EUNKNOWN";
     }
 }

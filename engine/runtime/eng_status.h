@@ -16,7 +16,8 @@ enum {
     ENG_EDEVICE = -5,  /* accelerator missing or failed */
     ENG_EDB = -6,      /* database error */
     ENG_ENUM = -7,     /* non-finite numbers (divergence) */
-    ENG_ENOTFOUND = -8 /* missing file, product, key */
+    ENG_ENOTFOUND = -8, /* missing file, product, key */
+    ENG_EBUSY = -9      /* held by someone else (e.g. another run of the same run id) */
 };
 
 /* Name of a status code ("EINVAL", ...); static string. */

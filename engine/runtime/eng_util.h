@@ -8,7 +8,7 @@
  *   eng_parse.h   trimming and strict number parsing
  *   eng_config.h  the key = value settings parser
  *   eng_h5.h      HDF5 helpers
- * This header includes the first five (what most files need).
+ * This header includes the first five and eng_parse.h (what most files need).
  *
  * Shared by every layer of rlprice.  Conventions (see README "Code conventions"):
  *   - functions return 0 (ENG_OK) on success and a negative ENG_E* code on failure;
@@ -21,6 +21,7 @@
 
 #include "eng_file.h"
 #include "eng_log.h"
+#include "eng_parse.h"
 #include "eng_rng.h"
 #include "eng_status.h"
 #include "eng_time.h"

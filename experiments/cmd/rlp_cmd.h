@@ -58,6 +58,11 @@ int exp_cmd_report(int argc, char **argv);
  *  [<setting flags>]`.  argv[0] is "nightly".  Exit code as exp_nightly_exit_code. */
 int exp_cmd_nightly(int argc, char **argv);
 
+/* `rlprice backtest [--family logit|ce|ref|preset|all] [--seed S] [--seeds N] [--products N]
+ *  [--days D] [--db CONNINFO] [--keep] [--out DIR] [--device D] [--json FILE] [--config FILE]
+ *  [<setting flags>]`; argv[0] is "backtest".  Exit 0 ok, 2 usage, 3 database, 1 other. */
+int exp_cmd_backtest(int argc, char **argv);
+
 /* ---- benchmarks ---- */
 /* `rlprice bench engine [--device auto|cpu|cuda] [--seconds S] [--seed N]`: training-step
  * throughput of the engine's networks against the raw sgemm rate.  argv starts at "engine".

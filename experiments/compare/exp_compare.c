@@ -129,26 +129,36 @@ static char *read_small_file(const char *path) {
     return buf;
 }
 
-static void ckpt_path(char *out, size_t n, const cmp_ctx *c, const cmp_group *g, const char *suffix) {
-    snprintf(out, n, "%s/%s.%s", c->cfg->ckpt_dir, g->name, suffix);
+/* The folder warm starts are read from: ckpt_from when set, else ckpt_dir. */
+static const char *ckpt_src(const cmp_ctx *c) { return c->cfg->ckpt_from ? c->cfg->ckpt_from : c->cfg->ckpt_dir; }
+
+/* A group's file: in the source folder (src = 1, for loading) or in ckpt_dir (for saving). */
+static void ckpt_path(char *out, size_t n, const cmp_ctx *c, const cmp_group *g, const char *suffix, int src) {
+    snprintf(out, n, "%s/%s.%s", src ? ckpt_src(c) : c->cfg->ckpt_dir, g->name, suffix);
 }
 
 /* Load the group's agents when its manifest matches; 1 loaded, 0 not (any reason, logged). */
 static int group_try_load(const cmp_ctx *c, cmp_group *g) {
     char path[4096];
     int ok = 0;
+    if (!*ckpt_src(c)) {
+        ENG_INFO("compare: %s: no earlier checkpoints; training from scratch", g->name);
+        return 0;
+    }
     char *want = group_meta(c, g), *have = NULL;
     if (!want) return 0;
-    ckpt_path(path, sizeof path, c, g, "meta");
+    ckpt_path(path, sizeof path, c, g, "meta", 1);
     have = read_small_file(path);
     if (!have || strcmp(have, want)) {
         ENG_INFO("compare: %s: %s; training from scratch", g->name,
                  have ? "product list, feature layout, reward or network shape changed" : "no checkpoint");
         goto done;
     }
-    ckpt_path(path, sizeof path, c, g, "dqn.h5");
+    /* a bad file (checksum, non-finite or implausible values, shape) is refused by the loader
+     * with one line; the group then trains from scratch and the bad file is never written again */
+    ckpt_path(path, sizeof path, c, g, "dqn.h5", 1);
     if (agt_dqn_load(&g->dqn, c->be, path)) goto fail;
-    ckpt_path(path, sizeof path, c, g, "ddpg.h5");
+    ckpt_path(path, sizeof path, c, g, "ddpg.h5", 1);
     if (agt_ddpg_load(&g->ddpg, c->be, path)) goto fail;
     const agt_dqn_cfg *dq = agt_dqn_config(g->dqn);
     const agt_ddpg_cfg *dd = agt_ddpg_config(g->ddpg);
@@ -158,7 +168,7 @@ static int group_try_load(const cmp_ctx *c, cmp_group *g) {
         goto fail;
     }
     ok = 1;
-    ENG_INFO("compare: %s: warm start from %s", g->name, c->cfg->ckpt_dir);
+    ENG_INFO("compare: %s: warm start from %s", g->name, ckpt_src(c));
     goto done;
 fail:
     ENG_WARN("compare: %s: checkpoint unusable (%s); training from scratch", g->name, eng_err_msg());
@@ -169,65 +179,103 @@ done:
     return ok;
 }
 
+/* Save what a warm start of the group needs (agt_*_save_warm: parameters as IEEE half, no Adam
+ * moments, no replay; LinUCB is refit every run and not saved) into ckpt_dir.  A group with a
+ * diverged (non-finite) network is not saved: its file is left out (any older one removed),
+ * so bad parameters never reach a checkpoint.  0 or a status. */
 static int group_save(const cmp_ctx *c, cmp_group *g) {
     char path[4096];
-    int rc = 0;
+    int rc = 0, n_bad_q = 0, n_bad_d = 0;
     char *meta = group_meta(c, g);
     if (!meta) return ENG_ENOMEM;
     /* The manifest goes first and comes back last: a crash in between leaves no manifest, so
      * the half-written agents are never taken for this product list. */
-    ckpt_path(path, sizeof path, c, g, "meta");
+    ckpt_path(path, sizeof path, c, g, "meta", 0);
     if (unlink(path) && errno != ENOENT) {
         rc = eng_err_set(ENG_EIO, "%s: cannot remove: %s", path, strerror(errno));
         goto done;
     }
-    ckpt_path(path, sizeof path, c, g, "dqn.h5");
-    if ((rc = agt_dqn_save(g->dqn, path))) goto done;
-    ckpt_path(path, sizeof path, c, g, "ddpg.h5");
-    if ((rc = agt_ddpg_save(g->ddpg, path))) goto done;
-    ckpt_path(path, sizeof path, c, g, "linucb.h5");
-    if ((rc = agt_linucb_save(g->lin, path))) goto done;
-    ckpt_path(path, sizeof path, c, g, "meta");
+    agt_dqn_diverged(g->dqn, &n_bad_q);
+    agt_ddpg_diverged(g->ddpg, &n_bad_d);
+    if (n_bad_q + n_bad_d > 0) {
+        ENG_WARN("compare: %s: not saved (%d DQN and %d DDPG networks diverged); the next run trains it from "
+                 "scratch",
+                 g->name, n_bad_q, n_bad_d);
+        goto done;
+    }
+    ckpt_path(path, sizeof path, c, g, "dqn.h5", 0);
+    if ((rc = agt_dqn_save_warm(g->dqn, path))) goto done;
+    ckpt_path(path, sizeof path, c, g, "ddpg.h5", 0);
+    if ((rc = agt_ddpg_save_warm(g->ddpg, path))) goto done;
+    ckpt_path(path, sizeof path, c, g, "meta", 0);
     rc = eng_atomic_write(path, write_text_cb, meta);
 done:
     free(meta);
     return rc;
 }
 
-/* The normalisation: reuse ckpt_dir/norm.h5 when present and of this layout (so warm-started
- * agents see states scaled as in training), else fit on the training window (and save it). */
-/* eng_h5_atomic_write callback: the normalisation (ctx) as group "norm". */
-static int norm_save_cb(hid_t f, void *ctx) { return feat_norm_save_h5(ctx, f, "norm"); }
-
-static int norm_prepare(cmp_ctx *c) {
+/* Read the normalisation stored in `path`, HDF5's error printing silenced: 0, or a status
+ * with a one-line message (missing file, not HDF5, truncated, checksum, bad statistics). */
+static int norm_read(feat_norm *nm, const char *path) {
+    H5E_auto2_t fn;
+    void *fd;
+    H5Eget_auto2(H5E_DEFAULT, &fn, &fd);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     int rc;
-    char path[4096];
+    hid_t f = H5Fis_hdf5(path) > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
+    if (f < 0) {
+        rc = eng_err_set(ENG_EFORMAT, "not a readable HDF5 file (truncated or corrupt)");
+    } else {
+        rc = feat_norm_load_h5(nm, f, "norm");
+        H5Fclose(f);
+    }
+    H5Eclear2(H5E_DEFAULT);
+    H5Eset_auto2(H5E_DEFAULT, fn, fd);
+    return rc;
+}
+
+/* The normalisation: reuse norm.h5 of the source folder (ckpt_from, else ckpt_dir) when present
+ * and of this layout (so warm-started agents see states scaled as in training), else fit on the
+ * training window; then save it into ckpt_dir (unless it was read from there).  A bad file is
+ * reported in one line and refit, never copied forward. */
+static int norm_prepare(cmp_ctx *c) {
+    int rc, loaded = 0;
+    char path[4096], src[4096], tmp[4200];
     if (c->cfg->ckpt_dir) {
+        snprintf(src, sizeof src, "%s/norm.h5", ckpt_src(c));
         snprintf(path, sizeof path, "%s/norm.h5", c->cfg->ckpt_dir);
-        if (access(path, R_OK) == 0) {
-            hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-            if (f >= 0) {
-                rc = feat_norm_load_h5(&c->norm, f, "norm");
-                H5Fclose(f);
-                if (!rc) {
-                    ENG_INFO("compare: using the stored normalisation %s (periods %d..%d)", path, c->norm.t_begin,
-                             c->norm.t_end);
-                    return 0;
-                }
+        if (*ckpt_src(c) && access(src, F_OK) == 0) {
+            if (!(rc = norm_read(&c->norm, src))) {
+                ENG_INFO("compare: using the stored normalisation %s (periods %d..%d)", src, c->norm.t_begin,
+                         c->norm.t_end);
+                loaded = 1;
+                if (!strcmp(src, path)) return 0;
+            } else {
+                ENG_WARN("compare: %s unusable (%s); fitting a new normalisation", src, eng_err_msg());
             }
-            ENG_WARN("compare: %s unusable (%s); fitting a new normalisation", path, eng_err_msg());
         }
     }
-    if ((rc = feat_norm_fit(&c->norm, c->h, NULL, 0, 0, c->train_end))) return rc;
-    if (!c->cfg->ckpt_dir) return 0;
-    return eng_h5_atomic_write(path, norm_save_cb, &c->norm);
+    if (!loaded && (rc = feat_norm_fit(&c->norm, c->h, NULL, 0, 0, c->train_end))) return rc;
+    if (!c->cfg->ckpt_dir || (c->cfg->shard_count > 1 && c->cfg->shard_index != 0)) return 0; /* MPI: rank 0 saves */
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) return eng_err_set(ENG_EIO, "%s: cannot create", tmp);
+    rc = feat_norm_save_h5(&c->norm, f, "norm");
+    if (H5Fclose(f) < 0 && !rc) rc = eng_err_set(ENG_EIO, "%s: close failed", tmp);
+    if (rc) {
+        unlink(tmp);
+        return rc;
+    }
+    return eng_atomic_commit(tmp, path);
 }
 
 /* ---- training ----------------------------------------------------------------------------- */
 
 /* The group's agents: loaded from the checkpoints (warm start) or created; LinUCB always
- * fresh.  cap is the replay capacity.  Returns 0 or the agents' failure. */
-static int group_agents(cmp_ctx *c, cmp_group *g, long product_base, long cap) {
+ * fresh.  cap is the replay capacity; keys [g->P] the products' stream keys (their positions
+ * among the own-model products; the pooled group: one key), so a product's model does not
+ * depend on its group or slot (MPI, exp_compare_shard.c).  Returns 0 or the agents' failure. */
+static int group_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys, long cap) {
     const exp_compare_cfg *cfg = c->cfg;
     const int F = c->F, P = g->P;
     int rc;
@@ -239,13 +287,13 @@ static int group_agents(cmp_ctx *c, cmp_group *g, long product_base, long cap) {
         dq.state_dim = F;
         dq.n_actions = c->K;
         dq.seed = eng_seed_derive(cfg->seed, 1001);
-        dq.product_base = product_base;
+        dq.keys = keys;
         if (dq.replay > cap || g->pooled) dq.replay = cap;
         agt_ddpg_cfg dd = cfg->ddpg;
         dd.state_dim = F;
         dd.band = (float)cfg->grid.band;
         dd.seed = eng_seed_derive(cfg->seed, 1002);
-        dd.product_base = product_base;
+        dd.keys = keys;
         if (dd.replay > cap || g->pooled) dd.replay = cap;
         if ((rc = agt_dqn_create(&g->dqn, c->be, &dq, P)) || (rc = agt_ddpg_create(&g->ddpg, c->be, &dd, P)))
             return rc;
@@ -364,7 +412,7 @@ done:
 
 /* Train (or warm-start) the group's DQN, DDPG and LinUCB and save the checkpoints.  Returns 0
  * or the first failure; the agents stay in g (group_free_agents). */
-static int group_train(cmp_ctx *c, cmp_group *g, long product_base) {
+static int group_train(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
     long n_rows = 0, max_rows = 1; /* all slots' rows; the most one product has */
     for (int i = 0; i < g->n; i++) {
         long k = 0;
@@ -375,7 +423,7 @@ static int group_train(cmp_ctx *c, cmp_group *g, long product_base) {
     /* replay capacity: every training row fits, no more (the buffers are [P][capacity]) */
     long cap = g->pooled ? n_rows : max_rows;
     int rc;
-    if ((rc = group_agents(c, g, product_base, cap))) return rc;
+    if ((rc = group_agents(c, g, keys, cap))) return rc;
     if ((rc = group_train_nets(c, g))) return rc;
     if ((rc = group_train_linucb(c, g))) return rc;
     if (c->cfg->ckpt_dir && (rc = group_save(c, g))) return rc;
@@ -573,7 +621,9 @@ static int cmp_prepare(cmp_ctx *c) {
     if (!(c->res->reward_text = dup_str(why))) return ENG_ENOMEM;
     c->sums = calloc((size_t)h->n_products * EXP_N_AGENTS * CMP_S_COUNT, sizeof *c->sums);
     c->ess_p = calloc((size_t)h->n_products * EXP_N_AGENTS, sizeof *c->ess_p);
-    if (!c->sums || !c->ess_p) return eng_err_set(ENG_ENOMEM, "compare: out of memory");
+    c->res2_p = calloc((size_t)h->n_products, sizeof *c->res2_p);
+    c->resn_p = calloc((size_t)h->n_products, sizeof *c->resn_p);
+    if (!c->sums || !c->ess_p || !c->res2_p || !c->resn_p) return eng_err_set(ENG_ENOMEM, "compare: out of memory");
     int qst = cfg->pooled_q ? cmp_qmodel_fit(c) : 0;
     if (qst) {
         if (qst == ENG_ENOMEM) return qst;
@@ -590,21 +640,29 @@ typedef struct cmp_progress {
     long done;
 } cmp_progress;
 
-/* Stage 2a: the products with their own models, trained and evaluated in groups of
- * compare.group_size.  Returns 0 or the first failure. */
-static int cmp_run_own(cmp_ctx *c, int *own, int n_own, cmp_progress *pg) {
+/* Stage 2a: the products with their own models that this rank takes (c->mine: all in one
+ * process), trained and evaluated in groups of compare.group_size.  Product own_all[i]'s stream
+ * key is i.  Returns 0 or the first failure. */
+static int cmp_run_own(cmp_ctx *c, const int *own_all, int n_own_all, cmp_progress *pg) {
     const exp_compare_cfg *cfg = c->cfg;
     const int P = c->h->n_products;
     cmp_group g;
     memset(&g, 0, sizeof g);
-    int rc = ENG_OK;
+    int rc = ENG_OK, n_own = 0;
+    int *own = malloc((size_t)(n_own_all ? n_own_all : 1) * sizeof *own);
+    uint64_t *keys = malloc((size_t)(n_own_all ? n_own_all : 1) * sizeof *keys);
+    if (!own || !keys) rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
+    for (int i = 0; !rc && i < n_own_all; i++)
+        if (c->mine[own_all[i]]) keys[n_own] = (uint64_t)i, own[n_own++] = own_all[i];
     for (int g0 = 0; g0 < n_own && !rc; g0 += cfg->group_size) {
         g.n = g.P = n_own - g0 < cfg->group_size ? n_own - g0 : cfg->group_size;
         g.prod = own + g0;
         g.pooled = 0;
-        snprintf(g.name, sizeof g.name, "g%d", g0 / cfg->group_size);
+        if (cfg->shard_count > 1) /* per-rank checkpoint names: a warm start needs the same ranks */
+            snprintf(g.name, sizeof g.name, "r%dof%d-g%d", cfg->shard_index, cfg->shard_count, g0 / cfg->group_size);
+        else snprintf(g.name, sizeof g.name, "g%d", g0 / cfg->group_size);
         double ts = eng_now();
-        if ((rc = group_train(c, &g, g0))) break;
+        if ((rc = group_train(c, &g, keys + g0))) break;
         double te = eng_now();
         c->res->seconds_train += te - ts;
         if (pg->fn) pg->fn(pg->ctx, "train", pg->done + g.n, P);
@@ -615,6 +673,8 @@ static int cmp_run_own(cmp_ctx *c, int *own, int n_own, cmp_progress *pg) {
         group_free_agents(&g);
     }
     group_free_agents(&g);
+    free(own);
+    free(keys);
     return rc;
 }
 
@@ -648,7 +708,8 @@ static int cmp_run_short(cmp_ctx *c, int *shortp, int n_short, int n_own, long p
         g.prod = shortp;
         g.pooled = 1;
         snprintf(g.name, sizeof g.name, "pooled");
-        if ((rc = group_train(c, &g, n_own))) goto done;
+        const uint64_t key = (uint64_t)n_own;
+        if ((rc = group_train(c, &g, &key))) goto done;
         double te = eng_now();
         c->res->seconds_train += te - ts;
         if ((rc = group_eval(c, &g))) goto done;
@@ -686,15 +747,23 @@ static int cmp_ctx_init(cmp_ctx *c, const db_history *h, const exp_compare_cfg *
     return ENG_OK;
 }
 
+
 int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_backend *be,
                     exp_progress_fn progress, void *ctx, exp_results **out) {
     int rc;
     cmp_ctx c;
     int *own = NULL, *shortp = NULL;
+    int gathered = 0; /* MPI: the ranks have agreed (a failure before must still tell them) */
     warm_loaded = warm_fresh = 0;
     if (!out) return eng_err_set(ENG_EINVAL, "exp_compare_run: NULL out");
     *out = NULL;
-    if ((rc = cmp_ctx_init(&c, h, cfg, be))) return rc;
+    if ((rc = cmp_ctx_init(&c, h, cfg, be))) {
+        if (cfg && cfg->shard_count > 1) { /* tell the other ranks */
+            c.cfg = cfg;
+            (void)cmp_shard_gather(&c, rc);
+        }
+        return rc;
+    }
     if ((rc = results_alloc(&c))) goto fail;
 
     /* 1. features, rewards, transitions, the reward model */
@@ -706,7 +775,8 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
     /* 2. partition: own models vs the pooled fallback */
     own = malloc((size_t)h->n_products * sizeof *own);
     shortp = malloc((size_t)h->n_products * sizeof *shortp);
-    if (!own || !shortp) {
+    c.mine = calloc((size_t)h->n_products, 1);
+    if (!own || !shortp || !c.mine) {
         rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
         goto fail;
     }
@@ -720,10 +790,20 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
             shortp[n_short++] = p;
             pooled_rows += n;
         }
+        c.mine[p] = cfg->shard_count <= 1 || cmp_shard_owner(&c, p, n < cfg->min_history) == cfg->shard_index;
     }
     cmp_progress pg = {progress, ctx, 0};
-    if ((rc = cmp_run_own(&c, own, n_own, &pg))) goto fail;
-    if (n_short && (rc = cmp_run_short(&c, shortp, n_short, n_own, pooled_rows, &pg))) goto fail;
+    rc = cmp_run_own(&c, own, n_own, &pg);
+    if (!rc && n_short && c.mine[shortp[0]]) rc = cmp_run_short(&c, shortp, n_short, n_own, pooled_rows, &pg);
+    if (cfg->shard_count > 1) rc = cmp_shard_gather(&c, rc); /* every rank, failed or not */
+    gathered = 1;
+    if (rc) goto fail;
+    if (cfg->shard_count > 1 && cfg->shard_index != 0) { /* this rank's share only, no totals */
+        *out = c.res;
+        c.res = NULL;
+        goto fail;
+    }
+    cmp_residual_total(&c);
 
     /* 3. long-term values, totals */
     double t3 = eng_now();
@@ -736,11 +816,15 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
     *out = c.res;
     c.res = NULL;
 fail:
+    if (rc && cfg->shard_count > 1 && !gathered) (void)cmp_shard_gather(&c, rc);
     exp_results_free(c.res);
     env_transitions_free(c.tr);
     ope_qmodel_free(&c.qm);
     free(c.sums);
     free(c.ess_p);
+    free(c.res2_p);
+    free(c.resn_p);
+    free(c.mine);
     free(c.off);
     free(own);
     free(shortp);
