@@ -18,13 +18,14 @@
 static const agt_cfg_field nightly_fields[] = {
     {"window_days", AGT_CFG_INT, offsetof(exp_nightly_cfg, window_days), "history window before the date (0 = all)"},
     {"min_periods", AGT_CFG_INT, offsetof(exp_nightly_cfg, min_periods), "clean periods a product needs"},
+    {"gate_level", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, gate_level), "uplift interval level of the deploy gate"},
 };
 #define N_NIGHTLY_FIELDS ((int)(sizeof nightly_fields / sizeof nightly_fields[0]))
 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: rlprice nightly [--db CONNINFO] [--date YYYY-MM-DD] [--config FILE] [--products LIST]\n"
-            "                       [--dry-run] [--out DIR] [--ckpt DIR] [--device auto|cpu|cuda]\n"
+            "                       [--dry-run] [--out DIR] [--ckpt DIR] [--ckpt-keep N] [--device auto|cpu|cuda]\n"
             "                       [--quiet|--verbose] [--window-days N] [<setting flags, e.g. --dqn.lr=0.001>]\n"
             "  --date      the day priced (default today); the history ends the day before\n"
             "  --products  ids, patterns (dom-s2-*) or @FILE, comma-separated\n"
@@ -113,7 +114,14 @@ static void print_summary(const exp_nightly_summary *s, int dry_run) {
         if (s->n_hold[k]) printf("    %-28s %d\n", exp_hold_reason_name((exp_hold_reason)k), s->n_hold[k]);
     printf("  deployed by agent:");
     for (int a = 1; a < EXP_N_AGENTS; a++) printf(" %s %d", exp_agent_name((exp_agent)a), s->n_deployed_by[a]);
-    printf("\n  skipped (too little history) %d; rejected input rows %lld\n", s->n_skipped, (long long)s->n_rejected_rows);
+    printf("\n");
+    int n_rep = s->n_up + s->n_down;
+    if (n_rep)
+        printf("  new prices charged before: in a normal period %d, only in promotion periods %d (%.0f%% of the %d "
+               "repriced), never %d; expected uplifts capped at what the history makes plausible %d\n",
+               s->n_seen[EXP_SEEN_NORMAL], s->n_seen[EXP_SEEN_PROMO_ONLY], 100.0 * s->n_seen[EXP_SEEN_PROMO_ONLY] / n_rep,
+               n_rep, s->n_seen[EXP_SEEN_NEVER], s->n_capped);
+    printf("  skipped (too little history) %d; rejected input rows %lld\n", s->n_skipped, (long long)s->n_rejected_rows);
     printf("  OPE (mean one-step value per product, recommended estimator, 95%% CI):\n");
     for (int a = 0; a < EXP_N_AGENTS; a++)
         printf("    %-8s %+.6g [%+.6g, %+.6g]%s\n", exp_agent_name((exp_agent)a), s->total_est[a], s->total_lo[a],

@@ -11,7 +11,8 @@
 
 /* Per product and agent: sums over the product's evaluation rows of the per-row terms, so the
  * totals can pool rows across products and bootstrap products as clusters. */
-enum { CMP_S_N = 0, CMP_S_W, CMP_S_W2, CMP_S_IPS, CMP_S_DM, CMP_S_DR, CMP_S_SWDR, CMP_S_WMAX, CMP_S_COUNT };
+/* CMP_S_HOLD (history's slot only): the sum of the DR terms of holding the incumbent price */
+enum { CMP_S_N = 0, CMP_S_W, CMP_S_W2, CMP_S_IPS, CMP_S_DM, CMP_S_DR, CMP_S_SWDR, CMP_S_WMAX, CMP_S_HOLD, CMP_S_COUNT };
 
 typedef struct cmp_ctx {
     const db_history *h;
@@ -36,6 +37,9 @@ typedef struct cmp_ctx {
 
 /* An unavailable value with NaN numbers and the note. */
 void cmp_value_unset(ope_value *v, const char *note);
+
+/* 1 when transition r's own period ran a promotion (db_history.promo), else 0. */
+int cmp_row_promo(const cmp_ctx *c, size_t r);
 
 /* 1 when transition i belongs to the training window / the evaluation window. */
 static inline int cmp_is_train(const cmp_ctx *c, size_t i) { return c->tr->t[i] < c->train_end; }

@@ -50,6 +50,8 @@ const char *exp_hold_reason_name(exp_hold_reason r);
  * "decide", "report", "push"; done/total count products (total 0 = not countable). */
 typedef void (*exp_nightly_progress_fn)(void *ctx, const char *stage, long done, long total);
 
+struct exp_nightly_decision; /* below */
+
 typedef struct exp_nightly_cfg {
     PGconn *conn;             /* open connection to use (not closed), or NULL: conninfo */
     const char *conninfo;     /* --db; NULL = PG* variables or the embedded cluster */
@@ -59,6 +61,8 @@ typedef struct exp_nightly_cfg {
     int n_products;
     int window_days;          /* history window length before the date; 0 = everything: 365 */
     int min_periods;          /* loader: fewer clean periods -> product skipped: 8 */
+    float gate_level;         /* two-sided level of the uplift interval whose lower bound must
+                                 be above 0 to deploy: 0.95 (docs/backtest.md, gate trade-off) */
     int dry_run;
     const char *out_dir;      /* report folder root: "out/nightly" */
     const char *ckpt_dir;     /* checkpoints: "out/ckpt" ("" = none); the run of date D writes
@@ -68,6 +72,11 @@ typedef struct exp_nightly_cfg {
     exp_compare_cfg compare;  /* owned by the caller (exp_compare_cfg_free) */
     exp_nightly_progress_fn progress;
     void *progress_ctx;
+    /* Called once after the decisions, before the report (NULL = none), with the loaded
+     * history, the comparison and the decisions [res->n_products], all owned by the run and
+     * valid only during the call (the backtest values them under the simulator's truth). */
+    void (*on_decided)(void *ctx, const db_history *h, const exp_results *res, const struct exp_nightly_decision *d);
+    void *decided_ctx;
     /* TEST HOOKS */
     int (*before_commit)(void *ctx, int attempt); /* passed to db_push */
     void *hook_ctx;
@@ -115,6 +124,9 @@ typedef struct exp_nightly_summary {
     int n_failed;
     char **failed;            /* [n_failed] product ids, owned (exp_nightly_summary_free) */
     int n_deployed_by[EXP_N_AGENTS];
+    int n_seen[4];            /* repriced products by where the history charged the new price
+                                 (EXP_SEEN_*): normal period, only promotion periods, never */
+    int n_capped;             /* deployments whose expected uplift was capped at the plausible */
     exp_agent winner;         /* best agent by the recommended one-step estimate */
     double total_est[EXP_N_AGENTS], total_lo[EXP_N_AGENTS], total_hi[EXP_N_AGENTS];
     int warm_loaded, warm_fresh;
@@ -139,6 +151,24 @@ void exp_nightly_summary_free(exp_nightly_summary *s); /* frees failed[]; safe w
  * window), ENG_EDEVICE, ENG_EIO (report folder), ENG_ENOMEM. */
 int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum);
 
+/* z of a two-sided normal interval of `level` (0.95 -> 1.95996...). */
+double exp_nightly_gate_z(double level);
+
+/* Where the history charged a recommended price (exp_nightly_price_seen). */
+enum { EXP_SEEN_UNCHANGED = 0, EXP_SEEN_NORMAL, EXP_SEEN_PROMO_ONLY, EXP_SEEN_NEVER, EXP_SEEN_COUNT };
+/* "unchanged", "normal", "promo_only", "never". */
+const char *exp_seen_name(int seen);
+/* EXP_SEEN_NORMAL when product p's history charged `price` (within 1.25%) in a period without a
+ * promotion, EXP_SEEN_PROMO_ONLY when only in promotion periods, else EXP_SEEN_NEVER. */
+int exp_nightly_price_seen(const db_history *h, int p, double price);
+/* Product p's money scale (exp_nightly_sense.c): *per_unit converts its reward to money per
+ * period (mean traffic for the per-visitor kinds, else 1), *mean_period = its mean revenue (or
+ * profit) per period, *plausible = the largest uplift per period its normal periods make
+ * plausible (best price cluster's mean minus the incumbent's); NaN where unknown.  Returns 0 or
+ * ENG_ENOMEM. */
+int exp_nightly_sense_scale(const db_history *h, int p, double incumbent, int reward_kind, double *per_unit,
+                            double *mean_period, double *plausible);
+
 /* One product's decision (exp_nightly_decide). */
 typedef struct exp_nightly_decision {
     int failed;          /* 1: the product failed (EXP_FAILED in the comparison) */
@@ -148,6 +178,11 @@ typedef struct exp_nightly_decision {
     double incumbent;
     double uplift, lo, hi; /* deployed: agent estimate / CI minus the incumbent's estimate; NaN held */
     uint32_t guard;      /* env_action.h ENV_GR_* bits of the final price */
+    int seen;            /* EXP_SEEN_*: where the history charged the final price */
+    double per_unit;     /* reward -> money per period (exp_nightly_sense_scale) */
+    double mean_period;  /* the product's mean revenue (profit) per period */
+    double plausible;    /* the largest uplift per period its normal periods make plausible */
+    int capped;          /* 1: uplift, lo, hi were capped at `plausible` (reason "|uplift_capped") */
     char reason[160];    /* "deploy:dqn|rounded", "hold:poor_overlap", ... */
     char note[192];      /* why it failed */
 } exp_nightly_decision;
