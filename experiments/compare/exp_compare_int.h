@@ -81,6 +81,13 @@ int cmp_shard_owner(const cmp_ctx *c, int p, int is_short);
  * failing rank's status (message "rank R: ..."), ENG_EIO when a rank does not answer. */
 int cmp_shard_gather(cmp_ctx *c, int status);
 
+/* MPI: 1 when FQE chunk `chunk` (of compare.group_size sample products, in sample order) is
+ * this rank's (round-robin; always 1 in one process). */
+int cmp_shard_fqe_mine(const cmp_ctx *c, int chunk);
+/* MPI: agree on status, then send the FQE values of this rank's chunks of the sample el[want]
+ * to rank 0.  Returns 0 or the first failure. */
+int cmp_shard_fqe_gather(cmp_ctx *c, const int *el, int want, int status);
+
 /* Totals over products and the winners into c->res.  Returns 0 or a negative status. */
 int cmp_totals(cmp_ctx *c);
 
