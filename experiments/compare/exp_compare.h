@@ -107,6 +107,14 @@ typedef struct exp_compare_cfg {
                                    "" = nowhere: train from scratch, still save into ckpt_dir).
                                    The nightly reads the previous date's folder and writes the
                                    run date's (docs/checkpoints.md, "Versions by run date") */
+    int shard_count;            /* MPI (docs/mpi.md): > 1 = this process is rank shard_index of
+                                   shard_count; it trains and evaluates its share of the
+                                   products and exp_compare_run sends them to rank 0, whose
+                                   results are complete (the other ranks' hold their share
+                                   only, without totals).  Set by the nightly, not a setting: 0 */
+    int shard_index;
+    int fault_kill_rank;        /* TEST HOOK: this rank SIGKILLs itself before sending its
+                                   products (the dead-rank test); -1 = off */
     int fault_diverge;          /* TEST HOOK: product index whose DQN is poisoned with NaN
                                    before its last training step; -1 = off (default) */
 } exp_compare_cfg;

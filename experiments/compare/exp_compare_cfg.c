@@ -63,6 +63,7 @@ exp_compare_cfg exp_compare_default(void) {
     c.fqe.hidden[0] = c.fqe.hidden[1] = 32;
     c.ckpt_dir = NULL;
     c.fault_diverge = -1;
+    c.fault_kill_rank = -1;
     return c;
 }
 

@@ -215,8 +215,8 @@ static int eval_reward_model(cmp_ctx *c, int p, eval_buf *b, uint64_t seed_p) {
         for (int k = 0; k < n; k++) {
             ope_qmodel_predict(&c->qm, b->ridx[k], b->zq, b->q + (size_t)k * K);
             double e = (b->d.reward[k] - b->q[(size_t)k * K + b->d.action[k]]) / c->qm.scale[p];
-            c->eval_res2 += e * e;
-            c->eval_res_n++;
+            c->res2_p[p] += e * e; /* summed over products in index order by cmp_residual_total */
+            c->resn_p[p]++;
         }
     } else if (ope_fit_ridge_q(&b->d, cfg->ope.ridge_lambda, cfg->ope.cross_folds < n ? cfg->ope.cross_folds : n,
                                seed_p, &b->q)) {

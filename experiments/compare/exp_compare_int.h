@@ -28,6 +28,11 @@ typedef struct cmp_ctx {
     double *ess_p;         /* [n_products][EXP_N_AGENTS] per-product ESS of the agent's weights */
     double eval_res2;      /* sum of squared scaled residuals r - q(s, a) on evaluation rows */
     long eval_res_n;
+    double *res2_p;        /* [n_products] each product's part of eval_res2 (summed in product
+                              order by cmp_residual_total, whichever rank evaluated it) */
+    long *resn_p;          /* [n_products] its part of eval_res_n */
+    unsigned char *mine;   /* [n_products] 1: this rank trains and evaluates the product (all
+                              1 in one process; exp_compare_shard.c under MPI) */
 } cmp_ctx;
 
 /* An unavailable value with NaN numbers and the note. */
@@ -68,6 +73,18 @@ int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act);
  * longterm[a].v[OPE_FQE] (others: unavailable with the reason), res->fqe_products,
  * fqe_eligible and seconds_fqe.  Returns 0 or a negative status (FQE's). */
 int cmp_fqe_run(cmp_ctx *c);
+
+/* eval_res2 / eval_res_n from the per-product parts, in product order. */
+void cmp_residual_total(cmp_ctx *c);
+
+/* MPI (exp_compare_shard.c, docs/mpi.md): the rank that trains and evaluates product p when
+ * the run is split over cfg->shard_count ranks: FNV-1a 64 of the product id modulo the count;
+ * products with too short a history (the pooled model) belong to rank 0. */
+int cmp_shard_owner(const cmp_ctx *c, int p, int is_short);
+/* Agree on the status over the ranks, then send every product this rank evaluated to rank 0,
+ * which copies them into c->res, res2_p/resn_p, sums and ess_p.  Returns 0 or the first
+ * failing rank's status (message "rank R: ..."), ENG_EIO when a rank does not answer. */
+int cmp_shard_gather(cmp_ctx *c, int status);
 
 /* Totals over products and the winners into c->res.  Returns 0 or a negative status. */
 int cmp_totals(cmp_ctx *c);

@@ -18,9 +18,11 @@
 #include "db_products.h"
 #include "db_push.h"
 #include "eng_backend.h"
+#include "eng_par.h"
 #include "eng_util.h"
 #include "db_runlock.h"
 #include "env_action.h"
+#include "exp_nightly_watch.h"
 #include "exp_publish.h"
 #include "exp_report.h"
 
@@ -45,6 +47,7 @@ exp_nightly_cfg exp_nightly_default(void) {
     c.ckpt_keep = 3;
     c.device = "auto";
     c.compare = exp_compare_default();
+    c.fault_kill_rank = -1;
     return c;
 }
 
@@ -64,6 +67,10 @@ void exp_nightly_free_list(char **list, int n) {
 int exp_nightly_exit_code(int status, const exp_nightly_summary *sum) {
     switch (status) {
     case ENG_OK: return sum && sum->n_failed > 0 ? 4 : 0;
+    default: break;
+    }
+    if (sum && sum->rank_lost) return 3; /* a rank failed or died: the run failed, nothing pushed */
+    switch (status) {
     case ENG_EINVAL:
     case ENG_ENOTFOUND:
     case ENG_EFORMAT:
@@ -497,7 +504,8 @@ static int nightly_load(nightly_run *r) {
         r->conn = r->own;
     }
     ENG_INFO("nightly: run %s on %s%s", sum->run_id, db_describe(r->conn), cfg->dry_run ? " (dry run: no database writes)" : "");
-    if (!cfg->dry_run) { /* one process per run id: a second one stops here (ENG_EBUSY, exit 5) */
+    if (!cfg->dry_run && eng_par_rank() == 0) { /* one process per run id (a second one stops here:
+                                                   ENG_EBUSY, exit 5); under MPI rank 0 owns the run */
         if ((st = db_runlock_acquire(r->conn, cfg->conninfo, sum->run_id, &r->lock))) return st;
         if ((st = db_runs_reap_abandoned(r->lock, &sum->n_abandoned))) return st;
         if ((st = db_run_open(r->conn, sum->run_id, cfg->date, r->cjson))) return st;
@@ -553,6 +561,11 @@ static int nightly_compare(nightly_run *r) {
                  ckpt);
     }
     snprintf(cc.device, sizeof cc.device, "%s", cfg->device ? cfg->device : "auto");
+    if (eng_par_size() > 1) { /* MPI: this rank's share of the products (exp_compare_shard.c) */
+        cc.shard_count = eng_par_size();
+        cc.shard_index = eng_par_rank();
+        cc.fault_kill_rank = cfg->fault_kill_rank;
+    }
     prog_relay pr = {cfg};
     double t = eng_now();
     if ((st = exp_compare_run(r->h, &cc, r->be, relay, &pr, &r->res))) return st;
@@ -760,6 +773,22 @@ static void nightly_cleanup(nightly_run *r, int st) {
     db_history_free(r->h);
     db_load_report_free(&r->rep);
     if (r->own) db_disconnect(r->own);
+    exp_nightly_watch_stop();
+}
+
+/* 1 when the current error names another rank ("rank R: ..." from eng_par_agree). */
+static int failed_elsewhere(void) {
+    int r = -1;
+    return sscanf(eng_err_msg(), "rank %d:", &r) == 1 && r != eng_par_rank();
+}
+
+/* MPI: every rank passes its status; returns the first failing rank's (its message "rank R:
+ * ...", rank_lost set when that is another rank or none answered).  One process: st. */
+static int nightly_agree(int st, exp_nightly_summary *sum) {
+    if (sum->n_ranks <= 1) return st;
+    int all = eng_par_agree(st);
+    if (all && (!st || eng_par_broken() || failed_elsewhere())) sum->rank_lost = 1;
+    return all;
 }
 
 int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
@@ -770,9 +799,18 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
     r.sum = sum;
     r.conn = cfg->conn;
     r.t0 = eng_now();
+    sum->n_ranks = eng_par_size();
     int st = nightly_prepare(&r);
     if (!st) st = nightly_load(&r);
-    if (!st) st = nightly_compare(&r);
+    if (!st && r.run_opened && sum->n_ranks > 1 && exp_nightly_watch_start(cfg->conninfo, sum->run_id, r.attempt))
+        ENG_WARN("nightly: %s; a launcher's SIGTERM would leave the run row 'running'", eng_err_msg());
+    st = nightly_agree(st, sum);            /* MPI: every rank loaded, or the run stops */
+    if (!st) st = nightly_compare(&r);      /* under MPI: ends with every rank's products on rank 0 */
+    if (st && sum->n_ranks > 1 && (eng_par_broken() || failed_elsewhere())) sum->rank_lost = 1;
+    if (!st && eng_par_rank() != 0) { /* MPI: the other ranks are done */
+        nightly_cleanup(&r, st);
+        return st;
+    }
     if (!st) st = nightly_decide_all(&r);
     if (!st) st = nightly_report(&r);
     if (!st && !cfg->dry_run) st = nightly_push(&r);

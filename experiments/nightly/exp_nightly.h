@@ -81,6 +81,7 @@ typedef struct exp_nightly_cfg {
     int (*before_commit)(void *ctx, int attempt); /* passed to db_push */
     void *hook_ctx;
     const char *fault_product; /* this product's decision fails (as a real failure would) */
+    int fault_kill_rank;       /* under MPI: this rank SIGKILLs itself mid-run (-1 = off) */
     void (*publish_hook)(void *ctx, int step); /* called after publish steps 1..3 (exp_publish.h) */
 } exp_nightly_cfg;
 
@@ -131,11 +132,19 @@ typedef struct exp_nightly_summary {
     int warm_loaded, warm_fresh;
     double sec_load, sec_features, sec_train, sec_ope, sec_decide, sec_report, sec_push, sec_total;
     size_t peak_rss;
+    int n_ranks;              /* MPI ranks of the run (1 without mpirun) */
+    int rank_lost;            /* the run failed because a rank failed, died or did not answer */
 } exp_nightly_summary;
 
 void exp_nightly_summary_free(exp_nightly_summary *s); /* frees failed[]; safe when zeroed */
 
-/* Run the night (see the top of this file).  *sum (caller's struct, zeroed here) is filled as
+/* Under mpirun (eng_par.h, docs/mpi.md) every rank calls exp_nightly_run with the same
+ * configuration: each loads the history and fits the cross-product models, trains and
+ * evaluates its share of the products (exp_compare.h, shard_count), and rank 0 alone opens the
+ * run row, decides, writes the report and pushes.  A rank that fails, dies or stays silent
+ * past the timeout fails the run on every rank (rank_lost; rank 0 marks the row failed with
+ * the reason; nothing is pushed).  On the other ranks *sum holds the status only.
+ * Run the night (see the top of this file).  *sum (caller's struct, zeroed here) is filled as
  * far as the run got; free with exp_nightly_summary_free.  Returns 0 when the run finished
  * (per-product failures are in sum->failed, not an error), or ENG_EBUSY (the run id is locked by
  * another run), ENG_EDB (database; the run row is marked failed, on a new connection if need be), ENG_EINVAL (configuration, empty
