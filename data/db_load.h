@@ -104,6 +104,10 @@ void db_load_report_print(FILE *f, const db_load_report *r);
  * *out = NULL on failure. */
 int db_load_history(PGconn *conn, const db_load_opts *opts, db_history **out, db_load_report *rep);
 
+/* Sort rep's rejects and keep one per (table, key, reason), as rejected_rows stores them
+ * (db_load_history does this before it returns).  Never fails. */
+void db_load_unique_rejects(db_load_report *rep);
+
 /* Replace run_id's rejected_rows by rep's rejects (already one per (table, key, reason) after
  * db_load_history, so rep->n_rejects is exactly the number of rows stored).  Inside the
  * caller's transaction when one is open (db_push), else in one of its own.  Returns 0 or
