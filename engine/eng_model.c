@@ -216,6 +216,8 @@ cleanup:
 
 void eng_model_free(eng_model *m) {
     if (!m) return;
+    /* a posted statistics copy may still be writing h_stats: let it land first */
+    if (m->stats_posted && m->stats_ev) (void)m->be->event_wait(m->stats_ev);
     if (m->stats_ev) m->be->event_free(m->stats_ev);
     m->be->free(m->mem);
     m->be->free(m->amem);
