@@ -40,6 +40,11 @@ void cmp_value_unset(ope_value *v, const char *note);
 
 /* 1 when transition r's own period ran a promotion (db_history.promo), else 0. */
 int cmp_row_promo(const cmp_ctx *c, size_t r);
+/* The uplift of every agent of product p on its n evaluation rows (d: the rows, q the reward
+ * model; drt [A][n] the agents' DR terms; ridx the rows' transitions) into res->products[p]
+ * .uplift, and history's CMP_S_HOLD sum (exp_compare_uplift.c).  Returns 0 or ENG_ENOMEM. */
+int cmp_paired_uplift(cmp_ctx *c, int p, int n, const double *drt, const ope_bandit *d, const size_t *ridx,
+                      uint64_t seed_p);
 
 /* 1 when transition i belongs to the training window / the evaluation window. */
 static inline int cmp_is_train(const cmp_ctx *c, size_t i) { return c->tr->t[i] < c->train_end; }
