@@ -44,7 +44,7 @@ t_w1=$(night 1 "$P" weak1)
 t_wk=$(night "$K" "$((K * P))" weakK)
 t_s1=$(night 1 "$((K * P))" strong1)
 echo "load after:  $(uptime)"
-bytes=$(sed -n 's/.*rank 0 received \([0-9]*\) products from .* (\([0-9.]*\) MiB).*/\1 products, \2 MiB/p' "$tmp/weakK.log" | tail -n 1)
+bytes=$(sed -n 's/.*rank 0 received \([0-9]*\) products from .* (\([0-9.]*\) MiB.*/\1 products, \2 MiB/p' "$tmp/weakK.log" | tail -n 1)
 printf 'weak scaling:   1 rank x %d products %.1f s;  %d ranks x %d products %.1f s;  ratio %.2f (goal <= 1.15)\n' \
     "$P" "$t_w1" "$K" "$((K * P))" "$t_wk" "$(echo "$t_wk / $t_w1" | bc -l)"
 printf 'strong scaling: 1 rank x %d products %.1f s;  %d ranks %.1f s;  speed-up %.2f (ideal %d)\n' \
