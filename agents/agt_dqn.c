@@ -19,6 +19,10 @@ struct agt_dqn {
     unsigned char *bad;    /* [P] diverged */
     unsigned char *mask;   /* [P] trains this step */
     unsigned char *newbad; /* [P] */
+    unsigned char *frozen; /* [P] early-stopped: no Adam step */
+    unsigned char *skip;   /* [P] bad | frozen, for the sampler */
+    unsigned char *support;/* [P][A] allowed target / greedy levels, NULL = all */
+    float *dy;             /* [P][B][A] dL/dQ of the CQL path */
     long steps, acts;
     /* batch scratch (host) */
     float *s, *s2, *a, *r, *done;    /* [P][B][S], [P][B][S], [P][B], [P][B], [P][B] */
@@ -35,7 +39,7 @@ agt_dqn_cfg agt_dqn_default(void) {
     c.lr = 1e-3f; c.gamma = 0.99f; c.huber_delta = 1.0f; c.clip_norm = 10.0f;
     c.batch = 64; c.target_sync = 100; c.tau = 0.005f; c.replay = 100000; c.learn_start = 32;
     c.double_dqn = 1; c.eps_start = 1.0f; c.eps_end = 0.05f; c.eps_decay = 10000;
-    c.seed = 1; c.product_base = 0;
+    c.cql_alpha = 0.0f; c.seed = 1; c.product_base = 0;
     return c;
 }
 
@@ -58,6 +62,7 @@ static const agt_cfg_field dqn_fields[] = {
     F(eps_start, AGT_CFG_FLOAT, "initial exploration rate"),
     F(eps_end, AGT_CFG_FLOAT, "final exploration rate"),
     F(eps_decay, AGT_CFG_LONG, "act() calls over which epsilon decays linearly"),
+    F(cql_alpha, AGT_CFG_FLOAT, "conservative Q-learning weight (0 = off)"),
     F(seed, AGT_CFG_U64, "random seed"),
     F(product_base, AGT_CFG_LONG, "catalogue index of the group's first product (RNG streams)"),
 };
@@ -80,6 +85,7 @@ static int check_cfg(const agt_dqn_cfg *c, int P) {
         return eng_err_set(ENG_EINVAL, "dqn: tau must be in (0, 1] when target_sync = 0");
     if (!(c->eps_start >= 0 && c->eps_start <= 1 && c->eps_end >= 0 && c->eps_end <= 1) || c->eps_decay < 0)
         return eng_err_set(ENG_EINVAL, "dqn: epsilons must be in [0,1] and eps_decay >= 0");
+    if (!(c->cql_alpha >= 0)) return eng_err_set(ENG_EINVAL, "dqn: cql_alpha must be >= 0");
     return ENG_OK;
 }
 
@@ -88,7 +94,8 @@ void agt_dqn_free(agt_dqn *q) {
     eng_model_free(q->online);
     eng_model_free(q->target);
     agt_replay_free(q->rb);
-    free(q->rng); free(q->bad); free(q->mask); free(q->newbad);
+    free(q->rng); free(q->bad); free(q->mask); free(q->newbad); free(q->frozen); free(q->skip); free(q->support);
+    free(q->dy);
     free(q->s); free(q->s2); free(q->a); free(q->r); free(q->done);
     free(q->q2on); free(q->q2t); free(q->qcur); free(q->tgt); free(q->w); free(q->loss); free(q->gnorm);
     free(q->s1); free(q->q1);
@@ -114,13 +121,15 @@ int agt_dqn_create(agt_dqn **out, const eng_backend *be, const agt_dqn_cfg *cfg,
     const size_t PB = (size_t)P * cfg->batch, S = (size_t)cfg->state_dim, A = (size_t)cfg->n_actions;
     q->rng = eng_calloc(P, sizeof(eng_rng));
     q->bad = eng_calloc(P, 1); q->mask = eng_calloc(P, 1); q->newbad = eng_calloc(P, 1);
+    q->frozen = eng_calloc(P, 1); q->skip = eng_calloc(P, 1);
+    q->dy = cfg->cql_alpha > 0 ? eng_calloc(PB * A, sizeof(float)) : NULL;
     q->s = eng_calloc(PB * S, sizeof(float)); q->s2 = eng_calloc(PB * S, sizeof(float));
     q->a = eng_calloc(PB, sizeof(float)); q->r = eng_calloc(PB, sizeof(float)); q->done = eng_calloc(PB, sizeof(float));
     q->q2on = eng_calloc(PB * A, sizeof(float)); q->q2t = eng_calloc(PB * A, sizeof(float));
     q->qcur = eng_calloc(PB * A, sizeof(float)); q->tgt = eng_calloc(PB * A, sizeof(float));
     q->w = eng_calloc(PB * A, sizeof(float)); q->loss = eng_calloc(P, sizeof(float)); q->gnorm = eng_calloc(P, sizeof(float));
     q->s1 = eng_calloc((size_t)P * S, sizeof(float)); q->q1 = eng_calloc((size_t)P * A, sizeof(float));
-    if (!q->rng || !q->bad || !q->mask || !q->newbad || !q->s || !q->s2 || !q->a || !q->r || !q->done || !q->q2on ||
+    if (!q->rng || !q->bad || !q->mask || !q->newbad || !q->frozen || !q->skip || (cfg->cql_alpha > 0 && !q->dy) || !q->s || !q->s2 || !q->a || !q->r || !q->done || !q->q2on ||
         !q->q2t || !q->qcur || !q->tgt || !q->w || !q->loss || !q->gnorm || !q->s1 || !q->q1) {
         st = ENG_ENOMEM;
         goto cleanup;
@@ -167,13 +176,129 @@ static int argmax_allowed(const float *v, int A, const unsigned char *allowed) {
     return best;
 }
 
+static float huber(float d, float delta, float *grad) {
+    float ad = fabsf(d);
+    if (ad <= delta) {
+        *grad = d;
+        return 0.5f * d * d;
+    }
+    *grad = d > 0 ? delta : -delta;
+    return delta * (ad - 0.5f * delta);
+}
+
+/* The CQL loss after a forward (qcur) with targets y in q->r: per row Huber(Q(s,a) - y) +
+ * alpha (logsumexp_j Q(s,j) - Q(s,a)), its gradient dY = (h'(d) e_a + alpha (softmax - e_a)) / B
+ * back through the online network (zero for idle products); per-product mean loss in q->loss. */
+static int dqn_cql_backward(agt_dqn *q) {
+    const int P = q->P, B = q->cfg.batch, A = q->cfg.n_actions;
+    const float al = q->cfg.cql_alpha, invb = 1.0f / (float)B;
+    for (int p = 0; p < P; p++) {
+        double lsum = 0;
+        for (int b = 0; b < B; b++) {
+            const size_t i = (size_t)p * B + b;
+            const float *qr = q->qcur + i * A;
+            float *dy = q->dy + i * A;
+            if (!q->mask[p]) {
+                memset(dy, 0, sizeof(float) * A);
+                continue;
+            }
+            const int a = (int)q->a[i];
+            float mx = qr[0];
+            for (int j = 1; j < A; j++) mx = qr[j] > mx ? qr[j] : mx;
+            double z = 0;
+            for (int j = 0; j < A; j++) z += exp((double)(qr[j] - mx));
+            float g, l = huber(qr[a] - q->r[i], q->cfg.huber_delta, &g);
+            lsum += l + al * ((double)mx + log(z) - qr[a]);
+            for (int j = 0; j < A; j++) dy[j] = al * (float)(exp((double)(qr[j] - mx)) / z) * invb;
+            dy[a] += (g - al) * invb;
+        }
+        q->loss[p] = q->mask[p] ? (float)(lsum / B) : 0.0f;
+    }
+    int st = eng_model_zero_grad(q->online);
+    return st ? st : eng_model_backward(q->online, q->dy, NULL);
+}
+
+int agt_dqn_set_support(agt_dqn *q, const unsigned char *allowed) {
+    if (!q) return eng_err_set(ENG_EINVAL, "dqn_set_support: NULL agent");
+    const int P = q->P, A = q->cfg.n_actions;
+    if (!allowed) {
+        free(q->support);
+        q->support = NULL;
+        return ENG_OK;
+    }
+    for (int p = 0; p < P; p++) {
+        int n = 0;
+        for (int a = 0; a < A; a++) n += allowed[(size_t)p * A + a] != 0;
+        if (!n) return eng_err_set(ENG_EINVAL, "dqn_set_support: product %d allows no level", p);
+    }
+    if (!q->support && !(q->support = eng_malloc((size_t)P * A))) return ENG_ENOMEM;
+    for (size_t i = 0; i < (size_t)P * A; i++) q->support[i] = allowed[i] != 0;
+    return ENG_OK;
+}
+
+int agt_dqn_freeze(agt_dqn *q, int p, int on) {
+    if (!q || p < 0 || p >= q->P) return eng_err_set(ENG_EINVAL, "dqn_freeze: bad product %d", p);
+    q->frozen[p] = on ? 1 : 0;
+    return ENG_OK;
+}
+
+int agt_dqn_eval_loss(agt_dqn *q, const float *s, const float *action, const float *reward, const float *s2,
+                      const float *done, const float *weight, int B, float *loss) {
+    if (!q || !s || !action || !reward || !s2 || !done || !weight || !loss || B < 1)
+        return eng_err_set(ENG_EINVAL, "dqn_eval_loss: bad argument");
+    const int P = q->P, A = q->cfg.n_actions;
+    const size_t PB = (size_t)P * B;
+    int st = ENG_ENOMEM;
+    float *qon = eng_malloc(PB * A * sizeof(float)), *qt = eng_malloc(PB * A * sizeof(float));
+    float *qc = eng_malloc(PB * A * sizeof(float));
+    if (!qon || !qt || !qc) goto cleanup;
+    if ((st = eng_model_infer(q->online, s2, B, qon)) || (st = eng_model_infer(q->target, s2, B, qt)) ||
+        (st = eng_model_infer(q->online, s, B, qc)))
+        goto cleanup;
+    for (int p = 0; p < P; p++) {
+        double ls = 0, ws = 0;
+        for (int b = 0; b < B; b++) {
+            const size_t i = (size_t)p * B + b;
+            const float w = weight[i];
+            if (!(w > 0)) continue;
+            const int a = (int)action[i];
+            if (a < 0 || a >= A) {
+                st = eng_err_set(ENG_EINVAL, "dqn_eval_loss: level %d outside 0..%d", a, A - 1);
+                goto cleanup;
+            }
+            const float *sel = q->cfg.double_dqn ? qon + i * A : qt + i * A;
+            int astar = argmax_allowed(sel, A, q->support ? q->support + (size_t)p * A : NULL);
+            float y = reward[i] + (done[i] != 0.0f ? 0.0f : q->cfg.gamma * qt[i * A + astar]), g;
+            ls += w * huber(qc[i * A + a] - y, q->cfg.huber_delta, &g);
+            ws += w;
+        }
+        loss[p] = ws > 0 ? (float)(ls / ws) : NAN;
+    }
+    st = ENG_OK;
+cleanup:
+    free(qon);
+    free(qt);
+    free(qc);
+    return st;
+}
+
+static int argmax_both(const float *v, int A, const unsigned char *al1, const unsigned char *al2) {
+    int best = -1;
+    for (int a = 0; a < A; a++) {
+        if ((al1 && !al1[a]) || (al2 && !al2[a])) continue;
+        if (best < 0 || v[a] > v[best]) best = a;
+    }
+    return best;
+}
+
 int agt_dqn_train_step(agt_dqn *q, float *loss) {
     if (!q) return eng_err_set(ENG_EINVAL, "dqn_train_step: NULL agent");
     const int P = q->P, B = q->cfg.batch, A = q->cfg.n_actions;
     const size_t PB = (size_t)P * B;
     int st, any;
+    for (int p = 0; p < P; p++) q->skip[p] = q->bad[p] | q->frozen[p];
     /* idle products: zeroed inputs, zero loss weight, no Adam step */
-    if ((st = agt_replay_sample_group(q->rb, q->rng, q->bad, q->cfg.learn_start, B, q->mask, &any, q->s, q->a, q->r,
+    if ((st = agt_replay_sample_group(q->rb, q->rng, q->skip, q->cfg.learn_start, B, q->mask, &any, q->s, q->a, q->r,
                                       q->s2, q->done)))
         return st;
     if (loss)
@@ -186,11 +311,16 @@ int agt_dqn_train_step(agt_dqn *q, float *loss) {
     const float gamma = q->cfg.gamma;
     for (size_t i = 0; i < PB; i++) {
         const float *sel = q->cfg.double_dqn ? q->q2on + i * A : q->q2t + i * A;
-        int astar = argmax_allowed(sel, A, NULL);
+        const size_t p = i / (size_t)B;
+        int astar = argmax_allowed(sel, A, q->support ? q->support + p * A : NULL);
         float boot = q->done[i] != 0.0f ? 0.0f : gamma * q->q2t[i * A + astar];
         q->r[i] += boot; /* r now holds the target y */
     }
     if ((st = eng_model_forward(q->online, q->s, B, q->qcur))) return st;
+    if (q->cfg.cql_alpha > 0) {
+        if ((st = dqn_cql_backward(q))) return st;
+        goto adam;
+    }
     /* target row = prediction except at the taken level; weight one-hot */
     for (size_t i = 0; i < PB; i++) {
         const float y = q->r[i];
@@ -204,6 +334,7 @@ int agt_dqn_train_step(agt_dqn *q, float *loss) {
     }
     if ((st = eng_model_zero_grad(q->online))) return st;
     if ((st = eng_model_loss_backward(q->online, ENG_LOSS_HUBER, q->cfg.huber_delta, q->tgt, q->w, q->loss))) return st;
+adam:;
     eng_adam_cfg ac = eng_adam_default();
     ac.lr = q->cfg.lr;
     ac.clip_norm = q->cfg.clip_norm;
@@ -246,7 +377,8 @@ int agt_dqn_greedy(agt_dqn *q, const float *s, const unsigned char *allowed, int
     int st = eng_model_infer(q->online, s, 1, q->q1);
     if (st) return st;
     for (int p = 0; p < q->P; p++) {
-        int a = argmax_allowed(q->q1 + (size_t)p * A, A, allowed ? allowed + (size_t)p * A : NULL);
+        int a = argmax_both(q->q1 + (size_t)p * A, A, allowed ? allowed + (size_t)p * A : NULL,
+                            q->support ? q->support + (size_t)p * A : NULL);
         if (a < 0) return eng_err_set(ENG_EINVAL, "dqn_greedy: product %d has no allowed price level", p);
         action[p] = a;
     }
@@ -269,11 +401,13 @@ int agt_dqn_act(agt_dqn *q, const float *s, const unsigned char *allowed, int *a
         double u = eng_rng_uniform(&q->rng[p]);
         if (u >= eps) continue;
         const unsigned char *al = allowed ? allowed + (size_t)p * A : NULL;
+        const unsigned char *su = q->support ? q->support + (size_t)p * A : NULL;
         int n = 0;
-        for (int a = 0; a < A; a++) n += !al || al[a];
+        for (int a = 0; a < A; a++) n += (!al || al[a]) && (!su || su[a]);
+        if (n == 0) continue; /* greedy already failed for such a product */
         int pick = (int)eng_rng_below(&q->rng[p], (uint64_t)n);
         for (int a = 0; a < A; a++) {
-            if (al && !al[a]) continue;
+            if ((al && !al[a]) || (su && !su[a])) continue;
             if (pick-- == 0) { action[p] = a; break; }
         }
     }
