@@ -34,7 +34,7 @@ asan: deps
 
 demo: deps
 	@$(MAKE) --no-print-directory build
-	@scripts/demo.sh
+	@BUILD=$(BUILD) scripts/demo.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory build
@@ -71,6 +71,23 @@ CUDA_LIBDIR := $(firstword $(foreach d,lib64 lib targets/x86_64-linux/lib target
 CUDA_INCDIR := $(firstword $(foreach d,include targets/x86_64-linux/include targets/sbsa-linux/include,\
                  $(if $(wildcard $(CUDA_TOP)/$(d)/cuda_runtime.h),$(CUDA_TOP)/$(d))))
 endif
+# Device code for the GPUs users are likely to have: Volta (sm_70), Turing (75), Ampere (80, 86),
+# Ada (89), Hopper (90), plus compute_90 PTX that the driver compiles for anything newer
+# (Blackwell).  CUDA_ARCHS overrides the list; the architectures this nvcc cannot build (CUDA 13
+# dropped sm_70) are left out and the found-line says so.  About 25 s of nvcc on 2 cores.
+CUDA_ARCHS ?= 70 75 80 86 89 90
+ifneq ($(NVCC),)
+CUDA_NVCC_ARCHS := $(shell $(NVCC) --list-gpu-arch 2>/dev/null | sed -n 's/^compute_//p')
+CUDA_BUILD_ARCHS := $(if $(CUDA_NVCC_ARCHS),$(filter $(CUDA_NVCC_ARCHS),$(CUDA_ARCHS)),$(CUDA_ARCHS))
+CUDA_SKIP_ARCHS := $(filter-out $(CUDA_BUILD_ARCHS),$(CUDA_ARCHS))
+CUDA_PTX := $(lastword $(CUDA_BUILD_ARCHS))
+CUDA_COMMA := ,
+CUDA_GENCODE := $(foreach a,$(CUDA_BUILD_ARCHS),-gencode arch=compute_$(a)$(CUDA_COMMA)code=sm_$(a)) \
+                $(if $(CUDA_PTX),-gencode arch=compute_$(CUDA_PTX)$(CUDA_COMMA)code=compute_$(CUDA_PTX))
+CUDA_ARCH_LIST := $(patsubst %,sm_%,$(CUDA_BUILD_ARCHS)) + compute_$(CUDA_PTX) PTX
+CUDA_ARCH_MSG := $(CUDA_ARCH_LIST)$(if $(CUDA_SKIP_ARCHS),$(CUDA_COMMA) not $(patsubst %,sm_%,$(CUDA_SKIP_ARCHS)) (this nvcc cannot build it))
+endif
+
 ifeq ($(NO_CUDA),1)
 HAVE_CUDA :=
 CUDA_MSG := CUDA backend: off (NO_CUDA=1)
@@ -85,7 +102,7 @@ HAVE_CUDA :=
 CUDA_MSG := CUDA backend: not found (nvcc at $(NVCC) but no cuda_runtime.h under $(CUDA_TOP)); CPU only
 else
 HAVE_CUDA := 1
-CUDA_MSG := CUDA backend: found ($(NVCC), toolkit $(CUDA_TOP), sm_90 + PTX)
+CUDA_MSG := CUDA backend: found ($(NVCC), toolkit $(CUDA_TOP), $(CUDA_ARCH_MSG))
 endif
 $(info rlprice: OpenBLAS: found ($(shell pkg-config --modversion openblas)))
 $(info rlprice: HDF5: found ($(shell pkg-config --modversion hdf5)))
@@ -96,7 +113,7 @@ $(info rlprice: $(CUDA_MSG))
 
 CFLAGS ?= -O2
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -g -fno-strict-aliasing $(PKG_CFLAGS) \
-          $(addprefix -I,$(MODULES)) -I.
+          $(addprefix -I,$(MODULES)) -I. -DRLPRICE_BUILD_DATA=\"$(BUILD)/data\"
 LDLIBS := $(PKG_LIBS) -lcsv -lm -lpthread
 ifeq ($(CI),true)
 CFLAGS += -Werror
@@ -106,7 +123,7 @@ CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-rec
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-NVCCFLAGS := -O2 -std=c++17 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 \
+NVCCFLAGS := -O2 -std=c++17 $(CUDA_GENCODE) -DENG_CUDA_ARCHS='"$(CUDA_ARCH_LIST)"' \
              -Xcompiler -fPIC,-Wall $(addprefix -I,$(MODULES))
 ifeq ($(HAVE_CUDA),1)
 CFLAGS += -DENG_HAVE_CUDA=1 -I$(CUDA_INCDIR)
@@ -123,7 +140,15 @@ DEPFILES := $(LIB_OBJ:.o=.d) $(BUILD)/rlprice.d $(TEST_BIN:=.d)
 
 RLPRICE := $(if $(filter build,$(BUILD)),rlprice,$(BUILD)/rlprice)
 
-build: $(RLPRICE) $(TEST_BIN)
+# The real data (data/datasets/**/*.xz, see its README) unpacked into $(BUILD)/data/.
+DATA_XZ  := $(shell find data/datasets -name '*.xz' 2>/dev/null)
+DATA_OUT := $(patsubst data/datasets/%.xz,$(BUILD)/data/%,$(DATA_XZ))
+
+build: $(RLPRICE) $(TEST_BIN) $(DATA_OUT)
+
+$(BUILD)/data/%: data/datasets/%.xz
+	@mkdir -p $(@D)
+	xz -dc $< >$@.tmp && mv $@.tmp $@
 
 $(BUILD)/librlprice.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
@@ -143,7 +168,7 @@ $(BUILD)/gen/db_sql_text.o: $(BUILD)/gen/db_sql_text.c
 
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(@D)
-	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+	$(NVCC) $(NVCCFLAGS) -MD -MF $(@:.o=.d) -c $< -o $@
 
 $(RLPRICE): $(BUILD)/rlprice.o $(BUILD)/librlprice.a
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)

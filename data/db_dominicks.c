@@ -1,5 +1,5 @@
 /* db_dominicks.c - the Dominick's orange-juice preset of `rlprice import` (see db_import.h,
- * docs/import.md and ../shared/data/dominicks_oj/README.md).
+ * docs/import.md and data/datasets/dominicks_oj/README.md).
  *
  * Mapping: one product per store x brand, id "dom-s<store>-b<brand>"; Dominick's week w
  * is the week starting 1989-09-14 + 7 (w - 1) (the chain's week calendar: week 1 = Thursday
@@ -186,7 +186,7 @@ int db_dominicks_read(db_history **out, const db_dominicks_opts *o, db_csv_log *
     long *prices = NULL;
     char path[4096];
     int st = ENG_OK;
-    const char *dir = o && o->dir && *o->dir ? o->dir : "../shared/data/dominicks_oj";
+    const char *dir = o && o->dir && *o->dir ? o->dir : RLPRICE_BUILD_DATA "/dominicks_oj";
     struct stat sb;
     if (stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode)) snprintf(path, sizeof path, "%s/%s", dir, DB_DOMINICKS_FILE);
     else snprintf(path, sizeof path, "%s", dir);

@@ -6,8 +6,9 @@
  * of a key wins; re-importing replaces, never duplicates).  Malformed lines are reported
  * with their line number and reason, counted and skipped.  See docs/import.md.
  *
- * Dominick's preset: the orange-juice store x brand x week file (../shared/data/
- * dominicks_oj) into products, sales and competitor_prices via db_history_store. */
+ * Dominick's preset: the orange-juice store x brand x week file (shipped as
+ * data/datasets/dominicks_oj/*.xz, unpacked by `make` into $(BUILD)/data/dominicks_oj) into products, sales and
+ * competitor_prices via db_history_store. */
 #ifndef DB_IMPORT_H
 #define DB_IMPORT_H
 
@@ -48,7 +49,7 @@ void db_import_report_free(db_import_report *r);
 
 typedef struct db_dominicks_opts {
     const char *dir;      /* folder with oj_store_brand_week.csv, or the CSV file itself;
-                             NULL = ../shared/data/dominicks_oj */
+                             NULL = RLPRICE_BUILD_DATA/dominicks_oj (build/data) */
     const char *stores;   /* "2,5,8-12" or NULL for every store */
     int week_lo, week_hi; /* inclusive; 0 = the data's first/last week */
 } db_dominicks_opts;

@@ -53,3 +53,15 @@ int eng_backend_select(const char *device, const eng_backend **out) {
     }
     return eng_err_set(ENG_EINVAL, "unknown device '%s' (expected auto, cpu or cuda)", device);
 }
+
+eng_backend_counters eng_counters_diff(const eng_backend_counters *b, const eng_backend_counters *a) {
+    eng_backend_counters d;
+    d.launches = b->launches - a->launches;
+    d.copies = b->copies - a->copies;
+    d.uploads = b->uploads - a->uploads;
+    d.downloads = b->downloads - a->downloads;
+    d.syncs = b->syncs - a->syncs;
+    d.bytes_up = b->bytes_up - a->bytes_up;
+    d.bytes_down = b->bytes_down - a->bytes_down;
+    return d;
+}

@@ -9,7 +9,9 @@
  *     adam_m [P][nparams]
  *     adam_v [P][nparams]
  * so each product's parameters are contiguous (checkpoints, per-product clipping,
- * divergence checks) and layer l of all products is a strided batch for GEMM.
+ * divergence checks) and layer l of all products is a strided batch for GEMM.  In backend
+ * memory each product block is padded to eng_model_stride() floats (a multiple of 32, so
+ * blocks start 128-byte aligned); the host always sees [P][nparams].
  * Activation buffers for the current batch size live in a second allocation.
  *
  * Data passed to and from these functions is HOST memory laid out [P][B][features];
@@ -55,6 +57,7 @@ void eng_model_free(eng_model *m);
 int eng_model_P(const eng_model *m);
 const eng_arch *eng_model_arch(const eng_model *m);
 size_t eng_model_nparams(const eng_model *m); /* per product */
+size_t eng_model_stride(const eng_model *m);  /* floats per product block in backend memory (>= nparams) */
 const eng_backend *eng_model_backend(const eng_model *m);
 long eng_model_step(const eng_model *m);      /* Adam steps taken */
 
@@ -87,6 +90,36 @@ int eng_model_loss_backward(eng_model *m, eng_loss kind, float huber_delta, cons
                             const float *weight, float *loss_out);
 
 int eng_model_zero_grad(eng_model *m);
+
+/* ---- device-resident steps (issue 16): inputs and outputs in BACKEND memory (be->alloc),
+ * so a batch is uploaded once by the caller and intermediate values never visit the host.
+ * Same arithmetic as the host-memory calls above, bit for bit on the same backend. ----
+ *
+ * eng_model_forward_dev: forward on X [P][B][in] (backend memory), which must stay unchanged
+ * until the backward that follows (layer 0's weight gradient reads it; no copy is made).
+ * eng_model_output_dev: the last forward's output [P][B][out] (backend memory, owned by the
+ * model, valid until the next forward/infer that grows the batch); NULL without a forward.
+ * eng_model_infer_dev: Y [P][B][out] = the networks on X, both backend memory (Y must not
+ * overlap the model's buffers); keeps the cached forward like eng_model_infer.
+ * eng_model_loss_backward_dev: as eng_model_loss_backward with target and weight (NULL = all
+ * ones) in backend memory; the per-product loss stays on the backend for eng_model_stats_post.
+ * ENG_EINVAL for NULL arguments, B < 1 or no forward; backend errors as returned. */
+int eng_model_forward_dev(eng_model *m, const float *X, int B);
+const float *eng_model_output_dev(const eng_model *m);
+int eng_model_infer_dev(eng_model *m, const float *X, int B, float *Y);
+int eng_model_loss_backward_dev(eng_model *m, eng_loss kind, float huber_delta, const float *target,
+                                const float *weight);
+
+/* Asynchronous step statistics (one host wait per step, one step late):
+ * eng_model_stats_post enqueues a copy of the last loss (from either loss_backward) and the
+ * last Adam step's gradient sums of squares into pinned host memory and records an event;
+ * it does not wait.  From the first post on, every Adam step computes the sums (before it
+ * only clipping or grad_norm_out made it).  eng_model_stats_fetch waits for that event (one
+ * sync) and fills loss [P] and grad_norm [P] (either may be NULL; norms before clipping).
+ * The usual pattern: step t enqueued, fetch (step t-1's values, long since complete), post.
+ * ENG_EINVAL for posting twice without a fetch or fetching with nothing posted. */
+int eng_model_stats_post(eng_model *m);
+int eng_model_stats_fetch(eng_model *m, float *loss, float *grad_norm);
 
 typedef struct eng_adam_cfg {
     float lr;        /* 1e-3 */

@@ -9,10 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s.%N)
-if [ -z "${RLPRICE_DATA_DIR:-}" ] && [ ! -d ../shared/data ] && [ -d shared/data ]; then RLPRICE_DATA_DIR=shared/data; fi
-DATA=${RLPRICE_DATA_DIR:-../shared/data}/dominicks_oj
+BUILD=${BUILD:-build}
+# the data ships in data/datasets/dominicks_oj (xz); `make` unpacks it into $BUILD/data
+DATA=${RLPRICE_DATA_DIR:-$BUILD/data}/dominicks_oj
 if [ ! -r "$DATA/oj_store_brand_week.csv" ]; then
-    echo "demo: the Dominick's data is not at $DATA (expected ../shared/data/dominicks_oj beside the checkout; set RLPRICE_DATA_DIR)" >&2
+    echo "demo: the Dominick's data is not unpacked at $DATA (run \`make\` first; it ships in data/datasets/dominicks_oj)" >&2
     exit 1
 fi
 PRODUCTS=${DEMO_PRODUCTS:-dom-*}

@@ -3,7 +3,7 @@
 # Called by `make`, `make test` and `make demo`.  Installs them when run as root; otherwise
 # prints the exact apt-get line and exits 1.  Prints nothing when everything is present.
 set -u
-PKGS="build-essential pkg-config libopenblas-dev libhdf5-dev libpq-dev postgresql libcmocka-dev hdf5-tools libcsv-dev libjson-c-dev"
+PKGS="build-essential pkg-config libopenblas-dev libhdf5-dev libpq-dev postgresql libcmocka-dev hdf5-tools libcsv-dev libjson-c-dev xz-utils"
 missing=""
 have_pc() { pkg-config --exists "$1" 2>/dev/null; }
 command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
@@ -16,6 +16,7 @@ have_pc json-c || missing="$missing libjson-c-dev"
 [ -f /usr/include/csv.h ] || missing="$missing libcsv-dev"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
 command -v h5dump >/dev/null 2>&1 || missing="$missing hdf5-tools"
+command -v xz >/dev/null 2>&1 || missing="$missing xz-utils"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
     echo "rlprice: missing packages:$missing" >&2

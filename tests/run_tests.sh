@@ -14,18 +14,11 @@ if ! out=$(scripts/pgtmp.sh start "$pgdir"); then
 fi
 eval "$out"
 trap 'scripts/pgtmp.sh stop "$pgdir"' EXIT
-# The real data (Dominick's, Open Bandit) lives outside the repository, in shared/data beside the
-# checkout (or inside it).  Found: its tests must pass.  Absent: they SKIP, and this says so.
-if [ -z "${RLPRICE_DATA_DIR:-}" ]; then
-    for d in "$(cd "$root/.." && pwd)/shared/data" "$root/shared/data"; do
-        if [ -d "$d" ]; then RLPRICE_DATA_DIR=$d; break; fi
-    done
-fi
-if [ -n "${RLPRICE_DATA_DIR:-}" ] && [ -d "$RLPRICE_DATA_DIR" ]; then
-    export RLPRICE_DATA_DIR RLPRICE_DATA_REQUIRED=1
-else
-    echo "tests: shared data not found (../shared/data, ./shared/data or \$RLPRICE_DATA_DIR): the Dominick's and Open Bandit tests will SKIP"
-    export RLPRICE_DATA_DIR=${RLPRICE_DATA_DIR:-$(cd "$root/.." && pwd)/shared/data} RLPRICE_DATA_REQUIRED=0
+# The real data (Dominick's, Open Bandit) ships in data/datasets/ and `make` unpacks it into
+# $BUILD/data; its tests fail (never skip) when it is missing.
+export RLPRICE_DATA_DIR=${RLPRICE_DATA_DIR:-$root/$BUILD/data}
+if [ ! -r "$RLPRICE_DATA_DIR/dominicks_oj/oj_store_brand_week.csv" ]; then
+    echo "tests: the real data is not unpacked in $RLPRICE_DATA_DIR (run \`make BUILD=$BUILD\` first); its tests will fail"
 fi
 export RLPRICE_TEST_TMP="$root/$BUILD/testtmp"
 rm -rf "$RLPRICE_TEST_TMP"; mkdir -p "$RLPRICE_TEST_TMP"

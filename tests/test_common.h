@@ -19,25 +19,21 @@ static inline const char *test_tmpdir(void) {
     return d && *d ? d : "/tmp";
 }
 
-/* Path under the shared real-data folder (../shared/data by default). */
+/* Path under the real-data folder: the repository's data/datasets/ files, unpacked by `make` into
+ * $(BUILD)/data (RLPRICE_BUILD_DATA, relative to the repository root where the tests run);
+ * RLPRICE_DATA_DIR overrides it. */
 static inline void test_data_path(char *buf, size_t n, const char *rel) {
     const char *d = getenv("RLPRICE_DATA_DIR");
-    snprintf(buf, n, "%s/%s", d && *d ? d : "../shared/data", rel);
+    snprintf(buf, n, "%s/%s", d && *d ? d : RLPRICE_BUILD_DATA, rel);
 }
 
-/* A test on the shared real data (../shared/data) calls this with the file it reads.  When
- * tests/run_tests.sh found the data folder it sets RLPRICE_DATA_REQUIRED=1, and a missing or
- * unreadable file FAILS the test; when the folder is absent altogether (a checkout without
- * shared/ beside it) the test prints SKIP with the path and is counted as skipped. */
+/* A test on the real data calls this with the file it reads.  The data ships in the repository,
+ * so a missing or unreadable file FAILS the test (run `make` to unpack it); it never skips. */
 #define test_require_data(path)                                                                   \
     do {                                                                                          \
         FILE *f_ = fopen((path), "rb");                                                           \
         if (f_) { fclose(f_); break; }                                                            \
-        const char *req_ = getenv("RLPRICE_DATA_REQUIRED");                                       \
-        if (req_ && !strcmp(req_, "1"))                                                           \
-            fail_msg("cannot open %s (the shared data folder is there; is the file missing?)", (path)); \
-        print_message("SKIP: shared data not found: %s (set RLPRICE_DATA_DIR)\n", (path));        \
-        skip();                                                                                   \
+        fail_msg("cannot open %s (the real data ships in data/datasets/; `make` unpacks it)", (path)); \
     } while (0)
 
 /* Assert |a - b| <= atol + rtol * |b| with a readable message. */

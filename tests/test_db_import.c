@@ -155,7 +155,7 @@ static void test_dominicks_slice(void **state) {
     assert_true(ql("SELECT count(*) FROM sales", NULL, NULL) > 0);
 }
 
-/* the preset on the real file (two stores, all weeks), when the shared data is present */
+/* the preset on the real file (two stores, all weeks; data/datasets/dominicks_oj) */
 static void test_dominicks_real(void **state) {
     (void)state;
     char path[1024];

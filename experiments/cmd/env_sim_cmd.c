@@ -123,7 +123,8 @@ static int usage(void) {
             "                        [--preset default|dominicks] [--data PATH]\n"
             "  --days D is the calendar length in days (weeks = ceil(D / 7) with --period week);\n"
             "  --preset dominicks fits elasticities from PATH (default\n"
-            "  ../shared/data/dominicks_oj/oj_store_brand_week.csv) and simulates its brands.\n");
+            "  " RLPRICE_BUILD_DATA "/dominicks_oj/oj_store_brand_week.csv, unpacked by `make` from\n"
+            "  data/datasets/dominicks_oj) and simulates its brands.\n");
     return 2;
 }
 
@@ -139,7 +140,7 @@ static int parse_long(const char *s, long lo, long hi, long *out) {
 int env_sim_cmd_simulate(int argc, char **argv) {
     long n_products = -1, days = -1, seed = -1, period_days = 1;
     const char *conninfo = NULL, *preset_name = "default";
-    const char *data = "../shared/data/dominicks_oj/oj_store_brand_week.csv";
+    const char *data = RLPRICE_BUILD_DATA "/dominicks_oj/oj_store_brand_week.csv";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(), 0;

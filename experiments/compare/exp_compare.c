@@ -23,6 +23,14 @@ void exp_compare_last_warm(int *loaded, int *fresh) {
 int cmp_is_train(const cmp_ctx *c, size_t i) { return c->tr->t[i] < c->train_end; }
 int cmp_is_eval(const cmp_ctx *c, size_t i) { return c->cfg->eval_all || c->tr->t[i] >= c->train_end; }
 
+int cmp_qmodel_fit(cmp_ctx *c) {
+    const exp_compare_cfg *cfg = c->cfg;
+    ope_qmodel_data d = {c->tr, c->off, c->h->n_products, c->F, c->K, &cfg->grid, c->train_end, cfg->min_history,
+                         cfg->eval_all && cfg->ope.cross_folds > 1 ? cfg->ope.cross_folds : 1, cfg->ope.ridge_lambda,
+                         cfg->ope.seed};
+    return ope_qmodel_fit(&d, &c->qm);
+}
+
 /* A group of trained agents and the products they price.  Own groups: product i in slot i.
  * The pooled group: one slot shared by every short product. */
 typedef struct cmp_group {
@@ -681,7 +689,7 @@ fail:
     group_free_agents(&g);
     exp_results_free(c.res);
     env_transitions_free(c.tr);
-    cmp_qmodel_free(&c.qm);
+    ope_qmodel_free(&c.qm);
     free(c.sums);
     free(c.ess_p);
     free(c.off);

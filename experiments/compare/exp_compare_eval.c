@@ -261,7 +261,7 @@ int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act) {
             goto done;
         }
         for (int k = 0; k < n; k++) {
-            cmp_qmodel_predict(c, ridx[k], zq, q + (size_t)k * K);
+            ope_qmodel_predict(&c->qm, ridx[k], zq, q + (size_t)k * K);
             double e = (d.reward[k] - q[(size_t)k * K + d.action[k]]) / c->qm.scale[p];
             c->eval_res2 += e * e;
             c->eval_res_n++;
