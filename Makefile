@@ -11,7 +11,7 @@ BUILD   ?= build
 CC      ?= cc
 MODULES := engine engine/runtime data features env agents \
            experiments/ope experiments/compare experiments/nightly experiments/report \
-           experiments/bench experiments/cmd
+           experiments/bench experiments/backtest experiments/cmd
 SAN     ?=
 
 # ---- top-level targets: make sure the Debian packages exist, then build in a sub-make so

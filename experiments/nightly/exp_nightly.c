@@ -654,6 +654,7 @@ static int nightly_decide_all(nightly_run *r) {
     sum->failed = failed.v;
     sum->n_failed = failed.n;
     sum->sec_decide = eng_now() - t;
+    if (cfg->on_decided) cfg->on_decided(cfg->decided_ctx, r->h, res, r->dec);
     if (!(r->sumtxt = eng_malloc(4096))) return ENG_ENOMEM;
     summary_text(sum, r->sumtxt, 4096);
     return ENG_OK;

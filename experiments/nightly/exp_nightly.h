@@ -45,6 +45,8 @@ const char *exp_hold_reason_name(exp_hold_reason r);
  * "decide", "report", "push"; done/total count products (total 0 = not countable). */
 typedef void (*exp_nightly_progress_fn)(void *ctx, const char *stage, long done, long total);
 
+struct exp_nightly_decision; /* below */
+
 typedef struct exp_nightly_cfg {
     PGconn *conn;             /* open connection to use (not closed), or NULL: conninfo */
     const char *conninfo;     /* --db; NULL = PG* variables or the embedded cluster */
@@ -61,6 +63,11 @@ typedef struct exp_nightly_cfg {
     exp_compare_cfg compare;  /* owned by the caller (exp_compare_cfg_free) */
     exp_nightly_progress_fn progress;
     void *progress_ctx;
+    /* Called once after the decisions, before the report (NULL = none), with the loaded
+     * history, the comparison and the decisions [res->n_products], all owned by the run and
+     * valid only during the call (the backtest values them under the simulator's truth). */
+    void (*on_decided)(void *ctx, const db_history *h, const exp_results *res, const struct exp_nightly_decision *d);
+    void *decided_ctx;
     /* TEST HOOKS */
     int (*before_commit)(void *ctx, int attempt); /* passed to db_push */
     void *hook_ctx;
