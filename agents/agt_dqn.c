@@ -39,7 +39,7 @@ agt_dqn_cfg agt_dqn_default(void) {
     c.lr = 1e-3f; c.gamma = 0.99f; c.huber_delta = 1.0f; c.clip_norm = 10.0f;
     c.batch = 64; c.target_sync = 100; c.tau = 0.005f; c.replay = 100000; c.learn_start = 32;
     c.double_dqn = 1; c.eps_start = 1.0f; c.eps_end = 0.05f; c.eps_decay = 10000;
-    c.cql_alpha = 0.0f; c.seed = 1; c.product_base = 0;
+    c.cql_alpha = 0.0f; c.smooth = 0.0f; c.seed = 1; c.product_base = 0;
     return c;
 }
 
@@ -63,6 +63,7 @@ static const agt_cfg_field dqn_fields[] = {
     F(eps_end, AGT_CFG_FLOAT, "final exploration rate"),
     F(eps_decay, AGT_CFG_LONG, "act() calls over which epsilon decays linearly"),
     F(cql_alpha, AGT_CFG_FLOAT, "conservative Q-learning weight (0 = off)"),
+    F(smooth, AGT_CFG_FLOAT, "smoothness penalty across neighbouring levels (0 = off)"),
     F(seed, AGT_CFG_U64, "random seed"),
     F(product_base, AGT_CFG_LONG, "catalogue index of the group's first product (RNG streams)"),
 };
@@ -85,7 +86,7 @@ static int check_cfg(const agt_dqn_cfg *c, int P) {
         return eng_err_set(ENG_EINVAL, "dqn: tau must be in (0, 1] when target_sync = 0");
     if (!(c->eps_start >= 0 && c->eps_start <= 1 && c->eps_end >= 0 && c->eps_end <= 1) || c->eps_decay < 0)
         return eng_err_set(ENG_EINVAL, "dqn: epsilons must be in [0,1] and eps_decay >= 0");
-    if (!(c->cql_alpha >= 0)) return eng_err_set(ENG_EINVAL, "dqn: cql_alpha must be >= 0");
+    if (!(c->cql_alpha >= 0) || !(c->smooth >= 0)) return eng_err_set(ENG_EINVAL, "dqn: cql_alpha and smooth must be >= 0");
     return ENG_OK;
 }
 
@@ -122,14 +123,15 @@ int agt_dqn_create(agt_dqn **out, const eng_backend *be, const agt_dqn_cfg *cfg,
     q->rng = eng_calloc(P, sizeof(eng_rng));
     q->bad = eng_calloc(P, 1); q->mask = eng_calloc(P, 1); q->newbad = eng_calloc(P, 1);
     q->frozen = eng_calloc(P, 1); q->skip = eng_calloc(P, 1);
-    q->dy = cfg->cql_alpha > 0 ? eng_calloc(PB * A, sizeof(float)) : NULL;
+    const int custom = cfg->cql_alpha > 0 || cfg->smooth > 0;
+    q->dy = custom ? eng_calloc(PB * A, sizeof(float)) : NULL;
     q->s = eng_calloc(PB * S, sizeof(float)); q->s2 = eng_calloc(PB * S, sizeof(float));
     q->a = eng_calloc(PB, sizeof(float)); q->r = eng_calloc(PB, sizeof(float)); q->done = eng_calloc(PB, sizeof(float));
     q->q2on = eng_calloc(PB * A, sizeof(float)); q->q2t = eng_calloc(PB * A, sizeof(float));
     q->qcur = eng_calloc(PB * A, sizeof(float)); q->tgt = eng_calloc(PB * A, sizeof(float));
     q->w = eng_calloc(PB * A, sizeof(float)); q->loss = eng_calloc(P, sizeof(float)); q->gnorm = eng_calloc(P, sizeof(float));
     q->s1 = eng_calloc((size_t)P * S, sizeof(float)); q->q1 = eng_calloc((size_t)P * A, sizeof(float));
-    if (!q->rng || !q->bad || !q->mask || !q->newbad || !q->frozen || !q->skip || (cfg->cql_alpha > 0 && !q->dy) || !q->s || !q->s2 || !q->a || !q->r || !q->done || !q->q2on ||
+    if (!q->rng || !q->bad || !q->mask || !q->newbad || !q->frozen || !q->skip || (custom && !q->dy) || !q->s || !q->s2 || !q->a || !q->r || !q->done || !q->q2on ||
         !q->q2t || !q->qcur || !q->tgt || !q->w || !q->loss || !q->gnorm || !q->s1 || !q->q1) {
         st = ENG_ENOMEM;
         goto cleanup;
@@ -186,12 +188,13 @@ static float huber(float d, float delta, float *grad) {
     return delta * (ad - 0.5f * delta);
 }
 
-/* The CQL loss after a forward (qcur) with targets y in q->r: per row Huber(Q(s,a) - y) +
- * alpha (logsumexp_j Q(s,j) - Q(s,a)), its gradient dY = (h'(d) e_a + alpha (softmax - e_a)) / B
+/* The CQL / smoothness loss after a forward (qcur) with targets y in q->r: per row
+ * Huber(Q(s,a) - y) + alpha (logsumexp_j Q(s,j) - Q(s,a)) + smooth mean_j (second difference
+ * of Q over the levels)^2, its gradient dY = (h'(d) e_a + alpha (softmax - e_a) + smoothness) / B
  * back through the online network (zero for idle products); per-product mean loss in q->loss. */
 static int dqn_cql_backward(agt_dqn *q) {
     const int P = q->P, B = q->cfg.batch, A = q->cfg.n_actions;
-    const float al = q->cfg.cql_alpha, invb = 1.0f / (float)B;
+    const float al = q->cfg.cql_alpha, sm = q->cfg.smooth, invb = 1.0f / (float)B;
     for (int p = 0; p < P; p++) {
         double lsum = 0;
         for (int b = 0; b < B; b++) {
@@ -208,9 +211,17 @@ static int dqn_cql_backward(agt_dqn *q) {
             double z = 0;
             for (int j = 0; j < A; j++) z += exp((double)(qr[j] - mx));
             float g, l = huber(qr[a] - q->r[i], q->cfg.huber_delta, &g);
-            lsum += l + al * ((double)mx + log(z) - qr[a]);
-            for (int j = 0; j < A; j++) dy[j] = al * (float)(exp((double)(qr[j] - mx)) / z) * invb;
+            lsum += l + (al > 0 ? al * ((double)mx + log(z) - qr[a]) : 0.0);
+            for (int j = 0; j < A; j++) dy[j] = al > 0 ? al * (float)(exp((double)(qr[j] - mx)) / z) * invb : 0.0f;
             dy[a] += (g - al) * invb;
+            if (sm > 0 && A > 2) {
+                const float c2 = 2.0f * sm / (float)(A - 2) * invb;
+                for (int j = 1; j + 1 < A; j++) {
+                    const float d2 = qr[j - 1] - 2.0f * qr[j] + qr[j + 1];
+                    lsum += sm * (double)d2 * d2 / (A - 2);
+                    dy[j - 1] += c2 * d2, dy[j] -= 2.0f * c2 * d2, dy[j + 1] += c2 * d2;
+                }
+            }
         }
         q->loss[p] = q->mask[p] ? (float)(lsum / B) : 0.0f;
     }
@@ -317,7 +328,7 @@ int agt_dqn_train_step(agt_dqn *q, float *loss) {
         q->r[i] += boot; /* r now holds the target y */
     }
     if ((st = eng_model_forward(q->online, q->s, B, q->qcur))) return st;
-    if (q->cfg.cql_alpha > 0) {
+    if (q->cfg.cql_alpha > 0 || q->cfg.smooth > 0) {
         if ((st = dqn_cql_backward(q))) return st;
         goto adam;
     }

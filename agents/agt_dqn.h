@@ -46,6 +46,10 @@ typedef struct agt_dqn_cfg {
     float cql_alpha;       /* conservative Q-learning weight (Kumar et al. 2020): adds
                               alpha * (logsumexp_a Q(s, a) - Q(s, a_logged)) to each row's loss,
                               pushing down the Q-values of levels the data never took; 0 = off */
+    float smooth;          /* smoothness across neighbouring price levels: adds
+                              smooth * mean_k (Q_{k-1} - 2 Q_k + Q_{k+1})^2 to each row's loss, so
+                              levels the data rarely took are interpolated from their
+                              neighbours rather than left at their initial values; 0 = off */
     uint64_t seed;         /* 1 */
     long product_base;     /* index of product 0 of this group in the catalogue: 0 (RNG streams
                               are derived from seed and product_base + p) */
