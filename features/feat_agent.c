@@ -10,7 +10,7 @@ static const char *const g_agent_names[FEAT_AGENT_N] = {
     "log_price_ref", "log_ma3_ref", "log_ma12_ref", "price_missing", "units_1_rel", "units_7_rel",
     "traffic_1_rel", "traffic_7_rel", "rate_1_rel", "rate_7_rel", "log_comp_mean", "log_comp_min",
     "comp_missing", "promo_prev", "sales_missing_frac", "traffic_missing_frac", "dow_sin", "dow_cos",
-    "woy_sin", "woy_cos", "price_slope", "price_curv",
+    "woy_sin", "woy_cos", "price_slope", "price_curv", "demand_lo", "demand_hi",
 };
 
 const char *feat_agent_name(int i) { return i >= 0 && i < FEAT_AGENT_N ? g_agent_names[i] : "?"; }
@@ -60,6 +60,57 @@ static int solve3(double A[3][3], double b[3], double x[3]) {
     return 0;
 }
 
+/* The demand-model descriptors: conversion q(u) = logistic(a + b u) on u = log(price / ref) - ub
+ * (weights = traffic), or units = exp(a + b u) without traffic, by Newton steps with a N(-1, 1)
+ * prior on b (a weak downward-sloping demand); pp->dlo / dhi = relative revenue per visitor
+ * (per period) at u = -0.1 and +0.1 against u = 0. */
+static void demand_fit(feat_agent_prod *pp, const float *s2, const float *price, size_t n, double ref, double ub) {
+    double sv = 0;
+    for (size_t i = 0; i < n; i++) sv += fmax(s2[i * FEAT_N + FEAT_TRAFFIC_1], 0);
+    const int logit = sv > 0;
+    double a = 0, b = -1, su = 0, sw = 0;
+    for (size_t i = 0; i < n; i++) {
+        const float *y = s2 + i * FEAT_N;
+        double v = logit ? y[FEAT_TRAFFIC_1] : 1.0, u = fmax(y[FEAT_UNITS_1], 0);
+        if (!(v > 0)) continue;
+        su += u, sw += v;
+    }
+    if (!(sw > 0)) return;
+    double m = (su + 0.5) / (sw + 1.0);
+    a = logit ? log(m / (1 - fmin(m, 0.999))) : log(m);
+    for (int it = 0; it < 8; it++) {
+        double g0 = 0, g1 = -(b + 1.0), h00 = 1e-6, h01 = 0, h11 = 1.0; /* prior on b */
+        for (size_t i = 0; i < n; i++) {
+            const float *y = s2 + i * FEAT_N;
+            double v = logit ? y[FEAT_TRAFFIC_1] : 1.0, k = fmax(y[FEAT_UNITS_1], 0);
+            if (!(v > 0)) continue;
+            double x = safe_log_ratio(price[i], ref) - ub, eta = a + b * x, mu, w;
+            if (logit) {
+                double q = 1.0 / (1.0 + exp(-eta));
+                mu = v * q, w = v * q * (1 - q);
+            } else {
+                mu = exp(eta < 30 ? eta : 30), w = mu;
+            }
+            g0 += k - mu, g1 += (k - mu) * x;
+            h00 += w, h01 += w * x, h11 += w * x * x;
+        }
+        double det = h00 * h11 - h01 * h01;
+        if (!(det > 0)) return;
+        a += (h11 * g0 - h01 * g1) / det;
+        b += (h00 * g1 - h01 * g0) / det;
+        if (!isfinite(a) || !isfinite(b)) return;
+    }
+    double r0, rl, rh;
+    if (logit) {
+        r0 = 1.0 / (1.0 + exp(-a));
+        rl = exp(-0.1) / (1.0 + exp(-(a - 0.1 * b)));
+        rh = exp(0.1) / (1.0 + exp(-(a + 0.1 * b)));
+    } else {
+        r0 = 1.0, rl = exp(-0.1 - 0.1 * b), rh = exp(0.1 + 0.1 * b);
+    }
+    if (r0 > 0 && isfinite(rl) && isfinite(rh)) pp->dlo = rl / r0 - 1.0, pp->dhi = rh / r0 - 1.0;
+}
+
 int feat_agent_prod_fit(feat_agent_prod *pp, const float *s, const float *s2, const float *price, size_t n,
                         double ref, double ridge) {
     if (!pp || (n && (!s || !s2 || !price)) || !(ref > 0) || !(ridge >= 0))
@@ -101,6 +152,7 @@ int feat_agent_prod_fit(feat_agent_prod *pp, const float *s, const float *s2, co
         pp->slope = beta[1] * 0.1; /* relative rate change per 10% price move */
         pp->curv = beta[2] * 0.01;
     }
+    demand_fit(pp, s2, price, n, ref, ub);
     return ENG_OK;
 }
 
@@ -129,4 +181,6 @@ void feat_agent_state(const float *raw, const feat_agent_prod *pp, float *out) {
     out[19] = clipf(raw[FEAT_WOY_COS]);
     out[20] = clipf(pp->slope * 10.0);
     out[21] = clipf(pp->curv * 10.0);
+    out[22] = clipf(pp->dlo * 10.0);
+    out[23] = clipf(pp->dhi * 10.0);
 }

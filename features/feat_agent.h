@@ -18,7 +18,11 @@
  *   product    two descriptors of the product's own price response in its training rows:
  *              slope and curvature of the relative revenue per visitor of period t on
  *              log(price_t / ref), ridge-shrunk towards 0 (so a product with little price
- *              variation looks like an average product).
+ *              variation looks like an average product); and two from a fitted demand model:
+ *              a logit of conversion (units / traffic, weighted by traffic) on log(price / ref),
+ *              or without traffic a log-linear model of units, fitted by a few Newton steps
+ *              with a weak prior on the slope; the descriptors are its relative revenue per
+ *              visitor 10% below and 10% above the product's mean logged price.
  * Every value is finite and clipped to [-FEAT_AGENT_CLIP, FEAT_AGENT_CLIP].
  */
 #ifndef FEAT_AGENT_H
@@ -28,7 +32,7 @@
 
 #include "feat.h"
 
-#define FEAT_AGENT_N 22
+#define FEAT_AGENT_N 24
 #define FEAT_AGENT_CLIP 10.0f
 
 typedef struct feat_agent_prod {
@@ -37,6 +41,7 @@ typedef struct feat_agent_prod {
     double lv1, lv7;       /* ... of log1p(traffic_1), log1p(traffic_7 / 7) */
     double rate;           /* mean revenue per visitor of a period (per period without traffic) */
     double slope, curv;    /* price-response descriptors (see above) */
+    double dlo, dhi;       /* demand-model descriptors (see above) */
     long n;                /* training rows used */
 } feat_agent_prod;
 
