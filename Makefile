@@ -51,7 +51,7 @@ endif
 
 ifdef BUILDING
 # ---- optional parts, detected once and reported ----
-PKGS := openblas hdf5 libpq cmocka json-c
+PKGS := openblas hdf5 libpq cmocka json-c zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ifeq ($(PKG_LIBS),)
@@ -108,7 +108,7 @@ $(info rlprice: OpenBLAS: found ($(shell pkg-config --modversion openblas)))
 $(info rlprice: HDF5: found ($(shell pkg-config --modversion hdf5)))
 $(info rlprice: libpq: found ($(shell pkg-config --modversion libpq)))
 $(info rlprice: cmocka: found ($(shell pkg-config --modversion cmocka)))
-$(info rlprice: json-c: found ($(shell pkg-config --modversion json-c)); libcsv: found)
+$(info rlprice: json-c: found ($(shell pkg-config --modversion json-c)); zlib: found ($(shell pkg-config --modversion zlib)); libcsv: found)
 $(info rlprice: $(CUDA_MSG))
 
 CFLAGS ?= -O2

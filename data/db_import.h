@@ -7,7 +7,7 @@
  * with their line number and reason, counted and skipped.  See docs/import.md.
  *
  * Dominick's preset: the orange-juice store x brand x week file (shipped as
- * data/datasets/dominicks_oj/*.xz, unpacked by `make` into $(BUILD)/data/dominicks_oj) into products, sales and
+ * data/datasets/dominicks_oj/, xz-compressed, unpacked by `make` into $(BUILD)/data/dominicks_oj) into products, sales and
  * competitor_prices via db_history_store. */
 #ifndef DB_IMPORT_H
 #define DB_IMPORT_H

@@ -692,8 +692,8 @@ static int cmp_reject(const void *a, const void *b) {
     return c;
 }
 
-/* Sort + unique the rejects; store them under run_id (replacing that run's rows). */
-static int store_rejects(PGconn *conn, const char *run_id, db_load_report *rep) {
+/* Sort + unique the rejects (one per (table, key, reason), as rejected_rows stores them). */
+static void unique_rejects(db_load_report *rep) {
     if (rep->n_rejects > 1) {
         qsort(rep->rejects, rep->n_rejects, sizeof *rep->rejects, cmp_reject);
         size_t w = 1;
@@ -703,7 +703,10 @@ static int store_rejects(PGconn *conn, const char *run_id, db_load_report *rep) 
         }
         rep->n_rejects = w;
     }
-    if (!run_id) return ENG_OK;
+}
+
+int db_load_store_rejects(PGconn *conn, const char *run_id, const db_load_report *rep) {
+    if (!conn || !run_id || !rep) return eng_err_set(ENG_EINVAL, "db_load_store_rejects: bad arguments");
     int own_tx = PQtransactionStatus(conn) == PQTRANS_IDLE, st = ENG_OK;
     char *buf = NULL;
     size_t len = 0, cap = 0;
@@ -783,7 +786,8 @@ int db_load_history(PGconn *conn, const db_load_opts *opts, db_history **out, db
     if ((st = finalize_products(h, opts, remap, rep))) goto done;
     if ((st = load_competitors(conn, opts, h, &ix, remap, rep))) goto done;
     rep->sec_competitor = eng_now() - t2;
-    if ((st = store_rejects(conn, opts->run_id, rep))) goto done;
+    unique_rejects(rep);
+    if (opts->run_id && (st = db_load_store_rejects(conn, opts->run_id, rep))) goto done;
     if (rep->n_rejected || rep->n_gaps || rep->n_skipped)
         ENG_WARN("history: %lld row(s) rejected, %d product(s) with calendar gaps, %d product(s) skipped",
                  (long long)rep->n_rejected, rep->n_gaps, rep->n_skipped);

@@ -77,7 +77,9 @@ typedef struct db_load_report {
     int64_t rows_products, rows_sales, rows_competitor; /* rows read */
     int64_t n_rejected;                                  /* rows rejected, all reasons */
     int64_t by_reason[DB_REJ_COUNT];
-    db_reject *rejects;  size_t n_rejects, cap_rejects;  /* one entry per (table, key, reason) */
+    db_reject *rejects;  size_t n_rejects, cap_rejects;  /* one entry per (table, key, reason): what
+                                                            rejected_rows stores (a duplicated key
+                                                            once, however many copies) */
     db_gap *gaps;        int n_gaps, cap_gaps;
     char **skipped;      int n_skipped, cap_skipped;     /* product ids, too little history */
     int period_days;                                     /* detected or forced */
@@ -94,5 +96,11 @@ void db_load_report_print(FILE *f, const db_load_report *r);
  * db_load_report_free.  Returns 0, or ENG_EDB (server message), ENG_ENOMEM, ENG_EINVAL;
  * *out = NULL on failure. */
 int db_load_history(PGconn *conn, const db_load_opts *opts, db_history **out, db_load_report *rep);
+
+/* Replace run_id's rejected_rows by rep's rejects (already one per (table, key, reason) after
+ * db_load_history, so rep->n_rejects is exactly the number of rows stored).  Inside the
+ * caller's transaction when one is open (db_push), else in one of its own.  Returns 0 or
+ * ENG_EDB / ENG_ENOMEM. */
+int db_load_store_rejects(PGconn *conn, const char *run_id, const db_load_report *rep);
 
 #endif

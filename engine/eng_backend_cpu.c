@@ -198,19 +198,37 @@ static int cpu_to_host_async(float *dst, const float *src, size_t n) {
 static int cpu_host_alloc(float **out, size_t n);
 static void cpu_free(float *p);
 
-/* Events: the CPU has nothing in flight; a static marker stands for the event. */
-static char g_event_marker;
+/* Events: the CPU has nothing in flight, but the events keep the sequence numbers that decide
+ * whether a wait counts (eng_backend.h), exactly as on CUDA. */
+typedef struct {
+    unsigned long long seq; /* recording number (process-wide order) */
+} cpu_event;
+static atomic_ullong g_ev_seq, g_ev_done; /* last recording number; newest point waited for */
+
+static void ev_done_at_least(unsigned long long seq) {
+    unsigned long long cur = atomic_load(&g_ev_done);
+    while (cur < seq && !atomic_compare_exchange_weak(&g_ev_done, &cur, seq)) {
+    }
+}
+
 static int cpu_event_record(void **ev) {
     if (!ev) return eng_err_set(ENG_EINVAL, "cpu event_record: NULL event");
-    *ev = &g_event_marker;
+    if (!*ev) {
+        *ev = calloc(1, sizeof(cpu_event));
+        if (!*ev) return eng_err_set(ENG_ENOMEM, "cpu event_record: out of memory");
+    }
+    ((cpu_event *)*ev)->seq = atomic_fetch_add(&g_ev_seq, 1) + 1;
     return ENG_OK;
 }
 static int cpu_event_wait(void *ev) {
     if (!ev) return eng_err_set(ENG_EINVAL, "cpu event_wait: event never recorded");
+    const unsigned long long seq = ((cpu_event *)ev)->seq;
+    if (seq <= atomic_load(&g_ev_done)) return ENG_OK; /* a later point was already waited for */
     CNT(g_syncs, 1);
+    ev_done_at_least(seq);
     return ENG_OK;
 }
-static void cpu_event_free(void *ev) { (void)ev; }
+static void cpu_event_free(void *ev) { free(ev); }
 
 static int cpu_fill(float *dst, float value, size_t n) {
     if (n) CNT(g_launches, 1);
@@ -743,6 +761,63 @@ static int cpu_polyak(float *dst, const float *src, size_t n, float tau) {
 
 static int cpu_sync(void) {
     CNT(g_syncs, 1);
+    ev_done_at_least(atomic_load(&g_ev_seq));
+    return ENG_OK;
+}
+
+/* ---- row concatenation and the DDPG pieces (see eng_backend.h) ---- */
+static int cpu_concat_cols(float *dst, const float *a, int na, const float *b, int nb, size_t rows) {
+    if (na < 0 || nb < 0) return eng_err_set(ENG_EINVAL, "cpu concat_cols: negative width");
+    if (rows == 0 || na + nb == 0) return ENG_OK;
+    CNT(g_launches, 1);
+    const size_t w = (size_t)na + (size_t)nb;
+    for (size_t i = 0; i < rows; i++) {
+        memcpy(dst + i * w, a + i * (size_t)na, (size_t)na * sizeof(float));
+        memcpy(dst + i * w + na, b + i * (size_t)nb, (size_t)nb * sizeof(float));
+    }
+    return ENG_OK;
+}
+
+static int cpu_ddpg_critic_target(float *y, const float *r, const float *done, const float *q, float gamma, size_t n) {
+    if (n == 0) return ENG_OK;
+    CNT(g_launches, 1);
+    for (size_t i = 0; i < n; i++) y[i] = r[i] + (done[i] != 0.0f ? 0.0f : gamma * q[i]);
+    return ENG_OK;
+}
+
+static int cpu_ddpg_actor_dq(float *dq, float *q_mean, const float *q, const float *mask, int bc, float bc_alpha, int P,
+                             int B) {
+    if (P < 0 || B < 1) return eng_err_set(ENG_EINVAL, "cpu ddpg_actor_dq: bad size (P %d B %d)", P, B);
+    if (P == 0) return ENG_OK;
+    CNT(g_launches, 1);
+    for (int p = 0; p < P; p++) {
+        const float *qp = q + (size_t)p * B;
+        double sabs = 0, sq = 0;
+        for (int b = 0; b < B; b++) {
+            sabs += fabs(qp[b]);
+            sq += qp[b];
+        }
+        if (q_mean) q_mean[p] = (float)(sq / B);
+        float lambda = 1.0f;
+        if (bc) lambda = (float)(bc_alpha / fmax(sabs / B, 1e-6));
+        const float g = mask[p] != 0.0f ? -lambda / (float)B : 0.0f;
+        for (int b = 0; b < B; b++) dq[(size_t)p * B + b] = g;
+    }
+    return ENG_OK;
+}
+
+static int cpu_ddpg_action_grad(float *da, const float *dx, int dx_stride, int dx_col, const float *mu, const float *a,
+                                const float *mask, int bc, int P, int B) {
+    if (P < 0 || B < 1 || dx_col < 0 || dx_col >= dx_stride)
+        return eng_err_set(ENG_EINVAL, "cpu ddpg_action_grad: bad size (P %d B %d col %d of %d)", P, B, dx_col, dx_stride);
+    const size_t n = (size_t)P * B;
+    if (n == 0) return ENG_OK;
+    CNT(g_launches, 1);
+    for (size_t i = 0; i < n; i++) {
+        float g = dx[i * dx_stride + dx_col];
+        if (bc) g += 2.0f * (mu[i] - a[i]) / (float)B;
+        da[i] = mask[i / (size_t)B] != 0.0f ? g : 0.0f;
+    }
     return ENG_OK;
 }
 
@@ -776,6 +851,10 @@ static const eng_backend g_cpu = {
     .loss_dev = cpu_loss_dev,
     .adam_clip = cpu_adam_clip,
     .dqn_targets = cpu_dqn_targets,
+    .concat_cols = cpu_concat_cols,
+    .ddpg_critic_target = cpu_ddpg_critic_target,
+    .ddpg_actor_dq = cpu_ddpg_actor_dq,
+    .ddpg_action_grad = cpu_ddpg_action_grad,
 };
 
 const eng_backend *eng_backend_cpu(void) { return &g_cpu; }

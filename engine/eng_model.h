@@ -103,7 +103,12 @@ int eng_model_zero_grad(eng_model *m);
  * overlap the model's buffers); keeps the cached forward like eng_model_infer.
  * eng_model_loss_backward_dev: as eng_model_loss_backward with target and weight (NULL = all
  * ones) in backend memory; the per-product loss stays on the backend for eng_model_stats_post.
+ * eng_model_backward_dev / eng_model_backward_input_dev: as eng_model_backward /
+ * eng_model_backward_input with dY [P][B][out] and dX [P][B][in] in backend memory (dX may be
+ * NULL for eng_model_backward_dev; dY is copied first, so the caller's stays intact).
  * ENG_EINVAL for NULL arguments, B < 1 or no forward; backend errors as returned. */
+int eng_model_backward_dev(eng_model *m, const float *dY, float *dX);
+int eng_model_backward_input_dev(eng_model *m, const float *dY, float *dX);
 int eng_model_forward_dev(eng_model *m, const float *X, int B);
 const float *eng_model_output_dev(const eng_model *m);
 int eng_model_infer_dev(eng_model *m, const float *X, int B, float *Y);
@@ -111,15 +116,19 @@ int eng_model_loss_backward_dev(eng_model *m, eng_loss kind, float huber_delta, 
                                 const float *weight);
 
 /* Asynchronous step statistics (one host wait per step, one step late):
- * eng_model_stats_post enqueues a copy of the last loss (from either loss_backward) and the
- * last Adam step's gradient sums of squares into pinned host memory and records an event;
- * it does not wait.  From the first post on, every Adam step computes the sums (before it
- * only clipping or grad_norm_out made it).  eng_model_stats_fetch waits for that event (one
- * sync) and fills loss [P] and grad_norm [P] (either may be NULL; norms before clipping).
- * The usual pattern: step t enqueued, fetch (step t-1's values, long since complete), post.
- * ENG_EINVAL for posting twice without a fetch or fetching with nothing posted. */
-int eng_model_stats_post(eng_model *m);
-int eng_model_stats_fetch(eng_model *m, float *loss, float *grad_norm);
+ * eng_model_stats_post enqueues ONE copy of the last loss (from either loss_backward), the last
+ * Adam step's gradient sums of squares and, when scan_params != 0, the parameters' sums of
+ * squares (the divergence scan of eng_model_check_finite, computed now on the backend) into
+ * pinned host memory and records an event; it does not wait.  From the first post on, every
+ * Adam step computes the gradient sums (before, only clipping or grad_norm_out made it).
+ * eng_model_stats_fetch waits for that event (one sync) and fills loss [P], grad_norm [P]
+ * (norms before clipping) and bad_params [P] (1 where a parameter is NaN/Inf; all 0 when the
+ * post did not scan); any may be NULL.  Returns the number of bad products (>= 0) or a
+ * negative status.  The usual pattern: step t enqueued, fetch (step t-1's values, long since
+ * complete), post.  ENG_EINVAL for posting twice without a fetch or fetching with nothing
+ * posted. */
+int eng_model_stats_post(eng_model *m, int scan_params);
+int eng_model_stats_fetch(eng_model *m, float *loss, float *grad_norm, unsigned char *bad_params);
 
 typedef struct eng_adam_cfg {
     float lr;        /* 1e-3 */
@@ -153,12 +162,31 @@ void eng_model_set_step(eng_model *m, long step);
  * number of bad products (>= 0) or a negative status. */
 int eng_model_check_finite(const eng_model *m, unsigned char *bad);
 
-/* ---- HDF5 checkpoints (eng_ckpt.c) ----
+/* ---- HDF5 checkpoints (eng_ckpt.c, docs/checkpoints.md) ----
  * Save the whole group (arch, params, Adam moments, step, RNG state, config string) to
- * `path` atomically (temp file, fsync, rename).  rng and config may be NULL. */
+ * `path` atomically (temp file, fsync, rename).  rng and config may be NULL.  Every dataset
+ * is chunked with HDF5's Fletcher-32 checksum.  Returns 0 or a status (message set); a
+ * failure leaves any earlier file at `path` as it was. */
 int eng_ckpt_save(const eng_model *m, const char *path, const eng_rng *rng, const char *config);
-/* Load a group saved by eng_ckpt_save onto backend `be`.  Truncated, corrupt, wrong
- * version or inconsistent files return ENG_EFORMAT/ENG_EIO with a message, never crash.
+
+/* What a save holds.  eng_ckpt_save = {1, 1, 0}: exact resume.  A warm-start save {0, 0, 1}
+ * keeps only the parameters, as IEEE half where every value fits (else float32): about a
+ * sixth of the full file; loading it restarts Adam (zero moments, step 0). */
+typedef struct eng_ckpt_opts {
+    int adam;   /* store /adam_m, /adam_v and the step */
+    int layers; /* store the /layers/<l>/{W,b} copies for h5py readers */
+    int half;   /* store /params as IEEE half (float16) when every value fits */
+} eng_ckpt_opts;
+int eng_ckpt_save_opts(const eng_model *m, const char *path, const eng_rng *rng, const char *config,
+                       const eng_ckpt_opts *opts);
+
+/* Largest |parameter| a checkpoint may hold; beyond it (or non-finite, or a negative Adam
+ * second moment) the load fails with ENG_EFORMAT naming the network and parameter. */
+#define ENG_CKPT_MAX_ABS 1.0e4f
+
+/* Load a group saved by eng_ckpt_save(_opts) onto backend `be`.  Truncated, corrupt (a
+ * checksum mismatch), wrong version, inconsistent files or bad values (see ENG_CKPT_MAX_ABS)
+ * return ENG_EFORMAT/ENG_EIO with a one-line message, never crash or print HDF5's stack.
  * *out is caller-freed; rng (may be NULL) receives the saved RNG state; *config (may be
  * NULL) receives a malloc'd copy of the config string (caller frees). */
 int eng_ckpt_load(eng_model **out, const eng_backend *be, const char *path, eng_rng *rng, char **config);

@@ -26,10 +26,13 @@ static void usage(FILE *f) {
             "                       [--quiet|--verbose] [--window-days N] [<setting flags, e.g. --dqn.lr=0.001>]\n"
             "  --date      the day priced (default today); the history ends the day before\n"
             "  --products  ids, patterns (dom-s2-*) or @FILE, comma-separated\n"
-            "  --out       report folder root (default out/nightly; the run goes to DIR/<run_id>, DIR/latest)\n"
-            "  --ckpt      checkpoint folder for warm starts (default out/ckpt; \"\" = none)\n"
+            "  --out       report folder root (default out/nightly; links DIR/<run_id> and DIR/latest point at\n"
+            "              the attempt's folder DIR/<run_id>.attempt-<N>)\n"
+            "  --ckpt      checkpoint folder (default out/ckpt; \"\" = none): the run saves DIR/<date> and\n"
+            "              warm-starts from the newest earlier DIR/<date>; --ckpt-keep N dates kept (3; 0 = all)\n"
             "  --dry-run   everything except database writes (no run row, no rejected_rows, no push)\n"
-            "exit codes: 0 ok, 2 bad configuration/usage, 3 database failure, 4 some products failed\n"
+            "exit codes: 0 ok, 2 bad configuration/usage, 3 database failure, 4 some products failed,\n"
+            "            5 another run of the same run id is in progress (nothing done), 1 other failure\n"
             "See docs/nightly.md.\n");
 }
 
@@ -154,7 +157,16 @@ int exp_cmd_nightly(int argc, char **argv) {
         else if (!strcmp(a, "--out")) TAKE(cfg.out_dir);
         else if (!strcmp(a, "--ckpt")) TAKE(cfg.ckpt_dir);
         else if (!strcmp(a, "--device")) TAKE(cfg.device);
-        else if (!strcmp(a, "--window-days")) {
+        else if (!strcmp(a, "--ckpt-keep")) {
+            char *end = NULL;
+            long k = v ? strtol(v, &end, 10) : -1;
+            if (!v || *end || end == v || k < 0 || k > 100000) {
+                eng_err_set(ENG_EINVAL, "--ckpt-keep needs a count >= 0 (0 = keep all)");
+                goto bad;
+            }
+            cfg.ckpt_keep = (int)k;
+            i++;
+        } else if (!strcmp(a, "--window-days")) {
             if (!v || agt_cfg_set(&cfg, nightly_fields, N_NIGHTLY_FIELDS, "window_days", v, "--window-days")) {
                 if (!v) eng_err_set(ENG_EINVAL, "--window-days needs a value");
                 goto bad;
@@ -196,7 +208,9 @@ int exp_cmd_nightly(int argc, char **argv) {
     st = exp_nightly_run(&cfg, &sum);
     if (ps.line_open) fputc('\n', stderr);
     rc = exp_nightly_exit_code(st, &sum);
-    if (st) {
+    if (st == ENG_EBUSY) {
+        fprintf(stderr, "rlprice: nightly not started (exit code 5): %s\n", eng_err_msg());
+    } else if (st) {
         fprintf(stderr, "rlprice: nightly failed: %s\n", eng_err_msg());
     } else {
         print_summary(&sum, cfg.dry_run);

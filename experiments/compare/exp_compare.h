@@ -115,6 +115,10 @@ typedef struct exp_compare_cfg {
                                    exp_compare_default (gamma = ope.gamma, seed derived) */
     int total_boot;             /* bootstrap resamples of the totals over products: 1000 */
     char *ckpt_dir;             /* warm-start folder (owned, exp_compare_cfg_free); NULL = none */
+    const char *ckpt_from;      /* where warm starts are read from (not owned; NULL = ckpt_dir,
+                                   "" = nowhere: train from scratch, still save into ckpt_dir).
+                                   The nightly reads the previous date's folder and writes the
+                                   run date's (docs/checkpoints.md, "Versions by run date") */
     int fault_diverge;          /* TEST HOOK: product index whose DQN is poisoned with NaN
                                    before its last training step; -1 = off (default) */
 } exp_compare_cfg;

@@ -1,5 +1,7 @@
-/* exp_compare_int.h - internals shared by exp_compare.c (features, training, warm start) and
- * exp_compare_eval.c (guarded policies, per-product OPE, totals).  Not a public header. */
+/* exp_compare_int.h - internals shared by exp_compare.c (features, training, warm start; the
+ * driver), exp_compare_eval.c (guarded policies, per-product OPE, totals) and exp_compare_fqe.c
+ * (long-term values).  Not a public header.  exp_compare.c calls the other two; they call only
+ * what this header defines inline and the layers below (no include circle). */
 #ifndef EXP_COMPARE_INT_H
 #define EXP_COMPARE_INT_H
 
@@ -89,13 +91,9 @@ float cmp_support_gap(const cmp_ctx *c, int p, double x);
 /* An unavailable value with NaN numbers and the note. */
 void cmp_value_unset(ope_value *v, const char *note);
 
-/* Fit c->qm (ope_qmodel.h) on every product's training transitions.  Returns 0, ENG_EINVAL
- * (no usable training rewards), ENG_ENUM (singular), ENG_ENOMEM. */
-int cmp_qmodel_fit(cmp_ctx *c);
-
 /* 1 when transition i belongs to the training window / the evaluation window. */
-int cmp_is_train(const cmp_ctx *c, size_t i);
-int cmp_is_eval(const cmp_ctx *c, size_t i);
+static inline int cmp_is_train(const cmp_ctx *c, size_t i) { return c->tr->t[i] < c->train_end; }
+static inline int cmp_is_eval(const cmp_ctx *c, size_t i) { return c->cfg->eval_all || c->tr->t[i] >= c->train_end; }
 
 /* Greedy actions of one product for the states of periods 0..T (T+1 entries): levels of
  * DQN and LinUCB, DDPG's ratio, the fixed level; held[a] = 1 makes agent a hold the

@@ -2,12 +2,9 @@
  * decide per product, report, push in one transaction, publish the report. */
 #include "exp_nightly.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
-#include <ftw.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +19,9 @@
 #include "db_push.h"
 #include "eng_backend.h"
 #include "eng_util.h"
+#include "db_runlock.h"
 #include "env_action.h"
+#include "exp_publish.h"
 #include "exp_report.h"
 
 static const char *hold_names[EXP_HOLD_COUNT] = {
@@ -42,6 +41,7 @@ exp_nightly_cfg exp_nightly_default(void) {
     c.min_periods = 8;
     c.out_dir = "out/nightly";
     c.ckpt_dir = "out/ckpt";
+    c.ckpt_keep = 3;
     c.device = "auto";
     c.compare = exp_compare_default();
     return c;
@@ -68,6 +68,7 @@ int exp_nightly_exit_code(int status, const exp_nightly_summary *sum) {
     case ENG_EFORMAT:
     case ENG_EDEVICE: return 2;
     case ENG_EDB: return 3;
+    case ENG_EBUSY: return 5;
     default: return 1;
     }
 }
@@ -203,77 +204,6 @@ cleanup:
     return st;
 }
 
-/* ---- files -------------------------------------------------------------------------------- */
-static int mkdir_p(const char *path) {
-    char tmp[1024];
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) return eng_err_set(ENG_EINVAL, "path too long: %s", path);
-    for (char *p = tmp + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(tmp, 0777) != 0 && errno != EEXIST) return eng_err_set(ENG_EIO, "mkdir %s: %s", tmp, strerror(errno));
-            *p = c;
-            if (!c) break;
-        }
-    }
-    return ENG_OK;
-}
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
-static void rm_rf(const char *path) { nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
-
-/* Remove staging / old folders (".<name>.tmp.<pid>", ".<name>.old.<pid>") left by runs that
- * were killed: the pid is no longer alive. */
-static void clean_stale(const char *out_dir) {
-    DIR *d = opendir(out_dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] != '.' || (!strstr(e->d_name, ".tmp.") && !strstr(e->d_name, ".old."))) continue;
-        const char *dot = strrchr(e->d_name, '.');
-        long pid = dot ? strtol(dot + 1, NULL, 10) : 0;
-        if (pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno != ESRCH)) continue;
-        char p[1400];
-        snprintf(p, sizeof p, "%s/%s", out_dir, e->d_name);
-        ENG_DEBUG("nightly: removing %s left by an interrupted run", p);
-        rm_rf(p);
-    }
-    closedir(d);
-}
-
-/* Move the staging folder to out_dir/name (replacing an older one) and point out_dir/latest
- * at it.  The real name always holds a complete report: the old one until the rename. */
-static int publish(const char *out_dir, const char *staging, const char *name, char *final_out, size_t n) {
-    char fin[1200], old[1300], lnk[1300], lnk_tmp[1300];
-    snprintf(fin, sizeof fin, "%s/%s", out_dir, name);
-    snprintf(old, sizeof old, "%s/.%s.old.%d", out_dir, name, (int)getpid());
-    struct stat sb;
-    int had_old = 0;
-    if (lstat(fin, &sb) == 0) {
-        if (rename(fin, old) != 0) return eng_err_set(ENG_EIO, "rename %s: %s", fin, strerror(errno));
-        had_old = 1;
-    }
-    if (rename(staging, fin) != 0) {
-        int e = errno;
-        if (had_old) rename(old, fin);
-        return eng_err_set(ENG_EIO, "rename %s -> %s: %s", staging, fin, strerror(e));
-    }
-    if (had_old) rm_rf(old);
-    snprintf(lnk, sizeof lnk, "%s/latest", out_dir);
-    snprintf(lnk_tmp, sizeof lnk_tmp, "%s/.latest.tmp.%d", out_dir, (int)getpid());
-    unlink(lnk_tmp);
-    if (symlink(name, lnk_tmp) != 0 || rename(lnk_tmp, lnk) != 0) {
-        unlink(lnk_tmp);
-        ENG_WARN("nightly: could not update %s: %s", lnk, strerror(errno));
-    }
-    snprintf(final_out, n, "%s", fin);
-    return ENG_OK;
-}
-
 /* ---- decision ------------------------------------------------------------------------------- */
 typedef exp_nightly_decision decision;
 
@@ -337,6 +267,8 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
     env_guard_bounds b = env_guard_bounds_of(h, pr->index, d->incumbent);
     int st = env_guard_apply(&g_cfg, &b, candidate, &d->price, &d->guard, NULL, NULL);
     if (st) return st;
+    if (!(isfinite(d->price) && d->price > 0)) /* never counted as "same price" by a false comparison */
+        return eng_err_set(ENG_ENUM, "guarded price %g is not a positive number", d->price);
     char g[128] = "";
     env_guard_reason_str(d->guard, g, sizeof g);
     char head[64];
@@ -391,7 +323,8 @@ static int write_recs_json(FILE *f, void *vctx) {
         json_object_array_add(arr, o);
     }
     json_object_object_add(root, "recommendations", arr);
-    const char *txt = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
+    /* one decision per product: without indentation past 1,000 (about 180 bytes per product) */
+    const char *txt = json_object_to_json_string_ext(root, c->n > 1000 ? JSON_C_TO_STRING_PLAIN : JSON_C_TO_STRING_PRETTY);
     int st = txt && fputs(txt, f) >= 0 && fputc('\n', f) != EOF ? ENG_OK : eng_err_set(ENG_EIO, "writing recommendations.json");
     json_object_put(root);
     return st;
@@ -476,8 +409,13 @@ typedef struct nightly_run {
     char staging[1200];        /* "" when there is no staging folder to remove */
     char name[128];            /* the published folder's name */
     int run_opened;            /* the run row is open: mark it failed on error */
+    db_runlock *lock;          /* the run id's lock, held from before the run row opens to the end */
+    int attempt;               /* this attempt's number (pricing_run_attempts); 0 on a dry run */
+    int pushed;                /* the push committed: nothing after it may fail the run */
     const eng_backend *be;
     double t0;
+    int ckpt_used;             /* checkpoints saved into <ckpt_dir>/<date> */
+    int32_t ckpt_src_date;     /* the date warm-started from (-1: none) */
 } nightly_run;
 
 /* Stage 0: check the configuration, select the device, compute the run id and the stored
@@ -510,9 +448,13 @@ static int nightly_load(nightly_run *r) {
         r->conn = r->own;
     }
     ENG_INFO("nightly: run %s on %s%s", sum->run_id, db_describe(r->conn), cfg->dry_run ? " (dry run: no database writes)" : "");
-    if (!cfg->dry_run) {
+    if (!cfg->dry_run) { /* one process per run id: a second one stops here (ENG_EBUSY, exit 5) */
+        if ((st = db_runlock_acquire(r->conn, cfg->conninfo, sum->run_id, &r->lock))) return st;
+        if ((st = db_runs_reap_abandoned(r->lock, &sum->n_abandoned))) return st;
         if ((st = db_run_open(r->conn, sum->run_id, cfg->date, r->cjson))) return st;
         r->run_opened = 1;
+        if ((st = db_attempt_open(r->conn, sum->run_id, &r->attempt))) return st;
+        sum->attempt = r->attempt;
     }
     progress(cfg, "load", 0, 0);
     double t = eng_now();
@@ -525,9 +467,9 @@ static int nightly_load(nightly_run *r) {
     lo.products = cfg->products;
     lo.n_filter = cfg->products ? cfg->n_products : 0;
     lo.min_periods = cfg->min_periods;
-    lo.run_id = cfg->dry_run ? NULL : sum->run_id;
+    lo.run_id = NULL; /* the rejected rows are stored by the push, in its transaction */
     if ((st = db_load_history(r->conn, &lo, &r->h, &r->rep))) return st;
-    sum->n_rejected_rows = r->rep.n_rejected;
+    sum->n_rejected_rows = (int64_t)r->rep.n_rejects; /* what rejected_rows stores: a duplicate once */
     sum->n_skipped = r->rep.n_skipped;
     sum->sec_load = eng_now() - t;
     ENG_INFO("nightly: loaded %d products x %d periods (%s .. %s) in %.1f s; %lld rows rejected, %d products with too "
@@ -548,13 +490,18 @@ static int nightly_compare(nightly_run *r) {
     exp_nightly_summary *sum = r->sum;
     int st;
     exp_compare_cfg cc = cfg->compare;
-    char ckpt[1024] = "";
-    if (cfg->ckpt_dir && cfg->ckpt_dir[0]) {
-        snprintf(ckpt, sizeof ckpt, "%s", cfg->ckpt_dir);
-        if ((st = mkdir_p(ckpt))) return st;
+    char ckpt[1100] = "", ckpt_src[1100] = "";
+    cc.ckpt_dir = NULL;
+    r->ckpt_src_date = -1;
+    if (cfg->ckpt_dir && cfg->ckpt_dir[0]) { /* write <ckpt>/<date>, read the newest earlier date */
+        if ((st = exp_nightly_ckpt_dirs(cfg->ckpt_dir, cfg->date, ckpt, sizeof ckpt, ckpt_src, sizeof ckpt_src)))
+            return st;
         cc.ckpt_dir = ckpt;
-    } else {
-        cc.ckpt_dir = NULL;
+        cc.ckpt_from = ckpt_src;
+        r->ckpt_used = 1;
+        if (ckpt_src[0]) exp_date_parse(strrchr(ckpt_src, '/') + 1, &r->ckpt_src_date);
+        ENG_INFO("nightly: checkpoints: warm start from %s, saved to %s", ckpt_src[0] ? ckpt_src : "(none earlier)",
+                 ckpt);
     }
     snprintf(cc.device, sizeof cc.device, "%s", cfg->device ? cfg->device : "auto");
     prog_relay pr = {cfg};
@@ -668,13 +615,23 @@ static int nightly_report(nightly_run *r) {
     int st;
     double t = eng_now();
     progress(cfg, "report", 0, 0);
-    if ((st = mkdir_p(cfg->out_dir))) return st;
-    clean_stale(cfg->out_dir);
+    if ((st = exp_pub_mkdir_p(cfg->out_dir))) return st;
+    exp_pub_clean_stale(cfg->out_dir);
     snprintf(r->name, sizeof r->name, "%s%s", cfg->dry_run ? "dry-run-" : "", sum->run_id);
     snprintf(r->staging, sizeof r->staging, "%s/.%s.tmp.%d", cfg->out_dir, r->name, (int)getpid());
-    rm_rf(r->staging);
-    if ((st = mkdir_p(r->staging))) return st;
-    if ((st = exp_report_write(r->res, r->staging, &r->html, &r->json))) return st;
+    exp_pub_rm_rf(r->staging);
+    if ((st = exp_pub_mkdir_p(r->staging))) return st;
+    /* the decisions for the decision_* columns of products.csv.gz (aligned with res->products) */
+    exp_report_decision *rd = eng_calloc((size_t)r->res->n_products + 1, sizeof *rd);
+    if (!rd) return ENG_ENOMEM;
+    for (int i = 0; i < r->res->n_products; i++) {
+        const decision *d = &r->dec[i];
+        rd[i] = (exp_report_decision){d->hold < 0 ? exp_agent_name(d->agent) : "incumbent", d->reason, d->price,
+                                      d->uplift, d->lo, d->hi};
+    }
+    st = exp_report_write_ex(r->res, rd, r->staging, &r->html, &r->json);
+    free(rd);
+    if (st) return st;
     char path[1400];
     snprintf(path, sizeof path, "%s/recommendations.json", r->staging);
     rec_json_ctx rc = {sum, r->recs, r->nrec, cfg->dry_run};
@@ -696,27 +653,45 @@ static int nightly_push(nightly_run *r) {
     db_push_opts_default(&po);
     po.before_commit = cfg->before_commit;
     po.ctx = cfg->hook_ctx;
+    po.lock = r->lock;
+    po.attempt = r->attempt;
+    po.rejects = &r->rep;
     int st = db_push(r->conn, &run, r->recs, r->nrec, &po);
     if (st) return st;
     r->run_opened = 0; /* finished */
+    r->pushed = 1;
     sum->sec_push = eng_now() - t;
     progress(cfg, "push", (long)r->nrec, (long)r->nrec);
     return ENG_OK;
 }
 
-/* Mark a failed run (st != 0) in the database when it still answers, remove the staging
- * folder, fill the summary's status / timings and free everything r owns. */
+/* Record the failure `msg` of the open run: on the run's connection while it answers, else on
+ * a fresh one (a terminated backend, a restarted server), retried with backoff.  A finished row
+ * of an earlier attempt is left as it was (db_run_fail_attempt).  Logs when it cannot. */
+static void record_failure(nightly_run *r, const char *msg) {
+    const char *id = r->sum->run_id;
+    if (PQstatus(r->conn) == CONNECTION_OK && db_run_fail_attempt(r->conn, id, r->attempt, msg) == ENG_OK) return;
+    ENG_WARN("nightly: the run's connection is gone (%s); recording the failure on a new connection", eng_err_msg());
+    PGconn *c = NULL;
+    int st = db_connect_retry(&c, r->conn, r->cfg->conninfo, EXP_NIGHTLY_FAIL_TRIES, EXP_NIGHTLY_FAIL_BACKOFF_S);
+    if (!st) st = db_run_fail_attempt(c, id, r->attempt, msg);
+    if (st) ENG_ERROR("nightly: could not mark run %s failed: %s", id, eng_err_msg());
+    db_disconnect(c);
+}
+
+/* Mark a failed run (st != 0) in the database (record_failure), release the run lock, remove
+ * the staging folder, fill the summary's status / timings and free everything r owns. */
 static void nightly_cleanup(nightly_run *r, int st) {
     exp_nightly_summary *sum = r->sum;
     if (st && r->conn && r->run_opened) {
         char msg[512];
         snprintf(msg, sizeof msg, "%s", eng_err_msg());
-        int keep = st;
-        if (PQstatus(r->conn) == CONNECTION_OK && db_run_fail(r->conn, sum->run_id, msg) != ENG_OK)
-            ENG_WARN("nightly: could not mark run %s failed", sum->run_id);
-        eng_err_set(keep, "%s", msg);
+        record_failure(r, msg);
+        eng_err_set(st, "%s", msg);
     }
-    if (r->staging[0]) rm_rf(r->staging);
+    db_runlock_release(r->lock); /* after the outcome is recorded: the row is never 'running' unlocked */
+    r->lock = NULL;
+    if (r->staging[0]) exp_pub_rm_rf(r->staging);
     sum->status = st;
     sum->peak_rss = eng_peak_rss();
     if (!sum->sec_total) sum->sec_total = eng_now() - r->t0;
@@ -747,9 +722,19 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
     if (!st) st = nightly_decide_all(&r);
     if (!st) st = nightly_report(&r);
     if (!st && !cfg->dry_run) st = nightly_push(&r);
-    if (!st) st = publish(cfg->out_dir, r.staging, r.name, sum->report_dir, sizeof sum->report_dir);
+    if (!st) {
+        st = exp_pub_publish(cfg->out_dir, r.staging, r.name, r.attempt, cfg->publish_hook, cfg->hook_ctx,
+                             sum->report_dir, sizeof sum->report_dir);
+        if (st && r.pushed) { /* the run is finished in the database: report, do not fail it */
+            ENG_ERROR("nightly: run %s is pushed and finished, but its report was not published: %s", sum->run_id,
+                      eng_err_msg());
+            sum->report_dir[0] = '\0';
+            st = ENG_OK;
+        }
+    }
     if (!st) {
         r.staging[0] = '\0';
+        if (r.ckpt_used) exp_nightly_ckpt_prune(cfg->ckpt_dir, cfg->date, r.ckpt_src_date, cfg->ckpt_keep);
         sum->sec_total = eng_now() - r.t0;
         ENG_INFO("nightly: %s", r.sumtxt);
     }

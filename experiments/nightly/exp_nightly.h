@@ -1,9 +1,11 @@
 /* exp_nightly.h - the nightly pricing run, end to end (docs/nightly.md).
  *
- *   1. open the run row in pricing_runs (run_id = <date>-<16 hex digits of a 64-bit FNV-1a hash
- *      of the configuration and product list>, so re-running a date with the same configuration
- *      replaces that run); load and validate the history window ending the day before the run
- *      date (bad rows go to rejected_rows under the run_id);
+ *   1. take the run id's lock (db_runlock.h; held by a run already: ENG_EBUSY, exit 5, nothing
+ *      written), report runs abandoned by dead processes, open the run row in pricing_runs
+ *      (run_id = <date>-<16 hex digits of a 64-bit FNV-1a hash of the configuration and product
+ *      list>, so re-running a date with the same configuration replaces that run when its push
+ *      commits; a finished row is never reset before) and the next attempt; load and validate
+ *      the history window ending the day before the run date;
  *   2. exp_compare_run: features, training / warm start of DQN, DDPG, LinUCB (checkpoints in
  *      ckpt_dir), the best fixed price and the historical policy;
  *   3. OPE of every agent and the incumbent (inside exp_results);
@@ -11,8 +13,11 @@
  *      estimator) is the highest among those whose bound beats the incumbent's estimate;
  *      otherwise hold the incumbent price with a reason code; guardrails on the final price;
  *   5. write the report (HTML + JSON + recommendations.json) into a staging folder, push every
- *      recommendation and the run summary in ONE transaction (db_push, status 'finished'),
- *      then move the staging folder to <out_dir>/<run_id> (and the link <out_dir>/latest).
+ *      recommendation, the rejected rows, the attempt and the run summary in ONE transaction
+ *      (db_push, status 'finished', the lock checked), then publish the staging folder as the
+ *      attempt's folder with the links <out_dir>/<run_id> and <out_dir>/latest (exp_publish.h).
+ * A failure after the run row opened is recorded (row and attempt 'failed' with the message) on
+ * the run's connection, or on a new one when that is gone (EXP_NIGHTLY_FAIL_TRIES).
  * --dry-run performs no database write at all (no run row, no rejected_rows, no push): the
  * report is still written, flagged dry_run.  A per-product failure never stops the run: the
  * product is held at its guarded incumbent price with reason "hold:failed" and listed.
@@ -58,7 +63,9 @@ typedef struct exp_nightly_cfg {
     int min_periods;          /* loader: fewer clean periods -> product skipped: 8 */
     int dry_run;
     const char *out_dir;      /* report folder root: "out/nightly" */
-    const char *ckpt_dir;     /* checkpoints: "out/ckpt" ("" = none) */
+    const char *ckpt_dir;     /* checkpoints: "out/ckpt" ("" = none); the run of date D writes
+                                 <ckpt_dir>/D/ and warm-starts from the newest earlier date */
+    int ckpt_keep;            /* dated checkpoint folders kept (up to the run date): 3; <= 0 all */
     const char *device;       /* "auto" */
     exp_compare_cfg compare;  /* owned by the caller (exp_compare_cfg_free) */
     exp_nightly_progress_fn progress;
@@ -72,7 +79,25 @@ typedef struct exp_nightly_cfg {
     int (*before_commit)(void *ctx, int attempt); /* passed to db_push */
     void *hook_ctx;
     const char *fault_product; /* this product's decision fails (as a real failure would) */
+    void (*publish_hook)(void *ctx, int step); /* called after publish steps 1..3 (exp_publish.h) */
 } exp_nightly_cfg;
+
+/* Recording a failure when the run's connection is gone: fresh connections tried this many
+ * times, the first wait this long, doubling (about 8 s in all: a server restart). */
+#define EXP_NIGHTLY_FAIL_TRIES 6
+#define EXP_NIGHTLY_FAIL_BACKOFF_S 0.25
+
+/* Checkpoints versioned by run date (exp_nightly_ckpt.c, docs/checkpoints.md): target receives
+ * "<root>/<date>" (created with root), source the newest "<root>/<YYYY-MM-DD>" folder dated
+ * before `date` ("" when there is none: train from scratch).  Never `date` itself, so a retry
+ * of a date starts from what its first attempt started from.  0, ENG_EINVAL (path too long),
+ * ENG_EIO (cannot create), ENG_ENOMEM. */
+int exp_nightly_ckpt_dirs(const char *root, int32_t date, char *target, size_t n_target, char *source,
+                          size_t n_source);
+/* Remove dated folders of root beyond the `keep` newest dated <= date; folders after date and
+ * keep_date (the source of the run) always stay.  keep <= 0: nothing removed.  Returns the
+ * number removed, -1 on allocation failure; a folder that cannot be removed is warned about. */
+int exp_nightly_ckpt_prune(const char *root, int32_t date, int32_t keep_date, int keep);
 
 /* Defaults above; compare = exp_compare_default().  Caller frees with exp_compare_cfg_free
  * (&cfg->compare). */
@@ -81,7 +106,10 @@ exp_nightly_cfg exp_nightly_default(void);
 typedef struct exp_nightly_summary {
     char run_id[64];
     char run_date[16];
-    char report_dir[1280];    /* <out_dir>/<run_id> ("" until published) */
+    char report_dir[1280];    /* <out_dir>/<run_id>, a symlink to the attempt's folder ("" until
+                                 published, and when publishing failed after the push) */
+    int attempt;              /* this attempt at the run id (1, 2, ...; 0 on a dry run) */
+    int n_abandoned;          /* runs found left 'running' by a dead process, marked failed */
     int status;               /* 0 or the run's failure status */
     int n_products;           /* products priced (in the comparison) */
     int n_up, n_down;         /* deployed with a higher / lower price than the incumbent */
@@ -104,8 +132,8 @@ void exp_nightly_summary_free(exp_nightly_summary *s); /* frees failed[]; safe w
 
 /* Run the night (see the top of this file).  *sum (caller's struct, zeroed here) is filled as
  * far as the run got; free with exp_nightly_summary_free.  Returns 0 when the run finished
- * (per-product failures are in sum->failed, not an error), or ENG_EDB (database; the run row
- * is marked failed when the database still answers), ENG_EINVAL (configuration, empty
+ * (per-product failures are in sum->failed, not an error), or ENG_EBUSY (the run id is locked by
+ * another run), ENG_EDB (database; the run row is marked failed, on a new connection if need be), ENG_EINVAL (configuration, empty
  * window), ENG_EDEVICE, ENG_EIO (report folder), ENG_ENOMEM. */
 int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum);
 
@@ -127,13 +155,14 @@ typedef struct exp_nightly_decision {
  * one with the highest lower bound is deployed when that bound is above the incumbent's
  * (historical policy's) recommended estimate; the final price (agent's or incumbent) goes
  * through env_guard_apply with cfg->compare.guard.  Fills *d.  Returns 0, or ENG_EINVAL (no
- * valid incumbent price, bad index, guard configuration, the fault_product hook): the caller
+ * valid incumbent price, bad index, guard configuration, the fault_product hook) or ENG_ENUM (the
+ * guarded price is not a positive finite number): the caller
  * counts the product as failed. */
 int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const exp_product_result *pr,
                        exp_nightly_decision *d);
 
 /* The process exit code for a run: 0 ok, 2 configuration/usage, 3 database, 4 some products
- * failed, 1 anything else. */
+ * failed, 5 another run of the same run id holds its lock (ENG_EBUSY), 1 anything else. */
 int exp_nightly_exit_code(int status, const exp_nightly_summary *sum);
 
 /* Expand a product list: comma-separated ids, "@FILE" (one id per line), and patterns with
