@@ -124,10 +124,10 @@ int agt_ddpg_create(agt_ddpg **out, const eng_backend *be, const agt_ddpg_cfg *c
     if ((st = eng_arch_mlp(&aa, asz, 4, ENG_ACT_RELU, ENG_ACT_TANH))) goto cleanup;
     if ((st = eng_arch_mlp(&ca, csz, 4, ENG_ACT_RELU, ENG_ACT_IDENTITY))) goto cleanup;
     const uint64_t cseed = eng_seed_derive(cfg->seed, 0xC217u);
-    if ((st = eng_model_create(&q->actor, be, &aa, P, cfg->seed))) goto cleanup;
-    if ((st = eng_model_create(&q->actor_t, be, &aa, P, cfg->seed))) goto cleanup;
-    if ((st = eng_model_create(&q->critic, be, &ca, P, cseed))) goto cleanup;
-    if ((st = eng_model_create(&q->critic_t, be, &ca, P, cseed))) goto cleanup;
+    if ((st = eng_model_create_keyed(&q->actor, be, &aa, P, cfg->seed, cfg->keys))) goto cleanup;
+    if ((st = eng_model_create_keyed(&q->actor_t, be, &aa, P, cfg->seed, cfg->keys))) goto cleanup;
+    if ((st = eng_model_create_keyed(&q->critic, be, &ca, P, cseed, cfg->keys))) goto cleanup;
+    if ((st = eng_model_create_keyed(&q->critic_t, be, &ca, P, cseed, cfg->keys))) goto cleanup;
     if ((st = agt_ddpg_sync_targets(q))) goto cleanup;
     if ((st = agt_replay_create(&q->rb, P, S, 1, cfg->replay))) goto cleanup;
     const size_t PB = (size_t)P * cfg->batch;
@@ -151,7 +151,9 @@ int agt_ddpg_create(agt_ddpg **out, const eng_backend *be, const agt_ddpg_cfg *c
     q->w = q->done + PB; q->maskf = q->w + PB;
     q->x = q->dbuf; q->dx = q->x + nx; q->mu = q->dx + nx; q->qv = q->mu + PB; q->y = q->qv + PB;
     q->dq = q->y + PB; q->da = q->dq + PB; q->qmean = q->da + PB;
-    for (int p = 0; p < P; p++) eng_rng_seed(&q->rng[p], eng_seed_derive(cfg->seed ^ 0xDD96u, (uint64_t)(cfg->product_base + p)));
+    for (int p = 0; p < P; p++)
+        eng_rng_seed(&q->rng[p], eng_seed_derive(cfg->seed ^ 0xDD96u, cfg->keys ? cfg->keys[p] : (uint64_t)(cfg->product_base + p)));
+    q->cfg.keys = NULL; /* borrowed for creation only */
     *out = q;
     return ENG_OK;
 cleanup:

@@ -130,8 +130,8 @@ int agt_dqn_create(agt_dqn **out, const eng_backend *be, const agt_dqn_cfg *cfg,
     eng_arch arch;
     const int sizes[4] = {cfg->state_dim, cfg->hidden1, cfg->hidden2, cfg->n_actions};
     if ((st = eng_arch_mlp(&arch, sizes, 4, ENG_ACT_RELU, ENG_ACT_IDENTITY))) goto cleanup;
-    if ((st = eng_model_create(&q->online, be, &arch, P, cfg->seed))) goto cleanup;
-    if ((st = eng_model_create(&q->target, be, &arch, P, cfg->seed))) goto cleanup;
+    if ((st = eng_model_create_keyed(&q->online, be, &arch, P, cfg->seed, cfg->keys))) goto cleanup;
+    if ((st = eng_model_create_keyed(&q->target, be, &arch, P, cfg->seed, cfg->keys))) goto cleanup;
     if ((st = eng_model_copy_params(q->target, q->online))) goto cleanup;
     if ((st = agt_replay_create(&q->rb, P, cfg->state_dim, 1, cfg->replay))) goto cleanup;
     const size_t PB = (size_t)P * cfg->batch, S = (size_t)cfg->state_dim, A = (size_t)cfg->n_actions;
@@ -150,7 +150,9 @@ int agt_dqn_create(agt_dqn **out, const eng_backend *be, const agt_dqn_cfg *cfg,
         goto cleanup;
     q->s = q->hb; q->s2 = q->s + PB * S; q->a = q->s2 + PB * S; q->r = q->a + PB; q->done = q->r + PB;
     q->maskf = q->done + PB;
-    for (int p = 0; p < P; p++) eng_rng_seed(&q->rng[p], eng_seed_derive(cfg->seed ^ 0x5151u, (uint64_t)(cfg->product_base + p)));
+    for (int p = 0; p < P; p++)
+        eng_rng_seed(&q->rng[p], eng_seed_derive(cfg->seed ^ 0x5151u, cfg->keys ? cfg->keys[p] : (uint64_t)(cfg->product_base + p)));
+    q->cfg.keys = NULL; /* borrowed for creation only */
     *out = q;
     return ENG_OK;
 cleanup:

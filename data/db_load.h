@@ -55,6 +55,13 @@ typedef struct db_load_opts {
     int period_days;              /* 0 = detect (most common gap between distinct days) */
     const char *run_id;           /* non-NULL: rejected rows stored under this run (replacing
                                      that run's earlier ones), in one COPY */
+    int shard_count;              /* > 1: load only shard shard_index of shard_count: the
+                                     products with md5(product_id)'s first 32 bits equal to
+                                     shard_index modulo shard_count (an MPI rank's share,
+                                     docs/mpi.md); the calendar (day0, periods) stays that of
+                                     every product, so all shards share one period grid.
+                                     0 or 1 (default): everything */
+    int shard_index;
     int text_copy;                /* 1: stream sales in COPY text format; 0 (default): binary
                                      format when server and client encodings agree */
 } db_load_opts;

@@ -31,7 +31,10 @@ int eng_backend_select(const char *device, const eng_backend **out) {
         char reason[256];
         snprintf(reason, sizeof reason, "%s", eng_err_msg());
         eng_err_clear();
-        ENG_INFO("no CUDA device (%s); using the CPU backend", reason[0] ? reason : eng_cuda_describe());
+        /* one clean line: the probe's own "no CUDA device: " prefix is not repeated */
+        const char *why = reason[0] ? reason : eng_cuda_describe(), *pre = "no CUDA device: ";
+        if (!strncmp(why, pre, strlen(pre))) why += strlen(pre);
+        ENG_INFO("no CUDA device (%s); using the CPU backend", why);
         *out = eng_backend_cpu();
         return ENG_OK;
     }

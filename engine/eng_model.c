@@ -132,8 +132,22 @@ int eng_model_create(eng_model **out, const eng_backend *be, const eng_arch *arc
     return eng_model_create_at(out, be, arch, P, seed, 0);
 }
 
+static int model_create(eng_model **out, const eng_backend *be, const eng_arch *arch, int P, uint64_t seed,
+                        long first_product, const uint64_t *keys);
+
 int eng_model_create_at(eng_model **out, const eng_backend *be, const eng_arch *arch, int P, uint64_t seed,
                         long first_product) {
+    return model_create(out, be, arch, P, seed, first_product, NULL);
+}
+
+int eng_model_create_keyed(eng_model **out, const eng_backend *be, const eng_arch *arch, int P, uint64_t seed,
+                           const uint64_t *keys) {
+    return model_create(out, be, arch, P, seed, 0, keys);
+}
+
+/* eng_model_create_at / _keyed: product i's stream is keys[i] when keys, else first_product + i. */
+static int model_create(eng_model **out, const eng_backend *be, const eng_arch *arch, int P, uint64_t seed,
+                        long first_product, const uint64_t *keys) {
     int rc = ENG_OK;
     eng_model *m = NULL;
     float *host = NULL;
@@ -188,7 +202,8 @@ int eng_model_create_at(eng_model **out, const eng_backend *be, const eng_arch *
     for (int p0 = 0; p0 < P; p0 += chunk) {
         int n = P - p0 < chunk ? P - p0 : chunk;
         for (int k = 0; k < n; k++)
-            init_product(m, seed, (uint64_t)first_product + (uint64_t)(p0 + k), host + (size_t)k * m->ld);
+            init_product(m, seed, keys ? keys[p0 + k] : (uint64_t)first_product + (uint64_t)(p0 + k),
+                         host + (size_t)k * m->ld);
         if ((rc = be->to_device(m->params + (size_t)p0 * m->ld, host, (size_t)n * m->ld)) != ENG_OK) goto cleanup;
     }
     *out = m;

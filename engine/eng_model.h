@@ -52,6 +52,11 @@ int eng_model_create(eng_model **out, const eng_backend *be, const eng_arch *arc
  * caller split many products into chunks that initialise exactly like one big group. */
 int eng_model_create_at(eng_model **out, const eng_backend *be, const eng_arch *arch, int P, uint64_t seed,
                         long first_product);
+/* Same, product i of the group initialised from eng_seed_derive(seed, keys[i]) (keys NULL:
+ * i, as eng_model_create): a product keeps its initial weights whichever group or slot it is
+ * in.  keys is read during the call only. */
+int eng_model_create_keyed(eng_model **out, const eng_backend *be, const eng_arch *arch, int P, uint64_t seed,
+                           const uint64_t *keys);
 void eng_model_free(eng_model *m);
 
 int eng_model_P(const eng_model *m);
@@ -90,6 +95,17 @@ int eng_model_loss_backward(eng_model *m, eng_loss kind, float huber_delta, cons
                             const float *weight, float *loss_out);
 
 int eng_model_zero_grad(eng_model *m);
+
+/* Data-parallel training of a shared (cross-product) model over MPI ranks (eng_par.h,
+ * docs/mpi.md): after each rank's backward on its part of the global batch and before
+ * eng_model_adam_step, grads := scale * (the sum of every rank's grads), added EXACTLY
+ * (eng_xsum), so every rank gets the same bit-identical gradient and, from the same parameters,
+ * takes the same step; the sum does not depend on the order of the ranks.  scale = 1 / ranks
+ * turns per-rank batch means into the global mean (equal batch parts).  Collective: every rank
+ * calls it at the same step.  One process: grads *= scale.  Costs a download, the exchange
+ * (~550 bytes per parameter over the network) and an upload.  Returns 0, ENG_ENOMEM, eng_par's
+ * failures (ENG_EIO: a rank died or did not answer). */
+int eng_model_grads_allreduce(eng_model *m, double scale);
 
 /* ---- device-resident steps (issue 16): inputs and outputs in BACKEND memory (be->alloc),
  * so a batch is uploaded once by the caller and intermediate values never visit the host.

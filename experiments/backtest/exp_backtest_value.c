@@ -8,24 +8,15 @@
 
 #include <json-c/json.h>
 
+#include "exp_nightly.h"
+
 static const char *const pol_names[EXP_BT_N_POL] = {"dqn",       "ddpg",   "linucb", "fixed", "history",
                                                     "incumbent", "random", "pushed", "best"};
 const double exp_bt_gate_level[EXP_BT_N_LEVELS] = {0.50, 0.80, 0.90, 0.95, 0.99};
 
 const char *exp_bt_policy_name(exp_bt_policy p) { return p >= 0 && p < EXP_BT_N_POL ? pol_names[p] : NULL; }
 
-/* Bisection on erfc: exact to 1e-12 for levels in (0, 1). */
-double bt_level_z(double level) {
-    if (!(level > 0)) return 0;
-    if (!(level < 1)) return INFINITY;
-    double lo = 0, hi = 40, tail = 1 - level;
-    for (int k = 0; k < 200; k++) {
-        double m = 0.5 * (lo + hi);
-        if (erfc(m / sqrt(2.0)) > tail) lo = m;
-        else hi = m;
-    }
-    return 0.5 * (lo + hi);
-}
+double bt_level_z(double level) { return exp_nightly_gate_z(level); }
 
 /* Running sums of one policy. */
 typedef struct acc {

@@ -185,7 +185,7 @@ static long group_rows(const cmp_ctx *c, const cmp_group *g, long *max_rows) {
     return n;
 }
 
-static int create_agents(cmp_ctx *c, cmp_group *g, long product_base, int batch) {
+static int create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys, int batch) {
     const exp_compare_cfg *cfg = c->cfg;
     long max_rows, n_rows = group_rows(c, g, &max_rows);
     /* replay capacity: every training row fits, no more (the buffers are [P][capacity]) */
@@ -194,22 +194,22 @@ static int create_agents(cmp_ctx *c, cmp_group *g, long product_base, int batch)
     dq.state_dim = c->SA;
     dq.n_actions = c->K;
     dq.seed = eng_seed_derive(cfg->seed, 1001);
-    dq.product_base = product_base;
+    dq.keys = keys;
     if (batch > 0) dq.batch = batch;
     if (dq.replay > cap || g->pooled) dq.replay = cap;
     agt_ddpg_cfg dd = cfg->ddpg;
     dd.state_dim = c->SA;
     dd.band = (float)cfg->grid.band;
     dd.seed = eng_seed_derive(cfg->seed, 1002);
-    dd.product_base = product_base;
+    dd.keys = keys;
     if (batch > 0) dd.batch = batch;
     if (dd.replay > cap || g->pooled) dd.replay = cap;
     int rc = agt_dqn_create(&g->dqn, c->be, &dq, g->P);
     return rc ? rc : agt_ddpg_create(&g->ddpg, c->be, &dd, g->P);
 }
 
-int cmp_group_create_agents(cmp_ctx *c, cmp_group *g, long product_base) {
-    int rc = create_agents(c, g, product_base, 0);
+int cmp_group_create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
+    int rc = create_agents(c, g, keys, 0);
     if (rc || !c->sh_dqn) return rc;
     for (int s = 0; s < g->P; s++) {
         if ((rc = eng_model_set_product(agt_dqn_online(g->dqn), ENG_VIEW_PARAMS, s, c->sh_dqn)) ||
@@ -433,7 +433,8 @@ int cmp_shared_train(cmp_ctx *c, int *prod, int n) {
     memset(&g, 0, sizeof g);
     g.P = 1, g.n = n, g.prod = prod, g.pooled = 1;
     snprintf(g.name, sizeof g.name, "shared");
-    int rc = create_agents(c, &g, 0, c->cfg->shared_batch);
+    const uint64_t key = 0;
+    int rc = create_agents(c, &g, &key, c->cfg->shared_batch);
     if (!rc) rc = cmp_group_train_nets(c, &g, c->cfg->shared_steps, c->cfg->shared_steps, -1);
     if (!rc) {
         eng_model *m[3] = {agt_dqn_online(g.dqn), agt_ddpg_actor(g.ddpg), agt_ddpg_critic(g.ddpg)};

@@ -12,7 +12,8 @@
 
 /* Per product and agent: sums over the product's evaluation rows of the per-row terms, so the
  * totals can pool rows across products and bootstrap products as clusters. */
-enum { CMP_S_N = 0, CMP_S_W, CMP_S_W2, CMP_S_IPS, CMP_S_DM, CMP_S_DR, CMP_S_SWDR, CMP_S_WMAX, CMP_S_COUNT };
+/* CMP_S_HOLD (history's slot only): the sum of the DR terms of holding the incumbent price */
+enum { CMP_S_N = 0, CMP_S_W, CMP_S_W2, CMP_S_IPS, CMP_S_DM, CMP_S_DR, CMP_S_SWDR, CMP_S_WMAX, CMP_S_HOLD, CMP_S_COUNT };
 
 typedef struct cmp_ctx {
     const db_history *h;
@@ -28,6 +29,11 @@ typedef struct cmp_ctx {
     double *ess_p;         /* [n_products][EXP_N_AGENTS] per-product ESS of the agent's weights */
     double eval_res2;      /* sum of squared scaled residuals r - q(s, a) on evaluation rows */
     long eval_res_n;
+    double *res2_p;        /* [n_products] each product's part of eval_res2 (summed in product
+                              order by cmp_residual_total, whichever rank evaluated it) */
+    long *resn_p;          /* [n_products] its part of eval_res_n */
+    unsigned char *mine;   /* [n_products] 1: this rank trains and evaluates the product (all
+                              1 in one process; exp_compare_shard.c under MPI) */
     /* DQN / DDPG learning (exp_compare_agents.c, cmp_agents_prepare) */
     int SA;                /* state width the DQN / DDPG see: FEAT_AGENT_N or F */
     float *ast, *anx;      /* [tr->n][SA] agent states s, s' (agent_state = 1; else NULL) */
@@ -69,9 +75,9 @@ void cmp_agents_free(cmp_ctx *c);
  * early stopping on their pooled validation rows; parameters kept in c->sh_*.  Returns 0 or
  * a negative status. */
 int cmp_shared_train(cmp_ctx *c, int *prod, int n);
-/* Create the group's DQN and DDPG (slots P, product_base for the RNG streams): fresh, or with
+/* Create the group's DQN and DDPG (slots P, keys [P] the products' stream keys): fresh, or with
  * every slot set to the shared parameters when compare.shared = 1.  Returns 0 or a status. */
-int cmp_group_create_agents(cmp_ctx *c, cmp_group *g, long product_base);
+int cmp_group_create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys);
 /* Fill the group's replays with its products' training rows (validation rows left out) and
  * train DQN for up to dqn_max steps and DDPG for up to ddpg_max steps, with early stopping on
  * each slot's validation rows when val_frac > 0 (the best parameters are restored).  poison:
@@ -90,6 +96,9 @@ float cmp_support_gap(const cmp_ctx *c, int p, double x);
 
 /* An unavailable value with NaN numbers and the note. */
 void cmp_value_unset(ope_value *v, const char *note);
+
+/* 1 when transition r's own period ran a promotion (db_history.promo), else 0. */
+int cmp_row_promo(const cmp_ctx *c, size_t r);
 
 /* 1 when transition i belongs to the training window / the evaluation window. */
 static inline int cmp_is_train(const cmp_ctx *c, size_t i) { return c->tr->t[i] < c->train_end; }
@@ -118,6 +127,18 @@ int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act);
  * longterm[a].v[OPE_FQE] (others: unavailable with the reason), res->fqe_products,
  * fqe_eligible and seconds_fqe.  Returns 0 or a negative status (FQE's). */
 int cmp_fqe_run(cmp_ctx *c);
+
+/* eval_res2 / eval_res_n from the per-product parts, in product order. */
+void cmp_residual_total(cmp_ctx *c);
+
+/* MPI (exp_compare_shard.c, docs/mpi.md): the rank that trains and evaluates product p when
+ * the run is split over cfg->shard_count ranks: FNV-1a 64 of the product id modulo the count;
+ * products with too short a history (the pooled model) belong to rank 0. */
+int cmp_shard_owner(const cmp_ctx *c, int p, int is_short);
+/* Agree on the status over the ranks, then send every product this rank evaluated to rank 0,
+ * which copies them into c->res, res2_p/resn_p, sums and ess_p.  Returns 0 or the first
+ * failing rank's status (message "rank R: ..."), ENG_EIO when a rank does not answer. */
+int cmp_shard_gather(cmp_ctx *c, int status);
 
 /* Totals over products and the winners into c->res.  Returns 0 or a negative status. */
 int cmp_totals(cmp_ctx *c);

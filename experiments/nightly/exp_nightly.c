@@ -18,9 +18,11 @@
 #include "db_products.h"
 #include "db_push.h"
 #include "eng_backend.h"
+#include "eng_par.h"
 #include "eng_util.h"
 #include "db_runlock.h"
 #include "env_action.h"
+#include "exp_nightly_watch.h"
 #include "exp_publish.h"
 #include "exp_report.h"
 
@@ -39,11 +41,13 @@ exp_nightly_cfg exp_nightly_default(void) {
     c.date = 0;
     c.window_days = 365;
     c.min_periods = 8;
+    c.gate_level = 0.95f;
     c.out_dir = "out/nightly";
     c.ckpt_dir = "out/ckpt";
     c.ckpt_keep = 3;
     c.device = "auto";
     c.compare = exp_compare_default();
+    c.fault_kill_rank = -1;
     return c;
 }
 
@@ -63,6 +67,10 @@ void exp_nightly_free_list(char **list, int n) {
 int exp_nightly_exit_code(int status, const exp_nightly_summary *sum) {
     switch (status) {
     case ENG_OK: return sum && sum->n_failed > 0 ? 4 : 0;
+    default: break;
+    }
+    if (sum && sum->rank_lost) return 3; /* a rank failed or died: the run failed, nothing pushed */
+    switch (status) {
     case ENG_EINVAL:
     case ENG_ENOTFOUND:
     case ENG_EFORMAT:
@@ -207,6 +215,26 @@ cleanup:
 /* ---- decision ------------------------------------------------------------------------------- */
 typedef exp_nightly_decision decision;
 
+double exp_nightly_gate_z(double level) {
+    if (!(level > 0)) return 0;
+    if (!(level < 1)) return INFINITY;
+    double lo = 0, hi = 40, tail = 1 - level;
+    for (int k = 0; k < 200; k++) { /* bisection on the normal tail: exact to double precision */
+        double m = 0.5 * (lo + hi);
+        if (erfc(m / sqrt(2.0)) > tail) lo = m;
+        else hi = m;
+    }
+    return 0.5 * (lo + hi);
+}
+
+/* The gate's lower bound of an uplift: the interval's own bound at its own level (1 - ope.alpha),
+ * else estimate - z(gate_level) x sd (normal; the shrunk uplift's posterior is normal). */
+static double gate_lo(const exp_nightly_cfg *cfg, const ope_value *v) {
+    if (fabs(cfg->gate_level - (1 - cfg->compare.ope.alpha)) < 1e-6 || !(isfinite(v->boot_se) && v->boot_se > 0))
+        return v->ci_low;
+    return v->estimate - exp_nightly_gate_z(cfg->gate_level) * v->boot_se;
+}
+
 static const exp_agent candidates[] = {EXP_AGENT_FIXED, EXP_AGENT_LINUCB, EXP_AGENT_DQN, EXP_AGENT_DDPG};
 
 int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const exp_product_result *pr, decision *d) {
@@ -214,6 +242,7 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
     d->hold = EXP_HOLD_NO_UPLIFT;
     d->agent = EXP_AGENT_HISTORY;
     d->uplift = d->lo = d->hi = NAN;
+    d->per_unit = d->mean_period = d->plausible = NAN;
     d->incumbent = pr->incumbent_price;
     if (cfg->fault_product && pr->product_id && !strcmp(cfg->fault_product, pr->product_id))
         return eng_err_set(ENG_EINVAL, "injected failure (test hook fault_product)");
@@ -245,9 +274,10 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
                 continue;
             }
             n_usable++;
-            if (!(v->ci_low > 0 && v->ci_low > best_lo)) continue;
+            double lo = gate_lo(cfg, v);
+            if (!(lo > 0 && lo > best_lo)) continue;
             if (!(isfinite(pr->price[a]) && pr->price[a] > 0)) continue;
-            best_lo = v->ci_low;
+            best_lo = lo;
             d->hold = -1;
             d->agent = a;
             candidate = pr->price[a];
@@ -269,12 +299,23 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
     if (st) return st;
     if (!(isfinite(d->price) && d->price > 0)) /* never counted as "same price" by a false comparison */
         return eng_err_set(ENG_ENUM, "guarded price %g is not a positive number", d->price);
+    /* what the product's own history says about the new price and the uplift, in money */
+    d->seen = fabs(d->price - d->incumbent) >= 0.005 ? exp_nightly_price_seen(h, pr->index, d->price) : EXP_SEEN_UNCHANGED;
+    if ((st = exp_nightly_sense_scale(h, pr->index, d->incumbent, (int)cfg->compare.reward.kind, &d->per_unit,
+                                      &d->mean_period, &d->plausible)))
+        return st;
+    if (d->hold < 0 && isfinite(d->plausible) && d->per_unit > 0 && d->uplift * d->per_unit > d->plausible) {
+        double cap = d->plausible / d->per_unit; /* no more than the history makes plausible */
+        d->uplift = cap;
+        if (d->lo > cap) d->lo = cap;
+        d->capped = 1;
+    }
     char g[128] = "";
     env_guard_reason_str(d->guard, g, sizeof g);
     char head[64];
     if (d->hold < 0) snprintf(head, sizeof head, "deploy:%s", exp_agent_name(d->agent));
     else snprintf(head, sizeof head, "%s", hold_names[d->hold]);
-    snprintf(d->reason, sizeof d->reason, "%s%s%s", head, g[0] ? "|" : "", g);
+    snprintf(d->reason, sizeof d->reason, "%s%s%s%s", head, g[0] ? "|" : "", g, d->capped ? "|uplift_capped" : "");
     return ENG_OK;
 }
 
@@ -282,6 +323,7 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
 typedef struct rec_json_ctx {
     const exp_nightly_summary *sum;
     const db_recommendation *recs;
+    const decision *const *rdec; /* [n] the decision behind each recommendation */
     size_t n;
     int dry_run;
 } rec_json_ctx;
@@ -308,6 +350,11 @@ static int write_recs_json(FILE *f, void *vctx) {
     for (int i = 0; i < s->n_failed; i++) json_object_array_add(failed, json_object_new_string(s->failed[i]));
     json_object_object_add(sm, "failed", failed);
     json_object_object_add(sm, "winner", json_object_new_string(exp_agent_name(s->winner)));
+    json_object *seen = json_object_new_object();
+    for (int k = EXP_SEEN_NORMAL; k < EXP_SEEN_COUNT; k++)
+        json_object_object_add(seen, exp_seen_name(k), json_object_new_int(s->n_seen[k]));
+    json_object_object_add(sm, "repriced_new_price_seen", seen);
+    json_object_object_add(sm, "n_uplift_capped", json_object_new_int(s->n_capped));
     json_object_object_add(root, "summary", sm);
     for (size_t i = 0; i < c->n; i++) {
         const db_recommendation *r = &c->recs[i];
@@ -320,6 +367,14 @@ static int write_recs_json(FILE *f, void *vctx) {
         json_object_object_add(o, "expected_uplift", jnum(r->expected_uplift));
         json_object_object_add(o, "ci_low", jnum(r->ci_low));
         json_object_object_add(o, "ci_high", jnum(r->ci_high));
+        const decision *d = c->rdec[i];
+        json_object_object_add(o, "new_price_seen", json_object_new_string(exp_seen_name(d->seen)));
+        json_object_object_add(o, "expected_uplift_per_period", jnum(r->expected_uplift * d->per_unit));
+        json_object_object_add(o, "ci_low_per_period", jnum(r->ci_low * d->per_unit));
+        json_object_object_add(o, "ci_high_per_period", jnum(r->ci_high * d->per_unit));
+        json_object_object_add(o, "mean_per_period", jnum(d->mean_period));
+        json_object_object_add(o, "plausible_per_period", jnum(d->plausible));
+        json_object_object_add(o, "uplift_capped", json_object_new_boolean(d->capped));
         json_object_array_add(arr, o);
     }
     json_object_object_add(root, "recommendations", arr);
@@ -353,8 +408,8 @@ static char *config_text(const exp_nightly_cfg *cfg) {
     for (int i = 0; i < cfg->n_products; i++) len += strlen(cfg->products[i]) + 1;
     char *t = eng_malloc(len);
     if (!t) { free(ct); return NULL; }
-    size_t o = (size_t)snprintf(t, len, "%snightly.window_days = %d\nnightly.min_periods = %d\nproducts = ", ct,
-                                cfg->window_days, cfg->min_periods);
+    size_t o = (size_t)snprintf(t, len, "%snightly.window_days = %d\nnightly.min_periods = %d\nnightly.gate_level = %g\n"
+                                "products = ", ct, cfg->window_days, cfg->min_periods, cfg->gate_level);
     if (!cfg->products) o += (size_t)snprintf(t + o, len - o, "*");
     for (int i = 0; i < cfg->n_products; i++) o += (size_t)snprintf(t + o, len - o, "%s%s", i ? "," : "", cfg->products[i]);
     snprintf(t + o, len - o, "\n");
@@ -405,6 +460,7 @@ typedef struct nightly_run {
     db_recommendation *recs;   /* [n_products + 1]; strings borrowed from res and dec */
     size_t nrec;
     decision *dec;
+    const decision **rdec;     /* [nrec] the decision behind each recommendation */
     char *ctext, *cjson, *html, *json, *sumtxt;
     char staging[1200];        /* "" when there is no staging folder to remove */
     char name[128];            /* the published folder's name */
@@ -425,8 +481,8 @@ static int nightly_prepare(nightly_run *r) {
     exp_nightly_summary *sum = r->sum;
     int st;
     exp_date_format(cfg->date, sum->run_date);
-    if (cfg->window_days < 0 || cfg->min_periods < 1)
-        return eng_err_set(ENG_EINVAL, "nightly: window_days must be >= 0 and min_periods >= 1");
+    if (cfg->window_days < 0 || cfg->min_periods < 1 || !(cfg->gate_level > 0 && cfg->gate_level < 1))
+        return eng_err_set(ENG_EINVAL, "nightly: window_days must be >= 0, min_periods >= 1 and 0 < gate_level < 1");
     if ((st = exp_compare_cfg_check(&cfg->compare))) return st;
     if ((st = env_guard_cfg_check(&cfg->compare.guard))) return st;
     if ((st = eng_backend_select(cfg->device ? cfg->device : "auto", &r->be))) return st;
@@ -448,7 +504,8 @@ static int nightly_load(nightly_run *r) {
         r->conn = r->own;
     }
     ENG_INFO("nightly: run %s on %s%s", sum->run_id, db_describe(r->conn), cfg->dry_run ? " (dry run: no database writes)" : "");
-    if (!cfg->dry_run) { /* one process per run id: a second one stops here (ENG_EBUSY, exit 5) */
+    if (!cfg->dry_run && eng_par_rank() == 0) { /* one process per run id (a second one stops here:
+                                                   ENG_EBUSY, exit 5); under MPI rank 0 owns the run */
         if ((st = db_runlock_acquire(r->conn, cfg->conninfo, sum->run_id, &r->lock))) return st;
         if ((st = db_runs_reap_abandoned(r->lock, &sum->n_abandoned))) return st;
         if ((st = db_run_open(r->conn, sum->run_id, cfg->date, r->cjson))) return st;
@@ -504,6 +561,11 @@ static int nightly_compare(nightly_run *r) {
                  ckpt);
     }
     snprintf(cc.device, sizeof cc.device, "%s", cfg->device ? cfg->device : "auto");
+    if (eng_par_size() > 1) { /* MPI: this rank's share of the products (exp_compare_shard.c) */
+        cc.shard_count = eng_par_size();
+        cc.shard_index = eng_par_rank();
+        cc.fault_kill_rank = cfg->fault_kill_rank;
+    }
     prog_relay pr = {cfg};
     double t = eng_now();
     if ((st = exp_compare_run(r->h, &cc, r->be, relay, &pr, &r->res))) return st;
@@ -533,6 +595,7 @@ static void hold_failed(const exp_nightly_cfg *cfg, const db_history *h, const e
     d->hold = EXP_HOLD_FAILED;
     d->incumbent = p->incumbent_price;
     d->uplift = d->lo = d->hi = NAN;
+    d->per_unit = d->mean_period = d->plausible = NAN;
     snprintf(d->note, sizeof d->note, "%.180s", why);
     d->price = NAN;
     if (isfinite(d->incumbent) && d->incumbent > 0 && p->index >= 0 && p->index < h->n_products) {
@@ -557,6 +620,8 @@ static void count_decision(exp_nightly_summary *sum, const decision *d) {
         if (cents > 0) sum->n_up++;
         else if (cents < 0) sum->n_down++;
         else sum->n_same++;
+        if (cents != 0) sum->n_seen[d->seen]++;
+        sum->n_capped += d->capped;
     }
 }
 
@@ -578,7 +643,8 @@ static int nightly_decide_all(nightly_run *r) {
     }
     r->recs = eng_calloc((size_t)res->n_products + 1, sizeof *r->recs);
     r->dec = eng_calloc((size_t)res->n_products + 1, sizeof *r->dec);
-    if (!r->recs || !r->dec) return ENG_ENOMEM;
+    r->rdec = eng_calloc((size_t)res->n_products + 1, sizeof *r->rdec);
+    if (!r->recs || !r->dec || !r->rdec) return ENG_ENOMEM;
     strlist failed = {0};
     for (int i = 0; i < res->n_products; i++) {
         const exp_product_result *p = &res->products[i];
@@ -593,7 +659,7 @@ static int nightly_decide_all(nightly_run *r) {
         }
         count_decision(sum, d);
         if (isfinite(d->price) && d->price > 0)
-            r->recs[r->nrec++] = (db_recommendation){p->product_id, cfg->date, d->price, d->incumbent,
+            r->rdec[r->nrec] = d, r->recs[r->nrec++] = (db_recommendation){p->product_id, cfg->date, d->price, d->incumbent,
                                                      d->hold < 0 ? exp_agent_name(d->agent) : "incumbent", d->reason,
                                                      d->uplift, d->lo, d->hi};
         if ((i + 1) % 1024 == 0 || i + 1 == res->n_products) progress(cfg, "decide", i + 1, res->n_products);
@@ -634,7 +700,7 @@ static int nightly_report(nightly_run *r) {
     if (st) return st;
     char path[1400];
     snprintf(path, sizeof path, "%s/recommendations.json", r->staging);
-    rec_json_ctx rc = {sum, r->recs, r->nrec, cfg->dry_run};
+    rec_json_ctx rc = {sum, r->recs, (const decision *const *)r->rdec, r->nrec, cfg->dry_run};
     if ((st = eng_atomic_write(path, write_recs_json, &rc))) return st;
     sum->sec_report = eng_now() - t;
     return ENG_OK;
@@ -700,12 +766,29 @@ static void nightly_cleanup(nightly_run *r, int st) {
     free(r->sumtxt);
     free(r->recs);
     free(r->dec);
+    free(r->rdec);
     free(r->ctext);
     free(r->cjson);
     exp_results_free(r->res);
     db_history_free(r->h);
     db_load_report_free(&r->rep);
     if (r->own) db_disconnect(r->own);
+    exp_nightly_watch_stop();
+}
+
+/* 1 when the current error names another rank ("rank R: ..." from eng_par_agree). */
+static int failed_elsewhere(void) {
+    int r = -1;
+    return sscanf(eng_err_msg(), "rank %d:", &r) == 1 && r != eng_par_rank();
+}
+
+/* MPI: every rank passes its status; returns the first failing rank's (its message "rank R:
+ * ...", rank_lost set when that is another rank or none answered).  One process: st. */
+static int nightly_agree(int st, exp_nightly_summary *sum) {
+    if (sum->n_ranks <= 1) return st;
+    int all = eng_par_agree(st);
+    if (all && (!st || eng_par_broken() || failed_elsewhere())) sum->rank_lost = 1;
+    return all;
 }
 
 int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
@@ -716,9 +799,18 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
     r.sum = sum;
     r.conn = cfg->conn;
     r.t0 = eng_now();
+    sum->n_ranks = eng_par_size();
     int st = nightly_prepare(&r);
     if (!st) st = nightly_load(&r);
-    if (!st) st = nightly_compare(&r);
+    if (!st && r.run_opened && sum->n_ranks > 1 && exp_nightly_watch_start(cfg->conninfo, sum->run_id, r.attempt))
+        ENG_WARN("nightly: %s; a launcher's SIGTERM would leave the run row 'running'", eng_err_msg());
+    st = nightly_agree(st, sum);            /* MPI: every rank loaded, or the run stops */
+    if (!st) st = nightly_compare(&r);      /* under MPI: ends with every rank's products on rank 0 */
+    if (st && sum->n_ranks > 1 && (eng_par_broken() || failed_elsewhere())) sum->rank_lost = 1;
+    if (!st && eng_par_rank() != 0) { /* MPI: the other ranks are done */
+        nightly_cleanup(&r, st);
+        return st;
+    }
     if (!st) st = nightly_decide_all(&r);
     if (!st) st = nightly_report(&r);
     if (!st && !cfg->dry_run) st = nightly_push(&r);

@@ -61,6 +61,8 @@ typedef struct exp_nightly_cfg {
     int n_products;
     int window_days;          /* history window length before the date; 0 = everything: 365 */
     int min_periods;          /* loader: fewer clean periods -> product skipped: 8 */
+    float gate_level;         /* two-sided level of the uplift interval whose lower bound must
+                                 be above 0 to deploy: 0.95 (docs/backtest.md, gate trade-off) */
     int dry_run;
     const char *out_dir;      /* report folder root: "out/nightly" */
     const char *ckpt_dir;     /* checkpoints: "out/ckpt" ("" = none); the run of date D writes
@@ -79,6 +81,7 @@ typedef struct exp_nightly_cfg {
     int (*before_commit)(void *ctx, int attempt); /* passed to db_push */
     void *hook_ctx;
     const char *fault_product; /* this product's decision fails (as a real failure would) */
+    int fault_kill_rank;       /* under MPI: this rank SIGKILLs itself mid-run (-1 = off) */
     void (*publish_hook)(void *ctx, int step); /* called after publish steps 1..3 (exp_publish.h) */
 } exp_nightly_cfg;
 
@@ -121,21 +124,50 @@ typedef struct exp_nightly_summary {
     int n_failed;
     char **failed;            /* [n_failed] product ids, owned (exp_nightly_summary_free) */
     int n_deployed_by[EXP_N_AGENTS];
+    int n_seen[4];            /* repriced products by where the history charged the new price
+                                 (EXP_SEEN_*): normal period, only promotion periods, never */
+    int n_capped;             /* deployments whose expected uplift was capped at the plausible */
     exp_agent winner;         /* best agent by the recommended one-step estimate */
     double total_est[EXP_N_AGENTS], total_lo[EXP_N_AGENTS], total_hi[EXP_N_AGENTS];
     int warm_loaded, warm_fresh;
     double sec_load, sec_features, sec_train, sec_ope, sec_decide, sec_report, sec_push, sec_total;
     size_t peak_rss;
+    int n_ranks;              /* MPI ranks of the run (1 without mpirun) */
+    int rank_lost;            /* the run failed because a rank failed, died or did not answer */
 } exp_nightly_summary;
 
 void exp_nightly_summary_free(exp_nightly_summary *s); /* frees failed[]; safe when zeroed */
 
-/* Run the night (see the top of this file).  *sum (caller's struct, zeroed here) is filled as
+/* Under mpirun (eng_par.h, docs/mpi.md) every rank calls exp_nightly_run with the same
+ * configuration: each loads the history and fits the cross-product models, trains and
+ * evaluates its share of the products (exp_compare.h, shard_count), and rank 0 alone opens the
+ * run row, decides, writes the report and pushes.  A rank that fails, dies or stays silent
+ * past the timeout fails the run on every rank (rank_lost; rank 0 marks the row failed with
+ * the reason; nothing is pushed).  On the other ranks *sum holds the status only.
+ * Run the night (see the top of this file).  *sum (caller's struct, zeroed here) is filled as
  * far as the run got; free with exp_nightly_summary_free.  Returns 0 when the run finished
  * (per-product failures are in sum->failed, not an error), or ENG_EBUSY (the run id is locked by
  * another run), ENG_EDB (database; the run row is marked failed, on a new connection if need be), ENG_EINVAL (configuration, empty
  * window), ENG_EDEVICE, ENG_EIO (report folder), ENG_ENOMEM. */
 int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum);
+
+/* z of a two-sided normal interval of `level` (0.95 -> 1.95996...). */
+double exp_nightly_gate_z(double level);
+
+/* Where the history charged a recommended price (exp_nightly_price_seen). */
+enum { EXP_SEEN_UNCHANGED = 0, EXP_SEEN_NORMAL, EXP_SEEN_PROMO_ONLY, EXP_SEEN_NEVER, EXP_SEEN_COUNT };
+/* "unchanged", "normal", "promo_only", "never". */
+const char *exp_seen_name(int seen);
+/* EXP_SEEN_NORMAL when product p's history charged `price` (within 1.25%) in a period without a
+ * promotion, EXP_SEEN_PROMO_ONLY when only in promotion periods, else EXP_SEEN_NEVER. */
+int exp_nightly_price_seen(const db_history *h, int p, double price);
+/* Product p's money scale (exp_nightly_sense.c): *per_unit converts its reward to money per
+ * period (mean traffic for the per-visitor kinds, else 1), *mean_period = its mean revenue (or
+ * profit) per period, *plausible = the largest uplift per period its normal periods make
+ * plausible (best price cluster's mean minus the incumbent's); NaN where unknown.  Returns 0 or
+ * ENG_ENOMEM. */
+int exp_nightly_sense_scale(const db_history *h, int p, double incumbent, int reward_kind, double *per_unit,
+                            double *mean_period, double *plausible);
 
 /* One product's decision (exp_nightly_decide). */
 typedef struct exp_nightly_decision {
@@ -146,6 +178,11 @@ typedef struct exp_nightly_decision {
     double incumbent;
     double uplift, lo, hi; /* deployed: agent estimate / CI minus the incumbent's estimate; NaN held */
     uint32_t guard;      /* env_action.h ENV_GR_* bits of the final price */
+    int seen;            /* EXP_SEEN_*: where the history charged the final price */
+    double per_unit;     /* reward -> money per period (exp_nightly_sense_scale) */
+    double mean_period;  /* the product's mean revenue (profit) per period */
+    double plausible;    /* the largest uplift per period its normal periods make plausible */
+    int capped;          /* 1: uplift, lo, hi were capped at `plausible` (reason "|uplift_capped") */
     char reason[160];    /* "deploy:dqn|rounded", "hold:poor_overlap", ... */
     char note[192];      /* why it failed */
 } exp_nightly_decision;
