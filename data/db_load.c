@@ -724,7 +724,14 @@ int db_load_store_rejects(PGconn *conn, const char *run_id, const db_load_report
     size_t len = 0, cap = 0;
     if (own_tx && (st = db_exec(conn, "BEGIN", PGRES_COMMAND_OK, "storing rejected rows"))) return st;
     const char *vals[1] = {run_id};
-    PGresult *r = PQexecParams(conn, "DELETE FROM rejected_rows WHERE run_id = $1", 1, NULL, vals, NULL, NULL, 0);
+    /* two writers of one run id take turns (else both DELETE nothing, and the second COPY hits
+     * the first's keys: "duplicate key ... rejected_rows_pkey"); released at COMMIT / ROLLBACK */
+    PGresult *r = PQexecParams(conn, "SELECT pg_advisory_xact_lock(hashtextextended('rlprice rejected_rows ' || $1, 0))",
+                               1, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) st = server_err(conn, "storing rejected rows");
+    PQclear(r);
+    if (st) goto done;
+    r = PQexecParams(conn, "DELETE FROM rejected_rows WHERE run_id = $1", 1, NULL, vals, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) st = server_err(conn, "storing rejected rows");
     PQclear(r);
     if (st) goto done;

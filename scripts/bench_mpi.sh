@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # scripts/bench_mpi.sh - weak and strong scaling of `mpirun -np K rlprice nightly` (docs/mpi.md).
 #   BUILD=build-nc scripts/bench_mpi.sh [P] [DAYS] [K]      (defaults 128 products, 60 days, 2 ranks)
+#   NIGHTLY_FLAGS="--compare.group_size=32" adds settings to every night (FQE is dealt to the ranks
+#   in chunks of group_size products: with P <= group_size there is one chunk, on rank 0)
 # Starts a throwaway PostgreSQL cluster in $BUILD/pgbench-mpi, simulates P and K*P products into
 # two databases, then times whole dry-run nights from cold checkpoints, every process bound to
 # one core with one BLAS thread (mpirun -np 1 for the one-rank runs, so binding is the same):
@@ -33,7 +35,7 @@ night() {
     local t0 t1
     t0=$(date +%s.%N)
     $MPI -np "$1" "$bin" nightly --db "dbname=bench_mpi_$2" --date "$date" --window-days "$DAYS" --device cpu \
-        --dry-run --out "$tmp/out_$3" --ckpt "$tmp/ckpt_$3" >"$tmp/$3.log" 2>&1 || { echo "bench_mpi: $3 failed:"; tail -n 20 "$tmp/$3.log"; exit 1; }
+        --dry-run --out "$tmp/out_$3" --ckpt "$tmp/ckpt_$3" ${NIGHTLY_FLAGS:-} >"$tmp/$3.log" 2>&1 || { echo "bench_mpi: $3 failed:"; tail -n 20 "$tmp/$3.log"; exit 1; }
     t1=$(date +%s.%N)
     echo "$t1 - $t0" | bc
 }

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "db_load.h"
 #include "db_runlock.h"
 #include "db_store.h"
 #include "env_sim.h"
@@ -540,6 +541,47 @@ static void test_rejected_row_count(void **state) {
     exp_compare_cfg_free(&cfg.compare);
 }
 
+static void test_rejects_stored_twice_at_once(void **state) {
+    (void)state;
+    /* the old race: two writers of one run's rejected rows at the same time (DELETE, then COPY) */
+    db_history *h = NULL;
+    db_load_report rep;
+    db_load_opts o;
+    db_load_opts_default(&o);
+    assert_int_equal(db_load_history(conn, &o, &h, &rep), 0);
+    assert_int_equal(rep.n_rejects, 2);
+    tdb_exec(conn, "BEGIN", 0, NULL);
+    assert_int_equal(db_load_store_rejects(conn, "race-run", &rep), 0); /* inside our open transaction */
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        PGconn *c = NULL;
+        if (db_connect_dbname(&c, NULL, tdb_name) != ENG_OK) _exit(90);
+        PQclear(PQexec(c, "SET application_name = 'rejects race'"));
+        int st = db_load_store_rejects(c, "race-run", &rep);
+        if (st) fprintf(stderr, "second writer: %s\n", eng_err_msg());
+        _exit(st ? 1 : 0);
+    }
+    /* the second writer waits for our transaction (a lock wait, not an error); watched from a
+     * third session, since our transaction sees one snapshot of the statistics */
+    PGconn *watch = own_conn();
+    int waited = 0;
+    for (int i = 0; i < 200 && !waited; i++) {
+        waited = tdb_long(watch, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'rejects race'"
+                                 " AND wait_event_type = 'Lock'", 0, NULL) == 1;
+        if (!waited) usleep(20000);
+    }
+    db_disconnect(watch);
+    if (!waited) tdb_exec(conn, "ROLLBACK", 0, NULL);
+    assert_true(waited);
+    tdb_exec(conn, "COMMIT", 0, NULL);
+    assert_int_equal(wait_rc(pid), 0);
+    assert_int_equal(q1("SELECT count(*) FROM rejected_rows WHERE run_id = $1", "race-run"), 2);
+    db_history_free(h);
+    db_load_report_free(&rep);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backend_terminated_mid_load), cmocka_unit_test(test_backend_terminated_during_training),
@@ -548,6 +590,7 @@ int main(void) {
         cmocka_unit_test(test_kill_between_publish_steps),  cmocka_unit_test(test_publish_takes_over_a_legacy_folder),
         cmocka_unit_test(test_failed_rerun_keeps_finished),
         cmocka_unit_test(test_abandoned_run_reported),      cmocka_unit_test(test_rejected_row_count),
+        cmocka_unit_test(test_rejects_stored_twice_at_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -226,6 +226,28 @@ void exp_backtest_print(FILE *f, const exp_bt_cfg *cfg, const exp_bt_result *r) 
         span_print(f, r, -1, g_rep, k);
         fputc('\n', f);
     }
+    /* the suggested default: the highest captured (pooled, mean over runs) among the shrunk
+     * levels whose made-worse share meets the goal (<= 5%); when none does, the level with the
+     * lowest made-worse share (ties: the higher captured) */
+    int pick = -1, meets = 0;
+    double pick_cap = -INFINITY, pick_w = INFINITY;
+    for (int k = 0; k < EXP_BT_N_LEVELS; k++) {
+        double c, w, lo, hi;
+        span(r, -1, g_pool, k, &c, &lo, &hi);
+        span(r, -1, g_worse, k, &w, &lo, &hi);
+        if (!isfinite(c)) continue;
+        if (!isfinite(w)) w = 0; /* nothing repriced: nothing made worse */
+        int ok = w <= 0.05;
+        if (ok && (!meets || c > pick_cap)) pick = k, pick_cap = c, pick_w = w, meets = 1;
+        else if (!meets && (w < pick_w - 1e-12 || (fabs(w - pick_w) <= 1e-12 && c > pick_cap)))
+            pick = k, pick_cap = c, pick_w = w;
+    }
+    if (pick >= 0)
+        fprintf(f, "  suggested nightly.gate_level = %.2f (shrunk uplift): captured %.1f%%, made worse %.1f%% over "
+                   "every run (%s)\n",
+                exp_bt_gate_level[pick], 100 * pick_cap, 100 * pick_w,
+                meets ? "the most captured with <= 5% made worse"
+                      : "no level keeps made worse <= 5%: the level with the least made worse");
     int agree = 0, valued = 0;
     for (int i = 0; i < r->n_runs; i++) agree += r->runs[i].n_gate_agree, valued += r->runs[i].n_valued;
     fprintf(f, "  (the shrunk 95%% row is the nightly's rule: it matches the pushed price on %d of %d products)\n", agree,

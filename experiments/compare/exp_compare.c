@@ -742,16 +742,16 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
     if (cfg->shard_count > 1) rc = cmp_shard_gather(&c, rc); /* every rank, failed or not */
     gathered = 1;
     if (rc) goto fail;
-    if (cfg->shard_count > 1 && cfg->shard_index != 0) { /* this rank's share only, no totals */
-        *out = c.res;
-        c.res = NULL;
-        goto fail;
-    }
     cmp_residual_total(&c);
 
     /* 3. long-term values, totals */
     double t3 = eng_now();
-    if ((rc = cmp_fqe_run(&c))) goto fail;
+    if ((rc = cmp_fqe_run(&c))) goto fail; /* MPI: every rank its chunks, the values to rank 0 */
+    if (cfg->shard_count > 1 && cfg->shard_index != 0) { /* every product's results, no totals */
+        *out = c.res;
+        c.res = NULL;
+        goto fail;
+    }
     if ((rc = cmp_totals(&c))) goto fail;
     c.res->seconds_ope += eng_now() - t3;
     ENG_INFO("compare: %d products (%d own models in %d groups, %d short), features %.2fs, train %.2fs, ope %.2fs",

@@ -99,6 +99,11 @@ void cmp_value_unset(ope_value *v, const char *note);
 
 /* 1 when transition r's own period ran a promotion (db_history.promo), else 0. */
 int cmp_row_promo(const cmp_ctx *c, size_t r);
+/* The uplift of every agent of product p on its n evaluation rows (d: the rows, q the reward
+ * model; drt [A][n] the agents' DR terms; ridx the rows' transitions) into res->products[p]
+ * .uplift, and history's CMP_S_HOLD sum (exp_compare_uplift.c).  Returns 0 or ENG_ENOMEM. */
+int cmp_paired_uplift(cmp_ctx *c, int p, int n, const double *drt, const ope_bandit *d, const size_t *ridx,
+                      uint64_t seed_p);
 
 /* 1 when transition i belongs to the training window / the evaluation window. */
 static inline int cmp_is_train(const cmp_ctx *c, size_t i) { return c->tr->t[i] < c->train_end; }
@@ -139,6 +144,13 @@ int cmp_shard_owner(const cmp_ctx *c, int p, int is_short);
  * which copies them into c->res, res2_p/resn_p, sums and ess_p.  Returns 0 or the first
  * failing rank's status (message "rank R: ..."), ENG_EIO when a rank does not answer. */
 int cmp_shard_gather(cmp_ctx *c, int status);
+
+/* MPI: 1 when FQE chunk `chunk` (of compare.group_size sample products, in sample order) is
+ * this rank's (round-robin; always 1 in one process). */
+int cmp_shard_fqe_mine(const cmp_ctx *c, int chunk);
+/* MPI: agree on status, then send the FQE values of this rank's chunks of the sample el[want]
+ * to rank 0.  Returns 0 or the first failure. */
+int cmp_shard_fqe_gather(cmp_ctx *c, const int *el, int want, int status);
 
 /* Totals over products and the winners into c->res.  Returns 0 or a negative status. */
 int cmp_totals(cmp_ctx *c);

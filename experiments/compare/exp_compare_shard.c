@@ -6,8 +6,10 @@
  * products whose FNV-1a 64 hash of the id is r modulo the rank count, rank 0 also the
  * short-history products of the pooled model.  A product's random streams are keyed by its
  * catalogue position (agt_*_cfg.keys), never by its group or slot, so its model and its OPE
- * are the same on any rank.  cmp_shard_gather then sends each rank's products to rank 0, which
- * runs FQE, the totals and everything after them exactly as one process does. */
+ * are the same on any rank.  cmp_shard_gather then gives every rank every product's results;
+ * FQE's chunks (fixed by the seeded sample, as in one process) are dealt to the ranks
+ * round-robin and their values sent to rank 0 (cmp_shard_fqe_gather), which computes the
+ * totals and everything after them exactly as one process does. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,10 +116,10 @@ int cmp_shard_gather(cmp_ctx *c, int status) {
     }
     int st = eng_par_agree(status);
     if (st) return st;
-    const int P = c->res->n_products, root = eng_par_rank() == 0;
+    const int P = c->res->n_products;
     const size_t rs = rec_size(c);
     size_t n = 0;
-    for (int p = 0; p < P; p++) n += !root && c->mine[p];
+    for (int p = 0; p < P; p++) n += c->mine[p];
     char *buf = eng_malloc(n * rs + 1), *all = NULL;
     size_t *counts = eng_calloc((size_t)eng_par_size(), sizeof *counts);
     if (!buf || !counts) st = ENG_ENOMEM;
@@ -125,20 +127,74 @@ int cmp_shard_gather(cmp_ctx *c, int status) {
     if (!st) {
         size_t k = 0;
         for (int p = 0; p < P; p++)
-            if (!root && c->mine[p]) rec_pack(c, p, buf + rs * k++);
-        st = eng_par_gatherv(buf, n * rs, 0, &all, counts);
+            if (c->mine[p]) rec_pack(c, p, buf + rs * k++);
+        st = eng_par_allgatherv(buf, n * rs, &all, counts); /* FQE needs every product's prices */
     }
-    if (!st && root) {
+    if (!st) {
         size_t total = 0, got = 0;
         for (int r = 0; r < eng_par_size(); r++) total += counts[r];
         if (total % rs) st = eng_err_set(ENG_EFORMAT, "compare: gathered %zu bytes, not whole products", total);
-        for (size_t o = 0; !st && o < total; o += rs, got++) st = rec_unpack(c, all + o);
-        if (!st)
-            ENG_INFO("compare: rank 0 received %zu products from %d other rank(s) (%.1f MiB)", got, eng_par_size() - 1,
-                     (double)total / 1048576.0);
+        for (size_t o = 0; !st && o < total; o += rs) {
+            int32_t p;
+            memcpy(&p, all + o, sizeof p);
+            if (p >= 0 && p < P && c->mine[p]) continue; /* this rank's own */
+            st = rec_unpack(c, all + o);
+            got++;
+        }
+        if (!st && eng_par_rank() == 0)
+            ENG_INFO("compare: rank 0 received %zu products from %d other rank(s) (%.1f MiB; every rank receives "
+                     "all)", got, eng_par_size() - 1, (double)(total - n * rs) / 1048576.0);
     }
     free(buf);
     free(all);
     free(counts);
+    return st;
+}
+
+int cmp_shard_fqe_mine(const cmp_ctx *c, int chunk) {
+    return c->cfg->shard_count <= 1 || chunk % c->cfg->shard_count == c->cfg->shard_index;
+}
+
+/* One product's FQE values: index and longterm[a].v[OPE_FQE] of every agent. */
+typedef struct fqe_rec {
+    int32_t p;
+    ope_value v[EXP_N_AGENTS];
+} fqe_rec;
+
+int cmp_shard_fqe_gather(cmp_ctx *c, const int *el, int want, int status) {
+    const exp_compare_cfg *cfg = c->cfg;
+    if (cfg->shard_count <= 1) return status;
+    int st = eng_par_agree(status);
+    if (st) return st;
+    fqe_rec *mine = eng_calloc((size_t)(want ? want : 1), sizeof *mine);
+    size_t *counts = eng_calloc((size_t)eng_par_size(), sizeof *counts), n = 0;
+    char *all = NULL;
+    st = eng_par_agree(!mine || !counts ? ENG_ENOMEM : ENG_OK);
+    if (!st) {
+        for (int i0 = 0; i0 < want; i0 += cfg->group_size) {
+            if (!cmp_shard_fqe_mine(c, i0 / cfg->group_size)) continue;
+            for (int i = i0; i < want && i < i0 + cfg->group_size; i++, n++) {
+                mine[n].p = el[i];
+                for (int a = 0; a < EXP_N_AGENTS; a++) mine[n].v[a] = c->res->products[el[i]].longterm[a].v[OPE_FQE];
+            }
+        }
+        st = eng_par_gatherv(mine, n * sizeof *mine, 0, &all, counts);
+    }
+    if (!st && eng_par_rank() == 0) {
+        size_t total = 0;
+        for (int r = 0; r < eng_par_size(); r++) total += counts[r];
+        for (size_t o = 0; o + sizeof(fqe_rec) <= total; o += sizeof(fqe_rec)) {
+            fqe_rec f;
+            memcpy(&f, all + o, sizeof f);
+            if (f.p < 0 || f.p >= c->res->n_products) {
+                st = eng_err_set(ENG_EFORMAT, "compare: rank sent FQE of product %d", f.p);
+                break;
+            }
+            for (int a = 0; a < EXP_N_AGENTS; a++) c->res->products[f.p].longterm[a].v[OPE_FQE] = f.v[a];
+        }
+    }
+    free(mine);
+    free(counts);
+    free(all);
     return st;
 }

@@ -4,7 +4,8 @@
  * By default mpirun ends the whole job when one rank dies: it sends SIGTERM to the others and
  * SIGKILL a second later (odls_base_sigkill_timeout).  Rank 0 would then leave its run row
  * 'running' without a word.  While the watch is on, SIGTERM (and SIGINT) only write a byte to
- * a pipe (async-signal-safe); a thread waiting on that pipe opens its own connection, marks the
+ * a pipe (async-signal-safe); a thread waiting on that pipe, on its own connection (opened when
+ * the watch starts, so only the UPDATE is left to do in the second mpirun allows), marks the
  * run and its attempt 'failed' with the reason (db_run_fail_attempt: a run that finished
  * meanwhile keeps its row), and re-raises the
  * signal with its default action, so the process ends as the signal meant it to. */
@@ -27,6 +28,7 @@ static int watch_on;
 static struct sigaction old_term, old_int;
 static char watch_conninfo[2048], watch_run[64];
 static int watch_has_conninfo, watch_attempt;
+static PGconn *watch_conn; /* opened at start: on the signal only the UPDATE is left to do */
 
 static void on_signal(int sig) {
     char c = (char)sig;
@@ -47,11 +49,10 @@ static void *watch_main(void *arg) {
     snprintf(msg, sizeof msg,
              "terminated by signal %d (the MPI launcher ends the job when a rank dies or the job is cancelled); "
              "nothing was pushed", (int)c);
-    PGconn *conn = NULL;
-    if (db_resolve(&conn, watch_has_conninfo ? watch_conninfo : NULL) == ENG_OK) {
+    PGconn *conn = watch_conn;
+    if (conn || db_resolve(&conn, watch_has_conninfo ? watch_conninfo : NULL) == ENG_OK) {
         if (db_run_fail_attempt(conn, watch_run, watch_attempt, msg) == ENG_OK)
             fprintf(stderr, "rlprice: nightly: run %s marked failed: %s\n", watch_run, msg);
-        db_disconnect(conn);
     }
     signal(c, SIG_DFL);
     raise(c);
@@ -64,11 +65,22 @@ int exp_nightly_watch_start(const char *conninfo, const char *run_id, int attemp
     snprintf(watch_run, sizeof watch_run, "%s", run_id);
     watch_has_conninfo = conninfo != NULL;
     snprintf(watch_conninfo, sizeof watch_conninfo, "%s", conninfo ? conninfo : "");
-    if (pipe(watch_pipe)) return eng_err_set(ENG_EIO, "nightly: watch pipe: %s", strerror(errno));
-    if (pthread_create(&watch_thread, NULL, watch_main, NULL)) {
+    if (db_resolve(&watch_conn, watch_has_conninfo ? watch_conninfo : NULL) != ENG_OK) { /* connect later */
+        watch_conn = NULL;
+        eng_err_clear();
+    }
+    int st = ENG_OK;
+    if (pipe(watch_pipe)) {
+        st = eng_err_set(ENG_EIO, "nightly: watch pipe: %s", strerror(errno));
+    } else if (pthread_create(&watch_thread, NULL, watch_main, NULL)) {
         close(watch_pipe[0]);
         close(watch_pipe[1]);
-        return eng_err_set(ENG_EIO, "nightly: watch thread could not start");
+        st = eng_err_set(ENG_EIO, "nightly: watch thread could not start");
+    }
+    if (st) {
+        if (watch_conn) db_disconnect(watch_conn);
+        watch_conn = NULL;
+        return st;
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -90,5 +102,7 @@ void exp_nightly_watch_stop(void) {
     close(watch_pipe[0]);
     close(watch_pipe[1]);
     watch_pipe[0] = watch_pipe[1] = -1;
+    if (watch_conn) db_disconnect(watch_conn);
+    watch_conn = NULL;
     watch_on = 0;
 }
