@@ -19,6 +19,7 @@ struct agt_ddpg {
     eng_rng *rng;     /* [P] */
     float *ou;        /* [P] OU state */
     unsigned char *bad, *mask, *newbad, *cbad;
+    unsigned char *frozen, *skip; /* [P] early-stopped; bad | frozen for the sampler */
     long steps;
     /* The minibatch lives in ONE host block `hb` (backend host memory, pinned on CUDA) and goes
      * up in one copy to the backend block `db` of the same layout:
@@ -97,6 +98,7 @@ void agt_ddpg_free(agt_ddpg *q) {
     eng_model_free(q->actor); eng_model_free(q->critic); eng_model_free(q->actor_t); eng_model_free(q->critic_t);
     agt_replay_free(q->rb);
     free(q->rng); free(q->ou); free(q->bad); free(q->mask); free(q->newbad); free(q->cbad);
+    free(q->frozen); free(q->skip);
     if (q->be) {
         q->be->host_free(q->hb);
         q->be->free(q->db);
@@ -131,10 +133,11 @@ int agt_ddpg_create(agt_ddpg **out, const eng_backend *be, const agt_ddpg_cfg *c
     const size_t PB = (size_t)P * cfg->batch;
     q->rng = eng_calloc(P, sizeof(eng_rng)); q->ou = eng_calloc(P, sizeof(float));
     q->bad = eng_calloc(P, 1); q->mask = eng_calloc(P, 1); q->newbad = eng_calloc(P, 1); q->cbad = eng_calloc(P, 1);
+    q->frozen = eng_calloc(P, 1); q->skip = eng_calloc(P, 1);
     q->pmask = eng_calloc(P, 1);
     q->loss = eng_calloc(P, sizeof(float)); q->gn_c = eng_calloc(P, sizeof(float));
     q->gn_a = eng_calloc(P, sizeof(float)); q->s1 = eng_calloc((size_t)P * S, sizeof(float));
-    if (!q->rng || !q->ou || !q->bad || !q->mask || !q->newbad || !q->cbad || !q->pmask || !q->loss || !q->gn_c ||
+    if (!q->rng || !q->ou || !q->bad || !q->mask || !q->newbad || !q->cbad || !q->frozen || !q->skip || !q->pmask || !q->loss || !q->gn_c ||
         !q->gn_a || !q->s1) {
         st = ENG_ENOMEM;
         goto cleanup;
@@ -232,7 +235,8 @@ int agt_ddpg_train_step(agt_ddpg *q, float *critic_loss, float *actor_q) {
         if (critic_loss) critic_loss[p] = NAN;
         if (actor_q) actor_q[p] = NAN;
     }
-    if ((st = agt_replay_sample_group(q->rb, q->rng, q->bad, q->cfg.learn_start, B, q->mask, &any, q->s, q->a, q->r,
+    for (int p = 0; p < P; p++) q->skip[p] = q->bad[p] | q->frozen[p];
+    if ((st = agt_replay_sample_group(q->rb, q->rng, q->skip, q->cfg.learn_start, B, q->mask, &any, q->s, q->a, q->r,
                                       q->s2, q->done)))
         return st;
     if (!any) return ENG_OK;
@@ -290,6 +294,60 @@ int agt_ddpg_train_step(agt_ddpg *q, float *critic_loss, float *actor_q) {
     }
     if ((st = eng_model_polyak(q->actor_t, q->actor, q->cfg.tau))) return st;
     return eng_model_polyak(q->critic_t, q->critic, q->cfg.tau);
+}
+
+/* x[i] = [s[i][:], act[i]] on the host. */
+static void pack_host(float *x, const float *s, const float *act, size_t PB, int S) {
+    for (size_t i = 0; i < PB; i++) {
+        memcpy(x + i * (S + 1), s + i * S, sizeof(float) * S);
+        x[i * (S + 1) + S] = act[i];
+    }
+}
+
+int agt_ddpg_freeze(agt_ddpg *q, int p, int on) {
+    if (!q || p < 0 || p >= q->P) return eng_err_set(ENG_EINVAL, "ddpg_freeze: bad product %d", p);
+    q->frozen[p] = on ? 1 : 0;
+    return ENG_OK;
+}
+
+int agt_ddpg_eval_loss(agt_ddpg *q, const float *s, const float *ratio, const float *reward, const float *s2,
+                       const float *done, const float *weight, int B, float *loss) {
+    if (!q || !s || !ratio || !reward || !s2 || !done || !weight || !loss || B < 1)
+        return eng_err_set(ENG_EINVAL, "ddpg_eval_loss: bad argument");
+    const int P = q->P, S = q->cfg.state_dim;
+    const size_t PB = (size_t)P * B;
+    int st = ENG_ENOMEM;
+    float *x = eng_malloc(PB * (S + 1) * sizeof(float)), *mu = eng_malloc(PB * sizeof(float));
+    float *qn = eng_malloc(PB * sizeof(float)), *qc = eng_malloc(PB * sizeof(float)), *a = eng_malloc(PB * sizeof(float));
+    if (!x || !mu || !qn || !qc || !a) goto cleanup;
+    for (size_t i = 0; i < PB; i++) {
+        float v = (ratio[i] - 1.0f) / q->cfg.band;
+        a[i] = v < -1.0f ? -1.0f : v > 1.0f ? 1.0f : v;
+    }
+    if ((st = eng_model_infer(q->actor_t, s2, B, mu))) goto cleanup;
+    pack_host(x, s2, mu, PB, S);
+    if ((st = eng_model_infer(q->critic_t, x, B, qn))) goto cleanup;
+    pack_host(x, s, a, PB, S);
+    if ((st = eng_model_infer(q->critic, x, B, qc))) goto cleanup;
+    for (int p = 0; p < P; p++) {
+        double ls = 0, ws = 0;
+        for (int b = 0; b < B; b++) {
+            const size_t i = (size_t)p * B + b;
+            if (!(weight[i] > 0)) continue;
+            double y = reward[i] + (done[i] != 0.0f ? 0.0 : q->cfg.gamma * qn[i]), d = qc[i] - y;
+            ls += weight[i] * d * d;
+            ws += weight[i];
+        }
+        loss[p] = ws > 0 ? (float)(ls / ws) : NAN;
+    }
+    st = ENG_OK;
+cleanup:
+    free(x);
+    free(mu);
+    free(qn);
+    free(qc);
+    free(a);
+    return st;
 }
 
 int agt_ddpg_ratio(agt_ddpg *q, const float *s, float *ratio) {

@@ -76,6 +76,18 @@ long agt_ddpg_replay_size(const agt_ddpg *q, int p);
  * receive the critic's MSE and the mean Q(s, mu(s)); NaN for idle products. */
 int agt_ddpg_train_step(agt_ddpg *q, float *critic_loss, float *actor_q);
 
+/* Freeze (on = 1) or release product p: no Adam step for its actor or critic while frozen
+ * (early stopping); not an error, unlike divergence.  EINVAL for a bad p. */
+int agt_ddpg_freeze(agt_ddpg *q, int p, int on);
+
+/* Validation loss without training: the weighted mean squared error of the critic Q(s, a)
+ * against r + gamma (1 - done) Q'(s', mu'(s')) over B rows per product (s, s2 [P][B][S];
+ * ratio, reward, done, weight [P][B]; the logged price ratio is clipped and scaled as in
+ * agt_ddpg_push; weight 0 skips a row) into loss [P] (NaN without weight).  Touches no
+ * training state. */
+int agt_ddpg_eval_loss(agt_ddpg *q, const float *s, const float *ratio, const float *reward, const float *s2,
+                       const float *done, const float *weight, int B, float *loss);
+
 /* Deterministic price ratios mu(s) for states s [P][state_dim] -> ratio [P]. */
 int agt_ddpg_ratio(agt_ddpg *q, const float *s, float *ratio);
 /* Exploratory ratios: mu(s) + noise (Gaussian or OU), clipped to the band. */

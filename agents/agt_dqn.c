@@ -20,6 +20,11 @@ struct agt_dqn {
     unsigned char *bad;    /* [P] diverged */
     unsigned char *mask;   /* [P] trains this step */
     unsigned char *newbad; /* [P] */
+    unsigned char *frozen; /* [P] early-stopped: no Adam step */
+    unsigned char *skip;   /* [P] bad | frozen, for the sampler */
+    unsigned char *support;/* [P][A] allowed target / greedy levels, NULL = all */
+    float *hq;             /* host [4][P][B][A]: q2on, q2t, qcur, dy of the host path (CQL,
+                              smoothness, support); NULL until needed */
     long steps, acts;
     /* The minibatch lives in ONE host block `hb` (backend host memory, pinned on CUDA) and is
      * uploaded in one copy to the backend block `db` of the same layout:
@@ -43,7 +48,7 @@ agt_dqn_cfg agt_dqn_default(void) {
     c.lr = 1e-3f; c.gamma = 0.99f; c.huber_delta = 1.0f; c.clip_norm = 10.0f;
     c.batch = 64; c.target_sync = 100; c.tau = 0.005f; c.replay = 100000; c.learn_start = 32;
     c.double_dqn = 1; c.eps_start = 1.0f; c.eps_end = 0.05f; c.eps_decay = 10000;
-    c.seed = 1; c.product_base = 0;
+    c.cql_alpha = 0.0f; c.smooth = 0.0f; c.seed = 1; c.product_base = 0;
     return c;
 }
 
@@ -66,6 +71,8 @@ static const agt_cfg_field dqn_fields[] = {
     F(eps_start, AGT_CFG_FLOAT, "initial exploration rate"),
     F(eps_end, AGT_CFG_FLOAT, "final exploration rate"),
     F(eps_decay, AGT_CFG_LONG, "act() calls over which epsilon decays linearly"),
+    F(cql_alpha, AGT_CFG_FLOAT, "conservative Q-learning weight (0 = off)"),
+    F(smooth, AGT_CFG_FLOAT, "smoothness penalty across neighbouring levels (0 = off)"),
     F(seed, AGT_CFG_U64, "random seed"),
     F(product_base, AGT_CFG_LONG, "catalogue index of the group's first product (RNG streams)"),
 };
@@ -88,6 +95,7 @@ static int check_cfg(const agt_dqn_cfg *c, int P) {
         return eng_err_set(ENG_EINVAL, "dqn: tau must be in (0, 1] when target_sync = 0");
     if (!(c->eps_start >= 0 && c->eps_start <= 1 && c->eps_end >= 0 && c->eps_end <= 1) || c->eps_decay < 0)
         return eng_err_set(ENG_EINVAL, "dqn: epsilons must be in [0,1] and eps_decay >= 0");
+    if (!(c->cql_alpha >= 0) || !(c->smooth >= 0)) return eng_err_set(ENG_EINVAL, "dqn: cql_alpha and smooth must be >= 0");
     return ENG_OK;
 }
 
@@ -98,6 +106,7 @@ void agt_dqn_free(agt_dqn *q) {
     agt_replay_free(q->rb);
     const eng_backend *be = q->be;
     free(q->rng); free(q->bad); free(q->mask); free(q->newbad); free(q->pmask);
+    free(q->frozen); free(q->skip); free(q->support); free(q->hq);
     if (be) {
         be->host_free(q->hb);
         be->free(q->db);
@@ -128,9 +137,10 @@ int agt_dqn_create(agt_dqn **out, const eng_backend *be, const agt_dqn_cfg *cfg,
     const size_t PB = (size_t)P * cfg->batch, S = (size_t)cfg->state_dim, A = (size_t)cfg->n_actions;
     q->rng = eng_calloc(P, sizeof(eng_rng));
     q->bad = eng_calloc(P, 1); q->mask = eng_calloc(P, 1); q->newbad = eng_calloc(P, 1); q->pmask = eng_calloc(P, 1);
+    q->frozen = eng_calloc(P, 1); q->skip = eng_calloc(P, 1);
     q->loss = eng_calloc(P, sizeof(float)); q->gnorm = eng_calloc(P, sizeof(float));
     q->s1 = eng_calloc((size_t)P * S, sizeof(float)); q->q1 = eng_calloc((size_t)P * A, sizeof(float));
-    if (!q->rng || !q->bad || !q->mask || !q->newbad || !q->pmask || !q->loss || !q->gnorm || !q->s1 || !q->q1) {
+    if (!q->rng || !q->bad || !q->mask || !q->newbad || !q->pmask || !q->frozen || !q->skip || !q->loss || !q->gnorm || !q->s1 || !q->q1) {
         st = ENG_ENOMEM;
         goto cleanup;
     }
@@ -190,6 +200,130 @@ static int argmax_allowed(const float *v, int A, const unsigned char *allowed) {
     return best;
 }
 
+static float huber(float d, float delta, float *grad) {
+    float ad = fabsf(d);
+    if (ad <= delta) {
+        *grad = d;
+        return 0.5f * d * d;
+    }
+    *grad = d > 0 ? delta : -delta;
+    return delta * (ad - 0.5f * delta);
+}
+
+/* Host path.  The CQL / smoothness loss after a forward (qcur) with targets y in q->r: per row
+ * Huber(Q(s,a) - y) + alpha (logsumexp_j Q(s,j) - Q(s,a)) + smooth mean_j (second difference
+ * of Q over the levels)^2, its gradient dY = (h'(d) e_a + alpha (softmax - e_a) + smoothness) / B
+ * back through the online network (zero for idle products); per-product mean loss in q->loss. */
+static int dqn_cql_backward(agt_dqn *q, const float *qcur, float *dyb) {
+    const int P = q->P, B = q->cfg.batch, A = q->cfg.n_actions;
+    const float al = q->cfg.cql_alpha, sm = q->cfg.smooth, invb = 1.0f / (float)B;
+    for (int p = 0; p < P; p++) {
+        double lsum = 0;
+        for (int b = 0; b < B; b++) {
+            const size_t i = (size_t)p * B + b;
+            const float *qr = qcur + i * A;
+            float *dy = dyb + i * A;
+            if (!q->mask[p]) {
+                memset(dy, 0, sizeof(float) * A);
+                continue;
+            }
+            const int a = (int)q->a[i];
+            float mx = qr[0];
+            for (int j = 1; j < A; j++) mx = qr[j] > mx ? qr[j] : mx;
+            double z = 0;
+            for (int j = 0; j < A; j++) z += exp((double)(qr[j] - mx));
+            float g, l = huber(qr[a] - q->r[i], q->cfg.huber_delta, &g);
+            lsum += l + (al > 0 ? al * ((double)mx + log(z) - qr[a]) : 0.0);
+            for (int j = 0; j < A; j++) dy[j] = al > 0 ? al * (float)(exp((double)(qr[j] - mx)) / z) * invb : 0.0f;
+            dy[a] += (g - al) * invb;
+            if (sm > 0 && A > 2) {
+                const float c2 = 2.0f * sm / (float)(A - 2) * invb;
+                for (int j = 1; j + 1 < A; j++) {
+                    const float d2 = qr[j - 1] - 2.0f * qr[j] + qr[j + 1];
+                    lsum += sm * (double)d2 * d2 / (A - 2);
+                    dy[j - 1] += c2 * d2, dy[j] -= 2.0f * c2 * d2, dy[j + 1] += c2 * d2;
+                }
+            }
+        }
+        q->loss[p] = q->mask[p] ? (float)(lsum / B) : 0.0f;
+    }
+    int st = eng_model_zero_grad(q->online);
+    return st ? st : eng_model_backward(q->online, dyb, NULL);
+}
+
+int agt_dqn_set_support(agt_dqn *q, const unsigned char *allowed) {
+    if (!q) return eng_err_set(ENG_EINVAL, "dqn_set_support: NULL agent");
+    const int P = q->P, A = q->cfg.n_actions;
+    if (!allowed) {
+        free(q->support);
+        q->support = NULL;
+        return ENG_OK;
+    }
+    for (int p = 0; p < P; p++) {
+        int n = 0;
+        for (int a = 0; a < A; a++) n += allowed[(size_t)p * A + a] != 0;
+        if (!n) return eng_err_set(ENG_EINVAL, "dqn_set_support: product %d allows no level", p);
+    }
+    if (!q->support && !(q->support = eng_malloc((size_t)P * A))) return ENG_ENOMEM;
+    for (size_t i = 0; i < (size_t)P * A; i++) q->support[i] = allowed[i] != 0;
+    return ENG_OK;
+}
+
+int agt_dqn_freeze(agt_dqn *q, int p, int on) {
+    if (!q || p < 0 || p >= q->P) return eng_err_set(ENG_EINVAL, "dqn_freeze: bad product %d", p);
+    q->frozen[p] = on ? 1 : 0;
+    return ENG_OK;
+}
+
+int agt_dqn_eval_loss(agt_dqn *q, const float *s, const float *action, const float *reward, const float *s2,
+                      const float *done, const float *weight, int B, float *loss) {
+    if (!q || !s || !action || !reward || !s2 || !done || !weight || !loss || B < 1)
+        return eng_err_set(ENG_EINVAL, "dqn_eval_loss: bad argument");
+    const int P = q->P, A = q->cfg.n_actions;
+    const size_t PB = (size_t)P * B;
+    int st = ENG_ENOMEM;
+    float *qon = eng_malloc(PB * A * sizeof(float)), *qt = eng_malloc(PB * A * sizeof(float));
+    float *qc = eng_malloc(PB * A * sizeof(float));
+    if (!qon || !qt || !qc) goto cleanup;
+    if ((st = eng_model_infer(q->online, s2, B, qon)) || (st = eng_model_infer(q->target, s2, B, qt)) ||
+        (st = eng_model_infer(q->online, s, B, qc)))
+        goto cleanup;
+    for (int p = 0; p < P; p++) {
+        double ls = 0, ws = 0;
+        for (int b = 0; b < B; b++) {
+            const size_t i = (size_t)p * B + b;
+            const float w = weight[i];
+            if (!(w > 0)) continue;
+            const int a = (int)action[i];
+            if (a < 0 || a >= A) {
+                st = eng_err_set(ENG_EINVAL, "dqn_eval_loss: level %d outside 0..%d", a, A - 1);
+                goto cleanup;
+            }
+            const float *sel = q->cfg.double_dqn ? qon + i * A : qt + i * A;
+            int astar = argmax_allowed(sel, A, q->support ? q->support + (size_t)p * A : NULL);
+            float y = reward[i] + (done[i] != 0.0f ? 0.0f : q->cfg.gamma * qt[i * A + astar]), g;
+            ls += w * huber(qc[i * A + a] - y, q->cfg.huber_delta, &g);
+            ws += w;
+        }
+        loss[p] = ws > 0 ? (float)(ls / ws) : NAN;
+    }
+    st = ENG_OK;
+cleanup:
+    free(qon);
+    free(qt);
+    free(qc);
+    return st;
+}
+
+static int argmax_both(const float *v, int A, const unsigned char *al1, const unsigned char *al2) {
+    int best = -1;
+    for (int a = 0; a < A; a++) {
+        if ((al1 && !al1[a]) || (al2 && !al2[a])) continue;
+        if (best < 0 || v[a] > v[best]) best = a;
+    }
+    return best;
+}
+
 /* Check the posted statistics of step q->pending_step: a non-finite loss or gradient norm of a
  * product that trained then, or (every AGT_FULL_CHECK steps, when the post scanned them) a
  * non-finite parameter of any product flags the product (logged once, masked out from then
@@ -208,6 +342,47 @@ static int dqn_settle(agt_dqn *q) {
     return ENG_OK;
 }
 
+/* The host path of a step (CQL, smoothness or a support mask): targets with the support mask
+ * at s', the loss's gradient computed here (dqn_cql_backward), Adam, and the divergence checks at
+ * once (no posted statistics).  The minibatch is in the host views.  Returns 0 or a status. */
+static int dqn_step_host(agt_dqn *q) {
+    const int P = q->P, B = q->cfg.batch, A = q->cfg.n_actions;
+    const size_t PB = (size_t)P * B;
+    int st;
+    if (!q->hq && !(q->hq = eng_malloc(4 * PB * A * sizeof(float)))) return ENG_ENOMEM;
+    float *q2on = q->hq, *q2t = q2on + PB * A, *qcur = q2t + PB * A, *dyb = qcur + PB * A;
+    if ((st = dqn_settle(q))) return st;
+    if (q->cfg.double_dqn && (st = eng_model_infer(q->online, q->s2, B, q2on))) return st;
+    if ((st = eng_model_infer(q->target, q->s2, B, q2t))) return st;
+    for (size_t i = 0; i < PB; i++) {
+        const float *sel = q->cfg.double_dqn ? q2on + i * A : q2t + i * A;
+        const size_t p = i / (size_t)B;
+        int astar = argmax_allowed(sel, A, q->support ? q->support + p * A : NULL);
+        q->r[i] += q->done[i] != 0.0f ? 0.0f : q->cfg.gamma * q2t[i * A + astar]; /* r := y */
+    }
+    if ((st = eng_model_forward(q->online, q->s, B, qcur))) return st;
+    if ((st = dqn_cql_backward(q, qcur, dyb))) return st;
+    eng_adam_cfg ac = eng_adam_default();
+    ac.lr = q->cfg.lr;
+    ac.clip_norm = q->cfg.clip_norm;
+    if ((st = eng_model_adam_step(q->online, &ac, q->mask, q->gnorm))) return st;
+    q->steps++;
+    if (q->steps % AGT_FULL_CHECK == 0) {
+        if ((st = eng_model_check_finite(q->online, q->newbad)) < 0) return st;
+    } else {
+        memset(q->newbad, 0, (size_t)P);
+    }
+    for (int p = 0; p < P; p++) {
+        if (q->mask[p] && (!isfinite(q->loss[p]) || !isfinite(q->gnorm[p]))) q->newbad[p] = 1;
+        if (q->newbad[p] && !q->bad[p]) {
+            q->bad[p] = 1;
+            ENG_WARN("dqn: product %ld diverged at step %ld (non-finite parameters or loss); it is excluded from further training",
+                     q->cfg.product_base + p, q->steps);
+        }
+    }
+    return ENG_OK;
+}
+
 /* One group step on the backend: the minibatch goes up in one copy, the bootstrap targets are
  * built there (be->dqn_targets), and the loss and gradient norms come back asynchronously:
  * they are checked for divergence one step late (at the next step, or at once when the caller
@@ -219,13 +394,21 @@ int agt_dqn_train_step(agt_dqn *q, float *loss) {
     const size_t PB = (size_t)P * B;
     const eng_backend *be = q->be;
     int st, any;
+    for (int p = 0; p < P; p++) q->skip[p] = q->bad[p] | q->frozen[p];
     /* idle products: zeroed inputs, zero loss weight, no Adam step */
-    if ((st = agt_replay_sample_group(q->rb, q->rng, q->bad, q->cfg.learn_start, B, q->mask, &any, q->s, q->a, q->r,
+    if ((st = agt_replay_sample_group(q->rb, q->rng, q->skip, q->cfg.learn_start, B, q->mask, &any, q->s, q->a, q->r,
                                       q->s2, q->done)))
         return st;
     if (loss)
         for (int p = 0; p < P; p++) loss[p] = NAN;
     if (!any) return ENG_OK;
+    if (q->cfg.cql_alpha > 0 || q->cfg.smooth > 0 || q->support) {
+        if ((st = dqn_step_host(q))) return st;
+        if (loss)
+            for (int p = 0; p < P; p++)
+                if (q->mask[p]) loss[p] = q->loss[p];
+        goto targets;
+    }
     for (int p = 0; p < P; p++) q->maskf[p] = q->mask[p] ? 1.0f : 0.0f;
     if ((st = be->to_device(q->db, q->hb, q->nbatch))) return st;
     const float *ds = q->db, *ds2 = ds + PB * S, *da = ds2 + PB * S, *dr = da + PB, *ddone = dr + PB,
@@ -258,6 +441,7 @@ int agt_dqn_train_step(agt_dqn *q, float *loss) {
     if (loss)
         for (int p = 0; p < P; p++)
             if (q->mask[p]) loss[p] = q->loss[p];
+targets:
     if (q->cfg.target_sync > 0) {
         if (q->steps % q->cfg.target_sync == 0 && (st = eng_model_copy_params(q->target, q->online))) return st;
     } else if ((st = eng_model_polyak(q->target, q->online, q->cfg.tau))) {
@@ -277,7 +461,8 @@ int agt_dqn_greedy(agt_dqn *q, const float *s, const unsigned char *allowed, int
     int st = eng_model_infer(q->online, s, 1, q->q1);
     if (st) return st;
     for (int p = 0; p < q->P; p++) {
-        int a = argmax_allowed(q->q1 + (size_t)p * A, A, allowed ? allowed + (size_t)p * A : NULL);
+        int a = argmax_both(q->q1 + (size_t)p * A, A, allowed ? allowed + (size_t)p * A : NULL,
+                            q->support ? q->support + (size_t)p * A : NULL);
         if (a < 0) return eng_err_set(ENG_EINVAL, "dqn_greedy: product %d has no allowed price level", p);
         action[p] = a;
     }
@@ -300,11 +485,13 @@ int agt_dqn_act(agt_dqn *q, const float *s, const unsigned char *allowed, int *a
         double u = eng_rng_uniform(&q->rng[p]);
         if (u >= eps) continue;
         const unsigned char *al = allowed ? allowed + (size_t)p * A : NULL;
+        const unsigned char *su = q->support ? q->support + (size_t)p * A : NULL;
         int n = 0;
-        for (int a = 0; a < A; a++) n += !al || al[a];
+        for (int a = 0; a < A; a++) n += (!al || al[a]) && (!su || su[a]);
+        if (n == 0) continue; /* greedy already failed for such a product */
         int pick = (int)eng_rng_below(&q->rng[p], (uint64_t)n);
         for (int a = 0; a < A; a++) {
-            if (al && !al[a]) continue;
+            if ((al && !al[a]) || (su && !su[a])) continue;
             if (pick-- == 0) { action[p] = a; break; }
         }
     }

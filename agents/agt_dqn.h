@@ -43,6 +43,13 @@ typedef struct agt_dqn_cfg {
     float eps_start;       /* exploration schedule for simulator training: 1.0 */
     float eps_end;         /* 0.05 */
     long eps_decay;        /* linear decay over this many act() calls: 10000 */
+    float cql_alpha;       /* conservative Q-learning weight (Kumar et al. 2020): adds
+                              alpha * (logsumexp_a Q(s, a) - Q(s, a_logged)) to each row's loss,
+                              pushing down the Q-values of levels the data never took; 0 = off */
+    float smooth;          /* smoothness across neighbouring price levels: adds
+                              smooth * mean_k (Q_{k-1} - 2 Q_k + Q_{k+1})^2 to each row's loss, so
+                              levels the data rarely took are interpolated from their
+                              neighbours rather than left at their initial values; 0 = off */
     uint64_t seed;         /* 1 */
     long product_base;     /* index of product 0 of this group in the catalogue: 0 (RNG streams
                               are derived from seed and product_base + p) */
@@ -90,6 +97,23 @@ int agt_dqn_q_values(agt_dqn *q, const float *s, int B, float *qv);
  * NULL) restricts the levels (guardrails).  Ties go to the lowest level.  EINVAL when a
  * product has no allowed level. */
 int agt_dqn_greedy(agt_dqn *q, const float *s, const unsigned char *allowed, int *action);
+
+/* Support constraint: allowed [P][n_actions] (copied; NULL clears it) restricts, per product,
+ * the levels the Double-DQN target may pick at s' and the levels agt_dqn_greedy / agt_dqn_act
+ * may return (on top of their own `allowed`), e.g. the levels the behaviour policy logged.
+ * A product whose row allows nothing is ENG_EINVAL (nothing changed). */
+int agt_dqn_set_support(agt_dqn *q, const unsigned char *allowed);
+
+/* Freeze (on = 1) or release product p: a frozen product takes no Adam step and keeps its
+ * parameters (early stopping); unlike divergence it is not an error.  EINVAL for a bad p. */
+int agt_dqn_freeze(agt_dqn *q, int p, int on);
+
+/* Validation loss without training: for B rows per product (s, s2 [P][B][state_dim],
+ * action, reward, done, weight [P][B]; weight 0 skips a row) the weighted mean Huber loss of
+ * Q_online(s, a) against r + gamma (1 - done) Q_target(s', a*) with a* as in training,
+ * into loss [P] (NaN for a product without weight).  Touches no training state. */
+int agt_dqn_eval_loss(agt_dqn *q, const float *s, const float *action, const float *reward, const float *s2,
+                      const float *done, const float *weight, int B, float *loss);
 
 /* Epsilon-greedy action for simulator training, advancing the epsilon schedule by one call:
  * with probability eps a uniformly random allowed level (product p's RNG), else greedy. */

@@ -180,7 +180,10 @@ static double run_case(int pooled_q, int uplift_ref, int check) {
         assert_true(n_shrunk > NP);
         assert_true((double)covered / n_shrunk >= 0.8);
         assert_true(n_own > 0 && (double)cov_own / n_own >= 0.8);
-        assert_true(n_shrunk > n_own && (double)(covered - cov_own) / (n_shrunk - n_own) >= 0.75);
+        /* 0.75 before issue 12's agents (shared networks, gamma 0): they now depart from the
+         * logged prices where the data says so, and the products resting on the prior covered
+         * 232/312 = 0.744 with them; the overall and own-evidence bounds are unchanged */
+        assert_true(n_shrunk > n_own && (double)(covered - cov_own) / (n_shrunk - n_own) >= 0.7);
     }
     exp_results_free(r);
     exp_compare_cfg_free(&cfg);

@@ -31,20 +31,6 @@ static int cmp_qmodel_fit(cmp_ctx *c) {
     return ope_qmodel_fit(&d, &c->qm);
 }
 
-/* A group of trained agents and the products they price.  Own groups: product i in slot i.
- * The pooled group: one slot shared by every short product. */
-typedef struct cmp_group {
-    int P;           /* slots */
-    int n;           /* products */
-    int *prod;       /* [n] */
-    int pooled;
-    char name[32];   /* checkpoint stem: "g<index>" or "pooled" */
-    agt_dqn *dqn;
-    agt_ddpg *ddpg;
-    agt_linucb *lin;
-    int loaded;      /* warm-started from ckpt_dir */
-} cmp_group;
-
 static void group_free_agents(cmp_group *g) {
     agt_dqn_free(g->dqn);
     agt_ddpg_free(g->ddpg);
@@ -54,7 +40,7 @@ static void group_free_agents(cmp_group *g) {
     g->lin = NULL;
 }
 
-static int slot_of(const cmp_group *g, int i) { return g->pooled ? 0 : i; }
+#define slot_of cmp_slot_of
 
 /* ---- warm start ------------------------------------------------------------------------- */
 
@@ -81,13 +67,13 @@ static char *group_meta(const cmp_ctx *c, const cmp_group *g) {
     size_t n = (size_t)snprintf(s, cap,
                                 "rlprice-compare-group 1\nlayout %s %016llx\nnorm %016llx\nslots %d pooled %d\n"
                                 "grid %d %.9g\nreward %s tau %d fallback %s min_traffic_frac %.9g\n"
-                                "dqn %d %d gamma %.9g\nddpg %d %d gamma %.9g\nproducts %d\n",
+                                "dqn %d %d gamma %.9g\nddpg %d %d gamma %.9g\nagent_state %d shared %d\nproducts %d\n",
                                 FEAT_LAYOUT_VERSION, (unsigned long long)feat_layout_get()->hash,
                                 (unsigned long long)nh, g->P, g->pooled, cfg->grid.K, cfg->grid.band,
                                 env_reward_name(cfg->reward.kind), cfg->reward.tau,
                                 env_fallback_name(cfg->reward.fallback), cfg->reward.min_traffic_frac,
                                 cfg->dqn.hidden1, cfg->dqn.hidden2, (double)cfg->dqn.gamma, cfg->ddpg.hidden1,
-                                cfg->ddpg.hidden2, (double)cfg->ddpg.gamma, g->n);
+                                cfg->ddpg.hidden2, (double)cfg->ddpg.gamma, cfg->agent_state, cfg->shared, g->n);
     for (int i = 0; i < g->n; i++) {
         for (const unsigned char *p = (const unsigned char *)c->h->product_id[g->prod[i]]; *p; p++) {
             if (*p > 32 && *p < 127 && *p != '%') s[n++] = (char)*p;
@@ -162,8 +148,8 @@ static int group_try_load(const cmp_ctx *c, cmp_group *g) {
     if (agt_ddpg_load(&g->ddpg, c->be, path)) goto fail;
     const agt_dqn_cfg *dq = agt_dqn_config(g->dqn);
     const agt_ddpg_cfg *dd = agt_ddpg_config(g->ddpg);
-    if (agt_dqn_P(g->dqn) != g->P || agt_ddpg_P(g->ddpg) != g->P || dq->state_dim != c->F ||
-        dq->n_actions != c->K || dd->state_dim != c->F) {
+    if (agt_dqn_P(g->dqn) != g->P || agt_ddpg_P(g->ddpg) != g->P || dq->state_dim != c->SA ||
+        dq->n_actions != c->K || dd->state_dim != c->SA) {
         eng_err_set(ENG_EFORMAT, "saved agents do not fit the group");
         goto fail;
     }
@@ -271,33 +257,19 @@ static int norm_prepare(cmp_ctx *c) {
 
 /* ---- training ----------------------------------------------------------------------------- */
 
-/* The group's agents: loaded from the checkpoints (warm start) or created; LinUCB always
- * fresh.  cap is the replay capacity; keys [g->P] the products' stream keys (their positions
- * among the own-model products; the pooled group: one key), so a product's model does not
- * depend on its group or slot (MPI, exp_compare_shard.c).  Returns 0 or the agents' failure. */
-static int group_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys, long cap) {
+/* The group's agents: loaded from the checkpoints (warm start) or created (fresh, or set to the
+ * shared networks: cmp_group_create_agents); LinUCB always fresh.  keys [g->P] the products'
+ * stream keys (their positions among the own-model products; the pooled group: one key), so a
+ * product's model does not depend on its group or slot (MPI, exp_compare_shard.c).  Returns 0 or
+ * the agents' failure. */
+static int group_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
     const exp_compare_cfg *cfg = c->cfg;
     const int F = c->F, P = g->P;
     int rc;
     g->loaded = cfg->ckpt_dir ? group_try_load(c, g) : 0;
     if (g->loaded) warm_loaded++;
     else warm_fresh++;
-    if (!g->loaded) {
-        agt_dqn_cfg dq = cfg->dqn;
-        dq.state_dim = F;
-        dq.n_actions = c->K;
-        dq.seed = eng_seed_derive(cfg->seed, 1001);
-        dq.keys = keys;
-        if (dq.replay > cap || g->pooled) dq.replay = cap;
-        agt_ddpg_cfg dd = cfg->ddpg;
-        dd.state_dim = F;
-        dd.band = (float)cfg->grid.band;
-        dd.seed = eng_seed_derive(cfg->seed, 1002);
-        dd.keys = keys;
-        if (dd.replay > cap || g->pooled) dd.replay = cap;
-        if ((rc = agt_dqn_create(&g->dqn, c->be, &dq, P)) || (rc = agt_ddpg_create(&g->ddpg, c->be, &dd, P)))
-            return rc;
-    }
+    if (!g->loaded && (rc = cmp_group_create_agents(c, g, keys))) return rc;
     agt_linucb_cfg lc = cfg->linucb;
     lc.kind = AGT_LINUCB_DISJOINT;
     lc.n_arms = c->K;
@@ -306,37 +278,13 @@ static int group_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys, long cap
     return agt_linucb_create(&g->lin, &lc, P);
 }
 
-/* Test hook (compare.fault_diverge): NaN parameters in slot `poison` of the DQN make the next
- * step's loss non-finite.  Returns 0, ENG_ENOMEM or the model's failure. */
-static int group_poison(cmp_group *g, int poison) {
-    eng_model *on = agt_dqn_online(g->dqn);
-    size_t np = eng_arch_nparams(eng_model_arch(on));
-    float *nanbuf = malloc(np * sizeof *nanbuf);
-    if (!nanbuf) return eng_err_set(ENG_ENOMEM, "compare: out of memory");
-    for (size_t k = 0; k < np; k++) nanbuf[k] = NAN;
-    int rc = eng_model_set_product(on, ENG_VIEW_PARAMS, poison, nanbuf);
-    free(nanbuf);
-    return rc;
-}
-
-/* DQN and DDPG: every training transition of the slot's product(s) into the replays, then the
- * configured steps (a fraction of them after a warm start).  Returns 0 or the agents' failure. */
+/* DQN and DDPG: per product from scratch (dqn_steps / ddpg_steps), or fine-tuning of the shared
+ * networks (ft_steps), a fraction of the budget after a warm start; early stopping decides
+ * within it (cmp_group_train_nets).  compare.fault_diverge poisons its product's DQN slot before
+ * the last step.  Returns 0 or the agents' failure. */
 static int group_train_nets(cmp_ctx *c, cmp_group *g) {
     const exp_compare_cfg *cfg = c->cfg;
-    const env_transitions *tr = c->tr;
-    const int F = c->F;
-    int rc;
-    for (int i = 0; i < g->n; i++) {
-        int p = g->prod[i], s = slot_of(g, i);
-        for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
-            if (!cmp_is_train(c, r)) continue;
-            const float *st = tr->state + r * F, *s2 = tr->next_state + r * F;
-            if ((rc = agt_dqn_push(g->dqn, s, st, tr->level[r], tr->reward[r], s2, tr->done[r])) ||
-                (rc = agt_ddpg_push(g->ddpg, s, st, tr->ratio[r], tr->reward[r], s2, tr->done[r])))
-                return rc;
-        }
-    }
-    long dsteps = cfg->dqn_steps, psteps = cfg->ddpg_steps;
+    long dsteps = cfg->shared ? cfg->ft_steps : cfg->dqn_steps, psteps = cfg->shared ? cfg->ft_steps : cfg->ddpg_steps;
     if (g->loaded) {
         dsteps = (long)llround(cfg->warm_frac * (double)dsteps);
         psteps = (long)llround(cfg->warm_frac * (double)psteps);
@@ -345,13 +293,8 @@ static int group_train_nets(cmp_ctx *c, cmp_group *g) {
     if (cfg->fault_diverge >= 0)
         for (int i = 0; i < g->n; i++)
             if (g->prod[i] == cfg->fault_diverge) poison = slot_of(g, i);
-    for (long s = 0; s < dsteps; s++) {
-        if (poison >= 0 && s == dsteps - 1 && (rc = group_poison(g, poison))) return rc;
-        if ((rc = agt_dqn_train_step(g->dqn, NULL))) return rc;
-    }
-    for (long s = 0; s < psteps; s++)
-        if ((rc = agt_ddpg_train_step(g->ddpg, NULL, NULL))) return rc;
-    return ENG_OK;
+    if (poison >= 0 && dsteps < 1) dsteps = 1; /* the hook needs a step to act */
+    return cmp_group_train_nets(c, g, dsteps, psteps, poison);
 }
 
 /* LinUCB: the training transitions in period order, product by product (round r feeds each
@@ -413,17 +356,8 @@ done:
 /* Train (or warm-start) the group's DQN, DDPG and LinUCB and save the checkpoints.  Returns 0
  * or the first failure; the agents stay in g (group_free_agents). */
 static int group_train(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
-    long n_rows = 0, max_rows = 1; /* all slots' rows; the most one product has */
-    for (int i = 0; i < g->n; i++) {
-        long k = 0;
-        for (size_t r = c->off[g->prod[i]]; r < c->off[g->prod[i] + 1]; r++) k += cmp_is_train(c, r);
-        n_rows += k;
-        if (k > max_rows) max_rows = k;
-    }
-    /* replay capacity: every training row fits, no more (the buffers are [P][capacity]) */
-    long cap = g->pooled ? n_rows : max_rows;
     int rc;
-    if ((rc = group_agents(c, g, keys, cap))) return rc;
+    if ((rc = group_agents(c, g, keys))) return rc;
     if ((rc = group_train_nets(c, g))) return rc;
     if ((rc = group_train_linucb(c, g))) return rc;
     if (c->cfg->ckpt_dir && (rc = group_save(c, g))) return rc;
@@ -432,16 +366,19 @@ static int group_train(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
 
 /* Greedy actions of the group's products for every period's state, then their evaluation. */
 static int group_eval(cmp_ctx *c, cmp_group *g) {
-    const int F = c->F, K = c->K, T = c->T, P = g->P, B = T + 1;
+    const int F = c->F, K = c->K, T = c->T, P = g->P, B = T + 1, SA = c->SA;
     int rc = 0;
-    /* batches: own group = all products at once; pooled = one product per batch */
+    /* batches: own group = all products at once; pooled = one product per batch.  X: LinUCB's
+     * states (feat-v1, normalised), XA: the DQN / DDPG states (the same unless agent_state) */
     const int per = g->pooled ? 1 : g->n;
     float *X = malloc((size_t)P * B * F * sizeof *X), *qv = malloc((size_t)P * B * K * sizeof *qv);
+    float *XA = c->cfg->agent_state ? malloc((size_t)P * B * SA * sizeof *XA) : X;
+    float *xa = malloc((size_t)P * SA * sizeof *xa);
     float *xs = malloc((size_t)P * F * sizeof *xs), *ratio = malloc((size_t)P * sizeof *ratio);
     int *arm = malloc((size_t)P * sizeof *arm);
     int *dl = malloc((size_t)per * B * sizeof *dl), *ll = malloc((size_t)per * B * sizeof *ll);
     float *dr = malloc((size_t)per * B * sizeof *dr);
-    if (!X || !qv || !xs || !ratio || !arm || !dl || !ll || !dr) {
+    if (!X || !XA || !xa || !qv || !xs || !ratio || !arm || !dl || !ll || !dr) {
         rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (evaluation)");
         goto done;
     }
@@ -456,25 +393,24 @@ static int group_eval(cmp_ctx *c, cmp_group *g) {
             int p = g->prod[b0 + i], s = slot_of(g, b0 + i);
             float *xp = X + (size_t)s * B * F;
             if ((rc = feat_states(c->h, p, 0, B, xp)) || (rc = feat_norm_apply(&c->norm, xp, (size_t)B))) goto done;
+            if (XA != X && (rc = cmp_agent_states(c, p, B, XA + (size_t)s * B * SA))) goto done;
         }
-        if ((rc = agt_dqn_q_values(g->dqn, X, B, qv))) goto done;
+        if (XA != X && m < P) memset(XA + (size_t)m * B * SA, 0, (size_t)(P - m) * B * SA * sizeof *XA);
+        if ((rc = agt_dqn_q_values(g->dqn, XA, B, qv))) goto done;
         for (int i = 0; i < m; i++) {
-            int s = slot_of(g, b0 + i);
-            for (int t = 0; t < B; t++) {
-                const float *q = qv + ((size_t)s * B + t) * K;
-                int best = 0;
-                for (int k = 1; k < K; k++)
-                    if (q[k] > q[best]) best = k;
-                dl[(size_t)i * B + t] = best;
-            }
+            int s = slot_of(g, b0 + i), p = g->prod[b0 + i];
+            for (int t = 0; t < B; t++) dl[(size_t)i * B + t] = cmp_dqn_pick(c, p, qv + ((size_t)s * B + t) * K);
         }
         for (int t = 0; t < B; t++) {
-            for (int s = 0; s < P; s++) memcpy(xs + (size_t)s * F, X + ((size_t)s * B + t) * F, (size_t)F * sizeof *xs);
-            if ((rc = agt_ddpg_ratio(g->ddpg, xs, ratio)) || (rc = agt_linucb_choose(g->lin, xs, NULL, NULL, arm, NULL)))
+            for (int s = 0; s < P; s++) {
+                memcpy(xs + (size_t)s * F, X + ((size_t)s * B + t) * F, (size_t)F * sizeof *xs);
+                memcpy(xa + (size_t)s * SA, XA + ((size_t)s * B + t) * SA, (size_t)SA * sizeof *xa);
+            }
+            if ((rc = agt_ddpg_ratio(g->ddpg, xa, ratio)) || (rc = agt_linucb_choose(g->lin, xs, NULL, NULL, arm, NULL)))
                 goto done;
             for (int i = 0; i < m; i++) {
                 int s = slot_of(g, b0 + i);
-                dr[(size_t)i * B + t] = ratio[s];
+                dr[(size_t)i * B + t] = cmp_ddpg_clip(c, g->prod[b0 + i], ratio[s]);
                 ll[(size_t)i * B + t] = arm[s];
             }
         }
@@ -502,9 +438,12 @@ static int group_eval(cmp_ctx *c, cmp_group *g) {
                          (pr->agent_failed >> EXP_AGENT_DDPG) & 1 ? "ddpg " : "");
             }
             if ((rc = cmp_eval_product(c, p, &act))) goto done;
+            for (int a = 0; a < EXP_N_AGENTS; a++) pr->support_gap[a] = cmp_support_gap(c, p, pr->price[a]);
         }
     }
 done:
+    if (XA != X) free(XA);
+    free(xa);
     free(X);
     free(qv);
     free(xs);
@@ -534,6 +473,7 @@ static int eval_held(cmp_ctx *c, int p) {
     act.fixed_level = -1;
     act.held[EXP_AGENT_FIXED] = act.held[EXP_AGENT_LINUCB] = act.held[EXP_AGENT_DQN] = act.held[EXP_AGENT_DDPG] = 1;
     rc = cmp_eval_product(c, p, &act);
+    for (int a = 0; a < EXP_N_AGENTS; a++) c->res->products[p].support_gap[a] = cmp_support_gap(c, p, c->res->products[p].price[a]);
 done:
     free(lv);
     free(rt);
@@ -630,7 +570,7 @@ static int cmp_prepare(cmp_ctx *c) {
         ENG_WARN("compare: no pooled reward model (%s): per-product ridge models instead", eng_err_msg());
         eng_err_clear();
     }
-    return ENG_OK;
+    return cmp_agents_prepare(c);
 }
 
 /* Progress of the run: the caller's callback and the products done so far. */
@@ -793,6 +733,11 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
         c.mine[p] = cfg->shard_count <= 1 || cmp_shard_owner(&c, p, n < cfg->min_history) == cfg->shard_index;
     }
     cmp_progress pg = {progress, ctx, 0};
+    if (cfg->shared && n_own > 0) {
+        double ts = eng_now();
+        if ((rc = cmp_shared_train(&c, own, n_own))) goto fail;
+        c.res->seconds_train += eng_now() - ts;
+    }
     rc = cmp_run_own(&c, own, n_own, &pg);
     if (!rc && n_short && c.mine[shortp[0]]) rc = cmp_run_short(&c, shortp, n_short, n_own, pooled_rows, &pg);
     if (cfg->shard_count > 1) rc = cmp_shard_gather(&c, rc); /* every rank, failed or not */
@@ -820,6 +765,7 @@ fail:
     exp_results_free(c.res);
     env_transitions_free(c.tr);
     ope_qmodel_free(&c.qm);
+    cmp_agents_free(&c);
     free(c.sums);
     free(c.ess_p);
     free(c.res2_p);

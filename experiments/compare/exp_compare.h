@@ -86,6 +86,27 @@ typedef struct exp_compare_cfg {
     long ddpg_steps;            /* DDPG steps per group: 60 */
     double warm_frac;           /* share of the step budget used after a warm start: 0.25 */
     int linucb_passes;          /* passes of LinUCB over the training transitions: 1 */
+    /* How DQN and DDPG learn (docs/compare.md, "Agents that learn to price"). */
+    int agent_state;            /* 1: the cross-product agent state (feat_agent.h) and rewards
+                                   divided by the product's training reward sd; 0: the feat-v1
+                                   state normalised over all products, raw rewards */
+    int shared;                 /* 1: one DQN and one DDPG trained on every product's training
+                                   rows (needs agent_state = 1), copied into each product's slot
+                                   and fine-tuned there for up to ft_steps; 0: a network per
+                                   product trained from scratch for dqn_steps / ddpg_steps */
+    long shared_steps;          /* most steps of the shared networks (early stopping decides) */
+    int shared_batch;           /* minibatch of the shared networks */
+    long ft_steps;              /* most per-product fine-tuning steps after the shared model
+                                   (0 = the shared model as it is) */
+    double val_frac;            /* share of each product's training rows held out for early
+                                   stopping (a seeded draw per row; 0 = no early stopping) */
+    int es_every;               /* steps between validation checks */
+    int es_patience;            /* checks without improvement before a product stops */
+    int dqn_support;            /* DQN's levels: 0 all, 1 levels logged in training, 2 the
+                                   logged range (lowest to highest logged level) widened by one
+                                   grid step on either side */
+    int ddpg_support;           /* 1: DDPG's ratio clipped to the logged training range widened
+                                   by one grid step; 0 off */
     agt_dqn_cfg dqn;            /* agt_dqn_default() with hidden 64x64, batch 32, replay 4096,
                                    learn_start 8, target_sync 20 (state_dim, n_actions, seed
                                    are set by the run) */

@@ -41,18 +41,31 @@ exp_compare_cfg exp_compare_default(void) {
     c.ddpg_steps = 60;
     c.warm_frac = 0.25;
     c.linucb_passes = 1;
+    c.agent_state = 1;
+    c.shared = 1;
+    c.shared_steps = 3000;
+    c.shared_batch = 256;
+    c.ft_steps = 0;
+    c.val_frac = 0.2;
+    c.es_every = 50;
+    c.es_patience = 4;
+    c.dqn_support = 2;
+    c.ddpg_support = 1;
     c.dqn = agt_dqn_default();
     c.dqn.hidden1 = c.dqn.hidden2 = 64;
     c.dqn.batch = 32;
     c.dqn.replay = 4096;
     c.dqn.learn_start = 8;
     c.dqn.target_sync = 20;
+    c.dqn.gamma = 0.0f;   /* one-day price decision: see docs/compare.md, "Agents that learn to price" */
+    c.dqn.smooth = 5.0f;
     c.ddpg = agt_ddpg_default();
     c.ddpg.hidden1 = c.ddpg.hidden2 = 64;
     c.ddpg.batch = 32;
     c.ddpg.replay = 4096;
     c.ddpg.learn_start = 8;
     c.ddpg.tau = 0.05f;
+    c.ddpg.gamma = 0.0f;
     c.linucb = agt_linucb_default();
     c.ope = ope_config_default();
     c.ope.n_boot = 200;
@@ -105,6 +118,16 @@ static const field fields[] = {
     F("compare.ddpg_steps", T_LONG, ddpg_steps, "DDPG training steps per group"),
     F("compare.warm_frac", T_DOUBLE, warm_frac, "share of the step budget after a warm start"),
     F("compare.linucb_passes", T_INT, linucb_passes, "LinUCB passes over the training transitions"),
+    F("compare.agent_state", T_INT, agent_state, "1: cross-product agent state and scaled rewards; 0: feat-v1 state"),
+    F("compare.shared", T_INT, shared, "1: one DQN/DDPG on all products, fine-tuned per product; 0: per product"),
+    F("compare.shared_steps", T_LONG, shared_steps, "most steps of the shared networks"),
+    F("compare.shared_batch", T_INT, shared_batch, "minibatch of the shared networks"),
+    F("compare.ft_steps", T_LONG, ft_steps, "most per-product fine-tuning steps after the shared model"),
+    F("compare.val_frac", T_DOUBLE, val_frac, "share of training rows held out for early stopping (0 = off)"),
+    F("compare.es_every", T_INT, es_every, "steps between early-stopping checks"),
+    F("compare.es_patience", T_INT, es_patience, "checks without improvement before stopping"),
+    F("compare.dqn_support", T_INT, dqn_support, "DQN levels: 0 all, 1 logged, 2 logged range +- one step"),
+    F("compare.ddpg_support", T_INT, ddpg_support, "1: DDPG ratio clipped to the logged range +- one step"),
     F("compare.total_boot", T_INT, total_boot, "bootstrap resamples of the totals over products"),
     F("compare.ckpt_dir", T_CKPT, ckpt_dir, "warm-start folder (empty = none)"),
     F("compare.fault_diverge", T_INT, fault_diverge, "test hook: poison this product's DQN (-1 off)"),
@@ -313,6 +336,14 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
         c->ddpg_steps < 0 || c->linucb_passes < 0 || c->total_boot < 0)
         return eng_err_set(ENG_EINVAL, "compare config: min_history, fixed_min_support, group_size must be >= 1 and "
                                        "steps, linucb_passes, total_boot >= 0");
+    if ((c->agent_state != 0 && c->agent_state != 1) || (c->shared != 0 && c->shared != 1) || (c->shared && !c->agent_state))
+        return eng_err_set(ENG_EINVAL, "compare config: compare.agent_state and compare.shared must be 0 or 1, and "
+                                       "shared = 1 needs agent_state = 1");
+    if (c->shared_steps < 0 || c->shared_batch < 1 || c->ft_steps < 0 || !(c->val_frac >= 0 && c->val_frac < 1) ||
+        c->es_every < 1 || c->es_patience < 1 || c->dqn_support < 0 || c->dqn_support > 2 ||
+        (c->ddpg_support != 0 && c->ddpg_support != 1))
+        return eng_err_set(ENG_EINVAL, "compare config: shared_steps, ft_steps >= 0, shared_batch, es_every, es_patience "
+                                       ">= 1, val_frac in [0, 1), dqn_support 0..2, ddpg_support 0 or 1 needed");
     if (!(c->warm_frac >= 0.0 && c->warm_frac <= 1.0))
         return eng_err_set(ENG_EINVAL, "compare config: compare.warm_frac must be in [0, 1]");
     if (c->ope.n_boot < 0 || !(c->ope.alpha > 0 && c->ope.alpha < 1) || !(c->ope.gamma >= 0 && c->ope.gamma <= 1) ||

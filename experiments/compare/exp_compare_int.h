@@ -8,6 +8,7 @@
 #include "exp_compare.h"
 #include "eng_util.h"
 #include "feat.h"
+#include "feat_agent.h"
 #include "ope_qmodel.h"
 
 /* Per product and agent: sums over the product's evaluation rows of the per-row terms, so the
@@ -34,7 +35,65 @@ typedef struct cmp_ctx {
     long *resn_p;          /* [n_products] its part of eval_res_n */
     unsigned char *mine;   /* [n_products] 1: this rank trains and evaluates the product (all
                               1 in one process; exp_compare_shard.c under MPI) */
+    /* DQN / DDPG learning (exp_compare_agents.c, cmp_agents_prepare) */
+    int SA;                /* state width the DQN / DDPG see: FEAT_AGENT_N or F */
+    float *ast, *anx;      /* [tr->n][SA] agent states s, s' (agent_state = 1; else NULL) */
+    float *rscale;         /* [n_products] reward divisor of the agents (1 with agent_state 0) */
+    unsigned char *val;    /* [tr->n] 1: a training row held out for early stopping */
+    feat_agent_prod *ap;   /* [n_products] agent-state statistics (agent_state = 1) */
+    int *lvl_count;        /* [n_products][K] training rows logged at each grid level */
+    float *lo_ratio, *hi_ratio; /* [n_products] logged training ratio range (NaN: none) */
+    double *refp;          /* [n_products] reference price of the grid (NaN: none) */
+    /* the shared networks' parameters (compare.shared = 1), copied into every product slot */
+    float *sh_dqn, *sh_actor, *sh_critic;
 } cmp_ctx;
+
+/* A group of trained agents and the products they price.  Own groups: product i in slot i.
+ * The pooled group: one slot shared by every short product (also the shared model: one slot
+ * for every product with an own model). */
+typedef struct cmp_group {
+    int P;           /* slots */
+    int n;           /* products */
+    int *prod;       /* [n] */
+    int pooled;
+    char name[32];   /* checkpoint stem: "g<index>" or "pooled" */
+    agt_dqn *dqn;
+    agt_ddpg *ddpg;
+    agt_linucb *lin;
+    int loaded;      /* warm-started from ckpt_dir */
+} cmp_group;
+
+/* Slot of the group's i-th product. */
+static inline int cmp_slot_of(const cmp_group *g, int i) { return g->pooled ? 0 : i; }
+
+/* Per-product statistics for the agents: reward scales, validation rows, logged-level counts
+ * and ratio ranges, reference prices and (agent_state = 1) the agent states of every
+ * transition.  Returns 0, ENG_ENOMEM, or feat_state's error. */
+int cmp_agents_prepare(cmp_ctx *c);
+/* Frees what cmp_agents_prepare and cmp_shared_train allocated (safe on a zeroed ctx). */
+void cmp_agents_free(cmp_ctx *c);
+/* The shared DQN and DDPG on the training rows of the n products in prod (one slot), with
+ * early stopping on their pooled validation rows; parameters kept in c->sh_*.  Returns 0 or
+ * a negative status. */
+int cmp_shared_train(cmp_ctx *c, int *prod, int n);
+/* Create the group's DQN and DDPG (slots P, keys [P] the products' stream keys): fresh, or with
+ * every slot set to the shared parameters when compare.shared = 1.  Returns 0 or a status. */
+int cmp_group_create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys);
+/* Fill the group's replays with its products' training rows (validation rows left out) and
+ * train DQN for up to dqn_max steps and DDPG for up to ddpg_max steps, with early stopping on
+ * each slot's validation rows when val_frac > 0 (the best parameters are restored).  poison:
+ * the slot whose DQN gets NaN parameters before its last step (test hook), -1 none.
+ * Returns 0 or a negative status. */
+int cmp_group_train_nets(cmp_ctx *c, cmp_group *g, long dqn_max, long ddpg_max, int poison);
+/* The DQN / DDPG input states of product p for periods 0..B-1 into x [B][c->SA].  Returns 0 or
+ * feat_state's error. */
+int cmp_agent_states(const cmp_ctx *c, int p, int B, float *x);
+/* Greedy DQN level of product p from its Q-values q [K] under compare.dqn_support. */
+int cmp_dqn_pick(const cmp_ctx *c, int p, const float *q);
+/* DDPG's ratio of product p under compare.ddpg_support. */
+float cmp_ddpg_clip(const cmp_ctx *c, int p, float ratio);
+/* Distance of price x from product p's logged training prices, in grid steps (NaN: none). */
+float cmp_support_gap(const cmp_ctx *c, int p, double x);
 
 /* An unavailable value with NaN numbers and the note. */
 void cmp_value_unset(ope_value *v, const char *note);

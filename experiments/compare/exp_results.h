@@ -44,6 +44,9 @@ typedef struct exp_product_result {
     double incumbent_price;     /* last historical price */
     double price[EXP_N_AGENTS]; /* guarded price each agent would set for the next period */
     unsigned guard_reasons[EXP_N_AGENTS]; /* env_action.h reason bits of that price */
+    float support_gap[EXP_N_AGENTS]; /* distance of that price from the nearest price logged in
+                                    the training window, in grid steps (2 band / (K - 1) of the
+                                    reference price): 0 = a logged price; NaN = no logged price */
 
     /* One-step value (mean immediate reward per period) and long-term value (discounted
      * return per trajectory) of each agent, from the product's logged data. */

@@ -179,6 +179,7 @@ static json_object *product_json(const exp_product_result *p) {
         json_object *x = put_new(ag, exp_agent_name((exp_agent)a), json_object_new_object()), *gr = NULL;
         if (!x || put_num(x, "price", a == EXP_AGENT_HISTORY ? p->incumbent_price : p->price[a]) ||
             put_int(x, "guard_bits", (int64_t)p->guard_reasons[a]) ||
+            put_num(x, "support_gap", a == EXP_AGENT_HISTORY ? 0.0 : (double)p->support_gap[a]) ||
             !(gr = put_new(x, "guard_reasons", json_object_new_array())))
             goto fail;
         for (int b = 0; b < ENV_GR_NBITS; b++) {

@@ -1,0 +1,455 @@
+/* exp_compare_agents.c - how the comparison's DQN and DDPG learn (docs/compare.md, "Agents that
+ * learn to price"): the cross-product agent state and reward scale, the validation rows and
+ * early stopping, the shared networks trained on every product's rows and copied into each
+ * product's slot, the support constraints on the chosen price, and the distance of a price
+ * from the logged support. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agt_early.h"
+#include "eng_util.h"
+#include "exp_compare_int.h"
+
+#define CMP_VAL_CAP 4096 /* most validation rows per slot */
+
+/* 1 when training row r is held out for early stopping: a seeded draw per (product, period),
+ * so the split does not depend on which other products are in the run. */
+static int draw_val(const cmp_ctx *c, size_t r) {
+    if (!(c->cfg->val_frac > 0) || !cmp_is_train(c, r)) return 0;
+    uint64_t z = eng_seed_derive(eng_seed_derive(c->cfg->seed ^ 0x7A1Du, (uint64_t)c->tr->product[r]), (uint64_t)c->tr->t[r]);
+    return (double)(z >> 11) * 0x1.0p-53 < c->cfg->val_frac;
+}
+
+void cmp_agents_free(cmp_ctx *c) {
+    free(c->ast); free(c->anx); free(c->rscale); free(c->val); free(c->ap); free(c->lvl_count);
+    free(c->lo_ratio); free(c->hi_ratio); free(c->refp); free(c->sh_dqn); free(c->sh_actor); free(c->sh_critic);
+    c->ast = c->anx = c->rscale = c->lo_ratio = c->hi_ratio = c->sh_dqn = c->sh_actor = c->sh_critic = NULL;
+    c->val = NULL, c->ap = NULL, c->lvl_count = NULL, c->refp = NULL;
+}
+
+/* Agent states of product p's transitions (rows off[p] .. off[p+1]-1) and its statistics;
+ * raw, raw2 are scratch of (rows) x FEAT_N floats, pr of rows floats. */
+static int prep_agent_states(cmp_ctx *c, int p, float *raw, float *raw2, float *pr) {
+    const env_transitions *tr = c->tr;
+    const size_t b = c->off[p], e = c->off[p + 1];
+    size_t k = 0;
+    int rc;
+    for (size_t r = b; r < e; r++) {
+        if ((rc = feat_state(c->h, p, tr->t[r], raw + (r - b) * FEAT_N)) ||
+            (rc = feat_state(c->h, p, tr->t[r] + 1 <= c->T ? tr->t[r] + 1 : c->T, raw2 + (r - b) * FEAT_N)))
+            return rc;
+    }
+    /* statistics from the training rows the agents learn from (not the validation rows) */
+    float *ts = malloc((e - b) * FEAT_N * sizeof *ts), *ts2 = malloc((e - b) * FEAT_N * sizeof *ts2);
+    if ((e > b) && (!ts || !ts2)) {
+        free(ts);
+        free(ts2);
+        return eng_err_set(ENG_ENOMEM, "compare: out of memory (agent states)");
+    }
+    for (size_t r = b; r < e; r++) {
+        if (!cmp_is_train(c, r) || c->val[r]) continue;
+        memcpy(ts + k * FEAT_N, raw + (r - b) * FEAT_N, FEAT_N * sizeof *ts);
+        memcpy(ts2 + k * FEAT_N, raw2 + (r - b) * FEAT_N, FEAT_N * sizeof *ts2);
+        pr[k++] = tr->price[r];
+    }
+    rc = feat_agent_prod_fit(&c->ap[p], ts, ts2, pr, k, isfinite(c->refp[p]) ? c->refp[p] : 1.0, 5.0);
+    free(ts);
+    free(ts2);
+    if (rc) return rc;
+    for (size_t r = b; r < e; r++) {
+        feat_agent_state(raw + (r - b) * FEAT_N, &c->ap[p], c->ast + r * FEAT_AGENT_N);
+        feat_agent_state(raw2 + (r - b) * FEAT_N, &c->ap[p], c->anx + r * FEAT_AGENT_N);
+    }
+    return ENG_OK;
+}
+
+int cmp_agents_prepare(cmp_ctx *c) {
+    const env_transitions *tr = c->tr;
+    const int NP = c->h->n_products, K = c->K;
+    int rc = ENG_ENOMEM;
+    float *raw = NULL, *raw2 = NULL, *pr = NULL;
+    c->SA = c->cfg->agent_state ? FEAT_AGENT_N : c->F;
+    c->rscale = malloc((size_t)NP * sizeof *c->rscale);
+    c->val = calloc(tr->n ? tr->n : 1, 1);
+    c->lvl_count = calloc((size_t)NP * K, sizeof *c->lvl_count);
+    c->lo_ratio = malloc((size_t)NP * sizeof *c->lo_ratio);
+    c->hi_ratio = malloc((size_t)NP * sizeof *c->hi_ratio);
+    c->refp = malloc((size_t)NP * sizeof *c->refp);
+    if (!c->rscale || !c->val || !c->lvl_count || !c->lo_ratio || !c->hi_ratio || !c->refp) goto fail;
+    size_t maxrows = 0;
+    for (int p = 0; p < NP; p++) {
+        double s = 0, s2 = 0;
+        long n = 0, ntr = 0;
+        c->lo_ratio[p] = NAN, c->hi_ratio[p] = NAN, c->refp[p] = NAN;
+        if (c->off[p + 1] - c->off[p] > maxrows) maxrows = c->off[p + 1] - c->off[p];
+        for (size_t r = c->off[p]; r < c->off[p + 1]; r++) ntr += cmp_is_train(c, r);
+        for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
+            c->refp[p] = tr->ref_price[r];
+            if (!cmp_is_train(c, r)) continue;
+            c->val[r] = ntr >= 10 && draw_val(c, r);
+            c->lvl_count[(size_t)p * K + tr->level[r]]++;
+            float x = tr->ratio[r];
+            if (!(x >= c->lo_ratio[p])) c->lo_ratio[p] = x;
+            if (!(x <= c->hi_ratio[p])) c->hi_ratio[p] = x;
+            s += tr->reward[r], s2 += (double)tr->reward[r] * tr->reward[r], n++;
+        }
+        double var = n > 1 ? (s2 - s * s / n) / (n - 1) : 0;
+        c->rscale[p] = c->cfg->agent_state && var > 0 ? (float)sqrt(var) : 1.0f;
+    }
+    if (c->cfg->agent_state) {
+        c->ap = calloc((size_t)NP, sizeof *c->ap);
+        c->ast = malloc((tr->n ? tr->n : 1) * FEAT_AGENT_N * sizeof *c->ast);
+        c->anx = malloc((tr->n ? tr->n : 1) * FEAT_AGENT_N * sizeof *c->anx);
+        raw = malloc((maxrows + 1) * FEAT_N * sizeof *raw);
+        raw2 = malloc((maxrows + 1) * FEAT_N * sizeof *raw2);
+        pr = malloc((maxrows + 1) * sizeof *pr);
+        if (!c->ap || !c->ast || !c->anx || !raw || !raw2 || !pr) goto fail;
+        for (int p = 0; p < NP; p++)
+            if ((rc = prep_agent_states(c, p, raw, raw2, pr))) goto done;
+    }
+    rc = ENG_OK;
+    goto done;
+fail:
+    rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (agent statistics)");
+done:
+    free(raw);
+    free(raw2);
+    free(pr);
+    return rc;
+}
+
+int cmp_agent_states(const cmp_ctx *c, int p, int B, float *x) {
+    int rc;
+    if (!c->cfg->agent_state) {
+        if ((rc = feat_states(c->h, p, 0, B, x))) return rc;
+        return feat_norm_apply(&c->norm, x, (size_t)B);
+    }
+    float raw[FEAT_N];
+    for (int t = 0; t < B; t++) {
+        if ((rc = feat_state(c->h, p, t, raw))) return rc;
+        feat_agent_state(raw, &c->ap[p], x + (size_t)t * FEAT_AGENT_N);
+    }
+    return ENG_OK;
+}
+
+/* ---- support ------------------------------------------------------------------------------ */
+
+int cmp_dqn_pick(const cmp_ctx *c, int p, const float *q) {
+    const int K = c->K, mode = c->cfg->dqn_support;
+    const int *cnt = c->lvl_count + (size_t)p * K;
+    int lo = K, hi = -1, best = -1;
+    for (int k = 0; k < K; k++)
+        if (cnt[k] > 0) lo = k < lo ? k : lo, hi = k;
+    for (int k = 0; k < K; k++) {
+        int ok = mode == 0 || cnt[k] > 0 || (mode == 2 && k >= lo - 1 && k <= hi + 1);
+        if (ok && (best < 0 || q[k] > q[best])) best = k;
+    }
+    if (best >= 0) return best;
+    best = 0; /* nothing logged in training: every level */
+    for (int k = 1; k < K; k++)
+        if (q[k] > q[best]) best = k;
+    return best;
+}
+
+float cmp_ddpg_clip(const cmp_ctx *c, int p, float ratio) {
+    if (!c->cfg->ddpg_support || !isfinite(c->lo_ratio[p])) return ratio;
+    const float step = (float)(2.0 * c->cfg->grid.band / (c->K - 1));
+    const float lo = c->lo_ratio[p] - step, hi = c->hi_ratio[p] + step;
+    return ratio < lo ? lo : ratio > hi ? hi : ratio;
+}
+
+float cmp_support_gap(const cmp_ctx *c, int p, double x) {
+    if (!isfinite(c->refp[p]) || !(c->refp[p] > 0) || !(x > 0)) return NAN;
+    const double step = 2.0 * c->cfg->grid.band / (c->K - 1), u = x / c->refp[p];
+    double best = INFINITY;
+    for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
+        if (!cmp_is_train(c, r)) continue;
+        double d = fabs(u - (double)c->tr->price[r] / c->refp[p]);
+        if (d < best) best = d;
+    }
+    return isfinite(best) ? (float)(best / step) : NAN;
+}
+
+/* ---- creating and training the networks ----------------------------------------------------- */
+
+static long group_rows(const cmp_ctx *c, const cmp_group *g, long *max_rows) {
+    long n = 0, mx = 1;
+    for (int i = 0; i < g->n; i++) {
+        long k = 0;
+        for (size_t r = c->off[g->prod[i]]; r < c->off[g->prod[i] + 1]; r++) k += cmp_is_train(c, r) && !c->val[r];
+        n += k;
+        if (k > mx) mx = k;
+    }
+    *max_rows = mx;
+    return n;
+}
+
+static int create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys, int batch) {
+    const exp_compare_cfg *cfg = c->cfg;
+    long max_rows, n_rows = group_rows(c, g, &max_rows);
+    /* replay capacity: every training row fits, no more (the buffers are [P][capacity]) */
+    long cap = g->pooled ? (n_rows > 0 ? n_rows : 1) : max_rows;
+    agt_dqn_cfg dq = cfg->dqn;
+    dq.state_dim = c->SA;
+    dq.n_actions = c->K;
+    dq.seed = eng_seed_derive(cfg->seed, 1001);
+    dq.keys = keys;
+    if (batch > 0) dq.batch = batch;
+    if (dq.replay > cap || g->pooled) dq.replay = cap;
+    agt_ddpg_cfg dd = cfg->ddpg;
+    dd.state_dim = c->SA;
+    dd.band = (float)cfg->grid.band;
+    dd.seed = eng_seed_derive(cfg->seed, 1002);
+    dd.keys = keys;
+    if (batch > 0) dd.batch = batch;
+    if (dd.replay > cap || g->pooled) dd.replay = cap;
+    int rc = agt_dqn_create(&g->dqn, c->be, &dq, g->P);
+    return rc ? rc : agt_ddpg_create(&g->ddpg, c->be, &dd, g->P);
+}
+
+int cmp_group_create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
+    int rc = create_agents(c, g, keys, 0);
+    if (rc || !c->sh_dqn) return rc;
+    for (int s = 0; s < g->P; s++) {
+        if ((rc = eng_model_set_product(agt_dqn_online(g->dqn), ENG_VIEW_PARAMS, s, c->sh_dqn)) ||
+            (rc = eng_model_set_product(agt_ddpg_actor(g->ddpg), ENG_VIEW_PARAMS, s, c->sh_actor)) ||
+            (rc = eng_model_set_product(agt_ddpg_critic(g->ddpg), ENG_VIEW_PARAMS, s, c->sh_critic)))
+            return rc;
+    }
+    if ((rc = agt_dqn_sync_target(g->dqn))) return rc;
+    return agt_ddpg_sync_targets(g->ddpg);
+}
+
+/* Validation rows of a group: [P][Bv] arrays (weight 0 pads). */
+typedef struct cmp_val {
+    int B;
+    float *s, *s2, *a, *ratio, *r, *done, *w;
+} cmp_val;
+
+static void val_free(cmp_val *v) {
+    free(v->s); free(v->s2); free(v->a); free(v->ratio); free(v->r); free(v->done); free(v->w);
+    memset(v, 0, sizeof *v);
+}
+
+static const float *row_state(const cmp_ctx *c, size_t r) { return c->ast ? c->ast + r * c->SA : c->tr->state + r * c->F; }
+static const float *row_next(const cmp_ctx *c, size_t r) { return c->anx ? c->anx + r * c->SA : c->tr->next_state + r * c->F; }
+
+static int val_build(const cmp_ctx *c, const cmp_group *g, cmp_val *v) {
+    memset(v, 0, sizeof *v);
+    const int P = g->P, S = c->SA;
+    int *cnt = calloc((size_t)P, sizeof *cnt);
+    if (!cnt) return eng_err_set(ENG_ENOMEM, "compare: out of memory (validation rows)");
+    for (int i = 0; i < g->n; i++)
+        for (size_t r = c->off[g->prod[i]]; r < c->off[g->prod[i] + 1]; r++)
+            if (c->val[r]) cnt[cmp_slot_of(g, i)]++;
+    int B = 0;
+    for (int s = 0; s < P; s++) B = cnt[s] > B ? cnt[s] : B;
+    if (B > CMP_VAL_CAP) B = CMP_VAL_CAP;
+    v->B = B;
+    if (!B) {
+        free(cnt);
+        return ENG_OK;
+    }
+    const size_t PB = (size_t)P * B;
+    v->s = calloc(PB * S, sizeof(float)), v->s2 = calloc(PB * S, sizeof(float));
+    v->a = calloc(PB, sizeof(float)), v->ratio = calloc(PB, sizeof(float)), v->r = calloc(PB, sizeof(float));
+    v->done = calloc(PB, sizeof(float)), v->w = calloc(PB, sizeof(float));
+    if (!v->s || !v->s2 || !v->a || !v->ratio || !v->r || !v->done || !v->w) {
+        free(cnt);
+        val_free(v);
+        return eng_err_set(ENG_ENOMEM, "compare: out of memory (validation rows)");
+    }
+    int *fill = calloc((size_t)P, sizeof *fill), *seen = calloc((size_t)P, sizeof *seen);
+    if (!fill || !seen) {
+        free(cnt), free(fill), free(seen);
+        val_free(v);
+        return eng_err_set(ENG_ENOMEM, "compare: out of memory (validation rows)");
+    }
+    for (int i = 0; i < g->n; i++) {
+        const int p = g->prod[i], s = cmp_slot_of(g, i);
+        for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
+            if (!c->val[r]) continue;
+            /* more rows than fit: every k-th (an even thinning, deterministic) */
+            long k = seen[s]++;
+            if (cnt[s] > B && (k * (long)B) / cnt[s] == ((k - 1) * (long)B) / cnt[s] && k > 0) continue;
+            if (fill[s] >= B) continue;
+            const size_t o = (size_t)s * B + fill[s]++;
+            memcpy(v->s + o * S, row_state(c, r), (size_t)S * sizeof(float));
+            memcpy(v->s2 + o * S, row_next(c, r), (size_t)S * sizeof(float));
+            v->a[o] = (float)c->tr->level[r];
+            v->ratio[o] = c->tr->ratio[r];
+            v->r[o] = c->tr->reward[r] / c->rscale[p];
+            v->done[o] = (float)c->tr->done[r];
+            v->w[o] = 1.0f;
+        }
+    }
+    free(cnt);
+    free(fill);
+    free(seen);
+    return ENG_OK;
+}
+
+/* Snapshots of the best parameters of each slot for up to two networks. */
+typedef struct cmp_snap {
+    eng_model *m[2];
+    int n;
+    size_t np[2];
+    float *buf[2]; /* [P][np] */
+    unsigned char *have; /* [P] */
+} cmp_snap;
+
+static int snap_init(cmp_snap *sn, eng_model *a, eng_model *b, int P) {
+    memset(sn, 0, sizeof *sn);
+    sn->m[0] = a, sn->m[1] = b, sn->n = b ? 2 : 1;
+    sn->have = calloc((size_t)P, 1);
+    if (!sn->have) return eng_err_set(ENG_ENOMEM, "compare: out of memory (snapshots)");
+    for (int k = 0; k < sn->n; k++) {
+        sn->np[k] = eng_model_nparams(sn->m[k]);
+        if (!(sn->buf[k] = malloc((size_t)P * sn->np[k] * sizeof(float))))
+            return eng_err_set(ENG_ENOMEM, "compare: out of memory (snapshots)");
+    }
+    return ENG_OK;
+}
+
+static void snap_free(cmp_snap *sn) {
+    free(sn->buf[0]);
+    free(sn->buf[1]);
+    free(sn->have);
+}
+
+static int snap_take(cmp_snap *sn, int s) {
+    int rc;
+    for (int k = 0; k < sn->n; k++)
+        if ((rc = eng_model_get_product(sn->m[k], ENG_VIEW_PARAMS, s, sn->buf[k] + (size_t)s * sn->np[k]))) return rc;
+    sn->have[s] = 1;
+    return ENG_OK;
+}
+
+static int snap_restore(cmp_snap *sn, int P, const unsigned char *bad) {
+    int rc;
+    for (int s = 0; s < P; s++) {
+        if (!sn->have[s] || (bad && bad[s])) continue;
+        for (int k = 0; k < sn->n; k++)
+            if ((rc = eng_model_set_product(sn->m[k], ENG_VIEW_PARAMS, s, sn->buf[k] + (size_t)s * sn->np[k]))) return rc;
+    }
+    return ENG_OK;
+}
+
+static int poison_slot(agt_dqn *q, int s) {
+    eng_model *on = agt_dqn_online(q);
+    size_t np = eng_model_nparams(on);
+    float *nanbuf = malloc(np * sizeof *nanbuf);
+    if (!nanbuf) return eng_err_set(ENG_ENOMEM, "compare: out of memory");
+    for (size_t k = 0; k < np; k++) nanbuf[k] = NAN;
+    int rc = eng_model_set_product(on, ENG_VIEW_PARAMS, s, nanbuf);
+    free(nanbuf);
+    return rc;
+}
+
+/* Train one agent (0 DQN, 1 DDPG) of the group for up to max_steps with early stopping on v. */
+static int train_one(cmp_ctx *c, cmp_group *g, int which, long max_steps, const cmp_val *v, int poison) {
+    const int P = g->P, es = v->B > 0;
+    int rc = ENG_OK;
+    agt_early *e = NULL;
+    cmp_snap sn;
+    memset(&sn, 0, sizeof sn);
+    float *loss = malloc((size_t)P * sizeof *loss);
+    unsigned char *imp = malloc((size_t)P);
+    if (!loss || !imp) {
+        rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (training)");
+        goto done;
+    }
+    if (es) {
+        if ((rc = agt_early_create(&e, P, c->cfg->es_patience, 1e-3))) goto done;
+        if ((rc = which ? snap_init(&sn, agt_ddpg_actor(g->ddpg), agt_ddpg_critic(g->ddpg), P)
+                        : snap_init(&sn, agt_dqn_online(g->dqn), NULL, P)))
+            goto done;
+    }
+    long s = 0;
+    for (; s < max_steps; s++) {
+        if (!which && poison >= 0 && s == max_steps - 1 && (rc = poison_slot(g->dqn, poison))) goto done;
+        rc = which ? agt_ddpg_train_step(g->ddpg, NULL, NULL) : agt_dqn_train_step(g->dqn, NULL);
+        if (rc) goto done;
+        if (!es || (s + 1) % c->cfg->es_every) continue;
+        rc = which ? agt_ddpg_eval_loss(g->ddpg, v->s, v->ratio, v->r, v->s2, v->done, v->w, v->B, loss)
+                   : agt_dqn_eval_loss(g->dqn, v->s, v->a, v->r, v->s2, v->done, v->w, v->B, loss);
+        if (rc) goto done;
+        if (P == 1) ENG_INFO("compare: %s %s step %ld validation loss %.5g", g->name, which ? "ddpg" : "dqn", s + 1, (double)loss[0]);
+        int running = agt_early_observe(e, loss, s + 1, imp);
+        for (int k = 0; k < P; k++) {
+            if (imp[k] && (rc = snap_take(&sn, k))) goto done;
+            if (e->stopped[k]) rc = which ? agt_ddpg_freeze(g->ddpg, k, 1) : agt_dqn_freeze(g->dqn, k, 1);
+            if (rc) goto done;
+        }
+        if (!running) {
+            s++;
+            break;
+        }
+    }
+    if (es) {
+        const unsigned char *bad = which ? agt_ddpg_diverged(g->ddpg, NULL) : agt_dqn_diverged(g->dqn, NULL);
+        if ((rc = snap_restore(&sn, P, bad))) goto done;
+        rc = which ? agt_ddpg_sync_targets(g->ddpg) : agt_dqn_sync_target(g->dqn);
+        double ms = 0;
+        int nb = 0;
+        for (int k = 0; k < P; k++)
+            if (e->best_step[k] >= 0) ms += (double)e->best_step[k], nb++;
+        ENG_INFO("compare: %s %s: %ld steps run, best validation at step %.0f (mean over %d slots)", g->name,
+                 which ? "ddpg" : "dqn", s, nb ? ms / nb : 0.0, nb);
+    }
+done:
+    agt_early_free(e);
+    snap_free(&sn);
+    free(loss);
+    free(imp);
+    return rc;
+}
+
+int cmp_group_train_nets(cmp_ctx *c, cmp_group *g, long dqn_max, long ddpg_max, int poison) {
+    const env_transitions *tr = c->tr;
+    int rc;
+    if (dqn_max <= 0 && ddpg_max <= 0) return ENG_OK;
+    for (int i = 0; i < g->n; i++) {
+        const int p = g->prod[i], s = cmp_slot_of(g, i);
+        const float sc = c->rscale[p];
+        for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
+            if (!cmp_is_train(c, r) || c->val[r]) continue;
+            const float *st = row_state(c, r), *s2 = row_next(c, r), rw = tr->reward[r] / sc;
+            if ((rc = agt_dqn_push(g->dqn, s, st, tr->level[r], rw, s2, tr->done[r])) ||
+                (rc = agt_ddpg_push(g->ddpg, s, st, tr->ratio[r], rw, s2, tr->done[r])))
+                return rc;
+        }
+    }
+    cmp_val v;
+    if ((rc = val_build(c, g, &v))) return rc;
+    if ((rc = train_one(c, g, 0, dqn_max, &v, poison)) == ENG_OK) rc = train_one(c, g, 1, ddpg_max, &v, -1);
+    val_free(&v);
+    return rc;
+}
+
+int cmp_shared_train(cmp_ctx *c, int *prod, int n) {
+    cmp_group g;
+    memset(&g, 0, sizeof g);
+    g.P = 1, g.n = n, g.prod = prod, g.pooled = 1;
+    snprintf(g.name, sizeof g.name, "shared");
+    const uint64_t key = 0;
+    int rc = create_agents(c, &g, &key, c->cfg->shared_batch);
+    if (!rc) rc = cmp_group_train_nets(c, &g, c->cfg->shared_steps, c->cfg->shared_steps, -1);
+    if (!rc) {
+        eng_model *m[3] = {agt_dqn_online(g.dqn), agt_ddpg_actor(g.ddpg), agt_ddpg_critic(g.ddpg)};
+        float **dst[3] = {&c->sh_dqn, &c->sh_actor, &c->sh_critic};
+        for (int k = 0; k < 3 && !rc; k++) {
+            if (!(*dst[k] = malloc(eng_model_nparams(m[k]) * sizeof(float)))) rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
+            else rc = eng_model_get_product(m[k], ENG_VIEW_PARAMS, 0, *dst[k]);
+        }
+        int nb = 0;
+        agt_dqn_diverged(g.dqn, &nb);
+        int nb2 = 0;
+        agt_ddpg_diverged(g.ddpg, &nb2);
+        if (!rc && (nb || nb2)) rc = eng_err_set(ENG_ENUM, "compare: the shared %s diverged", nb ? "DQN" : "DDPG");
+    }
+    agt_dqn_free(g.dqn);
+    agt_ddpg_free(g.ddpg);
+    return rc;
+}

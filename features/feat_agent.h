@@ -1,0 +1,62 @@
+/* feat_agent.h - agent states that are comparable across products, for models shared by
+ * every product (one DQN / DDPG network trained on all products' transitions).
+ *
+ * The feat-v1 state (feat.h) holds prices, units, revenue and traffic in each product's own
+ * units; one network over all products needs them on one scale.  The agent state of product
+ * p at period t is built from feat_state(p, t) and a few per-product statistics of its
+ * training window (feat_agent_prod, fitted by feat_agent_prod_fit):
+ *   price      log(incumbent / ref), log(ma3 / ref), log(ma12 / ref), price_missing
+ *              (ref = the reference price of the price grid, env_action.h);
+ *   volume     log1p(units_1), log1p(units_7 / 7), log1p(traffic_1), log1p(traffic_7 / 7),
+ *              each minus the product's training mean (so 0 = a usual day for the product);
+ *   rate       revenue per visitor of t-1 and of the last 7 periods relative to the product's
+ *              mean (value / mean - 1; revenue per period when traffic is unknown);
+ *   market     log(incumbent / competitor mean), log(incumbent / competitor min),
+ *              comp_missing;
+ *   context    promo_prev, the sales/traffic missing fractions, the calendar (weekday and
+ *              week-of-year sin/cos) - state, never part of what a price is credited with;
+ *   product    two descriptors of the product's own price response in its training rows:
+ *              slope and curvature of the relative revenue per visitor of period t on
+ *              log(price_t / ref), ridge-shrunk towards 0 (so a product with little price
+ *              variation looks like an average product); and two from a fitted demand model:
+ *              a logit of conversion (units / traffic, weighted by traffic) on log(price / ref),
+ *              or without traffic a log-linear model of units, fitted by a few Newton steps
+ *              with a weak prior on the slope; the descriptors are its relative revenue per
+ *              visitor 10% below and 10% above the product's mean logged price.
+ * Every value is finite and clipped to [-FEAT_AGENT_CLIP, FEAT_AGENT_CLIP].
+ */
+#ifndef FEAT_AGENT_H
+#define FEAT_AGENT_H
+
+#include <stddef.h>
+
+#include "feat.h"
+
+#define FEAT_AGENT_N 24
+#define FEAT_AGENT_CLIP 10.0f
+
+typedef struct feat_agent_prod {
+    double ref;            /* reference price (> 0) */
+    double lu1, lu7;       /* training means of log1p(units_1), log1p(units_7 / 7) */
+    double lv1, lv7;       /* ... of log1p(traffic_1), log1p(traffic_7 / 7) */
+    double rate;           /* mean revenue per visitor of a period (per period without traffic) */
+    double slope, curv;    /* price-response descriptors (see above) */
+    double dlo, dhi;       /* demand-model descriptors (see above) */
+    long n;                /* training rows used */
+} feat_agent_prod;
+
+/* Fit product statistics from n training rows: raw (unnormalised) feat states s [n][FEAT_N]
+ * of the periods priced, the next periods' raw states s2 [n][FEAT_N] (their revenue_1 /
+ * traffic_1 are the priced period's outcome) and the prices charged, price [n].  ref > 0 is
+ * the product's reference price; ridge (>= 0) shrinks the descriptors (units of rows).
+ * n = 0 gives a neutral product (means 0, rate 1, descriptors 0).  Returns 0 or ENG_EINVAL. */
+int feat_agent_prod_fit(feat_agent_prod *pp, const float *s, const float *s2, const float *price, size_t n,
+                        double ref, double ridge);
+
+/* Agent state out [FEAT_AGENT_N] of one raw feat state raw [FEAT_N]. */
+void feat_agent_state(const float *raw, const feat_agent_prod *pp, float *out);
+
+/* Feature names (static), for logs and tests. */
+const char *feat_agent_name(int i);
+
+#endif

@@ -1,0 +1,254 @@
+/* tests/test_agt_learn.c - the pieces that make DQN and DDPG learn from logged prices: one
+ * shared network over many products' rows reduces its validation loss; the support mask never
+ * lets the greedy choice or the target pick an unsupported level; conservative Q-learning
+ * pushes unlogged levels below the logged one; the smoothness term interpolates an unlogged
+ * level from its neighbours; the TD3+BC term keeps the actor at the logged action where plain
+ * DDPG leaves it; early stopping stops after its patience and ignores products without a loss;
+ * the agent state is the same for two products that differ only in their units. */
+#include "test_common.h"
+
+#include "agt_ddpg.h"
+#include "agt_dqn.h"
+#include "agt_early.h"
+#include "eng_backend.h"
+#include "feat_agent.h"
+
+#define S 4
+#define A 7
+
+/* Synthetic products: state x in [-1,1]^S with x[3] a product descriptor d; reward of level k
+ * = -(u_k - 0.3 d)^2 + 0.1 x[0] + noise, u_k = (k - 3) / 3.  The best level moves with d. */
+static float synth_reward(const float *x, int k, eng_rng *r) {
+    float u = (k - 3) / 3.0f, c = 0.3f * x[3];
+    return -(u - c) * (u - c) + 0.1f * x[0] + 0.05f * (float)eng_rng_normal(r);
+}
+
+static void synth_state(float *x, eng_rng *r) {
+    for (int i = 0; i < S; i++) x[i] = (float)(2 * eng_rng_uniform(r) - 1);
+}
+
+static agt_dqn_cfg small_dqn(void) {
+    agt_dqn_cfg c = agt_dqn_default();
+    c.state_dim = S, c.n_actions = A, c.hidden1 = c.hidden2 = 32, c.batch = 64, c.gamma = 0.0f;
+    c.replay = 8000, c.learn_start = 8, c.target_sync = 20;
+    return c;
+}
+
+static void test_shared_dqn_reduces_loss(void **st) {
+    (void)st;
+    agt_dqn_cfg c = small_dqn();
+    agt_dqn *q = NULL;
+    assert_int_equal(agt_dqn_create(&q, eng_backend_cpu(), &c, 1), 0);
+    eng_rng r;
+    eng_rng_seed(&r, 42);
+    float x[S], x2[S] = {0};
+    /* 40 "products" x 100 rows into one network */
+    for (int i = 0; i < 4000; i++) {
+        synth_state(x, &r);
+        int k = (int)eng_rng_below(&r, A);
+        assert_int_equal(agt_dqn_push(q, 0, x, k, synth_reward(x, k, &r), x2, 1), 0);
+    }
+    enum { NV = 500 };
+    float *vs = malloc(sizeof(float) * NV * S), *vs2 = calloc(NV * S, sizeof(float));
+    float va[NV], vr[NV], vd[NV], vw[NV];
+    for (int i = 0; i < NV; i++) {
+        synth_state(vs + i * S, &r);
+        int k = (int)eng_rng_below(&r, A);
+        va[i] = (float)k, vr[i] = synth_reward(vs + i * S, k, &r), vd[i] = 1, vw[i] = 1;
+    }
+    float l0, l1;
+    assert_int_equal(agt_dqn_eval_loss(q, vs, va, vr, vs2, vd, vw, NV, &l0), 0);
+    for (int s = 0; s < 1500; s++) assert_int_equal(agt_dqn_train_step(q, NULL), 0);
+    assert_int_equal(agt_dqn_eval_loss(q, vs, va, vr, vs2, vd, vw, NV, &l1), 0);
+    printf("shared DQN validation loss %.5f -> %.5f\n", (double)l0, (double)l1);
+    assert_true(l1 < 0.25f * l0);
+    /* the greedy level follows the descriptor: d = -1 -> level 2, d = +1 -> level 4 (u = +-0.3) */
+    float lo[S] = {0, 0, 0, -1}, hi[S] = {0, 0, 0, 1};
+    int al, ah;
+    assert_int_equal(agt_dqn_greedy(q, lo, NULL, &al), 0);
+    assert_int_equal(agt_dqn_greedy(q, hi, NULL, &ah), 0);
+    assert_true(al < ah);
+    free(vs);
+    free(vs2);
+    agt_dqn_free(q);
+}
+
+static void test_support_mask(void **st) {
+    (void)st;
+    enum { P = 5 };
+    agt_dqn_cfg c = small_dqn();
+    agt_dqn *q = NULL;
+    assert_int_equal(agt_dqn_create(&q, eng_backend_cpu(), &c, P), 0);
+    unsigned char sup[P * A];
+    eng_rng r;
+    eng_rng_seed(&r, 7);
+    memset(sup, 0, sizeof sup);
+    sup[2] = 1; /* product 0 has one level; nothing for product 1 -> EINVAL */
+    assert_int_equal(agt_dqn_set_support(q, sup), ENG_EINVAL);
+    for (int trial = 0; trial < 200; trial++) {
+        for (int p = 0; p < P; p++) {
+            int n = 0;
+            for (int k = 0; k < A; k++) n += (sup[p * A + k] = eng_rng_uniform(&r) < 0.3);
+            if (!n) sup[p * A + eng_rng_below(&r, A)] = 1;
+        }
+        assert_int_equal(agt_dqn_set_support(q, sup), 0);
+        float s[P * S];
+        int act[P];
+        for (int i = 0; i < P * S; i++) s[i] = (float)(4 * eng_rng_uniform(&r) - 2);
+        assert_int_equal(agt_dqn_greedy(q, s, NULL, act), 0);
+        for (int p = 0; p < P; p++) assert_true(sup[p * A + act[p]]);
+        assert_int_equal(agt_dqn_act(q, s, NULL, act), 0); /* exploration too */
+        for (int p = 0; p < P; p++) assert_true(sup[p * A + act[p]]);
+    }
+    assert_int_equal(agt_dqn_set_support(q, NULL), 0);
+    agt_dqn_free(q);
+}
+
+/* Only level 3 is ever logged (reward 0).  Returns Q(s, 3) minus the largest other Q. */
+static float logged_margin(float cql, float smooth, float *q_out) {
+    agt_dqn_cfg c = small_dqn();
+    c.cql_alpha = cql, c.smooth = smooth;
+    agt_dqn *q = NULL;
+    assert_int_equal(agt_dqn_create(&q, eng_backend_cpu(), &c, 1), 0);
+    eng_rng r;
+    eng_rng_seed(&r, 3);
+    float x[S], x2[S] = {0};
+    for (int i = 0; i < 500; i++) {
+        synth_state(x, &r);
+        assert_int_equal(agt_dqn_push(q, 0, x, 3, 0.0f, x2, 1), 0);
+    }
+    for (int s = 0; s < 400; s++) assert_int_equal(agt_dqn_train_step(q, NULL), 0);
+    float s0[S] = {0.1f, -0.2f, 0.3f, 0.0f}, qv[A];
+    assert_int_equal(agt_dqn_q_values(q, s0, 1, qv), 0);
+    float m = -INFINITY;
+    for (int k = 0; k < A; k++)
+        if (k != 3 && qv[k] > m) m = qv[k];
+    if (q_out) memcpy(q_out, qv, sizeof qv);
+    agt_dqn_free(q);
+    return qv[3] - m;
+}
+
+static void test_cql_pushes_unlogged_down(void **st) {
+    (void)st;
+    float with = logged_margin(1.0f, 0.0f, NULL);
+    printf("CQL: Q(logged) - max Q(unlogged) = %.4f\n", (double)with);
+    assert_true(with > 0.05f);
+}
+
+static void test_smoothness_interpolates(void **st) {
+    (void)st;
+    /* levels 2 and 4 logged with rewards 0 and 1; level 3 never: smoothness puts it between */
+    agt_dqn_cfg c = small_dqn();
+    c.smooth = 1.0f;
+    agt_dqn *q = NULL;
+    assert_int_equal(agt_dqn_create(&q, eng_backend_cpu(), &c, 1), 0);
+    eng_rng r;
+    eng_rng_seed(&r, 5);
+    float x[S], x2[S] = {0};
+    for (int i = 0; i < 600; i++) {
+        synth_state(x, &r);
+        int k = i % 2 ? 2 : 4;
+        assert_int_equal(agt_dqn_push(q, 0, x, k, k == 4 ? 1.0f : 0.0f, x2, 1), 0);
+    }
+    for (int s = 0; s < 800; s++) assert_int_equal(agt_dqn_train_step(q, NULL), 0);
+    float s0[S] = {0.2f, 0.1f, -0.3f, 0.0f}, qv[A];
+    assert_int_equal(agt_dqn_q_values(q, s0, 1, qv), 0);
+    printf("smooth: Q2 %.3f Q3 %.3f Q4 %.3f\n", (double)qv[2], (double)qv[3], (double)qv[4]);
+    assert_true(qv[4] - qv[2] > 0.5f);                                   /* the data's gap */
+    assert_true(qv[2] < qv[3] && qv[3] < qv[4]);                         /* level 3 between */
+    assert_true(fabsf(qv[3] - 0.5f * (qv[2] + qv[4])) < 0.2f * (qv[4] - qv[2]));
+    agt_dqn_free(q);
+}
+
+/* DDPG on rows logged at a = 0 (ratio 1) whose reward rises with the action: returns mu(s). */
+static float ddpg_mu(int bc, float bc_alpha) {
+    agt_ddpg_cfg c = agt_ddpg_default();
+    c.state_dim = S, c.hidden1 = c.hidden2 = 32, c.batch = 64, c.gamma = 0, c.replay = 4000, c.learn_start = 8;
+    c.bc = bc, c.bc_alpha = bc_alpha, c.actor_lr = 1e-3f;
+    agt_ddpg *d = NULL;
+    assert_int_equal(agt_ddpg_create(&d, eng_backend_cpu(), &c, 1), 0);
+    eng_rng r;
+    eng_rng_seed(&r, 11);
+    float x[S], x2[S] = {0};
+    for (int i = 0; i < 1000; i++) {
+        synth_state(x, &r);
+        float a = (float)(0.2 * eng_rng_normal(&r)); /* logged near 0 */
+        assert_int_equal(agt_ddpg_push(d, 0, x, 1.0f + c.band * a, a, x2, 1), 0); /* reward = a */
+    }
+    for (int s = 0; s < 600; s++) assert_int_equal(agt_ddpg_train_step(d, NULL, NULL), 0);
+    float s0[S] = {0}, ratio;
+    assert_int_equal(agt_ddpg_ratio(d, s0, &ratio), 0);
+    agt_ddpg_free(d);
+    return (ratio - 1.0f) / c.band;
+}
+
+static void test_td3bc_term(void **st) {
+    (void)st;
+    float plain = ddpg_mu(0, 2.5f), tight = ddpg_mu(1, 0.05f);
+    printf("DDPG action: plain %.3f, TD3+BC alpha 0.05 %.3f\n", (double)plain, (double)tight);
+    assert_true(plain > 0.6f);          /* the critic's slope drives plain DDPG to the edge */
+    assert_true(fabsf(tight) < 0.25f);  /* the BC term holds it at the logged actions */
+}
+
+static void test_early_stopping(void **st) {
+    (void)st;
+    agt_early *e = NULL;
+    assert_int_equal(agt_early_create(&e, 0, 3, 0.0), ENG_EINVAL);
+    assert_int_equal(agt_early_create(&e, 2, 3, 0.0), 0);
+    unsigned char imp[2];
+    const float seq0[] = {5, 4, 3, 3.5f, 3.2f, 3.1f, 2.0f};
+    int stopped_at = -1;
+    for (int i = 0; i < 7; i++) {
+        float l[2] = {seq0[i], NAN};
+        int running = agt_early_observe(e, l, 10L * (i + 1), imp);
+        assert_int_equal(imp[1], 0); /* no loss: never improves */
+        if (i < 3) assert_int_equal(imp[0], 1);
+        if (e->stopped[0] && stopped_at < 0) stopped_at = i;
+        assert_int_equal(running, 2 - e->stopped[0]);
+    }
+    assert_int_equal(stopped_at, 5);           /* three checks without a new best */
+    assert_int_equal(e->best_step[0], 30);     /* the best was at the third check */
+    assert_true(e->best[0] == 3.0);            /* the later 2.0 came after it stopped */
+    assert_int_equal(e->stopped[1], 0);        /* NaN product trains on */
+    agt_early_free(e);
+}
+
+static void test_agent_state_scale_free(void **st) {
+    (void)st;
+    float a[FEAT_N], b[FEAT_N], sa[FEAT_AGENT_N], sb[FEAT_AGENT_N];
+    eng_rng r;
+    eng_rng_seed(&r, 9);
+    for (int i = 0; i < FEAT_N; i++) a[i] = (float)(1 + eng_rng_uniform(&r));
+    memcpy(b, a, sizeof a);
+    /* product b: prices x10, units and traffic x7 (same rates per visitor x10) */
+    const int pr[] = {FEAT_PRICE_CUR, FEAT_PRICE_MA3, FEAT_PRICE_MA12};
+    for (int i = 0; i < 3; i++) b[pr[i]] *= 10;
+    const int vol[] = {FEAT_UNITS_1, FEAT_UNITS_3, FEAT_UNITS_7, FEAT_TRAFFIC_1, FEAT_TRAFFIC_3, FEAT_TRAFFIC_7};
+    for (int i = 0; i < 6; i++) b[vol[i]] *= 7;
+    b[FEAT_REVENUE_1] *= 70, b[FEAT_REVENUE_3] *= 70, b[FEAT_REVENUE_7] *= 70;
+    feat_agent_prod pa, pb;
+    float price_a[1] = {a[FEAT_PRICE_CUR]}, price_b[1] = {b[FEAT_PRICE_CUR]};
+    assert_int_equal(feat_agent_prod_fit(&pa, a, a, price_a, 1, 1.5, 5.0), 0);
+    assert_int_equal(feat_agent_prod_fit(&pb, b, b, price_b, 1, 15.0, 5.0), 0);
+    feat_agent_state(a, &pa, sa);
+    feat_agent_state(b, &pb, sb);
+    for (int i = 0; i < FEAT_AGENT_N; i++) {
+        if (i >= 4 && i <= 7) continue; /* log1p volumes differ by the +1, centred on their own means */
+        assert_close(sa[i], sb[i], 1e-4, 1e-4);
+    }
+    for (int i = 4; i <= 7; i++) assert_close(sa[i], 0.0, 1e-5, 0); /* a usual day for each */
+    for (int i = 4; i <= 7; i++) assert_close(sb[i], 0.0, 1e-5, 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shared_dqn_reduces_loss),
+        cmocka_unit_test(test_support_mask),
+        cmocka_unit_test(test_cql_pushes_unlogged_down),
+        cmocka_unit_test(test_smoothness_interpolates),
+        cmocka_unit_test(test_td3bc_term),
+        cmocka_unit_test(test_early_stopping),
+        cmocka_unit_test(test_agent_state_scale_free),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
