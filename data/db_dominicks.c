@@ -250,7 +250,7 @@ int db_dominicks_read(db_history **out, const db_dominicks_opts *o, db_csv_log *
         }
         size_t c = (size_t)p * (size_t)T + (size_t)(r->week - wlo);
         h->present[c] = 1;
-        h->price[c] = (float)r->price;
+        h->price[c] = r->price;
         h->units[c] = (float)r->units;
         h->revenue[c] = (float)(r->price * r->units);
         h->promo[c] = r->promo;

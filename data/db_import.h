@@ -7,7 +7,7 @@
  * with their line number and reason, counted and skipped.  See docs/import.md.
  *
  * Dominick's preset: the orange-juice store x brand x week file (shipped as
- * data/datasets/dominicks_oj/*.xz, unpacked by `make` into $(BUILD)/data/dominicks_oj) into products, sales and
+ * data/datasets/dominicks_oj/ (xz), unpacked by `make` into $(BUILD)/data/dominicks_oj) into products, sales and
  * competitor_prices via db_history_store. */
 #ifndef DB_IMPORT_H
 #define DB_IMPORT_H
@@ -25,7 +25,9 @@ typedef struct db_import_opts {
     int no_header;            /* 1: no header line; sources must be #N or constants */
     int create_products;      /* sales: create unknown products (base_price = median price) */
     int strict;               /* 1: any skipped record fails the import (nothing written) */
-    int dry_run;              /* 1: parse and check only (the connection may be NULL) */
+    int dry_run;              /* 1: write nothing.  With a connection: the whole import in a
+                                 transaction that is rolled back, so the skipped rows are exactly
+                                 a real import's; without one (NULL): the file's checks only */
 } db_import_opts;
 
 typedef struct db_import_report {

@@ -159,7 +159,7 @@ int db_history_store(PGconn *c, const db_history *h, const db_store_opts *o, db_
             if (!h->present[cell]) continue;
             db_copybuf_text(&b, h->product_id[p]);
             db_copybuf_date(&b, h->day0 + (int32_t)t * h->period_days);
-            db_copybuf_float(&b, h->price[cell]);
+            db_copybuf_double(&b, h->price[cell]);
             db_copybuf_float(&b, h->units[cell]);
             db_copybuf_float(&b, h->revenue[cell]);
             db_copybuf_float(&b, h->traffic[cell]);

@@ -185,3 +185,21 @@ size_t eng_peak_rss(void) {
     if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
     return (size_t)ru.ru_maxrss * 1024u;
 }
+
+char *eng_fmt_double(char out[32], double v) {
+    if (isnan(v)) { snprintf(out, 32, "none"); return out; }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(out, 32, "%.*g", prec, v);
+        if (strtod(out, NULL) == v) break;
+    }
+    return out;
+}
+
+char *eng_fmt_float(char out[32], float v) {
+    if (isnan(v)) { snprintf(out, 32, "none"); return out; }
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(out, 32, "%.*g", prec, (double)v);
+        if (strtof(out, NULL) == v) break;
+    }
+    return out;
+}

@@ -77,6 +77,12 @@ uint64_t eng_seed_derive(uint64_t base, uint64_t i);
 
 /* ---- time ------------------------------------------------------------------ */
 double eng_now(void); /* monotonic seconds */
+
+/* A setting as typed: the shortest decimal that reads back as the same double / float
+ * (0.8, not 0.80000000000000004; 0.001f, not 0.00100000005); NaN as "none" (unset).
+ * Writes into out[32]; returns out. */
+char *eng_fmt_double(char out[32], double v);
+char *eng_fmt_float(char out[32], float v);
 /* Peak resident set size of this process in bytes (0 when unknown). */
 size_t eng_peak_rss(void);
 

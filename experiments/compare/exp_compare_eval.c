@@ -27,7 +27,7 @@ int cmp_fixed_level(const cmp_ctx *c, int p) {
 /* Guard a candidate price for a state with incumbent inc; level/ratio of the guarded price. */
 static int guard(const cmp_ctx *c, int p, double inc, double cand, double ref, double *price, uint32_t *why,
                  int *level, double *ratio) {
-    env_guard_bounds b = env_guard_bounds_of(c->h, p, inc);
+    env_guard_bounds b = env_guard_bounds_band(c->h, p, inc, &c->cfg->grid);
     int rc = env_guard_apply(&c->cfg->guard, &b, cand, price, why, NULL, NULL);
     if (rc) return rc;
     return env_grid_map_price(&c->cfg->grid, *price, ref, level, ratio, NULL);
@@ -141,7 +141,8 @@ int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act) {
         cmp_value_unset(&pr->uplift_shrunk[a], a == EXP_AGENT_HISTORY ? "the reference policy" : "no evaluation rows");
     }
     if ((rc = feat_state(h, p, T, raw))) return rc;
-    pr->incumbent_price = raw[FEAT_PRICE_CUR];
+    pr->incumbent_price = feat_incumbent_price(h, p, T, NULL); /* exact, not the float feature */
+    pr->price_scale = h->price_scale[p];
     if (env_reference_price(h, p, &ref, &from_median)) {
         /* no price at all: nothing to evaluate, every agent holds the (imputed) incumbent */
         for (int t = 0; t < T; t++) {

@@ -284,6 +284,15 @@ typedef exp_nightly_decision decision;
 
 static const exp_agent candidates[] = {EXP_AGENT_FIXED, EXP_AGENT_LINUCB, EXP_AGENT_DQN, EXP_AGENT_DDPG};
 
+/* A held price is the incumbent, exactly (the same double, so the same decimal is pushed), unless
+ * a hard bound (min/max price, change limit, margin floor) moved it: rounding to a whole cent or
+ * the 0.01 floor alone never changes a held price. */
+static void hold_exact(decision *d) {
+    if (d->guard & ~(uint32_t)(ENV_GR_ROUNDED | ENV_GR_ROUND_SKIPPED | ENV_GR_MIN_TICK)) return;
+    d->price = d->incumbent;
+    d->guard = 0;
+}
+
 int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const exp_product_result *pr, decision *d) {
     memset(d, 0, sizeof *d);
     d->hold = EXP_HOLD_NO_UPLIFT;
@@ -339,9 +348,10 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
     /* a held price keeps the incumbent unless a hard bound moves it: no re-rounding to endings */
     env_guard_cfg g_cfg = cfg->compare.guard;
     if (d->hold >= 0) g_cfg.n_endings = 0;
-    env_guard_bounds b = env_guard_bounds_of(h, pr->index, d->incumbent);
+    env_guard_bounds b = env_guard_bounds_band(h, pr->index, d->incumbent, &cfg->compare.grid);
     int st = env_guard_apply(&g_cfg, &b, candidate, &d->price, &d->guard, NULL, NULL);
     if (st) return st;
+    if (d->hold >= 0) hold_exact(d);
     char g[128] = "";
     env_guard_reason_str(d->guard, g, sizeof g);
     char head[64];
@@ -361,6 +371,12 @@ typedef struct rec_json_ctx {
 
 static json_object *jnum(double v) { return isfinite(v) ? json_object_new_double(v) : NULL; }
 
+/* A price as the exact decimal the database holds (db_price_format), not %.17g float noise. */
+static json_object *jprice(double v, int scale) {
+    char t[48];
+    return isfinite(v) ? json_object_new_double_s(v, db_price_format(t, sizeof t, v, scale)) : NULL;
+}
+
 static int write_recs_json(FILE *f, void *vctx) {
     const rec_json_ctx *c = vctx;
     const exp_nightly_summary *s = c->sum;
@@ -373,7 +389,10 @@ static int write_recs_json(FILE *f, void *vctx) {
     json_object_object_add(sm, "n_up", json_object_new_int(s->n_up));
     json_object_object_add(sm, "n_down", json_object_new_int(s->n_down));
     json_object_object_add(sm, "n_same", json_object_new_int(s->n_same));
-    json_object_object_add(sm, "n_held", json_object_new_int(s->n_held));
+    /* held = every product not repriced (held by a reason, or deployed at the incumbent price):
+     * the same count as stdout's summary and pricing_runs.n_held */
+    json_object_object_add(sm, "n_repriced", json_object_new_int(s->n_up + s->n_down));
+    json_object_object_add(sm, "n_held", json_object_new_int(s->n_held + s->n_same));
     for (int k = 0; k < EXP_HOLD_COUNT; k++) json_object_object_add(holds, hold_names[k], json_object_new_int(s->n_hold[k]));
     json_object_object_add(sm, "held_by_reason", holds);
     json_object_object_add(sm, "n_skipped_short", json_object_new_int(s->n_skipped));
@@ -386,8 +405,8 @@ static int write_recs_json(FILE *f, void *vctx) {
         const db_recommendation *r = &c->recs[i];
         json_object *o = json_object_new_object();
         json_object_object_add(o, "product_id", json_object_new_string(r->product_id));
-        json_object_object_add(o, "price", jnum(r->price));
-        json_object_object_add(o, "incumbent_price", jnum(r->incumbent_price));
+        json_object_object_add(o, "price", jprice(r->price, r->price_scale));
+        json_object_object_add(o, "incumbent_price", jprice(r->incumbent_price, r->price_scale));
         json_object_object_add(o, "agent", json_object_new_string(r->agent));
         json_object_object_add(o, "reason", json_object_new_string(r->reason ? r->reason : ""));
         json_object_object_add(o, "expected_uplift", jnum(r->expected_uplift));
@@ -593,6 +612,7 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
                 g_cfg.n_endings = 0;
                 env_guard_bounds b = env_guard_bounds_of(h, p->index, d->incumbent);
                 if (env_guard_apply(&g_cfg, &b, d->incumbent, &d->price, &d->guard, NULL, NULL)) d->price = NAN;
+                else hold_exact(d);
             }
             char g[128] = "";
             env_guard_reason_str(d->guard, g, sizeof g);
@@ -619,7 +639,7 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
         if (isfinite(d->price) && d->price > 0)
             recs[nrec++] = (db_recommendation){p->product_id, cfg->date, d->price, d->incumbent,
                                                d->hold < 0 ? exp_agent_name(d->agent) : "incumbent", d->reason,
-                                               d->uplift, d->lo, d->hi};
+                                               d->uplift, d->lo, d->hi, p->price_scale > 0 ? p->price_scale : 0};
         if ((i + 1) % 1024 == 0 || i + 1 == res->n_products) progress(cfg, "decide", i + 1, res->n_products);
     }
     sum->failed = failed.v;
