@@ -51,7 +51,7 @@ endif
 
 ifdef BUILDING
 # ---- optional parts, detected once and reported ----
-PKGS := openblas hdf5 libpq cmocka json-c
+PKGS := openblas hdf5 libpq cmocka json-c zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ifeq ($(PKG_LIBS),)
@@ -71,6 +71,23 @@ CUDA_LIBDIR := $(firstword $(foreach d,lib64 lib targets/x86_64-linux/lib target
 CUDA_INCDIR := $(firstword $(foreach d,include targets/x86_64-linux/include targets/sbsa-linux/include,\
                  $(if $(wildcard $(CUDA_TOP)/$(d)/cuda_runtime.h),$(CUDA_TOP)/$(d))))
 endif
+# Device code for the GPUs users are likely to have: Volta (sm_70), Turing (75), Ampere (80, 86),
+# Ada (89), Hopper (90), plus compute_90 PTX that the driver compiles for anything newer
+# (Blackwell).  CUDA_ARCHS overrides the list; the architectures this nvcc cannot build (CUDA 13
+# dropped sm_70) are left out and the found-line says so.  About 25 s of nvcc on 2 cores.
+CUDA_ARCHS ?= 70 75 80 86 89 90
+ifneq ($(NVCC),)
+CUDA_NVCC_ARCHS := $(shell $(NVCC) --list-gpu-arch 2>/dev/null | sed -n 's/^compute_//p')
+CUDA_BUILD_ARCHS := $(if $(CUDA_NVCC_ARCHS),$(filter $(CUDA_NVCC_ARCHS),$(CUDA_ARCHS)),$(CUDA_ARCHS))
+CUDA_SKIP_ARCHS := $(filter-out $(CUDA_BUILD_ARCHS),$(CUDA_ARCHS))
+CUDA_PTX := $(lastword $(CUDA_BUILD_ARCHS))
+CUDA_COMMA := ,
+CUDA_GENCODE := $(foreach a,$(CUDA_BUILD_ARCHS),-gencode arch=compute_$(a)$(CUDA_COMMA)code=sm_$(a)) \
+                $(if $(CUDA_PTX),-gencode arch=compute_$(CUDA_PTX)$(CUDA_COMMA)code=compute_$(CUDA_PTX))
+CUDA_ARCH_LIST := $(patsubst %,sm_%,$(CUDA_BUILD_ARCHS)) + compute_$(CUDA_PTX) PTX
+CUDA_ARCH_MSG := $(CUDA_ARCH_LIST)$(if $(CUDA_SKIP_ARCHS),$(CUDA_COMMA) not $(patsubst %,sm_%,$(CUDA_SKIP_ARCHS)) (this nvcc cannot build it))
+endif
+
 ifeq ($(NO_CUDA),1)
 HAVE_CUDA :=
 CUDA_MSG := CUDA backend: off (NO_CUDA=1)
@@ -85,13 +102,13 @@ HAVE_CUDA :=
 CUDA_MSG := CUDA backend: not found (nvcc at $(NVCC) but no cuda_runtime.h under $(CUDA_TOP)); CPU only
 else
 HAVE_CUDA := 1
-CUDA_MSG := CUDA backend: found ($(NVCC), toolkit $(CUDA_TOP), sm_90 + PTX)
+CUDA_MSG := CUDA backend: found ($(NVCC), toolkit $(CUDA_TOP), $(CUDA_ARCH_MSG))
 endif
 $(info rlprice: OpenBLAS: found ($(shell pkg-config --modversion openblas)))
 $(info rlprice: HDF5: found ($(shell pkg-config --modversion hdf5)))
 $(info rlprice: libpq: found ($(shell pkg-config --modversion libpq)))
 $(info rlprice: cmocka: found ($(shell pkg-config --modversion cmocka)))
-$(info rlprice: json-c: found ($(shell pkg-config --modversion json-c)); libcsv: found)
+$(info rlprice: json-c: found ($(shell pkg-config --modversion json-c)); zlib: found ($(shell pkg-config --modversion zlib)); libcsv: found)
 $(info rlprice: $(CUDA_MSG))
 
 CFLAGS ?= -O2
@@ -106,7 +123,7 @@ CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-rec
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-NVCCFLAGS := -O2 -std=c++17 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 \
+NVCCFLAGS := -O2 -std=c++17 $(CUDA_GENCODE) -DENG_CUDA_ARCHS='"$(CUDA_ARCH_LIST)"' \
              -Xcompiler -fPIC,-Wall $(addprefix -I,$(MODULES))
 ifeq ($(HAVE_CUDA),1)
 CFLAGS += -DENG_HAVE_CUDA=1 -I$(CUDA_INCDIR)
@@ -151,7 +168,7 @@ $(BUILD)/gen/db_sql_text.o: $(BUILD)/gen/db_sql_text.c
 
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(@D)
-	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+	$(NVCC) $(NVCCFLAGS) -MD -MF $(@:.o=.d) -c $< -o $@
 
 $(RLPRICE): $(BUILD)/rlprice.o $(BUILD)/librlprice.a
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)

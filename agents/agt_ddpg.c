@@ -285,7 +285,19 @@ int agt_ddpg_act(agt_ddpg *q, const float *s, float *ratio) {
     return ENG_OK;
 }
 
+static int ddpg_save(agt_ddpg *q, const char *path, const eng_ckpt_opts *o);
+
 int agt_ddpg_save(agt_ddpg *q, const char *path) {
+    const eng_ckpt_opts full = {1, 1, 0};
+    return ddpg_save(q, path, &full);
+}
+
+int agt_ddpg_save_warm(agt_ddpg *q, const char *path) {
+    const eng_ckpt_opts warm = {0, 0, 1};
+    return ddpg_save(q, path, &warm);
+}
+
+static int ddpg_save(agt_ddpg *q, const char *path, const eng_ckpt_opts *o) {
     if (!q || !path) return eng_err_set(ENG_EINVAL, "ddpg_save: NULL argument");
     int n;
     const agt_cfg_field *f = agt_ddpg_fields(&n);
@@ -295,8 +307,8 @@ int agt_ddpg_save(agt_ddpg *q, const char *path) {
     int st = ENG_ENOMEM;
     if (!cfg || !cpath) goto cleanup;
     snprintf(cpath, len, "%s.critic", path);
-    if ((st = eng_ckpt_save(q->critic, cpath, NULL, cfg))) goto cleanup;
-    st = eng_ckpt_save(q->actor, path, NULL, cfg);
+    if ((st = eng_ckpt_save_opts(q->critic, cpath, NULL, cfg, o))) goto cleanup;
+    st = eng_ckpt_save_opts(q->actor, path, NULL, cfg, o);
 cleanup:
     free(cfg);
     free(cpath);

@@ -85,8 +85,12 @@ void agt_ddpg_reset_noise(agt_ddpg *q, int p);
  * crash between the two leaves the previous actor next to a newer critic, never a torn file).
  * Replay buffers, noise state and RNG streams are not saved.  Returns 0 or a negative status. */
 int agt_ddpg_save(agt_ddpg *q, const char *path);
-/* Load a pair saved by agt_ddpg_save (targets = online, empty replay); *out caller-freed.
- * ENG_EIO / ENG_EFORMAT naming the file on a bad or mismatched pair. */
+/* The same pair holding only what a warm start needs (eng_ckpt_opts {0, 0, 1}: parameters as
+ * IEEE half, no Adam moments, no /layers copies).  Returns 0 or a negative status. */
+int agt_ddpg_save_warm(agt_ddpg *q, const char *path);
+/* Load a pair saved by agt_ddpg_save(_warm) (targets = online, empty replay); *out
+ * caller-freed.  ENG_EIO / ENG_EFORMAT naming the file on a bad (non-finite or implausible
+ * values, checksum mismatch) or mismatched pair. */
 int agt_ddpg_load(agt_ddpg **out, const eng_backend *be, const char *path);
 
 const unsigned char *agt_ddpg_diverged(const agt_ddpg *q, int *n_bad);

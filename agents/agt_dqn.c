@@ -281,15 +281,25 @@ int agt_dqn_act(agt_dqn *q, const float *s, const unsigned char *allowed, int *a
     return ENG_OK;
 }
 
-int agt_dqn_save(agt_dqn *q, const char *path) {
+static int dqn_save(agt_dqn *q, const char *path, const eng_ckpt_opts *o) {
     if (!q || !path) return eng_err_set(ENG_EINVAL, "dqn_save: NULL argument");
     int n;
     const agt_cfg_field *f = agt_dqn_fields(&n);
     char *cfg = agt_cfg_to_string(&q->cfg, f, n, "dqn");
     if (!cfg) return ENG_ENOMEM;
-    int st = eng_ckpt_save(q->online, path, NULL, cfg);
+    int st = eng_ckpt_save_opts(q->online, path, NULL, cfg, o);
     free(cfg);
     return st;
+}
+
+int agt_dqn_save(agt_dqn *q, const char *path) {
+    const eng_ckpt_opts full = {1, 1, 0};
+    return dqn_save(q, path, &full);
+}
+
+int agt_dqn_save_warm(agt_dqn *q, const char *path) {
+    const eng_ckpt_opts warm = {0, 0, 1};
+    return dqn_save(q, path, &warm);
 }
 
 int agt_dqn_load(agt_dqn **out, const eng_backend *be, const char *path) {

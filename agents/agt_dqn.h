@@ -99,9 +99,14 @@ const unsigned char *agt_dqn_diverged(const agt_dqn *q, int *n_bad);
  * RNG streams are not saved: a checkpoint serves scoring and warm starts, not bit-exact
  * resumption.  Returns 0 or ENG_EIO / ENG_ENOMEM. */
 int agt_dqn_save(agt_dqn *q, const char *path);
-/* Load an agent saved by agt_dqn_save onto backend be (target = online, empty replay).
- * Products whose saved parameters are non-finite are flagged as diverged again.  *out
- * caller-freed.  ENG_EIO / ENG_EFORMAT (with the file name) on a bad file. */
+/* The same, holding only what a warm start needs (eng_ckpt_opts {0, 0, 1}): the online
+ * parameters as IEEE half, no Adam moments (they restart), no /layers copies.  About 2 bytes
+ * per parameter.  Returns 0 or ENG_EIO / ENG_ENOMEM. */
+int agt_dqn_save_warm(agt_dqn *q, const char *path);
+/* Load an agent saved by agt_dqn_save(_warm) onto backend be (target = online, empty replay).
+ * A file with a non-finite or implausible value, a checksum mismatch or a shape that does not
+ * match its config is refused (ENG_EFORMAT, one line naming the file).  *out caller-freed.
+ * ENG_EIO / ENG_EFORMAT on a bad file, ENG_ENOTFOUND when it is missing. */
 int agt_dqn_load(agt_dqn **out, const eng_backend *be, const char *path);
 
 /* Steps taken by agt_dqn_train_step. */

@@ -31,7 +31,10 @@ int eng_backend_select(const char *device, const eng_backend **out) {
         char reason[256];
         snprintf(reason, sizeof reason, "%s", eng_err_msg());
         eng_err_clear();
-        ENG_INFO("no CUDA device (%s); using the CPU backend", reason[0] ? reason : eng_cuda_describe());
+        const char *why = reason[0] ? reason : eng_cuda_describe();
+        static const char pre[] = "no CUDA device: "; /* the backend's own message says it already */
+        if (!strncmp(why, pre, sizeof pre - 1)) why += sizeof pre - 1;
+        ENG_INFO("no CUDA device (%s); using the CPU backend", why);
         *out = eng_backend_cpu();
         return ENG_OK;
     }
@@ -52,4 +55,16 @@ int eng_backend_select(const char *device, const eng_backend **out) {
         return ENG_OK;
     }
     return eng_err_set(ENG_EINVAL, "unknown device '%s' (expected auto, cpu or cuda)", device);
+}
+
+eng_backend_counters eng_counters_diff(const eng_backend_counters *b, const eng_backend_counters *a) {
+    eng_backend_counters d;
+    d.launches = b->launches - a->launches;
+    d.copies = b->copies - a->copies;
+    d.uploads = b->uploads - a->uploads;
+    d.downloads = b->downloads - a->downloads;
+    d.syncs = b->syncs - a->syncs;
+    d.bytes_up = b->bytes_up - a->bytes_up;
+    d.bytes_down = b->bytes_down - a->bytes_down;
+    return d;
 }

@@ -18,6 +18,24 @@ typedef enum { ENG_ACT_IDENTITY = 0, ENG_ACT_RELU = 1, ENG_ACT_TANH = 2 } eng_ac
 typedef enum { ENG_LOSS_MSE = 0, ENG_LOSS_HUBER = 1 } eng_loss;
 typedef enum { ENG_BACKEND_CPU = 0, ENG_BACKEND_CUDA = 1 } eng_backend_kind;
 
+/* Work counters of a backend (cumulative since the process started, all threads; read with
+ * be->counters and subtract two readings).  Both backends count by the same rules, so the CPU
+ * figures show the host-side structure of a step and the CUDA figures are what the GPU sees:
+ *   launches   compute ops that did work (one kernel or cuBLAS call each on CUDA: fill, gemm,
+ *              bias_act, act_backward, bias_grad, loss, sumsq, scale, adam, polyak, dqn_targets)
+ *   copies     backend -> backend copies (copy)
+ *   uploads    host -> backend copies (to_device, a host mask or scale handed to an op), bytes_up
+ *   downloads  backend -> host copies (to_host, to_host_async, host outputs of loss / sumsq),
+ *              bytes_down
+ *   syncs      times the host waited for the backend: sync(), event_wait(), and every op that
+ *              returns host data at once (to_host, loss with loss_host, sumsq) */
+typedef struct eng_backend_counters {
+    unsigned long long launches, copies, uploads, downloads, syncs, bytes_up, bytes_down;
+} eng_backend_counters;
+
+/* b - a, field by field (a counter difference between two readings). */
+eng_backend_counters eng_counters_diff(const eng_backend_counters *b, const eng_backend_counters *a);
+
 typedef struct eng_backend {
     const char *name;      /* "cpu" or "cuda" */
     eng_backend_kind kind;
@@ -77,6 +95,58 @@ typedef struct eng_backend {
 
     /* Wait for queued work (no-op on CPU). */
     int (*sync)(void);
+
+    /* ---- added for device-resident training steps (issue 16); every op above keeps its
+     * meaning.  "backend memory" is memory from ->alloc. ---- */
+
+    /* The counters (see eng_backend_counters); never fails. */
+    void (*counters)(eng_backend_counters *out);
+
+    /* Host memory the backend copies to and from without staging (pinned on CUDA, 64-byte
+     * aligned on the CPU); zero-filled; free with ->host_free (NULL is a no-op). */
+    int (*host_alloc)(float **out, size_t n);
+    void (*host_free)(float *p);
+
+    /* Enqueue a copy of n floats of backend memory into dst_host, which must come from
+     * ->host_alloc.  dst_host is complete after a later event_wait on an event recorded
+     * after this call (or sync()); the CPU copies at once. */
+    int (*to_host_async)(float *dst_host, const float *src, size_t n);
+
+    /* Events: *ev is created on first use (*ev == NULL) and records the point reached by the
+     * work queued so far; event_wait blocks the host until that point is reached (one sync);
+     * event_free releases it (NULL is a no-op). */
+    int (*event_record)(void **ev);
+    int (*event_wait)(void *ev);
+    void (*event_free)(void *ev);
+
+    /* sumsq with the results left in backend memory: out[p] (doubles; out must be 8-byte
+     * aligned backend memory, e.g. 2 P floats from ->alloc) = sum_{k<n} x[p*stride+k]^2. */
+    int (*sumsq_dev)(const float *x, long stride, int n, int P, double *out);
+
+    /* loss with the per-product values left in backend memory: loss_dev [P] (may be NULL);
+     * otherwise as ->loss. */
+    int (*loss_dev)(eng_loss kind, float delta, const float *pred, const float *target, const float *weight,
+                    float *grad, float *loss_dev, int P, int rows, int N);
+
+    /* Adam (as ->adam) with the gradient-norm clip folded in and its inputs in backend memory:
+     * mask [P] floats (NULL = all train; 0 = product p is left untouched); sumsq [P] doubles
+     * (NULL = no clipping): when clip_norm > 0 and norm_p = sqrt(sumsq[p]) > clip_norm, the
+     * product's gradient is first multiplied by (float)(clip_norm / norm_p), and the scaled
+     * gradient is written back to g (exactly what ->scale then ->adam did). */
+    int (*adam_clip)(float *w, float *g, float *m, float *v, size_t per_product, int P, const float *mask,
+                     const double *sumsq, float clip_norm, float lr, float beta1, float beta2, float eps,
+                     float bc1, float bc2);
+
+    /* Double-DQN / DQN bootstrap targets, all in backend memory, row i = p * B + b of P * B:
+     *   a* = argmax_j q_sel[i][j] (first maximum); y = r[i] + (done[i] != 0 ? 0 : gamma q_tgt[i][a*]);
+     *   tgt[i][j] = q_cur[i][j] except tgt[i][act[i]] = y;  w[i][j] = 0 except
+     *   w[i][act[i]] = mask[p] != 0 ? 1 : 0.
+     * q_sel, q_tgt, q_cur, tgt, w are [P*B][A]; act (level as a float), r, done are [P*B];
+     * mask is [P].  The argmax makes the host loop's comparisons (start at j = 0, move on when
+     * q_sel[i][j] > the best so far), so NaNs pick exactly what that loop picked. */
+    int (*dqn_targets)(const float *q_sel, const float *q_tgt, const float *q_cur, const float *act,
+                       const float *r, const float *done, const float *mask, float gamma, int P, int B, int A,
+                       float *tgt, float *w);
 } eng_backend;
 
 /* The CPU backend (OpenBLAS); static, never NULL, never freed. */

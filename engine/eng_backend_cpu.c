@@ -34,6 +34,20 @@ static int cpu_avx(void) { return __builtin_cpu_supports("avx"); }
 
 #define CPU_ALIGN 64
 
+/* ---- counters (eng_backend_counters; the rules are in eng_backend.h) ---------------------- */
+static atomic_ullong g_launches, g_copies, g_uploads, g_downloads, g_syncs, g_bytes_up, g_bytes_down;
+#define CNT(c, v) atomic_fetch_add_explicit(&(c), (unsigned long long)(v), memory_order_relaxed)
+
+static void cpu_counters(eng_backend_counters *out) {
+    out->launches = atomic_load(&g_launches);
+    out->copies = atomic_load(&g_copies);
+    out->uploads = atomic_load(&g_uploads);
+    out->downloads = atomic_load(&g_downloads);
+    out->syncs = atomic_load(&g_syncs);
+    out->bytes_up = atomic_load(&g_bytes_up);
+    out->bytes_down = atomic_load(&g_bytes_down);
+}
+
 /* ---- threads (see eng_cpu_set_threads in eng_backend.h) ------------------------------------
  * Thresholds measured on the 2-core dev machine (OpenBLAS 0.3.21, Haswell kernels).  On a quiet
  * machine two OpenBLAS threads beat one from about 2^22 multiply-adds per GEMM (64x256x256): the
@@ -143,12 +157,63 @@ static int cpu_alloc(float **out, size_t n) {
 
 static void cpu_free(float *p) { free(p); }
 
+/* host memory = backend memory on the CPU */
+static int cpu_host_alloc(float **out, size_t n) { return cpu_alloc(out, n); }
+
 static int cpu_copy(float *dst, const float *src, size_t n) {
-    if (n && dst != src) memmove(dst, src, n * sizeof(float));
+    if (n == 0 || dst == src) return ENG_OK;
+    CNT(g_copies, 1);
+    memmove(dst, src, n * sizeof(float));
     return ENG_OK;
 }
 
+/* host -> backend: one upload */
+static int cpu_to_device(float *dst, const float *src, size_t n) {
+    if (n == 0) return ENG_OK;
+    CNT(g_uploads, 1);
+    CNT(g_bytes_up, n * sizeof(float));
+    memmove(dst, src, n * sizeof(float));
+    return ENG_OK;
+}
+
+/* backend -> host, complete on return: one download and one sync (what CUDA pays) */
+static int cpu_to_host(float *dst, const float *src, size_t n) {
+    if (n == 0) return ENG_OK;
+    CNT(g_downloads, 1);
+    CNT(g_bytes_down, n * sizeof(float));
+    CNT(g_syncs, 1);
+    memmove(dst, src, n * sizeof(float));
+    return ENG_OK;
+}
+
+/* enqueued download: counted, no sync (the CPU copies at once) */
+static int cpu_to_host_async(float *dst, const float *src, size_t n) {
+    if (n == 0) return ENG_OK;
+    CNT(g_downloads, 1);
+    CNT(g_bytes_down, n * sizeof(float));
+    memmove(dst, src, n * sizeof(float));
+    return ENG_OK;
+}
+
+static int cpu_host_alloc(float **out, size_t n);
+static void cpu_free(float *p);
+
+/* Events: the CPU has nothing in flight; a static marker stands for the event. */
+static char g_event_marker;
+static int cpu_event_record(void **ev) {
+    if (!ev) return eng_err_set(ENG_EINVAL, "cpu event_record: NULL event");
+    *ev = &g_event_marker;
+    return ENG_OK;
+}
+static int cpu_event_wait(void *ev) {
+    if (!ev) return eng_err_set(ENG_EINVAL, "cpu event_wait: event never recorded");
+    CNT(g_syncs, 1);
+    return ENG_OK;
+}
+static void cpu_event_free(void *ev) { (void)ev; }
+
 static int cpu_fill(float *dst, float value, size_t n) {
+    if (n) CNT(g_launches, 1);
     for (size_t k = 0; k < n; k++) dst[k] = value;
     return ENG_OK;
 }
@@ -185,6 +250,7 @@ static int cpu_gemm(int transA, int transB, int M, int N, int K, float alpha, co
     if (M < 0 || N < 0 || K < 0 || batch < 0)
         return eng_err_set(ENG_EINVAL, "cpu gemm: negative size (M %d N %d K %d batch %d)", M, N, K, batch);
     if (M == 0 || N == 0 || batch == 0) return ENG_OK;
+    CNT(g_launches, 1);
     gemm_job j = {transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, lda, ldb, ldc,
                   alpha, beta, A, B, C, strideA, strideB, strideC};
     const long macs = (long)M * N * (K > 0 ? K : 1);
@@ -244,6 +310,7 @@ static void bias_act_range(void *ctx, long r0, long r1) {
 static int cpu_bias_act(float *Y, const float *bias, long stride_bias, int P, int rows, int N, eng_act act) {
     if (act != ENG_ACT_RELU && act != ENG_ACT_TANH && act != ENG_ACT_IDENTITY)
         return eng_err_set(ENG_EINVAL, "cpu bias_act: unknown activation %d", (int)act);
+    if ((long)P * rows * N > 0) CNT(g_launches, 1);
     bias_act_job j = {Y, bias, stride_bias, rows, N, act};
     const long nrows = (long)P * rows;
     const long grain = N >= CPU_ELEM_GRAIN ? 1 : CPU_ELEM_GRAIN / N; /* rows per block */
@@ -272,6 +339,7 @@ static int cpu_act_backward(float *dY, const float *Y, size_t n, eng_act act) {
     if (act == ENG_ACT_IDENTITY) return ENG_OK;
     if (act != ENG_ACT_RELU && act != ENG_ACT_TANH)
         return eng_err_set(ENG_EINVAL, "cpu act_backward: unknown activation %d", (int)act);
+    if (n) CNT(g_launches, 1);
     act_bwd_job j = {dY, Y, act};
     eng_pool_run(act_bwd_range, &j, (long)n, CPU_ELEM_GRAIN, elem_threads(n));
     return ENG_OK;
@@ -298,6 +366,7 @@ static void bias_grad_range(void *ctx, long p0, long p1) {
 }
 
 static int cpu_bias_grad(float *db, long stride_db, const float *dY, int P, int rows, int N, int accumulate) {
+    if (P > 0 && N > 0) CNT(g_launches, 1);
     bias_grad_job j = {db, stride_db, dY, rows, N, accumulate};
     eng_pool_run(bias_grad_range, &j, P, 1, prod_threads(P, (long)P * rows * N));
     return ENG_OK;
@@ -360,6 +429,27 @@ static int cpu_loss(eng_loss kind, float delta, const float *pred, const float *
     if (kind == ENG_LOSS_HUBER && !(delta > 0.0f))
         return eng_err_set(ENG_EINVAL, "cpu loss: Huber delta must be > 0 (got %g)", (double)delta);
     loss_job j = {kind, delta, pred, target, weight, grad, loss_host, (long)rows * N};
+    if (P > 0) {
+        CNT(g_launches, 1);
+        if (loss_host) {
+            CNT(g_downloads, 1);
+            CNT(g_bytes_down, (size_t)P * sizeof(float));
+            CNT(g_syncs, 1);
+        }
+    }
+    eng_pool_run(loss_range, &j, P, 1, prod_threads(P, (long)P * rows * N));
+    return ENG_OK;
+}
+
+/* loss values into backend memory (host memory here): no download, no sync */
+static int cpu_loss_dev(eng_loss kind, float delta, const float *pred, const float *target, const float *weight,
+                        float *grad, float *loss_dev, int P, int rows, int N) {
+    if (kind != ENG_LOSS_MSE && kind != ENG_LOSS_HUBER)
+        return eng_err_set(ENG_EINVAL, "cpu loss: unknown loss kind %d", (int)kind);
+    if (kind == ENG_LOSS_HUBER && !(delta > 0.0f))
+        return eng_err_set(ENG_EINVAL, "cpu loss: Huber delta must be > 0 (got %g)", (double)delta);
+    loss_job j = {kind, delta, pred, target, weight, grad, loss_dev, (long)rows * N};
+    if (P > 0) CNT(g_launches, 1);
     eng_pool_run(loss_range, &j, P, 1, prod_threads(P, (long)P * rows * N));
     return ENG_OK;
 }
@@ -416,6 +506,12 @@ static void sumsq_range(void *ctx, long p0, long p1) {
 
 static int cpu_sumsq(const float *x, long stride, int n, int P, double *out_host) {
     red_job j = {(float *)x, stride, n, out_host, NULL};
+    if (P > 0) {
+        CNT(g_launches, 1);
+        CNT(g_downloads, 1);
+        CNT(g_bytes_down, (size_t)P * sizeof(double));
+        CNT(g_syncs, 1);
+    }
     eng_pool_run(sumsq_range, &j, P, 1, prod_threads(P, (long)P * n));
     return ENG_OK;
 }
@@ -430,8 +526,21 @@ static void scale_range(void *ctx, long p0, long p1) {
     }
 }
 
+/* sums of squares left in backend memory (host memory here) */
+static int cpu_sumsq_dev(const float *x, long stride, int n, int P, double *out) {
+    red_job j = {(float *)x, stride, n, out, NULL};
+    if (P > 0) CNT(g_launches, 1);
+    eng_pool_run(sumsq_range, &j, P, 1, prod_threads(P, (long)P * n));
+    return ENG_OK;
+}
+
 static int cpu_scale(float *x, long stride, int n, int P, const float *scale_host) {
     red_job j = {x, stride, n, NULL, scale_host};
+    if ((long)P * n > 0) {
+        CNT(g_launches, 1);
+        CNT(g_uploads, 1);
+        CNT(g_bytes_up, (size_t)P * sizeof(float));
+    }
     eng_pool_run(scale_range, &j, P, 1, prod_threads(P, (long)P * n));
     return ENG_OK;
 }
@@ -443,6 +552,7 @@ typedef struct {
     int P;
     const unsigned char *mask;
     float beta1, beta2, a1, a2, step, inv_bc2, eps;
+    const float *fmask; /* adam_clip: backend-memory mask [P] (NULL = all) */
 } adam_job;
 
 #ifdef CPU_HAVE_AVX
@@ -502,7 +612,7 @@ static void adam_span(const adam_job *j, float *wp, const float *gp, float *mp, 
 static void adam_prod_range(void *ctx, long p0, long p1) {
     const adam_job *j = ctx;
     for (long p = p0; p < p1; p++) {
-        if (j->mask && !j->mask[p]) continue;
+        if ((j->mask && !j->mask[p]) || (j->fmask && j->fmask[p] == 0.0f)) continue;
         size_t o = (size_t)p * j->per_product;
         adam_span(j, j->w + o, j->g + o, j->m + o, j->v + o, 0, j->per_product);
     }
@@ -521,12 +631,93 @@ static int cpu_adam(float *w, const float *g, float *m, float *v, size_t per_pro
         return eng_err_set(ENG_EINVAL, "cpu adam: bias corrections must be > 0 (bc1 %g, bc2 %g)", (double)bc1,
                            (double)bc2);
     adam_job j = {w, m, v, g, per_product, P, mask_host, beta1, beta2, 1.0f - beta1, 1.0f - beta2, lr / bc1,
-                  1.0f / bc2, eps};
+                  1.0f / bc2, eps, NULL};
+    if (per_product * (size_t)P > 0) {
+        CNT(g_launches, 1);
+        if (mask_host) {
+            CNT(g_uploads, 1);
+            CNT(g_bytes_up, (size_t)P);
+        }
+    }
     if (P == 1) {
         if (mask_host && !mask_host[0]) return ENG_OK;
         eng_pool_run(adam_elem_range, &j, (long)per_product, CPU_ELEM_GRAIN, opt_threads(per_product));
     } else {
         eng_pool_run(adam_prod_range, &j, P, 1, prod_threads(P, (long)P * (long)per_product));
+    }
+    return ENG_OK;
+}
+
+typedef struct {
+    float *g;
+    size_t per_product;
+    const double *sumsq;
+    float clip;
+} clip_job;
+
+/* The clip of adam_clip over products [p0, p1): the factor computed exactly as
+ * eng_model_adam_step computed it on the host before (double norm, float factor). */
+static void clip_range(void *ctx, long p0, long p1) {
+    const clip_job *j = ctx;
+    for (long p = p0; p < p1; p++) {
+        double norm = sqrt(j->sumsq[p]);
+        if (!(norm > (double)j->clip)) continue;
+        const float f = (float)((double)j->clip / norm);
+        float *v = j->g + (size_t)p * j->per_product;
+        for (size_t k = 0; k < j->per_product; k++) v[k] *= f;
+    }
+}
+
+static int cpu_adam_clip(float *w, float *g, float *m, float *v, size_t per_product, int P, const float *mask,
+                         const double *sumsq, float clip_norm, float lr, float beta1, float beta2, float eps,
+                         float bc1, float bc2) {
+    if (!(bc1 > 0.0f) || !(bc2 > 0.0f))
+        return eng_err_set(ENG_EINVAL, "cpu adam: bias corrections must be > 0 (bc1 %g, bc2 %g)", (double)bc1,
+                           (double)bc2);
+    if (per_product * (size_t)P == 0) return ENG_OK;
+    CNT(g_launches, 1);
+    if (sumsq && clip_norm > 0.0f) {
+        clip_job c = {g, per_product, sumsq, clip_norm};
+        eng_pool_run(clip_range, &c, P, 1, prod_threads(P, (long)P * (long)per_product));
+    }
+    adam_job j = {w, m, v, g, per_product, P, NULL, beta1, beta2, 1.0f - beta1, 1.0f - beta2, lr / bc1,
+                  1.0f / bc2, eps, mask};
+    if (P == 1) {
+        if (mask && mask[0] == 0.0f) return ENG_OK;
+        eng_pool_run(adam_elem_range, &j, (long)per_product, CPU_ELEM_GRAIN, opt_threads(per_product));
+    } else {
+        eng_pool_run(adam_prod_range, &j, P, 1, prod_threads(P, (long)P * (long)per_product));
+    }
+    return ENG_OK;
+}
+
+/* ---- DQN targets (the host loop of agt_dqn.c, in backend memory) ---- */
+static int cpu_dqn_targets(const float *q_sel, const float *q_tgt, const float *q_cur, const float *act,
+                           const float *r, const float *done, const float *mask, float gamma, int P, int B, int A,
+                           float *tgt, float *w) {
+    if (P < 0 || B < 0 || A < 1)
+        return eng_err_set(ENG_EINVAL, "cpu dqn_targets: bad size (P %d B %d A %d)", P, B, A);
+    const size_t PB = (size_t)P * (size_t)B;
+    if (PB == 0) return ENG_OK;
+    CNT(g_launches, 1);
+    for (size_t i = 0; i < PB; i++) {
+        const float *sel = q_sel + i * A;
+        int astar = 0;
+        for (int j = 1; j < A; j++)
+            if (sel[j] > sel[astar]) astar = j;
+        const float boot = done[i] != 0.0f ? 0.0f : gamma * q_tgt[i * A + astar];
+        const float y = r[i] + boot;
+        int a = (int)act[i];
+        if (a < 0) a = 0;
+        if (a >= A) a = A - 1;
+        float *trow = tgt + i * A, *wrow = w + i * A;
+        const float *qrow = q_cur + i * A;
+        for (int j = 0; j < A; j++) {
+            trow[j] = qrow[j];
+            wrow[j] = 0.0f;
+        }
+        trow[a] = y;
+        wrow[a] = mask[i / (size_t)B] != 0.0f ? 1.0f : 0.0f;
     }
     return ENG_OK;
 }
@@ -545,19 +736,23 @@ static void polyak_range(void *ctx, long k0, long k1) {
 
 static int cpu_polyak(float *dst, const float *src, size_t n, float tau) {
     polyak_job j = {dst, src, tau};
+    if (n) CNT(g_launches, 1);
     eng_pool_run(polyak_range, &j, (long)n, CPU_ELEM_GRAIN, opt_threads(n));
     return ENG_OK;
 }
 
-static int cpu_sync(void) { return ENG_OK; }
+static int cpu_sync(void) {
+    CNT(g_syncs, 1);
+    return ENG_OK;
+}
 
 static const eng_backend g_cpu = {
     .name = "cpu",
     .kind = ENG_BACKEND_CPU,
     .alloc = cpu_alloc,
     .free = cpu_free,
-    .to_device = cpu_copy,
-    .to_host = cpu_copy,
+    .to_device = cpu_to_device,
+    .to_host = cpu_to_host,
     .copy = cpu_copy,
     .fill = cpu_fill,
     .gemm = cpu_gemm,
@@ -570,6 +765,17 @@ static const eng_backend g_cpu = {
     .adam = cpu_adam,
     .polyak = cpu_polyak,
     .sync = cpu_sync,
+    .counters = cpu_counters,
+    .host_alloc = cpu_host_alloc,
+    .host_free = cpu_free,
+    .to_host_async = cpu_to_host_async,
+    .event_record = cpu_event_record,
+    .event_wait = cpu_event_wait,
+    .event_free = cpu_event_free,
+    .sumsq_dev = cpu_sumsq_dev,
+    .loss_dev = cpu_loss_dev,
+    .adam_clip = cpu_adam_clip,
+    .dqn_targets = cpu_dqn_targets,
 };
 
 const eng_backend *eng_backend_cpu(void) { return &g_cpu; }

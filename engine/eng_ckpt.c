@@ -14,20 +14,23 @@
  *     adam_step       int64                 Adam steps taken
  *     rng_state       uint64[4]             xoshiro256** state (only when saved with an RNG)
  *     config          string                caller's config text ("" when none)
- *   datasets (float32, read by the loader)
- *     /params /adam_m /adam_v   [P][nparams]
- *   convenience copies for h5py / h5dump readers (written, never read back)
+ *   datasets (read by the loader; chunked, each chunk with HDF5's Fletcher-32 checksum)
+ *     /params                   [P][nparams]  float32, or IEEE half (float16) in a warm save
+ *     /adam_m /adam_v           [P][nparams]  float32; absent in a warm save (moments restart)
+ *   convenience copies for h5py / h5dump readers (full save only; never read back)
  *     /layers/<l>/W  [P][out_l][in_l]     /layers/<l>/b  [P][out_l]
  *
  * Saving writes a temp file next to the target, closes it, then eng_atomic_commit (fsync,
- * rename, fsync dir).  Loading validates every attribute and dataset shape before use and
- * translates HDF5 errors (its own error printing is silenced while we work).
+ * rename, fsync dir).  Loading validates every attribute and dataset shape, the checksums and
+ * every value (finite, |param| <= ENG_CKPT_MAX_ABS, adam_v >= 0) before use and translates
+ * HDF5 errors into one line (its own error printing is silenced while we work).
  */
 #include "eng_model.h"
 
 #include <errno.h>
 #include <hdf5.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +39,8 @@
 #define ENG_CKPT_VERSION 1
 #define ENG_CKPT_CREATOR "rlprice eng_ckpt"
 #define ENG_CKPT_MAX_WIDTH (1 << 24) /* sanity bound on a layer's width */
+#define ENG_CKPT_CHUNK_BYTES (1 << 20) /* about this many bytes per checksummed chunk */
+#define ENG_HALF_MAX 65504.0f          /* largest finite IEEE half */
 
 /* ---- HDF5 error handling ------------------------------------------------------ */
 
@@ -107,35 +112,142 @@ static int put_str_attr(hid_t loc, const char *name, const char *s) {
     return r;
 }
 
+/* ---- IEEE half (float16) storage of a warm save ------------------------------------ */
+
+/* float -> half, round to nearest even; overflow gives +-inf, NaN stays NaN. */
+static uint16_t f2h(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    const uint32_t sign = (x >> 16) & 0x8000u, e = (x >> 23) & 0xffu, m = x & 0x7fffffu;
+    if (e == 0xff) return (uint16_t)(sign | 0x7c00u | (m ? 0x200u : 0));
+    const int32_t ne = (int32_t)e - 127 + 15;
+    if (ne >= 0x1f) return (uint16_t)(sign | 0x7c00u);
+    if (ne <= 0) { /* half subnormal or zero */
+        if (ne < -10) return (uint16_t)sign;
+        const uint32_t mm = m | 0x800000u, shift = (uint32_t)(14 - ne);
+        uint32_t hm = mm >> shift;
+        const uint32_t rem = mm & ((1u << shift) - 1), halfway = 1u << (shift - 1);
+        if (rem > halfway || (rem == halfway && (hm & 1u))) hm++;
+        return (uint16_t)(sign | hm);
+    }
+    uint32_t h = sign | ((uint32_t)ne << 10) | (m >> 13);
+    const uint32_t rem = m & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) h++; /* a carry into the exponent is right */
+    return (uint16_t)h;
+}
+
+/* half -> float (exact). */
+static float h2f(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+    if (e == 0) {
+        float f = (float)m * 0x1p-24f;
+        return sign ? -f : f;
+    }
+    uint32_t x = e == 0x1f ? sign | 0x7f800000u | (m << 13) : sign | ((e - 15 + 127) << 23) | (m << 13);
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
+/* A new HDF5 type for little-endian IEEE half (what h5py and numpy call float16); caller
+ * closes it.  Negative on failure. */
+static hid_t half_type(void) {
+    hid_t t = H5Tcopy(H5T_IEEE_F32LE);
+    if (t < 0) return -1;
+    if (H5Tset_fields(t, 15, 10, 5, 0, 10) < 0 || H5Tset_size(t, 2) < 0 || H5Tset_ebias(t, 15) < 0) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+/* 1 when t is that half type (2 bytes, little-endian, the IEEE half fields). */
+static int is_half_type(hid_t t) {
+    size_t spos, epos, esize, mpos, msize;
+    if (H5Tget_class(t) != H5T_FLOAT || H5Tget_size(t) != 2 || H5Tget_order(t) != H5T_ORDER_LE) return 0;
+    if (H5Tget_fields(t, &spos, &epos, &esize, &mpos, &msize) < 0) return 0;
+    return spos == 15 && epos == 10 && esize == 5 && mpos == 0 && msize == 10 && H5Tget_ebias(t) == 15;
+}
+
+/* Dataset creation properties: chunks of whole rows (about ENG_CKPT_CHUNK_BYTES each) with
+ * the Fletcher-32 checksum filter, so that a flipped byte is an error on read.  Caller closes. */
+static hid_t chunked_dcpl(int rank, const hsize_t *dims, size_t elem) {
+    hsize_t chunk[3], row = 1;
+    for (int k = 1; k < rank; k++) row *= dims[k] ? dims[k] : 1;
+    hsize_t rows = (hsize_t)ENG_CKPT_CHUNK_BYTES / (row * elem);
+    if (rows < 1) rows = 1;
+    if (rows > dims[0]) rows = dims[0] ? dims[0] : 1;
+    /* equal chunks that cover the rows without a partial last one (HDF5 stores every chunk
+     * whole, so 244 rows in chunks of 70 would take 280 rows of space) */
+    hsize_t nchunks = dims[0] ? (dims[0] + rows - 1) / rows : 1;
+    rows = dims[0] ? (dims[0] + nchunks - 1) / nchunks : 1;
+    chunk[0] = rows;
+    for (int k = 1; k < rank; k++) chunk[k] = dims[k] ? dims[k] : 1;
+    hid_t p = H5Pcreate(H5P_DATASET_CREATE);
+    if (p < 0) return -1;
+    if (H5Pset_chunk(p, rank, chunk) < 0 || H5Pset_fletcher32(p) < 0) {
+        H5Pclose(p);
+        return -1;
+    }
+    return p;
+}
+
 /* Write buf [P][nparams] (a hyperslab of columns [off, off + cols) of it when rank > 0)
- * as dataset `name` with file shape dims[rank]. */
+ * as float32 dataset `name` with file shape dims[rank]; checksummed chunks. */
 static int put_dset(hid_t loc, const char *name, const float *buf, hsize_t P, hsize_t nparams, hsize_t off,
                     hsize_t cols, int rank, const hsize_t *dims) {
     hid_t fs = H5Screate_simple(rank, dims, NULL);
     hsize_t mdims[2] = {P, nparams};
     hid_t ms = H5Screate_simple(2, mdims, NULL);
-    hid_t d = -1;
+    hid_t d = -1, dcpl = chunked_dcpl(rank, dims, sizeof(float));
     int r = -1;
-    if (fs < 0 || ms < 0) goto cleanup;
+    if (fs < 0 || ms < 0 || dcpl < 0) goto cleanup;
     hsize_t start[2] = {0, off}, count[2] = {P, cols};
     if (H5Sselect_hyperslab(ms, H5S_SELECT_SET, start, NULL, count, NULL) < 0) goto cleanup;
-    d = H5Dcreate2(loc, name, H5T_IEEE_F32LE, fs, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    d = H5Dcreate2(loc, name, H5T_IEEE_F32LE, fs, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     if (d < 0) goto cleanup;
     if (H5Dwrite(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, buf) < 0) goto cleanup;
     r = 0;
 cleanup:
     if (d >= 0 && H5Dclose(d) < 0) r = -1;
+    if (dcpl >= 0) H5Pclose(dcpl);
     if (ms >= 0) H5Sclose(ms);
     if (fs >= 0) H5Sclose(fs);
     return r;
 }
 
+/* Write buf [P][np] as dataset `name`: IEEE half when half is set and every value is finite
+ * and fits (|v| <= 65504), else float32 (so a bad value is kept as it is and found on load).
+ * -1 on an HDF5 failure, ENG_ENOMEM (message set) when the conversion buffer is refused. */
+static int put_params(hid_t loc, const char *name, const float *buf, hsize_t P, hsize_t np, int half) {
+    const size_t n = (size_t)P * (size_t)np;
+    for (size_t i = 0; half && i < n; i++)
+        if (!(fabsf(buf[i]) <= ENG_HALF_MAX)) half = 0; /* also NaN */
+    const hsize_t dims[2] = {P, np};
+    if (!half) return put_dset(loc, name, buf, P, np, 0, np, 2, dims);
+    uint16_t *h = eng_malloc(n * sizeof *h);
+    if (!h) return ENG_ENOMEM;
+    for (size_t i = 0; i < n; i++) h[i] = f2h(buf[i]);
+    hid_t t = half_type(), fs = H5Screate_simple(2, dims, NULL), dcpl = chunked_dcpl(2, dims, 2), d = -1;
+    int r = -1;
+    if (t >= 0 && fs >= 0 && dcpl >= 0 && (d = H5Dcreate2(loc, name, t, fs, H5P_DEFAULT, dcpl, H5P_DEFAULT)) >= 0 &&
+        H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, h) >= 0)
+        r = 0;
+    if (d >= 0 && H5Dclose(d) < 0) r = -1;
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (fs >= 0) H5Sclose(fs);
+    if (t >= 0) H5Tclose(t);
+    free(h);
+    return r;
+}
+
 /* Everything but the file handling of eng_ckpt_save. Returns 0 or a status (message set). */
 static int save_contents(hid_t f, const eng_model *m, const char *path, const eng_rng *rng, const char *config,
-                         float *buf) {
+                         const eng_ckpt_opts *o, float *buf) {
     const eng_arch *a = eng_model_arch(m);
     const int L = a->n_layers;
-    const int64_t P = eng_model_P(m), np = (int64_t)eng_model_nparams(m), step = eng_model_step(m);
+    const int64_t P = eng_model_P(m), np = (int64_t)eng_model_nparams(m);
+    const int64_t step = o->adam ? eng_model_step(m) : 0; /* without moments Adam restarts */
     const int32_t version = ENG_CKPT_VERSION, nl = L;
     int32_t sizes[ENG_MAX_LAYERS + 1], acts[ENG_MAX_LAYERS];
     int64_t offs[ENG_MAX_LAYERS];
@@ -165,14 +277,15 @@ static int save_contents(hid_t f, const eng_model *m, const char *path, const en
 
     static const char *const dnames[3] = {"params", "adam_m", "adam_v"};
     static const eng_view views[3] = {ENG_VIEW_PARAMS, ENG_VIEW_ADAM_M, ENG_VIEW_ADAM_V};
-    const hsize_t dims2[2] = {(hsize_t)P, (hsize_t)np};
     /* params last so that buf holds them for the per-layer copies */
-    for (int k = 2; k >= 0; k--) {
+    for (int k = o->adam ? 2 : 0; k >= 0; k--) {
         int st = eng_model_get(m, views[k], buf);
         if (st != ENG_OK) return st;
-        if (put_dset(f, dnames[k], buf, (hsize_t)P, (hsize_t)np, 0, (hsize_t)np, 2, dims2) < 0)
-            return ckpt_fail(ENG_EIO, path, "writing dataset");
+        int r = put_params(f, dnames[k], buf, (hsize_t)P, (hsize_t)np, k == 0 && o->half);
+        if (r > 0) return r;
+        if (r < 0) return ckpt_fail(ENG_EIO, path, "writing dataset");
     }
+    if (!o->layers) return ENG_OK;
     hid_t g = H5Gcreate2(f, "layers", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) return ckpt_fail(ENG_EIO, path, "creating group /layers");
     int st = ENG_OK;
@@ -192,8 +305,15 @@ static int save_contents(hid_t f, const eng_model *m, const char *path, const en
 }
 
 int eng_ckpt_save(const eng_model *m, const char *path, const eng_rng *rng, const char *config) {
+    const eng_ckpt_opts full = {1, 1, 0};
+    return eng_ckpt_save_opts(m, path, rng, config, &full);
+}
+
+int eng_ckpt_save_opts(const eng_model *m, const char *path, const eng_rng *rng, const char *config,
+                       const eng_ckpt_opts *opts) {
     static atomic_uint counter;
-    if (!m || !path || !*path) return eng_err_set(ENG_EINVAL, "eng_ckpt_save: NULL model or empty path");
+    if (!m || !path || !*path || !opts)
+        return eng_err_set(ENG_EINVAL, "eng_ckpt_save: NULL model or options, or empty path");
     int st = ENG_OK;
     ckpt_quiet q;
     hid_t fapl = -1, f = -1;
@@ -227,7 +347,7 @@ int eng_ckpt_save(const eng_model *m, const char *path, const eng_rng *rng, cons
         st = ckpt_fail(ENG_EIO, path, "cannot create the temp file next to it");
         goto cleanup;
     }
-    st = save_contents(f, m, path, rng, config, buf);
+    st = save_contents(f, m, path, rng, config, opts, buf);
     if (st == ENG_OK && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) st = ckpt_fail(ENG_EIO, path, "flushing");
     if (H5Fclose(f) < 0 && st == ENG_OK) st = ckpt_fail(ENG_EIO, path, "closing");
     f = -1;
@@ -376,8 +496,23 @@ static int get_dset(hid_t f, const char *path, const char *name, hsize_t P, hsiz
         st = ckpt_fail(ENG_EFORMAT, path, what);
         goto cleanup;
     }
-    if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-        snprintf(what, sizeof what, "cannot read dataset '/%s' (truncated or corrupt file?)", name);
+    herr_t rd;
+    if (is_half_type(t)) { /* a warm save: read the halves as stored and widen them here */
+        const size_t n = (size_t)P * (size_t)np;
+        uint16_t *h = eng_malloc(n * sizeof *h);
+        if (!h) {
+            st = ENG_ENOMEM;
+            goto cleanup;
+        }
+        rd = H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, h);
+        for (size_t i = 0; rd >= 0 && i < n; i++) buf[i] = h2f(h[i]);
+        free(h);
+    } else {
+        rd = H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+    }
+    if (rd < 0) {
+        snprintf(what, sizeof what, "cannot read dataset '/%s' (truncated or corrupt file, or a checksum mismatch)",
+                 name);
         st = ckpt_fail(ENG_EFORMAT, path, what);
     }
 cleanup:
@@ -385,6 +520,26 @@ cleanup:
     if (t >= 0) H5Tclose(t);
     if (d >= 0) H5Dclose(d);
     return st;
+}
+
+/* Every value of dataset `name` (buf [P][np]) usable: finite, |v| <= ENG_CKPT_MAX_ABS for the
+ * parameters (k 0), >= 0 for Adam's second moment (k 2).  ENG_EFORMAT naming the first bad
+ * value otherwise. */
+static int check_values(const char *path, const char *name, const float *buf, int64_t P, int64_t np, int k) {
+    const int nonneg = k == 2;
+    const float bound = k == 0 ? ENG_CKPT_MAX_ABS : INFINITY;
+    for (int64_t p = 0; p < P; p++)
+        for (int64_t j = 0; j < np; j++) {
+            const float v = buf[p * np + j];
+            if (isfinite(v) && fabsf(v) <= bound && !(nonneg && v < 0)) continue;
+            return eng_err_set(ENG_EFORMAT,
+                               "checkpoint '%s': dataset '/%s' holds %s %g (network %" PRId64 ", parameter %" PRId64
+                               ")",
+                               path, name, !isfinite(v) ? "a non-finite value" : nonneg && v < 0 ? "a negative value"
+                                                                                                   : "an implausible value",
+                               (double)v, p, j);
+        }
+    return ENG_OK;
 }
 
 /* Read and validate the architecture attributes. */
@@ -499,9 +654,21 @@ int eng_ckpt_load(eng_model **out, const eng_backend *be, const char *path, eng_
     if ((st = eng_model_create(&m, be, &arch, (int)P, 0)) != ENG_OK) goto cleanup;
     static const char *const dnames[3] = {"params", "adam_m", "adam_v"};
     static const eng_view views[3] = {ENG_VIEW_PARAMS, ENG_VIEW_ADAM_M, ENG_VIEW_ADAM_V};
-    for (int k = 0; k < 3; k++) {
+    /* a warm save has no Adam moments: both absent (they restart at 0, step 0) or both there */
+    const int has_m = H5Lexists(f, "adam_m", H5P_DEFAULT) > 0, has_v = H5Lexists(f, "adam_v", H5P_DEFAULT) > 0;
+    if (has_m != has_v || (!has_m && step != 0)) {
+        st = eng_err_set(ENG_EFORMAT, "checkpoint '%s': dataset '/%s' is missing", path, has_m ? "adam_v" : "adam_m");
+        goto cleanup;
+    }
+    for (int k = 0; k < (has_m ? 3 : 1); k++) {
         if ((st = get_dset(f, path, dnames[k], (hsize_t)P, (hsize_t)np, buf)) != ENG_OK) goto cleanup;
+        if ((st = check_values(path, dnames[k], buf, P, np, k)) != ENG_OK) goto cleanup;
         if ((st = eng_model_set(m, views[k], buf)) != ENG_OK) goto cleanup;
+    }
+    if (!has_m) { /* Adam restarts */
+        memset(buf, 0, (size_t)P * (size_t)np * sizeof(float));
+        if ((st = eng_model_set(m, ENG_VIEW_ADAM_M, buf)) != ENG_OK || (st = eng_model_set(m, ENG_VIEW_ADAM_V, buf)) != ENG_OK)
+            goto cleanup;
     }
     if ((st = eng_model_zero_grad(m)) != ENG_OK) goto cleanup;
     eng_model_set_step(m, (long)step);

@@ -1,9 +1,17 @@
 /* eng_model.c - model groups: P identical-shape MLPs trained together on one backend.
  *
- * Layout (see eng_model.h): one backend allocation `mem` of 4 * P * nparams floats holds
- * the params, grads, adam_m and adam_v views back to back; inside each view product p owns
- * nparams consecutive floats laid out W_0 [out_0][in_0], b_0 [out_0], W_1, b_1, ...
- * Layer l of all products is therefore a strided batch (stride nparams) for one GEMM call.
+ * Layout (see eng_model.h): one backend allocation `mem` of 4 * P * ld floats holds the
+ * params, grads, adam_m and adam_v views back to back; inside each view product p owns ld
+ * consecutive floats (ld = nparams rounded up to a multiple of ENG_MODEL_PAD = 32 floats, so
+ * every product block starts 128-byte aligned) laid out W_0 [out_0][in_0], b_0 [out_0], W_1,
+ * b_1, ..., then zeros.  Layer l of all products is a strided batch (stride ld) for one GEMM
+ * call.  The padding never leaves the model: get/set, checkpoints and the host see
+ * [P][nparams]; the pad floats stay 0 (no gradient reaches them, so Adam and Polyak keep them 0).
+ *
+ * A third backend allocation `smem` holds per-product step values that stay on the backend:
+ * sumsq [P] doubles (the gradient's sum of squares), loss [P], mask [P] (the Adam mask as
+ * floats, uploaded only when the host mask changes).  eng_model_stats_post copies sumsq and
+ * loss into pinned host memory `h_stats` without waiting; eng_model_stats_fetch waits once.
  *
  * A second backend allocation `amem` holds the per-batch buffers, sized for the largest
  * batch seen so far (grown on demand, never per call):
@@ -19,11 +27,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define ENG_MODEL_PAD 32 /* floats: product blocks start 128-byte aligned */
+#define ENG_MODEL_IO_CHUNK 256 /* products per staged copy of a whole view */
+
 struct eng_model {
     const eng_backend *be;
     eng_arch arch;
     int P;
     size_t np;                     /* parameters per product */
+    size_t ld;                     /* floats per product block (np padded) */
     size_t off_w[ENG_MAX_LAYERS];  /* offset of W_l inside a product's block */
     size_t off_b[ENG_MAX_LAYERS];  /* offset of b_l inside a product's block */
     float *mem;                    /* [4][P][np]: one backend allocation */
@@ -42,9 +54,20 @@ struct eng_model {
     float *act[ENG_MAX_LAYERS + 1]; /* act[l]: [P][B][sizes[l]] */
     float *g0, *g1;                /* [P][B][max_width] */
     float *tgt, *wgt;              /* [P][B][sizes[n_layers]] */
+    const float *x0;               /* layer-0 input of the last forward: act[0] or caller memory */
 
     double *h_sumsq;               /* host [P] scratch: per-product sums of squares */
-    float *h_scale;                /* host [P] scratch: per-product clip factors */
+    float *smem;                   /* backend [4P]: d_sumsq (P doubles), d_loss [P], d_mask [P] */
+    double *d_sumsq;
+    float *d_loss, *d_mask;
+    int have_norms;                /* d_sumsq holds the last Adam step's sums of squares */
+    int want_norms;                /* stats were posted once: always compute the sums */
+    unsigned char *h_mask;         /* host [P]: the mask d_mask holds (mask_valid) */
+    float *h_maskf;                /* host [P]: staging of the float mask */
+    int mask_valid;
+    float *h_stats;                /* backend host memory [4P]: sumsq (P doubles), loss [P] */
+    void *stats_ev;                /* event after the last posted stats copy */
+    int stats_posted;
 };
 
 /* ---- architecture ------------------------------------------------------------------ */
@@ -121,7 +144,7 @@ int eng_model_create_at(eng_model **out, const eng_backend *be, const eng_arch *
         return eng_err_set(ENG_EINVAL, "eng_model_create: first product %ld is negative", first_product);
     size_t np = eng_arch_nparams(arch);
     if (np > INT_MAX) return eng_err_set(ENG_EINVAL, "eng_model_create: %zu parameters per network is too many", np);
-    if ((size_t)P > ((size_t)-1 / sizeof(float)) / 4 / np)
+    if ((size_t)P > ((size_t)-1 / sizeof(float)) / 4 / (np + ENG_MODEL_PAD))
         return eng_err_set(ENG_ENOMEM, "eng_model_create: %d x %zu parameters overflow", P, np);
 
     m = eng_calloc(1, sizeof *m);
@@ -130,6 +153,7 @@ int eng_model_create_at(eng_model **out, const eng_backend *be, const eng_arch *
     m->arch = *arch;
     m->P = P;
     m->np = np;
+    m->ld = (np + ENG_MODEL_PAD - 1) / ENG_MODEL_PAD * ENG_MODEL_PAD;
     size_t off = 0;
     for (int l = 0; l < arch->n_layers; l++) {
         m->off_w[l] = off;
@@ -138,21 +162,31 @@ int eng_model_create_at(eng_model **out, const eng_backend *be, const eng_arch *
         off += (size_t)arch->sizes[l + 1];
     }
     m->h_sumsq = eng_calloc((size_t)P, sizeof(double));
-    m->h_scale = eng_calloc((size_t)P, sizeof(float));
-    host = eng_malloc(np * sizeof(float));
-    if (!m->h_sumsq || !m->h_scale || !host) {
+    m->h_mask = eng_calloc((size_t)P, 1);
+    m->h_maskf = eng_calloc((size_t)P, sizeof(float));
+    const int chunk = P < ENG_MODEL_IO_CHUNK ? P : ENG_MODEL_IO_CHUNK;
+    host = eng_calloc((size_t)chunk * m->ld, sizeof(float));
+    if (!m->h_sumsq || !m->h_mask || !m->h_maskf || !host) {
         rc = ENG_ENOMEM;
         goto cleanup;
     }
-    size_t view = (size_t)P * np;
+    size_t view = (size_t)P * m->ld;
     if ((rc = be->alloc(&m->mem, 4 * view)) != ENG_OK) goto cleanup;
+    if ((rc = be->alloc(&m->smem, 4 * (size_t)P)) != ENG_OK) goto cleanup;
+    if ((rc = be->host_alloc(&m->h_stats, 4 * (size_t)P)) != ENG_OK) goto cleanup;
+    m->d_sumsq = (double *)(void *)m->smem; /* backend allocations are at least 8-byte aligned */
+    m->d_loss = m->smem + 2 * (size_t)P;
+    m->d_mask = m->smem + 3 * (size_t)P;
     m->params = m->mem;
     m->grads = m->mem + view;
     m->adam_m = m->mem + 2 * view;
     m->adam_v = m->mem + 3 * view;
-    for (int p = 0; p < P; p++) {
-        init_product(m, seed, (uint64_t)first_product + (uint64_t)p, host);
-        if ((rc = be->to_device(m->params + (size_t)p * np, host, np)) != ENG_OK) goto cleanup;
+    /* one upload per chunk of products (the pad floats stay 0) */
+    for (int p0 = 0; p0 < P; p0 += chunk) {
+        int n = P - p0 < chunk ? P - p0 : chunk;
+        for (int k = 0; k < n; k++)
+            init_product(m, seed, (uint64_t)first_product + (uint64_t)(p0 + k), host + (size_t)k * m->ld);
+        if ((rc = be->to_device(m->params + (size_t)p0 * m->ld, host, (size_t)n * m->ld)) != ENG_OK) goto cleanup;
     }
     *out = m;
     m = NULL;
@@ -164,16 +198,21 @@ cleanup:
 
 void eng_model_free(eng_model *m) {
     if (!m) return;
+    if (m->stats_ev) m->be->event_free(m->stats_ev);
     m->be->free(m->mem);
     m->be->free(m->amem);
+    m->be->free(m->smem);
+    m->be->host_free(m->h_stats);
     free(m->h_sumsq);
-    free(m->h_scale);
+    free(m->h_mask);
+    free(m->h_maskf);
     free(m);
 }
 
 int eng_model_P(const eng_model *m) { return m->P; }
 const eng_arch *eng_model_arch(const eng_model *m) { return &m->arch; }
 size_t eng_model_nparams(const eng_model *m) { return m->np; }
+size_t eng_model_stride(const eng_model *m) { return m->ld; }
 const eng_backend *eng_model_backend(const eng_model *m) { return m->be; }
 long eng_model_step(const eng_model *m) { return m->step; }
 void eng_model_set_step(eng_model *m, long step) { m->step = step; }
@@ -218,35 +257,81 @@ static int ensure_batch(eng_model *m, int B) {
 
 /* ---- forward / backward ------------------------------------------------------------------- */
 
+/* The layers of a forward on input X (backend memory, m->act[0] or the caller's) already
+ * checked and sized for B. */
+static int forward_layers(eng_model *m, const float *X, int B) {
+    const eng_backend *be = m->be;
+    const eng_arch *a = &m->arch;
+    const int P = m->P, L = a->n_layers;
+    int rc = ENG_OK;
+    m->x0 = X;
+    for (int l = 0; l < L; l++) {
+        int in = a->sizes[l], out = a->sizes[l + 1];
+        const float *xin = l == 0 ? X : m->act[l];
+        /* Y_l = X_l W_l^T for every product: [B][in] x [out][in]^T -> [B][out] */
+        rc = be->gemm(0, 1, B, out, in, 1.0f, xin, in, (long)B * in, m->params + m->off_w[l], in, (long)m->ld, 0.0f,
+                      m->act[l + 1], out, (long)B * out, P);
+        if (rc != ENG_OK) return rc;
+        rc = be->bias_act(m->act[l + 1], m->params + m->off_b[l], (long)m->ld, P, B, out, a->acts[l]);
+        if (rc != ENG_OK) return rc;
+    }
+    m->B = B;
+    m->have_forward = 1;
+    return ENG_OK;
+}
+
 int eng_model_forward(eng_model *m, const float *X, int B, float *Y) {
     if (!m || !X) return eng_err_set(ENG_EINVAL, "eng_model_forward: NULL argument");
     if (B < 1) return eng_err_set(ENG_EINVAL, "eng_model_forward: batch size %d, need >= 1", B);
-    const eng_backend *be = m->be;
     const eng_arch *a = &m->arch;
     int rc = ensure_batch(m, B);
     if (rc != ENG_OK) return rc;
     m->have_forward = 0;
     const int P = m->P, L = a->n_layers;
-    if ((rc = be->to_device(m->act[0], X, (size_t)P * B * a->sizes[0])) != ENG_OK) return rc;
-    for (int l = 0; l < L; l++) {
-        int in = a->sizes[l], out = a->sizes[l + 1];
-        /* Y_l = X_l W_l^T for every product: [B][in] x [out][in]^T -> [B][out] */
-        rc = be->gemm(0, 1, B, out, in, 1.0f, m->act[l], in, (long)B * in, m->params + m->off_w[l], in,
-                      (long)m->np, 0.0f, m->act[l + 1], out, (long)B * out, P);
-        if (rc != ENG_OK) return rc;
-        rc = be->bias_act(m->act[l + 1], m->params + m->off_b[l], (long)m->np, P, B, out, a->acts[l]);
-        if (rc != ENG_OK) return rc;
-    }
-    m->B = B;
-    m->have_forward = 1;
-    if (Y) return be->to_host(Y, m->act[L], (size_t)P * B * a->sizes[L]);
+    if ((rc = m->be->to_device(m->act[0], X, (size_t)P * B * a->sizes[0])) != ENG_OK) return rc;
+    if ((rc = forward_layers(m, m->act[0], B)) != ENG_OK) return rc;
+    if (Y) return m->be->to_host(Y, m->act[L], (size_t)P * B * a->sizes[L]);
     return ENG_OK;
 }
 
-/* Inference: the same arithmetic as eng_model_forward, through the gradient ping-pong buffers
- * g0/g1 (free between steps: backward refills g0 first), so the cached activations of the
- * last forward stay valid for a later backward.  On the CPU backend (host memory) the input
- * is read from the caller's X and the last layer written straight into Y: no copies. */
+int eng_model_forward_dev(eng_model *m, const float *X, int B) {
+    if (!m || !X) return eng_err_set(ENG_EINVAL, "eng_model_forward_dev: NULL argument");
+    if (B < 1) return eng_err_set(ENG_EINVAL, "eng_model_forward_dev: batch size %d, need >= 1", B);
+    int rc = ensure_batch(m, B);
+    if (rc != ENG_OK) return rc;
+    m->have_forward = 0;
+    return forward_layers(m, X, B);
+}
+
+const float *eng_model_output_dev(const eng_model *m) {
+    return m && m->have_forward ? m->act[m->arch.n_layers] : NULL;
+}
+
+/* Inference layers: X (backend memory) through the gradient ping-pong buffers g0/g1 (free
+ * between steps: backward refills g0 first), the last layer into Y (backend memory), so the
+ * cached activations of the last forward stay valid for a later backward. */
+static int infer_layers(eng_model *m, const float *X, int B, float *Y) {
+    const eng_backend *be = m->be;
+    const eng_arch *a = &m->arch;
+    const int P = m->P, L = a->n_layers;
+    const float *cur = X;
+    float *buf[2] = {m->g0, m->g1};
+    for (int l = 0; l < L; l++) {
+        int in = a->sizes[l], out = a->sizes[l + 1];
+        float *dst = l == L - 1 ? Y : buf[l & 1];
+        int rc = be->gemm(0, 1, B, out, in, 1.0f, cur, in, (long)B * in, m->params + m->off_w[l], in, (long)m->ld,
+                          0.0f, dst, out, (long)B * out, P);
+        if (rc != ENG_OK) return rc;
+        rc = be->bias_act(dst, m->params + m->off_b[l], (long)m->ld, P, B, out, a->acts[l]);
+        if (rc != ENG_OK) return rc;
+        cur = dst;
+    }
+    return ENG_OK;
+}
+
+/* Inference from host memory.  On the CPU backend (host memory) the input is read from the
+ * caller's X and the last layer written straight into Y: no copies.  Elsewhere X goes to g1
+ * (read by layer 0 only) and the last layer lands in the ping-pong buffer it would use. */
 int eng_model_infer(eng_model *m, const float *X, int B, float *Y) {
     if (!m || !X || !Y) return eng_err_set(ENG_EINVAL, "eng_model_infer: NULL argument");
     if (B < 1) return eng_err_set(ENG_EINVAL, "eng_model_infer: batch size %d, need >= 1", B);
@@ -254,28 +339,20 @@ int eng_model_infer(eng_model *m, const float *X, int B, float *Y) {
     const eng_arch *a = &m->arch;
     int rc = ensure_batch(m, B); /* growing drops a cached forward (have_forward = 0) */
     if (rc != ENG_OK) return rc;
-    const int P = m->P, L = a->n_layers;
-    const int host = be->kind == ENG_BACKEND_CPU;
-    const float *cur = X;
-    float *buf[2] = {m->g0, m->g1};
-    if (!host) {
-        if ((rc = be->to_device(m->g1, X, (size_t)P * B * a->sizes[0])) != ENG_OK) return rc;
-        cur = m->g1;
-    }
-    for (int l = 0; l < L; l++) {
-        int in = a->sizes[l], out = a->sizes[l + 1];
-        float *dst = (l == L - 1 && host) ? Y : buf[l & 1];
-        rc = be->gemm(0, 1, B, out, in, 1.0f, cur, in, (long)B * in, m->params + m->off_w[l], in, (long)m->np, 0.0f,
-                      dst, out, (long)B * out, P);
-        if (rc != ENG_OK) return rc;
-        rc = be->bias_act(dst, m->params + m->off_b[l], (long)m->np, P, B, out, a->acts[l]);
-        if (rc != ENG_OK) return rc;
-        cur = dst;
-    }
-    if (!host) return be->to_host(Y, cur, (size_t)P * B * a->sizes[L]);
-    return ENG_OK;
+    if (be->kind == ENG_BACKEND_CPU) return infer_layers(m, X, B, Y);
+    float *last = (a->n_layers - 1) & 1 ? m->g1 : m->g0;
+    if ((rc = be->to_device(m->g1, X, (size_t)m->P * B * a->sizes[0])) != ENG_OK) return rc;
+    if ((rc = infer_layers(m, m->g1, B, last)) != ENG_OK) return rc;
+    return be->to_host(Y, last, (size_t)m->P * B * a->sizes[a->n_layers]);
 }
 
+int eng_model_infer_dev(eng_model *m, const float *X, int B, float *Y) {
+    if (!m || !X || !Y) return eng_err_set(ENG_EINVAL, "eng_model_infer_dev: NULL argument");
+    if (B < 1) return eng_err_set(ENG_EINVAL, "eng_model_infer_dev: batch size %d, need >= 1", B);
+    int rc = ensure_batch(m, B);
+    if (rc != ENG_OK) return rc;
+    return infer_layers(m, X, B, Y);
+}
 /* Backward from dL/d(output) already in m->g0; accumulates grads (skipped when !want_grads:
  * only dL/dX is wanted); dX_host may be NULL. */
 static int backward_from_g0(eng_model *m, float *dX_host, int want_grads) {
@@ -290,16 +367,17 @@ static int backward_from_g0(eng_model *m, float *dX_host, int want_grads) {
         if ((rc = be->act_backward(cur, m->act[l + 1], (size_t)P * B * out, a->acts[l])) != ENG_OK) return rc;
         if (want_grads) {
             /* dW_l += dY^T X: [out][B] x [B][in] -> [out][in] */
-            rc = be->gemm(1, 0, out, in, B, 1.0f, cur, out, (long)B * out, m->act[l], in, (long)B * in, beta,
-                          m->grads + m->off_w[l], in, (long)m->np, P);
+            const float *xin = l == 0 ? m->x0 : m->act[l];
+            rc = be->gemm(1, 0, out, in, B, 1.0f, cur, out, (long)B * out, xin, in, (long)B * in, beta,
+                          m->grads + m->off_w[l], in, (long)m->ld, P);
             if (rc != ENG_OK) return rc;
-            rc = be->bias_grad(m->grads + m->off_b[l], (long)m->np, cur, P, B, out, beta != 0.0f);
+            rc = be->bias_grad(m->grads + m->off_b[l], (long)m->ld, cur, P, B, out, beta != 0.0f);
             if (rc != ENG_OK) return rc;
         }
         if (l > 0 || dX_host) {
             /* dX_l = dY W_l: [B][out] x [out][in] -> [B][in] */
             rc = be->gemm(0, 0, B, in, out, 1.0f, cur, out, (long)B * out, m->params + m->off_w[l], in,
-                          (long)m->np, 0.0f, other, in, (long)B * in, P);
+                          (long)m->ld, 0.0f, other, in, (long)B * in, P);
             if (rc != ENG_OK) return rc;
             float *t = cur;
             cur = other;
@@ -339,7 +417,19 @@ int eng_model_loss_backward(eng_model *m, eng_loss kind, float huber_delta, cons
     int rc = be->to_device(m->tgt, target, n);
     if (rc == ENG_OK && weight) rc = be->to_device(m->wgt, weight, n);
     if (rc != ENG_OK) return rc;
-    rc = be->loss(kind, huber_delta, m->act[L], m->tgt, weight ? m->wgt : NULL, m->g0, loss_out, m->P, m->B, out);
+    rc = be->loss_dev(kind, huber_delta, m->act[L], m->tgt, weight ? m->wgt : NULL, m->g0, m->d_loss, m->P, m->B, out);
+    if (rc == ENG_OK && loss_out) rc = be->to_host(loss_out, m->d_loss, (size_t)m->P);
+    if (rc != ENG_OK) return rc;
+    return backward_from_g0(m, NULL, 1);
+}
+
+int eng_model_loss_backward_dev(eng_model *m, eng_loss kind, float huber_delta, const float *target,
+                                const float *weight) {
+    if (!m || !target) return eng_err_set(ENG_EINVAL, "eng_model_loss_backward_dev: NULL argument");
+    if (!m->have_forward)
+        return eng_err_set(ENG_EINVAL, "eng_model_loss_backward_dev: no forward pass to compute a loss on");
+    const int L = m->arch.n_layers, out = m->arch.sizes[L];
+    int rc = m->be->loss_dev(kind, huber_delta, m->act[L], target, weight, m->g0, m->d_loss, m->P, m->B, out);
     if (rc != ENG_OK) return rc;
     return backward_from_g0(m, NULL, 1);
 }
@@ -355,7 +445,7 @@ int eng_model_zero_grad(eng_model *m) {
 
 static int grads_ready(const eng_model *m) {
     if (!m->grads_stale) return ENG_OK;
-    int rc = m->be->fill(m->grads, 0.0f, (size_t)m->P * m->np);
+    int rc = m->be->fill(m->grads, 0.0f, (size_t)m->P * m->ld);
     if (rc == ENG_OK) ((eng_model *)m)->grads_stale = 0;
     return rc;
 }
@@ -371,31 +461,76 @@ int eng_model_adam_step(eng_model *m, const eng_adam_cfg *cfg, const unsigned ch
                            (double)cfg->lr, (double)cfg->beta1, (double)cfg->beta2, (double)cfg->eps,
                            (double)cfg->clip_norm);
     const eng_backend *be = m->be;
-    const int P = m->P, n = (int)m->np;
+    const int P = m->P;
     int rc = grads_ready(m);
     if (rc != ENG_OK) return rc;
-    if (cfg->clip_norm > 0.0f || grad_norm_out) {
-        if ((rc = be->sumsq(m->grads, (long)m->np, n, P, m->h_sumsq)) != ENG_OK) return rc;
-        int any = 0;
-        for (int p = 0; p < P; p++) {
-            double norm = sqrt(m->h_sumsq[p]);
-            if (grad_norm_out) grad_norm_out[p] = (float)norm;
-            m->h_scale[p] = 1.0f;
-            if (cfg->clip_norm > 0.0f && norm > cfg->clip_norm) {
-                m->h_scale[p] = (float)(cfg->clip_norm / norm);
-                any = 1;
-            }
+    const int norms = cfg->clip_norm > 0.0f || grad_norm_out || m->want_norms;
+    m->have_norms = 0;
+    if (norms) {
+        if ((rc = be->sumsq_dev(m->grads, (long)m->ld, (int)m->np, P, m->d_sumsq)) != ENG_OK) return rc;
+        m->have_norms = 1;
+        if (grad_norm_out) {
+            if ((rc = be->to_host((float *)(void *)m->h_sumsq, (const float *)(const void *)m->d_sumsq,
+                                  2 * (size_t)P)) != ENG_OK)
+                return rc;
+            for (int p = 0; p < P; p++) grad_norm_out[p] = (float)sqrt(m->h_sumsq[p]);
         }
-        if (any && (rc = be->scale(m->grads, (long)m->np, n, P, m->h_scale)) != ENG_OK) return rc;
+    }
+    /* the mask goes to the backend only when it changed since the last step */
+    const float *dmask = NULL;
+    if (mask) {
+        if (!m->mask_valid || memcmp(m->h_mask, mask, (size_t)P) != 0) {
+            for (int p = 0; p < P; p++) m->h_maskf[p] = mask[p] ? 1.0f : 0.0f;
+            m->mask_valid = 0;
+            if ((rc = be->to_device(m->d_mask, m->h_maskf, (size_t)P)) != ENG_OK) return rc;
+            memcpy(m->h_mask, mask, (size_t)P);
+            m->mask_valid = 1;
+        }
+        dmask = m->d_mask;
     }
     double t = (double)(m->step + 1);
     float bc1 = (float)(1.0 - pow(cfg->beta1, t)), bc2 = (float)(1.0 - pow(cfg->beta2, t));
     if (bc1 <= 0.0f) bc1 = 1.0f; /* beta1 == 0: no correction needed */
     if (bc2 <= 0.0f) bc2 = 1.0f;
-    rc = be->adam(m->params, m->grads, m->adam_m, m->adam_v, m->np, P, mask, cfg->lr, cfg->beta1, cfg->beta2,
-                  cfg->eps, bc1, bc2);
+    rc = be->adam_clip(m->params, m->grads, m->adam_m, m->adam_v, m->ld, P, dmask,
+                       cfg->clip_norm > 0.0f ? m->d_sumsq : NULL, cfg->clip_norm, cfg->lr, cfg->beta1, cfg->beta2,
+                       cfg->eps, bc1, bc2);
     if (rc != ENG_OK) return rc;
     m->step++;
+    return ENG_OK;
+}
+
+/* ---- asynchronous step statistics ------------------------------------------------------------ */
+
+int eng_model_stats_post(eng_model *m) {
+    if (!m) return eng_err_set(ENG_EINVAL, "eng_model_stats_post: model is NULL");
+    if (m->stats_posted)
+        return eng_err_set(ENG_EINVAL, "eng_model_stats_post: the last posted statistics were not fetched");
+    m->want_norms = 1;
+    if (!m->have_norms) { /* first post: this step ran without the sums; compute them now */
+        int rc = m->be->sumsq_dev(m->grads, (long)m->ld, (int)m->np, m->P, m->d_sumsq);
+        if (rc != ENG_OK) return rc;
+        m->have_norms = 1;
+    }
+    /* d_sumsq (2P floats) and d_loss (P) are adjacent: one copy */
+    int rc = m->be->to_host_async(m->h_stats, m->smem, 3 * (size_t)m->P);
+    if (rc == ENG_OK) rc = m->be->event_record(&m->stats_ev);
+    if (rc == ENG_OK) m->stats_posted = 1;
+    return rc;
+}
+
+int eng_model_stats_fetch(eng_model *m, float *loss, float *grad_norm) {
+    if (!m) return eng_err_set(ENG_EINVAL, "eng_model_stats_fetch: model is NULL");
+    if (!m->stats_posted) return eng_err_set(ENG_EINVAL, "eng_model_stats_fetch: nothing was posted");
+    m->stats_posted = 0;
+    int rc = m->be->event_wait(m->stats_ev);
+    if (rc != ENG_OK) return rc;
+    const double *ss = (const double *)(const void *)m->h_stats;
+    const float *l = m->h_stats + 2 * (size_t)m->P;
+    for (int p = 0; p < m->P; p++) {
+        if (loss) loss[p] = l[p];
+        if (grad_norm) grad_norm[p] = (float)sqrt(ss[p]);
+    }
     return ENG_OK;
 }
 
@@ -414,21 +549,47 @@ static int same_shape(const eng_model *a, const eng_model *b, const char *fn) {
 int eng_model_copy_params(eng_model *dst, const eng_model *src) {
     int rc = same_shape(dst, src, "eng_model_copy_params");
     if (rc != ENG_OK) return rc;
-    return dst->be->copy(dst->params, src->params, (size_t)dst->P * dst->np);
+    return dst->be->copy(dst->params, src->params, (size_t)dst->P * dst->ld);
 }
 
 int eng_model_polyak(eng_model *dst, const eng_model *src, float tau) {
     int rc = same_shape(dst, src, "eng_model_polyak");
     if (rc != ENG_OK) return rc;
     if (!(tau >= 0.0f && tau <= 1.0f)) return eng_err_set(ENG_EINVAL, "eng_model_polyak: tau %g outside [0, 1]", (double)tau);
-    return dst->be->polyak(dst->params, src->params, (size_t)dst->P * dst->np, tau);
+    return dst->be->polyak(dst->params, src->params, (size_t)dst->P * dst->ld, tau);
 }
 
 /* ---- views --------------------------------------------------------------------------------- */
 
 static float *view_ptr(const eng_model *m, eng_view which) {
     if ((int)which < 0 || (int)which > 3) return NULL;
-    return m->mem + (size_t)which * m->P * m->np;
+    return m->mem + (size_t)which * m->P * m->ld;
+}
+
+/* A whole view to (to_host != 0) or from the host buffer buf [P][np]: one copy when there is no
+ * padding, otherwise one copy per chunk of ENG_MODEL_IO_CHUNK products through a host buffer
+ * (setting writes the pad floats as 0). */
+static int view_io(const eng_model *m, float *v, float *buf, int to_host) {
+    const size_t np = m->np, ld = m->ld;
+    if (ld == np)
+        return to_host ? m->be->to_host(buf, v, (size_t)m->P * np) : m->be->to_device(v, buf, (size_t)m->P * np);
+    const int chunk = m->P < ENG_MODEL_IO_CHUNK ? m->P : ENG_MODEL_IO_CHUNK;
+    float *tmp = eng_calloc((size_t)chunk * ld, sizeof(float));
+    if (!tmp) return ENG_ENOMEM;
+    int rc = ENG_OK;
+    for (int p0 = 0; p0 < m->P && rc == ENG_OK; p0 += chunk) {
+        const int n = m->P - p0 < chunk ? m->P - p0 : chunk;
+        float *dv = v + (size_t)p0 * ld, *hb = buf + (size_t)p0 * np;
+        if (to_host) {
+            rc = m->be->to_host(tmp, dv, (size_t)n * ld);
+            for (int k = 0; rc == ENG_OK && k < n; k++) memcpy(hb + (size_t)k * np, tmp + (size_t)k * ld, np * sizeof(float));
+        } else {
+            for (int k = 0; k < n; k++) memcpy(tmp + (size_t)k * ld, hb + (size_t)k * np, np * sizeof(float));
+            rc = m->be->to_device(dv, tmp, (size_t)n * ld);
+        }
+    }
+    free(tmp);
+    return rc;
 }
 
 int eng_model_get(const eng_model *m, eng_view which, float *buf) {
@@ -437,7 +598,7 @@ int eng_model_get(const eng_model *m, eng_view which, float *buf) {
     if (!v) return eng_err_set(ENG_EINVAL, "eng_model_get: unknown view %d", (int)which);
     int rc = which == ENG_VIEW_GRADS ? grads_ready(m) : ENG_OK;
     if (rc != ENG_OK) return rc;
-    return m->be->to_host(buf, v, (size_t)m->P * m->np);
+    return view_io(m, v, buf, 1);
 }
 
 int eng_model_set(eng_model *m, eng_view which, const float *buf) {
@@ -445,7 +606,7 @@ int eng_model_set(eng_model *m, eng_view which, const float *buf) {
     float *v = view_ptr(m, which);
     if (!v) return eng_err_set(ENG_EINVAL, "eng_model_set: unknown view %d", (int)which);
     if (which == ENG_VIEW_GRADS) m->grads_stale = 0; /* fully overwritten */
-    return m->be->to_device(v, buf, (size_t)m->P * m->np);
+    return view_io(m, v, (float *)buf, 0);
 }
 
 int eng_model_get_product(const eng_model *m, eng_view which, int p, float *buf) {
@@ -455,7 +616,7 @@ int eng_model_get_product(const eng_model *m, eng_view which, int p, float *buf)
     if (p < 0 || p >= m->P) return eng_err_set(ENG_EINVAL, "eng_model_get_product: product %d outside 0..%d", p, m->P - 1);
     int rc = which == ENG_VIEW_GRADS ? grads_ready(m) : ENG_OK;
     if (rc != ENG_OK) return rc;
-    return m->be->to_host(buf, v + (size_t)p * m->np, m->np);
+    return m->be->to_host(buf, v + (size_t)p * m->ld, m->np);
 }
 
 int eng_model_set_product(eng_model *m, eng_view which, int p, const float *buf) {
@@ -465,7 +626,7 @@ int eng_model_set_product(eng_model *m, eng_view which, int p, const float *buf)
     if (p < 0 || p >= m->P) return eng_err_set(ENG_EINVAL, "eng_model_set_product: product %d outside 0..%d", p, m->P - 1);
     int rc = which == ENG_VIEW_GRADS ? grads_ready(m) : ENG_OK;
     if (rc != ENG_OK) return rc;
-    return m->be->to_device(v + (size_t)p * m->np, buf, m->np);
+    return m->be->to_device(v + (size_t)p * m->ld, buf, m->np);
 }
 
 /* A product is bad when its parameters' sum of squares (accumulated in double, which
@@ -473,7 +634,7 @@ int eng_model_set_product(eng_model *m, eng_view which, int p, const float *buf)
 int eng_model_check_finite(const eng_model *m, unsigned char *bad) {
     if (!m) return eng_err_set(ENG_EINVAL, "eng_model_check_finite: model is NULL");
     eng_model *mm = (eng_model *)m; /* host scratch only */
-    int rc = m->be->sumsq(m->params, (long)m->np, (int)m->np, m->P, mm->h_sumsq);
+    int rc = m->be->sumsq(m->params, (long)m->ld, (int)m->np, m->P, mm->h_sumsq);
     if (rc != ENG_OK) return rc;
     int nbad = 0;
     for (int p = 0; p < m->P; p++) {

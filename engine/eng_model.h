@@ -9,7 +9,9 @@
  *     adam_m [P][nparams]
  *     adam_v [P][nparams]
  * so each product's parameters are contiguous (checkpoints, per-product clipping,
- * divergence checks) and layer l of all products is a strided batch for GEMM.
+ * divergence checks) and layer l of all products is a strided batch for GEMM.  In backend
+ * memory each product block is padded to eng_model_stride() floats (a multiple of 32, so
+ * blocks start 128-byte aligned); the host always sees [P][nparams].
  * Activation buffers for the current batch size live in a second allocation.
  *
  * Data passed to and from these functions is HOST memory laid out [P][B][features];
@@ -55,6 +57,7 @@ void eng_model_free(eng_model *m);
 int eng_model_P(const eng_model *m);
 const eng_arch *eng_model_arch(const eng_model *m);
 size_t eng_model_nparams(const eng_model *m); /* per product */
+size_t eng_model_stride(const eng_model *m);  /* floats per product block in backend memory (>= nparams) */
 const eng_backend *eng_model_backend(const eng_model *m);
 long eng_model_step(const eng_model *m);      /* Adam steps taken */
 
@@ -88,6 +91,36 @@ int eng_model_loss_backward(eng_model *m, eng_loss kind, float huber_delta, cons
 
 int eng_model_zero_grad(eng_model *m);
 
+/* ---- device-resident steps (issue 16): inputs and outputs in BACKEND memory (be->alloc),
+ * so a batch is uploaded once by the caller and intermediate values never visit the host.
+ * Same arithmetic as the host-memory calls above, bit for bit on the same backend. ----
+ *
+ * eng_model_forward_dev: forward on X [P][B][in] (backend memory), which must stay unchanged
+ * until the backward that follows (layer 0's weight gradient reads it; no copy is made).
+ * eng_model_output_dev: the last forward's output [P][B][out] (backend memory, owned by the
+ * model, valid until the next forward/infer that grows the batch); NULL without a forward.
+ * eng_model_infer_dev: Y [P][B][out] = the networks on X, both backend memory (Y must not
+ * overlap the model's buffers); keeps the cached forward like eng_model_infer.
+ * eng_model_loss_backward_dev: as eng_model_loss_backward with target and weight (NULL = all
+ * ones) in backend memory; the per-product loss stays on the backend for eng_model_stats_post.
+ * ENG_EINVAL for NULL arguments, B < 1 or no forward; backend errors as returned. */
+int eng_model_forward_dev(eng_model *m, const float *X, int B);
+const float *eng_model_output_dev(const eng_model *m);
+int eng_model_infer_dev(eng_model *m, const float *X, int B, float *Y);
+int eng_model_loss_backward_dev(eng_model *m, eng_loss kind, float huber_delta, const float *target,
+                                const float *weight);
+
+/* Asynchronous step statistics (one host wait per step, one step late):
+ * eng_model_stats_post enqueues a copy of the last loss (from either loss_backward) and the
+ * last Adam step's gradient sums of squares into pinned host memory and records an event;
+ * it does not wait.  From the first post on, every Adam step computes the sums (before it
+ * only clipping or grad_norm_out made it).  eng_model_stats_fetch waits for that event (one
+ * sync) and fills loss [P] and grad_norm [P] (either may be NULL; norms before clipping).
+ * The usual pattern: step t enqueued, fetch (step t-1's values, long since complete), post.
+ * ENG_EINVAL for posting twice without a fetch or fetching with nothing posted. */
+int eng_model_stats_post(eng_model *m);
+int eng_model_stats_fetch(eng_model *m, float *loss, float *grad_norm);
+
 typedef struct eng_adam_cfg {
     float lr;        /* 1e-3 */
     float beta1;     /* 0.9 */
@@ -120,12 +153,31 @@ void eng_model_set_step(eng_model *m, long step);
  * number of bad products (>= 0) or a negative status. */
 int eng_model_check_finite(const eng_model *m, unsigned char *bad);
 
-/* ---- HDF5 checkpoints (eng_ckpt.c) ----
+/* ---- HDF5 checkpoints (eng_ckpt.c, docs/checkpoints.md) ----
  * Save the whole group (arch, params, Adam moments, step, RNG state, config string) to
- * `path` atomically (temp file, fsync, rename).  rng and config may be NULL. */
+ * `path` atomically (temp file, fsync, rename).  rng and config may be NULL.  Every dataset
+ * is chunked with HDF5's Fletcher-32 checksum.  Returns 0 or a status (message set); a
+ * failure leaves any earlier file at `path` as it was. */
 int eng_ckpt_save(const eng_model *m, const char *path, const eng_rng *rng, const char *config);
-/* Load a group saved by eng_ckpt_save onto backend `be`.  Truncated, corrupt, wrong
- * version or inconsistent files return ENG_EFORMAT/ENG_EIO with a message, never crash.
+
+/* What a save holds.  eng_ckpt_save = {1, 1, 0}: exact resume.  A warm-start save {0, 0, 1}
+ * keeps only the parameters, as IEEE half where every value fits (else float32): about a
+ * sixth of the full file; loading it restarts Adam (zero moments, step 0). */
+typedef struct eng_ckpt_opts {
+    int adam;   /* store /adam_m, /adam_v and the step */
+    int layers; /* store the /layers/<l>/{W,b} copies for h5py readers */
+    int half;   /* store /params as IEEE half (float16) when every value fits */
+} eng_ckpt_opts;
+int eng_ckpt_save_opts(const eng_model *m, const char *path, const eng_rng *rng, const char *config,
+                       const eng_ckpt_opts *opts);
+
+/* Largest |parameter| a checkpoint may hold; beyond it (or non-finite, or a negative Adam
+ * second moment) the load fails with ENG_EFORMAT naming the network and parameter. */
+#define ENG_CKPT_MAX_ABS 1.0e4f
+
+/* Load a group saved by eng_ckpt_save(_opts) onto backend `be`.  Truncated, corrupt (a
+ * checksum mismatch), wrong version, inconsistent files or bad values (see ENG_CKPT_MAX_ABS)
+ * return ENG_EFORMAT/ENG_EIO with a one-line message, never crash or print HDF5's stack.
  * *out is caller-freed; rng (may be NULL) receives the saved RNG state; *config (may be
  * NULL) receives a malloc'd copy of the config string (caller frees). */
 int eng_ckpt_load(eng_model **out, const eng_backend *be, const char *path, eng_rng *rng, char **config);

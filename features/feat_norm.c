@@ -123,12 +123,16 @@ static int read_attr(hid_t obj, const char *name, hid_t type, void *val) {
     return ok ? ENG_OK : eng_err_set(ENG_EIO, "feature normalisation: cannot read attribute %s", name);
 }
 
+/* One float [FEAT_N] dataset, one chunk with HDF5's Fletcher-32 checksum (a flipped byte is a
+ * read error, not a silently different normalisation). */
 static int write_floats(hid_t g, const char *name, const float *v) {
     hsize_t dim = FEAT_N;
-    hid_t sp = H5Screate_simple(1, &dim, NULL);
-    hid_t d = sp < 0 ? -1 : H5Dcreate2(g, name, H5T_NATIVE_FLOAT, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t sp = H5Screate_simple(1, &dim, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    int okp = dcpl >= 0 && H5Pset_chunk(dcpl, 1, &dim) >= 0 && H5Pset_fletcher32(dcpl) >= 0;
+    hid_t d = sp < 0 || !okp ? -1 : H5Dcreate2(g, name, H5T_NATIVE_FLOAT, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     int ok = d >= 0 && H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0;
     if (d >= 0) H5Dclose(d);
+    if (dcpl >= 0) H5Pclose(dcpl);
     if (sp >= 0) H5Sclose(sp);
     return ok ? ENG_OK : eng_err_set(ENG_EIO, "feature normalisation: cannot write dataset %s", name);
 }

@@ -3,7 +3,7 @@
 # Called by `make`, `make test` and `make demo`.  Installs them when run as root; otherwise
 # prints the exact apt-get line and exits 1.  Prints nothing when everything is present.
 set -u
-PKGS="build-essential pkg-config libopenblas-dev libhdf5-dev libpq-dev postgresql libcmocka-dev hdf5-tools libcsv-dev libjson-c-dev xz-utils"
+PKGS="build-essential pkg-config libopenblas-dev libhdf5-dev libpq-dev postgresql libcmocka-dev hdf5-tools libcsv-dev libjson-c-dev zlib1g-dev xz-utils"
 missing=""
 have_pc() { pkg-config --exists "$1" 2>/dev/null; }
 command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
@@ -13,6 +13,7 @@ have_pc hdf5 || missing="$missing libhdf5-dev"
 have_pc libpq || missing="$missing libpq-dev"
 have_pc cmocka || missing="$missing libcmocka-dev"
 have_pc json-c || missing="$missing libjson-c-dev"
+have_pc zlib || missing="$missing zlib1g-dev"
 [ -f /usr/include/csv.h ] || missing="$missing libcsv-dev"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
 command -v h5dump >/dev/null 2>&1 || missing="$missing hdf5-tools"

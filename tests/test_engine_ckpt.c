@@ -425,6 +425,91 @@ static void test_layout_and_h5dump(void **s) {
     unlink(path);
 }
 
+/* Write float32 `v` (rows x cols) over dataset `name`, replacing it (no checksum filter). */
+static void replace_dset(const char *path, const char *name, const float *v, hsize_t rows, hsize_t cols) {
+    hid_t f = open_rw(path);
+    assert_true(H5Ldelete(f, name, H5P_DEFAULT) >= 0);
+    hsize_t dims[2] = {rows, cols};
+    hid_t sp = H5Screate_simple(2, dims, NULL);
+    hid_t d = H5Dcreate2(f, name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(d >= 0);
+    assert_true(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Fclose(f);
+}
+
+/* A warm save keeps only the parameters, as IEEE half (h5py's float16), checksummed; loading
+ * restarts Adam.  Every load refuses non-finite, implausible or negative-moment values. */
+static void test_warm_save_and_values(void **s) {
+    (void)s;
+    char path[512], full[512];
+    tpath(path, sizeof path, "warm.h5");
+    tpath(full, sizeof full, "full.h5");
+    eng_model *m = trained_model(4);
+    const size_t np = eng_model_nparams(m), n = (size_t)P_ * np;
+    const eng_ckpt_opts warm = {0, 0, 1};
+    assert_int_equal(eng_ckpt_save_opts(m, path, NULL, "cfg", &warm), ENG_OK);
+    assert_int_equal(eng_ckpt_save(m, full, NULL, "cfg"), ENG_OK);
+    assert_true(file_size(path) * 4 < file_size(full)); /* 2 of 16 bytes per parameter, plus headers */
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(f >= 0);
+    assert_true(H5Lexists(f, "adam_m", H5P_DEFAULT) <= 0);
+    assert_true(H5Lexists(f, "layers", H5P_DEFAULT) <= 0);
+    hid_t d = H5Dopen2(f, "params", H5P_DEFAULT), t = H5Dget_type(d), pl = H5Dget_create_plist(d);
+    assert_int_equal((int)H5Tget_size(t), 2);
+    assert_int_equal(H5Tget_class(t), H5T_FLOAT);
+    unsigned flags = 0, cd[4];
+    size_t ncd = 4;
+    assert_int_equal(H5Pget_filter2(pl, 0, &flags, &ncd, cd, 0, NULL, NULL), H5Z_FILTER_FLETCHER32);
+    H5Pclose(pl);
+    H5Tclose(t);
+    H5Dclose(d);
+    H5Fclose(f);
+    eng_model *l = NULL;
+    assert_int_equal(eng_ckpt_load(&l, cpu(), path, NULL, NULL), ENG_OK);
+    assert_int_equal(eng_model_step(l), 0);
+    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(eng_model_get(m, ENG_VIEW_PARAMS, a), ENG_OK);
+    assert_int_equal(eng_model_get(l, ENG_VIEW_PARAMS, b), ENG_OK);
+    for (size_t k = 0; k < n; k++) assert_close(b[k], a[k], 1e-7, 1.0 / 2048); /* half: 11 significant bits */
+    assert_int_equal(eng_model_get(l, ENG_VIEW_ADAM_V, b), ENG_OK);
+    for (size_t k = 0; k < n; k++) assert_true(b[k] == 0.0f);
+    eng_model_free(l);
+    l = NULL;
+
+    /* bad values: one line naming the dataset, the network and the parameter */
+    assert_int_equal(eng_model_get(m, ENG_VIEW_PARAMS, a), ENG_OK);
+    a[np + 2] = NAN;
+    replace_dset(path, "params", a, P_, np);
+    expect_load_fails(path, ENG_EFORMAT, "'/params' holds a non-finite value nan (network 1, parameter 2)");
+    a[np + 2] = 2e5f;
+    replace_dset(path, "params", a, P_, np);
+    expect_load_fails(path, ENG_EFORMAT, "implausible value 200000 (network 1, parameter 2)");
+    assert_int_equal(eng_model_get(m, ENG_VIEW_ADAM_V, a), ENG_OK);
+    a[5] = -1.0f;
+    replace_dset(full, "adam_v", a, P_, np);
+    expect_load_fails(full, ENG_EFORMAT, "'/adam_v' holds a negative value");
+    assert_int_equal(eng_model_get(m, ENG_VIEW_ADAM_M, a), ENG_OK);
+    a[7] = INFINITY;
+    assert_int_equal(eng_ckpt_save(m, full, NULL, "cfg"), ENG_OK);
+    replace_dset(full, "adam_m", a, P_, np);
+    expect_load_fails(full, ENG_EFORMAT, "'/adam_m' holds a non-finite value");
+    /* a warm save of non-finite parameters keeps them as float32, and the load refuses them */
+    assert_int_equal(eng_model_get(m, ENG_VIEW_PARAMS, a), ENG_OK);
+    a[0] = INFINITY;
+    assert_int_equal(eng_model_set(m, ENG_VIEW_PARAMS, a), ENG_OK);
+    assert_int_equal(eng_ckpt_save_opts(m, path, NULL, NULL, &warm), ENG_OK);
+    expect_load_fails(path, ENG_EFORMAT, "non-finite value inf (network 0, parameter 0)");
+    free(a);
+    free(b);
+    eng_model_free(m);
+    unlink(path);
+    unlink(full);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip),
@@ -432,6 +517,7 @@ int main(void) {
         cmocka_unit_test(test_corrupt_files),
         cmocka_unit_test(test_atomic_save),
         cmocka_unit_test(test_layout_and_h5dump),
+        cmocka_unit_test(test_warm_save_and_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

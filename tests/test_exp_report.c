@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <zlib.h>
 
 #include "db_h5store.h"
 #include "env_action.h"
@@ -210,7 +211,7 @@ static void test_html(void **state) {
     assert_non_null(jp);
     assert_int_equal(access(hp, R_OK), 0);
     assert_int_equal(access(jp, R_OK), 0);
-    assert_int_equal(dir_entries(dir), 2); /* no temp files left */
+    assert_int_equal(dir_entries(dir), 3); /* report.html, report.json, products.csv.gz: no temp files left */
     char *html = slurp(hp);
     assert_non_null(html);
     static const char *sections[] = {"summary", "policy-value", "uplift", "trajectories", "overlap", "products",
@@ -314,7 +315,7 @@ static void test_json(void **state) {
     assert_int_equal(exp_report_write(r, dir, NULL, &jp), ENG_OK);
     json_object *doc = json_object_from_file(jp);
     assert_non_null(doc);
-    assert_string_equal(json_object_get_string(get(doc, "schema")), "rlprice.report/1");
+    assert_string_equal(json_object_get_string(get(doc, "schema")), "rlprice.report/2");
     assert_string_equal(json_object_get_string(get(doc, "run/id")), "run-20261122-001");
     assert_string_equal(json_object_get_string(get(doc, "run/config/compare.seed")), "7");
     assert_string_equal(json_object_get_string(get(doc, "run/config/db.password")), "***");
@@ -667,12 +668,160 @@ static void test_settings_as_typed(void **state) {
     exp_compare_cfg_free(&c);
 }
 
+/* products.csv.gz (gunzipped into a string, caller frees), or NULL when it cannot be read. */
+static char *gunzip_file(const char *path) {
+    gzFile g = gzopen(path, "rb");
+    if (!g) return NULL;
+    size_t n = 0, cap = 1 << 16;
+    char *s = malloc(cap);
+    assert_non_null(s);
+    int k;
+    while ((k = gzread(g, s + n, (unsigned)(cap - n - 1))) > 0) {
+        n += (size_t)k;
+        if (cap - n < 4096) {
+            cap *= 2;
+            s = realloc(s, cap);
+            assert_non_null(s);
+        }
+    }
+    gzclose(g);
+    s[n] = 0;
+    return s;
+}
+
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* The full table beside the report: every product, documented columns, quoting, decisions. */
+static void test_products_csv(void **state) {
+    (void)state;
+    exp_results *r = make_results();
+    char dir[512], path[700];
+    make_dir(dir, sizeof dir, "csv");
+    exp_report_decision dec[5];
+    for (int i = 0; i < 5; i++) dec[i] = (exp_report_decision){"incumbent", "hold:no_significant_uplift", 2.49 + i, NAN, NAN, NAN};
+    dec[1] = (exp_report_decision){"linucb", "deploy:linucb|rounded", 3.99, 0.0142, 0.0031, 0.0253};
+    assert_int_equal(exp_report_write_ex(r, dec, dir, NULL, NULL), ENG_OK);
+    snprintf(path, sizeof path, "%s/products.csv.gz", dir);
+    char *csv = gunzip_file(path);
+    assert_non_null(csv);
+    assert_int_equal(count_lines(csv), 6); /* header + 5 products */
+    assert_true(!strncmp(csv, "product_id,status,incumbent_price,history_value,history_longterm,fixed_price,fixed_guard,"
+                              "fixed_value,fixed_longterm,fixed_uplift,fixed_uplift_low,fixed_uplift_high,fixed_uplift_raw,"
+                              "fixed_poor_overlap,fixed_failed,linucb_price,",
+                         200));
+    must_contain(csv, ",dqn_price,");
+    must_contain(csv, ",ddpg_price,");
+    must_contain(csv, ",decision_agent,decision_price,decision_reason,decision_uplift,decision_ci_low,decision_ci_high,"
+                      "note\n");
+    must_contain(csv, "\n\"<b>o&j\"\"'s</b>\",ok,2.49,"); /* quoted, the quote doubled */
+    must_contain(csv, "\nB-200,ok,3.49,");
+    must_contain(csv, ",linucb,3.99,deploy:linucb|rounded,0.0142,0.0031,0.0253,\n");
+    must_contain(csv, ",max_up|rounded,"); /* the DQN guard reasons */
+    must_contain(csv, "\nE-div,diverged,6.49,");
+    must_contain(csv, ",incumbent,6.49,hold:no_significant_uplift,,,,DDPG diverged");
+    free(csv);
+    /* without decisions (rlprice report) the decision columns are empty */
+    assert_int_equal(exp_report_write(r, dir, NULL, NULL), ENG_OK);
+    csv = gunzip_file(path);
+    assert_non_null(csv);
+    must_contain(csv, "\nB-200,ok,3.49,");
+    assert_null(strstr(csv, "deploy:linucb"));
+    free(csv);
+    exp_results_free(r);
+}
+
+/* At scale the HTML and JSON list 200 products (top, bottom, a sample); the CSV has them all. */
+static void test_bounded_listing(void **state) {
+    (void)state;
+    exp_results *r = make_results();
+    const int N = 1000;
+    exp_product_result *ps = calloc((size_t)N, sizeof *ps);
+    assert_non_null(ps);
+    for (int i = 0; i < N; i++) {
+        ps[i] = r->products[1]; /* flat apart from the id (no trajectory) */
+        char id[32];
+        snprintf(id, sizeof id, "P%04d", i);
+        ps[i].product_id = dupstr(id);
+        ps[i].index = i;
+        /* LinUCB's shrunk lower bound rises with the index, shuffled a little */
+        double lo = 0.001 * ((i * 7) % N) - 0.5;
+        ps[i].uplift_shrunk[EXP_AGENT_LINUCB] = (ope_value){0};
+        ps[i].uplift_shrunk[EXP_AGENT_LINUCB].available = 1;
+        ps[i].uplift_shrunk[EXP_AGENT_LINUCB].estimate = lo + 0.01;
+        ps[i].uplift_shrunk[EXP_AGENT_LINUCB].ci_low = lo;
+        ps[i].uplift_shrunk[EXP_AGENT_LINUCB].ci_high = lo + 0.02;
+    }
+    for (int i = 0; i < r->n_products; i++) free(r->products[i].product_id), free(r->products[i].hist_price);
+    for (int a = 0; a < EXP_N_AGENTS; a++) free(r->products[0].agent_price[a]);
+    free(r->products);
+    r->products = ps;
+    r->n_products = N;
+    char dir[512], path[700];
+    make_dir(dir, sizeof dir, "bounded");
+    char *hp = NULL, *jp = NULL;
+    assert_int_equal(exp_report_write(r, dir, &hp, &jp), ENG_OK);
+    json_object *doc = json_object_from_file(jp);
+    assert_non_null(doc);
+    assert_int_equal(json_object_get_int(get(doc, "product_list/total")), N);
+    assert_int_equal(json_object_get_int(get(doc, "product_list/listed")), 200);
+    assert_string_equal(json_object_get_string(get(doc, "product_list/file")), "products.csv.gz");
+    json_object *prods = get(doc, "products");
+    assert_int_equal(json_object_array_length(prods), 200);
+    int n_role[4] = {0};
+    for (int k = 0; k < 200; k++) {
+        json_object *p = json_object_array_get_idx(prods, (size_t)k);
+        const char *role = json_object_get_string(get(p, "listed_as"));
+        int idx = json_object_get_int(get(p, "index"));
+        double lo = 0.001 * ((idx * 7) % N) - 0.5;
+        if (!strcmp(role, "top")) { /* the 50 highest: 0.450 .. 0.499 */
+            n_role[1]++;
+            assert_true(lo > 0.4495);
+        } else if (!strcmp(role, "bottom")) { /* the 50 lowest: -0.500 .. -0.451 */
+            n_role[2]++;
+            assert_true(lo < -0.4505);
+        } else if (!strcmp(role, "sample")) {
+            n_role[3]++;
+            assert_true(lo > -0.4505 && lo < 0.4495);
+        } else {
+            n_role[0]++;
+        }
+    }
+    assert_int_equal(n_role[0], 0);
+    assert_int_equal(n_role[1], 50);
+    assert_int_equal(n_role[2], 50);
+    assert_int_equal(n_role[3], 100);
+    json_object_put(doc);
+    char *html = slurp(hp);
+    assert_non_null(html);
+    must_contain(html, "id=\"product-selection\"");
+    must_contain(html, "200 of 1000 products are listed");
+    int rows = 0;
+    for (const char *q = strstr(html, "id=\"product-table\""); q && (q = strstr(q + 1, "<tr><td class=\"pid\">"));)
+        rows++;
+    assert_int_equal(rows, 200);
+    free(html);
+    snprintf(path, sizeof path, "%s/products.csv.gz", dir);
+    char *csv = gunzip_file(path);
+    assert_non_null(csv);
+    assert_int_equal(count_lines(csv), N + 1);
+    must_contain(csv, "\nP0001,ok,");
+    free(csv);
+    free(hp);
+    free(jp);
+    exp_results_free(r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_html),        cmocka_unit_test(test_json),
         cmocka_unit_test(test_uplift_fields),     cmocka_unit_test(test_format),
         cmocka_unit_test(test_write_fails), cmocka_unit_test(test_chromium),
-        cmocka_unit_test(test_command),     cmocka_unit_test(test_settings_as_typed),
+        cmocka_unit_test(test_command),     cmocka_unit_test(test_products_csv),
+        cmocka_unit_test(test_bounded_listing), cmocka_unit_test(test_settings_as_typed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,6 +58,46 @@ done:
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb, (void)flag, (void)ftw;
     return remove(p);
+}
+
+/* Bytes of the regular files under a folder (nftw has no context argument: a file static). */
+static long long du_total;
+static int du_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)p, (void)ftw;
+    if (flag == FTW_F) du_total += (long long)sb->st_size;
+    return 0;
+}
+static long long dir_bytes(const char *dir) {
+    du_total = 0;
+    return nftw(dir, du_cb, 16, FTW_PHYS) == 0 ? du_total : -1;
+}
+static long long file_bytes(const char *dir, const char *name) {
+    char p[1500];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return stat(p, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/* The sizes of what one night leaves on disk, beside the goals (docs/nightly.md): the report
+ * (report.html + report.json, bounded by construction), the side files, and the checkpoints the
+ * night saved (<ckpt>/<date>/), per product. */
+static void print_sizes(const exp_nightly_summary *sum, const char *ckpt_root) {
+    const double MB = 1e6;
+    long long html = file_bytes(sum->report_dir, "report.html"), json = file_bytes(sum->report_dir, "report.json");
+    long long csv = file_bytes(sum->report_dir, "products.csv.gz");
+    long long recs = file_bytes(sum->report_dir, "recommendations.json");
+    char dated[1100];
+    snprintf(dated, sizeof dated, "%s/%s", ckpt_root, sum->run_date);
+    long long ck = dir_bytes(dated);
+    const int n = sum->n_products > 0 ? sum->n_products : 1;
+    printf("  report: html %.2f MB + json %.2f MB = %.2f MB (%.0f bytes/product; goal <= 5 MB at 40,000 products: "
+           "the per-product part is bounded, at most %d products listed)\n",
+           (double)html / MB, (double)json / MB, (double)(html + json) / MB, (double)(html + json) / n, 200);
+    printf("  beside it: products.csv.gz %.2f MB (%.0f bytes/product), recommendations.json %.2f MB (%.0f "
+           "bytes/product)\n",
+           (double)csv / MB, (double)csv / n, (double)recs / MB, (double)recs / n);
+    printf("  checkpoints %s: %.2f MB, %.1f KB/product (goal <= 50 KB/product); at 40,000 products %.2f GB\n", dated,
+           (double)ck / MB, (double)ck / n / 1000.0, (double)ck / n * 40000.0 / 1e9);
 }
 
 int exp_cmd_bench_nightly(int argc, char **argv) {
@@ -125,6 +166,7 @@ int exp_cmd_bench_nightly(int argc, char **argv) {
            (double)rss0 / 1048576.0);
     printf("  products %d: up %d, down %d, held %d, failed %d; report %s\n", sum.n_products, sum.n_up, sum.n_down,
            sum.n_held + sum.n_same, sum.n_failed, sum.report_dir);
+    print_sizes(&sum, ckpt);
 done:
     if (rc && rc != 4) fprintf(stderr, "rlprice: bench nightly: %s\n", eng_err_msg());
     if (c) PQfinish(c);

@@ -27,7 +27,8 @@ static void usage(FILE *f) {
             "  --date      the day priced (default today); the history ends the day before\n"
             "  --products  ids, patterns (dom-s2-*) or @FILE, comma-separated\n"
             "  --out       report folder root (default out/nightly; the run goes to DIR/<run_id>, DIR/latest)\n"
-            "  --ckpt      checkpoint folder for warm starts (default out/ckpt; \"\" = none)\n"
+            "  --ckpt      checkpoint folder (default out/ckpt; \"\" = none): the run saves DIR/<date> and\n"
+            "              warm-starts from the newest earlier DIR/<date>; --ckpt-keep N dates kept (3; 0 = all)\n"
             "  --dry-run   everything except database writes (no run row, no rejected_rows, no push)\n"
             "exit codes: 0 ok, 2 bad configuration/usage, 3 database failure, 4 some products failed\n"
             "See docs/nightly.md.\n");
@@ -39,11 +40,14 @@ typedef struct prog_state {
     int quiet;
     char stage[16];
     double t_stage, t_last;
+    double t_prev;      /* time of the previous progress event (0: none yet): stages run one
+                           after another, so a stage starts when the previous one reported last */
     int line_open;
 } prog_state;
 
 static void fmt_dur(double s, char *b, size_t n) {
     if (!isfinite(s) || s < 0) snprintf(b, n, "?");
+    else if (s < 10) snprintf(b, n, "%.1fs", s);
     else if (s < 60) snprintf(b, n, "%.0fs", s);
     else if (s < 3600) snprintf(b, n, "%dm%02ds", (int)s / 60, (int)s % 60);
     else snprintf(b, n, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
@@ -56,24 +60,26 @@ static void on_progress(void *ctx, const char *stage, long done, long total) {
     if (strcmp(p->stage, stage) != 0) {
         if (p->line_open) fputc('\n', stderr), p->line_open = 0;
         snprintf(p->stage, sizeof p->stage, "%s", stage);
-        p->t_stage = now;
+        p->t_stage = p->t_prev > 0 ? p->t_prev : now;
         p->t_last = 0;
     }
+    p->t_prev = now;
     const int final = total > 0 && done >= total;
     if (!final && now - p->t_last < (p->tty ? 0.2 : 10.0)) return;
     if (!p->tty && (total <= 0 || done == 0)) return; /* nothing countable to say in a log */
     p->t_last = now;
-    double el = now - p->t_stage, rate = el > 0.05 ? (double)done / el : NAN;
-    char eta[16], els[16];
+    double el = now - p->t_stage, rate = el > 0 ? (double)done / el : NAN;
+    char eta[16], els[16], etab[24];
     fmt_dur(rate > 0 ? (double)(total - done) / rate : NAN, eta, sizeof eta);
     fmt_dur(el, els, sizeof els);
     char rs[24];
-    if (isfinite(rate)) snprintf(rs, sizeof rs, "%.1f", rate);
+    if (isfinite(rate) && rate >= 10) snprintf(rs, sizeof rs, "%.0f", rate);
+    else if (isfinite(rate)) snprintf(rs, sizeof rs, "%.2g", rate);
     else snprintf(rs, sizeof rs, "?");
     char line[160];
     if (total > 0)
-        snprintf(line, sizeof line, "%-8s %ld/%ld products  %s/s  %s %s", stage, done, total, rs,
-                 final ? "took" : "ETA", final ? els : eta);
+        snprintf(line, sizeof line, "%-8s %ld/%ld products  %s/s  %s%s%s", stage, done, total, rs,
+                 final ? "took " : "elapsed ", els, final ? "" : (snprintf(etab, sizeof etab, ", ETA %s", eta), etab));
     else
         snprintf(line, sizeof line, "%-8s ... %s", stage, els);
     if (p->tty) {
@@ -134,6 +140,7 @@ int exp_cmd_nightly(int argc, char **argv) {
     int np = 0, nrest = 0, rc = 2, st;
     PGconn *conn = NULL;
     prog_state ps = {0};
+    ps.t_prev = eng_now(); /* the first stage starts with the command */
     if (!(rest = calloc((size_t)argc + 1, sizeof *rest))) { fprintf(stderr, "rlprice: out of memory\n"); return 1; }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -154,7 +161,16 @@ int exp_cmd_nightly(int argc, char **argv) {
         else if (!strcmp(a, "--out")) TAKE(cfg.out_dir);
         else if (!strcmp(a, "--ckpt")) TAKE(cfg.ckpt_dir);
         else if (!strcmp(a, "--device")) TAKE(cfg.device);
-        else if (!strcmp(a, "--window-days")) {
+        else if (!strcmp(a, "--ckpt-keep")) {
+            char *end = NULL;
+            long k = v ? strtol(v, &end, 10) : -1;
+            if (!v || *end || end == v || k < 0 || k > 100000) {
+                eng_err_set(ENG_EINVAL, "--ckpt-keep needs a count >= 0 (0 = keep all)");
+                goto bad;
+            }
+            cfg.ckpt_keep = (int)k;
+            i++;
+        } else if (!strcmp(a, "--window-days")) {
             if (!v || agt_cfg_set(&cfg, nightly_fields, N_NIGHTLY_FIELDS, "window_days", v, "--window-days")) {
                 if (!v) eng_err_set(ENG_EINVAL, "--window-days needs a value");
                 goto bad;

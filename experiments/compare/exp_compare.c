@@ -20,8 +20,15 @@ void exp_compare_last_warm(int *loaded, int *fresh) {
     if (fresh) *fresh = warm_fresh;
 }
 
-int cmp_is_train(const cmp_ctx *c, size_t i) { return c->tr->t[i] < c->train_end; }
-int cmp_is_eval(const cmp_ctx *c, size_t i) { return c->cfg->eval_all || c->tr->t[i] >= c->train_end; }
+/* Fit c->qm (ope_qmodel.h) on every product's training transitions.  Returns 0, ENG_EINVAL
+ * (no usable training rewards), ENG_ENUM (singular), ENG_ENOMEM. */
+static int cmp_qmodel_fit(cmp_ctx *c) {
+    const exp_compare_cfg *cfg = c->cfg;
+    ope_qmodel_data d = {c->tr, c->off, c->h->n_products, c->F, c->K, &cfg->grid, c->train_end, cfg->min_history,
+                         cfg->eval_all && cfg->ope.cross_folds > 1 ? cfg->ope.cross_folds : 1, cfg->ope.ridge_lambda,
+                         cfg->ope.seed};
+    return ope_qmodel_fit(&d, &c->qm);
+}
 
 /* A group of trained agents and the products they price.  Own groups: product i in slot i.
  * The pooled group: one slot shared by every short product. */
@@ -121,26 +128,36 @@ static char *read_small_file(const char *path) {
     return buf;
 }
 
-static void ckpt_path(char *out, size_t n, const cmp_ctx *c, const cmp_group *g, const char *suffix) {
-    snprintf(out, n, "%s/%s.%s", c->cfg->ckpt_dir, g->name, suffix);
+/* The folder warm starts are read from: ckpt_from when set, else ckpt_dir. */
+static const char *ckpt_src(const cmp_ctx *c) { return c->cfg->ckpt_from ? c->cfg->ckpt_from : c->cfg->ckpt_dir; }
+
+/* A group's file: in the source folder (src = 1, for loading) or in ckpt_dir (for saving). */
+static void ckpt_path(char *out, size_t n, const cmp_ctx *c, const cmp_group *g, const char *suffix, int src) {
+    snprintf(out, n, "%s/%s.%s", src ? ckpt_src(c) : c->cfg->ckpt_dir, g->name, suffix);
 }
 
 /* Load the group's agents when its manifest matches; 1 loaded, 0 not (any reason, logged). */
 static int group_try_load(const cmp_ctx *c, cmp_group *g) {
     char path[4096];
     int ok = 0;
+    if (!*ckpt_src(c)) {
+        ENG_INFO("compare: %s: no earlier checkpoints; training from scratch", g->name);
+        return 0;
+    }
     char *want = group_meta(c, g), *have = NULL;
     if (!want) return 0;
-    ckpt_path(path, sizeof path, c, g, "meta");
+    ckpt_path(path, sizeof path, c, g, "meta", 1);
     have = read_small_file(path);
     if (!have || strcmp(have, want)) {
         ENG_INFO("compare: %s: %s; training from scratch", g->name,
                  have ? "product list, feature layout, reward or network shape changed" : "no checkpoint");
         goto done;
     }
-    ckpt_path(path, sizeof path, c, g, "dqn.h5");
+    /* a bad file (checksum, non-finite or implausible values, shape) is refused by the loader
+     * with one line; the group then trains from scratch and the bad file is never written again */
+    ckpt_path(path, sizeof path, c, g, "dqn.h5", 1);
     if (agt_dqn_load(&g->dqn, c->be, path)) goto fail;
-    ckpt_path(path, sizeof path, c, g, "ddpg.h5");
+    ckpt_path(path, sizeof path, c, g, "ddpg.h5", 1);
     if (agt_ddpg_load(&g->ddpg, c->be, path)) goto fail;
     const agt_dqn_cfg *dq = agt_dqn_config(g->dqn);
     const agt_ddpg_cfg *dd = agt_ddpg_config(g->ddpg);
@@ -150,7 +167,7 @@ static int group_try_load(const cmp_ctx *c, cmp_group *g) {
         goto fail;
     }
     ok = 1;
-    ENG_INFO("compare: %s: warm start from %s", g->name, c->cfg->ckpt_dir);
+    ENG_INFO("compare: %s: warm start from %s", g->name, ckpt_src(c));
     goto done;
 fail:
     ENG_WARN("compare: %s: checkpoint unusable (%s); training from scratch", g->name, eng_err_msg());
@@ -161,53 +178,83 @@ done:
     return ok;
 }
 
+/* Save what a warm start of the group needs (agt_*_save_warm: parameters as IEEE half, no Adam
+ * moments, no replay; LinUCB is refit every run and not saved) into ckpt_dir.  A group with a
+ * diverged (non-finite) network is not saved: its file is left out (any older one removed),
+ * so bad parameters never reach a checkpoint.  0 or a status. */
 static int group_save(const cmp_ctx *c, cmp_group *g) {
     char path[4096];
-    int rc = 0;
+    int rc = 0, n_bad_q = 0, n_bad_d = 0;
     char *meta = group_meta(c, g);
     if (!meta) return ENG_ENOMEM;
     /* The manifest goes first and comes back last: a crash in between leaves no manifest, so
      * the half-written agents are never taken for this product list. */
-    ckpt_path(path, sizeof path, c, g, "meta");
+    ckpt_path(path, sizeof path, c, g, "meta", 0);
     if (unlink(path) && errno != ENOENT) {
         rc = eng_err_set(ENG_EIO, "%s: cannot remove: %s", path, strerror(errno));
         goto done;
     }
-    ckpt_path(path, sizeof path, c, g, "dqn.h5");
-    if ((rc = agt_dqn_save(g->dqn, path))) goto done;
-    ckpt_path(path, sizeof path, c, g, "ddpg.h5");
-    if ((rc = agt_ddpg_save(g->ddpg, path))) goto done;
-    ckpt_path(path, sizeof path, c, g, "linucb.h5");
-    if ((rc = agt_linucb_save(g->lin, path))) goto done;
-    ckpt_path(path, sizeof path, c, g, "meta");
+    agt_dqn_diverged(g->dqn, &n_bad_q);
+    agt_ddpg_diverged(g->ddpg, &n_bad_d);
+    if (n_bad_q + n_bad_d > 0) {
+        ENG_WARN("compare: %s: not saved (%d DQN and %d DDPG networks diverged); the next run trains it from "
+                 "scratch",
+                 g->name, n_bad_q, n_bad_d);
+        goto done;
+    }
+    ckpt_path(path, sizeof path, c, g, "dqn.h5", 0);
+    if ((rc = agt_dqn_save_warm(g->dqn, path))) goto done;
+    ckpt_path(path, sizeof path, c, g, "ddpg.h5", 0);
+    if ((rc = agt_ddpg_save_warm(g->ddpg, path))) goto done;
+    ckpt_path(path, sizeof path, c, g, "meta", 0);
     rc = eng_atomic_write(path, write_text_cb, meta);
 done:
     free(meta);
     return rc;
 }
 
-/* The normalisation: reuse ckpt_dir/norm.h5 when present and of this layout (so warm-started
- * agents see states scaled as in training), else fit on the training window (and save it). */
-static int norm_prepare(cmp_ctx *c) {
+/* Read the normalisation stored in `path`, HDF5's error printing silenced: 0, or a status
+ * with a one-line message (missing file, not HDF5, truncated, checksum, bad statistics). */
+static int norm_read(feat_norm *nm, const char *path) {
+    H5E_auto2_t fn;
+    void *fd;
+    H5Eget_auto2(H5E_DEFAULT, &fn, &fd);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     int rc;
-    char path[4096], tmp[4200];
+    hid_t f = H5Fis_hdf5(path) > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
+    if (f < 0) {
+        rc = eng_err_set(ENG_EFORMAT, "not a readable HDF5 file (truncated or corrupt)");
+    } else {
+        rc = feat_norm_load_h5(nm, f, "norm");
+        H5Fclose(f);
+    }
+    H5Eclear2(H5E_DEFAULT);
+    H5Eset_auto2(H5E_DEFAULT, fn, fd);
+    return rc;
+}
+
+/* The normalisation: reuse norm.h5 of the source folder (ckpt_from, else ckpt_dir) when present
+ * and of this layout (so warm-started agents see states scaled as in training), else fit on the
+ * training window; then save it into ckpt_dir (unless it was read from there).  A bad file is
+ * reported in one line and refit, never copied forward. */
+static int norm_prepare(cmp_ctx *c) {
+    int rc, loaded = 0;
+    char path[4096], src[4096], tmp[4200];
     if (c->cfg->ckpt_dir) {
+        snprintf(src, sizeof src, "%s/norm.h5", ckpt_src(c));
         snprintf(path, sizeof path, "%s/norm.h5", c->cfg->ckpt_dir);
-        if (access(path, R_OK) == 0) {
-            hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-            if (f >= 0) {
-                rc = feat_norm_load_h5(&c->norm, f, "norm");
-                H5Fclose(f);
-                if (!rc) {
-                    ENG_INFO("compare: using the stored normalisation %s (periods %d..%d)", path, c->norm.t_begin,
-                             c->norm.t_end);
-                    return 0;
-                }
+        if (*ckpt_src(c) && access(src, F_OK) == 0) {
+            if (!(rc = norm_read(&c->norm, src))) {
+                ENG_INFO("compare: using the stored normalisation %s (periods %d..%d)", src, c->norm.t_begin,
+                         c->norm.t_end);
+                loaded = 1;
+                if (!strcmp(src, path)) return 0;
+            } else {
+                ENG_WARN("compare: %s unusable (%s); fitting a new normalisation", src, eng_err_msg());
             }
-            ENG_WARN("compare: %s unusable (%s); fitting a new normalisation", path, eng_err_msg());
         }
     }
-    if ((rc = feat_norm_fit(&c->norm, c->h, NULL, 0, 0, c->train_end))) return rc;
+    if (!loaded && (rc = feat_norm_fit(&c->norm, c->h, NULL, 0, 0, c->train_end))) return rc;
     if (!c->cfg->ckpt_dir) return 0;
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -223,25 +270,12 @@ static int norm_prepare(cmp_ctx *c) {
 
 /* ---- training ----------------------------------------------------------------------------- */
 
-static int group_train(cmp_ctx *c, cmp_group *g, long product_base) {
+/* The group's agents: loaded from the checkpoints (warm start) or created; LinUCB always
+ * fresh.  cap is the replay capacity.  Returns 0 or the agents' failure. */
+static int group_agents(cmp_ctx *c, cmp_group *g, long product_base, long cap) {
     const exp_compare_cfg *cfg = c->cfg;
-    const env_transitions *tr = c->tr;
     const int F = c->F, P = g->P;
-    int rc = 0;
-    float *x = NULL, *rw = NULL;
-    int *arm = NULL;
-    unsigned char *active = NULL;
-    size_t *cur = NULL;
-    long n_rows = 0, max_rows = 1; /* all slots' rows; the most one product has */
-    for (int i = 0; i < g->n; i++) {
-        long k = 0;
-        for (size_t r = c->off[g->prod[i]]; r < c->off[g->prod[i] + 1]; r++) k += cmp_is_train(c, r);
-        n_rows += k;
-        if (k > max_rows) max_rows = k;
-    }
-    /* replay capacity: every training row fits, no more (the buffers are [P][capacity]) */
-    long cap = g->pooled ? n_rows : max_rows;
-
+    int rc;
     g->loaded = cfg->ckpt_dir ? group_try_load(c, g) : 0;
     if (g->loaded) warm_loaded++;
     else warm_fresh++;
@@ -259,16 +293,36 @@ static int group_train(cmp_ctx *c, cmp_group *g, long product_base) {
         dd.product_base = product_base;
         if (dd.replay > cap || g->pooled) dd.replay = cap;
         if ((rc = agt_dqn_create(&g->dqn, c->be, &dq, P)) || (rc = agt_ddpg_create(&g->ddpg, c->be, &dd, P)))
-            goto done;
+            return rc;
     }
     agt_linucb_cfg lc = cfg->linucb;
     lc.kind = AGT_LINUCB_DISJOINT;
     lc.n_arms = c->K;
     lc.d = F;
     lc.x_per_arm = 0;
-    if ((rc = agt_linucb_create(&g->lin, &lc, P))) goto done;
+    return agt_linucb_create(&g->lin, &lc, P);
+}
 
-    /* Replay: every training transition of the slot's product(s). */
+/* Test hook (compare.fault_diverge): NaN parameters in slot `poison` of the DQN make the next
+ * step's loss non-finite.  Returns 0, ENG_ENOMEM or the model's failure. */
+static int group_poison(cmp_group *g, int poison) {
+    eng_model *on = agt_dqn_online(g->dqn);
+    size_t np = eng_arch_nparams(eng_model_arch(on));
+    float *nanbuf = malloc(np * sizeof *nanbuf);
+    if (!nanbuf) return eng_err_set(ENG_ENOMEM, "compare: out of memory");
+    for (size_t k = 0; k < np; k++) nanbuf[k] = NAN;
+    int rc = eng_model_set_product(on, ENG_VIEW_PARAMS, poison, nanbuf);
+    free(nanbuf);
+    return rc;
+}
+
+/* DQN and DDPG: every training transition of the slot's product(s) into the replays, then the
+ * configured steps (a fraction of them after a warm start).  Returns 0 or the agents' failure. */
+static int group_train_nets(cmp_ctx *c, cmp_group *g) {
+    const exp_compare_cfg *cfg = c->cfg;
+    const env_transitions *tr = c->tr;
+    const int F = c->F;
+    int rc;
     for (int i = 0; i < g->n; i++) {
         int p = g->prod[i], s = slot_of(g, i);
         for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
@@ -276,7 +330,7 @@ static int group_train(cmp_ctx *c, cmp_group *g, long product_base) {
             const float *st = tr->state + r * F, *s2 = tr->next_state + r * F;
             if ((rc = agt_dqn_push(g->dqn, s, st, tr->level[r], tr->reward[r], s2, tr->done[r])) ||
                 (rc = agt_ddpg_push(g->ddpg, s, st, tr->ratio[r], tr->reward[r], s2, tr->done[r])))
-                goto done;
+                return rc;
         }
     }
     long dsteps = cfg->dqn_steps, psteps = cfg->ddpg_steps;
@@ -289,32 +343,27 @@ static int group_train(cmp_ctx *c, cmp_group *g, long product_base) {
         for (int i = 0; i < g->n; i++)
             if (g->prod[i] == cfg->fault_diverge) poison = slot_of(g, i);
     for (long s = 0; s < dsteps; s++) {
-        if (poison >= 0 && s == dsteps - 1) {
-            /* Test hook: NaN parameters make the next step's loss non-finite. */
-            eng_model *on = agt_dqn_online(g->dqn);
-            size_t np = eng_arch_nparams(eng_model_arch(on));
-            float *nanbuf = malloc(np * sizeof *nanbuf);
-            if (!nanbuf) {
-                rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
-                goto done;
-            }
-            for (size_t k = 0; k < np; k++) nanbuf[k] = NAN;
-            rc = eng_model_set_product(on, ENG_VIEW_PARAMS, poison, nanbuf);
-            free(nanbuf);
-            if (rc) goto done;
-        }
-        if ((rc = agt_dqn_train_step(g->dqn, NULL))) goto done;
+        if (poison >= 0 && s == dsteps - 1 && (rc = group_poison(g, poison))) return rc;
+        if ((rc = agt_dqn_train_step(g->dqn, NULL))) return rc;
     }
     for (long s = 0; s < psteps; s++)
-        if ((rc = agt_ddpg_train_step(g->ddpg, NULL, NULL))) goto done;
+        if ((rc = agt_ddpg_train_step(g->ddpg, NULL, NULL))) return rc;
+    return ENG_OK;
+}
 
-    /* LinUCB: the training transitions in period order, product by product (round r feeds
-     * each slot its r-th transition); immediate reward, the state as the context. */
-    x = calloc((size_t)P * F, sizeof *x);
-    rw = calloc((size_t)P, sizeof *rw);
-    arm = calloc((size_t)P, sizeof *arm);
-    active = calloc((size_t)P, 1);
-    cur = calloc((size_t)g->n, sizeof *cur);
+/* LinUCB: the training transitions in period order, product by product (round r feeds each
+ * slot its r-th transition); immediate reward, the state as the context.  Returns 0,
+ * ENG_ENOMEM or LinUCB's failure. */
+static int group_train_linucb(cmp_ctx *c, cmp_group *g) {
+    const exp_compare_cfg *cfg = c->cfg;
+    const env_transitions *tr = c->tr;
+    const int F = c->F, P = g->P;
+    int rc = 0;
+    float *x = calloc((size_t)P * F, sizeof *x);
+    float *rw = calloc((size_t)P, sizeof *rw);
+    int *arm = calloc((size_t)P, sizeof *arm);
+    unsigned char *active = calloc((size_t)P, 1);
+    size_t *cur = calloc((size_t)g->n, sizeof *cur);
     if (!x || !rw || !arm || !active || !cur) {
         rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (LinUCB)");
         goto done;
@@ -349,7 +398,6 @@ static int group_train(cmp_ctx *c, cmp_group *g, long product_base) {
             if ((rc = agt_linucb_update(g->lin, x, NULL, arm, rw, active))) goto done;
         }
     }
-    if (cfg->ckpt_dir && (rc = group_save(c, g))) goto done;
 done:
     free(x);
     free(rw);
@@ -357,6 +405,26 @@ done:
     free(active);
     free(cur);
     return rc;
+}
+
+/* Train (or warm-start) the group's DQN, DDPG and LinUCB and save the checkpoints.  Returns 0
+ * or the first failure; the agents stay in g (group_free_agents). */
+static int group_train(cmp_ctx *c, cmp_group *g, long product_base) {
+    long n_rows = 0, max_rows = 1; /* all slots' rows; the most one product has */
+    for (int i = 0; i < g->n; i++) {
+        long k = 0;
+        for (size_t r = c->off[g->prod[i]]; r < c->off[g->prod[i] + 1]; r++) k += cmp_is_train(c, r);
+        n_rows += k;
+        if (k > max_rows) max_rows = k;
+    }
+    /* replay capacity: every training row fits, no more (the buffers are [P][capacity]) */
+    long cap = g->pooled ? n_rows : max_rows;
+    int rc;
+    if ((rc = group_agents(c, g, product_base, cap))) return rc;
+    if ((rc = group_train_nets(c, g))) return rc;
+    if ((rc = group_train_linucb(c, g))) return rc;
+    if (c->cfg->ckpt_dir && (rc = group_save(c, g))) return rc;
+    return ENG_OK;
 }
 
 /* Greedy actions of the group's products for every period's state, then their evaluation. */
@@ -521,78 +589,162 @@ static int results_alloc(cmp_ctx *c) {
     return 0;
 }
 
-int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_backend *be,
-                    exp_progress_fn progress, void *ctx, exp_results **out) {
+/* Stage 1: features, rewards, transitions (c->tr, c->off), the reward text, the per-row sums
+ * and the pooled reward model of DM / DR (training rows only; a failure other than memory
+ * falls back to per-product ridge models).  Returns 0 or the failure. */
+static int cmp_prepare(cmp_ctx *c) {
+    const db_history *h = c->h;
+    const exp_compare_cfg *cfg = c->cfg;
     int rc;
-    cmp_ctx c;
-    memset(&c, 0, sizeof c);
-    int *own = NULL, *shortp = NULL;
-    cmp_group g;
-    memset(&g, 0, sizeof g);
-    warm_loaded = warm_fresh = 0;
-    if (!out) return eng_err_set(ENG_EINVAL, "exp_compare_run: NULL out");
-    *out = NULL;
-    if (!h || h->n_products < 1 || h->n_periods < 2)
-        return eng_err_set(ENG_EINVAL, "compare: empty history (need at least one product and two periods)");
-    if ((rc = exp_compare_cfg_check(cfg))) return rc;
-    c.h = h;
-    c.cfg = cfg;
-    c.be = be ? be : eng_backend_cpu();
-    c.T = h->n_periods;
-    c.F = FEAT_N;
-    c.K = cfg->grid.K;
-    c.train_end = (int)floor(cfg->train_frac * c.T);
-    if (c.train_end < 1) c.train_end = 1;
-    if (c.train_end > c.T) c.train_end = c.T;
-    if (cfg->ckpt_dir && (rc = ensure_dir(cfg->ckpt_dir))) return rc;
-    if ((rc = results_alloc(&c))) goto fail;
-
-    /* 1. features, rewards, transitions */
-    double t0 = eng_now();
-    if ((rc = norm_prepare(&c))) goto fail;
+    if ((rc = norm_prepare(c))) return rc;
     env_transitions_cfg tc = env_transitions_default();
     tc.grid = cfg->grid;
     tc.reward = cfg->reward;
     tc.behaviour = cfg->behaviour;
     tc.t_begin = 0;
     tc.t_end = -1;
-    tc.norm = &c.norm;
-    if ((rc = env_transitions_build(h, &tc, &c.tr))) goto fail;
-    c.off = calloc((size_t)h->n_products + 1, sizeof *c.off);
-    if (!c.off) {
-        rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
-        goto fail;
+    tc.norm = &c->norm;
+    if ((rc = env_transitions_build(h, &tc, &c->tr))) return rc;
+    c->off = calloc((size_t)h->n_products + 1, sizeof *c->off);
+    if (!c->off) return eng_err_set(ENG_ENOMEM, "compare: out of memory");
+    for (size_t i = 0; i < c->tr->n; i++) {
+        if (i && c->tr->product[i] < c->tr->product[i - 1])
+            return eng_err_set(ENG_EINVAL, "compare: transitions are not ordered by product");
+        c->off[c->tr->product[i] + 1]++;
     }
-    for (size_t i = 0; i < c.tr->n; i++) {
-        if (i && c.tr->product[i] < c.tr->product[i - 1]) {
-            rc = eng_err_set(ENG_EINVAL, "compare: transitions are not ordered by product");
-            goto fail;
-        }
-        c.off[c.tr->product[i] + 1]++;
-    }
-    for (int p = 0; p < h->n_products; p++) c.off[p + 1] += c.off[p];
+    for (int p = 0; p < h->n_products; p++) c->off[p + 1] += c->off[p];
     char why[512];
-    env_reward_describe(&cfg->reward, &c.tr->reward_info, why, sizeof why);
-    if (!(c.res->reward_text = dup_str(why))) {
-        rc = ENG_ENOMEM;
-        goto fail;
-    }
-    /* the pooled reward model of DM / DR (training rows only) and the per-row sums */
-    c.sums = calloc((size_t)h->n_products * EXP_N_AGENTS * CMP_S_COUNT, sizeof *c.sums);
-    c.ess_p = calloc((size_t)h->n_products * EXP_N_AGENTS, sizeof *c.ess_p);
-    if (!c.sums || !c.ess_p) {
-        rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
-        goto fail;
-    }
-    int qst = cfg->pooled_q ? cmp_qmodel_fit(&c) : 0;
+    env_reward_describe(&cfg->reward, &c->tr->reward_info, why, sizeof why);
+    if (!(c->res->reward_text = dup_str(why))) return ENG_ENOMEM;
+    c->sums = calloc((size_t)h->n_products * EXP_N_AGENTS * CMP_S_COUNT, sizeof *c->sums);
+    c->ess_p = calloc((size_t)h->n_products * EXP_N_AGENTS, sizeof *c->ess_p);
+    if (!c->sums || !c->ess_p) return eng_err_set(ENG_ENOMEM, "compare: out of memory");
+    int qst = cfg->pooled_q ? cmp_qmodel_fit(c) : 0;
     if (qst) {
-        if (qst == ENG_ENOMEM) {
-            rc = qst;
-            goto fail;
-        }
+        if (qst == ENG_ENOMEM) return qst;
         ENG_WARN("compare: no pooled reward model (%s): per-product ridge models instead", eng_err_msg());
         eng_err_clear();
     }
+    return ENG_OK;
+}
+
+/* Progress of the run: the caller's callback and the products done so far. */
+typedef struct cmp_progress {
+    exp_progress_fn fn;
+    void *ctx;
+    long done;
+} cmp_progress;
+
+/* Stage 2a: the products with their own models, trained and evaluated in groups of
+ * compare.group_size.  Returns 0 or the first failure. */
+static int cmp_run_own(cmp_ctx *c, int *own, int n_own, cmp_progress *pg) {
+    const exp_compare_cfg *cfg = c->cfg;
+    const int P = c->h->n_products;
+    cmp_group g;
+    memset(&g, 0, sizeof g);
+    int rc = ENG_OK;
+    for (int g0 = 0; g0 < n_own && !rc; g0 += cfg->group_size) {
+        g.n = g.P = n_own - g0 < cfg->group_size ? n_own - g0 : cfg->group_size;
+        g.prod = own + g0;
+        g.pooled = 0;
+        snprintf(g.name, sizeof g.name, "g%d", g0 / cfg->group_size);
+        double ts = eng_now();
+        if ((rc = group_train(c, &g, g0))) break;
+        double te = eng_now();
+        c->res->seconds_train += te - ts;
+        if (pg->fn) pg->fn(pg->ctx, "train", pg->done + g.n, P);
+        if ((rc = group_eval(c, &g))) break;
+        c->res->seconds_ope += eng_now() - te;
+        pg->done += g.n;
+        if (pg->fn) pg->fn(pg->ctx, "ope", pg->done, P);
+        group_free_agents(&g);
+    }
+    group_free_agents(&g);
+    return rc;
+}
+
+/* Stage 2b: the products with too little history share one pooled model when the pooled rows
+ * reach min_history; otherwise every agent holds their incumbent price.  Returns 0 or the
+ * first failure. */
+static int cmp_run_short(cmp_ctx *c, int *shortp, int n_short, int n_own, long pooled_rows, cmp_progress *pg) {
+    const exp_compare_cfg *cfg = c->cfg;
+    cmp_group g;
+    memset(&g, 0, sizeof g);
+    int rc = ENG_OK;
+    double ts = eng_now();
+    int pooled_ok = pooled_rows >= cfg->min_history;
+    for (int i = 0; i < n_short; i++) {
+        exp_product_result *pr = &c->res->products[shortp[i]];
+        pr->status = EXP_SKIP_SHORT;
+        long n = 0;
+        for (size_t r = c->off[shortp[i]]; r < c->off[shortp[i] + 1]; r++) n += cmp_is_train(c, r);
+        if (pooled_ok)
+            snprintf(pr->note, sizeof pr->note,
+                     "%ld training transitions < min_history %d: pooled model of %d short products (%ld rows)", n,
+                     cfg->min_history, n_short, pooled_rows);
+        else
+            snprintf(pr->note, sizeof pr->note,
+                     "%ld training transitions, and only %ld pooled over %d short products (< %d): held at the "
+                     "incumbent price", n, pooled_rows, n_short, cfg->min_history);
+    }
+    if (pooled_ok) {
+        g.n = n_short;
+        g.P = 1;
+        g.prod = shortp;
+        g.pooled = 1;
+        snprintf(g.name, sizeof g.name, "pooled");
+        if ((rc = group_train(c, &g, n_own))) goto done;
+        double te = eng_now();
+        c->res->seconds_train += te - ts;
+        if ((rc = group_eval(c, &g))) goto done;
+        c->res->seconds_ope += eng_now() - te;
+    } else {
+        for (int i = 0; i < n_short; i++)
+            if ((rc = eval_held(c, shortp[i]))) goto done;
+        c->res->seconds_ope += eng_now() - ts;
+    }
+    pg->done += n_short;
+    if (pg->fn) pg->fn(pg->ctx, "ope", pg->done, c->h->n_products);
+done:
+    group_free_agents(&g);
+    return rc;
+}
+
+/* The run's context from the history and configuration (no allocation).  Returns 0,
+ * ENG_EINVAL (empty history, configuration), ENG_EIO (checkpoint folder). */
+static int cmp_ctx_init(cmp_ctx *c, const db_history *h, const exp_compare_cfg *cfg, const eng_backend *be) {
+    int rc;
+    memset(c, 0, sizeof *c);
+    if (!h || h->n_products < 1 || h->n_periods < 2)
+        return eng_err_set(ENG_EINVAL, "compare: empty history (need at least one product and two periods)");
+    if ((rc = exp_compare_cfg_check(cfg))) return rc;
+    c->h = h;
+    c->cfg = cfg;
+    c->be = be ? be : eng_backend_cpu();
+    c->T = h->n_periods;
+    c->F = FEAT_N;
+    c->K = cfg->grid.K;
+    c->train_end = (int)floor(cfg->train_frac * c->T);
+    if (c->train_end < 1) c->train_end = 1;
+    if (c->train_end > c->T) c->train_end = c->T;
+    if (cfg->ckpt_dir && (rc = ensure_dir(cfg->ckpt_dir))) return rc;
+    return ENG_OK;
+}
+
+int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_backend *be,
+                    exp_progress_fn progress, void *ctx, exp_results **out) {
+    int rc;
+    cmp_ctx c;
+    int *own = NULL, *shortp = NULL;
+    warm_loaded = warm_fresh = 0;
+    if (!out) return eng_err_set(ENG_EINVAL, "exp_compare_run: NULL out");
+    *out = NULL;
+    if ((rc = cmp_ctx_init(&c, h, cfg, be))) return rc;
+    if ((rc = results_alloc(&c))) goto fail;
+
+    /* 1. features, rewards, transitions, the reward model */
+    double t0 = eng_now();
+    if ((rc = cmp_prepare(&c))) goto fail;
     c.res->seconds_features = eng_now() - t0;
     if (progress) progress(ctx, "features", h->n_products, h->n_products);
 
@@ -614,74 +766,25 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
             pooled_rows += n;
         }
     }
-    long done_products = 0;
-    for (int g0 = 0; g0 < n_own; g0 += cfg->group_size) {
-        g.n = g.P = n_own - g0 < cfg->group_size ? n_own - g0 : cfg->group_size;
-        g.prod = own + g0;
-        g.pooled = 0;
-        snprintf(g.name, sizeof g.name, "g%d", g0 / cfg->group_size);
-        double ts = eng_now();
-        if ((rc = group_train(&c, &g, g0))) goto fail;
-        double te = eng_now();
-        c.res->seconds_train += te - ts;
-        if (progress) progress(ctx, "train", done_products + g.n, h->n_products);
-        if ((rc = group_eval(&c, &g))) goto fail;
-        c.res->seconds_ope += eng_now() - te;
-        done_products += g.n;
-        if (progress) progress(ctx, "ope", done_products, h->n_products);
-        group_free_agents(&g);
-    }
-    if (n_short) {
-        double ts = eng_now();
-        int pooled_ok = pooled_rows >= cfg->min_history;
-        for (int i = 0; i < n_short; i++) {
-            exp_product_result *pr = &c.res->products[shortp[i]];
-            pr->status = EXP_SKIP_SHORT;
-            long n = 0;
-            for (size_t r = c.off[shortp[i]]; r < c.off[shortp[i] + 1]; r++) n += cmp_is_train(&c, r);
-            if (pooled_ok)
-                snprintf(pr->note, sizeof pr->note,
-                         "%ld training transitions < min_history %d: pooled model of %d short products (%ld rows)", n,
-                         cfg->min_history, n_short, pooled_rows);
-            else
-                snprintf(pr->note, sizeof pr->note,
-                         "%ld training transitions, and only %ld pooled over %d short products (< %d): held at the "
-                         "incumbent price", n, pooled_rows, n_short, cfg->min_history);
-        }
-        if (pooled_ok) {
-            g.n = n_short;
-            g.P = 1;
-            g.prod = shortp;
-            g.pooled = 1;
-            snprintf(g.name, sizeof g.name, "pooled");
-            if ((rc = group_train(&c, &g, n_own))) goto fail;
-            double te = eng_now();
-            c.res->seconds_train += te - ts;
-            if ((rc = group_eval(&c, &g))) goto fail;
-            c.res->seconds_ope += eng_now() - te;
-            group_free_agents(&g);
-        } else {
-            for (int i = 0; i < n_short; i++)
-                if ((rc = eval_held(&c, shortp[i]))) goto fail;
-            c.res->seconds_ope += eng_now() - ts;
-        }
-        done_products += n_short;
-        if (progress) progress(ctx, "ope", done_products, h->n_products);
-    }
+    cmp_progress pg = {progress, ctx, 0};
+    if ((rc = cmp_run_own(&c, own, n_own, &pg))) goto fail;
+    if (n_short && (rc = cmp_run_short(&c, shortp, n_short, n_own, pooled_rows, &pg))) goto fail;
+
+    /* 3. long-term values, totals */
     double t3 = eng_now();
     if ((rc = cmp_fqe_run(&c))) goto fail;
     if ((rc = cmp_totals(&c))) goto fail;
     c.res->seconds_ope += eng_now() - t3;
+    if (progress) progress(ctx, "fqe", h->n_products, h->n_products); /* its own stage in the progress lines */
     ENG_INFO("compare: %d products (%d own models in %d groups, %d short), features %.2fs, train %.2fs, ope %.2fs",
              h->n_products, n_own, (n_own + cfg->group_size - 1) / cfg->group_size, n_short,
              c.res->seconds_features, c.res->seconds_train, c.res->seconds_ope);
     *out = c.res;
     c.res = NULL;
 fail:
-    group_free_agents(&g);
     exp_results_free(c.res);
     env_transitions_free(c.tr);
-    cmp_qmodel_free(&c.qm);
+    ope_qmodel_free(&c.qm);
     free(c.sums);
     free(c.ess_p);
     free(c.off);

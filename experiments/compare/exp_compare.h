@@ -48,7 +48,7 @@
 #include "ope.h"
 
 /* Progress: called from exp_compare_run's thread after each unit of work of a stage
- * ("features", "train", "ope"); done/total count products.  May be NULL. */
+ * ("features", "train", "ope", then "fqe": the long-term values and totals); done/total count products.  May be NULL. */
 typedef void (*exp_progress_fn)(void *ctx, const char *stage, long done, long total);
 
 typedef struct exp_compare_cfg {
@@ -94,6 +94,10 @@ typedef struct exp_compare_cfg {
                                    exp_compare_default (gamma = ope.gamma, seed derived) */
     int total_boot;             /* bootstrap resamples of the totals over products: 1000 */
     char *ckpt_dir;             /* warm-start folder (owned, exp_compare_cfg_free); NULL = none */
+    const char *ckpt_from;      /* where warm starts are read from (not owned; NULL = ckpt_dir,
+                                   "" = nowhere: train from scratch, still save into ckpt_dir).
+                                   The nightly reads the previous date's folder and writes the
+                                   run date's (docs/checkpoints.md, "Versions by run date") */
     int fault_diverge;          /* TEST HOOK: product index whose DQN is poisoned with NaN
                                    before its last training step; -1 = off (default) */
 } exp_compare_cfg;

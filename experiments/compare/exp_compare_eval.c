@@ -113,11 +113,246 @@ static int paired_uplift(cmp_ctx *c, int p, int n, const double *drt, const doub
     return rc;
 }
 
-int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act) {
+/* Every agent's values of product pr reset: OPE results empty, uplifts unavailable. */
+static void eval_reset(const exp_compare_cfg *cfg, exp_product_result *pr) {
+    for (int a = 0; a < EXP_N_AGENTS; a++) {
+        ope_result_init(&pr->immediate[a], &cfg->ope, 0);
+        ope_result_init(&pr->longterm[a], &cfg->ope, 0);
+        cmp_value_unset(&pr->uplift[a], a == EXP_AGENT_HISTORY ? "the reference policy" : "no evaluation rows");
+        cmp_value_unset(&pr->uplift_shrunk[a], a == EXP_AGENT_HISTORY ? "the reference policy" : "no evaluation rows");
+    }
+}
+
+/* Guarded prices of every agent for every period's state (t = T: the next period) into pr and
+ * glev/grat ([A][T+1] guarded level and ratio).  Returns 0 or the guard's / features' failure. */
+static int eval_guarded_prices(cmp_ctx *c, int p, const cmp_actions *act, double ref, int *glev, double *grat) {
     const db_history *h = c->h;
-    const env_transitions *tr = c->tr;
     const exp_compare_cfg *cfg = c->cfg;
-    const int T = c->T, F = c->F, K = c->K;
+    const int T = c->T;
+    exp_product_result *pr = &c->res->products[p];
+    float raw[FEAT_N];
+    int rc;
+    for (int t = 0; t <= T; t++) {
+        if ((rc = feat_state(h, p, t, raw))) return rc;
+        double inc = raw[FEAT_PRICE_CUR];
+        for (int a = 0; a < EXP_N_AGENTS; a++) {
+            double cand;
+            if (a == EXP_AGENT_HISTORY || act->held[a]) cand = inc;
+            else if (a == EXP_AGENT_FIXED) cand = ref * env_grid_ratio(&cfg->grid, act->fixed_level);
+            else if (a == EXP_AGENT_LINUCB) cand = ref * env_grid_ratio(&cfg->grid, act->lin_level[t]);
+            else if (a == EXP_AGENT_DQN) cand = ref * env_grid_ratio(&cfg->grid, act->dqn_level[t]);
+            else cand = ref * (double)act->ddpg_ratio[t];
+            double price;
+            uint32_t why = 0;
+            if ((rc = guard(c, p, inc, cand, ref, &price, &why, &glev[a * (T + 1) + t], &grat[a * (T + 1) + t])))
+                return rc;
+            if (t == T) {
+                pr->price[a] = price;
+                pr->guard_reasons[a] = why;
+            } else {
+                pr->agent_price[a][t] = (float)price;
+            }
+        }
+        if (t < T) {
+            size_t cell = (size_t)p * T + t;
+            pr->hist_price[t] = h->present[cell] ? h->price[cell] : NAN;
+            pr->agent_price[EXP_AGENT_HISTORY][t] = pr->hist_price[t];
+        }
+    }
+    return ENG_OK;
+}
+
+/* One product's evaluation rows and scratch (eval_buf_free frees every array). */
+typedef struct eval_buf {
+    int n, m;              /* evaluation rows; trajectories */
+    ope_bandit d;          /* the rows as a bandit log (d.q borrowed from q) */
+    int *rt;               /* [n] period of each row */
+    size_t *ridx;          /* [n] transition of each evaluation row */
+    double *q;             /* [n][K] reward model predictions, or NULL */
+    double *cd_act, *cd_den, *cd_tgt, *cd_qt, *cd_ql; /* [n] DDPG's continuous-action log */
+    double *st_r, *st_pi, *st_mu; /* [n] trajectory log */
+    int *st_start;         /* [m + 1] */
+    double *drt;           /* [A][n] per-row DR terms */
+    double *zq;            /* design scratch of the pooled reward model */
+} eval_buf;
+
+static void eval_buf_free(eval_buf *b) {
+    free(b->q);
+    b->d.q = NULL;
+    ope_bandit_free(&b->d);
+    free(b->rt);
+    free(b->cd_act);
+    free(b->cd_den);
+    free(b->cd_tgt);
+    free(b->cd_qt);
+    free(b->cd_ql);
+    free(b->st_r);
+    free(b->st_pi);
+    free(b->st_mu);
+    free(b->st_start);
+    free(b->ridx);
+    free(b->drt);
+    free(b->zq);
+}
+
+/* The arrays of n evaluation rows.  Returns 0 or ENG_ENOMEM. */
+static int eval_buf_alloc(const cmp_ctx *c, eval_buf *b, int n) {
+    const int K = c->K, F = c->F;
+    b->n = n;
+    b->d.n = n;
+    b->d.K = K;
+    b->d.d = F;
+    b->d.action = malloc((size_t)n * sizeof *b->d.action);
+    b->d.reward = malloc((size_t)n * sizeof *b->d.reward);
+    b->d.pscore = malloc((size_t)n * sizeof *b->d.pscore);
+    b->d.pi = malloc((size_t)n * K * sizeof *b->d.pi);
+    b->d.x = malloc((size_t)n * F * sizeof *b->d.x);
+    b->d.mu = malloc((size_t)n * K * sizeof *b->d.mu);
+    b->rt = malloc((size_t)n * sizeof *b->rt);
+    b->cd_act = malloc((size_t)n * sizeof *b->cd_act);
+    b->cd_den = malloc((size_t)n * sizeof *b->cd_den);
+    b->cd_tgt = malloc((size_t)n * sizeof *b->cd_tgt);
+    b->cd_qt = malloc((size_t)n * sizeof *b->cd_qt);
+    b->cd_ql = malloc((size_t)n * sizeof *b->cd_ql);
+    b->st_r = malloc((size_t)n * sizeof *b->st_r);
+    b->st_pi = malloc((size_t)n * sizeof *b->st_pi);
+    b->st_mu = malloc((size_t)n * sizeof *b->st_mu);
+    b->st_start = malloc((size_t)(n + 1) * sizeof *b->st_start);
+    b->ridx = malloc((size_t)n * sizeof *b->ridx);
+    b->drt = malloc((size_t)EXP_N_AGENTS * n * sizeof *b->drt);
+    b->zq = malloc((size_t)(c->qm.D > 0 ? c->qm.D : 1) * sizeof *b->zq);
+    if (!b->ridx || !b->drt || !b->zq || !b->d.action || !b->d.reward || !b->d.pscore || !b->d.pi || !b->d.x ||
+        !b->d.mu || !b->rt || !b->cd_act || !b->cd_den || !b->cd_tgt || !b->cd_qt || !b->cd_ql || !b->st_r ||
+        !b->st_pi || !b->st_mu || !b->st_start)
+        return eng_err_set(ENG_ENOMEM, "compare: out of memory");
+    return ENG_OK;
+}
+
+/* Product p's evaluation rows into b; trajectories: consecutive evaluation rows, split where
+ * the episode ended (b->m, b->st_start). */
+static void eval_rows(const cmp_ctx *c, int p, eval_buf *b) {
+    const env_transitions *tr = c->tr;
+    const int F = c->F, K = c->K;
+    ope_bandit *d = &b->d;
+    int m = 0, i = 0, prev_t = -2, prev_done = 1;
+    for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
+        if (!cmp_is_eval(c, r)) continue;
+        d->action[i] = tr->level[r];
+        d->reward[i] = tr->reward[r];
+        d->pscore[i] = tr->propensity[r];
+        for (int j = 0; j < F; j++) d->x[(size_t)i * F + j] = tr->state[r * F + j];
+        /* the behaviour distribution of this very state, the one pscore was read from, so the
+         * historical policy's importance weights are exactly 1 */
+        for (int k = 0; k < K; k++) d->mu[(size_t)i * K + k] = tr->behav_probs[r * (size_t)K + k];
+        b->rt[i] = tr->t[r];
+        b->ridx[i] = r;
+        if (prev_done || tr->t[r] != prev_t + 1) b->st_start[m++] = i;
+        prev_t = tr->t[r];
+        prev_done = tr->done[r];
+        i++;
+    }
+    b->st_start[m] = b->n;
+    b->m = m;
+}
+
+/* One reward model for every agent: the pooled model fitted on every product's training rows
+ * (ope_qmodel.c); the per-product ridge only when there is none (b->q NULL when that fails
+ * too).  Returns 0 or ENG_ENOMEM. */
+static int eval_reward_model(cmp_ctx *c, int p, eval_buf *b, uint64_t seed_p) {
+    const exp_compare_cfg *cfg = c->cfg;
+    const int n = b->n, K = c->K;
+    if (c->qm.D > 0) {
+        if (!(b->q = malloc((size_t)n * K * sizeof *b->q))) return eng_err_set(ENG_ENOMEM, "compare: out of memory");
+        for (int k = 0; k < n; k++) {
+            ope_qmodel_predict(&c->qm, b->ridx[k], b->zq, b->q + (size_t)k * K);
+            double e = (b->d.reward[k] - b->q[(size_t)k * K + b->d.action[k]]) / c->qm.scale[p];
+            c->eval_res2 += e * e;
+            c->eval_res_n++;
+        }
+    } else if (ope_fit_ridge_q(&b->d, cfg->ope.ridge_lambda, cfg->ope.cross_folds < n ? cfg->ope.cross_folds : n,
+                               seed_p, &b->q)) {
+        ENG_DEBUG("compare: product %s: no reward model (%s)", c->res->products[p].product_id, eng_err_msg());
+        b->q = NULL;
+        eng_err_clear();
+    }
+    b->d.q = b->q;
+    return ENG_OK;
+}
+
+/* DDPG's kernel estimators on the continuous ratio; behaviour density = level probability
+ * spread over the level's width.  Returns 0 or ope_cont_estimate's failure. */
+static int eval_kernel(const cmp_ctx *c, eval_buf *b, const int *glev, const double *grat, const ope_config *oc,
+                       ope_result *out) {
+    const exp_compare_cfg *cfg = c->cfg;
+    const int n = b->n, K = c->K, T = c->T, a = EXP_AGENT_DDPG;
+    const double step = 2.0 * cfg->grid.band / (K - 1);
+    const double *q = b->q;
+    for (int k = 0; k < n; k++) {
+        b->cd_act[k] = env_grid_ratio(&cfg->grid, b->d.action[k]);
+        b->cd_den[k] = b->d.pscore[k] / step;
+        b->cd_tgt[k] = grat[a * (T + 1) + b->rt[k]];
+        if (q) {
+            int tl = glev[a * (T + 1) + b->rt[k]];
+            b->cd_qt[k] = q[(size_t)k * K + tl];
+            b->cd_ql[k] = q[(size_t)k * K + b->d.action[k]];
+        }
+    }
+    ope_cont cd = {n, b->cd_act, b->d.reward, b->cd_den, b->cd_tgt, q ? b->cd_qt : NULL, q ? b->cd_ql : NULL};
+    if (oc->bandwidth <= 0 && !(ope_silverman_bandwidth(b->cd_act, n) > 0)) {
+        /* every logged ratio equal: no kernel bandwidth can be chosen from the data */
+        for (int e = OPE_KIPS; e <= OPE_KDR; e++)
+            snprintf(out->v[e].note, sizeof out->v[e].note, "no bandwidth: every logged price ratio is the same");
+        return ENG_OK;
+    }
+    ope_result kr;
+    int rc = ope_cont_estimate(&cd, oc, &kr);
+    if (!rc) copy_kernel(out, &kr);
+    return rc;
+}
+
+/* Agent a's one-step and trajectory estimates of product p on the rows in b.  Returns 0 or
+ * the estimators' failure. */
+static int eval_agent(cmp_ctx *c, int p, int a, eval_buf *b, const int *glev, const double *grat, uint64_t seed_p) {
+    const exp_compare_cfg *cfg = c->cfg;
+    const int n = b->n, K = c->K, T = c->T;
+    exp_product_result *pr = &c->res->products[p];
+    ope_bandit *d = &b->d;
+    int rc;
+    ope_config oc = cfg->ope;
+    oc.seed = eng_seed_derive(seed_p, (uint64_t)a + 1);
+    for (int k = 0; k < n; k++) {
+        double *pi = d->pi + (size_t)k * K;
+        int tl = glev[a * (T + 1) + b->rt[k]];
+        if (a == EXP_AGENT_HISTORY) memcpy(pi, d->mu + (size_t)k * K, (size_t)K * sizeof *pi);
+        else {
+            memset(pi, 0, (size_t)K * sizeof *pi);
+            pi[tl] = 1.0;
+        }
+        b->st_r[k] = d->reward[k];
+        b->st_mu[k] = d->pscore[k];
+        b->st_pi[k] = pi[d->action[k]];
+    }
+    if ((rc = ope_bandit_estimate(d, &oc, &pr->immediate[a]))) return rc;
+    if (a == EXP_AGENT_HISTORY && pr->immediate[a].v[OPE_IPS].available) {
+        /* it generated these rows: its value is the on-policy mean (weights exactly 1) */
+        pr->immediate[a].recommended = OPE_IPS;
+        snprintf(pr->immediate[a].v[OPE_IPS].note, sizeof pr->immediate[a].v[OPE_IPS].note,
+                 "on-policy mean of the %d logged rewards (weights exactly 1)", n);
+    }
+    if (b->q) {
+        pr->immediate[a].q_source = c->qm.D > 0 ? "pooled" : "ridge";
+        row_terms(c, p, a, d, b->q, b->drt + (size_t)a * n);
+    }
+    if (a == EXP_AGENT_DDPG && (rc = eval_kernel(c, b, glev, grat, &oc, &pr->immediate[a]))) return rc;
+    ope_traj tj = {b->m, b->st_start, b->st_r, b->st_pi, b->st_mu};
+    if ((rc = ope_traj_estimate(&tj, &oc, &pr->longterm[a]))) return rc;
+    mark_undefined(&pr->immediate[a]);
+    mark_undefined(&pr->longterm[a]);
+    return ENG_OK;
+}
+
+int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act) {
+    const int T = c->T;
     exp_product_result *pr = &c->res->products[p];
     int rc = 0;
     float raw[FEAT_N];
@@ -125,25 +360,14 @@ int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act) {
     int from_median;
     int *glev = NULL;      /* [A][T] guarded level of each agent per period */
     double *grat = NULL;   /* [A][T] guarded ratio */
-    ope_bandit d;
-    memset(&d, 0, sizeof d);
-    double *q = NULL, *cd_act = NULL, *cd_den = NULL, *cd_tgt = NULL, *cd_qt = NULL, *cd_ql = NULL;
-    double *st_r = NULL, *st_pi = NULL, *st_mu = NULL;
-    int *st_start = NULL;
-    size_t *ridx = NULL;   /* [n] transition of each evaluation row */
-    double *drt = NULL;    /* [A][n] per-row DR terms */
-    double *zq = NULL;     /* design scratch of the pooled reward model */
+    eval_buf b;
+    memset(&b, 0, sizeof b);
 
-    for (int a = 0; a < EXP_N_AGENTS; a++) {
-        ope_result_init(&pr->immediate[a], &cfg->ope, 0);
-        ope_result_init(&pr->longterm[a], &cfg->ope, 0);
-        cmp_value_unset(&pr->uplift[a], a == EXP_AGENT_HISTORY ? "the reference policy" : "no evaluation rows");
-        cmp_value_unset(&pr->uplift_shrunk[a], a == EXP_AGENT_HISTORY ? "the reference policy" : "no evaluation rows");
-    }
-    if ((rc = feat_state(h, p, T, raw))) return rc;
-    pr->incumbent_price = feat_incumbent_price(h, p, T, NULL); /* exact, not the float feature */
-    pr->price_scale = h->price_scale[p];
-    if (env_reference_price(h, p, &ref, &from_median)) {
+    eval_reset(c->cfg, pr);
+    if ((rc = feat_state(c->h, p, T, raw))) return rc;
+    pr->incumbent_price = feat_incumbent_price(c->h, p, T, NULL); /* exact, not the float feature */
+    pr->price_scale = c->h->price_scale[p];
+    if (env_reference_price(c->h, p, &ref, &from_median)) {
         /* no price at all: nothing to evaluate, every agent holds the (imputed) incumbent */
         for (int t = 0; t < T; t++) {
             pr->hist_price[t] = NAN;
@@ -161,34 +385,7 @@ int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act) {
         rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
         goto done;
     }
-    /* guarded prices of every agent for every period's state (t = T: the next period) */
-    for (int t = 0; t <= T; t++) {
-        if ((rc = feat_state(h, p, t, raw))) goto done;
-        double inc = raw[FEAT_PRICE_CUR];
-        for (int a = 0; a < EXP_N_AGENTS; a++) {
-            double cand;
-            if (a == EXP_AGENT_HISTORY || act->held[a]) cand = inc;
-            else if (a == EXP_AGENT_FIXED) cand = ref * env_grid_ratio(&cfg->grid, act->fixed_level);
-            else if (a == EXP_AGENT_LINUCB) cand = ref * env_grid_ratio(&cfg->grid, act->lin_level[t]);
-            else if (a == EXP_AGENT_DQN) cand = ref * env_grid_ratio(&cfg->grid, act->dqn_level[t]);
-            else cand = ref * (double)act->ddpg_ratio[t];
-            double price;
-            uint32_t why = 0;
-            if ((rc = guard(c, p, inc, cand, ref, &price, &why, &glev[a * (T + 1) + t], &grat[a * (T + 1) + t])))
-                goto done;
-            if (t == T) {
-                pr->price[a] = price;
-                pr->guard_reasons[a] = why;
-            } else {
-                pr->agent_price[a][t] = (float)price;
-            }
-        }
-        if (t < T) {
-            size_t cell = (size_t)p * T + t;
-            pr->hist_price[t] = h->present[cell] ? h->price[cell] : NAN;
-            pr->agent_price[EXP_AGENT_HISTORY][t] = pr->hist_price[t];
-        }
-    }
+    if ((rc = eval_guarded_prices(c, p, act, ref, glev, grat))) goto done;
 
     /* evaluation rows */
     int n = 0;
@@ -199,162 +396,16 @@ int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act) {
                  len ? "; " : "");
         goto done;
     }
-    d.n = n;
-    d.K = K;
-    d.d = F;
-    d.action = malloc((size_t)n * sizeof *d.action);
-    d.reward = malloc((size_t)n * sizeof *d.reward);
-    d.pscore = malloc((size_t)n * sizeof *d.pscore);
-    d.pi = malloc((size_t)n * K * sizeof *d.pi);
-    d.x = malloc((size_t)n * F * sizeof *d.x);
-    d.mu = malloc((size_t)n * K * sizeof *d.mu);
-    int *rt = malloc((size_t)n * sizeof *rt);
-    cd_act = malloc((size_t)n * sizeof *cd_act);
-    cd_den = malloc((size_t)n * sizeof *cd_den);
-    cd_tgt = malloc((size_t)n * sizeof *cd_tgt);
-    cd_qt = malloc((size_t)n * sizeof *cd_qt);
-    cd_ql = malloc((size_t)n * sizeof *cd_ql);
-    st_r = malloc((size_t)n * sizeof *st_r);
-    st_pi = malloc((size_t)n * sizeof *st_pi);
-    st_mu = malloc((size_t)n * sizeof *st_mu);
-    st_start = malloc((size_t)(n + 1) * sizeof *st_start);
-    ridx = malloc((size_t)n * sizeof *ridx);
-    drt = malloc((size_t)EXP_N_AGENTS * n * sizeof *drt);
-    zq = malloc((size_t)(c->qm.D > 0 ? c->qm.D : 1) * sizeof *zq);
-    if (!ridx || !drt || !zq) {
-        free(rt);
-        rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
-        goto done;
-    }
-    if (!d.action || !d.reward || !d.pscore || !d.pi || !d.x || !d.mu || !rt || !cd_act || !cd_den || !cd_tgt ||
-        !cd_qt || !cd_ql || !st_r || !st_pi || !st_mu || !st_start) {
-        free(rt);
-        rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
-        goto done;
-    }
-    /* trajectories: consecutive evaluation rows, split where the episode ended */
-    int m = 0, i = 0, prev_t = -2, prev_done = 1;
-    for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
-        if (!cmp_is_eval(c, r)) continue;
-        d.action[i] = tr->level[r];
-        d.reward[i] = tr->reward[r];
-        d.pscore[i] = tr->propensity[r];
-        for (int j = 0; j < F; j++) d.x[(size_t)i * F + j] = tr->state[r * F + j];
-        /* the behaviour distribution of this very state, the one pscore was read from, so the
-         * historical policy's importance weights are exactly 1 */
-        for (int k = 0; k < K; k++) d.mu[(size_t)i * K + k] = tr->behav_probs[r * (size_t)K + k];
-        rt[i] = tr->t[r];
-        ridx[i] = r;
-        if (prev_done || tr->t[r] != prev_t + 1) st_start[m++] = i;
-        prev_t = tr->t[r];
-        prev_done = tr->done[r];
-        i++;
-    }
-    st_start[m] = n;
-    /* one reward model for every agent: the pooled model fitted on every product's training
-     * rows (exp_compare_qmodel.c); the per-product ridge only when there is none */
-    uint64_t seed_p = eng_seed_derive(cfg->ope.seed, (uint64_t)p);
-    if (c->qm.D > 0) {
-        q = malloc((size_t)n * K * sizeof *q);
-        if (!q) {
-            free(rt);
-            rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
-            goto done;
-        }
-        for (int k = 0; k < n; k++) {
-            cmp_qmodel_predict(c, ridx[k], zq, q + (size_t)k * K);
-            double e = (d.reward[k] - q[(size_t)k * K + d.action[k]]) / c->qm.scale[p];
-            c->eval_res2 += e * e;
-            c->eval_res_n++;
-        }
-    } else if (ope_fit_ridge_q(&d, cfg->ope.ridge_lambda, cfg->ope.cross_folds < n ? cfg->ope.cross_folds : n,
-                               seed_p, &q)) {
-        ENG_DEBUG("compare: product %s: no reward model (%s)", pr->product_id, eng_err_msg());
-        q = NULL;
-        eng_err_clear();
-    }
-    d.q = q;
-    double step = 2.0 * cfg->grid.band / (K - 1);
-    for (int a = 0; a < EXP_N_AGENTS && !rc; a++) {
-        ope_config oc = cfg->ope;
-        oc.seed = eng_seed_derive(seed_p, (uint64_t)a + 1);
-        for (int k = 0; k < n; k++) {
-            double *pi = d.pi + (size_t)k * K;
-            int tl = glev[a * (T + 1) + rt[k]];
-            if (a == EXP_AGENT_HISTORY) memcpy(pi, d.mu + (size_t)k * K, (size_t)K * sizeof *pi);
-            else {
-                memset(pi, 0, (size_t)K * sizeof *pi);
-                pi[tl] = 1.0;
-            }
-            st_r[k] = d.reward[k];
-            st_mu[k] = d.pscore[k];
-            st_pi[k] = pi[d.action[k]];
-        }
-        if ((rc = ope_bandit_estimate(&d, &oc, &pr->immediate[a]))) break;
-        if (a == EXP_AGENT_HISTORY && pr->immediate[a].v[OPE_IPS].available) {
-            /* it generated these rows: its value is the on-policy mean (weights exactly 1) */
-            pr->immediate[a].recommended = OPE_IPS;
-            snprintf(pr->immediate[a].v[OPE_IPS].note, sizeof pr->immediate[a].v[OPE_IPS].note,
-                     "on-policy mean of the %d logged rewards (weights exactly 1)", n);
-        }
-        if (q) {
-            pr->immediate[a].q_source = c->qm.D > 0 ? "pooled" : "ridge";
-            row_terms(c, p, a, &d, q, drt + (size_t)a * n);
-        }
-        if (a == EXP_AGENT_DDPG) {
-            /* the continuous ratio: kernel estimators; behaviour density = level probability
-             * spread over the level's width */
-            for (int k = 0; k < n; k++) {
-                cd_act[k] = env_grid_ratio(&cfg->grid, d.action[k]);
-                cd_den[k] = d.pscore[k] / step;
-                cd_tgt[k] = grat[a * (T + 1) + rt[k]];
-                if (q) {
-                    int tl = glev[a * (T + 1) + rt[k]];
-                    cd_qt[k] = q[(size_t)k * K + tl];
-                    cd_ql[k] = q[(size_t)k * K + d.action[k]];
-                }
-            }
-            ope_cont cd = {n, cd_act, d.reward, cd_den, cd_tgt, q ? cd_qt : NULL, q ? cd_ql : NULL};
-            if (oc.bandwidth <= 0 && !(ope_silverman_bandwidth(cd_act, n) > 0)) {
-                /* every logged ratio equal: no kernel bandwidth can be chosen from the data */
-                for (int e = OPE_KIPS; e <= OPE_KDR; e++)
-                    snprintf(pr->immediate[a].v[e].note, sizeof pr->immediate[a].v[e].note,
-                             "no bandwidth: every logged price ratio is the same");
-            } else {
-                ope_result kr;
-                if ((rc = ope_cont_estimate(&cd, &oc, &kr))) break;
-                copy_kernel(&pr->immediate[a], &kr);
-            }
-        }
-        ope_traj tj = {m, st_start, st_r, st_pi, st_mu};
-        if ((rc = ope_traj_estimate(&tj, &oc, &pr->longterm[a]))) break;
-        mark_undefined(&pr->immediate[a]);
-        mark_undefined(&pr->longterm[a]);
-        /* FQE call site: when the `fqe` branch (experiments/ope_fqe.c) is merged, estimate
-         * the same policy here with
-         *     ope_fqe_estimate(&tj_with_states, &fqe_arch, &oc, &fqe_result);
-         * and copy fqe_result.v[OPE_FQE] into pr->longterm[a].v[OPE_FQE]. */
-    }
-    if (!rc && q) rc = paired_uplift(c, p, n, drt, d.reward, seed_p);
-    free(rt);
+    if ((rc = eval_buf_alloc(c, &b, n))) goto done;
+    eval_rows(c, p, &b);
+    uint64_t seed_p = eng_seed_derive(c->cfg->ope.seed, (uint64_t)p);
+    if ((rc = eval_reward_model(c, p, &b, seed_p))) goto done;
+    for (int a = 0; a < EXP_N_AGENTS && !rc; a++) rc = eval_agent(c, p, a, &b, glev, grat, seed_p);
+    if (!rc && b.q) rc = paired_uplift(c, p, n, b.drt, b.d.reward, seed_p);
 done:
     free(glev);
     free(grat);
-    free(q);
-    d.q = NULL;
-    ope_bandit_free(&d);
-    free(cd_act);
-    free(cd_den);
-    free(cd_tgt);
-    free(cd_qt);
-    free(cd_ql);
-    free(st_r);
-    free(st_pi);
-    free(st_mu);
-    free(st_start);
-    free(ridx);
-    free(drt);
-    free(zq);
+    eval_buf_free(&b);
     return rc;
 }
 
@@ -529,20 +580,24 @@ static int shrink_input(const cmp_ctx *c, int p, int a, double s2, double *y, do
     return 1;
 }
 
-static void shrink(cmp_ctx *c, int a) {
+/* The random-effects prior of agent a's per-product uplifts (see shrink). */
+typedef struct shrink_fit {
+    double b0, b1, inv[3]; /* prior mean b0 + b1 x (x = support share) and its covariance */
+    double tau2;           /* pooled between-product variance */
+    double t0, t1;         /* location-scale variance: tau2(x) = max(tau2, t0 + t1 x) */
+    int k;                 /* products in the fit */
+    int unusable;
+} shrink_fit;
+
+/* Fit the prior: fixed-effect fit, Q statistic, random-effects fit, then the between-product
+ * variance as a function of the support share; fills res->eb_*[a] and *f. */
+static void shrink_prior(cmp_ctx *c, int a, double s2, shrink_fit *f) {
     exp_results *res = c->res;
     const int P = res->n_products;
-    const double alpha = c->cfg->ope.alpha, z = z_quantile(alpha);
-    const double s2 = c->eval_res_n > 1 ? c->eval_res2 / c->eval_res_n : c->qm.resid_var;
-    res->eb_mean[a] = NAN;
-    res->eb_slope[a] = NAN;
-    res->eb_tau2[a] = NAN;
-    res->eb_tau2_icpt[a] = res->eb_tau2_slope[a] = NAN;
-    res->eb_n[a] = 0;
-    res->eb_var_mean[a] = NAN;
+    memset(f, 0, sizeof *f);
     const ope_overlap *po = &res->total_immediate[a].overlap;
     int unusable = !(po->ess >= c->cfg->ope.min_ess_abs) || c->qm.D == 0;
-    double b0 = 0, b1 = 0, inv[3] = {0, 0, 0}, tau2 = 0;
+    double b0 = 0, b1 = 0, *inv = f->inv, tau2 = 0;
     int k = 0;
     for (int pass = 0; pass < 3 && !unusable; pass++) {
         /* pass 0: fixed-effect fit (w = 1/v); 1: Q statistic and the trace term; 2: random-effects
@@ -605,14 +660,18 @@ static void shrink(cmp_ctx *c, int a) {
         res->eb_tau2_icpt[a] = t0;
         res->eb_tau2_slope[a] = t1;
     }
+    f->b0 = b0, f->b1 = b1, f->tau2 = tau2, f->t0 = t0, f->t1 = t1, f->k = k, f->unusable = unusable;
+}
+
+/* Every product's shrunk uplift of agent a from the prior f: posterior mean and interval
+ * (z = the normal quantile), or unavailable with the reason when the pooled evidence is unusable. */
+static void shrink_apply(cmp_ctx *c, int a, double s2, double z, const shrink_fit *f) {
+    exp_results *res = c->res;
+    const int P = res->n_products;
+    const ope_overlap *po = &res->total_immediate[a].overlap;
+    const int unusable = f->unusable, k = f->k;
+    const double b0 = f->b0, b1 = f->b1, *inv = f->inv, tau2 = f->tau2, t0 = f->t0, t1 = f->t1;
 #define TAU2_AT(x) (t0 + t1 * (x) > tau2 ? t0 + t1 * (x) : tau2)
-    if (!unusable)
-        ENG_INFO("compare: %s: between-product sd %.3g at support share 0, %.3g at 1 (never below the pooled %.3g)",
-                 exp_agent_name((exp_agent)a), sqrt(TAU2_AT(0.0)), sqrt(TAU2_AT(1.0)), sqrt(tau2));
-    ENG_INFO("compare: %s: uplift shrinkage over %d products: prior mean %.4g (sd %.3g) + %.4g x (support share "
-             "ESS/n), between-product sd %.3g (reward-scale units), residual variance %.3g, pooled ESS %.1f%s",
-             exp_agent_name((exp_agent)a), k, res->eb_mean[a], sqrt(res->eb_var_mean[a]), res->eb_slope[a],
-             sqrt(res->eb_tau2[a]), s2, po->ess, unusable ? ": unusable" : "");
     for (int p = 0; p < P; p++) {
         exp_product_result *pr = &res->products[p];
         ope_value *o = &pr->uplift_shrunk[a];
@@ -656,6 +715,34 @@ static void shrink(cmp_ctx *c, int a) {
         o->n_used = pr->uplift[a].n_used;
         snprintf(o->note, sizeof o->note, "empirical Bayes: weight %.2f on the prior (%d products)", B, k);
     }
+#undef TAU2_AT
+}
+
+static void shrink(cmp_ctx *c, int a) {
+    exp_results *res = c->res;
+    const double alpha = c->cfg->ope.alpha, z = z_quantile(alpha);
+    const double s2 = c->eval_res_n > 1 ? c->eval_res2 / c->eval_res_n : c->qm.resid_var;
+    res->eb_mean[a] = NAN;
+    res->eb_slope[a] = NAN;
+    res->eb_tau2[a] = NAN;
+    res->eb_tau2_icpt[a] = res->eb_tau2_slope[a] = NAN;
+    res->eb_n[a] = 0;
+    res->eb_var_mean[a] = NAN;
+    shrink_fit f;
+    shrink_prior(c, a, s2, &f);
+    const ope_overlap *po = &res->total_immediate[a].overlap;
+    const int unusable = f.unusable, k = f.k;
+    const double t0 = f.t0, t1 = f.t1, tau2 = f.tau2;
+#define TAU2_AT(x) (t0 + t1 * (x) > tau2 ? t0 + t1 * (x) : tau2)
+    if (!unusable)
+        ENG_INFO("compare: %s: between-product sd %.3g at support share 0, %.3g at 1 (never below the pooled %.3g)",
+                 exp_agent_name((exp_agent)a), sqrt(TAU2_AT(0.0)), sqrt(TAU2_AT(1.0)), sqrt(tau2));
+    ENG_INFO("compare: %s: uplift shrinkage over %d products: prior mean %.4g (sd %.3g) + %.4g x (support share "
+             "ESS/n), between-product sd %.3g (reward-scale units), residual variance %.3g, pooled ESS %.1f%s",
+             exp_agent_name((exp_agent)a), k, res->eb_mean[a], sqrt(res->eb_var_mean[a]), res->eb_slope[a],
+             sqrt(res->eb_tau2[a]), s2, po->ess, unusable ? ": unusable" : "");
+#undef TAU2_AT
+    shrink_apply(c, a, s2, z, &f);
 }
 
 int cmp_totals(cmp_ctx *c) {

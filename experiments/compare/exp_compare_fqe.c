@@ -69,12 +69,10 @@ static void buf_free(fqe_buf *b) {
     memset(b, 0, sizeof *b);
 }
 
-/* FQE for products prod[0..m) (one chunk).  n = the largest transition count, n0 the largest
- * number of evaluation episodes; a product with fewer initial states repeats them in turn. */
-static int fqe_chunk(cmp_ctx *c, const int *prod, int m) {
-    const int F = c->F, K = c->K;
-    const exp_compare_cfg *cfg = c->cfg;
-    int n = 1, n0 = 1, rc = 0;
+/* The chunk's row count n (the largest transition count) and n0 (the largest number of
+ * evaluation episodes). */
+static void fqe_sizes(const cmp_ctx *c, const int *prod, int m, int *n_out, int *n0_out) {
+    int n = 1, n0 = 1;
     for (int i = 0; i < m; i++) {
         int p = prod[i], e = 0, prev_t = -2, prev_done = 1;
         size_t cnt = c->off[p + 1] - c->off[p];
@@ -87,100 +85,125 @@ static int fqe_chunk(cmp_ctx *c, const int *prod, int m) {
         }
         if (e > n0) n0 = e;
     }
+    *n_out = n;
+    *n0_out = n0;
+}
+
+/* The chunk's arrays (PD = N_DISC * m networks).  Returns 0 or ENG_ENOMEM (b partly filled:
+ * buf_free). */
+static int buf_alloc(fqe_buf *b, size_t PD, int m, int n, int n0, int F, int K) {
+    b->s = calloc(PD * n * F, sizeof *b->s);
+    b->s_next = calloc(PD * n * F, sizeof *b->s_next);
+    b->s0 = calloc(PD * n0 * F, sizeof *b->s0);
+    b->reward = calloc(PD * n, sizeof *b->reward);
+    b->done = calloc(PD * n, sizeof *b->done);
+    b->valid = calloc(PD * n, sizeof *b->valid);
+    b->action = calloc(PD * n, sizeof *b->action);
+    b->pi_next = calloc(PD * n * K, sizeof *b->pi_next);
+    b->pi0 = calloc(PD * n0 * K, sizeof *b->pi0);
+    b->acont = calloc((size_t)m * n, sizeof *b->acont);
+    b->tnext = calloc((size_t)m * n, sizeof *b->tnext);
+    b->t0 = calloc((size_t)m * n0, sizeof *b->t0);
+    b->out = calloc(PD, sizeof *b->out);
+    if (!b->s || !b->s_next || !b->s0 || !b->reward || !b->done || !b->valid || !b->action || !b->pi_next ||
+        !b->pi0 || !b->acont || !b->tnext || !b->t0 || !b->out)
+        return eng_err_set(ENG_ENOMEM, "compare: out of memory (FQE)");
+    return ENG_OK;
+}
+
+/* Product prod[i]'s rows (slot i of every network, n rows, n0 initial states) into b: the
+ * logged transitions, each discrete policy's target at s' and at the initial states, DDPG's
+ * centred ratios.  Returns 0 or ENG_EINVAL (no reference price). */
+static int fqe_fill(const cmp_ctx *c, const fqe_buf *bp, const int *prod, int m, int i, int n, int n0) {
+    const int F = c->F, K = c->K;
+    const exp_compare_cfg *cfg = c->cfg;
+    const env_transitions *tr = c->tr;
+    const fqe_buf b = *bp; /* the arrays (shared, written through) */
+    int p = prod[i], from_median;
+    const exp_product_result *pr = &c->res->products[p];
+    double ref;
+    if (env_reference_price(c->h, p, &ref, &from_median)) { /* eligible products have one */
+        return eng_err_set(ENG_EINVAL, "compare: FQE: product %s has no reference price", pr->product_id);
+    }
+    int j = 0, e = 0, prev_t = -2, prev_done = 1;
+    for (size_t r = c->off[p]; r < c->off[p + 1]; r++, j++) {
+        int t = tr->t[r], lv;
+        float ct;
+        /* history's target at s': the behaviour distribution of the next logged row of the
+         * same period t+1 (its own row's when the next period was not logged; ignored where
+         * the episode ends) */
+        const float *bnext = tr->behav_probs + r * (size_t)K;
+        if (r + 1 < c->off[p + 1] && tr->t[r + 1] == t + 1) bnext = tr->behav_probs + (r + 1) * (size_t)K;
+        for (int a = 0; a < N_DISC; a++) {
+            size_t q = (size_t)a * m + i, row = q * n + j;
+            memcpy(b.s + row * F, tr->state + r * F, (size_t)F * sizeof *b.s);
+            memcpy(b.s_next + row * F, tr->next_state + r * F, (size_t)F * sizeof *b.s_next);
+            b.reward[row] = tr->reward[r];
+            b.done[row] = tr->done[r];
+            b.valid[row] = 1;
+            b.action[row] = tr->level[r];
+            double *pn = b.pi_next + row * K;
+            if (a == EXP_AGENT_HISTORY) {
+                double s = 0;
+                for (int k = 0; k < K; k++) s += pn[k] = bnext[k];
+                for (int k = 0; k < K; k++) pn[k] /= s;
+            } else {
+                pn[agent_action(c, pr, a, t + 1, ref, &lv, &ct) ? tr->level[r] : lv] = 1.0;
+            }
+        }
+        b.acont[(size_t)i * n + j] = (float)((tr->ratio[r] - 1.0) / cfg->grid.band);
+        b.tnext[(size_t)i * n + j] =
+            agent_action(c, pr, EXP_AGENT_DDPG, t + 1, ref, &lv, &ct) ? b.acont[(size_t)i * n + j] : ct;
+        if (cmp_is_eval(c, r)) {
+            if (prev_done || t != prev_t + 1) { /* initial state e of the product */
+                int slot = e;
+                for (int a = 0; a < N_DISC; a++) {
+                    size_t q = (size_t)a * m + i, s0r = q * n0 + slot;
+                    memcpy(b.s0 + s0r * F, tr->state + r * F, (size_t)F * sizeof *b.s0);
+                    double *p0 = b.pi0 + s0r * K;
+                    if (a == EXP_AGENT_HISTORY) {
+                        double s = 0;
+                        for (int k = 0; k < K; k++) s += p0[k] = tr->behav_probs[r * (size_t)K + k];
+                        for (int k = 0; k < K; k++) p0[k] /= s;
+                    } else {
+                        p0[agent_action(c, pr, a, t, ref, &lv, &ct) ? tr->level[r] : lv] = 1.0;
+                    }
+                }
+                b.t0[(size_t)i * n0 + slot] = agent_action(c, pr, EXP_AGENT_DDPG, t, ref, &lv, &ct)
+                                                  ? (float)((tr->ratio[r] - 1.0) / cfg->grid.band)
+                                                  : ct;
+                e++;
+            }
+            prev_t = t;
+            prev_done = tr->done[r];
+        }
+    }
+    /* fewer initial states than n0: repeat the product's own in turn */
+    for (int slot = e; slot < n0; slot++) {
+        int src = slot % e;
+        for (int a = 0; a < N_DISC; a++) {
+            size_t q = (size_t)a * m + i;
+            memcpy(b.s0 + (q * n0 + slot) * F, b.s0 + (q * n0 + src) * F, (size_t)F * sizeof *b.s0);
+            memcpy(b.pi0 + (q * n0 + slot) * K, b.pi0 + (q * n0 + src) * K, (size_t)K * sizeof *b.pi0);
+        }
+        b.t0[(size_t)i * n0 + slot] = b.t0[(size_t)i * n0 + src];
+    }
+    return ENG_OK;
+}
+
+/* FQE for products prod[0..m) (one chunk).  n = the largest transition count, n0 the largest
+ * number of evaluation episodes; a product with fewer initial states repeats them in turn. */
+static int fqe_chunk(cmp_ctx *c, const int *prod, int m) {
+    const int F = c->F, K = c->K;
+    const exp_compare_cfg *cfg = c->cfg;
+    int n, n0, rc = 0;
+    fqe_sizes(c, prod, m, &n, &n0);
     const size_t PD = (size_t)N_DISC * m;
     fqe_buf b;
     memset(&b, 0, sizeof b);
-    b.s = calloc(PD * n * F, sizeof *b.s);
-    b.s_next = calloc(PD * n * F, sizeof *b.s_next);
-    b.s0 = calloc(PD * n0 * F, sizeof *b.s0);
-    b.reward = calloc(PD * n, sizeof *b.reward);
-    b.done = calloc(PD * n, sizeof *b.done);
-    b.valid = calloc(PD * n, sizeof *b.valid);
-    b.action = calloc(PD * n, sizeof *b.action);
-    b.pi_next = calloc(PD * n * K, sizeof *b.pi_next);
-    b.pi0 = calloc(PD * n0 * K, sizeof *b.pi0);
-    b.acont = calloc((size_t)m * n, sizeof *b.acont);
-    b.tnext = calloc((size_t)m * n, sizeof *b.tnext);
-    b.t0 = calloc((size_t)m * n0, sizeof *b.t0);
-    b.out = calloc(PD, sizeof *b.out);
-    if (!b.s || !b.s_next || !b.s0 || !b.reward || !b.done || !b.valid || !b.action || !b.pi_next || !b.pi0 ||
-        !b.acont || !b.tnext || !b.t0 || !b.out) {
-        rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (FQE)");
-        goto done;
-    }
-    const env_transitions *tr = c->tr;
-    for (int i = 0; i < m; i++) {
-        int p = prod[i], from_median;
-        const exp_product_result *pr = &c->res->products[p];
-        double ref;
-        if (env_reference_price(c->h, p, &ref, &from_median)) { /* eligible products have one */
-            rc = eng_err_set(ENG_EINVAL, "compare: FQE: product %s has no reference price", pr->product_id);
-            goto done;
-        }
-        int j = 0, e = 0, prev_t = -2, prev_done = 1;
-        for (size_t r = c->off[p]; r < c->off[p + 1]; r++, j++) {
-            int t = tr->t[r], lv;
-            float ct;
-            /* history's target at s': the behaviour distribution of the next logged row of the
-             * same period t+1 (its own row's when the next period was not logged; ignored where
-             * the episode ends) */
-            const float *bnext = tr->behav_probs + r * (size_t)K;
-            if (r + 1 < c->off[p + 1] && tr->t[r + 1] == t + 1) bnext = tr->behav_probs + (r + 1) * (size_t)K;
-            for (int a = 0; a < N_DISC; a++) {
-                size_t q = (size_t)a * m + i, row = q * n + j;
-                memcpy(b.s + row * F, tr->state + r * F, (size_t)F * sizeof *b.s);
-                memcpy(b.s_next + row * F, tr->next_state + r * F, (size_t)F * sizeof *b.s_next);
-                b.reward[row] = tr->reward[r];
-                b.done[row] = tr->done[r];
-                b.valid[row] = 1;
-                b.action[row] = tr->level[r];
-                double *pn = b.pi_next + row * K;
-                if (a == EXP_AGENT_HISTORY) {
-                    double s = 0;
-                    for (int k = 0; k < K; k++) s += pn[k] = bnext[k];
-                    for (int k = 0; k < K; k++) pn[k] /= s;
-                } else {
-                    pn[agent_action(c, pr, a, t + 1, ref, &lv, &ct) ? tr->level[r] : lv] = 1.0;
-                }
-            }
-            b.acont[(size_t)i * n + j] = (float)((tr->ratio[r] - 1.0) / cfg->grid.band);
-            b.tnext[(size_t)i * n + j] =
-                agent_action(c, pr, EXP_AGENT_DDPG, t + 1, ref, &lv, &ct) ? b.acont[(size_t)i * n + j] : ct;
-            if (cmp_is_eval(c, r)) {
-                if (prev_done || t != prev_t + 1) { /* initial state e of the product */
-                    int slot = e;
-                    for (int a = 0; a < N_DISC; a++) {
-                        size_t q = (size_t)a * m + i, s0r = q * n0 + slot;
-                        memcpy(b.s0 + s0r * F, tr->state + r * F, (size_t)F * sizeof *b.s0);
-                        double *p0 = b.pi0 + s0r * K;
-                        if (a == EXP_AGENT_HISTORY) {
-                            double s = 0;
-                            for (int k = 0; k < K; k++) s += p0[k] = tr->behav_probs[r * (size_t)K + k];
-                            for (int k = 0; k < K; k++) p0[k] /= s;
-                        } else {
-                            p0[agent_action(c, pr, a, t, ref, &lv, &ct) ? tr->level[r] : lv] = 1.0;
-                        }
-                    }
-                    b.t0[(size_t)i * n0 + slot] = agent_action(c, pr, EXP_AGENT_DDPG, t, ref, &lv, &ct)
-                                                      ? (float)((tr->ratio[r] - 1.0) / cfg->grid.band)
-                                                      : ct;
-                    e++;
-                }
-                prev_t = t;
-                prev_done = tr->done[r];
-            }
-        }
-        /* fewer initial states than n0: repeat the product's own in turn */
-        for (int slot = e; slot < n0; slot++) {
-            int src = slot % e;
-            for (int a = 0; a < N_DISC; a++) {
-                size_t q = (size_t)a * m + i;
-                memcpy(b.s0 + (q * n0 + slot) * F, b.s0 + (q * n0 + src) * F, (size_t)F * sizeof *b.s0);
-                memcpy(b.pi0 + (q * n0 + slot) * K, b.pi0 + (q * n0 + src) * K, (size_t)K * sizeof *b.pi0);
-            }
-            b.t0[(size_t)i * n0 + slot] = b.t0[(size_t)i * n0 + src];
-        }
-    }
+    if ((rc = buf_alloc(&b, PD, m, n, n0, F, K))) goto done;
+    for (int i = 0; i < m; i++)
+        if ((rc = fqe_fill(c, &b, prod, m, i, n, n0))) goto done;
     ope_fqe_cfg fc = cfg->fqe;
     fc.gamma = cfg->ope.gamma;
     fc.seed = eng_seed_derive(cfg->seed, 0x667165ULL + (uint64_t)prod[0]);

@@ -1,24 +1,13 @@
-/* exp_compare_int.h - internals shared by exp_compare.c (features, training, warm start) and
- * exp_compare_eval.c (guarded policies, per-product OPE, totals).  Not a public header. */
+/* exp_compare_int.h - internals shared by exp_compare.c (features, training, warm start; the
+ * driver), exp_compare_eval.c (guarded policies, per-product OPE, totals) and exp_compare_fqe.c
+ * (long-term values).  Not a public header.  exp_compare.c calls the other two; they call only
+ * what this header defines inline and the layers below (no include circle). */
 #ifndef EXP_COMPARE_INT_H
 #define EXP_COMPARE_INT_H
 
 #include "exp_compare.h"
 #include "feat.h"
-
-/* The pooled one-step reward model (exp_compare_qmodel.c). */
-typedef struct cmp_qmodel {
-    int D, folds;     /* design columns; 1 = one fit (holdout), > 1 = cross-fitted (eval_all) */
-    double *beta;     /* [folds][D] on standardised columns (column 0 = intercept) */
-    double *mean, *sd;/* [D] column standardisation */
-    double *icpt;     /* [folds][n_products] shrunk per-product intercepts (scaled units) */
-    double *scale;    /* [n_products] reward scale (sd of the product's training rewards) */
-    double *lo, *hi;  /* [n_products] clip range of the predictions */
-    double kappa;     /* intercept shrinkage: within / between variance */
-    double resid_var; /* residual variance on the training rows (scaled units) */
-    double global_sd; /* sd of all training rewards */
-    long n_train;
-} cmp_qmodel;
+#include "ope_qmodel.h"
 
 /* Per product and agent: sums over the product's evaluation rows of the per-row terms, so the
  * totals can pool rows across products and bootstrap products as clusters. */
@@ -33,7 +22,7 @@ typedef struct cmp_ctx {
     int T, F, K, train_end;
     feat_norm norm;
     exp_results *res;
-    cmp_qmodel qm;         /* fitted before training (cmp_qmodel_fit); qm.D == 0: none */
+    ope_qmodel qm;         /* fitted before training (cmp_qmodel_fit); qm.D == 0: none */
     double *sums;          /* [n_products][EXP_N_AGENTS][CMP_S_COUNT] */
     double *ess_p;         /* [n_products][EXP_N_AGENTS] per-product ESS of the agent's weights */
     double eval_res2;      /* sum of squared scaled residuals r - q(s, a) on evaluation rows */
@@ -43,19 +32,9 @@ typedef struct cmp_ctx {
 /* An unavailable value with NaN numbers and the note. */
 void cmp_value_unset(ope_value *v, const char *note);
 
-/* Columns of the reward model's design for F features and K levels. */
-int cmp_qmodel_dim(int F, int K);
-/* Fit c->qm on every product's training transitions (see exp_compare_qmodel.c).  Returns 0,
- * ENG_EINVAL (no usable training rewards), ENG_ENUM (singular), ENG_ENOMEM. */
-int cmp_qmodel_fit(cmp_ctx *c);
-/* q[k] (k < K) for transition r; z is scratch of cmp_qmodel_dim entries. */
-void cmp_qmodel_predict(const cmp_ctx *c, size_t r, double *z, double *q);
-/* Frees the model's arrays; safe on a zeroed model. */
-void cmp_qmodel_free(cmp_qmodel *m);
-
 /* 1 when transition i belongs to the training window / the evaluation window. */
-int cmp_is_train(const cmp_ctx *c, size_t i);
-int cmp_is_eval(const cmp_ctx *c, size_t i);
+static inline int cmp_is_train(const cmp_ctx *c, size_t i) { return c->tr->t[i] < c->train_end; }
+static inline int cmp_is_eval(const cmp_ctx *c, size_t i) { return c->cfg->eval_all || c->tr->t[i] >= c->train_end; }
 
 /* Greedy actions of one product for the states of periods 0..T (T+1 entries): levels of
  * DQN and LinUCB, DDPG's ratio, the fixed level; held[a] = 1 makes agent a hold the

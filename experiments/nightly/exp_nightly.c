@@ -18,6 +18,7 @@
 
 #include "db_conn.h"
 #include "db_load.h"
+#include "db_products.h"
 #include "db_push.h"
 #include "eng_backend.h"
 #include "eng_util.h"
@@ -41,6 +42,7 @@ exp_nightly_cfg exp_nightly_default(void) {
     c.min_periods = 8;
     c.out_dir = "out/nightly";
     c.ckpt_dir = "out/ckpt";
+    c.ckpt_keep = 3;
     c.device = "auto";
     c.compare = exp_compare_default();
     return c;
@@ -139,16 +141,10 @@ static int sl_push(strlist *l, const char *s, size_t len) {
 
 static int has_pattern(const char *s) { return strpbrk(s, "*?[") != NULL; }
 
-/* All product ids of the database (for pattern matching). */
+/* All product ids of the database (for pattern matching); ids must be empty. */
 static int all_products(PGconn *conn, strlist *ids) {
-    PGresult *r = PQexecParams(conn, "SELECT product_id FROM products ORDER BY product_id", 0, NULL, NULL, NULL, NULL, 0);
-    int st = ENG_OK;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        char msg[1024];
-        st = eng_err_set(ENG_EDB, "listing products: %s", db_redact(msg, sizeof msg, PQerrorMessage(conn), NULL));
-    }
-    for (int i = 0; !st && i < PQntuples(r); i++) st = sl_push(ids, PQgetvalue(r, i, 0), strlen(PQgetvalue(r, i, 0)));
-    PQclear(r);
+    int st = db_product_ids(conn, &ids->v, &ids->n);
+    ids->cap = ids->n;
     return st;
 }
 
@@ -485,46 +481,63 @@ static void summary_text(const exp_nightly_summary *s, char *buf, size_t n) {
     }
 }
 
-int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
-    memset(sum, 0, sizeof *sum);
-    PGconn *own = NULL, *conn = cfg->conn;
-    db_history *h = NULL;
+/* The state of one run, shared by its stages; everything owned is freed by nightly_cleanup. */
+typedef struct nightly_run {
+    const exp_nightly_cfg *cfg;
+    exp_nightly_summary *sum;
+    PGconn *own, *conn;        /* own: opened here (closed in cleanup); conn: the one used */
+    db_history *h;
     db_load_report rep;
-    memset(&rep, 0, sizeof rep);
-    exp_results *res = NULL;
-    db_recommendation *recs = NULL;
-    decision *dec = NULL;
-    char *ctext = NULL, *cjson = NULL, *html = NULL, *json = NULL, *sumtxt = NULL;
-    char staging[1200] = "", from[16], to[16];
-    int st = ENG_OK, run_opened = 0;
-    const eng_backend *be = NULL;
-    const double t0 = eng_now();
-    double t;
+    exp_results *res;
+    db_recommendation *recs;   /* [n_products + 1]; strings borrowed from res and dec */
+    size_t nrec;
+    decision *dec;
+    char *ctext, *cjson, *html, *json, *sumtxt;
+    char staging[1200];        /* "" when there is no staging folder to remove */
+    char name[128];            /* the published folder's name */
+    int run_opened;            /* the run row is open: mark it failed on error */
+    const eng_backend *be;
+    double t0;
+    int ckpt_used;             /* checkpoints saved into <ckpt_dir>/<date> */
+    int32_t ckpt_src_date;     /* the date warm-started from (-1: none) */
+} nightly_run;
 
+/* Stage 0: check the configuration, select the device, compute the run id and the stored
+ * configuration JSON.  Returns 0 or the failure (ENG_EINVAL, ENG_EDEVICE, ENG_ENOMEM). */
+static int nightly_prepare(nightly_run *r) {
+    const exp_nightly_cfg *cfg = r->cfg;
+    exp_nightly_summary *sum = r->sum;
+    int st;
     exp_date_format(cfg->date, sum->run_date);
-    if (cfg->window_days < 0 || cfg->min_periods < 1) {
-        st = eng_err_set(ENG_EINVAL, "nightly: window_days must be >= 0 and min_periods >= 1");
-        goto cleanup;
-    }
-    if ((st = exp_compare_cfg_check(&cfg->compare))) goto cleanup;
-    if ((st = env_guard_cfg_check(&cfg->compare.guard))) goto cleanup;
-    if ((st = eng_backend_select(cfg->device ? cfg->device : "auto", &be))) goto cleanup;
-    if (!(ctext = config_text(cfg))) { st = ENG_ENOMEM; goto cleanup; }
-    exp_nightly_run_id(cfg->date, ctext, sum->run_id);
-    if (!(cjson = config_json(cfg, ctext, sum->run_id))) { st = ENG_ENOMEM; goto cleanup; }
+    if (cfg->window_days < 0 || cfg->min_periods < 1)
+        return eng_err_set(ENG_EINVAL, "nightly: window_days must be >= 0 and min_periods >= 1");
+    if ((st = exp_compare_cfg_check(&cfg->compare))) return st;
+    if ((st = env_guard_cfg_check(&cfg->compare.guard))) return st;
+    if ((st = eng_backend_select(cfg->device ? cfg->device : "auto", &r->be))) return st;
+    if (!(r->ctext = config_text(cfg))) return ENG_ENOMEM;
+    exp_nightly_run_id(cfg->date, r->ctext, sum->run_id);
+    if (!(r->cjson = config_json(cfg, r->ctext, sum->run_id))) return ENG_ENOMEM;
+    return ENG_OK;
+}
 
-    /* 1. connect, open the run, load */
-    if (!conn) {
-        if ((st = db_resolve(&own, cfg->conninfo))) goto cleanup;
-        conn = own;
+/* Stage 1: connect, open the run row (not on a dry run), load and validate the window.
+ * Returns 0, ENG_EDB, ENG_EINVAL (no product with enough clean history), ENG_ENOMEM. */
+static int nightly_load(nightly_run *r) {
+    const exp_nightly_cfg *cfg = r->cfg;
+    exp_nightly_summary *sum = r->sum;
+    char from[16], to[16];
+    int st;
+    if (!r->conn) {
+        if ((st = db_resolve(&r->own, cfg->conninfo))) return st;
+        r->conn = r->own;
     }
-    ENG_INFO("nightly: run %s on %s%s", sum->run_id, db_describe(conn), cfg->dry_run ? " (dry run: no database writes)" : "");
+    ENG_INFO("nightly: run %s on %s%s", sum->run_id, db_describe(r->conn), cfg->dry_run ? " (dry run: no database writes)" : "");
     if (!cfg->dry_run) {
-        if ((st = db_run_open(conn, sum->run_id, cfg->date, cjson))) goto cleanup;
-        run_opened = 1;
+        if ((st = db_run_open(r->conn, sum->run_id, cfg->date, r->cjson))) return st;
+        r->run_opened = 1;
     }
     progress(cfg, "load", 0, 0);
-    t = eng_now();
+    double t = eng_now();
     db_load_opts lo;
     db_load_opts_default(&lo);
     exp_date_format(cfg->date - 1, to);
@@ -535,35 +548,64 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
     lo.n_filter = cfg->products ? cfg->n_products : 0;
     lo.min_periods = cfg->min_periods;
     lo.run_id = cfg->dry_run ? NULL : sum->run_id;
-    if ((st = db_load_history(conn, &lo, &h, &rep))) goto cleanup;
-    sum->n_rejected_rows = rep.n_rejected;
-    sum->n_skipped = rep.n_skipped;
+    if ((st = db_load_history(r->conn, &lo, &r->h, &r->rep))) return st;
+    sum->n_rejected_rows = r->rep.n_rejected;
+    sum->n_skipped = r->rep.n_skipped;
     sum->sec_load = eng_now() - t;
-    ENG_INFO("nightly: loaded %d products x %d periods (%s .. %s) in %.1f s; %lld rows rejected, %d products with too "
-             "little history",
-             h->n_products, h->n_periods, lo.from ? lo.from : "start", to, sum->sec_load, (long long)rep.n_rejected,
-             rep.n_skipped);
-    progress(cfg, "load", h->n_products, h->n_products);
-    if (h->n_products == 0) {
-        st = eng_err_set(ENG_EINVAL, "nightly: no product has %d clean periods in the window %s .. %s", cfg->min_periods,
-                         lo.from ? lo.from : "start", to);
-        goto cleanup;
+    /* the first and last dates of the periods loaded (not the window asked for) */
+    char first[16] = "-", last[16] = "-";
+    if (r->h->n_periods > 0) {
+        exp_date_format(r->h->day0, first);
+        exp_date_format(r->h->day0 + (r->h->n_periods - 1) * r->h->period_days, last);
     }
+    ENG_INFO("nightly: loaded %d products x %d %s periods (%s .. %s) in %.1f s; %lld rows rejected, %d products with "
+             "too little history",
+             r->h->n_products, r->h->n_periods, r->h->period_days == 1 ? "daily" : r->h->period_days == 7 ? "weekly" : "multi-day",
+             first, last, sum->sec_load, (long long)r->rep.n_rejected, r->rep.n_skipped);
+    if (r->h->n_periods > 0 && r->h->period_days > 1) {
+        int32_t off = cfg->date - r->h->day0, pd = r->h->period_days;
+        int32_t rem = ((off % pd) + pd) % pd;
+        if (rem != 0) {
+            char prev[16], next[16];
+            exp_date_format(cfg->date - rem, prev);
+            exp_date_format(cfg->date - rem + pd, next);
+            ENG_WARN("nightly: --date %s is off the data's %d-day period grid (periods start on %s, ... %s; the "
+                     "nearest period starts are %s and %s): the prices are for the period the date falls in",
+                     sum->run_date, pd, first, last, prev, next);
+        }
+    }
+    progress(cfg, "load", r->h->n_products, r->h->n_products);
+    if (r->h->n_products == 0)
+        return eng_err_set(ENG_EINVAL, "nightly: no product has %d clean periods in the window %s .. %s",
+                           cfg->min_periods, lo.from ? lo.from : "start", to);
+    return ENG_OK;
+}
 
-    /* 2 + 3. features, training (warm start), OPE */
+/* Stages 2 + 3: features, training (warm start), OPE; the results carry the run's id and date.
+ * Returns 0 or exp_compare_run's failure, ENG_EIO (checkpoint folder), ENG_ENOMEM. */
+static int nightly_compare(nightly_run *r) {
+    const exp_nightly_cfg *cfg = r->cfg;
+    exp_nightly_summary *sum = r->sum;
+    int st;
     exp_compare_cfg cc = cfg->compare;
-    char ckpt[1024] = "";
-    if (cfg->ckpt_dir && cfg->ckpt_dir[0]) {
-        snprintf(ckpt, sizeof ckpt, "%s", cfg->ckpt_dir);
-        if ((st = mkdir_p(ckpt))) goto cleanup;
+    char ckpt[1100] = "", ckpt_src[1100] = "";
+    cc.ckpt_dir = NULL;
+    r->ckpt_src_date = -1;
+    if (cfg->ckpt_dir && cfg->ckpt_dir[0]) { /* write <ckpt>/<date>, read the newest earlier date */
+        if ((st = exp_nightly_ckpt_dirs(cfg->ckpt_dir, cfg->date, ckpt, sizeof ckpt, ckpt_src, sizeof ckpt_src)))
+            return st;
         cc.ckpt_dir = ckpt;
-    } else {
-        cc.ckpt_dir = NULL;
+        cc.ckpt_from = ckpt_src;
+        r->ckpt_used = 1;
+        if (ckpt_src[0]) exp_date_parse(strrchr(ckpt_src, '/') + 1, &r->ckpt_src_date);
+        ENG_INFO("nightly: checkpoints: warm start from %s, saved to %s", ckpt_src[0] ? ckpt_src : "(none earlier)",
+                 ckpt);
     }
     snprintf(cc.device, sizeof cc.device, "%s", cfg->device ? cfg->device : "auto");
     prog_relay pr = {cfg};
-    t = eng_now();
-    if ((st = exp_compare_run(h, &cc, be, relay, &pr, &res))) goto cleanup;
+    double t = eng_now();
+    if ((st = exp_compare_run(r->h, &cc, r->be, relay, &pr, &r->res))) return st;
+    exp_results *res = r->res;
     exp_compare_last_warm(&sum->warm_loaded, &sum->warm_fresh);
     sum->sec_features = res->seconds_features;
     sum->sec_train = res->seconds_train;
@@ -572,13 +614,58 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
     res->seconds_load = sum->sec_load;
     if (!res->run_id || strcmp(res->run_id, sum->run_id) != 0) {
         free(res->run_id);
-        if (!(res->run_id = strdup(sum->run_id))) { st = eng_err_set(ENG_ENOMEM, "out of memory"); goto cleanup; }
+        if (!(res->run_id = strdup(sum->run_id))) return eng_err_set(ENG_ENOMEM, "out of memory");
     }
     free(res->run_date);
-    if (!(res->run_date = strdup(sum->run_date))) { st = eng_err_set(ENG_ENOMEM, "out of memory"); goto cleanup; }
+    if (!(res->run_date = strdup(sum->run_date))) return eng_err_set(ENG_ENOMEM, "out of memory");
+    return ENG_OK;
+}
 
-    /* 4. decisions */
-    t = eng_now();
+/* A product whose decision failed: held at its guarded incumbent price when there is one
+ * (NaN price otherwise), reason "hold:failed", the error message in d->note. */
+static void hold_failed(const exp_nightly_cfg *cfg, const db_history *h, const exp_product_result *p, decision *d) {
+    char why[256];
+    snprintf(why, sizeof why, "%s", eng_err_msg());
+    memset(d, 0, sizeof *d);
+    d->failed = 1;
+    d->hold = EXP_HOLD_FAILED;
+    d->incumbent = p->incumbent_price;
+    d->uplift = d->lo = d->hi = NAN;
+    snprintf(d->note, sizeof d->note, "%.180s", why);
+    d->price = NAN;
+    if (isfinite(d->incumbent) && d->incumbent > 0 && p->index >= 0 && p->index < h->n_products) {
+        env_guard_cfg g_cfg = cfg->compare.guard;
+        g_cfg.n_endings = 0;
+        env_guard_bounds b = env_guard_bounds_of(h, p->index, d->incumbent);
+        if (env_guard_apply(&g_cfg, &b, d->incumbent, &d->price, &d->guard, NULL, NULL)) d->price = NAN;
+        else hold_exact(d);
+    }
+    char g[128] = "";
+    env_guard_reason_str(d->guard, g, sizeof g);
+    snprintf(d->reason, sizeof d->reason, "hold:failed%s%s", g[0] ? "|" : "", g);
+}
+
+/* Count decision d in the summary. */
+static void count_decision(exp_nightly_summary *sum, const decision *d) {
+    if (d->hold >= 0) {
+        sum->n_held++;
+        sum->n_hold[d->hold]++;
+    } else {
+        sum->n_deployed_by[d->agent]++;
+        double cents = round(d->price * 100) - round(d->incumbent * 100);
+        if (cents > 0) sum->n_up++;
+        else if (cents < 0) sum->n_down++;
+        else sum->n_same++;
+    }
+}
+
+/* Stage 4: decide every product (a product's failure holds it, never stops the run), fill the
+ * recommendations and the summary text.  Returns 0 or ENG_ENOMEM. */
+static int nightly_decide_all(nightly_run *r) {
+    const exp_nightly_cfg *cfg = r->cfg;
+    exp_nightly_summary *sum = r->sum;
+    const exp_results *res = r->res;
+    double t = eng_now();
     sum->n_products = res->n_products;
     sum->winner = res->winner_immediate;
     for (int a = 0; a < EXP_N_AGENTS; a++) {
@@ -588,125 +675,141 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
         sum->total_lo[a] = v->available ? v->ci_low : NAN;
         sum->total_hi[a] = v->available ? v->ci_high : NAN;
     }
-    recs = eng_calloc((size_t)res->n_products + 1, sizeof *recs);
-    dec = eng_calloc((size_t)res->n_products + 1, sizeof *dec);
-    if (!recs || !dec) { st = ENG_ENOMEM; goto cleanup; }
+    r->recs = eng_calloc((size_t)res->n_products + 1, sizeof *r->recs);
+    r->dec = eng_calloc((size_t)res->n_products + 1, sizeof *r->dec);
+    if (!r->recs || !r->dec) return ENG_ENOMEM;
     strlist failed = {0};
-    size_t nrec = 0;
     for (int i = 0; i < res->n_products; i++) {
         const exp_product_result *p = &res->products[i];
-        decision *d = &dec[i];
-        int pst = exp_nightly_decide(cfg, h, p, d);
-        if (pst) { /* a failure of this product only: hold it at its guarded incumbent if possible */
-            char why[256];
-            snprintf(why, sizeof why, "%s", eng_err_msg());
-            memset(d, 0, sizeof *d);
-            d->failed = 1;
-            d->hold = EXP_HOLD_FAILED;
-            d->incumbent = p->incumbent_price;
-            d->uplift = d->lo = d->hi = NAN;
-            snprintf(d->note, sizeof d->note, "%.180s", why);
-            d->price = NAN;
-            if (isfinite(d->incumbent) && d->incumbent > 0 && p->index >= 0 && p->index < h->n_products) {
-                env_guard_cfg g_cfg = cfg->compare.guard;
-                g_cfg.n_endings = 0;
-                env_guard_bounds b = env_guard_bounds_of(h, p->index, d->incumbent);
-                if (env_guard_apply(&g_cfg, &b, d->incumbent, &d->price, &d->guard, NULL, NULL)) d->price = NAN;
-                else hold_exact(d);
-            }
-            char g[128] = "";
-            env_guard_reason_str(d->guard, g, sizeof g);
-            snprintf(d->reason, sizeof d->reason, "hold:failed%s%s", g[0] ? "|" : "", g);
-        }
+        decision *d = &r->dec[i];
+        if (exp_nightly_decide(cfg, r->h, p, d)) hold_failed(cfg, r->h, p, d); /* this product only */
         if (d->failed) {
             ENG_WARN("nightly: product %s failed: %s", p->product_id, d->note);
             if (sl_push(&failed, p->product_id, strlen(p->product_id))) {
                 exp_nightly_free_list(failed.v, failed.n);
-                st = ENG_ENOMEM;
-                goto cleanup;
+                return ENG_ENOMEM;
             }
         }
-        if (d->hold >= 0) {
-            sum->n_held++;
-            sum->n_hold[d->hold]++;
-        } else {
-            sum->n_deployed_by[d->agent]++;
-            double cents = round(d->price * 100) - round(d->incumbent * 100);
-            if (cents > 0) sum->n_up++;
-            else if (cents < 0) sum->n_down++;
-            else sum->n_same++;
-        }
+        count_decision(sum, d);
         if (isfinite(d->price) && d->price > 0)
-            recs[nrec++] = (db_recommendation){p->product_id, cfg->date, d->price, d->incumbent,
-                                               d->hold < 0 ? exp_agent_name(d->agent) : "incumbent", d->reason,
-                                               d->uplift, d->lo, d->hi, p->price_scale > 0 ? p->price_scale : 0};
+            r->recs[r->nrec++] = (db_recommendation){p->product_id, cfg->date, d->price, d->incumbent,
+                                                     d->hold < 0 ? exp_agent_name(d->agent) : "incumbent", d->reason,
+                                                     d->uplift, d->lo, d->hi, p->price_scale > 0 ? p->price_scale : 0};
         if ((i + 1) % 1024 == 0 || i + 1 == res->n_products) progress(cfg, "decide", i + 1, res->n_products);
     }
     sum->failed = failed.v;
     sum->n_failed = failed.n;
     sum->sec_decide = eng_now() - t;
-    if (!(sumtxt = eng_malloc(4096))) { st = ENG_ENOMEM; goto cleanup; }
-    summary_text(sum, sumtxt, 4096);
+    if (!(r->sumtxt = eng_malloc(4096))) return ENG_ENOMEM;
+    summary_text(sum, r->sumtxt, 4096);
+    return ENG_OK;
+}
 
-    /* 5. report into a staging folder, push, publish */
-    t = eng_now();
+/* Stage 5a: the report and recommendations.json into a fresh staging folder (r->staging).
+ * Returns 0, ENG_EIO, ENG_ENOMEM. */
+static int nightly_report(nightly_run *r) {
+    const exp_nightly_cfg *cfg = r->cfg;
+    exp_nightly_summary *sum = r->sum;
+    int st;
+    double t = eng_now();
     progress(cfg, "report", 0, 0);
-    if ((st = mkdir_p(cfg->out_dir))) goto cleanup;
+    if ((st = mkdir_p(cfg->out_dir))) return st;
     clean_stale(cfg->out_dir);
-    char name[128];
-    snprintf(name, sizeof name, "%s%s", cfg->dry_run ? "dry-run-" : "", sum->run_id);
-    snprintf(staging, sizeof staging, "%s/.%s.tmp.%d", cfg->out_dir, name, (int)getpid());
-    rm_rf(staging);
-    if ((st = mkdir_p(staging))) goto cleanup;
-    if ((st = exp_report_write(res, staging, &html, &json))) goto cleanup;
-    char path[1400];
-    snprintf(path, sizeof path, "%s/recommendations.json", staging);
-    rec_json_ctx rc = {sum, recs, nrec, cfg->dry_run};
-    if ((st = eng_atomic_write(path, write_recs_json, &rc))) goto cleanup;
-    sum->sec_report = eng_now() - t;
-
-    if (!cfg->dry_run) {
-        t = eng_now();
-        progress(cfg, "push", 0, (long)nrec);
-        db_run run = {sum->run_id, cfg->date, "finished", cjson, sum->n_products, sum->n_up + sum->n_down,
-                      sum->n_products - sum->n_up - sum->n_down, (int)sum->n_rejected_rows, sumtxt};
-        db_push_opts po;
-        db_push_opts_default(&po);
-        po.before_commit = cfg->before_commit;
-        po.ctx = cfg->hook_ctx;
-        if ((st = db_push(conn, &run, recs, nrec, &po))) goto cleanup;
-        run_opened = 0; /* finished */
-        sum->sec_push = eng_now() - t;
-        progress(cfg, "push", (long)nrec, (long)nrec);
+    snprintf(r->name, sizeof r->name, "%s%s", cfg->dry_run ? "dry-run-" : "", sum->run_id);
+    snprintf(r->staging, sizeof r->staging, "%s/.%s.tmp.%d", cfg->out_dir, r->name, (int)getpid());
+    rm_rf(r->staging);
+    if ((st = mkdir_p(r->staging))) return st;
+    /* the decisions for the decision_* columns of products.csv.gz (aligned with res->products) */
+    exp_report_decision *rd = eng_calloc((size_t)r->res->n_products + 1, sizeof *rd);
+    if (!rd) return ENG_ENOMEM;
+    for (int i = 0; i < r->res->n_products; i++) {
+        const decision *d = &r->dec[i];
+        rd[i] = (exp_report_decision){d->hold < 0 ? exp_agent_name(d->agent) : "incumbent", d->reason, d->price,
+                                      d->uplift, d->lo, d->hi};
     }
-    if ((st = publish(cfg->out_dir, staging, name, sum->report_dir, sizeof sum->report_dir))) goto cleanup;
-    staging[0] = '\0';
-    sum->sec_total = eng_now() - t0;
-    ENG_INFO("nightly: %s", sumtxt);
+    st = exp_report_write_ex(r->res, rd, r->staging, &r->html, &r->json);
+    free(rd);
+    if (st) return st;
+    char path[1400];
+    snprintf(path, sizeof path, "%s/recommendations.json", r->staging);
+    rec_json_ctx rc = {sum, r->recs, r->nrec, cfg->dry_run};
+    if ((st = eng_atomic_write(path, write_recs_json, &rc))) return st;
+    sum->sec_report = eng_now() - t;
+    progress(cfg, "report", sum->n_products, sum->n_products);
+    return ENG_OK;
+}
 
-cleanup:
-    if (st && conn && run_opened) {
+/* Stage 5b: push the run row and every recommendation in one transaction (db_push).
+ * Returns 0 or db_push's failure. */
+static int nightly_push(nightly_run *r) {
+    const exp_nightly_cfg *cfg = r->cfg;
+    exp_nightly_summary *sum = r->sum;
+    double t = eng_now();
+    progress(cfg, "push", 0, (long)r->nrec);
+    db_run run = {sum->run_id, cfg->date, "finished", r->cjson, sum->n_products, sum->n_up + sum->n_down,
+                  sum->n_products - sum->n_up - sum->n_down, (int)sum->n_rejected_rows, r->sumtxt};
+    db_push_opts po;
+    db_push_opts_default(&po);
+    po.before_commit = cfg->before_commit;
+    po.ctx = cfg->hook_ctx;
+    int st = db_push(r->conn, &run, r->recs, r->nrec, &po);
+    if (st) return st;
+    r->run_opened = 0; /* finished */
+    sum->sec_push = eng_now() - t;
+    progress(cfg, "push", (long)r->nrec, (long)r->nrec);
+    return ENG_OK;
+}
+
+/* Mark a failed run (st != 0) in the database when it still answers, remove the staging
+ * folder, fill the summary's status / timings and free everything r owns. */
+static void nightly_cleanup(nightly_run *r, int st) {
+    exp_nightly_summary *sum = r->sum;
+    if (st && r->conn && r->run_opened) {
         char msg[512];
         snprintf(msg, sizeof msg, "%s", eng_err_msg());
         int keep = st;
-        if (PQstatus(conn) == CONNECTION_OK && db_run_fail(conn, sum->run_id, msg) != ENG_OK)
+        if (PQstatus(r->conn) == CONNECTION_OK && db_run_fail(r->conn, sum->run_id, msg) != ENG_OK)
             ENG_WARN("nightly: could not mark run %s failed", sum->run_id);
         eng_err_set(keep, "%s", msg);
     }
-    if (staging[0]) rm_rf(staging);
+    if (r->staging[0]) rm_rf(r->staging);
     sum->status = st;
     sum->peak_rss = eng_peak_rss();
-    if (!sum->sec_total) sum->sec_total = eng_now() - t0;
-    free(html);
-    free(json);
-    free(sumtxt);
-    free(recs);
-    free(dec);
-    free(ctext);
-    free(cjson);
-    exp_results_free(res);
-    db_history_free(h);
-    db_load_report_free(&rep);
-    if (own) db_disconnect(own);
+    if (!sum->sec_total) sum->sec_total = eng_now() - r->t0;
+    free(r->html);
+    free(r->json);
+    free(r->sumtxt);
+    free(r->recs);
+    free(r->dec);
+    free(r->ctext);
+    free(r->cjson);
+    exp_results_free(r->res);
+    db_history_free(r->h);
+    db_load_report_free(&r->rep);
+    if (r->own) db_disconnect(r->own);
+}
+
+int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
+    memset(sum, 0, sizeof *sum);
+    nightly_run r;
+    memset(&r, 0, sizeof r);
+    r.cfg = cfg;
+    r.sum = sum;
+    r.conn = cfg->conn;
+    r.t0 = eng_now();
+    int st = nightly_prepare(&r);
+    if (!st) st = nightly_load(&r);
+    if (!st) st = nightly_compare(&r);
+    if (!st) st = nightly_decide_all(&r);
+    if (!st) st = nightly_report(&r);
+    if (!st && !cfg->dry_run) st = nightly_push(&r);
+    if (!st) st = publish(cfg->out_dir, r.staging, r.name, sum->report_dir, sizeof sum->report_dir);
+    if (!st) {
+        r.staging[0] = '\0';
+        if (r.ckpt_used) exp_nightly_ckpt_prune(cfg->ckpt_dir, cfg->date, r.ckpt_src_date, cfg->ckpt_keep);
+        sum->sec_total = eng_now() - r.t0;
+        ENG_INFO("nightly: %s", r.sumtxt);
+    }
+    nightly_cleanup(&r, st);
     return st;
 }

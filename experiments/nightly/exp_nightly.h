@@ -41,7 +41,7 @@ typedef enum {
 /* "hold:no_significant_uplift", ...; static string, NULL for a bad value. */
 const char *exp_hold_reason_name(exp_hold_reason r);
 
-/* Progress callback of the whole run; stage is "load", "features", "train", "ope",
+/* Progress callback of the whole run; stage is "load", "features", "train", "ope", "fqe",
  * "decide", "report", "push"; done/total count products (total 0 = not countable). */
 typedef void (*exp_nightly_progress_fn)(void *ctx, const char *stage, long done, long total);
 
@@ -56,7 +56,9 @@ typedef struct exp_nightly_cfg {
     int min_periods;          /* loader: fewer clean periods -> product skipped: 8 */
     int dry_run;
     const char *out_dir;      /* report folder root: "out/nightly" */
-    const char *ckpt_dir;     /* checkpoints: "out/ckpt" ("" = none) */
+    const char *ckpt_dir;     /* checkpoints: "out/ckpt" ("" = none); the run of date D writes
+                                 <ckpt_dir>/D/ and warm-starts from the newest earlier date */
+    int ckpt_keep;            /* dated checkpoint folders kept (up to the run date): 3; <= 0 all */
     const char *device;       /* "auto" */
     exp_compare_cfg compare;  /* owned by the caller (exp_compare_cfg_free) */
     exp_nightly_progress_fn progress;
@@ -66,6 +68,18 @@ typedef struct exp_nightly_cfg {
     void *hook_ctx;
     const char *fault_product; /* this product's decision fails (as a real failure would) */
 } exp_nightly_cfg;
+
+/* Checkpoints versioned by run date (exp_nightly_ckpt.c, docs/checkpoints.md): target receives
+ * "<root>/<date>" (created with root), source the newest "<root>/<YYYY-MM-DD>" folder dated
+ * before `date` ("" when there is none: train from scratch).  Never `date` itself, so a retry
+ * of a date starts from what its first attempt started from.  0, ENG_EINVAL (path too long),
+ * ENG_EIO (cannot create), ENG_ENOMEM. */
+int exp_nightly_ckpt_dirs(const char *root, int32_t date, char *target, size_t n_target, char *source,
+                          size_t n_source);
+/* Remove dated folders of root beyond the `keep` newest dated <= date; folders after date and
+ * keep_date (the source of the run) always stay.  keep <= 0: nothing removed.  Returns the
+ * number removed, -1 on allocation failure; a folder that cannot be removed is warned about. */
+int exp_nightly_ckpt_prune(const char *root, int32_t date, int32_t keep_date, int keep);
 
 /* Defaults above; compare = exp_compare_default().  Caller frees with exp_compare_cfg_free
  * (&cfg->compare). */

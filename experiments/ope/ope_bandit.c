@@ -8,11 +8,7 @@
 #include <cblas.h>
 
 #include "ope.h"
-
-/* LAPACK's Cholesky solve, exported by OpenBLAS (no LAPACKE header on this system).  The
- * trailing length is gfortran's hidden length of the character argument. */
-extern void dposv_(const char *uplo, const int *n, const int *nrhs, double *a, const int *lda, double *b,
-                   const int *ldb, int *info, size_t uplo_len);
+#include "ope_lapack.h"
 
 #define OPE_PI_SUM_RTOL 1e-6
 

@@ -504,7 +504,10 @@ static int overlap(FILE *f, const exp_results *r) {
     }
     if (rows) fputs("</table></div>", f);
     else fputs("<p class=\"note\" id=\"overlap-flagged\">No product has poor overlap.</p>", f);
-    if (more) fprintf(f, "<p class=\"note\">%d more flagged rows are in the JSON file.</p>", more);
+    if (more)
+        fprintf(f, "<p class=\"note\">%d more flagged rows are not shown; every product's poor-overlap flags are in "
+                   "products.csv.gz (columns &lt;agent&gt;_poor_overlap).</p>",
+                more);
     fputs("</section>\n", f);
 done:
     free(ess);
@@ -512,10 +515,11 @@ done:
     return st;
 }
 
-static void product_row(FILE *f, const exp_product_result *p) {
+static void product_row(FILE *f, const exp_product_result *p, const char *role) {
     char buf[64];
     fputs("<tr><td class=\"pid\">", f);
     exp_rep_esc(f, p->product_id);
+    if (role) fprintf(f, " <span class=\"note\">%s</span>", role);
     fprintf(f, "</td><td class=\"st-%s\">%s</td>", exp_status_name(p->status), exp_status_name(p->status));
     exp_rep_fmt_price(p->incumbent_price, buf, sizeof buf);
     fprintf(f, "<td class=\"num\">%s</td>", buf);
@@ -553,30 +557,46 @@ static void product_row(FILE *f, const exp_product_result *p) {
     fputs("</tr>\n", f);
 }
 
-static void products(FILE *f, const exp_results *r) {
+/* The listed products (exp_rep_select): all up to EXP_REP_LIST_ALL, else the top and bottom by
+ * deployment score and an even sample; every product is in products.csv.gz.  0 or ENG_ENOMEM. */
+static int products(FILE *f, const exp_results *r) {
+    int *idx = NULL, n = 0;
+    unsigned char *role = NULL;
+    int st = exp_rep_select(r, &idx, &role, &n);
+    if (st) return st;
+    const int some = n < r->n_products;
     fputs("<section id=\"products\"><h2>Products</h2><p class=\"note\">Per product: the guarded price each agent "
           "would set next with the guardrails that shaped it, and its shown estimates (now: immediate reward per "
           "period; uplift: over the historical prices' on-policy mean, empirical-Bayes shrunk and raw paired, "
-          "95% intervals; long: discounted return).</p><div class=\"scroll\"><table id=\"product-table\"><tr>"
-          "<th>Product</th><th>Status</th><th>Incumbent</th>",
+          "95% intervals; long: discounted return).</p>",
           f);
+    if (some)
+        fprintf(f, "<p class=\"note\" id=\"product-selection\">%d of %d products are listed: the %d with the highest "
+                   "and the %d with the lowest deployment score (the best lower bound of the shrunk uplift among the "
+                   "agents) and %d evenly spaced among the others (marked top, bottom, sample). Every product, with "
+                   "each agent's price and estimates and the decision, is in <a href=\"products.csv.gz\">"
+                   "products.csv.gz</a> beside this page.</p>",
+                n, r->n_products, EXP_REP_TOP, EXP_REP_TOP, EXP_REP_SAMPLE);
+    fputs("<div class=\"scroll\"><table id=\"product-table\"><tr><th>Product</th><th>Status</th><th>Incumbent</th>", f);
     for (int a = 0; a < EXP_N_AGENTS; a++) fprintf(f, "<th>%s</th>", exp_rep_agent_label(a));
     fputs("</tr>\n", f);
-    int n = r->n_products < EXP_REP_MAX_ROWS ? r->n_products : EXP_REP_MAX_ROWS;
-    for (int i = 0; i < n; i++) product_row(f, &r->products[i]);
-    fputs("</table></div>", f);
-    if (r->n_products > n)
-        fprintf(f, "<p class=\"note\">The first %d of %d products are shown; all are in the JSON file.</p>", n,
-                r->n_products);
-    fputs("</section>\n", f);
+    for (int k = 0; k < n; k++) product_row(f, &r->products[idx[k]], some ? exp_rep_role_name(role[k]) : NULL);
+    fputs("</table></div></section>\n", f);
+    free(idx);
+    free(role);
+    return ENG_OK;
 }
 
 static void skipped(FILE *f, const exp_results *r) {
     fputs("<section id=\"skipped\"><h2>Skipped and failed products</h2>", f);
-    int rows = 0;
+    int rows = 0, more = 0;
     for (int i = 0; i < r->n_products; i++) {
         const exp_product_result *p = &r->products[i];
         if (p->status == EXP_OK && !p->agent_failed) continue;
+        if (rows >= EXP_REP_MAX_ROWS) {
+            more++;
+            continue;
+        }
         if (!rows++)
             fputs("<div class=\"scroll\"><table id=\"skipped-table\"><tr><th>Product</th><th>Status</th>"
                   "<th>Agents failed</th><th>Why</th></tr>\n",
@@ -594,6 +614,9 @@ static void skipped(FILE *f, const exp_results *r) {
     }
     if (rows) fputs("</table></div>", f);
     else fputs("<p class=\"note\" id=\"skipped-table\">Every product was trained and evaluated.</p>", f);
+    if (more)
+        fprintf(f, "<p class=\"note\">%d more are not shown; products.csv.gz has every product's status and note.</p>",
+                more);
     fputs("</section>\n", f);
 }
 
@@ -638,7 +661,7 @@ int exp_report_html(const exp_results *r, FILE *f) {
     trajectories(f, r);
     st = overlap(f, r);
     if (st) return st;
-    products(f, r);
+    if ((st = products(f, r))) return st;
     skipped(f, r);
     config(f, r);
     fputs("<footer>Generated by rlprice. Offline estimates from logged data; see docs/ope.md and docs/report.md "
@@ -667,6 +690,11 @@ static char *join(const char *dir, const char *name) {
 }
 
 int exp_report_write(const exp_results *r, const char *dir, char **html_path, char **json_path) {
+    return exp_report_write_ex(r, NULL, dir, html_path, json_path);
+}
+
+int exp_report_write_ex(const exp_results *r, const exp_report_decision *dec, const char *dir, char **html_path,
+                        char **json_path) {
     if (html_path) *html_path = NULL;
     if (json_path) *json_path = NULL;
     if (!r || !dir || !*dir) return eng_err_set(ENG_EINVAL, "exp_report_write: NULL results or directory");
@@ -674,12 +702,13 @@ int exp_report_write(const exp_results *r, const char *dir, char **html_path, ch
         return eng_err_set(ENG_EINVAL, "exp_report_write: %d products but no product array", r->n_products);
     int st = ENG_OK;
     json_object *doc = NULL;
-    char *hp = join(dir, "report.html"), *jp = join(dir, "report.json");
-    if (!hp || !jp) {
+    char *hp = join(dir, "report.html"), *jp = join(dir, "report.json"), *cp = join(dir, "products.csv.gz");
+    if (!hp || !jp || !cp) {
         st = ENG_ENOMEM;
         goto done;
     }
     if ((st = eng_atomic_write(hp, html_cb, (void *)r)) != ENG_OK) goto done;
+    if ((st = exp_report_products_csv(r, dec, cp)) != ENG_OK) goto done;
     if (!(doc = exp_report_json(r))) {
         st = ENG_ENOMEM;
         goto done;
@@ -696,6 +725,7 @@ int exp_report_write(const exp_results *r, const char *dir, char **html_path, ch
     if (json_path) *json_path = jp, jp = NULL;
 done:
     json_object_put(doc);
+    free(cp);
     free(hp);
     free(jp);
     return st;

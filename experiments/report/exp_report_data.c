@@ -4,8 +4,11 @@
  * exp_report_int.h. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "eng_util.h"
 
 #include "exp_report_int.h"
 
@@ -244,4 +247,89 @@ int exp_rep_config_lines(const char *text, exp_rep_config_fn fn, void *ctx) {
         s += len + (nl ? 1 : 0);
     }
     return 0;
+}
+
+/* ---- the listed products -------------------------------------------------------------- */
+
+const char *exp_rep_role_name(int role) {
+    static const char *const names[] = {"all", "top", "bottom", "sample"};
+    return role >= 0 && role <= EXP_ROLE_SAMPLE ? names[role] : "?";
+}
+
+double exp_rep_score(const exp_product_result *p) {
+    double best = NAN;
+    if (!exp_rep_evaluated(p)) return NAN;
+    for (int a = EXP_AGENT_FIXED; a < EXP_N_AGENTS; a++) {
+        const ope_value *v = &p->uplift_shrunk[a];
+        if ((p->agent_failed & (1u << a)) || !v->available || !isfinite(v->ci_low)) continue;
+        if (!(v->ci_low <= best)) best = v->ci_low; /* also replaces NaN */
+    }
+    return best;
+}
+
+typedef struct scored { double s; int i; } scored;
+
+/* Descending score, then ascending index (a total order: the selection is reproducible). */
+static int cmp_scored(const void *a, const void *b) {
+    const scored *x = a, *y = b;
+    if (x->s != y->s) return x->s < y->s ? 1 : -1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+int exp_rep_select(const exp_results *r, int **idx, unsigned char **role, int *n) {
+    const int N = r->n_products;
+    *idx = NULL;
+    *role = NULL;
+    *n = 0;
+    if (N <= 0) return ENG_OK;
+    unsigned char *rl = calloc((size_t)N, 1); /* role + 1 of each product, 0 = not listed */
+    scored *sc = malloc(sizeof *sc * (size_t)N);
+    int m = 0, st = ENG_OK;
+    if (!rl || !sc) {
+        st = eng_err_set(ENG_ENOMEM, "report: out of memory (product selection)");
+        goto done;
+    }
+    if (N <= EXP_REP_LIST_ALL) {
+        for (int i = 0; i < N; i++) rl[i] = 1 + EXP_ROLE_ALL;
+    } else {
+        int ns = 0;
+        for (int i = 0; i < N; i++) {
+            double s = exp_rep_score(&r->products[i]);
+            if (isfinite(s)) sc[ns++] = (scored){s, i};
+        }
+        qsort(sc, (size_t)ns, sizeof *sc, cmp_scored);
+        for (int k = 0; k < ns && k < EXP_REP_TOP; k++) rl[sc[k].i] = 1 + EXP_ROLE_TOP;
+        for (int k = ns - 1; k >= 0 && k >= ns - EXP_REP_TOP; k--)
+            if (!rl[sc[k].i]) rl[sc[k].i] = 1 + EXP_ROLE_BOTTOM;
+        int rest = 0;
+        for (int i = 0; i < N; i++) rest += !rl[i];
+        /* every (rest / EXP_REP_SAMPLE)-th of the others, the first one in the middle of its step */
+        const double step = rest > EXP_REP_SAMPLE ? (double)rest / EXP_REP_SAMPLE : 1.0;
+        double next = step / 2;
+        for (int i = 0, j = 0; i < N; i++) {
+            if (rl[i]) continue;
+            if (j++ >= (long)next || rest <= EXP_REP_SAMPLE) {
+                rl[i] = 1 + EXP_ROLE_SAMPLE;
+                next += step;
+            }
+        }
+    }
+    for (int i = 0; i < N; i++) m += rl[i] != 0;
+    int *ix = malloc(sizeof *ix * (size_t)m);
+    unsigned char *ro = malloc((size_t)m);
+    if (!ix || !ro) {
+        free(ix);
+        free(ro);
+        st = eng_err_set(ENG_ENOMEM, "report: out of memory (product selection)");
+        goto done;
+    }
+    for (int i = 0, k = 0; i < N; i++)
+        if (rl[i]) ix[k] = i, ro[k++] = (unsigned char)(rl[i] - 1);
+    *idx = ix;
+    *role = ro;
+    *n = m;
+done:
+    free(rl);
+    free(sc);
+    return st;
 }

@@ -13,6 +13,26 @@
 /* Products whose price trajectories are drawn. */
 #define EXP_REP_MAX_TRAJ 4
 
+/* Products listed one by one in the HTML product table and the JSON "products" array: all of
+ * them up to EXP_REP_LIST_ALL; beyond, the EXP_REP_TOP with the highest and the EXP_REP_TOP with
+ * the lowest deployment score (exp_rep_score) and EXP_REP_SAMPLE evenly spaced (by product
+ * index) among the others.  Every product is in products.csv.gz.  This keeps both files a few
+ * MB at 40,000 products. */
+#define EXP_REP_LIST_ALL 200
+#define EXP_REP_TOP 50
+#define EXP_REP_SAMPLE 100
+
+typedef enum { EXP_ROLE_ALL = 0, EXP_ROLE_TOP, EXP_ROLE_BOTTOM, EXP_ROLE_SAMPLE } exp_rep_role;
+/* "all", "top", "bottom", "sample".  Static string. */
+const char *exp_rep_role_name(int role);
+/* A product's deployment score: the highest lower bound of the shrunk uplift over the
+ * incumbent among the candidate agents (fixed, LinUCB, DQN, DDPG) that did not fail; NaN
+ * when none has one (such products are only sampled). */
+double exp_rep_score(const exp_product_result *p);
+/* The listed products: *idx receives their indices in product order and *role their roles
+ * (both malloc'd, caller frees; NULL when *n is 0).  Returns 0 or ENG_ENOMEM (message set). */
+int exp_rep_select(const exp_results *r, int **idx, unsigned char **role, int *n);
+
 /* Display label ("Historical prices", "Best fixed price", "LinUCB", "DQN", "DDPG") and chart
  * colour of an agent.  Static strings.  Machine keys are exp_agent_name / exp_status_name. */
 const char *exp_rep_agent_label(int a);

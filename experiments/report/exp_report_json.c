@@ -216,16 +216,28 @@ json_object *exp_report_json(const exp_results *r) {
         eng_err_set(ENG_EINVAL, "exp_report_json: NULL results");
         return NULL;
     }
-    json_object *root = json_object_new_object(), *prods = NULL, *traj = NULL;
-    if (!root || put_str(root, "schema", "rlprice.report/1") || run_json(root, r) ||
+    json_object *root = json_object_new_object(), *prods = NULL, *traj = NULL, *pl = NULL;
+    int *idx = NULL, n_listed = 0;
+    unsigned char *role = NULL;
+    if (exp_rep_select(r, &idx, &role, &n_listed)) {
+        json_object_put(root);
+        return NULL;
+    }
+    if (!root || put_str(root, "schema", "rlprice.report/2") || run_json(root, r) ||
+        !(pl = put_new(root, "product_list", json_object_new_object())) || put_int(pl, "total", r->n_products) ||
+        put_int(pl, "listed", n_listed) || put_int(pl, "top", EXP_REP_TOP) || put_int(pl, "bottom", EXP_REP_TOP) ||
+        put_int(pl, "sample", EXP_REP_SAMPLE) || put_int(pl, "all_up_to", EXP_REP_LIST_ALL) ||
+        put_str(pl, "file", "products.csv.gz") ||
         !(prods = put_new(root, "products", json_object_new_array())) ||
         !(traj = put_new(root, "trajectories", json_object_new_array())))
         goto fail;
+    for (int k = 0; k < n_listed; k++) {
+        json_object *pj = product_json(&r->products[idx[k]]);
+        if (!pj || arr_add(prods, pj) || put_str(pj, "listed_as", exp_rep_role_name(role[k]))) goto fail;
+    }
     int shown = 0;
     for (int i = 0; i < r->n_products; i++) {
         const exp_product_result *p = &r->products[i];
-        json_object *pj = product_json(p);
-        if (!pj || arr_add(prods, pj)) goto fail;
         /* the same example products as the HTML page */
         if (shown >= EXP_REP_MAX_TRAJ || !exp_rep_evaluated(p) || p->n_periods < 2 || !p->hist_price) continue;
         shown++;
@@ -238,8 +250,12 @@ json_object *exp_report_json(const exp_results *r) {
             if (p->agent_price[a] && !put_new(ag, exp_agent_name((exp_agent)a), floats_json(p->agent_price[a], p->n_periods)))
                 goto fail;
     }
+    free(idx);
+    free(role);
     return root;
 fail:
+    free(idx);
+    free(role);
     json_object_put(root);
     eng_err_set(ENG_ENOMEM, "report: out of memory building JSON");
     return NULL;

@@ -1,0 +1,13 @@
+/* db_products.h - the product catalogue as the commands see it (all SQL in data/). */
+#ifndef DB_PRODUCTS_H
+#define DB_PRODUCTS_H
+
+#include <libpq-fe.h>
+
+/* Every products.product_id, sorted.  *ids (malloc'd array of malloc'd strings; free each and
+ * the array, or db_product_ids_free) and *n; on failure *ids is NULL and *n 0.  Returns 0,
+ * ENG_EDB (server message, redacted), ENG_ENOMEM. */
+int db_product_ids(PGconn *conn, char ***ids, int *n);
+void db_product_ids_free(char **ids, int n);
+
+#endif
