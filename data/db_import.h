@@ -7,7 +7,7 @@
  * with their line number and reason, counted and skipped.  See docs/import.md.
  *
  * Dominick's preset: the orange-juice store x brand x week file (shipped as
- * data/datasets/dominicks_oj/ (xz), unpacked by `make` into $(BUILD)/data/dominicks_oj) into products, sales and
+ * data/datasets/dominicks_oj/ (xz), unpacked by `make` into $(BUILD)/datasets/dominicks_oj) into products, sales and
  * competitor_prices via db_history_store. */
 #ifndef DB_IMPORT_H
 #define DB_IMPORT_H
@@ -51,7 +51,7 @@ void db_import_report_free(db_import_report *r);
 
 typedef struct db_dominicks_opts {
     const char *dir;      /* folder with oj_store_brand_week.csv, or the CSV file itself;
-                             NULL = RLPRICE_BUILD_DATA/dominicks_oj (build/data) */
+                             NULL = RLPRICE_BUILD_DATA/dominicks_oj (build/datasets) */
     const char *stores;   /* "2,5,8-12" or NULL for every store */
     int week_lo, week_hi; /* inclusive; 0 = the data's first/last week */
 } db_dominicks_opts;
