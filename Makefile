@@ -5,13 +5,14 @@
 #   make asan       build and run the tests with AddressSanitizer + UBSan (in build-asan/)
 #   make bench      run every benchmark
 #   NO_CUDA=1       build without the CUDA backend
+#   NO_MPI=1        build without MPI (one process; `mpirun -np K ./rlprice nightly` needs it, docs/mpi.md)
 # In CI (CI=true) warnings are errors.
 
 BUILD   ?= build
 CC      ?= cc
 MODULES := engine engine/runtime data features env agents \
            experiments/ope experiments/compare experiments/nightly experiments/report \
-           experiments/bench experiments/cmd
+           experiments/bench experiments/backtest experiments/cmd
 SAN     ?=
 
 # ---- top-level targets: make sure the Debian packages exist, then build in a sub-make so
@@ -104,12 +105,36 @@ else
 HAVE_CUDA := 1
 CUDA_MSG := CUDA backend: found ($(NVCC), toolkit $(CUDA_TOP), $(CUDA_ARCH_MSG))
 endif
+# Open MPI (Debian libopenmpi-dev): through pkg-config (ompi-c), else mpicc --showme.  Built in
+# when found: `mpirun -np K ./rlprice nightly ...` shards the night over K ranks (docs/mpi.md).
+ifeq ($(NO_MPI),1)
+HAVE_MPI :=
+MPI_MSG := MPI: off (NO_MPI=1)
+else
+MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null)
+MPI_LIBS := $(shell pkg-config --libs ompi-c 2>/dev/null)
+ifeq ($(MPI_LIBS),)
+MPICC := $(shell command -v mpicc 2>/dev/null)
+ifneq ($(MPICC),)
+MPI_CFLAGS := $(shell $(MPICC) --showme:compile 2>/dev/null)
+MPI_LIBS := $(shell $(MPICC) --showme:link 2>/dev/null)
+endif
+endif
+ifeq ($(MPI_LIBS),)
+HAVE_MPI :=
+MPI_MSG := MPI: not found (no pkg-config ompi-c, no mpicc); one process only
+else
+HAVE_MPI := 1
+MPI_MSG := MPI: found (Open MPI $(shell pkg-config --modversion ompi-c 2>/dev/null || echo '?'), mpirun: $(or $(shell command -v mpirun 2>/dev/null),not on PATH))
+endif
+endif
 $(info rlprice: OpenBLAS: found ($(shell pkg-config --modversion openblas)))
 $(info rlprice: HDF5: found ($(shell pkg-config --modversion hdf5)))
 $(info rlprice: libpq: found ($(shell pkg-config --modversion libpq)))
 $(info rlprice: cmocka: found ($(shell pkg-config --modversion cmocka)))
 $(info rlprice: json-c: found ($(shell pkg-config --modversion json-c)); zlib: found ($(shell pkg-config --modversion zlib)); libcsv: found)
 $(info rlprice: $(CUDA_MSG))
+$(info rlprice: $(MPI_MSG))
 
 CFLAGS ?= -O2
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -g -fno-strict-aliasing $(PKG_CFLAGS) \
@@ -131,7 +156,15 @@ LDLIBS += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcudart_static -l
 CU_SRC := $(wildcard engine/*.cu)
 endif
 
-LIB_SRC  := $(wildcard $(addsuffix /*.c,$(MODULES)))
+ifeq ($(HAVE_MPI),1)
+CFLAGS += -DENG_HAVE_MPI=1 $(MPI_CFLAGS)
+LDLIBS += $(MPI_LIBS)
+PAR_OUT := engine/runtime/eng_par_none.c
+else
+PAR_OUT := engine/runtime/eng_par_mpi.c
+endif
+
+LIB_SRC  := $(filter-out $(PAR_OUT),$(wildcard $(addsuffix /*.c,$(MODULES))))
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(patsubst %.cu,$(BUILD)/%.cu.o,$(CU_SRC))
 LIB_OBJ  += $(BUILD)/gen/db_sql_text.o
 TEST_SRC := $(wildcard tests/test_*.c)
@@ -178,7 +211,7 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/librlprice.a tests/test_common.h
 	$(CC) $(CFLAGS) -Itests -MMD -MP $(LDFLAGS) $< $(BUILD)/librlprice.a -o $@ $(LDLIBS)
 
 # Rebuild everything when the flags change (e.g. NO_CUDA=1 after a CUDA build).
-CONFIG_LINE := $(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS) $(NVCCFLAGS) cuda=$(HAVE_CUDA)
+CONFIG_LINE := $(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS) $(NVCCFLAGS) cuda=$(HAVE_CUDA) mpi=$(HAVE_MPI)
 $(BUILD)/.config: FORCE
 	@mkdir -p $(@D)
 	@echo '$(CONFIG_LINE)' | cmp -s - $@ || echo '$(CONFIG_LINE)' >$@

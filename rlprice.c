@@ -14,6 +14,7 @@
 #include "eng_util.h"
 #include "env_behaviour.h"
 #include "env_sim.h"
+#include "exp_backtest.h"
 #include "exp_bench.h"
 #include "exp_bench_agents.h"
 #include "exp_bench_db.h"
@@ -55,6 +56,7 @@ static const rlp_cmd commands[] = {
     {"ope-validate", NULL, ope_cmd_validate, "OPE estimators vs the simulator's truth: bias and coverage (--products N --seeds S)"},
     {"report", NULL, exp_cmd_report, "compare the agents and write an HTML + JSON report (--out DIR; docs/report.md)"},
     {"nightly", NULL, exp_cmd_nightly, "the nightly pricing run: load, train, OPE, decide, report, push (docs/nightly.md)"},
+    {"backtest", NULL, exp_cmd_backtest, "the nightly on a simulated history, valued under the known truth (docs/backtest.md)"},
     {"bench", "engine", exp_cmd_bench_engine, "engine training-step throughput vs sgemm (--device, --seconds)"},
     {"bench", "db", exp_cmd_bench_db, "COPY loader vs psql \\copy, loader memory, push time [--db CONNINFO]"},
     {"bench", "agents", exp_cmd_bench_agents, "agent throughput: DQN, DDPG, LinUCB, a 1,000-product group"},

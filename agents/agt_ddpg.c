@@ -13,16 +13,27 @@
 struct agt_ddpg {
     agt_ddpg_cfg cfg;
     int P;
+    const eng_backend *be;
     eng_model *actor, *critic, *actor_t, *critic_t;
     agt_replay *rb;
     eng_rng *rng;     /* [P] */
     float *ou;        /* [P] OU state */
     unsigned char *bad, *mask, *newbad, *cbad;
     long steps;
-    float *s, *s2, *a, *r, *done; /* [P][B][S] x2, [P][B] x3 */
-    float *x;         /* [P][B][S+1] critic input */
-    float *dx;        /* [P][B][S+1] */
-    float *mu, *q, *dq, *da; /* [P][B] */
+    /* The minibatch lives in ONE host block `hb` (backend host memory, pinned on CUDA) and goes
+     * up in one copy to the backend block `db` of the same layout:
+     *   s [P][B][S], s2 [P][B][S], a [P][B], r [P][B], done [P][B], w [P][B] (critic loss
+     *   weights: the product's mask), maskf [P] */
+    float *hb, *db;
+    size_t nbatch;
+    float *s, *s2, *a, *r, *done, *w, *maskf; /* views of hb */
+    /* backend scratch: x, dx [P][B][S+1] (critic input and its gradient), mu, qv, y, dq, da
+     * [P][B], qmean [P] */
+    float *dbuf;
+    float *x, *dx, *mu, *qv, *y, *dq, *da, *qmean;
+    unsigned char *pmask;  /* mask of the step whose statistics are pending */
+    int pending;
+    long pending_step;
     float *loss;      /* [P] */
     float *gn_c, *gn_a; /* [P] gradient norms (critic, actor) */
     float *s1;        /* [P][S] */
@@ -86,8 +97,12 @@ void agt_ddpg_free(agt_ddpg *q) {
     eng_model_free(q->actor); eng_model_free(q->critic); eng_model_free(q->actor_t); eng_model_free(q->critic_t);
     agt_replay_free(q->rb);
     free(q->rng); free(q->ou); free(q->bad); free(q->mask); free(q->newbad); free(q->cbad);
-    free(q->s); free(q->s2); free(q->a); free(q->r); free(q->done); free(q->x); free(q->dx);
-    free(q->mu); free(q->q); free(q->dq); free(q->da); free(q->loss); free(q->gn_c); free(q->gn_a); free(q->s1);
+    if (q->be) {
+        q->be->host_free(q->hb);
+        q->be->free(q->db);
+        q->be->free(q->dbuf);
+    }
+    free(q->pmask); free(q->loss); free(q->gn_c); free(q->gn_a); free(q->s1);
     free(q);
 }
 
@@ -100,34 +115,42 @@ int agt_ddpg_create(agt_ddpg **out, const eng_backend *be, const agt_ddpg_cfg *c
     if (!q) return ENG_ENOMEM;
     q->cfg = *cfg;
     q->P = P;
+    q->be = be;
     const int S = cfg->state_dim;
     eng_arch aa, ca;
     const int asz[4] = {S, cfg->hidden1, cfg->hidden2, 1}, csz[4] = {S + 1, cfg->hidden1, cfg->hidden2, 1};
     if ((st = eng_arch_mlp(&aa, asz, 4, ENG_ACT_RELU, ENG_ACT_TANH))) goto cleanup;
     if ((st = eng_arch_mlp(&ca, csz, 4, ENG_ACT_RELU, ENG_ACT_IDENTITY))) goto cleanup;
     const uint64_t cseed = eng_seed_derive(cfg->seed, 0xC217u);
-    if ((st = eng_model_create(&q->actor, be, &aa, P, cfg->seed))) goto cleanup;
-    if ((st = eng_model_create(&q->actor_t, be, &aa, P, cfg->seed))) goto cleanup;
-    if ((st = eng_model_create(&q->critic, be, &ca, P, cseed))) goto cleanup;
-    if ((st = eng_model_create(&q->critic_t, be, &ca, P, cseed))) goto cleanup;
+    if ((st = eng_model_create_keyed(&q->actor, be, &aa, P, cfg->seed, cfg->keys))) goto cleanup;
+    if ((st = eng_model_create_keyed(&q->actor_t, be, &aa, P, cfg->seed, cfg->keys))) goto cleanup;
+    if ((st = eng_model_create_keyed(&q->critic, be, &ca, P, cseed, cfg->keys))) goto cleanup;
+    if ((st = eng_model_create_keyed(&q->critic_t, be, &ca, P, cseed, cfg->keys))) goto cleanup;
     if ((st = agt_ddpg_sync_targets(q))) goto cleanup;
     if ((st = agt_replay_create(&q->rb, P, S, 1, cfg->replay))) goto cleanup;
     const size_t PB = (size_t)P * cfg->batch;
     q->rng = eng_calloc(P, sizeof(eng_rng)); q->ou = eng_calloc(P, sizeof(float));
     q->bad = eng_calloc(P, 1); q->mask = eng_calloc(P, 1); q->newbad = eng_calloc(P, 1); q->cbad = eng_calloc(P, 1);
-    q->s = eng_calloc(PB * S, sizeof(float)); q->s2 = eng_calloc(PB * S, sizeof(float));
-    q->a = eng_calloc(PB, sizeof(float)); q->r = eng_calloc(PB, sizeof(float)); q->done = eng_calloc(PB, sizeof(float));
-    q->x = eng_calloc(PB * (S + 1), sizeof(float)); q->dx = eng_calloc(PB * (S + 1), sizeof(float));
-    q->mu = eng_calloc(PB, sizeof(float)); q->q = eng_calloc(PB, sizeof(float));
-    q->dq = eng_calloc(PB, sizeof(float)); q->da = eng_calloc(PB, sizeof(float));
+    q->pmask = eng_calloc(P, 1);
     q->loss = eng_calloc(P, sizeof(float)); q->gn_c = eng_calloc(P, sizeof(float));
     q->gn_a = eng_calloc(P, sizeof(float)); q->s1 = eng_calloc((size_t)P * S, sizeof(float));
-    if (!q->rng || !q->ou || !q->bad || !q->mask || !q->newbad || !q->cbad || !q->s || !q->s2 || !q->a || !q->r || !q->done ||
-        !q->x || !q->dx || !q->mu || !q->q || !q->dq || !q->da || !q->loss || !q->gn_c || !q->gn_a || !q->s1) {
+    if (!q->rng || !q->ou || !q->bad || !q->mask || !q->newbad || !q->cbad || !q->pmask || !q->loss || !q->gn_c ||
+        !q->gn_a || !q->s1) {
         st = ENG_ENOMEM;
         goto cleanup;
     }
-    for (int p = 0; p < P; p++) eng_rng_seed(&q->rng[p], eng_seed_derive(cfg->seed ^ 0xDD96u, (uint64_t)(cfg->product_base + p)));
+    q->nbatch = 2 * PB * S + 4 * PB + (size_t)P;
+    const size_t nx = PB * (S + 1);
+    if ((st = be->host_alloc(&q->hb, q->nbatch)) || (st = be->alloc(&q->db, q->nbatch)) ||
+        (st = be->alloc(&q->dbuf, 2 * nx + 5 * PB + (size_t)P)))
+        goto cleanup;
+    q->s = q->hb; q->s2 = q->s + PB * S; q->a = q->s2 + PB * S; q->r = q->a + PB; q->done = q->r + PB;
+    q->w = q->done + PB; q->maskf = q->w + PB;
+    q->x = q->dbuf; q->dx = q->x + nx; q->mu = q->dx + nx; q->qv = q->mu + PB; q->y = q->qv + PB;
+    q->dq = q->y + PB; q->da = q->dq + PB; q->qmean = q->da + PB;
+    for (int p = 0; p < P; p++)
+        eng_rng_seed(&q->rng[p], eng_seed_derive(cfg->seed ^ 0xDD96u, cfg->keys ? cfg->keys[p] : (uint64_t)(cfg->product_base + p)));
+    q->cfg.keys = NULL; /* borrowed for creation only */
     *out = q;
     return ENG_OK;
 cleanup:
@@ -147,7 +170,13 @@ int agt_ddpg_sync_targets(agt_ddpg *q) {
     return st ? st : eng_model_copy_params(q->critic_t, q->critic);
 }
 
+static int ddpg_settle(agt_ddpg *q);
+
 const unsigned char *agt_ddpg_diverged(const agt_ddpg *q, int *n_bad) {
+    /* the last update's statistics first (flags are brought up to date lazily); a failure to
+     * fetch them is logged and leaves the flags as they are */
+    if (q->pending && ddpg_settle((agt_ddpg *)q) != ENG_OK)
+        ENG_WARN("ddpg: the last update's divergence check failed: %s", eng_err_msg());
     if (n_bad) {
         int n = 0;
         for (int p = 0; p < q->P; p++) n += q->bad[p];
@@ -164,18 +193,40 @@ int agt_ddpg_push(agt_ddpg *q, int p, const float *s, float ratio, float reward,
     return agt_replay_push(q->rb, p, s, &a, reward, s2, done);
 }
 
-/* x[p][b] = [s[p][b][:], act[p][b]] */
-static void pack_critic_input(float *x, const float *s, const float *act, size_t PB, int S) {
-    for (size_t i = 0; i < PB; i++) {
-        memcpy(x + i * (S + 1), s + i * S, sizeof(float) * S);
-        x[i * (S + 1) + S] = act[i];
+/* Check the posted statistics of step q->pending_step (critic loss and both gradient norms of
+ * the products that trained then; every AGT_FULL_CHECK steps the parameter scans of both
+ * networks, which ride on the same copies): a non-finite value flags the product (logged once,
+ * masked out from then on).  Two event waits, the first of which (the critic's, recorded
+ * earlier) is already known complete after the second: one host sync.  No-op when nothing is
+ * pending. */
+static int ddpg_settle(agt_ddpg *q) {
+    if (!q->pending) return ENG_OK;
+    q->pending = 0;
+    int st = eng_model_stats_fetch(q->actor, NULL, q->gn_a, q->newbad);
+    if (st < 0) return st;
+    if ((st = eng_model_stats_fetch(q->critic, q->loss, q->gn_c, q->cbad)) < 0) return st;
+    for (int p = 0; p < q->P; p++) {
+        int b = q->newbad[p] || q->cbad[p] ||
+                (q->pmask[p] && (!isfinite(q->loss[p]) || !isfinite(q->gn_c[p]) || !isfinite(q->gn_a[p])));
+        if (b && !q->bad[p]) {
+            q->bad[p] = 1;
+            ENG_WARN("ddpg: product %ld diverged at step %ld (non-finite parameters or loss); it is excluded from further training",
+                     q->cfg.product_base + p, q->pending_step);
+        }
     }
+    return ENG_OK;
 }
 
+/* One group update on the backend: the minibatch goes up in one copy; the critic targets, the
+ * critic inputs [state, action], the actor's gradient through the critic and the
+ * behaviour-cloning term are built there; losses and gradient norms come back one step late
+ * (as in agt_dqn.c).  Per update on a device: one upload (plus the masks when they change),
+ * one host wait; critic_loss / actor_q ask for this update's values at once (more waits). */
 int agt_ddpg_train_step(agt_ddpg *q, float *critic_loss, float *actor_q) {
     if (!q) return eng_err_set(ENG_EINVAL, "ddpg_train_step: NULL agent");
     const int P = q->P, B = q->cfg.batch, S = q->cfg.state_dim;
     const size_t PB = (size_t)P * B;
+    const eng_backend *be = q->be;
     int st, any;
     for (int p = 0; p < P; p++) {
         if (critic_loss) critic_loss[p] = NAN;
@@ -185,72 +236,57 @@ int agt_ddpg_train_step(agt_ddpg *q, float *critic_loss, float *actor_q) {
                                       q->s2, q->done)))
         return st;
     if (!any) return ENG_OK;
+    for (int p = 0; p < P; p++) q->maskf[p] = q->mask[p] ? 1.0f : 0.0f;
+    for (size_t i = 0; i < PB; i++) q->w[i] = q->maskf[i / (size_t)B]; /* idle products: weight 0 */
+    if ((st = be->to_device(q->db, q->hb, q->nbatch))) return st;
+    const float *ds = q->db, *ds2 = ds + PB * S, *da = ds2 + PB * S, *dr = da + PB, *ddone = dr + PB, *dw = ddone + PB,
+                *dmask = dw + PB;
     eng_adam_cfg ac = eng_adam_default();
     ac.clip_norm = q->cfg.clip_norm;
     /* ---- critic: y = r + gamma (1 - done) Q'(s', mu'(s')) ---- */
-    if ((st = eng_model_infer(q->actor_t, q->s2, B, q->mu))) return st;
-    pack_critic_input(q->x, q->s2, q->mu, PB, S);
-    if ((st = eng_model_infer(q->critic_t, q->x, B, q->q))) return st;
-    for (size_t i = 0; i < PB; i++) q->r[i] += q->done[i] != 0.0f ? 0.0f : q->cfg.gamma * q->q[i]; /* r := y */
-    pack_critic_input(q->x, q->s, q->a, PB, S);
-    if ((st = eng_model_forward(q->critic, q->x, B, NULL))) return st;
-    /* idle products: weight 0 */
-    for (size_t i = 0; i < PB; i++) q->dq[i] = q->mask[i / (size_t)B] ? 1.0f : 0.0f;
+    if ((st = eng_model_infer_dev(q->actor_t, ds2, B, q->mu))) return st;
+    if ((st = be->concat_cols(q->x, ds2, S, q->mu, 1, PB))) return st;
+    if ((st = eng_model_infer_dev(q->critic_t, q->x, B, q->qv))) return st;
+    if ((st = be->ddpg_critic_target(q->y, dr, ddone, q->qv, q->cfg.gamma, PB))) return st;
+    if ((st = be->concat_cols(q->x, ds, S, da, 1, PB))) return st;
+    if ((st = eng_model_forward_dev(q->critic, q->x, B))) return st;
     if ((st = eng_model_zero_grad(q->critic))) return st;
-    if ((st = eng_model_loss_backward(q->critic, ENG_LOSS_MSE, 1.0f, q->r, q->dq, q->loss))) return st;
+    if ((st = eng_model_loss_backward_dev(q->critic, ENG_LOSS_MSE, 1.0f, q->y, dw))) return st;
     ac.lr = q->cfg.critic_lr;
-    if ((st = eng_model_adam_step(q->critic, &ac, q->mask, q->gn_c))) return st;
-    if (critic_loss)
-        for (int p = 0; p < P; p++)
-            if (q->mask[p]) critic_loss[p] = q->loss[p];
+    if ((st = eng_model_adam_step(q->critic, &ac, q->mask, NULL))) return st;
     /* ---- actor: maximise lambda Q(s, mu(s)) [- (mu(s) - a)^2] ---- */
-    if ((st = eng_model_forward(q->actor, q->s, B, q->mu))) return st;
-    pack_critic_input(q->x, q->s, q->mu, PB, S);
-    if ((st = eng_model_forward(q->critic, q->x, B, q->q))) return st;
-    for (int p = 0; p < P; p++) {
-        double sabs = 0, sq = 0;
-        for (int b = 0; b < B; b++) {
-            sabs += fabs(q->q[(size_t)p * B + b]);
-            sq += q->q[(size_t)p * B + b];
-        }
-        if (actor_q && q->mask[p]) actor_q[p] = (float)(sq / B);
-        float lambda = 1.0f;
-        if (q->cfg.bc) lambda = (float)(q->cfg.bc_alpha / fmax(sabs / B, 1e-6));
-        const float g = q->mask[p] ? -lambda / (float)B : 0.0f;
-        for (int b = 0; b < B; b++) q->dq[(size_t)p * B + b] = g;
-    }
+    if ((st = eng_model_forward_dev(q->actor, ds, B))) return st;
+    const float *mu = eng_model_output_dev(q->actor);
+    if ((st = be->concat_cols(q->x, ds, S, mu, 1, PB))) return st;
+    if ((st = eng_model_forward_dev(q->critic, q->x, B))) return st;
+    if ((st = be->ddpg_actor_dq(q->dq, q->qmean, eng_model_output_dev(q->critic), dmask, q->cfg.bc, q->cfg.bc_alpha, P,
+                                B)))
+        return st;
     /* dL/dX of the critic only (its parameter gradients are not needed here) */
-    if ((st = eng_model_backward_input(q->critic, q->dq, q->dx))) return st;
-    for (size_t i = 0; i < PB; i++) {
-        float g = q->dx[i * (S + 1) + S];
-        if (q->cfg.bc) g += 2.0f * (q->mu[i] - q->a[i]) / (float)B;
-        q->da[i] = q->mask[i / (size_t)B] ? g : 0.0f;
-    }
+    if ((st = eng_model_backward_input_dev(q->critic, q->dq, q->dx))) return st;
+    if ((st = be->ddpg_action_grad(q->da, q->dx, S + 1, S, mu, da, dmask, q->cfg.bc, P, B))) return st;
     if ((st = eng_model_zero_grad(q->actor))) return st;
-    if ((st = eng_model_backward(q->actor, q->da, NULL))) return st;
+    if ((st = eng_model_backward_dev(q->actor, q->da, NULL))) return st;
     ac.lr = q->cfg.actor_lr;
-    if ((st = eng_model_adam_step(q->actor, &ac, q->mask, q->gn_a))) return st;
+    if ((st = eng_model_adam_step(q->actor, &ac, q->mask, NULL))) return st;
     q->steps++;
-    /* ---- divergence (as in agt_dqn.c: loss / gradient norms every step, full parameter
-     * scans every AGT_FULL_CHECK steps), targets ---- */
-    unsigned char *cb = q->cbad;
-    if (q->steps % AGT_FULL_CHECK == 0) {
-        if ((st = eng_model_check_finite(q->actor, q->newbad)) < 0) return st;
-        if ((st = eng_model_check_finite(q->critic, cb)) < 0) return st;
-    } else {
-        memset(q->newbad, 0, (size_t)P);
-        memset(cb, 0, (size_t)P);
+    /* ---- divergence, one step late (ddpg_settle); targets ---- */
+    if ((st = ddpg_settle(q))) return st;
+    const int scan = q->steps % AGT_FULL_CHECK == 0;
+    if ((st = eng_model_stats_post(q->critic, scan)) || (st = eng_model_stats_post(q->actor, scan))) return st;
+    memcpy(q->pmask, q->mask, (size_t)P);
+    q->pending = 1;
+    q->pending_step = q->steps;
+    if (actor_q) {
+        if ((st = be->to_host(q->gn_a, q->qmean, (size_t)P))) return st; /* gn_a as scratch, refilled below */
+        for (int p = 0; p < P; p++)
+            if (q->mask[p]) actor_q[p] = q->gn_a[p];
     }
-    for (int p = 0; p < P; p++) {
-        int b = q->newbad[p] || (q->mask[p] && (!isfinite(q->loss[p]) || !isfinite(q->gn_c[p]) || !isfinite(q->gn_a[p])));
-        q->newbad[p] = (unsigned char)b;
-    }
-    for (int p = 0; p < P; p++) {
-        if ((q->newbad[p] || cb[p]) && !q->bad[p]) {
-            q->bad[p] = 1;
-            ENG_WARN("ddpg: product %ld diverged at step %ld (non-finite parameters or loss); it is excluded from further training",
-                     q->cfg.product_base + p, q->steps);
-        }
+    if (critic_loss || actor_q) {
+        if ((st = ddpg_settle(q))) return st;
+        if (critic_loss)
+            for (int p = 0; p < P; p++)
+                if (q->mask[p]) critic_loss[p] = q->loss[p];
     }
     if ((st = eng_model_polyak(q->actor_t, q->actor, q->cfg.tau))) return st;
     return eng_model_polyak(q->critic_t, q->critic, q->cfg.tau);
@@ -299,6 +335,8 @@ int agt_ddpg_save_warm(agt_ddpg *q, const char *path) {
 
 static int ddpg_save(agt_ddpg *q, const char *path, const eng_ckpt_opts *o) {
     if (!q || !path) return eng_err_set(ENG_EINVAL, "ddpg_save: NULL argument");
+    int st0 = ddpg_settle(q);
+    if (st0) return st0;
     int n;
     const agt_cfg_field *f = agt_ddpg_fields(&n);
     char *cfg = agt_cfg_to_string(&q->cfg, f, n, "ddpg");

@@ -44,6 +44,9 @@ typedef struct agt_ddpg_cfg {
     float ou_theta;       /* 0.15 */
     uint64_t seed;        /* 1 */
     long product_base;    /* catalogue index of product 0 (RNG streams): 0 */
+    const uint64_t *keys; /* NULL, or [P] stream keys instead of product_base + p, for the noise
+                             and replay streams and the initial weights (as agt_dqn_cfg.keys).
+                             Borrowed during agt_ddpg_create only; not saved */
 } agt_ddpg_cfg;
 
 agt_ddpg_cfg agt_ddpg_default(void);

@@ -13,6 +13,7 @@
 struct agt_dqn {
     agt_dqn_cfg cfg;
     int P;
+    const eng_backend *be;
     eng_model *online, *target;
     agt_replay *rb;
     eng_rng *rng;          /* [P] */
@@ -20,11 +21,18 @@ struct agt_dqn {
     unsigned char *mask;   /* [P] trains this step */
     unsigned char *newbad; /* [P] */
     long steps, acts;
-    /* batch scratch (host) */
-    float *s, *s2, *a, *r, *done;    /* [P][B][S], [P][B][S], [P][B], [P][B], [P][B] */
-    float *q2on, *q2t, *qcur, *tgt, *w; /* [P][B][A] */
+    /* The minibatch lives in ONE host block `hb` (backend host memory, pinned on CUDA) and is
+     * uploaded in one copy to the backend block `db` of the same layout:
+     *   s [P][B][S], s2 [P][B][S], a [P][B], r [P][B], done [P][B], maskf [P] */
+    float *hb, *db;
+    size_t nbatch;                   /* floats in hb / db */
+    float *s, *s2, *a, *r, *done, *maskf; /* views of hb */
+    float *dq;                       /* backend [4][P][B][A]: q2on, q2t, tgt, w */
     float *loss;                     /* [P] */
     float *gnorm;                    /* [P] gradient norms from the Adam step */
+    unsigned char *pmask;            /* [P] mask of the step whose statistics are pending */
+    int pending;                     /* that step's loss / gradient norms are posted, unchecked */
+    long pending_step;
     float *s1, *q1;                  /* [P][S], [P][A] for acting */
 };
 
@@ -88,9 +96,14 @@ void agt_dqn_free(agt_dqn *q) {
     eng_model_free(q->online);
     eng_model_free(q->target);
     agt_replay_free(q->rb);
-    free(q->rng); free(q->bad); free(q->mask); free(q->newbad);
-    free(q->s); free(q->s2); free(q->a); free(q->r); free(q->done);
-    free(q->q2on); free(q->q2t); free(q->qcur); free(q->tgt); free(q->w); free(q->loss); free(q->gnorm);
+    const eng_backend *be = q->be;
+    free(q->rng); free(q->bad); free(q->mask); free(q->newbad); free(q->pmask);
+    if (be) {
+        be->host_free(q->hb);
+        be->free(q->db);
+        be->free(q->dq);
+    }
+    free(q->loss); free(q->gnorm);
     free(q->s1); free(q->q1);
     free(q);
 }
@@ -104,28 +117,32 @@ int agt_dqn_create(agt_dqn **out, const eng_backend *be, const agt_dqn_cfg *cfg,
     if (!q) return ENG_ENOMEM;
     q->cfg = *cfg;
     q->P = P;
+    q->be = be;
     eng_arch arch;
     const int sizes[4] = {cfg->state_dim, cfg->hidden1, cfg->hidden2, cfg->n_actions};
     if ((st = eng_arch_mlp(&arch, sizes, 4, ENG_ACT_RELU, ENG_ACT_IDENTITY))) goto cleanup;
-    if ((st = eng_model_create(&q->online, be, &arch, P, cfg->seed))) goto cleanup;
-    if ((st = eng_model_create(&q->target, be, &arch, P, cfg->seed))) goto cleanup;
+    if ((st = eng_model_create_keyed(&q->online, be, &arch, P, cfg->seed, cfg->keys))) goto cleanup;
+    if ((st = eng_model_create_keyed(&q->target, be, &arch, P, cfg->seed, cfg->keys))) goto cleanup;
     if ((st = eng_model_copy_params(q->target, q->online))) goto cleanup;
     if ((st = agt_replay_create(&q->rb, P, cfg->state_dim, 1, cfg->replay))) goto cleanup;
     const size_t PB = (size_t)P * cfg->batch, S = (size_t)cfg->state_dim, A = (size_t)cfg->n_actions;
     q->rng = eng_calloc(P, sizeof(eng_rng));
-    q->bad = eng_calloc(P, 1); q->mask = eng_calloc(P, 1); q->newbad = eng_calloc(P, 1);
-    q->s = eng_calloc(PB * S, sizeof(float)); q->s2 = eng_calloc(PB * S, sizeof(float));
-    q->a = eng_calloc(PB, sizeof(float)); q->r = eng_calloc(PB, sizeof(float)); q->done = eng_calloc(PB, sizeof(float));
-    q->q2on = eng_calloc(PB * A, sizeof(float)); q->q2t = eng_calloc(PB * A, sizeof(float));
-    q->qcur = eng_calloc(PB * A, sizeof(float)); q->tgt = eng_calloc(PB * A, sizeof(float));
-    q->w = eng_calloc(PB * A, sizeof(float)); q->loss = eng_calloc(P, sizeof(float)); q->gnorm = eng_calloc(P, sizeof(float));
+    q->bad = eng_calloc(P, 1); q->mask = eng_calloc(P, 1); q->newbad = eng_calloc(P, 1); q->pmask = eng_calloc(P, 1);
+    q->loss = eng_calloc(P, sizeof(float)); q->gnorm = eng_calloc(P, sizeof(float));
     q->s1 = eng_calloc((size_t)P * S, sizeof(float)); q->q1 = eng_calloc((size_t)P * A, sizeof(float));
-    if (!q->rng || !q->bad || !q->mask || !q->newbad || !q->s || !q->s2 || !q->a || !q->r || !q->done || !q->q2on ||
-        !q->q2t || !q->qcur || !q->tgt || !q->w || !q->loss || !q->gnorm || !q->s1 || !q->q1) {
+    if (!q->rng || !q->bad || !q->mask || !q->newbad || !q->pmask || !q->loss || !q->gnorm || !q->s1 || !q->q1) {
         st = ENG_ENOMEM;
         goto cleanup;
     }
-    for (int p = 0; p < P; p++) eng_rng_seed(&q->rng[p], eng_seed_derive(cfg->seed ^ 0x5151u, (uint64_t)(cfg->product_base + p)));
+    q->nbatch = 2 * PB * S + 3 * PB + (size_t)P;
+    if ((st = be->host_alloc(&q->hb, q->nbatch)) || (st = be->alloc(&q->db, q->nbatch)) ||
+        (st = be->alloc(&q->dq, 4 * PB * A)))
+        goto cleanup;
+    q->s = q->hb; q->s2 = q->s + PB * S; q->a = q->s2 + PB * S; q->r = q->a + PB; q->done = q->r + PB;
+    q->maskf = q->done + PB;
+    for (int p = 0; p < P; p++)
+        eng_rng_seed(&q->rng[p], eng_seed_derive(cfg->seed ^ 0x5151u, cfg->keys ? cfg->keys[p] : (uint64_t)(cfg->product_base + p)));
+    q->cfg.keys = NULL; /* borrowed for creation only */
     *out = q;
     return ENG_OK;
 cleanup:
@@ -141,7 +158,13 @@ int agt_dqn_sync_target(agt_dqn *q) { return eng_model_copy_params(q->target, q-
 long agt_dqn_steps(const agt_dqn *q) { return q->steps; }
 long agt_dqn_replay_size(const agt_dqn *q, int p) { return p >= 0 && p < q->P ? q->rb->size[p] : 0; }
 
+static int dqn_settle(agt_dqn *q);
+
 const unsigned char *agt_dqn_diverged(const agt_dqn *q, int *n_bad) {
+    /* the last step's statistics first (the agent is not really const: flags are lazily
+     * brought up to date); a failure to fetch them is logged and leaves the flags as they are */
+    if (q->pending && dqn_settle((agt_dqn *)q) != ENG_OK)
+        ENG_WARN("dqn: the last step's divergence check failed: %s", eng_err_msg());
     if (n_bad) {
         int n = 0;
         for (int p = 0; p < q->P; p++) n += q->bad[p];
@@ -167,10 +190,34 @@ static int argmax_allowed(const float *v, int A, const unsigned char *allowed) {
     return best;
 }
 
+/* Check the posted statistics of step q->pending_step: a non-finite loss or gradient norm of a
+ * product that trained then, or (every AGT_FULL_CHECK steps, when the post scanned them) a
+ * non-finite parameter of any product flags the product (logged once, masked out from then
+ * on).  Waits for that step once.  No-op when nothing is pending. */
+static int dqn_settle(agt_dqn *q) {
+    if (!q->pending) return ENG_OK;
+    q->pending = 0;
+    int st = eng_model_stats_fetch(q->online, q->loss, q->gnorm, q->newbad);
+    if (st < 0) return st;
+    for (int p = 0; p < q->P; p++)
+        if ((q->newbad[p] || (q->pmask[p] && (!isfinite(q->loss[p]) || !isfinite(q->gnorm[p])))) && !q->bad[p]) {
+            q->bad[p] = 1;
+            ENG_WARN("dqn: product %ld diverged at step %ld (non-finite parameters or loss); it is excluded from further training",
+                     q->cfg.product_base + p, q->pending_step);
+        }
+    return ENG_OK;
+}
+
+/* One group step on the backend: the minibatch goes up in one copy, the bootstrap targets are
+ * built there (be->dqn_targets), and the loss and gradient norms come back asynchronously:
+ * they are checked for divergence one step late (at the next step, or at once when the caller
+ * asks for the losses, or by agt_dqn_diverged / agt_dqn_save).  Per step on a device: one
+ * upload (plus the mask when it changes), one host wait. */
 int agt_dqn_train_step(agt_dqn *q, float *loss) {
     if (!q) return eng_err_set(ENG_EINVAL, "dqn_train_step: NULL agent");
-    const int P = q->P, B = q->cfg.batch, A = q->cfg.n_actions;
+    const int P = q->P, B = q->cfg.batch, A = q->cfg.n_actions, S = q->cfg.state_dim;
     const size_t PB = (size_t)P * B;
+    const eng_backend *be = q->be;
     int st, any;
     /* idle products: zeroed inputs, zero loss weight, no Adam step */
     if ((st = agt_replay_sample_group(q->rb, q->rng, q->bad, q->cfg.learn_start, B, q->mask, &any, q->s, q->a, q->r,
@@ -179,54 +226,38 @@ int agt_dqn_train_step(agt_dqn *q, float *loss) {
     if (loss)
         for (int p = 0; p < P; p++) loss[p] = NAN;
     if (!any) return ENG_OK;
-    /* bootstrap targets */
-    /* inference only (no activation caching, no copies on the CPU) */
-    if (q->cfg.double_dqn && (st = eng_model_infer(q->online, q->s2, B, q->q2on))) return st;
-    if ((st = eng_model_infer(q->target, q->s2, B, q->q2t))) return st;
-    const float gamma = q->cfg.gamma;
-    for (size_t i = 0; i < PB; i++) {
-        const float *sel = q->cfg.double_dqn ? q->q2on + i * A : q->q2t + i * A;
-        int astar = argmax_allowed(sel, A, NULL);
-        float boot = q->done[i] != 0.0f ? 0.0f : gamma * q->q2t[i * A + astar];
-        q->r[i] += boot; /* r now holds the target y */
-    }
-    if ((st = eng_model_forward(q->online, q->s, B, q->qcur))) return st;
-    /* target row = prediction except at the taken level; weight one-hot */
-    for (size_t i = 0; i < PB; i++) {
-        const float y = q->r[i];
-        const int p = (int)(i / (size_t)B);
-        float *trow = q->tgt + i * A, *wrow = q->w + i * A;
-        const float *qrow = q->qcur + i * A;
-        const int a = (int)q->a[i];
-        for (int j = 0; j < A; j++) { trow[j] = qrow[j]; wrow[j] = 0.0f; }
-        trow[a] = y;
-        wrow[a] = q->mask[p] ? 1.0f : 0.0f;
-    }
+    for (int p = 0; p < P; p++) q->maskf[p] = q->mask[p] ? 1.0f : 0.0f;
+    if ((st = be->to_device(q->db, q->hb, q->nbatch))) return st;
+    const float *ds = q->db, *ds2 = ds + PB * S, *da = ds2 + PB * S, *dr = da + PB, *ddone = dr + PB,
+                *dmask = ddone + PB;
+    float *q2on = q->dq, *q2t = q2on + PB * A, *tgt = q2t + PB * A, *w = tgt + PB * A;
+    /* bootstrap values: inference only (the online forward below is the one backward uses) */
+    if (q->cfg.double_dqn && (st = eng_model_infer_dev(q->online, ds2, B, q2on))) return st;
+    if ((st = eng_model_infer_dev(q->target, ds2, B, q2t))) return st;
+    if ((st = eng_model_forward_dev(q->online, ds, B))) return st;
+    /* target row = prediction except at the taken level (y there); weight one-hot */
+    if ((st = be->dqn_targets(q->cfg.double_dqn ? q2on : q2t, q2t, eng_model_output_dev(q->online), da, dr, ddone,
+                              dmask, q->cfg.gamma, P, B, A, tgt, w)))
+        return st;
     if ((st = eng_model_zero_grad(q->online))) return st;
-    if ((st = eng_model_loss_backward(q->online, ENG_LOSS_HUBER, q->cfg.huber_delta, q->tgt, q->w, q->loss))) return st;
+    if ((st = eng_model_loss_backward_dev(q->online, ENG_LOSS_HUBER, q->cfg.huber_delta, tgt, w))) return st;
     eng_adam_cfg ac = eng_adam_default();
     ac.lr = q->cfg.lr;
     ac.clip_norm = q->cfg.clip_norm;
-    if ((st = eng_model_adam_step(q->online, &ac, q->mask, q->gnorm))) return st;
+    if ((st = eng_model_adam_step(q->online, &ac, q->mask, NULL))) return st;
     q->steps++;
     /* divergence: a non-finite loss or gradient norm (Adam then writes non-finite parameters)
-     * flags a product at once; a full parameter scan every AGT_FULL_CHECK steps catches
-     * anything else.  Flagged products are logged once and masked out from now on. */
-    if (q->steps % AGT_FULL_CHECK == 0) {
-        st = eng_model_check_finite(q->online, q->newbad);
-        if (st < 0) return st;
-    } else {
-        memset(q->newbad, 0, (size_t)P);
-    }
-    for (int p = 0; p < P; p++) {
-        if (q->mask[p] && (!isfinite(q->loss[p]) || !isfinite(q->gnorm[p]))) q->newbad[p] = 1;
-        if (q->newbad[p] && !q->bad[p]) {
-            q->bad[p] = 1;
-            ENG_WARN("dqn: product %ld diverged at step %ld (non-finite parameters or loss); it is excluded from further training",
-                     q->cfg.product_base + p, q->steps);
-        }
-        if (loss && q->mask[p]) loss[p] = q->loss[p];
-    }
+     * flags a product, one step late (dqn_settle); a full parameter scan every AGT_FULL_CHECK
+     * steps, carried by the same copy, catches anything else. */
+    if ((st = dqn_settle(q))) return st;
+    if ((st = eng_model_stats_post(q->online, q->steps % AGT_FULL_CHECK == 0))) return st;
+    memcpy(q->pmask, q->mask, (size_t)P);
+    q->pending = 1;
+    q->pending_step = q->steps;
+    if (loss && (st = dqn_settle(q))) return st;
+    if (loss)
+        for (int p = 0; p < P; p++)
+            if (q->mask[p]) loss[p] = q->loss[p];
     if (q->cfg.target_sync > 0) {
         if (q->steps % q->cfg.target_sync == 0 && (st = eng_model_copy_params(q->target, q->online))) return st;
     } else if ((st = eng_model_polyak(q->target, q->online, q->cfg.tau))) {
@@ -285,6 +316,8 @@ static int dqn_save(agt_dqn *q, const char *path, const eng_ckpt_opts *o) {
     if (!q || !path) return eng_err_set(ENG_EINVAL, "dqn_save: NULL argument");
     int n;
     const agt_cfg_field *f = agt_dqn_fields(&n);
+    int st0 = dqn_settle(q);
+    if (st0) return st0;
     char *cfg = agt_cfg_to_string(&q->cfg, f, n, "dqn");
     if (!cfg) return ENG_ENOMEM;
     int st = eng_ckpt_save_opts(q->online, path, NULL, cfg, o);

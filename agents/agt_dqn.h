@@ -46,6 +46,11 @@ typedef struct agt_dqn_cfg {
     uint64_t seed;         /* 1 */
     long product_base;     /* index of product 0 of this group in the catalogue: 0 (RNG streams
                               are derived from seed and product_base + p) */
+    const uint64_t *keys;  /* NULL, or [P] stream keys used at creation instead of product_base + p
+                              for product p's replay stream AND initial weights, so a product's
+                              model does not depend on its group or slot (the comparison keys
+                              products by their catalogue position; MPI ranks, docs/mpi.md).
+                              Borrowed during agt_dqn_create only; not saved */
 } agt_dqn_cfg;
 
 /* The documented defaults above. */

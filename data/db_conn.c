@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "eng_util.h"
@@ -353,4 +354,26 @@ int db_database_create(PGconn *m, const char *name) { return database_ddl(m, "CR
 
 int db_database_drop(PGconn *m, const char *name) {
     return database_ddl(m, "DROP DATABASE IF EXISTS", name, " WITH (FORCE)");
+}
+
+int db_connect_again(PGconn **out, PGconn *like, const char *conninfo) {
+    *out = NULL;
+    if (conninfo && *conninfo) return db_connect(out, conninfo);
+    if (!like) return eng_err_set(ENG_EINVAL, "db_connect_again: no connection to copy the settings of");
+    const char *db = PQdb(like);
+    return db_connect_like(out, like, db && *db ? db : NULL);
+}
+
+int db_connect_retry(PGconn **out, PGconn *like, const char *conninfo, int tries, double backoff_s) {
+    int st = ENG_EDB;
+    double wait = backoff_s > 0 ? backoff_s : 0;
+    for (int k = 1; k <= (tries > 0 ? tries : 1); k++) {
+        if ((st = db_connect_again(out, like, conninfo)) == ENG_OK) return ENG_OK;
+        if (k == tries) break;
+        ENG_WARN("reconnecting (attempt %d of %d) failed: %s; next try in %.2f s", k, tries, eng_err_msg(), wait);
+        struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+        nanosleep(&ts, NULL);
+        wait *= 2;
+    }
+    return st;
 }

@@ -30,6 +30,17 @@ int db_connect_dbname(PGconn **out, const char *conninfo, const char *dbname);
  * contract as db_connect. */
 int db_connect_like(PGconn **out, PGconn *like, const char *dbname);
 
+/* A second connection to the same database as `like`: through `conninfo` when it is non-empty
+ * (all its settings kept), else with like's host, port, user, password and database (the
+ * embedded cluster, a caller's connection).  `like` may be a connection whose server session
+ * is gone: only its settings are read.  Same ownership and failure contract as db_connect. */
+int db_connect_again(PGconn **out, PGconn *like, const char *conninfo);
+
+/* db_connect_again, retried: up to `tries` attempts, sleeping backoff_s, 2 backoff_s, ...
+ * between them (a server restarting).  Logs each failed attempt as a warning.  Returns 0 or
+ * the last attempt's failure (ENG_EDB). */
+int db_connect_retry(PGconn **out, PGconn *like, const char *conninfo, int tries, double backoff_s);
+
 /* CREATE DATABASE / DROP DATABASE IF EXISTS ... WITH (FORCE) on the connection `m`; the name is
  * quoted by libpq (an identifier cannot be a parameter).  0 or ENG_EDB/ENG_ENOMEM. */
 int db_database_create(PGconn *m, const char *name);

@@ -49,6 +49,26 @@ void db_csv_log_summary(const db_csv_log *log, char *out, size_t n) {
                  log->issues[0].reason ? log->issues[0].reason : "?");
 }
 
+/* ---- parser setup shared by every libcsv reader ---- */
+static _Thread_local long csv_grows;
+
+/* libcsv's realloc hook: plain realloc, counted. */
+static void *csv_counting_realloc(void *p, size_t n) {
+    csv_grows++;
+    return realloc(p, n);
+}
+
+void db_csv_parser_setup(struct csv_parser *p) {
+    csv_set_blk_size(p, DB_CSV_BLK_SIZE);
+    csv_set_realloc_func(p, csv_counting_realloc);
+}
+
+long db_csv_buffer_grows(void) { return csv_grows; }
+
+size_t db_csv_bom_len(const char *buf, size_t n) {
+    return buf && n >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+}
+
 /* ---- reader state ---- */
 typedef struct {
     char *text;           /* field arena: NUL-terminated fields back to back */
@@ -107,6 +127,7 @@ static int rd_restart(struct csv_parser *p, unsigned char popts, unsigned char d
     *live = 0;
     if (csv_init(p, popts) != 0) return eng_err_set(ENG_ENOMEM, "csv: cannot initialise the parser");
     *live = 1;
+    db_csv_parser_setup(p);
     csv_set_delim(p, delim);
     rd_reset_record(r);
     return ENG_OK;
@@ -204,11 +225,12 @@ int db_csv_read(const char *path, const db_csv_opts *opts, db_csv_first_fn first
     if (st) goto cleanup;
     if (csv_init(&p, popts) != 0) { st = eng_err_set(ENG_ENOMEM, "csv: cannot initialise the parser"); goto cleanup; }
     parser_live = 1;
+    db_csv_parser_setup(&p);
     csv_set_delim(&p, delim);
 
     size_t pos = 0, rec_next = 0;
     long line = 1;
-    if (n >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) pos = 3;
+    pos = db_csv_bom_len(buf, n);
     for (;;) {
         if (pos >= n) { /* end of file: finish the last record */
             int fr = csv_fini(&p, rd_field, rd_record, &r);

@@ -54,4 +54,19 @@ typedef struct db_csv_opts {
 int db_csv_read(const char *path, const db_csv_opts *opts, db_csv_first_fn first, db_csv_row_fn row,
                 void *ctx, db_csv_log *log);
 
+/* ---- shared by every libcsv reader (import, OPE logs, the Dominick's fit) ---- */
+struct csv_parser;
+/* Field buffer growth step of a parser set up by db_csv_parser_setup: libcsv grows a field's
+ * buffer linearly by its block size (128 bytes by default, so a 10 MB field cost ~80,000
+ * reallocations and copies); 1 MiB steps keep a 10 MB field to ten. */
+#define DB_CSV_BLK_SIZE ((size_t)1 << 20)
+/* Give a freshly csv_init'ed parser the block size above and a counting realloc (see
+ * db_csv_buffer_grows).  Never fails. */
+void db_csv_parser_setup(struct csv_parser *p);
+/* Field-buffer reallocations made by parsers of this thread since it started (tests). */
+long db_csv_buffer_grows(void);
+/* Length of a UTF-8 byte-order mark at the start of buf[0..n) (3 or 0): every reader skips it,
+ * so a BOM never becomes part of the first column's name. */
+size_t db_csv_bom_len(const char *buf, size_t n);
+
 #endif

@@ -77,9 +77,8 @@ static int parse_int(const char *s, int *v) {
 }
 
 static int parse_num(const char *s, double *v) {
-    char *end;
-    *v = strtod(s, &end);
-    return end == s || *end || !isfinite(*v) ? -1 : 0;
+    *v = NAN;
+    return eng_parse_decimal(s, v) == ENG_OK ? 0 : -1; /* decimal only: no "0x1", "inf", "nan" */
 }
 
 static int dom_row_cb(void *ctx, long line, int nf, char **f) {

@@ -126,27 +126,27 @@ static const char Q_DAYS_ALL[] = /* loose index scan over sales_day_idx: one pro
     " SELECT day - DATE '1970-01-01' FROM d WHERE day IS NOT NULL ORDER BY 1";
 static const char Q_DAYS_FILTER[] =
     "SELECT DISTINCT day - DATE '1970-01-01' FROM sales WHERE " WINDOW FILTER " ORDER BY 1";
-static const char Q_PRODUCTS_ALL[] =
-    "COPY (SELECT product_id, name, base_price, unit_cost, min_price, max_price, max_change_pct"
-    " FROM products ORDER BY product_id) TO STDOUT";
-static const char Q_PRODUCTS_FILTER[] =
-    "COPY (SELECT product_id, name, base_price, unit_cost, min_price, max_price, max_change_pct"
-    " FROM products WHERE true" FILTER " ORDER BY product_id) TO STDOUT";
-static const char Q_SALES_ALL[] =
-    "COPY (SELECT product_id, day, price, units, revenue, traffic, promo FROM sales WHERE " WINDOW ") TO STDOUT";
-static const char Q_SALES_FILTER[] =
-    "COPY (SELECT product_id, day, price, units, revenue, traffic, promo FROM sales WHERE " WINDOW FILTER
-    ") TO STDOUT";
-static const char Q_SALES_ALL_BIN[] =
-    "COPY (SELECT product_id, day, price, units, revenue, traffic, promo FROM sales WHERE " WINDOW
-    ") TO STDOUT (FORMAT binary)";
-static const char Q_SALES_FILTER_BIN[] =
-    "COPY (SELECT product_id, day, price, units, revenue, traffic, promo FROM sales WHERE " WINDOW FILTER
-    ") TO STDOUT (FORMAT binary)";
-static const char Q_COMP_ALL[] =
-    "COPY (SELECT product_id, day, competitor, price FROM competitor_prices WHERE " WINDOW ") TO STDOUT";
-static const char Q_COMP_FILTER[] =
-    "COPY (SELECT product_id, day, competitor, price FROM competitor_prices WHERE " WINDOW FILTER ") TO STDOUT";
+/* The shard of an MPI run (docs/mpi.md): rank i of n loads the products whose stable hash,
+ * the first 32 bits of md5(product_id), is i modulo n.  n and i are parameters (set_config of
+ * rlprice.shard_n / rlprice.shard_i), never text of the query. */
+#define SHARD                                                                                         \
+    " AND ('x' || substr(md5(product_id), 1, 8))::bit(32)::bigint"                                    \
+    " % (SELECT current_setting('rlprice.shard_n')::bigint) = (SELECT current_setting('rlprice.shard_i')::bigint)"
+#define PRODUCTS_Q(W) "COPY (SELECT product_id, name, base_price, unit_cost, min_price, max_price, max_change_pct" \
+                      " FROM products WHERE true" W " ORDER BY product_id) TO STDOUT"
+#define SALES_Q(W, F) "COPY (SELECT product_id, day, price, units, revenue, traffic, promo FROM sales WHERE " WINDOW W \
+                      ") TO STDOUT" F
+#define COMP_Q(W) "COPY (SELECT product_id, day, competitor, price FROM competitor_prices WHERE " WINDOW W ") TO STDOUT"
+/* [sharded][filtered] */
+static const char *const Q_PRODUCTS[2][2] = {{PRODUCTS_Q(""), PRODUCTS_Q(FILTER)},
+                                             {PRODUCTS_Q(SHARD), PRODUCTS_Q(FILTER SHARD)}};
+static const char *const Q_SALES[2][2] = {{SALES_Q("", ""), SALES_Q(FILTER, "")},
+                                          {SALES_Q(SHARD, ""), SALES_Q(FILTER SHARD, "")}};
+static const char *const Q_SALES_BIN[2][2] = {{SALES_Q("", " (FORMAT binary)"), SALES_Q(FILTER, " (FORMAT binary)")},
+                                              {SALES_Q(SHARD, " (FORMAT binary)"), SALES_Q(FILTER SHARD, " (FORMAT binary)")}};
+static const char *const Q_COMP[2][2] = {{COMP_Q(""), COMP_Q(FILTER)}, {COMP_Q(SHARD), COMP_Q(FILTER SHARD)}};
+
+static int sharded(const db_load_opts *o) { return o->shard_count > 1; }
 
 static int server_err(PGconn *conn, const char *what) {
     char msg[1024];
@@ -193,6 +193,18 @@ static int session_setup(PGconn *conn, const db_load_opts *o) {
                                2, NULL, vals, NULL, NULL, 0);
     st = PQresultStatus(r) == PGRES_TUPLES_OK ? ENG_OK : server_err(conn, "loader date window");
     PQclear(r);
+    if (!st) {
+        char n[16], i[16];
+        snprintf(n, sizeof n, "%d", o->shard_count > 1 ? o->shard_count : 1);
+        snprintf(i, sizeof i, "%d", o->shard_count > 1 ? o->shard_index : 0);
+        const char *sv[2] = {n, i};
+        r = PQexecParams(conn,
+                         "SELECT set_config('rlprice.shard_n', $1::int::text, false),"
+                         " set_config('rlprice.shard_i', $2::int::text, false)",
+                         2, NULL, sv, NULL, NULL, 0);
+        st = PQresultStatus(r) == PGRES_TUPLES_OK ? ENG_OK : server_err(conn, "loader shard");
+        PQclear(r);
+    }
     if (st || !o->products) return st;
     st = db_exec(conn, "CREATE TEMP TABLE IF NOT EXISTS rlprice_filter (product_id text)", PGRES_COMMAND_OK,
                  "loader product filter");
@@ -275,7 +287,7 @@ static void product_list_free(product_list *pl) {
 }
 
 static int load_products(PGconn *conn, const db_load_opts *o, product_list *pl, db_load_report *rep) {
-    int st = copy_out_begin(conn, o->products ? Q_PRODUCTS_FILTER : Q_PRODUCTS_ALL, "loading products");
+    int st = copy_out_begin(conn, Q_PRODUCTS[sharded(o)][o->products != NULL], "loading products");
     if (st) return st;
     char *row = NULL;
     int n;
@@ -389,7 +401,7 @@ static int use_binary(PGconn *conn, const db_load_opts *o) {
 static int load_sales(PGconn *conn, const db_load_opts *o, db_history *h, const idhash *ix, uint8_t *state,
                       db_load_report *rep) {
     int binary = use_binary(conn, o);
-    const char *q = o->products ? (binary ? Q_SALES_FILTER_BIN : Q_SALES_FILTER) : (binary ? Q_SALES_ALL_BIN : Q_SALES_ALL);
+    const char *q = (binary ? Q_SALES_BIN : Q_SALES)[sharded(o)][o->products != NULL];
     int st = copy_out_begin(conn, q, "loading sales");
     if (st) return st;
     const int T = h->n_periods, P = h->period_days;
@@ -569,7 +581,7 @@ static int load_competitors(PGconn *conn, const db_load_opts *o, db_history *h, 
     size_t n = 0, cap = 0;
     int last_p0 = -1;
     char *last_id = NULL;
-    int st = copy_out_begin(conn, o->products ? Q_COMP_FILTER : Q_COMP_ALL, "loading competitor_prices");
+    int st = copy_out_begin(conn, Q_COMP[sharded(o)][o->products != NULL], "loading competitor_prices");
     if (st) return st;
     char *row = NULL;
     int len;
@@ -699,8 +711,8 @@ static int cmp_reject(const void *a, const void *b) {
     return c;
 }
 
-/* Sort + unique the rejects; store them under run_id (replacing that run's rows). */
-static int store_rejects(PGconn *conn, const char *run_id, db_load_report *rep) {
+/* Sort + unique the rejects (one per (table, key, reason), as rejected_rows stores them). */
+static void unique_rejects(db_load_report *rep) {
     if (rep->n_rejects > 1) {
         qsort(rep->rejects, rep->n_rejects, sizeof *rep->rejects, cmp_reject);
         size_t w = 1;
@@ -710,13 +722,23 @@ static int store_rejects(PGconn *conn, const char *run_id, db_load_report *rep) 
         }
         rep->n_rejects = w;
     }
-    if (!run_id) return ENG_OK;
+}
+
+int db_load_store_rejects(PGconn *conn, const char *run_id, const db_load_report *rep) {
+    if (!conn || !run_id || !rep) return eng_err_set(ENG_EINVAL, "db_load_store_rejects: bad arguments");
     int own_tx = PQtransactionStatus(conn) == PQTRANS_IDLE, st = ENG_OK;
     char *buf = NULL;
     size_t len = 0, cap = 0;
     if (own_tx && (st = db_exec(conn, "BEGIN", PGRES_COMMAND_OK, "storing rejected rows"))) return st;
     const char *vals[1] = {run_id};
-    PGresult *r = PQexecParams(conn, "DELETE FROM rejected_rows WHERE run_id = $1", 1, NULL, vals, NULL, NULL, 0);
+    /* two writers of one run id take turns (else both DELETE nothing, and the second COPY hits
+     * the first's keys: "duplicate key ... rejected_rows_pkey"); released at COMMIT / ROLLBACK */
+    PGresult *r = PQexecParams(conn, "SELECT pg_advisory_xact_lock(hashtextextended('rlprice rejected_rows ' || $1, 0))",
+                               1, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) st = server_err(conn, "storing rejected rows");
+    PQclear(r);
+    if (st) goto done;
+    r = PQexecParams(conn, "DELETE FROM rejected_rows WHERE run_id = $1", 1, NULL, vals, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) st = server_err(conn, "storing rejected rows");
     PQclear(r);
     if (st) goto done;
@@ -747,7 +769,8 @@ int db_load_history(PGconn *conn, const db_load_opts *opts, db_history **out, db
     db_load_opts dflt;
     if (!opts) { db_load_opts_default(&dflt); opts = &dflt; }
     if (!conn || opts->revenue_rel_tol < 0 || opts->revenue_abs_tol < 0 || opts->min_periods < 0 ||
-        opts->n_filter < 0 || (opts->n_filter > 0 && !opts->products) || opts->period_days < 0)
+        opts->n_filter < 0 || (opts->n_filter > 0 && !opts->products) || opts->period_days < 0 ||
+        (opts->shard_count > 1 && (opts->shard_index < 0 || opts->shard_index >= opts->shard_count)))
         return eng_err_set(ENG_EINVAL, "db_load_history: bad options");
     product_list pl = {0};
     db_history *h = NULL;
@@ -792,7 +815,8 @@ int db_load_history(PGconn *conn, const db_load_opts *opts, db_history **out, db
     if ((st = finalize_products(h, opts, remap, rep))) goto done;
     if ((st = load_competitors(conn, opts, h, &ix, remap, rep))) goto done;
     rep->sec_competitor = eng_now() - t2;
-    if ((st = store_rejects(conn, opts->run_id, rep))) goto done;
+    unique_rejects(rep);
+    if (opts->run_id && (st = db_load_store_rejects(conn, opts->run_id, rep))) goto done;
     if (rep->n_rejected || rep->n_gaps || rep->n_skipped)
         ENG_WARN("history: %lld row(s) rejected, %d product(s) with calendar gaps, %d product(s) skipped",
                  (long long)rep->n_rejected, rep->n_gaps, rep->n_skipped);

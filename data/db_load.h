@@ -55,6 +55,13 @@ typedef struct db_load_opts {
     int period_days;              /* 0 = detect (most common gap between distinct days) */
     const char *run_id;           /* non-NULL: rejected rows stored under this run (replacing
                                      that run's earlier ones), in one COPY */
+    int shard_count;              /* > 1: load only shard shard_index of shard_count: the
+                                     products with md5(product_id)'s first 32 bits equal to
+                                     shard_index modulo shard_count (an MPI rank's share,
+                                     docs/mpi.md); the calendar (day0, periods) stays that of
+                                     every product, so all shards share one period grid.
+                                     0 or 1 (default): everything */
+    int shard_index;
     int text_copy;                /* 1: stream sales in COPY text format; 0 (default): binary
                                      format when server and client encodings agree */
 } db_load_opts;
@@ -77,7 +84,9 @@ typedef struct db_load_report {
     int64_t rows_products, rows_sales, rows_competitor; /* rows read */
     int64_t n_rejected;                                  /* rows rejected, all reasons */
     int64_t by_reason[DB_REJ_COUNT];
-    db_reject *rejects;  size_t n_rejects, cap_rejects;  /* one entry per (table, key, reason) */
+    db_reject *rejects;  size_t n_rejects, cap_rejects;  /* one entry per (table, key, reason): what
+                                                            rejected_rows stores (a duplicated key
+                                                            once, however many copies) */
     db_gap *gaps;        int n_gaps, cap_gaps;
     char **skipped;      int n_skipped, cap_skipped;     /* product ids, too little history */
     int period_days;                                     /* detected or forced */
@@ -94,5 +103,11 @@ void db_load_report_print(FILE *f, const db_load_report *r);
  * db_load_report_free.  Returns 0, or ENG_EDB (server message), ENG_ENOMEM, ENG_EINVAL;
  * *out = NULL on failure. */
 int db_load_history(PGconn *conn, const db_load_opts *opts, db_history **out, db_load_report *rep);
+
+/* Replace run_id's rejected_rows by rep's rejects (already one per (table, key, reason) after
+ * db_load_history, so rep->n_rejects is exactly the number of rows stored).  Inside the
+ * caller's transaction when one is open (db_push), else in one of its own.  Returns 0 or
+ * ENG_EDB / ENG_ENOMEM. */
+int db_load_store_rejects(PGconn *conn, const char *run_id, const db_load_report *rep);
 
 #endif

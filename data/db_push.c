@@ -10,6 +10,7 @@
 #include "db_conn.h"
 #include "db_history.h"
 #include "db_load.h"
+#include "db_runlock.h"
 #include "eng_util.h"
 
 void db_push_opts_default(db_push_opts *o) {
@@ -145,6 +146,19 @@ static int push_once(PGconn *conn, const db_run *run, const char *copy, size_t c
     int st = check(conn, PQexec(conn, "BEGIN"), PGRES_COMMAND_OK, what, sqlstate);
     if (!st) st = check(conn, PQexecParams(conn, Q_RUN_UPSERT, 9, NULL, vals, NULL, NULL, 0), PGRES_COMMAND_OK,
                         "db_push: pricing_runs row", sqlstate);
+    if (!st && o->lock) st = db_runlock_check(conn, o->lock);
+    if (!st && o->rejects) st = db_load_store_rejects(conn, run->run_id, o->rejects);
+    if (!st && o->attempt > 0) {
+        char a[16];
+        snprintf(a, sizeof a, "%d", o->attempt);
+        const char *av[2] = {run->run_id, a};
+        st = check(conn,
+                   PQexecParams(conn,
+                                "UPDATE pricing_run_attempts SET status = 'finished', finished_at = now(),"
+                                " message = NULL WHERE run_id = $1 AND attempt = $2::int",
+                                2, NULL, av, NULL, NULL, 0),
+                   PGRES_COMMAND_OK, "db_push: the run's attempt", sqlstate);
+    }
     if (!st) st = check(conn,
                         PQexec(conn, "CREATE TEMP TABLE rlprice_push (product_id text, effective_day date,"
                                      " price numeric, incumbent_price numeric, agent text, reason text,"
@@ -202,12 +216,19 @@ int db_push(PGconn *conn, const db_run *run, const db_recommendation *recs, size
 
 int db_run_open(PGconn *conn, const char *run_id, int32_t run_date, const char *config) {
     if (!conn || !run_id) return eng_err_set(ENG_EINVAL, "db_run_open: bad arguments");
-    db_run r = {run_id, run_date, "running", config, -1, -1, -1, -1, NULL};
     char date[16], sqlstate[6];
-    snprintf(date, sizeof date, "%d", (int)r.run_date);
-    const char *vals[9] = {r.run_id, date, r.status, r.config, NULL, NULL, NULL, NULL, NULL};
-    return check(conn, PQexecParams(conn, Q_RUN_UPSERT, 9, NULL, vals, NULL, NULL, 0), PGRES_COMMAND_OK,
-                 "db_run_open", sqlstate);
+    snprintf(date, sizeof date, "%d", (int)run_date);
+    const char *vals[3] = {run_id, date, config};
+    return check(conn,
+                 PQexecParams(conn,
+                              "INSERT INTO pricing_runs (run_id, run_date, status, config, started_at)"
+                              " VALUES ($1, DATE '1970-01-01' + $2::int, 'running', $3, now())"
+                              " ON CONFLICT (run_id) DO UPDATE SET run_date = EXCLUDED.run_date, status = 'running',"
+                              "  config = EXCLUDED.config, started_at = now(), finished_at = NULL, n_products = NULL,"
+                              "  n_repriced = NULL, n_held = NULL, n_rejected_rows = NULL, summary = NULL"
+                              " WHERE pricing_runs.status <> 'finished'",
+                              3, NULL, vals, NULL, NULL, 0),
+                 PGRES_COMMAND_OK, "db_run_open", sqlstate);
 }
 
 /* UPDATE ... WHERE run_id = $1 expecting exactly one row. */
@@ -242,9 +263,5 @@ int db_run_finish(PGconn *conn, const db_run *run) {
 }
 
 int db_run_fail(PGconn *conn, const char *run_id, const char *message) {
-    if (!conn || !run_id) return eng_err_set(ENG_EINVAL, "db_run_fail: bad arguments");
-    const char *vals[2] = {run_id, message};
-    return update_run(conn,
-                      "UPDATE pricing_runs SET status = 'failed', finished_at = now(), summary = $2 WHERE run_id = $1",
-                      2, vals, "db_run_fail");
+    return db_run_fail_attempt(conn, run_id, 0, message);
 }

@@ -52,6 +52,12 @@ typedef struct db_push_opts {
     int (*before_commit)(void *ctx, int attempt);
     void *ctx;
     int *attempts_out;        /* if non-NULL: transactions tried */
+    /* The nightly's extras, all inside the same transaction (NULL / 0 = not used): */
+    const struct db_runlock *lock; /* the run lock must still be held (db_runlock_check) */
+    int attempt;              /* > 0: pricing_run_attempts row (run_id, attempt) -> 'finished' */
+    const struct db_load_report *rejects; /* the load's rejected rows replace the run's
+                                           * rejected_rows (so a failed re-run leaves the earlier
+                                           * finished run's rows as they were) */
 } db_push_opts;
 
 void db_push_opts_default(db_push_opts *o);
@@ -61,9 +67,12 @@ void db_push_opts_default(db_push_opts *o);
 int db_push(PGconn *conn, const db_run *run, const db_recommendation *recs, size_t n, const db_push_opts *opts);
 
 /* Run bookkeeping (each its own statement, autocommit):
- * db_run_open: insert or reset the run row with status 'running' (started_at = now()).
+ * db_run_open: insert the run row with status 'running' (started_at = now()), or reset a row
+ *   that is not 'finished'; a finished row (an earlier attempt's) is left exactly as it is until
+ *   this attempt's db_push commits.
  * db_run_finish: status 'finished', finished_at = now(), counters and summary from *run.
- * db_run_fail: status 'failed', finished_at = now(), summary = message.
+ * db_run_fail: status 'failed', finished_at = now(), summary = message, unless the row is
+ *   'finished' (then left alone: see db_run_fail_attempt in db_runlock.h).
  * Return 0, ENG_EINVAL, ENG_ENOTFOUND (finish/fail of an unknown run) or ENG_EDB. */
 int db_run_open(PGconn *conn, const char *run_id, int32_t run_date, const char *config);
 int db_run_finish(PGconn *conn, const db_run *run);

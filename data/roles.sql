@@ -14,5 +14,6 @@ $$;
 GRANT USAGE ON SCHEMA public TO rlprice_app;
 REVOKE ALL ON products, sales, competitor_prices FROM rlprice_app;
 GRANT SELECT ON products, sales, competitor_prices TO rlprice_app;
-REVOKE ALL ON pricing_runs, price_recommendations, rejected_rows FROM rlprice_app;
-GRANT SELECT, INSERT, UPDATE, DELETE ON pricing_runs, price_recommendations, rejected_rows TO rlprice_app;
+REVOKE ALL ON pricing_runs, pricing_run_attempts, price_recommendations, rejected_rows FROM rlprice_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON pricing_runs, pricing_run_attempts, price_recommendations, rejected_rows
+    TO rlprice_app;

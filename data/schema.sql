@@ -62,7 +62,18 @@ CREATE TABLE IF NOT EXISTS pricing_runs (
     n_rejected_rows integer,
     summary      text
 );
-COMMENT ON TABLE pricing_runs IS 'One row per pricing run (run_id is derived from the date and configuration, so a re-run replaces it).';
+COMMENT ON TABLE pricing_runs IS 'One row per pricing run (run_id is derived from the date and configuration, so a re-run replaces it when its push commits; a finished row is never reset by a later attempt).';
+
+CREATE TABLE IF NOT EXISTS pricing_run_attempts (
+    run_id      text NOT NULL REFERENCES pricing_runs (run_id) ON DELETE CASCADE,
+    attempt     integer NOT NULL,
+    status      text NOT NULL CHECK (status IN ('running', 'finished', 'failed', 'abandoned')),
+    started_at  timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    message     text,
+    PRIMARY KEY (run_id, attempt)
+);
+COMMENT ON TABLE pricing_run_attempts IS 'Every attempt at a run id (1, 2, ...): running, then finished (in the push transaction), failed (with the reason) or abandoned (its process ended without an outcome, found by a later run).';
 
 CREATE TABLE IF NOT EXISTS price_recommendations (
     run_id          text NOT NULL REFERENCES pricing_runs (run_id) ON DELETE CASCADE,

@@ -31,9 +31,9 @@ int eng_backend_select(const char *device, const eng_backend **out) {
         char reason[256];
         snprintf(reason, sizeof reason, "%s", eng_err_msg());
         eng_err_clear();
-        const char *why = reason[0] ? reason : eng_cuda_describe();
-        static const char pre[] = "no CUDA device: "; /* the backend's own message says it already */
-        if (!strncmp(why, pre, sizeof pre - 1)) why += sizeof pre - 1;
+        /* one clean line: the probe's own "no CUDA device: " prefix is not repeated */
+        const char *why = reason[0] ? reason : eng_cuda_describe(), *pre = "no CUDA device: ";
+        if (!strncmp(why, pre, strlen(pre))) why += strlen(pre);
         ENG_INFO("no CUDA device (%s); using the CPU backend", why);
         *out = eng_backend_cpu();
         return ENG_OK;

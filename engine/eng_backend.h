@@ -113,8 +113,10 @@ typedef struct eng_backend {
     int (*to_host_async)(float *dst_host, const float *src, size_t n);
 
     /* Events: *ev is created on first use (*ev == NULL) and records the point reached by the
-     * work queued so far; event_wait blocks the host until that point is reached (one sync);
-     * event_free releases it (NULL is a no-op). */
+     * work queued so far; event_wait blocks the host until that point is reached (one sync),
+     * unless a wait on a LATER recorded point (or a sync()) has already returned since it was
+     * recorded: the work is then known to be done, and nothing is waited or counted (one
+     * stream orders everything); event_free releases it (NULL is a no-op). */
     int (*event_record)(void **ev);
     int (*event_wait)(void *ev);
     void (*event_free)(void *ev);
@@ -147,6 +149,24 @@ typedef struct eng_backend {
     int (*dqn_targets)(const float *q_sel, const float *q_tgt, const float *q_cur, const float *act,
                        const float *r, const float *done, const float *mask, float gamma, int P, int B, int A,
                        float *tgt, float *w);
+
+    /* dst[i] = [a[i][0..na), b[i][0..nb)] for i < rows (row concatenation, e.g. the DDPG
+     * critic input [state, action]); dst must not overlap a or b.  Backend memory. */
+    int (*concat_cols)(float *dst, const float *a, int na, const float *b, int nb, size_t rows);
+
+    /* The DDPG pieces (backend memory; i = p * B + b):
+     * ddpg_critic_target: y[i] = r[i] + (done[i] != 0 ? 0 : gamma q[i])  (float, no fused
+     *   multiply-add), i < n.
+     * ddpg_actor_dq: per product, lambda_p = bc ? (float)(bc_alpha / max(mean_b |q[i]|, 1e-6))
+     *   : 1 (sums in double); dq[i] = mask[p] != 0 ? -lambda_p / B : 0; q_mean [P] (may be NULL)
+     *   = (float)(sum_b q[i] / B).
+     * ddpg_action_grad: g = dx[i * dx_stride + dx_col] (+ 2 (mu[i] - a[i]) / B when bc);
+     *   da[i] = mask[p] != 0 ? g : 0. */
+    int (*ddpg_critic_target)(float *y, const float *r, const float *done, const float *q, float gamma, size_t n);
+    int (*ddpg_actor_dq)(float *dq, float *q_mean, const float *q, const float *mask, int bc, float bc_alpha, int P,
+                         int B);
+    int (*ddpg_action_grad)(float *da, const float *dx, int dx_stride, int dx_col, const float *mu, const float *a,
+                            const float *mask, int bc, int P, int B);
 } eng_backend;
 
 /* The CPU backend (OpenBLAS); static, never NULL, never freed. */

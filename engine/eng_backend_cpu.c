@@ -6,6 +6,7 @@
  * the result is reported to the host, and in float for bias gradients (like cuBLAS).
  */
 #include "eng_backend.h"
+#include "eng_backend_cpu_rl.h"
 #include "eng_cpu_pool.h"
 #include "eng_util.h"
 
@@ -37,6 +38,8 @@ static int cpu_avx(void) { return __builtin_cpu_supports("avx"); }
 /* ---- counters (eng_backend_counters; the rules are in eng_backend.h) ---------------------- */
 static atomic_ullong g_launches, g_copies, g_uploads, g_downloads, g_syncs, g_bytes_up, g_bytes_down;
 #define CNT(c, v) atomic_fetch_add_explicit(&(c), (unsigned long long)(v), memory_order_relaxed)
+
+void eng_cpu_count_launch(void) { CNT(g_launches, 1); }
 
 static void cpu_counters(eng_backend_counters *out) {
     out->launches = atomic_load(&g_launches);
@@ -198,19 +201,37 @@ static int cpu_to_host_async(float *dst, const float *src, size_t n) {
 static int cpu_host_alloc(float **out, size_t n);
 static void cpu_free(float *p);
 
-/* Events: the CPU has nothing in flight; a static marker stands for the event. */
-static char g_event_marker;
+/* Events: the CPU has nothing in flight, but the events keep the sequence numbers that decide
+ * whether a wait counts (eng_backend.h), exactly as on CUDA. */
+typedef struct {
+    unsigned long long seq; /* recording number (process-wide order) */
+} cpu_event;
+static atomic_ullong g_ev_seq, g_ev_done; /* last recording number; newest point waited for */
+
+static void ev_done_at_least(unsigned long long seq) {
+    unsigned long long cur = atomic_load(&g_ev_done);
+    while (cur < seq && !atomic_compare_exchange_weak(&g_ev_done, &cur, seq)) {
+    }
+}
+
 static int cpu_event_record(void **ev) {
     if (!ev) return eng_err_set(ENG_EINVAL, "cpu event_record: NULL event");
-    *ev = &g_event_marker;
+    if (!*ev) {
+        *ev = calloc(1, sizeof(cpu_event));
+        if (!*ev) return eng_err_set(ENG_ENOMEM, "cpu event_record: out of memory");
+    }
+    ((cpu_event *)*ev)->seq = atomic_fetch_add(&g_ev_seq, 1) + 1;
     return ENG_OK;
 }
 static int cpu_event_wait(void *ev) {
     if (!ev) return eng_err_set(ENG_EINVAL, "cpu event_wait: event never recorded");
+    const unsigned long long seq = ((cpu_event *)ev)->seq;
+    if (seq <= atomic_load(&g_ev_done)) return ENG_OK; /* a later point was already waited for */
     CNT(g_syncs, 1);
+    ev_done_at_least(seq);
     return ENG_OK;
 }
-static void cpu_event_free(void *ev) { (void)ev; }
+static void cpu_event_free(void *ev) { free(ev); }
 
 static int cpu_fill(float *dst, float value, size_t n) {
     if (n) CNT(g_launches, 1);
@@ -691,37 +712,6 @@ static int cpu_adam_clip(float *w, float *g, float *m, float *v, size_t per_prod
     return ENG_OK;
 }
 
-/* ---- DQN targets (the host loop of agt_dqn.c, in backend memory) ---- */
-static int cpu_dqn_targets(const float *q_sel, const float *q_tgt, const float *q_cur, const float *act,
-                           const float *r, const float *done, const float *mask, float gamma, int P, int B, int A,
-                           float *tgt, float *w) {
-    if (P < 0 || B < 0 || A < 1)
-        return eng_err_set(ENG_EINVAL, "cpu dqn_targets: bad size (P %d B %d A %d)", P, B, A);
-    const size_t PB = (size_t)P * (size_t)B;
-    if (PB == 0) return ENG_OK;
-    CNT(g_launches, 1);
-    for (size_t i = 0; i < PB; i++) {
-        const float *sel = q_sel + i * A;
-        int astar = 0;
-        for (int j = 1; j < A; j++)
-            if (sel[j] > sel[astar]) astar = j;
-        const float boot = done[i] != 0.0f ? 0.0f : gamma * q_tgt[i * A + astar];
-        const float y = r[i] + boot;
-        int a = (int)act[i];
-        if (a < 0) a = 0;
-        if (a >= A) a = A - 1;
-        float *trow = tgt + i * A, *wrow = w + i * A;
-        const float *qrow = q_cur + i * A;
-        for (int j = 0; j < A; j++) {
-            trow[j] = qrow[j];
-            wrow[j] = 0.0f;
-        }
-        trow[a] = y;
-        wrow[a] = mask[i / (size_t)B] != 0.0f ? 1.0f : 0.0f;
-    }
-    return ENG_OK;
-}
-
 typedef struct {
     float *dst;
     const float *src;
@@ -743,6 +733,7 @@ static int cpu_polyak(float *dst, const float *src, size_t n, float tau) {
 
 static int cpu_sync(void) {
     CNT(g_syncs, 1);
+    ev_done_at_least(atomic_load(&g_ev_seq));
     return ENG_OK;
 }
 
@@ -775,7 +766,11 @@ static const eng_backend g_cpu = {
     .sumsq_dev = cpu_sumsq_dev,
     .loss_dev = cpu_loss_dev,
     .adam_clip = cpu_adam_clip,
-    .dqn_targets = cpu_dqn_targets,
+    .dqn_targets = eng_cpu_dqn_targets,
+    .concat_cols = eng_cpu_concat_cols,
+    .ddpg_critic_target = eng_cpu_ddpg_critic_target,
+    .ddpg_actor_dq = eng_cpu_ddpg_actor_dq,
+    .ddpg_action_grad = eng_cpu_ddpg_action_grad,
 };
 
 const eng_backend *eng_backend_cpu(void) { return &g_cpu; }

@@ -11,7 +11,8 @@
  *   - uploads go through a pinned staging area of two halves (double buffering): the host
  *     data is copied into the current half and cudaMemcpyAsync'd; a half is reused only
  *     after the event recorded when it was left has passed, so an upload never drains the
- *     stream; larger uploads go through in half-sized chunks;
+ *     stream; an upload larger than a half (a big group's minibatch) goes through its own
+ *     pinned buffer, grown to fit, reused once the event after its last copy has passed;
  *   - downloads that the caller needs at once (to_host, host outputs of loss and sumsq) go
  *     through a pinned buffer and wait for the stream once; to_host_async copies straight
  *     into caller memory from host_alloc (pinned) and completes at a later event_wait;
@@ -190,6 +191,15 @@ static int blas_handle(cublasHandle_t *out) {
 
 /* ---- stream synchronisation (counted) -------------------------------------- */
 
+/* Event recording numbers (cu_event_record) and the newest one known to have passed. */
+static unsigned long long g_ev_seq = 0, g_ev_done = 0;
+
+static void ev_done_at_least(unsigned long long seq) {
+    unsigned long long cur = __atomic_load_n(&g_ev_done, __ATOMIC_SEQ_CST);
+    while (cur < seq && !__atomic_compare_exchange_n(&g_ev_done, &cur, seq, 1, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+    }
+}
+
 static int stream_wait(void) {
     CNT(C_SYNC, 1);
     return cuda_check(cudaStreamSynchronize(g_stream));
@@ -206,6 +216,10 @@ static cudaEvent_t g_up_ev[2];
 static int g_up_live[2];             /* g_up_ev[h] was recorded when half h was left */
 static int g_up_cur = 0;
 static size_t g_up_off = 0;
+static unsigned char *g_big = NULL; /* pinned, for uploads larger than a half */
+static size_t g_big_bytes = 0;
+static cudaEvent_t g_big_ev;
+static int g_big_live = 0;          /* g_big_ev follows the last copy out of g_big */
 
 /* Allocates the staging buffers and events on first use; caller holds g_stage_mu. */
 static int stage_init(void) {
@@ -213,43 +227,67 @@ static int stage_init(void) {
     int st = cuda_check(cudaMallocHost((void **)&g_down, STAGE_HALF));
     if (st == ENG_OK) st = cuda_check(cudaEventCreateWithFlags(&g_up_ev[0], cudaEventDisableTiming));
     if (st == ENG_OK) st = cuda_check(cudaEventCreateWithFlags(&g_up_ev[1], cudaEventDisableTiming));
+    if (st == ENG_OK) st = cuda_check(cudaEventCreateWithFlags(&g_big_ev, cudaEventDisableTiming));
     if (st == ENG_OK) st = cuda_check(cudaMallocHost((void **)&g_up, 2 * STAGE_HALF));
     return st;
 }
 
-/* One upload of `bytes` (any size) from host memory through the staging halves; never waits
- * for the stream unless a half is still being read by an earlier copy. */
+/* Waits (counted) until `ev` has passed, unless it already has; caller holds g_stage_mu. */
+static int stage_event_wait(cudaEvent_t ev) {
+    if (cudaEventQuery(ev) == cudaSuccess) return ENG_OK;
+    (void)cudaGetLastError(); /* cudaErrorNotReady is not an error */
+    CNT(C_SYNC, 1);
+    return cuda_check(cudaEventSynchronize(ev));
+}
+
+/* An upload larger than a half, through g_big; caller holds g_stage_mu. */
+static int stage_upload_big(void *dst, const void *src, size_t bytes) {
+    int st = g_big_live ? stage_event_wait(g_big_ev) : ENG_OK;
+    if (st == ENG_OK && bytes > g_big_bytes) {
+        if (g_big) cudaFreeHost(g_big);
+        g_big = NULL;
+        g_big_bytes = 0;
+        size_t want = bytes + bytes / 4;
+        st = cuda_check(cudaMallocHost((void **)&g_big, want));
+        if (st == ENG_OK) g_big_bytes = want;
+        else g_big = NULL;
+    }
+    if (st != ENG_OK) return st;
+    memcpy(g_big, src, bytes);
+    st = cuda_check(cudaMemcpyAsync(dst, g_big, bytes, cudaMemcpyHostToDevice, g_stream));
+    if (st == ENG_OK) st = cuda_check(cudaEventRecord(g_big_ev, g_stream));
+    g_big_live = st == ENG_OK;
+    return st;
+}
+
+/* One upload of `bytes` from host memory through the staging halves (or g_big); never waits
+ * for the stream unless the buffer is still being read by an earlier copy. */
 static int stage_upload(void *dst, const void *src, size_t bytes) {
     if (bytes == 0) return ENG_OK;
     pthread_mutex_lock(&g_stage_mu);
     int st = stage_init();
-    const unsigned char *s = (const unsigned char *)src;
-    unsigned char *d = (unsigned char *)dst;
     CNT(C_UP, 1);
     CNT(C_BUP, bytes);
-    while (st == ENG_OK && bytes > 0) {
-        size_t chunk = bytes < STAGE_HALF ? bytes : STAGE_HALF;
-        if (g_up_off + chunk > STAGE_HALF) {
-            /* leave this half (its copies finish at the event) and take the other one */
-            st = cuda_check(cudaEventRecord(g_up_ev[g_up_cur], g_stream));
-            if (st != ENG_OK) break;
+    if (st == ENG_OK && bytes > STAGE_HALF) {
+        st = stage_upload_big(dst, src, bytes);
+        pthread_mutex_unlock(&g_stage_mu);
+        return st;
+    }
+    if (st == ENG_OK && g_up_off + bytes > STAGE_HALF) {
+        /* leave this half (its copies finish at the event) and take the other one */
+        st = cuda_check(cudaEventRecord(g_up_ev[g_up_cur], g_stream));
+        if (st == ENG_OK) {
             g_up_live[g_up_cur] = 1;
             g_up_cur ^= 1;
             g_up_off = 0;
-            if (g_up_live[g_up_cur] && cudaEventQuery(g_up_ev[g_up_cur]) != cudaSuccess) {
-                (void)cudaGetLastError();
-                CNT(C_SYNC, 1);
-                st = cuda_check(cudaEventSynchronize(g_up_ev[g_up_cur]));
-                if (st != ENG_OK) break;
-            }
+            if (g_up_live[g_up_cur]) st = stage_event_wait(g_up_ev[g_up_cur]);
         }
+    }
+    if (st == ENG_OK) {
         unsigned char *stage = g_up + (size_t)g_up_cur * STAGE_HALF + g_up_off;
-        memcpy(stage, s, chunk);
-        st = cuda_check(cudaMemcpyAsync(d, stage, chunk, cudaMemcpyHostToDevice, g_stream));
-        g_up_off += (chunk + 255) / 256 * 256;
-        s += chunk;
-        d += chunk;
-        bytes -= chunk;
+        memcpy(stage, src, bytes);
+        st = cuda_check(cudaMemcpyAsync(dst, stage, bytes, cudaMemcpyHostToDevice, g_stream));
+        g_up_off += (bytes + 255) / 256 * 256;
     }
     pthread_mutex_unlock(&g_stage_mu);
     return st;
@@ -339,6 +377,10 @@ static const eng_backend g_cuda_backend = {
     cu_loss_dev,       /* loss_dev */
     cu_adam_clip,      /* adam_clip */
     cu_dqn_targets,    /* dqn_targets */
+    cu_concat_cols,    /* concat_cols */
+    cu_ddpg_critic_target, /* ddpg_critic_target */
+    cu_ddpg_actor_dq,  /* ddpg_actor_dq */
+    cu_ddpg_action_grad, /* ddpg_action_grad */
 };
 
 /* ---- public entry points ------------------------------------------------------ */

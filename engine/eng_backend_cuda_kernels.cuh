@@ -239,6 +239,49 @@ __global__ void k_dqn_targets(const float *q_sel, const float *q_tgt, const floa
     }
 }
 
+__global__ void k_concat_cols(float *dst, const float *a, int na, const float *b, int nb, size_t total) {
+    const size_t w = (size_t)na + (size_t)nb;
+    GRID_STRIDE(k, total) {
+        size_t i = k / w, j = k % w;
+        dst[k] = j < (size_t)na ? a[i * (size_t)na + j] : b[i * (size_t)nb + (j - (size_t)na)];
+    }
+}
+
+__global__ void k_ddpg_critic_target(float *y, const float *r, const float *done, const float *q, float gamma,
+                                     size_t n) {
+    GRID_STRIDE(i, n) y[i] = __fadd_rn(r[i], done[i] != 0.0f ? 0.0f : __fmul_rn(gamma, q[i]));
+}
+
+/* One block per product: sums of |q| and q in double, then the product's dq. */
+__global__ void k_ddpg_actor_dq(float *dq, float *q_mean, const float *q, const float *mask, int bc, float bc_alpha,
+                                int P, int B) {
+    __shared__ double sh[ENG_CU_THREADS];
+    for (size_t p = blockIdx.x; p < (size_t)P; p += gridDim.x) {
+        const float *qp = q + p * (size_t)B;
+        double a = 0.0, s = 0.0;
+        for (int b = (int)threadIdx.x; b < B; b += (int)blockDim.x) {
+            a += fabs((double)qp[b]);
+            s += (double)qp[b];
+        }
+        double sabs = block_sum(a, sh);
+        double sq = block_sum(s, sh);
+        if (threadIdx.x == 0 && q_mean) q_mean[p] = (float)(sq / B);
+        float lambda = 1.0f;
+        if (bc) lambda = (float)((double)bc_alpha / fmax(sabs / B, 1e-6));
+        const float g = mask[p] != 0.0f ? __fdiv_rn(-lambda, (float)B) : 0.0f;
+        for (int b = (int)threadIdx.x; b < B; b += (int)blockDim.x) dq[p * (size_t)B + b] = g;
+    }
+}
+
+__global__ void k_ddpg_action_grad(float *da, const float *dx, int dx_stride, int dx_col, const float *mu,
+                                   const float *a, const float *mask, int bc, int B, size_t n) {
+    GRID_STRIDE(i, n) {
+        float g = dx[i * (size_t)dx_stride + dx_col];
+        if (bc) g = __fadd_rn(g, __fdiv_rn(__fmul_rn(2.0f, __fsub_rn(mu[i], a[i])), (float)B));
+        da[i] = mask[i / (size_t)B] != 0.0f ? g : 0.0f;
+    }
+}
+
 __global__ void k_polyak(float *dst, const float *src, size_t n, float tau) {
     GRID_STRIDE(i, n) dst[i] = tau * src[i] + (1.0f - tau) * dst[i];
 }

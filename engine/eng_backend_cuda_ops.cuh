@@ -70,25 +70,46 @@ static int cu_to_host_async(float *dst_host, const float *src, size_t n) {
     return cuda_check(cudaMemcpyAsync(dst_host, src, n * sizeof(float), cudaMemcpyDeviceToHost, g_stream));
 }
 
+/* An event and its recording number (see eng_backend.h: a wait on an earlier point than one
+ * already waited for is neither made nor counted). */
+typedef struct {
+    cudaEvent_t e;
+    unsigned long long seq;
+} cu_event;
+
 static int cu_event_record(void **ev) {
     if (!ev) return eng_err_set(ENG_EINVAL, "cuda event_record: NULL event");
     if (!*ev) {
-        cudaEvent_t e = NULL;
-        int st = cuda_check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
-        if (st != ENG_OK) return st;
-        *ev = (void *)e;
+        cu_event *x = (cu_event *)calloc(1, sizeof *x);
+        if (!x) return eng_err_set(ENG_ENOMEM, "cuda event_record: out of memory");
+        int st = cuda_check(cudaEventCreateWithFlags(&x->e, cudaEventDisableTiming));
+        if (st != ENG_OK) {
+            free(x);
+            return st;
+        }
+        *ev = x;
     }
-    return cuda_check(cudaEventRecord((cudaEvent_t)*ev, g_stream));
+    cu_event *x = (cu_event *)*ev;
+    int st = cuda_check(cudaEventRecord(x->e, g_stream));
+    if (st == ENG_OK) x->seq = __atomic_add_fetch(&g_ev_seq, 1, __ATOMIC_SEQ_CST);
+    return st;
 }
 
 static int cu_event_wait(void *ev) {
     if (!ev) return eng_err_set(ENG_EINVAL, "cuda event_wait: event never recorded");
+    cu_event *x = (cu_event *)ev;
+    if (x->seq <= __atomic_load_n(&g_ev_done, __ATOMIC_SEQ_CST)) return ENG_OK;
     CNT(C_SYNC, 1);
-    return cuda_check(cudaEventSynchronize((cudaEvent_t)ev));
+    int st = cuda_check(cudaEventSynchronize(x->e));
+    if (st == ENG_OK) ev_done_at_least(x->seq);
+    return st;
 }
 
 static void cu_event_free(void *ev) {
-    if (ev) cudaEventDestroy((cudaEvent_t)ev);
+    cu_event *x = (cu_event *)ev;
+    if (!x) return;
+    cudaEventDestroy(x->e);
+    free(x);
 }
 
 /* memmove semantics like the CPU: overlapping ranges go through the device scratch. */
@@ -261,7 +282,12 @@ static int cu_polyak(float *dst, const float *src, size_t n, float tau) {
     return LAUNCH(k_polyak, grid_for(n), ENG_CU_THREADS, dst, src, n, tau);
 }
 
-static int cu_sync(void) { return stream_wait(); }
+static int cu_sync(void) {
+    unsigned long long seq = __atomic_load_n(&g_ev_seq, __ATOMIC_SEQ_CST);
+    int st = stream_wait();
+    if (st == ENG_OK) ev_done_at_least(seq);
+    return st;
+}
 
 /* ---- device-resident variants (eng_backend.h) ---- */
 
@@ -312,6 +338,41 @@ static int cu_dqn_targets(const float *q_sel, const float *q_tgt, const float *q
         return eng_err_set(ENG_EINVAL, "cuda dqn_targets: NULL pointer");
     return LAUNCH(k_dqn_targets, grid_for(rows), ENG_CU_THREADS, q_sel, q_tgt, q_cur, act, r, done, mask, gamma, B, A,
                   rows, tgt, w);
+}
+
+/* ---- row concatenation and the DDPG pieces ---- */
+
+static int cu_concat_cols(float *dst, const float *a, int na, const float *b, int nb, size_t rows) {
+    if (na < 0 || nb < 0) return eng_err_set(ENG_EINVAL, "cuda concat_cols: negative width");
+    size_t total = rows * ((size_t)na + (size_t)nb);
+    if (total == 0) return ENG_OK;
+    if (!dst || (na && !a) || (nb && !b)) return eng_err_set(ENG_EINVAL, "cuda concat_cols: NULL pointer");
+    return LAUNCH(k_concat_cols, grid_for(total), ENG_CU_THREADS, dst, a, na, b, nb, total);
+}
+
+static int cu_ddpg_critic_target(float *y, const float *r, const float *done, const float *q, float gamma, size_t n) {
+    if (n == 0) return ENG_OK;
+    if (!y || !r || !done || !q) return eng_err_set(ENG_EINVAL, "cuda ddpg_critic_target: NULL pointer");
+    return LAUNCH(k_ddpg_critic_target, grid_for(n), ENG_CU_THREADS, y, r, done, q, gamma, n);
+}
+
+static int cu_ddpg_actor_dq(float *dq, float *q_mean, const float *q, const float *mask, int bc, float bc_alpha, int P,
+                            int B) {
+    if (P < 0 || B < 1) return eng_err_set(ENG_EINVAL, "cuda ddpg_actor_dq: bad size (P %d B %d)", P, B);
+    if (P == 0) return ENG_OK;
+    if (!dq || !q || !mask) return eng_err_set(ENG_EINVAL, "cuda ddpg_actor_dq: NULL pointer");
+    return LAUNCH(k_ddpg_actor_dq, grid_blocks((size_t)P), ENG_CU_THREADS, dq, q_mean, q, mask, bc, bc_alpha, P, B);
+}
+
+static int cu_ddpg_action_grad(float *da, const float *dx, int dx_stride, int dx_col, const float *mu, const float *a,
+                               const float *mask, int bc, int P, int B) {
+    if (P < 0 || B < 1 || dx_col < 0 || dx_col >= dx_stride)
+        return eng_err_set(ENG_EINVAL, "cuda ddpg_action_grad: bad size (P %d B %d col %d of %d)", P, B, dx_col,
+                           dx_stride);
+    size_t n = (size_t)P * (size_t)B;
+    if (n == 0) return ENG_OK;
+    if (!da || !dx || !mu || !a || !mask) return eng_err_set(ENG_EINVAL, "cuda ddpg_action_grad: NULL pointer");
+    return LAUNCH(k_ddpg_action_grad, grid_for(n), ENG_CU_THREADS, da, dx, dx_stride, dx_col, mu, a, mask, bc, B, n);
 }
 
 #endif

@@ -9,9 +9,10 @@
  * [P][nparams]; the pad floats stay 0 (no gradient reaches them, so Adam and Polyak keep them 0).
  *
  * A third backend allocation `smem` holds per-product step values that stay on the backend:
- * sumsq [P] doubles (the gradient's sum of squares), loss [P], mask [P] (the Adam mask as
- * floats, uploaded only when the host mask changes).  eng_model_stats_post copies sumsq and
- * loss into pinned host memory `h_stats` without waiting; eng_model_stats_fetch waits once.
+ * gsum [P] doubles (the gradient's sum of squares), psum [P] doubles (the parameters', for
+ * the divergence scan), loss [P], mask [P] (the Adam mask as floats, uploaded only when the
+ * host mask changes).  eng_model_stats_post copies gsum, psum and loss into pinned host memory
+ * `h_stats` in one copy without waiting; eng_model_stats_fetch waits once.
  *
  * A second backend allocation `amem` holds the per-batch buffers, sized for the largest
  * batch seen so far (grown on demand, never per call):
@@ -57,17 +58,18 @@ struct eng_model {
     const float *x0;               /* layer-0 input of the last forward: act[0] or caller memory */
 
     double *h_sumsq;               /* host [P] scratch: per-product sums of squares */
-    float *smem;                   /* backend [4P]: d_sumsq (P doubles), d_loss [P], d_mask [P] */
-    double *d_sumsq;
+    float *smem;                   /* backend [6P]: d_sumsq, d_psum (P doubles each), d_loss, d_mask */
+    double *d_sumsq, *d_psum;
     float *d_loss, *d_mask;
     int have_norms;                /* d_sumsq holds the last Adam step's sums of squares */
     int want_norms;                /* stats were posted once: always compute the sums */
     unsigned char *h_mask;         /* host [P]: the mask d_mask holds (mask_valid) */
     float *h_maskf;                /* host [P]: staging of the float mask */
     int mask_valid;
-    float *h_stats;                /* backend host memory [4P]: sumsq (P doubles), loss [P] */
+    float *h_stats;                /* backend host memory [5P]: gsum, psum (P doubles each), loss [P] */
     void *stats_ev;                /* event after the last posted stats copy */
     int stats_posted;
+    int stats_scan;                /* the posted stats include the parameter scan */
 };
 
 /* ---- architecture ------------------------------------------------------------------ */
@@ -130,8 +132,22 @@ int eng_model_create(eng_model **out, const eng_backend *be, const eng_arch *arc
     return eng_model_create_at(out, be, arch, P, seed, 0);
 }
 
+static int model_create(eng_model **out, const eng_backend *be, const eng_arch *arch, int P, uint64_t seed,
+                        long first_product, const uint64_t *keys);
+
 int eng_model_create_at(eng_model **out, const eng_backend *be, const eng_arch *arch, int P, uint64_t seed,
                         long first_product) {
+    return model_create(out, be, arch, P, seed, first_product, NULL);
+}
+
+int eng_model_create_keyed(eng_model **out, const eng_backend *be, const eng_arch *arch, int P, uint64_t seed,
+                           const uint64_t *keys) {
+    return model_create(out, be, arch, P, seed, 0, keys);
+}
+
+/* eng_model_create_at / _keyed: product i's stream is keys[i] when keys, else first_product + i. */
+static int model_create(eng_model **out, const eng_backend *be, const eng_arch *arch, int P, uint64_t seed,
+                        long first_product, const uint64_t *keys) {
     int rc = ENG_OK;
     eng_model *m = NULL;
     float *host = NULL;
@@ -172,11 +188,12 @@ int eng_model_create_at(eng_model **out, const eng_backend *be, const eng_arch *
     }
     size_t view = (size_t)P * m->ld;
     if ((rc = be->alloc(&m->mem, 4 * view)) != ENG_OK) goto cleanup;
-    if ((rc = be->alloc(&m->smem, 4 * (size_t)P)) != ENG_OK) goto cleanup;
-    if ((rc = be->host_alloc(&m->h_stats, 4 * (size_t)P)) != ENG_OK) goto cleanup;
+    if ((rc = be->alloc(&m->smem, 6 * (size_t)P)) != ENG_OK) goto cleanup;
+    if ((rc = be->host_alloc(&m->h_stats, 5 * (size_t)P)) != ENG_OK) goto cleanup;
     m->d_sumsq = (double *)(void *)m->smem; /* backend allocations are at least 8-byte aligned */
-    m->d_loss = m->smem + 2 * (size_t)P;
-    m->d_mask = m->smem + 3 * (size_t)P;
+    m->d_psum = (double *)(void *)(m->smem + 2 * (size_t)P);
+    m->d_loss = m->smem + 4 * (size_t)P;
+    m->d_mask = m->smem + 5 * (size_t)P;
     m->params = m->mem;
     m->grads = m->mem + view;
     m->adam_m = m->mem + 2 * view;
@@ -185,7 +202,8 @@ int eng_model_create_at(eng_model **out, const eng_backend *be, const eng_arch *
     for (int p0 = 0; p0 < P; p0 += chunk) {
         int n = P - p0 < chunk ? P - p0 : chunk;
         for (int k = 0; k < n; k++)
-            init_product(m, seed, (uint64_t)first_product + (uint64_t)(p0 + k), host + (size_t)k * m->ld);
+            init_product(m, seed, keys ? keys[p0 + k] : (uint64_t)first_product + (uint64_t)(p0 + k),
+                         host + (size_t)k * m->ld);
         if ((rc = be->to_device(m->params + (size_t)p0 * m->ld, host, (size_t)n * m->ld)) != ENG_OK) goto cleanup;
     }
     *out = m;
@@ -354,8 +372,10 @@ int eng_model_infer_dev(eng_model *m, const float *X, int B, float *Y) {
     return infer_layers(m, X, B, Y);
 }
 /* Backward from dL/d(output) already in m->g0; accumulates grads (skipped when !want_grads:
- * only dL/dX is wanted); dX_host may be NULL. */
-static int backward_from_g0(eng_model *m, float *dX_host, int want_grads) {
+ * only dL/dX is wanted); dX may be NULL, else it receives dL/dX: host memory, or backend memory
+ * when dx_dev. */
+static int backward_from_g0(eng_model *m, float *dX, int dx_dev, int want_grads) {
+    float *dX_host = dX;
     const eng_backend *be = m->be;
     const eng_arch *a = &m->arch;
     const int P = m->P, B = m->B;
@@ -385,6 +405,7 @@ static int backward_from_g0(eng_model *m, float *dX_host, int want_grads) {
         }
     }
     if (want_grads) m->grads_stale = 0; /* every weight and bias of every product was written */
+    if (dX && dx_dev) return be->copy(dX, cur, (size_t)P * B * a->sizes[0]);
     if (dX_host) return be->to_host(dX_host, cur, (size_t)P * B * a->sizes[0]);
     return ENG_OK;
 }
@@ -394,7 +415,7 @@ int eng_model_backward(eng_model *m, const float *dY, float *dX) {
     if (!m->have_forward) return eng_err_set(ENG_EINVAL, "eng_model_backward: no forward pass to go back through");
     int rc = m->be->to_device(m->g0, dY, (size_t)m->P * m->B * m->arch.sizes[m->arch.n_layers]);
     if (rc != ENG_OK) return rc;
-    return backward_from_g0(m, dX, 1);
+    return backward_from_g0(m, dX, 0, 1);
 }
 
 int eng_model_backward_input(eng_model *m, const float *dY, float *dX) {
@@ -403,7 +424,7 @@ int eng_model_backward_input(eng_model *m, const float *dY, float *dX) {
         return eng_err_set(ENG_EINVAL, "eng_model_backward_input: no forward pass to go back through");
     int rc = m->be->to_device(m->g0, dY, (size_t)m->P * m->B * m->arch.sizes[m->arch.n_layers]);
     if (rc != ENG_OK) return rc;
-    return backward_from_g0(m, dX, 0);
+    return backward_from_g0(m, dX, 0, 0);
 }
 
 int eng_model_loss_backward(eng_model *m, eng_loss kind, float huber_delta, const float *target,
@@ -420,7 +441,25 @@ int eng_model_loss_backward(eng_model *m, eng_loss kind, float huber_delta, cons
     rc = be->loss_dev(kind, huber_delta, m->act[L], m->tgt, weight ? m->wgt : NULL, m->g0, m->d_loss, m->P, m->B, out);
     if (rc == ENG_OK && loss_out) rc = be->to_host(loss_out, m->d_loss, (size_t)m->P);
     if (rc != ENG_OK) return rc;
-    return backward_from_g0(m, NULL, 1);
+    return backward_from_g0(m, NULL, 0, 1);
+}
+
+/* The device-resident backwards: dY (backend memory) is copied into g0 first (the backward
+ * overwrites its input in place); dX backend memory or NULL. */
+static int backward_dev(eng_model *m, const float *dY, float *dX, int want_grads, const char *fn) {
+    if (!m || !dY || (!want_grads && !dX)) return eng_err_set(ENG_EINVAL, "%s: NULL argument", fn);
+    if (!m->have_forward) return eng_err_set(ENG_EINVAL, "%s: no forward pass to go back through", fn);
+    int rc = m->be->copy(m->g0, dY, (size_t)m->P * m->B * m->arch.sizes[m->arch.n_layers]);
+    if (rc != ENG_OK) return rc;
+    return backward_from_g0(m, dX, 1, want_grads);
+}
+
+int eng_model_backward_dev(eng_model *m, const float *dY, float *dX) {
+    return backward_dev(m, dY, dX, 1, "eng_model_backward_dev");
+}
+
+int eng_model_backward_input_dev(eng_model *m, const float *dY, float *dX) {
+    return backward_dev(m, dY, dX, 0, "eng_model_backward_input_dev");
 }
 
 int eng_model_loss_backward_dev(eng_model *m, eng_loss kind, float huber_delta, const float *target,
@@ -431,7 +470,7 @@ int eng_model_loss_backward_dev(eng_model *m, eng_loss kind, float huber_delta, 
     const int L = m->arch.n_layers, out = m->arch.sizes[L];
     int rc = m->be->loss_dev(kind, huber_delta, m->act[L], target, weight, m->g0, m->d_loss, m->P, m->B, out);
     if (rc != ENG_OK) return rc;
-    return backward_from_g0(m, NULL, 1);
+    return backward_from_g0(m, NULL, 0, 1);
 }
 
 /* Zeroing is lazy: the next backward writes the gradients (GEMM beta 0) instead of adding
@@ -502,36 +541,45 @@ int eng_model_adam_step(eng_model *m, const eng_adam_cfg *cfg, const unsigned ch
 
 /* ---- asynchronous step statistics ------------------------------------------------------------ */
 
-int eng_model_stats_post(eng_model *m) {
+int eng_model_stats_post(eng_model *m, int scan_params) {
     if (!m) return eng_err_set(ENG_EINVAL, "eng_model_stats_post: model is NULL");
     if (m->stats_posted)
         return eng_err_set(ENG_EINVAL, "eng_model_stats_post: the last posted statistics were not fetched");
     m->want_norms = 1;
-    if (!m->have_norms) { /* first post: this step ran without the sums; compute them now */
-        int rc = m->be->sumsq_dev(m->grads, (long)m->ld, (int)m->np, m->P, m->d_sumsq);
-        if (rc != ENG_OK) return rc;
-        m->have_norms = 1;
-    }
-    /* d_sumsq (2P floats) and d_loss (P) are adjacent: one copy */
-    int rc = m->be->to_host_async(m->h_stats, m->smem, 3 * (size_t)m->P);
+    int rc = ENG_OK;
+    if (!m->have_norms) /* first post: this step ran without the sums; compute them now */
+        rc = m->be->sumsq_dev(m->grads, (long)m->ld, (int)m->np, m->P, m->d_sumsq);
+    if (rc != ENG_OK) return rc;
+    m->have_norms = 1;
+    if (scan_params && (rc = m->be->sumsq_dev(m->params, (long)m->ld, (int)m->np, m->P, m->d_psum)) != ENG_OK)
+        return rc;
+    /* gsum, psum (2P floats each) and loss (P) are adjacent: one copy */
+    rc = m->be->to_host_async(m->h_stats, m->smem, 5 * (size_t)m->P);
     if (rc == ENG_OK) rc = m->be->event_record(&m->stats_ev);
-    if (rc == ENG_OK) m->stats_posted = 1;
+    if (rc == ENG_OK) {
+        m->stats_posted = 1;
+        m->stats_scan = scan_params != 0;
+    }
     return rc;
 }
 
-int eng_model_stats_fetch(eng_model *m, float *loss, float *grad_norm) {
+int eng_model_stats_fetch(eng_model *m, float *loss, float *grad_norm, unsigned char *bad_params) {
     if (!m) return eng_err_set(ENG_EINVAL, "eng_model_stats_fetch: model is NULL");
     if (!m->stats_posted) return eng_err_set(ENG_EINVAL, "eng_model_stats_fetch: nothing was posted");
     m->stats_posted = 0;
     int rc = m->be->event_wait(m->stats_ev);
     if (rc != ENG_OK) return rc;
-    const double *ss = (const double *)(const void *)m->h_stats;
-    const float *l = m->h_stats + 2 * (size_t)m->P;
+    const double *gs = (const double *)(const void *)m->h_stats, *ps = gs + m->P;
+    const float *l = m->h_stats + 4 * (size_t)m->P;
+    int nbad = 0;
     for (int p = 0; p < m->P; p++) {
         if (loss) loss[p] = l[p];
-        if (grad_norm) grad_norm[p] = (float)sqrt(ss[p]);
+        if (grad_norm) grad_norm[p] = (float)sqrt(gs[p]);
+        const int b = m->stats_scan && !isfinite(ps[p]);
+        if (bad_params) bad_params[p] = (unsigned char)b;
+        nbad += b;
     }
-    return ENG_OK;
+    return nbad;
 }
 
 /* ---- target networks ----------------------------------------------------------------------- */

@@ -52,6 +52,11 @@ int eng_model_create(eng_model **out, const eng_backend *be, const eng_arch *arc
  * caller split many products into chunks that initialise exactly like one big group. */
 int eng_model_create_at(eng_model **out, const eng_backend *be, const eng_arch *arch, int P, uint64_t seed,
                         long first_product);
+/* Same, product i of the group initialised from eng_seed_derive(seed, keys[i]) (keys NULL:
+ * i, as eng_model_create): a product keeps its initial weights whichever group or slot it is
+ * in.  keys is read during the call only. */
+int eng_model_create_keyed(eng_model **out, const eng_backend *be, const eng_arch *arch, int P, uint64_t seed,
+                           const uint64_t *keys);
 void eng_model_free(eng_model *m);
 
 int eng_model_P(const eng_model *m);
@@ -91,6 +96,17 @@ int eng_model_loss_backward(eng_model *m, eng_loss kind, float huber_delta, cons
 
 int eng_model_zero_grad(eng_model *m);
 
+/* Data-parallel training of a shared (cross-product) model over MPI ranks (eng_par.h,
+ * docs/mpi.md): after each rank's backward on its part of the global batch and before
+ * eng_model_adam_step, grads := scale * (the sum of every rank's grads), added EXACTLY
+ * (eng_xsum), so every rank gets the same bit-identical gradient and, from the same parameters,
+ * takes the same step; the sum does not depend on the order of the ranks.  scale = 1 / ranks
+ * turns per-rank batch means into the global mean (equal batch parts).  Collective: every rank
+ * calls it at the same step.  One process: grads *= scale.  Costs a download, the exchange
+ * (~550 bytes per parameter over the network) and an upload.  Returns 0, ENG_ENOMEM, eng_par's
+ * failures (ENG_EIO: a rank died or did not answer). */
+int eng_model_grads_allreduce(eng_model *m, double scale);
+
 /* ---- device-resident steps (issue 16): inputs and outputs in BACKEND memory (be->alloc),
  * so a batch is uploaded once by the caller and intermediate values never visit the host.
  * Same arithmetic as the host-memory calls above, bit for bit on the same backend. ----
@@ -103,7 +119,12 @@ int eng_model_zero_grad(eng_model *m);
  * overlap the model's buffers); keeps the cached forward like eng_model_infer.
  * eng_model_loss_backward_dev: as eng_model_loss_backward with target and weight (NULL = all
  * ones) in backend memory; the per-product loss stays on the backend for eng_model_stats_post.
+ * eng_model_backward_dev / eng_model_backward_input_dev: as eng_model_backward /
+ * eng_model_backward_input with dY [P][B][out] and dX [P][B][in] in backend memory (dX may be
+ * NULL for eng_model_backward_dev; dY is copied first, so the caller's stays intact).
  * ENG_EINVAL for NULL arguments, B < 1 or no forward; backend errors as returned. */
+int eng_model_backward_dev(eng_model *m, const float *dY, float *dX);
+int eng_model_backward_input_dev(eng_model *m, const float *dY, float *dX);
 int eng_model_forward_dev(eng_model *m, const float *X, int B);
 const float *eng_model_output_dev(const eng_model *m);
 int eng_model_infer_dev(eng_model *m, const float *X, int B, float *Y);
@@ -111,15 +132,19 @@ int eng_model_loss_backward_dev(eng_model *m, eng_loss kind, float huber_delta, 
                                 const float *weight);
 
 /* Asynchronous step statistics (one host wait per step, one step late):
- * eng_model_stats_post enqueues a copy of the last loss (from either loss_backward) and the
- * last Adam step's gradient sums of squares into pinned host memory and records an event;
- * it does not wait.  From the first post on, every Adam step computes the sums (before it
- * only clipping or grad_norm_out made it).  eng_model_stats_fetch waits for that event (one
- * sync) and fills loss [P] and grad_norm [P] (either may be NULL; norms before clipping).
- * The usual pattern: step t enqueued, fetch (step t-1's values, long since complete), post.
- * ENG_EINVAL for posting twice without a fetch or fetching with nothing posted. */
-int eng_model_stats_post(eng_model *m);
-int eng_model_stats_fetch(eng_model *m, float *loss, float *grad_norm);
+ * eng_model_stats_post enqueues ONE copy of the last loss (from either loss_backward), the last
+ * Adam step's gradient sums of squares and, when scan_params != 0, the parameters' sums of
+ * squares (the divergence scan of eng_model_check_finite, computed now on the backend) into
+ * pinned host memory and records an event; it does not wait.  From the first post on, every
+ * Adam step computes the gradient sums (before, only clipping or grad_norm_out made it).
+ * eng_model_stats_fetch waits for that event (one sync) and fills loss [P], grad_norm [P]
+ * (norms before clipping) and bad_params [P] (1 where a parameter is NaN/Inf; all 0 when the
+ * post did not scan); any may be NULL.  Returns the number of bad products (>= 0) or a
+ * negative status.  The usual pattern: step t enqueued, fetch (step t-1's values, long since
+ * complete), post.  ENG_EINVAL for posting twice without a fetch or fetching with nothing
+ * posted. */
+int eng_model_stats_post(eng_model *m, int scan_params);
+int eng_model_stats_fetch(eng_model *m, float *loss, float *grad_norm, unsigned char *bad_params);
 
 typedef struct eng_adam_cfg {
     float lr;        /* 1e-3 */

@@ -77,6 +77,8 @@ int env_sim_params_check(const env_sim_params *p) {
     BAD(!(p->good_mult > 0) || !(p->log_width > 0), "good_mult/log_width (> 0)");
     BAD(!(p->log_promo_prob >= 0 && p->log_promo_prob <= 1), "log_promo_prob (0..1)");
     BAD(!(p->log_comp_follow >= 0 && p->log_comp_follow <= 1), "log_comp_follow (0..1)");
+    BAD(p->log_uniform != 0 && p->log_uniform != 1, "log_uniform (0 or 1)");
+    BAD(p->demand < ENV_SIM_DEMAND_LOGLOGIT || p->demand > ENV_SIM_DEMAND_CE, "demand (family 0..2)");
 #undef BAD
     return ENG_OK;
 }
@@ -96,11 +98,13 @@ double env_sim_comp_mean_price(const env_sim_params *p) {
 }
 
 double env_sim_purchase_prob(const env_sim_params *p, double price, double ref, double cbar) {
-    double z = p->conv_base + p->elasticity * log(price / p->base_price);
+    double x = price / p->base_price;
+    double z = p->conv_base + p->elasticity * (p->demand == ENV_SIM_DEMAND_LOGIT ? x - 1.0 : log(x));
     if (p->n_comp > 0) z += p->comp_coef * log(cbar / env_sim_comp_mean_price(p));
     double lr = log(ref / price);
     z += lr > 0 ? p->ref_gain * lr : p->ref_loss * lr; /* lr < 0: loss */
     if (price <= p->promo_threshold * p->base_price * (1 + 1e-9)) z += p->promo_lift;
+    if (p->demand == ENV_SIM_DEMAND_CE) return z < log(0.95) ? exp(z) : 0.95;
     return 1.0 / (1.0 + exp(-z));
 }
 

@@ -62,7 +62,19 @@ typedef struct env_sim_params {
     double log_width;       /* softmax width, in grid multiplier units */
     double log_promo_prob;  /* chance of a promotion period */
     double log_comp_follow; /* how much the expert follows the competitors (0..1) */
+    int log_uniform;        /* 1: the expert draws uniformly over the grid (a randomised history) */
+    /* demand family: how the own price enters the purchase probability (ENV_SIM_DEMAND_*) */
+    int demand;
 } env_sim_params;
+
+/* Demand families (env_sim_purchase_prob); x = p / p0, C = g_c log(cbar/cbar0), R = the
+ * reference terms, L = the promotion lift:
+ *   LOGLOGIT  q = logistic(a + b log x + C + R + L)          (the original model, b < 0)
+ *   LOGIT     q = logistic(a + b (x - 1) + C + R + L)        (utility linear in price: an interior
+ *             revenue-per-visitor optimum at b x (1 - q) = -1 even at low conversion)
+ *   CE        q = min(0.95, exp(a + b log x + C + R + L))    (constant elasticity b: revenue per
+ *             visitor ~ p^(1+b), so the best price is at a bound of the allowed interval) */
+enum { ENV_SIM_DEMAND_LOGLOGIT = 0, ENV_SIM_DEMAND_LOGIT = 1, ENV_SIM_DEMAND_CE = 2 };
 
 /* Discrete price grid shared by the logging policy and the DP: price_k = p0 * mult[k]. */
 typedef struct env_sim_grid {
@@ -251,6 +263,57 @@ typedef struct env_sim_log {
     double *ref;              /* [P * T] hidden reference price (for analysis) */
 } env_sim_log;
 void env_sim_log_free(env_sim_log *l);
+
+/* ---- demand families of the backtest (env_sim_family.c) ---------------------------------- */
+typedef enum {
+    ENV_SIM_FAMILY_NONE = 0, /* the preset's draw as it is (log-log logit with a reference effect) */
+    ENV_SIM_FAMILY_LOGIT,    /* logit conversion per visitor, linear in price, competitor effect */
+    ENV_SIM_FAMILY_CE,       /* constant elasticity, competitor effect */
+    ENV_SIM_FAMILY_REF,      /* the LOGIT family plus a reference-price effect with loss aversion */
+    ENV_SIM_FAMILY_COUNT
+} env_sim_family;
+
+/* "preset", "logit", "ce", "ref"; NULL for a bad value. */
+const char *env_sim_family_name(env_sim_family f);
+/* Name -> family; 0 or ENG_EINVAL. */
+int env_sim_family_parse(const char *s, env_sim_family *out);
+
+/* Overwrite the demand of a drawn product with family f (own stream: seed, i, 5): no promotion
+ * lift, a randomised history (log_uniform); LOGIT/REF: the list price p0 is mis-set, p0 = m p*
+ * with m ~ U(misset_lo, misset_hi) and p* the revenue-per-visitor-maximising price at neutral
+ * competitors and reference, conversion at p* ~ U(2%, 8%); REF keeps the drawn reference
+ * effect, LOGIT and CE have none; CE: elasticity ~ -U(0.3, 2.5), conversion at p0 ~ U(1%, 8%).
+ * Returns 0 or ENG_EINVAL (bad family or range). */
+int env_sim_family_apply(env_sim_family f, double misset_lo, double misset_hi, uint64_t seed, int i, env_sim_params *p);
+
+/* The truth: expected revenue per visitor at `price` given the reference and the competitors'
+ * mean price (q(price) * price). */
+double env_sim_rpv(const env_sim_params *p, double price, double ref, double cbar);
+/* The price in [lo, hi] (whole cents when the interval holds <= 20,000 of them, else 4,001 even
+ * points, both ends included) with the highest env_sim_rpv; *best_price, *best_rpv.  Returns 0
+ * or ENG_EINVAL (empty or non-finite interval). */
+int env_sim_best_price(const env_sim_params *p, double ref, double cbar, double lo, double hi, double *best_price,
+                       double *best_rpv);
+
+/* Options of env_sim_generate_ex. */
+typedef struct env_sim_gen_opts {
+    env_sim_preset preset;
+    const env_sim_fit *fit;     /* the Dominick's preset's fit (NULL otherwise) */
+    env_sim_family family;      /* NONE: the preset as it is */
+    int period_days;            /* 1 or 7 */
+    int32_t day0;               /* first day (days since 1970-01-01) */
+    uint64_t seed;
+    int n_levels;               /* logging grid: n_levels multipliers of p0 from level_lo to level_hi */
+    double level_lo, level_hi;
+    double misset_lo, misset_hi;/* list price / best price range of the families */
+    double traffic_scale;       /* multiplies every product's traffic (1: as drawn) */
+} env_sim_gen_opts;
+/* The defaults: default preset, no family, daily from 2024-01-01, seed 1, grid 13 x 0.70..1.30,
+ * mis-set 0.70..1.35, traffic as drawn. */
+env_sim_gen_opts env_sim_gen_opts_default(void);
+/* env_sim_generate with options; same outputs and errors. */
+int env_sim_generate_ex(const env_sim_gen_opts *o, int n_products, int n_periods, db_history **hist_out,
+                        env_sim_log **log_out);
 
 /* Simulate n_products x n_periods under the logging policy. *hist_out (db_history_free) holds
  * prices, units, revenue, traffic, promo and competitor prices; *log_out (env_sim_log_free)

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db_csvread.h"
+
 enum { C_STORE, C_BRAND, C_WEEK, C_LOGMOVE, C_PROFIT, C_PRICE_OZ, C_PACKAGES, C_PRICE_PKG, C_N };
 static const char *col_names[C_N] = {"store", "brand", "week", "logmove", "profit", "own_price_per_oz",
                                      "packages_sold", "own_price_per_package"};
@@ -44,10 +46,8 @@ static void on_field(void *s, size_t len, void *data) {
     for (int k = 0; k < C_N; k++) {
         if (c->col[k] != f) continue;
         const char *txt = s; /* CSV_APPEND_NULL: NUL-terminated */
-        char *end;
-        errno = 0;
-        double v = strtod(txt, &end);
-        if (len == 0 || end != txt + len || errno || !isfinite(v)) {
+        double v = NAN;
+        if (len == 0 || strlen(txt) != len || eng_parse_decimal(txt, &v) != ENG_OK) {
             c->st = eng_err_set(ENG_EFORMAT, "%s:%ld: column '%s' is not a number: '%.40s'", c->path, c->line,
                                 col_names[k], txt);
             return;
@@ -117,10 +117,12 @@ int env_sim_fit_dominicks(const char *csv_path, env_sim_fit *out) {
         goto cleanup;
     }
     parser_ok = 1;
+    db_csv_parser_setup(&parser);
     char buf[65536];
     size_t n;
-    while (!c.st && (n = fread(buf, 1, sizeof buf, f)) > 0) {
-        if (csv_parse(&parser, buf, n, on_field, on_record, &c) != n && !c.st)
+    for (int first = 1; !c.st && (n = fread(buf, 1, sizeof buf, f)) > 0; first = 0) {
+        size_t skip = first ? db_csv_bom_len(buf, n) : 0; /* a UTF-8 BOM is no part of 'store' */
+        if (csv_parse(&parser, buf + skip, n - skip, on_field, on_record, &c) != n - skip && !c.st)
             c.st = eng_err_set(ENG_EFORMAT, "%s:%ld: %s", csv_path, c.line, csv_strerror(csv_error(&parser)));
     }
     if (ferror(f) && !c.st) c.st = eng_err_set(ENG_EIO, "read error on %s", csv_path);

@@ -19,6 +19,10 @@ int env_sim_logging_probs(const env_sim_params *p, const env_sim_grid *g, const 
         cbar /= p->n_comp;
         centre *= pow(cbar / env_sim_comp_mean_price(p), p->log_comp_follow);
     }
+    if (p->log_uniform) { /* a randomised history: every level equally likely */
+        for (int k = 0; k < g->n; k++) probs[k] = 1.0 / g->n;
+        return ENG_OK;
+    }
     double mx = -INFINITY;
     for (int k = 0; k < g->n; k++) {
         double d = (g->mult[k] - centre) / p->log_width;
@@ -150,6 +154,29 @@ static char *dup_printf(const char *fmt, int v) {
 
 int env_sim_generate(env_sim_preset preset, const env_sim_fit *fit, int n_products, int n_periods,
                      int period_days, int32_t day0, uint64_t seed, db_history **hist_out, env_sim_log **log_out) {
+    env_sim_gen_opts o = env_sim_gen_opts_default();
+    o.preset = preset;
+    o.fit = fit;
+    o.period_days = period_days;
+    o.day0 = day0;
+    o.seed = seed;
+    return env_sim_generate_ex(&o, n_products, n_periods, hist_out, log_out);
+}
+
+env_sim_gen_opts env_sim_gen_opts_default(void) {
+    env_sim_gen_opts o = {.preset = ENV_SIM_PRESET_DEFAULT, .family = ENV_SIM_FAMILY_NONE, .period_days = 1,
+                          .day0 = 19723, .seed = 1, .n_levels = 13, .level_lo = 0.70, .level_hi = 1.30,
+                          .misset_lo = 0.70, .misset_hi = 1.35, .traffic_scale = 1.0};
+    return o;
+}
+
+int env_sim_generate_ex(const env_sim_gen_opts *o, int n_products, int n_periods, db_history **hist_out,
+                        env_sim_log **log_out) {
+    const env_sim_preset preset = o->preset;
+    const env_sim_fit *fit = o->fit;
+    const int period_days = o->period_days;
+    const int32_t day0 = o->day0;
+    const uint64_t seed = o->seed;
     *hist_out = NULL;
     *log_out = NULL;
     if (n_products < 1 || n_periods < 1)
@@ -162,7 +189,7 @@ int env_sim_generate(env_sim_preset preset, const env_sim_fit *fit, int n_produc
     if (!lg) return ENG_ENOMEM;
     size_t P = (size_t)n_products, T = (size_t)n_periods, cells = P * T;
     lg->n_products = n_products, lg->n_periods = n_periods;
-    env_sim_grid_make(&lg->grid, 13, 0.70, 1.30);
+    if ((st = env_sim_grid_make(&lg->grid, o->n_levels, o->level_lo, o->level_hi))) goto cleanup;
     const int L = lg->grid.n;
     lg->params = eng_calloc(P, sizeof *lg->params);
     lg->level = eng_malloc(cells * sizeof(int16_t));
@@ -178,6 +205,16 @@ int env_sim_generate(env_sim_preset preset, const env_sim_fit *fit, int n_produc
     int64_t n_comp_vals = 0;
     for (int i = 0; i < n_products; i++) {
         if ((st = env_sim_draw_params(preset, fit, period_days, day0, seed, i, &lg->params[i]))) goto cleanup;
+        if (o->family != ENV_SIM_FAMILY_NONE &&
+            (st = env_sim_family_apply(o->family, o->misset_lo, o->misset_hi, seed, i, &lg->params[i])))
+            goto cleanup;
+        if (o->traffic_scale != 1.0) {
+            if (!(o->traffic_scale > 0) || !isfinite(o->traffic_scale)) {
+                st = eng_err_set(ENG_EINVAL, "env_sim_generate_ex: traffic_scale must be > 0");
+                goto cleanup;
+            }
+            lg->params[i].traffic_base *= o->traffic_scale;
+        }
         if (lg->params[i].n_comp > max_comp) max_comp = lg->params[i].n_comp;
         n_comp_vals += (int64_t)lg->params[i].n_comp * n_periods;
     }

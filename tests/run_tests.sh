@@ -21,6 +21,8 @@ if [ ! -r "$RLPRICE_DATA_DIR/dominicks_oj/oj_store_brand_week.csv" ]; then
     echo "tests: the real data is not unpacked in $RLPRICE_DATA_DIR (run \`make BUILD=$BUILD\` first); its tests will fail"
 fi
 export RLPRICE_TEST_TMP="$root/$BUILD/testtmp"
+# the command-line binary of this build (the MPI suite runs it under mpirun)
+if [ "$BUILD" = build ]; then export RLPRICE_BIN="$root/rlprice"; else export RLPRICE_BIN="$root/$BUILD/rlprice"; fi
 rm -rf "$RLPRICE_TEST_TMP"; mkdir -p "$RLPRICE_TEST_TMP"
 
 passed=0 failed=0 skipped=0 crashed=""

@@ -10,6 +10,11 @@
  *   reductions (bias_grad, loss, sumsq; CUDA sums in double): atol 1e-5, rtol 1e-5;
  *   Adam (nvcc contracts into FMAs): atol 1e-6, rtol 1e-5;
  *   model after 5 training steps: atol 1e-4, rtol 1e-3.
+ *   non-finite inputs (NaN, +-Inf): the same class on both (NaN where the CPU has NaN, the
+ *     same infinity, finite values as above), e.g. ReLU backward selects 0 where the unit was
+ *     off whatever dY holds;
+ *   the device-resident ops (sumsq_dev, loss_dev, adam_clip, dqn_targets) as their host
+ *     counterparts (the DQN and DDPG group steps: tests/test_backend_parity_agents.c).
  * Without a usable CUDA device each parity test prints one "SKIP: no CUDA device (...)"
  * line and calls skip(); the backend-selection test never skips. */
 #include "test_common.h"
@@ -73,6 +78,21 @@ static void expect_close(const char *what, const float *cuda, const float *ref, 
     }
 }
 
+/* As expect_close, but NaN must meet NaN and an infinity the same infinity. */
+static void expect_close_nf(const char *what, const float *cuda, const float *ref, size_t n, double atol,
+                            double rtol) {
+    for (size_t k = 0; k < n; k++) {
+        double a = cuda[k], b = ref[k];
+        if (isnan(b) || isnan(a)) {
+            if (!(isnan(a) && isnan(b))) fail_msg("%s[%zu]: cuda %.9g, cpu %.9g (NaN on one side)", what, k, a, b);
+        } else if (isinf(b) || isinf(a)) {
+            if (a != b) fail_msg("%s[%zu]: cuda %.9g, cpu %.9g (infinities differ)", what, k, a, b);
+        } else if (!(fabs(a - b) <= atol + rtol * fabs(b))) {
+            fail_msg("%s[%zu]: cuda %.9g, cpu %.9g (atol %g, rtol %g)", what, k, a, b, atol, rtol);
+        }
+    }
+}
+
 /* Both backends' copies of one host array. */
 typedef struct {
     float *c, *g; /* cpu buffer, cuda buffer */
@@ -87,6 +107,12 @@ static pair pair_of(const float *host, size_t n) {
 static void pair_expect(const char *what, const pair *p, double atol, double rtol) {
     float *h = download(g_cuda, p->g, p->n);
     expect_close(what, h, p->c, p->n, atol, rtol);
+    free(h);
+}
+
+static void pair_expect_nf(const char *what, const pair *p, double atol, double rtol) {
+    float *h = download(g_cuda, p->g, p->n);
+    expect_close_nf(what, h, p->c, p->n, atol, rtol);
     free(h);
 }
 
@@ -450,6 +476,178 @@ static void test_model_parity(void **s) {
     free(pg);
 }
 
+/* ---- non-finite inputs ------------------------------------------------------------------------ */
+
+/* Sprinkles NaN, +Inf and -Inf over x[n] (every 7th, 11th and 13th element). */
+static void poison(float *x, size_t n) {
+    for (size_t k = 0; k < n; k += 7) x[k] = NAN;
+    for (size_t k = 3; k < n; k += 11) x[k] = INFINITY;
+    for (size_t k = 5; k < n; k += 13) x[k] = -INFINITY;
+}
+
+static void test_nonfinite(void **s) {
+    (void)s;
+    REQUIRE_CUDA();
+    eng_rng r;
+    eng_rng_seed(&r, 21);
+    const int P = 3, rows = 17, N = 29;
+    const size_t n = (size_t)P * rows * N;
+    /* ReLU backward selects: NaN / Inf in dY where Y == 0 become 0 on both */
+    float *hy = host_rand(&r, n, -1, 1), *hd = host_rand(&r, n, -2, 2);
+    for (size_t k = 0; k < n; k++)
+        if (hy[k] < 0) hy[k] = 0.0f;
+    poison(hd, n);
+    for (int act = ENG_ACT_RELU; act <= ENG_ACT_TANH; act++) {
+        pair Y = pair_of(hy, n), D = pair_of(hd, n);
+        assert_int_equal(cpu()->act_backward(D.c, Y.c, n, (eng_act)act), ENG_OK);
+        assert_int_equal(g_cuda->act_backward(D.g, Y.g, n, (eng_act)act), ENG_OK);
+        pair_expect_nf(act == ENG_ACT_RELU ? "relu backward (NaN/Inf dY)" : "tanh backward (NaN/Inf dY)", &D, 1e-6,
+                       1e-6);
+        if (act == ENG_ACT_RELU) {
+            float *h = download(g_cuda, D.g, n);
+            for (size_t k = 0; k < n; k++)
+                if (hy[k] == 0.0f) assert_true(h[k] == 0.0f);
+            free(h);
+        }
+        pair_free(&Y);
+        pair_free(&D);
+    }
+    /* bias + activation on NaN / Inf pre-activations */
+    float *hx = host_rand(&r, n, -2, 2), *hb = host_rand(&r, (size_t)P * N, -1, 1);
+    poison(hx, n);
+    for (int act = ENG_ACT_IDENTITY; act <= ENG_ACT_TANH; act++) {
+        pair X = pair_of(hx, n), Bi = pair_of(hb, (size_t)P * N);
+        assert_int_equal(cpu()->bias_act(X.c, Bi.c, N, P, rows, N, (eng_act)act), ENG_OK);
+        assert_int_equal(g_cuda->bias_act(X.g, Bi.g, N, P, rows, N, (eng_act)act), ENG_OK);
+        pair_expect_nf("bias_act (NaN/Inf)", &X, 1e-6, 1e-5);
+        pair_free(&X);
+        pair_free(&Bi);
+    }
+    /* losses and gradients, sums of squares */
+    float *ht = host_rand(&r, n, -2, 2);
+    for (size_t k = 0; k < n; k++) hx[k] = (float)(4.0 * eng_rng_uniform(&r) - 2.0);
+    for (size_t k = (size_t)rows * N; k < 2 * (size_t)rows * N; k += 5) hx[k] = INFINITY; /* product 1: Inf */
+    hx[2 * (size_t)rows * N + 4] = NAN;                                                 /* product 2: NaN */
+    pair X = pair_of(hx, n), T = pair_of(ht, n), Gc = pair_of(ht, n);
+    for (int kind = ENG_LOSS_MSE; kind <= ENG_LOSS_HUBER; kind++) {
+        float lc[3], lg[3];
+        assert_int_equal(cpu()->loss((eng_loss)kind, 1.0f, X.c, T.c, NULL, Gc.c, lc, P, rows, N), ENG_OK);
+        assert_int_equal(g_cuda->loss((eng_loss)kind, 1.0f, X.g, T.g, NULL, Gc.g, lg, P, rows, N), ENG_OK);
+        expect_close_nf("loss (NaN/Inf)", lg, lc, 3, 1e-5, 1e-5);
+        assert_true(isfinite(lc[0]) && isinf(lc[1]) && isnan(lc[2]));
+        pair_expect_nf("loss gradient (NaN/Inf)", &Gc, 1e-6, 1e-5);
+    }
+    double sc[3], sg[3];
+    assert_int_equal(cpu()->sumsq(X.c, (long)rows * N, rows * N, P, sc), ENG_OK);
+    assert_int_equal(g_cuda->sumsq(X.g, (long)rows * N, rows * N, P, sg), ENG_OK);
+    assert_true(isfinite(sg[0]) && isinf(sg[1]) && isnan(sg[2]));
+    assert_true(fabs(sg[0] - sc[0]) <= 1e-5 * sc[0]);
+    pair_free(&X);
+    pair_free(&T);
+    pair_free(&Gc);
+    free(hy);
+    free(hd);
+    free(hx);
+    free(hb);
+    free(ht);
+}
+
+/* ---- copies with overlapping ranges (memmove semantics) ------------------------------------ */
+
+static void test_copy_overlap(void **s) {
+    (void)s;
+    REQUIRE_CUDA();
+    eng_rng r;
+    eng_rng_seed(&r, 22);
+    const size_t n = 50000;
+    float *h = host_rand(&r, n, -1, 1);
+    pair p = pair_of(h, n);
+    assert_int_equal(cpu()->copy(p.c + 1000, p.c, n - 2000), ENG_OK); /* forward overlap */
+    assert_int_equal(g_cuda->copy(p.g + 1000, p.g, n - 2000), ENG_OK);
+    pair_expect("copy overlapping forward", &p, 0, 0);
+    assert_int_equal(cpu()->copy(p.c, p.c + 3, n - 3), ENG_OK); /* backward overlap */
+    assert_int_equal(g_cuda->copy(p.g, p.g + 3, n - 3), ENG_OK);
+    pair_expect("copy overlapping backward", &p, 0, 0);
+    pair_free(&p);
+    free(h);
+}
+
+/* ---- the device-resident ops ------------------------------------------------------------------- */
+
+static void test_device_ops(void **s) {
+    (void)s;
+    REQUIRE_CUDA();
+    eng_rng r;
+    eng_rng_seed(&r, 23);
+    const int P = 4;
+    const size_t per = 1000, n = (size_t)P * per;
+    float *hw = host_rand(&r, n, -1, 1), *hg = host_rand(&r, n, -1, 1), *hm = host_rand(&r, n, -0.1, 0.1),
+          *hv = host_rand(&r, n, 0, 0.01);
+    hg[2 * per + 5] = INFINITY; /* product 2: infinite norm, clip factor 0 */
+    const float hmask[4] = {1, 0, 1, 1};
+    pair w = pair_of(hw, n), g = pair_of(hg, n), m = pair_of(hm, n), v = pair_of(hv, n), mk = pair_of(hmask, 4);
+    float *ssc = NULL, *ssg = NULL; /* 2 P floats = P doubles */
+    assert_int_equal(cpu()->alloc(&ssc, 2 * (size_t)P), ENG_OK);
+    assert_int_equal(g_cuda->alloc(&ssg, 2 * (size_t)P), ENG_OK);
+    assert_int_equal(cpu()->sumsq_dev(g.c, (long)per, (int)per, P, (double *)(void *)ssc), ENG_OK);
+    assert_int_equal(g_cuda->sumsq_dev(g.g, (long)per, (int)per, P, (double *)(void *)ssg), ENG_OK);
+    double hc[4], hgd[4];
+    memcpy(hc, ssc, sizeof hc);
+    assert_int_equal(g_cuda->sync(), ENG_OK);
+    assert_int_equal(g_cuda->to_host((float *)(void *)hgd, ssg, 2 * (size_t)P), ENG_OK);
+    for (int p = 0; p < P; p++)
+        if (p == 2) assert_true(isinf(hgd[p]) && isinf(hc[p]));
+        else assert_true(fabs(hgd[p] - hc[p]) <= 1e-5 * hc[p]);
+    assert_int_equal(cpu()->adam_clip(w.c, g.c, m.c, v.c, per, P, mk.c, (double *)(void *)ssc, 5.0f, 1e-2f, 0.9f,
+                                      0.999f, 1e-8f, 0.1f, 0.001f),
+                     ENG_OK);
+    assert_int_equal(g_cuda->adam_clip(w.g, g.g, m.g, v.g, per, P, mk.g, (double *)(void *)ssg, 5.0f, 1e-2f, 0.9f,
+                                       0.999f, 1e-8f, 0.1f, 0.001f),
+                     ENG_OK);
+    pair_expect_nf("adam_clip g", &g, 1e-6, 1e-5);
+    pair_expect_nf("adam_clip w", &w, 1e-6, 1e-5);
+    pair_expect_nf("adam_clip m", &m, 1e-6, 1e-5);
+    pair_expect_nf("adam_clip v", &v, 1e-7, 1e-5);
+    /* loss into backend memory */
+    float *lc = NULL, *lg = NULL;
+    assert_int_equal(cpu()->alloc(&lc, (size_t)P), ENG_OK);
+    assert_int_equal(g_cuda->alloc(&lg, (size_t)P), ENG_OK);
+    assert_int_equal(cpu()->loss_dev(ENG_LOSS_HUBER, 0.3f, w.c, m.c, v.c, NULL, lc, P, 10, 100), ENG_OK);
+    assert_int_equal(g_cuda->loss_dev(ENG_LOSS_HUBER, 0.3f, w.g, m.g, v.g, NULL, lg, P, 10, 100), ENG_OK);
+    float *hl = download(g_cuda, lg, (size_t)P);
+    expect_close_nf("loss_dev", hl, lc, (size_t)P, 1e-5, 1e-5);
+    free(hl);
+    /* DQN targets (exact: no fused multiply-add on the device) */
+    const int Pq = 3, B = 7, A = 5;
+    const size_t rows = (size_t)Pq * B, na = rows * A;
+    float *qs = host_rand(&r, na, -1, 1), *qt = host_rand(&r, na, -1, 1), *qc = host_rand(&r, na, -1, 1);
+    float *act = host_rand(&r, rows, 0, 1), *rw = host_rand(&r, rows, -1, 1), *dn = host_rand(&r, rows, 0, 1);
+    const float qmask[3] = {1, 0, 1};
+    for (size_t i = 0; i < rows; i++) {
+        act[i] = (float)(i % A);
+        dn[i] = dn[i] < 0.2f ? 1.0f : 0.0f;
+    }
+    qs[0] = NAN;
+    qs[A + 3] = NAN;
+    qt[2 * A + 1] = INFINITY;
+    pair Qs = pair_of(qs, na), Qt = pair_of(qt, na), Qc = pair_of(qc, na), Ac = pair_of(act, rows),
+         Rw = pair_of(rw, rows), Dn = pair_of(dn, rows), Mq = pair_of(qmask, 3), Tg = pair_of(qc, na),
+         Wt = pair_of(qc, na);
+    assert_int_equal(cpu()->dqn_targets(Qs.c, Qt.c, Qc.c, Ac.c, Rw.c, Dn.c, Mq.c, 0.97f, Pq, B, A, Tg.c, Wt.c), ENG_OK);
+    assert_int_equal(g_cuda->dqn_targets(Qs.g, Qt.g, Qc.g, Ac.g, Rw.g, Dn.g, Mq.g, 0.97f, Pq, B, A, Tg.g, Wt.g),
+                     ENG_OK);
+    pair_expect_nf("dqn_targets tgt", &Tg, 0, 0);
+    pair_expect_nf("dqn_targets w", &Wt, 0, 0);
+    pair *all[] = {&w, &g, &m, &v, &mk, &Qs, &Qt, &Qc, &Ac, &Rw, &Dn, &Mq, &Tg, &Wt};
+    for (size_t k = 0; k < sizeof all / sizeof *all; k++) pair_free(all[k]);
+    cpu()->free(ssc);
+    g_cuda->free(ssg);
+    cpu()->free(lc);
+    g_cuda->free(lg);
+    float *hs[] = {hw, hg, hm, hv, qs, qt, qc, act, rw, dn};
+    for (size_t k = 0; k < sizeof hs / sizeof *hs; k++) free(hs[k]);
+}
+
 /* ---- selection (never skipped) ------------------------------------------------------------ */
 
 static void test_select(void **s) {
@@ -497,6 +695,9 @@ int main(void) {
         cmocka_unit_test(test_sumsq_scale),
         cmocka_unit_test(test_adam_polyak),
         cmocka_unit_test(test_model_parity),
+        cmocka_unit_test(test_nonfinite),
+        cmocka_unit_test(test_copy_overlap),
+        cmocka_unit_test(test_device_ops),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }

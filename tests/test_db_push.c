@@ -215,8 +215,19 @@ static void test_odd_id_and_bookkeeping(void **state) {
     assert_int_equal(db_run_finish(conn, &run), ENG_OK);
     assert_int_equal(tdb_long(conn, "SELECT count(*) FROM pricing_runs WHERE run_id = $1 AND status = 'finished'"
                                     " AND summary = 'done' AND finished_at >= started_at", 1, v), 1);
+    /* a failure after the run finished (a failed re-run) leaves the finished row as it was */
     assert_int_equal(db_run_fail(conn, "odd-run", "boom"), ENG_OK);
-    assert_int_equal(tdb_long(conn, "SELECT count(*) FROM pricing_runs WHERE run_id = $1 AND status = 'failed'", 1, v), 1);
+    assert_int_equal(tdb_long(conn, "SELECT count(*) FROM pricing_runs WHERE run_id = $1 AND status = 'finished'"
+                                    " AND summary = 'done'", 1, v), 1);
+    /* and so does opening it again: only the next push replaces it */
+    assert_int_equal(db_run_open(conn, "odd-run", 19800, "{\"k\":\"v2\"}"), ENG_OK);
+    assert_int_equal(tdb_long(conn, "SELECT count(*) FROM pricing_runs WHERE run_id = $1 AND status = 'finished'"
+                                    " AND summary = 'done' AND n_products = 1", 1, v), 1);
+    assert_int_equal(db_run_open(conn, "odd-run-2", 19800, NULL), ENG_OK);
+    assert_int_equal(db_run_fail(conn, "odd-run-2", "boom"), ENG_OK);
+    const char *v2[1] = {"odd-run-2"};
+    assert_int_equal(tdb_long(conn, "SELECT count(*) FROM pricing_runs WHERE run_id = $1 AND status = 'failed'"
+                                    " AND summary = 'boom'", 1, v2), 1);
     assert_int_equal(db_run_fail(conn, "no-such-run", "x"), ENG_ENOTFOUND);
     /* bad records are refused before any SQL */
     rec.price = -1;

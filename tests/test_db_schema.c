@@ -29,10 +29,10 @@ static void test_schema_idempotent(void **state) {
     assert_int_equal(db_schema_apply(conn), ENG_OK);
     assert_int_equal(db_schema_apply(conn), ENG_OK);
     assert_int_equal(tdb_long(conn, "SELECT count(*) FROM products", 0, NULL), 1);
-    assert_int_equal(tdb_long(conn, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", 0, NULL), 6);
+    assert_int_equal(tdb_long(conn, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", 0, NULL), 7);
     const char *need[] = {"products", "sales", "competitor_prices", "pricing_runs", "price_recommendations",
-                          "rejected_rows"};
-    for (int i = 0; i < 6; i++) assert_true(column_count(need[i]) >= 4);
+                          "rejected_rows", "pricing_run_attempts"};
+    for (int i = 0; i < 7; i++) assert_true(column_count(need[i]) >= 4);
     assert_int_equal(column_count("sales"), 7);
     assert_int_equal(column_count("rejected_rows"), 4);
     /* keys and the foreign key are there */

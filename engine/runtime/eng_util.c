@@ -27,6 +27,7 @@ const char *eng_status_name(int s) {
     case ENG_EDB: return "EDB";
     case ENG_ENUM: return "ENUM";
     case ENG_ENOTFOUND: return "ENOTFOUND";
+    case ENG_EBUSY: return "EBUSY";
     default: return "EUNKNOWN";
     }
 }
@@ -202,4 +203,30 @@ char *eng_fmt_float(char out[32], float v) {
         if (strtof(out, NULL) == v) break;
     }
     return out;
+}
+
+int eng_parse_decimal(const char *s, double *out) {
+    if (!s) return ENG_EFORMAT;
+    const char *p = s;
+    if (*p == '+' || *p == '-') p++;
+    int digits = 0;
+    while (*p >= '0' && *p <= '9') p++, digits++;
+    if (*p == '.') {
+        p++;
+        while (*p >= '0' && *p <= '9') p++, digits++;
+    }
+    if (!digits) return ENG_EFORMAT;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-') p++;
+        if (!(*p >= '0' && *p <= '9')) return ENG_EFORMAT;
+        while (*p >= '0' && *p <= '9') p++;
+    }
+    if (*p) return ENG_EFORMAT;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (*end || !isfinite(v) || (errno == ERANGE && fabs(v) > 1.0)) return ENG_EFORMAT;
+    *out = v;
+    return ENG_OK;
 }

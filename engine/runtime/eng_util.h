@@ -23,7 +23,8 @@ enum {
     ENG_EDEVICE = -5,  /* accelerator missing or failed */
     ENG_EDB = -6,      /* database error */
     ENG_ENUM = -7,     /* non-finite numbers (divergence) */
-    ENG_ENOTFOUND = -8 /* missing file, product, key */
+    ENG_ENOTFOUND = -8, /* missing file, product, key */
+    ENG_EBUSY = -9      /* held by someone else (e.g. another run of the same run id) */
 };
 
 /* Name of a status code ("EINVAL", ...); static string. */
@@ -85,5 +86,12 @@ char *eng_fmt_double(char out[32], double v);
 char *eng_fmt_float(char out[32], float v);
 /* Peak resident set size of this process in bytes (0 when unknown). */
 size_t eng_peak_rss(void);
+
+/* ---- numbers in text ------------------------------------------------------- */
+/* Parse a plain decimal number: [+-]digits[.digits][(e|E)[+-]digits] (or .digits), the whole
+ * string, no blanks.  Unlike strtod it refuses hexadecimal ("0x1"), "inf", "nan" and leading
+ * spaces, and a value that overflows.  Returns 0 (*out set) or ENG_EFORMAT (*out untouched;
+ * no message recorded: the caller names the field). */
+int eng_parse_decimal(const char *s, double *out);
 
 #endif

@@ -23,6 +23,7 @@
 #include "agt_linucb.h"
 #include "eng_backend.h"
 #include "eng_util.h"
+#include "exp_bench.h"
 
 typedef struct {
     const eng_backend *be;
@@ -71,6 +72,20 @@ static int timed(step_fn step, void *ctx, double seconds, int chunk, double *bes
 static int dqn_step(void *q) { return agt_dqn_train_step(q, NULL); }
 static int ddpg_step(void *q) { return agt_ddpg_train_step(q, NULL, NULL); }
 
+/* Backend work per step over `steps` more calls of step(ctx), printed under the rate. */
+static int per_step_counters(const eng_backend *be, step_fn step, void *ctx, long steps) {
+    eng_backend_counters c0, c1;
+    be->counters(&c0);
+    for (long k = 0; k < steps; k++) {
+        int st = step(ctx);
+        if (st) return st;
+    }
+    be->counters(&c1);
+    eng_backend_counters d = eng_counters_diff(&c1, &c0);
+    exp_bench_print_counters("      ", &d, steps, 1);
+    return ENG_OK;
+}
+
 static void random_state(eng_rng *r, float *s, int n) {
     for (int i = 0; i < n; i++) s[i] = (float)eng_rng_normal(r);
 }
@@ -96,6 +111,7 @@ static int bench_dqn(const bench_opts *o, int batch, double goal) {
         char what[96];
         snprintf(what, sizeof what, "DQN train step, batch %d", batch);
         line(what, best, mean, "steps/s", goal);
+        st = per_step_counters(o->be, dqn_step, q, 20);
     }
     agt_dqn_free(q);
     return st;
@@ -123,6 +139,7 @@ static int bench_ddpg(const bench_opts *o, int batch, double goal) {
         char what[96];
         snprintf(what, sizeof what, "DDPG update (critic + actor), batch %d", batch);
         line(what, best, mean, "updates/s", goal);
+        st = per_step_counters(o->be, ddpg_step, q, 20);
     }
     agt_ddpg_free(q);
     return st;
@@ -187,17 +204,22 @@ static int bench_group(const bench_opts *o) {
         }
     if (!st) st = agt_dqn_train_step(q, NULL);
     long n = 0;
+    eng_backend_counters c0, c1;
+    o->be->counters(&c0);
     double t0 = eng_now(), t = t0;
     while (!st && (n < 2 || t - t0 < o->seconds)) {
         st = agt_dqn_train_step(q, NULL);
         n++;
         t = eng_now();
     }
+    o->be->counters(&c1);
     if (!st) {
+        eng_backend_counters d = eng_counters_diff(&c1, &c0);
         double per_step = (t - t0) / (double)n;
         char what[128];
         snprintf(what, sizeof what, "DQN group of %d products: group step, batch 64", P);
         printf("  %-44s %12.2f steps/s\n", what, 1.0 / per_step);
+        exp_bench_print_counters("      ", &d, n, 1);
         snprintf(what, sizeof what, "  = per-product steps (P x steps/s)");
         line(what, (double)P / per_step, 0, "steps/s", 0);
         snprintf(what, sizeof what, "products trained per minute (%d steps each)", o->budget);
@@ -242,6 +264,8 @@ int exp_cmd_bench_agents(int argc, char **argv) {
         printf(", %d CPU thread%s, OpenBLAS %s kernels", eng_cpu_threads(), eng_cpu_threads() > 1 ? "s" : "",
                eng_cpu_blas_core());
     printf(")\n");
+    printf("  (\"per step\": backend work of one training step over 20 more steps; on the CPU the host-side\n"
+           "   structure a GPU would see, on CUDA what it did)\n");
     int st = ENG_OK;
 #define WANT(x) (!only || !strcmp(only, x))
     if (!st && WANT("dqn")) st = bench_dqn(&o, 64, 3000);

@@ -138,6 +138,62 @@ cleanup:
     return rc;
 }
 
+void exp_bench_print_counters(const char *indent, const eng_backend_counters *d, long steps, int goals) {
+    const double n = steps > 0 ? (double)steps : 1.0;
+    const double syncs = (double)d->syncs / n, ups = (double)d->uploads / n;
+    printf("%sper step: %.1f launches, %.1f copies, %.1f uploads (%.1f KiB), %.1f downloads (%.1f KiB), %.1f syncs",
+           indent, (double)d->launches / n, (double)d->copies / n, ups, (double)d->bytes_up / n / 1024.0,
+           (double)d->downloads / n, (double)d->bytes_down / n / 1024.0, syncs);
+    if (goals)
+        printf("  goal <= 1 sync, <= 1 upload: %s", syncs <= 1.0 && ups <= 1.0 ? "PASS" : "MISS");
+    printf("\n");
+}
+
+/* Counters of `steps` plain training steps (forward + loss/backward + Adam, batch B, the
+ * statistics posted and fetched one step late as an agent does), printed per step. */
+static int bench_step_counters(const eng_backend *be, int P, int B, uint64_t seed) {
+    eng_arch a;
+    eng_model *m = NULL;
+    float *X = NULL, *T = NULL, *loss = NULL, *gn = NULL;
+    int rc = eng_arch_mlp(&a, k_sizes, 4, ENG_ACT_RELU, ENG_ACT_IDENTITY);
+    if (rc != ENG_OK) return rc;
+    if ((rc = eng_model_create(&m, be, &a, P, seed)) != ENG_OK) return rc;
+    size_t nx = (size_t)P * B * k_sizes[0], nt = (size_t)P * B * k_sizes[3];
+    X = eng_calloc(nx, sizeof(float));
+    T = eng_calloc(nt, sizeof(float));
+    loss = eng_calloc((size_t)P, sizeof(float));
+    gn = eng_calloc((size_t)P, sizeof(float));
+    if (!X || !T || !loss || !gn) {
+        rc = ENG_ENOMEM;
+        goto cleanup;
+    }
+    eng_adam_cfg cfg = eng_adam_default();
+    cfg.clip_norm = 10.0f;
+    const long steps = 20;
+    eng_backend_counters c0, c1;
+    for (long k = -1; k < steps; k++) { /* step -1: warm-up, not counted */
+        if (k == 0) be->counters(&c0);
+        if ((rc = eng_model_zero_grad(m)) || (rc = eng_model_forward(m, X, B, NULL)) ||
+            (rc = eng_model_loss_backward(m, ENG_LOSS_MSE, 0, T, NULL, NULL)) ||
+            (rc = eng_model_adam_step(m, &cfg, NULL, NULL)))
+            goto cleanup;
+        if (k >= 0 && (rc = eng_model_stats_fetch(m, loss, gn, NULL)) < 0) goto cleanup;
+        if ((rc = eng_model_stats_post(m, 0))) goto cleanup;
+    }
+    be->counters(&c1);
+    eng_backend_counters d = eng_counters_diff(&c1, &c0);
+    exp_bench_print_counters("    ", &d, steps, 0);
+    rc = eng_model_stats_fetch(m, loss, gn, NULL);
+    if (rc > 0) rc = ENG_OK;
+cleanup:
+    free(X);
+    free(T);
+    free(loss);
+    free(gn);
+    eng_model_free(m);
+    return rc;
+}
+
 static int usage(void) {
     fprintf(stderr, "usage: rlprice bench engine [--device auto|cpu|cuda] [--seconds S] [--seed N] [--threads N]\n");
     return 2;
@@ -198,6 +254,8 @@ int exp_cmd_bench_engine(int argc, char **argv) {
     if (be->kind == ENG_BACKEND_CPU) printf("  cpu: %s; %d thread%s\n", openblas_get_config(), T, T > 1 ? "s" : "");
     else printf("  device: %s\n", eng_cuda_describe());
     printf("  net 32-256-256-21 relu/identity, MSE, Adam; FLOPs/step = 2B(3*sum(in*out) - in0*out0)\n");
+    printf("  \"per step\": backend work of one step (clip 10, loss and gradient norms fetched one step late);\n"
+           "  X and targets are two uploads (the agents upload one packed batch)\n");
     if (be->kind == ENG_BACKEND_CPU) {
         printf("  %-34s %12.1f GFLOP/s (%.1f)\n", "sgemm 256x256x256, 1 thread", g1, g1m);
         if (T > 1) {
@@ -219,6 +277,7 @@ int exp_cmd_bench_engine(int argc, char **argv) {
         printf("  %-34s %12.1f steps/s (%.1f) %8.1f GFLOP/s  %5.1f%% of sgemm", label, sps, msps, gf, pct);
         if (batches[k] == 256) printf("  goal >= %.0f%%: %s", BENCH_GOAL_PCT, pct >= BENCH_GOAL_PCT ? "PASS" : "MISS");
         printf("\n");
+        if ((rc = bench_step_counters(be, 1, batches[k], seed)) != ENG_OK) goto fail;
     }
     {
         double sps = 0, msps = 0, gf = 0;
@@ -226,6 +285,7 @@ int exp_cmd_bench_engine(int argc, char **argv) {
         if ((rc = bench_steps(be, P, B, seconds, seed, &sps, &msps, &gf)) != ENG_OK) goto fail;
         printf("  %-34s %12.1f steps/s (%.1f) %8.1f GFLOP/s  %5.1f%% of sgemm  (%.0f product-steps/s)\n",
                "group P=64, batch 64", sps, msps, gf, 100.0 * gf / gemm, sps * P);
+        if ((rc = bench_step_counters(be, P, B, seed)) != ENG_OK) goto fail;
     }
     if (threads > 0) eng_cpu_set_threads(0);
     return 0;

@@ -1,6 +1,7 @@
 /* exp_nightly_cmd.c - `rlprice nightly`: flags, configuration file, the progress line. */
 #include "exp_nightly.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -11,26 +12,31 @@
 
 #include "agt_config.h"
 #include "db_conn.h"
+#include "eng_par.h"
 #include "eng_util.h"
 
 static const agt_cfg_field nightly_fields[] = {
     {"window_days", AGT_CFG_INT, offsetof(exp_nightly_cfg, window_days), "history window before the date (0 = all)"},
     {"min_periods", AGT_CFG_INT, offsetof(exp_nightly_cfg, min_periods), "clean periods a product needs"},
+    {"gate_level", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, gate_level), "uplift interval level of the deploy gate"},
 };
 #define N_NIGHTLY_FIELDS ((int)(sizeof nightly_fields / sizeof nightly_fields[0]))
 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: rlprice nightly [--db CONNINFO] [--date YYYY-MM-DD] [--config FILE] [--products LIST]\n"
-            "                       [--dry-run] [--out DIR] [--ckpt DIR] [--device auto|cpu|cuda]\n"
+            "                       [--dry-run] [--out DIR] [--ckpt DIR] [--ckpt-keep N] [--device auto|cpu|cuda]\n"
             "                       [--quiet|--verbose] [--window-days N] [<setting flags, e.g. --dqn.lr=0.001>]\n"
             "  --date      the day priced (default today); the history ends the day before\n"
             "  --products  ids, patterns (dom-s2-*) or @FILE, comma-separated\n"
-            "  --out       report folder root (default out/nightly; the run goes to DIR/<run_id>, DIR/latest)\n"
+            "  --out       report folder root (default out/nightly; links DIR/<run_id> and DIR/latest point at\n"
+            "              the attempt's folder DIR/<run_id>.attempt-<N>)\n"
             "  --ckpt      checkpoint folder (default out/ckpt; \"\" = none): the run saves DIR/<date> and\n"
             "              warm-starts from the newest earlier DIR/<date>; --ckpt-keep N dates kept (3; 0 = all)\n"
             "  --dry-run   everything except database writes (no run row, no rejected_rows, no push)\n"
-            "exit codes: 0 ok, 2 bad configuration/usage, 3 database failure, 4 some products failed\n"
+            "  --mpi-timeout S  under mpirun: fail the run when a rank does not answer in S seconds (600)\n"
+            "exit codes: 0 ok, 2 bad configuration/usage, 3 database failure, 4 some products failed,\n"
+            "            5 another run of the same run id is in progress (nothing done), 1 other failure\n"
             "See docs/nightly.md.\n");
 }
 
@@ -40,10 +46,28 @@ typedef struct prog_state {
     int quiet;
     char stage[16];
     double t_stage, t_last;
-    double t_prev;      /* time of the previous progress event (0: none yet): stages run one
-                           after another, so a stage starts when the previous one reported last */
+    double t_prev;      /* time of the previous progress event (0: none yet): a stage's time
+                           runs from the previous event, whatever stage reported it */
     int line_open;
+    /* time spent in each stage so far: stages interleave (train and ope alternate per model
+     * group), so a stage's elapsed time and rate add up its segments */
+    int n_stages;
+    char names[12][16];
+    double acc[12];
+    int cur;            /* index of p->stage in names, -1 none */
 } prog_state;
+
+/* Index of a stage in p's table (added when new; the last slot is shared when full). */
+static int prog_stage_index(prog_state *p, const char *stage) {
+    for (int i = 0; i < p->n_stages; i++)
+        if (!strcmp(p->names[i], stage)) return i;
+    if (p->n_stages < 12) {
+        snprintf(p->names[p->n_stages], sizeof p->names[0], "%s", stage);
+        p->acc[p->n_stages] = 0;
+        return p->n_stages++;
+    }
+    return 11;
+}
 
 static void fmt_dur(double s, char *b, size_t n) {
     if (!isfinite(s) || s < 0) snprintf(b, n, "?");
@@ -57,10 +81,13 @@ static void on_progress(void *ctx, const char *stage, long done, long total) {
     prog_state *p = ctx;
     if (p->quiet) return;
     double now = eng_now();
-    if (strcmp(p->stage, stage) != 0) {
+    if (strcmp(p->stage, stage) != 0 || p->n_stages == 0) {
         if (p->line_open) fputc('\n', stderr), p->line_open = 0;
+        double seg0 = p->t_prev > 0 ? p->t_prev : now;
+        if (p->n_stages > 0 && p->cur >= 0) p->acc[p->cur] += seg0 - p->t_stage; /* close the segment */
         snprintf(p->stage, sizeof p->stage, "%s", stage);
-        p->t_stage = p->t_prev > 0 ? p->t_prev : now;
+        p->cur = prog_stage_index(p, stage);
+        p->t_stage = seg0;
         p->t_last = 0;
     }
     p->t_prev = now;
@@ -68,7 +95,7 @@ static void on_progress(void *ctx, const char *stage, long done, long total) {
     if (!final && now - p->t_last < (p->tty ? 0.2 : 10.0)) return;
     if (!p->tty && (total <= 0 || done == 0)) return; /* nothing countable to say in a log */
     p->t_last = now;
-    double el = now - p->t_stage, rate = el > 0 ? (double)done / el : NAN;
+    double el = p->acc[p->cur] + (now - p->t_stage), rate = el > 0 ? (double)done / el : NAN;
     char eta[16], els[16], etab[24];
     fmt_dur(rate > 0 ? (double)(total - done) / rate : NAN, eta, sizeof eta);
     fmt_dur(el, els, sizeof els);
@@ -113,7 +140,14 @@ static void print_summary(const exp_nightly_summary *s, int dry_run) {
         if (s->n_hold[k]) printf("    %-28s %d\n", exp_hold_reason_name((exp_hold_reason)k), s->n_hold[k]);
     printf("  deployed by agent:");
     for (int a = 1; a < EXP_N_AGENTS; a++) printf(" %s %d", exp_agent_name((exp_agent)a), s->n_deployed_by[a]);
-    printf("\n  skipped (too little history) %d; rejected input rows %lld\n", s->n_skipped, (long long)s->n_rejected_rows);
+    printf("\n");
+    int n_rep = s->n_up + s->n_down;
+    if (n_rep)
+        printf("  new prices charged before: in a normal period %d, only in promotion periods %d (%.0f%% of the %d "
+               "repriced), never %d; expected uplifts capped at what the history makes plausible %d\n",
+               s->n_seen[EXP_SEEN_NORMAL], s->n_seen[EXP_SEEN_PROMO_ONLY], 100.0 * s->n_seen[EXP_SEEN_PROMO_ONLY] / n_rep,
+               n_rep, s->n_seen[EXP_SEEN_NEVER], s->n_capped);
+    printf("  skipped (too little history) %d; rejected input rows %lld\n", s->n_skipped, (long long)s->n_rejected_rows);
     printf("  OPE (mean one-step value per product, recommended estimator, 95%% CI):\n");
     for (int a = 0; a < EXP_N_AGENTS; a++)
         printf("    %-8s %+.6g [%+.6g, %+.6g]%s\n", exp_agent_name((exp_agent)a), s->total_est[a], s->total_lo[a],
@@ -131,6 +165,24 @@ static void print_summary(const exp_nightly_summary *s, int dry_run) {
     }
 }
 
+/* Under mpirun with several ranks on a machine: rank with local rank L uses GPU L mod G (G =
+ * the GPUs the NVIDIA driver lists in /proc/driver/nvidia/gpus), by setting
+ * CUDA_VISIBLE_DEVICES before the CUDA runtime starts.  A CUDA_VISIBLE_DEVICES set by the user
+ * (or the batch system) is left alone.  Writes what it did into msg. */
+static void pick_gpu(char *msg, size_t n) {
+    msg[0] = '\0';
+    if (eng_par_size() <= 1 || getenv("CUDA_VISIBLE_DEVICES")) return;
+    int g = 0;
+    DIR *d = opendir("/proc/driver/nvidia/gpus");
+    for (struct dirent *e; d && (e = readdir(d));) g += e->d_name[0] != '.';
+    if (d) closedir(d);
+    if (g <= 0) return;
+    char v[16];
+    snprintf(v, sizeof v, "%d", eng_par_local_rank() % g);
+    setenv("CUDA_VISIBLE_DEVICES", v, 1);
+    snprintf(msg, n, "GPU %s of %d (local rank %d)", v, g, eng_par_local_rank());
+}
+
 int exp_cmd_nightly(int argc, char **argv) {
     exp_nightly_cfg cfg = exp_nightly_default();
     exp_nightly_summary sum;
@@ -142,12 +194,15 @@ int exp_cmd_nightly(int argc, char **argv) {
     prog_state ps = {0};
     ps.t_prev = eng_now(); /* the first stage starts with the command */
     if (!(rest = calloc((size_t)argc + 1, sizeof *rest))) { fprintf(stderr, "rlprice: out of memory\n"); return 1; }
+    if (eng_par_init(NULL, NULL)) { fprintf(stderr, "rlprice: %s\n", eng_err_msg()); free(rest); return 1; }
+    const int rank = eng_par_rank();
+    int verbose = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); rc = 0; goto done; }
         else if (!strcmp(a, "--dry-run")) cfg.dry_run = 1;
         else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) eng_log_set_level(ENG_LOG_WARN);
-        else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) eng_log_set_level(ENG_LOG_DEBUG);
+        else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) eng_log_set_level(ENG_LOG_DEBUG), verbose = 1;
 #define TAKE(dst)                                                                     \
     do {                                                                              \
         if (!v) { eng_err_set(ENG_EINVAL, "%s needs a value", a); goto bad; }         \
@@ -161,7 +216,17 @@ int exp_cmd_nightly(int argc, char **argv) {
         else if (!strcmp(a, "--out")) TAKE(cfg.out_dir);
         else if (!strcmp(a, "--ckpt")) TAKE(cfg.ckpt_dir);
         else if (!strcmp(a, "--device")) TAKE(cfg.device);
-        else if (!strcmp(a, "--ckpt-keep")) {
+        else if (!strcmp(a, "--mpi-timeout") || !strcmp(a, "--test-kill-rank")) {
+            char *end = NULL;
+            double x = v ? strtod(v, &end) : 0;
+            if (!v || end == v || *end || (a[2] == 'm' && !(x > 0))) {
+                eng_err_set(ENG_EINVAL, "%s needs a number%s", a, a[2] == 'm' ? " of seconds > 0" : "");
+                goto bad;
+            }
+            if (a[2] == 'm') eng_par_set_timeout(x);
+            else cfg.fault_kill_rank = (int)x;
+            i++;
+        } else if (!strcmp(a, "--ckpt-keep")) {
             char *end = NULL;
             long k = v ? strtol(v, &end, 10) : -1;
             if (!v || *end || end == v || k < 0 || k > 100000) {
@@ -205,16 +270,26 @@ int exp_cmd_nightly(int argc, char **argv) {
         cfg.n_products = np;
         cfg.conn = conn;
     }
+    if (eng_par_size() > 1) {
+        char d[512], gpu[128];
+        pick_gpu(gpu, sizeof gpu);
+        if (gpu[0]) ENG_INFO("nightly: rank %d uses %s", rank, gpu);
+        eng_par_describe(d, sizeof d);
+        if (rank == 0) ENG_INFO("nightly: %s: products split over %d ranks (docs/mpi.md)", d, eng_par_size());
+        if (rank != 0 && !verbose) eng_log_set_level(ENG_LOG_WARN); /* one voice: rank 0's */
+    }
     ps.tty = isatty(fileno(stderr));
-    ps.quiet = eng_log_get_level() < ENG_LOG_INFO;
+    ps.quiet = eng_log_get_level() < ENG_LOG_INFO || rank != 0;
     cfg.progress = on_progress;
     cfg.progress_ctx = &ps;
     st = exp_nightly_run(&cfg, &sum);
     if (ps.line_open) fputc('\n', stderr);
     rc = exp_nightly_exit_code(st, &sum);
-    if (st) {
-        fprintf(stderr, "rlprice: nightly failed: %s\n", eng_err_msg());
-    } else {
+    if (st == ENG_EBUSY) {
+        fprintf(stderr, "rlprice: nightly not started (exit code 5): %s\n", eng_err_msg());
+    } else if (st) {
+        fprintf(stderr, "rlprice: nightly failed%s: %s\n", rank ? " (a rank other than 0)" : "", eng_err_msg());
+    } else if (rank == 0) {
         print_summary(&sum, cfg.dry_run);
         if (sum.n_failed) fprintf(stderr, "rlprice: nightly: %d product(s) failed (exit code 4); see above\n", sum.n_failed);
     }
@@ -229,5 +304,7 @@ done:
     exp_compare_cfg_free(&cfg.compare);
     free(rest);
     if (conn) db_disconnect(conn);
+    if (eng_par_broken()) eng_par_abort(rc); /* a rank is gone: end the job with our code */
+    eng_par_finalize();
     return rc;
 }

@@ -53,6 +53,7 @@ json_object *ope_result_json(const ope_result *r) {
         add(diag, "alpha", json_object_new_double(r->alpha)) ||
         add(diag, "reward_model", json_object_new_string(r->q_source)) ||
         add(diag, "recommended", json_object_new_string(ope_est_name(r->recommended))) ||
+        add(diag, "pscore_clipped", json_object_new_int(r->n_pscore_clipped)) ||
         add(diag, "omitted", omitted)) {
         omitted = NULL; /* may or may not be in diag: leak rather than double free on this OOM path */
         goto fail;
@@ -73,19 +74,19 @@ fail: /* each pointer still set is owned here */
 static void usage(FILE *f) {
     fprintf(f,
             "usage: rlprice ope --logged FILE.csv [--json] [--bootstrap B] [--seed S] [--alpha A]\n"
-            "                   [--tau T] [--lambda L]\n"
+            "                   [--tau T] [--lambda L] [--min-pscore P]\n"
             "  FILE.csv columns: action, reward, pscore, pi_0..pi_{K-1}; optional q_0..q_{K-1} (reward\n"
             "  model), mu_0..mu_{K-1} (behaviour probabilities), x_* (context for a fitted model).\n"
             "  --bootstrap B resamples (default 1000), --seed S (1), --alpha A (0.05: 95%% intervals),\n"
-            "  --tau T Switch-DR weight threshold (50), --lambda L ridge penalty (1.0).  See docs/ope.md.\n");
+            "  --tau T Switch-DR weight threshold (50), --lambda L ridge penalty (1.0), --min-pscore P\n"
+            "  propensity floor (1e-6: smaller pscores are clipped up to it, counted and warned about).\n"
+            "  See docs/ope.md.\n");
 }
 
 /* 0 when s is a whole finite number; the caller prints the message. */
 static int parse_num(const char *s, double *v) {
-    char *end;
-    errno = 0;
-    *v = strtod(s, &end);
-    return !*s || *end || errno || !isfinite(*v) ? -1 : 0;
+    *v = NAN;
+    return eng_parse_decimal(s, v) == ENG_OK ? 0 : -1;
 }
 
 static void print_table(const char *path, const ope_bandit *d, const ope_result *r) {
@@ -115,6 +116,8 @@ static void print_table(const char *path, const ope_bandit *d, const ope_result 
     else if (w->poor)
         printf("overlap: POOR (%s): the importance-weighted numbers are not trustworthy, and there is no\n"
                "         reward model for dm (add q_* or x_* columns)\n", w->reason);
+    if (r->n_pscore_clipped)
+        printf("pscores below the floor: %d row(s) clipped up to it (see --min-pscore)\n", r->n_pscore_clipped);
     printf("recommended estimate: %s = %.6g (bootstrap B=%d, %s)\n", ope_est_name(r->recommended),
            r->v[r->recommended].estimate, r->n_boot, "percentile intervals");
 }
@@ -173,6 +176,12 @@ int ope_cmd_ope(int argc, char **argv) {
                 return 2;
             }
             cfg.ridge_lambda = v;
+        } else if (!strcmp(a, "--min-pscore")) {
+            if (parse_num(val, &v) || !(v >= 0 && v < 1)) {
+                fprintf(stderr, "rlprice ope: --min-pscore must be in [0, 1), got '%s'\n", val);
+                return 2;
+            }
+            cfg.min_pscore = v;
         } else {
             fprintf(stderr, "rlprice ope: unknown option '%s'\n", a);
             usage(stderr);

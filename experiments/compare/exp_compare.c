@@ -255,7 +255,7 @@ static int norm_prepare(cmp_ctx *c) {
         }
     }
     if (!loaded && (rc = feat_norm_fit(&c->norm, c->h, NULL, 0, 0, c->train_end))) return rc;
-    if (!c->cfg->ckpt_dir) return 0;
+    if (!c->cfg->ckpt_dir || (c->cfg->shard_count > 1 && c->cfg->shard_index != 0)) return 0; /* MPI: rank 0 saves */
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0) return eng_err_set(ENG_EIO, "%s: cannot create", tmp);
@@ -271,8 +271,10 @@ static int norm_prepare(cmp_ctx *c) {
 /* ---- training ----------------------------------------------------------------------------- */
 
 /* The group's agents: loaded from the checkpoints (warm start) or created; LinUCB always
- * fresh.  cap is the replay capacity.  Returns 0 or the agents' failure. */
-static int group_agents(cmp_ctx *c, cmp_group *g, long product_base, long cap) {
+ * fresh.  cap is the replay capacity; keys [g->P] the products' stream keys (their positions
+ * among the own-model products; the pooled group: one key), so a product's model does not
+ * depend on its group or slot (MPI, exp_compare_shard.c).  Returns 0 or the agents' failure. */
+static int group_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys, long cap) {
     const exp_compare_cfg *cfg = c->cfg;
     const int F = c->F, P = g->P;
     int rc;
@@ -284,13 +286,13 @@ static int group_agents(cmp_ctx *c, cmp_group *g, long product_base, long cap) {
         dq.state_dim = F;
         dq.n_actions = c->K;
         dq.seed = eng_seed_derive(cfg->seed, 1001);
-        dq.product_base = product_base;
+        dq.keys = keys;
         if (dq.replay > cap || g->pooled) dq.replay = cap;
         agt_ddpg_cfg dd = cfg->ddpg;
         dd.state_dim = F;
         dd.band = (float)cfg->grid.band;
         dd.seed = eng_seed_derive(cfg->seed, 1002);
-        dd.product_base = product_base;
+        dd.keys = keys;
         if (dd.replay > cap || g->pooled) dd.replay = cap;
         if ((rc = agt_dqn_create(&g->dqn, c->be, &dq, P)) || (rc = agt_ddpg_create(&g->ddpg, c->be, &dd, P)))
             return rc;
@@ -409,7 +411,7 @@ done:
 
 /* Train (or warm-start) the group's DQN, DDPG and LinUCB and save the checkpoints.  Returns 0
  * or the first failure; the agents stay in g (group_free_agents). */
-static int group_train(cmp_ctx *c, cmp_group *g, long product_base) {
+static int group_train(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
     long n_rows = 0, max_rows = 1; /* all slots' rows; the most one product has */
     for (int i = 0; i < g->n; i++) {
         long k = 0;
@@ -420,7 +422,7 @@ static int group_train(cmp_ctx *c, cmp_group *g, long product_base) {
     /* replay capacity: every training row fits, no more (the buffers are [P][capacity]) */
     long cap = g->pooled ? n_rows : max_rows;
     int rc;
-    if ((rc = group_agents(c, g, product_base, cap))) return rc;
+    if ((rc = group_agents(c, g, keys, cap))) return rc;
     if ((rc = group_train_nets(c, g))) return rc;
     if ((rc = group_train_linucb(c, g))) return rc;
     if (c->cfg->ckpt_dir && (rc = group_save(c, g))) return rc;
@@ -618,7 +620,9 @@ static int cmp_prepare(cmp_ctx *c) {
     if (!(c->res->reward_text = dup_str(why))) return ENG_ENOMEM;
     c->sums = calloc((size_t)h->n_products * EXP_N_AGENTS * CMP_S_COUNT, sizeof *c->sums);
     c->ess_p = calloc((size_t)h->n_products * EXP_N_AGENTS, sizeof *c->ess_p);
-    if (!c->sums || !c->ess_p) return eng_err_set(ENG_ENOMEM, "compare: out of memory");
+    c->res2_p = calloc((size_t)h->n_products, sizeof *c->res2_p);
+    c->resn_p = calloc((size_t)h->n_products, sizeof *c->resn_p);
+    if (!c->sums || !c->ess_p || !c->res2_p || !c->resn_p) return eng_err_set(ENG_ENOMEM, "compare: out of memory");
     int qst = cfg->pooled_q ? cmp_qmodel_fit(c) : 0;
     if (qst) {
         if (qst == ENG_ENOMEM) return qst;
@@ -635,21 +639,29 @@ typedef struct cmp_progress {
     long done;
 } cmp_progress;
 
-/* Stage 2a: the products with their own models, trained and evaluated in groups of
- * compare.group_size.  Returns 0 or the first failure. */
-static int cmp_run_own(cmp_ctx *c, int *own, int n_own, cmp_progress *pg) {
+/* Stage 2a: the products with their own models that this rank takes (c->mine: all in one
+ * process), trained and evaluated in groups of compare.group_size.  Product own_all[i]'s stream
+ * key is i.  Returns 0 or the first failure. */
+static int cmp_run_own(cmp_ctx *c, const int *own_all, int n_own_all, cmp_progress *pg) {
     const exp_compare_cfg *cfg = c->cfg;
     const int P = c->h->n_products;
     cmp_group g;
     memset(&g, 0, sizeof g);
-    int rc = ENG_OK;
+    int rc = ENG_OK, n_own = 0;
+    int *own = malloc((size_t)(n_own_all ? n_own_all : 1) * sizeof *own);
+    uint64_t *keys = malloc((size_t)(n_own_all ? n_own_all : 1) * sizeof *keys);
+    if (!own || !keys) rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
+    for (int i = 0; !rc && i < n_own_all; i++)
+        if (c->mine[own_all[i]]) keys[n_own] = (uint64_t)i, own[n_own++] = own_all[i];
     for (int g0 = 0; g0 < n_own && !rc; g0 += cfg->group_size) {
         g.n = g.P = n_own - g0 < cfg->group_size ? n_own - g0 : cfg->group_size;
         g.prod = own + g0;
         g.pooled = 0;
-        snprintf(g.name, sizeof g.name, "g%d", g0 / cfg->group_size);
+        if (cfg->shard_count > 1) /* per-rank checkpoint names: a warm start needs the same ranks */
+            snprintf(g.name, sizeof g.name, "r%dof%d-g%d", cfg->shard_index, cfg->shard_count, g0 / cfg->group_size);
+        else snprintf(g.name, sizeof g.name, "g%d", g0 / cfg->group_size);
         double ts = eng_now();
-        if ((rc = group_train(c, &g, g0))) break;
+        if ((rc = group_train(c, &g, keys + g0))) break;
         double te = eng_now();
         c->res->seconds_train += te - ts;
         if (pg->fn) pg->fn(pg->ctx, "train", pg->done + g.n, P);
@@ -660,6 +672,8 @@ static int cmp_run_own(cmp_ctx *c, int *own, int n_own, cmp_progress *pg) {
         group_free_agents(&g);
     }
     group_free_agents(&g);
+    free(own);
+    free(keys);
     return rc;
 }
 
@@ -693,7 +707,8 @@ static int cmp_run_short(cmp_ctx *c, int *shortp, int n_short, int n_own, long p
         g.prod = shortp;
         g.pooled = 1;
         snprintf(g.name, sizeof g.name, "pooled");
-        if ((rc = group_train(c, &g, n_own))) goto done;
+        const uint64_t key = (uint64_t)n_own;
+        if ((rc = group_train(c, &g, &key))) goto done;
         double te = eng_now();
         c->res->seconds_train += te - ts;
         if ((rc = group_eval(c, &g))) goto done;
@@ -731,15 +746,23 @@ static int cmp_ctx_init(cmp_ctx *c, const db_history *h, const exp_compare_cfg *
     return ENG_OK;
 }
 
+
 int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_backend *be,
                     exp_progress_fn progress, void *ctx, exp_results **out) {
     int rc;
     cmp_ctx c;
     int *own = NULL, *shortp = NULL;
+    int gathered = 0; /* MPI: the ranks have agreed (a failure before must still tell them) */
     warm_loaded = warm_fresh = 0;
     if (!out) return eng_err_set(ENG_EINVAL, "exp_compare_run: NULL out");
     *out = NULL;
-    if ((rc = cmp_ctx_init(&c, h, cfg, be))) return rc;
+    if ((rc = cmp_ctx_init(&c, h, cfg, be))) {
+        if (cfg && cfg->shard_count > 1) { /* tell the other ranks */
+            c.cfg = cfg;
+            (void)cmp_shard_gather(&c, rc);
+        }
+        return rc;
+    }
     if ((rc = results_alloc(&c))) goto fail;
 
     /* 1. features, rewards, transitions, the reward model */
@@ -751,7 +774,8 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
     /* 2. partition: own models vs the pooled fallback */
     own = malloc((size_t)h->n_products * sizeof *own);
     shortp = malloc((size_t)h->n_products * sizeof *shortp);
-    if (!own || !shortp) {
+    c.mine = calloc((size_t)h->n_products, 1);
+    if (!own || !shortp || !c.mine) {
         rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
         goto fail;
     }
@@ -765,14 +789,24 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
             shortp[n_short++] = p;
             pooled_rows += n;
         }
+        c.mine[p] = cfg->shard_count <= 1 || cmp_shard_owner(&c, p, n < cfg->min_history) == cfg->shard_index;
     }
     cmp_progress pg = {progress, ctx, 0};
-    if ((rc = cmp_run_own(&c, own, n_own, &pg))) goto fail;
-    if (n_short && (rc = cmp_run_short(&c, shortp, n_short, n_own, pooled_rows, &pg))) goto fail;
+    rc = cmp_run_own(&c, own, n_own, &pg);
+    if (!rc && n_short && c.mine[shortp[0]]) rc = cmp_run_short(&c, shortp, n_short, n_own, pooled_rows, &pg);
+    if (cfg->shard_count > 1) rc = cmp_shard_gather(&c, rc); /* every rank, failed or not */
+    gathered = 1;
+    if (rc) goto fail;
+    cmp_residual_total(&c);
 
     /* 3. long-term values, totals */
     double t3 = eng_now();
-    if ((rc = cmp_fqe_run(&c))) goto fail;
+    if ((rc = cmp_fqe_run(&c))) goto fail; /* MPI: every rank its chunks, the values to rank 0 */
+    if (cfg->shard_count > 1 && cfg->shard_index != 0) { /* every product's results, no totals */
+        *out = c.res;
+        c.res = NULL;
+        goto fail;
+    }
     if ((rc = cmp_totals(&c))) goto fail;
     c.res->seconds_ope += eng_now() - t3;
     if (progress) progress(ctx, "fqe", h->n_products, h->n_products); /* its own stage in the progress lines */
@@ -782,11 +816,15 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
     *out = c.res;
     c.res = NULL;
 fail:
+    if (rc && cfg->shard_count > 1 && !gathered) (void)cmp_shard_gather(&c, rc);
     exp_results_free(c.res);
     env_transitions_free(c.tr);
     ope_qmodel_free(&c.qm);
     free(c.sums);
     free(c.ess_p);
+    free(c.res2_p);
+    free(c.resn_p);
+    free(c.mine);
     free(c.off);
     free(own);
     free(shortp);

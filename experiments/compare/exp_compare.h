@@ -70,7 +70,16 @@ typedef struct exp_compare_cfg {
     int uplift_ref;             /* the per-product uplift of agent a is DR_a minus, on the same
                                    rows, 0: history's on-policy mean reward (its importance
                                    weights are exactly 1); 1: history's DR (paired DR
-                                   difference, the former way): 0 */
+                                   difference, the former way); 2: the DR of holding the
+                                   incumbent price (the thing a deploy replaces): 0 */
+    int like_periods;           /* 1: prices are compared within like periods: the best fixed
+                                   price and the deployment uplift use the product's normal
+                                   (non-promotion) periods when it has enough of them, so a
+                                   promotion's lift (feature, display) is not credited to its
+                                   price; for data whose promotion flag marks an exogenous
+                                   promotion (Dominick's deal/feature).  0: every period (for
+                                   data whose "promotion" IS the price cut, as in the
+                                   simulator): 0 */
     int group_size;             /* P products per model group: 256 */
     long dqn_steps;             /* DQN training steps per group (each step trains every
                                    product of the group on one minibatch): 60 */
@@ -98,6 +107,14 @@ typedef struct exp_compare_cfg {
                                    "" = nowhere: train from scratch, still save into ckpt_dir).
                                    The nightly reads the previous date's folder and writes the
                                    run date's (docs/checkpoints.md, "Versions by run date") */
+    int shard_count;            /* MPI (docs/mpi.md): > 1 = this process is rank shard_index of
+                                   shard_count; it trains and evaluates its share of the
+                                   products and exp_compare_run sends them to rank 0, whose
+                                   results are complete (the other ranks' hold their share
+                                   only, without totals).  Set by the nightly, not a setting: 0 */
+    int shard_index;
+    int fault_kill_rank;        /* TEST HOOK: this rank SIGKILLs itself before sending its
+                                   products (the dead-rank test); -1 = off */
     int fault_diverge;          /* TEST HOOK: product index whose DQN is poisoned with NaN
                                    before its last training step; -1 = off (default) */
 } exp_compare_cfg;

@@ -32,6 +32,7 @@ exp_compare_cfg exp_compare_default(void) {
     c.fixed_min_support = 3;
     c.pooled_q = 1;
     c.uplift_ref = 0;
+    c.like_periods = 0;
     c.group_size = 256;
     c.dqn_steps = 60;
     c.ddpg_steps = 60;
@@ -62,6 +63,7 @@ exp_compare_cfg exp_compare_default(void) {
     c.fqe.hidden[0] = c.fqe.hidden[1] = 32;
     c.ckpt_dir = NULL;
     c.fault_diverge = -1;
+    c.fault_kill_rank = -1;
     return c;
 }
 
@@ -93,7 +95,8 @@ static const field fields[] = {
     F("compare.min_history", T_INT, min_history, "training transitions for an own model (else pooled)"),
     F("compare.fixed_min_support", T_INT, fixed_min_support, "logged rows a level needs to be the fixed price"),
     F("compare.pooled_q", T_INT, pooled_q, "1: pooled reward model for DM/DR; 0: per-product ridge (before 2024-06)"),
-    F("compare.uplift_ref", T_INT, uplift_ref, "uplift over history: 0 = its on-policy mean, 1 = its DR (paired)"),
+    F("compare.uplift_ref", T_INT, uplift_ref, "uplift against: 0 = history's on-policy mean, 1 = history's DR, 2 = the incumbent price (paired DR)"),
+    F("compare.like_periods", T_INT, like_periods, "1: fixed price and uplift within normal (non-promotion) periods"),
     F("compare.group_size", T_INT, group_size, "products per model group P"),
     F("compare.dqn_steps", T_LONG, dqn_steps, "DQN training steps per group"),
     F("compare.ddpg_steps", T_LONG, ddpg_steps, "DDPG training steps per group"),
@@ -360,8 +363,11 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
         c->fqe.hidden[1] < 1 || !(c->fqe.lr > 0) || c->fqe.n_boot < 0 || c->fqe.n_boot == 1)
         return eng_err_set(ENG_EINVAL, "compare config: compare.fqe_products >= -1, fqe.iterations/steps/batch/hidden1/"
                                        "hidden2 >= 1, fqe.lr > 0, fqe.n_boot 0 or >= 2 needed");
-    if (c->uplift_ref != 0 && c->uplift_ref != 1)
-        return eng_err_set(ENG_EINVAL, "compare config: compare.uplift_ref must be 0 (on-policy mean) or 1 (DR), not %d",
+    if (c->like_periods != 0 && c->like_periods != 1)
+        return eng_err_set(ENG_EINVAL, "compare config: compare.like_periods must be 0 or 1, not %d", c->like_periods);
+    if (c->uplift_ref < 0 || c->uplift_ref > 2)
+        return eng_err_set(ENG_EINVAL, "compare config: compare.uplift_ref must be 0 (on-policy mean), 1 (DR) or 2 "
+                                       "(incumbent price), not %d",
                            c->uplift_ref);
     if (c->min_history < 1 || c->fixed_min_support < 1 || c->group_size < 1 || c->dqn_steps < 0 ||
         c->ddpg_steps < 0 || c->linucb_passes < 0 || c->total_boot < 0)

@@ -7,23 +7,6 @@
 #include "eng_util.h"
 #include "exp_compare_int.h"
 
-int cmp_fixed_level(const cmp_ctx *c, int p) {
-    const int K = c->K;
-    double sum[1024];
-    long cnt[1024];
-    memset(sum, 0, sizeof(double) * (size_t)K);
-    memset(cnt, 0, sizeof(long) * (size_t)K);
-    for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
-        if (!cmp_is_train(c, r)) continue;
-        sum[c->tr->level[r]] += c->tr->reward[r];
-        cnt[c->tr->level[r]]++;
-    }
-    int best = -1;
-    for (int k = 0; k < K; k++)
-        if (cnt[k] >= c->cfg->fixed_min_support && (best < 0 || sum[k] / cnt[k] > sum[best] / cnt[best])) best = k;
-    return best >= 0 ? best : env_grid_level(&c->cfg->grid, 1.0, NULL); /* no support: the reference price */
-}
-
 /* Guard a candidate price for a state with incumbent inc; level/ratio of the guarded price. */
 static int guard(const cmp_ctx *c, int p, double inc, double cand, double ref, double *price, uint32_t *why,
                  int *level, double *ratio) {
@@ -77,40 +60,6 @@ static void row_terms(cmp_ctx *c, int p, int a, const ope_bandit *d, const doubl
         s[CMP_S_SWDR] += w <= c->cfg->ope.switch_tau ? dm + corr : dm;
         if (w > s[CMP_S_WMAX]) s[CMP_S_WMAX] = w;
     }
-}
-
-/* The uplift of every agent over history on the same rows: mean of the per-row differences
- * DR_a,i - r_i (compare.uplift_ref = 0: history's on-policy value, its weights are exactly 1)
- * or DR_a,i - DR_history,i (uplift_ref = 1), percentile bootstrap over rows. */
-static int paired_uplift(cmp_ctx *c, int p, int n, const double *drt, const double *reward, uint64_t seed_p) {
-    exp_product_result *pr = &c->res->products[p];
-    const ope_config *oc = &c->cfg->ope;
-    double *diff = malloc((size_t)n * sizeof *diff);
-    if (!diff) return eng_err_set(ENG_ENOMEM, "compare: out of memory");
-    int rc = 0;
-    for (int a = 0; a < EXP_N_AGENTS; a++) {
-        if (a == EXP_AGENT_HISTORY) continue;
-        const int dr_ref = c->cfg->uplift_ref == 1;
-        for (int i = 0; i < n; i++)
-            diff[i] = drt[(size_t)a * n + i] - (dr_ref ? drt[(size_t)EXP_AGENT_HISTORY * n + i] : reward[i]);
-        ope_value *v = &pr->uplift[a];
-        double est, lo, hi, se;
-        if ((rc = ope_boot_ratio(diff, NULL, n, 1, oc->n_boot, oc->alpha, eng_seed_derive(seed_p, 0x75706cULL + a),
-                                 &est, &lo, &hi, &se)))
-            break;
-        v->available = isfinite(est);
-        v->estimate = est;
-        v->ci_low = lo;
-        v->ci_high = hi;
-        v->boot_se = se;
-        v->n_used = n;
-        snprintf(v->note, sizeof v->note, "%s over %d evaluation rows",
-                 dr_ref ? "paired DR difference" : "DR minus the on-policy mean", n);
-        const double *s = c->sums + ((size_t)p * EXP_N_AGENTS + a) * CMP_S_COUNT;
-        c->ess_p[(size_t)p * EXP_N_AGENTS + a] = s[CMP_S_W2] > 0 ? s[CMP_S_W] * s[CMP_S_W] / s[CMP_S_W2] : 0.0;
-    }
-    free(diff);
-    return rc;
 }
 
 /* Every agent's values of product pr reset: OPE results empty, uplifts unavailable. */
@@ -266,8 +215,8 @@ static int eval_reward_model(cmp_ctx *c, int p, eval_buf *b, uint64_t seed_p) {
         for (int k = 0; k < n; k++) {
             ope_qmodel_predict(&c->qm, b->ridx[k], b->zq, b->q + (size_t)k * K);
             double e = (b->d.reward[k] - b->q[(size_t)k * K + b->d.action[k]]) / c->qm.scale[p];
-            c->eval_res2 += e * e;
-            c->eval_res_n++;
+            c->res2_p[p] += e * e; /* summed over products in index order by cmp_residual_total */
+            c->resn_p[p]++;
         }
     } else if (ope_fit_ridge_q(&b->d, cfg->ope.ridge_lambda, cfg->ope.cross_folds < n ? cfg->ope.cross_folds : n,
                                seed_p, &b->q)) {
@@ -401,7 +350,7 @@ int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act) {
     uint64_t seed_p = eng_seed_derive(c->cfg->ope.seed, (uint64_t)p);
     if ((rc = eval_reward_model(c, p, &b, seed_p))) goto done;
     for (int a = 0; a < EXP_N_AGENTS && !rc; a++) rc = eval_agent(c, p, a, &b, glev, grat, seed_p);
-    if (!rc && b.q) rc = paired_uplift(c, p, n, b.drt, b.d.reward, seed_p);
+    if (!rc && b.q) rc = cmp_paired_uplift(c, p, n, b.drt, &b.d, b.ridx, seed_p);
 done:
     free(glev);
     free(grat);
@@ -490,9 +439,10 @@ static int total_pooled(cmp_ctx *c, int a, ope_result *out) {
         nu[2] = s[CMP_S_DM], de[2] = s[CMP_S_N];
         nu[3] = s[CMP_S_DR], de[3] = s[CMP_S_N];
         nu[4] = s[CMP_S_SWDR], de[4] = s[CMP_S_N];
-        /* uplift over history on the same rows: against its on-policy mean (IPS with weights 1)
-         * or its DR (compare.uplift_ref) */
-        nu[5] = s[CMP_S_DR] - (cfg->uplift_ref == 1 ? h[CMP_S_DR] : h[CMP_S_IPS]), de[5] = s[CMP_S_N];
+        /* uplift on the same rows: against history's on-policy mean (IPS with weights 1), its DR
+         * or holding the incumbent price (compare.uplift_ref) */
+        nu[5] = s[CMP_S_DR] - (cfg->uplift_ref == 2 ? h[CMP_S_HOLD] : cfg->uplift_ref == 1 ? h[CMP_S_DR] : h[CMP_S_IPS]),
+        de[5] = s[CMP_S_N];
         sw += s[CMP_S_W], sw2 += s[CMP_S_W2], nrows += s[CMP_S_N];
         if (s[CMP_S_WMAX] > wmax) wmax = s[CMP_S_WMAX];
         m++;

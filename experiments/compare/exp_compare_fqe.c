@@ -262,8 +262,9 @@ int cmp_fqe_run(cmp_ctx *c) {
     double t0 = eng_now();
     for (int i0 = 0; i0 < want && !rc; i0 += cfg->group_size) {
         int m = want - i0 < cfg->group_size ? want - i0 : cfg->group_size;
-        rc = fqe_chunk(c, el + i0, m);
+        if (cmp_shard_fqe_mine(c, i0 / cfg->group_size)) rc = fqe_chunk(c, el + i0, m); /* MPI: its chunks */
     }
+    rc = cmp_shard_fqe_gather(c, el, want, rc); /* MPI: the values to rank 0; one process: rc */
     if (!rc) {
         res->fqe_products = want;
         res->seconds_fqe = eng_now() - t0;

@@ -2,12 +2,9 @@
  * decide per product, report, push in one transaction, publish the report. */
 #include "exp_nightly.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
-#include <ftw.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +18,12 @@
 #include "db_products.h"
 #include "db_push.h"
 #include "eng_backend.h"
+#include "eng_par.h"
 #include "eng_util.h"
+#include "db_runlock.h"
 #include "env_action.h"
+#include "exp_nightly_watch.h"
+#include "exp_publish.h"
 #include "exp_report.h"
 
 static const char *hold_names[EXP_HOLD_COUNT] = {
@@ -40,11 +41,13 @@ exp_nightly_cfg exp_nightly_default(void) {
     c.date = 0;
     c.window_days = 365;
     c.min_periods = 8;
+    c.gate_level = 0.95f;
     c.out_dir = "out/nightly";
     c.ckpt_dir = "out/ckpt";
     c.ckpt_keep = 3;
     c.device = "auto";
     c.compare = exp_compare_default();
+    c.fault_kill_rank = -1;
     return c;
 }
 
@@ -64,11 +67,16 @@ void exp_nightly_free_list(char **list, int n) {
 int exp_nightly_exit_code(int status, const exp_nightly_summary *sum) {
     switch (status) {
     case ENG_OK: return sum && sum->n_failed > 0 ? 4 : 0;
+    default: break;
+    }
+    if (sum && sum->rank_lost) return 3; /* a rank failed or died: the run failed, nothing pushed */
+    switch (status) {
     case ENG_EINVAL:
     case ENG_ENOTFOUND:
     case ENG_EFORMAT:
     case ENG_EDEVICE: return 2;
     case ENG_EDB: return 3;
+    case ENG_EBUSY: return 5;
     default: return 1;
     }
 }
@@ -204,79 +212,28 @@ cleanup:
     return st;
 }
 
-/* ---- files -------------------------------------------------------------------------------- */
-static int mkdir_p(const char *path) {
-    char tmp[1024];
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) return eng_err_set(ENG_EINVAL, "path too long: %s", path);
-    for (char *p = tmp + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(tmp, 0777) != 0 && errno != EEXIST) return eng_err_set(ENG_EIO, "mkdir %s: %s", tmp, strerror(errno));
-            *p = c;
-            if (!c) break;
-        }
-    }
-    return ENG_OK;
-}
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
-static void rm_rf(const char *path) { nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
-
-/* Remove staging / old folders (".<name>.tmp.<pid>", ".<name>.old.<pid>") left by runs that
- * were killed: the pid is no longer alive. */
-static void clean_stale(const char *out_dir) {
-    DIR *d = opendir(out_dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] != '.' || (!strstr(e->d_name, ".tmp.") && !strstr(e->d_name, ".old."))) continue;
-        const char *dot = strrchr(e->d_name, '.');
-        long pid = dot ? strtol(dot + 1, NULL, 10) : 0;
-        if (pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno != ESRCH)) continue;
-        char p[1400];
-        snprintf(p, sizeof p, "%s/%s", out_dir, e->d_name);
-        ENG_DEBUG("nightly: removing %s left by an interrupted run", p);
-        rm_rf(p);
-    }
-    closedir(d);
-}
-
-/* Move the staging folder to out_dir/name (replacing an older one) and point out_dir/latest
- * at it.  The real name always holds a complete report: the old one until the rename. */
-static int publish(const char *out_dir, const char *staging, const char *name, char *final_out, size_t n) {
-    char fin[1200], old[1300], lnk[1300], lnk_tmp[1300];
-    snprintf(fin, sizeof fin, "%s/%s", out_dir, name);
-    snprintf(old, sizeof old, "%s/.%s.old.%d", out_dir, name, (int)getpid());
-    struct stat sb;
-    int had_old = 0;
-    if (lstat(fin, &sb) == 0) {
-        if (rename(fin, old) != 0) return eng_err_set(ENG_EIO, "rename %s: %s", fin, strerror(errno));
-        had_old = 1;
-    }
-    if (rename(staging, fin) != 0) {
-        int e = errno;
-        if (had_old) rename(old, fin);
-        return eng_err_set(ENG_EIO, "rename %s -> %s: %s", staging, fin, strerror(e));
-    }
-    if (had_old) rm_rf(old);
-    snprintf(lnk, sizeof lnk, "%s/latest", out_dir);
-    snprintf(lnk_tmp, sizeof lnk_tmp, "%s/.latest.tmp.%d", out_dir, (int)getpid());
-    unlink(lnk_tmp);
-    if (symlink(name, lnk_tmp) != 0 || rename(lnk_tmp, lnk) != 0) {
-        unlink(lnk_tmp);
-        ENG_WARN("nightly: could not update %s: %s", lnk, strerror(errno));
-    }
-    snprintf(final_out, n, "%s", fin);
-    return ENG_OK;
-}
-
 /* ---- decision ------------------------------------------------------------------------------- */
 typedef exp_nightly_decision decision;
+
+double exp_nightly_gate_z(double level) {
+    if (!(level > 0)) return 0;
+    if (!(level < 1)) return INFINITY;
+    double lo = 0, hi = 40, tail = 1 - level;
+    for (int k = 0; k < 200; k++) { /* bisection on the normal tail: exact to double precision */
+        double m = 0.5 * (lo + hi);
+        if (erfc(m / sqrt(2.0)) > tail) lo = m;
+        else hi = m;
+    }
+    return 0.5 * (lo + hi);
+}
+
+/* The gate's lower bound of an uplift: the interval's own bound at its own level (1 - ope.alpha),
+ * else estimate - z(gate_level) x sd (normal; the shrunk uplift's posterior is normal). */
+static double gate_lo(const exp_nightly_cfg *cfg, const ope_value *v) {
+    if (fabs(cfg->gate_level - (1 - cfg->compare.ope.alpha)) < 1e-6 || !(isfinite(v->boot_se) && v->boot_se > 0))
+        return v->ci_low;
+    return v->estimate - exp_nightly_gate_z(cfg->gate_level) * v->boot_se;
+}
 
 static const exp_agent candidates[] = {EXP_AGENT_FIXED, EXP_AGENT_LINUCB, EXP_AGENT_DQN, EXP_AGENT_DDPG};
 
@@ -294,6 +251,7 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
     d->hold = EXP_HOLD_NO_UPLIFT;
     d->agent = EXP_AGENT_HISTORY;
     d->uplift = d->lo = d->hi = NAN;
+    d->per_unit = d->mean_period = d->plausible = NAN;
     d->incumbent = pr->incumbent_price;
     if (cfg->fault_product && pr->product_id && !strcmp(cfg->fault_product, pr->product_id))
         return eng_err_set(ENG_EINVAL, "injected failure (test hook fault_product)");
@@ -325,9 +283,10 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
                 continue;
             }
             n_usable++;
-            if (!(v->ci_low > 0 && v->ci_low > best_lo)) continue;
+            double lo = gate_lo(cfg, v);
+            if (!(lo > 0 && lo > best_lo)) continue;
             if (!(isfinite(pr->price[a]) && pr->price[a] > 0)) continue;
-            best_lo = v->ci_low;
+            best_lo = lo;
             d->hold = -1;
             d->agent = a;
             candidate = pr->price[a];
@@ -348,12 +307,25 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
     int st = env_guard_apply(&g_cfg, &b, candidate, &d->price, &d->guard, NULL, NULL);
     if (st) return st;
     if (d->hold >= 0) hold_exact(d);
+    if (!(isfinite(d->price) && d->price > 0)) /* never counted as "same price" by a false comparison */
+        return eng_err_set(ENG_ENUM, "guarded price %g is not a positive number", d->price);
+    /* what the product's own history says about the new price and the uplift, in money */
+    d->seen = fabs(d->price - d->incumbent) >= 0.005 ? exp_nightly_price_seen(h, pr->index, d->price) : EXP_SEEN_UNCHANGED;
+    if ((st = exp_nightly_sense_scale(h, pr->index, d->incumbent, (int)cfg->compare.reward.kind, &d->per_unit,
+                                      &d->mean_period, &d->plausible)))
+        return st;
+    if (d->hold < 0 && isfinite(d->plausible) && d->per_unit > 0 && d->uplift * d->per_unit > d->plausible) {
+        double cap = d->plausible / d->per_unit; /* no more than the history makes plausible */
+        d->uplift = cap;
+        if (d->lo > cap) d->lo = cap;
+        d->capped = 1;
+    }
     char g[128] = "";
     env_guard_reason_str(d->guard, g, sizeof g);
     char head[64];
     if (d->hold < 0) snprintf(head, sizeof head, "deploy:%s", exp_agent_name(d->agent));
     else snprintf(head, sizeof head, "%s", hold_names[d->hold]);
-    snprintf(d->reason, sizeof d->reason, "%s%s%s", head, g[0] ? "|" : "", g);
+    snprintf(d->reason, sizeof d->reason, "%s%s%s%s", head, g[0] ? "|" : "", g, d->capped ? "|uplift_capped" : "");
     return ENG_OK;
 }
 
@@ -361,6 +333,7 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
 typedef struct rec_json_ctx {
     const exp_nightly_summary *sum;
     const db_recommendation *recs;
+    const decision *const *rdec; /* [n] the decision behind each recommendation */
     size_t n;
     int dry_run;
 } rec_json_ctx;
@@ -396,6 +369,11 @@ static int write_recs_json(FILE *f, void *vctx) {
     for (int i = 0; i < s->n_failed; i++) json_object_array_add(failed, json_object_new_string(s->failed[i]));
     json_object_object_add(sm, "failed", failed);
     json_object_object_add(sm, "winner", json_object_new_string(exp_agent_name(s->winner)));
+    json_object *seen = json_object_new_object();
+    for (int k = EXP_SEEN_NORMAL; k < EXP_SEEN_COUNT; k++)
+        json_object_object_add(seen, exp_seen_name(k), json_object_new_int(s->n_seen[k]));
+    json_object_object_add(sm, "repriced_new_price_seen", seen);
+    json_object_object_add(sm, "n_uplift_capped", json_object_new_int(s->n_capped));
     json_object_object_add(root, "summary", sm);
     for (size_t i = 0; i < c->n; i++) {
         const db_recommendation *r = &c->recs[i];
@@ -408,10 +386,19 @@ static int write_recs_json(FILE *f, void *vctx) {
         json_object_object_add(o, "expected_uplift", jnum(r->expected_uplift));
         json_object_object_add(o, "ci_low", jnum(r->ci_low));
         json_object_object_add(o, "ci_high", jnum(r->ci_high));
+        const decision *d = c->rdec[i];
+        json_object_object_add(o, "new_price_seen", json_object_new_string(exp_seen_name(d->seen)));
+        json_object_object_add(o, "expected_uplift_per_period", jnum(r->expected_uplift * d->per_unit));
+        json_object_object_add(o, "ci_low_per_period", jnum(r->ci_low * d->per_unit));
+        json_object_object_add(o, "ci_high_per_period", jnum(r->ci_high * d->per_unit));
+        json_object_object_add(o, "mean_per_period", jnum(d->mean_period));
+        json_object_object_add(o, "plausible_per_period", jnum(d->plausible));
+        json_object_object_add(o, "uplift_capped", json_object_new_boolean(d->capped));
         json_object_array_add(arr, o);
     }
     json_object_object_add(root, "recommendations", arr);
-    const char *txt = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
+    /* one decision per product: without indentation past 1,000 (about 180 bytes per product) */
+    const char *txt = json_object_to_json_string_ext(root, c->n > 1000 ? JSON_C_TO_STRING_PLAIN : JSON_C_TO_STRING_PRETTY);
     int st = txt && fputs(txt, f) >= 0 && fputc('\n', f) != EOF ? ENG_OK : eng_err_set(ENG_EIO, "writing recommendations.json");
     json_object_put(root);
     return st;
@@ -440,8 +427,8 @@ static char *config_text(const exp_nightly_cfg *cfg) {
     for (int i = 0; i < cfg->n_products; i++) len += strlen(cfg->products[i]) + 1;
     char *t = eng_malloc(len);
     if (!t) { free(ct); return NULL; }
-    size_t o = (size_t)snprintf(t, len, "%snightly.window_days = %d\nnightly.min_periods = %d\nproducts = ", ct,
-                                cfg->window_days, cfg->min_periods);
+    size_t o = (size_t)snprintf(t, len, "%snightly.window_days = %d\nnightly.min_periods = %d\nnightly.gate_level = %g\n"
+                                "products = ", ct, cfg->window_days, cfg->min_periods, cfg->gate_level);
     if (!cfg->products) o += (size_t)snprintf(t + o, len - o, "*");
     for (int i = 0; i < cfg->n_products; i++) o += (size_t)snprintf(t + o, len - o, "%s%s", i ? "," : "", cfg->products[i]);
     snprintf(t + o, len - o, "\n");
@@ -492,10 +479,14 @@ typedef struct nightly_run {
     db_recommendation *recs;   /* [n_products + 1]; strings borrowed from res and dec */
     size_t nrec;
     decision *dec;
+    const decision **rdec;     /* [nrec] the decision behind each recommendation */
     char *ctext, *cjson, *html, *json, *sumtxt;
     char staging[1200];        /* "" when there is no staging folder to remove */
     char name[128];            /* the published folder's name */
     int run_opened;            /* the run row is open: mark it failed on error */
+    db_runlock *lock;          /* the run id's lock, held from before the run row opens to the end */
+    int attempt;               /* this attempt's number (pricing_run_attempts); 0 on a dry run */
+    int pushed;                /* the push committed: nothing after it may fail the run */
     const eng_backend *be;
     double t0;
     int ckpt_used;             /* checkpoints saved into <ckpt_dir>/<date> */
@@ -509,8 +500,8 @@ static int nightly_prepare(nightly_run *r) {
     exp_nightly_summary *sum = r->sum;
     int st;
     exp_date_format(cfg->date, sum->run_date);
-    if (cfg->window_days < 0 || cfg->min_periods < 1)
-        return eng_err_set(ENG_EINVAL, "nightly: window_days must be >= 0 and min_periods >= 1");
+    if (cfg->window_days < 0 || cfg->min_periods < 1 || !(cfg->gate_level > 0 && cfg->gate_level < 1))
+        return eng_err_set(ENG_EINVAL, "nightly: window_days must be >= 0, min_periods >= 1 and 0 < gate_level < 1");
     if ((st = exp_compare_cfg_check(&cfg->compare))) return st;
     if ((st = env_guard_cfg_check(&cfg->compare.guard))) return st;
     if ((st = eng_backend_select(cfg->device ? cfg->device : "auto", &r->be))) return st;
@@ -532,9 +523,14 @@ static int nightly_load(nightly_run *r) {
         r->conn = r->own;
     }
     ENG_INFO("nightly: run %s on %s%s", sum->run_id, db_describe(r->conn), cfg->dry_run ? " (dry run: no database writes)" : "");
-    if (!cfg->dry_run) {
+    if (!cfg->dry_run && eng_par_rank() == 0) { /* one process per run id (a second one stops here:
+                                                   ENG_EBUSY, exit 5); under MPI rank 0 owns the run */
+        if ((st = db_runlock_acquire(r->conn, cfg->conninfo, sum->run_id, &r->lock))) return st;
+        if ((st = db_runs_reap_abandoned(r->lock, &sum->n_abandoned))) return st;
         if ((st = db_run_open(r->conn, sum->run_id, cfg->date, r->cjson))) return st;
         r->run_opened = 1;
+        if ((st = db_attempt_open(r->conn, sum->run_id, &r->attempt))) return st;
+        sum->attempt = r->attempt;
     }
     progress(cfg, "load", 0, 0);
     double t = eng_now();
@@ -547,9 +543,9 @@ static int nightly_load(nightly_run *r) {
     lo.products = cfg->products;
     lo.n_filter = cfg->products ? cfg->n_products : 0;
     lo.min_periods = cfg->min_periods;
-    lo.run_id = cfg->dry_run ? NULL : sum->run_id;
+    lo.run_id = NULL; /* the rejected rows are stored by the push, in its transaction */
     if ((st = db_load_history(r->conn, &lo, &r->h, &r->rep))) return st;
-    sum->n_rejected_rows = r->rep.n_rejected;
+    sum->n_rejected_rows = (int64_t)r->rep.n_rejects; /* what rejected_rows stores: a duplicate once */
     sum->n_skipped = r->rep.n_skipped;
     sum->sec_load = eng_now() - t;
     /* the first and last dates of the periods loaded (not the window asked for) */
@@ -602,6 +598,11 @@ static int nightly_compare(nightly_run *r) {
                  ckpt);
     }
     snprintf(cc.device, sizeof cc.device, "%s", cfg->device ? cfg->device : "auto");
+    if (eng_par_size() > 1) { /* MPI: this rank's share of the products (exp_compare_shard.c) */
+        cc.shard_count = eng_par_size();
+        cc.shard_index = eng_par_rank();
+        cc.fault_kill_rank = cfg->fault_kill_rank;
+    }
     prog_relay pr = {cfg};
     double t = eng_now();
     if ((st = exp_compare_run(r->h, &cc, r->be, relay, &pr, &r->res))) return st;
@@ -631,6 +632,7 @@ static void hold_failed(const exp_nightly_cfg *cfg, const db_history *h, const e
     d->hold = EXP_HOLD_FAILED;
     d->incumbent = p->incumbent_price;
     d->uplift = d->lo = d->hi = NAN;
+    d->per_unit = d->mean_period = d->plausible = NAN;
     snprintf(d->note, sizeof d->note, "%.180s", why);
     d->price = NAN;
     if (isfinite(d->incumbent) && d->incumbent > 0 && p->index >= 0 && p->index < h->n_products) {
@@ -656,6 +658,8 @@ static void count_decision(exp_nightly_summary *sum, const decision *d) {
         if (cents > 0) sum->n_up++;
         else if (cents < 0) sum->n_down++;
         else sum->n_same++;
+        if (cents != 0) sum->n_seen[d->seen]++;
+        sum->n_capped += d->capped;
     }
 }
 
@@ -677,7 +681,8 @@ static int nightly_decide_all(nightly_run *r) {
     }
     r->recs = eng_calloc((size_t)res->n_products + 1, sizeof *r->recs);
     r->dec = eng_calloc((size_t)res->n_products + 1, sizeof *r->dec);
-    if (!r->recs || !r->dec) return ENG_ENOMEM;
+    r->rdec = eng_calloc((size_t)res->n_products + 1, sizeof *r->rdec);
+    if (!r->recs || !r->dec || !r->rdec) return ENG_ENOMEM;
     strlist failed = {0};
     for (int i = 0; i < res->n_products; i++) {
         const exp_product_result *p = &res->products[i];
@@ -692,7 +697,7 @@ static int nightly_decide_all(nightly_run *r) {
         }
         count_decision(sum, d);
         if (isfinite(d->price) && d->price > 0)
-            r->recs[r->nrec++] = (db_recommendation){p->product_id, cfg->date, d->price, d->incumbent,
+            r->rdec[r->nrec] = d, r->recs[r->nrec++] = (db_recommendation){p->product_id, cfg->date, d->price, d->incumbent,
                                                      d->hold < 0 ? exp_agent_name(d->agent) : "incumbent", d->reason,
                                                      d->uplift, d->lo, d->hi, p->price_scale > 0 ? p->price_scale : 0};
         if ((i + 1) % 1024 == 0 || i + 1 == res->n_products) progress(cfg, "decide", i + 1, res->n_products);
@@ -700,6 +705,7 @@ static int nightly_decide_all(nightly_run *r) {
     sum->failed = failed.v;
     sum->n_failed = failed.n;
     sum->sec_decide = eng_now() - t;
+    if (cfg->on_decided) cfg->on_decided(cfg->decided_ctx, r->h, res, r->dec);
     if (!(r->sumtxt = eng_malloc(4096))) return ENG_ENOMEM;
     summary_text(sum, r->sumtxt, 4096);
     return ENG_OK;
@@ -713,12 +719,12 @@ static int nightly_report(nightly_run *r) {
     int st;
     double t = eng_now();
     progress(cfg, "report", 0, 0);
-    if ((st = mkdir_p(cfg->out_dir))) return st;
-    clean_stale(cfg->out_dir);
+    if ((st = exp_pub_mkdir_p(cfg->out_dir))) return st;
+    exp_pub_clean_stale(cfg->out_dir);
     snprintf(r->name, sizeof r->name, "%s%s", cfg->dry_run ? "dry-run-" : "", sum->run_id);
     snprintf(r->staging, sizeof r->staging, "%s/.%s.tmp.%d", cfg->out_dir, r->name, (int)getpid());
-    rm_rf(r->staging);
-    if ((st = mkdir_p(r->staging))) return st;
+    exp_pub_rm_rf(r->staging);
+    if ((st = exp_pub_mkdir_p(r->staging))) return st;
     /* the decisions for the decision_* columns of products.csv.gz (aligned with res->products) */
     exp_report_decision *rd = eng_calloc((size_t)r->res->n_products + 1, sizeof *rd);
     if (!rd) return ENG_ENOMEM;
@@ -732,7 +738,7 @@ static int nightly_report(nightly_run *r) {
     if (st) return st;
     char path[1400];
     snprintf(path, sizeof path, "%s/recommendations.json", r->staging);
-    rec_json_ctx rc = {sum, r->recs, r->nrec, cfg->dry_run};
+    rec_json_ctx rc = {sum, r->recs, (const decision *const *)r->rdec, r->nrec, cfg->dry_run};
     if ((st = eng_atomic_write(path, write_recs_json, &rc))) return st;
     sum->sec_report = eng_now() - t;
     progress(cfg, "report", sum->n_products, sum->n_products);
@@ -752,27 +758,45 @@ static int nightly_push(nightly_run *r) {
     db_push_opts_default(&po);
     po.before_commit = cfg->before_commit;
     po.ctx = cfg->hook_ctx;
+    po.lock = r->lock;
+    po.attempt = r->attempt;
+    po.rejects = &r->rep;
     int st = db_push(r->conn, &run, r->recs, r->nrec, &po);
     if (st) return st;
     r->run_opened = 0; /* finished */
+    r->pushed = 1;
     sum->sec_push = eng_now() - t;
     progress(cfg, "push", (long)r->nrec, (long)r->nrec);
     return ENG_OK;
 }
 
-/* Mark a failed run (st != 0) in the database when it still answers, remove the staging
- * folder, fill the summary's status / timings and free everything r owns. */
+/* Record the failure `msg` of the open run: on the run's connection while it answers, else on
+ * a fresh one (a terminated backend, a restarted server), retried with backoff.  A finished row
+ * of an earlier attempt is left as it was (db_run_fail_attempt).  Logs when it cannot. */
+static void record_failure(nightly_run *r, const char *msg) {
+    const char *id = r->sum->run_id;
+    if (PQstatus(r->conn) == CONNECTION_OK && db_run_fail_attempt(r->conn, id, r->attempt, msg) == ENG_OK) return;
+    ENG_WARN("nightly: the run's connection is gone (%s); recording the failure on a new connection", eng_err_msg());
+    PGconn *c = NULL;
+    int st = db_connect_retry(&c, r->conn, r->cfg->conninfo, EXP_NIGHTLY_FAIL_TRIES, EXP_NIGHTLY_FAIL_BACKOFF_S);
+    if (!st) st = db_run_fail_attempt(c, id, r->attempt, msg);
+    if (st) ENG_ERROR("nightly: could not mark run %s failed: %s", id, eng_err_msg());
+    db_disconnect(c);
+}
+
+/* Mark a failed run (st != 0) in the database (record_failure), release the run lock, remove
+ * the staging folder, fill the summary's status / timings and free everything r owns. */
 static void nightly_cleanup(nightly_run *r, int st) {
     exp_nightly_summary *sum = r->sum;
     if (st && r->conn && r->run_opened) {
         char msg[512];
         snprintf(msg, sizeof msg, "%s", eng_err_msg());
-        int keep = st;
-        if (PQstatus(r->conn) == CONNECTION_OK && db_run_fail(r->conn, sum->run_id, msg) != ENG_OK)
-            ENG_WARN("nightly: could not mark run %s failed", sum->run_id);
-        eng_err_set(keep, "%s", msg);
+        record_failure(r, msg);
+        eng_err_set(st, "%s", msg);
     }
-    if (r->staging[0]) rm_rf(r->staging);
+    db_runlock_release(r->lock); /* after the outcome is recorded: the row is never 'running' unlocked */
+    r->lock = NULL;
+    if (r->staging[0]) exp_pub_rm_rf(r->staging);
     sum->status = st;
     sum->peak_rss = eng_peak_rss();
     if (!sum->sec_total) sum->sec_total = eng_now() - r->t0;
@@ -781,12 +805,29 @@ static void nightly_cleanup(nightly_run *r, int st) {
     free(r->sumtxt);
     free(r->recs);
     free(r->dec);
+    free(r->rdec);
     free(r->ctext);
     free(r->cjson);
     exp_results_free(r->res);
     db_history_free(r->h);
     db_load_report_free(&r->rep);
     if (r->own) db_disconnect(r->own);
+    exp_nightly_watch_stop();
+}
+
+/* 1 when the current error names another rank ("rank R: ..." from eng_par_agree). */
+static int failed_elsewhere(void) {
+    int r = -1;
+    return sscanf(eng_err_msg(), "rank %d:", &r) == 1 && r != eng_par_rank();
+}
+
+/* MPI: every rank passes its status; returns the first failing rank's (its message "rank R:
+ * ...", rank_lost set when that is another rank or none answered).  One process: st. */
+static int nightly_agree(int st, exp_nightly_summary *sum) {
+    if (sum->n_ranks <= 1) return st;
+    int all = eng_par_agree(st);
+    if (all && (!st || eng_par_broken() || failed_elsewhere())) sum->rank_lost = 1;
+    return all;
 }
 
 int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
@@ -797,13 +838,31 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
     r.sum = sum;
     r.conn = cfg->conn;
     r.t0 = eng_now();
+    sum->n_ranks = eng_par_size();
     int st = nightly_prepare(&r);
     if (!st) st = nightly_load(&r);
-    if (!st) st = nightly_compare(&r);
+    if (!st && r.run_opened && sum->n_ranks > 1 && exp_nightly_watch_start(cfg->conninfo, sum->run_id, r.attempt))
+        ENG_WARN("nightly: %s; a launcher's SIGTERM would leave the run row 'running'", eng_err_msg());
+    st = nightly_agree(st, sum);            /* MPI: every rank loaded, or the run stops */
+    if (!st) st = nightly_compare(&r);      /* under MPI: ends with every rank's products on rank 0 */
+    if (st && sum->n_ranks > 1 && (eng_par_broken() || failed_elsewhere())) sum->rank_lost = 1;
+    if (!st && eng_par_rank() != 0) { /* MPI: the other ranks are done */
+        nightly_cleanup(&r, st);
+        return st;
+    }
     if (!st) st = nightly_decide_all(&r);
     if (!st) st = nightly_report(&r);
     if (!st && !cfg->dry_run) st = nightly_push(&r);
-    if (!st) st = publish(cfg->out_dir, r.staging, r.name, sum->report_dir, sizeof sum->report_dir);
+    if (!st) {
+        st = exp_pub_publish(cfg->out_dir, r.staging, r.name, r.attempt, cfg->publish_hook, cfg->hook_ctx,
+                             sum->report_dir, sizeof sum->report_dir);
+        if (st && r.pushed) { /* the run is finished in the database: report, do not fail it */
+            ENG_ERROR("nightly: run %s is pushed and finished, but its report was not published: %s", sum->run_id,
+                      eng_err_msg());
+            sum->report_dir[0] = '\0';
+            st = ENG_OK;
+        }
+    }
     if (!st) {
         r.staging[0] = '\0';
         if (r.ckpt_used) exp_nightly_ckpt_prune(cfg->ckpt_dir, cfg->date, r.ckpt_src_date, cfg->ckpt_keep);

@@ -1,9 +1,11 @@
 /* exp_nightly.h - the nightly pricing run, end to end (docs/nightly.md).
  *
- *   1. open the run row in pricing_runs (run_id = <date>-<16 hex digits of a 64-bit FNV-1a hash
- *      of the configuration and product list>, so re-running a date with the same configuration
- *      replaces that run); load and validate the history window ending the day before the run
- *      date (bad rows go to rejected_rows under the run_id);
+ *   1. take the run id's lock (db_runlock.h; held by a run already: ENG_EBUSY, exit 5, nothing
+ *      written), report runs abandoned by dead processes, open the run row in pricing_runs
+ *      (run_id = <date>-<16 hex digits of a 64-bit FNV-1a hash of the configuration and product
+ *      list>, so re-running a date with the same configuration replaces that run when its push
+ *      commits; a finished row is never reset before) and the next attempt; load and validate
+ *      the history window ending the day before the run date;
  *   2. exp_compare_run: features, training / warm start of DQN, DDPG, LinUCB (checkpoints in
  *      ckpt_dir), the best fixed price and the historical policy;
  *   3. OPE of every agent and the incumbent (inside exp_results);
@@ -11,8 +13,11 @@
  *      estimator) is the highest among those whose bound beats the incumbent's estimate;
  *      otherwise hold the incumbent price with a reason code; guardrails on the final price;
  *   5. write the report (HTML + JSON + recommendations.json) into a staging folder, push every
- *      recommendation and the run summary in ONE transaction (db_push, status 'finished'),
- *      then move the staging folder to <out_dir>/<run_id> (and the link <out_dir>/latest).
+ *      recommendation, the rejected rows, the attempt and the run summary in ONE transaction
+ *      (db_push, status 'finished', the lock checked), then publish the staging folder as the
+ *      attempt's folder with the links <out_dir>/<run_id> and <out_dir>/latest (exp_publish.h).
+ * A failure after the run row opened is recorded (row and attempt 'failed' with the message) on
+ * the run's connection, or on a new one when that is gone (EXP_NIGHTLY_FAIL_TRIES).
  * --dry-run performs no database write at all (no run row, no rejected_rows, no push): the
  * report is still written, flagged dry_run.  A per-product failure never stops the run: the
  * product is held at its guarded incumbent price with reason "hold:failed" and listed.
@@ -45,6 +50,8 @@ const char *exp_hold_reason_name(exp_hold_reason r);
  * "decide", "report", "push"; done/total count products (total 0 = not countable). */
 typedef void (*exp_nightly_progress_fn)(void *ctx, const char *stage, long done, long total);
 
+struct exp_nightly_decision; /* below */
+
 typedef struct exp_nightly_cfg {
     PGconn *conn;             /* open connection to use (not closed), or NULL: conninfo */
     const char *conninfo;     /* --db; NULL = PG* variables or the embedded cluster */
@@ -54,6 +61,8 @@ typedef struct exp_nightly_cfg {
     int n_products;
     int window_days;          /* history window length before the date; 0 = everything: 365 */
     int min_periods;          /* loader: fewer clean periods -> product skipped: 8 */
+    float gate_level;         /* two-sided level of the uplift interval whose lower bound must
+                                 be above 0 to deploy: 0.95 (docs/backtest.md, gate trade-off) */
     int dry_run;
     const char *out_dir;      /* report folder root: "out/nightly" */
     const char *ckpt_dir;     /* checkpoints: "out/ckpt" ("" = none); the run of date D writes
@@ -63,11 +72,23 @@ typedef struct exp_nightly_cfg {
     exp_compare_cfg compare;  /* owned by the caller (exp_compare_cfg_free) */
     exp_nightly_progress_fn progress;
     void *progress_ctx;
+    /* Called once after the decisions, before the report (NULL = none), with the loaded
+     * history, the comparison and the decisions [res->n_products], all owned by the run and
+     * valid only during the call (the backtest values them under the simulator's truth). */
+    void (*on_decided)(void *ctx, const db_history *h, const exp_results *res, const struct exp_nightly_decision *d);
+    void *decided_ctx;
     /* TEST HOOKS */
     int (*before_commit)(void *ctx, int attempt); /* passed to db_push */
     void *hook_ctx;
     const char *fault_product; /* this product's decision fails (as a real failure would) */
+    int fault_kill_rank;       /* under MPI: this rank SIGKILLs itself mid-run (-1 = off) */
+    void (*publish_hook)(void *ctx, int step); /* called after publish steps 1..3 (exp_publish.h) */
 } exp_nightly_cfg;
+
+/* Recording a failure when the run's connection is gone: fresh connections tried this many
+ * times, the first wait this long, doubling (about 8 s in all: a server restart). */
+#define EXP_NIGHTLY_FAIL_TRIES 6
+#define EXP_NIGHTLY_FAIL_BACKOFF_S 0.25
 
 /* Checkpoints versioned by run date (exp_nightly_ckpt.c, docs/checkpoints.md): target receives
  * "<root>/<date>" (created with root), source the newest "<root>/<YYYY-MM-DD>" folder dated
@@ -88,7 +109,10 @@ exp_nightly_cfg exp_nightly_default(void);
 typedef struct exp_nightly_summary {
     char run_id[64];
     char run_date[16];
-    char report_dir[1280];    /* <out_dir>/<run_id> ("" until published) */
+    char report_dir[1280];    /* <out_dir>/<run_id>, a symlink to the attempt's folder ("" until
+                                 published, and when publishing failed after the push) */
+    int attempt;              /* this attempt at the run id (1, 2, ...; 0 on a dry run) */
+    int n_abandoned;          /* runs found left 'running' by a dead process, marked failed */
     int status;               /* 0 or the run's failure status */
     int n_products;           /* products priced (in the comparison) */
     int n_up, n_down;         /* deployed with a higher / lower price than the incumbent */
@@ -100,21 +124,50 @@ typedef struct exp_nightly_summary {
     int n_failed;
     char **failed;            /* [n_failed] product ids, owned (exp_nightly_summary_free) */
     int n_deployed_by[EXP_N_AGENTS];
+    int n_seen[4];            /* repriced products by where the history charged the new price
+                                 (EXP_SEEN_*): normal period, only promotion periods, never */
+    int n_capped;             /* deployments whose expected uplift was capped at the plausible */
     exp_agent winner;         /* best agent by the recommended one-step estimate */
     double total_est[EXP_N_AGENTS], total_lo[EXP_N_AGENTS], total_hi[EXP_N_AGENTS];
     int warm_loaded, warm_fresh;
     double sec_load, sec_features, sec_train, sec_ope, sec_decide, sec_report, sec_push, sec_total;
     size_t peak_rss;
+    int n_ranks;              /* MPI ranks of the run (1 without mpirun) */
+    int rank_lost;            /* the run failed because a rank failed, died or did not answer */
 } exp_nightly_summary;
 
 void exp_nightly_summary_free(exp_nightly_summary *s); /* frees failed[]; safe when zeroed */
 
-/* Run the night (see the top of this file).  *sum (caller's struct, zeroed here) is filled as
+/* Under mpirun (eng_par.h, docs/mpi.md) every rank calls exp_nightly_run with the same
+ * configuration: each loads the history and fits the cross-product models, trains and
+ * evaluates its share of the products (exp_compare.h, shard_count), and rank 0 alone opens the
+ * run row, decides, writes the report and pushes.  A rank that fails, dies or stays silent
+ * past the timeout fails the run on every rank (rank_lost; rank 0 marks the row failed with
+ * the reason; nothing is pushed).  On the other ranks *sum holds the status only.
+ * Run the night (see the top of this file).  *sum (caller's struct, zeroed here) is filled as
  * far as the run got; free with exp_nightly_summary_free.  Returns 0 when the run finished
- * (per-product failures are in sum->failed, not an error), or ENG_EDB (database; the run row
- * is marked failed when the database still answers), ENG_EINVAL (configuration, empty
+ * (per-product failures are in sum->failed, not an error), or ENG_EBUSY (the run id is locked by
+ * another run), ENG_EDB (database; the run row is marked failed, on a new connection if need be), ENG_EINVAL (configuration, empty
  * window), ENG_EDEVICE, ENG_EIO (report folder), ENG_ENOMEM. */
 int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum);
+
+/* z of a two-sided normal interval of `level` (0.95 -> 1.95996...). */
+double exp_nightly_gate_z(double level);
+
+/* Where the history charged a recommended price (exp_nightly_price_seen). */
+enum { EXP_SEEN_UNCHANGED = 0, EXP_SEEN_NORMAL, EXP_SEEN_PROMO_ONLY, EXP_SEEN_NEVER, EXP_SEEN_COUNT };
+/* "unchanged", "normal", "promo_only", "never". */
+const char *exp_seen_name(int seen);
+/* EXP_SEEN_NORMAL when product p's history charged `price` (within 1.25%) in a period without a
+ * promotion, EXP_SEEN_PROMO_ONLY when only in promotion periods, else EXP_SEEN_NEVER. */
+int exp_nightly_price_seen(const db_history *h, int p, double price);
+/* Product p's money scale (exp_nightly_sense.c): *per_unit converts its reward to money per
+ * period (mean traffic for the per-visitor kinds, else 1), *mean_period = its mean revenue (or
+ * profit) per period, *plausible = the largest uplift per period its normal periods make
+ * plausible (best price cluster's mean minus the incumbent's); NaN where unknown.  Returns 0 or
+ * ENG_ENOMEM. */
+int exp_nightly_sense_scale(const db_history *h, int p, double incumbent, int reward_kind, double *per_unit,
+                            double *mean_period, double *plausible);
 
 /* One product's decision (exp_nightly_decide). */
 typedef struct exp_nightly_decision {
@@ -125,6 +178,11 @@ typedef struct exp_nightly_decision {
     double incumbent;
     double uplift, lo, hi; /* deployed: agent estimate / CI minus the incumbent's estimate; NaN held */
     uint32_t guard;      /* env_action.h ENV_GR_* bits of the final price */
+    int seen;            /* EXP_SEEN_*: where the history charged the final price */
+    double per_unit;     /* reward -> money per period (exp_nightly_sense_scale) */
+    double mean_period;  /* the product's mean revenue (profit) per period */
+    double plausible;    /* the largest uplift per period its normal periods make plausible */
+    int capped;          /* 1: uplift, lo, hi were capped at `plausible` (reason "|uplift_capped") */
     char reason[160];    /* "deploy:dqn|rounded", "hold:poor_overlap", ... */
     char note[192];      /* why it failed */
 } exp_nightly_decision;
@@ -134,13 +192,14 @@ typedef struct exp_nightly_decision {
  * one with the highest lower bound is deployed when that bound is above the incumbent's
  * (historical policy's) recommended estimate; the final price (agent's or incumbent) goes
  * through env_guard_apply with cfg->compare.guard.  Fills *d.  Returns 0, or ENG_EINVAL (no
- * valid incumbent price, bad index, guard configuration, the fault_product hook): the caller
+ * valid incumbent price, bad index, guard configuration, the fault_product hook) or ENG_ENUM (the
+ * guarded price is not a positive finite number): the caller
  * counts the product as failed. */
 int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const exp_product_result *pr,
                        exp_nightly_decision *d);
 
 /* The process exit code for a run: 0 ok, 2 configuration/usage, 3 database, 4 some products
- * failed, 1 anything else. */
+ * failed, 5 another run of the same run id holds its lock (ENG_EBUSY), 1 anything else. */
 int exp_nightly_exit_code(int status, const exp_nightly_summary *sum);
 
 /* Expand a product list: comma-separated ids, "@FILE" (one id per line), and patterns with

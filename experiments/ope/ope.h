@@ -59,6 +59,10 @@ typedef struct ope_config {
     double min_ess_frac;  /* overlap is poor when ESS < min_ess_frac * n ... (default 0.05) */
     double min_ess_abs;   /* ... or ESS < min_ess_abs (default 30) ... */
     double max_unsupported; /* ... or target mass on unsupported actions > this (default 0.01) */
+    double min_pscore;    /* propensity floor (default 1e-6; 0 = none): a logged pscore (bandit) or
+                           * behaviour probability (trajectories) below it is clipped up to it, with
+                           * one warning per estimate, and counted in ope_result.n_pscore_clipped; a
+                           * pscore of 1e-300 would otherwise give weights whose squares overflow */
     int refit_boot;       /* DM/DR/Switch-DR intervals when the reward model is fitted here: the
                            * first min(n_boot, refit_boot) resamples refit the ridge model on the
                            * resample (default 200; 0 = hold the model fixed: too-narrow intervals) */
@@ -100,6 +104,7 @@ typedef struct ope_result {
     double bandwidth;         /* continuous: the bandwidth used */
     const char *q_source;     /* "given", "ridge", "fqe" (fitted Q network) or "none" */
     ope_est recommended;      /* DR normally; DM when overlap is poor; IPS/WPDIS when no model */
+    int n_pscore_clipped;     /* rows (steps) whose propensity was below cfg.min_pscore and clipped */
 } ope_result;
 
 /* ---- one-step logged bandit data with K discrete actions --------------------------- */

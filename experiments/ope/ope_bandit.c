@@ -186,7 +186,7 @@ int ope_overlap_weights(ope_overlap *ov, int n, double sw, double sw2, double ma
     ov->max_w_share = sw > 0 ? max_w / sw : 0.0;
     ov->mean_w = n > 0 ? sw / n : 0.0;
     double need = fmax(cfg->min_ess_abs, cfg->min_ess_frac * n);
-    if (n == 0 || ov->ess < need) {
+    if (n == 0 || !(ov->ess >= need)) { /* NaN (overflowed weights) is poor, never fine */
         ov->poor = 1;
         snprintf(ov->reason, sizeof ov->reason, "%s%sESS %.1f < %.1f (max(%g, %g*%s))", what, *what ? " " : "",
                  ov->ess, need, cfg->min_ess_abs, cfg->min_ess_frac, unit);
@@ -223,7 +223,7 @@ int ope_overlap_compute(const ope_bandit *d, const ope_config *cfg, ope_overlap 
     out->unsupported_mass = mass / n;
     out->unsupported_rows = (double)rows / n;
     out->support_exact = d->mu != NULL;
-    if (!ope_overlap_weights(out, n, sw, sw2, mx, cfg, "", "n") && out->unsupported_mass > cfg->max_unsupported) {
+    if (!ope_overlap_weights(out, n, sw, sw2, mx, cfg, "", "n") && !(out->unsupported_mass <= cfg->max_unsupported)) {
         out->poor = 1;
         snprintf(out->reason, sizeof out->reason, "%.1f%% of target mass on unsupported actions (> %.1f%%)%s",
                  100 * out->unsupported_mass, 100 * cfg->max_unsupported,
@@ -312,16 +312,39 @@ cleanup:
     return st;
 }
 
-int ope_bandit_estimate(const ope_bandit *d, const ope_config *cfg, ope_result *out) {
+/* Propensities below cfg->min_pscore: none -> 0 and *clipped = NULL; else a malloc'd copy of
+ * d->pscore clipped up to the floor in *clipped (caller frees), one warning, and the count.
+ * ENG_ENOMEM on allocation failure. */
+static int clip_pscores(const ope_bandit *d, const ope_config *cfg, double **clipped, int *count) {
+    *clipped = NULL;
+    *count = 0;
+    for (int i = 0; i < d->n; i++) *count += d->pscore[i] < cfg->min_pscore;
+    if (!*count) return ENG_OK;
+    double *p = eng_malloc((size_t)d->n * sizeof *p);
+    if (!p) return ENG_ENOMEM;
+    for (int i = 0; i < d->n; i++) p[i] = d->pscore[i] < cfg->min_pscore ? cfg->min_pscore : d->pscore[i];
+    ENG_WARN("ope: %d of %d logged pscores below the floor %g were clipped up to it (their weights are capped "
+             "at pi / %g; see ope.min_pscore)",
+             *count, d->n, cfg->min_pscore, cfg->min_pscore);
+    *clipped = p;
+    return ENG_OK;
+}
+
+int ope_bandit_estimate(const ope_bandit *d_in, const ope_config *cfg, ope_result *out) {
     if (!cfg || !out) return eng_err_set(ENG_EINVAL, "ope_bandit_estimate: NULL argument");
-    int st = ope_bandit_check(d);
+    int st = ope_bandit_check(d_in);
     if (st) return st;
-    if (cfg->n_boot < 0 || !(cfg->alpha > 0 && cfg->alpha < 1) || !(cfg->switch_tau > 0))
-        return eng_err_set(ENG_EINVAL, "ope: bad configuration (bootstrap %d, alpha %g, tau %g)", cfg->n_boot,
-                           cfg->alpha, cfg->switch_tau);
-    const int n = d->n, K = d->K;
+    if (cfg->n_boot < 0 || !(cfg->alpha > 0 && cfg->alpha < 1) || !(cfg->switch_tau > 0) ||
+        !(cfg->min_pscore >= 0 && cfg->min_pscore < 1))
+        return eng_err_set(ENG_EINVAL, "ope: bad configuration (bootstrap %d, alpha %g, tau %g, pscore floor %g)",
+                           cfg->n_boot, cfg->alpha, cfg->switch_tau, cfg->min_pscore);
+    const int n = d_in->n, K = d_in->K;
     ope_result_init(out, cfg, n);
-    double *qfit = NULL, *num = NULL, *den = NULL;
+    double *qfit = NULL, *num = NULL, *den = NULL, *clipped = NULL;
+    ope_bandit dc = *d_in;
+    const ope_bandit *d = &dc;
+    if ((st = clip_pscores(d_in, cfg, &clipped, &out->n_pscore_clipped))) goto cleanup;
+    if (clipped) dc.pscore = clipped;
     const double *q = d->q;
     char qnote[128] = "";
     if (q) {
@@ -436,5 +459,6 @@ cleanup:
     free(qfit);
     free(num);
     free(den);
+    free(clipped);
     return st;
 }

@@ -27,6 +27,7 @@ ope_config ope_config_default(void) {
     c.min_ess_frac = 0.05;
     c.min_ess_abs = 30.0;
     c.max_unsupported = 0.01;
+    c.min_pscore = 1e-6;
     c.refit_boot = 200;
     return c;
 }

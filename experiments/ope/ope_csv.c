@@ -7,6 +7,7 @@
 
 #include <csv.h>
 
+#include "db_csvread.h"
 #include "ope.h"
 
 #define OPE_PI_SUM_RTOL 1e-6
@@ -42,7 +43,7 @@ static int fail(csv_ctx *c, int status, const char *fmt, const char *a, const ch
 
 static int parse_suffix(const char *name, const char *prefix, int *k) {
     size_t pl = strlen(prefix);
-    if (strncmp(name, prefix, pl) != 0 || !name[pl]) return 0;
+    if (strncmp(name, prefix, pl) != 0 || !(name[pl] >= '0' && name[pl] <= '9')) return 0;
     char *end;
     errno = 0;
     long v = strtol(name + pl, &end, 10);
@@ -183,11 +184,9 @@ static void cb_field(void *s, size_t len, void *data) {
     }
     memcpy(buf, txt, len);
     buf[len] = '\0';
-    char *end;
-    errno = 0;
-    double v = strtod(buf, &end);
-    if (len == 0 || *end || errno == ERANGE || !isfinite(v)) {
-        fail(c, ENG_EFORMAT, "column '%s': '%s' is not a finite number", c->names[j], buf);
+    double v = NAN; /* decimal only: "0x1", "inf", "nan" and blanks are refused */
+    if (eng_parse_decimal(buf, &v) != ENG_OK) {
+        fail(c, ENG_EFORMAT, "column '%s': '%s' is not a finite decimal number", c->names[j], buf);
         return;
     }
     c->rowvals[j] = v;
@@ -291,10 +290,12 @@ int ope_csv_load(const char *path, ope_bandit *out) {
         goto cleanup;
     }
     parser_ok = 1;
+    db_csv_parser_setup(&p);
     ssize_t len;
     while (!c.st && (len = getline(&line, &cap, f)) > 0) {
         c.line++;
-        if (csv_parse(&p, line, (size_t)len, cb_field, cb_record, &c) != (size_t)len && !c.st)
+        size_t skip = c.line == 1 ? db_csv_bom_len(line, (size_t)len) : 0; /* a UTF-8 BOM is no part of 'action' */
+        if (csv_parse(&p, line + skip, (size_t)len - skip, cb_field, cb_record, &c) != (size_t)len - skip && !c.st)
             c.st = eng_err_set(ENG_EFORMAT, "%s:%ld: CSV syntax error: %s", path, c.line,
                                csv_strerror(csv_error(&p)));
     }

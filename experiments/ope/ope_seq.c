@@ -177,7 +177,13 @@ int ope_traj_estimate(const ope_traj *d, const ope_config *cfg, ope_result *out)
         if (!(d->mu_prob[s] > 0) || !isfinite(d->mu_prob[s]))
             return eng_err_set(ENG_EINVAL, "ope: step %d: behaviour probability %g must be > 0", s, d->mu_prob[s]);
     }
+    if (!(cfg->min_pscore >= 0 && cfg->min_pscore < 1))
+        return eng_err_set(ENG_EINVAL, "ope: bad configuration (pscore floor %g)", cfg->min_pscore);
     ope_result_init(out, cfg, m);
+    for (int s = 0; s < S; s++) out->n_pscore_clipped += d->mu_prob[s] < cfg->min_pscore;
+    if (out->n_pscore_clipped)
+        ENG_WARN("ope: %d of %d behaviour probabilities below the floor %g were clipped up to it (see ope.min_pscore)",
+                 out->n_pscore_clipped, S, cfg->min_pscore);
     int st = ENG_OK;
     double *rho = NULL, *G = NULL, *last = NULL, *num = NULL, *den = NULL, *frozen = NULL, *bp = NULL, *bw = NULL;
     int *cnt = NULL;
@@ -192,7 +198,7 @@ int ope_traj_estimate(const ope_traj *d, const ope_config *cfg, ope_result *out)
     for (int j = 0; j < m; j++) {
         double w = 1, g = 1, ret = 0;
         for (int s = d->start[j]; s < d->start[j + 1]; s++, g *= cfg->gamma) {
-            w *= d->pi_prob[s] / d->mu_prob[s];
+            w *= d->pi_prob[s] / fmax(d->mu_prob[s], cfg->min_pscore);
             rho[s] = w;
             ret += g * w * d->reward[s];
         }

@@ -1,0 +1,84 @@
+/* env_sim_family.c - demand families of the backtest and the truth they value prices with
+ * (env_sim.h, docs/simulator.md "Demand families"). */
+#include "env_sim.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *const family_names[ENV_SIM_FAMILY_COUNT] = {"preset", "logit", "ce", "ref"};
+
+/* Static name or NULL. */
+const char *env_sim_family_name(env_sim_family f) {
+    return f >= 0 && f < ENV_SIM_FAMILY_COUNT ? family_names[f] : NULL;
+}
+
+/* 0 or ENG_EINVAL naming the value. */
+int env_sim_family_parse(const char *s, env_sim_family *out) {
+    for (int f = 0; s && f < ENV_SIM_FAMILY_COUNT; f++)
+        if (!strcmp(s, family_names[f])) {
+            *out = (env_sim_family)f;
+            return ENG_OK;
+        }
+    return eng_err_set(ENG_EINVAL, "unknown demand family '%s' (preset, logit, ce, ref)", s ? s : "(null)");
+}
+
+static double unif(eng_rng *r, double a, double b) { return a + (b - a) * eng_rng_uniform(r); }
+
+/* Draws from the family's own stream (seed, i, 5) so the preset's draw stays as it was. 0 or
+ * ENG_EINVAL. */
+int env_sim_family_apply(env_sim_family f, double misset_lo, double misset_hi, uint64_t seed, int i, env_sim_params *p) {
+    if (f <= ENV_SIM_FAMILY_NONE || f >= ENV_SIM_FAMILY_COUNT)
+        return eng_err_set(ENG_EINVAL, "env_sim_family_apply: bad family %d", (int)f);
+    if (!(misset_lo > 0) || !(misset_hi >= misset_lo) || !isfinite(misset_hi))
+        return eng_err_set(ENG_EINVAL, "env_sim_family_apply: need 0 < misset_lo <= misset_hi");
+    eng_rng r;
+    eng_rng_seed(&r, eng_seed_derive(eng_seed_derive(seed, (uint64_t)i), 5));
+    p->promo_lift = 0;
+    p->promo_threshold = 0.5; /* the history never flags a promotion */
+    p->log_uniform = 1;
+    p->ref0 = 1.0;
+    if (f == ENV_SIM_FAMILY_CE) {
+        p->demand = ENV_SIM_DEMAND_CE;
+        p->elasticity = -unif(&r, 0.3, 2.5);
+        p->conv_base = log(unif(&r, 0.01, 0.08));
+        p->ref_gain = p->ref_loss = 0;
+        return env_sim_params_check(p);
+    }
+    /* logit linear in x = p / p0: the optimum x* solves 1 + b x* (1 - q*) = 0; with x* = 1 / m
+     * (p0 = m p*) and q* drawn, b = -m / (1 - q*) and a = logit(q*) - b (x* - 1) */
+    double m = unif(&r, misset_lo, misset_hi), qs = unif(&r, 0.02, 0.08);
+    p->demand = ENV_SIM_DEMAND_LOGIT;
+    p->elasticity = -m / (1 - qs);
+    p->conv_base = log(qs / (1 - qs)) - p->elasticity * (1.0 / m - 1.0);
+    if (f == ENV_SIM_FAMILY_LOGIT) p->ref_gain = p->ref_loss = 0;
+    return env_sim_params_check(p);
+}
+
+double env_sim_rpv(const env_sim_params *p, double price, double ref, double cbar) {
+    return env_sim_purchase_prob(p, price, ref, cbar) * price;
+}
+
+/* Exhaustive search over cents (or an even grid); 0 or ENG_EINVAL. */
+int env_sim_best_price(const env_sim_params *p, double ref, double cbar, double lo, double hi, double *best_price,
+                       double *best_rpv) {
+    if (!(lo > 0) || !(hi >= lo) || !isfinite(hi))
+        return eng_err_set(ENG_EINVAL, "env_sim_best_price: bad interval [%g, %g]", lo, hi);
+    double bp = lo, bv = env_sim_rpv(p, lo, ref, cbar);
+    double vh = env_sim_rpv(p, hi, ref, cbar);
+    if (vh > bv) bp = hi, bv = vh;
+    long long c0 = (long long)ceil(lo * 100 - 1e-9), c1 = (long long)floor(hi * 100 + 1e-9);
+    if (c1 - c0 <= 20000) {
+        for (long long c = c0; c <= c1; c++) {
+            double v = env_sim_rpv(p, c / 100.0, ref, cbar);
+            if (v > bv) bp = c / 100.0, bv = v;
+        }
+    } else {
+        for (int k = 1; k < 4000; k++) {
+            double x = lo + (hi - lo) * k / 4000.0, v = env_sim_rpv(p, x, ref, cbar);
+            if (v > bv) bp = x, bv = v;
+        }
+    }
+    *best_price = bp;
+    *best_rpv = bv;
+    return ENG_OK;
+}

@@ -1,0 +1,303 @@
+/* exp_backtest.c - one backtest run: simulate, import, nightly, capture (exp_backtest.h). The
+ * valuation under the truth, the tables and the JSON are in exp_backtest_value.c. */
+#include "exp_backtest_int.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "db_conn.h"
+#include "db_import.h"
+#include "db_schema.h"
+#include "exp_nightly.h"
+#include "env_action.h"
+
+#define BT_DAY0 19723 /* 2024-01-01 */
+
+exp_bt_cfg exp_bt_default(void) {
+    exp_bt_cfg c;
+    memset(&c, 0, sizeof c);
+    c.n_products = 300;
+    c.n_days = 120;
+    c.seed = 1;
+    c.n_seeds = 1;
+    c.n_families = 3;
+    c.families[0] = ENV_SIM_FAMILY_LOGIT;
+    c.families[1] = ENV_SIM_FAMILY_CE;
+    c.families[2] = ENV_SIM_FAMILY_REF;
+    c.misset_lo = 0.70;
+    c.misset_hi = 1.35;
+    c.max_change_pct = 15;
+    c.traffic_scale = 1;
+    c.out_dir = "out/backtest";
+    c.device = "auto";
+    return c;
+}
+
+void exp_bt_result_free(exp_bt_result *r) {
+    if (!r) return;
+    free(r->runs);
+    r->runs = NULL;
+    r->n_runs = 0;
+}
+
+/* ---- CSV files of the history, in the layout `rlprice import` reads ------------------------ */
+typedef struct csv_ctx {
+    const exp_bt_cfg *cfg;
+    const db_history *h;
+    int n_days;
+} csv_ctx;
+
+static void day_str(int32_t day, char buf[16]) { exp_date_format(day, buf); }
+
+/* products.csv: wide hard bounds, the change limit of the backtest. 0 or ENG_EIO. */
+static int write_products(FILE *f, void *vctx) {
+    const csv_ctx *c = vctx;
+    fprintf(f, "product_id,name,base_price,unit_cost,min_price,max_price,max_change_pct,category\n");
+    for (int i = 0; i < c->h->n_products; i++) {
+        double p0 = c->h->base_price[i];
+        fprintf(f, "%s,%s,%.2f,%.2f,%.2f,%.2f,%g,backtest\n", c->h->product_id[i], c->h->name[i], p0,
+                c->h->unit_cost[i], round(p0 * 50) / 100, round(p0 * 200) / 100, c->cfg->max_change_pct);
+    }
+    return ferror(f) ? ENG_EIO : ENG_OK;
+}
+
+/* sales.csv: the first n_days periods; prices in whole cents, revenue = units x that price. */
+static int write_sales(FILE *f, void *vctx) {
+    const csv_ctx *c = vctx;
+    const db_history *h = c->h;
+    fprintf(f, "product_id,day,price,units,revenue,traffic,promo\n");
+    for (int i = 0; i < h->n_products; i++)
+        for (int t = 0; t < c->n_days; t++) {
+            size_t k = (size_t)i * h->n_periods + t;
+            char d[16];
+            day_str(h->day0 + t * h->period_days, d);
+            double p = round(h->price[k] * 100) / 100;
+            fprintf(f, "%s,%s,%.2f,%.0f,%.2f,%.0f,%s\n", h->product_id[i], d, p, h->units[k], p * h->units[k],
+                    h->traffic[k], h->promo[k] ? "true" : "false");
+        }
+    return ferror(f) ? ENG_EIO : ENG_OK;
+}
+
+static int write_comp(FILE *f, void *vctx) {
+    const csv_ctx *c = vctx;
+    const db_history *h = c->h;
+    fprintf(f, "product_id,day,competitor,price\n");
+    for (int i = 0; i < h->n_products; i++)
+        for (int t = 0; t < c->n_days; t++) {
+            size_t k = (size_t)i * h->n_periods + t;
+            char d[16];
+            day_str(h->day0 + t * h->period_days, d);
+            for (int64_t o = h->comp_off[k]; o < h->comp_off[k + 1]; o++)
+                fprintf(f, "%s,%s,%s,%.2f\n", h->product_id[i], d, h->competitor_names[h->comp_id[o]], h->comp_price[o]);
+        }
+    return ferror(f) ? ENG_EIO : ENG_OK;
+}
+
+/* Write the three files into dir and import them with db_import_csv (strict: any bad line
+ * fails).  0, ENG_EIO, ENG_EDB, ENG_EFORMAT. */
+static int import_history(PGconn *c, const char *dir, const csv_ctx *cc) {
+    static const char *const tables[3] = {"products", "sales", "competitor_prices"};
+    int (*writers[3])(FILE *, void *) = {write_products, write_sales, write_comp};
+    for (int k = 0; k < 3; k++) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/%s.csv", dir, tables[k]);
+        int st = eng_atomic_write(path, writers[k], (void *)cc);
+        if (st) return st;
+        db_import_opts o;
+        memset(&o, 0, sizeof o);
+        o.table = tables[k];
+        o.strict = 1;
+        db_import_report r;
+        memset(&r, 0, sizeof r);
+        st = db_import_csv(c, path, &o, &r);
+        db_import_report_free(&r);
+        unlink(path);
+        if (st) return st;
+    }
+    return ENG_OK;
+}
+
+/* ---- capture of the night's prices (the nightly's on_decided hook) ------------------------ */
+typedef struct capture_ctx {
+    const exp_bt_cfg *cfg;
+    bt_prod *prod;      /* [n_products] by simulated index */
+    int n_products;
+    env_guard_cfg guard;
+    int called;
+} capture_ctx;
+
+/* The gate variant k's price for product pr (deployed agent's guarded price, or the
+ * incumbent); the rule of exp_nightly_decide with lower bound estimate - z sd. */
+static double gate_price(const capture_ctx *cc, const db_history *h, const exp_product_result *pr, int k) {
+    static const exp_agent cand[] = {EXP_AGENT_FIXED, EXP_AGENT_LINUCB, EXP_AGENT_DQN, EXP_AGENT_DDPG};
+    int shrunk = k < EXP_BT_N_LEVELS;
+    double z = bt_level_z(exp_bt_gate_level[k % EXP_BT_N_LEVELS]);
+    double best_lo = -INFINITY, price = pr->incumbent_price;
+    int deployed = 0;
+    if ((pr->status == EXP_OK || pr->status == EXP_DIVERGED) && pr->immediate[EXP_AGENT_HISTORY].n > 0) {
+        for (size_t j = 0; j < sizeof cand / sizeof cand[0]; j++) {
+            exp_agent a = cand[j];
+            if (pr->agent_failed & (1u << a)) continue;
+            const ope_value *v = shrunk ? &pr->uplift_shrunk[a] : &pr->uplift[a];
+            if (!v->available || !isfinite(v->estimate) || !isfinite(v->boot_se)) continue;
+            double lo = v->estimate - z * v->boot_se;
+            if (!(lo > 0 && lo > best_lo) || !(isfinite(pr->price[a]) && pr->price[a] > 0)) continue;
+            best_lo = lo;
+            price = pr->price[a];
+            deployed = 1;
+        }
+    }
+    env_guard_cfg g = cc->guard;
+    if (!deployed) g.n_endings = 0;
+    env_guard_bounds b = env_guard_bounds_of(h, pr->index, pr->incumbent_price);
+    double out = NAN;
+    uint32_t why = 0;
+    if (env_guard_apply(&g, &b, price, &out, &why, NULL, NULL)) return NAN;
+    return out;
+}
+
+static void on_decided(void *vctx, const db_history *h, const exp_results *res, const exp_nightly_decision *d) {
+    capture_ctx *cc = vctx;
+    cc->called = 1;
+    for (int j = 0; j < res->n_products; j++) {
+        const exp_product_result *pr = &res->products[j];
+        int i = pr->product_id && !strncmp(pr->product_id, "SIM", 3) ? atoi(pr->product_id + 3) - 1 : -1;
+        if (i < 0 || i >= cc->n_products || pr->index < 0 || pr->index >= h->n_products) continue;
+        bt_prod *b = &cc->prod[i];
+        b->incumbent = pr->incumbent_price;
+        if (d[j].failed || !(isfinite(b->incumbent) && b->incumbent > 0)) continue;
+        env_guard_cfg g = cc->guard;
+        g.n_endings = 0;
+        env_guard_bounds gb = env_guard_bounds_of(h, pr->index, b->incumbent);
+        double tmp;
+        uint32_t why = 0;
+        if (env_guard_apply(&g, &gb, b->incumbent, &tmp, &why, &b->lo, &b->hi)) continue;
+        for (int a = 0; a < EXP_N_AGENTS; a++) b->agent_price[a] = pr->price[a];
+        b->pushed = d[j].price;
+        b->deployed = d[j].hold < 0;
+        b->agent = d[j].agent;
+        for (int k = 0; k < EXP_BT_N_GATE; k++) b->gate_price[k] = gate_price(cc, h, pr, k);
+        b->valid = 1;
+    }
+}
+
+/* ---- one run ---------------------------------------------------------------------------------- */
+static int mkdir_p(const char *path) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0755) && errno != EEXIST) return eng_err_set(ENG_EIO, "mkdir %s: %s", buf, strerror(errno));
+            *p = '/';
+        }
+    if (mkdir(buf, 0755) && errno != EEXIST) return eng_err_set(ENG_EIO, "mkdir %s: %s", buf, strerror(errno));
+    return ENG_OK;
+}
+
+/* The nightly on connection c for the simulated products; fills cc via the hook. */
+static int run_nightly(const exp_bt_cfg *cfg, PGconn *c, const db_history *h, int n_days, uint64_t seed,
+                       capture_ctx *cc, exp_bt_run *run) {
+    exp_nightly_cfg nc = exp_nightly_default();
+    exp_compare_cfg_free(&nc.compare);
+    nc.compare = cfg->compare ? *cfg->compare : exp_compare_default();
+    char *own_ckpt = cfg->compare ? NULL : nc.compare.ckpt_dir;
+    nc.compare.ckpt_dir = NULL;
+    nc.compare.seed = seed;
+    nc.compare.ope.seed = seed;
+    cc->guard = nc.compare.guard;
+    char out[1100];
+    snprintf(out, sizeof out, "%s/nightly", cfg->out_dir);
+    nc.conn = c;
+    nc.date = h->day0 + n_days * h->period_days;
+    nc.window_days = n_days * h->period_days;
+    nc.products = (const char *const *)h->product_id;
+    nc.n_products = h->n_products;
+    nc.out_dir = out;
+    nc.ckpt_dir = "";
+    nc.device = cfg->device;
+    nc.on_decided = on_decided;
+    nc.decided_ctx = cc;
+    exp_nightly_summary sum;
+    double t = eng_now();
+    int st = exp_nightly_run(&nc, &sum);
+    run->seconds_nightly = eng_now() - t;
+    for (int a = 0; a < EXP_N_AGENTS; a++) run->n_deployed_by[a] = sum.n_deployed_by[a];
+    exp_nightly_summary_free(&sum);
+    free(own_ckpt);
+    if (!st && !cc->called) st = eng_err_set(ENG_EINVAL, "backtest: the nightly did not reach its decisions");
+    return st;
+}
+
+/* Simulate, load, run the nightly and value one (family, seed) into *run. */
+static int run_one(const exp_bt_cfg *cfg, PGconn *maint, env_sim_family fam, uint64_t seed, int k, exp_bt_run *run) {
+    int st = ENG_OK, created = 0;
+    db_history *h = NULL;
+    env_sim_log *lg = NULL;
+    PGconn *c = cfg->conn;
+    bt_prod *prod = NULL;
+    char dbname[64], dir[1100] = "";
+    double t0 = eng_now();
+    memset(run, 0, sizeof *run);
+    run->family = fam, run->seed = seed, run->n_products = cfg->n_products, run->n_days = cfg->n_days;
+
+    env_sim_gen_opts go = env_sim_gen_opts_default();
+    go.family = fam;
+    go.seed = seed;
+    go.day0 = BT_DAY0;
+    go.n_levels = 6, go.level_lo = 0.85, go.level_hi = 1.15;
+    go.misset_lo = cfg->misset_lo, go.misset_hi = cfg->misset_hi;
+    go.traffic_scale = cfg->traffic_scale;
+    if ((st = env_sim_generate_ex(&go, cfg->n_products, cfg->n_days + 1, &h, &lg))) goto cleanup;
+    if (!c) {
+        snprintf(dbname, sizeof dbname, "rlprice_bt_%d_%d", (int)getpid(), k);
+        if ((st = db_database_create(maint, dbname))) goto cleanup;
+        created = 1;
+        if ((st = db_connect_like(&c, maint, dbname)) || (st = db_schema_apply(c))) goto cleanup;
+    }
+    snprintf(dir, sizeof dir, "%s/.csv.%d", cfg->out_dir, (int)getpid());
+    if ((st = mkdir_p(dir))) goto cleanup;
+    csv_ctx csv = {cfg, h, cfg->n_days};
+    if ((st = import_history(c, dir, &csv))) goto cleanup;
+    if (!(prod = eng_calloc((size_t)cfg->n_products, sizeof *prod))) { st = ENG_ENOMEM; goto cleanup; }
+    capture_ctx cc = {.cfg = cfg, .prod = prod, .n_products = cfg->n_products};
+    if ((st = run_nightly(cfg, c, h, cfg->n_days, seed, &cc, run))) goto cleanup;
+    st = bt_value(cfg, h, lg, prod, run);
+cleanup:
+    if (dir[0]) rmdir(dir);
+    if (c && c != cfg->conn) db_disconnect(c);
+    if (created && !cfg->keep && db_database_drop(maint, dbname)) ENG_WARN("backtest: %s", eng_err_msg());
+    free(prod);
+    db_history_free(h);
+    env_sim_log_free(lg);
+    run->seconds_total = eng_now() - t0;
+    return st;
+}
+
+int exp_backtest_run(const exp_bt_cfg *cfg, exp_bt_result *out) {
+    memset(out, 0, sizeof *out);
+    if (cfg->n_products < 1 || cfg->n_days < 16 || cfg->n_seeds < 1 || cfg->n_families < 1 ||
+        cfg->n_families > ENV_SIM_FAMILY_COUNT || !(cfg->max_change_pct > 0) || !cfg->out_dir)
+        return eng_err_set(ENG_EINVAL, "backtest: need products >= 1, days >= 16, seeds >= 1, a family, "
+                                       "max_change_pct > 0 and an out folder");
+    int n = cfg->n_families * cfg->n_seeds, st = ENG_OK;
+    PGconn *maint = NULL;
+    if (!(out->runs = eng_calloc((size_t)n, sizeof *out->runs))) return ENG_ENOMEM;
+    if ((st = mkdir_p(cfg->out_dir))) return st;
+    if (!cfg->conn && (st = db_resolve(&maint, cfg->conninfo))) return st;
+    for (int f = 0; f < cfg->n_families && !st; f++)
+        for (int s = 0; s < cfg->n_seeds && !st; s++) {
+            uint64_t seed = cfg->seed + (uint64_t)s;
+            if (cfg->verbose)
+                fprintf(stderr, "backtest: family %s, seed %llu, %d products x %d days ...\n",
+                        env_sim_family_name(cfg->families[f]), (unsigned long long)seed, cfg->n_products, cfg->n_days);
+            st = run_one(cfg, maint, cfg->families[f], seed, out->n_runs, &out->runs[out->n_runs]);
+            if (!st) out->n_runs++;
+        }
+    if (maint) db_disconnect(maint);
+    return st;
+}

@@ -1,0 +1,123 @@
+/* exp_backtest.h - `rlprice backtest`: the real nightly on a simulated history with known truth
+ * (docs/backtest.md).
+ *
+ * One run (a demand family and a seed): simulate n_products x (n_days + 1) periods with the
+ * family's demand (env_sim_generate_ex: mis-set list prices, a history randomised over six
+ * levels around the list price), write the first n_days as CSV files and load them with the
+ * import a shop uses (db_import_csv) into a throwaway database (or the one given), run
+ * exp_nightly_run for the next day, then value under the truth of that next day (the hidden
+ * reference price and the posted competitor prices of period n_days) every agent's next price,
+ * the history's next price, a random price, the incumbent and what the nightly pushed: expected
+ * revenue per visitor against the best price inside the same guardrails (the product's bounds
+ * and incumbent +- max_change_pct).
+ */
+#ifndef EXP_BACKTEST_H
+#define EXP_BACKTEST_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <libpq-fe.h>
+
+#include "env_sim.h"
+#include "exp_compare.h"
+
+/* Policies valued by the backtest. */
+typedef enum {
+    EXP_BT_DQN = 0,
+    EXP_BT_DDPG,
+    EXP_BT_LINUCB,
+    EXP_BT_FIXED,     /* the comparison's best fixed price */
+    EXP_BT_HISTORY,   /* the logging policy's price for the next day (a draw of the history) */
+    EXP_BT_INCUMBENT, /* the price in force (uplift 0 by construction) */
+    EXP_BT_RANDOM,    /* uniform inside the guardrails */
+    EXP_BT_PUSHED,    /* what the nightly pushed (the OPE gate) */
+    EXP_BT_BEST,      /* the best price inside the guardrails (100% by construction) */
+    EXP_BT_N_POL
+} exp_bt_policy;
+
+/* "dqn", "ddpg", "linucb", "fixed", "history", "incumbent", "random", "pushed", "best". */
+const char *exp_bt_policy_name(exp_bt_policy p);
+
+/* Gate variants of the trade-off table: the nightly's rule (deploy the candidate with the
+ * highest lower bound, when it is above 0) at several confidence levels, with the
+ * empirical-Bayes shrunk uplift or the product's own (raw) uplift. */
+#define EXP_BT_N_LEVELS 5
+#define EXP_BT_N_GATE (2 * EXP_BT_N_LEVELS)
+extern const double exp_bt_gate_level[EXP_BT_N_LEVELS]; /* two-sided levels: 0.50 .. 0.99 */
+
+/* Decision quality of one policy on one run. */
+typedef struct exp_bt_stats {
+    int n;                    /* products valued */
+    int n_eval;               /* products whose attainable uplift >= EXP_BT_FLOOR of the incumbent's */
+    int n_repriced;           /* price differs from the incumbent by a cent or more */
+    int n_worse;              /* repriced with a lower expected revenue per visitor */
+    int n_outside;            /* prices outside the guardrails (must be 0) */
+    double captured_mean;     /* mean over the n_eval products of achieved / attainable uplift */
+    double captured_pooled;   /* sum of achieved / sum of attainable uplift (all products) */
+    double worse_share;       /* n_worse / n_repriced (NaN when none repriced) */
+    double uplift_period;     /* mean expected revenue uplift per period (E[traffic] x RPV gain) */
+} exp_bt_stats;
+
+#define EXP_BT_FLOOR 0.01
+
+/* One (family, seed). */
+typedef struct exp_bt_run {
+    env_sim_family family;
+    uint64_t seed;
+    int n_products, n_days;
+    int n_valued;             /* products the nightly priced and the backtest valued */
+    exp_bt_stats pol[EXP_BT_N_POL];
+    exp_bt_stats gate[EXP_BT_N_GATE]; /* [shrunk ? 0 : 1][level] flattened: k = s * N_LEVELS + l */
+    int n_gate_agree;         /* products where the shrunk 95% variant equals what was pushed */
+    int n_deployed_by[EXP_N_AGENTS];
+    double attainable_period; /* mean attainable revenue uplift per period */
+    double revenue_period;    /* mean logged revenue per period (the scale of the uplifts) */
+    double seconds_nightly, seconds_total;
+} exp_bt_run;
+
+typedef struct exp_bt_result {
+    int n_runs;
+    exp_bt_run *runs;         /* [n_runs], owned (exp_bt_result_free) */
+} exp_bt_result;
+void exp_bt_result_free(exp_bt_result *r);
+
+typedef struct exp_bt_cfg {
+    PGconn *conn;             /* database to use as it is (schema applied, no other SIM products),
+                                 or NULL: a throwaway database per run on `conninfo`'s server */
+    const char *conninfo;     /* NULL = PG* variables or the embedded cluster */
+    int keep;                 /* keep the throwaway databases */
+    int n_products, n_days;   /* 300 x 120 */
+    uint64_t seed;            /* first seed; run k uses seed + k */
+    int n_seeds;              /* 1 */
+    int n_families;
+    env_sim_family families[ENV_SIM_FAMILY_COUNT]; /* logit, ce, ref */
+    double misset_lo, misset_hi; /* list price / best price: 0.70 .. 1.35 */
+    double max_change_pct;    /* products.max_change_pct: 15 */
+    double traffic_scale;     /* multiplies the simulated traffic: 1 */
+    const char *out_dir;      /* reports and scratch CSV: "out/backtest" */
+    const char *device;       /* "auto" */
+    const exp_compare_cfg *compare; /* the nightly's settings (NULL = defaults); seeds are set per run */
+    int verbose;              /* per-run progress lines on stderr */
+} exp_bt_cfg;
+
+/* The defaults above. */
+exp_bt_cfg exp_bt_default(void);
+
+/* Run every (family, seed); *out (zeroed here) holds the runs that finished, free with
+ * exp_bt_result_free also after a failure.  Returns 0, ENG_EINVAL (configuration), ENG_EDB,
+ * ENG_EIO, ENG_ENOMEM or the nightly's failure status. */
+int exp_backtest_run(const exp_bt_cfg *cfg, exp_bt_result *out);
+
+/* The tables (per run, then mean [min, max] over seeds per family and over everything, then the
+ * gate trade-off) on f. */
+void exp_backtest_print(FILE *f, const exp_bt_cfg *cfg, const exp_bt_result *r);
+/* The result as JSON (atomic write).  Returns 0, ENG_EIO or ENG_ENOMEM. */
+int exp_backtest_write_json(const char *path, const exp_bt_cfg *cfg, const exp_bt_result *r);
+
+/* `rlprice backtest [--family logit|ce|ref|preset|all] [--seed S] [--seeds N] [--products N]
+ *  [--days D] [--db CONNINFO] [--keep] [--out DIR] [--device D] [--json FILE] [--config FILE]
+ *  [<setting flags>]`; argv[0] is "backtest".  Exit 0 ok, 2 usage, 3 database, 1 other. */
+int exp_cmd_backtest(int argc, char **argv);
+
+#endif

@@ -1,0 +1,121 @@
+/* exp_backtest_cmd.c - `rlprice backtest` (experiments/backtest/exp_backtest.h, docs/backtest.md). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exp_backtest.h"
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: rlprice backtest [--family logit|ce|ref|preset|all|LIST] [--seed S] [--seeds N]\n"
+               "                        [--products 300] [--days 120] [--misset LO,HI] [--max-change PCT]\n"
+               "                        [--traffic FACTOR]\n"
+               "                        [--db CONNINFO] [--keep] [--out DIR] [--device auto|cpu|cuda]\n"
+               "                        [--json FILE] [--config FILE] [--quiet] [<setting flags, e.g. --dqn.lr=0.001>]\n"
+               "  simulates a history with known truth, imports it into a throwaway database, runs the nightly\n"
+               "  and values every agent's next price and the pushed prices under the truth (docs/backtest.md).\n"
+               "  --family all = logit,ce,ref (the default).\n");
+}
+
+/* "logit,ce" / "all" into cfg->families.  0 or ENG_EINVAL. */
+static int parse_families(const char *s, exp_bt_cfg *cfg) {
+    if (!strcmp(s, "all")) {
+        exp_bt_cfg d = exp_bt_default();
+        cfg->n_families = d.n_families;
+        memcpy(cfg->families, d.families, sizeof d.families);
+        return ENG_OK;
+    }
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    cfg->n_families = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        env_sim_family f;
+        if (env_sim_family_parse(tok, &f)) return ENG_EINVAL;
+        if (cfg->n_families >= ENV_SIM_FAMILY_COUNT) return eng_err_set(ENG_EINVAL, "--family: too many families");
+        cfg->families[cfg->n_families++] = f;
+    }
+    return cfg->n_families ? ENG_OK : eng_err_set(ENG_EINVAL, "--family: empty list");
+}
+
+/* A whole positive number or ENG_EINVAL. */
+static int parse_int(const char *flag, const char *v, int lo, int *out) {
+    char *end = NULL;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || *end || x < lo || x > 10000000) return eng_err_set(ENG_EINVAL, "%s: expected a whole number >= %d", flag, lo);
+    *out = (int)x;
+    return ENG_OK;
+}
+
+int exp_cmd_backtest(int argc, char **argv) {
+    exp_bt_cfg cfg = exp_bt_default();
+    exp_compare_cfg cc = exp_compare_default();
+    exp_bt_result res = {0};
+    const char *json = NULL, *config = NULL;
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    int nrest = 0, rc = 2, quiet = 0;
+    if (!rest) { fprintf(stderr, "rlprice: out of memory\n"); exp_compare_cfg_free(&cc); return 1; }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int st = ENG_OK, took = 1;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); rc = 0; goto done; }
+        else if (!strcmp(a, "--keep")) cfg.keep = 1, took = 0;
+        else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) quiet = 1, took = 0;
+        else if (!v && !strncmp(a, "--", 2) && !strchr(a, '=') && !strchr(a, '.')) st = eng_err_set(ENG_EINVAL, "%s needs a value", a);
+        else if (!strcmp(a, "--family")) st = parse_families(v, &cfg);
+        else if (!strcmp(a, "--seed")) {
+            char *end = NULL;
+            cfg.seed = strtoull(v, &end, 10);
+            if (*end || !*v) st = eng_err_set(ENG_EINVAL, "--seed: expected a whole number");
+        } else if (!strcmp(a, "--seeds")) st = parse_int(a, v, 1, &cfg.n_seeds);
+        else if (!strcmp(a, "--products")) st = parse_int(a, v, 1, &cfg.n_products);
+        else if (!strcmp(a, "--days")) st = parse_int(a, v, 16, &cfg.n_days);
+        else if (!strcmp(a, "--misset")) {
+            if (sscanf(v, "%lf,%lf", &cfg.misset_lo, &cfg.misset_hi) != 2 || !(cfg.misset_lo > 0) ||
+                !(cfg.misset_hi >= cfg.misset_lo))
+                st = eng_err_set(ENG_EINVAL, "--misset: expected LO,HI with 0 < LO <= HI");
+        } else if (!strcmp(a, "--max-change")) {
+            char *end = NULL;
+            cfg.max_change_pct = strtod(v, &end);
+            if (*end || !(cfg.max_change_pct > 0)) st = eng_err_set(ENG_EINVAL, "--max-change: expected a percent > 0");
+        } else if (!strcmp(a, "--traffic")) {
+            char *end = NULL;
+            cfg.traffic_scale = strtod(v, &end);
+            if (*end || !(cfg.traffic_scale > 0)) st = eng_err_set(ENG_EINVAL, "--traffic: expected a factor > 0");
+        } else if (!strcmp(a, "--db")) cfg.conninfo = v;
+        else if (!strcmp(a, "--out")) cfg.out_dir = v;
+        else if (!strcmp(a, "--device")) cfg.device = v;
+        else if (!strcmp(a, "--json")) json = v;
+        else if (!strcmp(a, "--config")) config = v;
+        else rest[nrest++] = argv[i], took = 0;
+        if (st) goto bad;
+        i += took;
+    }
+    if (strcmp(cfg.device, "auto") && strcmp(cfg.device, "cpu") && strcmp(cfg.device, "cuda")) {
+        eng_err_set(ENG_EINVAL, "--device '%s': expected auto, cpu or cuda", cfg.device);
+        goto bad;
+    }
+    if (config && exp_compare_cfg_load_file(&cc, config)) goto bad;
+    if (nrest && exp_compare_cfg_parse_flags(&cc, nrest, rest)) goto bad;
+    if (exp_compare_cfg_check(&cc)) goto bad;
+    cfg.compare = &cc;
+    cfg.verbose = !quiet;
+    eng_log_set_level(ENG_LOG_WARN); /* the nightly's info lines would bury the tables */
+    int st = exp_backtest_run(&cfg, &res);
+    exp_backtest_print(stdout, &cfg, &res);
+    if (!st && json && (st = exp_backtest_write_json(json, &cfg, &res)) == ENG_OK) printf("\nwrote %s\n", json);
+    if (st) {
+        fprintf(stderr, "rlprice: backtest failed: %s\n", eng_err_msg());
+        rc = st == ENG_EDB ? 3 : 1;
+    } else {
+        rc = 0;
+    }
+    goto done;
+bad:
+    fprintf(stderr, "rlprice backtest: %s\n", eng_err_msg());
+    usage(stderr);
+    rc = 2;
+done:
+    exp_bt_result_free(&res);
+    exp_compare_cfg_free(&cc);
+    free(rest);
+    return rc;
+}

@@ -1,0 +1,200 @@
+/* exp_compare_shard.c - the comparison split over the ranks of an MPI run (docs/mpi.md).
+ *
+ * Every rank holds the whole history and fits the cross-product models (normalisation,
+ * behaviour, pooled reward model) itself: same data, same code, bit-identical results.  The
+ * per-product work (training in model groups, per-product OPE) is split: rank r takes the
+ * products whose FNV-1a 64 hash of the id is r modulo the rank count, rank 0 also the
+ * short-history products of the pooled model.  A product's random streams are keyed by its
+ * catalogue position (agt_*_cfg.keys), never by its group or slot, so its model and its OPE
+ * are the same on any rank.  cmp_shard_gather then gives every rank every product's results;
+ * FQE's chunks (fixed by the seeded sample, as in one process) are dealt to the ranks
+ * round-robin and their values sent to rank 0 (cmp_shard_fqe_gather), which computes the
+ * totals and everything after them exactly as one process does. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eng_par.h"
+#include "eng_util.h"
+#include "exp_compare_int.h"
+
+static uint64_t fnv1a(const char *s) {
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) h = (h ^ *p) * 1099511628211ULL;
+    return h;
+}
+
+void cmp_residual_total(cmp_ctx *c) {
+    c->eval_res2 = 0;
+    c->eval_res_n = 0;
+    for (int p = 0; p < c->res->n_products; p++) c->eval_res2 += c->res2_p[p], c->eval_res_n += c->resn_p[p];
+}
+
+int cmp_shard_owner(const cmp_ctx *c, int p, int is_short) {
+    const int K = c->cfg->shard_count;
+    if (K <= 1 || is_short) return 0;
+    return (int)(fnv1a(c->h->product_id[p]) % (uint64_t)K);
+}
+
+/* ope_result.q_source points at static strings; they travel as text. */
+static const char *const q_sources[] = {"given", "none", "fqe", "ridge", "pooled", "per product"};
+#define N_QSRC ((int)(sizeof q_sources / sizeof q_sources[0]))
+
+static int8_t qsrc_code(const char *s) {
+    for (int i = 0; s && i < N_QSRC; i++)
+        if (!strcmp(s, q_sources[i])) return (int8_t)i;
+    return -1;
+}
+
+/* One product's record: index, the result struct (its pointers are not used), q_source
+ * codes, trajectories, the per-row sums, ESS and residual parts. */
+typedef struct shard_head {
+    int32_t p;
+    int8_t qsrc[2 * EXP_N_AGENTS];
+    exp_product_result pr;
+    double sums[EXP_N_AGENTS * CMP_S_COUNT], ess[EXP_N_AGENTS], res2;
+    long resn;
+} shard_head;
+
+static size_t rec_size(const cmp_ctx *c) { return sizeof(shard_head) + (size_t)(1 + EXP_N_AGENTS) * c->T * sizeof(float); }
+
+static void rec_pack(const cmp_ctx *c, int p, char *out) {
+    shard_head hd;
+    memset(&hd, 0, sizeof hd);
+    const exp_product_result *pr = &c->res->products[p];
+    hd.p = p;
+    hd.pr = *pr;
+    for (int a = 0; a < EXP_N_AGENTS; a++) {
+        hd.qsrc[a] = qsrc_code(pr->immediate[a].q_source);
+        hd.qsrc[EXP_N_AGENTS + a] = qsrc_code(pr->longterm[a].q_source);
+    }
+    memcpy(hd.sums, c->sums + (size_t)p * EXP_N_AGENTS * CMP_S_COUNT, sizeof hd.sums);
+    memcpy(hd.ess, c->ess_p + (size_t)p * EXP_N_AGENTS, sizeof hd.ess);
+    hd.res2 = c->res2_p[p];
+    hd.resn = c->resn_p[p];
+    memcpy(out, &hd, sizeof hd);
+    float *f = (float *)(void *)(out + sizeof hd);
+    memcpy(f, pr->hist_price, (size_t)c->T * sizeof *f);
+    for (int a = 0; a < EXP_N_AGENTS; a++) memcpy(f + (size_t)(1 + a) * c->T, pr->agent_price[a], (size_t)c->T * sizeof *f);
+}
+
+/* Copy one record into product hd.p of c (root).  0 or ENG_EFORMAT. */
+static int rec_unpack(cmp_ctx *c, const char *in) {
+    shard_head hd;
+    memcpy(&hd, in, sizeof hd);
+    if (hd.p < 0 || hd.p >= c->res->n_products) return eng_err_set(ENG_EFORMAT, "compare: rank sent product %d", hd.p);
+    exp_product_result *pr = &c->res->products[hd.p];
+    char *id = pr->product_id;
+    float *hist = pr->hist_price, *ag[EXP_N_AGENTS];
+    memcpy(ag, pr->agent_price, sizeof ag);
+    *pr = hd.pr;
+    pr->product_id = id;
+    pr->hist_price = hist;
+    memcpy(pr->agent_price, ag, sizeof ag);
+    for (int a = 0; a < EXP_N_AGENTS; a++) {
+        pr->immediate[a].q_source = hd.qsrc[a] >= 0 ? q_sources[hd.qsrc[a]] : NULL;
+        pr->longterm[a].q_source = hd.qsrc[EXP_N_AGENTS + a] >= 0 ? q_sources[hd.qsrc[EXP_N_AGENTS + a]] : NULL;
+    }
+    memcpy(c->sums + (size_t)hd.p * EXP_N_AGENTS * CMP_S_COUNT, hd.sums, sizeof hd.sums);
+    memcpy(c->ess_p + (size_t)hd.p * EXP_N_AGENTS, hd.ess, sizeof hd.ess);
+    c->res2_p[hd.p] = hd.res2;
+    c->resn_p[hd.p] = hd.resn;
+    const float *f = (const float *)(const void *)(in + sizeof hd);
+    memcpy(pr->hist_price, f, (size_t)c->T * sizeof *f);
+    for (int a = 0; a < EXP_N_AGENTS; a++) memcpy(pr->agent_price[a], f + (size_t)(1 + a) * c->T, (size_t)c->T * sizeof *f);
+    return ENG_OK;
+}
+
+int cmp_shard_gather(cmp_ctx *c, int status) {
+    const exp_compare_cfg *cfg = c->cfg;
+    if (cfg->shard_count <= 1) return status;
+    if (cfg->fault_kill_rank == eng_par_rank()) { /* TEST HOOK: a rank dies mid-run */
+        ENG_WARN("compare: rank %d kills itself (test hook fault_kill_rank)", eng_par_rank());
+        fflush(NULL);
+        raise(SIGKILL);
+    }
+    int st = eng_par_agree(status);
+    if (st) return st;
+    const int P = c->res->n_products;
+    const size_t rs = rec_size(c);
+    size_t n = 0;
+    for (int p = 0; p < P; p++) n += c->mine[p];
+    char *buf = eng_malloc(n * rs + 1), *all = NULL;
+    size_t *counts = eng_calloc((size_t)eng_par_size(), sizeof *counts);
+    if (!buf || !counts) st = ENG_ENOMEM;
+    st = eng_par_agree(st);
+    if (!st) {
+        size_t k = 0;
+        for (int p = 0; p < P; p++)
+            if (c->mine[p]) rec_pack(c, p, buf + rs * k++);
+        st = eng_par_allgatherv(buf, n * rs, &all, counts); /* FQE needs every product's prices */
+    }
+    if (!st) {
+        size_t total = 0, got = 0;
+        for (int r = 0; r < eng_par_size(); r++) total += counts[r];
+        if (total % rs) st = eng_err_set(ENG_EFORMAT, "compare: gathered %zu bytes, not whole products", total);
+        for (size_t o = 0; !st && o < total; o += rs) {
+            int32_t p;
+            memcpy(&p, all + o, sizeof p);
+            if (p >= 0 && p < P && c->mine[p]) continue; /* this rank's own */
+            st = rec_unpack(c, all + o);
+            got++;
+        }
+        if (!st && eng_par_rank() == 0)
+            ENG_INFO("compare: rank 0 received %zu products from %d other rank(s) (%.1f MiB; every rank receives "
+                     "all)", got, eng_par_size() - 1, (double)(total - n * rs) / 1048576.0);
+    }
+    free(buf);
+    free(all);
+    free(counts);
+    return st;
+}
+
+int cmp_shard_fqe_mine(const cmp_ctx *c, int chunk) {
+    return c->cfg->shard_count <= 1 || chunk % c->cfg->shard_count == c->cfg->shard_index;
+}
+
+/* One product's FQE values: index and longterm[a].v[OPE_FQE] of every agent. */
+typedef struct fqe_rec {
+    int32_t p;
+    ope_value v[EXP_N_AGENTS];
+} fqe_rec;
+
+int cmp_shard_fqe_gather(cmp_ctx *c, const int *el, int want, int status) {
+    const exp_compare_cfg *cfg = c->cfg;
+    if (cfg->shard_count <= 1) return status;
+    int st = eng_par_agree(status);
+    if (st) return st;
+    fqe_rec *mine = eng_calloc((size_t)(want ? want : 1), sizeof *mine);
+    size_t *counts = eng_calloc((size_t)eng_par_size(), sizeof *counts), n = 0;
+    char *all = NULL;
+    st = eng_par_agree(!mine || !counts ? ENG_ENOMEM : ENG_OK);
+    if (!st) {
+        for (int i0 = 0; i0 < want; i0 += cfg->group_size) {
+            if (!cmp_shard_fqe_mine(c, i0 / cfg->group_size)) continue;
+            for (int i = i0; i < want && i < i0 + cfg->group_size; i++, n++) {
+                mine[n].p = el[i];
+                for (int a = 0; a < EXP_N_AGENTS; a++) mine[n].v[a] = c->res->products[el[i]].longterm[a].v[OPE_FQE];
+            }
+        }
+        st = eng_par_gatherv(mine, n * sizeof *mine, 0, &all, counts);
+    }
+    if (!st && eng_par_rank() == 0) {
+        size_t total = 0;
+        for (int r = 0; r < eng_par_size(); r++) total += counts[r];
+        for (size_t o = 0; o + sizeof(fqe_rec) <= total; o += sizeof(fqe_rec)) {
+            fqe_rec f;
+            memcpy(&f, all + o, sizeof f);
+            if (f.p < 0 || f.p >= c->res->n_products) {
+                st = eng_err_set(ENG_EFORMAT, "compare: rank sent FQE of product %d", f.p);
+                break;
+            }
+            for (int a = 0; a < EXP_N_AGENTS; a++) c->res->products[f.p].longterm[a].v[OPE_FQE] = f.v[a];
+        }
+    }
+    free(mine);
+    free(counts);
+    free(all);
+    return st;
+}

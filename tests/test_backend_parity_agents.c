@@ -1,0 +1,169 @@
+/* tests/test_backend_parity_agents.c - a DQN group step and a DDPG group update on the CUDA
+ * backend against the CPU reference: the work counters agree (launches, copies, uploads,
+ * downloads and bytes exactly; host syncs may exceed the CPU's by one staging wait of the
+ * upload double buffer), and the networks stay within the model tolerance of
+ * tests/test_backend_parity.c (atol 1e-4, rtol 1e-3) after a few steps.  Without a usable CUDA
+ * device each test prints one "SKIP: no CUDA device (...)" line and calls skip(). */
+#include "test_common.h"
+#include "agt_ddpg.h"
+#include "agt_dqn.h"
+#include "eng_model.h"
+
+static const eng_backend *g_cuda;
+static char g_reason[512];
+
+static int group_setup(void **s) {
+    (void)s;
+    if (eng_backend_cuda(&g_cuda) != ENG_OK) {
+        g_cuda = NULL;
+        const char *msg = eng_err_msg(), *pre = "no CUDA device: ";
+        if (!strncmp(msg, pre, strlen(pre))) msg += strlen(pre);
+        snprintf(g_reason, sizeof g_reason, "%s", msg);
+    }
+    return 0;
+}
+
+#define REQUIRE_CUDA()                                                  \
+    do {                                                                \
+        if (!g_cuda) {                                                  \
+            printf("SKIP: no CUDA device (%s)\n", g_reason);            \
+            fflush(stdout);                                             \
+            skip();                                                     \
+        }                                                               \
+    } while (0)
+
+static const eng_backend *cpu(void) { return eng_backend_cpu(); }
+
+static void expect_close(const char *what, const float *cuda, const float *ref, size_t n, double atol,
+                         double rtol) {
+    for (size_t k = 0; k < n; k++) {
+        double a = cuda[k], b = ref[k];
+        if (!(fabs(a - b) <= atol + rtol * fabs(b)))
+            fail_msg("%s[%zu]: cuda %.9g, cpu %.9g (atol %g, rtol %g)", what, k, a, b, atol, rtol);
+    }
+}
+
+/* ---- a DQN group step on both: same structure, close parameters ------------------------------ */
+
+static agt_dqn *dqn_filled(const eng_backend *be) {
+    agt_dqn_cfg c = agt_dqn_default();
+    c.state_dim = 6; c.n_actions = 7; c.hidden1 = 24; c.hidden2 = 24; c.batch = 16; c.learn_start = 8;
+    c.replay = 64; c.target_sync = 3;
+    agt_dqn *q = NULL;
+    assert_int_equal(agt_dqn_create(&q, be, &c, 4), ENG_OK);
+    eng_rng r;
+    eng_rng_seed(&r, 31);
+    float st[6], st2[6];
+    for (int p = 0; p < 4; p++)
+        for (int i = 0; i < (p == 3 ? 4 : 40); i++) { /* product 3 stays idle (below learn_start) */
+            for (int k = 0; k < 6; k++) {
+                st[k] = (float)eng_rng_normal(&r);
+                st2[k] = (float)eng_rng_normal(&r);
+            }
+            assert_int_equal(agt_dqn_push(q, p, st, (int)eng_rng_below(&r, 7), (float)eng_rng_normal(&r), st2,
+                                          i % 9 == 0),
+                             ENG_OK);
+        }
+    return q;
+}
+
+static void test_dqn_step_parity(void **s) {
+    (void)s;
+    REQUIRE_CUDA();
+    agt_dqn *qc = dqn_filled(cpu()), *qg = dqn_filled(g_cuda);
+    assert_int_equal(agt_dqn_train_step(qc, NULL), ENG_OK); /* warm-up: buffers, scratch, staging */
+    assert_int_equal(agt_dqn_train_step(qg, NULL), ENG_OK);
+    eng_backend_counters a0, a1, b0, b1;
+    cpu()->counters(&a0);
+    for (int t = 0; t < 6; t++) assert_int_equal(agt_dqn_train_step(qc, NULL), ENG_OK);
+    cpu()->counters(&a1);
+    g_cuda->counters(&b0);
+    for (int t = 0; t < 6; t++) assert_int_equal(agt_dqn_train_step(qg, NULL), ENG_OK);
+    g_cuda->counters(&b1);
+    eng_backend_counters dc = eng_counters_diff(&a1, &a0), dg = eng_counters_diff(&b1, &b0);
+    assert_int_equal(dg.launches, dc.launches);
+    assert_int_equal(dg.copies, dc.copies);
+    assert_int_equal(dg.uploads, dc.uploads);
+    assert_int_equal(dg.downloads, dc.downloads);
+    assert_int_equal(dg.bytes_up, dc.bytes_up);
+    assert_int_equal(dg.bytes_down, dc.bytes_down);
+    assert_true(dg.syncs >= dc.syncs && dg.syncs <= dc.syncs + 1);
+    assert_true(dc.syncs <= 6 && dc.uploads <= 6); /* the goals: <= 1 each per step */
+    eng_model *mc = agt_dqn_online(qc), *mg = agt_dqn_online(qg);
+    const size_t tot = (size_t)eng_model_P(mc) * eng_model_nparams(mc);
+    float *pc = malloc(tot * sizeof(float)), *pg = malloc(tot * sizeof(float));
+    assert_int_equal(eng_model_get(mc, ENG_VIEW_PARAMS, pc), ENG_OK);
+    assert_int_equal(eng_model_get(mg, ENG_VIEW_PARAMS, pg), ENG_OK);
+    expect_close("dqn params after 7 steps", pg, pc, tot, 1e-4, 1e-3);
+    free(pc);
+    free(pg);
+    agt_dqn_free(qc);
+    agt_dqn_free(qg);
+}
+
+static agt_ddpg *ddpg_filled(const eng_backend *be) {
+    agt_ddpg_cfg c = agt_ddpg_default();
+    c.state_dim = 6; c.hidden1 = 24; c.hidden2 = 24; c.batch = 16; c.learn_start = 8; c.replay = 64;
+    agt_ddpg *q = NULL;
+    assert_int_equal(agt_ddpg_create(&q, be, &c, 4), ENG_OK);
+    eng_rng r;
+    eng_rng_seed(&r, 32);
+    float st[6], st2[6];
+    for (int p = 0; p < 4; p++)
+        for (int i = 0; i < (p == 3 ? 4 : 40); i++) {
+            for (int k = 0; k < 6; k++) {
+                st[k] = (float)eng_rng_normal(&r);
+                st2[k] = (float)eng_rng_normal(&r);
+            }
+            assert_int_equal(agt_ddpg_push(q, p, st, (float)(0.8 + 0.4 * eng_rng_uniform(&r)),
+                                           (float)eng_rng_normal(&r), st2, i % 9 == 0),
+                             ENG_OK);
+        }
+    return q;
+}
+
+/* DDPG updates on both: the same structure (counters) and close networks (every device op of
+ * the update: concat_cols, the critic target, the actor's dq and the action gradient) */
+static void test_ddpg_step_parity(void **s) {
+    (void)s;
+    REQUIRE_CUDA();
+    agt_ddpg *qc = ddpg_filled(cpu()), *qg = ddpg_filled(g_cuda);
+    float lc[4], lg[4], ac[4], ag[4];
+    assert_int_equal(agt_ddpg_train_step(qc, lc, ac), ENG_OK);
+    assert_int_equal(agt_ddpg_train_step(qg, lg, ag), ENG_OK);
+    expect_close("ddpg critic loss", lg, lc, 4, 1e-5, 1e-4);
+    expect_close("ddpg actor q", ag, ac, 4, 1e-5, 1e-4);
+    eng_backend_counters a0, a1, b0, b1;
+    cpu()->counters(&a0);
+    for (int t = 0; t < 5; t++) assert_int_equal(agt_ddpg_train_step(qc, NULL, NULL), ENG_OK);
+    cpu()->counters(&a1);
+    g_cuda->counters(&b0);
+    for (int t = 0; t < 5; t++) assert_int_equal(agt_ddpg_train_step(qg, NULL, NULL), ENG_OK);
+    g_cuda->counters(&b1);
+    eng_backend_counters dc = eng_counters_diff(&a1, &a0), dg = eng_counters_diff(&b1, &b0);
+    assert_int_equal(dg.launches, dc.launches);
+    assert_int_equal(dg.copies, dc.copies);
+    assert_int_equal(dg.uploads, dc.uploads);
+    assert_int_equal(dg.downloads, dc.downloads);
+    assert_true(dg.syncs >= dc.syncs && dg.syncs <= dc.syncs + 1);
+    eng_model *m[2][2] = {{agt_ddpg_actor(qc), agt_ddpg_actor(qg)}, {agt_ddpg_critic(qc), agt_ddpg_critic(qg)}};
+    for (int k = 0; k < 2; k++) {
+        const size_t tot = (size_t)eng_model_P(m[k][0]) * eng_model_nparams(m[k][0]);
+        float *pc = malloc(tot * sizeof(float)), *pg = malloc(tot * sizeof(float));
+        assert_int_equal(eng_model_get(m[k][0], ENG_VIEW_PARAMS, pc), ENG_OK);
+        assert_int_equal(eng_model_get(m[k][1], ENG_VIEW_PARAMS, pg), ENG_OK);
+        expect_close(k ? "ddpg critic params" : "ddpg actor params", pg, pc, tot, 1e-4, 1e-3);
+        free(pc);
+        free(pg);
+    }
+    agt_ddpg_free(qc);
+    agt_ddpg_free(qg);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dqn_step_parity),
+        cmocka_unit_test(test_ddpg_step_parity),
+    };
+    return cmocka_run_group_tests(tests, group_setup, NULL);
+}
