@@ -138,7 +138,7 @@ $(info rlprice: $(MPI_MSG))
 
 CFLAGS ?= -O2
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -g -fno-strict-aliasing $(PKG_CFLAGS) \
-          $(addprefix -I,$(MODULES)) -I. -DRLPRICE_BUILD_DATA=\"$(BUILD)/data\"
+          $(addprefix -I,$(MODULES)) -I. -DRLPRICE_BUILD_DATA=\"$(BUILD)/datasets\"
 LDLIBS := $(PKG_LIBS) -lcsv -lm -lpthread
 ifeq ($(CI),true)
 CFLAGS += -Werror
@@ -173,13 +173,13 @@ DEPFILES := $(LIB_OBJ:.o=.d) $(BUILD)/rlprice.d $(TEST_BIN:=.d)
 
 RLPRICE := $(if $(filter build,$(BUILD)),rlprice,$(BUILD)/rlprice)
 
-# The real data (data/datasets/**/*.xz, see its README) unpacked into $(BUILD)/data/.
+# The real data (data/datasets/**/*.xz, see its README) unpacked into $(BUILD)/datasets/.
 DATA_XZ  := $(shell find data/datasets -name '*.xz' 2>/dev/null)
-DATA_OUT := $(patsubst data/datasets/%.xz,$(BUILD)/data/%,$(DATA_XZ))
+DATA_OUT := $(patsubst data/datasets/%.xz,$(BUILD)/datasets/%,$(DATA_XZ))
 
 build: $(RLPRICE) $(TEST_BIN) $(DATA_OUT)
 
-$(BUILD)/data/%: data/datasets/%.xz
+$(BUILD)/datasets/%: data/datasets/%.xz
 	@mkdir -p $(@D)
 	xz -dc $< >$@.tmp && mv $@.tmp $@
 

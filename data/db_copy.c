@@ -134,6 +134,15 @@ void db_copy_unescape(char *s) {
 }
 
 /* Numeric text -> double; NaN for NULL or unparsable.  Fast path for plain decimals. */
+int db_copy_num_scale(const char *s) {
+    if (!s) return -1;
+    const char *dot = strchr(s, '.');
+    if (!dot) return 0;
+    int n = 0;
+    while (dot[1 + n] >= '0' && dot[1 + n] <= '9') n++;
+    return n;
+}
+
 double db_copy_num(const char *s) {
     if (!s) return NAN;
     static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
@@ -225,4 +234,10 @@ double db_bin_numeric(const char *p, int32_t len) {
         for (int i = 0; i < ndigits; i++) v += db_bin_int16(p + 8 + 2 * i) * pow(10000.0, weight - i);
     }
     return sign == 0x4000 ? -v : v;
+}
+
+int db_bin_numeric_scale(const char *p, int32_t len) {
+    if (!p || len < 8) return -1;
+    int dscale = db_bin_int16(p + 6);
+    return dscale >= 0 ? dscale : -1;
 }

@@ -25,6 +25,8 @@ int db_copy_split(char *row, int len, char **f, int max);
 void db_copy_unescape(char *s);
 /* Numeric text -> double; NaN for NULL or unparsable. */
 double db_copy_num(const char *s);
+/* Decimal digits after the point of a numeric's text ("1.10" -> 2, "3" -> 0); -1 for NULL. */
+int db_copy_num_scale(const char *s);
 
 /* Binary COPY: decode one CopyData message.  *header_done = 0 before the first message (the
  * 19-byte header plus extension is skipped).  Fills f[i]/flen[i] (flen -1 = NULL) for at most
@@ -33,6 +35,8 @@ int db_bin_fields(const char *msg, int len, int *header_done, const char **f, in
 /* Big-endian int32 / numeric (binary send format) -> values; numeric NULL/NaN/bad -> NaN. */
 int32_t db_bin_int32(const char *p);
 double db_bin_numeric(const char *p, int32_t len);
+/* The display scale (digits after the point) a binary numeric carries; -1 for NULL or bad. */
+int db_bin_numeric_scale(const char *p, int32_t len);
 /* Binary date (days since 2000-01-01) -> days since 1970-01-01. */
 #define DB_BIN_DATE_EPOCH 10957
 

@@ -208,7 +208,7 @@ static int dom_cells(const dom_ctx *x, db_history *h, int wlo, int T) {
         }
         size_t c = (size_t)p * (size_t)T + (size_t)(r->week - wlo);
         h->present[c] = 1;
-        h->price[c] = (float)r->price;
+        h->price[c] = r->price;
         h->units[c] = (float)r->units;
         h->revenue[c] = (float)(r->price * r->units);
         h->promo[c] = r->promo;

@@ -109,7 +109,7 @@ static int h5_save_body(hid_t f, const db_history *h, const char *path, const ch
         (st = h5_write(gp, "min_price", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, dp, h->min_price, path)) ||
         (st = h5_write(gp, "max_price", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, dp, h->max_price, path)) ||
         (st = h5_write(gp, "max_change_pct", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, dp, h->max_change_pct, path)) ||
-        (st = h5_write(gs, "price", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d2, h->price, path)) ||
+        (st = h5_write(gs, "price", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, d2, h->price, path)) ||
         (st = h5_write(gs, "units", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d2, h->units, path)) ||
         (st = h5_write(gs, "revenue", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d2, h->revenue, path)) ||
         (st = h5_write(gs, "traffic", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d2, h->traffic, path)) ||
@@ -310,7 +310,7 @@ int db_history_load_h5(db_history **out, const char *path) {
         (st = h5_read(f, "products/min_price", H5T_NATIVE_DOUBLE, 1, dp, h->min_price, path)) ||
         (st = h5_read(f, "products/max_price", H5T_NATIVE_DOUBLE, 1, dp, h->max_price, path)) ||
         (st = h5_read(f, "products/max_change_pct", H5T_NATIVE_DOUBLE, 1, dp, h->max_change_pct, path)) ||
-        (st = h5_read(f, "sales/price", H5T_NATIVE_FLOAT, 2, d2, h->price, path)) ||
+        (st = h5_read(f, "sales/price", H5T_NATIVE_DOUBLE, 2, d2, h->price, path)) ||
         (st = h5_read(f, "sales/units", H5T_NATIVE_FLOAT, 2, d2, h->units, path)) ||
         (st = h5_read(f, "sales/revenue", H5T_NATIVE_FLOAT, 2, d2, h->revenue, path)) ||
         (st = h5_read(f, "sales/traffic", H5T_NATIVE_FLOAT, 2, d2, h->traffic, path)) ||

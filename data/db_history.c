@@ -26,7 +26,8 @@ int db_history_alloc(db_history **out, int n_products, int n_periods, int32_t da
     h->min_price = eng_malloc(P * sizeof(double));
     h->max_price = eng_malloc(P * sizeof(double));
     h->max_change_pct = eng_malloc(P * sizeof(double));
-    h->price = eng_malloc(cells * sizeof(float));
+    h->price_scale = eng_malloc(P);
+    h->price = eng_malloc(cells * sizeof(double));
     h->units = eng_malloc(cells * sizeof(float));
     h->revenue = eng_malloc(cells * sizeof(float));
     h->traffic = eng_malloc(cells * sizeof(float));
@@ -34,13 +35,16 @@ int db_history_alloc(db_history **out, int n_products, int n_periods, int32_t da
     h->present = eng_calloc(cells, 1);
     h->comp_off = eng_calloc(cells + 1, sizeof(int64_t));
     if (!h->product_id || !h->name || !h->base_price || !h->unit_cost || !h->min_price || !h->max_price ||
-        !h->max_change_pct || !h->price || !h->units || !h->revenue || !h->traffic || !h->promo ||
+        !h->max_change_pct || !h->price_scale || !h->price || !h->units || !h->revenue || !h->traffic || !h->promo ||
         !h->present || !h->comp_off) {
         db_history_free(h);
         return ENG_ENOMEM;
     }
     for (size_t p = 0; p < P; p++)
+    {
         h->base_price[p] = h->unit_cost[p] = h->min_price[p] = h->max_price[p] = h->max_change_pct[p] = NAN;
+        h->price_scale[p] = -1;
+    }
     for (size_t c = 0; c < cells; c++) h->price[c] = h->units[c] = h->revenue[c] = h->traffic[c] = NAN;
     *out = h;
     return ENG_OK;
@@ -61,6 +65,7 @@ void db_history_free(db_history *h) {
     free(h->min_price);
     free(h->max_price);
     free(h->max_change_pct);
+    free(h->price_scale);
     free(h->price);
     free(h->units);
     free(h->revenue);

@@ -19,6 +19,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The largest price the engine carries exactly: a double holds 15 significant digits, so a
+ * price below 1e13 keeps its cents (9,999,999,999,999.99).  Loaders and the import reject
+ * larger prices (reason bad_price / bad_product) instead of pushing a rounded one. */
+#define DB_PRICE_MAX 1e13
+/* Prices are written back with at most this many decimals (the database's scale, capped). */
+#define DB_PRICE_SCALE_MAX 10
+
 typedef struct db_history {
     int n_products;
     int n_periods;
@@ -34,8 +41,12 @@ typedef struct db_history {
     double *max_price;
     double *max_change_pct;
 
+    int8_t *price_scale;   /* decimal digits the database holds for the product's prices
+                              (the largest scale of its sales prices and base price: 1.10 -> 2,
+                              0.9574 -> 4); -1 = unknown (prices are written in shortest form) */
+
     /* per (product, period) [n_products * n_periods] */
-    float *price;
+    double *price;         /* exact: the double nearest the database's decimal, never a float */
     float *units;
     float *revenue;
     float *traffic;        /* NaN = unknown */

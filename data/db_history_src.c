@@ -56,7 +56,8 @@ static int history_subset(const db_history *h, const char *const *ids, int n, db
         s->min_price[i] = h->min_price[p];
         s->max_price[i] = h->max_price[p];
         s->max_change_pct[i] = h->max_change_pct[p];
-        memcpy(s->price + i * T, h->price + p * T, T * sizeof(float));
+        s->price_scale[i] = h->price_scale[p];
+        memcpy(s->price + i * T, h->price + p * T, T * sizeof(double));
         memcpy(s->units + i * T, h->units + p * T, T * sizeof(float));
         memcpy(s->revenue + i * T, h->revenue + p * T, T * sizeof(float));
         memcpy(s->traffic + i * T, h->traffic + p * T, T * sizeof(float));

@@ -2,6 +2,7 @@
 #include "db_import.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <time.h>
 
 #include "db_copybuf.h"
+#include "db_history.h"
 #include "eng_parse.h"
 #include "eng_util.h"
 
@@ -235,6 +237,11 @@ static int imp_row(void *ctx, long line, int nf, char **f) {
                 db_csv_log_bad(x->log, line, "%s (from %s): '%.40s' is not a number", col->name, src, raw);
                 return 1;
             }
+            if ((strstr(col->name, "price") || !strcmp(col->name, "unit_cost")) && !(fabs(strtod(raw, NULL)) <= DB_PRICE_MAX)) {
+                db_csv_log_bad(x->log, line, "%s (from %s): %.40s is above %.0f, the largest price rlprice carries exactly",
+                               col->name, src, raw, DB_PRICE_MAX);
+                return 1;
+            }
             val[i] = raw;
             break;
         case 'd':
@@ -392,7 +399,9 @@ int db_import_csv(PGconn *c, const char *path, const db_import_opts *o, db_impor
     st = imp_parse_map(&x, o->map);
     if (st) goto cleanup;
 
-    PGconn *conn = o->dry_run ? NULL : c;
+    /* a dry run with a connection does everything a real import does, then rolls back, so it
+     * reports exactly the rows a real import would skip (also the server-side checks) */
+    PGconn *conn = c;
     if (conn) {
         st = db_copybuf_exec(conn, "BEGIN", "import: BEGIN");
         if (st) goto cleanup;
@@ -429,7 +438,7 @@ int db_import_csv(PGconn *c, const char *path, const db_import_opts *o, db_impor
                          r->log.bad, r->log.records, path);
         goto cleanup;
     }
-    if (conn) {
+    if (conn && !o->dry_run) {
         st = db_copybuf_exec(conn, "COMMIT", "import: COMMIT");
         in_tx = 0;
     }

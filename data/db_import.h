@@ -7,7 +7,7 @@
  * with their line number and reason, counted and skipped.  See docs/import.md.
  *
  * Dominick's preset: the orange-juice store x brand x week file (shipped as
- * data/datasets/dominicks_oj/, xz-compressed, unpacked by `make` into $(BUILD)/data/dominicks_oj) into products, sales and
+ * data/datasets/dominicks_oj/ (xz), unpacked by `make` into $(BUILD)/datasets/dominicks_oj) into products, sales and
  * competitor_prices via db_history_store. */
 #ifndef DB_IMPORT_H
 #define DB_IMPORT_H
@@ -25,7 +25,9 @@ typedef struct db_import_opts {
     int no_header;            /* 1: no header line; sources must be #N or constants */
     int create_products;      /* sales: create unknown products (base_price = median price) */
     int strict;               /* 1: any skipped record fails the import (nothing written) */
-    int dry_run;              /* 1: parse and check only (the connection may be NULL) */
+    int dry_run;              /* 1: write nothing.  With a connection: the whole import in a
+                                 transaction that is rolled back, so the skipped rows are exactly
+                                 a real import's; without one (NULL): the file's checks only */
 } db_import_opts;
 
 typedef struct db_import_report {
@@ -49,7 +51,7 @@ void db_import_report_free(db_import_report *r);
 
 typedef struct db_dominicks_opts {
     const char *dir;      /* folder with oj_store_brand_week.csv, or the CSV file itself;
-                             NULL = RLPRICE_BUILD_DATA/dominicks_oj (build/data) */
+                             NULL = RLPRICE_BUILD_DATA/dominicks_oj (build/datasets) */
     const char *stores;   /* "2,5,8-12" or NULL for every store */
     int week_lo, week_hi; /* inclusive; 0 = the data's first/last week */
 } db_dominicks_opts;

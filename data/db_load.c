@@ -272,9 +272,10 @@ done:
 
 /* ---- the load ----------------------------------------------------------------------- */
 
+enum { PL_W = 6 };
 typedef struct {
     char **ids, **names;
-    double *v;   /* [n][5]: base, cost, min, max, max_change */
+    double *v;   /* [n][PL_W]: base, cost, min, max, max_change, the base price's scale */
     int n, cap;
 } product_list;
 
@@ -296,9 +297,10 @@ static int load_products(PGconn *conn, const db_load_opts *o, product_list *pl, 
         rep->rows_products++;
         if (nf != 7 || !f[0]) { PQfreemem(row); copy_out_drain(conn); return eng_err_set(ENG_EDB, "products: unexpected COPY row"); }
         db_copy_unescape(f[0]);
-        double v[5];
+        double v[PL_W];
         for (int k = 0; k < 5; k++) v[k] = db_copy_num(f[2 + k]);
-        if (!(v[0] > 0) || (v[2] > v[3])) {
+        v[5] = db_copy_num_scale(f[2]);
+        if (!(v[0] > 0) || !(v[0] <= DB_PRICE_MAX) || (v[2] > v[3])) {
             st = add_reject(rep, "products", DB_REJ_BAD_PRODUCT, 1, f[0], NULL, NULL);
             PQfreemem(row);
             if (st) { copy_out_drain(conn); return st; }
@@ -310,7 +312,7 @@ static int load_products(PGconn *conn, const db_load_opts *o, product_list *pl, 
             if (ni) pl->ids = ni;
             char **nn = realloc(pl->names, (size_t)nc * sizeof(char *));
             if (nn) pl->names = nn;
-            double *nv = realloc(pl->v, (size_t)nc * 5 * sizeof(double));
+            double *nv = realloc(pl->v, (size_t)nc * PL_W * sizeof(double));
             if (nv) pl->v = nv;
             if (!ni || !nn || !nv) { PQfreemem(row); copy_out_drain(conn); return eng_err_set(ENG_ENOMEM, "out of memory loading products"); }
             pl->cap = nc;
@@ -318,7 +320,7 @@ static int load_products(PGconn *conn, const db_load_opts *o, product_list *pl, 
         if (f[1]) db_copy_unescape(f[1]);
         pl->ids[pl->n] = strdup(f[0]);
         pl->names[pl->n] = f[1] ? strdup(f[1]) : NULL;
-        memcpy(pl->v + 5 * pl->n, v, sizeof v);
+        memcpy(pl->v + PL_W * pl->n, v, sizeof v);
         pl->n++;
         PQfreemem(row);
         if (!pl->ids[pl->n - 1] || (f[1] && !pl->names[pl->n - 1])) { copy_out_drain(conn); return eng_err_set(ENG_ENOMEM, "out of memory"); }
@@ -334,6 +336,7 @@ typedef struct {
     int day_ok;
     int32_t day;
     double price, units, revenue, traffic; /* NaN when NULL/unparsable */
+    int price_scale;     /* digits after the point of the price (-1 NULL) */
     int traffic_null, promo;
 } sales_row;
 
@@ -345,6 +348,7 @@ static int sales_from_text(char *msg, int len, sales_row *r) {
     r->id = f[0];
     r->day_ok = f[1] && db_day_parse(f[1], &r->day) == ENG_OK;
     r->price = db_copy_num(f[2]);
+    r->price_scale = db_copy_num_scale(f[2]);
     r->units = db_copy_num(f[3]);
     r->revenue = db_copy_num(f[4]);
     r->traffic = db_copy_num(f[5]);
@@ -378,6 +382,7 @@ static int sales_from_binary(const char *msg, int len, int *header_done, char **
         r->day = d + DB_BIN_DATE_EPOCH;
     }
     r->price = fl[2] < 0 ? NAN : db_bin_numeric(f[2], fl[2]);
+    r->price_scale = fl[2] < 0 ? -1 : db_bin_numeric_scale(f[2], fl[2]);
     r->units = fl[3] < 0 ? NAN : db_bin_numeric(f[3], fl[3]);
     r->revenue = fl[4] < 0 ? NAN : db_bin_numeric(f[4], fl[4]);
     r->traffic_null = fl[5] < 0;
@@ -443,7 +448,7 @@ static int load_sales(PGconn *conn, const db_load_opts *o, db_history *h, const 
         const double price = r.price, units = r.units, revenue = r.revenue, traffic = r.traffic;
         const int has_traffic = !r.traffic_null;
         int reason = -1;
-        if (!(price > 0) || isinf(price)) reason = DB_REJ_BAD_PRICE;
+        if (!(price > 0) || !(price <= DB_PRICE_MAX)) reason = DB_REJ_BAD_PRICE;
         else if (!isfinite(units) || !isfinite(revenue) || (has_traffic && !isfinite(traffic)))
             reason = DB_REJ_MISSING_VALUE;
         else if (units < 0) reason = DB_REJ_NEGATIVE_UNITS;
@@ -458,7 +463,8 @@ static int load_sales(PGconn *conn, const db_load_opts *o, db_history *h, const 
         }
         state[c] = CELL_CLEAN;
         h->present[c] = 1;
-        h->price[c] = (float)price;
+        h->price[c] = price;
+        if (r.price_scale > h->price_scale[p]) h->price_scale[p] = (int8_t)(r.price_scale < DB_PRICE_SCALE_MAX ? r.price_scale : DB_PRICE_SCALE_MAX);
         h->units[c] = (float)units;
         h->revenue[c] = (float)revenue;
         h->traffic[c] = has_traffic ? (float)traffic : NAN;
@@ -515,7 +521,7 @@ static int finalize_products(db_history *h, const db_load_opts *o, int *remap, d
         remap[p] = q;
         if (q != p) {
             size_t dst = (size_t)q * T, src = (size_t)p * T;
-            memmove(h->price + dst, h->price + src, T * sizeof(float));
+            memmove(h->price + dst, h->price + src, T * sizeof(double));
             memmove(h->units + dst, h->units + src, T * sizeof(float));
             memmove(h->revenue + dst, h->revenue + src, T * sizeof(float));
             memmove(h->traffic + dst, h->traffic + src, T * sizeof(float));
@@ -529,6 +535,7 @@ static int finalize_products(db_history *h, const db_load_opts *o, int *remap, d
             h->min_price[q] = h->min_price[p];
             h->max_price[q] = h->max_price[p];
             h->max_change_pct[q] = h->max_change_pct[p];
+            h->price_scale[q] = h->price_scale[p];
         }
         q++;
     }
@@ -742,11 +749,13 @@ int db_load_history(PGconn *conn, const db_load_opts *opts, db_history **out, db
         ids0[p] = h->product_id[p] = pl.ids[p];
         h->name[p] = pl.names[p];
         pl.ids[p] = pl.names[p] = NULL;
-        h->base_price[p] = pl.v[5 * p];
-        h->unit_cost[p] = pl.v[5 * p + 1];
-        h->min_price[p] = pl.v[5 * p + 2];
-        h->max_price[p] = pl.v[5 * p + 3];
-        h->max_change_pct[p] = pl.v[5 * p + 4];
+        const double *v = pl.v + PL_W * p;
+        h->base_price[p] = v[0];
+        h->unit_cost[p] = v[1];
+        h->min_price[p] = v[2];
+        h->max_price[p] = v[3];
+        h->max_change_pct[p] = v[4];
+        h->price_scale[p] = (int8_t)fmin(v[5], DB_PRICE_SCALE_MAX);
     }
     if ((st = idhash_init(&ix, ids0, pl.n))) goto done;
     double t1 = eng_now();

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "db_conn.h"
+#include "db_history.h"
 #include "db_load.h"
 #include "db_runlock.h"
 #include "eng_util.h"
@@ -54,6 +55,29 @@ static int append_num(char **buf, size_t *len, size_t *cap, double v) {
     return append_raw(buf, len, cap, tmp);
 }
 
+char *db_price_format(char *buf, size_t n, double v, int scale) {
+    if (!buf || n == 0) return buf;
+    buf[0] = '\0';
+    if (!isfinite(v)) return buf;
+    int len = snprintf(buf, n, "%.15g", v);
+    if (len < 0 || (size_t)len >= n || strpbrk(buf, "eEn")) return buf;
+    if (scale > DB_PRICE_SCALE_MAX) scale = DB_PRICE_SCALE_MAX;
+    char *dot = strchr(buf, '.');
+    int have = dot ? (int)strlen(dot + 1) : 0;
+    if (have >= scale) return buf;
+    size_t o = (size_t)len;
+    if (!dot && o + 1 < n) buf[o++] = '.';
+    for (int k = have; k < scale && o + 1 < n; k++) buf[o++] = '0';
+    buf[o] = '\0';
+    return buf;
+}
+
+static int append_price(char **buf, size_t *len, size_t *cap, double v, int scale) {
+    char tmp[48];
+    if (isnan(v)) return append_raw(buf, len, cap, "\\N");
+    return append_raw(buf, len, cap, db_price_format(tmp, sizeof tmp, v, scale));
+}
+
 /* COPY text rows for the temp table; validates each record. */
 static int build_copy(const db_recommendation *recs, size_t n, char **out, size_t *out_len) {
     char *buf = NULL;
@@ -65,12 +89,17 @@ static int build_copy(const db_recommendation *recs, size_t n, char **out, size_
             st = eng_err_set(ENG_EINVAL, "db_push: recommendation %zu: needs product_id, agent and a price > 0", i);
             break;
         }
+        if (!(r->price <= DB_PRICE_MAX) || (isfinite(r->incumbent_price) && !(r->incumbent_price <= DB_PRICE_MAX))) {
+            st = eng_err_set(ENG_EINVAL, "db_push: recommendation %zu (%s): price above %.0f, more than a double carries "
+                             "to the cent", i, r->product_id, DB_PRICE_MAX);
+            break;
+        }
         char day[16];
         db_day_format(r->effective_day, day);
         st = db_copy_escape(&buf, &len, &cap, r->product_id);
         if (!st) { buf[len++] = '\t'; st = append_raw(&buf, &len, &cap, day); }
-        if (!st) { buf[len++] = '\t'; st = append_num(&buf, &len, &cap, r->price); }
-        if (!st) { buf[len++] = '\t'; st = append_num(&buf, &len, &cap, r->incumbent_price); }
+        if (!st) { buf[len++] = '\t'; st = append_price(&buf, &len, &cap, r->price, r->price_scale); }
+        if (!st) { buf[len++] = '\t'; st = append_price(&buf, &len, &cap, r->incumbent_price, r->price_scale); }
         if (!st) { buf[len++] = '\t'; st = db_copy_escape(&buf, &len, &cap, r->agent); }
         if (!st) {
             buf[len++] = '\t';

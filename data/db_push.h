@@ -25,7 +25,15 @@ typedef struct db_recommendation {
     const char *reason;       /* reason codes, NULL -> NULL */
     double expected_uplift;   /* NaN -> NULL */
     double ci_low, ci_high;   /* NaN -> NULL */
+    int price_scale;          /* price and incumbent_price are written with at least this many
+                                 decimals (the database's scale, e.g. 2 keeps 1.10); 0 = shortest */
 } db_recommendation;
+
+/* A price as the exact decimal text a pricing team would type: the shortest form that reads back
+ * as the same double (%.15g; prices hold at most 15 significant digits, see DB_PRICE_MAX), padded
+ * with zeros to `scale` decimals (0.9574 -> "0.9574", 1.1 at scale 2 -> "1.10", 1e12 ->
+ * "1000000000000").  Writes into buf (n >= 40); NaN or infinite -> "".  Returns buf. */
+char *db_price_format(char *buf, size_t n, double v, int scale);
 
 typedef struct db_run {
     const char *run_id;       /* required */

@@ -142,7 +142,7 @@ static int store_copy_sales(PGconn *c, const db_history *h, double t0) {
             if (!h->present[cell]) continue;
             db_copybuf_text(&b, h->product_id[p]);
             db_copybuf_date(&b, h->day0 + (int32_t)t * h->period_days);
-            db_copybuf_float(&b, h->price[cell]);
+            db_copybuf_double(&b, h->price[cell]);
             db_copybuf_float(&b, h->units[cell]);
             db_copybuf_float(&b, h->revenue[cell]);
             db_copybuf_float(&b, h->traffic[cell]);

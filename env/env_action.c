@@ -131,7 +131,20 @@ int env_guard_cfg_check(const env_guard_cfg *cfg) {
 }
 
 env_guard_bounds env_guard_bounds_of(const db_history *h, int p, double incumbent) {
-    env_guard_bounds b = {h->min_price[p], h->max_price[p], h->max_change_pct[p], h->unit_cost[p], incumbent};
+    env_guard_bounds b = {h->min_price[p], h->max_price[p], h->max_change_pct[p], h->unit_cost[p], incumbent, NAN, NAN};
+    return b;
+}
+
+env_guard_bounds env_guard_bounds_band(const db_history *h, int p, double incumbent, const env_grid *g) {
+    env_guard_bounds b = env_guard_bounds_of(h, p, incumbent);
+    double ref;
+    int from_median;
+    if (g && env_reference_price(h, p, &ref, &from_median) == ENG_OK) {
+        b.band_lo = ref * (1.0 - g->band);
+        b.band_hi = ref * (1.0 + g->band);
+    } else {
+        eng_err_clear();
+    }
     return b;
 }
 
@@ -214,10 +227,16 @@ int env_guard_apply(const env_guard_cfg *cfg, const env_guard_bounds *b, double 
         if (have_chg && x > chg_hi) why |= ENV_GR_MAX_UP;
         x = hi;
     }
-    /* 5: rounding inside [lo, hi] */
+    /* 5: rounding inside [lo, hi], and inside the agents' price band when the price lies in it */
+    double rlo = lo, rhi = hi;
+    if (b->band_lo > 0 && b->band_hi > b->band_lo && x >= b->band_lo - 1e-9 && x <= b->band_hi + 1e-9 &&
+        fmax(lo, b->band_lo) <= fmin(hi, b->band_hi)) {
+        rlo = fmax(lo, b->band_lo);
+        rhi = fmin(hi, b->band_hi);
+    }
     double x_c = x * 100.0;
-    long long lo_c = (long long)ceil(lo * 100.0 - 1e-6);
-    long long hi_c = isfinite(hi) ? (long long)floor(hi * 100.0 + 1e-6) : LLONG_MAX / 4;
+    long long lo_c = (long long)ceil(rlo * 100.0 - 1e-6);
+    long long hi_c = isfinite(rhi) ? (long long)floor(rhi * 100.0 + 1e-6) : LLONG_MAX / 4;
     long long best = -1;
     double bd = INFINITY;
     for (int i = 0; i < cfg->n_endings; i++) {

@@ -66,8 +66,9 @@ enum {
     ENV_GR_MAX_UP = 1u << 2,         /* rise above max_change of the incumbent */
     ENV_GR_MAX_DOWN = 1u << 3,       /* cut below max_change of the incumbent */
     ENV_GR_MARGIN = 1u << 4,         /* below the margin floor cost / (1 - min_margin) */
-    ENV_GR_ROUNDED = 1u << 5,        /* moved to an allowed price ending */
-    ENV_GR_ROUND_SKIPPED = 1u << 6,  /* no allowed ending inside the bounds: whole cent */
+    ENV_GR_ROUNDED = 1u << 5,        /* moved to an allowed price ending (or a whole cent) */
+    ENV_GR_ROUND_SKIPPED = 1u << 6,  /* no allowed ending inside the bounds (min/max price,
+                                        change limit, margin floor, price band): whole cent */
     ENV_GR_INVALID = 1u << 7,        /* candidate NaN/inf/<= 0: replaced (see step 3) */
     ENV_GR_CONFLICT = 1u << 8,       /* the bounds contradicted each other */
     ENV_GR_DROPPED_CHANGE = 1u << 9, /* .. and the max-change limit was dropped */
@@ -96,10 +97,16 @@ typedef struct env_guard_bounds {
     double max_change_pct; /* percent of the incumbent, e.g. 10 = +-10% */
     double unit_cost;
     double incumbent;      /* price in force now */
+    double band_lo, band_hi; /* the agents' price band, ref * (1 -+ band); applied only when
+                                0 < band_lo < band_hi (zero or NaN = none): a price inside the
+                                band is never rounded out of it */
 } env_guard_bounds;
 
-/* Bounds of product p from the history, with the given incumbent price (NaN = none). */
+/* Bounds of product p from the history, with the given incumbent price (NaN = none); no band. */
 env_guard_bounds env_guard_bounds_of(const db_history *h, int p, double incumbent);
+/* The same with the agents' price band of grid g around p's reference price (no band when p has
+ * no reference price). */
+env_guard_bounds env_guard_bounds_band(const db_history *h, int p, double incumbent, const env_grid *g);
 
 /* Apply the guardrails to `candidate`.  *out = the guarded price; *reasons (may be NULL)
  * = ENV_GR_* bits; lo_out/hi_out (may be NULL) = the final interval.  Returns 0, or

@@ -293,11 +293,12 @@ int env_sim_evaluate(const env_sim_params *p, const env_sim_grid *g, int product
     int nc = p->n_comp;
     float *buf = eng_malloc((size_t)horizon * (4 + (size_t)(nc > 0 ? nc : 1)) * sizeof(float));
     uint8_t *promo = eng_malloc((size_t)horizon);
-    if (!buf || !promo) {
+    double *hp = eng_malloc((size_t)horizon * sizeof(double));
+    if (!buf || !promo || !hp) {
         st = ENG_ENOMEM;
         goto cleanup;
     }
-    float *hp = buf, *hu = buf + horizon, *hr = buf + 2 * horizon, *ht = buf + 3 * horizon, *hc = buf + 4 * horizon;
+    float *hu = buf + horizon, *hr = buf + 2 * horizon, *ht = buf + 3 * horizon, *hc = buf + 4 * horizon;
     acc a_rev = {0}, a_drev = {0}, a_pro = {0}, a_dpro = {0}, a_rcr = {0}, a_units = {0};
     acc e_rev = {0}, e_drev = {0}, e_pro = {0}, e_dpro = {0};
     for (int rep = 0; rep < n_reps; rep++) {
@@ -317,7 +318,7 @@ int env_sim_evaluate(const env_sim_params *p, const env_sim_grid *g, int product
             if ((st = policy(ctx, product, t, &obs, &prng, &price))) goto cleanup;
             env_sim_outcome o;
             if ((st = env_sim_market_step(&m, price, &o))) goto cleanup;
-            hp[t] = (float)o.price, hu[t] = (float)o.units, hr[t] = (float)o.revenue, ht[t] = (float)o.traffic;
+            hp[t] = o.price, hu[t] = (float)o.units, hr[t] = (float)o.revenue, ht[t] = (float)o.traffic;
             promo[t] = (uint8_t)o.promo;
             for (int k = 0; k < nc; k++) hc[(size_t)t * nc + k] = (float)obs.comp_now[k];
             rev += o.revenue, pro += o.profit, drev += disc * o.revenue, dpro += disc * o.profit;
@@ -337,6 +338,7 @@ int env_sim_evaluate(const env_sim_params *p, const env_sim_grid *g, int product
     out->exp_profit = acc_get(&e_pro, n_reps), out->exp_disc_profit = acc_get(&e_dpro, n_reps);
 cleanup:
     free(buf);
+    free(hp);
     free(promo);
     return st;
 }

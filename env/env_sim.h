@@ -142,7 +142,8 @@ typedef struct env_sim_obs {
     int t, horizon, dow;            /* dow = -1 for weekly periods */
     double base_price, unit_cost;
     double stock_left;              /* INFINITY when unlimited */
-    const float *price, *units, *revenue, *traffic; /* [t] */
+    const double *price;            /* [t] */
+    const float *units, *revenue, *traffic; /* [t] */
     const uint8_t *promo;           /* [t] */
     int n_comp;
     const float *comp_hist;         /* [t * n_comp], period-major */

@@ -266,7 +266,7 @@ int env_sim_generate_ex(const env_sim_gen_opts *o, int n_products, int n_periods
             }
             env_sim_outcome o;
             if ((st = env_sim_market_step(&m, price, &o))) goto cleanup;
-            h->price[c] = (float)o.price, h->units[c] = (float)o.units, h->revenue[c] = (float)o.revenue;
+            h->price[c] = o.price, h->units[c] = (float)o.units, h->revenue[c] = (float)o.revenue;
             h->traffic[c] = (float)o.traffic, h->promo[c] = (uint8_t)o.promo, h->present[c] = 1;
             lg->level[c] = (int16_t)lc.last_level;
             lg->propensity[c] = lc.last_propensity;

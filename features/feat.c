@@ -153,6 +153,20 @@ static int day_of_year(int64_t z) {
     return (int)(z - eng_days_from_civil(y, 1, 1));
 }
 
+double feat_incumbent_price(const db_history *h, int p, int t, int *missing) {
+    if (missing) *missing = 1;
+    if (!h || p < 0 || p >= h->n_products || t < 0 || t > h->n_periods) return NAN;
+    const size_t base = (size_t)p * (size_t)h->n_periods;
+    for (int u = t - 1; u >= 0; u--) {
+        if (price_ok(h, base + (size_t)u)) {
+            if (missing) *missing = (u != t - 1);
+            return h->price[base + (size_t)u];
+        }
+    }
+    double bp = h->base_price[p];
+    return isfinite(bp) && bp > 0.0 ? bp : 0.0;
+}
+
 int feat_state(const db_history *h, int p, int t, float *out) {
     if (!h || !out || p < 0 || p >= h->n_products || t < 0 || t > h->n_periods)
         return eng_err_set(ENG_EINVAL, "feat_state: product %d / period %d out of range (%d x %d)", p, t,
@@ -162,16 +176,8 @@ int feat_state(const db_history *h, int p, int t, float *out) {
     int have_base = isfinite(bp) && bp > 0.0;
 
     /* price group */
-    double inc = NAN;
     int missing = 1;
-    for (int u = t - 1; u >= 0; u--) {
-        if (price_ok(h, base + (size_t)u)) {
-            inc = h->price[base + (size_t)u];
-            missing = (u != t - 1);
-            break;
-        }
-    }
-    if (!isfinite(inc)) inc = have_base ? bp : 0.0;
+    double inc = feat_incumbent_price(h, p, t, &missing);
     double ratio = have_base ? inc / bp : 1.0;
     out[FEAT_PRICE_CUR] = (float)inc;
     out[FEAT_PRICE_RATIO_BASE] = (float)ratio;

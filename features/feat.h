@@ -90,6 +90,11 @@ int feat_layout_check(int n, uint64_t hash, const char *what);
  * Every value is finite.  Returns 0, or ENG_EINVAL for a bad p/t. */
 int feat_state(const db_history *h, int p, int t, float *out);
 
+/* The incumbent price before period t, exactly as the history holds it (a double, never a float):
+ * the last clean observed price in periods 0..t-1, else the base price, else 0.  *missing (may be
+ * NULL) = 1 when period t-1 has no clean price.  Out-of-range p/t give NaN. */
+double feat_incumbent_price(const db_history *h, int p, int t, int *missing);
+
 /* States of product p for periods t0..t1-1 into out[(t1-t0) * FEAT_N] (caller's buffer);
  * 0 <= t0 <= t1 <= n_periods + 1.  Returns 0 or ENG_EINVAL. */
 int feat_states(const db_history *h, int p, int t0, int t1, float *out);

@@ -10,8 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s.%N)
 BUILD=${BUILD:-build}
-# the data ships in data/datasets/dominicks_oj (xz); `make` unpacks it into $BUILD/data
-DATA=${RLPRICE_DATA_DIR:-$BUILD/data}/dominicks_oj
+# the data ships in data/datasets/dominicks_oj (xz); `make` unpacks it into $BUILD/datasets
+DATA=${RLPRICE_DATA_DIR:-$BUILD/datasets}/dominicks_oj
 if [ ! -r "$DATA/oj_store_brand_week.csv" ]; then
     echo "demo: the Dominick's data is not unpacked at $DATA (run \`make\` first; it ships in data/datasets/dominicks_oj)" >&2
     exit 1

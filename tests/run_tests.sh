@@ -15,8 +15,8 @@ fi
 eval "$out"
 trap 'scripts/pgtmp.sh stop "$pgdir"' EXIT
 # The real data (Dominick's, Open Bandit) ships in data/datasets/ and `make` unpacks it into
-# $BUILD/data; its tests fail (never skip) when it is missing.
-export RLPRICE_DATA_DIR=${RLPRICE_DATA_DIR:-$root/$BUILD/data}
+# $BUILD/datasets; its tests fail (never skip) when it is missing.
+export RLPRICE_DATA_DIR=${RLPRICE_DATA_DIR:-$root/$BUILD/datasets}
 if [ ! -r "$RLPRICE_DATA_DIR/dominicks_oj/oj_store_brand_week.csv" ]; then
     echo "tests: the real data is not unpacked in $RLPRICE_DATA_DIR (run \`make BUILD=$BUILD\` first); its tests will fail"
 fi

@@ -35,12 +35,12 @@ static void make_case(market_case *c) {
 
 /* Agent state from the observable price history: time left and price-memory features
  * (exponential averages of past price ratios at three decay rates, starting from 1). */
-static void features(int t, const float *price_hist, double p0, float *f) {
+static void features(int t, const double *price_hist, double p0, float *f) {
     double e[3] = {1, 1, 1};
     const double dec[3] = {0.5, 0.7, 0.9};
     double last = 1.0;
     for (int s = 0; s < t; s++) {
-        last = price_hist[s] / p0;
+        last = (double)(float)price_hist[s] / p0; /* the features an agent sees are float */
         for (int k = 0; k < 3; k++) e[k] = dec[k] * e[k] + (1 - dec[k]) * last;
     }
     f[0] = (float)((double)t / H);
@@ -78,7 +78,8 @@ static int agent_policy_fn(void *ctx, int product, int t, const env_sim_obs *obs
 static void run_episode(const market_case *mc, uint64_t seed, agt_dqn *dqn, agt_ddpg *ddpg, int train_every) {
     env_sim_market m;
     assert_int_equal(env_sim_market_init(&m, &mc->prm, seed, 0), ENG_OK);
-    float hist[H], f[NF], f2[NF];
+    double hist[H];
+    float f[NF], f2[NF];
     const double p0 = mc->prm.base_price;
     if (ddpg) agt_ddpg_reset_noise(ddpg, 0);
     for (int t = 0; t < H; t++) {
@@ -95,7 +96,7 @@ static void run_episode(const market_case *mc, uint64_t seed, agt_dqn *dqn, agt_
         }
         env_sim_outcome o;
         assert_int_equal(env_sim_market_step(&m, p0 * ratio, &o), ENG_OK);
-        hist[t] = (float)o.price;
+        hist[t] = o.price;
         features(t + 1, hist, p0, f2);
         float r = (float)(o.profit / mc->scale);
         int done = t == H - 1;
@@ -193,7 +194,8 @@ static void test_ddpg_reaches_dp_value(void **state) {
  * episode 2. */
 static void train_group(const market_case *mcs, int first, int P, agt_dqn *dqn, agt_ddpg *ddpg, int episodes, int poison) {
     env_sim_market m[GP];
-    float hist[GP][H], f[GP][NF], f2[NF];
+    double hist[GP][H];
+    float f[GP][NF], f2[NF];
     for (int e = 0; e < episodes; e++) {
         if (e == 2 && poison >= 0) {
             eng_model *mod = dqn ? agt_dqn_online(dqn) : agt_ddpg_actor(ddpg);
@@ -219,7 +221,7 @@ static void train_group(const market_case *mcs, int first, int P, agt_dqn *dqn, 
                 double ratio = dqn ? mc->grid.mult[lv[p]] : (isfinite(fr[p]) ? fr[p] : 1.0);
                 env_sim_outcome o;
                 assert_int_equal(env_sim_market_step(&m[p], mc->prm.base_price * ratio, &o), ENG_OK);
-                hist[p][t] = (float)o.price;
+                hist[p][t] = o.price;
                 features(t + 1, hist[p], mc->prm.base_price, f2);
                 float r = (float)(o.profit / mc->scale);
                 if (dqn) assert_int_equal(agt_dqn_push(dqn, p, f[p], lv[p], r, f2, t == H - 1), ENG_OK);

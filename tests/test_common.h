@@ -20,7 +20,7 @@ static inline const char *test_tmpdir(void) {
 }
 
 /* Path under the real-data folder: the repository's data/datasets/ files, unpacked by `make` into
- * $(BUILD)/data (RLPRICE_BUILD_DATA, relative to the repository root where the tests run);
+ * $(BUILD)/datasets (RLPRICE_BUILD_DATA, relative to the repository root where the tests run);
  * RLPRICE_DATA_DIR overrides it. */
 static inline void test_data_path(char *buf, size_t n, const char *rel) {
     const char *d = getenv("RLPRICE_DATA_DIR");

@@ -335,7 +335,7 @@ static db_history *make_history(void) {
         h->comp_off[c] = k;
         if (c % 4 == 3) continue; /* t = 3 absent */
         h->present[c] = 1;
-        h->price[c] = 9.99f + (float)c;
+        h->price[c] = 9.99 + (double)c;
         h->units[c] = (float)c;
         h->revenue[c] = h->price[c] * h->units[c];
         h->traffic[c] = c % 2 ? NAN : 100.0f;

@@ -31,7 +31,7 @@ static db_recommendation *make_recs(size_t n, double price) {
     for (size_t i = 0; i < n; i++) {
         snprintf(ids[i], sizeof ids[i], "P%04zu", i);
         r[i] = (db_recommendation){ids[i], 19800, price + (double)i * 0.01, price, "dqn", "explore",
-                                   NAN, NAN, NAN};
+                                   NAN, NAN, NAN, 0};
     }
     return r;
 }
@@ -203,7 +203,7 @@ static void test_retry(void **state) {
 static void test_odd_id_and_bookkeeping(void **state) {
     (void)state;
     const char *weird = "q'u\"o;te\\back\ttab\nnl \\N";
-    db_recommendation rec = {weird, 19800, 4.25, NAN, "linucb", "a\tb\\c", 0.5, 0.1, 0.9};
+    db_recommendation rec = {weird, 19800, 4.25, NAN, "linucb", "a\tb\\c", 0.5, 0.1, 0.9, 0};
     assert_int_equal(db_run_open(conn, "odd-run", 19800, "{\"k\":\"v\"}"), ENG_OK);
     const char *v[2] = {"odd-run", weird};
     assert_int_equal(tdb_long(conn, "SELECT count(*) FROM pricing_runs WHERE run_id = $1 AND status = 'running'", 1, v), 1);

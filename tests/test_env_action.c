@@ -75,7 +75,7 @@ static void test_reference(void **state) {
     db_history_free(h);
 }
 
-static const env_guard_bounds NOB = {NAN, NAN, NAN, NAN, NAN};
+static const env_guard_bounds NOB = {NAN, NAN, NAN, NAN, NAN, NAN, NAN};
 
 static double guard(const env_guard_cfg *c, env_guard_bounds b, double cand, uint32_t *why) {
     double out = -1;

@@ -17,7 +17,9 @@
 #include "db_h5store.h"
 #include "env_action.h"
 #include "env_sim.h"
+#include "exp_compare.h"
 #include "exp_report.h"
+#include "exp_report_int.h"
 #include "exp_results.h"
 #include "ope.h"
 
@@ -79,7 +81,8 @@ static exp_results *make_results(void) {
     assert_non_null(r);
     r->run_id = dupstr("run-20261122-001");
     r->run_date = dupstr("2026-11-22");
-    r->config_text = dupstr("compare.seed = 7\ndb.password = hunter2\nope.n_boot = 200\n");
+    r->config_text = dupstr("compare.seed = 7\ndb.password = hunter2\nope.n_boot = 200\ncompare.linucb_passes = 3\n"
+                            "db.sslkey = /etc/k.pem\ndb.conn = host=x password=y\n");
     r->reward_text = dupstr("Reward: difference of revenue conversion rates; no traffic column, so traffic = 1 "
                             "per period (revenue per period) was used.");
     r->data_source = dupstr("dominicks preset");
@@ -317,6 +320,10 @@ static void test_json(void **state) {
     assert_string_equal(json_object_get_string(get(doc, "run/id")), "run-20261122-001");
     assert_string_equal(json_object_get_string(get(doc, "run/config/compare.seed")), "7");
     assert_string_equal(json_object_get_string(get(doc, "run/config/db.password")), "***");
+    /* only real secrets are redacted, by whole key segment: "passes" is not "pass(word)" */
+    assert_string_equal(json_object_get_string(get(doc, "run/config/compare.linucb_passes")), "3");
+    assert_string_equal(json_object_get_string(get(doc, "run/config/db.sslkey")), "***");
+    assert_string_equal(json_object_get_string(get(doc, "run/config/db.conn")), "***");
     assert_close(json_object_get_double(get(doc, "run/seconds/train")), 12.5, 1e-12, 0);
     assert_int_equal(json_object_get_int(get(doc, "counts/products")), 5);
     assert_int_equal(json_object_get_int(get(doc, "counts/evaluated")), 4);
@@ -633,6 +640,35 @@ static void test_command(void **state) {
     assert_int_equal(exp_cmd_report(7, a4), 2);
 }
 
+/* secrets by whole key segment; settings printed as typed (shortest form, "none" when unset) */
+static void test_settings_as_typed(void **state) {
+    (void)state;
+    assert_true(exp_rep_secret_key("db.password"));
+    assert_true(exp_rep_secret_key("PG_PASSFILE"));
+    assert_true(exp_rep_secret_key("db.passfile"));
+    assert_true(exp_rep_secret_key("db.sslpassword"));
+    assert_true(exp_rep_secret_key("api_secret"));
+    assert_false(exp_rep_secret_key("compare.linucb_passes"));
+    assert_false(exp_rep_secret_key("bypass"));
+    assert_false(exp_rep_secret_key("compass.heading"));
+    exp_compare_cfg c = exp_compare_default();
+    c.grid.band = 0.25;
+    c.train_frac = 0.8;
+    char *t = exp_compare_cfg_text(&c);
+    assert_non_null(t);
+    assert_non_null(strstr(t, "compare.train_frac = 0.8\n"));
+    assert_non_null(strstr(t, "guard.default_max_change_pct = none\n"));
+    assert_null(strstr(t, "00000000"));
+    assert_null(strstr(t, "99999999"));
+    assert_null(strstr(t, "nan"));
+    free(t);
+    char b[32];
+    assert_string_equal(eng_fmt_float(b, 0.001f), "0.001");
+    assert_string_equal(eng_fmt_double(b, 0.8), "0.8");
+    assert_string_equal(eng_fmt_double(b, NAN), "none");
+    exp_compare_cfg_free(&c);
+}
+
 /* products.csv.gz (gunzipped into a string, caller frees), or NULL when it cannot be read. */
 static char *gunzip_file(const char *path) {
     gzFile g = gzopen(path, "rb");
@@ -786,7 +822,7 @@ int main(void) {
         cmocka_unit_test(test_uplift_fields),     cmocka_unit_test(test_format),
         cmocka_unit_test(test_write_fails), cmocka_unit_test(test_chromium),
         cmocka_unit_test(test_command),     cmocka_unit_test(test_products_csv),
-        cmocka_unit_test(test_bounded_listing),
+        cmocka_unit_test(test_bounded_listing), cmocka_unit_test(test_settings_as_typed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

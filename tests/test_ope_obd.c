@@ -1,5 +1,5 @@
 /* tests/test_ope_obd.c - the estimators on real logs: the Open Bandit Dataset sample
- * (data/datasets/open_bandit_sample, unpacked by `make` into $(BUILD)/data).
+ * (data/datasets/open_bandit_sample, unpacked by `make` into $(BUILD)/datasets).
  *
  * Two logging policies ran side by side on the same traffic: uniform random (on-policy truth
  * for the uniform policy = its mean click rate) and Bernoulli Thompson Sampling (with

@@ -184,7 +184,10 @@ static int fmt_field(char *buf, size_t n, const void *obj, const agt_cfg_field *
     case AGT_CFG_INT: return snprintf(buf, n, "%s%s%s = %d\n", pre, dot, f->key, *(const int *)p);
     case AGT_CFG_LONG: return snprintf(buf, n, "%s%s%s = %ld\n", pre, dot, f->key, *(const long *)p);
     case AGT_CFG_U64: return snprintf(buf, n, "%s%s%s = %" PRIu64 "\n", pre, dot, f->key, *(const uint64_t *)p);
-    case AGT_CFG_FLOAT: return snprintf(buf, n, "%s%s%s = %.9g\n", pre, dot, f->key, (double)*(const float *)p);
+    case AGT_CFG_FLOAT: {
+        char num[32];
+        return snprintf(buf, n, "%s%s%s = %s\n", pre, dot, f->key, eng_fmt_float(num, *(const float *)p));
+    }
     }
     return 0;
 }

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,4 +59,22 @@ int eng_parse_decimal(const char *s, double *out) {
     if (*end || !isfinite(v) || (errno == ERANGE && fabs(v) > 1.0)) return ENG_EFORMAT;
     *out = v;
     return ENG_OK;
+}
+
+char *eng_fmt_double(char out[32], double v) {
+    if (isnan(v)) { snprintf(out, 32, "none"); return out; }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(out, 32, "%.*g", prec, v);
+        if (strtod(out, NULL) == v) break;
+    }
+    return out;
+}
+
+char *eng_fmt_float(char out[32], float v) {
+    if (isnan(v)) { snprintf(out, 32, "none"); return out; }
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(out, 32, "%.*g", prec, (double)v);
+        if (strtof(out, NULL) == v) break;
+    }
+    return out;
 }

@@ -21,4 +21,10 @@ int eng_parse_double(const char *s, double *out);
  * no message recorded: the caller names the field). */
 int eng_parse_decimal(const char *s, double *out);
 
+/* A setting as typed: the shortest decimal that reads back as the same double / float
+ * (0.8, not 0.80000000000000004; 0.001f, not 0.00100000005); NaN as "none" (unset).
+ * Writes into out[32]; returns out. */
+char *eng_fmt_double(char out[32], double v);
+char *eng_fmt_float(char out[32], float v);
+
 #endif

@@ -106,9 +106,9 @@ int exp_bench_db_run(const char *dbarg, int n_products, int n_days, int keep) {
     if (!recs) { eng_err_set(ENG_ENOMEM, "out of memory"); goto done; }
     int32_t last = h->day0 + (h->n_periods - 1) * h->period_days;
     for (int p = 0; p < h->n_products; p++) {
-        float inc = h->price[(size_t)p * h->n_periods + h->n_periods - 1];
+        double inc = h->price[(size_t)p * h->n_periods + h->n_periods - 1];
         recs[p] = (db_recommendation){h->product_id[p], last + 1, round(inc * 102.0) / 100.0, inc, "dqn", "bench",
-                                      0.01, -0.01, 0.03};
+                                      0.01, -0.01, 0.03, 2};
     }
     db_run run = {"bench-run", last + 1, "finished", "{\"bench\":true}", n_products, n_products, 0, 0, "bench db"};
     t = eng_now();

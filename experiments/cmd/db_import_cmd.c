@@ -86,10 +86,17 @@ int db_cmd_import(int argc, char **argv) {
         return 2;
     }
     PGconn *c = NULL;
-    if (!o.dry_run && db_resolve(&c, db) != 0) {
+    /* a dry run uses the database when one is named (--db or PG* variables), so that it skips
+     * exactly what a real import would (it rolls back); it never starts the embedded cluster */
+    int named_db = (db && *db) || getenv("PGHOST") || getenv("PGDATABASE") || getenv("PGSERVICE") || getenv("PGPORT");
+    if ((!o.dry_run || (named_db && !preset)) && db_resolve(&c, db) != 0) {
         fprintf(stderr, "rlprice import: %s\n", eng_err_msg());
         return 3;
     }
+    if (o.dry_run && !c && !preset)
+        fprintf(stderr, "rlprice import: dry run without a database (give --db or PG* variables): the file's own "
+                        "checks only; rows the database would refuse (a new product without base_price, a sale of an "
+                        "unknown product) are not counted\n");
     db_import_report r;
     int st = preset ? db_import_dominicks(c, &d, o.dry_run, &r) : db_import_csv(c, csv, &o, &r);
     if (c) db_disconnect(c);

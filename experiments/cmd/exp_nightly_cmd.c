@@ -48,11 +48,32 @@ typedef struct prog_state {
     int quiet;
     char stage[16];
     double t_stage, t_last;
+    double t_prev;      /* time of the previous progress event (0: none yet): a stage's time
+                           runs from the previous event, whatever stage reported it */
     int line_open;
+    /* time spent in each stage so far: stages interleave (train and ope alternate per model
+     * group), so a stage's elapsed time and rate add up its segments */
+    int n_stages;
+    char names[12][16];
+    double acc[12];
+    int cur;            /* index of p->stage in names, -1 none */
 } prog_state;
+
+/* Index of a stage in p's table (added when new; the last slot is shared when full). */
+static int prog_stage_index(prog_state *p, const char *stage) {
+    for (int i = 0; i < p->n_stages; i++)
+        if (!strcmp(p->names[i], stage)) return i;
+    if (p->n_stages < 12) {
+        snprintf(p->names[p->n_stages], sizeof p->names[0], "%s", stage);
+        p->acc[p->n_stages] = 0;
+        return p->n_stages++;
+    }
+    return 11;
+}
 
 static void fmt_dur(double s, char *b, size_t n) {
     if (!isfinite(s) || s < 0) snprintf(b, n, "?");
+    else if (s < 10) snprintf(b, n, "%.1fs", s);
     else if (s < 60) snprintf(b, n, "%.0fs", s);
     else if (s < 3600) snprintf(b, n, "%dm%02ds", (int)s / 60, (int)s % 60);
     else snprintf(b, n, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
@@ -62,27 +83,32 @@ static void on_progress(void *ctx, const char *stage, long done, long total) {
     prog_state *p = ctx;
     if (p->quiet) return;
     double now = eng_now();
-    if (strcmp(p->stage, stage) != 0) {
+    if (strcmp(p->stage, stage) != 0 || p->n_stages == 0) {
         if (p->line_open) fputc('\n', stderr), p->line_open = 0;
+        double seg0 = p->t_prev > 0 ? p->t_prev : now;
+        if (p->n_stages > 0 && p->cur >= 0) p->acc[p->cur] += seg0 - p->t_stage; /* close the segment */
         snprintf(p->stage, sizeof p->stage, "%s", stage);
-        p->t_stage = now;
+        p->cur = prog_stage_index(p, stage);
+        p->t_stage = seg0;
         p->t_last = 0;
     }
+    p->t_prev = now;
     const int final = total > 0 && done >= total;
     if (!final && now - p->t_last < (p->tty ? 0.2 : 10.0)) return;
     if (!p->tty && (total <= 0 || done == 0)) return; /* nothing countable to say in a log */
     p->t_last = now;
-    double el = now - p->t_stage, rate = el > 0.05 ? (double)done / el : NAN;
-    char eta[16], els[16];
+    double el = p->acc[p->cur] + (now - p->t_stage), rate = el > 0 ? (double)done / el : NAN;
+    char eta[16], els[16], etab[24];
     fmt_dur(rate > 0 ? (double)(total - done) / rate : NAN, eta, sizeof eta);
     fmt_dur(el, els, sizeof els);
     char rs[24];
-    if (isfinite(rate)) snprintf(rs, sizeof rs, "%.1f", rate);
+    if (isfinite(rate) && rate >= 10) snprintf(rs, sizeof rs, "%.0f", rate);
+    else if (isfinite(rate)) snprintf(rs, sizeof rs, "%.2g", rate);
     else snprintf(rs, sizeof rs, "?");
     char line[160];
     if (total > 0)
-        snprintf(line, sizeof line, "%-8s %ld/%ld products  %s/s  %s %s", stage, done, total, rs,
-                 final ? "took" : "ETA", final ? els : eta);
+        snprintf(line, sizeof line, "%-8s %ld/%ld products  %s/s  %s%s%s", stage, done, total, rs,
+                 final ? "took " : "elapsed ", els, final ? "" : (snprintf(etab, sizeof etab, ", ETA %s", eta), etab));
     else
         snprintf(line, sizeof line, "%-8s ... %s", stage, els);
     if (p->tty) {
@@ -168,6 +194,7 @@ int exp_cmd_nightly(int argc, char **argv) {
     int np = 0, nrest = 0, rc = 2, st;
     PGconn *conn = NULL;
     prog_state ps = {0};
+    ps.t_prev = eng_now(); /* the first stage starts with the command */
     if (!(rest = calloc((size_t)argc + 1, sizeof *rest))) { fprintf(stderr, "rlprice: out of memory\n"); return 1; }
     if (eng_par_init(NULL, NULL)) { fprintf(stderr, "rlprice: %s\n", eng_err_msg()); free(rest); return 1; }
     const int rank = eng_par_rank();

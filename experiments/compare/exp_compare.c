@@ -755,6 +755,7 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
     }
     if ((rc = cmp_totals(&c))) goto fail;
     c.res->seconds_ope += eng_now() - t3;
+    if (progress) progress(ctx, "fqe", h->n_products, h->n_products); /* its own stage in the progress lines */
     ENG_INFO("compare: %d products (%d own models in %d groups, %d short), features %.2fs, train %.2fs, ope %.2fs",
              h->n_products, n_own, (n_own + cfg->group_size - 1) / cfg->group_size, n_short,
              c.res->seconds_features, c.res->seconds_train, c.res->seconds_ope);

@@ -48,7 +48,7 @@
 #include "ope.h"
 
 /* Progress: called from exp_compare_run's thread after each unit of work of a stage
- * ("features", "train", "ope"); done/total count products.  May be NULL. */
+ * ("features", "train", "ope", then "fqe": the long-term values and totals); done/total count products.  May be NULL. */
 typedef void (*exp_progress_fn)(void *ctx, const char *stage, long done, long total);
 
 typedef struct exp_compare_cfg {

@@ -147,7 +147,7 @@ static const field fields[] = {
     F("grid.band", T_DOUBLE, grid.band, "half-width of the price band, share of the reference"),
     F("guard.min_margin", T_DOUBLE, guard.min_margin, "margin floor (price - cost) / price"),
     F("guard.default_max_change_pct", T_DOUBLE, guard.default_max_change_pct,
-      "max change per period when the product has none (nan = no limit)"),
+      "max change per period when the product has none (none = no limit)"),
     F("guard.endings", T_ENDINGS, guard, "allowed price endings in cents, e.g. 99,49 (none = whole cents)"),
     F("behaviour.alpha", T_DOUBLE, behaviour.alpha, "per-product shrinkage to the pool"),
     F("behaviour.beta", T_DOUBLE, behaviour.beta, "pooled smoothing to uniform"),
@@ -191,6 +191,7 @@ static int set_field(exp_compare_cfg *cfg, const field *f, const char *v, const 
         return 0;
     }
     case T_DOUBLE:
+        if (!strcmp(v, "none")) { *(double *)base = NAN; return 0; } /* an unset value (eng_fmt_double) */
         if (eng_parse_double(v, &d)) goto bad;
         *(double *)base = d;
         return 0;
@@ -399,6 +400,7 @@ char *exp_compare_cfg_text(const exp_compare_cfg *cfg) {
         return NULL;
     }
     sbuf b = {0};
+    char num[32];
     for (int i = 0; i < N_FIELDS; i++) {
         const field *f = &fields[i];
         const char *base = (const char *)cfg + f->off;
@@ -406,8 +408,8 @@ char *exp_compare_cfg_text(const exp_compare_cfg *cfg) {
         case T_INT: sb_printf(&b, "%s = %d\n", f->key, *(const int *)base); break;
         case T_LONG: sb_printf(&b, "%s = %ld\n", f->key, *(const long *)base); break;
         case T_U64: sb_printf(&b, "%s = %llu\n", f->key, (unsigned long long)*(const uint64_t *)base); break;
-        case T_DOUBLE: sb_printf(&b, "%s = %.17g\n", f->key, *(const double *)base); break;
-        case T_FLOAT: sb_printf(&b, "%s = %.9g\n", f->key, (double)*(const float *)base); break;
+        case T_DOUBLE: sb_printf(&b, "%s = %s\n", f->key, eng_fmt_double(num, *(const double *)base)); break;
+        case T_FLOAT: sb_printf(&b, "%s = %s\n", f->key, eng_fmt_float(num, *(const float *)base)); break;
         case T_DEVICE: sb_printf(&b, "%s = %s\n", f->key, cfg->device); break;
         case T_REWARD: sb_printf(&b, "%s = %s\n", f->key, env_reward_name(cfg->reward.kind)); break;
         case T_FALLBACK: sb_printf(&b, "%s = %s\n", f->key, env_fallback_name(cfg->reward.fallback)); break;

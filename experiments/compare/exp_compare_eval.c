@@ -10,7 +10,7 @@
 /* Guard a candidate price for a state with incumbent inc; level/ratio of the guarded price. */
 static int guard(const cmp_ctx *c, int p, double inc, double cand, double ref, double *price, uint32_t *why,
                  int *level, double *ratio) {
-    env_guard_bounds b = env_guard_bounds_of(c->h, p, inc);
+    env_guard_bounds b = env_guard_bounds_band(c->h, p, inc, &c->cfg->grid);
     int rc = env_guard_apply(&c->cfg->guard, &b, cand, price, why, NULL, NULL);
     if (rc) return rc;
     return env_grid_map_price(&c->cfg->grid, *price, ref, level, ratio, NULL);
@@ -314,7 +314,8 @@ int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act) {
 
     eval_reset(c->cfg, pr);
     if ((rc = feat_state(c->h, p, T, raw))) return rc;
-    pr->incumbent_price = raw[FEAT_PRICE_CUR];
+    pr->incumbent_price = feat_incumbent_price(c->h, p, T, NULL); /* exact, not the float feature */
+    pr->price_scale = c->h->price_scale[p];
     if (env_reference_price(c->h, p, &ref, &from_median)) {
         /* no price at all: nothing to evaluate, every agent holds the (imputed) incumbent */
         for (int t = 0; t < T; t++) {

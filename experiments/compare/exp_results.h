@@ -41,7 +41,8 @@ typedef struct exp_product_result {
     char note[192];             /* why skipped / failed / pooled, "" when fine */
     unsigned agent_failed;      /* bit a set: agent a diverged or failed for this product */
 
-    double incumbent_price;     /* last historical price */
+    double incumbent_price;     /* last historical price (exact double of the database's decimal) */
+    int price_scale;            /* decimals the database holds for its prices; -1 unknown */
     double price[EXP_N_AGENTS]; /* guarded price each agent would set for the next period */
     unsigned guard_reasons[EXP_N_AGENTS]; /* env_action.h reason bits of that price */
     float support_gap[EXP_N_AGENTS]; /* distance of that price from the nearest price logged in

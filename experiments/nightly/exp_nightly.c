@@ -200,6 +200,15 @@ static double gate_lo(const exp_nightly_cfg *cfg, const ope_value *v) {
 
 static const exp_agent candidates[] = {EXP_AGENT_FIXED, EXP_AGENT_LINUCB, EXP_AGENT_DQN, EXP_AGENT_DDPG};
 
+/* A held price is the incumbent, exactly (the same double, so the same decimal is pushed), unless
+ * a hard bound (min/max price, change limit, margin floor) moved it: rounding to a whole cent or
+ * the 0.01 floor alone never changes a held price. */
+static void hold_exact(decision *d) {
+    if (d->guard & ~(uint32_t)(ENV_GR_ROUNDED | ENV_GR_ROUND_SKIPPED | ENV_GR_MIN_TICK)) return;
+    d->price = d->incumbent;
+    d->guard = 0;
+}
+
 int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const exp_product_result *pr, decision *d) {
     memset(d, 0, sizeof *d);
     d->hold = EXP_HOLD_NO_UPLIFT;
@@ -257,9 +266,10 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
     /* a held price keeps the incumbent unless a hard bound moves it: no re-rounding to endings */
     env_guard_cfg g_cfg = cfg->compare.guard;
     if (d->hold >= 0) g_cfg.n_endings = 0;
-    env_guard_bounds b = env_guard_bounds_of(h, pr->index, d->incumbent);
+    env_guard_bounds b = env_guard_bounds_band(h, pr->index, d->incumbent, &cfg->compare.grid);
     int st = env_guard_apply(&g_cfg, &b, candidate, &d->price, &d->guard, NULL, NULL);
     if (st) return st;
+    if (d->hold >= 0) hold_exact(d);
     if (!(isfinite(d->price) && d->price > 0)) /* never counted as "same price" by a false comparison */
         return eng_err_set(ENG_ENUM, "guarded price %g is not a positive number", d->price);
     /* what the product's own history says about the new price and the uplift, in money */
@@ -293,6 +303,12 @@ typedef struct rec_json_ctx {
 
 static json_object *jnum(double v) { return isfinite(v) ? json_object_new_double(v) : NULL; }
 
+/* A price as the exact decimal the database holds (db_price_format), not %.17g float noise. */
+static json_object *jprice(double v, int scale) {
+    char t[48];
+    return isfinite(v) ? json_object_new_double_s(v, db_price_format(t, sizeof t, v, scale)) : NULL;
+}
+
 static int write_recs_json(FILE *f, void *vctx) {
     const rec_json_ctx *c = vctx;
     const exp_nightly_summary *s = c->sum;
@@ -305,7 +321,10 @@ static int write_recs_json(FILE *f, void *vctx) {
     json_object_object_add(sm, "n_up", json_object_new_int(s->n_up));
     json_object_object_add(sm, "n_down", json_object_new_int(s->n_down));
     json_object_object_add(sm, "n_same", json_object_new_int(s->n_same));
-    json_object_object_add(sm, "n_held", json_object_new_int(s->n_held));
+    /* held = every product not repriced (held by a reason, or deployed at the incumbent price):
+     * the same count as stdout's summary and pricing_runs.n_held */
+    json_object_object_add(sm, "n_repriced", json_object_new_int(s->n_up + s->n_down));
+    json_object_object_add(sm, "n_held", json_object_new_int(s->n_held + s->n_same));
     for (int k = 0; k < EXP_HOLD_COUNT; k++) json_object_object_add(holds, hold_names[k], json_object_new_int(s->n_hold[k]));
     json_object_object_add(sm, "held_by_reason", holds);
     json_object_object_add(sm, "n_skipped_short", json_object_new_int(s->n_skipped));
@@ -323,8 +342,8 @@ static int write_recs_json(FILE *f, void *vctx) {
         const db_recommendation *r = &c->recs[i];
         json_object *o = json_object_new_object();
         json_object_object_add(o, "product_id", json_object_new_string(r->product_id));
-        json_object_object_add(o, "price", jnum(r->price));
-        json_object_object_add(o, "incumbent_price", jnum(r->incumbent_price));
+        json_object_object_add(o, "price", jprice(r->price, r->price_scale));
+        json_object_object_add(o, "incumbent_price", jprice(r->incumbent_price, r->price_scale));
         json_object_object_add(o, "agent", json_object_new_string(r->agent));
         json_object_object_add(o, "reason", json_object_new_string(r->reason ? r->reason : ""));
         json_object_object_add(o, "expected_uplift", jnum(r->expected_uplift));
@@ -492,10 +511,28 @@ static int nightly_load(nightly_run *r) {
     sum->n_rejected_rows = (int64_t)r->rep.n_rejects; /* what rejected_rows stores: a duplicate once */
     sum->n_skipped = r->rep.n_skipped;
     sum->sec_load = eng_now() - t;
-    ENG_INFO("nightly: loaded %d products x %d periods (%s .. %s) in %.1f s; %lld rows rejected, %d products with too "
-             "little history",
-             r->h->n_products, r->h->n_periods, lo.from ? lo.from : "start", to, sum->sec_load,
-             (long long)r->rep.n_rejected, r->rep.n_skipped);
+    /* the first and last dates of the periods loaded (not the window asked for) */
+    char first[16] = "-", last[16] = "-";
+    if (r->h->n_periods > 0) {
+        eng_date_format(r->h->day0, first);
+        eng_date_format(r->h->day0 + (r->h->n_periods - 1) * r->h->period_days, last);
+    }
+    ENG_INFO("nightly: loaded %d products x %d %s periods (%s .. %s) in %.1f s; %lld rows rejected, %d products with "
+             "too little history",
+             r->h->n_products, r->h->n_periods, r->h->period_days == 1 ? "daily" : r->h->period_days == 7 ? "weekly" : "multi-day",
+             first, last, sum->sec_load, (long long)r->rep.n_rejected, r->rep.n_skipped);
+    if (r->h->n_periods > 0 && r->h->period_days > 1) {
+        int32_t off = cfg->date - r->h->day0, pd = r->h->period_days;
+        int32_t rem = ((off % pd) + pd) % pd;
+        if (rem != 0) {
+            char prev[16], next[16];
+            eng_date_format(cfg->date - rem, prev);
+            eng_date_format(cfg->date - rem + pd, next);
+            ENG_WARN("nightly: --date %s is off the data's %d-day period grid (periods start on %s, ... %s; the "
+                     "nearest period starts are %s and %s): the prices are for the period the date falls in",
+                     sum->run_date, pd, first, last, prev, next);
+        }
+    }
     progress(cfg, "load", r->h->n_products, r->h->n_products);
     if (r->h->n_products == 0)
         return eng_err_set(ENG_EINVAL, "nightly: no product has %d clean periods in the window %s .. %s",
@@ -565,6 +602,7 @@ static void hold_failed(const exp_nightly_cfg *cfg, const db_history *h, const e
         g_cfg.n_endings = 0;
         env_guard_bounds b = env_guard_bounds_of(h, p->index, d->incumbent);
         if (env_guard_apply(&g_cfg, &b, d->incumbent, &d->price, &d->guard, NULL, NULL)) d->price = NAN;
+        else hold_exact(d);
     }
     char g[128] = "";
     env_guard_reason_str(d->guard, g, sizeof g);
@@ -623,7 +661,7 @@ static int nightly_decide_all(nightly_run *r) {
         if (isfinite(d->price) && d->price > 0)
             r->rdec[r->nrec] = d, r->recs[r->nrec++] = (db_recommendation){p->product_id, cfg->date, d->price, d->incumbent,
                                                      d->hold < 0 ? exp_agent_name(d->agent) : "incumbent", d->reason,
-                                                     d->uplift, d->lo, d->hi};
+                                                     d->uplift, d->lo, d->hi, p->price_scale > 0 ? p->price_scale : 0};
         if ((i + 1) % 1024 == 0 || i + 1 == res->n_products) progress(cfg, "decide", i + 1, res->n_products);
     }
     sum->failed = failed.v;
@@ -665,6 +703,7 @@ static int nightly_report(nightly_run *r) {
     rec_json_ctx rc = {sum, r->recs, (const decision *const *)r->rdec, r->nrec, cfg->dry_run};
     if ((st = eng_atomic_write(path, write_recs_json, &rc))) return st;
     sum->sec_report = eng_now() - t;
+    progress(cfg, "report", sum->n_products, sum->n_products);
     return ENG_OK;
 }
 

@@ -46,7 +46,7 @@ typedef enum {
 /* "hold:no_significant_uplift", ...; static string, NULL for a bad value. */
 const char *exp_hold_reason_name(exp_hold_reason r);
 
-/* Progress callback of the whole run; stage is "load", "features", "train", "ope",
+/* Progress callback of the whole run; stage is "load", "features", "train", "ope", "fqe",
  * "decide", "report", "push"; done/total count products (total 0 = not countable). */
 typedef void (*exp_nightly_progress_fn)(void *ctx, const char *stage, long done, long total);
 

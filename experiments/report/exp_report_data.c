@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "eng_util.h"
 
@@ -210,6 +211,22 @@ void exp_rep_esc(FILE *f, const char *s) {
     }
 }
 
+int exp_rep_secret_key(const char *key) {
+    /* whole segments of the key (split at '.', '_', '-', ' '), case-insensitive */
+    static const char *const words[] = {"password", "passwd", "passfile", "passphrase", "pwd", "secret",
+                                        "sslkey", "sslpassword", "token", "apikey", "credentials"};
+    const char *s = key;
+    while (*s) {
+        while (*s && strchr("._- \t", *s)) s++;
+        size_t n = strcspn(s, "._- \t");
+        if (!n) break;
+        for (size_t w = 0; w < sizeof words / sizeof words[0]; w++)
+            if (strlen(words[w]) == n && !strncasecmp(s, words[w], n)) return 1;
+        s += n;
+    }
+    return 0;
+}
+
 int exp_rep_config_lines(const char *text, exp_rep_config_fn fn, void *ctx) {
     const char *s = text ? text : "";
     while (*s) {
@@ -221,9 +238,9 @@ int exp_rep_config_lines(const char *text, exp_rep_config_fn fn, void *ctx) {
         int secret = 0;
         if (eq) {
             *eq = 0;
-            secret = strstr(line, "pass") || strstr(line, "secret") || strstr(line, "PASS");
+            secret = exp_rep_secret_key(line);
             *eq = '=';
-            secret = secret || strstr(eq, "password=") != NULL;
+            secret = secret || strstr(eq, "password=") != NULL || strstr(eq, "sslpassword=") != NULL;
         }
         int rc = fn(ctx, line, eq ? (int)(eq - line) : -1, secret);
         if (rc) return rc;

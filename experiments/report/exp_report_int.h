@@ -93,6 +93,10 @@ void exp_rep_esc(FILE *f, const char *s);
  * key names a password or secret, or the value holds a "password=" conninfo.  Stops at and
  * returns the first non-zero return of fn; 0 otherwise.  text may be NULL (no lines). */
 typedef int (*exp_rep_config_fn)(void *ctx, char *line, int eq, int secret);
+/* 1 when a configuration key names a secret: a whole segment of it (split at '.', '_', '-')
+ * is password, passwd, passfile, passphrase, pwd, secret, sslkey, sslpassword, token, apikey or
+ * credentials (any case); "compare.linucb_passes" is not one. */
+int exp_rep_secret_key(const char *key);
 int exp_rep_config_lines(const char *text, exp_rep_config_fn fn, void *ctx);
 
 /* ---- inline SVG charts (exp_report_svg.c); every string argument is escaped ---- */

@@ -24,8 +24,10 @@ static int put_str(json_object *o, const char *k, const char *s) {
     json_object *v = json_object_new_string(s ? s : "");
     return v ? put(o, k, v) : -1;
 }
+/* numbers in their shortest exact form (a price 0.9574 reads "0.9574", not 0.95740000000000003) */
 static int put_num(json_object *o, const char *k, double x) {
-    return put(o, k, isfinite(x) ? json_object_new_double(x) : NULL);
+    char t[32];
+    return put(o, k, isfinite(x) ? json_object_new_double_s(x, eng_fmt_double(t, x)) : NULL);
 }
 static int put_int(json_object *o, const char *k, int64_t x) {
     json_object *v = json_object_new_int64(x);
@@ -204,8 +206,9 @@ fail:
 static json_object *floats_json(const float *v, int n) {
     json_object *a = json_object_new_array();
     if (!a) return NULL;
-    for (int t = 0; t < n; t++)
-        if (json_object_array_add(a, isfinite(v[t]) ? json_object_new_double(v[t]) : NULL)) {
+    char b[32];
+    for (int t = 0; t < n; t++) /* a float in its shortest form: 2.49, not 2.4900000095367432 */
+        if (json_object_array_add(a, isfinite(v[t]) ? json_object_new_double_s(v[t], eng_fmt_float(b, v[t])) : NULL)) {
             json_object_put(a);
             return NULL;
         }
