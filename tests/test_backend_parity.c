@@ -18,32 +18,8 @@
  * Without a usable CUDA device each parity test prints one "SKIP: no CUDA device (...)"
  * line and calls skip(); the backend-selection test never skips. */
 #include "test_common.h"
+#include "test_cuda.h"
 #include "eng_model.h"
-
-static const eng_backend *g_cuda;
-static char g_reason[512];
-
-static int group_setup(void **s) {
-    (void)s;
-    if (eng_backend_cuda(&g_cuda) != ENG_OK) {
-        g_cuda = NULL;
-        const char *msg = eng_err_msg(), *pre = "no CUDA device: ";
-        if (!strncmp(msg, pre, strlen(pre))) msg += strlen(pre);
-        snprintf(g_reason, sizeof g_reason, "%s", msg);
-    }
-    return 0;
-}
-
-#define REQUIRE_CUDA()                                                  \
-    do {                                                                \
-        if (!g_cuda) {                                                  \
-            printf("SKIP: no CUDA device (%s)\n", g_reason);            \
-            fflush(stdout);                                             \
-            skip();                                                     \
-        }                                                               \
-    } while (0)
-
-static const eng_backend *cpu(void) { return eng_backend_cpu(); }
 
 static float *host_rand(eng_rng *r, size_t n, double lo, double hi) {
     float *x = malloc((n ? n : 1) * sizeof(float));
@@ -67,15 +43,6 @@ static float *download(const eng_backend *be, const float *d, size_t n) {
     assert_int_equal(be->sync(), ENG_OK);
     assert_int_equal(be->to_host(h, d, n), ENG_OK);
     return h;
-}
-
-static void expect_close(const char *what, const float *cuda, const float *ref, size_t n, double atol,
-                         double rtol) {
-    for (size_t k = 0; k < n; k++) {
-        double a = cuda[k], b = ref[k];
-        if (!(fabs(a - b) <= atol + rtol * fabs(b)))
-            fail_msg("%s[%zu]: cuda %.9g, cpu %.9g (atol %g, rtol %g)", what, k, a, b, atol, rtol);
-    }
 }
 
 /* As expect_close, but NaN must meet NaN and an infinity the same infinity. */

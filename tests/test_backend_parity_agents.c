@@ -5,43 +5,10 @@
  * tests/test_backend_parity.c (atol 1e-4, rtol 1e-3) after a few steps.  Without a usable CUDA
  * device each test prints one "SKIP: no CUDA device (...)" line and calls skip(). */
 #include "test_common.h"
+#include "test_cuda.h"
 #include "agt_ddpg.h"
 #include "agt_dqn.h"
 #include "eng_model.h"
-
-static const eng_backend *g_cuda;
-static char g_reason[512];
-
-static int group_setup(void **s) {
-    (void)s;
-    if (eng_backend_cuda(&g_cuda) != ENG_OK) {
-        g_cuda = NULL;
-        const char *msg = eng_err_msg(), *pre = "no CUDA device: ";
-        if (!strncmp(msg, pre, strlen(pre))) msg += strlen(pre);
-        snprintf(g_reason, sizeof g_reason, "%s", msg);
-    }
-    return 0;
-}
-
-#define REQUIRE_CUDA()                                                  \
-    do {                                                                \
-        if (!g_cuda) {                                                  \
-            printf("SKIP: no CUDA device (%s)\n", g_reason);            \
-            fflush(stdout);                                             \
-            skip();                                                     \
-        }                                                               \
-    } while (0)
-
-static const eng_backend *cpu(void) { return eng_backend_cpu(); }
-
-static void expect_close(const char *what, const float *cuda, const float *ref, size_t n, double atol,
-                         double rtol) {
-    for (size_t k = 0; k < n; k++) {
-        double a = cuda[k], b = ref[k];
-        if (!(fabs(a - b) <= atol + rtol * fabs(b)))
-            fail_msg("%s[%zu]: cuda %.9g, cpu %.9g (atol %g, rtol %g)", what, k, a, b, atol, rtol);
-    }
-}
 
 /* ---- a DQN group step on both: same structure, close parameters ------------------------------ */
 
