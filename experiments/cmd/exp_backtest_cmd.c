@@ -9,12 +9,13 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: rlprice backtest [--family logit|ce|ref|preset|all|LIST] [--seed S] [--seeds N]\n"
                "                        [--products 300] [--days 120] [--misset LO,HI] [--max-change PCT]\n"
-               "                        [--traffic FACTOR]\n"
+               "                        [--traffic FACTOR] [--gate-mode 0|1|2] [--gate-level L] [--gate-extend 0|1] [--gate-select L]\n"
                "                        [--db CONNINFO] [--keep] [--out DIR] [--device auto|cpu|cuda]\n"
                "                        [--json FILE] [--config FILE] [--quiet] [<setting flags, e.g. --dqn.lr=0.001>]\n"
                "  simulates a history with known truth, imports it into a throwaway database, runs the nightly\n"
                "  and values every agent's next price and the pushed prices under the truth (docs/backtest.md).\n"
-               "  --family all = logit,ce,ref (the default).\n");
+               "  --family all = logit,ce,ref (the default).  --gate-mode / --gate-level: the nightly's\n"
+               "  nightly.gate_mode (0 ope, 1 model, 2 both) and nightly.gate_level (defaults: the nightly's).\n");
 }
 
 /* "logit,ce" / "all" into cfg->families.  0 or ENG_EINVAL. */
@@ -81,6 +82,16 @@ int exp_cmd_backtest(int argc, char **argv) {
             char *end = NULL;
             cfg.traffic_scale = strtod(v, &end);
             if (*end || !(cfg.traffic_scale > 0)) st = eng_err_set(ENG_EINVAL, "--traffic: expected a factor > 0");
+        } else if (!strcmp(a, "--gate-mode")) st = parse_int(a, v, 0, &cfg.gate_mode);
+        else if (!strcmp(a, "--gate-extend")) st = parse_int(a, v, 0, &cfg.gate_extend);
+        else if (!strcmp(a, "--gate-select")) {
+            char *end = NULL;
+            cfg.gate_select = strtod(v, &end);
+            if (*end || !(cfg.gate_select < 1)) st = eng_err_set(ENG_EINVAL, "--gate-select: expected L < 1");
+        } else if (!strcmp(a, "--gate-level")) {
+            char *end = NULL;
+            cfg.gate_level = strtod(v, &end);
+            if (*end || !(cfg.gate_level > 0 && cfg.gate_level < 1)) st = eng_err_set(ENG_EINVAL, "--gate-level: expected 0 < L < 1");
         } else if (!strcmp(a, "--db")) cfg.conninfo = v;
         else if (!strcmp(a, "--out")) cfg.out_dir = v;
         else if (!strcmp(a, "--device")) cfg.device = v;
@@ -92,6 +103,10 @@ int exp_cmd_backtest(int argc, char **argv) {
     }
     if (strcmp(cfg.device, "auto") && strcmp(cfg.device, "cpu") && strcmp(cfg.device, "cuda")) {
         eng_err_set(ENG_EINVAL, "--device '%s': expected auto, cpu or cuda", cfg.device);
+        goto bad;
+    }
+    if (cfg.gate_mode > 2) {
+        eng_err_set(ENG_EINVAL, "--gate-mode: expected 0 (ope), 1 (model) or 2 (both)");
         goto bad;
     }
     if (config && exp_compare_cfg_load_file(&cc, config)) goto bad;

@@ -31,6 +31,7 @@
 #include <libpq-fe.h>
 
 #include "exp_compare.h"
+#include "exp_gate.h"
 
 /* Hold reasons (the text written to price_recommendations.reason before the guard codes). */
 typedef enum {
@@ -63,6 +64,12 @@ typedef struct exp_nightly_cfg {
     int min_periods;          /* loader: fewer clean periods -> product skipped: 8 */
     float gate_level;         /* two-sided level of the uplift interval whose lower bound must
                                  be above 0 to deploy: 0.95 (docs/backtest.md, gate trade-off) */
+    int gate_mode;            /* exp_gate_mode: the evidence the gate needs (exp_gate.h) */
+    int gate_steps;           /* steps of a move the model gate tries (4: 1, 3/4, 1/2, 1/4) */
+    float gate_select;        /* the model gate picks the eligible move with the highest lower
+                                 bound at this level (0: estimate; -1: gate_level) */
+    int gate_extend;          /* 1: the model gate also tries steps to the guardrails' edge in
+                                 each agent's direction (exp_gate.h) */
     int dry_run;
     const char *out_dir;      /* report folder root: "out/nightly" */
     const char *ckpt_dir;     /* checkpoints: "out/ckpt" ("" = none); the run of date D writes
@@ -127,6 +134,8 @@ typedef struct exp_nightly_summary {
     int n_seen[4];            /* repriced products by where the history charged the new price
                                  (EXP_SEEN_*): normal period, only promotion periods, never */
     int n_capped;             /* deployments whose expected uplift was capped at the plausible */
+    int n_partial;            /* deployments taking part of the agent's move (exp_gate.h) */
+    int n_by_model;           /* deployments on the demand model's evidence */
     exp_agent winner;         /* best agent by the recommended one-step estimate */
     double total_est[EXP_N_AGENTS], total_lo[EXP_N_AGENTS], total_hi[EXP_N_AGENTS];
     int warm_loaded, warm_fresh;
@@ -182,6 +191,8 @@ typedef struct exp_nightly_decision {
     double per_unit;     /* reward -> money per period (exp_nightly_sense_scale) */
     double mean_period;  /* the product's mean revenue (profit) per period */
     double plausible;    /* the largest uplift per period its normal periods make plausible */
+    double frac;         /* deployed: share of the agent's move taken (< 1: "|partial") */
+    int by_model;        /* deployed on the demand model's evidence (exp_gate.h) */
     int capped;          /* 1: uplift, lo, hi were capped at `plausible` (reason "|uplift_capped") */
     char reason[160];    /* "deploy:dqn|rounded", "hold:poor_overlap", ... */
     char note[192];      /* why it failed */
@@ -197,6 +208,9 @@ typedef struct exp_nightly_decision {
  * counts the product as failed. */
 int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const exp_product_result *pr,
                        exp_nightly_decision *d);
+
+/* The gate settings of a nightly configuration (mode, level, steps, reward kind, guard, grid). */
+exp_gate_cfg exp_nightly_gate_cfg(const exp_nightly_cfg *cfg);
 
 /* The process exit code for a run: 0 ok, 2 configuration/usage, 3 database, 4 some products
  * failed, 5 another run of the same run id holds its lock (ENG_EBUSY), 1 anything else. */
