@@ -116,8 +116,8 @@ static void test_promotion_price_not_credited(void **state) {
     assert_int_equal(d.hold, -1); /* the old rule is fooled */
     assert_close(d.price, 9.0, 1e-9, 0);
     for (int mode = EXP_GATE_MODEL; mode <= EXP_GATE_BOTH; mode++)
-        for (int extend = 0; extend <= 1; extend++) {
-            cfg.gate_mode = mode, cfg.gate_extend = extend;
+        for (int v = 0; v < 4; v++) { /* with and without extension and the support limit */
+            cfg.gate_mode = mode, cfg.gate_extend = v & 1, cfg.gate_support_widen = v & 2 ? -1.0f : 0.0f;
             assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
             assert_int_equal(d.hold, EXP_HOLD_NO_UPLIFT);
             assert_close(d.price, 10.0, 1e-12, 0);
@@ -141,6 +141,7 @@ static void test_partial_step(void **state) {
     cfg.compare.guard.n_endings = 0;
     cfg.compare.reward.kind = ENV_REWARD_REVENUE;
     cfg.gate_mode = EXP_GATE_MODEL;
+    cfg.gate_level = 0.95f, cfg.gate_steps = 4, cfg.gate_extend = 0, cfg.gate_select = -1;
     exp_nightly_decision d;
     assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
     assert_int_equal(d.hold, -1);
@@ -155,6 +156,16 @@ static void test_partial_step(void **state) {
     cfg.gate_steps = 1;
     assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
     assert_int_equal(d.hold, EXP_HOLD_NO_UPLIFT);
+    /* extended (the defaults): steps to the guard's edge in the agent's direction; the best
+     * estimate among the confident ones lies near the optimum +5%, never past the whole move's
+     * harm */
+    exp_nightly_cfg def = exp_nightly_default();
+    cfg.gate_steps = def.gate_steps, cfg.gate_extend = 1, cfg.gate_select = 0;
+    exp_compare_cfg_free(&def.compare);
+    assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
+    assert_int_equal(d.hold, -1);
+    assert_true(d.price > 10.2 && d.price < 11.0);
+    assert_true(d.price / 10 * exp(b * (d.price / 10 - 1)) - 1 > 0);
     db_history_free(h);
     exp_compare_cfg_free(&cfg.compare);
 }

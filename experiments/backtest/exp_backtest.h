@@ -104,6 +104,7 @@ typedef struct exp_bt_cfg {
     double gate_level;        /* the nightly's nightly.gate_level (its default) */
     int gate_extend;          /* the nightly's nightly.gate_extend (its default) */
     double gate_select;       /* the nightly's nightly.gate_select (its default) */
+    double gate_support_widen;/* the nightly's nightly.gate_support_widen (its default) */
     int verbose;              /* per-run progress lines on stderr */
 } exp_bt_cfg;
 

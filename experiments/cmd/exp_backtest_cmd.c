@@ -10,6 +10,7 @@ static void usage(FILE *f) {
     fprintf(f, "usage: rlprice backtest [--family logit|ce|ref|preset|all|LIST] [--seed S] [--seeds N]\n"
                "                        [--products 300] [--days 120] [--misset LO,HI] [--max-change PCT]\n"
                "                        [--traffic FACTOR] [--gate-mode 0|1|2] [--gate-level L] [--gate-extend 0|1] [--gate-select L]\n"
+               "                        [--gate-support W]\n"
                "                        [--db CONNINFO] [--keep] [--out DIR] [--device auto|cpu|cuda]\n"
                "                        [--json FILE] [--config FILE] [--quiet] [<setting flags, e.g. --dqn.lr=0.001>]\n"
                "  simulates a history with known truth, imports it into a throwaway database, runs the nightly\n"
@@ -84,7 +85,11 @@ int exp_cmd_backtest(int argc, char **argv) {
             if (*end || !(cfg.traffic_scale > 0)) st = eng_err_set(ENG_EINVAL, "--traffic: expected a factor > 0");
         } else if (!strcmp(a, "--gate-mode")) st = parse_int(a, v, 0, &cfg.gate_mode);
         else if (!strcmp(a, "--gate-extend")) st = parse_int(a, v, 0, &cfg.gate_extend);
-        else if (!strcmp(a, "--gate-select")) {
+        else if (!strcmp(a, "--gate-support")) {
+            char *end = NULL;
+            cfg.gate_support_widen = strtod(v, &end);
+            if (*end) st = eng_err_set(ENG_EINVAL, "--gate-support: expected a share (< 0: no limit)");
+        } else if (!strcmp(a, "--gate-select")) {
             char *end = NULL;
             cfg.gate_select = strtod(v, &end);
             if (*end || !(cfg.gate_select < 1)) st = eng_err_set(ENG_EINVAL, "--gate-select: expected L < 1");

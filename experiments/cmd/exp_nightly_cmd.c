@@ -24,6 +24,7 @@ static const agt_cfg_field nightly_fields[] = {
     {"gate_mode", AGT_CFG_INT, offsetof(exp_nightly_cfg, gate_mode), "gate evidence: 0 ope, 1 demand model, 2 both"},
     {"gate_steps", AGT_CFG_INT, offsetof(exp_nightly_cfg, gate_steps), "steps of a move the model gate tries"},
     {"gate_select", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, gate_select), "level ranking eligible moves (0 estimate, -1 gate_level)"},
+    {"gate_support_widen", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, gate_support_widen), "widening of the normal-period price range (<0: none)"},
     {"gate_extend", AGT_CFG_INT, offsetof(exp_nightly_cfg, gate_extend), "1: the model gate also steps to the guard's edge"},
 };
 #define N_NIGHTLY_FIELDS ((int)(sizeof nightly_fields / sizeof nightly_fields[0]))
@@ -197,12 +198,18 @@ int exp_cmd_nightly(int argc, char **argv) {
     memset(&sum, 0, sizeof sum);
     const char *date = NULL, *config = NULL, *products = NULL, *device = NULL;
     char **plist = NULL, **rest = NULL;
-    int np = 0, nrest = 0, rc = 2, st;
+    const char **nflag = NULL; /* --nightly.key=value flags */
+    int np = 0, nrest = 0, nnflag = 0, rc = 2, st;
     PGconn *conn = NULL;
     prog_state ps = {0};
     ps.t_prev = eng_now(); /* the first stage starts with the command */
-    if (!(rest = calloc((size_t)argc + 1, sizeof *rest))) { fprintf(stderr, "rlprice: out of memory\n"); return 1; }
-    if (eng_par_init(NULL, NULL)) { fprintf(stderr, "rlprice: %s\n", eng_err_msg()); free(rest); return 1; }
+    if (!(rest = calloc((size_t)argc + 1, sizeof *rest)) || !(nflag = calloc((size_t)argc + 1, sizeof *nflag))) {
+        fprintf(stderr, "rlprice: out of memory\n");
+        free(rest);
+        free(nflag);
+        return 1;
+    }
+    if (eng_par_init(NULL, NULL)) { fprintf(stderr, "rlprice: %s\n", eng_err_msg()); free(rest); free(nflag); return 1; }
     const int rank = eng_par_rank();
     int verbose = 0;
     for (int i = 1; i < argc; i++) {
@@ -249,6 +256,8 @@ int exp_cmd_nightly(int argc, char **argv) {
                 goto bad;
             }
             i++;
+        } else if (!strncmp(a, "--nightly.", 10) && strchr(a, '=')) { /* applied after the file */
+            nflag[nnflag++] = a;
         } else rest[nrest++] = argv[i];
 #undef TAKE
     }
@@ -260,6 +269,12 @@ int exp_cmd_nightly(int argc, char **argv) {
     if (config) {
         if (exp_compare_cfg_load_file(&cfg.compare, config)) goto bad;
         if (agt_cfg_load_file(&cfg, nightly_fields, N_NIGHTLY_FIELDS, config, "nightly")) goto bad;
+    }
+    for (int k = 0; k < nnflag; k++) { /* --nightly.key=value flags override the file */
+        char key[64];
+        const char *eq = strchr(nflag[k], '=');
+        snprintf(key, sizeof key, "%.*s", (int)(eq - nflag[k] - 10), nflag[k] + 10);
+        if (agt_cfg_set(&cfg, nightly_fields, N_NIGHTLY_FIELDS, key, eq + 1, nflag[k])) goto bad;
     }
     if (nrest && exp_compare_cfg_parse_flags(&cfg.compare, nrest, rest)) goto bad;
     /* --device overrides the configuration's compare.device; without it the file's line holds */
@@ -309,6 +324,7 @@ done:
     exp_nightly_free_list(plist, np);
     exp_compare_cfg_free(&cfg.compare);
     free(rest);
+    free(nflag);
     if (conn) db_disconnect(conn);
     if (eng_par_broken()) eng_par_abort(rc); /* a rank is gone: end the job with our code */
     eng_par_finalize();

@@ -256,8 +256,9 @@ static int model_try(const exp_gate_cfg *cfg, const db_history *h, const exp_pro
     int st = guarded(cfg, h, pr, c, &gp, &why);
     if (st) return st;
     if (fabs(gp - inc) < 0.005) return ENG_OK; /* no move left */
-    if (!(gp >= fit->sup_lo * (1 - GATE_SUPPORT_TOL) && gp <= fit->sup_hi * (1 + GATE_SUPPORT_TOL)))
-        return ENG_OK; /* outside the prices charged in normal periods */
+    const double tol = GATE_SUPPORT_TOL + cfg->support_widen;
+    if (cfg->support_widen >= 0 && !(gp >= fit->sup_lo * (1 - tol) && gp <= fit->sup_hi * (1 + tol)))
+        return ENG_OK; /* outside the prices charged in normal periods (widened by support_widen) */
     double dir = gp > inc ? 1 : -1;
     /* the lower bound of the uplift: the slope at its unfavourable end */
     double r_lo = exp_gate_rel(fit, inc, gp, -z * dir), score = exp_gate_rel(fit, inc, gp, -zs * dir);

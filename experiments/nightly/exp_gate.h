@@ -44,6 +44,8 @@ typedef struct exp_gate_cfg {
     double select_level;/* among the eligible moves of the model gate, the one with the highest
                            lower bound at this level (0: the highest estimate; < 0: the gate's
                            own level) */
+    double support_widen; /* the model gate's moves stay inside the normal-period price range
+                           widened by this share (0: the range; < 0: no support limit) */
     int extend;         /* 1: also k / 8 of the way to the guardrails' edge in each agent's direction */
     int reward_kind;    /* env_reward_kind: profit kinds value margins */
     env_guard_cfg guard;

@@ -44,11 +44,15 @@ exp_nightly_cfg exp_nightly_default(void) {
     c.date = 0;
     c.window_days = 365;
     c.min_periods = 8;
-    c.gate_level = 0.95f;
-    c.gate_mode = EXP_GATE_OPE;
+    /* the gate: the demand model's 90% bound and a positive OPE uplift, steps along each
+     * agent's direction up to the guardrails, the best estimate among the eligible moves
+     * (docs/backtest.md, "Gate trade-off": chosen on the backtest's trade-off table) */
+    c.gate_level = 0.90f;
+    c.gate_mode = EXP_GATE_BOTH;
     c.gate_steps = 4;
-    c.gate_extend = 0;
-    c.gate_select = -1;
+    c.gate_extend = 1;
+    c.gate_select = 0;
+    c.gate_support_widen = -1;
     c.out_dir = "out/nightly";
     c.ckpt_dir = "out/ckpt";
     c.ckpt_keep = 3;
@@ -198,7 +202,7 @@ double exp_nightly_gate_z(double level) {
 
 exp_gate_cfg exp_nightly_gate_cfg(const exp_nightly_cfg *cfg) {
     exp_gate_cfg g = {.mode = cfg->gate_mode, .level = cfg->gate_level, .ope_alpha = cfg->compare.ope.alpha,
-                      .steps = cfg->gate_steps, .extend = cfg->gate_extend, .select_level = cfg->gate_select, .reward_kind = (int)cfg->compare.reward.kind,
+                      .steps = cfg->gate_steps, .extend = cfg->gate_extend, .support_widen = cfg->gate_support_widen, .select_level = cfg->gate_select, .reward_kind = (int)cfg->compare.reward.kind,
                       .guard = cfg->compare.guard, .grid = cfg->compare.grid};
     return g;
 }
@@ -394,9 +398,9 @@ static char *config_text(const exp_nightly_cfg *cfg) {
     char *t = eng_malloc(len);
     if (!t) { free(ct); return NULL; }
     size_t o = (size_t)snprintf(t, len, "%snightly.window_days = %d\nnightly.min_periods = %d\nnightly.gate_level = %g\n"
-                                "nightly.gate_mode = %d\nnightly.gate_steps = %d\nnightly.gate_extend = %d\nnightly.gate_select = %g\nproducts = ",
+                                "nightly.gate_mode = %d\nnightly.gate_steps = %d\nnightly.gate_extend = %d\nnightly.gate_select = %g\nnightly.gate_support_widen = %g\nproducts = ",
                                 ct, cfg->window_days, cfg->min_periods, cfg->gate_level, cfg->gate_mode, cfg->gate_steps,
-                                cfg->gate_extend, cfg->gate_select);
+                                cfg->gate_extend, cfg->gate_select, cfg->gate_support_widen);
     if (!cfg->products) o += (size_t)snprintf(t + o, len - o, "*");
     for (int i = 0; i < cfg->n_products; i++) o += (size_t)snprintf(t + o, len - o, "%s%s", i ? "," : "", cfg->products[i]);
     snprintf(t + o, len - o, "\n");

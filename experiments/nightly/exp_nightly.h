@@ -68,6 +68,8 @@ typedef struct exp_nightly_cfg {
     int gate_steps;           /* steps of a move the model gate tries (4: 1, 3/4, 1/2, 1/4) */
     float gate_select;        /* the model gate picks the eligible move with the highest lower
                                  bound at this level (0: estimate; -1: gate_level) */
+    float gate_support_widen; /* the model gate's moves stay inside the normal-period price
+                                 range widened by this share (0; < 0: no limit) */
     int gate_extend;          /* 1: the model gate also tries steps to the guardrails' edge in
                                  each agent's direction (exp_gate.h) */
     int dry_run;
