@@ -65,6 +65,11 @@ typedef struct exp_product_result {
     ope_value uplift[EXP_N_AGENTS];
     ope_value uplift_shrunk[EXP_N_AGENTS];
 
+    /* Evaluation rows whose behaviour propensity is the one rlprice logged when it set that
+     * period's price (exact: docs/ope.md, "Logged propensities") and those whose propensity is
+     * the fitted behaviour model's estimate. */
+    int n_eval_logged, n_eval_estimated;
+
     /* Trajectories for the report: [n_periods] historical prices and, per agent, the guarded
      * price it would have set in each period given the state then (NaN where no state). */
     int n_periods;
