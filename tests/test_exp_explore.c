@@ -354,6 +354,19 @@ static void test_explore_budget_pins_seed(void **state) {
 }
 
 /* ---- the nightly with exploration, through PostgreSQL ----------------------------------------- */
+/* 1 when file dir/name contains text. */
+static int file_has(const char *dir, const char *name, const char *text) {
+    char p[1600];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "rb");
+    if (!f) return 0;
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return strstr(buf, text) != NULL;
+}
+
 #define NDAYS 40
 #define NPROD 6
 
@@ -401,6 +414,12 @@ static void test_nightly_explores_and_logs(void **state) {
     assert_int_equal(tdb_long(c2, "SELECT count(*) FROM price_recommendations WHERE run_id = $1 AND price <> decided_price",
                               1, v), s.explore.n_explored);
     assert_true(s.explore.cost_expected <= cfg.explore.max_cost * s.explore.revenue * (1 + 1e-9));
+    /* recommendations.json and the report say it too */
+    assert_true(file_has(s.report_dir, "recommendations.json", "\"support_probs\""));
+    assert_true(file_has(s.report_dir, "recommendations.json", "\"exploration\""));
+    assert_true(file_has(s.report_dir, "report.json", "\"exploration\""));
+    assert_true(file_has(s.report_dir, "report.html", "id=\"exploration\""));
+    assert_true(file_has(s.report_dir, "report.html", "id=\"propensities\""));
     /* the logged propensity is the probability of the pushed price in the logged distribution */
     assert_int_equal(tdb_long(c2, "SELECT count(*) FROM price_recommendations WHERE run_id = $1 AND"
                                   " propensity = support_probs[array_position(support_prices, price)]", 1, v),
@@ -423,6 +442,9 @@ static void test_nightly_explores_and_logs(void **state) {
     assert_int_equal(exp_nightly_run(&cfg2, &s2), 0);
     assert_true(s2.n_eval_logged >= 1 && s2.n_eval_logged <= s.n_products);
     assert_true(s2.n_eval_estimated > 0);
+    char txt[64];
+    snprintf(txt, sizeof txt, "%ld evaluation rows with the propensity rlprice logged", s2.n_eval_logged);
+    assert_true(file_has(s2.report_dir, "report.html", txt));
     const char *v2[1] = {s2.run_id};
     assert_int_equal(tdb_long(c2, "SELECT count(*) FROM price_recommendations WHERE run_id = $1 AND propensity = 1"
                                   " AND price = decided_price", 1, v2), s2.n_products);

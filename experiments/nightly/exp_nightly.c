@@ -716,6 +716,12 @@ static int nightly_decide_all(nightly_run *r) {
     sum->n_failed = failed.n;
     /* logged exploration: a step of its own after the decisions (exp_nightly_explore.c) */
     if (exp_nightly_explore(cfg, r->h, res, r->dec, res->n_products, &sum->explore)) return ENG_ENOMEM;
+    r->res->explore_on = sum->explore.on; /* for the report */
+    r->res->n_explore_eligible = sum->explore.n_eligible;
+    r->res->n_explored = sum->explore.n_explored;
+    r->res->explore_prob = sum->explore.prob;
+    r->res->explore_cost = sum->explore.cost;
+    r->res->explore_cost_share = sum->explore.cost_share;
     for (size_t j = 0; j < r->nrec; j++) {
         const decision *d = r->rdec[j];
         db_recommendation *rc = &r->recs[j];
