@@ -434,8 +434,13 @@ int cmp_shared_train(cmp_ctx *c, int *prod, int n) {
     g.P = 1, g.n = n, g.prod = prod, g.pooled = 1;
     snprintf(g.name, sizeof g.name, "shared");
     const uint64_t key = 0;
-    int rc = create_agents(c, &g, &key, c->cfg->shared_batch);
-    if (!rc) rc = cmp_group_train_nets(c, &g, c->cfg->shared_steps, c->cfg->shared_steps, -1);
+    /* warm start: the previous night's shared networks continue with warm_frac of the budget */
+    int loaded = c->cfg->ckpt_dir ? cmp_group_try_load(c, &g) : 0;
+    int rc = loaded ? 0 : create_agents(c, &g, &key, c->cfg->shared_batch);
+    long steps = c->cfg->shared_steps;
+    if (loaded && (steps = (long)llround(c->cfg->warm_frac * (double)steps)) < 1) steps = 1;
+    if (!rc) rc = cmp_group_train_nets(c, &g, steps, steps, -1);
+    if (!rc && c->cfg->ckpt_dir && (c->cfg->shard_count <= 1 || c->cfg->shard_index == 0)) rc = cmp_group_save(c, &g);
     if (!rc) {
         eng_model *m[3] = {agt_dqn_online(g.dqn), agt_ddpg_actor(g.ddpg), agt_ddpg_critic(g.ddpg)};
         float **dst[3] = {&c->sh_dqn, &c->sh_actor, &c->sh_critic};
