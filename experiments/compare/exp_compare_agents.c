@@ -552,14 +552,21 @@ int cmp_shared_train(cmp_ctx *c, int *prod, int n) {
     memset(&g, 0, sizeof g);
     g.P = 1, g.n = n, g.prod = prod, g.pooled = 1;
     snprintf(g.name, sizeof g.name, "shared");
-    int rc;
+    int rc = 0;
     if (cfg->shard_count > 1 && S != cfg->shard_count)
         rc = eng_err_set(ENG_EINVAL, "compare: compare.shared_shards = %d under %d MPI ranks (0 or %d)", S,
                          cfg->shard_count, cfg->shard_count);
-    else if (S > 1) /* data-parallel shards: every rank, even one without products */
+    else if (S > 1) /* data-parallel shards: every rank, even one without products (no warm start yet) */
         rc = shared_train_shards(c, prod, n, S, &g);
-    else if (!(rc = create_agents(c, &g, &(const uint64_t){0}, cfg->shared_batch)))
-        rc = cmp_group_train_nets(c, &g, cfg->shared_steps, cfg->shared_steps, -1);
+    else {
+        /* warm start: the previous night's shared networks continue with warm_frac of the budget */
+        int loaded = cfg->ckpt_dir ? cmp_group_try_load(c, &g) : 0;
+        if (!loaded) rc = create_agents(c, &g, &(const uint64_t){0}, cfg->shared_batch);
+        long steps = cfg->shared_steps;
+        if (loaded && (steps = (long)llround(cfg->warm_frac * (double)steps)) < 1) steps = 1;
+        if (!rc) rc = cmp_group_train_nets(c, &g, steps, steps, -1);
+        if (!rc && cfg->ckpt_dir && (cfg->shard_count <= 1 || cfg->shard_index == 0)) rc = cmp_group_save(c, &g);
+    }
     if (!rc) {
         eng_model *m[3] = {agt_dqn_online(g.dqn), agt_ddpg_actor(g.ddpg), agt_ddpg_critic(g.ddpg)};
         float **dst[3] = {&c->sh_dqn, &c->sh_actor, &c->sh_critic};

@@ -176,4 +176,11 @@ int cmp_shard_fqe_gather(cmp_ctx *c, const int *el, int want, int status);
 /* Totals over products and the winners into c->res.  Returns 0 or a negative status. */
 int cmp_totals(cmp_ctx *c);
 
+/* Warm start of a group (exp_compare.c): load g's DQN and DDPG from the source checkpoint
+ * folder when its manifest (layout, normalisation, shapes, product list) matches: 1 loaded, 0
+ * not (logged; g has no agents then).  Save g's agents and manifest into ckpt_dir: 0 or a
+ * status (a diverged group is not saved). */
+int cmp_group_try_load(const cmp_ctx *c, cmp_group *g);
+int cmp_group_save(const cmp_ctx *c, cmp_group *g);
+
 #endif
