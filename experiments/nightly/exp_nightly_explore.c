@@ -9,6 +9,7 @@
 #include "exp_nightly_explore.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,6 +90,14 @@ static int pooled_elasticity(const db_history *h, const exp_results *res, int n,
     return ENG_OK;
 }
 
+/* A float setting as the decimal a team typed (0.2f -> 0.2, not 0.20000000298...), so the
+ * logged probabilities are the ones set. */
+static double setting(float x) {
+    char b[32];
+    snprintf(b, sizeof b, "%.7g", (double)x);
+    return strtod(b, NULL);
+}
+
 /* Neighbouring prices of product p's decided price d->price: the grid levels j = 1, 2, ... on
  * either side (steps of 2 band / (K - 1) of the reference price), each through the deployment's
  * guardrails (bounds, change limit from the incumbent, margin, price band, endings), kept when
@@ -103,7 +112,7 @@ static int neighbours(const exp_nightly_cfg *cfg, const db_history *h, int p, co
         return 0;
     }
     const env_grid *g = &cfg->compare.grid;
-    const double step = ref * 2.0 * g->band / (g->K - 1), p0 = d->price, lim = cfg->explore.max_step * p0 + 1e-9;
+    const double step = ref * 2.0 * g->band / (g->K - 1), p0 = d->price, lim = setting(cfg->explore.max_step) * p0 + 1e-9;
     env_guard_bounds b = env_guard_bounds_band(h, p, d->incumbent, g);
     int m = 0;
     for (int side = -1; side <= 1; side += 2) {
@@ -216,9 +225,9 @@ int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const e
         cost_sum += it[i].cost;
     }
     /* the budget: q x expected cost <= max_cost x the night's expected revenue */
-    double q = cfg->explore.share;
-    if (cost_sum > 0 && q * cost_sum > cfg->explore.max_cost * s.revenue)
-        q = cfg->explore.max_cost * s.revenue / cost_sum;
+    double q = setting(cfg->explore.share);
+    const double budget = setting(cfg->explore.max_cost) * s.revenue;
+    if (cost_sum > 0 && q * cost_sum > budget) q = budget / cost_sum;
     if (q > 1) q = 1;
     s.prob = q;
     s.cost_expected = q * cost_sum;
