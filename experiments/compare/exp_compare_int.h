@@ -44,6 +44,9 @@ typedef struct cmp_ctx {
     int *lvl_count;        /* [n_products][K] training rows logged at each grid level */
     float *lo_ratio, *hi_ratio; /* [n_products] logged training ratio range (NaN: none) */
     double *refp;          /* [n_products] reference price of the grid (NaN: none) */
+    double *dyb;           /* [tr->n] reward minus the period's observed rate (= -rate of the
+                              period the reward compares with), NaN where the product's demand
+                              model cannot value the row (compare.dyna; else NULL) */
     /* the shared networks' parameters (compare.shared = 1), copied into every product slot */
     float *sh_dqn, *sh_actor, *sh_critic;
 } cmp_ctx;
@@ -176,5 +179,12 @@ int cmp_shard_fqe_gather(cmp_ctx *c, const int *el, int want, int status);
 
 /* Totals over products and the winners into c->res.  Returns 0 or a negative status. */
 int cmp_totals(cmp_ctx *c);
+
+/* Warm start of a group (exp_compare.c): load g's DQN and DDPG from the source checkpoint
+ * folder when its manifest (layout, normalisation, shapes, product list) matches: 1 loaded, 0
+ * not (logged; g has no agents then).  Save g's agents and manifest into ckpt_dir: 0 or a
+ * status (a diverged group is not saved). */
+int cmp_group_try_load(const cmp_ctx *c, cmp_group *g);
+int cmp_group_save(const cmp_ctx *c, cmp_group *g);
 
 #endif
