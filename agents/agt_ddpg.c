@@ -33,6 +33,7 @@ struct agt_ddpg {
     float *dbuf;
     float *x, *dx, *mu, *qv, *y, *dq, *da, *qmean;
     unsigned char *pmask;  /* mask of the step whose statistics are pending */
+    unsigned char *amask;  /* slots taking the Adam step (cfg.grad_hook) */
     int pending;
     long pending_step;
     float *loss;      /* [P] */
@@ -106,7 +107,7 @@ void agt_ddpg_free(agt_ddpg *q) {
         q->be->free(q->db);
         q->be->free(q->dbuf);
     }
-    free(q->pmask); free(q->loss); free(q->gn_c); free(q->gn_a); free(q->s1);
+    free(q->pmask); free(q->amask); free(q->loss); free(q->gn_c); free(q->gn_a); free(q->s1);
     free(q);
 }
 
@@ -137,9 +138,10 @@ int agt_ddpg_create(agt_ddpg **out, const eng_backend *be, const agt_ddpg_cfg *c
     q->bad = eng_calloc(P, 1); q->mask = eng_calloc(P, 1); q->newbad = eng_calloc(P, 1); q->cbad = eng_calloc(P, 1);
     q->frozen = eng_calloc(P, 1); q->skip = eng_calloc(P, 1);
     q->pmask = eng_calloc(P, 1);
+    q->amask = eng_calloc(P, 1);
     q->loss = eng_calloc(P, sizeof(float)); q->gn_c = eng_calloc(P, sizeof(float));
     q->gn_a = eng_calloc(P, sizeof(float)); q->s1 = eng_calloc((size_t)P * S, sizeof(float));
-    if (!q->rng || !q->ou || !q->bad || !q->mask || !q->newbad || !q->cbad || !q->frozen || !q->skip || !q->pmask || !q->loss || !q->gn_c ||
+    if (!q->rng || !q->ou || !q->bad || !q->mask || !q->newbad || !q->cbad || !q->frozen || !q->skip || !q->pmask || !q->amask || !q->loss || !q->gn_c ||
         !q->gn_a || !q->s1) {
         st = ENG_ENOMEM;
         goto cleanup;
@@ -222,9 +224,28 @@ static int ddpg_settle(agt_ddpg *q) {
     return ENG_OK;
 }
 
+/* One group update on the backend: the minibatch goes up in one copy; the critic targets, the
+ * critic inputs [state, action], the actor's gradient through the critic and the
+ * behaviour-cloning term are built there; losses and gradient norms come back one step late
+ * (as in agt_dqn.c).  Per update on a device: one upload (plus the masks when they change),
+ * one host wait; critic_loss / actor_q ask for this update's values at once (more waits). */
+/* Adam on network m (critic or actor) over the slots of q->mask, or, with cfg.grad_hook (shared
+ * networks trained data-parallel), over the slots the hook chose after tying the gradients.
+ * Returns 0 or the hook's / Adam's failure. */
+static int ddpg_adam(agt_ddpg *q, eng_model *m, const eng_adam_cfg *ac) {
+    const unsigned char *mk = q->mask;
+    if (q->cfg.grad_hook) {
+        int st = q->cfg.grad_hook(q->cfg.grad_ctx, m, q->mask, q->amask);
+        if (st) return st;
+        mk = q->amask;
+    }
+    return eng_model_adam_step(m, ac, mk, NULL);
+}
+
 /* The device work of a step, after the minibatch upload: the critic's targets, forward,
  * backward and Adam step, then the actor's (through the critic's input gradient), then the
- * Polyak updates of both target networks.  Returns 0 or a status. */
+ * Polyak updates of both target networks (ddpg_adam: a gradient hook inside makes the rest of
+ * the step run as plain launches, see be->graph_begin).  Returns 0 or a status. */
 static int ddpg_device_step(agt_ddpg *q) {
     const int P = q->P, B = q->cfg.batch, S = q->cfg.state_dim;
     const size_t PB = (size_t)P * B;
@@ -244,7 +265,7 @@ static int ddpg_device_step(agt_ddpg *q) {
     if ((st = eng_model_zero_grad(q->critic))) return st;
     if ((st = eng_model_loss_backward_dev(q->critic, ENG_LOSS_MSE, 1.0f, q->y, dw))) return st;
     ac.lr = q->cfg.critic_lr;
-    if ((st = eng_model_adam_step(q->critic, &ac, q->mask, NULL))) return st;
+    if ((st = ddpg_adam(q, q->critic, &ac))) return st;
     /* ---- actor: maximise lambda Q(s, mu(s)) [- (mu(s) - a)^2] ---- */
     if ((st = eng_model_forward_dev(q->actor, ds, B))) return st;
     const float *mu = eng_model_output_dev(q->actor);
@@ -259,17 +280,12 @@ static int ddpg_device_step(agt_ddpg *q) {
     if ((st = eng_model_zero_grad(q->actor))) return st;
     if ((st = eng_model_backward_dev(q->actor, q->da, NULL))) return st;
     ac.lr = q->cfg.actor_lr;
-    if ((st = eng_model_adam_step(q->actor, &ac, q->mask, NULL))) return st;
-    /* ---- targets (inside the step's graph; the statistics below do not read them) ---- */
+    if ((st = ddpg_adam(q, q->actor, &ac))) return st;
+    /* ---- targets (inside the step's graph; the statistics after it do not read them) ---- */
     if ((st = eng_model_polyak(q->actor_t, q->actor, q->cfg.tau))) return st;
     return eng_model_polyak(q->critic_t, q->critic, q->cfg.tau);
 }
 
-/* One group update on the backend: the minibatch goes up in one copy; the critic targets, the
- * critic inputs [state, action], the actor's gradient through the critic and the
- * behaviour-cloning term are built there; losses and gradient norms come back one step late
- * (as in agt_dqn.c).  Per update on a device: one upload (plus the masks when they change),
- * one host wait; critic_loss / actor_q ask for this update's values at once (more waits). */
 int agt_ddpg_train_step(agt_ddpg *q, float *critic_loss, float *actor_q) {
     if (!q) return eng_err_set(ENG_EINVAL, "ddpg_train_step: NULL agent");
     const int P = q->P, B = q->cfg.batch;
@@ -284,7 +300,7 @@ int agt_ddpg_train_step(agt_ddpg *q, float *critic_loss, float *actor_q) {
     if ((st = agt_replay_sample_group(q->rb, q->rng, q->skip, q->cfg.learn_start, B, q->mask, &any, q->s, q->a, q->r,
                                       q->s2, q->done)))
         return st;
-    if (!any) return ENG_OK;
+    if (!any && !q->cfg.grad_hook) return ENG_OK;
     for (int p = 0; p < P; p++) q->maskf[p] = q->mask[p] ? 1.0f : 0.0f;
     for (size_t i = 0; i < PB; i++) q->w[i] = q->maskf[i / (size_t)B]; /* idle products: weight 0 */
     if ((st = be->to_device(q->db, q->hb, q->nbatch))) return st;

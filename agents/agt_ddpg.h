@@ -47,6 +47,13 @@ typedef struct agt_ddpg_cfg {
     const uint64_t *keys; /* NULL, or [P] stream keys instead of product_base + p, for the noise
                              and replay streams and the initial weights (as agt_dqn_cfg.keys).
                              Borrowed during agt_ddpg_create only; not saved */
+    /* Data-parallel shared networks (the comparison's compare.shared under MPI, docs/mpi.md):
+       NULL, or called after every backward (critic, then actor) and before its Adam step with the
+       network, the slots that took part (mask [P]) and step_mask [P] to fill: the slots that
+       then take the Adam step (eng_model_grads_tie).  With a hook a step never returns early
+       (a slot without rows still calls it, so the ranks stay in step).  Not saved */
+    int (*grad_hook)(void *ctx, eng_model *m, const unsigned char *mask, unsigned char *step_mask);
+    void *grad_ctx;
 } agt_ddpg_cfg;
 
 agt_ddpg_cfg agt_ddpg_default(void);

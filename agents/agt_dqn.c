@@ -36,6 +36,7 @@ struct agt_dqn {
     float *loss;                     /* [P] */
     float *gnorm;                    /* [P] gradient norms from the Adam step */
     unsigned char *pmask;            /* [P] mask of the step whose statistics are pending */
+    unsigned char *amask;            /* [P] slots taking the Adam step (cfg.grad_hook) */
     int pending;                     /* that step's loss / gradient norms are posted, unchecked */
     long pending_step;
     float *s1, *q1;                  /* [P][S], [P][A] for acting */
@@ -106,7 +107,7 @@ void agt_dqn_free(agt_dqn *q) {
     eng_model_free(q->target);
     agt_replay_free(q->rb);
     const eng_backend *be = q->be;
-    free(q->rng); free(q->bad); free(q->mask); free(q->newbad); free(q->pmask);
+    free(q->rng); free(q->bad); free(q->mask); free(q->newbad); free(q->pmask); free(q->amask);
     free(q->frozen); free(q->skip); free(q->support); free(q->hq);
     if (be) {
         be->graph_free(q->graph);
@@ -139,10 +140,11 @@ int agt_dqn_create(agt_dqn **out, const eng_backend *be, const agt_dqn_cfg *cfg,
     const size_t PB = (size_t)P * cfg->batch, S = (size_t)cfg->state_dim, A = (size_t)cfg->n_actions;
     q->rng = eng_calloc(P, sizeof(eng_rng));
     q->bad = eng_calloc(P, 1); q->mask = eng_calloc(P, 1); q->newbad = eng_calloc(P, 1); q->pmask = eng_calloc(P, 1);
+    q->amask = eng_calloc(P, 1);
     q->frozen = eng_calloc(P, 1); q->skip = eng_calloc(P, 1);
     q->loss = eng_calloc(P, sizeof(float)); q->gnorm = eng_calloc(P, sizeof(float));
     q->s1 = eng_calloc((size_t)P * S, sizeof(float)); q->q1 = eng_calloc((size_t)P * A, sizeof(float));
-    if (!q->rng || !q->bad || !q->mask || !q->newbad || !q->pmask || !q->frozen || !q->skip || !q->loss || !q->gnorm || !q->s1 || !q->q1) {
+    if (!q->rng || !q->bad || !q->mask || !q->newbad || !q->pmask || !q->amask || !q->frozen || !q->skip || !q->loss || !q->gnorm || !q->s1 || !q->q1) {
         st = ENG_ENOMEM;
         goto cleanup;
     }
@@ -344,6 +346,19 @@ static int dqn_settle(agt_dqn *q) {
     return ENG_OK;
 }
 
+/* The Adam step of the online network over the slots of q->mask, or, with cfg.grad_hook (shared
+ * networks trained data-parallel), over the slots the hook chose after tying the gradients.
+ * Returns 0 or the hook's / Adam's failure. */
+static int dqn_adam(agt_dqn *q, const eng_adam_cfg *ac, float *gnorm) {
+    const unsigned char *m = q->mask;
+    if (q->cfg.grad_hook) {
+        int st = q->cfg.grad_hook(q->cfg.grad_ctx, q->online, q->mask, q->amask);
+        if (st) return st;
+        m = q->amask;
+    }
+    return eng_model_adam_step(q->online, ac, m, gnorm);
+}
+
 /* The host path of a step (CQL, smoothness or a support mask): targets with the support mask
  * at s', the loss's gradient computed here (dqn_cql_backward), Adam, and the divergence checks at
  * once (no posted statistics).  The minibatch is in the host views.  Returns 0 or a status. */
@@ -367,7 +382,7 @@ static int dqn_step_host(agt_dqn *q) {
     eng_adam_cfg ac = eng_adam_default();
     ac.lr = q->cfg.lr;
     ac.clip_norm = q->cfg.clip_norm;
-    if ((st = eng_model_adam_step(q->online, &ac, q->mask, q->gnorm))) return st;
+    if ((st = dqn_adam(q, &ac, q->gnorm))) return st;
     q->steps++;
     if (q->steps % AGT_FULL_CHECK == 0) {
         if ((st = eng_model_check_finite(q->online, q->newbad)) < 0) return st;
@@ -386,7 +401,9 @@ static int dqn_step_host(agt_dqn *q) {
 }
 
 /* The device work of a step, after the minibatch upload: bootstrap values, the forward, the
- * targets (be->dqn_targets), the loss's backward and Adam.  Returns 0 or a status. */
+ * targets (be->dqn_targets), the loss's backward and Adam (dqn_adam: a gradient hook inside
+ * makes the rest of the step run as plain launches, see be->graph_begin).  Returns 0 or a
+ * status. */
 static int dqn_device_step(agt_dqn *q) {
     const int P = q->P, B = q->cfg.batch, A = q->cfg.n_actions, S = q->cfg.state_dim;
     const size_t PB = (size_t)P * B;
@@ -408,7 +425,7 @@ static int dqn_device_step(agt_dqn *q) {
     eng_adam_cfg ac = eng_adam_default();
     ac.lr = q->cfg.lr;
     ac.clip_norm = q->cfg.clip_norm;
-    return eng_model_adam_step(q->online, &ac, q->mask, NULL);
+    return dqn_adam(q, &ac, NULL);
 }
 
 /* One group step on the backend: the minibatch goes up in one copy, the bootstrap targets are
@@ -428,7 +445,7 @@ int agt_dqn_train_step(agt_dqn *q, float *loss) {
         return st;
     if (loss)
         for (int p = 0; p < P; p++) loss[p] = NAN;
-    if (!any) return ENG_OK;
+    if (!any && !q->cfg.grad_hook) return ENG_OK;
     if (q->cfg.cql_alpha > 0 || q->cfg.smooth > 0 || q->support) {
         if ((st = dqn_step_host(q))) return st;
         if (loss)

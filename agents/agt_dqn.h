@@ -58,6 +58,13 @@ typedef struct agt_dqn_cfg {
                               model does not depend on its group or slot (the comparison keys
                               products by their catalogue position; MPI ranks, docs/mpi.md).
                               Borrowed during agt_dqn_create only; not saved */
+    /* Data-parallel shared networks (the comparison's compare.shared under MPI, docs/mpi.md):
+       NULL, or called after every training step's backward and before its Adam step with the
+       network, the slots that took part (mask [P]) and step_mask [P] to fill: the slots that
+       then take the Adam step (eng_model_grads_tie).  With a hook a step never returns early
+       (a slot without rows still calls it, so the ranks stay in step).  Not saved */
+    int (*grad_hook)(void *ctx, eng_model *m, const unsigned char *mask, unsigned char *step_mask);
+    void *grad_ctx;
 } agt_dqn_cfg;
 
 /* The documented defaults above. */

@@ -228,7 +228,8 @@ int eng_backend_cuda(const eng_backend **out);
 
 /* CUDA graphs (see graph_begin), process-wide: on by default when the build has CUDA 12 or
  * newer; off with eng_cuda_set_graphs(0) or RLPRICE_CUDA_GRAPHS=0 (or off/no/false) in the
- * environment, and for the rest of the process after a capture failed.
+ * environment, and for the rest of the process after a capture failed.  For tests,
+ * eng_cuda_set_graphs(2) turns graphs on and makes the next capture fail (the fallback path).
  * eng_cuda_graphs_status(): "on", "off (<why>)" or "not compiled in" (never NULL; a
  * thread-local copy valid until the next call on the thread). */
 void eng_cuda_set_graphs(int on);

@@ -44,6 +44,7 @@ extern "C" {
 static pthread_mutex_t g_graph_mu = PTHREAD_MUTEX_INITIALIZER;
 static int g_graphs = -1;            /* -1 not decided yet, 0 off, 1 on */
 static char g_graphs_text[320] = ""; /* eng_cuda_graphs_status() */
+static int g_graphs_fail_next = 0;   /* eng_cuda_set_graphs(2): the next capture fails (tests) */
 
 /* Decides once: on, unless RLPRICE_CUDA_GRAPHS is 0/off/no/false or the toolkit is too old;
  * caller holds g_graph_mu. */
@@ -87,6 +88,7 @@ extern "C" void eng_cuda_set_graphs(int on) {
         snprintf(g_graphs_text, sizeof g_graphs_text, "off (built with CUDA < 12)");
     } else {
         g_graphs = on ? 1 : 0;
+        g_graphs_fail_next = on == 2;
         snprintf(g_graphs_text, sizeof g_graphs_text, on ? "on" : "off (turned off by the setting)");
     }
     pthread_mutex_unlock(&g_graph_mu);
@@ -375,6 +377,11 @@ static int graph_capture(cu_graph *g) {
     cudaGraph_t graph = NULL;
     int end = cuda_check(cudaStreamEndCapture(g_stream, &graph)); /* always: leaves capture mode */
     if (st == ENG_OK) st = end;
+    pthread_mutex_lock(&g_graph_mu);
+    if (st == ENG_OK && g_graphs_fail_next) /* eng_cuda_set_graphs(2): the fallback under test */
+        st = eng_err_set(ENG_EDEVICE, "failure forced by eng_cuda_set_graphs(2)");
+    g_graphs_fail_next = 0;
+    pthread_mutex_unlock(&g_graph_mu);
     if (st == ENG_OK) st = cuda_check(cudaGraphInstantiate(&g->exec, graph, 0));
     if (st != ENG_OK) {
         if (graph) cudaGraphDestroy(graph);

@@ -106,6 +106,17 @@ int eng_model_zero_grad(eng_model *m);
  * (~550 bytes per parameter over the network) and an upload.  Returns 0, ENG_ENOMEM, eng_par's
  * failures (ENG_EIO: a rank died or did not answer). */
 int eng_model_grads_allreduce(eng_model *m, double scale);
+/* The data-parallel step of the comparison's shared networks (docs/mpi.md, "Shared networks"):
+ * the model's P slots are SHARDS of one network (every slot holds the same parameters); slot p
+ * took part in this step when mask[p] (its rows gave a gradient).  Every rank's slot gradients
+ * are gathered (allgather, 4 bytes per parameter per slot) and summed in double in (rank, slot)
+ * order over the slots with mask set, divided by their count, rounded to float and written into
+ * EVERY slot; step_mask[p] (P entries) := 1 when any slot anywhere took part, so every slot
+ * then takes the same Adam step.  The sum's order depends only on the shard order, so one
+ * process holding all S shards as S slots and S ranks holding one slot each get bit-identical
+ * gradients.  Collective under MPI (every rank at every step, even with no rows: mask all 0).
+ * Returns 0, ENG_ENOMEM, eng_par's failures (ENG_EIO: a rank died or did not answer). */
+int eng_model_grads_tie(eng_model *m, const unsigned char *mask, unsigned char *step_mask);
 
 /* ---- device-resident steps (issue 16): inputs and outputs in BACKEND memory (be->alloc),
  * so a batch is uploaded once by the caller and intermediate values never visit the host.

@@ -8,7 +8,9 @@
 # one core with one BLAS thread (mpirun -np 1 for the one-rank runs, so binding is the same):
 #   weak:   1 rank x P products   vs  K ranks x K*P products (P per rank)   goal: ratio <= 1.15
 #   strong: 1 rank x K*P products vs  K ranks x K*P products               (speed-up, ideal K)
-# and the bytes rank 0 received from the others.  Prints uptime before and after: on a shared
+# and the bytes rank 0 received from the others; then every rank's wall/cpu seconds per stage
+# (eng_stage.h) and the same ratios from the CPU seconds of the busiest rank (what a machine with
+# a free core per rank would show).  Prints uptime before and after: on a shared
 # machine the figures are only as good as the load lets them be.
 set -eu
 P=${1:-128}; DAYS=${2:-60}; K=${3:-2}
@@ -50,6 +52,23 @@ printf 'weak scaling:   1 rank x %d products %.1f s;  %d ranks x %d products %.1
 printf 'strong scaling: 1 rank x %d products %.1f s;  %d ranks %.1f s;  speed-up %.2f (ideal %d)\n' \
     "$((K * P))" "$t_s1" "$K" "$t_wk" "$(echo "$t_s1 / $t_wk" | bc -l)" "$K"
 echo "sent to rank 0 by the other ranks: ${bytes:-?}"
+# CPU seconds of the busiest rank over the night's top-level stages (load agree compare decide
+# report push; rank 0's full line, the others' up to the gather): what the wall time would be
+# with a free core per rank and no waiting
+cpu_max() {
+    grep -h 'stages' "$tmp/$1.log" | grep -v 'rank 0 stages to the gather' | awk '{
+        t = 0
+        for (i = 1; i <= NF; i++)
+            if ($i ~ /^(load|agree|compare|decide|report|push)$/) { split($(i + 1), w, "/"); t += w[2] }
+        if (t > m) m = t
+    } END { printf "%.2f", m }'
+}
+c_w1=$(cpu_max weak1); c_wk=$(cpu_max weakK); c_s1=$(cpu_max strong1)
+printf 'cpu of the busiest rank: weak %.2f s vs %.2f s, ratio %.2f (goal <= 1.15);  strong speed-up %.2f\n' \
+    "$c_wk" "$c_w1" "$(echo "$c_wk / $c_w1" | bc -l)" "$(echo "$c_s1 / $c_wk" | bc -l)"
 for tag in weak1 weakK strong1; do
     echo "  $tag: $(grep -h 'time: load' "$tmp/$tag.log" | sed 's/^ *//')"
+    # per rank and stage, wall/cpu seconds (cpu = the rank's own work; wall - cpu = waiting for
+    # a core or for the other ranks)
+    grep -h 'stages' "$tmp/$tag.log" | sed 's/.*nightly: /    /'
 done

@@ -79,6 +79,53 @@ static void test_xsum_order_free(void **state) {
     assert_true(isnan(eng_xsum_round(&f)));
 }
 
+
+/* A 4-8-2 model of P slots, every slot with the parameters of seed 5's slot 0, its gradient of
+ * the MSE on rows [first, first + 4) of a fixed batch of 8 (slot p: rows first + 4p ..). */
+static eng_model *tie_model(int P, int first) {
+    eng_arch a;
+    eng_model *m = NULL, *m0 = NULL;
+    if (eng_arch_mlp(&a, (int[]){4, 8, 2}, 3, ENG_ACT_RELU, ENG_ACT_IDENTITY) ||
+        eng_model_create(&m, eng_backend_cpu(), &a, P, 5) || eng_model_create(&m0, eng_backend_cpu(), &a, 1, 5))
+        return NULL;
+    float w[256], X[8 * 4], Y[8 * 2];
+    eng_model_get_product(m0, ENG_VIEW_PARAMS, 0, w);
+    for (int p = 0; p < P; p++) eng_model_set_product(m, ENG_VIEW_PARAMS, p, w);
+    eng_model_free(m0);
+    eng_rng rr;
+    eng_rng_seed(&rr, 9);
+    for (int i = 0; i < 8 * 4; i++) X[i] = (float)(2 * eng_rng_uniform(&rr) - 1);
+    for (int i = 0; i < 8 * 2; i++) Y[i] = (float)eng_rng_uniform(&rr);
+    if (eng_model_zero_grad(m) || eng_model_forward(m, X + first * 4, 4, NULL) ||
+        eng_model_loss_backward(m, ENG_LOSS_MSE, 1.0f, Y + first * 2, NULL, NULL)) {
+        eng_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* eng_model_grads_tie in one process: the slots that took part are averaged into every slot;
+ * none: no step. */
+static void test_grads_tie_one_process(void **state) {
+    (void)state;
+    eng_model *two = tie_model(2, 0), *one = tie_model(1, 0);
+    assert_non_null(two);
+    assert_non_null(one);
+    const size_t np = eng_model_nparams(two);
+    float g2[512], g1[256];
+    unsigned char step[2] = {0, 0};
+    assert_int_equal(eng_model_grads_tie(two, (const unsigned char[]){1, 0}, step), ENG_OK); /* slot 0 only */
+    assert_true(step[0] && step[1]);
+    assert_int_equal(eng_model_get(two, ENG_VIEW_GRADS, g2), ENG_OK);
+    assert_int_equal(eng_model_get(one, ENG_VIEW_GRADS, g1), ENG_OK);
+    assert_memory_equal(g2, g1, np * sizeof(float));
+    assert_memory_equal(g2 + np, g1, np * sizeof(float));
+    assert_int_equal(eng_model_grads_tie(two, (const unsigned char[]){0, 0}, step), ENG_OK);
+    assert_true(!step[0] && !step[1]);
+    eng_model_free(two);
+    eng_model_free(one);
+}
+
 static void test_par_one_process(void **state) {
     (void)state;
     assert_int_equal(eng_par_init(NULL, NULL), ENG_OK); /* not under mpirun: one process */
@@ -127,6 +174,8 @@ static void test_par_two_ranks(void **state) {
     assert_non_null(strstr(buf, "rank 1: exchanges ok"));
     assert_non_null(strstr(buf, "rank 0: gradient all-reduce ok"));
     assert_non_null(strstr(buf, "rank 1: gradient all-reduce ok"));
+    assert_non_null(strstr(buf, "rank 0: shard tie ok"));
+    assert_non_null(strstr(buf, "rank 1: shard tie ok"));
     assert_non_null(strstr(buf, "rank 0: silent rank detected"));
 }
 
@@ -213,6 +262,28 @@ static int worker(void) {
         eng_model_free(half);
         eng_model_free(full);
     }
+    /* the shared networks' shards (eng_model_grads_tie): rank r holds shard r as its one slot;
+     * one process holding both shards as two slots gets the same gradient to the bit */
+    {
+        eng_model *mine = tie_model(1, 4 * r), *both = tie_model(2, 0);
+        CHECK(mine && both);
+        unsigned char s1[1];
+        CHECK(eng_model_grads_tie(mine, (const unsigned char[]){1}, s1) == ENG_OK && s1[0]);
+        { /* the one-process twin: both shards' slots summed in double in shard order, halved */
+            float gm[256], gb[512];
+            const size_t np = eng_model_nparams(mine);
+            double sum[256];
+            CHECK(eng_model_get(both, ENG_VIEW_GRADS, gb) == ENG_OK && eng_model_get(mine, ENG_VIEW_GRADS, gm) == ENG_OK);
+            for (size_t i = 0; i < np; i++) sum[i] = (double)gb[i], sum[i] += (double)gb[np + i];
+            int same = 1;
+            for (size_t i = 0; i < np; i++) same &= (float)(sum[i] / 2.0) == gm[i];
+            CHECK(same);
+            printf("rank %d: shard tie ok\n", r);
+            fflush(stdout);
+        }
+        eng_model_free(mine);
+        eng_model_free(both);
+    }
     /* a silent rank: rank 1 comes 3 s late, rank 0 waits at most 1 s */
     eng_par_set_timeout(r == 0 ? 1 : 10);
     if (r == 1) sleep(3);
@@ -233,6 +304,7 @@ int main(void) {
         cmocka_unit_test(test_xsum_exact),
         cmocka_unit_test(test_xsum_order_free),
         cmocka_unit_test(test_par_one_process),
+        cmocka_unit_test(test_grads_tie_one_process),
         cmocka_unit_test(test_par_two_ranks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

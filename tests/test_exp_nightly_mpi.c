@@ -149,7 +149,9 @@ static void test_same_as_one_process(void **state) {
     (void)state;
     skip_without_mpi();
     char log[600], id1[128], id2[128], st[32], sum[2048];
-    int rc = run_nightly(0, "2024-02-20", "one", NULL, log, sizeof log);
+    /* the shared DQN / DDPG in two data-parallel shards in both runs: the same global batch order
+     * (every step shared_batch / 2 rows from each shard's stream), so the same networks to the bit */
+    int rc = run_nightly(0, "2024-02-20", "one", "--compare.shared_shards=2", log, sizeof log);
     if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 0) fail_msg("one-process nightly failed (%d):\n%s", rc, slurp(log));
     run_row("2024-02-20", id1, sizeof id1, st, sizeof st, sum, sizeof sum);
     assert_string_equal(st, "finished");
@@ -158,12 +160,14 @@ static void test_same_as_one_process(void **state) {
     assert_int_equal(tdb_long(conn, "SELECT count(*) FROM price_recommendations WHERE run_id = $1", 1,
                               (const char *const[]){id1}), NPROD);
     assert_non_null(strstr(slurp(log), "compare: pooled: ")); /* the short-history model trained */
-    rc = run_nightly(2, "2024-02-20", "two", NULL, log, sizeof log);
+    assert_non_null(strstr(slurp(log), "shared networks in 2 data-parallel shards (2 here"));
+    rc = run_nightly(2, "2024-02-20", "two", "--compare.shared_shards=2", log, sizeof log);
     if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 0) fail_msg("mpirun -np 2 nightly failed (%d):\n%s", rc, slurp(log));
     const char *out = slurp(log);
     assert_non_null(strstr(out, "products split over 2 ranks"));
     assert_non_null(strstr(out, "from 1 other rank(s)"));
     assert_null(strstr(out, "received 0 products"));
+    assert_non_null(strstr(out, "shared networks in 2 data-parallel shards (1 here")); /* rank 0's line */
     run_row("2024-02-20", id2, sizeof id2, st, sizeof st, sum, sizeof sum);
     assert_string_equal(id1, id2); /* the same night and configuration: the same run */
     assert_string_equal(st, "finished");

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "eng_h5.h"
+#include "eng_stage.h"
 #include "eng_util.h"
 #include "exp_compare_int.h"
 
@@ -124,7 +125,7 @@ static void ckpt_path(char *out, size_t n, const cmp_ctx *c, const cmp_group *g,
 }
 
 /* Load the group's agents when its manifest matches; 1 loaded, 0 not (any reason, logged). */
-static int group_try_load(const cmp_ctx *c, cmp_group *g) {
+int cmp_group_try_load(const cmp_ctx *c, cmp_group *g) {
     char path[4096];
     int ok = 0;
     if (!*ckpt_src(c)) {
@@ -169,7 +170,7 @@ done:
  * moments, no replay; LinUCB is refit every run and not saved) into ckpt_dir.  A group with a
  * diverged (non-finite) network is not saved: its file is left out (any older one removed),
  * so bad parameters never reach a checkpoint.  0 or a status. */
-static int group_save(const cmp_ctx *c, cmp_group *g) {
+int cmp_group_save(const cmp_ctx *c, cmp_group *g) {
     char path[4096];
     int rc = 0, n_bad_q = 0, n_bad_d = 0;
     char *meta = group_meta(c, g);
@@ -266,7 +267,7 @@ static int group_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
     const exp_compare_cfg *cfg = c->cfg;
     const int F = c->F, P = g->P;
     int rc;
-    g->loaded = cfg->ckpt_dir ? group_try_load(c, g) : 0;
+    g->loaded = cfg->ckpt_dir ? cmp_group_try_load(c, g) : 0;
     if (g->loaded) warm_loaded++;
     else warm_fresh++;
     if (!g->loaded && (rc = cmp_group_create_agents(c, g, keys))) return rc;
@@ -360,7 +361,7 @@ static int group_train(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
     if ((rc = group_agents(c, g, keys))) return rc;
     if ((rc = group_train_nets(c, g))) return rc;
     if ((rc = group_train_linucb(c, g))) return rc;
-    if (c->cfg->ckpt_dir && (rc = group_save(c, g))) return rc;
+    if (c->cfg->ckpt_dir && (rc = cmp_group_save(c, g))) return rc;
     return ENG_OK;
 }
 
@@ -539,7 +540,10 @@ static int cmp_prepare(cmp_ctx *c) {
     const db_history *h = c->h;
     const exp_compare_cfg *cfg = c->cfg;
     int rc;
+    eng_stage_mark sm = eng_stage_begin();
     if ((rc = norm_prepare(c))) return rc;
+    eng_stage_end("cmp.norm", sm);
+    sm = eng_stage_begin();
     env_transitions_cfg tc = env_transitions_default();
     tc.grid = cfg->grid;
     tc.reward = cfg->reward;
@@ -548,6 +552,7 @@ static int cmp_prepare(cmp_ctx *c) {
     tc.t_end = -1;
     tc.norm = &c->norm;
     if ((rc = env_transitions_build(h, &tc, &c->tr))) return rc;
+    eng_stage_end("cmp.transitions", sm);
     c->off = calloc((size_t)h->n_products + 1, sizeof *c->off);
     if (!c->off) return eng_err_set(ENG_ENOMEM, "compare: out of memory");
     for (size_t i = 0; i < c->tr->n; i++) {
@@ -564,13 +569,18 @@ static int cmp_prepare(cmp_ctx *c) {
     c->res2_p = calloc((size_t)h->n_products, sizeof *c->res2_p);
     c->resn_p = calloc((size_t)h->n_products, sizeof *c->resn_p);
     if (!c->sums || !c->ess_p || !c->res2_p || !c->resn_p) return eng_err_set(ENG_ENOMEM, "compare: out of memory");
+    sm = eng_stage_begin();
     int qst = cfg->pooled_q ? cmp_qmodel_fit(c) : 0;
+    eng_stage_end("cmp.qmodel", sm);
     if (qst) {
         if (qst == ENG_ENOMEM) return qst;
         ENG_WARN("compare: no pooled reward model (%s): per-product ridge models instead", eng_err_msg());
         eng_err_clear();
     }
-    return cmp_agents_prepare(c);
+    sm = eng_stage_begin();
+    rc = cmp_agents_prepare(c);
+    eng_stage_end("cmp.agent_prep", sm);
+    return rc;
 }
 
 /* Progress of the run: the caller's callback and the products done so far. */
@@ -602,11 +612,15 @@ static int cmp_run_own(cmp_ctx *c, const int *own_all, int n_own_all, cmp_progre
             snprintf(g.name, sizeof g.name, "r%dof%d-g%d", cfg->shard_index, cfg->shard_count, g0 / cfg->group_size);
         else snprintf(g.name, sizeof g.name, "g%d", g0 / cfg->group_size);
         double ts = eng_now();
+        eng_stage_mark sm = eng_stage_begin();
         if ((rc = group_train(c, &g, keys + g0))) break;
+        eng_stage_end("cmp.own_train", sm);
         double te = eng_now();
         c->res->seconds_train += te - ts;
         if (pg->fn) pg->fn(pg->ctx, "train", pg->done + g.n, P);
+        sm = eng_stage_begin();
         if ((rc = group_eval(c, &g))) break;
+        eng_stage_end("cmp.own_ope", sm);
         c->res->seconds_ope += eng_now() - te;
         pg->done += g.n;
         if (pg->fn) pg->fn(pg->ctx, "ope", pg->done, P);
@@ -627,6 +641,7 @@ static int cmp_run_short(cmp_ctx *c, int *shortp, int n_short, int n_own, long p
     memset(&g, 0, sizeof g);
     int rc = ENG_OK;
     double ts = eng_now();
+    eng_stage_mark sm = eng_stage_begin();
     int pooled_ok = pooled_rows >= cfg->min_history;
     for (int i = 0; i < n_short; i++) {
         exp_product_result *pr = &c->res->products[shortp[i]];
@@ -661,6 +676,7 @@ static int cmp_run_short(cmp_ctx *c, int *shortp, int n_short, int n_own, long p
     }
     pg->done += n_short;
     if (pg->fn) pg->fn(pg->ctx, "ope", pg->done, c->h->n_products);
+    eng_stage_end("cmp.short", sm);
 done:
     group_free_agents(&g);
     return rc;
@@ -735,25 +751,36 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
     cmp_progress pg = {progress, ctx, 0};
     if (cfg->shared && n_own > 0) {
         double ts = eng_now();
+        eng_stage_mark sm = eng_stage_begin();
         if ((rc = cmp_shared_train(&c, own, n_own))) goto fail;
+        eng_stage_end("cmp.shared", sm);
         c.res->seconds_train += eng_now() - ts;
     }
     rc = cmp_run_own(&c, own, n_own, &pg);
     if (!rc && n_short && c.mine[shortp[0]]) rc = cmp_run_short(&c, shortp, n_short, n_own, pooled_rows, &pg);
-    if (cfg->shard_count > 1) rc = cmp_shard_gather(&c, rc); /* every rank, failed or not */
+    if (cfg->shard_count > 1) { /* every rank, failed or not */
+        eng_stage_mark sm = eng_stage_begin();
+        rc = cmp_shard_gather(&c, rc);
+        eng_stage_end("cmp.gather", sm);
+    }
     gathered = 1;
     if (rc) goto fail;
     cmp_residual_total(&c);
 
     /* 3. long-term values, totals */
     double t3 = eng_now();
-    if ((rc = cmp_fqe_run(&c))) goto fail; /* MPI: every rank its chunks, the values to rank 0 */
+    eng_stage_mark sm3 = eng_stage_begin();
+    rc = cmp_fqe_run(&c); /* MPI: every rank its chunks, the values to rank 0 */
+    eng_stage_end("cmp.fqe", sm3);
+    if (rc) goto fail;
     if (cfg->shard_count > 1 && cfg->shard_index != 0) { /* every product's results, no totals */
         *out = c.res;
         c.res = NULL;
         goto fail;
     }
+    sm3 = eng_stage_begin();
     if ((rc = cmp_totals(&c))) goto fail;
+    eng_stage_end("cmp.totals", sm3);
     c.res->seconds_ope += eng_now() - t3;
     if (progress) progress(ctx, "fqe", h->n_products, h->n_products); /* its own stage in the progress lines */
     ENG_INFO("compare: %d products (%d own models in %d groups, %d short), features %.2fs, train %.2fs, ope %.2fs",

@@ -96,6 +96,13 @@ typedef struct exp_compare_cfg {
                                    product trained from scratch for dqn_steps / ddpg_steps */
     long shared_steps;          /* most steps of the shared networks (early stopping decides) */
     int shared_batch;           /* minibatch of the shared networks */
+    int shared_shards;          /* data-parallel shards of the shared networks (docs/mpi.md):
+                                   0 = one per MPI rank (1 in one process); S > 1: the products
+                                   are split by the hash of their id into S shards, each step
+                                   draws shared_batch / S rows from every shard and averages the
+                                   shards' gradients in shard order (eng_model_grads_tie).  One
+                                   process with S shards gives bit-identical networks to S
+                                   ranks; under MPI S must be 0 or the rank count */
     long ft_steps;              /* most per-product fine-tuning steps after the shared model
                                    (0 = the shared model as it is) */
     double val_frac;            /* share of each product's training rows held out for early

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "agt_early.h"
+#include "eng_par.h"
 #include "eng_util.h"
 #include "exp_compare_int.h"
 
@@ -225,10 +226,11 @@ int cmp_group_create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
 typedef struct cmp_val {
     int B;
     float *s, *s2, *a, *ratio, *r, *done, *w;
+    int *n; /* [P] rows filled per slot */
 } cmp_val;
 
 static void val_free(cmp_val *v) {
-    free(v->s); free(v->s2); free(v->a); free(v->ratio); free(v->r); free(v->done); free(v->w);
+    free(v->s); free(v->s2); free(v->a); free(v->ratio); free(v->r); free(v->done); free(v->w); free(v->n);
     memset(v, 0, sizeof *v);
 }
 
@@ -246,6 +248,7 @@ static int val_build(const cmp_ctx *c, const cmp_group *g, cmp_val *v) {
     int B = 0;
     for (int s = 0; s < P; s++) B = cnt[s] > B ? cnt[s] : B;
     if (B > CMP_VAL_CAP) B = CMP_VAL_CAP;
+    if (g->val_B > 0) B = g->val_B; /* shards: the same shape on every rank */
     v->B = B;
     if (!B) {
         free(cnt);
@@ -254,8 +257,8 @@ static int val_build(const cmp_ctx *c, const cmp_group *g, cmp_val *v) {
     const size_t PB = (size_t)P * B;
     v->s = calloc(PB * S, sizeof(float)), v->s2 = calloc(PB * S, sizeof(float));
     v->a = calloc(PB, sizeof(float)), v->ratio = calloc(PB, sizeof(float)), v->r = calloc(PB, sizeof(float));
-    v->done = calloc(PB, sizeof(float)), v->w = calloc(PB, sizeof(float));
-    if (!v->s || !v->s2 || !v->a || !v->ratio || !v->r || !v->done || !v->w) {
+    v->done = calloc(PB, sizeof(float)), v->w = calloc(PB, sizeof(float)), v->n = calloc((size_t)P, sizeof(int));
+    if (!v->s || !v->s2 || !v->a || !v->ratio || !v->r || !v->done || !v->w || !v->n) {
         free(cnt);
         val_free(v);
         return eng_err_set(ENG_ENOMEM, "compare: out of memory (validation rows)");
@@ -284,6 +287,7 @@ static int val_build(const cmp_ctx *c, const cmp_group *g, cmp_val *v) {
             v->w[o] = 1.0f;
         }
     }
+    memcpy(v->n, fill, (size_t)P * sizeof *fill);
     free(cnt);
     free(fill);
     free(seen);
@@ -375,6 +379,7 @@ static int train_one(cmp_ctx *c, cmp_group *g, int which, long max_steps, const 
         rc = which ? agt_ddpg_eval_loss(g->ddpg, v->s, v->ratio, v->r, v->s2, v->done, v->w, v->B, loss)
                    : agt_dqn_eval_loss(g->dqn, v->s, v->a, v->r, v->s2, v->done, v->w, v->B, loss);
         if (rc) goto done;
+        if (g->tied && (rc = cmp_shared_combine_loss(loss, v->n, P))) goto done;
         if (P == 1) ENG_INFO("compare: %s %s step %ld validation loss %.5g", g->name, which ? "ddpg" : "dqn", s + 1, (double)loss[0]);
         int running = agt_early_observe(e, loss, s + 1, imp);
         for (int k = 0; k < P; k++) {
@@ -428,14 +433,140 @@ int cmp_group_train_nets(cmp_ctx *c, cmp_group *g, long dqn_max, long ddpg_max, 
     return rc;
 }
 
+/* ---- the shared networks, one process or data-parallel shards (docs/mpi.md) ------------------ */
+
+int cmp_shared_combine_loss(float *loss, const int *n, int P) {
+    typedef struct { double loss; int64_t n; } part;
+    part *mine = malloc((size_t)P * sizeof *mine);
+    size_t *counts = calloc((size_t)eng_par_size(), sizeof *counts);
+    char *all = NULL;
+    int rc = !mine || !counts ? eng_err_set(ENG_ENOMEM, "compare: out of memory (validation loss)") : ENG_OK;
+    for (int s = 0; !rc && s < P; s++) mine[s] = (part){n[s] > 0 ? (double)loss[s] : 0.0, n[s]};
+    if (!rc) rc = eng_par_allgatherv(mine, (size_t)P * sizeof *mine, &all, counts);
+    if (!rc) {
+        size_t total = 0;
+        for (int r = 0; r < eng_par_size(); r++) total += counts[r];
+        double sum = 0;
+        int64_t rows = 0;
+        for (size_t o = 0; o + sizeof(part) <= total; o += sizeof(part)) { /* rank order, then slot order */
+            part q;
+            memcpy(&q, all + o, sizeof q);
+            if (q.n > 0) sum += q.loss * (double)q.n, rows += q.n;
+        }
+        for (int s = 0; s < P; s++) loss[s] = rows ? (float)(sum / (double)rows) : NAN;
+    }
+    free(mine);
+    free(counts);
+    free(all);
+    return rc;
+}
+
+/* The agents' gradient hook of the shared shards (agt_*_cfg.grad_hook): tie the slots' and
+ * ranks' gradients (eng_model_grads_tie). */
+static int shared_tie_hook(void *ctx, eng_model *m, const unsigned char *mask, unsigned char *step_mask) {
+    (void)ctx;
+    return eng_model_grads_tie(m, mask, step_mask);
+}
+
+/* Every shard starts from the same parameters: slot 0's (key 0: shard 0's stream) into every
+ * slot, then rank 0's to every rank; the targets follow.  Returns 0 or a status. */
+static int shared_init_sync(cmp_group *g) {
+    eng_model *m[3] = {agt_dqn_online(g->dqn), agt_ddpg_actor(g->ddpg), agt_ddpg_critic(g->ddpg)};
+    int rc = ENG_OK;
+    for (int k = 0; k < 3 && !rc; k++) {
+        const size_t np = eng_model_nparams(m[k]);
+        float *w = malloc(np * sizeof *w);
+        if (!w) return eng_err_set(ENG_ENOMEM, "compare: out of memory (shared networks)");
+        rc = eng_model_get_product(m[k], ENG_VIEW_PARAMS, 0, w);
+        if (!rc) rc = eng_par_bcast(w, np * sizeof *w, 0);
+        for (int s = 0; !rc && s < g->P; s++) rc = eng_model_set_product(m[k], ENG_VIEW_PARAMS, s, w);
+        free(w);
+    }
+    if (!rc) rc = agt_dqn_sync_target(g->dqn);
+    return rc ? rc : agt_ddpg_sync_targets(g->ddpg);
+}
+
+/* The shared networks as S data-parallel shards: this process holds its shards (all S in one
+ * process, its own under MPI: shard = rank) as slots of one group, each slot's replay the rows of
+ * the shard's products; every step draws shared_batch / S rows per shard (per-shard streams,
+ * keyed by the shard) and the hook averages the shards' gradients; early stopping on the
+ * validation loss combined over every shard.  Replay capacity and validation shape are the
+ * largest over every shard, so every slot has the same shapes in one process and on S ranks.
+ * The result (slot 0) goes to the agents of group g (created here).  Returns 0 or a status. */
+static int shared_train_shards(cmp_ctx *c, const int *prod, int n, int S, cmp_group *g) {
+    const exp_compare_cfg *cfg = c->cfg;
+    const int ranks = cfg->shard_count > 1 ? cfg->shard_count : 1, L = S / ranks, first = ranks > 1 ? cfg->shard_index : 0;
+    int rc = ENG_OK;
+    int *gp = malloc((size_t)(n ? n : 1) * sizeof *gp), *slot = malloc((size_t)(n ? n : 1) * sizeof *slot);
+    uint64_t *keys = malloc((size_t)L * sizeof *keys);
+    int64_t lim[2] = {1, 0}; /* largest training rows, largest validation rows of a shard */
+    int64_t *rows = calloc((size_t)L, sizeof *rows), *vrows = calloc((size_t)L, sizeof *vrows);
+    if (!gp || !slot || !keys || !rows || !vrows) {
+        rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (shared shards)");
+        goto done;
+    }
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        const int k = cmp_shard_of(c, prod[i], S) - first;
+        if (k < 0 || k >= L) continue;
+        gp[m] = prod[i], slot[m++] = k;
+        for (size_t r = c->off[prod[i]]; r < c->off[prod[i] + 1]; r++)
+            if (cmp_is_train(c, r)) c->val[r] ? vrows[k]++ : rows[k]++;
+    }
+    for (int k = 0; k < L; k++) {
+        keys[k] = (uint64_t)(first + k);
+        lim[0] = rows[k] > lim[0] ? rows[k] : lim[0];
+        lim[1] = vrows[k] > lim[1] ? vrows[k] : lim[1];
+    }
+    if ((rc = eng_par_allreduce_i64(lim, 2, ENG_PAR_MAX))) goto done;
+    g->P = L, g->n = m, g->prod = gp, g->slot = slot, g->tied = 1;
+    g->val_B = lim[1] > CMP_VAL_CAP ? CMP_VAL_CAP : (int)lim[1];
+    agt_dqn_cfg dq = cfg->dqn;
+    dq.state_dim = c->SA, dq.n_actions = c->K, dq.seed = eng_seed_derive(cfg->seed, 1001), dq.keys = keys;
+    dq.batch = cfg->shared_batch / S > 0 ? cfg->shared_batch / S : 1, dq.replay = lim[0];
+    dq.grad_hook = shared_tie_hook;
+    agt_ddpg_cfg dd = cfg->ddpg;
+    dd.state_dim = c->SA, dd.band = (float)cfg->grid.band, dd.seed = eng_seed_derive(cfg->seed, 1002), dd.keys = keys;
+    dd.batch = dq.batch, dd.replay = lim[0];
+    dd.grad_hook = shared_tie_hook;
+    if ((rc = agt_dqn_create(&g->dqn, c->be, &dq, L)) || (rc = agt_ddpg_create(&g->ddpg, c->be, &dd, L)) ||
+        (rc = shared_init_sync(g)))
+        goto done;
+    ENG_INFO("compare: shared networks in %d data-parallel shards (%d here, %d products), %d rows per shard and step",
+             S, L, m, dq.batch);
+    rc = cmp_group_train_nets(c, g, cfg->shared_steps, cfg->shared_steps, -1);
+done:
+    g->prod = NULL, g->slot = NULL;
+    free(gp);
+    free(slot);
+    free(keys);
+    free(rows);
+    free(vrows);
+    return rc;
+}
+
 int cmp_shared_train(cmp_ctx *c, int *prod, int n) {
+    const exp_compare_cfg *cfg = c->cfg;
+    const int S = cfg->shared_shards > 0 ? cfg->shared_shards : cfg->shard_count > 1 ? cfg->shard_count : 1;
     cmp_group g;
     memset(&g, 0, sizeof g);
     g.P = 1, g.n = n, g.prod = prod, g.pooled = 1;
     snprintf(g.name, sizeof g.name, "shared");
-    const uint64_t key = 0;
-    int rc = create_agents(c, &g, &key, c->cfg->shared_batch);
-    if (!rc) rc = cmp_group_train_nets(c, &g, c->cfg->shared_steps, c->cfg->shared_steps, -1);
+    int rc = 0;
+    if (cfg->shard_count > 1 && S != cfg->shard_count)
+        rc = eng_err_set(ENG_EINVAL, "compare: compare.shared_shards = %d under %d MPI ranks (0 or %d)", S,
+                         cfg->shard_count, cfg->shard_count);
+    else if (S > 1) /* data-parallel shards: every rank, even one without products (no warm start yet) */
+        rc = shared_train_shards(c, prod, n, S, &g);
+    else {
+        /* warm start: the previous night's shared networks continue with warm_frac of the budget */
+        int loaded = cfg->ckpt_dir ? cmp_group_try_load(c, &g) : 0;
+        if (!loaded) rc = create_agents(c, &g, &(const uint64_t){0}, cfg->shared_batch);
+        long steps = cfg->shared_steps;
+        if (loaded && (steps = (long)llround(cfg->warm_frac * (double)steps)) < 1) steps = 1;
+        if (!rc) rc = cmp_group_train_nets(c, &g, steps, steps, -1);
+        if (!rc && cfg->ckpt_dir && (cfg->shard_count <= 1 || cfg->shard_index == 0)) rc = cmp_group_save(c, &g);
+    }
     if (!rc) {
         eng_model *m[3] = {agt_dqn_online(g.dqn), agt_ddpg_actor(g.ddpg), agt_ddpg_critic(g.ddpg)};
         float **dst[3] = {&c->sh_dqn, &c->sh_actor, &c->sh_critic};

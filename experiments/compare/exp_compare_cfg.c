@@ -122,6 +122,7 @@ static const field fields[] = {
     F("compare.shared", T_INT, shared, "1: one DQN/DDPG on all products, fine-tuned per product; 0: per product"),
     F("compare.shared_steps", T_LONG, shared_steps, "most steps of the shared networks"),
     F("compare.shared_batch", T_INT, shared_batch, "minibatch of the shared networks"),
+    F("compare.shared_shards", T_INT, shared_shards, "data-parallel shards of the shared networks: 0 = one per MPI rank"),
     F("compare.ft_steps", T_LONG, ft_steps, "most per-product fine-tuning steps after the shared model"),
     F("compare.val_frac", T_DOUBLE, val_frac, "share of training rows held out for early stopping (0 = off)"),
     F("compare.es_every", T_INT, es_every, "steps between early-stopping checks"),
@@ -340,10 +341,10 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
     if ((c->agent_state != 0 && c->agent_state != 1) || (c->shared != 0 && c->shared != 1) || (c->shared && !c->agent_state))
         return eng_err_set(ENG_EINVAL, "compare config: compare.agent_state and compare.shared must be 0 or 1, and "
                                        "shared = 1 needs agent_state = 1");
-    if (c->shared_steps < 0 || c->shared_batch < 1 || c->ft_steps < 0 || !(c->val_frac >= 0 && c->val_frac < 1) ||
+    if (c->shared_steps < 0 || c->shared_batch < 1 || c->shared_shards < 0 || c->ft_steps < 0 || !(c->val_frac >= 0 && c->val_frac < 1) ||
         c->es_every < 1 || c->es_patience < 1 || c->dqn_support < 0 || c->dqn_support > 2 ||
         (c->ddpg_support != 0 && c->ddpg_support != 1))
-        return eng_err_set(ENG_EINVAL, "compare config: shared_steps, ft_steps >= 0, shared_batch, es_every, es_patience "
+        return eng_err_set(ENG_EINVAL, "compare config: shared_steps, ft_steps, shared_shards >= 0, shared_batch, es_every, es_patience "
                                        ">= 1, val_frac in [0, 1), dqn_support 0..2, ddpg_support 0 or 1 needed");
     if (!(c->warm_frac >= 0.0 && c->warm_frac <= 1.0))
         return eng_err_set(ENG_EINVAL, "compare config: compare.warm_frac must be in [0, 1]");

@@ -61,10 +61,15 @@ typedef struct cmp_group {
     agt_ddpg *ddpg;
     agt_linucb *lin;
     int loaded;      /* warm-started from ckpt_dir */
+    /* the shared networks split into data-parallel shards (exp_compare_agents.c, docs/mpi.md) */
+    const int *slot; /* NULL, or [n] the slot (this process's shard) of product i */
+    int val_B;       /* > 0: validation rows per slot, the same on every rank; 0: the largest count */
+    int tied;        /* 1: the slots are shards of ONE network: gradients tied, validation losses
+                        combined over every shard (cmp_shared_combine_loss) */
 } cmp_group;
 
 /* Slot of the group's i-th product. */
-static inline int cmp_slot_of(const cmp_group *g, int i) { return g->pooled ? 0 : i; }
+static inline int cmp_slot_of(const cmp_group *g, int i) { return g->slot ? g->slot[i] : g->pooled ? 0 : i; }
 
 /* Per-product statistics for the agents: reward scales, validation rows, logged-level counts
  * and ratio ranges, reference prices and (agent_state = 1) the agent states of every
@@ -76,6 +81,11 @@ void cmp_agents_free(cmp_ctx *c);
  * early stopping on their pooled validation rows; parameters kept in c->sh_*.  Returns 0 or
  * a negative status. */
 int cmp_shared_train(cmp_ctx *c, int *prod, int n);
+/* The shared networks' validation loss over every shard (exp_compare_agents.c): loss [P] the
+ * per-slot mean losses of this process's shards over n [P] rows; every entry := the row-weighted
+ * mean over every rank's shards, summed in double in shard order (so one process with S shards
+ * and S ranks agree to the bit).  Collective under MPI.  Returns 0 or eng_par's failure. */
+int cmp_shared_combine_loss(float *loss, const int *n, int P);
 /* Create the group's DQN and DDPG (slots P, keys [P] the products' stream keys): fresh, or with
  * every slot set to the shared parameters when compare.shared = 1.  Returns 0 or a status. */
 int cmp_group_create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys);
@@ -148,6 +158,9 @@ void cmp_residual_total(cmp_ctx *c);
  * the run is split over cfg->shard_count ranks: FNV-1a 64 of the product id modulo the count;
  * products with too short a history (the pooled model) belong to rank 0. */
 int cmp_shard_owner(const cmp_ctx *c, int p, int is_short);
+/* The shard (0 .. count-1) of product p among `count`: FNV-1a 64 of its id modulo count (the
+ * same hash as cmp_shard_owner, so shard r of the shared networks is rank r's products). */
+int cmp_shard_of(const cmp_ctx *c, int p, int count);
 /* Agree on the status over the ranks, then send every product this rank evaluated to rank 0,
  * which copies them into c->res, res2_p/resn_p, sums and ess_p.  Returns 0 or the first
  * failing rank's status (message "rank R: ..."), ENG_EIO when a rank does not answer. */
@@ -162,5 +175,12 @@ int cmp_shard_fqe_gather(cmp_ctx *c, const int *el, int want, int status);
 
 /* Totals over products and the winners into c->res.  Returns 0 or a negative status. */
 int cmp_totals(cmp_ctx *c);
+
+/* Warm start of a group (exp_compare.c): load g's DQN and DDPG from the source checkpoint
+ * folder when its manifest (layout, normalisation, shapes, product list) matches: 1 loaded, 0
+ * not (logged; g has no agents then).  Save g's agents and manifest into ckpt_dir: 0 or a
+ * status (a diverged group is not saved). */
+int cmp_group_try_load(const cmp_ctx *c, cmp_group *g);
+int cmp_group_save(const cmp_ctx *c, cmp_group *g);
 
 #endif

@@ -34,7 +34,11 @@ void cmp_residual_total(cmp_ctx *c) {
 int cmp_shard_owner(const cmp_ctx *c, int p, int is_short) {
     const int K = c->cfg->shard_count;
     if (K <= 1 || is_short) return 0;
-    return (int)(fnv1a(c->h->product_id[p]) % (uint64_t)K);
+    return cmp_shard_of(c, p, K);
+}
+
+int cmp_shard_of(const cmp_ctx *c, int p, int count) {
+    return count <= 1 ? 0 : (int)(fnv1a(c->h->product_id[p]) % (uint64_t)count);
 }
 
 /* ope_result.q_source points at static strings; they travel as text. */

@@ -23,6 +23,8 @@
 #include "eng_util.h"
 #include "db_runlock.h"
 #include "env_action.h"
+#include "eng_stage.h"
+#include "exp_nightly_stage.h"
 #include "exp_nightly_watch.h"
 #include "exp_publish.h"
 #include "exp_report.h"
@@ -801,20 +803,34 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
     r.conn = cfg->conn;
     r.t0 = eng_now();
     sum->n_ranks = eng_par_size();
+    eng_stage_reset();
     int st = nightly_prepare(&r);
+    eng_stage_mark sm = eng_stage_begin();
     if (!st) st = nightly_load(&r);
+    eng_stage_end("load", sm);
     if (!st && r.run_opened && sum->n_ranks > 1 && exp_nightly_watch_start(cfg->conninfo, sum->run_id, r.attempt))
         ENG_WARN("nightly: %s; a launcher's SIGTERM would leave the run row 'running'", eng_err_msg());
+    sm = eng_stage_begin();
     st = nightly_agree(st, sum);            /* MPI: every rank loaded, or the run stops */
+    eng_stage_end("agree", sm);
+    sm = eng_stage_begin();
     if (!st) st = nightly_compare(&r);      /* under MPI: ends with every rank's products on rank 0 */
+    eng_stage_end("compare", sm);
+    if (!st && sum->n_ranks > 1) exp_nightly_stage_report("to the gather", 0); /* MPI: collective, every rank */
     if (st && sum->n_ranks > 1 && (eng_par_broken() || failed_elsewhere())) sum->rank_lost = 1;
     if (!st && eng_par_rank() != 0) { /* MPI: the other ranks are done */
         nightly_cleanup(&r, st);
         return st;
     }
+    sm = eng_stage_begin();
     if (!st) st = nightly_decide_all(&r);
+    eng_stage_end("decide", sm);
+    sm = eng_stage_begin();
     if (!st) st = nightly_report(&r);
+    eng_stage_end("report", sm);
+    sm = eng_stage_begin();
     if (!st && !cfg->dry_run) st = nightly_push(&r);
+    eng_stage_end("push", sm);
     if (!st) {
         st = exp_pub_publish(cfg->out_dir, r.staging, r.name, r.attempt, cfg->publish_hook, cfg->hook_ctx,
                              sum->report_dir, sizeof sum->report_dir);
@@ -830,6 +846,7 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
         if (r.ckpt_used) exp_nightly_ckpt_prune(cfg->ckpt_dir, cfg->date, r.ckpt_src_date, cfg->ckpt_keep);
         sum->sec_total = eng_now() - r.t0;
         ENG_INFO("nightly: %s", r.sumtxt);
+        exp_nightly_stage_report("of the night", 1); /* this process (rank 0) only */
     }
     nightly_cleanup(&r, st);
     return st;
