@@ -44,6 +44,9 @@ typedef struct cmp_ctx {
     int *lvl_count;        /* [n_products][K] training rows logged at each grid level */
     float *lo_ratio, *hi_ratio; /* [n_products] logged training ratio range (NaN: none) */
     double *refp;          /* [n_products] reference price of the grid (NaN: none) */
+    double *dyb;           /* [tr->n] reward minus the period's observed rate (= -rate of the
+                              period the reward compares with), NaN where the product's demand
+                              model cannot value the row (compare.dyna; else NULL) */
     /* the shared networks' parameters (compare.shared = 1), copied into every product slot */
     float *sh_dqn, *sh_actor, *sh_critic;
 } cmp_ctx;

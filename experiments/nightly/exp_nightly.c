@@ -45,6 +45,9 @@ exp_nightly_cfg exp_nightly_default(void) {
     c.window_days = 365;
     c.min_periods = 8;
     c.gate_level = 0.95f;
+    c.explore.share = 0.0f; /* off */
+    c.explore.max_step = 0.05f;
+    c.explore.max_cost = 0.01f;
     c.out_dir = "out/nightly";
     c.ckpt_dir = "out/ckpt";
     c.ckpt_keep = 3;
@@ -339,6 +342,20 @@ static int write_recs_json(FILE *f, void *vctx) {
         json_object_object_add(seen, exp_seen_name(k), json_object_new_int(s->n_seen[k]));
     json_object_object_add(sm, "repriced_new_price_seen", seen);
     json_object_object_add(sm, "n_uplift_capped", json_object_new_int(s->n_capped));
+    json_object *ex = json_object_new_object();
+    json_object_object_add(ex, "on", json_object_new_boolean(s->explore.on));
+    json_object_object_add(ex, "n_eligible", json_object_new_int(s->explore.n_eligible));
+    json_object_object_add(ex, "n_explored", json_object_new_int(s->explore.n_explored));
+    json_object_object_add(ex, "n_pinned", json_object_new_int(s->explore.n_pinned));
+    json_object_object_add(ex, "n_no_neighbour", json_object_new_int(s->explore.n_no_neighbour));
+    json_object_object_add(ex, "probability", jnum(s->explore.prob));
+    json_object_object_add(ex, "expected_revenue", jnum(s->explore.revenue));
+    json_object_object_add(ex, "cost", jnum(s->explore.cost));
+    json_object_object_add(ex, "cost_share", jnum(s->explore.cost_share));
+    json_object_object_add(ex, "cost_expected", jnum(s->explore.cost_expected));
+    json_object_object_add(sm, "exploration", ex);
+    json_object_object_add(sm, "ope_rows_logged_propensity", json_object_new_int64(s->n_eval_logged));
+    json_object_object_add(sm, "ope_rows_estimated_propensity", json_object_new_int64(s->n_eval_estimated));
     json_object_object_add(root, "summary", sm);
     for (size_t i = 0; i < c->n; i++) {
         const db_recommendation *r = &c->recs[i];
@@ -359,6 +376,17 @@ static int write_recs_json(FILE *f, void *vctx) {
         json_object_object_add(o, "mean_per_period", jnum(d->mean_period));
         json_object_object_add(o, "plausible_per_period", jnum(d->plausible));
         json_object_object_add(o, "uplift_capped", json_object_new_boolean(d->capped));
+        json_object_object_add(o, "decided_price", jprice(d->decided_price, r->price_scale));
+        json_object_object_add(o, "explored", json_object_new_boolean(d->explored));
+        json_object_object_add(o, "propensity", json_object_new_double(d->propensity));
+        json_object *sp = json_object_new_array(), *sq = json_object_new_array();
+        for (int k = 0; k < (d->n_support ? d->n_support : 1); k++) {
+            json_object_array_add(sp, jprice(d->n_support ? d->support_price[k] : d->price, r->price_scale));
+            json_object_array_add(sq, json_object_new_double(d->n_support ? d->support_prob[k] : 1.0));
+        }
+        json_object_object_add(o, "support_prices", sp);
+        json_object_object_add(o, "support_probs", sq);
+        if (d->explored) json_object_object_add(o, "explore_cost_per_period", jnum(d->explore_cost));
         json_object_array_add(arr, o);
     }
     json_object_object_add(root, "recommendations", arr);
@@ -388,7 +416,7 @@ static char *config_text(const exp_nightly_cfg *cfg) {
     memset(c.device, 0, sizeof c.device);
     char *ct = exp_compare_cfg_text(&c);
     if (!ct) return NULL;
-    size_t len = strlen(ct) + 256;
+    size_t len = strlen(ct) + 512;
     for (int i = 0; i < cfg->n_products; i++) len += strlen(cfg->products[i]) + 1;
     char *t = eng_malloc(len);
     if (!t) { free(ct); return NULL; }
@@ -396,7 +424,10 @@ static char *config_text(const exp_nightly_cfg *cfg) {
                                 "products = ", ct, cfg->window_days, cfg->min_periods, cfg->gate_level);
     if (!cfg->products) o += (size_t)snprintf(t + o, len - o, "*");
     for (int i = 0; i < cfg->n_products; i++) o += (size_t)snprintf(t + o, len - o, "%s%s", i ? "," : "", cfg->products[i]);
-    snprintf(t + o, len - o, "\n");
+    o += (size_t)snprintf(t + o, len - o, "\n");
+    if (cfg->explore.share > 0) /* only when on: the run id of a run without exploration is unchanged */
+        snprintf(t + o, len - o, "nightly.explore.share = %g\nnightly.explore.max_step = %g\nnightly.explore.max_cost = %g\n",
+                 cfg->explore.share, cfg->explore.max_step, cfg->explore.max_cost);
     free(ct);
     return t;
 }
@@ -427,6 +458,13 @@ static void summary_text(const exp_nightly_summary *s, char *buf, size_t n) {
     if (s->n_same && o < n) o += (size_t)snprintf(buf + o, n - o, ", deployed at the incumbent price %d", s->n_same);
     if (o < n) o += (size_t)snprintf(buf + o, n - o, "; skipped (short history) %d; rejected rows %lld; winner %s",
                                      s->n_skipped, (long long)s->n_rejected_rows, exp_agent_name(s->winner));
+    if (o < n)
+        o += (size_t)snprintf(buf + o, n - o, "; OPE rows with logged propensities %ld, estimated %ld", s->n_eval_logged,
+                              s->n_eval_estimated);
+    if (s->explore.on && o < n)
+        o += (size_t)snprintf(buf + o, n - o, "; explored %d of %d eligible (probability %.4g), expected revenue given "
+                              "up %.4g per period (%.3f%%)", s->explore.n_explored, s->explore.n_eligible,
+                              s->explore.prob, s->explore.cost, 100.0 * s->explore.cost_share);
     if (s->n_failed && o < n) {
         o += (size_t)snprintf(buf + o, n - o, "; FAILED %d:", s->n_failed);
         for (int i = 0; i < s->n_failed && o + 40 < n; i++) o += (size_t)snprintf(buf + o, n - o, " %s", s->failed[i]);
@@ -467,6 +505,10 @@ static int nightly_prepare(nightly_run *r) {
     eng_date_format(cfg->date, sum->run_date);
     if (cfg->window_days < 0 || cfg->min_periods < 1 || !(cfg->gate_level > 0 && cfg->gate_level < 1))
         return eng_err_set(ENG_EINVAL, "nightly: window_days must be >= 0, min_periods >= 1 and 0 < gate_level < 1");
+    if (!(cfg->explore.share >= 0 && cfg->explore.share <= 1) || !(cfg->explore.max_step > 0 && cfg->explore.max_step < 1) ||
+        !(cfg->explore.max_cost >= 0 && cfg->explore.max_cost <= 1))
+        return eng_err_set(ENG_EINVAL, "nightly: explore.share must be in [0, 1], explore.max_step in (0, 1) and "
+                           "explore.max_cost in [0, 1]");
     if ((st = exp_compare_cfg_check(&cfg->compare))) return st;
     if ((st = env_guard_cfg_check(&cfg->compare.guard))) return st;
     if ((st = eng_backend_select(cfg->compare.device, &r->be))) return st;
@@ -636,6 +678,10 @@ static int nightly_decide_all(nightly_run *r) {
     double t = eng_now();
     sum->n_products = res->n_products;
     sum->winner = res->winner_immediate;
+    for (int i = 0; i < res->n_products; i++) {
+        sum->n_eval_logged += res->products[i].n_eval_logged;
+        sum->n_eval_estimated += res->products[i].n_eval_estimated;
+    }
     for (int a = 0; a < EXP_N_AGENTS; a++) {
         const ope_result *o = &res->total_immediate[a];
         const ope_value *v = &o->v[o->recommended];
@@ -663,11 +709,29 @@ static int nightly_decide_all(nightly_run *r) {
         if (isfinite(d->price) && d->price > 0)
             r->rdec[r->nrec] = d, r->recs[r->nrec++] = (db_recommendation){p->product_id, cfg->date, d->price, d->incumbent,
                                                      d->hold < 0 ? exp_agent_name(d->agent) : "incumbent", d->reason,
-                                                     d->uplift, d->lo, d->hi, p->price_scale > 0 ? p->price_scale : 0};
+                                                     d->uplift, d->lo, d->hi, p->price_scale > 0 ? p->price_scale : 0, 0, NULL, NULL, 1, NAN};
         if ((i + 1) % 1024 == 0 || i + 1 == res->n_products) progress(cfg, "decide", i + 1, res->n_products);
     }
     sum->failed = failed.v;
     sum->n_failed = failed.n;
+    /* logged exploration: a step of its own after the decisions (exp_nightly_explore.c) */
+    if (exp_nightly_explore(cfg, r->h, res, r->dec, res->n_products, &sum->explore)) return ENG_ENOMEM;
+    r->res->explore_on = sum->explore.on; /* for the report */
+    r->res->n_explore_eligible = sum->explore.n_eligible;
+    r->res->n_explored = sum->explore.n_explored;
+    r->res->explore_prob = sum->explore.prob;
+    r->res->explore_cost = sum->explore.cost;
+    r->res->explore_cost_share = sum->explore.cost_share;
+    for (size_t j = 0; j < r->nrec; j++) {
+        const decision *d = r->rdec[j];
+        db_recommendation *rc = &r->recs[j];
+        rc->price = d->price;
+        rc->decided_price = d->decided_price;
+        rc->propensity = d->propensity;
+        rc->n_support = d->n_support;
+        rc->support_price = d->support_price;
+        rc->support_prob = d->support_prob;
+    }
     sum->sec_decide = eng_now() - t;
     if (cfg->on_decided) cfg->on_decided(cfg->decided_ctx, r->h, res, r->dec);
     if (!(r->sumtxt = eng_malloc(4096))) return ENG_ENOMEM;
@@ -717,7 +781,13 @@ static int nightly_push(nightly_run *r) {
     double t = eng_now();
     progress(cfg, "push", 0, (long)r->nrec);
     db_run run = {sum->run_id, cfg->date, "finished", r->cjson, sum->n_products, sum->n_up + sum->n_down,
-                  sum->n_products - sum->n_up - sum->n_down, (int)sum->n_rejected_rows, r->sumtxt};
+                  sum->n_products - sum->n_up - sum->n_down, (int)sum->n_rejected_rows, r->sumtxt, 0, 0, NAN, NAN};
+    if (sum->explore.on) {
+        run.has_explore = 1;
+        run.n_explored = sum->explore.n_explored;
+        run.explore_cost = sum->explore.cost;
+        run.explore_cost_share = sum->explore.cost_share;
+    }
     db_push_opts po;
     db_push_opts_default(&po);
     po.before_commit = cfg->before_commit;
