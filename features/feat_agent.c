@@ -60,55 +60,89 @@ static int solve3(double A[3][3], double b[3], double x[3]) {
     return 0;
 }
 
-/* The demand-model descriptors: conversion q(u) = logistic(a + b u) on u = log(price / ref) - ub
- * (weights = traffic), or units = exp(a + b u) without traffic, by Newton steps with a N(-1, 1)
- * prior on b (a weak downward-sloping demand); pp->dlo / dhi = relative revenue per visitor
- * (per period) at u = -0.1 and +0.1 against u = 0. */
-static void demand_fit(feat_agent_prod *pp, const float *s2, const float *price, size_t n, double ref, double ub) {
-    double sv = 0;
-    for (size_t i = 0; i < n; i++) sv += fmax(s2[i * FEAT_N + FEAT_TRAFFIC_1], 0);
-    const int logit = sv > 0;
-    double a = 0, b = -1, su = 0, sw = 0;
+
+/* The price term of the demand model: log(price / ref) (form 0) or price / ref (form 1). */
+static double model_x(int form, double price, double ref) {
+    return form ? (price > 0 && ref > 0 ? price / ref : 1.0) : safe_log_ratio(price, ref);
+}
+
+/* One demand model of a product: conversion q = logistic(a + b (x - xc)) per visitor (logit,
+ * weights = traffic) or units = exp(a + b (x - xc)) per period, x = model_x(form), fitted by
+ * Newton steps with a N(-1, 1) prior on b (a weak downward-sloping demand).  m gets the
+ * parameters, the posterior covariance and mok; returns the log-likelihood (-INFINITY when the
+ * fit fails: no sales weight, a singular or non-finite step). */
+static double model_fit(feat_agent_prod *m, int form, int logit, const float *s2, const float *price, size_t n,
+                        double ref) {
+    double a = 0, b = -1, su = 0, sw = 0, xc = 0;
+    m->mok = 0;
     for (size_t i = 0; i < n; i++) {
         const float *y = s2 + i * FEAT_N;
         double v = logit ? y[FEAT_TRAFFIC_1] : 1.0, u = fmax(y[FEAT_UNITS_1], 0);
         if (!(v > 0)) continue;
-        su += u, sw += v;
+        su += u, sw += v, xc += model_x(form, price[i], ref);
     }
-    if (!(sw > 0)) return;
-    double m = (su + 0.5) / (sw + 1.0);
-    a = logit ? log(m / (1 - fmin(m, 0.999))) : log(m);
-    for (int it = 0; it < 8; it++) {
+    if (!(sw > 0)) return -INFINITY;
+    xc /= (double)n;
+    double mm = (su + 0.5) / (sw + 1.0), ll = 0;
+    a = logit ? log(mm / (1 - fmin(mm, 0.999))) : log(mm);
+    for (int it = 0; it < 9; it++) {
         double g0 = 0, g1 = -(b + 1.0), h00 = 1e-6, h01 = 0, h11 = 1.0; /* prior on b */
+        ll = -0.5 * (b + 1.0) * (b + 1.0);
         for (size_t i = 0; i < n; i++) {
             const float *y = s2 + i * FEAT_N;
             double v = logit ? y[FEAT_TRAFFIC_1] : 1.0, k = fmax(y[FEAT_UNITS_1], 0);
             if (!(v > 0)) continue;
-            double x = safe_log_ratio(price[i], ref) - ub, eta = a + b * x, mu, w;
+            double x = model_x(form, price[i], ref) - xc, eta = a + b * x, mu, w;
             if (logit) {
                 double q = 1.0 / (1.0 + exp(-eta));
+                q = fmin(fmax(q, 1e-12), 1 - 1e-12);
                 mu = v * q, w = v * q * (1 - q);
+                ll += k * log(q) + fmax(v - k, 0) * log1p(-q);
             } else {
                 mu = exp(eta < 30 ? eta : 30), w = mu;
+                ll += k * eta - mu;
             }
             g0 += k - mu, g1 += (k - mu) * x;
             h00 += w, h01 += w * x, h11 += w * x * x;
         }
+        if (it == 8) break; /* the last pass only scores the final parameters */
         double det = h00 * h11 - h01 * h01;
-        if (!(det > 0)) return;
+        if (!(det > 0)) return -INFINITY;
         a += (h11 * g0 - h01 * g1) / det;
         b += (h00 * g1 - h01 * g0) / det;
-        if (!isfinite(a) || !isfinite(b)) return;
+        if (!isfinite(a) || !isfinite(b)) return -INFINITY;
+        /* posterior covariance = inverse Hessian (of this step; the fit has converged by the end) */
+        m->mcov[0] = h11 / det, m->mcov[1] = -h01 / det, m->mcov[2] = h00 / det;
     }
-    double r0, rl, rh;
-    if (logit) {
-        r0 = 1.0 / (1.0 + exp(-a));
-        rl = exp(-0.1) / (1.0 + exp(-(a - 0.1 * b)));
-        rh = exp(0.1) / (1.0 + exp(-(a + 0.1 * b)));
-    } else {
-        r0 = 1.0, rl = exp(-0.1 - 0.1 * b), rh = exp(0.1 + 0.1 * b);
-    }
+    m->ma = a, m->mb = b, m->mub = xc, m->mlogit = logit, m->mform = form, m->mok = isfinite(ll);
+    return m->mok ? ll : -INFINITY;
+}
+
+/* pp->dlo / dhi from the fitted model: its relative rate 10% below and above pp->mcen. */
+static void model_descriptors(feat_agent_prod *pp) {
+    const double c = pp->mcen, r0 = feat_agent_model_rate(pp, c, NULL);
+    const double rl = feat_agent_model_rate(pp, c * exp(-0.1), NULL), rh = feat_agent_model_rate(pp, c * exp(0.1), NULL);
     if (r0 > 0 && isfinite(rl) && isfinite(rh)) pp->dlo = rl / r0 - 1.0, pp->dhi = rh / r0 - 1.0;
+}
+
+/* The demand model of the product (model_fit in log price and in price; the one with the
+ * higher likelihood is kept, see feat_agent.h) and its descriptors: pp->dlo / dhi = relative
+ * revenue per visitor (per period) 10% below and above the mean logged price. */
+static void demand_fit(feat_agent_prod *pp, const float *s2, const float *price, size_t n, double ref, double ub) {
+    double sv = 0;
+    for (size_t i = 0; i < n; i++) sv += fmax(s2[i * FEAT_N + FEAT_TRAFFIC_1], 0);
+    const int logit = sv > 0;
+    feat_agent_prod m[2];
+    double ll[2];
+    for (int f = 0; f < 2; f++) {
+        m[f] = *pp;
+        ll[f] = model_fit(&m[f], f, logit, s2, price, n, ref);
+    }
+    const int f = ll[1] > ll[0];
+    if (!m[f].mok) return;
+    *pp = m[f];
+    pp->mcen = ref * exp(ub);
+    model_descriptors(pp);
 }
 
 int feat_agent_prod_fit(feat_agent_prod *pp, const float *s, const float *s2, const float *price, size_t n,
@@ -154,6 +188,21 @@ int feat_agent_prod_fit(feat_agent_prod *pp, const float *s, const float *s2, co
     }
     demand_fit(pp, s2, price, n, ref, ub);
     return ENG_OK;
+}
+
+double feat_agent_model_rate(const feat_agent_prod *pp, double price, double *se) {
+    if (se) *se = NAN;
+    if (!pp || !pp->mok || !(price > 0) || !(pp->ref > 0)) return NAN;
+    const double x = model_x(pp->mform, price, pp->ref) - pp->mub, eta = pp->ma + pp->mb * x;
+    double rate, d; /* d = d rate / d eta */
+    if (pp->mlogit) {
+        const double q = 1.0 / (1.0 + exp(-eta));
+        rate = price * q, d = price * q * (1 - q);
+    } else {
+        rate = price * exp(eta < 30 ? eta : 30), d = rate;
+    }
+    if (se) *se = d * fabs(x) * sqrt(fmax(pp->mcov[2], 0));
+    return rate;
 }
 
 void feat_agent_state(const float *raw, const feat_agent_prod *pp, float *out) {

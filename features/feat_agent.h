@@ -19,10 +19,12 @@
  *              slope and curvature of the relative revenue per visitor of period t on
  *              log(price_t / ref), ridge-shrunk towards 0 (so a product with little price
  *              variation looks like an average product); and two from a fitted demand model:
- *              a logit of conversion (units / traffic, weighted by traffic) on log(price / ref),
- *              or without traffic a log-linear model of units, fitted by a few Newton steps
- *              with a weak prior on the slope; the descriptors are its relative revenue per
- *              visitor 10% below and 10% above the product's mean logged price.
+ *              a logit of conversion (units / traffic, weighted by traffic), or without traffic
+ *              a log-linear model of units, on log(price / ref) or on price / ref, whichever
+ *              fits the product's rows better (likelihood), by a few Newton steps with a weak
+ *              prior on the slope; the descriptors are its relative revenue per visitor 10%
+ *              below and 10% above the product's mean logged price.  The model itself values
+ *              any price (feat_agent_model_rate): the comparison's model-based transitions.
  * Every value is finite and clipped to [-FEAT_AGENT_CLIP, FEAT_AGENT_CLIP].
  */
 #ifndef FEAT_AGENT_H
@@ -42,6 +44,12 @@ typedef struct feat_agent_prod {
     double rate;           /* mean revenue per visitor of a period (per period without traffic) */
     double slope, curv;    /* price-response descriptors (see above) */
     double dlo, dhi;       /* demand-model descriptors (see above) */
+    /* the fitted demand model itself (feat_agent_model_rate): eta = ma + mb (x - mub), x =
+     * log(price / ref) (mform 0) or price / ref (mform 1),
+     * conversion = logistic(eta) per visitor (mlogit = 1) or units = exp(eta) per period (0);
+     * mcov = posterior covariance of (ma, mb): [aa, ab, bb]; mok = 1 when fitted */
+    double ma, mb, mub, mcov[3], mcen; /* mcen: the mean logged price (descriptors' centre) */
+    int mlogit, mform, mok; /* mform: 0 log(price / ref), 1 price / ref */
     long n;                /* training rows used */
 } feat_agent_prod;
 
@@ -55,6 +63,13 @@ int feat_agent_prod_fit(feat_agent_prod *pp, const float *s, const float *s2, co
 
 /* Agent state out [FEAT_AGENT_N] of one raw feat state raw [FEAT_N]. */
 void feat_agent_state(const float *raw, const feat_agent_prod *pp, float *out);
+
+/* The fitted demand model's expected rate at `price` (> 0): revenue per visitor
+ * (price x conversion) with traffic, revenue per period without; *se (may be NULL) gets the
+ * delta-method standard error of its change from the model's centre (the mean logged price):
+ * the extrapolation uncertainty from the slope's posterior variance.  Returns NaN (and *se NaN)
+ * when no model was fitted (too few rows, no sales) or price <= 0. */
+double feat_agent_model_rate(const feat_agent_prod *pp, double price, double *se);
 
 /* Feature names (static), for logs and tests. */
 const char *feat_agent_name(int i);

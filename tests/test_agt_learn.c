@@ -240,6 +240,62 @@ static void test_agent_state_scale_free(void **st) {
     for (int i = 4; i <= 7; i++) assert_close(sb[i], 0.0, 1e-5, 0);
 }
 
+/* n rows of one product at six logged levels 0.85..1.15 x ref: conversion logistic(a + b (p/ref - 1))
+ * with `traffic` visitors a period (0: no traffic, units Poisson-like around 40 q / 0.05). */
+static void demand_rows(float *s2, float *price, int n, double ref, double a, double b, double traffic, eng_rng *r) {
+    memset(s2, 0, (size_t)n * FEAT_N * sizeof *s2);
+    for (int i = 0; i < n; i++) {
+        const double p = ref * (0.85 + 0.06 * (int)(eng_rng_uniform(r) * 6)), q = 1.0 / (1.0 + exp(-(a + b * (p / ref - 1))));
+        const double v = traffic > 0 ? traffic : 800, mu = v * q;
+        double u = floor(mu + sqrt(mu * (1 - q)) * eng_rng_normal(r) + 0.5);
+        if (u < 0) u = 0;
+        float *y = s2 + (size_t)i * FEAT_N;
+        y[FEAT_TRAFFIC_1] = (float)traffic, y[FEAT_UNITS_1] = (float)u, y[FEAT_REVENUE_1] = (float)(u * p);
+        y[FEAT_PRICE_CUR] = (float)p;
+        price[i] = (float)p;
+    }
+}
+
+/* The demand model behind the descriptors and the model-based transitions: fitted on a
+ * product's rows it values prices like the truth (revenue per visitor), its optimum lies near
+ * the true one, its uncertainty grows away from the logged prices, and without traffic it is a
+ * units model of revenue per period. */
+static void test_demand_model(void **st) {
+    (void)st;
+    enum { N = 120 };
+    static float s2[N * FEAT_N], price[N];
+    eng_rng r;
+    eng_rng_seed(&r, 21);
+    const double ref = 10.0, qs = 0.05, b = -1.0 / (1 - qs), a = log(qs / (1 - qs)); /* optimum at p = ref */
+    demand_rows(s2, price, N, ref, a, b, 8000, &r);
+    feat_agent_prod pp;
+    assert_int_equal(feat_agent_prod_fit(&pp, s2, s2, price, N, ref, 5.0), 0);
+    assert_true(pp.mok && pp.mlogit);
+    double best = 0, bv = -1;
+    for (int k = 0; k <= 60; k++) {
+        const double p = ref * (0.85 + 0.005 * k), tq = 1.0 / (1.0 + exp(-(a + b * (p / ref - 1))));
+        double se, v = feat_agent_model_rate(&pp, p, &se);
+        assert_close(v, p * tq, 0.08 * p * tq, 0); /* revenue per visitor, as the truth */
+        if (v > bv) bv = v, best = p;
+    }
+    assert_true(fabs(best / ref - 1.0) < 0.08);
+    double se0, se1, se2;
+    (void)feat_agent_model_rate(&pp, pp.mcen, &se0);
+    (void)feat_agent_model_rate(&pp, ref * 1.1, &se1);
+    (void)feat_agent_model_rate(&pp, ref * 1.3, &se2);
+    assert_true(se0 < 1e-3 * bv && se1 > se0 && se2 > se1);
+    assert_true(isnan(feat_agent_model_rate(&pp, -1.0, NULL)));
+    /* no traffic: units per period, revenue per period */
+    demand_rows(s2, price, N, ref, a, b, 0, &r);
+    assert_int_equal(feat_agent_prod_fit(&pp, s2, s2, price, N, ref, 5.0), 0);
+    assert_true(pp.mok && !pp.mlogit);
+    const double tq = 1.0 / (1.0 + exp(-a));
+    assert_close(feat_agent_model_rate(&pp, ref, NULL), ref * 800 * tq, 0.1 * ref * 800 * tq, 0);
+    /* nothing to fit */
+    assert_int_equal(feat_agent_prod_fit(&pp, NULL, NULL, NULL, 0, ref, 5.0), 0);
+    assert_true(!pp.mok && isnan(feat_agent_model_rate(&pp, ref, NULL)));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shared_dqn_reduces_loss),
@@ -249,6 +305,7 @@ int main(void) {
         cmocka_unit_test(test_td3bc_term),
         cmocka_unit_test(test_early_stopping),
         cmocka_unit_test(test_agent_state_scale_free),
+        cmocka_unit_test(test_demand_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,7 +16,6 @@
 #include "exp_nightly.h"
 #include "env_action.h"
 
-#define BT_DAY0 19723 /* 2024-01-01 */
 
 exp_bt_cfg exp_bt_default(void) {
     exp_bt_cfg c;
@@ -105,9 +104,8 @@ static int write_comp(FILE *f, void *vctx) {
     return ferror(f) ? ENG_EIO : ENG_OK;
 }
 
-/* Write the three files into dir and import them with db_import_csv (strict: any bad line
- * fails).  0, ENG_EIO, ENG_EDB, ENG_EFORMAT. */
-static int import_history(PGconn *c, const char *dir, const csv_ctx *cc) {
+int bt_import_history(PGconn *c, const char *dir, const exp_bt_cfg *cfg, const db_history *h, int n_days) {
+    const csv_ctx ctx = {cfg, h, n_days}, *cc = &ctx;
     static const char *const tables[3] = {"products", "sales", "competitor_prices"};
     int (*writers[3])(FILE *, void *) = {write_products, write_sales, write_comp};
     for (int k = 0; k < 3; k++) {
@@ -183,7 +181,7 @@ static void on_decided(void *vctx, const db_history *h, const exp_results *res, 
 }
 
 /* ---- one run ---------------------------------------------------------------------------------- */
-static int mkdir_p(const char *path) {
+int bt_mkdir_p(const char *path) {
     char buf[1024];
     snprintf(buf, sizeof buf, "%s", path);
     for (char *p = buf + 1; *p; p++)
@@ -263,9 +261,8 @@ static int run_one(const exp_bt_cfg *cfg, PGconn *maint, env_sim_family fam, uin
         if ((st = db_connect_like(&c, maint, dbname)) || (st = db_schema_apply(c))) goto cleanup;
     }
     snprintf(dir, sizeof dir, "%s/.csv.%d", cfg->out_dir, (int)getpid());
-    if ((st = mkdir_p(dir))) goto cleanup;
-    csv_ctx csv = {cfg, h, cfg->n_days};
-    if ((st = import_history(c, dir, &csv))) goto cleanup;
+    if ((st = bt_mkdir_p(dir))) goto cleanup;
+    if ((st = bt_import_history(c, dir, cfg, h, cfg->n_days))) goto cleanup;
     if (!(prod = eng_calloc((size_t)cfg->n_products, sizeof *prod))) { st = ENG_ENOMEM; goto cleanup; }
     capture_ctx cc = {.cfg = cfg, .prod = prod, .n_products = cfg->n_products};
     if ((st = run_nightly(cfg, c, h, cfg->n_days, seed, &cc, run))) goto cleanup;
@@ -290,7 +287,7 @@ int exp_backtest_run(const exp_bt_cfg *cfg, exp_bt_result *out) {
     int n = cfg->n_families * cfg->n_seeds, st = ENG_OK;
     PGconn *maint = NULL;
     if (!(out->runs = eng_calloc((size_t)n, sizeof *out->runs))) return ENG_ENOMEM;
-    if ((st = mkdir_p(cfg->out_dir))) return st;
+    if ((st = bt_mkdir_p(cfg->out_dir))) return st;
     if (!cfg->conn && (st = db_resolve(&maint, cfg->conninfo))) return st;
     for (int f = 0; f < cfg->n_families && !st; f++)
         for (int s = 0; s < cfg->n_seeds && !st; s++) {

@@ -24,4 +24,15 @@ double bt_level_z(double level);
  * history h / lg (h has n_days + 1 periods) into run.  Returns 0 or ENG_EINVAL. */
 int bt_value(const exp_bt_cfg *cfg, const db_history *h, const env_sim_log *lg, const bt_prod *prod, exp_bt_run *run);
 
+/* The first day of every simulated history: 2024-01-01. */
+#define BT_DAY0 19723
+
+/* Write products.csv, sales.csv and competitor_prices.csv of the first n_days periods of h into
+ * dir (products with cfg's change limit and wide hard bounds 0.5-2 x the list price) and import
+ * them with db_import_csv, strict (any bad line fails); the files are removed.  0, ENG_EIO,
+ * ENG_EDB, ENG_EFORMAT. */
+int bt_import_history(PGconn *c, const char *dir, const exp_bt_cfg *cfg, const db_history *h, int n_days);
+/* mkdir -p; 0 or ENG_EIO. */
+int bt_mkdir_p(const char *path);
+
 #endif

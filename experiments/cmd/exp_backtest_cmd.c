@@ -5,18 +5,26 @@
 #include <string.h>
 
 #include "exp_backtest.h"
+#include "exp_backtest_loop.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: rlprice backtest [--family logit|ce|ref|preset|all|LIST] [--seed S] [--seeds N]\n"
                "                        [--products 300] [--days 120] [--misset LO,HI] [--max-change PCT]\n"
-               "                        [--traffic FACTOR] [--gate-mode 0|1|2] [--gate-level L] [--gate-extend 0|1] [--gate-select L]\n"
+               "                        [--traffic FACTOR] [--nights N [--alone LIST|all|none] [--cold] [--html FILE]\n"
+               "                         [--explore SHARE [--explore-step S] [--explore-cost C]]]\n"
+               "                        [--gate-mode 0|1|2] [--gate-level L] [--gate-extend 0|1] [--gate-select L]\n"
                "                        [--gate-support W]\n"
                "                        [--db CONNINFO] [--keep] [--out DIR] [--device auto|cpu|cuda]\n"
                "                        [--json FILE] [--config FILE] [--quiet] [<setting flags, e.g. --dqn.lr=0.001>]\n"
                "  simulates a history with known truth, imports it into a throwaway database, runs the nightly\n"
                "  and values every agent's next price and the pushed prices under the truth (docs/backtest.md).\n"
-               "  --family all = logit,ce,ref (the default).  --gate-mode / --gate-level: the nightly's\n"
-               "  nightly.gate_mode (0 ope, 1 model, 2 both) and nightly.gate_level (defaults: the nightly's).\n");
+               "  --family all = logit,ce,ref (the default).  --gate-mode / --gate-level ...: the nightly's\n"
+               "  nightly.gate_mode (0 ope, 1 model, 2 both), gate_level, ... (defaults: the nightly's).\n"
+               "  --nights N: the closed loop (docs/backtest.md, \"Closed loop\"): N nights of the nightly, each\n"
+               "  night's prices sold under the truth and loaded for the next; lanes engine, manual, oracle and\n"
+               "  each agent alone (--alone dqn,ddpg,linucb,fixed; the default all); --cold: no checkpoints;\n"
+               "  --html FILE: the cumulative curves (default <out>/loop.html); --explore SHARE: the engine's logged\n"
+               "  exploration (nightly.explore.share; -step, -cost: .max_step, .max_cost), its cost under the truth.\n");
 }
 
 /* "logit,ce" / "all" into cfg->families.  0 or ENG_EINVAL. */
@@ -48,11 +56,34 @@ static int parse_int(const char *flag, const char *v, int lo, int *out) {
     return ENG_OK;
 }
 
+/* "dqn,linucb" / "all" / "none" into lane bits.  0 or ENG_EINVAL. */
+static int parse_alone(const char *s, unsigned *lanes) {
+    *lanes = 0;
+    if (!strcmp(s, "all")) { *lanes = EXP_BTL_ALL_LANES; return ENG_OK; }
+    if (!strcmp(s, "none")) return ENG_OK;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int hit = 0;
+        for (int l = EXP_BTL_DQN; l <= EXP_BTL_FIXED; l++)
+            if (!strcmp(tok, exp_btl_lane_name((exp_btl_lane)l) + 6)) *lanes |= 1u << l, hit = 1;
+        if (!hit) return eng_err_set(ENG_EINVAL, "--alone: unknown agent '%s' (dqn, ddpg, linucb, fixed, all, none)", tok);
+    }
+    return ENG_OK;
+}
+
 int exp_cmd_backtest(int argc, char **argv) {
     exp_bt_cfg cfg = exp_bt_default();
     exp_compare_cfg cc = exp_compare_default();
     exp_bt_result res = {0};
-    const char *json = NULL, *config = NULL;
+    const char *json = NULL, *config = NULL, *html = NULL;
+    exp_btl_cfg lc = {.n_nights = 0, .lanes = EXP_BTL_ALL_LANES};
+    {
+        exp_nightly_cfg nd = exp_nightly_default(); /* the nightly's exploration defaults (off) */
+        lc.explore = nd.explore;
+        exp_compare_cfg_free(&nd.compare);
+    }
+    exp_btl_result lres = {0};
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     int nrest = 0, rc = 2, quiet = 0;
     if (!rest) { fprintf(stderr, "rlprice: out of memory\n"); exp_compare_cfg_free(&cc); return 1; }
@@ -61,6 +92,7 @@ int exp_cmd_backtest(int argc, char **argv) {
         int st = ENG_OK, took = 1;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); rc = 0; goto done; }
         else if (!strcmp(a, "--keep")) cfg.keep = 1, took = 0;
+        else if (!strcmp(a, "--cold")) lc.cold = 1, took = 0;
         else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) quiet = 1, took = 0;
         else if (!v && !strncmp(a, "--", 2) && !strchr(a, '=') && !strchr(a, '.')) st = eng_err_set(ENG_EINVAL, "%s needs a value", a);
         else if (!strcmp(a, "--family")) st = parse_families(v, &cfg);
@@ -97,7 +129,18 @@ int exp_cmd_backtest(int argc, char **argv) {
             char *end = NULL;
             cfg.gate_level = strtod(v, &end);
             if (*end || !(cfg.gate_level > 0 && cfg.gate_level < 1)) st = eng_err_set(ENG_EINVAL, "--gate-level: expected 0 < L < 1");
-        } else if (!strcmp(a, "--db")) cfg.conninfo = v;
+        } else if (!strcmp(a, "--nights")) st = parse_int(a, v, 1, &lc.n_nights);
+        else if (!strcmp(a, "--alone")) st = parse_alone(v, &lc.lanes);
+        else if (!strcmp(a, "--html")) html = v;
+        else if (!strcmp(a, "--explore") || !strcmp(a, "--explore-step") || !strcmp(a, "--explore-cost")) {
+            char *end = NULL;
+            float x = strtof(v, &end);
+            if (*end || !(x >= 0 && x <= 1)) st = eng_err_set(ENG_EINVAL, "%s: expected a share in [0, 1]", a);
+            else if (!strcmp(a, "--explore")) lc.explore.share = x;
+            else if (!strcmp(a, "--explore-step")) lc.explore.max_step = x;
+            else lc.explore.max_cost = x;
+        }
+        else if (!strcmp(a, "--db")) cfg.conninfo = v;
         else if (!strcmp(a, "--out")) cfg.out_dir = v;
         else if (!strcmp(a, "--device")) cfg.device = v;
         else if (!strcmp(a, "--json")) json = v;
@@ -120,6 +163,22 @@ int exp_cmd_backtest(int argc, char **argv) {
     cfg.compare = &cc;
     cfg.verbose = !quiet;
     eng_log_set_level(ENG_LOG_WARN); /* the nightly's info lines would bury the tables */
+    if (lc.n_nights > 0) {
+        lc.bt = cfg;
+        int st = exp_backtest_loop_run(&lc, &lres);
+        exp_backtest_loop_print(stdout, &lc, &lres);
+        char hbuf[1100];
+        if (!html) snprintf(hbuf, sizeof hbuf, "%s/loop.html", cfg.out_dir), html = hbuf;
+        if (!st && (st = exp_backtest_loop_write_html(html, &lc, &lres)) == ENG_OK) printf("\nwrote %s\n", html);
+        if (!st && json && (st = exp_backtest_loop_write_json(json, &lc, &lres)) == ENG_OK) printf("wrote %s\n", json);
+        if (st) fprintf(stderr, "rlprice: backtest failed: %s\n", eng_err_msg());
+        rc = st ? (st == ENG_EDB ? 3 : 1) : 0;
+        goto done;
+    }
+    if (html || lc.cold || lc.explore.share > 0) {
+        eng_err_set(ENG_EINVAL, "--html, --cold and --explore belong to the closed loop (--nights N)");
+        goto bad;
+    }
     int st = exp_backtest_run(&cfg, &res);
     exp_backtest_print(stdout, &cfg, &res);
     if (!st && json && (st = exp_backtest_write_json(json, &cfg, &res)) == ENG_OK) printf("\nwrote %s\n", json);
@@ -136,6 +195,7 @@ bad:
     rc = 2;
 done:
     exp_bt_result_free(&res);
+    exp_btl_result_free(&lres);
     exp_compare_cfg_free(&cc);
     free(rest);
     return rc;

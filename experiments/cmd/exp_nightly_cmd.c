@@ -26,6 +26,12 @@ static const agt_cfg_field nightly_fields[] = {
     {"gate_select", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, gate_select), "level ranking eligible moves (0 estimate, -1 gate_level)"},
     {"gate_support_widen", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, gate_support_widen), "widening of the normal-period price range (<0: none)"},
     {"gate_extend", AGT_CFG_INT, offsetof(exp_nightly_cfg, gate_extend), "1: the model gate also steps to the guard's edge"},
+    {"explore.share", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, explore.share),
+     "probability that an eligible product is explored per night (0 = off)"},
+    {"explore.max_step", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, explore.max_step),
+     "largest exploration step, share of the decided price"},
+    {"explore.max_cost", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, explore.max_cost),
+     "exploration budget: expected revenue given up, share of the night's expected revenue"},
 };
 #define N_NIGHTLY_FIELDS ((int)(sizeof nightly_fields / sizeof nightly_fields[0]))
 
@@ -156,7 +162,14 @@ static void print_summary(const exp_nightly_summary *s, int dry_run) {
                "repriced), never %d; expected uplifts capped at what the history makes plausible %d\n",
                s->n_seen[EXP_SEEN_NORMAL], s->n_seen[EXP_SEEN_PROMO_ONLY], 100.0 * s->n_seen[EXP_SEEN_PROMO_ONLY] / n_rep,
                n_rep, s->n_seen[EXP_SEEN_NEVER], s->n_capped);
+    if (s->explore.on)
+        printf("  exploration: %d of %d eligible products explored (probability %.4g; %d pinned, %d without a "
+               "neighbour); expected revenue given up %.4g per period = %.3f%% of %.4g\n",
+               s->explore.n_explored, s->explore.n_eligible, s->explore.prob, s->explore.n_pinned,
+               s->explore.n_no_neighbour, s->explore.cost, 100.0 * s->explore.cost_share, s->explore.revenue);
     printf("  skipped (too little history) %d; rejected input rows %lld\n", s->n_skipped, (long long)s->n_rejected_rows);
+    printf("  OPE rows: %ld with the propensity rlprice logged when it set the price (exact IPS), %ld with the "
+           "estimated behaviour policy\n", s->n_eval_logged, s->n_eval_estimated);
     printf("  OPE (mean one-step value per product, recommended estimator, 95%% CI):\n");
     for (int a = 0; a < EXP_N_AGENTS; a++)
         printf("    %-8s %+.6g [%+.6g, %+.6g]%s\n", exp_agent_name((exp_agent)a), s->total_est[a], s->total_lo[a],
@@ -198,18 +211,12 @@ int exp_cmd_nightly(int argc, char **argv) {
     memset(&sum, 0, sizeof sum);
     const char *date = NULL, *config = NULL, *products = NULL, *device = NULL;
     char **plist = NULL, **rest = NULL;
-    const char **nflag = NULL; /* --nightly.key=value flags */
-    int np = 0, nrest = 0, nnflag = 0, rc = 2, st;
+    int np = 0, nrest = 0, rc = 2, st;
     PGconn *conn = NULL;
     prog_state ps = {0};
     ps.t_prev = eng_now(); /* the first stage starts with the command */
-    if (!(rest = calloc((size_t)argc + 1, sizeof *rest)) || !(nflag = calloc((size_t)argc + 1, sizeof *nflag))) {
-        fprintf(stderr, "rlprice: out of memory\n");
-        free(rest);
-        free(nflag);
-        return 1;
-    }
-    if (eng_par_init(NULL, NULL)) { fprintf(stderr, "rlprice: %s\n", eng_err_msg()); free(rest); free(nflag); return 1; }
+    if (!(rest = calloc((size_t)argc + 1, sizeof *rest))) { fprintf(stderr, "rlprice: out of memory\n"); return 1; }
+    if (eng_par_init(NULL, NULL)) { fprintf(stderr, "rlprice: %s\n", eng_err_msg()); free(rest); return 1; }
     const int rank = eng_par_rank();
     int verbose = 0;
     for (int i = 1; i < argc; i++) {
@@ -256,8 +263,18 @@ int exp_cmd_nightly(int argc, char **argv) {
                 goto bad;
             }
             i++;
-        } else if (!strncmp(a, "--nightly.", 10) && strchr(a, '=')) { /* applied after the file */
-            nflag[nnflag++] = a;
+        } else if (!strncmp(a, "--nightly.", 10)) { /* --nightly.key=value or --nightly.key value */
+            char key[64];
+            const char *eq = strchr(a, '='), *val = eq ? eq + 1 : v;
+            size_t kl = eq ? (size_t)(eq - a - 10) : strlen(a + 10);
+            if (!val || kl >= sizeof key) {
+                eng_err_set(ENG_EINVAL, "%s needs a value", a);
+                goto bad;
+            }
+            memcpy(key, a + 10, kl);
+            key[kl] = '\0';
+            if (agt_cfg_set(&cfg, nightly_fields, N_NIGHTLY_FIELDS, key, val, a)) goto bad;
+            if (!eq) i++;
         } else rest[nrest++] = argv[i];
 #undef TAKE
     }
@@ -269,12 +286,6 @@ int exp_cmd_nightly(int argc, char **argv) {
     if (config) {
         if (exp_compare_cfg_load_file(&cfg.compare, config)) goto bad;
         if (agt_cfg_load_file(&cfg, nightly_fields, N_NIGHTLY_FIELDS, config, "nightly")) goto bad;
-    }
-    for (int k = 0; k < nnflag; k++) { /* --nightly.key=value flags override the file */
-        char key[64];
-        const char *eq = strchr(nflag[k], '=');
-        snprintf(key, sizeof key, "%.*s", (int)(eq - nflag[k] - 10), nflag[k] + 10);
-        if (agt_cfg_set(&cfg, nightly_fields, N_NIGHTLY_FIELDS, key, eq + 1, nflag[k])) goto bad;
     }
     if (nrest && exp_compare_cfg_parse_flags(&cfg.compare, nrest, rest)) goto bad;
     /* --device overrides the configuration's compare.device; without it the file's line holds */
@@ -324,7 +335,6 @@ done:
     exp_nightly_free_list(plist, np);
     exp_compare_cfg_free(&cfg.compare);
     free(rest);
-    free(nflag);
     if (conn) db_disconnect(conn);
     if (eng_par_broken()) eng_par_abort(rc); /* a rank is gone: end the job with our code */
     eng_par_finalize();

@@ -125,7 +125,7 @@ static void ckpt_path(char *out, size_t n, const cmp_ctx *c, const cmp_group *g,
 }
 
 /* Load the group's agents when its manifest matches; 1 loaded, 0 not (any reason, logged). */
-static int group_try_load(const cmp_ctx *c, cmp_group *g) {
+int cmp_group_try_load(const cmp_ctx *c, cmp_group *g) {
     char path[4096];
     int ok = 0;
     if (!*ckpt_src(c)) {
@@ -170,7 +170,7 @@ done:
  * moments, no replay; LinUCB is refit every run and not saved) into ckpt_dir.  A group with a
  * diverged (non-finite) network is not saved: its file is left out (any older one removed),
  * so bad parameters never reach a checkpoint.  0 or a status. */
-static int group_save(const cmp_ctx *c, cmp_group *g) {
+int cmp_group_save(const cmp_ctx *c, cmp_group *g) {
     char path[4096];
     int rc = 0, n_bad_q = 0, n_bad_d = 0;
     char *meta = group_meta(c, g);
@@ -267,7 +267,7 @@ static int group_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
     const exp_compare_cfg *cfg = c->cfg;
     const int F = c->F, P = g->P;
     int rc;
-    g->loaded = cfg->ckpt_dir ? group_try_load(c, g) : 0;
+    g->loaded = cfg->ckpt_dir ? cmp_group_try_load(c, g) : 0;
     if (g->loaded) warm_loaded++;
     else warm_fresh++;
     if (!g->loaded && (rc = cmp_group_create_agents(c, g, keys))) return rc;
@@ -361,7 +361,7 @@ static int group_train(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
     if ((rc = group_agents(c, g, keys))) return rc;
     if ((rc = group_train_nets(c, g))) return rc;
     if ((rc = group_train_linucb(c, g))) return rc;
-    if (c->cfg->ckpt_dir && (rc = group_save(c, g))) return rc;
+    if (c->cfg->ckpt_dir && (rc = cmp_group_save(c, g))) return rc;
     return ENG_OK;
 }
 

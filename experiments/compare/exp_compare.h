@@ -113,7 +113,15 @@ typedef struct exp_compare_cfg {
                                    logged range (lowest to highest logged level) widened by one
                                    grid step on either side */
     int ddpg_support;           /* 1: DDPG's ratio clipped to the logged training range widened
-                                   by one grid step; 0 off */
+                                   by support_steps grid steps; 0 off */
+    int support_steps;          /* grid steps the supports above reach beyond the logged range */
+    int dyna;                   /* model-based transitions per training row for the shared
+                                   networks (0 = off): each product's fitted demand model
+                                   (feat_agent_model_rate) values a price drawn inside the
+                                   support (docs/compare.md, "Learning from a model") */
+    double dyna_kappa;          /* their uncertainty penalty in standard errors of the model */
+    long dyna_max;              /* most model-based transitions in all (memory bound: fewer per
+                                   row, spread evenly, when rows x dyna would exceed it) */
     agt_dqn_cfg dqn;            /* agt_dqn_default() with hidden 64x64, batch 32, replay 4096,
                                    learn_start 8, target_sync 20 (state_dim, n_actions, seed
                                    are set by the run) */

@@ -9,6 +9,7 @@
 
 #include "agt_early.h"
 #include "eng_par.h"
+#include "eng_rng.h"
 #include "eng_util.h"
 #include "exp_compare_int.h"
 
@@ -25,8 +26,31 @@ static int draw_val(const cmp_ctx *c, size_t r) {
 void cmp_agents_free(cmp_ctx *c) {
     free(c->ast); free(c->anx); free(c->rscale); free(c->val); free(c->ap); free(c->lvl_count);
     free(c->lo_ratio); free(c->hi_ratio); free(c->refp); free(c->sh_dqn); free(c->sh_actor); free(c->sh_critic);
+    free(c->dyb);
+    c->dyb = NULL;
     c->ast = c->anx = c->rscale = c->lo_ratio = c->hi_ratio = c->sh_dqn = c->sh_actor = c->sh_critic = NULL;
     c->val = NULL, c->ap = NULL, c->lvl_count = NULL, c->refp = NULL;
+}
+
+/* The model-based rewards' base of product p's rows (c->dyb): reward - observed rate of the
+ * priced period, i.e. minus the rate the reward compares with (drcr) or 0 (rcr), so that a
+ * price's reward under the model is its model rate + dyb.  Only where the model's units match
+ * the reward's: a conversion model needs traffic on every training row, a units model none
+ * (the proxy1 fallback, revenue per period); otherwise NaN for the whole product. */
+static void dyna_base(cmp_ctx *c, int p, const float *raw2) {
+    const size_t b = c->off[p], e = c->off[p + 1];
+    const feat_agent_prod *pp = &c->ap[p];
+    int ok = pp->mok;
+    for (size_t r = b; r < e && ok; r++) {
+        if (!cmp_is_train(c, r) || c->val[r]) continue;
+        const double v = raw2[(r - b) * FEAT_N + FEAT_TRAFFIC_1];
+        if (pp->mlogit ? !(v > 0) : v > 0) ok = 0;
+    }
+    for (size_t r = b; r < e; r++) {
+        const float *y = raw2 + (r - b) * FEAT_N;
+        const double rate = pp->mlogit ? y[FEAT_REVENUE_1] / y[FEAT_TRAFFIC_1] : y[FEAT_REVENUE_1];
+        c->dyb[r] = ok && isfinite(rate) && isfinite(c->tr->reward[r]) ? (double)c->tr->reward[r] - rate : NAN;
+    }
 }
 
 /* Agent states of product p's transitions (rows off[p] .. off[p+1]-1) and its statistics;
@@ -62,6 +86,7 @@ static int prep_agent_states(cmp_ctx *c, int p, float *raw, float *raw2, float *
         feat_agent_state(raw + (r - b) * FEAT_N, &c->ap[p], c->ast + r * FEAT_AGENT_N);
         feat_agent_state(raw2 + (r - b) * FEAT_N, &c->ap[p], c->anx + r * FEAT_AGENT_N);
     }
+    if (c->dyb) dyna_base(c, p, raw2);
     return ENG_OK;
 }
 
@@ -106,6 +131,10 @@ int cmp_agents_prepare(cmp_ctx *c) {
         raw2 = malloc((maxrows + 1) * FEAT_N * sizeof *raw2);
         pr = malloc((maxrows + 1) * sizeof *pr);
         if (!c->ap || !c->ast || !c->anx || !raw || !raw2 || !pr) goto fail;
+        const env_reward_kind rk = c->cfg->reward.kind;
+        if (c->cfg->shared && c->cfg->dyna > 0 && (rk == ENV_REWARD_RCR || rk == ENV_REWARD_DRCR) &&
+            !(c->dyb = malloc((tr->n ? tr->n : 1) * sizeof *c->dyb)))
+            goto fail;
         for (int p = 0; p < NP; p++)
             if ((rc = prep_agent_states(c, p, raw, raw2, pr))) goto done;
     }
@@ -143,7 +172,8 @@ int cmp_dqn_pick(const cmp_ctx *c, int p, const float *q) {
     for (int k = 0; k < K; k++)
         if (cnt[k] > 0) lo = k < lo ? k : lo, hi = k;
     for (int k = 0; k < K; k++) {
-        int ok = mode == 0 || cnt[k] > 0 || (mode == 2 && k >= lo - 1 && k <= hi + 1);
+        const int w = c->cfg->support_steps;
+        int ok = mode == 0 || cnt[k] > 0 || (mode == 2 && k >= lo - w && k <= hi + w);
         if (ok && (best < 0 || q[k] > q[best])) best = k;
     }
     if (best >= 0) return best;
@@ -155,7 +185,7 @@ int cmp_dqn_pick(const cmp_ctx *c, int p, const float *q) {
 
 float cmp_ddpg_clip(const cmp_ctx *c, int p, float ratio) {
     if (!c->cfg->ddpg_support || !isfinite(c->lo_ratio[p])) return ratio;
-    const float step = (float)(2.0 * c->cfg->grid.band / (c->K - 1));
+    const float step = (float)(2.0 * c->cfg->grid.band / (c->K - 1)) * (float)c->cfg->support_steps;
     const float lo = c->lo_ratio[p] - step, hi = c->hi_ratio[p] + step;
     return ratio < lo ? lo : ratio > hi ? hi : ratio;
 }
@@ -186,10 +216,17 @@ static long group_rows(const cmp_ctx *c, const cmp_group *g, long *max_rows) {
     return n;
 }
 
+/* Most model-based transitions for n training rows: n x dyna, at most dyna_max. */
+static long dyna_rows(const cmp_ctx *c, long n) {
+    const long d = c->cfg->dyna, cap = c->cfg->dyna_max;
+    return n > 0 && d > cap / n ? cap : n * d;
+}
+
 static int create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys, int batch) {
     const exp_compare_cfg *cfg = c->cfg;
     long max_rows, n_rows = group_rows(c, g, &max_rows);
     /* replay capacity: every training row fits, no more (the buffers are [P][capacity]) */
+    if (g->pooled && c->dyb) n_rows += dyna_rows(c, n_rows); /* room for the model-based rows */
     long cap = g->pooled ? (n_rows > 0 ? n_rows : 1) : max_rows;
     agt_dqn_cfg dq = cfg->dqn;
     dq.state_dim = c->SA;
@@ -411,6 +448,67 @@ done:
     return rc;
 }
 
+/* Model-based transitions (compare.dyna, the pooled / shared group only): for each training
+ * row of a product whose model can value it (c->dyb finite), dyna transitions (fewer, spread
+ * evenly over the rows, when rows x dyna would exceed dyna_max) with the row's
+ * state and a price drawn uniformly inside the support the agent may choose from (the logged
+ * levels' range +- support_steps; for DDPG the logged ratio range +- support_steps steps, in
+ * the band), rewarded with the model's rate at that price minus dyna_kappa standard errors of
+ * its extrapolation, plus the row's base (the rate the reward compares with), on the row's
+ * reward scale.  Seeded by compare.seed and the product's catalogue index, one stream per
+ * product, so the draws do not depend on which other products share the group (the shared
+ * networks' shards, docs/mpi.md: one process with S shards and S ranks draw the same).  Returns 0 or the agents' failure. */
+static int push_model_rows(cmp_ctx *c, cmp_group *g) {
+    const exp_compare_cfg *cfg = c->cfg;
+    const env_transitions *tr = c->tr;
+    const int K = c->K, w = cfg->support_steps;
+    const double step = 2.0 * cfg->grid.band / (K - 1), kap = cfg->dyna_kappa;
+    eng_rng rng;
+    long n = 0, rows = 0, seen = 0;
+    int rc;
+    for (int i = 0; i < g->n; i++)
+        for (size_t r = c->off[g->prod[i]]; r < c->off[g->prod[i] + 1]; r++)
+            rows += cmp_is_train(c, r) && !c->val[r];
+    const double per = rows > 0 ? (double)dyna_rows(c, rows) / (double)rows : 0; /* transitions per row */
+    for (int i = 0; i < g->n; i++) {
+        const int p = g->prod[i], s = cmp_slot_of(g, i);
+        const int *cnt = c->lvl_count + (size_t)p * K;
+        eng_rng_seed(&rng, eng_seed_derive(eng_seed_derive(cfg->seed, 0xD7A1u), (uint64_t)p));
+        int lo = K, hi = -1;
+        for (int k = 0; k < K; k++)
+            if (cnt[k] > 0) lo = k < lo ? k : lo, hi = k;
+        if (hi < 0 || !isfinite(c->lo_ratio[p]) || !(c->refp[p] > 0)) continue;
+        lo = lo - w < 0 ? 0 : lo - w, hi = hi + w > K - 1 ? K - 1 : hi + w;
+        double rlo = fmax(c->lo_ratio[p] - w * step, 1.0 - cfg->grid.band);
+        double rhi = fmin(c->hi_ratio[p] + w * step, 1.0 + cfg->grid.band);
+        const float sc = c->rscale[p];
+        for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
+            if (!cmp_is_train(c, r) || c->val[r] || !isfinite(c->dyb[r])) continue;
+            const float *st = row_state(c, r), *s2 = row_next(c, r);
+            const long nm = (long)floor((double)(seen + 1) * per + 1e-9) - (long)floor((double)seen * per + 1e-9);
+            seen++;
+            for (long m = 0; m < nm; m++) {
+                int k = lo + (int)(eng_rng_uniform(&rng) * (hi - lo + 1));
+                if (k > hi) k = hi;
+                double se, v = feat_agent_model_rate(&c->ap[p], c->refp[p] * env_grid_ratio(&cfg->grid, k), &se);
+                double x = rlo + (rhi - rlo) * eng_rng_uniform(&rng), se2;
+                double v2 = feat_agent_model_rate(&c->ap[p], c->refp[p] * x, &se2);
+                if (isfinite(v) && isfinite(se)) {
+                    float rw = (float)((v - kap * se + c->dyb[r]) / sc);
+                    if ((rc = agt_dqn_push(g->dqn, s, st, k, rw, s2, tr->done[r]))) return rc;
+                    n++;
+                }
+                if (isfinite(v2) && isfinite(se2)) {
+                    float rw = (float)((v2 - kap * se2 + c->dyb[r]) / sc);
+                    if ((rc = agt_ddpg_push(g->ddpg, s, st, (float)x, rw, s2, tr->done[r]))) return rc;
+                }
+            }
+        }
+    }
+    ENG_INFO("compare: %s: %ld model-based transitions (dyna %d, kappa %g)", g->name, n, cfg->dyna, kap);
+    return ENG_OK;
+}
+
 int cmp_group_train_nets(cmp_ctx *c, cmp_group *g, long dqn_max, long ddpg_max, int poison) {
     const env_transitions *tr = c->tr;
     int rc;
@@ -426,6 +524,7 @@ int cmp_group_train_nets(cmp_ctx *c, cmp_group *g, long dqn_max, long ddpg_max, 
                 return rc;
         }
     }
+    if (g->pooled && c->dyb && (rc = push_model_rows(c, g))) return rc;
     cmp_val v;
     if ((rc = val_build(c, g, &v))) return rc;
     if ((rc = train_one(c, g, 0, dqn_max, &v, poison)) == ENG_OK) rc = train_one(c, g, 1, ddpg_max, &v, -1);
@@ -515,6 +614,7 @@ static int shared_train_shards(cmp_ctx *c, const int *prod, int n, int S, cmp_gr
     }
     for (int k = 0; k < L; k++) {
         keys[k] = (uint64_t)(first + k);
+        if (c->dyb) rows[k] += dyna_rows(c, rows[k]); /* room for the model-based rows */
         lim[0] = rows[k] > lim[0] ? rows[k] : lim[0];
         lim[1] = vrows[k] > lim[1] ? vrows[k] : lim[1];
     }
@@ -552,14 +652,21 @@ int cmp_shared_train(cmp_ctx *c, int *prod, int n) {
     memset(&g, 0, sizeof g);
     g.P = 1, g.n = n, g.prod = prod, g.pooled = 1;
     snprintf(g.name, sizeof g.name, "shared");
-    int rc;
+    int rc = 0;
     if (cfg->shard_count > 1 && S != cfg->shard_count)
         rc = eng_err_set(ENG_EINVAL, "compare: compare.shared_shards = %d under %d MPI ranks (0 or %d)", S,
                          cfg->shard_count, cfg->shard_count);
-    else if (S > 1) /* data-parallel shards: every rank, even one without products */
+    else if (S > 1) /* data-parallel shards: every rank, even one without products (no warm start yet) */
         rc = shared_train_shards(c, prod, n, S, &g);
-    else if (!(rc = create_agents(c, &g, &(const uint64_t){0}, cfg->shared_batch)))
-        rc = cmp_group_train_nets(c, &g, cfg->shared_steps, cfg->shared_steps, -1);
+    else {
+        /* warm start: the previous night's shared networks continue with warm_frac of the budget */
+        int loaded = cfg->ckpt_dir ? cmp_group_try_load(c, &g) : 0;
+        if (!loaded) rc = create_agents(c, &g, &(const uint64_t){0}, cfg->shared_batch);
+        long steps = cfg->shared_steps;
+        if (loaded && (steps = (long)llround(cfg->warm_frac * (double)steps)) < 1) steps = 1;
+        if (!rc) rc = cmp_group_train_nets(c, &g, steps, steps, -1);
+        if (!rc && cfg->ckpt_dir && (cfg->shard_count <= 1 || cfg->shard_index == 0)) rc = cmp_group_save(c, &g);
+    }
     if (!rc) {
         eng_model *m[3] = {agt_dqn_online(g.dqn), agt_ddpg_actor(g.ddpg), agt_ddpg_critic(g.ddpg)};
         float **dst[3] = {&c->sh_dqn, &c->sh_actor, &c->sh_critic};

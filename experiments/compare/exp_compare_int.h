@@ -44,6 +44,9 @@ typedef struct cmp_ctx {
     int *lvl_count;        /* [n_products][K] training rows logged at each grid level */
     float *lo_ratio, *hi_ratio; /* [n_products] logged training ratio range (NaN: none) */
     double *refp;          /* [n_products] reference price of the grid (NaN: none) */
+    double *dyb;           /* [tr->n] reward minus the period's observed rate (= -rate of the
+                              period the reward compares with), NaN where the product's demand
+                              model cannot value the row (compare.dyna; else NULL) */
     /* the shared networks' parameters (compare.shared = 1), copied into every product slot */
     float *sh_dqn, *sh_actor, *sh_critic;
 } cmp_ctx;
@@ -162,7 +165,8 @@ int cmp_shard_owner(const cmp_ctx *c, int p, int is_short);
  * same hash as cmp_shard_owner, so shard r of the shared networks is rank r's products). */
 int cmp_shard_of(const cmp_ctx *c, int p, int count);
 /* Agree on the status over the ranks, then send every product this rank evaluated to rank 0,
- * which copies them into c->res, res2_p/resn_p, sums and ess_p.  Returns 0 or the first
+ * which copies them into c->res, res2_p/resn_p, sums and ess_p (gatherv), and every product's
+ * status, prices and price trajectories to every rank (allgatherv: FQE).  Returns 0 or the first
  * failing rank's status (message "rank R: ..."), ENG_EIO when a rank does not answer. */
 int cmp_shard_gather(cmp_ctx *c, int status);
 
@@ -175,5 +179,12 @@ int cmp_shard_fqe_gather(cmp_ctx *c, const int *el, int want, int status);
 
 /* Totals over products and the winners into c->res.  Returns 0 or a negative status. */
 int cmp_totals(cmp_ctx *c);
+
+/* Warm start of a group (exp_compare.c): load g's DQN and DDPG from the source checkpoint
+ * folder when its manifest (layout, normalisation, shapes, product list) matches: 1 loaded, 0
+ * not (logged; g has no agents then).  Save g's agents and manifest into ckpt_dir: 0 or a
+ * status (a diverged group is not saved). */
+int cmp_group_try_load(const cmp_ctx *c, cmp_group *g);
+int cmp_group_save(const cmp_ctx *c, cmp_group *g);
 
 #endif

@@ -47,4 +47,19 @@ struct json_object;
  * json_object_put.  NULL on allocation failure (error set). */
 struct json_object *exp_report_json(const exp_results *r);
 
+/* One line chart of a curves page (exp_report_curves_html): n series of n_points values; the
+ * strings and arrays are borrowed. */
+typedef struct exp_report_chart {
+    const char *title, *y_label;
+    int n, n_points;
+    const char *const *labels;
+    const float *const *ys;     /* [n][n_points]; NaN breaks a line, a NULL series is listed as (none) */
+} exp_report_chart;
+
+/* A self-contained HTML page (inline CSS and SVG, no scripts, no network) at `path` (atomic
+ * write): a title, paragraphs of plain text (escaped; NULL-terminated list, may be NULL) and the
+ * charts.  Returns 0, ENG_EINVAL (NULL arguments) or ENG_EIO. */
+int exp_report_curves_html(const char *path, const char *title, const char *const *paragraphs, int n_charts,
+                           const exp_report_chart *charts);
+
 #endif

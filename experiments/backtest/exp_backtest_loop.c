@@ -1,0 +1,446 @@
+/* exp_backtest_loop.c - the closed loop between the simulator and the real nightly
+ * (exp_backtest_loop.h).  Tables, JSON and the HTML page are in exp_backtest_loop_out.c. */
+#include "exp_backtest_loop.h"
+
+#include <ftw.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db_conn.h"
+#include "db_import.h"
+#include "db_products.h"
+#include "db_schema.h"
+#include "eng_date.h"
+#include "eng_file.h"
+#include "env_action.h"
+#include "exp_backtest_int.h"
+#include "exp_nightly.h"
+
+static const char *const lane_names[EXP_BTL_N_LANE] = {"engine",      "alone:dqn", "alone:ddpg", "alone:linucb",
+                                                      "alone:fixed", "manual",    "oracle"};
+/* The agent a forced lane prices with. */
+static const exp_agent lane_agent[EXP_BTL_N_LANE] = {EXP_AGENT_HISTORY, EXP_AGENT_DQN, EXP_AGENT_DDPG,
+                                                     EXP_AGENT_LINUCB,  EXP_AGENT_FIXED, EXP_AGENT_HISTORY,
+                                                     EXP_AGENT_HISTORY};
+
+const char *exp_btl_lane_name(exp_btl_lane l) { return l >= 0 && l < EXP_BTL_N_LANE ? lane_names[l] : NULL; }
+int exp_btl_lane_nightly(exp_btl_lane l) { return l >= EXP_BTL_ENGINE && l <= EXP_BTL_FIXED; }
+
+void exp_btl_result_free(exp_btl_result *r) {
+    if (!r) return;
+    for (int k = 0; k < r->n_runs; k++) {
+        for (int l = 0; l < EXP_BTL_N_LANE; l++) free(r->runs[k].night[l]);
+        for (int a = 0; a < EXP_N_AGENTS; a++) free(r->runs[k].onestep[a]);
+    }
+    free(r->runs);
+    r->runs = NULL;
+    r->n_runs = 0;
+}
+
+/* ---- what a night decided (the nightly's on_decided hook) ------------------------------------ */
+typedef struct loop_cap {
+    int n_products, called;
+    env_guard_cfg guard;
+    double *pushed;               /* [P] the decision's guarded price; NaN = not priced */
+    double *decided;              /* [P] the decided price before exploration */
+    double *agent[EXP_N_AGENTS];  /* [P] each agent's guarded price; NaN = none */
+    double *lo, *hi;              /* [P] the guardrails' interval around the incumbent */
+} loop_cap;
+
+static void cap_hook(void *vctx, const db_history *h, const exp_results *res, const exp_nightly_decision *d) {
+    loop_cap *cc = vctx;
+    cc->called = 1;
+    for (int j = 0; j < res->n_products; j++) {
+        const exp_product_result *pr = &res->products[j];
+        int i = pr->product_id && !strncmp(pr->product_id, "SIM", 3) ? atoi(pr->product_id + 3) - 1 : -1;
+        if (i < 0 || i >= cc->n_products || pr->index < 0 || pr->index >= h->n_products || d[j].failed) continue;
+        env_guard_cfg g = cc->guard;
+        g.n_endings = 0;
+        env_guard_bounds gb = env_guard_bounds_of(h, pr->index, pr->incumbent_price);
+        double tmp;
+        uint32_t why = 0;
+        if (env_guard_apply(&g, &gb, pr->incumbent_price, &tmp, &why, &cc->lo[i], &cc->hi[i])) continue;
+        cc->pushed[i] = d[j].price;
+        cc->decided[i] = d[j].explored ? d[j].decided_price : d[j].price;
+        for (int a = 0; a < EXP_N_AGENTS; a++)
+            cc->agent[a][i] = (pr->agent_failed & (1u << a)) || !(isfinite(pr->price[a]) && pr->price[a] > 0)
+                                  ? NAN : pr->price[a];
+    }
+}
+
+/* ---- one lane --------------------------------------------------------------------------------- */
+typedef struct lane {
+    exp_btl_lane id;
+    env_sim_market *m;   /* [P] the lane's own market */
+    double *prev;        /* [P] the price in force (whole cents) */
+    double *price;       /* [P] tonight's price */
+    PGconn *c;
+    char dbname[64];
+    int created;
+    char ckpt[1100], out[1100];
+} lane;
+
+static double cents(double x) { return round(x * 100) / 100; }
+static double min_price(double p0) { return round(p0 * 50) / 100; }  /* products.csv of bt_import_history */
+static double max_price(double p0) { return round(p0 * 200) / 100; }
+
+static double comp_mean(const env_sim_params *p, const double *comp_now) {
+    if (p->n_comp <= 0) return p->base_price;
+    double s = 0;
+    for (int k = 0; k < p->n_comp; k++) s += comp_now[k];
+    return s / p->n_comp;
+}
+
+/* The nightly of lane L for night `night` (date day0 + n_days + night); fills cap and rec and
+ * L->price (the pushed prices read back, or the forced agent's).  0 or the nightly's status. */
+static int lane_nightly(const exp_btl_cfg *cfg, lane *L, const db_history *h, int night, uint64_t seed,
+                        loop_cap *cap, exp_btl_night *rec) {
+    const int P = h->n_products;
+    exp_nightly_cfg nc = exp_nightly_default();
+    exp_compare_cfg_free(&nc.compare);
+    nc.compare = cfg->bt.compare ? *cfg->bt.compare : exp_compare_default();
+    char *own_ckpt = cfg->bt.compare ? NULL : nc.compare.ckpt_dir;
+    nc.compare.ckpt_dir = NULL;
+    nc.compare.seed = seed;
+    nc.compare.ope.seed = seed;
+    if (cfg->bt.device) snprintf(nc.compare.device, sizeof nc.compare.device, "%s", cfg->bt.device);
+    nc.conn = L->c;
+    nc.date = h->day0 + (cfg->bt.n_days + night) * h->period_days;
+    nc.window_days = cfg->bt.n_days * h->period_days;
+    nc.products = (const char *const *)h->product_id;
+    nc.n_products = P;
+    nc.out_dir = L->out;
+    nc.ckpt_dir = cfg->cold ? "" : L->ckpt;
+    nc.ckpt_keep = 2;
+    if (L->id == EXP_BTL_ENGINE) nc.explore = cfg->explore;
+    nc.on_decided = cap_hook;
+    nc.decided_ctx = cap;
+    cap->called = 0;
+    cap->guard = nc.compare.guard;
+    for (int i = 0; i < P; i++) {
+        cap->pushed[i] = cap->decided[i] = cap->lo[i] = cap->hi[i] = NAN;
+        for (int a = 0; a < EXP_N_AGENTS; a++) cap->agent[a][i] = NAN;
+    }
+    exp_nightly_summary sum;
+    double t0 = eng_now();
+    int st = exp_nightly_run(&nc, &sum);
+    rec->seconds = eng_now() - t0;
+    rec->warm_loaded = sum.warm_loaded, rec->warm_fresh = sum.warm_fresh;
+    rec->sec_train = sum.sec_train, rec->sec_ope = sum.sec_ope, rec->sec_report = sum.sec_report;
+    rec->n_explored = sum.explore.n_explored, rec->explore_cost_est = sum.explore.cost;
+    if (!st && !cap->called) st = eng_err_set(ENG_EINVAL, "backtest loop: the nightly did not reach its decisions");
+    if (!st && L->id == EXP_BTL_ENGINE) { /* what the shop reads: the pushed rows */
+        int found = 0;
+        st = db_pushed_prices(L->c, sum.run_id, (const char *const *)h->product_id, P, L->price, &found);
+        for (int i = 0; !st && i < P; i++) {
+            int a = isfinite(L->price[i]), b = isfinite(cap->pushed[i]);
+            rec->n_mismatch += a != b || (a && fabs(L->price[i] - cap->pushed[i]) >= 0.005);
+        }
+    } else if (!st) {
+        exp_agent ag = lane_agent[L->id];
+        for (int i = 0; i < P; i++) {
+            double p = cap->agent[ag][i];
+            if (isfinite(p) && isfinite(cap->lo[i])) { /* whole cents inside the guardrails */
+                p = cents(p);
+                if (p < cap->lo[i] - 1e-9) p += 0.01;
+                if (p > cap->hi[i] + 1e-9) p -= 0.01;
+            }
+            L->price[i] = p;
+        }
+    }
+    for (int i = 0; !st && i < P; i++) {
+        if (!(isfinite(L->price[i]) && L->price[i] > 0)) L->price[i] = L->prev[i]; /* not priced: kept */
+        else rec->n_priced++;
+        if (isfinite(cap->lo[i]) && (L->price[i] < cap->lo[i] - 0.005 || L->price[i] > cap->hi[i] + 0.005))
+            rec->n_outside++;
+    }
+    exp_nightly_summary_free(&sum);
+    free(own_ckpt);
+    return st;
+}
+
+/* Manual and oracle prices of tonight for lane L.  0 or ENG_EINVAL. */
+static int lane_fixed_rule(const exp_btl_cfg *cfg, lane *L, const env_sim_log *lg, int P) {
+    const double mc = cfg->bt.max_change_pct / 100;
+    for (int i = 0; i < P; i++) {
+        const env_sim_params *p = &lg->params[i];
+        double p0 = cents(p->base_price);
+        if (L->id == EXP_BTL_MANUAL) {
+            L->price[i] = p0;
+            continue;
+        }
+        double lo = fmax(min_price(p0), L->prev[i] * (1 - mc)), hi = fmin(max_price(p0), L->prev[i] * (1 + mc));
+        lo = ceil(lo * 100 - 1e-6) / 100, hi = floor(hi * 100 + 1e-6) / 100;
+        if (lo > hi) lo = hi = L->prev[i];
+        double bp, bv;
+        int st = env_sim_best_price(p, L->m[i].ref, comp_mean(p, L->m[i].comp_now), lo, hi, &bp, &bv);
+        if (st) return st;
+        L->price[i] = cents(bp);
+    }
+    return ENG_OK;
+}
+
+/* ---- the new day's rows, loaded as a shop loads them ------------------------------------------- */
+typedef struct day_rows {
+    const db_history *h;
+    int32_t day;
+    const double *price;      /* [P] */
+    const double *units, *traffic; /* [P] */
+    const double *comp;       /* [P * ENV_SIM_MAX_COMP] posted competitor prices */
+    const env_sim_log *lg;
+} day_rows;
+
+static int write_day_sales(FILE *f, void *vctx) {
+    const day_rows *d = vctx;
+    char ds[16];
+    eng_date_format(d->day, ds);
+    fprintf(f, "product_id,day,price,units,revenue,traffic,promo\n");
+    for (int i = 0; i < d->h->n_products; i++)
+        fprintf(f, "%s,%s,%.2f,%.0f,%.2f,%.0f,false\n", d->h->product_id[i], ds, d->price[i], d->units[i],
+                d->price[i] * d->units[i], d->traffic[i]);
+    return ferror(f) ? ENG_EIO : ENG_OK;
+}
+
+static int write_day_comp(FILE *f, void *vctx) {
+    const day_rows *d = vctx;
+    char ds[16];
+    eng_date_format(d->day, ds);
+    fprintf(f, "product_id,day,competitor,price\n");
+    for (int i = 0; i < d->h->n_products; i++)
+        for (int k = 0; k < d->lg->params[i].n_comp; k++)
+            fprintf(f, "%s,%s,%s,%.2f\n", d->h->product_id[i], ds, d->h->competitor_names[k],
+                    d->comp[(size_t)i * ENV_SIM_MAX_COMP + k]);
+    return ferror(f) ? ENG_EIO : ENG_OK;
+}
+
+/* Write and import the day's sales and competitor prices (strict).  *rows = sales rows written
+ * to the table.  0, ENG_EIO, ENG_EDB, ENG_EFORMAT. */
+static int import_day(PGconn *c, const char *dir, const day_rows *d, long *rows) {
+    static const char *const tables[2] = {"sales", "competitor_prices"};
+    int (*writers[2])(FILE *, void *) = {write_day_sales, write_day_comp};
+    for (int k = 0; k < 2; k++) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/day.%s.csv", dir, tables[k]);
+        int st = eng_atomic_write(path, writers[k], (void *)d);
+        if (st) return st;
+        db_import_opts o;
+        memset(&o, 0, sizeof o);
+        o.table = tables[k];
+        o.strict = 1;
+        db_import_report r;
+        memset(&r, 0, sizeof r);
+        st = db_import_csv(c, path, &o, &r);
+        if (k == 0) *rows = r.inserted + r.updated;
+        db_import_report_free(&r);
+        unlink(path);
+        if (st) return st;
+    }
+    return ENG_OK;
+}
+
+/* ---- one run ---------------------------------------------------------------------------------- */
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+static void rm_tree(const char *path) { nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
+
+/* Scratch of one run: the lanes, the capture and the day's buffers. */
+typedef struct run_ctx {
+    const exp_btl_cfg *cfg;
+    PGconn *maint;
+    db_history *h;
+    env_sim_log *lg;
+    lane lanes[EXP_BTL_N_LANE];
+    loop_cap cap;
+    double *units, *traffic, *comp;
+    char dir[1100];
+} run_ctx;
+
+static void quiet_notice(void *arg, const char *msg) { (void)arg, (void)msg; } /* NOTICEs of the import's temp tables */
+
+/* Allocate lane l (markets copied from base) and, for a nightly lane, its database with the
+ * history.  0, ENG_ENOMEM, ENG_EDB, ENG_EIO. */
+static int lane_open(run_ctx *x, int l, int k, const env_sim_market *base) {
+    const exp_btl_cfg *cfg = x->cfg;
+    const int P = x->h->n_products, T = x->h->n_periods;
+    lane *L = &x->lanes[l];
+    L->id = (exp_btl_lane)l;
+    L->m = eng_malloc((size_t)P * sizeof *L->m);
+    L->prev = eng_malloc((size_t)P * sizeof *L->prev);
+    L->price = eng_malloc((size_t)P * sizeof *L->price);
+    if (!L->m || !L->prev || !L->price) return ENG_ENOMEM;
+    memcpy(L->m, base, (size_t)P * sizeof *L->m);
+    for (int i = 0; i < P; i++) L->prev[i] = cents(x->h->price[(size_t)i * T + T - 1]);
+    if (!exp_btl_lane_nightly(L->id)) return ENG_OK;
+    snprintf(L->dbname, sizeof L->dbname, "rlprice_btl_%d_%d_%d", (int)getpid(), k, l);
+    snprintf(L->ckpt, sizeof L->ckpt, "%s/.loop.%d/ckpt-%d-%s", cfg->bt.out_dir, (int)getpid(), k, lane_names[l] + (l ? 6 : 0));
+    snprintf(L->out, sizeof L->out, "%s/.loop.%d/nightly-%d-%s", cfg->bt.out_dir, (int)getpid(), k, lane_names[l] + (l ? 6 : 0));
+    int st;
+    if (cfg->bt.conn && l == EXP_BTL_ENGINE) L->c = cfg->bt.conn; /* the caller's database: the engine lane */
+    else {
+        if (!x->maint && (st = db_resolve(&x->maint, cfg->bt.conninfo))) return st;
+        if ((st = db_database_create(x->maint, L->dbname))) return st;
+        L->created = 1;
+        if ((st = db_connect_like(&L->c, x->maint, L->dbname)) || (st = db_schema_apply(L->c))) return st;
+        PQsetNoticeProcessor(L->c, quiet_notice, NULL);
+    }
+    return bt_import_history(L->c, x->dir, &cfg->bt, x->h, cfg->bt.n_days);
+}
+
+static void lane_close(run_ctx *x, lane *L) {
+    if (L->c && L->c != x->cfg->bt.conn) db_disconnect(L->c);
+    if (L->created && !x->cfg->bt.keep && db_database_drop(x->maint, L->dbname)) ENG_WARN("backtest loop: %s", eng_err_msg());
+    if (!x->cfg->bt.keep && L->ckpt[0]) rm_tree(L->ckpt), rm_tree(L->out);
+    free(L->m), free(L->prev), free(L->price);
+    memset(L, 0, sizeof *L);
+}
+
+/* Sell night n's day in every lane at its prices; import the rows of the nightly lanes. */
+static int sell_day(run_ctx *x, exp_btl_run *run, int n) {
+    const int P = x->h->n_products;
+    for (int l = 0; l < EXP_BTL_N_LANE; l++) {
+        if (!(run->lanes & (1u << l))) continue;
+        lane *L = &x->lanes[l];
+        exp_btl_night *rec = &run->night[l][n];
+        for (int i = 0; i < P; i++) {
+            env_sim_market *m = &L->m[i];
+            const env_sim_params *p = &x->lg->params[i];
+            if (l == EXP_BTL_ENGINE) {
+                double cbar = comp_mean(p, m->comp_now), ev = env_sim_expected_traffic(p, m->t);
+                for (int a = 0; a < EXP_N_AGENTS; a++) {
+                    double pa = isfinite(x->cap.agent[a][i]) ? x->cap.agent[a][i] : L->prev[i];
+                    if (a == EXP_AGENT_HISTORY) pa = L->prev[i]; /* holding the incumbent */
+                    run->onestep[a][n] += ev * env_sim_rpv(p, pa, m->ref, cbar);
+                }
+                double dp = x->cap.decided[i];
+                if (isfinite(dp) && fabs(dp - L->price[i]) >= 0.005) /* an exploration draw: what it gave up */
+                    rec->explore_cost += ev * (env_sim_rpv(p, dp, m->ref, cbar) - env_sim_rpv(p, L->price[i], m->ref, cbar));
+            }
+            memcpy(x->comp + (size_t)i * ENV_SIM_MAX_COMP, m->comp_now, sizeof m->comp_now);
+            env_sim_outcome o;
+            int st = env_sim_market_step(m, L->price[i], &o);
+            if (st) return st;
+            rec->exp_revenue += o.exp_revenue, rec->exp_profit += o.exp_profit, rec->exp_traffic += o.exp_traffic;
+            rec->n_repriced += fabs(L->price[i] - L->prev[i]) >= 0.005;
+            x->units[i] = o.units, x->traffic[i] = o.traffic;
+            L->prev[i] = L->price[i];
+        }
+        if (!exp_btl_lane_nightly(L->id)) continue;
+        day_rows d = {x->h, x->h->day0 + (x->cfg->bt.n_days + n) * x->h->period_days, L->price, x->units, x->traffic,
+                      x->comp, x->lg};
+        int st = import_day(L->c, x->dir, &d, &rec->rows_loaded);
+        if (st) return st;
+    }
+    return ENG_OK;
+}
+
+/* Simulate the history, replay it into the markets, open the lanes, run the nights. */
+static int run_one(const exp_btl_cfg *cfg, env_sim_family fam, uint64_t seed, int k, exp_btl_run *run) {
+    const exp_bt_cfg *bt = &cfg->bt;
+    run_ctx x;
+    memset(&x, 0, sizeof x);
+    x.cfg = cfg;
+    env_sim_market *base = NULL;
+    int st = ENG_OK, P = bt->n_products, D = bt->n_days;
+    double t0 = eng_now();
+    run->family = fam, run->seed = seed, run->n_products = P, run->n_days = D, run->n_nights = cfg->n_nights;
+    run->lanes = cfg->lanes | (1u << EXP_BTL_ENGINE) | (1u << EXP_BTL_MANUAL) | (1u << EXP_BTL_ORACLE);
+    env_sim_gen_opts go = env_sim_gen_opts_default();
+    go.family = fam, go.seed = seed, go.day0 = BT_DAY0;
+    go.n_levels = 6, go.level_lo = 0.85, go.level_hi = 1.15;
+    go.misset_lo = bt->misset_lo, go.misset_hi = bt->misset_hi, go.traffic_scale = bt->traffic_scale;
+    if ((st = env_sim_generate_ex(&go, P, D, &x.h, &x.lg))) goto cleanup;
+    if (!(base = eng_malloc((size_t)P * sizeof *base))) { st = ENG_ENOMEM; goto cleanup; }
+    for (int i = 0; i < P && !st; i++) { /* replay the history: the market as it stands after day D */
+        if ((st = env_sim_market_init(&base[i], &x.lg->params[i], seed, i))) break;
+        for (int t = 0; t < D && !st; t++) {
+            env_sim_outcome o;
+            size_t c = (size_t)i * D + t;
+            if (!(st = env_sim_market_step(&base[i], x.h->price[c], &o)) && o.units != x.h->units[c])
+                st = eng_err_set(ENG_EINVAL, "backtest loop: the replay of product %d diverged at day %d", i, t);
+        }
+    }
+    if (st) goto cleanup;
+    x.cap.n_products = P;
+    x.cap.pushed = eng_malloc((size_t)P * sizeof(double));
+    x.cap.decided = eng_malloc((size_t)P * sizeof(double));
+    x.cap.lo = eng_malloc((size_t)P * sizeof(double));
+    x.cap.hi = eng_malloc((size_t)P * sizeof(double));
+    x.units = eng_malloc((size_t)P * sizeof(double));
+    x.traffic = eng_malloc((size_t)P * sizeof(double));
+    x.comp = eng_calloc((size_t)P * ENV_SIM_MAX_COMP, sizeof(double));
+    int ok = x.cap.pushed && x.cap.decided && x.cap.lo && x.cap.hi && x.units && x.traffic && x.comp;
+    for (int a = 0; a < EXP_N_AGENTS; a++) {
+        ok = ok && (x.cap.agent[a] = eng_malloc((size_t)P * sizeof(double))) != NULL;
+        ok = ok && (run->onestep[a] = eng_calloc((size_t)cfg->n_nights, sizeof(double))) != NULL;
+    }
+    for (int l = 0; l < EXP_BTL_N_LANE; l++)
+        if (run->lanes & (1u << l)) ok = ok && (run->night[l] = eng_calloc((size_t)cfg->n_nights, sizeof(exp_btl_night)));
+    if (!ok) { st = ENG_ENOMEM; goto cleanup; }
+    snprintf(x.dir, sizeof x.dir, "%s/.loop.%d", bt->out_dir, (int)getpid());
+    if ((st = bt_mkdir_p(x.dir))) goto cleanup;
+    for (int l = 0; l < EXP_BTL_N_LANE && !st; l++)
+        if (run->lanes & (1u << l)) st = lane_open(&x, l, k, base);
+    for (int n = 0; n < cfg->n_nights && !st; n++) {
+        for (int l = 0; l < EXP_BTL_N_LANE && !st; l++) {
+            if (!(run->lanes & (1u << l))) continue;
+            lane *L = &x.lanes[l];
+            if (!exp_btl_lane_nightly(L->id)) st = lane_fixed_rule(cfg, L, x.lg, P);
+            else if (l != EXP_BTL_ENGINE) st = lane_nightly(cfg, L, x.h, n, seed, &x.cap, &run->night[l][n]);
+        }
+        /* the engine last, so that the capture holds its night when the day is sold */
+        if (!st) st = lane_nightly(cfg, &x.lanes[EXP_BTL_ENGINE], x.h, n, seed, &x.cap, &run->night[EXP_BTL_ENGINE][n]);
+        if (!st) st = sell_day(&x, run, n);
+        if (!st && bt->verbose) {
+            const exp_btl_night *e = &run->night[EXP_BTL_ENGINE][n];
+            fprintf(stderr, "  night %d/%d: engine %.0f (manual %.0f, oracle %.0f), %d repriced, nightly %.1f s (train %.1f, "
+                            "ope %.1f, report %.1f)%s\n", n + 1, cfg->n_nights, e->exp_revenue,
+                    run->night[EXP_BTL_MANUAL][n].exp_revenue, run->night[EXP_BTL_ORACLE][n].exp_revenue, e->n_repriced,
+                    e->seconds, e->sec_train, e->sec_ope, e->sec_report, e->warm_loaded ? " warm" : " cold");
+        }
+    }
+cleanup:
+    for (int l = 0; l < EXP_BTL_N_LANE; l++) lane_close(&x, &x.lanes[l]);
+    if (x.dir[0]) rm_tree(x.dir);
+    if (x.maint) db_disconnect(x.maint);
+    free(x.cap.pushed), free(x.cap.decided), free(x.cap.lo), free(x.cap.hi), free(x.units), free(x.traffic), free(x.comp);
+    for (int a = 0; a < EXP_N_AGENTS; a++) free(x.cap.agent[a]);
+    free(base);
+    db_history_free(x.h);
+    env_sim_log_free(x.lg);
+    run->seconds_total = eng_now() - t0;
+    return st;
+}
+
+int exp_backtest_loop_run(const exp_btl_cfg *cfg, exp_btl_result *out) {
+    memset(out, 0, sizeof *out);
+    const exp_bt_cfg *bt = &cfg->bt;
+    if (bt->n_products < 1 || bt->n_days < 16 || bt->n_seeds < 1 || bt->n_families < 1 ||
+        bt->n_families > ENV_SIM_FAMILY_COUNT || !(bt->max_change_pct > 0) || !bt->out_dir || cfg->n_nights < 1)
+        return eng_err_set(ENG_EINVAL, "backtest loop: need products >= 1, days >= 16, nights >= 1, seeds >= 1, a "
+                                       "family, max_change_pct > 0 and an out folder");
+    int n = bt->n_families * bt->n_seeds, st = ENG_OK;
+    if (!(out->runs = eng_calloc((size_t)n, sizeof *out->runs))) return ENG_ENOMEM;
+    if ((st = bt_mkdir_p(bt->out_dir))) return st;
+    for (int f = 0; f < bt->n_families && !st; f++)
+        for (int s = 0; s < bt->n_seeds && !st; s++) {
+            uint64_t seed = bt->seed + (uint64_t)s;
+            if (bt->verbose)
+                fprintf(stderr, "backtest loop: family %s, seed %llu, %d products, %d days then %d nights ...\n",
+                        env_sim_family_name(bt->families[f]), (unsigned long long)seed, bt->n_products, bt->n_days,
+                        cfg->n_nights);
+            exp_btl_run *r = &out->runs[out->n_runs];
+            st = run_one(cfg, bt->families[f], seed, out->n_runs, r);
+            out->n_runs++; /* kept also after a failure: its arrays are freed with the result */
+            if (st) { /* a failed run is not reported */
+                for (int l = 0; l < EXP_BTL_N_LANE; l++) free(r->night[l]), r->night[l] = NULL;
+                for (int a = 0; a < EXP_N_AGENTS; a++) free(r->onestep[a]), r->onestep[a] = NULL;
+                out->n_runs--;
+            }
+        }
+    return st;
+}
