@@ -852,7 +852,9 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
     sm = eng_stage_begin();
     if (!st) st = nightly_compare(&r);      /* under MPI: ends with every rank's products on rank 0 */
     eng_stage_end("compare", sm);
-    if (!st && sum->n_ranks > 1) exp_nightly_stage_report("to the gather", 0); /* MPI: collective, every rank */
+    /* MPI: collective, failed or not: every rank gets here (the comparison's exchanges end
+     * together; only rank 0 works after them) unless an exchange broke (a rank lost: skip) */
+    if (sum->n_ranks > 1 && !eng_par_broken()) exp_nightly_stage_report("to the gather", 0);
     if (st && sum->n_ranks > 1 && (eng_par_broken() || failed_elsewhere())) sum->rank_lost = 1;
     if (!st && eng_par_rank() != 0) { /* MPI: the other ranks are done */
         nightly_cleanup(&r, st);
