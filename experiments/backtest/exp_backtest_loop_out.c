@@ -133,7 +133,9 @@ void exp_backtest_loop_print(FILE *f, const exp_btl_cfg *cfg, const exp_btl_resu
     for (int fam = 1; fam < ENV_SIM_FAMILY_COUNT; fam++) fprintf(f, " %24s", env_sim_family_name((env_sim_family)fam));
     fprintf(f, " %24s\n", "all runs");
     for (int l = 0; l < EXP_BTL_N_LANE; l++) {
-        if (l == EXP_BTL_MANUAL || l == EXP_BTL_ORACLE) continue;
+        int any = 0;
+        for (int i = 0; i < r->n_runs; i++) any |= ran(&r->runs[i], l);
+        if (!any || l == EXP_BTL_MANUAL || l == EXP_BTL_ORACLE) continue;
         fprintf(f, "  %-13s", exp_btl_lane_name((exp_btl_lane)l));
         for (int fam = 1; fam <= ENV_SIM_FAMILY_COUNT; fam++) {
             double m, lo, hi;
