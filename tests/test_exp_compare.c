@@ -297,14 +297,19 @@ static void test_deterministic(void **state) {
         }
     }
     assert_string_equal(a->run_id, b->run_id);
-    /* another seed gives other networks */
+    /* another seed gives other networks (their prices, or where both sit at the same support
+     * edges - the model-based rows can put them there - their values) */
     exp_results_free(b);
     cfg.seed = 99;
     assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &b), 0);
     int differ = 0;
     for (int p = 0; p < NP; p++)
         for (int t = 0; t < NT; t++)
-            differ |= a->products[p].agent_price[EXP_AGENT_DDPG][t] != b->products[p].agent_price[EXP_AGENT_DDPG][t];
+            differ |= a->products[p].agent_price[EXP_AGENT_DDPG][t] != b->products[p].agent_price[EXP_AGENT_DDPG][t] ||
+                      a->products[p].agent_price[EXP_AGENT_DQN][t] != b->products[p].agent_price[EXP_AGENT_DQN][t];
+    for (int p = 0; p < NP; p++)
+        for (int e = 0; e < OPE_N_EST; e++)
+            differ |= a->products[p].longterm[EXP_AGENT_DDPG].v[e].estimate != b->products[p].longterm[EXP_AGENT_DDPG].v[e].estimate;
     assert_true(differ);
     assert_string_not_equal(a->run_id, b->run_id);
     exp_results_free(a);

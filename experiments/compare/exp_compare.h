@@ -120,6 +120,8 @@ typedef struct exp_compare_cfg {
                                    (feat_agent_model_rate) values a price drawn inside the
                                    support (docs/compare.md, "Learning from a model") */
     double dyna_kappa;          /* their uncertainty penalty in standard errors of the model */
+    long dyna_max;              /* most model-based transitions in all (memory bound: fewer per
+                                   row, spread evenly, when rows x dyna would exceed it) */
     agt_dqn_cfg dqn;            /* agt_dqn_default() with hidden 64x64, batch 32, replay 4096,
                                    learn_start 8, target_sync 20 (state_dim, n_actions, seed
                                    are set by the run) */

@@ -216,11 +216,17 @@ static long group_rows(const cmp_ctx *c, const cmp_group *g, long *max_rows) {
     return n;
 }
 
+/* Most model-based transitions for n training rows: n x dyna, at most dyna_max. */
+static long dyna_rows(const cmp_ctx *c, long n) {
+    const long d = c->cfg->dyna, cap = c->cfg->dyna_max;
+    return n > 0 && d > cap / n ? cap : n * d;
+}
+
 static int create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys, int batch) {
     const exp_compare_cfg *cfg = c->cfg;
     long max_rows, n_rows = group_rows(c, g, &max_rows);
     /* replay capacity: every training row fits, no more (the buffers are [P][capacity]) */
-    if (g->pooled && c->dyb) n_rows *= 1 + c->cfg->dyna; /* room for the model-based rows */
+    if (g->pooled && c->dyb) n_rows += dyna_rows(c, n_rows); /* room for the model-based rows */
     long cap = g->pooled ? (n_rows > 0 ? n_rows : 1) : max_rows;
     agt_dqn_cfg dq = cfg->dqn;
     dq.state_dim = c->SA;
@@ -443,7 +449,8 @@ done:
 }
 
 /* Model-based transitions (compare.dyna, the pooled / shared group only): for each training
- * row of a product whose model can value it (c->dyb finite), dyna transitions with the row's
+ * row of a product whose model can value it (c->dyb finite), dyna transitions (fewer, spread
+ * evenly over the rows, when rows x dyna would exceed dyna_max) with the row's
  * state and a price drawn uniformly inside the support the agent may choose from (the logged
  * levels' range +- support_steps; for DDPG the logged ratio range +- support_steps steps, in
  * the band), rewarded with the model's rate at that price minus dyna_kappa standard errors of
@@ -457,8 +464,12 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
     const int K = c->K, w = cfg->support_steps;
     const double step = 2.0 * cfg->grid.band / (K - 1), kap = cfg->dyna_kappa;
     eng_rng rng;
-    long n = 0;
+    long n = 0, rows = 0, seen = 0;
     int rc;
+    for (int i = 0; i < g->n; i++)
+        for (size_t r = c->off[g->prod[i]]; r < c->off[g->prod[i] + 1]; r++)
+            rows += cmp_is_train(c, r) && !c->val[r];
+    const double per = rows > 0 ? (double)dyna_rows(c, rows) / (double)rows : 0; /* transitions per row */
     for (int i = 0; i < g->n; i++) {
         const int p = g->prod[i], s = cmp_slot_of(g, i);
         const int *cnt = c->lvl_count + (size_t)p * K;
@@ -474,7 +485,9 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
         for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
             if (!cmp_is_train(c, r) || c->val[r] || !isfinite(c->dyb[r])) continue;
             const float *st = row_state(c, r), *s2 = row_next(c, r);
-            for (int m = 0; m < cfg->dyna; m++) {
+            const long nm = (long)floor((double)(seen + 1) * per + 1e-9) - (long)floor((double)seen * per + 1e-9);
+            seen++;
+            for (long m = 0; m < nm; m++) {
                 int k = lo + (int)(eng_rng_uniform(&rng) * (hi - lo + 1));
                 if (k > hi) k = hi;
                 double se, v = feat_agent_model_rate(&c->ap[p], c->refp[p] * env_grid_ratio(&cfg->grid, k), &se);
@@ -601,7 +614,7 @@ static int shared_train_shards(cmp_ctx *c, const int *prod, int n, int S, cmp_gr
     }
     for (int k = 0; k < L; k++) {
         keys[k] = (uint64_t)(first + k);
-        if (c->dyb) rows[k] *= 1 + cfg->dyna; /* room for the model-based rows */
+        if (c->dyb) rows[k] += dyna_rows(c, rows[k]); /* room for the model-based rows */
         lim[0] = rows[k] > lim[0] ? rows[k] : lim[0];
         lim[1] = vrows[k] > lim[1] ? vrows[k] : lim[1];
     }

@@ -51,9 +51,10 @@ exp_compare_cfg exp_compare_default(void) {
     c.es_patience = 4;
     c.dqn_support = 2;
     c.ddpg_support = 1;
-    c.support_steps = 1;
-    c.dyna = 0;
+    c.support_steps = 3;
+    c.dyna = 4;
     c.dyna_kappa = 1.0;
+    c.dyna_max = 2000000;
     c.dqn = agt_dqn_default();
     c.dqn.hidden1 = c.dqn.hidden2 = 64;
     c.dqn.batch = 32;
@@ -62,6 +63,8 @@ exp_compare_cfg exp_compare_default(void) {
     c.dqn.target_sync = 20;
     c.dqn.gamma = 0.0f;   /* one-day price decision: see docs/compare.md, "Agents that learn to price" */
     c.dqn.smooth = 5.0f;
+    c.dqn.huber_delta = 10.0f; /* squared error on the scaled rewards: the Huber's robust fit is
+                                  not the mean a price decision needs (docs/compare.md) */
     c.ddpg = agt_ddpg_default();
     c.ddpg.hidden1 = c.ddpg.hidden2 = 64;
     c.ddpg.batch = 32;
@@ -69,6 +72,7 @@ exp_compare_cfg exp_compare_default(void) {
     c.ddpg.learn_start = 8;
     c.ddpg.tau = 0.05f;
     c.ddpg.gamma = 0.0f;
+    c.ddpg.bc_alpha = 25.0f; /* with the model-based rows the critic, not the logged action, leads */
     c.linucb = agt_linucb_default();
     c.ope = ope_config_default();
     c.ope.n_boot = 200;
@@ -135,6 +139,7 @@ static const field fields[] = {
     F("compare.support_steps", T_INT, support_steps, "grid steps the supports reach beyond the logged range"),
     F("compare.dyna", T_INT, dyna, "model-based transitions per training row for the shared networks (0 off)"),
     F("compare.dyna_kappa", T_DOUBLE, dyna_kappa, "uncertainty penalty of the model-based rewards (standard errors)"),
+    F("compare.dyna_max", T_LONG, dyna_max, "most model-based transitions in all (memory bound)"),
     F("compare.total_boot", T_INT, total_boot, "bootstrap resamples of the totals over products"),
     F("compare.ckpt_dir", T_CKPT, ckpt_dir, "warm-start folder (empty = none)"),
     F("compare.fault_diverge", T_INT, fault_diverge, "test hook: poison this product's DQN (-1 off)"),
@@ -350,10 +355,10 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
     if (c->shared_steps < 0 || c->shared_batch < 1 || c->shared_shards < 0 || c->ft_steps < 0 || !(c->val_frac >= 0 && c->val_frac < 1) ||
         c->es_every < 1 || c->es_patience < 1 || c->dqn_support < 0 || c->dqn_support > 2 ||
         (c->ddpg_support != 0 && c->ddpg_support != 1) || c->support_steps < 0 || c->support_steps > 100 ||
-        c->dyna < 0 || c->dyna > 64 || !(c->dyna_kappa >= 0) || !isfinite(c->dyna_kappa))
+        c->dyna < 0 || c->dyna > 64 || c->dyna_max < 0 || !(c->dyna_kappa >= 0) || !isfinite(c->dyna_kappa))
         return eng_err_set(ENG_EINVAL, "compare config: shared_steps, ft_steps, shared_shards >= 0, shared_batch, es_every, "
                                        "es_patience >= 1, val_frac in [0, 1), dqn_support 0..2, ddpg_support 0 or 1, "
-                                       "support_steps 0..100, dyna 0..64, dyna_kappa >= 0 needed");
+                                       "support_steps 0..100, dyna 0..64, dyna_max >= 0, dyna_kappa >= 0 needed");
     if (!(c->warm_frac >= 0.0 && c->warm_frac <= 1.0))
         return eng_err_set(ENG_EINVAL, "compare config: compare.warm_frac must be in [0, 1]");
     if (c->ope.n_boot < 0 || !(c->ope.alpha > 0 && c->ope.alpha < 1) || !(c->ope.gamma >= 0 && c->ope.gamma <= 1) ||

@@ -25,6 +25,7 @@
 #include "env_action.h"
 #include "eng_stage.h"
 #include "exp_nightly_stage.h"
+#include "exp_nightly_explore.h"
 #include "exp_nightly_watch.h"
 #include "exp_publish.h"
 #include "exp_report.h"
@@ -342,18 +343,7 @@ static int write_recs_json(FILE *f, void *vctx) {
         json_object_object_add(seen, exp_seen_name(k), json_object_new_int(s->n_seen[k]));
     json_object_object_add(sm, "repriced_new_price_seen", seen);
     json_object_object_add(sm, "n_uplift_capped", json_object_new_int(s->n_capped));
-    json_object *ex = json_object_new_object();
-    json_object_object_add(ex, "on", json_object_new_boolean(s->explore.on));
-    json_object_object_add(ex, "n_eligible", json_object_new_int(s->explore.n_eligible));
-    json_object_object_add(ex, "n_explored", json_object_new_int(s->explore.n_explored));
-    json_object_object_add(ex, "n_pinned", json_object_new_int(s->explore.n_pinned));
-    json_object_object_add(ex, "n_no_neighbour", json_object_new_int(s->explore.n_no_neighbour));
-    json_object_object_add(ex, "probability", jnum(s->explore.prob));
-    json_object_object_add(ex, "expected_revenue", jnum(s->explore.revenue));
-    json_object_object_add(ex, "cost", jnum(s->explore.cost));
-    json_object_object_add(ex, "cost_share", jnum(s->explore.cost_share));
-    json_object_object_add(ex, "cost_expected", jnum(s->explore.cost_expected));
-    json_object_object_add(sm, "exploration", ex);
+    json_object_object_add(sm, "exploration", exp_explore_summary_json(&s->explore));
     json_object_object_add(sm, "ope_rows_logged_propensity", json_object_new_int64(s->n_eval_logged));
     json_object_object_add(sm, "ope_rows_estimated_propensity", json_object_new_int64(s->n_eval_estimated));
     json_object_object_add(root, "summary", sm);
@@ -376,17 +366,7 @@ static int write_recs_json(FILE *f, void *vctx) {
         json_object_object_add(o, "mean_per_period", jnum(d->mean_period));
         json_object_object_add(o, "plausible_per_period", jnum(d->plausible));
         json_object_object_add(o, "uplift_capped", json_object_new_boolean(d->capped));
-        json_object_object_add(o, "decided_price", jprice(d->decided_price, r->price_scale));
-        json_object_object_add(o, "explored", json_object_new_boolean(d->explored));
-        json_object_object_add(o, "propensity", json_object_new_double(d->propensity));
-        json_object *sp = json_object_new_array(), *sq = json_object_new_array();
-        for (int k = 0; k < (d->n_support ? d->n_support : 1); k++) {
-            json_object_array_add(sp, jprice(d->n_support ? d->support_price[k] : d->price, r->price_scale));
-            json_object_array_add(sq, json_object_new_double(d->n_support ? d->support_prob[k] : 1.0));
-        }
-        json_object_object_add(o, "support_prices", sp);
-        json_object_object_add(o, "support_probs", sq);
-        if (d->explored) json_object_object_add(o, "explore_cost_per_period", jnum(d->explore_cost));
+        exp_explore_decision_json(o, d, r->price_scale);
         json_object_array_add(arr, o);
     }
     json_object_object_add(root, "recommendations", arr);
@@ -715,23 +695,9 @@ static int nightly_decide_all(nightly_run *r) {
     sum->failed = failed.v;
     sum->n_failed = failed.n;
     /* logged exploration: a step of its own after the decisions (exp_nightly_explore.c) */
-    if (exp_nightly_explore(cfg, r->h, res, r->dec, res->n_products, &sum->explore)) return ENG_ENOMEM;
-    r->res->explore_on = sum->explore.on; /* for the report */
-    r->res->n_explore_eligible = sum->explore.n_eligible;
-    r->res->n_explored = sum->explore.n_explored;
-    r->res->explore_prob = sum->explore.prob;
-    r->res->explore_cost = sum->explore.cost;
-    r->res->explore_cost_share = sum->explore.cost_share;
-    for (size_t j = 0; j < r->nrec; j++) {
-        const decision *d = r->rdec[j];
-        db_recommendation *rc = &r->recs[j];
-        rc->price = d->price;
-        rc->decided_price = d->decided_price;
-        rc->propensity = d->propensity;
-        rc->n_support = d->n_support;
-        rc->support_price = d->support_price;
-        rc->support_prob = d->support_prob;
-    }
+    if (exp_nightly_explore_step(cfg, r->h, r->res, r->dec, r->recs, (const decision *const *)r->rdec, r->nrec,
+                                 &sum->explore))
+        return ENG_ENOMEM;
     sum->sec_decide = eng_now() - t;
     if (cfg->on_decided) cfg->on_decided(cfg->decided_ctx, r->h, res, r->dec);
     if (!(r->sumtxt = eng_malloc(4096))) return ENG_ENOMEM;

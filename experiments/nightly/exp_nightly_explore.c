@@ -6,9 +6,10 @@
  * and records that distribution with the push (price_recommendations.propensity,
  * support_prices, support_probs), so that OPE can later use the exact propensity of the rows
  * it produced (docs/ope.md, "Logged propensities"). */
-#include "exp_nightly.h"
+#include "exp_nightly_explore.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,6 +90,14 @@ static int pooled_elasticity(const db_history *h, const exp_results *res, int n,
     return ENG_OK;
 }
 
+/* A float setting as the decimal a team typed (0.2f -> 0.2, not 0.20000000298...), so the
+ * logged probabilities are the ones set. */
+static double setting(float x) {
+    char b[32];
+    snprintf(b, sizeof b, "%.7g", (double)x);
+    return strtod(b, NULL);
+}
+
 /* Neighbouring prices of product p's decided price d->price: the grid levels j = 1, 2, ... on
  * either side (steps of 2 band / (K - 1) of the reference price), each through the deployment's
  * guardrails (bounds, change limit from the incumbent, margin, price band, endings), kept when
@@ -103,7 +112,7 @@ static int neighbours(const exp_nightly_cfg *cfg, const db_history *h, int p, co
         return 0;
     }
     const env_grid *g = &cfg->compare.grid;
-    const double step = ref * 2.0 * g->band / (g->K - 1), p0 = d->price, lim = cfg->explore.max_step * p0 + 1e-9;
+    const double step = ref * 2.0 * g->band / (g->K - 1), p0 = d->price, lim = setting(cfg->explore.max_step) * p0 + 1e-9;
     env_guard_bounds b = env_guard_bounds_band(h, p, d->incumbent, g);
     int m = 0;
     for (int side = -1; side <= 1; side += 2) {
@@ -216,9 +225,9 @@ int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const e
         cost_sum += it[i].cost;
     }
     /* the budget: q x expected cost <= max_cost x the night's expected revenue */
-    double q = cfg->explore.share;
-    if (cost_sum > 0 && q * cost_sum > cfg->explore.max_cost * s.revenue)
-        q = cfg->explore.max_cost * s.revenue / cost_sum;
+    double q = setting(cfg->explore.share);
+    const double budget = setting(cfg->explore.max_cost) * s.revenue;
+    if (cost_sum > 0 && q * cost_sum > budget) q = budget / cost_sum;
     if (q > 1) q = 1;
     s.prob = q;
     s.cost_expected = q * cost_sum;
@@ -232,4 +241,65 @@ int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const e
              100.0 * cfg->explore.max_cost);
     if (out) *out = s;
     return ENG_OK;
+}
+
+int exp_nightly_explore_step(const exp_nightly_cfg *cfg, const db_history *h, exp_results *res, exp_nightly_decision *d,
+                             db_recommendation *recs, const exp_nightly_decision *const *rdec, size_t nrec,
+                             exp_explore_summary *out) {
+    int st = exp_nightly_explore(cfg, h, res, d, res->n_products, out);
+    if (st) return st;
+    res->explore_on = out->on; /* for the report */
+    res->n_explore_eligible = out->n_eligible;
+    res->n_explored = out->n_explored;
+    res->explore_prob = out->prob;
+    res->explore_cost = out->cost;
+    res->explore_cost_share = out->cost_share;
+    for (size_t j = 0; j < nrec; j++) {
+        const exp_nightly_decision *dj = rdec[j];
+        db_recommendation *rc = &recs[j];
+        rc->price = dj->price;
+        rc->decided_price = dj->decided_price;
+        rc->propensity = dj->propensity;
+        rc->n_support = dj->n_support;
+        rc->support_price = dj->support_price;
+        rc->support_prob = dj->support_prob;
+    }
+    return ENG_OK;
+}
+
+static json_object *jnum(double v) { return isfinite(v) ? json_object_new_double(v) : NULL; }
+
+/* A price as the exact decimal the database holds (db_price_format). */
+static json_object *jprice(double v, int scale) {
+    char t[48];
+    return isfinite(v) ? json_object_new_double_s(v, db_price_format(t, sizeof t, v, scale)) : NULL;
+}
+
+json_object *exp_explore_summary_json(const exp_explore_summary *s) {
+    json_object *ex = json_object_new_object();
+    json_object_object_add(ex, "on", json_object_new_boolean(s->on));
+    json_object_object_add(ex, "n_eligible", json_object_new_int(s->n_eligible));
+    json_object_object_add(ex, "n_explored", json_object_new_int(s->n_explored));
+    json_object_object_add(ex, "n_pinned", json_object_new_int(s->n_pinned));
+    json_object_object_add(ex, "n_no_neighbour", json_object_new_int(s->n_no_neighbour));
+    json_object_object_add(ex, "probability", jnum(s->prob));
+    json_object_object_add(ex, "expected_revenue", jnum(s->revenue));
+    json_object_object_add(ex, "cost", jnum(s->cost));
+    json_object_object_add(ex, "cost_share", jnum(s->cost_share));
+    json_object_object_add(ex, "cost_expected", jnum(s->cost_expected));
+    return ex;
+}
+
+void exp_explore_decision_json(json_object *o, const exp_nightly_decision *d, int scale) {
+    json_object_object_add(o, "decided_price", jprice(d->decided_price, scale));
+    json_object_object_add(o, "explored", json_object_new_boolean(d->explored));
+    json_object_object_add(o, "propensity", json_object_new_double(d->propensity));
+    json_object *sp = json_object_new_array(), *sq = json_object_new_array();
+    for (int k = 0; k < (d->n_support ? d->n_support : 1); k++) {
+        json_object_array_add(sp, jprice(d->n_support ? d->support_price[k] : d->price, scale));
+        json_object_array_add(sq, json_object_new_double(d->n_support ? d->support_prob[k] : 1.0));
+    }
+    json_object_object_add(o, "support_prices", sp);
+    json_object_object_add(o, "support_probs", sq);
+    if (d->explored) json_object_object_add(o, "explore_cost_per_period", jnum(d->explore_cost));
 }
