@@ -39,6 +39,7 @@ struct agt_ddpg {
     float *loss;      /* [P] */
     float *gn_c, *gn_a; /* [P] gradient norms (critic, actor) */
     float *s1;        /* [P][S] */
+    void *graph; /* the device step as a CUDA graph (be->graph_end) */
 };
 
 agt_ddpg_cfg agt_ddpg_default(void) {
@@ -101,6 +102,7 @@ void agt_ddpg_free(agt_ddpg *q) {
     free(q->rng); free(q->ou); free(q->bad); free(q->mask); free(q->newbad); free(q->cbad);
     free(q->frozen); free(q->skip);
     if (q->be) {
+        q->be->graph_free(q->graph);
         q->be->host_free(q->hb);
         q->be->free(q->db);
         q->be->free(q->dbuf);
@@ -240,24 +242,15 @@ static int ddpg_adam(agt_ddpg *q, eng_model *m, const eng_adam_cfg *ac) {
     return eng_model_adam_step(m, ac, mk, NULL);
 }
 
-int agt_ddpg_train_step(agt_ddpg *q, float *critic_loss, float *actor_q) {
-    if (!q) return eng_err_set(ENG_EINVAL, "ddpg_train_step: NULL agent");
+/* The device work of a step, after the minibatch upload: the critic's targets, forward,
+ * backward and Adam step, then the actor's (through the critic's input gradient), then the
+ * Polyak updates of both target networks (ddpg_adam: a gradient hook inside makes the rest of
+ * the step run as plain launches, see be->graph_begin).  Returns 0 or a status. */
+static int ddpg_device_step(agt_ddpg *q) {
     const int P = q->P, B = q->cfg.batch, S = q->cfg.state_dim;
     const size_t PB = (size_t)P * B;
     const eng_backend *be = q->be;
-    int st, any;
-    for (int p = 0; p < P; p++) {
-        if (critic_loss) critic_loss[p] = NAN;
-        if (actor_q) actor_q[p] = NAN;
-    }
-    for (int p = 0; p < P; p++) q->skip[p] = q->bad[p] | q->frozen[p];
-    if ((st = agt_replay_sample_group(q->rb, q->rng, q->skip, q->cfg.learn_start, B, q->mask, &any, q->s, q->a, q->r,
-                                      q->s2, q->done)))
-        return st;
-    if (!any && !q->cfg.grad_hook) return ENG_OK;
-    for (int p = 0; p < P; p++) q->maskf[p] = q->mask[p] ? 1.0f : 0.0f;
-    for (size_t i = 0; i < PB; i++) q->w[i] = q->maskf[i / (size_t)B]; /* idle products: weight 0 */
-    if ((st = be->to_device(q->db, q->hb, q->nbatch))) return st;
+    int st;
     const float *ds = q->db, *ds2 = ds + PB * S, *da = ds2 + PB * S, *dr = da + PB, *ddone = dr + PB, *dw = ddone + PB,
                 *dmask = dw + PB;
     eng_adam_cfg ac = eng_adam_default();
@@ -288,8 +281,34 @@ int agt_ddpg_train_step(agt_ddpg *q, float *critic_loss, float *actor_q) {
     if ((st = eng_model_backward_dev(q->actor, q->da, NULL))) return st;
     ac.lr = q->cfg.actor_lr;
     if ((st = ddpg_adam(q, q->actor, &ac))) return st;
+    /* ---- targets (inside the step's graph; the statistics after it do not read them) ---- */
+    if ((st = eng_model_polyak(q->actor_t, q->actor, q->cfg.tau))) return st;
+    return eng_model_polyak(q->critic_t, q->critic, q->cfg.tau);
+}
+
+int agt_ddpg_train_step(agt_ddpg *q, float *critic_loss, float *actor_q) {
+    if (!q) return eng_err_set(ENG_EINVAL, "ddpg_train_step: NULL agent");
+    const int P = q->P, B = q->cfg.batch;
+    const size_t PB = (size_t)P * B;
+    const eng_backend *be = q->be;
+    int st, any;
+    for (int p = 0; p < P; p++) {
+        if (critic_loss) critic_loss[p] = NAN;
+        if (actor_q) actor_q[p] = NAN;
+    }
+    for (int p = 0; p < P; p++) q->skip[p] = q->bad[p] | q->frozen[p];
+    if ((st = agt_replay_sample_group(q->rb, q->rng, q->skip, q->cfg.learn_start, B, q->mask, &any, q->s, q->a, q->r,
+                                      q->s2, q->done)))
+        return st;
+    if (!any && !q->cfg.grad_hook) return ENG_OK;
+    for (int p = 0; p < P; p++) q->maskf[p] = q->mask[p] ? 1.0f : 0.0f;
+    for (size_t i = 0; i < PB; i++) q->w[i] = q->maskf[i / (size_t)B]; /* idle products: weight 0 */
+    if ((st = be->to_device(q->db, q->hb, q->nbatch))) return st;
+    /* the device work of the step: one CUDA graph launch when graphs are on (be->graph_begin) */
+    if ((st = be->graph_begin())) return st;
+    if ((st = be->graph_end(&q->graph, ddpg_device_step(q)))) return st;
     q->steps++;
-    /* ---- divergence, one step late (ddpg_settle); targets ---- */
+    /* ---- divergence, one step late (ddpg_settle) ---- */
     if ((st = ddpg_settle(q))) return st;
     const int scan = q->steps % AGT_FULL_CHECK == 0;
     if ((st = eng_model_stats_post(q->critic, scan)) || (st = eng_model_stats_post(q->actor, scan))) return st;
@@ -307,8 +326,7 @@ int agt_ddpg_train_step(agt_ddpg *q, float *critic_loss, float *actor_q) {
             for (int p = 0; p < P; p++)
                 if (q->mask[p]) critic_loss[p] = q->loss[p];
     }
-    if ((st = eng_model_polyak(q->actor_t, q->actor, q->cfg.tau))) return st;
-    return eng_model_polyak(q->critic_t, q->critic, q->cfg.tau);
+    return ENG_OK;
 }
 
 /* x[i] = [s[i][:], act[i]] on the host. */

@@ -40,6 +40,7 @@ struct agt_dqn {
     int pending;                     /* that step's loss / gradient norms are posted, unchecked */
     long pending_step;
     float *s1, *q1;                  /* [P][S], [P][A] for acting */
+    void *graph;                     /* the device step as a CUDA graph (be->graph_end) */
 };
 
 agt_dqn_cfg agt_dqn_default(void) {
@@ -109,6 +110,7 @@ void agt_dqn_free(agt_dqn *q) {
     free(q->rng); free(q->bad); free(q->mask); free(q->newbad); free(q->pmask); free(q->amask);
     free(q->frozen); free(q->skip); free(q->support); free(q->hq);
     if (be) {
+        be->graph_free(q->graph);
         be->host_free(q->hb);
         be->free(q->db);
         be->free(q->dq);
@@ -398,6 +400,34 @@ static int dqn_step_host(agt_dqn *q) {
     return ENG_OK;
 }
 
+/* The device work of a step, after the minibatch upload: bootstrap values, the forward, the
+ * targets (be->dqn_targets), the loss's backward and Adam (dqn_adam: a gradient hook inside
+ * makes the rest of the step run as plain launches, see be->graph_begin).  Returns 0 or a
+ * status. */
+static int dqn_device_step(agt_dqn *q) {
+    const int P = q->P, B = q->cfg.batch, A = q->cfg.n_actions, S = q->cfg.state_dim;
+    const size_t PB = (size_t)P * B;
+    const eng_backend *be = q->be;
+    int st;
+    const float *ds = q->db, *ds2 = ds + PB * S, *da = ds2 + PB * S, *dr = da + PB, *ddone = dr + PB,
+                *dmask = ddone + PB;
+    float *q2on = q->dq, *q2t = q2on + PB * A, *tgt = q2t + PB * A, *w = tgt + PB * A;
+    /* bootstrap values: inference only (the online forward below is the one backward uses) */
+    if (q->cfg.double_dqn && (st = eng_model_infer_dev(q->online, ds2, B, q2on))) return st;
+    if ((st = eng_model_infer_dev(q->target, ds2, B, q2t))) return st;
+    if ((st = eng_model_forward_dev(q->online, ds, B))) return st;
+    /* target row = prediction except at the taken level (y there); weight one-hot */
+    if ((st = be->dqn_targets(q->cfg.double_dqn ? q2on : q2t, q2t, eng_model_output_dev(q->online), da, dr, ddone,
+                              dmask, q->cfg.gamma, P, B, A, tgt, w)))
+        return st;
+    if ((st = eng_model_zero_grad(q->online))) return st;
+    if ((st = eng_model_loss_backward_dev(q->online, ENG_LOSS_HUBER, q->cfg.huber_delta, tgt, w))) return st;
+    eng_adam_cfg ac = eng_adam_default();
+    ac.lr = q->cfg.lr;
+    ac.clip_norm = q->cfg.clip_norm;
+    return dqn_adam(q, &ac, NULL);
+}
+
 /* One group step on the backend: the minibatch goes up in one copy, the bootstrap targets are
  * built there (be->dqn_targets), and the loss and gradient norms come back asynchronously:
  * they are checked for divergence one step late (at the next step, or at once when the caller
@@ -405,8 +435,7 @@ static int dqn_step_host(agt_dqn *q) {
  * upload (plus the mask when it changes), one host wait. */
 int agt_dqn_train_step(agt_dqn *q, float *loss) {
     if (!q) return eng_err_set(ENG_EINVAL, "dqn_train_step: NULL agent");
-    const int P = q->P, B = q->cfg.batch, A = q->cfg.n_actions, S = q->cfg.state_dim;
-    const size_t PB = (size_t)P * B;
+    const int P = q->P, B = q->cfg.batch;
     const eng_backend *be = q->be;
     int st, any;
     for (int p = 0; p < P; p++) q->skip[p] = q->bad[p] | q->frozen[p];
@@ -426,23 +455,9 @@ int agt_dqn_train_step(agt_dqn *q, float *loss) {
     }
     for (int p = 0; p < P; p++) q->maskf[p] = q->mask[p] ? 1.0f : 0.0f;
     if ((st = be->to_device(q->db, q->hb, q->nbatch))) return st;
-    const float *ds = q->db, *ds2 = ds + PB * S, *da = ds2 + PB * S, *dr = da + PB, *ddone = dr + PB,
-                *dmask = ddone + PB;
-    float *q2on = q->dq, *q2t = q2on + PB * A, *tgt = q2t + PB * A, *w = tgt + PB * A;
-    /* bootstrap values: inference only (the online forward below is the one backward uses) */
-    if (q->cfg.double_dqn && (st = eng_model_infer_dev(q->online, ds2, B, q2on))) return st;
-    if ((st = eng_model_infer_dev(q->target, ds2, B, q2t))) return st;
-    if ((st = eng_model_forward_dev(q->online, ds, B))) return st;
-    /* target row = prediction except at the taken level (y there); weight one-hot */
-    if ((st = be->dqn_targets(q->cfg.double_dqn ? q2on : q2t, q2t, eng_model_output_dev(q->online), da, dr, ddone,
-                              dmask, q->cfg.gamma, P, B, A, tgt, w)))
-        return st;
-    if ((st = eng_model_zero_grad(q->online))) return st;
-    if ((st = eng_model_loss_backward_dev(q->online, ENG_LOSS_HUBER, q->cfg.huber_delta, tgt, w))) return st;
-    eng_adam_cfg ac = eng_adam_default();
-    ac.lr = q->cfg.lr;
-    ac.clip_norm = q->cfg.clip_norm;
-    if ((st = dqn_adam(q, &ac, NULL))) return st;
+    /* the device work of the step: one CUDA graph launch when graphs are on (be->graph_begin) */
+    if ((st = be->graph_begin())) return st;
+    if ((st = be->graph_end(&q->graph, dqn_device_step(q)))) return st;
     q->steps++;
     /* divergence: a non-finite loss or gradient norm (Adam then writes non-finite parameters)
      * flags a product, one step late (dqn_settle); a full parameter scan every AGT_FULL_CHECK

@@ -76,6 +76,12 @@ void db_history_free(db_history *h) {
     free(h->comp_off);
     free(h->comp_id);
     free(h->comp_price);
+    free(h->explore_off);
+    free(h->logged_cell);
+    free(h->logged_prop);
+    free(h->logged_off);
+    free(h->logged_sprice);
+    free(h->logged_sprob);
     free(h);
 }
 
@@ -90,4 +96,15 @@ size_t db_history_bytes(const db_history *h) {
     size_t n_comp = h->comp_off ? (size_t)h->comp_off[cells] : 0;
     return cells * (4 * sizeof(float) + 2) + (cells + 1) * sizeof(int64_t) +
            n_comp * (sizeof(int32_t) + sizeof(float)) + (size_t)h->n_products * 5 * sizeof(double);
+}
+
+long db_history_logged_find(const db_history *h, int64_t cell) {
+    if (!h || !h->n_logged || !h->logged_cell) return -1;
+    size_t lo = 0, hi = h->n_logged;
+    while (lo < hi) {
+        size_t m = lo + (hi - lo) / 2;
+        if (h->logged_cell[m] < cell) lo = m + 1;
+        else hi = m;
+    }
+    return lo < h->n_logged && h->logged_cell[lo] == cell ? (long)lo : -1;
 }

@@ -59,6 +59,23 @@ typedef struct db_history {
     int64_t *comp_off;       /* [n_products * n_periods + 1] */
     int32_t *comp_id;        /* [comp_off[last]] */
     float *comp_price;       /* [comp_off[last]] */
+
+    /* What rlprice itself logged (db_load_logged, data/db_logged.c; all NULL / 0 for histories
+     * from other sources, the simulator's included):
+     *   explore_off[p] = 1: the pricing team pinned product p (products.explore = false): the
+     *   nightly never explores its price.  NULL = none pinned.
+     *   Logged cells: periods whose price rlprice set (the product's recommendation for that day
+     *   was pushed by a finished run and the charged price equals it), ascending by cell
+     *   c = p * n_periods + t, with the probability that price was drawn with (logged_prop) and
+     *   the whole distribution: support prices logged_sprice[logged_off[i] .. logged_off[i+1])
+     *   with probabilities logged_sprob[...] (a deterministic push: {price}, {1}). */
+    uint8_t *explore_off;
+    size_t n_logged;
+    int64_t *logged_cell;    /* [n_logged] */
+    double *logged_prop;     /* [n_logged] */
+    int32_t *logged_off;     /* [n_logged + 1] */
+    double *logged_sprice;   /* [logged_off[n_logged]] */
+    double *logged_sprob;    /* [logged_off[n_logged]] */
 } db_history;
 
 /* Allocate an empty history with all columns (present = 0, floats NaN, comp lists empty).
@@ -68,6 +85,10 @@ void db_history_free(db_history *h);
 
 /* Index of a product id, or -1. (Linear scan is fine for tests; loaders keep a hash.) */
 int db_history_find(const db_history *h, const char *product_id);
+
+/* Index i of the logged cell c = p * n_periods + t (binary search), or -1 when rlprice did not
+ * set that period's price (or the history has no logged cells). */
+long db_history_logged_find(const db_history *h, int64_t cell);
 
 /* Bytes held by the column arrays (for the memory figure in `bench db`). */
 size_t db_history_bytes(const db_history *h);

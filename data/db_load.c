@@ -769,6 +769,7 @@ int db_load_history(PGconn *conn, const db_load_opts *opts, db_history **out, db
     rep->sec_sales = t2 - t1;
     if ((st = finalize_products(h, opts, remap, rep))) goto done;
     if ((st = load_competitors(conn, opts, h, &ix, remap, rep))) goto done;
+    if ((st = db_load_logged(conn, opts, h))) goto done;
     rep->sec_competitor = eng_now() - t2;
     db_load_unique_rejects(rep);
     if (opts->run_id && (st = db_load_store_rejects(conn, opts->run_id, rep))) goto done;

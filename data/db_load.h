@@ -104,6 +104,14 @@ void db_load_report_print(FILE *f, const db_load_report *r);
  * *out = NULL on failure. */
 int db_load_history(PGconn *conn, const db_load_opts *opts, db_history **out, db_load_report *rep);
 
+/* What rlprice logged, into h (data/db_logged.c; called by db_load_history on its session,
+ * whose window and product filter it uses): h->explore_off (products.explore = false) and the
+ * logged cells (db_history.h): periods whose price the last finished run's recommendation for
+ * that day set (charged price = recommended price), with its propensity and distribution.  Rows
+ * with an unusable distribution are left out (estimated) with a warning; a database made before
+ * these columns loads none (a warning: run `rlprice db init`).  Returns 0, ENG_EDB, ENG_ENOMEM. */
+int db_load_logged(PGconn *conn, const db_load_opts *o, db_history *h);
+
 /* Sort rep's rejects and keep one per (table, key, reason), as rejected_rows stores them
  * (db_load_history does this before it returns).  Never fails. */
 void db_load_unique_rejects(db_load_report *rep);

@@ -78,6 +78,58 @@ static int append_price(char **buf, size_t *len, size_t *cap, double v, int scal
     return append_raw(buf, len, cap, db_price_format(tmp, sizeof tmp, v, scale));
 }
 
+/* Check r's distribution (see db_recommendation); 0 or ENG_EINVAL naming record i. */
+static int check_support(const db_recommendation *r, size_t i) {
+    if (r->n_support == 0) return ENG_OK;
+    if (r->n_support < 0 || !r->support_price || !r->support_prob || !(r->propensity > 0 && r->propensity <= 1))
+        return eng_err_set(ENG_EINVAL, "db_push: recommendation %zu (%s): a support needs prices, probabilities and a "
+                           "propensity in (0, 1]", i, r->product_id);
+    double sum = 0;
+    int found = 0;
+    for (int k = 0; k < r->n_support; k++) {
+        double q = r->support_price[k], w = r->support_prob[k];
+        if (!(q > 0 && q <= DB_PRICE_MAX) || !(w > 0 && w <= 1))
+            return eng_err_set(ENG_EINVAL, "db_push: recommendation %zu (%s): support entry %d (%g with %g) is not a "
+                               "price with a probability in (0, 1]", i, r->product_id, k, q, w);
+        for (int j = 0; j < k; j++)
+            if (fabs(r->support_price[j] - q) < 0.005)
+                return eng_err_set(ENG_EINVAL, "db_push: recommendation %zu (%s): support price %g twice", i,
+                                   r->product_id, q);
+        sum += w;
+        if (fabs(q - r->price) < 0.005) {
+            found = 1;
+            if (fabs(w - r->propensity) > 1e-12)
+                return eng_err_set(ENG_EINVAL, "db_push: recommendation %zu (%s): propensity %.17g is not the "
+                                   "probability %.17g of the pushed price", i, r->product_id, r->propensity, w);
+        }
+    }
+    if (!found || fabs(sum - 1) > 1e-9)
+        return eng_err_set(ENG_EINVAL, "db_push: recommendation %zu (%s): the support must hold the pushed price and "
+                           "its probabilities sum to 1 (sum %.17g)", i, r->product_id, sum);
+    return ENG_OK;
+}
+
+/* The distribution columns: propensity, support_prices, support_probs, decided_price. */
+static int append_support(char **buf, size_t *len, size_t *cap, const db_recommendation *r) {
+    char tmp[64];
+    const int det = r->n_support == 0;
+    snprintf(tmp, sizeof tmp, "\t%.17g\t{", det ? 1.0 : r->propensity);
+    int st = append_raw(buf, len, cap, tmp);
+    for (int k = 0; k < (det ? 1 : r->n_support) && !st; k++) {
+        if (k) st = append_raw(buf, len, cap, ",");
+        if (!st) st = append_price(buf, len, cap, det ? r->price : r->support_price[k], r->price_scale);
+    }
+    if (!st) st = append_raw(buf, len, cap, "}\t{");
+    for (int k = 0; k < (det ? 1 : r->n_support) && !st; k++) {
+        snprintf(tmp, sizeof tmp, "%s%.17g", k ? "," : "", det ? 1.0 : r->support_prob[k]);
+        st = append_raw(buf, len, cap, tmp);
+    }
+    if (!st) st = append_raw(buf, len, cap, "}\t");
+    if (!st) st = append_price(buf, len, cap, isfinite(r->decided_price) && r->decided_price > 0 ? r->decided_price : r->price,
+                               r->price_scale);
+    return st;
+}
+
 /* COPY text rows for the temp table; validates each record. */
 static int build_copy(const db_recommendation *recs, size_t n, char **out, size_t *out_len) {
     char *buf = NULL;
@@ -94,6 +146,7 @@ static int build_copy(const db_recommendation *recs, size_t n, char **out, size_
                              "to the cent", i, r->product_id, DB_PRICE_MAX);
             break;
         }
+        if ((st = check_support(r, i))) break;
         char day[16];
         db_day_format(r->effective_day, day);
         st = db_copy_escape(&buf, &len, &cap, r->product_id);
@@ -108,6 +161,7 @@ static int build_copy(const db_recommendation *recs, size_t n, char **out, size_
         if (!st) { buf[len++] = '\t'; st = append_num(&buf, &len, &cap, r->expected_uplift); }
         if (!st) { buf[len++] = '\t'; st = append_num(&buf, &len, &cap, r->ci_low); }
         if (!st) { buf[len++] = '\t'; st = append_num(&buf, &len, &cap, r->ci_high); }
+        if (!st) st = append_support(&buf, &len, &cap, r);
         if (!st) buf[len++] = '\n';
     }
     if (st) { free(buf); return st; }
@@ -122,13 +176,14 @@ static void rollback(PGconn *conn) {
 
 static const char Q_RUN_UPSERT[] =
     "INSERT INTO pricing_runs (run_id, run_date, status, config, n_products, n_repriced, n_held,"
-    " n_rejected_rows, summary, started_at, finished_at)"
-    " VALUES ($1, DATE '1970-01-01' + $2::int, $3::text, $4, $5::int, $6::int, $7::int, $8::int, $9, now(),"
-    "  CASE WHEN $3::text = 'running' THEN NULL ELSE now() END)"
+    " n_rejected_rows, summary, n_explored, explore_cost, explore_cost_share, started_at, finished_at)"
+    " VALUES ($1, DATE '1970-01-01' + $2::int, $3::text, $4, $5::int, $6::int, $7::int, $8::int, $9, $10::int,"
+    "  $11::float8, $12::float8, now(), CASE WHEN $3::text = 'running' THEN NULL ELSE now() END)"
     " ON CONFLICT (run_id) DO UPDATE SET run_date = EXCLUDED.run_date, status = EXCLUDED.status,"
     "  config = EXCLUDED.config, n_products = EXCLUDED.n_products, n_repriced = EXCLUDED.n_repriced,"
     "  n_held = EXCLUDED.n_held, n_rejected_rows = EXCLUDED.n_rejected_rows, summary = EXCLUDED.summary,"
-    "  finished_at = EXCLUDED.finished_at";
+    "  n_explored = EXCLUDED.n_explored, explore_cost = EXCLUDED.explore_cost,"
+    "  explore_cost_share = EXCLUDED.explore_cost_share, finished_at = EXCLUDED.finished_at";
 
 /* One attempt of the push transaction. */
 static int push_once(PGconn *conn, const db_run *run, const char *copy, size_t copy_len, const db_push_opts *o,
@@ -137,14 +192,23 @@ static int push_once(PGconn *conn, const db_run *run, const char *copy, size_t c
     char date[16], c[4][16];
     snprintf(date, sizeof date, "%d", (int)run->run_date);
     const int counts[4] = {run->n_products, run->n_repriced, run->n_held, run->n_rejected_rows};
-    const char *vals[9] = {run->run_id, date, run->status ? run->status : "finished", run->config};
+    const char *vals[12] = {run->run_id, date, run->status ? run->status : "finished", run->config};
     for (int k = 0; k < 4; k++) {
         snprintf(c[k], sizeof c[k], "%d", counts[k]);
         vals[4 + k] = counts[k] < 0 ? NULL : c[k];
     }
     vals[8] = run->summary;
+    char ex[3][40];
+    if (run->has_explore) {
+        snprintf(ex[0], sizeof ex[0], "%d", run->n_explored);
+        snprintf(ex[1], sizeof ex[1], "%.17g", run->explore_cost);
+        snprintf(ex[2], sizeof ex[2], "%.17g", run->explore_cost_share);
+        vals[9] = ex[0];
+        vals[10] = isfinite(run->explore_cost) ? ex[1] : NULL;
+        vals[11] = isfinite(run->explore_cost_share) ? ex[2] : NULL;
+    }
     int st = check(conn, PQexec(conn, "BEGIN"), PGRES_COMMAND_OK, what, sqlstate);
-    if (!st) st = check(conn, PQexecParams(conn, Q_RUN_UPSERT, 9, NULL, vals, NULL, NULL, 0), PGRES_COMMAND_OK,
+    if (!st) st = check(conn, PQexecParams(conn, Q_RUN_UPSERT, 12, NULL, vals, NULL, NULL, 0), PGRES_COMMAND_OK,
                         "db_push: pricing_runs row", sqlstate);
     if (!st && o->lock) st = db_runlock_check(conn, o->lock);
     if (!st && o->rejects) st = db_load_store_rejects(conn, run->run_id, o->rejects);
@@ -162,7 +226,9 @@ static int push_once(PGconn *conn, const db_run *run, const char *copy, size_t c
     if (!st) st = check(conn,
                         PQexec(conn, "CREATE TEMP TABLE rlprice_push (product_id text, effective_day date,"
                                      " price numeric, incumbent_price numeric, agent text, reason text,"
-                                     " expected_uplift numeric, ci_low numeric, ci_high numeric) ON COMMIT DROP"),
+                                     " expected_uplift numeric, ci_low numeric, ci_high numeric,"
+                                     " propensity float8, support_prices numeric[], support_probs float8[],"
+                                     " decided_price numeric) ON COMMIT DROP"),
                         PGRES_COMMAND_OK, what, sqlstate);
     if (!st) st = check(conn, PQexec(conn, "COPY pg_temp.rlprice_push FROM STDIN"), PGRES_COPY_IN, what, sqlstate);
     if (!st) st = db_copy_send(conn, copy, copy_len, "db_push: COPY recommendations");
@@ -173,9 +239,11 @@ static int push_once(PGconn *conn, const db_run *run, const char *copy, size_t c
     if (!st) st = check(conn,
                         PQexecParams(conn,
                                      "INSERT INTO price_recommendations (run_id, product_id, effective_day, price,"
-                                     " incumbent_price, agent, reason, expected_uplift, ci_low, ci_high)"
+                                     " incumbent_price, agent, reason, expected_uplift, ci_low, ci_high,"
+                                     " propensity, support_prices, support_probs, decided_price)"
                                      " SELECT $1, product_id, effective_day, price, incumbent_price, agent, reason,"
-                                     " expected_uplift, ci_low, ci_high FROM pg_temp.rlprice_push",
+                                     " expected_uplift, ci_low, ci_high, propensity, support_prices, support_probs,"
+                                     " decided_price FROM pg_temp.rlprice_push",
                                      1, NULL, vals, NULL, NULL, 0),
                         PGRES_COMMAND_OK, "db_push: inserting recommendations", sqlstate);
     if (!st && o->before_commit && o->before_commit(o->ctx, attempt) != 0)

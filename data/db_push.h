@@ -27,6 +27,16 @@ typedef struct db_recommendation {
     double ci_low, ci_high;   /* NaN -> NULL */
     int price_scale;          /* price and incumbent_price are written with at least this many
                                  decimals (the database's scale, e.g. 2 keeps 1.10); 0 = shortest */
+    /* The distribution the price was drawn from (logged exploration, docs/nightly.md): n_support
+     * prices support_price[] (distinct, each > 0) with probabilities support_prob[] (each in
+     * (0, 1], summing to 1 within 1e-9), the pushed price among them (equal to the cent) with
+     * probability `propensity`.  n_support 0 = deterministic: written as propensity 1, support
+     * {price}, probabilities {1}.  Arrays borrowed (not copied past db_push). */
+    int n_support;
+    const double *support_price;
+    const double *support_prob;
+    double propensity;
+    double decided_price;     /* the decision's price before exploration; NaN or <= 0 -> price */
 } db_recommendation;
 
 /* A price as the exact decimal text a pricing team would type: the shortest form that reads back
@@ -42,6 +52,11 @@ typedef struct db_run {
     const char *config;       /* NULL ok (JSON text of the run's configuration) */
     int n_products, n_repriced, n_held, n_rejected_rows; /* < 0 -> NULL */
     const char *summary;      /* NULL ok */
+    /* Logged exploration of the run (pricing_runs.n_explored, explore_cost, explore_cost_share):
+     * written when has_explore is 1, else NULL. */
+    int has_explore;
+    int n_explored;
+    double explore_cost, explore_cost_share; /* NaN -> NULL */
 } db_run;
 
 typedef struct db_push_opts {

@@ -91,6 +91,27 @@ CREATE TABLE IF NOT EXISTS price_recommendations (
 COMMENT ON TABLE price_recommendations IS 'Guarded prices pushed by a run, with the agent and reason codes.';
 CREATE INDEX IF NOT EXISTS price_recommendations_product_idx ON price_recommendations (product_id, effective_day);
 
+-- Logged exploration and exact propensities (docs/nightly.md, "Logged exploration"; docs/ope.md,
+-- "Logged propensities").  ADD COLUMN IF NOT EXISTS is the migration of a database made before
+-- these columns existed: its old rows keep NULL (propensity unknown: OPE estimates it there).
+ALTER TABLE price_recommendations ADD COLUMN IF NOT EXISTS propensity double precision
+    CHECK (propensity > 0 AND propensity <= 1);
+ALTER TABLE price_recommendations ADD COLUMN IF NOT EXISTS support_prices numeric[];
+ALTER TABLE price_recommendations ADD COLUMN IF NOT EXISTS support_probs double precision[];
+ALTER TABLE price_recommendations ADD COLUMN IF NOT EXISTS decided_price numeric;
+COMMENT ON COLUMN price_recommendations.propensity IS 'Probability with which price was drawn (1 = deterministic, no exploration; NULL = pushed before propensities were recorded).';
+COMMENT ON COLUMN price_recommendations.support_prices IS 'Every price the run could have pushed for the product (the distribution''s support, as the decimals pushed).';
+COMMENT ON COLUMN price_recommendations.support_probs IS 'Probability of each support price (same order; sums to 1).';
+COMMENT ON COLUMN price_recommendations.decided_price IS 'The decision''s guarded price before exploration (equal to price when not explored).';
+ALTER TABLE products ADD COLUMN IF NOT EXISTS explore boolean;
+COMMENT ON COLUMN products.explore IS 'false = pinned by the pricing team: the nightly never explores this product''s price (NULL or true: it may, when nightly.explore.share > 0).';
+ALTER TABLE pricing_runs ADD COLUMN IF NOT EXISTS n_explored integer;
+ALTER TABLE pricing_runs ADD COLUMN IF NOT EXISTS explore_cost double precision;
+ALTER TABLE pricing_runs ADD COLUMN IF NOT EXISTS explore_cost_share double precision;
+COMMENT ON COLUMN pricing_runs.n_explored IS 'Products whose pushed price was an exploration draw (not the decided price).';
+COMMENT ON COLUMN pricing_runs.explore_cost IS 'Expected revenue per period given up by the exploration draws, by the engine''s own demand estimate (NULL when exploration was off).';
+COMMENT ON COLUMN pricing_runs.explore_cost_share IS 'explore_cost as a share of the night''s expected revenue per period at the decided prices.';
+
 CREATE TABLE IF NOT EXISTS rejected_rows (
     run_id     text NOT NULL,
     table_name text NOT NULL,

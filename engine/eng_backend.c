@@ -17,6 +17,10 @@ int eng_backend_cuda(const eng_backend **out) {
 }
 
 const char *eng_cuda_describe(void) { return "not compiled in"; }
+
+void eng_cuda_set_graphs(int on) { (void)on; }
+
+const char *eng_cuda_graphs_status(void) { return "not compiled in"; }
 #endif
 
 int eng_device_check(const char *device, const char *where) {
@@ -71,5 +75,7 @@ eng_backend_counters eng_counters_diff(const eng_backend_counters *b, const eng_
     d.syncs = b->syncs - a->syncs;
     d.bytes_up = b->bytes_up - a->bytes_up;
     d.bytes_down = b->bytes_down - a->bytes_down;
+    d.graph_launches = b->graph_launches - a->graph_launches;
+    d.graph_captures = b->graph_captures - a->graph_captures;
     return d;
 }

@@ -28,9 +28,14 @@ typedef enum { ENG_BACKEND_CPU = 0, ENG_BACKEND_CUDA = 1 } eng_backend_kind;
  *   downloads  backend -> host copies (to_host, to_host_async, host outputs of loss / sumsq),
  *              bytes_down
  *   syncs      times the host waited for the backend: sync(), event_wait(), and every op that
- *              returns host data at once (to_host, loss with loss_host, sumsq) */
+ *              returns host data at once (to_host, loss with loss_host, sumsq)
+ *   graph_launches, graph_captures  (CUDA only; 0 on the CPU) training steps replayed as one
+ *              CUDA graph, and graphs captured (see graph_begin).  A graph launch counts as ONE
+ *              launch, whatever kernels and GEMMs it holds; the device copies it holds still
+ *              count as copies. */
 typedef struct eng_backend_counters {
     unsigned long long launches, copies, uploads, downloads, syncs, bytes_up, bytes_down;
+    unsigned long long graph_launches, graph_captures;
 } eng_backend_counters;
 
 /* b - a, field by field (a counter difference between two readings). */
@@ -167,6 +172,25 @@ typedef struct eng_backend {
                          int B);
     int (*ddpg_action_grad)(float *da, const float *dx, int dx_stride, int dx_col, const float *mu, const float *a,
                             const float *mask, int bc, int P, int B);
+
+    /* ---- CUDA graphs (issue 16 item 3; docs/cuda.md "Graphs") ----
+     * graph_begin() opens a region on the calling thread; graph_end(&graph, status) closes it.
+     * On CUDA with graphs on, the region's kernels, GEMMs and device copies are recorded
+     * instead of launched, and graph_end launches them as ONE graph: the graph captured for
+     * the same sequence of ops (same shapes, batch and buffers; kernel arguments that changed,
+     * such as Adam's bias corrections, are patched into it) or, the first time and after any
+     * change, a newly captured one.  An op that needs the host inside the region (an upload,
+     * a download, a wait, an allocation) launches what was recorded so far and the rest of the
+     * region plainly, so the work and its order are always those of plain launches.  With
+     * graphs off, after a failed capture (one warning line, then plain launches for the rest
+     * of the process) and on the CPU, both calls do nothing.  *graph (NULL at first) is the
+     * caller's, one per call site and model set, freed with graph_free (NULL is a no-op).
+     * graph_end returns `status` when it is not 0 (the recorded work before the failure is
+     * launched plainly, as it would have been), else 0 or a launch failure.  Regions do not
+     * nest: graph_begin inside a region launches the open one plainly first. */
+    int (*graph_begin)(void);
+    int (*graph_end)(void **graph, int status);
+    void (*graph_free)(void *graph);
 } eng_backend;
 
 /* The CPU backend (OpenBLAS); static, never NULL, never freed. */
@@ -201,6 +225,15 @@ const char *eng_cpu_blas_better_core(void);
 /* The CUDA backend.  Returns ENG_EDEVICE (with a message) when rlprice was built without
  * CUDA or no usable device is present; *out is then NULL. */
 int eng_backend_cuda(const eng_backend **out);
+
+/* CUDA graphs (see graph_begin), process-wide: on by default when the build has CUDA 12 or
+ * newer; off with eng_cuda_set_graphs(0) or RLPRICE_CUDA_GRAPHS=0 (or off/no/false) in the
+ * environment, and for the rest of the process after a capture failed.  For tests,
+ * eng_cuda_set_graphs(2) turns graphs on and makes the next capture fail (the fallback path).
+ * eng_cuda_graphs_status(): "on", "off (<why>)" or "not compiled in" (never NULL; a
+ * thread-local copy valid until the next call on the thread). */
+void eng_cuda_set_graphs(int on);
+const char *eng_cuda_graphs_status(void);
 
 /* Select by name: "cpu", "cuda" (error if no device) or "auto" (CUDA when a device is
  * present; otherwise logs one info line and returns the CPU backend). */

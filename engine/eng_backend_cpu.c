@@ -49,7 +49,15 @@ static void cpu_counters(eng_backend_counters *out) {
     out->syncs = atomic_load(&g_syncs);
     out->bytes_up = atomic_load(&g_bytes_up);
     out->bytes_down = atomic_load(&g_bytes_down);
+    out->graph_launches = 0; /* no graphs on the CPU */
+    out->graph_captures = 0;
 }
+
+/* Graph regions (eng_backend.h): the CPU runs every op as it comes, so a region changes
+ * nothing; graph_end hands back the step's status.  Never fail. */
+static int cpu_graph_begin(void) { return ENG_OK; }
+static int cpu_graph_end(void **graph, int status) { return (void)graph, status; }
+static void cpu_graph_free(void *graph) { (void)graph; }
 
 /* ---- threads (see eng_cpu_set_threads in eng_backend.h) ------------------------------------
  * Thresholds measured on the 2-core dev machine (OpenBLAS 0.3.21, Haswell kernels).  On a quiet
@@ -771,6 +779,9 @@ static const eng_backend g_cpu = {
     .ddpg_critic_target = eng_cpu_ddpg_critic_target,
     .ddpg_actor_dq = eng_cpu_ddpg_actor_dq,
     .ddpg_action_grad = eng_cpu_ddpg_action_grad,
+    .graph_begin = cpu_graph_begin,
+    .graph_end = cpu_graph_end,
+    .graph_free = cpu_graph_free,
 };
 
 const eng_backend *eng_backend_cpu(void) { return &g_cpu; }

@@ -52,13 +52,14 @@ extern "C" {
 
 /* ---- counters ------------------------------------------------------------- */
 
-static unsigned long long g_cnt[7]; /* launches, copies, uploads, downloads, syncs, bytes_up, bytes_down */
-enum { C_LAUNCH, C_COPY, C_UP, C_DOWN, C_SYNC, C_BUP, C_BDOWN };
+static unsigned long long g_cnt[9]; /* launches, copies, uploads, downloads, syncs, bytes_up, bytes_down,
+                                     * graph launches, graph captures */
+enum { C_LAUNCH, C_COPY, C_UP, C_DOWN, C_SYNC, C_BUP, C_BDOWN, C_GRAPH, C_CAPTURE };
 #define CNT(k, v) __atomic_fetch_add(&g_cnt[k], (unsigned long long)(v), __ATOMIC_RELAXED)
 
 static void cu_counters(eng_backend_counters *out) {
-    unsigned long long c[7];
-    for (int k = 0; k < 7; k++) c[k] = __atomic_load_n(&g_cnt[k], __ATOMIC_RELAXED);
+    unsigned long long c[9];
+    for (int k = 0; k < 9; k++) c[k] = __atomic_load_n(&g_cnt[k], __ATOMIC_RELAXED);
     out->launches = c[C_LAUNCH];
     out->copies = c[C_COPY];
     out->uploads = c[C_UP];
@@ -66,6 +67,8 @@ static void cu_counters(eng_backend_counters *out) {
     out->syncs = c[C_SYNC];
     out->bytes_up = c[C_BUP];
     out->bytes_down = c[C_BDOWN];
+    out->graph_launches = c[C_GRAPH];
+    out->graph_captures = c[C_CAPTURE];
 }
 
 /* ---- checked wrappers ---------------------------------------------------- */
@@ -105,9 +108,9 @@ static int launch_status_(const char *name, const char *file, int line) {
     return eng_err_set(ENG_EDEVICE, "%s:%d: launch %s: %s (%s)%s", file, line, name, cudaGetErrorString(e),
                        cudaGetErrorName(e), own ? "" : " (from earlier asynchronous work on the device)");
 }
-#define LAUNCH(kernel, grid, block, ...)                                                     \
-    ((void)cudaGetLastError(), kernel<<<(grid), (block), 0, g_stream>>>(__VA_ARGS__),       \
-     launch_status_(#kernel, __FILE__, __LINE__))
+/* Kernels launch through cu_launch (eng_backend_cuda_graph.cuh), which records them instead
+ * inside a graph region. */
+#define LAUNCH(kernel, grid, block, ...) cu_launch(#kernel, __FILE__, __LINE__, kernel, dim3(grid), dim3(block), __VA_ARGS__)
 
 /* ---- device detection (once) --------------------------------------------- */
 
@@ -169,6 +172,7 @@ static void cuda_probe(void) {
 
 static pthread_mutex_t g_blas_mu = PTHREAD_MUTEX_INITIALIZER;
 static cublasHandle_t g_blas = NULL;
+static void *g_blas_ws = NULL; /* cuBLAS workspace (kept for the process) */
 
 static int blas_handle(cublasHandle_t *out) {
     int st = ENG_OK;
@@ -180,6 +184,13 @@ static int blas_handle(cublasHandle_t *out) {
             /* plain FP32 math (TF32 stays off) so that results match the CPU reference */
             st = cublas_check(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
             if (st == ENG_OK) st = cublas_check(cublasSetStream(h, g_stream));
+            /* a fixed workspace (the sizes cuBLAS recommends: 32 MiB from sm_90, else 4 MiB), so
+             * GEMMs captured into graphs never allocate (eng_backend_cuda_graph.cuh) */
+            int major = 0;
+            if (st == ENG_OK) st = cuda_check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0));
+            size_t ws_bytes = (size_t)(major >= 9 ? 32 : 4) << 20;
+            if (st == ENG_OK && !g_blas_ws) st = cuda_check(cudaMalloc(&g_blas_ws, ws_bytes));
+            if (st == ENG_OK) st = cublas_check(cublasSetWorkspace(h, g_blas_ws, ws_bytes));
             if (st == ENG_OK) g_blas = h;
             else cublasDestroy(h);
         }
@@ -344,6 +355,7 @@ static int scratch_acquire(size_t bytes, void **out) {
 
 static void scratch_release(void) { pthread_mutex_unlock(&g_scratch_mu); }
 
+#include "eng_backend_cuda_graph.cuh"
 #include "eng_backend_cuda_ops.cuh"
 
 /* Positional initialisation, in the field order of struct eng_backend. */
@@ -381,6 +393,9 @@ static const eng_backend g_cuda_backend = {
     cu_ddpg_critic_target, /* ddpg_critic_target */
     cu_ddpg_actor_dq,  /* ddpg_actor_dq */
     cu_ddpg_action_grad, /* ddpg_action_grad */
+    cu_graph_begin,    /* graph_begin */
+    cu_graph_end,      /* graph_end */
+    cu_graph_free,     /* graph_free */
 };
 
 /* ---- public entry points ------------------------------------------------------ */

@@ -9,6 +9,7 @@ static int cu_alloc(float **out, size_t n) {
     if (!out) return eng_err_set(ENG_EINVAL, "cuda alloc: NULL output pointer");
     *out = NULL;
     if (n > SIZE_MAX / sizeof(float) - 1) return eng_err_set(ENG_ENOMEM, "cuda alloc: %zu floats overflow", n);
+    REC_FLUSH(); /* the memset below goes on the stream */
     size_t bytes = (n ? n : 1) * sizeof(float);
     float *p = NULL;
     cudaError_t e = cudaMalloc((void **)&p, bytes);
@@ -26,9 +27,12 @@ static int cu_alloc(float **out, size_t n) {
     return ENG_OK;
 }
 
-/* cudaFree waits for the device's queued work before it frees. */
+/* cudaFree waits for the device's queued work before it frees; recorded work that may use p
+ * is launched first. */
 static void cu_free(float *p) {
-    if (p) cudaFree(p);
+    if (!p) return;
+    if (rec_flush() != ENG_OK) (void)cudaGetLastError(); /* reported again by the next call */
+    cudaFree(p);
 }
 
 /* Pinned host memory (zero-filled); cu_host_free frees it. */
@@ -52,12 +56,14 @@ static void cu_host_free(float *p) {
 static int cu_to_device(float *dst, const float *src_host, size_t n) {
     if (n == 0) return ENG_OK;
     if (!dst || !src_host) return eng_err_set(ENG_EINVAL, "cuda to_device: NULL pointer");
+    REC_FLUSH();
     return stage_upload(dst, src_host, n * sizeof(float));
 }
 
 static int cu_to_host(float *dst_host, const float *src, size_t n) {
     if (n == 0) return ENG_OK;
     if (!dst_host || !src) return eng_err_set(ENG_EINVAL, "cuda to_host: NULL pointer");
+    REC_FLUSH();
     return stage_download(dst_host, src, n * sizeof(float));
 }
 
@@ -65,6 +71,7 @@ static int cu_to_host(float *dst_host, const float *src, size_t n) {
 static int cu_to_host_async(float *dst_host, const float *src, size_t n) {
     if (n == 0) return ENG_OK;
     if (!dst_host || !src) return eng_err_set(ENG_EINVAL, "cuda to_host_async: NULL pointer");
+    REC_FLUSH();
     CNT(C_DOWN, 1);
     CNT(C_BDOWN, n * sizeof(float));
     return cuda_check(cudaMemcpyAsync(dst_host, src, n * sizeof(float), cudaMemcpyDeviceToHost, g_stream));
@@ -79,6 +86,7 @@ typedef struct {
 
 static int cu_event_record(void **ev) {
     if (!ev) return eng_err_set(ENG_EINVAL, "cuda event_record: NULL event");
+    REC_FLUSH();
     if (!*ev) {
         cu_event *x = (cu_event *)calloc(1, sizeof *x);
         if (!x) return eng_err_set(ENG_ENOMEM, "cuda event_record: out of memory");
@@ -97,6 +105,7 @@ static int cu_event_record(void **ev) {
 
 static int cu_event_wait(void *ev) {
     if (!ev) return eng_err_set(ENG_EINVAL, "cuda event_wait: event never recorded");
+    REC_FLUSH();
     cu_event *x = (cu_event *)ev;
     if (x->seq <= __atomic_load_n(&g_ev_done, __ATOMIC_SEQ_CST)) return ENG_OK;
     CNT(C_SYNC, 1);
@@ -117,9 +126,15 @@ static int cu_copy(float *dst, const float *src, size_t n) {
     if (n == 0 || dst == src) return ENG_OK;
     if (!dst || !src) return eng_err_set(ENG_EINVAL, "cuda copy: NULL pointer");
     size_t bytes = n * sizeof(float);
-    CNT(C_COPY, 1);
     int overlap = dst < src + n && src < dst + n;
-    if (!overlap) return cuda_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, g_stream));
+    if (!overlap) {
+        int r = rec_copy(dst, src, bytes); /* inside a graph region: recorded */
+        if (r <= 0) return r;
+        CNT(C_COPY, 1);
+        return cuda_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, g_stream));
+    }
+    REC_FLUSH(); /* the scratch buffer is not recorded */
+    CNT(C_COPY, 1);
     void *tmp = NULL;
     int st = scratch_acquire(bytes, &tmp);
     if (st != ENG_OK) return st;
@@ -155,6 +170,15 @@ static int cu_gemm(int transA, int transB, int M, int N, int K, float alpha, con
      * its own trans flag, and A second with its own. */
     cublasOperation_t opA = transA ? CUBLAS_OP_T : CUBLAS_OP_N;
     cublasOperation_t opB = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
+    if (g_rec.on) { /* inside a graph region: recorded (eng_backend_cuda_graph.cuh) */
+        cu_gemm_args g;
+        memset(&g, 0, sizeof g);
+        g.A = A, g.B = B, g.C = C, g.sA = strideA, g.sB = strideB, g.sC = strideC;
+        g.alpha = alpha, g.beta = beta, g.opA = (int)opA, g.opB = (int)opB;
+        g.M = M, g.N = N, g.K = K, g.lda = lda < 1 ? 1 : lda, g.ldb = ldb < 1 ? 1 : ldb, g.ldc = ldc, g.batch = batch;
+        int r = rec_gemm(&g);
+        if (r <= 0) return r;
+    }
     st = cublas_check(cublasSgemmStridedBatched(h, opB, opA, N, M, K, &alpha, B, ldb < 1 ? 1 : ldb,
                                                 (long long)strideB, A, lda < 1 ? 1 : lda, (long long)strideA,
                                                 &beta, C, ldc, (long long)strideC, batch));
@@ -206,6 +230,7 @@ static int cu_loss(eng_loss kind, float delta, const float *pred, const float *t
     float *d_loss = NULL;
     int st = ENG_OK, held = 0;
     if (loss_host) {
+        REC_FLUSH(); /* a download and the scratch buffer */
         st = scratch_acquire((size_t)P * sizeof(float), (void **)&d_loss);
         if (st != ENG_OK) return st;
         held = 1;
@@ -223,6 +248,7 @@ static int cu_sumsq(const float *x, long stride, int n, int P, double *out_host)
     if (n < 0 || P < 0) return eng_err_set(ENG_EINVAL, "cuda sumsq: negative size (n=%d P=%d)", n, P);
     if (P == 0) return ENG_OK;
     if (!out_host || (n > 0 && !x)) return eng_err_set(ENG_EINVAL, "cuda sumsq: NULL pointer");
+    REC_FLUSH();
     double *d_out = NULL;
     int st = scratch_acquire((size_t)P * sizeof(double), (void **)&d_out);
     if (st != ENG_OK) return st;
@@ -239,6 +265,7 @@ static int cu_scale(float *x, long stride, int n, int P, const float *scale_host
     size_t total = (size_t)n * (size_t)P;
     if (total == 0) return ENG_OK;
     if (!x || !scale_host) return eng_err_set(ENG_EINVAL, "cuda scale: NULL pointer");
+    REC_FLUSH();
     float *d_scale = NULL;
     int st = scratch_acquire((size_t)P * sizeof(float), (void **)&d_scale);
     if (st != ENG_OK) return st;
@@ -260,6 +287,7 @@ static int cu_adam(float *w, const float *g, float *m, float *v, size_t per_prod
     size_t n = per_product * (size_t)P;
     if (n == 0) return ENG_OK;
     if (!w || !g || !m || !v) return eng_err_set(ENG_EINVAL, "cuda adam: NULL pointer");
+    REC_FLUSH(); /* a host mask goes up through the scratch buffer */
     unsigned char *d_mask = NULL;
     int st = ENG_OK, held = 0;
     if (mask_host) {
@@ -283,6 +311,7 @@ static int cu_polyak(float *dst, const float *src, size_t n, float tau) {
 }
 
 static int cu_sync(void) {
+    REC_FLUSH();
     unsigned long long seq = __atomic_load_n(&g_ev_seq, __ATOMIC_SEQ_CST);
     int st = stream_wait();
     if (st == ENG_OK) ev_done_at_least(seq);

@@ -22,6 +22,7 @@
  *     tgt, wgt [P][B][outputs]    loss target and weight
  */
 #include "eng_model.h"
+#include "eng_model_internal.h"
 
 #include <limits.h>
 #include <math.h>
@@ -133,21 +134,32 @@ int eng_model_create(eng_model **out, const eng_backend *be, const eng_arch *arc
 }
 
 static int model_create(eng_model **out, const eng_backend *be, const eng_arch *arch, int P, uint64_t seed,
-                        long first_product, const uint64_t *keys);
+                        long first_product, const uint64_t *keys, size_t pad);
 
 int eng_model_create_at(eng_model **out, const eng_backend *be, const eng_arch *arch, int P, uint64_t seed,
                         long first_product) {
-    return model_create(out, be, arch, P, seed, first_product, NULL);
+    return model_create(out, be, arch, P, seed, first_product, NULL, ENG_MODEL_PAD);
 }
 
 int eng_model_create_keyed(eng_model **out, const eng_backend *be, const eng_arch *arch, int P, uint64_t seed,
                            const uint64_t *keys) {
-    return model_create(out, be, arch, P, seed, 0, keys);
+    return model_create(out, be, arch, P, seed, 0, keys, ENG_MODEL_PAD);
 }
 
-/* eng_model_create_at / _keyed: product i's stream is keys[i] when keys, else first_product + i. */
+/* See eng_model_internal.h: eng_model_create with product blocks padded to a multiple of pad. */
+int eng_model_create_padded(eng_model **out, const eng_backend *be, const eng_arch *arch, int P, uint64_t seed,
+                            size_t pad) {
+    if (pad < 1 || pad > ENG_MODEL_PAD)
+        return eng_err_set(ENG_EINVAL, "eng_model_create_padded: pad %zu outside 1..%d", pad, ENG_MODEL_PAD);
+    return model_create(out, be, arch, P, seed, 0, NULL, pad);
+}
+
+const float *eng_model_mem(const eng_model *m) { return m ? m->mem : NULL; }
+
+/* eng_model_create_at / _keyed / _padded: product i's stream is keys[i] when keys, else
+ * first_product + i; product blocks are nparams rounded up to a multiple of pad floats. */
 static int model_create(eng_model **out, const eng_backend *be, const eng_arch *arch, int P, uint64_t seed,
-                        long first_product, const uint64_t *keys) {
+                        long first_product, const uint64_t *keys, size_t pad) {
     int rc = ENG_OK;
     eng_model *m = NULL;
     float *host = NULL;
@@ -169,7 +181,7 @@ static int model_create(eng_model **out, const eng_backend *be, const eng_arch *
     m->arch = *arch;
     m->P = P;
     m->np = np;
-    m->ld = (np + ENG_MODEL_PAD - 1) / ENG_MODEL_PAD * ENG_MODEL_PAD;
+    m->ld = (np + pad - 1) / pad * pad;
     size_t off = 0;
     for (int l = 0; l < arch->n_layers; l++) {
         m->off_w[l] = off;

@@ -37,9 +37,33 @@ void env_transitions_free(env_transitions *tr) {
     free(tr->clipped);
     free(tr->propensity);
     free(tr->behav_probs);
+    free(tr->logged);
     env_behaviour_free(tr->behaviour);
     env_behaviour_calib_free(&tr->calibration);
     free(tr);
+}
+
+/* Transition i's behaviour distribution from what rlprice logged for its period, when it did
+ * (db_history's logged cells): each support price's probability added to the grid level it maps
+ * to (a deterministic push: all on the logged level), into acc[K] (double).  Returns 1 when used,
+ * 0 when the period is not logged or its distribution does not give the logged level a positive
+ * probability (then the estimate stays). */
+static int logged_probs(const db_history *h, const env_grid *g, const env_transitions *tr, size_t i, double ref,
+                        double *acc) {
+    long li = db_history_logged_find(h, (int64_t)tr->product[i] * h->n_periods + tr->t[i]);
+    if (li < 0) return 0;
+    for (int k = 0; k < g->K; k++) acc[k] = 0;
+    const int32_t a = h->logged_off[li], b = h->logged_off[li + 1];
+    if (a == b) acc[tr->level[i]] = 1.0;
+    for (int32_t j = a; j < b; j++) {
+        int lvl = 0;
+        if (env_grid_map_price(g, h->logged_sprice[j], ref, &lvl, NULL, NULL)) {
+            eng_err_clear();
+            return 0;
+        }
+        acc[lvl] += h->logged_sprob[j];
+    }
+    return acc[tr->level[i]] > 0;
 }
 
 static int usable(const db_history *h, const float *rew, size_t c) {
@@ -98,7 +122,8 @@ int env_transitions_build(const db_history *h, const env_transitions_cfg *cfg, e
     tr->clipped = eng_malloc(nn);
     tr->propensity = eng_malloc(nn * sizeof(float));
     tr->behav_probs = eng_malloc(nn * (size_t)cfg->grid.K * sizeof(float));
-    if (!tr->product || !tr->t || !tr->state || !tr->next_state || !tr->level || !tr->ratio || !tr->price ||
+    tr->logged = eng_calloc(nn, 1);
+    if (!tr->logged || !tr->product || !tr->t || !tr->state || !tr->next_state || !tr->level || !tr->ratio || !tr->price ||
         !tr->ref_price || !tr->inc_level || !tr->reward || !tr->done || !tr->clipped || !tr->propensity ||
         !tr->behav_probs) {
         rc = ENG_ENOMEM;
@@ -137,6 +162,10 @@ int env_transitions_build(const db_history *h, const env_transitions_cfg *cfg, e
         if ((rc = env_behaviour_probs_state(tr->behaviour, tr->product[i], tr->state + i * FEAT_N, tr->ref_price[i],
                                             probs)))
             goto fail;
+        if (h->n_logged && logged_probs(h, &cfg->grid, tr, i, refs[tr->product[i]], probs)) { /* exact */
+            tr->logged[i] = 1;
+            tr->n_logged++;
+        }
         tr->propensity[i] = (float)probs[tr->level[i]];
         for (int k = 0; k < cfg->grid.K; k++) tr->behav_probs[i * (size_t)cfg->grid.K + k] = (float)probs[k];
     }

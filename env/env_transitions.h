@@ -10,7 +10,9 @@
  * Behaviour policy (env_behaviour.h): P(level | state) of the people who set the historical
  * prices, fitted on the built transitions' raw states (cfg.behaviour: multinomial logit by
  * default, or the incumbent-level counts model); each transition stores the propensity of its
- * logged level, and `calibration` holds the in-sample calibration diagnostic.
+ * logged level, and `calibration` holds the in-sample calibration diagnostic.  Where rlprice
+ * itself set the period's price (db_history's logged cells: docs/ope.md, "Logged propensities")
+ * the logged distribution replaces the estimate for that transition (logged[] = 1).
  */
 #ifndef ENV_TRANSITIONS_H
 #define ENV_TRANSITIONS_H
@@ -52,6 +54,11 @@ typedef struct env_transitions {
     uint8_t *clipped;  /* [n] 1 when the logged price lay outside the band */
     float *propensity; /* [n] P_behaviour(level | s_t) > 0 */
     float *behav_probs; /* [n][K] the full P_behaviour(. | s_t) that propensity was read from */
+    uint8_t *logged;   /* [n] 1: rlprice set this period's price and logged its distribution
+                          (db_history's logged cells): propensity and behav_probs are that exact
+                          distribution on the grid levels (each support price's probability on
+                          its level), not the fitted behaviour model's estimate */
+    size_t n_logged;   /* transitions with logged[] = 1 */
     env_behaviour *behaviour; /* fitted on these transitions; owned */
     env_reward_info reward_info; /* summed over products */
     long n_clipped;    /* logged prices outside the band */

@@ -31,7 +31,7 @@ static db_recommendation *make_recs(size_t n, double price) {
     for (size_t i = 0; i < n; i++) {
         snprintf(ids[i], sizeof ids[i], "P%04zu", i);
         r[i] = (db_recommendation){ids[i], 19800, price + (double)i * 0.01, price, "dqn", "explore",
-                                   NAN, NAN, NAN, 0};
+                                   NAN, NAN, NAN, 0, 0, NULL, NULL, 1, NAN};
     }
     return r;
 }
@@ -61,7 +61,7 @@ static void test_kill_before_commit(void **state) {
         PGconn *c = NULL;
         if (db_connect_dbname(&c, NULL, tdb_name) != ENG_OK) _exit(2);
         db_recommendation *recs = make_recs(1000, 2.0);
-        db_run run = {"killed-run", 19800, "finished", "{}", 1000, 1000, 0, 0, NULL};
+        db_run run = {"killed-run", 19800, "finished", "{}", 1000, 1000, 0, 0, NULL, 0, 0, NAN, NAN};
         db_push_opts o;
         db_push_opts_default(&o);
         o.before_commit = block_forever;
@@ -110,7 +110,7 @@ static void test_server_ends_session_before_commit(void **state) {
     assert_int_equal(db_connect_dbname(&c, NULL, tdb_name), ENG_OK);
     term_ctx t = {conn, PQbackendPID(c)};
     db_recommendation *recs = make_recs(1000, 3.0);
-    db_run run = {"terminated-run", 19800, "finished", "{}", 1000, 1000, 0, 0, NULL};
+    db_run run = {"terminated-run", 19800, "finished", "{}", 1000, 1000, 0, 0, NULL, 0, 0, NAN, NAN};
     db_push_opts o;
     db_push_opts_default(&o);
     o.before_commit = terminate_own_backend;
@@ -128,7 +128,7 @@ static void test_server_ends_session_before_commit(void **state) {
 static void test_rerun_replaces(void **state) {
     (void)state;
     db_recommendation *recs = make_recs(1000, 3.0);
-    db_run run = {"run-2024-01-01", 19723, NULL, "{\"seed\":1}", 1000, 900, 100, 0, "first"};
+    db_run run = {"run-2024-01-01", 19723, NULL, "{\"seed\":1}", 1000, 900, 100, 0, "first", 0, 0, NAN, NAN};
     assert_int_equal(db_push(conn, &run, recs, 1000, NULL), ENG_OK);
     assert_int_equal(run_rows("run-2024-01-01"), 1000);
     assert_int_equal(db_push(conn, &run, recs, 1000, NULL), ENG_OK); /* same run again */
@@ -171,7 +171,7 @@ static void arm_failures(const char *code, const char *n) {
 static void test_retry(void **state) {
     (void)state;
     db_recommendation *recs = make_recs(10, 1.0);
-    db_run run = {"retry-run", 19800, "finished", NULL, -1, -1, -1, -1, NULL};
+    db_run run = {"retry-run", 19800, "finished", NULL, -1, -1, -1, -1, NULL, 0, 0, NAN, NAN};
     int attempts = 0;
     db_push_opts o;
     db_push_opts_default(&o);
@@ -203,11 +203,11 @@ static void test_retry(void **state) {
 static void test_odd_id_and_bookkeeping(void **state) {
     (void)state;
     const char *weird = "q'u\"o;te\\back\ttab\nnl \\N";
-    db_recommendation rec = {weird, 19800, 4.25, NAN, "linucb", "a\tb\\c", 0.5, 0.1, 0.9, 0};
+    db_recommendation rec = {weird, 19800, 4.25, NAN, "linucb", "a\tb\\c", 0.5, 0.1, 0.9, 0, 0, NULL, NULL, 1, NAN};
     assert_int_equal(db_run_open(conn, "odd-run", 19800, "{\"k\":\"v\"}"), ENG_OK);
     const char *v[2] = {"odd-run", weird};
     assert_int_equal(tdb_long(conn, "SELECT count(*) FROM pricing_runs WHERE run_id = $1 AND status = 'running'", 1, v), 1);
-    db_run run = {"odd-run", 19800, "running", "{\"k\":\"v\"}", 1, 1, 0, 0, NULL};
+    db_run run = {"odd-run", 19800, "running", "{\"k\":\"v\"}", 1, 1, 0, 0, NULL, 0, 0, NAN, NAN};
     assert_int_equal(db_push(conn, &run, &rec, 1, NULL), ENG_OK);
     assert_int_equal(tdb_long(conn, "SELECT count(*) FROM price_recommendations WHERE run_id = $1 AND product_id = $2"
                                     " AND incumbent_price IS NULL AND reason = E'a\\tb\\\\c' AND price = 4.25", 2, v), 1);

@@ -6,7 +6,7 @@
  * lane's database (and the engine's database holds the history plus the nights), that the
  * prices pushed are read back exactly, that no lane's price leaves the guardrails, that the
  * oracle (the day's best price within the same change limit) is never beaten on a market
- * without carry-over, that night 2 warm-started, and that the curves page and the JSON are
+ * without carry-over, that the engine's logged exploration draws prices and its cost is valued, that night 2 warm-started, and that the curves page and the JSON are
  * written. */
 #include "test_db.h"
 
@@ -68,6 +68,7 @@ static void test_three_nights(void **state) {
     cfg.bt.out_dir = out;
     cfg.bt.device = "cpu";
     cfg.bt.compare = &cc;
+    cfg.explore = (exp_explore_cfg){.share = 0.3f, .max_step = 0.05f, .max_cost = 0.05f}; /* logged exploration on */
     exp_btl_result r;
     assert_int_equal(exp_backtest_loop_run(&cfg, &r), 0);
     exp_backtest_loop_print(stdout, &cfg, &r);
@@ -91,6 +92,11 @@ static void test_three_nights(void **state) {
         assert_int_equal(run->night[EXP_BTL_ENGINE][n].n_mismatch, 0);
         if (n > 0) assert_int_equal(run->night[EXP_BTL_MANUAL][n].n_repriced, 0); /* the list price stays */
     }
+    /* the engine explored, inside the guardrails (n_outside above), and its cost was valued */
+    int nx = 0;
+    for (int n = 0; n < 3; n++) nx += run->night[EXP_BTL_ENGINE][n].n_explored;
+    assert_true(nx > 0);
+    assert_true(isfinite(exp_btl_explore_share(run)));
     /* night 1 trains from scratch, night 2 continues from night 1's checkpoints */
     assert_int_equal(run->night[EXP_BTL_ENGINE][0].warm_loaded, 0);
     assert_true(run->night[EXP_BTL_ENGINE][1].warm_loaded > 0);

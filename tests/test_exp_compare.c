@@ -318,6 +318,44 @@ static void test_deterministic(void **state) {
     db_history_free(h);
 }
 
+/* compare.shared_shards in one process (docs/mpi.md): the shared networks trained as 4
+ * data-parallel shards of 5 products (some shards with one product or none: their slots sit
+ * steps out without blocking the others) give finite prices for every product and are
+ * deterministic; the run with 4 shards is another training run than the plain network (the
+ * minibatches are stratified over the shards), printed, not asserted. */
+static void test_shared_shards(void **state) {
+    (void)state;
+    db_history *h = make_history();
+    exp_compare_cfg cfg = small_cfg();
+    cfg.shared_shards = 4;
+    cfg.shared_steps = 200;
+    exp_results *a = NULL, *b = NULL, *one = NULL;
+    assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &a), 0);
+    assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &b), 0);
+    int differ = 0;
+    for (int p = 0; p < NP; p++) {
+        const exp_product_result *x = &a->products[p], *y = &b->products[p];
+        for (int g = 0; g < EXP_N_AGENTS; g++) {
+            assert_true(isfinite(x->price[g]) && x->price[g] > 0);
+            assert_memory_equal(x->agent_price[g], y->agent_price[g], NT * sizeof(float));
+        }
+    }
+    cfg.shared_shards = 1;
+    assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &one), 0);
+    for (int p = 0; p < NP; p++)
+        for (int t = 0; t < NT; t++)
+            differ |= a->products[p].agent_price[EXP_AGENT_DQN][t] != one->products[p].agent_price[EXP_AGENT_DQN][t] ||
+                      a->products[p].agent_price[EXP_AGENT_DDPG][t] != one->products[p].agent_price[EXP_AGENT_DDPG][t];
+    printf("4 shards vs the plain shared network: agent prices %s\n", differ ? "differ" : "equal");
+    cfg.shared_shards = -1;
+    assert_int_not_equal(exp_compare_cfg_check(&cfg), 0);
+    exp_results_free(a);
+    exp_results_free(b);
+    exp_results_free(one);
+    exp_compare_cfg_free(&cfg);
+    db_history_free(h);
+}
+
 /* --seed (compare.seed) reaches the per-product OPE bootstrap: the historical policy's
  * one-step value does not depend on any training, so with the data unchanged its estimate is
  * the same under every seed while its bootstrap interval moves with compare.seed (and only
@@ -469,6 +507,7 @@ int main(void) {
         cmocka_unit_test(test_short_pooled),   cmocka_unit_test(test_divergence_held),
         cmocka_unit_test(test_deterministic), cmocka_unit_test(test_seed_bootstrap),
         cmocka_unit_test(test_fqe),  cmocka_unit_test(test_warm_start),
+        cmocka_unit_test(test_shared_shards),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

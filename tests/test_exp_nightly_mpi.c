@@ -150,8 +150,10 @@ static void test_same_as_one_process(void **state) {
     skip_without_mpi();
     char log[600], id1[128], id2[128], st[32], sum[2048];
     /* the shared DQN / DDPG in two data-parallel shards in both runs: the same global batch order
-     * (every step shared_batch / 2 rows from each shard's stream), so the same networks to the bit */
-    int rc = run_nightly(0, "2024-02-20", "one", "--compare.shared_shards=2", log, sizeof log);
+     * (every step shared_batch / 2 rows from each shard's stream), so the same networks to the
+     * bit; with model-based rows (compare.dyna, drawn per product) in the shards' replays */
+    const char *flags = "--compare.shared_shards=2 --compare.dyna=1";
+    int rc = run_nightly(0, "2024-02-20", "one", flags, log, sizeof log);
     if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 0) fail_msg("one-process nightly failed (%d):\n%s", rc, slurp(log));
     run_row("2024-02-20", id1, sizeof id1, st, sizeof st, sum, sizeof sum);
     assert_string_equal(st, "finished");
@@ -161,7 +163,7 @@ static void test_same_as_one_process(void **state) {
                               (const char *const[]){id1}), NPROD);
     assert_non_null(strstr(slurp(log), "compare: pooled: ")); /* the short-history model trained */
     assert_non_null(strstr(slurp(log), "shared networks in 2 data-parallel shards (2 here"));
-    rc = run_nightly(2, "2024-02-20", "two", "--compare.shared_shards=2", log, sizeof log);
+    rc = run_nightly(2, "2024-02-20", "two", flags, log, sizeof log);
     if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 0) fail_msg("mpirun -np 2 nightly failed (%d):\n%s", rc, slurp(log));
     const char *out = slurp(log);
     assert_non_null(strstr(out, "products split over 2 ranks"));

@@ -44,6 +44,7 @@ typedef struct loop_cap {
     int n_products, called;
     env_guard_cfg guard;
     double *pushed;               /* [P] the decision's guarded price; NaN = not priced */
+    double *decided;              /* [P] the decided price before exploration */
     double *agent[EXP_N_AGENTS];  /* [P] each agent's guarded price; NaN = none */
     double *lo, *hi;              /* [P] the guardrails' interval around the incumbent */
 } loop_cap;
@@ -62,6 +63,7 @@ static void cap_hook(void *vctx, const db_history *h, const exp_results *res, co
         uint32_t why = 0;
         if (env_guard_apply(&g, &gb, pr->incumbent_price, &tmp, &why, &cc->lo[i], &cc->hi[i])) continue;
         cc->pushed[i] = d[j].price;
+        cc->decided[i] = d[j].explored ? d[j].decided_price : d[j].price;
         for (int a = 0; a < EXP_N_AGENTS; a++)
             cc->agent[a][i] = (pr->agent_failed & (1u << a)) || !(isfinite(pr->price[a]) && pr->price[a] > 0)
                                   ? NAN : pr->price[a];
@@ -112,12 +114,13 @@ static int lane_nightly(const exp_btl_cfg *cfg, lane *L, const db_history *h, in
     nc.out_dir = L->out;
     nc.ckpt_dir = cfg->cold ? "" : L->ckpt;
     nc.ckpt_keep = 2;
+    if (L->id == EXP_BTL_ENGINE) nc.explore = cfg->explore;
     nc.on_decided = cap_hook;
     nc.decided_ctx = cap;
     cap->called = 0;
     cap->guard = nc.compare.guard;
     for (int i = 0; i < P; i++) {
-        cap->pushed[i] = cap->lo[i] = cap->hi[i] = NAN;
+        cap->pushed[i] = cap->decided[i] = cap->lo[i] = cap->hi[i] = NAN;
         for (int a = 0; a < EXP_N_AGENTS; a++) cap->agent[a][i] = NAN;
     }
     exp_nightly_summary sum;
@@ -126,6 +129,7 @@ static int lane_nightly(const exp_btl_cfg *cfg, lane *L, const db_history *h, in
     rec->seconds = eng_now() - t0;
     rec->warm_loaded = sum.warm_loaded, rec->warm_fresh = sum.warm_fresh;
     rec->sec_train = sum.sec_train, rec->sec_ope = sum.sec_ope, rec->sec_report = sum.sec_report;
+    rec->n_explored = sum.explore.n_explored, rec->explore_cost_est = sum.explore.cost;
     if (!st && !cap->called) st = eng_err_set(ENG_EINVAL, "backtest loop: the nightly did not reach its decisions");
     if (!st && L->id == EXP_BTL_ENGINE) { /* what the shop reads: the pushed rows */
         int found = 0;
@@ -312,6 +316,9 @@ static int sell_day(run_ctx *x, exp_btl_run *run, int n) {
                     if (a == EXP_AGENT_HISTORY) pa = L->prev[i]; /* holding the incumbent */
                     run->onestep[a][n] += ev * env_sim_rpv(p, pa, m->ref, cbar);
                 }
+                double dp = x->cap.decided[i];
+                if (isfinite(dp) && fabs(dp - L->price[i]) >= 0.005) /* an exploration draw: what it gave up */
+                    rec->explore_cost += ev * (env_sim_rpv(p, dp, m->ref, cbar) - env_sim_rpv(p, L->price[i], m->ref, cbar));
             }
             memcpy(x->comp + (size_t)i * ENV_SIM_MAX_COMP, m->comp_now, sizeof m->comp_now);
             env_sim_outcome o;
@@ -360,12 +367,13 @@ static int run_one(const exp_btl_cfg *cfg, env_sim_family fam, uint64_t seed, in
     if (st) goto cleanup;
     x.cap.n_products = P;
     x.cap.pushed = eng_malloc((size_t)P * sizeof(double));
+    x.cap.decided = eng_malloc((size_t)P * sizeof(double));
     x.cap.lo = eng_malloc((size_t)P * sizeof(double));
     x.cap.hi = eng_malloc((size_t)P * sizeof(double));
     x.units = eng_malloc((size_t)P * sizeof(double));
     x.traffic = eng_malloc((size_t)P * sizeof(double));
     x.comp = eng_calloc((size_t)P * ENV_SIM_MAX_COMP, sizeof(double));
-    int ok = x.cap.pushed && x.cap.lo && x.cap.hi && x.units && x.traffic && x.comp;
+    int ok = x.cap.pushed && x.cap.decided && x.cap.lo && x.cap.hi && x.units && x.traffic && x.comp;
     for (int a = 0; a < EXP_N_AGENTS; a++) {
         ok = ok && (x.cap.agent[a] = eng_malloc((size_t)P * sizeof(double))) != NULL;
         ok = ok && (run->onestep[a] = eng_calloc((size_t)cfg->n_nights, sizeof(double))) != NULL;
@@ -399,7 +407,7 @@ cleanup:
     for (int l = 0; l < EXP_BTL_N_LANE; l++) lane_close(&x, &x.lanes[l]);
     if (x.dir[0]) rm_tree(x.dir);
     if (x.maint) db_disconnect(x.maint);
-    free(x.cap.pushed), free(x.cap.lo), free(x.cap.hi), free(x.units), free(x.traffic), free(x.comp);
+    free(x.cap.pushed), free(x.cap.decided), free(x.cap.lo), free(x.cap.hi), free(x.units), free(x.traffic), free(x.comp);
     for (int a = 0; a < EXP_N_AGENTS; a++) free(x.cap.agent[a]);
     free(base);
     db_history_free(x.h);

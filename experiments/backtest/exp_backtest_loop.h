@@ -24,6 +24,7 @@
 #include <stdio.h>
 
 #include "exp_backtest.h"
+#include "exp_nightly.h"
 
 /* Lanes of the loop. */
 typedef enum {
@@ -53,6 +54,11 @@ typedef struct exp_btl_night {
     int n_outside;           /* prices outside the guardrails of the night (must be 0) */
     int n_mismatch;          /* engine: pushed prices read back that differ from the decisions */
     long rows_loaded;        /* sales rows imported after the night (nightly lanes) */
+    int n_explored;          /* engine: products whose pushed price is an exploration draw */
+    double explore_cost;     /* engine: expected revenue given up by the draws under the truth
+                                (decided price's minus the drawn price's; a lucky draw counts
+                                negative) */
+    double explore_cost_est; /* engine: the same as the nightly estimated it (its demand fit) */
 } exp_btl_night;
 
 /* One (family, seed). */
@@ -79,6 +85,8 @@ typedef struct exp_btl_cfg {
     int n_nights;            /* >= 1 */
     unsigned lanes;          /* bit per exp_btl_lane; engine, manual and oracle always run */
     int cold;                /* 1: every night from scratch (no checkpoints), to time cold nights */
+    exp_explore_cfg explore; /* the engine lane's logged exploration (nightly.explore.*; share 0 =
+                                off, as in the nightly) */
 } exp_btl_cfg;
 
 /* Lanes run by default: engine, manual, oracle and every agent alone. */
@@ -100,6 +108,9 @@ int exp_backtest_loop_write_html(const char *path, const exp_btl_cfg *cfg, const
 /* Captured share of a run: (lane - manual) / (oracle - manual), cumulative expected revenue
  * over the nights; NaN when the lane did not run or the oracle gains nothing. */
 double exp_btl_captured(const exp_btl_run *r, exp_btl_lane l);
+/* Exploration cost of a run under the truth: cumulative cost / the engine's cumulative expected
+ * revenue (0 when exploration was off). */
+double exp_btl_explore_share(const exp_btl_run *r);
 /* Cumulative expected revenue of a lane over the run's nights (NaN when it did not run). */
 double exp_btl_cum_revenue(const exp_btl_run *r, exp_btl_lane l);
 

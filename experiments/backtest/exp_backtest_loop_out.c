@@ -35,6 +35,13 @@ double exp_btl_captured(const exp_btl_run *r, exp_btl_lane l) {
     return isfinite(v) && o - m > 1e-9 * fabs(m) ? (v - m) / (o - m) : NAN;
 }
 
+double exp_btl_explore_share(const exp_btl_run *r) {
+    const exp_btl_night *e = r->night[EXP_BTL_ENGINE];
+    double c = 0, v = 0;
+    for (int n = 0; e && n < r->n_nights; n++) c += e[n].explore_cost, v += e[n].exp_revenue;
+    return v > 0 ? c / v : NAN;
+}
+
 static double onestep_cum(const exp_btl_run *r, int a) {
     double s = 0;
     for (int n = 0; r->onestep[a] && n < r->n_nights; n++) s += r->onestep[a][n];
@@ -89,6 +96,12 @@ static void print_run(FILE *f, const exp_btl_run *r) {
     engine_times(r, &cold, &warm);
     int mism = 0;
     for (int n = 0; n < r->n_nights; n++) mism += r->night[EXP_BTL_ENGINE][n].n_mismatch;
+    int nx = 0;
+    double est = 0, rev = exp_btl_cum_revenue(r, EXP_BTL_ENGINE);
+    for (int n = 0; n < r->n_nights; n++) nx += r->night[EXP_BTL_ENGINE][n].n_explored, est += r->night[EXP_BTL_ENGINE][n].explore_cost_est;
+    fprintf(f, "\n  exploration: %d draws over %d nights; cost under the truth %.1f = %.3f%% of the engine's revenue "
+               "(the nightly's own estimate %.1f)",
+            nx, r->n_nights, exp_btl_explore_share(r) * rev, 100 * exp_btl_explore_share(r), est);
     fprintf(f, "\n  engine nightly: night 1 %.1f s (cold), later nights %.1f s on average (warm: %.0f%% of the cold); "
                "pushed prices read back unlike the decisions: %d\n",
             cold, warm, 100 * warm / cold, mism);
@@ -138,6 +151,13 @@ void exp_backtest_loop_print(FILE *f, const exp_btl_cfg *cfg, const exp_btl_resu
     fprintf(f, "\ngoals (issue 13):\n  engine captures >= 70%% of the oracle's gain over manual pricing: %.1f%% on "
                "average, %.1f%% in the worst run: %s\n",
             100 * m, 100 * lo, isfinite(lo) && lo >= 0.70 ? "met" : "NOT MET");
+    double xs = -INFINITY;
+    for (int i = 0; i < r->n_runs; i++) xs = fmax(xs, exp_btl_explore_share(&r->runs[i]));
+    if (cfg->explore.share > 0)
+        fprintf(f, "  exploration cost <= 1%% of revenue (share %g, max step %g, budget %g): at most %.3f%% in a run: %s\n",
+                cfg->explore.share, cfg->explore.max_step, cfg->explore.max_cost, 100 * xs, xs <= 0.01 ? "met" : "NOT MET");
+    else
+        fprintf(f, "  exploration cost <= 1%% of revenue: exploration was off in this run (--explore SHARE turns it on)\n");
     for (int i = 0; i < r->n_runs; i++) {
         const exp_btl_run *x = &r->runs[i];
         double cold, warm;
@@ -168,15 +188,22 @@ static json_object *arr_of(const exp_btl_night *x, int n, int what) {
                    : what == 5 ? e->n_outside
                    : what == 6 ? e->rows_loaded
                    : what == 7 ? e->warm_loaded
-                               : e->n_mismatch;
+                   : what == 8 ? e->n_mismatch
+                   : what == 9 ? e->n_explored
+                   : what == 10 ? e->explore_cost
+                   : what == 11 ? e->explore_cost_est
+                   : what == 12 ? e->sec_train
+                                : e->sec_ope;
         json_object_array_add(a, json_object_new_double(v));
     }
     return a;
 }
 
 static json_object *run_json(const exp_btl_run *r) {
-    static const char *const fields[] = {"exp_revenue", "exp_profit", "exp_traffic", "seconds", "repriced",
-                                         "outside",     "rows_loaded", "warm_groups", "readback_mismatch"};
+    static const char *const fields[] = {"exp_revenue", "exp_profit",  "exp_traffic",       "seconds",
+                                         "repriced",    "outside",     "rows_loaded",       "warm_groups",
+                                         "readback_mismatch", "explored", "explore_cost", "explore_cost_est",
+                                         "sec_train",   "sec_ope"};
     json_object *o = json_object_new_object(), *lanes = json_object_new_object(), *one = json_object_new_object();
     json_object_object_add(o, "family", json_object_new_string(env_sim_family_name(r->family)));
     json_object_object_add(o, "seed", json_object_new_int64((int64_t)r->seed));
@@ -187,7 +214,7 @@ static json_object *run_json(const exp_btl_run *r) {
     for (int l = 0; l < EXP_BTL_N_LANE; l++) {
         if (!ran(r, l)) continue;
         json_object *x = json_object_new_object();
-        for (int w = 0; w < 9; w++) json_object_object_add(x, fields[w], arr_of(r->night[l], r->n_nights, w));
+        for (int w = 0; w < (int)(sizeof fields / sizeof fields[0]); w++) json_object_object_add(x, fields[w], arr_of(r->night[l], r->n_nights, w));
         json_object_object_add(x, "cum_exp_revenue", json_object_new_double(exp_btl_cum_revenue(r, (exp_btl_lane)l)));
         double c = exp_btl_captured(r, (exp_btl_lane)l);
         json_object_object_add(x, "captured", isfinite(c) ? json_object_new_double(c) : NULL);
@@ -219,6 +246,9 @@ int exp_backtest_loop_write_json(const char *path, const exp_btl_cfg *cfg, const
     json_object_object_add(root, "schema", json_object_new_string("rlprice.backtest_loop/1"));
     json_object_object_add(root, "nights", json_object_new_int(cfg->n_nights));
     json_object_object_add(root, "cold", json_object_new_boolean(cfg->cold));
+    json_object_object_add(root, "explore_share", json_object_new_double(cfg->explore.share));
+    json_object_object_add(root, "explore_max_step", json_object_new_double(cfg->explore.max_step));
+    json_object_object_add(root, "explore_max_cost", json_object_new_double(cfg->explore.max_cost));
     json_object_object_add(root, "max_change_pct", json_object_new_double(cfg->bt.max_change_pct));
     json_object_object_add(root, "misset_lo", json_object_new_double(cfg->bt.misset_lo));
     json_object_object_add(root, "misset_hi", json_object_new_double(cfg->bt.misset_hi));

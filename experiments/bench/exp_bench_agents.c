@@ -242,6 +242,8 @@ int exp_bench_agents_run(const char *device, double seconds, int products, int b
     if (o.be->kind == ENG_BACKEND_CPU)
         printf(", %d CPU thread%s, OpenBLAS %s kernels", eng_cpu_threads(), eng_cpu_threads() > 1 ? "s" : "",
                eng_cpu_blas_core());
+    /* CUDA graphs (issue 16 item 3): a training step is one graph launch when on */
+    printf(", CUDA graphs %s", o.be->kind == ENG_BACKEND_CUDA ? eng_cuda_graphs_status() : "n/a (CPU backend)");
     printf(")\n");
     printf("  (\"per step\": backend work of one training step over 20 more steps; on the CPU the host-side\n"
            "   structure a GPU would see, on CUDA what it did)\n");

@@ -108,9 +108,9 @@ int exp_bench_db_run(const char *dbarg, int n_products, int n_days, int keep) {
     for (int p = 0; p < h->n_products; p++) {
         double inc = h->price[(size_t)p * h->n_periods + h->n_periods - 1];
         recs[p] = (db_recommendation){h->product_id[p], last + 1, round(inc * 102.0) / 100.0, inc, "dqn", "bench",
-                                      0.01, -0.01, 0.03, 2};
+                                      0.01, -0.01, 0.03, 2, 0, NULL, NULL, 1, NAN};
     }
-    db_run run = {"bench-run", last + 1, "finished", "{\"bench\":true}", n_products, n_products, 0, 0, "bench db"};
+    db_run run = {"bench-run", last + 1, "finished", "{\"bench\":true}", n_products, n_products, 0, 0, "bench db", 0, 0, NAN, NAN};
     t = eng_now();
     if (db_push(c, &run, recs, (size_t)n_products, NULL)) goto done;
     double push_s = eng_now() - t;

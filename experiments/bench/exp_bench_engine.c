@@ -144,6 +144,8 @@ void exp_bench_print_counters(const char *indent, const eng_backend_counters *d,
     printf("%sper step: %.1f launches, %.1f copies, %.1f uploads (%.1f KiB), %.1f downloads (%.1f KiB), %.1f syncs",
            indent, (double)d->launches / n, (double)d->copies / n, ups, (double)d->bytes_up / n / 1024.0,
            (double)d->downloads / n, (double)d->bytes_down / n / 1024.0, syncs);
+    if (d->graph_launches || d->graph_captures) /* CUDA graphs: each graph launch is one of the launches */
+        printf(" (%.1f graph launches, %llu captures)", (double)d->graph_launches / n, d->graph_captures);
     if (goals)
         printf("  goal <= 1 sync, <= 1 upload: %s", syncs <= 1.0 && ups <= 1.0 ? "PASS" : "MISS");
     printf("\n");

@@ -10,7 +10,8 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: rlprice backtest [--family logit|ce|ref|preset|all|LIST] [--seed S] [--seeds N]\n"
                "                        [--products 300] [--days 120] [--misset LO,HI] [--max-change PCT]\n"
-               "                        [--traffic FACTOR] [--nights N [--alone LIST|all|none] [--cold] [--html FILE]]\n"
+               "                        [--traffic FACTOR] [--nights N [--alone LIST|all|none] [--cold] [--html FILE]\n"
+               "                         [--explore SHARE [--explore-step S] [--explore-cost C]]]\n"
                "                        [--db CONNINFO] [--keep] [--out DIR] [--device auto|cpu|cuda]\n"
                "                        [--json FILE] [--config FILE] [--quiet] [<setting flags, e.g. --dqn.lr=0.001>]\n"
                "  simulates a history with known truth, imports it into a throwaway database, runs the nightly\n"
@@ -19,7 +20,8 @@ static void usage(FILE *f) {
                "  --nights N: the closed loop (docs/backtest.md, \"Closed loop\"): N nights of the nightly, each\n"
                "  night's prices sold under the truth and loaded for the next; lanes engine, manual, oracle and\n"
                "  each agent alone (--alone dqn,ddpg,linucb,fixed; the default all); --cold: no checkpoints;\n"
-               "  --html FILE: the cumulative curves (default <out>/loop.html).\n");
+               "  --html FILE: the cumulative curves (default <out>/loop.html); --explore SHARE: the engine's logged\n"
+               "  exploration (nightly.explore.share; -step, -cost: .max_step, .max_cost), its cost under the truth.\n");
 }
 
 /* "logit,ce" / "all" into cfg->families.  0 or ENG_EINVAL. */
@@ -73,6 +75,11 @@ int exp_cmd_backtest(int argc, char **argv) {
     exp_bt_result res = {0};
     const char *json = NULL, *config = NULL, *html = NULL;
     exp_btl_cfg lc = {.n_nights = 0, .lanes = EXP_BTL_ALL_LANES};
+    {
+        exp_nightly_cfg nd = exp_nightly_default(); /* the nightly's exploration defaults (off) */
+        lc.explore = nd.explore;
+        exp_compare_cfg_free(&nd.compare);
+    }
     exp_btl_result lres = {0};
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     int nrest = 0, rc = 2, quiet = 0;
@@ -108,6 +115,14 @@ int exp_cmd_backtest(int argc, char **argv) {
         } else if (!strcmp(a, "--nights")) st = parse_int(a, v, 1, &lc.n_nights);
         else if (!strcmp(a, "--alone")) st = parse_alone(v, &lc.lanes);
         else if (!strcmp(a, "--html")) html = v;
+        else if (!strcmp(a, "--explore") || !strcmp(a, "--explore-step") || !strcmp(a, "--explore-cost")) {
+            char *end = NULL;
+            float x = strtof(v, &end);
+            if (*end || !(x >= 0 && x <= 1)) st = eng_err_set(ENG_EINVAL, "%s: expected a share in [0, 1]", a);
+            else if (!strcmp(a, "--explore")) lc.explore.share = x;
+            else if (!strcmp(a, "--explore-step")) lc.explore.max_step = x;
+            else lc.explore.max_cost = x;
+        }
         else if (!strcmp(a, "--db")) cfg.conninfo = v;
         else if (!strcmp(a, "--out")) cfg.out_dir = v;
         else if (!strcmp(a, "--device")) cfg.device = v;
@@ -139,8 +154,8 @@ int exp_cmd_backtest(int argc, char **argv) {
         rc = st ? (st == ENG_EDB ? 3 : 1) : 0;
         goto done;
     }
-    if (html || lc.cold) {
-        eng_err_set(ENG_EINVAL, "--html and --cold belong to the closed loop (--nights N)");
+    if (html || lc.cold || lc.explore.share > 0) {
+        eng_err_set(ENG_EINVAL, "--html, --cold and --explore belong to the closed loop (--nights N)");
         goto bad;
     }
     int st = exp_backtest_run(&cfg, &res);

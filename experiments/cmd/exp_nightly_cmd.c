@@ -21,6 +21,12 @@ static const agt_cfg_field nightly_fields[] = {
     {"window_days", AGT_CFG_INT, offsetof(exp_nightly_cfg, window_days), "history window before the date (0 = all)"},
     {"min_periods", AGT_CFG_INT, offsetof(exp_nightly_cfg, min_periods), "clean periods a product needs"},
     {"gate_level", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, gate_level), "uplift interval level of the deploy gate"},
+    {"explore.share", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, explore.share),
+     "probability that an eligible product is explored per night (0 = off)"},
+    {"explore.max_step", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, explore.max_step),
+     "largest exploration step, share of the decided price"},
+    {"explore.max_cost", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, explore.max_cost),
+     "exploration budget: expected revenue given up, share of the night's expected revenue"},
 };
 #define N_NIGHTLY_FIELDS ((int)(sizeof nightly_fields / sizeof nightly_fields[0]))
 
@@ -149,7 +155,14 @@ static void print_summary(const exp_nightly_summary *s, int dry_run) {
                "repriced), never %d; expected uplifts capped at what the history makes plausible %d\n",
                s->n_seen[EXP_SEEN_NORMAL], s->n_seen[EXP_SEEN_PROMO_ONLY], 100.0 * s->n_seen[EXP_SEEN_PROMO_ONLY] / n_rep,
                n_rep, s->n_seen[EXP_SEEN_NEVER], s->n_capped);
+    if (s->explore.on)
+        printf("  exploration: %d of %d eligible products explored (probability %.4g; %d pinned, %d without a "
+               "neighbour); expected revenue given up %.4g per period = %.3f%% of %.4g\n",
+               s->explore.n_explored, s->explore.n_eligible, s->explore.prob, s->explore.n_pinned,
+               s->explore.n_no_neighbour, s->explore.cost, 100.0 * s->explore.cost_share, s->explore.revenue);
     printf("  skipped (too little history) %d; rejected input rows %lld\n", s->n_skipped, (long long)s->n_rejected_rows);
+    printf("  OPE rows: %ld with the propensity rlprice logged when it set the price (exact IPS), %ld with the "
+           "estimated behaviour policy\n", s->n_eval_logged, s->n_eval_estimated);
     printf("  OPE (mean one-step value per product, recommended estimator, 95%% CI):\n");
     for (int a = 0; a < EXP_N_AGENTS; a++)
         printf("    %-8s %+.6g [%+.6g, %+.6g]%s\n", exp_agent_name((exp_agent)a), s->total_est[a], s->total_lo[a],
@@ -243,6 +256,18 @@ int exp_cmd_nightly(int argc, char **argv) {
                 goto bad;
             }
             i++;
+        } else if (!strncmp(a, "--nightly.", 10)) { /* --nightly.key=value or --nightly.key value */
+            char key[64];
+            const char *eq = strchr(a, '='), *val = eq ? eq + 1 : v;
+            size_t kl = eq ? (size_t)(eq - a - 10) : strlen(a + 10);
+            if (!val || kl >= sizeof key) {
+                eng_err_set(ENG_EINVAL, "%s needs a value", a);
+                goto bad;
+            }
+            memcpy(key, a + 10, kl);
+            key[kl] = '\0';
+            if (agt_cfg_set(&cfg, nightly_fields, N_NIGHTLY_FIELDS, key, val, a)) goto bad;
+            if (!eq) i++;
         } else rest[nrest++] = argv[i];
 #undef TAKE
     }

@@ -455,23 +455,26 @@ done:
  * levels' range +- support_steps; for DDPG the logged ratio range +- support_steps steps, in
  * the band), rewarded with the model's rate at that price minus dyna_kappa standard errors of
  * its extrapolation, plus the row's base (the rate the reward compares with), on the row's
- * reward scale.  Seeded by compare.seed.  Returns 0 or the agents' failure. */
+ * reward scale.  Seeded by compare.seed and the product's catalogue index, one stream per
+ * product, and a row's count set by its index, so the draws do not depend on which other
+ * products share the group (the shared networks' shards, docs/mpi.md: one process with S
+ * shards and S ranks draw the same).  Returns 0 or the agents' failure. */
 static int push_model_rows(cmp_ctx *c, cmp_group *g) {
     const exp_compare_cfg *cfg = c->cfg;
     const env_transitions *tr = c->tr;
     const int K = c->K, w = cfg->support_steps;
     const double step = 2.0 * cfg->grid.band / (K - 1), kap = cfg->dyna_kappa;
     eng_rng rng;
-    eng_rng_seed(&rng, eng_seed_derive(cfg->seed, 0xD7A1u));
-    long n = 0, rows = 0, seen = 0;
+    long n = 0, rows = 0;
     int rc;
-    for (int i = 0; i < g->n; i++)
-        for (size_t r = c->off[g->prod[i]]; r < c->off[g->prod[i] + 1]; r++)
-            rows += cmp_is_train(c, r) && !c->val[r];
-    const double per = rows > 0 ? (double)dyna_rows(c, rows) / (double)rows : 0; /* transitions per row */
+    /* transitions per row from every product's rows (not the group's), and a row's count from
+     * its own index, so that the count does not depend on the group either */
+    for (size_t r = 0; r < tr->n; r++) rows += cmp_is_train(c, r) && !c->val[r];
+    const double per = rows > 0 ? (double)dyna_rows(c, rows) / (double)rows : 0;
     for (int i = 0; i < g->n; i++) {
         const int p = g->prod[i], s = cmp_slot_of(g, i);
         const int *cnt = c->lvl_count + (size_t)p * K;
+        eng_rng_seed(&rng, eng_seed_derive(eng_seed_derive(cfg->seed, 0xD7A1u), (uint64_t)p));
         int lo = K, hi = -1;
         for (int k = 0; k < K; k++)
             if (cnt[k] > 0) lo = k < lo ? k : lo, hi = k;
@@ -483,8 +486,7 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
         for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
             if (!cmp_is_train(c, r) || c->val[r] || !isfinite(c->dyb[r])) continue;
             const float *st = row_state(c, r), *s2 = row_next(c, r);
-            const long nm = (long)floor((double)(seen + 1) * per + 1e-9) - (long)floor((double)seen * per + 1e-9);
-            seen++;
+            const long nm = (long)floor((double)(r + 1) * per + 1e-9) - (long)floor((double)r * per + 1e-9);
             for (long m = 0; m < nm; m++) {
                 int k = lo + (int)(eng_rng_uniform(&rng) * (hi - lo + 1));
                 if (k > hi) k = hi;

@@ -345,6 +345,9 @@ int cmp_eval_product(cmp_ctx *c, int p, const cmp_actions *act) {
                  len ? "; " : "");
         goto done;
     }
+    pr->n_eval_logged = 0; /* rows whose propensity rlprice logged (exact) and the others (estimated) */
+    for (size_t r = c->off[p]; r < c->off[p + 1]; r++) pr->n_eval_logged += cmp_is_eval(c, r) && c->tr->logged[r];
+    pr->n_eval_estimated = n - pr->n_eval_logged;
     if ((rc = eval_buf_alloc(c, &b, n))) goto done;
     eval_rows(c, p, &b);
     uint64_t seed_p = eng_seed_derive(cmp_ope_seed(c->cfg), (uint64_t)p);

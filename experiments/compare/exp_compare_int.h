@@ -165,7 +165,8 @@ int cmp_shard_owner(const cmp_ctx *c, int p, int is_short);
  * same hash as cmp_shard_owner, so shard r of the shared networks is rank r's products). */
 int cmp_shard_of(const cmp_ctx *c, int p, int count);
 /* Agree on the status over the ranks, then send every product this rank evaluated to rank 0,
- * which copies them into c->res, res2_p/resn_p, sums and ess_p.  Returns 0 or the first
+ * which copies them into c->res, res2_p/resn_p, sums and ess_p (gatherv), and every product's
+ * status, prices and price trajectories to every rank (allgatherv: FQE).  Returns 0 or the first
  * failing rank's status (message "rank R: ..."), ENG_EIO when a rank does not answer. */
 int cmp_shard_gather(cmp_ctx *c, int status);
 

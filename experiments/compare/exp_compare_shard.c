@@ -1,12 +1,14 @@
 /* exp_compare_shard.c - the comparison split over the ranks of an MPI run (docs/mpi.md).
  *
  * Every rank holds the whole history and fits the cross-product models (normalisation,
- * behaviour, pooled reward model) itself: same data, same code, bit-identical results.  The
+ * behaviour, pooled reward model) itself: same data, same code, bit-identical results; the
+ * shared networks train data-parallel, one shard per rank (exp_compare_agents.c).  The
  * per-product work (training in model groups, per-product OPE) is split: rank r takes the
  * products whose FNV-1a 64 hash of the id is r modulo the rank count, rank 0 also the
  * short-history products of the pooled model.  A product's random streams are keyed by its
  * catalogue position (agt_*_cfg.keys), never by its group or slot, so its model and its OPE
- * are the same on any rank.  cmp_shard_gather then gives every rank every product's results;
+ * are the same on any rank.  cmp_shard_gather then gives rank 0 every product's whole results
+ * and every other rank every product's status and prices (all FQE needs);
  * FQE's chunks (fixed by the seeded sample, as in one process) are dealt to the ranks
  * round-robin and their values sent to rank 0 (cmp_shard_fqe_gather), which computes the
  * totals and everything after them exactly as one process does. */
@@ -110,6 +112,54 @@ static int rec_unpack(cmp_ctx *c, const char *in) {
     return ENG_OK;
 }
 
+/* What the other ranks need of a product for FQE (exp_compare_fqe.c): its status and every
+ * agent's price, then its agents' price trajectories (EXP_N_AGENTS x T floats). */
+typedef struct shard_brief {
+    int32_t p, status;
+    double price[EXP_N_AGENTS];
+} shard_brief;
+
+static size_t brief_size(const cmp_ctx *c) { return sizeof(shard_brief) + (size_t)EXP_N_AGENTS * c->T * sizeof(float); }
+
+static void brief_pack(const cmp_ctx *c, int p, char *out) {
+    const exp_product_result *pr = &c->res->products[p];
+    shard_brief b;
+    memset(&b, 0, sizeof b);
+    b.p = p, b.status = (int32_t)pr->status;
+    memcpy(b.price, pr->price, sizeof b.price);
+    memcpy(out, &b, sizeof b);
+    for (int a = 0; a < EXP_N_AGENTS; a++)
+        memcpy(out + sizeof b + (size_t)a * c->T * sizeof(float), pr->agent_price[a], (size_t)c->T * sizeof(float));
+}
+
+static int brief_unpack(cmp_ctx *c, const char *in) {
+    shard_brief b;
+    memcpy(&b, in, sizeof b);
+    if (b.p < 0 || b.p >= c->res->n_products) return eng_err_set(ENG_EFORMAT, "compare: rank sent product %d", b.p);
+    exp_product_result *pr = &c->res->products[b.p];
+    pr->status = (exp_status)b.status;
+    memcpy(pr->price, b.price, sizeof b.price);
+    for (int a = 0; a < EXP_N_AGENTS; a++)
+        memcpy(pr->agent_price[a], in + sizeof b + (size_t)a * c->T * sizeof(float), (size_t)c->T * sizeof(float));
+    return ENG_OK;
+}
+
+/* Unpack every record of `all` (total bytes, records of rs bytes) that is not this rank's own
+ * product.  Returns 0 or ENG_EFORMAT; *got = records unpacked. */
+static int unpack_all(cmp_ctx *c, const char *all, size_t total, size_t rs, int brief, size_t *got) {
+    *got = 0;
+    if (total % rs) return eng_err_set(ENG_EFORMAT, "compare: gathered %zu bytes, not whole products", total);
+    for (size_t o = 0; o < total; o += rs) {
+        int32_t p;
+        memcpy(&p, all + o, sizeof p);
+        if (p >= 0 && p < c->res->n_products && c->mine[p]) continue; /* this rank's own */
+        int st = brief ? brief_unpack(c, all + o) : rec_unpack(c, all + o);
+        if (st) return st;
+        (*got)++;
+    }
+    return ENG_OK;
+}
+
 int cmp_shard_gather(cmp_ctx *c, int status) {
     const exp_compare_cfg *cfg = c->cfg;
     if (cfg->shard_count <= 1) return status;
@@ -120,35 +170,41 @@ int cmp_shard_gather(cmp_ctx *c, int status) {
     }
     int st = eng_par_agree(status);
     if (st) return st;
-    const int P = c->res->n_products;
-    const size_t rs = rec_size(c);
-    size_t n = 0;
+    const int P = c->res->n_products, K = eng_par_size();
+    const size_t rs = rec_size(c), bs = brief_size(c);
+    size_t n = 0, total = 0, btotal = 0, got = 0, bgot = 0;
     for (int p = 0; p < P; p++) n += c->mine[p];
-    char *buf = eng_malloc(n * rs + 1), *all = NULL;
-    size_t *counts = eng_calloc((size_t)eng_par_size(), sizeof *counts);
+    char *buf = eng_malloc(n * (rs > bs ? rs : bs) + 1), *all = NULL;
+    size_t *counts = eng_calloc((size_t)K, sizeof *counts);
     if (!buf || !counts) st = ENG_ENOMEM;
     st = eng_par_agree(st);
-    if (!st) {
+    if (!st) { /* 1. whole results to rank 0 (totals, report, push) */
         size_t k = 0;
         for (int p = 0; p < P; p++)
             if (c->mine[p]) rec_pack(c, p, buf + rs * k++);
-        st = eng_par_allgatherv(buf, n * rs, &all, counts); /* FQE needs every product's prices */
+        st = eng_par_gatherv(buf, n * rs, 0, &all, counts);
+    }
+    if (!st && eng_par_rank() == 0) {
+        for (int r = 0; r < K; r++) total += counts[r];
+        st = unpack_all(c, all, total, rs, 0, &got);
+    }
+    st = eng_par_agree(st);
+    free(all);
+    all = NULL;
+    if (!st) { /* 2. every product's prices to every rank (FQE needs them) */
+        size_t k = 0;
+        for (int p = 0; p < P; p++)
+            if (c->mine[p]) brief_pack(c, p, buf + bs * k++);
+        st = eng_par_allgatherv(buf, n * bs, &all, counts);
     }
     if (!st) {
-        size_t total = 0, got = 0;
-        for (int r = 0; r < eng_par_size(); r++) total += counts[r];
-        if (total % rs) st = eng_err_set(ENG_EFORMAT, "compare: gathered %zu bytes, not whole products", total);
-        for (size_t o = 0; !st && o < total; o += rs) {
-            int32_t p;
-            memcpy(&p, all + o, sizeof p);
-            if (p >= 0 && p < P && c->mine[p]) continue; /* this rank's own */
-            st = rec_unpack(c, all + o);
-            got++;
-        }
-        if (!st && eng_par_rank() == 0)
-            ENG_INFO("compare: rank 0 received %zu products from %d other rank(s) (%.1f MiB; every rank receives "
-                     "all)", got, eng_par_size() - 1, (double)(total - n * rs) / 1048576.0);
+        for (int r = 0; r < K; r++) btotal += counts[r];
+        if (eng_par_rank() != 0) st = unpack_all(c, all, btotal, bs, 1, &bgot);
     }
+    if (!st && eng_par_rank() == 0)
+        ENG_INFO("compare: rank 0 received %zu products from %d other rank(s) (%.1f MiB; every rank then receives "
+                 "every product's prices, %.1f MiB)",
+                 got, K - 1, (double)(total - n * rs) / 1048576.0, (double)(btotal - n * bs) / 1048576.0);
     free(buf);
     free(all);
     free(counts);

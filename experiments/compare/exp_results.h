@@ -65,6 +65,11 @@ typedef struct exp_product_result {
     ope_value uplift[EXP_N_AGENTS];
     ope_value uplift_shrunk[EXP_N_AGENTS];
 
+    /* Evaluation rows whose behaviour propensity is the one rlprice logged when it set that
+     * period's price (exact: docs/ope.md, "Logged propensities") and those whose propensity is
+     * the fitted behaviour model's estimate. */
+    int n_eval_logged, n_eval_estimated;
+
     /* Trajectories for the report: [n_periods] historical prices and, per agent, the guarded
      * price it would have set in each period given the state then (NaN where no state). */
     int n_periods;
@@ -105,6 +110,11 @@ typedef struct exp_results {
                                    over these: all, or a seeded sample of compare.fqe_products) */
     int fqe_eligible;           /* products that could have been (in the totals, evaluation rows) */
     double seconds_fqe;         /* part of seconds_ope spent in FQE */
+    /* The nightly's logged exploration, set by exp_nightly before its report (explore_on 0
+     * otherwise): products eligible and explored, the probability used, the expected revenue
+     * per period given up by the draws (engine's estimate) and its share of the night's. */
+    int explore_on, n_explore_eligible, n_explored;
+    double explore_prob, explore_cost, explore_cost_share;
     double seconds_load, seconds_features, seconds_train, seconds_ope, seconds_report, seconds_push;
 } exp_results;
 

@@ -25,6 +25,7 @@
 #include "env_action.h"
 #include "eng_stage.h"
 #include "exp_nightly_stage.h"
+#include "exp_nightly_explore.h"
 #include "exp_nightly_watch.h"
 #include "exp_publish.h"
 #include "exp_report.h"
@@ -45,6 +46,9 @@ exp_nightly_cfg exp_nightly_default(void) {
     c.window_days = 365;
     c.min_periods = 8;
     c.gate_level = 0.95f;
+    c.explore.share = 0.0f; /* off */
+    c.explore.max_step = 0.05f;
+    c.explore.max_cost = 0.01f;
     c.out_dir = "out/nightly";
     c.ckpt_dir = "out/ckpt";
     c.ckpt_keep = 3;
@@ -339,6 +343,9 @@ static int write_recs_json(FILE *f, void *vctx) {
         json_object_object_add(seen, exp_seen_name(k), json_object_new_int(s->n_seen[k]));
     json_object_object_add(sm, "repriced_new_price_seen", seen);
     json_object_object_add(sm, "n_uplift_capped", json_object_new_int(s->n_capped));
+    json_object_object_add(sm, "exploration", exp_explore_summary_json(&s->explore));
+    json_object_object_add(sm, "ope_rows_logged_propensity", json_object_new_int64(s->n_eval_logged));
+    json_object_object_add(sm, "ope_rows_estimated_propensity", json_object_new_int64(s->n_eval_estimated));
     json_object_object_add(root, "summary", sm);
     for (size_t i = 0; i < c->n; i++) {
         const db_recommendation *r = &c->recs[i];
@@ -359,6 +366,7 @@ static int write_recs_json(FILE *f, void *vctx) {
         json_object_object_add(o, "mean_per_period", jnum(d->mean_period));
         json_object_object_add(o, "plausible_per_period", jnum(d->plausible));
         json_object_object_add(o, "uplift_capped", json_object_new_boolean(d->capped));
+        exp_explore_decision_json(o, d, r->price_scale);
         json_object_array_add(arr, o);
     }
     json_object_object_add(root, "recommendations", arr);
@@ -388,7 +396,7 @@ static char *config_text(const exp_nightly_cfg *cfg) {
     memset(c.device, 0, sizeof c.device);
     char *ct = exp_compare_cfg_text(&c);
     if (!ct) return NULL;
-    size_t len = strlen(ct) + 256;
+    size_t len = strlen(ct) + 512;
     for (int i = 0; i < cfg->n_products; i++) len += strlen(cfg->products[i]) + 1;
     char *t = eng_malloc(len);
     if (!t) { free(ct); return NULL; }
@@ -396,7 +404,10 @@ static char *config_text(const exp_nightly_cfg *cfg) {
                                 "products = ", ct, cfg->window_days, cfg->min_periods, cfg->gate_level);
     if (!cfg->products) o += (size_t)snprintf(t + o, len - o, "*");
     for (int i = 0; i < cfg->n_products; i++) o += (size_t)snprintf(t + o, len - o, "%s%s", i ? "," : "", cfg->products[i]);
-    snprintf(t + o, len - o, "\n");
+    o += (size_t)snprintf(t + o, len - o, "\n");
+    if (cfg->explore.share > 0) /* only when on: the run id of a run without exploration is unchanged */
+        snprintf(t + o, len - o, "nightly.explore.share = %g\nnightly.explore.max_step = %g\nnightly.explore.max_cost = %g\n",
+                 cfg->explore.share, cfg->explore.max_step, cfg->explore.max_cost);
     free(ct);
     return t;
 }
@@ -427,6 +438,13 @@ static void summary_text(const exp_nightly_summary *s, char *buf, size_t n) {
     if (s->n_same && o < n) o += (size_t)snprintf(buf + o, n - o, ", deployed at the incumbent price %d", s->n_same);
     if (o < n) o += (size_t)snprintf(buf + o, n - o, "; skipped (short history) %d; rejected rows %lld; winner %s",
                                      s->n_skipped, (long long)s->n_rejected_rows, exp_agent_name(s->winner));
+    if (o < n)
+        o += (size_t)snprintf(buf + o, n - o, "; OPE rows with logged propensities %ld, estimated %ld", s->n_eval_logged,
+                              s->n_eval_estimated);
+    if (s->explore.on && o < n)
+        o += (size_t)snprintf(buf + o, n - o, "; explored %d of %d eligible (probability %.4g), expected revenue given "
+                              "up %.4g per period (%.3f%%)", s->explore.n_explored, s->explore.n_eligible,
+                              s->explore.prob, s->explore.cost, 100.0 * s->explore.cost_share);
     if (s->n_failed && o < n) {
         o += (size_t)snprintf(buf + o, n - o, "; FAILED %d:", s->n_failed);
         for (int i = 0; i < s->n_failed && o + 40 < n; i++) o += (size_t)snprintf(buf + o, n - o, " %s", s->failed[i]);
@@ -467,6 +485,10 @@ static int nightly_prepare(nightly_run *r) {
     eng_date_format(cfg->date, sum->run_date);
     if (cfg->window_days < 0 || cfg->min_periods < 1 || !(cfg->gate_level > 0 && cfg->gate_level < 1))
         return eng_err_set(ENG_EINVAL, "nightly: window_days must be >= 0, min_periods >= 1 and 0 < gate_level < 1");
+    if (!(cfg->explore.share >= 0 && cfg->explore.share <= 1) || !(cfg->explore.max_step > 0 && cfg->explore.max_step < 1) ||
+        !(cfg->explore.max_cost >= 0 && cfg->explore.max_cost <= 1))
+        return eng_err_set(ENG_EINVAL, "nightly: explore.share must be in [0, 1], explore.max_step in (0, 1) and "
+                           "explore.max_cost in [0, 1]");
     if ((st = exp_compare_cfg_check(&cfg->compare))) return st;
     if ((st = env_guard_cfg_check(&cfg->compare.guard))) return st;
     if ((st = eng_backend_select(cfg->compare.device, &r->be))) return st;
@@ -636,6 +658,10 @@ static int nightly_decide_all(nightly_run *r) {
     double t = eng_now();
     sum->n_products = res->n_products;
     sum->winner = res->winner_immediate;
+    for (int i = 0; i < res->n_products; i++) {
+        sum->n_eval_logged += res->products[i].n_eval_logged;
+        sum->n_eval_estimated += res->products[i].n_eval_estimated;
+    }
     for (int a = 0; a < EXP_N_AGENTS; a++) {
         const ope_result *o = &res->total_immediate[a];
         const ope_value *v = &o->v[o->recommended];
@@ -663,11 +689,15 @@ static int nightly_decide_all(nightly_run *r) {
         if (isfinite(d->price) && d->price > 0)
             r->rdec[r->nrec] = d, r->recs[r->nrec++] = (db_recommendation){p->product_id, cfg->date, d->price, d->incumbent,
                                                      d->hold < 0 ? exp_agent_name(d->agent) : "incumbent", d->reason,
-                                                     d->uplift, d->lo, d->hi, p->price_scale > 0 ? p->price_scale : 0};
+                                                     d->uplift, d->lo, d->hi, p->price_scale > 0 ? p->price_scale : 0, 0, NULL, NULL, 1, NAN};
         if ((i + 1) % 1024 == 0 || i + 1 == res->n_products) progress(cfg, "decide", i + 1, res->n_products);
     }
     sum->failed = failed.v;
     sum->n_failed = failed.n;
+    /* logged exploration: a step of its own after the decisions (exp_nightly_explore.c) */
+    if (exp_nightly_explore_step(cfg, r->h, r->res, r->dec, r->recs, (const decision *const *)r->rdec, r->nrec,
+                                 &sum->explore))
+        return ENG_ENOMEM;
     sum->sec_decide = eng_now() - t;
     if (cfg->on_decided) cfg->on_decided(cfg->decided_ctx, r->h, res, r->dec);
     if (!(r->sumtxt = eng_malloc(4096))) return ENG_ENOMEM;
@@ -717,7 +747,13 @@ static int nightly_push(nightly_run *r) {
     double t = eng_now();
     progress(cfg, "push", 0, (long)r->nrec);
     db_run run = {sum->run_id, cfg->date, "finished", r->cjson, sum->n_products, sum->n_up + sum->n_down,
-                  sum->n_products - sum->n_up - sum->n_down, (int)sum->n_rejected_rows, r->sumtxt};
+                  sum->n_products - sum->n_up - sum->n_down, (int)sum->n_rejected_rows, r->sumtxt, 0, 0, NAN, NAN};
+    if (sum->explore.on) {
+        run.has_explore = 1;
+        run.n_explored = sum->explore.n_explored;
+        run.explore_cost = sum->explore.cost;
+        run.explore_cost_share = sum->explore.cost_share;
+    }
     db_push_opts po;
     db_push_opts_default(&po);
     po.before_commit = cfg->before_commit;
@@ -816,7 +852,9 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
     sm = eng_stage_begin();
     if (!st) st = nightly_compare(&r);      /* under MPI: ends with every rank's products on rank 0 */
     eng_stage_end("compare", sm);
-    if (!st && sum->n_ranks > 1) exp_nightly_stage_report("to the gather", 0); /* MPI: collective, every rank */
+    /* MPI: collective, failed or not: every rank gets here (the comparison's exchanges end
+     * together; only rank 0 works after them) unless an exchange broke (a rank lost: skip) */
+    if (sum->n_ranks > 1 && !eng_par_broken()) exp_nightly_stage_report("to the gather", 0);
     if (st && sum->n_ranks > 1 && (eng_par_broken() || failed_elsewhere())) sum->rank_lost = 1;
     if (!st && eng_par_rank() != 0) { /* MPI: the other ranks are done */
         nightly_cleanup(&r, st);

@@ -52,6 +52,38 @@ typedef void (*exp_nightly_progress_fn)(void *ctx, const char *stage, long done,
 
 struct exp_nightly_decision; /* below */
 
+/* Logged exploration (exp_nightly_explore.c, docs/nightly.md "Logged exploration"): settings
+ * nightly.explore.share, .max_step, .max_cost.  Off unless share > 0. */
+typedef struct exp_explore_cfg {
+    float share;     /* probability that an eligible product is explored tonight (the expected
+                        share of them): 0 = off (default) */
+    float max_step;  /* largest exploration step, a share of the decided price: 0.05 */
+    float max_cost;  /* budget: expected revenue given up, a share of the night's expected
+                        revenue at the decided prices (the engine's own demand estimate): 0.01 */
+} exp_explore_cfg;
+
+/* Neighbouring levels on each side a product's exploration may reach, at most. */
+#define EXP_EXPLORE_MAX_SIDE 4
+#define EXP_EXPLORE_MAX_SUPPORT (1 + 2 * EXP_EXPLORE_MAX_SIDE)
+
+/* What the exploration did tonight. */
+typedef struct exp_explore_summary {
+    int on;              /* share > 0 */
+    int n_eligible;      /* products with a decided price and at least one neighbour to explore */
+    int n_pinned;        /* products the team pinned (products.explore = false): never explored */
+    int n_no_neighbour;  /* no neighbouring level inside the guardrails and max_step */
+    int n_explored;      /* products whose pushed price is a draw other than the decided one */
+    double prob;         /* the per-product exploration probability used: share, or lower when
+                            max_cost binds */
+    double revenue;      /* expected revenue per period at the decided prices, all products */
+    double cost;         /* expected revenue per period given up by the draws made (the engine's
+                            estimate; a draw it expects to gain counts negative) */
+    double cost_share;   /* cost / revenue */
+    double cost_expected;/* before the draws: prob x the eligible products' expected loss (each
+                            neighbour's revenue below the decided price's, 0 when above): what
+                            the budget max_cost bounds */
+} exp_explore_summary;
+
 typedef struct exp_nightly_cfg {
     PGconn *conn;             /* open connection to use (not closed), or NULL: conninfo */
     const char *conninfo;     /* --db; NULL = PG* variables or the embedded cluster */
@@ -61,6 +93,7 @@ typedef struct exp_nightly_cfg {
     int n_products;
     int window_days;          /* history window length before the date; 0 = everything: 365 */
     int min_periods;          /* loader: fewer clean periods -> product skipped: 8 */
+    exp_explore_cfg explore;  /* nightly.explore.*: logged exploration, off by default */
     float gate_level;         /* two-sided level of the uplift interval whose lower bound must
                                  be above 0 to deploy: 0.95 (docs/backtest.md, gate trade-off) */
     int dry_run;
@@ -127,6 +160,9 @@ typedef struct exp_nightly_summary {
     int n_seen[4];            /* repriced products by where the history charged the new price
                                  (EXP_SEEN_*): normal period, only promotion periods, never */
     int n_capped;             /* deployments whose expected uplift was capped at the plausible */
+    exp_explore_summary explore; /* logged exploration (zero when off) */
+    long n_eval_logged;       /* OPE evaluation rows with the propensity rlprice logged (exact) */
+    long n_eval_estimated;    /* ... and with the behaviour model's estimate */
     exp_agent winner;         /* best agent by the recommended one-step estimate */
     double total_est[EXP_N_AGENTS], total_lo[EXP_N_AGENTS], total_hi[EXP_N_AGENTS];
     int warm_loaded, warm_fresh;
@@ -183,9 +219,34 @@ typedef struct exp_nightly_decision {
     double mean_period;  /* the product's mean revenue (profit) per period */
     double plausible;    /* the largest uplift per period its normal periods make plausible */
     int capped;          /* 1: uplift, lo, hi were capped at `plausible` (reason "|uplift_capped") */
-    char reason[160];    /* "deploy:dqn|rounded", "hold:poor_overlap", ... */
+    char reason[160];    /* "deploy:dqn|rounded", "hold:poor_overlap", ... ("|explore" appended
+                            when the price is an exploration draw) */
     char note[192];      /* why it failed */
+    /* Logged exploration (exp_nightly_explore): the distribution `price` was drawn from. */
+    int explored;        /* 1: price is a draw other than the decided price */
+    double decided_price;/* the decision's guarded price before exploration */
+    double propensity;   /* probability of `price` under the distribution (1: deterministic) */
+    int n_support;       /* support size; 0 = deterministic ({price}, {1}) */
+    double support_price[EXP_EXPLORE_MAX_SUPPORT];
+    double support_prob[EXP_EXPLORE_MAX_SUPPORT];
+    double explore_cost; /* expected revenue per period given up by the draw (engine's estimate) */
 } exp_nightly_decision;
+
+/* Logged exploration, a step of its own after the decisions (docs/nightly.md, "Logged
+ * exploration"): every decision d[0..n) gets decided_price = price and propensity 1; with
+ * cfg->explore.share > 0, each product that is not failed, not pinned (h->explore_off) and has
+ * neighbouring prices (the grid levels next to its decided price, each through the same
+ * guardrails as a deployment and within max_step of it) is explored with probability q = share,
+ * lowered so that q x (the products' expected loss: the mean over their neighbours of the revenue
+ * below the decided price's) stays within max_cost of the night's expected revenue; an explored product's price is drawn uniformly from its neighbours.  The
+ * whole distribution ({decided: 1 - q, each neighbour: q / m}) and the drawn price's
+ * probability are kept in d.  Revenue at a price is the engine's own estimate: a log-log demand
+ * fit of the product's history (elasticity clipped to [-6, 0]; the median of the products' fits
+ * where a product's own cannot be made).  Draws use a stream per product derived from
+ * cfg->compare.seed, the date and the product id: the same seed gives the same prices, whatever
+ * the other products.  *out (may be NULL) receives the counts and costs.  Returns 0 or ENG_ENOMEM. */
+int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const exp_results *res,
+                        exp_nightly_decision *d, int n, exp_explore_summary *out);
 
 /* Decide product pr (of history h): candidates are fixed, linucb, dqn, ddpg without their
  * agent_failed bit, with an available recommended one-step estimate and acceptable overlap; the

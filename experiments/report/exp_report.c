@@ -136,6 +136,14 @@ static void pooled_evidence(FILE *f, const exp_results *r) {
     else fprintf(f, "all %d evaluated products", r->fqe_products);
     if (r->seconds_fqe > 0) fprintf(f, " (%.1f s)", r->seconds_fqe);
     fputs("</dd>", f);
+    long nl = 0, ne = 0;
+    for (int i = 0; i < r->n_products; i++) nl += r->products[i].n_eval_logged, ne += r->products[i].n_eval_estimated;
+    fprintf(f, "<dt>Propensities</dt><dd id=\"propensities\">%ld evaluation rows with the propensity rlprice logged "
+               "when it set the price (exact IPS), %ld with the estimated behaviour policy</dd>", nl, ne);
+    if (r->explore_on)
+        fprintf(f, "<dt>Exploration</dt><dd id=\"exploration\">%d of %d eligible products explored (probability %.4g); "
+                   "expected revenue given up %.4g per period, %.3f%% of the night's (engine's estimate)</dd>",
+                r->n_explored, r->n_explore_eligible, r->explore_prob, r->explore_cost, 100.0 * r->explore_cost_share);
 }
 
 static void summary(FILE *f, const exp_results *r, const exp_rep_counts *c) {

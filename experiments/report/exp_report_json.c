@@ -134,6 +134,15 @@ static int run_json(json_object *root, const exp_results *r) {
     if (!fq || put_int(fq, "products", r->fqe_products) || put_int(fq, "eligible", r->fqe_eligible) ||
         put_bool(fq, "sampled", r->fqe_products > 0 && r->fqe_products < r->fqe_eligible))
         return -1;
+    long nl = 0, ne = 0;
+    for (int i = 0; i < r->n_products; i++) nl += r->products[i].n_eval_logged, ne += r->products[i].n_eval_estimated;
+    json_object *pp = put_new(run, "propensities", json_object_new_object());
+    if (!pp || put_int(pp, "rows_logged", nl) || put_int(pp, "rows_estimated", ne)) return -1;
+    json_object *ex = put_new(run, "exploration", json_object_new_object());
+    if (!ex || put_bool(ex, "on", r->explore_on) || put_int(ex, "eligible", r->n_explore_eligible) ||
+        put_int(ex, "explored", r->n_explored) || put_num(ex, "probability", r->explore_prob) ||
+        put_num(ex, "cost", r->explore_cost) || put_num(ex, "cost_share", r->explore_cost_share))
+        return -1;
     exp_rep_counts c = exp_rep_count(r);
     json_object *n = put_new(root, "counts", json_object_new_object());
     if (!n || put_int(n, "products", c.total) || put_int(n, "evaluated", c.evaluated) || put_int(n, "ok", c.ok) ||

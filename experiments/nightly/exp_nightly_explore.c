@@ -1,0 +1,305 @@
+/* exp_nightly_explore.c - logged exploration: a step of its own after the nightly's decisions
+ * (see exp_nightly_explore in exp_nightly.h and docs/nightly.md, "Logged exploration").
+ *
+ * The decision (the gate) chooses one price per product.  Exploration then, for a budgeted
+ * share of the products, pushes a neighbouring price instead, drawn from a known distribution,
+ * and records that distribution with the push (price_recommendations.propensity,
+ * support_prices, support_probs), so that OPE can later use the exact propensity of the rows
+ * it produced (docs/ope.md, "Logged propensities"). */
+#include "exp_nightly_explore.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eng_rng.h"
+#include "eng_util.h"
+#include "env_action.h"
+
+/* Elasticity clip of the demand estimate, and the fallback when no product could be fitted. */
+#define EXPL_EPS_MIN (-6.0)
+#define EXPL_EPS_MAX 0.0
+#define EXPL_EPS_FALLBACK (-1.5)
+#define EXPL_MIN_POINTS 8
+
+/* The engine's demand estimate of one product: units(q) = exp(a) q^eps. */
+typedef struct expl_demand {
+    double a, eps;
+    int own;   /* 1: the product's own fit; 0: pooled elasticity */
+    int ok;    /* 0: no usable sales (revenue estimate 0) */
+} expl_demand;
+
+/* Log-log least squares of product p's units on its price over its present periods with
+ * units > 0, with Duan's smearing so exp(a) q^eps is a mean, not a median.  Sets own = 1 when
+ * the product has EXPL_MIN_POINTS points and price variation, else leaves eps for the caller
+ * (own = 0) and fits only the level a for the given eps. */
+static expl_demand demand_fit(const db_history *h, int p, double eps_pooled) {
+    expl_demand m = {0, eps_pooled, 0, 0};
+    double sx = 0, sy = 0, sxx = 0, sxy = 0;
+    long n = 0;
+    for (int t = 0; t < h->n_periods; t++) {
+        size_t c = (size_t)p * h->n_periods + t;
+        if (!h->present[c] || !(h->price[c] > 0) || !(h->units[c] > 0)) continue;
+        double x = log(h->price[c]), y = log((double)h->units[c]);
+        sx += x, sy += y, sxx += x * x, sxy += x * y, n++;
+    }
+    if (n == 0) return m;
+    double mx = sx / n, my = sy / n, vxx = sxx / n - mx * mx;
+    if (n >= EXPL_MIN_POINTS && vxx > 1e-4) {
+        double b = (sxy / n - mx * my) / vxx;
+        m.eps = b < EXPL_EPS_MIN ? EXPL_EPS_MIN : b > EXPL_EPS_MAX ? EXPL_EPS_MAX : b;
+        m.own = 1;
+    }
+    m.a = my - m.eps * mx;
+    double smear = 0;
+    for (int t = 0; t < h->n_periods; t++) {
+        size_t c = (size_t)p * h->n_periods + t;
+        if (!h->present[c] || !(h->price[c] > 0) || !(h->units[c] > 0)) continue;
+        smear += exp(log((double)h->units[c]) - (m.a + m.eps * log(h->price[c])));
+    }
+    m.a += log(smear / n);
+    m.ok = isfinite(m.a);
+    return m;
+}
+
+/* Expected revenue per period at price q (0 without a usable fit). */
+static double demand_revenue(const expl_demand *m, double q) {
+    return m->ok && q > 0 ? exp(m->a + (1 + m->eps) * log(q)) : 0.0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The median of the products' own elasticities (EXPL_EPS_FALLBACK when none has one). */
+static int pooled_elasticity(const db_history *h, const exp_results *res, int n, double *eps) {
+    double *v = eng_malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
+    if (!v) return ENG_ENOMEM;
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        int p = res->products[i].index;
+        if (p < 0 || p >= h->n_products) continue;
+        expl_demand m = demand_fit(h, p, EXPL_EPS_FALLBACK);
+        if (m.own) v[k++] = m.eps;
+    }
+    qsort(v, (size_t)k, sizeof *v, cmp_double);
+    *eps = k ? (k % 2 ? v[k / 2] : 0.5 * (v[k / 2 - 1] + v[k / 2])) : EXPL_EPS_FALLBACK;
+    free(v);
+    return ENG_OK;
+}
+
+/* A float setting as the decimal a team typed (0.2f -> 0.2, not 0.20000000298...), so the
+ * logged probabilities are the ones set. */
+static double setting(float x) {
+    char b[32];
+    snprintf(b, sizeof b, "%.7g", (double)x);
+    return strtod(b, NULL);
+}
+
+/* Neighbouring prices of product p's decided price d->price: the grid levels j = 1, 2, ... on
+ * either side (steps of 2 band / (K - 1) of the reference price), each through the deployment's
+ * guardrails (bounds, change limit from the incumbent, margin, price band, endings), kept when
+ * the guarded price differs from the decided one and from every kept price by a cent and lies
+ * within max_step of the decided price.  Returns the number m (<= 2 EXP_EXPLORE_MAX_SIDE) written
+ * to nb[]. */
+static int neighbours(const exp_nightly_cfg *cfg, const db_history *h, int p, const exp_nightly_decision *d,
+                      double *nb) {
+    double ref = NAN;
+    if (env_reference_price(h, p, &ref, NULL) != ENG_OK) {
+        eng_err_clear();
+        return 0;
+    }
+    const env_grid *g = &cfg->compare.grid;
+    const double step = ref * 2.0 * g->band / (g->K - 1), p0 = d->price, lim = setting(cfg->explore.max_step) * p0 + 1e-9;
+    env_guard_bounds b = env_guard_bounds_band(h, p, d->incumbent, g);
+    int m = 0;
+    for (int side = -1; side <= 1; side += 2) {
+        int taken = 0;
+        for (int j = 1; j <= 4 * EXP_EXPLORE_MAX_SIDE && taken < EXP_EXPLORE_MAX_SIDE; j++) {
+            double cand = p0 + side * j * step, q = NAN;
+            if (!(cand > 0) || fabs(cand - p0) > lim + step) break; /* past the largest step */
+            if (env_guard_apply(&cfg->compare.guard, &b, cand, &q, NULL, NULL, NULL)) {
+                eng_err_clear();
+                break;
+            }
+            if (!(q > 0) || fabs(q - p0) < 0.005 || fabs(q - p0) > lim || (q - p0) * side < 0) continue;
+            int dup = 0;
+            for (int k = 0; k < m; k++) dup |= fabs(nb[k] - q) < 0.005;
+            if (dup) continue;
+            nb[m++] = q;
+            taken++;
+        }
+    }
+    return m;
+}
+
+/* The per-product stream: the run's seed, the date and the product id (FNV-1a). */
+static uint64_t product_seed(const exp_nightly_cfg *cfg, const char *id) {
+    uint64_t hsh = 1469598103934665603ULL;
+    for (const unsigned char *c = (const unsigned char *)(id ? id : ""); *c; c++) hsh = (hsh ^ *c) * 1099511628211ULL;
+    return eng_seed_derive(eng_seed_derive(cfg->compare.seed ^ 0x6578706c6f7265ULL /* "explore" */, (uint64_t)(uint32_t)cfg->date),
+                           hsh);
+}
+
+/* Per eligible product: its neighbours and expected cost, kept between the two passes. */
+typedef struct expl_item {
+    int m;
+    double nb[2 * EXP_EXPLORE_MAX_SIDE];
+    double r0, r[2 * EXP_EXPLORE_MAX_SIDE]; /* revenue at the decided price and at each neighbour */
+    double cost;                            /* expected loss if explored: mean of max(r0 - r[k], 0) */
+} expl_item;
+
+/* Draw product i's price (item it, probability q) into d; updates the summary. */
+static void draw_one(const exp_nightly_cfg *cfg, const char *id, const expl_item *it, double q, exp_nightly_decision *d,
+                     exp_explore_summary *s) {
+    eng_rng rng;
+    eng_rng_seed(&rng, product_seed(cfg, id));
+    const double u = eng_rng_uniform(&rng);
+    const int k = (int)eng_rng_below(&rng, (uint64_t)it->m); /* drawn either way: one stream shape */
+    const int keep = q < 1; /* q = 1: the decided price cannot be drawn, so it is not in the support */
+    d->n_support = keep + it->m;
+    d->support_price[0] = d->decided_price;
+    d->support_prob[0] = 1.0 - q;
+    for (int j = 0; j < it->m; j++) d->support_price[keep + j] = it->nb[j], d->support_prob[keep + j] = q / it->m;
+    if (!(u < q)) {
+        d->propensity = d->support_prob[0];
+        return;
+    }
+    d->explored = 1;
+    d->price = it->nb[k];
+    d->propensity = d->support_prob[keep + k];
+    d->explore_cost = it->r0 - it->r[k];
+    s->n_explored++;
+    s->cost += d->explore_cost;
+    size_t len = strlen(d->reason);
+    snprintf(d->reason + len, sizeof d->reason - len, "|explore");
+}
+
+int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const exp_results *res,
+                        exp_nightly_decision *d, int n, exp_explore_summary *out) {
+    exp_explore_summary s;
+    memset(&s, 0, sizeof s);
+    for (int i = 0; i < n; i++) {
+        d[i].decided_price = d[i].price;
+        d[i].propensity = 1.0;
+        d[i].n_support = 0;
+        d[i].explored = 0;
+        d[i].explore_cost = 0;
+    }
+    s.on = cfg->explore.share > 0;
+    if (!s.on) {
+        if (out) *out = s;
+        return ENG_OK;
+    }
+    double eps_pool = EXPL_EPS_FALLBACK;
+    expl_item *it = eng_calloc((size_t)(n > 0 ? n : 1), sizeof *it);
+    if (!it || pooled_elasticity(h, res, n, &eps_pool)) {
+        free(it);
+        return ENG_ENOMEM;
+    }
+    double cost_sum = 0;
+    for (int i = 0; i < n; i++) {
+        const exp_product_result *pr = &res->products[i];
+        exp_nightly_decision *di = &d[i];
+        const int p = pr->index;
+        if (p < 0 || p >= h->n_products || !(isfinite(di->price) && di->price > 0)) continue;
+        expl_demand m = demand_fit(h, p, eps_pool);
+        it[i].r0 = demand_revenue(&m, di->price);
+        s.revenue += it[i].r0;
+        if (di->failed) continue;
+        if (h->explore_off && h->explore_off[p]) {
+            s.n_pinned++;
+            continue;
+        }
+        if ((it[i].m = neighbours(cfg, h, p, di, it[i].nb)) == 0) {
+            s.n_no_neighbour++;
+            continue;
+        }
+        for (int k = 0; k < it[i].m; k++) {
+            it[i].r[k] = demand_revenue(&m, it[i].nb[k]);
+            it[i].cost += fmax(it[i].r0 - it[i].r[k], 0.0) / it[i].m; /* a neighbour that looks better funds nothing */
+        }
+        s.n_eligible++;
+        cost_sum += it[i].cost;
+    }
+    /* the budget: q x expected cost <= max_cost x the night's expected revenue */
+    double q = setting(cfg->explore.share);
+    const double budget = setting(cfg->explore.max_cost) * s.revenue;
+    if (cost_sum > 0 && q * cost_sum > budget) q = budget / cost_sum;
+    if (q > 1) q = 1;
+    s.prob = q;
+    s.cost_expected = q * cost_sum;
+    for (int i = 0; i < n && q > 0; i++)
+        if (it[i].m > 0) draw_one(cfg, res->products[i].product_id, &it[i], q, &d[i], &s);
+    s.cost_share = s.revenue > 0 ? s.cost / s.revenue : NAN;
+    free(it);
+    ENG_INFO("nightly: exploration: %d of %d eligible products explored (probability %.4g; %d pinned, %d without a "
+             "neighbour inside the guardrails); expected revenue given up %.4g per period, %.3f%% of %.4g (budget %.3f%%)",
+             s.n_explored, s.n_eligible, s.prob, s.n_pinned, s.n_no_neighbour, s.cost, 100.0 * s.cost_share, s.revenue,
+             100.0 * cfg->explore.max_cost);
+    if (out) *out = s;
+    return ENG_OK;
+}
+
+int exp_nightly_explore_step(const exp_nightly_cfg *cfg, const db_history *h, exp_results *res, exp_nightly_decision *d,
+                             db_recommendation *recs, const exp_nightly_decision *const *rdec, size_t nrec,
+                             exp_explore_summary *out) {
+    int st = exp_nightly_explore(cfg, h, res, d, res->n_products, out);
+    if (st) return st;
+    res->explore_on = out->on; /* for the report */
+    res->n_explore_eligible = out->n_eligible;
+    res->n_explored = out->n_explored;
+    res->explore_prob = out->prob;
+    res->explore_cost = out->cost;
+    res->explore_cost_share = out->cost_share;
+    for (size_t j = 0; j < nrec; j++) {
+        const exp_nightly_decision *dj = rdec[j];
+        db_recommendation *rc = &recs[j];
+        rc->price = dj->price;
+        rc->decided_price = dj->decided_price;
+        rc->propensity = dj->propensity;
+        rc->n_support = dj->n_support;
+        rc->support_price = dj->support_price;
+        rc->support_prob = dj->support_prob;
+    }
+    return ENG_OK;
+}
+
+static json_object *jnum(double v) { return isfinite(v) ? json_object_new_double(v) : NULL; }
+
+/* A price as the exact decimal the database holds (db_price_format). */
+static json_object *jprice(double v, int scale) {
+    char t[48];
+    return isfinite(v) ? json_object_new_double_s(v, db_price_format(t, sizeof t, v, scale)) : NULL;
+}
+
+json_object *exp_explore_summary_json(const exp_explore_summary *s) {
+    json_object *ex = json_object_new_object();
+    json_object_object_add(ex, "on", json_object_new_boolean(s->on));
+    json_object_object_add(ex, "n_eligible", json_object_new_int(s->n_eligible));
+    json_object_object_add(ex, "n_explored", json_object_new_int(s->n_explored));
+    json_object_object_add(ex, "n_pinned", json_object_new_int(s->n_pinned));
+    json_object_object_add(ex, "n_no_neighbour", json_object_new_int(s->n_no_neighbour));
+    json_object_object_add(ex, "probability", jnum(s->prob));
+    json_object_object_add(ex, "expected_revenue", jnum(s->revenue));
+    json_object_object_add(ex, "cost", jnum(s->cost));
+    json_object_object_add(ex, "cost_share", jnum(s->cost_share));
+    json_object_object_add(ex, "cost_expected", jnum(s->cost_expected));
+    return ex;
+}
+
+void exp_explore_decision_json(json_object *o, const exp_nightly_decision *d, int scale) {
+    json_object_object_add(o, "decided_price", jprice(d->decided_price, scale));
+    json_object_object_add(o, "explored", json_object_new_boolean(d->explored));
+    json_object_object_add(o, "propensity", json_object_new_double(d->propensity));
+    json_object *sp = json_object_new_array(), *sq = json_object_new_array();
+    for (int k = 0; k < (d->n_support ? d->n_support : 1); k++) {
+        json_object_array_add(sp, jprice(d->n_support ? d->support_price[k] : d->price, scale));
+        json_object_array_add(sq, json_object_new_double(d->n_support ? d->support_prob[k] : 1.0));
+    }
+    json_object_object_add(o, "support_prices", sp);
+    json_object_object_add(o, "support_probs", sq);
+    if (d->explored) json_object_object_add(o, "explore_cost_per_period", jnum(d->explore_cost));
+}

@@ -1,0 +1,506 @@
+/* tests/test_exp_explore.c - logged exploration and exact propensities (issue 13, items 1 and 2):
+ * the distribution of each push written and read back exactly through a real PostgreSQL; the
+ * history's logged cells (the last finished run's price for that day, charged) and only those;
+ * OPE's propensity for those rows is the logged one, so a wrong logged propensity changes the
+ * estimate; exploration stays inside the guardrails, max_step and the cost budget, never touches
+ * a pinned product, and is reproducible by seed; a nightly run with exploration pushes the
+ * distributions and the next night's OPE counts the rows it logged. */
+#include "test_db.h"
+
+#include "db_load.h"
+#include "db_push.h"
+#include "db_store.h"
+#include "env_action.h"
+#include "env_sim.h"
+#include "env_transitions.h"
+#include "exp_nightly.h"
+#include "ope.h"
+
+static PGconn *conn;
+
+static int setup(void **state) {
+    (void)state;
+    conn = tdb_create("explore");
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    tdb_drop(conn);
+    return 0;
+}
+
+#define D0 19723 /* 2024-01-01 */
+
+static long q1(const char *sql) { return tdb_long(conn, sql, 0, NULL); }
+
+/* Three products, 20 daily rows at 1.99 (P3 pinned by the team); run `run_id` pushes recs. */
+static void fixture(void) {
+    tdb_exec(conn,
+             "INSERT INTO products (product_id, name, base_price, unit_cost, explore) VALUES"
+             " ('P1', 'one', 2.00, 1.0, NULL), ('P2', 'two', 2.00, 1.0, true), ('P3', 'three', 2.00, 1.0, false)",
+             0, NULL);
+    tdb_exec(conn,
+             "INSERT INTO sales SELECT p, DATE '2024-01-01' + g, 1.99, 10 + g % 3, 1.99 * (10 + g % 3), 100 + g, false"
+             " FROM unnest(ARRAY['P1', 'P2', 'P3']) p, generate_series(0, 19) g",
+             0, NULL);
+}
+
+static void push(const char *run_id, const db_recommendation *recs, size_t n) {
+    db_run run = {run_id, D0 + 14, "finished", "{}", (int)n, 0, (int)n, 0, NULL, 0, 0, NAN, NAN};
+    if (db_push(conn, &run, recs, n, NULL)) fail_msg("push: %s", eng_err_msg());
+}
+
+static db_history *load(void) {
+    db_load_opts o;
+    db_load_opts_default(&o);
+    o.from = "2024-01-01";
+    o.to = "2024-01-20";
+    db_history *h = NULL;
+    db_load_report rep;
+    if (db_load_history(conn, &o, &h, &rep)) fail_msg("load: %s", eng_err_msg());
+    db_load_report_free(&rep);
+    return h;
+}
+
+static const double SP[3] = {1.99, 2.09, 1.89};
+static const double SQ[3] = {1.0 / 3, 1.0 / 3, 1.0 / 3};
+
+static void test_push_and_read_back(void **state) {
+    (void)state;
+    fixture();
+    /* day 14: P1's price 2.09 was drawn with probability 1/3 from {1.99, 2.09, 1.89}; P2's was
+     * deterministic (1.99, charged); day 15: P2 recommended 2.05 but 1.99 was charged */
+    db_recommendation r[2] = {
+        {"P1", D0 + 14, 2.09, 1.99, "dqn", "hold:x|explore", NAN, NAN, NAN, 2, 3, SP, SQ, 1.0 / 3, 1.99},
+        {"P2", D0 + 14, 1.99, 1.99, "incumbent", "hold:x", NAN, NAN, NAN, 2, 0, NULL, NULL, 1, NAN},
+    };
+    push("run-a", r, 2);
+    db_recommendation r2 = {"P2", D0 + 15, 2.05, 1.99, "dqn", "deploy:dqn", NAN, NAN, NAN, 2, 0, NULL, NULL, 1, NAN};
+    push("run-b", &r2, 1);
+    tdb_exec(conn, "UPDATE sales SET price = 2.09, revenue = 2.09 * units WHERE product_id = 'P1' AND day = DATE '2024-01-15'",
+             0, NULL);
+    /* the database holds the decimals pushed and the probabilities exactly */
+    assert_int_equal(q1("SELECT count(*) FROM price_recommendations WHERE product_id = 'P1' AND run_id = 'run-a'"
+                        " AND support_prices::text = '{1.99,2.09,1.89}' AND propensity = 1::float8 / 3"
+                        " AND support_probs = ARRAY[1::float8 / 3, 1::float8 / 3, 1::float8 / 3]"
+                        " AND decided_price::text = '1.99' AND price::text = '2.09'"), 1);
+    assert_int_equal(q1("SELECT count(*) FROM price_recommendations WHERE product_id = 'P2' AND run_id = 'run-a'"
+                        " AND propensity = 1 AND support_prices::text = '{1.99}' AND support_probs = '{1}'"), 1);
+    db_history *h = load();
+    int p1 = db_history_find(h, "P1"), p2 = db_history_find(h, "P2"), p3 = db_history_find(h, "P3");
+    assert_true(p1 >= 0 && p2 >= 0 && p3 >= 0);
+    assert_non_null(h->explore_off);
+    assert_int_equal(h->explore_off[p1], 0);
+    assert_int_equal(h->explore_off[p2], 0);
+    assert_int_equal(h->explore_off[p3], 1);
+    assert_int_equal(h->n_logged, 2); /* P1 and P2 on day 14; not P2 on day 15 (2.05 not charged) */
+    long i1 = db_history_logged_find(h, (int64_t)p1 * h->n_periods + 14);
+    long i2 = db_history_logged_find(h, (int64_t)p2 * h->n_periods + 14);
+    assert_true(i1 >= 0 && i2 >= 0);
+    assert_int_equal(db_history_logged_find(h, (int64_t)p2 * h->n_periods + 15), -1);
+    assert_int_equal(db_history_logged_find(h, (int64_t)p1 * h->n_periods + 13), -1);
+    assert_true(h->logged_prop[i1] == 1.0 / 3); /* bit for bit */
+    assert_int_equal(h->logged_off[i1 + 1] - h->logged_off[i1], 3);
+    for (int k = 0; k < 3; k++) {
+        assert_true(h->logged_sprice[h->logged_off[i1] + k] == SP[k]);
+        assert_true(h->logged_sprob[h->logged_off[i1] + k] == SQ[k]);
+    }
+    assert_true(h->logged_prop[i2] == 1.0);
+    assert_int_equal(h->logged_off[i2 + 1] - h->logged_off[i2], 0); /* deterministic: {charged price}, {1} */
+    db_history_free(h);
+    /* a later finished run's recommendation for the same day is the one that counts */
+    const double sq2[2] = {0.75, 0.25}, sp2[2] = {1.99, 2.09};
+    db_recommendation r3 = {"P1", D0 + 14, 2.09, 1.99, "dqn", "explore", NAN, NAN, NAN, 2, 2, sp2, sq2, 0.25, 1.99};
+    push("run-c", &r3, 1);
+    h = load();
+    i1 = db_history_logged_find(h, (int64_t)db_history_find(h, "P1") * h->n_periods + 14);
+    assert_true(i1 >= 0 && h->logged_prop[i1] == 0.25);
+    db_history_free(h);
+    /* inconsistent distributions are refused before any SQL */
+    db_recommendation bad = r[0];
+    bad.propensity = 0.5; /* not the probability of 2.09 */
+    assert_int_equal(db_push(conn, &(db_run){"run-d", D0, "finished", NULL, 1, 0, 1, 0, NULL, 0, 0, NAN, NAN}, &bad, 1, NULL),
+                     ENG_EINVAL);
+    const double sq3[3] = {0.5, 1.0 / 3, 1.0 / 3};
+    bad = r[0];
+    bad.support_prob = sq3; /* sums to 7/6 */
+    assert_int_equal(db_push(conn, &(db_run){"run-d", D0, "finished", NULL, 1, 0, 1, 0, NULL, 0, 0, NAN, NAN}, &bad, 1, NULL),
+                     ENG_EINVAL);
+    assert_int_equal(q1("SELECT count(*) FROM pricing_runs WHERE run_id = 'run-d'"), 0);
+}
+
+/* IPS of "always the level of 2.09" on every transition of h (the logged rows carry the logged
+ * propensity); *n_logged receives the transitions whose propensity was logged. */
+static double ips_of_209(const db_history *h, size_t *n_logged, float *prop_p1) {
+    env_transitions_cfg tc = env_transitions_default();
+    env_transitions *tr = NULL;
+    if (env_transitions_build(h, &tc, &tr)) fail_msg("transitions: %s", eng_err_msg());
+    int lvl = 0;
+    assert_int_equal(env_grid_map_price(&tc.grid, 2.09, 2.00, &lvl, NULL, NULL), 0);
+    const int K = tr->K, n = (int)tr->n;
+    ope_bandit d = {n, K, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    d.action = calloc((size_t)n, sizeof *d.action);
+    d.reward = calloc((size_t)n, sizeof *d.reward);
+    d.pscore = calloc((size_t)n, sizeof *d.pscore);
+    d.pi = calloc((size_t)n * K, sizeof *d.pi);
+    assert_true(d.action && d.reward && d.pscore && d.pi);
+    *prop_p1 = NAN;
+    for (int i = 0; i < n; i++) {
+        d.action[i] = tr->level[i];
+        d.reward[i] = tr->reward[i];
+        d.pscore[i] = tr->propensity[i];
+        d.pi[(size_t)i * K + lvl] = 1;
+        if (tr->product[i] == db_history_find(h, "P1") && tr->t[i] == 14) {
+            assert_int_equal(tr->logged[i], 1);
+            assert_int_equal(tr->level[i], lvl);
+            *prop_p1 = tr->propensity[i];
+        }
+    }
+    *n_logged = tr->n_logged;
+    ope_config oc = ope_config_default();
+    oc.n_boot = 0;
+    ope_result res;
+    if (ope_bandit_estimate(&d, &oc, &res)) fail_msg("ope: %s", eng_err_msg());
+    double v = res.v[OPE_IPS].estimate;
+    free(d.action), free(d.reward), free(d.pscore), free(d.pi);
+    env_transitions_free(tr);
+    return v;
+}
+
+static void test_ope_uses_logged(void **state) {
+    (void)state; /* the database of test_push_and_read_back: run-c logged P1's 2.09 on day 14 at 0.25 */
+    db_history *h = load();
+    size_t nl = 0;
+    float prop = NAN;
+    double right = ips_of_209(h, &nl, &prop);
+    assert_int_equal(nl, 2);
+    assert_true(prop == 0.25f); /* {1.99: 0.75, 2.09: 0.25}: the level of 2.09 has 0.25 */
+    db_history_free(h);
+    /* the same rows with a wrong logged propensity (0.5): IPS halves exactly on that row, the only
+     * one on the target level */
+    tdb_exec(conn, "UPDATE price_recommendations SET propensity = 0.5, support_probs = '{0.5,0.5}' WHERE run_id = 'run-c'",
+             0, NULL);
+    h = load();
+    double wrong = ips_of_209(h, &nl, &prop);
+    assert_true(prop == 0.5f);
+    assert_true(isfinite(right) && right != 0);
+    assert_close(wrong, right / 2, 1e-12, 1e-9);
+    db_history_free(h);
+    /* without the logged row (its run not finished) the estimated behaviour policy is used again */
+    tdb_exec(conn, "UPDATE pricing_runs SET status = 'failed' WHERE run_id IN ('run-a', 'run-c')", 0, NULL);
+    h = load();
+    assert_int_equal(h->n_logged, 0);
+    env_transitions_cfg tc = env_transitions_default();
+    env_transitions *tr = NULL;
+    if (env_transitions_build(h, &tc, &tr)) fail_msg("transitions: %s", eng_err_msg());
+    assert_int_equal(tr->n_logged, 0);
+    for (size_t i = 0; i < tr->n; i++)
+        if (tr->product[i] == db_history_find(h, "P1") && tr->t[i] == 14) assert_true(tr->propensity[i] != 0.25f && tr->propensity[i] != 0.5f);
+    env_transitions_free(tr);
+    db_history_free(h);
+    tdb_exec(conn, "UPDATE pricing_runs SET status = 'finished' WHERE run_id IN ('run-a', 'run-c')", 0, NULL);
+}
+
+/* ---- exploration without a database ------------------------------------------------------ */
+#define NP 60
+#define NT 30
+
+typedef struct xfix {
+    db_history *h;
+    exp_results res;
+    exp_nightly_decision d[NP];
+} xfix;
+
+/* 60 products at base price 2.00 with demand units = 100 (p / 2)^-2.5 at prices 1.79 .. 2.19;
+ * product 5k+1 pinned by the team, 5k+2 pinned by its bounds (min = max), 5k+3 a 3% change
+ * limit.  Every decision holds the incumbent 1.99. */
+static void xfix_make(xfix *x) {
+    memset(x, 0, sizeof *x);
+    if (db_history_alloc(&x->h, NP, NT, D0, 1)) fail_msg("%s", eng_err_msg());
+    db_history *h = x->h;
+    h->explore_off = calloc(NP, 1);
+    x->res.n_products = NP;
+    x->res.products = calloc(NP, sizeof *x->res.products);
+    assert_true(h->explore_off && x->res.products);
+    for (int p = 0; p < NP; p++) {
+        char id[16];
+        snprintf(id, sizeof id, "X%03d", p);
+        h->product_id[p] = strdup(id);
+        h->base_price[p] = 2.00;
+        h->unit_cost[p] = 1.0;
+        h->price_scale[p] = 2;
+        if (p % 5 == 1) h->explore_off[p] = 1;
+        if (p % 5 == 2) h->min_price[p] = h->max_price[p] = 1.99;
+        if (p % 5 == 3) h->max_change_pct[p] = 3;
+        for (int t = 0; t < NT; t++) {
+            size_t c = (size_t)p * NT + t;
+            double pr = t == NT - 1 ? 1.99 : 1.79 + 0.02 * ((t * 7 + p) % 21);
+            h->price[c] = pr;
+            h->units[c] = (float)(100 * pow(pr / 2.0, -2.5));
+            h->revenue[c] = (float)(pr * h->units[c]);
+            h->traffic[c] = 500;
+            h->present[c] = 1;
+        }
+        x->res.products[p].index = p;
+        x->res.products[p].product_id = h->product_id[p];
+        exp_nightly_decision *d = &x->d[p];
+        d->hold = 0;
+        d->agent = EXP_AGENT_HISTORY;
+        d->price = d->incumbent = 1.99;
+        snprintf(d->reason, sizeof d->reason, "hold:no_significant_uplift");
+    }
+}
+
+static void xfix_reset(xfix *x) {
+    for (int p = 0; p < NP; p++) {
+        x->d[p].price = 1.99;
+        snprintf(x->d[p].reason, sizeof x->d[p].reason, "hold:no_significant_uplift");
+    }
+}
+
+static void xfix_free(xfix *x) {
+    for (int p = 0; p < NP; p++) x->h->product_id[p] = x->res.products[p].product_id, x->res.products[p].product_id = NULL;
+    free(x->res.products);
+    db_history_free(x->h);
+}
+
+static exp_nightly_cfg xcfg(uint64_t seed, float share) {
+    exp_nightly_cfg c = exp_nightly_default();
+    c.date = D0 + NT;
+    c.compare.seed = seed;
+    c.compare.guard.n_endings = 0; /* whole cents: .99/.49 endings leave 1.99 no neighbour within 5% */
+    c.explore.share = share;
+    c.explore.max_cost = 1.0f;
+    return c;
+}
+
+/* Every decision's distribution is consistent and inside the guardrails. */
+static void check_distributions(const xfix *x, const exp_nightly_cfg *c) {
+    for (int p = 0; p < NP; p++) {
+        const exp_nightly_decision *d = &x->d[p];
+        assert_true(d->decided_price == 1.99);
+        if (d->n_support == 0) {
+            assert_true(d->propensity == 1.0 && d->price == 1.99 && !d->explored);
+            continue;
+        }
+        assert_true(p % 5 != 1 && p % 5 != 2); /* pinned products have no distribution */
+        double sum = 0, pp = -1;
+        for (int k = 0; k < d->n_support; k++) {
+            double q = d->support_price[k];
+            sum += d->support_prob[k];
+            if (q == d->price) pp = d->support_prob[k];
+            assert_true(fabs(q - 1.99) <= c->explore.max_step * 1.99 + 1e-9); /* max_step */
+            assert_true(q >= 1.50 - 1e-9 && q <= 2.50 + 1e-9);                /* the agents' band */
+            assert_true(fabs(q * 100 - round(q * 100)) < 1e-6);               /* whole cents */
+            if (p % 5 == 3) assert_true(fabs(q / 1.99 - 1) <= 0.03 + 1e-9);  /* change limit */
+        }
+        assert_close(sum, 1.0, 1e-12, 0);
+        assert_true(pp == d->propensity);
+        assert_int_equal(d->explored, d->price != 1.99);
+        if (d->explored) assert_non_null(strstr(d->reason, "|explore"));
+    }
+}
+
+static void test_explore_budget_pins_seed(void **state) {
+    (void)state;
+    xfix x;
+    xfix_make(&x);
+    /* off: nothing changes, every propensity is 1 */
+    exp_nightly_cfg c = xcfg(7, 0);
+    exp_explore_summary s;
+    assert_int_equal(exp_nightly_explore(&c, x.h, &x.res, x.d, NP, &s), 0);
+    assert_int_equal(s.on, 0);
+    assert_int_equal(s.n_explored, 0);
+    for (int p = 0; p < NP; p++) assert_true(x.d[p].n_support == 0 && x.d[p].propensity == 1.0 && x.d[p].price == 1.99);
+    /* on: pinned products (team or bounds) never explored; the others inside every bound */
+    c = xcfg(7, 0.5f);
+    assert_int_equal(exp_nightly_explore(&c, x.h, &x.res, x.d, NP, &s), 0);
+    check_distributions(&x, &c);
+    assert_int_equal(s.n_pinned, NP / 5);
+    assert_int_equal(s.n_no_neighbour, NP / 5); /* min = max */
+    assert_int_equal(s.n_eligible, 3 * NP / 5);
+    assert_true(s.prob == 0.5f);
+    assert_true(s.n_explored > 0 && s.n_explored < s.n_eligible);
+    double p1[NP], w1[NP];
+    for (int p = 0; p < NP; p++) p1[p] = x.d[p].price, w1[p] = x.d[p].propensity;
+    /* the same seed draws the same prices; another seed other ones */
+    xfix_reset(&x);
+    assert_int_equal(exp_nightly_explore(&c, x.h, &x.res, x.d, NP, &s), 0);
+    for (int p = 0; p < NP; p++) assert_true(x.d[p].price == p1[p] && x.d[p].propensity == w1[p]);
+    xfix_reset(&x);
+    c = xcfg(8, 0.5f);
+    assert_int_equal(exp_nightly_explore(&c, x.h, &x.res, x.d, NP, &s), 0);
+    int diff = 0;
+    for (int p = 0; p < NP; p++) diff += x.d[p].price != p1[p];
+    assert_true(diff > 0);
+    /* the probabilities are the decimals set (0.2, not the float 0.2000000029...) */
+    xfix_reset(&x);
+    c = xcfg(7, 0.2f);
+    assert_int_equal(exp_nightly_explore(&c, x.h, &x.res, x.d, NP, &s), 0);
+    assert_true(s.prob == 0.2);
+    for (int p = 0; p < NP; p++) {
+        const exp_nightly_decision *d = &x.d[p];
+        if (d->n_support == 0) continue;
+        assert_true(d->support_prob[0] == 1 - 0.2);
+        assert_true(d->propensity == (d->explored ? 0.2 / (d->n_support - 1) : 1 - 0.2));
+    }
+    /* a tight budget lowers the probability so that the expected cost fits it */
+    xfix_reset(&x);
+    c = xcfg(7, 0.5f);
+    c.explore.max_cost = 0.0005f;
+    assert_int_equal(exp_nightly_explore(&c, x.h, &x.res, x.d, NP, &s), 0);
+    check_distributions(&x, &c);
+    assert_true(s.prob < 0.5 && s.prob > 0);
+    assert_true(s.revenue > 0);
+    assert_true(s.cost_expected <= 0.0005 * s.revenue * (1 + 1e-12));
+    /* with .99/.49 endings no neighbour of 1.99 lies within 5%: nothing to explore */
+    xfix_reset(&x);
+    c = xcfg(7, 0.5f);
+    c.compare.guard.n_endings = 2;
+    assert_int_equal(exp_nightly_explore(&c, x.h, &x.res, x.d, NP, &s), 0);
+    assert_int_equal(s.n_explored, 0);
+    assert_int_equal(s.n_eligible, 0);
+    xfix_free(&x);
+}
+
+/* ---- the nightly with exploration, through PostgreSQL ----------------------------------------- */
+/* 1 when file dir/name contains text. */
+static int file_has(const char *dir, const char *name, const char *text) {
+    char p[1600];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "rb");
+    if (!f) return 0;
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return strstr(buf, text) != NULL;
+}
+
+#define NDAYS 40
+#define NPROD 6
+
+static void test_nightly_explores_and_logs(void **state) {
+    (void)state;
+    char first[sizeof tdb_name];
+    memcpy(first, tdb_name, sizeof first);
+    PGconn *c2 = tdb_create("explore_nightly"); /* a database of its own (tdb_name names it until dropped) */
+    db_history *h = NULL;
+    env_sim_log *lg = NULL;
+    if (env_sim_generate(ENV_SIM_PRESET_DEFAULT, NULL, NPROD, NDAYS, 1, D0, 7, &h, &lg)) fail_msg("%s", eng_err_msg());
+    if (db_history_store(c2, h, NULL, NULL)) fail_msg("%s", eng_err_msg());
+    db_history_free(h);
+    env_sim_log_free(lg);
+    tdb_exec(c2, "UPDATE products SET explore = false WHERE product_id = 'SIM000001'", 0, NULL);
+    char out[512];
+    snprintf(out, sizeof out, "%s/explore_out_%d", test_tmpdir(), (int)getpid());
+    exp_nightly_cfg cfg = exp_nightly_default();
+    cfg.conn = c2;
+    cfg.date = D0 + NDAYS;
+    cfg.window_days = NDAYS;
+    cfg.out_dir = out;
+    cfg.ckpt_dir = "";
+    snprintf(cfg.compare.device, sizeof cfg.compare.device, "cpu");
+    cfg.compare.dqn_steps = 10;
+    cfg.compare.ddpg_steps = 10;
+    cfg.compare.group_size = 8;
+    cfg.compare.ope.n_boot = 20;
+    cfg.compare.total_boot = 20;
+    cfg.compare.fqe_products = 0;
+    cfg.compare.guard.n_endings = 0;
+    cfg.explore.share = 1.0f; /* every eligible product explored */
+    exp_nightly_summary s;
+    assert_int_equal(exp_nightly_run(&cfg, &s), 0);
+    assert_true(s.explore.on);
+    assert_true(s.explore.n_explored >= 1);
+    assert_int_equal(s.explore.n_pinned, 1);
+    const char *v[1] = {s.run_id};
+    /* every eligible product has a distribution (propensity < 1 whether drawn or not); the
+     * explored ones were pushed at a price other than the decided one */
+    assert_int_equal(tdb_long(c2, "SELECT count(*) FROM price_recommendations WHERE run_id = $1 AND propensity < 1", 1, v),
+                     s.explore.n_eligible);
+    assert_int_equal(tdb_long(c2, "SELECT count(*) FROM price_recommendations WHERE run_id = $1 AND price <> decided_price",
+                              1, v), s.explore.n_explored);
+    assert_true(s.explore.cost_expected <= 0.01 * s.explore.revenue * (1 + 1e-12)); /* max_cost 0.01, as typed */
+    /* recommendations.json and the report say it too */
+    assert_true(file_has(s.report_dir, "recommendations.json", "\"support_probs\""));
+    assert_true(file_has(s.report_dir, "recommendations.json", "\"exploration\""));
+    assert_true(file_has(s.report_dir, "report.json", "\"exploration\""));
+    assert_true(file_has(s.report_dir, "report.html", "id=\"exploration\""));
+    assert_true(file_has(s.report_dir, "report.html", "id=\"propensities\""));
+    /* the logged propensity is the probability of the pushed price in the logged distribution */
+    assert_int_equal(tdb_long(c2, "SELECT count(*) FROM price_recommendations WHERE run_id = $1 AND"
+                                  " propensity = support_probs[array_position(support_prices, price)]", 1, v),
+                     s.n_products);
+    assert_int_equal(tdb_long(c2, "SELECT count(*) FROM price_recommendations WHERE run_id = $1"
+                                  " AND product_id = 'SIM000001' AND propensity = 1 AND price = decided_price", 1, v), 1);
+    assert_int_equal(tdb_long(c2, "SELECT n_explored FROM pricing_runs WHERE run_id = $1 AND explore_cost IS NOT NULL"
+                                  " AND explore_cost_share IS NOT NULL", 1, v), s.explore.n_explored);
+    /* the shop charges the pushed prices on the run date; the next night's OPE uses their
+     * logged propensities on those rows (the newest period is in its evaluation window) */
+    tdb_exec(c2, "INSERT INTO sales (product_id, day, price, units, revenue, traffic, promo)"
+                 " SELECT s.product_id, r.effective_day, r.price, s.units, r.price * s.units, s.traffic, false"
+                 " FROM price_recommendations r JOIN sales s ON s.product_id = r.product_id"
+                 "  AND s.day = r.effective_day - 7 WHERE r.run_id = $1", 1, v);
+    exp_nightly_summary s2;
+    exp_nightly_cfg cfg2 = cfg;
+    cfg2.date = D0 + NDAYS + 7;
+    cfg2.window_days = NDAYS + 7;
+    cfg2.explore.share = 0;
+    assert_int_equal(exp_nightly_run(&cfg2, &s2), 0);
+    assert_true(s2.n_eval_logged >= 1 && s2.n_eval_logged <= s.n_products);
+    assert_true(s2.n_eval_estimated > 0);
+    char txt[64];
+    snprintf(txt, sizeof txt, "%ld evaluation rows with the propensity rlprice logged", s2.n_eval_logged);
+    assert_true(file_has(s2.report_dir, "report.html", txt));
+    const char *v2[1] = {s2.run_id};
+    assert_int_equal(tdb_long(c2, "SELECT count(*) FROM price_recommendations WHERE run_id = $1 AND propensity = 1"
+                                  " AND price = decided_price", 1, v2), s2.n_products);
+    assert_int_equal(tdb_long(c2, "SELECT count(*) FROM pricing_runs WHERE run_id = $1 AND n_explored IS NULL", 1, v2), 1);
+    exp_nightly_summary_free(&s);
+    exp_nightly_summary_free(&s2);
+    exp_compare_cfg_free(&cfg.compare);
+    tdb_drop(c2);
+    memcpy(tdb_name, first, sizeof tdb_name);
+}
+
+/* A database made before these columns: the history loads (every propensity estimated, a
+ * warning), `db init` (db_schema_apply) adds the columns, and the old rows' NULL propensity
+ * stays unknown (estimated), never taken for 1. */
+static void test_migration(void **state) {
+    (void)state;
+    tdb_exec(conn, "ALTER TABLE price_recommendations DROP COLUMN propensity, DROP COLUMN support_prices,"
+                   " DROP COLUMN support_probs, DROP COLUMN decided_price", 0, NULL);
+    tdb_exec(conn, "ALTER TABLE products DROP COLUMN explore", 0, NULL);
+    tdb_exec(conn, "ALTER TABLE pricing_runs DROP COLUMN n_explored, DROP COLUMN explore_cost,"
+                   " DROP COLUMN explore_cost_share", 0, NULL);
+    db_history *h = load();
+    assert_int_equal(h->n_logged, 0);
+    assert_int_equal(h->explore_off[db_history_find(h, "P3")], 0);
+    db_history_free(h);
+    assert_int_equal(db_schema_apply(conn), ENG_OK);
+    assert_int_equal(q1("SELECT count(*) FROM price_recommendations WHERE propensity IS NULL"),
+                     q1("SELECT count(*) FROM price_recommendations"));
+    h = load();
+    assert_int_equal(h->n_logged, 0);
+    db_history_free(h);
+    /* a push after the migration logs again */
+    db_recommendation r = {"P1", D0 + 14, 2.09, 1.99, "dqn", "explore", NAN, NAN, NAN, 2, 3, SP, SQ, 1.0 / 3, 1.99};
+    push("run-e", &r, 1);
+    h = load();
+    long i = db_history_logged_find(h, (int64_t)db_history_find(h, "P1") * h->n_periods + 14);
+    assert_true(i >= 0 && h->logged_prop[i] == 1.0 / 3);
+    db_history_free(h);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_push_and_read_back),
+        cmocka_unit_test(test_ope_uses_logged),
+        cmocka_unit_test(test_explore_budget_pins_seed),
+        cmocka_unit_test(test_nightly_explores_and_logs),
+        cmocka_unit_test(test_migration),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
