@@ -133,7 +133,9 @@ void exp_backtest_loop_print(FILE *f, const exp_btl_cfg *cfg, const exp_btl_resu
     for (int fam = 1; fam < ENV_SIM_FAMILY_COUNT; fam++) fprintf(f, " %24s", env_sim_family_name((env_sim_family)fam));
     fprintf(f, " %24s\n", "all runs");
     for (int l = 0; l < EXP_BTL_N_LANE; l++) {
-        if (l == EXP_BTL_MANUAL || l == EXP_BTL_ORACLE) continue;
+        int any = 0;
+        for (int i = 0; i < r->n_runs; i++) any |= ran(&r->runs[i], l);
+        if (!any || l == EXP_BTL_MANUAL || l == EXP_BTL_ORACLE) continue;
         fprintf(f, "  %-13s", exp_btl_lane_name((exp_btl_lane)l));
         for (int fam = 1; fam <= ENV_SIM_FAMILY_COUNT; fam++) {
             double m, lo, hi;
@@ -277,20 +279,21 @@ int exp_backtest_loop_write_html(const char *path, const exp_btl_cfg *cfg, const
             float *y = buf + ((size_t)i * EXP_BTL_N_LANE + ns) * cfg->n_nights;
             double s = 0;
             for (int n = 0; n < x->n_nights && n < cfg->n_nights; n++)
-                y[n] = (float)(s += x->night[l][n].exp_revenue - x->night[EXP_BTL_MANUAL][n].exp_revenue);
+                y[n] = (float)((s += x->night[l][n].exp_revenue - x->night[EXP_BTL_MANUAL][n].exp_revenue) / 1000);
             ys[i * EXP_BTL_N_LANE + ns] = y;
             labels[i * EXP_BTL_N_LANE + ns++] = exp_btl_lane_name((exp_btl_lane)l);
         }
         snprintf(titles[i], sizeof titles[i], "%s, seed %llu: cumulative expected revenue minus manual pricing's",
                  env_sim_family_name(x->family), (unsigned long long)x->seed);
-        ch[i] = (exp_report_chart){titles[i], "revenue over manual", ns, x->n_nights, labels + i * EXP_BTL_N_LANE,
+        ch[i] = (exp_report_chart){titles[i], "over manual, thousands", ns, x->n_nights, labels + i * EXP_BTL_N_LANE,
                                    ys + i * EXP_BTL_N_LANE};
     }
     char intro[512];
     snprintf(intro, sizeof intro,
              "%d products, %d days of simulated history, then %d nights of the real nightly in a closed loop "
              "(docs/backtest.md, \"Closed loop\"). Each curve is a lane's cumulative expected revenue under the "
-             "simulator's truth minus that of keeping the list prices (manual pricing); the x axis counts nights.",
+             "simulator's truth minus that of keeping the list prices (manual pricing), in thousands; the x "
+             "axis counts nights (\"period\").",
              cfg->bt.n_products, cfg->bt.n_days, cfg->n_nights);
     const char *paras[] = {intro, NULL};
     st = exp_report_curves_html(path, "rlprice closed-loop backtest", paras, nc, ch);
