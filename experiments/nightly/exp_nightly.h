@@ -261,16 +261,24 @@ typedef struct exp_nightly_decision {
 int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const exp_results *res,
                         exp_nightly_decision *d, int n, exp_explore_summary *out);
 
-/* Decide product pr (of history h): candidates are fixed, linucb, dqn, ddpg without their
- * agent_failed bit, with an available recommended one-step estimate and acceptable overlap; the
- * one with the highest lower bound is deployed when that bound is above the incumbent's
- * (historical policy's) recommended estimate; the final price (agent's or incumbent) goes
- * through env_guard_apply with cfg->compare.guard.  Fills *d.  Returns 0, or ENG_EINVAL (no
- * valid incumbent price, bad index, guard configuration, the fault_product hook) or ENG_ENUM (the
- * guarded price is not a positive finite number): the caller
- * counts the product as failed. */
+/* Decide product pr (of history h) with the gate (exp_gate.h, nightly.gate_mode / gate_level /
+ * gate_steps ...): the candidates are the agents (fixed, linucb, dqn, ddpg) without their
+ * agent_failed bit; the gate values steps along each agent's move against the incumbent (the
+ * product's demand model and/or the OPE shrunk uplift) and deploys the chosen one when its lower
+ * bound is above 0; otherwise the product is held at its incumbent price (exactly, unless a hard
+ * bound moves it).  Every final price is guarded (env_guard_apply with cfg->compare.guard); an
+ * uplift above what the product's history makes plausible is capped (reason |uplift_capped).
+ * Fills *d.  Returns 0, or ENG_EINVAL (no valid incumbent price, bad index, guard configuration,
+ * the fault_product hook) or ENG_ENUM (the guarded price is not a positive finite number): the
+ * caller counts the product as failed (exp_nightly_hold_failed). */
 int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const exp_product_result *pr,
                        exp_nightly_decision *d);
+
+/* The decision for a product whose exp_nightly_decide failed (the error message of eng_err_msg()
+ * goes into d->note): held at its guarded incumbent price when there is one (NaN price
+ * otherwise), reason "hold:failed".  Fills *d; nothing to free. */
+void exp_nightly_hold_failed(const exp_nightly_cfg *cfg, const db_history *h, const exp_product_result *pr,
+                             exp_nightly_decision *d);
 
 /* The gate settings of a nightly configuration (mode, level, steps, reward kind, guard, grid). */
 exp_gate_cfg exp_nightly_gate_cfg(const exp_nightly_cfg *cfg);
