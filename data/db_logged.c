@@ -109,7 +109,7 @@ static int buf_add(logged_buf *b, int64_t cell, double prop, const double *sp, c
     if (b->n == 0) b->off[0] = 0;
     b->cell[b->n] = cell;
     b->prop[b->n] = prop;
-    if (m > 0) { /* a deterministic row has no support: sp, sq may be NULL (memcpy of NULL is UB) */
+    if (m) { /* a deterministic row has no support arrays (sp, sq may be NULL) */
         memcpy(b->sp + b->ns, sp, m * sizeof *sp);
         memcpy(b->sq + b->ns, sq, m * sizeof *sq);
     }

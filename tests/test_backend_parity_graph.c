@@ -65,10 +65,10 @@ static int step_ops(const step_bufs *s, int t, int b) {
     const size_t nw = (size_t)P * OUT * IN;
     int st;
     if ((st = be->gemm(0, 1, b, OUT, IN, 1.0f, s->x, IN, (long)B * IN, s->w, IN, (long)OUT * IN, 0.0f, s->y, OUT,
-                       (long)B * OUT, P)))
+                       (long)b * OUT, P))) /* y dense [P][b][OUT], as bias_act reads it */
         return st;
     if ((st = be->bias_act(s->y, s->w, OUT * IN, P, b, OUT, ENG_ACT_RELU))) return st;
-    if ((st = be->gemm(1, 0, OUT, IN, b, 1.0f / (float)b, s->y, OUT, (long)B * OUT, s->x, IN, (long)B * IN, 0.0f, s->c,
+    if ((st = be->gemm(1, 0, OUT, IN, b, 1.0f / (float)b, s->y, OUT, (long)b * OUT, s->x, IN, (long)B * IN, 0.0f, s->c,
                        IN, (long)OUT * IN, P)))
         return st;
     if ((st = be->copy(s->g, s->c, nw))) return st;

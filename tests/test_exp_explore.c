@@ -214,7 +214,7 @@ typedef struct xfix {
 
 /* 60 products at base price 2.00 with demand units = 100 (p / 2)^-2.5 at prices 1.79 .. 2.19;
  * product 5k+1 pinned by the team, 5k+2 pinned by its bounds (min = max), 5k+3 a 3% change
- * limit.  Every decision holds the incumbent 1.99. */
+ * limit, 5k+4 bounds [1.97, 2.02].  Every decision holds the incumbent 1.99. */
 static void xfix_make(xfix *x) {
     memset(x, 0, sizeof *x);
     if (db_history_alloc(&x->h, NP, NT, D0, 1)) fail_msg("%s", eng_err_msg());
@@ -233,6 +233,7 @@ static void xfix_make(xfix *x) {
         if (p % 5 == 1) h->explore_off[p] = 1;
         if (p % 5 == 2) h->min_price[p] = h->max_price[p] = 1.99;
         if (p % 5 == 3) h->max_change_pct[p] = 3;
+        if (p % 5 == 4) h->min_price[p] = 1.97, h->max_price[p] = 2.02;
         for (int t = 0; t < NT; t++) {
             size_t c = (size_t)p * NT + t;
             double pr = t == NT - 1 ? 1.99 : 1.79 + 0.02 * ((t * 7 + p) % 21);
@@ -294,6 +295,7 @@ static void check_distributions(const xfix *x, const exp_nightly_cfg *c) {
             assert_true(q >= 1.50 - 1e-9 && q <= 2.50 + 1e-9);                /* the agents' band */
             assert_true(fabs(q * 100 - round(q * 100)) < 1e-6);               /* whole cents */
             if (p % 5 == 3) assert_true(fabs(q / 1.99 - 1) <= 0.03 + 1e-9);  /* change limit */
+            if (p % 5 == 4) assert_true(q >= 1.97 - 1e-9 && q <= 2.02 + 1e-9); /* min/max price */
         }
         assert_close(sum, 1.0, 1e-12, 0);
         assert_true(pp == d->propensity);

@@ -394,6 +394,8 @@ static void test_decision_rule(void **state) {
     assert_int_equal(db_history_alloc(&h, 1, 10, DAY0, 1), 0);
     h->base_price[0] = 10, h->min_price[0] = 9, h->max_price[0] = 12, h->max_change_pct[0] = 5;
     exp_nightly_cfg cfg = exp_nightly_default();
+    cfg.gate_mode = EXP_GATE_OPE; /* the OPE rule (the demand-model gate: tests/test_exp_gate.c) */
+    cfg.gate_level = 0.95f;
     exp_product_result pr;
     exp_nightly_decision d;
 

@@ -84,6 +84,8 @@ static double run_case(int pooled_q, int uplift_ref, int check) {
     exp_nightly_cfg ncfg = exp_nightly_default();
     exp_compare_cfg_free(&ncfg.compare);
     ncfg.compare = cfg;
+    ncfg.gate_mode = EXP_GATE_OPE; /* this suite judges the OPE uplift: its gate deploys whole moves */
+    ncfg.gate_level = 0.95f;
     int deployed = 0, correct = 0, covered = 0, n_shrunk = 0, n_pos_avail = 0, n_own = 0, cov_own = 0;
     double sum_true_dep = 0, best_possible = 0, bias_s = 0, bias_r = 0, mse_s = 0, mse_r = 0;
     int covered_r = 0;

@@ -34,6 +34,13 @@ exp_bt_cfg exp_bt_default(void) {
     c.traffic_scale = 1;
     c.out_dir = "out/backtest";
     c.device = "auto";
+    exp_nightly_cfg n = exp_nightly_default();
+    c.gate_mode = n.gate_mode;
+    c.gate_level = n.gate_level;
+    c.gate_extend = n.gate_extend;
+    c.gate_select = n.gate_select;
+    c.gate_support_widen = n.gate_support_widen;
+    exp_compare_cfg_free(&n.compare);
     return c;
 }
 
@@ -126,37 +133,24 @@ typedef struct capture_ctx {
     bt_prod *prod;      /* [n_products] by simulated index */
     int n_products;
     env_guard_cfg guard;
+    exp_gate_cfg gate;  /* the nightly's gate settings (mode and level replaced per variant) */
     int called;
 } capture_ctx;
 
-/* The gate variant k's price for product pr (deployed agent's guarded price, or the
- * incumbent); the rule of exp_nightly_decide with lower bound estimate - z sd. */
-static double gate_price(const capture_ctx *cc, const db_history *h, const exp_product_result *pr, int k) {
-    static const exp_agent cand[] = {EXP_AGENT_FIXED, EXP_AGENT_LINUCB, EXP_AGENT_DQN, EXP_AGENT_DDPG};
-    int shrunk = k < EXP_BT_N_LEVELS;
-    double z = bt_level_z(exp_bt_gate_level[k % EXP_BT_N_LEVELS]);
-    double best_lo = -INFINITY, price = pr->incumbent_price;
-    int deployed = 0;
-    if ((pr->status == EXP_OK || pr->status == EXP_DIVERGED) && pr->immediate[EXP_AGENT_HISTORY].n > 0) {
-        for (size_t j = 0; j < sizeof cand / sizeof cand[0]; j++) {
-            exp_agent a = cand[j];
-            if (pr->agent_failed & (1u << a)) continue;
-            const ope_value *v = shrunk ? &pr->uplift_shrunk[a] : &pr->uplift[a];
-            if (!v->available || !isfinite(v->estimate) || !isfinite(v->boot_se)) continue;
-            double lo = v->estimate - z * v->boot_se;
-            if (!(lo > 0 && lo > best_lo) || !(isfinite(pr->price[a]) && pr->price[a] > 0)) continue;
-            best_lo = lo;
-            price = pr->price[a];
-            deployed = 1;
-        }
-    }
-    env_guard_cfg g = cc->guard;
-    if (!deployed) g.n_endings = 0;
-    env_guard_bounds b = env_guard_bounds_of(h, pr->index, pr->incumbent_price);
-    double out = NAN;
-    uint32_t why = 0;
-    if (env_guard_apply(&g, &b, price, &out, &why, NULL, NULL)) return NAN;
-    return out;
+/* The gate variant k's price for product pr: exp_gate_pick at the variant's mode and level with
+ * the nightly's other settings (fit: the product's demand model, or NULL). */
+static double gate_price(const capture_ctx *cc, const db_history *h, const exp_product_result *pr,
+                         const exp_gate_fit *fit, int k) {
+    exp_gate_cfg g = cc->gate;
+    g.mode = k / EXP_BT_N_LEVELS;
+    g.level = exp_bt_gate_level[k % EXP_BT_N_LEVELS];
+    if (!((pr->status == EXP_OK || pr->status == EXP_DIVERGED) && pr->immediate[EXP_AGENT_HISTORY].n > 0))
+        g.mode = EXP_GATE_OPE, g.level = 1 - 1e-12; /* held: the incumbent, guarded */
+    exp_gate_out o;
+    if (exp_gate_pick(&g, h, pr, g.mode == EXP_GATE_OPE ? NULL : fit, &o)) return NAN;
+    if (!o.deploy && !(o.guard & ~(uint32_t)(ENV_GR_ROUNDED | ENV_GR_ROUND_SKIPPED | ENV_GR_MIN_TICK)))
+        return pr->incumbent_price; /* held exactly, as the nightly does */
+    return o.price;
 }
 
 static void on_decided(void *vctx, const db_history *h, const exp_results *res, const exp_nightly_decision *d) {
@@ -179,7 +173,9 @@ static void on_decided(void *vctx, const db_history *h, const exp_results *res, 
         b->pushed = d[j].price;
         b->deployed = d[j].hold < 0;
         b->agent = d[j].agent;
-        for (int k = 0; k < EXP_BT_N_GATE; k++) b->gate_price[k] = gate_price(cc, h, pr, k);
+        exp_gate_fit fit;
+        if (exp_gate_fit_product(h, pr->index, b->incumbent, cc->gate.reward_kind, &fit)) fit.ok = 0;
+        for (int k = 0; k < EXP_BT_N_GATE; k++) b->gate_price[k] = gate_price(cc, h, pr, &fit, k);
         b->valid = 1;
     }
 }
@@ -209,6 +205,12 @@ static int run_nightly(const exp_bt_cfg *cfg, PGconn *c, const db_history *h, in
     nc.compare.seed = seed;
     nc.compare.ope.seed = seed;
     cc->guard = nc.compare.guard;
+    nc.gate_mode = cfg->gate_mode;
+    nc.gate_level = (float)cfg->gate_level;
+    nc.gate_extend = cfg->gate_extend;
+    nc.gate_select = (float)cfg->gate_select;
+    nc.gate_support_widen = (float)cfg->gate_support_widen;
+    cc->gate = exp_nightly_gate_cfg(&nc);
     char out[1100];
     snprintf(out, sizeof out, "%s/nightly", cfg->out_dir);
     nc.conn = c;

@@ -39,11 +39,12 @@ typedef enum {
 /* "dqn", "ddpg", "linucb", "fixed", "history", "incumbent", "random", "pushed", "best". */
 const char *exp_bt_policy_name(exp_bt_policy p);
 
-/* Gate variants of the trade-off table: the nightly's rule (deploy the candidate with the
- * highest lower bound, when it is above 0) at several confidence levels, with the
- * empirical-Bayes shrunk uplift or the product's own (raw) uplift. */
+/* Gate variants of the trade-off table: the nightly's gate (exp_gate.h: deploy the candidate
+ * with the highest lower bound, when it is above 0) at several confidence levels, for each gate
+ * mode (EXP_GATE_OPE: the shrunk OPE uplift; EXP_GATE_MODEL: the product's demand model;
+ * EXP_GATE_BOTH: the model and a positive OPE uplift).  k = mode * EXP_BT_N_LEVELS + level. */
 #define EXP_BT_N_LEVELS 5
-#define EXP_BT_N_GATE (2 * EXP_BT_N_LEVELS)
+#define EXP_BT_N_GATE (3 * EXP_BT_N_LEVELS)
 extern const double exp_bt_gate_level[EXP_BT_N_LEVELS]; /* two-sided levels: 0.50 .. 0.99 */
 
 /* Decision quality of one policy on one run. */
@@ -68,8 +69,9 @@ typedef struct exp_bt_run {
     int n_products, n_days;
     int n_valued;             /* products the nightly priced and the backtest valued */
     exp_bt_stats pol[EXP_BT_N_POL];
-    exp_bt_stats gate[EXP_BT_N_GATE]; /* [shrunk ? 0 : 1][level] flattened: k = s * N_LEVELS + l */
-    int n_gate_agree;         /* products where the shrunk 95% variant equals what was pushed */
+    exp_bt_stats gate[EXP_BT_N_GATE]; /* [mode][level] flattened: k = mode * N_LEVELS + l */
+    int gate_default;         /* the variant of the nightly's own gate (mode, level), -1: none */
+    int n_gate_agree;         /* products where that variant equals what was pushed */
     int n_deployed_by[EXP_N_AGENTS];
     double attainable_period; /* mean attainable revenue uplift per period */
     double revenue_period;    /* mean logged revenue per period (the scale of the uplifts) */
@@ -98,6 +100,11 @@ typedef struct exp_bt_cfg {
     const char *out_dir;      /* reports and scratch CSV: "out/backtest" */
     const char *device;       /* "auto" */
     const exp_compare_cfg *compare; /* the nightly's settings (NULL = defaults); seeds are set per run */
+    int gate_mode;            /* the nightly's nightly.gate_mode (its default) */
+    double gate_level;        /* the nightly's nightly.gate_level (its default) */
+    int gate_extend;          /* the nightly's nightly.gate_extend (its default) */
+    double gate_select;       /* the nightly's nightly.gate_select (its default) */
+    double gate_support_widen;/* the nightly's nightly.gate_support_widen (its default) */
     int verbose;              /* per-run progress lines on stderr */
 } exp_bt_cfg;
 

@@ -78,6 +78,10 @@ static int truth_of(const db_history *h, const env_sim_log *lg, int i, int T, co
 
 int bt_value(const exp_bt_cfg *cfg, const db_history *h, const env_sim_log *lg, const bt_prod *prod, exp_bt_run *run) {
     const int T = cfg->n_days;
+    run->gate_default = -1;
+    for (int l = 0; l < EXP_BT_N_LEVELS; l++)
+        if (fabs(exp_bt_gate_level[l] - cfg->gate_level) < 1e-6 && cfg->gate_mode >= 0 && cfg->gate_mode < 3)
+            run->gate_default = cfg->gate_mode * EXP_BT_N_LEVELS + l;
     acc pa[EXP_BT_N_POL], ga[EXP_BT_N_GATE];
     memset(pa, 0, sizeof pa);
     memset(ga, 0, sizeof ga);
@@ -103,7 +107,7 @@ int bt_value(const exp_bt_cfg *cfg, const db_history *h, const env_sim_log *lg, 
             tr.inc, rnd, b->pushed, best};
         for (int k = 0; k < EXP_BT_N_POL; k++) acc_add(&pa[k], &tr, price[k]);
         for (int k = 0; k < EXP_BT_N_GATE; k++) acc_add(&ga[k], &tr, b->gate_price[k]);
-        run->n_gate_agree += fabs(b->gate_price[3] - b->pushed) < 0.005;
+        if (run->gate_default >= 0) run->n_gate_agree += fabs(b->gate_price[run->gate_default] - b->pushed) < 0.005;
         att_up += tr.att * tr.traffic;
         double r = 0;
         for (int t = 0; t < T; t++) r += h->revenue[(size_t)i * h->n_periods + t];
@@ -215,23 +219,24 @@ void exp_backtest_print(FILE *f, const exp_bt_cfg *cfg, const exp_bt_result *r) 
     fprintf(f, "  goals: dqn and ddpg >= 80%% captured and above fixed and linucb; pushed >= 60%% with <= 5%% of repriced "
                "products made worse; 0 outside the guardrails\n");
     fprintf(f, "\ngate trade-off, every run: deploy the candidate with the highest lower bound of the uplift when it is "
-               "above 0\n");
-    fprintf(f, "  %-8s %-6s %22s %22s %22s %22s\n", "uplift", "level", "captured (mean)", "captured (pooled)",
+               "above 0 (ope: shrunk OPE uplift, whole moves; model: the product's demand model, steps toward each "
+               "agent's price inside the normal-period support; both: model and a positive OPE uplift)\n");
+    fprintf(f, "  %-8s %-6s %22s %22s %22s %22s\n", "gate", "level", "captured (mean)", "captured (pooled)",
             "made worse", "repriced");
     for (int k = 0; k < EXP_BT_N_GATE; k++) {
-        fprintf(f, "  %-8s %5.0f%%", k < EXP_BT_N_LEVELS ? "shrunk" : "raw", 100 * exp_bt_gate_level[k % EXP_BT_N_LEVELS]);
+        fprintf(f, "  %-8s %5.0f%%", exp_gate_mode_name(k / EXP_BT_N_LEVELS), 100 * exp_bt_gate_level[k % EXP_BT_N_LEVELS]);
         span_print(f, r, -1, g_cap, k);
         span_print(f, r, -1, g_pool, k);
         span_print(f, r, -1, g_worse, k);
         span_print(f, r, -1, g_rep, k);
         fputc('\n', f);
     }
-    /* the suggested default: the highest captured (pooled, mean over runs) among the shrunk
-     * levels whose made-worse share meets the goal (<= 5%); when none does, the level with the
+    /* the suggested default: the highest captured (pooled, mean over runs) among the variants
+     * whose made-worse share meets the goal (<= 5%); when none does, the variant with the
      * lowest made-worse share (ties: the higher captured) */
     int pick = -1, meets = 0;
     double pick_cap = -INFINITY, pick_w = INFINITY;
-    for (int k = 0; k < EXP_BT_N_LEVELS; k++) {
+    for (int k = 0; k < EXP_BT_N_GATE; k++) {
         double c, w, lo, hi;
         span(r, -1, g_pool, k, &c, &lo, &hi);
         span(r, -1, g_worse, k, &w, &lo, &hi);
@@ -243,15 +248,18 @@ void exp_backtest_print(FILE *f, const exp_bt_cfg *cfg, const exp_bt_result *r) 
             pick = k, pick_cap = c, pick_w = w;
     }
     if (pick >= 0)
-        fprintf(f, "  suggested nightly.gate_level = %.2f (shrunk uplift): captured %.1f%%, made worse %.1f%% over "
-                   "every run (%s)\n",
-                exp_bt_gate_level[pick], 100 * pick_cap, 100 * pick_w,
+        fprintf(f, "  suggested nightly.gate_mode = %d (%s), nightly.gate_level = %.2f: captured %.1f%%, made worse %.1f%% "
+                   "over every run (%s)\n",
+                pick / EXP_BT_N_LEVELS, exp_gate_mode_name(pick / EXP_BT_N_LEVELS), exp_bt_gate_level[pick % EXP_BT_N_LEVELS],
+                100 * pick_cap, 100 * pick_w,
                 meets ? "the most captured with <= 5% made worse"
                       : "no level keeps made worse <= 5%: the level with the least made worse");
     int agree = 0, valued = 0;
     for (int i = 0; i < r->n_runs; i++) agree += r->runs[i].n_gate_agree, valued += r->runs[i].n_valued;
-    fprintf(f, "  (the shrunk 95%% row is the nightly's rule: it matches the pushed price on %d of %d products)\n", agree,
-            valued);
+    if (r->n_runs && r->runs[0].gate_default >= 0)
+        fprintf(f, "  (the %s %.0f%% row is the nightly's rule: it matches the pushed price on %d of %d products)\n",
+                exp_gate_mode_name(r->runs[0].gate_default / EXP_BT_N_LEVELS),
+                100 * exp_bt_gate_level[r->runs[0].gate_default % EXP_BT_N_LEVELS], agree, valued);
 }
 
 /* ---- JSON ---------------------------------------------------------------------------------------- */
@@ -285,7 +293,7 @@ static json_object *run_json(const exp_bt_run *r) {
     json_object_object_add(o, "policies", pol);
     for (int k = 0; k < EXP_BT_N_GATE; k++) {
         json_object *g = stats_json(&r->gate[k]);
-        json_object_object_add(g, "uplift", json_object_new_string(k < EXP_BT_N_LEVELS ? "shrunk" : "raw"));
+        json_object_object_add(g, "gate", json_object_new_string(exp_gate_mode_name(k / EXP_BT_N_LEVELS)));
         json_object_object_add(g, "level", json_object_new_double(exp_bt_gate_level[k % EXP_BT_N_LEVELS]));
         json_object_array_add(gate, g);
     }
@@ -295,6 +303,7 @@ static json_object *run_json(const exp_bt_run *r) {
         json_object_object_add(dep, exp_agent_name((exp_agent)a), json_object_new_int(r->n_deployed_by[a]));
     json_object_object_add(o, "deployed_by", dep);
     json_object_object_add(o, "n_gate_agree", json_object_new_int(r->n_gate_agree));
+    json_object_object_add(o, "gate_default", json_object_new_int(r->gate_default));
     return o;
 }
 

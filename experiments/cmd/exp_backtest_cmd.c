@@ -12,11 +12,14 @@ static void usage(FILE *f) {
                "                        [--products 300] [--days 120] [--misset LO,HI] [--max-change PCT]\n"
                "                        [--traffic FACTOR] [--nights N [--alone LIST|all|none] [--cold] [--html FILE]\n"
                "                         [--explore SHARE [--explore-step S] [--explore-cost C]]]\n"
+               "                        [--gate-mode 0|1|2] [--gate-level L] [--gate-extend 0|1] [--gate-select L]\n"
+               "                        [--gate-support W]\n"
                "                        [--db CONNINFO] [--keep] [--out DIR] [--device auto|cpu|cuda]\n"
                "                        [--json FILE] [--config FILE] [--quiet] [<setting flags, e.g. --dqn.lr=0.001>]\n"
                "  simulates a history with known truth, imports it into a throwaway database, runs the nightly\n"
                "  and values every agent's next price and the pushed prices under the truth (docs/backtest.md).\n"
-               "  --family all = logit,ce,ref (the default).\n"
+               "  --family all = logit,ce,ref (the default).  --gate-mode / --gate-level ...: the nightly's\n"
+               "  nightly.gate_mode (0 ope, 1 model, 2 both), gate_level, ... (defaults: the nightly's).\n"
                "  --nights N: the closed loop (docs/backtest.md, \"Closed loop\"): N nights of the nightly, each\n"
                "  night's prices sold under the truth and loaded for the next; lanes engine, manual, oracle and\n"
                "  each agent alone (--alone dqn,ddpg,linucb,fixed; the default all); --cold: no checkpoints;\n"
@@ -112,6 +115,20 @@ int exp_cmd_backtest(int argc, char **argv) {
             char *end = NULL;
             cfg.traffic_scale = strtod(v, &end);
             if (*end || !(cfg.traffic_scale > 0)) st = eng_err_set(ENG_EINVAL, "--traffic: expected a factor > 0");
+        } else if (!strcmp(a, "--gate-mode")) st = parse_int(a, v, 0, &cfg.gate_mode);
+        else if (!strcmp(a, "--gate-extend")) st = parse_int(a, v, 0, &cfg.gate_extend);
+        else if (!strcmp(a, "--gate-support")) {
+            char *end = NULL;
+            cfg.gate_support_widen = strtod(v, &end);
+            if (*end) st = eng_err_set(ENG_EINVAL, "--gate-support: expected a share (< 0: no limit)");
+        } else if (!strcmp(a, "--gate-select")) {
+            char *end = NULL;
+            cfg.gate_select = strtod(v, &end);
+            if (*end || !(cfg.gate_select < 1)) st = eng_err_set(ENG_EINVAL, "--gate-select: expected L < 1");
+        } else if (!strcmp(a, "--gate-level")) {
+            char *end = NULL;
+            cfg.gate_level = strtod(v, &end);
+            if (*end || !(cfg.gate_level > 0 && cfg.gate_level < 1)) st = eng_err_set(ENG_EINVAL, "--gate-level: expected 0 < L < 1");
         } else if (!strcmp(a, "--nights")) st = parse_int(a, v, 1, &lc.n_nights);
         else if (!strcmp(a, "--alone")) st = parse_alone(v, &lc.lanes);
         else if (!strcmp(a, "--html")) html = v;
@@ -134,6 +151,10 @@ int exp_cmd_backtest(int argc, char **argv) {
     }
     if (strcmp(cfg.device, "auto") && strcmp(cfg.device, "cpu") && strcmp(cfg.device, "cuda")) {
         eng_err_set(ENG_EINVAL, "--device '%s': expected auto, cpu or cuda", cfg.device);
+        goto bad;
+    }
+    if (cfg.gate_mode > 2) {
+        eng_err_set(ENG_EINVAL, "--gate-mode: expected 0 (ope), 1 (model) or 2 (both)");
         goto bad;
     }
     if (config && exp_compare_cfg_load_file(&cc, config)) goto bad;

@@ -21,6 +21,11 @@ static const agt_cfg_field nightly_fields[] = {
     {"window_days", AGT_CFG_INT, offsetof(exp_nightly_cfg, window_days), "history window before the date (0 = all)"},
     {"min_periods", AGT_CFG_INT, offsetof(exp_nightly_cfg, min_periods), "clean periods a product needs"},
     {"gate_level", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, gate_level), "uplift interval level of the deploy gate"},
+    {"gate_mode", AGT_CFG_INT, offsetof(exp_nightly_cfg, gate_mode), "gate evidence: 0 ope, 1 demand model, 2 both"},
+    {"gate_steps", AGT_CFG_INT, offsetof(exp_nightly_cfg, gate_steps), "steps of a move the model gate tries"},
+    {"gate_select", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, gate_select), "level ranking eligible moves (0 estimate, -1 gate_level)"},
+    {"gate_support_widen", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, gate_support_widen), "widening of the normal-period price range (<0: none)"},
+    {"gate_extend", AGT_CFG_INT, offsetof(exp_nightly_cfg, gate_extend), "1: the model gate also steps to the guard's edge"},
     {"explore.share", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, explore.share),
      "probability that an eligible product is explored per night (0 = off)"},
     {"explore.max_step", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, explore.max_step),
@@ -148,6 +153,8 @@ static void print_summary(const exp_nightly_summary *s, int dry_run) {
         if (s->n_hold[k]) printf("    %-28s %d\n", exp_hold_reason_name((exp_hold_reason)k), s->n_hold[k]);
     printf("  deployed by agent:");
     for (int a = 1; a < EXP_N_AGENTS; a++) printf(" %s %d", exp_agent_name((exp_agent)a), s->n_deployed_by[a]);
+    if (s->n_by_model || s->n_partial)
+        printf(" (on the demand model's evidence %d; part of the agent's move %d)", s->n_by_model, s->n_partial);
     printf("\n");
     int n_rep = s->n_up + s->n_down;
     if (n_rep)

@@ -450,23 +450,25 @@ done:
 
 /* Model-based transitions (compare.dyna, the pooled / shared group only): for each training
  * row of a product whose model can value it (c->dyb finite), dyna transitions (fewer, spread
- * evenly over the rows, when rows x dyna would exceed dyna_max) with the row's
+ * evenly over each product's rows, when rows x dyna would exceed dyna_max; rows: the group's,
+ * or g->rows_total, every shard's, for the shared networks' shards) with the row's
  * state and a price drawn uniformly inside the support the agent may choose from (the logged
  * levels' range +- support_steps; for DDPG the logged ratio range +- support_steps steps, in
  * the band), rewarded with the model's rate at that price minus dyna_kappa standard errors of
  * its extrapolation, plus the row's base (the rate the reward compares with), on the row's
  * reward scale.  Seeded by compare.seed and the product's catalogue index, one stream per
  * product, so the draws do not depend on which other products share the group (the shared
- * networks' shards, docs/mpi.md: one process with S shards and S ranks draw the same).  Returns 0 or the agents' failure. */
+ * networks' shards, docs/mpi.md: one process with S shards and S ranks draw the same).
+ * Returns 0 or the agents' failure. */
 static int push_model_rows(cmp_ctx *c, cmp_group *g) {
     const exp_compare_cfg *cfg = c->cfg;
     const env_transitions *tr = c->tr;
     const int K = c->K, w = cfg->support_steps;
     const double step = 2.0 * cfg->grid.band / (K - 1), kap = cfg->dyna_kappa;
     eng_rng rng;
-    long n = 0, rows = 0, seen = 0;
+    long n = 0, rows = g->rows_total, seen = 0;
     int rc;
-    for (int i = 0; i < g->n; i++)
+    for (int i = 0; !g->rows_total && i < g->n; i++)
         for (size_t r = c->off[g->prod[i]]; r < c->off[g->prod[i] + 1]; r++)
             rows += cmp_is_train(c, r) && !c->val[r];
     const double per = rows > 0 ? (double)dyna_rows(c, rows) / (double)rows : 0; /* transitions per row */
@@ -474,6 +476,7 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
         const int p = g->prod[i], s = cmp_slot_of(g, i);
         const int *cnt = c->lvl_count + (size_t)p * K;
         eng_rng_seed(&rng, eng_seed_derive(eng_seed_derive(cfg->seed, 0xD7A1u), (uint64_t)p));
+        seen = 0; /* the spreading, too, per product */
         int lo = K, hi = -1;
         for (int k = 0; k < K; k++)
             if (cnt[k] > 0) lo = k < lo ? k : lo, hi = k;
@@ -599,6 +602,7 @@ static int shared_train_shards(cmp_ctx *c, const int *prod, int n, int S, cmp_gr
     int *gp = malloc((size_t)(n ? n : 1) * sizeof *gp), *slot = malloc((size_t)(n ? n : 1) * sizeof *slot);
     uint64_t *keys = malloc((size_t)L * sizeof *keys);
     int64_t lim[2] = {1, 0}; /* largest training rows, largest validation rows of a shard */
+    int64_t all_rows = 0;   /* training rows of every shard (the model rows' share per row) */
     int64_t *rows = calloc((size_t)L, sizeof *rows), *vrows = calloc((size_t)L, sizeof *vrows);
     if (!gp || !slot || !keys || !rows || !vrows) {
         rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (shared shards)");
@@ -614,11 +618,14 @@ static int shared_train_shards(cmp_ctx *c, const int *prod, int n, int S, cmp_gr
     }
     for (int k = 0; k < L; k++) {
         keys[k] = (uint64_t)(first + k);
+        all_rows += rows[k];
         if (c->dyb) rows[k] += dyna_rows(c, rows[k]); /* room for the model-based rows */
         lim[0] = rows[k] > lim[0] ? rows[k] : lim[0];
         lim[1] = vrows[k] > lim[1] ? vrows[k] : lim[1];
     }
-    if ((rc = eng_par_allreduce_i64(lim, 2, ENG_PAR_MAX))) goto done;
+    if ((rc = eng_par_allreduce_i64(lim, 2, ENG_PAR_MAX)) || (rc = eng_par_allreduce_i64(&all_rows, 1, ENG_PAR_SUM)))
+        goto done;
+    g->rows_total = all_rows > 0 ? (long)all_rows : 0;
     g->P = L, g->n = m, g->prod = gp, g->slot = slot, g->tied = 1;
     g->val_B = lim[1] > CMP_VAL_CAP ? CMP_VAL_CAP : (int)lim[1];
     agt_dqn_cfg dq = cfg->dqn;

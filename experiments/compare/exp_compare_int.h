@@ -67,6 +67,7 @@ typedef struct cmp_group {
     /* the shared networks split into data-parallel shards (exp_compare_agents.c, docs/mpi.md) */
     const int *slot; /* NULL, or [n] the slot (this process's shard) of product i */
     int val_B;       /* > 0: validation rows per slot, the same on every rank; 0: the largest count */
+    long rows_total; /* > 0: training rows of every shard (model-based rows per row, compare.dyna) */
     int tied;        /* 1: the slots are shards of ONE network: gradients tied, validation losses
                         combined over every shard (cmp_shared_combine_loss) */
 } cmp_group;

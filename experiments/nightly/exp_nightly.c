@@ -45,7 +45,15 @@ exp_nightly_cfg exp_nightly_default(void) {
     c.date = 0;
     c.window_days = 365;
     c.min_periods = 8;
-    c.gate_level = 0.95f;
+    /* the gate: the demand model's 90% bound and a positive OPE uplift, steps along each
+     * agent's direction up to the guardrails, the best estimate among the eligible moves
+     * (docs/backtest.md, "Gate trade-off": chosen on the backtest's trade-off table) */
+    c.gate_level = 0.90f;
+    c.gate_mode = EXP_GATE_BOTH;
+    c.gate_steps = 4;
+    c.gate_extend = 1;
+    c.gate_select = 0;
+    c.gate_support_widen = -1;
     c.explore.share = 0.0f; /* off */
     c.explore.max_step = 0.05f;
     c.explore.max_cost = 0.01f;
@@ -196,15 +204,12 @@ double exp_nightly_gate_z(double level) {
     return 0.5 * (lo + hi);
 }
 
-/* The gate's lower bound of an uplift: the interval's own bound at its own level (1 - ope.alpha),
- * else estimate - z(gate_level) x sd (normal; the shrunk uplift's posterior is normal). */
-static double gate_lo(const exp_nightly_cfg *cfg, const ope_value *v) {
-    if (fabs(cfg->gate_level - (1 - cfg->compare.ope.alpha)) < 1e-6 || !(isfinite(v->boot_se) && v->boot_se > 0))
-        return v->ci_low;
-    return v->estimate - exp_nightly_gate_z(cfg->gate_level) * v->boot_se;
+exp_gate_cfg exp_nightly_gate_cfg(const exp_nightly_cfg *cfg) {
+    exp_gate_cfg g = {.mode = cfg->gate_mode, .level = cfg->gate_level, .ope_alpha = cfg->compare.ope.alpha,
+                      .steps = cfg->gate_steps, .extend = cfg->gate_extend, .support_widen = cfg->gate_support_widen, .select_level = cfg->gate_select, .reward_kind = (int)cfg->compare.reward.kind,
+                      .guard = cfg->compare.guard, .grid = cfg->compare.grid};
+    return g;
 }
-
-static const exp_agent candidates[] = {EXP_AGENT_FIXED, EXP_AGENT_LINUCB, EXP_AGENT_DQN, EXP_AGENT_DDPG};
 
 /* A held price is the incumbent, exactly (the same double, so the same decimal is pushed), unless
  * a hard bound (min/max price, change limit, margin floor) moved it: rounding to a whole cent or
@@ -222,13 +227,18 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
     d->uplift = d->lo = d->hi = NAN;
     d->per_unit = d->mean_period = d->plausible = NAN;
     d->incumbent = pr->incumbent_price;
+    int st;
     if (cfg->fault_product && pr->product_id && !strcmp(cfg->fault_product, pr->product_id))
         return eng_err_set(ENG_EINVAL, "injected failure (test hook fault_product)");
     if (pr->index < 0 || pr->index >= h->n_products)
         return eng_err_set(ENG_EINVAL, "product index %d outside the history", pr->index);
     if (!(isfinite(d->incumbent) && d->incumbent > 0))
         return eng_err_set(ENG_EINVAL, "no valid incumbent price");
-    double candidate = d->incumbent;
+    if ((st = exp_nightly_sense_scale(h, pr->index, d->incumbent, (int)cfg->compare.reward.kind, &d->per_unit,
+                                      &d->mean_period, &d->plausible)))
+        return st;
+    exp_gate_cfg gc = exp_nightly_gate_cfg(cfg);
+    exp_gate_out go;
     if (pr->status == EXP_FAILED) {
         d->failed = 1;
         d->hold = EXP_HOLD_FAILED;
@@ -238,51 +248,39 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
     } else if (pr->immediate[EXP_AGENT_HISTORY].n <= 0) {
         d->hold = EXP_HOLD_NO_ESTIMATE; /* no evaluation rows: nothing to compare on */
     } else {
-        /* the chosen agent = the highest lower bound of the SHRUNK paired uplift over the
-         * incumbent (same rows); deployed when that bound is above 0 */
-        int n_learn_ok = 0, n_unusable = 0, n_usable = 0;
-        double best_lo = -INFINITY;
-        for (size_t k = 0; k < sizeof candidates / sizeof candidates[0]; k++) {
-            exp_agent a = candidates[k];
-            if (pr->agent_failed & (1u << a)) continue;
-            if (a != EXP_AGENT_FIXED) n_learn_ok++;
-            const ope_value *v = &pr->uplift_shrunk[a];
-            if (!v->available || !isfinite(v->estimate) || !isfinite(v->ci_low)) {
-                n_unusable++;
-                continue;
-            }
-            n_usable++;
-            double lo = gate_lo(cfg, v);
-            if (!(lo > 0 && lo > best_lo)) continue;
-            if (!(isfinite(pr->price[a]) && pr->price[a] > 0)) continue;
-            best_lo = lo;
+        /* the gate (exp_gate.h): the candidate with the highest lower bound of its uplift over
+         * the incumbent (OPE shrunk uplift and/or the product's demand model), deployed when
+         * that bound is above 0 */
+        exp_gate_fit fit;
+        if (gc.mode != EXP_GATE_OPE && (st = exp_gate_fit_product(h, pr->index, d->incumbent, gc.reward_kind, &fit)))
+            return st;
+        if ((st = exp_gate_pick(&gc, h, pr, gc.mode != EXP_GATE_OPE ? &fit : NULL, &go))) return st;
+        if (go.deploy) {
             d->hold = -1;
-            d->agent = a;
-            candidate = pr->price[a];
-            d->uplift = v->estimate;
-            d->lo = v->ci_low;
-            d->hi = isfinite(v->ci_high) ? v->ci_high : NAN;
-        }
-        if (d->hold >= 0) {
-            if (n_learn_ok == 0) d->hold = EXP_HOLD_DIVERGED;
-            else if (n_usable == 0 && n_unusable > 0) d->hold = EXP_HOLD_OVERLAP;
-            else d->hold = EXP_HOLD_NO_UPLIFT;
-        }
+            d->agent = go.agent;
+            d->frac = go.frac;
+            d->by_model = go.by_model;
+            /* the model's uplift is money per period; the decision keeps reward units */
+            double k = go.by_model ? (d->per_unit > 0 ? 1 / d->per_unit : NAN) : 1;
+            d->uplift = go.uplift * k, d->lo = go.lo * k, d->hi = go.hi * k;
+        } else if (go.n_learn_ok == 0) d->hold = EXP_HOLD_DIVERGED;
+        else if (go.n_usable == 0 && go.n_unusable > 0) d->hold = EXP_HOLD_OVERLAP;
+        else d->hold = EXP_HOLD_NO_UPLIFT;
     }
-    /* a held price keeps the incumbent unless a hard bound moves it: no re-rounding to endings */
-    env_guard_cfg g_cfg = cfg->compare.guard;
-    if (d->hold >= 0) g_cfg.n_endings = 0;
-    env_guard_bounds b = env_guard_bounds_band(h, pr->index, d->incumbent, &cfg->compare.grid);
-    int st = env_guard_apply(&g_cfg, &b, candidate, &d->price, &d->guard, NULL, NULL);
-    if (st) return st;
-    if (d->hold >= 0) hold_exact(d);
+    if (d->hold >= 0) { /* a held price keeps the incumbent unless a hard bound moves it */
+        env_guard_cfg g_cfg = cfg->compare.guard;
+        g_cfg.n_endings = 0;
+        env_guard_bounds b = env_guard_bounds_band(h, pr->index, d->incumbent, &cfg->compare.grid);
+        if ((st = env_guard_apply(&g_cfg, &b, d->incumbent, &d->price, &d->guard, NULL, NULL))) return st;
+        hold_exact(d);
+    } else {
+        d->price = go.price;
+        d->guard = go.guard;
+    }
     if (!(isfinite(d->price) && d->price > 0)) /* never counted as "same price" by a false comparison */
         return eng_err_set(ENG_ENUM, "guarded price %g is not a positive number", d->price);
     /* what the product's own history says about the new price and the uplift, in money */
     d->seen = fabs(d->price - d->incumbent) >= 0.005 ? exp_nightly_price_seen(h, pr->index, d->price) : EXP_SEEN_UNCHANGED;
-    if ((st = exp_nightly_sense_scale(h, pr->index, d->incumbent, (int)cfg->compare.reward.kind, &d->per_unit,
-                                      &d->mean_period, &d->plausible)))
-        return st;
     if (d->hold < 0 && isfinite(d->plausible) && d->per_unit > 0 && d->uplift * d->per_unit > d->plausible) {
         double cap = d->plausible / d->per_unit; /* no more than the history makes plausible */
         d->uplift = cap;
@@ -294,7 +292,9 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
     char head[64];
     if (d->hold < 0) snprintf(head, sizeof head, "deploy:%s", exp_agent_name(d->agent));
     else snprintf(head, sizeof head, "%s", hold_names[d->hold]);
-    snprintf(d->reason, sizeof d->reason, "%s%s%s%s", head, g[0] ? "|" : "", g, d->capped ? "|uplift_capped" : "");
+    snprintf(d->reason, sizeof d->reason, "%s%s%s%s%s", head,
+             d->hold < 0 && d->frac < 0.999 ? "|partial" : d->hold < 0 && d->frac > 1.001 ? "|extended" : "", g[0] ? "|" : "",
+             g, d->capped ? "|uplift_capped" : "");
     return ENG_OK;
 }
 
@@ -305,6 +305,7 @@ typedef struct rec_json_ctx {
     const decision *const *rdec; /* [n] the decision behind each recommendation */
     size_t n;
     int dry_run;
+    int gate_mode;
 } rec_json_ctx;
 
 static json_object *jnum(double v) { return isfinite(v) ? json_object_new_double(v) : NULL; }
@@ -343,6 +344,8 @@ static int write_recs_json(FILE *f, void *vctx) {
         json_object_object_add(seen, exp_seen_name(k), json_object_new_int(s->n_seen[k]));
     json_object_object_add(sm, "repriced_new_price_seen", seen);
     json_object_object_add(sm, "n_uplift_capped", json_object_new_int(s->n_capped));
+    json_object_object_add(sm, "gate", json_object_new_string(exp_gate_mode_name(c->gate_mode)));
+    json_object_object_add(sm, "n_partial_moves", json_object_new_int(s->n_partial));
     json_object_object_add(sm, "exploration", exp_explore_summary_json(&s->explore));
     json_object_object_add(sm, "ope_rows_logged_propensity", json_object_new_int64(s->n_eval_logged));
     json_object_object_add(sm, "ope_rows_estimated_propensity", json_object_new_int64(s->n_eval_estimated));
@@ -366,6 +369,8 @@ static int write_recs_json(FILE *f, void *vctx) {
         json_object_object_add(o, "mean_per_period", jnum(d->mean_period));
         json_object_object_add(o, "plausible_per_period", jnum(d->plausible));
         json_object_object_add(o, "uplift_capped", json_object_new_boolean(d->capped));
+        json_object_object_add(o, "evidence", json_object_new_string(d->hold >= 0 ? "none" : d->by_model ? "demand_model" : "ope"));
+        json_object_object_add(o, "move_share", jnum(d->hold < 0 ? d->frac : NAN));
         exp_explore_decision_json(o, d, r->price_scale);
         json_object_array_add(arr, o);
     }
@@ -401,7 +406,9 @@ static char *config_text(const exp_nightly_cfg *cfg) {
     char *t = eng_malloc(len);
     if (!t) { free(ct); return NULL; }
     size_t o = (size_t)snprintf(t, len, "%snightly.window_days = %d\nnightly.min_periods = %d\nnightly.gate_level = %g\n"
-                                "products = ", ct, cfg->window_days, cfg->min_periods, cfg->gate_level);
+                                "nightly.gate_mode = %d\nnightly.gate_steps = %d\nnightly.gate_extend = %d\nnightly.gate_select = %g\nnightly.gate_support_widen = %g\nproducts = ",
+                                ct, cfg->window_days, cfg->min_periods, cfg->gate_level, cfg->gate_mode, cfg->gate_steps,
+                                cfg->gate_extend, cfg->gate_select, cfg->gate_support_widen);
     if (!cfg->products) o += (size_t)snprintf(t + o, len - o, "*");
     for (int i = 0; i < cfg->n_products; i++) o += (size_t)snprintf(t + o, len - o, "%s%s", i ? "," : "", cfg->products[i]);
     o += (size_t)snprintf(t + o, len - o, "\n");
@@ -483,8 +490,10 @@ static int nightly_prepare(nightly_run *r) {
     exp_nightly_summary *sum = r->sum;
     int st;
     eng_date_format(cfg->date, sum->run_date);
-    if (cfg->window_days < 0 || cfg->min_periods < 1 || !(cfg->gate_level > 0 && cfg->gate_level < 1))
-        return eng_err_set(ENG_EINVAL, "nightly: window_days must be >= 0, min_periods >= 1 and 0 < gate_level < 1");
+    if (cfg->window_days < 0 || cfg->min_periods < 1 || !(cfg->gate_level > 0 && cfg->gate_level < 1) ||
+        cfg->gate_mode < 0 || cfg->gate_mode >= EXP_GATE_N_MODES || cfg->gate_steps < 1 || cfg->gate_steps > 20)
+        return eng_err_set(ENG_EINVAL, "nightly: window_days must be >= 0, min_periods >= 1, 0 < gate_level < 1, "
+                                       "gate_mode 0 (ope), 1 (model) or 2 (both), 1 <= gate_steps <= 20");
     if (!(cfg->explore.share >= 0 && cfg->explore.share <= 1) || !(cfg->explore.max_step > 0 && cfg->explore.max_step < 1) ||
         !(cfg->explore.max_cost >= 0 && cfg->explore.max_cost <= 1))
         return eng_err_set(ENG_EINVAL, "nightly: explore.share must be in [0, 1], explore.max_step in (0, 1) and "
@@ -646,6 +655,8 @@ static void count_decision(exp_nightly_summary *sum, const decision *d) {
         else sum->n_same++;
         if (cents != 0) sum->n_seen[d->seen]++;
         sum->n_capped += d->capped;
+        sum->n_partial += d->frac < 0.999;
+        sum->n_by_model += d->by_model;
     }
 }
 
@@ -732,7 +743,7 @@ static int nightly_report(nightly_run *r) {
     if (st) return st;
     char path[1400];
     snprintf(path, sizeof path, "%s/recommendations.json", r->staging);
-    rec_json_ctx rc = {sum, r->recs, (const decision *const *)r->rdec, r->nrec, cfg->dry_run};
+    rec_json_ctx rc = {sum, r->recs, (const decision *const *)r->rdec, r->nrec, cfg->dry_run, cfg->gate_mode};
     if ((st = eng_atomic_write(path, write_recs_json, &rc))) return st;
     sum->sec_report = eng_now() - t;
     progress(cfg, "report", sum->n_products, sum->n_products);

@@ -31,6 +31,7 @@
 #include <libpq-fe.h>
 
 #include "exp_compare.h"
+#include "exp_gate.h"
 
 /* Hold reasons (the text written to price_recommendations.reason before the guard codes). */
 typedef enum {
@@ -96,6 +97,14 @@ typedef struct exp_nightly_cfg {
     exp_explore_cfg explore;  /* nightly.explore.*: logged exploration, off by default */
     float gate_level;         /* two-sided level of the uplift interval whose lower bound must
                                  be above 0 to deploy: 0.95 (docs/backtest.md, gate trade-off) */
+    int gate_mode;            /* exp_gate_mode: the evidence the gate needs (exp_gate.h) */
+    int gate_steps;           /* steps of a move the model gate tries (4: 1, 3/4, 1/2, 1/4) */
+    float gate_select;        /* the model gate picks the eligible move with the highest lower
+                                 bound at this level (0: estimate; -1: gate_level) */
+    float gate_support_widen; /* the model gate's moves stay inside the normal-period price
+                                 range widened by this share (0; < 0: no limit) */
+    int gate_extend;          /* 1: the model gate also tries steps to the guardrails' edge in
+                                 each agent's direction (exp_gate.h) */
     int dry_run;
     const char *out_dir;      /* report folder root: "out/nightly" */
     const char *ckpt_dir;     /* checkpoints: "out/ckpt" ("" = none); the run of date D writes
@@ -160,6 +169,8 @@ typedef struct exp_nightly_summary {
     int n_seen[4];            /* repriced products by where the history charged the new price
                                  (EXP_SEEN_*): normal period, only promotion periods, never */
     int n_capped;             /* deployments whose expected uplift was capped at the plausible */
+    int n_partial;            /* deployments taking part of the agent's move (exp_gate.h) */
+    int n_by_model;           /* deployments on the demand model's evidence */
     exp_explore_summary explore; /* logged exploration (zero when off) */
     long n_eval_logged;       /* OPE evaluation rows with the propensity rlprice logged (exact) */
     long n_eval_estimated;    /* ... and with the behaviour model's estimate */
@@ -218,6 +229,8 @@ typedef struct exp_nightly_decision {
     double per_unit;     /* reward -> money per period (exp_nightly_sense_scale) */
     double mean_period;  /* the product's mean revenue (profit) per period */
     double plausible;    /* the largest uplift per period its normal periods make plausible */
+    double frac;         /* deployed: share of the agent's move taken (< 1: "|partial") */
+    int by_model;        /* deployed on the demand model's evidence (exp_gate.h) */
     int capped;          /* 1: uplift, lo, hi were capped at `plausible` (reason "|uplift_capped") */
     char reason[160];    /* "deploy:dqn|rounded", "hold:poor_overlap", ... ("|explore" appended
                             when the price is an exploration draw) */
@@ -258,6 +271,9 @@ int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const e
  * counts the product as failed. */
 int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const exp_product_result *pr,
                        exp_nightly_decision *d);
+
+/* The gate settings of a nightly configuration (mode, level, steps, reward kind, guard, grid). */
+exp_gate_cfg exp_nightly_gate_cfg(const exp_nightly_cfg *cfg);
 
 /* The process exit code for a run: 0 ok, 2 configuration/usage, 3 database, 4 some products
  * failed, 5 another run of the same run id holds its lock (ENG_EBUSY), 1 anything else. */

@@ -1,0 +1,97 @@
+/* exp_gate.h - the nightly's deploy gate (docs/nightly.md, "Decide"; docs/backtest.md, "Gate
+ * trade-off"): which candidate price, if any, replaces the incumbent.
+ *
+ * Two kinds of evidence:
+ *   - OPE: the comparison's empirical-Bayes shrunk paired uplift of each agent over the
+ *     historical policy (exp_results.h uplift_shrunk);
+ *   - the product's own demand model (exp_gate_fit): a Poisson regression of its units on the
+ *     price relative to the incumbent, with the promotion flag, the previous period's price, the
+ *     competitors' mean price and a time trend as STATE (covariates, never credited to the
+ *     price), and the period's traffic as exposure when it is known.  The uplift of a candidate
+ *     price c over the incumbent i in a normal period is then
+ *         rel(c) = (c / i) exp(b (c / i - 1)) - 1        (revenue; profit uses the margins)
+ *     with b the price slope; its interval comes from b's robust (sandwich) standard error.
+ *     Promotion rows inform the slope only through the price variation left after the
+ *     promotion's own lift, so a price seen only in promotion weeks is not credited with it.
+ *
+ * exp_gate_pick: per candidate agent (fixed, linucb, dqn, ddpg) and per step toward its price
+ * (the whole move, then 3/4, 1/2, 1/4 of it: a smaller step with a confident sign beats a big
+ * uncertain one), the guarded price is valued; the candidate with the highest lower bound is
+ * chosen when that bound is above 0.  Mode OPE is the rule of before (shrunk OPE uplift only,
+ * whole moves); MODEL uses the demand model's bound and requires the price to lie inside the
+ * range of prices the product charged in normal periods; BOTH also requires the agent's OPE
+ * shrunk uplift to be positive (the two kinds of evidence agree on the sign).
+ * The price returned is always the guarded one (env_guard_apply): never outside the guardrails.
+ */
+#ifndef EXP_GATE_H
+#define EXP_GATE_H
+
+#include "db_history.h"
+#include "env_action.h"
+#include "exp_compare.h"
+
+typedef enum { EXP_GATE_OPE = 0, EXP_GATE_MODEL = 1, EXP_GATE_BOTH = 2, EXP_GATE_N_MODES } exp_gate_mode;
+
+/* "ope", "model", "both"; NULL for a bad value. */
+const char *exp_gate_mode_name(int mode);
+
+typedef struct exp_gate_cfg {
+    int mode;           /* exp_gate_mode */
+    double level;       /* two-sided level of the interval whose lower bound must be above 0 */
+    double ope_alpha;   /* the comparison's ope.alpha: at level 1 - alpha the OPE rule uses the
+                           interval's own bound (as before), else estimate - z sd */
+    int steps;          /* fractions k / steps of each move, k = steps..1 (MODEL/BOTH); 1 = whole */
+    double select_level;/* among the eligible moves of the model gate, the one with the highest
+                           lower bound at this level (0: the highest estimate; < 0: the gate's
+                           own level) */
+    double support_widen; /* the model gate's moves stay inside the normal-period price range
+                           widened by this share (0: the range; < 0: no support limit) */
+    int extend;         /* 1: also k / 8 of the way to the guardrails' edge in each agent's direction */
+    int reward_kind;    /* env_reward_kind: profit kinds value margins */
+    env_guard_cfg guard;
+    env_grid grid;      /* the agents' price band (env_guard_bounds_band) */
+} exp_gate_cfg;
+
+/* Product p's demand fit (exp_gate_fit). */
+typedef struct exp_gate_fit {
+    int ok;             /* 1: slope and base are usable */
+    int n;              /* rows used */
+    int n_cols;         /* regression columns used */
+    double slope;       /* d log E[units] / d (price / incumbent) */
+    double slope_se;    /* its robust standard error (the larger of sandwich and quasi-Poisson) */
+    double base;        /* fitted money per period at the incumbent in a normal period (revenue,
+                           or profit for the profit kinds with a known unit cost) */
+    double cost;        /* unit cost used for margins (NaN: revenue) */
+    double sup_lo, sup_hi; /* lowest / highest price charged in a normal (non-promotion) period */
+} exp_gate_fit;
+
+/* Fit product p's demand model over its present rows of h (see the top).  *f filled; f->ok = 0
+ * when too few rows (< 8), no price variation, or the fit did not converge (not an error).
+ * Returns 0 or ENG_ENOMEM. */
+int exp_gate_fit_product(const db_history *h, int p, double incumbent, int reward_kind, exp_gate_fit *f);
+
+/* Relative uplift of price c over the incumbent under fit f, at the slope b + k slope_se
+ * (k = 0: the estimate; k = -z / +z: the bound of the move's direction).  NaN when f is not ok
+ * or a margin is not positive. */
+double exp_gate_rel(const exp_gate_fit *f, double incumbent, double c, double k);
+
+/* The gate's choice for one product. */
+typedef struct exp_gate_out {
+    int deploy;         /* 1: price replaces the incumbent */
+    exp_agent agent;    /* the candidate behind it */
+    double frac;        /* share of the agent's move taken (1 = whole) */
+    double price;       /* guarded price (the incumbent, guarded, when not deployed) */
+    uint32_t guard;     /* its ENV_GR_* bits */
+    int by_model;       /* 1: uplift / lo / hi are the demand model's (money per period) */
+    double uplift, lo, hi; /* deployed: OPE shrunk uplift (reward units), or the model's uplift
+                              in money per period (by_model); NaN when held */
+    int n_usable, n_unusable, n_learn_ok; /* candidates with / without usable evidence, learning
+                                             agents not failed (for the hold reason) */
+} exp_gate_out;
+
+/* Choose for product pr (history h) under cfg; fit may be NULL in mode OPE.  Returns 0, or
+ * ENG_EINVAL from the guardrails (bad bounds or configuration). */
+int exp_gate_pick(const exp_gate_cfg *cfg, const db_history *h, const exp_product_result *pr, const exp_gate_fit *fit,
+                  exp_gate_out *out);
+
+#endif
