@@ -104,24 +104,44 @@ static int write_comp(FILE *f, void *vctx) {
     return ferror(f) ? ENG_EIO : ENG_OK;
 }
 
+int bt_write_import(PGconn *c, const char *dir, const char *table, const char *suffix,
+                    int (*writer)(FILE *, void *), void *ctx, long *rows) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s%s", dir, table, suffix);
+    int st = eng_atomic_write(path, writer, ctx);
+    if (st) return st;
+    db_import_opts o;
+    memset(&o, 0, sizeof o);
+    o.table = table;
+    o.strict = 1;
+    db_import_report r;
+    memset(&r, 0, sizeof r);
+    st = db_import_csv(c, path, &o, &r);
+    if (rows) *rows = r.inserted + r.updated;
+    db_import_report_free(&r);
+    unlink(path);
+    return st;
+}
+
+static int write_text(FILE *f, void *ctx) {
+    fputs((const char *)ctx, f);
+    fputc('\n', f);
+    return ferror(f) ? ENG_EIO : ENG_OK;
+}
+
+int bt_write_json_doc(const char *path, json_object *root) {
+    const char *s = root ? json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY) : NULL;
+    int st = s ? eng_atomic_write(path, write_text, (void *)s) : ENG_ENOMEM;
+    json_object_put(root);
+    return st;
+}
+
 int bt_import_history(PGconn *c, const char *dir, const exp_bt_cfg *cfg, const db_history *h, int n_days) {
     const csv_ctx ctx = {cfg, h, n_days}, *cc = &ctx;
     static const char *const tables[3] = {"products", "sales", "competitor_prices"};
     int (*writers[3])(FILE *, void *) = {write_products, write_sales, write_comp};
     for (int k = 0; k < 3; k++) {
-        char path[1200];
-        snprintf(path, sizeof path, "%s/%s.csv", dir, tables[k]);
-        int st = eng_atomic_write(path, writers[k], (void *)cc);
-        if (st) return st;
-        db_import_opts o;
-        memset(&o, 0, sizeof o);
-        o.table = tables[k];
-        o.strict = 1;
-        db_import_report r;
-        memset(&r, 0, sizeof r);
-        st = db_import_csv(c, path, &o, &r);
-        db_import_report_free(&r);
-        unlink(path);
+        int st = bt_write_import(c, dir, tables[k], ".csv", writers[k], (void *)cc, NULL);
         if (st) return st;
     }
     return ENG_OK;

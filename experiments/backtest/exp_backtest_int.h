@@ -3,6 +3,10 @@
 #ifndef EXP_BACKTEST_INT_H
 #define EXP_BACKTEST_INT_H
 
+#include <stdio.h>
+
+#include <json-c/json.h>
+
 #include "exp_backtest.h"
 
 /* What the night decided for one simulated product (captured by the nightly's hook). */
@@ -34,5 +38,15 @@ int bt_value(const exp_bt_cfg *cfg, const db_history *h, const env_sim_log *lg, 
 int bt_import_history(PGconn *c, const char *dir, const exp_bt_cfg *cfg, const db_history *h, int n_days);
 /* mkdir -p; 0 or ENG_EIO. */
 int bt_mkdir_p(const char *path);
+
+/* Write dir/<table><suffix> with writer(f, ctx) (temp file + fsync + rename), import it into
+ * table with db_import_csv, strict (any bad line fails), and remove the file.  *rows (may be
+ * NULL) = rows inserted + updated.  0, ENG_EIO, ENG_EDB, ENG_EFORMAT. */
+int bt_write_import(PGconn *c, const char *dir, const char *table, const char *suffix,
+                    int (*writer)(FILE *, void *), void *ctx, long *rows);
+
+/* Write the JSON document root, pretty-printed, to path (temp file + fsync + rename) and release
+ * root (the caller's reference) in every case.  0, ENG_EIO, ENG_ENOMEM. */
+int bt_write_json_doc(const char *path, json_object *root);
 
 #endif

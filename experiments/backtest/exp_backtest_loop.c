@@ -221,20 +221,7 @@ static int import_day(PGconn *c, const char *dir, const day_rows *d, long *rows)
     static const char *const tables[2] = {"sales", "competitor_prices"};
     int (*writers[2])(FILE *, void *) = {write_day_sales, write_day_comp};
     for (int k = 0; k < 2; k++) {
-        char path[1200];
-        snprintf(path, sizeof path, "%s/day.%s.csv", dir, tables[k]);
-        int st = eng_atomic_write(path, writers[k], (void *)d);
-        if (st) return st;
-        db_import_opts o;
-        memset(&o, 0, sizeof o);
-        o.table = tables[k];
-        o.strict = 1;
-        db_import_report r;
-        memset(&r, 0, sizeof r);
-        st = db_import_csv(c, path, &o, &r);
-        if (k == 0) *rows = r.inserted + r.updated;
-        db_import_report_free(&r);
-        unlink(path);
+        int st = bt_write_import(c, dir, tables[k], ".day.csv", writers[k], (void *)d, k == 0 ? rows : NULL);
         if (st) return st;
     }
     return ENG_OK;

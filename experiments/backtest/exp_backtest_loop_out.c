@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "eng_file.h"
+#include "exp_backtest_int.h"
 #include "exp_report.h"
 
 static int ran(const exp_btl_run *r, int l) { return (r->lanes & (1u << l)) && r->night[l]; }
@@ -232,12 +233,6 @@ static json_object *run_json(const exp_btl_run *r) {
     return o;
 }
 
-static int write_str(FILE *f, void *ctx) {
-    fputs(ctx, f);
-    fputc('\n', f);
-    return ferror(f) ? ENG_EIO : ENG_OK;
-}
-
 int exp_backtest_loop_write_json(const char *path, const exp_btl_cfg *cfg, const exp_btl_result *r) {
     json_object *root = json_object_new_object(), *runs = json_object_new_array();
     if (!root || !runs) {
@@ -256,10 +251,7 @@ int exp_backtest_loop_write_json(const char *path, const exp_btl_cfg *cfg, const
     json_object_object_add(root, "misset_hi", json_object_new_double(cfg->bt.misset_hi));
     for (int i = 0; i < r->n_runs; i++) json_object_array_add(runs, run_json(&r->runs[i]));
     json_object_object_add(root, "runs", runs);
-    const char *s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
-    int st = s ? eng_atomic_write(path, write_str, (void *)s) : ENG_ENOMEM;
-    json_object_put(root);
-    return st;
+    return bt_write_json_doc(path, root);
 }
 
 /* ---- HTML: cumulative expected revenue minus manual pricing's, one chart per run -------------- */

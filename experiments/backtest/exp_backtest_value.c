@@ -307,12 +307,6 @@ static json_object *run_json(const exp_bt_run *r) {
     return o;
 }
 
-static int write_str(FILE *f, void *ctx) {
-    fputs((const char *)ctx, f);
-    fputc('\n', f);
-    return ferror(f) ? ENG_EIO : ENG_OK;
-}
-
 int exp_backtest_write_json(const char *path, const exp_bt_cfg *cfg, const exp_bt_result *r) {
     json_object *root = json_object_new_object(), *runs = json_object_new_array();
     if (!root || !runs) {
@@ -327,8 +321,5 @@ int exp_backtest_write_json(const char *path, const exp_bt_cfg *cfg, const exp_b
     json_object_object_add(root, "floor", json_object_new_double(EXP_BT_FLOOR));
     for (int i = 0; i < r->n_runs; i++) json_object_array_add(runs, run_json(&r->runs[i]));
     json_object_object_add(root, "runs", runs);
-    const char *s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
-    int st = s ? eng_atomic_write(path, write_str, (void *)s) : ENG_ENOMEM;
-    json_object_put(root);
-    return st;
+    return bt_write_json_doc(path, root);
 }
