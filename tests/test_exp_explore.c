@@ -5,7 +5,7 @@
  * estimate; exploration stays inside the guardrails, max_step and the cost budget, never touches
  * a pinned product, and is reproducible by seed; a nightly run with exploration pushes the
  * distributions and the next night's OPE counts the rows it logged. */
-#include "test_db.h"
+#include "test_nightly.h"
 
 #include "db_load.h"
 #include "db_push.h"
@@ -388,27 +388,11 @@ static void test_nightly_explores_and_logs(void **state) {
     char first[sizeof tdb_name];
     memcpy(first, tdb_name, sizeof first);
     PGconn *c2 = tdb_create("explore_nightly"); /* a database of its own (tdb_name names it until dropped) */
-    db_history *h = NULL;
-    env_sim_log *lg = NULL;
-    if (env_sim_generate(ENV_SIM_PRESET_DEFAULT, NULL, NPROD, NDAYS, 1, D0, 7, &h, &lg)) fail_msg("%s", eng_err_msg());
-    if (db_history_store(c2, h, NULL, NULL)) fail_msg("%s", eng_err_msg());
-    db_history_free(h);
-    env_sim_log_free(lg);
+    tnl_store_sim(c2, NPROD, NDAYS, 1, D0, 7);
     tdb_exec(c2, "UPDATE products SET explore = false WHERE product_id = 'SIM000001'", 0, NULL);
     char out[512];
     snprintf(out, sizeof out, "%s/explore_out_%d", test_tmpdir(), (int)getpid());
-    exp_nightly_cfg cfg = exp_nightly_default();
-    cfg.conn = c2;
-    cfg.date = D0 + NDAYS;
-    cfg.window_days = NDAYS;
-    cfg.out_dir = out;
-    cfg.ckpt_dir = "";
-    snprintf(cfg.compare.device, sizeof cfg.compare.device, "cpu");
-    cfg.compare.dqn_steps = 10;
-    cfg.compare.ddpg_steps = 10;
-    cfg.compare.group_size = 8;
-    cfg.compare.ope.n_boot = 20;
-    cfg.compare.total_boot = 20;
+    exp_nightly_cfg cfg = tnl_small_cfg(c2, D0 + NDAYS, NDAYS, out, "", 20);
     cfg.compare.fqe_products = 0;
     cfg.compare.guard.n_endings = 0;
     cfg.explore.share = 1.0f; /* every eligible product explored */

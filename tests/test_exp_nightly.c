@@ -3,7 +3,7 @@
  * report files, re-run without duplicates, SIGKILL during the push (all-or-nothing, clean
  * re-run), unreachable database (exit 3, nothing written), a failing product (exit 4, listed),
  * dry run (no database writes), usage errors, dates and run ids. */
-#include "test_db.h"
+#include "test_nightly.h"
 #include "rlp_cmd.h"
 
 #include <dirent.h>
@@ -26,12 +26,7 @@ static char out_dir[512], ckpt_dir[512];
 static int setup(void **state) {
     (void)state;
     conn = tdb_create("nightly");
-    db_history *h = NULL;
-    env_sim_log *lg = NULL;
-    if (env_sim_generate(ENV_SIM_PRESET_DEFAULT, NULL, NPROD, NDAYS, 1, DAY0, 7, &h, &lg)) fail_msg("%s", eng_err_msg());
-    if (db_history_store(conn, h, NULL, NULL)) fail_msg("%s", eng_err_msg());
-    db_history_free(h);
-    env_sim_log_free(lg);
+    tnl_store_sim(conn, NPROD, NDAYS, 1, DAY0, 7);
     /* a bad row for the quarantine, and tight change limits on two products */
     tdb_exec(conn, "UPDATE sales SET units = -3 WHERE product_id = 'SIM000001' AND day = DATE '2024-01-20'", 0, NULL);
     tdb_exec(conn, "UPDATE products SET max_change_pct = 3 WHERE product_id IN ('SIM000002', 'SIM000003')", 0, NULL);
@@ -48,19 +43,7 @@ static int teardown(void **state) {
 
 /* Small budgets so a run takes about a second. */
 static exp_nightly_cfg small_cfg(PGconn *c) {
-    exp_nightly_cfg cfg = exp_nightly_default();
-    cfg.conn = c;
-    cfg.date = DAY0 + NDAYS;
-    cfg.window_days = NDAYS;
-    cfg.out_dir = out_dir;
-    cfg.ckpt_dir = ckpt_dir;
-    snprintf(cfg.compare.device, sizeof cfg.compare.device, "cpu");
-    cfg.compare.dqn_steps = 10;
-    cfg.compare.ddpg_steps = 10;
-    cfg.compare.group_size = 8;
-    cfg.compare.ope.n_boot = 50;
-    cfg.compare.total_boot = 50;
-    return cfg;
+    return tnl_small_cfg(c, DAY0 + NDAYS, NDAYS, out_dir, ckpt_dir, 50);
 }
 
 static long count1(const char *sql, const char *arg) {

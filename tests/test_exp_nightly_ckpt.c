@@ -3,7 +3,7 @@
  * from its own, and pushes identical prices, compared as numeric in SQL), and poisoned
  * checkpoints (NaN, huge values, truncated files, random bytes, a corrupt norm.h5) detected in
  * one line without HDF5's error stack, the group retrained and the bad file never written again. */
-#include "test_db.h"
+#include "test_nightly.h"
 
 #include <fcntl.h>
 #include <hdf5.h>
@@ -28,13 +28,7 @@ static char out_dir[600], tmp[512];
 static int setup(void **state) {
     (void)state;
     conn = tdb_create("nightly_ckpt");
-    db_history *h = NULL;
-    env_sim_log *lg = NULL;
-    if (env_sim_generate(ENV_SIM_PRESET_DEFAULT, NULL, NPROD, NDAYS + 7, 1, DAY0, 11, &h, &lg))
-        fail_msg("%s", eng_err_msg());
-    if (db_history_store(conn, h, NULL, NULL)) fail_msg("%s", eng_err_msg());
-    db_history_free(h);
-    env_sim_log_free(lg);
+    tnl_store_sim(conn, NPROD, NDAYS + 7, 1, DAY0, 11);
     snprintf(tmp, sizeof tmp, "%s/nightly_ckpt_%d", test_tmpdir(), (int)getpid());
     snprintf(out_dir, sizeof out_dir, "%s/out", tmp);
     return 0;
@@ -48,19 +42,7 @@ static int teardown(void **state) {
 
 /* Small budgets so a run takes about a second; checkpoints under ckpt. */
 static exp_nightly_cfg small_cfg(const char *ckpt, int32_t date) {
-    exp_nightly_cfg cfg = exp_nightly_default();
-    cfg.conn = conn;
-    cfg.date = date;
-    cfg.window_days = NDAYS;
-    cfg.out_dir = out_dir;
-    cfg.ckpt_dir = ckpt;
-    snprintf(cfg.compare.device, sizeof cfg.compare.device, "cpu");
-    cfg.compare.dqn_steps = 10;
-    cfg.compare.ddpg_steps = 10;
-    cfg.compare.group_size = 8;
-    cfg.compare.ope.n_boot = 50;
-    cfg.compare.total_boot = 50;
-    return cfg;
+    return tnl_small_cfg(conn, date, NDAYS, out_dir, ckpt, 50);
 }
 
 static void run_ok(const char *ckpt, int32_t date, exp_nightly_summary *s) {

@@ -2,7 +2,7 @@
  * terminal): every stage's closing progress line has a real rate and its elapsed time, the load
  * line gives the first and last dates of the data, a --date off the weekly period grid is warned
  * about, and the CUDA fallback (with --device auto on a machine without one) is one clean line. */
-#include "test_db.h"
+#include "test_nightly.h"
 
 #include <fcntl.h>
 
@@ -20,13 +20,7 @@ static PGconn *conn;
 static int setup(void **state) {
     (void)state;
     conn = tdb_create("nightly_log");
-    db_history *h = NULL;
-    env_sim_log *lg = NULL;
-    if (env_sim_generate(ENV_SIM_PRESET_DEFAULT, NULL, NPROD, NWEEKS, 7, DAY0, 5, &h, &lg))
-        fail_msg("%s", eng_err_msg());
-    if (db_history_store(conn, h, NULL, NULL)) fail_msg("%s", eng_err_msg());
-    db_history_free(h);
-    env_sim_log_free(lg);
+    tnl_store_sim(conn, NPROD, NWEEKS, 7, DAY0, 5);
     return 0;
 }
 

@@ -10,7 +10,7 @@
  *   - a rank that dies mid-run (SIGKILL, test hook --test-kill-rank) fails the run: nothing is
  *     pushed, the run row is 'failed' with the reason, mpirun exits non-zero.
  * SKIPs with a line when the build has no MPI or mpirun is not installed. */
-#include "test_db.h"
+#include "test_nightly.h"
 
 #include <sys/stat.h>
 #include <json-c/json.h>
@@ -43,12 +43,7 @@ static int setup(void **state) {
     const char *b = getenv("RLPRICE_BIN");
     snprintf(bin, sizeof bin, "%s", b ? b : "./rlprice");
     conn = tdb_create("nightly_mpi");
-    db_history *h = NULL;
-    env_sim_log *lg = NULL;
-    if (env_sim_generate(ENV_SIM_PRESET_DEFAULT, NULL, NPROD, NDAYS, 1, DAY0, 11, &h, &lg)) fail_msg("%s", eng_err_msg());
-    if (db_history_store(conn, h, NULL, NULL)) fail_msg("%s", eng_err_msg());
-    db_history_free(h);
-    env_sim_log_free(lg);
+    tnl_store_sim(conn, NPROD, NDAYS, 1, DAY0, 11);
     /* four products with only the last 14 days: too few training rows for an own model, so
      * the pooled short-history model (rank 0's) prices them */
     tdb_exec(conn, "DELETE FROM sales WHERE product_id IN ('SIM000004', 'SIM000009', 'SIM000013', 'SIM000017')"

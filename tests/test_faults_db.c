@@ -7,7 +7,7 @@
  * report), a failed re-run of a finished run (the finished row and its rows stay as they were),
  * a killed run reported as abandoned by the next one, and n_rejected_rows against what
  * rejected_rows stores. */
-#include "test_db.h"
+#include "test_nightly.h"
 
 #include <dirent.h>
 #include <signal.h>
@@ -31,12 +31,7 @@ static char out_dir[512], ckpt_dir[512];
 static int setup(void **state) {
     (void)state;
     conn = tdb_create("faults");
-    db_history *h = NULL;
-    env_sim_log *lg = NULL;
-    if (env_sim_generate(ENV_SIM_PRESET_DEFAULT, NULL, NPROD, NDAYS, 1, DAY0, 11, &h, &lg)) fail_msg("%s", eng_err_msg());
-    if (db_history_store(conn, h, NULL, NULL)) fail_msg("%s", eng_err_msg());
-    db_history_free(h);
-    env_sim_log_free(lg);
+    tnl_store_sim(conn, NPROD, NDAYS, 1, DAY0, 11);
     /* one bad row, and one duplicated (product, day): two copies rejected, one rejected_rows row */
     tdb_exec(conn, "UPDATE sales SET units = -3 WHERE product_id = 'SIM000001' AND day = DATE '2024-01-20'", 0, NULL);
     tdb_exec(conn, "ALTER TABLE sales DROP CONSTRAINT sales_pkey", 0, NULL);
@@ -55,19 +50,7 @@ static int teardown(void **state) {
 
 /* Small budgets; `window` picks the run id (each test its own). */
 static exp_nightly_cfg small_cfg(PGconn *c, int window) {
-    exp_nightly_cfg cfg = exp_nightly_default();
-    cfg.conn = c;
-    cfg.date = DAY0 + NDAYS;
-    cfg.window_days = window;
-    cfg.out_dir = out_dir;
-    cfg.ckpt_dir = ckpt_dir;
-    snprintf(cfg.compare.device, sizeof cfg.compare.device, "cpu");
-    cfg.compare.dqn_steps = 10;
-    cfg.compare.ddpg_steps = 10;
-    cfg.compare.group_size = 8;
-    cfg.compare.ope.n_boot = 30;
-    cfg.compare.total_boot = 30;
-    return cfg;
+    return tnl_small_cfg(c, DAY0 + NDAYS, window, out_dir, ckpt_dir, 30);
 }
 
 static PGconn *own_conn(void) {

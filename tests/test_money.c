@@ -7,7 +7,7 @@
  *     pricing_runs and recommendations.json;
  *   - price endings (.99/.49) stay inside min/max price and the agents' price band (round
  *     inside or not at all, and the reason says which); held prices are never re-rounded. */
-#include "test_db.h"
+#include "test_nightly.h"
 
 #include <json-c/json.h>
 #include <sys/stat.h>
@@ -118,19 +118,7 @@ static void import_typed(void) {
 }
 
 static exp_nightly_cfg small_cfg(void) {
-    exp_nightly_cfg cfg = exp_nightly_default();
-    cfg.conn = conn;
-    cfg.date = DAY0 + NDAYS;
-    cfg.window_days = NDAYS;
-    cfg.out_dir = out_dir;
-    cfg.ckpt_dir = ckpt_dir;
-    snprintf(cfg.compare.device, sizeof cfg.compare.device, "cpu");
-    cfg.compare.dqn_steps = 10;
-    cfg.compare.ddpg_steps = 10;
-    cfg.compare.group_size = 8;
-    cfg.compare.ope.n_boot = 50;
-    cfg.compare.total_boot = 50;
-    return cfg;
+    return tnl_small_cfg(conn, DAY0 + NDAYS, NDAYS, out_dir, ckpt_dir, 50);
 }
 
 static int json_int(json_object *o, const char *k) {
