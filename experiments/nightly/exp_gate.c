@@ -117,6 +117,15 @@ static int design_build(const db_history *h, int p, double inc, design *d) {
     return ENG_OK;
 }
 
+/* The fitted mean of row i of d at beta (k columns): exp(offset + x'beta), the exponent capped at
+ * 700 so it stays finite. */
+static double design_mu(const design *d, const double *beta, int k, int i) {
+    const double *x = d->X + (size_t)i * GATE_MAX_COLS;
+    double eta = d->off[i];
+    for (int j = 0; j < k; j++) eta += beta[j] * x[j];
+    return exp(fmin(eta, 700));
+}
+
 /* Poisson IRLS (Newton) of d; beta[ncols], V = robust covariance [ncols^2].  0, or -1 when it
  * did not converge / a matrix was singular. */
 static int poisson_fit(const design *d, double *beta, double *V) {
@@ -133,9 +142,7 @@ static int poisson_fit(const design *d, double *beta, double *V) {
         memset(g, 0, sizeof g);
         for (int i = 0; i < n; i++) {
             const double *x = d->X + (size_t)i * GATE_MAX_COLS;
-            double eta = d->off[i];
-            for (int j = 0; j < k; j++) eta += beta[j] * x[j];
-            double mu = exp(fmin(eta, 700));
+            double mu = design_mu(d, beta, k, i);
             for (int a = 0; a < k; a++) {
                 g[a] += x[a] * (d->y[i] - mu);
                 for (int b = 0; b <= a; b++) A[a * k + b] += mu * x[a] * x[b];
@@ -162,9 +169,7 @@ static int poisson_fit(const design *d, double *beta, double *V) {
     memset(B, 0, sizeof B);
     for (int i = 0; i < n; i++) {
         const double *x = d->X + (size_t)i * GATE_MAX_COLS;
-        double eta = d->off[i];
-        for (int j = 0; j < k; j++) eta += beta[j] * x[j];
-        double mu = exp(fmin(eta, 700)), r = d->y[i] - mu;
+        double mu = design_mu(d, beta, k, i), r = d->y[i] - mu;
         phi += mu > 0 ? r * r / mu : 0;
         for (int a = 0; a < k; a++)
             for (int b = 0; b < k; b++) A[a * k + b] += mu * x[a] * x[b], B[a * k + b] += r * r * x[a] * x[b];
