@@ -21,6 +21,7 @@
 #include "eng_par.h"
 #include "eng_util.h"
 #include "eng_xsum.h"
+#include "env_behaviour.h"
 #include "env_sim.h"
 #include "env_transitions.h"
 #include "feat.h"
@@ -189,7 +190,9 @@ static void test_par_two_ranks(void **state) {
 
 /* The cross-product fits of a split history (docs/mpi.md): rank r passes the products p with
  * p % 2 == r (over_ranks = 1); the fits must equal the one-process fits on every product bit
- * for bit: the feature normalisation and the pooled reward model (with 1 and with 3 folds).
+ * for bit: the feature normalisation, the pooled reward model (with 1 and with 3 folds) and
+ * the behaviour model (mnl on every row and on a stride subsample; counts), the last from this
+ * rank's rows alone.
  * 0 when equal, else the line of the first difference. */
 static int split_fits(int r) {
     db_history *h = NULL;
@@ -237,6 +240,45 @@ static int split_fits(int r) {
         ope_qmodel_free(&qa);
         ope_qmodel_free(&qs);
     }
+    env_transitions_free(tr);
+    tr = NULL;
+    /* the behaviour model on raw states: this rank's products' rows only (local product
+     * indices, catalogue indices in gidx), pooled parts over both ranks */
+    tc.norm = NULL;
+    if (!bad && env_transitions_build(h, &tc, &tr)) bad = __LINE__;
+    size_t n = bad ? 0 : tr->n, nl = 0;
+    int32_t *pl = malloc((n + 1) * sizeof *pl);
+    float *st = malloc((n + 1) * FEAT_N * sizeof *st), *ref = malloc((n + 1) * sizeof *ref);
+    int16_t *lev = malloc((n + 1) * sizeof *lev);
+    int loc[7];
+    for (int i = 0; i < nm; i++) loc[mine[i]] = i;
+    for (size_t i = 0; i < n; i++) {
+        int p = tr->product[i];
+        if (!use[p]) continue;
+        pl[nl] = loc[p], ref[nl] = tr->ref_price[i], lev[nl] = tr->level[i];
+        memcpy(st + nl * FEAT_N, tr->state + i * FEAT_N, FEAT_N * sizeof *st);
+        nl++;
+    }
+    for (int v = 0; !bad && v < 3; v++) { /* mnl, mnl on a stride subsample, counts */
+        env_behaviour_cfg bc = env_behaviour_default();
+        if (v == 1) bc.pool_max_rows = 37;
+        if (v == 2) bc.kind = ENV_BEHAV_COUNTS;
+        env_behaviour *ba = NULL, *bs = NULL;
+        if (env_behaviour_fit_states(&ba, &grid, 7, tr->product, tr->state, tr->ref_price, tr->level, n, &bc))
+            bad = __LINE__;
+        bc.over_ranks = 1, bc.gidx = mine, bc.n_catalogue = 7;
+        if (!bad && env_behaviour_fit_states(&bs, &grid, nm, pl, st, ref, lev, nl, &bc)) bad = __LINE__;
+        double pa[64], ps[64];
+        for (size_t i = 0; !bad && i < nl; i++) {
+            if (env_behaviour_probs_state(ba, mine[pl[i]], st + i * FEAT_N, ref[i], pa) ||
+                env_behaviour_probs_state(bs, pl[i], st + i * FEAT_N, ref[i], ps) ||
+                memcmp(pa, ps, (size_t)grid.K * sizeof *pa))
+                bad = __LINE__;
+        }
+        env_behaviour_free(ba);
+        env_behaviour_free(bs);
+    }
+    free(pl), free(st), free(ref), free(lev);
     env_transitions_free(tr);
     db_history_free(h);
     return bad;
