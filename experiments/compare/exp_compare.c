@@ -732,7 +732,8 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
     own = malloc((size_t)h->n_products * sizeof *own);
     shortp = malloc((size_t)h->n_products * sizeof *shortp);
     c.mine = calloc((size_t)h->n_products, 1);
-    if (!own || !shortp || !c.mine) {
+    c.owner = calloc((size_t)h->n_products, sizeof *c.owner);
+    if (!own || !shortp || !c.mine || !c.owner) {
         rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
         goto fail;
     }
@@ -746,8 +747,9 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
             shortp[n_short++] = p;
             pooled_rows += n;
         }
-        c.res->products[p].rank = cfg->shard_count <= 1 ? 0 : cmp_shard_owner(&c, p, n < cfg->min_history);
-        c.mine[p] = cfg->shard_count <= 1 || c.res->products[p].rank == cfg->shard_index;
+        c.owner[p] = cmp_shard_owner(&c, p, n < cfg->min_history);
+        c.res->products[p].rank = cfg->shard_count <= 1 ? 0 : c.owner[p];
+        c.mine[p] = cfg->shard_count <= 1 || c.owner[p] == cfg->shard_index;
     }
     cmp_progress pg = {progress, ctx, 0};
     if (cfg->shared && n_own > 0) {
@@ -800,6 +802,7 @@ fail:
     free(c.res2_p);
     free(c.resn_p);
     free(c.mine);
+    free(c.owner);
     free(c.off);
     free(own);
     free(shortp);

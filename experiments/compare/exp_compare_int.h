@@ -35,6 +35,8 @@ typedef struct cmp_ctx {
     long *resn_p;          /* [n_products] its part of eval_res_n */
     unsigned char *mine;   /* [n_products] 1: this rank trains and evaluates the product (all
                               1 in one process; exp_compare_shard.c under MPI) */
+    int *owner;            /* [n_products] the product's shard (cmp_shard_count shards; its rank
+                              under MPI): FQE's chunks are formed per shard */
     /* DQN / DDPG learning (exp_compare_agents.c, cmp_agents_prepare) */
     int SA;                /* state width the DQN / DDPG see: FEAT_AGENT_N or F */
     float *ast, *anx;      /* [tr->n][SA] agent states s, s' (agent_state = 1; else NULL) */
@@ -158,9 +160,10 @@ int cmp_fqe_run(cmp_ctx *c);
 /* eval_res2 / eval_res_n from the per-product parts, in product order. */
 void cmp_residual_total(cmp_ctx *c);
 
-/* MPI (exp_compare_shard.c, docs/mpi.md): the rank that trains and evaluates product p when
- * the run is split over cfg->shard_count ranks: FNV-1a 64 of the product id modulo the count;
- * products with too short a history (the pooled model) belong to rank 0. */
+/* MPI (exp_compare_shard.c, docs/mpi.md): the shard (under MPI: the rank) that trains and
+ * evaluates product p when the run is split over cmp_shard_count shards: FNV-1a 64 of the
+ * product id modulo the count; products with too short a history (the pooled model) belong to
+ * shard 0. */
 int cmp_shard_owner(const cmp_ctx *c, int p, int is_short);
 /* The shard (0 .. count-1) of product p among `count`: FNV-1a 64 of its id modulo count (the
  * same hash as cmp_shard_owner, so shard r of the shared networks is rank r's products). */
@@ -171,11 +174,11 @@ int cmp_shard_of(const cmp_ctx *c, int p, int count);
  * failing rank's status (message "rank R: ..."), ENG_EIO when a rank does not answer. */
 int cmp_shard_gather(cmp_ctx *c, int status);
 
-/* MPI: 1 when FQE chunk `chunk` (of compare.group_size sample products, in sample order) is
- * this rank's (round-robin; always 1 in one process). */
-int cmp_shard_fqe_mine(const cmp_ctx *c, int chunk);
-/* MPI: agree on status, then send the FQE values of this rank's chunks of the sample el[want]
- * to rank 0.  Returns 0 or the first failure. */
+/* The number of shards of the run: the MPI ranks, else compare.shared_shards (> 1: one process
+ * doing what that many ranks would), else 1. */
+int cmp_shard_count(const cmp_ctx *c);
+/* MPI: agree on status, then send the FQE values of this rank's products of the sample
+ * el[want] (c->mine) to rank 0.  Returns 0 or the first failure. */
 int cmp_shard_fqe_gather(cmp_ctx *c, const int *el, int want, int status);
 
 /* Totals over products and the winners into c->res.  Returns 0 or a negative status. */
