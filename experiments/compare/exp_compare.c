@@ -28,7 +28,7 @@ static int cmp_qmodel_fit(cmp_ctx *c) {
     const exp_compare_cfg *cfg = c->cfg;
     ope_qmodel_data d = {c->tr, c->off, c->h->n_products, c->F, c->K, &cfg->grid, c->train_end, cfg->min_history,
                          cfg->eval_all && cfg->ope.cross_folds > 1 ? cfg->ope.cross_folds : 1, cfg->ope.ridge_lambda,
-                         cmp_ope_seed(cfg)};
+                         cmp_ope_seed(cfg), NULL, NULL, 0};
     return ope_qmodel_fit(&d, &c->qm);
 }
 
