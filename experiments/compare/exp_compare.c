@@ -267,9 +267,16 @@ static int group_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
     const exp_compare_cfg *cfg = c->cfg;
     const int F = c->F, P = g->P;
     int rc;
-    g->loaded = cfg->ckpt_dir ? cmp_group_try_load(c, g) : 0;
-    if (g->loaded) warm_loaded++;
-    else warm_fresh++;
+    /* without fine-tuning (compare.shared, ft_steps 0) a group's networks ARE tonight's shared
+     * ones: nothing of the group's own is worth loading (a loaded copy would be the night it was
+     * saved, freezing every warm night at that night's networks); the shared group's warm start
+     * is counted instead (exp_compare_run) */
+    const int own_nets = !(cfg->shared && cfg->ft_steps == 0 && c->sh_dqn);
+    g->loaded = cfg->ckpt_dir && own_nets ? cmp_group_try_load(c, g) : 0;
+    if (own_nets) {
+        if (g->loaded) warm_loaded++;
+        else warm_fresh++;
+    }
     if (!g->loaded && (rc = cmp_group_create_agents(c, g, keys))) return rc;
     agt_linucb_cfg lc = cfg->linucb;
     lc.kind = AGT_LINUCB_DISJOINT;
@@ -757,6 +764,10 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
         eng_stage_mark sm = eng_stage_begin();
         if ((rc = cmp_shared_train(&c, own, n_own))) goto fail;
         eng_stage_end("cmp.shared", sm);
+        if (cfg->ft_steps == 0) { /* the groups' networks are these (group_agents) */
+            if (c.sh_loaded) warm_loaded++;
+            else warm_fresh++;
+        }
         c.res->seconds_train += eng_now() - ts;
     }
     rc = cmp_run_own(&c, own, n_own, &pg);

@@ -249,6 +249,12 @@ static int create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys, int bat
 int cmp_group_create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
     int rc = create_agents(c, g, keys, 0);
     if (rc || !c->sh_dqn) return rc;
+    return cmp_group_set_shared(c, g);
+}
+
+int cmp_group_set_shared(cmp_ctx *c, cmp_group *g) {
+    int rc;
+    if (!c->sh_dqn) return ENG_OK;
     for (int s = 0; s < g->P; s++) {
         if ((rc = eng_model_set_product(agt_dqn_online(g->dqn), ENG_VIEW_PARAMS, s, c->sh_dqn)) ||
             (rc = eng_model_set_product(agt_ddpg_actor(g->ddpg), ENG_VIEW_PARAMS, s, c->sh_actor)) ||
@@ -682,7 +688,7 @@ int cmp_shared_train(cmp_ctx *c, int *prod, int n) {
     else {
         /* warm start: the previous night's shared networks continue with warm_frac of the budget */
         int loaded = cfg->ckpt_dir ? cmp_group_try_load(c, &g) : 0;
-        g.loaded = loaded; /* the warm early stopping (train_one) */
+        g.loaded = c->sh_loaded = loaded; /* the warm early stopping (train_one); counted by the run */
         if (!loaded) rc = create_agents(c, &g, &(const uint64_t){0}, cfg->shared_batch);
         long steps = cfg->shared_steps;
         if (loaded && (steps = (long)llround(cfg->warm_frac * (double)steps)) < 1) steps = 1;

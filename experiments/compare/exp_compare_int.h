@@ -51,6 +51,7 @@ typedef struct cmp_ctx {
                               model cannot value the row (compare.dyna; else NULL) */
     /* the shared networks' parameters (compare.shared = 1), copied into every product slot */
     float *sh_dqn, *sh_actor, *sh_critic;
+    int sh_loaded;         /* 1: the shared networks warm-started from the checkpoints */
 } cmp_ctx;
 
 /* A group of trained agents and the products they price.  Own groups: product i in slot i.
@@ -95,6 +96,9 @@ int cmp_shared_combine_loss(float *loss, const int *n, int P);
 /* Create the group's DQN and DDPG (slots P, keys [P] the products' stream keys): fresh, or with
  * every slot set to the shared parameters when compare.shared = 1.  Returns 0 or a status. */
 int cmp_group_create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys);
+/* Every slot of the group's DQN and DDPG (and their targets) := tonight's shared parameters
+ * (nothing without them).  Returns 0 or a status. */
+int cmp_group_set_shared(cmp_ctx *c, cmp_group *g);
 /* Fill the group's replays with its products' training rows (validation rows left out) and
  * train DQN for up to dqn_max steps and DDPG for up to ddpg_max steps, with early stopping on
  * each slot's validation rows when val_frac > 0 (the best parameters are restored).  poison:
