@@ -21,6 +21,10 @@ typedef struct ope_qmodel_data {
     int folds;                 /* 1 = one fit (holdout); > 1 = cross-fitted over the training rows */
     double ridge_lambda;       /* penalty (at least 1e-6) */
     uint64_t seed;             /* the fold assignment's stream */
+    const uint8_t *promo;      /* [tr->n] 1 when the transition's own (priced) period ran a
+                                  promotion, as state: columns promo and promo * dk,
+                                  so its lift is not credited to the prices charged with it;
+                                  NULL = no promotion data (the columns are 0) */
 } ope_qmodel_data;
 
 typedef struct ope_qmodel {
