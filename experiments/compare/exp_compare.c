@@ -28,7 +28,14 @@ static int cmp_qmodel_fit(cmp_ctx *c) {
     const exp_compare_cfg *cfg = c->cfg;
     ope_qmodel_data d = {c->tr, c->off, c->h->n_products, c->F, c->K, &cfg->grid, c->train_end, cfg->min_history,
                          cfg->eval_all && cfg->ope.cross_folds > 1 ? cfg->ope.cross_folds : 1, cfg->ope.ridge_lambda,
-                         cmp_ope_seed(cfg), NULL, NULL, 0};
+                         cmp_ope_seed(cfg), NULL, NULL, 0, NULL};
+    free(c->row_promo);
+    c->row_promo = NULL;
+    if (cfg->promo_state && c->h->promo && c->tr->n) { /* the priced period's promotion flag of every row, as state */
+        if (!(c->row_promo = malloc(c->tr->n))) return eng_err_set(ENG_ENOMEM, "compare: out of memory (promotion flags)");
+        for (size_t r = 0; r < c->tr->n; r++) c->row_promo[r] = (uint8_t)cmp_row_promo(c, r);
+        d.promo = c->row_promo;
+    }
     return ope_qmodel_fit(&d, &c->qm);
 }
 
@@ -327,7 +334,7 @@ static int group_train_linucb(cmp_ctx *c, cmp_group *g) {
         if (g->pooled) { /* one slot: feed the products one after the other */
             for (int i = 0; i < g->n; i++)
                 for (size_t r = c->off[g->prod[i]]; r < c->off[g->prod[i] + 1]; r++) {
-                    if (!cmp_is_train(c, r)) continue;
+                    if (!cmp_is_learn(c, r)) continue;
                     int a = tr->level[r];
                     float rr = tr->reward[r];
                     if ((rc = agt_linucb_update(g->lin, tr->state + r * F, NULL, &a, &rr, NULL))) goto done;
@@ -339,7 +346,7 @@ static int group_train_linucb(cmp_ctx *c, cmp_group *g) {
             memset(active, 0, (size_t)P);
             for (int i = 0; i < g->n; i++) {
                 size_t end = c->off[g->prod[i] + 1];
-                while (cur[i] < end && !cmp_is_train(c, cur[i])) cur[i]++;
+                while (cur[i] < end && !cmp_is_learn(c, cur[i])) cur[i]++;
                 if (cur[i] >= end) continue;
                 size_t r = cur[i]++;
                 memcpy(x + (size_t)i * F, tr->state + r * F, (size_t)F * sizeof *x);
@@ -807,6 +814,7 @@ fail:
     exp_results_free(c.res);
     env_transitions_free(c.tr);
     ope_qmodel_free(&c.qm);
+    free(c.row_promo);
     cmp_agents_free(&c);
     free(c.sums);
     free(c.ess_p);

@@ -26,6 +26,7 @@ typedef struct cmp_ctx {
     feat_norm norm;
     exp_results *res;
     ope_qmodel qm;         /* fitted before training (cmp_qmodel_fit); qm.D == 0: none */
+    uint8_t *row_promo;    /* [tr->n] the rows' promotion flags the model reads (owned), or NULL */
     double *sums;          /* [n_products][EXP_N_AGENTS][CMP_S_COUNT] */
     double *ess_p;         /* [n_products][EXP_N_AGENTS] per-product ESS of the agent's weights */
     double eval_res2;      /* sum of squared scaled residuals r - q(s, a) on evaluation rows */
@@ -135,6 +136,12 @@ static inline uint64_t cmp_ope_seed(const exp_compare_cfg *cfg) {
 }
 
 static inline int cmp_is_train(const cmp_ctx *c, size_t i) { return c->tr->t[i] < c->train_end; }
+/* 1 when an agent learns from transition i: a training row, and under compare.like_periods a
+ * normal (non-promotion) period, so the agents compare prices within like periods and never
+ * credit a promotion's lift to its price (their support is the normal periods' prices too). */
+static inline int cmp_is_learn(const cmp_ctx *c, size_t i) {
+    return cmp_is_train(c, i) && !(c->cfg->like_periods && cmp_row_promo(c, i));
+}
 static inline int cmp_is_eval(const cmp_ctx *c, size_t i) { return c->cfg->eval_all || c->tr->t[i] >= c->train_end; }
 
 /* Greedy actions of one product for the states of periods 0..T (T+1 entries): levels of
