@@ -678,6 +678,7 @@ static int cmp_run_short(cmp_ctx *c, int *shortp, int n_short, int n_own, long p
         g.pooled = 1;
         snprintf(g.name, sizeof g.name, "pooled");
         const uint64_t key = (uint64_t)n_own;
+        ENG_INFO("compare: pooled: one model for %d short-history products (%ld training rows)", n_short, pooled_rows);
         if ((rc = group_train(c, &g, &key))) goto done;
         double te = eng_now();
         c->res->seconds_train += te - ts;
