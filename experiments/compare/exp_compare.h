@@ -73,18 +73,28 @@ typedef struct exp_compare_cfg {
                                    difference, the former way); 2: the DR of holding the
                                    incumbent price (the thing a deploy replaces): 0 */
     int like_periods;           /* 1: prices are compared within like periods: the best fixed
-                                   price and the deployment uplift use the product's normal
-                                   (non-promotion) periods when it has enough of them, so a
-                                   promotion's lift (feature, display) is not credited to its
-                                   price; for data whose promotion flag marks an exogenous
-                                   promotion (Dominick's deal/feature).  0: every period (for
-                                   data whose "promotion" IS the price cut, as in the
-                                   simulator): 0 */
+                                   price, what LinUCB, DQN and DDPG learn from (and their
+                                   support) and the deployment uplift use the product's normal
+                                   (non-promotion) periods (the fixed price and the uplift only
+                                   when it has enough of them), so a promotion's lift (feature,
+                                   display) is not credited to its price; for data whose
+                                   promotion flag marks an exogenous promotion (Dominick's
+                                   deal/feature; the backtest's --promo).  0: every period (for
+                                   data whose "promotion" IS the price cut, as in the default
+                                   simulator preset).  Data without promotion flags are the
+                                   same either way: 1 (docs/compare.md, "Promotions") */
+    int promo_state;            /* 1: the pooled DM/DR reward model reads the priced period's own
+                                   promotion flag as state (ope_qmodel_data.promo); 0: blind: 1 */
     int group_size;             /* P products per model group: 256 */
     long dqn_steps;             /* DQN training steps per group (each step trains every
                                    product of the group on one minibatch): 60 */
     long ddpg_steps;            /* DDPG steps per group: 60 */
     double warm_frac;           /* share of the step budget used after a warm start: 0.25 */
+    int warm_patience;          /* early-stopping patience (validation checks) after a warm start;
+                                   the loaded networks' own validation loss is the first best, so
+                                   1 stops at the first check that does not improve on it: 1 */
+    int fqe_warm_iterations;    /* FQE target refreshes when a chunk starts from the previous
+                                   night's networks (docs/nightly.md, "Warm nights"): 2 */
     int linucb_passes;          /* passes of LinUCB over the training transitions: 1 */
     /* How DQN and DDPG learn (docs/compare.md, "Agents that learn to price"). */
     int agent_state;            /* 1: the cross-product agent state (feat_agent.h) and rewards
@@ -194,5 +204,8 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
 /* Warm-start outcome of the last exp_compare_run on this thread: groups loaded from
  * ckpt_dir and groups trained from scratch (0, 0 without ckpt_dir). */
 void exp_compare_last_warm(int *loaded, int *fresh);
+/* FQE calls of the last exp_compare_run on this thread that started from the previous night's
+ * networks (compare.fqe_warm_iterations refreshes) and those fitted from scratch. */
+void exp_compare_last_fqe_warm(int *warm, int *cold);
 
 #endif

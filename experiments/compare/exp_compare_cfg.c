@@ -35,11 +35,14 @@ exp_compare_cfg exp_compare_default(void) {
     c.fixed_min_support = 3;
     c.pooled_q = 1;
     c.uplift_ref = 0;
-    c.like_periods = 0;
+    c.like_periods = 1;
+    c.promo_state = 1;
     c.group_size = 256;
     c.dqn_steps = 60;
     c.ddpg_steps = 60;
     c.warm_frac = 0.25;
+    c.warm_patience = 1;
+    c.fqe_warm_iterations = 2;
     c.linucb_passes = 1;
     c.agent_state = 1;
     c.shared = 1;
@@ -119,11 +122,14 @@ static const field fields[] = {
     F("compare.fixed_min_support", T_INT, fixed_min_support, "logged rows a level needs to be the fixed price"),
     F("compare.pooled_q", T_INT, pooled_q, "1: pooled reward model for DM/DR; 0: per-product ridge (before 2024-06)"),
     F("compare.uplift_ref", T_INT, uplift_ref, "uplift against: 0 = history's on-policy mean, 1 = history's DR, 2 = the incumbent price (paired DR)"),
-    F("compare.like_periods", T_INT, like_periods, "1: fixed price and uplift within normal (non-promotion) periods"),
+    F("compare.like_periods", T_INT, like_periods, "1: fixed price, agents and uplift within normal (non-promotion) periods"),
+    F("compare.promo_state", T_INT, promo_state, "1: the DM/DR reward model reads the priced period's promotion flag as state"),
     F("compare.group_size", T_INT, group_size, "products per model group P"),
     F("compare.dqn_steps", T_LONG, dqn_steps, "DQN training steps per group"),
     F("compare.ddpg_steps", T_LONG, ddpg_steps, "DDPG training steps per group"),
     F("compare.warm_frac", T_DOUBLE, warm_frac, "share of the step budget after a warm start"),
+    F("compare.warm_patience", T_INT, warm_patience, "early-stopping patience after a warm start (checks)"),
+    F("compare.fqe_warm_iterations", T_INT, fqe_warm_iterations, "FQE refreshes when started from the last night's networks"),
     F("compare.linucb_passes", T_INT, linucb_passes, "LinUCB passes over the training transitions"),
     F("compare.agent_state", T_INT, agent_state, "1: cross-product agent state and scaled rewards; 0: feat-v1 state"),
     F("compare.shared", T_INT, shared, "1: one DQN/DDPG on all products, fine-tuned per product; 0: per product"),
@@ -335,12 +341,16 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
         return eng_err_set(ENG_EINVAL, "compare config: compare.train_frac must be in (0, 1], not %g", c->train_frac);
     if (c->train_frac >= 1.0 && !c->eval_all)
         return eng_err_set(ENG_EINVAL, "compare config: train_frac 1 leaves no holdout; set compare.eval_all = 1");
+    if (c->warm_patience < 1 || c->fqe_warm_iterations < 1)
+        return eng_err_set(ENG_EINVAL, "compare config: compare.warm_patience and compare.fqe_warm_iterations >= 1 needed");
     if (c->fqe_products < -1 || c->fqe.iterations < 1 || c->fqe.steps < 1 || c->fqe.batch < 1 || c->fqe.hidden[0] < 1 ||
         c->fqe.hidden[1] < 1 || !(c->fqe.lr > 0) || c->fqe.n_boot < 0 || c->fqe.n_boot == 1)
         return eng_err_set(ENG_EINVAL, "compare config: compare.fqe_products >= -1, fqe.iterations/steps/batch/hidden1/"
                                        "hidden2 >= 1, fqe.lr > 0, fqe.n_boot 0 or >= 2 needed");
     if (c->like_periods != 0 && c->like_periods != 1)
         return eng_err_set(ENG_EINVAL, "compare config: compare.like_periods must be 0 or 1, not %d", c->like_periods);
+    if (c->promo_state != 0 && c->promo_state != 1)
+        return eng_err_set(ENG_EINVAL, "compare config: compare.promo_state must be 0 or 1, not %d", c->promo_state);
     if (c->uplift_ref < 0 || c->uplift_ref > 2)
         return eng_err_set(ENG_EINVAL, "compare config: compare.uplift_ref must be 0 (on-policy mean), 1 (DR) or 2 "
                                        "(incumbent price), not %d",

@@ -189,12 +189,37 @@ static int fqe_fill(const cmp_ctx *c, const fqe_buf *bp, const int *prod, int m,
     return ENG_OK;
 }
 
-/* FQE for products prod[0..m) (one chunk).  n = the largest transition count, n0 the largest
- * number of evaluation episodes; a product with fewer initial states repeats them in turn. */
-static int fqe_chunk(cmp_ctx *c, const int *prod, int m) {
+/* One ope_fqe_estimate call of a chunk, warm-started from the previous night's networks stored
+ * as <stem>.bin when they match (then compare.fqe_warm_iterations refreshes), and its networks
+ * stored for the next night.  K: actions (0 continuous).  Returns 0 or the failure. */
+static int fqe_call(cmp_ctx *c, const ope_fqe_data *dd, ope_fqe_cfg fc, const char *stem, const int *prod, int m,
+                    ope_result *out) {
+    const size_t np = ope_fqe_nparams(dd->d, dd->K, &fc);
+    float *init = NULL, *fin = NULL;
+    int rc = 0, warm = cmp_fqe_warm_load(c, stem, prod, m, dd->K, dd->P, np, &init);
+    if (warm) fc.iterations = c->cfg->fqe_warm_iterations;
+    fc.init_params = init;
+    if (c->cfg->ckpt_dir && np && !(fin = malloc((size_t)dd->P * np * sizeof *fin))) {
+        rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (FQE)");
+        goto done;
+    }
+    fc.final_params = fin;
+    if ((rc = ope_fqe_estimate(dd, &fc, c->be, out))) goto done;
+    cmp_fqe_warm_count(warm);
+    if (fin) rc = cmp_fqe_warm_save(c, stem, prod, m, dd->K, dd->P, np, fin);
+done:
+    free(init);
+    free(fin);
+    return rc;
+}
+
+/* FQE for products prod[0..m) (chunk number `chunk`).  n = the largest transition count, n0 the
+ * largest number of evaluation episodes; a product with fewer initial states repeats them. */
+static int fqe_chunk(cmp_ctx *c, const int *prod, int m, int chunk) {
     const int F = c->F, K = c->K;
     const exp_compare_cfg *cfg = c->cfg;
     int n, n0, rc = 0;
+    char stem[64];
     fqe_sizes(c, prod, m, &n, &n0);
     const size_t PD = (size_t)N_DISC * m;
     fqe_buf b;
@@ -207,14 +232,16 @@ static int fqe_chunk(cmp_ctx *c, const int *prod, int m) {
     fc.seed = eng_seed_derive(cfg->seed, 0x667165ULL + (uint64_t)prod[0]);
     ope_fqe_data dd = {(int)PD, n, F, K, b.s, b.s_next, b.reward, b.done, b.valid, b.action, b.pi_next,
                        NULL, NULL, NULL, n0, b.s0, b.pi0, NULL};
-    if ((rc = ope_fqe_estimate(&dd, &fc, c->be, b.out))) goto done;
+    snprintf(stem, sizeof stem, "fqe-c%d-disc", chunk);
+    if ((rc = fqe_call(c, &dd, fc, stem, prod, m, b.out))) goto done;
     for (int a = 0; a < N_DISC; a++)
         for (int i = 0; i < m; i++) c->res->products[prod[i]].longterm[a].v[OPE_FQE] = b.out[(size_t)a * m + i].v[OPE_FQE];
     /* DDPG: continuous actions; the first m networks' rows are every agent's common data */
     ope_fqe_data dc = {m, n, F, 0, b.s, b.s_next, b.reward, b.done, b.valid, NULL, NULL,
                        b.acont, b.tnext, NULL, n0, b.s0, NULL, b.t0};
     fc.seed = eng_seed_derive(fc.seed, 1);
-    if ((rc = ope_fqe_estimate(&dc, &fc, c->be, b.out))) goto done;
+    snprintf(stem, sizeof stem, "fqe-c%d-cont", chunk);
+    if ((rc = fqe_call(c, &dc, fc, stem, prod, m, b.out))) goto done;
     for (int i = 0; i < m; i++) c->res->products[prod[i]].longterm[EXP_AGENT_DDPG].v[OPE_FQE] = b.out[i].v[OPE_FQE];
 done:
     buf_free(&b);
@@ -228,6 +255,7 @@ int cmp_fqe_run(cmp_ctx *c) {
     int rc = 0, n_el = 0;
     res->fqe_products = 0;
     res->fqe_eligible = 0;
+    cmp_fqe_warm_reset();
     int *el = malloc((size_t)(P > 0 ? P : 1) * sizeof *el);
     if (!el) return eng_err_set(ENG_ENOMEM, "compare: out of memory (FQE)");
     for (int p = 0; p < P; p++)
@@ -261,19 +289,27 @@ int cmp_fqe_run(cmp_ctx *c) {
     /* chunks of compare.group_size sample products, formed per shard (sample order within it),
      * so a chunk holds one shard's products: under MPI every rank evaluates its own products
      * from its own rows, and one process with compare.shared_shards = K forms the same chunks.
-     * One shard: the sample's chunks in order. */
+     * One shard: the sample's chunks in order.  A chunk's number (its warm-start file's name)
+     * counts the chunks of every shard in shard order, so it is the same on every rank. */
     const int S = cmp_shard_count(c);
     int *chunk = malloc((size_t)(want > 0 ? want : 1) * sizeof *chunk);
     if (!chunk) rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (FQE)");
+    int nchunk = 0;
     for (int s = 0; s < S && !rc; s++) {
-        if (cfg->shard_count > 1 && s != cfg->shard_index) continue; /* MPI: its own shard */
+        int mine = !(cfg->shard_count > 1 && s != cfg->shard_index); /* MPI: its own shard */
         int m = 0;
         for (int i = 0; i < want && !rc; i++) {
             if (S > 1 && c->owner[el[i]] != s) continue;
             chunk[m++] = el[i];
-            if (m == cfg->group_size) rc = fqe_chunk(c, chunk, m), m = 0;
+            if (m == cfg->group_size) {
+                if (mine) rc = fqe_chunk(c, chunk, m, nchunk);
+                nchunk++, m = 0;
+            }
         }
-        if (m && !rc) rc = fqe_chunk(c, chunk, m);
+        if (m && !rc) {
+            if (mine) rc = fqe_chunk(c, chunk, m, nchunk);
+            nchunk++;
+        }
     }
     free(chunk);
     rc = cmp_shard_fqe_gather(c, el, want, rc); /* MPI: the values to rank 0; one process: rc */

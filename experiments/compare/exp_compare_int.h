@@ -26,6 +26,7 @@ typedef struct cmp_ctx {
     feat_norm norm;
     exp_results *res;
     ope_qmodel qm;         /* fitted before training (cmp_qmodel_fit); qm.D == 0: none */
+    uint8_t *row_promo;    /* [tr->n] the rows' promotion flags the model reads (owned), or NULL */
     double *sums;          /* [n_products][EXP_N_AGENTS][CMP_S_COUNT] */
     double *ess_p;         /* [n_products][EXP_N_AGENTS] per-product ESS of the agent's weights */
     double eval_res2;      /* sum of squared scaled residuals r - q(s, a) on evaluation rows */
@@ -54,6 +55,7 @@ typedef struct cmp_ctx {
                               model cannot value the row (compare.dyna; else NULL) */
     /* the shared networks' parameters (compare.shared = 1), copied into every product slot */
     float *sh_dqn, *sh_actor, *sh_critic;
+    int sh_loaded;         /* 1: the shared networks warm-started from the checkpoints */
 } cmp_ctx;
 
 /* A group of trained agents and the products they price.  Own groups: product i in slot i.
@@ -98,6 +100,9 @@ int cmp_shared_combine_loss(float *loss, const int *n, int P);
 /* Create the group's DQN and DDPG (slots P, keys [P] the products' stream keys): fresh, or with
  * every slot set to the shared parameters when compare.shared = 1.  Returns 0 or a status. */
 int cmp_group_create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys);
+/* Every slot of the group's DQN and DDPG (and their targets) := tonight's shared parameters
+ * (nothing without them).  Returns 0 or a status. */
+int cmp_group_set_shared(cmp_ctx *c, cmp_group *g);
 /* Fill the group's replays with its products' training rows (validation rows left out) and
  * train DQN for up to dqn_max steps and DDPG for up to ddpg_max steps, with early stopping on
  * each slot's validation rows when val_frac > 0 (the best parameters are restored).  poison:
@@ -134,6 +139,12 @@ static inline uint64_t cmp_ope_seed(const exp_compare_cfg *cfg) {
 }
 
 static inline int cmp_is_train(const cmp_ctx *c, size_t i) { return c->tr->t[i] < c->train_end; }
+/* 1 when an agent learns from transition i: a training row, and under compare.like_periods a
+ * normal (non-promotion) period, so the agents compare prices within like periods and never
+ * credit a promotion's lift to its price (their support is the normal periods' prices too). */
+static inline int cmp_is_learn(const cmp_ctx *c, size_t i) {
+    return cmp_is_train(c, i) && !(c->cfg->like_periods && cmp_row_promo(c, i));
+}
 static inline int cmp_is_eval(const cmp_ctx *c, size_t i) { return c->cfg->eval_all || c->tr->t[i] >= c->train_end; }
 
 /* Greedy actions of one product for the states of periods 0..T (T+1 entries): levels of
@@ -192,5 +203,19 @@ int cmp_totals(cmp_ctx *c);
  * status (a diverged group is not saved). */
 int cmp_group_try_load(const cmp_ctx *c, cmp_group *g);
 int cmp_group_save(const cmp_ctx *c, cmp_group *g);
+
+/* Warm nights (exp_compare_warm.c): the FQE networks of a chunk (nets networks of np
+ * parameters each, for the m products prod and K actions, 0 continuous) stored as <stem>.bin.
+ * load: 1 and *out (malloc'd, caller frees) when the source checkpoint folder holds the chunk
+ * under the same key, else 0 (*out NULL; a bad file is logged, never an error).  save: into
+ * ckpt_dir atomically (nothing without ckpt_dir, or when a parameter is not finite); 0 or
+ * ENG_EIO.  count: one chunk fitted warm (1) or cold (0) for exp_compare_last_fqe_warm; reset:
+ * the counts at the start of a run. */
+int cmp_fqe_warm_load(const cmp_ctx *c, const char *stem, const int *prod, int m, int K, int nets, size_t np,
+                      float **out);
+int cmp_fqe_warm_save(const cmp_ctx *c, const char *stem, const int *prod, int m, int K, int nets, size_t np,
+                      const float *params);
+void cmp_fqe_warm_count(int warm);
+void cmp_fqe_warm_reset(void);
 
 #endif

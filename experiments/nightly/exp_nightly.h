@@ -124,6 +124,8 @@ typedef struct exp_nightly_cfg {
     void *hook_ctx;
     const char *fault_product; /* this product's decision fails (as a real failure would) */
     int fault_kill_rank;       /* under MPI: this rank SIGKILLs itself mid-run (-1 = off) */
+    int test_drop_foreign;     /* after the comparison each rank blanks the history rows of the
+                                  products it does not own (exp_nightly_drop_foreign_rows) */
     void (*publish_hook)(void *ctx, int step); /* called after publish steps 1..3 (exp_publish.h) */
 } exp_nightly_cfg;
 
@@ -181,6 +183,8 @@ typedef struct exp_nightly_summary {
     size_t peak_rss;
     int n_ranks;              /* MPI ranks of the run (1 without mpirun) */
     int rank_lost;            /* the run failed because a rank failed, died or did not answer */
+    int n_decided_here;       /* products this process decided (its own: docs/mpi.md) */
+    int *n_decided_by_rank;   /* rank 0: [n_ranks] products each rank decided (owned) */
 } exp_nightly_summary;
 
 void exp_nightly_summary_free(exp_nightly_summary *s); /* frees failed[]; safe when zeroed */
@@ -208,6 +212,9 @@ const char *exp_seen_name(int seen);
 /* EXP_SEEN_NORMAL when product p's history charged `price` (within 1.25%) in a period without a
  * promotion, EXP_SEEN_PROMO_ONLY when only in promotion periods, else EXP_SEEN_NEVER. */
 int exp_nightly_price_seen(const db_history *h, int p, double price);
+/* The same over product p's periods 0 .. n_periods - 1 only (a backtest's history holds the
+ * period after the night too). */
+int exp_nightly_price_seen_upto(const db_history *h, int p, double price, int n_periods);
 /* Product p's money scale (exp_nightly_sense.c): *per_unit converts its reward to money per
  * period (mean traffic for the per-visitor kinds, else 1), *mean_period = its mean revenue (or
  * profit) per period, *plausible = the largest uplift per period its normal periods make
