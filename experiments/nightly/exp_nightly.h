@@ -184,7 +184,8 @@ typedef struct exp_nightly_summary {
     int n_ranks;              /* MPI ranks of the run (1 without mpirun) */
     int rank_lost;            /* the run failed because a rank failed, died or did not answer */
     int n_decided_here;       /* products this process decided (its own: docs/mpi.md) */
-    int *n_decided_by_rank;   /* rank 0: [n_ranks] products each rank decided (owned) */
+    int *n_decided_by_rank;   /* rank 0 under MPI: [n_ranks] products each rank decided (owned;
+                                 NULL in one process: n_decided_here) */
 } exp_nightly_summary;
 
 void exp_nightly_summary_free(exp_nightly_summary *s); /* frees failed[]; safe when zeroed */
