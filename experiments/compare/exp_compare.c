@@ -310,6 +310,8 @@ static int group_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
     if (own_nets) {
         if (g->loaded) warm_loaded++;
         else warm_fresh++;
+    } else {
+        ENG_INFO("compare: %s: the shared networks (compare.shared, no fine-tuning)", g->name);
     }
     if (!g->loaded && (rc = cmp_group_create_agents(c, g, keys))) return rc;
     agt_linucb_cfg lc = cfg->linucb;
