@@ -148,8 +148,44 @@ typedef struct expl_item {
     int m;
     double nb[2 * EXP_EXPLORE_MAX_SIDE];
     double r0, r[2 * EXP_EXPLORE_MAX_SIDE]; /* revenue at the decided price and at each neighbour */
-    double cost;                            /* expected loss if explored: mean of max(r0 - r[k], 0) */
+    double w0, w[2 * EXP_EXPLORE_MAX_SIDE]; /* if explored: probability of the decided price and of
+                                               each neighbour (uniform: 0 and 1 / m) */
+    double cost;                            /* expected loss if explored: sum of w[k] max(r0 - r[k], 0) */
 } expl_item;
+
+/* Thompson mode: draw product i's price from {decided: 1 - q + q w0, nb[k]: q w[k]} (one uniform
+ * of the product's stream) into d; updates the summary. */
+static void draw_thompson(const exp_nightly_cfg *cfg, const char *id, const expl_item *it, double q,
+                          exp_nightly_decision *d, exp_explore_summary *s) {
+    eng_rng rng;
+    eng_rng_seed(&rng, product_seed(cfg, id));
+    const double u = eng_rng_uniform(&rng), pd = 1.0 - q + q * it->w0;
+    int n = 0, pick = -1; /* -1: the decided price */
+    if (pd > 0) d->support_price[n] = d->decided_price, d->support_prob[n] = pd, n++;
+    for (int k = 0; k < it->m; k++) d->support_price[n] = it->nb[k], d->support_prob[n] = q * it->w[k], n++;
+    if (!(u < pd)) { /* inverse CDF over the neighbours (the last one takes any rounding left) */
+        double acc = pd;
+        pick = it->m - 1;
+        for (int k = 0; k < it->m; k++)
+            if (u < (acc += q * it->w[k])) {
+                pick = k;
+                break;
+            }
+    }
+    d->n_support = n;
+    if (pick < 0) {
+        d->propensity = pd;
+        return;
+    }
+    d->explored = 1;
+    d->price = it->nb[pick];
+    d->propensity = q * it->w[pick];
+    d->explore_cost = it->r0 - it->r[pick];
+    s->n_explored++;
+    s->cost += d->explore_cost;
+    size_t len = strlen(d->reason);
+    snprintf(d->reason + len, sizeof d->reason - len, "|explore:thompson");
+}
 
 /* Draw product i's price (item it, probability q) into d; updates the summary. */
 static void draw_one(const exp_nightly_cfg *cfg, const char *id, const expl_item *it, double q, exp_nightly_decision *d,
@@ -213,13 +249,18 @@ int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const e
             s.n_pinned++;
             continue;
         }
-        if ((it[i].m = neighbours(cfg, h, p, di, it[i].nb)) == 0) {
+        if (cfg->explore.mode == EXP_EXPLORE_THOMPSON) it[i].m = exp_explore_thompson(cfg, h, p, di, &it[i].w0, it[i].nb, it[i].w);
+        else {
+            it[i].m = neighbours(cfg, h, p, di, it[i].nb);
+            for (int k = 0; k < it[i].m; k++) it[i].w[k] = 1.0 / it[i].m;
+        }
+        if (it[i].m == 0) {
             s.n_no_neighbour++;
             continue;
         }
         for (int k = 0; k < it[i].m; k++) {
             it[i].r[k] = demand_revenue(&m, it[i].nb[k]);
-            it[i].cost += fmax(it[i].r0 - it[i].r[k], 0.0) / it[i].m; /* a neighbour that looks better funds nothing */
+            it[i].cost += fmax(it[i].r0 - it[i].r[k], 0.0) * it[i].w[k]; /* a neighbour that looks better funds nothing */
         }
         s.n_eligible++;
         cost_sum += it[i].cost;
@@ -232,7 +273,9 @@ int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const e
     s.prob = q;
     s.cost_expected = q * cost_sum;
     for (int i = 0; i < n && q > 0; i++)
-        if (it[i].m > 0) draw_one(cfg, res->products[i].product_id, &it[i], q, &d[i], &s);
+        if (it[i].m > 0 && cfg->explore.mode == EXP_EXPLORE_THOMPSON)
+            draw_thompson(cfg, res->products[i].product_id, &it[i], q, &d[i], &s);
+        else if (it[i].m > 0) draw_one(cfg, res->products[i].product_id, &it[i], q, &d[i], &s);
     s.cost_share = s.revenue > 0 ? s.cost / s.revenue : NAN;
     free(it);
     ENG_INFO("nightly: exploration: %d of %d eligible products explored (probability %.4g; %d pinned, %d without a "
