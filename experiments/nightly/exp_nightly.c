@@ -300,8 +300,9 @@ static char *config_text(const exp_nightly_cfg *cfg) {
     for (int i = 0; i < cfg->n_products; i++) o += (size_t)snprintf(t + o, len - o, "%s%s", i ? "," : "", cfg->products[i]);
     o += (size_t)snprintf(t + o, len - o, "\n");
     if (cfg->explore.share > 0) /* only when on: the run id of a run without exploration is unchanged */
-        snprintf(t + o, len - o, "nightly.explore.share = %g\nnightly.explore.max_step = %g\nnightly.explore.max_cost = %g\n",
-                 cfg->explore.share, cfg->explore.max_step, cfg->explore.max_cost);
+        snprintf(t + o, len - o, "nightly.explore.share = %g\nnightly.explore.max_step = %g\nnightly.explore.max_cost = %g\n%s",
+                 cfg->explore.share, cfg->explore.max_step, cfg->explore.max_cost,
+                 cfg->explore.mode == EXP_EXPLORE_THOMPSON ? "nightly.explore.mode = 1\n" : "");
     free(ct);
     return t;
 }
@@ -383,9 +384,10 @@ static int nightly_prepare(nightly_run *r) {
         return eng_err_set(ENG_EINVAL, "nightly: window_days must be >= 0, min_periods >= 1, 0 < gate_level < 1, "
                                        "gate_mode 0 (ope), 1 (model) or 2 (both), 1 <= gate_steps <= 20");
     if (!(cfg->explore.share >= 0 && cfg->explore.share <= 1) || !(cfg->explore.max_step > 0 && cfg->explore.max_step < 1) ||
-        !(cfg->explore.max_cost >= 0 && cfg->explore.max_cost <= 1))
-        return eng_err_set(ENG_EINVAL, "nightly: explore.share must be in [0, 1], explore.max_step in (0, 1) and "
-                           "explore.max_cost in [0, 1]");
+        !(cfg->explore.max_cost >= 0 && cfg->explore.max_cost <= 1) ||
+        (cfg->explore.mode != EXP_EXPLORE_NEIGHBOUR && cfg->explore.mode != EXP_EXPLORE_THOMPSON))
+        return eng_err_set(ENG_EINVAL, "nightly: explore.share must be in [0, 1], explore.max_step in (0, 1), "
+                           "explore.max_cost in [0, 1] and explore.mode 0 or 1");
     if ((st = exp_compare_cfg_check(&cfg->compare))) return st;
     if ((st = env_guard_cfg_check(&cfg->compare.guard))) return st;
     if ((st = eng_backend_select(cfg->compare.device, &r->be))) return st;
