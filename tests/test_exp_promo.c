@@ -53,7 +53,7 @@ static double qmodel_gap(const env_transitions *tr, const db_history *h, int awa
     assert_non_null(pf);
     for (size_t r = 0; r < tr->n; r++) pf[r] = h->promo[(size_t)tr->product[r] * NT + tr->t[r]];
     env_grid g = env_grid_default();
-    ope_qmodel_data d = {tr, off, NP, FEAT_N, g.K, &g, NT, 8, 1, 1e-3, 5, aware ? pf : NULL};
+    ope_qmodel_data d = {tr, off, NP, FEAT_N, g.K, &g, NT, 8, 1, 1e-3, 5, NULL, NULL, 0, aware ? pf : NULL};
     ope_qmodel m = {0};
     assert_int_equal(ope_qmodel_fit(&d, &m), ENG_OK);
     double *z = malloc((size_t)ope_qmodel_dim(FEAT_N, g.K) * sizeof *z), q[64], s = 0;

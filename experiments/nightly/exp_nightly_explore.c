@@ -73,22 +73,21 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* The median of the products' own elasticities (EXPL_EPS_FALLBACK when none has one). */
-static int pooled_elasticity(const db_history *h, const exp_results *res, int n, double *eps) {
-    double *v = eng_malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
-    if (!v) return ENG_ENOMEM;
-    int k = 0;
-    for (int i = 0; i < n; i++) {
-        int p = res->products[i].index;
-        if (p < 0 || p >= h->n_products) continue;
-        expl_demand m = demand_fit(h, p, EXPL_EPS_FALLBACK);
-        if (m.own) v[k++] = m.eps;
-    }
+/* The median of the elasticities v[0..k) (sorted here; EXPL_EPS_FALLBACK when k = 0): the same
+ * value whatever order they arrive in. */
+static double median_eps(double *v, int k) {
     qsort(v, (size_t)k, sizeof *v, cmp_double);
-    *eps = k ? (k % 2 ? v[k / 2] : 0.5 * (v[k / 2 - 1] + v[k / 2])) : EXPL_EPS_FALLBACK;
-    free(v);
-    return ENG_OK;
+    return k ? (k % 2 ? v[k / 2] : 0.5 * (v[k / 2 - 1] + v[k / 2])) : EXPL_EPS_FALLBACK;
 }
+
+int exp_explore_own_eps(const db_history *h, int p, double *eps) {
+    if (p < 0 || p >= h->n_products) return 0;
+    expl_demand m = demand_fit(h, p, EXPL_EPS_FALLBACK);
+    *eps = m.eps;
+    return m.own;
+}
+
+double exp_explore_pooled_eps(double *eps, int n) { return median_eps(eps, n); }
 
 /* A float setting as the decimal a team typed (0.2f -> 0.2, not 0.20000000298...), so the
  * logged probabilities are the ones set. */
@@ -143,16 +142,8 @@ static uint64_t product_seed(const exp_nightly_cfg *cfg, const char *id) {
                            hsh);
 }
 
-/* Per eligible product: its neighbours and expected cost, kept between the two passes. */
-typedef struct expl_item {
-    int m;
-    double nb[2 * EXP_EXPLORE_MAX_SIDE];
-    double r0, r[2 * EXP_EXPLORE_MAX_SIDE]; /* revenue at the decided price and at each neighbour */
-    double cost;                            /* expected loss if explored: mean of max(r0 - r[k], 0) */
-} expl_item;
-
 /* Draw product i's price (item it, probability q) into d; updates the summary. */
-static void draw_one(const exp_nightly_cfg *cfg, const char *id, const expl_item *it, double q, exp_nightly_decision *d,
+static void draw_one(const exp_nightly_cfg *cfg, const char *id, const exp_explore_cand *it, double q, exp_nightly_decision *d,
                      exp_explore_summary *s) {
     eng_rng rng;
     eng_rng_seed(&rng, product_seed(cfg, id));
@@ -177,8 +168,29 @@ static void draw_one(const exp_nightly_cfg *cfg, const char *id, const expl_item
     snprintf(d->reason + len, sizeof d->reason - len, "|explore");
 }
 
-int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const exp_results *res,
-                        exp_nightly_decision *d, int n, exp_explore_summary *out) {
+int exp_explore_candidate(const exp_nightly_cfg *cfg, const db_history *h, int p, const exp_nightly_decision *d,
+                          double eps_pool, exp_explore_cand *c) {
+    memset(c, 0, sizeof *c);
+    c->kind = EXP_EXPLORE_NONE;
+    if (p < 0 || p >= h->n_products || !(isfinite(d->price) && d->price > 0)) return ENG_OK;
+    expl_demand m = demand_fit(h, p, eps_pool);
+    c->r0 = demand_revenue(&m, d->price);
+    c->kind = EXP_EXPLORE_FAILED;
+    if (d->failed) return ENG_OK;
+    c->kind = EXP_EXPLORE_PINNED;
+    if (h->explore_off && h->explore_off[p]) return ENG_OK;
+    c->kind = EXP_EXPLORE_NO_NEIGHBOUR;
+    if ((c->m = neighbours(cfg, h, p, d, c->nb)) == 0) return ENG_OK;
+    c->kind = EXP_EXPLORE_ELIGIBLE;
+    for (int k = 0; k < c->m; k++) {
+        c->r[k] = demand_revenue(&m, c->nb[k]);
+        c->cost += fmax(c->r0 - c->r[k], 0.0) / c->m; /* a neighbour that looks better funds nothing */
+    }
+    return ENG_OK;
+}
+
+int exp_explore_apply(const exp_nightly_cfg *cfg, const exp_results *res, const exp_explore_cand *cand,
+                      exp_nightly_decision *d, int n, exp_explore_summary *out) {
     exp_explore_summary s;
     memset(&s, 0, sizeof s);
     for (int i = 0; i < n; i++) {
@@ -193,36 +205,17 @@ int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const e
         if (out) *out = s;
         return ENG_OK;
     }
-    double eps_pool = EXPL_EPS_FALLBACK;
-    expl_item *it = eng_calloc((size_t)(n > 0 ? n : 1), sizeof *it);
-    if (!it || pooled_elasticity(h, res, n, &eps_pool)) {
-        free(it);
-        return ENG_ENOMEM;
-    }
-    double cost_sum = 0;
+    double cost_sum = 0; /* summed in catalogue order, whichever process made the candidates */
     for (int i = 0; i < n; i++) {
-        const exp_product_result *pr = &res->products[i];
-        exp_nightly_decision *di = &d[i];
-        const int p = pr->index;
-        if (p < 0 || p >= h->n_products || !(isfinite(di->price) && di->price > 0)) continue;
-        expl_demand m = demand_fit(h, p, eps_pool);
-        it[i].r0 = demand_revenue(&m, di->price);
-        s.revenue += it[i].r0;
-        if (di->failed) continue;
-        if (h->explore_off && h->explore_off[p]) {
-            s.n_pinned++;
-            continue;
+        const exp_explore_cand *c = &cand[i];
+        if (c->kind == EXP_EXPLORE_NONE) continue;
+        s.revenue += c->r0;
+        if (c->kind == EXP_EXPLORE_PINNED) s.n_pinned++;
+        else if (c->kind == EXP_EXPLORE_NO_NEIGHBOUR) s.n_no_neighbour++;
+        else if (c->kind == EXP_EXPLORE_ELIGIBLE) {
+            s.n_eligible++;
+            cost_sum += c->cost;
         }
-        if ((it[i].m = neighbours(cfg, h, p, di, it[i].nb)) == 0) {
-            s.n_no_neighbour++;
-            continue;
-        }
-        for (int k = 0; k < it[i].m; k++) {
-            it[i].r[k] = demand_revenue(&m, it[i].nb[k]);
-            it[i].cost += fmax(it[i].r0 - it[i].r[k], 0.0) / it[i].m; /* a neighbour that looks better funds nothing */
-        }
-        s.n_eligible++;
-        cost_sum += it[i].cost;
     }
     /* the budget: q x expected cost <= max_cost x the night's expected revenue */
     double q = setting(cfg->explore.share);
@@ -232,9 +225,8 @@ int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const e
     s.prob = q;
     s.cost_expected = q * cost_sum;
     for (int i = 0; i < n && q > 0; i++)
-        if (it[i].m > 0) draw_one(cfg, res->products[i].product_id, &it[i], q, &d[i], &s);
+        if (cand[i].kind == EXP_EXPLORE_ELIGIBLE) draw_one(cfg, res->products[i].product_id, &cand[i], q, &d[i], &s);
     s.cost_share = s.revenue > 0 ? s.cost / s.revenue : NAN;
-    free(it);
     ENG_INFO("nightly: exploration: %d of %d eligible products explored (probability %.4g; %d pinned, %d without a "
              "neighbour inside the guardrails); expected revenue given up %.4g per period, %.3f%% of %.4g (budget %.3f%%)",
              s.n_explored, s.n_eligible, s.prob, s.n_pinned, s.n_no_neighbour, s.cost, 100.0 * s.cost_share, s.revenue,
@@ -243,10 +235,27 @@ int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const e
     return ENG_OK;
 }
 
-int exp_nightly_explore_step(const exp_nightly_cfg *cfg, const db_history *h, exp_results *res, exp_nightly_decision *d,
-                             db_recommendation *recs, const exp_nightly_decision *const *rdec, size_t nrec,
-                             exp_explore_summary *out) {
-    int st = exp_nightly_explore(cfg, h, res, d, res->n_products, out);
+int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const exp_results *res,
+                        exp_nightly_decision *d, int n, exp_explore_summary *out) {
+    exp_explore_cand *cand = eng_calloc((size_t)(n > 0 ? n : 1), sizeof *cand);
+    double *v = eng_malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
+    int st = cand && v ? ENG_OK : ENG_ENOMEM;
+    if (!st && cfg->explore.share > 0) {
+        int k = 0;
+        for (int i = 0; i < n; i++) k += exp_explore_own_eps(h, res->products[i].index, &v[k]);
+        const double eps_pool = exp_explore_pooled_eps(v, k);
+        for (int i = 0; i < n; i++) exp_explore_candidate(cfg, h, res->products[i].index, &d[i], eps_pool, &cand[i]);
+    }
+    if (!st) st = exp_explore_apply(cfg, res, cand, d, n, out);
+    free(cand);
+    free(v);
+    return st;
+}
+
+int exp_nightly_explore_step(const exp_nightly_cfg *cfg, const exp_explore_cand *cand, exp_results *res,
+                             exp_nightly_decision *d, db_recommendation *recs, const exp_nightly_decision *const *rdec,
+                             size_t nrec, exp_explore_summary *out) {
+    int st = exp_explore_apply(cfg, res, cand, d, res->n_products, out);
     if (st) return st;
     res->explore_on = out->on; /* for the report */
     res->n_explore_eligible = out->n_eligible;
