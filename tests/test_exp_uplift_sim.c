@@ -78,8 +78,8 @@ static double run_case(int pooled_q, int uplift_ref, int check) {
     cfg.pooled_q = pooled_q;
     cfg.uplift_ref = uplift_ref;
     /* the default preset's promotion flag IS the price cut (a price <= 0.85 x list), not an
-     * exogenous promotion: every period counts (docs/compare.md, "Promotions"), and the reward
-     * model must not read the flag as state (it would take the price effect for a promotion's) */
+     * exogenous promotion: every period counts, and the flag, a function of the action, is not
+     * state for the reward model (docs/compare.md, "Promotions") */
     cfg.like_periods = 0;
     cfg.promo_state = 0;
     exp_results *r = NULL;

@@ -231,6 +231,7 @@ static int write_recs_json(FILE *f, void *vctx) {
         json_object_object_add(seen, exp_seen_name(k), json_object_new_int(s->n_seen[k]));
     json_object_object_add(sm, "repriced_new_price_seen", seen);
     json_object_object_add(sm, "n_uplift_capped", json_object_new_int(s->n_capped));
+    json_object_object_add(sm, "n_uplift_above_mean", json_object_new_int(s->n_above_mean));
     json_object_object_add(sm, "gate", json_object_new_string(exp_gate_mode_name(c->gate_mode)));
     json_object_object_add(sm, "n_partial_moves", json_object_new_int(s->n_partial));
     json_object_object_add(sm, "exploration", exp_explore_summary_json(&s->explore));
@@ -256,6 +257,7 @@ static int write_recs_json(FILE *f, void *vctx) {
         json_object_object_add(o, "mean_per_period", jnum(d->mean_period));
         json_object_object_add(o, "plausible_per_period", jnum(d->plausible));
         json_object_object_add(o, "uplift_capped", json_object_new_boolean(d->capped));
+        json_object_object_add(o, "uplift_above_mean", json_object_new_boolean(exp_nightly_above_mean(d)));
         json_object_object_add(o, "evidence", json_object_new_string(d->hold >= 0 ? "none" : d->by_model ? "demand_model" : "ope"));
         json_object_object_add(o, "move_share", jnum(d->hold < 0 ? d->frac : NAN));
         exp_explore_decision_json(o, d, r->price_scale);
@@ -520,6 +522,7 @@ static void count_decision(exp_nightly_summary *sum, const decision *d) {
         else sum->n_same++;
         if (cents != 0) sum->n_seen[d->seen]++;
         sum->n_capped += d->capped;
+        sum->n_above_mean += exp_nightly_above_mean(d);
         sum->n_partial += d->frac < 0.999;
         sum->n_by_model += d->by_model;
     }

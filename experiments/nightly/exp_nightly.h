@@ -180,6 +180,8 @@ typedef struct exp_nightly_summary {
     int n_seen[4];            /* repriced products by where the history charged the new price
                                  (EXP_SEEN_*): normal period, only promotion periods, never */
     int n_capped;             /* deployments whose expected uplift was capped at the plausible */
+    int n_above_mean;         /* deployments whose expected uplift (after the cap) exceeds the
+                                 product's mean revenue per period (reason |uplift_above_mean) */
     int n_partial;            /* deployments taking part of the agent's move (exp_gate.h) */
     int n_by_model;           /* deployments on the demand model's evidence */
     exp_explore_summary explore; /* logged exploration (zero when off) */
@@ -261,6 +263,10 @@ typedef struct exp_nightly_decision {
     double support_prob[EXP_EXPLORE_MAX_SUPPORT];
     double explore_cost; /* expected revenue per period given up by the draw (engine's estimate) */
 } exp_nightly_decision;
+
+/* 1 when decision d is deployed and its expected uplift in money per period exceeds the
+ * product's mean revenue (profit) per period: more than its whole average period. */
+int exp_nightly_above_mean(const exp_nightly_decision *d);
 
 /* Logged exploration, a step of its own after the decisions (docs/nightly.md, "Logged
  * exploration"): every decision d[0..n) gets decided_price = price and propensity 1; with
