@@ -16,78 +16,31 @@
 #include "eng_rng.h"
 #include "eng_util.h"
 #include "env_action.h"
+#include "feat_demand.h"
 
-/* Elasticity clip of the demand estimate, and the fallback when no product could be fitted. */
-#define EXPL_EPS_MIN (-6.0)
-#define EXPL_EPS_MAX 0.0
-#define EXPL_EPS_FALLBACK (-1.5)
-#define EXPL_MIN_POINTS 8
-
-/* The engine's demand estimate of one product: units(q) = exp(a) q^eps. */
+/* The engine's demand estimate of one product: the product's demand model (feat_demand.h, the
+ * one the gate and the agents' model-based transitions use) in a normal period now. */
 typedef struct expl_demand {
-    double a, eps;
-    int own;   /* 1: the product's own fit; 0: pooled elasticity */
-    int ok;    /* 0: no usable sales (revenue estimate 0) */
+    feat_demand m;
+    feat_demand_ctx now;
 } expl_demand;
 
-/* Log-log least squares of product p's units on its price over its present periods with
- * units > 0, with Duan's smearing so exp(a) q^eps is a mean, not a median.  Sets own = 1 when
- * the product has EXPL_MIN_POINTS points and price variation, else leaves eps for the caller
- * (own = 0) and fits only the level a for the given eps. */
-static expl_demand demand_fit(const db_history *h, int p, double eps_pooled) {
-    expl_demand m = {0, eps_pooled, 0, 0};
-    double sx = 0, sy = 0, sxx = 0, sxy = 0;
-    long n = 0;
-    for (int t = 0; t < h->n_periods; t++) {
-        size_t c = (size_t)p * h->n_periods + t;
-        if (!h->present[c] || !(h->price[c] > 0) || !(h->units[c] > 0)) continue;
-        double x = log(h->price[c]), y = log((double)h->units[c]);
-        sx += x, sy += y, sxx += x * x, sxy += x * y, n++;
+/* Fit product p's demand model at price scale inc (> 0) over its present periods; rows is
+ * scratch of h->n_periods rows.  m->m.ok = 0 when it could not be fitted (too few rows, no
+ * sales). */
+static void demand_fit(const db_history *h, int p, double inc, feat_demand_row *rows, expl_demand *m) {
+    size_t n = 0;
+    feat_demand_rows_history(h, p, inc, inc, rows, &n, &m->now);
+    if (feat_demand_fit(&m->m, rows, n, inc, -1)) {
+        eng_err_clear();
+        m->m.ok = 0;
     }
-    if (n == 0) return m;
-    double mx = sx / n, my = sy / n, vxx = sxx / n - mx * mx;
-    if (n >= EXPL_MIN_POINTS && vxx > 1e-4) {
-        double b = (sxy / n - mx * my) / vxx;
-        m.eps = b < EXPL_EPS_MIN ? EXPL_EPS_MIN : b > EXPL_EPS_MAX ? EXPL_EPS_MAX : b;
-        m.own = 1;
-    }
-    m.a = my - m.eps * mx;
-    double smear = 0;
-    for (int t = 0; t < h->n_periods; t++) {
-        size_t c = (size_t)p * h->n_periods + t;
-        if (!h->present[c] || !(h->price[c] > 0) || !(h->units[c] > 0)) continue;
-        smear += exp(log((double)h->units[c]) - (m.a + m.eps * log(h->price[c])));
-    }
-    m.a += log(smear / n);
-    m.ok = isfinite(m.a);
-    return m;
 }
 
 /* Expected revenue per period at price q (0 without a usable fit). */
 static double demand_revenue(const expl_demand *m, double q) {
-    return m->ok && q > 0 ? exp(m->a + (1 + m->eps) * log(q)) : 0.0;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The median of the products' own elasticities (EXPL_EPS_FALLBACK when none has one). */
-static int pooled_elasticity(const db_history *h, const exp_results *res, int n, double *eps) {
-    double *v = eng_malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
-    if (!v) return ENG_ENOMEM;
-    int k = 0;
-    for (int i = 0; i < n; i++) {
-        int p = res->products[i].index;
-        if (p < 0 || p >= h->n_products) continue;
-        expl_demand m = demand_fit(h, p, EXPL_EPS_FALLBACK);
-        if (m.own) v[k++] = m.eps;
-    }
-    qsort(v, (size_t)k, sizeof *v, cmp_double);
-    *eps = k ? (k % 2 ? v[k / 2] : 0.5 * (v[k / 2 - 1] + v[k / 2])) : EXPL_EPS_FALLBACK;
-    free(v);
-    return ENG_OK;
+    const double r = feat_demand_rate(&m->m, q, &m->now, 0.0, NULL);
+    return isfinite(r) ? r * m->m.traffic_mean : 0.0;
 }
 
 /* A float setting as the decimal a team typed (0.2f -> 0.2, not 0.20000000298...), so the
@@ -193,10 +146,11 @@ int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const e
         if (out) *out = s;
         return ENG_OK;
     }
-    double eps_pool = EXPL_EPS_FALLBACK;
     expl_item *it = eng_calloc((size_t)(n > 0 ? n : 1), sizeof *it);
-    if (!it || pooled_elasticity(h, res, n, &eps_pool)) {
+    feat_demand_row *rows = eng_malloc((size_t)(h->n_periods > 0 ? h->n_periods : 1) * sizeof *rows);
+    if (!it || !rows) {
         free(it);
+        free(rows);
         return ENG_ENOMEM;
     }
     double cost_sum = 0;
@@ -205,7 +159,8 @@ int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const e
         exp_nightly_decision *di = &d[i];
         const int p = pr->index;
         if (p < 0 || p >= h->n_products || !(isfinite(di->price) && di->price > 0)) continue;
-        expl_demand m = demand_fit(h, p, eps_pool);
+        expl_demand m;
+        demand_fit(h, p, di->incumbent > 0 ? di->incumbent : di->price, rows, &m);
         it[i].r0 = demand_revenue(&m, di->price);
         s.revenue += it[i].r0;
         if (di->failed) continue;
@@ -235,6 +190,7 @@ int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const e
         if (it[i].m > 0) draw_one(cfg, res->products[i].product_id, &it[i], q, &d[i], &s);
     s.cost_share = s.revenue > 0 ? s.cost / s.revenue : NAN;
     free(it);
+    free(rows);
     ENG_INFO("nightly: exploration: %d of %d eligible products explored (probability %.4g; %d pinned, %d without a "
              "neighbour inside the guardrails); expected revenue given up %.4g per period, %.3f%% of %.4g (budget %.3f%%)",
              s.n_explored, s.n_eligible, s.prob, s.n_pinned, s.n_no_neighbour, s.cost, 100.0 * s.cost_share, s.revenue,
