@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eng_par.h"
 #include "eng_util.h"
 #include "feat.h"
 
@@ -35,6 +36,7 @@
 struct env_behaviour {
     env_behaviour_kind kind;
     int K, n_products;
+    int over_ranks;     /* fitted over every rank's rows (cfg.over_ranks) */
     env_grid grid;
     /* counts */
     double alpha, beta;
@@ -219,16 +221,30 @@ static int counts_fit(env_behaviour *b, const int32_t *product, const int16_t *j
     b->pool_row = eng_calloc((size_t)K, sizeof(double));
     b->off = eng_calloc((size_t)b->n_products + 1, sizeof(int64_t));
     tr = eng_malloc((n ? n : 1) * sizeof *tr);
-    if (!b->pool || !b->pool_row || !b->off || !tr) {
-        rc = ENG_ENOMEM;
-        goto done;
-    }
+    if (!b->pool || !b->pool_row || !b->off || !tr) rc = ENG_ENOMEM;
+    if (b->over_ranks) rc = eng_par_agree(rc); /* collective below: every rank or none */
+    if (rc) goto done;
     for (size_t i = 0; i < n; i++) {
         tr[i].p = product[i];
         tr[i].j = j[i];
         tr[i].k = k[i];
         b->pool[(size_t)j[i] * K + k[i]] += 1.0;
         b->pool_row[j[i]] += 1.0;
+    }
+    if (b->over_ranks) { /* the pooled counts of every rank (integers: exact) */
+        int64_t *v = eng_malloc(((size_t)K * K + K) * sizeof *v);
+        rc = v ? ENG_OK : ENG_ENOMEM;
+        if ((rc = eng_par_agree(rc))) {
+            free(v);
+            goto done;
+        }
+        for (int i = 0; i < K * K; i++) v[i] = (int64_t)b->pool[i];
+        for (int i = 0; i < K; i++) v[K * K + i] = (int64_t)b->pool_row[i];
+        rc = eng_par_allreduce_i64(v, K * K + K, ENG_PAR_SUM);
+        for (int i = 0; !rc && i < K * K; i++) b->pool[i] = (double)v[i];
+        for (int i = 0; !rc && i < K; i++) b->pool_row[i] = (double)v[K * K + i];
+        free(v);
+        if (rc) goto done;
     }
     qsort(tr, n, sizeof *tr, cmp_triple);
     size_t m = 0; /* distinct triples */
@@ -509,6 +525,103 @@ static int mnl_fit_product(int K, const double *B, const int16_t *J, const int16
     return ENG_OK;
 }
 
+/* One row of the pooled subsample as it crosses between ranks: its position in the catalogue's
+ * row order, its standardised features, incumbent level and logged level. */
+typedef struct pool_rec {
+    int64_t g;
+    double x[NX];
+    int32_t j, l;
+} pool_rec;
+
+static int cmp_pool_rec(const void *a, const void *b) {
+    const pool_rec *x = a, *y = b;
+    return (x->g > y->g) - (x->g < y->g);
+}
+
+/* The pooled fit's stride subsample over every rank's rows (cfg->over_ranks): each product's
+ * first row's position in the catalogue's row order (product rows counted in catalogue order,
+ * one allgather of (catalogue index, rows)), then the rows at positions 0, stride, 2 stride, ...
+ * (stride from every rank's row count, as one process would take them), gathered to every rank
+ * and put in position order.  *X [m][NX] (standardised), *J, *L [m]: malloc'd, the caller
+ * frees.  Collective.  Returns 0, ENG_ENOMEM, ENG_EINVAL (catalogue index out of range) or the
+ * exchange's failure. */
+static int pool_sample_split(const env_behaviour *b, const rows_src *src, const int16_t *lev, const size_t *order,
+                             const size_t *poff, const env_behaviour_cfg *cfg, double **X, int16_t **J,
+                             int16_t **L, size_t *m_out) {
+    const int P = b->n_products, NC = cfg->n_catalogue;
+    int rc = ENG_OK;
+    int64_t *mine = eng_malloc((size_t)(P ? P : 1) * 2 * sizeof *mine), *start = eng_calloc((size_t)NC + 1, sizeof *start);
+    size_t *counts = eng_calloc((size_t)eng_par_size(), sizeof *counts), total = 0;
+    char *all = NULL, *sel_all = NULL;
+    pool_rec *sel = NULL;
+    if (!mine || !start || !counts) rc = ENG_ENOMEM;
+    for (int p = 0; !rc && p < P; p++) {
+        mine[2 * p] = cfg->gidx ? cfg->gidx[p] : p;
+        mine[2 * p + 1] = (int64_t)(poff[p + 1] - poff[p]);
+        if (mine[2 * p] < 0 || mine[2 * p] >= NC)
+            rc = eng_err_set(ENG_EINVAL, "behaviour policy: catalogue index %lld of %d", (long long)mine[2 * p], NC);
+    }
+    if ((rc = eng_par_agree(rc))) goto done;
+    if ((rc = eng_par_allgatherv(mine, (size_t)P * 2 * sizeof *mine, &all, counts))) goto done;
+    for (int r = 0; r < eng_par_size(); r++) total += counts[r];
+    for (size_t o = 0; o + 2 * sizeof(int64_t) <= total; o += 2 * sizeof(int64_t)) {
+        int64_t e[2];
+        memcpy(e, all + o, sizeof e);
+        if (e[0] >= 0 && e[0] < NC) start[e[0] + 1] += e[1];
+    }
+    for (int i = 0; i < NC; i++) start[i + 1] += start[i];
+    const int64_t n_all = start[NC];
+    int64_t stride = (n_all + cfg->pool_max_rows - 1) / cfg->pool_max_rows;
+    if (stride < 1) stride = 1;
+    size_t ns = 0;
+    for (int p = 0; p < P; p++) { /* this rank's rows of the subsample */
+        int64_t g0 = start[mine[2 * p]], k0 = (stride - g0 % stride) % stride;
+        if (k0 < mine[2 * p + 1]) ns += (size_t)((mine[2 * p + 1] - 1 - k0) / stride + 1);
+    }
+    sel = eng_malloc((ns ? ns : 1) * sizeof *sel);
+    rc = eng_par_agree(sel ? ENG_OK : ENG_ENOMEM);
+    if (rc) goto done;
+    size_t k = 0;
+    for (int p = 0; p < P; p++) {
+        int64_t g0 = start[mine[2 * p]];
+        for (int64_t q = (stride - g0 % stride) % stride; q < mine[2 * p + 1]; q += stride, k++) {
+            size_t i = order[poff[p] + (size_t)q];
+            int j;
+            memset(&sel[k], 0, sizeof sel[k]);
+            sel[k].g = g0 + q;
+            row_x(src, i, sel[k].x, &j);
+            standardise(b, sel[k].x);
+            sel[k].j = j;
+            sel[k].l = lev[i];
+        }
+    }
+    if ((rc = eng_par_allgatherv(sel, ns * sizeof *sel, &sel_all, counts))) goto done;
+    total = 0;
+    for (int r = 0; r < eng_par_size(); r++) total += counts[r];
+    const size_t m = total / sizeof(pool_rec);
+    pool_rec *rec = (pool_rec *)(void *)sel_all;
+    qsort(rec, m, sizeof *rec, cmp_pool_rec);
+    *X = eng_malloc((m ? m : 1) * NX * sizeof **X);
+    *J = eng_malloc((m ? m : 1) * sizeof **J);
+    *L = eng_malloc((m ? m : 1) * sizeof **L);
+    if (!*X || !*J || !*L) rc = ENG_ENOMEM;
+    if ((rc = eng_par_agree(rc))) goto done;
+    for (size_t r = 0; r < m; r++) {
+        memcpy(*X + r * NX, rec[r].x, sizeof rec[r].x);
+        (*J)[r] = (int16_t)rec[r].j;
+        (*L)[r] = (int16_t)rec[r].l;
+    }
+    *m_out = m;
+done:
+    free(mine);
+    free(start);
+    free(counts);
+    free(all);
+    free(sel);
+    free(sel_all);
+    return rc;
+}
+
 static int mnl_fit(env_behaviour *b, const rows_src *src, const int32_t *product, const int16_t *lev, size_t n,
                    const env_behaviour_cfg *cfg) {
     const int K = b->K, P = b->n_products, q = K + NZ;
@@ -516,7 +629,7 @@ static int mnl_fit(env_behaviour *b, const rows_src *src, const int32_t *product
     size_t stride = (size_t)(((long long)n + cfg->pool_max_rows - 1) / cfg->pool_max_rows);
     if (stride < 1) stride = 1;
     size_t m = n ? (n - 1) / stride + 1 : 0;
-    double *X = NULL, *B = NULL, *work = NULL, *cnt = NULL;
+    double *X = NULL, *B = NULL, *work = NULL, *cnt = NULL, *sq = NULL;
     int16_t *J = NULL, *Lv = NULL;
     size_t *order = NULL, *poff = NULL;
     b->W = eng_calloc((size_t)K * NX, sizeof(double));
@@ -524,33 +637,42 @@ static int mnl_fit(env_behaviour *b, const rows_src *src, const int32_t *product
     b->dg = eng_calloc((size_t)(P ? P : 1) * NZ, sizeof(double));
     b->xbar = eng_calloc((size_t)(P ? P : 1) * NX, sizeof(double));
     cnt = eng_calloc((size_t)(P ? P : 1), sizeof(double));
+    sq = eng_calloc((size_t)(P ? P : 1) * NX, sizeof(double));
     poff = eng_calloc((size_t)P + 1, sizeof(size_t));
     order = eng_malloc((n ? n : 1) * sizeof(size_t));
     X = eng_malloc((m ? m : 1) * NX * sizeof(double));
     J = eng_malloc((m ? m : 1) * sizeof(int16_t));
     Lv = eng_malloc((m ? m : 1) * sizeof(int16_t));
     work = eng_malloc(((size_t)K + (size_t)q * (q + 4)) * sizeof(double));
-    if (!b->W || !b->u || !b->dg || !b->xbar || !cnt || !poff || !order || !X || !J || !Lv || !work) {
+    if (!b->W || !b->u || !b->dg || !b->xbar || !cnt || !sq || !poff || !order || !X || !J || !Lv || !work)
         rc = ENG_ENOMEM;
-        goto done;
-    }
-    /* pass 1: feature means and sds over all rows, per-product means; rows grouped by product */
-    double s1[NX] = {0}, s2[NX] = {0}, x[NX];
+    if (cfg->over_ranks) rc = eng_par_agree(rc); /* collective below: every rank or none */
+    if (rc) goto done;
+    /* pass 1: feature means and sds over all rows (each product's sums in row order, added
+     * exactly across products), per-product means; rows grouped by product */
+    double x[NX];
     for (size_t i = 0; i < n; i++) {
         int j;
         row_x(src, i, x, &j);
-        double *xb = b->xbar + (size_t)product[i] * NX;
+        double *xb = b->xbar + (size_t)product[i] * NX, *xq = sq + (size_t)product[i] * NX;
         for (int d = 0; d < NX; d++) {
-            s1[d] += x[d];
-            s2[d] += x[d] * x[d];
             xb[d] += x[d];
+            xq[d] += x[d] * x[d];
         }
         cnt[product[i]] += 1.0;
         poff[product[i] + 1]++;
     }
+    eng_xsum acc[2 * NX];
+    int64_t n_all = (int64_t)n;
+    eng_xsum_zero(acc, 2 * NX);
+    for (int p = 0; p < P; p++)
+        for (int d = 0; d < NX; d++) eng_xsum_add(&acc[d], b->xbar[(size_t)p * NX + d]), eng_xsum_add(&acc[NX + d], sq[(size_t)p * NX + d]);
+    if (cfg->over_ranks &&
+        ((rc = eng_par_allreduce_xsum(acc, 2 * NX)) || (rc = eng_par_allreduce_i64(&n_all, 1, ENG_PAR_SUM))))
+        goto done;
     for (int d = 0; d < NX; d++) {
-        b->mu[d] = n ? s1[d] / (double)n : 0.0;
-        double v = n ? s2[d] / (double)n - b->mu[d] * b->mu[d] : 0.0;
+        b->mu[d] = n_all ? eng_xsum_round(&acc[d]) / (double)n_all : 0.0;
+        double v = n_all ? eng_xsum_round(&acc[NX + d]) / (double)n_all - b->mu[d] * b->mu[d] : 0.0;
         b->sd[d] = v > 1e-12 ? sqrt(v) : 1.0;
         b->xbar_pool[d] = b->mu[d];
     }
@@ -564,13 +686,19 @@ static int mnl_fit(env_behaviour *b, const rows_src *src, const int32_t *product
     for (size_t i = 0; i < n; i++) order[poff[product[i]]++] = i; /* poff[p] walks to the end of p's block */
     for (int p = P; p > 0; p--) poff[p] = poff[p - 1]; /* restore the starts */
     poff[0] = 0;
-    /* pass 2: pooled fit on the stride subsample */
-    for (size_t r = 0; r < m; r++) {
-        int j;
-        row_x(src, r * stride, X + r * NX, &j);
-        standardise(b, X + r * NX);
-        J[r] = (int16_t)j;
-        Lv[r] = lev[r * stride];
+    /* pass 2: pooled fit on the stride subsample (split: of every rank's rows, exchanged) */
+    if (cfg->over_ranks) {
+        free(X), free(J), free(Lv);
+        X = NULL, J = NULL, Lv = NULL;
+        if ((rc = pool_sample_split(b, src, lev, order, poff, cfg, &X, &J, &Lv, &m))) goto done;
+    } else {
+        for (size_t r = 0; r < m; r++) {
+            int j;
+            row_x(src, r * stride, X + r * NX, &j);
+            standardise(b, X + r * NX);
+            J[r] = (int16_t)j;
+            Lv[r] = lev[r * stride];
+        }
     }
     if ((rc = mnl_fit_pool(b, X, J, Lv, m, cfg))) goto done;
     /* pass 3: product offsets (rows of p in order[poff[p] .. poff[p + 1])) */
@@ -618,6 +746,7 @@ done:
     free(Lv);
     free(work);
     free(cnt);
+    free(sq);
     free(order);
     free(poff);
     return rc;
@@ -648,6 +777,7 @@ static int fit_common(env_behaviour **out, const env_grid *g, int n_products, co
     b->K = g->K;
     b->grid = *g;
     b->n_products = n_products;
+    b->over_ranks = cfg->over_ranks;
     b->alpha = cfg->alpha;
     b->beta = cfg->beta;
     b->eps = cfg->eps;
@@ -701,14 +831,16 @@ int env_behaviour_fit_states(env_behaviour **out, const env_grid *g, int n_produ
     if ((rc = env_behaviour_cfg_check(cfg))) return rc;
     if (n_products < 0 || (n && (!product || !state_raw || !ref || !k)))
         return eng_err_set(ENG_EINVAL, "behaviour policy: need the logged rows (product, state, ref, level)");
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; !rc && i < n; i++) {
         if (product[i] < 0 || product[i] >= n_products || k[i] < 0 || k[i] >= g->K)
-            return eng_err_set(ENG_EINVAL, "behaviour policy: row %zu out of range (product %d of %d, level %d, K %d)", i,
-                               (int)product[i], n_products, (int)k[i], g->K);
-        if (!(ref[i] > 0.0f) || !isfinite(ref[i]))
-            return eng_err_set(ENG_EINVAL, "behaviour policy: row %zu has reference price %g (need > 0)", i,
-                               (double)ref[i]);
+            rc = eng_err_set(ENG_EINVAL, "behaviour policy: row %zu out of range (product %d of %d, level %d, K %d)", i,
+                             (int)product[i], n_products, (int)k[i], g->K);
+        else if (!(ref[i] > 0.0f) || !isfinite(ref[i]))
+            rc = eng_err_set(ENG_EINVAL, "behaviour policy: row %zu has reference price %g (need > 0)", i,
+                             (double)ref[i]);
     }
+    if (cfg->over_ranks) rc = eng_par_agree(rc); /* the fit is collective: every rank or none */
+    if (rc) return rc;
     rows_src src = {g, state_raw, ref, NULL};
     return fit_common(out, g, n_products, product, &src, k, n, cfg);
 }

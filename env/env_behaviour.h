@@ -56,6 +56,16 @@ typedef struct env_behaviour_cfg {
     double eps;               /* mnl: uniform mixing, in (0, 1); default 0.01 */
     int max_iter;             /* mnl: pooled Newton iterations, >= 1; default 50 */
     long pool_max_rows;       /* mnl: rows used by the pooled fit (stride subsample), >= 1; default 200000 */
+    /* Split fits (an MPI run whose ranks each hold some products' rows, docs/mpi.md); 0 / NULL:
+     * one process holds every row.  over_ranks = 1 makes the fit collective: the pooled parts
+     * (counts: the pooled counts; mnl: the feature standardisation, summed exactly, and the
+     * stride subsample of the pooled fit, taken by each row's position in the catalogue's row
+     * order and exchanged) come from every rank's rows, so every rank gets the pooled model one
+     * process would fit on all rows in catalogue order; the per-product parts stay local.
+     * The rows must be grouped by product, each product's rows in period order. */
+    int over_ranks;
+    const int *gidx;          /* [n_products] each product's catalogue index (NULL: its index) */
+    int n_catalogue;          /* products in the catalogue (every rank's), > every gidx */
 } env_behaviour_cfg;
 env_behaviour_cfg env_behaviour_default(void);
 /* 0, or ENG_EINVAL naming the bad field. */

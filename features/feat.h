@@ -120,6 +120,14 @@ typedef struct feat_norm {
  * Requires 0 <= t_begin < t_end <= n_periods.  Returns 0 or ENG_EINVAL. */
 int feat_norm_fit(feat_norm *nm, const db_history *h, const int *products, int n_products, int t_begin,
                   int t_end);
+/* feat_norm_fit, exact: each product's sums in period order, combined across products exactly
+ * (eng_xsum; two passes, the mean then the squared deviations), so the statistics are the same
+ * for any order or split of the products.  over_ranks = 1 (an MPI run whose ranks each hold a
+ * share of the products, docs/mpi.md): collective, the sums are over every rank's products
+ * (a rank may pass none) and every rank gets the same statistics.  feat_norm_fit = over_ranks
+ * 0.  Returns 0, ENG_EINVAL, or (over_ranks) the failure of any rank / the exchange. */
+int feat_norm_fit_ex(feat_norm *nm, const db_history *h, const int *products, int n_products, int t_begin, int t_end,
+                     int over_ranks);
 /* Normalise n_rows state vectors [n_rows][FEAT_N] in place.  ENG_EFORMAT on a layout
  * mismatch (norm fitted by another layout). */
 int feat_norm_apply(const feat_norm *nm, float *x, size_t n_rows);

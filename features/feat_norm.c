@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "eng_par.h"
 #include "eng_util.h"
 #include "feat.h"
 
@@ -18,45 +19,72 @@ static void norm_identity(feat_norm *nm) {
     }
 }
 
-int feat_norm_fit(feat_norm *nm, const db_history *h, const int *products, int n_products, int t_begin,
-                  int t_end) {
-    if (!nm || !h || t_begin < 0 || t_end <= t_begin || t_end > h->n_periods)
-        return eng_err_set(ENG_EINVAL, "feat_norm_fit: bad training window [%d, %d) for %d periods", t_begin, t_end,
-                           h ? h->n_periods : 0);
-    int np = products ? n_products : h->n_products;
-    if (np <= 0) return eng_err_set(ENG_EINVAL, "feat_norm_fit: no products");
-    for (int i = 0; products && i < np; i++)
-        if (products[i] < 0 || products[i] >= h->n_products)
-            return eng_err_set(ENG_EINVAL, "feat_norm_fit: product index %d out of range", products[i]);
-    const feat_layout *L = feat_layout_get();
-    double sum[FEAT_N] = {0}, sum2[FEAT_N] = {0}, shift[FEAT_N] = {0};
+/* One pass over the listed products' states: per product a double sum in period order of x
+ * (pass 1) or of (x - mean)^2 (pass 2, mean given), added exactly into acc[FEAT_N], so the
+ * result does not depend on the order of the products nor on how they are split over ranks.
+ * Returns 0 or feat_state's failure. */
+static int norm_pass(const db_history *h, const int *products, int np, int t_begin, int t_end, const double *mean,
+                     eng_xsum *acc) {
     float x[FEAT_N];
-    long n = 0;
     for (int i = 0; i < np; i++) {
         int p = products ? products[i] : i;
+        double part[FEAT_N] = {0};
         for (int t = t_begin; t < t_end; t++) {
             int rc = feat_state(h, p, t, x);
             if (rc) return rc;
-            if (n == 0) /* shifted sums keep the variance accurate for large means */
-                for (int f = 0; f < FEAT_N; f++) shift[f] = x[f];
             for (int f = 0; f < FEAT_N; f++) {
-                double d = (double)x[f] - shift[f];
-                sum[f] += d;
-                sum2[f] += d * d;
+                double d = mean ? (double)x[f] - mean[f] : (double)x[f];
+                part[f] += mean ? d * d : d;
             }
-            n++;
         }
+        for (int f = 0; f < FEAT_N; f++) eng_xsum_add(&acc[f], part[f]);
     }
+    return ENG_OK;
+}
+
+int feat_norm_fit(feat_norm *nm, const db_history *h, const int *products, int n_products, int t_begin,
+                  int t_end) {
+    return feat_norm_fit_ex(nm, h, products, n_products, t_begin, t_end, 0);
+}
+
+int feat_norm_fit_ex(feat_norm *nm, const db_history *h, const int *products, int n_products, int t_begin, int t_end,
+                     int over_ranks) {
+    int rc = ENG_OK;
+    if (!nm || !h || t_begin < 0 || t_end <= t_begin || t_end > h->n_periods)
+        rc = eng_err_set(ENG_EINVAL, "feat_norm_fit: bad training window [%d, %d) for %d periods", t_begin, t_end,
+                         h ? h->n_periods : 0);
+    int np = !h ? 0 : products ? n_products : h->n_products;
+    if (!rc && np <= 0 && !over_ranks) rc = eng_err_set(ENG_EINVAL, "feat_norm_fit: no products");
+    for (int i = 0; !rc && products && i < np; i++)
+        if (products[i] < 0 || products[i] >= h->n_products)
+            rc = eng_err_set(ENG_EINVAL, "feat_norm_fit: product index %d out of range", products[i]);
+    if (over_ranks && (rc = eng_par_agree(rc))) return rc;
+    if (rc) return rc;
+    const feat_layout *L = feat_layout_get();
+    eng_xsum acc[FEAT_N];
+    double mean[FEAT_N];
+    int64_t n = (int64_t)np * (t_end - t_begin);
+    eng_xsum_zero(acc, FEAT_N);
+    rc = norm_pass(h, products, np, t_begin, t_end, NULL, acc);
+    if (over_ranks && ((rc = eng_par_agree(rc)) || (rc = eng_par_allreduce_xsum(acc, FEAT_N)) ||
+                       (rc = eng_par_allreduce_i64(&n, 1, ENG_PAR_SUM))))
+        return rc;
+    if (rc) return rc;
+    if (n <= 0) return eng_err_set(ENG_EINVAL, "feat_norm_fit: no products");
+    for (int f = 0; f < FEAT_N; f++) mean[f] = eng_xsum_round(&acc[f]) / (double)n;
+    eng_xsum_zero(acc, FEAT_N);
+    rc = norm_pass(h, products, np, t_begin, t_end, mean, acc);
+    if (over_ranks && ((rc = eng_par_agree(rc)) || (rc = eng_par_allreduce_xsum(acc, FEAT_N)))) return rc;
+    if (rc) return rc;
     norm_identity(nm);
     nm->t_begin = t_begin;
     nm->t_end = t_end;
-    nm->n_rows = n;
+    nm->n_rows = (long)n;
     for (int f = 0; f < FEAT_N; f++) {
         if (L->kinds[f] != FEAT_KIND_CONT) continue;
-        double m = sum[f] / (double)n;
-        double var = sum2[f] / (double)n - m * m;
+        double var = eng_xsum_round(&acc[f]) / (double)n;
         double sd = var > 0.0 ? sqrt(var) : 0.0;
-        nm->mean[f] = (float)(m + shift[f]);
+        nm->mean[f] = (float)mean[f];
         nm->std[f] = sd < 1e-6 ? 1.0f : (float)sd;
     }
     return ENG_OK;

@@ -6,7 +6,9 @@
  *     all-reduce of split sums equals the one-process sum bit for bit, integer / min / max
  *     all-reduce, broadcast, gather and allgather in rank order, agree naming the failing
  *     rank, the gradient all-reduce of a shared model (eng_model_grads_allreduce: both ranks get
- *     the same gradient, the full batch's up to rounding), and a rank that stays silent past the timeout makes the other return ENG_EIO
+ *     the same gradient, the full batch's up to rounding), the cross-product fits of a split
+ *     history (feature normalisation, pooled reward model) equal to the one-process fits bit for
+ *     bit, and a rank that stays silent past the timeout makes the other return ENG_EIO
  *     instead of waiting. */
 #include "test_common.h"
 
@@ -19,6 +21,11 @@
 #include "eng_par.h"
 #include "eng_util.h"
 #include "eng_xsum.h"
+#include "env_behaviour.h"
+#include "env_sim.h"
+#include "env_transitions.h"
+#include "feat.h"
+#include "ope_qmodel.h"
 
 #define NV 20000
 
@@ -176,7 +183,105 @@ static void test_par_two_ranks(void **state) {
     assert_non_null(strstr(buf, "rank 1: gradient all-reduce ok"));
     assert_non_null(strstr(buf, "rank 0: shard tie ok"));
     assert_non_null(strstr(buf, "rank 1: shard tie ok"));
+    assert_non_null(strstr(buf, "rank 0: split fits ok"));
+    assert_non_null(strstr(buf, "rank 1: split fits ok"));
     assert_non_null(strstr(buf, "rank 0: silent rank detected"));
+}
+
+/* The cross-product fits of a split history (docs/mpi.md): rank r passes the products p with
+ * p % 2 == r (over_ranks = 1); the fits must equal the one-process fits on every product bit
+ * for bit: the feature normalisation, the pooled reward model (with 1 and with 3 folds) and
+ * the behaviour model (mnl on every row and on a stride subsample; counts), the last from this
+ * rank's rows alone.
+ * 0 when equal, else the line of the first difference. */
+static int split_fits(int r) {
+    db_history *h = NULL;
+    env_sim_log *lg = NULL;
+    env_transitions *tr = NULL;
+    int bad = 0;
+    if (env_sim_generate(ENV_SIM_PRESET_DEFAULT, NULL, 7, 60, 1, 19723, 5, &h, &lg)) return __LINE__;
+    env_sim_log_free(lg);
+    int mine[7], nm = 0;
+    unsigned char use[7];
+    for (int p = 0; p < h->n_products; p++) {
+        use[p] = p % 2 == r;
+        if (use[p]) mine[nm++] = p;
+    }
+    feat_norm all, split;
+    if (feat_norm_fit(&all, h, NULL, 0, 0, 45) || feat_norm_fit_ex(&split, h, mine, nm, 0, 45, 1)) bad = __LINE__;
+    if (!bad && (memcmp(all.mean, split.mean, sizeof all.mean) || memcmp(all.std, split.std, sizeof all.std) ||
+                 all.n_rows != split.n_rows))
+        bad = __LINE__;
+    env_transitions_cfg tc = env_transitions_default();
+    tc.norm = &all;
+    if (!bad && env_transitions_build(h, &tc, &tr)) bad = __LINE__;
+    size_t off[8] = {0};
+    for (size_t i = 0; !bad && i < tr->n; i++) off[tr->product[i] + 1]++;
+    for (int p = 0; p < 7; p++) off[p + 1] += off[p];
+    env_grid grid = tc.grid;
+    for (int folds = 1; !bad && folds <= 3; folds += 2) {
+        ope_qmodel_data d = {tr, off, 7, FEAT_N, grid.K, &grid, 45, 10, folds, 1.0, 77, NULL, NULL, 0};
+        ope_qmodel qa, qs;
+        memset(&qa, 0, sizeof qa), memset(&qs, 0, sizeof qs);
+        if (ope_qmodel_fit(&d, &qa)) bad = __LINE__;
+        d.use = use, d.over_ranks = 1;
+        if (!bad && ope_qmodel_fit(&d, &qs)) bad = __LINE__;
+        if (!bad && (memcmp(qa.beta, qs.beta, (size_t)folds * qa.D * sizeof *qa.beta) ||
+                     memcmp(qa.mean, qs.mean, (size_t)qa.D * sizeof *qa.mean) ||
+                     memcmp(qa.sd, qs.sd, (size_t)qa.D * sizeof *qa.sd) || qa.kappa != qs.kappa ||
+                     qa.resid_var != qs.resid_var || qa.n_train != qs.n_train))
+            bad = __LINE__;
+        for (int p = 0; !bad && p < 7; p++) {
+            if (!use[p]) continue;
+            if (qa.scale[p] != qs.scale[p] || qa.lo[p] != qs.lo[p] || qa.hi[p] != qs.hi[p]) bad = __LINE__;
+            for (int g = 0; g < folds; g++)
+                if (qa.icpt[(size_t)g * 7 + p] != qs.icpt[(size_t)g * 7 + p]) bad = __LINE__;
+        }
+        ope_qmodel_free(&qa);
+        ope_qmodel_free(&qs);
+    }
+    env_transitions_free(tr);
+    tr = NULL;
+    /* the behaviour model on raw states: this rank's products' rows only (local product
+     * indices, catalogue indices in gidx), pooled parts over both ranks */
+    tc.norm = NULL;
+    if (!bad && env_transitions_build(h, &tc, &tr)) bad = __LINE__;
+    size_t n = bad ? 0 : tr->n, nl = 0;
+    int32_t *pl = malloc((n + 1) * sizeof *pl);
+    float *st = malloc((n + 1) * FEAT_N * sizeof *st), *ref = malloc((n + 1) * sizeof *ref);
+    int16_t *lev = malloc((n + 1) * sizeof *lev);
+    int loc[7];
+    for (int i = 0; i < nm; i++) loc[mine[i]] = i;
+    for (size_t i = 0; i < n; i++) {
+        int p = tr->product[i];
+        if (!use[p]) continue;
+        pl[nl] = loc[p], ref[nl] = tr->ref_price[i], lev[nl] = tr->level[i];
+        memcpy(st + nl * FEAT_N, tr->state + i * FEAT_N, FEAT_N * sizeof *st);
+        nl++;
+    }
+    for (int v = 0; !bad && v < 3; v++) { /* mnl, mnl on a stride subsample, counts */
+        env_behaviour_cfg bc = env_behaviour_default();
+        if (v == 1) bc.pool_max_rows = 37;
+        if (v == 2) bc.kind = ENV_BEHAV_COUNTS;
+        env_behaviour *ba = NULL, *bs = NULL;
+        if (env_behaviour_fit_states(&ba, &grid, 7, tr->product, tr->state, tr->ref_price, tr->level, n, &bc))
+            bad = __LINE__;
+        bc.over_ranks = 1, bc.gidx = mine, bc.n_catalogue = 7;
+        if (!bad && env_behaviour_fit_states(&bs, &grid, nm, pl, st, ref, lev, nl, &bc)) bad = __LINE__;
+        double pa[64], ps[64];
+        for (size_t i = 0; !bad && i < nl; i++) {
+            if (env_behaviour_probs_state(ba, mine[pl[i]], st + i * FEAT_N, ref[i], pa) ||
+                env_behaviour_probs_state(bs, pl[i], st + i * FEAT_N, ref[i], ps) ||
+                memcmp(pa, ps, (size_t)grid.K * sizeof *pa))
+                bad = __LINE__;
+        }
+        env_behaviour_free(ba);
+        env_behaviour_free(bs);
+    }
+    free(pl), free(st), free(ref), free(lev);
+    env_transitions_free(tr);
+    db_history_free(h);
+    return bad;
 }
 
 /* Under mpirun: every check on both ranks; prints "rank R: exchanges ok" when all pass. */
@@ -283,6 +388,12 @@ static int worker(void) {
         }
         eng_model_free(mine);
         eng_model_free(both);
+    }
+    {
+        int line = split_fits(r);
+        CHECK(line == 0);
+        printf("rank %d: split fits ok\n", r);
+        fflush(stdout);
     }
     /* a silent rank: rank 1 comes 3 s late, rank 0 waits at most 1 s */
     eng_par_set_timeout(r == 0 ? 1 : 10);

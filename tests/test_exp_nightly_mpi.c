@@ -102,7 +102,8 @@ static char *pushed(const char *run_id) {
     const char *v[1] = {run_id};
     PGresult *r = PQexecParams(conn,
                                "SELECT coalesce(string_agg(concat_ws('|', product_id, price, incumbent_price, agent,"
-                               " reason, expected_uplift, ci_low, ci_high), E'\\n' ORDER BY product_id), '')"
+                               " reason, expected_uplift, ci_low, ci_high, decided_price, propensity, support_prices,"
+                               " support_probs), E'\\n' ORDER BY product_id), '')"
                                " FROM price_recommendations WHERE run_id = $1",
                                1, NULL, v, NULL, NULL, 0);
     assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
@@ -140,6 +141,43 @@ static char *report_without_timings(const char *tag, const char *run_id) {
     return s;
 }
 
+/* The pushed rows of both runs must be equal; on a difference both go into files and diff. */
+static void assert_same_rows(const char *one, const char *two) {
+    if (!strcmp(one, two)) return;
+    char p1[700], p2[700], cmd[1600];
+    snprintf(p1, sizeof p1, "%s/mpi_pushed_one.txt", test_tmpdir());
+    snprintf(p2, sizeof p2, "%s/mpi_pushed_two.txt", test_tmpdir());
+    FILE *f1 = fopen(p1, "w"), *f2 = fopen(p2, "w");
+    if (f1) fprintf(f1, "%s\n", one), fclose(f1);
+    if (f2) fprintf(f2, "%s\n", two), fclose(f2);
+    snprintf(cmd, sizeof cmd, "diff '%s' '%s'", p1, p2);
+    if (system(cmd)) {}
+    fail_msg("pushed rows differ between one process and two ranks (diff above)");
+}
+
+/* The decisions were made on the products' owner ranks: the log's "decisions made per rank"
+ * line (rank 0's) counts every product once, and rank 1 decided exactly the products whose
+ * results it sent to rank 0 in the comparison ("rank 0 received N products"). */
+static void assert_decided_on_owners(const char *out, int ranks) {
+    const char *l = strstr(out, "decisions made per rank:");
+    if (!l) fail_msg("no 'decisions made per rank' line:\n%s", out);
+    int n0 = -1, n1 = -1, got = -1;
+    if (ranks == 1) {
+        assert_int_equal(sscanf(l, "decisions made per rank: rank 0: %d", &n0), 1);
+        assert_int_equal(n0, NPROD);
+        return;
+    }
+    assert_int_equal(sscanf(l, "decisions made per rank: rank 0: %d rank 1: %d", &n0, &n1), 2);
+    const char *g = strstr(out, "compare: rank 0 received ");
+    assert_non_null(g);
+    assert_int_equal(sscanf(g, "compare: rank 0 received %d products", &got), 1);
+    printf("decided per rank: rank 0 %d, rank 1 %d (rank 1 trained %d)\n", n0, n1, got);
+    assert_int_equal(n0 + n1, NPROD);
+    assert_true(n1 > 0);
+    assert_int_equal(n1, got);
+    assert_non_null(strstr(out, "decided on the owner rank: rank 0 ")); /* the run summary's line */
+}
+
 static void test_same_as_one_process(void **state) {
     (void)state;
     skip_without_mpi();
@@ -159,7 +197,12 @@ static void test_same_as_one_process(void **state) {
                               (const char *const[]){id1}), NPROD);
     assert_non_null(strstr(slurp(log), "compare: pooled: ")); /* the short-history model trained */
     assert_non_null(strstr(slurp(log), "shared networks in 2 data-parallel shards (2 here"));
-    rc = run_nightly(2, "2024-02-20", "two", flags, log, sizeof log);
+    assert_decided_on_owners(slurp(log), 1);
+    /* rank 0 and rank 1 blank the rows of the products they do not own after the comparison
+     * (as a rank-local load leaves them): the decisions must not need them */
+    char flags2[512];
+    snprintf(flags2, sizeof flags2, "%s --test-drop-foreign-rows", flags);
+    rc = run_nightly(2, "2024-02-20", "two", flags2, log, sizeof log);
     if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 0) fail_msg("mpirun -np 2 nightly failed (%d):\n%s", rc, slurp(log));
     const char *out = slurp(log);
     assert_non_null(strstr(out, "products split over 2 ranks"));
@@ -170,17 +213,8 @@ static void test_same_as_one_process(void **state) {
     assert_string_equal(id1, id2); /* the same night and configuration: the same run */
     assert_string_equal(st, "finished");
     char *two = pushed(id2);
-    if (strcmp(one, two)) { /* both into files, the difference printed line by line */
-        char p1[700], p2[700], cmd[1600];
-        snprintf(p1, sizeof p1, "%s/mpi_pushed_one.txt", test_tmpdir());
-        snprintf(p2, sizeof p2, "%s/mpi_pushed_two.txt", test_tmpdir());
-        FILE *f1 = fopen(p1, "w"), *f2 = fopen(p2, "w");
-        if (f1) fprintf(f1, "%s\n", one), fclose(f1);
-        if (f2) fprintf(f2, "%s\n", two), fclose(f2);
-        snprintf(cmd, sizeof cmd, "diff '%s' '%s'", p1, p2);
-        if (system(cmd)) {}
-        fail_msg("pushed rows differ between one process and two ranks (diff above)");
-    }
+    assert_same_rows(one, two);
+    assert_decided_on_owners(out, 2);
     long deployed = tdb_long(conn, "SELECT count(*) FROM price_recommendations WHERE run_id = $1 AND reason LIKE 'deploy:%'",
                              1, (const char *const[]){id2});
     printf("%d rows equal (%ld deployed by an agent, the rest held)\n", NPROD, deployed);
@@ -197,6 +231,45 @@ static void test_same_as_one_process(void **state) {
     if (strcmp(r1, r2)) fail_msg("report.json differs between one process and two ranks");
     free(r1);
     free(r2);
+}
+
+/* Logged exploration on: each rank makes its products' candidates (neighbouring prices, the
+ * demand fit's revenues, with the pooled elasticity from every rank's own fits), rank 0 the
+ * budget and the draws: the same pushed prices, propensities and support as one process. */
+static void test_same_with_exploration(void **state) {
+    (void)state;
+    skip_without_mpi();
+    char log[600], id1[128], id2[128], st[32], sum[2048];
+    const char *flags = "--compare.shared_shards=2 --nightly.explore.share=0.5 --nightly.explore.max_cost=0.2";
+    int rc = run_nightly(0, "2024-02-19", "xone", flags, log, sizeof log);
+    if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 0) fail_msg("one-process nightly failed (%d):\n%s", rc, slurp(log));
+    assert_decided_on_owners(slurp(log), 1);
+    run_row("2024-02-19", id1, sizeof id1, st, sizeof st, sum, sizeof sum);
+    assert_string_equal(st, "finished");
+    char *one = pushed(id1);
+    const char *q = "SELECT coalesce(n_explored, -1) FROM pricing_runs WHERE run_id = $1";
+    long n1 = tdb_long(conn, q, 1, (const char *const[]){id1});
+    char flags2[512];
+    snprintf(flags2, sizeof flags2, "%s --test-drop-foreign-rows", flags);
+    rc = run_nightly(2, "2024-02-19", "xtwo", flags2, log, sizeof log);
+    if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 0) fail_msg("mpirun -np 2 nightly failed (%d):\n%s", rc, slurp(log));
+    const char *out = slurp(log);
+    assert_non_null(strstr(out, "nightly: exploration: "));
+    run_row("2024-02-19", id2, sizeof id2, st, sizeof st, sum, sizeof sum);
+    assert_string_equal(id1, id2);
+    assert_string_equal(st, "finished");
+    char *two = pushed(id2);
+    assert_same_rows(one, two);
+    assert_decided_on_owners(out, 2);
+    long n2 = tdb_long(conn, q, 1, (const char *const[]){id2});
+    long nx = tdb_long(conn, "SELECT count(*) FROM price_recommendations WHERE run_id = $1 AND propensity < 1", 1,
+                       (const char *const[]){id2});
+    printf("exploration: %ld explored in both runs; %ld rows with a drawn distribution\n", n2, nx);
+    assert_int_equal(n1, n2);
+    assert_true(n2 > 0); /* the draws happened: the budget rule and the draws were exercised */
+    assert_true(nx > 0);
+    free(one);
+    free(two);
 }
 
 static void test_dead_rank_pushes_nothing(void **state) {
@@ -222,6 +295,7 @@ static void test_dead_rank_pushes_nothing(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_as_one_process),
+        cmocka_unit_test(test_same_with_exploration),
         cmocka_unit_test(test_dead_rank_pushes_nothing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -138,8 +138,30 @@ static void test_h5_roundtrip(void **state) {
     db_history_free(h);
 }
 
+/* The statistics do not depend on the order of the products (exact sums across products:
+ * the same for any split over MPI ranks, docs/mpi.md): reversed order, bit-identical. */
+static void test_order_free(void **state) {
+    (void)state;
+    db_history *h = fx_random(9, 40, 21);
+    assert_non_null(h);
+    int rev[9];
+    for (int i = 0; i < 9; i++) rev[i] = 8 - i;
+    feat_norm a, b;
+    assert_int_equal(feat_norm_fit(&a, h, NULL, 0, 3, 35), ENG_OK);
+    assert_int_equal(feat_norm_fit(&b, h, rev, 9, 3, 35), ENG_OK);
+    assert_memory_equal(a.mean, b.mean, sizeof a.mean);
+    assert_memory_equal(a.std, b.std, sizeof a.std);
+    assert_int_equal(a.n_rows, 9 * 32);
+    /* over_ranks in one process = the plain fit */
+    assert_int_equal(feat_norm_fit_ex(&b, h, NULL, 0, 3, 35, 1), ENG_OK);
+    assert_memory_equal(a.mean, b.mean, sizeof a.mean);
+    assert_memory_equal(a.std, b.std, sizeof a.std);
+    db_history_free(h);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_order_free),
         cmocka_unit_test(test_fit_values),     cmocka_unit_test(test_training_window_only),
         cmocka_unit_test(test_flat_roundtrip), cmocka_unit_test(test_h5_roundtrip),
     };

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "db_conn.h"
+#include "eng_stage.h"
 #include "db_import.h"
 #include "db_products.h"
 #include "db_schema.h"
@@ -124,10 +125,13 @@ static int lane_nightly(const exp_btl_cfg *cfg, lane *L, const db_history *h, in
         for (int a = 0; a < EXP_N_AGENTS; a++) cap->agent[a][i] = NAN;
     }
     exp_nightly_summary sum;
-    double t0 = eng_now();
+    double t0 = eng_now(), c0 = eng_cpu_now();
     int st = exp_nightly_run(&nc, &sum);
     rec->seconds = eng_now() - t0;
+    rec->cpu_seconds = eng_cpu_now() - c0;
+    eng_stage_format(rec->stages, sizeof rec->stages); /* the nightly reset the table at its start */
     rec->warm_loaded = sum.warm_loaded, rec->warm_fresh = sum.warm_fresh;
+    exp_compare_last_fqe_warm(&rec->fqe_warm, &rec->fqe_cold); /* this thread's last comparison */
     rec->sec_train = sum.sec_train, rec->sec_ope = sum.sec_ope, rec->sec_report = sum.sec_report;
     rec->n_explored = sum.explore.n_explored, rec->explore_cost_est = sum.explore.cost;
     if (!st && !cap->called) st = eng_err_set(ENG_EINVAL, "backtest loop: the nightly did not reach its decisions");
@@ -384,10 +388,11 @@ static int run_one(const exp_btl_cfg *cfg, env_sim_family fam, uint64_t seed, in
         if (!st) st = sell_day(&x, run, n);
         if (!st && bt->verbose) {
             const exp_btl_night *e = &run->night[EXP_BTL_ENGINE][n];
-            fprintf(stderr, "  night %d/%d: engine %.0f (manual %.0f, oracle %.0f), %d repriced, nightly %.1f s (train %.1f, "
-                            "ope %.1f, report %.1f)%s\n", n + 1, cfg->n_nights, e->exp_revenue,
+            fprintf(stderr, "  night %d/%d: engine %.0f (manual %.0f, oracle %.0f), %d repriced, nightly %.1f s, cpu %.1f s (train %.1f, "
+                            "ope %.1f, report %.1f)%s, FQE warm %d cold %d\n    stages (wall/cpu s): %s\n", n + 1, cfg->n_nights, e->exp_revenue,
                     run->night[EXP_BTL_MANUAL][n].exp_revenue, run->night[EXP_BTL_ORACLE][n].exp_revenue, e->n_repriced,
-                    e->seconds, e->sec_train, e->sec_ope, e->sec_report, e->warm_loaded ? " warm" : " cold");
+                    e->seconds, e->cpu_seconds, e->sec_train, e->sec_ope, e->sec_report, e->warm_loaded ? " warm" : " cold",
+                    e->fqe_warm, e->fqe_cold, e->stages);
         }
     }
 cleanup:

@@ -48,7 +48,11 @@ typedef struct exp_btl_night {
     double exp_revenue, exp_profit, exp_traffic; /* under the truth at the lane's prices */
     double seconds;          /* the nightly (nightly lanes; 0 otherwise) */
     double sec_train, sec_ope, sec_report; /* its stages (exp_nightly_summary) */
+    double cpu_seconds;      /* the nightly's CPU seconds in this process (the database server's
+                                are not counted): the warm/cold ratio on a loaded machine */
+    char stages[640];        /* the nightly's per-stage "name wall/cpu" seconds (eng_stage_format) */
     int warm_loaded, warm_fresh; /* checkpoint groups warm-started / trained from scratch */
+    int fqe_warm, fqe_cold;  /* FQE calls started from the previous night's networks / fresh */
     int n_priced;            /* products the nightly priced (the rest kept their price) */
     int n_repriced;          /* price differs from the lane's previous price by a cent or more */
     int n_outside;           /* prices outside the guardrails of the night (must be 0) */

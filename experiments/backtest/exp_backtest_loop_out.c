@@ -49,14 +49,27 @@ static double onestep_cum(const exp_btl_run *r, int a) {
     return s;
 }
 
-/* Seconds of the engine's first night (cold) and the mean of the later (warm) nights. */
-static void engine_times(const exp_btl_run *r, double *cold, double *warm) {
+/* The engine's warm/cold times: cold = its first night, warm = the mean of the later nights that
+ * warm-started, and each such night's ratio to the cold one (mean, max); cpu = 1: the nightly's CPU
+ * seconds in this process, 0: wall seconds.  NaN when there is no such night. */
+typedef struct btl_times {
+    double cold, warm, mean_ratio, max_ratio;
+    int n_warm;
+} btl_times;
+
+static btl_times engine_times(const exp_btl_run *r, int cpu) {
     const exp_btl_night *e = r->night[EXP_BTL_ENGINE];
-    *cold = e ? e[0].seconds : NAN;
-    double s = 0;
-    int k = 0;
-    for (int n = 1; e && n < r->n_nights; n++) s += e[n].seconds, k++;
-    *warm = k ? s / k : NAN;
+    btl_times t = {NAN, NAN, NAN, NAN, 0};
+    if (!e || r->n_nights < 1) return t;
+    t.cold = cpu ? e[0].cpu_seconds : e[0].seconds;
+    double s = 0, q = 0, mx = -INFINITY;
+    for (int n = 1; n < r->n_nights; n++) {
+        if (!e[n].warm_loaded) continue;
+        double v = cpu ? e[n].cpu_seconds : e[n].seconds;
+        s += v, q += v / t.cold, mx = fmax(mx, v / t.cold), t.n_warm++;
+    }
+    if (t.n_warm) t.warm = s / t.n_warm, t.mean_ratio = q / t.n_warm, t.max_ratio = mx;
+    return t;
 }
 
 static void print_run(FILE *f, const exp_btl_run *r) {
@@ -66,13 +79,14 @@ static void print_run(FILE *f, const exp_btl_run *r) {
     fprintf(f, "  expected revenue per night (sum over products, under the truth)\n  %5s", "night");
     for (int l = 0; l < EXP_BTL_N_LANE; l++)
         if (ran(r, l)) fprintf(f, " %12s", exp_btl_lane_name((exp_btl_lane)l));
-    fprintf(f, " %9s %8s %6s %6s\n", "repriced", "seconds", "warm", "rows");
+    fprintf(f, " %9s %8s %8s %6s %6s\n", "repriced", "seconds", "cpu s", "warm", "rows");
     for (int n = 0; n < r->n_nights; n++) {
         fprintf(f, "  %5d", n + 1);
         for (int l = 0; l < EXP_BTL_N_LANE; l++)
             if (ran(r, l)) fprintf(f, " %12.1f", r->night[l][n].exp_revenue);
         const exp_btl_night *e = &r->night[EXP_BTL_ENGINE][n];
-        fprintf(f, " %9d %8.1f %6s %6ld\n", e->n_repriced, e->seconds, e->warm_loaded ? "yes" : "no", e->rows_loaded);
+        fprintf(f, " %9d %8.1f %8.1f %6s %6ld\n", e->n_repriced, e->seconds, e->cpu_seconds, e->warm_loaded ? "yes" : "no",
+                e->rows_loaded);
     }
     fprintf(f, "  cumulative over %d nights:\n  %-13s %14s %10s %14s %10s %9s %8s\n", r->n_nights, "lane", "exp. revenue",
             "rev/visit", "exp. profit", "vs manual", "captured", "outside");
@@ -93,8 +107,7 @@ static void print_run(FILE *f, const exp_btl_run *r) {
     for (size_t k = 0; k < sizeof shown / sizeof shown[0]; k++)
         fprintf(f, " %s %.1f%%", shown[k] == EXP_AGENT_HISTORY ? "hold" : exp_agent_name(shown[k]),
                 100 * (onestep_cum(r, shown[k]) - man) / (o - man));
-    double cold, warm;
-    engine_times(r, &cold, &warm);
+    btl_times tw = engine_times(r, 0), tc = engine_times(r, 1);
     int mism = 0;
     for (int n = 0; n < r->n_nights; n++) mism += r->night[EXP_BTL_ENGINE][n].n_mismatch;
     int nx = 0;
@@ -103,9 +116,11 @@ static void print_run(FILE *f, const exp_btl_run *r) {
     fprintf(f, "\n  exploration: %d draws over %d nights; cost under the truth %.1f = %.3f%% of the engine's revenue "
                "(the nightly's own estimate %.1f)",
             nx, r->n_nights, exp_btl_explore_share(r) * rev, 100 * exp_btl_explore_share(r), est);
-    fprintf(f, "\n  engine nightly: night 1 %.1f s (cold), later nights %.1f s on average (warm: %.0f%% of the cold); "
+    fprintf(f, "\n  engine nightly: night 1 %.1f s wall, %.1f s cpu (cold); %d warm nights %.1f s wall, %.1f s cpu on "
+               "average; warm/cold per night: wall mean %.0f%% max %.0f%%, cpu mean %.0f%% max %.0f%% (goal <= 20%%); "
                "pushed prices read back unlike the decisions: %d\n",
-            cold, warm, 100 * warm / cold, mism);
+            tw.cold, tc.cold, tw.n_warm, tw.warm, tc.warm, 100 * tw.mean_ratio, 100 * tw.max_ratio, 100 * tc.mean_ratio,
+            100 * tc.max_ratio, mism);
 }
 
 /* mean [min, max] of the captured share of lane l over the runs of family fam (-1: all). */
@@ -148,7 +163,7 @@ void exp_backtest_loop_print(FILE *f, const exp_btl_cfg *cfg, const exp_btl_resu
         fputc('\n', f);
     }
     /* goals */
-    double m, lo, hi, ws = 0;
+    double m, lo, hi, ws = 0, wmax = -INFINITY;
     int nw = 0;
     cap_stats(r, -1, EXP_BTL_ENGINE, &m, &lo, &hi);
     fprintf(f, "\ngoals (issue 13):\n  engine captures >= 70%% of the oracle's gain over manual pricing: %.1f%% on "
@@ -163,9 +178,8 @@ void exp_backtest_loop_print(FILE *f, const exp_btl_cfg *cfg, const exp_btl_resu
         fprintf(f, "  exploration cost <= 1%% of revenue: exploration was off in this run (--explore SHARE turns it on)\n");
     for (int i = 0; i < r->n_runs; i++) {
         const exp_btl_run *x = &r->runs[i];
-        double cold, warm;
-        engine_times(x, &cold, &warm);
-        if (isfinite(warm) && cold > 0) ws += warm / cold, nw++;
+        btl_times tc = engine_times(x, 1);
+        if (tc.n_warm && tc.cold > 0) ws += tc.mean_ratio, wmax = fmax(wmax, tc.max_ratio), nw++;
         if (x->family != ENV_SIM_FAMILY_REF || !ran(x, EXP_BTL_DQN) || !ran(x, EXP_BTL_LINUCB)) continue;
         double one = fmax(exp_btl_cum_revenue(x, EXP_BTL_LINUCB), exp_btl_cum_revenue(x, EXP_BTL_FIXED));
         double dq = exp_btl_cum_revenue(x, EXP_BTL_DQN), dd = exp_btl_cum_revenue(x, EXP_BTL_DDPG);
@@ -174,8 +188,8 @@ void exp_backtest_loop_print(FILE *f, const exp_btl_cfg *cfg, const exp_btl_resu
                 (unsigned long long)x->seed, dq, dd, one, dq >= one ? "met" : "NOT MET", dd >= one ? "met" : "NOT MET");
     }
     if (nw)
-        fprintf(f, "  warm night <= 20%% of a cold one: %.0f%% on average over %d runs: %s\n", 100 * ws / nw, nw,
-                ws / nw <= 0.20 ? "met" : "NOT MET");
+        fprintf(f, "  warm night <= 20%% of a cold one (cpu seconds of the nightly, per warm night): %.0f%% on average over "
+                   "%d runs, %.0f%% at most: %s\n", 100 * ws / nw, nw, 100 * wmax, ws / nw <= 0.20 ? "met" : "NOT MET");
 }
 
 /* ---- JSON ------------------------------------------------------------------------------------- */
@@ -196,7 +210,8 @@ static json_object *arr_of(const exp_btl_night *x, int n, int what) {
                    : what == 10 ? e->explore_cost
                    : what == 11 ? e->explore_cost_est
                    : what == 12 ? e->sec_train
-                                : e->sec_ope;
+                   : what == 13 ? e->sec_ope
+                                : e->cpu_seconds;
         json_object_array_add(a, json_object_new_double(v));
     }
     return a;
@@ -206,7 +221,7 @@ static json_object *run_json(const exp_btl_run *r) {
     static const char *const fields[] = {"exp_revenue", "exp_profit",  "exp_traffic",       "seconds",
                                          "repriced",    "outside",     "rows_loaded",       "warm_groups",
                                          "readback_mismatch", "explored", "explore_cost", "explore_cost_est",
-                                         "sec_train",   "sec_ope"};
+                                         "sec_train",   "sec_ope",     "cpu_seconds"};
     json_object *o = json_object_new_object(), *lanes = json_object_new_object(), *one = json_object_new_object();
     json_object_object_add(o, "family", json_object_new_string(env_sim_family_name(r->family)));
     json_object_object_add(o, "seed", json_object_new_int64((int64_t)r->seed));
@@ -224,6 +239,10 @@ static json_object *run_json(const exp_btl_run *r) {
         json_object_object_add(lanes, exp_btl_lane_name((exp_btl_lane)l), x);
     }
     json_object_object_add(o, "lanes", lanes);
+    json_object *stg = json_object_new_array(); /* the engine's per-stage "name wall/cpu" seconds per night */
+    for (int n = 0; r->night[EXP_BTL_ENGINE] && n < r->n_nights; n++)
+        json_object_array_add(stg, json_object_new_string(r->night[EXP_BTL_ENGINE][n].stages));
+    json_object_object_add(o, "engine_stages", stg);
     for (int a = 0; a < EXP_N_AGENTS; a++) {
         json_object *x = json_object_new_array();
         for (int n = 0; r->onestep[a] && n < r->n_nights; n++) json_object_array_add(x, json_object_new_double(r->onestep[a][n]));

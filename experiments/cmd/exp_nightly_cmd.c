@@ -179,6 +179,11 @@ static void print_summary(const exp_nightly_summary *s, int dry_run) {
            "total %.1fs; peak RSS %.0f MiB\n",
            s->sec_load, s->sec_features, s->sec_train, s->sec_ope, s->sec_decide, s->sec_report, s->sec_push, s->sec_total,
            (double)s->peak_rss / 1048576.0);
+    if (s->n_ranks > 1 && s->n_decided_by_rank) {
+        printf("  decided on the owner rank:");
+        for (int k = 0; k < s->n_ranks; k++) printf(" rank %d %d", k, s->n_decided_by_rank[k]);
+        printf("\n");
+    }
     printf("  report: %s\n", s->report_dir);
     if (s->n_failed) {
         printf("  FAILED products (%d):", s->n_failed);
@@ -248,6 +253,8 @@ int exp_cmd_nightly(int argc, char **argv) {
             if (a[2] == 'm') eng_par_set_timeout(x);
             else cfg.fault_kill_rank = (int)x;
             i++;
+        } else if (!strcmp(a, "--test-drop-foreign-rows")) {
+            cfg.test_drop_foreign = 1;
         } else if (!strcmp(a, "--ckpt-keep")) {
             char *end = NULL;
             long k = v ? strtol(v, &end, 10) : -1;

@@ -28,7 +28,7 @@ static int cmp_qmodel_fit(cmp_ctx *c) {
     const exp_compare_cfg *cfg = c->cfg;
     ope_qmodel_data d = {c->tr, c->off, c->h->n_products, c->F, c->K, &cfg->grid, c->train_end, cfg->min_history,
                          cfg->eval_all && cfg->ope.cross_folds > 1 ? cfg->ope.cross_folds : 1, cfg->ope.ridge_lambda,
-                         cmp_ope_seed(cfg)};
+                         cmp_ope_seed(cfg), NULL, NULL, 0};
     return ope_qmodel_fit(&d, &c->qm);
 }
 
@@ -746,7 +746,8 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
             shortp[n_short++] = p;
             pooled_rows += n;
         }
-        c.mine[p] = cfg->shard_count <= 1 || cmp_shard_owner(&c, p, n < cfg->min_history) == cfg->shard_index;
+        c.res->products[p].rank = cfg->shard_count <= 1 ? 0 : cmp_shard_owner(&c, p, n < cfg->min_history);
+        c.mine[p] = cfg->shard_count <= 1 || c.res->products[p].rank == cfg->shard_index;
     }
     cmp_progress pg = {progress, ctx, 0};
     if (cfg->shared && n_own > 0) {

@@ -85,6 +85,11 @@ typedef struct exp_compare_cfg {
                                    product of the group on one minibatch): 60 */
     long ddpg_steps;            /* DDPG steps per group: 60 */
     double warm_frac;           /* share of the step budget used after a warm start: 0.25 */
+    int warm_patience;          /* early-stopping patience (validation checks) after a warm start;
+                                   the loaded networks' own validation loss is the first best, so
+                                   1 stops at the first check that does not improve on it: 1 */
+    int fqe_warm_iterations;    /* FQE target refreshes when a chunk starts from the previous
+                                   night's networks (docs/nightly.md, "Warm nights"): 2 */
     int linucb_passes;          /* passes of LinUCB over the training transitions: 1 */
     /* How DQN and DDPG learn (docs/compare.md, "Agents that learn to price"). */
     int agent_state;            /* 1: the cross-product agent state (feat_agent.h) and rewards
@@ -194,5 +199,8 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
 /* Warm-start outcome of the last exp_compare_run on this thread: groups loaded from
  * ckpt_dir and groups trained from scratch (0, 0 without ckpt_dir). */
 void exp_compare_last_warm(int *loaded, int *fresh);
+/* FQE calls of the last exp_compare_run on this thread that started from the previous night's
+ * networks (compare.fqe_warm_iterations refreshes) and those fitted from scratch. */
+void exp_compare_last_fqe_warm(int *warm, int *cold);
 
 #endif

@@ -393,7 +393,18 @@ static int poison_slot(agt_dqn *q, int s) {
     return rc;
 }
 
-/* Train one agent (0 DQN, 1 DDPG) of the group for up to max_steps with early stopping on v. */
+/* Agent `which` (0 DQN, 1 DDPG)'s validation loss [P] on v (combined over the shards when tied). */
+static int val_loss(cmp_group *g, int which, const cmp_val *v, float *loss) {
+    int rc = which ? agt_ddpg_eval_loss(g->ddpg, v->s, v->ratio, v->r, v->s2, v->done, v->w, v->B, loss)
+                   : agt_dqn_eval_loss(g->dqn, v->s, v->a, v->r, v->s2, v->done, v->w, v->B, loss);
+    if (!rc && g->tied) rc = cmp_shared_combine_loss(loss, v->n, g->P);
+    return rc;
+}
+
+/* Train one agent (0 DQN, 1 DDPG) of the group for up to max_steps with early stopping on v.
+ * A warm-started group (g->loaded) counts its loaded networks' validation loss as the first
+ * best and stops after compare.warm_patience checks without improvement (the loaded networks
+ * are kept when none improved). */
 static int train_one(cmp_ctx *c, cmp_group *g, int which, long max_steps, const cmp_val *v, int poison) {
     const int P = g->P, es = v->B > 0;
     int rc = ENG_OK;
@@ -407,10 +418,16 @@ static int train_one(cmp_ctx *c, cmp_group *g, int which, long max_steps, const 
         goto done;
     }
     if (es) {
-        if ((rc = agt_early_create(&e, P, c->cfg->es_patience, 1e-3))) goto done;
+        if ((rc = agt_early_create(&e, P, g->loaded ? c->cfg->warm_patience : c->cfg->es_patience, 1e-3))) goto done;
         if ((rc = which ? snap_init(&sn, agt_ddpg_actor(g->ddpg), agt_ddpg_critic(g->ddpg), P)
                         : snap_init(&sn, agt_dqn_online(g->dqn), NULL, P)))
             goto done;
+        if (g->loaded && max_steps > 0) { /* the loaded networks are the first best */
+            if ((rc = val_loss(g, which, v, loss))) goto done;
+            agt_early_observe(e, loss, 0, imp);
+            for (int k = 0; k < P; k++)
+                if (imp[k] && (rc = snap_take(&sn, k))) goto done;
+        }
     }
     long s = 0;
     for (; s < max_steps; s++) {
@@ -418,10 +435,7 @@ static int train_one(cmp_ctx *c, cmp_group *g, int which, long max_steps, const 
         rc = which ? agt_ddpg_train_step(g->ddpg, NULL, NULL) : agt_dqn_train_step(g->dqn, NULL);
         if (rc) goto done;
         if (!es || (s + 1) % c->cfg->es_every) continue;
-        rc = which ? agt_ddpg_eval_loss(g->ddpg, v->s, v->ratio, v->r, v->s2, v->done, v->w, v->B, loss)
-                   : agt_dqn_eval_loss(g->dqn, v->s, v->a, v->r, v->s2, v->done, v->w, v->B, loss);
-        if (rc) goto done;
-        if (g->tied && (rc = cmp_shared_combine_loss(loss, v->n, P))) goto done;
+        if ((rc = val_loss(g, which, v, loss))) goto done;
         if (P == 1) ENG_INFO("compare: %s %s step %ld validation loss %.5g", g->name, which ? "ddpg" : "dqn", s + 1, (double)loss[0]);
         int running = agt_early_observe(e, loss, s + 1, imp);
         for (int k = 0; k < P; k++) {
@@ -674,6 +688,7 @@ int cmp_shared_train(cmp_ctx *c, int *prod, int n) {
     else {
         /* warm start: the previous night's shared networks continue with warm_frac of the budget */
         int loaded = cfg->ckpt_dir ? cmp_group_try_load(c, &g) : 0;
+        g.loaded = loaded; /* the warm early stopping (train_one) */
         if (!loaded) rc = create_agents(c, &g, &(const uint64_t){0}, cfg->shared_batch);
         long steps = cfg->shared_steps;
         if (loaded && (steps = (long)llround(cfg->warm_frac * (double)steps)) < 1) steps = 1;

@@ -191,12 +191,37 @@ static int fqe_fill(const cmp_ctx *c, const fqe_buf *bp, const int *prod, int m,
     return ENG_OK;
 }
 
-/* FQE for products prod[0..m) (one chunk).  n = the largest transition count, n0 the largest
- * number of evaluation episodes; a product with fewer initial states repeats them in turn. */
-static int fqe_chunk(cmp_ctx *c, const int *prod, int m) {
+/* One ope_fqe_estimate call of a chunk, warm-started from the previous night's networks stored
+ * as <stem>.bin when they match (then compare.fqe_warm_iterations refreshes), and its networks
+ * stored for the next night.  K: actions (0 continuous).  Returns 0 or the failure. */
+static int fqe_call(cmp_ctx *c, const ope_fqe_data *dd, ope_fqe_cfg fc, const char *stem, const int *prod, int m,
+                    ope_result *out) {
+    const size_t np = ope_fqe_nparams(dd->d, dd->K, &fc);
+    float *init = NULL, *fin = NULL;
+    int rc = 0, warm = cmp_fqe_warm_load(c, stem, prod, m, dd->K, dd->P, np, &init);
+    if (warm) fc.iterations = c->cfg->fqe_warm_iterations;
+    fc.init_params = init;
+    if (c->cfg->ckpt_dir && np && !(fin = malloc((size_t)dd->P * np * sizeof *fin))) {
+        rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (FQE)");
+        goto done;
+    }
+    fc.final_params = fin;
+    if ((rc = ope_fqe_estimate(dd, &fc, c->be, out))) goto done;
+    cmp_fqe_warm_count(warm);
+    if (fin) rc = cmp_fqe_warm_save(c, stem, prod, m, dd->K, dd->P, np, fin);
+done:
+    free(init);
+    free(fin);
+    return rc;
+}
+
+/* FQE for products prod[0..m) (chunk number `chunk`).  n = the largest transition count, n0 the
+ * largest number of evaluation episodes; a product with fewer initial states repeats them. */
+static int fqe_chunk(cmp_ctx *c, const int *prod, int m, int chunk) {
     const int F = c->F, K = c->K;
     const exp_compare_cfg *cfg = c->cfg;
     int n, n0, rc = 0;
+    char stem[64];
     fqe_sizes(c, prod, m, &n, &n0);
     const size_t PD = (size_t)N_DISC * m;
     fqe_buf b;
@@ -209,14 +234,16 @@ static int fqe_chunk(cmp_ctx *c, const int *prod, int m) {
     fc.seed = eng_seed_derive(cfg->seed, 0x667165ULL + (uint64_t)prod[0]);
     ope_fqe_data dd = {(int)PD, n, F, K, b.s, b.s_next, b.reward, b.done, b.valid, b.action, b.pi_next,
                        NULL, NULL, NULL, n0, b.s0, b.pi0, NULL};
-    if ((rc = ope_fqe_estimate(&dd, &fc, c->be, b.out))) goto done;
+    snprintf(stem, sizeof stem, "fqe-c%d-disc", chunk);
+    if ((rc = fqe_call(c, &dd, fc, stem, prod, m, b.out))) goto done;
     for (int a = 0; a < N_DISC; a++)
         for (int i = 0; i < m; i++) c->res->products[prod[i]].longterm[a].v[OPE_FQE] = b.out[(size_t)a * m + i].v[OPE_FQE];
     /* DDPG: continuous actions; the first m networks' rows are every agent's common data */
     ope_fqe_data dc = {m, n, F, 0, b.s, b.s_next, b.reward, b.done, b.valid, NULL, NULL,
                        b.acont, b.tnext, NULL, n0, b.s0, NULL, b.t0};
     fc.seed = eng_seed_derive(fc.seed, 1);
-    if ((rc = ope_fqe_estimate(&dc, &fc, c->be, b.out))) goto done;
+    snprintf(stem, sizeof stem, "fqe-c%d-cont", chunk);
+    if ((rc = fqe_call(c, &dc, fc, stem, prod, m, b.out))) goto done;
     for (int i = 0; i < m; i++) c->res->products[prod[i]].longterm[EXP_AGENT_DDPG].v[OPE_FQE] = b.out[i].v[OPE_FQE];
 done:
     buf_free(&b);
@@ -230,6 +257,7 @@ int cmp_fqe_run(cmp_ctx *c) {
     int rc = 0, n_el = 0;
     res->fqe_products = 0;
     res->fqe_eligible = 0;
+    cmp_fqe_warm_reset();
     int *el = malloc((size_t)(P > 0 ? P : 1) * sizeof *el);
     if (!el) return eng_err_set(ENG_ENOMEM, "compare: out of memory (FQE)");
     for (int p = 0; p < P; p++)
@@ -262,7 +290,7 @@ int cmp_fqe_run(cmp_ctx *c) {
     double t0 = eng_now();
     for (int i0 = 0; i0 < want && !rc; i0 += cfg->group_size) {
         int m = want - i0 < cfg->group_size ? want - i0 : cfg->group_size;
-        if (cmp_shard_fqe_mine(c, i0 / cfg->group_size)) rc = fqe_chunk(c, el + i0, m); /* MPI: its chunks */
+        if (cmp_shard_fqe_mine(c, i0 / cfg->group_size)) rc = fqe_chunk(c, el + i0, m, i0 / cfg->group_size); /* MPI: its chunks */
     }
     rc = cmp_shard_fqe_gather(c, el, want, rc); /* MPI: the values to rank 0; one process: rc */
     if (!rc) {

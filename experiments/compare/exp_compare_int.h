@@ -190,4 +190,18 @@ int cmp_totals(cmp_ctx *c);
 int cmp_group_try_load(const cmp_ctx *c, cmp_group *g);
 int cmp_group_save(const cmp_ctx *c, cmp_group *g);
 
+/* Warm nights (exp_compare_warm.c): the FQE networks of a chunk (nets networks of np
+ * parameters each, for the m products prod and K actions, 0 continuous) stored as <stem>.bin.
+ * load: 1 and *out (malloc'd, caller frees) when the source checkpoint folder holds the chunk
+ * under the same key, else 0 (*out NULL; a bad file is logged, never an error).  save: into
+ * ckpt_dir atomically (nothing without ckpt_dir, or when a parameter is not finite); 0 or
+ * ENG_EIO.  count: one chunk fitted warm (1) or cold (0) for exp_compare_last_fqe_warm; reset:
+ * the counts at the start of a run. */
+int cmp_fqe_warm_load(const cmp_ctx *c, const char *stem, const int *prod, int m, int K, int nets, size_t np,
+                      float **out);
+int cmp_fqe_warm_save(const cmp_ctx *c, const char *stem, const int *prod, int m, int K, int nets, size_t np,
+                      const float *params);
+void cmp_fqe_warm_count(int warm);
+void cmp_fqe_warm_reset(void);
+
 #endif

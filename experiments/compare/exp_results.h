@@ -36,6 +36,8 @@ const char *exp_status_name(exp_status s);
 
 typedef struct exp_product_result {
     int index;                  /* product index in the db_history */
+    int rank;                   /* MPI: the rank that trained and evaluated it and decides it in
+                                   the nightly (its owner, docs/mpi.md); 0 in one process */
     char *product_id;           /* owned copy */
     exp_status status;
     char note[192];             /* why skipped / failed / pooled, "" when fine */

@@ -26,6 +26,7 @@
 #include "eng_stage.h"
 #include "exp_nightly_stage.h"
 #include "exp_nightly_explore.h"
+#include "exp_nightly_gather.h"
 #include "exp_nightly_watch.h"
 #include "exp_publish.h"
 #include "exp_report.h"
@@ -59,6 +60,8 @@ exp_nightly_cfg exp_nightly_default(void) {
 void exp_nightly_summary_free(exp_nightly_summary *s) {
     if (!s) return;
     exp_nightly_free_list(s->failed, s->n_failed);
+    free(s->n_decided_by_rank);
+    s->n_decided_by_rank = NULL;
     s->failed = NULL;
     s->n_failed = 0;
 }
@@ -352,7 +355,8 @@ typedef struct nightly_run {
     exp_results *res;
     db_recommendation *recs;   /* [n_products + 1]; strings borrowed from res and dec */
     size_t nrec;
-    decision *dec;
+    decision *dec;             /* [n_products + 1], catalogue order (rank 0: every product's) */
+    exp_explore_cand *cand;    /* [n_products + 1] exploration candidates, aligned with dec */
     const decision **rdec;     /* [nrec] the decision behind each recommendation */
     char *ctext, *cjson, *html, *json, *sumtxt;
     char staging[1200];        /* "" when there is no staging folder to remove */
@@ -519,8 +523,42 @@ static void count_decision(exp_nightly_summary *sum, const decision *d) {
     }
 }
 
-/* Stage 4: decide every product (a product's failure holds it, never stops the run), fill the
- * recommendations and the summary text.  Returns 0 or ENG_ENOMEM. */
+static int nightly_agree(int st, exp_nightly_summary *sum);
+
+/* Stage 4a, every rank (collective under MPI, exp_nightly_gather.h): rank 0's shrunk uplifts
+ * to the owners, each rank decides its own products from its own rows, the decisions gathered
+ * to rank 0 in catalogue order.  status: the run's so far (agreed over the ranks first).
+ * Returns 0 or the failure (ENG_ENOMEM, an exchange, a bad record). */
+static int nightly_decide_own(nightly_run *r, int status) {
+    const exp_nightly_cfg *cfg = r->cfg;
+    exp_nightly_summary *sum = r->sum;
+    double t = eng_now();
+    int st = exp_nightly_share_shrunk(r->res, status); /* each step agrees on the status first */
+    if (!st) {
+        const size_t P = (size_t)r->res->n_products;
+        r->dec = eng_calloc(P + 1, sizeof *r->dec);
+        r->cand = eng_calloc(P + 1, sizeof *r->cand);
+        sum->n_decided_by_rank = eng_calloc((size_t)sum->n_ranks, sizeof *sum->n_decided_by_rank);
+        if (!r->dec || !r->cand || !sum->n_decided_by_rank) st = ENG_ENOMEM;
+        else if (cfg->test_drop_foreign) exp_nightly_drop_foreign_rows(r->h, r->res);
+    }
+    st = exp_nightly_decide_own(cfg, r->h, r->res, r->dec, r->cand, &sum->n_decided_here, st);
+    st = exp_nightly_gather_decisions(cfg, r->res, r->dec, r->cand, sum->n_decided_by_rank, st);
+    st = nightly_agree(st, sum); /* a bad record on rank 0 stops every rank; rank_lost when elsewhere */
+    sum->sec_decide = eng_now() - t;
+    if (!st && eng_par_rank() == 0) {
+        char line[512];
+        size_t o = (size_t)snprintf(line, sizeof line, "nightly: decisions made per rank:");
+        for (int k = 0; k < sum->n_ranks && o < sizeof line; k++)
+            o += (size_t)snprintf(line + o, sizeof line - o, " rank %d: %d", k, sum->n_decided_by_rank[k]);
+        ENG_INFO("%s", line);
+    }
+    return st;
+}
+
+/* Stage 4b, rank 0: count the gathered decisions (a product's failure holds it, never stops the
+ * run), the exploration budget and draws over every product's candidate, the recommendations
+ * and the summary text.  Reads no history.  Returns 0 or ENG_ENOMEM. */
 static int nightly_decide_all(nightly_run *r) {
     const exp_nightly_cfg *cfg = r->cfg;
     exp_nightly_summary *sum = r->sum;
@@ -540,14 +578,12 @@ static int nightly_decide_all(nightly_run *r) {
         sum->total_hi[a] = v->available ? v->ci_high : NAN;
     }
     r->recs = eng_calloc((size_t)res->n_products + 1, sizeof *r->recs);
-    r->dec = eng_calloc((size_t)res->n_products + 1, sizeof *r->dec);
     r->rdec = eng_calloc((size_t)res->n_products + 1, sizeof *r->rdec);
-    if (!r->recs || !r->dec || !r->rdec) return ENG_ENOMEM;
+    if (!r->recs || !r->rdec) return ENG_ENOMEM;
     strlist failed = {0};
     for (int i = 0; i < res->n_products; i++) {
         const exp_product_result *p = &res->products[i];
         decision *d = &r->dec[i];
-        if (exp_nightly_decide(cfg, r->h, p, d)) exp_nightly_hold_failed(cfg, r->h, p, d); /* this product only */
         if (d->failed) {
             ENG_WARN("nightly: product %s failed: %s", p->product_id, d->note);
             if (sl_push(&failed, p->product_id, strlen(p->product_id))) {
@@ -560,15 +596,14 @@ static int nightly_decide_all(nightly_run *r) {
             r->rdec[r->nrec] = d, r->recs[r->nrec++] = (db_recommendation){p->product_id, cfg->date, d->price, d->incumbent,
                                                      d->hold < 0 ? exp_agent_name(d->agent) : "incumbent", d->reason,
                                                      d->uplift, d->lo, d->hi, p->price_scale > 0 ? p->price_scale : 0, 0, NULL, NULL, 1, NAN};
-        if ((i + 1) % 1024 == 0 || i + 1 == res->n_products) progress(cfg, "decide", i + 1, res->n_products);
     }
     sum->failed = failed.v;
     sum->n_failed = failed.n;
-    /* logged exploration: a step of its own after the decisions (exp_nightly_explore.c) */
-    if (exp_nightly_explore_step(cfg, r->h, r->res, r->dec, r->recs, (const decision *const *)r->rdec, r->nrec,
+    /* logged exploration: the budget and the draws over every product's candidate (exp_nightly_explore.c) */
+    if (exp_nightly_explore_step(cfg, r->cand, r->res, r->dec, r->recs, (const decision *const *)r->rdec, r->nrec,
                                  &sum->explore))
         return ENG_ENOMEM;
-    sum->sec_decide = eng_now() - t;
+    sum->sec_decide += eng_now() - t;
     if (cfg->on_decided) cfg->on_decided(cfg->decided_ctx, r->h, res, r->dec);
     if (!(r->sumtxt = eng_malloc(4096))) return ENG_ENOMEM;
     summary_text(sum, r->sumtxt, 4096);
@@ -675,6 +710,7 @@ static void nightly_cleanup(nightly_run *r, int st) {
     free(r->sumtxt);
     free(r->recs);
     free(r->dec);
+    free(r->cand);
     free(r->rdec);
     free(r->ctext);
     free(r->cjson);
@@ -726,12 +762,14 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
      * together; only rank 0 works after them) unless an exchange broke (a rank lost: skip) */
     if (sum->n_ranks > 1 && !eng_par_broken()) exp_nightly_stage_report("to the gather", 0);
     if (st && sum->n_ranks > 1 && (eng_par_broken() || failed_elsewhere())) sum->rank_lost = 1;
+    sm = eng_stage_begin();
+    if (!eng_par_broken()) st = nightly_decide_own(&r, st); /* every rank: its own products */
     if (!st && eng_par_rank() != 0) { /* MPI: the other ranks are done */
+        eng_stage_end("decide", sm);
         nightly_cleanup(&r, st);
         return st;
     }
-    sm = eng_stage_begin();
-    if (!st) st = nightly_decide_all(&r);
+    if (!st) st = nightly_decide_all(&r); /* rank 0: the gathered decisions */
     eng_stage_end("decide", sm);
     sm = eng_stage_begin();
     if (!st) st = nightly_report(&r);

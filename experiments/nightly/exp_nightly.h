@@ -124,6 +124,8 @@ typedef struct exp_nightly_cfg {
     void *hook_ctx;
     const char *fault_product; /* this product's decision fails (as a real failure would) */
     int fault_kill_rank;       /* under MPI: this rank SIGKILLs itself mid-run (-1 = off) */
+    int test_drop_foreign;     /* after the comparison each rank blanks the history rows of the
+                                  products it does not own (exp_nightly_drop_foreign_rows) */
     void (*publish_hook)(void *ctx, int step); /* called after publish steps 1..3 (exp_publish.h) */
 } exp_nightly_cfg;
 
@@ -181,6 +183,8 @@ typedef struct exp_nightly_summary {
     size_t peak_rss;
     int n_ranks;              /* MPI ranks of the run (1 without mpirun) */
     int rank_lost;            /* the run failed because a rank failed, died or did not answer */
+    int n_decided_here;       /* products this process decided (its own: docs/mpi.md) */
+    int *n_decided_by_rank;   /* rank 0: [n_ranks] products each rank decided (owned) */
 } exp_nightly_summary;
 
 void exp_nightly_summary_free(exp_nightly_summary *s); /* frees failed[]; safe when zeroed */

@@ -25,16 +25,20 @@ typedef struct expl_demand {
     feat_demand_ctx now;
 } expl_demand;
 
-/* Fit product p's demand model at price scale inc (> 0) over its present periods; rows is
- * scratch of h->n_periods rows.  m->m.ok = 0 when it could not be fitted (too few rows, no
- * sales). */
-static void demand_fit(const db_history *h, int p, double inc, feat_demand_row *rows, expl_demand *m) {
+/* Fit product p's demand model at price scale inc (> 0) over its present periods into *m;
+ * m->m.ok = 0 when it could not be fitted (too few rows, no sales).  0 or ENG_ENOMEM. */
+static int demand_fit(const db_history *h, int p, double inc, expl_demand *m) {
+    feat_demand_row *rows = eng_malloc((size_t)(h->n_periods > 0 ? h->n_periods : 1) * sizeof *rows);
+    memset(m, 0, sizeof *m);
+    if (!rows) return ENG_ENOMEM;
     size_t n = 0;
     feat_demand_rows_history(h, p, inc, inc, rows, &n, &m->now);
     if (feat_demand_fit(&m->m, rows, n, inc, -1)) {
         eng_err_clear();
         m->m.ok = 0;
     }
+    free(rows);
+    return ENG_OK;
 }
 
 /* Expected revenue per period at price q (0 without a usable fit). */
@@ -42,6 +46,7 @@ static double demand_revenue(const expl_demand *m, double q) {
     const double r = feat_demand_rate(&m->m, q, &m->now, 0.0, NULL);
     return isfinite(r) ? r * m->m.traffic_mean : 0.0;
 }
+
 
 /* A float setting as the decimal a team typed (0.2f -> 0.2, not 0.20000000298...), so the
  * logged probabilities are the ones set. */
@@ -96,16 +101,8 @@ static uint64_t product_seed(const exp_nightly_cfg *cfg, const char *id) {
                            hsh);
 }
 
-/* Per eligible product: its neighbours and expected cost, kept between the two passes. */
-typedef struct expl_item {
-    int m;
-    double nb[2 * EXP_EXPLORE_MAX_SIDE];
-    double r0, r[2 * EXP_EXPLORE_MAX_SIDE]; /* revenue at the decided price and at each neighbour */
-    double cost;                            /* expected loss if explored: mean of max(r0 - r[k], 0) */
-} expl_item;
-
 /* Draw product i's price (item it, probability q) into d; updates the summary. */
-static void draw_one(const exp_nightly_cfg *cfg, const char *id, const expl_item *it, double q, exp_nightly_decision *d,
+static void draw_one(const exp_nightly_cfg *cfg, const char *id, const exp_explore_cand *it, double q, exp_nightly_decision *d,
                      exp_explore_summary *s) {
     eng_rng rng;
     eng_rng_seed(&rng, product_seed(cfg, id));
@@ -130,8 +127,31 @@ static void draw_one(const exp_nightly_cfg *cfg, const char *id, const expl_item
     snprintf(d->reason + len, sizeof d->reason - len, "|explore");
 }
 
-int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const exp_results *res,
-                        exp_nightly_decision *d, int n, exp_explore_summary *out) {
+int exp_explore_candidate(const exp_nightly_cfg *cfg, const db_history *h, int p, const exp_nightly_decision *d,
+                          exp_explore_cand *c) {
+    memset(c, 0, sizeof *c);
+    c->kind = EXP_EXPLORE_NONE;
+    if (p < 0 || p >= h->n_products || !(isfinite(d->price) && d->price > 0)) return ENG_OK;
+    expl_demand m;
+    int st = demand_fit(h, p, d->incumbent > 0 ? d->incumbent : d->price, &m);
+    if (st) return st;
+    c->r0 = demand_revenue(&m, d->price);
+    c->kind = EXP_EXPLORE_FAILED;
+    if (d->failed) return ENG_OK;
+    c->kind = EXP_EXPLORE_PINNED;
+    if (h->explore_off && h->explore_off[p]) return ENG_OK;
+    c->kind = EXP_EXPLORE_NO_NEIGHBOUR;
+    if ((c->m = neighbours(cfg, h, p, d, c->nb)) == 0) return ENG_OK;
+    c->kind = EXP_EXPLORE_ELIGIBLE;
+    for (int k = 0; k < c->m; k++) {
+        c->r[k] = demand_revenue(&m, c->nb[k]);
+        c->cost += fmax(c->r0 - c->r[k], 0.0) / c->m; /* a neighbour that looks better funds nothing */
+    }
+    return ENG_OK;
+}
+
+int exp_explore_apply(const exp_nightly_cfg *cfg, const exp_results *res, const exp_explore_cand *cand,
+                      exp_nightly_decision *d, int n, exp_explore_summary *out) {
     exp_explore_summary s;
     memset(&s, 0, sizeof s);
     for (int i = 0; i < n; i++) {
@@ -146,38 +166,17 @@ int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const e
         if (out) *out = s;
         return ENG_OK;
     }
-    expl_item *it = eng_calloc((size_t)(n > 0 ? n : 1), sizeof *it);
-    feat_demand_row *rows = eng_malloc((size_t)(h->n_periods > 0 ? h->n_periods : 1) * sizeof *rows);
-    if (!it || !rows) {
-        free(it);
-        free(rows);
-        return ENG_ENOMEM;
-    }
-    double cost_sum = 0;
+    double cost_sum = 0; /* summed in catalogue order, whichever process made the candidates */
     for (int i = 0; i < n; i++) {
-        const exp_product_result *pr = &res->products[i];
-        exp_nightly_decision *di = &d[i];
-        const int p = pr->index;
-        if (p < 0 || p >= h->n_products || !(isfinite(di->price) && di->price > 0)) continue;
-        expl_demand m;
-        demand_fit(h, p, di->incumbent > 0 ? di->incumbent : di->price, rows, &m);
-        it[i].r0 = demand_revenue(&m, di->price);
-        s.revenue += it[i].r0;
-        if (di->failed) continue;
-        if (h->explore_off && h->explore_off[p]) {
-            s.n_pinned++;
-            continue;
+        const exp_explore_cand *c = &cand[i];
+        if (c->kind == EXP_EXPLORE_NONE) continue;
+        s.revenue += c->r0;
+        if (c->kind == EXP_EXPLORE_PINNED) s.n_pinned++;
+        else if (c->kind == EXP_EXPLORE_NO_NEIGHBOUR) s.n_no_neighbour++;
+        else if (c->kind == EXP_EXPLORE_ELIGIBLE) {
+            s.n_eligible++;
+            cost_sum += c->cost;
         }
-        if ((it[i].m = neighbours(cfg, h, p, di, it[i].nb)) == 0) {
-            s.n_no_neighbour++;
-            continue;
-        }
-        for (int k = 0; k < it[i].m; k++) {
-            it[i].r[k] = demand_revenue(&m, it[i].nb[k]);
-            it[i].cost += fmax(it[i].r0 - it[i].r[k], 0.0) / it[i].m; /* a neighbour that looks better funds nothing */
-        }
-        s.n_eligible++;
-        cost_sum += it[i].cost;
     }
     /* the budget: q x expected cost <= max_cost x the night's expected revenue */
     double q = setting(cfg->explore.share);
@@ -187,10 +186,8 @@ int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const e
     s.prob = q;
     s.cost_expected = q * cost_sum;
     for (int i = 0; i < n && q > 0; i++)
-        if (it[i].m > 0) draw_one(cfg, res->products[i].product_id, &it[i], q, &d[i], &s);
+        if (cand[i].kind == EXP_EXPLORE_ELIGIBLE) draw_one(cfg, res->products[i].product_id, &cand[i], q, &d[i], &s);
     s.cost_share = s.revenue > 0 ? s.cost / s.revenue : NAN;
-    free(it);
-    free(rows);
     ENG_INFO("nightly: exploration: %d of %d eligible products explored (probability %.4g; %d pinned, %d without a "
              "neighbour inside the guardrails); expected revenue given up %.4g per period, %.3f%% of %.4g (budget %.3f%%)",
              s.n_explored, s.n_eligible, s.prob, s.n_pinned, s.n_no_neighbour, s.cost, 100.0 * s.cost_share, s.revenue,
@@ -199,10 +196,21 @@ int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const e
     return ENG_OK;
 }
 
-int exp_nightly_explore_step(const exp_nightly_cfg *cfg, const db_history *h, exp_results *res, exp_nightly_decision *d,
-                             db_recommendation *recs, const exp_nightly_decision *const *rdec, size_t nrec,
-                             exp_explore_summary *out) {
-    int st = exp_nightly_explore(cfg, h, res, d, res->n_products, out);
+int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const exp_results *res,
+                        exp_nightly_decision *d, int n, exp_explore_summary *out) {
+    exp_explore_cand *cand = eng_calloc((size_t)(n > 0 ? n : 1), sizeof *cand);
+    int st = cand ? ENG_OK : ENG_ENOMEM;
+    for (int i = 0; !st && cfg->explore.share > 0 && i < n; i++)
+        st = exp_explore_candidate(cfg, h, res->products[i].index, &d[i], &cand[i]);
+    if (!st) st = exp_explore_apply(cfg, res, cand, d, n, out);
+    free(cand);
+    return st;
+}
+
+int exp_nightly_explore_step(const exp_nightly_cfg *cfg, const exp_explore_cand *cand, exp_results *res,
+                             exp_nightly_decision *d, db_recommendation *recs, const exp_nightly_decision *const *rdec,
+                             size_t nrec, exp_explore_summary *out) {
+    int st = exp_explore_apply(cfg, res, cand, d, res->n_products, out);
     if (st) return st;
     res->explore_on = out->on; /* for the report */
     res->n_explore_eligible = out->n_eligible;

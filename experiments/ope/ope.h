@@ -242,9 +242,18 @@ typedef struct ope_fqe_cfg {
                          * 0 = no interval (default 0; each refit costs a full fit) */
 #define OPE_FQE_PERCENTILE_MIN_BOOT 100 /* from this many refits: percentile interval */
     double alpha;       /* interval level (default 0.05) */
+    /* Warm start (docs/nightly.md, "Warm nights"; both NULL by default): init_params [P][np] (np =
+     * ope_fqe_nparams) starts the main fit's Q networks from these parameters instead of the
+     * seeded initialisation (the bootstrap refits always start fresh); final_params [P][np]
+     * receives the main fit's parameters.  Not owned. */
+    const float *init_params;
+    float *final_params;
 } ope_fqe_cfg;
 
 ope_fqe_cfg ope_fqe_cfg_default(void);
+/* Parameters per product of the Q network FQE fits for state width d and K actions (K = 0:
+ * continuous, one action input) under cfg's layers; 0 when the shape is invalid. */
+size_t ope_fqe_nparams(int d, int K, const ope_fqe_cfg *cfg);
 
 /* Fit FQE for all P products on backend `be` (NULL = CPU) and fill out[p].v[OPE_FQE]
  * (out is caller-owned, [P]; each out[p] is reset with ope_result_init first).  With

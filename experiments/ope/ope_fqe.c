@@ -135,9 +135,23 @@ static void put_input(float *dst, const float *s, int d, int K, float a) {
     if (K == 0) dst[d] = a;
 }
 
-/* Fit once on sample `sm`; value_out[P] in reward units. */
+size_t ope_fqe_nparams(int d, int K, const ope_fqe_cfg *cfg) {
+    if (!cfg || d < 1 || K < 0 || cfg->n_hidden < 1 || cfg->n_hidden > ENG_MAX_LAYERS - 1) return 0;
+    size_t n = 0;
+    int prev = d + (K == 0);
+    for (int h = 0; h <= cfg->n_hidden; h++) {
+        int next = h < cfg->n_hidden ? cfg->hidden[h] : (K > 0 ? K : 1);
+        if (next < 1) return 0;
+        n += (size_t)prev * next + (size_t)next;
+        prev = next;
+    }
+    return n;
+}
+
+/* Fit once on sample `sm`; value_out[P] in reward units.  warm = 1: the main fit (start from
+ * c->init_params and return c->final_params when set); 0: a bootstrap refit (fresh). */
 static int fit_once(const ope_fqe_data *d, const ope_fqe_cfg *c, const eng_backend *be, const fit_sample *sm,
-                    uint64_t seed, double *value_out) {
+                    uint64_t seed, double *value_out, int warm) {
     const int P = d->P, n = d->n, dd = d->d, K = d->K, in = dd + (K == 0), out = K > 0 ? K : 1;
     const double g = c->gamma;
     int st = ENG_OK;
@@ -153,6 +167,13 @@ static int fit_once(const ope_fqe_data *d, const ope_fqe_cfg *c, const eng_backe
     if ((st = eng_arch_mlp(&arch, sizes, c->n_hidden + 2, ENG_ACT_RELU, ENG_ACT_IDENTITY))) return st;
     if ((st = eng_model_create(&q, be, &arch, P, seed))) goto cleanup;
     if ((st = eng_model_create(&qbar, be, &arch, P, seed))) goto cleanup;
+    if (warm && c->init_params) {
+        if (eng_model_nparams(q) != ope_fqe_nparams(d->d, K, c)) {
+            st = eng_err_set(ENG_EINVAL, "ope_fqe: warm-start parameters of another shape");
+            goto cleanup;
+        }
+        if ((st = eng_model_set(q, ENG_VIEW_PARAMS, c->init_params))) goto cleanup;
+    }
     X = eng_malloc((size_t)P * chunk * in * sizeof *X);
     Y = eng_malloc((size_t)P * chunk * out * sizeof *Y);
     T = eng_calloc((size_t)P * chunk * out, sizeof *T);
@@ -228,6 +249,7 @@ static int fit_once(const ope_fqe_data *d, const ope_fqe_cfg *c, const eng_backe
         st = eng_err_set(ENG_ENUM, "ope_fqe: %d of %d products' Q networks diverged (lower lr or gamma)", bad, P);
         goto cleanup;
     }
+    if (warm && c->final_params && (st = eng_model_get(q, ENG_VIEW_PARAMS, c->final_params))) goto cleanup;
     /* value: mean over the sample's initial states of the target's Q */
     for (int p = 0; p < P; p++) value_out[p] = 0;
     for (int j0 = 0; j0 < d->n0; j0 += chunk) {
@@ -338,7 +360,7 @@ int ope_fqe_estimate(const ope_fqe_data *d, const ope_fqe_cfg *c, const eng_back
                 ep_start[p][ne[p]++] = k;
         ep_start[p][ne[p]] = m;
     }
-    if ((st = fit_once(d, c, be, &sm, eng_seed_derive(c->seed, 0), val))) goto cleanup;
+    if ((st = fit_once(d, c, be, &sm, eng_seed_derive(c->seed, 0), val, 1))) goto cleanup;
 
     eng_rng rng;
     eng_rng_seed(&rng, eng_seed_derive(c->seed, 0x626f6f74ULL));
@@ -347,7 +369,7 @@ int ope_fqe_estimate(const ope_fqe_data *d, const ope_fqe_cfg *c, const eng_back
             if ((st = resample_rows(&rng, order[p], ep_start[p], ne[p], &sm.rows[p], &sm.cnt[p], &cap[p]))) goto cleanup;
             for (int j = 0; j < n0; j++) sm.s0idx[(size_t)p * n0 + j] = (int)eng_rng_below(&rng, (uint64_t)n0);
         }
-        if ((st = fit_once(d, c, be, &sm, eng_seed_derive(c->seed, (uint64_t)b + 1), boot + (size_t)b * P))) goto cleanup;
+        if ((st = fit_once(d, c, be, &sm, eng_seed_derive(c->seed, (uint64_t)b + 1), boot + (size_t)b * P, 0))) goto cleanup;
     }
 
     ope_config oc = ope_config_default();

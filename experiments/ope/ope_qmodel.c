@@ -26,6 +26,7 @@
 
 #include <cblas.h>
 
+#include "eng_par.h"
 #include "eng_util.h"
 #include "feat.h"
 #include "ope_lapack.h"
@@ -67,10 +68,26 @@ static void design(const ope_qmodel *m, size_t r, int k, double *z) {
     for (int j = 1; j < m->D; j++) z[j] = m->sd[j] > 0 ? (z[j] - m->mean[j]) / m->sd[j] : 0.0;
 }
 
+/* Fold of training row r: a hash of its product's key and its period (not of its position in
+ * the rows, so it is the same whichever rows sit beside it). */
 static int fold_of(const ope_qmodel *m, size_t r) {
     if (m->folds <= 1) return 0;
-    uint64_t h = eng_seed_derive(m->d.seed ^ 0x716d6f64ULL, (uint64_t)r);
+    int p = m->d.tr->product[r];
+    uint64_t k = m->d.key ? m->d.key[p] : (uint64_t)p;
+    uint64_t h = eng_seed_derive(eng_seed_derive(m->d.seed ^ 0x716d6f64ULL, k), (uint64_t)m->d.tr->t[r]);
     return (int)(h % (uint64_t)m->folds);
+}
+
+static int used(const ope_qmodel_data *d, int p) { return !d->use || d->use[p]; }
+
+/* Over the ranks when the fit is split (d->over_ranks): exact sums x [nx], integer sums
+ * v [nv].  0 or the exchange's failure. */
+static int qm_reduce(const ope_qmodel_data *d, eng_xsum *x, size_t nx, int64_t *v, int nv) {
+    int rc = ENG_OK;
+    if (!d->over_ranks) return rc;
+    if (nx && (rc = eng_par_allreduce_xsum(x, nx))) return rc;
+    if (nv) rc = eng_par_allreduce_i64(v, nv, ENG_PAR_SUM);
+    return rc;
 }
 
 void ope_qmodel_free(ope_qmodel *m) {
@@ -163,11 +180,14 @@ static int qm_alloc(ope_qmodel *m, qm_work *w) {
 static int qm_scales(ope_qmodel *m, long *np) {
     const ope_qmodel_data *d = &m->d;
     const env_transitions *tr = d->tr;
-    double gs = 0, gs2 = 0, glo = INFINITY, ghi = -INFINITY;
-    long gn = 0;
+    double glo = INFINITY, ghi = -INFINITY;
+    eng_xsum gx[2]; /* sum y, sum y^2 */
+    eng_xsum_zero(gx, 2);
+    int64_t gn = 0;
+    int rc;
     for (int p = 0; p < d->n_products; p++) {
         double s = 0, s2 = 0, lo = INFINITY, hi = -INFINITY;
-        for (size_t r = d->off[p]; r < d->off[p + 1]; r++) {
+        for (size_t r = d->off[p]; used(d, p) && r < d->off[p + 1]; r++) {
             if (!is_train(d, r)) continue;
             double y = tr->reward[r];
             s += y, s2 += y * y;
@@ -175,7 +195,7 @@ static int qm_scales(ope_qmodel *m, long *np) {
             if (y > hi) hi = y;
             np[p]++;
         }
-        gs += s, gs2 += s2, gn += np[p];
+        eng_xsum_add(&gx[0], s), eng_xsum_add(&gx[1], s2), gn += np[p];
         if (lo < glo) glo = lo;
         if (hi > ghi) ghi = hi;
         double var = np[p] > 1 ? (s2 - s * s / np[p]) / (np[p] - 1) : 0;
@@ -183,9 +203,15 @@ static int qm_scales(ope_qmodel *m, long *np) {
         m->lo[p] = np[p] >= d->min_history ? lo : NAN;
         m->hi[p] = np[p] >= d->min_history ? hi : NAN;
     }
-    m->n_train = gn;
+    if ((rc = qm_reduce(d, gx, 2, &gn, 1))) return rc;
+    if (d->over_ranks && ((rc = eng_par_allreduce_f64(&glo, 1, ENG_PAR_MIN)) ||
+                          (rc = eng_par_allreduce_f64(&ghi, 1, ENG_PAR_MAX))))
+        return rc;
+    m->n_train = (long)gn;
     if (gn < 2 || !(ghi > glo))
-        return eng_err_set(ENG_EINVAL, "compare: %ld training transitions with distinct rewards: no reward model", gn);
+        return eng_err_set(ENG_EINVAL, "compare: %ld training transitions with distinct rewards: no reward model",
+                           (long)gn);
+    double gs = eng_xsum_round(&gx[0]), gs2 = eng_xsum_round(&gx[1]);
     double gvar = (gs2 - gs * gs / gn) / (gn - 1), gsd = sqrt(gvar > 0 ? gvar : 0);
     for (int p = 0; p < d->n_products; p++) {
         if (!(m->scale[p] > 1e-3 * gsd)) m->scale[p] = gsd;
@@ -196,49 +222,97 @@ static int qm_scales(ope_qmodel *m, long *np) {
 }
 
 /* Column standardisation on the training rows at their logged level, then the Gram matrices
- * (all training rows; with folds, also each fold's own rows). */
-static void qm_gram(ope_qmodel *m, qm_work *w) {
-    const env_transitions *tr = m->d.tr;
-    const int D = m->D;
+ * (all training rows; with folds, also each fold's own rows).  Returns 0, ENG_ENOMEM or the
+ * exchange's failure (over_ranks). */
+static int qm_gram(ope_qmodel *m, qm_work *w) {
+    const ope_qmodel_data *d = &m->d;
+    const int D = m->D, NG = w->NG, DT = D * (D + 1) / 2;
     const long gn = m->n_train;
-    for (size_t r = 0; r < tr->n; r++) {
-        if (!is_train(&m->d, r)) continue;
-        design_raw(&m->d, r, tr->level[r], w->z);
-        for (int j = 1; j < D; j++) m->mean[j] += w->z[j], m->sd[j] += w->z[j] * w->z[j];
+    int rc = ENG_OK;
+    eng_xsum *x = malloc((size_t)(NG * DT > 2 * D ? NG * DT : 2 * D) * sizeof *x);
+    double *part = malloc((size_t)NG * D * D * sizeof *part);
+    if (!x || !part) {
+        rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (reward model)");
+        goto done;
     }
+    /* 1. column means and sds: per product in row order, exactly across products */
+    eng_xsum_zero(x, (size_t)2 * D);
+    for (int p = 0; p < d->n_products; p++) {
+        if (!used(d, p)) continue;
+        memset(part, 0, (size_t)2 * D * sizeof *part);
+        for (size_t r = d->off[p]; r < d->off[p + 1]; r++) {
+            if (!is_train(d, r)) continue;
+            design_raw(d, r, d->tr->level[r], w->z);
+            for (int j = 1; j < D; j++) part[j] += w->z[j], part[D + j] += w->z[j] * w->z[j];
+        }
+        for (int j = 1; j < D; j++) eng_xsum_add(&x[j], part[j]), eng_xsum_add(&x[D + j], part[D + j]);
+    }
+    if ((rc = qm_reduce(d, x, (size_t)2 * D, NULL, 0))) goto done;
     for (int j = 1; j < D; j++) {
-        m->mean[j] /= gn;
-        double v = m->sd[j] / gn - m->mean[j] * m->mean[j];
+        m->mean[j] = eng_xsum_round(&x[j]) / gn;
+        double v = eng_xsum_round(&x[D + j]) / gn - m->mean[j] * m->mean[j];
         m->sd[j] = v > 1e-12 ? sqrt(v) : 0.0;
     }
-    int nc = 0;
-    for (size_t r = 0; r < tr->n; r++) {
-        if (!is_train(&m->d, r)) continue;
-        design(m, r, tr->level[r], w->Zc + (size_t)nc * D);
-        w->fc[nc++] = fold_of(m, r);
-        if (nc == CHUNK) flush(m, w->G, w->Zc, w->fc, nc), nc = 0;
+    /* 2. the Gram matrices (upper triangles): each product's, added exactly */
+    eng_xsum_zero(x, (size_t)NG * DT);
+    for (int p = 0; p < d->n_products; p++) {
+        if (!used(d, p)) continue;
+        memset(part, 0, (size_t)NG * D * D * sizeof *part);
+        int nc = 0;
+        for (size_t r = d->off[p]; r < d->off[p + 1]; r++) {
+            if (!is_train(d, r)) continue;
+            design(m, r, d->tr->level[r], w->Zc + (size_t)nc * D);
+            w->fc[nc++] = fold_of(m, r);
+            if (nc == CHUNK) flush(m, part, w->Zc, w->fc, nc), nc = 0;
+        }
+        if (d->off[p + 1] == d->off[p]) continue;
+        flush(m, part, w->Zc, w->fc, nc);
+        for (int g = 0, k = 0; g < NG; g++)
+            for (int i = 0; i < D; i++)
+                for (int j = i; j < D; j++, k++) eng_xsum_add(&x[k], part[(size_t)g * D * D + (size_t)i * D + j]);
     }
-    flush(m, w->G, w->Zc, w->fc, nc);
+    if ((rc = qm_reduce(d, x, (size_t)NG * DT, NULL, 0))) goto done;
+    for (int g = 0, k = 0; g < NG; g++)
+        for (int i = 0; i < D; i++)
+            for (int j = i; j < D; j++, k++) w->G[(size_t)g * D * D + (size_t)i * D + j] = eng_xsum_round(&x[k]);
+done:
+    free(x);
+    free(part);
+    return rc;
 }
 
 /* One backfitting round's coefficients: every fold's ridge solve with the current intercepts
- * removed from the targets.  Returns 0 or ENG_ENUM (singular normal equations). */
+ * removed from the targets.  Returns 0, ENG_ENUM (singular normal equations), ENG_ENOMEM or the
+ * exchange's failure. */
 static int qm_solve(ope_qmodel *m, qm_work *w, double lambda) {
     const env_transitions *tr = m->d.tr;
     const int D = m->D, NF = m->folds, P = m->d.n_products;
     double *z = w->z, *A = w->A, *G = w->G;
-    /* right-hand sides with the current intercepts removed */
-    memset(w->rhs, 0, (size_t)w->NG * D * sizeof *w->rhs);
-    for (size_t r = 0; r < tr->n; r++) {
-        if (!is_train(&m->d, r)) continue;
-        int p = tr->product[r], f = fold_of(m, r);
-        design(m, r, tr->level[r], z);
-        for (int g = 0; g < NF; g++) {
-            if (NF > 1 && g == f) continue;
-            double y = tr->reward[r] / m->scale[p] - m->icpt[(size_t)g * P + p];
-            cblas_daxpy(D, y, z, 1, w->rhs + (size_t)g * D, 1);
+    /* right-hand sides with the current intercepts removed: each product's in row order,
+     * added exactly across products */
+    int rc;
+    eng_xsum *x = malloc((size_t)NF * D * sizeof *x);
+    if (!x) return eng_err_set(ENG_ENOMEM, "compare: out of memory (reward model)");
+    eng_xsum_zero(x, (size_t)NF * D);
+    for (int p = 0; p < P; p++) {
+        if (!used(&m->d, p)) continue;
+        memset(w->rhs, 0, (size_t)NF * D * sizeof *w->rhs);
+        for (size_t r = m->d.off[p]; r < m->d.off[p + 1]; r++) {
+            if (!is_train(&m->d, r)) continue;
+            int f = fold_of(m, r);
+            design(m, r, tr->level[r], z);
+            for (int g = 0; g < NF; g++) {
+                if (NF > 1 && g == f) continue;
+                double y = tr->reward[r] / m->scale[p] - m->icpt[(size_t)g * P + p];
+                cblas_daxpy(D, y, z, 1, w->rhs + (size_t)g * D, 1);
+            }
         }
+        for (int k = 0; k < NF * D; k++) eng_xsum_add(&x[k], w->rhs[k]);
     }
+    rc = qm_reduce(&m->d, x, (size_t)NF * D, NULL, 0);
+    for (int k = 0; !rc && k < NF * D; k++) w->rhs[k] = eng_xsum_round(&x[k]);
+    free(x);
+    if (rc) return rc;
     for (int g = 0; g < NF; g++) {
         /* A = G_total - G_fold (upper triangle) + lambda on the non-intercept diagonal */
         for (int i = 0; i < D; i++)
@@ -261,38 +335,44 @@ static int qm_solve(ope_qmodel *m, qm_work *w, double lambda) {
 }
 
 /* One backfitting round's per-product intercepts from the residuals, shrunk:
- * b_p = sum e / (n_p + kappa), kappa by the method of moments; returns kappa. */
-static double qm_intercepts(ope_qmodel *m, qm_work *w) {
+ * b_p = sum e / (n_p + kappa), kappa by the method of moments, into *kappa_out.  Returns 0 or the
+ * exchange's failure (over_ranks). */
+static int qm_intercepts(ope_qmodel *m, qm_work *w, double *kappa_out) {
     const env_transitions *tr = m->d.tr;
     const int D = m->D, NF = m->folds, P = m->d.n_products;
     double *res_sum = w->res_sum, *res_n = w->res_n, *z = w->z;
     memset(res_sum, 0, (size_t)w->NG * P * sizeof *res_sum);
     memset(res_n, 0, (size_t)w->NG * P * sizeof *res_n);
-    double sse = 0;
-    long ne = 0;
-    for (size_t r = 0; r < tr->n; r++) {
-        if (!is_train(&m->d, r)) continue;
-        int p = tr->product[r], f = fold_of(m, r);
-        design(m, r, tr->level[r], z);
-        for (int g = 0; g < NF; g++) {
-            if (NF > 1 && g == f) continue;
-            double e = tr->reward[r] / m->scale[p] - cblas_ddot(D, z, 1, m->beta + (size_t)g * D, 1);
-            res_sum[(size_t)g * P + p] += e;
-            res_n[(size_t)g * P + p] += 1;
-            if (g == (NF == 1 ? 0 : (f + 1) % NF)) sse += e * e, ne++; /* each row once */
-        }
-    }
-    /* method of moments on the fold-0 (or only) model's residuals */
-    const int g0 = 0;
-    double sb = 0, sbb = 0, nbar = 0;
-    int kp = 0;
+    eng_xsum x[4]; /* sse, and over products: mean residual, its square, rows */
+    int64_t v[2] = {0, 0}; /* ne, products with >= 2 rows */
+    eng_xsum_zero(x, 4);
+    const int g0 = 0; /* method of moments on the fold-0 (or only) model's residuals */
     for (int p = 0; p < P; p++) {
+        if (!used(&m->d, p)) continue;
+        double sse = 0;
+        for (size_t r = m->d.off[p]; r < m->d.off[p + 1]; r++) {
+            if (!is_train(&m->d, r)) continue;
+            int f = fold_of(m, r);
+            design(m, r, tr->level[r], z);
+            for (int g = 0; g < NF; g++) {
+                if (NF > 1 && g == f) continue;
+                double e = tr->reward[r] / m->scale[p] - cblas_ddot(D, z, 1, m->beta + (size_t)g * D, 1);
+                res_sum[(size_t)g * P + p] += e;
+                res_n[(size_t)g * P + p] += 1;
+                if (g == (NF == 1 ? 0 : (f + 1) % NF)) sse += e * e, v[0]++; /* each row once */
+            }
+        }
+        eng_xsum_add(&x[0], sse);
         double n = res_n[(size_t)g0 * P + p];
         if (n < 2) continue;
         double mb = res_sum[(size_t)g0 * P + p] / n;
-        sb += mb, sbb += mb * mb, nbar += n, kp++;
+        eng_xsum_add(&x[1], mb), eng_xsum_add(&x[2], mb * mb), eng_xsum_add(&x[3], n), v[1]++;
     }
-    double s2w = ne > 1 ? sse / ne : 0;
+    int rc = qm_reduce(&m->d, x, 4, v, 2);
+    if (rc) return rc;
+    const int64_t ne = v[0], kp = v[1];
+    double sb = eng_xsum_round(&x[1]), sbb = eng_xsum_round(&x[2]), nbar = eng_xsum_round(&x[3]);
+    double s2w = ne > 1 ? eng_xsum_round(&x[0]) / ne : 0;
     double tau2 = 0;
     if (kp > 1) {
         nbar /= kp;
@@ -306,7 +386,8 @@ static double qm_intercepts(ope_qmodel *m, qm_work *w) {
             m->icpt[(size_t)g * P + p] = n > 0 ? res_sum[(size_t)g * P + p] / (n + kappa) : 0.0;
         }
     m->resid_var = s2w;
-    return kappa;
+    *kappa_out = kappa;
+    return ENG_OK;
 }
 
 int ope_qmodel_fit(const ope_qmodel_data *d, ope_qmodel *m) {
@@ -318,14 +399,14 @@ int ope_qmodel_fit(const ope_qmodel_data *d, ope_qmodel *m) {
     m->folds = d->folds > 1 ? d->folds : 1;
     w.NG = m->folds == 1 ? 1 : m->folds + 1;
     int rc = qm_alloc(m, &w);
+    if (d->over_ranks) rc = eng_par_agree(rc); /* a rank out of memory stops every rank */
     if (!rc) rc = qm_scales(m, w.np);
+    if (!rc) rc = qm_gram(m, &w);
     if (rc) goto done;
-    qm_gram(m, &w);
     const double lambda = d->ridge_lambda > 1e-6 ? d->ridge_lambda : 1e-6;
     double kappa = 0;
     for (int round = 0; round < BACKFIT_ROUNDS; round++) {
-        if ((rc = qm_solve(m, &w, lambda))) goto done;
-        kappa = qm_intercepts(m, &w);
+        if ((rc = qm_solve(m, &w, lambda)) || (rc = qm_intercepts(m, &w, &kappa))) goto done;
     }
     m->kappa = kappa;
     ENG_INFO("compare: pooled reward model on %ld training rows, %d columns, %d fold(s), intercept shrinkage "

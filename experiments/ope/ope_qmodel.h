@@ -21,6 +21,16 @@ typedef struct ope_qmodel_data {
     int folds;                 /* 1 = one fit (holdout); > 1 = cross-fitted over the training rows */
     double ridge_lambda;       /* penalty (at least 1e-6) */
     uint64_t seed;             /* the fold assignment's stream */
+    /* Split fits (docs/mpi.md).  Every sum over products is each product's sum in row order,
+     * combined across products exactly (eng_xsum), so the fit does not depend on the order or
+     * split of the products: */
+    const unsigned char *use;  /* NULL: every product; else [n_products] 1 = the product's rows
+                                  count here (0: skipped, its scale and clip range global) */
+    const uint64_t *key;       /* NULL: the index; else [n_products] each product's key for the
+                                  fold assignment (a product's folds then do not depend on where
+                                  its rows sit) */
+    int over_ranks;            /* 1: collective; the sums are over every rank's rows (each rank
+                                  passes its products), every rank gets the same coefficients */
 } ope_qmodel_data;
 
 typedef struct ope_qmodel {

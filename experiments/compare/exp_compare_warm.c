@@ -1,0 +1,122 @@
+/* exp_compare_warm.c - warm nights (docs/nightly.md, "Warm nights"): the FQE Q networks of
+ * every chunk are stored beside the night's other checkpoints and start the next night's fit,
+ * which then runs compare.fqe_warm_iterations target refreshes instead of fqe.iterations.
+ *
+ * A stored chunk is keyed by a hash of everything its networks' meaning depends on: the
+ * feature layout and the stored normalisation (the states' scale), the network shape, the
+ * discount, the chunk's product ids in order, and which call it is (the four discrete policies
+ * or DDPG).  Any change gives another key and the chunk is fitted from scratch.  The file
+ * carries a checksum of its parameters; a bad, truncated or non-finite file is refused with one
+ * line and never copied forward (the night writes what it fitted, not what it read). */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eng_file.h"
+#include "exp_compare_int.h"
+
+static _Thread_local int fqe_warm_n, fqe_cold_n;
+
+void exp_compare_last_fqe_warm(int *warm, int *cold) {
+    if (warm) *warm = fqe_warm_n;
+    if (cold) *cold = fqe_cold_n;
+}
+
+void cmp_fqe_warm_reset(void) { fqe_warm_n = fqe_cold_n = 0; }
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* The key of a chunk's networks (see the file comment). */
+static uint64_t chunk_key(const cmp_ctx *c, const int *prod, int m, int K, int nets, size_t np) {
+    const ope_fqe_cfg *f = &c->cfg->fqe;
+    float flat[FEAT_NORM_FLAT_LEN];
+    feat_norm_to_array(&c->norm, flat);
+    uint64_t h = fnv(1469598103934665603ULL, "rlprice-fqe-warm 1", 18);
+    h = fnv(h, FEAT_LAYOUT_VERSION, strlen(FEAT_LAYOUT_VERSION));
+    uint64_t lh = feat_layout_get()->hash;
+    h = fnv(h, &lh, sizeof lh);
+    h = fnv(h, flat, sizeof flat);
+    int shape[6] = {c->F, K, nets, f->n_hidden, f->hidden[0], f->hidden[1]};
+    h = fnv(h, shape, sizeof shape);
+    h = fnv(h, &np, sizeof np);
+    double g = c->cfg->ope.gamma;
+    h = fnv(h, &g, sizeof g);
+    for (int i = 0; i < m; i++) h = fnv(h, c->h->product_id[prod[i]], strlen(c->h->product_id[prod[i]]) + 1);
+    return h;
+}
+
+static void warm_path(char *out, size_t n, const char *dir, const char *stem) { snprintf(out, n, "%s/%s.bin", dir, stem); }
+
+typedef struct warm_file {
+    uint64_t key;
+    size_t count;
+    const float *v;
+} warm_file;
+
+/* Header line, then the parameters as raw floats (host order), then their FNV-1a 64. */
+static int write_cb(FILE *f, void *ctx) {
+    const warm_file *w = ctx;
+    uint64_t sum = fnv(1469598103934665603ULL, w->v, w->count * sizeof *w->v);
+    if (fprintf(f, "rlprice-fqe-warm 1 %016" PRIx64 " %zu\n", w->key, w->count) < 0 ||
+        fwrite(w->v, sizeof *w->v, w->count, f) != w->count || fwrite(&sum, sizeof sum, 1, f) != 1)
+        return eng_err_set(ENG_EIO, "write failed: %s", strerror(errno));
+    return ENG_OK;
+}
+
+int cmp_fqe_warm_load(const cmp_ctx *c, const char *stem, const int *prod, int m, int K, int nets, size_t np,
+                      float **out) {
+    *out = NULL;
+    const char *src = c->cfg->ckpt_from ? c->cfg->ckpt_from : c->cfg->ckpt_dir;
+    if (!src || !*src || np == 0) return 0;
+    char path[4096];
+    warm_path(path, sizeof path, src, stem);
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0; /* no earlier FQE: fitted from scratch */
+    uint64_t key = chunk_key(c, prod, m, K, nets, np), have = 0, sum = 0;
+    size_t count = 0, want = (size_t)nets * np;
+    float *v = NULL;
+    const char *why = NULL;
+    if (fscanf(f, "rlprice-fqe-warm 1 %" SCNx64 " %zu", &have, &count) != 2 || fgetc(f) != '\n') why = "not an FQE file";
+    else if (have != key || count != want) why = "products, normalisation, shape or discount changed";
+    else if (!(v = malloc(want * sizeof *v))) why = "out of memory";
+    else if (fread(v, sizeof *v, want, f) != want || fread(&sum, sizeof sum, 1, f) != 1 || fgetc(f) != EOF)
+        why = "truncated";
+    else if (sum != fnv(1469598103934665603ULL, v, want * sizeof *v)) why = "checksum mismatch";
+    for (size_t i = 0; !why && i < want; i++)
+        if (!isfinite(v[i])) why = "non-finite parameter";
+    fclose(f);
+    if (why) {
+        if (strcmp(why, "products, normalisation, shape or discount changed"))
+            ENG_WARN("compare: FQE warm start %s unusable (%s); fitting from scratch", path, why);
+        else
+            ENG_INFO("compare: FQE %s: %s; fitting from scratch", stem, why);
+        free(v);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+int cmp_fqe_warm_save(const cmp_ctx *c, const char *stem, const int *prod, int m, int K, int nets, size_t np,
+                      const float *params) {
+    if (!c->cfg->ckpt_dir || !*c->cfg->ckpt_dir || np == 0) return ENG_OK;
+    size_t count = (size_t)nets * np;
+    for (size_t i = 0; i < count; i++)
+        if (!isfinite(params[i])) return ENG_OK; /* never store a diverged network */
+    char path[4096];
+    warm_path(path, sizeof path, c->cfg->ckpt_dir, stem);
+    warm_file w = {chunk_key(c, prod, m, K, nets, np), count, params};
+    return eng_atomic_write(path, write_cb, &w);
+}
+
+void cmp_fqe_warm_count(int warm) {
+    if (warm) fqe_warm_n++;
+    else fqe_cold_n++;
+}
