@@ -21,7 +21,9 @@ static double truth_q(double p, double comp, int promo) {
 /* N periods: competitors' mean an AR(1) around 10 with 10% promotion dips; the logged price
  * follows the competitors (elasticity 0.8) on six levels; promotion weeks (20%) cut the price by
  * 12%; traffic 20,000 a period (0 = no traffic: units per period from 20,000 visitors). */
-static void simulate(feat_demand_row *rows, int with_traffic, eng_rng *r) {
+static void simulate(feat_demand_row *rows, int with_traffic, uint64_t seed) {
+    eng_rng rng, *r = &rng;
+    eng_rng_seed(r, seed);
     double x = 0;
     static const double lv[6] = {0.9, 0.94, 0.98, 1.02, 1.06, 1.1};
     for (int t = 0; t < N; t++) {
@@ -42,12 +44,10 @@ static void simulate(feat_demand_row *rows, int with_traffic, eng_rng *r) {
 static void test_recovers_parameters(void **state) {
     (void)state;
     static feat_demand_row rows[N];
-    eng_rng r;
-    eng_rng_seed(&r, 7);
-    simulate(rows, 1, &r);
     feat_demand m;
+    simulate(rows, 1, 7);
     assert_int_equal(feat_demand_fit(&m, rows, N, 10.0, -1), 0);
-    assert_true(m.ok && m.logit && m.n == N);
+    assert_true(m.ok && m.logit && m.n == N && m.form == 1);
     assert_true(m.used >> FEAT_DEMAND_COMP & 1u);
     assert_true(m.used >> FEAT_DEMAND_PROMO & 1u);
     const double se = feat_demand_slope_se(&m, 1);
@@ -82,10 +82,8 @@ static void test_recovers_parameters(void **state) {
 static void test_units_model(void **state) {
     (void)state;
     static feat_demand_row rows[N];
-    eng_rng r;
-    eng_rng_seed(&r, 8);
-    simulate(rows, 0, &r);
     feat_demand m;
+    simulate(rows, 0, 8);
     assert_int_equal(feat_demand_fit(&m, rows, N, 10.0, -1), 0);
     assert_true(m.ok && !m.logit);
     feat_demand_ctx ctx = {0.0, NAN};
