@@ -33,6 +33,9 @@ exp_bt_cfg exp_bt_default(void) {
     c.misset_hi = 1.35;
     c.max_change_pct = 15;
     c.traffic_scale = 1;
+    c.promo_lift_lo = 0.4;
+    c.promo_lift_hi = 0.9;
+    c.like_periods = -1;
     c.out_dir = "out/backtest";
     c.device = "auto";
     exp_nightly_cfg n = exp_nightly_default();
@@ -247,6 +250,7 @@ static int run_nightly(const exp_bt_cfg *cfg, PGconn *c, const db_history *h, in
     nc.compare.ckpt_dir = NULL;
     nc.compare.seed = seed;
     nc.compare.ope.seed = seed;
+    if (cfg->like_periods >= 0) nc.compare.like_periods = cfg->like_periods;
     cc->guard = nc.compare.guard;
     nc.gate_mode = cfg->gate_mode;
     nc.gate_level = (float)cfg->gate_level;
@@ -294,6 +298,13 @@ static int run_one(const exp_bt_cfg *cfg, PGconn *maint, env_sim_family fam, uin
     go.seed = seed;
     go.day0 = BT_DAY0;
     go.n_levels = 6, go.level_lo = 0.85, go.level_hi = 1.15;
+    if (cfg->promo_rate > 0) { /* promotions: two deeper levels (0.73, 0.79), charged only in promotion
+                                  periods with 0.85; normal periods keep the six levels 0.85 .. 1.15 */
+        go.n_levels = 8, go.level_lo = 0.73;
+        go.promo_rate = cfg->promo_rate;
+        go.promo_lift_lo = cfg->promo_lift_lo, go.promo_lift_hi = cfg->promo_lift_hi;
+        go.promo_hi = 0.86, go.normal_lo = 0.84;
+    }
     go.misset_lo = cfg->misset_lo, go.misset_hi = cfg->misset_hi;
     go.traffic_scale = cfg->traffic_scale;
     if ((st = env_sim_generate_ex(&go, cfg->n_products, cfg->n_days + 1, &h, &lg))) goto cleanup;

@@ -28,7 +28,14 @@ static int cmp_qmodel_fit(cmp_ctx *c) {
     const exp_compare_cfg *cfg = c->cfg;
     ope_qmodel_data d = {c->tr, c->off, c->h->n_products, c->F, c->K, &cfg->grid, c->train_end, cfg->min_history,
                          cfg->eval_all && cfg->ope.cross_folds > 1 ? cfg->ope.cross_folds : 1, cfg->ope.ridge_lambda,
-                         cmp_ope_seed(cfg), NULL, NULL, 0};
+                         cmp_ope_seed(cfg), NULL, NULL, 0, NULL};
+    free(c->row_promo);
+    c->row_promo = NULL;
+    if (cfg->promo_state && c->h->promo && c->tr->n) { /* the priced period's promotion flag of every row, as state */
+        if (!(c->row_promo = malloc(c->tr->n))) return eng_err_set(ENG_ENOMEM, "compare: out of memory (promotion flags)");
+        for (size_t r = 0; r < c->tr->n; r++) c->row_promo[r] = (uint8_t)cmp_row_promo(c, r);
+        d.promo = c->row_promo;
+    }
     return ope_qmodel_fit(&d, &c->qm);
 }
 
@@ -267,9 +274,16 @@ static int group_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
     const exp_compare_cfg *cfg = c->cfg;
     const int F = c->F, P = g->P;
     int rc;
-    g->loaded = cfg->ckpt_dir ? cmp_group_try_load(c, g) : 0;
-    if (g->loaded) warm_loaded++;
-    else warm_fresh++;
+    /* without fine-tuning (compare.shared, ft_steps 0) a group's networks ARE tonight's shared
+     * ones: nothing of the group's own is worth loading (a loaded copy would be the night it was
+     * saved, freezing every warm night at that night's networks); the shared group's warm start
+     * is counted instead (exp_compare_run) */
+    const int own_nets = !(cfg->shared && cfg->ft_steps == 0 && c->sh_dqn);
+    g->loaded = cfg->ckpt_dir && own_nets ? cmp_group_try_load(c, g) : 0;
+    if (own_nets) {
+        if (g->loaded) warm_loaded++;
+        else warm_fresh++;
+    }
     if (!g->loaded && (rc = cmp_group_create_agents(c, g, keys))) return rc;
     agt_linucb_cfg lc = cfg->linucb;
     lc.kind = AGT_LINUCB_DISJOINT;
@@ -320,7 +334,7 @@ static int group_train_linucb(cmp_ctx *c, cmp_group *g) {
         if (g->pooled) { /* one slot: feed the products one after the other */
             for (int i = 0; i < g->n; i++)
                 for (size_t r = c->off[g->prod[i]]; r < c->off[g->prod[i] + 1]; r++) {
-                    if (!cmp_is_train(c, r)) continue;
+                    if (!cmp_is_learn(c, r)) continue;
                     int a = tr->level[r];
                     float rr = tr->reward[r];
                     if ((rc = agt_linucb_update(g->lin, tr->state + r * F, NULL, &a, &rr, NULL))) goto done;
@@ -332,7 +346,7 @@ static int group_train_linucb(cmp_ctx *c, cmp_group *g) {
             memset(active, 0, (size_t)P);
             for (int i = 0; i < g->n; i++) {
                 size_t end = c->off[g->prod[i] + 1];
-                while (cur[i] < end && !cmp_is_train(c, cur[i])) cur[i]++;
+                while (cur[i] < end && !cmp_is_learn(c, cur[i])) cur[i]++;
                 if (cur[i] >= end) continue;
                 size_t r = cur[i]++;
                 memcpy(x + (size_t)i * F, tr->state + r * F, (size_t)F * sizeof *x);
@@ -732,7 +746,8 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
     own = malloc((size_t)h->n_products * sizeof *own);
     shortp = malloc((size_t)h->n_products * sizeof *shortp);
     c.mine = calloc((size_t)h->n_products, 1);
-    if (!own || !shortp || !c.mine) {
+    c.owner = calloc((size_t)h->n_products, sizeof *c.owner);
+    if (!own || !shortp || !c.mine || !c.owner) {
         rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
         goto fail;
     }
@@ -746,8 +761,9 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
             shortp[n_short++] = p;
             pooled_rows += n;
         }
-        c.res->products[p].rank = cfg->shard_count <= 1 ? 0 : cmp_shard_owner(&c, p, n < cfg->min_history);
-        c.mine[p] = cfg->shard_count <= 1 || c.res->products[p].rank == cfg->shard_index;
+        c.owner[p] = cmp_shard_owner(&c, p, n < cfg->min_history);
+        c.res->products[p].rank = cfg->shard_count <= 1 ? 0 : c.owner[p];
+        c.mine[p] = cfg->shard_count <= 1 || c.owner[p] == cfg->shard_index;
     }
     cmp_progress pg = {progress, ctx, 0};
     if (cfg->shared && n_own > 0) {
@@ -755,6 +771,10 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
         eng_stage_mark sm = eng_stage_begin();
         if ((rc = cmp_shared_train(&c, own, n_own))) goto fail;
         eng_stage_end("cmp.shared", sm);
+        if (cfg->ft_steps == 0) { /* the groups' networks are these (group_agents) */
+            if (c.sh_loaded) warm_loaded++;
+            else warm_fresh++;
+        }
         c.res->seconds_train += eng_now() - ts;
     }
     rc = cmp_run_own(&c, own, n_own, &pg);
@@ -794,12 +814,14 @@ fail:
     exp_results_free(c.res);
     env_transitions_free(c.tr);
     ope_qmodel_free(&c.qm);
+    free(c.row_promo);
     cmp_agents_free(&c);
     free(c.sums);
     free(c.ess_p);
     free(c.res2_p);
     free(c.resn_p);
     free(c.mine);
+    free(c.owner);
     free(c.off);
     free(own);
     free(shortp);

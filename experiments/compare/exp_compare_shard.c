@@ -9,9 +9,10 @@
  * catalogue position (agt_*_cfg.keys), never by its group or slot, so its model and its OPE
  * are the same on any rank.  cmp_shard_gather then gives rank 0 every product's whole results
  * and every other rank every product's status and prices (all FQE needs);
- * FQE's chunks (fixed by the seeded sample, as in one process) are dealt to the ranks
- * round-robin and their values sent to rank 0 (cmp_shard_fqe_gather), which computes the
- * totals and everything after them exactly as one process does. */
+ * FQE's chunks are formed per shard from the seeded sample (each rank its own products' rows;
+ * one process with compare.shared_shards = K forms the same chunks) and their values sent to
+ * rank 0 (cmp_shard_fqe_gather), which computes the totals and everything after them exactly
+ * as one process does. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,8 +34,13 @@ void cmp_residual_total(cmp_ctx *c) {
     for (int p = 0; p < c->res->n_products; p++) c->eval_res2 += c->res2_p[p], c->eval_res_n += c->resn_p[p];
 }
 
+int cmp_shard_count(const cmp_ctx *c) {
+    const exp_compare_cfg *cfg = c->cfg;
+    return cfg->shard_count > 1 ? cfg->shard_count : cfg->shared_shards > 1 ? cfg->shared_shards : 1;
+}
+
 int cmp_shard_owner(const cmp_ctx *c, int p, int is_short) {
-    const int K = c->cfg->shard_count;
+    const int K = cmp_shard_count(c);
     if (K <= 1 || is_short) return 0;
     return cmp_shard_of(c, p, K);
 }
@@ -211,10 +217,6 @@ int cmp_shard_gather(cmp_ctx *c, int status) {
     return st;
 }
 
-int cmp_shard_fqe_mine(const cmp_ctx *c, int chunk) {
-    return c->cfg->shard_count <= 1 || chunk % c->cfg->shard_count == c->cfg->shard_index;
-}
-
 /* One product's FQE values: index and longterm[a].v[OPE_FQE] of every agent. */
 typedef struct fqe_rec {
     int32_t p;
@@ -231,12 +233,11 @@ int cmp_shard_fqe_gather(cmp_ctx *c, const int *el, int want, int status) {
     char *all = NULL;
     st = eng_par_agree(!mine || !counts ? ENG_ENOMEM : ENG_OK);
     if (!st) {
-        for (int i0 = 0; i0 < want; i0 += cfg->group_size) {
-            if (!cmp_shard_fqe_mine(c, i0 / cfg->group_size)) continue;
-            for (int i = i0; i < want && i < i0 + cfg->group_size; i++, n++) {
-                mine[n].p = el[i];
-                for (int a = 0; a < EXP_N_AGENTS; a++) mine[n].v[a] = c->res->products[el[i]].longterm[a].v[OPE_FQE];
-            }
+        for (int i = 0; i < want; i++) {
+            if (!c->mine[el[i]]) continue;
+            mine[n].p = el[i];
+            for (int a = 0; a < EXP_N_AGENTS; a++) mine[n].v[a] = c->res->products[el[i]].longterm[a].v[OPE_FQE];
+            n++;
         }
         st = eng_par_gatherv(mine, n * sizeof *mine, 0, &all, counts);
     }

@@ -212,6 +212,9 @@ const char *exp_seen_name(int seen);
 /* EXP_SEEN_NORMAL when product p's history charged `price` (within 1.25%) in a period without a
  * promotion, EXP_SEEN_PROMO_ONLY when only in promotion periods, else EXP_SEEN_NEVER. */
 int exp_nightly_price_seen(const db_history *h, int p, double price);
+/* The same over product p's periods 0 .. n_periods - 1 only (a backtest's history holds the
+ * period after the night too). */
+int exp_nightly_price_seen_upto(const db_history *h, int p, double price, int n_periods);
 /* Product p's money scale (exp_nightly_sense.c): *per_unit converts its reward to money per
  * period (mean traffic for the per-visitor kinds, else 1), *mean_period = its mean revenue (or
  * profit) per period, *plausible = the largest uplift per period its normal periods make
