@@ -251,7 +251,7 @@ static void test_same_as_one_process(void **state) {
 }
 
 /* Logged exploration on: each rank makes its products' candidates (neighbouring prices, the
- * demand fit's revenues, with the pooled elasticity from every rank's own fits), rank 0 the
+ * revenues of each product's own demand model, from its own rows), rank 0 the
  * budget and the draws: the same pushed prices, propensities and support as one process. */
 static void test_same_with_exploration(void **state) {
     (void)state;

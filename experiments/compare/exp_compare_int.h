@@ -53,6 +53,8 @@ typedef struct cmp_ctx {
     double *dyb;           /* [tr->n] reward minus the period's observed rate (= -rate of the
                               period the reward compares with), NaN where the product's demand
                               model cannot value the row (compare.dyna; else NULL) */
+    float *dyc;            /* [tr->n][2] the row's demand-model context (competitors, previous
+                              price: feat_agent_model_ctx), with dyb */
     /* the shared networks' parameters (compare.shared = 1), copied into every product slot */
     float *sh_dqn, *sh_actor, *sh_critic;
     int sh_loaded;         /* 1: the shared networks warm-started from the checkpoints */
