@@ -7,6 +7,7 @@
 
 #include "db_conn.h"
 #include "db_copy.h"
+#include "db_load_shard.h"
 #include "db_schema.h"
 #include "eng_util.h"
 
@@ -223,6 +224,8 @@ static int session_setup(PGconn *conn, const db_load_opts *o) {
     if (!st) st = db_exec(conn, "ANALYZE pg_temp.rlprice_filter", PGRES_COMMAND_OK, "loader product filter");
     return st;
 }
+
+int db_load_session(PGconn *conn, const db_load_opts *o) { return session_setup(conn, o); }
 
 /* Distinct days -> period, day0, n_periods. */
 static int detect_calendar(PGconn *conn, const db_load_opts *o, int *period, int32_t *day0, int *n_periods) {
@@ -725,7 +728,8 @@ int db_load_history(PGconn *conn, const db_load_opts *opts, db_history **out, db
     if (!opts) { db_load_opts_default(&dflt); opts = &dflt; }
     if (!conn || opts->revenue_rel_tol < 0 || opts->revenue_abs_tol < 0 || opts->min_periods < 0 ||
         opts->n_filter < 0 || (opts->n_filter > 0 && !opts->products) || opts->period_days < 0 ||
-        (opts->shard_count > 1 && (opts->shard_index < 0 || opts->shard_index >= opts->shard_count)))
+        (opts->shard_count > 1 && (opts->shard_index < 0 || opts->shard_index >= opts->shard_count)) ||
+        (opts->cal_fixed && (opts->cal_n_periods < 0 || opts->period_days <= 0)))
         return eng_err_set(ENG_EINVAL, "db_load_history: bad options");
     product_list pl = {0};
     db_history *h = NULL;
@@ -738,7 +742,11 @@ int db_load_history(PGconn *conn, const db_load_opts *opts, db_history **out, db
     double t0 = eng_now();
     int period = 1, T = 0;
     int32_t day0 = 0;
-    if ((st = detect_calendar(conn, opts, &period, &day0, &T))) goto done;
+    if (opts->cal_fixed) { /* the caller's calendar (an MPI rank: the catalogue's, db_load_catalogue) */
+        period = opts->period_days > 0 ? opts->period_days : 1;
+        day0 = opts->cal_day0;
+        T = opts->cal_n_periods;
+    } else if ((st = detect_calendar(conn, opts, &period, &day0, &T))) goto done;
     rep->period_days = period;
     if ((st = load_products(conn, opts, &pl, rep))) goto done;
     if ((st = db_history_alloc(&h, pl.n, T, day0, period))) goto done;
@@ -786,4 +794,8 @@ done:
     product_list_free(&pl);
     db_history_free(h);
     return st;
+}
+
+int db_load_calendar(PGconn *conn, const db_load_opts *o, int *period, int32_t *day0, int *n_periods) {
+    return detect_calendar(conn, o, period, day0, n_periods);
 }

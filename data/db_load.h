@@ -62,6 +62,11 @@ typedef struct db_load_opts {
                                      every product, so all shards share one period grid.
                                      0 or 1 (default): everything */
     int shard_index;
+    int cal_fixed;                /* 1: use this calendar (day0, cal_n_periods periods of period_days,
+                                     which must be > 0) instead of detecting it from the rows: an
+                                     MPI rank loading its products with the catalogue's calendar */
+    int32_t cal_day0;
+    int cal_n_periods;
     int text_copy;                /* 1: stream sales in COPY text format; 0 (default): binary
                                      format when server and client encodings agree */
 } db_load_opts;

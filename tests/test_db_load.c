@@ -3,6 +3,7 @@
 #include "test_db.h"
 
 #include "db_load.h"
+#include "db_load_shard.h"
 
 static PGconn *conn;
 static const char WEIRD[] = "q'u\"o;te\\back\ttab\nnl; DROP TABLE sales; --";
@@ -287,6 +288,134 @@ static void test_odd_product_id(void **state) {
 
 static const int text_mode = 1;
 
+/* Two bit patterns equal (NaN == NaN). */
+static int same_f(double a, double b) { return (isnan(a) && isnan(b)) || a == b; }
+
+/* Product p of e equals product q of a: every column, competitor prices by name. */
+static void assert_same_product(const db_history *e, int p, const db_history *a, int q) {
+    const int T = a->n_periods;
+    assert_string_equal(e->product_id[p], a->product_id[q]);
+    assert_true(same_f(e->base_price[p], a->base_price[q]) && same_f(e->min_price[p], a->min_price[q]) &&
+                same_f(e->max_price[p], a->max_price[q]) && same_f(e->unit_cost[p], a->unit_cost[q]));
+    assert_int_equal(e->price_scale[p], a->price_scale[q]);
+    for (int t = 0; t < T; t++) {
+        size_t c = (size_t)p * T + t, d = (size_t)q * T + t;
+        assert_int_equal(e->present[c], a->present[d]);
+        assert_true(same_f(e->price[c], a->price[d]) && same_f(e->units[c], a->units[d]) &&
+                    same_f(e->revenue[c], a->revenue[d]) && same_f(e->traffic[c], a->traffic[d]));
+        assert_int_equal(e->comp_off[c + 1] - e->comp_off[c], a->comp_off[d + 1] - a->comp_off[d]);
+        for (int64_t k = 0; k < e->comp_off[c + 1] - e->comp_off[c]; k++) {
+            assert_string_equal(e->competitor_names[e->comp_id[e->comp_off[c] + k]],
+                                a->competitor_names[a->comp_id[a->comp_off[d] + k]]);
+            assert_true(same_f(e->comp_price[e->comp_off[c] + k], a->comp_price[a->comp_off[d] + k]));
+        }
+    }
+}
+
+/* The catalogue (ids in the loader's order, its calendar) and a sharded load: two halves of the
+ * catalogue loaded with its calendar and expanded give, product by product, the one-process
+ * history (own products whole, the others blank), in the same slots. */
+static void test_catalogue_and_expand(void **state) {
+    (void)state;
+    db_load_opts o;
+    db_load_opts_default(&o);
+    o.min_periods = 1;
+    db_history *all = NULL;
+    db_load_report rep;
+    assert_int_equal(db_load_history(conn, &o, &all, &rep), ENG_OK);
+    db_load_report_free(&rep);
+    db_catalogue cat;
+    assert_int_equal(db_load_catalogue(conn, &o, &cat), ENG_OK);
+    assert_int_equal(cat.n, all->n_products + 1); /* Z: bad_product, in the catalogue, not loaded */
+    assert_int_equal(cat.day0, all->day0);
+    assert_int_equal(cat.n_periods, all->n_periods);
+    assert_int_equal(cat.period_days, all->period_days);
+    for (int i = 0, q = 0; i < cat.n; i++)
+        if (q < all->n_products && !strcmp(cat.ids[i], all->product_id[q])) q++;
+        else assert_string_equal(cat.ids[i], "Z");
+    for (int half = 0; half < 2; half++) {
+        const char *own[16];
+        int n_own = 0;
+        for (int i = 0; i < cat.n; i++)
+            if (i % 2 == half) own[n_own++] = cat.ids[i];
+        db_load_opts so = o;
+        so.products = own;
+        so.n_filter = n_own;
+        so.cal_fixed = 1;
+        so.cal_day0 = cat.day0;
+        so.cal_n_periods = cat.n_periods;
+        so.period_days = cat.period_days;
+        db_history *mine = NULL, *e = NULL;
+        assert_int_equal(db_load_history(conn, &so, &mine, &rep), ENG_OK);
+        assert_int_equal(mine->n_periods, all->n_periods);
+        int slot[16], k = 0;
+        for (int q = 0; q < all->n_products; q++)
+            if (k < mine->n_products && !strcmp(mine->product_id[k], all->product_id[q])) slot[k++] = q;
+        assert_int_equal(k, mine->n_products);
+        assert_int_equal(db_history_expand(mine, all->n_products, all->product_id, all->name, slot, &e), ENG_OK);
+        assert_int_equal(e->n_products, all->n_products);
+        for (int q = 0, m = 0; q < all->n_products; q++) {
+            if (m < mine->n_products && slot[m] == q) { assert_same_product(e, q, all, q); m++; continue; }
+            assert_string_equal(e->product_id[q], all->product_id[q]);
+            assert_true(isnan(e->base_price[q]) && e->explore_off[q] == 1 && e->price_scale[q] == -1);
+            for (int t = 0; t < e->n_periods; t++) {
+                assert_int_equal(e->present[(size_t)q * e->n_periods + t], 0);
+                assert_int_equal(e->comp_off[(size_t)q * e->n_periods + t + 1], e->comp_off[(size_t)q * e->n_periods + t]);
+            }
+        }
+        db_history_free(mine);
+        db_history_free(e);
+        db_load_report_free(&rep);
+    }
+    db_catalogue_free(&cat);
+    db_history_free(all);
+}
+
+/* db_history_expand alone: one product moved to slot 2 of 4 with its logged cell re-indexed; the
+ * others blank; slots must increase. */
+static void test_expand_one_product(void **state) {
+    (void)state;
+    db_history *own = NULL, *e = NULL;
+    assert_int_equal(db_history_alloc(&own, 1, 3, 100, 1), ENG_OK);
+    own->product_id[0] = strdup("P");
+    own->base_price[0] = 2.5;
+    own->price_scale[0] = 2;
+    own->present[1] = 1;
+    own->price[1] = 2.25;
+    own->units[1] = 4;
+    own->revenue[1] = 9;
+    own->n_logged = 1;
+    own->logged_cell = malloc(sizeof(int64_t));
+    own->logged_prop = malloc(sizeof(double));
+    own->logged_off = malloc(2 * sizeof(int32_t));
+    own->logged_sprice = malloc(sizeof(double));
+    own->logged_sprob = malloc(sizeof(double));
+    own->logged_cell[0] = 1;
+    own->logged_prop[0] = 0.5;
+    own->logged_off[0] = 0, own->logged_off[1] = 1;
+    own->logged_sprice[0] = 2.25, own->logged_sprob[0] = 1;
+    char *ids[4] = {"a", "b", "P", "d"};
+    int slot = 2;
+    assert_int_equal(db_history_expand(own, 4, ids, NULL, &slot, &e), ENG_OK);
+    assert_int_equal(e->n_products, 4);
+    assert_string_equal(e->product_id[2], "P");
+    assert_true(e->base_price[2] == 2.5 && e->price_scale[2] == 2 && e->explore_off[2] == 0);
+    assert_true(e->present[2 * 3 + 1] == 1 && e->price[2 * 3 + 1] == 2.25 && e->units[7] == 4);
+    assert_int_equal(e->n_logged, 1);
+    assert_int_equal(e->logged_cell[0], 2 * 3 + 1);
+    assert_int_equal(db_history_logged_find(e, 7), 0);
+    for (int p = 0; p < 4; p++) {
+        if (p == 2) continue;
+        assert_true(isnan(e->base_price[p]) && e->explore_off[p] == 1);
+        for (int t = 0; t < 3; t++) assert_int_equal(e->present[p * 3 + t], 0);
+    }
+    db_history_free(e);
+    slot = 4; /* outside the catalogue */
+    assert_int_equal(db_history_expand(own, 4, ids, NULL, &slot, &e), ENG_EINVAL);
+    assert_null(e);
+    db_history_free(own);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_prestate(test_validation_rules, NULL),
@@ -294,6 +423,8 @@ int main(void) {
         cmocka_unit_test(test_window_and_filter),
         cmocka_unit_test(test_weekly_and_off_calendar),
         cmocka_unit_test(test_shards_split_products),
+        cmocka_unit_test(test_catalogue_and_expand),
+        cmocka_unit_test(test_expand_one_product),
         cmocka_unit_test_prestate(test_odd_product_id, NULL),
         cmocka_unit_test_prestate(test_odd_product_id, (void *)&text_mode),
     };

@@ -18,6 +18,7 @@
 
 #include "db_store.h"
 #include "eng_par.h"
+#include "exp_compare.h"
 #include "env_sim.h"
 
 #define DAY0 19723 /* 2024-01-01 */
@@ -26,6 +27,7 @@
 
 static PGconn *conn;
 static char bin[1024], mpirun[1024];
+static char bad_key[64]; /* a rejected sales row of a product rank 1 of 2 owns */
 
 static int find_mpirun(void) {
     const char *path = getenv("PATH");
@@ -50,6 +52,16 @@ static int setup(void **state) {
     tdb_exec(conn, "DELETE FROM sales WHERE product_id IN ('SIM000004', 'SIM000009', 'SIM000013', 'SIM000017')"
                    " AND day < DATE '2024-01-01' + 36", 0, NULL);
     tdb_exec(conn, "UPDATE products SET max_change_pct = 3 WHERE product_id IN ('SIM000002', 'SIM000003')", 0, NULL);
+    /* one bad row (revenue far from price x units) of a product rank 1 loads: under mpirun only
+     * rank 1 reads it, and rank 0's push must still store it in rejected_rows */
+    char id[32];
+    for (int p = 0; p < NPROD; p++) {
+        snprintf(id, sizeof id, "SIM%06d", p);
+        if (exp_compare_shard_of_id(id, 2) == 1) break;
+    }
+    snprintf(bad_key, sizeof bad_key, "%s|2024-02-10", id);
+    tdb_exec(conn, "UPDATE sales SET revenue = revenue * 2 + 5 WHERE product_id = $1 AND day = DATE '2024-02-10'", 1,
+             (const char *const[]){id});
     return 0;
 }
 
@@ -179,6 +191,23 @@ static void assert_decided_on_owners(const char *out, int ranks) {
     assert_non_null(strstr(out, "decided on the owner rank: rank 0 ")); /* the run summary's line */
 }
 
+/* Each rank loaded only its own products: the per-rank lines "nightly: rank R loaded N of P
+ * products" add up to the catalogue, and each is a part of it. */
+static void assert_loaded_own_shard(const char *out) {
+    int n[2] = {-1, -1}, cat[2] = {0, 0};
+    for (int r = 0; r < 2; r++) {
+        char key[64];
+        snprintf(key, sizeof key, "nightly: rank %d loaded ", r);
+        const char *at = strstr(out, key);
+        if (!at || sscanf(at + strlen(key), "%d of %d products", &n[r], &cat[r]) != 2) fail_msg("no line '%s':\n%s", key, out);
+    }
+    printf("loaded: rank 0 %d, rank 1 %d of %d products\n", n[0], n[1], cat[0]);
+    assert_int_equal(cat[0], NPROD);
+    assert_int_equal(cat[1], NPROD);
+    assert_int_equal(n[0] + n[1], NPROD);
+    assert_true(n[0] > 0 && n[1] > 0 && n[1] < NPROD);
+}
+
 static void test_same_as_one_process(void **state) {
     (void)state;
     skip_without_mpi();
@@ -203,7 +232,7 @@ static void test_same_as_one_process(void **state) {
     /* rank 0 and rank 1 blank the rows of the products they do not own after the comparison
      * (as a rank-local load leaves them): the decisions must not need them */
     char flags2[512];
-    snprintf(flags2, sizeof flags2, "%s --test-drop-foreign-rows", flags);
+    snprintf(flags2, sizeof flags2, "%s", flags); /* no --test-drop-foreign-rows: the load is sharded */
     rc = run_nightly(2, "2024-02-20", "two", flags2, log, sizeof log);
     if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 0) fail_msg("mpirun -np 2 nightly failed (%d):\n%s", rc, slurp(log));
     const char *out = slurp(log);
@@ -232,6 +261,12 @@ static void test_same_as_one_process(void **state) {
     char *two = pushed(id2);
     assert_same_rows(one, two);
     assert_decided_on_owners(out, 2);
+    assert_loaded_own_shard(out);
+    /* rank 1's rejected row reached rank 0's push (rejected_rows of this run) */
+    assert_int_equal(tdb_long(conn, "SELECT count(*) FROM rejected_rows WHERE run_id = $1 AND table_name = 'sales'"
+                                    " AND row_key = $2 AND reason = 'revenue_mismatch'",
+                              2, (const char *const[]){id2, bad_key}),
+                     1);
     long deployed = tdb_long(conn, "SELECT count(*) FROM price_recommendations WHERE run_id = $1 AND reason LIKE 'deploy:%'",
                              1, (const char *const[]){id2});
     printf("%d rows equal (%ld deployed by an agent, the rest held)\n", NPROD, deployed);
@@ -267,7 +302,7 @@ static void test_same_with_exploration(void **state) {
     const char *q = "SELECT coalesce(n_explored, -1) FROM pricing_runs WHERE run_id = $1";
     long n1 = tdb_long(conn, q, 1, (const char *const[]){id1});
     char flags2[512];
-    snprintf(flags2, sizeof flags2, "%s --test-drop-foreign-rows", flags);
+    snprintf(flags2, sizeof flags2, "%s", flags); /* the load is sharded */
     rc = run_nightly(2, "2024-02-19", "xtwo", flags2, log, sizeof log);
     if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 0) fail_msg("mpirun -np 2 nightly failed (%d):\n%s", rc, slurp(log));
     const char *out = slurp(log);

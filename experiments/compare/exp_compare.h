@@ -208,4 +208,9 @@ void exp_compare_last_warm(int *loaded, int *fresh);
  * networks (compare.fqe_warm_iterations refreshes) and those fitted from scratch. */
 void exp_compare_last_fqe_warm(int *warm, int *cold);
 
+/* The shard (0 .. count-1) of a product: FNV-1a 64 of its id modulo count (0 when count <= 1).
+ * The comparison's owner rank (cmp_shard_owner) and the nightly's sharded load use this one
+ * function, so a rank loads exactly the products it then owns.  Never fails. */
+int exp_compare_shard_of_id(const char *product_id, int count);
+
 #endif

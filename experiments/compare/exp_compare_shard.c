@@ -41,7 +41,11 @@ int cmp_shard_count(const cmp_ctx *c) {
 int cmp_shard_owner(const cmp_ctx *c, int p) { return cmp_shard_of(c, p, cmp_shard_count(c)); }
 
 int cmp_shard_of(const cmp_ctx *c, int p, int count) {
-    return count <= 1 ? 0 : (int)(fnv1a(c->h->product_id[p]) % (uint64_t)count);
+    return exp_compare_shard_of_id(c->h->product_id[p], count);
+}
+
+int exp_compare_shard_of_id(const char *product_id, int count) {
+    return count <= 1 ? 0 : (int)(fnv1a(product_id) % (uint64_t)count);
 }
 
 /* ope_result.q_source points at static strings; they travel as text. */

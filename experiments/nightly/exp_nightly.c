@@ -27,6 +27,7 @@
 #include "exp_nightly_stage.h"
 #include "exp_nightly_explore.h"
 #include "exp_nightly_gather.h"
+#include "exp_nightly_shard.h"
 #include "exp_nightly_watch.h"
 #include "exp_publish.h"
 #include "exp_report.h"
@@ -405,20 +406,21 @@ static int nightly_load(nightly_run *r) {
     const exp_nightly_cfg *cfg = r->cfg;
     exp_nightly_summary *sum = r->sum;
     char from[16], to[16];
-    int st;
+    int st = ENG_OK; /* under MPI every rank reaches the sharded load (collective), failed or not */
     if (!r->conn) {
-        if ((st = db_resolve(&r->own, cfg->conninfo))) return st;
+        st = db_resolve(&r->own, cfg->conninfo);
         r->conn = r->own;
     }
-    ENG_INFO("nightly: run %s on %s%s", sum->run_id, db_describe(r->conn), cfg->dry_run ? " (dry run: no database writes)" : "");
-    if (!cfg->dry_run && eng_par_rank() == 0) { /* one process per run id (a second one stops here:
-                                                   ENG_EBUSY, exit 5); under MPI rank 0 owns the run */
-        if ((st = db_runlock_acquire(r->conn, cfg->conninfo, sum->run_id, &r->lock))) return st;
-        if ((st = db_runs_reap_abandoned(r->lock, &sum->n_abandoned))) return st;
-        if ((st = db_run_open(r->conn, sum->run_id, cfg->date, r->cjson))) return st;
-        r->run_opened = 1;
-        if ((st = db_attempt_open(r->conn, sum->run_id, &r->attempt))) return st;
-        sum->attempt = r->attempt;
+    if (!st)
+        ENG_INFO("nightly: run %s on %s%s", sum->run_id, db_describe(r->conn), cfg->dry_run ? " (dry run: no database writes)" : "");
+    if (!st && !cfg->dry_run && eng_par_rank() == 0) { /* one process per run id (a second one stops here:
+                                                           ENG_EBUSY, exit 5); under MPI rank 0 owns the run */
+        st = db_runlock_acquire(r->conn, cfg->conninfo, sum->run_id, &r->lock);
+        if (!st) st = db_runs_reap_abandoned(r->lock, &sum->n_abandoned);
+        if (!st) st = db_run_open(r->conn, sum->run_id, cfg->date, r->cjson);
+        if (!st) r->run_opened = 1;
+        if (!st) st = db_attempt_open(r->conn, sum->run_id, &r->attempt);
+        if (!st) sum->attempt = r->attempt;
     }
     progress(cfg, "load", 0, 0);
     double t = eng_now();
@@ -432,7 +434,8 @@ static int nightly_load(nightly_run *r) {
     lo.n_filter = cfg->products ? cfg->n_products : 0;
     lo.min_periods = cfg->min_periods;
     lo.run_id = NULL; /* the rejected rows are stored by the push, in its transaction */
-    if ((st = db_load_history(r->conn, &lo, &r->h, &r->rep))) return st;
+    /* MPI: each rank reads only its own products (exp_nightly_shard.c); one process: everything */
+    if ((st = exp_nightly_load_shard(r->conn, &lo, &r->h, &r->rep, st))) return st;
     sum->n_rejected_rows = (int64_t)r->rep.n_rejects; /* what rejected_rows stores: a duplicate once */
     sum->n_skipped = r->rep.n_skipped;
     sum->sec_load = eng_now() - t;

@@ -2,6 +2,8 @@
  * gathered to rank 0 (see exp_nightly_gather.h, docs/mpi.md). */
 #include "exp_nightly_gather.h"
 
+#include "db_load_shard.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,22 +203,11 @@ int exp_nightly_gather_decisions(const exp_nightly_cfg *cfg, const exp_results *
 /* ---- test hook ------------------------------------------------------------------------------ */
 
 void exp_nightly_drop_foreign_rows(db_history *h, const exp_results *res) {
-    const int me = eng_par_rank(), T = h->n_periods;
+    const int me = eng_par_rank();
     for (int i = 0; i < res->n_products; i++) {
         const int p = res->products[i].index;
         if (res->products[i].rank == me || p < 0 || p >= h->n_products) continue;
-        h->base_price[p] = h->unit_cost[p] = h->min_price[p] = h->max_price[p] = h->max_change_pct[p] = NAN;
-        if (h->price_scale) h->price_scale[p] = -1;
-        if (h->explore_off) h->explore_off[p] = 1;
-        for (int t = 0; t < T; t++) {
-            size_t c = (size_t)p * T + t;
-            h->price[c] = NAN;
-            h->units[c] = h->revenue[c] = h->traffic[c] = NAN;
-            if (h->promo) h->promo[c] = 1;
-            h->present[c] = 0;
-            if (h->comp_off)
-                for (int64_t o = h->comp_off[c]; o < h->comp_off[c + 1]; o++) h->comp_price[o] = NAN;
-        }
+        db_history_blank_product(h, p); /* what a rank's sharded load leaves (db_history_expand) */
     }
 }
 

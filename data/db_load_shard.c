@@ -1,0 +1,176 @@
+/* db_load_shard.c - the catalogue query and the catalogue-sized history of an MPI rank
+ * (db_load_shard.h; docs/mpi.md "Each rank loads its shard"). */
+#include "db_load_shard.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db_conn.h"
+#include "eng_util.h"
+
+/* The loader's product query without its columns (data/db_load.c PRODUCTS_Q): same order. */
+static const char Q_CAT_ALL[] = "SELECT product_id, name FROM products ORDER BY product_id";
+static const char Q_CAT_FILTER[] = "SELECT product_id, name FROM products"
+                                   " WHERE product_id IN (SELECT product_id FROM pg_temp.rlprice_filter)"
+                                   " ORDER BY product_id";
+
+void db_catalogue_free(db_catalogue *c) {
+    if (!c) return;
+    for (int i = 0; i < c->n; i++) { free(c->ids ? c->ids[i] : NULL); free(c->names ? c->names[i] : NULL); }
+    free(c->ids);
+    free(c->names);
+    memset(c, 0, sizeof *c);
+}
+
+int db_load_catalogue(PGconn *conn, const db_load_opts *opts, db_catalogue *c) {
+    memset(c, 0, sizeof *c);
+    if (!conn || !opts || opts->n_filter < 0 || (opts->n_filter > 0 && !opts->products) || opts->period_days < 0)
+        return eng_err_set(ENG_EINVAL, "db_load_catalogue: bad options");
+    db_load_opts o = *opts;
+    o.shard_count = 0; /* the whole catalogue */
+    o.cal_fixed = 0;
+    int st = db_load_session(conn, &o);
+    if (!st) st = db_load_calendar(conn, &o, &c->period_days, &c->day0, &c->n_periods);
+    if (st) return st;
+    PGresult *r = PQexec(conn, o.products ? Q_CAT_FILTER : Q_CAT_ALL);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        char msg[1024];
+        st = eng_err_set(ENG_EDB, "loader catalogue: %s", db_redact(msg, sizeof msg, PQerrorMessage(conn), NULL));
+        PQclear(r);
+        return st;
+    }
+    const int n = PQntuples(r);
+    c->ids = eng_calloc((size_t)(n ? n : 1), sizeof(char *));
+    c->names = eng_calloc((size_t)(n ? n : 1), sizeof(char *));
+    if (!c->ids || !c->names) { st = ENG_ENOMEM; goto done; }
+    for (int i = 0; i < n; i++, c->n++) {
+        c->ids[i] = strdup(PQgetvalue(r, i, 0));
+        c->names[i] = PQgetisnull(r, i, 1) ? NULL : strdup(PQgetvalue(r, i, 1));
+        if (!c->ids[i] || (!PQgetisnull(r, i, 1) && !c->names[i])) { c->n++; st = eng_err_set(ENG_ENOMEM, "out of memory"); goto done; }
+    }
+done:
+    PQclear(r);
+    return st;
+}
+
+void db_history_blank_product(db_history *h, int p) {
+    const int T = h->n_periods;
+    h->base_price[p] = h->unit_cost[p] = h->min_price[p] = h->max_price[p] = h->max_change_pct[p] = NAN;
+    if (h->price_scale) h->price_scale[p] = -1;
+    if (h->explore_off) h->explore_off[p] = 1;
+    for (int t = 0; t < T; t++) {
+        size_t c = (size_t)p * T + t;
+        h->price[c] = NAN;
+        h->units[c] = h->revenue[c] = h->traffic[c] = NAN;
+        if (h->promo) h->promo[c] = 1;
+        h->present[c] = 0;
+        if (h->comp_off)
+            for (int64_t o = h->comp_off[c]; o < h->comp_off[c + 1]; o++) h->comp_price[o] = NAN;
+    }
+}
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+/* Competitor prices and names of own into h (own's product k at slot[k]). */
+static int expand_comp(const db_history *own, const int *slot, db_history *h) {
+    const size_t T = (size_t)h->n_periods, total = own->comp_off ? (size_t)own->comp_off[(size_t)own->n_products * T] : 0;
+    h->comp_id = eng_malloc((total ? total : 1) * sizeof(int32_t));
+    h->comp_price = eng_malloc((total ? total : 1) * sizeof(float));
+    h->competitor_names = eng_calloc((size_t)(own->n_competitors ? own->n_competitors : 1), sizeof(char *));
+    if (!h->comp_id || !h->comp_price || !h->competitor_names) return ENG_ENOMEM;
+    for (int k = 0; k < own->n_competitors; k++, h->n_competitors++)
+        if (!(h->competitor_names[k] = strdup(own->competitor_names[k]))) return ENG_ENOMEM;
+    int64_t o = 0;
+    int k = 0;
+    for (int p = 0; p < h->n_products; p++) {
+        const int mine = k < own->n_products && slot[k] == p;
+        for (size_t t = 0; t < T; t++) {
+            const size_t c = (size_t)p * T + t;
+            h->comp_off[c] = o;
+            if (!mine || !own->comp_off) continue;
+            const size_t oc = (size_t)k * T + t;
+            for (int64_t j = own->comp_off[oc]; j < own->comp_off[oc + 1]; j++, o++) {
+                h->comp_id[o] = own->comp_id[j];
+                h->comp_price[o] = own->comp_price[j];
+            }
+        }
+        k += mine;
+    }
+    h->comp_off[(size_t)h->n_products * T] = o;
+    return ENG_OK;
+}
+
+/* Logged cells of own into h, re-indexed (ascending stays ascending: slots increase). */
+static int expand_logged(const db_history *own, const int *slot, db_history *h) {
+    const size_t n = own->n_logged, T = (size_t)h->n_periods;
+    if (!n || !own->logged_cell) return ENG_OK;
+    const size_t ns = (size_t)own->logged_off[n];
+    h->logged_cell = eng_malloc(n * sizeof(int64_t));
+    h->logged_prop = eng_malloc(n * sizeof(double));
+    h->logged_off = eng_malloc((n + 1) * sizeof(int32_t));
+    h->logged_sprice = eng_malloc((ns ? ns : 1) * sizeof(double));
+    h->logged_sprob = eng_malloc((ns ? ns : 1) * sizeof(double));
+    if (!h->logged_cell || !h->logged_prop || !h->logged_off || !h->logged_sprice || !h->logged_sprob) return ENG_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const int64_t c = own->logged_cell[i];
+        h->logged_cell[i] = (int64_t)slot[c / (int64_t)T] * (int64_t)T + c % (int64_t)T;
+        h->logged_prop[i] = own->logged_prop[i];
+    }
+    memcpy(h->logged_off, own->logged_off, (n + 1) * sizeof(int32_t));
+    if (ns) {
+        memcpy(h->logged_sprice, own->logged_sprice, ns * sizeof(double));
+        memcpy(h->logged_sprob, own->logged_sprob, ns * sizeof(double));
+    }
+    h->n_logged = n;
+    return ENG_OK;
+}
+
+int db_history_expand(const db_history *own, int n, char *const *ids, char *const *names, const int *slot,
+                      db_history **out) {
+    *out = NULL;
+    if (!own || n < own->n_products || !ids || (own->n_products && !slot))
+        return eng_err_set(ENG_EINVAL, "db_history_expand: bad arguments");
+    for (int k = 0; k < own->n_products; k++)
+        if (slot[k] < 0 || slot[k] >= n || (k && slot[k] <= slot[k - 1]))
+            return eng_err_set(ENG_EINVAL, "db_history_expand: slots must increase within the catalogue");
+    db_history *h = NULL;
+    int st = db_history_alloc(&h, n, own->n_periods, own->day0, own->period_days);
+    if (st) return st;
+    const size_t T = (size_t)own->n_periods;
+    h->explore_off = eng_calloc((size_t)(n ? n : 1), 1);
+    if (!h->explore_off) { st = ENG_ENOMEM; goto done; }
+    int k = 0;
+    for (int p = 0; p < n; p++) {
+        if (!(h->product_id[p] = strdup(ids[p])) || (names && names[p] && !(h->name[p] = strdup(names[p])))) {
+            st = ENG_ENOMEM;
+            goto done;
+        }
+        if (!(k < own->n_products && slot[k] == p)) { db_history_blank_product(h, p); continue; }
+        free(h->name[p]); /* own's name (the same row of products) */
+        if (own->name[k] && !(h->name[p] = dup_or_null(own->name[k]))) { st = ENG_ENOMEM; goto done; }
+        if (!own->name[k]) h->name[p] = NULL;
+        h->base_price[p] = own->base_price[k];
+        h->unit_cost[p] = own->unit_cost[k];
+        h->min_price[p] = own->min_price[k];
+        h->max_price[p] = own->max_price[k];
+        h->max_change_pct[p] = own->max_change_pct[k];
+        h->price_scale[p] = own->price_scale ? own->price_scale[k] : -1;
+        h->explore_off[p] = own->explore_off ? own->explore_off[k] : 0;
+        const size_t d = (size_t)p * T, s = (size_t)k * T;
+        memcpy(h->price + d, own->price + s, T * sizeof(double));
+        memcpy(h->units + d, own->units + s, T * sizeof(float));
+        memcpy(h->revenue + d, own->revenue + s, T * sizeof(float));
+        memcpy(h->traffic + d, own->traffic + s, T * sizeof(float));
+        memcpy(h->promo + d, own->promo + s, T);
+        memcpy(h->present + d, own->present + s, T);
+        k++;
+    }
+    if ((st = expand_comp(own, slot, h))) goto done;
+    if ((st = expand_logged(own, slot, h))) goto done;
+    *out = h;
+    h = NULL;
+done:
+    db_history_free(h);
+    return st == ENG_ENOMEM ? eng_err_set(ENG_ENOMEM, "out of memory expanding the history") : st;
+}
