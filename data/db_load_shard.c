@@ -3,6 +3,7 @@
 #include "db_load_shard.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +53,55 @@ int db_load_catalogue(PGconn *conn, const db_load_opts *opts, db_catalogue *c) {
 done:
     PQclear(r);
     return st;
+}
+
+/* Rows of the window (and product filter) whose product is not in the products table: the
+ * loader's unknown_product rejects, which no rank's product list reaches (the catalogue holds
+ * only known products).  Text results: the key is the loader's (id|day[|competitor]). */
+#define WINDOW_Q "day >= (SELECT current_setting('rlprice.from')::date) AND day <= (SELECT current_setting('rlprice.to')::date)"
+#define UNKNOWN_Q " AND NOT EXISTS (SELECT 1 FROM products p WHERE p.product_id = t.product_id)"
+#define FILTER_Q " AND product_id IN (SELECT product_id FROM pg_temp.rlprice_filter)"
+static const char *const Q_UNKNOWN[2][2] = { /* [competitor][filtered] */
+    {"SELECT product_id, day, NULL FROM sales t WHERE " WINDOW_Q UNKNOWN_Q " ORDER BY 1, 2",
+     "SELECT product_id, day, NULL FROM sales t WHERE " WINDOW_Q FILTER_Q UNKNOWN_Q " ORDER BY 1, 2"},
+    {"SELECT product_id, day, competitor FROM competitor_prices t WHERE " WINDOW_Q UNKNOWN_Q " ORDER BY 1, 2, 3",
+     "SELECT product_id, day, competitor FROM competitor_prices t WHERE " WINDOW_Q FILTER_Q UNKNOWN_Q " ORDER BY 1, 2, 3"}};
+
+static int add_unknown(db_load_report *rep, const char *table, const char *id, const char *day, const char *comp) {
+    if (rep->n_rejects == rep->cap_rejects) {
+        size_t nc = rep->cap_rejects ? rep->cap_rejects * 2 : 64;
+        db_reject *nr = realloc(rep->rejects, nc * sizeof *nr);
+        if (!nr) return ENG_ENOMEM;
+        rep->rejects = nr;
+        rep->cap_rejects = nc;
+    }
+    size_t n = strlen(id) + (day ? strlen(day) : 0) + (comp ? strlen(comp) : 0) + 3;
+    char *key = malloc(n);
+    if (!key) return ENG_ENOMEM;
+    snprintf(key, n, "%s%s%s%s%s", id, day ? "|" : "", day ? day : "", comp ? "|" : "", comp ? comp : "");
+    rep->rejects[rep->n_rejects++] = (db_reject){table, key, DB_REJ_UNKNOWN_PRODUCT};
+    rep->by_reason[DB_REJ_UNKNOWN_PRODUCT]++;
+    rep->n_rejected++;
+    return ENG_OK;
+}
+
+int db_load_unknown(PGconn *conn, const db_load_opts *opts, db_load_report *rep) {
+    int st = ENG_OK;
+    for (int comp = 0; comp < 2 && !st; comp++) {
+        PGresult *r = PQexec(conn, Q_UNKNOWN[comp][opts->products != NULL]);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            char msg[1024];
+            st = eng_err_set(ENG_EDB, "loader unknown products: %s", db_redact(msg, sizeof msg, PQerrorMessage(conn), NULL));
+        }
+        const int n = st ? 0 : PQntuples(r);
+        for (int i = 0; i < n && !st; i++)
+            st = add_unknown(rep, comp ? "competitor_prices" : "sales", PQgetvalue(r, i, 0),
+                             PQgetisnull(r, i, 1) ? NULL : PQgetvalue(r, i, 1), comp ? PQgetvalue(r, i, 2) : NULL);
+        if (comp) rep->rows_competitor += n;
+        else rep->rows_sales += n;
+        PQclear(r);
+    }
+    return st == ENG_ENOMEM ? eng_err_set(ENG_ENOMEM, "out of memory recording rejected rows") : st;
 }
 
 void db_history_blank_product(db_history *h, int p) {

@@ -31,6 +31,12 @@ int db_load_calendar(PGconn *conn, const db_load_opts *o, int *period, int32_t *
 int db_load_catalogue(PGconn *conn, const db_load_opts *opts, db_catalogue *c);
 void db_catalogue_free(db_catalogue *c);
 
+/* After db_load_catalogue on the same session (its window and product filter): the rows of
+ * sales and competitor_prices whose product is not in the products table, added to rep as the
+ * loader's unknown_product rejects (one entry and one count per row; rows_sales /
+ * rows_competitor grow by them): what no sharded load sees.  Returns 0, ENG_EDB, ENG_ENOMEM. */
+int db_load_unknown(PGconn *conn, const db_load_opts *opts, db_load_report *rep);
+
 /* Blank product p of h: no rows (present 0, NaN prices, units, revenue, traffic, promo 1, its
  * competitor prices NaN), NaN base/cost/bounds, scale -1, pinned (explore_off 1 where h has the
  * column).  What a rank holds of another rank's product.  Never fails. */

@@ -323,9 +323,18 @@ static void test_catalogue_and_expand(void **state) {
     db_history *all = NULL;
     db_load_report rep;
     assert_int_equal(db_load_history(conn, &o, &all, &rep), ENG_OK);
+    const int64_t rejected_all = rep.n_rejected, sales_all = rep.rows_sales;
     db_load_report_free(&rep);
     db_catalogue cat;
     assert_int_equal(db_load_catalogue(conn, &o, &cat), ENG_OK);
+    db_load_report unk = {0};
+    assert_int_equal(db_load_unknown(conn, &o, &unk), ENG_OK); /* X's sales row, Y's competitor price */
+    assert_int_equal(unk.n_rejects, 2);
+    assert_int_equal(unk.by_reason[DB_REJ_UNKNOWN_PRODUCT], 2);
+    assert_string_equal(unk.rejects[0].row_key, "X|2024-01-01");
+    assert_string_equal(unk.rejects[1].row_key, "Y|2024-01-01|acme");
+    int64_t rejected_sum = unk.n_rejected, sales_sum = unk.rows_sales;
+    db_load_report_free(&unk);
     assert_int_equal(cat.n, all->n_products + 1); /* Z: bad_product, in the catalogue, not loaded */
     assert_int_equal(cat.day0, all->day0);
     assert_int_equal(cat.n_periods, all->n_periods);
@@ -363,10 +372,14 @@ static void test_catalogue_and_expand(void **state) {
                 assert_int_equal(e->comp_off[(size_t)q * e->n_periods + t + 1], e->comp_off[(size_t)q * e->n_periods + t]);
             }
         }
+        rejected_sum += rep.n_rejected;
+        sales_sum += rep.rows_sales;
         db_history_free(mine);
         db_history_free(e);
         db_load_report_free(&rep);
     }
+    assert_true(rejected_sum == rejected_all); /* the halves and the unknown rows: every reject */
+    assert_true(sales_sum == sales_all);
     db_catalogue_free(&cat);
     db_history_free(all);
 }

@@ -191,21 +191,21 @@ static void assert_decided_on_owners(const char *out, int ranks) {
     assert_non_null(strstr(out, "decided on the owner rank: rank 0 ")); /* the run summary's line */
 }
 
-/* Each rank loaded only its own products: the per-rank lines "nightly: rank R loaded N of P
- * products" add up to the catalogue, and each is a part of it. */
+/* Each rank loaded only its own products: rank 0's line "products loaded per rank (of P in the
+ * catalogue): rank 0: N0 (.. sales rows) rank 1: N1 (..)" adds up to the catalogue, and each rank
+ * loaded a part of it. */
 static void assert_loaded_own_shard(const char *out) {
-    int n[2] = {-1, -1}, cat[2] = {0, 0};
-    for (int r = 0; r < 2; r++) {
-        char key[64];
-        snprintf(key, sizeof key, "nightly: rank %d loaded ", r);
-        const char *at = strstr(out, key);
-        if (!at || sscanf(at + strlen(key), "%d of %d products", &n[r], &cat[r]) != 2) fail_msg("no line '%s':\n%s", key, out);
-    }
-    printf("loaded: rank 0 %d, rank 1 %d of %d products\n", n[0], n[1], cat[0]);
-    assert_int_equal(cat[0], NPROD);
-    assert_int_equal(cat[1], NPROD);
-    assert_int_equal(n[0] + n[1], NPROD);
-    assert_true(n[0] > 0 && n[1] > 0 && n[1] < NPROD);
+    const char *key = "nightly: products loaded per rank (of ";
+    const char *at = strstr(out, key);
+    int cat = 0, n0 = -1, n1 = -1;
+    long r0 = 0, r1 = 0;
+    if (!at || sscanf(at + strlen(key), "%d in the catalogue): rank 0: %d (%ld sales rows) rank 1: %d (%ld", &cat, &n0,
+                      &r0, &n1, &r1) != 5)
+        fail_msg("no line '%s':\n%s", key, out);
+    printf("loaded: rank 0 %d (%ld sales rows), rank 1 %d (%ld sales rows) of %d products\n", n0, r0, n1, r1, cat);
+    assert_int_equal(cat, NPROD);
+    assert_int_equal(n0 + n1, NPROD);
+    assert_true(n0 > 0 && n1 > 0 && n1 < NPROD && r0 > 0 && r1 > 0);
 }
 
 static void test_same_as_one_process(void **state) {

@@ -107,6 +107,46 @@ static int sh_merge_counts(db_load_report *rep, const db_catalogue *cat, const i
     return ENG_OK;
 }
 
+/* Rank 0 logs what each rank loaded (16 B per rank gathered; a rank's own log lines stay in
+ * its own stream).  Collective; returns 0 or the exchange's failure. */
+static int sh_log_per_rank(int n_own, int n_cat, int64_t rows) {
+    const int K = eng_par_size();
+    int64_t mine[2] = {n_own, rows};
+    char *all = NULL, line[1024];
+    size_t *counts = eng_calloc((size_t)K, sizeof *counts);
+    int st = counts ? ENG_OK : eng_err_set(ENG_ENOMEM, "out of memory");
+    if ((st = eng_par_agree(st))) { free(counts); return st; }
+    st = eng_par_gatherv(mine, sizeof mine, 0, &all, counts);
+    if (!st && all) {
+        const int64_t *v = (const int64_t *)(void *)all;
+        size_t o = (size_t)snprintf(line, sizeof line, "nightly: products loaded per rank (of %d in the catalogue):", n_cat);
+        for (int k = 0; k < K && o < sizeof line; k++)
+            o += (size_t)snprintf(line + o, sizeof line - o, " rank %d: %lld (%lld sales rows)", k, (long long)v[2 * k],
+                                  (long long)v[2 * k + 1]);
+        ENG_INFO("%s", line);
+    }
+    free(all);
+    free(counts);
+    return st;
+}
+
+/* unk's rejects and counts moved into rep (unk keeps nothing). */
+static int sh_add_unknown(db_load_report *rep, db_load_report *unk) {
+    if (!unk->n_rejects) return ENG_OK;
+    db_reject *nr = realloc(rep->rejects, (rep->n_rejects + unk->n_rejects) * sizeof *nr);
+    if (!nr) return eng_err_set(ENG_ENOMEM, "out of memory");
+    memcpy(nr + rep->n_rejects, unk->rejects, unk->n_rejects * sizeof *nr);
+    rep->rejects = nr;
+    rep->n_rejects += unk->n_rejects;
+    rep->cap_rejects = rep->n_rejects;
+    rep->rows_sales += unk->rows_sales;
+    rep->rows_competitor += unk->rows_competitor;
+    rep->n_rejected += unk->n_rejected;
+    for (int k = 0; k < DB_REJ_COUNT; k++) rep->by_reason[k] += unk->by_reason[k];
+    unk->n_rejects = 0;
+    return ENG_OK;
+}
+
 /* Own flags (the own ids in catalogue order: the loaded and the skipped are subsequences). */
 static void sh_own_flags(const db_catalogue *cat, const int *own, int n_own, const db_history *h,
                          const db_load_report *rep, int64_t *flag) {
@@ -151,6 +191,8 @@ int exp_nightly_load_shard(PGconn *conn, const db_load_opts *lo, db_history **ou
     int st = status;
     if (!st && lo->run_id) st = eng_err_set(ENG_EINVAL, "exp_nightly_load_shard: rejects are stored by the push");
     if (!st) st = db_load_catalogue(conn, lo, &cat);
+    db_load_report unk = {0}; /* rank 0: rows of products not in the products table (no shard's) */
+    if (!st && me == 0) st = db_load_unknown(conn, lo, &unk);
     if (!(st = eng_par_agree(st))) st = sh_check_catalogue(&cat);
     if (st) goto done;
     own = eng_malloc((size_t)(cat.n ? cat.n : 1) * sizeof *own);
@@ -171,7 +213,9 @@ int exp_nightly_load_shard(PGconn *conn, const db_load_opts *lo, db_history **ou
     if (!st)
         ENG_INFO("nightly: rank %d loaded %d of %d products (%lld sales rows, %lld competitor prices)", me, n_own,
                  cat.n, (long long)rep->rows_sales, (long long)rep->rows_competitor);
+    if (!st) st = sh_log_per_rank(n_own, cat.n, rep->rows_sales);
     if (!st) sh_own_flags(&cat, own, n_own, mine, rep, flag);
+    if (!st) st = sh_add_unknown(rep, &unk);
     if ((st = eng_par_agree(st))) goto done;
     if ((st = eng_par_allreduce_i64(flag, cat.n, ENG_PAR_SUM))) goto done; /* each product set by its owner only */
     st = sh_merge_counts(rep, &cat, flag);
@@ -180,6 +224,7 @@ int exp_nightly_load_shard(PGconn *conn, const db_load_opts *lo, db_history **ou
     st = eng_par_agree(st);
     if (st) { db_history_free(*out); *out = NULL; }
 done:
+    db_load_report_free(&unk);
     db_history_free(mine);
     db_catalogue_free(&cat);
     free(flag);
