@@ -15,6 +15,7 @@
 #include "db_schema.h"
 #include "exp_nightly.h"
 #include "env_action.h"
+#include "feat_demand.h"
 
 
 exp_bt_cfg exp_bt_default(void) {
@@ -176,9 +177,29 @@ static double gate_price(const capture_ctx *cc, const db_history *h, const exp_p
     return o.price;
 }
 
+/* The demand model's own best price for product p inside [lo, hi] (a normal period at the
+ * latest competitor prices, feat_demand.h); rows: scratch of h->n_periods rows.  NaN: no model. */
+static double model_price(const db_history *h, int p, double inc, double lo, double hi, feat_demand_row *rows) {
+    size_t n = 0;
+    feat_demand_ctx now;
+    feat_demand m;
+    feat_demand_rows_history(h, p, inc, inc, rows, &n, &now);
+    if (feat_demand_fit(&m, rows, n, inc, -1) || !m.ok) {
+        eng_err_clear();
+        return NAN;
+    }
+    double bp = NAN, bv = -INFINITY;
+    for (int k = 0; k <= 400; k++) {
+        double c = round((lo + (hi - lo) * k / 400.0) * 100) / 100, v = feat_demand_rate(&m, c, &now, 0, NULL);
+        if (c >= lo - 1e-9 && c <= hi + 1e-9 && v > bv) bv = v, bp = c;
+    }
+    return bp;
+}
+
 static void on_decided(void *vctx, const db_history *h, const exp_results *res, const exp_nightly_decision *d) {
     capture_ctx *cc = vctx;
     cc->called = 1;
+    feat_demand_row *rows = malloc((size_t)(h->n_periods > 0 ? h->n_periods : 1) * sizeof *rows);
     for (int j = 0; j < res->n_products; j++) {
         const exp_product_result *pr = &res->products[j];
         int i = pr->product_id && !strncmp(pr->product_id, "SIM", 3) ? atoi(pr->product_id + 3) - 1 : -1;
@@ -199,8 +220,10 @@ static void on_decided(void *vctx, const db_history *h, const exp_results *res, 
         exp_gate_fit fit;
         if (exp_gate_fit_product(h, pr->index, b->incumbent, cc->gate.reward_kind, &fit)) fit.ok = 0;
         for (int k = 0; k < EXP_BT_N_GATE; k++) b->gate_price[k] = gate_price(cc, h, pr, &fit, k);
+        b->model = rows ? model_price(h, pr->index, b->incumbent, b->lo, b->hi, rows) : NAN;
         b->valid = 1;
     }
+    free(rows);
 }
 
 /* ---- one run ---------------------------------------------------------------------------------- */

@@ -33,10 +33,13 @@ typedef enum {
     EXP_BT_RANDOM,    /* uniform inside the guardrails */
     EXP_BT_PUSHED,    /* what the nightly pushed (the OPE gate) */
     EXP_BT_BEST,      /* the best price inside the guardrails (100% by construction) */
+    EXP_BT_MODEL,     /* the product's demand model's own best price inside the guardrails
+                         (feat_demand.h, fitted on the night's history, a normal period at the
+                         latest competitor prices): what the model-based agents can reach */
     EXP_BT_N_POL
 } exp_bt_policy;
 
-/* "dqn", "ddpg", "linucb", "fixed", "history", "incumbent", "random", "pushed", "best". */
+/* "dqn", "ddpg", "linucb", "fixed", "history", "incumbent", "random", "pushed", "best", "model". */
 const char *exp_bt_policy_name(exp_bt_policy p);
 
 /* Gate variants of the trade-off table: the nightly's gate (exp_gate.h: deploy the candidate

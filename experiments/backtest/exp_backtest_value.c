@@ -11,7 +11,7 @@
 #include "exp_nightly.h"
 
 static const char *const pol_names[EXP_BT_N_POL] = {"dqn",       "ddpg",   "linucb", "fixed", "history",
-                                                    "incumbent", "random", "pushed", "best"};
+                                                    "incumbent", "random", "pushed", "best", "model"};
 const double exp_bt_gate_level[EXP_BT_N_LEVELS] = {0.50, 0.80, 0.90, 0.95, 0.99};
 
 const char *exp_bt_policy_name(exp_bt_policy p) { return p >= 0 && p < EXP_BT_N_POL ? pol_names[p] : NULL; }
@@ -108,7 +108,7 @@ int bt_value(const exp_bt_cfg *cfg, const db_history *h, const env_sim_log *lg, 
             b->agent_price[EXP_AGENT_DQN],   b->agent_price[EXP_AGENT_DDPG],
             b->agent_price[EXP_AGENT_LINUCB], b->agent_price[EXP_AGENT_FIXED],
             round(h->price[(size_t)i * h->n_periods + T] * 100) / 100,
-            tr.inc, rnd, b->pushed, best};
+            tr.inc, rnd, b->pushed, best, b->model};
         for (int k = 0; k < EXP_BT_N_POL; k++) acc_add(&pa[k], &tr, price[k]);
         for (int k = 0; k < EXP_BT_N_GATE; k++) acc_add(&ga[k], &tr, b->gate_price[k]);
         if (run->gate_default >= 0) run->n_gate_agree += fabs(b->gate_price[run->gate_default] - b->pushed) < 0.005;

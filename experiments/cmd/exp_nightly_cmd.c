@@ -32,6 +32,8 @@ static const agt_cfg_field nightly_fields[] = {
      "largest exploration step, share of the decided price"},
     {"explore.max_cost", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, explore.max_cost),
      "exploration budget: expected revenue given up, share of the night's expected revenue"},
+    {"explore.mode", AGT_CFG_INT, offsetof(exp_nightly_cfg, explore.mode),
+     "how an explored price is drawn: 0 neighbouring levels (uniform), 1 Thompson (posterior sampling)"},
 };
 #define N_NIGHTLY_FIELDS ((int)(sizeof nightly_fields / sizeof nightly_fields[0]))
 

@@ -27,7 +27,9 @@ void cmp_agents_free(cmp_ctx *c) {
     free(c->ast); free(c->anx); free(c->rscale); free(c->val); free(c->ap); free(c->lvl_count);
     free(c->lo_ratio); free(c->hi_ratio); free(c->refp); free(c->sh_dqn); free(c->sh_actor); free(c->sh_critic);
     free(c->dyb);
+    free(c->dyc);
     c->dyb = NULL;
+    c->dyc = NULL;
     c->ast = c->anx = c->rscale = c->lo_ratio = c->hi_ratio = c->sh_dqn = c->sh_actor = c->sh_critic = NULL;
     c->val = NULL, c->ap = NULL, c->lvl_count = NULL, c->refp = NULL;
 }
@@ -37,7 +39,7 @@ void cmp_agents_free(cmp_ctx *c) {
  * price's reward under the model is its model rate + dyb.  Only where the model's units match
  * the reward's: a conversion model needs traffic on every training row, a units model none
  * (the proxy1 fallback, revenue per period); otherwise NaN for the whole product. */
-static void dyna_base(cmp_ctx *c, int p, const float *raw2) {
+static void dyna_base(cmp_ctx *c, int p, const float *raw, const float *raw2) {
     const size_t b = c->off[p], e = c->off[p + 1];
     const feat_agent_prod *pp = &c->ap[p];
     int ok = pp->mok;
@@ -50,6 +52,8 @@ static void dyna_base(cmp_ctx *c, int p, const float *raw2) {
         const float *y = raw2 + (r - b) * FEAT_N;
         const double rate = pp->mlogit ? y[FEAT_REVENUE_1] / y[FEAT_TRAFFIC_1] : y[FEAT_REVENUE_1];
         c->dyb[r] = ok && isfinite(rate) && isfinite(c->tr->reward[r]) ? (double)c->tr->reward[r] - rate : NAN;
+        const feat_demand_ctx x = feat_agent_model_ctx(pp, raw + (r - b) * FEAT_N, y);
+        c->dyc[2 * r] = (float)x.comp, c->dyc[2 * r + 1] = (float)x.lag;
     }
 }
 
@@ -86,7 +90,7 @@ static int prep_agent_states(cmp_ctx *c, int p, float *raw, float *raw2, float *
         feat_agent_state(raw + (r - b) * FEAT_N, &c->ap[p], c->ast + r * FEAT_AGENT_N);
         feat_agent_state(raw2 + (r - b) * FEAT_N, &c->ap[p], c->anx + r * FEAT_AGENT_N);
     }
-    if (c->dyb) dyna_base(c, p, raw2);
+    if (c->dyb) dyna_base(c, p, raw, raw2);
     return ENG_OK;
 }
 
@@ -133,7 +137,8 @@ int cmp_agents_prepare(cmp_ctx *c) {
         if (!c->ap || !c->ast || !c->anx || !raw || !raw2 || !pr) goto fail;
         const env_reward_kind rk = c->cfg->reward.kind;
         if (c->cfg->shared && c->cfg->dyna > 0 && (rk == ENV_REWARD_RCR || rk == ENV_REWARD_DRCR) &&
-            !(c->dyb = malloc((tr->n ? tr->n : 1) * sizeof *c->dyb)))
+            (!(c->dyb = malloc((tr->n ? tr->n : 1) * sizeof *c->dyb)) ||
+             !(c->dyc = malloc((tr->n ? tr->n : 1) * 2 * sizeof *c->dyc))))
             goto fail;
         for (int p = 0; p < NP; p++)
             if ((rc = prep_agent_states(c, p, raw, raw2, pr))) goto done;
@@ -249,6 +254,12 @@ static int create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys, int bat
 int cmp_group_create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
     int rc = create_agents(c, g, keys, 0);
     if (rc || !c->sh_dqn) return rc;
+    return cmp_group_set_shared(c, g);
+}
+
+int cmp_group_set_shared(cmp_ctx *c, cmp_group *g) {
+    int rc;
+    if (!c->sh_dqn) return ENG_OK;
     for (int s = 0; s < g->P; s++) {
         if ((rc = eng_model_set_product(agt_dqn_online(g->dqn), ENG_VIEW_PARAMS, s, c->sh_dqn)) ||
             (rc = eng_model_set_product(agt_ddpg_actor(g->ddpg), ENG_VIEW_PARAMS, s, c->sh_actor)) ||
@@ -504,12 +515,13 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
             const float *st = row_state(c, r), *s2 = row_next(c, r);
             const long nm = (long)floor((double)(seen + 1) * per + 1e-9) - (long)floor((double)seen * per + 1e-9);
             seen++;
+            const feat_demand_ctx ctx = {c->dyc[2 * r], c->dyc[2 * r + 1]};
             for (long m = 0; m < nm; m++) {
                 int k = lo + (int)(eng_rng_uniform(&rng) * (hi - lo + 1));
                 if (k > hi) k = hi;
-                double se, v = feat_agent_model_rate(&c->ap[p], c->refp[p] * env_grid_ratio(&cfg->grid, k), &se);
+                double se, v = feat_agent_model_rate_at(&c->ap[p], c->refp[p] * env_grid_ratio(&cfg->grid, k), &ctx, &se);
                 double x = rlo + (rhi - rlo) * eng_rng_uniform(&rng), se2;
-                double v2 = feat_agent_model_rate(&c->ap[p], c->refp[p] * x, &se2);
+                double v2 = feat_agent_model_rate_at(&c->ap[p], c->refp[p] * x, &ctx, &se2);
                 if (isfinite(v) && isfinite(se)) {
                     float rw = (float)((v - kap * se + c->dyb[r]) / sc);
                     if ((rc = agt_dqn_push(g->dqn, s, st, k, rw, s2, tr->done[r]))) return rc;
@@ -682,7 +694,7 @@ int cmp_shared_train(cmp_ctx *c, int *prod, int n) {
     else {
         /* warm start: the previous night's shared networks continue with warm_frac of the budget */
         int loaded = cfg->ckpt_dir ? cmp_group_try_load(c, &g) : 0;
-        g.loaded = loaded; /* the warm early stopping (train_one) */
+        g.loaded = c->sh_loaded = loaded; /* the warm early stopping (train_one); counted by the run */
         if (!loaded) rc = create_agents(c, &g, &(const uint64_t){0}, cfg->shared_batch);
         long steps = cfg->shared_steps;
         if (loaded && (steps = (long)llround(cfg->warm_frac * (double)steps)) < 1) steps = 1;

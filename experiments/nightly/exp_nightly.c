@@ -302,8 +302,9 @@ static char *config_text(const exp_nightly_cfg *cfg) {
     for (int i = 0; i < cfg->n_products; i++) o += (size_t)snprintf(t + o, len - o, "%s%s", i ? "," : "", cfg->products[i]);
     o += (size_t)snprintf(t + o, len - o, "\n");
     if (cfg->explore.share > 0) /* only when on: the run id of a run without exploration is unchanged */
-        snprintf(t + o, len - o, "nightly.explore.share = %g\nnightly.explore.max_step = %g\nnightly.explore.max_cost = %g\n",
-                 cfg->explore.share, cfg->explore.max_step, cfg->explore.max_cost);
+        snprintf(t + o, len - o, "nightly.explore.share = %g\nnightly.explore.max_step = %g\nnightly.explore.max_cost = %g\n%s",
+                 cfg->explore.share, cfg->explore.max_step, cfg->explore.max_cost,
+                 cfg->explore.mode == EXP_EXPLORE_THOMPSON ? "nightly.explore.mode = 1\n" : "");
     free(ct);
     return t;
 }
@@ -385,9 +386,10 @@ static int nightly_prepare(nightly_run *r) {
         return eng_err_set(ENG_EINVAL, "nightly: window_days must be >= 0, min_periods >= 1, 0 < gate_level < 1, "
                                        "gate_mode 0 (ope), 1 (model) or 2 (both), 1 <= gate_steps <= 20");
     if (!(cfg->explore.share >= 0 && cfg->explore.share <= 1) || !(cfg->explore.max_step > 0 && cfg->explore.max_step < 1) ||
-        !(cfg->explore.max_cost >= 0 && cfg->explore.max_cost <= 1))
-        return eng_err_set(ENG_EINVAL, "nightly: explore.share must be in [0, 1], explore.max_step in (0, 1) and "
-                           "explore.max_cost in [0, 1]");
+        !(cfg->explore.max_cost >= 0 && cfg->explore.max_cost <= 1) ||
+        (cfg->explore.mode != EXP_EXPLORE_NEIGHBOUR && cfg->explore.mode != EXP_EXPLORE_THOMPSON))
+        return eng_err_set(ENG_EINVAL, "nightly: explore.share must be in [0, 1], explore.max_step in (0, 1), "
+                           "explore.max_cost in [0, 1] and explore.mode 0 or 1");
     if ((st = exp_compare_cfg_check(&cfg->compare))) return st;
     if ((st = env_guard_cfg_check(&cfg->compare.guard))) return st;
     if ((st = eng_backend_select(cfg->compare.device, &r->be))) return st;
@@ -528,34 +530,14 @@ static void count_decision(exp_nightly_summary *sum, const decision *d) {
 
 static int nightly_agree(int st, exp_nightly_summary *sum);
 
-/* Stage 4a, every rank (collective under MPI, exp_nightly_gather.h): rank 0's shrunk uplifts
- * to the owners, each rank decides its own products from its own rows, the decisions gathered
- * to rank 0 in catalogue order.  status: the run's so far (agreed over the ranks first).
- * Returns 0 or the failure (ENG_ENOMEM, an exchange, a bad record). */
+/* Stage 4a, every rank (collective under MPI): each rank decides its own products, the
+ * decisions gathered to rank 0 (exp_nightly_decide_gather).  status: the run's so far (agreed
+ * over the ranks first).  Returns 0 or the failure (agreed; rank_lost when it was elsewhere). */
 static int nightly_decide_own(nightly_run *r, int status) {
-    const exp_nightly_cfg *cfg = r->cfg;
-    exp_nightly_summary *sum = r->sum;
     double t = eng_now();
-    int st = exp_nightly_share_shrunk(r->res, status); /* each step agrees on the status first */
-    if (!st) {
-        const size_t P = (size_t)r->res->n_products;
-        r->dec = eng_calloc(P + 1, sizeof *r->dec);
-        r->cand = eng_calloc(P + 1, sizeof *r->cand);
-        sum->n_decided_by_rank = eng_calloc((size_t)sum->n_ranks, sizeof *sum->n_decided_by_rank);
-        if (!r->dec || !r->cand || !sum->n_decided_by_rank) st = ENG_ENOMEM;
-        else if (cfg->test_drop_foreign) exp_nightly_drop_foreign_rows(r->h, r->res);
-    }
-    st = exp_nightly_decide_own(cfg, r->h, r->res, r->dec, r->cand, &sum->n_decided_here, st);
-    st = exp_nightly_gather_decisions(cfg, r->res, r->dec, r->cand, sum->n_decided_by_rank, st);
-    st = nightly_agree(st, sum); /* a bad record on rank 0 stops every rank; rank_lost when elsewhere */
-    sum->sec_decide = eng_now() - t;
-    if (!st && eng_par_rank() == 0) {
-        char line[512];
-        size_t o = (size_t)snprintf(line, sizeof line, "nightly: decisions made per rank:");
-        for (int k = 0; k < sum->n_ranks && o < sizeof line; k++)
-            o += (size_t)snprintf(line + o, sizeof line - o, " rank %d: %d", k, sum->n_decided_by_rank[k]);
-        ENG_INFO("%s", line);
-    }
+    int st = exp_nightly_decide_gather(r->cfg, r->h, r->res, &r->dec, &r->cand, r->sum, status);
+    st = nightly_agree(st, r->sum); /* a bad record on rank 0 stops every rank */
+    r->sum->sec_decide = eng_now() - t;
     return st;
 }
 
