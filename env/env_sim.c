@@ -67,6 +67,7 @@ int env_sim_params_check(const env_sim_params *p) {
     BAD(!(p->ref_gain >= 0) || !(p->ref_loss >= 0) || !isfinite(p->ref_gain + p->ref_loss), "ref_gain/ref_loss (>= 0)");
     BAD(!(p->ref0 > 0) || !isfinite(p->ref0), "ref0 (> 0)");
     BAD(!isfinite(p->promo_lift) || !(p->promo_threshold > 0), "promo_lift/promo_threshold");
+    BAD(!(p->promo_cal_prob >= 0 && p->promo_cal_prob <= 1) || !isfinite(p->promo_cal_lift), "promo_cal_prob/lift");
     BAD(p->n_comp < 0 || p->n_comp > ENV_SIM_MAX_COMP, "n_comp (0..4)");
     for (int k = 0; k < p->n_comp; k++) BAD(!(p->comp_mean[k] > 0) || !isfinite(p->comp_mean[k]), "comp_mean (> 0)");
     BAD(!(p->comp_phi >= 0 && p->comp_phi < 1), "comp_phi (0 <= phi < 1)");
@@ -98,12 +99,17 @@ double env_sim_comp_mean_price(const env_sim_params *p) {
 }
 
 double env_sim_purchase_prob(const env_sim_params *p, double price, double ref, double cbar) {
+    return env_sim_purchase_prob_at(p, price, ref, cbar, 0);
+}
+
+double env_sim_purchase_prob_at(const env_sim_params *p, double price, double ref, double cbar, int promo) {
     double x = price / p->base_price;
     double z = p->conv_base + p->elasticity * (p->demand == ENV_SIM_DEMAND_LOGIT ? x - 1.0 : log(x));
     if (p->n_comp > 0) z += p->comp_coef * log(cbar / env_sim_comp_mean_price(p));
     double lr = log(ref / price);
     z += lr > 0 ? p->ref_gain * lr : p->ref_loss * lr; /* lr < 0: loss */
     if (price <= p->promo_threshold * p->base_price * (1 + 1e-9)) z += p->promo_lift;
+    if (promo) z += p->promo_cal_lift;
     if (p->demand == ENV_SIM_DEMAND_CE) return z < log(0.95) ? exp(z) : 0.95;
     return 1.0 / (1.0 + exp(-z));
 }
@@ -190,6 +196,8 @@ static void draw_exo(env_sim_market *m) {
         int promo = eng_rng_uniform(&m->exo) < p->comp_promo_prob;
         m->comp_now[k] = p->base_price * p->comp_mean[k] * exp(m->comp_x[k]) * (promo ? 1 - p->comp_promo_depth : 1);
     }
+    /* the promotion calendar: its own stream, so the other draws are as without it */
+    m->promo_now = p->promo_cal_prob > 0 && eng_rng_uniform(&m->cal) < p->promo_cal_prob;
 }
 
 int env_sim_market_init(env_sim_market *m, const env_sim_params *p, uint64_t seed, int product) {
@@ -200,6 +208,7 @@ int env_sim_market_init(env_sim_market *m, const env_sim_params *p, uint64_t see
     uint64_t ps = eng_seed_derive(seed, (uint64_t)product);
     eng_rng_seed(&m->exo, eng_seed_derive(ps, 1));
     eng_rng_seed(&m->dem, eng_seed_derive(ps, 2));
+    eng_rng_seed(&m->cal, eng_seed_derive(ps, 7));
     m->ref = p->ref0 * p->base_price;
     m->stock_left = p->stock > 0 ? p->stock : INFINITY;
     draw_exo(m);
@@ -219,7 +228,7 @@ int env_sim_market_step(env_sim_market *m, double price, env_sim_outcome *out) {
                            m->t);
     const env_sim_params *p = &m->prm;
     memset(out, 0, sizeof *out);
-    double q = env_sim_purchase_prob(p, price, m->ref, comp_bar(p, m->comp_now));
+    double q = env_sim_purchase_prob_at(p, price, m->ref, comp_bar(p, m->comp_now), m->promo_now);
     int64_t v = env_sim_poisson(&m->dem, m->intensity);
     double u = (double)env_sim_binomial(&m->dem, v, q);
     if (u > m->stock_left) u = m->stock_left;
@@ -234,7 +243,7 @@ int env_sim_market_step(env_sim_market *m, double price, env_sim_outcome *out) {
     out->exp_revenue = out->exp_traffic * q * price;
     out->exp_profit = out->exp_traffic * q * (price - p->unit_cost);
     out->ref = m->ref;
-    out->promo = price <= p->promo_threshold * p->base_price * (1 + 1e-9);
+    out->promo = m->promo_now || price <= p->promo_threshold * p->base_price * (1 + 1e-9);
     m->ref = env_sim_ref_next(p, m->ref, price);
     m->t++;
     draw_exo(m);
@@ -313,7 +322,8 @@ int env_sim_evaluate(const env_sim_params *p, const env_sim_grid *g, int product
             env_sim_obs obs = {.t = t, .horizon = horizon, .dow = p->period_days == 1 ? (p->dow0 + t) % 7 : -1,
                                .base_price = p->base_price, .unit_cost = p->unit_cost, .stock_left = m.stock_left,
                                .price = hp, .units = hu, .revenue = hr, .traffic = ht, .promo = promo,
-                               .n_comp = nc, .comp_hist = hc, .comp_now = m.comp_now, .grid = g};
+                               .n_comp = nc, .comp_hist = hc, .comp_now = m.comp_now, .grid = g,
+                               .promo_now = m.promo_now};
             double price = NAN;
             if ((st = policy(ctx, product, t, &obs, &prng, &price))) goto cleanup;
             env_sim_outcome o;

@@ -48,6 +48,15 @@ typedef struct env_sim_params {
     double ref0;            /* r_0 / p0 */
     double promo_lift;      /* logit lift of a visible promotion */
     double promo_threshold; /* a price <= promo_threshold * p0 is a promotion */
+    /* exogenous promotion calendar (feature, display): period t is a promotion with probability
+     * promo_cal_prob, drawn from its own stream (never from the price); in a promotion period the
+     * purchase logit (CE: log conversion) rises by promo_cal_lift whatever the price, and the
+     * logging policy cuts the price: it draws uniformly among the levels with mult <=
+     * promo_cal_hi, and in normal periods among those with mult >= normal_lo.  0: no calendar. */
+    double promo_cal_prob;
+    double promo_cal_lift;
+    double promo_cal_hi;
+    double normal_lo;
     /* competitors */
     int n_comp;
     double comp_mean[ENV_SIM_MAX_COMP]; /* m_k: mean price relative to p0 */
@@ -94,8 +103,11 @@ int env_sim_params_check(const env_sim_params *p);
 /* ---- exact model pieces --------------------------------------------------------------- */
 /* E[V_t] (traffic) for period t. */
 double env_sim_expected_traffic(const env_sim_params *p, int t);
-/* Purchase probability at price `price`, reference `ref`, competitor mean price `cbar`. */
+/* Purchase probability at price `price`, reference `ref`, competitor mean price `cbar`, in a
+ * NORMAL period (no calendar promotion; the price-threshold promo_lift applies as always). */
 double env_sim_purchase_prob(const env_sim_params *p, double price, double ref, double cbar);
+/* The same in a period whose calendar promotion flag is `promo` (adds promo_cal_lift when 1). */
+double env_sim_purchase_prob_at(const env_sim_params *p, double price, double ref, double cbar, int promo);
 /* Mean competitor price at their long-run means (cbar0). */
 double env_sim_comp_mean_price(const env_sim_params *p);
 /* Next reference price. */
@@ -114,7 +126,8 @@ typedef struct env_sim_market {
     double comp_x[ENV_SIM_MAX_COMP];
     double comp_now[ENV_SIM_MAX_COMP]; /* this period's competitor prices (posted) */
     double intensity;       /* this period's L_t */
-    eng_rng exo, dem;
+    int promo_now;          /* this period is on the promotion calendar (exogenous) */
+    eng_rng exo, dem, cal;
 } env_sim_market;
 
 /* Per-period outcome. */
@@ -149,6 +162,7 @@ typedef struct env_sim_obs {
     const float *comp_hist;         /* [t * n_comp], period-major */
     const double *comp_now;         /* [n_comp] */
     const env_sim_grid *grid;
+    int promo_now;                  /* this period is on the promotion calendar (known in advance) */
 } env_sim_obs;
 
 /* A pricing policy: set *price_out (> 0) for period t. Return 0 or a negative status (the run
@@ -176,6 +190,11 @@ double env_sim_ref_from_history(const env_sim_params *p, const env_sim_obs *obs)
  * log_promo_prob with a uniform draw among the promotion levels (mult <= promo_threshold *
  * good_mult / ...). probs[grid->n] sums to one. Returns 0 or ENG_EINVAL. */
 int env_sim_logging_probs(const env_sim_params *p, const env_sim_grid *g, const double *comp_now, double *probs);
+/* The same in a period whose calendar promotion flag is `promo` (promo_cal_prob > 0): uniform
+ * over the levels <= promo_cal_hi in a promotion period; with log_uniform, uniform over the
+ * levels >= normal_lo in a normal one.  0 or ENG_EINVAL (also when no level qualifies). */
+int env_sim_logging_probs_at(const env_sim_params *p, const env_sim_grid *g, const double *comp_now, int promo,
+                             double *probs);
 /* Policy form; ctx is an env_sim_logging_ctx; it records the level and propensity it chose. */
 typedef struct env_sim_logging_ctx {
     const env_sim_params *prm;
@@ -315,6 +334,10 @@ typedef struct env_sim_gen_opts {
     double level_lo, level_hi;
     double misset_lo, misset_hi;/* list price / best price range of the families */
     double traffic_scale;       /* multiplies every product's traffic (1: as drawn) */
+    /* exogenous promotions (env_sim_params.promo_cal_*): share of calendar promotion periods
+     * (0: none, the default), the lift range U(lo, hi) (own stream seed, i, 6), the promotion
+     * levels (mult <= promo_hi) and the normal ones (mult >= normal_lo) */
+    double promo_rate, promo_lift_lo, promo_lift_hi, promo_hi, normal_lo;
 } env_sim_gen_opts;
 /* The defaults: default preset, no family, daily from 2024-01-01, seed 1, grid 13 x 0.70..1.30,
  * mis-set 0.70..1.35, traffic as drawn. */

@@ -10,6 +10,21 @@
 /* ---- logging policy ---------------------------------------------------------------------- */
 
 int env_sim_logging_probs(const env_sim_params *p, const env_sim_grid *g, const double *comp_now, double *probs) {
+    return env_sim_logging_probs_at(p, g, comp_now, 0, probs);
+}
+
+/* Uniform over the levels with lo <= mult <= hi; 0 or ENG_EINVAL when none. */
+static int uniform_between(const env_sim_grid *g, double lo, double hi, double *probs) {
+    int n = 0;
+    for (int k = 0; k < g->n; k++) n += g->mult[k] >= lo * (1 - 1e-9) && g->mult[k] <= hi * (1 + 1e-9);
+    if (!n) return eng_err_set(ENG_EINVAL, "env_sim_logging_probs: no grid level in [%g, %g]", lo, hi);
+    for (int k = 0; k < g->n; k++)
+        probs[k] = g->mult[k] >= lo * (1 - 1e-9) && g->mult[k] <= hi * (1 + 1e-9) ? 1.0 / n : 0.0;
+    return ENG_OK;
+}
+
+int env_sim_logging_probs_at(const env_sim_params *p, const env_sim_grid *g, const double *comp_now, int promo,
+                             double *probs) {
     if (!g || g->n < 1 || g->n > ENV_SIM_MAX_LEVELS)
         return eng_err_set(ENG_EINVAL, "env_sim_logging_probs: bad grid");
     double centre = p->good_mult;
@@ -19,6 +34,8 @@ int env_sim_logging_probs(const env_sim_params *p, const env_sim_grid *g, const 
         cbar /= p->n_comp;
         centre *= pow(cbar / env_sim_comp_mean_price(p), p->log_comp_follow);
     }
+    if (p->promo_cal_prob > 0 && promo) return uniform_between(g, 0, p->promo_cal_hi, probs);
+    if (p->promo_cal_prob > 0 && p->log_uniform) return uniform_between(g, p->normal_lo, INFINITY, probs);
     if (p->log_uniform) { /* a randomised history: every level equally likely */
         for (int k = 0; k < g->n; k++) probs[k] = 1.0 / g->n;
         return ENG_OK;
@@ -45,7 +62,7 @@ int env_sim_policy_logging(void *ctx, int product, int t, const env_sim_obs *obs
     (void)product, (void)t;
     env_sim_logging_ctx *c = ctx;
     const env_sim_grid *g = obs->grid;
-    int st = env_sim_logging_probs(c->prm, g, obs->comp_now, c->last_probs);
+    int st = env_sim_logging_probs_at(c->prm, g, obs->comp_now, obs->promo_now, c->last_probs);
     if (st) return st;
     double u = eng_rng_uniform(rng), cdf = 0;
     int k = 0;
@@ -166,7 +183,9 @@ int env_sim_generate(env_sim_preset preset, const env_sim_fit *fit, int n_produc
 env_sim_gen_opts env_sim_gen_opts_default(void) {
     env_sim_gen_opts o = {.preset = ENV_SIM_PRESET_DEFAULT, .family = ENV_SIM_FAMILY_NONE, .period_days = 1,
                           .day0 = 19723, .seed = 1, .n_levels = 13, .level_lo = 0.70, .level_hi = 1.30,
-                          .misset_lo = 0.70, .misset_hi = 1.35, .traffic_scale = 1.0};
+                          .misset_lo = 0.70, .misset_hi = 1.35, .traffic_scale = 1.0,
+                          .promo_rate = 0, .promo_lift_lo = 0.4, .promo_lift_hi = 0.9, .promo_hi = 0.86,
+                          .normal_lo = 0.84};
     return o;
 }
 
@@ -215,6 +234,16 @@ int env_sim_generate_ex(const env_sim_gen_opts *o, int n_products, int n_periods
             }
             lg->params[i].traffic_base *= o->traffic_scale;
         }
+        if (o->promo_rate > 0) { /* exogenous promotions with a known lift (own stream: seed, i, 6) */
+            eng_rng r;
+            eng_rng_seed(&r, eng_seed_derive(eng_seed_derive(seed, (uint64_t)i), 6));
+            env_sim_params *q = &lg->params[i];
+            q->promo_cal_prob = o->promo_rate;
+            q->promo_cal_lift = o->promo_lift_lo + (o->promo_lift_hi - o->promo_lift_lo) * eng_rng_uniform(&r);
+            q->promo_cal_hi = o->promo_hi;
+            q->normal_lo = o->normal_lo;
+            if ((st = env_sim_params_check(q))) goto cleanup;
+        }
         if (lg->params[i].n_comp > max_comp) max_comp = lg->params[i].n_comp;
         n_comp_vals += (int64_t)lg->params[i].n_comp * n_periods;
     }
@@ -255,7 +284,8 @@ int env_sim_generate_ex(const env_sim_gen_opts *o, int n_products, int n_periods
                                .base_price = p->base_price, .unit_cost = p->unit_cost, .stock_left = m.stock_left,
                                .price = h->price + base, .units = h->units + base, .revenue = h->revenue + base,
                                .traffic = h->traffic + base, .promo = h->promo + base, .n_comp = p->n_comp,
-                               .comp_hist = comp_buf, .comp_now = m.comp_now, .grid = &lg->grid};
+                               .comp_hist = comp_buf, .comp_now = m.comp_now, .grid = &lg->grid,
+                               .promo_now = m.promo_now};
             double price;
             if ((st = env_sim_policy_logging(&lc, i, t, &obs, &prng, &price))) goto cleanup;
             h->comp_off[c] = off;

@@ -2,6 +2,7 @@
 #include "feat_agent.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "eng_util.h"
@@ -61,61 +62,26 @@ static int solve3(double A[3][3], double b[3], double x[3]) {
 }
 
 
-/* The price term of the demand model: log(price / ref) (form 0) or price / ref (form 1). */
-static double model_x(int form, double price, double ref) {
-    return form ? (price > 0 && ref > 0 ? price / ref : 1.0) : safe_log_ratio(price, ref);
+/* Competitors' mean price and the previous price of a transition, as the demand model's comp =
+ * log(competitors' mean / ref) (from the next state raw2: the priced period's price over its
+ * ratio to the competitors) and lag = log(previous price / ref) (state raw); left as they are
+ * when unknown. */
+static void agent_ctx(const float *raw, const float *raw2, double ref, double *comp, double *lag) {
+    if (raw2 && !(raw2[FEAT_COMP_MISSING] > 0.5) && raw2[FEAT_COMP_REL_MEAN] > 0 && raw2[FEAT_PRICE_CUR] > 0)
+        *comp = log(raw2[FEAT_PRICE_CUR] / raw2[FEAT_COMP_REL_MEAN] / ref);
+    if (raw && !(raw[FEAT_PRICE_MISSING] > 0.5) && raw[FEAT_PRICE_CUR] > 0) *lag = log(raw[FEAT_PRICE_CUR] / ref);
 }
 
-/* One demand model of a product: conversion q = logistic(a + b (x - xc)) per visitor (logit,
- * weights = traffic) or units = exp(a + b (x - xc)) per period, x = model_x(form), fitted by
- * Newton steps with a N(-1, 1) prior on b (a weak downward-sloping demand).  m gets the
- * parameters, the posterior covariance and mok; returns the log-likelihood (-INFINITY when the
- * fit fails: no sales weight, a singular or non-finite step). */
-static double model_fit(feat_agent_prod *m, int form, int logit, const float *s2, const float *price, size_t n,
-                        double ref) {
-    double a = 0, b = -1, su = 0, sw = 0, xc = 0;
-    m->mok = 0;
-    for (size_t i = 0; i < n; i++) {
-        const float *y = s2 + i * FEAT_N;
-        double v = logit ? y[FEAT_TRAFFIC_1] : 1.0, u = fmax(y[FEAT_UNITS_1], 0);
-        if (!(v > 0)) continue;
-        su += u, sw += v, xc += model_x(form, price[i], ref);
-    }
-    if (!(sw > 0)) return -INFINITY;
-    xc /= (double)n;
-    double mm = (su + 0.5) / (sw + 1.0), ll = 0;
-    a = logit ? log(mm / (1 - fmin(mm, 0.999))) : log(mm);
-    for (int it = 0; it < 9; it++) {
-        double g0 = 0, g1 = -(b + 1.0), h00 = 1e-6, h01 = 0, h11 = 1.0; /* prior on b */
-        ll = -0.5 * (b + 1.0) * (b + 1.0);
-        for (size_t i = 0; i < n; i++) {
-            const float *y = s2 + i * FEAT_N;
-            double v = logit ? y[FEAT_TRAFFIC_1] : 1.0, k = fmax(y[FEAT_UNITS_1], 0);
-            if (!(v > 0)) continue;
-            double x = model_x(form, price[i], ref) - xc, eta = a + b * x, mu, w;
-            if (logit) {
-                double q = 1.0 / (1.0 + exp(-eta));
-                q = fmin(fmax(q, 1e-12), 1 - 1e-12);
-                mu = v * q, w = v * q * (1 - q);
-                ll += k * log(q) + fmax(v - k, 0) * log1p(-q);
-            } else {
-                mu = exp(eta < 30 ? eta : 30), w = mu;
-                ll += k * eta - mu;
-            }
-            g0 += k - mu, g1 += (k - mu) * x;
-            h00 += w, h01 += w * x, h11 += w * x * x;
-        }
-        if (it == 8) break; /* the last pass only scores the final parameters */
-        double det = h00 * h11 - h01 * h01;
-        if (!(det > 0)) return -INFINITY;
-        a += (h11 * g0 - h01 * g1) / det;
-        b += (h00 * g1 - h01 * g0) / det;
-        if (!isfinite(a) || !isfinite(b)) return -INFINITY;
-        /* posterior covariance = inverse Hessian (of this step; the fit has converged by the end) */
-        m->mcov[0] = h11 / det, m->mcov[1] = -h01 / det, m->mcov[2] = h00 / det;
-    }
-    m->ma = a, m->mb = b, m->mub = xc, m->mlogit = logit, m->mform = form, m->mok = isfinite(ll);
-    return m->mok ? ll : -INFINITY;
+/* The demand-model row of one training transition: the priced period's outcome (next state
+ * raw2: units_1, traffic_1, the price and competitors' prices it reports, its promotion flag),
+ * the previous price (state raw). */
+static feat_demand_row agent_row(const float *raw, const float *raw2, double price, double ref) {
+    feat_demand_row r;
+    r.price = price, r.units = fmax(raw2[FEAT_UNITS_1], 0), r.traffic = raw2[FEAT_TRAFFIC_1];
+    r.comp = NAN, r.lag = NAN;
+    agent_ctx(raw, raw2, ref, &r.comp, &r.lag);
+    r.promo = raw2[FEAT_PROMO_PREV];
+    return r;
 }
 
 /* pp->dlo / dhi from the fitted model: its relative rate 10% below and above pp->mcen. */
@@ -125,24 +91,24 @@ static void model_descriptors(feat_agent_prod *pp) {
     if (r0 > 0 && isfinite(rl) && isfinite(rh)) pp->dlo = rl / r0 - 1.0, pp->dhi = rh / r0 - 1.0;
 }
 
-/* The demand model of the product (model_fit in log price and in price; the one with the
- * higher likelihood is kept, see feat_agent.h) and its descriptors: pp->dlo / dhi = relative
- * revenue per visitor (per period) 10% below and above the mean logged price. */
-static void demand_fit(feat_agent_prod *pp, const float *s2, const float *price, size_t n, double ref, double ub) {
+/* The demand model of the product (feat_demand.h: conversion per visitor with traffic, units per
+ * period without; the price form with the higher likelihood) and its descriptors: pp->dlo / dhi
+ * = relative revenue per visitor (per period) 10% below and above the mean logged price.
+ * Returns 0 or ENG_ENOMEM. */
+static int demand_fit(feat_agent_prod *pp, const float *s, const float *s2, const float *price, size_t n, double ref,
+                      double ub) {
     double sv = 0;
     for (size_t i = 0; i < n; i++) sv += fmax(s2[i * FEAT_N + FEAT_TRAFFIC_1], 0);
-    const int logit = sv > 0;
-    feat_agent_prod m[2];
-    double ll[2];
-    for (int f = 0; f < 2; f++) {
-        m[f] = *pp;
-        ll[f] = model_fit(&m[f], f, logit, s2, price, n, ref);
-    }
-    const int f = ll[1] > ll[0];
-    if (!m[f].mok) return;
-    *pp = m[f];
+    feat_demand_row *rows = eng_malloc((n ? n : 1) * sizeof *rows);
+    if (!rows) return ENG_ENOMEM;
+    for (size_t i = 0; i < n; i++) rows[i] = agent_row(s + i * FEAT_N, s2 + i * FEAT_N, price[i], ref);
+    int st = feat_demand_fit(&pp->dm, rows, n, ref, sv > 0);
+    free(rows);
+    if (st || !pp->dm.ok) return st;
+    pp->mok = 1, pp->mlogit = pp->dm.logit;
     pp->mcen = ref * exp(ub);
     model_descriptors(pp);
+    return ENG_OK;
 }
 
 int feat_agent_prod_fit(feat_agent_prod *pp, const float *s, const float *s2, const float *price, size_t n,
@@ -186,23 +152,23 @@ int feat_agent_prod_fit(feat_agent_prod *pp, const float *s, const float *s2, co
         pp->slope = beta[1] * 0.1; /* relative rate change per 10% price move */
         pp->curv = beta[2] * 0.01;
     }
-    demand_fit(pp, s2, price, n, ref, ub);
-    return ENG_OK;
+    return demand_fit(pp, s, s2, price, n, ref, ub);
 }
 
 double feat_agent_model_rate(const feat_agent_prod *pp, double price, double *se) {
+    return feat_agent_model_rate_at(pp, price, NULL, se);
+}
+
+feat_demand_ctx feat_agent_model_ctx(const feat_agent_prod *pp, const float *raw, const float *raw2) {
+    feat_demand_ctx ctx = {NAN, NAN};
+    if (pp && pp->ref > 0) agent_ctx(raw, raw2, pp->ref, &ctx.comp, &ctx.lag);
+    return ctx;
+}
+
+double feat_agent_model_rate_at(const feat_agent_prod *pp, double price, const feat_demand_ctx *ctx, double *se) {
     if (se) *se = NAN;
-    if (!pp || !pp->mok || !(price > 0) || !(pp->ref > 0)) return NAN;
-    const double x = model_x(pp->mform, price, pp->ref) - pp->mub, eta = pp->ma + pp->mb * x;
-    double rate, d; /* d = d rate / d eta */
-    if (pp->mlogit) {
-        const double q = 1.0 / (1.0 + exp(-eta));
-        rate = price * q, d = price * q * (1 - q);
-    } else {
-        rate = price * exp(eta < 30 ? eta : 30), d = rate;
-    }
-    if (se) *se = d * fabs(x) * sqrt(fmax(pp->mcov[2], 0));
-    return rate;
+    if (!pp || !pp->mok) return NAN;
+    return feat_demand_rate(&pp->dm, price, ctx, 0.0, se);
 }
 
 void feat_agent_state(const float *raw, const feat_agent_prod *pp, float *out) {

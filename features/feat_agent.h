@@ -18,12 +18,11 @@
  *   product    two descriptors of the product's own price response in its training rows:
  *              slope and curvature of the relative revenue per visitor of period t on
  *              log(price_t / ref), ridge-shrunk towards 0 (so a product with little price
- *              variation looks like an average product); and two from a fitted demand model:
- *              a logit of conversion (units / traffic, weighted by traffic), or without traffic
- *              a log-linear model of units, on log(price / ref) or on price / ref, whichever
- *              fits the product's rows better (likelihood), by a few Newton steps with a weak
- *              prior on the slope; the descriptors are its relative revenue per visitor 10%
- *              below and 10% above the product's mean logged price.  The model itself values
+ *              variation looks like an average product); and two from the product's demand
+ *              model (feat_demand.h: conversion per visitor with traffic, units per period
+ *              without, the price in the better-fitting form, the competitors' prices, the
+ *              previous price and the promotion flag as state): its relative revenue
+ *              per visitor 10% below and 10% above the product's mean logged price.  The model itself values
  *              any price (feat_agent_model_rate): the comparison's model-based transitions.
  * Every value is finite and clipped to [-FEAT_AGENT_CLIP, FEAT_AGENT_CLIP].
  */
@@ -33,6 +32,7 @@
 #include <stddef.h>
 
 #include "feat.h"
+#include "feat_demand.h"
 
 #define FEAT_AGENT_N 24
 #define FEAT_AGENT_CLIP 10.0f
@@ -44,12 +44,11 @@ typedef struct feat_agent_prod {
     double rate;           /* mean revenue per visitor of a period (per period without traffic) */
     double slope, curv;    /* price-response descriptors (see above) */
     double dlo, dhi;       /* demand-model descriptors (see above) */
-    /* the fitted demand model itself (feat_agent_model_rate): eta = ma + mb (x - mub), x =
-     * log(price / ref) (mform 0) or price / ref (mform 1),
-     * conversion = logistic(eta) per visitor (mlogit = 1) or units = exp(eta) per period (0);
-     * mcov = posterior covariance of (ma, mb): [aa, ab, bb]; mok = 1 when fitted */
-    double ma, mb, mub, mcov[3], mcen; /* mcen: the mean logged price (descriptors' centre) */
-    int mlogit, mform, mok; /* mform: 0 log(price / ref), 1 price / ref */
+    /* the fitted demand model itself (feat_demand.h; feat_agent_model_rate): mok = 1 when
+     * fitted, mlogit = 1 conversion per visitor (traffic), 0 units per period */
+    feat_demand dm;
+    double mcen;           /* the mean logged price (descriptors' centre) */
+    int mlogit, mok;
     long n;                /* training rows used */
 } feat_agent_prod;
 
@@ -70,6 +69,15 @@ void feat_agent_state(const float *raw, const feat_agent_prod *pp, float *out);
  * the extrapolation uncertainty from the slope's posterior variance.  Returns NaN (and *se NaN)
  * when no model was fitted (too few rows, no sales) or price <= 0. */
 double feat_agent_model_rate(const feat_agent_prod *pp, double price, double *se);
+
+/* The demand model's context of one transition: the competitors' prices of the priced period
+ * (next raw state raw2) and the previous price (raw state raw); NULL or unknown -> NaN (the
+ * rows' means). */
+feat_demand_ctx feat_agent_model_ctx(const feat_agent_prod *pp, const float *raw, const float *raw2);
+
+/* feat_agent_model_rate for a normal (non-promotion) period in context ctx (NULL: the rows'
+ * means). */
+double feat_agent_model_rate_at(const feat_agent_prod *pp, double price, const feat_demand_ctx *ctx, double *se);
 
 /* Feature names (static), for logs and tests. */
 const char *feat_agent_name(int i);

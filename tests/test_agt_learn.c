@@ -241,8 +241,11 @@ static void test_agent_state_scale_free(void **st) {
 }
 
 /* n rows of one product at six logged levels 0.85..1.15 x ref: conversion logistic(a + b (p/ref - 1))
- * with `traffic` visitors a period (0: no traffic, units Poisson-like around 40 q / 0.05). */
-static void demand_rows(float *s2, float *price, int n, double ref, double a, double b, double traffic, eng_rng *r) {
+ * with `traffic` visitors a period (0: no traffic, units Poisson-like around 40 q / 0.05); s1
+ * the states before (the previous period's price). */
+static void demand_rows(float *s1, float *s2, float *price, int n, double ref, double a, double b, double traffic,
+                        eng_rng *r) {
+    memset(s1, 0, (size_t)n * FEAT_N * sizeof *s1);
     memset(s2, 0, (size_t)n * FEAT_N * sizeof *s2);
     for (int i = 0; i < n; i++) {
         const double p = ref * (0.85 + 0.06 * (int)(eng_rng_uniform(r) * 6)), q = 1.0 / (1.0 + exp(-(a + b * (p / ref - 1))));
@@ -253,6 +256,7 @@ static void demand_rows(float *s2, float *price, int n, double ref, double a, do
         y[FEAT_TRAFFIC_1] = (float)traffic, y[FEAT_UNITS_1] = (float)u, y[FEAT_REVENUE_1] = (float)(u * p);
         y[FEAT_PRICE_CUR] = (float)p;
         price[i] = (float)p;
+        s1[(size_t)i * FEAT_N + FEAT_PRICE_CUR] = i ? price[i - 1] : (float)ref;
     }
 }
 
@@ -263,13 +267,13 @@ static void demand_rows(float *s2, float *price, int n, double ref, double a, do
 static void test_demand_model(void **st) {
     (void)st;
     enum { N = 120 };
-    static float s2[N * FEAT_N], price[N];
+    static float s1[N * FEAT_N], s2[N * FEAT_N], price[N];
     eng_rng r;
     eng_rng_seed(&r, 21);
     const double ref = 10.0, qs = 0.05, b = -1.0 / (1 - qs), a = log(qs / (1 - qs)); /* optimum at p = ref */
-    demand_rows(s2, price, N, ref, a, b, 8000, &r);
+    demand_rows(s1, s2, price, N, ref, a, b, 8000, &r);
     feat_agent_prod pp;
-    assert_int_equal(feat_agent_prod_fit(&pp, s2, s2, price, N, ref, 5.0), 0);
+    assert_int_equal(feat_agent_prod_fit(&pp, s1, s2, price, N, ref, 5.0), 0);
     assert_true(pp.mok && pp.mlogit);
     double best = 0, bv = -1;
     for (int k = 0; k <= 60; k++) {
@@ -286,8 +290,8 @@ static void test_demand_model(void **st) {
     assert_true(se0 < 1e-3 * bv && se1 > se0 && se2 > se1);
     assert_true(isnan(feat_agent_model_rate(&pp, -1.0, NULL)));
     /* no traffic: units per period, revenue per period */
-    demand_rows(s2, price, N, ref, a, b, 0, &r);
-    assert_int_equal(feat_agent_prod_fit(&pp, s2, s2, price, N, ref, 5.0), 0);
+    demand_rows(s1, s2, price, N, ref, a, b, 0, &r);
+    assert_int_equal(feat_agent_prod_fit(&pp, s1, s2, price, N, ref, 5.0), 0);
     assert_true(pp.mok && !pp.mlogit);
     const double tq = 1.0 / (1.0 + exp(-a));
     assert_close(feat_agent_model_rate(&pp, ref, NULL), ref * 800 * tq, 0.1 * ref * 800 * tq, 0);

@@ -399,6 +399,9 @@ static void test_warm_start(void **state) {
     db_history *h = make_history();
     exp_compare_cfg cfg = small_cfg();
     cfg.ckpt_dir = strdup(dir);
+    /* every group with networks of its own: with compare.shared and no fine-tuning the groups'
+     * networks are the shared ones, and only those warm-start (counted once; tests/test_exp_warm.c) */
+    cfg.shared = 0;
     exp_results *r = NULL;
     int loaded, fresh;
     /* 4 own products in 2 groups + the pooled group */

@@ -208,7 +208,7 @@ static void check_poison(poison_kind kind, const char *base) {
     snprintf(ckpt, sizeof ckpt, "%s/poison_%s", tmp, names[kind]);
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s' && cp -r '%s' '%s/2024-02-10'", ckpt, ckpt, base, ckpt);
     assert_int_equal(system(cmd), 0);
-    snprintf(bad, sizeof bad, "%s/2024-02-10/%s", ckpt, kind == P_NORM ? "norm.h5" : "g0.dqn.h5");
+    snprintf(bad, sizeof bad, "%s/2024-02-10/%s", ckpt, kind == P_NORM ? "norm.h5" : "shared.dqn.h5");
     switch (kind) {
     case P_NAN: poison_values(bad, 0); break;
     case P_HUGE: poison_values(bad, 1); break;

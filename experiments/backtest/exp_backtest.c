@@ -15,6 +15,7 @@
 #include "db_schema.h"
 #include "exp_nightly.h"
 #include "env_action.h"
+#include "feat_demand.h"
 
 
 exp_bt_cfg exp_bt_default(void) {
@@ -32,6 +33,9 @@ exp_bt_cfg exp_bt_default(void) {
     c.misset_hi = 1.35;
     c.max_change_pct = 15;
     c.traffic_scale = 1;
+    c.promo_lift_lo = 0.4;
+    c.promo_lift_hi = 0.9;
+    c.like_periods = -1;
     c.out_dir = "out/backtest";
     c.device = "auto";
     exp_nightly_cfg n = exp_nightly_default();
@@ -173,9 +177,29 @@ static double gate_price(const capture_ctx *cc, const db_history *h, const exp_p
     return o.price;
 }
 
+/* The demand model's own best price for product p inside [lo, hi] (a normal period at the
+ * latest competitor prices, feat_demand.h); rows: scratch of h->n_periods rows.  NaN: no model. */
+static double model_price(const db_history *h, int p, double inc, double lo, double hi, feat_demand_row *rows) {
+    size_t n = 0;
+    feat_demand_ctx now;
+    feat_demand m;
+    feat_demand_rows_history(h, p, inc, inc, rows, &n, &now);
+    if (feat_demand_fit(&m, rows, n, inc, -1) || !m.ok) {
+        eng_err_clear();
+        return NAN;
+    }
+    double bp = NAN, bv = -INFINITY;
+    for (int k = 0; k <= 400; k++) {
+        double c = round((lo + (hi - lo) * k / 400.0) * 100) / 100, v = feat_demand_rate(&m, c, &now, 0, NULL);
+        if (c >= lo - 1e-9 && c <= hi + 1e-9 && v > bv) bv = v, bp = c;
+    }
+    return bp;
+}
+
 static void on_decided(void *vctx, const db_history *h, const exp_results *res, const exp_nightly_decision *d) {
     capture_ctx *cc = vctx;
     cc->called = 1;
+    feat_demand_row *rows = malloc((size_t)(h->n_periods > 0 ? h->n_periods : 1) * sizeof *rows);
     for (int j = 0; j < res->n_products; j++) {
         const exp_product_result *pr = &res->products[j];
         int i = pr->product_id && !strncmp(pr->product_id, "SIM", 3) ? atoi(pr->product_id + 3) - 1 : -1;
@@ -196,8 +220,10 @@ static void on_decided(void *vctx, const db_history *h, const exp_results *res, 
         exp_gate_fit fit;
         if (exp_gate_fit_product(h, pr->index, b->incumbent, cc->gate.reward_kind, &fit)) fit.ok = 0;
         for (int k = 0; k < EXP_BT_N_GATE; k++) b->gate_price[k] = gate_price(cc, h, pr, &fit, k);
+        b->model = rows ? model_price(h, pr->index, b->incumbent, b->lo, b->hi, rows) : NAN;
         b->valid = 1;
     }
+    free(rows);
 }
 
 /* ---- one run ---------------------------------------------------------------------------------- */
@@ -224,6 +250,7 @@ static int run_nightly(const exp_bt_cfg *cfg, PGconn *c, const db_history *h, in
     nc.compare.ckpt_dir = NULL;
     nc.compare.seed = seed;
     nc.compare.ope.seed = seed;
+    if (cfg->like_periods >= 0) nc.compare.like_periods = cfg->like_periods;
     cc->guard = nc.compare.guard;
     nc.gate_mode = cfg->gate_mode;
     nc.gate_level = (float)cfg->gate_level;
@@ -271,6 +298,13 @@ static int run_one(const exp_bt_cfg *cfg, PGconn *maint, env_sim_family fam, uin
     go.seed = seed;
     go.day0 = BT_DAY0;
     go.n_levels = 6, go.level_lo = 0.85, go.level_hi = 1.15;
+    if (cfg->promo_rate > 0) { /* promotions: two deeper levels (0.73, 0.79), charged only in promotion
+                                  periods with 0.85; normal periods keep the six levels 0.85 .. 1.15 */
+        go.n_levels = 8, go.level_lo = 0.73;
+        go.promo_rate = cfg->promo_rate;
+        go.promo_lift_lo = cfg->promo_lift_lo, go.promo_lift_hi = cfg->promo_lift_hi;
+        go.promo_hi = 0.86, go.normal_lo = 0.84;
+    }
     go.misset_lo = cfg->misset_lo, go.misset_hi = cfg->misset_hi;
     go.traffic_scale = cfg->traffic_scale;
     if ((st = env_sim_generate_ex(&go, cfg->n_products, cfg->n_days + 1, &h, &lg))) goto cleanup;

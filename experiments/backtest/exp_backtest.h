@@ -33,10 +33,13 @@ typedef enum {
     EXP_BT_RANDOM,    /* uniform inside the guardrails */
     EXP_BT_PUSHED,    /* what the nightly pushed (the OPE gate) */
     EXP_BT_BEST,      /* the best price inside the guardrails (100% by construction) */
+    EXP_BT_MODEL,     /* the product's demand model's own best price inside the guardrails
+                         (feat_demand.h, fitted on the night's history, a normal period at the
+                         latest competitor prices): what the model-based agents can reach */
     EXP_BT_N_POL
 } exp_bt_policy;
 
-/* "dqn", "ddpg", "linucb", "fixed", "history", "incumbent", "random", "pushed", "best". */
+/* "dqn", "ddpg", "linucb", "fixed", "history", "incumbent", "random", "pushed", "best", "model". */
 const char *exp_bt_policy_name(exp_bt_policy p);
 
 /* Gate variants of the trade-off table: the nightly's gate (exp_gate.h: deploy the candidate
@@ -54,6 +57,7 @@ typedef struct exp_bt_stats {
     int n_repriced;           /* price differs from the incumbent by a cent or more */
     int n_worse;              /* repriced with a lower expected revenue per visitor */
     int n_outside;            /* prices outside the guardrails (must be 0) */
+    int n_promo_only;         /* repriced to a price the history charged only in promotion periods */
     double captured_mean;     /* mean over the n_eval products of achieved / attainable uplift */
     double captured_pooled;   /* sum of achieved / sum of attainable uplift (all products) */
     double worse_share;       /* n_worse / n_repriced (NaN when none repriced) */
@@ -97,6 +101,9 @@ typedef struct exp_bt_cfg {
     double misset_lo, misset_hi; /* list price / best price: 0.70 .. 1.35 */
     double max_change_pct;    /* products.max_change_pct: 15 */
     double traffic_scale;     /* multiplies the simulated traffic: 1 */
+    double promo_rate;        /* share of exogenous promotion periods (env_sim_gen_opts): 0 = none */
+    double promo_lift_lo, promo_lift_hi; /* their logit lift range: 0.4 .. 0.9 */
+    int like_periods;         /* compare.like_periods for the nightly; -1 = the comparison's default */
     const char *out_dir;      /* reports and scratch CSV: "out/backtest" */
     const char *device;       /* "auto" */
     const exp_compare_cfg *compare; /* the nightly's settings (NULL = defaults); seeds are set per run */

@@ -16,6 +16,7 @@ typedef struct bt_prod {
     double lo, hi;                   /* the guardrails' interval around the incumbent */
     double agent_price[EXP_N_AGENTS];/* each agent's guarded next price */
     double pushed;                   /* the final (pushed) price */
+    double model;                    /* the demand model's best price inside lo..hi (NaN: none) */
     int deployed;
     exp_agent agent;
     double gate_price[EXP_BT_N_GATE];/* the price of each gate variant */

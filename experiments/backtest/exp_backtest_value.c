@@ -11,7 +11,7 @@
 #include "exp_nightly.h"
 
 static const char *const pol_names[EXP_BT_N_POL] = {"dqn",       "ddpg",   "linucb", "fixed", "history",
-                                                    "incumbent", "random", "pushed", "best"};
+                                                    "incumbent", "random", "pushed", "best", "model"};
 const double exp_bt_gate_level[EXP_BT_N_LEVELS] = {0.50, 0.80, 0.90, 0.95, 0.99};
 
 const char *exp_bt_policy_name(exp_bt_policy p) { return p >= 0 && p < EXP_BT_N_POL ? pol_names[p] : NULL; }
@@ -21,10 +21,12 @@ double bt_level_z(double level) { return exp_nightly_gate_z(level); }
 /* Running sums of one policy. */
 typedef struct acc {
     double ach, att, ratio, up;
-    int n, n_eval, n_rep, n_worse, n_out;
+    int n, n_eval, n_rep, n_worse, n_out, n_promo;
 } acc;
 
 typedef struct truth {
+    const db_history *h;
+    int i, T;                  /* product, the next period (the history the nightly saw ends before it) */
     const env_sim_params *p;
     double ref, cbar, inc, v_inc, att, traffic, lo, hi;
 } truth;
@@ -44,12 +46,13 @@ static void acc_add(acc *a, const truth *tr, double price) {
     if (fabs(price - tr->inc) >= 0.005) {
         a->n_rep++;
         if (ach < -1e-12 * tr->v_inc) a->n_worse++;
+        a->n_promo += exp_nightly_price_seen_upto(tr->h, tr->i, price, tr->T) == EXP_SEEN_PROMO_ONLY;
     }
 }
 
 static exp_bt_stats acc_stats(const acc *a) {
     exp_bt_stats s = {.n = a->n, .n_eval = a->n_eval, .n_repriced = a->n_rep, .n_worse = a->n_worse,
-                      .n_outside = a->n_out};
+                      .n_outside = a->n_out, .n_promo_only = a->n_promo};
     s.captured_mean = a->n_eval ? a->ratio / a->n_eval : NAN;
     s.captured_pooled = a->att > 0 ? a->ach / a->att : NAN;
     s.worse_share = a->n_rep ? (double)a->n_worse / a->n_rep : NAN;
@@ -60,6 +63,7 @@ static exp_bt_stats acc_stats(const acc *a) {
 /* The truth of product i on the next day (period n_days). 0 or ENG_EINVAL. */
 static int truth_of(const db_history *h, const env_sim_log *lg, int i, int T, const bt_prod *b, truth *tr) {
     size_t c = (size_t)i * h->n_periods + T;
+    tr->h = h, tr->i = i, tr->T = T;
     tr->p = &lg->params[i];
     tr->ref = lg->ref[(size_t)i * lg->n_periods + T];
     double s = 0;
@@ -104,7 +108,7 @@ int bt_value(const exp_bt_cfg *cfg, const db_history *h, const env_sim_log *lg, 
             b->agent_price[EXP_AGENT_DQN],   b->agent_price[EXP_AGENT_DDPG],
             b->agent_price[EXP_AGENT_LINUCB], b->agent_price[EXP_AGENT_FIXED],
             round(h->price[(size_t)i * h->n_periods + T] * 100) / 100,
-            tr.inc, rnd, b->pushed, best};
+            tr.inc, rnd, b->pushed, best, b->model};
         for (int k = 0; k < EXP_BT_N_POL; k++) acc_add(&pa[k], &tr, price[k]);
         for (int k = 0; k < EXP_BT_N_GATE; k++) acc_add(&ga[k], &tr, b->gate_price[k]);
         if (run->gate_default >= 0) run->n_gate_agree += fabs(b->gate_price[run->gate_default] - b->pushed) < 0.005;
@@ -132,8 +136,8 @@ static void print_run(FILE *f, const exp_bt_run *r) {
                "uplift %+.3f per period per product (mean revenue %.2f per period)\n",
             env_sim_family_name(r->family), (unsigned long long)r->seed, r->n_products, r->n_days, r->n_valued,
             r->seconds_nightly, r->seconds_total, r->attainable_period, r->revenue_period);
-    fprintf(f, "  %-10s %9s %9s %10s %9s %8s %13s\n", "policy", "captured", "pooled", "repriced", "worse", "outside",
-            "uplift/period");
+    fprintf(f, "  %-10s %9s %9s %10s %9s %8s %13s %10s\n", "policy", "captured", "pooled", "repriced", "worse", "outside",
+            "uplift/period", "promo-only");
     for (int k = 0; k < EXP_BT_N_POL; k++) {
         const exp_bt_stats *s = &r->pol[k];
         fprintf(f, "  %-10s", pol_names[k]);
@@ -141,7 +145,9 @@ static void print_run(FILE *f, const exp_bt_run *r) {
         pct(f, s->captured_pooled);
         fprintf(f, " %5d/%-4d", s->n_repriced, s->n);
         pct(f, s->worse_share);
-        fprintf(f, " %8d %+13.3f\n", s->n_outside, s->uplift_period);
+        fprintf(f, " %8d %+13.3f", s->n_outside, s->uplift_period);
+        pct(f, s->n_repriced ? (double)s->n_promo_only / s->n_repriced : NAN);
+        fputc('\n', f);
     }
     fprintf(f, "  pushed: deployed fixed %d, linucb %d, dqn %d, ddpg %d\n", r->n_deployed_by[EXP_AGENT_FIXED],
             r->n_deployed_by[EXP_AGENT_LINUCB], r->n_deployed_by[EXP_AGENT_DQN], r->n_deployed_by[EXP_AGENT_DDPG]);
@@ -152,6 +158,9 @@ typedef double (*field_fn)(const exp_bt_run *r, int k);
 static double f_cap(const exp_bt_run *r, int k) { return r->pol[k].captured_mean; }
 static double f_pool(const exp_bt_run *r, int k) { return r->pol[k].captured_pooled; }
 static double f_worse(const exp_bt_run *r, int k) { return r->pol[k].worse_share; }
+static double f_promo(const exp_bt_run *r, int k) {
+    return r->pol[k].n_repriced ? (double)r->pol[k].n_promo_only / r->pol[k].n_repriced : NAN;
+}
 static double f_rep(const exp_bt_run *r, int k) { return r->pol[k].n ? (double)r->pol[k].n_repriced / r->pol[k].n : NAN; }
 static double g_cap(const exp_bt_run *r, int k) { return r->gate[k].captured_mean; }
 static double g_pool(const exp_bt_run *r, int k) { return r->gate[k].captured_pooled; }
@@ -186,17 +195,20 @@ static void print_summary(FILE *f, const exp_bt_result *res, int fam) {
         if (fam < 0 || (int)res->runs[i].family == fam) {
             n++;
             for (int k = 0; k < EXP_BT_N_POL; k++)
-                if (k != EXP_BT_HISTORY) outside += res->runs[i].pol[k].n_outside;
+                if (k != EXP_BT_HISTORY && k != EXP_BT_INCUMBENT) /* not decisions: the price in force can lie outside
+                                                                     the band of a deep promotion */
+                    outside += res->runs[i].pol[k].n_outside;
         }
     fprintf(f, "\nsummary, %s (%d runs): mean [min, max] over runs\n", fam < 0 ? "every family" : env_sim_family_name(fam), n);
-    fprintf(f, "  %-10s %22s %22s %22s %22s\n", "policy", "captured (mean)", "captured (pooled)", "made worse",
-            "repriced");
+    fprintf(f, "  %-10s %22s %22s %22s %22s %22s\n", "policy", "captured (mean)", "captured (pooled)", "made worse",
+            "repriced", "to promo-only prices");
     for (int k = 0; k < EXP_BT_N_POL; k++) {
         fprintf(f, "  %-10s", pol_names[k]);
         span_print(f, res, fam, f_cap, k);
         span_print(f, res, fam, f_pool, k);
         span_print(f, res, fam, f_worse, k);
         span_print(f, res, fam, f_rep, k);
+        span_print(f, res, fam, f_promo, k);
         fputc('\n', f);
     }
     fprintf(f, "  prices outside the guardrails (agents, random, pushed, best): %d (goal 0)\n", outside);
@@ -272,6 +284,7 @@ static json_object *stats_json(const exp_bt_stats *s) {
     json_object_object_add(o, "n_repriced", json_object_new_int(s->n_repriced));
     json_object_object_add(o, "n_worse", json_object_new_int(s->n_worse));
     json_object_object_add(o, "n_outside", json_object_new_int(s->n_outside));
+    json_object_object_add(o, "n_promo_only", json_object_new_int(s->n_promo_only));
     json_object_object_add(o, "captured_mean", jnum(s->captured_mean));
     json_object_object_add(o, "captured_pooled", jnum(s->captured_pooled));
     json_object_object_add(o, "worse_share", jnum(s->worse_share));
@@ -319,6 +332,8 @@ int exp_backtest_write_json(const char *path, const exp_bt_cfg *cfg, const exp_b
     json_object_object_add(root, "misset_hi", json_object_new_double(cfg->misset_hi));
     json_object_object_add(root, "max_change_pct", json_object_new_double(cfg->max_change_pct));
     json_object_object_add(root, "floor", json_object_new_double(EXP_BT_FLOOR));
+    json_object_object_add(root, "promo_rate", json_object_new_double(cfg->promo_rate));
+    json_object_object_add(root, "like_periods", json_object_new_int(cfg->like_periods));
     for (int i = 0; i < r->n_runs; i++) json_object_array_add(runs, run_json(&r->runs[i]));
     json_object_object_add(root, "runs", runs);
     return bt_write_json_doc(path, root);

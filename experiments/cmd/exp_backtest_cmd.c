@@ -10,7 +10,8 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: rlprice backtest [--family logit|ce|ref|preset|all|LIST] [--seed S] [--seeds N]\n"
                "                        [--products 300] [--days 120] [--misset LO,HI] [--max-change PCT]\n"
-               "                        [--traffic FACTOR] [--nights N [--alone LIST|all|none] [--cold] [--html FILE]\n"
+               "                        [--traffic FACTOR] [--promo RATE [--promo-lift LO,HI]]\n"
+               "                        [--nights N [--alone LIST|all|none] [--cold] [--html FILE]\n"
                "                         [--explore SHARE [--explore-step S] [--explore-cost C] [--explore-mode neighbour|thompson]]]\n"
                "                        [--gate-mode 0|1|2] [--gate-level L] [--gate-extend 0|1] [--gate-select L]\n"
                "                        [--gate-support W]\n"
@@ -20,6 +21,9 @@ static void usage(FILE *f) {
                "  and values every agent's next price and the pushed prices under the truth (docs/backtest.md).\n"
                "  --family all = logit,ce,ref (the default).  --gate-mode / --gate-level ...: the nightly's\n"
                "  nightly.gate_mode (0 ope, 1 model, 2 both), gate_level, ... (defaults: the nightly's).\n"
+               "  --promo RATE: exogenous promotions in that share of the periods (a calendar that lifts demand\n"
+               "  by a logit U(LO, HI), default 0.4,0.9, and comes with price cuts in the history; the truth values\n"
+               "  the next price in a normal period; docs/backtest.md \"Promotions\").\n"
                "  --nights N: the closed loop (docs/backtest.md, \"Closed loop\"): N nights of the nightly, each\n"
                "  night's prices sold under the truth and loaded for the next; lanes engine, manual, oracle and\n"
                "  each agent alone (--alone dqn,ddpg,linucb,fixed; the default all); --cold: no checkpoints;\n"
@@ -115,6 +119,13 @@ int exp_cmd_backtest(int argc, char **argv) {
             char *end = NULL;
             cfg.traffic_scale = strtod(v, &end);
             if (*end || !(cfg.traffic_scale > 0)) st = eng_err_set(ENG_EINVAL, "--traffic: expected a factor > 0");
+        } else if (!strcmp(a, "--promo")) {
+            char *end = NULL;
+            cfg.promo_rate = strtod(v, &end);
+            if (*end || !(cfg.promo_rate >= 0 && cfg.promo_rate < 1)) st = eng_err_set(ENG_EINVAL, "--promo: expected a share in [0, 1)");
+        } else if (!strcmp(a, "--promo-lift")) {
+            if (sscanf(v, "%lf,%lf", &cfg.promo_lift_lo, &cfg.promo_lift_hi) != 2 || !(cfg.promo_lift_hi >= cfg.promo_lift_lo))
+                st = eng_err_set(ENG_EINVAL, "--promo-lift: expected LO,HI with LO <= HI");
         } else if (!strcmp(a, "--gate-mode")) st = parse_int(a, v, 0, &cfg.gate_mode);
         else if (!strcmp(a, "--gate-extend")) st = parse_int(a, v, 0, &cfg.gate_extend);
         else if (!strcmp(a, "--gate-support")) {

@@ -73,13 +73,18 @@ typedef struct exp_compare_cfg {
                                    difference, the former way); 2: the DR of holding the
                                    incumbent price (the thing a deploy replaces): 0 */
     int like_periods;           /* 1: prices are compared within like periods: the best fixed
-                                   price and the deployment uplift use the product's normal
-                                   (non-promotion) periods when it has enough of them, so a
-                                   promotion's lift (feature, display) is not credited to its
-                                   price; for data whose promotion flag marks an exogenous
-                                   promotion (Dominick's deal/feature).  0: every period (for
-                                   data whose "promotion" IS the price cut, as in the
-                                   simulator): 0 */
+                                   price, what LinUCB, DQN and DDPG learn from (and their
+                                   support) and the deployment uplift use the product's normal
+                                   (non-promotion) periods (the fixed price and the uplift only
+                                   when it has enough of them), so a promotion's lift (feature,
+                                   display) is not credited to its price; for data whose
+                                   promotion flag marks an exogenous promotion (Dominick's
+                                   deal/feature; the backtest's --promo).  0: every period (for
+                                   data whose "promotion" IS the price cut, as in the default
+                                   simulator preset).  Data without promotion flags are the
+                                   same either way: 1 (docs/compare.md, "Promotions") */
+    int promo_state;            /* 1: the pooled DM/DR reward model reads the priced period's own
+                                   promotion flag as state (ope_qmodel_data.promo); 0: blind: 1 */
     int group_size;             /* P products per model group: 256 */
     long dqn_steps;             /* DQN training steps per group (each step trains every
                                    product of the group on one minibatch): 60 */

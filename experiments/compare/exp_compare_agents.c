@@ -18,7 +18,7 @@
 /* 1 when training row r is held out for early stopping: a seeded draw per (product, period),
  * so the split does not depend on which other products are in the run. */
 static int draw_val(const cmp_ctx *c, size_t r) {
-    if (!(c->cfg->val_frac > 0) || !cmp_is_train(c, r)) return 0;
+    if (!(c->cfg->val_frac > 0) || !cmp_is_learn(c, r)) return 0;
     uint64_t z = eng_seed_derive(eng_seed_derive(c->cfg->seed ^ 0x7A1Du, (uint64_t)c->tr->product[r]), (uint64_t)c->tr->t[r]);
     return (double)(z >> 11) * 0x1.0p-53 < c->cfg->val_frac;
 }
@@ -27,7 +27,9 @@ void cmp_agents_free(cmp_ctx *c) {
     free(c->ast); free(c->anx); free(c->rscale); free(c->val); free(c->ap); free(c->lvl_count);
     free(c->lo_ratio); free(c->hi_ratio); free(c->refp); free(c->sh_dqn); free(c->sh_actor); free(c->sh_critic);
     free(c->dyb);
+    free(c->dyc);
     c->dyb = NULL;
+    c->dyc = NULL;
     c->ast = c->anx = c->rscale = c->lo_ratio = c->hi_ratio = c->sh_dqn = c->sh_actor = c->sh_critic = NULL;
     c->val = NULL, c->ap = NULL, c->lvl_count = NULL, c->refp = NULL;
 }
@@ -37,12 +39,12 @@ void cmp_agents_free(cmp_ctx *c) {
  * price's reward under the model is its model rate + dyb.  Only where the model's units match
  * the reward's: a conversion model needs traffic on every training row, a units model none
  * (the proxy1 fallback, revenue per period); otherwise NaN for the whole product. */
-static void dyna_base(cmp_ctx *c, int p, const float *raw2) {
+static void dyna_base(cmp_ctx *c, int p, const float *raw, const float *raw2) {
     const size_t b = c->off[p], e = c->off[p + 1];
     const feat_agent_prod *pp = &c->ap[p];
     int ok = pp->mok;
     for (size_t r = b; r < e && ok; r++) {
-        if (!cmp_is_train(c, r) || c->val[r]) continue;
+        if (!cmp_is_learn(c, r) || c->val[r]) continue;
         const double v = raw2[(r - b) * FEAT_N + FEAT_TRAFFIC_1];
         if (pp->mlogit ? !(v > 0) : v > 0) ok = 0;
     }
@@ -50,6 +52,8 @@ static void dyna_base(cmp_ctx *c, int p, const float *raw2) {
         const float *y = raw2 + (r - b) * FEAT_N;
         const double rate = pp->mlogit ? y[FEAT_REVENUE_1] / y[FEAT_TRAFFIC_1] : y[FEAT_REVENUE_1];
         c->dyb[r] = ok && isfinite(rate) && isfinite(c->tr->reward[r]) ? (double)c->tr->reward[r] - rate : NAN;
+        const feat_demand_ctx x = feat_agent_model_ctx(pp, raw + (r - b) * FEAT_N, y);
+        c->dyc[2 * r] = (float)x.comp, c->dyc[2 * r + 1] = (float)x.lag;
     }
 }
 
@@ -73,7 +77,7 @@ static int prep_agent_states(cmp_ctx *c, int p, float *raw, float *raw2, float *
         return eng_err_set(ENG_ENOMEM, "compare: out of memory (agent states)");
     }
     for (size_t r = b; r < e; r++) {
-        if (!cmp_is_train(c, r) || c->val[r]) continue;
+        if (!cmp_is_learn(c, r) || c->val[r]) continue;
         memcpy(ts + k * FEAT_N, raw + (r - b) * FEAT_N, FEAT_N * sizeof *ts);
         memcpy(ts2 + k * FEAT_N, raw2 + (r - b) * FEAT_N, FEAT_N * sizeof *ts2);
         pr[k++] = tr->price[r];
@@ -86,7 +90,7 @@ static int prep_agent_states(cmp_ctx *c, int p, float *raw, float *raw2, float *
         feat_agent_state(raw + (r - b) * FEAT_N, &c->ap[p], c->ast + r * FEAT_AGENT_N);
         feat_agent_state(raw2 + (r - b) * FEAT_N, &c->ap[p], c->anx + r * FEAT_AGENT_N);
     }
-    if (c->dyb) dyna_base(c, p, raw2);
+    if (c->dyb) dyna_base(c, p, raw, raw2);
     return ENG_OK;
 }
 
@@ -109,10 +113,10 @@ int cmp_agents_prepare(cmp_ctx *c) {
         long n = 0, ntr = 0;
         c->lo_ratio[p] = NAN, c->hi_ratio[p] = NAN, c->refp[p] = NAN;
         if (c->off[p + 1] - c->off[p] > maxrows) maxrows = c->off[p + 1] - c->off[p];
-        for (size_t r = c->off[p]; r < c->off[p + 1]; r++) ntr += cmp_is_train(c, r);
+        for (size_t r = c->off[p]; r < c->off[p + 1]; r++) ntr += cmp_is_learn(c, r);
         for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
             c->refp[p] = tr->ref_price[r];
-            if (!cmp_is_train(c, r)) continue;
+            if (!cmp_is_learn(c, r)) continue;
             c->val[r] = ntr >= 10 && draw_val(c, r);
             c->lvl_count[(size_t)p * K + tr->level[r]]++;
             float x = tr->ratio[r];
@@ -133,7 +137,8 @@ int cmp_agents_prepare(cmp_ctx *c) {
         if (!c->ap || !c->ast || !c->anx || !raw || !raw2 || !pr) goto fail;
         const env_reward_kind rk = c->cfg->reward.kind;
         if (c->cfg->shared && c->cfg->dyna > 0 && (rk == ENV_REWARD_RCR || rk == ENV_REWARD_DRCR) &&
-            !(c->dyb = malloc((tr->n ? tr->n : 1) * sizeof *c->dyb)))
+            (!(c->dyb = malloc((tr->n ? tr->n : 1) * sizeof *c->dyb)) ||
+             !(c->dyc = malloc((tr->n ? tr->n : 1) * 2 * sizeof *c->dyc))))
             goto fail;
         for (int p = 0; p < NP; p++)
             if ((rc = prep_agent_states(c, p, raw, raw2, pr))) goto done;
@@ -195,7 +200,7 @@ float cmp_support_gap(const cmp_ctx *c, int p, double x) {
     const double step = 2.0 * c->cfg->grid.band / (c->K - 1), u = x / c->refp[p];
     double best = INFINITY;
     for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
-        if (!cmp_is_train(c, r)) continue;
+        if (!cmp_is_learn(c, r)) continue;
         double d = fabs(u - (double)c->tr->price[r] / c->refp[p]);
         if (d < best) best = d;
     }
@@ -208,7 +213,7 @@ static long group_rows(const cmp_ctx *c, const cmp_group *g, long *max_rows) {
     long n = 0, mx = 1;
     for (int i = 0; i < g->n; i++) {
         long k = 0;
-        for (size_t r = c->off[g->prod[i]]; r < c->off[g->prod[i] + 1]; r++) k += cmp_is_train(c, r) && !c->val[r];
+        for (size_t r = c->off[g->prod[i]]; r < c->off[g->prod[i] + 1]; r++) k += cmp_is_learn(c, r) && !c->val[r];
         n += k;
         if (k > mx) mx = k;
     }
@@ -249,6 +254,12 @@ static int create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys, int bat
 int cmp_group_create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
     int rc = create_agents(c, g, keys, 0);
     if (rc || !c->sh_dqn) return rc;
+    return cmp_group_set_shared(c, g);
+}
+
+int cmp_group_set_shared(cmp_ctx *c, cmp_group *g) {
+    int rc;
+    if (!c->sh_dqn) return ENG_OK;
     for (int s = 0; s < g->P; s++) {
         if ((rc = eng_model_set_product(agt_dqn_online(g->dqn), ENG_VIEW_PARAMS, s, c->sh_dqn)) ||
             (rc = eng_model_set_product(agt_ddpg_actor(g->ddpg), ENG_VIEW_PARAMS, s, c->sh_actor)) ||
@@ -484,7 +495,7 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
     int rc;
     for (int i = 0; !g->rows_total && i < g->n; i++)
         for (size_t r = c->off[g->prod[i]]; r < c->off[g->prod[i] + 1]; r++)
-            rows += cmp_is_train(c, r) && !c->val[r];
+            rows += cmp_is_learn(c, r) && !c->val[r];
     const double per = rows > 0 ? (double)dyna_rows(c, rows) / (double)rows : 0; /* transitions per row */
     for (int i = 0; i < g->n; i++) {
         const int p = g->prod[i], s = cmp_slot_of(g, i);
@@ -500,16 +511,17 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
         double rhi = fmin(c->hi_ratio[p] + w * step, 1.0 + cfg->grid.band);
         const float sc = c->rscale[p];
         for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
-            if (!cmp_is_train(c, r) || c->val[r] || !isfinite(c->dyb[r])) continue;
+            if (!cmp_is_learn(c, r) || c->val[r] || !isfinite(c->dyb[r])) continue;
             const float *st = row_state(c, r), *s2 = row_next(c, r);
             const long nm = (long)floor((double)(seen + 1) * per + 1e-9) - (long)floor((double)seen * per + 1e-9);
             seen++;
+            const feat_demand_ctx ctx = {c->dyc[2 * r], c->dyc[2 * r + 1]};
             for (long m = 0; m < nm; m++) {
                 int k = lo + (int)(eng_rng_uniform(&rng) * (hi - lo + 1));
                 if (k > hi) k = hi;
-                double se, v = feat_agent_model_rate(&c->ap[p], c->refp[p] * env_grid_ratio(&cfg->grid, k), &se);
+                double se, v = feat_agent_model_rate_at(&c->ap[p], c->refp[p] * env_grid_ratio(&cfg->grid, k), &ctx, &se);
                 double x = rlo + (rhi - rlo) * eng_rng_uniform(&rng), se2;
-                double v2 = feat_agent_model_rate(&c->ap[p], c->refp[p] * x, &se2);
+                double v2 = feat_agent_model_rate_at(&c->ap[p], c->refp[p] * x, &ctx, &se2);
                 if (isfinite(v) && isfinite(se)) {
                     float rw = (float)((v - kap * se + c->dyb[r]) / sc);
                     if ((rc = agt_dqn_push(g->dqn, s, st, k, rw, s2, tr->done[r]))) return rc;
@@ -534,7 +546,7 @@ int cmp_group_train_nets(cmp_ctx *c, cmp_group *g, long dqn_max, long ddpg_max, 
         const int p = g->prod[i], s = cmp_slot_of(g, i);
         const float sc = c->rscale[p];
         for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
-            if (!cmp_is_train(c, r) || c->val[r]) continue;
+            if (!cmp_is_learn(c, r) || c->val[r]) continue;
             const float *st = row_state(c, r), *s2 = row_next(c, r), rw = tr->reward[r] / sc;
             if ((rc = agt_dqn_push(g->dqn, s, st, tr->level[r], rw, s2, tr->done[r])) ||
                 (rc = agt_ddpg_push(g->ddpg, s, st, tr->ratio[r], rw, s2, tr->done[r])))
@@ -628,7 +640,7 @@ static int shared_train_shards(cmp_ctx *c, const int *prod, int n, int S, cmp_gr
         if (k < 0 || k >= L) continue;
         gp[m] = prod[i], slot[m++] = k;
         for (size_t r = c->off[prod[i]]; r < c->off[prod[i] + 1]; r++)
-            if (cmp_is_train(c, r)) c->val[r] ? vrows[k]++ : rows[k]++;
+            if (cmp_is_learn(c, r)) c->val[r] ? vrows[k]++ : rows[k]++;
     }
     for (int k = 0; k < L; k++) {
         keys[k] = (uint64_t)(first + k);
@@ -682,7 +694,7 @@ int cmp_shared_train(cmp_ctx *c, int *prod, int n) {
     else {
         /* warm start: the previous night's shared networks continue with warm_frac of the budget */
         int loaded = cfg->ckpt_dir ? cmp_group_try_load(c, &g) : 0;
-        g.loaded = loaded; /* the warm early stopping (train_one) */
+        g.loaded = c->sh_loaded = loaded; /* the warm early stopping (train_one); counted by the run */
         if (!loaded) rc = create_agents(c, &g, &(const uint64_t){0}, cfg->shared_batch);
         long steps = cfg->shared_steps;
         if (loaded && (steps = (long)llround(cfg->warm_frac * (double)steps)) < 1) steps = 1;

@@ -35,7 +35,8 @@ exp_compare_cfg exp_compare_default(void) {
     c.fixed_min_support = 3;
     c.pooled_q = 1;
     c.uplift_ref = 0;
-    c.like_periods = 0;
+    c.like_periods = 1;
+    c.promo_state = 1;
     c.group_size = 256;
     c.dqn_steps = 60;
     c.ddpg_steps = 60;
@@ -121,7 +122,8 @@ static const field fields[] = {
     F("compare.fixed_min_support", T_INT, fixed_min_support, "logged rows a level needs to be the fixed price"),
     F("compare.pooled_q", T_INT, pooled_q, "1: pooled reward model for DM/DR; 0: per-product ridge (before 2024-06)"),
     F("compare.uplift_ref", T_INT, uplift_ref, "uplift against: 0 = history's on-policy mean, 1 = history's DR, 2 = the incumbent price (paired DR)"),
-    F("compare.like_periods", T_INT, like_periods, "1: fixed price and uplift within normal (non-promotion) periods"),
+    F("compare.like_periods", T_INT, like_periods, "1: fixed price, agents and uplift within normal (non-promotion) periods"),
+    F("compare.promo_state", T_INT, promo_state, "1: the DM/DR reward model reads the priced period's promotion flag as state"),
     F("compare.group_size", T_INT, group_size, "products per model group P"),
     F("compare.dqn_steps", T_LONG, dqn_steps, "DQN training steps per group"),
     F("compare.ddpg_steps", T_LONG, ddpg_steps, "DDPG training steps per group"),
@@ -347,6 +349,8 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
                                        "hidden2 >= 1, fqe.lr > 0, fqe.n_boot 0 or >= 2 needed");
     if (c->like_periods != 0 && c->like_periods != 1)
         return eng_err_set(ENG_EINVAL, "compare config: compare.like_periods must be 0 or 1, not %d", c->like_periods);
+    if (c->promo_state != 0 && c->promo_state != 1)
+        return eng_err_set(ENG_EINVAL, "compare config: compare.promo_state must be 0 or 1, not %d", c->promo_state);
     if (c->uplift_ref < 0 || c->uplift_ref > 2)
         return eng_err_set(ENG_EINVAL, "compare config: compare.uplift_ref must be 0 (on-policy mean), 1 (DR) or 2 "
                                        "(incumbent price), not %d",

@@ -39,9 +39,7 @@ static int agent_action(const cmp_ctx *c, const exp_product_result *pr, int a, i
 static int fqe_eligible(const cmp_ctx *c, int p) {
     const exp_product_result *pr = &c->res->products[p];
     if (pr->status != EXP_OK && pr->status != EXP_DIVERGED) return 0;
-    for (size_t r = c->off[p]; r < c->off[p + 1]; r++)
-        if (cmp_is_eval(c, r)) return 1;
-    return 0;
+    return c->has_eval[p]; /* its owner's rows (exchanged under MPI) */
 }
 
 typedef struct fqe_buf {
@@ -288,10 +286,32 @@ int cmp_fqe_run(cmp_ctx *c) {
             snprintf(v->note, sizeof v->note, "%s", fqe_eligible(c, p) ? why : "no evaluation rows in the totals");
         }
     double t0 = eng_now();
-    for (int i0 = 0; i0 < want && !rc; i0 += cfg->group_size) {
-        int m = want - i0 < cfg->group_size ? want - i0 : cfg->group_size;
-        if (cmp_shard_fqe_mine(c, i0 / cfg->group_size)) rc = fqe_chunk(c, el + i0, m, i0 / cfg->group_size); /* MPI: its chunks */
+    /* chunks of compare.group_size sample products, formed per shard (sample order within it),
+     * so a chunk holds one shard's products: under MPI every rank evaluates its own products
+     * from its own rows, and one process with compare.shared_shards = K forms the same chunks.
+     * One shard: the sample's chunks in order.  A chunk's number (its warm-start file's name)
+     * counts the chunks of every shard in shard order, so it is the same on every rank. */
+    const int S = cmp_shard_count(c);
+    int *chunk = malloc((size_t)(want > 0 ? want : 1) * sizeof *chunk);
+    if (!chunk) rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (FQE)");
+    int nchunk = 0;
+    for (int s = 0; s < S && !rc; s++) {
+        int mine = !(cfg->shard_count > 1 && s != cfg->shard_index); /* MPI: its own shard */
+        int m = 0;
+        for (int i = 0; i < want && !rc; i++) {
+            if (S > 1 && c->owner[el[i]] != s) continue;
+            chunk[m++] = el[i];
+            if (m == cfg->group_size) {
+                if (mine) rc = fqe_chunk(c, chunk, m, nchunk);
+                nchunk++, m = 0;
+            }
+        }
+        if (m && !rc) {
+            if (mine) rc = fqe_chunk(c, chunk, m, nchunk);
+            nchunk++;
+        }
     }
+    free(chunk);
     rc = cmp_shard_fqe_gather(c, el, want, rc); /* MPI: the values to rank 0; one process: rc */
     if (!rc) {
         res->fqe_products = want;

@@ -26,6 +26,7 @@ typedef struct cmp_ctx {
     feat_norm norm;
     exp_results *res;
     ope_qmodel qm;         /* fitted before training (cmp_qmodel_fit); qm.D == 0: none */
+    uint8_t *row_promo;    /* [tr->n] the rows' promotion flags the model reads (owned), or NULL */
     double *sums;          /* [n_products][EXP_N_AGENTS][CMP_S_COUNT] */
     double *ess_p;         /* [n_products][EXP_N_AGENTS] per-product ESS of the agent's weights */
     double eval_res2;      /* sum of squared scaled residuals r - q(s, a) on evaluation rows */
@@ -35,6 +36,11 @@ typedef struct cmp_ctx {
     long *resn_p;          /* [n_products] its part of eval_res_n */
     unsigned char *mine;   /* [n_products] 1: this rank trains and evaluates the product (all
                               1 in one process; exp_compare_shard.c under MPI) */
+    int *owner;            /* [n_products] the product's shard (cmp_shard_count shards; its rank
+                              under MPI): FQE's chunks and the short products' pooled models are
+                              formed per shard */
+    unsigned char *has_eval; /* [n_products] 1: the product has evaluation rows (its owner's
+                              count, exchanged under MPI: FQE's sample is drawn from it) */
     /* DQN / DDPG learning (exp_compare_agents.c, cmp_agents_prepare) */
     int SA;                /* state width the DQN / DDPG see: FEAT_AGENT_N or F */
     float *ast, *anx;      /* [tr->n][SA] agent states s, s' (agent_state = 1; else NULL) */
@@ -47,8 +53,11 @@ typedef struct cmp_ctx {
     double *dyb;           /* [tr->n] reward minus the period's observed rate (= -rate of the
                               period the reward compares with), NaN where the product's demand
                               model cannot value the row (compare.dyna; else NULL) */
+    float *dyc;            /* [tr->n][2] the row's demand-model context (competitors, previous
+                              price: feat_agent_model_ctx), with dyb */
     /* the shared networks' parameters (compare.shared = 1), copied into every product slot */
     float *sh_dqn, *sh_actor, *sh_critic;
+    int sh_loaded;         /* 1: the shared networks warm-started from the checkpoints */
 } cmp_ctx;
 
 /* A group of trained agents and the products they price.  Own groups: product i in slot i.
@@ -93,6 +102,9 @@ int cmp_shared_combine_loss(float *loss, const int *n, int P);
 /* Create the group's DQN and DDPG (slots P, keys [P] the products' stream keys): fresh, or with
  * every slot set to the shared parameters when compare.shared = 1.  Returns 0 or a status. */
 int cmp_group_create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys);
+/* Every slot of the group's DQN and DDPG (and their targets) := tonight's shared parameters
+ * (nothing without them).  Returns 0 or a status. */
+int cmp_group_set_shared(cmp_ctx *c, cmp_group *g);
 /* Fill the group's replays with its products' training rows (validation rows left out) and
  * train DQN for up to dqn_max steps and DDPG for up to ddpg_max steps, with early stopping on
  * each slot's validation rows when val_frac > 0 (the best parameters are restored).  poison:
@@ -129,6 +141,12 @@ static inline uint64_t cmp_ope_seed(const exp_compare_cfg *cfg) {
 }
 
 static inline int cmp_is_train(const cmp_ctx *c, size_t i) { return c->tr->t[i] < c->train_end; }
+/* 1 when an agent learns from transition i: a training row, and under compare.like_periods a
+ * normal (non-promotion) period, so the agents compare prices within like periods and never
+ * credit a promotion's lift to its price (their support is the normal periods' prices too). */
+static inline int cmp_is_learn(const cmp_ctx *c, size_t i) {
+    return cmp_is_train(c, i) && !(c->cfg->like_periods && cmp_row_promo(c, i));
+}
 static inline int cmp_is_eval(const cmp_ctx *c, size_t i) { return c->cfg->eval_all || c->tr->t[i] >= c->train_end; }
 
 /* Greedy actions of one product for the states of periods 0..T (T+1 entries): levels of
@@ -158,10 +176,10 @@ int cmp_fqe_run(cmp_ctx *c);
 /* eval_res2 / eval_res_n from the per-product parts, in product order. */
 void cmp_residual_total(cmp_ctx *c);
 
-/* MPI (exp_compare_shard.c, docs/mpi.md): the rank that trains and evaluates product p when
- * the run is split over cfg->shard_count ranks: FNV-1a 64 of the product id modulo the count;
- * products with too short a history (the pooled model) belong to rank 0. */
-int cmp_shard_owner(const cmp_ctx *c, int p, int is_short);
+/* MPI (exp_compare_shard.c, docs/mpi.md): the shard (under MPI: the rank) that trains and
+ * evaluates product p when the run is split over cmp_shard_count shards: FNV-1a 64 of the
+ * product id modulo the count (the short-history products too: one pooled model per shard). */
+int cmp_shard_owner(const cmp_ctx *c, int p);
 /* The shard (0 .. count-1) of product p among `count`: FNV-1a 64 of its id modulo count (the
  * same hash as cmp_shard_owner, so shard r of the shared networks is rank r's products). */
 int cmp_shard_of(const cmp_ctx *c, int p, int count);
@@ -171,11 +189,11 @@ int cmp_shard_of(const cmp_ctx *c, int p, int count);
  * failing rank's status (message "rank R: ..."), ENG_EIO when a rank does not answer. */
 int cmp_shard_gather(cmp_ctx *c, int status);
 
-/* MPI: 1 when FQE chunk `chunk` (of compare.group_size sample products, in sample order) is
- * this rank's (round-robin; always 1 in one process). */
-int cmp_shard_fqe_mine(const cmp_ctx *c, int chunk);
-/* MPI: agree on status, then send the FQE values of this rank's chunks of the sample el[want]
- * to rank 0.  Returns 0 or the first failure. */
+/* The number of shards of the run: the MPI ranks, else compare.shared_shards (> 1: one process
+ * doing what that many ranks would), else 1. */
+int cmp_shard_count(const cmp_ctx *c);
+/* MPI: agree on status, then send the FQE values of this rank's products of the sample
+ * el[want] (c->mine) to rank 0.  Returns 0 or the first failure. */
 int cmp_shard_fqe_gather(cmp_ctx *c, const int *el, int want, int status);
 
 /* Totals over products and the winners into c->res.  Returns 0 or a negative status. */

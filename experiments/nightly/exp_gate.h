@@ -4,13 +4,14 @@
  * Two kinds of evidence:
  *   - OPE: the comparison's empirical-Bayes shrunk paired uplift of each agent over the
  *     historical policy (exp_results.h uplift_shrunk);
- *   - the product's own demand model (exp_gate_fit): a Poisson regression of its units on the
- *     price relative to the incumbent, with the promotion flag, the previous period's price, the
- *     competitors' mean price and a time trend as STATE (covariates, never credited to the
- *     price), and the period's traffic as exposure when it is known.  The uplift of a candidate
- *     price c over the incumbent i in a normal period is then
- *         rel(c) = (c / i) exp(b (c / i - 1)) - 1        (revenue; profit uses the margins)
- *     with b the price slope; its interval comes from b's robust (sandwich) standard error.
+ *   - the product's own demand model (exp_gate_fit; the one model of features/feat_demand.h that
+ *     the agents' model-based transitions use too): conversion per visitor (traffic known) or
+ *     units per period, on the price (log or linear, the better fit), with the promotion flag,
+ *     the previous period's price and the competitors' mean price as STATE
+ *     (covariates, never credited to the price).  The uplift of a candidate price c over the
+ *     incumbent i in a normal period at the current competitor prices is then
+ *         rel(c) = (c / i) E[units | c] / E[units | i] - 1   (revenue; profit uses the margins)
+ *     and its interval comes from the price slope's robust (sandwich) standard error.
  *     Promotion rows inform the slope only through the price variation left after the
  *     promotion's own lift, so a price seen only in promotion weeks is not credited with it.
  *
@@ -29,6 +30,7 @@
 #include "db_history.h"
 #include "env_action.h"
 #include "exp_compare.h"
+#include "feat_demand.h"
 
 typedef enum { EXP_GATE_OPE = 0, EXP_GATE_MODEL = 1, EXP_GATE_BOTH = 2, EXP_GATE_N_MODES } exp_gate_mode;
 
@@ -57,12 +59,15 @@ typedef struct exp_gate_fit {
     int ok;             /* 1: slope and base are usable */
     int n;              /* rows used */
     int n_cols;         /* regression columns used */
-    double slope;       /* d log E[units] / d (price / incumbent) */
+    double slope;       /* d log E[units] / d (price / incumbent) at the incumbent */
     double slope_se;    /* its robust standard error (the larger of sandwich and quasi-Poisson) */
     double base;        /* fitted money per period at the incumbent in a normal period (revenue,
                            or profit for the profit kinds with a known unit cost) */
     double cost;        /* unit cost used for margins (NaN: revenue) */
     double sup_lo, sup_hi; /* lowest / highest price charged in a normal (non-promotion) period */
+    feat_demand dm;     /* the product's demand model (feat_demand.h), price scale = incumbent */
+    feat_demand_ctx now;/* the next period: latest competitor prices, the incumbent as previous price */
+    double sfac;        /* slope = dm's price coefficient x sfac (1 - conversion at the incumbent) */
 } exp_gate_fit;
 
 /* Fit product p's demand model over its present rows of h (see the top).  *f filled; f->ok = 0

@@ -231,6 +231,7 @@ static int write_recs_json(FILE *f, void *vctx) {
         json_object_object_add(seen, exp_seen_name(k), json_object_new_int(s->n_seen[k]));
     json_object_object_add(sm, "repriced_new_price_seen", seen);
     json_object_object_add(sm, "n_uplift_capped", json_object_new_int(s->n_capped));
+    json_object_object_add(sm, "n_uplift_above_mean", json_object_new_int(s->n_above_mean));
     json_object_object_add(sm, "gate", json_object_new_string(exp_gate_mode_name(c->gate_mode)));
     json_object_object_add(sm, "n_partial_moves", json_object_new_int(s->n_partial));
     json_object_object_add(sm, "exploration", exp_explore_summary_json(&s->explore));
@@ -256,6 +257,7 @@ static int write_recs_json(FILE *f, void *vctx) {
         json_object_object_add(o, "mean_per_period", jnum(d->mean_period));
         json_object_object_add(o, "plausible_per_period", jnum(d->plausible));
         json_object_object_add(o, "uplift_capped", json_object_new_boolean(d->capped));
+        json_object_object_add(o, "uplift_above_mean", json_object_new_boolean(exp_nightly_above_mean(d)));
         json_object_object_add(o, "evidence", json_object_new_string(d->hold >= 0 ? "none" : d->by_model ? "demand_model" : "ope"));
         json_object_object_add(o, "move_share", jnum(d->hold < 0 ? d->frac : NAN));
         exp_explore_decision_json(o, d, r->price_scale);
@@ -520,6 +522,7 @@ static void count_decision(exp_nightly_summary *sum, const decision *d) {
         else sum->n_same++;
         if (cents != 0) sum->n_seen[d->seen]++;
         sum->n_capped += d->capped;
+        sum->n_above_mean += exp_nightly_above_mean(d);
         sum->n_partial += d->frac < 0.999;
         sum->n_by_model += d->by_model;
     }
@@ -527,34 +530,14 @@ static void count_decision(exp_nightly_summary *sum, const decision *d) {
 
 static int nightly_agree(int st, exp_nightly_summary *sum);
 
-/* Stage 4a, every rank (collective under MPI, exp_nightly_gather.h): rank 0's shrunk uplifts
- * to the owners, each rank decides its own products from its own rows, the decisions gathered
- * to rank 0 in catalogue order.  status: the run's so far (agreed over the ranks first).
- * Returns 0 or the failure (ENG_ENOMEM, an exchange, a bad record). */
+/* Stage 4a, every rank (collective under MPI): each rank decides its own products, the
+ * decisions gathered to rank 0 (exp_nightly_decide_gather).  status: the run's so far (agreed
+ * over the ranks first).  Returns 0 or the failure (agreed; rank_lost when it was elsewhere). */
 static int nightly_decide_own(nightly_run *r, int status) {
-    const exp_nightly_cfg *cfg = r->cfg;
-    exp_nightly_summary *sum = r->sum;
     double t = eng_now();
-    int st = exp_nightly_share_shrunk(r->res, status); /* each step agrees on the status first */
-    if (!st) {
-        const size_t P = (size_t)r->res->n_products;
-        r->dec = eng_calloc(P + 1, sizeof *r->dec);
-        r->cand = eng_calloc(P + 1, sizeof *r->cand);
-        sum->n_decided_by_rank = eng_calloc((size_t)sum->n_ranks, sizeof *sum->n_decided_by_rank);
-        if (!r->dec || !r->cand || !sum->n_decided_by_rank) st = ENG_ENOMEM;
-        else if (cfg->test_drop_foreign) exp_nightly_drop_foreign_rows(r->h, r->res);
-    }
-    st = exp_nightly_decide_own(cfg, r->h, r->res, r->dec, r->cand, &sum->n_decided_here, st);
-    st = exp_nightly_gather_decisions(cfg, r->res, r->dec, r->cand, sum->n_decided_by_rank, st);
-    st = nightly_agree(st, sum); /* a bad record on rank 0 stops every rank; rank_lost when elsewhere */
-    sum->sec_decide = eng_now() - t;
-    if (!st && eng_par_rank() == 0) {
-        char line[512];
-        size_t o = (size_t)snprintf(line, sizeof line, "nightly: decisions made per rank:");
-        for (int k = 0; k < sum->n_ranks && o < sizeof line; k++)
-            o += (size_t)snprintf(line + o, sizeof line - o, " rank %d: %d", k, sum->n_decided_by_rank[k]);
-        ENG_INFO("%s", line);
-    }
+    int st = exp_nightly_decide_gather(r->cfg, r->h, r->res, &r->dec, &r->cand, r->sum, status);
+    st = nightly_agree(st, r->sum); /* a bad record on rank 0 stops every rank */
+    r->sum->sec_decide = eng_now() - t;
     return st;
 }
 

@@ -180,6 +180,8 @@ typedef struct exp_nightly_summary {
     int n_seen[4];            /* repriced products by where the history charged the new price
                                  (EXP_SEEN_*): normal period, only promotion periods, never */
     int n_capped;             /* deployments whose expected uplift was capped at the plausible */
+    int n_above_mean;         /* deployments whose expected uplift (after the cap) exceeds the
+                                 product's mean revenue per period (reason |uplift_above_mean) */
     int n_partial;            /* deployments taking part of the agent's move (exp_gate.h) */
     int n_by_model;           /* deployments on the demand model's evidence */
     exp_explore_summary explore; /* logged exploration (zero when off) */
@@ -193,7 +195,8 @@ typedef struct exp_nightly_summary {
     int n_ranks;              /* MPI ranks of the run (1 without mpirun) */
     int rank_lost;            /* the run failed because a rank failed, died or did not answer */
     int n_decided_here;       /* products this process decided (its own: docs/mpi.md) */
-    int *n_decided_by_rank;   /* rank 0: [n_ranks] products each rank decided (owned) */
+    int *n_decided_by_rank;   /* rank 0 under MPI: [n_ranks] products each rank decided (owned;
+                                 NULL in one process: n_decided_here) */
 } exp_nightly_summary;
 
 void exp_nightly_summary_free(exp_nightly_summary *s); /* frees failed[]; safe when zeroed */
@@ -221,6 +224,9 @@ const char *exp_seen_name(int seen);
 /* EXP_SEEN_NORMAL when product p's history charged `price` (within 1.25%) in a period without a
  * promotion, EXP_SEEN_PROMO_ONLY when only in promotion periods, else EXP_SEEN_NEVER. */
 int exp_nightly_price_seen(const db_history *h, int p, double price);
+/* The same over product p's periods 0 .. n_periods - 1 only (a backtest's history holds the
+ * period after the night too). */
+int exp_nightly_price_seen_upto(const db_history *h, int p, double price, int n_periods);
 /* Product p's money scale (exp_nightly_sense.c): *per_unit converts its reward to money per
  * period (mean traffic for the per-visitor kinds, else 1), *mean_period = its mean revenue (or
  * profit) per period, *plausible = the largest uplift per period its normal periods make
@@ -257,6 +263,10 @@ typedef struct exp_nightly_decision {
     double support_prob[EXP_EXPLORE_MAX_SUPPORT];
     double explore_cost; /* expected revenue per period given up by the draw (engine's estimate) */
 } exp_nightly_decision;
+
+/* 1 when decision d is deployed and its expected uplift in money per period exceeds the
+ * product's mean revenue (profit) per period: more than its whole average period. */
+int exp_nightly_above_mean(const exp_nightly_decision *d);
 
 /* Logged exploration, a step of its own after the decisions (docs/nightly.md, "Logged
  * exploration"): every decision d[0..n) gets decided_price = price and propensity 1; with

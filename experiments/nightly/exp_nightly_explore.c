@@ -16,78 +16,37 @@
 #include "eng_rng.h"
 #include "eng_util.h"
 #include "env_action.h"
+#include "feat_demand.h"
 
-/* Elasticity clip of the demand estimate, and the fallback when no product could be fitted. */
-#define EXPL_EPS_MIN (-6.0)
-#define EXPL_EPS_MAX 0.0
-#define EXPL_EPS_FALLBACK (-1.5)
-#define EXPL_MIN_POINTS 8
-
-/* The engine's demand estimate of one product: units(q) = exp(a) q^eps. */
+/* The engine's demand estimate of one product: the product's demand model (feat_demand.h, the
+ * one the gate and the agents' model-based transitions use) in a normal period now. */
 typedef struct expl_demand {
-    double a, eps;
-    int own;   /* 1: the product's own fit; 0: pooled elasticity */
-    int ok;    /* 0: no usable sales (revenue estimate 0) */
+    feat_demand m;
+    feat_demand_ctx now;
 } expl_demand;
 
-/* Log-log least squares of product p's units on its price over its present periods with
- * units > 0, with Duan's smearing so exp(a) q^eps is a mean, not a median.  Sets own = 1 when
- * the product has EXPL_MIN_POINTS points and price variation, else leaves eps for the caller
- * (own = 0) and fits only the level a for the given eps. */
-static expl_demand demand_fit(const db_history *h, int p, double eps_pooled) {
-    expl_demand m = {0, eps_pooled, 0, 0};
-    double sx = 0, sy = 0, sxx = 0, sxy = 0;
-    long n = 0;
-    for (int t = 0; t < h->n_periods; t++) {
-        size_t c = (size_t)p * h->n_periods + t;
-        if (!h->present[c] || !(h->price[c] > 0) || !(h->units[c] > 0)) continue;
-        double x = log(h->price[c]), y = log((double)h->units[c]);
-        sx += x, sy += y, sxx += x * x, sxy += x * y, n++;
+/* Fit product p's demand model at price scale inc (> 0) over its present periods into *m;
+ * m->m.ok = 0 when it could not be fitted (too few rows, no sales).  0 or ENG_ENOMEM. */
+static int demand_fit(const db_history *h, int p, double inc, expl_demand *m) {
+    feat_demand_row *rows = eng_malloc((size_t)(h->n_periods > 0 ? h->n_periods : 1) * sizeof *rows);
+    memset(m, 0, sizeof *m);
+    if (!rows) return ENG_ENOMEM;
+    size_t n = 0;
+    feat_demand_rows_history(h, p, inc, inc, rows, &n, &m->now);
+    if (feat_demand_fit(&m->m, rows, n, inc, -1)) {
+        eng_err_clear();
+        m->m.ok = 0;
     }
-    if (n == 0) return m;
-    double mx = sx / n, my = sy / n, vxx = sxx / n - mx * mx;
-    if (n >= EXPL_MIN_POINTS && vxx > 1e-4) {
-        double b = (sxy / n - mx * my) / vxx;
-        m.eps = b < EXPL_EPS_MIN ? EXPL_EPS_MIN : b > EXPL_EPS_MAX ? EXPL_EPS_MAX : b;
-        m.own = 1;
-    }
-    m.a = my - m.eps * mx;
-    double smear = 0;
-    for (int t = 0; t < h->n_periods; t++) {
-        size_t c = (size_t)p * h->n_periods + t;
-        if (!h->present[c] || !(h->price[c] > 0) || !(h->units[c] > 0)) continue;
-        smear += exp(log((double)h->units[c]) - (m.a + m.eps * log(h->price[c])));
-    }
-    m.a += log(smear / n);
-    m.ok = isfinite(m.a);
-    return m;
+    free(rows);
+    return ENG_OK;
 }
 
 /* Expected revenue per period at price q (0 without a usable fit). */
 static double demand_revenue(const expl_demand *m, double q) {
-    return m->ok && q > 0 ? exp(m->a + (1 + m->eps) * log(q)) : 0.0;
+    const double r = feat_demand_rate(&m->m, q, &m->now, 0.0, NULL);
+    return isfinite(r) ? r * m->m.traffic_mean : 0.0;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The median of the elasticities v[0..k) (sorted here; EXPL_EPS_FALLBACK when k = 0): the same
- * value whatever order they arrive in. */
-static double median_eps(double *v, int k) {
-    qsort(v, (size_t)k, sizeof *v, cmp_double);
-    return k ? (k % 2 ? v[k / 2] : 0.5 * (v[k / 2 - 1] + v[k / 2])) : EXPL_EPS_FALLBACK;
-}
-
-int exp_explore_own_eps(const db_history *h, int p, double *eps) {
-    if (p < 0 || p >= h->n_products) return 0;
-    expl_demand m = demand_fit(h, p, EXPL_EPS_FALLBACK);
-    *eps = m.eps;
-    return m.own;
-}
-
-double exp_explore_pooled_eps(double *eps, int n) { return median_eps(eps, n); }
 
 /* A float setting as the decimal a team typed (0.2f -> 0.2, not 0.20000000298...), so the
  * logged probabilities are the ones set. */
@@ -203,11 +162,13 @@ static void draw_thompson(const exp_nightly_cfg *cfg, const char *id, const exp_
 }
 
 int exp_explore_candidate(const exp_nightly_cfg *cfg, const db_history *h, int p, const exp_nightly_decision *d,
-                          double eps_pool, exp_explore_cand *c) {
+                          exp_explore_cand *c) {
     memset(c, 0, sizeof *c);
     c->kind = EXP_EXPLORE_NONE;
     if (p < 0 || p >= h->n_products || !(isfinite(d->price) && d->price > 0)) return ENG_OK;
-    expl_demand m = demand_fit(h, p, eps_pool);
+    expl_demand m;
+    int st = demand_fit(h, p, d->incumbent > 0 ? d->incumbent : d->price, &m);
+    if (st) return st;
     c->r0 = demand_revenue(&m, d->price);
     c->kind = EXP_EXPLORE_FAILED;
     if (d->failed) return ENG_OK;
@@ -279,17 +240,11 @@ int exp_explore_apply(const exp_nightly_cfg *cfg, const exp_results *res, const 
 int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const exp_results *res,
                         exp_nightly_decision *d, int n, exp_explore_summary *out) {
     exp_explore_cand *cand = eng_calloc((size_t)(n > 0 ? n : 1), sizeof *cand);
-    double *v = eng_malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
-    int st = cand && v ? ENG_OK : ENG_ENOMEM;
-    if (!st && cfg->explore.share > 0) {
-        int k = 0;
-        for (int i = 0; i < n; i++) k += exp_explore_own_eps(h, res->products[i].index, &v[k]);
-        const double eps_pool = exp_explore_pooled_eps(v, k);
-        for (int i = 0; i < n; i++) exp_explore_candidate(cfg, h, res->products[i].index, &d[i], eps_pool, &cand[i]);
-    }
+    int st = cand ? ENG_OK : ENG_ENOMEM;
+    for (int i = 0; !st && cfg->explore.share > 0 && i < n; i++)
+        st = exp_explore_candidate(cfg, h, res->products[i].index, &d[i], &cand[i]);
     if (!st) st = exp_explore_apply(cfg, res, cand, d, n, out);
     free(cand);
-    free(v);
     return st;
 }
 

@@ -14,13 +14,10 @@
 
 /* exp_nightly_explore (exp_nightly.h) in its parts, so that under MPI each rank does the
  * per-product work on its own products and rank 0 the budget (docs/mpi.md):
- *   1. exp_explore_own_eps: product p's own elasticity (returns 1 and sets *eps when its history
- *      allows an own fit, else 0); exp_explore_pooled_eps: the median of every product's own
- *      elasticity (eps[] is sorted in place, so the order they were gathered in does not matter;
- *      the fallback -1.5 when n = 0);
- *   2. exp_explore_candidate: product p's candidate (its neighbouring prices and the engine's
- *      revenue at each, from p's rows of h only), given its decision d and the pooled elasticity;
- *   3. exp_explore_apply (rank 0, on every product's candidate in catalogue order): the night's
+ *   1. exp_explore_candidate: product p's candidate (its neighbouring prices and the engine's
+ *      revenue at each: p's demand model, features/feat_demand.h, fitted on p's rows of h only,
+ *      a normal period at the latest competitor prices), given its decision d;
+ *   2. exp_explore_apply (rank 0, on every product's candidate in catalogue order): the night's
  *      revenue and expected cost summed in catalogue order, the probability within the budget,
  *      the draws from each product's own stream, the distributions into d[0..n).
  * The result is the same as one call of exp_nightly_explore over every product. */
@@ -43,11 +40,9 @@ typedef struct exp_explore_cand {
     double cost;                            /* expected loss if explored: sum of w[k] max(r0 - r[k], 0) */
 } exp_explore_cand;
 
-int exp_explore_own_eps(const db_history *h, int p, double *eps);
-double exp_explore_pooled_eps(double *eps, int n);
-/* Fills *c (kind NONE when p is outside h or d has no valid price).  Returns 0. */
+/* Fills *c (kind NONE when p is outside h or d has no valid price).  Returns 0 or ENG_ENOMEM. */
 int exp_explore_candidate(const exp_nightly_cfg *cfg, const db_history *h, int p, const exp_nightly_decision *d,
-                          double eps_pool, exp_explore_cand *c);
+                          exp_explore_cand *c);
 /* cand[0..n) aligned with d[0..n) and res->products.  *out may be NULL.  Returns 0. */
 int exp_explore_apply(const exp_nightly_cfg *cfg, const exp_results *res, const exp_explore_cand *cand,
                       exp_nightly_decision *d, int n, exp_explore_summary *out);

@@ -58,38 +58,6 @@ cleanup:
 
 /* ---- deciding the own products --------------------------------------------------------------- */
 
-/* The pooled elasticity: every rank's own-fitted elasticities of its products, gathered to every
- * rank (sorted there, so their order does not matter).  0 or the failure (agreed). */
-static int pooled_eps(const exp_nightly_cfg *cfg, const db_history *h, const exp_results *res, double *eps_pool) {
-    (void)cfg;
-    const int P = res->n_products, me = eng_par_rank();
-    double *v = eng_malloc((size_t)(P > 0 ? P : 1) * sizeof *v);
-    size_t *counts = eng_calloc((size_t)eng_par_size(), sizeof *counts);
-    char *all = NULL;
-    int k = 0, st = eng_par_agree(v && counts ? ENG_OK : ENG_ENOMEM);
-    if (!st) {
-        for (int i = 0; i < P; i++)
-            if (res->products[i].rank == me) k += exp_explore_own_eps(h, res->products[i].index, &v[k]);
-        st = eng_par_allgatherv(v, (size_t)k * sizeof *v, &all, counts);
-    }
-    if (!st) {
-        size_t total = 0;
-        for (int r = 0; r < eng_par_size(); r++) total += counts[r];
-        int n = (int)(total / sizeof(double));
-        double *w = eng_malloc((size_t)(n > 0 ? n : 1) * sizeof *w);
-        if (!w) st = ENG_ENOMEM;
-        else {
-            memcpy(w, all, (size_t)n * sizeof *w);
-            *eps_pool = exp_explore_pooled_eps(w, n);
-            free(w);
-        }
-    }
-    free(v);
-    free(counts);
-    free(all);
-    return st;
-}
-
 int exp_nightly_decide_own(const exp_nightly_cfg *cfg, const db_history *h, const exp_results *res,
                            exp_nightly_decision *dec, exp_explore_cand *cand, int *n_own, int status) {
     *n_own = 0;
@@ -108,12 +76,10 @@ int exp_nightly_decide_own(const exp_nightly_cfg *cfg, const db_history *h, cons
     }
     *n_own = done;
     if (!(cfg->explore.share > 0)) return ENG_OK;
-    double eps_pool = 0;
-    int st = pooled_eps(cfg, h, res, &eps_pool); /* every rank, as every rank got here */
-    if (st) return st;
-    for (int i = 0; i < P; i++)
-        if (res->products[i].rank == me) exp_explore_candidate(cfg, h, res->products[i].index, &dec[i], eps_pool, &cand[i]);
-    return ENG_OK;
+    int st = ENG_OK;
+    for (int i = 0; i < P && !st; i++)
+        if (res->products[i].rank == me) st = exp_explore_candidate(cfg, h, res->products[i].index, &dec[i], &cand[i]);
+    return eng_par_size() > 1 ? eng_par_agree(st) : st;
 }
 
 /* ---- the records --------------------------------------------------------------------------- */
@@ -252,4 +218,33 @@ void exp_nightly_drop_foreign_rows(db_history *h, const exp_results *res) {
                 for (int64_t o = h->comp_off[c]; o < h->comp_off[c + 1]; o++) h->comp_price[o] = NAN;
         }
     }
+}
+
+/* ---- the whole step ------------------------------------------------------------------------ */
+
+int exp_nightly_decide_gather(const exp_nightly_cfg *cfg, db_history *h, exp_results *res, exp_nightly_decision **dec,
+                              exp_explore_cand **cand, exp_nightly_summary *sum, int status) {
+    const int K = eng_par_size();
+    int *by = NULL; /* products decided per rank (rank 0) */
+    int st = exp_nightly_share_shrunk(res, status); /* each step agrees on the status first */
+    if (!st) {
+        const size_t P = (size_t)res->n_products;
+        *dec = eng_calloc(P + 1, sizeof **dec);
+        *cand = eng_calloc(P + 1, sizeof **cand);
+        by = eng_calloc((size_t)K, sizeof *by);
+        if (!*dec || !*cand || !by) st = ENG_ENOMEM;
+        else if (cfg->test_drop_foreign) exp_nightly_drop_foreign_rows(h, res);
+    }
+    st = exp_nightly_decide_own(cfg, h, res, st ? NULL : *dec, st ? NULL : *cand, &sum->n_decided_here, st);
+    st = exp_nightly_gather_decisions(cfg, res, st ? NULL : *dec, st ? NULL : *cand, by, st);
+    if (!st && eng_par_rank() == 0) {
+        char line[512];
+        size_t o = (size_t)snprintf(line, sizeof line, "nightly: decisions made per rank:");
+        for (int k = 0; k < K && o < sizeof line; k++)
+            o += (size_t)snprintf(line + o, sizeof line - o, " rank %d: %d", k, by[k]);
+        ENG_INFO("%s", line);
+        if (K > 1) sum->n_decided_by_rank = by, by = NULL; /* the summary's (MPI only) */
+    }
+    free(by);
+    return st;
 }

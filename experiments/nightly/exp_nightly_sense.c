@@ -21,8 +21,14 @@ const char *exp_seen_name(int seen) {
 /* Where the product's history charged `price`: in a normal period, only in promotion periods,
  * or never (EXP_SEEN_*). */
 int exp_nightly_price_seen(const db_history *h, int p, double price) {
+    return exp_nightly_price_seen_upto(h, p, price, h->n_periods);
+}
+
+/* The same over periods 0 .. n_periods - 1 only. */
+int exp_nightly_price_seen_upto(const db_history *h, int p, double price, int n_periods) {
     int promo = 0;
-    for (int t = 0; t < h->n_periods; t++) {
+    if (n_periods > h->n_periods) n_periods = h->n_periods;
+    for (int t = 0; t < n_periods; t++) {
         size_t c = (size_t)p * h->n_periods + t;
         if (!h->present[c] || !(h->price[c] > 0) || fabs(h->price[c] - price) > SENSE_TOL * price) continue;
         if (!h->promo || !h->promo[c]) return EXP_SEEN_NORMAL;
@@ -88,4 +94,9 @@ int exp_nightly_sense_scale(const db_history *h, int p, double incumbent, int re
     double base = inc_n >= 2 ? inc_sum / inc_n : nn ? nsum / nn : NAN;
     *plausible = isfinite(best) && isfinite(base) ? fmax(best - base, 0.0) : NAN;
     return ENG_OK;
+}
+
+int exp_nightly_above_mean(const exp_nightly_decision *d) {
+    return d->hold < 0 && d->per_unit > 0 && isfinite(d->mean_period) && d->mean_period > 0 &&
+           d->uplift * d->per_unit > d->mean_period;
 }

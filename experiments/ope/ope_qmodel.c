@@ -6,7 +6,9 @@
  *                                        products of different sizes share one model)
  *   design   [standardised state s (FEAT_N), level one-hot (K), dk = ratio_k - 1,
  *             dc = ratio_k - ratio_incumbent, dk^2, dc^2, dk * s_j and dc * s_j for a few key
- *             features j (revenue, units, conversion, price and competitor ratios, promo)]
+ *             features j (revenue, units, conversion, price and competitor ratios, promo),
+ *             the priced period's own promotion flag pr and pr * dk (as state: a
+ *             promotion's lift is not credited to the prices charged with it)]
  *   plus a per-product intercept b_p shrunk towards 0 (random intercept: b_p = sum of the
  *   product's residuals / (n_p + kappa), kappa = within variance / between variance by the
  *   method of moments), fitted by backfitting (3 rounds).  Every column is standardised on the
@@ -37,7 +39,7 @@ static const int key_feat[] = {FEAT_REVENUE_1, FEAT_REVENUE_7,   FEAT_UNITS_7,  
 #define CHUNK 512
 #define BACKFIT_ROUNDS 3
 
-int ope_qmodel_dim(int F, int K) { return 1 + F + K + 4 + 2 * N_KEY; }
+int ope_qmodel_dim(int F, int K) { return 1 + F + K + 4 + 2 * N_KEY + 2; }
 
 static int is_train(const ope_qmodel_data *d, size_t r) { return d->tr->t[r] < d->train_end; }
 
@@ -61,6 +63,9 @@ static void design_raw(const ope_qmodel_data *d, size_t r, int k, double *z) {
         z[j++] = dk * s[key_feat[u]];
         z[j++] = dc * s[key_feat[u]];
     }
+    double pr = d->promo && d->promo[r] ? 1.0 : 0.0; /* the priced period's promotion: state */
+    z[j++] = pr;
+    z[j++] = pr * dk;
 }
 
 static void design(const ope_qmodel *m, size_t r, int k, double *z) {

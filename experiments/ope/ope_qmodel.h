@@ -31,6 +31,10 @@ typedef struct ope_qmodel_data {
                                   its rows sit) */
     int over_ranks;            /* 1: collective; the sums are over every rank's rows (each rank
                                   passes its products), every rank gets the same coefficients */
+    const uint8_t *promo;      /* [tr->n] 1 when the transition's own (priced) period ran a
+                                  promotion, as state: columns promo and promo * dk,
+                                  so its lift is not credited to the prices charged with it;
+                                  NULL = no promotion data (the columns are 0) */
 } ope_qmodel_data;
 
 typedef struct ope_qmodel {

@@ -1,0 +1,256 @@
+/* feat_demand.c - the per-product demand model (feat_demand.h). */
+#include "feat_demand.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "eng_util.h"
+
+/* LAPACK's Cholesky solve (OpenBLAS; no LAPACKE header here).  The trailing length is gfortran's
+ * hidden length of the character argument. */
+extern void dposv_(const char *uplo, const int *n, const int *nrhs, double *a, const int *lda, double *b,
+                   const int *ldb, int *info, size_t uplo_len);
+
+#define K FEAT_DEMAND_K
+#define PRIOR_MEAN (-1.0) /* the price slope's prior: N(-1, 1) */
+#define PRIOR_PREC 1.0
+#define RIDGE 1e-4        /* on the state columns */
+#define MAX_IT 30
+
+static double g_of(int form, double price, double ref) { return form ? price / ref : log(price / ref); }
+
+static int row_usable(const feat_demand_row *r, int logit) {
+    return r->price > 0 && isfinite(r->price) && isfinite(r->units) && r->units >= 0 &&
+           (!logit || (isfinite(r->traffic) && r->traffic > 0));
+}
+
+/* Raw value of column j of row r (NaN: unknown) before centring. */
+static double col_raw(const feat_demand_row *r, int j, int form, double ref) {
+    switch (j) {
+    case FEAT_DEMAND_C1: return 1.0;
+    case FEAT_DEMAND_PRICE: return g_of(form, r->price, ref);
+    case FEAT_DEMAND_COMP: return r->comp;
+    case FEAT_DEMAND_LAG: return r->lag;
+    default: return r->promo;
+    }
+}
+
+/* Centred design row of r into x[K] (unused columns 0, missing values 0 = the mean). */
+static void design_row(const feat_demand *m, const feat_demand_row *r, double *x) {
+    x[0] = 1.0;
+    for (int j = 1; j < K; j++) {
+        double v = col_raw(r, j, m->form, m->ref);
+        x[j] = (m->used >> j & 1u) && isfinite(v) ? v - m->mean[j] : 0.0;
+    }
+}
+
+/* Mean, weight and log-likelihood term of one row at linear predictor eta. */
+static void row_moments(int logit, double v, double k, double eta, double *mu, double *w, double *ll) {
+    if (logit) {
+        double q = 1.0 / (1.0 + exp(-eta));
+        q = fmin(fmax(q, 1e-12), 1 - 1e-12);
+        *mu = v * q, *w = v * q * (1 - q);
+        *ll = k * log(q) + fmax(v - k, 0) * log1p(-q);
+    } else {
+        double e = eta < 30 ? eta : 30;
+        *mu = v * exp(e), *w = *mu;
+        *ll = k * (e + log(v)) - *mu;
+    }
+}
+
+/* Which columns vary and their means over the usable rows. */
+static void columns(feat_demand *m, const feat_demand_row *rows, size_t n) {
+    m->used = 1u | 2u;
+    for (int j = 1; j < K; j++) {
+        double s = 0, lo = INFINITY, hi = -INFINITY;
+        int c = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!row_usable(&rows[i], m->logit)) continue;
+            double v = col_raw(&rows[i], j, m->form, m->ref);
+            if (isfinite(v)) s += v, c++, lo = fmin(lo, v), hi = fmax(hi, v);
+        }
+        m->mean[j] = c ? s / c : 0.0;
+        if (j >= FEAT_DEMAND_COMP && c >= m->n / 2 && hi - lo > 1e-6) m->used |= 1u << j;
+    }
+}
+
+/* Inverse of the used block of A (kk x kk, row-major, overwritten) into inv (kk x kk); 0 or -1. */
+static int spd_inv(double *A, int kk, double *inv) {
+    for (int i = 0; i < kk * kk; i++) inv[i] = 0;
+    for (int i = 0; i < kk; i++) inv[i * kk + i] = 1;
+    int info = 0;
+    dposv_("L", &kk, &kk, A, &kk, inv, &kk, &info, 1);
+    return info ? -1 : 0;
+}
+
+/* Hessian (with the prior) kk x kk over the used columns idx, gradient g, log-likelihood; when
+ * B is not NULL also the meat sum r^2 x x' and *phi the Pearson sum. */
+static double accumulate(const feat_demand *m, const feat_demand_row *rows, size_t n, const int *idx, int kk,
+                         double *A, double *g, double *B, double *phi) {
+    double ll = 0, x[K];
+    memset(A, 0, sizeof(double) * kk * kk);
+    memset(g, 0, sizeof(double) * kk);
+    if (B) memset(B, 0, sizeof(double) * kk * kk), *phi = 0;
+    for (size_t i = 0; i < n; i++) {
+        const feat_demand_row *r = &rows[i];
+        if (!row_usable(r, m->logit)) continue;
+        design_row(m, r, x);
+        double eta = 0, mu, w, l, v = m->logit ? r->traffic : 1.0;
+        for (int a = 0; a < kk; a++) eta += m->beta[idx[a]] * x[idx[a]];
+        row_moments(m->logit, v, r->units, eta, &mu, &w, &l);
+        ll += l;
+        double res = r->units - mu;
+        for (int a = 0; a < kk; a++) {
+            g[a] += res * x[idx[a]];
+            for (int b = 0; b < kk; b++) A[a * kk + b] += w * x[idx[a]] * x[idx[b]];
+            if (B)
+                for (int b = 0; b < kk; b++) B[a * kk + b] += res * res * x[idx[a]] * x[idx[b]];
+        }
+        if (B && w > 0) *phi += res * res / w;
+    }
+    for (int a = 0; a < kk; a++) { /* priors */
+        int j = idx[a];
+        double prec = j == FEAT_DEMAND_PRICE ? PRIOR_PREC : j == FEAT_DEMAND_C1 ? 1e-8 : RIDGE;
+        double mean = j == FEAT_DEMAND_PRICE ? PRIOR_MEAN : 0.0;
+        A[a * kk + a] += prec;
+        g[a] -= prec * (m->beta[j] - mean);
+        ll -= 0.5 * prec * (m->beta[j] - mean) * (m->beta[j] - mean);
+    }
+    return ll;
+}
+
+/* Newton fit of one form into m (columns, beta, covariances, ll); 0 or -1 (no sales, singular,
+ * not converged). */
+static int fit_form(feat_demand *m, const feat_demand_row *rows, size_t n) {
+    double su = 0, sv = 0, A[K * K], Ai[K * K], B[K * K], g[K], phi = 0;
+    m->n = 0;
+    for (size_t i = 0; i < n; i++)
+        if (row_usable(&rows[i], m->logit)) m->n++, su += rows[i].units, sv += m->logit ? rows[i].traffic : 1.0;
+    if (m->n < FEAT_DEMAND_MIN_ROWS || !(su > 0)) return -1;
+    columns(m, rows, n);
+    m->xc = m->mean[FEAT_DEMAND_PRICE];
+    int idx[K], kk = 0;
+    for (int j = 0; j < K; j++)
+        if (m->used >> j & 1u) idx[kk++] = j;
+    memset(m->beta, 0, sizeof m->beta);
+    double mm = (su + 0.5) / (sv + 1.0);
+    m->beta[0] = m->logit ? log(mm / (1 - fmin(mm, 0.999))) : log(mm);
+    m->beta[FEAT_DEMAND_PRICE] = PRIOR_MEAN;
+    int conv = 0, one = 1, info = 0;
+    for (int it = 0; it < MAX_IT && !conv; it++) {
+        accumulate(m, rows, n, idx, kk, A, g, NULL, NULL);
+        dposv_("L", &kk, &one, A, &kk, g, &kk, &info, 1);
+        if (info) return -1;
+        double step = 0;
+        for (int a = 0; a < kk; a++) {
+            double s = fmax(-3, fmin(3, g[a])); /* damped: the first steps from a flat start */
+            m->beta[idx[a]] += s;
+            step = fmax(step, fabs(s));
+        }
+        if (!isfinite(step)) return -1;
+        conv = step < 1e-7;
+    }
+    if (!conv) return -1;
+    m->ll = accumulate(m, rows, n, idx, kk, A, g, B, &phi);
+    if (spd_inv(A, kk, Ai)) return -1;
+    /* sandwich Ai B Ai x n / (n - k); dispersion-scaled posterior Ai max(phi, 1) */
+    const int dfree = m->n - kk > 0 ? m->n - kk : 1;
+    phi /= dfree;
+    memset(m->cov, 0, sizeof m->cov);
+    memset(m->rcov, 0, sizeof m->rcov);
+    for (int a = 0; a < kk; a++)
+        for (int b = 0; b < kk; b++) {
+            double s = 0;
+            for (int u = 0; u < kk; u++)
+                for (int v = 0; v < kk; v++) s += Ai[a * kk + u] * B[u * kk + v] * Ai[v * kk + b];
+            double sand = s * m->n / dfree, quasi = Ai[a * kk + b] * fmax(phi, 1.0);
+            m->cov[idx[a] * K + idx[b]] = Ai[a * kk + b];
+            m->rcov[idx[a] * K + idx[b]] = a == b ? fmax(sand, quasi) : sand;
+        }
+    return isfinite(m->ll) ? 0 : -1;
+}
+
+int feat_demand_fit(feat_demand *m, const feat_demand_row *rows, size_t n, double ref, int logit) {
+    if (!m || (n && !rows) || !(ref > 0) || logit < -1 || logit > 1)
+        return eng_err_set(ENG_EINVAL, "feat_demand_fit: bad argument");
+    memset(m, 0, sizeof *m);
+    m->ref = ref;
+    if (logit < 0) {
+        size_t nr = 0, nt = 0;
+        for (size_t i = 0; i < n; i++)
+            if (row_usable(&rows[i], 0)) nr++, nt += isfinite(rows[i].traffic) && rows[i].traffic > 0;
+        logit = nr > 0 && nt >= 0.9 * (double)nr;
+    }
+    feat_demand f[2];
+    int ok[2];
+    for (int form = 0; form < 2; form++) {
+        memset(&f[form], 0, sizeof f[form]);
+        f[form].ref = ref, f[form].logit = logit, f[form].form = form;
+        ok[form] = fit_form(&f[form], rows, n) == 0;
+    }
+    int pick = ok[1] && (!ok[0] || f[1].ll > f[0].ll);
+    if (!ok[pick]) return ENG_OK;
+    *m = f[pick];
+    double st = 0;
+    int c = 0;
+    for (size_t i = 0; i < n; i++)
+        if (row_usable(&rows[i], logit)) st += logit ? rows[i].traffic : 1.0, c++;
+    m->traffic_mean = c ? st / c : 1.0;
+    m->ok = 1;
+    return ENG_OK;
+}
+
+double feat_demand_rate(const feat_demand *m, double price, const feat_demand_ctx *ctx, double dslope, double *se) {
+    if (se) *se = NAN;
+    if (!m || !m->ok || !(price > 0) || !isfinite(price)) return NAN;
+    const double x = g_of(m->form, price, m->ref) - m->xc;
+    double eta = m->beta[0] + (m->beta[FEAT_DEMAND_PRICE] + dslope) * x;
+    const double cv[K] = {0, 0, ctx ? ctx->comp : NAN, ctx ? ctx->lag : NAN, 0.0};
+    for (int j = FEAT_DEMAND_COMP; j < K; j++)
+        if ((m->used >> j & 1u) && isfinite(cv[j])) eta += m->beta[j] * (cv[j] - m->mean[j]);
+    double rate, d; /* d = d rate / d eta */
+    if (m->logit) {
+        const double q = 1.0 / (1.0 + exp(-eta));
+        rate = price * q, d = rate * (1 - q);
+    } else {
+        rate = price * exp(eta < 30 ? eta : 30), d = rate;
+    }
+    if (se) *se = d * fabs(x) * sqrt(fmax(m->cov[FEAT_DEMAND_PRICE * K + FEAT_DEMAND_PRICE], 0));
+    return rate;
+}
+
+double feat_demand_slope_se(const feat_demand *m, int robust) {
+    if (!m || !m->ok) return NAN;
+    const double v = (robust ? m->rcov : m->cov)[FEAT_DEMAND_PRICE * K + FEAT_DEMAND_PRICE];
+    return v > 0 ? sqrt(v) : NAN;
+}
+
+/* Mean competitor price of cell c (NaN without one). */
+static double comp_mean(const db_history *h, size_t c) {
+    if (!h->comp_off || h->comp_off[c + 1] <= h->comp_off[c]) return NAN;
+    double s = 0;
+    int k = 0;
+    for (int64_t o = h->comp_off[c]; o < h->comp_off[c + 1]; o++)
+        if (isfinite(h->comp_price[o]) && h->comp_price[o] > 0) s += h->comp_price[o], k++;
+    return k ? s / k : NAN;
+}
+
+void feat_demand_rows_history(const db_history *h, int p, double ref, double inc, feat_demand_row *rows, size_t *n,
+                              feat_demand_ctx *now) {
+    const int T = h->n_periods;
+    size_t k = 0;
+    double last_comp = NAN;
+    for (int t = 0; t < T; t++) {
+        const size_t c = (size_t)p * T + t;
+        const double cm = comp_mean(h, c);
+        if (cm > 0) last_comp = log(cm / ref);
+        if (!h->present[c] || !(h->price[c] > 0) || !isfinite(h->units[c]) || h->units[c] < 0) continue;
+        feat_demand_row *r = &rows[k++];
+        r->price = h->price[c], r->units = h->units[c], r->traffic = h->traffic[c];
+        r->comp = cm > 0 ? log(cm / ref) : NAN;
+        r->lag = t > 0 && h->present[c - 1] && h->price[c - 1] > 0 ? log(h->price[c - 1] / ref) : NAN;
+        r->promo = h->promo ? h->promo[c] != 0 : 0;
+    }
+    *n = k;
+    if (now) now->comp = last_comp, now->lag = inc > 0 ? log(inc / ref) : NAN;
+}

@@ -1,0 +1,86 @@
+/* feat_demand.h - ONE per-product demand model, shared by the agents' model-based transitions
+ * (feat_agent.h), the nightly's deploy gate (exp_gate.h) and logged exploration
+ * (exp_nightly_explore.c).
+ *
+ * A generalised linear model of the units sold in a period:
+ *   with traffic:    units ~ Binomial(traffic, q), logit(q) = eta   (conversion per visitor)
+ *   without traffic: units ~ Poisson(exp(eta))                      (units per period)
+ *   eta = b0 + b1 (g(price / ref) - xc) + bc comp + bl lag + bp promo
+ * with g = log (form 0) or the identity (form 1), whichever fits the rows better (likelihood);
+ * comp = log(competitors' mean price / ref), lag = log(previous period's price / ref) (reference
+ * price effects), promo = the period's promotion flag.  The state columns are STATE: they are
+ * never credited to the price, and a price is valued for a NORMAL period (promo = 0) at a given
+ * context (feat_demand_ctx: the current competitor prices, the incumbent as previous price).  A
+ * column enters only when it varies (and is known on at least half of the rows; missing values
+ * take the column's mean).  No time trend: extrapolated to the next period it cost the logit
+ * family's model 11 points of captured uplift in the backtest (docs/compare.md).
+ * Fitted by Newton steps with a weak N(-1, 1) prior on the price slope b1 (a downward-sloping
+ * demand; it also values a product without price variation) and a tiny ridge on the others;
+ * LAPACK's Cholesky (dposv) solves each step.  Two covariances: the posterior (inverse Hessian)
+ * and a robust one (per coefficient the larger of the sandwich and the dispersion-scaled
+ * posterior) for the gate's intervals.
+ */
+#ifndef FEAT_DEMAND_H
+#define FEAT_DEMAND_H
+
+#include <stddef.h>
+
+#include "db_history.h"
+
+#define FEAT_DEMAND_K 5      /* columns: 1, price, comp, lag, promo */
+#define FEAT_DEMAND_MIN_ROWS 8
+
+/* Column indices in feat_demand.beta (a column not used has beta 0). */
+enum { FEAT_DEMAND_C1 = 0, FEAT_DEMAND_PRICE, FEAT_DEMAND_COMP, FEAT_DEMAND_LAG, FEAT_DEMAND_PROMO };
+
+/* One observed period: price charged (> 0), units (>= 0), traffic (NaN / <= 0: unknown), comp,
+ * lag (NaN: unknown), promo (0/1). */
+typedef struct feat_demand_row {
+    double price, units, traffic, comp, lag, promo;
+} feat_demand_row;
+
+/* The context a price is valued in: comp, lag (NaN: the column's mean); promo is 0. */
+typedef struct feat_demand_ctx {
+    double comp, lag;
+} feat_demand_ctx;
+
+typedef struct feat_demand {
+    int ok;                /* 1: fitted */
+    int logit;             /* 1: conversion per visitor (traffic known), 0: units per period */
+    int form;              /* 0: g = log, 1: g = identity */
+    int n;                 /* rows used */
+    unsigned used;         /* bit j: column j entered the fit */
+    double ref, xc;        /* price scale and the centre of g(price / ref) */
+    double mean[FEAT_DEMAND_K];            /* column means (missing values, ctx NaN) */
+    double beta[FEAT_DEMAND_K];
+    double cov[FEAT_DEMAND_K * FEAT_DEMAND_K];  /* posterior covariance */
+    double rcov[FEAT_DEMAND_K * FEAT_DEMAND_K]; /* robust covariance */
+    double traffic_mean;   /* mean traffic of the rows (1 without traffic) */
+    double ll;             /* log-likelihood of the chosen form */
+} feat_demand;
+
+/* Fit m from n rows at price scale ref (> 0).  logit: 1 conversion with traffic as trials
+ * (rows without traffic are skipped), 0 Poisson units per period, -1 choose (traffic known on
+ * >= 90% of the rows -> 1).  m->ok = 0 with fewer than FEAT_DEMAND_MIN_ROWS usable rows, no
+ * sales or a failed fit (not an error).  No allocation.  Returns 0 or ENG_EINVAL. */
+int feat_demand_fit(feat_demand *m, const feat_demand_row *rows, size_t n, double ref, int logit);
+
+/* Expected rate at `price` for a normal period in context ctx (NULL: the rows' means): revenue
+ * per visitor (price x conversion) with traffic, revenue per period without.  dslope shifts the
+ * price slope b1 (e.g. k robust standard errors for an interval).  *se (may be NULL): the
+ * delta-method standard error (posterior) of the rate's change from the centre xc.  NaN when
+ * m is not ok or price <= 0. */
+double feat_demand_rate(const feat_demand *m, double price, const feat_demand_ctx *ctx, double dslope, double *se);
+
+/* Robust and posterior standard errors of the price slope b1 (NaN when not ok). */
+double feat_demand_slope_se(const feat_demand *m, int robust);
+
+/* Rows of product p in h over its present periods (price > 0, units >= 0): comp from the
+ * period's competitor prices, lag from the previous period's price, promo.  rows holds
+ * h->n_periods entries (caller's); *n gets the count; *now (may be NULL) gets the context of the
+ * next period at incumbent `inc` (the latest competitor prices, lag = log(inc / ref)).  ref > 0.
+ * No allocation. */
+void feat_demand_rows_history(const db_history *h, int p, double ref, double inc, feat_demand_row *rows, size_t *n,
+                              feat_demand_ctx *now);
+
+#endif
