@@ -226,6 +226,7 @@ int env_sim_evaluate(const env_sim_params *p, const env_sim_grid *g, int product
 /* Finite-horizon optimum over the reference-price state (see env_sim_dp.c for the grid). */
 typedef struct env_sim_dp {
     int horizon, n_ref, n_levels, profit;
+    int t0;                 /* the market's period of the DP's t = 0 (traffic season and trend) */
     double gamma, r_lo, r_hi;
     double *value;          /* [(horizon + 1) * n_ref], V_t(r_j) */
     int16_t *policy;        /* [horizon * n_ref], argmax level */
@@ -238,7 +239,14 @@ typedef struct env_sim_dp {
  * frees with env_sim_dp_free. Returns 0, ENG_EINVAL or ENG_ENOMEM. */
 int env_sim_dp_solve(const env_sim_params *p, const env_sim_grid *g, int horizon, double gamma, int n_ref,
                      int profit, env_sim_dp **out);
+/* The same from the market's period t0 on (expected traffic at t0 + t), with the reference
+ * interval widened to hold ref_now (NaN: r_0 = ref0 p0 only), e.g. a market already running. */
+int env_sim_dp_solve_from(const env_sim_params *p, const env_sim_grid *g, int t0, double ref_now, int horizon,
+                          double gamma, int n_ref, int profit, env_sim_dp **out);
 void env_sim_dp_free(env_sim_dp *dp);
+/* Q_t(ref, price): the expected money of charging `price` (any price, not only a grid level) at
+ * DP period t with competitors' mean cbar, plus gamma V_{t+1} of the next reference. */
+double env_sim_dp_q(const env_sim_dp *dp, int t, double ref, double price, double cbar);
 /* V_t(ref), linearly interpolated; t in [0, horizon]. */
 double env_sim_dp_value(const env_sim_dp *dp, int t, double ref);
 /* Policy: ctx is an env_sim_dp. One-step lookahead with V_{t+1} and the current competitor

@@ -49,17 +49,25 @@ double env_sim_dp_value(const env_sim_dp *dp, int t, double ref) {
     return interp(dp->value + (size_t)t * dp->n_ref, dp->n_ref, dp->r_lo, dp->r_hi, ref);
 }
 
-static double q_value(const env_sim_dp *dp, int t, double ref, int k, double cbar) {
+double env_sim_dp_q(const env_sim_dp *dp, int t, double ref, double price, double cbar) {
     const env_sim_params *p = &dp->prm;
-    double price = p->base_price * dp->grid.mult[k];
     double margin = price - (dp->profit ? p->unit_cost : 0);
-    double imm = env_sim_expected_traffic(p, t) * env_sim_purchase_prob(p, price, ref, cbar) * margin;
+    double imm = env_sim_expected_traffic(p, dp->t0 + t) * env_sim_purchase_prob(p, price, ref, cbar) * margin;
     double next = t + 1 < dp->horizon ? env_sim_dp_value(dp, t + 1, env_sim_ref_next(p, ref, price)) : 0;
     return imm + dp->gamma * next;
 }
 
+static double q_value(const env_sim_dp *dp, int t, double ref, int k, double cbar) {
+    return env_sim_dp_q(dp, t, ref, dp->prm.base_price * dp->grid.mult[k], cbar);
+}
+
 int env_sim_dp_solve(const env_sim_params *p, const env_sim_grid *g, int horizon, double gamma, int n_ref,
                      int profit, env_sim_dp **out) {
+    return env_sim_dp_solve_from(p, g, 0, NAN, horizon, gamma, n_ref, profit, out);
+}
+
+int env_sim_dp_solve_from(const env_sim_params *p, const env_sim_grid *g, int t0, double ref_now, int horizon,
+                          double gamma, int n_ref, int profit, env_sim_dp **out) {
     *out = NULL;
     int st = env_sim_params_check(p);
     if (st) return st;
@@ -71,11 +79,13 @@ int env_sim_dp_solve(const env_sim_params *p, const env_sim_grid *g, int horizon
     env_sim_dp *dp = eng_calloc(1, sizeof *dp);
     if (!dp) return ENG_ENOMEM;
     dp->horizon = horizon, dp->n_ref = n_ref, dp->n_levels = g->n, dp->profit = profit ? 1 : 0, dp->gamma = gamma;
+    dp->t0 = t0 > 0 ? t0 : 0;
     dp->prm = *p, dp->grid = *g;
     double lo = g->mult[0], hi = g->mult[0];
     for (int k = 1; k < g->n; k++) lo = fmin(lo, g->mult[k]), hi = fmax(hi, g->mult[k]);
     dp->r_lo = p->base_price * fmin(lo, p->ref0);
     dp->r_hi = p->base_price * fmax(hi, p->ref0);
+    if (isfinite(ref_now) && ref_now > 0) dp->r_lo = fmin(dp->r_lo, ref_now), dp->r_hi = fmax(dp->r_hi, ref_now);
     dp->value = eng_calloc((size_t)(horizon + 1) * n_ref, sizeof(double));
     dp->policy = eng_calloc((size_t)horizon * n_ref, sizeof(int16_t));
     if (!dp->value || !dp->policy) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eng_par.h"
 #include "eng_util.h"
 
 /* ---- transitions ------------------------------------------------------------------------ */
@@ -83,6 +84,7 @@ int env_transitions_build(const db_history *h, const env_transitions_cfg *cfg, e
     if (cfg->norm && (rc = feat_layout_check(cfg->norm->n, cfg->norm->layout_hash, "transitions normalisation")))
         return rc;
     size_t cells = (size_t)P * (size_t)T;
+    int in_fit = 0;
     float *rew = eng_malloc((cells ? cells : 1) * sizeof(float));
     double *refs = eng_malloc((P ? (size_t)P : 1) * sizeof(double));
     double *probs = eng_malloc((size_t)K * sizeof(double));
@@ -96,6 +98,10 @@ int env_transitions_build(const db_history *h, const env_transitions_cfg *cfg, e
     size_t n = 0;
     for (int p = 0; p < P; p++) {
         env_reward_info info;
+        if (cfg->use && !cfg->use[p]) { /* another rank's product: no rows here */
+            refs[p] = NAN;
+            continue;
+        }
         if ((rc = env_reward_series(h, p, &cfg->reward, rew + (size_t)p * T, &info))) goto fail;
         env_reward_info_add(&tr->reward_info, &info);
         if (env_reference_price(h, p, &refs[p], NULL) != ENG_OK) {
@@ -155,6 +161,7 @@ int env_transitions_build(const db_history *h, const env_transitions_cfg *cfg, e
         }
     }
     /* the behaviour model reads the raw states, so it is fitted before normalisation */
+    in_fit = 1; /* (collective with behaviour.over_ranks: from here every rank is in it) */
     if ((rc = env_behaviour_fit_states(&tr->behaviour, &cfg->grid, P, tr->product, tr->state, tr->ref_price,
                                        tr->level, n, &cfg->behaviour)))
         goto fail;
@@ -180,6 +187,7 @@ int env_transitions_build(const db_history *h, const env_transitions_cfg *cfg, e
     *out = tr;
     return ENG_OK;
 fail:
+    if (cfg->behaviour.over_ranks && !in_fit) (void)eng_par_agree(rc); /* the others wait in the fit */
     free(rew);
     free(refs);
     free(probs);

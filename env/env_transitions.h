@@ -33,6 +33,10 @@ typedef struct env_transitions_cfg {
     env_behaviour_cfg behaviour;
     int t_begin, t_end;     /* periods considered; t_end = -1 means n_periods */
     const feat_norm *norm;  /* NULL: raw states; else states are normalised with it */
+    const unsigned char *use; /* NULL: every product; else [n_products] 0 = the product gets no
+                                 transitions and is not looked at (an MPI rank's other products,
+                                 docs/mpi.md; with behaviour.over_ranks the pooled fits still
+                                 see every rank's rows) */
 } env_transitions_cfg;
 env_transitions_cfg env_transitions_default(void);
 

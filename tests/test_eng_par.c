@@ -220,7 +220,7 @@ static int split_fits(int r) {
     for (int p = 0; p < 7; p++) off[p + 1] += off[p];
     env_grid grid = tc.grid;
     for (int folds = 1; !bad && folds <= 3; folds += 2) {
-        ope_qmodel_data d = {tr, off, 7, FEAT_N, grid.K, &grid, 45, 10, folds, 1.0, 77, NULL, NULL, 0};
+        ope_qmodel_data d = {tr, off, 7, FEAT_N, grid.K, &grid, 45, 10, folds, 1.0, 77, NULL, NULL, 0, NULL};
         ope_qmodel qa, qs;
         memset(&qa, 0, sizeof qa), memset(&qs, 0, sizeof qs);
         if (ope_qmodel_fit(&d, &qa)) bad = __LINE__;

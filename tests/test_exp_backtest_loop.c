@@ -90,7 +90,9 @@ static void test_three_nights(void **state) {
             assert_true(x->seconds > 0);
         }
         assert_int_equal(run->night[EXP_BTL_ENGINE][n].n_mismatch, 0);
-        if (n > 0) assert_int_equal(run->night[EXP_BTL_MANUAL][n].n_repriced, 0); /* the list price stays */
+        /* the list price stays, from night 1 on: every lane starts from the list price (the
+           history's last day is sold at it), as a shop's current price */
+        assert_int_equal(run->night[EXP_BTL_MANUAL][n].n_repriced, 0);
     }
     /* the engine explored, inside the guardrails (n_outside above), and its cost was valued */
     int nx = 0;
@@ -105,6 +107,7 @@ static void test_three_nights(void **state) {
     assert_int_equal(tdb_long(c, "SELECT count(DISTINCT run_id) FROM pricing_runs WHERE status = 'finished'", 0, NULL), 3);
     /* the best fixed price beats the list prices on this market (list prices 25-30% too low) */
     assert_true(exp_btl_cum_revenue(run, EXP_BTL_FIXED) > exp_btl_cum_revenue(run, EXP_BTL_MANUAL));
+    assert_int_equal(run->oracle_dp, 0); /* no carry-over: the myopic oracle is the optimum */
     double cap = exp_btl_captured(run, EXP_BTL_ORACLE);
     assert_true(fabs(cap - 1) < 1e-12);
     /* the JSON and the curves page */
@@ -128,10 +131,48 @@ static void test_three_nights(void **state) {
     tdb_drop(c);
 }
 
+/* On the reference-price market the oracle is the DP over the nights: its cumulative expected
+ * revenue is at least every other lane's (a myopic oracle would not be: today's best price
+ * lowers tomorrow's reference). */
+static void test_ref_dp_oracle(void **state) {
+    (void)state;
+    char out[512];
+    snprintf(out, sizeof out, "%s/btloop_ref_%d", test_tmpdir(), (int)getpid());
+    exp_compare_cfg cc = exp_compare_default();
+    exp_btl_cfg cfg = {.bt = exp_bt_default(), .n_nights = 4, .lanes = (1u << EXP_BTL_FIXED) | (1u << EXP_BTL_LINUCB)};
+    const int P = 8;
+    PGconn *c = tdb_create("btloopref");
+    cfg.bt.conn = c;
+    cfg.bt.n_products = P;
+    cfg.bt.n_days = 30;
+    cfg.bt.n_families = 1;
+    cfg.bt.families[0] = ENV_SIM_FAMILY_REF;
+    cfg.bt.seed = 3;
+    cfg.bt.traffic_scale = 10;
+    cfg.bt.out_dir = out;
+    cfg.bt.device = "cpu";
+    cfg.bt.compare = &cc;
+    cfg.explore = (exp_explore_cfg){.share = 0, .max_step = 0.05f, .max_cost = 0.01f}; /* off */
+    exp_btl_result r;
+    int st = exp_backtest_loop_run(&cfg, &r);
+    if (st) fail_msg("backtest loop: %s", eng_err_msg());
+    exp_backtest_loop_print(stdout, &cfg, &r);
+    const exp_btl_run *run = &r.runs[0];
+    assert_int_equal(run->oracle_dp, 1);
+    double o = exp_btl_cum_revenue(run, EXP_BTL_ORACLE);
+    for (int l = 0; l < EXP_BTL_N_LANE; l++)
+        if (run->lanes & (1u << l)) assert_true(o >= exp_btl_cum_revenue(run, (exp_btl_lane)l) * (1 - 1e-9));
+    for (int n = 0; n < cfg.n_nights; n++) assert_int_equal(run->night[EXP_BTL_MANUAL][n].n_repriced, 0);
+    exp_btl_result_free(&r);
+    exp_compare_cfg_free(&cc);
+    tdb_drop(c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay),
         cmocka_unit_test(test_three_nights),
+        cmocka_unit_test(test_ref_dp_oracle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

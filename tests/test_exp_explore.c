@@ -13,6 +13,8 @@
 #include "env_action.h"
 #include "env_sim.h"
 #include "env_transitions.h"
+#include "eng_rng.h"
+#include "exp_gate.h"
 #include "exp_nightly.h"
 #include "ope.h"
 
@@ -366,6 +368,68 @@ static void test_explore_budget_pins_seed(void **state) {
     xfix_free(&x);
 }
 
+/* Thompson mode: the logged probabilities are the exact law of "draw the slope from the demand
+ * fit's posterior, price at the support price nearest the sampled optimum" (checked against a
+ * Monte-Carlo of that recipe), the distributions stay inside every bound, the draw is
+ * reproducible, and on this elastic market (elasticity -2.5: the best price is far below) the
+ * mass lies below the decided price. */
+static void test_explore_thompson(void **state) {
+    (void)state;
+    xfix x;
+    xfix_make(&x);
+    for (int p = 0; p < NP; p++) /* noise, so the slope's posterior has width */
+        for (int t = 0; t < NT - 1; t++) {
+            size_t c = (size_t)p * NT + t;
+            x.h->units[c] = (float)round(x.h->units[c] * exp(0.35 * sin(1.7 * t + 0.3 * p)));
+            x.h->revenue[c] = (float)(x.h->price[c] * x.h->units[c]);
+        }
+    exp_nightly_cfg c = xcfg(7, 1.0f);
+    c.explore.mode = EXP_EXPLORE_THOMPSON;
+    c.explore.max_step = 0.08f;
+    exp_explore_summary s;
+    assert_int_equal(exp_nightly_explore(&c, x.h, &x.res, x.d, NP, &s), 0);
+    check_distributions(&x, &c);
+    assert_int_equal(s.n_pinned, NP / 5);
+    assert_true(s.n_eligible > 0 && s.n_explored > 0);
+    double below = 0, above = 0;
+    for (int p = 0; p < NP; p++) {
+        const exp_nightly_decision *d = &x.d[p];
+        for (int k = 0; k < d->n_support; k++) {
+            if (d->support_price[k] < 1.985) below += d->support_prob[k];
+            if (d->support_price[k] > 1.995) above += d->support_prob[k];
+        }
+    }
+    assert_true(below > 3 * above);
+    /* the exact law against a Monte-Carlo of the recipe, for product 0 (no bound but the band) */
+    exp_gate_fit fit;
+    assert_int_equal(exp_gate_fit_product(x.h, 0, 1.99, (int)c.compare.reward.kind, &fit), 0);
+    assert_true(fit.ok && fit.slope_se > 0);
+    const exp_nightly_decision *d = &x.d[0];
+    assert_true(d->n_support >= 3);
+    double sp[EXP_EXPLORE_MAX_SUPPORT], cnt[EXP_EXPLORE_MAX_SUPPORT] = {0};
+    int n = d->n_support;
+    for (int k = 0; k < n; k++) sp[k] = d->support_price[k];
+    eng_rng rng;
+    eng_rng_seed(&rng, 99);
+    const int N = 200000;
+    const double c0 = isfinite(fit.cost) ? fit.cost : 0;
+    for (int i = 0; i < N; i++) {
+        double b = fit.slope + fit.slope_se * eng_rng_normal(&rng);
+        double target = b < 0 ? 1.99 * (c0 / 1.99 - 1 / b) : 1e9; /* b >= 0: no interior optimum, the highest */
+        int best = 0;
+        for (int k = 1; k < n; k++)
+            if (fabs(sp[k] - target) < fabs(sp[best] - target)) best = k;
+        cnt[best] += 1;
+    }
+    for (int k = 0; k < n; k++) assert_close(cnt[k] / N, d->support_prob[k], 0.006, 0);
+    /* the same seed, the same draws */
+    double p1 = d->price, w1 = d->propensity;
+    xfix_reset(&x);
+    assert_int_equal(exp_nightly_explore(&c, x.h, &x.res, x.d, NP, &s), 0);
+    assert_true(x.d[0].price == p1 && x.d[0].propensity == w1);
+    xfix_free(&x);
+}
+
 /* ---- the nightly with exploration, through PostgreSQL ----------------------------------------- */
 /* 1 when file dir/name contains text. */
 static int file_has(const char *dir, const char *name, const char *text) {
@@ -485,6 +549,7 @@ int main(void) {
         cmocka_unit_test(test_push_and_read_back),
         cmocka_unit_test(test_ope_uses_logged),
         cmocka_unit_test(test_explore_budget_pins_seed),
+        cmocka_unit_test(test_explore_thompson),
         cmocka_unit_test(test_nightly_explores_and_logs),
         cmocka_unit_test(test_migration),
     };

@@ -45,7 +45,8 @@ static int setup(void **state) {
     conn = tdb_create("nightly_mpi");
     tnl_store_sim(conn, NPROD, NDAYS, 1, DAY0, 11);
     /* four products with only the last 14 days: too few training rows for an own model, so
-     * the pooled short-history model (rank 0's) prices them */
+     * the pooled short-history model of their shard prices them (held where a shard's short
+     * products pool too few rows) */
     tdb_exec(conn, "DELETE FROM sales WHERE product_id IN ('SIM000004', 'SIM000009', 'SIM000013', 'SIM000017')"
                    " AND day < DATE '2024-01-01' + 36", 0, NULL);
     tdb_exec(conn, "UPDATE products SET max_change_pct = 3 WHERE product_id IN ('SIM000002', 'SIM000003')", 0, NULL);
@@ -195,7 +196,8 @@ static void test_same_as_one_process(void **state) {
     assert_true(strlen(one) > 0);
     assert_int_equal(tdb_long(conn, "SELECT count(*) FROM price_recommendations WHERE run_id = $1", 1,
                               (const char *const[]){id1}), NPROD);
-    assert_non_null(strstr(slurp(log), "compare: pooled: ")); /* the short-history model trained */
+    /* a short-history pooled model trained (one per shard: "pooled-s<k>of2") */
+    assert_non_null(strstr(slurp(log), "compare: pooled-s"));
     assert_non_null(strstr(slurp(log), "shared networks in 2 data-parallel shards (2 here"));
     assert_decided_on_owners(slurp(log), 1);
     /* rank 0 and rank 1 blank the rows of the products they do not own after the comparison
@@ -209,6 +211,21 @@ static void test_same_as_one_process(void **state) {
     assert_non_null(strstr(out, "from 1 other rank(s)"));
     assert_null(strstr(out, "received 0 products"));
     assert_non_null(strstr(out, "shared networks in 2 data-parallel shards (1 here")); /* rank 0's line */
+    /* each rank builds the features and transitions of its own products only (the cross-product
+     * fits sum every rank's rows): rank 0's share is part of the catalogue, every rank's together
+     * is all of it */
+    {
+        const char *key = "compare: rank 0 of 2: features and transitions of its own ";
+        const char *at = strstr(out, key);
+        long own = -1, cat = 0, rows = 0, all = 0, all_rows = 0;
+        if (!at || sscanf(at + strlen(key), "%ld of %ld products (%ld rows; all ranks: %ld products, %ld rows)", &own,
+                          &cat, &rows, &all, &all_rows) != 5)
+            fail_msg("no line '%s':\n%s", key, out);
+        printf("features and transitions: rank 0 %ld of %ld products (%ld of %ld rows)\n", own, cat, rows, all_rows);
+        assert_true(own > 0 && own < NPROD && rows > 0 && rows < all_rows);
+        assert_int_equal(cat, NPROD);
+        assert_int_equal(all, NPROD);
+    }
     run_row("2024-02-20", id2, sizeof id2, st, sizeof st, sum, sizeof sum);
     assert_string_equal(id1, id2); /* the same night and configuration: the same run */
     assert_string_equal(st, "finished");

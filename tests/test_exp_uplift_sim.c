@@ -78,8 +78,10 @@ static double run_case(int pooled_q, int uplift_ref, int check) {
     cfg.pooled_q = pooled_q;
     cfg.uplift_ref = uplift_ref;
     /* the default preset's promotion flag IS the price cut (a price <= 0.85 x list), not an
-     * exogenous promotion: every period counts (docs/compare.md, "Promotions") */
+     * exogenous promotion: every period counts, and the flag, a function of the action, is not
+     * state for the reward model (docs/compare.md, "Promotions") */
     cfg.like_periods = 0;
+    cfg.promo_state = 0;
     exp_results *r = NULL;
     assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &r), 0);
     truth_ctx tc = {h, lg, (int)floor(cfg.train_frac * NT)};

@@ -77,6 +77,7 @@ typedef struct lane {
     env_sim_market *m;   /* [P] the lane's own market */
     double *prev;        /* [P] the price in force (whole cents) */
     double *price;       /* [P] tonight's price */
+    double *cum;         /* [P] cumulative expected revenue of each product in this lane */
     PGconn *c;
     char dbname[64];
     int created;
@@ -165,8 +166,27 @@ static int lane_nightly(const exp_btl_cfg *cfg, lane *L, const db_history *h, in
     return st;
 }
 
-/* Manual and oracle prices of tonight for lane L.  0 or ENG_EINVAL. */
-static int lane_fixed_rule(const exp_btl_cfg *cfg, lane *L, const env_sim_log *lg, int P) {
+/* The whole-cent price in [lo, hi] with the highest Q of the DP oracle dp at its period t
+ * (exhaustive over cents, or 4000 even points on a very wide interval). */
+static double dp_best_price(const env_sim_dp *dp, int t, double ref, double cbar, double lo, double hi) {
+    double bp = lo, bv = env_sim_dp_q(dp, t, ref, lo, cbar);
+    long long c0 = (long long)ceil(lo * 100 - 1e-9), c1 = (long long)floor(hi * 100 + 1e-9);
+    long long step = c1 - c0 > 4000 ? (c1 - c0) / 4000 + 1 : 1;
+    for (long long c = c0; c <= c1; c += step) {
+        double v = env_sim_dp_q(dp, t, ref, c / 100.0, cbar);
+        if (v > bv) bp = c / 100.0, bv = v;
+    }
+    if (env_sim_dp_q(dp, t, ref, hi, cbar) > bv) bp = hi;
+    return bp;
+}
+
+/* Manual and oracle prices of tonight (night n) for lane L.  The oracle is myopic (the day's
+ * best price within the change limit) unless dp is given (the reference-price family): then the
+ * price, anywhere inside the product's min/max bounds (no change limit), maximises the day's
+ * expected revenue plus the finite-horizon optimum of the nights left (env_sim_dp, solved at the
+ * loop's start, read at the actual reference).  0 or ENG_EINVAL. */
+static int lane_fixed_rule(const exp_btl_cfg *cfg, lane *L, const env_sim_log *lg, int P, env_sim_dp *const *dp,
+                           int n) {
     const double mc = cfg->bt.max_change_pct / 100;
     for (int i = 0; i < P; i++) {
         const env_sim_params *p = &lg->params[i];
@@ -175,12 +195,20 @@ static int lane_fixed_rule(const exp_btl_cfg *cfg, lane *L, const env_sim_log *l
             L->price[i] = p0;
             continue;
         }
-        double lo = fmax(min_price(p0), L->prev[i] * (1 - mc)), hi = fmin(max_price(p0), L->prev[i] * (1 + mc));
+        /* the DP oracle is not held to the change limit: its values assume any allowed price
+           tomorrow, and a plan it cannot follow is not the optimum (measured: held to the limit
+           it fell below manual pricing on ref); free of it, it bounds every lane from above */
+        const int free_step = dp && dp[i];
+        double lo = fmax(min_price(p0), free_step ? 0 : L->prev[i] * (1 - mc));
+        double hi = fmin(max_price(p0), free_step ? INFINITY : L->prev[i] * (1 + mc));
         lo = ceil(lo * 100 - 1e-6) / 100, hi = floor(hi * 100 + 1e-6) / 100;
         if (lo > hi) lo = hi = L->prev[i];
         double bp, bv;
-        int st = env_sim_best_price(p, L->m[i].ref, comp_mean(p, L->m[i].comp_now), lo, hi, &bp, &bv);
-        if (st) return st;
+        if (dp && dp[i]) bp = dp_best_price(dp[i], n, L->m[i].ref, comp_mean(p, L->m[i].comp_now), lo, hi);
+        else {
+            int st = env_sim_best_price(p, L->m[i].ref, comp_mean(p, L->m[i].comp_now), lo, hi, &bp, &bv);
+            if (st) return st;
+        }
         L->price[i] = cents(bp);
     }
     return ENG_OK;
@@ -247,6 +275,7 @@ typedef struct run_ctx {
     env_sim_log *lg;
     lane lanes[EXP_BTL_N_LANE];
     loop_cap cap;
+    env_sim_dp **dp;      /* [P] the DP oracle of each product (reference-price family), or NULL */
     double *units, *traffic, *comp;
     char dir[1100];
 } run_ctx;
@@ -263,7 +292,8 @@ static int lane_open(run_ctx *x, int l, int k, const env_sim_market *base) {
     L->m = eng_malloc((size_t)P * sizeof *L->m);
     L->prev = eng_malloc((size_t)P * sizeof *L->prev);
     L->price = eng_malloc((size_t)P * sizeof *L->price);
-    if (!L->m || !L->prev || !L->price) return ENG_ENOMEM;
+    L->cum = eng_calloc((size_t)P, sizeof *L->cum);
+    if (!L->m || !L->prev || !L->price || !L->cum) return ENG_ENOMEM;
     memcpy(L->m, base, (size_t)P * sizeof *L->m);
     for (int i = 0; i < P; i++) L->prev[i] = cents(x->h->price[(size_t)i * T + T - 1]);
     if (!exp_btl_lane_nightly(L->id)) return ENG_OK;
@@ -286,8 +316,26 @@ static void lane_close(run_ctx *x, lane *L) {
     if (L->c && L->c != x->cfg->bt.conn) db_disconnect(L->c);
     if (L->created && !x->cfg->bt.keep && db_database_drop(x->maint, L->dbname)) ENG_WARN("backtest loop: %s", eng_err_msg());
     if (!x->cfg->bt.keep && L->ckpt[0]) rm_tree(L->ckpt), rm_tree(L->out);
-    free(L->m), free(L->prev), free(L->price);
+    free(L->m), free(L->prev), free(L->price), free(L->cum);
     memset(L, 0, sizeof *L);
+}
+
+/* The DP oracle of every product (x->dp): the finite-horizon optimum of the n_nights days after
+ * the history, undiscounted (the loop's cumulative expected revenue), over 64 even price levels
+ * from the lowest to the highest allowed price, from the market's reference after the history.
+ * 0, ENG_ENOMEM or ENG_EINVAL. */
+static int dp_oracle_open(run_ctx *x, const env_sim_market *base, int n_nights) {
+    const int P = x->h->n_products;
+    if (!(x->dp = eng_calloc((size_t)P, sizeof *x->dp))) return ENG_ENOMEM;
+    for (int i = 0; i < P; i++) {
+        const env_sim_params *p = &x->lg->params[i];
+        double p0 = cents(p->base_price);
+        env_sim_grid g;
+        int st = env_sim_grid_make(&g, ENV_SIM_MAX_LEVELS, min_price(p0) / p->base_price, max_price(p0) / p->base_price);
+        if (!st) st = env_sim_dp_solve_from(p, &g, base[i].t, base[i].ref, n_nights, 1.0, 151, 0, &x->dp[i]);
+        if (st) return st;
+    }
+    return ENG_OK;
 }
 
 /* Sell night n's day in every lane at its prices; import the rows of the nightly lanes. */
@@ -316,6 +364,7 @@ static int sell_day(run_ctx *x, exp_btl_run *run, int n) {
             int st = env_sim_market_step(m, L->price[i], &o);
             if (st) return st;
             rec->exp_revenue += o.exp_revenue, rec->exp_profit += o.exp_profit, rec->exp_traffic += o.exp_traffic;
+            L->cum[i] += o.exp_revenue;
             rec->n_repriced += fabs(L->price[i] - L->prev[i]) >= 0.005;
             x->units[i] = o.units, x->traffic[i] = o.traffic;
             L->prev[i] = L->price[i];
@@ -351,6 +400,14 @@ static int run_one(const exp_btl_cfg *cfg, env_sim_family fam, uint64_t seed, in
         for (int t = 0; t < D && !st; t++) {
             env_sim_outcome o;
             size_t c = (size_t)i * D + t;
+            if (t == D - 1) { /* the shop's current price: the last day of the history is sold at the list
+                                 price, so every lane starts from the same incumbent as manual pricing */
+                x.h->price[c] = cents(x.lg->params[i].base_price);
+                if (!(st = env_sim_market_step(&base[i], x.h->price[c], &o)))
+                    x.h->units[c] = (float)o.units, x.h->traffic[c] = (float)o.traffic, x.h->promo[c] = 0,
+                    x.h->revenue[c] = (float)(x.h->price[c] * o.units);
+                continue;
+            }
             if (!(st = env_sim_market_step(&base[i], x.h->price[c], &o)) && o.units != x.h->units[c])
                 st = eng_err_set(ENG_EINVAL, "backtest loop: the replay of product %d diverged at day %d", i, t);
         }
@@ -376,11 +433,14 @@ static int run_one(const exp_btl_cfg *cfg, env_sim_family fam, uint64_t seed, in
     if ((st = bt_mkdir_p(x.dir))) goto cleanup;
     for (int l = 0; l < EXP_BTL_N_LANE && !st; l++)
         if (run->lanes & (1u << l)) st = lane_open(&x, l, k, base);
+    if (!st && fam == ENV_SIM_FAMILY_REF) st = dp_oracle_open(&x, base, cfg->n_nights);
+    run->oracle_dp = x.dp != NULL;
     for (int n = 0; n < cfg->n_nights && !st; n++) {
         for (int l = 0; l < EXP_BTL_N_LANE && !st; l++) {
             if (!(run->lanes & (1u << l))) continue;
             lane *L = &x.lanes[l];
-            if (!exp_btl_lane_nightly(L->id)) st = lane_fixed_rule(cfg, L, x.lg, P);
+            if (!exp_btl_lane_nightly(L->id))
+                st = lane_fixed_rule(cfg, L, x.lg, P, L->id == EXP_BTL_ORACLE ? x.dp : NULL, n);
             else if (l != EXP_BTL_ENGINE) st = lane_nightly(cfg, L, x.h, n, seed, &x.cap, &run->night[l][n]);
         }
         /* the engine last, so that the capture holds its night when the day is sold */
@@ -395,12 +455,20 @@ static int run_one(const exp_btl_cfg *cfg, env_sim_family fam, uint64_t seed, in
                     e->fqe_warm, e->fqe_cold, e->stages);
         }
     }
+    if (!st) /* harm: products whose cumulative expected revenue in the engine lane is below manual pricing's */
+        for (int i = 0; i < P; i++) {
+            double e = x.lanes[EXP_BTL_ENGINE].cum[i], m = x.lanes[EXP_BTL_MANUAL].cum[i];
+            run->n_worse += e < m * (1 - 1e-9);
+            run->n_worse1 += e < m * 0.99;
+        }
 cleanup:
     for (int l = 0; l < EXP_BTL_N_LANE; l++) lane_close(&x, &x.lanes[l]);
     if (x.dir[0]) rm_tree(x.dir);
     if (x.maint) db_disconnect(x.maint);
     free(x.cap.pushed), free(x.cap.decided), free(x.cap.lo), free(x.cap.hi), free(x.units), free(x.traffic), free(x.comp);
     for (int a = 0; a < EXP_N_AGENTS; a++) free(x.cap.agent[a]);
+    for (int i = 0; x.dp && i < P; i++) env_sim_dp_free(x.dp[i]);
+    free(x.dp);
     free(base);
     db_history_free(x.h);
     env_sim_log_free(x.lg);

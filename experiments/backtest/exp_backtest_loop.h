@@ -71,6 +71,10 @@ typedef struct exp_btl_run {
     uint64_t seed;
     int n_products, n_days, n_nights;
     unsigned lanes;                         /* bit l: lane l ran */
+    int n_worse, n_worse1;                  /* products whose cumulative expected revenue in the
+                                               engine lane is below manual pricing's (by > 1%) */
+    int oracle_dp;                          /* 1: the oracle lane is the DP optimum over the nights
+                                               (reference-price family), 0: myopic */
     exp_btl_night *night[EXP_BTL_N_LANE];   /* [n_nights] per lane that ran, owned */
     double *onestep[EXP_N_AGENTS];          /* engine lane: expected revenue of each agent's
                                                price on the engine's own path, [n_nights] */

@@ -73,9 +73,9 @@ static btl_times engine_times(const exp_btl_run *r, int cpu) {
 }
 
 static void print_run(FILE *f, const exp_btl_run *r) {
-    fprintf(f, "\nfamily %s, seed %llu: %d products, %d days of history, %d nights (%.0f s)\n",
+    fprintf(f, "\nfamily %s, seed %llu: %d products, %d days of history, %d nights (%.0f s); oracle: %s\n",
             env_sim_family_name(r->family), (unsigned long long)r->seed, r->n_products, r->n_days, r->n_nights,
-            r->seconds_total);
+            r->seconds_total, r->oracle_dp ? "DP over the nights (reference state)" : "myopic (the day's best price)");
     fprintf(f, "  expected revenue per night (sum over products, under the truth)\n  %5s", "night");
     for (int l = 0; l < EXP_BTL_N_LANE; l++)
         if (ran(r, l)) fprintf(f, " %12s", exp_btl_lane_name((exp_btl_lane)l));
@@ -116,6 +116,8 @@ static void print_run(FILE *f, const exp_btl_run *r) {
     fprintf(f, "\n  exploration: %d draws over %d nights; cost under the truth %.1f = %.3f%% of the engine's revenue "
                "(the nightly's own estimate %.1f)",
             nx, r->n_nights, exp_btl_explore_share(r) * rev, 100 * exp_btl_explore_share(r), est);
+    fprintf(f, "\n  harm: %d of %d products with a lower cumulative expected revenue than manual pricing's (%d by more "
+               "than 1%%)", r->n_worse, r->n_products, r->n_worse1);
     fprintf(f, "\n  engine nightly: night 1 %.1f s wall, %.1f s cpu (cold); %d warm nights %.1f s wall, %.1f s cpu on "
                "average; warm/cold per night: wall mean %.0f%% max %.0f%%, cpu mean %.0f%% max %.0f%% (goal <= 20%%); "
                "pushed prices read back unlike the decisions: %d\n",
@@ -229,6 +231,9 @@ static json_object *run_json(const exp_btl_run *r) {
     json_object_object_add(o, "days", json_object_new_int(r->n_days));
     json_object_object_add(o, "nights", json_object_new_int(r->n_nights));
     json_object_object_add(o, "seconds_total", json_object_new_double(r->seconds_total));
+    json_object_object_add(o, "oracle", json_object_new_string(r->oracle_dp ? "dp" : "myopic"));
+    json_object_object_add(o, "products_worse_than_manual", json_object_new_int(r->n_worse));
+    json_object_object_add(o, "products_worse_than_manual_1pct", json_object_new_int(r->n_worse1));
     for (int l = 0; l < EXP_BTL_N_LANE; l++) {
         if (!ran(r, l)) continue;
         json_object *x = json_object_new_object();

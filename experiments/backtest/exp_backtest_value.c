@@ -195,7 +195,9 @@ static void print_summary(FILE *f, const exp_bt_result *res, int fam) {
         if (fam < 0 || (int)res->runs[i].family == fam) {
             n++;
             for (int k = 0; k < EXP_BT_N_POL; k++)
-                if (k != EXP_BT_HISTORY) outside += res->runs[i].pol[k].n_outside;
+                if (k != EXP_BT_HISTORY && k != EXP_BT_INCUMBENT) /* not decisions: the price in force can lie outside
+                                                                     the band of a deep promotion */
+                    outside += res->runs[i].pol[k].n_outside;
         }
     fprintf(f, "\nsummary, %s (%d runs): mean [min, max] over runs\n", fam < 0 ? "every family" : env_sim_family_name(fam), n);
     fprintf(f, "  %-10s %22s %22s %22s %22s %22s\n", "policy", "captured (mean)", "captured (pooled)", "made worse",

@@ -12,7 +12,7 @@ static void usage(FILE *f) {
                "                        [--products 300] [--days 120] [--misset LO,HI] [--max-change PCT]\n"
                "                        [--traffic FACTOR] [--promo RATE [--promo-lift LO,HI]]\n"
                "                        [--nights N [--alone LIST|all|none] [--cold] [--html FILE]\n"
-               "                         [--explore SHARE [--explore-step S] [--explore-cost C]]]\n"
+               "                         [--explore SHARE [--explore-step S] [--explore-cost C] [--explore-mode neighbour|thompson]]]\n"
                "                        [--gate-mode 0|1|2] [--gate-level L] [--gate-extend 0|1] [--gate-select L]\n"
                "                        [--gate-support W]\n"
                "                        [--db CONNINFO] [--keep] [--out DIR] [--device auto|cpu|cuda]\n"
@@ -28,7 +28,7 @@ static void usage(FILE *f) {
                "  night's prices sold under the truth and loaded for the next; lanes engine, manual, oracle and\n"
                "  each agent alone (--alone dqn,ddpg,linucb,fixed; the default all); --cold: no checkpoints;\n"
                "  --html FILE: the cumulative curves (default <out>/loop.html); --explore SHARE: the engine's logged\n"
-               "  exploration (nightly.explore.share; -step, -cost: .max_step, .max_cost), its cost under the truth.\n");
+               "  exploration (nightly.explore.share; -step, -cost, -mode: .max_step, .max_cost, .mode), its cost under the truth.\n");
 }
 
 /* "logit,ce" / "all" into cfg->families.  0 or ENG_EINVAL. */
@@ -150,6 +150,10 @@ int exp_cmd_backtest(int argc, char **argv) {
             else if (!strcmp(a, "--explore")) lc.explore.share = x;
             else if (!strcmp(a, "--explore-step")) lc.explore.max_step = x;
             else lc.explore.max_cost = x;
+        } else if (!strcmp(a, "--explore-mode")) {
+            if (!strcmp(v, "neighbour") || !strcmp(v, "0")) lc.explore.mode = EXP_EXPLORE_NEIGHBOUR;
+            else if (!strcmp(v, "thompson") || !strcmp(v, "1")) lc.explore.mode = EXP_EXPLORE_THOMPSON;
+            else st = eng_err_set(ENG_EINVAL, "--explore-mode: expected neighbour or thompson");
         }
         else if (!strcmp(a, "--db")) cfg.conninfo = v;
         else if (!strcmp(a, "--out")) cfg.out_dir = v;

@@ -32,6 +32,8 @@ static const agt_cfg_field nightly_fields[] = {
      "largest exploration step, share of the decided price"},
     {"explore.max_cost", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, explore.max_cost),
      "exploration budget: expected revenue given up, share of the night's expected revenue"},
+    {"explore.mode", AGT_CFG_INT, offsetof(exp_nightly_cfg, explore.mode),
+     "how an explored price is drawn: 0 neighbouring levels (uniform), 1 Thompson (posterior sampling)"},
 };
 #define N_NIGHTLY_FIELDS ((int)(sizeof nightly_fields / sizeof nightly_fields[0]))
 
@@ -159,9 +161,10 @@ static void print_summary(const exp_nightly_summary *s, int dry_run) {
     int n_rep = s->n_up + s->n_down;
     if (n_rep)
         printf("  new prices charged before: in a normal period %d, only in promotion periods %d (%.0f%% of the %d "
-               "repriced), never %d; expected uplifts capped at what the history makes plausible %d\n",
+               "repriced), never %d; expected uplifts capped at what the history makes plausible %d, still above the "
+               "product's mean period %d (reasons |uplift_capped, |uplift_above_mean, |promo_only_price)\n",
                s->n_seen[EXP_SEEN_NORMAL], s->n_seen[EXP_SEEN_PROMO_ONLY], 100.0 * s->n_seen[EXP_SEEN_PROMO_ONLY] / n_rep,
-               n_rep, s->n_seen[EXP_SEEN_NEVER], s->n_capped);
+               n_rep, s->n_seen[EXP_SEEN_NEVER], s->n_capped, s->n_above_mean);
     if (s->explore.on)
         printf("  exploration: %d of %d eligible products explored (probability %.4g; %d pinned, %d without a "
                "neighbour); expected revenue given up %.4g per period = %.3f%% of %.4g\n",

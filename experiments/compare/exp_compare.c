@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "eng_h5.h"
+#include "eng_par.h"
 #include "eng_stage.h"
 #include "eng_util.h"
 #include "exp_compare_int.h"
@@ -22,13 +23,15 @@ void exp_compare_last_warm(int *loaded, int *fresh) {
     if (fresh) *fresh = warm_fresh;
 }
 
-/* Fit c->qm (ope_qmodel.h) on every product's training transitions.  Returns 0, ENG_EINVAL
- * (no usable training rewards), ENG_ENUM (singular), ENG_ENOMEM. */
+/* Fit c->qm (ope_qmodel.h) on every product's training transitions (MPI: each rank's own
+ * products, the pooled sums over every rank: collective).  Returns 0, ENG_EINVAL (no usable
+ * training rewards), ENG_ENUM (singular), ENG_ENOMEM, or the exchange's failure. */
 static int cmp_qmodel_fit(cmp_ctx *c) {
     const exp_compare_cfg *cfg = c->cfg;
     ope_qmodel_data d = {c->tr, c->off, c->h->n_products, c->F, c->K, &cfg->grid, c->train_end, cfg->min_history,
                          cfg->eval_all && cfg->ope.cross_folds > 1 ? cfg->ope.cross_folds : 1, cfg->ope.ridge_lambda,
                          cmp_ope_seed(cfg), NULL, NULL, 0, NULL};
+    if (cfg->shard_count > 1) d.use = c->mine, d.over_ranks = 1; /* MPI: each rank its own rows */
     free(c->row_promo);
     c->row_promo = NULL;
     if (cfg->promo_state && c->h->promo && c->tr->n) { /* the priced period's promotion flag of every row, as state */
@@ -228,12 +231,30 @@ static int norm_read(feat_norm *nm, const char *path) {
     return rc;
 }
 
+/* Fit the normalisation on the training window: every product in one process; under MPI each
+ * rank's own products, summed over every rank (collective).  0 or a status. */
+static int norm_fit(cmp_ctx *c) {
+    const int P = c->h->n_products;
+    if (c->cfg->shard_count <= 1) return feat_norm_fit(&c->norm, c->h, NULL, 0, 0, c->train_end);
+    int *own = malloc((size_t)(P ? P : 1) * sizeof *own), n = 0;
+    int rc = eng_par_agree(own ? ENG_OK : eng_err_set(ENG_ENOMEM, "compare: out of memory"));
+    if (rc) {
+        free(own);
+        return rc;
+    }
+    for (int p = 0; p < P; p++)
+        if (c->mine[p]) own[n++] = p;
+    rc = feat_norm_fit_ex(&c->norm, c->h, own, n, 0, c->train_end, 1);
+    free(own);
+    return rc;
+}
+
 /* The normalisation: reuse norm.h5 of the source folder (ckpt_from, else ckpt_dir) when present
  * and of this layout (so warm-started agents see states scaled as in training), else fit on the
  * training window; then save it into ckpt_dir (unless it was read from there).  A bad file is
  * reported in one line and refit, never copied forward. */
 static int norm_prepare(cmp_ctx *c) {
-    int rc, loaded = 0;
+    int rc, loaded = 0, same = 0;
     char path[4096], src[4096], tmp[4200];
     if (c->cfg->ckpt_dir) {
         snprintf(src, sizeof src, "%s/norm.h5", ckpt_src(c));
@@ -243,13 +264,19 @@ static int norm_prepare(cmp_ctx *c) {
                 ENG_INFO("compare: using the stored normalisation %s (periods %d..%d)", src, c->norm.t_begin,
                          c->norm.t_end);
                 loaded = 1;
-                if (!strcmp(src, path)) return 0;
+                same = !strcmp(src, path);
             } else {
                 ENG_WARN("compare: %s unusable (%s); fitting a new normalisation", src, eng_err_msg());
             }
         }
     }
-    if (!loaded && (rc = feat_norm_fit(&c->norm, c->h, NULL, 0, 0, c->train_end))) return rc;
+    if (c->cfg->shard_count > 1) { /* MPI: every rank reads the stored one, or every rank fits */
+        int64_t all = loaded;
+        if ((rc = eng_par_allreduce_i64(&all, 1, ENG_PAR_MIN))) return rc;
+        loaded = (int)all;
+    }
+    if (loaded && same) return 0;
+    if (!loaded && (rc = norm_fit(c))) return rc;
     if (!c->cfg->ckpt_dir || (c->cfg->shard_count > 1 && c->cfg->shard_index != 0)) return 0; /* MPI: rank 0 saves */
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -283,6 +310,8 @@ static int group_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
     if (own_nets) {
         if (g->loaded) warm_loaded++;
         else warm_fresh++;
+    } else {
+        ENG_INFO("compare: %s: the shared networks (compare.shared, no fine-tuning)", g->name);
     }
     if (!g->loaded && (rc = cmp_group_create_agents(c, g, keys))) return rc;
     agt_linucb_cfg lc = cfg->linucb;
@@ -547,6 +576,19 @@ static int results_alloc(cmp_ctx *c) {
     return 0;
 }
 
+/* MPI: the reward counters (the reward text of the report) summed over every rank.  0 or the
+ * exchange's failure. */
+static int reward_info_reduce(env_reward_info *ri) {
+    int64_t v[7] = {ri->n_products, ri->n_fallback_products, ri->n_periods, ri->n_present, ri->n_traffic_missing,
+                    ri->n_traffic_zero, ri->n_defined};
+    int rc = eng_par_allreduce_i64(v, 7, ENG_PAR_SUM);
+    if (rc) return rc;
+    ri->n_products = (long)v[0], ri->n_fallback_products = (long)v[1], ri->n_periods = (long)v[2];
+    ri->n_present = (long)v[3], ri->n_traffic_missing = (long)v[4], ri->n_traffic_zero = (long)v[5];
+    ri->n_defined = (long)v[6];
+    return ENG_OK;
+}
+
 /* Stage 1: features, rewards, transitions (c->tr, c->off), the reward text, the per-row sums
  * and the pooled reward model of DM / DR (training rows only; a failure other than memory
  * falls back to per-product ridge models).  Returns 0 or the failure. */
@@ -565,7 +607,24 @@ static int cmp_prepare(cmp_ctx *c) {
     tc.t_begin = 0;
     tc.t_end = -1;
     tc.norm = &c->norm;
-    if ((rc = env_transitions_build(h, &tc, &c->tr))) return rc;
+    if (cfg->shard_count > 1) { /* MPI: this rank's products' rows; the pooled fits over every rank */
+        tc.use = c->mine;
+        tc.behaviour.over_ranks = 1;
+        tc.behaviour.n_catalogue = h->n_products;
+    }
+    rc = env_transitions_build(h, &tc, &c->tr);
+    if (cfg->shard_count > 1 && !(rc = eng_par_agree(rc))) rc = reward_info_reduce(&c->tr->reward_info);
+    if (rc) return rc;
+    if (cfg->shard_count > 1) { /* what this rank built, and every rank together */
+        int64_t v[4] = {0, (int64_t)c->tr->n, 0, 0};
+        for (int p = 0; p < h->n_products; p++) v[0] += c->mine[p];
+        v[2] = v[0], v[3] = v[1];
+        if ((rc = eng_par_allreduce_i64(v + 2, 2, ENG_PAR_SUM))) return rc;
+        ENG_INFO("compare: rank %d of %d: features and transitions of its own %lld of %d products (%lld rows; all "
+                 "ranks: %lld products, %lld rows)",
+                 cfg->shard_index, cfg->shard_count, (long long)v[0], h->n_products, (long long)v[1],
+                 (long long)v[2], (long long)v[3]);
+    }
     eng_stage_end("cmp.transitions", sm);
     c->off = calloc((size_t)h->n_products + 1, sizeof *c->off);
     if (!c->off) return eng_err_set(ENG_ENOMEM, "compare: out of memory");
@@ -587,7 +646,7 @@ static int cmp_prepare(cmp_ctx *c) {
     int qst = cfg->pooled_q ? cmp_qmodel_fit(c) : 0;
     eng_stage_end("cmp.qmodel", sm);
     if (qst) {
-        if (qst == ENG_ENOMEM) return qst;
+        if (qst == ENG_ENOMEM || (cfg->shard_count > 1 && eng_par_broken())) return qst;
         ENG_WARN("compare: no pooled reward model (%s): per-product ridge models instead", eng_err_msg());
         eng_err_clear();
     }
@@ -646,10 +705,11 @@ static int cmp_run_own(cmp_ctx *c, const int *own_all, int n_own_all, cmp_progre
     return rc;
 }
 
-/* Stage 2b: the products with too little history share one pooled model when the pooled rows
- * reach min_history; otherwise every agent holds their incumbent price.  Returns 0 or the
- * first failure. */
-static int cmp_run_short(cmp_ctx *c, int *shortp, int n_short, int n_own, long pooled_rows, cmp_progress *pg) {
+/* Stage 2b: the products with too little history (of one shard) share one pooled model (stream
+ * key `key`, checkpoint stem `name`) when the pooled rows reach min_history; otherwise every
+ * agent holds their incumbent price.  Returns 0 or the first failure. */
+static int cmp_run_short(cmp_ctx *c, int *shortp, int n_short, uint64_t key, long pooled_rows, const char *name,
+                         cmp_progress *pg) {
     const exp_compare_cfg *cfg = c->cfg;
     cmp_group g;
     memset(&g, 0, sizeof g);
@@ -676,8 +736,8 @@ static int cmp_run_short(cmp_ctx *c, int *shortp, int n_short, int n_own, long p
         g.P = 1;
         g.prod = shortp;
         g.pooled = 1;
-        snprintf(g.name, sizeof g.name, "pooled");
-        const uint64_t key = (uint64_t)n_own;
+        snprintf(g.name, sizeof g.name, "%s", name);
+        ENG_INFO("compare: %s: one model for %d short-history products (%ld training rows)", name, n_short, pooled_rows);
         if ((rc = group_train(c, &g, &key))) goto done;
         double te = eng_now();
         c->res->seconds_train += te - ts;
@@ -693,6 +753,34 @@ static int cmp_run_short(cmp_ctx *c, int *shortp, int n_short, int n_own, long p
     eng_stage_end("cmp.short", sm);
 done:
     group_free_agents(&g);
+    return rc;
+}
+
+/* The short-history products per shard (cmp_shard_count shards; under MPI this rank's shard
+ * only): each shard's short products share one pooled model (one shard: all of them, as
+ * before), stream key n_own + shard.  ntr [n_products] the training-row counts.  Returns 0 or
+ * the first failure. */
+static int cmp_run_short_shards(cmp_ctx *c, const int *shortp, int n_short, int n_own, const int64_t *ntr,
+                                cmp_progress *pg) {
+    const exp_compare_cfg *cfg = c->cfg;
+    const int S = cmp_shard_count(c);
+    int rc = ENG_OK;
+    int *sp = malloc((size_t)(n_short ? n_short : 1) * sizeof *sp);
+    if (!sp) return eng_err_set(ENG_ENOMEM, "compare: out of memory");
+    for (int s = 0; s < S && !rc; s++) {
+        if (cfg->shard_count > 1 && s != cfg->shard_index) continue;
+        int m = 0;
+        long rows = 0;
+        for (int i = 0; i < n_short; i++)
+            if (S <= 1 || c->owner[shortp[i]] == s) sp[m++] = shortp[i], rows += (long)ntr[shortp[i]];
+        if (!m) continue;
+        char name[32];
+        if (S <= 1) snprintf(name, sizeof name, "pooled");
+        else if (cfg->shard_count > 1) snprintf(name, sizeof name, "r%dof%d-pooled", s, S);
+        else snprintf(name, sizeof name, "pooled-s%dof%d", s, S);
+        rc = cmp_run_short(c, sp, m, (uint64_t)n_own + (uint64_t)s, rows, name, pg);
+    }
+    free(sp);
     return rc;
 }
 
@@ -723,6 +811,7 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
     int rc;
     cmp_ctx c;
     int *own = NULL, *shortp = NULL;
+    int64_t *ntr = NULL; /* [n_products] training rows of each product (every rank's) */
     int gathered = 0; /* MPI: the ranks have agreed (a failure before must still tell them) */
     warm_loaded = warm_fresh = 0;
     if (!out) return eng_err_set(ENG_EINVAL, "exp_compare_run: NULL out");
@@ -735,6 +824,19 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
         return rc;
     }
     if ((rc = results_alloc(&c))) goto fail;
+    /* which shard (MPI: rank) owns each product: FNV-1a 64 of its id (exp_compare_shard.c) */
+    c.mine = calloc((size_t)h->n_products, 1);
+    c.owner = calloc((size_t)h->n_products, sizeof *c.owner);
+    c.has_eval = calloc((size_t)h->n_products, 1);
+    if (!c.mine || !c.owner || !c.has_eval) {
+        rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
+        goto fail;
+    }
+    for (int p = 0; p < h->n_products; p++) {
+        c.owner[p] = cmp_shard_owner(&c, p);
+        c.res->products[p].rank = cfg->shard_count <= 1 ? 0 : c.owner[p];
+        c.mine[p] = cfg->shard_count <= 1 || c.owner[p] == cfg->shard_index;
+    }
 
     /* 1. features, rewards, transitions, the reward model */
     double t0 = eng_now();
@@ -742,28 +844,21 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
     c.res->seconds_features = eng_now() - t0;
     if (progress) progress(ctx, "features", h->n_products, h->n_products);
 
-    /* 2. partition: own models vs the pooled fallback */
+    /* 2. partition: own models vs the pooled fallback (MPI: the training-row counts of every
+     * rank's products, so every rank has the same lists and stream keys) */
     own = malloc((size_t)h->n_products * sizeof *own);
     shortp = malloc((size_t)h->n_products * sizeof *shortp);
-    c.mine = calloc((size_t)h->n_products, 1);
-    c.owner = calloc((size_t)h->n_products, sizeof *c.owner);
-    if (!own || !shortp || !c.mine || !c.owner) {
-        rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
-        goto fail;
-    }
+    ntr = calloc((size_t)h->n_products + 1, sizeof *ntr);
+    if (!own || !shortp || !ntr) rc = eng_err_set(ENG_ENOMEM, "compare: out of memory");
+    if (cfg->shard_count > 1) rc = eng_par_agree(rc);
+    if (rc) goto fail;
+    for (int p = 0; p < h->n_products; p++)
+        for (size_t r = c.off[p]; r < c.off[p + 1]; r++) ntr[p] += cmp_is_train(&c, r);
+    if (cfg->shard_count > 1 && (rc = eng_par_allreduce_i64(ntr, h->n_products, ENG_PAR_SUM))) goto fail;
     int n_own = 0, n_short = 0;
-    long pooled_rows = 0;
     for (int p = 0; p < h->n_products; p++) {
-        long n = 0;
-        for (size_t r = c.off[p]; r < c.off[p + 1]; r++) n += cmp_is_train(&c, r);
-        if (n >= cfg->min_history) own[n_own++] = p;
-        else {
-            shortp[n_short++] = p;
-            pooled_rows += n;
-        }
-        c.owner[p] = cmp_shard_owner(&c, p, n < cfg->min_history);
-        c.res->products[p].rank = cfg->shard_count <= 1 ? 0 : c.owner[p];
-        c.mine[p] = cfg->shard_count <= 1 || c.owner[p] == cfg->shard_index;
+        if (ntr[p] >= cfg->min_history) own[n_own++] = p;
+        else shortp[n_short++] = p;
     }
     cmp_progress pg = {progress, ctx, 0};
     if (cfg->shared && n_own > 0) {
@@ -778,7 +873,9 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
         c.res->seconds_train += eng_now() - ts;
     }
     rc = cmp_run_own(&c, own, n_own, &pg);
-    if (!rc && n_short && c.mine[shortp[0]]) rc = cmp_run_short(&c, shortp, n_short, n_own, pooled_rows, &pg);
+    if (!rc && n_short) rc = cmp_run_short_shards(&c, shortp, n_short, n_own, ntr, &pg);
+    for (int p = 0; p < h->n_products; p++) /* FQE's sample: who has evaluation rows (own products) */
+        for (size_t r = c.off[p]; c.mine[p] && !c.has_eval[p] && r < c.off[p + 1]; r++) c.has_eval[p] = cmp_is_eval(&c, r);
     if (cfg->shard_count > 1) { /* every rank, failed or not */
         eng_stage_mark sm = eng_stage_begin();
         rc = cmp_shard_gather(&c, rc);
@@ -822,6 +919,8 @@ fail:
     free(c.resn_p);
     free(c.mine);
     free(c.owner);
+    free(c.has_eval);
+    free(ntr);
     free(c.off);
     free(own);
     free(shortp);

@@ -39,9 +39,7 @@ static int agent_action(const cmp_ctx *c, const exp_product_result *pr, int a, i
 static int fqe_eligible(const cmp_ctx *c, int p) {
     const exp_product_result *pr = &c->res->products[p];
     if (pr->status != EXP_OK && pr->status != EXP_DIVERGED) return 0;
-    for (size_t r = c->off[p]; r < c->off[p + 1]; r++)
-        if (cmp_is_eval(c, r)) return 1;
-    return 0;
+    return c->has_eval[p]; /* its owner's rows (exchanged under MPI) */
 }
 
 typedef struct fqe_buf {

@@ -37,7 +37,10 @@ typedef struct cmp_ctx {
     unsigned char *mine;   /* [n_products] 1: this rank trains and evaluates the product (all
                               1 in one process; exp_compare_shard.c under MPI) */
     int *owner;            /* [n_products] the product's shard (cmp_shard_count shards; its rank
-                              under MPI): FQE's chunks are formed per shard */
+                              under MPI): FQE's chunks and the short products' pooled models are
+                              formed per shard */
+    unsigned char *has_eval; /* [n_products] 1: the product has evaluation rows (its owner's
+                              count, exchanged under MPI: FQE's sample is drawn from it) */
     /* DQN / DDPG learning (exp_compare_agents.c, cmp_agents_prepare) */
     int SA;                /* state width the DQN / DDPG see: FEAT_AGENT_N or F */
     float *ast, *anx;      /* [tr->n][SA] agent states s, s' (agent_state = 1; else NULL) */
@@ -175,9 +178,8 @@ void cmp_residual_total(cmp_ctx *c);
 
 /* MPI (exp_compare_shard.c, docs/mpi.md): the shard (under MPI: the rank) that trains and
  * evaluates product p when the run is split over cmp_shard_count shards: FNV-1a 64 of the
- * product id modulo the count; products with too short a history (the pooled model) belong to
- * shard 0. */
-int cmp_shard_owner(const cmp_ctx *c, int p, int is_short);
+ * product id modulo the count (the short-history products too: one pooled model per shard). */
+int cmp_shard_owner(const cmp_ctx *c, int p);
 /* The shard (0 .. count-1) of product p among `count`: FNV-1a 64 of its id modulo count (the
  * same hash as cmp_shard_owner, so shard r of the shared networks is rank r's products). */
 int cmp_shard_of(const cmp_ctx *c, int p, int count);

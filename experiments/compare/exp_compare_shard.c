@@ -1,11 +1,10 @@
 /* exp_compare_shard.c - the comparison split over the ranks of an MPI run (docs/mpi.md).
  *
- * Every rank holds the whole history and fits the cross-product models (normalisation,
- * behaviour, pooled reward model) itself: same data, same code, bit-identical results; the
- * shared networks train data-parallel, one shard per rank (exp_compare_agents.c).  The
- * per-product work (training in model groups, per-product OPE) is split: rank r takes the
- * products whose FNV-1a 64 hash of the id is r modulo the rank count, rank 0 also the
- * short-history products of the pooled model.  A product's random streams are keyed by its
+ * Rank r owns the products whose FNV-1a 64 hash of the id is r modulo the rank count: it
+ * builds only their features and transitions, trains and evaluates them (the short-history
+ * ones on its own pooled model); the cross-product fits (normalisation, behaviour, pooled
+ * reward model) sum every rank's rows exactly (over_ranks) and the shared networks train
+ * data-parallel, one shard per rank (exp_compare_agents.c).  A product's random streams are keyed by its
  * catalogue position (agt_*_cfg.keys), never by its group or slot, so its model and its OPE
  * are the same on any rank.  cmp_shard_gather then gives rank 0 every product's whole results
  * and every other rank every product's status and prices (all FQE needs);
@@ -39,11 +38,7 @@ int cmp_shard_count(const cmp_ctx *c) {
     return cfg->shard_count > 1 ? cfg->shard_count : cfg->shared_shards > 1 ? cfg->shared_shards : 1;
 }
 
-int cmp_shard_owner(const cmp_ctx *c, int p, int is_short) {
-    const int K = cmp_shard_count(c);
-    if (K <= 1 || is_short) return 0;
-    return cmp_shard_of(c, p, K);
-}
+int cmp_shard_owner(const cmp_ctx *c, int p) { return cmp_shard_of(c, p, cmp_shard_count(c)); }
 
 int cmp_shard_of(const cmp_ctx *c, int p, int count) {
     return count <= 1 ? 0 : (int)(fnv1a(c->h->product_id[p]) % (uint64_t)count);
@@ -60,13 +55,16 @@ static int8_t qsrc_code(const char *s) {
 }
 
 /* One product's record: index, the result struct (its pointers are not used), q_source
- * codes, trajectories, the per-row sums, ESS and residual parts. */
+ * codes, trajectories, the per-row sums, ESS and residual parts, its reward-model scale and
+ * whether it has evaluation rows. */
 typedef struct shard_head {
     int32_t p;
     int8_t qsrc[2 * EXP_N_AGENTS];
     exp_product_result pr;
     double sums[EXP_N_AGENTS * CMP_S_COUNT], ess[EXP_N_AGENTS], res2;
+    double qscale; /* the pooled reward model's scale of the product (its owner's rows) */
     long resn;
+    int32_t has_eval; /* evaluation rows (FQE's sample) */
 } shard_head;
 
 static size_t rec_size(const cmp_ctx *c) { return sizeof(shard_head) + (size_t)(1 + EXP_N_AGENTS) * c->T * sizeof(float); }
@@ -85,6 +83,8 @@ static void rec_pack(const cmp_ctx *c, int p, char *out) {
     memcpy(hd.ess, c->ess_p + (size_t)p * EXP_N_AGENTS, sizeof hd.ess);
     hd.res2 = c->res2_p[p];
     hd.resn = c->resn_p[p];
+    hd.qscale = c->qm.D > 0 ? c->qm.scale[p] : 0.0;
+    hd.has_eval = c->has_eval[p];
     memcpy(out, &hd, sizeof hd);
     float *f = (float *)(void *)(out + sizeof hd);
     memcpy(f, pr->hist_price, (size_t)c->T * sizeof *f);
@@ -112,6 +112,8 @@ static int rec_unpack(cmp_ctx *c, const char *in) {
     memcpy(c->ess_p + (size_t)hd.p * EXP_N_AGENTS, hd.ess, sizeof hd.ess);
     c->res2_p[hd.p] = hd.res2;
     c->resn_p[hd.p] = hd.resn;
+    if (c->qm.D > 0) c->qm.scale[hd.p] = hd.qscale; /* the shrinkage's reward-scale units */
+    c->has_eval[hd.p] = (unsigned char)(hd.has_eval != 0);
     const float *f = (const float *)(const void *)(in + sizeof hd);
     memcpy(pr->hist_price, f, (size_t)c->T * sizeof *f);
     for (int a = 0; a < EXP_N_AGENTS; a++) memcpy(pr->agent_price[a], f + (size_t)(1 + a) * c->T, (size_t)c->T * sizeof *f);
@@ -121,7 +123,7 @@ static int rec_unpack(cmp_ctx *c, const char *in) {
 /* What the other ranks need of a product for FQE (exp_compare_fqe.c): its status and every
  * agent's price, then its agents' price trajectories (EXP_N_AGENTS x T floats). */
 typedef struct shard_brief {
-    int32_t p, status;
+    int32_t p, status, has_eval, pad;
     double price[EXP_N_AGENTS];
 } shard_brief;
 
@@ -131,7 +133,7 @@ static void brief_pack(const cmp_ctx *c, int p, char *out) {
     const exp_product_result *pr = &c->res->products[p];
     shard_brief b;
     memset(&b, 0, sizeof b);
-    b.p = p, b.status = (int32_t)pr->status;
+    b.p = p, b.status = (int32_t)pr->status, b.has_eval = c->has_eval[p];
     memcpy(b.price, pr->price, sizeof b.price);
     memcpy(out, &b, sizeof b);
     for (int a = 0; a < EXP_N_AGENTS; a++)
@@ -144,6 +146,7 @@ static int brief_unpack(cmp_ctx *c, const char *in) {
     if (b.p < 0 || b.p >= c->res->n_products) return eng_err_set(ENG_EFORMAT, "compare: rank sent product %d", b.p);
     exp_product_result *pr = &c->res->products[b.p];
     pr->status = (exp_status)b.status;
+    c->has_eval[b.p] = (unsigned char)(b.has_eval != 0);
     memcpy(pr->price, b.price, sizeof b.price);
     for (int a = 0; a < EXP_N_AGENTS; a++)
         memcpy(pr->agent_price[a], in + sizeof b + (size_t)a * c->T * sizeof(float), (size_t)c->T * sizeof(float));

@@ -231,6 +231,7 @@ static int write_recs_json(FILE *f, void *vctx) {
         json_object_object_add(seen, exp_seen_name(k), json_object_new_int(s->n_seen[k]));
     json_object_object_add(sm, "repriced_new_price_seen", seen);
     json_object_object_add(sm, "n_uplift_capped", json_object_new_int(s->n_capped));
+    json_object_object_add(sm, "n_uplift_above_mean", json_object_new_int(s->n_above_mean));
     json_object_object_add(sm, "gate", json_object_new_string(exp_gate_mode_name(c->gate_mode)));
     json_object_object_add(sm, "n_partial_moves", json_object_new_int(s->n_partial));
     json_object_object_add(sm, "exploration", exp_explore_summary_json(&s->explore));
@@ -256,6 +257,7 @@ static int write_recs_json(FILE *f, void *vctx) {
         json_object_object_add(o, "mean_per_period", jnum(d->mean_period));
         json_object_object_add(o, "plausible_per_period", jnum(d->plausible));
         json_object_object_add(o, "uplift_capped", json_object_new_boolean(d->capped));
+        json_object_object_add(o, "uplift_above_mean", json_object_new_boolean(exp_nightly_above_mean(d)));
         json_object_object_add(o, "evidence", json_object_new_string(d->hold >= 0 ? "none" : d->by_model ? "demand_model" : "ope"));
         json_object_object_add(o, "move_share", jnum(d->hold < 0 ? d->frac : NAN));
         exp_explore_decision_json(o, d, r->price_scale);
@@ -300,8 +302,9 @@ static char *config_text(const exp_nightly_cfg *cfg) {
     for (int i = 0; i < cfg->n_products; i++) o += (size_t)snprintf(t + o, len - o, "%s%s", i ? "," : "", cfg->products[i]);
     o += (size_t)snprintf(t + o, len - o, "\n");
     if (cfg->explore.share > 0) /* only when on: the run id of a run without exploration is unchanged */
-        snprintf(t + o, len - o, "nightly.explore.share = %g\nnightly.explore.max_step = %g\nnightly.explore.max_cost = %g\n",
-                 cfg->explore.share, cfg->explore.max_step, cfg->explore.max_cost);
+        snprintf(t + o, len - o, "nightly.explore.share = %g\nnightly.explore.max_step = %g\nnightly.explore.max_cost = %g\n%s",
+                 cfg->explore.share, cfg->explore.max_step, cfg->explore.max_cost,
+                 cfg->explore.mode == EXP_EXPLORE_THOMPSON ? "nightly.explore.mode = 1\n" : "");
     free(ct);
     return t;
 }
@@ -383,9 +386,10 @@ static int nightly_prepare(nightly_run *r) {
         return eng_err_set(ENG_EINVAL, "nightly: window_days must be >= 0, min_periods >= 1, 0 < gate_level < 1, "
                                        "gate_mode 0 (ope), 1 (model) or 2 (both), 1 <= gate_steps <= 20");
     if (!(cfg->explore.share >= 0 && cfg->explore.share <= 1) || !(cfg->explore.max_step > 0 && cfg->explore.max_step < 1) ||
-        !(cfg->explore.max_cost >= 0 && cfg->explore.max_cost <= 1))
-        return eng_err_set(ENG_EINVAL, "nightly: explore.share must be in [0, 1], explore.max_step in (0, 1) and "
-                           "explore.max_cost in [0, 1]");
+        !(cfg->explore.max_cost >= 0 && cfg->explore.max_cost <= 1) ||
+        (cfg->explore.mode != EXP_EXPLORE_NEIGHBOUR && cfg->explore.mode != EXP_EXPLORE_THOMPSON))
+        return eng_err_set(ENG_EINVAL, "nightly: explore.share must be in [0, 1], explore.max_step in (0, 1), "
+                           "explore.max_cost in [0, 1] and explore.mode 0 or 1");
     if ((st = exp_compare_cfg_check(&cfg->compare))) return st;
     if ((st = env_guard_cfg_check(&cfg->compare.guard))) return st;
     if ((st = eng_backend_select(cfg->compare.device, &r->be))) return st;
@@ -518,6 +522,7 @@ static void count_decision(exp_nightly_summary *sum, const decision *d) {
         else sum->n_same++;
         if (cents != 0) sum->n_seen[d->seen]++;
         sum->n_capped += d->capped;
+        sum->n_above_mean += exp_nightly_above_mean(d);
         sum->n_partial += d->frac < 0.999;
         sum->n_by_model += d->by_model;
     }

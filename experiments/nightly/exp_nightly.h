@@ -61,7 +61,16 @@ typedef struct exp_explore_cfg {
     float max_step;  /* largest exploration step, a share of the decided price: 0.05 */
     float max_cost;  /* budget: expected revenue given up, a share of the night's expected
                         revenue at the decided prices (the engine's own demand estimate): 0.01 */
+    int mode;        /* exp_explore_mode: how an explored product's price is drawn */
 } exp_explore_cfg;
+
+/* How an explored product's price is drawn (nightly.explore.mode). */
+typedef enum {
+    EXP_EXPLORE_NEIGHBOUR = 0, /* uniformly among the neighbouring grid levels (epsilon-greedy) */
+    EXP_EXPLORE_THOMPSON = 1   /* posterior sampling: the price slope drawn from the product's
+                                  demand fit (exp_gate_fit), the price nearest the sampled optimum
+                                  among the support inside max_step (exp_explore_thompson) */
+} exp_explore_mode;
 
 /* Neighbouring levels on each side a product's exploration may reach, at most. */
 #define EXP_EXPLORE_MAX_SIDE 4
@@ -171,6 +180,8 @@ typedef struct exp_nightly_summary {
     int n_seen[4];            /* repriced products by where the history charged the new price
                                  (EXP_SEEN_*): normal period, only promotion periods, never */
     int n_capped;             /* deployments whose expected uplift was capped at the plausible */
+    int n_above_mean;         /* deployments whose expected uplift (after the cap) exceeds the
+                                 product's mean revenue per period (reason |uplift_above_mean) */
     int n_partial;            /* deployments taking part of the agent's move (exp_gate.h) */
     int n_by_model;           /* deployments on the demand model's evidence */
     exp_explore_summary explore; /* logged exploration (zero when off) */
@@ -184,7 +195,8 @@ typedef struct exp_nightly_summary {
     int n_ranks;              /* MPI ranks of the run (1 without mpirun) */
     int rank_lost;            /* the run failed because a rank failed, died or did not answer */
     int n_decided_here;       /* products this process decided (its own: docs/mpi.md) */
-    int *n_decided_by_rank;   /* rank 0: [n_ranks] products each rank decided (owned) */
+    int *n_decided_by_rank;   /* rank 0 under MPI: [n_ranks] products each rank decided (owned;
+                                 NULL in one process: n_decided_here) */
 } exp_nightly_summary;
 
 void exp_nightly_summary_free(exp_nightly_summary *s); /* frees failed[]; safe when zeroed */
@@ -252,6 +264,10 @@ typedef struct exp_nightly_decision {
     double explore_cost; /* expected revenue per period given up by the draw (engine's estimate) */
 } exp_nightly_decision;
 
+/* 1 when decision d is deployed and its expected uplift in money per period exceeds the
+ * product's mean revenue (profit) per period: more than its whole average period. */
+int exp_nightly_above_mean(const exp_nightly_decision *d);
+
 /* Logged exploration, a step of its own after the decisions (docs/nightly.md, "Logged
  * exploration"): every decision d[0..n) gets decided_price = price and propensity 1; with
  * cfg->explore.share > 0, each product that is not failed, not pinned (h->explore_off) and has
@@ -267,6 +283,20 @@ typedef struct exp_nightly_decision {
  * the other products.  *out (may be NULL) receives the counts and costs.  Returns 0 or ENG_ENOMEM. */
 int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const exp_results *res,
                         exp_nightly_decision *d, int n, exp_explore_summary *out);
+
+/* Thompson support of product p around its decided price d->price (explore.mode thompson): the
+ * decided price and the guarded prices d->price (1 + max_step j / EXP_EXPLORE_MAX_SIDE),
+ * j = +-1..+-EXP_EXPLORE_MAX_SIDE (each through the deployment's guardrails, kept within max_step
+ * and a cent apart), and the probability of each under posterior sampling: the price slope b of
+ * the product's demand fit (exp_gate_fit_product, around the incumbent i) drawn from
+ * N(slope, slope_se^2), the sampled optimum i x*(b) (x* = c/i - 1/b for b < 0 with c the unit
+ * cost of the profit kinds, 0 for revenue; +infinity for b >= 0), the support price nearest it.
+ * x* is monotone in b, so each price's probability is a difference of two normal CDFs: exact,
+ * no sampling.  Writes the decided price's probability to *w0 and the m others to nb[] / w[]
+ * (m <= 2 EXP_EXPLORE_MAX_SIDE; probabilities below 1e-9 dropped and the rest renormalised).
+ * Returns m (0: no fit or no other price). */
+int exp_explore_thompson(const exp_nightly_cfg *cfg, const db_history *h, int p, const exp_nightly_decision *d,
+                         double *w0, double *nb, double *w);
 
 /* Decide product pr (of history h) with the gate (exp_gate.h, nightly.gate_mode / gate_level /
  * gate_steps ...): the candidates are the agents (fixed, linucb, dqn, ddpg) without their

@@ -122,9 +122,12 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
     char head[64];
     if (d->hold < 0) snprintf(head, sizeof head, "deploy:%s", exp_agent_name(d->agent));
     else snprintf(head, sizeof head, "%s", hold_names[d->hold]);
-    snprintf(d->reason, sizeof d->reason, "%s%s%s%s%s", head,
+    /* stated reasons a pricing team should check: the uplift claims more than the product's whole
+     * mean period (even after the cap), the new price was charged only in promotion periods */
+    snprintf(d->reason, sizeof d->reason, "%s%s%s%s%s%s%s", head,
              d->hold < 0 && d->frac < 0.999 ? "|partial" : d->hold < 0 && d->frac > 1.001 ? "|extended" : "", g[0] ? "|" : "",
-             g, d->capped ? "|uplift_capped" : "");
+             g, d->capped ? "|uplift_capped" : "", exp_nightly_above_mean(d) ? "|uplift_above_mean" : "",
+             d->hold < 0 && d->seen == EXP_SEEN_PROMO_ONLY ? "|promo_only_price" : "");
     return ENG_OK;
 }
 

@@ -127,6 +127,40 @@ static void draw_one(const exp_nightly_cfg *cfg, const char *id, const exp_explo
     snprintf(d->reason + len, sizeof d->reason - len, "|explore");
 }
 
+/* Thompson mode: draw product i's price from {decided: 1 - q + q w0, nb[k]: q w[k]} (one uniform
+ * of the product's stream) into d; updates the summary. */
+static void draw_thompson(const exp_nightly_cfg *cfg, const char *id, const exp_explore_cand *it, double q,
+                          exp_nightly_decision *d, exp_explore_summary *s) {
+    eng_rng rng;
+    eng_rng_seed(&rng, product_seed(cfg, id));
+    const double u = eng_rng_uniform(&rng), pd = 1.0 - q + q * it->w0;
+    int n = 0, pick = -1; /* -1: the decided price */
+    if (pd > 0) d->support_price[n] = d->decided_price, d->support_prob[n] = pd, n++;
+    for (int k = 0; k < it->m; k++) d->support_price[n] = it->nb[k], d->support_prob[n] = q * it->w[k], n++;
+    if (!(u < pd)) { /* inverse CDF over the neighbours (the last one takes any rounding left) */
+        double acc = pd;
+        pick = it->m - 1;
+        for (int k = 0; k < it->m; k++)
+            if (u < (acc += q * it->w[k])) {
+                pick = k;
+                break;
+            }
+    }
+    d->n_support = n;
+    if (pick < 0) {
+        d->propensity = pd;
+        return;
+    }
+    d->explored = 1;
+    d->price = it->nb[pick];
+    d->propensity = q * it->w[pick];
+    d->explore_cost = it->r0 - it->r[pick];
+    s->n_explored++;
+    s->cost += d->explore_cost;
+    size_t len = strlen(d->reason);
+    snprintf(d->reason + len, sizeof d->reason - len, "|explore:thompson");
+}
+
 int exp_explore_candidate(const exp_nightly_cfg *cfg, const db_history *h, int p, const exp_nightly_decision *d,
                           exp_explore_cand *c) {
     memset(c, 0, sizeof *c);
@@ -141,11 +175,16 @@ int exp_explore_candidate(const exp_nightly_cfg *cfg, const db_history *h, int p
     c->kind = EXP_EXPLORE_PINNED;
     if (h->explore_off && h->explore_off[p]) return ENG_OK;
     c->kind = EXP_EXPLORE_NO_NEIGHBOUR;
-    if ((c->m = neighbours(cfg, h, p, d, c->nb)) == 0) return ENG_OK;
+    if (cfg->explore.mode == EXP_EXPLORE_THOMPSON) c->m = exp_explore_thompson(cfg, h, p, d, &c->w0, c->nb, c->w);
+    else {
+        c->m = neighbours(cfg, h, p, d, c->nb);
+        for (int k = 0; k < c->m; k++) c->w[k] = 1.0 / c->m;
+    }
+    if (c->m == 0) return ENG_OK;
     c->kind = EXP_EXPLORE_ELIGIBLE;
     for (int k = 0; k < c->m; k++) {
         c->r[k] = demand_revenue(&m, c->nb[k]);
-        c->cost += fmax(c->r0 - c->r[k], 0.0) / c->m; /* a neighbour that looks better funds nothing */
+        c->cost += fmax(c->r0 - c->r[k], 0.0) * c->w[k]; /* a neighbour that looks better funds nothing */
     }
     return ENG_OK;
 }
@@ -186,7 +225,9 @@ int exp_explore_apply(const exp_nightly_cfg *cfg, const exp_results *res, const 
     s.prob = q;
     s.cost_expected = q * cost_sum;
     for (int i = 0; i < n && q > 0; i++)
-        if (cand[i].kind == EXP_EXPLORE_ELIGIBLE) draw_one(cfg, res->products[i].product_id, &cand[i], q, &d[i], &s);
+        if (cand[i].kind == EXP_EXPLORE_ELIGIBLE && cfg->explore.mode == EXP_EXPLORE_THOMPSON)
+            draw_thompson(cfg, res->products[i].product_id, &cand[i], q, &d[i], &s);
+        else if (cand[i].kind == EXP_EXPLORE_ELIGIBLE) draw_one(cfg, res->products[i].product_id, &cand[i], q, &d[i], &s);
     s.cost_share = s.revenue > 0 ? s.cost / s.revenue : NAN;
     ENG_INFO("nightly: exploration: %d of %d eligible products explored (probability %.4g; %d pinned, %d without a "
              "neighbour inside the guardrails); expected revenue given up %.4g per period, %.3f%% of %.4g (budget %.3f%%)",

@@ -35,7 +35,9 @@ typedef struct exp_explore_cand {
     int32_t m;                              /* neighbours (ELIGIBLE: > 0) */
     double nb[2 * EXP_EXPLORE_MAX_SIDE];    /* the neighbouring prices */
     double r0, r[2 * EXP_EXPLORE_MAX_SIDE]; /* revenue at the decided price and at each neighbour */
-    double cost;                            /* expected loss if explored: mean of max(r0 - r[k], 0) */
+    double w0, w[2 * EXP_EXPLORE_MAX_SIDE]; /* if explored: probability of the decided price and of
+                                               each neighbour (uniform mode: 0 and 1 / m) */
+    double cost;                            /* expected loss if explored: sum of w[k] max(r0 - r[k], 0) */
 } exp_explore_cand;
 
 /* Fills *c (kind NONE when p is outside h or d has no valid price).  Returns 0 or ENG_ENOMEM. */

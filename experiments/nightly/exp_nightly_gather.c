@@ -224,23 +224,27 @@ void exp_nightly_drop_foreign_rows(db_history *h, const exp_results *res) {
 
 int exp_nightly_decide_gather(const exp_nightly_cfg *cfg, db_history *h, exp_results *res, exp_nightly_decision **dec,
                               exp_explore_cand **cand, exp_nightly_summary *sum, int status) {
+    const int K = eng_par_size();
+    int *by = NULL; /* products decided per rank (rank 0) */
     int st = exp_nightly_share_shrunk(res, status); /* each step agrees on the status first */
     if (!st) {
         const size_t P = (size_t)res->n_products;
         *dec = eng_calloc(P + 1, sizeof **dec);
         *cand = eng_calloc(P + 1, sizeof **cand);
-        sum->n_decided_by_rank = eng_calloc((size_t)eng_par_size(), sizeof *sum->n_decided_by_rank);
-        if (!*dec || !*cand || !sum->n_decided_by_rank) st = ENG_ENOMEM;
+        by = eng_calloc((size_t)K, sizeof *by);
+        if (!*dec || !*cand || !by) st = ENG_ENOMEM;
         else if (cfg->test_drop_foreign) exp_nightly_drop_foreign_rows(h, res);
     }
     st = exp_nightly_decide_own(cfg, h, res, st ? NULL : *dec, st ? NULL : *cand, &sum->n_decided_here, st);
-    st = exp_nightly_gather_decisions(cfg, res, st ? NULL : *dec, st ? NULL : *cand, sum->n_decided_by_rank, st);
+    st = exp_nightly_gather_decisions(cfg, res, st ? NULL : *dec, st ? NULL : *cand, by, st);
     if (!st && eng_par_rank() == 0) {
         char line[512];
         size_t o = (size_t)snprintf(line, sizeof line, "nightly: decisions made per rank:");
-        for (int k = 0; k < eng_par_size() && o < sizeof line; k++)
-            o += (size_t)snprintf(line + o, sizeof line - o, " rank %d: %d", k, sum->n_decided_by_rank[k]);
+        for (int k = 0; k < K && o < sizeof line; k++)
+            o += (size_t)snprintf(line + o, sizeof line - o, " rank %d: %d", k, by[k]);
         ENG_INFO("%s", line);
+        if (K > 1) sum->n_decided_by_rank = by, by = NULL; /* the summary's (MPI only) */
     }
+    free(by);
     return st;
 }

@@ -41,9 +41,10 @@ int exp_nightly_gather_decisions(const exp_nightly_cfg *cfg, const exp_results *
                                  exp_explore_cand *cand, int *by_rank, int status);
 
 /* The whole step, every rank: exp_nightly_share_shrunk, *dec and *cand allocated ([n_products
- * + 1], zeroed; the caller frees them, also on failure) and sum->n_decided_by_rank (freed by
- * exp_nightly_summary_free), the test hook cfg->test_drop_foreign, exp_nightly_decide_own,
- * exp_nightly_gather_decisions, and on rank 0 the log line "decisions made per rank".
+ * + 1], zeroed; the caller frees them, also on failure), the test hook cfg->test_drop_foreign, exp_nightly_decide_own,
+ * exp_nightly_gather_decisions, and on rank 0 the log line "decisions made per rank" and,
+ * under MPI only, sum->n_decided_by_rank (freed by exp_nightly_summary_free; NULL in one
+ * process, so a one-process summary owns nothing new).
  * h, res: the run's (res untouched when status != 0, may then be NULL).  Returns 0 or the
  * failure (agreed over the ranks). */
 int exp_nightly_decide_gather(const exp_nightly_cfg *cfg, db_history *h, exp_results *res, exp_nightly_decision **dec,

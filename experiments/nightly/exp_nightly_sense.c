@@ -95,3 +95,8 @@ int exp_nightly_sense_scale(const db_history *h, int p, double incumbent, int re
     *plausible = isfinite(best) && isfinite(base) ? fmax(best - base, 0.0) : NAN;
     return ENG_OK;
 }
+
+int exp_nightly_above_mean(const exp_nightly_decision *d) {
+    return d->hold < 0 && d->per_unit > 0 && isfinite(d->mean_period) && d->mean_period > 0 &&
+           d->uplift * d->per_unit > d->mean_period;
+}
