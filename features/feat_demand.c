@@ -17,8 +17,10 @@ extern void dposv_(const char *uplo, const int *n, const int *nrhs, double *a, c
 #define RIDGE 1e-4        /* on the state columns */
 #define MAX_IT 30
 
+/* The price term: log(price / ref) (form 0) or price / ref (form 1). */
 static double g_of(int form, double price, double ref) { return form ? price / ref : log(price / ref); }
 
+/* 1 when row r enters the fit: a positive price, known units, and traffic for the logit. */
 static int row_usable(const feat_demand_row *r, int logit) {
     return r->price > 0 && isfinite(r->price) && isfinite(r->units) && r->units >= 0 &&
            (!logit || (isfinite(r->traffic) && r->traffic > 0));

@@ -181,10 +181,10 @@ static double dp_best_price(const env_sim_dp *dp, int t, double ref, double cbar
 }
 
 /* Manual and oracle prices of tonight (night n) for lane L.  The oracle is myopic (the day's
- * best price) unless dp is given (the reference-price family): then the price maximises the
- * day's expected revenue plus the finite-horizon optimum of the nights left (env_sim_dp, solved
- * at the loop's start without the change limit and read at the actual reference).  0 or
- * ENG_EINVAL. */
+ * best price within the change limit) unless dp is given (the reference-price family): then the
+ * price, anywhere inside the product's min/max bounds (no change limit), maximises the day's
+ * expected revenue plus the finite-horizon optimum of the nights left (env_sim_dp, solved at the
+ * loop's start, read at the actual reference).  0 or ENG_EINVAL. */
 static int lane_fixed_rule(const exp_btl_cfg *cfg, lane *L, const env_sim_log *lg, int P, env_sim_dp *const *dp,
                            int n) {
     const double mc = cfg->bt.max_change_pct / 100;
@@ -195,7 +195,12 @@ static int lane_fixed_rule(const exp_btl_cfg *cfg, lane *L, const env_sim_log *l
             L->price[i] = p0;
             continue;
         }
-        double lo = fmax(min_price(p0), L->prev[i] * (1 - mc)), hi = fmin(max_price(p0), L->prev[i] * (1 + mc));
+        /* the DP oracle is not held to the change limit: its values assume any allowed price
+           tomorrow, and a plan it cannot follow is not the optimum (measured: held to the limit
+           it fell below manual pricing on ref); free of it, it bounds every lane from above */
+        const int free_step = dp && dp[i];
+        double lo = fmax(min_price(p0), free_step ? 0 : L->prev[i] * (1 - mc));
+        double hi = fmin(max_price(p0), free_step ? INFINITY : L->prev[i] * (1 + mc));
         lo = ceil(lo * 100 - 1e-6) / 100, hi = floor(hi * 100 + 1e-6) / 100;
         if (lo > hi) lo = hi = L->prev[i];
         double bp, bv;

@@ -3,9 +3,8 @@
  *
  * After the comparison every rank decides its own products (exp_product_result.rank): the
  * gate, the hold reasons, the guardrails, the "seen" classification, the money scale and the
- * exploration candidate, each from that product's rows of the rank's history only, with two
- * small exchanges first (rank 0's shrunk uplifts of the other ranks' products, and, with
- * exploration on, every product's own elasticity for the pooled one).  The decisions then travel
+ * exploration candidate, each from that product's rows of the rank's history only, after one
+ * small exchange (rank 0's shrunk uplifts of the other ranks' products).  The decisions then travel
  * to rank 0 as compact records (exp_nightly_gather_decisions), where the global rules (the
  * exploration budget and draws), the report and the push follow.  In one process the same code
  * runs: every product is rank 0's, and the records are packed and unpacked all the same.
@@ -24,8 +23,7 @@ int exp_nightly_share_shrunk(exp_results *res, int status);
 
 /* Decide this rank's products (res->products[i].rank == this rank) into dec[i] (the others are
  * left as they are): exp_nightly_decide, a failed decision held by exp_nightly_hold_failed; with
- * exploration on, the own elasticities are exchanged (every rank) and cand[i] filled
- * (exp_explore_candidate).  Reads only the own products' rows of h.  *n_own = products decided
+ * exploration on, cand[i] filled (exp_explore_candidate; its failure agreed over the ranks).  Reads only the own products' rows of h.  *n_own = products decided
  * here.  Starts with an agreement on `status` (MPI).  Returns 0 or the failure (ENG_ENOMEM, an
  * exchange's; agreed over the ranks). */
 int exp_nightly_decide_own(const exp_nightly_cfg *cfg, const db_history *h, const exp_results *res,
