@@ -306,6 +306,7 @@ static void test_same_with_exploration(void **state) {
     rc = run_nightly(2, "2024-02-19", "xtwo", flags2, log, sizeof log);
     if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 0) fail_msg("mpirun -np 2 nightly failed (%d):\n%s", rc, slurp(log));
     const char *out = slurp(log);
+    assert_loaded_own_shard(out);
     assert_non_null(strstr(out, "nightly: exploration: "));
     run_row("2024-02-19", id2, sizeof id2, st, sizeof st, sum, sizeof sum);
     assert_string_equal(id1, id2);
