@@ -108,3 +108,19 @@ long db_history_logged_find(const db_history *h, int64_t cell) {
     }
     return lo < h->n_logged && h->logged_cell[lo] == cell ? (long)lo : -1;
 }
+
+void db_history_copy_product(db_history *dst, int q, const db_history *src, int p) {
+    const size_t T = (size_t)src->n_periods, d = (size_t)q * T, o = (size_t)p * T;
+    dst->base_price[q] = src->base_price[p];
+    dst->unit_cost[q] = src->unit_cost[p];
+    dst->min_price[q] = src->min_price[p];
+    dst->max_price[q] = src->max_price[p];
+    dst->max_change_pct[q] = src->max_change_pct[p];
+    dst->price_scale[q] = src->price_scale ? src->price_scale[p] : -1;
+    memmove(dst->price + d, src->price + o, T * sizeof *dst->price);
+    memmove(dst->units + d, src->units + o, T * sizeof *dst->units);
+    memmove(dst->revenue + d, src->revenue + o, T * sizeof *dst->revenue);
+    memmove(dst->traffic + d, src->traffic + o, T * sizeof *dst->traffic);
+    memmove(dst->promo + d, src->promo + o, T * sizeof *dst->promo);
+    memmove(dst->present + d, src->present + o, T * sizeof *dst->present);
+}

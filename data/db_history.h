@@ -83,6 +83,13 @@ typedef struct db_history {
 int db_history_alloc(db_history **out, int n_products, int n_periods, int32_t day0, int period_days);
 void db_history_free(db_history *h);
 
+/* Copy product p of src into slot q of dst: its per-product numbers (base price, cost, price
+ * bounds, change limit, price scale: -1 where src has none) and its per-period columns (price,
+ * units, revenue, traffic, promo, present).  Not its id and name, competitor prices, pin or
+ * logged cells (their layout differs per caller).  dst and src must have the same n_periods;
+ * dst may be src (q's columns are moved, overlap allowed).  Never fails. */
+void db_history_copy_product(db_history *dst, int q, const db_history *src, int p);
+
 /* Index of a product id, or -1. (Linear scan is fine for tests; loaders keep a hash.) */
 int db_history_find(const db_history *h, const char *product_id);
 

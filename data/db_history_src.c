@@ -51,18 +51,7 @@ static int history_subset(const db_history *h, const char *const *ids, int n, db
         free(s->product_id[i]);
         if (!(s->product_id[i] = strdup(h->product_id[p]))) goto oom;
         if (h->name[p] && !(s->name[i] = strdup(h->name[p]))) goto oom;
-        s->base_price[i] = h->base_price[p];
-        s->unit_cost[i] = h->unit_cost[p];
-        s->min_price[i] = h->min_price[p];
-        s->max_price[i] = h->max_price[p];
-        s->max_change_pct[i] = h->max_change_pct[p];
-        s->price_scale[i] = h->price_scale[p];
-        memcpy(s->price + i * T, h->price + p * T, T * sizeof(double));
-        memcpy(s->units + i * T, h->units + p * T, T * sizeof(float));
-        memcpy(s->revenue + i * T, h->revenue + p * T, T * sizeof(float));
-        memcpy(s->traffic + i * T, h->traffic + p * T, T * sizeof(float));
-        memcpy(s->promo + i * T, h->promo + p * T, T);
-        memcpy(s->present + i * T, h->present + p * T, T);
+        db_history_copy_product(s, i, h, p);
         for (size_t t = 0; t < T; t++) {
             size_t c = p * T + t;
             s->comp_off[i * T + t] = (int64_t)w;

@@ -523,22 +523,10 @@ static int finalize_products(db_history *h, const db_load_opts *o, int *remap, d
         }
         remap[p] = q;
         if (q != p) {
-            size_t dst = (size_t)q * T, src = (size_t)p * T;
-            memmove(h->price + dst, h->price + src, T * sizeof(double));
-            memmove(h->units + dst, h->units + src, T * sizeof(float));
-            memmove(h->revenue + dst, h->revenue + src, T * sizeof(float));
-            memmove(h->traffic + dst, h->traffic + src, T * sizeof(float));
-            memmove(h->promo + dst, h->promo + src, T);
-            memmove(h->present + dst, h->present + src, T);
+            db_history_copy_product(h, q, h, p);
             h->product_id[q] = h->product_id[p];
             h->name[q] = h->name[p];
             h->product_id[p] = h->name[p] = NULL;
-            h->base_price[q] = h->base_price[p];
-            h->unit_cost[q] = h->unit_cost[p];
-            h->min_price[q] = h->min_price[p];
-            h->max_price[q] = h->max_price[p];
-            h->max_change_pct[q] = h->max_change_pct[p];
-            h->price_scale[q] = h->price_scale[p];
         }
         q++;
     }

@@ -187,7 +187,6 @@ int db_history_expand(const db_history *own, int n, char *const *ids, char *cons
     db_history *h = NULL;
     int st = db_history_alloc(&h, n, own->n_periods, own->day0, own->period_days);
     if (st) return st;
-    const size_t T = (size_t)own->n_periods;
     h->explore_off = eng_calloc((size_t)(n ? n : 1), 1);
     if (!h->explore_off) { st = ENG_ENOMEM; goto done; }
     int k = 0;
@@ -200,20 +199,8 @@ int db_history_expand(const db_history *own, int n, char *const *ids, char *cons
         free(h->name[p]); /* own's name (the same row of products) */
         if (own->name[k] && !(h->name[p] = dup_or_null(own->name[k]))) { st = ENG_ENOMEM; goto done; }
         if (!own->name[k]) h->name[p] = NULL;
-        h->base_price[p] = own->base_price[k];
-        h->unit_cost[p] = own->unit_cost[k];
-        h->min_price[p] = own->min_price[k];
-        h->max_price[p] = own->max_price[k];
-        h->max_change_pct[p] = own->max_change_pct[k];
-        h->price_scale[p] = own->price_scale ? own->price_scale[k] : -1;
+        db_history_copy_product(h, p, own, k);
         h->explore_off[p] = own->explore_off ? own->explore_off[k] : 0;
-        const size_t d = (size_t)p * T, s = (size_t)k * T;
-        memcpy(h->price + d, own->price + s, T * sizeof(double));
-        memcpy(h->units + d, own->units + s, T * sizeof(float));
-        memcpy(h->revenue + d, own->revenue + s, T * sizeof(float));
-        memcpy(h->traffic + d, own->traffic + s, T * sizeof(float));
-        memcpy(h->promo + d, own->promo + s, T);
-        memcpy(h->present + d, own->present + s, T);
         k++;
     }
     if ((st = expand_comp(own, slot, h))) goto done;
