@@ -415,6 +415,8 @@ static int group_train(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
     return ENG_OK;
 }
 
+#define CMP_EVAL_BATCH 256 /* rows per inference call of the shared agents (group_eval) */
+
 /* Greedy actions of the group's products for every period's state, then their evaluation. */
 static int group_eval(cmp_ctx *c, cmp_group *g) {
     const int F = c->F, K = c->K, T = c->T, P = g->P, B = T + 1, SA = c->SA;
@@ -452,10 +454,14 @@ static int group_eval(cmp_ctx *c, cmp_group *g) {
             if (XA != X && (rc = cmp_agent_states(c, p, B, XA + (size_t)s * B * SA))) goto done;
         }
         if (XA != X && m < P) memset(XA + (size_t)m * B * SA, 0, (size_t)(P - m) * B * SA * sizeof *XA);
-        if (g->shared_eval) { /* [P][B] rows = one slot's P * B rows */
-            if ((rc = agt_dqn_q_values(qa, XA, m * B, qv)) ||
-                (rc = eng_model_infer(agt_ddpg_actor(da), XA, m * B, rall)))
-                goto done;
+        if (g->shared_eval) { /* [P][B] rows = one slot's P * B rows, in batches of at most
+                                 * CMP_EVAL_BATCH rows (the networks' buffers stay small) */
+            for (int r0 = 0; r0 < m * B; r0 += CMP_EVAL_BATCH) {
+                const int nb = m * B - r0 < CMP_EVAL_BATCH ? m * B - r0 : CMP_EVAL_BATCH;
+                if ((rc = agt_dqn_q_values(qa, XA + (size_t)r0 * SA, nb, qv + (size_t)r0 * K)) ||
+                    (rc = eng_model_infer(agt_ddpg_actor(da), XA + (size_t)r0 * SA, nb, rall + r0)))
+                    goto done;
+            }
             const float band = agt_ddpg_config(da)->band;
             for (int k = 0; k < m * B; k++) rall[k] = 1.0f + band * rall[k]; /* agt_ddpg_ratio */
         } else if ((rc = agt_dqn_q_values(qa, XA, B, qv))) {
