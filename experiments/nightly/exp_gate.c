@@ -22,7 +22,9 @@ static int profit_kind(int k) { return k == ENV_REWARD_PROFIT || k == ENV_REWARD
 /* The fitted demand model's rate (revenue per visitor, or per period) at price c in a normal
  * period now, with the price slope shifted by k robust standard errors of f->slope. */
 static double gate_rate(const exp_gate_fit *f, double c, double k) {
-    return feat_demand_rate(&f->dm, c, &f->now, k * f->slope_se / f->sfac, NULL);
+    feat_demand_ctx ctx = f->now;
+    if (f->standing) ctx.lag = log(c / f->dm.ref); /* a standing price is also the previous price */
+    return feat_demand_rate(&f->dm, c, &ctx, k * f->slope_se / f->sfac, NULL);
 }
 
 int exp_gate_fit_product(const db_history *h, int p, double incumbent, int reward_kind, exp_gate_fit *f) {
