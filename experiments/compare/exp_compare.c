@@ -641,21 +641,9 @@ static int cmp_prepare(cmp_ctx *c) {
         tc.behaviour.over_ranks = 1;
         tc.behaviour.n_catalogue = h->n_products;
     }
-    /* one process: the behaviour model's pooled fit starts from last night's coefficients */
-    double *binit = NULL;
-    if (cfg->shard_count <= 1) tc.behaviour.pool_init_len = cmp_behav_warm_load(c, &binit);
-    tc.behaviour.pool_init = binit;
-    rc = env_transitions_build(h, &tc, &c->tr);
-    free(binit);
+    rc = cmp_transitions_build(c, &tc); /* one process: the behaviour fit starts from last night's */
     if (cfg->shard_count > 1 && !(rc = eng_par_agree(rc))) rc = reward_info_reduce(&c->tr->reward_info);
     if (rc) return rc;
-    if (cfg->shard_count <= 1 && c->tr->behaviour) {
-        int iters = 0;
-        env_behaviour_fit_info(c->tr->behaviour, &iters, NULL);
-        ENG_INFO("compare: behaviour model: pooled fit in %d Newton steps (%s)", iters,
-                 binit ? "from last night's coefficients" : "from zero");
-        if ((rc = cmp_behav_warm_save(c, c->tr->behaviour))) return rc;
-    }
     if (cfg->shard_count > 1) { /* what this rank built, and every rank together */
         int64_t v[4] = {0, (int64_t)c->tr->n, 0, 0};
         for (int p = 0; p < h->n_products; p++) v[0] += c->mine[p];

@@ -232,5 +232,9 @@ void cmp_fqe_warm_reset(void);
  * (nothing without ckpt_dir or for the counts model). */
 int cmp_behav_warm_load(const cmp_ctx *c, double **out);
 int cmp_behav_warm_save(const cmp_ctx *c, const env_behaviour *b);
+/* env_transitions_build of c->h with tc into c->tr; in one process (no MPI shards) the
+ * behaviour model's pooled fit starts from the stored coefficients (cmp_behav_warm_load) and
+ * tonight's are stored.  Returns 0 or the build's (or the save's) failure. */
+int cmp_transitions_build(cmp_ctx *c, env_transitions_cfg *tc);
 
 #endif

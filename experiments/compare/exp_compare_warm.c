@@ -203,3 +203,22 @@ int cmp_behav_warm_save(const cmp_ctx *c, const env_behaviour *b) {
     free(v);
     return rc;
 }
+
+int cmp_transitions_build(cmp_ctx *c, env_transitions_cfg *tc) {
+    double *init = NULL;
+    const int one = c->cfg->shard_count <= 1;
+    if (one) tc->behaviour.pool_init_len = cmp_behav_warm_load(c, &init);
+    tc->behaviour.pool_init = init;
+    int rc = env_transitions_build(c->h, tc, &c->tr);
+    tc->behaviour.pool_init = NULL, tc->behaviour.pool_init_len = 0;
+    if (!rc && one && c->tr->behaviour) {
+        int iters = 0;
+        env_behaviour_fit_info(c->tr->behaviour, &iters, NULL);
+        if (env_behaviour_kind_of(c->tr->behaviour) == ENV_BEHAV_MNL)
+            ENG_INFO("compare: behaviour model: pooled fit in %d Newton steps (%s)", iters,
+                     init ? "from last night's coefficients" : "from zero");
+        rc = cmp_behav_warm_save(c, c->tr->behaviour);
+    }
+    free(init);
+    return rc;
+}
