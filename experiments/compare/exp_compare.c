@@ -641,7 +641,7 @@ static int cmp_prepare(cmp_ctx *c) {
         tc.behaviour.over_ranks = 1;
         tc.behaviour.n_catalogue = h->n_products;
     }
-    rc = env_transitions_build(h, &tc, &c->tr);
+    rc = cmp_transitions_build(c, &tc); /* one process: the behaviour fit starts from last night's */
     if (cfg->shard_count > 1 && !(rc = eng_par_agree(rc))) rc = reward_info_reduce(&c->tr->reward_info);
     if (rc) return rc;
     if (cfg->shard_count > 1) { /* what this rank built, and every rank together */
