@@ -42,7 +42,7 @@ exp_compare_cfg exp_compare_default(void) {
     c.ddpg_steps = 60;
     c.warm_frac = 0.25;
     c.warm_patience = 1;
-    c.fqe_warm_iterations = 2;
+    c.fqe_warm_iterations = 1;
     c.linucb_passes = 1;
     c.agent_state = 1;
     c.shared = 1;

@@ -58,6 +58,9 @@ typedef struct cmp_ctx {
     /* the shared networks' parameters (compare.shared = 1), copied into every product slot */
     float *sh_dqn, *sh_actor, *sh_critic;
     int sh_loaded;         /* 1: the shared networks warm-started from the checkpoints */
+    agt_dqn *sh_agt_dqn;   /* the shared networks as one-slot agents (one process, no shards;
+                              else NULL): groups that only copy them evaluate with these */
+    agt_ddpg *sh_agt_ddpg;
 } cmp_ctx;
 
 /* A group of trained agents and the products they price.  Own groups: product i in slot i.
@@ -79,6 +82,8 @@ typedef struct cmp_group {
     long rows_total; /* > 0: training rows of every shard (model-based rows per row, compare.dyna) */
     int tied;        /* 1: the slots are shards of ONE network: gradients tied, validation losses
                         combined over every shard (cmp_shared_combine_loss) */
+    int shared_eval; /* 1: no networks of its own (dqn, ddpg NULL): its products are priced by
+                        c->sh_agt_dqn / c->sh_agt_ddpg (compare.shared, no fine-tuning) */
 } cmp_group;
 
 /* Slot of the group's i-th product. */
