@@ -2,7 +2,8 @@
  * experiments/nightly/exp_gate_standing.c): on a market whose customers anchor on a smoothed
  * past price, a price cut looks profitable for one period and loses once the reference has
  * followed it; the standing valuation sees the long-run response, the one-step one does not.
- * On a market without a reference effect both agree. */
+ * On a market without a reference effect both agree.  And nightly.gate_model_dir: the extension
+ * steps in the demand model's direction for an agent that stands at the incumbent. */
 #include "test_common.h"
 
 #include "db_history.h"
@@ -98,10 +99,50 @@ static void test_standing_without_reference(void **state) {
     db_history_free(h);
 }
 
+/* nightly.gate_model_dir: every agent recommends the incumbent, the demand model says a higher
+ * price gains (b = -0.5: revenue rises with the price).  Without the option the gate holds; with
+ * it the extension steps go the model's way, the price rises and the reason says |extended. */
+static void test_model_dir(void **state) {
+    (void)state;
+    db_history *h = ref_market(200, -0.5, 0.0, 1e5, 0.03);
+    exp_product_result pr;
+    memset(&pr, 0, sizeof pr);
+    pr.index = 0, pr.product_id = "P1", pr.status = EXP_OK, pr.incumbent_price = 10.0;
+    ope_config oc = ope_config_default();
+    for (int a = 0; a < EXP_N_AGENTS; a++) {
+        ope_result_init(&pr.immediate[a], &oc, 50);
+        pr.price[a] = 10.0;
+        pr.uplift_shrunk[a] = (ope_value){.available = 1, .estimate = 0.02, .ci_low = -0.01, .ci_high = 0.05, .boot_se = 0.015};
+    }
+    pr.immediate[EXP_AGENT_HISTORY].n = 50;
+    exp_nightly_cfg cfg = exp_nightly_default();
+    cfg.compare.guard.n_endings = 0;
+    cfg.compare.reward.kind = ENV_REWARD_REVENUE;
+    exp_nightly_decision d;
+    cfg.gate_model_dir = 0;
+    assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
+    assert_int_equal(d.hold, EXP_HOLD_NO_UPLIFT);
+    assert_close(d.price, 10.0, 1e-12, 0);
+    cfg.gate_model_dir = 1;
+    assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
+    assert_int_equal(d.hold, -1);
+    assert_true(d.price > 10.0 && d.price <= 11.5 + 1e-9); /* up, within the 15% change limit */
+    assert_non_null(strstr(d.reason, "|extended"));
+    /* the model's way is down on an elastic market (b = -3) */
+    db_history_free(h);
+    h = ref_market(200, -3.0, 0.0, 1e5, 0.03);
+    assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
+    assert_int_equal(d.hold, -1);
+    assert_true(d.price < 10.0 && d.price >= 8.5 - 1e-9);
+    db_history_free(h);
+    exp_compare_cfg_free(&cfg.compare);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_standing_sees_the_reference),
         cmocka_unit_test(test_standing_without_reference),
+        cmocka_unit_test(test_model_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

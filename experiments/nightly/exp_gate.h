@@ -50,6 +50,9 @@ typedef struct exp_gate_cfg {
                            widened by this share (0: the range; < 0: no support limit) */
     int extend;         /* 1: also k / 8 of the way to the guardrails' edge in each agent's direction */
     int standing;       /* 1: value prices as standing prices (exp_gate_fit_ex); 0: one period */
+    int model_dir;      /* 1 (with extend): an agent whose price is the incumbent's gets the
+                           extension steps in the demand model's direction (the side where a 1%
+                           move gains under the model); its reason says |extended */
     int reward_kind;    /* env_reward_kind: profit kinds value margins */
     env_guard_cfg guard;
     env_grid grid;      /* the agents' price band (env_guard_bounds_band) */
