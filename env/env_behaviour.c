@@ -109,6 +109,23 @@ void env_behaviour_fit_info(const env_behaviour *b, int *pool_iters, double *poo
     if (pool_nll) *pool_nll = b ? b->pool_nll : NAN;
 }
 
+int env_behaviour_pool_coef(const env_behaviour *b, double *out, int n) {
+    if (!b || b->kind != ENV_BEHAV_MNL || !b->W || !out) return 0;
+    const int q = ENV_BEHAV_POOL_LEN(b->K);
+    if (n < q) return 0;
+    memcpy(out, b->W, (size_t)b->K * NX * sizeof *out);
+    memcpy(out + (size_t)b->K * NX, b->gam, sizeof b->gam);
+    return q;
+}
+
+/* 1 when cfg's pool_init is a usable start for K levels (the right length, every entry finite). */
+static int pool_init_ok(const env_behaviour_cfg *cfg, int K) {
+    if (!cfg->pool_init || cfg->pool_init_len != ENV_BEHAV_POOL_LEN(K)) return 0;
+    for (int i = 0; i < cfg->pool_init_len; i++)
+        if (!isfinite(cfg->pool_init[i])) return 0;
+    return 1;
+}
+
 /* ---- features ----------------------------------------------------------------------------- */
 static double clampd(double v, double lo, double hi) { return v < lo ? lo : v > hi ? hi : v; }
 static double fin0(float v) { return isfinite(v) ? (double)v : 0.0; }
@@ -393,9 +410,19 @@ static int mnl_fit_pool(env_behaviour *b, const double *X, const int16_t *J, con
         rc = ENG_ENOMEM;
         goto done;
     }
-    memset(b->W, 0, (size_t)qw * sizeof(double));
-    memset(b->gam, 0, sizeof b->gam);
+    if (pool_init_ok(cfg, K)) { /* a warm start (e.g. last night's fit): the same optimum, fewer steps */
+        memcpy(b->W, cfg->pool_init, (size_t)qw * sizeof(double));
+        memcpy(b->gam, cfg->pool_init + qw, sizeof b->gam);
+    } else {
+        memset(b->W, 0, (size_t)qw * sizeof(double));
+        memset(b->gam, 0, sizeof b->gam);
+    }
     double f = pool_obj(K, b->W, b->gam, X, J, L, m, l2, S, 1);
+    if (!isfinite(f)) { /* a start the objective cannot value: from zero */
+        memset(b->W, 0, (size_t)qw * sizeof(double));
+        memset(b->gam, 0, sizeof b->gam);
+        f = pool_obj(K, b->W, b->gam, X, J, L, m, l2, S, 1);
+    }
     int it = 0;
     for (; it < cfg->max_iter; it++) {
         pool_grad_hess(K, b->W, b->gam, X, J, L, m, l2, S, g, H, V, Xk);

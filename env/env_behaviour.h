@@ -66,7 +66,15 @@ typedef struct env_behaviour_cfg {
     int over_ranks;
     const int *gidx;          /* [n_products] each product's catalogue index (NULL: its index) */
     int n_catalogue;          /* products in the catalogue (every rank's), > every gidx */
+    /* mnl: where the pooled Newton fit starts (ENV_BEHAV_POOL_LEN doubles: the slopes W [K][NX]
+     * then the stickiness [NZ], e.g. last night's env_behaviour_pool_coef); NULL, another K or a
+     * non-finite entry: zero.  Only the path changes: the objective is strictly convex (l2 > 0),
+     * so the fit converges to the same optimum (to the Newton tolerance) from any start. */
+    const double *pool_init;
+    int pool_init_len;        /* doubles in pool_init */
 } env_behaviour_cfg;
+/* Length of the pooled mnl coefficients of a grid of K levels. */
+#define ENV_BEHAV_POOL_LEN(K) ((K) * ENV_BEHAV_NX + ENV_BEHAV_NZ)
 env_behaviour_cfg env_behaviour_default(void);
 /* 0, or ENG_EINVAL naming the bad field. */
 int env_behaviour_cfg_check(const env_behaviour_cfg *cfg);
@@ -110,6 +118,10 @@ int env_behaviour_probs(const env_behaviour *b, int p, int j, double *probs);
 int env_behaviour_levels(const env_behaviour *b);
 env_behaviour_kind env_behaviour_kind_of(const env_behaviour *b);
 void env_behaviour_fit_info(const env_behaviour *b, int *pool_iters, double *pool_nll);
+/* The pooled mnl coefficients (W then the stickiness, ENV_BEHAV_POOL_LEN(K) doubles) into out
+ * (caller's, n doubles); returns how many were written: 0 for the counts model or when n is
+ * too small. */
+int env_behaviour_pool_coef(const env_behaviour *b, double *out, int n);
 
 /* ---- calibration diagnostic ----------------------------------------------------------------
  * Over n rows: per level, the expected count sum_i P(k | s_i) and the observed count of

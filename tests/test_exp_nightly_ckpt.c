@@ -249,14 +249,15 @@ static void check_poison(poison_kind kind, const char *base) {
     assert_non_null(after);
     assert_int_equal(n_after, n_before);
     assert_memory_equal(after, before, (size_t)n_before);
-    snprintf(fresh, sizeof fresh, "%s/2024-02-17/g0.dqn.h5", ckpt);
+    /* (the groups only copy the shared networks: those are what is saved, as shared.*) */
+    snprintf(fresh, sizeof fresh, "%s/2024-02-17/shared.dqn.h5", ckpt);
     agt_dqn *q = NULL;
     if (agt_dqn_load(&q, eng_backend_cpu(), fresh)) fail_msg("%s", eng_err_msg());
     int n_bad = -1;
     agt_dqn_diverged(q, &n_bad);
     assert_int_equal(n_bad, 0);
     agt_dqn_free(q);
-    snprintf(fresh, sizeof fresh, "%s/2024-02-17/g0.ddpg.h5", ckpt);
+    snprintf(fresh, sizeof fresh, "%s/2024-02-17/shared.ddpg.h5", ckpt);
     agt_ddpg *a = NULL;
     if (agt_ddpg_load(&a, eng_backend_cpu(), fresh)) fail_msg("%s", eng_err_msg());
     agt_ddpg_free(a);

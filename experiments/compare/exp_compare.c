@@ -306,6 +306,10 @@ static int group_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
      * saved, freezing every warm night at that night's networks); the shared group's warm start
      * is counted instead (exp_compare_run) */
     const int own_nets = !(cfg->shared && cfg->ft_steps == 0 && c->sh_dqn);
+    /* such a group needs no agents of its own at all (no replay, no Adam state, no copies of the
+     * shared parameters per slot): the one-slot shared agents price its products (group_eval);
+     * compare.fault_diverge keeps the per-slot copies (it poisons one slot) */
+    g->shared_eval = !own_nets && c->sh_agt_dqn && c->sh_agt_ddpg && cfg->fault_diverge < 0;
     g->loaded = cfg->ckpt_dir && own_nets ? cmp_group_try_load(c, g) : 0;
     if (own_nets) {
         if (g->loaded) warm_loaded++;
@@ -313,7 +317,7 @@ static int group_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
     } else {
         ENG_INFO("compare: %s: the shared networks (compare.shared, no fine-tuning)", g->name);
     }
-    if (!g->loaded && (rc = cmp_group_create_agents(c, g, keys))) return rc;
+    if (!g->loaded && !g->shared_eval && (rc = cmp_group_create_agents(c, g, keys))) return rc;
     agt_linucb_cfg lc = cfg->linucb;
     lc.kind = AGT_LINUCB_DISJOINT;
     lc.n_arms = c->K;
@@ -328,6 +332,7 @@ static int group_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
  * the last step.  Returns 0 or the agents' failure. */
 static int group_train_nets(cmp_ctx *c, cmp_group *g) {
     const exp_compare_cfg *cfg = c->cfg;
+    if (g->shared_eval) return ENG_OK; /* nothing of its own to train (ft_steps 0) */
     long dsteps = cfg->shared ? cfg->ft_steps : cfg->dqn_steps, psteps = cfg->shared ? cfg->ft_steps : cfg->ddpg_steps;
     if (g->loaded) {
         dsteps = (long)llround(cfg->warm_frac * (double)dsteps);
@@ -404,9 +409,13 @@ static int group_train(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
     if ((rc = group_agents(c, g, keys))) return rc;
     if ((rc = group_train_nets(c, g))) return rc;
     if ((rc = group_train_linucb(c, g))) return rc;
-    if (c->cfg->ckpt_dir && (rc = cmp_group_save(c, g))) return rc;
+    /* a group priced by the shared agents has nothing of its own to save: the shared networks
+     * are saved as shared.* (cmp_shared_train) */
+    if (c->cfg->ckpt_dir && !g->shared_eval && (rc = cmp_group_save(c, g))) return rc;
     return ENG_OK;
 }
+
+#define CMP_EVAL_BATCH 256 /* rows per inference call of the shared agents (group_eval) */
 
 /* Greedy actions of the group's products for every period's state, then their evaluation. */
 static int group_eval(cmp_ctx *c, cmp_group *g) {
@@ -422,14 +431,19 @@ static int group_eval(cmp_ctx *c, cmp_group *g) {
     int *arm = malloc((size_t)P * sizeof *arm);
     int *dl = malloc((size_t)per * B * sizeof *dl), *ll = malloc((size_t)per * B * sizeof *ll);
     float *dr = malloc((size_t)per * B * sizeof *dr);
-    if (!X || !XA || !xa || !qv || !xs || !ratio || !arm || !dl || !ll || !dr) {
+    /* priced by the one-slot shared agents: every product's B states in one batch */
+    agt_dqn *qa = g->shared_eval ? c->sh_agt_dqn : g->dqn;
+    agt_ddpg *da = g->shared_eval ? c->sh_agt_ddpg : g->ddpg;
+    float *rall = g->shared_eval ? malloc((size_t)P * B * sizeof *rall) : NULL;
+    if (!X || !XA || !xa || !qv || !xs || !ratio || !arm || !dl || !ll || !dr || (g->shared_eval && !rall)) {
         rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (evaluation)");
         goto done;
     }
     agt_linucb_set_alpha(g->lin, 0.0f); /* evaluate the greedy (posterior mean) policy */
     int n_bad_q = 0, n_bad_d = 0;
-    const unsigned char *bad_q = agt_dqn_diverged(g->dqn, &n_bad_q);
-    const unsigned char *bad_d = agt_ddpg_diverged(g->ddpg, &n_bad_d);
+    /* the shared agents never diverged (cmp_shared_train fails the run when they do) */
+    const unsigned char *bad_q = g->shared_eval ? NULL : agt_dqn_diverged(g->dqn, &n_bad_q);
+    const unsigned char *bad_d = g->shared_eval ? NULL : agt_ddpg_diverged(g->ddpg, &n_bad_d);
     for (int b0 = 0; b0 < g->n; b0 += per) {
         int m = g->n - b0 < per ? g->n - b0 : per;
         memset(X, 0, (size_t)P * B * F * sizeof *X);
@@ -440,7 +454,19 @@ static int group_eval(cmp_ctx *c, cmp_group *g) {
             if (XA != X && (rc = cmp_agent_states(c, p, B, XA + (size_t)s * B * SA))) goto done;
         }
         if (XA != X && m < P) memset(XA + (size_t)m * B * SA, 0, (size_t)(P - m) * B * SA * sizeof *XA);
-        if ((rc = agt_dqn_q_values(g->dqn, XA, B, qv))) goto done;
+        if (g->shared_eval) { /* [P][B] rows = one slot's P * B rows, in batches of at most
+                                 * CMP_EVAL_BATCH rows (the networks' buffers stay small) */
+            for (int r0 = 0; r0 < m * B; r0 += CMP_EVAL_BATCH) {
+                const int nb = m * B - r0 < CMP_EVAL_BATCH ? m * B - r0 : CMP_EVAL_BATCH;
+                if ((rc = agt_dqn_q_values(qa, XA + (size_t)r0 * SA, nb, qv + (size_t)r0 * K)) ||
+                    (rc = eng_model_infer(agt_ddpg_actor(da), XA + (size_t)r0 * SA, nb, rall + r0)))
+                    goto done;
+            }
+            const float band = agt_ddpg_config(da)->band;
+            for (int k = 0; k < m * B; k++) rall[k] = 1.0f + band * rall[k]; /* agt_ddpg_ratio */
+        } else if ((rc = agt_dqn_q_values(qa, XA, B, qv))) {
+            goto done;
+        }
         for (int i = 0; i < m; i++) {
             int s = slot_of(g, b0 + i), p = g->prod[b0 + i];
             for (int t = 0; t < B; t++) dl[(size_t)i * B + t] = cmp_dqn_pick(c, p, qv + ((size_t)s * B + t) * K);
@@ -450,11 +476,13 @@ static int group_eval(cmp_ctx *c, cmp_group *g) {
                 memcpy(xs + (size_t)s * F, X + ((size_t)s * B + t) * F, (size_t)F * sizeof *xs);
                 memcpy(xa + (size_t)s * SA, XA + ((size_t)s * B + t) * SA, (size_t)SA * sizeof *xa);
             }
-            if ((rc = agt_ddpg_ratio(g->ddpg, xa, ratio)) || (rc = agt_linucb_choose(g->lin, xs, NULL, NULL, arm, NULL)))
+            if ((!g->shared_eval && (rc = agt_ddpg_ratio(da, xa, ratio))) ||
+                (rc = agt_linucb_choose(g->lin, xs, NULL, NULL, arm, NULL)))
                 goto done;
             for (int i = 0; i < m; i++) {
                 int s = slot_of(g, b0 + i);
-                dr[(size_t)i * B + t] = cmp_ddpg_clip(c, g->prod[b0 + i], ratio[s]);
+                float rt = g->shared_eval ? rall[(size_t)s * B + t] : ratio[s];
+                dr[(size_t)i * B + t] = cmp_ddpg_clip(c, g->prod[b0 + i], rt);
                 ll[(size_t)i * B + t] = arm[s];
             }
         }
@@ -487,6 +515,7 @@ static int group_eval(cmp_ctx *c, cmp_group *g) {
     }
 done:
     if (XA != X) free(XA);
+    free(rall);
     free(xa);
     free(X);
     free(qv);
@@ -612,7 +641,7 @@ static int cmp_prepare(cmp_ctx *c) {
         tc.behaviour.over_ranks = 1;
         tc.behaviour.n_catalogue = h->n_products;
     }
-    rc = env_transitions_build(h, &tc, &c->tr);
+    rc = cmp_transitions_build(c, &tc); /* one process: the behaviour fit starts from last night's */
     if (cfg->shard_count > 1 && !(rc = eng_par_agree(rc))) rc = reward_info_reduce(&c->tr->reward_info);
     if (rc) return rc;
     if (cfg->shard_count > 1) { /* what this rank built, and every rank together */

@@ -94,7 +94,10 @@ typedef struct exp_compare_cfg {
                                    the loaded networks' own validation loss is the first best, so
                                    1 stops at the first check that does not improve on it: 1 */
     int fqe_warm_iterations;    /* FQE target refreshes when a chunk starts from the previous
-                                   night's networks (docs/nightly.md, "Warm nights"): 2 */
+                                   night's networks (docs/nightly.md, "Warm nights"): 1 */
+    int fqe_chunk;              /* products per FQE chunk (one ope_fqe_estimate call of 4 x chunk
+                                   discrete networks and one of chunk DDPG networks; smaller chunks
+                                   keep the networks' working set in cache); 0: group_size: 64 */
     int linucb_passes;          /* passes of LinUCB over the training transitions: 1 */
     /* How DQN and DDPG learn (docs/compare.md, "Agents that learn to price"). */
     int agent_state;            /* 1: the cross-product agent state (feat_agent.h) and rewards

@@ -28,6 +28,10 @@ void cmp_agents_free(cmp_ctx *c) {
     free(c->lo_ratio); free(c->hi_ratio); free(c->refp); free(c->sh_dqn); free(c->sh_actor); free(c->sh_critic);
     free(c->dyb);
     free(c->dyc);
+    agt_dqn_free(c->sh_agt_dqn);
+    agt_ddpg_free(c->sh_agt_ddpg);
+    c->sh_agt_dqn = NULL;
+    c->sh_agt_ddpg = NULL;
     c->dyb = NULL;
     c->dyc = NULL;
     c->ast = c->anx = c->rscale = c->lo_ratio = c->hi_ratio = c->sh_dqn = c->sh_actor = c->sh_critic = NULL;
@@ -716,6 +720,10 @@ int cmp_shared_train(cmp_ctx *c, int *prod, int n) {
         int nb2 = 0;
         agt_ddpg_diverged(g.ddpg, &nb2);
         if (!rc && (nb || nb2)) rc = eng_err_set(ENG_ENUM, "compare: the shared %s diverged", nb ? "DQN" : "DDPG");
+    }
+    if (!rc && g.P == 1 && agt_dqn_P(g.dqn) == 1 && agt_ddpg_P(g.ddpg) == 1) { /* kept for the groups' evaluation */
+        c->sh_agt_dqn = g.dqn, c->sh_agt_ddpg = g.ddpg;
+        return rc;
     }
     agt_dqn_free(g.dqn);
     agt_ddpg_free(g.ddpg);

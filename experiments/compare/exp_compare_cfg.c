@@ -42,7 +42,8 @@ exp_compare_cfg exp_compare_default(void) {
     c.ddpg_steps = 60;
     c.warm_frac = 0.25;
     c.warm_patience = 1;
-    c.fqe_warm_iterations = 2;
+    c.fqe_warm_iterations = 1;
+    c.fqe_chunk = 64;
     c.linucb_passes = 1;
     c.agent_state = 1;
     c.shared = 1;
@@ -130,6 +131,7 @@ static const field fields[] = {
     F("compare.warm_frac", T_DOUBLE, warm_frac, "share of the step budget after a warm start"),
     F("compare.warm_patience", T_INT, warm_patience, "early-stopping patience after a warm start (checks)"),
     F("compare.fqe_warm_iterations", T_INT, fqe_warm_iterations, "FQE refreshes when started from the last night's networks"),
+    F("compare.fqe_chunk", T_INT, fqe_chunk, "products per FQE chunk (0: compare.group_size)"),
     F("compare.linucb_passes", T_INT, linucb_passes, "LinUCB passes over the training transitions"),
     F("compare.agent_state", T_INT, agent_state, "1: cross-product agent state and scaled rewards; 0: feat-v1 state"),
     F("compare.shared", T_INT, shared, "1: one DQN/DDPG on all products, fine-tuned per product; 0: per product"),
@@ -341,8 +343,9 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
         return eng_err_set(ENG_EINVAL, "compare config: compare.train_frac must be in (0, 1], not %g", c->train_frac);
     if (c->train_frac >= 1.0 && !c->eval_all)
         return eng_err_set(ENG_EINVAL, "compare config: train_frac 1 leaves no holdout; set compare.eval_all = 1");
-    if (c->warm_patience < 1 || c->fqe_warm_iterations < 1)
-        return eng_err_set(ENG_EINVAL, "compare config: compare.warm_patience and compare.fqe_warm_iterations >= 1 needed");
+    if (c->warm_patience < 1 || c->fqe_warm_iterations < 1 || c->fqe_chunk < 0)
+        return eng_err_set(ENG_EINVAL, "compare config: compare.warm_patience and compare.fqe_warm_iterations >= 1, "
+                                       "compare.fqe_chunk >= 0 needed");
     if (c->fqe_products < -1 || c->fqe.iterations < 1 || c->fqe.steps < 1 || c->fqe.batch < 1 || c->fqe.hidden[0] < 1 ||
         c->fqe.hidden[1] < 1 || !(c->fqe.lr > 0) || c->fqe.n_boot < 0 || c->fqe.n_boot == 1)
         return eng_err_set(ENG_EINVAL, "compare config: compare.fqe_products >= -1, fqe.iterations/steps/batch/hidden1/"

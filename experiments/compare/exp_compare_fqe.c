@@ -3,7 +3,7 @@
  *
  * After every product has been evaluated (its guarded price per period is in
  * res->products[p].agent_price), the products chosen for FQE (all, or a seeded random sample of
- * compare.fqe_products) are evaluated in chunks of compare.group_size products:
+ * compare.fqe_products) are evaluated in chunks of compare.fqe_chunk products (0: group_size):
  *   - the four discrete policies (history, fixed, LinUCB, DQN) in ONE ope_fqe_estimate call with
  *     4 x chunk networks (K outputs each): history's target is the behaviour distribution at the
  *     next state, the others the one-hot at their guarded level for the next period;
@@ -286,12 +286,12 @@ int cmp_fqe_run(cmp_ctx *c) {
             snprintf(v->note, sizeof v->note, "%s", fqe_eligible(c, p) ? why : "no evaluation rows in the totals");
         }
     double t0 = eng_now();
-    /* chunks of compare.group_size sample products, formed per shard (sample order within it),
+    /* chunks of compare.fqe_chunk (0: group_size) sample products, formed per shard (sample order within it),
      * so a chunk holds one shard's products: under MPI every rank evaluates its own products
      * from its own rows, and one process with compare.shared_shards = K forms the same chunks.
      * One shard: the sample's chunks in order.  A chunk's number (its warm-start file's name)
      * counts the chunks of every shard in shard order, so it is the same on every rank. */
-    const int S = cmp_shard_count(c);
+    const int S = cmp_shard_count(c), csize = cfg->fqe_chunk > 0 ? cfg->fqe_chunk : cfg->group_size;
     int *chunk = malloc((size_t)(want > 0 ? want : 1) * sizeof *chunk);
     if (!chunk) rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (FQE)");
     int nchunk = 0;
@@ -301,7 +301,7 @@ int cmp_fqe_run(cmp_ctx *c) {
         for (int i = 0; i < want && !rc; i++) {
             if (S > 1 && c->owner[el[i]] != s) continue;
             chunk[m++] = el[i];
-            if (m == cfg->group_size) {
+            if (m == csize) {
                 if (mine) rc = fqe_chunk(c, chunk, m, nchunk);
                 nchunk++, m = 0;
             }

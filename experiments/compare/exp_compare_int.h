@@ -58,6 +58,9 @@ typedef struct cmp_ctx {
     /* the shared networks' parameters (compare.shared = 1), copied into every product slot */
     float *sh_dqn, *sh_actor, *sh_critic;
     int sh_loaded;         /* 1: the shared networks warm-started from the checkpoints */
+    agt_dqn *sh_agt_dqn;   /* the shared networks as one-slot agents (one process, no shards;
+                              else NULL): groups that only copy them evaluate with these */
+    agt_ddpg *sh_agt_ddpg;
 } cmp_ctx;
 
 /* A group of trained agents and the products they price.  Own groups: product i in slot i.
@@ -79,6 +82,8 @@ typedef struct cmp_group {
     long rows_total; /* > 0: training rows of every shard (model-based rows per row, compare.dyna) */
     int tied;        /* 1: the slots are shards of ONE network: gradients tied, validation losses
                         combined over every shard (cmp_shared_combine_loss) */
+    int shared_eval; /* 1: no networks of its own (dqn, ddpg NULL): its products are priced by
+                        c->sh_agt_dqn / c->sh_agt_ddpg (compare.shared, no fine-tuning) */
 } cmp_group;
 
 /* Slot of the group's i-th product. */
@@ -219,5 +224,17 @@ int cmp_fqe_warm_save(const cmp_ctx *c, const char *stem, const int *prod, int m
                       const float *params);
 void cmp_fqe_warm_count(int warm);
 void cmp_fqe_warm_reset(void);
+/* The behaviour model's pooled coefficients stored as behav-pool.bin (exp_compare_warm.c): only
+ * the start of tonight's pooled Newton fit (env_behaviour_cfg.pool_init), never a result.
+ * load: the number of doubles in *out (malloc'd, caller frees) when the source checkpoint folder
+ * holds them for this grid and feature layout, else 0 (*out NULL; a bad file is logged, never an
+ * error).  save: tonight's (env_behaviour_pool_coef) into ckpt_dir atomically; 0 or ENG_EIO
+ * (nothing without ckpt_dir or for the counts model). */
+int cmp_behav_warm_load(const cmp_ctx *c, double **out);
+int cmp_behav_warm_save(const cmp_ctx *c, const env_behaviour *b);
+/* env_transitions_build of c->h with tc into c->tr; in one process (no MPI shards) the
+ * behaviour model's pooled fit starts from the stored coefficients (cmp_behav_warm_load) and
+ * tonight's are stored.  Returns 0 or the build's (or the save's) failure. */
+int cmp_transitions_build(cmp_ctx *c, env_transitions_cfg *tc);
 
 #endif

@@ -1,6 +1,8 @@
 /* exp_compare_warm.c - warm nights (docs/nightly.md, "Warm nights"): the FQE Q networks of
  * every chunk are stored beside the night's other checkpoints and start the next night's fit,
- * which then runs compare.fqe_warm_iterations target refreshes instead of fqe.iterations.
+ * which then runs compare.fqe_warm_iterations target refreshes instead of fqe.iterations; the
+ * behaviour model's pooled coefficients (behav-pool.bin) start the next night's pooled Newton
+ * fit (the same optimum from any start: fewer steps, not a cached result).
  *
  * A stored chunk is keyed by a hash of everything its networks' meaning depends on: the
  * feature layout and the stored normalisation (the states' scale), the network shape, the
@@ -119,4 +121,104 @@ int cmp_fqe_warm_save(const cmp_ctx *c, const char *stem, const int *prod, int m
 void cmp_fqe_warm_count(int warm) {
     if (warm) fqe_warm_n++;
     else fqe_cold_n++;
+}
+
+/* ---- the behaviour model's pooled coefficients ------------------------------------------------ */
+
+#define BEHAV_STEM "behav-pool"
+
+/* What the coefficients mean: the feature layout and the behaviour features, the grid, the
+ * estimator's settings. */
+static uint64_t behav_key(const cmp_ctx *c) {
+    const env_behaviour_cfg *b = &c->cfg->behaviour;
+    uint64_t h = fnv(1469598103934665603ULL, "rlprice-behav-warm 1", 20);
+    h = fnv(h, FEAT_LAYOUT_VERSION, strlen(FEAT_LAYOUT_VERSION));
+    uint64_t lh = feat_layout_get()->hash;
+    h = fnv(h, &lh, sizeof lh);
+    int shape[4] = {c->K, ENV_BEHAV_NX, ENV_BEHAV_NZ, (int)b->kind};
+    h = fnv(h, shape, sizeof shape);
+    double v[4] = {c->cfg->grid.band, b->l2, b->shrink, b->eps};
+    return fnv(h, v, sizeof v);
+}
+
+typedef struct behav_file {
+    uint64_t key;
+    int count;
+    const double *v;
+} behav_file;
+
+static int behav_write_cb(FILE *f, void *ctx) {
+    const behav_file *w = ctx;
+    uint64_t sum = fnv(1469598103934665603ULL, w->v, (size_t)w->count * sizeof *w->v);
+    if (fprintf(f, "rlprice-behav-warm 1 %016" PRIx64 " %d\n", w->key, w->count) < 0 ||
+        fwrite(w->v, sizeof *w->v, (size_t)w->count, f) != (size_t)w->count || fwrite(&sum, sizeof sum, 1, f) != 1)
+        return eng_err_set(ENG_EIO, "write failed: %s", strerror(errno));
+    return ENG_OK;
+}
+
+int cmp_behav_warm_load(const cmp_ctx *c, double **out) {
+    *out = NULL;
+    const char *src = c->cfg->ckpt_from ? c->cfg->ckpt_from : c->cfg->ckpt_dir;
+    if (!src || !*src || c->cfg->behaviour.kind != ENV_BEHAV_MNL) return 0;
+    char path[4096];
+    warm_path(path, sizeof path, src, BEHAV_STEM);
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    uint64_t have = 0, sum = 0;
+    int count = 0, want = ENV_BEHAV_POOL_LEN(c->K);
+    double *v = NULL;
+    const char *why = NULL;
+    if (fscanf(f, "rlprice-behav-warm 1 %" SCNx64 " %d", &have, &count) != 2 || fgetc(f) != '\n') why = "not a coefficients file";
+    else if (have != behav_key(c) || count != want) why = "grid, feature layout or estimator changed";
+    else if (!(v = malloc((size_t)want * sizeof *v))) why = "out of memory";
+    else if (fread(v, sizeof *v, (size_t)want, f) != (size_t)want || fread(&sum, sizeof sum, 1, f) != 1 || fgetc(f) != EOF)
+        why = "truncated";
+    else if (sum != fnv(1469598103934665603ULL, v, (size_t)want * sizeof *v)) why = "checksum mismatch";
+    for (int i = 0; !why && i < want; i++)
+        if (!isfinite(v[i])) why = "non-finite coefficient";
+    fclose(f);
+    if (why) {
+        ENG_INFO("compare: behaviour model: %s not used (%s); its pooled fit starts from zero", path, why);
+        free(v);
+        return 0;
+    }
+    *out = v;
+    return want;
+}
+
+int cmp_behav_warm_save(const cmp_ctx *c, const env_behaviour *b) {
+    if (!c->cfg->ckpt_dir || !*c->cfg->ckpt_dir) return ENG_OK;
+    const int q = ENV_BEHAV_POOL_LEN(c->K);
+    double *v = malloc((size_t)q * sizeof *v);
+    if (!v) return eng_err_set(ENG_ENOMEM, "compare: out of memory (behaviour coefficients)");
+    int n = env_behaviour_pool_coef(b, v, q), rc = ENG_OK;
+    for (int i = 0; i < n; i++)
+        if (!isfinite(v[i])) n = 0; /* never store a diverged fit */
+    if (n == q) {
+        char path[4096];
+        warm_path(path, sizeof path, c->cfg->ckpt_dir, BEHAV_STEM);
+        behav_file w = {behav_key(c), q, v};
+        rc = eng_atomic_write(path, behav_write_cb, &w);
+    }
+    free(v);
+    return rc;
+}
+
+int cmp_transitions_build(cmp_ctx *c, env_transitions_cfg *tc) {
+    double *init = NULL;
+    const int one = c->cfg->shard_count <= 1;
+    if (one) tc->behaviour.pool_init_len = cmp_behav_warm_load(c, &init);
+    tc->behaviour.pool_init = init;
+    int rc = env_transitions_build(c->h, tc, &c->tr);
+    tc->behaviour.pool_init = NULL, tc->behaviour.pool_init_len = 0;
+    if (!rc && one && c->tr->behaviour) {
+        int iters = 0;
+        env_behaviour_fit_info(c->tr->behaviour, &iters, NULL);
+        if (env_behaviour_kind_of(c->tr->behaviour) == ENV_BEHAV_MNL)
+            ENG_INFO("compare: behaviour model: pooled fit in %d Newton steps (%s)", iters,
+                     init ? "from last night's coefficients" : "from zero");
+        rc = cmp_behav_warm_save(c, c->tr->behaviour);
+    }
+    free(init);
+    return rc;
 }

@@ -32,20 +32,41 @@ ope_config ope_config_default(void) {
     return c;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+/* The k-th smallest of v[0..m-1] (0-based; v finite), by selection: v is reordered so that
+ * v[k] holds it, everything before is <= and everything after >= it.  Expected O(m). */
+static double select_kth(double *v, int m, int k) {
+    int l = 0, r = m - 1;
+    while (l < r) {
+        double x = v[l + (r - l) / 2];
+        int i = l, j = r;
+        while (i <= j) {
+            while (v[i] < x) i++;
+            while (v[j] > x) j--;
+            if (i <= j) {
+                double t = v[i];
+                v[i] = v[j], v[j] = t;
+                i++, j--;
+            }
+        }
+        if (k <= j) r = j;
+        else if (k >= i) l = i;
+        else break; /* j < k < i: v[k] == x */
+    }
+    return v[k];
 }
 
-/* Percentile of sorted v[0..m-1] at probability p, linear interpolation between order
- * statistics (Hyndman-Fan type 7). */
-static double percentile_sorted(const double *v, int m, double p) {
+/* Percentile of v[0..m-1] (finite, any order; reordered) at probability p, linear
+ * interpolation between order statistics (Hyndman-Fan type 7): the numbers a full sort gives,
+ * by selecting the two order statistics needed. */
+static double percentile_select(double *v, int m, double p) {
     if (m == 1) return v[0];
     double h = p * (m - 1);
     int lo = (int)floor(h);
-    if (lo >= m - 1) return v[m - 1];
-    double f = h - lo;
-    return v[lo] + f * (v[lo + 1] - v[lo]);
+    if (lo >= m - 1) return select_kth(v, m, m - 1);
+    double f = h - lo, a = select_kth(v, m, lo), b = v[lo + 1];
+    for (int k = lo + 2; k < m; k++) /* the next order statistic: the least of the upper part */
+        if (v[k] < b) b = v[k];
+    return a + f * (b - a);
 }
 
 void ope_boot_summary(double *vals, int B, double alpha, double *lo, double *hi, double *se) {
@@ -63,9 +84,8 @@ void ope_boot_summary(double *vals, int B, double alpha, double *lo, double *hi,
     }
     double mean = s / m;
     for (int k = 0; k < m; k++) s2 += (vals[k] - mean) * (vals[k] - mean);
-    qsort(vals, (size_t)m, sizeof *vals, cmp_double);
-    *lo = percentile_sorted(vals, m, alpha / 2);
-    *hi = percentile_sorted(vals, m, 1 - alpha / 2);
+    *lo = percentile_select(vals, m, alpha / 2);
+    *hi = percentile_select(vals, m, 1 - alpha / 2);
     if (se) *se = m > 1 ? sqrt(s2 / (m - 1)) : 0.0;
 }
 

@@ -1,8 +1,9 @@
 /* ope_fqe.c - Fitted Q Evaluation on the engine's model groups (see ope.h, docs/ope.md).
  *
- * One network per product in one eng_model group; every iteration freezes a copy (the target
- * network), computes the regression targets of all logged rows from it, and runs `steps` Adam
- * steps of masked Huber/MSE regression on minibatches of the logged rows.  The interval comes
+ * One network per product in one eng_model group; every iteration computes the regression
+ * targets of all logged rows from the network as it stands (the frozen target network: the
+ * targets are all computed before the iteration's first step, so no copy is needed), and runs
+ * `steps` Adam steps of masked Huber/MSE regression on minibatches of the logged rows.  The interval comes
  * from a few complete refits on episodes resampled with replacement. */
 #include <math.h>
 #include <stdio.h>
@@ -155,7 +156,7 @@ static int fit_once(const ope_fqe_data *d, const ope_fqe_cfg *c, const eng_backe
     const int P = d->P, n = d->n, dd = d->d, K = d->K, in = dd + (K == 0), out = K > 0 ? K : 1;
     const double g = c->gamma;
     int st = ENG_OK;
-    eng_model *q = NULL, *qbar = NULL;
+    eng_model *q = NULL;
     float *X = NULL, *Y = NULL, *T = NULL, *W = NULL, *ytar = NULL;
     double *scale = NULL;
     int chunk = c->batch;
@@ -166,7 +167,6 @@ static int fit_once(const ope_fqe_data *d, const ope_fqe_cfg *c, const eng_backe
     eng_arch arch;
     if ((st = eng_arch_mlp(&arch, sizes, c->n_hidden + 2, ENG_ACT_RELU, ENG_ACT_IDENTITY))) return st;
     if ((st = eng_model_create(&q, be, &arch, P, seed))) goto cleanup;
-    if ((st = eng_model_create(&qbar, be, &arch, P, seed))) goto cleanup;
     if (warm && c->init_params) {
         if (eng_model_nparams(q) != ope_fqe_nparams(d->d, K, c)) {
             st = eng_err_set(ENG_EINVAL, "ope_fqe: warm-start parameters of another shape");
@@ -197,8 +197,9 @@ static int fit_once(const ope_fqe_data *d, const ope_fqe_cfg *c, const eng_backe
     eng_loss kind = c->huber_delta > 0 ? ENG_LOSS_HUBER : ENG_LOSS_MSE;
 
     for (int it = 0; it < c->iterations; it++) {
-        if ((st = eng_model_copy_params(qbar, q))) goto cleanup;
-        /* targets of all rows from the frozen network, chunk rows of every product at once */
+        /* targets of all rows from the frozen network (q before this iteration's steps: every
+         * target is computed before the first step, so q itself serves, without a copy), chunk
+         * rows of every product at once */
         for (int i0 = 0; i0 < n; i0 += chunk) {
             int b = n - i0 < chunk ? n - i0 : chunk;
             for (int p = 0; p < P; p++)
@@ -206,7 +207,7 @@ static int fit_once(const ope_fqe_data *d, const ope_fqe_cfg *c, const eng_backe
                     size_t r = (size_t)p * n + i0 + k;
                     put_input(X + ((size_t)p * b + k) * in, d->s_next + r * dd, dd, K, K == 0 ? d->target_next[r] : 0.0f);
                 }
-            if ((st = eng_model_forward(qbar, X, b, Y))) goto cleanup;
+            if ((st = eng_model_forward(q, X, b, Y))) goto cleanup;
             for (int p = 0; p < P; p++)
                 for (int k = 0; k < b; k++) {
                     size_t r = (size_t)p * n + i0 + k;
@@ -276,7 +277,6 @@ static int fit_once(const ope_fqe_data *d, const ope_fqe_cfg *c, const eng_backe
 
 cleanup:
     eng_model_free(q);
-    eng_model_free(qbar);
     free(X);
     free(Y);
     free(T);
