@@ -6,7 +6,8 @@
  *   with traffic:    units ~ Binomial(traffic, q), logit(q) = eta   (conversion per visitor)
  *   without traffic: units ~ Poisson(exp(eta))                      (units per period)
  *   eta = b0 + b1 (g(price / ref) - xc) + bc comp + bl lag + bp promo
- * with g = log (form 0) or the identity (form 1), whichever fits the rows better (likelihood);
+ * with g = the identity (form 1) or log (form 0), the log form only when its likelihood is clearly
+ * higher (by 2 log-units: the forms are nearly collinear over a logged range, their optima are not);
  * comp = log(competitors' mean price / ref), lag = log(previous period's price / ref) (reference
  * price effects), promo = the period's promotion flag.  The state columns are STATE: they are
  * never credited to the price, and a price is valued for a NORMAL period (promo = 0) at a given

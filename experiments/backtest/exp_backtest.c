@@ -42,6 +42,8 @@ exp_bt_cfg exp_bt_default(void) {
     c.gate_mode = n.gate_mode;
     c.gate_level = n.gate_level;
     c.gate_extend = n.gate_extend;
+    c.gate_standing = n.gate_standing;
+    c.gate_model_dir = n.gate_model_dir;
     c.gate_select = n.gate_select;
     c.gate_support_widen = n.gate_support_widen;
     exp_compare_cfg_free(&n.compare);
@@ -255,6 +257,8 @@ static int run_nightly(const exp_bt_cfg *cfg, PGconn *c, const db_history *h, in
     nc.gate_mode = cfg->gate_mode;
     nc.gate_level = (float)cfg->gate_level;
     nc.gate_extend = cfg->gate_extend;
+    nc.gate_standing = cfg->gate_standing;
+    nc.gate_model_dir = cfg->gate_model_dir;
     nc.gate_select = (float)cfg->gate_select;
     nc.gate_support_widen = (float)cfg->gate_support_widen;
     cc->gate = exp_nightly_gate_cfg(&nc);

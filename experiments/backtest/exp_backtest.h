@@ -110,6 +110,8 @@ typedef struct exp_bt_cfg {
     int gate_mode;            /* the nightly's nightly.gate_mode (its default) */
     double gate_level;        /* the nightly's nightly.gate_level (its default) */
     int gate_extend;          /* the nightly's nightly.gate_extend (its default) */
+    int gate_standing;        /* the nightly's nightly.gate_standing (its default) */
+    int gate_model_dir;       /* the nightly's nightly.gate_model_dir (its default) */
     double gate_select;       /* the nightly's nightly.gate_select (its default) */
     double gate_support_widen;/* the nightly's nightly.gate_support_widen (its default) */
     int verbose;              /* per-run progress lines on stderr */

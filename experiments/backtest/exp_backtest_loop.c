@@ -20,11 +20,11 @@
 #include "exp_nightly.h"
 
 static const char *const lane_names[EXP_BTL_N_LANE] = {"engine",      "alone:dqn", "alone:ddpg", "alone:linucb",
-                                                      "alone:fixed", "manual",    "oracle"};
+                                                      "alone:fixed", "manual",    "oracle",     "held"};
 /* The agent a forced lane prices with. */
 static const exp_agent lane_agent[EXP_BTL_N_LANE] = {EXP_AGENT_HISTORY, EXP_AGENT_DQN, EXP_AGENT_DDPG,
                                                      EXP_AGENT_LINUCB,  EXP_AGENT_FIXED, EXP_AGENT_HISTORY,
-                                                     EXP_AGENT_HISTORY};
+                                                     EXP_AGENT_HISTORY, EXP_AGENT_HISTORY};
 
 const char *exp_btl_lane_name(exp_btl_lane l) { return l >= 0 && l < EXP_BTL_N_LANE ? lane_names[l] : NULL; }
 int exp_btl_lane_nightly(exp_btl_lane l) { return l >= EXP_BTL_ENGINE && l <= EXP_BTL_FIXED; }
@@ -117,6 +117,10 @@ static int lane_nightly(const exp_btl_cfg *cfg, lane *L, const db_history *h, in
     nc.ckpt_dir = cfg->cold ? "" : L->ckpt;
     nc.ckpt_keep = 2;
     if (L->id == EXP_BTL_ENGINE) nc.explore = cfg->explore;
+    /* the gate settings of the command line (--gate-*; the nightly's defaults otherwise) */
+    nc.gate_mode = cfg->bt.gate_mode, nc.gate_level = (float)cfg->bt.gate_level, nc.gate_extend = cfg->bt.gate_extend;
+    nc.gate_standing = cfg->bt.gate_standing, nc.gate_model_dir = cfg->bt.gate_model_dir, nc.gate_select = (float)cfg->bt.gate_select;
+    nc.gate_support_widen = (float)cfg->bt.gate_support_widen;
     nc.on_decided = cap_hook;
     nc.decided_ctx = cap;
     cap->called = 0;
@@ -186,13 +190,19 @@ static double dp_best_price(const env_sim_dp *dp, int t, double ref, double cbar
  * expected revenue plus the finite-horizon optimum of the nights left (env_sim_dp, solved at the
  * loop's start, read at the actual reference).  0 or ENG_EINVAL. */
 static int lane_fixed_rule(const exp_btl_cfg *cfg, lane *L, const env_sim_log *lg, int P, env_sim_dp *const *dp,
-                           int n) {
+                           const double *standing, int n) {
     const double mc = cfg->bt.max_change_pct / 100;
     for (int i = 0; i < P; i++) {
         const env_sim_params *p = &lg->params[i];
         double p0 = cents(p->base_price);
         if (L->id == EXP_BTL_MANUAL) {
             L->price[i] = p0;
+            continue;
+        }
+        if (L->id == EXP_BTL_HELD) { /* toward the standing optimum, at most the change limit a night */
+            double lo = ceil(fmax(min_price(p0), L->prev[i] * (1 - mc)) * 100 - 1e-6) / 100;
+            double hi = floor(fmin(max_price(p0), L->prev[i] * (1 + mc)) * 100 + 1e-6) / 100;
+            L->price[i] = lo > hi ? L->prev[i] : fmin(fmax(standing[i], lo), hi);
             continue;
         }
         /* the DP oracle is not held to the change limit: its values assume any allowed price
@@ -277,6 +287,8 @@ typedef struct run_ctx {
     loop_cap cap;
     env_sim_dp **dp;      /* [P] the DP oracle of each product (reference-price family), or NULL */
     double *units, *traffic, *comp;
+    FILE *trace;          /* <out>/loop_trace_<family>_<seed>.csv, or NULL */
+    double *standing;     /* [P] each product's standing optimum under the truth (whole cents) */
     char dir[1100];
 } run_ctx;
 
@@ -338,6 +350,47 @@ static int dp_oracle_open(run_ctx *x, const env_sim_market *base, int n_nights) 
     return ENG_OK;
 }
 
+/* Each product's standing optimum (x->standing): the whole-cent price inside its min/max bounds
+ * with the highest revenue per visitor under the truth when the reference price equals it, at the
+ * market's mean competitor prices (on a market without a reference effect: the myopic optimum
+ * there).  0 or ENG_ENOMEM. */
+static int standing_open(run_ctx *x) {
+    const int P = x->h->n_products;
+    if (!(x->standing = eng_malloc((size_t)P * sizeof *x->standing))) return ENG_ENOMEM;
+    for (int i = 0; i < P; i++) {
+        const env_sim_params *p = &x->lg->params[i];
+        const double p0 = cents(p->base_price), cbar = env_sim_comp_mean_price(p);
+        double bp = p0, bv = -INFINITY;
+        for (long long c = (long long)ceil(min_price(p0) * 100 - 1e-6); c <= (long long)floor(max_price(p0) * 100 + 1e-6); c++) {
+            double v = env_sim_rpv(p, c / 100.0, c / 100.0, cbar);
+            if (v > bv) bv = v, bp = c / 100.0;
+        }
+        x->standing[i] = bp;
+    }
+    return ENG_OK;
+}
+
+/* The per-product trace (docs/backtest.md, "Closed loop"): one row per night, product and lane -
+ * the price in force before the night, the night's price, the hidden reference before the day,
+ * the day's expected revenue and the cumulative one - and a header row of each product's list
+ * price and its standing optimum under the truth (the price that maximises revenue per visitor
+ * when the reference has settled at it, at the market's mean competitor prices).  x->trace is
+ * closed by run_one.  0 or ENG_EIO. */
+static int trace_open(run_ctx *x, env_sim_family fam, uint64_t seed) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/loop_trace_%s_%llu.csv", x->cfg->bt.out_dir, env_sim_family_name(fam),
+             (unsigned long long)seed);
+    if (!(x->trace = fopen(path, "w"))) return eng_err_set(ENG_EIO, "backtest loop: cannot write %s", path);
+    fprintf(x->trace, "night,product,lane,prev_price,price,ref,exp_revenue,cum_exp_revenue\n");
+    for (int i = 0; i < x->h->n_products; i++) { /* night 0: list price and the standing optimum */
+        const env_sim_params *p = &x->lg->params[i];
+        const double p0 = cents(p->base_price), bp = x->standing[i];
+        fprintf(x->trace, "0,%d,standing_opt,%.2f,%.2f,%.4f,%.6f,0\n", i + 1, p0, bp, bp,
+                env_sim_rpv(p, bp, bp, env_sim_comp_mean_price(p)));
+    }
+    return ferror(x->trace) ? eng_err_set(ENG_EIO, "backtest loop: cannot write %s", path) : ENG_OK;
+}
+
 /* Sell night n's day in every lane at its prices; import the rows of the nightly lanes. */
 static int sell_day(run_ctx *x, exp_btl_run *run, int n) {
     const int P = x->h->n_products;
@@ -361,8 +414,12 @@ static int sell_day(run_ctx *x, exp_btl_run *run, int n) {
             }
             memcpy(x->comp + (size_t)i * ENV_SIM_MAX_COMP, m->comp_now, sizeof m->comp_now);
             env_sim_outcome o;
+            const double ref_before = m->ref;
             int st = env_sim_market_step(m, L->price[i], &o);
             if (st) return st;
+            if (x->trace)
+                fprintf(x->trace, "%d,%d,%s,%.2f,%.2f,%.4f,%.4f,%.4f\n", n + 1, i + 1, lane_names[l], L->prev[i],
+                        L->price[i], ref_before, o.exp_revenue, L->cum[i] + o.exp_revenue);
             rec->exp_revenue += o.exp_revenue, rec->exp_profit += o.exp_profit, rec->exp_traffic += o.exp_traffic;
             L->cum[i] += o.exp_revenue;
             rec->n_repriced += fabs(L->price[i] - L->prev[i]) >= 0.005;
@@ -388,7 +445,7 @@ static int run_one(const exp_btl_cfg *cfg, env_sim_family fam, uint64_t seed, in
     int st = ENG_OK, P = bt->n_products, D = bt->n_days;
     double t0 = eng_now();
     run->family = fam, run->seed = seed, run->n_products = P, run->n_days = D, run->n_nights = cfg->n_nights;
-    run->lanes = cfg->lanes | (1u << EXP_BTL_ENGINE) | (1u << EXP_BTL_MANUAL) | (1u << EXP_BTL_ORACLE);
+    run->lanes = cfg->lanes | (1u << EXP_BTL_ENGINE) | (1u << EXP_BTL_MANUAL) | (1u << EXP_BTL_ORACLE) | (1u << EXP_BTL_HELD);
     env_sim_gen_opts go = env_sim_gen_opts_default();
     go.family = fam, go.seed = seed, go.day0 = BT_DAY0;
     go.n_levels = 6, go.level_lo = 0.85, go.level_hi = 1.15;
@@ -434,13 +491,15 @@ static int run_one(const exp_btl_cfg *cfg, env_sim_family fam, uint64_t seed, in
     for (int l = 0; l < EXP_BTL_N_LANE && !st; l++)
         if (run->lanes & (1u << l)) st = lane_open(&x, l, k, base);
     if (!st && fam == ENV_SIM_FAMILY_REF) st = dp_oracle_open(&x, base, cfg->n_nights);
+    if (!st) st = standing_open(&x);
+    if (!st) st = trace_open(&x, fam, seed);
     run->oracle_dp = x.dp != NULL;
     for (int n = 0; n < cfg->n_nights && !st; n++) {
         for (int l = 0; l < EXP_BTL_N_LANE && !st; l++) {
             if (!(run->lanes & (1u << l))) continue;
             lane *L = &x.lanes[l];
             if (!exp_btl_lane_nightly(L->id))
-                st = lane_fixed_rule(cfg, L, x.lg, P, L->id == EXP_BTL_ORACLE ? x.dp : NULL, n);
+                st = lane_fixed_rule(cfg, L, x.lg, P, L->id == EXP_BTL_ORACLE ? x.dp : NULL, x.standing, n);
             else if (l != EXP_BTL_ENGINE) st = lane_nightly(cfg, L, x.h, n, seed, &x.cap, &run->night[l][n]);
         }
         /* the engine last, so that the capture holds its night when the day is sold */
@@ -464,10 +523,12 @@ static int run_one(const exp_btl_cfg *cfg, env_sim_family fam, uint64_t seed, in
 cleanup:
     for (int l = 0; l < EXP_BTL_N_LANE; l++) lane_close(&x, &x.lanes[l]);
     if (x.dir[0]) rm_tree(x.dir);
+    if (x.trace && fclose(x.trace) && !st) st = eng_err_set(ENG_EIO, "backtest loop: the trace file");
     if (x.maint) db_disconnect(x.maint);
     free(x.cap.pushed), free(x.cap.decided), free(x.cap.lo), free(x.cap.hi), free(x.units), free(x.traffic), free(x.comp);
     for (int a = 0; a < EXP_N_AGENTS; a++) free(x.cap.agent[a]);
     for (int i = 0; x.dp && i < P; i++) env_sim_dp_free(x.dp[i]);
+    free(x.standing);
     free(x.dp);
     free(base);
     db_history_free(x.h);

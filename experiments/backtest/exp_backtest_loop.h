@@ -34,11 +34,16 @@ typedef enum {
     EXP_BTL_LINUCB,
     EXP_BTL_FIXED,
     EXP_BTL_MANUAL,     /* the list price every day */
-    EXP_BTL_ORACLE,     /* the day's best price inside the bounds and the change limit */
+    EXP_BTL_ORACLE,     /* the day's best price inside the bounds and the change limit (myopic), or
+                           the DP optimum over the nights, free of the change limit (ref family) */
+    EXP_BTL_HELD,       /* a second reference held to the guardrails: each night the price moves
+                           toward the product's standing optimum under the truth (the best price
+                           once the reference has settled at it) by at most the change limit */
     EXP_BTL_N_LANE
 } exp_btl_lane;
 
-/* "engine", "alone:dqn", "alone:ddpg", "alone:linucb", "alone:fixed", "manual", "oracle". */
+/* "engine", "alone:dqn", "alone:ddpg", "alone:linucb", "alone:fixed", "manual", "oracle",
+ * "held". */
 const char *exp_btl_lane_name(exp_btl_lane l);
 /* 1 for the lanes that run the nightly. */
 int exp_btl_lane_nightly(exp_btl_lane l);
@@ -116,6 +121,8 @@ int exp_backtest_loop_write_html(const char *path, const exp_btl_cfg *cfg, const
 /* Captured share of a run: (lane - manual) / (oracle - manual), cumulative expected revenue
  * over the nights; NaN when the lane did not run or the oracle gains nothing. */
 double exp_btl_captured(const exp_btl_run *r, exp_btl_lane l);
+/* The same against the held reference: (lane - manual) / (held - manual); NaN likewise. */
+double exp_btl_captured_held(const exp_btl_run *r, exp_btl_lane l);
 /* Exploration cost of a run under the truth: cumulative cost / the engine's cumulative expected
  * revenue (0 when exploration was off). */
 double exp_btl_explore_share(const exp_btl_run *r);

@@ -36,6 +36,12 @@ double exp_btl_captured(const exp_btl_run *r, exp_btl_lane l) {
     return isfinite(v) && o - m > 1e-9 * fabs(m) ? (v - m) / (o - m) : NAN;
 }
 
+double exp_btl_captured_held(const exp_btl_run *r, exp_btl_lane l) {
+    double v = exp_btl_cum_revenue(r, l), m = exp_btl_cum_revenue(r, EXP_BTL_MANUAL),
+           o = exp_btl_cum_revenue(r, EXP_BTL_HELD);
+    return isfinite(v) && isfinite(o) && o - m > 1e-9 * fabs(m) ? (v - m) / (o - m) : NAN;
+}
+
 double exp_btl_explore_share(const exp_btl_run *r) {
     const exp_btl_night *e = r->night[EXP_BTL_ENGINE];
     double c = 0, v = 0;
@@ -102,6 +108,10 @@ static void print_run(FILE *f, const exp_btl_run *r) {
         else fprintf(f, " %8s\n", "-");
     }
     double o = exp_btl_cum_revenue(r, EXP_BTL_ORACLE);
+    if (ran(r, EXP_BTL_HELD))
+        fprintf(f, "  held reference (the standing optimum approached within the change limit, not the goal's oracle): "
+                   "%+.2f%% vs manual; the engine captures %.1f%% of its gain\n",
+                100 * (exp_btl_cum_revenue(r, EXP_BTL_HELD) / man - 1), 100 * exp_btl_captured_held(r, EXP_BTL_ENGINE));
     fprintf(f, "  each agent's price on the engine's own path (one night each, no carry-over), captured:");
     static const exp_agent shown[] = {EXP_AGENT_HISTORY, EXP_AGENT_DQN, EXP_AGENT_DDPG, EXP_AGENT_LINUCB, EXP_AGENT_FIXED};
     for (size_t k = 0; k < sizeof shown / sizeof shown[0]; k++)
@@ -171,6 +181,15 @@ void exp_backtest_loop_print(FILE *f, const exp_btl_cfg *cfg, const exp_btl_resu
     fprintf(f, "\ngoals (issue 13):\n  engine captures >= 70%% of the oracle's gain over manual pricing: %.1f%% on "
                "average, %.1f%% in the worst run: %s\n",
             100 * m, 100 * lo, isfinite(lo) && lo >= 0.70 ? "met" : "NOT MET");
+    int nh = 0;
+    double hs = 0, hmin = INFINITY, hmax = -INFINITY;
+    for (int i = 0; i < r->n_runs; i++) {
+        double c = exp_btl_captured_held(&r->runs[i], EXP_BTL_ENGINE);
+        if (isfinite(c)) hs += c, nh++, hmin = fmin(hmin, c), hmax = fmax(hmax, c);
+    }
+    if (nh)
+        fprintf(f, "  beside it (not the goal): the engine's share of the held reference's gain (standing optimum within the "
+                   "change limit): %.1f%% [%.1f, %.1f]\n", 100 * hs / nh, 100 * hmin, 100 * hmax);
     double xs = -INFINITY;
     for (int i = 0; i < r->n_runs; i++) xs = fmax(xs, exp_btl_explore_share(&r->runs[i]));
     if (cfg->explore.share > 0)
@@ -241,6 +260,8 @@ static json_object *run_json(const exp_btl_run *r) {
         json_object_object_add(x, "cum_exp_revenue", json_object_new_double(exp_btl_cum_revenue(r, (exp_btl_lane)l)));
         double c = exp_btl_captured(r, (exp_btl_lane)l);
         json_object_object_add(x, "captured", isfinite(c) ? json_object_new_double(c) : NULL);
+        c = exp_btl_captured_held(r, (exp_btl_lane)l);
+        json_object_object_add(x, "captured_vs_held", isfinite(c) ? json_object_new_double(c) : NULL);
         json_object_object_add(lanes, exp_btl_lane_name((exp_btl_lane)l), x);
     }
     json_object_object_add(o, "lanes", lanes);

@@ -14,6 +14,7 @@ static void usage(FILE *f) {
                "                        [--nights N [--alone LIST|all|none] [--cold] [--html FILE]\n"
                "                         [--explore SHARE [--explore-step S] [--explore-cost C] [--explore-mode neighbour|thompson]]]\n"
                "                        [--gate-mode 0|1|2] [--gate-level L] [--gate-extend 0|1] [--gate-select L]\n"
+               "                        [--gate-standing 0|1] [--gate-model-dir 0|1]\n"
                "                        [--gate-support W]\n"
                "                        [--db CONNINFO] [--keep] [--out DIR] [--device auto|cpu|cuda]\n"
                "                        [--json FILE] [--config FILE] [--quiet] [<setting flags, e.g. --dqn.lr=0.001>]\n"
@@ -128,6 +129,8 @@ int exp_cmd_backtest(int argc, char **argv) {
                 st = eng_err_set(ENG_EINVAL, "--promo-lift: expected LO,HI with LO <= HI");
         } else if (!strcmp(a, "--gate-mode")) st = parse_int(a, v, 0, &cfg.gate_mode);
         else if (!strcmp(a, "--gate-extend")) st = parse_int(a, v, 0, &cfg.gate_extend);
+        else if (!strcmp(a, "--gate-standing")) st = parse_int(a, v, 0, &cfg.gate_standing);
+        else if (!strcmp(a, "--gate-model-dir")) st = parse_int(a, v, 0, &cfg.gate_model_dir);
         else if (!strcmp(a, "--gate-support")) {
             char *end = NULL;
             cfg.gate_support_widen = strtod(v, &end);

@@ -22,7 +22,9 @@ static int profit_kind(int k) { return k == ENV_REWARD_PROFIT || k == ENV_REWARD
 /* The fitted demand model's rate (revenue per visitor, or per period) at price c in a normal
  * period now, with the price slope shifted by k robust standard errors of f->slope. */
 static double gate_rate(const exp_gate_fit *f, double c, double k) {
-    return feat_demand_rate(&f->dm, c, &f->now, k * f->slope_se / f->sfac, NULL);
+    feat_demand_ctx ctx = f->now;
+    if (f->standing) ctx.lag = log(c / f->dm.ref); /* a standing price is also the previous price */
+    return feat_demand_rate(&f->dm, c, &ctx, k * f->slope_se / f->sfac, NULL);
 }
 
 int exp_gate_fit_product(const db_history *h, int p, double incumbent, int reward_kind, exp_gate_fit *f) {
@@ -105,7 +107,7 @@ static int model_try(const exp_gate_cfg *cfg, const db_history *h, const exp_pro
     *best = score;
     double pa = pr->price[a];
     o->deploy = 1, o->agent = a, o->by_model = 1;
-    o->frac = fabs(pa - inc) > 0 ? (gp - inc) / (pa - inc) : 1;
+    o->frac = fabs(pa - inc) >= 0.005 ? (gp - inc) / (pa - inc) : INFINITY; /* the agent stood still: a model move */
     o->uplift = exp_gate_rel(fit, inc, gp, 0) * fit->base;
     o->lo = r_lo * fit->base, o->hi = exp_gate_rel(fit, inc, gp, z * dir) * fit->base;
     o->price = gp;
@@ -123,12 +125,19 @@ static int model_moves(const exp_gate_cfg *cfg, const db_history *h, const exp_p
     int st;
     for (int s = steps; s >= 1; s--)
         if ((st = model_try(cfg, h, pr, fit, a, inc + (double)s / steps * (pa - inc), z, zs, best_lo, o))) return st;
-    if (!cfg->extend || fabs(pa - inc) < 0.005) return ENG_OK;
+    if (!cfg->extend) return ENG_OK;
+    double dir = pa - inc;
+    if (fabs(dir) < 0.005) { /* the agent stands still: with model_dir the model's own direction */
+        if (!cfg->model_dir) return ENG_OK;
+        double up = exp_gate_rel(fit, inc, inc * 1.01, 0), down = exp_gate_rel(fit, inc, inc * 0.99, 0);
+        if (!(up > 0 || down > 0)) return ENG_OK;
+        dir = up > down ? 1 : -1;
+    }
     env_guard_bounds b = env_guard_bounds_band(h, pr->index, inc, &cfg->grid);
     env_guard_cfg g = cfg->guard;
     double tmp, lo, hi;
     if ((st = env_guard_apply(&g, &b, inc, &tmp, NULL, &lo, &hi))) return st;
-    double edge = pa > inc ? hi : lo;
+    double edge = dir > 0 ? hi : lo;
     for (int k = 8; k >= 1; k--)
         if ((st = model_try(cfg, h, pr, fit, a, inc + k / 8.0 * (edge - inc), z, zs, best_lo, o))) return st;
     return ENG_OK;

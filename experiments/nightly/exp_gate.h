@@ -49,6 +49,10 @@ typedef struct exp_gate_cfg {
     double support_widen; /* the model gate's moves stay inside the normal-period price range
                            widened by this share (0: the range; < 0: no support limit) */
     int extend;         /* 1: also k / 8 of the way to the guardrails' edge in each agent's direction */
+    int standing;       /* 1: value prices as standing prices (exp_gate_fit_ex); 0: one period */
+    int model_dir;      /* 1 (with extend): an agent whose price is the incumbent's gets the
+                           extension steps in the demand model's direction (the side where a 1%
+                           move gains under the model); its reason says |extended */
     int reward_kind;    /* env_reward_kind: profit kinds value margins */
     env_guard_cfg guard;
     env_grid grid;      /* the agents' price band (env_guard_bounds_band) */
@@ -68,12 +72,23 @@ typedef struct exp_gate_fit {
     feat_demand dm;     /* the product's demand model (feat_demand.h), price scale = incumbent */
     feat_demand_ctx now;/* the next period: latest competitor prices, the incumbent as previous price */
     double sfac;        /* slope = dm's price coefficient x sfac (1 - conversion at the incumbent) */
+    int standing;       /* 1: a price is valued with the previous-price state at itself (a standing
+                           price; exp_gate_fit_ex): slope = price + lag coefficients */
+    double lambda;      /* standing: memory of the smoothed past price in the lag column (0: the
+                           previous period's price) */
 } exp_gate_fit;
 
 /* Fit product p's demand model over its present rows of h (see the top).  *f filled; f->ok = 0
  * when too few rows (< 8), no price variation, or the fit did not converge (not an error).
  * Returns 0 or ENG_ENOMEM. */
 int exp_gate_fit_product(const db_history *h, int p, double incumbent, int reward_kind, exp_gate_fit *f);
+
+/* exp_gate_fit_product, and with standing = 1 the standing-price valuation
+ * (experiments/nightly/exp_gate_standing.c): the lag state is the log of an exponentially
+ * smoothed past price (memory 0, 0.5, 0.7 or 0.85, the highest likelihood) and every price is
+ * valued as if it had been charged long enough for that state to settle at it (f->standing = 1;
+ * slope and slope_se of the price and lag coefficients together).  Returns 0 or ENG_ENOMEM. */
+int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kind, int standing, exp_gate_fit *f);
 
 /* Relative uplift of price c over the incumbent under fit f, at the slope b + k slope_se
  * (k = 0: the estimate; k = -z / +z: the bound of the move's direction).  NaN when f is not ok

@@ -302,6 +302,10 @@ static char *config_text(const exp_nightly_cfg *cfg) {
     if (!cfg->products) o += (size_t)snprintf(t + o, len - o, "*");
     for (int i = 0; i < cfg->n_products; i++) o += (size_t)snprintf(t + o, len - o, "%s%s", i ? "," : "", cfg->products[i]);
     o += (size_t)snprintf(t + o, len - o, "\n");
+    if (cfg->gate_standing) /* only when on: the run id of a run without it is unchanged */
+        o += (size_t)snprintf(t + o, len - o, "nightly.gate_standing = %d\n", cfg->gate_standing);
+    if (cfg->gate_model_dir)
+        o += (size_t)snprintf(t + o, len - o, "nightly.gate_model_dir = %d\n", cfg->gate_model_dir);
     if (cfg->explore.share > 0) /* only when on: the run id of a run without exploration is unchanged */
         snprintf(t + o, len - o, "nightly.explore.share = %g\nnightly.explore.max_step = %g\nnightly.explore.max_cost = %g\n%s",
                  cfg->explore.share, cfg->explore.max_step, cfg->explore.max_cost,

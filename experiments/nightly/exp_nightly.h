@@ -114,6 +114,11 @@ typedef struct exp_nightly_cfg {
                                  range widened by this share (0; < 0: no limit) */
     int gate_extend;          /* 1: the model gate also tries steps to the guardrails' edge in
                                  each agent's direction (exp_gate.h) */
+    int gate_standing;        /* 1: the model gate (and Thompson exploration) value a price as a
+                                 standing price, the reference state at the price itself
+                                 (exp_gate_fit_ex); 0: one period at the incumbent's state */
+    int gate_model_dir;       /* 1: an agent that recommends the incumbent gets the extension
+                                 steps in the demand model's direction (exp_gate.h model_dir) */
     int dry_run;
     const char *out_dir;      /* report folder root: "out/nightly" */
     const char *ckpt_dir;     /* checkpoints: "out/ckpt" ("" = none); the run of date D writes

@@ -36,7 +36,7 @@ double exp_nightly_gate_z(double level) {
 
 exp_gate_cfg exp_nightly_gate_cfg(const exp_nightly_cfg *cfg) {
     exp_gate_cfg g = {.mode = cfg->gate_mode, .level = cfg->gate_level, .ope_alpha = cfg->compare.ope.alpha,
-                      .steps = cfg->gate_steps, .extend = cfg->gate_extend, .support_widen = cfg->gate_support_widen, .select_level = cfg->gate_select, .reward_kind = (int)cfg->compare.reward.kind,
+                      .steps = cfg->gate_steps, .extend = cfg->gate_extend, .support_widen = cfg->gate_support_widen, .standing = cfg->gate_standing, .model_dir = cfg->gate_model_dir, .select_level = cfg->gate_select, .reward_kind = (int)cfg->compare.reward.kind,
                       .guard = cfg->compare.guard, .grid = cfg->compare.grid};
     return g;
 }
@@ -82,7 +82,7 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
          * the incumbent (OPE shrunk uplift and/or the product's demand model), deployed when
          * that bound is above 0 */
         exp_gate_fit fit;
-        if (gc.mode != EXP_GATE_OPE && (st = exp_gate_fit_product(h, pr->index, d->incumbent, gc.reward_kind, &fit)))
+        if (gc.mode != EXP_GATE_OPE && (st = exp_gate_fit_ex(h, pr->index, d->incumbent, gc.reward_kind, gc.standing, &fit)))
             return st;
         if ((st = exp_gate_pick(&gc, h, pr, gc.mode != EXP_GATE_OPE ? &fit : NULL, &go))) return st;
         if (go.deploy) {

@@ -1,0 +1,75 @@
+/* exp_gate_standing.c - the gate's STANDING-price valuation (nightly.gate_standing; exp_gate.h,
+ * exp_gate_fit_ex; docs/nightly.md, "Decide").
+ *
+ * The one-step valuation (exp_gate_fit_product) compares a candidate c with the incumbent i for
+ * ONE period with the previous price held at i.  A price the nightly pushes is charged night after
+ * night, so on a market whose customers anchor on recent prices its value is the one it has once
+ * the customers' reference has settled at it: the previous-price state equal to c itself.  Here the
+ * state column "lag" is the log of an exponentially smoothed past price (memory lambda, chosen
+ * among a few values by the likelihood, lambda = 0 being the previous price of the one-step fit),
+ * and a price is valued with that state at the price itself.  The slope is then the sum of the
+ * price and lag coefficients (its robust standard error from their joint covariance): the
+ * long-run price response.  On a market without a reference effect the lag coefficient is about
+ * 0 and the valuation is the one-step one with a slightly wider interval. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exp_gate.h"
+
+static const double standing_lambdas[] = {0.5, 0.7, 0.85}; /* besides 0 (the one-step fit) */
+
+/* Overwrite the lag of product p's rows (built by feat_demand_rows_history at price scale ref,
+ * in the same order) with log(EMA_lambda of the prices before the period / ref). */
+static void ema_lags(const db_history *h, int p, double ref, double lambda, feat_demand_row *rows, size_t n) {
+    const int T = h->n_periods;
+    double ema = NAN;
+    size_t k = 0;
+    for (int t = 0; t < T && k < n; t++) {
+        const size_t c = (size_t)p * T + t;
+        const int row = h->present[c] && h->price[c] > 0 && isfinite(h->units[c]) && h->units[c] >= 0;
+        if (row) rows[k++].lag = isfinite(ema) ? log(ema / ref) : NAN;
+        if (h->present[c] && h->price[c] > 0) ema = isfinite(ema) ? lambda * ema + (1 - lambda) * h->price[c] : h->price[c];
+    }
+}
+
+/* Slope, standard error, base and context of f for the standing valuation at incumbent inc. */
+static void standing_finish(exp_gate_fit *f, double inc) {
+    const feat_demand *m = &f->dm;
+    const int K = FEAT_DEMAND_K, P = FEAT_DEMAND_PRICE, L = FEAT_DEMAND_LAG;
+    const int lag = m->used >> L & 1u;
+    f->standing = 1;
+    f->now.lag = 0; /* log(inc / ref): the incumbent standing */
+    const double r0 = feat_demand_rate(m, inc, &f->now, 0, NULL);
+    f->sfac = m->logit ? 1 - r0 / inc : 1.0;
+    const double b = m->beta[P] + (lag ? m->beta[L] : 0);
+    const double v = m->rcov[P * K + P] + (lag ? m->rcov[L * K + L] + 2 * m->rcov[P * K + L] : 0);
+    f->slope = b * f->sfac;
+    f->slope_se = v > 0 ? sqrt(v) * f->sfac : NAN;
+    const double margin = isfinite(f->cost) ? inc - f->cost : inc;
+    f->base = r0 / inc * m->traffic_mean * margin;
+    f->ok = isfinite(f->slope) && isfinite(f->slope_se) && f->slope_se > 0 && f->sfac > 0 && isfinite(f->base);
+}
+
+int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kind, int standing, exp_gate_fit *f) {
+    int st = exp_gate_fit_product(h, p, incumbent, reward_kind, f);
+    if (st || !standing || !f->ok) return st;
+    const int T = h->n_periods;
+    feat_demand_row *rows = eng_malloc((size_t)(T > 0 ? T : 1) * sizeof *rows);
+    if (!rows) return ENG_ENOMEM;
+    size_t n = 0;
+    feat_demand_ctx now;
+    feat_demand_rows_history(h, p, incumbent, incumbent, rows, &n, &now);
+    feat_demand best = f->dm, m;
+    f->lambda = 0;
+    for (size_t j = 0; j < sizeof standing_lambdas / sizeof standing_lambdas[0]; j++) {
+        ema_lags(h, p, incumbent, standing_lambdas[j], rows, n);
+        if ((st = feat_demand_fit(&m, rows, n, incumbent, best.logit))) break;
+        if (m.ok && m.ll > best.ll) best = m, f->lambda = standing_lambdas[j];
+    }
+    free(rows);
+    if (st) return st;
+    f->dm = best;
+    standing_finish(f, incumbent);
+    return ENG_OK;
+}
