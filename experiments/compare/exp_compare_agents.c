@@ -73,7 +73,10 @@ static int prep_agent_states(cmp_ctx *c, int p, float *raw, float *raw2, float *
             (rc = feat_state(c->h, p, tr->t[r] + 1 <= c->T ? tr->t[r] + 1 : c->T, raw2 + (r - b) * FEAT_N)))
             return rc;
     }
-    /* statistics from the training rows the agents learn from (not the validation rows) */
+    /* statistics and the demand model from every training row the agents may learn from, the
+     * validation rows included (early stopping's rows are real rows; leaving a fifth of a
+     * product's ~96 training days out of its demand model cost the model-based rows more than
+     * the small optimism it gives the validation loss) */
     float *ts = malloc((e - b) * FEAT_N * sizeof *ts), *ts2 = malloc((e - b) * FEAT_N * sizeof *ts2);
     if ((e > b) && (!ts || !ts2)) {
         free(ts);
@@ -81,7 +84,7 @@ static int prep_agent_states(cmp_ctx *c, int p, float *raw, float *raw2, float *
         return eng_err_set(ENG_ENOMEM, "compare: out of memory (agent states)");
     }
     for (size_t r = b; r < e; r++) {
-        if (!cmp_is_learn(c, r) || c->val[r]) continue;
+        if (!cmp_is_learn(c, r)) continue;
         memcpy(ts + k * FEAT_N, raw + (r - b) * FEAT_N, FEAT_N * sizeof *ts);
         memcpy(ts2 + k * FEAT_N, raw2 + (r - b) * FEAT_N, FEAT_N * sizeof *ts2);
         pr[k++] = tr->price[r];

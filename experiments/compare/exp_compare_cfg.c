@@ -56,8 +56,8 @@ exp_compare_cfg exp_compare_default(void) {
     c.dqn_support = 2;
     c.ddpg_support = 1;
     c.support_steps = 3;
-    c.dyna = 4;
-    c.dyna_kappa = 1.0;
+    c.dyna = 8;
+    c.dyna_kappa = 0.0;
     c.dyna_max = 2000000;
     c.dqn = agt_dqn_default();
     c.dqn.hidden1 = c.dqn.hidden2 = 64;
