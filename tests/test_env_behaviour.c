@@ -102,6 +102,62 @@ static void test_deterministic(void **state) {
     env_transitions_free(b);
 }
 
+/* Transitions of a simulated history with the pooled mnl fit started from init (len doubles). */
+static env_transitions *build_from(const db_history *h, const double *init, int len) {
+    env_transitions_cfg cfg = env_transitions_default();
+    cfg.behaviour.pool_init = init;
+    cfg.behaviour.pool_init_len = len;
+    env_transitions *tr = NULL;
+    assert_int_equal(env_transitions_build(h, &cfg, &tr), ENG_OK);
+    return tr;
+}
+
+/* The warm start of the pooled fit (a warm night starts from last night's coefficients): only
+ * the path changes.  From another market's coefficients it converges to the cold fit's
+ * propensities (to the Newton tolerance: 1e-5) in fewer steps; from the cold fit's own it stops at
+ * once; an unusable start (non-finite, another length) is ignored: exactly the cold fit. */
+static void test_warm_start(void **state) {
+    (void)state;
+    db_history *h = NULL, *other = NULL;
+    env_transitions *cold = sim_transitions(30, 60, 7, ENV_BEHAV_MNL, &h);
+    env_transitions *o = sim_transitions(30, 61, 8, ENV_BEHAV_MNL, &other);
+    const int q = ENV_BEHAV_POOL_LEN(21);
+    double *c0 = malloc((size_t)q * sizeof *c0), *c1 = malloc((size_t)q * sizeof *c1);
+    assert_int_equal(env_behaviour_pool_coef(cold->behaviour, c0, q), q);
+    assert_int_equal(env_behaviour_pool_coef(o->behaviour, c1, q), q);
+    assert_int_equal(env_behaviour_pool_coef(cold->behaviour, c0, q - 1), 0); /* too small */
+    int it_cold = 0, it_warm = 0, it_same = 0, it_bad = 0;
+    env_behaviour_fit_info(cold->behaviour, &it_cold, NULL);
+    env_transitions *w = build_from(h, c1, q), *same = build_from(h, c0, q);
+    env_behaviour_fit_info(w->behaviour, &it_warm, NULL);
+    env_behaviour_fit_info(same->behaviour, &it_same, NULL);
+    print_message("  pooled Newton steps: cold %d, from another market's fit %d, from its own %d\n", it_cold, it_warm,
+                  it_same);
+    assert_true(it_warm < it_cold);
+    assert_int_equal(it_same, 0);
+    assert_int_equal(w->n, cold->n);
+    double worst = 0;
+    for (size_t i = 0; i < cold->n; i++) {
+        double d = fabs((double)w->propensity[i] - cold->propensity[i]);
+        worst = d > worst ? d : worst;
+        assert_true(fabs((double)same->propensity[i] - cold->propensity[i]) <= 1e-6);
+    }
+    print_message("  largest propensity difference warm vs cold: %.3g\n", worst);
+    /* both stop within the Newton tolerance (decrement <= 1e-10 of the objective) of the one
+     * optimum, so they differ by about the cold fit's own distance from it (3.4e-6 here) */
+    assert_true(worst <= 1e-5);
+    c1[5] = NAN; /* unusable: from zero, the cold fit to the bit */
+    env_transitions *bad = build_from(h, c1, q), *len = build_from(h, c0, q - 1);
+    env_behaviour_fit_info(bad->behaviour, &it_bad, NULL);
+    assert_int_equal(it_bad, it_cold);
+    assert_memory_equal(bad->propensity, cold->propensity, cold->n * sizeof(float));
+    assert_memory_equal(len->propensity, cold->propensity, cold->n * sizeof(float));
+    env_transitions_free(cold), env_transitions_free(o), env_transitions_free(w), env_transitions_free(same);
+    env_transitions_free(bad), env_transitions_free(len);
+    db_history_free(h), db_history_free(other);
+    free(c0), free(c1);
+}
+
 /* Product 0 always keeps level 10; product 1 moves around; product 2 has no rows. */
 static void test_single_price_and_empty_product(void **state) {
     (void)state;
@@ -281,6 +337,7 @@ int main(void) {
         cmocka_unit_test(test_rows_sum_to_one),
         cmocka_unit_test(test_closer_to_truth),
         cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_warm_start),
         cmocka_unit_test(test_single_price_and_empty_product),
         cmocka_unit_test(test_stickiness),
         cmocka_unit_test(test_missing_features_and_bad_input),

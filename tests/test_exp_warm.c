@@ -125,6 +125,8 @@ static void test_warm_night(void **state) {
     assert_true(c1.fqe_cold >= 2); /* the discrete policies and DDPG */
     assert_true(exists(ckpt, D1, "fqe-c0-disc.bin") && exists(ckpt, D1, "fqe-c0-cont.bin"));
     assert_true(exists(ckpt, D1, "shared.dqn.h5"));
+    assert_true(exists(ckpt, D1, "behav-pool.bin")); /* the behaviour model's pooled coefficients */
+    assert_false(exists(ckpt, D1, "g0.dqn.h5"));     /* the groups only copy the shared networks */
 
     night(ckpt, D2, 0, &w2);
     assert_true(w2.warm_loaded >= 1);
@@ -180,9 +182,22 @@ static void test_warm_refused(void **state) {
     assert_int_equal(fseek(fp, -40, SEEK_END), 0);
     assert_int_equal(fwrite(&byte, 1, 1, fp), 1);
     fclose(fp);
+    /* and a flipped byte in the behaviour model's stored coefficients: ignored (its pooled
+     * fit starts from zero), the night the same as with a good file up to the fit's tolerance */
+    snprintf(f, sizeof f, "%s/%s/behav-pool.bin", b, d1);
+    fp = fopen(f, "r+b");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, -20, SEEK_END), 0);
+    assert_int_equal(fread(&byte, 1, 1, fp), 1);
+    byte ^= 0x5a;
+    assert_int_equal(fseek(fp, -20, SEEK_END), 0);
+    assert_int_equal(fwrite(&byte, 1, 1, fp), 1);
+    fclose(fp);
     night(b, D2, 0, &x);
     assert_int_equal(x.fqe_cold, 1);
     assert_int_equal(x.fqe_warm, 1);
+    assert_int_equal(x.outside, 0);
+    assert_true(exists(b, D2, "behav-pool.bin")); /* tonight's, written fresh */
 }
 
 /* Nothing stale: change an old row inside night 2's window; the warm night's values of that

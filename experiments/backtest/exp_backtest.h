@@ -104,6 +104,9 @@ typedef struct exp_bt_cfg {
     double promo_rate;        /* share of exogenous promotion periods (env_sim_gen_opts): 0 = none */
     double promo_lift_lo, promo_lift_hi; /* their logit lift range: 0.4 .. 0.9 */
     int like_periods;         /* compare.like_periods for the nightly; -1 = the comparison's default */
+    int endings;              /* 1: the nightly keeps its price endings (guard.endings, .99/.49 by
+                                 default); 0 (default): whole cents, the grid the best price, the
+                                 model's and the random price are valued on (one night only) */
     const char *out_dir;      /* reports and scratch CSV: "out/backtest" */
     const char *device;       /* "auto" */
     const exp_compare_cfg *compare; /* the nightly's settings (NULL = defaults); seeds are set per run */

@@ -15,7 +15,7 @@ static void usage(FILE *f) {
                "                         [--explore SHARE [--explore-step S] [--explore-cost C] [--explore-mode neighbour|thompson]]]\n"
                "                        [--gate-mode 0|1|2] [--gate-level L] [--gate-extend 0|1] [--gate-select L]\n"
                "                        [--gate-standing 0|1] [--gate-model-dir 0|1]\n"
-               "                        [--gate-support W]\n"
+               "                        [--gate-support W] [--endings]\n"
                "                        [--db CONNINFO] [--keep] [--out DIR] [--device auto|cpu|cuda]\n"
                "                        [--json FILE] [--config FILE] [--quiet] [<setting flags, e.g. --dqn.lr=0.001>]\n"
                "  simulates a history with known truth, imports it into a throwaway database, runs the nightly\n"
@@ -25,6 +25,8 @@ static void usage(FILE *f) {
                "  --promo RATE: exogenous promotions in that share of the periods (a calendar that lifts demand\n"
                "  by a logit U(LO, HI), default 0.4,0.9, and comes with price cuts in the history; the truth values\n"
                "  the next price in a normal period; docs/backtest.md \"Promotions\").\n"
+               "  --endings: the one-night run keeps the nightly's price endings (guard.endings, .99/.49 by default;\n"
+               "  without it whole cents, the grid of the best price it is valued against).\n"
                "  --nights N: the closed loop (docs/backtest.md, \"Closed loop\"): N nights of the nightly, each\n"
                "  night's prices sold under the truth and loaded for the next; lanes engine, manual, oracle and\n"
                "  each agent alone (--alone dqn,ddpg,linucb,fixed; the default all); --cold: no checkpoints;\n"
@@ -97,6 +99,7 @@ int exp_cmd_backtest(int argc, char **argv) {
         int st = ENG_OK, took = 1;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); rc = 0; goto done; }
         else if (!strcmp(a, "--keep")) cfg.keep = 1, took = 0;
+        else if (!strcmp(a, "--endings")) cfg.endings = 1, took = 0;
         else if (!strcmp(a, "--cold")) lc.cold = 1, took = 0;
         else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) quiet = 1, took = 0;
         else if (!v && !strncmp(a, "--", 2) && !strchr(a, '=') && !strchr(a, '.')) st = eng_err_set(ENG_EINVAL, "%s needs a value", a);

@@ -178,7 +178,10 @@ int cmp_behav_warm_load(const cmp_ctx *c, double **out) {
         if (!isfinite(v[i])) why = "non-finite coefficient";
     fclose(f);
     if (why) {
-        ENG_INFO("compare: behaviour model: %s not used (%s); its pooled fit starts from zero", path, why);
+        if (strcmp(why, "grid, feature layout or estimator changed"))
+            ENG_WARN("compare: behaviour model: %s unusable (%s); its pooled fit starts from zero", path, why);
+        else
+            ENG_INFO("compare: behaviour model: %s not used (%s); its pooled fit starts from zero", path, why);
         free(v);
         return 0;
     }
