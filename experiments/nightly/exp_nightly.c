@@ -308,6 +308,8 @@ static char *config_text(const exp_nightly_cfg *cfg) {
         o += (size_t)snprintf(t + o, len - o, "nightly.gate_standing = %d\n", cfg->gate_standing);
     if (cfg->gate_model_dir)
         o += (size_t)snprintf(t + o, len - o, "nightly.gate_model_dir = %d\n", cfg->gate_model_dir);
+    if (cfg->gate_min_gain > 0) /* a decision setting: part of the run id when on */
+        o += (size_t)snprintf(t + o, len - o, "nightly.gate_min_gain = %g\n", cfg->gate_min_gain);
     if (cfg->explore.share > 0) /* only when on: the run id of a run without exploration is unchanged */
         snprintf(t + o, len - o, "nightly.explore.share = %g\nnightly.explore.max_step = %g\nnightly.explore.max_cost = %g\n%s",
                  cfg->explore.share, cfg->explore.max_step, cfg->explore.max_cost,
