@@ -142,6 +142,7 @@ static void test_partial_step(void **state) {
     cfg.compare.reward.kind = ENV_REWARD_REVENUE;
     cfg.gate_mode = EXP_GATE_MODEL;
     cfg.gate_level = 0.95f, cfg.gate_steps = 4, cfg.gate_extend = 0, cfg.gate_select = -1;
+    cfg.gate_min_gain = 0; /* any confident gain (the best possible here is +0.12%) */
     exp_nightly_decision d;
     assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
     assert_int_equal(d.hold, -1);
@@ -166,6 +167,13 @@ static void test_partial_step(void **state) {
     assert_int_equal(d.hold, -1);
     assert_true(d.price > 10.2 && d.price < 11.0);
     assert_true(d.price / 10 * exp(b * (d.price / 10 - 1)) - 1 > 0);
+    /* the default minimum gain (0.25% of the incumbent's rate): a confident gain of at most
+     * +0.12% is not worth a move, the price is held */
+    cfg.gate_min_gain = def.gate_min_gain;
+    assert_true(cfg.gate_min_gain > 0.0012);
+    assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
+    assert_int_equal(d.hold, EXP_HOLD_NO_UPLIFT);
+    assert_close(d.price, 10.0, 1e-12, 0);
     db_history_free(h);
     exp_compare_cfg_free(&cfg.compare);
 }

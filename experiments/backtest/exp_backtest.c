@@ -46,6 +46,7 @@ exp_bt_cfg exp_bt_default(void) {
     c.gate_model_dir = n.gate_model_dir;
     c.gate_select = n.gate_select;
     c.gate_support_widen = n.gate_support_widen;
+    c.gate_min_gain = n.gate_min_gain;
     exp_compare_cfg_free(&n.compare);
     return c;
 }
@@ -265,6 +266,7 @@ static int run_nightly(const exp_bt_cfg *cfg, PGconn *c, const db_history *h, in
     nc.gate_model_dir = cfg->gate_model_dir;
     nc.gate_select = (float)cfg->gate_select;
     nc.gate_support_widen = (float)cfg->gate_support_widen;
+    nc.gate_min_gain = (float)cfg->gate_min_gain;
     cc->gate = exp_nightly_gate_cfg(&nc);
     char out[1100];
     snprintf(out, sizeof out, "%s/nightly", cfg->out_dir);

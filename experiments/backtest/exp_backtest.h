@@ -117,6 +117,7 @@ typedef struct exp_bt_cfg {
     int gate_model_dir;       /* the nightly's nightly.gate_model_dir (its default) */
     double gate_select;       /* the nightly's nightly.gate_select (its default) */
     double gate_support_widen;/* the nightly's nightly.gate_support_widen (its default) */
+    double gate_min_gain;     /* the nightly's nightly.gate_min_gain (its default) */
     int verbose;              /* per-run progress lines on stderr */
 } exp_bt_cfg;
 

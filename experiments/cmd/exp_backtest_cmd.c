@@ -15,7 +15,7 @@ static void usage(FILE *f) {
                "                         [--explore SHARE [--explore-step S] [--explore-cost C] [--explore-mode neighbour|thompson]]]\n"
                "                        [--gate-mode 0|1|2] [--gate-level L] [--gate-extend 0|1] [--gate-select L]\n"
                "                        [--gate-standing 0|1] [--gate-model-dir 0|1]\n"
-               "                        [--gate-support W] [--endings]\n"
+               "                        [--gate-support W] [--gate-min-gain G] [--endings]\n"
                "                        [--db CONNINFO] [--keep] [--out DIR] [--device auto|cpu|cuda]\n"
                "                        [--json FILE] [--config FILE] [--quiet] [<setting flags, e.g. --dqn.lr=0.001>]\n"
                "  simulates a history with known truth, imports it into a throwaway database, runs the nightly\n"
@@ -138,6 +138,10 @@ int exp_cmd_backtest(int argc, char **argv) {
             char *end = NULL;
             cfg.gate_support_widen = strtod(v, &end);
             if (*end) st = eng_err_set(ENG_EINVAL, "--gate-support: expected a share (< 0: no limit)");
+        } else if (!strcmp(a, "--gate-min-gain")) {
+            char *end = NULL;
+            cfg.gate_min_gain = strtod(v, &end);
+            if (*end || !(cfg.gate_min_gain >= 0 && cfg.gate_min_gain < 1)) st = eng_err_set(ENG_EINVAL, "--gate-min-gain: expected 0 <= G < 1");
         } else if (!strcmp(a, "--gate-select")) {
             char *end = NULL;
             cfg.gate_select = strtod(v, &end);

@@ -103,7 +103,7 @@ static int model_try(const exp_gate_cfg *cfg, const db_history *h, const exp_pro
     double dir = gp > inc ? 1 : -1;
     /* the lower bound of the uplift: the slope at its unfavourable end */
     double r_lo = exp_gate_rel(fit, inc, gp, -z * dir), score = exp_gate_rel(fit, inc, gp, -zs * dir);
-    if (!(r_lo > 0 && score > *best)) return ENG_OK;
+    if (!(r_lo > fmax(cfg->min_gain, 0) && score > *best)) return ENG_OK;
     *best = score;
     double pa = pr->price[a];
     o->deploy = 1, o->agent = a, o->by_model = 1;

@@ -53,6 +53,8 @@ typedef struct exp_gate_cfg {
     int model_dir;      /* 1 (with extend): an agent whose price is the incumbent's gets the
                            extension steps in the demand model's direction (the side where a 1%
                            move gains under the model); its reason says |extended */
+    double min_gain;    /* the model gate deploys a move only when the lower bound of its uplift
+                           is above this share of the incumbent's rate (0: above 0) */
     int reward_kind;    /* env_reward_kind: profit kinds value margins */
     env_guard_cfg guard;
     env_grid grid;      /* the agents' price band (env_guard_bounds_band) */

@@ -38,10 +38,12 @@ exp_nightly_cfg exp_nightly_default(void) {
     c.date = 0;
     c.window_days = 365;
     c.min_periods = 8;
-    /* the gate: the demand model's 90% bound and a positive OPE uplift, steps along each
-     * agent's direction up to the guardrails, the best estimate among the eligible moves
-     * (docs/backtest.md, "Gate trade-off": chosen on the backtest's trade-off table) */
-    c.gate_level = 0.90f;
+    /* the gate: the demand model's 80% bound above 0.25% of the incumbent's rate and a positive
+     * OPE uplift, steps along each agent's direction up to the guardrails, the best estimate
+     * among the eligible moves (docs/backtest.md, "Gate trade-off": chosen on the backtest's
+     * trade-off table) */
+    c.gate_level = 0.80f;
+    c.gate_min_gain = 0.0025f;
     c.gate_mode = EXP_GATE_BOTH;
     c.gate_steps = 4;
     c.gate_extend = 1;
@@ -306,6 +308,8 @@ static char *config_text(const exp_nightly_cfg *cfg) {
         o += (size_t)snprintf(t + o, len - o, "nightly.gate_standing = %d\n", cfg->gate_standing);
     if (cfg->gate_model_dir)
         o += (size_t)snprintf(t + o, len - o, "nightly.gate_model_dir = %d\n", cfg->gate_model_dir);
+    if (cfg->gate_min_gain > 0) /* a decision setting: part of the run id when on */
+        o += (size_t)snprintf(t + o, len - o, "nightly.gate_min_gain = %g\n", cfg->gate_min_gain);
     if (cfg->explore.share > 0) /* only when on: the run id of a run without exploration is unchanged */
         snprintf(t + o, len - o, "nightly.explore.share = %g\nnightly.explore.max_step = %g\nnightly.explore.max_cost = %g\n%s",
                  cfg->explore.share, cfg->explore.max_step, cfg->explore.max_cost,
@@ -387,9 +391,10 @@ static int nightly_prepare(nightly_run *r) {
     int st;
     eng_date_format(cfg->date, sum->run_date);
     if (cfg->window_days < 0 || cfg->min_periods < 1 || !(cfg->gate_level > 0 && cfg->gate_level < 1) ||
-        cfg->gate_mode < 0 || cfg->gate_mode >= EXP_GATE_N_MODES || cfg->gate_steps < 1 || cfg->gate_steps > 20)
+        cfg->gate_mode < 0 || cfg->gate_mode >= EXP_GATE_N_MODES || cfg->gate_steps < 1 || cfg->gate_steps > 20 ||
+        !(cfg->gate_min_gain >= 0 && cfg->gate_min_gain < 1))
         return eng_err_set(ENG_EINVAL, "nightly: window_days must be >= 0, min_periods >= 1, 0 < gate_level < 1, "
-                                       "gate_mode 0 (ope), 1 (model) or 2 (both), 1 <= gate_steps <= 20");
+                                       "gate_mode 0 (ope), 1 (model) or 2 (both), 1 <= gate_steps <= 20, 0 <= gate_min_gain < 1");
     if (!(cfg->explore.share >= 0 && cfg->explore.share <= 1) || !(cfg->explore.max_step > 0 && cfg->explore.max_step < 1) ||
         !(cfg->explore.max_cost >= 0 && cfg->explore.max_cost <= 1) ||
         (cfg->explore.mode != EXP_EXPLORE_NEIGHBOUR && cfg->explore.mode != EXP_EXPLORE_THOMPSON))

@@ -105,11 +105,13 @@ typedef struct exp_nightly_cfg {
     int min_periods;          /* loader: fewer clean periods -> product skipped: 8 */
     exp_explore_cfg explore;  /* nightly.explore.*: logged exploration, off by default */
     float gate_level;         /* two-sided level of the uplift interval whose lower bound must
-                                 be above 0 to deploy: 0.95 (docs/backtest.md, gate trade-off) */
+                                 be above 0 (gate_min_gain) to deploy: 0.80 (docs/backtest.md, gate trade-off) */
     int gate_mode;            /* exp_gate_mode: the evidence the gate needs (exp_gate.h) */
     int gate_steps;           /* steps of a move the model gate tries (4: 1, 3/4, 1/2, 1/4) */
     float gate_select;        /* the model gate picks the eligible move with the highest lower
                                  bound at this level (0: estimate; -1: gate_level) */
+    float gate_min_gain;      /* the model gate needs the lower bound of a move's uplift above
+                                 this share of the incumbent's rate: 0.0025 (docs/backtest.md) */
     float gate_support_widen; /* the model gate's moves stay inside the normal-period price
                                  range widened by this share (0; < 0: no limit) */
     int gate_extend;          /* 1: the model gate also tries steps to the guardrails' edge in
