@@ -56,20 +56,47 @@ static uint64_t chunk_key(const cmp_ctx *c, const int *prod, int m, int K, int n
 
 static void warm_path(char *out, size_t n, const char *dir, const char *stem) { snprintf(out, n, "%s/%s.bin", dir, stem); }
 
-typedef struct warm_file {
+/* One stored vector: "<magic> 1 <key> <count>\n", the values raw (host order, elem bytes each),
+ * then their FNV-1a 64. */
+typedef struct warm_blob {
+    const char *magic;
     uint64_t key;
-    size_t count;
-    const float *v;
-} warm_file;
+    size_t count, elem;
+    const void *v;
+} warm_blob;
 
-/* Header line, then the parameters as raw floats (host order), then their FNV-1a 64. */
-static int write_cb(FILE *f, void *ctx) {
-    const warm_file *w = ctx;
-    uint64_t sum = fnv(1469598103934665603ULL, w->v, w->count * sizeof *w->v);
-    if (fprintf(f, "rlprice-fqe-warm 1 %016" PRIx64 " %zu\n", w->key, w->count) < 0 ||
-        fwrite(w->v, sizeof *w->v, w->count, f) != w->count || fwrite(&sum, sizeof sum, 1, f) != 1)
+static int blob_write_cb(FILE *f, void *ctx) {
+    const warm_blob *w = ctx;
+    uint64_t sum = fnv(1469598103934665603ULL, w->v, w->count * w->elem);
+    if (fprintf(f, "%s 1 %016" PRIx64 " %zu\n", w->magic, w->key, w->count) < 0 ||
+        fwrite(w->v, w->elem, w->count, f) != w->count || fwrite(&sum, sizeof sum, 1, f) != 1)
         return eng_err_set(ENG_EIO, "write failed: %s", strerror(errno));
     return ENG_OK;
+}
+
+/* Reads and closes f, a blob of `want` values of w->elem bytes (4: float, 8: double) under
+ * w->magic and w->key. NULL and *out = the values (caller frees) when usable; otherwise why not
+ * (`changed` when the key or count differs: a meaning change, not damage) and *out = NULL. */
+static const char *blob_read(FILE *f, const warm_blob *w, size_t want, const char *changed, void **out) {
+    char magic[32] = "";
+    uint64_t have = 0, sum = 0;
+    size_t count = 0;
+    void *v = NULL;
+    const char *why = NULL;
+    *out = NULL;
+    if (fscanf(f, "%31s 1 %" SCNx64 " %zu", magic, &have, &count) != 3 || fgetc(f) != '\n' || strcmp(magic, w->magic))
+        why = "not a warm-start file of this kind";
+    else if (have != w->key || count != want) why = changed;
+    else if (!(v = malloc(want * w->elem))) why = "out of memory";
+    else if (fread(v, w->elem, want, f) != want || fread(&sum, sizeof sum, 1, f) != 1 || fgetc(f) != EOF)
+        why = "truncated";
+    else if (sum != fnv(1469598103934665603ULL, v, want * w->elem)) why = "checksum mismatch";
+    for (size_t i = 0; !why && i < want; i++)
+        if (!isfinite(w->elem == sizeof(float) ? ((const float *)v)[i] : ((const double *)v)[i])) why = "non-finite value";
+    fclose(f);
+    if (why) free(v);
+    else *out = v;
+    return why;
 }
 
 int cmp_fqe_warm_load(const cmp_ctx *c, const char *stem, const int *prod, int m, int K, int nets, size_t np,
@@ -81,25 +108,16 @@ int cmp_fqe_warm_load(const cmp_ctx *c, const char *stem, const int *prod, int m
     warm_path(path, sizeof path, src, stem);
     FILE *f = fopen(path, "rb");
     if (!f) return 0; /* no earlier FQE: fitted from scratch */
-    uint64_t key = chunk_key(c, prod, m, K, nets, np), have = 0, sum = 0;
-    size_t count = 0, want = (size_t)nets * np;
-    float *v = NULL;
-    const char *why = NULL;
-    if (fscanf(f, "rlprice-fqe-warm 1 %" SCNx64 " %zu", &have, &count) != 2 || fgetc(f) != '\n') why = "not an FQE file";
-    else if (have != key || count != want) why = "products, normalisation, shape or discount changed";
-    else if (!(v = malloc(want * sizeof *v))) why = "out of memory";
-    else if (fread(v, sizeof *v, want, f) != want || fread(&sum, sizeof sum, 1, f) != 1 || fgetc(f) != EOF)
-        why = "truncated";
-    else if (sum != fnv(1469598103934665603ULL, v, want * sizeof *v)) why = "checksum mismatch";
-    for (size_t i = 0; !why && i < want; i++)
-        if (!isfinite(v[i])) why = "non-finite parameter";
-    fclose(f);
+    size_t want = (size_t)nets * np;
+    const char *changed = "products, normalisation, shape or discount changed";
+    warm_blob w = {"rlprice-fqe-warm", chunk_key(c, prod, m, K, nets, np), want, sizeof(float), NULL};
+    void *v = NULL;
+    const char *why = blob_read(f, &w, want, changed, &v);
     if (why) {
-        if (strcmp(why, "products, normalisation, shape or discount changed"))
+        if (strcmp(why, changed))
             ENG_WARN("compare: FQE warm start %s unusable (%s); fitting from scratch", path, why);
         else
             ENG_INFO("compare: FQE %s: %s; fitting from scratch", stem, why);
-        free(v);
         return 0;
     }
     *out = v;
@@ -114,8 +132,8 @@ int cmp_fqe_warm_save(const cmp_ctx *c, const char *stem, const int *prod, int m
         if (!isfinite(params[i])) return ENG_OK; /* never store a diverged network */
     char path[4096];
     warm_path(path, sizeof path, c->cfg->ckpt_dir, stem);
-    warm_file w = {chunk_key(c, prod, m, K, nets, np), count, params};
-    return eng_atomic_write(path, write_cb, &w);
+    warm_blob w = {"rlprice-fqe-warm", chunk_key(c, prod, m, K, nets, np), count, sizeof *params, params};
+    return eng_atomic_write(path, blob_write_cb, &w);
 }
 
 void cmp_fqe_warm_count(int warm) {
@@ -141,21 +159,6 @@ static uint64_t behav_key(const cmp_ctx *c) {
     return fnv(h, v, sizeof v);
 }
 
-typedef struct behav_file {
-    uint64_t key;
-    int count;
-    const double *v;
-} behav_file;
-
-static int behav_write_cb(FILE *f, void *ctx) {
-    const behav_file *w = ctx;
-    uint64_t sum = fnv(1469598103934665603ULL, w->v, (size_t)w->count * sizeof *w->v);
-    if (fprintf(f, "rlprice-behav-warm 1 %016" PRIx64 " %d\n", w->key, w->count) < 0 ||
-        fwrite(w->v, sizeof *w->v, (size_t)w->count, f) != (size_t)w->count || fwrite(&sum, sizeof sum, 1, f) != 1)
-        return eng_err_set(ENG_EIO, "write failed: %s", strerror(errno));
-    return ENG_OK;
-}
-
 int cmp_behav_warm_load(const cmp_ctx *c, double **out) {
     *out = NULL;
     const char *src = c->cfg->ckpt_from ? c->cfg->ckpt_from : c->cfg->ckpt_dir;
@@ -164,25 +167,16 @@ int cmp_behav_warm_load(const cmp_ctx *c, double **out) {
     warm_path(path, sizeof path, src, BEHAV_STEM);
     FILE *f = fopen(path, "rb");
     if (!f) return 0;
-    uint64_t have = 0, sum = 0;
-    int count = 0, want = ENV_BEHAV_POOL_LEN(c->K);
-    double *v = NULL;
-    const char *why = NULL;
-    if (fscanf(f, "rlprice-behav-warm 1 %" SCNx64 " %d", &have, &count) != 2 || fgetc(f) != '\n') why = "not a coefficients file";
-    else if (have != behav_key(c) || count != want) why = "grid, feature layout or estimator changed";
-    else if (!(v = malloc((size_t)want * sizeof *v))) why = "out of memory";
-    else if (fread(v, sizeof *v, (size_t)want, f) != (size_t)want || fread(&sum, sizeof sum, 1, f) != 1 || fgetc(f) != EOF)
-        why = "truncated";
-    else if (sum != fnv(1469598103934665603ULL, v, (size_t)want * sizeof *v)) why = "checksum mismatch";
-    for (int i = 0; !why && i < want; i++)
-        if (!isfinite(v[i])) why = "non-finite coefficient";
-    fclose(f);
+    int want = ENV_BEHAV_POOL_LEN(c->K);
+    const char *changed = "grid, feature layout or estimator changed";
+    warm_blob w = {"rlprice-behav-warm", behav_key(c), (size_t)want, sizeof(double), NULL};
+    void *v = NULL;
+    const char *why = blob_read(f, &w, (size_t)want, changed, &v);
     if (why) {
-        if (strcmp(why, "grid, feature layout or estimator changed"))
+        if (strcmp(why, changed))
             ENG_WARN("compare: behaviour model: %s unusable (%s); its pooled fit starts from zero", path, why);
         else
             ENG_INFO("compare: behaviour model: %s not used (%s); its pooled fit starts from zero", path, why);
-        free(v);
         return 0;
     }
     *out = v;
@@ -200,8 +194,8 @@ int cmp_behav_warm_save(const cmp_ctx *c, const env_behaviour *b) {
     if (n == q) {
         char path[4096];
         warm_path(path, sizeof path, c->cfg->ckpt_dir, BEHAV_STEM);
-        behav_file w = {behav_key(c), q, v};
-        rc = eng_atomic_write(path, behav_write_cb, &w);
+        warm_blob w = {"rlprice-behav-warm", behav_key(c), (size_t)q, sizeof *v, v};
+        rc = eng_atomic_write(path, blob_write_cb, &w);
     }
     free(v);
     return rc;
