@@ -204,7 +204,15 @@ int cmp_shard_fqe_gather(cmp_ctx *c, const int *el, int want, int status);
 /* Totals over products and the winners into c->res.  Returns 0 or a negative status. */
 int cmp_totals(cmp_ctx *c);
 
-/* Warm start of a group (exp_compare.c): load g's DQN and DDPG from the source checkpoint
+/* Frees g's DQN, DDPG and LinUCB (NULL-safe) and clears the pointers (exp_compare.c). */
+void cmp_group_free_agents(cmp_group *g);
+
+/* The state normalisation (exp_compare_warm.c): read from the source checkpoint folder when
+ * usable, else fitted on the training window (MPI: over every rank, collective); saved into
+ * ckpt_dir by temp file + rename.  0 or the fit's / the save's failure. */
+int cmp_norm_prepare(cmp_ctx *c);
+
+/* Warm start of a group (exp_compare_warm.c): load g's DQN and DDPG from the source checkpoint
  * folder when its manifest (layout, normalisation, shapes, product list) matches: 1 loaded, 0
  * not (logged; g has no agents then).  Save g's agents and manifest into ckpt_dir: 0 or a
  * status (a diverged group is not saved). */
