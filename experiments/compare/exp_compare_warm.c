@@ -80,10 +80,11 @@ static int blob_write_cb(FILE *f, void *ctx) {
     return ENG_OK;
 }
 
-/* Reads and closes f, a blob of `want` values of w->elem bytes (4: float, 8: double) under
- * w->magic and w->key. NULL and *out = the values (caller frees) when usable; otherwise why not
+/* Reads and closes f, a blob of w->count values of w->elem bytes (4: float, 8: double) under
+ * w->magic and w->key (w->v unused). NULL and *out = the values (caller frees) when usable; otherwise why not
  * (`changed` when the key or count differs: a meaning change, not damage) and *out = NULL. */
-static const char *blob_read(FILE *f, const warm_blob *w, size_t want, const char *changed, void **out) {
+static const char *blob_read(FILE *f, const warm_blob *w, const char *changed, void **out) {
+    const size_t want = w->count;
     char magic[32] = "";
     uint64_t have = 0, sum = 0;
     size_t count = 0;
@@ -118,7 +119,7 @@ int cmp_fqe_warm_load(const cmp_ctx *c, const char *stem, const int *prod, int m
     const char *changed = "products, normalisation, shape or discount changed";
     warm_blob w = {"rlprice-fqe-warm", chunk_key(c, prod, m, K, nets, np), want, sizeof(float), NULL};
     void *v = NULL;
-    const char *why = blob_read(f, &w, want, changed, &v);
+    const char *why = blob_read(f, &w, changed, &v);
     if (why) {
         if (strcmp(why, changed))
             ENG_WARN("compare: FQE warm start %s unusable (%s); fitting from scratch", path, why);
@@ -177,7 +178,7 @@ int cmp_behav_warm_load(const cmp_ctx *c, double **out) {
     const char *changed = "grid, feature layout or estimator changed";
     warm_blob w = {"rlprice-behav-warm", behav_key(c), (size_t)want, sizeof(double), NULL};
     void *v = NULL;
-    const char *why = blob_read(f, &w, (size_t)want, changed, &v);
+    const char *why = blob_read(f, &w, changed, &v);
     if (why) {
         if (strcmp(why, changed))
             ENG_WARN("compare: behaviour model: %s unusable (%s); its pooled fit starts from zero", path, why);
