@@ -18,6 +18,17 @@
 #include "feat_demand.h"
 
 
+void exp_bt_gate_apply(const exp_bt_cfg *cfg, struct exp_nightly_cfg *nc) {
+    nc->gate_mode = cfg->gate_mode;
+    nc->gate_level = (float)cfg->gate_level;
+    nc->gate_extend = cfg->gate_extend;
+    nc->gate_standing = cfg->gate_standing;
+    nc->gate_model_dir = cfg->gate_model_dir;
+    nc->gate_select = (float)cfg->gate_select;
+    nc->gate_support_widen = (float)cfg->gate_support_widen;
+    nc->gate_min_gain = (float)cfg->gate_min_gain;
+}
+
 exp_bt_cfg exp_bt_default(void) {
     exp_bt_cfg c;
     memset(&c, 0, sizeof c);
@@ -259,14 +270,7 @@ static int run_nightly(const exp_bt_cfg *cfg, PGconn *c, const db_history *h, in
      * valued against is out of reach for every policy the engine prices (docs/backtest.md) */
     if (!cfg->endings) nc.compare.guard.n_endings = 0;
     cc->guard = nc.compare.guard;
-    nc.gate_mode = cfg->gate_mode;
-    nc.gate_level = (float)cfg->gate_level;
-    nc.gate_extend = cfg->gate_extend;
-    nc.gate_standing = cfg->gate_standing;
-    nc.gate_model_dir = cfg->gate_model_dir;
-    nc.gate_select = (float)cfg->gate_select;
-    nc.gate_support_widen = (float)cfg->gate_support_widen;
-    nc.gate_min_gain = (float)cfg->gate_min_gain;
+    exp_bt_gate_apply(cfg, &nc);
     cc->gate = exp_nightly_gate_cfg(&nc);
     char out[1100];
     snprintf(out, sizeof out, "%s/nightly", cfg->out_dir);

@@ -124,6 +124,11 @@ typedef struct exp_bt_cfg {
 /* The defaults above. */
 exp_bt_cfg exp_bt_default(void);
 
+struct exp_nightly_cfg;
+/* Copy cfg's gate settings (gate_mode ... gate_min_gain) into the nightly configuration nc, so
+ * the one-night run and every nightly of the closed loop use the same gate.  Nothing allocated. */
+void exp_bt_gate_apply(const exp_bt_cfg *cfg, struct exp_nightly_cfg *nc);
+
 /* Run every (family, seed); *out (zeroed here) holds the runs that finished, free with
  * exp_bt_result_free also after a failure.  Returns 0, ENG_EINVAL (configuration), ENG_EDB,
  * ENG_EIO, ENG_ENOMEM or the nightly's failure status. */

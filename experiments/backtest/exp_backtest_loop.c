@@ -118,9 +118,7 @@ static int lane_nightly(const exp_btl_cfg *cfg, lane *L, const db_history *h, in
     nc.ckpt_keep = 2;
     if (L->id == EXP_BTL_ENGINE) nc.explore = cfg->explore;
     /* the gate settings of the command line (--gate-*; the nightly's defaults otherwise) */
-    nc.gate_mode = cfg->bt.gate_mode, nc.gate_level = (float)cfg->bt.gate_level, nc.gate_extend = cfg->bt.gate_extend;
-    nc.gate_standing = cfg->bt.gate_standing, nc.gate_model_dir = cfg->bt.gate_model_dir, nc.gate_select = (float)cfg->bt.gate_select;
-    nc.gate_support_widen = (float)cfg->bt.gate_support_widen;
+    exp_bt_gate_apply(&cfg->bt, &nc);
     nc.on_decided = cap_hook;
     nc.decided_ctx = cap;
     cap->called = 0;
