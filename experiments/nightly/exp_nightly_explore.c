@@ -101,6 +101,20 @@ static uint64_t product_seed(const exp_nightly_cfg *cfg, const char *id) {
                            hsh);
 }
 
+/* d is pushed at neighbour k of it, drawn with probability prop: its price, propensity and
+ * expected cost (the engine's estimate), the reason's label, and the summary's count and cost. */
+static void explored_at(const exp_explore_cand *it, int k, double prop, const char *label, exp_nightly_decision *d,
+                        exp_explore_summary *s) {
+    d->explored = 1;
+    d->price = it->nb[k];
+    d->propensity = prop;
+    d->explore_cost = it->r0 - it->r[k];
+    s->n_explored++;
+    s->cost += d->explore_cost;
+    size_t len = strlen(d->reason);
+    snprintf(d->reason + len, sizeof d->reason - len, "%s", label);
+}
+
 /* Draw product i's price (item it, probability q) into d; updates the summary. */
 static void draw_one(const exp_nightly_cfg *cfg, const char *id, const exp_explore_cand *it, double q, exp_nightly_decision *d,
                      exp_explore_summary *s) {
@@ -117,14 +131,7 @@ static void draw_one(const exp_nightly_cfg *cfg, const char *id, const exp_explo
         d->propensity = d->support_prob[0];
         return;
     }
-    d->explored = 1;
-    d->price = it->nb[k];
-    d->propensity = d->support_prob[keep + k];
-    d->explore_cost = it->r0 - it->r[k];
-    s->n_explored++;
-    s->cost += d->explore_cost;
-    size_t len = strlen(d->reason);
-    snprintf(d->reason + len, sizeof d->reason - len, "|explore");
+    explored_at(it, k, d->support_prob[keep + k], "|explore", d, s);
 }
 
 /* Thompson mode: draw product i's price from {decided: 1 - q + q w0, nb[k]: q w[k]} (one uniform
@@ -151,14 +158,7 @@ static void draw_thompson(const exp_nightly_cfg *cfg, const char *id, const exp_
         d->propensity = pd;
         return;
     }
-    d->explored = 1;
-    d->price = it->nb[pick];
-    d->propensity = q * it->w[pick];
-    d->explore_cost = it->r0 - it->r[pick];
-    s->n_explored++;
-    s->cost += d->explore_cost;
-    size_t len = strlen(d->reason);
-    snprintf(d->reason + len, sizeof d->reason - len, "|explore:thompson");
+    explored_at(it, pick, q * it->w[pick], "|explore:thompson", d, s);
 }
 
 int exp_explore_candidate(const exp_nightly_cfg *cfg, const db_history *h, int p, const exp_nightly_decision *d,
