@@ -41,11 +41,11 @@ static void test_standing_sees_the_reference(void **state) {
     const double b = -0.5, g = 2.5;
     db_history *h = ref_market(200, b, g, 1e5, 0.03);
     exp_gate_fit one, st;
-    assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, 0, &one), 0);
+    assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, 0, NULL, &one), 0);
     assert_true(one.ok && !one.standing);
     assert_true(exp_gate_rel(&one, 10, 9, 0) > 0.05);  /* the one-period trap: a cut gains */
     assert_true(exp_gate_rel(&one, 10, 11, 0) < 0);
-    assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, 1, &st), 0);
+    assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, 1, NULL, &st), 0);
     assert_true(st.ok && st.standing);
     assert_close(st.lambda, 0.7, 1e-12, 0);             /* the market's memory, by likelihood */
     assert_close(st.slope, b, 0.35, 0);                 /* the long-run response, not b - g (-3) */
@@ -86,8 +86,8 @@ static void test_standing_without_reference(void **state) {
     (void)state;
     db_history *h = ref_market(200, -2.0, 0.0, 1e5, 0.03);
     exp_gate_fit one, st;
-    assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, 0, &one), 0);
-    assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, 1, &st), 0);
+    assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, 0, NULL, &one), 0);
+    assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, 1, NULL, &st), 0);
     assert_true(one.ok && st.ok && st.standing);
     assert_close(one.slope, -2.0, 0, 0.15);
     assert_close(st.slope, -2.0, 0, 0.2);
