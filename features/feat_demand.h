@@ -16,7 +16,9 @@
  * take the column's mean).  No time trend: extrapolated to the next period it cost the logit
  * family's model 11 points of captured uplift in the backtest (docs/compare.md).
  * Fitted by Newton steps with a weak N(-1, 1) prior on the price slope b1 (a downward-sloping
- * demand; it also values a product without price variation) and a tiny ridge on the others;
+ * demand; it also values a product without price variation), or the night's pooled prior
+ * (feat_demand_fit_prior, feat_demand_pool_*: empirical Bayes over the night's products), and a
+ * tiny ridge on the others;
  * LAPACK's Cholesky (dposv) solves each step.  Two covariances: the posterior (inverse Hessian)
  * and a robust one (per coefficient the larger of the sandwich and the dispersion-scaled
  * posterior) for the gate's intervals.
