@@ -23,6 +23,15 @@ static int profit_kind(int k) { return k == ENV_REWARD_PROFIT || k == ENV_REWARD
  * period now, with the price slope shifted by k robust standard errors of f->slope. */
 static double gate_rate(const exp_gate_fit *f, double c, double k) {
     feat_demand_ctx ctx = f->now;
+    if (f->horizon >= 2) { /* the mean over the nights, the smoothed price moving toward c */
+        double s = 0, ema = f->ema_now;
+        for (int n = 0; n < f->horizon; n++) {
+            ctx.lag = log(ema / f->dm.ref);
+            s += feat_demand_rate(&f->dm, c, &ctx, k * f->slope_se / f->sfac, NULL);
+            ema = f->lambda * ema + (1 - f->lambda) * c;
+        }
+        return s / f->horizon;
+    }
     if (f->standing) ctx.lag = log(c / f->dm.ref); /* a standing price is also the previous price */
     return feat_demand_rate(&f->dm, c, &ctx, k * f->slope_se / f->sfac, NULL);
 }

@@ -118,7 +118,9 @@ typedef struct exp_nightly_cfg {
                                  each agent's direction (exp_gate.h) */
     int gate_standing;        /* 1: the model gate (and Thompson exploration) value a price as a
                                  standing price, the reference state at the price itself
-                                 (exp_gate_fit_ex); 0: one period at the incumbent's state */
+                                 (exp_gate_fit_ex); 0: one period at the incumbent's state;
+                                 H >= 2: the mean over H nights of charging it, the smoothed
+                                 past price moving toward it (a horizon) */
     int gate_model_dir;       /* 1: an agent that recommends the incumbent gets the extension
                                  steps in the demand model's direction (exp_gate.h model_dir) */
     int dry_run;
