@@ -1,7 +1,7 @@
 /* tests/test_exp_gate.c - the nightly's deploy gate (experiments/nightly/exp_gate.h): the
  * product's demand model recovers a known price slope, a promotion-only price is not credited
  * with the promotion's lift, a move whose whole step is harmful is shortened, the demand model's
- * direction reaches past the agents' band (gate_model_dir 2), and no gate variant ever returns a
+ * direction reaches past the agents' band (gate_model_dir 2, and 3 at the band's edge), and no gate variant ever returns a
  * price outside the guardrails. */
 #include "test_common.h"
 
@@ -185,7 +185,8 @@ static void test_partial_step(void **state) {
  * point back up to 8.50.  With gate_model_dir 1 no agent stands still, so the model's direction
  * is never tried and the gate holds; with gate_model_dir 2 the demand model's direction is tried
  * to the guardrails' edge (the change limit 15%: 6.46) past the agents' band, and its interval
- * deploys a cut below 7.50 that gains under the truth. */
+ * deploys a cut below 7.50 that gains under the truth (gate_model_dir 3: only at the band's
+ * edge). */
 static void test_model_dir_past_band(void **state) {
     (void)state;
     const double b = -3.0;
@@ -219,6 +220,21 @@ static void test_model_dir_past_band(void **state) {
     assert_true(d.price >= 7.6 * 0.85 - 1e-9);      /* never past the change limit */
     assert_non_null(strstr(d.reason, "|extended"));
     assert_true(d.price / 7.6 * exp(b * (d.price - 7.6) / 10) - 1 > 0); /* gains under the truth */
+    /* gate_model_dir 3: the same, the incumbent being within one grid step (0.25) of the band's
+     * edge 7.50; with a band of 0.5 (5.00..15.00, steps of 0.50) the incumbent is well inside it,
+     * the agents' pointing back is evidence, and 3 holds where 2 still moves */
+    double p2 = d.price;
+    cfg.gate_model_dir = 3;
+    assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
+    assert_int_equal(d.hold, -1);
+    assert_close(d.price, p2, 1e-12, 0);
+    cfg.compare.grid.band = 0.5;
+    assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
+    assert_int_equal(d.hold, EXP_HOLD_NO_UPLIFT);
+    cfg.gate_model_dir = 2;
+    assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
+    assert_int_equal(d.hold, -1);
+    cfg.compare.grid.band = 0.25;
     /* the hard minimum binds before the change limit: the cut stops at 7.00 */
     h->min_price[0] = 7.0;
     assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
@@ -248,7 +264,7 @@ static void test_never_outside_guardrails(void **state) {
             set_ope(&pr, (exp_agent)a, eng_rng_uniform(&r) - 0.3, 0.1);
         }
         exp_gate_cfg g = {.mode = trial % 3, .level = (double[]){0.5, 0.8, 0.95}[trial % 3 == 2 ? 0 : trial % 3],
-                          .ope_alpha = 0.05, .steps = 1 + trial % 5, .extend = trial % 2, .model_dir = trial / 2 % 3,
+                          .ope_alpha = 0.05, .steps = 1 + trial % 5, .extend = trial % 2, .model_dir = trial / 2 % 4,
                           .reward_kind = ENV_REWARD_REVENUE, .guard = env_guard_default(), .grid = env_grid_default()};
         if (trial % 7 == 0) g.guard.n_endings = 0;
         exp_gate_fit f;

@@ -123,6 +123,16 @@ static int model_dir_of(const exp_gate_fit *fit, double inc) {
     return up > down ? 1 : -1;
 }
 
+/* 1 when product pr's incumbent lies within one grid step of the agents' price band's edge on
+ * side dir (+1 the top, -1 the bottom) or beyond it: the agents cannot recommend a price further
+ * that way, so their pointing back carries no evidence about that side.  0 without a band. */
+static int at_band_edge(const exp_gate_cfg *cfg, const db_history *h, const exp_product_result *pr, int dir) {
+    env_guard_bounds b = env_guard_bounds_band(h, pr->index, pr->incumbent_price, &cfg->grid);
+    if (!(b.band_lo > 0 && b.band_hi > b.band_lo) || cfg->grid.K < 2) return 0;
+    const double step = (b.band_hi - b.band_lo) / (cfg->grid.K - 1), inc = pr->incumbent_price;
+    return dir > 0 ? inc >= b.band_hi - step - 1e-9 : inc <= b.band_lo + step + 1e-9;
+}
+
 /* The points k / 8 (k = 8..1) of the way from the incumbent to the guardrails' edge (bounds,
  * change limit, margin floor: never the agents' band) on side dir, each tried by model_try for
  * agent a.  0 or ENG_EINVAL. */
@@ -146,7 +156,8 @@ static int model_extend(const exp_gate_cfg *cfg, const db_history *h, const exp_
  * model sets the step size, the agent the direction).  model_dir 1: an agent at the incumbent
  * takes the demand model's direction; model_dir 2: also an agent that points the other way (its
  * price band and its history pull it back) gets the extension in the model's direction, the
- * model's interval deciding.  0 or ENG_EINVAL. */
+ * model's interval deciding; model_dir 3: as 2, only when the incumbent stands at (one grid step
+ * of) the band's edge on the model's side or beyond it.  0 or ENG_EINVAL. */
 static int model_moves(const exp_gate_cfg *cfg, const db_history *h, const exp_product_result *pr,
                        const exp_gate_fit *fit, exp_agent a, double z, double *best_lo, exp_gate_out *o) {
     const double zs = cfg->select_level > 0 ? exp_nightly_gate_z(cfg->select_level) : cfg->select_level == 0 ? 0 : z;
@@ -161,7 +172,7 @@ static int model_moves(const exp_gate_cfg *cfg, const db_history *h, const exp_p
     if (dir != 0 && (st = model_extend(cfg, h, pr, fit, a, dir, z, zs, best_lo, o))) return st;
     /* the model's own direction: for an agent standing still (model_dir 1), or pointing the other
      * way (model_dir 2) */
-    if (mdir != 0 && (dir == 0 || (cfg->model_dir >= 2 && dir != mdir)))
+    if (mdir != 0 && (dir == 0 || (dir != mdir && (cfg->model_dir == 2 || (cfg->model_dir == 3 && at_band_edge(cfg, h, pr, mdir))))))
         return model_extend(cfg, h, pr, fit, a, mdir, z, zs, best_lo, o);
     return ENG_OK;
 }
