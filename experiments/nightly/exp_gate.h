@@ -52,7 +52,12 @@ typedef struct exp_gate_cfg {
     int standing;       /* 1: value prices as standing prices (exp_gate_fit_ex); 0: one period */
     int model_dir;      /* 1 (with extend): an agent whose price is the incumbent's gets the
                            extension steps in the demand model's direction (the side where a 1%
-                           move gains under the model); its reason says |extended */
+                           move gains under the model); its reason says |extended.  2: also an
+                           agent whose price points the other way (its band and history pull it
+                           back): the extension steps reach the guardrails' edge, never past
+                           them, and the model's interval decides.  3: as 2, only when the
+                           incumbent is within one grid step of the band's edge on the model's
+                           side, or beyond it (the agents cannot point further that way) */
     double min_gain;    /* the model gate deploys a move only when the lower bound of its uplift
                            is above this share of the incumbent's rate (0: above 0) */
     int reward_kind;    /* env_reward_kind: profit kinds value margins */
