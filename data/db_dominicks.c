@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "db_store.h"
+#include "eng_hash.h"
 #include "eng_util.h"
 
 #define DOM_BRANDS 11
@@ -144,11 +145,6 @@ static int cmp_rows(const void *a, const void *b) {
     if (x->week != y->week) return x->week < y->week ? -1 : 1;
     return (x->order > y->order) - (x->order < y->order);
 }
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* "2,5,8-12" -> store_ok[] */
 static int parse_stores(dom_ctx *x, const char *s) {
     if (!s || !*s) return ENG_OK;
@@ -250,10 +246,10 @@ static void dom_product_prices(const dom_ctx *x, db_history *h, int P, double *t
             prices[n] = lround(x->rows[ri + n].price * 100.0);
             n++;
         }
-        qsort(tmp, n, sizeof(double), cmp_double);
+        qsort(tmp, n, sizeof(double), eng_cmp_double);
         h->unit_cost[p] = n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
         for (size_t i = 0; i < n; i++) tmp[i] = (double)prices[i];
-        qsort(tmp, n, sizeof(double), cmp_double);
+        qsort(tmp, n, sizeof(double), eng_cmp_double);
         double best = tmp[0];
         size_t best_n = 0;
         for (size_t i = 0; i < n;) {

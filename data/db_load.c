@@ -9,6 +9,7 @@
 #include "db_copy.h"
 #include "db_load_shard.h"
 #include "db_schema.h"
+#include "eng_hash.h"
 #include "eng_util.h"
 
 static const char *const reject_names[DB_REJ_COUNT] = {
@@ -34,12 +35,6 @@ typedef struct {
     char **ids;    /* not owned */
 } idhash;
 
-static uint64_t fnv(const char *s) {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 static int idhash_init(idhash *h, char **ids, int n) {
     size_t cap = 16;
     while (cap < (size_t)n * 2 + 2) cap *= 2;
@@ -49,7 +44,7 @@ static int idhash_init(idhash *h, char **ids, int n) {
     h->mask = cap - 1;
     h->ids = ids;
     for (int i = 0; i < n; i++) {
-        size_t k = fnv(ids[i]) & h->mask;
+        size_t k = eng_fnv1a_str(ENG_FNV1A_BASIS_RLP, ids[i]) & h->mask;
         while (h->slot[k] >= 0) k = (k + 1) & h->mask;
         h->slot[k] = i;
     }
@@ -57,7 +52,7 @@ static int idhash_init(idhash *h, char **ids, int n) {
 }
 
 static int idhash_find(const idhash *h, const char *id) {
-    for (size_t k = fnv(id) & h->mask; h->slot[k] >= 0; k = (k + 1) & h->mask)
+    for (size_t k = eng_fnv1a_str(ENG_FNV1A_BASIS_RLP, id) & h->mask; h->slot[k] >= 0; k = (k + 1) & h->mask)
         if (!strcmp(h->ids[h->slot[k]], id)) return h->slot[k];
     return -1;
 }

@@ -8,16 +8,14 @@
 
 #include "db_conn.h"
 #include "db_schema.h"
+#include "eng_hash.h"
 #include "eng_util.h"
 
 static const char ABANDONED_MSG[] = "abandoned: the process running it ended without recording an outcome "
                                     "(killed, or it lost the database); found by a later run";
 
 int64_t db_runlock_key(const char *run_id) {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a 64 */
-    static const char ns[] = "rlprice run ";
-    for (const char *p = ns; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    for (const unsigned char *p = (const unsigned char *)(run_id ? run_id : ""); *p; p++) h = (h ^ *p) * 1099511628211ULL;
+    const uint64_t h = eng_fnv1a_str(eng_fnv1a_str(ENG_FNV1A_BASIS_RLP, "rlprice run "), run_id);
     return (int64_t)(h >> 2); /* 62 bits: never negative, so pg_locks' classid/objid read back plainly */
 }
 

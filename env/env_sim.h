@@ -253,6 +253,39 @@ double env_sim_dp_value(const env_sim_dp *dp, int t, double ref);
  * prices (equal to the tabled policy when competitors are constant). */
 int env_sim_policy_dp(void *ctx, int product, int t, const env_sim_obs *obs, eng_rng *rng, double *price_out);
 
+/* Finite-horizon optimum HELD TO A CHANGE LIMIT (env_sim_dp.c): the state is the reference node and
+ * the price level in force (the previous price); the actions are the levels within max_change
+ * (a fraction, e.g. 0.15) of it: level[k'] in [prev (1 - max_change), prev (1 + max_change)],
+ * with a 1e-8 tolerance for prices in whole cents.  Each period's revenue (profit) and the
+ * reference as in env_sim_dp; competitors at their mean price in the backward induction. */
+typedef struct env_sim_dpc {
+    int horizon, n_ref, n_levels, profit;
+    int t0;                 /* the market's period of t = 0 */
+    double gamma, r_lo, r_hi, max_change;
+    double *level;          /* [n_levels] the prices, ascending */
+    int *k_lo, *k_hi;       /* [n_levels] the levels reachable from level k: k_lo[k] .. k_hi[k] */
+    double *value;          /* [(horizon + 1) * n_levels * n_ref]: V_t(k, r_j), k the price in force */
+    env_sim_params prm;
+} env_sim_dpc;
+
+/* Solve over the ascending price levels[n_levels] (copied), from the market's period t0 with the
+ * reference interval widened to hold ref_now (NaN: none).  Requires unlimited stock.  Caller frees
+ * *out with env_sim_dpc_free.  Returns 0, ENG_EINVAL or ENG_ENOMEM (then *out = NULL). */
+int env_sim_dpc_solve(const env_sim_params *p, const double *levels, int n_levels, double max_change, int t0,
+                      double ref_now, int horizon, double gamma, int n_ref, int profit, env_sim_dpc **out);
+void env_sim_dpc_free(env_sim_dpc *dp);
+/* The levels within the change limit of the price `prev` (any price, not only a level):
+ * *k_lo .. *k_hi.  Returns 1, or 0 when no level is (then *k_lo > *k_hi). */
+int env_sim_dpc_reach(const env_sim_dpc *dp, double prev, int *k_lo, int *k_hi);
+/* V_t(k, ref), linearly interpolated in ref; t in [0, horizon]; NaN for a bad k. */
+double env_sim_dpc_value(const env_sim_dpc *dp, int t, int k, double ref);
+/* Q_t(ref, level k): the period's expected money at competitors' mean cbar plus gamma V_{t+1}. */
+double env_sim_dpc_q(const env_sim_dpc *dp, int t, double ref, int k, double cbar);
+/* The best level to charge at period t from the price in force `prev`, reference ref and
+ * competitors' mean cbar (*q_out its Q, may be NULL).  Returns the level, or -1 when t is outside
+ * the horizon or no level is within the change limit of prev. */
+int env_sim_dpc_best(const env_sim_dpc *dp, int t, double ref, double prev, double cbar, double *q_out);
+
 /* ---- histories for many products ------------------------------------------------------- */
 typedef enum { ENV_SIM_PRESET_DEFAULT = 0, ENV_SIM_PRESET_DOMINICKS = 1 } env_sim_preset;
 

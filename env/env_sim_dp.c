@@ -131,3 +131,142 @@ int env_sim_policy_dp(void *ctx, int product, int t, const env_sim_obs *obs, eng
     *price_out = dp->prm.base_price * dp->grid.mult[bk];
     return ENG_OK;
 }
+
+/* ---- the optimum held to a change limit ---------------------------------------------------------
+ * State (t, k, r): k the level of the price in force before period t (the previous price), r the
+ * reference.  Actions: the levels k' reachable from k, level[k'] in [level[k] (1 - mc), level[k]
+ * (1 + mc)] (a contiguous range: the levels ascend).
+ *   W_t(r, k')   = E[V_t] q(level[k'], r, cbar0) (level[k'] - cost * profit) + gamma V_{t+1}(k', r')
+ *   V_t(k, r)    = max_{k' reachable from k} W_t(r, k'),   V_H = 0,   r' = lambda r + (1 - lambda) level[k'].
+ * W does not depend on k, so a period costs n_ref x n_levels evaluations of W (the purchase
+ * probability and the next reference's interpolation weights are tabled once: they do not depend
+ * on t) plus the maxima over the reachable ranges.  The reference interval and its interpolation
+ * are those of env_sim_dp_solve_from. */
+void env_sim_dpc_free(env_sim_dpc *dp) {
+    if (!dp) return;
+    free(dp->level);
+    free(dp->k_lo);
+    free(dp->k_hi);
+    free(dp->value);
+    free(dp);
+}
+
+int env_sim_dpc_reach(const env_sim_dpc *dp, double prev, int *k_lo, int *k_hi) {
+    const double lo = prev * (1 - dp->max_change) - 1e-8, hi = prev * (1 + dp->max_change) + 1e-8;
+    int a = 0, b = dp->n_levels - 1;
+    while (a < dp->n_levels && dp->level[a] < lo) a++;
+    while (b >= 0 && dp->level[b] > hi) b--;
+    *k_lo = a, *k_hi = b;
+    return a <= b;
+}
+
+double env_sim_dpc_value(const env_sim_dpc *dp, int t, int k, double ref) {
+    if (t < 0) t = 0;
+    if (t > dp->horizon) t = dp->horizon;
+    if (k < 0 || k >= dp->n_levels) return NAN;
+    return interp(dp->value + ((size_t)t * dp->n_levels + k) * dp->n_ref, dp->n_ref, dp->r_lo, dp->r_hi, ref);
+}
+
+double env_sim_dpc_q(const env_sim_dpc *dp, int t, double ref, int k, double cbar) {
+    const env_sim_params *p = &dp->prm;
+    const double price = dp->level[k], margin = price - (dp->profit ? p->unit_cost : 0);
+    double imm = env_sim_expected_traffic(p, dp->t0 + t) * env_sim_purchase_prob(p, price, ref, cbar) * margin;
+    double next = t + 1 < dp->horizon ? env_sim_dpc_value(dp, t + 1, k, env_sim_ref_next(p, ref, price)) : 0;
+    return imm + dp->gamma * next;
+}
+
+int env_sim_dpc_best(const env_sim_dpc *dp, int t, double ref, double prev, double cbar, double *q_out) {
+    int a, b, bk = -1;
+    double best = -INFINITY;
+    if (t < 0 || t >= dp->horizon || !env_sim_dpc_reach(dp, prev, &a, &b)) return -1;
+    for (int k = a; k <= b; k++) {
+        double qv = env_sim_dpc_q(dp, t, ref, k, cbar);
+        if (qv > best) best = qv, bk = k;
+    }
+    if (q_out) *q_out = best;
+    return bk;
+}
+
+/* One period of the backward induction: V_t from V_{t+1} (dp->value), with the tabled immediate
+ * term imm0[j * L + k] (without the traffic) and the next reference's node nx[] and weight wx[]. */
+static void dpc_period(env_sim_dpc *dp, int t, const double *imm0, const int *nx, const double *wx, double *w) {
+    const int L = dp->n_levels, J = dp->n_ref;
+    const double traffic = env_sim_expected_traffic(&dp->prm, dp->t0 + t);
+    const double *vn = t + 1 < dp->horizon ? dp->value + (size_t)(t + 1) * L * J : NULL;
+    double *v = dp->value + (size_t)t * L * J;
+    for (int j = 0; j < J; j++) {
+        for (int k = 0; k < L; k++) {
+            size_t c = (size_t)j * L + k;
+            double next = 0;
+            if (vn) {
+                const double *row = vn + (size_t)k * J;
+                int n = nx[c];
+                next = n + 1 < J ? (1 - wx[c]) * row[n] + wx[c] * row[n + 1] : row[J - 1];
+            }
+            w[k] = traffic * imm0[c] + dp->gamma * next;
+        }
+        for (int k = 0; k < L; k++) {
+            double best = -INFINITY;
+            for (int kk = dp->k_lo[k]; kk <= dp->k_hi[k]; kk++) best = fmax(best, w[kk]);
+            v[(size_t)k * J + j] = best;
+        }
+    }
+}
+
+int env_sim_dpc_solve(const env_sim_params *p, const double *levels, int n_levels, double max_change, int t0,
+                      double ref_now, int horizon, double gamma, int n_ref, int profit, env_sim_dpc **out) {
+    *out = NULL;
+    int st = env_sim_params_check(p);
+    if (st) return st;
+    if (horizon < 1 || n_ref < 2 || !(gamma > 0 && gamma <= 1) || !levels || n_levels < 1 || !(max_change >= 0))
+        return eng_err_set(ENG_EINVAL, "env_sim_dpc_solve: need horizon >= 1, n_ref >= 2, 0 < gamma <= 1, levels, "
+                                       "max_change >= 0");
+    for (int k = 0; k < n_levels; k++)
+        if (!(levels[k] > 0 && isfinite(levels[k])) || (k && !(levels[k] > levels[k - 1])))
+            return eng_err_set(ENG_EINVAL, "env_sim_dpc_solve: the levels must be positive and ascending");
+    if (p->stock > 0)
+        return eng_err_set(ENG_EINVAL, "env_sim_dpc_solve: finite stock (%g) is not supported", p->stock);
+    const int L = n_levels, J = n_ref;
+    env_sim_dpc *dp = eng_calloc(1, sizeof *dp);
+    double *imm0 = NULL, *wx = NULL, *w = NULL;
+    int *nx = NULL;
+    if (!dp) return ENG_ENOMEM;
+    dp->horizon = horizon, dp->n_ref = J, dp->n_levels = L, dp->profit = profit ? 1 : 0, dp->gamma = gamma;
+    dp->t0 = t0 > 0 ? t0 : 0, dp->max_change = max_change, dp->prm = *p;
+    dp->r_lo = fmin(levels[0], p->base_price * p->ref0);
+    dp->r_hi = fmax(levels[L - 1], p->base_price * p->ref0);
+    if (isfinite(ref_now) && ref_now > 0) dp->r_lo = fmin(dp->r_lo, ref_now), dp->r_hi = fmax(dp->r_hi, ref_now);
+    dp->level = eng_malloc((size_t)L * sizeof *dp->level);
+    dp->k_lo = eng_malloc((size_t)L * sizeof *dp->k_lo);
+    dp->k_hi = eng_malloc((size_t)L * sizeof *dp->k_hi);
+    dp->value = eng_calloc((size_t)(horizon + 1) * L * J, sizeof *dp->value);
+    imm0 = eng_malloc((size_t)L * J * sizeof *imm0);
+    wx = eng_malloc((size_t)L * J * sizeof *wx);
+    nx = eng_malloc((size_t)L * J * sizeof *nx);
+    w = eng_malloc((size_t)L * sizeof *w);
+    if (!dp->level || !dp->k_lo || !dp->k_hi || !dp->value || !imm0 || !wx || !nx || !w) {
+        st = ENG_ENOMEM;
+        goto cleanup;
+    }
+    memcpy(dp->level, levels, (size_t)L * sizeof *levels);
+    for (int k = 0; k < L; k++)
+        if (!env_sim_dpc_reach(dp, levels[k], &dp->k_lo[k], &dp->k_hi[k])) dp->k_lo[k] = dp->k_hi[k] = k;
+    const double cbar0 = env_sim_comp_mean_price(p), h = (dp->r_hi - dp->r_lo) / (J - 1);
+    for (int j = 0; j < J; j++) {
+        double r = dp->r_lo + h * j;
+        for (int k = 0; k < L; k++) {
+            size_t c = (size_t)j * L + k;
+            imm0[c] = env_sim_purchase_prob(p, levels[k], r, cbar0) * (levels[k] - (dp->profit ? p->unit_cost : 0));
+            double x = h > 0 ? (env_sim_ref_next(p, r, levels[k]) - dp->r_lo) / h : 0;
+            x = fmin(fmax(x, 0), J - 1);
+            nx[c] = (int)x, wx[c] = x - nx[c];
+        }
+    }
+    for (int t = horizon - 1; t >= 0; t--) dpc_period(dp, t, imm0, nx, wx, w);
+    *out = dp;
+    dp = NULL;
+cleanup:
+    env_sim_dpc_free(dp);
+    free(imm0), free(wx), free(nx), free(w);
+    return st;
+}

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "eng_date.h"
+#include "eng_hash.h"
 #include "eng_util.h"
 
 static const char *const g_names[FEAT_N] = {
@@ -46,23 +47,14 @@ static const feat_kind g_kinds[FEAT_N] = {
 static feat_layout g_layout;
 static pthread_once_t g_layout_once = PTHREAD_ONCE_INIT;
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 static void layout_init(void) {
     {
-        uint64_t h = 14695981039346656037ULL;
-        h = fnv1a(h, FEAT_LAYOUT_VERSION, sizeof FEAT_LAYOUT_VERSION);
+        uint64_t h = ENG_FNV1A_BASIS;
+        h = eng_fnv1a(h, FEAT_LAYOUT_VERSION, sizeof FEAT_LAYOUT_VERSION);
         for (int i = 0; i < FEAT_N; i++) {
-            h = fnv1a(h, g_names[i], strlen(g_names[i]) + 1);
+            h = eng_fnv1a(h, g_names[i], strlen(g_names[i]) + 1);
             unsigned char k = (unsigned char)g_kinds[i];
-            h = fnv1a(h, &k, 1);
+            h = eng_fnv1a(h, &k, 1);
         }
         g_layout.n = FEAT_N;
         g_layout.names = g_names;

@@ -183,6 +183,76 @@ static void test_dp_beats_fixed_and_myopic(void **state) {
     env_sim_dp_free(dp2);
 }
 
+/* Exhaustive search over every price path within the change limit (exact reference recursion):
+ * the best cumulative money of periods t..H-1 from the level in force k and the reference r. */
+static double dpc_brute(const env_sim_params *p, const double *lv, int n, double mc, int t, int H, int k, double r) {
+    if (t == H) return 0;
+    double best = -INFINITY, cbar = env_sim_comp_mean_price(p);
+    for (int kk = 0; kk < n; kk++) {
+        if (lv[kk] < lv[k] * (1 - mc) - 1e-8 || lv[kk] > lv[k] * (1 + mc) + 1e-8) continue;
+        double v = env_sim_expected_traffic(p, t) * env_sim_purchase_prob(p, lv[kk], r, cbar) * lv[kk] +
+                   dpc_brute(p, lv, n, mc, t + 1, H, kk, env_sim_ref_next(p, r, lv[kk]));
+        best = fmax(best, v);
+    }
+    return best;
+}
+
+/* The optimum held to a change limit: without a binding limit it is the unconstrained DP on the
+ * same levels (to rounding); with a limit it equals the exhaustive search over the paths the
+ * limit allows (to the reference grid's interpolation), lies below the unconstrained optimum and
+ * above keeping the list price; its policy never leaves the limit. */
+static void test_dpc_change_limit(void **state) {
+    (void)state;
+    env_sim_params p;
+    strong_reference(&p);
+    env_sim_grid g;
+    env_sim_grid_make(&g, 13, 0.7, 1.3);
+    double lv[13];
+    for (int k = 0; k < 13; k++) lv[k] = p.base_price * g.mult[k];
+    const int H = 20, J = 201, k0 = 6; /* lv[6] = the list price */
+    env_sim_dp *dp;
+    env_sim_dpc *free_c, *lim;
+    assert_int_equal(env_sim_dp_solve(&p, &g, H, 1.0, J, 0, &dp), 0);
+    assert_int_equal(env_sim_dpc_solve(&p, lv, 13, 10.0, 0, NAN, H, 1.0, J, 0, &free_c), 0);
+    assert_int_equal(env_sim_dpc_solve(&p, lv, 13, 0.15, 0, NAN, H, 1.0, J, 0, &lim), 0);
+    for (int t = 0; t < H; t++)
+        for (int j = 0; j < J; j += 20) {
+            double r = dp->r_lo + (dp->r_hi - dp->r_lo) * j / (J - 1), v = env_sim_dp_value(dp, t, r);
+            for (int k = 0; k < 13; k++) assert_close(env_sim_dpc_value(free_c, t, k, r), v, 0, 1e-9);
+        }
+    const double r0 = p.base_price * p.ref0, vl = env_sim_dpc_value(lim, 0, k0, r0), vf = env_sim_dp_value(dp, 0, r0);
+    double vlist = 0, r = r0;
+    for (int t = 0; t < H; t++)
+        vlist += env_sim_expected_traffic(&p, t) * env_sim_purchase_prob(&p, lv[k0], r, env_sim_comp_mean_price(&p)) * lv[k0],
+            r = env_sim_ref_next(&p, r, lv[k0]);
+    assert_true(vl >= vlist * (1 - 1e-9));
+    assert_true(vl < vf); /* the limit binds on this market: the free optimum jumps further than 15% */
+    /* the exhaustive search over 5 periods, from levels around the list price */
+    env_sim_dpc *short_h;
+    assert_int_equal(env_sim_dpc_solve(&p, lv, 13, 0.15, 0, NAN, 5, 1.0, 2001, 0, &short_h), 0);
+    for (int k = 4; k <= 8; k++)
+        assert_close(env_sim_dpc_value(short_h, 0, k, r0), dpc_brute(&p, lv, 13, 0.15, 0, 5, k, r0), 0, 1e-4);
+    /* the policy along the path stays within the limit, and its money is the DP's value */
+    double prev = lv[k0], money = 0;
+    r = r0;
+    for (int t = 0; t < H; t++) {
+        int k = env_sim_dpc_best(lim, t, r, prev, env_sim_comp_mean_price(&p), NULL);
+        assert_true(k >= 0 && lv[k] >= prev * 0.85 - 1e-8 && lv[k] <= prev * 1.15 + 1e-8);
+        money += env_sim_expected_traffic(&p, t) * env_sim_purchase_prob(&p, lv[k], r, env_sim_comp_mean_price(&p)) * lv[k];
+        r = env_sim_ref_next(&p, r, lv[k]), prev = lv[k];
+    }
+    assert_close(money, vl, 0, 1e-3);
+    assert_int_equal(env_sim_dpc_best(lim, H, r0, lv[k0], p.base_price, NULL), -1);
+    env_sim_dpc *bad = lim; /* set to NULL on failure */
+    double desc[2] = {2, 1};
+    assert_int_equal(env_sim_dpc_solve(&p, desc, 2, 0.15, 0, NAN, H, 1.0, J, 0, &bad), ENG_EINVAL);
+    assert_null(bad);
+    env_sim_dp_free(dp);
+    env_sim_dpc_free(free_c);
+    env_sim_dpc_free(lim);
+    env_sim_dpc_free(short_h);
+}
+
 static void test_ci_covers_analytic(void **state) {
     (void)state;
     env_sim_params p;
@@ -265,7 +335,7 @@ int main(void) {
         cmocka_unit_test(test_determinism),           cmocka_unit_test(test_samplers),
         cmocka_unit_test(test_logging_propensities),  cmocka_unit_test(test_dp_beats_fixed_and_myopic),
         cmocka_unit_test(test_ci_covers_analytic),    cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_stock_caps_sales),
+        cmocka_unit_test(test_stock_caps_sales),       cmocka_unit_test(test_dpc_change_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -136,9 +136,11 @@ static void test_three_nights(void **state) {
     tdb_drop(c);
 }
 
-/* On the reference-price market the oracle is the DP over the nights: its cumulative expected
- * revenue is at least every other lane's (a myopic oracle would not be: today's best price
- * lowers tomorrow's reference). */
+/* On the reference-price market the oracle is the DP over the nights held to the change limit
+ * (state: reference x price in force): its cumulative expected revenue is at least every lane's
+ * held to the same limit - the engine, each agent forced alone, manual pricing, the held
+ * reference (a myopic oracle would not be: today's best price lowers tomorrow's reference) - and
+ * at most that of the DP free of the change limit (oracle:free), which runs beside it. */
 static void test_ref_dp_oracle(void **state) {
     (void)state;
     char out[512];
@@ -164,9 +166,17 @@ static void test_ref_dp_oracle(void **state) {
     exp_backtest_loop_print(stdout, &cfg, &r);
     const exp_btl_run *run = &r.runs[0];
     assert_int_equal(run->oracle_dp, 1);
-    double o = exp_btl_cum_revenue(run, EXP_BTL_ORACLE);
+    assert_true(run->lanes & (1u << EXP_BTL_FREE));
+    assert_true(run->dp_levels > 2);
+    double o = exp_btl_cum_revenue(run, EXP_BTL_ORACLE), fr = exp_btl_cum_revenue(run, EXP_BTL_FREE);
     for (int l = 0; l < EXP_BTL_N_LANE; l++)
-        if (run->lanes & (1u << l)) assert_true(o >= exp_btl_cum_revenue(run, (exp_btl_lane)l) * (1 - 1e-9));
+        if ((run->lanes & (1u << l)) && l != EXP_BTL_FREE) {
+            assert_true(o >= exp_btl_cum_revenue(run, (exp_btl_lane)l) * (1 - 1e-9));
+            for (int n = 0; n < cfg.n_nights; n++) /* held to the change limit */
+                assert_int_equal(run->night[l][n].n_outside, 0);
+        }
+    assert_true(fr >= o * (1 - 1e-9));
+    assert_true(o > exp_btl_cum_revenue(run, EXP_BTL_MANUAL)); /* it moves: the reference effect pays */
     for (int n = 0; n < cfg.n_nights; n++) assert_int_equal(run->night[EXP_BTL_MANUAL][n].n_repriced, 0);
     exp_btl_result_free(&r);
     exp_compare_cfg_free(&cc);

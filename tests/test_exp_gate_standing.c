@@ -80,6 +80,31 @@ static void test_standing_sees_the_reference(void **state) {
     exp_compare_cfg_free(&cfg.compare);
 }
 
+/* A horizon of H nights (nightly.gate_standing = H >= 2): a cut's one-night gain fades as the
+ * smoothed past price follows it, so its value falls with H toward the standing one, and a rise's
+ * climbs toward it; H = 2 still sees most of the one-night trap. */
+static void test_horizon_between(void **state) {
+    (void)state;
+    db_history *h = ref_market(200, -0.5, 2.5, 1e5, 0.03);
+    exp_gate_fit st, hz[3];
+    static const int H[3] = {2, 6, 400};
+    assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, 1, &st), 0);
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, H[k], &hz[k]), 0);
+        assert_true(hz[k].ok && hz[k].standing && hz[k].horizon == H[k]);
+        assert_close(hz[k].lambda, st.lambda, 0, 0); /* the same fit */
+        assert_true(hz[k].ema_now > 8.5 && hz[k].ema_now < 11.5);
+    }
+    for (int k = 0; k < 2; k++) {
+        assert_true(exp_gate_rel(&hz[k], 10, 9, 0) > exp_gate_rel(&hz[k + 1], 10, 9, 0));
+        assert_true(exp_gate_rel(&hz[k], 10, 11, 0) < exp_gate_rel(&hz[k + 1], 10, 11, 0));
+    }
+    assert_true(exp_gate_rel(&hz[0], 10, 9, 0) > 0);  /* two nights: the cut still pays */
+    assert_true(exp_gate_rel(&hz[2], 10, 9, 0) < 0);  /* in the long run it loses, as standing */
+    assert_close(exp_gate_rel(&hz[2], 10, 11, 0), exp_gate_rel(&st, 10, 11, 0), 0.01, 0);
+    db_history_free(h);
+}
+
 /* No reference effect: the standing slope is the one-step slope within its error, and both
  * valuations agree on the sign of a 10% move either way. */
 static void test_standing_without_reference(void **state) {
@@ -141,6 +166,7 @@ static void test_model_dir(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_standing_sees_the_reference),
+        cmocka_unit_test(test_horizon_between),
         cmocka_unit_test(test_standing_without_reference),
         cmocka_unit_test(test_model_dir),
     };

@@ -1,5 +1,6 @@
 /* tests/test_util.c - eng_util: RNG determinism and ranges, atomic writes, errors. */
 #include "test_common.h"
+#include "eng_hash.h"
 #include "eng_util.h"
 
 #include <unistd.h>
@@ -109,6 +110,27 @@ static void test_atomic_write(void **state) {
     unlink(path);
 }
 
+static void test_fnv1a_vectors(void **state) {
+    (void)state;
+    /* the published FNV-1a 64 test vectors, standard offset basis */
+    assert_true(eng_fnv1a_str(ENG_FNV1A_BASIS, "") == 0xcbf29ce484222325ULL);
+    assert_true(eng_fnv1a_str(ENG_FNV1A_BASIS, "a") == 0xaf63dc4c8601ec8cULL);
+    assert_true(eng_fnv1a_str(ENG_FNV1A_BASIS, "foobar") == 0x85944171f73967e8ULL);
+    assert_true(eng_fnv1a(ENG_FNV1A_BASIS, "foobar", 6) == 0x85944171f73967e8ULL);
+    /* continuing a hash equals hashing the concatenation; NULL is the empty string */
+    assert_true(eng_fnv1a_str(eng_fnv1a_str(ENG_FNV1A_BASIS_RLP, "foo"), "bar") ==
+                eng_fnv1a_str(ENG_FNV1A_BASIS_RLP, "foobar"));
+    assert_true(eng_fnv1a_str(ENG_FNV1A_BASIS_RLP, NULL) == ENG_FNV1A_BASIS_RLP);
+}
+
+static void test_cmp_double(void **state) {
+    (void)state;
+    double v[] = {3.5, -1.0, 2.0, -1.0, 0.0, 1e300, -1e-300};
+    qsort(v, sizeof v / sizeof v[0], sizeof v[0], eng_cmp_double);
+    for (size_t i = 1; i < sizeof v / sizeof v[0]; i++) assert_true(v[i - 1] <= v[i]);
+    assert_true(v[0] == -1.0 && v[6] == 1e300);
+}
+
 static void test_errors(void **state) {
     (void)state;
     assert_null(eng_fopen("/nonexistent/dir/file", "r"));
@@ -124,7 +146,7 @@ int main(void) {
         cmocka_unit_test(test_rng_inline_forms),
         cmocka_unit_test(test_rng_moments),
         cmocka_unit_test(test_seed_derive_distinct), cmocka_unit_test(test_atomic_write),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_errors), cmocka_unit_test(test_fnv1a_vectors), cmocka_unit_test(test_cmp_double),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

@@ -20,11 +20,12 @@
 #include "exp_nightly.h"
 
 static const char *const lane_names[EXP_BTL_N_LANE] = {"engine",      "alone:dqn", "alone:ddpg", "alone:linucb",
-                                                      "alone:fixed", "manual",    "oracle",     "held"};
+                                                      "alone:fixed", "manual",    "oracle",     "held",
+                                                      "oracle:free"};
 /* The agent a forced lane prices with. */
 static const exp_agent lane_agent[EXP_BTL_N_LANE] = {EXP_AGENT_HISTORY, EXP_AGENT_DQN, EXP_AGENT_DDPG,
                                                      EXP_AGENT_LINUCB,  EXP_AGENT_FIXED, EXP_AGENT_HISTORY,
-                                                     EXP_AGENT_HISTORY, EXP_AGENT_HISTORY};
+                                                     EXP_AGENT_HISTORY, EXP_AGENT_HISTORY, EXP_AGENT_HISTORY};
 
 const char *exp_btl_lane_name(exp_btl_lane l) { return l >= 0 && l < EXP_BTL_N_LANE ? lane_names[l] : NULL; }
 int exp_btl_lane_nightly(exp_btl_lane l) { return l >= EXP_BTL_ENGINE && l <= EXP_BTL_FIXED; }
@@ -182,14 +183,17 @@ static double dp_best_price(const env_sim_dp *dp, int t, double ref, double cbar
     return bp;
 }
 
-/* Manual and oracle prices of tonight (night n) for lane L.  The oracle is myopic (the day's
- * best price within the change limit) unless dp is given (the reference-price family): then the
- * price, anywhere inside the product's min/max bounds (no change limit), maximises the day's
- * expected revenue plus the finite-horizon optimum of the nights left (env_sim_dp, solved at the
- * loop's start, read at the actual reference).  0 or ENG_EINVAL. */
+/* Manual, held and oracle prices of tonight (night n) for lane L.  The oracle is myopic (the day's
+ * best price within the change limit) unless plan is given (the reference-price family): then it
+ * charges the price the DP held to the change limit planned for this night (dp_oracle_open), after
+ * checking that the lane stands where the plan expected (its previous price and reference).
+ * oracle:free (dp) charges the price, anywhere inside the product's min/max bounds (no change
+ * limit), that maximises the day's expected revenue plus the DP value of the nights left (solved
+ * at the loop's start, read at the actual reference).  0 or ENG_EINVAL. */
 static int lane_fixed_rule(const exp_btl_cfg *cfg, lane *L, const env_sim_log *lg, int P, env_sim_dp *const *dp,
-                           const double *standing, int n) {
+                           const double *plan, const double *standing, int n) {
     const double mc = cfg->bt.max_change_pct / 100;
+    const int N = cfg->n_nights;
     for (int i = 0; i < P; i++) {
         const env_sim_params *p = &lg->params[i];
         double p0 = cents(p->base_price);
@@ -203,16 +207,21 @@ static int lane_fixed_rule(const exp_btl_cfg *cfg, lane *L, const env_sim_log *l
             L->price[i] = lo > hi ? L->prev[i] : fmin(fmax(standing[i], lo), hi);
             continue;
         }
-        /* the DP oracle is not held to the change limit: its values assume any allowed price
-           tomorrow, and a plan it cannot follow is not the optimum (measured: held to the limit
-           it fell below manual pricing on ref); free of it, it bounds every lane from above */
-        const int free_step = dp && dp[i];
+        if (plan) { /* [P][N][3]: the planned price, the previous price and the reference it expects */
+            const double *x = plan + ((size_t)i * N + n) * 3;
+            if (fabs(x[1] - L->prev[i]) > 1e-9 || fabs(x[2] - L->m[i].ref) > 1e-9 * fmax(1, x[2]))
+                return eng_err_set(ENG_EINVAL, "backtest loop: the DP oracle of product %d left its plan at night %d", i + 1,
+                                   n + 1);
+            L->price[i] = x[0];
+            continue;
+        }
+        const int free_step = dp && dp[i]; /* oracle:free: only the min/max bounds */
         double lo = fmax(min_price(p0), free_step ? 0 : L->prev[i] * (1 - mc));
         double hi = fmin(max_price(p0), free_step ? INFINITY : L->prev[i] * (1 + mc));
         lo = ceil(lo * 100 - 1e-6) / 100, hi = floor(hi * 100 + 1e-6) / 100;
         if (lo > hi) lo = hi = L->prev[i];
         double bp, bv;
-        if (dp && dp[i]) bp = dp_best_price(dp[i], n, L->m[i].ref, comp_mean(p, L->m[i].comp_now), lo, hi);
+        if (free_step) bp = dp_best_price(dp[i], n, L->m[i].ref, comp_mean(p, L->m[i].comp_now), lo, hi);
         else {
             int st = env_sim_best_price(p, L->m[i].ref, comp_mean(p, L->m[i].comp_now), lo, hi, &bp, &bv);
             if (st) return st;
@@ -283,7 +292,8 @@ typedef struct run_ctx {
     env_sim_log *lg;
     lane lanes[EXP_BTL_N_LANE];
     loop_cap cap;
-    env_sim_dp **dp;      /* [P] the DP oracle of each product (reference-price family), or NULL */
+    env_sim_dp **dp;      /* [P] the DP free of the change limit (oracle:free, reference-price family), or NULL */
+    double *plan;         /* [P][n_nights][3] the held DP oracle's price, previous price and reference, or NULL */
     double *units, *traffic, *comp;
     FILE *trace;          /* <out>/loop_trace_<family>_<seed>.csv, or NULL */
     double *standing;     /* [P] each product's standing optimum under the truth (whole cents) */
@@ -330,21 +340,71 @@ static void lane_close(run_ctx *x, lane *L) {
     memset(L, 0, sizeof *L);
 }
 
-/* The DP oracle of every product (x->dp): the finite-horizon optimum of the n_nights days after
- * the history, undiscounted (the loop's cumulative expected revenue), over 64 even price levels
- * from the lowest to the highest allowed price, from the market's reference after the history.
+/* Levels of the DP held to the change limit: whole-cent prices on a geometric grid of ratios around
+ * the list price p0 (so p0 itself, every lane's start, is a level), DPC_STEPS steps to a change of
+ * (1 + mc)^(DPC_STEPS / (DPC_STEPS + 0.5)) - the half step keeps DPC_STEPS steps up within the
+ * limit after the rounding to cents - and the min/max bounds themselves, ascending, without
+ * duplicates.  Returns the count (at most cap). */
+#define DPC_STEPS 12
+static int dpc_levels(double p0, double mc, double *lv, int cap) {
+    const double lo = min_price(p0), hi = max_price(p0), s = log1p(mc) / (DPC_STEPS + 0.5);
+    int n = 0;
+    lv[n++] = lo;
+    for (int j = (int)floor(log(lo / p0) / s); n < cap - 1; j++) {
+        double x = cents(p0 * exp(s * j));
+        if (x >= hi) break;
+        if (x > lv[n - 1] + 1e-9) lv[n++] = x;
+    }
+    if (hi > lv[n - 1] + 1e-9) lv[n++] = hi;
+    return n;
+}
+
+/* The oracles of the reference-price family, per product, over the n_nights days after the history,
+ * undiscounted (the loop's cumulative expected revenue), from the market's period and reference
+ * after the history, on 151 reference nodes:
+ *   - x->plan: the DP held to the change limit (env_sim_dpc, state = reference x the price in force,
+ *     levels dpc_levels), its policy played forward on a copy of the market (the competitors' posted
+ *     prices are common random numbers and the reference follows from its own prices, so the lane
+ *     retraces this path exactly; lane_fixed_rule checks it);
+ *   - x->dp: the DP free of the change limit over 64 even levels from the lowest to the highest
+ *     allowed price (oracle:free).
  * 0, ENG_ENOMEM or ENG_EINVAL. */
-static int dp_oracle_open(run_ctx *x, const env_sim_market *base, int n_nights) {
+static int dp_oracle_open(run_ctx *x, const env_sim_market *base, int n_nights, exp_btl_run *run) {
     const int P = x->h->n_products;
+    const double mc = x->cfg->bt.max_change_pct / 100, c0 = eng_cpu_now();
+    double lv[512];
+    long nl = 0;
     if (!(x->dp = eng_calloc((size_t)P, sizeof *x->dp))) return ENG_ENOMEM;
+    if (!(x->plan = eng_malloc((size_t)P * n_nights * 3 * sizeof *x->plan))) return ENG_ENOMEM;
     for (int i = 0; i < P; i++) {
         const env_sim_params *p = &x->lg->params[i];
         double p0 = cents(p->base_price);
         env_sim_grid g;
         int st = env_sim_grid_make(&g, ENV_SIM_MAX_LEVELS, min_price(p0) / p->base_price, max_price(p0) / p->base_price);
         if (!st) st = env_sim_dp_solve_from(p, &g, base[i].t, base[i].ref, n_nights, 1.0, 151, 0, &x->dp[i]);
+        int n = dpc_levels(p0, mc, lv, (int)(sizeof lv / sizeof lv[0]));
+        env_sim_dpc *dc = NULL;
+        if (!st) st = env_sim_dpc_solve(p, lv, n, mc, base[i].t, base[i].ref, n_nights, 1.0, 151, 0, &dc);
+        env_sim_market m = base[i];
+        double prev = cents(x->h->price[(size_t)i * x->h->n_periods + x->h->n_periods - 1]);
+        for (int t = 0; !st && t < n_nights; t++) {
+            int k = env_sim_dpc_best(dc, t, m.ref, prev, comp_mean(p, m.comp_now), NULL);
+            if (k < 0) {
+                st = eng_err_set(ENG_EINVAL, "backtest loop: no DP level within the change limit of %.2f", prev);
+                break;
+            }
+            double *y = x->plan + ((size_t)i * n_nights + t) * 3;
+            y[0] = dc->level[k], y[1] = prev, y[2] = m.ref;
+            env_sim_outcome o;
+            st = env_sim_market_step(&m, y[0], &o);
+            prev = y[0];
+        }
+        env_sim_dpc_free(dc);
+        nl += n;
         if (st) return st;
     }
+    run->dp_levels = (int)lround((double)nl / P);
+    run->dp_cpu_seconds = eng_cpu_now() - c0;
     return ENG_OK;
 }
 
@@ -410,6 +470,12 @@ static int sell_day(run_ctx *x, exp_btl_run *run, int n) {
                 if (isfinite(dp) && fabs(dp - L->price[i]) >= 0.005) /* an exploration draw: what it gave up */
                     rec->explore_cost += ev * (env_sim_rpv(p, dp, m->ref, cbar) - env_sim_rpv(p, L->price[i], m->ref, cbar));
             }
+            if (!exp_btl_lane_nightly(L->id) && L->id != EXP_BTL_FREE) { /* the rule lanes' guardrails */
+                const double p0 = cents(p->base_price), mc = x->cfg->bt.max_change_pct / 100;
+                double lo = ceil(fmax(min_price(p0), L->prev[i] * (1 - mc)) * 100 - 1e-6) / 100;
+                double hi = floor(fmin(max_price(p0), L->prev[i] * (1 + mc)) * 100 + 1e-6) / 100;
+                rec->n_outside += L->price[i] < lo - 0.005 || L->price[i] > hi + 0.005;
+            }
             memcpy(x->comp + (size_t)i * ENV_SIM_MAX_COMP, m->comp_now, sizeof m->comp_now);
             env_sim_outcome o;
             const double ref_before = m->ref;
@@ -443,7 +509,8 @@ static int run_one(const exp_btl_cfg *cfg, env_sim_family fam, uint64_t seed, in
     int st = ENG_OK, P = bt->n_products, D = bt->n_days;
     double t0 = eng_now();
     run->family = fam, run->seed = seed, run->n_products = P, run->n_days = D, run->n_nights = cfg->n_nights;
-    run->lanes = cfg->lanes | (1u << EXP_BTL_ENGINE) | (1u << EXP_BTL_MANUAL) | (1u << EXP_BTL_ORACLE) | (1u << EXP_BTL_HELD);
+    run->lanes = (cfg->lanes & ~(1u << EXP_BTL_FREE)) | (1u << EXP_BTL_ENGINE) | (1u << EXP_BTL_MANUAL) |
+                 (1u << EXP_BTL_ORACLE) | (1u << EXP_BTL_HELD) | (fam == ENV_SIM_FAMILY_REF ? 1u << EXP_BTL_FREE : 0);
     env_sim_gen_opts go = env_sim_gen_opts_default();
     go.family = fam, go.seed = seed, go.day0 = BT_DAY0;
     go.n_levels = 6, go.level_lo = 0.85, go.level_hi = 1.15;
@@ -488,7 +555,7 @@ static int run_one(const exp_btl_cfg *cfg, env_sim_family fam, uint64_t seed, in
     if ((st = bt_mkdir_p(x.dir))) goto cleanup;
     for (int l = 0; l < EXP_BTL_N_LANE && !st; l++)
         if (run->lanes & (1u << l)) st = lane_open(&x, l, k, base);
-    if (!st && fam == ENV_SIM_FAMILY_REF) st = dp_oracle_open(&x, base, cfg->n_nights);
+    if (!st && fam == ENV_SIM_FAMILY_REF) st = dp_oracle_open(&x, base, cfg->n_nights, run);
     if (!st) st = standing_open(&x);
     if (!st) st = trace_open(&x, fam, seed);
     run->oracle_dp = x.dp != NULL;
@@ -497,7 +564,8 @@ static int run_one(const exp_btl_cfg *cfg, env_sim_family fam, uint64_t seed, in
             if (!(run->lanes & (1u << l))) continue;
             lane *L = &x.lanes[l];
             if (!exp_btl_lane_nightly(L->id))
-                st = lane_fixed_rule(cfg, L, x.lg, P, L->id == EXP_BTL_ORACLE ? x.dp : NULL, x.standing, n);
+                st = lane_fixed_rule(cfg, L, x.lg, P, L->id == EXP_BTL_FREE ? x.dp : NULL,
+                                     L->id == EXP_BTL_ORACLE ? x.plan : NULL, x.standing, n);
             else if (l != EXP_BTL_ENGINE) st = lane_nightly(cfg, L, x.h, n, seed, &x.cap, &run->night[l][n]);
         }
         /* the engine last, so that the capture holds its night when the day is sold */
@@ -528,6 +596,7 @@ cleanup:
     for (int i = 0; x.dp && i < P; i++) env_sim_dp_free(x.dp[i]);
     free(x.standing);
     free(x.dp);
+    free(x.plan);
     free(base);
     db_history_free(x.h);
     env_sim_log_free(x.lg);

@@ -8,9 +8,10 @@
  *     night's checkpoints unless cold), and takes its prices: `engine` the prices it pushed, read
  *     back from price_recommendations; `alone:<agent>` the agent's guarded price for every
  *     product (the agent forced alone, whatever the gate says);
- *   - `manual` keeps the list price; `oracle` charges the best whole-cent price for that day
- *     (myopic: the day's true expected revenue) inside the product's bounds and the change limit
- *     around its own previous price;
+ *   - `manual` keeps the list price; `oracle` charges the best price inside the product's bounds
+ *     and the change limit around its own previous price: the day's best whole-cent price
+ *     (myopic) on logit/ce, the DP optimum over the nights held to the change limit on ref (where
+ *     `oracle:free`, the DP free of the change limit, is shown beside it);
  *   - each lane's own copy of the market (the hidden reference price carries over; traffic and
  *     competitors are common random numbers) sells the day at those prices; a nightly lane
  *     imports that one day's sales and competitor prices (the same import) and the next night runs.
@@ -34,16 +35,20 @@ typedef enum {
     EXP_BTL_LINUCB,
     EXP_BTL_FIXED,
     EXP_BTL_MANUAL,     /* the list price every day */
-    EXP_BTL_ORACLE,     /* the day's best price inside the bounds and the change limit (myopic), or
-                           the DP optimum over the nights, free of the change limit (ref family) */
+    EXP_BTL_ORACLE,     /* the best price inside the bounds and the change limit: the day's best
+                           (myopic) on logit/ce, the DP optimum over the nights held to the change
+                           limit on the reference-price family (env_sim_dpc) */
     EXP_BTL_HELD,       /* a second reference held to the guardrails: each night the price moves
                            toward the product's standing optimum under the truth (the best price
                            once the reference has settled at it) by at most the change limit */
+    EXP_BTL_FREE,       /* reference-price family only: the DP optimum over the nights NOT held to
+                           the change limit (only the min/max bounds), shown beside the oracle: an
+                           upper bound no lane held to the change limit can reach */
     EXP_BTL_N_LANE
 } exp_btl_lane;
 
 /* "engine", "alone:dqn", "alone:ddpg", "alone:linucb", "alone:fixed", "manual", "oracle",
- * "held". */
+ * "held", "oracle:free". */
 const char *exp_btl_lane_name(exp_btl_lane l);
 /* 1 for the lanes that run the nightly. */
 int exp_btl_lane_nightly(exp_btl_lane l);
@@ -79,7 +84,10 @@ typedef struct exp_btl_run {
     int n_worse, n_worse1;                  /* products whose cumulative expected revenue in the
                                                engine lane is below manual pricing's (by > 1%) */
     int oracle_dp;                          /* 1: the oracle lane is the DP optimum over the nights
-                                               (reference-price family), 0: myopic */
+                                               held to the change limit and the lane oracle:free
+                                               the DP free of it (reference-price family), 0: myopic */
+    int dp_levels;                          /* the held DP's price levels per product (mean) */
+    double dp_cpu_seconds;                  /* CPU seconds of both DPs' solves and plans */
     exp_btl_night *night[EXP_BTL_N_LANE];   /* [n_nights] per lane that ran, owned */
     double *onestep[EXP_N_AGENTS];          /* engine lane: expected revenue of each agent's
                                                price on the engine's own path, [n_nights] */
@@ -102,7 +110,7 @@ typedef struct exp_btl_cfg {
                                 off, as in the nightly) */
 } exp_btl_cfg;
 
-/* Lanes run by default: engine, manual, oracle and every agent alone. */
+/* Lanes run by default: engine, manual, oracle, held, every agent alone (and oracle:free on ref). */
 #define EXP_BTL_ALL_LANES ((1u << EXP_BTL_N_LANE) - 1u)
 
 /* Run every (family, seed) of cfg->bt.  *out (zeroed here) holds the runs that finished; free
@@ -123,6 +131,9 @@ int exp_backtest_loop_write_html(const char *path, const exp_btl_cfg *cfg, const
 double exp_btl_captured(const exp_btl_run *r, exp_btl_lane l);
 /* The same against the held reference: (lane - manual) / (held - manual); NaN likewise. */
 double exp_btl_captured_held(const exp_btl_run *r, exp_btl_lane l);
+/* The same against the DP free of the change limit (the `ref` yardstick before 2026-12-02 q13dp):
+ * (lane - manual) / (oracle:free - manual); NaN likewise (also on logit/ce: no such lane). */
+double exp_btl_captured_free(const exp_btl_run *r, exp_btl_lane l);
 /* Exploration cost of a run under the truth: cumulative cost / the engine's cumulative expected
  * revenue (0 when exploration was off). */
 double exp_btl_explore_share(const exp_btl_run *r);

@@ -42,6 +42,12 @@ double exp_btl_captured_held(const exp_btl_run *r, exp_btl_lane l) {
     return isfinite(v) && isfinite(o) && o - m > 1e-9 * fabs(m) ? (v - m) / (o - m) : NAN;
 }
 
+double exp_btl_captured_free(const exp_btl_run *r, exp_btl_lane l) {
+    double v = exp_btl_cum_revenue(r, l), m = exp_btl_cum_revenue(r, EXP_BTL_MANUAL),
+           o = exp_btl_cum_revenue(r, EXP_BTL_FREE);
+    return isfinite(v) && isfinite(o) && o - m > 1e-9 * fabs(m) ? (v - m) / (o - m) : NAN;
+}
+
 double exp_btl_explore_share(const exp_btl_run *r) {
     const exp_btl_night *e = r->night[EXP_BTL_ENGINE];
     double c = 0, v = 0;
@@ -81,7 +87,12 @@ static btl_times engine_times(const exp_btl_run *r, int cpu) {
 static void print_run(FILE *f, const exp_btl_run *r) {
     fprintf(f, "\nfamily %s, seed %llu: %d products, %d days of history, %d nights (%.0f s); oracle: %s\n",
             env_sim_family_name(r->family), (unsigned long long)r->seed, r->n_products, r->n_days, r->n_nights,
-            r->seconds_total, r->oracle_dp ? "DP over the nights (reference state)" : "myopic (the day's best price)");
+            r->seconds_total,
+            r->oracle_dp ? "DP over the nights held to the change limit (state: reference x price in force)"
+                         : "myopic (the day's best price)");
+    if (r->oracle_dp)
+        fprintf(f, "  DP oracles: %d price levels per product held to the change limit, 64 free; %.2f s cpu for both\n",
+                r->dp_levels, r->dp_cpu_seconds);
     fprintf(f, "  expected revenue per night (sum over products, under the truth)\n  %5s", "night");
     for (int l = 0; l < EXP_BTL_N_LANE; l++)
         if (ran(r, l)) fprintf(f, " %12s", exp_btl_lane_name((exp_btl_lane)l));
@@ -112,6 +123,12 @@ static void print_run(FILE *f, const exp_btl_run *r) {
         fprintf(f, "  held reference (the standing optimum approached within the change limit, not the goal's oracle): "
                    "%+.2f%% vs manual; the engine captures %.1f%% of its gain\n",
                 100 * (exp_btl_cum_revenue(r, EXP_BTL_HELD) / man - 1), 100 * exp_btl_captured_held(r, EXP_BTL_ENGINE));
+    if (ran(r, EXP_BTL_FREE))
+        fprintf(f, "  oracle:free (the DP NOT held to the change limit, the ref yardstick before q13dp; no lane held to "
+                   "the limit can reach it): %+.2f%% vs manual; the engine captures %.1f%% of its gain, the held DP "
+                   "oracle %.1f%%\n",
+                100 * (exp_btl_cum_revenue(r, EXP_BTL_FREE) / man - 1), 100 * exp_btl_captured_free(r, EXP_BTL_ENGINE),
+                100 * exp_btl_captured_free(r, EXP_BTL_ORACLE));
     fprintf(f, "  each agent's price on the engine's own path (one night each, no carry-over), captured:");
     static const exp_agent shown[] = {EXP_AGENT_HISTORY, EXP_AGENT_DQN, EXP_AGENT_DDPG, EXP_AGENT_LINUCB, EXP_AGENT_FIXED};
     for (size_t k = 0; k < sizeof shown / sizeof shown[0]; k++)
@@ -190,6 +207,15 @@ void exp_backtest_loop_print(FILE *f, const exp_btl_cfg *cfg, const exp_btl_resu
     if (nh)
         fprintf(f, "  beside it (not the goal): the engine's share of the held reference's gain (standing optimum within the "
                    "change limit): %.1f%% [%.1f, %.1f]\n", 100 * hs / nh, 100 * hmin, 100 * hmax);
+    int nf = 0;
+    double fs = 0, fmn = INFINITY, fmx = -INFINITY;
+    for (int i = 0; i < r->n_runs; i++) {
+        double c = exp_btl_captured_free(&r->runs[i], EXP_BTL_ENGINE);
+        if (isfinite(c)) fs += c, nf++, fmn = fmin(fmn, c), fmx = fmax(fmx, c);
+    }
+    if (nf)
+        fprintf(f, "  beside it on ref (not the goal): the engine's share of the gain of the DP free of the change limit "
+                   "(oracle:free, the yardstick before q13dp): %.1f%% [%.1f, %.1f]\n", 100 * fs / nf, 100 * fmn, 100 * fmx);
     double xs = -INFINITY;
     for (int i = 0; i < r->n_runs; i++) xs = fmax(xs, exp_btl_explore_share(&r->runs[i]));
     if (cfg->explore.share > 0)
@@ -250,7 +276,12 @@ static json_object *run_json(const exp_btl_run *r) {
     json_object_object_add(o, "days", json_object_new_int(r->n_days));
     json_object_object_add(o, "nights", json_object_new_int(r->n_nights));
     json_object_object_add(o, "seconds_total", json_object_new_double(r->seconds_total));
-    json_object_object_add(o, "oracle", json_object_new_string(r->oracle_dp ? "dp" : "myopic"));
+    json_object_object_add(o, "oracle", json_object_new_string(r->oracle_dp ? "dp_change_limit" : "myopic"));
+    if (r->oracle_dp) {
+        json_object_object_add(o, "oracle_free", json_object_new_string("dp"));
+        json_object_object_add(o, "dp_levels", json_object_new_int(r->dp_levels));
+        json_object_object_add(o, "dp_cpu_seconds", json_object_new_double(r->dp_cpu_seconds));
+    }
     json_object_object_add(o, "products_worse_than_manual", json_object_new_int(r->n_worse));
     json_object_object_add(o, "products_worse_than_manual_1pct", json_object_new_int(r->n_worse1));
     for (int l = 0; l < EXP_BTL_N_LANE; l++) {
@@ -262,6 +293,10 @@ static json_object *run_json(const exp_btl_run *r) {
         json_object_object_add(x, "captured", isfinite(c) ? json_object_new_double(c) : NULL);
         c = exp_btl_captured_held(r, (exp_btl_lane)l);
         json_object_object_add(x, "captured_vs_held", isfinite(c) ? json_object_new_double(c) : NULL);
+        if (ran(r, EXP_BTL_FREE)) {
+            c = exp_btl_captured_free(r, (exp_btl_lane)l);
+            json_object_object_add(x, "captured_vs_free", isfinite(c) ? json_object_new_double(c) : NULL);
+        }
         json_object_object_add(lanes, exp_btl_lane_name((exp_btl_lane)l), x);
     }
     json_object_object_add(o, "lanes", lanes);

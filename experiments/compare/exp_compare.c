@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "eng_h5.h"
+#include "eng_hash.h"
 #include "eng_par.h"
 #include "eng_stage.h"
 #include "eng_util.h"
@@ -53,12 +54,6 @@ void cmp_group_free_agents(cmp_group *g) {
 }
 
 #define slot_of cmp_slot_of
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n) {
-    const unsigned char *q = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ q[i]) * 1099511628211ULL;
-    return h;
-}
 
 /* ---- training ----------------------------------------------------------------------------- */
 
@@ -369,7 +364,7 @@ static int results_alloc(cmp_ctx *c) {
     if (!(r->config_text = exp_compare_cfg_text(c->cfg))) return ENG_ENOMEM;
     char id[96];
     snprintf(id, sizeof id, "compare-%s-%08llx", date,
-             (unsigned long long)(fnv(1469598103934665603ULL, r->config_text, strlen(r->config_text)) & 0xffffffffULL));
+             (unsigned long long)(eng_fnv1a(ENG_FNV1A_BASIS_RLP, r->config_text, strlen(r->config_text)) & 0xffffffffULL));
     if (!(r->run_id = dup_str(id))) return ENG_ENOMEM;
     if (!(r->data_source = dup_str("db_history"))) return ENG_ENOMEM;
     return 0;
@@ -603,7 +598,6 @@ static int cmp_ctx_init(cmp_ctx *c, const db_history *h, const exp_compare_cfg *
     if (cfg->ckpt_dir && (rc = ensure_dir(cfg->ckpt_dir))) return rc;
     return ENG_OK;
 }
-
 
 int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_backend *be,
                     exp_progress_fn progress, void *ctx, exp_results **out) {

@@ -17,15 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eng_hash.h"
 #include "eng_par.h"
 #include "eng_util.h"
 #include "exp_compare_int.h"
-
-static uint64_t fnv1a(const char *s) {
-    uint64_t h = 1469598103934665603ULL;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) h = (h ^ *p) * 1099511628211ULL;
-    return h;
-}
 
 void cmp_residual_total(cmp_ctx *c) {
     c->eval_res2 = 0;
@@ -45,7 +40,7 @@ int cmp_shard_of(const cmp_ctx *c, int p, int count) {
 }
 
 int exp_compare_shard_of_id(const char *product_id, int count) {
-    return count <= 1 ? 0 : (int)(fnv1a(product_id) % (uint64_t)count);
+    return count <= 1 ? 0 : (int)(eng_fnv1a_str(ENG_FNV1A_BASIS_RLP, product_id) % (uint64_t)count);
 }
 
 /* ope_result.q_source points at static strings; they travel as text. */

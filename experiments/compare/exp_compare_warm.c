@@ -23,6 +23,7 @@
 
 #include "eng_file.h"
 #include "eng_h5.h"
+#include "eng_hash.h"
 #include "eng_par.h"
 #include "exp_compare_int.h"
 
@@ -35,28 +36,22 @@ void exp_compare_last_fqe_warm(int *warm, int *cold) {
 
 void cmp_fqe_warm_reset(void) { fqe_warm_n = fqe_cold_n = 0; }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n) {
-    const unsigned char *s = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211ULL;
-    return h;
-}
-
 /* The key of a chunk's networks (see the file comment). */
 static uint64_t chunk_key(const cmp_ctx *c, const int *prod, int m, int K, int nets, size_t np) {
     const ope_fqe_cfg *f = &c->cfg->fqe;
     float flat[FEAT_NORM_FLAT_LEN];
     feat_norm_to_array(&c->norm, flat);
-    uint64_t h = fnv(1469598103934665603ULL, "rlprice-fqe-warm 1", 18);
-    h = fnv(h, FEAT_LAYOUT_VERSION, strlen(FEAT_LAYOUT_VERSION));
+    uint64_t h = eng_fnv1a(ENG_FNV1A_BASIS_RLP, "rlprice-fqe-warm 1", 18);
+    h = eng_fnv1a(h, FEAT_LAYOUT_VERSION, strlen(FEAT_LAYOUT_VERSION));
     uint64_t lh = feat_layout_get()->hash;
-    h = fnv(h, &lh, sizeof lh);
-    h = fnv(h, flat, sizeof flat);
+    h = eng_fnv1a(h, &lh, sizeof lh);
+    h = eng_fnv1a(h, flat, sizeof flat);
     int shape[6] = {c->F, K, nets, f->n_hidden, f->hidden[0], f->hidden[1]};
-    h = fnv(h, shape, sizeof shape);
-    h = fnv(h, &np, sizeof np);
+    h = eng_fnv1a(h, shape, sizeof shape);
+    h = eng_fnv1a(h, &np, sizeof np);
     double g = c->cfg->ope.gamma;
-    h = fnv(h, &g, sizeof g);
-    for (int i = 0; i < m; i++) h = fnv(h, c->h->product_id[prod[i]], strlen(c->h->product_id[prod[i]]) + 1);
+    h = eng_fnv1a(h, &g, sizeof g);
+    for (int i = 0; i < m; i++) h = eng_fnv1a(h, c->h->product_id[prod[i]], strlen(c->h->product_id[prod[i]]) + 1);
     return h;
 }
 
@@ -73,7 +68,7 @@ typedef struct warm_blob {
 
 static int blob_write_cb(FILE *f, void *ctx) {
     const warm_blob *w = ctx;
-    uint64_t sum = fnv(1469598103934665603ULL, w->v, w->count * w->elem);
+    uint64_t sum = eng_fnv1a(ENG_FNV1A_BASIS_RLP, w->v, w->count * w->elem);
     if (fprintf(f, "%s 1 %016" PRIx64 " %zu\n", w->magic, w->key, w->count) < 0 ||
         fwrite(w->v, w->elem, w->count, f) != w->count || fwrite(&sum, sizeof sum, 1, f) != 1)
         return eng_err_set(ENG_EIO, "write failed: %s", strerror(errno));
@@ -97,7 +92,7 @@ static const char *blob_read(FILE *f, const warm_blob *w, const char *changed, v
     else if (!(v = malloc(want * w->elem))) why = "out of memory";
     else if (fread(v, w->elem, want, f) != want || fread(&sum, sizeof sum, 1, f) != 1 || fgetc(f) != EOF)
         why = "truncated";
-    else if (sum != fnv(1469598103934665603ULL, v, want * w->elem)) why = "checksum mismatch";
+    else if (sum != eng_fnv1a(ENG_FNV1A_BASIS_RLP, v, want * w->elem)) why = "checksum mismatch";
     for (size_t i = 0; !why && i < want; i++)
         if (!isfinite(w->elem == sizeof(float) ? ((const float *)v)[i] : ((const double *)v)[i])) why = "non-finite value";
     fclose(f);
@@ -156,14 +151,14 @@ void cmp_fqe_warm_count(int warm) {
  * estimator's settings. */
 static uint64_t behav_key(const cmp_ctx *c) {
     const env_behaviour_cfg *b = &c->cfg->behaviour;
-    uint64_t h = fnv(1469598103934665603ULL, "rlprice-behav-warm 1", 20);
-    h = fnv(h, FEAT_LAYOUT_VERSION, strlen(FEAT_LAYOUT_VERSION));
+    uint64_t h = eng_fnv1a(ENG_FNV1A_BASIS_RLP, "rlprice-behav-warm 1", 20);
+    h = eng_fnv1a(h, FEAT_LAYOUT_VERSION, strlen(FEAT_LAYOUT_VERSION));
     uint64_t lh = feat_layout_get()->hash;
-    h = fnv(h, &lh, sizeof lh);
+    h = eng_fnv1a(h, &lh, sizeof lh);
     int shape[4] = {c->K, ENV_BEHAV_NX, ENV_BEHAV_NZ, (int)b->kind};
-    h = fnv(h, shape, sizeof shape);
+    h = eng_fnv1a(h, shape, sizeof shape);
     double v[4] = {c->cfg->grid.band, b->l2, b->shrink, b->eps};
-    return fnv(h, v, sizeof v);
+    return eng_fnv1a(h, v, sizeof v);
 }
 
 int cmp_behav_warm_load(const cmp_ctx *c, double **out) {
@@ -235,7 +230,7 @@ static char *group_meta(const cmp_ctx *c, const cmp_group *g) {
     const exp_compare_cfg *cfg = c->cfg;
     float flat[FEAT_NORM_FLAT_LEN];
     feat_norm_to_array(&c->norm, flat);
-    uint64_t nh = fnv(1469598103934665603ULL, flat, sizeof flat);
+    uint64_t nh = eng_fnv1a(ENG_FNV1A_BASIS_RLP, flat, sizeof flat);
     size_t cap = 512;
     for (int i = 0; i < g->n; i++) cap += 3 * strlen(c->h->product_id[g->prod[i]]) + 2;
     char *s = malloc(cap);

@@ -52,7 +52,12 @@ typedef struct exp_gate_cfg {
     int standing;       /* 1: value prices as standing prices (exp_gate_fit_ex); 0: one period */
     int model_dir;      /* 1 (with extend): an agent whose price is the incumbent's gets the
                            extension steps in the demand model's direction (the side where a 1%
-                           move gains under the model); its reason says |extended */
+                           move gains under the model); its reason says |extended.  2: also an
+                           agent whose price points the other way (its band and history pull it
+                           back): the extension steps reach the guardrails' edge, never past
+                           them, and the model's interval decides.  3: as 2, only when the
+                           incumbent is within one grid step of the band's edge on the model's
+                           side, or beyond it (the agents cannot point further that way) */
     double min_gain;    /* the model gate deploys a move only when the lower bound of its uplift
                            is above this share of the incumbent's rate (0: above 0) */
     int reward_kind;    /* env_reward_kind: profit kinds value margins */
@@ -78,6 +83,10 @@ typedef struct exp_gate_fit {
                            price; exp_gate_fit_ex): slope = price + lag coefficients */
     double lambda;      /* standing: memory of the smoothed past price in the lag column (0: the
                            previous period's price) */
+    int horizon;        /* >= 2: a price is valued over this many nights from now (exp_gate_fit_ex
+                           with standing = horizon): the lag state starts at the smoothed past
+                           price ema_now and moves toward the price night by night; 0: not */
+    double ema_now;     /* horizon: the smoothed past price before the next period (memory lambda) */
 } exp_gate_fit;
 
 /* Fit product p's demand model over its present rows of h (see the top).  *f filled; f->ok = 0
@@ -90,6 +99,12 @@ int exp_gate_fit_product(const db_history *h, int p, double incumbent, int rewar
  * smoothed past price (memory 0, 0.5, 0.7 or 0.85, the highest likelihood) and every price is
  * valued as if it had been charged long enough for that state to settle at it (f->standing = 1;
  * slope and slope_se of the price and lag coefficients together).  Returns 0 or ENG_ENOMEM. */
+/* standing >= 2 is a HORIZON of that many nights instead: the same fit, and a price c is valued by
+ * its mean rate over nights 0..H-1 of charging it, the lag state on night h at the smoothed price
+ * EMA_h (EMA_0 = the history's smoothed past price before the next period, EMA_{h+1} = lambda
+ * EMA_h + (1 - lambda) c): the carry-over the lag column implies over the nights, between the
+ * one-step valuation (H = 1) and the standing one (H large).  The interval keeps the standing
+ * slope's standard error. */
 int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kind, int standing, exp_gate_fit *f);
 
 /* Relative uplift of price c over the incumbent under fit f, at the slope b + k slope_se

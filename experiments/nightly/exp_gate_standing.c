@@ -71,5 +71,15 @@ int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kin
     if (st) return st;
     f->dm = best;
     standing_finish(f, incumbent);
+    if (standing >= 2 && f->ok) { /* horizon: the smoothed past price before the next period */
+        double ema = NAN;
+        for (int t = 0; t < T; t++) {
+            const size_t c = (size_t)p * T + t;
+            if (h->present[c] && h->price[c] > 0) ema = isfinite(ema) ? f->lambda * ema + (1 - f->lambda) * h->price[c] : h->price[c];
+        }
+        f->horizon = standing;
+        f->ema_now = isfinite(ema) && ema > 0 ? ema : incumbent;
+        f->now.lag = log(f->ema_now / incumbent);
+    }
     return ENG_OK;
 }

@@ -19,6 +19,7 @@
 #include "db_push.h"
 #include "eng_backend.h"
 #include "eng_date.h"
+#include "eng_hash.h"
 #include "eng_par.h"
 #include "eng_util.h"
 #include "db_runlock.h"
@@ -93,11 +94,7 @@ int exp_nightly_exit_code(int status, const exp_nightly_summary *sum) {
 }
 
 void exp_nightly_run_id(int32_t date, const char *config_text, char buf[64]) {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a 64 */
-    for (const unsigned char *p = (const unsigned char *)(config_text ? config_text : ""); *p; p++) {
-        h ^= *p;
-        h *= 1099511628211ULL;
-    }
+    const uint64_t h = eng_fnv1a_str(ENG_FNV1A_BASIS_RLP, config_text);
     char d[16];
     eng_date_format(date, d);
     snprintf(buf, 64, "%s-%016llx", d, (unsigned long long)h);

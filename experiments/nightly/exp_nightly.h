@@ -118,9 +118,13 @@ typedef struct exp_nightly_cfg {
                                  each agent's direction (exp_gate.h) */
     int gate_standing;        /* 1: the model gate (and Thompson exploration) value a price as a
                                  standing price, the reference state at the price itself
-                                 (exp_gate_fit_ex); 0: one period at the incumbent's state */
+                                 (exp_gate_fit_ex); 0: one period at the incumbent's state;
+                                 H >= 2: the mean over H nights of charging it, the smoothed
+                                 past price moving toward it (a horizon) */
     int gate_model_dir;       /* 1: an agent that recommends the incumbent gets the extension
-                                 steps in the demand model's direction (exp_gate.h model_dir) */
+                                 steps in the demand model's direction (exp_gate.h model_dir);
+                                 2: also an agent that points the other way; 3: as 2 only with
+                                 the incumbent at the agents' band edge (exp_gate.h) */
     int dry_run;
     const char *out_dir;      /* report folder root: "out/nightly" */
     const char *ckpt_dir;     /* checkpoints: "out/ckpt" ("" = none); the run of date D writes

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eng_hash.h"
 #include "eng_rng.h"
 #include "eng_util.h"
 #include "env_action.h"
@@ -46,7 +47,6 @@ static double demand_revenue(const expl_demand *m, double q) {
     const double r = feat_demand_rate(&m->m, q, &m->now, 0.0, NULL);
     return isfinite(r) ? r * m->m.traffic_mean : 0.0;
 }
-
 
 /* A float setting as the decimal a team typed (0.2f -> 0.2, not 0.20000000298...), so the
  * logged probabilities are the ones set. */
@@ -95,8 +95,7 @@ static int neighbours(const exp_nightly_cfg *cfg, const db_history *h, int p, co
 
 /* The per-product stream: the run's seed, the date and the product id (FNV-1a). */
 static uint64_t product_seed(const exp_nightly_cfg *cfg, const char *id) {
-    uint64_t hsh = 1469598103934665603ULL;
-    for (const unsigned char *c = (const unsigned char *)(id ? id : ""); *c; c++) hsh = (hsh ^ *c) * 1099511628211ULL;
+    const uint64_t hsh = eng_fnv1a_str(ENG_FNV1A_BASIS_RLP, id);
     return eng_seed_derive(eng_seed_derive(cfg->compare.seed ^ 0x6578706c6f7265ULL /* "explore" */, (uint64_t)(uint32_t)cfg->date),
                            hsh);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "db_load_shard.h"
+#include "eng_hash.h"
 #include "eng_log.h"
 #include "eng_par.h"
 #include "eng_status.h"
@@ -15,13 +16,13 @@
 enum { SH_NONE = 0, SH_SKIPPED = 1, SH_LOADED = 2 }; /* a catalogue product on its owner rank */
 
 static uint64_t sh_hash(uint64_t h, const char *s) {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) h = (h ^ *p) * 1099511628211ULL;
-    return (h ^ 0xff) * 1099511628211ULL; /* separator */
+    const unsigned char sep = 0xff; /* separator */
+    return eng_fnv1a(eng_fnv1a_str(h, s), &sep, 1);
 }
 
 /* Every rank read the same catalogue and calendar: min == max of (n, hash, calendar). */
 static int sh_check_catalogue(const db_catalogue *cat) {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = ENG_FNV1A_BASIS_RLP;
     for (int i = 0; i < cat->n; i++) h = sh_hash(h, cat->ids[i]);
     int64_t lo[5] = {cat->n, (int64_t)(h >> 2), cat->day0, cat->n_periods, cat->period_days}, hi[5];
     memcpy(hi, lo, sizeof lo);

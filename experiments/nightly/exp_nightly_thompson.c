@@ -3,15 +3,11 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "eng_hash.h"
 #include "eng_util.h"
 #include "env_action.h"
 #include "exp_gate.h"
 #include "exp_nightly.h"
-
-static int thm_cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* P(the sampled optimum lies below price m): b < -i / (m - c) when m > c, else 0. */
 static double thm_below(double m, double inc, double c0, double b, double se) {
@@ -51,7 +47,7 @@ int exp_explore_thompson(const exp_nightly_cfg *cfg, const db_history *h, int p,
         if (!dup && n < EXP_EXPLORE_MAX_SUPPORT) s[n++] = q;
     }
     if (n < 2) return 0;
-    qsort(s, (size_t)n, sizeof *s, thm_cmp);
+    qsort(s, (size_t)n, sizeof *s, eng_cmp_double);
     double pr[EXP_EXPLORE_MAX_SUPPORT], lo = 0.0, tot = 0.0;
     for (int k = 0; k < n; k++) { /* nearest support price: the mid-points between neighbours split the slopes */
         double hi = k + 1 < n ? thm_below(0.5 * (s[k] + s[k + 1]), inc, c0, fit.slope, fit.slope_se) : 1.0;

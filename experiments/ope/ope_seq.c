@@ -5,12 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eng_hash.h"
 #include "ope.h"
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* quantile of sorted s (type 7) */
 static double q7(const double *s, int n, double p) {
@@ -30,7 +26,7 @@ double ope_silverman_bandwidth(const double *a, int n) {
     for (int i = 0; i < n; i++) v += (a[i] - m) * (a[i] - m);
     double sd = sqrt(v / (n - 1));
     memcpy(s, a, (size_t)n * sizeof *s);
-    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    qsort(s, (size_t)n, sizeof *s, eng_cmp_double);
     double iqr = q7(s, n, 0.75) - q7(s, n, 0.25);
     free(s);
     double spread = iqr > 0 ? fmin(sd, iqr / 1.34) : sd;

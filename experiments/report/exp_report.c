@@ -11,6 +11,7 @@
 
 #include <json-c/json.h>
 
+#include "eng_hash.h"
 #include "eng_util.h"
 #include "env_action.h"
 #include "exp_report_int.h"
@@ -258,14 +259,9 @@ static void policy_value(FILE *f, const exp_results *r) {
     fputs("</section>\n", f);
 }
 
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double median_of(double *v, int n) {
     if (n <= 0) return NAN;
-    qsort(v, (size_t)n, sizeof(double), cmp_d);
+    qsort(v, (size_t)n, sizeof(double), eng_cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eng_hash.h"
 #include "exp_report_int.h"
 
 #define CHART_W 720.0
@@ -134,11 +135,6 @@ void exp_rep_svg_intervals(FILE *f, const char *title, int n, const char *const 
     close_svg(f);
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Quantile q of sorted v[n] (linear interpolation). */
 static double quantile(const double *v, int n, double q) {
     if (n <= 0) return NAN;
@@ -175,7 +171,7 @@ void exp_rep_svg_strips(FILE *f, const char *title, int n, const char *const *la
         double *s = malloc(sizeof(double) * (size_t)counts[g]);
         if (!s) continue; /* out of memory: the row stays empty rather than failing the report */
         memcpy(s, vals[g], sizeof(double) * (size_t)counts[g]);
-        qsort(s, (size_t)counts[g], sizeof(double), cmp_double);
+        qsort(s, (size_t)counts[g], sizeof(double), eng_cmp_double);
         double q1 = quantile(s, counts[g], 0.25), md = quantile(s, counts[g], 0.5), q3 = quantile(s, counts[g], 0.75);
         double lw = s[0], hw = s[counts[g] - 1];
         double a = xmap(&ax, q1, x0, x1), b = xmap(&ax, q3, x0, x1), m = xmap(&ax, md, x0, x1);
