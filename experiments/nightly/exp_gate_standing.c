@@ -80,6 +80,17 @@ int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kin
         f->horizon = standing;
         f->ema_now = isfinite(ema) && ema > 0 ? ema : incumbent;
         f->now.lag = log(f->ema_now / incumbent);
+        /* the interval: the slope of the horizon's mean, price + w lag with w the mean share of
+           the way the smoothed price has moved over the nights, (1/H) sum_h (1 - lambda^h) */
+        const feat_demand *m = &f->dm;
+        const int K = FEAT_DEMAND_K, P = FEAT_DEMAND_PRICE, L = FEAT_DEMAND_LAG, lag = m->used >> L & 1u;
+        double w = 0, lh = 1;
+        for (int n = 0; n < standing; n++) w += 1 - lh, lh *= f->lambda;
+        w = lag ? w / standing : 0;
+        const double v = m->rcov[P * K + P] + w * w * m->rcov[L * K + L] + 2 * w * m->rcov[P * K + L];
+        f->slope = (m->beta[P] + w * m->beta[L]) * f->sfac;
+        f->slope_se = v > 0 ? sqrt(v) * f->sfac : NAN;
+        f->ok = isfinite(f->slope) && isfinite(f->slope_se) && f->slope_se > 0;
     }
     return ENG_OK;
 }
