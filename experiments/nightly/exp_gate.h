@@ -100,7 +100,9 @@ int exp_gate_fit_product(const db_history *h, int p, double incumbent, int rewar
  * EMA_h + (1 - lambda) c): the carry-over the lag column implies over the nights, between the
  * one-step valuation (H = 1) and the standing one (H large).  slope and slope_se are those of the
  * horizon's mean: the price coefficient plus w times the lag coefficient, w = (1/H) sum_h
- * (1 - lambda^h) the mean share of the way the smoothed price has moved. */
+ * (1 - lambda^h) the mean share of the way the smoothed price has moved.  When the lag column
+ * did not enter or its coefficient is within 2 robust standard errors of 0 (no carry-over to
+ * value) the fit is the one-step one (f->standing = f->horizon = 0). */
 int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kind, int standing, exp_gate_fit *f);
 
 /* Relative uplift of price c over the incumbent under fit f, at the slope b + k slope_se
