@@ -1,7 +1,8 @@
 /* tests/test_exp_gate.c - the nightly's deploy gate (experiments/nightly/exp_gate.h): the
  * product's demand model recovers a known price slope, a promotion-only price is not credited
- * with the promotion's lift, a move whose whole step is harmful is shortened, and no gate
- * variant ever returns a price outside the guardrails. */
+ * with the promotion's lift, a move whose whole step is harmful is shortened, the demand model's
+ * direction reaches past the agents' band (gate_model_dir 2, and 3 at the band's edge), and no gate variant ever returns a
+ * price outside the guardrails. */
 #include "test_common.h"
 
 #include "db_history.h"
@@ -62,7 +63,7 @@ static void test_fit_recovers_slope(void **state) {
     (void)state;
     db_history *h = exp_demand(120, -2.0, 1e4, 0.05);
     exp_gate_fit f;
-    assert_int_equal(exp_gate_fit_product(h, 0, 10.0, 0, &f), 0);
+    assert_int_equal(exp_gate_fit_product(h, 0, 10.0, 0, NULL, &f), 0);
     assert_true(f.ok);
     assert_close(f.slope, -2.0, 0.05, 0);
     assert_true(f.slope_se > 0 && f.slope_se < 0.2);
@@ -77,7 +78,7 @@ static void test_fit_recovers_slope(void **state) {
     assert_close(exp_gate_rel(&f, 10, 9, 0), 0.9 * exp(0.2) - 1, 0, 0.05);
     /* no price variation: not ok (never a made-up slope) */
     for (int t = 0; t < 120; t++) set_row(h, t, 10.0, 500, 1e4, 0);
-    assert_int_equal(exp_gate_fit_product(h, 0, 10.0, 0, &f), 0);
+    assert_int_equal(exp_gate_fit_product(h, 0, 10.0, 0, NULL, &f), 0);
     assert_false(f.ok);
     db_history_free(h);
 }
@@ -98,7 +99,7 @@ static void test_promotion_price_not_credited(void **state) {
     }
     set_row(h, T - 1, 10.0, 100, NAN, 0);
     exp_gate_fit f;
-    assert_int_equal(exp_gate_fit_product(h, 0, 10.0, 0, &f), 0);
+    assert_int_equal(exp_gate_fit_product(h, 0, 10.0, 0, NULL, &f), 0);
     assert_true(f.ok);
     assert_true(fabs(f.slope) < 0.5); /* without the promotion flag the slope would be about -7 */
     assert_true(exp_gate_rel(&f, 10.0, 9.0, 0) < -0.05);
@@ -178,8 +179,74 @@ static void test_partial_step(void **state) {
     exp_compare_cfg_free(&cfg.compare);
 }
 
+/* The engine has walked a product's price down to 7.60, at the edge of the agents' band (base
+ * price 10, band 0.25: 7.50..12.50); demand is elastic (b = -3: revenue peaks at 3.33, below
+ * the hard minimum 5), so every cut gains.  The agents, trained on a history around 10, all
+ * point back up to 8.50.  With gate_model_dir 1 no agent stands still, so the model's direction
+ * is never tried and the gate holds; with gate_model_dir 2 the demand model's direction is tried
+ * to the guardrails' edge (the change limit 15%: 6.46) past the agents' band, and its interval
+ * deploys a cut below 7.50 that gains under the truth (gate_model_dir 3: only at the band's
+ * edge). */
+static void test_model_dir_past_band(void **state) {
+    (void)state;
+    const double b = -3.0;
+    const int T = 120;
+    db_history *h = exp_demand(T, b, 1e5, 0.05);
+    const double walk[3] = {8.6, 8.0, 7.6};
+    for (int i = 0; i < 3; i++) {
+        double p = walk[i];
+        set_row(h, T - 3 + i, p, round(1e5 * 0.05 * exp(b * (p / 10 - 1))), 1e5, 0);
+    }
+    exp_product_result pr;
+    fresh_product(&pr);
+    pr.incumbent_price = 7.6;
+    for (int a = 0; a < EXP_N_AGENTS; a++) pr.price[a] = a == EXP_AGENT_HISTORY ? 7.6 : 8.5;
+    for (int a = 1; a < EXP_N_AGENTS; a++) set_ope(&pr, (exp_agent)a, 0.02, 0.005);
+    exp_nightly_cfg cfg = exp_nightly_default();
+    cfg.compare.guard.n_endings = 0;
+    cfg.compare.reward.kind = ENV_REWARD_REVENUE;
+    cfg.compare.grid.band = 0.25;
+    cfg.gate_mode = EXP_GATE_BOTH, cfg.gate_extend = 1, cfg.gate_support_widen = -1;
+    exp_nightly_decision d;
+    cfg.gate_model_dir = 1;
+    assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
+    assert_int_equal(d.hold, EXP_HOLD_NO_UPLIFT);
+    assert_close(d.price, 7.6, 1e-12, 0);
+    cfg.gate_model_dir = 2;
+    assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
+    assert_int_equal(d.hold, -1);
+    assert_true(d.by_model);
+    assert_true(d.price < 7.5 - 1e-9);              /* past the agents' band */
+    assert_true(d.price >= 7.6 * 0.85 - 1e-9);      /* never past the change limit */
+    assert_non_null(strstr(d.reason, "|extended"));
+    assert_true(d.price / 7.6 * exp(b * (d.price - 7.6) / 10) - 1 > 0); /* gains under the truth */
+    /* gate_model_dir 3: the same, the incumbent being within one grid step (0.25) of the band's
+     * edge 7.50; with a band of 0.5 (5.00..15.00, steps of 0.50) the incumbent is well inside it,
+     * the agents' pointing back is evidence, and 3 holds where 2 still moves */
+    double p2 = d.price;
+    cfg.gate_model_dir = 3;
+    assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
+    assert_int_equal(d.hold, -1);
+    assert_close(d.price, p2, 1e-12, 0);
+    cfg.compare.grid.band = 0.5;
+    assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
+    assert_int_equal(d.hold, EXP_HOLD_NO_UPLIFT);
+    cfg.gate_model_dir = 2;
+    assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
+    assert_int_equal(d.hold, -1);
+    cfg.compare.grid.band = 0.25;
+    /* the hard minimum binds before the change limit: the cut stops at 7.00 */
+    h->min_price[0] = 7.0;
+    assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
+    assert_int_equal(d.hold, -1);
+    assert_true(d.price >= 7.0 - 1e-9 && d.price < 7.5);
+    db_history_free(h);
+    exp_compare_cfg_free(&cfg.compare);
+}
+
 /* Whatever the history, the agents' prices, the mode, level, steps, extension and guard
- * settings, the gate's price lies inside the guardrails' interval. */
+ * settings (the model's direction included), the gate's price lies inside the guardrails'
+ * interval. */
 static void test_never_outside_guardrails(void **state) {
     (void)state;
     eng_rng r;
@@ -197,11 +264,11 @@ static void test_never_outside_guardrails(void **state) {
             set_ope(&pr, (exp_agent)a, eng_rng_uniform(&r) - 0.3, 0.1);
         }
         exp_gate_cfg g = {.mode = trial % 3, .level = (double[]){0.5, 0.8, 0.95}[trial % 3 == 2 ? 0 : trial % 3],
-                          .ope_alpha = 0.05, .steps = 1 + trial % 5, .extend = trial % 2,
+                          .ope_alpha = 0.05, .steps = 1 + trial % 5, .extend = trial % 2, .model_dir = trial / 2 % 4,
                           .reward_kind = ENV_REWARD_REVENUE, .guard = env_guard_default(), .grid = env_grid_default()};
         if (trial % 7 == 0) g.guard.n_endings = 0;
         exp_gate_fit f;
-        assert_int_equal(exp_gate_fit_product(h, 0, 10.0, g.reward_kind, &f), 0);
+        assert_int_equal(exp_gate_fit_product(h, 0, 10.0, g.reward_kind, NULL, &f), 0);
         exp_gate_out o;
         assert_int_equal(exp_gate_pick(&g, h, &pr, &f, &o), 0);
         env_guard_bounds gb = env_guard_bounds_band(h, 0, 10.0, &g.grid);
@@ -220,6 +287,7 @@ int main(void) {
         cmocka_unit_test(test_fit_recovers_slope),
         cmocka_unit_test(test_promotion_price_not_credited),
         cmocka_unit_test(test_partial_step),
+        cmocka_unit_test(test_model_dir_past_band),
         cmocka_unit_test(test_never_outside_guardrails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

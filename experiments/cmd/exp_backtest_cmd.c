@@ -14,7 +14,7 @@ static void usage(FILE *f) {
                "                        [--nights N [--alone LIST|all|none] [--cold] [--html FILE]\n"
                "                         [--explore SHARE [--explore-step S] [--explore-cost C] [--explore-mode neighbour|thompson]]]\n"
                "                        [--gate-mode 0|1|2] [--gate-level L] [--gate-extend 0|1] [--gate-select L]\n"
-               "                        [--gate-standing 0|1|H] [--gate-model-dir 0|1]\n"
+               "                        [--gate-standing 0|1|H] [--gate-model-dir 0|1|2|3]\n"
                "                        [--gate-support W] [--gate-min-gain G] [--endings]\n"
                "                        [--db CONNINFO] [--keep] [--out DIR] [--device auto|cpu|cuda]\n"
                "                        [--json FILE] [--config FILE] [--quiet] [<setting flags, e.g. --dqn.lr=0.001>]\n"

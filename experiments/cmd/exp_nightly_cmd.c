@@ -27,7 +27,7 @@ static const agt_cfg_field nightly_fields[] = {
     {"gate_min_gain", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, gate_min_gain), "model gate: lower bound of the uplift above this share of the incumbent's rate"},
     {"gate_support_widen", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, gate_support_widen), "widening of the normal-period price range (<0: none)"},
     {"gate_standing", AGT_CFG_INT, offsetof(exp_nightly_cfg, gate_standing), "1: the model gate values prices as standing prices (reference state at the price); H >= 2: over H nights"},
-    {"gate_model_dir", AGT_CFG_INT, offsetof(exp_nightly_cfg, gate_model_dir), "1: an agent at the incumbent gets the extension in the model's direction"},
+    {"gate_model_dir", AGT_CFG_INT, offsetof(exp_nightly_cfg, gate_model_dir), "1: an agent at the incumbent gets the extension in the model's direction; 2: also an agent pointing the other way; 3: as 2 at the band's edge only"},
     {"gate_extend", AGT_CFG_INT, offsetof(exp_nightly_cfg, gate_extend), "1: the model gate also steps to the guard's edge"},
     {"explore.share", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, explore.share),
      "probability that an eligible product is explored per night (0 = off)"},

@@ -36,7 +36,8 @@ static double gate_rate(const exp_gate_fit *f, double c, double k) {
     return feat_demand_rate(&f->dm, c, &ctx, k * f->slope_se / f->sfac, NULL);
 }
 
-int exp_gate_fit_product(const db_history *h, int p, double incumbent, int reward_kind, exp_gate_fit *f) {
+int exp_gate_fit_product(const db_history *h, int p, double incumbent, int reward_kind, const feat_demand_prior *prior,
+                         exp_gate_fit *f) {
     memset(f, 0, sizeof *f);
     f->slope = f->slope_se = f->base = f->sup_lo = f->sup_hi = NAN;
     f->cost = profit_kind(reward_kind) && isfinite(h->unit_cost[p]) ? h->unit_cost[p] : NAN;
@@ -54,7 +55,7 @@ int exp_gate_fit_product(const db_history *h, int p, double incumbent, int rewar
     feat_demand_rows_history(h, p, incumbent, incumbent, rows, &n, &f->now);
     double xs = 0, xx = 0; /* a slope needs the product's own price variation (not the prior) */
     for (size_t i = 0; i < n; i++) xs += rows[i].price / incumbent, xx += pow(rows[i].price / incumbent, 2);
-    int st = n >= GATE_MIN_ROWS && xx / n - pow(xs / n, 2) > 1e-8 ? feat_demand_fit(&f->dm, rows, n, incumbent, -1) : 0;
+    int st = n >= GATE_MIN_ROWS && xx / n - pow(xs / n, 2) > 1e-8 ? feat_demand_fit_prior(&f->dm, rows, n, incumbent, -1, prior) : 0;
     free(rows);
     if (st || !f->dm.ok) return st;
     f->n = f->dm.n;
@@ -116,16 +117,57 @@ static int model_try(const exp_gate_cfg *cfg, const db_history *h, const exp_pro
     *best = score;
     double pa = pr->price[a];
     o->deploy = 1, o->agent = a, o->by_model = 1;
-    o->frac = fabs(pa - inc) >= 0.005 ? (gp - inc) / (pa - inc) : INFINITY; /* the agent stood still: a model move */
+    /* the agent stood still or pointed the other way: a model move */
+    o->frac = fabs(pa - inc) >= 0.005 && (gp - inc) * (pa - inc) > 0 ? (gp - inc) / (pa - inc) : INFINITY;
     o->uplift = exp_gate_rel(fit, inc, gp, 0) * fit->base;
     o->lo = r_lo * fit->base, o->hi = exp_gate_rel(fit, inc, gp, z * dir) * fit->base;
     o->price = gp;
     return ENG_OK;
 }
 
+/* The demand model's direction at the incumbent: +1 / -1 where a 1% move that way gains under
+ * the model's estimate, 0 when neither does. */
+static int model_dir_of(const exp_gate_fit *fit, double inc) {
+    double up = exp_gate_rel(fit, inc, inc * 1.01, 0), down = exp_gate_rel(fit, inc, inc * 0.99, 0);
+    if (!(up > 0 || down > 0)) return 0;
+    return up > down ? 1 : -1;
+}
+
+/* 1 when product pr's incumbent lies within one grid step of the agents' price band's edge on
+ * side dir (+1 the top, -1 the bottom) or beyond it: the agents cannot recommend a price further
+ * that way, so their pointing back carries no evidence about that side.  0 without a band. */
+static int at_band_edge(const exp_gate_cfg *cfg, const db_history *h, const exp_product_result *pr, int dir) {
+    env_guard_bounds b = env_guard_bounds_band(h, pr->index, pr->incumbent_price, &cfg->grid);
+    if (!(b.band_lo > 0 && b.band_hi > b.band_lo) || cfg->grid.K < 2) return 0;
+    const double step = (b.band_hi - b.band_lo) / (cfg->grid.K - 1), inc = pr->incumbent_price;
+    return dir > 0 ? inc >= b.band_hi - step - 1e-9 : inc <= b.band_lo + step + 1e-9;
+}
+
+/* The points k / 8 (k = 8..1) of the way from the incumbent to the guardrails' edge (bounds,
+ * change limit, margin floor: never the agents' band) on side dir, each tried by model_try for
+ * agent a.  0 or ENG_EINVAL. */
+static int model_extend(const exp_gate_cfg *cfg, const db_history *h, const exp_product_result *pr,
+                        const exp_gate_fit *fit, exp_agent a, double dir, double z, double zs, double *best_lo,
+                        exp_gate_out *o) {
+    const double inc = pr->incumbent_price;
+    env_guard_bounds b = env_guard_bounds_band(h, pr->index, inc, &cfg->grid);
+    env_guard_cfg g = cfg->guard;
+    double tmp, lo, hi;
+    int st = env_guard_apply(&g, &b, inc, &tmp, NULL, &lo, &hi);
+    if (st) return st;
+    double edge = dir > 0 ? hi : lo;
+    for (int k = 8; k >= 1; k--)
+        if ((st = model_try(cfg, h, pr, fit, a, inc + k / 8.0 * (edge - inc), z, zs, best_lo, o))) return st;
+    return ENG_OK;
+}
+
 /* The moves tried for agent a: k / steps of its move (k = steps..1), and with cfg->extend the
  * points k / 8 of the way from the incumbent to the guardrails' edge in its direction (the
- * model sets the step size, the agent the direction).  0 or ENG_EINVAL. */
+ * model sets the step size, the agent the direction).  model_dir 1: an agent at the incumbent
+ * takes the demand model's direction; model_dir 2: also an agent that points the other way (its
+ * price band and its history pull it back) gets the extension in the model's direction, the
+ * model's interval deciding; model_dir 3: as 2, only when the incumbent stands at (one grid step
+ * of) the band's edge on the model's side or beyond it.  0 or ENG_EINVAL. */
 static int model_moves(const exp_gate_cfg *cfg, const db_history *h, const exp_product_result *pr,
                        const exp_gate_fit *fit, exp_agent a, double z, double *best_lo, exp_gate_out *o) {
     const double zs = cfg->select_level > 0 ? exp_nightly_gate_z(cfg->select_level) : cfg->select_level == 0 ? 0 : z;
@@ -135,20 +177,13 @@ static int model_moves(const exp_gate_cfg *cfg, const db_history *h, const exp_p
     for (int s = steps; s >= 1; s--)
         if ((st = model_try(cfg, h, pr, fit, a, inc + (double)s / steps * (pa - inc), z, zs, best_lo, o))) return st;
     if (!cfg->extend) return ENG_OK;
-    double dir = pa - inc;
-    if (fabs(dir) < 0.005) { /* the agent stands still: with model_dir the model's own direction */
-        if (!cfg->model_dir) return ENG_OK;
-        double up = exp_gate_rel(fit, inc, inc * 1.01, 0), down = exp_gate_rel(fit, inc, inc * 0.99, 0);
-        if (!(up > 0 || down > 0)) return ENG_OK;
-        dir = up > down ? 1 : -1;
-    }
-    env_guard_bounds b = env_guard_bounds_band(h, pr->index, inc, &cfg->grid);
-    env_guard_cfg g = cfg->guard;
-    double tmp, lo, hi;
-    if ((st = env_guard_apply(&g, &b, inc, &tmp, NULL, &lo, &hi))) return st;
-    double edge = dir > 0 ? hi : lo;
-    for (int k = 8; k >= 1; k--)
-        if ((st = model_try(cfg, h, pr, fit, a, inc + k / 8.0 * (edge - inc), z, zs, best_lo, o))) return st;
+    double dir = fabs(pa - inc) < 0.005 ? 0 : pa > inc ? 1 : -1;
+    int mdir = cfg->model_dir ? model_dir_of(fit, inc) : 0;
+    if (dir != 0 && (st = model_extend(cfg, h, pr, fit, a, dir, z, zs, best_lo, o))) return st;
+    /* the model's own direction: for an agent standing still (model_dir 1), or pointing the other
+     * way (model_dir 2) */
+    if (mdir != 0 && (dir == 0 || (dir != mdir && (cfg->model_dir == 2 || (cfg->model_dir == 3 && at_band_edge(cfg, h, pr, mdir))))))
+        return model_extend(cfg, h, pr, fit, a, mdir, z, zs, best_lo, o);
     return ENG_OK;
 }
 

@@ -52,7 +52,12 @@ typedef struct exp_gate_cfg {
     int standing;       /* 1: value prices as standing prices (exp_gate_fit_ex); 0: one period */
     int model_dir;      /* 1 (with extend): an agent whose price is the incumbent's gets the
                            extension steps in the demand model's direction (the side where a 1%
-                           move gains under the model); its reason says |extended */
+                           move gains under the model); its reason says |extended.  2: also an
+                           agent whose price points the other way (its band and history pull it
+                           back): the extension steps reach the guardrails' edge, never past
+                           them, and the model's interval decides.  3: as 2, only when the
+                           incumbent is within one grid step of the band's edge on the model's
+                           side, or beyond it (the agents cannot point further that way) */
     double min_gain;    /* the model gate deploys a move only when the lower bound of its uplift
                            is above this share of the incumbent's rate (0: above 0) */
     int reward_kind;    /* env_reward_kind: profit kinds value margins */
@@ -84,10 +89,12 @@ typedef struct exp_gate_fit {
     double ema_now;     /* horizon: the smoothed past price before the next period (memory lambda) */
 } exp_gate_fit;
 
-/* Fit product p's demand model over its present rows of h (see the top).  *f filled; f->ok = 0
- * when too few rows (< 8), no price variation, or the fit did not converge (not an error).
- * Returns 0 or ENG_ENOMEM. */
-int exp_gate_fit_product(const db_history *h, int p, double incumbent, int reward_kind, exp_gate_fit *f);
+/* Fit product p's demand model over its present rows of h (see the top) under the price
+ * slope's prior `prior` (the night's pooled prior, feat_demand.h; NULL or n == 0: the weak
+ * N(-1, 1)).  *f filled; f->ok = 0 when too few rows (< 8), no price variation, or the fit did
+ * not converge (not an error).  Returns 0 or ENG_ENOMEM. */
+int exp_gate_fit_product(const db_history *h, int p, double incumbent, int reward_kind, const feat_demand_prior *prior,
+                         exp_gate_fit *f);
 
 /* exp_gate_fit_product, and with standing = 1 the standing-price valuation
  * (experiments/nightly/exp_gate_standing.c): the lag state is the log of an exponentially
@@ -103,7 +110,8 @@ int exp_gate_fit_product(const db_history *h, int p, double incumbent, int rewar
  * (1 - lambda^h) the mean share of the way the smoothed price has moved.  When the lag column
  * did not enter or its coefficient is within 2 robust standard errors of 0 (no carry-over to
  * value) the fit is the one-step one (f->standing = f->horizon = 0). */
-int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kind, int standing, exp_gate_fit *f);
+int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kind, int standing,
+                    const feat_demand_prior *prior, exp_gate_fit *f);
 
 /* Relative uplift of price c over the incumbent under fit f, at the slope b + k slope_se
  * (k = 0: the estimate; k = -z / +z: the bound of the move's direction).  NaN when f is not ok

@@ -51,8 +51,9 @@ static void standing_finish(exp_gate_fit *f, double inc) {
     f->ok = isfinite(f->slope) && isfinite(f->slope_se) && f->slope_se > 0 && f->sfac > 0 && isfinite(f->base);
 }
 
-int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kind, int standing, exp_gate_fit *f) {
-    int st = exp_gate_fit_product(h, p, incumbent, reward_kind, f);
+int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kind, int standing,
+                    const feat_demand_prior *prior, exp_gate_fit *f) {
+    int st = exp_gate_fit_product(h, p, incumbent, reward_kind, prior, f);
     if (st || !standing || !f->ok) return st;
     const exp_gate_fit one_step = *f;
     const int T = h->n_periods;
@@ -65,7 +66,7 @@ int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kin
     f->lambda = 0;
     for (size_t j = 0; j < sizeof standing_lambdas / sizeof standing_lambdas[0]; j++) {
         ema_lags(h, p, incumbent, standing_lambdas[j], rows, n);
-        if ((st = feat_demand_fit(&m, rows, n, incumbent, best.logit))) break;
+        if ((st = feat_demand_fit_prior(&m, rows, n, incumbent, best.logit, prior))) break;
         if (m.ok && m.ll > best.ll) best = m, f->lambda = standing_lambdas[j];
     }
     free(rows);

@@ -356,7 +356,8 @@ static void summary_text(const exp_nightly_summary *s, char *buf, size_t n) {
 
 /* The state of one run, shared by its stages; everything owned is freed by nightly_cleanup. */
 typedef struct nightly_run {
-    const exp_nightly_cfg *cfg;
+    const exp_nightly_cfg *cfg; /* the caller's, then pcfg (with the night's pooled demand prior) */
+    exp_nightly_cfg pcfg;
     exp_nightly_summary *sum;
     PGconn *own, *conn;        /* own: opened here (closed in cleanup); conn: the one used */
     db_history *h;
@@ -749,6 +750,9 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
     sm = eng_stage_begin();
     st = nightly_agree(st, sum);            /* MPI: every rank loaded, or the run stops */
     eng_stage_end("agree", sm);
+    sm = eng_stage_begin();
+    if (!st) st = exp_nightly_pool_cfg(cfg, r.h, &r.pcfg), r.cfg = &r.pcfg; /* every rank (collective) */
+    eng_stage_end("pool", sm);
     sm = eng_stage_begin();
     if (!st) st = nightly_compare(&r);      /* under MPI: ends with every rank's products on rank 0 */
     eng_stage_end("compare", sm);

@@ -122,7 +122,9 @@ typedef struct exp_nightly_cfg {
                                  H >= 2: the mean over H nights of charging it, the smoothed
                                  past price moving toward it (a horizon) */
     int gate_model_dir;       /* 1: an agent that recommends the incumbent gets the extension
-                                 steps in the demand model's direction (exp_gate.h model_dir) */
+                                 steps in the demand model's direction (exp_gate.h model_dir);
+                                 2: also an agent that points the other way; 3: as 2 only with
+                                 the incumbent at the agents' band edge (exp_gate.h) */
     int dry_run;
     const char *out_dir;      /* report folder root: "out/nightly" */
     const char *ckpt_dir;     /* checkpoints: "out/ckpt" ("" = none); the run of date D writes
@@ -342,5 +344,16 @@ void exp_nightly_free_list(char **list, int n);
 
 /* The run id for a date and configuration: "<YYYY-MM-DD>-<16 hex>" into buf[64]. */
 void exp_nightly_run_id(int32_t date, const char *config_text, char buf[64]);
+
+/* The night's pooled prior on the demand models' price slope (compare.demand_pool;
+ * experiments/nightly/exp_nightly_pool.c): every product of h fitted at its incumbent under the
+ * weak N(-1, 1), its own slope estimate and standard error in dimensionless units
+ * (feat_demand_slope_e), pooled by DerSimonian-Laird into *out (n = 0: fewer than
+ * FEAT_DEMAND_POOL_MIN products, no pooling).  Under MPI collective: every rank passes its own
+ * products and gets the same prior.  Returns 0, ENG_ENOMEM or an exchange's failure (ENG_EIO). */
+int exp_nightly_pool(const db_history *h, feat_demand_prior *out);
+/* *out = *cfg with compare.demand_prior the night's pooled prior when compare.demand_pool is on
+ * (else none); logs it.  Collective under MPI as exp_nightly_pool.  0 or its failure. */
+int exp_nightly_pool_cfg(const exp_nightly_cfg *cfg, const db_history *h, exp_nightly_cfg *out);
 
 #endif
