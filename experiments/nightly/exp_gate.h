@@ -105,8 +105,11 @@ int exp_gate_fit_product(const db_history *h, int p, double incumbent, int rewar
  * its mean rate over nights 0..H-1 of charging it, the lag state on night h at the smoothed price
  * EMA_h (EMA_0 = the history's smoothed past price before the next period, EMA_{h+1} = lambda
  * EMA_h + (1 - lambda) c): the carry-over the lag column implies over the nights, between the
- * one-step valuation (H = 1) and the standing one (H large).  The interval keeps the standing
- * slope's standard error. */
+ * one-step valuation (H = 1) and the standing one (H large).  slope and slope_se are those of the
+ * horizon's mean: the price coefficient plus w times the lag coefficient, w = (1/H) sum_h
+ * (1 - lambda^h) the mean share of the way the smoothed price has moved.  When the lag column
+ * did not enter or its coefficient is within 2 robust standard errors of 0 (no carry-over to
+ * value) the fit is the one-step one (f->standing = f->horizon = 0). */
 int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kind, int standing,
                     const feat_demand_prior *prior, exp_gate_fit *f);
 
