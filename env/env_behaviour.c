@@ -23,7 +23,6 @@
 #include "env_behaviour.h"
 #include "env_behaviour_int.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
