@@ -193,7 +193,8 @@ static double gate_price(const capture_ctx *cc, const db_history *h, const exp_p
 }
 
 /* The demand model's own best price for product p inside [lo, hi] (a normal period at the
- * latest competitor prices, feat_demand.h); rows: scratch of h->n_periods rows.  NaN: no model. */
+ * latest competitor prices, feat_demand.h; prior: the night's pooled slope prior, or none);
+ * rows: scratch of h->n_periods rows.  NaN: no model. */
 static double model_price(const db_history *h, int p, double inc, double lo, double hi, const feat_demand_prior *prior,
                           feat_demand_row *rows) {
     size_t n = 0;

@@ -39,11 +39,11 @@ exp_nightly_cfg exp_nightly_default(void) {
     c.date = 0;
     c.window_days = 365;
     c.min_periods = 8;
-    /* the gate: the demand model's 80% bound above 0.25% of the incumbent's rate and a positive
+    /* the gate: the demand model's 70% bound above 0.25% of the incumbent's rate and a positive
      * OPE uplift, steps along each agent's direction up to the guardrails, the best estimate
      * among the eligible moves (docs/backtest.md, "Gate trade-off": chosen on the backtest's
-     * trade-off table) */
-    c.gate_level = 0.80f;
+     * trade-off table; 70% since the pooled slope prior: docs/backtest.md, "Level 70%") */
+    c.gate_level = 0.70f;
     c.gate_min_gain = 0.0025f;
     c.gate_mode = EXP_GATE_BOTH;
     c.gate_steps = 4;
