@@ -83,6 +83,7 @@ int main(int argc, char **argv) {
      * set, so this happens at most once; if exec fails we simply go on with the kernels we have. */
     const char *core = eng_cpu_blas_better_core();
     if (core && setenv("OPENBLAS_CORETYPE", core, 1) == 0) execv("/proc/self/exe", argv);
+    (void)eng_mem_keep(); /* freed buffers stay for reuse (eng_time.h) */
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")) eng_log_set_level(ENG_LOG_DEBUG);

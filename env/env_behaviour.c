@@ -54,7 +54,7 @@ struct env_behaviour {
     double *dg;            /* [n_products][NZ] product stickiness offsets */
     double *xbar;          /* [n_products][NX] raw feature means of the product's rows */
     double xbar_pool[NX];
-    int pool_iters;
+    int pool_iters, pool_hess; /* Newton steps, Hessians assembled */
     double pool_nll;
 };
 
@@ -108,6 +108,8 @@ void env_behaviour_fit_info(const env_behaviour *b, int *pool_iters, double *poo
     if (pool_iters) *pool_iters = b ? b->pool_iters : 0;
     if (pool_nll) *pool_nll = b ? b->pool_nll : NAN;
 }
+
+int env_behaviour_fit_hessians(const env_behaviour *b) { return b ? b->pool_hess : 0; }
 
 int env_behaviour_pool_coef(const env_behaviour *b, double *out, int n) {
     if (!b || b->kind != ENV_BEHAV_MNL || !b->W || !out) return 0;
@@ -346,6 +348,25 @@ static double pool_obj(int K, const double *W, const double *gam, const double *
 }
 
 #define POOL_CHUNK 2048
+#define POOL_REUSE_GAIN 4.0 /* see mnl_fit_pool */
+
+/* Gradient g[q] (q = K NX + NZ) of the pooled objective from the residuals S = softmax - onehot
+ * of the current point: the slopes' part one dgemm, the stickiness part one pass over the rows. */
+static void pool_grad(int K, const double *W, const double *gam, const double *X, const int16_t *J, size_t m,
+                      double l2, const double *S, double *g) {
+    const int qw = K * NX;
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, NX, (int)m, 1.0, S, K, X, NX, 0.0, g, NX);
+    cblas_daxpy(qw, l2, W, 1, g, 1);
+    for (int a = 0; a < NZ; a++) g[qw + a] = l2 * gam[a];
+    for (size_t i = 0; i < m; i++) {
+        const double *res = S + i * K;
+        for (int k = 0; k < K; k++) {
+            double z[NZ];
+            zfeat(K, J[i], k, z);
+            for (int a = 0; a < NZ; a++) g[qw + a] += res[k] * z[a];
+        }
+    }
+}
 
 /* Gradient g[q] and Hessian H[q][q] (lower triangle; q = K NX + NZ) of the pooled objective
  * from the residuals S = softmax - onehot of the current point.  Row i of the design is
@@ -356,9 +377,7 @@ static void pool_grad_hess(int K, const double *W, const double *gam, const doub
                            const int16_t *L, size_t m, double l2, const double *S, double *g, double *H, double *V,
                            double *Xk) {
     const int q = K * NX + NZ, qw = K * NX;
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, NX, (int)m, 1.0, S, K, X, NX, 0.0, g, NX);
-    cblas_daxpy(qw, l2, W, 1, g, 1);
-    for (int a = 0; a < NZ; a++) g[qw + a] = l2 * gam[a];
+    pool_grad(K, W, gam, X, J, m, l2, S, g);
     memset(H, 0, (size_t)q * q * sizeof(double));
     for (int a = 0; a < q; a++) H[(size_t)a * q + a] = l2 + 1e-9 * ((double)m + 1.0);
     for (size_t c0 = 0; c0 < m; c0 += POOL_CHUNK) {
@@ -372,7 +391,6 @@ static void pool_grad_hess(int K, const double *W, const double *gam, const doub
                 zfeat(K, J[i], k, z);
                 for (int d = 0; d < NX; d++) v[k * NX + d] = pk * x[d];
                 for (int a = 0; a < NZ; a++) {
-                    g[qw + a] += res[k] * z[a];
                     zs[a] += pk * z[a];
                     for (int d = 0; d < NX; d++) H[(size_t)(qw + a) * q + k * NX + d] += pk * z[a] * x[d];
                     for (int c = 0; c <= a; c++) H[(size_t)(qw + a) * q + qw + c] += pk * z[a] * z[c];
@@ -423,12 +441,26 @@ static int mnl_fit_pool(env_behaviour *b, const double *X, const int16_t *J, con
         memset(b->gam, 0, sizeof b->gam);
         f = pool_obj(K, b->W, b->gam, X, J, L, m, l2, S, 1);
     }
-    int it = 0;
+    /* Newton with the factor of the Hessian kept for the next step while it still works (a full
+     * step that shrank the decrement at least POOL_REUSE_GAIN-fold): the steps then cost one
+     * gradient instead of an assembly.  Any direction from a positive definite matrix descends, the
+     * gradient is exact and the stop is the same test, so the optimum is the same (to the Newton
+     * tolerance); a step that fails with a kept factor is retried with a fresh Hessian. */
+    int it = 0, fresh = 0, have = 0; /* have: H holds a factor; fresh: of the current point's Hessian */
+    double prev_dec = INFINITY;
+    b->pool_hess = 0;
     for (; it < cfg->max_iter; it++) {
-        pool_grad_hess(K, b->W, b->gam, X, J, L, m, l2, S, g, H, V, Xk);
-        if (chol(H, q)) {
-            rc = eng_err_set(ENG_ENUM, "behaviour policy: pooled Hessian not positive definite");
-            goto done;
+        if (!have) {
+            pool_grad_hess(K, b->W, b->gam, X, J, L, m, l2, S, g, H, V, Xk);
+            if (chol(H, q)) {
+                rc = eng_err_set(ENG_ENUM, "behaviour policy: pooled Hessian not positive definite");
+                goto done;
+            }
+            have = fresh = 1;
+            b->pool_hess++;
+        } else {
+            pool_grad(K, b->W, b->gam, X, J, m, l2, S, g);
+            fresh = 0;
         }
         for (int a = 0; a < q; a++) d[a] = -g[a];
         chol_solve(H, q, d);
@@ -448,11 +480,15 @@ static int mnl_fit_pool(env_behaviour *b, const double *X, const int16_t *J, con
         }
         if (!accepted) { /* no descent left: restore the residuals at the current point */
             f = pool_obj(K, b->W, b->gam, X, J, L, m, l2, S, 1);
-            break;
+            if (fresh) break;
+            have = 0; /* a kept factor: retry with the Hessian here */
+            continue;
         }
         memcpy(b->W, th, (size_t)qw * sizeof(double));
         memcpy(b->gam, th + qw, sizeof b->gam);
         f = fn;
+        have = step == 1.0 && (fresh || -slope * POOL_REUSE_GAIN <= prev_dec);
+        prev_dec = -slope;
     }
     b->pool_iters = it;
     b->pool_nll = m ? f / (double)m : 0.0;

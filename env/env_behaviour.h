@@ -118,6 +118,8 @@ int env_behaviour_probs(const env_behaviour *b, int p, int j, double *probs);
 int env_behaviour_levels(const env_behaviour *b);
 env_behaviour_kind env_behaviour_kind_of(const env_behaviour *b);
 void env_behaviour_fit_info(const env_behaviour *b, int *pool_iters, double *pool_nll);
+/* (mnl) Hessians the pooled fit assembled (a step may reuse the last one's factor); 0 otherwise. */
+int env_behaviour_fit_hessians(const env_behaviour *b);
 /* The pooled mnl coefficients (W then the stickiness, ENV_BEHAV_POOL_LEN(K) doubles) into out
  * (caller's, n doubles); returns how many were written: 0 for the counts model or when n is
  * too small. */

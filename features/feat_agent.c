@@ -96,13 +96,13 @@ static void model_descriptors(feat_agent_prod *pp) {
  * = relative revenue per visitor (per period) 10% below and above the mean logged price.
  * Returns 0 or ENG_ENOMEM. */
 static int demand_fit(feat_agent_prod *pp, const float *s, const float *s2, const float *price, size_t n, double ref,
-                      double ub) {
+                      double ub, const feat_demand_prior *prior) {
     double sv = 0;
     for (size_t i = 0; i < n; i++) sv += fmax(s2[i * FEAT_N + FEAT_TRAFFIC_1], 0);
     feat_demand_row *rows = eng_malloc((n ? n : 1) * sizeof *rows);
     if (!rows) return ENG_ENOMEM;
     for (size_t i = 0; i < n; i++) rows[i] = agent_row(s + i * FEAT_N, s2 + i * FEAT_N, price[i], ref);
-    int st = feat_demand_fit(&pp->dm, rows, n, ref, sv > 0);
+    int st = feat_demand_fit_prior(&pp->dm, rows, n, ref, sv > 0, prior);
     free(rows);
     if (st || !pp->dm.ok) return st;
     pp->mok = 1, pp->mlogit = pp->dm.logit;
@@ -112,7 +112,7 @@ static int demand_fit(feat_agent_prod *pp, const float *s, const float *s2, cons
 }
 
 int feat_agent_prod_fit(feat_agent_prod *pp, const float *s, const float *s2, const float *price, size_t n,
-                        double ref, double ridge) {
+                        double ref, double ridge, const feat_demand_prior *prior) {
     if (!pp || (n && (!s || !s2 || !price)) || !(ref > 0) || !(ridge >= 0))
         return eng_err_set(ENG_EINVAL, "feat_agent_prod_fit: bad argument");
     memset(pp, 0, sizeof *pp);
@@ -152,7 +152,7 @@ int feat_agent_prod_fit(feat_agent_prod *pp, const float *s, const float *s2, co
         pp->slope = beta[1] * 0.1; /* relative rate change per 10% price move */
         pp->curv = beta[2] * 0.01;
     }
-    return demand_fit(pp, s, s2, price, n, ref, ub);
+    return demand_fit(pp, s, s2, price, n, ref, ub, prior);
 }
 
 double feat_agent_model_rate(const feat_agent_prod *pp, double price, double *se) {

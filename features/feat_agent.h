@@ -56,9 +56,11 @@ typedef struct feat_agent_prod {
  * of the periods priced, the next periods' raw states s2 [n][FEAT_N] (their revenue_1 /
  * traffic_1 are the priced period's outcome) and the prices charged, price [n].  ref > 0 is
  * the product's reference price; ridge (>= 0) shrinks the descriptors (units of rows).
- * n = 0 gives a neutral product (means 0, rate 1, descriptors 0).  Returns 0 or ENG_EINVAL. */
+ * n = 0 gives a neutral product (means 0, rate 1, descriptors 0).  prior: the demand model's
+ * price-slope prior (the night's pooled one, feat_demand.h; NULL: the weak N(-1, 1)).
+ * Returns 0 or ENG_EINVAL. */
 int feat_agent_prod_fit(feat_agent_prod *pp, const float *s, const float *s2, const float *price, size_t n,
-                        double ref, double ridge);
+                        double ref, double ridge, const feat_demand_prior *prior);
 
 /* Agent state out [FEAT_AGENT_N] of one raw feat state raw [FEAT_N]. */
 void feat_agent_state(const float *raw, const feat_agent_prod *pp, float *out);

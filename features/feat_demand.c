@@ -120,8 +120,8 @@ static double accumulate(const feat_demand *m, const feat_demand_row *rows, size
     }
     for (int a = 0; a < kk; a++) { /* priors */
         int j = idx[a];
-        double prec = j == FEAT_DEMAND_PRICE ? PRIOR_PREC : j == FEAT_DEMAND_C1 ? 1e-8 : RIDGE;
-        double mean = j == FEAT_DEMAND_PRICE ? PRIOR_MEAN : 0.0;
+        double prec = j == FEAT_DEMAND_PRICE ? m->prior_prec : j == FEAT_DEMAND_C1 ? 1e-8 : RIDGE;
+        double mean = j == FEAT_DEMAND_PRICE ? m->prior_mean : 0.0;
         A[a * kk + a] += prec;
         g[a] -= prec * (m->beta[j] - mean);
         ll -= 0.5 * prec * (m->beta[j] - mean) * (m->beta[j] - mean);
@@ -129,9 +129,19 @@ static double accumulate(const feat_demand *m, const feat_demand_row *rows, size
     return ll;
 }
 
-/* Newton fit of one form into m (columns, beta, covariances, ll); 0 or -1 (no sales, singular,
- * not converged). */
-static int fit_form(feat_demand *m, const feat_demand_row *rows, size_t n) {
+/* The price slope's prior of m's form in b1 units from pr (NULL / n == 0: N(-1, 1)): e = b1 xc
+ * for the identity form (xc > 0), e = b1 for the log form. */
+static void set_prior(feat_demand *m, const feat_demand_prior *pr) {
+    m->prior_mean = PRIOR_MEAN, m->prior_prec = PRIOR_PREC;
+    if (!pr || pr->n <= 0 || !isfinite(pr->mean) || !(pr->sd > 0)) return;
+    const double s = m->form && m->xc > 0 ? m->xc : 1.0;
+    m->prior_mean = pr->mean / s;
+    m->prior_prec = (s / pr->sd) * (s / pr->sd);
+}
+
+/* Newton fit of one form into m (columns, beta, covariances, ll) under the slope prior pr;
+ * 0 or -1 (no sales, singular, not converged). */
+static int fit_form(feat_demand *m, const feat_demand_row *rows, size_t n, const feat_demand_prior *pr) {
     double su = 0, sv = 0, A[K * K], Ai[K * K], B[K * K], g[K], phi = 0;
     m->n = 0;
     for (size_t i = 0; i < n; i++)
@@ -139,13 +149,14 @@ static int fit_form(feat_demand *m, const feat_demand_row *rows, size_t n) {
     if (m->n < FEAT_DEMAND_MIN_ROWS || !(su > 0)) return -1;
     columns(m, rows, n);
     m->xc = m->mean[FEAT_DEMAND_PRICE];
+    set_prior(m, pr);
     int idx[K], kk = 0;
     for (int j = 0; j < K; j++)
         if (m->used >> j & 1u) idx[kk++] = j;
     memset(m->beta, 0, sizeof m->beta);
     double mm = (su + 0.5) / (sv + 1.0);
     m->beta[0] = m->logit ? log(mm / (1 - fmin(mm, 0.999))) : log(mm);
-    m->beta[FEAT_DEMAND_PRICE] = PRIOR_MEAN;
+    m->beta[FEAT_DEMAND_PRICE] = m->prior_mean;
     int conv = 0, one = 1, info = 0;
     for (int it = 0; it < MAX_IT && !conv; it++) {
         accumulate(m, rows, n, idx, kk, A, g, NULL, NULL);
@@ -181,6 +192,11 @@ static int fit_form(feat_demand *m, const feat_demand_row *rows, size_t n) {
 }
 
 int feat_demand_fit(feat_demand *m, const feat_demand_row *rows, size_t n, double ref, int logit) {
+    return feat_demand_fit_prior(m, rows, n, ref, logit, NULL);
+}
+
+int feat_demand_fit_prior(feat_demand *m, const feat_demand_row *rows, size_t n, double ref, int logit,
+                          const feat_demand_prior *pr) {
     if (!m || (n && !rows) || !(ref > 0) || logit < -1 || logit > 1)
         return eng_err_set(ENG_EINVAL, "feat_demand_fit: bad argument");
     memset(m, 0, sizeof *m);
@@ -196,7 +212,7 @@ int feat_demand_fit(feat_demand *m, const feat_demand_row *rows, size_t n, doubl
     for (int form = 0; form < 2; form++) {
         memset(&f[form], 0, sizeof f[form]);
         f[form].ref = ref, f[form].logit = logit, f[form].form = form;
-        ok[form] = fit_form(&f[form], rows, n) == 0;
+        ok[form] = fit_form(&f[form], rows, n, pr) == 0;
     }
     int pick = ok[1] && (!ok[0] || f[1].ll + FORM_MARGIN >= f[0].ll);
     if (!ok[pick]) return ENG_OK;
@@ -233,6 +249,60 @@ double feat_demand_slope_se(const feat_demand *m, int robust) {
     if (!m || !m->ok) return NAN;
     const double v = (robust ? m->rcov : m->cov)[FEAT_DEMAND_PRICE * K + FEAT_DEMAND_PRICE];
     return v > 0 ? sqrt(v) : NAN;
+}
+
+int feat_demand_slope_e(const feat_demand *m, double *e, double *se) {
+    if (!m || !m->ok) return -1;
+    const double v = m->cov[FEAT_DEMAND_PRICE * K + FEAT_DEMAND_PRICE];
+    if (!(v > 0)) return -1;
+    const double s_lik = 1.0 / v - m->prior_prec; /* the data's own precision on b1 */
+    if (!(s_lik > 1e-9 * m->prior_prec) || !isfinite(s_lik)) return -1;
+    const double b = (m->beta[FEAT_DEMAND_PRICE] / v - m->prior_prec * m->prior_mean) / s_lik;
+    const double sc = m->form ? m->xc : 1.0;
+    *e = b * sc;
+    *se = fabs(sc) / sqrt(s_lik);
+    return isfinite(*e) && *se > 0 && isfinite(*se) ? 0 : -1;
+}
+
+void feat_demand_pool_zero(feat_demand_pool *p) { eng_xsum_zero(p->s, FEAT_DEMAND_POOL_NS); }
+
+void feat_demand_pool_add(feat_demand_pool *p, double e, double se, double tau2) {
+    if (!isfinite(e) || !(se > 0) || !isfinite(se) || !(tau2 >= 0)) return;
+    const double w = 1.0 / (se * se + tau2);
+    eng_xsum_add(&p->s[0], 1.0);
+    eng_xsum_add(&p->s[1], w);
+    eng_xsum_add(&p->s[2], w * e);
+    eng_xsum_add(&p->s[3], w * e * e);
+    eng_xsum_add(&p->s[4], w * w);
+}
+
+double feat_demand_pool_tau2(const feat_demand_pool *p) {
+    const double k = eng_xsum_round(&p->s[0]), W = eng_xsum_round(&p->s[1]), We = eng_xsum_round(&p->s[2]);
+    const double Wee = eng_xsum_round(&p->s[3]), WW = eng_xsum_round(&p->s[4]);
+    if (!(k >= 1) || !(W > 0)) return NAN;
+    const double q = Wee - We * We / W, c = W - WW / W;
+    const double t = c > 0 ? (q - (k - 1)) / c : 0.0;
+    const double fl = FEAT_DEMAND_POOL_TAU_FLOOR * FEAT_DEMAND_POOL_TAU_FLOOR;
+    return t > fl ? t : fl;
+}
+
+void feat_demand_pool_prior(const feat_demand_pool *p, double tau2, feat_demand_prior *out) {
+    memset(out, 0, sizeof *out);
+    const double k = eng_xsum_round(&p->s[0]), W = eng_xsum_round(&p->s[1]), We = eng_xsum_round(&p->s[2]);
+    if (!(k >= FEAT_DEMAND_POOL_MIN) || !(W > 0) || !(tau2 > 0) || !isfinite(tau2)) return;
+    out->mean = We / W;
+    out->sd = sqrt(tau2);
+    out->n = (int)k;
+}
+
+void feat_demand_pool_run(const double *e, const double *se, size_t n, feat_demand_prior *out) {
+    feat_demand_pool p;
+    feat_demand_pool_zero(&p);
+    for (size_t i = 0; i < n; i++) feat_demand_pool_add(&p, e[i], se[i], 0.0);
+    const double t2 = feat_demand_pool_tau2(&p);
+    feat_demand_pool_zero(&p);
+    for (size_t i = 0; i < n; i++) feat_demand_pool_add(&p, e[i], se[i], t2);
+    feat_demand_pool_prior(&p, t2, out);
 }
 
 /* Mean competitor price of cell c (NaN without one). */

@@ -16,7 +16,9 @@
  * take the column's mean).  No time trend: extrapolated to the next period it cost the logit
  * family's model 11 points of captured uplift in the backtest (docs/compare.md).
  * Fitted by Newton steps with a weak N(-1, 1) prior on the price slope b1 (a downward-sloping
- * demand; it also values a product without price variation) and a tiny ridge on the others;
+ * demand; it also values a product without price variation), or the night's pooled prior
+ * (feat_demand_fit_prior, feat_demand_pool_*: empirical Bayes over the night's products), and a
+ * tiny ridge on the others;
  * LAPACK's Cholesky (dposv) solves each step.  Two covariances: the posterior (inverse Hessian)
  * and a robust one (per coefficient the larger of the sandwich and the dispersion-scaled
  * posterior) for the gate's intervals.
@@ -27,6 +29,7 @@
 #include <stddef.h>
 
 #include "db_history.h"
+#include "eng_xsum.h"
 
 #define FEAT_DEMAND_K 5      /* columns: 1, price, comp, lag, promo */
 #define FEAT_DEMAND_MIN_ROWS 8
@@ -58,13 +61,61 @@ typedef struct feat_demand {
     double rcov[FEAT_DEMAND_K * FEAT_DEMAND_K]; /* robust covariance */
     double traffic_mean;   /* mean traffic of the rows (1 without traffic) */
     double ll;             /* log-likelihood of the chosen form */
+    double prior_mean, prior_prec; /* the price slope's prior as used, in b1 units of the form */
 } feat_demand;
+
+/* A prior on the price slope in dimensionless units, e = b1 xc for the identity form (the
+ * index's elasticity at the mean logged price) and e = b1 for the log form: e ~ N(mean, sd^2),
+ * i.e. b1 ~ N(mean / xc, (sd / xc)^2) for the identity form.  n = 0 (or a NULL prior): the
+ * weak N(-1, 1) on b1 of before.  Built by feat_demand_pool_prior from the night's products. */
+typedef struct feat_demand_prior {
+    double mean, sd;
+    int n;                 /* products pooled; 0: none (the weak prior) */
+} feat_demand_prior;
+
+/* Pooling (empirical Bayes, DerSimonian-Laird): fewer products than this -> no pooled prior;
+ * the pooled sd is at least FEAT_DEMAND_POOL_TAU_FLOOR (e-units) so that no product's slope
+ * is pinned to the pool's mean. */
+#define FEAT_DEMAND_POOL_MIN 20
+#define FEAT_DEMAND_POOL_TAU_FLOOR 0.05
+#define FEAT_DEMAND_POOL_NS 5
+
+/* Additive sums over products (k, sum w, sum w e, sum w e^2, sum w^2, weights w = 1 / (se^2 +
+ * tau2)), exact (eng_xsum) so that an MPI run's ranks can add theirs (eng_par_allreduce_xsum)
+ * and get the one-process result bit for bit. */
+typedef struct feat_demand_pool {
+    eng_xsum s[FEAT_DEMAND_POOL_NS];
+} feat_demand_pool;
 
 /* Fit m from n rows at price scale ref (> 0).  logit: 1 conversion with traffic as trials
  * (rows without traffic are skipped), 0 Poisson units per period, -1 choose (traffic known on
  * >= 90% of the rows -> 1).  m->ok = 0 with fewer than FEAT_DEMAND_MIN_ROWS usable rows, no
  * sales or a failed fit (not an error).  No allocation.  Returns 0 or ENG_EINVAL. */
 int feat_demand_fit(feat_demand *m, const feat_demand_row *rows, size_t n, double ref, int logit);
+
+/* feat_demand_fit with the price slope's prior pr (NULL or pr->n == 0: the weak N(-1, 1)). */
+int feat_demand_fit_prior(feat_demand *m, const feat_demand_row *rows, size_t n, double ref, int logit,
+                          const feat_demand_prior *pr);
+
+/* The price slope the product's own data says, without the prior it was fitted with (the
+ * Gaussian approximation: the posterior's precision less the prior's), in e-units (see
+ * feat_demand_prior) into *e and its standard error into *se.  0, or -1 (not ok, or the data
+ * carry no information on the slope: no price variation). */
+int feat_demand_slope_e(const feat_demand *m, double *e, double *se);
+
+/* Zero the sums; add one product's (e, se) with weight 1 / (se^2 + tau2) (skipped when not
+ * finite or se <= 0). */
+void feat_demand_pool_zero(feat_demand_pool *p);
+void feat_demand_pool_add(feat_demand_pool *p, double e, double se, double tau2);
+/* DerSimonian-Laird between-product variance tau^2 from sums added with tau2 = 0:
+ * max(floor^2, (Q - (k - 1)) / (W - sum w^2 / W)), Q = sum w (e - e_w)^2.  NaN with no product. */
+double feat_demand_pool_tau2(const feat_demand_pool *p);
+/* The prior from sums added with weights at tau2: mean = sum w e / sum w, sd = sqrt(tau2),
+ * n = products; n = 0 (no pooling) with fewer than FEAT_DEMAND_POOL_MIN products. */
+void feat_demand_pool_prior(const feat_demand_pool *p, double tau2, feat_demand_prior *out);
+/* Both passes over n products' (e, se) in one process (pairs with a non-finite value or
+ * se <= 0 are skipped). */
+void feat_demand_pool_run(const double *e, const double *se, size_t n, feat_demand_prior *out);
 
 /* Expected rate at `price` for a normal period in context ctx (NULL: the rows' means): revenue
  * per visitor (price x conversion) with traffic, revenue per period without.  dslope shifts the

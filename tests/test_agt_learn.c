@@ -228,8 +228,8 @@ static void test_agent_state_scale_free(void **st) {
     b[FEAT_REVENUE_1] *= 70, b[FEAT_REVENUE_3] *= 70, b[FEAT_REVENUE_7] *= 70;
     feat_agent_prod pa, pb;
     float price_a[1] = {a[FEAT_PRICE_CUR]}, price_b[1] = {b[FEAT_PRICE_CUR]};
-    assert_int_equal(feat_agent_prod_fit(&pa, a, a, price_a, 1, 1.5, 5.0), 0);
-    assert_int_equal(feat_agent_prod_fit(&pb, b, b, price_b, 1, 15.0, 5.0), 0);
+    assert_int_equal(feat_agent_prod_fit(&pa, a, a, price_a, 1, 1.5, 5.0, NULL), 0);
+    assert_int_equal(feat_agent_prod_fit(&pb, b, b, price_b, 1, 15.0, 5.0, NULL), 0);
     feat_agent_state(a, &pa, sa);
     feat_agent_state(b, &pb, sb);
     for (int i = 0; i < FEAT_AGENT_N; i++) {
@@ -273,7 +273,7 @@ static void test_demand_model(void **st) {
     const double ref = 10.0, qs = 0.05, b = -1.0 / (1 - qs), a = log(qs / (1 - qs)); /* optimum at p = ref */
     demand_rows(s1, s2, price, N, ref, a, b, 8000, &r);
     feat_agent_prod pp;
-    assert_int_equal(feat_agent_prod_fit(&pp, s1, s2, price, N, ref, 5.0), 0);
+    assert_int_equal(feat_agent_prod_fit(&pp, s1, s2, price, N, ref, 5.0, NULL), 0);
     assert_true(pp.mok && pp.mlogit);
     double best = 0, bv = -1;
     for (int k = 0; k <= 60; k++) {
@@ -291,12 +291,12 @@ static void test_demand_model(void **st) {
     assert_true(isnan(feat_agent_model_rate(&pp, -1.0, NULL)));
     /* no traffic: units per period, revenue per period */
     demand_rows(s1, s2, price, N, ref, a, b, 0, &r);
-    assert_int_equal(feat_agent_prod_fit(&pp, s1, s2, price, N, ref, 5.0), 0);
+    assert_int_equal(feat_agent_prod_fit(&pp, s1, s2, price, N, ref, 5.0, NULL), 0);
     assert_true(pp.mok && !pp.mlogit);
     const double tq = 1.0 / (1.0 + exp(-a));
     assert_close(feat_agent_model_rate(&pp, ref, NULL), ref * 800 * tq, 0.1 * ref * 800 * tq, 0);
     /* nothing to fit */
-    assert_int_equal(feat_agent_prod_fit(&pp, NULL, NULL, NULL, 0, ref, 5.0), 0);
+    assert_int_equal(feat_agent_prod_fit(&pp, NULL, NULL, NULL, 0, ref, 5.0, NULL), 0);
     assert_true(!pp.mok && isnan(feat_agent_model_rate(&pp, ref, NULL)));
 }
 

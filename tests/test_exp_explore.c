@@ -402,7 +402,7 @@ static void test_explore_thompson(void **state) {
     assert_true(below > 3 * above);
     /* the exact law against a Monte-Carlo of the recipe, for product 0 (no bound but the band) */
     exp_gate_fit fit;
-    assert_int_equal(exp_gate_fit_product(x.h, 0, 1.99, (int)c.compare.reward.kind, &fit), 0);
+    assert_int_equal(exp_gate_fit_product(x.h, 0, 1.99, (int)c.compare.reward.kind, NULL, &fit), 0);
     assert_true(fit.ok && fit.slope_se > 0);
     const exp_nightly_decision *d = &x.d[0];
     assert_true(d->n_support >= 3);

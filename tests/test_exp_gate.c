@@ -63,7 +63,7 @@ static void test_fit_recovers_slope(void **state) {
     (void)state;
     db_history *h = exp_demand(120, -2.0, 1e4, 0.05);
     exp_gate_fit f;
-    assert_int_equal(exp_gate_fit_product(h, 0, 10.0, 0, &f), 0);
+    assert_int_equal(exp_gate_fit_product(h, 0, 10.0, 0, NULL, &f), 0);
     assert_true(f.ok);
     assert_close(f.slope, -2.0, 0.05, 0);
     assert_true(f.slope_se > 0 && f.slope_se < 0.2);
@@ -78,7 +78,7 @@ static void test_fit_recovers_slope(void **state) {
     assert_close(exp_gate_rel(&f, 10, 9, 0), 0.9 * exp(0.2) - 1, 0, 0.05);
     /* no price variation: not ok (never a made-up slope) */
     for (int t = 0; t < 120; t++) set_row(h, t, 10.0, 500, 1e4, 0);
-    assert_int_equal(exp_gate_fit_product(h, 0, 10.0, 0, &f), 0);
+    assert_int_equal(exp_gate_fit_product(h, 0, 10.0, 0, NULL, &f), 0);
     assert_false(f.ok);
     db_history_free(h);
 }
@@ -99,7 +99,7 @@ static void test_promotion_price_not_credited(void **state) {
     }
     set_row(h, T - 1, 10.0, 100, NAN, 0);
     exp_gate_fit f;
-    assert_int_equal(exp_gate_fit_product(h, 0, 10.0, 0, &f), 0);
+    assert_int_equal(exp_gate_fit_product(h, 0, 10.0, 0, NULL, &f), 0);
     assert_true(f.ok);
     assert_true(fabs(f.slope) < 0.5); /* without the promotion flag the slope would be about -7 */
     assert_true(exp_gate_rel(&f, 10.0, 9.0, 0) < -0.05);
@@ -268,7 +268,7 @@ static void test_never_outside_guardrails(void **state) {
                           .reward_kind = ENV_REWARD_REVENUE, .guard = env_guard_default(), .grid = env_grid_default()};
         if (trial % 7 == 0) g.guard.n_endings = 0;
         exp_gate_fit f;
-        assert_int_equal(exp_gate_fit_product(h, 0, 10.0, g.reward_kind, &f), 0);
+        assert_int_equal(exp_gate_fit_product(h, 0, 10.0, g.reward_kind, NULL, &f), 0);
         exp_gate_out o;
         assert_int_equal(exp_gate_pick(&g, h, &pr, &f, &o), 0);
         env_guard_bounds gb = env_guard_bounds_band(h, 0, 10.0, &g.grid);

@@ -41,11 +41,11 @@ static void test_standing_sees_the_reference(void **state) {
     const double b = -0.5, g = 2.5;
     db_history *h = ref_market(200, b, g, 1e5, 0.03);
     exp_gate_fit one, st;
-    assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, 0, &one), 0);
+    assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, 0, NULL, &one), 0);
     assert_true(one.ok && !one.standing);
     assert_true(exp_gate_rel(&one, 10, 9, 0) > 0.05);  /* the one-period trap: a cut gains */
     assert_true(exp_gate_rel(&one, 10, 11, 0) < 0);
-    assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, 1, &st), 0);
+    assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, 1, NULL, &st), 0);
     assert_true(st.ok && st.standing);
     assert_close(st.lambda, 0.7, 1e-12, 0);             /* the market's memory, by likelihood */
     assert_close(st.slope, b, 0.35, 0);                 /* the long-run response, not b - g (-3) */
@@ -88,9 +88,9 @@ static void test_horizon_between(void **state) {
     db_history *h = ref_market(200, -0.5, 2.5, 1e5, 0.03);
     exp_gate_fit st, hz[3];
     static const int H[3] = {2, 6, 400};
-    assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, 1, &st), 0);
+    assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, 1, NULL, &st), 0);
     for (int k = 0; k < 3; k++) {
-        assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, H[k], &hz[k]), 0);
+        assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, H[k], NULL, &hz[k]), 0);
         assert_true(hz[k].ok && hz[k].standing && hz[k].horizon == H[k]);
         assert_close(hz[k].lambda, st.lambda, 0, 0); /* the same fit */
         assert_true(hz[k].ema_now > 8.5 && hz[k].ema_now < 11.5);
@@ -111,8 +111,8 @@ static void test_standing_without_reference(void **state) {
     (void)state;
     db_history *h = ref_market(200, -2.0, 0.0, 1e5, 0.03);
     exp_gate_fit one, st;
-    assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, 0, &one), 0);
-    assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, 1, &st), 0);
+    assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, 0, NULL, &one), 0);
+    assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, 1, NULL, &st), 0);
     assert_true(one.ok && st.ok && st.standing);
     assert_close(one.slope, -2.0, 0, 0.15);
     assert_close(st.slope, -2.0, 0, 0.2);

@@ -20,6 +20,38 @@ static void test_rng_deterministic(void **state) {
     assert_true(differ > 990);
 }
 
+/* xoshiro256** written out here, independently of eng_rng.h's inline form. */
+static uint64_t ref_next(uint64_t *s) {
+    uint64_t x = s[1] * 5, result = ((x << 7) | (x >> 57)) * 9, t = s[1] << 17;
+    s[2] ^= s[0], s[3] ^= s[1], s[1] ^= s[2], s[0] ^= s[3], s[2] ^= t;
+    s[3] = (s[3] << 45) | (s[3] >> 19);
+    return result;
+}
+
+/* eng_rng_u64 / eng_rng_next are xoshiro256**, and eng_rng_below_at with the limit computed once
+ * draws what eng_rng_below draws (the bootstrap's inner loop relies on it), for sizes with and
+ * without rejections. */
+static void test_rng_inline_forms(void **state) {
+    (void)state;
+    eng_rng a, b;
+    eng_rng_seed(&a, 99);
+    b = a;
+    uint64_t s[4];
+    memcpy(s, a.s, sizeof s);
+    for (int i = 0; i < 1000; i++) {
+        uint64_t x = eng_rng_u64(&a), y = eng_rng_next(&b), z = ref_next(s);
+        assert_true(x == z && y == z);
+    }
+    const uint64_t sizes[] = {1, 2, 3, 7, 30, 1000, (1ULL << 63) + 12345};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        uint64_t n = sizes[k], lim = eng_rng_below_lim(n);
+        for (int i = 0; i < 2000; i++) {
+            uint64_t x = eng_rng_below(&a, n), y = eng_rng_below_at(&b, n, lim);
+            assert_true(x == y && x < n);
+        }
+    }
+}
+
 static void test_rng_moments(void **state) {
     (void)state;
     eng_rng r;
@@ -110,7 +142,9 @@ static void test_errors(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rng_deterministic), cmocka_unit_test(test_rng_moments),
+        cmocka_unit_test(test_rng_deterministic),
+        cmocka_unit_test(test_rng_inline_forms),
+        cmocka_unit_test(test_rng_moments),
         cmocka_unit_test(test_seed_derive_distinct), cmocka_unit_test(test_atomic_write),
         cmocka_unit_test(test_errors), cmocka_unit_test(test_fnv1a_vectors), cmocka_unit_test(test_cmp_double),
     };

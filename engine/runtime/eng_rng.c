@@ -16,20 +16,8 @@ void eng_rng_seed(eng_rng *r, uint64_t seed) {
     for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-uint64_t eng_rng_u64(eng_rng *r) {
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
+uint64_t eng_rng_u64(eng_rng *r) { return eng_rng_next(r); }
 
 double eng_rng_uniform(eng_rng *r) { return (double)(eng_rng_u64(r) >> 11) * 0x1.0p-53; }
 
@@ -41,10 +29,7 @@ double eng_rng_normal(eng_rng *r) {
 
 uint64_t eng_rng_below(eng_rng *r, uint64_t n) {
     if (n == 0) return 0;
-    uint64_t lim = UINT64_MAX - UINT64_MAX % n;
-    uint64_t x;
-    do x = eng_rng_u64(r); while (x >= lim);
-    return x % n;
+    return eng_rng_below_at(r, n, eng_rng_below_lim(n));
 }
 
 uint64_t eng_seed_derive(uint64_t base, uint64_t i) {

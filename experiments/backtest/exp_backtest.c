@@ -172,6 +172,7 @@ typedef struct capture_ctx {
     int n_products;
     env_guard_cfg guard;
     exp_gate_cfg gate;  /* the nightly's gate settings (mode and level replaced per variant) */
+    int pool;           /* compare.demand_pool: the night's pooled slope prior (exp_nightly_pool) */
     int called;
 } capture_ctx;
 
@@ -192,13 +193,15 @@ static double gate_price(const capture_ctx *cc, const db_history *h, const exp_p
 }
 
 /* The demand model's own best price for product p inside [lo, hi] (a normal period at the
- * latest competitor prices, feat_demand.h); rows: scratch of h->n_periods rows.  NaN: no model. */
-static double model_price(const db_history *h, int p, double inc, double lo, double hi, feat_demand_row *rows) {
+ * latest competitor prices, feat_demand.h; prior: the night's pooled slope prior, or none);
+ * rows: scratch of h->n_periods rows.  NaN: no model. */
+static double model_price(const db_history *h, int p, double inc, double lo, double hi, const feat_demand_prior *prior,
+                          feat_demand_row *rows) {
     size_t n = 0;
     feat_demand_ctx now;
     feat_demand m;
     feat_demand_rows_history(h, p, inc, inc, rows, &n, &now);
-    if (feat_demand_fit(&m, rows, n, inc, -1) || !m.ok) {
+    if (feat_demand_fit_prior(&m, rows, n, inc, -1, prior) || !m.ok) {
         eng_err_clear();
         return NAN;
     }
@@ -214,6 +217,8 @@ static void on_decided(void *vctx, const db_history *h, const exp_results *res, 
     capture_ctx *cc = vctx;
     cc->called = 1;
     feat_demand_row *rows = malloc((size_t)(h->n_periods > 0 ? h->n_periods : 1) * sizeof *rows);
+    feat_demand_prior prior = {0}; /* the nightly's (same history, same rule: the same prior) */
+    if (cc->pool && exp_nightly_pool(h, &prior)) eng_err_clear(), memset(&prior, 0, sizeof prior);
     for (int j = 0; j < res->n_products; j++) {
         const exp_product_result *pr = &res->products[j];
         int i = pr->product_id && !strncmp(pr->product_id, "SIM", 3) ? atoi(pr->product_id + 3) - 1 : -1;
@@ -232,9 +237,9 @@ static void on_decided(void *vctx, const db_history *h, const exp_results *res, 
         b->deployed = d[j].hold < 0;
         b->agent = d[j].agent;
         exp_gate_fit fit;
-        if (exp_gate_fit_product(h, pr->index, b->incumbent, cc->gate.reward_kind, &fit)) fit.ok = 0;
+        if (exp_gate_fit_product(h, pr->index, b->incumbent, cc->gate.reward_kind, &prior, &fit)) fit.ok = 0;
         for (int k = 0; k < EXP_BT_N_GATE; k++) b->gate_price[k] = gate_price(cc, h, pr, &fit, k);
-        b->model = rows ? model_price(h, pr->index, b->incumbent, b->lo, b->hi, rows) : NAN;
+        b->model = rows ? model_price(h, pr->index, b->incumbent, b->lo, b->hi, &prior, rows) : NAN;
         b->valid = 1;
     }
     free(rows);
@@ -270,6 +275,7 @@ static int run_nightly(const exp_bt_cfg *cfg, PGconn *c, const db_history *h, in
      * valued against is out of reach for every policy the engine prices (docs/backtest.md) */
     if (!cfg->endings) nc.compare.guard.n_endings = 0;
     cc->guard = nc.compare.guard;
+    cc->pool = nc.compare.demand_pool;
     exp_bt_gate_apply(cfg, &nc);
     cc->gate = exp_nightly_gate_cfg(&nc);
     char out[1100];

@@ -46,7 +46,7 @@ const char *exp_bt_policy_name(exp_bt_policy p);
  * with the highest lower bound, when it is above 0) at several confidence levels, for each gate
  * mode (EXP_GATE_OPE: the shrunk OPE uplift; EXP_GATE_MODEL: the product's demand model;
  * EXP_GATE_BOTH: the model and a positive OPE uplift).  k = mode * EXP_BT_N_LEVELS + level. */
-#define EXP_BT_N_LEVELS 5
+#define EXP_BT_N_LEVELS 7
 #define EXP_BT_N_GATE (3 * EXP_BT_N_LEVELS)
 extern const double exp_bt_gate_level[EXP_BT_N_LEVELS]; /* two-sided levels: 0.50 .. 0.99 */
 

@@ -12,7 +12,7 @@
 
 static const char *const pol_names[EXP_BT_N_POL] = {"dqn",       "ddpg",   "linucb", "fixed", "history",
                                                     "incumbent", "random", "pushed", "best", "model"};
-const double exp_bt_gate_level[EXP_BT_N_LEVELS] = {0.50, 0.80, 0.90, 0.95, 0.99};
+const double exp_bt_gate_level[EXP_BT_N_LEVELS] = {0.50, 0.60, 0.70, 0.80, 0.90, 0.95, 0.99};
 
 const char *exp_bt_policy_name(exp_bt_policy p) { return p >= 0 && p < EXP_BT_N_POL ? pol_names[p] : NULL; }
 

@@ -45,6 +45,7 @@
 #include "env_reward.h"
 #include "env_transitions.h"
 #include "exp_results.h"
+#include "feat_demand.h"
 #include "ope.h"
 
 /* Progress: called from exp_compare_run's thread after each unit of work of a stage
@@ -135,6 +136,14 @@ typedef struct exp_compare_cfg {
     double dyna_kappa;          /* their uncertainty penalty in standard errors of the model */
     long dyna_max;              /* most model-based transitions in all (memory bound: fewer per
                                    row, spread evenly, when rows x dyna would exceed it) */
+    int demand_pool;            /* the night's pooled (empirical-Bayes) prior on the demand
+                                   models' price slope (feat_demand.h, feat_demand_prior;
+                                   docs/compare.md, "A pooled prior on the price slope"):
+                                   0 off (the weak N(-1, 1) everywhere); 1 the decisions' fits
+                                   (the gate, exploration, the backtest's model row); 2 also
+                                   the agents' demand models */
+    feat_demand_prior demand_prior; /* the night's pooled prior (set by the nightly, not a
+                                   setting; n = 0: none) for the agents' demand models */
     agt_dqn_cfg dqn;            /* agt_dqn_default() with hidden 64x64, batch 32, replay 4096,
                                    learn_start 8, target_sync 20 (state_dim, n_actions, seed
                                    are set by the run) */

@@ -89,7 +89,8 @@ static int prep_agent_states(cmp_ctx *c, int p, float *raw, float *raw2, float *
         memcpy(ts2 + k * FEAT_N, raw2 + (r - b) * FEAT_N, FEAT_N * sizeof *ts2);
         pr[k++] = tr->price[r];
     }
-    rc = feat_agent_prod_fit(&c->ap[p], ts, ts2, pr, k, isfinite(c->refp[p]) ? c->refp[p] : 1.0, 5.0);
+    rc = feat_agent_prod_fit(&c->ap[p], ts, ts2, pr, k, isfinite(c->refp[p]) ? c->refp[p] : 1.0, 5.0,
+                             c->cfg->demand_pool >= 2 ? &c->cfg->demand_prior : NULL);
     free(ts);
     free(ts2);
     if (rc) return rc;

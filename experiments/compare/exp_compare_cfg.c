@@ -59,6 +59,7 @@ exp_compare_cfg exp_compare_default(void) {
     c.dyna = 8;
     c.dyna_kappa = 0.0;
     c.dyna_max = 2000000;
+    c.demand_pool = 1;
     c.dqn = agt_dqn_default();
     c.dqn.hidden1 = c.dqn.hidden2 = 64;
     c.dqn.batch = 32;
@@ -148,6 +149,7 @@ static const field fields[] = {
     F("compare.dyna", T_INT, dyna, "model-based transitions per training row for the shared networks (0 off)"),
     F("compare.dyna_kappa", T_DOUBLE, dyna_kappa, "uncertainty penalty of the model-based rewards (standard errors)"),
     F("compare.dyna_max", T_LONG, dyna_max, "most model-based transitions in all (memory bound)"),
+    F("compare.demand_pool", T_INT, demand_pool, "pooled empirical-Bayes prior on the demand price slope: 0 off, 1 the gate/exploration fits, 2 also the agents' models"),
     F("compare.total_boot", T_INT, total_boot, "bootstrap resamples of the totals over products"),
     F("compare.ckpt_dir", T_CKPT, ckpt_dir, "warm-start folder (empty = none)"),
     F("compare.fault_diverge", T_INT, fault_diverge, "test hook: poison this product's DQN (-1 off)"),
@@ -354,6 +356,8 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
         return eng_err_set(ENG_EINVAL, "compare config: compare.like_periods must be 0 or 1, not %d", c->like_periods);
     if (c->promo_state != 0 && c->promo_state != 1)
         return eng_err_set(ENG_EINVAL, "compare config: compare.promo_state must be 0 or 1, not %d", c->promo_state);
+    if (c->demand_pool < 0 || c->demand_pool > 2)
+        return eng_err_set(ENG_EINVAL, "compare config: compare.demand_pool must be 0, 1 or 2, not %d", c->demand_pool);
     if (c->uplift_ref < 0 || c->uplift_ref > 2)
         return eng_err_set(ENG_EINVAL, "compare config: compare.uplift_ref must be 0 (on-policy mean), 1 (DR) or 2 "
                                        "(incumbent price), not %d",

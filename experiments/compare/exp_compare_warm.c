@@ -214,8 +214,8 @@ int cmp_transitions_build(cmp_ctx *c, env_transitions_cfg *tc) {
         int iters = 0;
         env_behaviour_fit_info(c->tr->behaviour, &iters, NULL);
         if (env_behaviour_kind_of(c->tr->behaviour) == ENV_BEHAV_MNL)
-            ENG_INFO("compare: behaviour model: pooled fit in %d Newton steps (%s)", iters,
-                     init ? "from last night's coefficients" : "from zero");
+            ENG_INFO("compare: behaviour model: pooled fit in %d Newton steps, %d Hessians (%s)", iters,
+                     env_behaviour_fit_hessians(c->tr->behaviour), init ? "from last night's coefficients" : "from zero");
         rc = cmp_behav_warm_save(c, c->tr->behaviour);
     }
     free(init);

@@ -36,7 +36,8 @@ static double gate_rate(const exp_gate_fit *f, double c, double k) {
     return feat_demand_rate(&f->dm, c, &ctx, k * f->slope_se / f->sfac, NULL);
 }
 
-int exp_gate_fit_product(const db_history *h, int p, double incumbent, int reward_kind, exp_gate_fit *f) {
+int exp_gate_fit_product(const db_history *h, int p, double incumbent, int reward_kind, const feat_demand_prior *prior,
+                         exp_gate_fit *f) {
     memset(f, 0, sizeof *f);
     f->slope = f->slope_se = f->base = f->sup_lo = f->sup_hi = NAN;
     f->cost = profit_kind(reward_kind) && isfinite(h->unit_cost[p]) ? h->unit_cost[p] : NAN;
@@ -54,7 +55,7 @@ int exp_gate_fit_product(const db_history *h, int p, double incumbent, int rewar
     feat_demand_rows_history(h, p, incumbent, incumbent, rows, &n, &f->now);
     double xs = 0, xx = 0; /* a slope needs the product's own price variation (not the prior) */
     for (size_t i = 0; i < n; i++) xs += rows[i].price / incumbent, xx += pow(rows[i].price / incumbent, 2);
-    int st = n >= GATE_MIN_ROWS && xx / n - pow(xs / n, 2) > 1e-8 ? feat_demand_fit(&f->dm, rows, n, incumbent, -1) : 0;
+    int st = n >= GATE_MIN_ROWS && xx / n - pow(xs / n, 2) > 1e-8 ? feat_demand_fit_prior(&f->dm, rows, n, incumbent, -1, prior) : 0;
     free(rows);
     if (st || !f->dm.ok) return st;
     f->n = f->dm.n;

@@ -89,10 +89,12 @@ typedef struct exp_gate_fit {
     double ema_now;     /* horizon: the smoothed past price before the next period (memory lambda) */
 } exp_gate_fit;
 
-/* Fit product p's demand model over its present rows of h (see the top).  *f filled; f->ok = 0
- * when too few rows (< 8), no price variation, or the fit did not converge (not an error).
- * Returns 0 or ENG_ENOMEM. */
-int exp_gate_fit_product(const db_history *h, int p, double incumbent, int reward_kind, exp_gate_fit *f);
+/* Fit product p's demand model over its present rows of h (see the top) under the price
+ * slope's prior `prior` (the night's pooled prior, feat_demand.h; NULL or n == 0: the weak
+ * N(-1, 1)).  *f filled; f->ok = 0 when too few rows (< 8), no price variation, or the fit did
+ * not converge (not an error).  Returns 0 or ENG_ENOMEM. */
+int exp_gate_fit_product(const db_history *h, int p, double incumbent, int reward_kind, const feat_demand_prior *prior,
+                         exp_gate_fit *f);
 
 /* exp_gate_fit_product, and with standing = 1 the standing-price valuation
  * (experiments/nightly/exp_gate_standing.c): the lag state is the log of an exponentially
@@ -103,9 +105,13 @@ int exp_gate_fit_product(const db_history *h, int p, double incumbent, int rewar
  * its mean rate over nights 0..H-1 of charging it, the lag state on night h at the smoothed price
  * EMA_h (EMA_0 = the history's smoothed past price before the next period, EMA_{h+1} = lambda
  * EMA_h + (1 - lambda) c): the carry-over the lag column implies over the nights, between the
- * one-step valuation (H = 1) and the standing one (H large).  The interval keeps the standing
- * slope's standard error. */
-int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kind, int standing, exp_gate_fit *f);
+ * one-step valuation (H = 1) and the standing one (H large).  slope and slope_se are those of the
+ * horizon's mean: the price coefficient plus w times the lag coefficient, w = (1/H) sum_h
+ * (1 - lambda^h) the mean share of the way the smoothed price has moved.  When the lag column
+ * did not enter or its coefficient is within 2 robust standard errors of 0 (no carry-over to
+ * value) the fit is the one-step one (f->standing = f->horizon = 0). */
+int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kind, int standing,
+                    const feat_demand_prior *prior, exp_gate_fit *f);
 
 /* Relative uplift of price c over the incumbent under fit f, at the slope b + k slope_se
  * (k = 0: the estimate; k = -z / +z: the bound of the move's direction).  NaN when f is not ok

@@ -51,9 +51,11 @@ static void standing_finish(exp_gate_fit *f, double inc) {
     f->ok = isfinite(f->slope) && isfinite(f->slope_se) && f->slope_se > 0 && f->sfac > 0 && isfinite(f->base);
 }
 
-int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kind, int standing, exp_gate_fit *f) {
-    int st = exp_gate_fit_product(h, p, incumbent, reward_kind, f);
+int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kind, int standing,
+                    const feat_demand_prior *prior, exp_gate_fit *f) {
+    int st = exp_gate_fit_product(h, p, incumbent, reward_kind, prior, f);
     if (st || !standing || !f->ok) return st;
+    const exp_gate_fit one_step = *f;
     const int T = h->n_periods;
     feat_demand_row *rows = eng_malloc((size_t)(T > 0 ? T : 1) * sizeof *rows);
     if (!rows) return ENG_ENOMEM;
@@ -64,14 +66,15 @@ int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kin
     f->lambda = 0;
     for (size_t j = 0; j < sizeof standing_lambdas / sizeof standing_lambdas[0]; j++) {
         ema_lags(h, p, incumbent, standing_lambdas[j], rows, n);
-        if ((st = feat_demand_fit(&m, rows, n, incumbent, best.logit))) break;
+        if ((st = feat_demand_fit_prior(&m, rows, n, incumbent, best.logit, prior))) break;
         if (m.ok && m.ll > best.ll) best = m, f->lambda = standing_lambdas[j];
     }
     free(rows);
     if (st) return st;
     f->dm = best;
     standing_finish(f, incumbent);
-    if (standing >= 2 && f->ok) { /* horizon: the smoothed past price before the next period */
+    if (standing >= 2 && !f->ok) *f = one_step; /* horizon: the one-step fit when this one failed */
+    else if (standing >= 2) { /* horizon: the smoothed past price before the next period */
         double ema = NAN;
         for (int t = 0; t < T; t++) {
             const size_t c = (size_t)p * T + t;
@@ -80,6 +83,21 @@ int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kin
         f->horizon = standing;
         f->ema_now = isfinite(ema) && ema > 0 ? ema : incumbent;
         f->now.lag = log(f->ema_now / incumbent);
+        /* the interval: the slope of the horizon's mean, price + w lag with w the mean share of
+           the way the smoothed price has moved over the nights, (1/H) sum_h (1 - lambda^h) */
+        const feat_demand *m = &f->dm;
+        const int K = FEAT_DEMAND_K, P = FEAT_DEMAND_PRICE, L = FEAT_DEMAND_LAG, lag = m->used >> L & 1u;
+        if (!lag || !(fabs(m->beta[L]) >= 2 * sqrt(m->rcov[L * K + L]))) { /* no carry-over to value */
+            *f = one_step;
+            return ENG_OK;
+        }
+        double w = 0, lh = 1;
+        for (int n = 0; n < standing; n++) w += 1 - lh, lh *= f->lambda;
+        w /= standing;
+        const double v = m->rcov[P * K + P] + w * w * m->rcov[L * K + L] + 2 * w * m->rcov[P * K + L];
+        f->slope = (m->beta[P] + w * m->beta[L]) * f->sfac;
+        f->slope_se = v > 0 ? sqrt(v) * f->sfac : NAN;
+        f->ok = isfinite(f->slope) && isfinite(f->slope_se) && f->slope_se > 0;
     }
     return ENG_OK;
 }

@@ -39,11 +39,11 @@ exp_nightly_cfg exp_nightly_default(void) {
     c.date = 0;
     c.window_days = 365;
     c.min_periods = 8;
-    /* the gate: the demand model's 80% bound above 0.25% of the incumbent's rate and a positive
+    /* the gate: the demand model's 70% bound above 0.25% of the incumbent's rate and a positive
      * OPE uplift, steps along each agent's direction up to the guardrails, the best estimate
      * among the eligible moves (docs/backtest.md, "Gate trade-off": chosen on the backtest's
-     * trade-off table) */
-    c.gate_level = 0.80f;
+     * trade-off table; 70% since the pooled slope prior: docs/backtest.md, "Level 70%") */
+    c.gate_level = 0.70f;
     c.gate_min_gain = 0.0025f;
     c.gate_mode = EXP_GATE_BOTH;
     c.gate_steps = 4;
@@ -356,7 +356,8 @@ static void summary_text(const exp_nightly_summary *s, char *buf, size_t n) {
 
 /* The state of one run, shared by its stages; everything owned is freed by nightly_cleanup. */
 typedef struct nightly_run {
-    const exp_nightly_cfg *cfg;
+    const exp_nightly_cfg *cfg; /* the caller's, then pcfg (with the night's pooled demand prior) */
+    exp_nightly_cfg pcfg;
     exp_nightly_summary *sum;
     PGconn *own, *conn;        /* own: opened here (closed in cleanup); conn: the one used */
     db_history *h;
@@ -750,6 +751,9 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
     sm = eng_stage_begin();
     st = nightly_agree(st, sum);            /* MPI: every rank loaded, or the run stops */
     eng_stage_end("agree", sm);
+    sm = eng_stage_begin();
+    if (!st) st = exp_nightly_pool_cfg(cfg, r.h, &r.pcfg), r.cfg = &r.pcfg; /* every rank (collective) */
+    eng_stage_end("pool", sm);
     sm = eng_stage_begin();
     if (!st) st = nightly_compare(&r);      /* under MPI: ends with every rank's products on rank 0 */
     eng_stage_end("compare", sm);

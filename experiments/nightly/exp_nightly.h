@@ -345,4 +345,15 @@ void exp_nightly_free_list(char **list, int n);
 /* The run id for a date and configuration: "<YYYY-MM-DD>-<16 hex>" into buf[64]. */
 void exp_nightly_run_id(int32_t date, const char *config_text, char buf[64]);
 
+/* The night's pooled prior on the demand models' price slope (compare.demand_pool;
+ * experiments/nightly/exp_nightly_pool.c): every product of h fitted at its incumbent under the
+ * weak N(-1, 1), its own slope estimate and standard error in dimensionless units
+ * (feat_demand_slope_e), pooled by DerSimonian-Laird into *out (n = 0: fewer than
+ * FEAT_DEMAND_POOL_MIN products, no pooling).  Under MPI collective: every rank passes its own
+ * products and gets the same prior.  Returns 0, ENG_ENOMEM or an exchange's failure (ENG_EIO). */
+int exp_nightly_pool(const db_history *h, feat_demand_prior *out);
+/* *out = *cfg with compare.demand_prior the night's pooled prior when compare.demand_pool is on
+ * (else none); logs it.  Collective under MPI as exp_nightly_pool.  0 or its failure. */
+int exp_nightly_pool_cfg(const exp_nightly_cfg *cfg, const db_history *h, exp_nightly_cfg *out);
+
 #endif

@@ -27,14 +27,15 @@ typedef struct expl_demand {
 } expl_demand;
 
 /* Fit product p's demand model at price scale inc (> 0) over its present periods into *m;
- * m->m.ok = 0 when it could not be fitted (too few rows, no sales).  0 or ENG_ENOMEM. */
-static int demand_fit(const db_history *h, int p, double inc, expl_demand *m) {
+ * m->m.ok = 0 when it could not be fitted (too few rows, no sales); prior: the night's pooled slope
+ * prior (feat_demand.h).  0 or ENG_ENOMEM. */
+static int demand_fit(const db_history *h, int p, double inc, const feat_demand_prior *prior, expl_demand *m) {
     feat_demand_row *rows = eng_malloc((size_t)(h->n_periods > 0 ? h->n_periods : 1) * sizeof *rows);
     memset(m, 0, sizeof *m);
     if (!rows) return ENG_ENOMEM;
     size_t n = 0;
     feat_demand_rows_history(h, p, inc, inc, rows, &n, &m->now);
-    if (feat_demand_fit(&m->m, rows, n, inc, -1)) {
+    if (feat_demand_fit_prior(&m->m, rows, n, inc, -1, prior)) {
         eng_err_clear();
         m->m.ok = 0;
     }
@@ -166,7 +167,7 @@ int exp_explore_candidate(const exp_nightly_cfg *cfg, const db_history *h, int p
     c->kind = EXP_EXPLORE_NONE;
     if (p < 0 || p >= h->n_products || !(isfinite(d->price) && d->price > 0)) return ENG_OK;
     expl_demand m;
-    int st = demand_fit(h, p, d->incumbent > 0 ? d->incumbent : d->price, &m);
+    int st = demand_fit(h, p, d->incumbent > 0 ? d->incumbent : d->price, &cfg->compare.demand_prior, &m);
     if (st) return st;
     c->r0 = demand_revenue(&m, d->price);
     c->kind = EXP_EXPLORE_FAILED;

@@ -22,7 +22,7 @@ int exp_explore_thompson(const exp_nightly_cfg *cfg, const db_history *h, int p,
     const double inc = d->incumbent, p0 = d->price;
     if (!(inc > 0 && p0 > 0)) return 0;
     exp_gate_fit fit;
-    if (exp_gate_fit_ex(h, p, inc, (int)cfg->compare.reward.kind, cfg->gate_standing, &fit) || !fit.ok ||
+    if (exp_gate_fit_ex(h, p, inc, (int)cfg->compare.reward.kind, cfg->gate_standing, &cfg->compare.demand_prior, &fit) || !fit.ok ||
         !(isfinite(fit.slope) && isfinite(fit.slope_se) && fit.slope_se > 0)) {
         eng_err_clear();
         return 0;

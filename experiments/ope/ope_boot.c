@@ -122,11 +122,12 @@ int ope_boot_ratio(const double *num, const double *den, int n, int E, int B, do
     if (!boot || !col) { st = ENG_ENOMEM; goto cleanup; }
     eng_rng rng;
     eng_rng_seed(&rng, seed);
+    const uint64_t lim = eng_rng_below_lim((uint64_t)n); /* eng_rng_below's draws, the limit once */
     for (int b = 0; b < B; b++) {
         memset(sn, 0, (size_t)E * sizeof *sn);
         memset(sd, 0, (size_t)E * sizeof *sd);
         for (int i = 0; i < n; i++) {
-            size_t j = (size_t)eng_rng_below(&rng, (uint64_t)n);
+            size_t j = (size_t)eng_rng_below_at(&rng, (uint64_t)n, lim);
             const double *nj = num + j * E;
             for (int e = 0; e < E; e++) sn[e] += nj[e];
             if (den) {
