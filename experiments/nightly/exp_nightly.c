@@ -390,9 +390,10 @@ static int nightly_prepare(nightly_run *r) {
     eng_date_format(cfg->date, sum->run_date);
     if (cfg->window_days < 0 || cfg->min_periods < 1 || !(cfg->gate_level > 0 && cfg->gate_level < 1) ||
         cfg->gate_mode < 0 || cfg->gate_mode >= EXP_GATE_N_MODES || cfg->gate_steps < 1 || cfg->gate_steps > 20 ||
-        !(cfg->gate_min_gain >= 0 && cfg->gate_min_gain < 1))
+        !(cfg->gate_min_gain >= 0 && cfg->gate_min_gain < 1) || cfg->gate_model_dir < 0 || cfg->gate_model_dir > 3)
         return eng_err_set(ENG_EINVAL, "nightly: window_days must be >= 0, min_periods >= 1, 0 < gate_level < 1, "
-                                       "gate_mode 0 (ope), 1 (model) or 2 (both), 1 <= gate_steps <= 20, 0 <= gate_min_gain < 1");
+                                       "gate_mode 0 (ope), 1 (model) or 2 (both), 1 <= gate_steps <= 20, 0 <= gate_min_gain < 1, "
+                                       "gate_model_dir 0..3");
     if (!(cfg->explore.share >= 0 && cfg->explore.share <= 1) || !(cfg->explore.max_step > 0 && cfg->explore.max_step < 1) ||
         !(cfg->explore.max_cost >= 0 && cfg->explore.max_cost <= 1) ||
         (cfg->explore.mode != EXP_EXPLORE_NEIGHBOUR && cfg->explore.mode != EXP_EXPLORE_THOMPSON))
