@@ -183,11 +183,55 @@ static void test_ref_dp_oracle(void **state) {
     tdb_drop(c);
 }
 
+/* On constant elasticity the revenue-maximising price of an elastic product lies at the lowest
+ * allowed price: the oracle and the held reference must stop at the engine's margin floor
+ * (cost / (1 - guard.min_margin)), not at the min bound below it - n_outside counts a rule lane's
+ * price below the floor; and the myopic oracle still wins every night. */
+static void test_margin_floor(void **state) {
+    (void)state;
+    char out[512];
+    snprintf(out, sizeof out, "%s/btloop_floor_%d", test_tmpdir(), (int)getpid());
+    exp_compare_cfg cc = exp_compare_default();
+    cc.guard.min_margin = 0.2;
+    exp_btl_cfg cfg = {.bt = exp_bt_default(), .n_nights = 3, .lanes = 0};
+    PGconn *c = tdb_create("btloopfloor");
+    cfg.bt.conn = c;
+    cfg.bt.n_products = 10;
+    cfg.bt.n_days = 30;
+    cfg.bt.n_families = 1;
+    cfg.bt.families[0] = ENV_SIM_FAMILY_CE;
+    cfg.bt.seed = 5;
+    cfg.bt.max_change_pct = 50; /* three nights reach the floor */
+    cfg.bt.traffic_scale = 10;
+    cfg.bt.out_dir = out;
+    cfg.bt.device = "cpu";
+    cfg.bt.compare = &cc;
+    cfg.explore = (exp_explore_cfg){.share = 0, .max_step = 0.05f, .max_cost = 0.01f};
+    exp_btl_result r;
+    int st = exp_backtest_loop_run(&cfg, &r);
+    if (st) fail_msg("backtest loop: %s", eng_err_msg());
+    const exp_btl_run *run = &r.runs[0];
+    int moved = 0;
+    for (int n = 0; n < cfg.n_nights; n++)
+        for (int l = 0; l < EXP_BTL_N_LANE; l++) {
+            if (!(run->lanes & (1u << l))) continue;
+            assert_int_equal(run->night[l][n].n_outside, 0);
+            if (l != EXP_BTL_HELD)
+                assert_true(run->night[EXP_BTL_ORACLE][n].exp_revenue >= run->night[l][n].exp_revenue * (1 - 1e-9));
+            moved += l == EXP_BTL_ORACLE ? run->night[l][n].n_repriced : 0;
+        }
+    assert_true(moved > 0);
+    exp_btl_result_free(&r);
+    exp_compare_cfg_free(&cc);
+    tdb_drop(c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay),
         cmocka_unit_test(test_three_nights),
         cmocka_unit_test(test_ref_dp_oracle),
+        cmocka_unit_test(test_margin_floor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

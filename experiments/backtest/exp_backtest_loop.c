@@ -89,6 +89,20 @@ static double cents(double x) { return round(x * 100) / 100; }
 static double min_price(double p0) { return round(p0 * 50) / 100; }  /* products.csv of bt_import_history */
 static double max_price(double p0) { return round(p0 * 200) / 100; }
 
+/* The guardrails' margin (guard.min_margin) of the loop's nightlies. */
+static double margin_of(const exp_btl_cfg *cfg) {
+    return cfg->bt.compare ? cfg->bt.compare->guard.min_margin : env_guard_default().min_margin;
+}
+
+/* The lowest price the engine's guardrails allow product p (env_action.h, "bounds"): its min
+ * bound and the margin floor cost / (1 - min_margin), the cost as products.csv holds it, in
+ * whole cents.  Every reference lane (held, the oracles) is held to it too: a price below it is
+ * not one the engine may charge, so it is not "the best price inside the bounds". */
+static double lo_price(const env_sim_params *p, double mm) {
+    const double fl = cents(p->unit_cost) / (1 - (mm >= 0 && mm < 1 ? mm : 0));
+    return fmax(min_price(cents(p->base_price)), ceil(fl * 100 - 1e-6) / 100);
+}
+
 static double comp_mean(const env_sim_params *p, const double *comp_now) {
     if (p->n_comp <= 0) return p->base_price;
     double s = 0;
@@ -192,7 +206,7 @@ static double dp_best_price(const env_sim_dp *dp, int t, double ref, double cbar
  * at the loop's start, read at the actual reference).  0 or ENG_EINVAL. */
 static int lane_fixed_rule(const exp_btl_cfg *cfg, lane *L, const env_sim_log *lg, int P, env_sim_dp *const *dp,
                            const double *plan, const double *standing, int n) {
-    const double mc = cfg->bt.max_change_pct / 100;
+    const double mc = cfg->bt.max_change_pct / 100, mm = margin_of(cfg);
     const int N = cfg->n_nights;
     for (int i = 0; i < P; i++) {
         const env_sim_params *p = &lg->params[i];
@@ -202,7 +216,7 @@ static int lane_fixed_rule(const exp_btl_cfg *cfg, lane *L, const env_sim_log *l
             continue;
         }
         if (L->id == EXP_BTL_HELD) { /* toward the standing optimum, at most the change limit a night */
-            double lo = ceil(fmax(min_price(p0), L->prev[i] * (1 - mc)) * 100 - 1e-6) / 100;
+            double lo = ceil(fmax(lo_price(p, mm), L->prev[i] * (1 - mc)) * 100 - 1e-6) / 100;
             double hi = floor(fmin(max_price(p0), L->prev[i] * (1 + mc)) * 100 + 1e-6) / 100;
             L->price[i] = lo > hi ? L->prev[i] : fmin(fmax(standing[i], lo), hi);
             continue;
@@ -216,7 +230,7 @@ static int lane_fixed_rule(const exp_btl_cfg *cfg, lane *L, const env_sim_log *l
             continue;
         }
         const int free_step = dp && dp[i]; /* oracle:free: only the min/max bounds */
-        double lo = fmax(min_price(p0), free_step ? 0 : L->prev[i] * (1 - mc));
+        double lo = fmax(lo_price(p, mm), free_step ? 0 : L->prev[i] * (1 - mc));
         double hi = fmin(max_price(p0), free_step ? INFINITY : L->prev[i] * (1 + mc));
         lo = ceil(lo * 100 - 1e-6) / 100, hi = floor(hi * 100 + 1e-6) / 100;
         if (lo > hi) lo = hi = L->prev[i];
@@ -346,8 +360,8 @@ static void lane_close(run_ctx *x, lane *L) {
  * limit after the rounding to cents - and the min/max bounds themselves, ascending, without
  * duplicates.  Returns the count (at most cap). */
 #define DPC_STEPS 12
-static int dpc_levels(double p0, double mc, double *lv, int cap) {
-    const double lo = min_price(p0), hi = max_price(p0), s = log1p(mc) / (DPC_STEPS + 0.5);
+static int dpc_levels(double p0, double lo, double mc, double *lv, int cap) {
+    const double hi = max_price(p0), s = log1p(mc) / (DPC_STEPS + 0.5);
     int n = 0;
     lv[n++] = lo;
     for (int j = (int)floor(log(lo / p0) / s); n < cap - 1; j++) {
@@ -380,9 +394,10 @@ static int dp_oracle_open(run_ctx *x, const env_sim_market *base, int n_nights, 
         const env_sim_params *p = &x->lg->params[i];
         double p0 = cents(p->base_price);
         env_sim_grid g;
-        int st = env_sim_grid_make(&g, ENV_SIM_MAX_LEVELS, min_price(p0) / p->base_price, max_price(p0) / p->base_price);
+        const double lo = lo_price(p, margin_of(x->cfg));
+        int st = env_sim_grid_make(&g, ENV_SIM_MAX_LEVELS, lo / p->base_price, max_price(p0) / p->base_price);
         if (!st) st = env_sim_dp_solve_from(p, &g, base[i].t, base[i].ref, n_nights, 1.0, 151, 0, &x->dp[i]);
-        int n = dpc_levels(p0, mc, lv, (int)(sizeof lv / sizeof lv[0]));
+        int n = dpc_levels(p0, lo, mc, lv, (int)(sizeof lv / sizeof lv[0]));
         env_sim_dpc *dc = NULL;
         if (!st) st = env_sim_dpc_solve(p, lv, n, mc, base[i].t, base[i].ref, n_nights, 1.0, 151, 0, &dc);
         env_sim_market m = base[i];
@@ -419,7 +434,7 @@ static int standing_open(run_ctx *x) {
         const env_sim_params *p = &x->lg->params[i];
         const double p0 = cents(p->base_price), cbar = env_sim_comp_mean_price(p);
         double bp = p0, bv = -INFINITY;
-        for (long long c = (long long)ceil(min_price(p0) * 100 - 1e-6); c <= (long long)floor(max_price(p0) * 100 + 1e-6); c++) {
+        for (long long c = (long long)ceil(lo_price(p, margin_of(x->cfg)) * 100 - 1e-6); c <= (long long)floor(max_price(p0) * 100 + 1e-6); c++) {
             double v = env_sim_rpv(p, c / 100.0, c / 100.0, cbar);
             if (v > bv) bv = v, bp = c / 100.0;
         }
@@ -472,7 +487,7 @@ static int sell_day(run_ctx *x, exp_btl_run *run, int n) {
             }
             if (!exp_btl_lane_nightly(L->id) && L->id != EXP_BTL_FREE) { /* the rule lanes' guardrails */
                 const double p0 = cents(p->base_price), mc = x->cfg->bt.max_change_pct / 100;
-                double lo = ceil(fmax(min_price(p0), L->prev[i] * (1 - mc)) * 100 - 1e-6) / 100;
+                double lo = ceil(fmax(lo_price(p, margin_of(x->cfg)), L->prev[i] * (1 - mc)) * 100 - 1e-6) / 100;
                 double hi = floor(fmin(max_price(p0), L->prev[i] * (1 + mc)) * 100 + 1e-6) / 100;
                 rec->n_outside += L->price[i] < lo - 0.005 || L->price[i] > hi + 0.005;
             }
