@@ -1,5 +1,6 @@
 /* exp_backtest_cmd.c - `rlprice backtest` (experiments/backtest/exp_backtest.h, docs/backtest.md). */
 #include "rlp_cmd.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,33 @@ static int parse_int(const char *flag, const char *v, int lo, int *out) {
     return ENG_OK;
 }
 
+/* A real number v of flag into *out, inside the interval (lo, hi) - each end included when its
+ * flag lo_in / hi_in is 1 - else ENG_EINVAL "flag: expected <expect>" and *out unchanged. */
+static int parse_real(const char *flag, const char *v, double lo, int lo_in, double hi, int hi_in, const char *expect,
+                      double *out) {
+    char *end = NULL;
+    double x = v ? strtod(v, &end) : NAN;
+    if (!v || !*v || *end || !(lo_in ? x >= lo : x > lo) || !(hi_in ? x <= hi : x < hi))
+        return eng_err_set(ENG_EINVAL, "%s: expected %s", flag, expect);
+    *out = x;
+    return ENG_OK;
+}
+
+/* The nightly's gate flags (--gate-*) into cfg: 1 with *st set when a is one of them, else 0. */
+static int parse_gate(const char *a, const char *v, exp_bt_cfg *cfg, int *st) {
+    if (!strcmp(a, "--gate-mode")) *st = parse_int(a, v, 0, &cfg->gate_mode);
+    else if (!strcmp(a, "--gate-extend")) *st = parse_int(a, v, 0, &cfg->gate_extend);
+    else if (!strcmp(a, "--gate-standing")) *st = parse_int(a, v, 0, &cfg->gate_standing);
+    else if (!strcmp(a, "--gate-model-dir")) *st = parse_int(a, v, 0, &cfg->gate_model_dir);
+    else if (!strcmp(a, "--gate-support"))
+        *st = parse_real(a, v, -INFINITY, 0, INFINITY, 0, "a share (< 0: no limit)", &cfg->gate_support_widen);
+    else if (!strcmp(a, "--gate-min-gain")) *st = parse_real(a, v, 0, 1, 1, 0, "0 <= G < 1", &cfg->gate_min_gain);
+    else if (!strcmp(a, "--gate-select")) *st = parse_real(a, v, -INFINITY, 0, 1, 0, "L < 1", &cfg->gate_select);
+    else if (!strcmp(a, "--gate-level")) *st = parse_real(a, v, 0, 0, 1, 0, "0 < L < 1", &cfg->gate_level);
+    else return 0;
+    return 1;
+}
+
 /* "dqn,linucb" / "all" / "none" into lane bits.  0 or ENG_EINVAL. */
 static int parse_alone(const char *s, unsigned *lanes) {
     *lanes = 0;
@@ -115,41 +143,13 @@ int exp_cmd_backtest(int argc, char **argv) {
             if (sscanf(v, "%lf,%lf", &cfg.misset_lo, &cfg.misset_hi) != 2 || !(cfg.misset_lo > 0) ||
                 !(cfg.misset_hi >= cfg.misset_lo))
                 st = eng_err_set(ENG_EINVAL, "--misset: expected LO,HI with 0 < LO <= HI");
-        } else if (!strcmp(a, "--max-change")) {
-            char *end = NULL;
-            cfg.max_change_pct = strtod(v, &end);
-            if (*end || !(cfg.max_change_pct > 0)) st = eng_err_set(ENG_EINVAL, "--max-change: expected a percent > 0");
-        } else if (!strcmp(a, "--traffic")) {
-            char *end = NULL;
-            cfg.traffic_scale = strtod(v, &end);
-            if (*end || !(cfg.traffic_scale > 0)) st = eng_err_set(ENG_EINVAL, "--traffic: expected a factor > 0");
-        } else if (!strcmp(a, "--promo")) {
-            char *end = NULL;
-            cfg.promo_rate = strtod(v, &end);
-            if (*end || !(cfg.promo_rate >= 0 && cfg.promo_rate < 1)) st = eng_err_set(ENG_EINVAL, "--promo: expected a share in [0, 1)");
-        } else if (!strcmp(a, "--promo-lift")) {
+        } else if (!strcmp(a, "--max-change")) st = parse_real(a, v, 0, 0, INFINITY, 0, "a percent > 0", &cfg.max_change_pct);
+        else if (!strcmp(a, "--traffic")) st = parse_real(a, v, 0, 0, INFINITY, 0, "a factor > 0", &cfg.traffic_scale);
+        else if (!strcmp(a, "--promo")) st = parse_real(a, v, 0, 1, 1, 0, "a share in [0, 1)", &cfg.promo_rate);
+        else if (!strcmp(a, "--promo-lift")) {
             if (sscanf(v, "%lf,%lf", &cfg.promo_lift_lo, &cfg.promo_lift_hi) != 2 || !(cfg.promo_lift_hi >= cfg.promo_lift_lo))
                 st = eng_err_set(ENG_EINVAL, "--promo-lift: expected LO,HI with LO <= HI");
-        } else if (!strcmp(a, "--gate-mode")) st = parse_int(a, v, 0, &cfg.gate_mode);
-        else if (!strcmp(a, "--gate-extend")) st = parse_int(a, v, 0, &cfg.gate_extend);
-        else if (!strcmp(a, "--gate-standing")) st = parse_int(a, v, 0, &cfg.gate_standing);
-        else if (!strcmp(a, "--gate-model-dir")) st = parse_int(a, v, 0, &cfg.gate_model_dir);
-        else if (!strcmp(a, "--gate-support")) {
-            char *end = NULL;
-            cfg.gate_support_widen = strtod(v, &end);
-            if (*end) st = eng_err_set(ENG_EINVAL, "--gate-support: expected a share (< 0: no limit)");
-        } else if (!strcmp(a, "--gate-min-gain")) {
-            char *end = NULL;
-            cfg.gate_min_gain = strtod(v, &end);
-            if (*end || !(cfg.gate_min_gain >= 0 && cfg.gate_min_gain < 1)) st = eng_err_set(ENG_EINVAL, "--gate-min-gain: expected 0 <= G < 1");
-        } else if (!strcmp(a, "--gate-select")) {
-            char *end = NULL;
-            cfg.gate_select = strtod(v, &end);
-            if (*end || !(cfg.gate_select < 1)) st = eng_err_set(ENG_EINVAL, "--gate-select: expected L < 1");
-        } else if (!strcmp(a, "--gate-level")) {
-            char *end = NULL;
-            cfg.gate_level = strtod(v, &end);
-            if (*end || !(cfg.gate_level > 0 && cfg.gate_level < 1)) st = eng_err_set(ENG_EINVAL, "--gate-level: expected 0 < L < 1");
+        } else if (parse_gate(a, v, &cfg, &st)) {
         } else if (!strcmp(a, "--nights")) st = parse_int(a, v, 1, &lc.n_nights);
         else if (!strcmp(a, "--alone")) st = parse_alone(v, &lc.lanes);
         else if (!strcmp(a, "--html")) html = v;
