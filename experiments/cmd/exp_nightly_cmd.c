@@ -216,6 +216,37 @@ static void pick_gpu(char *msg, size_t n) {
     snprintf(msg, n, "GPU %s of %d (local rank %d)", v, g, eng_par_local_rank());
 }
 
+/* Under MPI: each rank's GPU and the split, once; ranks other than 0 quiet unless verbose. */
+static void mpi_announce(int rank, int verbose) {
+    if (eng_par_size() <= 1) return;
+    char d[512], gpu[128];
+    pick_gpu(gpu, sizeof gpu);
+    if (gpu[0]) ENG_INFO("nightly: rank %d uses %s", rank, gpu);
+    eng_par_describe(d, sizeof d);
+    if (rank == 0) ENG_INFO("nightly: %s: products split over %d ranks (docs/mpi.md)", d, eng_par_size());
+    if (rank != 0 && !verbose) eng_log_set_level(ENG_LOG_WARN); /* one voice: rank 0's */
+}
+
+/* Run the night with progress lines on ps, print the outcome (rank 0's summary, or why it failed)
+ * and return the command's exit code (exp_nightly_exit_code).  *sum is the caller's to free. */
+static int run_and_report(exp_nightly_cfg *cfg, exp_nightly_summary *sum, prog_state *ps, int rank) {
+    ps->tty = isatty(fileno(stderr));
+    ps->quiet = eng_log_get_level() < ENG_LOG_INFO || rank != 0;
+    cfg->progress = on_progress;
+    cfg->progress_ctx = ps;
+    int st = exp_nightly_run(cfg, sum);
+    if (ps->line_open) fputc('\n', stderr);
+    if (st == ENG_EBUSY) {
+        fprintf(stderr, "rlprice: nightly not started (exit code 5): %s\n", eng_err_msg());
+    } else if (st) {
+        fprintf(stderr, "rlprice: nightly failed%s: %s\n", rank ? " (a rank other than 0)" : "", eng_err_msg());
+    } else if (rank == 0) {
+        print_summary(sum, cfg->dry_run);
+        if (sum->n_failed) fprintf(stderr, "rlprice: nightly: %d product(s) failed (exit code 4); see above\n", sum->n_failed);
+    }
+    return exp_nightly_exit_code(st, sum);
+}
+
 int exp_cmd_nightly(int argc, char **argv) {
     exp_nightly_cfg cfg = exp_nightly_default();
     exp_nightly_summary sum;
@@ -315,29 +346,8 @@ int exp_cmd_nightly(int argc, char **argv) {
         cfg.n_products = np;
         cfg.conn = conn;
     }
-    if (eng_par_size() > 1) {
-        char d[512], gpu[128];
-        pick_gpu(gpu, sizeof gpu);
-        if (gpu[0]) ENG_INFO("nightly: rank %d uses %s", rank, gpu);
-        eng_par_describe(d, sizeof d);
-        if (rank == 0) ENG_INFO("nightly: %s: products split over %d ranks (docs/mpi.md)", d, eng_par_size());
-        if (rank != 0 && !verbose) eng_log_set_level(ENG_LOG_WARN); /* one voice: rank 0's */
-    }
-    ps.tty = isatty(fileno(stderr));
-    ps.quiet = eng_log_get_level() < ENG_LOG_INFO || rank != 0;
-    cfg.progress = on_progress;
-    cfg.progress_ctx = &ps;
-    st = exp_nightly_run(&cfg, &sum);
-    if (ps.line_open) fputc('\n', stderr);
-    rc = exp_nightly_exit_code(st, &sum);
-    if (st == ENG_EBUSY) {
-        fprintf(stderr, "rlprice: nightly not started (exit code 5): %s\n", eng_err_msg());
-    } else if (st) {
-        fprintf(stderr, "rlprice: nightly failed%s: %s\n", rank ? " (a rank other than 0)" : "", eng_err_msg());
-    } else if (rank == 0) {
-        print_summary(&sum, cfg.dry_run);
-        if (sum.n_failed) fprintf(stderr, "rlprice: nightly: %d product(s) failed (exit code 4); see above\n", sum.n_failed);
-    }
+    mpi_announce(rank, verbose);
+    rc = run_and_report(&cfg, &sum, &ps, rank);
     goto done;
 bad:
     fprintf(stderr, "rlprice nightly: %s\n", eng_err_msg());
