@@ -172,7 +172,6 @@ typedef struct capture_ctx {
     int n_products;
     env_guard_cfg guard;
     exp_gate_cfg gate;  /* the nightly's gate settings (mode and level replaced per variant) */
-    int pool;           /* compare.demand_pool: the night's pooled slope prior (exp_nightly_pool) */
     int called;
 } capture_ctx;
 
@@ -217,8 +216,7 @@ static void on_decided(void *vctx, const db_history *h, const exp_results *res, 
     capture_ctx *cc = vctx;
     cc->called = 1;
     feat_demand_row *rows = malloc((size_t)(h->n_periods > 0 ? h->n_periods : 1) * sizeof *rows);
-    feat_demand_prior prior = {0}; /* the nightly's (same history, same rule: the same prior) */
-    if (cc->pool && exp_nightly_pool(h, &prior)) eng_err_clear(), memset(&prior, 0, sizeof prior);
+    const feat_demand_prior *prior = &res->demand_prior; /* the night's pooled prior, or none */
     for (int j = 0; j < res->n_products; j++) {
         const exp_product_result *pr = &res->products[j];
         int i = pr->product_id && !strncmp(pr->product_id, "SIM", 3) ? atoi(pr->product_id + 3) - 1 : -1;
@@ -237,9 +235,9 @@ static void on_decided(void *vctx, const db_history *h, const exp_results *res, 
         b->deployed = d[j].hold < 0;
         b->agent = d[j].agent;
         exp_gate_fit fit;
-        if (exp_gate_fit_product(h, pr->index, b->incumbent, cc->gate.reward_kind, &prior, &fit)) fit.ok = 0;
+        if (exp_gate_fit_product(h, pr->index, b->incumbent, cc->gate.reward_kind, prior, &fit)) fit.ok = 0;
         for (int k = 0; k < EXP_BT_N_GATE; k++) b->gate_price[k] = gate_price(cc, h, pr, &fit, k);
-        b->model = rows ? model_price(h, pr->index, b->incumbent, b->lo, b->hi, &prior, rows) : NAN;
+        b->model = rows ? model_price(h, pr->index, b->incumbent, b->lo, b->hi, prior, rows) : NAN;
         b->valid = 1;
     }
     free(rows);
@@ -275,7 +273,6 @@ static int run_nightly(const exp_bt_cfg *cfg, PGconn *c, const db_history *h, in
      * valued against is out of reach for every policy the engine prices (docs/backtest.md) */
     if (!cfg->endings) nc.compare.guard.n_endings = 0;
     cc->guard = nc.compare.guard;
-    cc->pool = nc.compare.demand_pool;
     exp_bt_gate_apply(cfg, &nc);
     cc->gate = exp_nightly_gate_cfg(&nc);
     char out[1100];

@@ -339,6 +339,7 @@ static int results_alloc(cmp_ctx *c) {
     exp_results *r = calloc(1, sizeof *r);
     if (!r) return eng_err_set(ENG_ENOMEM, "compare: out of memory");
     c->res = r;
+    r->demand_prior = c->cfg->demand_prior;
     r->n_products = h->n_products;
     r->products = calloc((size_t)h->n_products, sizeof *r->products);
     if (!r->products) return eng_err_set(ENG_ENOMEM, "compare: out of memory");

@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "feat_demand.h"
 #include "ope.h"
 
 typedef enum {
@@ -116,6 +117,10 @@ typedef struct exp_results {
      * otherwise): products eligible and explored, the probability used, the expected revenue
      * per period given up by the draws (engine's estimate) and its share of the night's. */
     int explore_on, n_explore_eligible, n_explored;
+    /* The price-slope prior the comparison's demand models ran with (compare.demand_prior: the
+     * night's pooled one; n = 0: the weak N(-1, 1)), for whoever values prices after the night
+     * with the same models (the backtest). */
+    feat_demand_prior demand_prior;
     double explore_prob, explore_cost, explore_cost_share;
     double seconds_load, seconds_features, seconds_train, seconds_ope, seconds_report, seconds_push;
 } exp_results;
