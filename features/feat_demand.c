@@ -295,14 +295,20 @@ void feat_demand_pool_prior(const feat_demand_pool *p, double tau2, feat_demand_
     out->n = (int)k;
 }
 
-void feat_demand_pool_run(const double *e, const double *se, size_t n, feat_demand_prior *out) {
+int feat_demand_pool_run(const double *e, const double *se, size_t n, int (*reduce)(eng_xsum *s, size_t ns),
+                         feat_demand_prior *out) {
     feat_demand_pool p;
+    int st;
+    memset(out, 0, sizeof *out);
     feat_demand_pool_zero(&p);
     for (size_t i = 0; i < n; i++) feat_demand_pool_add(&p, e[i], se[i], 0.0);
+    if (reduce && (st = reduce(p.s, FEAT_DEMAND_POOL_NS))) return st;
     const double t2 = feat_demand_pool_tau2(&p);
     feat_demand_pool_zero(&p);
     for (size_t i = 0; i < n; i++) feat_demand_pool_add(&p, e[i], se[i], t2);
+    if (reduce && (st = reduce(p.s, FEAT_DEMAND_POOL_NS))) return st;
     feat_demand_pool_prior(&p, t2, out);
+    return 0;
 }
 
 /* Mean competitor price of cell c (NaN without one). */

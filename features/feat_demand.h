@@ -113,9 +113,12 @@ double feat_demand_pool_tau2(const feat_demand_pool *p);
 /* The prior from sums added with weights at tau2: mean = sum w e / sum w, sd = sqrt(tau2),
  * n = products; n = 0 (no pooling) with fewer than FEAT_DEMAND_POOL_MIN products. */
 void feat_demand_pool_prior(const feat_demand_pool *p, double tau2, feat_demand_prior *out);
-/* Both passes over n products' (e, se) in one process (pairs with a non-finite value or
- * se <= 0 are skipped). */
-void feat_demand_pool_run(const double *e, const double *se, size_t n, feat_demand_prior *out);
+/* Both passes over n products' (e, se) (pairs with a non-finite value or se <= 0 are skipped).
+ * reduce (may be NULL: one process) adds the sums of every part of a split run after each pass,
+ * e.g. eng_par_allreduce_xsum over MPI ranks, each rank passing its own products.  Returns 0 or
+ * reduce's failure (then *out is the empty prior). */
+int feat_demand_pool_run(const double *e, const double *se, size_t n, int (*reduce)(eng_xsum *s, size_t ns),
+                         feat_demand_prior *out);
 
 /* Expected rate at `price` for a normal period in context ctx (NULL: the rows' means): revenue
  * per visitor (price x conversion) with traffic, revenue per period without.  dslope shifts the

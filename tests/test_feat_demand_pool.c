@@ -61,7 +61,7 @@ static void test_pool_recovers_and_shrinks(void **state) {
     double mse = 0, me = 0;
     for (int i = 0; i < P; i++) mse += x.se[i] * x.se[i] / P, me += true_b1(&x, i) * x.weak[i].xc / P;
     feat_demand_prior pr;
-    feat_demand_pool_run(x.e, x.se, P, &pr);
+    feat_demand_pool_run(x.e, x.se, P, NULL, &pr);
     print_message("pool: n %d, mean %.3f (truth %.3f), sd %.3f (truth 0.3), mean se %.3f\n", pr.n, pr.mean, me, pr.sd,
                   sqrt(mse));
     assert_int_equal(pr.n, P);
@@ -88,7 +88,7 @@ static void test_heterogeneous_little_shrinkage(void **state) {
     static pop x;
     make_pop(&x, 1, 12);
     feat_demand_prior pr;
-    feat_demand_pool_run(x.e, x.se, P, &pr);
+    feat_demand_pool_run(x.e, x.se, P, NULL, &pr);
     double shift = 0, se = 0;
     for (int i = 0; i < P; i++) {
         feat_demand m;
@@ -109,16 +109,16 @@ static void test_min_products_and_shards(void **state) {
     static pop x;
     make_pop(&x, 0, 13);
     feat_demand_prior pr;
-    feat_demand_pool_run(x.e, x.se, FEAT_DEMAND_POOL_MIN - 1, &pr);
+    feat_demand_pool_run(x.e, x.se, FEAT_DEMAND_POOL_MIN - 1, NULL, &pr);
     assert_int_equal(pr.n, 0);
     feat_demand m;
     assert_int_equal(feat_demand_fit_prior(&m, x.rows[0], T, x.fit_ref[0], 1, &pr), 0);
     assert_true(m.beta[FEAT_DEMAND_PRICE] == x.weak[0].beta[FEAT_DEMAND_PRICE]);
-    feat_demand_pool_run(x.e, x.se, FEAT_DEMAND_POOL_MIN, &pr);
+    feat_demand_pool_run(x.e, x.se, FEAT_DEMAND_POOL_MIN, NULL, &pr);
     assert_int_equal(pr.n, FEAT_DEMAND_POOL_MIN);
     /* two shards (in a different order) */
     feat_demand_prior one;
-    feat_demand_pool_run(x.e, x.se, P, &one);
+    feat_demand_pool_run(x.e, x.se, P, NULL, &one);
     feat_demand_pool a, b;
     double tau2 = 0;
     for (int pass = 0; pass < 2; pass++) {
@@ -133,7 +133,7 @@ static void test_min_products_and_shards(void **state) {
     /* the floor: identical slopes give sd = FEAT_DEMAND_POOL_TAU_FLOOR */
     double e[30], s[30];
     for (int i = 0; i < 30; i++) e[i] = -1.5, s[i] = 0.2;
-    feat_demand_pool_run(e, s, 30, &pr);
+    feat_demand_pool_run(e, s, 30, NULL, &pr);
     assert_true(pr.n == 30 && fabs(pr.mean + 1.5) < 1e-12 && fabs(pr.sd - FEAT_DEMAND_POOL_TAU_FLOOR) < 1e-12);
 }
 

@@ -21,7 +21,6 @@ int exp_nightly_pool(const db_history *h, feat_demand_prior *out) {
     const int n = h ? h->n_products : 0;
     double *e = eng_malloc((size_t)(n > 0 ? n : 1) * sizeof *e), *se = eng_malloc((size_t)(n > 0 ? n : 1) * sizeof *se);
     int st = ENG_OK, k = 0;
-    feat_demand_pool pool;
     memset(out, 0, sizeof *out);
     for (int p = 0; e && se && p < n; p++) { /* a product that cannot be fitted is left out */
         exp_gate_fit f;
@@ -33,16 +32,8 @@ int exp_nightly_pool(const db_history *h, feat_demand_prior *out) {
         if (f.dm.ok && !feat_demand_slope_e(&f.dm, &e[k], &se[k])) k++;
     }
     /* under MPI every rank takes both exchanges, whatever its own products gave */
-    feat_demand_pool_zero(&pool);
-    for (int i = 0; i < k; i++) feat_demand_pool_add(&pool, e[i], se[i], 0.0);
-    if ((st = eng_par_allreduce_xsum(pool.s, FEAT_DEMAND_POOL_NS))) goto cleanup;
-    const double tau2 = feat_demand_pool_tau2(&pool);
-    feat_demand_pool_zero(&pool);
-    for (int i = 0; i < k; i++) feat_demand_pool_add(&pool, e[i], se[i], tau2);
-    if ((st = eng_par_allreduce_xsum(pool.s, FEAT_DEMAND_POOL_NS))) goto cleanup;
-    feat_demand_pool_prior(&pool, tau2, out);
-    if (!e || !se) st = eng_err_set(ENG_ENOMEM, "nightly: out of memory (demand pool)");
-cleanup:
+    st = feat_demand_pool_run(e, se, (size_t)k, eng_par_allreduce_xsum, out);
+    if (!st && (!e || !se)) st = eng_err_set(ENG_ENOMEM, "nightly: out of memory (demand pool)");
     free(e);
     free(se);
     return st;
