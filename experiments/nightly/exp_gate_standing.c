@@ -20,17 +20,20 @@
 static const double standing_lambdas[] = {0.5, 0.7, 0.85}; /* besides 0 (the one-step fit) */
 
 /* Overwrite the lag of product p's rows (built by feat_demand_rows_history at price scale ref,
- * in the same order) with log(EMA_lambda of the prices before the period / ref). */
-static void ema_lags(const db_history *h, int p, double ref, double lambda, feat_demand_row *rows, size_t n) {
+ * in the same order; n may be 0) with log(EMA_lambda of the prices before the period / ref).
+ * Returns the EMA after the last period: the smoothed past price before the next one (NaN with
+ * no price). */
+static double ema_lags(const db_history *h, int p, double ref, double lambda, feat_demand_row *rows, size_t n) {
     const int T = h->n_periods;
     double ema = NAN;
     size_t k = 0;
-    for (int t = 0; t < T && k < n; t++) {
+    for (int t = 0; t < T; t++) {
         const size_t c = (size_t)p * T + t;
         const int row = h->present[c] && h->price[c] > 0 && isfinite(h->units[c]) && h->units[c] >= 0;
-        if (row) rows[k++].lag = isfinite(ema) ? log(ema / ref) : NAN;
+        if (row && k < n) rows[k++].lag = isfinite(ema) ? log(ema / ref) : NAN;
         if (h->present[c] && h->price[c] > 0) ema = isfinite(ema) ? lambda * ema + (1 - lambda) * h->price[c] : h->price[c];
     }
+    return ema;
 }
 
 /* Slope, standard error, base and context of f for the standing valuation at incumbent inc. */
@@ -64,10 +67,11 @@ int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kin
     feat_demand_rows_history(h, p, incumbent, incumbent, rows, &n, &now);
     feat_demand best = f->dm, m;
     f->lambda = 0;
+    double ema_end = ema_lags(h, p, incumbent, 0.0, NULL, 0); /* lambda 0: the last price */
     for (size_t j = 0; j < sizeof standing_lambdas / sizeof standing_lambdas[0]; j++) {
-        ema_lags(h, p, incumbent, standing_lambdas[j], rows, n);
+        const double e = ema_lags(h, p, incumbent, standing_lambdas[j], rows, n);
         if ((st = feat_demand_fit_prior(&m, rows, n, incumbent, best.logit, prior))) break;
-        if (m.ok && m.ll > best.ll) best = m, f->lambda = standing_lambdas[j];
+        if (m.ok && m.ll > best.ll) best = m, f->lambda = standing_lambdas[j], ema_end = e;
     }
     free(rows);
     if (st) return st;
@@ -75,13 +79,8 @@ int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kin
     standing_finish(f, incumbent);
     if (standing >= 2 && !f->ok) *f = one_step; /* horizon: the one-step fit when this one failed */
     else if (standing >= 2) { /* horizon: the smoothed past price before the next period */
-        double ema = NAN;
-        for (int t = 0; t < T; t++) {
-            const size_t c = (size_t)p * T + t;
-            if (h->present[c] && h->price[c] > 0) ema = isfinite(ema) ? f->lambda * ema + (1 - f->lambda) * h->price[c] : h->price[c];
-        }
         f->horizon = standing;
-        f->ema_now = isfinite(ema) && ema > 0 ? ema : incumbent;
+        f->ema_now = isfinite(ema_end) && ema_end > 0 ? ema_end : incumbent;
         f->now.lag = log(f->ema_now / incumbent);
         /* the interval: the slope of the horizon's mean, price + w lag with w the mean share of
            the way the smoothed price has moved over the nights, (1/H) sum_h (1 - lambda^h) */
