@@ -103,6 +103,16 @@ static double lo_price(const env_sim_params *p, double mm) {
     return fmax(min_price(cents(p->base_price)), ceil(fl * 100 - 1e-6) / 100);
 }
 
+/* The whole-cent interval [*lo, *hi] a rule lane may price product p in tonight: its min/max
+ * bounds, the margin floor (lo_price) and the change limit around the price in force prev;
+ * free_step: without the change limit (oracle:free).  Empty when *lo > *hi. */
+static void rule_interval(const exp_btl_cfg *cfg, const env_sim_params *p, double prev, int free_step, double *lo,
+                          double *hi) {
+    const double mc = cfg->bt.max_change_pct / 100;
+    *lo = ceil(fmax(lo_price(p, margin_of(cfg)), free_step ? 0 : prev * (1 - mc)) * 100 - 1e-6) / 100;
+    *hi = floor(fmin(max_price(cents(p->base_price)), free_step ? INFINITY : prev * (1 + mc)) * 100 + 1e-6) / 100;
+}
+
 static double comp_mean(const env_sim_params *p, const double *comp_now) {
     if (p->n_comp <= 0) return p->base_price;
     double s = 0;
@@ -206,7 +216,6 @@ static double dp_best_price(const env_sim_dp *dp, int t, double ref, double cbar
  * at the loop's start, read at the actual reference).  0 or ENG_EINVAL. */
 static int lane_fixed_rule(const exp_btl_cfg *cfg, lane *L, const env_sim_log *lg, int P, env_sim_dp *const *dp,
                            const double *plan, const double *standing, int n) {
-    const double mc = cfg->bt.max_change_pct / 100, mm = margin_of(cfg);
     const int N = cfg->n_nights;
     for (int i = 0; i < P; i++) {
         const env_sim_params *p = &lg->params[i];
@@ -215,9 +224,9 @@ static int lane_fixed_rule(const exp_btl_cfg *cfg, lane *L, const env_sim_log *l
             L->price[i] = p0;
             continue;
         }
+        double lo, hi;
         if (L->id == EXP_BTL_HELD) { /* toward the standing optimum, at most the change limit a night */
-            double lo = ceil(fmax(lo_price(p, mm), L->prev[i] * (1 - mc)) * 100 - 1e-6) / 100;
-            double hi = floor(fmin(max_price(p0), L->prev[i] * (1 + mc)) * 100 + 1e-6) / 100;
+            rule_interval(cfg, p, L->prev[i], 0, &lo, &hi);
             L->price[i] = lo > hi ? L->prev[i] : fmin(fmax(standing[i], lo), hi);
             continue;
         }
@@ -230,9 +239,7 @@ static int lane_fixed_rule(const exp_btl_cfg *cfg, lane *L, const env_sim_log *l
             continue;
         }
         const int free_step = dp && dp[i]; /* oracle:free: only the min/max bounds */
-        double lo = fmax(lo_price(p, mm), free_step ? 0 : L->prev[i] * (1 - mc));
-        double hi = fmin(max_price(p0), free_step ? INFINITY : L->prev[i] * (1 + mc));
-        lo = ceil(lo * 100 - 1e-6) / 100, hi = floor(hi * 100 + 1e-6) / 100;
+        rule_interval(cfg, p, L->prev[i], free_step, &lo, &hi);
         if (lo > hi) lo = hi = L->prev[i];
         double bp, bv;
         if (free_step) bp = dp_best_price(dp[i], n, L->m[i].ref, comp_mean(p, L->m[i].comp_now), lo, hi);
@@ -486,9 +493,8 @@ static int sell_day(run_ctx *x, exp_btl_run *run, int n) {
                     rec->explore_cost += ev * (env_sim_rpv(p, dp, m->ref, cbar) - env_sim_rpv(p, L->price[i], m->ref, cbar));
             }
             if (!exp_btl_lane_nightly(L->id) && L->id != EXP_BTL_FREE) { /* the rule lanes' guardrails */
-                const double p0 = cents(p->base_price), mc = x->cfg->bt.max_change_pct / 100;
-                double lo = ceil(fmax(lo_price(p, margin_of(x->cfg)), L->prev[i] * (1 - mc)) * 100 - 1e-6) / 100;
-                double hi = floor(fmin(max_price(p0), L->prev[i] * (1 + mc)) * 100 + 1e-6) / 100;
+                double lo, hi;
+                rule_interval(x->cfg, p, L->prev[i], 0, &lo, &hi);
                 rec->n_outside += L->price[i] < lo - 0.005 || L->price[i] > hi + 0.005;
             }
             memcpy(x->comp + (size_t)i * ENV_SIM_MAX_COMP, m->comp_now, sizeof m->comp_now);
