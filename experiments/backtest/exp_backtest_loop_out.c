@@ -152,14 +152,16 @@ static void print_run(FILE *f, const exp_btl_run *r) {
             100 * tc.max_ratio, mism);
 }
 
-/* mean [min, max] of the captured share of lane l over the runs of family fam (-1: all). */
-static int cap_stats(const exp_btl_result *r, int fam, int l, double *mean, double *mn, double *mx) {
+/* mean [min, max] of lane l's captured share by yardstick cap (exp_btl_captured, _held, _free)
+ * over the runs of family fam (-1: all) where it is finite; returns their count. */
+static int cap_stats(const exp_btl_result *r, int fam, int l, double (*cap)(const exp_btl_run *, exp_btl_lane),
+                     double *mean, double *mn, double *mx) {
     int k = 0;
     double s = 0;
     *mn = INFINITY, *mx = -INFINITY;
     for (int i = 0; i < r->n_runs; i++) {
         if (fam >= 0 && r->runs[i].family != (env_sim_family)fam) continue;
-        double c = exp_btl_captured(&r->runs[i], (exp_btl_lane)l);
+        double c = cap(&r->runs[i], (exp_btl_lane)l);
         if (!isfinite(c)) continue;
         s += c, k++;
         *mn = fmin(*mn, c), *mx = fmax(*mx, c);
@@ -184,7 +186,7 @@ void exp_backtest_loop_print(FILE *f, const exp_btl_cfg *cfg, const exp_btl_resu
         fprintf(f, "  %-13s", exp_btl_lane_name((exp_btl_lane)l));
         for (int fam = 1; fam <= ENV_SIM_FAMILY_COUNT; fam++) {
             double m, lo, hi;
-            int k = cap_stats(r, fam == ENV_SIM_FAMILY_COUNT ? -1 : fam, l, &m, &lo, &hi);
+            int k = cap_stats(r, fam == ENV_SIM_FAMILY_COUNT ? -1 : fam, l, exp_btl_captured, &m, &lo, &hi);
             char b[64] = "-";
             if (k) snprintf(b, sizeof b, "%.1f%% [%.1f, %.1f]", 100 * m, 100 * lo, 100 * hi);
             fprintf(f, " %24s", b);
@@ -194,28 +196,17 @@ void exp_backtest_loop_print(FILE *f, const exp_btl_cfg *cfg, const exp_btl_resu
     /* goals */
     double m, lo, hi, ws = 0, wmax = -INFINITY;
     int nw = 0;
-    cap_stats(r, -1, EXP_BTL_ENGINE, &m, &lo, &hi);
+    cap_stats(r, -1, EXP_BTL_ENGINE, exp_btl_captured, &m, &lo, &hi);
     fprintf(f, "\ngoals (issue 13):\n  engine captures >= 70%% of the oracle's gain over manual pricing: %.1f%% on "
                "average, %.1f%% in the worst run: %s\n",
             100 * m, 100 * lo, isfinite(lo) && lo >= 0.70 ? "met" : "NOT MET");
-    int nh = 0;
-    double hs = 0, hmin = INFINITY, hmax = -INFINITY;
-    for (int i = 0; i < r->n_runs; i++) {
-        double c = exp_btl_captured_held(&r->runs[i], EXP_BTL_ENGINE);
-        if (isfinite(c)) hs += c, nh++, hmin = fmin(hmin, c), hmax = fmax(hmax, c);
-    }
-    if (nh)
+    double bm, blo, bhi;
+    if (cap_stats(r, -1, EXP_BTL_ENGINE, exp_btl_captured_held, &bm, &blo, &bhi))
         fprintf(f, "  beside it (not the goal): the engine's share of the held reference's gain (standing optimum within the "
-                   "change limit): %.1f%% [%.1f, %.1f]\n", 100 * hs / nh, 100 * hmin, 100 * hmax);
-    int nf = 0;
-    double fs = 0, fmn = INFINITY, fmx = -INFINITY;
-    for (int i = 0; i < r->n_runs; i++) {
-        double c = exp_btl_captured_free(&r->runs[i], EXP_BTL_ENGINE);
-        if (isfinite(c)) fs += c, nf++, fmn = fmin(fmn, c), fmx = fmax(fmx, c);
-    }
-    if (nf)
+                   "change limit): %.1f%% [%.1f, %.1f]\n", 100 * bm, 100 * blo, 100 * bhi);
+    if (cap_stats(r, -1, EXP_BTL_ENGINE, exp_btl_captured_free, &bm, &blo, &bhi))
         fprintf(f, "  beside it on ref (not the goal): the engine's share of the gain of the DP free of the change limit "
-                   "(oracle:free, the yardstick before q13dp): %.1f%% [%.1f, %.1f]\n", 100 * fs / nf, 100 * fmn, 100 * fmx);
+                   "(oracle:free, the yardstick before q13dp): %.1f%% [%.1f, %.1f]\n", 100 * bm, 100 * blo, 100 * bhi);
     double xs = -INFINITY;
     for (int i = 0; i < r->n_runs; i++) xs = fmax(xs, exp_btl_explore_share(&r->runs[i]));
     if (cfg->explore.share > 0)
