@@ -62,24 +62,39 @@ static int solve3(double A[3][3], double b[3], double x[3]) {
 }
 
 
-/* Competitors' mean price and the previous price of a transition, as the demand model's comp =
- * log(competitors' mean / ref) (from the next state raw2: the priced period's price over its
- * ratio to the competitors) and lag = log(previous price / ref) (state raw); left as they are
- * when unknown. */
-static void agent_ctx(const float *raw, const float *raw2, double ref, double *comp, double *lag) {
+/* The smoothed past price of a raw state: lam = 0 the incumbent (the previous period's price),
+ * else an exponential smoothing of memory lam of the past prices built from the incumbent and
+ * the 3- and 12-period moving averages, a p1 + b ma3 + c ma12 with the weights that give each
+ * bucket of past periods (the last one, the two before, the nine before those and all older)
+ * the smoothing's weight: a + b/3 + c/12 = 1 - lam, 2 (b/3 + c/12) = lam - lam^3, 9 c/12 =
+ * lam^3 (a + b + c = 1; all >= 0 for lam <= 0.9).  A carried state (feat_agent_state_carry)
+ * moves it by (1 - lam)(price - logged), as the smoothing would.  NaN when unknown. */
+static double smoothed_past(const float *raw, double lam) {
+    if (!raw || raw[FEAT_PRICE_MISSING] > 0.5 || !(raw[FEAT_PRICE_CUR] > 0)) return NAN;
+    if (!(lam > 0) || !(raw[FEAT_PRICE_MA3] > 0) || !(raw[FEAT_PRICE_MA12] > 0)) return raw[FEAT_PRICE_CUR];
+    const double l3 = lam * lam * lam, c = 4.0 * l3 / 3.0, b = 1.5 * (lam - l3) - l3 / 3.0, a = 1.0 - lam - b / 3.0 - c / 12.0;
+    return a * raw[FEAT_PRICE_CUR] + b * raw[FEAT_PRICE_MA3] + c * raw[FEAT_PRICE_MA12];
+}
+
+/* Competitors' mean price and the smoothed past price of a transition, as the demand model's
+ * comp = log(competitors' mean / ref) (from the next state raw2: the priced period's price over
+ * its ratio to the competitors) and lag = log(smoothed past price of memory lam / ref) (state
+ * raw; lam = 0: the previous price); left as they are when unknown. */
+static void agent_ctx(const float *raw, const float *raw2, double ref, double lam, double *comp, double *lag) {
     if (raw2 && !(raw2[FEAT_COMP_MISSING] > 0.5) && raw2[FEAT_COMP_REL_MEAN] > 0 && raw2[FEAT_PRICE_CUR] > 0)
         *comp = log(raw2[FEAT_PRICE_CUR] / raw2[FEAT_COMP_REL_MEAN] / ref);
-    if (raw && !(raw[FEAT_PRICE_MISSING] > 0.5) && raw[FEAT_PRICE_CUR] > 0) *lag = log(raw[FEAT_PRICE_CUR] / ref);
+    const double sp = smoothed_past(raw, lam);
+    if (sp > 0) *lag = log(sp / ref);
 }
 
 /* The demand-model row of one training transition: the priced period's outcome (next state
  * raw2: units_1, traffic_1, the price and competitors' prices it reports, its promotion flag),
- * the previous price (state raw). */
-static feat_demand_row agent_row(const float *raw, const float *raw2, double price, double ref) {
+ * the smoothed past price of memory lam (state raw). */
+static feat_demand_row agent_row(const float *raw, const float *raw2, double price, double ref, double lam) {
     feat_demand_row r;
     r.price = price, r.units = fmax(raw2[FEAT_UNITS_1], 0), r.traffic = raw2[FEAT_TRAFFIC_1];
     r.comp = NAN, r.lag = NAN;
-    agent_ctx(raw, raw2, ref, &r.comp, &r.lag);
+    agent_ctx(raw, raw2, ref, lam, &r.comp, &r.lag);
     r.promo = raw2[FEAT_PROMO_PREV];
     return r;
 }
@@ -94,15 +109,24 @@ static void model_descriptors(feat_agent_prod *pp) {
 /* The demand model of the product (feat_demand.h: conversion per visitor with traffic, units per
  * period without; the price form with the higher likelihood) and its descriptors: pp->dlo / dhi
  * = relative revenue per visitor (per period) 10% below and above the mean logged price.
+ * memory 1: the lag column's memory pp->lam is chosen among 0 (the previous price) and
+ * agent_lams by the likelihood (as the gate's standing fit, exp_gate_standing.c); 0: lam 0.
  * Returns 0 or ENG_ENOMEM. */
 static int demand_fit(feat_agent_prod *pp, const float *s, const float *s2, const float *price, size_t n, double ref,
-                      double ub, const feat_demand_prior *prior) {
+                      double ub, const feat_demand_prior *prior, int memory) {
+    static const double agent_lams[] = {0.0, 0.5, 0.7, 0.85};
     double sv = 0;
     for (size_t i = 0; i < n; i++) sv += fmax(s2[i * FEAT_N + FEAT_TRAFFIC_1], 0);
     feat_demand_row *rows = eng_malloc((n ? n : 1) * sizeof *rows);
     if (!rows) return ENG_ENOMEM;
-    for (size_t i = 0; i < n; i++) rows[i] = agent_row(s + i * FEAT_N, s2 + i * FEAT_N, price[i], ref);
-    int st = feat_demand_fit_prior(&pp->dm, rows, n, ref, sv > 0, prior);
+    int st = ENG_OK;
+    const int nl = memory ? (int)(sizeof agent_lams / sizeof agent_lams[0]) : 1;
+    for (int j = 0; j < nl && !st; j++) {
+        feat_demand m;
+        for (size_t i = 0; i < n; i++) rows[i] = agent_row(s + i * FEAT_N, s2 + i * FEAT_N, price[i], ref, agent_lams[j]);
+        st = feat_demand_fit_prior(&m, rows, n, ref, sv > 0, prior);
+        if (!st && m.ok && (!pp->dm.ok || m.ll > pp->dm.ll)) pp->dm = m, pp->lam = agent_lams[j];
+    }
     free(rows);
     if (st || !pp->dm.ok) return st;
     pp->mok = 1, pp->mlogit = pp->dm.logit;
@@ -113,6 +137,11 @@ static int demand_fit(feat_agent_prod *pp, const float *s, const float *s2, cons
 
 int feat_agent_prod_fit(feat_agent_prod *pp, const float *s, const float *s2, const float *price, size_t n,
                         double ref, double ridge, const feat_demand_prior *prior) {
+    return feat_agent_prod_fit_ex(pp, s, s2, price, n, ref, ridge, prior, 0);
+}
+
+int feat_agent_prod_fit_ex(feat_agent_prod *pp, const float *s, const float *s2, const float *price, size_t n,
+                           double ref, double ridge, const feat_demand_prior *prior, int memory) {
     if (!pp || (n && (!s || !s2 || !price)) || !(ref > 0) || !(ridge >= 0))
         return eng_err_set(ENG_EINVAL, "feat_agent_prod_fit: bad argument");
     memset(pp, 0, sizeof *pp);
@@ -152,7 +181,7 @@ int feat_agent_prod_fit(feat_agent_prod *pp, const float *s, const float *s2, co
         pp->slope = beta[1] * 0.1; /* relative rate change per 10% price move */
         pp->curv = beta[2] * 0.01;
     }
-    return demand_fit(pp, s, s2, price, n, ref, ub, prior);
+    return demand_fit(pp, s, s2, price, n, ref, ub, prior, memory);
 }
 
 double feat_agent_model_rate(const feat_agent_prod *pp, double price, double *se) {
@@ -161,7 +190,7 @@ double feat_agent_model_rate(const feat_agent_prod *pp, double price, double *se
 
 feat_demand_ctx feat_agent_model_ctx(const feat_agent_prod *pp, const float *raw, const float *raw2) {
     feat_demand_ctx ctx = {NAN, NAN};
-    if (pp && pp->ref > 0) agent_ctx(raw, raw2, pp->ref, &ctx.comp, &ctx.lag);
+    if (pp && pp->ref > 0) agent_ctx(raw, raw2, pp->ref, pp->lam, &ctx.comp, &ctx.lag);
     return ctx;
 }
 
@@ -198,4 +227,31 @@ void feat_agent_state(const float *raw, const feat_agent_prod *pp, float *out) {
     out[21] = clipf(pp->curv * 10.0);
     out[22] = clipf(pp->dlo * 10.0);
     out[23] = clipf(pp->dhi * 10.0);
+}
+
+/* A log-price feature (10 log(x / ref)) moved to the price x + dx (x > 0), clipped. */
+static float carry_ma(float f, double ref, double dx) {
+    const double x = ref * exp((double)f / 10.0) + dx;
+    return x > 0 ? clipf(log(x / ref) * 10.0) : f;
+}
+
+void feat_agent_state_carry(const float *next, const feat_agent_prod *pp, double logged, double price, double rate,
+                            float *out) {
+    if (out != next) memcpy(out, next, FEAT_AGENT_N * sizeof *out);
+    if (!(logged > 0) || !(price > 0) || !isfinite(logged) || !isfinite(price)) return;
+    const double ref = pp->ref > 0 ? pp->ref : 1.0, dx = price - logged, dl = log(price / logged) * 10.0;
+    out[0] = clipf(log(price / ref) * 10.0);
+    out[1] = carry_ma(next[1], ref, dx / 3.0);
+    out[2] = carry_ma(next[2], ref, dx / 12.0);
+    out[10] = clipf(next[10] + dl);
+    out[11] = clipf(next[11] + dl);
+    if (!isfinite(rate)) return;
+    const double mr = pp->rate > 0 ? pp->rate : 1.0, r0 = ((double)next[8] + 1.0) * mr;
+    const double traffic = expm1((double)next[6] + pp->lv1);
+    const double u0 = expm1((double)next[4] + pp->lu1), u7 = expm1((double)next[5] + pp->lu7);
+    const double units = fmax(pp->mlogit ? rate * fmax(traffic, 0) / price : rate / price, 0);
+    out[4] = clipf(log1p(units) - pp->lu1);
+    out[5] = clipf(log1p(fmax(u7 + (units - u0) / 7.0, 0)) - pp->lu7);
+    out[8] = clipf(rate / mr - 1.0);
+    out[9] = clipf(next[9] + (rate - r0) / (7.0 * mr));
 }

@@ -49,6 +49,8 @@ typedef struct feat_agent_prod {
     feat_demand dm;
     double mcen;           /* the mean logged price (descriptors' centre) */
     int mlogit, mok;
+    double lam;            /* memory of the model's lag column: 0 the previous price, else the
+                              smoothed past price (feat_agent_prod_fit_ex, memory 1) */
     long n;                /* training rows used */
 } feat_agent_prod;
 
@@ -62,8 +64,30 @@ typedef struct feat_agent_prod {
 int feat_agent_prod_fit(feat_agent_prod *pp, const float *s, const float *s2, const float *price, size_t n,
                         double ref, double ridge, const feat_demand_prior *prior);
 
+/* feat_agent_prod_fit with the demand model's lag column of a memory: memory 0 the previous
+ * price (feat_agent_prod_fit); 1 the memory lam in {0, 0.5, 0.7, 0.85} with the highest
+ * likelihood, the lag being the log of an exponential smoothing of the past prices built from
+ * the incumbent and its 3- and 12-period moving averages (a reference price customers anchor
+ * on; pp->lam).  Returns 0 or ENG_EINVAL / ENG_ENOMEM. */
+int feat_agent_prod_fit_ex(feat_agent_prod *pp, const float *s, const float *s2, const float *price, size_t n,
+                           double ref, double ridge, const feat_demand_prior *prior, int memory);
+
 /* Agent state out [FEAT_AGENT_N] of one raw feat state raw [FEAT_N]. */
 void feat_agent_state(const float *raw, const feat_agent_prod *pp, float *out);
+
+/* The agent state of the next period had the priced period been charged `price` instead of the
+ * logged price `logged` (the carry-over of a model-based transition; docs/compare.md, "Learning
+ * from a model"): next [FEAT_AGENT_N] is the logged next state (feat_agent_state of the priced
+ * period's successor), rate the rate the model gives `price` (revenue per visitor with traffic,
+ * per period without; NaN: the rate features are left as logged).  In out [FEAT_AGENT_N] (may
+ * equal next): the incumbent price feature is `price`, the 3- and 12-period moving averages move
+ * by (price - logged) / 3 and / 12, the competitor ratios by price / logged, the last period's
+ * rate is `rate` (the 7-period one moves by a seventh of the change), the units sold follow
+ * (rate x traffic / price with traffic, rate / price without); the rest is copied.  price ==
+ * logged and rate == the logged rate give next back (up to rounding).  No allocation; bad
+ * prices (<= 0 or NaN) copy next unchanged. */
+void feat_agent_state_carry(const float *next, const feat_agent_prod *pp, double logged, double price, double rate,
+                            float *out);
 
 /* The fitted demand model's expected rate at `price` (> 0): revenue per visitor
  * (price x conversion) with traffic, revenue per period without; *se (may be NULL) gets the
@@ -73,8 +97,8 @@ void feat_agent_state(const float *raw, const feat_agent_prod *pp, float *out);
 double feat_agent_model_rate(const feat_agent_prod *pp, double price, double *se);
 
 /* The demand model's context of one transition: the competitors' prices of the priced period
- * (next raw state raw2) and the previous price (raw state raw); NULL or unknown -> NaN (the
- * rows' means). */
+ * (next raw state raw2) and the previous price (raw state raw; the smoothed past price of memory
+ * pp->lam when that is > 0); NULL or unknown -> NaN (the rows' means). */
 feat_demand_ctx feat_agent_model_ctx(const feat_agent_prod *pp, const float *raw, const float *raw2);
 
 /* feat_agent_model_rate for a normal (non-promotion) period in context ctx (NULL: the rows'

@@ -300,6 +300,100 @@ static void test_demand_model(void **st) {
     assert_true(!pp.mok && isnan(feat_agent_model_rate(&pp, ref, NULL)));
 }
 
+/* A model-based transition's next state carrying its price (feat_agent_state_carry): the state
+ * of the next period built from the raw state the shop would have seen had it charged `price`
+ * (incumbent, moving averages, competitor ratios, units and revenue at the model's rate) is the
+ * logged next state carried to that price; at the logged price and rate it is the logged state. */
+static void test_agent_state_carry(void **st) {
+    (void)st;
+    enum { N = 120 };
+    static float s1[N * FEAT_N], s2[N * FEAT_N], price[N];
+    eng_rng r;
+    eng_rng_seed(&r, 33);
+    const double ref = 10.0;
+    demand_rows(s1, s2, price, N, ref, log(0.05 / 0.95), -1.0 / 0.95, 8000, &r);
+    feat_agent_prod pp;
+    assert_int_equal(feat_agent_prod_fit(&pp, s1, s2, price, N, ref, 5.0, NULL), 0);
+    assert_true(pp.mok && pp.mlogit);
+    /* a logged next state: priced at 1.06 ref, 8100 visitors, conversion 0.045 */
+    const double pl = 10.6, v = 8100, ql = 0.045, ma3 = 10.3, ma12 = 10.1, cm = 10.2, cmin = 9.7;
+    float raw[FEAT_N] = {0}, alt[FEAT_N], a[FEAT_AGENT_N], b[FEAT_AGENT_N], c[FEAT_AGENT_N];
+    raw[FEAT_PRICE_CUR] = (float)pl, raw[FEAT_PRICE_MA3] = (float)ma3, raw[FEAT_PRICE_MA12] = (float)ma12;
+    raw[FEAT_TRAFFIC_1] = (float)v, raw[FEAT_TRAFFIC_7] = (float)(7 * v);
+    raw[FEAT_UNITS_1] = (float)(v * ql), raw[FEAT_REVENUE_1] = (float)(v * ql * pl);
+    raw[FEAT_UNITS_7] = (float)(7 * v * 0.05), raw[FEAT_REVENUE_7] = (float)(7 * v * 0.05 * 10.0) + raw[FEAT_REVENUE_1];
+    raw[FEAT_COMP_REL_MEAN] = (float)(pl / cm), raw[FEAT_COMP_REL_MIN] = (float)(pl / cmin);
+    raw[FEAT_DOW_SIN] = 0.4f, raw[FEAT_WOY_COS] = -0.3f;
+    feat_agent_state(raw, &pp, a);
+    /* the same state had the period been charged 0.9 ref, sold at the model's rate there */
+    const double p = 9.0, rate = feat_agent_model_rate(&pp, p, NULL);
+    assert_true(rate > 0);
+    memcpy(alt, raw, sizeof raw);
+    alt[FEAT_PRICE_CUR] = (float)p;
+    alt[FEAT_PRICE_MA3] = (float)(ma3 + (p - pl) / 3), alt[FEAT_PRICE_MA12] = (float)(ma12 + (p - pl) / 12);
+    alt[FEAT_UNITS_1] = (float)(rate * v / p), alt[FEAT_REVENUE_1] = (float)(rate * v);
+    alt[FEAT_UNITS_7] = raw[FEAT_UNITS_7] + alt[FEAT_UNITS_1] - raw[FEAT_UNITS_1];
+    alt[FEAT_REVENUE_7] = raw[FEAT_REVENUE_7] + alt[FEAT_REVENUE_1] - raw[FEAT_REVENUE_1];
+    alt[FEAT_COMP_REL_MEAN] = (float)(p / cm), alt[FEAT_COMP_REL_MIN] = (float)(p / cmin);
+    feat_agent_state(alt, &pp, b);
+    feat_agent_state_carry(a, &pp, pl, p, rate, c);
+    assert_close(c[0], 10.0 * log(p / ref), 1e-4, 0); /* the next incumbent is the chosen price */
+    assert_true(fabsf(c[0] - a[0]) > 1.0f);           /* not the logged one */
+    for (int i = 0; i < FEAT_AGENT_N; i++) assert_close(c[i], b[i], 2e-3, 2e-3);
+    /* at the logged price and its own rate: the logged state */
+    feat_agent_state_carry(a, &pp, pl, pl, ql * pl, c);
+    for (int i = 0; i < FEAT_AGENT_N; i++) assert_close(c[i], a[i], 1e-4, 1e-4);
+    /* in place, a bad price copies the state, no rate leaves the rates as logged */
+    memcpy(c, a, sizeof a);
+    feat_agent_state_carry(c, &pp, pl, -1.0, rate, c);
+    for (int i = 0; i < FEAT_AGENT_N; i++) assert_true(c[i] == a[i]);
+    feat_agent_state_carry(a, &pp, pl, p, NAN, c);
+    assert_true(c[8] == a[8] && c[4] == a[4] && c[0] == b[0]);
+}
+
+/* The demand model's memory (feat_agent_prod_fit_ex, memory 1): on rows of a market whose
+ * customers anchor on an exponentially smoothed past price (memory 0.7, gain = loss = 2), the lag
+ * column of a smoothed past price fits better than the previous price alone, and the model's
+ * lag coefficient is positive (a higher past price lifts today's demand); memory 0 keeps lam 0. */
+static void test_demand_memory(void **st) {
+    (void)st;
+    enum { N = 150 };
+    static float s1[N * FEAT_N], s2[N * FEAT_N], price[N];
+    double hist[N + 1];
+    eng_rng r;
+    eng_rng_seed(&r, 41);
+    const double ref = 10.0, a = log(0.05 / 0.95), b = -1.0, g = 2.0, v = 6000;
+    double rp = ref;
+    memset(s1, 0, sizeof s1);
+    memset(s2, 0, sizeof s2);
+    hist[0] = ref;
+    for (int i = 0; i < N; i++) {
+        const double p = ref * (0.85 + 0.06 * (int)(eng_rng_uniform(&r) * 6));
+        const double q = 1.0 / (1.0 + exp(-(a + b * (p / ref - 1) + g * log(rp / p))));
+        double u = floor(v * q + sqrt(v * q * (1 - q)) * eng_rng_normal(&r) + 0.5);
+        float *x = s1 + (size_t)i * FEAT_N, *y = s2 + (size_t)i * FEAT_N;
+        double m3 = 0, m12 = 0;
+        for (int k = 0; k < 12; k++) {
+            const double h = i - k >= 0 ? hist[i - k] : ref;
+            m12 += h / 12, m3 += k < 3 ? h / 3 : 0;
+        }
+        x[FEAT_PRICE_CUR] = (float)hist[i], x[FEAT_PRICE_MA3] = (float)m3, x[FEAT_PRICE_MA12] = (float)m12;
+        y[FEAT_TRAFFIC_1] = (float)v, y[FEAT_UNITS_1] = (float)fmax(u, 0), y[FEAT_REVENUE_1] = (float)(fmax(u, 0) * p);
+        y[FEAT_PRICE_CUR] = (float)p;
+        price[i] = (float)p;
+        hist[i + 1] = p;
+        rp = 0.7 * rp + 0.3 * p;
+    }
+    feat_agent_prod p0, p1;
+    assert_int_equal(feat_agent_prod_fit_ex(&p0, s1, s2, price, N, ref, 5.0, NULL, 0), 0);
+    assert_int_equal(feat_agent_prod_fit_ex(&p1, s1, s2, price, N, ref, 5.0, NULL, 1), 0);
+    printf("demand memory: lam %.2f (ll %.1f) vs previous price (ll %.1f); lag coefficient %.3f vs %.3f\n", p1.lam,
+           p1.dm.ll, p0.dm.ll, p1.dm.beta[FEAT_DEMAND_LAG], p0.dm.beta[FEAT_DEMAND_LAG]);
+    assert_true(p0.mok && p1.mok && p0.lam == 0.0);
+    assert_true(p1.lam >= 0.5 && p1.dm.ll > p0.dm.ll + 2.0);
+    assert_true(p1.dm.beta[FEAT_DEMAND_LAG] > 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shared_dqn_reduces_loss),
@@ -310,6 +404,8 @@ int main(void) {
         cmocka_unit_test(test_early_stopping),
         cmocka_unit_test(test_agent_state_scale_free),
         cmocka_unit_test(test_demand_model),
+        cmocka_unit_test(test_agent_state_carry),
+        cmocka_unit_test(test_demand_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

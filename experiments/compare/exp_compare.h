@@ -136,6 +136,12 @@ typedef struct exp_compare_cfg {
     double dyna_kappa;          /* their uncertainty penalty in standard errors of the model */
     long dyna_max;              /* most model-based transitions in all (memory bound: fewer per
                                    row, spread evenly, when rows x dyna would exceed it) */
+    int dyna_carry;             /* 1: a model-based transition's next state carries its price
+                                   (feat_agent_state_carry: incumbent, moving averages, the
+                                   model's rate); 0: the logged next state (before q13carry) */
+    int dyna_memory;            /* 1: the agents' demand model values the previous prices as a
+                                   smoothed past price of a memory chosen by its likelihood
+                                   (feat_agent_prod_fit_ex); 0: the previous price alone */
     int demand_pool;            /* the night's pooled (empirical-Bayes) prior on the demand
                                    models' price slope (feat_demand.h, feat_demand_prior;
                                    docs/compare.md, "A pooled prior on the price slope"):

@@ -89,8 +89,8 @@ static int prep_agent_states(cmp_ctx *c, int p, float *raw, float *raw2, float *
         memcpy(ts2 + k * FEAT_N, raw2 + (r - b) * FEAT_N, FEAT_N * sizeof *ts2);
         pr[k++] = tr->price[r];
     }
-    rc = feat_agent_prod_fit(&c->ap[p], ts, ts2, pr, k, isfinite(c->refp[p]) ? c->refp[p] : 1.0, 5.0,
-                             c->cfg->demand_pool >= 2 ? &c->cfg->demand_prior : NULL);
+    rc = feat_agent_prod_fit_ex(&c->ap[p], ts, ts2, pr, k, isfinite(c->refp[p]) ? c->refp[p] : 1.0, 5.0,
+                                c->cfg->demand_pool >= 2 ? &c->cfg->demand_prior : NULL, c->cfg->dyna_memory);
     free(ts);
     free(ts2);
     if (rc) return rc;
@@ -489,8 +489,10 @@ done:
  * levels' range +- support_steps; for DDPG the logged ratio range +- support_steps steps, in
  * the band), rewarded with the model's rate at that price minus dyna_kappa standard errors of
  * its extrapolation, plus the row's base (the rate the reward compares with), on the row's
- * reward scale.  Seeded by compare.seed and the product's catalogue index, one stream per
- * product, so the draws do not depend on which other products share the group (the shared
+ * reward scale; the next state is the logged one, or (compare.dyna_carry) the logged one carrying
+ * the drawn price and the model's rate (feat_agent_state_carry), so that a discount (dqn.gamma,
+ * ddpg.gamma > 0) sees what the price does to the next period's state.  Seeded by compare.seed
+ * and the product's catalogue index, one stream per product, so the draws do not depend on which other products share the group (the shared
  * networks' shards, docs/mpi.md: one process with S shards and S ranks draw the same).
  * Returns 0 or the agents' failure. */
 static int push_model_rows(cmp_ctx *c, cmp_group *g) {
@@ -499,6 +501,7 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
     const int K = c->K, w = cfg->support_steps;
     const double step = 2.0 * cfg->grid.band / (K - 1), kap = cfg->dyna_kappa;
     eng_rng rng;
+    float cs2[FEAT_AGENT_N]; /* a transition's next state carrying its price (compare.dyna_carry) */
     long n = 0, rows = g->rows_total, seen = 0;
     int rc;
     for (int i = 0; !g->rows_total && i < g->n; i++)
@@ -532,12 +535,15 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
                 double v2 = feat_agent_model_rate_at(&c->ap[p], c->refp[p] * x, &ctx, &se2);
                 if (isfinite(v) && isfinite(se)) {
                     float rw = (float)((v - kap * se + c->dyb[r]) / sc);
-                    if ((rc = agt_dqn_push(g->dqn, s, st, k, rw, s2, tr->done[r]))) return rc;
+                    if (cfg->dyna_carry)
+                        feat_agent_state_carry(s2, &c->ap[p], tr->price[r], c->refp[p] * env_grid_ratio(&cfg->grid, k), v, cs2);
+                    if ((rc = agt_dqn_push(g->dqn, s, st, k, rw, cfg->dyna_carry ? cs2 : s2, tr->done[r]))) return rc;
                     n++;
                 }
                 if (isfinite(v2) && isfinite(se2)) {
                     float rw = (float)((v2 - kap * se2 + c->dyb[r]) / sc);
-                    if ((rc = agt_ddpg_push(g->ddpg, s, st, (float)x, rw, s2, tr->done[r]))) return rc;
+                    if (cfg->dyna_carry) feat_agent_state_carry(s2, &c->ap[p], tr->price[r], c->refp[p] * x, v2, cs2);
+                    if ((rc = agt_ddpg_push(g->ddpg, s, st, (float)x, rw, cfg->dyna_carry ? cs2 : s2, tr->done[r]))) return rc;
                 }
             }
         }
