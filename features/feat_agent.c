@@ -200,6 +200,20 @@ double feat_agent_model_rate_at(const feat_agent_prod *pp, double price, const f
     return feat_demand_rate(&pp->dm, price, ctx, 0.0, se);
 }
 
+double feat_agent_model_rate_held(const feat_agent_prod *pp, double price, const feat_demand_ctx *ctx, int h, double *se) {
+    const double v0 = feat_agent_model_rate_at(pp, price, ctx, se);
+    if (h <= 1 || !isfinite(v0) || !ctx || !isfinite(ctx->lag) || !(pp->dm.used >> FEAT_DEMAND_LAG & 1u)) return v0;
+    const double ref = pp->ref > 0 ? pp->ref : 1.0;
+    double ema = ref * exp(ctx->lag), sum = v0;
+    feat_demand_ctx c = *ctx;
+    for (int k = 1; k < h; k++) {
+        ema = pp->lam * ema + (1.0 - pp->lam) * price;
+        c.lag = log(ema / ref);
+        sum += feat_agent_model_rate_at(pp, price, &c, NULL);
+    }
+    return sum / h;
+}
+
 void feat_agent_state(const float *raw, const feat_agent_prod *pp, float *out) {
     const double ref = pp->ref > 0 ? pp->ref : 1.0, inc = raw[FEAT_PRICE_CUR];
     out[0] = clipf(safe_log_ratio(inc, ref) * 10.0);

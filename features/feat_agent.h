@@ -105,6 +105,14 @@ feat_demand_ctx feat_agent_model_ctx(const feat_agent_prod *pp, const float *raw
  * means). */
 double feat_agent_model_rate_at(const feat_agent_prod *pp, double price, const feat_demand_ctx *ctx, double *se);
 
+/* The model's mean rate over h nights (h >= 1) of `price` held from the context ctx on: night 0
+ * in ctx, each later night with the lag column's smoothed past price moved toward the price by
+ * the model's memory (ema' = lam ema + (1 - lam) price; lam = pp->lam, 0: the previous price,
+ * i.e. the price itself from night 1 on).  h = 1, a model without a lag column or an unknown
+ * ctx->lag give feat_agent_model_rate_at.  *se (may be NULL): night 0's.  NaN as
+ * feat_agent_model_rate_at. */
+double feat_agent_model_rate_held(const feat_agent_prod *pp, double price, const feat_demand_ctx *ctx, int h, double *se);
+
 /* Feature names (static), for logs and tests. */
 const char *feat_agent_name(int i);
 

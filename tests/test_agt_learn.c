@@ -354,7 +354,8 @@ static void test_agent_state_carry(void **st) {
 /* The demand model's memory (feat_agent_prod_fit_ex, memory 1): on rows of a market whose
  * customers anchor on an exponentially smoothed past price (memory 0.7, gain = loss = 2), the lag
  * column of a smoothed past price fits better than the previous price alone, and the model's
- * lag coefficient is positive (a higher past price lifts today's demand); memory 0 keeps lam 0. */
+ * lag coefficient is positive (a higher past price lifts today's demand); memory 0 keeps lam 0.
+ * A price held over nights (feat_agent_model_rate_held) moves the smoothed past price to it. */
 static void test_demand_memory(void **st) {
     (void)st;
     enum { N = 150 };
@@ -392,6 +393,19 @@ static void test_demand_memory(void **st) {
     assert_true(p0.mok && p1.mok && p0.lam == 0.0);
     assert_true(p1.lam >= 0.5 && p1.dm.ll > p0.dm.ll + 2.0);
     assert_true(p1.dm.beta[FEAT_DEMAND_LAG] > 0);
+    /* a cut held (feat_agent_model_rate_held): worth less over 10 nights than on its first day, as
+       the smoothed past price follows it down; over many nights it tends to the standing value */
+    const feat_demand_ctx ctx = {NAN, 0.0}; /* smoothed past price = ref */
+    const double cut = 0.85 * ref, d0 = feat_agent_model_rate_at(&p1, cut, &ctx, NULL);
+    const double h10 = feat_agent_model_rate_held(&p1, cut, &ctx, 10, NULL);
+    const feat_demand_ctx st_ctx = {NAN, log(0.85)};
+    const double stand = feat_agent_model_rate_at(&p1, cut, &st_ctx, NULL);
+    assert_true(feat_agent_model_rate_held(&p1, cut, &ctx, 1, NULL) == d0);
+    assert_true(h10 < d0 && h10 > stand);
+    assert_close(feat_agent_model_rate_held(&p1, cut, &ctx, 60, NULL), stand, 0.1 * (d0 - stand), 0);
+    /* the previous-price model (lam 0): the price itself is the lag from night 1 on */
+    const double h2 = feat_agent_model_rate_held(&p0, cut, &ctx, 2, NULL);
+    assert_close(h2, 0.5 * (feat_agent_model_rate_at(&p0, cut, &ctx, NULL) + feat_agent_model_rate_at(&p0, cut, &st_ctx, NULL)), 1e-12, 1e-9);
 }
 
 int main(void) {

@@ -142,6 +142,9 @@ typedef struct exp_compare_cfg {
     int dyna_memory;            /* 1: the agents' demand model values the previous prices as a
                                    smoothed past price of a memory chosen by its likelihood
                                    (feat_agent_prod_fit_ex); 0: the previous price alone */
+    int dyna_horizon;           /* nights a model row's price is valued over, held
+                                   (feat_agent_model_rate_held: the mean rate as the model's
+                                   smoothed past price moves toward it); 1: that day only */
     int demand_pool;            /* the night's pooled (empirical-Bayes) prior on the demand
                                    models' price slope (feat_demand.h, feat_demand_prior;
                                    docs/compare.md, "A pooled prior on the price slope"):

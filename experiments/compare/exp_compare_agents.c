@@ -491,7 +491,8 @@ done:
  * its extrapolation, plus the row's base (the rate the reward compares with), on the row's
  * reward scale; the next state is the logged one, or (compare.dyna_carry) the logged one carrying
  * the drawn price and the model's rate (feat_agent_state_carry), so that a discount (dqn.gamma,
- * ddpg.gamma > 0) sees what the price does to the next period's state.  Seeded by compare.seed
+ * ddpg.gamma > 0) sees what the price does to the next period's state.  dyna_horizon > 1: the
+ * model's rate is its mean over that many nights of the price held (feat_agent_model_rate_held).  Seeded by compare.seed
  * and the product's catalogue index, one stream per product, so the draws do not depend on which other products share the group (the shared
  * networks' shards, docs/mpi.md: one process with S shards and S ranks draw the same).
  * Returns 0 or the agents' failure. */
@@ -530,9 +531,10 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
             for (long m = 0; m < nm; m++) {
                 int k = lo + (int)(eng_rng_uniform(&rng) * (hi - lo + 1));
                 if (k > hi) k = hi;
-                double se, v = feat_agent_model_rate_at(&c->ap[p], c->refp[p] * env_grid_ratio(&cfg->grid, k), &ctx, &se);
+                const int H = cfg->dyna_horizon;
+                double se, v = feat_agent_model_rate_held(&c->ap[p], c->refp[p] * env_grid_ratio(&cfg->grid, k), &ctx, H, &se);
                 double x = rlo + (rhi - rlo) * eng_rng_uniform(&rng), se2;
-                double v2 = feat_agent_model_rate_at(&c->ap[p], c->refp[p] * x, &ctx, &se2);
+                double v2 = feat_agent_model_rate_held(&c->ap[p], c->refp[p] * x, &ctx, H, &se2);
                 if (isfinite(v) && isfinite(se)) {
                     float rw = (float)((v - kap * se + c->dyb[r]) / sc);
                     if (cfg->dyna_carry)
