@@ -108,8 +108,9 @@ double feat_agent_model_rate_at(const feat_agent_prod *pp, double price, const f
 /* The model's mean rate over h nights (h >= 1) of `price` held from the context ctx on: night 0
  * in ctx, each later night with the lag column's smoothed past price moved toward the price by
  * the model's memory (ema' = lam ema + (1 - lam) price; lam = pp->lam, 0: the previous price,
- * i.e. the price itself from night 1 on).  h = 1, a model without a lag column or an unknown
- * ctx->lag give feat_agent_model_rate_at.  *se (may be NULL): night 0's.  NaN as
+ * i.e. the price itself from night 1 on).  h = 1, a model without a lag column, a lag
+ * coefficient within 2 robust standard errors of 0 (no carry-over to value, as the gate's
+ * horizon) or an unknown ctx->lag give feat_agent_model_rate_at.  *se (may be NULL): night 0's.  NaN as
  * feat_agent_model_rate_at. */
 double feat_agent_model_rate_held(const feat_agent_prod *pp, double price, const feat_demand_ctx *ctx, int h, double *se);
 

@@ -403,6 +403,10 @@ static void test_demand_memory(void **st) {
     assert_true(feat_agent_model_rate_held(&p1, cut, &ctx, 1, NULL) == d0);
     assert_true(h10 < d0 && h10 > stand);
     assert_close(feat_agent_model_rate_held(&p1, cut, &ctx, 60, NULL), stand, 0.1 * (d0 - stand), 0);
+    /* a lag coefficient within 2 robust standard errors of 0: no carry-over to value */
+    feat_agent_prod vague = p1;
+    vague.dm.rcov[FEAT_DEMAND_LAG * FEAT_DEMAND_K + FEAT_DEMAND_LAG] = 0.3 * p1.dm.beta[FEAT_DEMAND_LAG] * p1.dm.beta[FEAT_DEMAND_LAG];
+    assert_true(feat_agent_model_rate_held(&vague, cut, &ctx, 10, NULL) == d0);
     /* the previous-price model (lam 0): the price itself is the lag from night 1 on */
     const double h2 = feat_agent_model_rate_held(&p0, cut, &ctx, 2, NULL);
     assert_close(h2, 0.5 * (feat_agent_model_rate_at(&p0, cut, &ctx, NULL) + feat_agent_model_rate_at(&p0, cut, &st_ctx, NULL)), 1e-12, 1e-9);
