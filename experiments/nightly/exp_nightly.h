@@ -121,6 +121,17 @@ typedef struct exp_nightly_cfg {
                                  (exp_gate_fit_ex); 0: one period at the incumbent's state;
                                  H >= 2: the mean over H nights of charging it, the smoothed
                                  past price moving toward it (a horizon) */
+    int gate_cut_standing;    /* 1 (with gate_standing >= 2): the gate values a cut as a standing
+                                 price (no credit for the transitional lift below the customers'
+                                 reference), a rise over the horizon; 0 (default): both over it */
+    int gate_plan;            /* 0 (default): off; 1: the planning candidate (exp_gate.h plan: a
+                                 DP over the demand model's carry-over within the change limit,
+                                 needs gate_standing >= 2) deploys when its bound clears; 2: as 1,
+                                 and a plan that holds first holds the product */
+    int gate_plan_nights;     /* the plan's horizon in nights: 20 */
+    float gate_plan_gamma;    /* its discount per night: 0.95 */
+    int gate_plan_paths;      /* 0: any path (the DP); 1: monotone paths toward a target, then held */
+    int gate_plan_model;      /* 0: the gate's demand fit; 1: the kinked reference model (loss aversion) */
     int gate_model_dir;       /* 1: an agent that recommends the incumbent gets the extension
                                  steps in the demand model's direction (exp_gate.h model_dir);
                                  2: also an agent that points the other way; 3: as 2 only with
