@@ -152,7 +152,8 @@ static void test_plan_in_the_decision(void **state) {
 
 /* nightly.gate_cut_standing: over a two-night horizon a 10% cut still pays on the reference market
  * (its lift below the customers' reference); valued as a standing price it loses, and a rise is
- * valued as before.  In the decision the agent's cut is then held. */
+ * valued as before.  In the decision the agent's cut is then held (modes 1 and 2); on an elastic
+ * market without a reference effect it is deployed in both. */
 static void test_cut_standing(void **state) {
     (void)state;
     db_history *h = ref_market(200, -0.5, 2.5);
@@ -187,6 +188,17 @@ static void test_cut_standing(void **state) {
     cfg.gate_cut_standing = 1;
     assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
     if (d.hold == -1 && d.price < 10.0) fail_msg("the cut deployed at %.2f (%s)", d.price, d.reason);
+    cfg.gate_cut_standing = 2; /* the standing fit's valuation of every cut: held too */
+    assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
+    if (d.hold == -1 && d.price < 10.0) fail_msg("cut_standing 2: the cut deployed at %.2f (%s)", d.price, d.reason);
+    /* an elastic market without a reference effect: the cut pays standing too, both modes deploy it */
+    db_history_free(h);
+    h = ref_market(200, -3.0, 0.0);
+    for (int mode = 1; mode <= 2; mode++) {
+        cfg.gate_cut_standing = mode;
+        assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
+        if (!(d.hold == -1 && d.price < 10.0)) fail_msg("mode %d, no reference effect: held (%s)", mode, d.reason);
+    }
     db_history_free(h);
     exp_compare_cfg_free(&cfg.compare);
 }

@@ -23,7 +23,11 @@ static int profit_kind(int k) { return k == ENV_REWARD_PROFIT || k == ENV_REWARD
  * period now, with the price slope shifted by k robust standard errors of f->slope. */
 static double gate_rate(const exp_gate_fit *f, double c, double k) {
     feat_demand_ctx ctx = f->now;
-    if (f->horizon >= 2 && f->cut_standing && c < f->dm.ref * (1 - 1e-9)) { /* a cut: standing, no transitional lift */
+    if (f->cut_standing == 2 && f->has_cut && c < f->dm.ref * (1 - 1e-9)) { /* a cut: the standing fit's */
+        ctx.lag = log(c / f->cut_dm.ref);
+        return feat_demand_rate(&f->cut_dm, c, &ctx, k * f->cut_dse, NULL);
+    }
+    if (f->horizon >= 2 && f->cut_standing == 1 && c < f->dm.ref * (1 - 1e-9)) { /* a cut: standing, no transitional lift */
         ctx.lag = log(c / f->dm.ref);
         return feat_demand_rate(&f->dm, c, &ctx, k * f->slope_se / f->sfac, NULL);
     }
@@ -203,9 +207,14 @@ int exp_gate_pick(const exp_gate_cfg *cfg, const db_history *h, const exp_produc
     const int model = cfg->mode != EXP_GATE_OPE;
     const int fit_ok = fit && fit->ok;
     exp_gate_fit fc; /* the fit with the gate's cut valuation (cfg->cut_standing) */
-    if (fit && cfg->cut_standing && fit->horizon >= 2) {
+    if (fit_ok && cfg->cut_standing == 1 && fit->horizon >= 2) {
         fc = *fit;
         fc.cut_standing = 1;
+        fit = &fc;
+    } else if (fit_ok && cfg->cut_standing == 2 && cfg->standing >= 2) {
+        fc = *fit;
+        int st = exp_gate_cut_fit(h, pr->index, pr->incumbent_price, cfg->reward_kind, cfg->prior, &fc);
+        if (st) return st;
         fit = &fc;
     }
     double best_lo = -INFINITY;

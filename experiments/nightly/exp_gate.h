@@ -58,7 +58,12 @@ typedef struct exp_gate_cfg {
                            them, and the model's interval decides.  3: as 2, only when the
                            incumbent is within one grid step of the band's edge on the model's
                            side, or beyond it (the agents cannot point further that way) */
-    int cut_standing;   /* 1 (with the horizon, standing >= 2): a cut is valued as a standing price,
+    const feat_demand_prior *prior; /* the night's pooled slope prior (NULL: the weak one), for refits */
+    int cut_standing;   /* 2 (with the horizon, standing >= 2): every product's cut is valued as a
+                           standing price under the standing fit (exp_gate_cut_fit), also when the
+                           horizon's lag test failed (the fit is then the one-step one, whose cut
+                           keeps the whole one-night lift), its interval the standing slope's.
+                           1 (with the horizon, standing >= 2): a cut is valued as a standing price,
                            without the transitional lift of a price below the customers'
                            reference (which loss-averse customers give less of than a symmetric
                            fit says); rises keep the horizon's valuation.  0: every move over the
@@ -104,6 +109,9 @@ typedef struct exp_gate_fit {
     int cut_standing;   /* horizon: 1 values a price below the incumbent as a standing price (the
                            reference settled at it: no credit for the lift of a price below the
                            customers' reference), a rise over the horizon (exp_gate_cfg cut_standing) */
+    int has_cut;        /* cut_standing 2 (exp_gate_cut_fit): 1 when cut_dm is usable */
+    feat_demand cut_dm; /* the standing fit (exp_gate_fit_ex, standing 1) a cut is valued with */
+    double cut_dse;     /* its standing slope's robust standard error, in price-coefficient units */
     int kinked;         /* 1: dm is the planner's kinked reference model (exp_gate_plan_kinked):
                            lag = log(smoothed past price / price), promo = max(log(price /
                            smoothed past price), 0); only exp_gate_plan_solve reads it */
@@ -169,6 +177,13 @@ int exp_gate_plan_solve(const exp_gate_fit *f, double inc, double lo, double hi,
  * fit has no horizon, the product has promotion periods (the column is taken) or the refit failed
  * or dropped a column.  Returns 0 or ENG_ENOMEM. */
 int exp_gate_plan_kinked(const db_history *h, int p, const exp_gate_fit *fit, exp_gate_fit *out);
+
+/* cut_standing 2: f->cut_dm = product p's standing fit (exp_gate_fit_ex with standing 1, prior
+ * may be NULL), f->cut_dse its slope's robust standard error in price-coefficient units,
+ * f->has_cut = 1 and f->cut_standing = 2 when that fit is ok; else f->has_cut = 0 (the cut is
+ * valued by f itself).  Returns 0 or ENG_ENOMEM. */
+int exp_gate_cut_fit(const db_history *h, int p, double incumbent, int reward_kind, const feat_demand_prior *prior,
+                     exp_gate_fit *f);
 
 /* The gate's choice for one product. */
 typedef struct exp_gate_out {

@@ -100,3 +100,16 @@ int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kin
     }
     return ENG_OK;
 }
+
+int exp_gate_cut_fit(const db_history *h, int p, double incumbent, int reward_kind, const feat_demand_prior *prior,
+                     exp_gate_fit *f) {
+    f->has_cut = 0;
+    exp_gate_fit sf;
+    int st = exp_gate_fit_ex(h, p, incumbent, reward_kind, 1, prior, &sf);
+    if (st || !sf.ok || !(sf.sfac > 0)) return st;
+    f->cut_dm = sf.dm;
+    f->cut_dse = sf.slope_se / sf.sfac; /* the standing slope's se in price-coefficient units */
+    f->has_cut = isfinite(f->cut_dse) && f->cut_dse > 0;
+    f->cut_standing = f->has_cut ? 2 : 0;
+    return ENG_OK;
+}
