@@ -135,6 +135,7 @@ static void test_plan_in_the_decision(void **state) {
     assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
     assert_int_equal(d.hold, -1);
     if (!(d.price > 10.0 && d.price <= 11.5 + 1e-9)) fail_msg("planned price %.4f (reason %s)", d.price, d.reason);
+    assert_non_null(strstr(d.reason, "|planned"));
     /* gate_plan 2 on a market without carry-over: the lag is not significant, the fit has no
      * horizon and the decision is the gate's own */
     db_history_free(h);

@@ -1,5 +1,6 @@
 /* exp_gate_plan.c - the gate's PLANNING candidate (nightly.gate_plan; exp_gate.h exp_gate_plan_solve;
- * docs/backtest.md "A planning candidate for the gate").
+ * docs/backtest.md "Closed loop: a planning candidate and the value of a cut").  Off by default:
+ * in the closed loop it lowered the `ref` family's figure in every form measured.
  *
  * The gate values one price held for a while (one night, standing, or over H nights).  On a
  * market whose customers anchor on recent prices the best policy is a path: rises within the
@@ -10,11 +11,13 @@
  * levels within the change limit of the price in force, inside the product's hard bounds, margin
  * floor and the prices charged in normal periods (the model's support); reward the fitted money
  * per period; discount gamma; after the last night the price in force is held for ever (the
- * terminal value: no end-of-horizon cuts to harvest a reference the plan will not need).  Levels are a log grid anchored at the incumbent, S steps per change
- * limit; the smoothed price lives on the same grid (linear interpolation between nodes).
- * The plan's first price is the candidate; its value is the plan's discounted money over the
- * nights against holding the incumbent over the same nights, and its interval comes from the
- * delta method over the price and lag coefficients (their robust covariance). */
+ * terminal value).  Levels are a log grid anchored at the incumbent, PLAN_STEPS steps per change
+ * limit; the smoothed price lives on the same grid (linear interpolation between nodes).  paths 1
+ * replaces the DP by the best monotone path (toward one level, then held); plan_model 1 refits
+ * the model with a kink at the smoothed reference (exp_gate_plan_kinked).
+ * The plan's first price is the candidate; its value is the plan's discounted money against
+ * holding the incumbent, and its interval comes from the delta method over the price, lag and
+ * kink coefficients (their robust covariance). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,7 +132,9 @@ static int plan_best(const exp_gate_fit *f, const plan_grid *G, const double *ne
     return best;
 }
 
-/* The DP's path from (ema_now, the incumbent at level k0) into path[0..nights-1].  0 or ENG_ENOMEM. */
+/* The DP's path from (ema_now, the incumbent at level k0) into path[0..nights-1] (the caller's).
+ * Allocates its value and model tables (G->M, G->nj) and frees them before returning.  0 or
+ * ENG_ENOMEM (nothing left allocated). */
 static int plan_dp(const exp_gate_fit *f, plan_grid *G, int k0, int nights, double *path) {
     const int N = G->N;
     const size_t NN = (size_t)N * N;

@@ -70,6 +70,7 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
         return st;
     exp_gate_cfg gc = exp_nightly_gate_cfg(cfg);
     exp_gate_out go;
+    int planned = 0; /* the gate's planning candidate decided (exp_gate_out planned) */
     if (pr->status == EXP_FAILED) {
         d->failed = 1;
         d->hold = EXP_HOLD_FAILED;
@@ -87,6 +88,7 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
                                                          &cfg->compare.demand_prior, &fit)))
             return st;
         if ((st = exp_gate_pick(&gc, h, pr, gc.mode != EXP_GATE_OPE ? &fit : NULL, &go))) return st;
+        planned = go.planned;
         if (go.deploy) {
             d->hold = -1;
             d->agent = go.agent;
@@ -126,8 +128,9 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
     else snprintf(head, sizeof head, "%s", hold_names[d->hold]);
     /* stated reasons a pricing team should check: the uplift claims more than the product's whole
      * mean period (even after the cap), the new price was charged only in promotion periods */
-    snprintf(d->reason, sizeof d->reason, "%s%s%s%s%s%s%s", head,
-             d->hold < 0 && d->frac < 0.999 ? "|partial" : d->hold < 0 && d->frac > 1.001 ? "|extended" : "", g[0] ? "|" : "",
+    snprintf(d->reason, sizeof d->reason, "%s%s%s%s%s%s%s%s", head,
+             d->hold < 0 && d->frac < 0.999 ? "|partial" : d->hold < 0 && d->frac > 1.001 ? "|extended" : "",
+             planned == 1 && d->hold < 0 ? "|planned" : planned == 2 && d->hold >= 0 ? "|plan_held" : "", g[0] ? "|" : "",
              g, d->capped ? "|uplift_capped" : "", exp_nightly_above_mean(d) ? "|uplift_above_mean" : "",
              d->hold < 0 && d->seen == EXP_SEEN_PROMO_ONLY ? "|promo_only_price" : "");
     return ENG_OK;
