@@ -204,12 +204,56 @@ static void test_cut_standing(void **state) {
     exp_compare_cfg_free(&cfg.compare);
 }
 
+/* nightly.gate_cut_standing 3: the night's products pooled say whether customers anchor on
+ * recent prices.  24 products of the reference market (each its own price sequence) -> a positive
+ * mean lag coefficient; the same without a reference effect -> not. */
+static db_history *ref_markets(int P, int T, double b, double g) {
+    db_history *h = NULL;
+    assert_int_equal(db_history_alloc(&h, P, T, DAY0, 1), 0);
+    static const double lv[6] = {8.5, 9.1, 9.7, 10.3, 10.9, 11.5};
+    for (int p = 0; p < P; p++) {
+        h->base_price[p] = 10, h->min_price[p] = 5, h->max_price[p] = 20, h->max_change_pct[p] = 15;
+        uint32_t s = 12345u + 7919u * (uint32_t)p;
+        double r = 10;
+        for (int t = 0; t < T; t++) {
+            const size_t c = (size_t)p * T + t;
+            s = s * 1664525u + 1013904223u;
+            double pr = t == T - 1 ? 10.0 : lv[(s >> 16) % 6];
+            double q = 0.03 * exp(b * (pr / 10 - 1) + g * log(r / pr));
+            h->price[c] = pr, h->units[c] = (float)round(2000 * q), h->revenue[c] = (float)(pr * h->units[c]);
+            h->traffic[c] = 2000, h->promo[c] = 0, h->present[c] = 1;
+            r = 0.7 * r + 0.3 * pr;
+        }
+    }
+    return h;
+}
+
+static void test_lag_pool(void **state) {
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        db_history *h = ref_markets(24, 90, -1.0, k ? 0.0 : 1.5);
+        int pos = -1, n = 0;
+        double m, se;
+        assert_int_equal(exp_nightly_lag_pool(h, &pos, &m, &se, &n), 0);
+        assert_int_equal(n, 24);
+        if (pos != !k) fail_msg("g %s: mean lag %.3f (se %.3f), positive %d", k ? "0" : "1.5", m, se, pos);
+        db_history_free(h);
+    }
+    db_history *h = ref_markets(10, 90, -1.0, 1.5); /* too few products: no pooled decision */
+    int pos = -1, n = 0;
+    double m, se;
+    assert_int_equal(exp_nightly_lag_pool(h, &pos, &m, &se, &n), 0);
+    assert_int_equal(pos, 0);
+    db_history_free(h);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_rises_within_limit),
         cmocka_unit_test(test_plan_cuts_without_carry_over),
         cmocka_unit_test(test_plan_in_the_decision),
         cmocka_unit_test(test_cut_standing),
+        cmocka_unit_test(test_lag_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -207,11 +207,11 @@ int exp_gate_pick(const exp_gate_cfg *cfg, const db_history *h, const exp_produc
     const int model = cfg->mode != EXP_GATE_OPE;
     const int fit_ok = fit && fit->ok;
     exp_gate_fit fc; /* the fit with the gate's cut valuation (cfg->cut_standing) */
-    if (fit_ok && cfg->cut_standing == 1 && fit->horizon >= 2) {
+    if (fit_ok && (cfg->cut_standing == 1 || (cfg->cut_standing == 3 && !cfg->lag_pooled)) && fit->horizon >= 2) {
         fc = *fit;
         fc.cut_standing = 1;
         fit = &fc;
-    } else if (fit_ok && cfg->cut_standing == 2 && cfg->standing >= 2) {
+    } else if (fit_ok && (cfg->cut_standing == 2 || (cfg->cut_standing == 3 && cfg->lag_pooled)) && cfg->standing >= 2) {
         fc = *fit;
         int st = exp_gate_cut_fit(h, pr->index, pr->incumbent_price, cfg->reward_kind, cfg->prior, &fc);
         if (st) return st;

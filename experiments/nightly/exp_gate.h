@@ -59,7 +59,9 @@ typedef struct exp_gate_cfg {
                            incumbent is within one grid step of the band's edge on the model's
                            side, or beyond it (the agents cannot point further that way) */
     const feat_demand_prior *prior; /* the night's pooled slope prior (NULL: the weak one), for refits */
-    int cut_standing;   /* 2 (with the horizon, standing >= 2): every product's cut is valued as a
+    int lag_pooled;     /* the night's products share a positive lag coefficient (exp_nightly_lag_pool) */
+    int cut_standing;   /* 3: as 2 when lag_pooled, else as 1.
+                           2 (with the horizon, standing >= 2): every product's cut is valued as a
                            standing price under the standing fit (exp_gate_cut_fit), also when the
                            horizon's lag test failed (the fit is then the one-step one, whose cut
                            keeps the whole one-night lift), its interval the standing slope's.

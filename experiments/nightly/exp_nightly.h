@@ -124,6 +124,9 @@ typedef struct exp_nightly_cfg {
     int gate_cut_standing;    /* 1 (with gate_standing >= 2): the gate values a cut as a standing
                                  price (no credit for the transitional lift below the customers'
                                  reference), a rise over the horizon; 0 (default): both over it */
+    int gate_lag_pooled;      /* set by the night (exp_nightly_pool_cfg) with gate_cut_standing 3:
+                                 1 when its products' mean lag coefficient is positive by 2 standard
+                                 errors (exp_nightly_lag_pool); not a setting */
     int gate_plan;            /* 0 (default): off; 1: the planning candidate (exp_gate.h plan: a
                                  DP over the demand model's carry-over within the change limit,
                                  needs gate_standing >= 2) deploys when its bound clears; 2: as 1,
@@ -366,5 +369,12 @@ int exp_nightly_pool(const db_history *h, feat_demand_prior *out);
 /* *out = *cfg with compare.demand_prior the night's pooled prior when compare.demand_pool is on
  * (else none); logs it.  Collective under MPI as exp_nightly_pool.  0 or its failure. */
 int exp_nightly_pool_cfg(const exp_nightly_cfg *cfg, const db_history *h, exp_nightly_cfg *out);
+
+/* The night's pooled sign of a reference effect (experiments/nightly/exp_nightly_lagpool.c): the
+ * mean over h's products of the one-step demand fit's lag coefficient, its standard error (spread
+ * / sqrt(n)) and n; *positive = 1 when the mean is above 0 by 2 standard errors (and n >= 20).
+ * Collective under MPI (every rank calls it with its own products).  Allocates nothing.  Returns
+ * 0 or the reduction's failure. */
+int exp_nightly_lag_pool(const db_history *h, int *positive, double *mean, double *se, int *n);
 
 #endif

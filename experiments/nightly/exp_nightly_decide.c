@@ -37,7 +37,7 @@ double exp_nightly_gate_z(double level) {
 exp_gate_cfg exp_nightly_gate_cfg(const exp_nightly_cfg *cfg) {
     exp_gate_cfg g = {.mode = cfg->gate_mode, .level = cfg->gate_level, .ope_alpha = cfg->compare.ope.alpha,
                       .steps = cfg->gate_steps, .extend = cfg->gate_extend, .support_widen = cfg->gate_support_widen, .standing = cfg->gate_standing, .model_dir = cfg->gate_model_dir, .select_level = cfg->gate_select, .min_gain = cfg->gate_min_gain,
-                      .cut_standing = cfg->gate_cut_standing, .prior = &cfg->compare.demand_prior, .plan = cfg->gate_plan, .plan_nights = cfg->gate_plan_nights, .plan_gamma = cfg->gate_plan_gamma, .plan_paths = cfg->gate_plan_paths, .plan_model = cfg->gate_plan_model, .reward_kind = (int)cfg->compare.reward.kind,
+                      .cut_standing = cfg->gate_cut_standing, .lag_pooled = cfg->gate_lag_pooled, .prior = &cfg->compare.demand_prior, .plan = cfg->gate_plan, .plan_nights = cfg->gate_plan_nights, .plan_gamma = cfg->gate_plan_gamma, .plan_paths = cfg->gate_plan_paths, .plan_model = cfg->gate_plan_model, .reward_kind = (int)cfg->compare.reward.kind,
                       .guard = cfg->compare.guard, .grid = cfg->compare.grid};
     return g;
 }
