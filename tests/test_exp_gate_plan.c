@@ -239,6 +239,16 @@ static void test_lag_pool(void **state) {
         if (pos != !k) fail_msg("g %s: mean lag %.3f (se %.3f), positive %d", k ? "0" : "1.5", m, se, pos);
         db_history_free(h);
     }
+    /* gate_cut_standing 4's fit: without the lag test a product whose lag is not significant (no
+     * reference effect here) is still valued over the horizon; with it, one step */
+    db_history *h1 = ref_market(200, -2.0, 0.0);
+    exp_gate_fit a, b;
+    assert_int_equal(exp_gate_fit_lagtest(h1, 0, 10.0, 0, 10, 1, NULL, &a), 0);
+    assert_int_equal(exp_gate_fit_lagtest(h1, 0, 10.0, 0, 10, 0, NULL, &b), 0);
+    assert_true(a.ok && b.ok);
+    assert_int_equal(a.horizon, 0);
+    assert_int_equal(b.horizon, 10);
+    db_history_free(h1);
     db_history *h = ref_markets(10, 90, -1.0, 1.5); /* too few products: no pooled decision */
     int pos = -1, n = 0;
     double m, se;

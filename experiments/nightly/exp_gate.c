@@ -207,7 +207,8 @@ int exp_gate_pick(const exp_gate_cfg *cfg, const db_history *h, const exp_produc
     const int model = cfg->mode != EXP_GATE_OPE;
     const int fit_ok = fit && fit->ok;
     exp_gate_fit fc; /* the fit with the gate's cut valuation (cfg->cut_standing) */
-    if (fit_ok && (cfg->cut_standing == 1 || (cfg->cut_standing == 3 && !cfg->lag_pooled)) && fit->horizon >= 2) {
+    if (fit_ok && (cfg->cut_standing == 1 || cfg->cut_standing == 4 || (cfg->cut_standing == 3 && !cfg->lag_pooled)) &&
+        fit->horizon >= 2) {
         fc = *fit;
         fc.cut_standing = 1;
         fit = &fc;

@@ -60,7 +60,10 @@ typedef struct exp_gate_cfg {
                            side, or beyond it (the agents cannot point further that way) */
     const feat_demand_prior *prior; /* the night's pooled slope prior (NULL: the weak one), for refits */
     int lag_pooled;     /* the night's products share a positive lag coefficient (exp_nightly_lag_pool) */
-    int cut_standing;   /* 3: as 2 when lag_pooled, else as 1.
+    int cut_standing;   /* 4: as 1, and when lag_pooled the horizon fit skips its lag test (every
+                           product whose lag column entered is valued over the horizon: its rises
+                           too; exp_gate_fit_lagtest, called by the nightly's decision).
+                           3: as 2 when lag_pooled, else as 1.
                            2 (with the horizon, standing >= 2): every product's cut is valued as a
                            standing price under the standing fit (exp_gate_cut_fit), also when the
                            horizon's lag test failed (the fit is then the one-step one, whose cut
@@ -142,6 +145,12 @@ int exp_gate_fit_product(const db_history *h, int p, double incumbent, int rewar
  * value) the fit is the one-step one (f->standing = f->horizon = 0). */
 int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kind, int standing,
                     const feat_demand_prior *prior, exp_gate_fit *f);
+
+/* exp_gate_fit_ex with the horizon's lag test on (lag_test 1, exp_gate_fit_ex) or off (0: the
+ * horizon whenever the lag column entered, e.g. when the night's products pool to a reference
+ * effect: gate_cut_standing 4).  Returns 0 or ENG_ENOMEM. */
+int exp_gate_fit_lagtest(const db_history *h, int p, double incumbent, int reward_kind, int standing, int lag_test,
+                         const feat_demand_prior *prior, exp_gate_fit *f);
 
 /* Relative uplift of price c over the incumbent under fit f, at the slope b + k slope_se
  * (k = 0: the estimate; k = -z / +z: the bound of the move's direction).  NaN when f is not ok

@@ -399,11 +399,11 @@ static int nightly_prepare(nightly_run *r) {
     if (cfg->window_days < 0 || cfg->min_periods < 1 || !(cfg->gate_level > 0 && cfg->gate_level < 1) ||
         cfg->gate_mode < 0 || cfg->gate_mode >= EXP_GATE_N_MODES || cfg->gate_steps < 1 || cfg->gate_steps > 20 ||
         !(cfg->gate_min_gain >= 0 && cfg->gate_min_gain < 1) || cfg->gate_model_dir < 0 || cfg->gate_model_dir > 3 ||
-        cfg->gate_plan < 0 || cfg->gate_plan > 2 || cfg->gate_cut_standing < 0 || cfg->gate_cut_standing > 3 || cfg->gate_plan_nights < 1 || cfg->gate_plan_nights > 200 ||
+        cfg->gate_plan < 0 || cfg->gate_plan > 2 || cfg->gate_cut_standing < 0 || cfg->gate_cut_standing > 4 || cfg->gate_plan_nights < 1 || cfg->gate_plan_nights > 200 ||
         !(cfg->gate_plan_gamma > 0 && cfg->gate_plan_gamma <= 1) || cfg->gate_plan_paths < 0 || cfg->gate_plan_paths > 1 || cfg->gate_plan_model < 0 || cfg->gate_plan_model > 1)
         return eng_err_set(ENG_EINVAL, "nightly: window_days must be >= 0, min_periods >= 1, 0 < gate_level < 1, "
                                        "gate_mode 0 (ope), 1 (model) or 2 (both), 1 <= gate_steps <= 20, 0 <= gate_min_gain < 1, "
-                                       "gate_model_dir 0..3, gate_cut_standing 0..3, gate_plan 0..2, 1 <= gate_plan_nights <= 200, 0 < gate_plan_gamma <= 1, gate_plan_paths 0..1, gate_plan_model 0..1");
+                                       "gate_model_dir 0..3, gate_cut_standing 0..4, gate_plan 0..2, 1 <= gate_plan_nights <= 200, 0 < gate_plan_gamma <= 1, gate_plan_paths 0..1, gate_plan_model 0..1");
     if (!(cfg->explore.share >= 0 && cfg->explore.share <= 1) || !(cfg->explore.max_step > 0 && cfg->explore.max_step < 1) ||
         !(cfg->explore.max_cost >= 0 && cfg->explore.max_cost <= 1) ||
         (cfg->explore.mode != EXP_EXPLORE_NEIGHBOUR && cfg->explore.mode != EXP_EXPLORE_THOMPSON))

@@ -84,8 +84,9 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
          * the incumbent (OPE shrunk uplift and/or the product's demand model), deployed when
          * that bound is above 0 */
         exp_gate_fit fit;
-        if (gc.mode != EXP_GATE_OPE && (st = exp_gate_fit_ex(h, pr->index, d->incumbent, gc.reward_kind, gc.standing,
-                                                         &cfg->compare.demand_prior, &fit)))
+        const int lag_test = !(gc.cut_standing == 4 && gc.lag_pooled); /* a pooled reference effect: no lag test */
+        if (gc.mode != EXP_GATE_OPE && (st = exp_gate_fit_lagtest(h, pr->index, d->incumbent, gc.reward_kind, gc.standing,
+                                                              lag_test, &cfg->compare.demand_prior, &fit)))
             return st;
         if ((st = exp_gate_pick(&gc, h, pr, gc.mode != EXP_GATE_OPE ? &fit : NULL, &go))) return st;
         planned = go.planned;
