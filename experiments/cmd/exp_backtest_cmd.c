@@ -16,7 +16,7 @@ static void usage(FILE *f) {
                "                         [--explore SHARE [--explore-step S] [--explore-cost C] [--explore-mode neighbour|thompson]]]\n"
                "                        [--gate-mode 0|1|2] [--gate-level L] [--gate-extend 0|1] [--gate-select L]\n"
                "                        [--gate-standing 0|1|H] [--gate-model-dir 0|1|2|3]\n"
-               "                        [--gate-cut-standing 0|1] [--gate-plan 0|1|2] [--gate-plan-nights N] [--gate-plan-gamma G] [--gate-plan-paths 0|1]\n"
+               "                        [--gate-cut-standing 0..4] [--gate-plan 0|1|2] [--gate-plan-nights N] [--gate-plan-gamma G] [--gate-plan-paths 0|1]\n"
                "                        [--gate-plan-model 0|1]\n"
                "                        [--gate-support W] [--gate-min-gain G] [--endings]\n"
                "                        [--db CONNINFO] [--keep] [--out DIR] [--device auto|cpu|cuda]\n"

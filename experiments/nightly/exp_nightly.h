@@ -123,7 +123,11 @@ typedef struct exp_nightly_cfg {
                                  past price moving toward it (a horizon) */
     int gate_cut_standing;    /* 1 (with gate_standing >= 2): the gate values a cut as a standing
                                  price (no credit for the transitional lift below the customers'
-                                 reference), a rise over the horizon; 0 (default): both over it */
+                                 reference), a rise over the horizon; 2: every product's cut under
+                                 its standing fit; 3: 2 when the night pools to a reference effect
+                                 (gate_lag_pooled), else 1; 4: 1, and with a pooled reference
+                                 effect no lag test for the horizon (exp_gate.h cut_standing);
+                                 0 (default): every move over the horizon */
     int gate_lag_pooled;      /* set by the night (exp_nightly_pool_cfg) with gate_cut_standing 3:
                                  1 when its products' mean lag coefficient is positive by 2 standard
                                  errors (exp_nightly_lag_pool); not a setting */
