@@ -53,6 +53,8 @@ exp_nightly_cfg exp_nightly_default(void) {
     c.explore.share = 0.0f; /* off */
     c.explore.max_step = 0.05f;
     c.explore.max_cost = 0.01f;
+    c.explore.temper = 1.0f; /* Thompson draws from the posterior itself */
+    c.explore.carryover_z = 2.0f; /* skip_carryover's test: the gate horizon's */
     c.out_dir = "out/nightly";
     c.ckpt_dir = "out/ckpt";
     c.ckpt_keep = 3;
@@ -311,6 +313,24 @@ static char *config_text(const exp_nightly_cfg *cfg) {
         snprintf(t + o, len - o, "nightly.explore.share = %g\nnightly.explore.max_step = %g\nnightly.explore.max_cost = %g\n%s",
                  cfg->explore.share, cfg->explore.max_step, cfg->explore.max_cost,
                  cfg->explore.mode == EXP_EXPLORE_THOMPSON ? "nightly.explore.mode = 1\n" : "");
+    if (cfg->explore.share > 0 && cfg->explore.temper != 1.0f) { /* only when set: other run ids unchanged */
+        o += strlen(t + o);
+        snprintf(t + o, len - o, "nightly.explore.temper = %g\n", cfg->explore.temper);
+    }
+    if (cfg->explore.share > 0 && cfg->explore.skip_carryover) {
+        o += strlen(t + o);
+        snprintf(t + o, len - o, "nightly.explore.skip_carryover = %d\nnightly.explore.carryover_z = %g\n",
+                 cfg->explore.skip_carryover, cfg->explore.carryover_z);
+    }
+    if (cfg->explore.share > 0 && cfg->explore.carryover_share > 0) {
+        o += strlen(t + o);
+        snprintf(t + o, len - o, "nightly.explore.carryover_share = %g\nnightly.explore.carryover_z = %g\n",
+                 cfg->explore.carryover_share, cfg->explore.carryover_z);
+    }
+    if (cfg->explore.share > 0 && cfg->explore.held_only) {
+        o += strlen(t + o);
+        snprintf(t + o, len - o, "nightly.explore.held_only = %d\n", cfg->explore.held_only);
+    }
     free(ct);
     return t;
 }

@@ -38,6 +38,8 @@ typedef struct exp_explore_cand {
     double w0, w[2 * EXP_EXPLORE_MAX_SIDE]; /* if explored: probability of the decided price and of
                                                each neighbour (uniform mode: 0 and 1 / m) */
     double cost;                            /* expected loss if explored: sum of w[k] max(r0 - r[k], 0) */
+    int32_t carry;                          /* Thompson: 1 the demand fit shows carry-over, 0 not,
+                                               -1 not tested (explore.carryover_share) */
 } exp_explore_cand;
 
 /* Fills *c (kind NONE when p is outside h or d has no valid price).  Returns 0 or ENG_ENOMEM. */
