@@ -498,6 +498,48 @@ static void test_explore_thompson_temper(void **state) {
     assert_true(tail4 < tail1);
 }
 
+/* The fixture with noise and, when lag > 0, carry-over: units also scale as (yesterday's price /
+ * today's)^lag (customers who remember yesterday's price). */
+static void xfix_carry(xfix *x, double lag) {
+    xfix_make(x);
+    for (int p = 0; p < NP; p++)
+        for (int t = 0; t < NT - 1; t++) {
+            size_t c = (size_t)p * NT + t;
+            double carry = t > 0 ? pow(x->h->price[c - 1] / x->h->price[c], lag) : 1.0;
+            x->h->units[c] = (float)round(x->h->units[c] * carry * exp(0.35 * sin(1.7 * t + 0.3 * p)));
+            x->h->revenue[c] = (float)(x->h->price[c] * x->h->units[c]);
+        }
+}
+
+/* explore.skip_carryover and explore.carryover_share: with carry-over in every product's sales
+ * the test finds it (at z 2) and no product is drawn, whether product by product (skip) or for
+ * the whole night (share 0.2), with the gate's horizon on or off; the same history without carry-over is drawn under share 0.2, and
+ * with carry-over under share 1 (every product may show it). */
+static void test_explore_carryover(void **state) {
+    (void)state;
+    struct { double lag; int skip; float share; int drawn, standing; } cases[] = { /* standing: nightly.gate_standing */
+        {3.0, 1, 0.0f, 0, 0}, {3.0, 1, 0.0f, 0, 10}, {3.0, 0, 0.2f, 0, 0}, {0.0, 0, 0.2f, 1, 0}, {0.0, 0, 0.2f, 1, 10},
+        {3.0, 0, 1.0f, 1, 0}, {3.0, 0, 0.0f, 1, 0}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        xfix x;
+        xfix_carry(&x, cases[k].lag);
+        exp_nightly_cfg c = xcfg(7, 1.0f);
+        c.explore.mode = EXP_EXPLORE_THOMPSON;
+        c.explore.max_step = 0.08f;
+        c.explore.skip_carryover = cases[k].skip;
+        c.explore.carryover_share = cases[k].share;
+        c.gate_standing = cases[k].standing; /* >= 2: the test read from the horizon's fit */
+        exp_explore_summary s;
+        assert_int_equal(exp_nightly_explore(&c, x.h, &x.res, x.d, NP, &s), 0);
+        check_distributions(&x, &c);
+        if (cases[k].drawn) assert_true(s.n_explored > 0);
+        else assert_int_equal(s.n_explored, 0);
+        if (cases[k].skip) assert_int_equal(s.n_eligible, 0);               /* product by product */
+        if (!cases[k].skip && !cases[k].drawn) assert_true(s.n_eligible > 0 && s.prob == 0); /* the night */
+        xfix_free(&x);
+    }
+}
+
 /* ---- the nightly with exploration, through PostgreSQL ----------------------------------------- */
 /* 1 when file dir/name contains text. */
 static int file_has(const char *dir, const char *name, const char *text) {
@@ -619,6 +661,7 @@ int main(void) {
         cmocka_unit_test(test_explore_budget_pins_seed),
         cmocka_unit_test(test_explore_thompson),
         cmocka_unit_test(test_explore_thompson_temper),
+        cmocka_unit_test(test_explore_carryover),
         cmocka_unit_test(test_nightly_explores_and_logs),
         cmocka_unit_test(test_migration),
     };

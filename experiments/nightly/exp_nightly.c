@@ -310,27 +310,7 @@ static char *config_text(const exp_nightly_cfg *cfg) {
     if (cfg->gate_min_gain > 0) /* a decision setting: part of the run id when on */
         o += (size_t)snprintf(t + o, len - o, "nightly.gate_min_gain = %g\n", cfg->gate_min_gain);
     if (cfg->explore.share > 0) /* only when on: the run id of a run without exploration is unchanged */
-        snprintf(t + o, len - o, "nightly.explore.share = %g\nnightly.explore.max_step = %g\nnightly.explore.max_cost = %g\n%s",
-                 cfg->explore.share, cfg->explore.max_step, cfg->explore.max_cost,
-                 cfg->explore.mode == EXP_EXPLORE_THOMPSON ? "nightly.explore.mode = 1\n" : "");
-    if (cfg->explore.share > 0 && cfg->explore.temper != 1.0f) { /* only when set: other run ids unchanged */
-        o += strlen(t + o);
-        snprintf(t + o, len - o, "nightly.explore.temper = %g\n", cfg->explore.temper);
-    }
-    if (cfg->explore.share > 0 && cfg->explore.skip_carryover) {
-        o += strlen(t + o);
-        snprintf(t + o, len - o, "nightly.explore.skip_carryover = %d\nnightly.explore.carryover_z = %g\n",
-                 cfg->explore.skip_carryover, cfg->explore.carryover_z);
-    }
-    if (cfg->explore.share > 0 && cfg->explore.carryover_share > 0) {
-        o += strlen(t + o);
-        snprintf(t + o, len - o, "nightly.explore.carryover_share = %g\nnightly.explore.carryover_z = %g\n",
-                 cfg->explore.carryover_share, cfg->explore.carryover_z);
-    }
-    if (cfg->explore.share > 0 && cfg->explore.held_only) {
-        o += strlen(t + o);
-        snprintf(t + o, len - o, "nightly.explore.held_only = %d\n", cfg->explore.held_only);
-    }
+        exp_explore_cfg_text(&cfg->explore, t + o, len - o);
     free(ct);
     return t;
 }

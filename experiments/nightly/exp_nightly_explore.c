@@ -319,3 +319,17 @@ void exp_explore_decision_json(json_object *o, const exp_nightly_decision *d, in
     json_object_object_add(o, "support_probs", sq);
     if (d->explored) json_object_object_add(o, "explore_cost_per_period", jnum(d->explore_cost));
 }
+
+void exp_explore_cfg_text(const exp_explore_cfg *x, char *buf, size_t n) {
+    size_t o = 0;
+    if (!n) return;
+    buf[0] = '\0';
+    o += (size_t)snprintf(buf, n, "nightly.explore.share = %g\nnightly.explore.max_step = %g\nnightly.explore.max_cost = %g\n%s",
+                          x->share, x->max_step, x->max_cost, x->mode == EXP_EXPLORE_THOMPSON ? "nightly.explore.mode = 1\n" : "");
+    if (o < n && x->temper > 0 && x->temper != 1.0f)
+        o += (size_t)snprintf(buf + o, n - o, "nightly.explore.temper = %g\n", x->temper);
+    if (o < n && (x->skip_carryover || x->carryover_share > 0))
+        o += (size_t)snprintf(buf + o, n - o, "nightly.explore.skip_carryover = %d\nnightly.explore.carryover_share = %g\n"
+                              "nightly.explore.carryover_z = %g\n", x->skip_carryover, x->carryover_share, x->carryover_z);
+    if (o < n && x->held_only) snprintf(buf + o, n - o, "nightly.explore.held_only = %d\n", x->held_only);
+}

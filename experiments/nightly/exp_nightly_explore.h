@@ -12,6 +12,11 @@
 #include "db_push.h"
 #include "exp_nightly.h"
 
+/* The exploration settings as `nightly.explore.key = value` lines for the run id's text, into
+ * buf (size n, always terminated): share, max_step, max_cost, and the others only when set (a run
+ * id without them is the one before they existed). */
+void exp_explore_cfg_text(const exp_explore_cfg *x, char *buf, size_t n);
+
 /* exp_nightly_explore (exp_nightly.h) in its parts, so that under MPI each rank does the
  * per-product work on its own products and rank 0 the budget (docs/mpi.md):
  *   1. exp_explore_candidate: product p's candidate (its neighbouring prices and the engine's
