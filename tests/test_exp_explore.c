@@ -430,6 +430,116 @@ static void test_explore_thompson(void **state) {
     xfix_free(&x);
 }
 
+/* Product 0's Thompson law with explore.temper = t (max_step 0.08, share 1, seed 7) into
+ * sp/pr (returns the support's size), checked against a Monte Carlo of the recipe with the slope
+ * drawn from N(slope, (t se)^2) (t = 0: unset, read as 1); *mean_k: the support price nearest the posterior mean's optimum. */
+static int thompson_law(float t, double *sp, double *pr, int *mean_k) {
+    xfix x;
+    xfix_make(&x);
+    for (int p = 0; p < NP; p++)
+        for (int k = 0; k < NT - 1; k++) {
+            size_t c = (size_t)p * NT + k;
+            x.h->units[c] = (float)round(x.h->units[c] * exp(0.35 * sin(1.7 * k + 0.3 * p)));
+            x.h->revenue[c] = (float)(x.h->price[c] * x.h->units[c]);
+        }
+    exp_nightly_cfg c = xcfg(7, 1.0f);
+    c.explore.mode = EXP_EXPLORE_THOMPSON;
+    c.explore.max_step = 0.08f;
+    c.explore.temper = t;
+    exp_explore_summary s;
+    assert_int_equal(exp_nightly_explore(&c, x.h, &x.res, x.d, NP, &s), 0);
+    check_distributions(&x, &c);
+    exp_gate_fit fit;
+    assert_int_equal(exp_gate_fit_product(x.h, 0, 1.99, (int)c.compare.reward.kind, NULL, &fit), 0);
+    assert_true(fit.ok && fit.slope_se > 0 && fit.slope < 0);
+    const exp_nightly_decision *d = &x.d[0];
+    const int n = d->n_support;
+    assert_true(n >= 3);
+    double cnt[EXP_EXPLORE_MAX_SUPPORT] = {0};
+    for (int k = 0; k < n; k++) sp[k] = d->support_price[k], pr[k] = d->support_prob[k];
+    const double c0 = isfinite(fit.cost) ? fit.cost : 0, xm = 1.99 * (c0 / 1.99 - 1 / fit.slope);
+    *mean_k = 0;
+    for (int k = 1; k < n; k++)
+        if (fabs(sp[k] - xm) < fabs(sp[*mean_k] - xm)) *mean_k = k;
+    eng_rng rng;
+    eng_rng_seed(&rng, 99);
+    const int N = 200000;
+    for (int i = 0; i < N; i++) {
+        double b = fit.slope + (t > 0 ? t : 1.0) * fit.slope_se * eng_rng_normal(&rng); /* 0: unset, the posterior */
+        double target = b < 0 ? 1.99 * (c0 / 1.99 - 1 / b) : 1e9;
+        int best = 0;
+        for (int k = 1; k < n; k++)
+            if (fabs(sp[k] - target) < fabs(sp[best] - target)) best = k;
+        cnt[best] += 1;
+    }
+    for (int k = 0; k < n; k++) assert_close(cnt[k] / N, pr[k], 0.006, 0);
+    xfix_free(&x);
+    return n;
+}
+
+/* explore.temper: a tempered posterior (t < 1) is the same recipe with a narrower slope law, so
+ * the price nearest the posterior mean's optimum gains probability and the others lose it; t = 1
+ * is the default law to the digit. */
+static void test_explore_thompson_temper(void **state) {
+    (void)state;
+    double s1[EXP_EXPLORE_MAX_SUPPORT], p1[EXP_EXPLORE_MAX_SUPPORT], s4[EXP_EXPLORE_MAX_SUPPORT], p4[EXP_EXPLORE_MAX_SUPPORT];
+    double sd[EXP_EXPLORE_MAX_SUPPORT], pd[EXP_EXPLORE_MAX_SUPPORT];
+    int k1 = 0, k4 = 0, kd = 0;
+    const int n1 = thompson_law(1.0f, s1, p1, &k1), n4 = thompson_law(0.4f, s4, p4, &k4);
+    const int nd = thompson_law(0.0f, sd, pd, &kd); /* 0 (unset, as in a hand-made cfg): the posterior itself */
+    assert_int_equal(n1, nd);
+    for (int k = 0; k < n1; k++) assert_true(s1[k] == sd[k] && p1[k] == pd[k]);
+    assert_int_equal(n1, n4);
+    assert_int_equal(k1, k4);
+    assert_true(p4[k4] > p1[k1] + 0.05);
+    double tail1 = 0, tail4 = 0; /* the mass two or more support prices away from the mean's */
+    for (int k = 0; k < n1; k++)
+        if (abs(k - k1) >= 2) tail1 += p1[k], tail4 += p4[k];
+    assert_true(tail4 < tail1);
+}
+
+/* The fixture with noise and, when lag > 0, carry-over: units also scale as (yesterday's price /
+ * today's)^lag (customers who remember yesterday's price). */
+static void xfix_carry(xfix *x, double lag) {
+    xfix_make(x);
+    for (int p = 0; p < NP; p++)
+        for (int t = 0; t < NT - 1; t++) {
+            size_t c = (size_t)p * NT + t;
+            double carry = t > 0 ? pow(x->h->price[c - 1] / x->h->price[c], lag) : 1.0;
+            x->h->units[c] = (float)round(x->h->units[c] * carry * exp(0.35 * sin(1.7 * t + 0.3 * p)));
+            x->h->revenue[c] = (float)(x->h->price[c] * x->h->units[c]);
+        }
+}
+
+/* explore.skip_carryover and explore.carryover_share: with carry-over in every product's sales
+ * the test finds it (at z 2) and no product is drawn, whether product by product (skip) or for
+ * the whole night (share 0.2), with the gate's horizon on or off; the same history without carry-over is drawn under share 0.2, and
+ * with carry-over under share 1 (every product may show it). */
+static void test_explore_carryover(void **state) {
+    (void)state;
+    struct { double lag; int skip; float share; int drawn, standing; } cases[] = { /* standing: nightly.gate_standing */
+        {3.0, 1, 0.0f, 0, 0}, {3.0, 1, 0.0f, 0, 10}, {3.0, 0, 0.2f, 0, 0}, {0.0, 0, 0.2f, 1, 0}, {0.0, 0, 0.2f, 1, 10},
+        {3.0, 0, 1.0f, 1, 0}, {3.0, 0, 0.0f, 1, 0}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        xfix x;
+        xfix_carry(&x, cases[k].lag);
+        exp_nightly_cfg c = xcfg(7, 1.0f);
+        c.explore.mode = EXP_EXPLORE_THOMPSON;
+        c.explore.max_step = 0.08f;
+        c.explore.skip_carryover = cases[k].skip;
+        c.explore.carryover_share = cases[k].share;
+        c.gate_standing = cases[k].standing; /* >= 2: the test read from the horizon's fit */
+        exp_explore_summary s;
+        assert_int_equal(exp_nightly_explore(&c, x.h, &x.res, x.d, NP, &s), 0);
+        check_distributions(&x, &c);
+        if (cases[k].drawn) assert_true(s.n_explored > 0);
+        else assert_int_equal(s.n_explored, 0);
+        if (cases[k].skip) assert_int_equal(s.n_eligible, 0);               /* product by product */
+        if (!cases[k].skip && !cases[k].drawn) assert_true(s.n_eligible > 0 && s.prob == 0); /* the night */
+        xfix_free(&x);
+    }
+}
+
 /* ---- the nightly with exploration, through PostgreSQL ----------------------------------------- */
 /* 1 when file dir/name contains text. */
 static int file_has(const char *dir, const char *name, const char *text) {
@@ -550,6 +660,8 @@ int main(void) {
         cmocka_unit_test(test_ope_uses_logged),
         cmocka_unit_test(test_explore_budget_pins_seed),
         cmocka_unit_test(test_explore_thompson),
+        cmocka_unit_test(test_explore_thompson_temper),
+        cmocka_unit_test(test_explore_carryover),
         cmocka_unit_test(test_nightly_explores_and_logs),
         cmocka_unit_test(test_migration),
     };

@@ -13,7 +13,9 @@ static void usage(FILE *f) {
                "                        [--products 300] [--days 120] [--misset LO,HI] [--max-change PCT]\n"
                "                        [--traffic FACTOR] [--promo RATE [--promo-lift LO,HI]]\n"
                "                        [--nights N [--alone LIST|all|none] [--cold] [--html FILE]\n"
-               "                         [--explore SHARE [--explore-step S] [--explore-cost C] [--explore-mode neighbour|thompson]]]\n"
+               "                         [--explore SHARE [--explore-step S] [--explore-cost C] [--explore-mode neighbour|thompson]\n"
+               "                          [--explore-temper T] [--explore-skip-carryover 0|1] [--explore-carryover-z Z]\n"
+               "                          [--explore-carryover-share S] [--explore-held-only 0|1]]]\n"
                "                        [--gate-mode 0|1|2] [--gate-level L] [--gate-extend 0|1] [--gate-select L]\n"
                "                        [--gate-standing 0|1|H] [--gate-model-dir 0|1|2|3]\n"
                "                        [--gate-cut-standing 0..4] [--gate-plan 0|1|2] [--gate-plan-nights N] [--gate-plan-gamma G] [--gate-plan-paths 0|1]\n"
@@ -34,7 +36,8 @@ static void usage(FILE *f) {
                "  night's prices sold under the truth and loaded for the next; lanes engine, manual, oracle and\n"
                "  each agent alone (--alone dqn,ddpg,linucb,fixed; the default all); --cold: no checkpoints;\n"
                "  --html FILE: the cumulative curves (default <out>/loop.html); --explore SHARE: the engine's logged\n"
-               "  exploration (nightly.explore.share; -step, -cost, -mode: .max_step, .max_cost, .mode), its cost under the truth.\n");
+               "  exploration (nightly.explore.share; -step, -cost, -mode: .max_step, .max_cost, .mode; -temper,\n"
+               "  -skip-carryover, -carryover-z, -carryover-share, -held-only: the same names), its cost under the truth.\n");
 }
 
 /* "logit,ce" / "all" into cfg->families.  0 or ENG_EINVAL. */
@@ -55,6 +58,15 @@ static int parse_families(const char *s, exp_bt_cfg *cfg) {
         cfg->families[cfg->n_families++] = f;
     }
     return cfg->n_families ? ENG_OK : eng_err_set(ENG_EINVAL, "--family: empty list");
+}
+
+/* *out = v as a float in [lo, hi]; 0 or ENG_EINVAL (out untouched). */
+static int parse_float(const char *flag, const char *v, float lo, float hi, float *out) {
+    char *end = NULL;
+    float x = v ? strtof(v, &end) : 0;
+    if (!v || *end || !(x >= lo && x <= hi)) return eng_err_set(ENG_EINVAL, "%s: expected a number in [%g, %g]", flag, lo, hi);
+    *out = x;
+    return ENG_OK;
 }
 
 /* A whole positive number or ENG_EINVAL. */
@@ -161,7 +173,14 @@ int exp_cmd_backtest(int argc, char **argv) {
         } else if (!strcmp(a, "--nights")) st = parse_int(a, v, 1, &lc.n_nights);
         else if (!strcmp(a, "--alone")) st = parse_alone(v, &lc.lanes);
         else if (!strcmp(a, "--html")) html = v;
-        else if (!strcmp(a, "--explore") || !strcmp(a, "--explore-step") || !strcmp(a, "--explore-cost")) {
+        else if (!strcmp(a, "--explore-temper")) st = parse_float(a, v, 1e-6, 1, &lc.explore.temper);
+        else if (!strcmp(a, "--explore-carryover-z")) st = parse_float(a, v, 1e-6, 10, &lc.explore.carryover_z);
+        else if (!strcmp(a, "--explore-carryover-share")) st = parse_float(a, v, 0, 1, &lc.explore.carryover_share);
+        else if (!strcmp(a, "--explore-skip-carryover") || !strcmp(a, "--explore-held-only")) {
+            int *o = a[10] == 's' ? &lc.explore.skip_carryover : &lc.explore.held_only;
+            st = parse_int(a, v, 0, o);
+            if (!st && *o > 1) st = eng_err_set(ENG_EINVAL, "%s: expected 0 or 1", a);
+        } else if (!strcmp(a, "--explore") || !strcmp(a, "--explore-step") || !strcmp(a, "--explore-cost")) {
             char *end = NULL;
             float x = strtof(v, &end);
             if (*end || !(x >= 0 && x <= 1)) st = eng_err_set(ENG_EINVAL, "%s: expected a share in [0, 1]", a);

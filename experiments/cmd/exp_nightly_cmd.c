@@ -43,6 +43,16 @@ static const agt_cfg_field nightly_fields[] = {
      "exploration budget: expected revenue given up, share of the night's expected revenue"},
     {"explore.mode", AGT_CFG_INT, offsetof(exp_nightly_cfg, explore.mode),
      "how an explored price is drawn: 0 neighbouring levels (uniform), 1 Thompson (posterior sampling)"},
+    {"explore.temper", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, explore.temper),
+     "Thompson: scale of the posterior's standard deviation (1 = the posterior; < 1 draws nearer its mean optimum)"},
+    {"explore.skip_carryover", AGT_CFG_INT, offsetof(exp_nightly_cfg, explore.skip_carryover),
+     "Thompson: 1 = no draw for a product whose demand fit shows carry-over (the gate horizon's lag test)"},
+    {"explore.held_only", AGT_CFG_INT, offsetof(exp_nightly_cfg, explore.held_only),
+     "1 = explore only the products the gate held (a moved price is pushed as decided)"},
+    {"explore.carryover_share", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, explore.carryover_share),
+     "Thompson: no draw tonight when more than this share of the fitted products show carry-over (0 = off)"},
+    {"explore.carryover_z", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, explore.carryover_z),
+     "skip_carryover: the lag coefficient's distance from 0 in robust standard errors that counts as carry-over"},
 };
 #define N_NIGHTLY_FIELDS ((int)(sizeof nightly_fields / sizeof nightly_fields[0]))
 

@@ -56,6 +56,8 @@ exp_nightly_cfg exp_nightly_default(void) {
     c.explore.share = 0.0f; /* off */
     c.explore.max_step = 0.05f;
     c.explore.max_cost = 0.01f;
+    c.explore.temper = 1.0f; /* Thompson draws from the posterior itself */
+    c.explore.carryover_z = 2.0f; /* skip_carryover's test: the gate horizon's */
     c.out_dir = "out/nightly";
     c.ckpt_dir = "out/ckpt";
     c.ckpt_keep = 3;
@@ -316,9 +318,7 @@ static char *config_text(const exp_nightly_cfg *cfg) {
     if (cfg->gate_min_gain > 0) /* a decision setting: part of the run id when on */
         o += (size_t)snprintf(t + o, len - o, "nightly.gate_min_gain = %g\n", cfg->gate_min_gain);
     if (cfg->explore.share > 0) /* only when on: the run id of a run without exploration is unchanged */
-        snprintf(t + o, len - o, "nightly.explore.share = %g\nnightly.explore.max_step = %g\nnightly.explore.max_cost = %g\n%s",
-                 cfg->explore.share, cfg->explore.max_step, cfg->explore.max_cost,
-                 cfg->explore.mode == EXP_EXPLORE_THOMPSON ? "nightly.explore.mode = 1\n" : "");
+        exp_explore_cfg_text(&cfg->explore, t + o, len - o);
     free(ct);
     return t;
 }

@@ -62,6 +62,22 @@ typedef struct exp_explore_cfg {
     float max_cost;  /* budget: expected revenue given up, a share of the night's expected
                         revenue at the decided prices (the engine's own demand estimate): 0.01 */
     int mode;        /* exp_explore_mode: how an explored product's price is drawn */
+    float temper;    /* Thompson mode: the posterior's standard deviation is scaled by this
+                        (1 = the posterior itself, the default; 0.5 = a narrower, tempered
+                        posterior whose draws stay nearer its mean optimum; > 0) */
+    int skip_carryover; /* Thompson mode: 1 = no draw for a product whose demand fit shows
+                        carry-over (the lag column's coefficient at carryover_z robust standard
+                        errors from 0; at 2, the test of the gate's horizon, exp_gate_fit_ex):
+                        its prices move its customers' reference, so a draw costs more than one
+                        night's loss; 0 = every eligible product (the default) */
+    float carryover_z; /* the test's threshold in robust standard errors: 2 (the gate's) */
+    float carryover_share; /* Thompson mode: > 0 = no draw at all tonight when more than this
+                        share of the products with a demand fit show carry-over (at carryover_z):
+                        a market whose customers remember prices (chance alone: about 5% at
+                        z 2); 0 = off (the default) */
+    int held_only;   /* 1 = explore only the products the gate held (the hold turned into
+                        evidence; a price the gate moved is pushed as decided); 0 = every
+                        eligible product (the default) */
 } exp_explore_cfg;
 
 /* How an explored product's price is drawn (nightly.explore.mode). */
@@ -318,14 +334,16 @@ int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const e
  * j = +-1..+-EXP_EXPLORE_MAX_SIDE (each through the deployment's guardrails, kept within max_step
  * and a cent apart), and the probability of each under posterior sampling: the price slope b of
  * the product's demand fit (exp_gate_fit_product, around the incumbent i) drawn from
- * N(slope, slope_se^2), the sampled optimum i x*(b) (x* = c/i - 1/b for b < 0 with c the unit
+ * N(slope, (temper slope_se)^2) (temper = cfg->explore.temper, 1 by default), the sampled optimum i x*(b) (x* = c/i - 1/b for b < 0 with c the unit
  * cost of the profit kinds, 0 for revenue; +infinity for b >= 0), the support price nearest it.
  * x* is monotone in b, so each price's probability is a difference of two normal CDFs: exact,
  * no sampling.  Writes the decided price's probability to *w0 and the m others to nb[] / w[]
  * (m <= 2 EXP_EXPLORE_MAX_SIDE; probabilities below 1e-9 dropped and the rest renormalised).
- * Returns m (0: no fit or no other price). */
+ * *carry (may be NULL): -1 not tested, else 1 when the fit shows carry-over (tested when
+ * explore.skip_carryover or explore.carryover_share is on).
+ * Returns m (0: no fit, no other price, or carry-over with explore.skip_carryover). */
 int exp_explore_thompson(const exp_nightly_cfg *cfg, const db_history *h, int p, const exp_nightly_decision *d,
-                         double *w0, double *nb, double *w);
+                         double *w0, double *nb, double *w, int *carry);
 
 /* Decide product pr (of history h) with the gate (exp_gate.h, nightly.gate_mode / gate_level /
  * gate_steps ...): the candidates are the agents (fixed, linucb, dqn, ddpg) without their

@@ -164,6 +164,7 @@ static void draw_thompson(const exp_nightly_cfg *cfg, const char *id, const exp_
 int exp_explore_candidate(const exp_nightly_cfg *cfg, const db_history *h, int p, const exp_nightly_decision *d,
                           exp_explore_cand *c) {
     memset(c, 0, sizeof *c);
+    c->carry = -1;
     c->kind = EXP_EXPLORE_NONE;
     if (p < 0 || p >= h->n_products || !(isfinite(d->price) && d->price > 0)) return ENG_OK;
     expl_demand m;
@@ -175,7 +176,8 @@ int exp_explore_candidate(const exp_nightly_cfg *cfg, const db_history *h, int p
     c->kind = EXP_EXPLORE_PINNED;
     if (h->explore_off && h->explore_off[p]) return ENG_OK;
     c->kind = EXP_EXPLORE_NO_NEIGHBOUR;
-    if (cfg->explore.mode == EXP_EXPLORE_THOMPSON) c->m = exp_explore_thompson(cfg, h, p, d, &c->w0, c->nb, c->w);
+    if (cfg->explore.held_only && d->hold < 0) return ENG_OK; /* moved by the gate: pushed as decided */
+    if (cfg->explore.mode == EXP_EXPLORE_THOMPSON) c->m = exp_explore_thompson(cfg, h, p, d, &c->w0, c->nb, c->w, &c->carry);
     else {
         c->m = neighbours(cfg, h, p, d, c->nb);
         for (int k = 0; k < c->m; k++) c->w[k] = 1.0 / c->m;
@@ -206,9 +208,11 @@ int exp_explore_apply(const exp_nightly_cfg *cfg, const exp_results *res, const 
         return ENG_OK;
     }
     double cost_sum = 0; /* summed in catalogue order, whichever process made the candidates */
+    int n_tested = 0, n_carry = 0;
     for (int i = 0; i < n; i++) {
         const exp_explore_cand *c = &cand[i];
         if (c->kind == EXP_EXPLORE_NONE) continue;
+        if (c->carry >= 0) n_tested++, n_carry += c->carry;
         s.revenue += c->r0;
         if (c->kind == EXP_EXPLORE_PINNED) s.n_pinned++;
         else if (c->kind == EXP_EXPLORE_NO_NEIGHBOUR) s.n_no_neighbour++;
@@ -222,6 +226,13 @@ int exp_explore_apply(const exp_nightly_cfg *cfg, const exp_results *res, const 
     const double budget = setting(cfg->explore.max_cost) * s.revenue;
     if (cost_sum > 0 && q * cost_sum > budget) q = budget / cost_sum;
     if (q > 1) q = 1;
+    const float cs = cfg->explore.carryover_share;
+    if (cs > 0 && cfg->explore.mode == EXP_EXPLORE_THOMPSON && n_tested > 0) {
+        const int off = n_carry > setting(cs) * n_tested;
+        ENG_INFO("nightly: exploration: %d of %d fitted products show carry-over (limit %.3g of them)%s", n_carry, n_tested,
+                 setting(cs), off ? ": no draws tonight" : "");
+        if (off) q = 0;
+    }
     s.prob = q;
     s.cost_expected = q * cost_sum;
     for (int i = 0; i < n && q > 0; i++)
@@ -307,4 +318,18 @@ void exp_explore_decision_json(json_object *o, const exp_nightly_decision *d, in
     json_object_object_add(o, "support_prices", sp);
     json_object_object_add(o, "support_probs", sq);
     if (d->explored) json_object_object_add(o, "explore_cost_per_period", jnum(d->explore_cost));
+}
+
+void exp_explore_cfg_text(const exp_explore_cfg *x, char *buf, size_t n) {
+    size_t o = 0;
+    if (!n) return;
+    buf[0] = '\0';
+    o += (size_t)snprintf(buf, n, "nightly.explore.share = %g\nnightly.explore.max_step = %g\nnightly.explore.max_cost = %g\n%s",
+                          x->share, x->max_step, x->max_cost, x->mode == EXP_EXPLORE_THOMPSON ? "nightly.explore.mode = 1\n" : "");
+    if (o < n && x->temper > 0 && x->temper != 1.0f)
+        o += (size_t)snprintf(buf + o, n - o, "nightly.explore.temper = %g\n", x->temper);
+    if (o < n && (x->skip_carryover || x->carryover_share > 0))
+        o += (size_t)snprintf(buf + o, n - o, "nightly.explore.skip_carryover = %d\nnightly.explore.carryover_share = %g\n"
+                              "nightly.explore.carryover_z = %g\n", x->skip_carryover, x->carryover_share, x->carryover_z);
+    if (o < n && x->held_only) snprintf(buf + o, n - o, "nightly.explore.held_only = %d\n", x->held_only);
 }

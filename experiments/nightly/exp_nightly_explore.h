@@ -12,6 +12,11 @@
 #include "db_push.h"
 #include "exp_nightly.h"
 
+/* The exploration settings as `nightly.explore.key = value` lines for the run id's text, into
+ * buf (size n, always terminated): share, max_step, max_cost, and the others only when set (a run
+ * id without them is the one before they existed). */
+void exp_explore_cfg_text(const exp_explore_cfg *x, char *buf, size_t n);
+
 /* exp_nightly_explore (exp_nightly.h) in its parts, so that under MPI each rank does the
  * per-product work on its own products and rank 0 the budget (docs/mpi.md):
  *   1. exp_explore_candidate: product p's candidate (its neighbouring prices and the engine's
@@ -38,6 +43,8 @@ typedef struct exp_explore_cand {
     double w0, w[2 * EXP_EXPLORE_MAX_SIDE]; /* if explored: probability of the decided price and of
                                                each neighbour (uniform mode: 0 and 1 / m) */
     double cost;                            /* expected loss if explored: sum of w[k] max(r0 - r[k], 0) */
+    int32_t carry;                          /* Thompson: 1 the demand fit shows carry-over, 0 not,
+                                               -1 not tested (explore.carryover_share) */
 } exp_explore_cand;
 
 /* Fills *c (kind NONE when p is outside h or d has no valid price).  Returns 0 or ENG_ENOMEM. */
