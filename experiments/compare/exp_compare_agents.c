@@ -493,8 +493,9 @@ done:
  * the drawn price and the model's rate (feat_agent_state_carry), so that a discount (dqn.gamma,
  * ddpg.gamma > 0) sees what the price does to the next period's state.  dyna_horizon > 1: the
  * model's rate is its mean over that many nights of the price held (feat_agent_model_rate_held).  Seeded by compare.seed
- * and the product's catalogue index, one stream per product, so the draws do not depend on which other products share the group (the shared
- * networks' shards, docs/mpi.md: one process with S shards and S ranks draw the same).
+ * and the product's catalogue index, one stream per product, so the draws do not depend on
+ * which other products share the group (the shared networks' shards, docs/mpi.md: one process
+ * with S shards and S ranks draw the same).
  * Returns 0 or the agents' failure. */
 static int push_model_rows(cmp_ctx *c, cmp_group *g) {
     const exp_compare_cfg *cfg = c->cfg;
@@ -532,20 +533,22 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
                 int k = lo + (int)(eng_rng_uniform(&rng) * (hi - lo + 1));
                 if (k > hi) k = hi;
                 const int H = cfg->dyna_horizon;
-                double se, v = feat_agent_model_rate_held(&c->ap[p], c->refp[p] * env_grid_ratio(&cfg->grid, k), &ctx, H, &se);
+                const double pk = c->refp[p] * env_grid_ratio(&cfg->grid, k);
+                double se, v = feat_agent_model_rate_held(&c->ap[p], pk, &ctx, H, &se);
                 double x = rlo + (rhi - rlo) * eng_rng_uniform(&rng), se2;
                 double v2 = feat_agent_model_rate_held(&c->ap[p], c->refp[p] * x, &ctx, H, &se2);
                 if (isfinite(v) && isfinite(se)) {
                     float rw = (float)((v - kap * se + c->dyb[r]) / sc);
                     if (cfg->dyna_carry)
-                        feat_agent_state_carry(s2, &c->ap[p], tr->price[r], c->refp[p] * env_grid_ratio(&cfg->grid, k), v, cs2);
+                        feat_agent_state_carry(s2, &c->ap[p], tr->price[r], pk, v, cs2);
                     if ((rc = agt_dqn_push(g->dqn, s, st, k, rw, cfg->dyna_carry ? cs2 : s2, tr->done[r]))) return rc;
                     n++;
                 }
                 if (isfinite(v2) && isfinite(se2)) {
                     float rw = (float)((v2 - kap * se2 + c->dyb[r]) / sc);
                     if (cfg->dyna_carry) feat_agent_state_carry(s2, &c->ap[p], tr->price[r], c->refp[p] * x, v2, cs2);
-                    if ((rc = agt_ddpg_push(g->ddpg, s, st, (float)x, rw, cfg->dyna_carry ? cs2 : s2, tr->done[r]))) return rc;
+                    const float *nx = cfg->dyna_carry ? cs2 : s2;
+                    if ((rc = agt_ddpg_push(g->ddpg, s, st, (float)x, rw, nx, tr->done[r]))) return rc;
                 }
             }
         }
