@@ -136,6 +136,19 @@ typedef struct exp_compare_cfg {
     double dyna_kappa;          /* their uncertainty penalty in standard errors of the model */
     long dyna_max;              /* most model-based transitions in all (memory bound: fewer per
                                    row, spread evenly, when rows x dyna would exceed it) */
+    double dyna_real;           /* in [0, 1]: the real training rows' reward blends the observed
+                                   rate of the priced period with the demand model's expected
+                                   rate at the logged price in the row's context (0 = observed,
+                                   1 = the model's; docs/compare.md, "Denoised real rows") */
+    int ensemble;               /* members of the shared networks (1 = one; docs/compare.md, "An
+                                   ensemble of the shared networks"): E trained from their own
+                                   streams, the next price from their mean Q-values / actor
+                                   outputs; one process without shards or fine-tuning only */
+    int dyna_base;              /* the rate the model-based and real rows' rewards compare with
+                                   (drcr: the previous period's): 0 the row's observed one, 1 the
+                                   product's mean over its training rows (the same for every
+                                   price of a state, so the best price does not change; the
+                                   day noise leaves the targets) */
     int demand_pool;            /* the night's pooled (empirical-Bayes) prior on the demand
                                    models' price slope (feat_demand.h, feat_demand_prior;
                                    docs/compare.md, "A pooled prior on the price slope"):

@@ -28,6 +28,10 @@ void cmp_agents_free(cmp_ctx *c) {
     free(c->lo_ratio); free(c->hi_ratio); free(c->refp); free(c->sh_dqn); free(c->sh_actor); free(c->sh_critic);
     free(c->dyb);
     free(c->dyc);
+    free(c->dybm);
+    free(c->ens_dqn);
+    free(c->ens_actor);
+    c->dybm = NULL, c->ens_dqn = NULL, c->ens_actor = NULL, c->ens_n = 0;
     agt_dqn_free(c->sh_agt_dqn);
     agt_ddpg_free(c->sh_agt_ddpg);
     c->sh_agt_dqn = NULL;
@@ -59,6 +63,19 @@ static void dyna_base(cmp_ctx *c, int p, const float *raw, const float *raw2) {
         const feat_demand_ctx x = feat_agent_model_ctx(pp, raw + (r - b) * FEAT_N, y);
         c->dyc[2 * r] = (float)x.comp, c->dyc[2 * r + 1] = (float)x.lag;
     }
+    double sb = 0;
+    long nb = 0;
+    for (size_t r = b; r < e; r++)
+        if (cmp_is_learn(c, r) && !c->val[r] && isfinite(c->dyb[r])) sb += c->dyb[r], nb++;
+    c->dybm[p] = nb ? sb / (double)nb : NAN;
+}
+
+/* The base a reward of training row r of product p is valued with (compare.dyna_base): the
+ * row's own (c->dyb: minus the observed rate the reward compares with) or the product's mean;
+ * NaN where the model cannot value the row. */
+static double row_base(const cmp_ctx *c, int p, size_t r) {
+    if (!isfinite(c->dyb[r])) return NAN;
+    return c->cfg->dyna_base == 1 ? c->dybm[p] : c->dyb[r];
 }
 
 /* Agent states of product p's transitions (rows off[p] .. off[p+1]-1) and its statistics;
@@ -146,7 +163,8 @@ int cmp_agents_prepare(cmp_ctx *c) {
         const env_reward_kind rk = c->cfg->reward.kind;
         if (c->cfg->shared && c->cfg->dyna > 0 && (rk == ENV_REWARD_RCR || rk == ENV_REWARD_DRCR) &&
             (!(c->dyb = malloc((tr->n ? tr->n : 1) * sizeof *c->dyb)) ||
-             !(c->dyc = malloc((tr->n ? tr->n : 1) * 2 * sizeof *c->dyc))))
+             !(c->dyc = malloc((tr->n ? tr->n : 1) * 2 * sizeof *c->dyc)) ||
+             !(c->dybm = malloc((size_t)NP * sizeof *c->dybm))))
             goto fail;
         for (int p = 0; p < NP; p++)
             if ((rc = prep_agent_states(c, p, raw, raw2, pr))) goto done;
@@ -259,6 +277,10 @@ static int create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys, int bat
     return rc ? rc : agt_ddpg_create(&g->ddpg, c->be, &dd, g->P);
 }
 
+int cmp_group_create_fresh(cmp_ctx *c, cmp_group *g, uint64_t key, int batch) {
+    return create_agents(c, g, &key, batch);
+}
+
 int cmp_group_create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
     int rc = create_agents(c, g, keys, 0);
     if (rc || !c->sh_dqn) return rc;
@@ -292,6 +314,14 @@ static void val_free(cmp_val *v) {
 
 static const float *row_state(const cmp_ctx *c, size_t r) { return c->ast ? c->ast + r * c->SA : c->tr->state + r * c->F; }
 static const float *row_next(const cmp_ctx *c, size_t r) { return c->anx ? c->anx + r * c->SA : c->tr->next_state + r * c->F; }
+
+/* A validation row's target on the agents' scale: the logged reward, its observed rate kept,
+ * on the base of compare.dyna_base (row_base), the base its training rows are valued on. */
+static float val_row_reward(const cmp_ctx *c, int p, size_t r) {
+    double rw = c->tr->reward[r];
+    if (c->dyb && isfinite(c->dyb[r]) && c->cfg->dyna_base == 1) rw += c->dybm[p] - c->dyb[r];
+    return (float)(rw / c->rscale[p]);
+}
 
 static int val_build(const cmp_ctx *c, const cmp_group *g, cmp_val *v) {
     memset(v, 0, sizeof *v);
@@ -338,7 +368,7 @@ static int val_build(const cmp_ctx *c, const cmp_group *g, cmp_val *v) {
             memcpy(v->s2 + o * S, row_next(c, r), (size_t)S * sizeof(float));
             v->a[o] = (float)c->tr->level[r];
             v->ratio[o] = c->tr->ratio[r];
-            v->r[o] = c->tr->reward[r] / c->rscale[p];
+            v->r[o] = val_row_reward(c, p, r);
             v->done[o] = (float)c->tr->done[r];
             v->w[o] = 1.0f;
         }
@@ -521,6 +551,7 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
         for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
             if (!cmp_is_learn(c, r) || c->val[r] || !isfinite(c->dyb[r])) continue;
             const float *st = row_state(c, r), *s2 = row_next(c, r);
+            const double base = row_base(c, p, r);
             const long nm = (long)floor((double)(seen + 1) * per + 1e-9) - (long)floor((double)seen * per + 1e-9);
             seen++;
             const feat_demand_ctx ctx = {c->dyc[2 * r], c->dyc[2 * r + 1]};
@@ -531,12 +562,12 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
                 double x = rlo + (rhi - rlo) * eng_rng_uniform(&rng), se2;
                 double v2 = feat_agent_model_rate_at(&c->ap[p], c->refp[p] * x, &ctx, &se2);
                 if (isfinite(v) && isfinite(se)) {
-                    float rw = (float)((v - kap * se + c->dyb[r]) / sc);
+                    float rw = (float)((v - kap * se + base) / sc);
                     if ((rc = agt_dqn_push(g->dqn, s, st, k, rw, s2, tr->done[r]))) return rc;
                     n++;
                 }
                 if (isfinite(v2) && isfinite(se2)) {
-                    float rw = (float)((v2 - kap * se2 + c->dyb[r]) / sc);
+                    float rw = (float)((v2 - kap * se2 + base) / sc);
                     if ((rc = agt_ddpg_push(g->ddpg, s, st, (float)x, rw, s2, tr->done[r]))) return rc;
                 }
             }
@@ -546,16 +577,36 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
     return ENG_OK;
 }
 
+double cmp_real_reward(const feat_agent_prod *pp, double price, const feat_demand_ctx *ctx, double reward,
+                       double base, double lam) {
+    if (!(lam > 0) || !isfinite(base) || !isfinite(reward)) return reward;
+    const double m = feat_agent_model_rate_at(pp, price, ctx, NULL);
+    return isfinite(m) ? reward - lam * (reward - base - m) : reward;
+}
+
+/* The reward a real training row r of product p enters the replay with, on the agents' scale:
+ * the logged reward, or (model-based rows on) its observed rate blended towards the model's by
+ * compare.dyna_real (cmp_real_reward) on the base of compare.dyna_base (row_base), the same
+ * base as its model-based rows.  The validation rows keep the logged reward. */
+static float real_row_reward(const cmp_ctx *c, int p, size_t r) {
+    double rw = c->tr->reward[r];
+    if (c->dyb && isfinite(c->dyb[r])) {
+        const feat_demand_ctx ctx = {c->dyc[2 * r], c->dyc[2 * r + 1]};
+        rw = cmp_real_reward(&c->ap[p], c->tr->price[r], &ctx, rw, c->dyb[r], c->cfg->dyna_real);
+        rw += row_base(c, p, r) - c->dyb[r];
+    }
+    return (float)(rw / c->rscale[p]);
+}
+
 int cmp_group_train_nets(cmp_ctx *c, cmp_group *g, long dqn_max, long ddpg_max, int poison) {
     const env_transitions *tr = c->tr;
     int rc;
     if (dqn_max <= 0 && ddpg_max <= 0) return ENG_OK;
     for (int i = 0; i < g->n; i++) {
         const int p = g->prod[i], s = cmp_slot_of(g, i);
-        const float sc = c->rscale[p];
         for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
             if (!cmp_is_learn(c, r) || c->val[r]) continue;
-            const float *st = row_state(c, r), *s2 = row_next(c, r), rw = tr->reward[r] / sc;
+            const float *st = row_state(c, r), *s2 = row_next(c, r), rw = real_row_reward(c, p, r);
             if ((rc = agt_dqn_push(g->dqn, s, st, tr->level[r], rw, s2, tr->done[r])) ||
                 (rc = agt_ddpg_push(g->ddpg, s, st, tr->ratio[r], rw, s2, tr->done[r])))
                 return rc;
