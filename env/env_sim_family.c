@@ -58,27 +58,35 @@ double env_sim_rpv(const env_sim_params *p, double price, double ref, double cba
     return env_sim_purchase_prob(p, price, ref, cbar) * price;
 }
 
-/* Exhaustive search over cents (or an even grid); 0 or ENG_EINVAL. */
-int env_sim_best_price(const env_sim_params *p, double ref, double cbar, double lo, double hi, double *best_price,
-                       double *best_rpv) {
+/* The whole-cent argmax of f over [lo, hi] (env_sim.h).  Both ends first, then every cent inside
+ * in ascending order (a stride of whole cents past max_cents of them); ties keep the first.  0 or
+ * ENG_EINVAL. */
+int env_sim_cent_argmax(double lo, double hi, long max_cents, double (*f)(double price, void *ctx), void *ctx,
+                        double *best_price, double *best_value) {
     if (!(lo > 0) || !(hi >= lo) || !isfinite(hi))
-        return eng_err_set(ENG_EINVAL, "env_sim_best_price: bad interval [%g, %g]", lo, hi);
-    double bp = lo, bv = env_sim_rpv(p, lo, ref, cbar);
-    double vh = env_sim_rpv(p, hi, ref, cbar);
+        return eng_err_set(ENG_EINVAL, "env_sim_cent_argmax: bad interval [%g, %g]", lo, hi);
+    double bp = lo, bv = f(lo, ctx), vh = f(hi, ctx);
     if (vh > bv) bp = hi, bv = vh;
-    long long c0 = (long long)ceil(lo * 100 - 1e-9), c1 = (long long)floor(hi * 100 + 1e-9);
-    if (c1 - c0 <= 20000) {
-        for (long long c = c0; c <= c1; c++) {
-            double v = env_sim_rpv(p, c / 100.0, ref, cbar);
-            if (v > bv) bp = c / 100.0, bv = v;
-        }
-    } else {
-        for (int k = 1; k < 4000; k++) {
-            double x = lo + (hi - lo) * k / 4000.0, v = env_sim_rpv(p, x, ref, cbar);
-            if (v > bv) bp = x, bv = v;
-        }
+    const long long c0 = (long long)ceil(lo * 100 - 1e-9), c1 = (long long)floor(hi * 100 + 1e-9);
+    const long long step = max_cents > 0 && c1 - c0 > max_cents ? (c1 - c0) / max_cents + 1 : 1;
+    for (long long c = c0; c <= c1; c += step) {
+        double v = f(c / 100.0, ctx);
+        if (v > bv) bp = c / 100.0, bv = v;
     }
     *best_price = bp;
-    *best_rpv = bv;
+    *best_value = bv;
     return ENG_OK;
+}
+
+typedef struct { const env_sim_params *p; double ref, cbar; } rpv_at;
+static double rpv_of(double price, void *ctx) {
+    const rpv_at *a = ctx;
+    return env_sim_rpv(a->p, price, a->ref, a->cbar);
+}
+
+/* The truth's best price (env_sim.h); 0 or ENG_EINVAL. */
+int env_sim_best_price(const env_sim_params *p, double ref, double cbar, double lo, double hi, double *best_price,
+                       double *best_rpv) {
+    rpv_at a = {p, ref, cbar};
+    return env_sim_cent_argmax(lo, hi, 20000, rpv_of, &a, best_price, best_rpv);
 }

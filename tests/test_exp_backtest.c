@@ -50,6 +50,31 @@ static void test_family_truth(void **state) {
     assert_int_equal(env_sim_family_parse("loglog", &f), ENG_EINVAL);
 }
 
+static double peak_at(double x, void *ctx) { return -fabs(x - *(const double *)ctx); }
+static double flat_at(double x, void *ctx) { return (void)x, (void)ctx, 1.0; }
+
+/* The one whole-cent search: the nearest cent to an interior peak, an end when the peak lies
+ * outside, a stride of whole cents past max_cents, ties to the lower price, and a bad interval. */
+static void test_cent_argmax(void **state) {
+    (void)state;
+    double peak = 3.337, bp = 0, bv = 0;
+    assert_int_equal(env_sim_cent_argmax(1.0, 5.0, 20000, peak_at, &peak, &bp, &bv), 0);
+    assert_true(fabs(bp - 3.34) < 1e-9 && fabs(bv + 0.003) < 1e-9);
+    assert_int_equal(env_sim_cent_argmax(1.005, 2.0, 0, peak_at, &peak, &bp, &bv), 0);
+    assert_true(bp == 2.0);
+    peak = 0.5;
+    assert_int_equal(env_sim_cent_argmax(1.005, 2.0, 0, peak_at, &peak, &bp, &bv), 0);
+    assert_true(bp == 1.005); /* the end itself, not the first whole cent */
+    peak = 57.123;
+    assert_int_equal(env_sim_cent_argmax(1.0, 100.0, 100, peak_at, &peak, &bp, &bv), 0);
+    assert_true(fabs(bp * 100 - round(bp * 100)) < 1e-6 && fabs(bp - peak) <= 1.0); /* stride of 100 cents */
+    assert_int_equal(env_sim_cent_argmax(2.0, 3.0, 0, flat_at, NULL, &bp, &bv), 0);
+    assert_true(bp == 2.0); /* every price ties: the lowest */
+    bp = 7;
+    assert_int_equal(env_sim_cent_argmax(3.0, 2.0, 0, peak_at, &peak, &bp, &bv), ENG_EINVAL);
+    assert_true(bp == 7); /* nothing written */
+}
+
 /* A family history: six levels 0.85..1.15 of the list price, each with propensity 1/6, and
  * the same seed gives the same history. */
 static void test_randomised_history(void **state) {
@@ -144,6 +169,7 @@ static void test_small_backtest(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_family_truth),
+        cmocka_unit_test(test_cent_argmax),
         cmocka_unit_test(test_randomised_history),
         cmocka_unit_test(test_small_backtest),
     };

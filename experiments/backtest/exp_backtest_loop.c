@@ -193,17 +193,18 @@ static int lane_nightly(const exp_btl_cfg *cfg, lane *L, const db_history *h, in
     return st;
 }
 
+typedef struct { const env_sim_dp *dp; int t; double ref, cbar; } dp_at;
+static double dp_q_of(double price, void *ctx) {
+    const dp_at *a = ctx;
+    return env_sim_dp_q(a->dp, a->t, a->ref, price, a->cbar);
+}
+
 /* The whole-cent price in [lo, hi] with the highest Q of the DP oracle dp at its period t
- * (exhaustive over cents, or 4000 even points on a very wide interval). */
+ * (env_sim_cent_argmax, a stride of whole cents past 4,000 of them); lo on a bad interval. */
 static double dp_best_price(const env_sim_dp *dp, int t, double ref, double cbar, double lo, double hi) {
-    double bp = lo, bv = env_sim_dp_q(dp, t, ref, lo, cbar);
-    long long c0 = (long long)ceil(lo * 100 - 1e-9), c1 = (long long)floor(hi * 100 + 1e-9);
-    long long step = c1 - c0 > 4000 ? (c1 - c0) / 4000 + 1 : 1;
-    for (long long c = c0; c <= c1; c += step) {
-        double v = env_sim_dp_q(dp, t, ref, c / 100.0, cbar);
-        if (v > bv) bp = c / 100.0, bv = v;
-    }
-    if (env_sim_dp_q(dp, t, ref, hi, cbar) > bv) bp = hi;
+    dp_at a = {dp, t, ref, cbar};
+    double bp = lo, bv;
+    env_sim_cent_argmax(lo, hi, 4000, dp_q_of, &a, &bp, &bv);
     return bp;
 }
 
@@ -430,21 +431,26 @@ static int dp_oracle_open(run_ctx *x, const env_sim_market *base, int n_nights, 
     return ENG_OK;
 }
 
+typedef struct { const env_sim_params *p; double cbar; } standing_at;
+static double standing_rpv(double price, void *ctx) { /* the reference settled at the price */
+    const standing_at *a = ctx;
+    return env_sim_rpv(a->p, price, price, a->cbar);
+}
+
 /* Each product's standing optimum (x->standing): the whole-cent price inside its min/max bounds
  * with the highest revenue per visitor under the truth when the reference price equals it, at the
  * market's mean competitor prices (on a market without a reference effect: the myopic optimum
- * there).  0 or ENG_ENOMEM. */
+ * there; the list price when the margin floor lies above the max bound).  0 or ENG_ENOMEM. */
 static int standing_open(run_ctx *x) {
     const int P = x->h->n_products;
     if (!(x->standing = eng_malloc((size_t)P * sizeof *x->standing))) return ENG_ENOMEM;
     for (int i = 0; i < P; i++) {
         const env_sim_params *p = &x->lg->params[i];
-        const double p0 = cents(p->base_price), cbar = env_sim_comp_mean_price(p);
-        double bp = p0, bv = -INFINITY;
-        for (long long c = (long long)ceil(lo_price(p, margin_of(x->cfg)) * 100 - 1e-6); c <= (long long)floor(max_price(p0) * 100 + 1e-6); c++) {
-            double v = env_sim_rpv(p, c / 100.0, c / 100.0, cbar);
-            if (v > bv) bv = v, bp = c / 100.0;
-        }
+        const double p0 = cents(p->base_price);
+        standing_at a = {p, env_sim_comp_mean_price(p)};
+        const double lo = lo_price(p, margin_of(x->cfg)), hi = max_price(p0);
+        double bp = p0, bv;
+        if (lo <= hi) env_sim_cent_argmax(lo, hi, 0, standing_rpv, &a, &bp, &bv); /* else the list price */
         x->standing[i] = bp;
     }
     return ENG_OK;
