@@ -144,11 +144,6 @@ typedef struct exp_compare_cfg {
                                    ensemble of the shared networks"): E trained from their own
                                    streams, the next price from their mean Q-values / actor
                                    outputs; one process without shards or fine-tuning only */
-    int dyna_base;              /* the rate the model-based and real rows' rewards compare with
-                                   (drcr: the previous period's): 0 the row's observed one, 1 the
-                                   product's mean over its training rows (the same for every
-                                   price of a state, so the best price does not change; the
-                                   day noise leaves the targets) */
     int demand_pool;            /* the night's pooled (empirical-Bayes) prior on the demand
                                    models' price slope (feat_demand.h, feat_demand_prior;
                                    docs/compare.md, "A pooled prior on the price slope"):

@@ -28,10 +28,9 @@ void cmp_agents_free(cmp_ctx *c) {
     free(c->lo_ratio); free(c->hi_ratio); free(c->refp); free(c->sh_dqn); free(c->sh_actor); free(c->sh_critic);
     free(c->dyb);
     free(c->dyc);
-    free(c->dybm);
     free(c->ens_dqn);
     free(c->ens_actor);
-    c->dybm = NULL, c->ens_dqn = NULL, c->ens_actor = NULL, c->ens_n = 0;
+    c->ens_dqn = NULL, c->ens_actor = NULL, c->ens_n = 0;
     agt_dqn_free(c->sh_agt_dqn);
     agt_ddpg_free(c->sh_agt_ddpg);
     c->sh_agt_dqn = NULL;
@@ -63,19 +62,6 @@ static void dyna_base(cmp_ctx *c, int p, const float *raw, const float *raw2) {
         const feat_demand_ctx x = feat_agent_model_ctx(pp, raw + (r - b) * FEAT_N, y);
         c->dyc[2 * r] = (float)x.comp, c->dyc[2 * r + 1] = (float)x.lag;
     }
-    double sb = 0;
-    long nb = 0;
-    for (size_t r = b; r < e; r++)
-        if (cmp_is_learn(c, r) && !c->val[r] && isfinite(c->dyb[r])) sb += c->dyb[r], nb++;
-    c->dybm[p] = nb ? sb / (double)nb : NAN;
-}
-
-/* The base a reward of training row r of product p is valued with (compare.dyna_base): the
- * row's own (c->dyb: minus the observed rate the reward compares with) or the product's mean;
- * NaN where the model cannot value the row. */
-static double row_base(const cmp_ctx *c, int p, size_t r) {
-    if (!isfinite(c->dyb[r])) return NAN;
-    return c->cfg->dyna_base == 1 ? c->dybm[p] : c->dyb[r];
 }
 
 /* Agent states of product p's transitions (rows off[p] .. off[p+1]-1) and its statistics;
@@ -163,8 +149,7 @@ int cmp_agents_prepare(cmp_ctx *c) {
         const env_reward_kind rk = c->cfg->reward.kind;
         if (c->cfg->shared && c->cfg->dyna > 0 && (rk == ENV_REWARD_RCR || rk == ENV_REWARD_DRCR) &&
             (!(c->dyb = malloc((tr->n ? tr->n : 1) * sizeof *c->dyb)) ||
-             !(c->dyc = malloc((tr->n ? tr->n : 1) * 2 * sizeof *c->dyc)) ||
-             !(c->dybm = malloc((size_t)NP * sizeof *c->dybm))))
+             !(c->dyc = malloc((tr->n ? tr->n : 1) * 2 * sizeof *c->dyc))))
             goto fail;
         for (int p = 0; p < NP; p++)
             if ((rc = prep_agent_states(c, p, raw, raw2, pr))) goto done;
@@ -315,14 +300,6 @@ static void val_free(cmp_val *v) {
 static const float *row_state(const cmp_ctx *c, size_t r) { return c->ast ? c->ast + r * c->SA : c->tr->state + r * c->F; }
 static const float *row_next(const cmp_ctx *c, size_t r) { return c->anx ? c->anx + r * c->SA : c->tr->next_state + r * c->F; }
 
-/* A validation row's target on the agents' scale: the logged reward, its observed rate kept,
- * on the base of compare.dyna_base (row_base), the base its training rows are valued on. */
-static float val_row_reward(const cmp_ctx *c, int p, size_t r) {
-    double rw = c->tr->reward[r];
-    if (c->dyb && isfinite(c->dyb[r]) && c->cfg->dyna_base == 1) rw += c->dybm[p] - c->dyb[r];
-    return (float)(rw / c->rscale[p]);
-}
-
 static int val_build(const cmp_ctx *c, const cmp_group *g, cmp_val *v) {
     memset(v, 0, sizeof *v);
     const int P = g->P, S = c->SA;
@@ -368,7 +345,7 @@ static int val_build(const cmp_ctx *c, const cmp_group *g, cmp_val *v) {
             memcpy(v->s2 + o * S, row_next(c, r), (size_t)S * sizeof(float));
             v->a[o] = (float)c->tr->level[r];
             v->ratio[o] = c->tr->ratio[r];
-            v->r[o] = val_row_reward(c, p, r);
+            v->r[o] = c->tr->reward[r] / c->rscale[p];
             v->done[o] = (float)c->tr->done[r];
             v->w[o] = 1.0f;
         }
@@ -551,7 +528,6 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
         for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
             if (!cmp_is_learn(c, r) || c->val[r] || !isfinite(c->dyb[r])) continue;
             const float *st = row_state(c, r), *s2 = row_next(c, r);
-            const double base = row_base(c, p, r);
             const long nm = (long)floor((double)(seen + 1) * per + 1e-9) - (long)floor((double)seen * per + 1e-9);
             seen++;
             const feat_demand_ctx ctx = {c->dyc[2 * r], c->dyc[2 * r + 1]};
@@ -562,12 +538,12 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
                 double x = rlo + (rhi - rlo) * eng_rng_uniform(&rng), se2;
                 double v2 = feat_agent_model_rate_at(&c->ap[p], c->refp[p] * x, &ctx, &se2);
                 if (isfinite(v) && isfinite(se)) {
-                    float rw = (float)((v - kap * se + base) / sc);
+                    float rw = (float)((v - kap * se + c->dyb[r]) / sc);
                     if ((rc = agt_dqn_push(g->dqn, s, st, k, rw, s2, tr->done[r]))) return rc;
                     n++;
                 }
                 if (isfinite(v2) && isfinite(se2)) {
-                    float rw = (float)((v2 - kap * se2 + base) / sc);
+                    float rw = (float)((v2 - kap * se2 + c->dyb[r]) / sc);
                     if ((rc = agt_ddpg_push(g->ddpg, s, st, (float)x, rw, s2, tr->done[r]))) return rc;
                 }
             }
@@ -586,14 +562,12 @@ double cmp_real_reward(const feat_agent_prod *pp, double price, const feat_deman
 
 /* The reward a real training row r of product p enters the replay with, on the agents' scale:
  * the logged reward, or (model-based rows on) its observed rate blended towards the model's by
- * compare.dyna_real (cmp_real_reward) on the base of compare.dyna_base (row_base), the same
- * base as its model-based rows.  The validation rows keep the logged reward. */
+ * compare.dyna_real (cmp_real_reward).  The validation rows keep the logged reward. */
 static float real_row_reward(const cmp_ctx *c, int p, size_t r) {
     double rw = c->tr->reward[r];
-    if (c->dyb && isfinite(c->dyb[r])) {
+    if (c->dyb && c->cfg->dyna_real > 0) {
         const feat_demand_ctx ctx = {c->dyc[2 * r], c->dyc[2 * r + 1]};
         rw = cmp_real_reward(&c->ap[p], c->tr->price[r], &ctx, rw, c->dyb[r], c->cfg->dyna_real);
-        rw += row_base(c, p, r) - c->dyb[r];
     }
     return (float)(rw / c->rscale[p]);
 }

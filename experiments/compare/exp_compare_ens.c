@@ -33,7 +33,12 @@ static int ens_member(cmp_ctx *c, int *prod, int n, int e, size_t np_q, size_t n
 
 int cmp_ens_train(cmp_ctx *c, int *prod, int n) {
     const int E = c->cfg->ensemble;
-    if (E <= 1 || !c->sh_agt_dqn || !c->sh_agt_ddpg || c->cfg->ft_steps > 0 || c->cfg->fault_diverge >= 0) return ENG_OK;
+    /* one process, one shard only: under MPI each rank's one-slot agents are its shard of ONE
+     * network (tied gradients); members trained per rank would differ from the one-process
+     * night's */
+    if (E <= 1 || !c->sh_agt_dqn || !c->sh_agt_ddpg || c->cfg->ft_steps > 0 || c->cfg->fault_diverge >= 0 ||
+        c->cfg->shard_count > 1 || c->cfg->shared_shards > 1)
+        return ENG_OK;
     const size_t np_q = eng_model_nparams(agt_dqn_online(c->sh_agt_dqn));
     const size_t np_a = eng_model_nparams(agt_ddpg_actor(c->sh_agt_ddpg));
     c->ens_dqn = malloc((size_t)(E - 1) * np_q * sizeof *c->ens_dqn);

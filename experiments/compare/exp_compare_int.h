@@ -55,8 +55,6 @@ typedef struct cmp_ctx {
                               model cannot value the row (compare.dyna; else NULL) */
     float *dyc;            /* [tr->n][2] the row's demand-model context (competitors, previous
                               price: feat_agent_model_ctx), with dyb */
-    double *dybm;          /* [n_products] mean of dyb over the product's training rows (the
-                              base of compare.dyna_base = 1), with dyb */
     /* the shared networks' parameters (compare.shared = 1), copied into every product slot */
     float *sh_dqn, *sh_actor, *sh_critic;
     int sh_loaded;         /* 1: the shared networks warm-started from the checkpoints */
@@ -140,8 +138,9 @@ int cmp_group_create_fresh(cmp_ctx *c, cmp_group *g, uint64_t key, int batch);
 
 /* compare.ensemble: train the other members of the shared networks (members 1..E-1, stream
  * keys 1..E-1, the shared budget from scratch) on the products prod [n] and keep their
- * parameters (c->ens_*).  Only with the one-slot shared agents (c->sh_agt_dqn: one process, no
- * shards, no fine-tuning); otherwise nothing.  Returns 0 or a status (a diverged member fails). */
+ * parameters (c->ens_*).  Only with the one-slot shared agents of one process (c->sh_agt_dqn, no
+ * MPI ranks, no shards, no fine-tuning, no fault_diverge); otherwise nothing.  Returns 0 or a
+ * status (a diverged member fails). */
 int cmp_ens_train(cmp_ctx *c, int *prod, int n);
 
 /* Q-values qv [rows][K] and DDPG actor outputs act [rows] (the tanh output, before the band) of
