@@ -3,27 +3,35 @@
  * random streams (initial weights, minibatches), the next price from the mean of their
  * Q-values (DQN) and of their actors' outputs (DDPG).  One member's price moves by several
  * grid steps from stream to stream; the mean over members is steadier. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "eng_util.h"
 #include "exp_compare_int.h"
 
-/* Member e's networks (a fresh group, key e) trained and their parameters copied into slot
- * e - 1 of c->ens_dqn / c->ens_actor (np_q / np_a floats each).  Returns 0 or a status. */
+/* Member e's networks (group "shared-e<e>": warm-started from its checkpoint like the shared
+ * networks, else fresh with stream key e) trained, saved (compare.ckpt_dir) and their
+ * parameters copied into slot e - 1 of c->ens_dqn / c->ens_actor (np_q / np_a floats each).
+ * Returns 0 or a status. */
 static int ens_member(cmp_ctx *c, int *prod, int n, int e, size_t np_q, size_t np_a) {
+    const exp_compare_cfg *cfg = c->cfg;
     cmp_group g;
     memset(&g, 0, sizeof g);
     g.P = 1, g.n = n, g.prod = prod, g.pooled = 1;
     snprintf(g.name, sizeof g.name, "shared-e%d", e);
-    int rc = cmp_group_create_fresh(c, &g, (uint64_t)e, c->cfg->shared_batch);
-    if (!rc) rc = cmp_group_train_nets(c, &g, c->cfg->shared_steps, c->cfg->shared_steps, -1);
+    g.loaded = cfg->ckpt_dir ? cmp_group_try_load(c, &g) : 0;
+    int rc = g.loaded ? ENG_OK : cmp_group_create_fresh(c, &g, (uint64_t)e, cfg->shared_batch);
+    long steps = cfg->shared_steps;
+    if (g.loaded && (steps = (long)llround(cfg->warm_frac * (double)steps)) < 1) steps = 1;
+    if (!rc) rc = cmp_group_train_nets(c, &g, steps, steps, -1);
     if (!rc) {
         int nb = 0, nb2 = 0;
         agt_dqn_diverged(g.dqn, &nb);
         agt_ddpg_diverged(g.ddpg, &nb2);
         if (nb || nb2) rc = eng_err_set(ENG_ENUM, "compare: ensemble member %d's %s diverged", e, nb ? "DQN" : "DDPG");
     }
+    if (!rc && cfg->ckpt_dir) rc = cmp_group_save(c, &g);
     if (!rc) rc = eng_model_get_product(agt_dqn_online(g.dqn), ENG_VIEW_PARAMS, 0, c->ens_dqn + (size_t)(e - 1) * np_q);
     if (!rc) rc = eng_model_get_product(agt_ddpg_actor(g.ddpg), ENG_VIEW_PARAMS, 0, c->ens_actor + (size_t)(e - 1) * np_a);
     agt_dqn_free(g.dqn);
