@@ -24,6 +24,12 @@ void exp_bt_gate_apply(const exp_bt_cfg *cfg, struct exp_nightly_cfg *nc) {
     nc->gate_extend = cfg->gate_extend;
     nc->gate_standing = cfg->gate_standing;
     nc->gate_model_dir = cfg->gate_model_dir;
+    nc->gate_plan = cfg->gate_plan;
+    nc->gate_cut_standing = cfg->gate_cut_standing;
+    nc->gate_plan_nights = cfg->gate_plan_nights;
+    nc->gate_plan_paths = cfg->gate_plan_paths;
+    nc->gate_plan_model = cfg->gate_plan_model;
+    nc->gate_plan_gamma = (float)cfg->gate_plan_gamma;
     nc->gate_select = (float)cfg->gate_select;
     nc->gate_support_widen = (float)cfg->gate_support_widen;
     nc->gate_min_gain = (float)cfg->gate_min_gain;
@@ -55,6 +61,12 @@ exp_bt_cfg exp_bt_default(void) {
     c.gate_extend = n.gate_extend;
     c.gate_standing = n.gate_standing;
     c.gate_model_dir = n.gate_model_dir;
+    c.gate_plan = n.gate_plan;
+    c.gate_cut_standing = n.gate_cut_standing;
+    c.gate_plan_nights = n.gate_plan_nights;
+    c.gate_plan_paths = n.gate_plan_paths;
+    c.gate_plan_model = n.gate_plan_model;
+    c.gate_plan_gamma = n.gate_plan_gamma;
     c.gate_select = n.gate_select;
     c.gate_support_widen = n.gate_support_widen;
     c.gate_min_gain = n.gate_min_gain;

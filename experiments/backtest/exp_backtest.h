@@ -115,6 +115,9 @@ typedef struct exp_bt_cfg {
     int gate_extend;          /* the nightly's nightly.gate_extend (its default) */
     int gate_standing;        /* the nightly's nightly.gate_standing (its default) */
     int gate_model_dir;       /* the nightly's nightly.gate_model_dir (its default) */
+    int gate_cut_standing;    /* the nightly's nightly.gate_cut_standing (its default) */
+    int gate_plan, gate_plan_nights, gate_plan_paths, gate_plan_model; /* the nightly's nightly.gate_plan, _nights, _paths, _model (its defaults) */
+    double gate_plan_gamma;   /* the nightly's nightly.gate_plan_gamma (its default) */
     double gate_select;       /* the nightly's nightly.gate_select (its default) */
     double gate_support_widen;/* the nightly's nightly.gate_support_widen (its default) */
     double gate_min_gain;     /* the nightly's nightly.gate_min_gain (its default) */

@@ -16,6 +16,8 @@ static void usage(FILE *f) {
                "                         [--explore SHARE [--explore-step S] [--explore-cost C] [--explore-mode neighbour|thompson]]]\n"
                "                        [--gate-mode 0|1|2] [--gate-level L] [--gate-extend 0|1] [--gate-select L]\n"
                "                        [--gate-standing 0|1|H] [--gate-model-dir 0|1|2|3]\n"
+               "                        [--gate-cut-standing 0..4] [--gate-plan 0|1|2] [--gate-plan-nights N] [--gate-plan-gamma G] [--gate-plan-paths 0|1]\n"
+               "                        [--gate-plan-model 0|1]\n"
                "                        [--gate-support W] [--gate-min-gain G] [--endings]\n"
                "                        [--db CONNINFO] [--keep] [--out DIR] [--device auto|cpu|cuda]\n"
                "                        [--json FILE] [--config FILE] [--quiet] [<setting flags, e.g. --dqn.lr=0.001>]\n"
@@ -82,6 +84,12 @@ static int parse_gate(const char *a, const char *v, exp_bt_cfg *cfg, int *st) {
     else if (!strcmp(a, "--gate-extend")) *st = parse_int(a, v, 0, &cfg->gate_extend);
     else if (!strcmp(a, "--gate-standing")) *st = parse_int(a, v, 0, &cfg->gate_standing);
     else if (!strcmp(a, "--gate-model-dir")) *st = parse_int(a, v, 0, &cfg->gate_model_dir);
+    else if (!strcmp(a, "--gate-cut-standing")) *st = parse_int(a, v, 0, &cfg->gate_cut_standing);
+    else if (!strcmp(a, "--gate-plan")) *st = parse_int(a, v, 0, &cfg->gate_plan);
+    else if (!strcmp(a, "--gate-plan-paths")) *st = parse_int(a, v, 0, &cfg->gate_plan_paths);
+    else if (!strcmp(a, "--gate-plan-model")) *st = parse_int(a, v, 0, &cfg->gate_plan_model);
+    else if (!strcmp(a, "--gate-plan-nights")) *st = parse_int(a, v, 1, &cfg->gate_plan_nights);
+    else if (!strcmp(a, "--gate-plan-gamma")) *st = parse_real(a, v, 0, 0, 1, 1, "0 < G <= 1", &cfg->gate_plan_gamma);
     else if (!strcmp(a, "--gate-support"))
         *st = parse_real(a, v, -INFINITY, 0, INFINITY, 0, "a share (< 0: no limit)", &cfg->gate_support_widen);
     else if (!strcmp(a, "--gate-min-gain")) *st = parse_real(a, v, 0, 1, 1, 0, "0 <= G < 1", &cfg->gate_min_gain);

@@ -23,6 +23,14 @@ static int profit_kind(int k) { return k == ENV_REWARD_PROFIT || k == ENV_REWARD
  * period now, with the price slope shifted by k robust standard errors of f->slope. */
 static double gate_rate(const exp_gate_fit *f, double c, double k) {
     feat_demand_ctx ctx = f->now;
+    if (f->cut_standing == 2 && f->has_cut && c < f->dm.ref * (1 - 1e-9)) { /* a cut: the standing fit's */
+        ctx.lag = log(c / f->cut_dm.ref);
+        return feat_demand_rate(&f->cut_dm, c, &ctx, k * f->cut_dse, NULL);
+    }
+    if (f->horizon >= 2 && f->cut_standing == 1 && c < f->dm.ref * (1 - 1e-9)) { /* a cut: standing, no transitional lift */
+        ctx.lag = log(c / f->dm.ref);
+        return feat_demand_rate(&f->dm, c, &ctx, k * f->slope_se / f->sfac, NULL);
+    }
     if (f->horizon >= 2) { /* the mean over the nights, the smoothed price moving toward c */
         double s = 0, ema = f->ema_now;
         for (int n = 0; n < f->horizon; n++) {
@@ -198,6 +206,18 @@ int exp_gate_pick(const exp_gate_cfg *cfg, const db_history *h, const exp_produc
     const double inc = pr->incumbent_price, z = exp_nightly_gate_z(cfg->level);
     const int model = cfg->mode != EXP_GATE_OPE;
     const int fit_ok = fit && fit->ok;
+    exp_gate_fit fc; /* the fit with the gate's cut valuation (cfg->cut_standing) */
+    if (fit_ok && (cfg->cut_standing == 1 || cfg->cut_standing == 4 || (cfg->cut_standing == 3 && !cfg->lag_pooled)) &&
+        fit->horizon >= 2) {
+        fc = *fit;
+        fc.cut_standing = 1;
+        fit = &fc;
+    } else if (fit_ok && (cfg->cut_standing == 2 || (cfg->cut_standing == 3 && cfg->lag_pooled)) && cfg->standing >= 2) {
+        fc = *fit;
+        int st = exp_gate_cut_fit(h, pr->index, pr->incumbent_price, cfg->reward_kind, cfg->prior, &fc);
+        if (st) return st;
+        fit = &fc;
+    }
     double best_lo = -INFINITY;
     for (size_t j = 0; j < sizeof gate_cands / sizeof gate_cands[0]; j++) {
         exp_agent a = gate_cands[j];
@@ -222,6 +242,10 @@ int exp_gate_pick(const exp_gate_cfg *cfg, const db_history *h, const exp_produc
         }
         if (cfg->mode == EXP_GATE_BOTH && !(v->estimate > 0)) continue; /* OPE disagrees on the sign */
         int st = model_moves(cfg, h, pr, fit, a, z, &best_lo, o);
+        if (st) return st;
+    }
+    if (cfg->plan > 0 && model && fit_ok) { /* the planning candidate (exp_gate_plan.c) */
+        int st = exp_gate_plan_pick(cfg, h, pr, fit, z, o);
         if (st) return st;
     }
     double cand = o->deploy ? o->price : inc;

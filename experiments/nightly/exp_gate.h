@@ -58,6 +58,30 @@ typedef struct exp_gate_cfg {
                            them, and the model's interval decides.  3: as 2, only when the
                            incumbent is within one grid step of the band's edge on the model's
                            side, or beyond it (the agents cannot point further that way) */
+    const feat_demand_prior *prior; /* the night's pooled slope prior (NULL: the weak one), for refits */
+    int lag_pooled;     /* the night's products share a positive lag coefficient (exp_nightly_lag_pool) */
+    int cut_standing;   /* 4: as 1, and when lag_pooled the horizon fit skips its lag test (every
+                           product whose lag column entered is valued over the horizon: its rises
+                           too; exp_gate_fit_lagtest, called by the nightly's decision).
+                           3: as 2 when lag_pooled, else as 1.
+                           2 (with the horizon, standing >= 2): every product's cut is valued as a
+                           standing price under the standing fit (exp_gate_cut_fit), also when the
+                           horizon's lag test failed (the fit is then the one-step one, whose cut
+                           keeps the whole one-night lift), its interval the standing slope's.
+                           1 (with the horizon, standing >= 2): a cut is valued as a standing price,
+                           without the transitional lift of a price below the customers'
+                           reference (which loss-averse customers give less of than a symmetric
+                           fit says); rises keep the horizon's valuation.  0: every move over the
+                           horizon */
+    int plan;           /* 0: off; 1: the planning candidate (exp_gate_plan_solve; needs the horizon
+                           fit, standing >= 2, whose lag is significant) is deployed when the lower
+                           bound of its plan's uplift over holding the incumbent is above min_gain,
+                           else the agents' moves as before; 2: as 1, and when the plan's first
+                           step is the incumbent the agents' moves are not tried (the plan holds) */
+    int plan_nights;    /* the plan's horizon in nights (>= 1) */
+    double plan_gamma;  /* its discount per night, in (0, 1] */
+    int plan_paths;     /* 0: any path (the DP); 1: monotone paths toward a target, then held */
+    int plan_model;     /* 0: the gate's fit; 1: the kinked reference model (exp_gate_plan_kinked) */
     double min_gain;    /* the model gate deploys a move only when the lower bound of its uplift
                            is above this share of the incumbent's rate (0: above 0) */
     int reward_kind;    /* env_reward_kind: profit kinds value margins */
@@ -87,6 +111,15 @@ typedef struct exp_gate_fit {
                            with standing = horizon): the lag state starts at the smoothed past
                            price ema_now and moves toward the price night by night; 0: not */
     double ema_now;     /* horizon: the smoothed past price before the next period (memory lambda) */
+    int cut_standing;   /* horizon: 1 values a price below the incumbent as a standing price (the
+                           reference settled at it: no credit for the lift of a price below the
+                           customers' reference), a rise over the horizon (exp_gate_cfg cut_standing) */
+    int has_cut;        /* cut_standing 2 (exp_gate_cut_fit): 1 when cut_dm is usable */
+    feat_demand cut_dm; /* the standing fit (exp_gate_fit_ex, standing 1) a cut is valued with */
+    double cut_dse;     /* its standing slope's robust standard error, in price-coefficient units */
+    int kinked;         /* 1: dm is the planner's kinked reference model (exp_gate_plan_kinked):
+                           lag = log(smoothed past price / price), promo = max(log(price /
+                           smoothed past price), 0); only exp_gate_plan_solve reads it */
 } exp_gate_fit;
 
 /* Fit product p's demand model over its present rows of h (see the top) under the price
@@ -113,10 +146,55 @@ int exp_gate_fit_product(const db_history *h, int p, double incumbent, int rewar
 int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kind, int standing,
                     const feat_demand_prior *prior, exp_gate_fit *f);
 
+/* exp_gate_fit_ex with the horizon's lag test on (lag_test 1, exp_gate_fit_ex) or off (0: the
+ * horizon whenever the lag column entered, e.g. when the night's products pool to a reference
+ * effect: gate_cut_standing 4).  Returns 0 or ENG_ENOMEM. */
+int exp_gate_fit_lagtest(const db_history *h, int p, double incumbent, int reward_kind, int standing, int lag_test,
+                         const feat_demand_prior *prior, exp_gate_fit *f);
+
 /* Relative uplift of price c over the incumbent under fit f, at the slope b + k slope_se
  * (k = 0: the estimate; k = -z / +z: the bound of the move's direction).  NaN when f is not ok
  * or a margin is not positive. */
 double exp_gate_rel(const exp_gate_fit *f, double incumbent, double c, double k);
+
+/* The planning candidate (experiments/nightly/exp_gate_plan.c): a dynamic programme over fit f's
+ * demand model (the horizon fit: f->lambda, f->ema_now) for `nights` nights with discount gamma,
+ * state (smoothed past price, price in force), actions the levels of a log grid anchored at the
+ * incumbent (6 steps per change limit) within the change limit max_change (a share, e.g. 0.15) of
+ * the price in force and inside [lo, hi] (bounds, margin floor, support); after the last night the
+ * price in force is held for ever (its discounted value the terminal one; none when gamma is 1).  out->price = the plan's
+ * first price (the incumbent when the plan holds first), rel / rel_lo = the estimate and the lower
+ * bound (z robust standard errors of the price and lag coefficients, delta method) of the plan's
+ * discounted money over holding the incumbent as a share of it; paths 1: instead of the DP, the
+ * best MONOTONE path (toward one level as fast as the limit allows, then held: no cycles, which a
+ * fitted model without loss aversion may over-value); out->ok = 0 when f is not usable
+ * or the arguments are bad (not an error).  Allocates and frees its own tables.  Returns 0 or
+ * ENG_ENOMEM. */
+typedef struct exp_gate_plan {
+    int ok;
+    int nights;
+    double price;       /* the first step */
+    double rel, rel_sd, rel_lo;
+    int n_up, n_down;   /* nights of the plan above / below the incumbent */
+} exp_gate_plan;
+
+int exp_gate_plan_solve(const exp_gate_fit *f, double inc, double lo, double hi, double max_change, int nights,
+                        double gamma, int paths, double z, exp_gate_plan *out);
+
+/* The planner's KINKED reference model of product p (plan_model 1): fit's model refitted at its
+ * memory lambda with lag = log(EMA / price) and the promo column max(log(price / EMA), 0), so that
+ * a price above the customers' smoothed reference may cost more than a price below it gains
+ * (loss aversion).  *out = *fit with that model and out->kinked = 1; *out = *fit unchanged when
+ * fit has no horizon, the product has promotion periods (the column is taken) or the refit failed
+ * or dropped a column.  Returns 0 or ENG_ENOMEM. */
+int exp_gate_plan_kinked(const db_history *h, int p, const exp_gate_fit *fit, exp_gate_fit *out);
+
+/* cut_standing 2: f->cut_dm = product p's standing fit (exp_gate_fit_ex with standing 1, prior
+ * may be NULL), f->cut_dse its slope's robust standard error in price-coefficient units,
+ * f->has_cut = 1 and f->cut_standing = 2 when that fit is ok; else f->has_cut = 0 (the cut is
+ * valued by f itself).  Returns 0 or ENG_ENOMEM. */
+int exp_gate_cut_fit(const db_history *h, int p, double incumbent, int reward_kind, const feat_demand_prior *prior,
+                     exp_gate_fit *f);
 
 /* The gate's choice for one product. */
 typedef struct exp_gate_out {
@@ -126,6 +204,8 @@ typedef struct exp_gate_out {
     double price;       /* guarded price (the incumbent, guarded, when not deployed) */
     uint32_t guard;     /* its ENV_GR_* bits */
     int by_model;       /* 1: uplift / lo / hi are the demand model's (money per period) */
+    int planned;        /* 1: the price is the planning candidate's first step (cfg plan); 2: the
+                           plan held and overruled the agents' moves (plan 2) */
     double uplift, lo, hi; /* deployed: OPE shrunk uplift (reward units), or the model's uplift
                               in money per period (by_model); NaN when held */
     int n_usable, n_unusable, n_learn_ok; /* candidates with / without usable evidence, learning
@@ -134,6 +214,14 @@ typedef struct exp_gate_out {
 
 /* Choose for product pr (history h) under cfg; fit may be NULL in mode OPE.  Returns 0, or
  * ENG_EINVAL from the guardrails (bad bounds or configuration). */
+/* The planning candidate's part of exp_gate_pick (cfg->plan > 0): o holds the agents' choice and
+ * is replaced by the plan's first step when its bound clears cfg->min_gain (o->planned = 1), or
+ * held (plan 2, the plan's first step the incumbent: o->planned = 2).  Nothing changes when the
+ * fit has no horizon (no significant carry-over).  Returns 0, ENG_EINVAL (guardrails) or
+ * ENG_ENOMEM. */
+int exp_gate_plan_pick(const exp_gate_cfg *cfg, const db_history *h, const exp_product_result *pr,
+                       const exp_gate_fit *fit, double z, exp_gate_out *o);
+
 int exp_gate_pick(const exp_gate_cfg *cfg, const db_history *h, const exp_product_result *pr, const exp_gate_fit *fit,
                   exp_gate_out *out);
 

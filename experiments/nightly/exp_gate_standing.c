@@ -56,6 +56,11 @@ static void standing_finish(exp_gate_fit *f, double inc) {
 
 int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kind, int standing,
                     const feat_demand_prior *prior, exp_gate_fit *f) {
+    return exp_gate_fit_lagtest(h, p, incumbent, reward_kind, standing, 1, prior, f);
+}
+
+int exp_gate_fit_lagtest(const db_history *h, int p, double incumbent, int reward_kind, int standing, int lag_test,
+                         const feat_demand_prior *prior, exp_gate_fit *f) {
     int st = exp_gate_fit_product(h, p, incumbent, reward_kind, prior, f);
     if (st || !standing || !f->ok) return st;
     const exp_gate_fit one_step = *f;
@@ -86,7 +91,7 @@ int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kin
            the way the smoothed price has moved over the nights, (1/H) sum_h (1 - lambda^h) */
         const feat_demand *m = &f->dm;
         const int K = FEAT_DEMAND_K, P = FEAT_DEMAND_PRICE, L = FEAT_DEMAND_LAG, lag = m->used >> L & 1u;
-        if (!lag || !(fabs(m->beta[L]) >= 2 * sqrt(m->rcov[L * K + L]))) { /* no carry-over to value */
+        if (!lag || (lag_test && !(fabs(m->beta[L]) >= 2 * sqrt(m->rcov[L * K + L])))) { /* no carry-over to value */
             *f = one_step;
             return ENG_OK;
         }
@@ -98,5 +103,18 @@ int exp_gate_fit_ex(const db_history *h, int p, double incumbent, int reward_kin
         f->slope_se = v > 0 ? sqrt(v) * f->sfac : NAN;
         f->ok = isfinite(f->slope) && isfinite(f->slope_se) && f->slope_se > 0;
     }
+    return ENG_OK;
+}
+
+int exp_gate_cut_fit(const db_history *h, int p, double incumbent, int reward_kind, const feat_demand_prior *prior,
+                     exp_gate_fit *f) {
+    f->has_cut = 0;
+    exp_gate_fit sf;
+    int st = exp_gate_fit_ex(h, p, incumbent, reward_kind, 1, prior, &sf);
+    if (st || !sf.ok || !(sf.sfac > 0)) return st;
+    f->cut_dm = sf.dm;
+    f->cut_dse = sf.slope_se / sf.sfac; /* the standing slope's se in price-coefficient units */
+    f->has_cut = isfinite(f->cut_dse) && f->cut_dse > 0;
+    f->cut_standing = f->has_cut ? 2 : 0;
     return ENG_OK;
 }

@@ -50,6 +50,9 @@ exp_nightly_cfg exp_nightly_default(void) {
     c.gate_extend = 1;
     c.gate_select = 0;
     c.gate_support_widen = -1;
+    c.gate_plan = 0; /* off (docs/backtest.md, "A planning candidate for the gate") */
+    c.gate_plan_nights = 20;
+    c.gate_plan_gamma = 0.95f;
     c.explore.share = 0.0f; /* off */
     c.explore.max_step = 0.05f;
     c.explore.max_cost = 0.01f;
@@ -305,6 +308,11 @@ static char *config_text(const exp_nightly_cfg *cfg) {
         o += (size_t)snprintf(t + o, len - o, "nightly.gate_standing = %d\n", cfg->gate_standing);
     if (cfg->gate_model_dir)
         o += (size_t)snprintf(t + o, len - o, "nightly.gate_model_dir = %d\n", cfg->gate_model_dir);
+    if (cfg->gate_cut_standing) /* only when on: the run id of a run without it is unchanged */
+        o += (size_t)snprintf(t + o, len - o, "nightly.gate_cut_standing = %d\n", cfg->gate_cut_standing);
+    if (cfg->gate_plan) /* only when on: the run id of a run without it is unchanged */
+        o += (size_t)snprintf(t + o, len - o, "nightly.gate_plan = %d\nnightly.gate_plan_nights = %d\nnightly.gate_plan_gamma = %g\nnightly.gate_plan_paths = %d\nnightly.gate_plan_model = %d\n",
+                              cfg->gate_plan, cfg->gate_plan_nights, cfg->gate_plan_gamma, cfg->gate_plan_paths, cfg->gate_plan_model);
     if (cfg->gate_min_gain > 0) /* a decision setting: part of the run id when on */
         o += (size_t)snprintf(t + o, len - o, "nightly.gate_min_gain = %g\n", cfg->gate_min_gain);
     if (cfg->explore.share > 0) /* only when on: the run id of a run without exploration is unchanged */
@@ -390,10 +398,12 @@ static int nightly_prepare(nightly_run *r) {
     eng_date_format(cfg->date, sum->run_date);
     if (cfg->window_days < 0 || cfg->min_periods < 1 || !(cfg->gate_level > 0 && cfg->gate_level < 1) ||
         cfg->gate_mode < 0 || cfg->gate_mode >= EXP_GATE_N_MODES || cfg->gate_steps < 1 || cfg->gate_steps > 20 ||
-        !(cfg->gate_min_gain >= 0 && cfg->gate_min_gain < 1) || cfg->gate_model_dir < 0 || cfg->gate_model_dir > 3)
+        !(cfg->gate_min_gain >= 0 && cfg->gate_min_gain < 1) || cfg->gate_model_dir < 0 || cfg->gate_model_dir > 3 ||
+        cfg->gate_plan < 0 || cfg->gate_plan > 2 || cfg->gate_cut_standing < 0 || cfg->gate_cut_standing > 4 || cfg->gate_plan_nights < 1 || cfg->gate_plan_nights > 200 ||
+        !(cfg->gate_plan_gamma > 0 && cfg->gate_plan_gamma <= 1) || cfg->gate_plan_paths < 0 || cfg->gate_plan_paths > 1 || cfg->gate_plan_model < 0 || cfg->gate_plan_model > 1)
         return eng_err_set(ENG_EINVAL, "nightly: window_days must be >= 0, min_periods >= 1, 0 < gate_level < 1, "
                                        "gate_mode 0 (ope), 1 (model) or 2 (both), 1 <= gate_steps <= 20, 0 <= gate_min_gain < 1, "
-                                       "gate_model_dir 0..3");
+                                       "gate_model_dir 0..3, gate_cut_standing 0..4, gate_plan 0..2, 1 <= gate_plan_nights <= 200, 0 < gate_plan_gamma <= 1, gate_plan_paths 0..1, gate_plan_model 0..1");
     if (!(cfg->explore.share >= 0 && cfg->explore.share <= 1) || !(cfg->explore.max_step > 0 && cfg->explore.max_step < 1) ||
         !(cfg->explore.max_cost >= 0 && cfg->explore.max_cost <= 1) ||
         (cfg->explore.mode != EXP_EXPLORE_NEIGHBOUR && cfg->explore.mode != EXP_EXPLORE_THOMPSON))

@@ -121,6 +121,24 @@ typedef struct exp_nightly_cfg {
                                  (exp_gate_fit_ex); 0: one period at the incumbent's state;
                                  H >= 2: the mean over H nights of charging it, the smoothed
                                  past price moving toward it (a horizon) */
+    int gate_cut_standing;    /* 1 (with gate_standing >= 2): the gate values a cut as a standing
+                                 price (no credit for the transitional lift below the customers'
+                                 reference), a rise over the horizon; 2: every product's cut under
+                                 its standing fit; 3: 2 when the night pools to a reference effect
+                                 (gate_lag_pooled), else 1; 4: 1, and with a pooled reference
+                                 effect no lag test for the horizon (exp_gate.h cut_standing);
+                                 0 (default): every move over the horizon */
+    int gate_lag_pooled;      /* set by the night (exp_nightly_pool_cfg) with gate_cut_standing 3:
+                                 1 when its products' mean lag coefficient is positive by 2 standard
+                                 errors (exp_nightly_lag_pool); not a setting */
+    int gate_plan;            /* 0 (default): off; 1: the planning candidate (exp_gate.h plan: a
+                                 DP over the demand model's carry-over within the change limit,
+                                 needs gate_standing >= 2) deploys when its bound clears; 2: as 1,
+                                 and a plan that holds first holds the product */
+    int gate_plan_nights;     /* the plan's horizon in nights: 20 */
+    float gate_plan_gamma;    /* its discount per night: 0.95 */
+    int gate_plan_paths;      /* 0: any path (the DP); 1: monotone paths toward a target, then held */
+    int gate_plan_model;      /* 0: the gate's demand fit; 1: the kinked reference model (loss aversion) */
     int gate_model_dir;       /* 1: an agent that recommends the incumbent gets the extension
                                  steps in the demand model's direction (exp_gate.h model_dir);
                                  2: also an agent that points the other way; 3: as 2 only with
@@ -355,5 +373,12 @@ int exp_nightly_pool(const db_history *h, feat_demand_prior *out);
 /* *out = *cfg with compare.demand_prior the night's pooled prior when compare.demand_pool is on
  * (else none); logs it.  Collective under MPI as exp_nightly_pool.  0 or its failure. */
 int exp_nightly_pool_cfg(const exp_nightly_cfg *cfg, const db_history *h, exp_nightly_cfg *out);
+
+/* The night's pooled sign of a reference effect (experiments/nightly/exp_nightly_lagpool.c): the
+ * mean over h's products of the one-step demand fit's lag coefficient, its standard error (spread
+ * / sqrt(n)) and n; *positive = 1 when the mean is above 0 by 2 standard errors (and n >= 20).
+ * Collective under MPI (every rank calls it with its own products).  Allocates nothing.  Returns
+ * 0 or the reduction's failure. */
+int exp_nightly_lag_pool(const db_history *h, int *positive, double *mean, double *se, int *n);
 
 #endif

@@ -36,7 +36,8 @@ double exp_nightly_gate_z(double level) {
 
 exp_gate_cfg exp_nightly_gate_cfg(const exp_nightly_cfg *cfg) {
     exp_gate_cfg g = {.mode = cfg->gate_mode, .level = cfg->gate_level, .ope_alpha = cfg->compare.ope.alpha,
-                      .steps = cfg->gate_steps, .extend = cfg->gate_extend, .support_widen = cfg->gate_support_widen, .standing = cfg->gate_standing, .model_dir = cfg->gate_model_dir, .select_level = cfg->gate_select, .min_gain = cfg->gate_min_gain, .reward_kind = (int)cfg->compare.reward.kind,
+                      .steps = cfg->gate_steps, .extend = cfg->gate_extend, .support_widen = cfg->gate_support_widen, .standing = cfg->gate_standing, .model_dir = cfg->gate_model_dir, .select_level = cfg->gate_select, .min_gain = cfg->gate_min_gain,
+                      .cut_standing = cfg->gate_cut_standing, .lag_pooled = cfg->gate_lag_pooled, .prior = &cfg->compare.demand_prior, .plan = cfg->gate_plan, .plan_nights = cfg->gate_plan_nights, .plan_gamma = cfg->gate_plan_gamma, .plan_paths = cfg->gate_plan_paths, .plan_model = cfg->gate_plan_model, .reward_kind = (int)cfg->compare.reward.kind,
                       .guard = cfg->compare.guard, .grid = cfg->compare.grid};
     return g;
 }
@@ -69,6 +70,7 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
         return st;
     exp_gate_cfg gc = exp_nightly_gate_cfg(cfg);
     exp_gate_out go;
+    int planned = 0; /* the gate's planning candidate decided (exp_gate_out planned) */
     if (pr->status == EXP_FAILED) {
         d->failed = 1;
         d->hold = EXP_HOLD_FAILED;
@@ -82,10 +84,12 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
          * the incumbent (OPE shrunk uplift and/or the product's demand model), deployed when
          * that bound is above 0 */
         exp_gate_fit fit;
-        if (gc.mode != EXP_GATE_OPE && (st = exp_gate_fit_ex(h, pr->index, d->incumbent, gc.reward_kind, gc.standing,
-                                                         &cfg->compare.demand_prior, &fit)))
+        const int lag_test = !(gc.cut_standing == 4 && gc.lag_pooled); /* a pooled reference effect: no lag test */
+        if (gc.mode != EXP_GATE_OPE && (st = exp_gate_fit_lagtest(h, pr->index, d->incumbent, gc.reward_kind, gc.standing,
+                                                              lag_test, &cfg->compare.demand_prior, &fit)))
             return st;
         if ((st = exp_gate_pick(&gc, h, pr, gc.mode != EXP_GATE_OPE ? &fit : NULL, &go))) return st;
+        planned = go.planned;
         if (go.deploy) {
             d->hold = -1;
             d->agent = go.agent;
@@ -125,8 +129,9 @@ int exp_nightly_decide(const exp_nightly_cfg *cfg, const db_history *h, const ex
     else snprintf(head, sizeof head, "%s", hold_names[d->hold]);
     /* stated reasons a pricing team should check: the uplift claims more than the product's whole
      * mean period (even after the cap), the new price was charged only in promotion periods */
-    snprintf(d->reason, sizeof d->reason, "%s%s%s%s%s%s%s", head,
-             d->hold < 0 && d->frac < 0.999 ? "|partial" : d->hold < 0 && d->frac > 1.001 ? "|extended" : "", g[0] ? "|" : "",
+    snprintf(d->reason, sizeof d->reason, "%s%s%s%s%s%s%s%s", head,
+             d->hold < 0 && d->frac < 0.999 ? "|partial" : d->hold < 0 && d->frac > 1.001 ? "|extended" : "",
+             planned == 1 && d->hold < 0 ? "|planned" : planned == 2 && d->hold >= 0 ? "|plan_held" : "", g[0] ? "|" : "",
              g, d->capped ? "|uplift_capped" : "", exp_nightly_above_mean(d) ? "|uplift_above_mean" : "",
              d->hold < 0 && d->seen == EXP_SEEN_PROMO_ONLY ? "|promo_only_price" : "");
     return ENG_OK;

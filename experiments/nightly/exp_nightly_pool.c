@@ -42,9 +42,18 @@ int exp_nightly_pool(const db_history *h, feat_demand_prior *out) {
 int exp_nightly_pool_cfg(const exp_nightly_cfg *cfg, const db_history *h, exp_nightly_cfg *out) {
     *out = *cfg;
     memset(&out->compare.demand_prior, 0, sizeof out->compare.demand_prior);
-    if (!cfg->compare.demand_pool) return ENG_OK;
-    int st = exp_nightly_pool(h, &out->compare.demand_prior);
+    out->gate_lag_pooled = 0;
+    int st = cfg->compare.demand_pool ? exp_nightly_pool(h, &out->compare.demand_prior) : ENG_OK;
+    if (!st && cfg->gate_cut_standing >= 3) { /* the night's sign of a reference effect */
+        double m, se;
+        int n;
+        st = exp_nightly_lag_pool(h, &out->gate_lag_pooled, &m, &se, &n);
+        if (!st)
+            ENG_INFO("nightly: lag coefficients pooled over %d products: mean %.3f (se %.3f): %s", n, m, se,
+                     out->gate_lag_pooled ? "a reference effect" : "no pooled reference effect");
+    }
     const feat_demand_prior *pr = &out->compare.demand_prior;
+    if (!cfg->compare.demand_pool) return st;
     if (!st && pr->n > 0)
         ENG_INFO("nightly: price slopes pooled over %d products: elasticity prior N(%.3f, %.3f^2)", pr->n, pr->mean,
                  pr->sd);
