@@ -221,12 +221,8 @@ static int group_eval(cmp_ctx *c, cmp_group *g) {
         if (XA != X && m < P) memset(XA + (size_t)m * B * SA, 0, (size_t)(P - m) * B * SA * sizeof *XA);
         if (g->shared_eval) { /* [P][B] rows = one slot's P * B rows, in batches of at most
                                  * CMP_EVAL_BATCH rows (the networks' buffers stay small) */
-            for (int r0 = 0; r0 < m * B; r0 += CMP_EVAL_BATCH) {
-                const int nb = m * B - r0 < CMP_EVAL_BATCH ? m * B - r0 : CMP_EVAL_BATCH;
-                if ((rc = agt_dqn_q_values(qa, XA + (size_t)r0 * SA, nb, qv + (size_t)r0 * K)) ||
-                    (rc = eng_model_infer(agt_ddpg_actor(da), XA + (size_t)r0 * SA, nb, rall + r0)))
-                    goto done;
-            }
+            /* (compare.ensemble: the mean over the members) */
+            if ((rc = cmp_ens_infer(c, XA, m * B, CMP_EVAL_BATCH, qv, rall))) goto done;
             const float band = agt_ddpg_config(da)->band;
             for (int k = 0; k < m * B; k++) rall[k] = 1.0f + band * rall[k]; /* agt_ddpg_ratio */
         } else if ((rc = agt_dqn_q_values(qa, XA, B, qv))) {
@@ -658,7 +654,7 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
     if (cfg->shared && n_own > 0) {
         double ts = eng_now();
         eng_stage_mark sm = eng_stage_begin();
-        if ((rc = cmp_shared_train(&c, own, n_own))) goto fail;
+        if ((rc = cmp_shared_train(&c, own, n_own)) || (rc = cmp_ens_train(&c, own, n_own))) goto fail;
         eng_stage_end("cmp.shared", sm);
         if (cfg->ft_steps == 0) { /* the groups' networks are these (group_agents) */
             if (c.sh_loaded) warm_loaded++;

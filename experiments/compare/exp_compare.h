@@ -145,6 +145,14 @@ typedef struct exp_compare_cfg {
     int dyna_horizon;           /* nights a model row's price is valued over, held
                                    (feat_agent_model_rate_held: the mean rate as the model's
                                    smoothed past price moves toward it); 1: that day only */
+    double dyna_real;           /* in [0, 1]: the real training rows' reward blends the observed
+                                   rate of the priced period with the demand model's expected
+                                   rate at the logged price in the row's context (0 = observed,
+                                   1 = the model's; docs/compare.md, "Denoised real rows") */
+    int ensemble;               /* members of the shared networks (1 = one; docs/compare.md, "An
+                                   ensemble of the shared networks"): E trained from their own
+                                   streams, the next price from their mean Q-values / actor
+                                   outputs; one process without shards or fine-tuning only */
     int demand_pool;            /* the night's pooled (empirical-Bayes) prior on the demand
                                    models' price slope (feat_demand.h, feat_demand_prior;
                                    docs/compare.md, "A pooled prior on the price slope"):

@@ -28,6 +28,9 @@ void cmp_agents_free(cmp_ctx *c) {
     free(c->lo_ratio); free(c->hi_ratio); free(c->refp); free(c->sh_dqn); free(c->sh_actor); free(c->sh_critic);
     free(c->dyb);
     free(c->dyc);
+    free(c->ens_dqn);
+    free(c->ens_actor);
+    c->ens_dqn = NULL, c->ens_actor = NULL, c->ens_n = 0;
     agt_dqn_free(c->sh_agt_dqn);
     agt_ddpg_free(c->sh_agt_ddpg);
     c->sh_agt_dqn = NULL;
@@ -257,6 +260,10 @@ static int create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys, int bat
     if (dd.replay > cap || g->pooled) dd.replay = cap;
     int rc = agt_dqn_create(&g->dqn, c->be, &dq, g->P);
     return rc ? rc : agt_ddpg_create(&g->ddpg, c->be, &dd, g->P);
+}
+
+int cmp_group_create_fresh(cmp_ctx *c, cmp_group *g, uint64_t key, int batch) {
+    return create_agents(c, g, &key, batch);
 }
 
 int cmp_group_create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
@@ -557,16 +564,34 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
     return ENG_OK;
 }
 
+double cmp_real_reward(const feat_agent_prod *pp, double price, const feat_demand_ctx *ctx, double reward,
+                       double base, double lam) {
+    if (!(lam > 0) || !isfinite(base) || !isfinite(reward)) return reward;
+    const double m = feat_agent_model_rate_at(pp, price, ctx, NULL);
+    return isfinite(m) ? reward - lam * (reward - base - m) : reward;
+}
+
+/* The reward a real training row r of product p enters the replay with, on the agents' scale:
+ * the logged reward, or (model-based rows on) its observed rate blended towards the model's by
+ * compare.dyna_real (cmp_real_reward).  The validation rows keep the logged reward. */
+static float real_row_reward(const cmp_ctx *c, int p, size_t r) {
+    double rw = c->tr->reward[r];
+    if (c->dyb && c->cfg->dyna_real > 0) {
+        const feat_demand_ctx ctx = {c->dyc[2 * r], c->dyc[2 * r + 1]};
+        rw = cmp_real_reward(&c->ap[p], c->tr->price[r], &ctx, rw, c->dyb[r], c->cfg->dyna_real);
+    }
+    return (float)(rw / c->rscale[p]);
+}
+
 int cmp_group_train_nets(cmp_ctx *c, cmp_group *g, long dqn_max, long ddpg_max, int poison) {
     const env_transitions *tr = c->tr;
     int rc;
     if (dqn_max <= 0 && ddpg_max <= 0) return ENG_OK;
     for (int i = 0; i < g->n; i++) {
         const int p = g->prod[i], s = cmp_slot_of(g, i);
-        const float sc = c->rscale[p];
         for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
             if (!cmp_is_learn(c, r) || c->val[r]) continue;
-            const float *st = row_state(c, r), *s2 = row_next(c, r), rw = tr->reward[r] / sc;
+            const float *st = row_state(c, r), *s2 = row_next(c, r), rw = real_row_reward(c, p, r);
             if ((rc = agt_dqn_push(g->dqn, s, st, tr->level[r], rw, s2, tr->done[r])) ||
                 (rc = agt_ddpg_push(g->ddpg, s, st, tr->ratio[r], rw, s2, tr->done[r])))
                 return rc;

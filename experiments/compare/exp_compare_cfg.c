@@ -62,6 +62,8 @@ exp_compare_cfg exp_compare_default(void) {
     c.dyna_carry = 1;
     c.dyna_memory = 1;
     c.dyna_horizon = 1;
+    c.dyna_real = 0.0;
+    c.ensemble = 5; /* docs/compare.md, "An ensemble of the shared networks" (1 before) */
     c.demand_pool = 1;
     c.dqn = agt_dqn_default();
     c.dqn.hidden1 = c.dqn.hidden2 = 64;
@@ -155,6 +157,8 @@ static const field fields[] = {
     F("compare.dyna_memory", T_INT, dyna_memory, "1: the agents' model's lag is a smoothed past price (0: the previous price)"),
     F("compare.dyna_horizon", T_INT, dyna_horizon, "nights a model row's price is valued over, held (1: that day)"),
     F("compare.dyna_carry", T_INT, dyna_carry, "1: a model row's next state carries its price (0: the logged one)"),
+    F("compare.ensemble", T_INT, ensemble, "members of the shared networks; the next price from their mean Q-values / actor outputs (1 = one)"),
+    F("compare.dyna_real", T_DOUBLE, dyna_real, "real rows' reward: weight of the demand model's rate at the logged price against the observed rate (0 observed .. 1 model)"),
     F("compare.demand_pool", T_INT, demand_pool, "pooled empirical-Bayes prior on the demand price slope: 0 off, 1 the gate/exploration fits, 2 also the agents' models"),
     F("compare.total_boot", T_INT, total_boot, "bootstrap resamples of the totals over products"),
     F("compare.ckpt_dir", T_CKPT, ckpt_dir, "warm-start folder (empty = none)"),
@@ -380,11 +384,12 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
         (c->ddpg_support != 0 && c->ddpg_support != 1) || c->support_steps < 0 || c->support_steps > 100 ||
         c->dyna < 0 || c->dyna > 64 || c->dyna_max < 0 || (c->dyna_carry != 0 && c->dyna_carry != 1) ||
         (c->dyna_memory != 0 && c->dyna_memory != 1) || c->dyna_horizon < 1 || c->dyna_horizon > 60 ||
-        !(c->dyna_kappa >= 0) || !isfinite(c->dyna_kappa))
+        !(c->dyna_kappa >= 0) || !isfinite(c->dyna_kappa) || !(c->dyna_real >= 0 && c->dyna_real <= 1) ||
+        c->ensemble < 1 || c->ensemble > 16)
         return eng_err_set(ENG_EINVAL, "compare config: shared_steps, ft_steps, shared_shards >= 0, shared_batch, es_every, "
                                        "es_patience >= 1, val_frac in [0, 1), dqn_support 0..2, ddpg_support 0 or 1, "
                                        "support_steps 0..100, dyna 0..64, dyna_max >= 0, dyna_carry and dyna_memory 0 or 1, "
-                                       "dyna_horizon 1..60, dyna_kappa >= 0 needed");
+                                       "dyna_horizon 1..60, dyna_kappa >= 0, dyna_real in [0, 1], ensemble 1..16 needed");
     if (!(c->warm_frac >= 0.0 && c->warm_frac <= 1.0))
         return eng_err_set(ENG_EINVAL, "compare config: compare.warm_frac must be in [0, 1]");
     if (c->ope.n_boot < 0 || !(c->ope.alpha > 0 && c->ope.alpha < 1) || !(c->ope.gamma >= 0 && c->ope.gamma <= 1) ||

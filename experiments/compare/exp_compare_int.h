@@ -61,6 +61,11 @@ typedef struct cmp_ctx {
     agt_dqn *sh_agt_dqn;   /* the shared networks as one-slot agents (one process, no shards;
                               else NULL): groups that only copy them evaluate with these */
     agt_ddpg *sh_agt_ddpg;
+    /* compare.ensemble > 1 (exp_compare_ens.c): the other members' parameters, trained like the
+     * shared networks from their own streams; the one-slot agents above price with the mean of
+     * every member's Q-values / actor output */
+    int ens_n;             /* members besides the shared networks (0: none) */
+    float *ens_dqn, *ens_actor; /* [ens_n][nparams] the members' DQN online / DDPG actor */
 } cmp_ctx;
 
 /* A group of trained agents and the products they price.  Own groups: product i in slot i.
@@ -125,6 +130,32 @@ int cmp_dqn_pick(const cmp_ctx *c, int p, const float *q);
 float cmp_ddpg_clip(const cmp_ctx *c, int p, float ratio);
 /* Distance of price x from product p's logged training prices, in grid steps (NaN: none). */
 float cmp_support_gap(const cmp_ctx *c, int p, double x);
+
+/* A group's fresh one-slot-per-product agents with stream key `key` for every slot and batch
+ * `batch` (> 0; 0: the configured), not set to the shared networks (exp_compare_ens.c).
+ * Returns 0 or the agents' failure (g's agents may then be partly made: free them). */
+int cmp_group_create_fresh(cmp_ctx *c, cmp_group *g, uint64_t key, int batch);
+
+/* compare.ensemble: train the other members of the shared networks (members 1..E-1, stream
+ * keys 1..E-1, the shared budget from scratch) on the products prod [n] and keep their
+ * parameters (c->ens_*).  Only with the one-slot shared agents of one process (c->sh_agt_dqn, no
+ * MPI ranks, no shards, no fine-tuning, no fault_diverge); otherwise nothing.  Returns 0 or a
+ * status (a diverged member fails). */
+int cmp_ens_train(cmp_ctx *c, int *prod, int n);
+
+/* Q-values qv [rows][K] and DDPG actor outputs act [rows] (the tanh output, before the band) of
+ * the agent states x [rows][SA], the mean over the ensemble's members (one member: the shared
+ * agents' own), in batches of `batch` rows.  The shared agents keep the shared parameters.
+ * Returns 0 or a status. */
+int cmp_ens_infer(cmp_ctx *c, const float *x, int rows, int batch, float *qv, float *act);
+
+/* The reward of a real training row with its observed rate blended towards the demand model
+ * (compare.dyna_real): reward - lam (observed - model), where observed = reward - base is the
+ * priced period's observed rate (base: c->dyb) and model = feat_agent_model_rate_at(pp, price,
+ * ctx).  lam 0, a non-finite base or a model that cannot value the price return reward as it is.
+ * Pure; nothing to free. */
+double cmp_real_reward(const feat_agent_prod *pp, double price, const feat_demand_ctx *ctx, double reward,
+                       double base, double lam);
 
 /* An unavailable value with NaN numbers and the note. */
 void cmp_value_unset(ope_value *v, const char *note);
