@@ -90,6 +90,32 @@ static int parse_real(const char *flag, const char *v, double lo, int lo_in, dou
     return ENG_OK;
 }
 
+/* The closed loop's exploration flags (--explore*) into e: 1 with *st set when a is one of them,
+ * else 0. */
+static int parse_explore(const char *a, const char *v, exp_explore_cfg *e, int *st) {
+    if (strncmp(a, "--explore", 9)) return 0;
+    if (!strcmp(a, "--explore-temper")) *st = parse_float(a, v, 1e-6, 1, &e->temper);
+    else if (!strcmp(a, "--explore-carryover-z")) *st = parse_float(a, v, 1e-6, 10, &e->carryover_z);
+    else if (!strcmp(a, "--explore-carryover-share")) *st = parse_float(a, v, 0, 1, &e->carryover_share);
+    else if (!strcmp(a, "--explore-skip-carryover") || !strcmp(a, "--explore-held-only")) {
+        int *o = a[10] == 's' ? &e->skip_carryover : &e->held_only;
+        *st = parse_int(a, v, 0, o);
+        if (!*st && *o > 1) *st = eng_err_set(ENG_EINVAL, "%s: expected 0 or 1", a);
+    } else if (!strcmp(a, "--explore") || !strcmp(a, "--explore-step") || !strcmp(a, "--explore-cost")) {
+        char *end = NULL;
+        float x = strtof(v, &end);
+        if (*end || !(x >= 0 && x <= 1)) *st = eng_err_set(ENG_EINVAL, "%s: expected a share in [0, 1]", a);
+        else if (!strcmp(a, "--explore")) e->share = x;
+        else if (!strcmp(a, "--explore-step")) e->max_step = x;
+        else e->max_cost = x;
+    } else if (!strcmp(a, "--explore-mode")) {
+        if (!strcmp(v, "neighbour") || !strcmp(v, "0")) e->mode = EXP_EXPLORE_NEIGHBOUR;
+        else if (!strcmp(v, "thompson") || !strcmp(v, "1")) e->mode = EXP_EXPLORE_THOMPSON;
+        else *st = eng_err_set(ENG_EINVAL, "--explore-mode: expected neighbour or thompson");
+    } else return 0;
+    return 1;
+}
+
 /* The nightly's gate flags (--gate-*) into cfg: 1 with *st set when a is one of them, else 0. */
 static int parse_gate(const char *a, const char *v, exp_bt_cfg *cfg, int *st) {
     if (!strcmp(a, "--gate-mode")) *st = parse_int(a, v, 0, &cfg->gate_mode);
@@ -173,24 +199,7 @@ int exp_cmd_backtest(int argc, char **argv) {
         } else if (!strcmp(a, "--nights")) st = parse_int(a, v, 1, &lc.n_nights);
         else if (!strcmp(a, "--alone")) st = parse_alone(v, &lc.lanes);
         else if (!strcmp(a, "--html")) html = v;
-        else if (!strcmp(a, "--explore-temper")) st = parse_float(a, v, 1e-6, 1, &lc.explore.temper);
-        else if (!strcmp(a, "--explore-carryover-z")) st = parse_float(a, v, 1e-6, 10, &lc.explore.carryover_z);
-        else if (!strcmp(a, "--explore-carryover-share")) st = parse_float(a, v, 0, 1, &lc.explore.carryover_share);
-        else if (!strcmp(a, "--explore-skip-carryover") || !strcmp(a, "--explore-held-only")) {
-            int *o = a[10] == 's' ? &lc.explore.skip_carryover : &lc.explore.held_only;
-            st = parse_int(a, v, 0, o);
-            if (!st && *o > 1) st = eng_err_set(ENG_EINVAL, "%s: expected 0 or 1", a);
-        } else if (!strcmp(a, "--explore") || !strcmp(a, "--explore-step") || !strcmp(a, "--explore-cost")) {
-            char *end = NULL;
-            float x = strtof(v, &end);
-            if (*end || !(x >= 0 && x <= 1)) st = eng_err_set(ENG_EINVAL, "%s: expected a share in [0, 1]", a);
-            else if (!strcmp(a, "--explore")) lc.explore.share = x;
-            else if (!strcmp(a, "--explore-step")) lc.explore.max_step = x;
-            else lc.explore.max_cost = x;
-        } else if (!strcmp(a, "--explore-mode")) {
-            if (!strcmp(v, "neighbour") || !strcmp(v, "0")) lc.explore.mode = EXP_EXPLORE_NEIGHBOUR;
-            else if (!strcmp(v, "thompson") || !strcmp(v, "1")) lc.explore.mode = EXP_EXPLORE_THOMPSON;
-            else st = eng_err_set(ENG_EINVAL, "--explore-mode: expected neighbour or thompson");
+        else if (parse_explore(a, v, &lc.explore, &st)) {
         }
         else if (!strcmp(a, "--db")) cfg.conninfo = v;
         else if (!strcmp(a, "--out")) cfg.out_dir = v;
