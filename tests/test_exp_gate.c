@@ -9,8 +9,7 @@
 #include "eng_rng.h"
 #include "exp_gate.h"
 #include "exp_nightly.h"
-
-#define DAY0 19000
+#include "test_gate_fixture.h"
 
 /* One product, T periods, incumbent 10 (the last price), bounds 5..20, change limit 15%. */
 static db_history *one_product(int T) {
@@ -37,20 +36,6 @@ static db_history *exp_demand(int T, double b, double traffic, double q0) {
     return h;
 }
 
-static void fresh_product(exp_product_result *pr) {
-    memset(pr, 0, sizeof *pr);
-    pr->index = 0;
-    pr->product_id = "P1";
-    pr->status = EXP_OK;
-    pr->incumbent_price = 10.0;
-    for (int a = 0; a < EXP_N_AGENTS; a++) {
-        ope_config oc = ope_config_default();
-        ope_result_init(&pr->immediate[a], &oc, 50);
-        pr->price[a] = 10.0;
-        pr->uplift_shrunk[a].available = 0;
-        pr->uplift_shrunk[a].estimate = pr->uplift_shrunk[a].ci_low = pr->uplift_shrunk[a].ci_high = NAN;
-    }
-}
 
 static void set_ope(exp_product_result *pr, exp_agent a, double est, double se) {
     ope_value *v = &pr->uplift_shrunk[a];
@@ -105,7 +90,7 @@ static void test_promotion_price_not_credited(void **state) {
     assert_true(exp_gate_rel(&f, 10.0, 9.0, 0) < -0.05);
     assert_int_equal(exp_nightly_price_seen(h, 0, 9.0), EXP_SEEN_PROMO_ONLY);
     exp_product_result pr;
-    fresh_product(&pr);
+    tgf_product(&pr);
     pr.price[EXP_AGENT_DQN] = 9.0;
     set_ope(&pr, EXP_AGENT_DQN, 50.0, 5.0);
     exp_nightly_cfg cfg = exp_nightly_default();
@@ -135,7 +120,7 @@ static void test_partial_step(void **state) {
     const double b = -1 / 1.05;
     db_history *h = exp_demand(120, b, 1e7, 0.05);
     exp_product_result pr;
-    fresh_product(&pr);
+    tgf_product(&pr);
     pr.price[EXP_AGENT_DDPG] = 11.5;
     set_ope(&pr, EXP_AGENT_DDPG, 0.01, 0.001);
     exp_nightly_cfg cfg = exp_nightly_default();
@@ -198,7 +183,7 @@ static void test_model_dir_past_band(void **state) {
         set_row(h, T - 3 + i, p, round(1e5 * 0.05 * exp(b * (p / 10 - 1))), 1e5, 0);
     }
     exp_product_result pr;
-    fresh_product(&pr);
+    tgf_product(&pr);
     pr.incumbent_price = 7.6;
     for (int a = 0; a < EXP_N_AGENTS; a++) pr.price[a] = a == EXP_AGENT_HISTORY ? 7.6 : 8.5;
     for (int a = 1; a < EXP_N_AGENTS; a++) set_ope(&pr, (exp_agent)a, 0.02, 0.005);
@@ -258,7 +243,7 @@ static void test_never_outside_guardrails(void **state) {
         h->max_change_pct[0] = (double[]){5, 10, 15, 30}[trial % 4];
         h->min_price[0] = trial % 3 ? 9.3 : 5, h->max_price[0] = trial % 5 ? 20 : 10.4;
         exp_product_result pr;
-        fresh_product(&pr);
+        tgf_product(&pr);
         for (int a = 1; a < EXP_N_AGENTS; a++) {
             pr.price[a] = 10 * (0.5 + 1.5 * eng_rng_uniform(&r));
             set_ope(&pr, (exp_agent)a, eng_rng_uniform(&r) - 0.3, 0.1);

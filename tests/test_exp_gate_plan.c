@@ -9,8 +9,7 @@
 #include "db_history.h"
 #include "exp_gate.h"
 #include "exp_nightly.h"
-
-#define DAY0 19000
+#include "test_gate_fixture.h"
 
 /* A hand-built fit: units per period exp(log(0.03) + bp log(p / 10) + bl log(ema / 10)), the
  * smoothed past price with memory 0.7, now at 10 (the incumbent); robust standard errors 0.05. */
@@ -89,40 +88,12 @@ static void test_plan_cuts_without_carry_over(void **state) {
  * The only agent recommends a 10% cut with a positive OPE uplift.  With the planning candidate
  * (gate_plan 1, the horizon fit gate_standing 10) the nightly's decision rises instead, within the
  * change limit. */
-static db_history *ref_market(int T, double b, double g) {
-    db_history *h = NULL;
-    assert_int_equal(db_history_alloc(&h, 1, T, DAY0, 1), 0);
-    h->base_price[0] = 10, h->min_price[0] = 5, h->max_price[0] = 20, h->max_change_pct[0] = 15;
-    static const double lv[6] = {8.5, 9.1, 9.7, 10.3, 10.9, 11.5};
-    uint32_t s = 12345u;
-    double r = 10;
-    for (int t = 0; t < T; t++) {
-        s = s * 1664525u + 1013904223u;
-        double p = t == T - 1 ? 10.0 : lv[(s >> 16) % 6];
-        double q = 0.03 * exp(b * (p / 10 - 1) + g * log(r / p));
-        h->price[t] = p, h->units[t] = (float)round(1e5 * q), h->revenue[t] = (float)(p * h->units[t]);
-        h->traffic[t] = 1e5f, h->promo[t] = 0, h->present[t] = 1;
-        r = 0.7 * r + 0.3 * p;
-    }
-    return h;
-}
 
 static void test_plan_in_the_decision(void **state) {
     (void)state;
-    db_history *h = ref_market(200, -0.5, 2.5);
+    db_history *h = tgf_ref_market(200, -0.5, 2.5, 1e5, 0.03);
     exp_product_result pr;
-    memset(&pr, 0, sizeof pr);
-    pr.index = 0, pr.product_id = "P1", pr.status = EXP_OK, pr.incumbent_price = 10.0;
-    ope_config oc = ope_config_default();
-    for (int a = 0; a < EXP_N_AGENTS; a++) {
-        ope_result_init(&pr.immediate[a], &oc, 50);
-        pr.price[a] = 10.0;
-        pr.agent_failed |= a == EXP_AGENT_FIXED ? 0 : 1u << a;
-    }
-    pr.price[EXP_AGENT_FIXED] = 9.0;
-    pr.uplift_shrunk[EXP_AGENT_FIXED] = (ope_value){.available = 1, .estimate = 0.05, .ci_low = 0.01, .ci_high = 0.09,
-                                                     .boot_se = 0.02};
-    pr.immediate[EXP_AGENT_HISTORY].n = 50;
+    tgf_only_fixed(&pr, 9.0);
     exp_nightly_cfg cfg = exp_nightly_default();
     cfg.compare.guard.n_endings = 0;
     cfg.compare.reward.kind = ENV_REWARD_REVENUE;
@@ -139,7 +110,7 @@ static void test_plan_in_the_decision(void **state) {
     /* gate_plan 2 on a market without carry-over: the lag is not significant, the fit has no
      * horizon and the decision is the gate's own */
     db_history_free(h);
-    h = ref_market(200, -0.5, 0.0);
+    h = tgf_ref_market(200, -0.5, 0.0, 1e5, 0.03);
     cfg.gate_plan = 2;
     exp_nightly_decision d0;
     assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
@@ -157,7 +128,7 @@ static void test_plan_in_the_decision(void **state) {
  * market without a reference effect it is deployed in both. */
 static void test_cut_standing(void **state) {
     (void)state;
-    db_history *h = ref_market(200, -0.5, 2.5);
+    db_history *h = tgf_ref_market(200, -0.5, 2.5, 1e5, 0.03);
     exp_gate_fit hz;
     assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, 2, NULL, &hz), 0);
     assert_true(hz.ok && hz.horizon == 2);
@@ -167,18 +138,7 @@ static void test_cut_standing(void **state) {
     assert_true(exp_gate_rel(&hz, 10, 9, 0) < 0);
     assert_close(exp_gate_rel(&hz, 10, 11, 0), rise, 1e-12, 0);
     exp_product_result pr;
-    memset(&pr, 0, sizeof pr);
-    pr.index = 0, pr.product_id = "P1", pr.status = EXP_OK, pr.incumbent_price = 10.0;
-    ope_config oc = ope_config_default();
-    for (int a = 0; a < EXP_N_AGENTS; a++) {
-        ope_result_init(&pr.immediate[a], &oc, 50);
-        pr.price[a] = 10.0;
-        pr.agent_failed |= a == EXP_AGENT_FIXED ? 0 : 1u << a;
-    }
-    pr.price[EXP_AGENT_FIXED] = 9.0;
-    pr.uplift_shrunk[EXP_AGENT_FIXED] = (ope_value){.available = 1, .estimate = 0.05, .ci_low = 0.01, .ci_high = 0.09,
-                                                     .boot_se = 0.02};
-    pr.immediate[EXP_AGENT_HISTORY].n = 50;
+    tgf_only_fixed(&pr, 9.0);
     exp_nightly_cfg cfg = exp_nightly_default();
     cfg.compare.guard.n_endings = 0;
     cfg.compare.reward.kind = ENV_REWARD_REVENUE;
@@ -194,7 +154,7 @@ static void test_cut_standing(void **state) {
     if (d.hold == -1 && d.price < 10.0) fail_msg("cut_standing 2: the cut deployed at %.2f (%s)", d.price, d.reason);
     /* an elastic market without a reference effect: the cut pays standing too, both modes deploy it */
     db_history_free(h);
-    h = ref_market(200, -3.0, 0.0);
+    h = tgf_ref_market(200, -3.0, 0.0, 1e5, 0.03);
     for (int mode = 1; mode <= 2; mode++) {
         cfg.gate_cut_standing = mode;
         assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
@@ -241,7 +201,7 @@ static void test_lag_pool(void **state) {
     }
     /* gate_cut_standing 4's fit: without the lag test a product whose lag is not significant (no
      * reference effect here) is still valued over the horizon; with it, one step */
-    db_history *h1 = ref_market(200, -2.0, 0.0);
+    db_history *h1 = tgf_ref_market(200, -2.0, 0.0, 1e5, 0.03);
     exp_gate_fit a, b;
     assert_int_equal(exp_gate_fit_lagtest(h1, 0, 10.0, 0, 10, 1, NULL, &a), 0);
     assert_int_equal(exp_gate_fit_lagtest(h1, 0, 10.0, 0, 10, 0, NULL, &b), 0);

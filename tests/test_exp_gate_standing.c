@@ -9,37 +9,15 @@
 #include "db_history.h"
 #include "exp_gate.h"
 #include "exp_nightly.h"
+#include "test_gate_fixture.h"
 
-#define DAY0 19000
-
-/* One product, T periods, incumbent 10 (the last price), bounds 5..20, change limit 15%.  Prices
- * drawn from six levels 8.5..11.5 (a fixed LCG, not periodic), the last one 10; conversion
- * q0 exp(b (p / 10 - 1) + g log(r / p)) with the reference r_{t+1} = 0.7 r_t + 0.3 p_t (r_0 = 10);
- * g = 0: no reference effect.  Units = traffic x conversion, rounded. */
-static db_history *ref_market(int T, double b, double g, double traffic, double q0) {
-    db_history *h = NULL;
-    assert_int_equal(db_history_alloc(&h, 1, T, DAY0, 1), 0);
-    h->base_price[0] = 10, h->min_price[0] = 5, h->max_price[0] = 20, h->max_change_pct[0] = 15;
-    static const double lv[6] = {8.5, 9.1, 9.7, 10.3, 10.9, 11.5};
-    uint32_t s = 12345u;
-    double r = 10;
-    for (int t = 0; t < T; t++) {
-        s = s * 1664525u + 1013904223u;
-        double p = t == T - 1 ? 10.0 : lv[(s >> 16) % 6];
-        double q = q0 * exp(b * (p / 10 - 1) + g * log(r / p));
-        h->price[t] = p, h->units[t] = (float)round(traffic * q), h->revenue[t] = (float)(p * h->units[t]);
-        h->traffic[t] = (float)traffic, h->promo[t] = 0, h->present[t] = 1;
-        r = 0.7 * r + 0.3 * p;
-    }
-    return h;
-}
 
 /* Long-run revenue (p / 10) exp(b (p / 10 - 1)) (the reference settled at p) with b = -0.5 peaks
  * well above 10; for one period the reference term adds -2.5 to the slope and a 10% cut gains. */
 static void test_standing_sees_the_reference(void **state) {
     (void)state;
     const double b = -0.5, g = 2.5;
-    db_history *h = ref_market(200, b, g, 1e5, 0.03);
+    db_history *h = tgf_ref_market(200, b, g, 1e5, 0.03);
     exp_gate_fit one, st;
     assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, 0, NULL, &one), 0);
     assert_true(one.ok && !one.standing);
@@ -57,11 +35,7 @@ static void test_standing_sees_the_reference(void **state) {
     /* the gate: an agent recommending 9 with a positive OPE uplift deploys one-step, is held
      * standing; one recommending 11.5 is held one-step, deployed (part of the way) standing */
     exp_product_result pr;
-    memset(&pr, 0, sizeof pr);
-    pr.index = 0, pr.product_id = "P1", pr.status = EXP_OK, pr.incumbent_price = 10.0;
-    for (int a = 0; a < EXP_N_AGENTS; a++) pr.price[a] = 10.0, pr.agent_failed |= a == EXP_AGENT_FIXED ? 0 : 1u << a;
-    pr.uplift_shrunk[EXP_AGENT_FIXED] = (ope_value){.available = 1, .estimate = 0.05, .ci_low = 0.01, .ci_high = 0.09,
-                                                     .boot_se = 0.02};
+    tgf_only_fixed(&pr, 10.0);
     exp_nightly_cfg cfg = exp_nightly_default();
     cfg.compare.guard.n_endings = 0;
     cfg.compare.reward.kind = ENV_REWARD_REVENUE;
@@ -85,7 +59,7 @@ static void test_standing_sees_the_reference(void **state) {
  * climbs toward it; H = 2 still sees most of the one-night trap. */
 static void test_horizon_between(void **state) {
     (void)state;
-    db_history *h = ref_market(200, -0.5, 2.5, 1e5, 0.03);
+    db_history *h = tgf_ref_market(200, -0.5, 2.5, 1e5, 0.03);
     exp_gate_fit st, hz[3];
     static const int H[3] = {2, 6, 400};
     assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, 1, NULL, &st), 0);
@@ -109,7 +83,7 @@ static void test_horizon_between(void **state) {
  * valuations agree on the sign of a 10% move either way. */
 static void test_standing_without_reference(void **state) {
     (void)state;
-    db_history *h = ref_market(200, -2.0, 0.0, 1e5, 0.03);
+    db_history *h = tgf_ref_market(200, -2.0, 0.0, 1e5, 0.03);
     exp_gate_fit one, st;
     assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, 0, NULL, &one), 0);
     assert_int_equal(exp_gate_fit_ex(h, 0, 10.0, 0, 1, NULL, &st), 0);
@@ -129,16 +103,11 @@ static void test_standing_without_reference(void **state) {
  * it the extension steps go the model's way, the price rises and the reason says |extended. */
 static void test_model_dir(void **state) {
     (void)state;
-    db_history *h = ref_market(200, -0.5, 0.0, 1e5, 0.03);
+    db_history *h = tgf_ref_market(200, -0.5, 0.0, 1e5, 0.03);
     exp_product_result pr;
-    memset(&pr, 0, sizeof pr);
-    pr.index = 0, pr.product_id = "P1", pr.status = EXP_OK, pr.incumbent_price = 10.0;
-    ope_config oc = ope_config_default();
-    for (int a = 0; a < EXP_N_AGENTS; a++) {
-        ope_result_init(&pr.immediate[a], &oc, 50);
-        pr.price[a] = 10.0;
+    tgf_product(&pr);
+    for (int a = 0; a < EXP_N_AGENTS; a++)
         pr.uplift_shrunk[a] = (ope_value){.available = 1, .estimate = 0.02, .ci_low = -0.01, .ci_high = 0.05, .boot_se = 0.015};
-    }
     pr.immediate[EXP_AGENT_HISTORY].n = 50;
     exp_nightly_cfg cfg = exp_nightly_default();
     cfg.compare.guard.n_endings = 0;
@@ -155,7 +124,7 @@ static void test_model_dir(void **state) {
     assert_non_null(strstr(d.reason, "|extended"));
     /* the model's way is down on an elastic market (b = -3) */
     db_history_free(h);
-    h = ref_market(200, -3.0, 0.0, 1e5, 0.03);
+    h = tgf_ref_market(200, -3.0, 0.0, 1e5, 0.03);
     assert_int_equal(exp_nightly_decide(&cfg, h, &pr, &d), 0);
     assert_int_equal(d.hold, -1);
     assert_true(d.price < 10.0 && d.price >= 8.5 - 1e-9);
