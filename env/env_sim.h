@@ -351,8 +351,9 @@ int env_sim_family_apply(env_sim_family f, double misset_lo, double misset_hi, u
 double env_sim_rpv(const env_sim_params *p, double price, double ref, double cbar);
 /* The one whole-cent search of the simulator's yardsticks: the price in [lo, hi] with the highest
  * f(price, ctx) among both ends and every whole cent inside (a stride of whole cents when the
- * interval holds more than max_cents > 0 of them); ties keep the lower price.  *best_price,
- * *best_value.  Returns 0 or ENG_EINVAL (empty or non-finite interval; nothing written). */
+ * interval holds more than max_cents > 0 of them); ties keep the lower price; non-finite values
+ * never win.  *best_price, *best_value.  Returns 0 or ENG_EINVAL (empty or non-finite interval, or
+ * no finite value; nothing written). */
 int env_sim_cent_argmax(double lo, double hi, long max_cents, double (*f)(double price, void *ctx), void *ctx,
                         double *best_price, double *best_value);
 /* The price in [lo, hi] with the highest env_sim_rpv (env_sim_cent_argmax, at most 20,000 cents

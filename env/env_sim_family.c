@@ -59,20 +59,20 @@ double env_sim_rpv(const env_sim_params *p, double price, double ref, double cba
 }
 
 /* The whole-cent argmax of f over [lo, hi] (env_sim.h).  Both ends first, then every cent inside
- * in ascending order (a stride of whole cents past max_cents of them); ties keep the first.  0 or
- * ENG_EINVAL. */
+ * in ascending order (a stride of whole cents past max_cents of them); ties keep the first;
+ * non-finite values are skipped.  0 or ENG_EINVAL. */
 int env_sim_cent_argmax(double lo, double hi, long max_cents, double (*f)(double price, void *ctx), void *ctx,
                         double *best_price, double *best_value) {
     if (!(lo > 0) || !(hi >= lo) || !isfinite(hi))
         return eng_err_set(ENG_EINVAL, "env_sim_cent_argmax: bad interval [%g, %g]", lo, hi);
-    double bp = lo, bv = f(lo, ctx), vh = f(hi, ctx);
-    if (vh > bv) bp = hi, bv = vh;
+    double bp = lo, bv = -INFINITY, v; /* non-finite values never win */
+    if (isfinite(v = f(lo, ctx))) bv = v;
+    if (isfinite(v = f(hi, ctx)) && v > bv) bp = hi, bv = v;
     const long long c0 = (long long)ceil(lo * 100 - 1e-9), c1 = (long long)floor(hi * 100 + 1e-9);
     const long long step = max_cents > 0 && c1 - c0 > max_cents ? (c1 - c0) / max_cents + 1 : 1;
-    for (long long c = c0; c <= c1; c += step) {
-        double v = f(c / 100.0, ctx);
-        if (v > bv) bp = c / 100.0, bv = v;
-    }
+    for (long long c = c0; c <= c1; c += step)
+        if (isfinite(v = f(c / 100.0, ctx)) && v > bv) bp = c / 100.0, bv = v;
+    if (!isfinite(bv)) return eng_err_set(ENG_EINVAL, "env_sim_cent_argmax: no finite value in [%g, %g]", lo, hi);
     *best_price = bp;
     *best_value = bv;
     return ENG_OK;

@@ -52,6 +52,7 @@ static void test_family_truth(void **state) {
 
 static double peak_at(double x, void *ctx) { return -fabs(x - *(const double *)ctx); }
 static double flat_at(double x, void *ctx) { return (void)x, (void)ctx, 1.0; }
+static double nan_below(double x, void *ctx) { return x < *(const double *)ctx ? NAN : -x; } /* NaN below the cut */
 
 /* The one whole-cent search: the nearest cent to an interior peak, an end when the peak lies
  * outside, a stride of whole cents past max_cents, ties to the lower price, and a bad interval. */
@@ -70,6 +71,11 @@ static void test_cent_argmax(void **state) {
     assert_true(fabs(bp * 100 - round(bp * 100)) < 1e-6 && fabs(bp - peak) <= 1.0); /* stride of 100 cents */
     assert_int_equal(env_sim_cent_argmax(2.0, 3.0, 0, flat_at, NULL, &bp, &bv), 0);
     assert_true(bp == 2.0); /* every price ties: the lowest */
+    double cut = 2.5; /* NaN at the low end: the first finite cent wins, not the NaN */
+    assert_int_equal(env_sim_cent_argmax(2.0, 3.0, 0, nan_below, &cut, &bp, &bv), 0);
+    assert_true(fabs(bp - 2.5) < 1e-9 && fabs(bv + 2.5) < 1e-9);
+    cut = 9; /* no finite value */
+    assert_int_equal(env_sim_cent_argmax(2.0, 3.0, 0, nan_below, &cut, &bp, &bv), ENG_EINVAL);
     bp = 7;
     assert_int_equal(env_sim_cent_argmax(3.0, 2.0, 0, peak_at, &peak, &bp, &bv), ENG_EINVAL);
     assert_true(bp == 7); /* nothing written */

@@ -74,6 +74,12 @@ static void test_plan_cuts_without_carry_over(void **state) {
     assert_int_equal(p.n_up, 0);
     assert_int_equal(exp_gate_plan_solve(&f, 10, 5, 20, 0.15, 20, 0.95, 1, 0.84, &p), 0);
     assert_true(p.ok && p.price < 10 && p.n_up == 0);
+    /* the incumbent above its max bound (8), every allowed price beyond one night's cut: the plan
+     * charges no price between the bound and the incumbent (it holds), in either form */
+    for (int paths = 0; paths < 2; paths++) {
+        assert_int_equal(exp_gate_plan_solve(&f, 10, 5, 8, 0.15, 20, 0.95, paths, 0.84, &p), 0);
+        assert_true(p.price == 10 && p.n_down == 0 && p.n_up == 0);
+    }
     f = toy_fit(-3.0, 2.5);
     assert_int_equal(exp_gate_plan_solve(&f, 10, 5, 20, 0.15, 20, 0.01, 0, 0.84, &p), 0);
     assert_true(p.ok && p.price < 10);

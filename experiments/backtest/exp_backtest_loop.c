@@ -200,7 +200,8 @@ static double dp_q_of(double price, void *ctx) {
 }
 
 /* The whole-cent price in [lo, hi] with the highest Q of the DP oracle dp at its period t
- * (env_sim_cent_argmax, a stride of whole cents past 4,000 of them); lo on a bad interval. */
+ * (env_sim_cent_argmax, a stride of whole cents past 4,000 of them); lo on a bad interval or
+ * when no price has a finite Q. */
 static double dp_best_price(const env_sim_dp *dp, int t, double ref, double cbar, double lo, double hi) {
     dp_at a = {dp, t, ref, cbar};
     double bp = lo, bv;

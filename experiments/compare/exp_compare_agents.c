@@ -546,14 +546,17 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
                 double v2 = feat_agent_model_rate_held(&c->ap[p], c->refp[p] * x, &ctx, H, &se2);
                 if (isfinite(v) && isfinite(se)) {
                     float rw = (float)((v - kap * se + c->dyb[r]) / sc);
-                    if (cfg->dyna_carry)
-                        feat_agent_state_carry(s2, &c->ap[p], tr->price[r], pk, v, cs2);
+                    if (cfg->dyna_carry) /* the next period's own rate, not the H-night mean */
+                        feat_agent_state_carry(s2, &c->ap[p], tr->price[r], pk,
+                                               H > 1 ? feat_agent_model_rate_at(&c->ap[p], pk, &ctx, NULL) : v, cs2);
                     if ((rc = agt_dqn_push(g->dqn, s, st, k, rw, cfg->dyna_carry ? cs2 : s2, tr->done[r]))) return rc;
                     n++;
                 }
                 if (isfinite(v2) && isfinite(se2)) {
                     float rw = (float)((v2 - kap * se2 + c->dyb[r]) / sc);
-                    if (cfg->dyna_carry) feat_agent_state_carry(s2, &c->ap[p], tr->price[r], c->refp[p] * x, v2, cs2);
+                    if (cfg->dyna_carry)
+                        feat_agent_state_carry(s2, &c->ap[p], tr->price[r], c->refp[p] * x,
+                                               H > 1 ? feat_agent_model_rate_at(&c->ap[p], c->refp[p] * x, &ctx, NULL) : v2, cs2);
                     const float *nx = cfg->dyna_carry ? cs2 : s2;
                     if ((rc = agt_ddpg_push(g->ddpg, s, st, (float)x, rw, nx, tr->done[r]))) return rc;
                 }

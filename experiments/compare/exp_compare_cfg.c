@@ -158,7 +158,7 @@ static const field fields[] = {
     F("compare.dyna_horizon", T_INT, dyna_horizon, "nights a model row's price is valued over, held (1: that day)"),
     F("compare.dyna_carry", T_INT, dyna_carry, "1: a model row's next state carries its price (0: the logged one)"),
     F("compare.ensemble", T_INT, ensemble, "members of the shared networks; the next price from their mean Q-values / actor outputs (1 = one)"),
-    F("compare.dyna_real", T_DOUBLE, dyna_real, "real rows' reward: weight of the demand model's rate at the logged price against the observed rate (0 observed .. 1 model)"),
+    F("compare.dyna_real", T_DOUBLE, dyna_real, "real rows' reward: weight of the demand model's rate at the logged price against the observed rate (0 observed .. 1 model); only with model-based rows (shared, dyna > 0, an rcr/drcr reward), else no effect"),
     F("compare.demand_pool", T_INT, demand_pool, "pooled empirical-Bayes prior on the demand price slope: 0 off, 1 the gate/exploration fits, 2 also the agents' models"),
     F("compare.total_boot", T_INT, total_boot, "bootstrap resamples of the totals over products"),
     F("compare.ckpt_dir", T_CKPT, ckpt_dir, "warm-start folder (empty = none)"),

@@ -137,7 +137,8 @@ float cmp_support_gap(const cmp_ctx *c, int p, double x);
 int cmp_group_create_fresh(cmp_ctx *c, cmp_group *g, uint64_t key, int batch);
 
 /* compare.ensemble: train the other members of the shared networks (members 1..E-1, stream
- * keys 1..E-1, the shared budget from scratch) on the products prod [n] and keep their
+ * keys 1..E-1; fresh with the shared budget, or warm-started from its own checkpoint shared-e<k>
+ * with warm_frac of it) on the products prod [n] and keep their
  * parameters (c->ens_*).  Only with the one-slot shared agents of one process (c->sh_agt_dqn, no
  * MPI ranks, no shards, no fine-tuning, no fault_diverge); otherwise nothing.  Returns 0 or a
  * status (a diverged member fails). */

@@ -212,8 +212,6 @@ typedef struct exp_gate_out {
                                              agents not failed (for the hold reason) */
 } exp_gate_out;
 
-/* Choose for product pr (history h) under cfg; fit may be NULL in mode OPE.  Returns 0, or
- * ENG_EINVAL from the guardrails (bad bounds or configuration). */
 /* The planning candidate's part of exp_gate_pick (cfg->plan > 0): o holds the agents' choice and
  * is replaced by the plan's first step when its bound clears cfg->min_gain (o->planned = 1), or
  * held (plan 2, the plan's first step the incumbent: o->planned = 2).  Nothing changes when the
@@ -222,6 +220,8 @@ typedef struct exp_gate_out {
 int exp_gate_plan_pick(const exp_gate_cfg *cfg, const db_history *h, const exp_product_result *pr,
                        const exp_gate_fit *fit, double z, exp_gate_out *o);
 
+/* Choose for product pr (history h) under cfg; fit may be NULL in mode OPE.  Returns 0, or
+ * ENG_EINVAL from the guardrails (bad bounds or configuration). */
 int exp_gate_pick(const exp_gate_cfg *cfg, const db_history *h, const exp_product_result *pr, const exp_gate_fit *fit,
                   exp_gate_out *out);
 

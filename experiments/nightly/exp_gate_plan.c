@@ -85,7 +85,7 @@ static double plan_rel(const exp_gate_fit *f, const feat_demand *m, const double
                        double gamma) {
     const double vp = plan_path_value(f, m, path, n, gamma, f->ema_now);
     const double vh = plan_path_value(f, m, hold, n, gamma, f->ema_now);
-    return vp / vh - 1;
+    return vh > 0 && isfinite(vp) ? vp / vh - 1 : NAN; /* a hold worth <= 0 (profit below cost): no ratio */
 }
 
 /* Fractional grid index of price x (levels inc exp(delta (k + kmin))), clamped to [0, N - 1];
@@ -99,14 +99,19 @@ static void plan_node(double x, double inc, double delta, int kmin, int N, int *
     else *w = u - *j;
 }
 
-/* The grid of one plan: levels inc exp(delta (a + kmin)), a = 0..N-1; the money table M[j][a] at
+/* The grid of one plan: levels inc exp(delta (a + kmin)), a = 0..N-1, of which a plan may charge
+ * the incumbent's (k0) and those inside [lo, hi] (ka..kb, plan_allowed); the money table M[j][a] at
  * the smoothed price's node j, and for each (j, a) the next smoothed price's node nj and weight nw. */
 typedef struct plan_grid {
     double inc, delta, gamma;
     int kmin, N, up, dn;
+    int k0, ka, kb;        /* the incumbent's level; the levels inside [lo, hi] (ka..kb) */
     double *M, *nw;
     int *nj;
 } plan_grid;
+
+/* 1 when a plan may charge level a: the incumbent's, or a level inside [lo, hi]. */
+static int plan_allowed(const plan_grid *G, int a) { return a == G->k0 || (a >= G->ka && a <= G->kb); }
 
 /* The best action from smoothed price ema (node j >= 0: the tables; j < 0: exact) and price level k
  * at a stage whose next values are next ([N ema][N k]; NULL: the last stage): the level, its value
@@ -116,7 +121,7 @@ static int plan_best(const exp_gate_fit *f, const plan_grid *G, const double *ne
     int best = k;
     double bq = -INFINITY;
     for (int a = k - G->dn; a <= k + G->up; a++) {
-        if (a < 0 || a >= N) continue;
+        if (a < 0 || a >= N || !plan_allowed(G, a)) continue;
         const double p = G->inc * exp(G->delta * (a + G->kmin));
         double v = j >= 0 ? G->M[(size_t)j * N + a] : plan_money(f, &f->dm, p, ema);
         if (next) {
@@ -173,15 +178,19 @@ static int plan_dp(const exp_gate_fit *f, plan_grid *G, int k0, int nights, doub
 }
 
 /* The best MONOTONE path: toward one target level as fast as the change limit allows, then held
- * (every level a target, the incumbent too); into path[0..nights-1]. */
+ * (every allowed level a target whose steps are allowed too, the incumbent always); into
+ * path[0..nights-1]. */
 static void plan_target(const exp_gate_fit *f, const plan_grid *G, int k0, int nights, double *path, double *tmp) {
     double best = -INFINITY;
     for (int a = 0; a < G->N; a++) {
-        int k = k0;
-        for (int t = 0; t < nights; t++) {
+        if (!plan_allowed(G, a)) continue;
+        int k = k0, ok = 1;
+        for (int t = 0; t < nights && ok; t++) {
             k = a > k ? (a - k > G->up ? k + G->up : a) : (k - a > G->dn ? k - G->dn : a);
+            ok = plan_allowed(G, k); /* a path through a level outside [lo, hi] cannot be charged */
             tmp[t] = k == k0 ? G->inc : G->inc * exp(G->delta * (k + G->kmin));
         }
+        if (!ok) continue;
         const double v = plan_path_value(f, &f->dm, tmp, nights, G->gamma, f->ema_now > 0 ? f->ema_now : G->inc);
         if (v > best) best = v, memcpy(path, tmp, (size_t)nights * sizeof *path);
     }
@@ -202,8 +211,9 @@ int exp_gate_plan_solve(const exp_gate_fit *f, double inc, double lo, double hi,
     if (kmax > PLAN_MAX_LEVELS / 2) kmax = PLAN_MAX_LEVELS / 2;
     const int N = kmax - kmin + 1, k0 = -kmin;
     if (N < 2) return ENG_OK;
-    /* the incumbent is a level (k0) even outside [lo, hi]; the other levels stay inside */
-    plan_grid G = {.inc = inc, .delta = delta, .gamma = gamma, .kmin = kmin, .N = N, .up = up, .dn = dn};
+    /* the incumbent is a level (k0) even outside [lo, hi]; a plan charges the others only inside */
+    plan_grid G = {.inc = inc, .delta = delta, .gamma = gamma, .kmin = kmin, .N = N, .up = up, .dn = dn, .k0 = k0,
+                   .ka = (int)ceil(log(lo / inc) / delta - 1e-9) - kmin, .kb = (int)floor(log(hi / inc) / delta + 1e-9) - kmin};
     double *path = eng_malloc(3 * (size_t)nights * sizeof *path);
     if (!path) return ENG_ENOMEM;
     double *hold = path + nights, *tmp = path + 2 * (size_t)nights;

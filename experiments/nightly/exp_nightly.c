@@ -288,40 +288,6 @@ static void progress(const exp_nightly_cfg *cfg, const char *stage, long done, l
     if (cfg->progress) cfg->progress(cfg->progress_ctx, stage, done, total);
 }
 
-/* The configuration text the run id hashes (without paths, device or verbosity). */
-static char *config_text(const exp_nightly_cfg *cfg) {
-    exp_compare_cfg c = cfg->compare;
-    c.ckpt_dir = NULL;
-    memset(c.device, 0, sizeof c.device);
-    char *ct = exp_compare_cfg_text(&c);
-    if (!ct) return NULL;
-    size_t len = strlen(ct) + 512;
-    for (int i = 0; i < cfg->n_products; i++) len += strlen(cfg->products[i]) + 1;
-    char *t = eng_malloc(len);
-    if (!t) { free(ct); return NULL; }
-    size_t o = (size_t)snprintf(t, len, "%snightly.window_days = %d\nnightly.min_periods = %d\nnightly.gate_level = %g\n"
-                                "nightly.gate_mode = %d\nnightly.gate_steps = %d\nnightly.gate_extend = %d\nnightly.gate_select = %g\nnightly.gate_support_widen = %g\nproducts = ",
-                                ct, cfg->window_days, cfg->min_periods, cfg->gate_level, cfg->gate_mode, cfg->gate_steps,
-                                cfg->gate_extend, cfg->gate_select, cfg->gate_support_widen);
-    if (!cfg->products) o += (size_t)snprintf(t + o, len - o, "*");
-    for (int i = 0; i < cfg->n_products; i++) o += (size_t)snprintf(t + o, len - o, "%s%s", i ? "," : "", cfg->products[i]);
-    o += (size_t)snprintf(t + o, len - o, "\n");
-    if (cfg->gate_standing) /* only when on: the run id of a run without it is unchanged */
-        o += (size_t)snprintf(t + o, len - o, "nightly.gate_standing = %d\n", cfg->gate_standing);
-    if (cfg->gate_model_dir)
-        o += (size_t)snprintf(t + o, len - o, "nightly.gate_model_dir = %d\n", cfg->gate_model_dir);
-    if (cfg->gate_cut_standing) /* only when on: the run id of a run without it is unchanged */
-        o += (size_t)snprintf(t + o, len - o, "nightly.gate_cut_standing = %d\n", cfg->gate_cut_standing);
-    if (cfg->gate_plan) /* only when on: the run id of a run without it is unchanged */
-        o += (size_t)snprintf(t + o, len - o, "nightly.gate_plan = %d\nnightly.gate_plan_nights = %d\nnightly.gate_plan_gamma = %g\nnightly.gate_plan_paths = %d\nnightly.gate_plan_model = %d\n",
-                              cfg->gate_plan, cfg->gate_plan_nights, cfg->gate_plan_gamma, cfg->gate_plan_paths, cfg->gate_plan_model);
-    if (cfg->gate_min_gain > 0) /* a decision setting: part of the run id when on */
-        o += (size_t)snprintf(t + o, len - o, "nightly.gate_min_gain = %g\n", cfg->gate_min_gain);
-    if (cfg->explore.share > 0) /* only when on: the run id of a run without exploration is unchanged */
-        exp_explore_cfg_text(&cfg->explore, t + o, len - o);
-    free(ct);
-    return t;
-}
 
 /* JSON stored in pricing_runs.config. */
 static char *config_json(const exp_nightly_cfg *cfg, const char *text, const char *run_id) {
@@ -406,13 +372,18 @@ static int nightly_prepare(nightly_run *r) {
                                        "gate_model_dir 0..3, gate_cut_standing 0..4, gate_plan 0..2, 1 <= gate_plan_nights <= 200, 0 < gate_plan_gamma <= 1, gate_plan_paths 0..1, gate_plan_model 0..1");
     if (!(cfg->explore.share >= 0 && cfg->explore.share <= 1) || !(cfg->explore.max_step > 0 && cfg->explore.max_step < 1) ||
         !(cfg->explore.max_cost >= 0 && cfg->explore.max_cost <= 1) ||
-        (cfg->explore.mode != EXP_EXPLORE_NEIGHBOUR && cfg->explore.mode != EXP_EXPLORE_THOMPSON))
+        (cfg->explore.mode != EXP_EXPLORE_NEIGHBOUR && cfg->explore.mode != EXP_EXPLORE_THOMPSON) ||
+        !(cfg->explore.temper >= 0 && cfg->explore.temper <= 1) || !(cfg->explore.carryover_z >= 0 && cfg->explore.carryover_z <= 10) ||
+        !(cfg->explore.carryover_share >= 0 && cfg->explore.carryover_share <= 1) ||
+        (cfg->explore.skip_carryover != 0 && cfg->explore.skip_carryover != 1) || (cfg->explore.held_only != 0 && cfg->explore.held_only != 1))
         return eng_err_set(ENG_EINVAL, "nightly: explore.share must be in [0, 1], explore.max_step in (0, 1), "
-                           "explore.max_cost in [0, 1] and explore.mode 0 or 1");
+                           "explore.max_cost in [0, 1], explore.mode 0 or 1, explore.temper in [0, 1] (0: 1), "
+                           "explore.carryover_z in [0, 10] (0: 2), explore.carryover_share in [0, 1], "
+                           "explore.skip_carryover and explore.held_only 0 or 1");
     if ((st = exp_compare_cfg_check(&cfg->compare))) return st;
     if ((st = env_guard_cfg_check(&cfg->compare.guard))) return st;
     if ((st = eng_backend_select(cfg->compare.device, &r->be))) return st;
-    if (!(r->ctext = config_text(cfg))) return ENG_ENOMEM;
+    if (!(r->ctext = exp_nightly_config_text(cfg))) return ENG_ENOMEM;
     exp_nightly_run_id(cfg->date, r->ctext, sum->run_id);
     if (!(r->cjson = config_json(cfg, r->ctext, sum->run_id))) return ENG_ENOMEM;
     return ENG_OK;

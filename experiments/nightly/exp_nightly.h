@@ -381,6 +381,11 @@ void exp_nightly_free_list(char **list, int n);
 /* The run id for a date and configuration: "<YYYY-MM-DD>-<16 hex>" into buf[64]. */
 void exp_nightly_run_id(int32_t date, const char *config_text, char buf[64]);
 
+/* The configuration text the run id hashes (experiments/nightly/exp_nightly_text.c): the
+ * comparison's and the nightly's decision settings and the product list, without paths, device
+ * or verbosity.  Returns a malloc'd string the caller frees, or NULL (out of memory). */
+char *exp_nightly_config_text(const exp_nightly_cfg *cfg);
+
 /* The night's pooled prior on the demand models' price slope (compare.demand_pool;
  * experiments/nightly/exp_nightly_pool.c): every product of h fitted at its incumbent under the
  * weak N(-1, 1), its own slope estimate and standard error in dimensionless units
