@@ -394,10 +394,12 @@ char *exp_nightly_config_text(const exp_nightly_cfg *cfg);
  * products and gets the same prior.  Returns 0, ENG_ENOMEM or an exchange's failure (ENG_EIO). */
 int exp_nightly_pool(const db_history *h, feat_demand_prior *out);
 /* *out = *cfg with compare.demand_prior the night's pooled prior when compare.demand_pool is on
- * (else none); logs it.  Collective under MPI as exp_nightly_pool.  0 or its failure. */
+ * (else none) and gate_lag_pooled the night's pooled sign of a reference effect when
+ * gate_cut_standing >= 3 (else 0), both from one fit of each product; logs them.  Collective
+ * under MPI as exp_nightly_pool.  0 or its failure. */
 int exp_nightly_pool_cfg(const exp_nightly_cfg *cfg, const db_history *h, exp_nightly_cfg *out);
 
-/* The night's pooled sign of a reference effect (experiments/nightly/exp_nightly_lagpool.c): the
+/* The night's pooled sign of a reference effect (experiments/nightly/exp_nightly_pool.c): the
  * mean over h's products of the one-step demand fit's lag coefficient, its standard error (spread
  * / sqrt(n)) and n; *positive = 1 when the mean is above 0 by 2 standard errors (and n >= 20).
  * Collective under MPI (every rank calls it with its own products).  Allocates nothing.  Returns

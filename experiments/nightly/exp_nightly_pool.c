@@ -6,7 +6,8 @@
  * N(-1, 1); the slope its own data says (feat_demand_slope_e, the weak prior taken out) and its
  * standard error, in dimensionless units.  Then DerSimonian-Laird: tau^2 from the fixed-effect
  * sums, the mean from the random-effects weights.  The sums are exact (eng_xsum) and added over
- * the MPI ranks, so a sharded night gets the one-process prior bit for bit. */
+ * the MPI ranks, so a sharded night gets the one-process prior bit for bit.  The same pass gives
+ * the night's pooled lag coefficient (exp_nightly_lag_pool), each product fitted once for both. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,25 +18,70 @@
 #include "exp_nightly.h"
 #include "feat.h"
 
-int exp_nightly_pool(const db_history *h, feat_demand_prior *out) {
+#define LAG_POOL_MIN 20 /* fewer products with a lag coefficient: no pooled decision (0) */
+
+/* The night's pooled sign of a reference effect (nightly.gate_cut_standing >= 3; docs/backtest.md
+ * "Closed loop: a planning candidate and the value of a cut").  One product's lag coefficient
+ * (the demand model's previous-price state) is rarely 2 standard errors from 0 in 90 days, even
+ * on a market whose customers all anchor on recent prices; the night's products together say
+ * whether they do: the mean of their lag coefficients and its standard error (the spread over
+ * products / sqrt(n)). */
+typedef struct lag_pool {
+    int positive, n;
+    double mean, se;
+} lag_pool;
+
+/* Fit every product of h once (exp_gate_fit_product at its incumbent, the weak prior) and pool
+ * what is asked: the price slopes into *slope (NULL: not asked; feat_demand_pool_run) and the
+ * lag coefficients into *lag (NULL: not asked).  The sums are exact (eng_xsum) and added over
+ * the MPI ranks (every rank takes each exchange, whatever its own products gave), so a sharded
+ * night pools as one process does.  0, ENG_ENOMEM or the exchange's failure. */
+static int pool_night(const db_history *h, feat_demand_prior *slope, lag_pool *lag) {
     const int n = h ? h->n_products : 0;
-    double *e = eng_malloc((size_t)(n > 0 ? n : 1) * sizeof *e), *se = eng_malloc((size_t)(n > 0 ? n : 1) * sizeof *se);
-    int st = ENG_OK, k = 0;
-    memset(out, 0, sizeof *out);
-    for (int p = 0; e && se && p < n; p++) { /* a product that cannot be fitted is left out */
+    double *e = NULL, *se = NULL;
+    eng_xsum s[3]; /* products with a lag coefficient, their sum, their sum of squares */
+    int st = ENG_OK, k = 0, mem = 1;
+    eng_xsum_zero(s, 3);
+    if (slope) {
+        memset(slope, 0, sizeof *slope);
+        e = eng_malloc((size_t)(n > 0 ? n : 1) * sizeof *e), se = eng_malloc((size_t)(n > 0 ? n : 1) * sizeof *se);
+        mem = e && se;
+    }
+    if (lag) lag->positive = 0, lag->n = 0, lag->mean = lag->se = NAN;
+    for (int p = 0; mem && p < n; p++) { /* a product that cannot be fitted is left out */
         exp_gate_fit f;
         const double inc = feat_incumbent_price(h, p, h->n_periods, NULL);
         if (!(inc > 0) || exp_gate_fit_product(h, p, inc, 0, NULL, &f)) {
             eng_err_clear();
             continue;
         }
-        if (f.dm.ok && !feat_demand_slope_e(&f.dm, &e[k], &se[k])) k++;
+        if (slope && f.dm.ok && !feat_demand_slope_e(&f.dm, &e[k], &se[k])) k++;
+        const double b = f.dm.beta[FEAT_DEMAND_LAG];
+        if (lag && f.dm.ok && (f.dm.used >> FEAT_DEMAND_LAG & 1u) && isfinite(b))
+            eng_xsum_add(&s[0], 1), eng_xsum_add(&s[1], b), eng_xsum_add(&s[2], b * b);
     }
-    /* under MPI every rank takes both exchanges, whatever its own products gave */
-    st = feat_demand_pool_run(e, se, (size_t)k, eng_par_allreduce_xsum, out);
-    if (!st && (!e || !se)) st = eng_err_set(ENG_ENOMEM, "nightly: out of memory (demand pool)");
+    if (slope) {
+        st = feat_demand_pool_run(e, se, (size_t)k, eng_par_allreduce_xsum, slope);
+        if (!st && !mem) st = eng_err_set(ENG_ENOMEM, "nightly: out of memory (demand pool)");
+    }
     free(e);
     free(se);
+    if (!lag || st || (st = eng_par_allreduce_xsum(s, 3))) return st;
+    const double kl = eng_xsum_round(&s[0]), m = eng_xsum_round(&s[1]) / kl;
+    const double var = kl > 1 ? (eng_xsum_round(&s[2]) - kl * m * m) / (kl - 1) : NAN;
+    lag->n = (int)kl;
+    if (!(kl >= LAG_POOL_MIN) || !(var >= 0)) return ENG_OK;
+    lag->mean = m, lag->se = sqrt(var / kl);
+    lag->positive = m - 2 * lag->se > 0;
+    return ENG_OK;
+}
+
+int exp_nightly_pool(const db_history *h, feat_demand_prior *out) { return pool_night(h, out, NULL); }
+
+int exp_nightly_lag_pool(const db_history *h, int *positive, double *mean, double *se, int *n_out) {
+    lag_pool lp;
+    int st = pool_night(h, NULL, &lp);
+    *positive = lp.positive, *mean = lp.mean, *se = lp.se, *n_out = lp.n;
     return st;
 }
 
@@ -43,14 +89,15 @@ int exp_nightly_pool_cfg(const exp_nightly_cfg *cfg, const db_history *h, exp_ni
     *out = *cfg;
     memset(&out->compare.demand_prior, 0, sizeof out->compare.demand_prior);
     out->gate_lag_pooled = 0;
-    int st = cfg->compare.demand_pool ? exp_nightly_pool(h, &out->compare.demand_prior) : ENG_OK;
-    if (!st && cfg->gate_cut_standing >= 3) { /* the night's sign of a reference effect */
-        double m, se;
-        int n;
-        st = exp_nightly_lag_pool(h, &out->gate_lag_pooled, &m, &se, &n);
-        if (!st)
-            ENG_INFO("nightly: lag coefficients pooled over %d products: mean %.3f (se %.3f): %s", n, m, se,
-                     out->gate_lag_pooled ? "a reference effect" : "no pooled reference effect");
+    const int want_lag = cfg->gate_cut_standing >= 3; /* the night's sign of a reference effect */
+    lag_pool lp;
+    int st = cfg->compare.demand_pool || want_lag
+                 ? pool_night(h, cfg->compare.demand_pool ? &out->compare.demand_prior : NULL, want_lag ? &lp : NULL)
+                 : ENG_OK;
+    if (!st && want_lag) {
+        out->gate_lag_pooled = lp.positive;
+        ENG_INFO("nightly: lag coefficients pooled over %d products: mean %.3f (se %.3f): %s", lp.n, lp.mean, lp.se,
+                 lp.positive ? "a reference effect" : "no pooled reference effect");
     }
     const feat_demand_prior *pr = &out->compare.demand_prior;
     if (!cfg->compare.demand_pool) return st;
