@@ -202,9 +202,8 @@ double feat_agent_model_rate_at(const feat_agent_prod *pp, double price, const f
 
 double feat_agent_model_rate_held(const feat_agent_prod *pp, double price, const feat_demand_ctx *ctx, int h, double *se) {
     const double v0 = feat_agent_model_rate_at(pp, price, ctx, se);
-    if (h <= 1 || !isfinite(v0) || !ctx || !isfinite(ctx->lag) || !(pp->dm.used >> FEAT_DEMAND_LAG & 1u)) return v0;
-    const double bl = pp->dm.beta[FEAT_DEMAND_LAG], vl = pp->dm.rcov[FEAT_DEMAND_LAG * FEAT_DEMAND_K + FEAT_DEMAND_LAG];
-    if (!(fabs(bl) >= 2.0 * sqrt(vl))) return v0; /* no carry-over to value (as the gate's horizon) */
+    if (h <= 1 || !isfinite(v0) || !ctx || !isfinite(ctx->lag) || !feat_demand_lag_carries(&pp->dm, 2.0))
+        return v0; /* no carry-over to value (as the gate's horizon) */
     const double ref = pp->ref > 0 ? pp->ref : 1.0;
     double ema = ref * exp(ctx->lag), sum = v0;
     feat_demand_ctx c = *ctx;

@@ -340,3 +340,8 @@ void feat_demand_rows_history(const db_history *h, int p, double ref, double inc
     *n = k;
     if (now) now->comp = last_comp, now->lag = inc > 0 ? log(inc / ref) : NAN;
 }
+
+int feat_demand_lag_carries(const feat_demand *m, double z) {
+    const int lag = FEAT_DEMAND_LAG;
+    return (m->used >> lag & 1u) && fabs(m->beta[lag]) >= z * sqrt(m->rcov[lag * K + lag]);
+}

@@ -103,6 +103,11 @@ int feat_demand_fit_prior(feat_demand *m, const feat_demand_row *rows, size_t n,
  * carry no information on the slope: no price variation). */
 int feat_demand_slope_e(const feat_demand *m, double *e, double *se);
 
+/* 1 when m shows carry-over: its lag column entered the fit and its coefficient is at least z
+ * robust standard errors from 0 (z = 2: the test of the gate's horizon, the agents' held
+ * valuation and exploration's carry-over skip).  Pure. */
+int feat_demand_lag_carries(const feat_demand *m, double z);
+
 /* Zero the sums; add one product's (e, se) with weight 1 / (se^2 + tau2) (skipped when not
  * finite or se <= 0). */
 void feat_demand_pool_zero(feat_demand_pool *p);

@@ -91,7 +91,7 @@ int exp_gate_fit_lagtest(const db_history *h, int p, double incumbent, int rewar
            the way the smoothed price has moved over the nights, (1/H) sum_h (1 - lambda^h) */
         const feat_demand *m = &f->dm;
         const int K = FEAT_DEMAND_K, P = FEAT_DEMAND_PRICE, L = FEAT_DEMAND_LAG, lag = m->used >> L & 1u;
-        if (!lag || (lag_test && !(fabs(m->beta[L]) >= 2 * sqrt(m->rcov[L * K + L])))) { /* no carry-over to value */
+        if (!lag || (lag_test && !feat_demand_lag_carries(m, 2.0))) { /* no carry-over to value */
             *f = one_step;
             return ENG_OK;
         }

@@ -21,8 +21,7 @@ static int thm_carryover(const exp_nightly_cfg *cfg, const db_history *h, int p,
         eng_err_clear();
         return 0;
     }
-    const int K = FEAT_DEMAND_K, L = FEAT_DEMAND_LAG;
-    return f.ok && (f.dm.used >> L & 1u) && fabs(f.dm.beta[L]) >= z * sqrt(f.dm.rcov[L * K + L]);
+    return f.ok && feat_demand_lag_carries(&f.dm, z);
 }
 
 /* P(the sampled optimum lies below price m): b < -i / (m - c) when m > c, else 0. */
