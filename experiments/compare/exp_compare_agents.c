@@ -262,9 +262,6 @@ static int create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys, int bat
     return rc ? rc : agt_ddpg_create(&g->ddpg, c->be, &dd, g->P);
 }
 
-int cmp_group_create_fresh(cmp_ctx *c, cmp_group *g, uint64_t key, int batch) {
-    return create_agents(c, g, &key, batch);
-}
 
 int cmp_group_create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
     int rc = create_agents(c, g, keys, 0);
@@ -725,6 +722,16 @@ done:
     return rc;
 }
 
+int cmp_group_train_warm(cmp_ctx *c, cmp_group *g, uint64_t key) {
+    const exp_compare_cfg *cfg = c->cfg;
+    /* warm start: the previous night's networks continue with warm_frac of the budget */
+    g->loaded = cfg->ckpt_dir ? cmp_group_try_load(c, g) : 0; /* also the warm early stopping (train_one) */
+    int rc = g->loaded ? ENG_OK : create_agents(c, g, &key, cfg->shared_batch);
+    long steps = cfg->shared_steps;
+    if (g->loaded && (steps = (long)llround(cfg->warm_frac * (double)steps)) < 1) steps = 1;
+    return rc ? rc : cmp_group_train_nets(c, g, steps, steps, -1);
+}
+
 int cmp_shared_train(cmp_ctx *c, int *prod, int n) {
     const exp_compare_cfg *cfg = c->cfg;
     const int S = cfg->shared_shards > 0 ? cfg->shared_shards : cfg->shard_count > 1 ? cfg->shard_count : 1;
@@ -739,13 +746,8 @@ int cmp_shared_train(cmp_ctx *c, int *prod, int n) {
     else if (S > 1) /* data-parallel shards: every rank, even one without products (no warm start yet) */
         rc = shared_train_shards(c, prod, n, S, &g);
     else {
-        /* warm start: the previous night's shared networks continue with warm_frac of the budget */
-        int loaded = cfg->ckpt_dir ? cmp_group_try_load(c, &g) : 0;
-        g.loaded = c->sh_loaded = loaded; /* the warm early stopping (train_one); counted by the run */
-        if (!loaded) rc = create_agents(c, &g, &(const uint64_t){0}, cfg->shared_batch);
-        long steps = cfg->shared_steps;
-        if (loaded && (steps = (long)llround(cfg->warm_frac * (double)steps)) < 1) steps = 1;
-        if (!rc) rc = cmp_group_train_nets(c, &g, steps, steps, -1);
+        rc = cmp_group_train_warm(c, &g, 0);
+        c->sh_loaded = g.loaded; /* counted by the run */
         if (!rc && cfg->ckpt_dir && (cfg->shard_count <= 1 || cfg->shard_index == 0)) rc = cmp_group_save(c, &g);
     }
     if (!rc) {

@@ -3,7 +3,6 @@
  * random streams (initial weights, minibatches), the next price from the mean of their
  * Q-values (DQN) and of their actors' outputs (DDPG).  One member's price moves by several
  * grid steps from stream to stream; the mean over members is steadier. */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,11 +19,7 @@ static int ens_member(cmp_ctx *c, int *prod, int n, int e, size_t np_q, size_t n
     memset(&g, 0, sizeof g);
     g.P = 1, g.n = n, g.prod = prod, g.pooled = 1;
     snprintf(g.name, sizeof g.name, "shared-e%d", e);
-    g.loaded = cfg->ckpt_dir ? cmp_group_try_load(c, &g) : 0;
-    int rc = g.loaded ? ENG_OK : cmp_group_create_fresh(c, &g, (uint64_t)e, cfg->shared_batch);
-    long steps = cfg->shared_steps;
-    if (g.loaded && (steps = (long)llround(cfg->warm_frac * (double)steps)) < 1) steps = 1;
-    if (!rc) rc = cmp_group_train_nets(c, &g, steps, steps, -1);
+    int rc = cmp_group_train_warm(c, &g, (uint64_t)e);
     if (!rc) {
         int nb = 0, nb2 = 0;
         agt_dqn_diverged(g.dqn, &nb);

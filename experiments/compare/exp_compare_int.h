@@ -131,10 +131,13 @@ float cmp_ddpg_clip(const cmp_ctx *c, int p, float ratio);
 /* Distance of price x from product p's logged training prices, in grid steps (NaN: none). */
 float cmp_support_gap(const cmp_ctx *c, int p, double x);
 
-/* A group's fresh one-slot-per-product agents with stream key `key` for every slot and batch
- * `batch` (> 0; 0: the configured), not set to the shared networks (exp_compare_ens.c).
- * Returns 0 or the agents' failure (g's agents may then be partly made: free them). */
-int cmp_group_create_fresh(cmp_ctx *c, cmp_group *g, uint64_t key, int batch);
+/* The shared networks' training of one process (cmp_shared_train, and each ensemble member in
+ * exp_compare_ens.c): group g (g->name names its checkpoint) warm-starts from compare.ckpt_dir
+ * when its manifest matches (g->loaded = 1; then warm_frac of the budget), else gets fresh agents
+ * with stream key `key` and the shared batch; then trained with compare.shared_steps on g's
+ * products.  Saves nothing.  Returns 0 or a status (g's agents, possibly partly made, are the
+ * caller's to free). */
+int cmp_group_train_warm(cmp_ctx *c, cmp_group *g, uint64_t key);
 
 /* compare.ensemble: train the other members of the shared networks (members 1..E-1, stream
  * keys 1..E-1; fresh with the shared budget, or warm-started from its own checkpoint shared-e<k>
