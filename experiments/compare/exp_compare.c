@@ -681,6 +681,13 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
     rc = cmp_fqe_run(&c); /* MPI: every rank its chunks, the values to rank 0 */
     eng_stage_end("cmp.fqe", sm3);
     if (rc) goto fail;
+    if (cfg->shared && cfg->refit && n_own > 0) { /* the next prices from every day (OPE done) */
+        double tr0 = eng_now();
+        sm3 = eng_stage_begin();
+        if ((rc = cmp_refit_run(&c, own, n_own))) goto fail;
+        eng_stage_end("cmp.refit", sm3);
+        c.res->seconds_train += eng_now() - tr0;
+    }
     if (cfg->shard_count > 1 && cfg->shard_index != 0) { /* every product's results, no totals */
         *out = c.res;
         c.res = NULL;

@@ -153,6 +153,15 @@ typedef struct exp_compare_cfg {
                                    ensemble of the shared networks"): E trained from their own
                                    streams, the next price from their mean Q-values / actor
                                    outputs; one process without shards or fine-tuning only */
+    int refit;                  /* 1: the DQN's and DDPG's next prices come from the agents
+                                   refitted on every day (training window and OPE holdout: the
+                                   demand models, statistics and model rows; the shared networks
+                                   and ensemble members continue from their trained parameters);
+                                   the OPE values stay the training window's agents'; 0: the
+                                   training window's agents price (before q12refit).  One process
+                                   without shards only (docs/compare.md, "Refit on every day") */
+    double refit_frac;          /* the refit's step budget: this share of shared_steps (of the
+                                   night's budget: warm_frac x shared_steps after a warm start) */
     int demand_pool;            /* the night's pooled (empirical-Bayes) prior on the demand
                                    models' price slope (feat_demand.h, feat_demand_prior;
                                    docs/compare.md, "A pooled prior on the price slope"):

@@ -23,22 +23,29 @@ static int draw_val(const cmp_ctx *c, size_t r) {
     return (double)(z >> 11) * 0x1.0p-53 < c->cfg->val_frac;
 }
 
-void cmp_agents_free(cmp_ctx *c) {
+void cmp_agents_free_stats(cmp_ctx *c) {
     free(c->ast); free(c->anx); free(c->rscale); free(c->val); free(c->ap); free(c->lvl_count);
-    free(c->lo_ratio); free(c->hi_ratio); free(c->refp); free(c->sh_dqn); free(c->sh_actor); free(c->sh_critic);
+    free(c->lo_ratio); free(c->hi_ratio); free(c->refp);
     free(c->dyb);
     free(c->dyc);
+    c->dyb = NULL;
+    c->dyc = NULL;
+    c->ast = c->anx = c->rscale = c->lo_ratio = c->hi_ratio = NULL;
+    c->val = NULL, c->ap = NULL, c->lvl_count = NULL, c->refp = NULL;
+}
+
+void cmp_agents_free(cmp_ctx *c) {
+    cmp_agents_free_stats(c);
+    free(c->sh_dqn); free(c->sh_actor); free(c->sh_critic);
     free(c->ens_dqn);
     free(c->ens_actor);
-    c->ens_dqn = NULL, c->ens_actor = NULL, c->ens_n = 0;
+    free(c->ens_critic);
+    c->ens_dqn = NULL, c->ens_actor = NULL, c->ens_critic = NULL, c->ens_n = 0;
     agt_dqn_free(c->sh_agt_dqn);
     agt_ddpg_free(c->sh_agt_ddpg);
     c->sh_agt_dqn = NULL;
     c->sh_agt_ddpg = NULL;
-    c->dyb = NULL;
-    c->dyc = NULL;
-    c->ast = c->anx = c->rscale = c->lo_ratio = c->hi_ratio = c->sh_dqn = c->sh_actor = c->sh_critic = NULL;
-    c->val = NULL, c->ap = NULL, c->lvl_count = NULL, c->refp = NULL;
+    c->sh_dqn = c->sh_actor = c->sh_critic = NULL;
 }
 
 /* The model-based rewards' base of product p's rows (c->dyb): reward - observed rate of the
@@ -262,6 +269,9 @@ static int create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys, int bat
     return rc ? rc : agt_ddpg_create(&g->ddpg, c->be, &dd, g->P);
 }
 
+int cmp_group_create_shared(cmp_ctx *c, cmp_group *g, uint64_t key) {
+    return create_agents(c, g, &key, c->cfg->shared_batch);
+}
 
 int cmp_group_create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
     int rc = create_agents(c, g, keys, 0);

@@ -65,6 +65,8 @@ exp_compare_cfg exp_compare_default(void) {
     c.dyna_real = 0.0;
     c.ensemble = 5; /* docs/compare.md, "An ensemble of the shared networks" (1 before) */
     c.demand_pool = 1;
+    c.refit = 1; /* docs/compare.md, "Refit on every day for the next price" (0 before) */
+    c.refit_frac = 0.25;
     c.dqn = agt_dqn_default();
     c.dqn.hidden1 = c.dqn.hidden2 = 64;
     c.dqn.batch = 32;
@@ -159,6 +161,8 @@ static const field fields[] = {
     F("compare.dyna_carry", T_INT, dyna_carry, "1: a model row's next state carries its price (0: the logged one)"),
     F("compare.ensemble", T_INT, ensemble, "members of the shared networks; the next price from their mean Q-values / actor outputs (1 = one)"),
     F("compare.dyna_real", T_DOUBLE, dyna_real, "real rows' reward: weight of the demand model's rate at the logged price against the observed rate (0 observed .. 1 model); only with model-based rows (shared, dyna > 0, an rcr/drcr reward), else no effect"),
+    F("compare.refit", T_INT, refit, "1: the DQN/DDPG next prices from the agents refitted on every day (training + OPE holdout; OPE keeps the training window's); 0: the training window's agents"),
+    F("compare.refit_frac", T_DOUBLE, refit_frac, "the refit's step budget: share of the night's shared budget (shared_steps, or warm_frac of it after a warm start)"),
     F("compare.demand_pool", T_INT, demand_pool, "pooled empirical-Bayes prior on the demand price slope: 0 off, 1 the gate/exploration fits, 2 also the agents' models"),
     F("compare.total_boot", T_INT, total_boot, "bootstrap resamples of the totals over products"),
     F("compare.ckpt_dir", T_CKPT, ckpt_dir, "warm-start folder (empty = none)"),
@@ -390,6 +394,8 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
                                        "es_patience >= 1, val_frac in [0, 1), dqn_support 0..2, ddpg_support 0 or 1, "
                                        "support_steps 0..100, dyna 0..64, dyna_max >= 0, dyna_carry and dyna_memory 0 or 1, "
                                        "dyna_horizon 1..60, dyna_kappa >= 0, dyna_real in [0, 1], ensemble 1..16 needed");
+    if ((c->refit != 0 && c->refit != 1) || !(c->refit_frac >= 0.0 && c->refit_frac <= 1.0))
+        return eng_err_set(ENG_EINVAL, "compare config: compare.refit must be 0 or 1 and compare.refit_frac in [0, 1]");
     if (!(c->warm_frac >= 0.0 && c->warm_frac <= 1.0))
         return eng_err_set(ENG_EINVAL, "compare config: compare.warm_frac must be in [0, 1]");
     if (c->ope.n_boot < 0 || !(c->ope.alpha > 0 && c->ope.alpha < 1) || !(c->ope.gamma >= 0 && c->ope.gamma <= 1) ||

@@ -11,9 +11,10 @@
 
 /* Member e's networks (group "shared-e<e>": warm-started from its checkpoint like the shared
  * networks, else fresh with stream key e) trained, saved (compare.ckpt_dir) and their
- * parameters copied into slot e - 1 of c->ens_dqn / c->ens_actor (np_q / np_a floats each).
+ * parameters copied into slot e - 1 of c->ens_dqn / c->ens_actor / c->ens_critic (np_q / np_a /
+ * np_c floats each).
  * Returns 0 or a status. */
-static int ens_member(cmp_ctx *c, int *prod, int n, int e, size_t np_q, size_t np_a) {
+static int ens_member(cmp_ctx *c, int *prod, int n, int e, size_t np_q, size_t np_a, size_t np_c) {
     const exp_compare_cfg *cfg = c->cfg;
     cmp_group g;
     memset(&g, 0, sizeof g);
@@ -29,6 +30,7 @@ static int ens_member(cmp_ctx *c, int *prod, int n, int e, size_t np_q, size_t n
     if (!rc && cfg->ckpt_dir) rc = cmp_group_save(c, &g);
     if (!rc) rc = eng_model_get_product(agt_dqn_online(g.dqn), ENG_VIEW_PARAMS, 0, c->ens_dqn + (size_t)(e - 1) * np_q);
     if (!rc) rc = eng_model_get_product(agt_ddpg_actor(g.ddpg), ENG_VIEW_PARAMS, 0, c->ens_actor + (size_t)(e - 1) * np_a);
+    if (!rc) rc = eng_model_get_product(agt_ddpg_critic(g.ddpg), ENG_VIEW_PARAMS, 0, c->ens_critic + (size_t)(e - 1) * np_c);
     agt_dqn_free(g.dqn);
     agt_ddpg_free(g.ddpg);
     return rc;
@@ -45,10 +47,12 @@ int cmp_ens_train(cmp_ctx *c, int *prod, int n) {
     const size_t np_q = eng_model_nparams(agt_dqn_online(c->sh_agt_dqn));
     const size_t np_a = eng_model_nparams(agt_ddpg_actor(c->sh_agt_ddpg));
     c->ens_dqn = malloc((size_t)(E - 1) * np_q * sizeof *c->ens_dqn);
+    const size_t np_c = eng_model_nparams(agt_ddpg_critic(c->sh_agt_ddpg));
     c->ens_actor = malloc((size_t)(E - 1) * np_a * sizeof *c->ens_actor);
-    if (!c->ens_dqn || !c->ens_actor) return eng_err_set(ENG_ENOMEM, "compare: out of memory (ensemble)");
+    c->ens_critic = malloc((size_t)(E - 1) * np_c * sizeof *c->ens_critic);
+    if (!c->ens_dqn || !c->ens_actor || !c->ens_critic) return eng_err_set(ENG_ENOMEM, "compare: out of memory (ensemble)");
     for (int e = 1; e < E; e++) {
-        int rc = ens_member(c, prod, n, e, np_q, np_a);
+        int rc = ens_member(c, prod, n, e, np_q, np_a, np_c);
         if (rc) return rc;
         c->ens_n = e;
     }

@@ -65,7 +65,8 @@ typedef struct cmp_ctx {
      * shared networks from their own streams; the one-slot agents above price with the mean of
      * every member's Q-values / actor output */
     int ens_n;             /* members besides the shared networks (0: none) */
-    float *ens_dqn, *ens_actor; /* [ens_n][nparams] the members' DQN online / DDPG actor */
+    float *ens_dqn, *ens_actor, *ens_critic; /* [ens_n][nparams] the members' DQN online / DDPG
+                              actor / DDPG critic (the critic: compare.refit continues from it) */
 } cmp_ctx;
 
 /* A group of trained agents and the products they price.  Own groups: product i in slot i.
@@ -100,6 +101,10 @@ static inline int cmp_slot_of(const cmp_group *g, int i) { return g->slot ? g->s
 int cmp_agents_prepare(cmp_ctx *c);
 /* Frees what cmp_agents_prepare and cmp_shared_train allocated (safe on a zeroed ctx). */
 void cmp_agents_free(cmp_ctx *c);
+/* Frees only what cmp_agents_prepare allocated (the per-row and per-product statistics: states,
+ * reward scales, validation rows, supports, demand models, model-row bases) and clears the
+ * pointers; the shared networks and the ensemble stay.  Safe on a zeroed ctx. */
+void cmp_agents_free_stats(cmp_ctx *c);
 /* The shared DQN and DDPG on the training rows of the n products in prod (one slot), with
  * early stopping on their pooled validation rows; parameters kept in c->sh_*.  Returns 0 or
  * a negative status. */
@@ -112,6 +117,10 @@ int cmp_shared_combine_loss(float *loss, const int *n, int P);
 /* Create the group's DQN and DDPG (slots P, keys [P] the products' stream keys): fresh, or with
  * every slot set to the shared parameters when compare.shared = 1.  Returns 0 or a status. */
 int cmp_group_create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys);
+/* The one-slot DQN and DDPG of the shared networks' group g (g->P = 1, pooled): fresh, with
+ * stream key `key` and the shared batch; the replays hold g's training rows and their model
+ * rows.  Returns 0 or the agents' failure (g's agents, possibly partly made, are the caller's). */
+int cmp_group_create_shared(cmp_ctx *c, cmp_group *g, uint64_t key);
 /* Every slot of the group's DQN and DDPG (and their targets) := tonight's shared parameters
  * (nothing without them).  Returns 0 or a status. */
 int cmp_group_set_shared(cmp_ctx *c, cmp_group *g);
@@ -146,6 +155,17 @@ int cmp_group_train_warm(cmp_ctx *c, cmp_group *g, uint64_t key);
  * MPI ranks, no shards, no fine-tuning, no fault_diverge); otherwise nothing.  Returns 0 or a
  * status (a diverged member fails). */
 int cmp_ens_train(cmp_ctx *c, int *prod, int n);
+
+/* compare.refit (exp_compare_refit.c; docs/compare.md, "Refit on every day for the next
+ * price"): after every product was evaluated (FQE included), the agents' statistics and demand
+ * models are refitted on every day (training window and OPE holdout; c->train_end := c->T), the
+ * shared networks and each ensemble member continue training from their trained parameters
+ * with refit_frac of the night's budget, and the DQN's and DDPG's NEXT prices of the n products
+ * prod (the own-model products, priced by the shared agents) are set from them; the OPE values,
+ * the trajectories and the checkpoints stay the training window's.  Nothing without compare.refit,
+ * under MPI, with shards, fine-tuning or compare.fault_diverge, or without a holdout.  A refit
+ * member that diverges leaves every next price as it was (logged).  Returns 0 or a status. */
+int cmp_refit_run(cmp_ctx *c, const int *prod, int n);
 
 /* Q-values qv [rows][K] and DDPG actor outputs act [rows] (the tanh output, before the band) of
  * the agent states x [rows][SA], the mean over the ensemble's members (one member: the shared

@@ -121,6 +121,9 @@ typedef struct exp_results {
      * night's pooled one; n = 0: the weak N(-1, 1)), for whoever values prices after the night
      * with the same models (the backtest). */
     feat_demand_prior demand_prior;
+    /* compare.refit: the products whose DQN and DDPG next prices came from the agents refitted
+     * on every day (their OPE values are the training window's agents'); 0: none */
+    int refit_products;
     double explore_prob, explore_cost, explore_cost_share;
     double seconds_load, seconds_features, seconds_train, seconds_ope, seconds_report, seconds_push;
 } exp_results;

@@ -137,6 +137,11 @@ static void pooled_evidence(FILE *f, const exp_results *r) {
     else fprintf(f, "all %d evaluated products", r->fqe_products);
     if (r->seconds_fqe > 0) fprintf(f, " (%.1f s)", r->seconds_fqe);
     fputs("</dd>", f);
+    if (r->refit_products > 0)
+        fprintf(f, "<dt>Refit</dt><dd id=\"refit\">the DQN's and DDPG's next prices of %d products come from the agents "
+                   "refitted on every day, the OPE holdout included (compare.refit); the values above are the "
+                   "training window's agents'</dd>",
+                r->refit_products);
     long nl = 0, ne = 0;
     for (int i = 0; i < r->n_products; i++) nl += r->products[i].n_eval_logged, ne += r->products[i].n_eval_estimated;
     fprintf(f, "<dt>Propensities</dt><dd id=\"propensities\">%ld evaluation rows with the propensity rlprice logged "

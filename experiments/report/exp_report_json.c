@@ -134,6 +134,8 @@ static int run_json(json_object *root, const exp_results *r) {
     if (!fq || put_int(fq, "products", r->fqe_products) || put_int(fq, "eligible", r->fqe_eligible) ||
         put_bool(fq, "sampled", r->fqe_products > 0 && r->fqe_products < r->fqe_eligible))
         return -1;
+    /* compare.refit: products whose DQN / DDPG next prices came from the agents refitted on every day */
+    if (put_int(run, "refit_products", r->refit_products)) return -1;
     long nl = 0, ne = 0;
     for (int i = 0; i < r->n_products; i++) nl += r->products[i].n_eval_logged, ne += r->products[i].n_eval_estimated;
     json_object *pp = put_new(run, "propensities", json_object_new_object());

@@ -1,0 +1,211 @@
+/* exp_compare_refit.c - the deployed next price from agents refitted on every day
+ * (compare.refit; docs/compare.md, "Refit on every day for the next price").
+ *
+ * The comparison trains the agents on the training window and values them on the OPE holdout
+ * (the last 1 - train_frac of the days).  That holdout is what keeps OPE honest, but it also
+ * leaves the most recent days out of the deployed decision.  The standard practice after model
+ * selection: refit on all the data for the decision.  Here, after every product was evaluated:
+ *   1. the agents' per-product statistics and demand models are fitted again on every day
+ *      (c->train_end := c->T; cmp_agents_prepare), so the model rows, the supports, the reward
+ *      scales and the validation rows are those of every day;
+ *   2. the shared networks and each ensemble member continue training from their trained
+ *      parameters (fresh Adam state and replay: every day's real rows and model rows) with
+ *      refit_frac of the night's budget, early stopping on the real validation rows as a warm
+ *      start does (the trained networks are the first best);
+ *   3. the DQN's and DDPG's next prices of the own-model products are priced with the mean over
+ *      the refitted members, guarded as the comparison guards every price.
+ * The OPE values, the trajectories, FQE and the checkpoints stay the training window's agents'
+ * (a saved refit network would have seen days that are tomorrow's OPE holdout). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eng_util.h"
+#include "exp_compare_int.h"
+
+#define RF_BATCH 256 /* rows per inference call */
+
+/* The refitted parameters of every member: [E][np] DQN online and DDPG actor. */
+typedef struct rf_params {
+    int E;
+    size_t np_q, np_a;
+    float *dqn, *actor;
+} rf_params;
+
+/* Member e's trained parameters (0: the shared networks, e >= 1: ensemble member e) into a fresh
+ * one-slot group over prod [n], trained for `steps` with early stopping from them, then its DQN
+ * online and DDPG actor into slot e of rf.  *diverged := 1 when the member diverged (rf slot
+ * untouched).  Returns 0 or a status. */
+static int rf_member(cmp_ctx *c, int *prod, int n, int e, long steps, rf_params *rf, int *diverged) {
+    cmp_group g;
+    memset(&g, 0, sizeof g);
+    g.P = 1, g.n = n, g.prod = prod, g.pooled = 1;
+    snprintf(g.name, sizeof g.name, e ? "refit-e%d" : "refit", e);
+    /* stream key: the member's, moved off the training's streams */
+    int rc = cmp_group_create_shared(c, &g, (uint64_t)e + 0x5EF17000ULL);
+    const float *q = e ? c->ens_dqn + (size_t)(e - 1) * rf->np_q : c->sh_dqn;
+    const float *a = e ? c->ens_actor + (size_t)(e - 1) * rf->np_a : c->sh_actor;
+    const size_t np_c = eng_model_nparams(agt_ddpg_critic(c->sh_agt_ddpg));
+    const float *cr = e ? c->ens_critic + (size_t)(e - 1) * np_c : c->sh_critic;
+    if (!rc) rc = eng_model_set_product(agt_dqn_online(g.dqn), ENG_VIEW_PARAMS, 0, q);
+    if (!rc) rc = eng_model_set_product(agt_ddpg_actor(g.ddpg), ENG_VIEW_PARAMS, 0, a);
+    if (!rc) rc = eng_model_set_product(agt_ddpg_critic(g.ddpg), ENG_VIEW_PARAMS, 0, cr);
+    if (!rc) rc = agt_dqn_sync_target(g.dqn);
+    if (!rc) rc = agt_ddpg_sync_targets(g.ddpg);
+    g.loaded = 1; /* train_one: the trained networks are the first best, warm patience */
+    if (!rc) rc = cmp_group_train_nets(c, &g, steps, steps, -1);
+    int nb = 0, nb2 = 0;
+    if (!rc) {
+        agt_dqn_diverged(g.dqn, &nb);
+        agt_ddpg_diverged(g.ddpg, &nb2);
+        *diverged = nb || nb2;
+    }
+    if (!rc && !*diverged) rc = eng_model_get_product(agt_dqn_online(g.dqn), ENG_VIEW_PARAMS, 0, rf->dqn + (size_t)e * rf->np_q);
+    if (!rc && !*diverged) rc = eng_model_get_product(agt_ddpg_actor(g.ddpg), ENG_VIEW_PARAMS, 0, rf->actor + (size_t)e * rf->np_a);
+    agt_dqn_free(g.dqn);
+    agt_ddpg_free(g.ddpg);
+    return rc;
+}
+
+/* The mean over rf's members of the Q-values qv [rows][K] and actor outputs act [rows] of the
+ * agent states x [rows][SA], computed with the one-slot shared agents (their parameters are
+ * put back: c->sh_dqn, c->sh_actor).  Returns 0 or a status. */
+static int rf_infer(cmp_ctx *c, const rf_params *rf, const float *x, int rows, float *qv, float *act) {
+    const int K = c->K, SA = c->SA;
+    eng_model *mq = agt_dqn_online(c->sh_agt_dqn), *ma = agt_ddpg_actor(c->sh_agt_ddpg);
+    float *tq = malloc((size_t)RF_BATCH * K * sizeof *tq), *ta = malloc((size_t)RF_BATCH * sizeof *ta);
+    int rc = !tq || !ta ? eng_err_set(ENG_ENOMEM, "compare: out of memory (refit)") : ENG_OK;
+    memset(qv, 0, (size_t)rows * K * sizeof *qv);
+    memset(act, 0, (size_t)rows * sizeof *act);
+    for (int e = 0; !rc && e < rf->E; e++) {
+        rc = eng_model_set_product(mq, ENG_VIEW_PARAMS, 0, rf->dqn + (size_t)e * rf->np_q);
+        if (!rc) rc = eng_model_set_product(ma, ENG_VIEW_PARAMS, 0, rf->actor + (size_t)e * rf->np_a);
+        for (int r0 = 0; !rc && r0 < rows; r0 += RF_BATCH) {
+            const int nb = rows - r0 < RF_BATCH ? rows - r0 : RF_BATCH;
+            rc = agt_dqn_q_values(c->sh_agt_dqn, x + (size_t)r0 * SA, nb, tq);
+            if (!rc) rc = eng_model_infer(ma, x + (size_t)r0 * SA, nb, ta);
+            for (size_t i = 0; !rc && i < (size_t)nb * K; i++) qv[(size_t)r0 * K + i] += tq[i];
+            for (int i = 0; !rc && i < nb; i++) act[r0 + i] += ta[i];
+        }
+    }
+    int rc2 = eng_model_set_product(mq, ENG_VIEW_PARAMS, 0, c->sh_dqn);
+    if (!rc2) rc2 = eng_model_set_product(ma, ENG_VIEW_PARAMS, 0, c->sh_actor);
+    free(tq);
+    free(ta);
+    if (rc || rc2) return rc ? rc : rc2;
+    const float inv = 1.0f / (float)rf->E;
+    for (size_t i = 0; i < (size_t)rows * K; i++) qv[i] *= inv;
+    for (int i = 0; i < rows; i++) act[i] *= inv;
+    return ENG_OK;
+}
+
+/* The guarded next price of product p for candidate `cand` into pr (price, guard reasons and
+ * support gap of agent a).  Returns 0 or the guard's failure. */
+static int rf_set_price(cmp_ctx *c, int p, int a, double inc, double cand) {
+    exp_product_result *pr = &c->res->products[p];
+    env_guard_bounds b = env_guard_bounds_band(c->h, p, inc, &c->cfg->grid);
+    double price;
+    uint32_t why = 0;
+    int rc = env_guard_apply(&c->cfg->guard, &b, cand, &price, &why, NULL, NULL);
+    if (rc) return rc;
+    pr->price[a] = price;
+    pr->guard_reasons[a] = why;
+    pr->support_gap[a] = cmp_support_gap(c, p, price);
+    return ENG_OK;
+}
+
+/* The next prices of the products prod [n] (status EXP_OK, with a reference price) from rf:
+ * DQN's supported argmax of the mean Q-values, DDPG's clipped mean actor output.  *priced := the
+ * products repriced.  Returns 0 or a status. */
+static int rf_price(cmp_ctx *c, const int *prod, int n, const rf_params *rf, int *priced) {
+    const int K = c->K, SA = c->SA;
+    float *x = malloc((size_t)(n ? n : 1) * SA * sizeof *x), *qv = malloc((size_t)(n ? n : 1) * K * sizeof *qv);
+    float *act = malloc((size_t)(n ? n : 1) * sizeof *act);
+    int *use = malloc((size_t)(n ? n : 1) * sizeof *use);
+    int rc = !x || !qv || !act || !use ? eng_err_set(ENG_ENOMEM, "compare: out of memory (refit)") : ENG_OK;
+    int m = 0;
+    float raw[FEAT_N];
+    for (int i = 0; !rc && i < n; i++) {
+        const int p = prod[i];
+        double ref;
+        int med;
+        if (c->res->products[p].status != EXP_OK || env_reference_price(c->h, p, &ref, &med)) {
+            eng_err_clear();
+            continue;
+        }
+        if ((rc = feat_state(c->h, p, c->T, raw))) break;
+        feat_agent_state(raw, &c->ap[p], x + (size_t)m * SA);
+        use[m++] = p;
+    }
+    if (!rc && m) rc = rf_infer(c, rf, x, m, qv, act);
+    const float band = (float)c->cfg->grid.band;
+    for (int i = 0; !rc && i < m; i++) {
+        const int p = use[i];
+        double ref;
+        int med;
+        if ((rc = env_reference_price(c->h, p, &ref, &med)) || (rc = feat_state(c->h, p, c->T, raw))) break;
+        const double inc = raw[FEAT_PRICE_CUR];
+        const int lv = cmp_dqn_pick(c, p, qv + (size_t)i * K);
+        const float rt = cmp_ddpg_clip(c, p, 1.0f + band * act[i]);
+        if ((rc = rf_set_price(c, p, EXP_AGENT_DQN, inc, ref * env_grid_ratio(&c->cfg->grid, lv))) ||
+            (rc = rf_set_price(c, p, EXP_AGENT_DDPG, inc, ref * (double)rt)))
+            break;
+    }
+    *priced = rc ? 0 : m;
+    free(x);
+    free(qv);
+    free(act);
+    free(use);
+    return rc;
+}
+
+int cmp_refit_run(cmp_ctx *c, const int *prod, int n) {
+    const exp_compare_cfg *cfg = c->cfg;
+    if (!cfg->refit || n <= 0) return ENG_OK;
+    if (!cfg->shared || !cfg->agent_state || !c->sh_agt_dqn || !c->sh_agt_ddpg || !c->sh_dqn || cfg->ft_steps > 0 ||
+        cfg->fault_diverge >= 0 || cfg->shard_count > 1 || cfg->shared_shards > 1) {
+        ENG_INFO("compare: compare.refit: not applied (needs the one-process shared networks without shards, "
+                 "fine-tuning or fault_diverge); the next prices are the training window's agents'");
+        return ENG_OK;
+    }
+    if (c->train_end >= c->T) return ENG_OK; /* no holdout: the agents saw every day */
+    double t0 = eng_now();
+    /* 1. every day's statistics and demand models (the training window's are not used after
+     * the evaluation, FQE included) */
+    cmp_agents_free_stats(c);
+    const int te = c->train_end;
+    c->train_end = c->T;
+    int rc = cmp_agents_prepare(c);
+    int *pr = malloc((size_t)n * sizeof *pr);
+    rf_params rf = {1 + c->ens_n, eng_model_nparams(agt_dqn_online(c->sh_agt_dqn)),
+                    eng_model_nparams(agt_ddpg_actor(c->sh_agt_ddpg)), NULL, NULL};
+    rf.dqn = malloc((size_t)rf.E * rf.np_q * sizeof *rf.dqn);
+    rf.actor = malloc((size_t)rf.E * rf.np_a * sizeof *rf.actor);
+    if (!rc && (!pr || !rf.dqn || !rf.actor)) rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (refit)");
+    if (!rc) memcpy(pr, prod, (size_t)n * sizeof *pr);
+    /* 2. every member continues: refit_frac of the night's budget */
+    long steps = cfg->shared_steps;
+    if (c->sh_loaded) steps = (long)llround(cfg->warm_frac * (double)steps);
+    steps = (long)llround(cfg->refit_frac * (double)steps);
+    if (steps < 1) steps = 1;
+    int diverged = 0, priced = 0;
+    for (int e = 0; !rc && !diverged && e < rf.E; e++) rc = rf_member(c, pr, n, e, steps, &rf, &diverged);
+    /* 3. the next prices */
+    if (!rc && diverged)
+        ENG_WARN("compare: compare.refit: a refitted member diverged; the next prices stay the training window's agents'");
+    else if (!rc)
+        rc = rf_price(c, prod, n, &rf, &priced);
+    c->train_end = te;
+    if (!rc) {
+        c->res->refit_products = priced;
+        ENG_INFO("compare: compare.refit: the DQN's and DDPG's next prices of %d products come from the agents refitted "
+                 "on every day (%d periods; %d members, up to %ld steps each, %.2fs); OPE values the training "
+                 "window's (%d periods)",
+                 priced, c->T, rf.E, steps, eng_now() - t0, te);
+    }
+    free(pr);
+    free(rf.dqn);
+    free(rf.actor);
+    return rc;
+}

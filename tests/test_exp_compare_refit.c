@@ -1,0 +1,117 @@
+/* tests/test_exp_compare_refit.c - the next price from the agents refitted on every day
+ * (compare.refit, exp_compare_refit.c; docs/compare.md, "Refit on every day for the next
+ * price"): the refit changes the DQN's and DDPG's next prices and only theirs (LinUCB's and the
+ * best fixed price stay), leaves every OPE value and trajectory as the training window's agents
+ * gave them, says how many products it priced, and stays deterministic; with data-parallel
+ * shards it is not applied.  The settings are checked. */
+#include "test_common.h"
+
+#include "env_sim.h"
+#include "exp_compare.h"
+
+#define NP 6
+#define NT 40
+
+static exp_results *run(const db_history *h, int refit, int shards) {
+    exp_compare_cfg c = exp_compare_default();
+    c.shared_steps = 150;
+    c.shared_batch = 32;
+    c.dqn.hidden1 = c.dqn.hidden2 = 16;
+    c.ddpg.hidden1 = c.ddpg.hidden2 = 16;
+    c.ope.n_boot = 20;
+    c.total_boot = 30;
+    c.train_frac = 0.7;
+    c.fqe_products = -1;
+    c.fqe.iterations = 2;
+    c.fqe.steps = 20;
+    c.ensemble = 2;
+    c.refit = refit;
+    c.refit_frac = 1.0;
+    c.shared_shards = shards;
+    exp_results *r = NULL;
+    assert_int_equal(exp_compare_run(h, &c, NULL, NULL, NULL, &r), 0);
+    exp_compare_cfg_free(&c);
+    return r;
+}
+
+/* Every OPE value of product results x and y is the same (NaN equal to NaN). */
+static void same_value(const ope_value *a, const ope_value *b) {
+    assert_int_equal(a->available, b->available);
+    if (isfinite(a->estimate) || isfinite(b->estimate)) assert_true(a->estimate == b->estimate);
+    if (isfinite(a->ci_low) || isfinite(b->ci_low)) assert_true(a->ci_low == b->ci_low && a->ci_high == b->ci_high);
+}
+
+static void same_ope(const exp_product_result *x, const exp_product_result *y) {
+    for (int a = 0; a < EXP_N_AGENTS; a++) {
+        for (int e = 0; e < OPE_N_EST; e++) {
+            same_value(&x->immediate[a].v[e], &y->immediate[a].v[e]);
+            same_value(&x->longterm[a].v[e], &y->longterm[a].v[e]);
+        }
+        same_value(&x->uplift[a], &y->uplift[a]);
+        same_value(&x->uplift_shrunk[a], &y->uplift_shrunk[a]);
+        assert_memory_equal(x->agent_price[a], y->agent_price[a], NT * sizeof(float));
+    }
+}
+
+static void test_refit_prices(void **st) {
+    (void)st;
+    db_history *h = NULL;
+    env_sim_log *lg = NULL;
+    assert_int_equal(env_sim_generate(ENV_SIM_PRESET_DEFAULT, NULL, NP, NT, 1, 18000, 7, &h, &lg), 0);
+    env_sim_log_free(lg);
+    exp_results *off = run(h, 0, 0), *a = run(h, 1, 0), *b = run(h, 1, 0);
+    assert_int_equal(off->refit_products, 0);
+    assert_int_equal(a->refit_products, NP);
+    int differ = 0;
+    for (int p = 0; p < NP; p++) {
+        const exp_product_result *x = &off->products[p], *y = &a->products[p], *z = &b->products[p];
+        same_ope(x, y);
+        assert_true(x->price[EXP_AGENT_LINUCB] == y->price[EXP_AGENT_LINUCB]);
+        assert_true(x->price[EXP_AGENT_FIXED] == y->price[EXP_AGENT_FIXED]);
+        assert_true(x->price[EXP_AGENT_HISTORY] == y->price[EXP_AGENT_HISTORY]);
+        for (int ag = EXP_AGENT_DQN; ag <= EXP_AGENT_DDPG; ag++) {
+            assert_true(isfinite(y->price[ag]) && y->price[ag] > 0);
+            assert_true(y->price[ag] == z->price[ag]); /* deterministic */
+            differ += x->price[ag] != y->price[ag];
+        }
+    }
+    assert_true(differ > 0);
+    for (int a2 = 0; a2 < EXP_N_AGENTS; a2++)
+        for (int e = 0; e < OPE_N_EST; e++) same_value(&off->total_immediate[a2].v[e], &a->total_immediate[a2].v[e]);
+    exp_results_free(off);
+    exp_results_free(a);
+    exp_results_free(b);
+    /* the shared networks in two data-parallel shards: no refit, the prices as without it */
+    exp_results *s0 = run(h, 0, 2), *s1 = run(h, 1, 2);
+    assert_int_equal(s1->refit_products, 0);
+    for (int p = 0; p < NP; p++)
+        for (int ag = 0; ag < EXP_N_AGENTS; ag++) assert_true(s0->products[p].price[ag] == s1->products[p].price[ag]);
+    exp_results_free(s0);
+    exp_results_free(s1);
+    db_history_free(h);
+}
+
+static void test_setting(void **st) {
+    (void)st;
+    exp_compare_cfg c = exp_compare_default();
+    char *ok[] = {"--compare.refit=1", "--compare.refit_frac=0.5"};
+    assert_int_equal(exp_compare_cfg_parse_flags(&c, 2, ok), 0);
+    assert_int_equal(c.refit, 1);
+    assert_true(c.refit_frac == 0.5);
+    assert_int_equal(exp_compare_cfg_check(&c), 0);
+    char *bad[] = {"--compare.refit=2"};
+    assert_int_equal(exp_compare_cfg_parse_flags(&c, 1, bad), 0);
+    assert_int_equal(exp_compare_cfg_check(&c), ENG_EINVAL);
+    c.refit = 0;
+    c.refit_frac = 1.5;
+    assert_int_equal(exp_compare_cfg_check(&c), ENG_EINVAL);
+    exp_compare_cfg_free(&c);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_refit_prices),
+        cmocka_unit_test(test_setting),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
