@@ -3,8 +3,11 @@
  * price"): the refit changes the DQN's and DDPG's next prices and only theirs (LinUCB's and the
  * best fixed price stay), leaves every OPE value and trajectory as the training window's agents
  * gave them, says how many products it priced, and stays deterministic; with data-parallel
- * shards it is not applied.  The settings are checked. */
+ * shards it is not applied; the checkpoints a refit night leaves are those of a night without
+ * it, and a warm night's refit prices too.  The settings are checked. */
 #include "test_common.h"
+
+#include <unistd.h>
 
 #include "env_sim.h"
 #include "exp_compare.h"
@@ -12,8 +15,14 @@
 #define NP 6
 #define NT 40
 
-static exp_results *run(const db_history *h, int refit, int shards) {
+static exp_results *run_ck(const db_history *h, int refit, int shards, const char *ckpt) {
     exp_compare_cfg c = exp_compare_default();
+    if (ckpt) {
+        char flag[700];
+        snprintf(flag, sizeof flag, "--compare.ckpt_dir=%s", ckpt);
+        char *fl[] = {flag};
+        assert_int_equal(exp_compare_cfg_parse_flags(&c, 1, fl), 0);
+    }
     c.shared_steps = 150;
     c.shared_batch = 32;
     c.dqn.hidden1 = c.dqn.hidden2 = 16;
@@ -33,6 +42,8 @@ static exp_results *run(const db_history *h, int refit, int shards) {
     exp_compare_cfg_free(&c);
     return r;
 }
+
+static exp_results *run(const db_history *h, int refit, int shards) { return run_ck(h, refit, shards, NULL); }
 
 /* Every OPE value of product results x and y is the same (NaN equal to NaN). */
 static void same_value(const ope_value *a, const ope_value *b) {
@@ -91,6 +102,37 @@ static void test_refit_prices(void **st) {
     db_history_free(h);
 }
 
+/* Warm nights: the refit networks are not saved (a night with the refit leaves the same
+ * checkpoints as one without: the warm nights from them price the trajectories alike), and a warm
+ * night's refit (every day's statistics, no steps) still prices every product. */
+static void test_refit_warm(void **st) {
+    (void)st;
+    db_history *h = NULL;
+    env_sim_log *lg = NULL;
+    assert_int_equal(env_sim_generate(ENV_SIM_PRESET_DEFAULT, NULL, NP, NT, 1, 18000, 9, &h, &lg), 0);
+    env_sim_log_free(lg);
+    char d0[600], d1[600];
+    snprintf(d0, sizeof d0, "%s/refit_ck0_%d", test_tmpdir(), (int)getpid());
+    snprintf(d1, sizeof d1, "%s/refit_ck1_%d", test_tmpdir(), (int)getpid());
+    exp_results *c0 = run_ck(h, 0, 0, d0), *c1 = run_ck(h, 1, 0, d1);
+    exp_results *w0 = run_ck(h, 0, 0, d0), *w1 = run_ck(h, 1, 0, d1);
+    int loaded = 0, fresh = 0;
+    exp_compare_last_warm(&loaded, &fresh);
+    assert_true(loaded >= 1); /* the last night was a warm one */
+    assert_int_equal(c1->refit_products, NP);
+    assert_int_equal(w1->refit_products, NP);
+    for (int p = 0; p < NP; p++) {
+        same_ope(&w0->products[p], &w1->products[p]);
+        for (int ag = EXP_AGENT_DQN; ag <= EXP_AGENT_DDPG; ag++)
+            assert_true(isfinite(w1->products[p].price[ag]) && w1->products[p].price[ag] > 0);
+    }
+    exp_results_free(c0);
+    exp_results_free(c1);
+    exp_results_free(w0);
+    exp_results_free(w1);
+    db_history_free(h);
+}
+
 static void test_setting(void **st) {
     (void)st;
     exp_compare_cfg c = exp_compare_default();
@@ -111,6 +153,7 @@ static void test_setting(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refit_prices),
+        cmocka_unit_test(test_refit_warm),
         cmocka_unit_test(test_setting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -160,8 +160,9 @@ typedef struct exp_compare_cfg {
                                    the OPE values stay the training window's agents'; 0: the
                                    training window's agents price (before q12refit).  One process
                                    without shards only (docs/compare.md, "Refit on every day") */
-    double refit_frac;          /* the refit's step budget: this share of shared_steps (of the
-                                   night's budget: warm_frac x shared_steps after a warm start) */
+    double refit_frac;          /* the refit's step budget on a cold night: this share of
+                                   shared_steps (0, and every warm night: no steps, the refit is
+                                   every day's statistics and demand models only) */
     int demand_pool;            /* the night's pooled (empirical-Bayes) prior on the demand
                                    models' price slope (feat_demand.h, feat_demand_prior;
                                    docs/compare.md, "A pooled prior on the price slope"):

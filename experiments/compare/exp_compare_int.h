@@ -160,7 +160,8 @@ int cmp_ens_train(cmp_ctx *c, int *prod, int n);
  * price"): after every product was evaluated (FQE included), the agents' statistics and demand
  * models are refitted on every day (training window and OPE holdout; c->train_end := c->T), the
  * shared networks and each ensemble member continue training from their trained parameters
- * with refit_frac of the night's budget, and the DQN's and DDPG's NEXT prices of the n products
+ * for refit_frac of shared_steps on a cold night (none on a warm night), and the DQN's and
+ * DDPG's NEXT prices of the n products
  * prod (the own-model products, priced by the shared agents) are set from them; the OPE values,
  * the trajectories and the checkpoints stay the training window's.  Nothing without compare.refit,
  * under MPI, with shards, fine-tuning or compare.fault_diverge, or without a holdout.  A refit

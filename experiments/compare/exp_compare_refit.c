@@ -8,10 +8,13 @@
  *   1. the agents' per-product statistics and demand models are fitted again on every day
  *      (c->train_end := c->T; cmp_agents_prepare), so the model rows, the supports, the reward
  *      scales and the validation rows are those of every day;
- *   2. the shared networks and each ensemble member continue training from their trained
- *      parameters (fresh Adam state and replay: every day's real rows and model rows) with
- *      refit_frac of the night's budget, early stopping on the real validation rows as a warm
- *      start does (the trained networks are the first best);
+ *   2. on a cold night the shared networks and each ensemble member continue training from
+ *      their trained parameters (fresh Adam state and replay: every day's real rows and model
+ *      rows) for refit_frac of shared_steps, early stopping on the real validation rows as a warm
+ *      start does (the trained networks are the first best); on a warm night (the shared
+ *      networks warm-started) and with refit_frac 0 they stay as trained tonight: the refit is
+ *      every day's statistics only, which is where its gain was measured to come from, and a
+ *      warm night stays cheap;
  *   3. the DQN's and DDPG's next prices of the own-model products are priced with the mean over
  *      the refitted members, guarded as the comparison guards every price.
  * The OPE values, the trajectories, FQE and the checkpoints stay the training window's agents'
@@ -184,13 +187,18 @@ int cmp_refit_run(cmp_ctx *c, const int *prod, int n) {
     rf.actor = malloc((size_t)rf.E * rf.np_a * sizeof *rf.actor);
     if (!rc && (!pr || !rf.dqn || !rf.actor)) rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (refit)");
     if (!rc) memcpy(pr, prod, (size_t)n * sizeof *pr);
-    /* 2. every member continues: refit_frac of the night's budget */
-    long steps = cfg->shared_steps;
-    if (c->sh_loaded) steps = (long)llround(cfg->warm_frac * (double)steps);
-    steps = (long)llround(cfg->refit_frac * (double)steps);
-    if (steps < 1) steps = 1;
+    /* 2. every member continues for refit_frac of the budget on a cold night; after a warm
+     * start (a warm night: cheap) and with refit_frac 0, the networks stay as trained tonight and
+     * only the statistics are every day's (where the refit's gain was measured to come from) */
+    const long steps = c->sh_loaded ? 0 : (long)llround(cfg->refit_frac * (double)cfg->shared_steps);
     int diverged = 0, priced = 0;
-    for (int e = 0; !rc && !diverged && e < rf.E; e++) rc = rf_member(c, pr, n, e, steps, &rf, &diverged);
+    for (int e = 0; !rc && steps > 0 && !diverged && e < rf.E; e++) rc = rf_member(c, pr, n, e, steps, &rf, &diverged);
+    if (!rc && steps <= 0) {
+        memcpy(rf.dqn, c->sh_dqn, rf.np_q * sizeof *rf.dqn);
+        memcpy(rf.actor, c->sh_actor, rf.np_a * sizeof *rf.actor);
+        if (rf.E > 1) memcpy(rf.dqn + rf.np_q, c->ens_dqn, (size_t)(rf.E - 1) * rf.np_q * sizeof *rf.dqn);
+        if (rf.E > 1) memcpy(rf.actor + rf.np_a, c->ens_actor, (size_t)(rf.E - 1) * rf.np_a * sizeof *rf.actor);
+    }
     /* 3. the next prices */
     if (!rc && diverged)
         ENG_WARN("compare: compare.refit: a refitted member diverged; the next prices stay the training window's agents'");
@@ -200,7 +208,7 @@ int cmp_refit_run(cmp_ctx *c, const int *prod, int n) {
     if (!rc) {
         c->res->refit_products = priced;
         ENG_INFO("compare: compare.refit: the DQN's and DDPG's next prices of %d products come from the agents refitted "
-                 "on every day (%d periods; %d members, up to %ld steps each, %.2fs); OPE values the training "
+                 "on every day (%d periods; %d members, %ld more steps at most each, %.2fs); OPE values the training "
                  "window's (%d periods)",
                  priced, c->T, rf.E, steps, eng_now() - t0, te);
     }
