@@ -78,6 +78,10 @@ typedef struct exp_explore_cfg {
     int held_only;   /* 1 = explore only the products the gate held (the hold turned into
                         evidence; a price the gate moved is pushed as decided); 0 = every
                         eligible product (the default) */
+    int no_lag;      /* Thompson mode: 1 = the posterior of a product whose fit shows no carry-over
+                        (the skip_carryover test) comes from its demand fit without the lag column,
+                        so that the nights it held a price inform its slope (exp_gate_fit_product_nolag);
+                        0 = the gate's fit, lag column in (the default) */
 } exp_explore_cfg;
 
 /* How an explored product's price is drawn (nightly.explore.mode). */
