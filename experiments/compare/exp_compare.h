@@ -153,6 +153,12 @@ typedef struct exp_compare_cfg {
                                    ensemble of the shared networks"): E trained from their own
                                    streams, the next price from their mean Q-values / actor
                                    outputs; one process without shards or fine-tuning only */
+    double hold_z;              /* >= 0: the agents' next price holds the incumbent unless the
+                                   ensemble's members agree on the move: the DQN's advantage
+                                   Q(new) - Q(incumbent) and the DDPG's step (members' ratio -
+                                   incumbent's) must exceed hold_z times its spread across the
+                                   members (exp_compare_hold.c; docs/compare.md, "Hold unless the
+                                   members agree"); 0 = off (before q13hold); needs ensemble >= 2 */
     int demand_pool;            /* the night's pooled (empirical-Bayes) prior on the demand
                                    models' price slope (feat_demand.h, feat_demand_prior;
                                    docs/compare.md, "A pooled prior on the price slope"):
