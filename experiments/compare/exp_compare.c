@@ -200,6 +200,14 @@ static int group_eval(cmp_ctx *c, cmp_group *g) {
     agt_dqn *qa = g->shared_eval ? c->sh_agt_dqn : g->dqn;
     agt_ddpg *da = g->shared_eval ? c->sh_agt_ddpg : g->ddpg;
     float *rall = g->shared_eval ? malloc((size_t)P * B * sizeof *rall) : NULL;
+    /* compare.hold_z: every member's outputs (exp_compare_hold.c) */
+    const int hE = g->shared_eval && c->cfg->hold_z > 0 && c->ens_n > 0 ? c->ens_n + 1 : 0;
+    float *hq = hE ? malloc((size_t)hE * P * B * K * sizeof *hq) : NULL;
+    float *ha = hE ? malloc((size_t)hE * P * B * sizeof *ha) : NULL;
+    if (hE && (!hq || !ha)) {
+        rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (hold rule)");
+        goto done;
+    }
     if (!X || !XA || !xa || !qv || !xs || !ratio || !arm || !dl || !ll || !dr || (g->shared_eval && !rall)) {
         rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (evaluation)");
         goto done;
@@ -223,6 +231,7 @@ static int group_eval(cmp_ctx *c, cmp_group *g) {
                                  * CMP_EVAL_BATCH rows (the networks' buffers stay small) */
             /* (compare.ensemble: the mean over the members) */
             if ((rc = cmp_ens_infer(c, XA, m * B, CMP_EVAL_BATCH, qv, rall))) goto done;
+            if (hE && (rc = cmp_ens_members(c, XA, m * B, CMP_EVAL_BATCH, hq, ha))) goto done;
             const float band = agt_ddpg_config(da)->band;
             for (int k = 0; k < m * B; k++) rall[k] = 1.0f + band * rall[k]; /* agt_ddpg_ratio */
         } else if ((rc = agt_dqn_q_values(qa, XA, B, qv))) {
@@ -256,6 +265,11 @@ static int group_eval(cmp_ctx *c, cmp_group *g) {
             act.lin_level = ll + (size_t)i * B;
             act.ddpg_ratio = dr + (size_t)i * B;
             act.fixed_level = cmp_fixed_level(c, p);
+            if (hE) { /* member e's rows of slot s: [e][m * B] */
+                act.ens_E = hE;
+                act.ens_q = hq + (size_t)s * B * K, act.ens_q_stride = (size_t)m * B * K;
+                act.ens_a = ha + (size_t)s * B, act.ens_a_stride = (size_t)m * B;
+            }
             if (bad_q && bad_q[s]) {
                 act.held[EXP_AGENT_DQN] = 1;
                 pr->agent_failed |= 1u << EXP_AGENT_DQN;
@@ -277,6 +291,8 @@ static int group_eval(cmp_ctx *c, cmp_group *g) {
 done:
     if (XA != X) free(XA);
     free(rall);
+    free(hq);
+    free(ha);
     free(xa);
     free(X);
     free(qv);

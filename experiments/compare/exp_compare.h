@@ -163,6 +163,12 @@ typedef struct exp_compare_cfg {
     double refit_frac;          /* the refit's step budget on a cold night: this share of
                                    shared_steps (0, and every warm night: no steps, the refit is
                                    every day's statistics and demand models only) */
+    double hold_z;              /* >= 0: the agents' next price holds the incumbent unless the
+                                   ensemble's members agree on the move: the DQN's advantage
+                                   Q(new) - Q(incumbent) and the DDPG's step (members' ratio -
+                                   incumbent's) must exceed hold_z times its spread across the
+                                   members (exp_compare_hold.c; docs/compare.md, "Hold unless the
+                                   members agree"); 0 = off (before q13hold); needs ensemble >= 2 */
     int demand_pool;            /* the night's pooled (empirical-Bayes) prior on the demand
                                    models' price slope (feat_demand.h, feat_demand_prior;
                                    docs/compare.md, "A pooled prior on the price slope"):

@@ -160,6 +160,7 @@ static const field fields[] = {
     F("compare.dyna_horizon", T_INT, dyna_horizon, "nights a model row's price is valued over, held (1: that day)"),
     F("compare.dyna_carry", T_INT, dyna_carry, "1: a model row's next state carries its price (0: the logged one)"),
     F("compare.ensemble", T_INT, ensemble, "members of the shared networks; the next price from their mean Q-values / actor outputs (1 = one)"),
+    F("compare.hold_z", T_DOUBLE, hold_z, "hold the incumbent unless the ensemble's advantage of the new price beats hold_z times its spread across the members (0 = off)"),
     F("compare.dyna_real", T_DOUBLE, dyna_real, "real rows' reward: weight of the demand model's rate at the logged price against the observed rate (0 observed .. 1 model); only with model-based rows (shared, dyna > 0, an rcr/drcr reward), else no effect"),
     F("compare.refit", T_INT, refit, "1: the DQN/DDPG next prices from the agents refitted on every day (training + OPE holdout; OPE keeps the training window's); 0: the training window's agents"),
     F("compare.refit_frac", T_DOUBLE, refit_frac, "the refit's step budget on a cold night: share of shared_steps (0, and after a warm start: none, every day's statistics only)"),
@@ -396,6 +397,8 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
                                        "dyna_horizon 1..60, dyna_kappa >= 0, dyna_real in [0, 1], ensemble 1..16 needed");
     if ((c->refit != 0 && c->refit != 1) || !(c->refit_frac >= 0.0 && c->refit_frac <= 1.0))
         return eng_err_set(ENG_EINVAL, "compare config: compare.refit must be 0 or 1 and compare.refit_frac in [0, 1]");
+    if (!(c->hold_z >= 0) || !isfinite(c->hold_z))
+        return eng_err_set(ENG_EINVAL, "compare config: compare.hold_z must be finite and >= 0");
     if (!(c->warm_frac >= 0.0 && c->warm_frac <= 1.0))
         return eng_err_set(ENG_EINVAL, "compare config: compare.warm_frac must be in [0, 1]");
     if (c->ope.n_boot < 0 || !(c->ope.alpha > 0 && c->ope.alpha < 1) || !(c->ope.gamma >= 0 && c->ope.gamma <= 1) ||

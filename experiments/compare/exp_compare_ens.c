@@ -102,3 +102,19 @@ int cmp_ens_infer(cmp_ctx *c, const float *x, int rows, int batch, float *qv, fl
     for (int i = 0; i < rows; i++) act[i] *= inv;
     return ENG_OK;
 }
+
+int cmp_ens_members(cmp_ctx *c, const float *x, int rows, int batch, float *qm, float *am) {
+    const int K = c->K, M = c->ens_n;
+    int rc = ens_pass(c, x, rows, batch, qm, am, 0, NULL, NULL);
+    if (rc || M == 0) return rc;
+    eng_model *mq = agt_dqn_online(c->sh_agt_dqn), *ma = agt_ddpg_actor(c->sh_agt_ddpg);
+    const size_t np_q = eng_model_nparams(mq), np_a = eng_model_nparams(ma);
+    for (int e = 0; !rc && e < M; e++) {
+        rc = eng_model_set_product(mq, ENG_VIEW_PARAMS, 0, c->ens_dqn + (size_t)e * np_q);
+        if (!rc) rc = eng_model_set_product(ma, ENG_VIEW_PARAMS, 0, c->ens_actor + (size_t)e * np_a);
+        if (!rc) rc = ens_pass(c, x, rows, batch, qm + (size_t)(e + 1) * rows * K, am + (size_t)(e + 1) * rows, 0, NULL, NULL);
+    }
+    int rc2 = eng_model_set_product(mq, ENG_VIEW_PARAMS, 0, c->sh_dqn); /* the shared networks back */
+    if (!rc2) rc2 = eng_model_set_product(ma, ENG_VIEW_PARAMS, 0, c->sh_actor);
+    return rc ? rc : rc2;
+}

@@ -89,8 +89,10 @@ static int eval_guarded_prices(cmp_ctx *c, int p, const cmp_actions *act, double
             if (a == EXP_AGENT_HISTORY || act->held[a]) cand = inc;
             else if (a == EXP_AGENT_FIXED) cand = ref * env_grid_ratio(&cfg->grid, act->fixed_level);
             else if (a == EXP_AGENT_LINUCB) cand = ref * env_grid_ratio(&cfg->grid, act->lin_level[t]);
-            else if (a == EXP_AGENT_DQN) cand = ref * env_grid_ratio(&cfg->grid, act->dqn_level[t]);
-            else cand = ref * (double)act->ddpg_ratio[t];
+            else if (a == EXP_AGENT_DQN)
+                cand = cmp_hold_dqn(c, act, t, act->dqn_level[t], inc / ref) ? inc
+                                                                             : ref * env_grid_ratio(&cfg->grid, act->dqn_level[t]);
+            else cand = cmp_hold_ddpg(c, act, t, inc / ref) ? inc : ref * (double)act->ddpg_ratio[t];
             double price;
             uint32_t why = 0;
             if ((rc = guard(c, p, inc, cand, ref, &price, &why, &glev[a * (T + 1) + t], &grat[a * (T + 1) + t])))

@@ -173,6 +173,10 @@ int cmp_refit_run(cmp_ctx *c, const int *prod, int n);
  * agents' own), in batches of `batch` rows.  The shared agents keep the shared parameters.
  * Returns 0 or a status. */
 int cmp_ens_infer(cmp_ctx *c, const float *x, int rows, int batch, float *qv, float *act);
+/* Each member's own outputs for the agent states x [rows][SA] (member 0: the shared networks,
+ * then the c->ens_n others): qm [ens_n + 1][rows][K] Q-values and am [ens_n + 1][rows] actor
+ * outputs, caller-allocated; the shared networks' parameters are restored.  0 or a status. */
+int cmp_ens_members(cmp_ctx *c, const float *x, int rows, int batch, float *qm, float *am);
 
 /* The reward of a real training row with its observed rate blended towards the demand model
  * (compare.dyna_real): reward - lam (observed - model), where observed = reward - base is the
@@ -219,7 +223,23 @@ typedef struct cmp_actions {
     float *ddpg_ratio;  /* [T+1] */
     int fixed_level;
     int held[EXP_N_AGENTS];
+    /* compare.hold_z > 0 with an ensemble (exp_compare_hold.c): every member's outputs for this
+     * product's T+1 states, member e's at ens_q + e * ens_q_stride ([T+1][K] Q-values) and
+     * ens_a + e * ens_a_stride ([T+1] actor outputs in [-1, 1]); ens_E = 0: no hold rule */
+    const float *ens_q, *ens_a;
+    size_t ens_q_stride, ens_a_stride;
+    int ens_E;
 } cmp_actions;
+
+/* compare.hold_z (exp_compare_hold.c; docs/compare.md, "Hold unless the members agree"): 1 when
+ * the DQN's pick `level` at period t should give way to the incumbent ratio u (incumbent /
+ * reference price): the members' advantage Q_e(level) - Q_e(u) (Q_e at u interpolated between
+ * the neighbouring levels) has a mean <= hold_z times its standard deviation across the members;
+ * 0 otherwise (also without members or with hold_z = 0).  Pure; allocates nothing. */
+int cmp_hold_dqn(const cmp_ctx *c, const cmp_actions *act, int t, int level, double u);
+/* The same for the DDPG at period t: 1 when the members' steps r_e - u (r_e = 1 + band * a_e,
+ * their actor outputs as ratios) have |mean| <= hold_z times their standard deviation.  Pure. */
+int cmp_hold_ddpg(const cmp_ctx *c, const cmp_actions *act, int t, double u);
 
 /* Best fixed level of product p from its training transitions (see exp_compare.h). */
 int cmp_fixed_level(const cmp_ctx *c, int p);

@@ -73,8 +73,10 @@ static int rf_member(cmp_ctx *c, int *prod, int n, int e, long steps, rf_params 
 
 /* The mean over rf's members of the Q-values qv [rows][K] and actor outputs act [rows] of the
  * agent states x [rows][SA], computed with the one-slot shared agents (their parameters are
- * put back: c->sh_dqn, c->sh_actor).  Returns 0 or a status. */
-static int rf_infer(cmp_ctx *c, const rf_params *rf, const float *x, int rows, float *qv, float *act) {
+ * put back: c->sh_dqn, c->sh_actor); with qm / am (caller's [E][rows][K] / [E][rows], or NULL)
+ * each member's own outputs too, for compare.hold_z.  Returns 0 or a status. */
+static int rf_infer(cmp_ctx *c, const rf_params *rf, const float *x, int rows, float *qv, float *act, float *qm,
+                    float *am) {
     const int K = c->K, SA = c->SA;
     eng_model *mq = agt_dqn_online(c->sh_agt_dqn), *ma = agt_ddpg_actor(c->sh_agt_ddpg);
     float *tq = malloc((size_t)RF_BATCH * K * sizeof *tq), *ta = malloc((size_t)RF_BATCH * sizeof *ta);
@@ -90,6 +92,8 @@ static int rf_infer(cmp_ctx *c, const rf_params *rf, const float *x, int rows, f
             if (!rc) rc = eng_model_infer(ma, x + (size_t)r0 * SA, nb, ta);
             for (size_t i = 0; !rc && i < (size_t)nb * K; i++) qv[(size_t)r0 * K + i] += tq[i];
             for (int i = 0; !rc && i < nb; i++) act[r0 + i] += ta[i];
+            if (!rc && qm) memcpy(qm + ((size_t)e * rows + r0) * K, tq, (size_t)nb * K * sizeof *tq);
+            if (!rc && am) memcpy(am + (size_t)e * rows + r0, ta, (size_t)nb * sizeof *ta);
         }
     }
     int rc2 = eng_model_set_product(mq, ENG_VIEW_PARAMS, 0, c->sh_dqn);
@@ -119,14 +123,20 @@ static int rf_set_price(cmp_ctx *c, int p, int a, double inc, double cand) {
 }
 
 /* The next prices of the products prod [n] (status EXP_OK, with a reference price) from rf:
- * DQN's supported argmax of the mean Q-values, DDPG's clipped mean actor output.  *priced := the
- * products repriced.  Returns 0 or a status. */
+ * DQN's supported argmax of the mean Q-values, DDPG's clipped mean actor output; with
+ * compare.hold_z the incumbent where the refitted members do not agree on the move (the rule
+ * of the evaluation, exp_compare_hold.c).  *priced := the products repriced.  Returns 0 or a
+ * status. */
 static int rf_price(cmp_ctx *c, const int *prod, int n, const rf_params *rf, int *priced) {
     const int K = c->K, SA = c->SA;
     float *x = malloc((size_t)(n ? n : 1) * SA * sizeof *x), *qv = malloc((size_t)(n ? n : 1) * K * sizeof *qv);
     float *act = malloc((size_t)(n ? n : 1) * sizeof *act);
     int *use = malloc((size_t)(n ? n : 1) * sizeof *use);
-    int rc = !x || !qv || !act || !use ? eng_err_set(ENG_ENOMEM, "compare: out of memory (refit)") : ENG_OK;
+    const int hold = c->cfg->hold_z > 0 && rf->E >= 2;
+    float *qm = hold ? malloc((size_t)rf->E * (n ? n : 1) * K * sizeof *qm) : NULL;
+    float *am = hold ? malloc((size_t)rf->E * (n ? n : 1) * sizeof *am) : NULL;
+    int rc = !x || !qv || !act || !use || (hold && (!qm || !am)) ? eng_err_set(ENG_ENOMEM, "compare: out of memory (refit)")
+                                                                 : ENG_OK;
     int m = 0;
     float raw[FEAT_N];
     for (int i = 0; !rc && i < n; i++) {
@@ -141,7 +151,10 @@ static int rf_price(cmp_ctx *c, const int *prod, int n, const rf_params *rf, int
         feat_agent_state(raw, &c->ap[p], x + (size_t)m * SA);
         use[m++] = p;
     }
-    if (!rc && m) rc = rf_infer(c, rf, x, m, qv, act);
+    if (!rc && m) rc = rf_infer(c, rf, x, m, qv, act, qm, am);
+    cmp_actions ha; /* the hold rule's view of the members: row i is "period" i */
+    memset(&ha, 0, sizeof ha);
+    if (hold) ha.ens_E = rf->E, ha.ens_q = qm, ha.ens_q_stride = (size_t)m * K, ha.ens_a = am, ha.ens_a_stride = (size_t)m;
     const float band = (float)c->cfg->grid.band;
     for (int i = 0; !rc && i < m; i++) {
         const int p = use[i];
@@ -151,8 +164,9 @@ static int rf_price(cmp_ctx *c, const int *prod, int n, const rf_params *rf, int
         const double inc = raw[FEAT_PRICE_CUR];
         const int lv = cmp_dqn_pick(c, p, qv + (size_t)i * K);
         const float rt = cmp_ddpg_clip(c, p, 1.0f + band * act[i]);
-        if ((rc = rf_set_price(c, p, EXP_AGENT_DQN, inc, ref * env_grid_ratio(&c->cfg->grid, lv))) ||
-            (rc = rf_set_price(c, p, EXP_AGENT_DDPG, inc, ref * (double)rt)))
+        const double qc = cmp_hold_dqn(c, &ha, i, lv, inc / ref) ? inc : ref * env_grid_ratio(&c->cfg->grid, lv);
+        const double dc = cmp_hold_ddpg(c, &ha, i, inc / ref) ? inc : ref * (double)rt;
+        if ((rc = rf_set_price(c, p, EXP_AGENT_DQN, inc, qc)) || (rc = rf_set_price(c, p, EXP_AGENT_DDPG, inc, dc)))
             break;
     }
     *priced = rc ? 0 : m;
@@ -160,6 +174,8 @@ static int rf_price(cmp_ctx *c, const int *prod, int n, const rf_params *rf, int
     free(qv);
     free(act);
     free(use);
+    free(qm);
+    free(am);
     return rc;
 }
 
