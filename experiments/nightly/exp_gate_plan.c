@@ -324,7 +324,7 @@ int exp_gate_plan_kinked(const db_history *h, int p, const exp_gate_fit *fit, ex
             ema = isfinite(ema) ? fit->lambda * ema + (1 - fit->lambda) * h->price[c] : h->price[c];
     }
     feat_demand m;
-    int st = feat_demand_fit_prior(&m, rows, n, inc, fit->dm.logit, NULL);
+    int st = feat_demand_fit_asym(&m, rows, n, inc, fit->dm.logit, NULL, 0); /* its own kink (promo slot) */
     free(rows);
     if (st) return st;
     const unsigned need = 1u << FEAT_DEMAND_LAG | 1u << FEAT_DEMAND_PROMO;
