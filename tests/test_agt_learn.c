@@ -12,6 +12,7 @@
 #include "agt_early.h"
 #include "eng_backend.h"
 #include "feat_agent.h"
+#include "test_demand_rows.h"
 
 #define S 4
 #define A 7
@@ -240,26 +241,6 @@ static void test_agent_state_scale_free(void **st) {
     for (int i = 4; i <= 7; i++) assert_close(sb[i], 0.0, 1e-5, 0);
 }
 
-/* n rows of one product at six logged levels 0.85..1.15 x ref: conversion logistic(a + b (p/ref - 1))
- * with `traffic` visitors a period (0: no traffic, units Poisson-like around 40 q / 0.05); s1
- * the states before (the previous period's price). */
-static void demand_rows(float *s1, float *s2, float *price, int n, double ref, double a, double b, double traffic,
-                        eng_rng *r) {
-    memset(s1, 0, (size_t)n * FEAT_N * sizeof *s1);
-    memset(s2, 0, (size_t)n * FEAT_N * sizeof *s2);
-    for (int i = 0; i < n; i++) {
-        const double p = ref * (0.85 + 0.06 * (int)(eng_rng_uniform(r) * 6)), q = 1.0 / (1.0 + exp(-(a + b * (p / ref - 1))));
-        const double v = traffic > 0 ? traffic : 800, mu = v * q;
-        double u = floor(mu + sqrt(mu * (1 - q)) * eng_rng_normal(r) + 0.5);
-        if (u < 0) u = 0;
-        float *y = s2 + (size_t)i * FEAT_N;
-        y[FEAT_TRAFFIC_1] = (float)traffic, y[FEAT_UNITS_1] = (float)u, y[FEAT_REVENUE_1] = (float)(u * p);
-        y[FEAT_PRICE_CUR] = (float)p;
-        price[i] = (float)p;
-        s1[(size_t)i * FEAT_N + FEAT_PRICE_CUR] = i ? price[i - 1] : (float)ref;
-    }
-}
-
 /* The demand model behind the descriptors and the model-based transitions: fitted on a
  * product's rows it values prices like the truth (revenue per visitor), its optimum lies near
  * the true one, its uncertainty grows away from the logged prices, and without traffic it is a
@@ -271,7 +252,7 @@ static void test_demand_model(void **st) {
     eng_rng r;
     eng_rng_seed(&r, 21);
     const double ref = 10.0, qs = 0.05, b = -1.0 / (1 - qs), a = log(qs / (1 - qs)); /* optimum at p = ref */
-    demand_rows(s1, s2, price, N, ref, a, b, 8000, &r);
+    tdr_rows(s1, s2, price, NULL, N, ref, a, b, 8000, &r);
     feat_agent_prod pp;
     assert_int_equal(feat_agent_prod_fit(&pp, s1, s2, price, N, ref, 5.0, NULL), 0);
     assert_true(pp.mok && pp.mlogit);
@@ -290,7 +271,7 @@ static void test_demand_model(void **st) {
     assert_true(se0 < 1e-3 * bv && se1 > se0 && se2 > se1);
     assert_true(isnan(feat_agent_model_rate(&pp, -1.0, NULL)));
     /* no traffic: units per period, revenue per period */
-    demand_rows(s1, s2, price, N, ref, a, b, 0, &r);
+    tdr_rows(s1, s2, price, NULL, N, ref, a, b, 0, &r);
     assert_int_equal(feat_agent_prod_fit(&pp, s1, s2, price, N, ref, 5.0, NULL), 0);
     assert_true(pp.mok && !pp.mlogit);
     const double tq = 1.0 / (1.0 + exp(-a));
@@ -311,7 +292,7 @@ static void test_agent_state_carry(void **st) {
     eng_rng r;
     eng_rng_seed(&r, 33);
     const double ref = 10.0;
-    demand_rows(s1, s2, price, N, ref, log(0.05 / 0.95), -1.0 / 0.95, 8000, &r);
+    tdr_rows(s1, s2, price, NULL, N, ref, log(0.05 / 0.95), -1.0 / 0.95, 8000, &r);
     feat_agent_prod pp;
     assert_int_equal(feat_agent_prod_fit(&pp, s1, s2, price, N, ref, 5.0, NULL), 0);
     assert_true(pp.mok && pp.mlogit);

@@ -9,29 +9,9 @@
 #include "exp_compare.h"
 #include "exp_compare_int.h"
 #include "feat_agent.h"
+#include "test_demand_rows.h"
 
 enum { N = 100 };
-
-/* n daily rows of one product, logged at six levels 0.85..1.15 x ref, conversion
- * logistic(a + b (p / ref - 1)) with `traffic` visitors: s1 the states before, s2 the priced
- * periods' outcomes (revenue_1 / traffic_1 = the observed rate), truth[i] the expected rate. */
-static void rows(float *s1, float *s2, float *price, double *truth, int n, double ref, double a, double b, double traffic,
-                 eng_rng *r) {
-    memset(s1, 0, (size_t)n * FEAT_N * sizeof *s1);
-    memset(s2, 0, (size_t)n * FEAT_N * sizeof *s2);
-    for (int i = 0; i < n; i++) {
-        const double p = ref * (0.85 + 0.06 * (int)(eng_rng_uniform(r) * 6)), q = 1.0 / (1.0 + exp(-(a + b * (p / ref - 1))));
-        const double mu = traffic * q;
-        double u = floor(mu + sqrt(mu * (1 - q)) * eng_rng_normal(r) + 0.5);
-        if (u < 0) u = 0;
-        float *y = s2 + (size_t)i * FEAT_N;
-        y[FEAT_TRAFFIC_1] = (float)traffic, y[FEAT_UNITS_1] = (float)u, y[FEAT_REVENUE_1] = (float)(u * p);
-        y[FEAT_PRICE_CUR] = (float)p;
-        price[i] = (float)p;
-        truth[i] = p * q;
-        s1[(size_t)i * FEAT_N + FEAT_PRICE_CUR] = i ? price[i - 1] : (float)ref;
-    }
-}
 
 /* drcr-like rewards (the priced period's rate minus the previous one's): the blend removes the
  * priced period's noise, so the rewards' error against the truth (true rate of the logged price
@@ -44,7 +24,7 @@ static void test_blend_denoises(void **st) {
     eng_rng r;
     eng_rng_seed(&r, 5);
     const double ref = 10.0, qs = 0.04, b = -1.0 / (1 - qs), a = log(qs / (1 - qs));
-    rows(s1, s2, price, truth, N, ref, a, b, 800, &r);
+    tdr_rows(s1, s2, price, truth, N, ref, a, b, 800, &r);
     feat_agent_prod pp;
     assert_int_equal(feat_agent_prod_fit(&pp, s1, s2, price, N, ref, 5.0, NULL), 0);
     assert_true(pp.mok && pp.mlogit);
