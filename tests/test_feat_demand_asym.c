@@ -6,6 +6,8 @@
  * asymmetric form; on rows without a reference effect, and with the setting off, it does not. */
 #include "test_common.h"
 
+#include <string.h>
+
 #include "eng_rng.h"
 #include "eng_status.h"
 #include "feat_demand.h"
@@ -116,10 +118,50 @@ static void test_choice(void **state) {
     assert_int_equal(prior_on, on_ref);
 }
 
+/* The reference columns' pooled prior (feat_demand_ref_pool): 40 products of a market whose
+ * customers all anchor on the smoothed past price (gain = loss ~ U(0.4, 1.2)) with little traffic;
+ * the pooled lag prior's mean is near the products' mean and, refitted under it, the products'
+ * lag coefficients are nearer their truths than the fits without it; 10 products are too few. */
+static void test_ref_pool(void **state) {
+    (void)state;
+    enum { NP = 40 };
+    static feat_demand_row rows[NP][T];
+    static feat_demand ms[NP];
+    double g[NP], gm = 0;
+    eng_rng rng;
+    eng_rng_seed(&rng, 21);
+    for (int k = 0; k < NP; k++) {
+        g[k] = 0.4 + 0.8 * eng_rng_uniform(&rng), gm += g[k] / NP;
+        const truth tr = {-3.0, -1.5, g[k], g[k]};
+        simulate(&tr, 600, &rng, rows[k]);
+        assert_int_equal(feat_demand_fit_asym(&ms[k], rows[k], T, 10.0, 1, NULL, 0), 0);
+        assert_true(ms[k].ok && (ms[k].used >> FEAT_DEMAND_LAG & 1u));
+    }
+    feat_demand_prior pr;
+    memset(&pr, 0, sizeof pr);
+    assert_int_equal(feat_demand_ref_pool(ms, 10, NULL, &pr), 0);
+    assert_int_equal(pr.ref_n, 0);
+    assert_int_equal(feat_demand_ref_pool(ms, NP, NULL, &pr), 0);
+    assert_int_equal(pr.ref_n, NP);
+    assert_true(fabs(pr.ref_mean[0] - gm) < 0.25 && pr.ref_sd[0] > 0);
+    assert_true(pr.ref_sd[1] == 0); /* no loss column in these fits: its prior stays the ridge */
+    double e0 = 0, e1 = 0;
+    for (int k = 0; k < NP; k++) {
+        feat_demand m;
+        assert_int_equal(feat_demand_fit_asym(&m, rows[k], T, 10.0, 1, &pr, 0), 0);
+        assert_true(m.ok);
+        e0 += fabs(ms[k].beta[FEAT_DEMAND_LAG] - g[k]), e1 += fabs(m.beta[FEAT_DEMAND_LAG] - g[k]);
+    }
+    print_message("pooled lag N(%.3f, %.3f^2) (products' mean %.3f); mean abs error %.3f -> %.3f\n", pr.ref_mean[0],
+                  pr.ref_sd[0], gm, e0 / NP, e1 / NP);
+    assert_true(e1 < 0.9 * e0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_recovers_gain_loss),
         cmocka_unit_test(test_choice),
+        cmocka_unit_test(test_ref_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
