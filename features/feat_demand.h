@@ -37,8 +37,8 @@
 /* Column indices in feat_demand.beta (a column not used has beta 0). */
 enum { FEAT_DEMAND_C1 = 0, FEAT_DEMAND_PRICE, FEAT_DEMAND_COMP, FEAT_DEMAND_LAG, FEAT_DEMAND_PROMO, FEAT_DEMAND_LOSS };
 
-/* The asymmetric (gain / loss) reference column (compare.demand_asym; docs/backtest.md, "An
- * asymmetric reference in the one demand model (q13asym)").  With the lag column in the fit, the
+/* The asymmetric (gain / loss) reference column (compare.demand_asym; docs/backtest.md, "Closed loop: an
+ * asymmetric reference column ... (q13asym)").  With the lag column in the fit, the
  * column loss = max(log(price / lagged price), 0) (the lagged price being the row's lag column:
  * the previous or the smoothed past price) is tried as a sixth column: eta gains
  * bl log(lag / ref) + bk loss.  Writing log(lag / p) = gain - loss (gain = max(log(lag / p), 0)),
