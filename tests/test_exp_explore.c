@@ -430,28 +430,52 @@ static void test_explore_thompson(void **state) {
     xfix_free(&x);
 }
 
-/* Product 0's Thompson law with explore.temper = t (max_step 0.08, share 1, seed 7) into
- * sp/pr (returns the support's size), checked against a Monte Carlo of the recipe with the slope
- * drawn from N(slope, (t se)^2) (t = 0: unset, read as 1); *mean_k: the support price nearest the posterior mean's optimum. */
-static int thompson_law(float t, double *sp, double *pr, int *mean_k) {
-    xfix x;
-    xfix_make(&x);
+/* The fixture with noise and, when lag > 0, carry-over: units also scale as (yesterday's price /
+ * today's)^lag (customers who remember yesterday's price). */
+static void xfix_carry(xfix *x, double lag) {
+    xfix_make(x);
     for (int p = 0; p < NP; p++)
-        for (int k = 0; k < NT - 1; k++) {
+        for (int t = 0; t < NT - 1; t++) {
+            size_t c = (size_t)p * NT + t;
+            double carry = t > 0 ? pow(x->h->price[c - 1] / x->h->price[c], lag) : 1.0;
+            x->h->units[c] = (float)round(x->h->units[c] * carry * exp(0.35 * sin(1.7 * t + 0.3 * p)));
+            x->h->revenue[c] = (float)(x->h->price[c] * x->h->units[c]);
+        }
+}
+
+/* Product 0's Thompson law (max_step 0.08, share 1, seed 7) with explore.temper = t and
+ * explore.no_lag = no_lag on the fixture with carry-over `lag` (xfix_carry) whose periods
+ * NT - 13 .. NT - 2 hold the price 2.15 when held = 1 (selling as if demand rose with the price),
+ * into sp/pr (returns the support's size),
+ * checked against a Monte Carlo of the recipe with the slope drawn from N(slope, (t se)^2)
+ * (t = 0: unset, read as 1) of the fit without the lag column when no_lag and the product shows
+ * no carry-over, else of the gate's fit; *mean_k: the support price nearest the posterior mean's
+ * optimum; *se (may be NULL): that slope's standard error. */
+static int thompson_law_ex(float t, int no_lag, double lag, int held, double *sp, double *pr, int *mean_k, double *se) {
+    xfix x;
+    xfix_carry(&x, lag);
+    for (int p = 0; held && p < NP; p++)
+        for (int k = NT - 13; k < NT - 1; k++) {
             size_t c = (size_t)p * NT + k;
-            x.h->units[c] = (float)round(x.h->units[c] * exp(0.35 * sin(1.7 * k + 0.3 * p)));
+            x.h->price[c] = 2.15;
+            x.h->units[c] = (float)round(100 * pow(2.15 / 2.0, 1.0) * exp(0.35 * sin(1.7 * k + 0.3 * p)));
             x.h->revenue[c] = (float)(x.h->price[c] * x.h->units[c]);
         }
     exp_nightly_cfg c = xcfg(7, 1.0f);
     c.explore.mode = EXP_EXPLORE_THOMPSON;
     c.explore.max_step = 0.08f;
     c.explore.temper = t;
+    c.explore.no_lag = no_lag;
     exp_explore_summary s;
     assert_int_equal(exp_nightly_explore(&c, x.h, &x.res, x.d, NP, &s), 0);
     check_distributions(&x, &c);
-    exp_gate_fit fit;
-    assert_int_equal(exp_gate_fit_product(x.h, 0, 1.99, (int)c.compare.reward.kind, NULL, &fit), 0);
+    exp_gate_fit fit, one;
+    assert_int_equal(exp_gate_fit_ex(x.h, 0, 1.99, (int)c.compare.reward.kind, 1, NULL, &one), 0);
+    const int carries = one.ok && feat_demand_lag_carries(&one.dm, 2.0);
+    if (no_lag && !carries) assert_int_equal(exp_gate_fit_product_nolag(x.h, 0, 1.99, (int)c.compare.reward.kind, NULL, &fit), 0);
+    else assert_int_equal(exp_gate_fit_product(x.h, 0, 1.99, (int)c.compare.reward.kind, NULL, &fit), 0);
     assert_true(fit.ok && fit.slope_se > 0 && fit.slope < 0);
+    if (se) *se = fit.slope_se;
     const exp_nightly_decision *d = &x.d[0];
     const int n = d->n_support;
     assert_true(n >= 3);
@@ -477,6 +501,11 @@ static int thompson_law(float t, double *sp, double *pr, int *mean_k) {
     return n;
 }
 
+/* thompson_law_ex on the noisy fixture without carry-over, the gate's fit. */
+static int thompson_law(float t, double *sp, double *pr, int *mean_k) {
+    return thompson_law_ex(t, 0, 0.0, 0, sp, pr, mean_k, NULL);
+}
+
 /* explore.temper: a tempered posterior (t < 1) is the same recipe with a narrower slope law, so
  * the price nearest the posterior mean's optimum gains probability and the others lose it; t = 1
  * is the default law to the digit. */
@@ -496,19 +525,6 @@ static void test_explore_thompson_temper(void **state) {
     for (int k = 0; k < n1; k++)
         if (abs(k - k1) >= 2) tail1 += p1[k], tail4 += p4[k];
     assert_true(tail4 < tail1);
-}
-
-/* The fixture with noise and, when lag > 0, carry-over: units also scale as (yesterday's price /
- * today's)^lag (customers who remember yesterday's price). */
-static void xfix_carry(xfix *x, double lag) {
-    xfix_make(x);
-    for (int p = 0; p < NP; p++)
-        for (int t = 0; t < NT - 1; t++) {
-            size_t c = (size_t)p * NT + t;
-            double carry = t > 0 ? pow(x->h->price[c - 1] / x->h->price[c], lag) : 1.0;
-            x->h->units[c] = (float)round(x->h->units[c] * carry * exp(0.35 * sin(1.7 * t + 0.3 * p)));
-            x->h->revenue[c] = (float)(x->h->price[c] * x->h->units[c]);
-        }
 }
 
 /* explore.skip_carryover and explore.carryover_share: with carry-over in every product's sales
@@ -538,6 +554,28 @@ static void test_explore_carryover(void **state) {
         if (!cases[k].skip && !cases[k].drawn) assert_true(s.n_eligible > 0 && s.prob == 0); /* the night */
         xfix_free(&x);
     }
+}
+
+/* explore.no_lag: on a history whose last periods held one price (and sold more there than the
+ * other periods' slope says), the fit without the lag column reads the slope from that level too
+ * (a narrower posterior than the gate's fit, whose lag column takes the held level); the draws
+ * follow that fit's law exactly, and differ from the default's.  A product whose fit shows carry-over keeps the gate's fit: the default law. */
+static void test_explore_no_lag(void **state) {
+    (void)state;
+    double s0[EXP_EXPLORE_MAX_SUPPORT], p0[EXP_EXPLORE_MAX_SUPPORT], s1[EXP_EXPLORE_MAX_SUPPORT], p1[EXP_EXPLORE_MAX_SUPPORT];
+    double se0 = 0, se1 = 0;
+    int k0 = 0, k1 = 0;
+    const int n0 = thompson_law_ex(1.0f, 0, 0.0, 1, s0, p0, &k0, &se0), n1 = thompson_law_ex(1.0f, 1, 0.0, 1, s1, p1, &k1, &se1);
+    print_message("no_lag: slope se %.4f -> %.4f\n", se0, se1);
+    assert_true(se1 < se0);
+    double diff = fabs((double)(n0 - n1));
+    for (int k = 0; k < n0 && k < n1; k++) diff += fabs(p0[k] - p1[k]) + fabs(s0[k] - s1[k]);
+    print_message("no_lag: law moved by %.4f\n", diff);
+    assert_true(diff > 0.1);
+    /* carry-over shown: no refit, the default law to the digit */
+    const int c0 = thompson_law_ex(1.0f, 0, 3.0, 0, s0, p0, &k0, NULL), c1 = thompson_law_ex(1.0f, 1, 3.0, 0, s1, p1, &k1, NULL);
+    assert_int_equal(c0, c1);
+    for (int k = 0; k < c0; k++) assert_true(s0[k] == s1[k] && p0[k] == p1[k]);
 }
 
 /* ---- the nightly with exploration, through PostgreSQL ----------------------------------------- */
@@ -662,6 +700,7 @@ int main(void) {
         cmocka_unit_test(test_explore_thompson),
         cmocka_unit_test(test_explore_thompson_temper),
         cmocka_unit_test(test_explore_carryover),
+        cmocka_unit_test(test_explore_no_lag),
         cmocka_unit_test(test_nightly_explores_and_logs),
         cmocka_unit_test(test_migration),
     };

@@ -349,11 +349,12 @@ static void test_products_and_dates(void **state) {
     exp_nightly_cfg cfg = exp_nightly_default();
     cfg.gate_standing = 10, cfg.gate_model_dir = 3, cfg.gate_cut_standing = 4, cfg.gate_plan = 1, cfg.gate_min_gain = 0.01;
     cfg.explore.share = 1, cfg.explore.mode = EXP_EXPLORE_THOMPSON, cfg.explore.temper = 0.25f;
-    cfg.explore.skip_carryover = 1, cfg.explore.carryover_share = 0.2f, cfg.explore.held_only = 1;
+    cfg.explore.skip_carryover = 1, cfg.explore.carryover_share = 0.2f, cfg.explore.held_only = 1, cfg.explore.no_lag = 1;
     char *t1 = exp_nightly_config_text(&cfg);
     assert_non_null(t1);
     assert_non_null(strstr(t1, "nightly.explore.held_only = 1\n"));
-    cfg.explore.held_only = 0;
+    assert_non_null(strstr(t1, "nightly.explore.no_lag = 1\n"));
+    cfg.explore.no_lag = 0;
     char *t2 = exp_nightly_config_text(&cfg);
     assert_non_null(t2);
     exp_nightly_run_id(DAY0, t1, id1);

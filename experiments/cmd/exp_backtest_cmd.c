@@ -15,7 +15,7 @@ static void usage(FILE *f) {
                "                        [--nights N [--alone LIST|all|none] [--cold] [--html FILE]\n"
                "                         [--explore SHARE [--explore-step S] [--explore-cost C] [--explore-mode neighbour|thompson]\n"
                "                          [--explore-temper T] [--explore-skip-carryover 0|1] [--explore-carryover-z Z]\n"
-               "                          [--explore-carryover-share S] [--explore-held-only 0|1]]]\n"
+               "                          [--explore-carryover-share S] [--explore-held-only 0|1] [--explore-no-lag 0|1]]]\n"
                "                        [--gate-mode 0|1|2] [--gate-level L] [--gate-extend 0|1] [--gate-select L]\n"
                "                        [--gate-standing 0|1|H] [--gate-model-dir 0|1|2|3]\n"
                "                        [--gate-cut-standing 0..4] [--gate-plan 0|1|2] [--gate-plan-nights N] [--gate-plan-gamma G] [--gate-plan-paths 0|1]\n"
@@ -97,8 +97,8 @@ static int parse_explore(const char *a, const char *v, exp_explore_cfg *e, int *
     if (!strcmp(a, "--explore-temper")) *st = parse_float(a, v, 1e-6, 1, &e->temper);
     else if (!strcmp(a, "--explore-carryover-z")) *st = parse_float(a, v, 1e-6, 10, &e->carryover_z);
     else if (!strcmp(a, "--explore-carryover-share")) *st = parse_float(a, v, 0, 1, &e->carryover_share);
-    else if (!strcmp(a, "--explore-skip-carryover") || !strcmp(a, "--explore-held-only")) {
-        int *o = a[10] == 's' ? &e->skip_carryover : &e->held_only;
+    else if (!strcmp(a, "--explore-skip-carryover") || !strcmp(a, "--explore-held-only") || !strcmp(a, "--explore-no-lag")) {
+        int *o = a[10] == 's' ? &e->skip_carryover : a[10] == 'h' ? &e->held_only : &e->no_lag;
         *st = parse_int(a, v, 0, o);
         if (!*st && *o > 1) *st = eng_err_set(ENG_EINVAL, "%s: expected 0 or 1", a);
     } else if (!strcmp(a, "--explore") || !strcmp(a, "--explore-step") || !strcmp(a, "--explore-cost")) {

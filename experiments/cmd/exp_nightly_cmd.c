@@ -51,6 +51,8 @@ static const agt_cfg_field nightly_fields[] = {
      "1 = explore only the products the gate held (a moved price is pushed as decided)"},
     {"explore.carryover_share", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, explore.carryover_share),
      "Thompson: no draw tonight when more than this share of the fitted products show carry-over (0 = off)"},
+    {"explore.no_lag", AGT_CFG_INT, offsetof(exp_nightly_cfg, explore.no_lag),
+     "Thompson: 1 = draw from the demand fit without the lag column when the product shows no carry-over"},
     {"explore.carryover_z", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, explore.carryover_z),
      "skip_carryover: the lag coefficient's distance from 0 in robust standard errors that counts as carry-over"},
 };

@@ -44,8 +44,9 @@ static double gate_rate(const exp_gate_fit *f, double c, double k) {
     return feat_demand_rate(&f->dm, c, &ctx, k * f->slope_se / f->sfac, NULL);
 }
 
-int exp_gate_fit_product(const db_history *h, int p, double incumbent, int reward_kind, const feat_demand_prior *prior,
-                         exp_gate_fit *f) {
+/* exp_gate_fit_product's body; no_lag 1: the lag column left out (every row's lag unknown). */
+static int gate_fit_product(const db_history *h, int p, double incumbent, int reward_kind, const feat_demand_prior *prior,
+                            int no_lag, exp_gate_fit *f) {
     memset(f, 0, sizeof *f);
     f->slope = f->slope_se = f->base = f->sup_lo = f->sup_hi = NAN;
     f->cost = profit_kind(reward_kind) && isfinite(h->unit_cost[p]) ? h->unit_cost[p] : NAN;
@@ -61,6 +62,7 @@ int exp_gate_fit_product(const db_history *h, int p, double incumbent, int rewar
     if (!rows) return ENG_ENOMEM;
     size_t n = 0;
     feat_demand_rows_history(h, p, incumbent, incumbent, rows, &n, &f->now);
+    for (size_t i = 0; no_lag && i < n; i++) rows[i].lag = NAN; /* a column of unknowns does not enter */
     double xs = 0, xx = 0; /* a slope needs the product's own price variation (not the prior) */
     for (size_t i = 0; i < n; i++) xs += rows[i].price / incumbent, xx += pow(rows[i].price / incumbent, 2);
     int st = n >= GATE_MIN_ROWS && xx / n - pow(xs / n, 2) > 1e-8 ? feat_demand_fit_prior(&f->dm, rows, n, incumbent, -1, prior) : 0;
@@ -79,6 +81,16 @@ int exp_gate_fit_product(const db_history *h, int p, double incumbent, int rewar
     f->base = r0 / incumbent * f->dm.traffic_mean * margin;
     f->ok = isfinite(f->slope) && isfinite(f->slope_se) && f->slope_se > 0 && f->sfac > 0 && isfinite(f->base);
     return ENG_OK;
+}
+
+int exp_gate_fit_product(const db_history *h, int p, double incumbent, int reward_kind, const feat_demand_prior *prior,
+                         exp_gate_fit *f) {
+    return gate_fit_product(h, p, incumbent, reward_kind, prior, 0, f);
+}
+
+int exp_gate_fit_product_nolag(const db_history *h, int p, double incumbent, int reward_kind,
+                               const feat_demand_prior *prior, exp_gate_fit *f) {
+    return gate_fit_product(h, p, incumbent, reward_kind, prior, 1, f);
 }
 
 double exp_gate_rel(const exp_gate_fit *f, double incumbent, double c, double k) {

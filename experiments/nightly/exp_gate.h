@@ -129,6 +129,13 @@ typedef struct exp_gate_fit {
 int exp_gate_fit_product(const db_history *h, int p, double incumbent, int reward_kind, const feat_demand_prior *prior,
                          exp_gate_fit *f);
 
+/* exp_gate_fit_product without the lag column (the previous period's price): the model of a
+ * market without carry-over, whose slope then also learns from the level of a price held for
+ * many periods (with the lag column in, a held price informs the sum of the two coefficients,
+ * not the slope).  Same ownership and returns as exp_gate_fit_product. */
+int exp_gate_fit_product_nolag(const db_history *h, int p, double incumbent, int reward_kind,
+                               const feat_demand_prior *prior, exp_gate_fit *f);
+
 /* exp_gate_fit_product, and with standing = 1 the standing-price valuation
  * (experiments/nightly/exp_gate_standing.c): the lag state is the log of an exponentially
  * smoothed past price (memory 0, 0.5, 0.7 or 0.85, the highest likelihood) and every price is

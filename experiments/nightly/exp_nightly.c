@@ -375,11 +375,12 @@ static int nightly_prepare(nightly_run *r) {
         (cfg->explore.mode != EXP_EXPLORE_NEIGHBOUR && cfg->explore.mode != EXP_EXPLORE_THOMPSON) ||
         !(cfg->explore.temper >= 0 && cfg->explore.temper <= 1) || !(cfg->explore.carryover_z >= 0 && cfg->explore.carryover_z <= 10) ||
         !(cfg->explore.carryover_share >= 0 && cfg->explore.carryover_share <= 1) ||
-        (cfg->explore.skip_carryover != 0 && cfg->explore.skip_carryover != 1) || (cfg->explore.held_only != 0 && cfg->explore.held_only != 1))
+        (cfg->explore.skip_carryover != 0 && cfg->explore.skip_carryover != 1) || (cfg->explore.held_only != 0 && cfg->explore.held_only != 1) ||
+        (cfg->explore.no_lag != 0 && cfg->explore.no_lag != 1))
         return eng_err_set(ENG_EINVAL, "nightly: explore.share must be in [0, 1], explore.max_step in (0, 1), "
                            "explore.max_cost in [0, 1], explore.mode 0 or 1, explore.temper in [0, 1] (0: 1), "
                            "explore.carryover_z in [0, 10] (0: 2), explore.carryover_share in [0, 1], "
-                           "explore.skip_carryover and explore.held_only 0 or 1");
+                           "explore.skip_carryover, explore.held_only and explore.no_lag 0 or 1");
     if ((st = exp_compare_cfg_check(&cfg->compare))) return st;
     if ((st = env_guard_cfg_check(&cfg->compare.guard))) return st;
     if ((st = eng_backend_select(cfg->compare.device, &r->be))) return st;

@@ -78,6 +78,10 @@ typedef struct exp_explore_cfg {
     int held_only;   /* 1 = explore only the products the gate held (the hold turned into
                         evidence; a price the gate moved is pushed as decided); 0 = every
                         eligible product (the default) */
+    int no_lag;      /* Thompson mode: 1 = the posterior of a product whose fit shows no carry-over
+                        (the skip_carryover test) comes from its demand fit without the lag column,
+                        so that the nights it held a price inform its slope (exp_gate_fit_product_nolag);
+                        0 = the gate's fit, lag column in (the default) */
 } exp_explore_cfg;
 
 /* How an explored product's price is drawn (nightly.explore.mode). */
@@ -340,8 +344,10 @@ int exp_nightly_explore(const exp_nightly_cfg *cfg, const db_history *h, const e
  * no sampling.  Writes the decided price's probability to *w0 and the m others to nb[] / w[]
  * (m <= 2 EXP_EXPLORE_MAX_SIDE; probabilities below 1e-9 dropped and the rest renormalised).
  * *carry (may be NULL): -1 not tested, else 1 when the fit shows carry-over (tested when
- * explore.skip_carryover or explore.carryover_share is on).
- * Returns m (0: no fit, no other price, or carry-over with explore.skip_carryover). */
+ * explore.skip_carryover or explore.carryover_share is on).  With explore.no_lag, a product whose
+ * fit shows no carry-over takes slope and slope_se from its fit without the lag column
+ * (exp_gate_fit_product_nolag; the gate's fit when that one is not usable).
+ * Returns m (0: no fit, no other price, carry-over with explore.skip_carryover, or out of memory). */
 int exp_explore_thompson(const exp_nightly_cfg *cfg, const db_history *h, int p, const exp_nightly_decision *d,
                          double *w0, double *nb, double *w, int *carry);
 

@@ -331,5 +331,6 @@ void exp_explore_cfg_text(const exp_explore_cfg *x, char *buf, size_t n) {
     if (o < n && (x->skip_carryover || x->carryover_share > 0))
         o += (size_t)snprintf(buf + o, n - o, "nightly.explore.skip_carryover = %d\nnightly.explore.carryover_share = %g\n"
                               "nightly.explore.carryover_z = %g\n", x->skip_carryover, x->carryover_share, x->carryover_z);
-    if (o < n && x->held_only) snprintf(buf + o, n - o, "nightly.explore.held_only = %d\n", x->held_only);
+    if (o < n && x->held_only) o += (size_t)snprintf(buf + o, n - o, "nightly.explore.held_only = %d\n", x->held_only);
+    if (o < n && x->no_lag) snprintf(buf + o, n - o, "nightly.explore.no_lag = %d\n", x->no_lag);
 }

@@ -24,6 +24,16 @@ static int thm_carryover(const exp_nightly_cfg *cfg, const db_history *h, int p,
     return f.ok && feat_demand_lag_carries(&f.dm, z);
 }
 
+/* no_lag: *fit replaced by product p's fit without the lag column when that one is usable (else
+ * kept).  0, or ENG_ENOMEM (the error left set). */
+static int thm_fit_nolag(const exp_nightly_cfg *cfg, const db_history *h, int p, double inc, exp_gate_fit *fit) {
+    exp_gate_fit f;
+    const int st = exp_gate_fit_product_nolag(h, p, inc, (int)cfg->compare.reward.kind, &cfg->compare.demand_prior, &f);
+    if (st) return st;
+    if (f.ok && isfinite(f.slope) && isfinite(f.slope_se) && f.slope_se > 0) *fit = f;
+    return 0;
+}
+
 /* P(the sampled optimum lies below price m): b < -i / (m - c) when m > c, else 0. */
 static double thm_below(double m, double inc, double c0, double b, double se) {
     if (!(m > c0)) return 0.0;
@@ -43,10 +53,14 @@ int exp_explore_thompson(const exp_nightly_cfg *cfg, const db_history *h, int p,
         eng_err_clear();
         return 0;
     }
-    if (cfg->explore.skip_carryover || cfg->explore.carryover_share > 0) {
+    if (cfg->explore.skip_carryover || cfg->explore.carryover_share > 0 || cfg->explore.no_lag) {
         const int co = thm_carryover(cfg, h, p, inc, &fit);
-        if (carry) *carry = co;
+        if (carry && (cfg->explore.skip_carryover || cfg->explore.carryover_share > 0)) *carry = co;
         if (co && cfg->explore.skip_carryover) return 0;
+        if (!co && cfg->explore.no_lag && thm_fit_nolag(cfg, h, p, inc, &fit)) {
+            eng_err_clear(); /* out of memory: no draw for this product */
+            return 0;
+        }
     }
     const double c0 = isfinite(fit.cost) && fit.cost > 0 ? fit.cost : 0.0;
     const double tmp = cfg->explore.temper > 0 ? (double)cfg->explore.temper : 1.0, sd = fit.slope_se * tmp;
