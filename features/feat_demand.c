@@ -2,6 +2,7 @@
 #include "feat_demand.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "eng_util.h"
@@ -25,6 +26,12 @@ extern void dposv_(const char *uplo, const int *n, const int *nrhs, double *a, c
  * on `ce` (whose truth IS log-price) or `ref` (docs/compare.md, "One demand model"). */
 #define FORM_MARGIN 2.0
 
+static int g_asym; /* feat_demand_set_asym: the fits that do not say try the loss column */
+
+void feat_demand_set_asym(int on) { g_asym = on < 0 ? 0 : on > 2 ? 2 : on; }
+
+int feat_demand_asym(void) { return g_asym; }
+
 /* The price term: log(price / ref) (form 0) or price / ref (form 1). */
 static double g_of(int form, double price, double ref) { return form ? price / ref : log(price / ref); }
 
@@ -41,6 +48,7 @@ static double col_raw(const feat_demand_row *r, int j, int form, double ref) {
     case FEAT_DEMAND_PRICE: return g_of(form, r->price, ref);
     case FEAT_DEMAND_COMP: return r->comp;
     case FEAT_DEMAND_LAG: return r->lag;
+    case FEAT_DEMAND_LOSS: return isfinite(r->lag) && r->price > 0 ? fmax(log(r->price / ref) - r->lag, 0.0) : NAN;
     default: return r->promo;
     }
 }
@@ -68,19 +76,24 @@ static void row_moments(int logit, double v, double k, double eta, double *mu, d
     }
 }
 
-/* Which columns vary and their means over the usable rows. */
-static void columns(feat_demand *m, const feat_demand_row *rows, size_t n) {
+/* Which columns vary and their means over the usable rows; the loss column only when asym, the
+ * lag column is in and loss is positive on FEAT_DEMAND_ASYM_MIN rows and zero on as many. */
+static void columns(feat_demand *m, const feat_demand_row *rows, size_t n, int asym) {
     m->used = 1u | 2u;
     for (int j = 1; j < K; j++) {
         double s = 0, lo = INFINITY, hi = -INFINITY;
-        int c = 0;
+        int c = 0, pos = 0;
         for (size_t i = 0; i < n; i++) {
             if (!row_usable(&rows[i], m->logit)) continue;
             double v = col_raw(&rows[i], j, m->form, m->ref);
-            if (isfinite(v)) s += v, c++, lo = fmin(lo, v), hi = fmax(hi, v);
+            if (isfinite(v)) s += v, c++, lo = fmin(lo, v), hi = fmax(hi, v), pos += v > 1e-6;
         }
         m->mean[j] = c ? s / c : 0.0;
-        if (j >= FEAT_DEMAND_COMP && c >= m->n / 2 && hi - lo > 1e-6) m->used |= 1u << j;
+        int vary = j >= FEAT_DEMAND_COMP && c >= m->n / 2 && hi - lo > 1e-6;
+        if (j == FEAT_DEMAND_LOSS)
+            vary = vary && asym && (m->used >> FEAT_DEMAND_LAG & 1u) && pos >= FEAT_DEMAND_ASYM_MIN &&
+                   c - pos >= FEAT_DEMAND_ASYM_MIN;
+        if (vary) m->used |= 1u << j;
     }
 }
 
@@ -122,6 +135,8 @@ static double accumulate(const feat_demand *m, const feat_demand_row *rows, size
         int j = idx[a];
         double prec = j == FEAT_DEMAND_PRICE ? m->prior_prec : j == FEAT_DEMAND_C1 ? 1e-8 : RIDGE;
         double mean = j == FEAT_DEMAND_PRICE ? m->prior_mean : 0.0;
+        const int rj = j == FEAT_DEMAND_LAG ? 0 : j == FEAT_DEMAND_LOSS ? 1 : -1;
+        if (rj >= 0 && m->ref_prior_prec[rj] > 0) prec = m->ref_prior_prec[rj], mean = m->ref_prior_mean[rj];
         A[a * kk + a] += prec;
         g[a] -= prec * (m->beta[j] - mean);
         ll -= 0.5 * prec * (m->beta[j] - mean) * (m->beta[j] - mean);
@@ -133,6 +148,11 @@ static double accumulate(const feat_demand *m, const feat_demand_row *rows, size
  * for the identity form (xc > 0), e = b1 for the log form. */
 static void set_prior(feat_demand *m, const feat_demand_prior *pr) {
     m->prior_mean = PRIOR_MEAN, m->prior_prec = PRIOR_PREC;
+    for (int r = 0; r < 2; r++) {
+        const int on = pr && pr->ref_n > 0 && isfinite(pr->ref_mean[r]) && pr->ref_sd[r] > 0;
+        m->ref_prior_mean[r] = on ? pr->ref_mean[r] : 0.0;
+        m->ref_prior_prec[r] = on ? 1.0 / (pr->ref_sd[r] * pr->ref_sd[r]) : 0.0;
+    }
     if (!pr || pr->n <= 0 || !isfinite(pr->mean) || !(pr->sd > 0)) return;
     const double s = m->form && m->xc > 0 ? m->xc : 1.0;
     m->prior_mean = pr->mean / s;
@@ -141,19 +161,20 @@ static void set_prior(feat_demand *m, const feat_demand_prior *pr) {
 
 /* Newton fit of one form into m (columns, beta, covariances, ll) under the slope prior pr;
  * 0 or -1 (no sales, singular, not converged). */
-static int fit_form(feat_demand *m, const feat_demand_row *rows, size_t n, const feat_demand_prior *pr) {
+static int fit_form(feat_demand *m, const feat_demand_row *rows, size_t n, const feat_demand_prior *pr, int asym) {
     double su = 0, sv = 0, A[K * K], Ai[K * K], B[K * K], g[K], phi = 0;
     m->n = 0;
     for (size_t i = 0; i < n; i++)
         if (row_usable(&rows[i], m->logit)) m->n++, su += rows[i].units, sv += m->logit ? rows[i].traffic : 1.0;
     if (m->n < FEAT_DEMAND_MIN_ROWS || !(su > 0)) return -1;
-    columns(m, rows, n);
+    columns(m, rows, n, asym);
     m->xc = m->mean[FEAT_DEMAND_PRICE];
     set_prior(m, pr);
     int idx[K], kk = 0;
     for (int j = 0; j < K; j++)
         if (m->used >> j & 1u) idx[kk++] = j;
     memset(m->beta, 0, sizeof m->beta);
+    m->beta[FEAT_DEMAND_LAG] = m->ref_prior_mean[0], m->beta[FEAT_DEMAND_LOSS] = m->ref_prior_mean[1];
     double mm = (su + 0.5) / (sv + 1.0);
     m->beta[0] = m->logit ? log(mm / (1 - fmin(mm, 0.999))) : log(mm);
     m->beta[FEAT_DEMAND_PRICE] = m->prior_mean;
@@ -197,6 +218,11 @@ int feat_demand_fit(feat_demand *m, const feat_demand_row *rows, size_t n, doubl
 
 int feat_demand_fit_prior(feat_demand *m, const feat_demand_row *rows, size_t n, double ref, int logit,
                           const feat_demand_prior *pr) {
+    return feat_demand_fit_asym(m, rows, n, ref, logit, pr, g_asym);
+}
+
+int feat_demand_fit_asym(feat_demand *m, const feat_demand_row *rows, size_t n, double ref, int logit,
+                         const feat_demand_prior *pr, int asym) {
     if (!m || (n && !rows) || !(ref > 0) || logit < -1 || logit > 1)
         return eng_err_set(ENG_EINVAL, "feat_demand_fit: bad argument");
     memset(m, 0, sizeof *m);
@@ -212,11 +238,20 @@ int feat_demand_fit_prior(feat_demand *m, const feat_demand_row *rows, size_t n,
     for (int form = 0; form < 2; form++) {
         memset(&f[form], 0, sizeof f[form]);
         f[form].ref = ref, f[form].logit = logit, f[form].form = form;
-        ok[form] = fit_form(&f[form], rows, n, pr) == 0;
+        ok[form] = fit_form(&f[form], rows, n, pr, 0) == 0;
     }
     int pick = ok[1] && (!ok[0] || f[1].ll + FORM_MARGIN >= f[0].ll);
     if (!ok[pick]) return ENG_OK;
     *m = f[pick];
+    m->ll_sym = m->ll;
+    if (asym && (m->used >> FEAT_DEMAND_LAG & 1u)) { /* the loss column, when the likelihood supports it */
+        feat_demand a;
+        memset(&a, 0, sizeof a);
+        a.ref = ref, a.logit = logit, a.form = pick;
+        if (fit_form(&a, rows, n, pr, 1) == 0 && (a.used >> FEAT_DEMAND_LOSS & 1u) &&
+            (asym == 2 || a.ll >= m->ll + FEAT_DEMAND_ASYM_MARGIN))
+            a.ll_sym = m->ll, *m = a;
+    }
     double st = 0;
     int c = 0;
     for (size_t i = 0; i < n; i++)
@@ -231,7 +266,8 @@ double feat_demand_rate(const feat_demand *m, double price, const feat_demand_ct
     if (!m || !m->ok || !(price > 0) || !isfinite(price)) return NAN;
     const double x = g_of(m->form, price, m->ref) - m->xc;
     double eta = m->beta[0] + (m->beta[FEAT_DEMAND_PRICE] + dslope) * x;
-    const double cv[K] = {0, 0, ctx ? ctx->comp : NAN, ctx ? ctx->lag : NAN, 0.0};
+    const double lg = ctx ? ctx->lag : NAN;
+    const double cv[K] = {0, 0, ctx ? ctx->comp : NAN, lg, 0.0, isfinite(lg) ? fmax(log(price / m->ref) - lg, 0.0) : NAN};
     for (int j = FEAT_DEMAND_COMP; j < K; j++)
         if ((m->used >> j & 1u) && isfinite(cv[j])) eta += m->beta[j] * (cv[j] - m->mean[j]);
     double rate, d; /* d = d rate / d eta */
@@ -343,5 +379,38 @@ void feat_demand_rows_history(const db_history *h, int p, double ref, double inc
 
 int feat_demand_lag_carries(const feat_demand *m, double z) {
     const int lag = FEAT_DEMAND_LAG;
+    if (m->used >> FEAT_DEMAND_LOSS & 1u) return 1; /* the asymmetric form passed its likelihood-ratio test */
     return (m->used >> lag & 1u) && fabs(m->beta[lag]) >= z * sqrt(m->rcov[lag * K + lag]);
+}
+
+int feat_demand_gain_loss(const feat_demand *m, double *gain, double *loss) {
+    *gain = *loss = NAN;
+    if (!m || !m->ok || !(m->used >> FEAT_DEMAND_LAG & 1u)) return -1;
+    const int asym = m->used >> FEAT_DEMAND_LOSS & 1u;
+    *gain = m->beta[FEAT_DEMAND_LAG];
+    *loss = *gain - (asym ? m->beta[FEAT_DEMAND_LOSS] : 0.0);
+    return asym;
+}
+
+int feat_demand_ref_pool(const feat_demand *ms, size_t n, int (*reduce)(eng_xsum *s, size_t ns), feat_demand_prior *pr) {
+    pr->ref_n = 0;
+    for (int r = 0; r < 2; r++) pr->ref_mean[r] = NAN, pr->ref_sd[r] = 0;
+    double *e = eng_malloc((n ? n : 1) * 2 * sizeof *e), *se = e ? e + (n ? n : 1) : NULL;
+    if (!e) return ENG_ENOMEM;
+    int st = 0;
+    for (int r = 0; r < 2 && !st; r++) {
+        const int j = r ? FEAT_DEMAND_LOSS : FEAT_DEMAND_LAG;
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) /* the robust standard error */
+            if (ms[i].ok && (ms[i].used >> j & 1u) && ms[i].rcov[j * K + j] > 0)
+                e[k] = ms[i].beta[j], se[k++] = sqrt(ms[i].rcov[j * K + j]);
+        feat_demand_prior one;
+        if ((st = feat_demand_pool_run(e, se, k, reduce, &one))) break;
+        if (one.n <= 0) continue;
+        pr->ref_mean[r] = one.mean, pr->ref_sd[r] = one.sd;
+        if (!r) pr->ref_n = one.n;
+    }
+    free(e);
+    if (st) pr->ref_n = 0;
+    return st;
 }

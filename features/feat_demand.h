@@ -31,11 +31,34 @@
 #include "db_history.h"
 #include "eng_xsum.h"
 
-#define FEAT_DEMAND_K 5      /* columns: 1, price, comp, lag, promo */
+#define FEAT_DEMAND_K 6      /* columns: 1, price, comp, lag, promo, loss (the asymmetric reference) */
 #define FEAT_DEMAND_MIN_ROWS 8
 
 /* Column indices in feat_demand.beta (a column not used has beta 0). */
-enum { FEAT_DEMAND_C1 = 0, FEAT_DEMAND_PRICE, FEAT_DEMAND_COMP, FEAT_DEMAND_LAG, FEAT_DEMAND_PROMO };
+enum { FEAT_DEMAND_C1 = 0, FEAT_DEMAND_PRICE, FEAT_DEMAND_COMP, FEAT_DEMAND_LAG, FEAT_DEMAND_PROMO, FEAT_DEMAND_LOSS };
+
+/* The asymmetric (gain / loss) reference column (compare.demand_asym; docs/backtest.md, "Closed loop: an
+ * asymmetric reference column ... (q13asym)").  With the lag column in the fit, the
+ * column loss = max(log(price / lagged price), 0) (the lagged price being the row's lag column:
+ * the previous or the smoothed past price) is tried as a sixth column: eta gains
+ * bl log(lag / ref) + bk loss.  Writing log(lag / p) = gain - loss (gain = max(log(lag / p), 0)),
+ * this is a gain coefficient bl and a loss coefficient bl - bk on the customers' reference
+ * (feat_demand_gain_loss), the symmetric lag term when bk = 0.  It enters only when the
+ * log-likelihood rises by FEAT_DEMAND_ASYM_MARGIN (a likelihood-ratio test of one degree of freedom
+ * at ~5%), and loss must be positive on FEAT_DEMAND_ASYM_MIN rows and zero on as many.  At a
+ * standing price (lag = price) loss is 0, so the standing slope is still price + lag.
+ * feat_demand_rate computes loss from the price and ctx->lag, so every valuation that moves the
+ * smoothed price night by night applies gain and loss. */
+#define FEAT_DEMAND_ASYM_MARGIN 2.0
+#define FEAT_DEMAND_ASYM_MIN 4
+
+/* The process's setting for the fits that do not say (feat_demand_fit, feat_demand_fit_prior):
+ * 1 try the asymmetric column, 0 not (the symmetric model of before), 2 always take it when it
+ * varies (no likelihood-ratio test: the pooling pass of feat_demand_ref_pool).  Set from
+ * compare.demand_asym by exp_nightly_run and exp_compare_run; 0 until set.  Not thread-safe to
+ * change while fits run. */
+void feat_demand_set_asym(int on);
+int feat_demand_asym(void);
 
 /* One observed period: price charged (> 0), units (>= 0), traffic (NaN / <= 0: unknown), comp,
  * lag (NaN: unknown), promo (0/1). */
@@ -62,6 +85,8 @@ typedef struct feat_demand {
     double traffic_mean;   /* mean traffic of the rows (1 without traffic) */
     double ll;             /* log-likelihood of the chosen form */
     double prior_mean, prior_prec; /* the price slope's prior as used, in b1 units of the form */
+    double ref_prior_mean[2], ref_prior_prec[2]; /* the lag and loss columns' priors as used */
+    double ll_sym;         /* log-likelihood of the symmetric model (= ll unless the loss column entered) */
 } feat_demand;
 
 /* A prior on the price slope in dimensionless units, e = b1 xc for the identity form (the
@@ -71,6 +96,11 @@ typedef struct feat_demand {
 typedef struct feat_demand_prior {
     double mean, sd;
     int n;                 /* products pooled; 0: none (the weak prior) */
+    /* the reference columns' pooled prior (feat_demand_ref_pool; compare.demand_asym 2): the lag
+       coefficient bl ~ N(ref_mean[0], ref_sd[0]^2) and the loss column's bk ~ N(ref_mean[1],
+       ref_sd[1]^2) instead of the tiny ridge; ref_n = 0: none */
+    double ref_mean[2], ref_sd[2];
+    int ref_n;
 } feat_demand_prior;
 
 /* Pooling (empirical Bayes, DerSimonian-Laird): fewer products than this -> no pooled prior;
@@ -97,6 +127,24 @@ int feat_demand_fit(feat_demand *m, const feat_demand_row *rows, size_t n, doubl
 int feat_demand_fit_prior(feat_demand *m, const feat_demand_row *rows, size_t n, double ref, int logit,
                           const feat_demand_prior *pr);
 
+/* feat_demand_fit_prior with the asymmetric column asked explicitly: asym 1 try it, 0 never
+ * (whatever feat_demand_set_asym says). */
+int feat_demand_fit_asym(feat_demand *m, const feat_demand_row *rows, size_t n, double ref, int logit,
+                         const feat_demand_prior *pr, int asym);
+
+/* The reference effect of m as the truth's eta_gain, eta_loss (docs/simulator.md): *gain = bl,
+ * *loss = bl - bk (bk = 0 without the loss column).  Returns 1 when the loss column entered, 0
+ * when only the symmetric lag did (*gain = *loss = bl), -1 without a lag column (both NaN). */
+int feat_demand_gain_loss(const feat_demand *m, double *gain, double *loss);
+
+/* The reference columns' pooled prior (empirical Bayes, DerSimonian-Laird as the slope's) from n
+ * fitted models ms (models without a lag column are skipped; the loss column's from the models
+ * where it entered): sets pr->ref_mean, ref_sd, ref_n (ref_n = 0 with fewer than
+ * FEAT_DEMAND_POOL_MIN models with a lag column; the loss prior needs as many with the loss
+ * column, else it stays the ridge: ref_sd[1] = 0).  reduce as feat_demand_pool_run.  Returns 0,
+ * ENG_ENOMEM or reduce's failure. */
+int feat_demand_ref_pool(const feat_demand *ms, size_t n, int (*reduce)(eng_xsum *s, size_t ns), feat_demand_prior *pr);
+
 /* The price slope the product's own data says, without the prior it was fitted with (the
  * Gaussian approximation: the posterior's precision less the prior's), in e-units (see
  * feat_demand_prior) into *e and its standard error into *se.  0, or -1 (not ok, or the data
@@ -104,7 +152,8 @@ int feat_demand_fit_prior(feat_demand *m, const feat_demand_row *rows, size_t n,
 int feat_demand_slope_e(const feat_demand *m, double *e, double *se);
 
 /* 1 when m shows carry-over: its lag column entered the fit and its coefficient is at least z
- * robust standard errors from 0 (z = 2: the test of the gate's horizon, the agents' held
+ * robust standard errors from 0, or the asymmetric loss column entered (its likelihood-ratio
+ * test passed: the reference matters) (z = 2: the test of the gate's horizon, the agents' held
  * valuation and exploration's carry-over skip).  Pure. */
 int feat_demand_lag_carries(const feat_demand *m, double z);
 

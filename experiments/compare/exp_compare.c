@@ -622,6 +622,7 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
     warm_loaded = warm_fresh = 0;
     if (!out) return eng_err_set(ENG_EINVAL, "exp_compare_run: NULL out");
     *out = NULL;
+    if (cfg) feat_demand_set_asym(cfg->demand_asym); /* the one demand model's reference form */
     if ((rc = cmp_ctx_init(&c, h, cfg, be))) {
         if (cfg && cfg->shard_count > 1) { /* tell the other ranks */
             c.cfg = cfg;

@@ -175,6 +175,13 @@ typedef struct exp_compare_cfg {
                                    0 off (the weak N(-1, 1) everywhere); 1 the decisions' fits
                                    (the gate, exploration, the backtest's model row); 2 also
                                    the agents' demand models */
+    int demand_asym;            /* 1: the one demand model tries the asymmetric (gain / loss)
+                                   reference column (feat_demand.h, feat_demand_set_asym;
+                                   docs/backtest.md "q13asym"); 0 the symmetric lag of before */
+    int demand_ref_pool;        /* 1: the night's pooled (empirical-Bayes) prior on the demand
+                                   model's reference columns (lag, loss) for the decisions' fits
+                                   (the gate, exploration; the agents' with demand_pool 2;
+                                   feat_demand_ref_pool); 0 the tiny ridge of before */
     feat_demand_prior demand_prior; /* the night's pooled prior (set by the nightly, not a
                                    setting; n = 0: none) for the agents' demand models */
     agt_dqn_cfg dqn;            /* agt_dqn_default() with hidden 64x64, batch 32, replay 4096,

@@ -233,8 +233,9 @@ int exp_gate_plan_solve(const exp_gate_fit *f, double inc, double lo, double hi,
     out->rel = plan_rel(f, &f->dm, path, hold, nights, gamma);
     /* delta method over the price, lag and (kinked) kink coefficients: gradient by central
      * differences of one robust standard error each, their robust covariance */
-    const int K = FEAT_DEMAND_K, cols[3] = {FEAT_DEMAND_PRICE, FEAT_DEMAND_LAG, FEAT_DEMAND_PROMO};
-    const int nc = f->kinked ? 3 : 2;
+    const int K = FEAT_DEMAND_K, asym = !f->kinked && (f->dm.used >> FEAT_DEMAND_LOSS & 1u);
+    const int cols[3] = {FEAT_DEMAND_PRICE, FEAT_DEMAND_LAG, asym ? FEAT_DEMAND_LOSS : FEAT_DEMAND_PROMO};
+    const int nc = f->kinked || asym ? 3 : 2; /* the kink: the kinked refit's, or the one model's loss column */
     double g[3] = {0, 0, 0}, var = 0;
     for (int i = 0; i < nc; i++) {
         const int c = cols[i];
@@ -324,7 +325,7 @@ int exp_gate_plan_kinked(const db_history *h, int p, const exp_gate_fit *fit, ex
             ema = isfinite(ema) ? fit->lambda * ema + (1 - fit->lambda) * h->price[c] : h->price[c];
     }
     feat_demand m;
-    int st = feat_demand_fit_prior(&m, rows, n, inc, fit->dm.logit, NULL);
+    int st = feat_demand_fit_asym(&m, rows, n, inc, fit->dm.logit, NULL, 0); /* its own kink (promo slot) */
     free(rows);
     if (st) return st;
     const unsigned need = 1u << FEAT_DEMAND_LAG | 1u << FEAT_DEMAND_PROMO;

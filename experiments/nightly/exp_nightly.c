@@ -722,6 +722,7 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
     r.sum = sum;
     r.conn = cfg->conn;
     r.t0 = eng_now();
+    feat_demand_set_asym(cfg->compare.demand_asym); /* the one demand model's reference form */
     sum->n_ranks = eng_par_size();
     eng_stage_reset();
     int st = nightly_prepare(&r);

@@ -85,6 +85,36 @@ int exp_nightly_lag_pool(const db_history *h, int *positive, double *mean, doubl
     return st;
 }
 
+/* The reference columns' pooled prior (compare.demand_ref_pool; docs/backtest.md "q13asym"): every
+ * product's standing fit (exp_gate_fit_ex, standing 1: the lag column the smoothed past price of
+ * the memory the likelihood chooses) under the night's slope prior pr, with the loss column taken
+ * whenever it varies when compare.demand_asym is on (feat_demand_set_asym 2 for this pass: its
+ * coefficient pooled over every product, not only those whose likelihood-ratio test passes), then
+ * feat_demand_ref_pool into pr->ref_*.  Collective under MPI.  0, ENG_ENOMEM or an exchange's
+ * failure. */
+static int pool_ref(const exp_nightly_cfg *cfg, const db_history *h, feat_demand_prior *pr) {
+    const int n = h ? h->n_products : 0, asym0 = feat_demand_asym();
+    feat_demand *ms = eng_calloc((size_t)(n > 0 ? n : 1), sizeof *ms);
+    if (!ms) return eng_err_set(ENG_ENOMEM, "nightly: out of memory (reference pool)");
+    feat_demand_set_asym(cfg->compare.demand_asym ? 2 : 0);
+    for (int p = 0; p < n; p++) { /* a product that cannot be fitted is left out (ok = 0) */
+        exp_gate_fit f;
+        const double inc = feat_incumbent_price(h, p, h->n_periods, NULL);
+        if (!(inc > 0) || exp_gate_fit_ex(h, p, inc, 0, 1, pr, &f)) {
+            eng_err_clear();
+            continue;
+        }
+        if (f.ok) ms[p] = f.dm;
+    }
+    feat_demand_set_asym(asym0);
+    const int st = feat_demand_ref_pool(ms, (size_t)n, eng_par_allreduce_xsum, pr);
+    free(ms);
+    if (!st && pr->ref_n > 0)
+        ENG_INFO("nightly: reference columns pooled over %d products: lag N(%.3f, %.3f^2), loss column N(%.3f, %.3f^2)",
+                 pr->ref_n, pr->ref_mean[0], pr->ref_sd[0], pr->ref_mean[1], pr->ref_sd[1]);
+    return st;
+}
+
 int exp_nightly_pool_cfg(const exp_nightly_cfg *cfg, const db_history *h, exp_nightly_cfg *out) {
     *out = *cfg;
     memset(&out->compare.demand_prior, 0, sizeof out->compare.demand_prior);
@@ -100,6 +130,7 @@ int exp_nightly_pool_cfg(const exp_nightly_cfg *cfg, const db_history *h, exp_ni
                  lp.positive ? "a reference effect" : "no pooled reference effect");
     }
     const feat_demand_prior *pr = &out->compare.demand_prior;
+    if (!st && cfg->compare.demand_ref_pool) st = pool_ref(cfg, h, &out->compare.demand_prior);
     if (!cfg->compare.demand_pool) return st;
     if (!st && pr->n > 0)
         ENG_INFO("nightly: price slopes pooled over %d products: elasticity prior N(%.3f, %.3f^2)", pr->n, pr->mean,
