@@ -174,7 +174,9 @@ static int fit_form(feat_demand *m, const feat_demand_row *rows, size_t n, const
     for (int j = 0; j < K; j++)
         if (m->used >> j & 1u) idx[kk++] = j;
     memset(m->beta, 0, sizeof m->beta);
-    m->beta[FEAT_DEMAND_LAG] = m->ref_prior_mean[0], m->beta[FEAT_DEMAND_LOSS] = m->ref_prior_mean[1];
+    /* the reference columns start at their prior means, when they entered ("a column not used has beta 0") */
+    if (m->used >> FEAT_DEMAND_LAG & 1u) m->beta[FEAT_DEMAND_LAG] = m->ref_prior_mean[0];
+    if (m->used >> FEAT_DEMAND_LOSS & 1u) m->beta[FEAT_DEMAND_LOSS] = m->ref_prior_mean[1];
     double mm = (su + 0.5) / (sv + 1.0);
     m->beta[0] = m->logit ? log(mm / (1 - fmin(mm, 0.999))) : log(mm);
     m->beta[FEAT_DEMAND_PRICE] = m->prior_mean;
@@ -396,12 +398,11 @@ int feat_demand_ref_pool(const feat_demand *ms, size_t n, int (*reduce)(eng_xsum
     pr->ref_n = 0;
     for (int r = 0; r < 2; r++) pr->ref_mean[r] = NAN, pr->ref_sd[r] = 0;
     double *e = eng_malloc((n ? n : 1) * 2 * sizeof *e), *se = e ? e + (n ? n : 1) : NULL;
-    if (!e) return ENG_ENOMEM;
     int st = 0;
-    for (int r = 0; r < 2 && !st; r++) {
+    for (int r = 0; r < 2 && !st; r++) { /* out of memory: no products, the exchanges still taken */
         const int j = r ? FEAT_DEMAND_LOSS : FEAT_DEMAND_LAG;
         size_t k = 0;
-        for (size_t i = 0; i < n; i++) /* the robust standard error */
+        for (size_t i = 0; e && i < n; i++) /* the robust standard error */
             if (ms[i].ok && (ms[i].used >> j & 1u) && ms[i].rcov[j * K + j] > 0)
                 e[k] = ms[i].beta[j], se[k++] = sqrt(ms[i].rcov[j * K + j]);
         feat_demand_prior one;
@@ -410,7 +411,8 @@ int feat_demand_ref_pool(const feat_demand *ms, size_t n, int (*reduce)(eng_xsum
         pr->ref_mean[r] = one.mean, pr->ref_sd[r] = one.sd;
         if (!r) pr->ref_n = one.n;
     }
+    if (!st && !e) st = eng_err_set(ENG_ENOMEM, "feat_demand_ref_pool: out of memory");
     free(e);
-    if (st) pr->ref_n = 0;
+    if (st) pr->ref_n = 0, pr->ref_mean[0] = pr->ref_mean[1] = NAN;
     return st;
 }

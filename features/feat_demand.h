@@ -55,8 +55,11 @@ enum { FEAT_DEMAND_C1 = 0, FEAT_DEMAND_PRICE, FEAT_DEMAND_COMP, FEAT_DEMAND_LAG,
 /* The process's setting for the fits that do not say (feat_demand_fit, feat_demand_fit_prior):
  * 1 try the asymmetric column, 0 not (the symmetric model of before), 2 always take it when it
  * varies (no likelihood-ratio test: the pooling pass of feat_demand_ref_pool).  Set from
- * compare.demand_asym by exp_nightly_run and exp_compare_run; 0 until set.  Not thread-safe to
- * change while fits run. */
+ * compare.demand_asym by exp_nightly_run and exp_compare_run for their run (each puts the value
+ * it found back when it returns); 0 otherwise.  Not thread-safe to change while fits run (no
+ * demand fit runs in a thread).  Known limit with it on: the gate's and exploration's intervals
+ * use the price (and lag) columns' variance only, not the loss column's (docs/backtest.md,
+ * q13asym). */
 void feat_demand_set_asym(int on);
 int feat_demand_asym(void);
 
@@ -141,8 +144,9 @@ int feat_demand_gain_loss(const feat_demand *m, double *gain, double *loss);
  * fitted models ms (models without a lag column are skipped; the loss column's from the models
  * where it entered): sets pr->ref_mean, ref_sd, ref_n (ref_n = 0 with fewer than
  * FEAT_DEMAND_POOL_MIN models with a lag column; the loss prior needs as many with the loss
- * column, else it stays the ridge: ref_sd[1] = 0).  reduce as feat_demand_pool_run.  Returns 0,
- * ENG_ENOMEM or reduce's failure. */
+ * column, else it stays the ridge: ref_sd[1] = 0).  reduce as feat_demand_pool_run; out of memory
+ * still takes every exchange (MPI ranks do not wait on it).  Returns 0, ENG_ENOMEM (no prior) or
+ * reduce's failure. */
 int feat_demand_ref_pool(const feat_demand *ms, size_t n, int (*reduce)(eng_xsum *s, size_t ns), feat_demand_prior *pr);
 
 /* The price slope the product's own data says, without the prior it was fitted with (the

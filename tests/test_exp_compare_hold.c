@@ -84,9 +84,9 @@ static void test_hold_ddpg(void **st) {
 }
 
 /* A whole comparison (three members): with a bar no advantage clears, the DQN's and DDPG's next
- * prices are the guarded incumbent (the history agent's), the refit's next prices included (compare.refit 1);
- * without the rule they are not all. */
-static exp_results *run(const db_history *h, double z) {
+ * prices are the guarded incumbent (the history agent's), from the evaluation (compare.refit 0)
+ * and from the refit (compare.refit 1); without the rule they are not all. */
+static exp_results *run(const db_history *h, double z, int refit) {
     exp_compare_cfg c = exp_compare_default();
     c.shared_steps = 150;
     c.shared_batch = 32;
@@ -98,6 +98,7 @@ static exp_results *run(const db_history *h, double z) {
     c.fqe_products = 0;
     c.ensemble = 3;
     c.hold_z = z;
+    c.refit = refit;
     exp_results *r = NULL;
     assert_int_equal(exp_compare_run(h, &c, NULL, NULL, NULL, &r), 0);
     exp_compare_cfg_free(&c);
@@ -110,20 +111,22 @@ static void test_hold_run(void **st) {
     env_sim_log *lg = NULL;
     assert_int_equal(env_sim_generate(ENV_SIM_PRESET_DEFAULT, NULL, 6, 40, 1, 18000, 7, &h, &lg), 0);
     env_sim_log_free(lg);
-    exp_results *free_run = run(h, 0), *held = run(h, 1e9);
-    assert_true(held->refit_products > 0); /* the next prices come from the refit (compare.refit 1): the rule holds there too */
-    int moved = 0;
-    for (int p = 0; p < 6; p++) {
-        const exp_product_result *x = &free_run->products[p], *y = &held->products[p];
-        const double inc = y->price[EXP_AGENT_HISTORY];
-        assert_true(y->price[EXP_AGENT_DQN] == inc && y->price[EXP_AGENT_DDPG] == inc);
-        assert_true(x->price[EXP_AGENT_LINUCB] == y->price[EXP_AGENT_LINUCB]);
-        moved += x->price[EXP_AGENT_DQN] != x->price[EXP_AGENT_HISTORY];
-        moved += x->price[EXP_AGENT_DDPG] != x->price[EXP_AGENT_HISTORY];
+    for (int refit = 0; refit <= 1; refit++) { /* the evaluation's next prices, then the refit's */
+        exp_results *free_run = run(h, 0, refit), *held = run(h, 1e9, refit);
+        assert_true(refit ? held->refit_products > 0 : held->refit_products == 0);
+        int moved = 0;
+        for (int p = 0; p < 6; p++) {
+            const exp_product_result *x = &free_run->products[p], *y = &held->products[p];
+            const double inc = y->price[EXP_AGENT_HISTORY];
+            assert_true(y->price[EXP_AGENT_DQN] == inc && y->price[EXP_AGENT_DDPG] == inc);
+            assert_true(x->price[EXP_AGENT_LINUCB] == y->price[EXP_AGENT_LINUCB]);
+            moved += x->price[EXP_AGENT_DQN] != x->price[EXP_AGENT_HISTORY];
+            moved += x->price[EXP_AGENT_DDPG] != x->price[EXP_AGENT_HISTORY];
+        }
+        assert_true(moved > 0);
+        exp_results_free(free_run);
+        exp_results_free(held);
     }
-    assert_true(moved > 0);
-    exp_results_free(free_run);
-    exp_results_free(held);
     db_history_free(h);
 }
 

@@ -357,11 +357,18 @@ static void test_products_and_dates(void **state) {
     cfg.explore.no_lag = 0;
     char *t2 = exp_nightly_config_text(&cfg);
     assert_non_null(t2);
+    cfg.explore.no_lag = 1, cfg.explore.held_only = 0; /* and the one before it */
+    char *t3 = exp_nightly_config_text(&cfg);
+    assert_non_null(t3);
+    assert_null(strstr(t3, "nightly.explore.held_only")); /* printed only when on */
     exp_nightly_run_id(DAY0, t1, id1);
     exp_nightly_run_id(DAY0, t2, id2);
+    exp_nightly_run_id(DAY0, t3, id3);
     assert_string_not_equal(id1, id2);
+    assert_string_not_equal(id1, id3);
     free(t1);
     free(t2);
+    free(t3);
     exp_compare_cfg_free(&cfg.compare);
 }
 

@@ -612,6 +612,42 @@ static int cmp_ctx_init(cmp_ctx *c, const db_history *h, const exp_compare_cfg *
     return ENG_OK;
 }
 
+/* The shared networks and the ensemble's members, trained on the own-model products own [n_own]
+ * (warm from their checkpoints when they fit).  Returns 0 or a status. */
+static int shared_stage(cmp_ctx *c, int *own, int n_own) {
+    double ts = eng_now();
+    eng_stage_mark sm = eng_stage_begin();
+    int rc = cmp_shared_train(c, own, n_own);
+    if (!rc) rc = cmp_ens_train(c, own, n_own);
+    if (rc) return rc;
+    eng_stage_end("cmp.shared", sm);
+    if (c->cfg->hold_z > 0 && c->ens_n == 0)
+        ENG_INFO("compare: compare.hold_z %g has no members to agree (compare.ensemble 1, or shards / MPI ranks): "
+                 "not applied", c->cfg->hold_z);
+    if (c->cfg->ft_steps == 0) { /* the groups' networks are these (group_agents) */
+        if (c->sh_loaded) warm_loaded++;
+        else warm_fresh++;
+    }
+    c->res->seconds_train += eng_now() - ts;
+    return ENG_OK;
+}
+
+/* After the evaluation: FQE's long-term values (MPI: every rank its chunks, the values to rank 0),
+ * then the next prices from the agents refitted on every day (compare.refit; the OPE values are
+ * done).  Returns 0 or a status. */
+static int fqe_and_refit(cmp_ctx *c, const int *own, int n_own) {
+    eng_stage_mark sm = eng_stage_begin();
+    int rc = cmp_fqe_run(c);
+    eng_stage_end("cmp.fqe", sm);
+    if (rc || !c->cfg->shared || !c->cfg->refit || n_own <= 0) return rc;
+    double t0 = eng_now();
+    sm = eng_stage_begin();
+    rc = cmp_refit_run(c, own, n_own);
+    eng_stage_end("cmp.refit", sm);
+    c->res->seconds_train += eng_now() - t0;
+    return rc;
+}
+
 int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_backend *be,
                     exp_progress_fn progress, void *ctx, exp_results **out) {
     int rc;
@@ -622,14 +658,15 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
     warm_loaded = warm_fresh = 0;
     if (!out) return eng_err_set(ENG_EINVAL, "exp_compare_run: NULL out");
     *out = NULL;
-    if (cfg) feat_demand_set_asym(cfg->demand_asym); /* the one demand model's reference form */
-    if ((rc = cmp_ctx_init(&c, h, cfg, be))) {
+    const int asym0 = feat_demand_asym(); /* put back on return: the setting is this run's */
+    if ((rc = cmp_ctx_init(&c, h, cfg, be))) { /* checks cfg */
         if (cfg && cfg->shard_count > 1) { /* tell the other ranks */
             c.cfg = cfg;
             (void)cmp_shard_gather(&c, rc);
         }
         return rc;
     }
+    feat_demand_set_asym(cfg->demand_asym); /* the one demand model's reference form */
     if ((rc = results_alloc(&c))) goto fail;
     /* which shard (MPI: rank) owns each product: FNV-1a 64 of its id (exp_compare_shard.c) */
     c.mine = calloc((size_t)h->n_products, 1);
@@ -668,17 +705,7 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
         else shortp[n_short++] = p;
     }
     cmp_progress pg = {progress, ctx, 0};
-    if (cfg->shared && n_own > 0) {
-        double ts = eng_now();
-        eng_stage_mark sm = eng_stage_begin();
-        if ((rc = cmp_shared_train(&c, own, n_own)) || (rc = cmp_ens_train(&c, own, n_own))) goto fail;
-        eng_stage_end("cmp.shared", sm);
-        if (cfg->ft_steps == 0) { /* the groups' networks are these (group_agents) */
-            if (c.sh_loaded) warm_loaded++;
-            else warm_fresh++;
-        }
-        c.res->seconds_train += eng_now() - ts;
-    }
+    if (cfg->shared && n_own > 0 && (rc = shared_stage(&c, own, n_own))) goto fail;
     rc = cmp_run_own(&c, own, n_own, &pg);
     if (!rc && n_short) rc = cmp_run_short_shards(&c, shortp, n_short, n_own, ntr, &pg);
     for (int p = 0; p < h->n_products; p++) /* FQE's sample: who has evaluation rows (own products) */
@@ -692,25 +719,15 @@ int exp_compare_run(const db_history *h, const exp_compare_cfg *cfg, const eng_b
     if (rc) goto fail;
     cmp_residual_total(&c);
 
-    /* 3. long-term values, totals */
+    /* 3. long-term values, the refit's next prices, totals */
     double t3 = eng_now();
-    eng_stage_mark sm3 = eng_stage_begin();
-    rc = cmp_fqe_run(&c); /* MPI: every rank its chunks, the values to rank 0 */
-    eng_stage_end("cmp.fqe", sm3);
-    if (rc) goto fail;
-    if (cfg->shared && cfg->refit && n_own > 0) { /* the next prices from every day (OPE done) */
-        double tr0 = eng_now();
-        sm3 = eng_stage_begin();
-        if ((rc = cmp_refit_run(&c, own, n_own))) goto fail;
-        eng_stage_end("cmp.refit", sm3);
-        c.res->seconds_train += eng_now() - tr0;
-    }
+    if ((rc = fqe_and_refit(&c, own, n_own))) goto fail;
     if (cfg->shard_count > 1 && cfg->shard_index != 0) { /* every product's results, no totals */
         *out = c.res;
         c.res = NULL;
         goto fail;
     }
-    sm3 = eng_stage_begin();
+    eng_stage_mark sm3 = eng_stage_begin();
     if ((rc = cmp_totals(&c))) goto fail;
     eng_stage_end("cmp.totals", sm3);
     c.res->seconds_ope += eng_now() - t3;
@@ -738,5 +755,6 @@ fail:
     free(c.off);
     free(own);
     free(shortp);
+    feat_demand_set_asym(asym0);
     return rc;
 }

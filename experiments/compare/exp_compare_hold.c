@@ -36,7 +36,7 @@ int cmp_hold_dqn(const cmp_ctx *c, const cmp_actions *act, int t, int level, dou
         adv[e] = (double)q[level] - ((1 - w) * q[k0] + w * q[k0 + 1]);
     }
     hold_moments(adv, E, &mean, &sd);
-    return mean <= c->cfg->hold_z * sd;
+    return !(mean > c->cfg->hold_z * sd); /* a non-finite member output holds */
 }
 
 int cmp_hold_ddpg(const cmp_ctx *c, const cmp_actions *act, int t, double u) {
@@ -46,5 +46,5 @@ int cmp_hold_ddpg(const cmp_ctx *c, const cmp_actions *act, int t, double u) {
     double step[16], mean, sd;
     for (int e = 0; e < E; e++) step[e] = 1.0 + band * act->ens_a[(size_t)e * act->ens_a_stride + t] - u;
     hold_moments(step, E, &mean, &sd);
-    return fabs(mean) <= c->cfg->hold_z * sd;
+    return !(fabs(mean) > c->cfg->hold_z * sd); /* a non-finite member output holds */
 }

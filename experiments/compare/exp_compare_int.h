@@ -165,7 +165,8 @@ int cmp_ens_train(cmp_ctx *c, int *prod, int n);
  * prod (the own-model products, priced by the shared agents) are set from them; the OPE values,
  * the trajectories and the checkpoints stay the training window's.  Nothing without compare.refit,
  * under MPI, with shards, fine-tuning or compare.fault_diverge, or without a holdout.  A refit
- * member that diverges leaves every next price as it was (logged).  Returns 0 or a status. */
+ * member that diverges, or any failure of the refit (out of memory included), leaves every next
+ * price as it was (a warning; the error is cleared): the evaluation's prices stand.  Returns 0. */
 int cmp_refit_run(cmp_ctx *c, const int *prod, int n);
 
 /* Q-values qv [rows][K] and DDPG actor outputs act [rows] (the tanh output, before the band) of
@@ -238,7 +239,8 @@ typedef struct cmp_actions {
  * 0 otherwise (also without members or with hold_z = 0).  Pure; allocates nothing. */
 int cmp_hold_dqn(const cmp_ctx *c, const cmp_actions *act, int t, int level, double u);
 /* The same for the DDPG at period t: 1 when the members' steps r_e - u (r_e = 1 + band * a_e,
- * their actor outputs as ratios) have |mean| <= hold_z times their standard deviation.  Pure. */
+ * their actor outputs as ratios) have |mean| <= hold_z times their standard deviation (a
+ * non-finite output holds).  Pure. */
 int cmp_hold_ddpg(const cmp_ctx *c, const cmp_actions *act, int t, double u);
 
 /* Best fixed level of product p from its training transitions (see exp_compare.h). */

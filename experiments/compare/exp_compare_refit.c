@@ -107,18 +107,22 @@ static int rf_infer(cmp_ctx *c, const rf_params *rf, const float *x, int rows, f
     return ENG_OK;
 }
 
-/* The guarded next price of product p for candidate `cand` into pr (price, guard reasons and
- * support gap of agent a).  Returns 0 or the guard's failure. */
-static int rf_set_price(cmp_ctx *c, int p, int a, double inc, double cand) {
-    exp_product_result *pr = &c->res->products[p];
+/* One guarded next price: the price, the guard's reasons and the support gap. */
+typedef struct rf_out {
+    double price;
+    uint32_t why;
+    float gap;
+} rf_out;
+
+/* The guarded next price of product p for candidate `cand` into *o.  Returns 0 or the guard's
+ * failure (*o untouched). */
+static int rf_guard(const cmp_ctx *c, int p, double inc, double cand, rf_out *o) {
     env_guard_bounds b = env_guard_bounds_band(c->h, p, inc, &c->cfg->grid);
     double price;
     uint32_t why = 0;
     int rc = env_guard_apply(&c->cfg->guard, &b, cand, &price, &why, NULL, NULL);
     if (rc) return rc;
-    pr->price[a] = price;
-    pr->guard_reasons[a] = why;
-    pr->support_gap[a] = cmp_support_gap(c, p, price);
+    o->price = price, o->why = why, o->gap = cmp_support_gap(c, p, price);
     return ENG_OK;
 }
 
@@ -156,6 +160,8 @@ static int rf_price(cmp_ctx *c, const int *prod, int n, const rf_params *rf, int
     memset(&ha, 0, sizeof ha);
     if (hold) ha.ens_E = rf->E, ha.ens_q = qm, ha.ens_q_stride = (size_t)m * K, ha.ens_a = am, ha.ens_a_stride = (size_t)m;
     const float band = (float)c->cfg->grid.band;
+    rf_out *out = rc ? NULL : malloc((size_t)(m ? m : 1) * 2 * sizeof *out); /* [m][DQN, DDPG] */
+    if (!rc && !out) rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (refit)");
     for (int i = 0; !rc && i < m; i++) {
         const int p = use[i];
         double ref;
@@ -166,10 +172,18 @@ static int rf_price(cmp_ctx *c, const int *prod, int n, const rf_params *rf, int
         const float rt = cmp_ddpg_clip(c, p, 1.0f + band * act[i]);
         const double qc = cmp_hold_dqn(c, &ha, i, lv, inc / ref) ? inc : ref * env_grid_ratio(&c->cfg->grid, lv);
         const double dc = cmp_hold_ddpg(c, &ha, i, inc / ref) ? inc : ref * (double)rt;
-        if ((rc = rf_set_price(c, p, EXP_AGENT_DQN, inc, qc)) || (rc = rf_set_price(c, p, EXP_AGENT_DDPG, inc, dc)))
-            break;
+        if ((rc = rf_guard(c, p, inc, qc, &out[2 * i])) || (rc = rf_guard(c, p, inc, dc, &out[2 * i + 1]))) break;
     }
+    for (int i = 0; !rc && i < m; i++) /* every product's prices or none */
+        for (int k = 0; k < 2; k++) {
+            exp_product_result *pr = &c->res->products[use[i]];
+            const int a = k ? EXP_AGENT_DDPG : EXP_AGENT_DQN;
+            pr->price[a] = out[2 * i + k].price;
+            pr->guard_reasons[a] = out[2 * i + k].why;
+            pr->support_gap[a] = out[2 * i + k].gap;
+        }
     *priced = rc ? 0 : m;
+    free(out);
     free(x);
     free(qv);
     free(act);
@@ -221,7 +235,11 @@ int cmp_refit_run(cmp_ctx *c, const int *prod, int n) {
     else if (!rc)
         rc = rf_price(c, prod, n, &rf, &priced);
     c->train_end = te;
-    if (!rc) {
+    if (rc) { /* the evaluation is done and its prices stand: a failed refit costs the refit only */
+        ENG_WARN("compare: compare.refit failed (%s); the next prices stay the training window's agents'", eng_err_msg());
+        eng_err_clear();
+        rc = ENG_OK, priced = 0;
+    } else if (!diverged) {
         c->res->refit_products = priced;
         ENG_INFO("compare: compare.refit: the DQN's and DDPG's next prices of %d products come from the agents refitted "
                  "on every day (%d periods; %d members, %ld more steps at most each, %.2fs); OPE values the training "

@@ -722,6 +722,7 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
     r.sum = sum;
     r.conn = cfg->conn;
     r.t0 = eng_now();
+    const int asym0 = feat_demand_asym(); /* put back on return: the setting is this night's */
     feat_demand_set_asym(cfg->compare.demand_asym); /* the one demand model's reference form */
     sum->n_ranks = eng_par_size();
     eng_stage_reset();
@@ -749,6 +750,7 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
     if (!st && eng_par_rank() != 0) { /* MPI: the other ranks are done */
         eng_stage_end("decide", sm);
         nightly_cleanup(&r, st);
+        feat_demand_set_asym(asym0);
         return st;
     }
     if (!st) st = nightly_decide_all(&r); /* rank 0: the gathered decisions */
@@ -777,5 +779,6 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
         exp_nightly_stage_report("of the night", 1); /* this process (rank 0) only */
     }
     nightly_cleanup(&r, st);
+    feat_demand_set_asym(asym0);
     return st;
 }

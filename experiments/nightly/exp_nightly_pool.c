@@ -93,9 +93,10 @@ int exp_nightly_lag_pool(const db_history *h, int *positive, double *mean, doubl
  * feat_demand_ref_pool into pr->ref_*.  Collective under MPI.  0, ENG_ENOMEM or an exchange's
  * failure. */
 static int pool_ref(const exp_nightly_cfg *cfg, const db_history *h, feat_demand_prior *pr) {
-    const int n = h ? h->n_products : 0, asym0 = feat_demand_asym();
+    const int asym0 = feat_demand_asym();
+    int n = h ? h->n_products : 0;
     feat_demand *ms = eng_calloc((size_t)(n > 0 ? n : 1), sizeof *ms);
-    if (!ms) return eng_err_set(ENG_ENOMEM, "nightly: out of memory (reference pool)");
+    if (!ms) n = 0; /* out of memory: no products, but the exchanges (MPI) are still taken */
     feat_demand_set_asym(cfg->compare.demand_asym ? 2 : 0);
     for (int p = 0; p < n; p++) { /* a product that cannot be fitted is left out (ok = 0) */
         exp_gate_fit f;
@@ -107,7 +108,8 @@ static int pool_ref(const exp_nightly_cfg *cfg, const db_history *h, feat_demand
         if (f.ok) ms[p] = f.dm;
     }
     feat_demand_set_asym(asym0);
-    const int st = feat_demand_ref_pool(ms, (size_t)n, eng_par_allreduce_xsum, pr);
+    int st = feat_demand_ref_pool(ms, (size_t)n, eng_par_allreduce_xsum, pr);
+    if (!st && !ms) st = eng_err_set(ENG_ENOMEM, "nightly: out of memory (reference pool)");
     free(ms);
     if (!st && pr->ref_n > 0)
         ENG_INFO("nightly: reference columns pooled over %d products: lag N(%.3f, %.3f^2), loss column N(%.3f, %.3f^2)",
@@ -130,7 +132,10 @@ int exp_nightly_pool_cfg(const exp_nightly_cfg *cfg, const db_history *h, exp_ni
                  lp.positive ? "a reference effect" : "no pooled reference effect");
     }
     const feat_demand_prior *pr = &out->compare.demand_prior;
-    if (!st && cfg->compare.demand_ref_pool) st = pool_ref(cfg, h, &out->compare.demand_prior);
+    if (cfg->compare.demand_ref_pool) { /* collective: every rank, knowing how the slope pass went */
+        if (eng_par_size() > 1) st = eng_par_agree(st);
+        if (!st) st = pool_ref(cfg, h, &out->compare.demand_prior);
+    }
     if (!cfg->compare.demand_pool) return st;
     if (!st && pr->n > 0)
         ENG_INFO("nightly: price slopes pooled over %d products: elasticity prior N(%.3f, %.3f^2)", pr->n, pr->mean,
