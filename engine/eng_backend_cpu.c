@@ -94,9 +94,15 @@ static pthread_once_t g_threads_once = PTHREAD_ONCE_INIT;
 static int g_default_threads = 1;
 static atomic_int g_threads = 0; /* 0 = default */
 
+/* The default count is OpenBLAS's at start; OpenBLAS itself is then left at one thread, and a
+ * GEMM that wants more sets them and puts one back (cpu_gemm): the library's other BLAS and
+ * LAPACK callers (demand fits, OPE's ridge, LinUCB) always run single-threaded, so their sums
+ * do not depend on which op ran before them (a second comparison in one process gave OPE values
+ * different in the last bits from the first's with OPENBLAS_NUM_THREADS unset). */
 static void threads_init(void) {
     int n = openblas_get_num_threads();
     g_default_threads = n < 1 ? 1 : n > ENG_POOL_MAX_THREADS ? ENG_POOL_MAX_THREADS : n;
+    openblas_set_num_threads(1);
 }
 
 int eng_cpu_threads(void) {
@@ -295,8 +301,12 @@ static int cpu_gemm(int transA, int transB, int M, int N, int K, float alpha, co
         grain = (grain + CPU_GEMM_ROW_GRAIN - 1) / CPU_GEMM_ROW_GRAIN * CPU_GEMM_ROW_GRAIN;
         blas_threads(1);
         eng_pool_run(gemm_rows, &j, M, grain, T);
+    } else if (T >= 2 && macs >= CPU_BLAS_MT_MACS) {
+        blas_threads(T);
+        gemm_range(&j, 0, batch);
+        blas_threads(1); /* every other BLAS caller single-threaded (threads_init) */
     } else {
-        blas_threads(T >= 2 && macs >= CPU_BLAS_MT_MACS ? T : 1);
+        blas_threads(1);
         gemm_range(&j, 0, batch);
     }
     return ENG_OK;
@@ -784,4 +794,7 @@ static const eng_backend g_cpu = {
     .graph_free = cpu_graph_free,
 };
 
-const eng_backend *eng_backend_cpu(void) { return &g_cpu; }
+const eng_backend *eng_backend_cpu(void) {
+    pthread_once(&g_threads_once, threads_init); /* OpenBLAS at one thread outside the GEMMs */
+    return &g_cpu;
+}

@@ -722,6 +722,7 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
     r.sum = sum;
     r.conn = cfg->conn;
     r.t0 = eng_now();
+    (void)eng_backend_cpu(); /* OpenBLAS at one thread outside the engine's GEMMs (eng_backend_cpu.c threads_init) */
     const int asym0 = feat_demand_asym(); /* put back on return: the setting is this night's */
     feat_demand_set_asym(cfg->compare.demand_asym); /* the one demand model's reference form */
     sum->n_ranks = eng_par_size();
