@@ -230,8 +230,7 @@ static int group_eval(cmp_ctx *c, cmp_group *g) {
         if (g->shared_eval) { /* [P][B] rows = one slot's P * B rows, in batches of at most
                                  * CMP_EVAL_BATCH rows (the networks' buffers stay small) */
             /* (compare.ensemble: the mean over the members) */
-            if ((rc = cmp_ens_infer(c, XA, m * B, CMP_EVAL_BATCH, qv, rall))) goto done;
-            if (hE && (rc = cmp_ens_members(c, XA, m * B, CMP_EVAL_BATCH, hq, ha))) goto done;
+            if ((rc = cmp_ens_infer(c, XA, m * B, CMP_EVAL_BATCH, qv, rall, hq, ha))) goto done; /* hq, ha: hold_z */
             const float band = agt_ddpg_config(da)->band;
             for (int k = 0; k < m * B; k++) rall[k] = 1.0f + band * rall[k]; /* agt_ddpg_ratio */
         } else if ((rc = agt_dqn_q_values(qa, XA, B, qv))) {

@@ -60,61 +60,49 @@ int cmp_ens_train(cmp_ctx *c, int *prod, int n) {
     return ENG_OK;
 }
 
-/* The current parameters' outputs of rows x [rows][SA] added into qv, act (add = 1) or written
- * (add = 0), in batches of `batch` rows.  Returns 0 or a status. */
-static int ens_pass(cmp_ctx *c, const float *x, int rows, int batch, float *qv, float *act, int add, float *tq, float *ta) {
+int cmp_members_infer(cmp_ctx *c, int E, const float *const *pq, const float *const *pa, const float *x, int rows,
+                      int batch, float *qv, float *act, float *qm, float *am) {
     const int K = c->K, SA = c->SA;
-    for (int r0 = 0; r0 < rows; r0 += batch) {
-        const int nb = rows - r0 < batch ? rows - r0 : batch;
-        float *q = add ? tq : qv + (size_t)r0 * K, *a = add ? ta : act + r0;
-        int rc = agt_dqn_q_values(c->sh_agt_dqn, x + (size_t)r0 * SA, nb, q);
-        if (!rc) rc = eng_model_infer(agt_ddpg_actor(c->sh_agt_ddpg), x + (size_t)r0 * SA, nb, a);
-        if (rc) return rc;
-        if (!add) continue;
-        for (size_t i = 0; i < (size_t)nb * K; i++) qv[(size_t)r0 * K + i] += tq[i];
-        for (int i = 0; i < nb; i++) act[r0 + i] += ta[i];
-    }
-    return ENG_OK;
-}
-
-int cmp_ens_infer(cmp_ctx *c, const float *x, int rows, int batch, float *qv, float *act) {
-    const int K = c->K, M = c->ens_n;
-    int rc = ens_pass(c, x, rows, batch, qv, act, 0, NULL, NULL);
-    if (rc || M == 0) return rc;
     eng_model *mq = agt_dqn_online(c->sh_agt_dqn), *ma = agt_ddpg_actor(c->sh_agt_ddpg);
-    const size_t np_q = eng_model_nparams(mq), np_a = eng_model_nparams(ma);
     float *tq = malloc((size_t)batch * K * sizeof *tq), *ta = malloc((size_t)batch * sizeof *ta);
-    if (!tq || !ta) rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (ensemble)");
-    for (int e = 0; !rc && e < M; e++) {
-        rc = eng_model_set_product(mq, ENG_VIEW_PARAMS, 0, c->ens_dqn + (size_t)e * np_q);
-        if (!rc) rc = eng_model_set_product(ma, ENG_VIEW_PARAMS, 0, c->ens_actor + (size_t)e * np_a);
-        if (!rc) rc = ens_pass(c, x, rows, batch, qv, act, 1, tq, ta);
+    int rc = E < 1 || !tq || !ta ? eng_err_set(E < 1 ? ENG_EINVAL : ENG_ENOMEM, "compare: member inference (%d members)", E)
+                                 : ENG_OK;
+    for (int e = 0; !rc && e < E; e++) {
+        rc = eng_model_set_product(mq, ENG_VIEW_PARAMS, 0, pq[e]);
+        if (!rc) rc = eng_model_set_product(ma, ENG_VIEW_PARAMS, 0, pa[e]);
+        for (int r0 = 0; !rc && r0 < rows; r0 += batch) {
+            const int nb = rows - r0 < batch ? rows - r0 : batch;
+            rc = agt_dqn_q_values(c->sh_agt_dqn, x + (size_t)r0 * SA, nb, tq);
+            if (!rc) rc = eng_model_infer(ma, x + (size_t)r0 * SA, nb, ta);
+            if (rc) break;
+            if (qm) memcpy(qm + ((size_t)e * rows + r0) * K, tq, (size_t)nb * K * sizeof *tq);
+            if (am) memcpy(am + (size_t)e * rows + r0, ta, (size_t)nb * sizeof *ta);
+            if (qv) /* the sum in member order; member 0 written */
+                for (size_t i = 0; i < (size_t)nb * K; i++) qv[(size_t)r0 * K + i] = e ? qv[(size_t)r0 * K + i] + tq[i] : tq[i];
+            if (act)
+                for (int i = 0; i < nb; i++) act[r0 + i] = e ? act[r0 + i] + ta[i] : ta[i];
+        }
     }
     /* the shared networks back (their parameters: c->sh_dqn, c->sh_actor) */
     int rc2 = eng_model_set_product(mq, ENG_VIEW_PARAMS, 0, c->sh_dqn);
     if (!rc2) rc2 = eng_model_set_product(ma, ENG_VIEW_PARAMS, 0, c->sh_actor);
     free(tq);
     free(ta);
-    if (rc) return rc;
-    if (rc2) return rc2;
-    const float inv = 1.0f / (float)(M + 1);
-    for (size_t i = 0; i < (size_t)rows * K; i++) qv[i] *= inv;
-    for (int i = 0; i < rows; i++) act[i] *= inv;
+    if (rc || rc2) return rc ? rc : rc2;
+    if (E > 1) {
+        const float inv = 1.0f / (float)E;
+        for (size_t i = 0; qv && i < (size_t)rows * K; i++) qv[i] *= inv;
+        for (int i = 0; act && i < rows; i++) act[i] *= inv;
+    }
     return ENG_OK;
 }
 
-int cmp_ens_members(cmp_ctx *c, const float *x, int rows, int batch, float *qm, float *am) {
-    const int K = c->K, M = c->ens_n;
-    int rc = ens_pass(c, x, rows, batch, qm, am, 0, NULL, NULL);
-    if (rc || M == 0) return rc;
-    eng_model *mq = agt_dqn_online(c->sh_agt_dqn), *ma = agt_ddpg_actor(c->sh_agt_ddpg);
-    const size_t np_q = eng_model_nparams(mq), np_a = eng_model_nparams(ma);
-    for (int e = 0; !rc && e < M; e++) {
-        rc = eng_model_set_product(mq, ENG_VIEW_PARAMS, 0, c->ens_dqn + (size_t)e * np_q);
-        if (!rc) rc = eng_model_set_product(ma, ENG_VIEW_PARAMS, 0, c->ens_actor + (size_t)e * np_a);
-        if (!rc) rc = ens_pass(c, x, rows, batch, qm + (size_t)(e + 1) * rows * K, am + (size_t)(e + 1) * rows, 0, NULL, NULL);
-    }
-    int rc2 = eng_model_set_product(mq, ENG_VIEW_PARAMS, 0, c->sh_dqn); /* the shared networks back */
-    if (!rc2) rc2 = eng_model_set_product(ma, ENG_VIEW_PARAMS, 0, c->sh_actor);
-    return rc ? rc : rc2;
+int cmp_ens_infer(cmp_ctx *c, const float *x, int rows, int batch, float *qv, float *act, float *qm, float *am) {
+    const float *pq[CMP_ENS_MAX], *pa[CMP_ENS_MAX];
+    const size_t np_q = eng_model_nparams(agt_dqn_online(c->sh_agt_dqn));
+    const size_t np_a = eng_model_nparams(agt_ddpg_actor(c->sh_agt_ddpg));
+    const int E = c->ens_n + 1 <= CMP_ENS_MAX ? c->ens_n + 1 : CMP_ENS_MAX;
+    pq[0] = c->sh_dqn, pa[0] = c->sh_actor;
+    for (int e = 1; e < E; e++) pq[e] = c->ens_dqn + (size_t)(e - 1) * np_q, pa[e] = c->ens_actor + (size_t)(e - 1) * np_a;
+    return cmp_members_infer(c, E, pq, pa, x, rows, batch, qv, act, qm, am);
 }

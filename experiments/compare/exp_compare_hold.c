@@ -19,7 +19,7 @@ static void hold_moments(const double *x, int n, double *mean, double *sd) {
 
 /* Whether the rule applies to act at all: hold_z > 0, at least two members. */
 static int hold_on(const cmp_ctx *c, const cmp_actions *act) {
-    return c->cfg->hold_z > 0 && act->ens_E >= 2 && act->ens_E <= 16;
+    return c->cfg->hold_z > 0 && act->ens_E >= 2 && act->ens_E <= CMP_ENS_MAX;
 }
 
 int cmp_hold_dqn(const cmp_ctx *c, const cmp_actions *act, int t, int level, double u) {
@@ -30,7 +30,7 @@ int cmp_hold_dqn(const cmp_ctx *c, const cmp_actions *act, int t, int level, dou
     f = f < 0 ? 0 : f > K - 1 ? K - 1 : f;
     const int k0 = (int)floor(f) < K - 1 ? (int)floor(f) : K - 2;
     const double w = f - k0;
-    double adv[16], mean, sd;
+    double adv[CMP_ENS_MAX], mean, sd;
     for (int e = 0; e < E; e++) {
         const float *q = act->ens_q + (size_t)e * act->ens_q_stride + (size_t)t * K;
         adv[e] = (double)q[level] - ((1 - w) * q[k0] + w * q[k0 + 1]);
@@ -43,7 +43,7 @@ int cmp_hold_ddpg(const cmp_ctx *c, const cmp_actions *act, int t, double u) {
     if (!hold_on(c, act) || !act->ens_a || !(u > 0) || !isfinite(u)) return 0;
     const int E = act->ens_E;
     const double band = (float)c->cfg->grid.band; /* the DDPG's band (cmp_group_create_agents) */
-    double step[16], mean, sd;
+    double step[CMP_ENS_MAX], mean, sd;
     for (int e = 0; e < E; e++) step[e] = 1.0 + band * act->ens_a[(size_t)e * act->ens_a_stride + t] - u;
     hold_moments(step, E, &mean, &sd);
     return !(fabs(mean) > c->cfg->hold_z * sd); /* a non-finite member output holds */

@@ -11,6 +11,8 @@
 #include "feat_agent.h"
 #include "ope_qmodel.h"
 
+#define CMP_ENS_MAX 16 /* compare.ensemble at most (exp_compare_cfg_check) */
+
 /* Per product and agent: sums over the product's evaluation rows of the per-row terms, so the
  * totals can pool rows across products and bootstrap products as clusters. */
 /* CMP_S_HOLD (history's slot only): the sum of the DR terms of holding the incumbent price */
@@ -169,15 +171,17 @@ int cmp_ens_train(cmp_ctx *c, int *prod, int n);
  * price as it was (a warning; the error is cleared): the evaluation's prices stand.  Returns 0. */
 int cmp_refit_run(cmp_ctx *c, const int *prod, int n);
 
-/* Q-values qv [rows][K] and DDPG actor outputs act [rows] (the tanh output, before the band) of
- * the agent states x [rows][SA], the mean over the ensemble's members (one member: the shared
- * agents' own), in batches of `batch` rows.  The shared agents keep the shared parameters.
- * Returns 0 or a status. */
-int cmp_ens_infer(cmp_ctx *c, const float *x, int rows, int batch, float *qv, float *act);
-/* Each member's own outputs for the agent states x [rows][SA] (member 0: the shared networks,
- * then the c->ens_n others): qm [ens_n + 1][rows][K] Q-values and am [ens_n + 1][rows] actor
- * outputs, caller-allocated; the shared networks' parameters are restored.  0 or a status. */
-int cmp_ens_members(cmp_ctx *c, const float *x, int rows, int batch, float *qm, float *am);
+/* The outputs of E members (1 <= E <= CMP_ENS_MAX) for the agent states x [rows][SA], computed
+ * with the one-slot shared agents in batches of `batch` rows: member e's DQN online and DDPG actor
+ * parameters at pq[e] / pa[e].  qv [rows][K] Q-values and act [rows] actor outputs (the tanh
+ * output, before the band): the mean over the members (NULL: not wanted); qm [E][rows][K] and
+ * am [E][rows]: each member's own (NULL: not wanted); all caller-allocated.  The shared agents get
+ * their parameters back (c->sh_dqn, c->sh_actor).  Returns 0 or a status. */
+int cmp_members_infer(cmp_ctx *c, int E, const float *const *pq, const float *const *pa, const float *x, int rows,
+                      int batch, float *qv, float *act, float *qm, float *am);
+/* cmp_members_infer over the ensemble's members: member 0 the shared networks, then the c->ens_n
+ * others (one member without an ensemble: the shared agents' own); qm / am [ens_n + 1][...]. */
+int cmp_ens_infer(cmp_ctx *c, const float *x, int rows, int batch, float *qv, float *act, float *qm, float *am);
 
 /* The reward of a real training row with its observed rate blended towards the demand model
  * (compare.dyna_real): reward - lam (observed - model), where observed = reward - base is the

@@ -29,17 +29,20 @@
 
 #define RF_BATCH 256 /* rows per inference call */
 
-/* The refitted parameters of every member: [E][np] DQN online and DDPG actor. */
+/* The members that price: member e's DQN online and DDPG actor parameters at pq[e] / pa[e], the
+ * trained ones (0: the shared networks, e >= 1: ensemble member e) until rf_member points them
+ * at its refitted copy in buf_q / buf_a ([E][np], allocated only when the members train). */
 typedef struct rf_params {
     int E;
     size_t np_q, np_a;
-    float *dqn, *actor;
+    const float *pq[CMP_ENS_MAX], *pa[CMP_ENS_MAX];
+    float *buf_q, *buf_a;
 } rf_params;
 
-/* Member e's trained parameters (0: the shared networks, e >= 1: ensemble member e) into a fresh
- * one-slot group over prod [n], trained for `steps` with early stopping from them, then its DQN
- * online and DDPG actor into slot e of rf.  *diverged := 1 when the member diverged (rf slot
- * untouched).  Returns 0 or a status. */
+/* Member e's trained parameters (rf->pq[e], rf->pa[e] and its critic) into a fresh one-slot group
+ * over prod [n], trained for `steps` with early stopping from them, then its DQN online and DDPG
+ * actor into slot e of rf's buffers, where pq[e] / pa[e] then point.  *diverged := 1 when the
+ * member diverged (rf untouched).  Returns 0 or a status. */
 static int rf_member(cmp_ctx *c, int *prod, int n, int e, long steps, rf_params *rf, int *diverged) {
     cmp_group g;
     memset(&g, 0, sizeof g);
@@ -47,8 +50,7 @@ static int rf_member(cmp_ctx *c, int *prod, int n, int e, long steps, rf_params 
     snprintf(g.name, sizeof g.name, e ? "refit-e%d" : "refit", e);
     /* stream key: the member's, moved off the training's streams */
     int rc = cmp_group_create_shared(c, &g, (uint64_t)e + 0x5EF17000ULL);
-    const float *q = e ? c->ens_dqn + (size_t)(e - 1) * rf->np_q : c->sh_dqn;
-    const float *a = e ? c->ens_actor + (size_t)(e - 1) * rf->np_a : c->sh_actor;
+    const float *q = rf->pq[e], *a = rf->pa[e];
     const size_t np_c = eng_model_nparams(agt_ddpg_critic(c->sh_agt_ddpg));
     const float *cr = e ? c->ens_critic + (size_t)(e - 1) * np_c : c->sh_critic;
     if (!rc) rc = eng_model_set_product(agt_dqn_online(g.dqn), ENG_VIEW_PARAMS, 0, q);
@@ -64,47 +66,13 @@ static int rf_member(cmp_ctx *c, int *prod, int n, int e, long steps, rf_params 
         agt_ddpg_diverged(g.ddpg, &nb2);
         *diverged = nb || nb2;
     }
-    if (!rc && !*diverged) rc = eng_model_get_product(agt_dqn_online(g.dqn), ENG_VIEW_PARAMS, 0, rf->dqn + (size_t)e * rf->np_q);
-    if (!rc && !*diverged) rc = eng_model_get_product(agt_ddpg_actor(g.ddpg), ENG_VIEW_PARAMS, 0, rf->actor + (size_t)e * rf->np_a);
+    float *bq = rf->buf_q + (size_t)e * rf->np_q, *ba = rf->buf_a + (size_t)e * rf->np_a;
+    if (!rc && !*diverged) rc = eng_model_get_product(agt_dqn_online(g.dqn), ENG_VIEW_PARAMS, 0, bq);
+    if (!rc && !*diverged) rc = eng_model_get_product(agt_ddpg_actor(g.ddpg), ENG_VIEW_PARAMS, 0, ba);
+    if (!rc && !*diverged) rf->pq[e] = bq, rf->pa[e] = ba;
     agt_dqn_free(g.dqn);
     agt_ddpg_free(g.ddpg);
     return rc;
-}
-
-/* The mean over rf's members of the Q-values qv [rows][K] and actor outputs act [rows] of the
- * agent states x [rows][SA], computed with the one-slot shared agents (their parameters are
- * put back: c->sh_dqn, c->sh_actor); with qm / am (caller's [E][rows][K] / [E][rows], or NULL)
- * each member's own outputs too, for compare.hold_z.  Returns 0 or a status. */
-static int rf_infer(cmp_ctx *c, const rf_params *rf, const float *x, int rows, float *qv, float *act, float *qm,
-                    float *am) {
-    const int K = c->K, SA = c->SA;
-    eng_model *mq = agt_dqn_online(c->sh_agt_dqn), *ma = agt_ddpg_actor(c->sh_agt_ddpg);
-    float *tq = malloc((size_t)RF_BATCH * K * sizeof *tq), *ta = malloc((size_t)RF_BATCH * sizeof *ta);
-    int rc = !tq || !ta ? eng_err_set(ENG_ENOMEM, "compare: out of memory (refit)") : ENG_OK;
-    memset(qv, 0, (size_t)rows * K * sizeof *qv);
-    memset(act, 0, (size_t)rows * sizeof *act);
-    for (int e = 0; !rc && e < rf->E; e++) {
-        rc = eng_model_set_product(mq, ENG_VIEW_PARAMS, 0, rf->dqn + (size_t)e * rf->np_q);
-        if (!rc) rc = eng_model_set_product(ma, ENG_VIEW_PARAMS, 0, rf->actor + (size_t)e * rf->np_a);
-        for (int r0 = 0; !rc && r0 < rows; r0 += RF_BATCH) {
-            const int nb = rows - r0 < RF_BATCH ? rows - r0 : RF_BATCH;
-            rc = agt_dqn_q_values(c->sh_agt_dqn, x + (size_t)r0 * SA, nb, tq);
-            if (!rc) rc = eng_model_infer(ma, x + (size_t)r0 * SA, nb, ta);
-            for (size_t i = 0; !rc && i < (size_t)nb * K; i++) qv[(size_t)r0 * K + i] += tq[i];
-            for (int i = 0; !rc && i < nb; i++) act[r0 + i] += ta[i];
-            if (!rc && qm) memcpy(qm + ((size_t)e * rows + r0) * K, tq, (size_t)nb * K * sizeof *tq);
-            if (!rc && am) memcpy(am + (size_t)e * rows + r0, ta, (size_t)nb * sizeof *ta);
-        }
-    }
-    int rc2 = eng_model_set_product(mq, ENG_VIEW_PARAMS, 0, c->sh_dqn);
-    if (!rc2) rc2 = eng_model_set_product(ma, ENG_VIEW_PARAMS, 0, c->sh_actor);
-    free(tq);
-    free(ta);
-    if (rc || rc2) return rc ? rc : rc2;
-    const float inv = 1.0f / (float)rf->E;
-    for (size_t i = 0; i < (size_t)rows * K; i++) qv[i] *= inv;
-    for (int i = 0; i < rows; i++) act[i] *= inv;
-    return ENG_OK;
 }
 
 /* One guarded next price: the price, the guard's reasons and the support gap. */
@@ -155,7 +123,7 @@ static int rf_price(cmp_ctx *c, const int *prod, int n, const rf_params *rf, int
         feat_agent_state(raw, &c->ap[p], x + (size_t)m * SA);
         use[m++] = p;
     }
-    if (!rc && m) rc = rf_infer(c, rf, x, m, qv, act, qm, am);
+    if (!rc && m) rc = cmp_members_infer(c, rf->E, rf->pq, rf->pa, x, m, RF_BATCH, qv, act, qm, am);
     cmp_actions ha; /* the hold rule's view of the members: row i is "period" i */
     memset(&ha, 0, sizeof ha);
     if (hold) ha.ens_E = rf->E, ha.ens_q = qm, ha.ens_q_stride = (size_t)m * K, ha.ens_a = am, ha.ens_a_stride = (size_t)m;
@@ -211,24 +179,26 @@ int cmp_refit_run(cmp_ctx *c, const int *prod, int n) {
     c->train_end = c->T;
     int rc = cmp_agents_prepare(c);
     int *pr = malloc((size_t)n * sizeof *pr);
-    rf_params rf = {1 + c->ens_n, eng_model_nparams(agt_dqn_online(c->sh_agt_dqn)),
-                    eng_model_nparams(agt_ddpg_actor(c->sh_agt_ddpg)), NULL, NULL};
-    rf.dqn = malloc((size_t)rf.E * rf.np_q * sizeof *rf.dqn);
-    rf.actor = malloc((size_t)rf.E * rf.np_a * sizeof *rf.actor);
-    if (!rc && (!pr || !rf.dqn || !rf.actor)) rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (refit)");
-    if (!rc) memcpy(pr, prod, (size_t)n * sizeof *pr);
     /* 2. every member continues for refit_frac of the budget on a cold night; after a warm
      * start (a warm night: cheap) and with refit_frac 0, the networks stay as trained tonight and
      * only the statistics are every day's (where the refit's gain was measured to come from) */
     const long steps = c->sh_loaded ? 0 : (long)llround(cfg->refit_frac * (double)cfg->shared_steps);
+    rf_params rf;
+    memset(&rf, 0, sizeof rf);
+    rf.E = 1 + c->ens_n <= CMP_ENS_MAX ? 1 + c->ens_n : CMP_ENS_MAX;
+    rf.np_q = eng_model_nparams(agt_dqn_online(c->sh_agt_dqn));
+    rf.np_a = eng_model_nparams(agt_ddpg_actor(c->sh_agt_ddpg));
+    rf.pq[0] = c->sh_dqn, rf.pa[0] = c->sh_actor;
+    for (int e = 1; e < rf.E; e++)
+        rf.pq[e] = c->ens_dqn + (size_t)(e - 1) * rf.np_q, rf.pa[e] = c->ens_actor + (size_t)(e - 1) * rf.np_a;
+    if (steps > 0) {
+        rf.buf_q = malloc((size_t)rf.E * rf.np_q * sizeof *rf.buf_q);
+        rf.buf_a = malloc((size_t)rf.E * rf.np_a * sizeof *rf.buf_a);
+    }
+    if (!rc && (!pr || (steps > 0 && (!rf.buf_q || !rf.buf_a)))) rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (refit)");
+    if (!rc) memcpy(pr, prod, (size_t)n * sizeof *pr);
     int diverged = 0, priced = 0;
     for (int e = 0; !rc && steps > 0 && !diverged && e < rf.E; e++) rc = rf_member(c, pr, n, e, steps, &rf, &diverged);
-    if (!rc && steps <= 0) {
-        memcpy(rf.dqn, c->sh_dqn, rf.np_q * sizeof *rf.dqn);
-        memcpy(rf.actor, c->sh_actor, rf.np_a * sizeof *rf.actor);
-        if (rf.E > 1) memcpy(rf.dqn + rf.np_q, c->ens_dqn, (size_t)(rf.E - 1) * rf.np_q * sizeof *rf.dqn);
-        if (rf.E > 1) memcpy(rf.actor + rf.np_a, c->ens_actor, (size_t)(rf.E - 1) * rf.np_a * sizeof *rf.actor);
-    }
     /* 3. the next prices */
     if (!rc && diverged)
         ENG_WARN("compare: compare.refit: a refitted member diverged; the next prices stay the training window's agents'");
@@ -247,7 +217,7 @@ int cmp_refit_run(cmp_ctx *c, const int *prod, int n) {
                  priced, c->T, rf.E, steps, eng_now() - t0, te);
     }
     free(pr);
-    free(rf.dqn);
-    free(rf.actor);
+    free(rf.buf_q);
+    free(rf.buf_a);
     return rc;
 }
