@@ -7,26 +7,13 @@
 
 #include "env_sim.h"
 #include "exp_compare.h"
+#include "test_compare_small.h"
 
 #define NP 6
 #define NT 40
 
-static exp_compare_cfg ens_cfg(int members) {
-    exp_compare_cfg c = exp_compare_default();
-    c.shared_steps = 150;
-    c.shared_batch = 32;
-    c.dqn.hidden1 = c.dqn.hidden2 = 16;
-    c.ddpg.hidden1 = c.ddpg.hidden2 = 16;
-    c.ope.n_boot = 20;
-    c.total_boot = 30;
-    c.train_frac = 0.7;
-    c.fqe_products = 0;
-    c.ensemble = members;
-    return c;
-}
-
 static exp_results *run(const db_history *h, int members) {
-    exp_compare_cfg cfg = ens_cfg(members);
+    exp_compare_cfg cfg = tcs_small_cfg(members);
     exp_results *r = NULL;
     assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &r), 0);
     exp_compare_cfg_free(&cfg);

@@ -9,6 +9,7 @@
 #include "env_sim.h"
 #include "exp_compare.h"
 #include "exp_compare_int.h"
+#include "test_compare_small.h"
 
 #define HK 21
 #define HE 5
@@ -87,16 +88,7 @@ static void test_hold_ddpg(void **st) {
  * prices are the guarded incumbent (the history agent's), from the evaluation (compare.refit 0)
  * and from the refit (compare.refit 1); without the rule they are not all. */
 static exp_results *run(const db_history *h, double z, int refit) {
-    exp_compare_cfg c = exp_compare_default();
-    c.shared_steps = 150;
-    c.shared_batch = 32;
-    c.dqn.hidden1 = c.dqn.hidden2 = 16;
-    c.ddpg.hidden1 = c.ddpg.hidden2 = 16;
-    c.ope.n_boot = 20;
-    c.total_boot = 30;
-    c.train_frac = 0.7;
-    c.fqe_products = 0;
-    c.ensemble = 3;
+    exp_compare_cfg c = tcs_small_cfg(3);
     c.hold_z = z;
     c.refit = refit;
     exp_results *r = NULL;

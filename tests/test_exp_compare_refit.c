@@ -11,29 +11,22 @@
 
 #include "env_sim.h"
 #include "exp_compare.h"
+#include "test_compare_small.h"
 
 #define NP 6
 #define NT 40
 
 static exp_results *run_ck(const db_history *h, int refit, int shards, const char *ckpt) {
-    exp_compare_cfg c = exp_compare_default();
+    exp_compare_cfg c = tcs_small_cfg(2);
     if (ckpt) {
         char flag[700];
         snprintf(flag, sizeof flag, "--compare.ckpt_dir=%s", ckpt);
         char *fl[] = {flag};
         assert_int_equal(exp_compare_cfg_parse_flags(&c, 1, fl), 0);
     }
-    c.shared_steps = 150;
-    c.shared_batch = 32;
-    c.dqn.hidden1 = c.dqn.hidden2 = 16;
-    c.ddpg.hidden1 = c.ddpg.hidden2 = 16;
-    c.ope.n_boot = 20;
-    c.total_boot = 30;
-    c.train_frac = 0.7;
-    c.fqe_products = -1;
+    c.fqe_products = -1; /* FQE on every product: its values must not move either */
     c.fqe.iterations = 2;
     c.fqe.steps = 20;
-    c.ensemble = 2;
     c.refit = refit;
     c.refit_frac = 1.0;
     c.shared_shards = shards;
