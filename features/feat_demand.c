@@ -32,6 +32,12 @@ void feat_demand_set_asym(int on) { g_asym = on < 0 ? 0 : on > 2 ? 2 : on; }
 
 int feat_demand_asym(void) { return g_asym; }
 
+/* The loss column: how far the price lies above the lagged price (lag = log(lagged / ref)), 0
+ * below it; NaN without a lag. */
+static double loss_of(double price, double ref, double lag) {
+    return isfinite(lag) && price > 0 ? fmax(log(price / ref) - lag, 0.0) : NAN;
+}
+
 /* The price term: log(price / ref) (form 0) or price / ref (form 1). */
 static double g_of(int form, double price, double ref) { return form ? price / ref : log(price / ref); }
 
@@ -48,7 +54,7 @@ static double col_raw(const feat_demand_row *r, int j, int form, double ref) {
     case FEAT_DEMAND_PRICE: return g_of(form, r->price, ref);
     case FEAT_DEMAND_COMP: return r->comp;
     case FEAT_DEMAND_LAG: return r->lag;
-    case FEAT_DEMAND_LOSS: return isfinite(r->lag) && r->price > 0 ? fmax(log(r->price / ref) - r->lag, 0.0) : NAN;
+    case FEAT_DEMAND_LOSS: return loss_of(r->price, ref, r->lag);
     default: return r->promo;
     }
 }
@@ -269,7 +275,7 @@ double feat_demand_rate(const feat_demand *m, double price, const feat_demand_ct
     const double x = g_of(m->form, price, m->ref) - m->xc;
     double eta = m->beta[0] + (m->beta[FEAT_DEMAND_PRICE] + dslope) * x;
     const double lg = ctx ? ctx->lag : NAN;
-    const double cv[K] = {0, 0, ctx ? ctx->comp : NAN, lg, 0.0, isfinite(lg) ? fmax(log(price / m->ref) - lg, 0.0) : NAN};
+    const double cv[K] = {0, 0, ctx ? ctx->comp : NAN, lg, 0.0, loss_of(price, m->ref, lg)};
     for (int j = FEAT_DEMAND_COMP; j < K; j++)
         if ((m->used >> j & 1u) && isfinite(cv[j])) eta += m->beta[j] * (cv[j] - m->mean[j]);
     double rate, d; /* d = d rate / d eta */
