@@ -66,7 +66,9 @@ static int pool_night(const db_history *h, feat_demand_prior *slope, lag_pool *l
     }
     free(e);
     free(se);
-    if (!lag || st || (st = eng_par_allreduce_xsum(s, 3))) return st;
+    if (!lag) return st;
+    const int st2 = eng_par_allreduce_xsum(s, 3); /* every rank, whatever the slope pass gave it */
+    if (st || st2) return st ? st : st2;
     const double kl = eng_xsum_round(&s[0]), m = eng_xsum_round(&s[1]) / kl;
     const double var = kl > 1 ? (eng_xsum_round(&s[2]) - kl * m * m) / (kl - 1) : NAN;
     lag->n = (int)kl;
