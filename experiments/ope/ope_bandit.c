@@ -330,39 +330,13 @@ static int clip_pscores(const ope_bandit *d, const ope_config *cfg, double **cli
     return ENG_OK;
 }
 
-int ope_bandit_estimate(const ope_bandit *d_in, const ope_config *cfg, ope_result *out) {
-    if (!cfg || !out) return eng_err_set(ENG_EINVAL, "ope_bandit_estimate: NULL argument");
-    int st = ope_bandit_check(d_in);
-    if (st) return st;
-    if (cfg->n_boot < 0 || !(cfg->alpha > 0 && cfg->alpha < 1) || !(cfg->switch_tau > 0) ||
-        !(cfg->min_pscore >= 0 && cfg->min_pscore < 1))
-        return eng_err_set(ENG_EINVAL, "ope: bad configuration (bootstrap %d, alpha %g, tau %g, pscore floor %g)",
-                           cfg->n_boot, cfg->alpha, cfg->switch_tau, cfg->min_pscore);
-    const int n = d_in->n, K = d_in->K;
-    ope_result_init(out, cfg, n);
-    double *qfit = NULL, *num = NULL, *den = NULL, *clipped = NULL;
-    ope_bandit dc = *d_in;
-    const ope_bandit *d = &dc;
-    if ((st = clip_pscores(d_in, cfg, &clipped, &out->n_pscore_clipped))) goto cleanup;
-    if (clipped) dc.pscore = clipped;
-    const double *q = d->q;
-    char qnote[128] = "";
-    if (q) {
-        out->q_source = "given";
-    } else if (d->d > 0) {
-        st = ope_fit_ridge_q(d, cfg->ridge_lambda, cfg->cross_folds, eng_seed_derive(cfg->seed, 0x71666974ULL), &qfit);
-        if (st) goto cleanup;
-        q = qfit;
-        out->q_source = "ridge";
-    } else {
-        snprintf(qnote, sizeof qnote, "no reward model: give q_0..q_%d or x_* context columns to fit one", K - 1);
-    }
-    st = ope_overlap_compute(d, cfg, &out->overlap);
-    if (st) goto cleanup;
-
-    num = eng_malloc((size_t)n * B_E * sizeof *num);
-    den = eng_malloc((size_t)n * B_E * sizeof *den);
-    if (!num || !den) { st = ENG_ENOMEM; goto cleanup; }
+/* The per-row numerators and denominators num/den [n][B_E] (caller's) of every bandit estimator:
+ * the Replay match (the target's action drawn from its own stream of cfg->seed), IPS, SNIPS, DM,
+ * DR and Switch-DR (q NULL: DM/DR terms 0). *matches / *switched get the matching rounds and the
+ * rows whose weight is above the switch threshold. No allocation, no failure. */
+static void bandit_rows(const ope_bandit *d, const double *q, const ope_config *cfg, double *num, double *den,
+                        int *matches_out, int *switched_out) {
+    const int n = d->n, K = d->K;
     eng_rng rng; /* Replay's target-action draws: a stream separate from the bootstrap */
     eng_rng_seed(&rng, eng_seed_derive(cfg->seed, 0x7265706cULL));
     int matches = 0, switched = 0;
@@ -402,6 +376,45 @@ int ope_bandit_estimate(const ope_bandit *d_in, const ope_config *cfg, ope_resul
         nu[B_SDR] = dm + (keep ? w * (r - qa) : 0.0);
         de[B_SDR] = 1.0;
     }
+    *matches_out = matches;
+    *switched_out = switched;
+}
+
+int ope_bandit_estimate(const ope_bandit *d_in, const ope_config *cfg, ope_result *out) {
+    if (!cfg || !out) return eng_err_set(ENG_EINVAL, "ope_bandit_estimate: NULL argument");
+    int st = ope_bandit_check(d_in);
+    if (st) return st;
+    if (cfg->n_boot < 0 || !(cfg->alpha > 0 && cfg->alpha < 1) || !(cfg->switch_tau > 0) ||
+        !(cfg->min_pscore >= 0 && cfg->min_pscore < 1))
+        return eng_err_set(ENG_EINVAL, "ope: bad configuration (bootstrap %d, alpha %g, tau %g, pscore floor %g)",
+                           cfg->n_boot, cfg->alpha, cfg->switch_tau, cfg->min_pscore);
+    const int n = d_in->n, K = d_in->K;
+    ope_result_init(out, cfg, n);
+    double *qfit = NULL, *num = NULL, *den = NULL, *clipped = NULL;
+    ope_bandit dc = *d_in;
+    const ope_bandit *d = &dc;
+    if ((st = clip_pscores(d_in, cfg, &clipped, &out->n_pscore_clipped))) goto cleanup;
+    if (clipped) dc.pscore = clipped;
+    const double *q = d->q;
+    char qnote[128] = "";
+    if (q) {
+        out->q_source = "given";
+    } else if (d->d > 0) {
+        st = ope_fit_ridge_q(d, cfg->ridge_lambda, cfg->cross_folds, eng_seed_derive(cfg->seed, 0x71666974ULL), &qfit);
+        if (st) goto cleanup;
+        q = qfit;
+        out->q_source = "ridge";
+    } else {
+        snprintf(qnote, sizeof qnote, "no reward model: give q_0..q_%d or x_* context columns to fit one", K - 1);
+    }
+    st = ope_overlap_compute(d, cfg, &out->overlap);
+    if (st) goto cleanup;
+
+    num = eng_malloc((size_t)n * B_E * sizeof *num);
+    den = eng_malloc((size_t)n * B_E * sizeof *den);
+    if (!num || !den) { st = ENG_ENOMEM; goto cleanup; }
+    int matches = 0, switched = 0;
+    bandit_rows(d, q, cfg, num, den, &matches, &switched);
     double est[B_E], lo[B_E], hi[B_E], se[B_E];
     st = ope_boot_ratio(num, den, n, B_E, cfg->n_boot, cfg->alpha, cfg->seed, est, lo, hi, se);
     if (st) goto cleanup;
