@@ -64,7 +64,7 @@ exp_compare_cfg exp_compare_default(void) {
     c.dyna_horizon = 1;
     c.dyna_real = 0.0;
     c.ensemble = 5; /* docs/compare.md, "An ensemble of the shared networks" (1 before) */
-    c.demand_pool = 1;
+    c.demand_pool = 3; /* docs/compare.md, "The pooled prior for the agents' models (q12pool2)" (1 before) */
     c.refit = 1; /* docs/compare.md, "Refit on every day for the next price" (0 before) */
     c.refit_frac = 0.25;
     c.demand_asym = 0;
