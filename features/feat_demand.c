@@ -355,6 +355,15 @@ int feat_demand_pool_run(const double *e, const double *se, size_t n, int (*redu
     return 0;
 }
 
+void feat_demand_prior_centre(const feat_demand_prior *pr, double sd, feat_demand_prior *out) {
+    if (!pr) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
+    *out = *pr;
+    if (out->n > 0 && isfinite(sd) && !(out->sd >= sd)) out->sd = sd;
+}
+
 /* Mean competitor price of cell c (NaN without one). */
 static double comp_mean(const db_history *h, size_t c) {
     if (!h->comp_off || h->comp_off[c + 1] <= h->comp_off[c]) return NAN;

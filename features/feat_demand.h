@@ -149,6 +149,18 @@ int feat_demand_gain_loss(const feat_demand *m, double *gain, double *loss);
  * reduce's failure. */
 int feat_demand_ref_pool(const feat_demand *ms, size_t n, int (*reduce)(eng_xsum *s, size_t ns), feat_demand_prior *pr);
 
+/* The width (sd, e-units) of the weak slope prior N(-1, 1) (b1 units; e = b1 xc with xc ~ 1 for
+ * the identity form). */
+#define FEAT_DEMAND_WEAK_SD 1.0
+
+/* The pooled prior's centre at a width no narrower than sd (e-units): *out = *pr (its reference
+ * columns' prior included) with out->sd = max(pr->sd, sd).  pr NULL or without a slope prior
+ * (n = 0): out->n = 0 (the weak prior).  The agents' demand models with compare.demand_pool 3
+ * (docs/compare.md, "The pooled prior for the agents' models (q12pool2)"): the shared networks
+ * pool the products themselves, so a pooled width stacked on theirs over-shrinks the products'
+ * best prices; the centre alone removes the weak prior's pull towards -1.  No allocation. */
+void feat_demand_prior_centre(const feat_demand_prior *pr, double sd, feat_demand_prior *out);
+
 /* The price slope the product's own data says, without the prior it was fitted with (the
  * Gaussian approximation: the posterior's precision less the prior's), in e-units (see
  * feat_demand_prior) into *e and its standard error into *se.  0, or -1 (not ok, or the data

@@ -174,13 +174,16 @@ typedef struct exp_compare_cfg {
                                    docs/compare.md, "A pooled prior on the price slope"):
                                    0 off (the weak N(-1, 1) everywhere); 1 the decisions' fits
                                    (the gate, exploration, the backtest's model row); 2 also
-                                   the agents' demand models */
+                                   the agents' demand models; 3 the decisions' fits as 1 and
+                                   the agents' models with the pooled centre at the weak
+                                   prior's width (feat_demand_prior_centre; docs/compare.md,
+                                   "The pooled prior for the agents' models (q12pool2)") */
     int demand_asym;            /* 1: the one demand model tries the asymmetric (gain / loss)
                                    reference column (feat_demand.h, feat_demand_set_asym;
                                    docs/backtest.md "q13asym"); 0 the symmetric lag of before */
     int demand_ref_pool;        /* 1: the night's pooled (empirical-Bayes) prior on the demand
                                    model's reference columns (lag, loss) for the decisions' fits
-                                   (the gate, exploration; the agents' with demand_pool 2;
+                                   (the gate, exploration; the agents' with demand_pool 2 or 3;
                                    feat_demand_ref_pool); 0 the tiny ridge of before */
     feat_demand_prior demand_prior; /* the night's pooled prior (set by the nightly, not a
                                    setting; n = 0: none) for the agents' demand models */

@@ -99,8 +99,12 @@ static int prep_agent_states(cmp_ctx *c, int p, float *raw, float *raw2, float *
         memcpy(ts2 + k * FEAT_N, raw2 + (r - b) * FEAT_N, FEAT_N * sizeof *ts2);
         pr[k++] = tr->price[r];
     }
+    /* the agents' slope prior: none (demand_pool 0, 1), the pooled one (2), its centre at the weak width (3) */
+    feat_demand_prior cen;
+    feat_demand_prior_centre(&c->cfg->demand_prior, FEAT_DEMAND_WEAK_SD, &cen);
+    const int dp = c->cfg->demand_pool;
     rc = feat_agent_prod_fit_ex(&c->ap[p], ts, ts2, pr, k, isfinite(c->refp[p]) ? c->refp[p] : 1.0, 5.0,
-                                c->cfg->demand_pool >= 2 ? &c->cfg->demand_prior : NULL, c->cfg->dyna_memory);
+                                dp == 2 ? &c->cfg->demand_prior : dp == 3 ? &cen : NULL, c->cfg->dyna_memory);
     free(ts);
     free(ts2);
     if (rc) return rc;

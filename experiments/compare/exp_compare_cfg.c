@@ -64,7 +64,7 @@ exp_compare_cfg exp_compare_default(void) {
     c.dyna_horizon = 1;
     c.dyna_real = 0.0;
     c.ensemble = 5; /* docs/compare.md, "An ensemble of the shared networks" (1 before) */
-    c.demand_pool = 1;
+    c.demand_pool = 3; /* docs/compare.md, "The pooled prior for the agents' models (q12pool2)" (1 before) */
     c.refit = 1; /* docs/compare.md, "Refit on every day for the next price" (0 before) */
     c.refit_frac = 0.25;
     c.demand_asym = 0;
@@ -167,8 +167,8 @@ static const field fields[] = {
     F("compare.refit", T_INT, refit, "1: the DQN/DDPG next prices from the agents refitted on every day (training + OPE holdout; OPE keeps the training window's); 0: the training window's agents"),
     F("compare.refit_frac", T_DOUBLE, refit_frac, "the refit's step budget on a cold night: share of shared_steps (0, and after a warm start: none, every day's statistics only)"),
     F("compare.demand_asym", T_INT, demand_asym, "1: the demand model tries an asymmetric (gain/loss) reference column when the likelihood supports it; 0 the symmetric lag"),
-    F("compare.demand_ref_pool", T_INT, demand_ref_pool, "1: pooled empirical-Bayes prior on the demand model's reference columns (lag, loss) for the gate/exploration fits (the agents' with demand_pool 2); 0 the ridge"),
-    F("compare.demand_pool", T_INT, demand_pool, "pooled empirical-Bayes prior on the demand price slope: 0 off, 1 the gate/exploration fits, 2 also the agents' models"),
+    F("compare.demand_ref_pool", T_INT, demand_ref_pool, "1: pooled empirical-Bayes prior on the demand model's reference columns (lag, loss) for the gate/exploration fits (the agents' with demand_pool 2 or 3); 0 the ridge"),
+    F("compare.demand_pool", T_INT, demand_pool, "pooled empirical-Bayes prior on the demand price slope: 0 off, 1 the gate/exploration fits, 2 also the agents' models, 3 the agents' models with the pooled centre at the weak prior's width"),
     F("compare.total_boot", T_INT, total_boot, "bootstrap resamples of the totals over products"),
     F("compare.ckpt_dir", T_CKPT, ckpt_dir, "warm-start folder (empty = none)"),
     F("compare.fault_diverge", T_INT, fault_diverge, "test hook: poison this product's DQN (-1 off)"),
@@ -379,8 +379,8 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
         return eng_err_set(ENG_EINVAL, "compare config: compare.demand_asym must be 0 or 1, not %d", c->demand_asym);
     if (c->demand_ref_pool != 0 && c->demand_ref_pool != 1)
         return eng_err_set(ENG_EINVAL, "compare config: compare.demand_ref_pool must be 0 or 1, not %d", c->demand_ref_pool);
-    if (c->demand_pool < 0 || c->demand_pool > 2)
-        return eng_err_set(ENG_EINVAL, "compare config: compare.demand_pool must be 0, 1 or 2, not %d", c->demand_pool);
+    if (c->demand_pool < 0 || c->demand_pool > 3)
+        return eng_err_set(ENG_EINVAL, "compare config: compare.demand_pool must be 0, 1, 2 or 3, not %d", c->demand_pool);
     if (c->uplift_ref < 0 || c->uplift_ref > 2)
         return eng_err_set(ENG_EINVAL, "compare config: compare.uplift_ref must be 0 (on-policy mean), 1 (DR) or 2 "
                                        "(incumbent price), not %d",
