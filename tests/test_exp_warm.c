@@ -24,6 +24,7 @@
 
 static PGconn *conn;
 static char out_dir[600], tmp[512];
+static int g_desc; /* compare.agent_desc of the nights (test_warm_desc) */
 
 static int setup(void **state) {
     (void)state;
@@ -78,6 +79,7 @@ static void night_x(const char *ckpt, int32_t date, int n_products, int fqe_extr
     exp_nightly_cfg cfg = tnl_small_cfg(conn, date, NDAYS, out_dir, ckpt, 20);
     cfg.compare.shared_steps = 300;
     cfg.compare.fqe.iterations += fqe_extra;
+    cfg.compare.agent_desc = g_desc;
     if (n_products > 0) cfg.products = (const char *const *)ids, cfg.n_products = n_products;
     memset(cap, 0, sizeof *cap);
     cap->guard = cfg.compare.guard;
@@ -200,6 +202,39 @@ static void test_warm_refused(void **state) {
     assert_true(exists(b, D2, "behav-pool.bin")); /* tonight's, written fresh */
 }
 
+/* The agent state's descriptors (compare.agent_desc) change what the networks' inputs mean in
+ * the same slots: a night with another mode than the checkpoints' trains its networks from
+ * scratch (the manifest differs; one line), a night with the same mode warm-starts, and the
+ * default mode's manifest is the one of before (no line added). */
+static void test_warm_desc(void **state) {
+    (void)state;
+    char a[700], b[700], d1[16], f[1400];
+    snprintf(a, sizeof a, "%s/ckpt_d0", tmp);
+    snprintf(b, sizeof b, "%s/ckpt_d1", tmp);
+    night_cap c, x;
+    g_desc = 0;
+    night(a, D1, 0, &c);
+    eng_date_format(D1, d1);
+    snprintf(f, sizeof f, "%s/%s/shared.meta", a, d1);
+    FILE *fp = fopen(f, "rb");
+    assert_non_null(fp);
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = 0;
+    assert_null(strstr(buf, "agent_desc"));
+    g_desc = 1;
+    night(a, D2, 0, &x); /* the mode-0 checkpoints: refused */
+    assert_int_equal(x.warm_loaded, 0);
+    assert_int_equal(x.outside, 0);
+    night(b, D1, 0, &c);
+    assert_int_equal(c.warm_loaded, 0);
+    night(b, D2, 0, &x); /* the same mode: warm */
+    assert_true(x.warm_loaded >= 1);
+    assert_int_equal(x.outside, 0);
+    g_desc = 0;
+}
+
 /* Nothing stale: change an old row inside night 2's window; the warm night's values of that
  * product move as a cold night's do (from the same checkpoints as without the change). */
 static void test_changed_row(void **state) {
@@ -240,6 +275,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_warm_night),
         cmocka_unit_test(test_warm_refused),
+        cmocka_unit_test(test_warm_desc),
         cmocka_unit_test(test_changed_row),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

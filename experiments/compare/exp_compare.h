@@ -142,6 +142,10 @@ typedef struct exp_compare_cfg {
     int dyna_memory;            /* 1: the agents' demand model values the previous prices as a
                                    smoothed past price of a memory chosen by its likelihood
                                    (feat_agent_prod_fit_ex); 0: the previous price alone */
+    int agent_desc;             /* the agent state's demand-model descriptors (feat_agent.h,
+                                   FEAT_AGENT_DESC_*): 0 at the product's mean logged price (before
+                                   q12desc), 1 / 2 the model's relative rates around the state's
+                                   incumbent in its own context (2 or 4 price ratios) */
     int dyna_horizon;           /* nights a model row's price is valued over, held
                                    (feat_agent_model_rate_held: the mean rate as the model's
                                    smoothed past price moves toward it); 1: that day only */

@@ -104,6 +104,7 @@ static int prep_agent_states(cmp_ctx *c, int p, float *raw, float *raw2, float *
     free(ts);
     free(ts2);
     if (rc) return rc;
+    c->ap[p].desc = c->cfg->agent_desc; /* the states' descriptors (feat_agent.h) */
     for (size_t r = b; r < e; r++) {
         feat_agent_state(raw + (r - b) * FEAT_N, &c->ap[p], c->ast + r * FEAT_AGENT_N);
         feat_agent_state(raw2 + (r - b) * FEAT_N, &c->ap[p], c->anx + r * FEAT_AGENT_N);
