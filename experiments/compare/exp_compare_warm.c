@@ -235,8 +235,10 @@ static char *group_meta(const cmp_ctx *c, const cmp_group *g) {
     /* the agent state's descriptors (compare.agent_desc): a line only when not the default, so
      * the checkpoints of before stay valid for agent_desc 0 and are refused (trained from
      * scratch) for another mode, whose states mean something else in the same slots */
-    char desc[32] = "";
+    char desc[64] = "";
     if (cfg->agent_state && cfg->agent_desc) snprintf(desc, sizeof desc, "agent_desc %d\n", cfg->agent_desc);
+    if (cfg->ddpg_band > 0) /* DDPG's actions mean other ratios (compare.ddpg_band): likewise */
+        snprintf(desc + strlen(desc), sizeof desc - strlen(desc), "ddpg_band %.6g\n", cfg->ddpg_band);
     for (int i = 0; i < g->n; i++) cap += 3 * strlen(c->h->product_id[g->prod[i]]) + 2;
     char *s = malloc(cap);
     if (!s) {
