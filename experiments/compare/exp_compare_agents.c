@@ -207,25 +207,6 @@ int cmp_dqn_pick(const cmp_ctx *c, int p, const float *q) {
     return best;
 }
 
-double cmp_ddpg_band(const exp_compare_cfg *cfg) { return cfg->ddpg_band > 0 ? cfg->ddpg_band : cfg->grid.band; }
-
-env_grid cmp_ddpg_grid(const exp_compare_cfg *cfg) {
-    env_grid g = cfg->grid;
-    g.band = cmp_ddpg_band(cfg);
-    return g;
-}
-
-int cmp_ddpg_steps(const exp_compare_cfg *cfg) {
-    return cfg->ddpg_support_steps >= 0 ? cfg->ddpg_support_steps : cfg->support_steps;
-}
-
-float cmp_ddpg_clip(const cmp_ctx *c, int p, float ratio) {
-    if (!c->cfg->ddpg_support || !isfinite(c->lo_ratio[p])) return ratio;
-    const float step = (float)(2.0 * c->cfg->grid.band / (c->K - 1)) * (float)cmp_ddpg_steps(c->cfg);
-    const float lo = c->lo_ratio[p] - step, hi = c->hi_ratio[p] + step;
-    return ratio < lo ? lo : ratio > hi ? hi : ratio;
-}
-
 float cmp_support_gap(const cmp_ctx *c, int p, double x) {
     if (!isfinite(c->refp[p]) || !(c->refp[p] > 0) || !(x > 0)) return NAN;
     const double step = 2.0 * c->cfg->grid.band / (c->K - 1), u = x / c->refp[p];
