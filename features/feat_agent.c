@@ -215,6 +215,36 @@ double feat_agent_model_rate_held(const feat_agent_prod *pp, double price, const
     return sum / h;
 }
 
+/* The context descriptors (pp->desc 1 or 2; 0: nothing) of an agent state out [FEAT_AGENT_N]
+ * whose price and market features are set: the incumbent, its moving averages and the
+ * competitors' mean price are read back from out (so a state and its carried twin give the same
+ * values for the same prices), the model's context is that of a raw state with those prices
+ * (agent_ctx), and slot k gets 10 (rate(inc e^x_k) / rate(inc) - 1).  0 when the incumbent is
+ * missing or the model gives no positive rate there.  No allocation. */
+static void ctx_descriptors(const feat_agent_prod *pp, float *out) {
+    static const double x2[2] = {-0.1, 0.1}, x4[4] = {-0.15, -0.05, 0.05, 0.15};
+    if (pp->desc != FEAT_AGENT_DESC_CTX && pp->desc != FEAT_AGENT_DESC_CTX4) return;
+    const int nk = pp->desc == FEAT_AGENT_DESC_CTX ? 2 : 4, at = FEAT_AGENT_N - nk;
+    const double *xs = nk == 2 ? x2 : x4, ref = pp->ref > 0 ? pp->ref : 1.0;
+    for (int k = 0; k < nk; k++) out[at + k] = 0.0f;
+    if (out[3] > 0.5f || !pp->mok) return;
+    float raw[FEAT_N] = {0};
+    const double inc = ref * exp((double)out[0] / 10.0);
+    raw[FEAT_PRICE_CUR] = (float)inc;
+    raw[FEAT_PRICE_MA3] = (float)(ref * exp((double)out[1] / 10.0));
+    raw[FEAT_PRICE_MA12] = (float)(ref * exp((double)out[2] / 10.0));
+    raw[FEAT_COMP_MISSING] = out[12];
+    raw[FEAT_COMP_REL_MEAN] = (float)exp((double)out[10] / 10.0);
+    feat_demand_ctx ctx = {NAN, NAN};
+    agent_ctx(raw, raw, ref, pp->lam, &ctx.comp, &ctx.lag);
+    const double r0 = feat_agent_model_rate_at(pp, inc, &ctx, NULL);
+    if (!(r0 > 0) || !isfinite(r0)) return;
+    for (int k = 0; k < nk; k++) {
+        const double rk = feat_agent_model_rate_at(pp, inc * exp(xs[k]), &ctx, NULL);
+        out[at + k] = isfinite(rk) ? clipf(10.0 * (rk / r0 - 1.0)) : 0.0f;
+    }
+}
+
 void feat_agent_state(const float *raw, const feat_agent_prod *pp, float *out) {
     const double ref = pp->ref > 0 ? pp->ref : 1.0, inc = raw[FEAT_PRICE_CUR];
     out[0] = clipf(safe_log_ratio(inc, ref) * 10.0);
@@ -242,6 +272,7 @@ void feat_agent_state(const float *raw, const feat_agent_prod *pp, float *out) {
     out[21] = clipf(pp->curv * 10.0);
     out[22] = clipf(pp->dlo * 10.0);
     out[23] = clipf(pp->dhi * 10.0);
+    ctx_descriptors(pp, out);
 }
 
 /* A log-price feature (10 log(x / ref)) moved to the price x + dx (x > 0), clipped. */
@@ -260,6 +291,7 @@ void feat_agent_state_carry(const float *next, const feat_agent_prod *pp, double
     out[2] = carry_ma(next[2], ref, dx / 12.0);
     out[10] = clipf(next[10] + dl);
     out[11] = clipf(next[11] + dl);
+    ctx_descriptors(pp, out);
     if (!isfinite(rate)) return;
     const double mr = pp->rate > 0 ? pp->rate : 1.0, r0 = ((double)next[8] + 1.0) * mr;
     const double traffic = expm1((double)next[6] + pp->lv1);

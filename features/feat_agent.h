@@ -24,6 +24,14 @@
  *              previous price and the promotion flag as state): its relative revenue
  *              per visitor 10% below and 10% above the product's mean logged price.  The model itself values
  *              any price (feat_agent_model_rate): the comparison's model-based transitions.
+ *              Context descriptors (pp->desc, compare.agent_desc; docs/compare.md "Context
+ *              descriptors (q12desc)"): desc 1 replaces the last two by the model's relative rate
+ *              10% below and above the state's INCUMBENT in the state's own context (the last
+ *              period's competitors' mean price, the smoothed past price of the model's memory),
+ *              10 (rate(inc e^x) / rate(inc) - 1) for x = -0.1, +0.1; desc 2 puts that at
+ *              x = -0.15, -0.05, +0.05, +0.15 into the last four slots (replacing slope and
+ *              curvature as well).  They are computed from the state's own price features, so a
+ *              carried state (feat_agent_state_carry) gets the descriptors of its new incumbent.
  * Every value is finite and clipped to [-FEAT_AGENT_CLIP, FEAT_AGENT_CLIP].
  */
 #ifndef FEAT_AGENT_H
@@ -36,6 +44,12 @@
 
 #define FEAT_AGENT_N 24
 #define FEAT_AGENT_CLIP 10.0f
+
+/* descriptor modes (feat_agent_prod.desc; see above) */
+#define FEAT_AGENT_DESC_MEAN 0 /* slots 22-23: dlo, dhi at the mean logged price (before q12desc) */
+#define FEAT_AGENT_DESC_CTX 1  /* slots 22-23: the model's relative rate at the incumbent e^-+0.1, in context */
+#define FEAT_AGENT_DESC_CTX4 2 /* slots 20-23: ... at the incumbent e^{-0.15, -0.05, +0.05, +0.15} */
+#define FEAT_AGENT_DESC_MAX 2
 
 typedef struct feat_agent_prod {
     double ref;            /* reference price (> 0) */
@@ -52,6 +66,8 @@ typedef struct feat_agent_prod {
     double lam;            /* memory of the model's lag column: 0 the previous price, else the
                               smoothed past price (feat_agent_prod_fit_ex, memory 1) */
     long n;                /* training rows used */
+    int desc;              /* descriptor mode FEAT_AGENT_DESC_* (the fit sets 0; the caller may set
+                              it after the fit: the states read it) */
 } feat_agent_prod;
 
 /* Fit product statistics from n training rows: raw (unnormalised) feat states s [n][FEAT_N]

@@ -3,7 +3,8 @@
  * Q networks, a few refreshes), adds one day, and stays a correct night: every price inside its
  * guardrails, the history's on-policy values equal to a cold run's (the same rows), the FQE total
  * within a stated 10% of a cold run's.  What the warm start reuses is keyed and refused when it
- * no longer fits (another product list, a corrupt file), and nothing is served stale: a changed
+ * no longer fits (another product list, a corrupt file, another compare.agent_desc or
+ * compare.ddpg_band), and nothing is served stale: a changed
  * old row changes the warm night's values exactly as it changes a cold night's. */
 #include "test_nightly.h"
 
@@ -24,6 +25,8 @@
 
 static PGconn *conn;
 static char out_dir[600], tmp[512];
+static int g_desc;      /* compare.agent_desc of the nights (test_warm_desc) */
+static double g_band;   /* compare.ddpg_band of the nights (test_warm_desc) */
 
 static int setup(void **state) {
     (void)state;
@@ -78,6 +81,8 @@ static void night_x(const char *ckpt, int32_t date, int n_products, int fqe_extr
     exp_nightly_cfg cfg = tnl_small_cfg(conn, date, NDAYS, out_dir, ckpt, 20);
     cfg.compare.shared_steps = 300;
     cfg.compare.fqe.iterations += fqe_extra;
+    cfg.compare.agent_desc = g_desc;
+    cfg.compare.ddpg_band = g_band;
     if (n_products > 0) cfg.products = (const char *const *)ids, cfg.n_products = n_products;
     memset(cap, 0, sizeof *cap);
     cap->guard = cfg.compare.guard;
@@ -200,6 +205,57 @@ static void test_warm_refused(void **state) {
     assert_true(exists(b, D2, "behav-pool.bin")); /* tonight's, written fresh */
 }
 
+/* The agent state's descriptors (compare.agent_desc) change what the networks' inputs mean in
+ * the same slots: a night with another mode than the checkpoints' trains its networks from
+ * scratch (the manifest differs; one line), a night with the same mode warm-starts, and the
+ * default mode's manifest is the one of before (no line added).  Likewise DDPG's own band
+ * (compare.ddpg_band). */
+static void test_warm_desc(void **state) {
+    (void)state;
+    char a[700], b[700], d1[16], f[1400];
+    snprintf(a, sizeof a, "%s/ckpt_d0", tmp);
+    snprintf(b, sizeof b, "%s/ckpt_d1", tmp);
+    night_cap c, x;
+    g_desc = 0;
+    night(a, D1, 0, &c);
+    eng_date_format(D1, d1);
+    snprintf(f, sizeof f, "%s/%s/shared.meta", a, d1);
+    FILE *fp = fopen(f, "rb");
+    assert_non_null(fp);
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = 0;
+    assert_null(strstr(buf, "agent_desc"));
+    g_desc = 1;
+    night(a, D2, 0, &x); /* the mode-0 checkpoints: refused */
+    assert_int_equal(x.warm_loaded, 0);
+    assert_int_equal(x.outside, 0);
+    night(b, D1, 0, &c);
+    assert_int_equal(c.warm_loaded, 0);
+    night(b, D2, 0, &x); /* the same mode: warm */
+    assert_true(x.warm_loaded >= 1);
+    assert_int_equal(x.outside, 0);
+    g_desc = 0;
+    /* DDPG's own band (compare.ddpg_band): its actions mean other ratios, likewise refused */
+    char d[700], d2[16];
+    snprintf(d, sizeof d, "%s/ckpt_band", tmp);
+    night(d, D1, 0, &c);
+    g_band = 0.35;
+    night(d, D2, 0, &x);
+    g_band = 0;
+    assert_int_equal(x.warm_loaded, 0);
+    assert_int_equal(x.outside, 0);
+    eng_date_format(D2, d2);
+    snprintf(f, sizeof f, "%s/%s/shared.meta", d, d2);
+    fp = fopen(f, "rb");
+    assert_non_null(fp);
+    n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = 0;
+    assert_non_null(strstr(buf, "ddpg_band 0.35"));
+}
+
 /* Nothing stale: change an old row inside night 2's window; the warm night's values of that
  * product move as a cold night's do (from the same checkpoints as without the change). */
 static void test_changed_row(void **state) {
@@ -240,6 +296,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_warm_night),
         cmocka_unit_test(test_warm_refused),
+        cmocka_unit_test(test_warm_desc),
         cmocka_unit_test(test_changed_row),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -93,13 +93,19 @@ static void print_sizes(const exp_nightly_summary *sum, const char *ckpt_root) {
 }
 
 int exp_bench_nightly_run(const char *dbarg, const char *device, const char *out, int n_products, int n_days, int keep,
-                          uint64_t seed) {
+                          uint64_t seed, int n_settings, char **settings) {
     PGconn *m = NULL, *c = NULL;
     exp_nightly_cfg cfg = exp_nightly_default();
     exp_nightly_summary sum;
     memset(&sum, 0, sizeof sum);
     int rc = 3, created = 0;
     char dbname[64], ckpt[1024];
+    if (n_settings > 0 && (exp_compare_cfg_parse_flags(&cfg.compare, n_settings, settings) ||
+                           exp_compare_cfg_check(&cfg.compare))) {
+        fprintf(stderr, "rlprice: bench nightly: %s\n", eng_err_msg());
+        exp_compare_cfg_free(&cfg.compare);
+        return 2;
+    }
     snprintf(dbname, sizeof dbname, "rlprice_bnight_%d", (int)getpid());
     if (db_resolve(&m, dbarg)) goto done;
     if (db_database_create(m, dbname)) goto done;

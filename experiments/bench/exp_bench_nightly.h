@@ -4,9 +4,11 @@
 
 #include <stdint.h>
 
-/* `rlprice bench nightly` after its flags.  Returns the exit code: 0, 3 (database), 1 (other),
- * 4 (some products failed). */
+/* `rlprice bench nightly` after its flags; settings [n_settings] (may be NULL when 0): the
+ * comparison's setting flags (e.g. "--compare.agent_desc=2", exp_compare_cfg_parse_flags) applied
+ * to the night's config.  Returns the exit code: 0, 3 (database), 1 (other), 4 (some products
+ * failed), 2 (a bad setting). */
 int exp_bench_nightly_run(const char *dbarg, const char *device, const char *out, int n_products, int n_days, int keep,
-                          uint64_t seed);
+                          uint64_t seed, int n_settings, char **settings);
 
 #endif

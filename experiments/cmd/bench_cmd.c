@@ -94,11 +94,14 @@ int exp_cmd_bench_db(int argc, char **argv) {
 
 int exp_cmd_bench_nightly(int argc, char **argv) {
     const char *dbarg = NULL, *device = "auto", *out = "out/bench-nightly";
-    int n_products = 40000, n_days = 60, keep = 0;
+    int n_products = 40000, n_days = 60, keep = 0, ns = 0;
     uint64_t seed = 1;
+    char **settings = calloc((size_t)(argc > 0 ? argc : 1), sizeof *settings); /* the --section.key=value flags */
+    if (!settings) { fprintf(stderr, "rlprice: out of memory\n"); return 1; }
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(argv[i], "--db") && v) dbarg = v, i++;
+        if (!strncmp(argv[i], "--", 2) && strchr(argv[i], '.') && strchr(argv[i], '=')) settings[ns++] = argv[i];
+        else if (!strcmp(argv[i], "--db") && v) dbarg = v, i++;
         else if (!strcmp(argv[i], "--products") && v) n_products = atoi(v), i++;
         else if (!strcmp(argv[i], "--days") && v) n_days = atoi(v), i++;
         else if (!strcmp(argv[i], "--device") && v) device = v, i++;
@@ -107,10 +110,17 @@ int exp_cmd_bench_nightly(int argc, char **argv) {
         else if (!strcmp(argv[i], "--keep")) keep = 1;
         else {
             fprintf(stderr, "usage: rlprice bench nightly [--db CONNINFO] [--products 40000] [--days 60] [--device D]\n"
-                            "                             [--seed S] [--out DIR] [--keep]\n");
+                            "                             [--seed S] [--out DIR] [--keep] [--compare.KEY=VALUE ...]\n");
+            free(settings);
             return 2;
         }
     }
-    if (n_products <= 0 || n_days < 10) { fprintf(stderr, "rlprice: --products must be > 0 and --days >= 10\n"); return 2; }
-    return exp_bench_nightly_run(dbarg, device, out, n_products, n_days, keep, seed);
+    if (n_products <= 0 || n_days < 10) {
+        fprintf(stderr, "rlprice: --products must be > 0 and --days >= 10\n");
+        free(settings);
+        return 2;
+    }
+    int rc = exp_bench_nightly_run(dbarg, device, out, n_products, n_days, keep, seed, ns, settings);
+    free(settings);
+    return rc;
 }

@@ -142,6 +142,16 @@ typedef struct exp_compare_cfg {
     int dyna_memory;            /* 1: the agents' demand model values the previous prices as a
                                    smoothed past price of a memory chosen by its likelihood
                                    (feat_agent_prod_fit_ex); 0: the previous price alone */
+    double ddpg_band;           /* DDPG's price band: ratio = 1 + ddpg_band x action, its model rows'
+                                   ratios and its guarded price inside ref (1 -+ ddpg_band); 0 =
+                                   grid.band (the default, as before q12desc) */
+    int ddpg_support_steps;     /* DDPG's support (its clip and its model rows' ratios): the
+                                   logged ratio range +- this many grid steps; -1 = support_steps
+                                   (the default, as before q12desc) */
+    int agent_desc;             /* the agent state's demand-model descriptors (feat_agent.h,
+                                   FEAT_AGENT_DESC_*): 0 at the product's mean logged price (before
+                                   q12desc), 1 / 2 the model's relative rates around the state's
+                                   incumbent in its own context (2 or 4 price ratios) */
     int dyna_horizon;           /* nights a model row's price is valued over, held
                                    (feat_agent_model_rate_held: the mean rate as the model's
                                    smoothed past price moves toward it); 1: that day only */

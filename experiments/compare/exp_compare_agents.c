@@ -108,6 +108,7 @@ static int prep_agent_states(cmp_ctx *c, int p, float *raw, float *raw2, float *
     free(ts);
     free(ts2);
     if (rc) return rc;
+    c->ap[p].desc = c->cfg->agent_desc; /* the states' descriptors (feat_agent.h) */
     for (size_t r = b; r < e; r++) {
         feat_agent_state(raw + (r - b) * FEAT_N, &c->ap[p], c->ast + r * FEAT_AGENT_N);
         feat_agent_state(raw2 + (r - b) * FEAT_N, &c->ap[p], c->anx + r * FEAT_AGENT_N);
@@ -210,13 +211,6 @@ int cmp_dqn_pick(const cmp_ctx *c, int p, const float *q) {
     return best;
 }
 
-float cmp_ddpg_clip(const cmp_ctx *c, int p, float ratio) {
-    if (!c->cfg->ddpg_support || !isfinite(c->lo_ratio[p])) return ratio;
-    const float step = (float)(2.0 * c->cfg->grid.band / (c->K - 1)) * (float)c->cfg->support_steps;
-    const float lo = c->lo_ratio[p] - step, hi = c->hi_ratio[p] + step;
-    return ratio < lo ? lo : ratio > hi ? hi : ratio;
-}
-
 float cmp_support_gap(const cmp_ctx *c, int p, double x) {
     if (!isfinite(c->refp[p]) || !(c->refp[p] > 0) || !(x > 0)) return NAN;
     const double step = 2.0 * c->cfg->grid.band / (c->K - 1), u = x / c->refp[p];
@@ -264,7 +258,7 @@ static int create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys, int bat
     if (dq.replay > cap || g->pooled) dq.replay = cap;
     agt_ddpg_cfg dd = cfg->ddpg;
     dd.state_dim = c->SA;
-    dd.band = (float)cfg->grid.band;
+    dd.band = (float)cmp_ddpg_band(cfg);
     dd.seed = eng_seed_derive(cfg->seed, 1002);
     dd.keys = keys;
     if (batch > 0) dd.batch = batch;
@@ -504,7 +498,8 @@ done:
  * evenly over each product's rows, when rows x dyna would exceed dyna_max; rows: the group's,
  * or g->rows_total, every shard's, for the shared networks' shards) with the row's
  * state and a price drawn uniformly inside the support the agent may choose from (the logged
- * levels' range +- support_steps; for DDPG the logged ratio range +- support_steps steps, in
+ * levels' range +- support_steps; for DDPG the logged ratio range +- ddpg_support_steps steps
+ * (cmp_ddpg_steps: support_steps unless set), in
  * the band), rewarded with the model's rate at that price minus dyna_kappa standard errors of
  * its extrapolation, plus the row's base (the rate the reward compares with), on the row's
  * reward scale; the next state is the logged one, or (compare.dyna_carry) the logged one carrying
@@ -538,8 +533,9 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
             if (cnt[k] > 0) lo = k < lo ? k : lo, hi = k;
         if (hi < 0 || !isfinite(c->lo_ratio[p]) || !(c->refp[p] > 0)) continue;
         lo = lo - w < 0 ? 0 : lo - w, hi = hi + w > K - 1 ? K - 1 : hi + w;
-        double rlo = fmax(c->lo_ratio[p] - w * step, 1.0 - cfg->grid.band);
-        double rhi = fmin(c->hi_ratio[p] + w * step, 1.0 + cfg->grid.band);
+        const int wd = cmp_ddpg_steps(cfg); /* DDPG's own width (compare.ddpg_support_steps) */
+        double rlo = fmax(c->lo_ratio[p] - wd * step, 1.0 - cmp_ddpg_band(cfg));
+        double rhi = fmin(c->hi_ratio[p] + wd * step, 1.0 + cmp_ddpg_band(cfg));
         const float sc = c->rscale[p];
         for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
             if (!cmp_is_learn(c, r) || c->val[r] || !isfinite(c->dyb[r])) continue;
@@ -717,7 +713,7 @@ static int shared_train_shards(cmp_ctx *c, const int *prod, int n, int S, cmp_gr
     dq.batch = cfg->shared_batch / S > 0 ? cfg->shared_batch / S : 1, dq.replay = lim[0];
     dq.grad_hook = shared_tie_hook;
     agt_ddpg_cfg dd = cfg->ddpg;
-    dd.state_dim = c->SA, dd.band = (float)cfg->grid.band, dd.seed = eng_seed_derive(cfg->seed, 1002), dd.keys = keys;
+    dd.state_dim = c->SA, dd.band = (float)cmp_ddpg_band(cfg), dd.seed = eng_seed_derive(cfg->seed, 1002), dd.keys = keys;
     dd.batch = dq.batch, dd.replay = lim[0];
     dd.grad_hook = shared_tie_hook;
     if ((rc = agt_dqn_create(&g->dqn, c->be, &dq, L)) || (rc = agt_ddpg_create(&g->ddpg, c->be, &dd, L)) ||

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "eng_backend.h"
+#include "feat_agent.h"
 #include "eng_parse.h"
 #include "eng_util.h"
 
@@ -62,6 +63,9 @@ exp_compare_cfg exp_compare_default(void) {
     c.dyna_carry = 1;
     c.dyna_memory = 1;
     c.dyna_horizon = 1;
+    c.agent_desc = 0;
+    c.ddpg_support_steps = -1;
+    c.ddpg_band = 0.0;
     c.dyna_real = 0.0;
     c.ensemble = 5; /* docs/compare.md, "An ensemble of the shared networks" (1 before) */
     c.demand_pool = 3; /* docs/compare.md, "The pooled prior for the agents' models (q12pool2)" (1 before) */
@@ -158,6 +162,9 @@ static const field fields[] = {
     F("compare.dyna", T_INT, dyna, "model-based transitions per training row for the shared networks (0 off)"),
     F("compare.dyna_kappa", T_DOUBLE, dyna_kappa, "uncertainty penalty of the model-based rewards (standard errors)"),
     F("compare.dyna_max", T_LONG, dyna_max, "most model-based transitions in all (memory bound)"),
+    F("compare.ddpg_band", T_DOUBLE, ddpg_band, "DDPG's price band (ratio = 1 + band x action; its guard's band): 0 = grid.band"),
+    F("compare.ddpg_support_steps", T_INT, ddpg_support_steps, "DDPG's support: the logged ratio range +- this many grid steps (-1: support_steps)"),
+    F("compare.agent_desc", T_INT, agent_desc, "agent state's demand-model descriptors: 0 at the mean logged price, 1 / 2 the model's relative rates at 2 / 4 ratios around the incumbent in its context"),
     F("compare.dyna_memory", T_INT, dyna_memory, "1: the agents' model's lag is a smoothed past price (0: the previous price)"),
     F("compare.dyna_horizon", T_INT, dyna_horizon, "nights a model row's price is valued over, held (1: that day)"),
     F("compare.dyna_carry", T_INT, dyna_carry, "1: a model row's next state carries its price (0: the logged one)"),
@@ -379,6 +386,13 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
         return eng_err_set(ENG_EINVAL, "compare config: compare.demand_asym must be 0 or 1, not %d", c->demand_asym);
     if (c->demand_ref_pool != 0 && c->demand_ref_pool != 1)
         return eng_err_set(ENG_EINVAL, "compare config: compare.demand_ref_pool must be 0 or 1, not %d", c->demand_ref_pool);
+    if (!(c->ddpg_band == 0.0 || (c->ddpg_band >= 0.01 && c->ddpg_band <= 0.9)))
+        return eng_err_set(ENG_EINVAL, "compare config: compare.ddpg_band must be 0 (grid.band) or in [0.01, 0.9], not %g", c->ddpg_band);
+    if (c->ddpg_support_steps < -1 || c->ddpg_support_steps > 100)
+        return eng_err_set(ENG_EINVAL, "compare config: compare.ddpg_support_steps must be -1 (support_steps) or 0..100, not %d",
+                           c->ddpg_support_steps);
+    if (c->agent_desc < 0 || c->agent_desc > FEAT_AGENT_DESC_MAX)
+        return eng_err_set(ENG_EINVAL, "compare config: compare.agent_desc must be 0, 1 or 2, not %d", c->agent_desc);
     if (c->demand_pool < 0 || c->demand_pool > 3)
         return eng_err_set(ENG_EINVAL, "compare config: compare.demand_pool must be 0, 1, 2 or 3, not %d", c->demand_pool);
     if (c->uplift_ref < 0 || c->uplift_ref > 2)

@@ -9,8 +9,9 @@
 
 /* Guard a candidate price for a state with incumbent inc; level/ratio of the guarded price. */
 static int guard(const cmp_ctx *c, int p, double inc, double cand, double ref, double *price, uint32_t *why,
-                 int *level, double *ratio) {
-    env_guard_bounds b = env_guard_bounds_band(c->h, p, inc, &c->cfg->grid);
+                 int *level, double *ratio, int ddpg) {
+    const env_grid dg = cmp_ddpg_grid(c->cfg); /* DDPG's band (compare.ddpg_band) */
+    env_guard_bounds b = env_guard_bounds_band(c->h, p, inc, ddpg ? &dg : &c->cfg->grid);
     int rc = env_guard_apply(&c->cfg->guard, &b, cand, price, why, NULL, NULL);
     if (rc) return rc;
     return env_grid_map_price(&c->cfg->grid, *price, ref, level, ratio, NULL);
@@ -95,7 +96,8 @@ static int eval_guarded_prices(cmp_ctx *c, int p, const cmp_actions *act, double
             else cand = cmp_hold_ddpg(c, act, t, inc / ref) ? inc : ref * (double)act->ddpg_ratio[t];
             double price;
             uint32_t why = 0;
-            if ((rc = guard(c, p, inc, cand, ref, &price, &why, &glev[a * (T + 1) + t], &grat[a * (T + 1) + t])))
+            if ((rc = guard(c, p, inc, cand, ref, &price, &why, &glev[a * (T + 1) + t], &grat[a * (T + 1) + t],
+                            a == EXP_AGENT_DDPG)))
                 return rc;
             if (t == T) {
                 pr->price[a] = price;

@@ -42,7 +42,7 @@ int cmp_hold_dqn(const cmp_ctx *c, const cmp_actions *act, int t, int level, dou
 int cmp_hold_ddpg(const cmp_ctx *c, const cmp_actions *act, int t, double u) {
     if (!hold_on(c, act) || !act->ens_a || !(u > 0) || !isfinite(u)) return 0;
     const int E = act->ens_E;
-    const double band = (float)c->cfg->grid.band; /* the DDPG's band (cmp_group_create_agents) */
+    const double band = (float)cmp_ddpg_band(c->cfg); /* the DDPG's band (cmp_group_create_agents) */
     double step[CMP_ENS_MAX], mean, sd;
     for (int e = 0; e < E; e++) step[e] = 1.0 + band * act->ens_a[(size_t)e * act->ens_a_stride + t] - u;
     hold_moments(step, E, &mean, &sd);

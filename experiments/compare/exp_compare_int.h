@@ -137,8 +137,16 @@ int cmp_group_train_nets(cmp_ctx *c, cmp_group *g, long dqn_max, long ddpg_max, 
 int cmp_agent_states(const cmp_ctx *c, int p, int B, float *x);
 /* Greedy DQN level of product p from its Q-values q [K] under compare.dqn_support. */
 int cmp_dqn_pick(const cmp_ctx *c, int p, const float *q);
-/* DDPG's ratio of product p under compare.ddpg_support. */
+/* DDPG's ratio of product p under compare.ddpg_support: the logged ratio range +- cmp_ddpg_steps
+ * grid steps. */
 float cmp_ddpg_clip(const cmp_ctx *c, int p, float ratio);
+/* DDPG's support width in grid steps: compare.ddpg_support_steps, or support_steps when it is
+ * -1 (the default). */
+int cmp_ddpg_steps(const exp_compare_cfg *cfg);
+/* DDPG's price band: compare.ddpg_band, or grid.band when 0 (the default). */
+double cmp_ddpg_band(const exp_compare_cfg *cfg);
+/* The grid with DDPG's band (for guarding DDPG's prices: env_guard_bounds_band). */
+env_grid cmp_ddpg_grid(const exp_compare_cfg *cfg);
 /* Distance of price x from product p's logged training prices, in grid steps (NaN: none). */
 float cmp_support_gap(const cmp_ctx *c, int p, double x);
 

@@ -84,8 +84,9 @@ typedef struct rf_out {
 
 /* The guarded next price of product p for candidate `cand` into *o.  Returns 0 or the guard's
  * failure (*o untouched). */
-static int rf_guard(const cmp_ctx *c, int p, double inc, double cand, rf_out *o) {
-    env_guard_bounds b = env_guard_bounds_band(c->h, p, inc, &c->cfg->grid);
+static int rf_guard(const cmp_ctx *c, int p, double inc, double cand, rf_out *o, int ddpg) {
+    const env_grid dg = cmp_ddpg_grid(c->cfg); /* DDPG's band (compare.ddpg_band) */
+    env_guard_bounds b = env_guard_bounds_band(c->h, p, inc, ddpg ? &dg : &c->cfg->grid);
     double price;
     uint32_t why = 0;
     int rc = env_guard_apply(&c->cfg->guard, &b, cand, &price, &why, NULL, NULL);
@@ -127,7 +128,7 @@ static int rf_price(cmp_ctx *c, const int *prod, int n, const rf_params *rf, int
     cmp_actions ha; /* the hold rule's view of the members: row i is "period" i */
     memset(&ha, 0, sizeof ha);
     if (hold) ha.ens_E = rf->E, ha.ens_q = qm, ha.ens_q_stride = (size_t)m * K, ha.ens_a = am, ha.ens_a_stride = (size_t)m;
-    const float band = (float)c->cfg->grid.band;
+    const float band = (float)cmp_ddpg_band(c->cfg);
     rf_out *out = rc ? NULL : malloc((size_t)(m ? m : 1) * 2 * sizeof *out); /* [m][DQN, DDPG] */
     if (!rc && !out) rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (refit)");
     for (int i = 0; !rc && i < m; i++) {
@@ -140,7 +141,7 @@ static int rf_price(cmp_ctx *c, const int *prod, int n, const rf_params *rf, int
         const float rt = cmp_ddpg_clip(c, p, 1.0f + band * act[i]);
         const double qc = cmp_hold_dqn(c, &ha, i, lv, inc / ref) ? inc : ref * env_grid_ratio(&c->cfg->grid, lv);
         const double dc = cmp_hold_ddpg(c, &ha, i, inc / ref) ? inc : ref * (double)rt;
-        if ((rc = rf_guard(c, p, inc, qc, &out[2 * i])) || (rc = rf_guard(c, p, inc, dc, &out[2 * i + 1]))) break;
+        if ((rc = rf_guard(c, p, inc, qc, &out[2 * i], 0)) || (rc = rf_guard(c, p, inc, dc, &out[2 * i + 1], 1))) break;
     }
     for (int i = 0; !rc && i < m; i++) /* every product's prices or none */
         for (int k = 0; k < 2; k++) {

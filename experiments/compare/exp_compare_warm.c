@@ -232,6 +232,13 @@ static char *group_meta(const cmp_ctx *c, const cmp_group *g) {
     feat_norm_to_array(&c->norm, flat);
     uint64_t nh = eng_fnv1a(ENG_FNV1A_BASIS_RLP, flat, sizeof flat);
     size_t cap = 512;
+    /* the agent state's descriptors (compare.agent_desc): a line only when not the default, so
+     * the checkpoints of before stay valid for agent_desc 0 and are refused (trained from
+     * scratch) for another mode, whose states mean something else in the same slots */
+    char desc[64] = "";
+    if (cfg->agent_state && cfg->agent_desc) snprintf(desc, sizeof desc, "agent_desc %d\n", cfg->agent_desc);
+    if (cfg->ddpg_band > 0) /* DDPG's actions mean other ratios (compare.ddpg_band): likewise */
+        snprintf(desc + strlen(desc), sizeof desc - strlen(desc), "ddpg_band %.6g\n", cfg->ddpg_band);
     for (int i = 0; i < g->n; i++) cap += 3 * strlen(c->h->product_id[g->prod[i]]) + 2;
     char *s = malloc(cap);
     if (!s) {
@@ -241,13 +248,13 @@ static char *group_meta(const cmp_ctx *c, const cmp_group *g) {
     size_t n = (size_t)snprintf(s, cap,
                                 "rlprice-compare-group 1\nlayout %s %016llx\nnorm %016llx\nslots %d pooled %d\n"
                                 "grid %d %.9g\nreward %s tau %d fallback %s min_traffic_frac %.9g\n"
-                                "dqn %d %d gamma %.9g\nddpg %d %d gamma %.9g\nagent_state %d shared %d\nproducts %d\n",
+                                "dqn %d %d gamma %.9g\nddpg %d %d gamma %.9g\nagent_state %d shared %d\n%sproducts %d\n",
                                 FEAT_LAYOUT_VERSION, (unsigned long long)feat_layout_get()->hash,
                                 (unsigned long long)nh, g->P, g->pooled, cfg->grid.K, cfg->grid.band,
                                 env_reward_name(cfg->reward.kind), cfg->reward.tau,
                                 env_fallback_name(cfg->reward.fallback), cfg->reward.min_traffic_frac,
                                 cfg->dqn.hidden1, cfg->dqn.hidden2, (double)cfg->dqn.gamma, cfg->ddpg.hidden1,
-                                cfg->ddpg.hidden2, (double)cfg->ddpg.gamma, cfg->agent_state, cfg->shared, g->n);
+                                cfg->ddpg.hidden2, (double)cfg->ddpg.gamma, cfg->agent_state, cfg->shared, desc, g->n);
     for (int i = 0; i < g->n; i++) {
         for (const unsigned char *p = (const unsigned char *)c->h->product_id[g->prod[i]]; *p; p++) {
             if (*p > 32 && *p < 127 && *p != '%') s[n++] = (char)*p;
@@ -311,7 +318,7 @@ int cmp_group_try_load(const cmp_ctx *c, cmp_group *g) {
     have = read_small_file(path);
     if (!have || strcmp(have, want)) {
         ENG_INFO("compare: %s: %s; training from scratch", g->name,
-                 have ? "product list, feature layout, reward or network shape changed" : "no checkpoint");
+                 have ? "product list, feature layout, agent descriptors, reward or network shape changed" : "no checkpoint");
         goto done;
     }
     /* a bad file (checksum, non-finite or implausible values, shape) is refused by the loader
