@@ -226,12 +226,47 @@ static void test_margin_floor(void **state) {
     tdb_drop(c);
 }
 
+/* --keep-history: the nightly of every night loads the whole history (nightly.window_days 0), so
+ * night n (from 0) decides from the D days and the n nights sold since; without it a sliding
+ * window of D days (every night D periods). */
+static void test_keep_history(void **state) {
+    (void)state;
+    char out[512];
+    exp_compare_cfg cc = exp_compare_default();
+    for (int keep = 0; keep <= 1; keep++) {
+        snprintf(out, sizeof out, "%s/btloop_keep%d_%d", test_tmpdir(), keep, (int)getpid());
+        exp_btl_cfg cfg = {.bt = exp_bt_default(), .n_nights = 3, .lanes = 0, .keep_history = keep};
+        PGconn *c = tdb_create("btloopkeep");
+        cfg.bt.conn = c;
+        cfg.bt.n_products = 6;
+        cfg.bt.n_days = 24;
+        cfg.bt.n_families = 1;
+        cfg.bt.families[0] = ENV_SIM_FAMILY_LOGIT;
+        cfg.bt.seed = 7;
+        cfg.bt.traffic_scale = 10;
+        cfg.bt.out_dir = out;
+        cfg.bt.device = "cpu";
+        cfg.bt.compare = &cc;
+        cfg.explore = (exp_explore_cfg){.share = 0, .max_step = 0.05f, .max_cost = 0.01f};
+        exp_btl_result r;
+        int st = exp_backtest_loop_run(&cfg, &r);
+        if (st) fail_msg("backtest loop: %s", eng_err_msg());
+        const exp_btl_run *run = &r.runs[0];
+        for (int n = 0; n < cfg.n_nights; n++)
+            assert_int_equal(run->night[EXP_BTL_ENGINE][n].n_periods, cfg.bt.n_days + (keep ? n : 0));
+        exp_btl_result_free(&r);
+        tdb_drop(c);
+    }
+    exp_compare_cfg_free(&cc);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay),
         cmocka_unit_test(test_three_nights),
         cmocka_unit_test(test_ref_dp_oracle),
         cmocka_unit_test(test_margin_floor),
+        cmocka_unit_test(test_keep_history),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,6 +44,7 @@ void exp_btl_result_free(exp_btl_result *r) {
 /* ---- what a night decided (the nightly's on_decided hook) ------------------------------------ */
 typedef struct loop_cap {
     int n_products, called;
+    int n_periods;                /* periods of the history the nightly decided from */
     env_guard_cfg guard;
     double *pushed;               /* [P] the decision's guarded price; NaN = not priced */
     double *decided;              /* [P] the decided price before exploration */
@@ -54,6 +55,7 @@ typedef struct loop_cap {
 static void cap_hook(void *vctx, const db_history *h, const exp_results *res, const exp_nightly_decision *d) {
     loop_cap *cc = vctx;
     cc->called = 1;
+    cc->n_periods = h->n_periods;
     for (int j = 0; j < res->n_products; j++) {
         const exp_product_result *pr = &res->products[j];
         int i = pr->product_id && !strncmp(pr->product_id, "SIM", 3) ? atoi(pr->product_id + 3) - 1 : -1;
@@ -135,7 +137,7 @@ static int lane_nightly(const exp_btl_cfg *cfg, lane *L, const db_history *h, in
     if (cfg->bt.device) snprintf(nc.compare.device, sizeof nc.compare.device, "%s", cfg->bt.device);
     nc.conn = L->c;
     nc.date = h->day0 + (cfg->bt.n_days + night) * h->period_days;
-    nc.window_days = cfg->bt.n_days * h->period_days;
+    nc.window_days = cfg->keep_history ? 0 : cfg->bt.n_days * h->period_days; /* 0: all history */
     nc.products = (const char *const *)h->product_id;
     nc.n_products = P;
     nc.out_dir = L->out;
@@ -147,6 +149,7 @@ static int lane_nightly(const exp_btl_cfg *cfg, lane *L, const db_history *h, in
     nc.on_decided = cap_hook;
     nc.decided_ctx = cap;
     cap->called = 0;
+    cap->n_periods = 0;
     cap->guard = nc.compare.guard;
     for (int i = 0; i < P; i++) {
         cap->pushed[i] = cap->decided[i] = cap->lo[i] = cap->hi[i] = NAN;
@@ -157,6 +160,7 @@ static int lane_nightly(const exp_btl_cfg *cfg, lane *L, const db_history *h, in
     int st = exp_nightly_run(&nc, &sum);
     rec->seconds = eng_now() - t0;
     rec->cpu_seconds = eng_cpu_now() - c0;
+    rec->n_periods = cap->n_periods;
     eng_stage_format(rec->stages, sizeof rec->stages); /* the nightly reset the table at its start */
     rec->warm_loaded = sum.warm_loaded, rec->warm_fresh = sum.warm_fresh;
     exp_compare_last_fqe_warm(&rec->fqe_warm, &rec->fqe_cold); /* this thread's last comparison */
