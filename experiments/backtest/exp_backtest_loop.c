@@ -84,6 +84,7 @@ typedef struct lane {
     PGconn *c;
     char dbname[64];
     int created;
+    int keep_next;       /* keep_history 2: the next night loads the whole history */
     char ckpt[1100], out[1100];
 } lane;
 
@@ -137,7 +138,8 @@ static int lane_nightly(const exp_btl_cfg *cfg, lane *L, const db_history *h, in
     if (cfg->bt.device) snprintf(nc.compare.device, sizeof nc.compare.device, "%s", cfg->bt.device);
     nc.conn = L->c;
     nc.date = h->day0 + (cfg->bt.n_days + night) * h->period_days;
-    nc.window_days = cfg->keep_history ? 0 : cfg->bt.n_days * h->period_days; /* 0: all history */
+    const int keep = cfg->keep_history == 1 || (cfg->keep_history == 2 && L->keep_next);
+    nc.window_days = keep ? 0 : cfg->bt.n_days * h->period_days; /* 0: all history */
     nc.products = (const char *const *)h->product_id;
     nc.n_products = P;
     nc.out_dir = L->out;
@@ -166,6 +168,10 @@ static int lane_nightly(const exp_btl_cfg *cfg, lane *L, const db_history *h, in
     exp_compare_last_fqe_warm(&rec->fqe_warm, &rec->fqe_cold); /* this thread's last comparison */
     rec->sec_train = sum.sec_train, rec->sec_ope = sum.sec_ope, rec->sec_report = sum.sec_report;
     rec->n_explored = sum.explore.n_explored, rec->explore_cost_est = sum.explore.cost;
+    rec->n_carry = sum.explore.n_carry, rec->n_carry_tested = sum.explore.n_carry_tested;
+    if (cfg->keep_history == 2 && L->id == EXP_BTL_ENGINE) /* the night's own carry-over test */
+        L->keep_next = sum.explore.n_carry_tested > 0 &&
+                       sum.explore.n_carry <= (double)cfg->explore.carryover_share * sum.explore.n_carry_tested;
     if (!st && !cap->called) st = eng_err_set(ENG_EINVAL, "backtest loop: the nightly did not reach its decisions");
     if (!st && L->id == EXP_BTL_ENGINE) { /* what the shop reads: the pushed rows */
         int found = 0;

@@ -109,6 +109,9 @@ typedef struct exp_explore_summary {
     double cost;         /* expected revenue per period given up by the draws made (the engine's
                             estimate; a draw it expects to gain counts negative) */
     double cost_share;   /* cost / revenue */
+    int n_carry_tested;  /* Thompson with a carry-over rule: products whose fit was tested for
+                            carry-over (explore.skip_carryover / carryover_share) */
+    int n_carry;         /* ... of which show it (the lag column's test) */
     double cost_expected;/* before the draws: prob x the eligible products' expected loss (each
                             neighbour's revenue below the decided price's, 0 when above): what
                             the budget max_cost bounds */
