@@ -173,7 +173,9 @@ static int cap_stats(const exp_btl_result *r, int fam, int l, double (*cap)(cons
 void exp_backtest_loop_print(FILE *f, const exp_btl_cfg *cfg, const exp_btl_result *r) {
     fprintf(f, "closed loop: %d products, %d days of history, %d nights, change limit %g%%, %s nights after the first%s\n",
             cfg->bt.n_products, cfg->bt.n_days, cfg->n_nights, cfg->bt.max_change_pct, cfg->cold ? "cold" : "warm",
-            cfg->keep_history ? ", every night the whole history" : "");
+            cfg->keep_history == 1   ? ", every night the whole history"
+            : cfg->keep_history == 2 ? ", the whole history after a night without carry-over (engine)"
+                                     : "");
     for (int i = 0; i < r->n_runs; i++) print_run(f, &r->runs[i]);
     if (!r->n_runs) return;
     fprintf(f, "\nsummary: captured = (lane - manual) / (oracle - manual), cumulative expected revenue; "
@@ -316,7 +318,7 @@ int exp_backtest_loop_write_json(const char *path, const exp_btl_cfg *cfg, const
     json_object_object_add(root, "schema", json_object_new_string("rlprice.backtest_loop/1"));
     json_object_object_add(root, "nights", json_object_new_int(cfg->n_nights));
     json_object_object_add(root, "cold", json_object_new_boolean(cfg->cold));
-    json_object_object_add(root, "keep_history", json_object_new_boolean(cfg->keep_history));
+    json_object_object_add(root, "keep_history", json_object_new_int(cfg->keep_history));
     json_object_object_add(root, "explore_share", json_object_new_double(cfg->explore.share));
     json_object_object_add(root, "explore_max_step", json_object_new_double(cfg->explore.max_step));
     json_object_object_add(root, "explore_max_cost", json_object_new_double(cfg->explore.max_cost));
