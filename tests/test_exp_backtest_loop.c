@@ -226,12 +226,58 @@ static void test_margin_floor(void **state) {
     tdb_drop(c);
 }
 
+/* --keep-history: the nightly of every night loads the whole history (nightly.window_days 0), so
+ * night n (from 0) decides from the D days and the n nights sold since; without it a sliding
+ * window of D days (every night D periods); 2: the engine loads the whole history after a night
+ * whose exploration found carry-over in at most carryover_share of the products it tested (a
+ * market without carry-over: it does on some night), else D periods. */
+static void test_keep_history(void **state) {
+    (void)state;
+    char out[512];
+    exp_compare_cfg cc = exp_compare_default();
+    for (int keep = 0; keep <= 2; keep++) {
+        snprintf(out, sizeof out, "%s/btloop_keep%d_%d", test_tmpdir(), keep, (int)getpid());
+        exp_btl_cfg cfg = {.bt = exp_bt_default(), .n_nights = 3, .lanes = 0, .keep_history = keep};
+        PGconn *c = tdb_create("btloopkeep");
+        cfg.bt.conn = c;
+        cfg.bt.n_products = 6;
+        cfg.bt.n_days = 24;
+        cfg.bt.n_families = 1;
+        cfg.bt.families[0] = ENV_SIM_FAMILY_LOGIT;
+        cfg.bt.seed = 7;
+        cfg.bt.traffic_scale = 10;
+        cfg.bt.out_dir = out;
+        cfg.bt.device = "cpu";
+        cfg.bt.compare = &cc;
+        cfg.explore = (exp_explore_cfg){.share = 0, .max_step = 0.05f, .max_cost = 0.01f};
+        if (keep == 2)
+            cfg.explore = (exp_explore_cfg){.share = 1, .max_step = 0.15f, .max_cost = 0.01f, .mode = EXP_EXPLORE_THOMPSON,
+                                            .temper = 0.1f, .carryover_share = 0.2f, .carryover_z = 2};
+        exp_btl_result r;
+        int st = exp_backtest_loop_run(&cfg, &r);
+        if (st) fail_msg("backtest loop: %s", eng_err_msg());
+        const exp_btl_run *run = &r.runs[0];
+        int kept = 0;
+        for (int n = 0; n < cfg.n_nights; n++) {
+            const exp_btl_night *e = &run->night[EXP_BTL_ENGINE][n], *b = n ? e - 1 : NULL;
+            const int whole = keep == 1 || (keep == 2 && b && b->n_carry_tested > 0 && b->n_carry <= 0.2 * b->n_carry_tested);
+            assert_int_equal(e->n_periods, cfg.bt.n_days + (whole ? n : 0));
+            kept += whole;
+        }
+        if (keep) assert_true(kept > 0);
+        exp_btl_result_free(&r);
+        tdb_drop(c);
+    }
+    exp_compare_cfg_free(&cc);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay),
         cmocka_unit_test(test_three_nights),
         cmocka_unit_test(test_ref_dp_oracle),
         cmocka_unit_test(test_margin_floor),
+        cmocka_unit_test(test_keep_history),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -223,6 +223,27 @@ static void test_lag_pool(void **state) {
     db_history_free(h);
 }
 
+/* compare.demand_pool_tau_scale: the night's pooled slope prior (exp_nightly_pool_cfg) keeps its
+ * mean and takes its sd (tau) times the scale; 1 leaves the estimate as it was. */
+static void test_pool_tau_scale(void **state) {
+    (void)state;
+    db_history *h = ref_markets(24, 90, -1.0, 0.0);
+    double sd[2], mean[2];
+    for (int k = 0; k < 2; k++) {
+        exp_nightly_cfg cfg = exp_nightly_default(), out;
+        cfg.compare.demand_pool = 1;
+        cfg.compare.demand_pool_tau_scale = k ? 2.5 : 1.0;
+        assert_int_equal(exp_nightly_pool_cfg(&cfg, h, &out), 0);
+        assert_int_equal(out.compare.demand_prior.n, 24);
+        sd[k] = out.compare.demand_prior.sd, mean[k] = out.compare.demand_prior.mean;
+        exp_compare_cfg_free(&cfg.compare);
+    }
+    assert_true(sd[0] > 0);
+    assert_float_equal(sd[1], 2.5 * sd[0], 1e-12);
+    assert_float_equal(mean[1], mean[0], 1e-12);
+    db_history_free(h);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_rises_within_limit),
@@ -230,6 +251,7 @@ int main(void) {
         cmocka_unit_test(test_plan_in_the_decision),
         cmocka_unit_test(test_cut_standing),
         cmocka_unit_test(test_lag_pool),
+        cmocka_unit_test(test_pool_tau_scale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

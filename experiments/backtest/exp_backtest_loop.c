@@ -44,6 +44,7 @@ void exp_btl_result_free(exp_btl_result *r) {
 /* ---- what a night decided (the nightly's on_decided hook) ------------------------------------ */
 typedef struct loop_cap {
     int n_products, called;
+    int n_periods;                /* periods of the history the nightly decided from */
     env_guard_cfg guard;
     double *pushed;               /* [P] the decision's guarded price; NaN = not priced */
     double *decided;              /* [P] the decided price before exploration */
@@ -54,6 +55,7 @@ typedef struct loop_cap {
 static void cap_hook(void *vctx, const db_history *h, const exp_results *res, const exp_nightly_decision *d) {
     loop_cap *cc = vctx;
     cc->called = 1;
+    cc->n_periods = h->n_periods;
     for (int j = 0; j < res->n_products; j++) {
         const exp_product_result *pr = &res->products[j];
         int i = pr->product_id && !strncmp(pr->product_id, "SIM", 3) ? atoi(pr->product_id + 3) - 1 : -1;
@@ -82,6 +84,7 @@ typedef struct lane {
     PGconn *c;
     char dbname[64];
     int created;
+    int keep_next;       /* keep_history 2: the next night loads the whole history */
     char ckpt[1100], out[1100];
 } lane;
 
@@ -135,7 +138,8 @@ static int lane_nightly(const exp_btl_cfg *cfg, lane *L, const db_history *h, in
     if (cfg->bt.device) snprintf(nc.compare.device, sizeof nc.compare.device, "%s", cfg->bt.device);
     nc.conn = L->c;
     nc.date = h->day0 + (cfg->bt.n_days + night) * h->period_days;
-    nc.window_days = cfg->bt.n_days * h->period_days;
+    const int keep = cfg->keep_history == 1 || (cfg->keep_history == 2 && L->keep_next);
+    nc.window_days = keep ? 0 : cfg->bt.n_days * h->period_days; /* 0: all history */
     nc.products = (const char *const *)h->product_id;
     nc.n_products = P;
     nc.out_dir = L->out;
@@ -147,6 +151,7 @@ static int lane_nightly(const exp_btl_cfg *cfg, lane *L, const db_history *h, in
     nc.on_decided = cap_hook;
     nc.decided_ctx = cap;
     cap->called = 0;
+    cap->n_periods = 0;
     cap->guard = nc.compare.guard;
     for (int i = 0; i < P; i++) {
         cap->pushed[i] = cap->decided[i] = cap->lo[i] = cap->hi[i] = NAN;
@@ -157,11 +162,16 @@ static int lane_nightly(const exp_btl_cfg *cfg, lane *L, const db_history *h, in
     int st = exp_nightly_run(&nc, &sum);
     rec->seconds = eng_now() - t0;
     rec->cpu_seconds = eng_cpu_now() - c0;
+    rec->n_periods = cap->n_periods;
     eng_stage_format(rec->stages, sizeof rec->stages); /* the nightly reset the table at its start */
     rec->warm_loaded = sum.warm_loaded, rec->warm_fresh = sum.warm_fresh;
     exp_compare_last_fqe_warm(&rec->fqe_warm, &rec->fqe_cold); /* this thread's last comparison */
     rec->sec_train = sum.sec_train, rec->sec_ope = sum.sec_ope, rec->sec_report = sum.sec_report;
     rec->n_explored = sum.explore.n_explored, rec->explore_cost_est = sum.explore.cost;
+    rec->n_carry = sum.explore.n_carry, rec->n_carry_tested = sum.explore.n_carry_tested;
+    if (cfg->keep_history == 2 && L->id == EXP_BTL_ENGINE) /* the night's own carry-over test */
+        L->keep_next = sum.explore.n_carry_tested > 0 &&
+                       sum.explore.n_carry <= (double)cfg->explore.carryover_share * sum.explore.n_carry_tested;
     if (!st && !cap->called) st = eng_err_set(ENG_EINVAL, "backtest loop: the nightly did not reach its decisions");
     if (!st && L->id == EXP_BTL_ENGINE) { /* what the shop reads: the pushed rows */
         int found = 0;

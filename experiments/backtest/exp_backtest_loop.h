@@ -68,6 +68,10 @@ typedef struct exp_btl_night {
     int n_outside;           /* prices outside the guardrails of the night (must be 0) */
     int n_mismatch;          /* engine: pushed prices read back that differ from the decisions */
     long rows_loaded;        /* sales rows imported after the night (nightly lanes) */
+    int n_periods;           /* periods of the history the night's nightly loaded (its window;
+                                nightly lanes) */
+    int n_carry, n_carry_tested; /* engine: products whose exploration fit showed carry-over, of
+                                those tested (exp_explore_summary) */
     int n_explored;          /* engine: products whose pushed price is an exploration draw */
     double explore_cost;     /* engine: expected revenue given up by the draws under the truth
                                 (decided price's minus the drawn price's; a lucky draw counts
@@ -106,6 +110,13 @@ typedef struct exp_btl_cfg {
     int n_nights;            /* >= 1 */
     unsigned lanes;          /* bit per exp_btl_lane; engine, manual and oracle always run */
     int cold;                /* 1: every night from scratch (no checkpoints), to time cold nights */
+    int keep_history;        /* 1: every nightly loads the whole history (nightly.window_days 0:
+                                the D days and every night sold since, growing by a day a night);
+                                2: the engine lane loads it on a night after one whose exploration
+                                found carry-over in at most explore.carryover_share of its tested
+                                products (exp_explore_summary n_carry / n_carry_tested; none
+                                tested: no), else the sliding window, as the agents' lanes;
+                                0 (the default): a sliding window of the history's D days */
     exp_explore_cfg explore; /* the engine lane's logged exploration (nightly.explore.*; share 0 =
                                 off, as in the nightly) */
 } exp_btl_cfg;

@@ -171,8 +171,11 @@ static int cap_stats(const exp_btl_result *r, int fam, int l, double (*cap)(cons
 }
 
 void exp_backtest_loop_print(FILE *f, const exp_btl_cfg *cfg, const exp_btl_result *r) {
-    fprintf(f, "closed loop: %d products, %d days of history, %d nights, change limit %g%%, %s nights after the first\n",
-            cfg->bt.n_products, cfg->bt.n_days, cfg->n_nights, cfg->bt.max_change_pct, cfg->cold ? "cold" : "warm");
+    fprintf(f, "closed loop: %d products, %d days of history, %d nights, change limit %g%%, %s nights after the first%s\n",
+            cfg->bt.n_products, cfg->bt.n_days, cfg->n_nights, cfg->bt.max_change_pct, cfg->cold ? "cold" : "warm",
+            cfg->keep_history == 1   ? ", every night the whole history"
+            : cfg->keep_history == 2 ? ", the whole history after a night without carry-over (engine)"
+                                     : "");
     for (int i = 0; i < r->n_runs; i++) print_run(f, &r->runs[i]);
     if (!r->n_runs) return;
     fprintf(f, "\nsummary: captured = (lane - manual) / (oracle - manual), cumulative expected revenue; "
@@ -249,7 +252,8 @@ static json_object *arr_of(const exp_btl_night *x, int n, int what) {
                    : what == 11 ? e->explore_cost_est
                    : what == 12 ? e->sec_train
                    : what == 13 ? e->sec_ope
-                                : e->cpu_seconds;
+                   : what == 14 ? e->cpu_seconds
+                                : e->n_periods;
         json_object_array_add(a, json_object_new_double(v));
     }
     return a;
@@ -259,7 +263,7 @@ static json_object *run_json(const exp_btl_run *r) {
     static const char *const fields[] = {"exp_revenue", "exp_profit",  "exp_traffic",       "seconds",
                                          "repriced",    "outside",     "rows_loaded",       "warm_groups",
                                          "readback_mismatch", "explored", "explore_cost", "explore_cost_est",
-                                         "sec_train",   "sec_ope",     "cpu_seconds"};
+                                         "sec_train",   "sec_ope",     "cpu_seconds", "periods_loaded"};
     json_object *o = json_object_new_object(), *lanes = json_object_new_object(), *one = json_object_new_object();
     json_object_object_add(o, "family", json_object_new_string(env_sim_family_name(r->family)));
     json_object_object_add(o, "seed", json_object_new_int64((int64_t)r->seed));
@@ -314,6 +318,7 @@ int exp_backtest_loop_write_json(const char *path, const exp_btl_cfg *cfg, const
     json_object_object_add(root, "schema", json_object_new_string("rlprice.backtest_loop/1"));
     json_object_object_add(root, "nights", json_object_new_int(cfg->n_nights));
     json_object_object_add(root, "cold", json_object_new_boolean(cfg->cold));
+    json_object_object_add(root, "keep_history", json_object_new_int(cfg->keep_history));
     json_object_object_add(root, "explore_share", json_object_new_double(cfg->explore.share));
     json_object_object_add(root, "explore_max_step", json_object_new_double(cfg->explore.max_step));
     json_object_object_add(root, "explore_max_cost", json_object_new_double(cfg->explore.max_cost));

@@ -12,7 +12,7 @@ static void usage(FILE *f) {
     fprintf(f, "usage: rlprice backtest [--family logit|ce|ref|preset|all|LIST] [--seed S] [--seeds N]\n"
                "                        [--products 300] [--days 120] [--misset LO,HI] [--max-change PCT]\n"
                "                        [--traffic FACTOR] [--promo RATE [--promo-lift LO,HI]]\n"
-               "                        [--nights N [--alone LIST|all|none] [--cold] [--html FILE]\n"
+               "                        [--nights N [--alone LIST|all|none] [--cold] [--keep-history 0|1|2] [--html FILE]\n"
                "                         [--explore SHARE [--explore-step S] [--explore-cost C] [--explore-mode neighbour|thompson]\n"
                "                          [--explore-temper T] [--explore-skip-carryover 0|1] [--explore-carryover-z Z]\n"
                "                          [--explore-carryover-share S] [--explore-held-only 0|1] [--explore-no-lag 0|1]]]\n"
@@ -35,6 +35,9 @@ static void usage(FILE *f) {
                "  --nights N: the closed loop (docs/backtest.md, \"Closed loop\"): N nights of the nightly, each\n"
                "  night's prices sold under the truth and loaded for the next; lanes engine, manual, oracle and\n"
                "  each agent alone (--alone dqn,ddpg,linucb,fixed; the default all); --cold: no checkpoints;\n"
+               "  --keep-history 1: every night's nightly loads the whole history (nightly.window_days 0; default 0:\n"
+               "  a sliding window of --days days; 2: the engine's, after a night whose exploration found carry-over in at most\n"
+               "  --explore-carryover-share of the products it tested);\n"
                "  --html FILE: the cumulative curves (default <out>/loop.html); --explore SHARE: the engine's logged\n"
                "  exploration (nightly.explore.share; -step, -cost, -mode: .max_step, .max_cost, .mode; -temper,\n"
                "  -skip-carryover, -carryover-z, -carryover-share, -held-only: the same names), its cost under the truth.\n");
@@ -198,6 +201,10 @@ int exp_cmd_backtest(int argc, char **argv) {
         } else if (parse_gate(a, v, &cfg, &st)) {
         } else if (!strcmp(a, "--nights")) st = parse_int(a, v, 1, &lc.n_nights);
         else if (!strcmp(a, "--alone")) st = parse_alone(v, &lc.lanes);
+        else if (!strcmp(a, "--keep-history")) {
+            if (!(st = parse_int(a, v, 0, &lc.keep_history)) && lc.keep_history > 2)
+                st = eng_err_set(ENG_EINVAL, "--keep-history: expected 0, 1 or 2");
+        }
         else if (!strcmp(a, "--html")) html = v;
         else if (parse_explore(a, v, &lc.explore, &st)) {
         }
@@ -236,8 +243,8 @@ int exp_cmd_backtest(int argc, char **argv) {
         rc = st ? (st == ENG_EDB ? 3 : 1) : 0;
         goto done;
     }
-    if (html || lc.cold || lc.explore.share > 0) {
-        eng_err_set(ENG_EINVAL, "--html, --cold and --explore belong to the closed loop (--nights N)");
+    if (html || lc.cold || lc.explore.share > 0 || lc.keep_history) {
+        eng_err_set(ENG_EINVAL, "--html, --cold, --keep-history and --explore belong to the closed loop (--nights N)");
         goto bad;
     }
     int st = exp_backtest_run(&cfg, &res);

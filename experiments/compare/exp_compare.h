@@ -195,6 +195,9 @@ typedef struct exp_compare_cfg {
                                    model's reference columns (lag, loss) for the decisions' fits
                                    (the gate, exploration; the agents' with demand_pool 2 or 3;
                                    feat_demand_ref_pool); 0 the tiny ridge of before */
+    double demand_pool_tau_scale; /* the night's pooled slope prior's sd (tau, DerSimonian-Laird)
+                                   times this (1: as estimated, the default; > 1 pools less, < 1
+                                   more; docs/backtest.md "q13logit3") */
     feat_demand_prior demand_prior; /* the night's pooled prior (set by the nightly, not a
                                    setting; n = 0: none) for the agents' demand models */
     agt_dqn_cfg dqn;            /* agt_dqn_default() with hidden 64x64, batch 32, replay 4096,

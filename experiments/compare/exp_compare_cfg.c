@@ -73,6 +73,7 @@ exp_compare_cfg exp_compare_default(void) {
     c.refit_frac = 0.25;
     c.demand_asym = 0;
     c.demand_ref_pool = 0;
+    c.demand_pool_tau_scale = 1.0;
     c.dqn = agt_dqn_default();
     c.dqn.hidden1 = c.dqn.hidden2 = 64;
     c.dqn.batch = 32;
@@ -175,6 +176,7 @@ static const field fields[] = {
     F("compare.refit_frac", T_DOUBLE, refit_frac, "the refit's step budget on a cold night: share of shared_steps (0, and after a warm start: none, every day's statistics only)"),
     F("compare.demand_asym", T_INT, demand_asym, "1: the demand model tries an asymmetric (gain/loss) reference column when the likelihood supports it; 0 the symmetric lag"),
     F("compare.demand_ref_pool", T_INT, demand_ref_pool, "1: pooled empirical-Bayes prior on the demand model's reference columns (lag, loss) for the gate/exploration fits (the agents' with demand_pool 2 or 3); 0 the ridge"),
+    F("compare.demand_pool_tau_scale", T_DOUBLE, demand_pool_tau_scale, "the pooled slope prior's sd (tau) times this: 1 as estimated, > 1 pools less, < 1 more (0.1 .. 10)"),
     F("compare.demand_pool", T_INT, demand_pool, "pooled empirical-Bayes prior on the demand price slope: 0 off, 1 the gate/exploration fits, 2 also the agents' models, 3 the agents' models with the pooled centre at the weak prior's width"),
     F("compare.total_boot", T_INT, total_boot, "bootstrap resamples of the totals over products"),
     F("compare.ckpt_dir", T_CKPT, ckpt_dir, "warm-start folder (empty = none)"),
@@ -386,6 +388,9 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
         return eng_err_set(ENG_EINVAL, "compare config: compare.demand_asym must be 0 or 1, not %d", c->demand_asym);
     if (c->demand_ref_pool != 0 && c->demand_ref_pool != 1)
         return eng_err_set(ENG_EINVAL, "compare config: compare.demand_ref_pool must be 0 or 1, not %d", c->demand_ref_pool);
+    if (!(c->demand_pool_tau_scale >= 0.1 && c->demand_pool_tau_scale <= 10))
+        return eng_err_set(ENG_EINVAL, "compare config: compare.demand_pool_tau_scale must be in [0.1, 10], not %g",
+                           c->demand_pool_tau_scale);
     if (!(c->ddpg_band == 0.0 || (c->ddpg_band >= 0.01 && c->ddpg_band <= 0.9)))
         return eng_err_set(ENG_EINVAL, "compare config: compare.ddpg_band must be 0 (grid.band) or in [0.01, 0.9], not %g", c->ddpg_band);
     if (c->ddpg_support_steps < -1 || c->ddpg_support_steps > 100)

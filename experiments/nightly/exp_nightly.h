@@ -109,6 +109,9 @@ typedef struct exp_explore_summary {
     double cost;         /* expected revenue per period given up by the draws made (the engine's
                             estimate; a draw it expects to gain counts negative) */
     double cost_share;   /* cost / revenue */
+    int n_carry_tested;  /* Thompson with a carry-over rule: products whose fit was tested for
+                            carry-over (explore.skip_carryover / carryover_share) */
+    int n_carry;         /* ... of which show it (the lag column's test) */
     double cost_expected;/* before the draws: prob x the eligible products' expected loss (each
                             neighbour's revenue below the decided price's, 0 when above): what
                             the budget max_cost bounds */
@@ -400,7 +403,7 @@ char *exp_nightly_config_text(const exp_nightly_cfg *cfg);
  * products and gets the same prior.  Returns 0, ENG_ENOMEM or an exchange's failure (ENG_EIO). */
 int exp_nightly_pool(const db_history *h, feat_demand_prior *out);
 /* *out = *cfg with compare.demand_prior the night's pooled prior when compare.demand_pool is on
- * (else none) and gate_lag_pooled the night's pooled sign of a reference effect when
+ * (else none; its sd times compare.demand_pool_tau_scale) and gate_lag_pooled the night's pooled sign of a reference effect when
  * gate_cut_standing >= 3 (else 0), both from one fit of each product; logs them.  Collective
  * under MPI as exp_nightly_pool.  0 or its failure. */
 int exp_nightly_pool_cfg(const exp_nightly_cfg *cfg, const db_history *h, exp_nightly_cfg *out);

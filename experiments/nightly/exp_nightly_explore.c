@@ -226,6 +226,7 @@ int exp_explore_apply(const exp_nightly_cfg *cfg, const exp_results *res, const 
     const double budget = setting(cfg->explore.max_cost) * s.revenue;
     if (cost_sum > 0 && q * cost_sum > budget) q = budget / cost_sum;
     if (q > 1) q = 1;
+    s.n_carry_tested = n_tested, s.n_carry = n_carry;
     const float cs = cfg->explore.carryover_share;
     if (cs > 0 && cfg->explore.mode == EXP_EXPLORE_THOMPSON && n_tested > 0) {
         const int off = n_carry > setting(cs) * n_tested;

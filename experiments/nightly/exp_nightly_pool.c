@@ -128,6 +128,8 @@ int exp_nightly_pool_cfg(const exp_nightly_cfg *cfg, const db_history *h, exp_ni
     int st = cfg->compare.demand_pool || want_lag
                  ? pool_night(h, cfg->compare.demand_pool ? &out->compare.demand_prior : NULL, want_lag ? &lp : NULL)
                  : ENG_OK;
+    if (!st && out->compare.demand_prior.n > 0 && cfg->compare.demand_pool_tau_scale != 1.0)
+        out->compare.demand_prior.sd *= cfg->compare.demand_pool_tau_scale; /* before the reference pool's fits */
     if (!st && want_lag) {
         out->gate_lag_pooled = lp.positive;
         ENG_INFO("nightly: lag coefficients pooled over %d products: mean %.3f (se %.3f): %s", lp.n, lp.mean, lp.se,
