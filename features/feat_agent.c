@@ -245,6 +245,17 @@ static void ctx_descriptors(const feat_agent_prod *pp, float *out) {
     }
 }
 
+double feat_agent_model_rate_cut(const feat_agent_prod *pp, double price, const feat_demand_ctx *ctx, int h, double *se) {
+    const double v0 = feat_agent_model_rate_at(pp, price, ctx, se);
+    if (!isfinite(v0) || !ctx || !isfinite(ctx->lag) || !feat_demand_lag_carries(&pp->dm, 2.0))
+        return v0; /* no carry-over: the one-step value (as feat_agent_model_rate_held) */
+    const double ref = pp->ref > 0 ? pp->ref : 1.0;
+    if (!(price < ref * exp(ctx->lag) * (1 - 1e-9))) return feat_agent_model_rate_held(pp, price, ctx, h, se);
+    feat_demand_ctx c = *ctx; /* a cut: standing, the smoothed past price at the price itself */
+    c.lag = log(price / ref);
+    return feat_agent_model_rate_at(pp, price, &c, se);
+}
+
 void feat_agent_state(const float *raw, const feat_agent_prod *pp, float *out) {
     const double ref = pp->ref > 0 ? pp->ref : 1.0, inc = raw[FEAT_PRICE_CUR];
     out[0] = clipf(safe_log_ratio(inc, ref) * 10.0);

@@ -130,6 +130,16 @@ double feat_agent_model_rate_at(const feat_agent_prod *pp, double price, const f
  * feat_agent_model_rate_at. */
 double feat_agent_model_rate_held(const feat_agent_prod *pp, double price, const feat_demand_ctx *ctx, int h, double *se);
 
+/* The model's value of `price` under the cut-standing rule (compare.dyna_cut_standing; the
+ * agents' twin of the gate's nightly.gate_cut_standing 1): where the product's model shows
+ * carry-over (as feat_agent_model_rate_held), a price below the smoothed past price of ctx is
+ * valued at its standing rate (the smoothed past price at the price itself: no credit for the
+ * transitional lift of a price below the customers' reference), a price at or above it as
+ * feat_agent_model_rate_held over h nights (its transitional loss counted; h = 1: the first
+ * night's).  No carry-over, or an unknown ctx->lag: feat_agent_model_rate_at, the one-step value.
+ * *se (may be NULL): the valued context's.  NaN as feat_agent_model_rate_at. */
+double feat_agent_model_rate_cut(const feat_agent_prod *pp, double price, const feat_demand_ctx *ctx, int h, double *se);
+
 /* Feature names (static), for logs and tests. */
 const char *feat_agent_name(int i);
 

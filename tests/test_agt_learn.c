@@ -388,6 +388,21 @@ static void test_demand_memory(void **st) {
     feat_agent_prod vague = p1;
     vague.dm.rcov[FEAT_DEMAND_LAG * FEAT_DEMAND_K + FEAT_DEMAND_LAG] = 0.3 * p1.dm.beta[FEAT_DEMAND_LAG] * p1.dm.beta[FEAT_DEMAND_LAG];
     assert_true(feat_agent_model_rate_held(&vague, cut, &ctx, 10, NULL) == d0);
+    /* the cut-standing rule (feat_agent_model_rate_cut, compare.dyna_cut_standing): a cut below
+       the smoothed past price at its standing value, no transitional lift; a rise over the
+       nights held, its transitional loss counted; no carry-over: the one-step value exactly */
+    const double cs = feat_agent_model_rate_cut(&p1, cut, &ctx, 10, NULL);
+    assert_true(cs == stand && cs < d0 && cs < h10);
+    const double rise = 1.1 * ref;
+    const feat_demand_ctx rs_ctx = {NAN, log(1.1)};
+    const double r0 = feat_agent_model_rate_at(&p1, rise, &ctx, NULL), rst = feat_agent_model_rate_at(&p1, rise, &rs_ctx, NULL);
+    assert_true(feat_agent_model_rate_cut(&p1, rise, &ctx, 10, NULL) == feat_agent_model_rate_held(&p1, rise, &ctx, 10, NULL));
+    assert_true(feat_agent_model_rate_cut(&p1, rise, &ctx, 10, NULL) < rst);
+    assert_true(feat_agent_model_rate_cut(&p1, rise, &ctx, 1, NULL) == r0 && r0 < rst);
+    assert_true(feat_agent_model_rate_cut(&vague, cut, &ctx, 10, NULL) == d0);
+    assert_true(feat_agent_model_rate_cut(&vague, rise, &ctx, 10, NULL) == r0);
+    const feat_demand_ctx unk = {NAN, NAN};
+    assert_true(feat_agent_model_rate_cut(&p1, cut, &unk, 10, NULL) == feat_agent_model_rate_at(&p1, cut, &unk, NULL));
     /* the previous-price model (lam 0): the price itself is the lag from night 1 on */
     const double h2 = feat_agent_model_rate_held(&p0, cut, &ctx, 2, NULL);
     assert_close(h2, 0.5 * (feat_agent_model_rate_at(&p0, cut, &ctx, NULL) + feat_agent_model_rate_at(&p0, cut, &st_ctx, NULL)), 1e-12, 1e-9);

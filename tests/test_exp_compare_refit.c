@@ -16,8 +16,11 @@
 #define NP 6
 #define NT 40
 
+static int g_refit_carry = 1; /* compare.refit_carry of the next run */
+
 static exp_results *run_ck(const db_history *h, int refit, int shards, const char *ckpt) {
     exp_compare_cfg c = tcs_small_cfg(2);
+    c.refit_carry = g_refit_carry;
     if (ckpt) {
         char flag[700];
         snprintf(flag, sizeof flag, "--compare.ckpt_dir=%s", ckpt);
@@ -95,6 +98,53 @@ static void test_refit_prices(void **st) {
     db_history_free(h);
 }
 
+/* compare.refit_carry 0 on history h: every product's DQN and DDPG prices are either the
+ * training window's agents' (a night without the refit: the products whose every-day demand
+ * model shows carry-over) or the refit's (as with refit_carry 1), the repriced ones counted; the
+ * OPE values stay.  Returns refit_products. */
+static int carry_check(const db_history *h) {
+    exp_results *off = run(h, 0, 0), *all = run(h, 1, 0);
+    g_refit_carry = 0;
+    exp_results *keep = run(h, 1, 0);
+    g_refit_carry = 1;
+    const int n = keep->refit_products;
+    int as_off = 0, as_all = 0;
+    for (int p = 0; p < NP; p++) {
+        const exp_product_result *x = &off->products[p], *y = &all->products[p], *z = &keep->products[p];
+        same_ope(x, z);
+        const int o = x->price[EXP_AGENT_DQN] == z->price[EXP_AGENT_DQN] && x->price[EXP_AGENT_DDPG] == z->price[EXP_AGENT_DDPG];
+        const int a = y->price[EXP_AGENT_DQN] == z->price[EXP_AGENT_DQN] && y->price[EXP_AGENT_DDPG] == z->price[EXP_AGENT_DDPG];
+        assert_true(o || a);
+        as_off += o, as_all += a;
+    }
+    assert_true(as_all >= n && as_off >= NP - n);
+    exp_results_free(off);
+    exp_results_free(all);
+    exp_results_free(keep);
+    return n;
+}
+
+/* compare.refit_carry 0: on a loss-averse reference-price market (4x traffic) the products show
+ * carry-over and keep the training window's agents' prices; on the default market (40 days, the
+ * reference effect not significant) every product is repriced as with refit_carry 1. */
+static void test_refit_carry(void **st) {
+    (void)st;
+    db_history *h = NULL;
+    env_sim_log *lg = NULL;
+    env_sim_gen_opts o = env_sim_gen_opts_default();
+    o.family = ENV_SIM_FAMILY_REF, o.day0 = 18000, o.seed = 7, o.traffic_scale = 4.0;
+    assert_int_equal(env_sim_generate_ex(&o, NP, NT, &h, &lg), 0);
+    env_sim_log_free(lg);
+    const int n_ref = carry_check(h);
+    db_history_free(h);
+    assert_int_equal(env_sim_generate(ENV_SIM_PRESET_DEFAULT, NULL, NP, NT, 1, 18000, 7, &h, &lg), 0);
+    env_sim_log_free(lg);
+    const int n_def = carry_check(h);
+    db_history_free(h);
+    printf("refit_carry 0: %d / %d of %d products repriced (ref / default market)\n", n_ref, n_def, NP);
+    assert_true(n_ref < NP && n_def == NP);
+}
+
 /* Warm nights: the refit networks are not saved (a night with the refit leaves the same
  * checkpoints as one without: the warm nights from them price the trajectories alike), and a warm
  * night's refit (every day's statistics, no steps) still prices every product. */
@@ -137,6 +187,16 @@ static void test_setting(void **st) {
     char *bad[] = {"--compare.refit=2"};
     assert_int_equal(exp_compare_cfg_parse_flags(&c, 1, bad), 0);
     assert_int_equal(exp_compare_cfg_check(&c), ENG_EINVAL);
+    c.refit = 1;
+    char *ok2[] = {"--compare.refit_carry=0", "--compare.dyna_cut_standing=1"};
+    assert_int_equal(exp_compare_cfg_parse_flags(&c, 2, ok2), 0);
+    assert_true(c.refit_carry == 0 && c.dyna_cut_standing == 1);
+    assert_int_equal(exp_compare_cfg_check(&c), 0);
+    c.refit_carry = 2;
+    assert_int_equal(exp_compare_cfg_check(&c), ENG_EINVAL);
+    c.refit_carry = 1, c.dyna_cut_standing = -1;
+    assert_int_equal(exp_compare_cfg_check(&c), ENG_EINVAL);
+    c.dyna_cut_standing = 0;
     c.refit = 0;
     c.refit_frac = 1.5;
     assert_int_equal(exp_compare_cfg_check(&c), ENG_EINVAL);
@@ -146,6 +206,7 @@ static void test_setting(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refit_prices),
+        cmocka_unit_test(test_refit_carry),
         cmocka_unit_test(test_refit_warm),
         cmocka_unit_test(test_setting),
     };

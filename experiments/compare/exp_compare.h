@@ -155,6 +155,11 @@ typedef struct exp_compare_cfg {
     int dyna_horizon;           /* nights a model row's price is valued over, held
                                    (feat_agent_model_rate_held: the mean rate as the model's
                                    smoothed past price moves toward it); 1: that day only */
+    int dyna_cut_standing;      /* 1: a model row's price below the row's smoothed past price is
+                                   valued at its standing rate (no transitional lift), a price at
+                                   or above it over dyna_horizon nights held, where the product's
+                                   model shows carry-over (feat_agent_model_rate_cut; docs/backtest.md
+                                   "Long horizon: ... (q13long)"); 0 = feat_agent_model_rate_held */
     double dyna_real;           /* in [0, 1]: the real training rows' reward blends the observed
                                    rate of the priced period with the demand model's expected
                                    rate at the logged price in the row's context (0 = observed,
@@ -170,6 +175,9 @@ typedef struct exp_compare_cfg {
                                    the OPE values stay the training window's agents'; 0: the
                                    training window's agents price (before q12refit).  One process
                                    without shards only (docs/compare.md, "Refit on every day") */
+    int refit_carry;            /* 1: compare.refit reprices every product; 0: a product whose
+                                   every-day demand model shows carry-over (feat_demand_lag_carries,
+                                   z 2) keeps the training window's agents' price (q13long) */
     double refit_frac;          /* the refit's step budget on a cold night: this share of
                                    shared_steps (0, and every warm night: no steps, the refit is
                                    every day's statistics and demand models only) */

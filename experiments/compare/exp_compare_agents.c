@@ -505,7 +505,8 @@ done:
  * reward scale; the next state is the logged one, or (compare.dyna_carry) the logged one carrying
  * the drawn price and the model's rate (feat_agent_state_carry), so that a discount (dqn.gamma,
  * ddpg.gamma > 0) sees what the price does to the next period's state.  dyna_horizon > 1: the
- * model's rate is its mean over that many nights of the price held (feat_agent_model_rate_held).  Seeded by compare.seed
+ * model's rate is its mean over that many nights of the price held (feat_agent_model_rate_held);
+ * dyna_cut_standing: a cut below the smoothed past price at its standing rate (feat_agent_model_rate_cut).  Seeded by compare.seed
  * and the product's catalogue index, one stream per product, so the draws do not depend on
  * which other products share the group (the shared networks' shards, docs/mpi.md: one process
  * with S shards and S ranks draw the same).
@@ -546,16 +547,16 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
             for (long m = 0; m < nm; m++) {
                 int k = lo + (int)(eng_rng_uniform(&rng) * (hi - lo + 1));
                 if (k > hi) k = hi;
-                const int H = cfg->dyna_horizon;
+                const int H = cfg->dyna_horizon, cs = cfg->dyna_cut_standing, Hc = H > 1 || cs;
                 const double pk = c->refp[p] * env_grid_ratio(&cfg->grid, k);
-                double se, v = feat_agent_model_rate_held(&c->ap[p], pk, &ctx, H, &se);
+                double se, v = (cs ? feat_agent_model_rate_cut : feat_agent_model_rate_held)(&c->ap[p], pk, &ctx, H, &se);
                 double x = rlo + (rhi - rlo) * eng_rng_uniform(&rng), se2;
-                double v2 = feat_agent_model_rate_held(&c->ap[p], c->refp[p] * x, &ctx, H, &se2);
+                double v2 = (cs ? feat_agent_model_rate_cut : feat_agent_model_rate_held)(&c->ap[p], c->refp[p] * x, &ctx, H, &se2);
                 if (isfinite(v) && isfinite(se)) {
                     float rw = (float)((v - kap * se + c->dyb[r]) / sc);
                     if (cfg->dyna_carry) /* the next period's own rate, not the H-night mean */
                         feat_agent_state_carry(s2, &c->ap[p], tr->price[r], pk,
-                                               H > 1 ? feat_agent_model_rate_at(&c->ap[p], pk, &ctx, NULL) : v, cs2);
+                                               Hc ? feat_agent_model_rate_at(&c->ap[p], pk, &ctx, NULL) : v, cs2);
                     if ((rc = agt_dqn_push(g->dqn, s, st, k, rw, cfg->dyna_carry ? cs2 : s2, tr->done[r]))) return rc;
                     n++;
                 }
@@ -563,7 +564,7 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
                     float rw = (float)((v2 - kap * se2 + c->dyb[r]) / sc);
                     if (cfg->dyna_carry)
                         feat_agent_state_carry(s2, &c->ap[p], tr->price[r], c->refp[p] * x,
-                                               H > 1 ? feat_agent_model_rate_at(&c->ap[p], c->refp[p] * x, &ctx, NULL) : v2, cs2);
+                                               Hc ? feat_agent_model_rate_at(&c->ap[p], c->refp[p] * x, &ctx, NULL) : v2, cs2);
                     const float *nx = cfg->dyna_carry ? cs2 : s2;
                     if ((rc = agt_ddpg_push(g->ddpg, s, st, (float)x, rw, nx, tr->done[r]))) return rc;
                 }

@@ -71,6 +71,8 @@ exp_compare_cfg exp_compare_default(void) {
     c.demand_pool = 3; /* docs/compare.md, "The pooled prior for the agents' models (q12pool2)" (1 before) */
     c.refit = 1; /* docs/compare.md, "Refit on every day for the next price" (0 before) */
     c.refit_frac = 0.25;
+    c.refit_carry = 1;
+    c.dyna_cut_standing = 0;
     c.demand_asym = 0;
     c.demand_ref_pool = 0;
     c.demand_pool_tau_scale = 1.0;
@@ -168,11 +170,13 @@ static const field fields[] = {
     F("compare.agent_desc", T_INT, agent_desc, "agent state's demand-model descriptors: 0 at the mean logged price, 1 / 2 the model's relative rates at 2 / 4 ratios around the incumbent in its context"),
     F("compare.dyna_memory", T_INT, dyna_memory, "1: the agents' model's lag is a smoothed past price (0: the previous price)"),
     F("compare.dyna_horizon", T_INT, dyna_horizon, "nights a model row's price is valued over, held (1: that day)"),
+    F("compare.dyna_cut_standing", T_INT, dyna_cut_standing, "1: a model row's cut below the smoothed past price valued at its standing rate, a rise over dyna_horizon nights held (carry-over products only); 0 off"),
     F("compare.dyna_carry", T_INT, dyna_carry, "1: a model row's next state carries its price (0: the logged one)"),
     F("compare.ensemble", T_INT, ensemble, "members of the shared networks; the next price from their mean Q-values / actor outputs (1 = one)"),
     F("compare.hold_z", T_DOUBLE, hold_z, "hold the incumbent unless the ensemble's advantage of the new price beats hold_z times its spread across the members (0 = off)"),
     F("compare.dyna_real", T_DOUBLE, dyna_real, "real rows' reward: weight of the demand model's rate at the logged price against the observed rate (0 observed .. 1 model); only with model-based rows (shared, dyna > 0, an rcr/drcr reward), else no effect"),
     F("compare.refit", T_INT, refit, "1: the DQN/DDPG next prices from the agents refitted on every day (training + OPE holdout; OPE keeps the training window's); 0: the training window's agents"),
+    F("compare.refit_carry", T_INT, refit_carry, "1: the refit reprices every product; 0: products whose every-day demand model shows carry-over keep the training window's agents' price"),
     F("compare.refit_frac", T_DOUBLE, refit_frac, "the refit's step budget on a cold night: share of shared_steps (0, and after a warm start: none, every day's statistics only)"),
     F("compare.demand_asym", T_INT, demand_asym, "1: the demand model tries an asymmetric (gain/loss) reference column when the likelihood supports it; 0 the symmetric lag"),
     F("compare.demand_ref_pool", T_INT, demand_ref_pool, "1: pooled empirical-Bayes prior on the demand model's reference columns (lag, loss) for the gate/exploration fits (the agents' with demand_pool 2 or 3); 0 the ridge"),
@@ -422,8 +426,10 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
                                        "es_patience >= 1, val_frac in [0, 1), dqn_support 0..2, ddpg_support 0 or 1, "
                                        "support_steps 0..100, dyna 0..64, dyna_max >= 0, dyna_carry and dyna_memory 0 or 1, "
                                        "dyna_horizon 1..60, dyna_kappa >= 0, dyna_real in [0, 1], ensemble 1..16 needed");
-    if ((c->refit != 0 && c->refit != 1) || !(c->refit_frac >= 0.0 && c->refit_frac <= 1.0))
-        return eng_err_set(ENG_EINVAL, "compare config: compare.refit must be 0 or 1 and compare.refit_frac in [0, 1]");
+    if ((c->refit != 0 && c->refit != 1) || !(c->refit_frac >= 0.0 && c->refit_frac <= 1.0) ||
+        (c->refit_carry != 0 && c->refit_carry != 1) || (c->dyna_cut_standing != 0 && c->dyna_cut_standing != 1))
+        return eng_err_set(ENG_EINVAL, "compare config: compare.refit, refit_carry and dyna_cut_standing must be 0 or 1 "
+                                       "and compare.refit_frac in [0, 1]");
     if (!(c->hold_z >= 0) || !isfinite(c->hold_z))
         return eng_err_set(ENG_EINVAL, "compare config: compare.hold_z must be finite and >= 0");
     if (!(c->warm_frac >= 0.0 && c->warm_frac <= 1.0))

@@ -162,6 +162,18 @@ static int rf_price(cmp_ctx *c, const int *prod, int n, const rf_params *rf, int
     return rc;
 }
 
+/* compare.refit_carry 0: keeps in prod [n] (in order, in place) the products whose every-day
+ * demand model (c->ap, refitted) shows no carry-over; the others keep the training window's
+ * agents' prices.  refit_carry 1: all.  Returns the count kept. */
+static int rf_keep(const cmp_ctx *c, int *prod, int n) {
+    if (c->cfg->refit_carry) return n;
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (!(c->ap[prod[i]].mok && feat_demand_lag_carries(&c->ap[prod[i]].dm, 2.0))) prod[m++] = prod[i];
+    if (m < n) ENG_INFO("compare: compare.refit_carry 0: %d of %d products show carry-over and keep the training window's agents' prices", n - m, n);
+    return m;
+}
+
 int cmp_refit_run(cmp_ctx *c, const int *prod, int n) {
     const exp_compare_cfg *cfg = c->cfg;
     if (!cfg->refit || n <= 0) return ENG_OK;
@@ -204,7 +216,7 @@ int cmp_refit_run(cmp_ctx *c, const int *prod, int n) {
     if (!rc && diverged)
         ENG_WARN("compare: compare.refit: a refitted member diverged; the next prices stay the training window's agents'");
     else if (!rc)
-        rc = rf_price(c, prod, n, &rf, &priced);
+        rc = rf_price(c, pr, rf_keep(c, pr, n), &rf, &priced);
     c->train_end = te;
     if (rc) { /* the evaluation is done and its prices stand: a failed refit costs the refit only */
         ENG_WARN("compare: compare.refit failed (%s); the next prices stay the training window's agents'", eng_err_msg());
