@@ -64,8 +64,8 @@ exp_compare_cfg exp_compare_default(void) {
     c.dyna_memory = 1;
     c.dyna_horizon = 1;
     c.agent_desc = 0;
-    c.ddpg_support_steps = -1;
-    c.ddpg_band = 0.0;
+    c.ddpg_support_steps = 6; /* docs/compare.md, "Context descriptors (q12desc)": DDPG's own support and band */
+    c.ddpg_band = 0.35;       /* (-1 = support_steps and 0 = grid.band before session 8) */
     c.dyna_real = 0.0;
     c.ensemble = 5; /* docs/compare.md, "An ensemble of the shared networks" (1 before) */
     c.demand_pool = 3; /* docs/compare.md, "The pooled prior for the agents' models (q12pool2)" (1 before) */
