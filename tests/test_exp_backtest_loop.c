@@ -235,6 +235,17 @@ static void test_keep_history(void **state) {
     (void)state;
     char out[512];
     exp_compare_cfg cc = exp_compare_default();
+    { /* checked before anything runs: the range, and mode 2 needs the Thompson carry-over test */
+        exp_btl_cfg bad = {.bt = exp_bt_default(), .n_nights = 3, .keep_history = 3};
+        bad.bt.out_dir = test_tmpdir();
+        exp_btl_result r;
+        assert_int_equal(exp_backtest_loop_run(&bad, &r), ENG_EINVAL);
+        exp_btl_result_free(&r);
+        bad.keep_history = 2; /* exploration off */
+        assert_int_equal(exp_backtest_loop_run(&bad, &r), ENG_EINVAL);
+        exp_btl_result_free(&r);
+        eng_err_clear();
+    }
     for (int keep = 0; keep <= 2; keep++) {
         snprintf(out, sizeof out, "%s/btloop_keep%d_%d", test_tmpdir(), keep, (int)getpid());
         exp_btl_cfg cfg = {.bt = exp_bt_default(), .n_nights = 3, .lanes = 0, .keep_history = keep};

@@ -1,7 +1,7 @@
 /* tests/test_exp_compare_support.c - DDPG's own support width and band (compare.ddpg_support_steps,
  * compare.ddpg_band; docs/compare.md "Context descriptors (q12desc)"): DDPG's ratio is clipped to
- * the logged ratio range +- ddpg_support_steps grid steps (support_steps when -1; 6 by default since session 8), its
- * band is ddpg_band (grid.band when 0; 0.35 by default), the DQN's choice is left alone; in a whole comparison a
+ * the logged ratio range +- ddpg_support_steps grid steps (support_steps when -1), its
+ * band is ddpg_band (grid.band when 0, the default), the DQN's choice is left alone; in a whole comparison a
  * DDPG width or band of its own changes the DDPG's prices and not the DQN's (the model rows of
  * the two agents are drawn apart), and the settings are checked. */
 #include "test_common.h"
@@ -24,8 +24,6 @@ static void test_clip(void **st) {
     memset(&c, 0, sizeof c);
     c.cfg = &cfg, c.K = cfg.grid.K, c.lo_ratio = &lo, c.hi_ratio = &hi;
     cfg.support_steps = 3;
-    assert_int_equal(cfg.ddpg_support_steps, 6); /* the default since session 8 */
-    assert_close(cfg.ddpg_band, 0.35, 1e-12, 0);
     cfg.ddpg_support_steps = -1, cfg.ddpg_band = 0.0; /* -1: support_steps; 0: grid.band */
     assert_int_equal(cmp_ddpg_steps(&cfg), 3);
     assert_close(cmp_ddpg_clip(&c, 0, 0.80f), 0.875, 1e-6, 0);
@@ -123,8 +121,11 @@ static void test_setting(void **st) {
     assert_int_not_equal(exp_compare_cfg_check(&c), 0);
     c.ddpg_band = -0.1;
     assert_int_not_equal(exp_compare_cfg_check(&c), 0);
-    c.ddpg_band = 0;
+    c.grid.band = 0.5, c.ddpg_band = 0.35; /* narrower than the grid: the logged ratios would be clamped */
+    assert_int_equal(exp_compare_cfg_check(&c), ENG_EINVAL);
+    c.ddpg_band = 0; /* the grid's */
     assert_int_equal(exp_compare_cfg_check(&c), 0);
+    c.grid.band = 0.25;
     eng_err_clear();
     exp_compare_cfg_free(&c);
 }

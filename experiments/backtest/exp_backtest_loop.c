@@ -649,6 +649,12 @@ int exp_backtest_loop_run(const exp_btl_cfg *cfg, exp_btl_result *out) {
         bt->n_families > ENV_SIM_FAMILY_COUNT || !(bt->max_change_pct > 0) || !bt->out_dir || cfg->n_nights < 1)
         return eng_err_set(ENG_EINVAL, "backtest loop: need products >= 1, days >= 16, nights >= 1, seeds >= 1, a "
                                        "family, max_change_pct > 0 and an out folder");
+    if (cfg->keep_history < 0 || cfg->keep_history > 2)
+        return eng_err_set(ENG_EINVAL, "backtest loop: keep_history must be 0, 1 or 2, not %d", cfg->keep_history);
+    if (cfg->keep_history == 2 && !(cfg->explore.share > 0 && cfg->explore.mode == EXP_EXPLORE_THOMPSON &&
+                                     cfg->explore.carryover_share > 0)) /* else no night tests carry-over */
+        return eng_err_set(ENG_EINVAL, "backtest loop: --keep-history 2 needs Thompson exploration with "
+                                       "explore.carryover_share > 0 (its carry-over test decides)");
     int n = bt->n_families * bt->n_seeds, st = ENG_OK;
     if (!(out->runs = eng_calloc((size_t)n, sizeof *out->runs))) return ENG_ENOMEM;
     if ((st = bt_mkdir_p(bt->out_dir))) return st;

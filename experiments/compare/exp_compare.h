@@ -147,7 +147,7 @@ typedef struct exp_compare_cfg {
                                    grid.band (the default, as before q12desc) */
     int ddpg_support_steps;     /* DDPG's support (its clip and its model rows' ratios): the
                                    logged ratio range +- this many grid steps; -1 = support_steps
-                                   (the default, as before q12desc) */
+                                   (as before session 8; the default is 6) */
     int agent_desc;             /* the agent state's demand-model descriptors (feat_agent.h,
                                    FEAT_AGENT_DESC_*): 0 at the product's mean logged price (before
                                    q12desc), 1 / 2 the model's relative rates around the state's

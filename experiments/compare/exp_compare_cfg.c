@@ -64,8 +64,8 @@ exp_compare_cfg exp_compare_default(void) {
     c.dyna_memory = 1;
     c.dyna_horizon = 1;
     c.agent_desc = 0;
-    c.ddpg_support_steps = 6; /* docs/compare.md, "Context descriptors (q12desc)": DDPG's own support and band */
-    c.ddpg_band = 0.35;       /* (-1 = support_steps and 0 = grid.band before session 8) */
+    c.ddpg_support_steps = 6; /* docs/compare.md, "Context descriptors (q12desc)" (-1 = support_steps before) */
+    c.ddpg_band = 0.0;        /* grid.band: a band of DDPG's own is valued by OPE at the grid's edge */
     c.dyna_real = 0.0;
     c.ensemble = 5; /* docs/compare.md, "An ensemble of the shared networks" (1 before) */
     c.demand_pool = 3; /* docs/compare.md, "The pooled prior for the agents' models (q12pool2)" (1 before) */
@@ -397,6 +397,9 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
                            c->demand_pool_tau_scale);
     if (!(c->ddpg_band == 0.0 || (c->ddpg_band >= 0.01 && c->ddpg_band <= 0.9)))
         return eng_err_set(ENG_EINVAL, "compare config: compare.ddpg_band must be 0 (grid.band) or in [0.01, 0.9], not %g", c->ddpg_band);
+    if (c->ddpg_band > 0 && c->ddpg_band < c->grid.band) /* the logged ratios would be clamped into it */
+        return eng_err_set(ENG_EINVAL, "compare config: compare.ddpg_band %g is narrower than grid.band %g (0: the grid's)",
+                           c->ddpg_band, c->grid.band);
     if (c->ddpg_support_steps < -1 || c->ddpg_support_steps > 100)
         return eng_err_set(ENG_EINVAL, "compare config: compare.ddpg_support_steps must be -1 (support_steps) or 0..100, not %d",
                            c->ddpg_support_steps);

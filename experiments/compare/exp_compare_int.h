@@ -141,7 +141,7 @@ int cmp_dqn_pick(const cmp_ctx *c, int p, const float *q);
  * grid steps. */
 float cmp_ddpg_clip(const cmp_ctx *c, int p, float ratio);
 /* DDPG's support width in grid steps: compare.ddpg_support_steps, or support_steps when it is
- * -1 (the default). */
+ * -1. */
 int cmp_ddpg_steps(const exp_compare_cfg *cfg);
 /* DDPG's price band: compare.ddpg_band, or grid.band when 0 (the default). */
 double cmp_ddpg_band(const exp_compare_cfg *cfg);

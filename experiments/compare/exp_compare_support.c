@@ -1,7 +1,7 @@
 /* exp_compare_support.c - DDPG's support and band (docs/compare.md, "Agents that learn to price"
  * and "Context descriptors (q12desc)"): the width of its clip around the logged ratio range and
  * the band its actor's ratio, its model rows and its guarded price live in
- * (compare.ddpg_support_steps, compare.ddpg_band; the grid's and the DQN's by default). */
+ * (compare.ddpg_support_steps, 6 by default; compare.ddpg_band, the grid's by default). */
 #include <math.h>
 
 #include "exp_compare_int.h"
