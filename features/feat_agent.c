@@ -246,11 +246,13 @@ static void ctx_descriptors(const feat_agent_prod *pp, float *out) {
 }
 
 double feat_agent_model_rate_cut(const feat_agent_prod *pp, double price, const feat_demand_ctx *ctx, int h, double *se) {
-    const double v0 = feat_agent_model_rate_at(pp, price, ctx, se);
-    if (!isfinite(v0) || !ctx || !isfinite(ctx->lag) || !feat_demand_lag_carries(&pp->dm, 2.0))
-        return v0; /* no carry-over: the one-step value (as feat_agent_model_rate_held) */
     const double ref = pp->ref > 0 ? pp->ref : 1.0;
-    if (!(price < ref * exp(ctx->lag) * (1 - 1e-9))) return feat_agent_model_rate_held(pp, price, ctx, h, se);
+    /* a rise, no carry-over or no lag: feat_agent_model_rate_held, which values those itself */
+    if (!ctx || !isfinite(ctx->lag) || !feat_demand_lag_carries(&pp->dm, 2.0) ||
+        !(price < ref * exp(ctx->lag) * (1 - 1e-9)))
+        return feat_agent_model_rate_held(pp, price, ctx, h, se);
+    const double v0 = feat_agent_model_rate_at(pp, price, ctx, se);
+    if (!isfinite(v0)) return v0;
     feat_demand_ctx c = *ctx; /* a cut: standing, the smoothed past price at the price itself */
     c.lag = log(price / ref);
     return feat_agent_model_rate_at(pp, price, &c, se);

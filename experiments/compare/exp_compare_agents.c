@@ -516,6 +516,11 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
     const env_transitions *tr = c->tr;
     const int K = c->K, w = cfg->support_steps;
     const double step = 2.0 * cfg->grid.band / (K - 1), kap = cfg->dyna_kappa;
+    const int H = cfg->dyna_horizon, Hc = H > 1 || cfg->dyna_cut_standing; /* the value is not one night's */
+    double (*const value)(const feat_agent_prod *, double, const feat_demand_ctx *, int, double *) =
+        cfg->dyna_cut_standing ? feat_agent_model_rate_cut : feat_agent_model_rate_held;
+    const int wd = cmp_ddpg_steps(cfg); /* DDPG's own width (compare.ddpg_support_steps) and band */
+    const double dband = cmp_ddpg_band(cfg);
     eng_rng rng;
     float cs2[FEAT_AGENT_N]; /* a transition's next state carrying its price (compare.dyna_carry) */
     long n = 0, rows = g->rows_total, seen = 0;
@@ -534,9 +539,8 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
             if (cnt[k] > 0) lo = k < lo ? k : lo, hi = k;
         if (hi < 0 || !isfinite(c->lo_ratio[p]) || !(c->refp[p] > 0)) continue;
         lo = lo - w < 0 ? 0 : lo - w, hi = hi + w > K - 1 ? K - 1 : hi + w;
-        const int wd = cmp_ddpg_steps(cfg); /* DDPG's own width (compare.ddpg_support_steps) */
-        double rlo = fmax(c->lo_ratio[p] - wd * step, 1.0 - cmp_ddpg_band(cfg));
-        double rhi = fmin(c->hi_ratio[p] + wd * step, 1.0 + cmp_ddpg_band(cfg));
+        double rlo = fmax(c->lo_ratio[p] - wd * step, 1.0 - dband);
+        double rhi = fmin(c->hi_ratio[p] + wd * step, 1.0 + dband);
         const float sc = c->rscale[p];
         for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
             if (!cmp_is_learn(c, r) || c->val[r] || !isfinite(c->dyb[r])) continue;
@@ -547,11 +551,10 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
             for (long m = 0; m < nm; m++) {
                 int k = lo + (int)(eng_rng_uniform(&rng) * (hi - lo + 1));
                 if (k > hi) k = hi;
-                const int H = cfg->dyna_horizon, cs = cfg->dyna_cut_standing, Hc = H > 1 || cs;
                 const double pk = c->refp[p] * env_grid_ratio(&cfg->grid, k);
-                double se, v = (cs ? feat_agent_model_rate_cut : feat_agent_model_rate_held)(&c->ap[p], pk, &ctx, H, &se);
+                double se, v = value(&c->ap[p], pk, &ctx, H, &se);
                 double x = rlo + (rhi - rlo) * eng_rng_uniform(&rng), se2;
-                double v2 = (cs ? feat_agent_model_rate_cut : feat_agent_model_rate_held)(&c->ap[p], c->refp[p] * x, &ctx, H, &se2);
+                double v2 = value(&c->ap[p], c->refp[p] * x, &ctx, H, &se2);
                 if (isfinite(v) && isfinite(se)) {
                     float rw = (float)((v - kap * se + c->dyb[r]) / sc);
                     if (cfg->dyna_carry) /* the next period's own rate, not the H-night mean */
