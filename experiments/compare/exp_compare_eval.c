@@ -10,8 +10,7 @@
 /* Guard a candidate price for a state with incumbent inc; level/ratio of the guarded price. */
 static int guard(const cmp_ctx *c, int p, double inc, double cand, double ref, double *price, uint32_t *why,
                  int *level, double *ratio, int ddpg) {
-    const env_grid dg = cmp_ddpg_grid(c->cfg); /* DDPG's band (compare.ddpg_band) */
-    env_guard_bounds b = env_guard_bounds_band(c->h, p, inc, ddpg ? &dg : &c->cfg->grid);
+    env_guard_bounds b = cmp_agent_bounds(c, p, inc, ddpg); /* DDPG's band (compare.ddpg_band) */
     int rc = env_guard_apply(&c->cfg->guard, &b, cand, price, why, NULL, NULL);
     if (rc) return rc;
     return env_grid_map_price(&c->cfg->grid, *price, ref, level, ratio, NULL);

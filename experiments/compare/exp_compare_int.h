@@ -147,6 +147,9 @@ int cmp_ddpg_steps(const exp_compare_cfg *cfg);
 double cmp_ddpg_band(const exp_compare_cfg *cfg);
 /* The grid with DDPG's band (for guarding DDPG's prices: env_guard_bounds_band). */
 env_grid cmp_ddpg_grid(const exp_compare_cfg *cfg);
+/* The guardrails' bounds of an agent's price for product p with incumbent inc: the grid's band,
+ * DDPG's (cmp_ddpg_grid) when ddpg != 0.  No allocation, no failure. */
+env_guard_bounds cmp_agent_bounds(const cmp_ctx *c, int p, double inc, int ddpg);
 /* Distance of price x from product p's logged training prices, in grid steps (NaN: none). */
 float cmp_support_gap(const cmp_ctx *c, int p, double x);
 

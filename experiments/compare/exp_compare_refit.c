@@ -85,8 +85,7 @@ typedef struct rf_out {
 /* The guarded next price of product p for candidate `cand` into *o.  Returns 0 or the guard's
  * failure (*o untouched). */
 static int rf_guard(const cmp_ctx *c, int p, double inc, double cand, rf_out *o, int ddpg) {
-    const env_grid dg = cmp_ddpg_grid(c->cfg); /* DDPG's band (compare.ddpg_band) */
-    env_guard_bounds b = env_guard_bounds_band(c->h, p, inc, ddpg ? &dg : &c->cfg->grid);
+    env_guard_bounds b = cmp_agent_bounds(c, p, inc, ddpg); /* DDPG's band (compare.ddpg_band) */
     double price;
     uint32_t why = 0;
     int rc = env_guard_apply(&c->cfg->guard, &b, cand, &price, &why, NULL, NULL);

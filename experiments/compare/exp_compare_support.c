@@ -14,6 +14,11 @@ env_grid cmp_ddpg_grid(const exp_compare_cfg *cfg) {
     return g;
 }
 
+env_guard_bounds cmp_agent_bounds(const cmp_ctx *c, int p, double inc, int ddpg) {
+    const env_grid dg = cmp_ddpg_grid(c->cfg);
+    return env_guard_bounds_band(c->h, p, inc, ddpg ? &dg : &c->cfg->grid);
+}
+
 int cmp_ddpg_steps(const exp_compare_cfg *cfg) {
     return cfg->ddpg_support_steps >= 0 ? cfg->ddpg_support_steps : cfg->support_steps;
 }
