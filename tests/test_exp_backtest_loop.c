@@ -50,24 +50,34 @@ static void test_replay(void **state) {
     env_sim_log_free(lg);
 }
 
+/* A one-family closed loop of P products, D days and `nights` nights on the throwaway database
+ * c, written under out, with the comparison's settings cc, the lanes `lanes` beside the engine,
+ * traffic x10, CPU, exploration off; the caller sets the rest (seed, change limit, exploration). */
+static exp_btl_cfg tiny_loop(PGconn *c, const char *out, exp_compare_cfg *cc, env_sim_family fam, int P, int D,
+                             int nights, unsigned lanes) {
+    exp_btl_cfg cfg = {.bt = exp_bt_default(), .n_nights = nights, .lanes = lanes};
+    cfg.bt.conn = c;
+    cfg.bt.n_products = P;
+    cfg.bt.n_days = D;
+    cfg.bt.n_families = 1;
+    cfg.bt.families[0] = fam;
+    cfg.bt.traffic_scale = 10;
+    cfg.bt.out_dir = out;
+    cfg.bt.device = "cpu";
+    cfg.bt.compare = cc;
+    cfg.explore = (exp_explore_cfg){.share = 0, .max_step = 0.05f, .max_cost = 0.01f}; /* off */
+    return cfg;
+}
+
 static void test_three_nights(void **state) {
     (void)state;
     PGconn *c = tdb_create("btloop");
     char out[512];
     snprintf(out, sizeof out, "%s/btloop_%d", test_tmpdir(), (int)getpid());
     exp_compare_cfg cc = exp_compare_default();
-    exp_btl_cfg cfg = {.bt = exp_bt_default(), .n_nights = 3, .lanes = 1u << EXP_BTL_FIXED};
     const int P = 12, D = 40;
-    cfg.bt.conn = c;
-    cfg.bt.n_products = P;
-    cfg.bt.n_days = D;
-    cfg.bt.n_families = 1;
-    cfg.bt.families[0] = ENV_SIM_FAMILY_LOGIT;
+    exp_btl_cfg cfg = tiny_loop(c, out, &cc, ENV_SIM_FAMILY_LOGIT, P, D, 3, 1u << EXP_BTL_FIXED);
     cfg.bt.misset_lo = 0.70, cfg.bt.misset_hi = 0.75;
-    cfg.bt.traffic_scale = 10;
-    cfg.bt.out_dir = out;
-    cfg.bt.device = "cpu";
-    cfg.bt.compare = &cc;
     cfg.explore = (exp_explore_cfg){.share = 0.3f, .max_step = 0.05f, .max_cost = 0.05f}; /* logged exploration on */
     exp_btl_result r;
     assert_int_equal(exp_backtest_loop_run(&cfg, &r), 0);
@@ -146,20 +156,10 @@ static void test_ref_dp_oracle(void **state) {
     char out[512];
     snprintf(out, sizeof out, "%s/btloop_ref_%d", test_tmpdir(), (int)getpid());
     exp_compare_cfg cc = exp_compare_default();
-    exp_btl_cfg cfg = {.bt = exp_bt_default(), .n_nights = 4, .lanes = (1u << EXP_BTL_FIXED) | (1u << EXP_BTL_LINUCB)};
     const int P = 8;
     PGconn *c = tdb_create("btloopref");
-    cfg.bt.conn = c;
-    cfg.bt.n_products = P;
-    cfg.bt.n_days = 30;
-    cfg.bt.n_families = 1;
-    cfg.bt.families[0] = ENV_SIM_FAMILY_REF;
+    exp_btl_cfg cfg = tiny_loop(c, out, &cc, ENV_SIM_FAMILY_REF, P, 30, 4, (1u << EXP_BTL_FIXED) | (1u << EXP_BTL_LINUCB));
     cfg.bt.seed = 3;
-    cfg.bt.traffic_scale = 10;
-    cfg.bt.out_dir = out;
-    cfg.bt.device = "cpu";
-    cfg.bt.compare = &cc;
-    cfg.explore = (exp_explore_cfg){.share = 0, .max_step = 0.05f, .max_cost = 0.01f}; /* off */
     exp_btl_result r;
     int st = exp_backtest_loop_run(&cfg, &r);
     if (st) fail_msg("backtest loop: %s", eng_err_msg());
@@ -193,20 +193,10 @@ static void test_margin_floor(void **state) {
     snprintf(out, sizeof out, "%s/btloop_floor_%d", test_tmpdir(), (int)getpid());
     exp_compare_cfg cc = exp_compare_default();
     cc.guard.min_margin = 0.2;
-    exp_btl_cfg cfg = {.bt = exp_bt_default(), .n_nights = 3, .lanes = 0};
     PGconn *c = tdb_create("btloopfloor");
-    cfg.bt.conn = c;
-    cfg.bt.n_products = 10;
-    cfg.bt.n_days = 30;
-    cfg.bt.n_families = 1;
-    cfg.bt.families[0] = ENV_SIM_FAMILY_CE;
+    exp_btl_cfg cfg = tiny_loop(c, out, &cc, ENV_SIM_FAMILY_CE, 10, 30, 3, 0);
     cfg.bt.seed = 5;
     cfg.bt.max_change_pct = 50; /* three nights reach the floor */
-    cfg.bt.traffic_scale = 10;
-    cfg.bt.out_dir = out;
-    cfg.bt.device = "cpu";
-    cfg.bt.compare = &cc;
-    cfg.explore = (exp_explore_cfg){.share = 0, .max_step = 0.05f, .max_cost = 0.01f};
     exp_btl_result r;
     int st = exp_backtest_loop_run(&cfg, &r);
     if (st) fail_msg("backtest loop: %s", eng_err_msg());
@@ -248,19 +238,10 @@ static void test_keep_history(void **state) {
     }
     for (int keep = 0; keep <= 2; keep++) {
         snprintf(out, sizeof out, "%s/btloop_keep%d_%d", test_tmpdir(), keep, (int)getpid());
-        exp_btl_cfg cfg = {.bt = exp_bt_default(), .n_nights = 3, .lanes = 0, .keep_history = keep};
         PGconn *c = tdb_create("btloopkeep");
-        cfg.bt.conn = c;
-        cfg.bt.n_products = 6;
-        cfg.bt.n_days = 24;
-        cfg.bt.n_families = 1;
-        cfg.bt.families[0] = ENV_SIM_FAMILY_LOGIT;
+        exp_btl_cfg cfg = tiny_loop(c, out, &cc, ENV_SIM_FAMILY_LOGIT, 6, 24, 3, 0);
+        cfg.keep_history = keep;
         cfg.bt.seed = 7;
-        cfg.bt.traffic_scale = 10;
-        cfg.bt.out_dir = out;
-        cfg.bt.device = "cpu";
-        cfg.bt.compare = &cc;
-        cfg.explore = (exp_explore_cfg){.share = 0, .max_step = 0.05f, .max_cost = 0.01f};
         if (keep == 2)
             cfg.explore = (exp_explore_cfg){.share = 1, .max_step = 0.15f, .max_cost = 0.01f, .mode = EXP_EXPLORE_THOMPSON,
                                             .temper = 0.1f, .carryover_share = 0.2f, .carryover_z = 2};

@@ -14,10 +14,7 @@
 
 static exp_results *run(const db_history *h, int members) {
     exp_compare_cfg cfg = tcs_small_cfg(members);
-    exp_results *r = NULL;
-    assert_int_equal(exp_compare_run(h, &cfg, NULL, NULL, NULL, &r), 0);
-    exp_compare_cfg_free(&cfg);
-    return r;
+    return tcs_run(h, &cfg);
 }
 
 static void test_ensemble_prices(void **st) {

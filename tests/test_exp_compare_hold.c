@@ -91,10 +91,7 @@ static exp_results *run(const db_history *h, double z, int refit) {
     exp_compare_cfg c = tcs_small_cfg(3);
     c.hold_z = z;
     c.refit = refit;
-    exp_results *r = NULL;
-    assert_int_equal(exp_compare_run(h, &c, NULL, NULL, NULL, &r), 0);
-    exp_compare_cfg_free(&c);
-    return r;
+    return tcs_run(h, &c);
 }
 
 static void test_hold_run(void **st) {

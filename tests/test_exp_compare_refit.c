@@ -33,10 +33,7 @@ static exp_results *run_ck(const db_history *h, int refit, int shards, const cha
     c.refit = refit;
     c.refit_frac = 1.0;
     c.shared_shards = shards;
-    exp_results *r = NULL;
-    assert_int_equal(exp_compare_run(h, &c, NULL, NULL, NULL, &r), 0);
-    exp_compare_cfg_free(&c);
-    return r;
+    return tcs_run(h, &c);
 }
 
 static exp_results *run(const db_history *h, int refit, int shards) { return run_ck(h, refit, shards, NULL); }

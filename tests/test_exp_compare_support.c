@@ -58,10 +58,7 @@ static exp_results *run(const db_history *h, int w, double band) {
     exp_compare_cfg c = tcs_small_cfg(1);
     c.ddpg_support_steps = w;
     c.ddpg_band = band;
-    exp_results *r = NULL;
-    assert_int_equal(exp_compare_run(h, &c, NULL, NULL, NULL, &r), 0);
-    exp_compare_cfg_free(&c);
-    return r;
+    return tcs_run(h, &c);
 }
 
 static void test_compare(void **st) {
