@@ -92,6 +92,19 @@ static void print_sizes(const exp_nightly_summary *sum, const char *ckpt_root) {
            (double)ck / MB, (double)ck / n / 1000.0, (double)ck / n * 40000.0 / 1e9);
 }
 
+int exp_bench_nightly_config(exp_nightly_cfg *cfg, const char *device, uint64_t seed, int n_settings, char **settings) {
+    /* --device and --seed first, so a --compare.device= / --compare.seed= setting given beside them
+     * wins (the more specific flag; --seed still seeds the simulated history). */
+    if (eng_device_check(device, "bench nightly --device")) return ENG_EINVAL;
+    snprintf(cfg->compare.device, sizeof cfg->compare.device, "%s", device);
+    cfg->compare.seed = seed;
+    if (n_settings > 0) {
+        int st = exp_compare_cfg_parse_flags(&cfg->compare, n_settings, settings);
+        if (st) return st;
+    }
+    return exp_compare_cfg_check(&cfg->compare);
+}
+
 int exp_bench_nightly_run(const char *dbarg, const char *device, const char *out, int n_products, int n_days, int keep,
                           uint64_t seed, int n_settings, char **settings) {
     PGconn *m = NULL, *c = NULL;
@@ -100,8 +113,7 @@ int exp_bench_nightly_run(const char *dbarg, const char *device, const char *out
     memset(&sum, 0, sizeof sum);
     int rc = 3, created = 0;
     char dbname[64], ckpt[1024];
-    if (n_settings > 0 && (exp_compare_cfg_parse_flags(&cfg.compare, n_settings, settings) ||
-                           exp_compare_cfg_check(&cfg.compare))) {
+    if (exp_bench_nightly_config(&cfg, device, seed, n_settings, settings)) {
         fprintf(stderr, "rlprice: bench nightly: %s\n", eng_err_msg());
         exp_compare_cfg_free(&cfg.compare);
         return 2;
@@ -129,8 +141,6 @@ int exp_bench_nightly_run(const char *dbarg, const char *device, const char *out
     cfg.window_days = n_days;
     cfg.out_dir = out;
     cfg.ckpt_dir = ckpt;
-    snprintf(cfg.compare.device, sizeof cfg.compare.device, "%s", device);
-    cfg.compare.seed = seed;
     size_t rss0 = eng_peak_rss();
     int st = exp_nightly_run(&cfg, &sum);
     rc = exp_nightly_exit_code(st, &sum);

@@ -4,6 +4,15 @@
 
 #include <stdint.h>
 
+#include "exp_nightly.h"
+
+/* The night's comparison settings of `bench nightly` in cfg->compare (cfg from exp_nightly_default;
+ * the caller frees it with exp_compare_cfg_free): --device and --seed first, then settings
+ * [n_settings] (the --compare.KEY=VALUE flags, may be NULL when 0), so an explicit
+ * --compare.device= or --compare.seed= wins over them.  Returns 0, or an ENG_* code with the
+ * message set (a bad device or setting). */
+int exp_bench_nightly_config(exp_nightly_cfg *cfg, const char *device, uint64_t seed, int n_settings, char **settings);
+
 /* `rlprice bench nightly` after its flags; settings [n_settings] (may be NULL when 0): the
  * comparison's setting flags (e.g. "--compare.agent_desc=2", exp_compare_cfg_parse_flags) applied
  * to the night's config.  Returns the exit code: 0, 3 (database), 1 (other), 4 (some products

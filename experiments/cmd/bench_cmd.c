@@ -105,12 +105,20 @@ int exp_cmd_bench_nightly(int argc, char **argv) {
         else if (!strcmp(argv[i], "--products") && v) n_products = atoi(v), i++;
         else if (!strcmp(argv[i], "--days") && v) n_days = atoi(v), i++;
         else if (!strcmp(argv[i], "--device") && v) device = v, i++;
-        else if (!strcmp(argv[i], "--seed") && v) seed = strtoull(v, NULL, 10), i++;
-        else if (!strcmp(argv[i], "--out") && v) out = v, i++;
+        else if (!strcmp(argv[i], "--seed") && v) {
+            char *end = NULL;
+            seed = strtoull(v, &end, 10), i++;
+            if (!*v || *v == '-' || (end && *end)) {
+                fprintf(stderr, "rlprice: bench nightly: --seed wants a non-negative integer, got '%s'\n", v);
+                free(settings);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--out") && v) out = v, i++;
         else if (!strcmp(argv[i], "--keep")) keep = 1;
         else {
             fprintf(stderr, "usage: rlprice bench nightly [--db CONNINFO] [--products 40000] [--days 60] [--device D]\n"
-                            "                             [--seed S] [--out DIR] [--keep] [--compare.KEY=VALUE ...]\n");
+                            "                             [--seed S] [--out DIR] [--keep] [--compare.KEY=VALUE ...]\n"
+                            "  (--compare.seed= / --compare.device= given beside --seed / --device win)\n");
             free(settings);
             return 2;
         }

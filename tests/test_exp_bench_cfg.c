@@ -1,0 +1,57 @@
+/* tests/test_exp_bench_cfg.c - `rlprice bench nightly`'s comparison settings
+ * (experiments/bench/exp_bench_nightly.h, exp_bench_nightly_config): --device and --seed reach the
+ * night's comparison, an explicit --compare.device= / --compare.seed= given beside them wins, other
+ * settings pass through, and a bad device or setting is refused with a message. */
+#include "test_common.h"
+
+#include "eng_status.h"
+#include "exp_bench_nightly.h"
+#include "exp_compare.h"
+#include "exp_nightly.h"
+
+/* --seed and --device alone reach cfg.compare. */
+static void test_flags_reach_compare(void **state) {
+    (void)state;
+    exp_nightly_cfg cfg = exp_nightly_default();
+    assert_int_equal(exp_bench_nightly_config(&cfg, "cpu", 42, 0, NULL), 0);
+    assert_true(cfg.compare.seed == 42);
+    assert_string_equal(cfg.compare.device, "cpu");
+    exp_compare_cfg_free(&cfg.compare);
+}
+
+/* A setting given beside the flags wins over them; an unrelated setting passes through. */
+static void test_settings_win(void **state) {
+    (void)state;
+    exp_nightly_cfg cfg = exp_nightly_default();
+    const int pool0 = cfg.compare.demand_pool;
+    char *set[] = {"--compare.seed=7", "--compare.device=cpu", "--compare.demand_pool=1"};
+    assert_int_equal(exp_bench_nightly_config(&cfg, "auto", 42, 3, set), 0);
+    assert_true(cfg.compare.seed == 7);
+    assert_string_equal(cfg.compare.device, "cpu");
+    assert_int_equal(cfg.compare.demand_pool, 1);
+    assert_int_not_equal(pool0, 1); /* the setting moved it off its default */
+    exp_compare_cfg_free(&cfg.compare);
+}
+
+/* A bad device or an unknown setting is refused with a message. */
+static void test_bad_input(void **state) {
+    (void)state;
+    exp_nightly_cfg cfg = exp_nightly_default();
+    assert_int_not_equal(exp_bench_nightly_config(&cfg, "tpu", 1, 0, NULL), 0);
+    assert_non_null(strstr(eng_err_msg(), "tpu"));
+    exp_compare_cfg_free(&cfg.compare);
+    cfg = exp_nightly_default();
+    char *set[] = {"--compare.no_such_key=1"};
+    assert_int_not_equal(exp_bench_nightly_config(&cfg, "cpu", 1, 1, set), 0);
+    assert_non_null(strstr(eng_err_msg(), "no_such_key"));
+    exp_compare_cfg_free(&cfg.compare);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_flags_reach_compare),
+        cmocka_unit_test(test_settings_win),
+        cmocka_unit_test(test_bad_input),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
