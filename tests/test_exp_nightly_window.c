@@ -6,6 +6,8 @@
 #include "test_nightly.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "eng_rng.h"
@@ -66,6 +68,16 @@ static void test_window_counts(void **state) {
     assert_false(exp_nightly_window_on(&cfg));
     cfg.window_days = 0, cfg.window_carryover_days = 0; /* the default: off */
     assert_false(exp_nightly_window_on(&cfg));
+    char *t0 = exp_nightly_config_text(&cfg); /* the run id's text: the setting only when on */
+    assert_non_null(t0);
+    assert_null(strstr(t0, "window_carryover"));
+    cfg.window_carryover_days = SHORT;
+    char *t1 = exp_nightly_config_text(&cfg);
+    assert_non_null(t1);
+    assert_non_null(strstr(t1, "nightly.window_carryover_days = 20\nnightly.window_carryover_share = 0.2\n"));
+    free(t0);
+    free(t1);
+    cfg.window_carryover_days = 0;
     cfg.window_carryover_share = 1.5f;
     assert_int_equal(exp_nightly_window_check(&cfg), ENG_EINVAL);
     cfg.window_carryover_share = 0.2f, cfg.window_carryover_days = -1;
