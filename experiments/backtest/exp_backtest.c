@@ -33,6 +33,8 @@ void exp_bt_gate_apply(const exp_bt_cfg *cfg, struct exp_nightly_cfg *nc) {
     nc->gate_select = (float)cfg->gate_select;
     nc->gate_support_widen = (float)cfg->gate_support_widen;
     nc->gate_min_gain = (float)cfg->gate_min_gain;
+    nc->window_carryover_days = cfg->window_carryover_days;
+    nc->window_carryover_share = (float)cfg->window_carryover_share;
 }
 
 exp_bt_cfg exp_bt_default(void) {
@@ -70,6 +72,8 @@ exp_bt_cfg exp_bt_default(void) {
     c.gate_select = n.gate_select;
     c.gate_support_widen = n.gate_support_widen;
     c.gate_min_gain = n.gate_min_gain;
+    c.window_carryover_days = n.window_carryover_days;
+    c.window_carryover_share = n.window_carryover_share;
     exp_compare_cfg_free(&n.compare);
     return c;
 }

@@ -121,6 +121,8 @@ typedef struct exp_bt_cfg {
     double gate_select;       /* the nightly's nightly.gate_select (its default) */
     double gate_support_widen;/* the nightly's nightly.gate_support_widen (its default) */
     double gate_min_gain;     /* the nightly's nightly.gate_min_gain (its default) */
+    int window_carryover_days;/* the nightly's nightly.window_carryover_days (its default, 0: off) */
+    double window_carryover_share; /* the nightly's nightly.window_carryover_share (its default) */
     int verbose;              /* per-run progress lines on stderr */
 } exp_bt_cfg;
 
@@ -128,7 +130,7 @@ typedef struct exp_bt_cfg {
 exp_bt_cfg exp_bt_default(void);
 
 struct exp_nightly_cfg;
-/* Copy cfg's gate settings (gate_mode ... gate_min_gain) into the nightly configuration nc, so
+/* Copy cfg's gate settings (gate_mode ... gate_min_gain) and window_carryover_* into the nightly configuration nc, so
  * the one-night run and every nightly of the closed loop use the same gate.  Nothing allocated. */
 void exp_bt_gate_apply(const exp_bt_cfg *cfg, struct exp_nightly_cfg *nc);
 

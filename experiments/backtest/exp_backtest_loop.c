@@ -169,6 +169,8 @@ static int lane_nightly(const exp_btl_cfg *cfg, lane *L, const db_history *h, in
     rec->sec_train = sum.sec_train, rec->sec_ope = sum.sec_ope, rec->sec_report = sum.sec_report;
     rec->n_explored = sum.explore.n_explored, rec->explore_cost_est = sum.explore.cost;
     rec->n_carry = sum.explore.n_carry, rec->n_carry_tested = sum.explore.n_carry_tested;
+    rec->window_tested = sum.window_tested, rec->window_short = sum.window_short;
+    rec->window_carry = sum.window_carry, rec->window_carry_tested = sum.window_carry_tested;
     if (cfg->keep_history == 2 && L->id == EXP_BTL_ENGINE) /* the night's own carry-over test */
         L->keep_next = sum.explore.n_carry_tested > 0 &&
                        sum.explore.n_carry <= (double)cfg->explore.carryover_share * sum.explore.n_carry_tested;

@@ -72,6 +72,9 @@ typedef struct exp_btl_night {
                                 nightly lanes) */
     int n_carry, n_carry_tested; /* engine: products whose exploration fit showed carry-over, of
                                 those tested (exp_explore_summary) */
+    int window_tested, window_short; /* nightly.window_carryover_days: the night tested its window /
+                                chose the short one (exp_nightly_summary window_*) */
+    int window_carry, window_carry_tested; /* ... its products that showed carry-over, of those fitted */
     int n_explored;          /* engine: products whose pushed price is an exploration draw */
     double explore_cost;     /* engine: expected revenue given up by the draws under the truth
                                 (decided price's minus the drawn price's; a lucky draw counts

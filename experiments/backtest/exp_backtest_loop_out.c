@@ -143,6 +143,18 @@ static void print_run(FILE *f, const exp_btl_run *r) {
     fprintf(f, "\n  exploration: %d draws over %d nights; cost under the truth %.1f = %.3f%% of the engine's revenue "
                "(the nightly's own estimate %.1f)",
             nx, r->n_nights, exp_btl_explore_share(r) * rev, 100 * exp_btl_explore_share(r), est);
+    int wt = 0, ws = 0;
+    double wlo = INFINITY, whi = -INFINITY;
+    for (int n = 0; n < r->n_nights; n++) {
+        const exp_btl_night *e = &r->night[EXP_BTL_ENGINE][n];
+        if (!e->window_tested) continue;
+        wt++, ws += e->window_short;
+        const double sh = e->window_carry_tested > 0 ? (double)e->window_carry / e->window_carry_tested : NAN;
+        if (isfinite(sh)) wlo = fmin(wlo, sh), whi = fmax(whi, sh);
+    }
+    if (wt)
+        fprintf(f, "\n  window (nightly.window_carryover_days): %d of %d nights tested chose the short window; carry-over "
+                   "in %.0f-%.0f%% of the fitted products a night", ws, wt, 100 * wlo, 100 * whi);
     fprintf(f, "\n  harm: %d of %d products with a lower cumulative expected revenue than manual pricing's (%d by more "
                "than 1%%)", r->n_worse, r->n_products, r->n_worse1);
     fprintf(f, "\n  engine nightly: night 1 %.1f s wall, %.1f s cpu (cold); %d warm nights %.1f s wall, %.1f s cpu on "

@@ -21,6 +21,7 @@ static void usage(FILE *f) {
                "                        [--gate-cut-standing 0..4] [--gate-plan 0|1|2] [--gate-plan-nights N] [--gate-plan-gamma G] [--gate-plan-paths 0|1]\n"
                "                        [--gate-plan-model 0|1]\n"
                "                        [--gate-support W] [--gate-min-gain G] [--endings]\n"
+               "                        [--window-carryover-days N [--window-carryover-share S]]\n"
                "                        [--db CONNINFO] [--keep] [--out DIR] [--device auto|cpu|cuda]\n"
                "                        [--json FILE] [--config FILE] [--quiet] [<setting flags, e.g. --dqn.lr=0.001>]\n"
                "  simulates a history with known truth, imports it into a throwaway database, runs the nightly\n"
@@ -30,6 +31,9 @@ static void usage(FILE *f) {
                "  --promo RATE: exogenous promotions in that share of the periods (a calendar that lifts demand\n"
                "  by a logit U(LO, HI), default 0.4,0.9, and comes with price cuts in the history; the truth values\n"
                "  the next price in a normal period; docs/backtest.md \"Promotions\").\n"
+               "  --window-carryover-days N: the nightly's nightly.window_carryover_days (its own carry-over test picks\n"
+               "  the last N days when more than --window-carryover-share S (0.2) of its fitted products show carry-over;\n"
+               "  in the loop with --keep-history 1 it chooses between the whole history and N days).\n"
                "  --endings: the one-night run keeps the nightly's price endings (guard.endings, .99/.49 by default;\n"
                "  without it whole cents, the grid of the best price it is valued against).\n"
                "  --nights N: the closed loop (docs/backtest.md, \"Closed loop\"): N nights of the nightly, each\n"
@@ -136,6 +140,11 @@ static int parse_gate(const char *a, const char *v, exp_bt_cfg *cfg, int *st) {
     else if (!strcmp(a, "--gate-min-gain")) *st = parse_real(a, v, 0, 1, 1, 0, "0 <= G < 1", &cfg->gate_min_gain);
     else if (!strcmp(a, "--gate-select")) *st = parse_real(a, v, -INFINITY, 0, 1, 0, "L < 1", &cfg->gate_select);
     else if (!strcmp(a, "--gate-level")) *st = parse_real(a, v, 0, 0, 1, 0, "0 < L < 1", &cfg->gate_level);
+    else if (!strcmp(a, "--window-carryover-days")) {
+        if (!(*st = parse_int(a, v, 0, &cfg->window_carryover_days)) && cfg->window_carryover_days > 36500)
+            *st = eng_err_set(ENG_EINVAL, "%s: expected 0 .. 36500 days", a);
+    } else if (!strcmp(a, "--window-carryover-share"))
+        *st = parse_real(a, v, 0, 1, 1, 1, "a share in [0, 1]", &cfg->window_carryover_share);
     else return 0;
     return 1;
 }

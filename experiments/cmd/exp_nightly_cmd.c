@@ -19,6 +19,10 @@
 
 static const agt_cfg_field nightly_fields[] = {
     {"window_days", AGT_CFG_INT, offsetof(exp_nightly_cfg, window_days), "history window before the date (0 = all)"},
+    {"window_carryover_days", AGT_CFG_INT, offsetof(exp_nightly_cfg, window_carryover_days),
+     "> 0: when more than window_carryover_share of the window's fitted products show carry-over, price from the last N days only (0 = off)"},
+    {"window_carryover_share", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, window_carryover_share),
+     "window_carryover_days: the share of fitted products showing carry-over above which the short window is used"},
     {"min_periods", AGT_CFG_INT, offsetof(exp_nightly_cfg, min_periods), "clean periods a product needs"},
     {"gate_level", AGT_CFG_FLOAT, offsetof(exp_nightly_cfg, gate_level), "uplift interval level of the deploy gate"},
     {"gate_mode", AGT_CFG_INT, offsetof(exp_nightly_cfg, gate_mode), "gate evidence: 0 ope, 1 demand model, 2 both"},

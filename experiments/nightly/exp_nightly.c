@@ -30,6 +30,7 @@
 #include "exp_nightly_gather.h"
 #include "exp_nightly_shard.h"
 #include "exp_nightly_watch.h"
+#include "exp_nightly_window.h"
 #include "exp_publish.h"
 #include "exp_report.h"
 
@@ -38,6 +39,7 @@ exp_nightly_cfg exp_nightly_default(void) {
     memset(&c, 0, sizeof c);
     c.date = 0;
     c.window_days = 365;
+    c.window_carryover_share = 0.2f; /* window_carryover_days 0: off */
     c.min_periods = 8;
     /* the gate: the demand model's 70% bound above 0.25% of the incumbent's rate and a positive
      * OPE uplift, steps along each agent's direction up to the guardrails, the best estimate
@@ -297,6 +299,7 @@ static char *config_json(const exp_nightly_cfg *cfg, const char *text, const cha
     json_object_object_add(o, "run_id", json_object_new_string(run_id));
     json_object_object_add(o, "date", json_object_new_string(d));
     json_object_object_add(o, "window_days", json_object_new_int(cfg->window_days));
+    if (cfg->window_carryover_days > 0) json_object_object_add(o, "window_carryover_days", json_object_new_int(cfg->window_carryover_days));
     json_object_object_add(o, "n_products_requested", json_object_new_int(cfg->products ? cfg->n_products : -1));
     json_object_object_add(o, "device", json_object_new_string(cfg->compare.device));
     json_object_object_add(o, "settings", json_object_new_string(text));
@@ -381,6 +384,7 @@ static int nightly_prepare(nightly_run *r) {
                            "explore.max_cost in [0, 1], explore.mode 0 or 1, explore.temper in [0, 1] (0: 1), "
                            "explore.carryover_z in [0, 10] (0: 2), explore.carryover_share in [0, 1], "
                            "explore.skip_carryover, explore.held_only and explore.no_lag 0 or 1");
+    if ((st = exp_nightly_window_check(cfg))) return st;
     if ((st = exp_compare_cfg_check(&cfg->compare))) return st;
     if ((st = env_guard_cfg_check(&cfg->compare.guard))) return st;
     if ((st = eng_backend_select(cfg->compare.device, &r->be))) return st;
@@ -738,6 +742,8 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum) {
     eng_stage_end("agree", sm);
     sm = eng_stage_begin();
     if (!st) st = exp_nightly_pool_cfg(cfg, r.h, &r.pcfg), r.cfg = &r.pcfg; /* every rank (collective) */
+    if (!st && cfg->window_carryover_days > 0) /* the window by the night's carry-over test (collective) */
+        st = exp_nightly_window_pick(cfg, &r.pcfg, r.conn, &r.h, &r.rep, sum);
     eng_stage_end("pool", sm);
     sm = eng_stage_begin();
     if (!st) st = nightly_compare(&r);      /* under MPI: ends with every rank's products on rank 0 */

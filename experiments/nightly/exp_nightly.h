@@ -125,6 +125,11 @@ typedef struct exp_nightly_cfg {
                                     exp_nightly_resolve_products */
     int n_products;
     int window_days;          /* history window length before the date; 0 = everything: 365 */
+    int window_carryover_days;/* > 0 (with window_days 0 or longer): the night tests the products of
+                                 its window for carry-over (exp_nightly_window.h) and, when more than
+                                 window_carryover_share of those with a fit show it, prices from the
+                                 last window_carryover_days days only; 0 = off (the default) */
+    float window_carryover_share; /* that share: 0.2 */
     int min_periods;          /* loader: fewer clean periods -> product skipped: 8 */
     exp_explore_cfg explore;  /* nightly.explore.*: logged exploration, off by default */
     float gate_level;         /* two-sided level of the uplift interval whose lower bound must
@@ -237,6 +242,9 @@ typedef struct exp_nightly_summary {
     int n_partial;            /* deployments taking part of the agent's move (exp_gate.h) */
     int n_by_model;           /* deployments on the demand model's evidence */
     exp_explore_summary explore; /* logged exploration (zero when off) */
+    int window_tested;        /* window_carryover_days: 1 when the night tested its window */
+    int window_carry, window_carry_tested; /* ... products that showed carry-over, of those fitted */
+    int window_short;         /* 1: the night priced from the short window (window_carryover_days) */
     long n_eval_logged;       /* OPE evaluation rows with the propensity rlprice logged (exact) */
     long n_eval_estimated;    /* ... and with the behaviour model's estimate */
     exp_agent winner;         /* best agent by the recommended one-step estimate */

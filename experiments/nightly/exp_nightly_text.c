@@ -51,6 +51,9 @@ char *exp_nightly_config_text(const exp_nightly_cfg *cfg) {
                 "nightly.gate_plan_paths = %d\nnightly.gate_plan_model = %d\n",
             cfg->gate_plan, cfg->gate_plan_nights, cfg->gate_plan_gamma, cfg->gate_plan_paths, cfg->gate_plan_model);
     if (cfg->gate_min_gain > 0) put(&b, "nightly.gate_min_gain = %g\n", cfg->gate_min_gain);
+    if (cfg->window_carryover_days > 0)
+        put(&b, "nightly.window_carryover_days = %d\nnightly.window_carryover_share = %g\n", cfg->window_carryover_days,
+            cfg->window_carryover_share);
     if (cfg->explore.share > 0 && !b.full) {
         char x[1024];
         exp_explore_cfg_text(&cfg->explore, x, sizeof x);
