@@ -265,7 +265,7 @@ static double rate_u(const feat_agent_prod *pp, double u, const feat_demand_ctx 
 }
 
 int feat_agent_best_price(const feat_agent_prod *pp, const float *st, double *best, double *gain) {
-    enum { NG = 81 };
+    enum { NG = 13 }; /* grid steps of <= 2.5% over the +-15% of a change limit */
     *best = *gain = NAN;
     double inc;
     feat_demand_ctx ctx;
@@ -292,7 +292,7 @@ int feat_agent_best_price(const feat_agent_prod *pp, const float *st, double *be
     double a = ul + du * (kb > 0 ? kb - 1 : 0), b = ul + du * (kb < NG - 1 ? kb + 1 : NG - 1), ub = ul + du * kb;
     const double gr = 0.5 * (sqrt(5.0) - 1.0);
     double x1 = b - gr * (b - a), x2 = a + gr * (b - a), f1 = rate_u(pp, x1, &ctx), f2 = rate_u(pp, x2, &ctx);
-    for (int it = 0; it < 30 && b - a > 1e-7; it++) {
+    for (int it = 0; it < 40 && b - a > 1e-6; it++) {
         if (f1 >= f2)
             b = x2, x2 = x1, f2 = f1, x1 = b - gr * (b - a), f1 = rate_u(pp, x1, &ctx);
         else

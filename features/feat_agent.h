@@ -91,8 +91,8 @@ int feat_agent_width(const feat_agent_prod *pp);
 
 /* The demand model's best price in the context of agent state st (its price and market slots;
  * as the best-price slots read it): *best the price of the highest one-night model rate inside
- * pp's range and change limit around the state's incumbent (a grid of 81 log-spaced prices,
- * refined by golden section between the best one's neighbours), *gain its rate over the
+ * pp's range and change limit around the state's incumbent (a grid of 13 log-spaced prices,
+ * refined by golden section between the best one's neighbours to 1e-6 in log price), *gain its rate over the
  * incumbent's minus 1.  Returns 0, or -1 (*best, *gain NaN) without a model, a known incumbent
  * or a positive rate there.  No allocation. */
 int feat_agent_best_price(const feat_agent_prod *pp, const float *st, double *best, double *gain);
