@@ -7,14 +7,14 @@
 
 #include "eng_util.h"
 
-static const char *const g_agent_names[FEAT_AGENT_N] = {
+static const char *const g_agent_names[FEAT_AGENT_NMAX] = {
     "log_price_ref", "log_ma3_ref", "log_ma12_ref", "price_missing", "units_1_rel", "units_7_rel",
     "traffic_1_rel", "traffic_7_rel", "rate_1_rel", "rate_7_rel", "log_comp_mean", "log_comp_min",
     "comp_missing", "promo_prev", "sales_missing_frac", "traffic_missing_frac", "dow_sin", "dow_cos",
-    "woy_sin", "woy_cos", "price_slope", "price_curv", "demand_lo", "demand_hi",
+    "woy_sin", "woy_cos", "price_slope", "price_curv", "demand_lo", "demand_hi", "model_best_log", "model_best_gain",
 };
 
-const char *feat_agent_name(int i) { return i >= 0 && i < FEAT_AGENT_N ? g_agent_names[i] : "?"; }
+const char *feat_agent_name(int i) { return i >= 0 && i < FEAT_AGENT_NMAX ? g_agent_names[i] : "?"; }
 
 static double safe_log_ratio(double a, double b) { return a > 0 && b > 0 ? log(a / b) : 0.0; }
 
@@ -215,34 +215,107 @@ double feat_agent_model_rate_held(const feat_agent_prod *pp, double price, const
     return sum / h;
 }
 
+/* The model's context of an agent state st whose price and market features are set: the
+ * incumbent, its moving averages and the competitors' mean price are read back from st (so a
+ * state and its carried twin give the same values for the same prices), the context is that of a
+ * raw state with those prices (agent_ctx).  *inc the incumbent.  -1 when the incumbent is missing
+ * or no model was fitted, else 0. */
+static int state_ctx(const feat_agent_prod *pp, const float *st, double *inc, feat_demand_ctx *ctx) {
+    const double ref = pp->ref > 0 ? pp->ref : 1.0;
+    if (st[3] > 0.5f || !pp->mok) return -1;
+    float raw[FEAT_N] = {0};
+    *inc = ref * exp((double)st[0] / 10.0);
+    raw[FEAT_PRICE_CUR] = (float)*inc;
+    raw[FEAT_PRICE_MA3] = (float)(ref * exp((double)st[1] / 10.0));
+    raw[FEAT_PRICE_MA12] = (float)(ref * exp((double)st[2] / 10.0));
+    raw[FEAT_COMP_MISSING] = st[12];
+    raw[FEAT_COMP_REL_MEAN] = (float)exp((double)st[10] / 10.0);
+    ctx->comp = NAN, ctx->lag = NAN;
+    agent_ctx(raw, raw, ref, pp->lam, &ctx->comp, &ctx->lag);
+    return 0;
+}
+
 /* The context descriptors (pp->desc 1 or 2; 0: nothing) of an agent state out [FEAT_AGENT_N]
- * whose price and market features are set: the incumbent, its moving averages and the
- * competitors' mean price are read back from out (so a state and its carried twin give the same
- * values for the same prices), the model's context is that of a raw state with those prices
- * (agent_ctx), and slot k gets 10 (rate(inc e^x_k) / rate(inc) - 1).  0 when the incumbent is
- * missing or the model gives no positive rate there.  No allocation. */
+ * whose price and market features are set (state_ctx): slot k gets 10 (rate(inc e^x_k) /
+ * rate(inc) - 1).  0 when the incumbent is missing or the model gives no positive rate there.
+ * No allocation. */
 static void ctx_descriptors(const feat_agent_prod *pp, float *out) {
     static const double x2[2] = {-0.1, 0.1}, x4[4] = {-0.15, -0.05, 0.05, 0.15};
     if (pp->desc != FEAT_AGENT_DESC_CTX && pp->desc != FEAT_AGENT_DESC_CTX4) return;
     const int nk = pp->desc == FEAT_AGENT_DESC_CTX ? 2 : 4, at = FEAT_AGENT_N - nk;
-    const double *xs = nk == 2 ? x2 : x4, ref = pp->ref > 0 ? pp->ref : 1.0;
+    const double *xs = nk == 2 ? x2 : x4;
     for (int k = 0; k < nk; k++) out[at + k] = 0.0f;
-    if (out[3] > 0.5f || !pp->mok) return;
-    float raw[FEAT_N] = {0};
-    const double inc = ref * exp((double)out[0] / 10.0);
-    raw[FEAT_PRICE_CUR] = (float)inc;
-    raw[FEAT_PRICE_MA3] = (float)(ref * exp((double)out[1] / 10.0));
-    raw[FEAT_PRICE_MA12] = (float)(ref * exp((double)out[2] / 10.0));
-    raw[FEAT_COMP_MISSING] = out[12];
-    raw[FEAT_COMP_REL_MEAN] = (float)exp((double)out[10] / 10.0);
-    feat_demand_ctx ctx = {NAN, NAN};
-    agent_ctx(raw, raw, ref, pp->lam, &ctx.comp, &ctx.lag);
+    double inc;
+    feat_demand_ctx ctx;
+    if (state_ctx(pp, out, &inc, &ctx)) return;
     const double r0 = feat_agent_model_rate_at(pp, inc, &ctx, NULL);
     if (!(r0 > 0) || !isfinite(r0)) return;
     for (int k = 0; k < nk; k++) {
         const double rk = feat_agent_model_rate_at(pp, inc * exp(xs[k]), &ctx, NULL);
         out[at + k] = isfinite(rk) ? clipf(10.0 * (rk / r0 - 1.0)) : 0.0f;
     }
+}
+
+int feat_agent_width(const feat_agent_prod *pp) { return pp && pp->best ? FEAT_AGENT_NMAX : FEAT_AGENT_N; }
+
+/* The model's rate at log price u in ctx, -inf where it gives none. */
+static double rate_u(const feat_agent_prod *pp, double u, const feat_demand_ctx *ctx) {
+    const double v = feat_agent_model_rate_at(pp, exp(u), ctx, NULL);
+    return isfinite(v) ? v : -INFINITY;
+}
+
+int feat_agent_best_price(const feat_agent_prod *pp, const float *st, double *best, double *gain) {
+    enum { NG = 13 }; /* grid steps of <= 2.5% over the +-15% of a change limit */
+    *best = *gain = NAN;
+    double inc;
+    feat_demand_ctx ctx;
+    if (!pp || !st || state_ctx(pp, st, &inc, &ctx)) return -1;
+    const double r0 = feat_agent_model_rate_at(pp, inc, &ctx, NULL);
+    if (!(r0 > 0) || !isfinite(r0)) return -1;
+    /* the range: the agents' (blo, bhi) and the change limit around the incumbent; where they do
+     * not meet (an incumbent far outside the range), the range alone, as the guard drops the limit */
+    const double chg = pp->bchg >= 0 && pp->bchg < 1 ? pp->bchg : NAN;
+    double lo = pp->blo > 0 ? pp->blo : 0, hi = pp->bhi > 0 ? pp->bhi : INFINITY;
+    if (isfinite(chg) && fmax(lo, inc * (1 - chg)) <= fmin(hi, inc * (1 + chg)))
+        lo = fmax(lo, inc * (1 - chg)), hi = fmin(hi, inc * (1 + chg));
+    if (!(lo > 0)) lo = inc * 0.75;
+    if (!isfinite(hi)) hi = inc * 1.25;
+    if (!(hi >= lo)) return -1;
+    const double ul = log(lo), uh = log(hi), du = (uh - ul) / (NG - 1);
+    int kb = 0;
+    double vb = -INFINITY;
+    for (int k = 0; k < NG; k++) {
+        const double v = rate_u(pp, ul + du * k, &ctx);
+        if (v > vb) vb = v, kb = k;
+    }
+    if (!isfinite(vb)) return -1;
+    double a = ul + du * (kb > 0 ? kb - 1 : 0), b = ul + du * (kb < NG - 1 ? kb + 1 : NG - 1), ub = ul + du * kb;
+    const double gr = 0.5 * (sqrt(5.0) - 1.0);
+    double x1 = b - gr * (b - a), x2 = a + gr * (b - a), f1 = rate_u(pp, x1, &ctx), f2 = rate_u(pp, x2, &ctx);
+    for (int it = 0; it < 40 && b - a > 1e-6; it++) {
+        if (f1 >= f2)
+            b = x2, x2 = x1, f2 = f1, x1 = b - gr * (b - a), f1 = rate_u(pp, x1, &ctx);
+        else
+            a = x1, x1 = x2, f1 = f2, x2 = a + gr * (b - a), f2 = rate_u(pp, x2, &ctx);
+    }
+    const double um = 0.5 * (a + b), vm = rate_u(pp, um, &ctx);
+    if (vm > vb) vb = vm, ub = um;
+    *best = exp(ub);
+    *gain = vb / r0 - 1.0;
+    return 0;
+}
+
+/* The best-price slots (pp->best; out[FEAT_AGENT_N], [FEAT_AGENT_N + 1]) of an agent state whose
+ * price and market features are set: 10 log(best / inc) and 10 gain (feat_agent_best_price);
+ * 0 and 0 without a best price.  No allocation. */
+static void best_descriptors(const feat_agent_prod *pp, float *out) {
+    if (!pp->best) return;
+    double b, gain;
+    out[FEAT_AGENT_N] = out[FEAT_AGENT_N + 1] = 0.0f;
+    if (feat_agent_best_price(pp, out, &b, &gain)) return;
+    const double inc = (pp->ref > 0 ? pp->ref : 1.0) * exp((double)out[0] / 10.0);
+    out[FEAT_AGENT_N] = clipf(10.0 * log(b / inc));
+    out[FEAT_AGENT_N + 1] = clipf(10.0 * gain);
 }
 
 double feat_agent_model_rate_cut(const feat_agent_prod *pp, double price, const feat_demand_ctx *ctx, int h, double *se) {
@@ -286,6 +359,7 @@ void feat_agent_state(const float *raw, const feat_agent_prod *pp, float *out) {
     out[22] = clipf(pp->dlo * 10.0);
     out[23] = clipf(pp->dhi * 10.0);
     ctx_descriptors(pp, out);
+    best_descriptors(pp, out);
 }
 
 /* A log-price feature (10 log(x / ref)) moved to the price x + dx (x > 0), clipped. */
@@ -296,7 +370,7 @@ static float carry_ma(float f, double ref, double dx) {
 
 void feat_agent_state_carry(const float *next, const feat_agent_prod *pp, double logged, double price, double rate,
                             float *out) {
-    if (out != next) memcpy(out, next, FEAT_AGENT_N * sizeof *out);
+    if (out != next) memcpy(out, next, (size_t)feat_agent_width(pp) * sizeof *out);
     if (!(logged > 0) || !(price > 0) || !isfinite(logged) || !isfinite(price)) return;
     const double ref = pp->ref > 0 ? pp->ref : 1.0, dx = price - logged, dl = log(price / logged) * 10.0;
     out[0] = clipf(log(price / ref) * 10.0);
@@ -305,6 +379,7 @@ void feat_agent_state_carry(const float *next, const feat_agent_prod *pp, double
     out[10] = clipf(next[10] + dl);
     out[11] = clipf(next[11] + dl);
     ctx_descriptors(pp, out);
+    best_descriptors(pp, out);
     if (!isfinite(rate)) return;
     const double mr = pp->rate > 0 ? pp->rate : 1.0, r0 = ((double)next[8] + 1.0) * mr;
     const double traffic = expm1((double)next[6] + pp->lv1);

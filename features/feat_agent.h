@@ -32,6 +32,15 @@
  *              x = -0.15, -0.05, +0.05, +0.15 into the last four slots (replacing slope and
  *              curvature as well).  They are computed from the state's own price features, so a
  *              carried state (feat_agent_state_carry) gets the descriptors of its new incumbent.
+ *   best       (pp->best, compare.agent_best; docs/compare.md "The model's best price as a state
+ *              feature (q12best)"): two more slots after those 24, 10 log(b / inc) and
+ *              10 (rate(b) / rate(inc) - 1), b the product's demand model's own best price for the
+ *              state: the price of the highest one-night rate in the state's context (as the
+ *              context descriptors: the competitors' mean price, the smoothed past price) inside
+ *              the agents' price range (pp->blo, pp->bhi: their band and support, the product's
+ *              bounds) and the guard's change limit around the incumbent (pp->bchg).  A planning
+ *              hint the networks may follow or not: they still learn from the rewards.  Read
+ *              from the state's own price features, so a carried state gets its new incumbent's.
  * Every value is finite and clipped to [-FEAT_AGENT_CLIP, FEAT_AGENT_CLIP].
  */
 #ifndef FEAT_AGENT_H
@@ -42,7 +51,9 @@
 #include "feat.h"
 #include "feat_demand.h"
 
-#define FEAT_AGENT_N 24
+#define FEAT_AGENT_N 24     /* the state's width without the best-price slots */
+#define FEAT_AGENT_BEST_N 2 /* the best-price slots (pp->best) */
+#define FEAT_AGENT_NMAX (FEAT_AGENT_N + FEAT_AGENT_BEST_N)
 #define FEAT_AGENT_CLIP 10.0f
 
 /* descriptor modes (feat_agent_prod.desc; see above) */
@@ -68,7 +79,23 @@ typedef struct feat_agent_prod {
     long n;                /* training rows used */
     int desc;              /* descriptor mode FEAT_AGENT_DESC_* (the fit sets 0; the caller may set
                               it after the fit: the states read it) */
+    int best;              /* 1: the states carry the best-price slots (feat_agent_width 26); 0
+                              (the fit's): 24 slots.  Set by the caller after the fit, with: */
+    double blo, bhi;       /* the price range the best price is sought in (NaN / <= 0: none; the
+                              incumbent's +- bchg alone, or +-25% of the reference without it) */
+    double bchg;           /* the guard's change limit, a share of the incumbent (NaN: none) */
 } feat_agent_prod;
+
+/* The width of pp's states: FEAT_AGENT_N, plus FEAT_AGENT_BEST_N with pp->best. */
+int feat_agent_width(const feat_agent_prod *pp);
+
+/* The demand model's best price in the context of agent state st (its price and market slots;
+ * as the best-price slots read it): *best the price of the highest one-night model rate inside
+ * pp's range and change limit around the state's incumbent (a grid of 13 log-spaced prices,
+ * refined by golden section between the best one's neighbours to 1e-6 in log price), *gain its rate over the
+ * incumbent's minus 1.  Returns 0, or -1 (*best, *gain NaN) without a model, a known incumbent
+ * or a positive rate there.  No allocation. */
+int feat_agent_best_price(const feat_agent_prod *pp, const float *st, double *best, double *gain);
 
 /* Fit product statistics from n training rows: raw (unnormalised) feat states s [n][FEAT_N]
  * of the periods priced, the next periods' raw states s2 [n][FEAT_N] (their revenue_1 /
@@ -88,7 +115,7 @@ int feat_agent_prod_fit(feat_agent_prod *pp, const float *s, const float *s2, co
 int feat_agent_prod_fit_ex(feat_agent_prod *pp, const float *s, const float *s2, const float *price, size_t n,
                            double ref, double ridge, const feat_demand_prior *prior, int memory);
 
-/* Agent state out [FEAT_AGENT_N] of one raw feat state raw [FEAT_N]. */
+/* Agent state out [feat_agent_width(pp)] of one raw feat state raw [FEAT_N]. */
 void feat_agent_state(const float *raw, const feat_agent_prod *pp, float *out);
 
 /* The agent state of the next period had the priced period been charged `price` instead of the
@@ -100,8 +127,9 @@ void feat_agent_state(const float *raw, const feat_agent_prod *pp, float *out);
  * by (price - logged) / 3 and / 12, the competitor ratios by price / logged, the last period's
  * rate is `rate` (the 7-period one moves by a seventh of the change), the units sold follow
  * (rate x traffic / price with traffic, rate / price without); the rest is copied.  price ==
- * logged and rate == the logged rate give next back (up to rounding).  No allocation; bad
- * prices (<= 0 or NaN) copy next unchanged. */
+ * logged and rate == the logged rate give next back (up to rounding).  The context descriptors and
+ * the best-price slots are those of the carried prices.  next and out hold feat_agent_width(pp)
+ * values.  No allocation; bad prices (<= 0 or NaN) copy next unchanged. */
 void feat_agent_state_carry(const float *next, const feat_agent_prod *pp, double logged, double price, double rate,
                             float *out);
 

@@ -27,6 +27,7 @@ static PGconn *conn;
 static char out_dir[600], tmp[512];
 static int g_desc;      /* compare.agent_desc of the nights (test_warm_desc) */
 static double g_band;   /* compare.ddpg_band of the nights (test_warm_desc) */
+static int g_best;      /* compare.agent_best of the nights (test_warm_desc) */
 
 static int setup(void **state) {
     (void)state;
@@ -83,6 +84,7 @@ static void night_x(const char *ckpt, int32_t date, int n_products, int fqe_extr
     cfg.compare.fqe.iterations += fqe_extra;
     cfg.compare.agent_desc = g_desc;
     cfg.compare.ddpg_band = g_band;
+    cfg.compare.agent_best = g_best;
     if (n_products > 0) cfg.products = (const char *const *)ids, cfg.n_products = n_products;
     memset(cap, 0, sizeof *cap);
     cap->guard = cfg.compare.guard;
@@ -254,6 +256,29 @@ static void test_warm_desc(void **state) {
     fclose(fp);
     buf[n] = 0;
     assert_non_null(strstr(buf, "ddpg_band 0.35"));
+    /* the best-price slots (compare.agent_best): a wider state, refused from mode 0, warm in mode 1 */
+    char e[700];
+    snprintf(e, sizeof e, "%s/ckpt_best", tmp);
+    night(e, D1, 0, &c);
+    g_best = 1;
+    night(e, D2, 0, &x); /* the mode-0 checkpoints: refused */
+    assert_int_equal(x.warm_loaded, 0);
+    assert_int_equal(x.outside, 0);
+    assert_true(x.priced > 0);
+    snprintf(f, sizeof f, "%s/%s/shared.meta", e, d2);
+    fp = fopen(f, "rb");
+    assert_non_null(fp);
+    n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = 0;
+    assert_non_null(strstr(buf, "agent_best 1"));
+    snprintf(e, sizeof e, "%s/ckpt_best1", tmp);
+    night(e, D1, 0, &c);
+    assert_int_equal(c.warm_loaded, 0);
+    night(e, D2, 0, &x); /* the same mode: warm */
+    g_best = 0;
+    assert_true(x.warm_loaded >= 1);
+    assert_int_equal(x.outside, 0);
 }
 
 /* Nothing stale: change an old row inside night 2's window; the warm night's values of that

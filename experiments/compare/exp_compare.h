@@ -152,6 +152,11 @@ typedef struct exp_compare_cfg {
                                    FEAT_AGENT_DESC_*): 0 at the product's mean logged price (before
                                    q12desc), 1 / 2 the model's relative rates around the state's
                                    incumbent in its own context (2 or 4 price ratios) */
+    int agent_best;             /* 1: the agent state gets two more slots, its demand model's own
+                                   best price for the state in the state's context (log ratio to
+                                   the incumbent) and its relative gain there (feat_agent.h;
+                                   docs/compare.md "The model's best price as a state feature
+                                   (q12best)"); 0: not (the default) */
     int dyna_horizon;           /* nights a model row's price is valued over, held
                                    (feat_agent_model_rate_held: the mean rate as the model's
                                    smoothed past price moves toward it); 1: that day only */

@@ -109,9 +109,10 @@ static int prep_agent_states(cmp_ctx *c, int p, float *raw, float *raw2, float *
     free(ts2);
     if (rc) return rc;
     c->ap[p].desc = c->cfg->agent_desc; /* the states' descriptors (feat_agent.h) */
+    cmp_agent_best_setup(c, p);         /* ... and best-price slots (compare.agent_best) */
     for (size_t r = b; r < e; r++) {
-        feat_agent_state(raw + (r - b) * FEAT_N, &c->ap[p], c->ast + r * FEAT_AGENT_N);
-        feat_agent_state(raw2 + (r - b) * FEAT_N, &c->ap[p], c->anx + r * FEAT_AGENT_N);
+        feat_agent_state(raw + (r - b) * FEAT_N, &c->ap[p], c->ast + r * c->SA);
+        feat_agent_state(raw2 + (r - b) * FEAT_N, &c->ap[p], c->anx + r * c->SA);
     }
     if (c->dyb) dyna_base(c, p, raw, raw2);
     return ENG_OK;
@@ -122,7 +123,7 @@ int cmp_agents_prepare(cmp_ctx *c) {
     const int NP = c->h->n_products, K = c->K;
     int rc = ENG_ENOMEM;
     float *raw = NULL, *raw2 = NULL, *pr = NULL;
-    c->SA = c->cfg->agent_state ? FEAT_AGENT_N : c->F;
+    c->SA = c->cfg->agent_state ? cmp_agent_width(c->cfg) : c->F;
     c->rscale = malloc((size_t)NP * sizeof *c->rscale);
     c->val = calloc(tr->n ? tr->n : 1, 1);
     c->lvl_count = calloc((size_t)NP * K, sizeof *c->lvl_count);
@@ -152,8 +153,8 @@ int cmp_agents_prepare(cmp_ctx *c) {
     }
     if (c->cfg->agent_state) {
         c->ap = calloc((size_t)NP, sizeof *c->ap);
-        c->ast = malloc((tr->n ? tr->n : 1) * FEAT_AGENT_N * sizeof *c->ast);
-        c->anx = malloc((tr->n ? tr->n : 1) * FEAT_AGENT_N * sizeof *c->anx);
+        c->ast = malloc((tr->n ? tr->n : 1) * c->SA * sizeof *c->ast);
+        c->anx = malloc((tr->n ? tr->n : 1) * c->SA * sizeof *c->anx);
         raw = malloc((maxrows + 1) * FEAT_N * sizeof *raw);
         raw2 = malloc((maxrows + 1) * FEAT_N * sizeof *raw2);
         pr = malloc((maxrows + 1) * sizeof *pr);
@@ -186,7 +187,7 @@ int cmp_agent_states(const cmp_ctx *c, int p, int B, float *x) {
     float raw[FEAT_N];
     for (int t = 0; t < B; t++) {
         if ((rc = feat_state(c->h, p, t, raw))) return rc;
-        feat_agent_state(raw, &c->ap[p], x + (size_t)t * FEAT_AGENT_N);
+        feat_agent_state(raw, &c->ap[p], x + (size_t)t * c->SA);
     }
     return ENG_OK;
 }
@@ -522,7 +523,7 @@ static int push_model_rows(cmp_ctx *c, cmp_group *g) {
     const int wd = cmp_ddpg_steps(cfg); /* DDPG's own width (compare.ddpg_support_steps) and band */
     const double dband = cmp_ddpg_band(cfg);
     eng_rng rng;
-    float cs2[FEAT_AGENT_N]; /* a transition's next state carrying its price (compare.dyna_carry) */
+    float cs2[FEAT_AGENT_NMAX]; /* a transition's next state carrying its price (compare.dyna_carry) */
     long n = 0, rows = g->rows_total, seen = 0;
     int rc;
     for (int i = 0; !g->rows_total && i < g->n; i++)

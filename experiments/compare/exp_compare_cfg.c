@@ -64,6 +64,7 @@ exp_compare_cfg exp_compare_default(void) {
     c.dyna_memory = 1;
     c.dyna_horizon = 1;
     c.agent_desc = 0;
+    c.agent_best = 0; /* docs/compare.md, "The model's best price as a state feature (q12best)" */
     c.ddpg_support_steps = 6; /* docs/compare.md, "Context descriptors (q12desc)" (-1 = support_steps before) */
     c.ddpg_band = 0.0;        /* grid.band: a band of DDPG's own is valued by OPE at the grid's edge */
     c.dyna_real = 0.0;
@@ -168,6 +169,7 @@ static const field fields[] = {
     F("compare.ddpg_band", T_DOUBLE, ddpg_band, "DDPG's price band (ratio = 1 + band x action; its guard's band): 0 = grid.band"),
     F("compare.ddpg_support_steps", T_INT, ddpg_support_steps, "DDPG's support: the logged ratio range +- this many grid steps (-1: support_steps)"),
     F("compare.agent_desc", T_INT, agent_desc, "agent state's demand-model descriptors: 0 at the mean logged price, 1 / 2 the model's relative rates at 2 / 4 ratios around the incumbent in its context"),
+    F("compare.agent_best", T_INT, agent_best, "1: two more agent-state slots, the demand model's best price for the state in its context (log ratio to the incumbent) and its relative gain; 0 off"),
     F("compare.dyna_memory", T_INT, dyna_memory, "1: the agents' model's lag is a smoothed past price (0: the previous price)"),
     F("compare.dyna_horizon", T_INT, dyna_horizon, "nights a model row's price is valued over, held (1: that day)"),
     F("compare.dyna_cut_standing", T_INT, dyna_cut_standing, "1: a model row's cut below the smoothed past price valued at its standing rate, a rise over dyna_horizon nights held (carry-over products only); 0 off"),
@@ -403,6 +405,8 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
     if (c->ddpg_support_steps < -1 || c->ddpg_support_steps > 100)
         return eng_err_set(ENG_EINVAL, "compare config: compare.ddpg_support_steps must be -1 (support_steps) or 0..100, not %d",
                            c->ddpg_support_steps);
+    if (c->agent_best < 0 || c->agent_best > 1)
+        return eng_err_set(ENG_EINVAL, "compare config: compare.agent_best must be 0 or 1, not %d", c->agent_best);
     if (c->agent_desc < 0 || c->agent_desc > FEAT_AGENT_DESC_MAX)
         return eng_err_set(ENG_EINVAL, "compare config: compare.agent_desc must be 0, 1 or 2, not %d", c->agent_desc);
     if (c->demand_pool < 0 || c->demand_pool > 3)

@@ -150,6 +150,15 @@ env_grid cmp_ddpg_grid(const exp_compare_cfg *cfg);
 /* The guardrails' bounds of an agent's price for product p with incumbent inc: the grid's band,
  * DDPG's (cmp_ddpg_grid) when ddpg != 0.  No allocation, no failure. */
 env_guard_bounds cmp_agent_bounds(const cmp_ctx *c, int p, double inc, int ddpg);
+/* The agents' state width: FEAT_AGENT_N, plus FEAT_AGENT_BEST_N with compare.agent_best
+ * (exp_compare_best.c). */
+int cmp_agent_width(const exp_compare_cfg *cfg);
+/* Product p's best-price slots (feat_agent.h, compare.agent_best) after its fit: c->ap[p].best and
+ * the range its model's best price is sought in: the product's min / max price and margin floor,
+ * the wider of DQN's and DDPG's bands and (both agents' supports on) of their supports around
+ * the logged ratios; the change limit of the guard.  Needs c->refp, lo_ratio, hi_ratio.  No
+ * allocation, no failure. */
+void cmp_agent_best_setup(const cmp_ctx *c, int p);
 /* Distance of price x from product p's logged training prices, in grid steps (NaN: none). */
 float cmp_support_gap(const cmp_ctx *c, int p, double x);
 

@@ -237,6 +237,8 @@ static char *group_meta(const cmp_ctx *c, const cmp_group *g) {
      * scratch) for another mode, whose states mean something else in the same slots */
     char desc[64] = "";
     if (cfg->agent_state && cfg->agent_desc) snprintf(desc, sizeof desc, "agent_desc %d\n", cfg->agent_desc);
+    if (cfg->agent_state && cfg->agent_best) /* the best-price slots (compare.agent_best): likewise */
+        snprintf(desc + strlen(desc), sizeof desc - strlen(desc), "agent_best %d\n", cfg->agent_best);
     if (cfg->ddpg_band > 0) /* DDPG's actions mean other ratios (compare.ddpg_band): likewise */
         snprintf(desc + strlen(desc), sizeof desc - strlen(desc), "ddpg_band %.6g\n", cfg->ddpg_band);
     for (int i = 0; i < g->n; i++) cap += 3 * strlen(c->h->product_id[g->prod[i]]) + 2;

@@ -1,0 +1,35 @@
+/* exp_compare_best.c - the best-price slots of the agents' states (compare.agent_best;
+ * feat_agent.h, docs/compare.md "The model's best price as a state feature (q12best)"): the
+ * state's width and the price range each product's demand model seeks its best price in. */
+#include <math.h>
+
+#include "exp_compare_int.h"
+
+int cmp_agent_width(const exp_compare_cfg *cfg) {
+    return cfg->agent_best ? FEAT_AGENT_N + FEAT_AGENT_BEST_N : FEAT_AGENT_N;
+}
+
+void cmp_agent_best_setup(const cmp_ctx *c, int p) {
+    const exp_compare_cfg *cfg = c->cfg;
+    const db_history *h = c->h;
+    feat_agent_prod *pp = &c->ap[p];
+    pp->best = cfg->agent_best ? 1 : 0;
+    pp->blo = pp->bhi = pp->bchg = NAN;
+    if (!pp->best) return;
+    double lo = 0.01, hi = INFINITY;
+    if (isfinite(h->min_price[p])) lo = fmax(lo, h->min_price[p]);
+    if (isfinite(h->max_price[p])) hi = fmin(hi, h->max_price[p]);
+    if (isfinite(h->unit_cost[p]) && h->unit_cost[p] > 0) lo = fmax(lo, h->unit_cost[p] / (1.0 - cfg->guard.min_margin));
+    const double ref = c->refp[p];
+    if (ref > 0) {
+        /* the wider of the two agents' bands, and of their supports around the logged ratios */
+        const double band = fmax(cfg->grid.band, cmp_ddpg_band(cfg)), step = 2.0 * cfg->grid.band / (c->K - 1);
+        lo = fmax(lo, ref * (1.0 - band)), hi = fmin(hi, ref * (1.0 + band));
+        const int ws = cmp_ddpg_steps(cfg) > cfg->support_steps ? cmp_ddpg_steps(cfg) : cfg->support_steps;
+        if (cfg->dqn_support && cfg->ddpg_support && isfinite(c->lo_ratio[p]) && isfinite(c->hi_ratio[p]))
+            lo = fmax(lo, ref * (c->lo_ratio[p] - ws * step)), hi = fmin(hi, ref * (c->hi_ratio[p] + ws * step));
+    }
+    if (lo <= hi) pp->blo = lo, pp->bhi = hi;
+    const double mc = isfinite(h->max_change_pct[p]) ? h->max_change_pct[p] : cfg->guard.default_max_change_pct;
+    if (isfinite(mc) && mc >= 0 && mc < 100) pp->bchg = mc / 100.0;
+}
