@@ -217,34 +217,46 @@ static float huber(float d, float delta, float *grad) {
 /* Host path.  The CQL / smoothness loss after a forward (qcur) with targets y in q->r: per row
  * Huber(Q(s,a) - y) + alpha (logsumexp_j Q(s,j) - Q(s,a)) + smooth mean_j (second difference
  * of Q over the levels)^2, its gradient dY = (h'(d) e_a + alpha (softmax - e_a) + smoothness) / B
- * back through the online network (zero for idle products); per-product mean loss in q->loss. */
+ * back through the online network (zero for idle products); per-product mean loss in q->loss.
+ * With a support (agt_dqn_set_support) both terms run over the product's allowed levels only:
+ * the logsumexp over them, the second differences whose three levels are all allowed (their
+ * mean); a level outside it gets no gradient, so levels no row reaches do not pull the levels
+ * the product may choose (docs/compare.md, "A wider grid for the DQN (q12grid)"). */
 static int dqn_cql_backward(agt_dqn *q, const float *qcur, float *dyb) {
     const int P = q->P, B = q->cfg.batch, A = q->cfg.n_actions;
     const float al = q->cfg.cql_alpha, sm = q->cfg.smooth, invb = 1.0f / (float)B;
     for (int p = 0; p < P; p++) {
+        const unsigned char *su = q->support ? q->support + (size_t)p * A : NULL;
+        int n2 = 0; /* second differences inside the support */
+        for (int j = 1; j + 1 < A; j++) n2 += !su || (su[j - 1] && su[j] && su[j + 1]);
         double lsum = 0;
         for (int b = 0; b < B; b++) {
             const size_t i = (size_t)p * B + b;
             const float *qr = qcur + i * A;
             float *dy = dyb + i * A;
-            if (!q->mask[p]) {
-                memset(dy, 0, sizeof(float) * A);
-                continue;
-            }
+            memset(dy, 0, sizeof(float) * A);
+            if (!q->mask[p]) continue;
             const int a = (int)q->a[i];
-            float mx = qr[0];
-            for (int j = 1; j < A; j++) mx = qr[j] > mx ? qr[j] : mx;
-            double z = 0;
-            for (int j = 0; j < A; j++) z += exp((double)(qr[j] - mx));
             float g, l = huber(qr[a] - q->r[i], q->cfg.huber_delta, &g);
-            lsum += l + (al > 0 ? al * ((double)mx + log(z) - qr[a]) : 0.0);
-            for (int j = 0; j < A; j++) dy[j] = al > 0 ? al * (float)(exp((double)(qr[j] - mx)) / z) * invb : 0.0f;
+            lsum += l;
+            if (al > 0) {
+                float mx = -INFINITY;
+                for (int j = 0; j < A; j++)
+                    if ((!su || su[j] || j == a) && qr[j] > mx) mx = qr[j];
+                double z = 0;
+                for (int j = 0; j < A; j++)
+                    if (!su || su[j] || j == a) z += exp((double)(qr[j] - mx));
+                lsum += al * ((double)mx + log(z) - qr[a]);
+                for (int j = 0; j < A; j++)
+                    if (!su || su[j] || j == a) dy[j] = al * (float)(exp((double)(qr[j] - mx)) / z) * invb;
+            }
             dy[a] += (g - al) * invb;
-            if (sm > 0 && A > 2) {
-                const float c2 = 2.0f * sm / (float)(A - 2) * invb;
+            if (sm > 0 && n2 > 0) {
+                const float c2 = 2.0f * sm / (float)n2 * invb;
                 for (int j = 1; j + 1 < A; j++) {
+                    if (su && !(su[j - 1] && su[j] && su[j + 1])) continue;
                     const float d2 = qr[j - 1] - 2.0f * qr[j] + qr[j + 1];
-                    lsum += sm * (double)d2 * d2 / (A - 2);
+                    lsum += sm * (double)d2 * d2 / n2;
                     dy[j - 1] += c2 * d2, dy[j] -= 2.0f * c2 * d2, dy[j + 1] += c2 * d2;
                 }
             }

@@ -107,8 +107,10 @@ int agt_dqn_greedy(agt_dqn *q, const float *s, const unsigned char *allowed, int
 
 /* Support constraint: allowed [P][n_actions] (copied; NULL clears it) restricts, per product,
  * the levels the Double-DQN target may pick at s' and the levels agt_dqn_greedy / agt_dqn_act
- * may return (on top of their own `allowed`), e.g. the levels the behaviour policy logged.
- * A product whose row allows nothing is ENG_EINVAL (nothing changed). */
+ * may return (on top of their own `allowed`), e.g. the levels the behaviour policy logged; the
+ * smoothness and CQL terms then run over the allowed levels only (a level outside gets no
+ * gradient and pulls none inside).  A product whose row allows nothing is ENG_EINVAL (nothing
+ * changed). */
 int agt_dqn_set_support(agt_dqn *q, const unsigned char *allowed);
 
 /* Freeze (on = 1) or release product p: a frozen product takes no Adam step and keeps its

@@ -2,7 +2,8 @@
  * shared network over many products' rows reduces its validation loss; the support mask never
  * lets the greedy choice or the target pick an unsupported level; conservative Q-learning
  * pushes unlogged levels below the logged one; the smoothness term interpolates an unlogged
- * level from its neighbours; the TD3+BC term keeps the actor at the logged action where plain
+ * level from its neighbours, and with a support only over the supported levels (a level outside
+ * it neither moves nor pulls them); the TD3+BC term keeps the actor at the logged action where plain
  * DDPG leaves it; early stopping stops after its patience and ignores products without a loss;
  * the agent state is the same for two products that differ only in their units. */
 #include "test_common.h"
@@ -159,6 +160,75 @@ static void test_smoothness_interpolates(void **st) {
     assert_true(qv[2] < qv[3] && qv[3] < qv[4]);                         /* level 3 between */
     assert_true(fabsf(qv[3] - 0.5f * (qv[2] + qv[4])) < 0.2f * (qv[4] - qv[2]));
     agt_dqn_free(q);
+}
+
+/* Rows at levels 1..5 only (reward linear in the level), the support 1..5, smoothness and CQL
+ * on: levels 0 and 6 lie outside.  Two agents of the same seed, one with its output units of
+ * levels 0 and 6 moved far off (bias +20): the levels inside the support learn the same Q-values
+ * in both (the terms run over the support only, so no level outside it pulls them), and the
+ * outside units' parameters never move.  Q [2][NT][A] of NT test states into q_out. */
+static void support_pull(float *q_out, float *moved_out) {
+    enum { NT = 3 };
+    agt_dqn_cfg c = small_dqn();
+    c.smooth = 5.0f, c.cql_alpha = 0.5f;
+    unsigned char sup[A] = {0, 1, 1, 1, 1, 1, 0};
+    for (int v = 0; v < 2; v++) {
+        agt_dqn *q = NULL;
+        assert_int_equal(agt_dqn_create(&q, eng_backend_cpu(), &c, 1), 0);
+        eng_model *on = agt_dqn_online(q);
+        const size_t np = eng_model_nparams(on), out = np - (size_t)A * (c.hidden2 + 1); /* W [A][h2], b [A] */
+        float *w0 = malloc(np * sizeof *w0), *w1 = malloc(np * sizeof *w1);
+        assert_non_null(w0);
+        assert_non_null(w1);
+        assert_int_equal(eng_model_get_product(on, ENG_VIEW_PARAMS, 0, w0), 0);
+        if (v) { /* the outside levels' biases far off */
+            w0[out + (size_t)A * c.hidden2 + 0] += 20.0f;
+            w0[out + (size_t)A * c.hidden2 + A - 1] += 20.0f;
+            assert_int_equal(eng_model_set_product(on, ENG_VIEW_PARAMS, 0, w0), 0);
+            assert_int_equal(agt_dqn_sync_target(q), 0);
+        }
+        assert_int_equal(agt_dqn_set_support(q, sup), 0);
+        eng_rng r;
+        eng_rng_seed(&r, 17);
+        float x[S], x2[S] = {0};
+        for (int i = 0; i < 500; i++) {
+            synth_state(x, &r);
+            const int k = 1 + i % 5;
+            assert_int_equal(agt_dqn_push(q, 0, x, k, 0.2f * (float)(k - 3) + 0.1f * x[0], x2, 1), 0);
+        }
+        for (int s = 0; s < 300; s++) assert_int_equal(agt_dqn_train_step(q, NULL), 0);
+        assert_int_equal(eng_model_get_product(on, ENG_VIEW_PARAMS, 0, w1), 0);
+        float moved = 0; /* largest change of the outside levels' output weights and biases */
+        for (int j = 0; j < A; j += A - 1) {
+            for (int h = 0; h < c.hidden2; h++) {
+                const size_t o = out + (size_t)j * c.hidden2 + h;
+                moved = fmaxf(moved, fabsf(w1[o] - w0[o]));
+            }
+            const size_t o = out + (size_t)A * c.hidden2 + j;
+            moved = fmaxf(moved, fabsf(w1[o] - w0[o]));
+        }
+        moved_out[v] = moved;
+        const float ts[NT * S] = {0.1f, -0.2f, 0.3f, 0.0f, -0.5f, 0.4f, 0.0f, 0.2f, 0.7f, 0.7f, -0.6f, -0.3f};
+        for (int t = 0; t < NT; t++) assert_int_equal(agt_dqn_q_values(q, ts + t * S, 1, q_out + ((size_t)v * NT + t) * A), 0);
+        free(w0);
+        free(w1);
+        agt_dqn_free(q);
+    }
+}
+
+static void test_support_smoothness(void **st) {
+    (void)st;
+    enum { NT = 3 };
+    float qv[2 * NT * A], moved[2];
+    support_pull(qv, moved);
+    printf("outside units moved %.3g / %.3g; Q(1) %.4f / %.4f, Q(5) %.4f / %.4f\n", (double)moved[0], (double)moved[1],
+           (double)qv[1], (double)qv[NT * A + 1], (double)qv[5], (double)qv[NT * A + 5]);
+    assert_true(moved[0] == 0.0f && moved[1] == 0.0f); /* no gradient outside the support */
+    for (int t = 0; t < NT; t++)
+        for (int k = 1; k <= 5; k++) /* the far-off outside levels pull nothing inside */
+            assert_true(fabsf(qv[t * A + k] - qv[(NT + t) * A + k]) < 1e-4f);
+    for (int t = 0; t < NT; t++) /* and the support's levels learned the data's order */
+        for (int k = 1; k < 5; k++) assert_true(qv[t * A + k] < qv[t * A + k + 1]);
 }
 
 /* DDPG on rows logged at a = 0 (ratio 1) whose reward rises with the action: returns mu(s). */
@@ -414,6 +484,7 @@ int main(void) {
         cmocka_unit_test(test_support_mask),
         cmocka_unit_test(test_cql_pushes_unlogged_down),
         cmocka_unit_test(test_smoothness_interpolates),
+        cmocka_unit_test(test_support_smoothness),
         cmocka_unit_test(test_td3bc_term),
         cmocka_unit_test(test_early_stopping),
         cmocka_unit_test(test_agent_state_scale_free),

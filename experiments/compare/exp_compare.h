@@ -126,6 +126,11 @@ typedef struct exp_compare_cfg {
     int dqn_support;            /* DQN's levels: 0 all, 1 levels logged in training, 2 the
                                    logged range (lowest to highest logged level) widened by one
                                    grid step on either side */
+    int dqn_smooth_support;     /* 1: the DQN's smoothness (and CQL) terms run over the levels the
+                                   products of its network may choose (dqn_support's levels, their
+                                   union for a shared network), not every grid level: a level no
+                                   row reaches does not pull the chosen ones (docs/compare.md, "A
+                                   wider grid for the DQN (q12grid)"); 0: every level (before) */
     int ddpg_support;           /* 1: DDPG's ratio clipped to the logged training range widened
                                    by support_steps grid steps; 0 off */
     int support_steps;          /* grid steps the supports above reach beyond the logged range */

@@ -613,6 +613,7 @@ int cmp_group_train_nets(cmp_ctx *c, cmp_group *g, long dqn_max, long ddpg_max, 
         }
     }
     if (g->pooled && c->dyb && (rc = push_model_rows(c, g))) return rc;
+    if (!g->tied && (rc = cmp_dqn_group_support(c, g, NULL, 0))) return rc; /* tied shards: set by their caller */
     cmp_val v;
     if ((rc = val_build(c, g, &v))) return rc;
     if ((rc = train_one(c, g, 0, dqn_max, &v, poison)) == ENG_OK) rc = train_one(c, g, 1, ddpg_max, &v, -1);
@@ -722,7 +723,7 @@ static int shared_train_shards(cmp_ctx *c, const int *prod, int n, int S, cmp_gr
     dd.batch = dq.batch, dd.replay = lim[0];
     dd.grad_hook = shared_tie_hook;
     if ((rc = agt_dqn_create(&g->dqn, c->be, &dq, L)) || (rc = agt_ddpg_create(&g->ddpg, c->be, &dd, L)) ||
-        (rc = shared_init_sync(g)))
+        (rc = shared_init_sync(g)) || (rc = cmp_dqn_group_support(c, g, prod, n)))
         goto done;
     ENG_INFO("compare: shared networks in %d data-parallel shards (%d here, %d products), %d rows per shard and step",
              S, L, m, dq.batch);

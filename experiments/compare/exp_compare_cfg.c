@@ -57,6 +57,7 @@ exp_compare_cfg exp_compare_default(void) {
     c.dqn_support = 2;
     c.ddpg_support = 1;
     c.support_steps = 3;
+    c.dqn_smooth_support = 0;
     c.dyna = 8;
     c.dyna_kappa = 0.0;
     c.dyna_max = 2000000;
@@ -161,6 +162,7 @@ static const field fields[] = {
     F("compare.es_every", T_INT, es_every, "steps between early-stopping checks"),
     F("compare.es_patience", T_INT, es_patience, "checks without improvement before stopping"),
     F("compare.dqn_support", T_INT, dqn_support, "DQN levels: 0 all, 1 logged, 2 logged range +- one step"),
+    F("compare.dqn_smooth_support", T_INT, dqn_smooth_support, "1: the DQN's smoothness / CQL terms over the levels its products may choose (the union for a shared network); 0: every grid level"),
     F("compare.ddpg_support", T_INT, ddpg_support, "1: DDPG ratio clipped to the logged range +- support_steps"),
     F("compare.support_steps", T_INT, support_steps, "grid steps the supports reach beyond the logged range"),
     F("compare.dyna", T_INT, dyna, "model-based transitions per training row for the shared networks (0 off)"),
@@ -407,6 +409,8 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
                            c->ddpg_support_steps);
     if (c->agent_best < 0 || c->agent_best > 1)
         return eng_err_set(ENG_EINVAL, "compare config: compare.agent_best must be 0 or 1, not %d", c->agent_best);
+    if (c->dqn_smooth_support != 0 && c->dqn_smooth_support != 1)
+        return eng_err_set(ENG_EINVAL, "compare config: compare.dqn_smooth_support must be 0 or 1, not %d", c->dqn_smooth_support);
     if (c->agent_desc < 0 || c->agent_desc > FEAT_AGENT_DESC_MAX)
         return eng_err_set(ENG_EINVAL, "compare config: compare.agent_desc must be 0, 1 or 2, not %d", c->agent_desc);
     if (c->demand_pool < 0 || c->demand_pool > 3)

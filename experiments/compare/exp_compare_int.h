@@ -140,6 +140,14 @@ int cmp_dqn_pick(const cmp_ctx *c, int p, const float *q);
 /* DDPG's ratio of product p under compare.ddpg_support: the logged ratio range +- cmp_ddpg_steps
  * grid steps. */
 float cmp_ddpg_clip(const cmp_ctx *c, int p, float ratio);
+/* compare.dqn_smooth_support 1: the support of group g's DQN (agt_dqn_set_support), the levels
+ * cmp_dqn_pick may choose under compare.dqn_support: a pooled or tied group's every slot the union
+ * over the products all [n_all] (NULL: the group's own), else each slot its product's; a slot
+ * with no logged level (or dqn_support 0) every level.  So the DQN's smoothness and CQL terms
+ * run over the levels its products may choose.  No-op when the setting is 0.  Returns 0,
+ * ENG_ENOMEM or agt_dqn_set_support's failure. */
+int cmp_dqn_group_support(const cmp_ctx *c, cmp_group *g, const int *all, int n_all);
+
 /* DDPG's support width in grid steps: compare.ddpg_support_steps, or support_steps when it is
  * -1. */
 int cmp_ddpg_steps(const exp_compare_cfg *cfg);
