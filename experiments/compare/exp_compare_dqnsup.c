@@ -3,9 +3,11 @@
  * "A wider grid for the DQN (q12grid)").  A level outside every product's support gets no row
  * and no pick; with the smoothness over every level its output (whatever the shared hidden
  * layers make of it) pulled the support's edge levels through the second differences. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "eng_par.h"
 #include "exp_compare_int.h"
 
 /* Marks in m [K] the levels product p may choose under compare.dqn_support (cmp_dqn_pick's
@@ -32,6 +34,15 @@ int cmp_dqn_group_support(const cmp_ctx *c, cmp_group *g, const int *all, int n_
     if (g->pooled || g->tied) { /* one network: the union over every product, in every slot */
         const int *pr = all ? all : g->prod, n = all ? n_all : g->n;
         for (int i = 0; i < n; i++) mark_levels(c, pr[i], m);
+        if (g->tied && eng_par_size() > 1) { /* tied shards: every rank's products (collective) */
+            int64_t *v = malloc((size_t)K * sizeof *v);
+            int rc = v ? ENG_OK : eng_err_set(ENG_ENOMEM, "compare: out of memory (DQN support)");
+            for (int k = 0; v && k < K; k++) v[k] = m[k];
+            if (v && !(rc = eng_par_allreduce_i64(v, K, ENG_PAR_MAX)))
+                for (int k = 0; k < K; k++) m[k] = v[k] ? 1 : 0;
+            free(v);
+            if (rc) { free(m); return rc; }
+        }
         for (int s = 1; s < P; s++) memcpy(m + (size_t)s * K, m, (size_t)K);
     } else {
         for (int i = 0; i < g->n; i++) mark_levels(c, g->prod[i], m + (size_t)cmp_slot_of(g, i) * K);
