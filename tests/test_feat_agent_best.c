@@ -13,51 +13,17 @@
 #include "exp_compare.h"
 #include "feat_agent.h"
 
-#define N 240
-#define REF 10.0
-#define TRAFFIC 2000.0
-#define A0 -1.0
+#include "test_feat_agent_market.h"
+
 #define BP -1.4 /* price slope on p / ref - 1: the optimum near the reference price (9.3 / 10.4 at competitors 9 / 11) */
-#define BC 3.0  /* competitors: log(mean competitor price / ref) */
 
-static double conv(double p, double comp) { return 1.0 / (1.0 + exp(-(A0 + BP * (p / REF - 1) + BC * log(comp / REF)))); }
-
-/* N transitions on six price levels 0.85..1.15 x ref, the competitors' mean price uniform in
- * 0.85..1.15 x ref, units a rounded normal approximation of the binomial. */
-static void rows(float *s1, float *s2, float *price, eng_rng *r) {
-    memset(s1, 0, (size_t)N * FEAT_N * sizeof *s1);
-    memset(s2, 0, (size_t)N * FEAT_N * sizeof *s2);
-    for (int i = 0; i < N; i++) {
-        const double p = REF * (0.85 + 0.06 * (int)(eng_rng_uniform(r) * 6));
-        const double cm = REF * (0.85 + 0.3 * eng_rng_uniform(r)), q = conv(p, cm), mu = TRAFFIC * q;
-        double u = floor(mu + sqrt(mu * (1 - q)) * eng_rng_normal(r) + 0.5);
-        if (u < 0) u = 0;
-        float *y = s2 + (size_t)i * FEAT_N;
-        y[FEAT_TRAFFIC_1] = (float)TRAFFIC, y[FEAT_UNITS_1] = (float)u, y[FEAT_REVENUE_1] = (float)(u * p);
-        y[FEAT_PRICE_CUR] = (float)p, y[FEAT_COMP_REL_MEAN] = (float)(p / cm), y[FEAT_COMP_REL_MIN] = (float)(p / cm);
-        price[i] = (float)p;
-        float *x = s1 + (size_t)i * FEAT_N;
-        x[FEAT_PRICE_CUR] = i ? price[i - 1] : (float)REF;
-        x[FEAT_COMP_MISSING] = 1.0f;
-    }
-}
-
-/* A raw state: incumbent inc, moving averages ma3 / ma12, competitors' mean price cm. */
-static void state(float *raw, double inc, double ma3, double ma12, double cm) {
-    memset(raw, 0, FEAT_N * sizeof *raw);
-    raw[FEAT_PRICE_CUR] = (float)inc, raw[FEAT_PRICE_MA3] = (float)ma3, raw[FEAT_PRICE_MA12] = (float)ma12;
-    raw[FEAT_TRAFFIC_1] = (float)TRAFFIC, raw[FEAT_TRAFFIC_7] = (float)(7 * TRAFFIC);
-    raw[FEAT_UNITS_1] = 300, raw[FEAT_REVENUE_1] = (float)(300 * inc);
-    raw[FEAT_UNITS_7] = 2100, raw[FEAT_REVENUE_7] = (float)(2100 * inc);
-    raw[FEAT_COMP_REL_MEAN] = (float)(inc / cm), raw[FEAT_COMP_REL_MIN] = (float)(inc / cm);
-    raw[FEAT_DOW_SIN] = 0.3f;
-}
+static double conv(double p, double comp) { return tfm_conv(p, comp, BP); }
 
 static feat_agent_prod fitted(void) {
     static float s1[N * FEAT_N], s2[N * FEAT_N], price[N];
     eng_rng r;
     eng_rng_seed(&r, 91);
-    rows(s1, s2, price, &r);
+    tfm_rows(s1, s2, price, &r, BP);
     feat_agent_prod pp;
     assert_int_equal(feat_agent_prod_fit(&pp, s1, s2, price, N, REF, 5.0, NULL), 0);
     assert_true(pp.mok && pp.mlogit);
@@ -88,7 +54,7 @@ static void test_best_values(void **st) {
     for (int i = 0; i < 3; i++) {
         float raw[FEAT_N], s[FEAT_AGENT_NMAX], s0[FEAT_AGENT_NMAX];
         const double inc = 9.6;
-        state(raw, inc, 9.9, 10.1, cms[i]);
+        tfm_state(raw, inc, 9.9, 10.1, cms[i]);
         feat_agent_state(raw, &pp, s);
         double g, gb;
         const double b = brute(&pp, raw, fmax(pp.blo, inc * 0.85), fmin(pp.bhi, inc * 1.15), &gb);
@@ -111,8 +77,8 @@ static void test_best_context_limits(void **st) {
     (void)st;
     feat_agent_prod pp = fitted();
     float lo[FEAT_N], hi[FEAT_N], sl[FEAT_AGENT_NMAX], sh[FEAT_AGENT_NMAX];
-    state(lo, 10.0, 10.0, 10.0, 9.0);
-    state(hi, 10.0, 10.0, 10.0, 11.0);
+    tfm_state(lo, 10.0, 10.0, 10.0, 9.0);
+    tfm_state(hi, 10.0, 10.0, 10.0, 11.0);
     feat_agent_state(lo, &pp, sl);
     feat_agent_state(hi, &pp, sh);
     double tl = 0, th = 0, vl = -1, vh = -1; /* the truth's optima on a fine grid */
@@ -143,8 +109,8 @@ static void test_best_carry_missing(void **st) {
     feat_agent_prod pp = fitted();
     const double pl = 10.6, p = 9.2, ma3 = 10.3, ma12 = 10.1, cm = 10.4;
     float raw[FEAT_N], alt[FEAT_N], a[FEAT_AGENT_NMAX], b[FEAT_AGENT_NMAX], c[FEAT_AGENT_NMAX];
-    state(raw, pl, ma3, ma12, cm);
-    state(alt, p, ma3 + (p - pl) / 3, ma12 + (p - pl) / 12, cm);
+    tfm_state(raw, pl, ma3, ma12, cm);
+    tfm_state(alt, p, ma3 + (p - pl) / 3, ma12 + (p - pl) / 12, cm);
     feat_agent_state(raw, &pp, a);
     feat_agent_state(alt, &pp, b);
     feat_agent_state_carry(a, &pp, pl, p, NAN, c);
@@ -159,7 +125,7 @@ static void test_best_carry_missing(void **st) {
     feat_agent_prod none;
     assert_int_equal(feat_agent_prod_fit(&none, NULL, NULL, NULL, 0, REF, 5.0, NULL), 0);
     none.best = 1, none.blo = none.bhi = none.bchg = NAN;
-    state(raw, 10.0, 10.0, 10.0, 10.0);
+    tfm_state(raw, 10.0, 10.0, 10.0, 10.0);
     feat_agent_state(raw, &none, a);
     assert_true(a[FEAT_AGENT_N] == 0.0f && a[FEAT_AGENT_N + 1] == 0.0f);
     assert_string_equal(feat_agent_name(FEAT_AGENT_N), "model_best_log");

@@ -12,46 +12,11 @@
 #include "eng_rng.h"
 #include "feat_agent.h"
 
-#define N 240
-#define REF 10.0
-#define TRAFFIC 2000.0
-#define A0 -1.0 /* conversion ~27% at the reference price */
+#include "test_feat_agent_market.h"
+
 #define BP -3.0 /* price slope on p / ref - 1 */
-#define BC 3.0  /* competitors: log(mean competitor price / ref) */
 
-static double conv(double p, double comp) { return 1.0 / (1.0 + exp(-(A0 + BP * (p / REF - 1) + BC * log(comp / REF)))); }
-
-/* N transitions: prices on six levels 0.85..1.15 x ref, the competitors' mean price uniform in
- * 0.85..1.15 x ref, units a rounded normal approximation of the binomial.  s1 the states before
- * (the previous price), s2 the priced periods' outcomes with their competitor ratio. */
-static void rows(float *s1, float *s2, float *price, eng_rng *r) {
-    memset(s1, 0, (size_t)N * FEAT_N * sizeof *s1);
-    memset(s2, 0, (size_t)N * FEAT_N * sizeof *s2);
-    for (int i = 0; i < N; i++) {
-        const double p = REF * (0.85 + 0.06 * (int)(eng_rng_uniform(r) * 6));
-        const double cm = REF * (0.85 + 0.3 * eng_rng_uniform(r)), q = conv(p, cm), mu = TRAFFIC * q;
-        double u = floor(mu + sqrt(mu * (1 - q)) * eng_rng_normal(r) + 0.5);
-        if (u < 0) u = 0;
-        float *y = s2 + (size_t)i * FEAT_N;
-        y[FEAT_TRAFFIC_1] = (float)TRAFFIC, y[FEAT_UNITS_1] = (float)u, y[FEAT_REVENUE_1] = (float)(u * p);
-        y[FEAT_PRICE_CUR] = (float)p, y[FEAT_COMP_REL_MEAN] = (float)(p / cm), y[FEAT_COMP_REL_MIN] = (float)(p / cm);
-        price[i] = (float)p;
-        float *x = s1 + (size_t)i * FEAT_N;
-        x[FEAT_PRICE_CUR] = i ? price[i - 1] : (float)REF;
-        x[FEAT_COMP_MISSING] = 1.0f;
-    }
-}
-
-/* A raw state: incumbent inc, moving averages ma3 / ma12, competitors' mean price cm. */
-static void state(float *raw, double inc, double ma3, double ma12, double cm) {
-    memset(raw, 0, FEAT_N * sizeof *raw);
-    raw[FEAT_PRICE_CUR] = (float)inc, raw[FEAT_PRICE_MA3] = (float)ma3, raw[FEAT_PRICE_MA12] = (float)ma12;
-    raw[FEAT_TRAFFIC_1] = (float)TRAFFIC, raw[FEAT_TRAFFIC_7] = (float)(7 * TRAFFIC);
-    raw[FEAT_UNITS_1] = 300, raw[FEAT_REVENUE_1] = (float)(300 * inc);
-    raw[FEAT_UNITS_7] = 2100, raw[FEAT_REVENUE_7] = (float)(2100 * inc);
-    raw[FEAT_COMP_REL_MEAN] = (float)(inc / cm), raw[FEAT_COMP_REL_MIN] = (float)(inc / cm);
-    raw[FEAT_DOW_SIN] = 0.3f;
-}
+static double conv(double p, double comp) { return tfm_conv(p, comp, BP); }
 
 /* The model's relative rate 10 (rate(inc e^x) / rate(inc) - 1) in the context of raw. */
 static double expect(const feat_agent_prod *pp, const float *raw, double x) {
@@ -64,7 +29,7 @@ static feat_agent_prod fitted(void) {
     static float s1[N * FEAT_N], s2[N * FEAT_N], price[N];
     eng_rng r;
     eng_rng_seed(&r, 77);
-    rows(s1, s2, price, &r);
+    tfm_rows(s1, s2, price, &r, BP);
     feat_agent_prod pp;
     assert_int_equal(feat_agent_prod_fit(&pp, s1, s2, price, N, REF, 5.0, NULL), 0);
     assert_true(pp.mok && pp.mlogit);
@@ -77,7 +42,7 @@ static void test_desc_values(void **st) {
     (void)st;
     feat_agent_prod pp = fitted();
     float raw[FEAT_N], d0[FEAT_AGENT_N], d1[FEAT_AGENT_N], d2[FEAT_AGENT_N];
-    state(raw, 10.8, 10.5, 10.2, 11.2);
+    tfm_state(raw, 10.8, 10.5, 10.2, 11.2);
     feat_agent_state(raw, &pp, d0);
     assert_close(d0[22], 10.0 * pp.dlo, 1e-5, 1e-5); /* mode 0: the mean-price descriptors */
     assert_close(d0[23], 10.0 * pp.dhi, 1e-5, 1e-5);
@@ -102,8 +67,8 @@ static void test_desc_context(void **st) {
     feat_agent_prod pp = fitted();
     pp.desc = FEAT_AGENT_DESC_CTX;
     float lo[FEAT_N], hi[FEAT_N], dl[FEAT_AGENT_N], dh[FEAT_AGENT_N];
-    state(lo, 10.0, 10.0, 10.0, 8.8);
-    state(hi, 10.0, 10.0, 10.0, 11.4);
+    tfm_state(lo, 10.0, 10.0, 10.0, 8.8);
+    tfm_state(hi, 10.0, 10.0, 10.0, 11.4);
     feat_agent_state(lo, &pp, dl);
     feat_agent_state(hi, &pp, dh);
     const double p = 10.0, up = p * exp(0.1);
@@ -122,8 +87,8 @@ static void test_desc_carry_missing(void **st) {
         pp.desc = m;
         const double pl = 10.6, p = 9.2, ma3 = 10.3, ma12 = 10.1, cm = 10.4;
         float raw[FEAT_N], alt[FEAT_N], a[FEAT_AGENT_N], b[FEAT_AGENT_N], c[FEAT_AGENT_N];
-        state(raw, pl, ma3, ma12, cm);
-        state(alt, p, ma3 + (p - pl) / 3, ma12 + (p - pl) / 12, cm);
+        tfm_state(raw, pl, ma3, ma12, cm);
+        tfm_state(alt, p, ma3 + (p - pl) / 3, ma12 + (p - pl) / 12, cm);
         feat_agent_state(raw, &pp, a);
         feat_agent_state(alt, &pp, b);
         feat_agent_state_carry(a, &pp, pl, p, NAN, c);
@@ -137,7 +102,7 @@ static void test_desc_carry_missing(void **st) {
     assert_int_equal(feat_agent_prod_fit(&none, NULL, NULL, NULL, 0, REF, 5.0, NULL), 0);
     none.desc = FEAT_AGENT_DESC_CTX4;
     float raw[FEAT_N], a[FEAT_AGENT_N];
-    state(raw, 10.0, 10.0, 10.0, 10.0);
+    tfm_state(raw, 10.0, 10.0, 10.0, 10.0);
     feat_agent_state(raw, &none, a);
     for (int i = 20; i < FEAT_AGENT_N; i++) assert_true(a[i] == 0.0f);
 }
