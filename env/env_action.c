@@ -15,9 +15,9 @@ env_grid env_grid_default(void) {
 }
 
 int env_grid_check(const env_grid *g) {
-    if (!g || g->K < 2 || g->K > 1000 || !(g->band > 0.0 && g->band < 1.0))
-        return eng_err_set(ENG_EINVAL, "price grid: need 2 <= K <= 1000 and 0 < band < 1 (got K %d, band %g)",
-                           g ? g->K : 0, g ? g->band : 0.0);
+    if (!g || g->K < 2 || g->K > ENV_GRID_KMAX || !(g->band > 0.0 && g->band < 1.0))
+        return eng_err_set(ENG_EINVAL, "price grid: need 2 <= K <= %d and 0 < band < 1 (got K %d, band %g)",
+                           ENV_GRID_KMAX, g ? g->K : 0, g ? g->band : 0.0);
     return ENG_OK;
 }
 

@@ -35,13 +35,15 @@
 #include "db_history.h"
 
 /* ---- price grid ---------------------------------------------------------------- */
+#define ENV_GRID_KMAX 1000 /* the most levels a grid may have (env_grid_check) */
+
 typedef struct env_grid {
     int K;       /* levels, >= 2; default 21 */
     double band; /* half-width as a fraction of the reference, in (0, 1); default 0.25 */
 } env_grid;
 
 env_grid env_grid_default(void);
-/* 0, or ENG_EINVAL for K < 2 / K > 1000 / band outside (0, 1). */
+/* 0, or ENG_EINVAL for K < 2 / K > ENV_GRID_KMAX / band outside (0, 1). */
 int env_grid_check(const env_grid *g);
 /* Ratio of level k (k clamped to 0..K-1). */
 double env_grid_ratio(const env_grid *g, int k);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "eng_par.h"
+#include "env_action.h"
 #include "exp_compare_int.h"
 
 /* Marks in m [K] the levels product p may choose under compare.dqn_support (cmp_dqn_pick's
@@ -34,14 +35,13 @@ int cmp_dqn_group_support(const cmp_ctx *c, cmp_group *g, const int *all, int n_
     if (g->pooled || g->tied) { /* one network: the union over every product, in every slot */
         const int *pr = all ? all : g->prod, n = all ? n_all : g->n;
         for (int i = 0; i < n; i++) mark_levels(c, pr[i], m);
-        if (g->tied && eng_par_size() > 1) { /* tied shards: every rank's products (collective) */
-            int64_t *v = malloc((size_t)K * sizeof *v);
-            int rc = v ? ENG_OK : eng_err_set(ENG_ENOMEM, "compare: out of memory (DQN support)");
-            for (int k = 0; v && k < K; k++) v[k] = m[k];
-            if (v && !(rc = eng_par_allreduce_i64(v, K, ENG_PAR_MAX)))
-                for (int k = 0; k < K; k++) m[k] = v[k] ? 1 : 0;
-            free(v);
+        if (g->tied && eng_par_size() > 1) { /* tied shards: every rank's products (collective; no
+                                                * allocation, so no rank can fail before it) */
+            int64_t v[ENV_GRID_KMAX];
+            for (int k = 0; k < K; k++) v[k] = m[k];
+            int rc = eng_par_allreduce_i64(v, K, ENG_PAR_MAX);
             if (rc) { free(m); return rc; }
+            for (int k = 0; k < K; k++) m[k] = v[k] ? 1 : 0;
         }
         for (int s = 1; s < P; s++) memcpy(m + (size_t)s * K, m, (size_t)K);
     } else {
