@@ -258,9 +258,16 @@ static void ctx_descriptors(const feat_agent_prod *pp, float *out) {
 
 int feat_agent_width(const feat_agent_prod *pp) { return pp && pp->best ? FEAT_AGENT_NMAX : FEAT_AGENT_N; }
 
-/* The model's rate at log price u in ctx, -inf where it gives none. */
+/* The best price's objective at price c in ctx: the model's rate, times the margin share
+ * 1 - bcost / c with a unit cost (pp->bcost > 0); NaN where the model gives none. */
+static double best_objective(const feat_agent_prod *pp, double c, const feat_demand_ctx *ctx) {
+    const double v = feat_agent_model_rate_at(pp, c, ctx, NULL);
+    return pp->bcost > 0 ? v * (1.0 - pp->bcost / c) : v;
+}
+
+/* best_objective at log price u, -inf where it gives none. */
 static double rate_u(const feat_agent_prod *pp, double u, const feat_demand_ctx *ctx) {
-    const double v = feat_agent_model_rate_at(pp, exp(u), ctx, NULL);
+    const double v = best_objective(pp, exp(u), ctx);
     return isfinite(v) ? v : -INFINITY;
 }
 
@@ -270,7 +277,7 @@ int feat_agent_best_price(const feat_agent_prod *pp, const float *st, double *be
     double inc;
     feat_demand_ctx ctx;
     if (!pp || !st || state_ctx(pp, st, &inc, &ctx)) return -1;
-    const double r0 = feat_agent_model_rate_at(pp, inc, &ctx, NULL);
+    const double r0 = best_objective(pp, inc, &ctx);
     if (!(r0 > 0) || !isfinite(r0)) return -1;
     /* the range: the agents' (blo, bhi) and the change limit around the incumbent; where they do
      * not meet (an incumbent far outside the range), the range alone, as the guard drops the limit */

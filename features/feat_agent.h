@@ -35,7 +35,8 @@
  *   best       (pp->best, compare.agent_best; docs/compare.md "The model's best price as a state
  *              feature (q12best)"): two more slots after those 24, 10 log(b / inc) and
  *              10 (rate(b) / rate(inc) - 1), b the product's demand model's own best price for the
- *              state: the price of the highest one-night rate in the state's context (as the
+ *              state: the price of the highest one-night rate (margin rate under a profit
+ *              reward, pp->bcost) in the state's context (as the
  *              context descriptors: the competitors' mean price, the smoothed past price) inside
  *              the agents' price range (pp->blo, pp->bhi: their band and support, the product's
  *              bounds) and the guard's change limit around the incumbent (pp->bchg).  A planning
@@ -82,8 +83,11 @@ typedef struct feat_agent_prod {
     int best;              /* 1: the states carry the best-price slots (feat_agent_width 26); 0
                               (the fit's): 24 slots.  Set by the caller after the fit, with: */
     double blo, bhi;       /* the price range the best price is sought in (NaN / <= 0: none; the
-                              incumbent's +- bchg alone, or +-25% of the reference without it) */
+                              incumbent's +- bchg alone, or +-25% of the incumbent without it) */
     double bchg;           /* the guard's change limit, a share of the incumbent (NaN: none) */
+    double bcost;          /* > 0: the unit cost; the best price maximises the model's margin rate
+                              rate x (1 - bcost / price) (a profit reward) instead of its rate
+                              (NaN / <= 0: revenue) */
 } feat_agent_prod;
 
 /* The width of pp's states: FEAT_AGENT_N, plus FEAT_AGENT_BEST_N with pp->best. */
@@ -93,8 +97,9 @@ int feat_agent_width(const feat_agent_prod *pp);
  * as the best-price slots read it): *best the price of the highest one-night model rate inside
  * pp's range and change limit around the state's incumbent (a grid of 13 log-spaced prices,
  * refined by golden section between the best one's neighbours to 1e-6 in log price), *gain its rate over the
- * incumbent's minus 1.  Returns 0, or -1 (*best, *gain NaN) without a model, a known incumbent
- * or a positive rate there.  No allocation. */
+ * incumbent's minus 1.  With pp->bcost > 0 "rate" is the margin rate, rate x (1 - bcost / price)
+ * (a profit reward's objective).  Returns 0, or -1 (*best, *gain NaN) without a model, a known
+ * incumbent or a positive (margin) rate there.  No allocation. */
 int feat_agent_best_price(const feat_agent_prod *pp, const float *st, double *best, double *gain);
 
 /* Fit product statistics from n training rows: raw (unnormalised) feat states s [n][FEAT_N]

@@ -22,6 +22,12 @@ static void test_bench_bad_flags(void **s) {
     assert_int_equal(run(2, a5), 2);
     const char *a6[] = {"engine", "--seed", "x1"};
     assert_int_equal(run(3, a6), 2);
+    const char *a7[] = {"engine", "--seed", " 5"}; /* strtoull would skip the space */
+    assert_int_equal(run(3, a7), 2);
+    const char *a8[] = {"engine", "--seed", "99999999999999999999999"}; /* ERANGE, not UINT64_MAX */
+    assert_int_equal(run(3, a8), 2);
+    const char *a9[] = {"engine", "--seed", "-1"};
+    assert_int_equal(run(3, a9), 2);
 }
 
 static void test_bench_short_run(void **s) {

@@ -2,13 +2,16 @@
  * (nightly.window_carryover_days, exp_nightly_window.h; docs/nightly.md "Window by carry-over"):
  * on a market whose customers remember yesterday's price the test finds carry-over in most
  * products and the night prices from the short window; on the same prices without carry-over it
- * keeps the whole window; with the rule off (the default) every night loads the whole window. */
+ * keeps the whole window; with the rule off (the default) every night loads the whole window.
+ * report.json's run.window says which window the night priced from. */
 #include "test_nightly.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <json-c/json.h>
 
 #include "eng_rng.h"
 #include "exp_nightly_window.h"
@@ -112,6 +115,27 @@ static int night_periods(double lag, int days, exp_nightly_summary *s) {
     return periods;
 }
 
+/* report.json's run.window for the night s: NULL when it is null; else sets *tested, *carry,
+ * *is_short, *days and returns the document (caller frees with json_object_put). */
+static json_object *report_window(const exp_nightly_summary *s, int *tested, int *carry, int *is_short, int *days) {
+    char path[sizeof s->report_dir + 16];
+    snprintf(path, sizeof path, "%s/report.json", s->report_dir);
+    json_object *doc = json_object_from_file(path), *run = NULL, *w = NULL, *v = NULL;
+    if (!doc || !json_object_object_get_ex(doc, "run", &run) || !json_object_object_get_ex(run, "window", &w))
+        fail_msg("%s: no run.window", path);
+    if (!w) {
+        json_object_put(doc);
+        return NULL;
+    }
+    const char *k[4] = {"tested", "carry_over", "short", "days"};
+    int *o[4] = {tested, carry, is_short, days};
+    for (int i = 0; i < 4; i++) {
+        if (!json_object_object_get_ex(w, k[i], &v)) fail_msg("%s: run.window lacks %s", path, k[i]);
+        *o[i] = json_object_get_int(v);
+    }
+    return doc;
+}
+
 /* The nightly's window follows the evidence: carry-over -> the last SHORT days; none -> the
  * whole history; the rule off -> the whole history whatever the market. */
 static void test_window_nightly(void **state) {
@@ -119,12 +143,21 @@ static void test_window_nightly(void **state) {
     exp_nightly_summary s;
     assert_int_equal(night_periods(3.0, SHORT, &s), SHORT);
     assert_true(s.window_tested && s.window_short && s.window_carry > s.window_carry_tested / 5);
+    int nt = -1, nc = -1, sh = -1, days = -1; /* the report says the same */
+    json_object *doc = report_window(&s, &nt, &nc, &sh, &days);
+    assert_non_null(doc);
+    assert_true(nt == s.window_carry_tested && nc == s.window_carry && sh == 1 && days == SHORT);
+    json_object_put(doc);
     exp_nightly_summary_free(&s);
     assert_int_equal(night_periods(0.0, SHORT, &s), NT);
     assert_true(s.window_tested && !s.window_short && s.window_carry_tested > 0);
+    assert_non_null(doc = report_window(&s, &nt, &nc, &sh, &days));
+    assert_true(nt == s.window_carry_tested && nc == s.window_carry && sh == 0 && days == 0);
+    json_object_put(doc);
     exp_nightly_summary_free(&s);
     assert_int_equal(night_periods(3.0, 0, &s), NT); /* without the rule */
     assert_true(!s.window_tested && !s.window_short);
+    assert_null(report_window(&s, &nt, &nc, &sh, &days)); /* run.window is null */
     exp_nightly_summary_free(&s);
 }
 

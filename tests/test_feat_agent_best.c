@@ -6,7 +6,8 @@
  * range and the change limit; the best price rises with the competitors' prices as the true
  * optimum does; it stays inside the change limit and the range; the first 24 slots are those of
  * the default state; a carried state (feat_agent_state_carry) gets the slots of a state built at
- * its new price; no incumbent or no model gives 0; the setting is range-checked. */
+ * its new price; under a profit reward the slots maximise the margin rate; no incumbent or no
+ * model gives 0; the setting is range-checked. */
 #include "test_common.h"
 
 #include "eng_rng.h"
@@ -103,6 +104,35 @@ static void test_best_context_limits(void **st) {
     assert_true(10.0 * exp(sh[FEAT_AGENT_N] / 10.0) <= 10.05 + 1e-3);
 }
 
+/* Under a profit reward (pp->bcost, the unit cost) the slots are the model's best MARGIN rate,
+ * rate x (1 - cost / price): brute force of that objective; the price is higher than the revenue
+ * hint's and its gain is the margin rate's over the incumbent's. */
+static void test_best_margin(void **st) {
+    (void)st;
+    feat_agent_prod pp = fitted();
+    float raw[FEAT_N], sr[FEAT_AGENT_NMAX], sm[FEAT_AGENT_NMAX];
+    const double inc = 9.6, cost = 6.0;
+    tfm_state(raw, inc, 9.9, 10.1, 10.0);
+    feat_agent_state(raw, &pp, sr); /* revenue */
+    assert_true(isnan(pp.bcost) || pp.bcost == 0);
+    pp.bcost = cost;
+    feat_agent_state(raw, &pp, sm);
+    const feat_demand_ctx ctx = feat_agent_model_ctx(&pp, raw, raw);
+    const double lo = fmax(pp.blo, inc * 0.85), hi = fmin(pp.bhi, inc * 1.15);
+    double bp = lo, bv = -INFINITY;
+    for (int k = 0; k <= 20000; k++) {
+        const double c = lo + (hi - lo) * k / 20000.0, v = feat_agent_model_rate_at(&pp, c, &ctx, NULL) * (1 - cost / c);
+        if (v > bv) bv = v, bp = c;
+    }
+    const double v0 = feat_agent_model_rate_at(&pp, inc, &ctx, NULL) * (1 - cost / inc);
+    assert_close(sm[FEAT_AGENT_N], 10.0 * log(bp / inc), 2e-3, 0);
+    assert_close(sm[FEAT_AGENT_N + 1], 10.0 * (bv / v0 - 1.0), 1e-4, 1e-4);
+    assert_true(sm[FEAT_AGENT_N] > sr[FEAT_AGENT_N] + 0.05f); /* a margin pushes the price up */
+    pp.bcost = 20.0; /* a cost above every price in range: no positive margin at the incumbent */
+    feat_agent_state(raw, &pp, sm);
+    assert_true(sm[FEAT_AGENT_N] == 0.0f && sm[FEAT_AGENT_N + 1] == 0.0f);
+}
+
 /* A carried state gets the slots of the state built at its new price; nothing known: 0. */
 static void test_best_carry_missing(void **st) {
     (void)st;
@@ -143,6 +173,10 @@ static void test_best_setting(void **st) {
     assert_int_not_equal(exp_compare_cfg_check(&c), 0);
     c.agent_best = -1;
     assert_int_not_equal(exp_compare_cfg_check(&c), 0);
+    c.agent_best = 1, c.agent_state = 0, c.shared = 0; /* nothing would read the slots */
+    assert_int_equal(exp_compare_cfg_check(&c), ENG_EINVAL);
+    c.agent_best = 0;
+    assert_int_equal(exp_compare_cfg_check(&c), 0);
     exp_compare_cfg_free(&c);
 }
 
@@ -150,6 +184,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_best_values),
         cmocka_unit_test(test_best_context_limits),
+        cmocka_unit_test(test_best_margin),
         cmocka_unit_test(test_best_carry_missing),
         cmocka_unit_test(test_best_setting),
     };

@@ -152,9 +152,12 @@ static void print_run(FILE *f, const exp_btl_run *r) {
         const double sh = e->window_carry_tested > 0 ? (double)e->window_carry / e->window_carry_tested : NAN;
         if (isfinite(sh)) wlo = fmin(wlo, sh), whi = fmax(whi, sh);
     }
-    if (wt)
+    if (wt && wlo <= whi)
         fprintf(f, "\n  window (nightly.window_carryover_days): %d of %d nights tested chose the short window; carry-over "
                    "in %.0f-%.0f%% of the fitted products a night", ws, wt, 100 * wlo, 100 * whi);
+    else if (wt) /* no night fitted a product: no share to show */
+        fprintf(f, "\n  window (nightly.window_carryover_days): %d of %d nights tested chose the short window; no "
+                   "product fitted", ws, wt);
     fprintf(f, "\n  harm: %d of %d products with a lower cumulative expected revenue than manual pricing's (%d by more "
                "than 1%%)", r->n_worse, r->n_products, r->n_worse1);
     fprintf(f, "\n  engine nightly: night 1 %.1f s wall, %.1f s cpu (cold); %d warm nights %.1f s wall, %.1f s cpu on "

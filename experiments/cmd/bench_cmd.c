@@ -2,6 +2,8 @@
  * benchmarks in experiments/bench/, which run them (exp_bench_*_run). */
 #include "rlp_cmd.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,8 +41,9 @@ int exp_cmd_bench_engine(int argc, char **argv) {
                 return 2;
             }
         } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
+            errno = 0;
             seed = strtoull(argv[++i], &end, 10);
-            if (*end || argv[i][0] == '-' || !argv[i][0]) {
+            if (*end || !isdigit((unsigned char)argv[i][0]) || errno == ERANGE) {
                 fprintf(stderr, "rlprice: bench engine: --seed wants a non-negative integer, got '%s'\n", argv[i]);
                 return 2;
             }
@@ -107,8 +110,9 @@ int exp_cmd_bench_nightly(int argc, char **argv) {
         else if (!strcmp(argv[i], "--device") && v) device = v, i++;
         else if (!strcmp(argv[i], "--seed") && v) {
             char *end = NULL;
+            errno = 0;
             seed = strtoull(v, &end, 10), i++;
-            if (!*v || *v == '-' || (end && *end)) {
+            if (!isdigit((unsigned char)*v) || (end && *end) || errno == ERANGE) {
                 fprintf(stderr, "rlprice: bench nightly: --seed wants a non-negative integer, got '%s'\n", v);
                 free(settings);
                 return 2;

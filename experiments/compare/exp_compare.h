@@ -124,8 +124,8 @@ typedef struct exp_compare_cfg {
     int es_every;               /* steps between validation checks */
     int es_patience;            /* checks without improvement before a product stops */
     int dqn_support;            /* DQN's levels: 0 all, 1 levels logged in training, 2 the
-                                   logged range (lowest to highest logged level) widened by one
-                                   grid step on either side */
+                                   logged range (lowest to highest logged level) widened by
+                                   support_steps grid steps on either side */
     int dqn_smooth_support;     /* 1: the DQN's smoothness (and CQL) terms run over the levels the
                                    products of its network may choose (dqn_support's levels, their
                                    union for a shared network), not every grid level: a level no

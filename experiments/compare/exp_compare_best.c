@@ -14,8 +14,12 @@ void cmp_agent_best_setup(const cmp_ctx *c, int p) {
     const db_history *h = c->h;
     feat_agent_prod *pp = &c->ap[p];
     pp->best = cfg->agent_best ? 1 : 0;
-    pp->blo = pp->bhi = pp->bchg = NAN;
+    pp->blo = pp->bhi = pp->bchg = pp->bcost = NAN;
     if (!pp->best) return;
+    const int k = (int)cfg->reward.kind; /* a profit reward: the hint maximises the margin rate */
+    if ((k == ENV_REWARD_PROFIT || k == ENV_REWARD_PCR || k == ENV_REWARD_DPCR) && isfinite(h->unit_cost[p]) &&
+        h->unit_cost[p] > 0)
+        pp->bcost = h->unit_cost[p];
     double lo = 0.01, hi = INFINITY;
     if (isfinite(h->min_price[p])) lo = fmax(lo, h->min_price[p]);
     if (isfinite(h->max_price[p])) hi = fmin(hi, h->max_price[p]);

@@ -409,6 +409,8 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
                            c->ddpg_support_steps);
     if (c->agent_best < 0 || c->agent_best > 1)
         return eng_err_set(ENG_EINVAL, "compare config: compare.agent_best must be 0 or 1, not %d", c->agent_best);
+    if (c->agent_best && !c->agent_state) /* the slots are the agent state's: without it nothing reads them */
+        return eng_err_set(ENG_EINVAL, "compare config: compare.agent_best = 1 needs compare.agent_state = 1");
     if (c->dqn_smooth_support != 0 && c->dqn_smooth_support != 1)
         return eng_err_set(ENG_EINVAL, "compare config: compare.dqn_smooth_support must be 0 or 1, not %d", c->dqn_smooth_support);
     if (c->agent_desc < 0 || c->agent_desc > FEAT_AGENT_DESC_MAX)

@@ -125,6 +125,10 @@ typedef struct exp_results {
      * on every day (their OPE values are the training window's agents'); 0: none */
     int refit_products;
     double explore_prob, explore_cost, explore_cost_share;
+    /* nightly.window_carryover_days, set by exp_nightly before its report (window_tested 0
+     * otherwise): the products fitted by the window's carry-over test, those that showed
+     * carry-over, whether the night priced from the short window and its days */
+    int window_tested, window_carry_tested, window_carry, window_short, window_days;
     double seconds_load, seconds_features, seconds_train, seconds_ope, seconds_report, seconds_push;
 } exp_results;
 

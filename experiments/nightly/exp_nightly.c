@@ -497,6 +497,9 @@ static int nightly_compare(nightly_run *r) {
     sum->sec_ope = res->seconds_ope;
     if (sum->sec_features + sum->sec_train + sum->sec_ope <= 0) sum->sec_train = eng_now() - t;
     res->seconds_load = sum->sec_load;
+    res->window_tested = sum->window_tested, res->window_short = sum->window_short;
+    res->window_carry = sum->window_carry, res->window_carry_tested = sum->window_carry_tested;
+    res->window_days = sum->window_short ? r->cfg->window_carryover_days : r->cfg->window_days;
     if (!res->run_id || strcmp(res->run_id, sum->run_id) != 0) {
         free(res->run_id);
         if (!(res->run_id = strdup(sum->run_id))) return eng_err_set(ENG_ENOMEM, "out of memory");

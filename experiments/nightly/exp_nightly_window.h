@@ -33,7 +33,9 @@ int exp_nightly_window_on(const exp_nightly_cfg *cfg);
  * incumbent, cfg->compare.demand_prior, cfg->compare.reward.kind) is ok (*n_tested) and shows
  * carry-over at cfg->explore.carryover_z (0: 2) (*n_carry).  A product that cannot be fitted is
  * not counted.  Under MPI the counts are every rank's (collective: every rank calls it).
- * Returns 0 or the exchange's failure (counts 0). */
+ * Returns 0, ENG_ENOMEM when a fit ran out of memory (on this rank or, under MPI, another: every
+ * rank returns it; an out-of-memory fit is never counted as "cannot be fitted") or the
+ * exchange's failure (counts 0). */
 int exp_nightly_window_test(const exp_nightly_cfg *cfg, const db_history *h, int *n_carry, int *n_tested);
 
 /* 1 when the test's counts choose the short window: n_tested > 0 and n_carry > share x n_tested. */

@@ -145,6 +145,16 @@ static int run_json(json_object *root, const exp_results *r) {
         put_int(ex, "explored", r->n_explored) || put_num(ex, "probability", r->explore_prob) ||
         put_num(ex, "cost", r->explore_cost) || put_num(ex, "cost_share", r->explore_cost_share))
         return -1;
+    /* nightly.window_carryover_days: the night's window test and the window it priced from
+     * (days 0: the whole history); null when the night did not test */
+    if (!r->window_tested) {
+        if (put(run, "window", NULL)) return -1;
+    } else {
+        json_object *wi = put_new(run, "window", json_object_new_object());
+        if (!wi || put_int(wi, "tested", r->window_carry_tested) || put_int(wi, "carry_over", r->window_carry) ||
+            put_bool(wi, "short", r->window_short) || put_int(wi, "days", r->window_days))
+            return -1;
+    }
     exp_rep_counts c = exp_rep_count(r);
     json_object *n = put_new(root, "counts", json_object_new_object());
     if (!n || put_int(n, "products", c.total) || put_int(n, "evaluated", c.evaluated) || put_int(n, "ok", c.ok) ||
