@@ -325,34 +325,56 @@ static void test_same_with_exploration(void **state) {
     free(two);
 }
 
+/* The night `date` with `flags` in one process (out folder tag t1), then over two ranks (t2):
+ * both finished as the same run with the same pushed rows and the same report.json (timings
+ * aside).  Returns the two ranks' log (malloc'd; caller frees). */
+static char *same_night(const char *date, const char *t1, const char *t2, const char *flags) {
+    char log[600], id1[128], id2[128], st[32], sum[2048];
+    int rc = run_nightly(0, date, t1, flags, log, sizeof log);
+    if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 0) fail_msg("one-process nightly failed (%d):\n%s", rc, slurp(log));
+    run_row(date, id1, sizeof id1, st, sizeof st, sum, sizeof sum);
+    assert_string_equal(st, "finished");
+    char *one = pushed(id1);
+    rc = run_nightly(2, date, t2, flags, log, sizeof log);
+    if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 0) fail_msg("mpirun -np 2 nightly failed (%d):\n%s", rc, slurp(log));
+    char *out = strdup(slurp(log));
+    run_row(date, id2, sizeof id2, st, sizeof st, sum, sizeof sum);
+    assert_string_equal(id1, id2);
+    assert_string_equal(st, "finished");
+    char *two = pushed(id2);
+    assert_same_rows(one, two);
+    char *r1 = report_without_timings(t1, id1), *r2 = report_without_timings(t2, id2);
+    assert_true(strlen(r1) > 1000);
+    if (strcmp(r1, r2)) fail_msg("report.json differs between one process and two ranks (%s)", flags);
+    free(r1);
+    free(r2);
+    free(one);
+    free(two);
+    return out;
+}
+
 /* compare.dqn_smooth_support with the shared DQN in tied shards over two ranks: the support is
  * the union of every rank's products' levels (an all-reduce), as in one process with two shards;
  * a wider grid than the logged levels so that some levels are outside it: the same report. */
 static void test_same_with_dqn_support(void **state) {
     (void)state;
     skip_without_mpi();
-    char log[600], id1[128], id2[128], st[32], sum[2048];
-    const char *flags = "--compare.shared_shards=2 --compare.dqn_smooth_support=1 --grid.band=0.35 --grid.K=29";
-    int rc = run_nightly(0, "2024-02-18", "sone", flags, log, sizeof log);
-    if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 0) fail_msg("one-process nightly failed (%d):\n%s", rc, slurp(log));
-    run_row("2024-02-18", id1, sizeof id1, st, sizeof st, sum, sizeof sum);
-    assert_string_equal(st, "finished");
-    char *one = pushed(id1);
-    rc = run_nightly(2, "2024-02-18", "stwo", flags, log, sizeof log);
-    if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 0) fail_msg("mpirun -np 2 nightly failed (%d):\n%s", rc, slurp(log));
-    assert_non_null(strstr(slurp(log), "shared networks in 2 data-parallel shards (1 here"));
-    run_row("2024-02-18", id2, sizeof id2, st, sizeof st, sum, sizeof sum);
-    assert_string_equal(id1, id2);
-    assert_string_equal(st, "finished");
-    char *two = pushed(id2);
-    assert_same_rows(one, two);
-    char *r1 = report_without_timings("sone", id1), *r2 = report_without_timings("stwo", id2);
-    assert_true(strlen(r1) > 1000);
-    if (strcmp(r1, r2)) fail_msg("report.json differs between one process and two ranks (dqn_smooth_support)");
-    free(r1);
-    free(r2);
-    free(one);
-    free(two);
+    char *out = same_night("2024-02-18", "sone", "stwo",
+                           "--compare.shared_shards=2 --compare.dqn_smooth_support=1 --grid.band=0.35 --grid.K=29");
+    assert_non_null(strstr(out, "shared networks in 2 data-parallel shards (1 here"));
+    free(out);
+}
+
+/* nightly.window_carryover_days over two ranks: the carry-over counts are every rank's (one
+ * all-reduce, with the ranks' fit failures), so both ranks choose the window one process
+ * chooses: the same rows and report (run.window included). */
+static void test_same_with_window(void **state) {
+    (void)state;
+    skip_without_mpi();
+    char *out = same_night("2024-02-17", "wone", "wtwo", "--compare.shared_shards=2 --nightly.window_carryover_days=30");
+    assert_non_null(strstr(out, "nightly: window: "));
+    assert_non_null(strstr(out, "fitted products show carry-over"));
+    free(out);
 }
 
 static void test_dead_rank_pushes_nothing(void **state) {
@@ -380,6 +402,7 @@ int main(void) {
         cmocka_unit_test(test_same_as_one_process),
         cmocka_unit_test(test_same_with_exploration),
         cmocka_unit_test(test_same_with_dqn_support),
+        cmocka_unit_test(test_same_with_window),
         cmocka_unit_test(test_dead_rank_pushes_nothing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
