@@ -121,10 +121,10 @@ static void test_compare(void **st) {
 static void test_setting(void **st) {
     (void)st;
     exp_compare_cfg c = exp_compare_default();
-    assert_int_equal(c.dqn_smooth_support, 0);
-    char *ok[] = {"--compare.dqn_smooth_support=1"};
+    assert_int_equal(c.dqn_smooth_support, 1); /* the default since session 11 (with the wider grid) */
+    char *ok[] = {"--compare.dqn_smooth_support=0"};
     assert_int_equal(exp_compare_cfg_parse_flags(&c, 1, ok), 0);
-    assert_int_equal(c.dqn_smooth_support, 1);
+    assert_int_equal(c.dqn_smooth_support, 0);
     assert_int_equal(exp_compare_cfg_check(&c), 0);
     c.dqn_smooth_support = 2;
     assert_int_equal(exp_compare_cfg_check(&c), ENG_EINVAL);

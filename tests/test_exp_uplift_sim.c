@@ -181,7 +181,13 @@ static double run_case(int pooled_q, int uplift_ref, int check) {
      * evidence of its own, 0.89 resting on the prior) (docs/compare.md);
      * the bounds leave room for other platforms' BLAS and thread counts */
     if (check) {
-        assert_true(max_err < 0.2);
+        /* 0.2 before session 11's default grid (29 levels over +-0.35, was 21 over +-0.25;
+         * docs/compare.md "Held out: the wider grid as the default"): the agents' prices are
+         * worth more under the truth (DQN +0.83 -> +1.00, DDPG +0.82 -> +0.99; deployed 158 of
+         * 160, mean true uplift +0.82 -> +1.00) and lie further from the logged levels, where the
+         * pooled reward model extrapolates toward its mean: DM under-values them by 0.18 / 0.21 sd
+         * (0.10 / 0.12 before) - conservative, and the bound still fails on a DM gone astray */
+        assert_true(max_err < 0.3);
         assert_true(deployed >= NP / 10);
         assert_true(prec >= 0.85);
         assert_true(n_shrunk > NP);
