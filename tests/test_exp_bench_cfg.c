@@ -1,7 +1,8 @@
 /* tests/test_exp_bench_cfg.c - `rlprice bench nightly`'s comparison settings
  * (experiments/bench/exp_bench_nightly.h, exp_bench_nightly_config): --device and --seed reach the
  * night's comparison, an explicit --compare.device= / --compare.seed= given beside them wins, other
- * settings pass through, and a bad device or setting is refused with a message. */
+ * settings pass through, --nightly.KEY=VALUE settings reach the nightly's fields, and a bad
+ * device or setting is refused with a message. */
 #include "test_common.h"
 
 #include "eng_status.h"
@@ -47,11 +48,34 @@ static void test_bad_input(void **state) {
     exp_compare_cfg_free(&cfg.compare);
 }
 
+/* --nightly.KEY=VALUE settings reach the nightly's own fields, mixed with the comparison's;
+ * an unknown nightly key, a value out of range or one without '=' is refused. */
+static void test_nightly_settings(void **state) {
+    (void)state;
+    exp_nightly_cfg cfg = exp_nightly_default();
+    assert_int_equal(cfg.window_carryover_days, 0);
+    char *set[] = {"--nightly.window_carryover_days=30", "--compare.demand_pool=1", "--nightly.gate_level=0.8"};
+    assert_int_equal(exp_bench_nightly_config(&cfg, "cpu", 1, 3, set), 0);
+    assert_int_equal(cfg.window_carryover_days, 30);
+    assert_close(cfg.gate_level, 0.8, 1e-6, 0);
+    assert_int_equal(cfg.compare.demand_pool, 1);
+    exp_compare_cfg_free(&cfg.compare);
+    char *bad[][1] = {{"--nightly.no_such_key=1"}, {"--nightly.window_carryover_days=-5"}, {"--nightly.window_days"}};
+    const char *says[] = {"no_such_key", "window_carryover_days", "nightly.KEY=VALUE"};
+    for (int i = 0; i < 3; i++) {
+        cfg = exp_nightly_default();
+        assert_int_not_equal(exp_bench_nightly_config(&cfg, "cpu", 1, 1, bad[i]), 0);
+        if (!strstr(eng_err_msg(), says[i])) fail_msg("case %d: '%s' lacks '%s'", i, eng_err_msg(), says[i]);
+        exp_compare_cfg_free(&cfg.compare);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_flags_reach_compare),
         cmocka_unit_test(test_settings_win),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_nightly_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 #include "eng_util.h"
 #include "env_sim.h"
 #include "exp_nightly.h"
+#include "exp_nightly_window.h"
 
 #define BENCH_DAY0 19723 /* 2024-01-01 */
 
@@ -98,10 +99,26 @@ int exp_bench_nightly_config(exp_nightly_cfg *cfg, const char *device, uint64_t 
     if (eng_device_check(device, "bench nightly --device")) return ENG_EINVAL;
     snprintf(cfg->compare.device, sizeof cfg->compare.device, "%s", device);
     cfg->compare.seed = seed;
-    if (n_settings > 0) {
-        int st = exp_compare_cfg_parse_flags(&cfg->compare, n_settings, settings);
-        if (st) return st;
+    /* --nightly.KEY=VALUE: the nightly's own table; every other --section.KEY=VALUE: the
+     * comparison's (in their order within each kind) */
+    int nf = 0, nc = 0, st = ENG_OK;
+    const agt_cfg_field *f = exp_nightly_fields(&nf);
+    for (int i = 0; i < n_settings && !st; i++) {
+        const char *a = settings[i], *eq = strchr(a, '=');
+        if (strncmp(a, "--nightly.", 10) != 0) {
+            settings[nc++] = settings[i]; /* kept in place for the comparison's parse below */
+            continue;
+        }
+        char key[64];
+        const size_t kl = eq ? (size_t)(eq - a - 10) : 0;
+        if (!eq || kl == 0 || kl >= sizeof key) return eng_err_set(ENG_EINVAL, "%s: want --nightly.KEY=VALUE", a);
+        memcpy(key, a + 10, kl);
+        key[kl] = 0;
+        st = agt_cfg_set(cfg, f, nf, key, eq + 1, a);
     }
+    if (!st && nc > 0) st = exp_compare_cfg_parse_flags(&cfg->compare, nc, settings);
+    if (st) return st;
+    if ((st = exp_nightly_window_check(cfg))) return st;
     return exp_compare_cfg_check(&cfg->compare);
 }
 

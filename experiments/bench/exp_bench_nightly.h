@@ -6,11 +6,13 @@
 
 #include "exp_nightly.h"
 
-/* The night's comparison settings of `bench nightly` in cfg->compare (cfg from exp_nightly_default;
- * the caller frees it with exp_compare_cfg_free): --device and --seed first, then settings
- * [n_settings] (the --compare.KEY=VALUE flags, may be NULL when 0), so an explicit
- * --compare.device= or --compare.seed= wins over them.  Returns 0, or an ENG_* code with the
- * message set (a bad device or setting). */
+/* The night's settings of `bench nightly` in cfg (from exp_nightly_default; the caller frees
+ * cfg->compare with exp_compare_cfg_free): --device and --seed first, then settings[n_settings]
+ * (may be NULL when 0): --nightly.KEY=VALUE flags into the nightly's own fields
+ * (exp_nightly_fields), every other --section.KEY=VALUE into cfg->compare, so an explicit
+ * --compare.device= or --compare.seed= wins over --device / --seed.  settings[] is reordered
+ * (the comparison's flags first).  Returns 0, or an ENG_* code with the message set (a bad
+ * device, key or value). */
 int exp_bench_nightly_config(exp_nightly_cfg *cfg, const char *device, uint64_t seed, int n_settings, char **settings);
 
 /* `rlprice bench nightly` after its flags; settings [n_settings] (may be NULL when 0): the

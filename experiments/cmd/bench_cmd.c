@@ -121,7 +121,7 @@ int exp_cmd_bench_nightly(int argc, char **argv) {
         else if (!strcmp(argv[i], "--keep")) keep = 1;
         else {
             fprintf(stderr, "usage: rlprice bench nightly [--db CONNINFO] [--products 40000] [--days 60] [--device D]\n"
-                            "                             [--seed S] [--out DIR] [--keep] [--compare.KEY=VALUE ...]\n"
+                            "                             [--seed S] [--out DIR] [--keep] [--compare.KEY=VALUE ...] [--nightly.KEY=VALUE ...]\n"
                             "  (--compare.seed= / --compare.device= given beside --seed / --device win)\n");
             free(settings);
             return 2;

@@ -30,6 +30,7 @@
 
 #include <libpq-fe.h>
 
+#include "agt_config.h"
 #include "exp_compare.h"
 #include "exp_gate.h"
 
@@ -273,6 +274,10 @@ void exp_nightly_summary_free(exp_nightly_summary *s); /* frees failed[]; safe w
  * another run), ENG_EDB (database; the run row is marked failed, on a new connection if need be), ENG_EINVAL (configuration, empty
  * window), ENG_EDEVICE, ENG_EIO (report folder), ENG_ENOMEM. */
 int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum);
+
+/* The table of the nightly.* settings (agt_config.h: agt_cfg_set / agt_cfg_load_file with
+ * section "nightly"), *n its length; static, never freed. */
+const agt_cfg_field *exp_nightly_fields(int *n);
 
 /* z of a two-sided normal interval of `level` (0.95 -> 1.95996...). */
 double exp_nightly_gate_z(double level);
