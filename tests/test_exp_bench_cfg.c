@@ -60,9 +60,12 @@ static void test_nightly_settings(void **state) {
     assert_close(cfg.gate_level, 0.8, 1e-6, 0);
     assert_int_equal(cfg.compare.demand_pool, 1);
     exp_compare_cfg_free(&cfg.compare);
-    char *bad[][1] = {{"--nightly.no_such_key=1"}, {"--nightly.window_carryover_days=-5"}, {"--nightly.window_days"}};
-    const char *says[] = {"no_such_key", "window_carryover_days", "nightly.KEY=VALUE"};
-    for (int i = 0; i < 3; i++) {
+    char *bad[][1] = {{"--nightly.no_such_key=1"},
+                      {"--nightly.window_carryover_days=-5"},
+                      {"--nightly.window_days"},
+                      {"--nightly.window_days=30"}}; /* the bench's window is its --days */
+    const char *says[] = {"no_such_key", "window_carryover_days", "nightly.KEY=VALUE", "--days"};
+    for (int i = 0; i < 4; i++) {
         cfg = exp_nightly_default();
         assert_int_not_equal(exp_bench_nightly_config(&cfg, "cpu", 1, 1, bad[i]), 0);
         if (!strstr(eng_err_msg(), says[i])) fail_msg("case %d: '%s' lacks '%s'", i, eng_err_msg(), says[i]);

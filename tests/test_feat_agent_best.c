@@ -175,6 +175,7 @@ static void test_best_setting(void **st) {
     assert_int_not_equal(exp_compare_cfg_check(&c), 0);
     c.agent_best = 1, c.agent_state = 0, c.shared = 0; /* nothing would read the slots */
     assert_int_equal(exp_compare_cfg_check(&c), ENG_EINVAL);
+    assert_non_null(strstr(eng_err_msg(), "agent_best = 1 needs compare.agent_state = 1"));
     c.agent_best = 0;
     assert_int_equal(exp_compare_cfg_check(&c), 0);
     exp_compare_cfg_free(&c);

@@ -213,14 +213,14 @@ static void test_price_format(void **state) {
     assert_string_not_equal(db_price_format(b, sizeof b, (double)0.9574f, 4), "0.9574");
 }
 
-/* Decisions on one product of a one-product history. */
-static exp_nightly_decision decide(double base, double min_p, double max_p, double incumbent, double agent_price,
-                                   int deploy) {
+/* Decisions on one product of a one-product history, the comparison's grid K levels over +-band. */
+static exp_nightly_decision decide_grid(int K, double band, double base, double min_p, double max_p, double incumbent,
+                                        double agent_price, int deploy) {
     db_history *h = NULL;
     assert_int_equal(db_history_alloc(&h, 1, 10, DAY0, 1), 0);
     h->base_price[0] = base, h->min_price[0] = min_p, h->max_price[0] = max_p;
     exp_nightly_cfg cfg = exp_nightly_default();
-    cfg.compare.grid.band = 0.25; /* the agents' band the cases below are worked out on (0.35 by default since session 11) */
+    cfg.compare.grid.K = K, cfg.compare.grid.band = band;
     cfg.gate_mode = EXP_GATE_OPE; /* deployed on the hand-set OPE uplift (no history to fit here) */
     cfg.gate_level = 0.95f;
     exp_product_result pr;
@@ -248,6 +248,26 @@ static exp_nightly_decision decide(double base, double min_p, double max_p, doub
     db_history_free(h);
     exp_compare_cfg_free(&cfg.compare);
     return d;
+}
+
+/* The same on the grid of 21 levels over +-0.25 the cases below are worked out on (29 levels over
+ * +-0.35 by default since session 11; test_endings_default_band). */
+static exp_nightly_decision decide(double base, double min_p, double max_p, double incumbent, double agent_price,
+                                   int deploy) {
+    return decide_grid(21, 0.25, base, min_p, max_p, incumbent, agent_price, deploy);
+}
+
+/* The default grid's band (+-0.35: 0.65..1.35 x 2.98 = 1.937..4.023): the band's floor rounds to
+ * the ending inside it, 1.99, and never below the band. */
+static void test_endings_default_band(void **state) {
+    (void)state;
+    exp_compare_cfg dc = exp_compare_default();
+    exp_nightly_decision d = decide_grid(dc.grid.K, dc.grid.band, 2.98, NAN, NAN, 2.98, 2.98 * (1 - dc.grid.band), 1);
+    assert_int_equal(d.hold, -1);
+    assert_true(d.price >= 2.98 * (1 - dc.grid.band) - 1e-9 && d.price <= 2.98 * (1 + dc.grid.band) + 1e-9);
+    assert_close(d.price, 1.99, 1e-12, 0);
+    assert_non_null(strstr(d.reason, "rounded"));
+    exp_compare_cfg_free(&dc);
 }
 
 static void test_endings_inside_bounds(void **state) {
@@ -297,6 +317,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_price_format),
         cmocka_unit_test(test_endings_inside_bounds),
+        cmocka_unit_test(test_endings_default_band),
         cmocka_unit_test(test_held_price_is_the_incumbent),
         cmocka_unit_test(test_typed_prices_round_trip),
     };

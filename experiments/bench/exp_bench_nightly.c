@@ -114,6 +114,8 @@ int exp_bench_nightly_config(exp_nightly_cfg *cfg, const char *device, uint64_t 
         if (!eq || kl == 0 || kl >= sizeof key) return eng_err_set(ENG_EINVAL, "%s: want --nightly.KEY=VALUE", a);
         memcpy(key, a + 10, kl);
         key[kl] = 0;
+        if (!strcmp(key, "window_days")) /* the bench sets it from --days */
+            return eng_err_set(ENG_EINVAL, "%s: the bench's window is its --days", a);
         st = agt_cfg_set(cfg, f, nf, key, eq + 1, a);
     }
     if (!st && nc > 0) st = exp_compare_cfg_parse_flags(&cfg->compare, nc, settings);

@@ -11,8 +11,10 @@
  * (may be NULL when 0): --nightly.KEY=VALUE flags into the nightly's own fields
  * (exp_nightly_fields), every other --section.KEY=VALUE into cfg->compare, so an explicit
  * --compare.device= or --compare.seed= wins over --device / --seed.  settings[] is reordered
- * (the comparison's flags first).  Returns 0, or an ENG_* code with the message set (a bad
- * device, key or value). */
+ * (the comparison's flags first; --nightly.window_days is refused: the bench's window is its
+ * --days).  Returns 0, or an ENG_* code with the message set (a bad device, an unknown key, a
+ * value that does not parse, a bad compare setting or window_carryover_* out of range; the other
+ * nightly settings' ranges are checked by exp_nightly_run). */
 int exp_bench_nightly_config(exp_nightly_cfg *cfg, const char *device, uint64_t seed, int n_settings, char **settings);
 
 /* `rlprice bench nightly` after its flags; settings [n_settings] (may be NULL when 0): the

@@ -17,8 +17,6 @@
 #include "eng_par.h"
 #include "eng_util.h"
 
-
-
 static void usage(FILE *f) {
     fprintf(f,
             "usage: rlprice nightly [--db CONNINFO] [--date YYYY-MM-DD] [--config FILE] [--products LIST]\n"
@@ -227,8 +225,8 @@ static int run_and_report(exp_nightly_cfg *cfg, exp_nightly_summary *sum, prog_s
 }
 
 int exp_cmd_nightly(int argc, char **argv) {
-    int N_NIGHTLY_FIELDS = 0; /* the nightly.* settings (experiments/nightly/exp_nightly_fields.c) */
-    const agt_cfg_field *nightly_fields = exp_nightly_fields(&N_NIGHTLY_FIELDS);
+    int n_fields = 0; /* the nightly.* settings (experiments/nightly/exp_nightly_fields.c) */
+    const agt_cfg_field *nightly_fields = exp_nightly_fields(&n_fields);
     exp_nightly_cfg cfg = exp_nightly_default();
     exp_nightly_summary sum;
     memset(&sum, 0, sizeof sum);
@@ -283,7 +281,7 @@ int exp_cmd_nightly(int argc, char **argv) {
             cfg.ckpt_keep = (int)k;
             i++;
         } else if (!strcmp(a, "--window-days")) {
-            if (!v || agt_cfg_set(&cfg, nightly_fields, N_NIGHTLY_FIELDS, "window_days", v, "--window-days")) {
+            if (!v || agt_cfg_set(&cfg, nightly_fields, n_fields, "window_days", v, "--window-days")) {
                 if (!v) eng_err_set(ENG_EINVAL, "--window-days needs a value");
                 goto bad;
             }
@@ -298,7 +296,7 @@ int exp_cmd_nightly(int argc, char **argv) {
             }
             memcpy(key, a + 10, kl);
             key[kl] = '\0';
-            if (agt_cfg_set(&cfg, nightly_fields, N_NIGHTLY_FIELDS, key, val, a)) goto bad;
+            if (agt_cfg_set(&cfg, nightly_fields, n_fields, key, val, a)) goto bad;
             if (!eq) i++;
         } else rest[nrest++] = argv[i];
 #undef TAKE
@@ -310,7 +308,7 @@ int exp_cmd_nightly(int argc, char **argv) {
     }
     if (config) {
         if (exp_compare_cfg_load_file(&cfg.compare, config)) goto bad;
-        if (agt_cfg_load_file(&cfg, nightly_fields, N_NIGHTLY_FIELDS, config, "nightly")) goto bad;
+        if (agt_cfg_load_file(&cfg, nightly_fields, n_fields, config, "nightly")) goto bad;
     }
     if (nrest && exp_compare_cfg_parse_flags(&cfg.compare, nrest, rest)) goto bad;
     /* --device overrides the configuration's compare.device; without it the file's line holds */

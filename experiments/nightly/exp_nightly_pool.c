@@ -92,7 +92,9 @@ int exp_nightly_lag_pool(const db_history *h, int *positive, double *mean, doubl
  * the memory the likelihood chooses) under the night's slope prior pr, with the loss column taken
  * whenever it varies when compare.demand_asym is on (feat_demand_set_asym 2 for this pass: its
  * coefficient pooled over every product, not only those whose likelihood-ratio test passes), then
- * feat_demand_ref_pool into pr->ref_*.  Collective under MPI.  0, ENG_ENOMEM or an exchange's
+ * feat_demand_ref_pool into pr->ref_*.  Collective under MPI.  0, ENG_ENOMEM (out of memory
+ * here or, under MPI, on another rank: every rank returns it before the pool's exchanges; an
+ * out-of-memory fit is never taken for a product that cannot be fitted) or an exchange's
  * failure. */
 static int pool_ref(const exp_nightly_cfg *cfg, const db_history *h, feat_demand_prior *pr) {
     const int asym0 = feat_demand_asym();
@@ -100,18 +102,31 @@ static int pool_ref(const exp_nightly_cfg *cfg, const db_history *h, feat_demand
     feat_demand *ms = eng_calloc((size_t)(n > 0 ? n : 1), sizeof *ms);
     if (!ms) n = 0; /* out of memory: no products, but the exchanges (MPI) are still taken */
     feat_demand_set_asym(cfg->compare.demand_asym ? 2 : 0);
+    int failed = !ms, st = ENG_OK;
+    if (!ms) eng_err_set(ENG_ENOMEM, "nightly: out of memory (reference pool)");
     for (int p = 0; p < n; p++) { /* a product that cannot be fitted is left out (ok = 0) */
         exp_gate_fit f;
         const double inc = feat_incumbent_price(h, p, h->n_periods, NULL);
-        if (!(inc > 0) || exp_gate_fit_ex(h, p, inc, 0, 1, pr, &f)) {
-            eng_err_clear();
-            continue;
+        if (!(inc > 0)) continue;
+        if (exp_gate_fit_ex(h, p, inc, 0, 1, pr, &f)) { /* its only failure: out of memory */
+            failed = 1;
+            break;
         }
         if (f.ok) ms[p] = f.dm;
     }
     feat_demand_set_asym(asym0);
-    int st = feat_demand_ref_pool(ms, (size_t)n, eng_par_allreduce_xsum, pr);
-    if (!st && !ms) st = eng_err_set(ENG_ENOMEM, "nightly: out of memory (reference pool)");
+    int64_t nf = failed; /* every rank learns of a failure before the pool's exchanges */
+    if (eng_par_size() > 1 && (st = eng_par_allreduce_i64(&nf, 1, ENG_PAR_SUM))) {
+        free(ms);
+        return st;
+    }
+    if (nf > 0) {
+        free(ms);
+        return failed ? ENG_ENOMEM
+                      : eng_err_set(ENG_ENOMEM, "nightly: reference pool: out of memory on %lld other rank(s)",
+                                    (long long)nf);
+    }
+    st = feat_demand_ref_pool(ms, (size_t)n, eng_par_allreduce_xsum, pr);
     free(ms);
     if (!st && pr->ref_n > 0)
         ENG_INFO("nightly: reference columns pooled over %d products: lag N(%.3f, %.3f^2), loss column N(%.3f, %.3f^2)",
