@@ -130,6 +130,17 @@ static void test_non_decimal_numbers(void **state) {
     assert_int_equal(eng_parse_decimal("0x1", &v), ENG_EFORMAT);
     assert_int_equal(eng_parse_decimal("", &v), ENG_EFORMAT);
     assert_int_equal(eng_parse_decimal(".", &v), ENG_EFORMAT);
+    /* a seed: digits only, no sign, no blanks, no overflow (bench --seed) */
+    uint64_t u = 7;
+    assert_int_equal(eng_parse_u64("18446744073709551615", &u), 0);
+    assert_true(u == UINT64_MAX);
+    assert_int_equal(eng_parse_u64("0", &u), 0);
+    assert_true(u == 0);
+    static const char *badu[] = {"", " 5", "-1", "+5", "5x", "18446744073709551616", "0x10"};
+    for (size_t k = 0; k < sizeof badu / sizeof *badu; k++) {
+        u = 7;
+        if (eng_parse_u64(badu[k], &u) != ENG_EINVAL || u != 7) fail_msg("eng_parse_u64('%s') accepted", badu[k]);
+    }
 }
 
 /* ---- a 10 MB field through the import reader --------------------------------------------- */

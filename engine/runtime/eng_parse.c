@@ -26,6 +26,16 @@ int eng_parse_long(const char *s, long lo, long hi, long *out) {
     return ENG_OK;
 }
 
+int eng_parse_u64(const char *s, uint64_t *out) {
+    char *end;
+    if (!isdigit((unsigned char)*s)) return ENG_EINVAL; /* strtoull would take a sign or blanks */
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) return ENG_EINVAL; /* ERANGE: above ULLONG_MAX (64 bits here) */
+    *out = (uint64_t)v;
+    return ENG_OK;
+}
+
 int eng_parse_double(const char *s, double *out) {
     char *end;
     errno = 0;

@@ -3,6 +3,8 @@
 #ifndef ENG_PARSE_H
 #define ENG_PARSE_H
 
+#include <stdint.h>
+
 /* Strips leading and trailing white space in place; returns the first non-space character of
  * s (inside s). */
 char *eng_trim(char *s);
@@ -10,6 +12,10 @@ char *eng_trim(char *s);
 /* The whole of s as a base-10 long in [lo, hi].  Returns 0 or ENG_EINVAL (empty, trailing
  * characters, overflow, out of range); *out is untouched on failure. */
 int eng_parse_long(const char *s, long lo, long hi, long *out);
+
+/* The whole of s as a base-10 unsigned 64-bit integer: digits only (no sign, no blanks), no
+ * overflow (a seed: "--seed").  Returns 0 or ENG_EINVAL; *out is untouched on failure. */
+int eng_parse_u64(const char *s, uint64_t *out);
 
 /* The whole of s as a double (overflow rejected; NaN and infinities as strtod reads them).
  * Returns 0 or ENG_EINVAL; *out is untouched on failure. */

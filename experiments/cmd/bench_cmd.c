@@ -2,13 +2,12 @@
  * benchmarks in experiments/bench/, which run them (exp_bench_*_run). */
 #include "rlp_cmd.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "eng_parse.h"
 #include "exp_bench.h"
 #include "exp_bench_agents.h"
 #include "exp_bench_db.h"
@@ -41,9 +40,7 @@ int exp_cmd_bench_engine(int argc, char **argv) {
                 return 2;
             }
         } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
-            errno = 0;
-            seed = strtoull(argv[++i], &end, 10);
-            if (*end || !isdigit((unsigned char)argv[i][0]) || errno == ERANGE) {
+            if (eng_parse_u64(argv[++i], &seed)) {
                 fprintf(stderr, "rlprice: bench engine: --seed wants a non-negative integer, got '%s'\n", argv[i]);
                 return 2;
             }
@@ -109,10 +106,8 @@ int exp_cmd_bench_nightly(int argc, char **argv) {
         else if (!strcmp(argv[i], "--days") && v) n_days = atoi(v), i++;
         else if (!strcmp(argv[i], "--device") && v) device = v, i++;
         else if (!strcmp(argv[i], "--seed") && v) {
-            char *end = NULL;
-            errno = 0;
-            seed = strtoull(v, &end, 10), i++;
-            if (!isdigit((unsigned char)*v) || (end && *end) || errno == ERANGE) {
+            i++;
+            if (eng_parse_u64(v, &seed)) {
                 fprintf(stderr, "rlprice: bench nightly: --seed wants a non-negative integer, got '%s'\n", v);
                 free(settings);
                 return 2;
