@@ -60,7 +60,9 @@ int env_reward_needs_traffic(env_reward_kind k) {
     }
 }
 
-static int is_profit(env_reward_kind k) { return k == ENV_REWARD_PROFIT || k == ENV_REWARD_PCR || k == ENV_REWARD_DPCR; }
+int env_reward_is_profit(env_reward_kind k) {
+    return k == ENV_REWARD_PROFIT || k == ENV_REWARD_PCR || k == ENV_REWARD_DPCR;
+}
 
 /* 0: traffic > 0; 1: traffic 0 and no sales (rate 0); 2: missing. */
 static int traffic_state(const env_obs *o) {
@@ -92,7 +94,7 @@ int env_reward_value(const env_reward_cfg *cfg, double unit_cost, const env_obs 
     int rc = env_reward_cfg_check(cfg);
     if (rc) return rc;
     if (!cur || !r) return eng_err_set(ENG_EINVAL, "env_reward_value: NULL argument");
-    int profit = is_profit(cfg->kind);
+    int profit = env_reward_is_profit(cfg->kind);
     if (profit && !isfinite(unit_cost))
         return eng_err_set(ENG_EINVAL, "reward %s needs a unit cost", env_reward_name(cfg->kind));
     int need = env_reward_needs_traffic(cfg->kind);
@@ -147,7 +149,7 @@ int env_reward_series(const db_history *h, int p, const env_reward_cfg *cfg, flo
     const size_t base = (size_t)p * (size_t)T;
     const char *pid = h->product_id && h->product_id[p] ? h->product_id[p] : "?";
     double cost = h->unit_cost[p];
-    if (is_profit(cfg->kind) && !isfinite(cost))
+    if (env_reward_is_profit(cfg->kind) && !isfinite(cost))
         return eng_err_set(ENG_EINVAL, "product %s: reward %s needs a unit cost, which is missing", pid,
                            env_reward_name(cfg->kind));
     env_reward_info in = {1, 0, T, 0, 0, 0, 0};
@@ -210,7 +212,7 @@ void env_reward_describe(const env_reward_cfg *cfg, const env_reward_info *info,
         return;
     }
     const char *what;
-    int profit = is_profit(cfg->kind);
+    int profit = env_reward_is_profit(cfg->kind);
     if (cfg->fallback == ENV_FALLBACK_LEVEL) what = profit ? "profit per period itself" : "revenue per period itself";
     else if (need == 2) what = profit ? "the difference of profit per period (traffic proxy 1)"
                                       : "the difference of revenue per period (traffic proxy 1)";

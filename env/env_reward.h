@@ -59,6 +59,8 @@ int env_reward_parse(const char *s, env_reward_kind *out);
 int env_fallback_parse(const char *s, env_fallback *out);
 /* 0 or ENG_EINVAL for a bad kind, tau < 1, fraction outside [0, 1]. */
 int env_reward_cfg_check(const env_reward_cfg *cfg);
+/* 1 when kind k rewards profit (profit, pcr, dpcr: needs the unit cost), else 0. */
+int env_reward_is_profit(env_reward_kind k);
 /* 1 when the kind uses a rate (rcr, drcr, pcr, dpcr), 2 when also differenced. */
 int env_reward_needs_traffic(env_reward_kind k);
 

@@ -16,9 +16,8 @@ void cmp_agent_best_setup(const cmp_ctx *c, int p) {
     pp->best = cfg->agent_best ? 1 : 0;
     pp->blo = pp->bhi = pp->bchg = pp->bcost = NAN;
     if (!pp->best) return;
-    const int k = (int)cfg->reward.kind; /* a profit reward: the hint maximises the margin rate */
-    if ((k == ENV_REWARD_PROFIT || k == ENV_REWARD_PCR || k == ENV_REWARD_DPCR) && isfinite(h->unit_cost[p]) &&
-        h->unit_cost[p] > 0)
+    /* a profit reward: the hint maximises the margin rate */
+    if (env_reward_is_profit(cfg->reward.kind) && isfinite(h->unit_cost[p]) && h->unit_cost[p] > 0)
         pp->bcost = h->unit_cost[p];
     double lo = 0.01, hi = INFINITY;
     if (isfinite(h->min_price[p])) lo = fmax(lo, h->min_price[p]);

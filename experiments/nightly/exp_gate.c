@@ -17,8 +17,6 @@ static const char *const mode_names[EXP_GATE_N_MODES] = {"ope", "model", "both"}
 
 const char *exp_gate_mode_name(int mode) { return mode >= 0 && mode < EXP_GATE_N_MODES ? mode_names[mode] : NULL; }
 
-static int profit_kind(int k) { return k == ENV_REWARD_PROFIT || k == ENV_REWARD_PCR || k == ENV_REWARD_DPCR; }
-
 /* The fitted demand model's rate (revenue per visitor, or per period) at price c in a normal
  * period now, with the price slope shifted by k robust standard errors of f->slope. */
 static double gate_rate(const exp_gate_fit *f, double c, double k) {
@@ -49,7 +47,7 @@ static int gate_fit_product(const db_history *h, int p, double incumbent, int re
                             int no_lag, exp_gate_fit *f) {
     memset(f, 0, sizeof *f);
     f->slope = f->slope_se = f->base = f->sup_lo = f->sup_hi = NAN;
-    f->cost = profit_kind(reward_kind) && isfinite(h->unit_cost[p]) ? h->unit_cost[p] : NAN;
+    f->cost = env_reward_is_profit((env_reward_kind)reward_kind) && isfinite(h->unit_cost[p]) ? h->unit_cost[p] : NAN;
     if (!(incumbent > 0)) return ENG_OK;
     const int T = h->n_periods;
     for (int t = 0; t < T; t++) { /* the normal-period support */

@@ -60,7 +60,7 @@ static int pv_cmp(const void *a, const void *b) {
  * ENG_ENOMEM (outputs NaN). */
 int exp_nightly_sense_scale(const db_history *h, int p, double incumbent, int reward_kind, double *per_unit,
                             double *mean_period, double *plausible) {
-    const int profit = reward_kind == ENV_REWARD_PROFIT || reward_kind == ENV_REWARD_PCR || reward_kind == ENV_REWARD_DPCR;
+    const int profit = env_reward_is_profit((env_reward_kind)reward_kind);
     const int per_visitor = reward_kind != ENV_REWARD_REVENUE && reward_kind != ENV_REWARD_PROFIT;
     *per_unit = *mean_period = *plausible = NAN;
     pv *a = eng_malloc((size_t)(h->n_periods ? h->n_periods : 1) * sizeof *a);
