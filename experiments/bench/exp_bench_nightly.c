@@ -101,22 +101,15 @@ int exp_bench_nightly_config(exp_nightly_cfg *cfg, const char *device, uint64_t 
     cfg->compare.seed = seed;
     /* --nightly.KEY=VALUE: the nightly's own table; every other --section.KEY=VALUE: the
      * comparison's (in their order within each kind) */
-    int nf = 0, nc = 0, st = ENG_OK;
-    const agt_cfg_field *f = exp_nightly_fields(&nf);
+    int nc = 0, st = ENG_OK;
     for (int i = 0; i < n_settings && !st; i++) {
-        const char *a = settings[i], *eq = strchr(a, '=');
-        if (strncmp(a, "--nightly.", 10) != 0) {
+        const char *a = settings[i];
+        if (strncmp(a, "--nightly.", 10) != 0)
             settings[nc++] = settings[i]; /* kept in place for the comparison's parse below */
-            continue;
-        }
-        char key[64];
-        const size_t kl = eq ? (size_t)(eq - a - 10) : 0;
-        if (!eq || kl == 0 || kl >= sizeof key) return eng_err_set(ENG_EINVAL, "%s: want --nightly.KEY=VALUE", a);
-        memcpy(key, a + 10, kl);
-        key[kl] = 0;
-        if (!strcmp(key, "window_days")) /* the bench sets it from --days */
+        else if (!strncmp(a, "--nightly.window_days=", 22)) /* the bench sets it from --days */
             return eng_err_set(ENG_EINVAL, "%s: the bench's window is its --days", a);
-        st = agt_cfg_set(cfg, f, nf, key, eq + 1, a);
+        else
+            st = exp_nightly_set_flag(cfg, a, NULL);
     }
     if (!st && nc > 0) st = exp_compare_cfg_parse_flags(&cfg->compare, nc, settings);
     if (st) return st;

@@ -287,17 +287,8 @@ int exp_cmd_nightly(int argc, char **argv) {
             }
             i++;
         } else if (!strncmp(a, "--nightly.", 10)) { /* --nightly.key=value or --nightly.key value */
-            char key[64];
-            const char *eq = strchr(a, '='), *val = eq ? eq + 1 : v;
-            size_t kl = eq ? (size_t)(eq - a - 10) : strlen(a + 10);
-            if (!val || kl >= sizeof key) {
-                eng_err_set(ENG_EINVAL, "%s needs a value", a);
-                goto bad;
-            }
-            memcpy(key, a + 10, kl);
-            key[kl] = '\0';
-            if (agt_cfg_set(&cfg, nightly_fields, n_fields, key, val, a)) goto bad;
-            if (!eq) i++;
+            if (exp_nightly_set_flag(&cfg, a, v)) goto bad;
+            if (!strchr(a, '=')) i++;
         } else rest[nrest++] = argv[i];
 #undef TAKE
     }

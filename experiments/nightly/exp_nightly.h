@@ -278,6 +278,11 @@ int exp_nightly_run(const exp_nightly_cfg *cfg, exp_nightly_summary *sum);
 /* The table of the nightly.* settings (agt_config.h: agt_cfg_set / agt_cfg_load_file with
  * section "nightly"), *n its length; static, never freed. */
 const agt_cfg_field *exp_nightly_fields(int *n);
+/* One nightly setting from a flag: "--nightly.KEY=VALUE" (value unused) or "--nightly.KEY" with
+ * its value in `value` (NULL: none).  Returns 0, ENG_EINVAL (not a --nightly. flag, no value, a
+ * key too long) or agt_cfg_set's status (ENG_ENOTFOUND unknown key, ENG_EINVAL bad value; cfg
+ * untouched on failure). */
+int exp_nightly_set_flag(exp_nightly_cfg *cfg, const char *flag, const char *value);
 
 /* z of a two-sided normal interval of `level` (0.95 -> 1.95996...). */
 double exp_nightly_gate_z(double level);

@@ -2,7 +2,9 @@
  * exp_nightly.h): `rlprice nightly --nightly.KEY=VALUE` and config files, and `rlprice bench
  * nightly --nightly.KEY=VALUE`. */
 #include <stddef.h>
+#include <string.h>
 
+#include "eng_util.h"
 #include "exp_nightly.h"
 
 static const agt_cfg_field nightly_fields[] = {
@@ -52,4 +54,15 @@ static const agt_cfg_field nightly_fields[] = {
 const agt_cfg_field *exp_nightly_fields(int *n) {
     *n = (int)(sizeof nightly_fields / sizeof nightly_fields[0]);
     return nightly_fields;
+}
+
+int exp_nightly_set_flag(exp_nightly_cfg *cfg, const char *flag, const char *value) {
+    char key[64];
+    const char *k = flag + 10, *eq = strchr(flag, '='), *val = eq ? eq + 1 : value;
+    const size_t kl = eq ? (size_t)(eq - k) : strlen(k);
+    if (strncmp(flag, "--nightly.", 10) != 0 || !val || kl >= sizeof key)
+        return eng_err_set(ENG_EINVAL, "%s needs a value (--nightly.KEY=VALUE or --nightly.KEY VALUE)", flag);
+    memcpy(key, k, kl);
+    key[kl] = '\0';
+    return agt_cfg_set(cfg, nightly_fields, (int)(sizeof nightly_fields / sizeof nightly_fields[0]), key, val, flag);
 }

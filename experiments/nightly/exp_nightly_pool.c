@@ -100,31 +100,19 @@ static int pool_ref(const exp_nightly_cfg *cfg, const db_history *h, feat_demand
     const int asym0 = feat_demand_asym();
     int n = h ? h->n_products : 0;
     feat_demand *ms = eng_calloc((size_t)(n > 0 ? n : 1), sizeof *ms);
-    if (!ms) n = 0; /* out of memory: no products, but the exchanges (MPI) are still taken */
+    int st = ms ? ENG_OK : ENG_ENOMEM; /* out of memory: no fits, but the agreement below is taken */
     feat_demand_set_asym(cfg->compare.demand_asym ? 2 : 0);
-    int failed = !ms, st = ENG_OK;
-    if (!ms) eng_err_set(ENG_ENOMEM, "nightly: out of memory (reference pool)");
-    for (int p = 0; p < n; p++) { /* a product that cannot be fitted is left out (ok = 0) */
+    for (int p = 0; !st && p < n; p++) { /* a product that cannot be fitted is left out (ok = 0) */
         exp_gate_fit f;
         const double inc = feat_incumbent_price(h, p, h->n_periods, NULL);
         if (!(inc > 0)) continue;
-        if (exp_gate_fit_ex(h, p, inc, 0, 1, pr, &f)) { /* its only failure: out of memory */
-            failed = 1;
-            break;
-        }
-        if (f.ok) ms[p] = f.dm;
+        if (!(st = exp_gate_fit_ex(h, p, inc, 0, 1, pr, &f)) && f.ok) ms[p] = f.dm; /* its only failure: ENOMEM */
     }
     feat_demand_set_asym(asym0);
-    int64_t nf = failed; /* every rank learns of a failure before the pool's exchanges */
-    if (eng_par_size() > 1 && (st = eng_par_allreduce_i64(&nf, 1, ENG_PAR_SUM))) {
+    if (eng_par_size() > 1) st = eng_par_agree(st); /* every rank learns of a failure before the pool's exchanges */
+    if (st) {
         free(ms);
         return st;
-    }
-    if (nf > 0) {
-        free(ms);
-        return failed ? ENG_ENOMEM
-                      : eng_err_set(ENG_ENOMEM, "nightly: reference pool: out of memory on %lld other rank(s)",
-                                    (long long)nf);
     }
     st = feat_demand_ref_pool(ms, (size_t)n, eng_par_allreduce_xsum, pr);
     free(ms);

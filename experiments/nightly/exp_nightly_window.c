@@ -29,28 +29,22 @@ int exp_nightly_window_on(const exp_nightly_cfg *cfg) {
 
 int exp_nightly_window_test(const exp_nightly_cfg *cfg, const db_history *h, int *n_carry, int *n_tested) {
     const double z = cfg->explore.carryover_z > 0 ? (double)cfg->explore.carryover_z : 2.0;
-    int64_t c[3] = {0, 0, 0}; /* tested, showing carry-over, ranks whose fits failed */
+    int64_t c[2] = {0, 0}; /* tested, showing carry-over */
     int st = ENG_OK;
     for (int p = 0; h && p < h->n_products; p++) {
         const double inc = feat_incumbent_price(h, p, h->n_periods, NULL);
         if (!(inc > 0)) continue; /* no price to test from: not counted */
         exp_gate_fit f;
         /* the fit's only failure is out of memory: it stops the test (a product that cannot be
-         * fitted is f.ok == 0, not counted); the other ranks learn of it through the sum below */
-        if ((st = exp_gate_fit_ex(h, p, inc, (int)cfg->compare.reward.kind, 1, &cfg->compare.demand_prior, &f))) {
-            c[2] = 1;
-            break;
-        }
+         * fitted is f.ok == 0, not counted); the other ranks learn of it through the agreement below */
+        if ((st = exp_gate_fit_ex(h, p, inc, (int)cfg->compare.reward.kind, 1, &cfg->compare.demand_prior, &f))) break;
         if (!f.ok) continue;
         c[0]++;
         c[1] += feat_demand_lag_carries(&f.dm, z) != 0;
     }
-    if (eng_par_size() > 1) {
-        const int ar = eng_par_allreduce_i64(c, 3, ENG_PAR_SUM);
-        if (!st && ar) st = ar;
-        else if (!st && c[2] > 0)
-            st = eng_err_set(ENG_ENOMEM, "nightly: window: the carry-over test failed on %lld other rank(s)",
-                             (long long)c[2]);
+    if (eng_par_size() > 1) { /* every rank fails together (the lowest failing rank's message), or sums */
+        st = eng_par_agree(st);
+        if (!st) st = eng_par_allreduce_i64(c, 2, ENG_PAR_SUM);
     }
     *n_tested = st ? 0 : (int)c[0];
     *n_carry = st ? 0 : (int)c[1];
