@@ -35,15 +35,22 @@ static feat_agent_prod fitted(void) {
     return pp;
 }
 
-/* Brute force: the model's best rate on 20,001 prices of [lo, hi] in the context of raw. */
-static double brute(const feat_agent_prod *pp, const float *raw, double lo, double hi, double *gain) {
+/* The model's rate at price p in ctx, times the margin share 1 - cost / p when cost > 0. */
+static double objective(const feat_agent_prod *pp, const feat_demand_ctx *ctx, double p, double cost) {
+    const double v = feat_agent_model_rate_at(pp, p, ctx, NULL);
+    return cost > 0 ? v * (1 - cost / p) : v;
+}
+
+/* Brute force: the best price of that objective (cost 0: the model's rate) on 20,001 prices of
+ * [lo, hi] in the context of raw; *gain its value over the incumbent's minus 1. */
+static double brute(const feat_agent_prod *pp, const float *raw, double lo, double hi, double cost, double *gain) {
     const feat_demand_ctx ctx = feat_agent_model_ctx(pp, raw, raw);
     double bp = lo, bv = -INFINITY;
     for (int k = 0; k <= 20000; k++) {
-        const double p = lo + (hi - lo) * k / 20000.0, v = feat_agent_model_rate_at(pp, p, &ctx, NULL);
+        const double p = lo + (hi - lo) * k / 20000.0, v = objective(pp, &ctx, p, cost);
         if (v > bv) bv = v, bp = p;
     }
-    *gain = bv / feat_agent_model_rate_at(pp, raw[FEAT_PRICE_CUR], &ctx, NULL) - 1.0;
+    *gain = bv / objective(pp, &ctx, raw[FEAT_PRICE_CUR], cost) - 1.0;
     return bp;
 }
 
@@ -58,7 +65,7 @@ static void test_best_values(void **st) {
         tfm_state(raw, inc, 9.9, 10.1, cms[i]);
         feat_agent_state(raw, &pp, s);
         double g, gb;
-        const double b = brute(&pp, raw, fmax(pp.blo, inc * 0.85), fmin(pp.bhi, inc * 1.15), &gb);
+        const double b = brute(&pp, raw, fmax(pp.blo, inc * 0.85), fmin(pp.bhi, inc * 1.15), 0, &gb);
         assert_close(s[FEAT_AGENT_N], 10.0 * log(b / inc), 2e-3, 0);
         assert_close(s[FEAT_AGENT_N + 1], 10.0 * gb, 1e-4, 1e-4);
         double bp;
@@ -117,16 +124,10 @@ static void test_best_margin(void **st) {
     assert_true(isnan(pp.bcost) || pp.bcost == 0);
     pp.bcost = cost;
     feat_agent_state(raw, &pp, sm);
-    const feat_demand_ctx ctx = feat_agent_model_ctx(&pp, raw, raw);
-    const double lo = fmax(pp.blo, inc * 0.85), hi = fmin(pp.bhi, inc * 1.15);
-    double bp = lo, bv = -INFINITY;
-    for (int k = 0; k <= 20000; k++) {
-        const double c = lo + (hi - lo) * k / 20000.0, v = feat_agent_model_rate_at(&pp, c, &ctx, NULL) * (1 - cost / c);
-        if (v > bv) bv = v, bp = c;
-    }
-    const double v0 = feat_agent_model_rate_at(&pp, inc, &ctx, NULL) * (1 - cost / inc);
+    double gb;
+    const double bp = brute(&pp, raw, fmax(pp.blo, inc * 0.85), fmin(pp.bhi, inc * 1.15), cost, &gb);
     assert_close(sm[FEAT_AGENT_N], 10.0 * log(bp / inc), 2e-3, 0);
-    assert_close(sm[FEAT_AGENT_N + 1], 10.0 * (bv / v0 - 1.0), 1e-4, 1e-4);
+    assert_close(sm[FEAT_AGENT_N + 1], 10.0 * gb, 1e-4, 1e-4);
     assert_true(sm[FEAT_AGENT_N] > sr[FEAT_AGENT_N] + 0.05f); /* a margin pushes the price up */
     pp.bcost = 20.0; /* a cost above every price in range: no positive margin at the incumbent */
     feat_agent_state(raw, &pp, sm);
