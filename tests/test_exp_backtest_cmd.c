@@ -17,11 +17,12 @@ static void test_bad_values(void **state) {
         {"--gate-select", "1"},    {"--gate-support", "x"},   {"--max-change", "0"},       {"--traffic", "abc"},
         {"--promo", "1"},          {"--promo", "-0.5"},       {"--gate-mode", "x"},        {"--products", "0"},
         {"--seed", "-"},           {"--device", "gpu"},       {"--gate-mode", "3"},        {"--misset", "1.2,0.8"},
+        {"--seed", " 5"},          {"--seed", "-1"},          {"--seed", "+5"},            {"--seed", "99999999999999999999999"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = run(bad[i][0], bad[i][1]);
         if (rc != 2) fail_msg("%s %s: exit %d, expected 2", bad[i][0], bad[i][1], rc);
-        if (strcmp(bad[i][0], "--device") && strcmp(bad[i][0], "--gate-mode") && strcmp(bad[i][0], "--seed") &&
+        if (strcmp(bad[i][0], "--device") && strcmp(bad[i][0], "--gate-mode") &&
             strcmp(bad[i][0], "--misset"))
             assert_non_null(strstr(eng_err_msg(), bad[i][0]));
     }

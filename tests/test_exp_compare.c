@@ -499,6 +499,16 @@ static void test_config(void **state) {
     char *bad[] = {"--grid.K=1"};
     assert_int_equal(exp_compare_cfg_parse_flags(&b, 1, bad), 0);
     assert_int_equal(exp_compare_cfg_check(&b), ENG_EINVAL);
+    /* seeds: a blank or a sign is refused (strtoull alone would wrap " -5" to 2^64 - 5) */
+    static const char *const badseed[] = {"--compare.seed= -5", "--compare.seed=+5", "--compare.seed=",
+                                          "--dqn.seed= -1", "--ddpg.seed=-1"};
+    for (size_t k = 0; k < sizeof badseed / sizeof badseed[0]; k++) {
+        char *one[] = {(char *)badseed[k]};
+        if (exp_compare_cfg_parse_flags(&b, 1, one) == 0) fail_msg("%s accepted", badseed[k]);
+    }
+    char *hex[] = {"--compare.seed=0x10", "--dqn.seed=12"};
+    assert_int_equal(exp_compare_cfg_parse_flags(&b, 2, hex), 0);
+    assert_true(b.seed == 16 && b.dqn.seed == 12);
     exp_compare_cfg_free(&a);
     exp_compare_cfg_free(&b);
 }

@@ -191,7 +191,10 @@ static char *section_of(const char *html, const char *id) {
     char pat[128];
     snprintf(pat, sizeof pat, "<section id=\"%s\"", id);
     const char *s = strstr(html, pat);
-    if (!s) fail_msg("no section %s", id);
+    if (!s) {
+        fail_msg("no section %s", id);
+        return NULL; /* not reached: fail_msg jumps out; the compiler does not know it */
+    }
     const char *e = strstr(s + 1, "<section");
     size_t n = e ? (size_t)(e - s) : strlen(s);
     char *out = malloc(n + 1);

@@ -197,6 +197,15 @@ static void test_cmd_table_and_errors(void **state) {
     char *argvn[] = {"ope", NULL};
     assert_int_equal(run_cmd(1, argvn, &out), 2);
     free(out);
+    /* --seed takes digits only: strtoull alone would skip the blank and wrap the sign */
+    static const char *const badseed[] = {" 5", "-1", "+5", "99999999999999999999999", ""};
+    for (size_t k = 0; k < sizeof badseed / sizeof badseed[0]; k++) {
+        char *argvs[] = {"ope", "--logged", path, "--seed", (char *)badseed[k], NULL};
+        if (run_cmd(5, argvs, &out) != 2) fail_msg("rlprice ope --seed '%s' accepted", badseed[k]);
+        free(out);
+        char *argvv[] = {"ope-validate", "--seed", (char *)badseed[k], NULL}; /* refused before it simulates */
+        if (ope_cmd_validate(3, argvv) != 2) fail_msg("rlprice ope-validate --seed '%s' accepted", badseed[k]);
+    }
 }
 
 int main(void) {

@@ -39,7 +39,8 @@ static int set_field(void *obj, const agt_cfg_field *f, const char *value, const
         break;
     }
     case AGT_CFG_U64: {
-        if (value[0] == '-') return eng_err_set(ENG_EINVAL, "%s: '%s' needs a non-negative integer, got '%s'", where, f->key, value);
+        /* strtoull would skip blanks and take a sign: " -1" would wrap to 2^64 - 1 */
+        if (!isdigit((unsigned char)value[0])) return eng_err_set(ENG_EINVAL, "%s: '%s' needs a non-negative integer, got '%s'", where, f->key, value);
         unsigned long long v = strtoull(value, &end, 0);
         if (errno || *end) return eng_err_set(ENG_EINVAL, "%s: '%s' needs a non-negative integer, got '%s'", where, f->key, value);
         *(uint64_t *)p = (uint64_t)v;

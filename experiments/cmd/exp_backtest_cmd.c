@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eng_parse.h"
 #include "exp_backtest.h"
 #include "exp_backtest_loop.h"
 
@@ -191,9 +192,9 @@ int exp_cmd_backtest(int argc, char **argv) {
         else if (!v && !strncmp(a, "--", 2) && !strchr(a, '=') && !strchr(a, '.')) st = eng_err_set(ENG_EINVAL, "%s needs a value", a);
         else if (!strcmp(a, "--family")) st = parse_families(v, &cfg);
         else if (!strcmp(a, "--seed")) {
-            char *end = NULL;
-            cfg.seed = strtoull(v, &end, 10);
-            if (*end || !*v) st = eng_err_set(ENG_EINVAL, "--seed: expected a whole number");
+            uint64_t s;
+            if (eng_parse_u64(v, &s) != ENG_OK) st = eng_err_set(ENG_EINVAL, "--seed: expected a whole number (digits only), got '%s'", v);
+            else cfg.seed = s;
         } else if (!strcmp(a, "--seeds")) st = parse_int(a, v, 1, &cfg.n_seeds);
         else if (!strcmp(a, "--products")) st = parse_int(a, v, 1, &cfg.n_products);
         else if (!strcmp(a, "--days")) st = parse_int(a, v, 16, &cfg.n_days);

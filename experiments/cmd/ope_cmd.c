@@ -1,6 +1,5 @@
 /* ope_cmd.c - `rlprice ope`: every bandit estimator on a logged CSV, as a table or JSON. */
 #include "rlp_cmd.h"
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +7,7 @@
 
 #include <json-c/json.h>
 
+#include "eng_parse.h"
 #include "ope.h"
 
 static json_object *num_or_null(double v) { return isfinite(v) ? json_object_new_double(v) : NULL; }
@@ -151,10 +151,8 @@ int ope_cmd_ope(int argc, char **argv) {
             }
             cfg.n_boot = (int)v;
         } else if (!strcmp(a, "--seed")) {
-            char *end;
-            errno = 0;
-            unsigned long long s = strtoull(val, &end, 10);
-            if (!*val || *end || errno || val[0] == '-') {
+            uint64_t s;
+            if (eng_parse_u64(val, &s) != ENG_OK) { /* digits only: no sign, no blanks, no overflow */
                 fprintf(stderr, "rlprice ope: --seed needs a non-negative integer, got '%s'\n", val);
                 return 2;
             }

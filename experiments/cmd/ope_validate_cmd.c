@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "eng_backend.h"
+#include "eng_parse.h"
 #include "eng_util.h"
 #include "ope_sim.h"
 
@@ -39,9 +40,9 @@ int ope_cmd_validate(int argc, char **argv) {
         else if (!strcmp(a, "--bootstrap")) bad = parse_int(v, 0, &c.n_boot);
         else if (!strcmp(a, "--fqe-boot")) bad = parse_int(v, 0, &c.fqe.n_boot) || c.fqe.n_boot == 1;
         else if (!strcmp(a, "--seed")) {
-            char *end;
-            c.seed = strtoull(v, &end, 10);
-            bad = *v == '\0' || *end != '\0';
+            uint64_t s;
+            bad = eng_parse_u64(v, &s) != ENG_OK; /* digits only: no sign, no blanks, no overflow */
+            if (!bad) c.seed = s;
         } else if (!strcmp(a, "--device")) device = v;
         else bad = 1;
         if (bad) {

@@ -7,6 +7,7 @@
  * settable here exactly as in the agents' own files. */
 #include "exp_compare.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -247,8 +248,9 @@ static int set_field(exp_compare_cfg *cfg, const field *f, const char *v, const 
     case T_U64: {
         char *end;
         errno = 0;
+        if (!isdigit((unsigned char)v[0])) goto bad; /* strtoull would skip blanks and take a sign */
         unsigned long long u = strtoull(v, &end, 0);
-        if (end == v || *end || errno == ERANGE || v[0] == '-') goto bad;
+        if (*end || errno == ERANGE) goto bad;
         *(uint64_t *)base = (uint64_t)u;
         return 0;
     }
