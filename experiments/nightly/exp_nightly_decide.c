@@ -44,9 +44,13 @@ exp_gate_cfg exp_nightly_gate_cfg(const exp_nightly_cfg *cfg) {
 
 /* A held price is the incumbent, exactly (the same double, so the same decimal is pushed), unless
  * a hard bound (min/max price, change limit, margin floor) moved it: rounding to a whole cent or
- * the 0.01 floor alone never changes a held price. */
+ * the 0.01 floor alone never changes a held price, nor does a limit the guard dropped as
+ * conflicting (a change limit around a sub-cent incumbent holds no whole cent: the incumbent
+ * itself is no change at all). */
 static void hold_exact(decision *d) {
-    if (d->guard & ~(uint32_t)(ENV_GR_ROUNDED | ENV_GR_ROUND_SKIPPED | ENV_GR_MIN_TICK)) return;
+    if (d->guard & ~(uint32_t)(ENV_GR_ROUNDED | ENV_GR_ROUND_SKIPPED | ENV_GR_MIN_TICK | ENV_GR_CONFLICT |
+                               ENV_GR_DROPPED_CHANGE | ENV_GR_DROPPED_MARGIN))
+        return;
     d->price = d->incumbent;
     d->guard = 0;
 }
