@@ -71,6 +71,13 @@ static void test_nightly_settings(void **state) {
         if (!strstr(eng_err_msg(), says[i])) fail_msg("case %d: '%s' lacks '%s'", i, eng_err_msg(), says[i]);
         exp_compare_cfg_free(&cfg.compare);
     }
+    /* not a --nightly. flag (shorter than the prefix, too): refused, nothing read past its end */
+    cfg = exp_nightly_default();
+    assert_int_equal(exp_nightly_set_flag(&cfg, "--x", "1"), ENG_EINVAL);
+    assert_non_null(strstr(eng_err_msg(), "not a --nightly.KEY flag"));
+    assert_int_equal(exp_nightly_set_flag(&cfg, "--nightly.gate_level", "0.7"), 0); /* the value beside it */
+    assert_close(cfg.gate_level, 0.7, 1e-6, 0);
+    exp_compare_cfg_free(&cfg.compare);
 }
 
 int main(void) {

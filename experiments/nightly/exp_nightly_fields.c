@@ -57,12 +57,16 @@ const agt_cfg_field *exp_nightly_fields(int *n) {
 }
 
 int exp_nightly_set_flag(exp_nightly_cfg *cfg, const char *flag, const char *value) {
+    /* the prefix first: the key starts 10 characters in, past the end of a shorter flag */
+    if (strncmp(flag, "--nightly.", 10) != 0) return eng_err_set(ENG_EINVAL, "%s: not a --nightly.KEY flag", flag);
     char key[64];
-    const char *k = flag + 10, *eq = strchr(flag, '='), *val = eq ? eq + 1 : value;
+    const char *k = flag + 10, *eq = strchr(k, '='), *val = eq ? eq + 1 : value;
     const size_t kl = eq ? (size_t)(eq - k) : strlen(k);
-    if (strncmp(flag, "--nightly.", 10) != 0 || !val || kl >= sizeof key)
+    if (!val || kl >= sizeof key)
         return eng_err_set(ENG_EINVAL, "%s needs a value (--nightly.KEY=VALUE or --nightly.KEY VALUE)", flag);
     memcpy(key, k, kl);
     key[kl] = '\0';
-    return agt_cfg_set(cfg, nightly_fields, (int)(sizeof nightly_fields / sizeof nightly_fields[0]), key, val, flag);
+    int n;
+    const agt_cfg_field *f = exp_nightly_fields(&n);
+    return agt_cfg_set(cfg, f, n, key, val, flag);
 }
