@@ -141,6 +141,16 @@ static void test_non_decimal_numbers(void **state) {
         u = 7;
         if (eng_parse_u64(badu[k], &u) != ENG_EINVAL || u != 7) fail_msg("eng_parse_u64('%s') accepted", badu[k]);
     }
+    /* the configs' 64-bit keys: C's prefixes too, still no sign and no blanks */
+    assert_int_equal(eng_parse_u64_c("0x10", &u), 0);
+    assert_true(u == 16);
+    assert_int_equal(eng_parse_u64_c("010", &u), 0);
+    assert_true(u == 8);
+    static const char *badc[] = {"", " 5", "-1", "+5", " -5", "5x", "18446744073709551616", "0x"};
+    for (size_t k = 0; k < sizeof badc / sizeof *badc; k++) {
+        u = 7;
+        if (eng_parse_u64_c(badc[k], &u) != ENG_EINVAL || u != 7) fail_msg("eng_parse_u64_c('%s') accepted", badc[k]);
+    }
 }
 
 /* ---- a 10 MB field through the import reader --------------------------------------------- */

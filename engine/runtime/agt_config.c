@@ -39,11 +39,9 @@ static int set_field(void *obj, const agt_cfg_field *f, const char *value, const
         break;
     }
     case AGT_CFG_U64: {
-        /* strtoull would skip blanks and take a sign: " -1" would wrap to 2^64 - 1 */
-        if (!isdigit((unsigned char)value[0])) return eng_err_set(ENG_EINVAL, "%s: '%s' needs a non-negative integer, got '%s'", where, f->key, value);
-        unsigned long long v = strtoull(value, &end, 0);
-        if (errno || *end) return eng_err_set(ENG_EINVAL, "%s: '%s' needs a non-negative integer, got '%s'", where, f->key, value);
-        *(uint64_t *)p = (uint64_t)v;
+        uint64_t v; /* no sign, no blanks: " -1" would wrap to 2^64 - 1 */
+        if (eng_parse_u64_c(value, &v)) return eng_err_set(ENG_EINVAL, "%s: '%s' needs a non-negative integer, got '%s'", where, f->key, value);
+        *(uint64_t *)p = v;
         break;
     }
     case AGT_CFG_FLOAT: {

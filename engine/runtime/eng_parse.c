@@ -26,15 +26,20 @@ int eng_parse_long(const char *s, long lo, long hi, long *out) {
     return ENG_OK;
 }
 
-int eng_parse_u64(const char *s, uint64_t *out) {
+/* eng_parse_u64 / eng_parse_u64_c in strtoull's base (10, or 0: C's prefixes). */
+static int parse_u64(const char *s, int base, uint64_t *out) {
     char *end;
     if (!isdigit((unsigned char)*s)) return ENG_EINVAL; /* strtoull would take a sign or blanks */
     errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
+    unsigned long long v = strtoull(s, &end, base);
     if (errno || *end) return ENG_EINVAL; /* ERANGE: above ULLONG_MAX (64 bits here) */
     *out = (uint64_t)v;
     return ENG_OK;
 }
+
+int eng_parse_u64(const char *s, uint64_t *out) { return parse_u64(s, 10, out); }
+
+int eng_parse_u64_c(const char *s, uint64_t *out) { return parse_u64(s, 0, out); }
 
 int eng_parse_double(const char *s, double *out) {
     char *end;

@@ -16,6 +16,9 @@ int eng_parse_long(const char *s, long lo, long hi, long *out);
 /* The whole of s as a base-10 unsigned 64-bit integer: digits only (no sign, no blanks), no
  * overflow (a seed: "--seed").  Returns 0 or ENG_EINVAL; *out is untouched on failure. */
 int eng_parse_u64(const char *s, uint64_t *out);
+/* The same with C's prefixes (0x.. hexadecimal, 0.. octal), as the configs' 64-bit keys take
+ * them: a leading digit still, so no sign and no blanks. */
+int eng_parse_u64_c(const char *s, uint64_t *out);
 
 /* The whole of s as a double (overflow rejected; NaN and infinities as strtod reads them).
  * Returns 0 or ENG_EINVAL; *out is untouched on failure. */

@@ -7,7 +7,6 @@
  * settable here exactly as in the agents' own files. */
 #include "exp_compare.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -246,12 +245,9 @@ static int set_field(exp_compare_cfg *cfg, const field *f, const char *v, const 
         *(long *)base = l;
         return 0;
     case T_U64: {
-        char *end;
-        errno = 0;
-        if (!isdigit((unsigned char)v[0])) goto bad; /* strtoull would skip blanks and take a sign */
-        unsigned long long u = strtoull(v, &end, 0);
-        if (*end || errno == ERANGE) goto bad;
-        *(uint64_t *)base = (uint64_t)u;
+        uint64_t u; /* no sign, no blanks (eng_parse_u64_c) */
+        if (eng_parse_u64_c(v, &u)) goto bad;
+        *(uint64_t *)base = u;
         return 0;
     }
     case T_DOUBLE:
