@@ -501,7 +501,11 @@ static double z_quantile(double alpha) {
  * tau2 v_p / (v_p + tau2) + B^2 c_p; a product with no supported row gets N(m_p, tau2 + c_p).
  * In the posterior tau2 is tau2(x_p) = max(tau2_DL, t0 + t1 x_p), the between-product variance
  * as a function of the support share (location-scale meta-regression: the squared residuals
- * minus v_p regressed on [1, x_p]); products far from the logged prices differ more. */
+ * minus v_p regressed on [1, x_p]); products far from the logged prices differ more.  Below the
+ * smallest support share in the fit (x_min; a product with no supported row has x_p = 0, which
+ * no fitted product has) the line is not extrapolated: m_p = b0 + b1 x_min, and c_p gets the
+ * squared gap (b1 (x_min - x_p))^2 to the extrapolated value (docs/compare.md, "Products without
+ * support in the uplift shrinkage"). */
 #define VFLOOR(s2, ess, n) ((s2) * (1.0 / (n) + 0.25 / (ess)))
 
 /* Weighted least squares of y on [1, x] with weights w over k points: coefficients b, the
@@ -541,6 +545,7 @@ typedef struct shrink_fit {
     double b0, b1, inv[3]; /* prior mean b0 + b1 x (x = support share) and its covariance */
     double tau2;           /* pooled between-product variance */
     double t0, t1;         /* location-scale variance: tau2(x) = max(tau2, t0 + t1 x) */
+    double xmin;           /* the smallest support share in the fit (the prior is not extrapolated below it) */
     int k;                 /* products in the fit */
     int unusable;
 } shrink_fit;
@@ -553,7 +558,7 @@ static void shrink_prior(cmp_ctx *c, int a, double s2, shrink_fit *f) {
     memset(f, 0, sizeof *f);
     const ope_overlap *po = &res->total_immediate[a].overlap;
     int unusable = !(po->ess >= c->cfg->ope.min_ess_abs) || c->qm.D == 0;
-    double b0 = 0, b1 = 0, *inv = f->inv, tau2 = 0;
+    double b0 = 0, b1 = 0, *inv = f->inv, tau2 = 0, xmin = INFINITY;
     int k = 0;
     for (int pass = 0; pass < 3 && !unusable; pass++) {
         /* pass 0: fixed-effect fit (w = 1/v); 1: Q statistic and the trace term; 2: random-effects
@@ -565,6 +570,7 @@ static void shrink_prior(cmp_ctx *c, int a, double s2, shrink_fit *f) {
             double y, v, x;
             if (shrink_input(c, p, a, s2, &y, &v, &x) != 1) continue;
             k++;
+            if (x < xmin) xmin = x;
             if (pass == 1) {
                 double w = 1.0 / v, r = y - b0 - b1 * x;
                 Q += w * r * r;
@@ -617,6 +623,7 @@ static void shrink_prior(cmp_ctx *c, int a, double s2, shrink_fit *f) {
         res->eb_tau2_slope[a] = t1;
     }
     f->b0 = b0, f->b1 = b1, f->tau2 = tau2, f->t0 = t0, f->t1 = t1, f->k = k, f->unusable = unusable;
+    f->xmin = isfinite(xmin) ? xmin : 0;
 }
 
 /* Every product's shrunk uplift of agent a from the prior f: posterior mean and interval
@@ -651,7 +658,10 @@ static void shrink_apply(cmp_ctx *c, int a, double s2, double z, const shrink_fi
                 if (isfinite(se) && se * se > v) v = se * se;
             }
         }
-        double mp = b0 + b1 * x, cp = inv[0] + 2 * x * inv[1] + x * x * inv[2];
+        /* below the fitted support shares (no supported row: x = 0) the line is not extrapolated:
+         * its value at the smallest fitted share, the gap to the extrapolation as variance */
+        const double xm = x < f->xmin ? f->xmin : x, gap = b1 * (xm - x);
+        double mp = b0 + b1 * xm, cp = inv[0] + 2 * xm * inv[1] + xm * xm * inv[2] + gap * gap;
         double post, var, B, tx = TAU2_AT(x);
         if (kind == 1) {
             B = v / (v + tx);
