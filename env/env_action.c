@@ -108,7 +108,7 @@ env_guard_cfg env_guard_default(void) {
     env_guard_cfg c;
     memset(&c, 0, sizeof c);
     c.min_margin = 0.0;
-    c.default_max_change_pct = NAN;
+    c.default_max_change_pct = 25.0; /* README "What a pricing team should know" (NaN, none, before session 13) */
     c.n_endings = 2;
     c.endings_cents[0] = 99;
     c.endings_cents[1] = 49;

@@ -83,7 +83,7 @@ enum {
 
 typedef struct env_guard_cfg {
     double min_margin;               /* (price - cost) / price >= this; in [0, 1); default 0 */
-    double default_max_change_pct;   /* used when the product has none; NaN = no limit (default) */
+    double default_max_change_pct;   /* used when the product has none; NaN = no limit; 25 by default */
     int n_endings;                   /* 0 = round to whole cents only */
     int endings_cents[ENV_GUARD_MAX_ENDINGS]; /* e.g. {99, 49}: prices n.99 or n.49 */
 } env_guard_cfg;

@@ -660,9 +660,14 @@ static void test_settings_as_typed(void **state) {
     char *t = exp_compare_cfg_text(&c);
     assert_non_null(t);
     assert_non_null(strstr(t, "compare.train_frac = 0.8\n"));
-    assert_non_null(strstr(t, "guard.default_max_change_pct = none\n"));
+    assert_non_null(strstr(t, "guard.default_max_change_pct = 25\n")); /* the default limit */
     assert_null(strstr(t, "00000000"));
     assert_null(strstr(t, "99999999"));
+    assert_null(strstr(t, "nan"));
+    free(t);
+    c.guard.default_max_change_pct = NAN; /* no limit: written "none", never "nan" */
+    assert_non_null(t = exp_compare_cfg_text(&c));
+    assert_non_null(strstr(t, "guard.default_max_change_pct = none\n"));
     assert_null(strstr(t, "nan"));
     free(t);
     char b[32];

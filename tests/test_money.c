@@ -213,7 +213,9 @@ static void test_price_format(void **state) {
     assert_string_not_equal(db_price_format(b, sizeof b, (double)0.9574f, 4), "0.9574");
 }
 
-static double g_change_limit = NAN; /* decide_grid's guard.default_max_change_pct (NaN: the default's) */
+/* decide_grid's guard.default_max_change_pct when g_change_set (NaN: no limit); else the default's */
+static int g_change_set = 0;
+static double g_change_limit = NAN;
 
 /* Decisions on one product of a one-product history, the comparison's grid K levels over +-band. */
 static exp_nightly_decision decide_grid(int K, double band, double base, double min_p, double max_p, double incumbent,
@@ -223,7 +225,7 @@ static exp_nightly_decision decide_grid(int K, double band, double base, double 
     h->base_price[0] = base, h->min_price[0] = min_p, h->max_price[0] = max_p;
     exp_nightly_cfg cfg = exp_nightly_default();
     cfg.compare.grid.K = K, cfg.compare.grid.band = band;
-    if (!isnan(g_change_limit)) cfg.compare.guard.default_max_change_pct = g_change_limit;
+    if (g_change_set) cfg.compare.guard.default_max_change_pct = g_change_limit;
     cfg.gate_mode = EXP_GATE_OPE; /* deployed on the hand-set OPE uplift (no history to fit here) */
     cfg.gate_level = 0.95f;
     exp_product_result pr;
@@ -260,19 +262,21 @@ static exp_nightly_decision decide(double base, double min_p, double max_p, doub
     return decide_grid(21, 0.25, base, min_p, max_p, incumbent, agent_price, deploy);
 }
 
-/* The default grid's band (+-0.35: 0.65..1.35 x 2.98 = 1.937..4.023): the band's floor rounds to
- * the ending inside it, 1.99, and never below the band; with a change limit of 25% of the
- * incumbent (2.235..3.725) the move stops at the limit and rounds to the ending inside it, 2.49. */
+/* The default grid's band (+-0.35: 0.65..1.35 x 2.98 = 1.937..4.023) without a change limit: the
+ * band's floor rounds to the ending inside it, 1.99, and never below the band; with a change limit
+ * of 25% of the incumbent (2.235..3.725; the default since session 13) the move stops at the
+ * limit and rounds to the ending inside it, 2.49. */
 static void test_endings_default_band(void **state) {
     (void)state;
     exp_compare_cfg dc = exp_compare_default();
-    g_change_limit = 25.0;
+    assert_close(dc.guard.default_max_change_pct, 25.0, 0, 0);
     exp_nightly_decision d = decide_grid(dc.grid.K, dc.grid.band, 2.98, NAN, NAN, 2.98, 2.98 * (1 - dc.grid.band), 1);
-    g_change_limit = NAN;
     assert_int_equal(d.hold, -1);
     assert_close(d.price, 2.49, 1e-12, 0);
     assert_non_null(strstr(d.reason, "max_down"));
+    g_change_set = 1, g_change_limit = NAN; /* no limit */
     d = decide_grid(dc.grid.K, dc.grid.band, 2.98, NAN, NAN, 2.98, 2.98 * (1 - dc.grid.band), 1);
+    g_change_set = 0;
     assert_int_equal(d.hold, -1);
     assert_true(d.price >= 2.98 * (1 - dc.grid.band) - 1e-9 && d.price <= 2.98 * (1 + dc.grid.band) + 1e-9);
     assert_close(d.price, 1.99, 1e-12, 0);
@@ -312,14 +316,16 @@ static void test_held_price_is_the_incumbent(void **state) {
     assert_true(d.hold >= 0);
     assert_true(d.price == 0.9574);
     assert_null(strstr(d.reason, "rounded"));
+    g_change_set = 1, g_change_limit = NAN; /* no change limit */
     d = decide(0.001, NAN, NAN, 0.001, 0, 0);
+    g_change_set = 0;
     assert_true(d.price == 0.001);
     assert_null(strstr(d.reason, "min_tick"));
     /* with a change limit too: 0.00075..0.00125 holds no whole cent, the guard drops the limit as
      * conflicting, and the held price is still the incumbent (it was lifted to 0.01 before) */
-    g_change_limit = 25.0;
+    g_change_set = 1, g_change_limit = 25.0;
     d = decide(0.001, NAN, NAN, 0.001, 0, 0);
-    g_change_limit = NAN;
+    g_change_set = 0;
     assert_true(d.price == 0.001);
     assert_null(strstr(d.reason, "min_tick"));
     assert_null(strstr(d.reason, "dropped_change"));

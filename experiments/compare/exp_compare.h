@@ -59,7 +59,7 @@ typedef struct exp_compare_cfg {
     env_grid grid;              /* K 29, band 0.35 (exp_compare_default since session 11; env_grid_default's
                                    21, 0.25 before): the DQN's levels, LinUCB's arms, the fixed price's
                                    levels, DDPG's band (ddpg_band 0) and the nightly gate's band */
-    env_guard_cfg guard;        /* env_guard_default(): margin 0, no change limit, .99/.49 */
+    env_guard_cfg guard;        /* env_guard_default(): margin 0, 25% change limit, .99/.49 */
     env_behaviour_cfg behaviour;/* env_behaviour_default(): alpha 5, beta 1 */
     double train_frac;          /* training window = first train_frac of the periods: 0.8 */
     int eval_all;               /* 1: evaluate on every period instead of the holdout: 0 */
