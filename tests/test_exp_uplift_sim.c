@@ -181,9 +181,9 @@ static double run_case(int pooled_q, int uplift_ref, int check, double limit) {
                   NP, deployed, 100.0 * deployed / NP, correct, deployed, prec,
                   deployed ? sum_true_dep / deployed : NAN, best_possible / NP, n_pos_avail, covered, n_shrunk,
                   n_shrunk ? (double)covered / n_shrunk : NAN, sd);
-    /* measured (seed 2024, session 13): without a change limit precision 157/158, coverage 0.87
-     * (0.92 with evidence of its own, 0.85 resting on the prior); with 25% on every product
-     * 52/54, 0.92 (0.88, 0.93) (docs/compare.md, "Products without support in the uplift
+    /* measured (seed 2024, session 13): without a change limit precision 157/158, coverage 0.91
+     * (0.92 with evidence of its own, 0.90 resting on the prior); with 25% on every product
+     * 52/54, 0.91 (0.88, 0.93) (docs/compare.md, "Products without support in the uplift
      * shrinkage"); the bounds leave room for other platforms' BLAS and thread counts */
     if (check) {
         /* 0.2 before session 11's default grid (29 levels over +-0.35, was 21 over +-0.25;

@@ -503,9 +503,9 @@ static double z_quantile(double alpha) {
  * as a function of the support share (location-scale meta-regression: the squared residuals
  * minus v_p regressed on [1, x_p]); products far from the logged prices differ more.  Below the
  * smallest support share in the fit (x_min; a product with no supported row has x_p = 0, which
- * no fitted product has) the line is not extrapolated: m_p = b0 + b1 x_min, and c_p gets the
- * squared gap (b1 (x_min - x_p))^2 to the extrapolated value (docs/compare.md, "Products without
- * support in the uplift shrinkage"). */
+ * no fitted product has) neither line is extrapolated: m_p = b0 + b1 x_min, c_p gets the
+ * squared gap (b1 (x_min - x_p))^2 to the extrapolated value, and tau2 is tau2(x_min)
+ * (docs/compare.md, "Products without support in the uplift shrinkage"). */
 #define VFLOOR(s2, ess, n) ((s2) * (1.0 / (n) + 0.25 / (ess)))
 
 /* Weighted least squares of y on [1, x] with weights w over k points: coefficients b, the
@@ -658,11 +658,12 @@ static void shrink_apply(cmp_ctx *c, int a, double s2, double z, const shrink_fi
                 if (isfinite(se) && se * se > v) v = se * se;
             }
         }
-        /* below the fitted support shares (no supported row: x = 0) the line is not extrapolated:
-         * its value at the smallest fitted share, the gap to the extrapolation as variance */
+        /* below the fitted support shares (no supported row: x = 0) the lines are not
+         * extrapolated: their values at the smallest fitted share, the mean's gap to the
+         * extrapolation as variance */
         const double xm = x < f->xmin ? f->xmin : x, gap = b1 * (xm - x);
         double mp = b0 + b1 * xm, cp = inv[0] + 2 * xm * inv[1] + xm * xm * inv[2] + gap * gap;
-        double post, var, B, tx = TAU2_AT(x);
+        double post, var, B, tx = TAU2_AT(xm);
         if (kind == 1) {
             B = v / (v + tx);
             post = (1 - B) * y + B * mp;
