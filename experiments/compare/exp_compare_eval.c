@@ -680,7 +680,11 @@ static void shrink_apply(cmp_ctx *c, int a, double s2, double z, const shrink_fi
         o->ci_high = (post + z * sd) * sc;
         o->boot_se = sd * sc;
         o->n_used = pr->uplift[a].n_used;
-        snprintf(o->note, sizeof o->note, "empirical Bayes: weight %.2f on the prior (%d products)", B, k);
+        if (kind == 1)
+            snprintf(o->note, sizeof o->note, "empirical Bayes: weight %.2f on the prior (%d products)", B, k);
+        else /* the report says why the interval is wide */
+            snprintf(o->note, sizeof o->note, "empirical Bayes: no supported row, the prior alone at support share %.3g, "
+                     "the smallest of its %d products", f->xmin, k);
     }
 #undef TAU2_AT
 }
