@@ -527,9 +527,11 @@ static int wls2_solve(const wls2 *m, double *b0, double *b1, double inv[3]) {
     return 0;
 }
 
-static int shrink_input(const cmp_ctx *c, int p, int a, double s2, double *y, double *v, double *x) {
+/* Product p's observation of agent a's uplift, whether or not the product is in the totals:
+ * y, its variance v and its support share x; returns 1, or 2 without a supported row (y and x
+ * set, v not). */
+static int shrink_obs(const cmp_ctx *c, int p, int a, double s2, double *y, double *v, double *x) {
     const exp_product_result *pr = &c->res->products[p];
-    if (!in_totals(pr) || !pr->uplift[a].available) return 0;
     double sc = c->qm.scale[p], ess = c->ess_p[(size_t)p * EXP_N_AGENTS + a], n = pr->uplift[a].n_used;
     *y = pr->uplift[a].estimate / sc;
     *x = n > 0 ? ess / n : 0;
@@ -538,6 +540,13 @@ static int shrink_input(const cmp_ctx *c, int p, int a, double s2, double *y, do
     *v = VFLOOR(s2, ess, n);
     if (isfinite(se) && se * se > *v) *v = se * se;
     return 1;
+}
+
+/* shrink_obs for the products in the prior's fit (in the totals, with an uplift); 0 for the rest. */
+static int shrink_input(const cmp_ctx *c, int p, int a, double s2, double *y, double *v, double *x) {
+    const exp_product_result *pr = &c->res->products[p];
+    if (!in_totals(pr) || !pr->uplift[a].available) return 0;
+    return shrink_obs(c, p, a, s2, y, v, x);
 }
 
 /* The random-effects prior of agent a's per-product uplifts (see shrink). */
@@ -646,18 +655,8 @@ static void shrink_apply(cmp_ctx *c, int a, double s2, double z, const shrink_fi
             continue;
         }
         double y = 0, v = 0, x = 0, sc = c->qm.scale[p];
-        int kind = shrink_input(c, p, a, s2, &y, &v, &x);
-        if (kind == 0) { /* not in the totals: the product's own ESS and support share still apply */
-            double ess = c->ess_p[(size_t)p * EXP_N_AGENTS + a], n = pr->uplift[a].n_used;
-            y = pr->uplift[a].estimate / sc;
-            x = n > 0 ? ess / n : 0;
-            kind = ess > 1e-9 ? 1 : 2;
-            if (kind == 1) {
-                double se = pr->uplift[a].boot_se / sc;
-                v = VFLOOR(s2, ess, n);
-                if (isfinite(se) && se * se > v) v = se * se;
-            }
-        }
+        /* a product outside the totals: its own ESS and support share still apply */
+        const int kind = shrink_obs(c, p, a, s2, &y, &v, &x);
         /* below the fitted support shares (no supported row: x = 0) the lines are not
          * extrapolated: their values at the smallest fitted share, the mean's gap to the
          * extrapolation as variance */
