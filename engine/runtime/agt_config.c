@@ -1,7 +1,6 @@
 /* agt_config.c - see agt_config.h. */
 #include "agt_config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
