@@ -28,6 +28,8 @@ static char out_dir[600], tmp[512];
 static int g_desc;      /* compare.agent_desc of the nights (test_warm_desc) */
 static double g_band;   /* compare.ddpg_band of the nights (test_warm_desc) */
 static int g_best;      /* compare.agent_best of the nights (test_warm_desc) */
+static int g_dview;     /* 1: one view for both agents (compare.ddpg_demand_pool / ddpg_agent_best -1, not the
+                           defaults' own view for DDPG; test_warm_desc) */
 
 static int setup(void **state) {
     (void)state;
@@ -85,6 +87,7 @@ static void night_x(const char *ckpt, int32_t date, int n_products, int fqe_extr
     cfg.compare.agent_desc = g_desc;
     cfg.compare.ddpg_band = g_band;
     cfg.compare.agent_best = g_best;
+    if (g_dview) cfg.compare.ddpg_demand_pool = -1, cfg.compare.ddpg_agent_best = -1;
     if (n_products > 0) cfg.products = (const char *const *)ids, cfg.n_products = n_products;
     memset(cap, 0, sizeof *cap);
     cap->guard = cfg.compare.guard;
@@ -277,6 +280,35 @@ static void test_warm_desc(void **state) {
     assert_int_equal(c.warm_loaded, 0);
     night(e, D2, 0, &x); /* the same mode: warm */
     g_best = 0;
+    assert_true(x.warm_loaded >= 1);
+    assert_int_equal(x.outside, 0);
+    /* DDPG's own view (a demand model per agent, the default): its manifest says so; one view's
+     * night refuses its checkpoints (DDPG's state is narrower), its own view's are warm */
+    snprintf(f, sizeof f, "%s/%s/shared.meta", e, d2);
+    fp = fopen(f, "rb");
+    assert_non_null(fp);
+    n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = 0;
+    assert_non_null(strstr(buf, "ddpg_view 2 1"));
+    snprintf(e, sizeof e, "%s/ckpt_dview", tmp);
+    night(e, D1, 0, &c);
+    g_dview = 1;
+    night(e, D2, 0, &x);
+    assert_int_equal(x.warm_loaded, 0);
+    assert_true(x.priced > 0);
+    snprintf(f, sizeof f, "%s/%s/shared.meta", e, d2);
+    fp = fopen(f, "rb");
+    assert_non_null(fp);
+    n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = 0;
+    assert_null(strstr(buf, "ddpg_view"));
+    snprintf(e, sizeof e, "%s/ckpt_dview1", tmp);
+    night(e, D1, 0, &c);
+    night(e, D2, 0, &x);
+    g_dview = 0;
+    assert_int_equal(c.warm_loaded, 0);
     assert_true(x.warm_loaded >= 1);
     assert_int_equal(x.outside, 0);
 }

@@ -184,14 +184,15 @@ static int group_train(cmp_ctx *c, cmp_group *g, const uint64_t *keys) {
 
 /* Greedy actions of the group's products for every period's state, then their evaluation. */
 static int group_eval(cmp_ctx *c, cmp_group *g) {
-    const int F = c->F, K = c->K, T = c->T, P = g->P, B = T + 1, SA = c->SA;
+    const int F = c->F, K = c->K, T = c->T, P = g->P, B = T + 1, SA = c->av[0].SA, SD = c->av[1].SA;
     int rc = 0;
     /* batches: own group = all products at once; pooled = one product per batch.  X: LinUCB's
      * states (feat-v1, normalised), XA: the DQN / DDPG states (the same unless agent_state) */
     const int per = g->pooled ? 1 : g->n;
     float *X = malloc((size_t)P * B * F * sizeof *X), *qv = malloc((size_t)P * B * K * sizeof *qv);
     float *XA = c->cfg->agent_state ? malloc((size_t)P * B * SA * sizeof *XA) : X;
-    float *xa = malloc((size_t)P * SA * sizeof *xa);
+    float *XD = c->split ? malloc((size_t)P * B * SD * sizeof *XD) : XA; /* DDPG's states (its own view) */
+    float *xa = malloc((size_t)P * SD * sizeof *xa);
     float *xs = malloc((size_t)P * F * sizeof *xs), *ratio = malloc((size_t)P * sizeof *ratio);
     int *arm = malloc((size_t)P * sizeof *arm);
     int *dl = malloc((size_t)per * B * sizeof *dl), *ll = malloc((size_t)per * B * sizeof *ll);
@@ -208,7 +209,7 @@ static int group_eval(cmp_ctx *c, cmp_group *g) {
         rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (hold rule)");
         goto done;
     }
-    if (!X || !XA || !xa || !qv || !xs || !ratio || !arm || !dl || !ll || !dr || (g->shared_eval && !rall)) {
+    if (!X || !XA || !XD || !xa || !qv || !xs || !ratio || !arm || !dl || !ll || !dr || (g->shared_eval && !rall)) {
         rc = eng_err_set(ENG_ENOMEM, "compare: out of memory (evaluation)");
         goto done;
     }
@@ -224,13 +225,15 @@ static int group_eval(cmp_ctx *c, cmp_group *g) {
             int p = g->prod[b0 + i], s = slot_of(g, b0 + i);
             float *xp = X + (size_t)s * B * F;
             if ((rc = feat_states(c->h, p, 0, B, xp)) || (rc = feat_norm_apply(&c->norm, xp, (size_t)B))) goto done;
-            if (XA != X && (rc = cmp_agent_states(c, p, B, XA + (size_t)s * B * SA))) goto done;
+            if (XA != X && (rc = cmp_agent_states(c, 0, p, B, XA + (size_t)s * B * SA))) goto done;
+            if (XD != XA && (rc = cmp_agent_states(c, 1, p, B, XD + (size_t)s * B * SD))) goto done;
         }
         if (XA != X && m < P) memset(XA + (size_t)m * B * SA, 0, (size_t)(P - m) * B * SA * sizeof *XA);
+        if (XD != XA && m < P) memset(XD + (size_t)m * B * SD, 0, (size_t)(P - m) * B * SD * sizeof *XD);
         if (g->shared_eval) { /* [P][B] rows = one slot's P * B rows, in batches of at most
                                  * CMP_EVAL_BATCH rows (the networks' buffers stay small) */
             /* (compare.ensemble: the mean over the members) */
-            if ((rc = cmp_ens_infer(c, XA, m * B, CMP_EVAL_BATCH, qv, rall, hq, ha))) goto done; /* hq, ha: hold_z */
+            if ((rc = cmp_ens_infer(c, XA, XD, m * B, CMP_EVAL_BATCH, qv, rall, hq, ha))) goto done; /* hq, ha: hold_z */
             const float band = agt_ddpg_config(da)->band;
             for (int k = 0; k < m * B; k++) rall[k] = 1.0f + band * rall[k]; /* agt_ddpg_ratio */
         } else if ((rc = agt_dqn_q_values(qa, XA, B, qv))) {
@@ -243,7 +246,7 @@ static int group_eval(cmp_ctx *c, cmp_group *g) {
         for (int t = 0; t < B; t++) {
             for (int s = 0; s < P; s++) {
                 memcpy(xs + (size_t)s * F, X + ((size_t)s * B + t) * F, (size_t)F * sizeof *xs);
-                memcpy(xa + (size_t)s * SA, XA + ((size_t)s * B + t) * SA, (size_t)SA * sizeof *xa);
+                memcpy(xa + (size_t)s * SD, XD + ((size_t)s * B + t) * SD, (size_t)SD * sizeof *xa);
             }
             if ((!g->shared_eval && (rc = agt_ddpg_ratio(da, xa, ratio))) ||
                 (rc = agt_linucb_choose(g->lin, xs, NULL, NULL, arm, NULL)))
@@ -288,6 +291,7 @@ static int group_eval(cmp_ctx *c, cmp_group *g) {
         }
     }
 done:
+    if (XD != XA) free(XD);
     if (XA != X) free(XA);
     free(rall);
     free(hq);

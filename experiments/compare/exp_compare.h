@@ -164,6 +164,17 @@ typedef struct exp_compare_cfg {
                                    the incumbent) and its relative gain there (feat_agent.h;
                                    docs/compare.md "The model's best price as a state feature
                                    (q12best)"); 0: not (the default) */
+    int ddpg_demand_pool;       /* DDPG's own demand models' slope prior (the agents' part of
+                                   demand_pool: 2 the night's pooled prior, 3 its centre at the
+                                   weak width, 0 / 1 none; the default 2); -1 = demand_pool's
+                                   (one model for both agents, before session 14).  A value other
+                                   than the DQN's gives DDPG its own demand models, states, model
+                                   rows and checkpoints (docs/compare.md "A demand model per
+                                   agent") */
+    int ddpg_agent_best;        /* DDPG's best-price slots (as agent_best; the default 1); -1 =
+                                   agent_best's.  Both: no effect without agent_state (one view),
+                                   and without a pooled prior (demand_pool 0) 2 / 3 are the weak
+                                   prior */
     int dyna_horizon;           /* nights a model row's price is valued over, held
                                    (feat_agent_model_rate_held: the mean rate as the model's
                                    smoothed past price moves toward it); 1: that day only */

@@ -24,14 +24,15 @@ static int draw_val(const cmp_ctx *c, size_t r) {
 }
 
 void cmp_agents_free_stats(cmp_ctx *c) {
-    free(c->ast); free(c->anx); free(c->rscale); free(c->val); free(c->ap); free(c->lvl_count);
+    for (int v = 0; v < 1 + c->split; v++) { /* without a split av[1] holds av[0]'s pointers */
+        cmp_aview *a = &c->av[v];
+        free(a->ast); free(a->anx); free(a->ap); free(a->dyb); free(a->dyc);
+    }
+    for (int v = 0; v < 2; v++) c->av[v].ast = c->av[v].anx = NULL, c->av[v].ap = NULL, c->av[v].dyb = NULL, c->av[v].dyc = NULL;
+    free(c->rscale); free(c->val); free(c->lvl_count);
     free(c->lo_ratio); free(c->hi_ratio); free(c->refp);
-    free(c->dyb);
-    free(c->dyc);
-    c->dyb = NULL;
-    c->dyc = NULL;
-    c->ast = c->anx = c->rscale = c->lo_ratio = c->hi_ratio = NULL;
-    c->val = NULL, c->ap = NULL, c->lvl_count = NULL, c->refp = NULL;
+    c->rscale = c->lo_ratio = c->hi_ratio = NULL;
+    c->val = NULL, c->lvl_count = NULL, c->refp = NULL;
 }
 
 void cmp_agents_free(cmp_ctx *c) {
@@ -48,14 +49,14 @@ void cmp_agents_free(cmp_ctx *c) {
     c->sh_dqn = c->sh_actor = c->sh_critic = NULL;
 }
 
-/* The model-based rewards' base of product p's rows (c->dyb): reward - observed rate of the
+/* The model-based rewards' base of product p's rows in view a (a->dyb): reward - observed rate of the
  * priced period, i.e. minus the rate the reward compares with (drcr) or 0 (rcr), so that a
  * price's reward under the model is its model rate + dyb.  Only where the model's units match
  * the reward's: a conversion model needs traffic on every training row, a units model none
  * (the proxy1 fallback, revenue per period); otherwise NaN for the whole product. */
-static void dyna_base(cmp_ctx *c, int p, const float *raw, const float *raw2) {
+static void dyna_base(cmp_ctx *c, cmp_aview *a, int p, const float *raw, const float *raw2) {
     const size_t b = c->off[p], e = c->off[p + 1];
-    const feat_agent_prod *pp = &c->ap[p];
+    const feat_agent_prod *pp = &a->ap[p];
     int ok = pp->mok;
     for (size_t r = b; r < e && ok; r++) {
         if (!cmp_is_learn(c, r) || c->val[r]) continue;
@@ -65,9 +66,9 @@ static void dyna_base(cmp_ctx *c, int p, const float *raw, const float *raw2) {
     for (size_t r = b; r < e; r++) {
         const float *y = raw2 + (r - b) * FEAT_N;
         const double rate = pp->mlogit ? y[FEAT_REVENUE_1] / y[FEAT_TRAFFIC_1] : y[FEAT_REVENUE_1];
-        c->dyb[r] = ok && isfinite(rate) && isfinite(c->tr->reward[r]) ? (double)c->tr->reward[r] - rate : NAN;
+        a->dyb[r] = ok && isfinite(rate) && isfinite(c->tr->reward[r]) ? (double)c->tr->reward[r] - rate : NAN;
         const feat_demand_ctx x = feat_agent_model_ctx(pp, raw + (r - b) * FEAT_N, y);
-        c->dyc[2 * r] = (float)x.comp, c->dyc[2 * r + 1] = (float)x.lag;
+        a->dyc[2 * r] = (float)x.comp, a->dyc[2 * r + 1] = (float)x.lag;
     }
 }
 
@@ -99,23 +100,28 @@ static int prep_agent_states(cmp_ctx *c, int p, float *raw, float *raw2, float *
         memcpy(ts2 + k * FEAT_N, raw2 + (r - b) * FEAT_N, FEAT_N * sizeof *ts2);
         pr[k++] = tr->price[r];
     }
-    /* the agents' slope prior: none (demand_pool 0, 1), the pooled one (2), its centre at the weak width (3) */
+    /* the agents' slope prior: none (demand_pool 0, 1), the pooled one (2), its centre at the weak
+     * width (3); each view its own (the DQN's, and DDPG's when split) */
     feat_demand_prior cen;
     feat_demand_prior_centre(&c->cfg->demand_prior, FEAT_DEMAND_WEAK_SD, &cen);
-    const int dp = c->cfg->demand_pool;
-    rc = feat_agent_prod_fit_ex(&c->ap[p], ts, ts2, pr, k, isfinite(c->refp[p]) ? c->refp[p] : 1.0, 5.0,
-                                dp == 2 ? &c->cfg->demand_prior : dp == 3 ? &cen : NULL, c->cfg->dyna_memory);
+    rc = ENG_OK;
+    for (int v = 0; !rc && v < 1 + c->split; v++) {
+        cmp_aview *a = &c->av[v];
+        const int dp = a->demand_pool;
+        rc = feat_agent_prod_fit_ex(&a->ap[p], ts, ts2, pr, k, isfinite(c->refp[p]) ? c->refp[p] : 1.0, 5.0,
+                                    dp == 2 ? &c->cfg->demand_prior : dp == 3 ? &cen : NULL, c->cfg->dyna_memory);
+        if (rc) break;
+        a->ap[p].desc = c->cfg->agent_desc; /* the states' descriptors (feat_agent.h) */
+        cmp_agent_best_setup(c, a, p);      /* ... and best-price slots (compare.agent_best) */
+        for (size_t r = b; r < e; r++) {
+            feat_agent_state(raw + (r - b) * FEAT_N, &a->ap[p], a->ast + r * a->SA);
+            feat_agent_state(raw2 + (r - b) * FEAT_N, &a->ap[p], a->anx + r * a->SA);
+        }
+        if (a->dyb) dyna_base(c, a, p, raw, raw2);
+    }
     free(ts);
     free(ts2);
-    if (rc) return rc;
-    c->ap[p].desc = c->cfg->agent_desc; /* the states' descriptors (feat_agent.h) */
-    cmp_agent_best_setup(c, p);         /* ... and best-price slots (compare.agent_best) */
-    for (size_t r = b; r < e; r++) {
-        feat_agent_state(raw + (r - b) * FEAT_N, &c->ap[p], c->ast + r * c->SA);
-        feat_agent_state(raw2 + (r - b) * FEAT_N, &c->ap[p], c->anx + r * c->SA);
-    }
-    if (c->dyb) dyna_base(c, p, raw, raw2);
-    return ENG_OK;
+    return rc;
 }
 
 int cmp_agents_prepare(cmp_ctx *c) {
@@ -123,7 +129,7 @@ int cmp_agents_prepare(cmp_ctx *c) {
     const int NP = c->h->n_products, K = c->K;
     int rc = ENG_ENOMEM;
     float *raw = NULL, *raw2 = NULL, *pr = NULL;
-    c->SA = c->cfg->agent_state ? cmp_agent_width(c->cfg) : c->F;
+    cmp_view_split(c);
     c->rscale = malloc((size_t)NP * sizeof *c->rscale);
     c->val = calloc(tr->n ? tr->n : 1, 1);
     c->lvl_count = calloc((size_t)NP * K, sizeof *c->lvl_count);
@@ -152,18 +158,24 @@ int cmp_agents_prepare(cmp_ctx *c) {
         c->rscale[p] = c->cfg->agent_state && var > 0 ? (float)sqrt(var) : 1.0f;
     }
     if (c->cfg->agent_state) {
-        c->ap = calloc((size_t)NP, sizeof *c->ap);
-        c->ast = malloc((tr->n ? tr->n : 1) * c->SA * sizeof *c->ast);
-        c->anx = malloc((tr->n ? tr->n : 1) * c->SA * sizeof *c->anx);
+        const env_reward_kind rk = c->cfg->reward.kind;
+        const int dy = c->cfg->shared && c->cfg->dyna > 0 && (rk == ENV_REWARD_RCR || rk == ENV_REWARD_DRCR);
+        const size_t n1 = tr->n ? tr->n : 1;
+        for (int v = 0; v < 1 + c->split; v++) {
+            cmp_aview *a = &c->av[v];
+            a->ap = calloc((size_t)NP, sizeof *a->ap);
+            a->ast = malloc(n1 * a->SA * sizeof *a->ast);
+            a->anx = malloc(n1 * a->SA * sizeof *a->anx);
+            if (!a->ap || !a->ast || !a->anx) goto fail;
+            if (dy && (!(a->dyb = malloc(n1 * sizeof *a->dyb)) || !(a->dyc = malloc(n1 * 2 * sizeof *a->dyc)))) goto fail;
+        }
+        if (!c->split) /* one view: DDPG reads the DQN's (owned by av[0]) */
+            c->av[1].ap = c->av[0].ap, c->av[1].ast = c->av[0].ast, c->av[1].anx = c->av[0].anx,
+            c->av[1].dyb = c->av[0].dyb, c->av[1].dyc = c->av[0].dyc;
         raw = malloc((maxrows + 1) * FEAT_N * sizeof *raw);
         raw2 = malloc((maxrows + 1) * FEAT_N * sizeof *raw2);
         pr = malloc((maxrows + 1) * sizeof *pr);
-        if (!c->ap || !c->ast || !c->anx || !raw || !raw2 || !pr) goto fail;
-        const env_reward_kind rk = c->cfg->reward.kind;
-        if (c->cfg->shared && c->cfg->dyna > 0 && (rk == ENV_REWARD_RCR || rk == ENV_REWARD_DRCR) &&
-            (!(c->dyb = malloc((tr->n ? tr->n : 1) * sizeof *c->dyb)) ||
-             !(c->dyc = malloc((tr->n ? tr->n : 1) * 2 * sizeof *c->dyc))))
-            goto fail;
+        if (!raw || !raw2 || !pr) goto fail;
         for (int p = 0; p < NP; p++)
             if ((rc = prep_agent_states(c, p, raw, raw2, pr))) goto done;
     }
@@ -178,16 +190,17 @@ done:
     return rc;
 }
 
-int cmp_agent_states(const cmp_ctx *c, int p, int B, float *x) {
+int cmp_agent_states(const cmp_ctx *c, int which, int p, int B, float *x) {
     int rc;
     if (!c->cfg->agent_state) {
         if ((rc = feat_states(c->h, p, 0, B, x))) return rc;
         return feat_norm_apply(&c->norm, x, (size_t)B);
     }
+    const cmp_aview *a = &c->av[which ? 1 : 0];
     float raw[FEAT_N];
     for (int t = 0; t < B; t++) {
         if ((rc = feat_state(c->h, p, t, raw))) return rc;
-        feat_agent_state(raw, &c->ap[p], x + (size_t)t * c->SA);
+        feat_agent_state(raw, &a->ap[p], x + (size_t)t * a->SA);
     }
     return ENG_OK;
 }
@@ -238,27 +251,21 @@ static long group_rows(const cmp_ctx *c, const cmp_group *g, long *max_rows) {
     return n;
 }
 
-/* Most model-based transitions for n training rows: n x dyna, at most dyna_max. */
-static long dyna_rows(const cmp_ctx *c, long n) {
-    const long d = c->cfg->dyna, cap = c->cfg->dyna_max;
-    return n > 0 && d > cap / n ? cap : n * d;
-}
-
 static int create_agents(cmp_ctx *c, cmp_group *g, const uint64_t *keys, int batch) {
     const exp_compare_cfg *cfg = c->cfg;
     long max_rows, n_rows = group_rows(c, g, &max_rows);
     /* replay capacity: every training row fits, no more (the buffers are [P][capacity]) */
-    if (g->pooled && c->dyb) n_rows += dyna_rows(c, n_rows); /* room for the model-based rows */
+    if (g->pooled && c->av[0].dyb) n_rows += cmp_dyna_rows(c, n_rows); /* room for the model-based rows */
     long cap = g->pooled ? (n_rows > 0 ? n_rows : 1) : max_rows;
     agt_dqn_cfg dq = cfg->dqn;
-    dq.state_dim = c->SA;
+    dq.state_dim = c->av[0].SA;
     dq.n_actions = c->K;
     dq.seed = eng_seed_derive(cfg->seed, 1001);
     dq.keys = keys;
     if (batch > 0) dq.batch = batch;
     if (dq.replay > cap || g->pooled) dq.replay = cap;
     agt_ddpg_cfg dd = cfg->ddpg;
-    dd.state_dim = c->SA;
+    dd.state_dim = c->av[1].SA;
     dd.band = (float)cmp_ddpg_band(cfg);
     dd.seed = eng_seed_derive(cfg->seed, 1002);
     dd.keys = keys;
@@ -303,12 +310,10 @@ static void val_free(cmp_val *v) {
     memset(v, 0, sizeof *v);
 }
 
-static const float *row_state(const cmp_ctx *c, size_t r) { return c->ast ? c->ast + r * c->SA : c->tr->state + r * c->F; }
-static const float *row_next(const cmp_ctx *c, size_t r) { return c->anx ? c->anx + r * c->SA : c->tr->next_state + r * c->F; }
-
-static int val_build(const cmp_ctx *c, const cmp_group *g, cmp_val *v) {
+/* The validation rows of agent `which` (0 DQN, 1 DDPG: states of its view) of group g into v. */
+static int val_build(const cmp_ctx *c, const cmp_group *g, int which, cmp_val *v) {
     memset(v, 0, sizeof *v);
-    const int P = g->P, S = c->SA;
+    const int P = g->P, S = c->av[which].SA;
     int *cnt = calloc((size_t)P, sizeof *cnt);
     if (!cnt) return eng_err_set(ENG_ENOMEM, "compare: out of memory (validation rows)");
     for (int i = 0; i < g->n; i++)
@@ -347,8 +352,8 @@ static int val_build(const cmp_ctx *c, const cmp_group *g, cmp_val *v) {
             if (cnt[s] > B && (k * (long)B) / cnt[s] == ((k - 1) * (long)B) / cnt[s] && k > 0) continue;
             if (fill[s] >= B) continue;
             const size_t o = (size_t)s * B + fill[s]++;
-            memcpy(v->s + o * S, row_state(c, r), (size_t)S * sizeof(float));
-            memcpy(v->s2 + o * S, row_next(c, r), (size_t)S * sizeof(float));
+            memcpy(v->s + o * S, cmp_row_state(c, which, r), (size_t)S * sizeof(float));
+            memcpy(v->s2 + o * S, cmp_row_next(c, which, r), (size_t)S * sizeof(float));
             v->a[o] = (float)c->tr->level[r];
             v->ratio[o] = c->tr->ratio[r];
             v->r[o] = c->tr->reward[r] / c->rscale[p];
@@ -494,110 +499,6 @@ done:
     return rc;
 }
 
-/* Model-based transitions (compare.dyna, the pooled / shared group only): for each training
- * row of a product whose model can value it (c->dyb finite), dyna transitions (fewer, spread
- * evenly over each product's rows, when rows x dyna would exceed dyna_max; rows: the group's,
- * or g->rows_total, every shard's, for the shared networks' shards) with the row's
- * state and a price drawn uniformly inside the support the agent may choose from (the logged
- * levels' range +- support_steps; for DDPG the logged ratio range +- ddpg_support_steps steps
- * (cmp_ddpg_steps: support_steps unless set), in
- * the band), rewarded with the model's rate at that price minus dyna_kappa standard errors of
- * its extrapolation, plus the row's base (the rate the reward compares with), on the row's
- * reward scale; the next state is the logged one, or (compare.dyna_carry) the logged one carrying
- * the drawn price and the model's rate (feat_agent_state_carry), so that a discount (dqn.gamma,
- * ddpg.gamma > 0) sees what the price does to the next period's state.  dyna_horizon > 1: the
- * model's rate is its mean over that many nights of the price held (feat_agent_model_rate_held);
- * dyna_cut_standing: a cut below the smoothed past price at its standing rate (feat_agent_model_rate_cut).  Seeded by compare.seed
- * and the product's catalogue index, one stream per product, so the draws do not depend on
- * which other products share the group (the shared networks' shards, docs/mpi.md: one process
- * with S shards and S ranks draw the same).
- * Returns 0 or the agents' failure. */
-static int push_model_rows(cmp_ctx *c, cmp_group *g) {
-    const exp_compare_cfg *cfg = c->cfg;
-    const env_transitions *tr = c->tr;
-    const int K = c->K, w = cfg->support_steps;
-    const double step = 2.0 * cfg->grid.band / (K - 1), kap = cfg->dyna_kappa;
-    const int H = cfg->dyna_horizon, Hc = H > 1 || cfg->dyna_cut_standing; /* the value is not one night's */
-    double (*const value)(const feat_agent_prod *, double, const feat_demand_ctx *, int, double *) =
-        cfg->dyna_cut_standing ? feat_agent_model_rate_cut : feat_agent_model_rate_held;
-    const int wd = cmp_ddpg_steps(cfg); /* DDPG's own width (compare.ddpg_support_steps) and band */
-    const double dband = cmp_ddpg_band(cfg);
-    eng_rng rng;
-    float cs2[FEAT_AGENT_NMAX]; /* a transition's next state carrying its price (compare.dyna_carry) */
-    long n = 0, rows = g->rows_total, seen = 0;
-    int rc;
-    for (int i = 0; !g->rows_total && i < g->n; i++)
-        for (size_t r = c->off[g->prod[i]]; r < c->off[g->prod[i] + 1]; r++)
-            rows += cmp_is_learn(c, r) && !c->val[r];
-    const double per = rows > 0 ? (double)dyna_rows(c, rows) / (double)rows : 0; /* transitions per row */
-    for (int i = 0; i < g->n; i++) {
-        const int p = g->prod[i], s = cmp_slot_of(g, i);
-        const int *cnt = c->lvl_count + (size_t)p * K;
-        eng_rng_seed(&rng, eng_seed_derive(eng_seed_derive(cfg->seed, 0xD7A1u), (uint64_t)p));
-        seen = 0; /* the spreading, too, per product */
-        int lo = K, hi = -1;
-        for (int k = 0; k < K; k++)
-            if (cnt[k] > 0) lo = k < lo ? k : lo, hi = k;
-        if (hi < 0 || !isfinite(c->lo_ratio[p]) || !(c->refp[p] > 0)) continue;
-        lo = lo - w < 0 ? 0 : lo - w, hi = hi + w > K - 1 ? K - 1 : hi + w;
-        double rlo = fmax(c->lo_ratio[p] - wd * step, 1.0 - dband);
-        double rhi = fmin(c->hi_ratio[p] + wd * step, 1.0 + dband);
-        const float sc = c->rscale[p];
-        for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
-            if (!cmp_is_learn(c, r) || c->val[r] || !isfinite(c->dyb[r])) continue;
-            const float *st = row_state(c, r), *s2 = row_next(c, r);
-            const long nm = (long)floor((double)(seen + 1) * per + 1e-9) - (long)floor((double)seen * per + 1e-9);
-            seen++;
-            const feat_demand_ctx ctx = {c->dyc[2 * r], c->dyc[2 * r + 1]};
-            for (long m = 0; m < nm; m++) {
-                int k = lo + (int)(eng_rng_uniform(&rng) * (hi - lo + 1));
-                if (k > hi) k = hi;
-                const double pk = c->refp[p] * env_grid_ratio(&cfg->grid, k);
-                double se, v = value(&c->ap[p], pk, &ctx, H, &se);
-                double x = rlo + (rhi - rlo) * eng_rng_uniform(&rng), se2;
-                double v2 = value(&c->ap[p], c->refp[p] * x, &ctx, H, &se2);
-                if (isfinite(v) && isfinite(se)) {
-                    float rw = (float)((v - kap * se + c->dyb[r]) / sc);
-                    if (cfg->dyna_carry) /* the next period's own rate, not the H-night mean */
-                        feat_agent_state_carry(s2, &c->ap[p], tr->price[r], pk,
-                                               Hc ? feat_agent_model_rate_at(&c->ap[p], pk, &ctx, NULL) : v, cs2);
-                    if ((rc = agt_dqn_push(g->dqn, s, st, k, rw, cfg->dyna_carry ? cs2 : s2, tr->done[r]))) return rc;
-                    n++;
-                }
-                if (isfinite(v2) && isfinite(se2)) {
-                    float rw = (float)((v2 - kap * se2 + c->dyb[r]) / sc);
-                    if (cfg->dyna_carry)
-                        feat_agent_state_carry(s2, &c->ap[p], tr->price[r], c->refp[p] * x,
-                                               Hc ? feat_agent_model_rate_at(&c->ap[p], c->refp[p] * x, &ctx, NULL) : v2, cs2);
-                    const float *nx = cfg->dyna_carry ? cs2 : s2;
-                    if ((rc = agt_ddpg_push(g->ddpg, s, st, (float)x, rw, nx, tr->done[r]))) return rc;
-                }
-            }
-        }
-    }
-    ENG_INFO("compare: %s: %ld model-based transitions (dyna %d, kappa %g)", g->name, n, cfg->dyna, kap);
-    return ENG_OK;
-}
-
-double cmp_real_reward(const feat_agent_prod *pp, double price, const feat_demand_ctx *ctx, double reward,
-                       double base, double lam) {
-    if (!(lam > 0) || !isfinite(base) || !isfinite(reward)) return reward;
-    const double m = feat_agent_model_rate_at(pp, price, ctx, NULL);
-    return isfinite(m) ? reward - lam * (reward - base - m) : reward;
-}
-
-/* The reward a real training row r of product p enters the replay with, on the agents' scale:
- * the logged reward, or (model-based rows on) its observed rate blended towards the model's by
- * compare.dyna_real (cmp_real_reward).  The validation rows keep the logged reward. */
-static float real_row_reward(const cmp_ctx *c, int p, size_t r) {
-    double rw = c->tr->reward[r];
-    if (c->dyb && c->cfg->dyna_real > 0) {
-        const feat_demand_ctx ctx = {c->dyc[2 * r], c->dyc[2 * r + 1]};
-        rw = cmp_real_reward(&c->ap[p], c->tr->price[r], &ctx, rw, c->dyb[r], c->cfg->dyna_real);
-    }
-    return (float)(rw / c->rscale[p]);
-}
-
 int cmp_group_train_nets(cmp_ctx *c, cmp_group *g, long dqn_max, long ddpg_max, int poison) {
     const env_transitions *tr = c->tr;
     int rc;
@@ -606,18 +507,24 @@ int cmp_group_train_nets(cmp_ctx *c, cmp_group *g, long dqn_max, long ddpg_max, 
         const int p = g->prod[i], s = cmp_slot_of(g, i);
         for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
             if (!cmp_is_learn(c, r) || c->val[r]) continue;
-            const float *st = row_state(c, r), *s2 = row_next(c, r), rw = real_row_reward(c, p, r);
-            if ((rc = agt_dqn_push(g->dqn, s, st, tr->level[r], rw, s2, tr->done[r])) ||
-                (rc = agt_ddpg_push(g->ddpg, s, st, tr->ratio[r], rw, s2, tr->done[r])))
+            const float rq = cmp_real_row_reward(c, 0, p, r), rd = c->split ? cmp_real_row_reward(c, 1, p, r) : rq;
+            if ((rc = agt_dqn_push(g->dqn, s, cmp_row_state(c, 0, r), tr->level[r], rq, cmp_row_next(c, 0, r), tr->done[r])) ||
+                (rc = agt_ddpg_push(g->ddpg, s, cmp_row_state(c, 1, r), tr->ratio[r], rd, cmp_row_next(c, 1, r), tr->done[r])))
                 return rc;
         }
     }
-    if (g->pooled && c->dyb && (rc = push_model_rows(c, g))) return rc;
+    if (g->pooled && c->av[0].dyb && (rc = cmp_push_model_rows(c, g))) return rc;
     if (!g->tied && (rc = cmp_dqn_group_support(c, g, NULL, 0))) return rc; /* tied shards: set by their caller */
-    cmp_val v;
-    if ((rc = val_build(c, g, &v))) return rc;
-    if ((rc = train_one(c, g, 0, dqn_max, &v, poison)) == ENG_OK) rc = train_one(c, g, 1, ddpg_max, &v, -1);
+    cmp_val v, vd; /* the DQN's validation rows, and DDPG's (its own states when split) */
+    memset(&vd, 0, sizeof vd);
+    if ((rc = val_build(c, g, 0, &v))) return rc;
+    if (c->split && (rc = val_build(c, g, 1, &vd))) {
+        val_free(&v);
+        return rc;
+    }
+    if ((rc = train_one(c, g, 0, dqn_max, &v, poison)) == ENG_OK) rc = train_one(c, g, 1, ddpg_max, c->split ? &vd : &v, -1);
     val_free(&v);
+    val_free(&vd);
     return rc;
 }
 
@@ -705,7 +612,7 @@ static int shared_train_shards(cmp_ctx *c, const int *prod, int n, int S, cmp_gr
     for (int k = 0; k < L; k++) {
         keys[k] = (uint64_t)(first + k);
         all_rows += rows[k];
-        if (c->dyb) rows[k] += dyna_rows(c, rows[k]); /* room for the model-based rows */
+        if (c->av[0].dyb) rows[k] += cmp_dyna_rows(c, rows[k]); /* room for the model-based rows */
         lim[0] = rows[k] > lim[0] ? rows[k] : lim[0];
         lim[1] = vrows[k] > lim[1] ? vrows[k] : lim[1];
     }
@@ -715,11 +622,11 @@ static int shared_train_shards(cmp_ctx *c, const int *prod, int n, int S, cmp_gr
     g->P = L, g->n = m, g->prod = gp, g->slot = slot, g->tied = 1;
     g->val_B = lim[1] > CMP_VAL_CAP ? CMP_VAL_CAP : (int)lim[1];
     agt_dqn_cfg dq = cfg->dqn;
-    dq.state_dim = c->SA, dq.n_actions = c->K, dq.seed = eng_seed_derive(cfg->seed, 1001), dq.keys = keys;
+    dq.state_dim = c->av[0].SA, dq.n_actions = c->K, dq.seed = eng_seed_derive(cfg->seed, 1001), dq.keys = keys;
     dq.batch = cfg->shared_batch / S > 0 ? cfg->shared_batch / S : 1, dq.replay = lim[0];
     dq.grad_hook = shared_tie_hook;
     agt_ddpg_cfg dd = cfg->ddpg;
-    dd.state_dim = c->SA, dd.band = (float)cmp_ddpg_band(cfg), dd.seed = eng_seed_derive(cfg->seed, 1002), dd.keys = keys;
+    dd.state_dim = c->av[1].SA, dd.band = (float)cmp_ddpg_band(cfg), dd.seed = eng_seed_derive(cfg->seed, 1002), dd.keys = keys;
     dd.batch = dq.batch, dd.replay = lim[0];
     dd.grad_hook = shared_tie_hook;
     if ((rc = agt_dqn_create(&g->dqn, c->be, &dq, L)) || (rc = agt_ddpg_create(&g->ddpg, c->be, &dd, L)) ||

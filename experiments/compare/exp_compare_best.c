@@ -1,19 +1,32 @@
-/* exp_compare_best.c - the best-price slots of the agents' states (compare.agent_best;
- * feat_agent.h, docs/compare.md "The model's best price as a state feature (q12best)"): the
- * state's width and the price range each product's demand model seeks its best price in. */
+/* exp_compare_best.c - the agents' views (the DQN's and DDPG's demand-model settings:
+ * compare.demand_pool / agent_best and DDPG's own, docs/compare.md "A demand model per agent")
+ * and the best-price slots of their states (feat_agent.h, docs/compare.md "The model's best
+ * price as a state feature (q12best)"): the state's width and the price range each product's
+ * demand model seeks its best price in. */
 #include <math.h>
 
 #include "exp_compare_int.h"
 
-int cmp_agent_width(const exp_compare_cfg *cfg) {
-    return cfg->agent_best ? FEAT_AGENT_N + FEAT_AGENT_BEST_N : FEAT_AGENT_N;
+int cmp_agent_width(int best) { return best ? FEAT_AGENT_N + FEAT_AGENT_BEST_N : FEAT_AGENT_N; }
+
+void cmp_view_split(cmp_ctx *c) {
+    const exp_compare_cfg *cfg = c->cfg;
+    cmp_aview *q = &c->av[0], *d = &c->av[1];
+    q->demand_pool = cfg->demand_pool, q->best = cfg->agent_state && cfg->agent_best;
+    d->demand_pool = cfg->ddpg_demand_pool >= 0 ? cfg->ddpg_demand_pool : cfg->demand_pool;
+    d->best = cfg->agent_state && (cfg->ddpg_agent_best >= 0 ? cfg->ddpg_agent_best : cfg->agent_best);
+    /* the agents' part of demand_pool: 0 and 1 both mean no prior for the agents' models */
+    const int pq = q->demand_pool >= 2 ? q->demand_pool : 0, pd = d->demand_pool >= 2 ? d->demand_pool : 0;
+    c->split = cfg->agent_state && (pq != pd || q->best != d->best);
+    q->SA = cfg->agent_state ? cmp_agent_width(q->best) : c->F;
+    d->SA = cfg->agent_state ? cmp_agent_width(d->best) : c->F;
 }
 
-void cmp_agent_best_setup(const cmp_ctx *c, int p) {
+void cmp_agent_best_setup(const cmp_ctx *c, const cmp_aview *v, int p) {
     const exp_compare_cfg *cfg = c->cfg;
     const db_history *h = c->h;
-    feat_agent_prod *pp = &c->ap[p];
-    pp->best = cfg->agent_best ? 1 : 0;
+    feat_agent_prod *pp = &v->ap[p];
+    pp->best = v->best ? 1 : 0;
     pp->blo = pp->bhi = pp->bchg = pp->bcost = NAN;
     if (!pp->best) return;
     /* a profit reward: the hint maximises the margin rate */

@@ -70,6 +70,8 @@ exp_compare_cfg exp_compare_default(void) {
     c.dyna_horizon = 1;
     c.agent_desc = 0;
     c.agent_best = 0; /* docs/compare.md, "The model's best price as a state feature (q12best)" */
+    c.ddpg_demand_pool = 2; /* docs/compare.md, "A demand model per agent" (-1, the DQN's, before session 14) */
+    c.ddpg_agent_best = 1;
     c.ddpg_support_steps = 6; /* docs/compare.md, "Context descriptors (q12desc)" (-1 = support_steps before) */
     c.ddpg_band = 0.0;        /* grid.band: a band of DDPG's own is valued by OPE at the grid's edge */
     c.dyna_real = 0.0;
@@ -175,6 +177,8 @@ static const field fields[] = {
     F("compare.ddpg_band", T_DOUBLE, ddpg_band, "DDPG's price band (ratio = 1 + band x action; its guard's band): 0 = grid.band"),
     F("compare.ddpg_support_steps", T_INT, ddpg_support_steps, "DDPG's support: the logged ratio range +- this many grid steps (-1: support_steps)"),
     F("compare.agent_desc", T_INT, agent_desc, "agent state's demand-model descriptors: 0 at the mean logged price, 1 / 2 the model's relative rates at 2 / 4 ratios around the incumbent in its context"),
+    F("compare.ddpg_demand_pool", T_INT, ddpg_demand_pool, "DDPG's own demand models' slope prior: 2 the night's pooled prior, 3 its centre at the weak width, 0 or 1 none; -1 the DQN's (compare.demand_pool); another value than the DQN's gives DDPG its own demand models and states (with compare.agent_state 1; without a pooled prior, demand_pool 0, 2 and 3 are the weak prior)"),
+    F("compare.ddpg_agent_best", T_INT, ddpg_agent_best, "DDPG's best-price slots (as compare.agent_best): 0 or 1 (nothing without compare.agent_state 1); -1 the DQN's (compare.agent_best)"),
     F("compare.agent_best", T_INT, agent_best, "1: two more agent-state slots, the demand model's best price for the state in its context (log ratio to the incumbent) and its relative gain; 0 off"),
     F("compare.dyna_memory", T_INT, dyna_memory, "1: the agents' model's lag is a smoothed past price (0: the previous price)"),
     F("compare.dyna_horizon", T_INT, dyna_horizon, "nights a model row's price is valued over, held (1: that day)"),
@@ -413,6 +417,12 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
         return eng_err_set(ENG_EINVAL, "compare config: compare.agent_best must be 0 or 1, not %d", c->agent_best);
     if (c->agent_best && !c->agent_state) /* the slots are the agent state's: without it nothing reads them */
         return eng_err_set(ENG_EINVAL, "compare config: compare.agent_best = 1 needs compare.agent_state = 1");
+    if (c->ddpg_agent_best < -1 || c->ddpg_agent_best > 1)
+        return eng_err_set(ENG_EINVAL, "compare config: compare.ddpg_agent_best must be -1 (agent_best), 0 or 1, not %d",
+                           c->ddpg_agent_best);
+    if (c->ddpg_demand_pool < -1 || c->ddpg_demand_pool > 3)
+        return eng_err_set(ENG_EINVAL, "compare config: compare.ddpg_demand_pool must be -1 (demand_pool), 0, 1, 2 or 3, not %d",
+                           c->ddpg_demand_pool);
     if (c->dqn_smooth_support != 0 && c->dqn_smooth_support != 1)
         return eng_err_set(ENG_EINVAL, "compare config: compare.dqn_smooth_support must be 0 or 1, not %d", c->dqn_smooth_support);
     if (c->agent_desc < 0 || c->agent_desc > FEAT_AGENT_DESC_MAX)

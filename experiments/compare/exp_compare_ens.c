@@ -60,9 +60,9 @@ int cmp_ens_train(cmp_ctx *c, int *prod, int n) {
     return ENG_OK;
 }
 
-int cmp_members_infer(cmp_ctx *c, int E, const float *const *pq, const float *const *pa, const float *x, int rows,
-                      int batch, float *qv, float *act, float *qm, float *am) {
-    const int K = c->K, SA = c->SA;
+int cmp_members_infer(cmp_ctx *c, int E, const float *const *pq, const float *const *pa, const float *xq,
+                      const float *xa, int rows, int batch, float *qv, float *act, float *qm, float *am) {
+    const int K = c->K, SQ = c->av[0].SA, SD = c->av[1].SA;
     eng_model *mq = agt_dqn_online(c->sh_agt_dqn), *ma = agt_ddpg_actor(c->sh_agt_ddpg);
     float *tq = malloc((size_t)batch * K * sizeof *tq), *ta = malloc((size_t)batch * sizeof *ta);
     int rc = E < 1 || !tq || !ta ? eng_err_set(E < 1 ? ENG_EINVAL : ENG_ENOMEM, "compare: member inference (%d members)", E)
@@ -72,8 +72,8 @@ int cmp_members_infer(cmp_ctx *c, int E, const float *const *pq, const float *co
         if (!rc) rc = eng_model_set_product(ma, ENG_VIEW_PARAMS, 0, pa[e]);
         for (int r0 = 0; !rc && r0 < rows; r0 += batch) {
             const int nb = rows - r0 < batch ? rows - r0 : batch;
-            rc = agt_dqn_q_values(c->sh_agt_dqn, x + (size_t)r0 * SA, nb, tq);
-            if (!rc) rc = eng_model_infer(ma, x + (size_t)r0 * SA, nb, ta);
+            rc = agt_dqn_q_values(c->sh_agt_dqn, xq + (size_t)r0 * SQ, nb, tq);
+            if (!rc) rc = eng_model_infer(ma, xa + (size_t)r0 * SD, nb, ta);
             if (rc) break;
             if (qm) memcpy(qm + ((size_t)e * rows + r0) * K, tq, (size_t)nb * K * sizeof *tq);
             if (am) memcpy(am + (size_t)e * rows + r0, ta, (size_t)nb * sizeof *ta);
@@ -97,12 +97,13 @@ int cmp_members_infer(cmp_ctx *c, int E, const float *const *pq, const float *co
     return ENG_OK;
 }
 
-int cmp_ens_infer(cmp_ctx *c, const float *x, int rows, int batch, float *qv, float *act, float *qm, float *am) {
+int cmp_ens_infer(cmp_ctx *c, const float *xq, const float *xa, int rows, int batch, float *qv, float *act, float *qm,
+                  float *am) {
     const float *pq[CMP_ENS_MAX], *pa[CMP_ENS_MAX];
     const size_t np_q = eng_model_nparams(agt_dqn_online(c->sh_agt_dqn));
     const size_t np_a = eng_model_nparams(agt_ddpg_actor(c->sh_agt_ddpg));
     const int E = c->ens_n + 1 <= CMP_ENS_MAX ? c->ens_n + 1 : CMP_ENS_MAX;
     pq[0] = c->sh_dqn, pa[0] = c->sh_actor;
     for (int e = 1; e < E; e++) pq[e] = c->ens_dqn + (size_t)(e - 1) * np_q, pa[e] = c->ens_actor + (size_t)(e - 1) * np_a;
-    return cmp_members_infer(c, E, pq, pa, x, rows, batch, qv, act, qm, am);
+    return cmp_members_infer(c, E, pq, pa, xq, xa, rows, batch, qv, act, qm, am);
 }

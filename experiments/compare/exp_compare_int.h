@@ -18,6 +18,21 @@
 /* CMP_S_HOLD (history's slot only): the sum of the DR terms of holding the incumbent price */
 enum { CMP_S_N = 0, CMP_S_W, CMP_S_W2, CMP_S_IPS, CMP_S_DM, CMP_S_DR, CMP_S_SWDR, CMP_S_WMAX, CMP_S_HOLD, CMP_S_COUNT };
 
+/* One agent's view of the rows (DQN's or DDPG's): its demand models, states and model-row bases. */
+typedef struct cmp_aview {
+    int SA;                /* state width the agent sees: cmp_agent_width, or F without agent_state */
+    int demand_pool;       /* its demand models' slope prior (compare.demand_pool's agent part: 2
+                              the pooled prior, 3 its centre at the weak width, else none) */
+    int best;              /* 1: its states carry the best-price slots (compare.agent_best) */
+    feat_agent_prod *ap;   /* [n_products] agent-state statistics and demand models (agent_state = 1) */
+    float *ast, *anx;      /* [tr->n][SA] agent states s, s' (agent_state = 1; else NULL) */
+    double *dyb;           /* [tr->n] reward minus the period's observed rate (= -rate of the
+                              period the reward compares with), NaN where the product's demand
+                              model cannot value the row (compare.dyna; else NULL) */
+    float *dyc;            /* [tr->n][2] the row's demand-model context (competitors, previous
+                              price: feat_agent_model_ctx), with dyb */
+} cmp_aview;
+
 typedef struct cmp_ctx {
     const db_history *h;
     const exp_compare_cfg *cfg;
@@ -43,20 +58,17 @@ typedef struct cmp_ctx {
                               formed per shard */
     unsigned char *has_eval; /* [n_products] 1: the product has evaluation rows (its owner's
                               count, exchanged under MPI: FQE's sample is drawn from it) */
-    /* DQN / DDPG learning (exp_compare_agents.c, cmp_agents_prepare) */
-    int SA;                /* state width the DQN / DDPG see: FEAT_AGENT_N or F */
-    float *ast, *anx;      /* [tr->n][SA] agent states s, s' (agent_state = 1; else NULL) */
+    /* DQN / DDPG learning (exp_compare_agents.c, cmp_agents_prepare): each agent's view, av[0]
+     * the DQN's, av[1] the DDPG's; one view (av[1] a copy of av[0]'s pointers, owned by av[0])
+     * unless compare.ddpg_demand_pool / ddpg_agent_best give DDPG a demand model and state of its
+     * own (c->split = 1, cmp_view_split) */
+    cmp_aview av[2];
+    int split;
     float *rscale;         /* [n_products] reward divisor of the agents (1 with agent_state 0) */
     unsigned char *val;    /* [tr->n] 1: a training row held out for early stopping */
-    feat_agent_prod *ap;   /* [n_products] agent-state statistics (agent_state = 1) */
     int *lvl_count;        /* [n_products][K] training rows logged at each grid level */
     float *lo_ratio, *hi_ratio; /* [n_products] logged training ratio range (NaN: none) */
     double *refp;          /* [n_products] reference price of the grid (NaN: none) */
-    double *dyb;           /* [tr->n] reward minus the period's observed rate (= -rate of the
-                              period the reward compares with), NaN where the product's demand
-                              model cannot value the row (compare.dyna; else NULL) */
-    float *dyc;            /* [tr->n][2] the row's demand-model context (competitors, previous
-                              price: feat_agent_model_ctx), with dyb */
     /* the shared networks' parameters (compare.shared = 1), copied into every product slot */
     float *sh_dqn, *sh_actor, *sh_critic;
     int sh_loaded;         /* 1: the shared networks warm-started from the checkpoints */
@@ -132,9 +144,9 @@ int cmp_group_set_shared(cmp_ctx *c, cmp_group *g);
  * the slot whose DQN gets NaN parameters before its last step (test hook), -1 none.
  * Returns 0 or a negative status. */
 int cmp_group_train_nets(cmp_ctx *c, cmp_group *g, long dqn_max, long ddpg_max, int poison);
-/* The DQN / DDPG input states of product p for periods 0..B-1 into x [B][c->SA].  Returns 0 or
- * feat_state's error. */
-int cmp_agent_states(const cmp_ctx *c, int p, int B, float *x);
+/* The input states of agent `which` (0 DQN, 1 DDPG: its view c->av[which]) of product p for
+ * periods 0..B-1 into x [B][c->av[which].SA].  Returns 0 or feat_state's error. */
+int cmp_agent_states(const cmp_ctx *c, int which, int p, int B, float *x);
 /* Greedy DQN level of product p from its Q-values q [K] under compare.dqn_support. */
 int cmp_dqn_pick(const cmp_ctx *c, int p, const float *q);
 /* DDPG's ratio of product p under compare.ddpg_support: the logged ratio range +- cmp_ddpg_steps
@@ -158,15 +170,19 @@ env_grid cmp_ddpg_grid(const exp_compare_cfg *cfg);
 /* The guardrails' bounds of an agent's price for product p with incumbent inc: the grid's band,
  * DDPG's (cmp_ddpg_grid) when ddpg != 0.  No allocation, no failure. */
 env_guard_bounds cmp_agent_bounds(const cmp_ctx *c, int p, double inc, int ddpg);
-/* The agents' state width: FEAT_AGENT_N, plus FEAT_AGENT_BEST_N with compare.agent_best
- * (exp_compare_best.c). */
-int cmp_agent_width(const exp_compare_cfg *cfg);
-/* Product p's best-price slots (feat_agent.h, compare.agent_best) after its fit: c->ap[p].best and
+/* The agents' state width: FEAT_AGENT_N, plus FEAT_AGENT_BEST_N with the best-price slots
+ * (best: compare.agent_best, or DDPG's compare.ddpg_agent_best; exp_compare_best.c). */
+int cmp_agent_width(int best);
+/* The views' settings (exp_compare_best.c): av[0] (DQN) compare.demand_pool / agent_best, av[1]
+ * (DDPG) compare.ddpg_demand_pool / ddpg_agent_best where set (>= 0); c->split := 1 when they
+ * differ from the DQN's (agent_state only).  No allocation, no failure. */
+void cmp_view_split(cmp_ctx *c);
+/* Product p's best-price slots in view v (feat_agent.h, v->best) after its fit: v->ap[p].best and
  * the range its model's best price is sought in: the product's min / max price and margin floor,
  * the wider of DQN's and DDPG's bands and (both agents' supports on) of their supports around
  * the logged ratios; the change limit of the guard.  Needs c->refp, lo_ratio, hi_ratio.  No
  * allocation, no failure. */
-void cmp_agent_best_setup(const cmp_ctx *c, int p);
+void cmp_agent_best_setup(const cmp_ctx *c, const cmp_aview *v, int p);
 /* Distance of price x from product p's logged training prices, in grid steps (NaN: none). */
 float cmp_support_gap(const cmp_ctx *c, int p, double x);
 
@@ -199,17 +215,41 @@ int cmp_ens_train(cmp_ctx *c, int *prod, int n);
  * price as it was (a warning; the error is cleared): the evaluation's prices stand.  Returns 0. */
 int cmp_refit_run(cmp_ctx *c, const int *prod, int n);
 
-/* The outputs of E members (1 <= E <= CMP_ENS_MAX) for the agent states x [rows][SA], computed
+/* The outputs of E members (1 <= E <= CMP_ENS_MAX) for the agent states xq [rows][av[0].SA]
+ * (the DQN's) and xa [rows][av[1].SA] (the DDPG's; xq again without a split), computed
  * with the one-slot shared agents in batches of `batch` rows: member e's DQN online and DDPG actor
  * parameters at pq[e] / pa[e].  qv [rows][K] Q-values and act [rows] actor outputs (the tanh
  * output, before the band): the mean over the members (NULL: not wanted); qm [E][rows][K] and
  * am [E][rows]: each member's own (NULL: not wanted); all caller-allocated.  The shared agents get
  * their parameters back (c->sh_dqn, c->sh_actor).  Returns 0 or a status. */
-int cmp_members_infer(cmp_ctx *c, int E, const float *const *pq, const float *const *pa, const float *x, int rows,
-                      int batch, float *qv, float *act, float *qm, float *am);
+int cmp_members_infer(cmp_ctx *c, int E, const float *const *pq, const float *const *pa, const float *xq,
+                      const float *xa, int rows, int batch, float *qv, float *act, float *qm, float *am);
 /* cmp_members_infer over the ensemble's members: member 0 the shared networks, then the c->ens_n
  * others (one member without an ensemble: the shared agents' own); qm / am [ens_n + 1][...]. */
-int cmp_ens_infer(cmp_ctx *c, const float *x, int rows, int batch, float *qv, float *act, float *qm, float *am);
+int cmp_ens_infer(cmp_ctx *c, const float *xq, const float *xa, int rows, int batch, float *qv, float *act, float *qm,
+                  float *am);
+
+/* Agent `which` (0 DQN, 1 DDPG)'s state s / next state s' of transition r: its view's agent
+ * states, or the transitions' own (normalised feat-v1) without agent_state.  Borrowed. */
+static inline const float *cmp_row_state(const cmp_ctx *c, int which, size_t r) {
+    const cmp_aview *a = &c->av[which ? 1 : 0];
+    return a->ast ? a->ast + r * a->SA : c->tr->state + r * c->F;
+}
+static inline const float *cmp_row_next(const cmp_ctx *c, int which, size_t r) {
+    const cmp_aview *a = &c->av[which ? 1 : 0];
+    return a->anx ? a->anx + r * a->SA : c->tr->next_state + r * c->F;
+}
+
+/* Most model-based transitions for n training rows: n x dyna, at most dyna_max (exp_compare_dyna.c). */
+long cmp_dyna_rows(const cmp_ctx *c, long n);
+/* The model-based transitions of the pooled / shared group g (compare.dyna), each agent's from
+ * its own view's demand model (exp_compare_dyna.c).  Returns 0 or the agents' failure. */
+int cmp_push_model_rows(cmp_ctx *c, cmp_group *g);
+/* The reward a real training row r of product p enters agent `which`'s replay with, on the
+ * agents' scale: the logged reward, or (model-based rows on) its observed rate blended towards
+ * the view's model by compare.dyna_real (cmp_real_reward).  The validation rows keep the logged
+ * reward.  Pure. */
+float cmp_real_row_reward(const cmp_ctx *c, int which, int p, size_t r);
 
 /* The reward of a real training row with its observed rate blended towards the demand model
  * (compare.dyna_real): reward - lam (observed - model), where observed = reward - base is the

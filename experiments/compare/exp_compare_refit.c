@@ -100,14 +100,15 @@ static int rf_guard(const cmp_ctx *c, int p, double inc, double cand, rf_out *o,
  * of the evaluation, exp_compare_hold.c).  *priced := the products repriced.  Returns 0 or a
  * status. */
 static int rf_price(cmp_ctx *c, const int *prod, int n, const rf_params *rf, int *priced) {
-    const int K = c->K, SA = c->SA;
-    float *x = malloc((size_t)(n ? n : 1) * SA * sizeof *x), *qv = malloc((size_t)(n ? n : 1) * K * sizeof *qv);
+    const int K = c->K, SQ = c->av[0].SA, SD = c->av[1].SA;
+    float *x = malloc((size_t)(n ? n : 1) * SQ * sizeof *x), *qv = malloc((size_t)(n ? n : 1) * K * sizeof *qv);
     float *act = malloc((size_t)(n ? n : 1) * sizeof *act);
+    float *xd = c->split ? malloc((size_t)(n ? n : 1) * SD * sizeof *xd) : x; /* DDPG's states (its own view) */
     int *use = malloc((size_t)(n ? n : 1) * sizeof *use);
     const int hold = c->cfg->hold_z > 0 && rf->E >= 2;
     float *qm = hold ? malloc((size_t)rf->E * (n ? n : 1) * K * sizeof *qm) : NULL;
     float *am = hold ? malloc((size_t)rf->E * (n ? n : 1) * sizeof *am) : NULL;
-    int rc = !x || !qv || !act || !use || (hold && (!qm || !am)) ? eng_err_set(ENG_ENOMEM, "compare: out of memory (refit)")
+    int rc = !x || !xd || !qv || !act || !use || (hold && (!qm || !am)) ? eng_err_set(ENG_ENOMEM, "compare: out of memory (refit)")
                                                                  : ENG_OK;
     int m = 0;
     float raw[FEAT_N];
@@ -120,10 +121,11 @@ static int rf_price(cmp_ctx *c, const int *prod, int n, const rf_params *rf, int
             continue;
         }
         if ((rc = feat_state(c->h, p, c->T, raw))) break;
-        feat_agent_state(raw, &c->ap[p], x + (size_t)m * SA);
+        feat_agent_state(raw, &c->av[0].ap[p], x + (size_t)m * SQ);
+        if (c->split) feat_agent_state(raw, &c->av[1].ap[p], xd + (size_t)m * SD);
         use[m++] = p;
     }
-    if (!rc && m) rc = cmp_members_infer(c, rf->E, rf->pq, rf->pa, x, m, RF_BATCH, qv, act, qm, am);
+    if (!rc && m) rc = cmp_members_infer(c, rf->E, rf->pq, rf->pa, x, xd, m, RF_BATCH, qv, act, qm, am);
     cmp_actions ha; /* the hold rule's view of the members: row i is "period" i */
     memset(&ha, 0, sizeof ha);
     if (hold) ha.ens_E = rf->E, ha.ens_q = qm, ha.ens_q_stride = (size_t)m * K, ha.ens_a = am, ha.ens_a_stride = (size_t)m;
@@ -152,6 +154,7 @@ static int rf_price(cmp_ctx *c, const int *prod, int n, const rf_params *rf, int
         }
     *priced = rc ? 0 : m;
     free(out);
+    if (xd != x) free(xd);
     free(x);
     free(qv);
     free(act);
@@ -168,7 +171,7 @@ static int rf_keep(const cmp_ctx *c, int *prod, int n) {
     if (c->cfg->refit_carry) return n;
     int m = 0;
     for (int i = 0; i < n; i++)
-        if (!(c->ap[prod[i]].mok && feat_demand_lag_carries(&c->ap[prod[i]].dm, 2.0))) prod[m++] = prod[i];
+        if (!(c->av[0].ap[prod[i]].mok && feat_demand_lag_carries(&c->av[0].ap[prod[i]].dm, 2.0))) prod[m++] = prod[i];
     if (m < n) ENG_INFO("compare: compare.refit_carry 0: %d of %d products show carry-over and keep the training window's agents' prices", n - m, n);
     return m;
 }

@@ -235,10 +235,12 @@ static char *group_meta(const cmp_ctx *c, const cmp_group *g) {
     /* the agent state's descriptors (compare.agent_desc): a line only when not the default, so
      * the checkpoints of before stay valid for agent_desc 0 and are refused (trained from
      * scratch) for another mode, whose states mean something else in the same slots */
-    char desc[64] = "";
+    char desc[128] = "";
     if (cfg->agent_state && cfg->agent_desc) snprintf(desc, sizeof desc, "agent_desc %d\n", cfg->agent_desc);
     if (cfg->agent_state && cfg->agent_best) /* the best-price slots (compare.agent_best): likewise */
         snprintf(desc + strlen(desc), sizeof desc - strlen(desc), "agent_best %d\n", cfg->agent_best);
+    if (c->split) /* DDPG's own view (compare.ddpg_demand_pool / ddpg_agent_best): likewise */
+        snprintf(desc + strlen(desc), sizeof desc - strlen(desc), "ddpg_view %d %d\n", c->av[1].demand_pool, c->av[1].best);
     if (cfg->ddpg_band > 0) /* DDPG's actions mean other ratios (compare.ddpg_band): likewise */
         snprintf(desc + strlen(desc), sizeof desc - strlen(desc), "ddpg_band %.6g\n", cfg->ddpg_band);
     for (int i = 0; i < g->n; i++) cap += 3 * strlen(c->h->product_id[g->prod[i]]) + 2;
@@ -331,8 +333,8 @@ int cmp_group_try_load(const cmp_ctx *c, cmp_group *g) {
     if (agt_ddpg_load(&g->ddpg, c->be, path)) goto fail;
     const agt_dqn_cfg *dq = agt_dqn_config(g->dqn);
     const agt_ddpg_cfg *dd = agt_ddpg_config(g->ddpg);
-    if (agt_dqn_P(g->dqn) != g->P || agt_ddpg_P(g->ddpg) != g->P || dq->state_dim != c->SA ||
-        dq->n_actions != c->K || dd->state_dim != c->SA) {
+    if (agt_dqn_P(g->dqn) != g->P || agt_ddpg_P(g->ddpg) != g->P || dq->state_dim != c->av[0].SA ||
+        dq->n_actions != c->K || dd->state_dim != c->av[1].SA) {
         eng_err_set(ENG_EFORMAT, "saved agents do not fit the group");
         goto fail;
     }
