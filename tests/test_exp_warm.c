@@ -76,6 +76,18 @@ static void hook(void *vctx, const db_history *h, const exp_results *res, const 
     }
 }
 
+/* The shared networks' manifest of the night dated `date` under checkpoint dir `dir` into buf
+ * (NUL-terminated; asserted readable). */
+static void read_meta(const char *dir, const char *date, char *buf, size_t cap) {
+    char f[800];
+    snprintf(f, sizeof f, "%s/%s/shared.meta", dir, date);
+    FILE *fp = fopen(f, "rb");
+    assert_non_null(fp);
+    size_t n = fread(buf, 1, cap - 1, fp);
+    fclose(fp);
+    buf[n] = 0;
+}
+
 /* Night `date` with checkpoints under ckpt ("" none), products: 0 all, or the first n; fqe_extra
  * more FQE refreshes than the default. */
 static void night_x(const char *ckpt, int32_t date, int n_products, int fqe_extra, night_cap *cap) {
@@ -217,20 +229,15 @@ static void test_warm_refused(void **state) {
  * (compare.ddpg_band). */
 static void test_warm_desc(void **state) {
     (void)state;
-    char a[700], b[700], d1[16], f[1400];
+    char a[700], b[700], d1[16];
     snprintf(a, sizeof a, "%s/ckpt_d0", tmp);
     snprintf(b, sizeof b, "%s/ckpt_d1", tmp);
     night_cap c, x;
     g_desc = 0;
     night(a, D1, 0, &c);
     eng_date_format(D1, d1);
-    snprintf(f, sizeof f, "%s/%s/shared.meta", a, d1);
-    FILE *fp = fopen(f, "rb");
-    assert_non_null(fp);
     char buf[4096];
-    size_t n = fread(buf, 1, sizeof buf - 1, fp);
-    fclose(fp);
-    buf[n] = 0;
+    read_meta(a, d1, buf, sizeof buf);
     assert_null(strstr(buf, "agent_desc"));
     g_desc = 1;
     night(a, D2, 0, &x); /* the mode-0 checkpoints: refused */
@@ -252,12 +259,7 @@ static void test_warm_desc(void **state) {
     assert_int_equal(x.warm_loaded, 0);
     assert_int_equal(x.outside, 0);
     eng_date_format(D2, d2);
-    snprintf(f, sizeof f, "%s/%s/shared.meta", d, d2);
-    fp = fopen(f, "rb");
-    assert_non_null(fp);
-    n = fread(buf, 1, sizeof buf - 1, fp);
-    fclose(fp);
-    buf[n] = 0;
+    read_meta(d, d2, buf, sizeof buf);
     assert_non_null(strstr(buf, "ddpg_band 0.35"));
     /* the best-price slots (compare.agent_best): a wider state, refused from mode 0, warm in mode 1 */
     char e[700];
@@ -268,12 +270,7 @@ static void test_warm_desc(void **state) {
     assert_int_equal(x.warm_loaded, 0);
     assert_int_equal(x.outside, 0);
     assert_true(x.priced > 0);
-    snprintf(f, sizeof f, "%s/%s/shared.meta", e, d2);
-    fp = fopen(f, "rb");
-    assert_non_null(fp);
-    n = fread(buf, 1, sizeof buf - 1, fp);
-    fclose(fp);
-    buf[n] = 0;
+    read_meta(e, d2, buf, sizeof buf);
     assert_non_null(strstr(buf, "agent_best 1"));
     snprintf(e, sizeof e, "%s/ckpt_best1", tmp);
     night(e, D1, 0, &c);
@@ -284,12 +281,7 @@ static void test_warm_desc(void **state) {
     assert_int_equal(x.outside, 0);
     /* DDPG's own view (a demand model per agent, the default): its manifest says so; one view's
      * night refuses its checkpoints (DDPG's state is narrower), its own view's are warm */
-    snprintf(f, sizeof f, "%s/%s/shared.meta", e, d2);
-    fp = fopen(f, "rb");
-    assert_non_null(fp);
-    n = fread(buf, 1, sizeof buf - 1, fp);
-    fclose(fp);
-    buf[n] = 0;
+    read_meta(e, d2, buf, sizeof buf);
     assert_non_null(strstr(buf, "ddpg_view 2 1"));
     snprintf(e, sizeof e, "%s/ckpt_dview", tmp);
     night(e, D1, 0, &c);
@@ -297,12 +289,7 @@ static void test_warm_desc(void **state) {
     night(e, D2, 0, &x);
     assert_int_equal(x.warm_loaded, 0);
     assert_true(x.priced > 0);
-    snprintf(f, sizeof f, "%s/%s/shared.meta", e, d2);
-    fp = fopen(f, "rb");
-    assert_non_null(fp);
-    n = fread(buf, 1, sizeof buf - 1, fp);
-    fclose(fp);
-    buf[n] = 0;
+    read_meta(e, d2, buf, sizeof buf);
     assert_null(strstr(buf, "ddpg_view"));
     snprintf(e, sizeof e, "%s/ckpt_dview1", tmp);
     night(e, D1, 0, &c);
