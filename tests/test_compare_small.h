@@ -1,6 +1,7 @@
 /* tests/test_compare_small.h - the small shared-network comparison the ensemble suites share
- * (test_exp_compare_ens, test_exp_compare_hold, test_exp_compare_refit, test_exp_compare_support): 16-unit networks, 150
- * steps at batch 32, few bootstrap draws, a 70% training window, no FQE, `members` members.
+ * (test_exp_compare_ens, test_exp_compare_hold, test_exp_compare_refit, test_exp_compare_support,
+ * test_exp_compare_view): 16-unit networks, 150 steps at batch 32, few bootstrap draws, a 70%
+ * training window, no FQE, `members` members.
  * Include after test_common.h and exp_compare.h. */
 #ifndef TEST_COMPARE_SMALL_H
 #define TEST_COMPARE_SMALL_H
