@@ -225,8 +225,9 @@ static int group_eval(cmp_ctx *c, cmp_group *g) {
             int p = g->prod[b0 + i], s = slot_of(g, b0 + i);
             float *xp = X + (size_t)s * B * F;
             if ((rc = feat_states(c->h, p, 0, B, xp)) || (rc = feat_norm_apply(&c->norm, xp, (size_t)B))) goto done;
-            if (XA != X && (rc = cmp_agent_states(c, 0, p, B, XA + (size_t)s * B * SA))) goto done;
-            if (XD != XA && (rc = cmp_agent_states(c, 1, p, B, XD + (size_t)s * B * SD))) goto done;
+            if (XA != X && (rc = cmp_agent_states(c, p, B, XA + (size_t)s * B * SA,
+                                                  XD != XA ? XD + (size_t)s * B * SD : NULL)))
+                goto done;
         }
         if (XA != X && m < P) memset(XA + (size_t)m * B * SA, 0, (size_t)(P - m) * B * SA * sizeof *XA);
         if (XD != XA && m < P) memset(XD + (size_t)m * B * SD, 0, (size_t)(P - m) * B * SD * sizeof *XD);

@@ -190,17 +190,18 @@ done:
     return rc;
 }
 
-int cmp_agent_states(const cmp_ctx *c, int which, int p, int B, float *x) {
+int cmp_agent_states(const cmp_ctx *c, int p, int B, float *xq, float *xd) {
     int rc;
     if (!c->cfg->agent_state) {
-        if ((rc = feat_states(c->h, p, 0, B, x))) return rc;
-        return feat_norm_apply(&c->norm, x, (size_t)B);
+        if ((rc = feat_states(c->h, p, 0, B, xq))) return rc;
+        return feat_norm_apply(&c->norm, xq, (size_t)B);
     }
-    const cmp_aview *a = &c->av[which ? 1 : 0];
+    const cmp_aview *q = &c->av[0], *d = &c->av[1];
     float raw[FEAT_N];
     for (int t = 0; t < B; t++) {
         if ((rc = feat_state(c->h, p, t, raw))) return rc;
-        feat_agent_state(raw, &a->ap[p], x + (size_t)t * a->SA);
+        feat_agent_state(raw, &q->ap[p], xq + (size_t)t * q->SA);
+        if (xd) feat_agent_state(raw, &d->ap[p], xd + (size_t)t * d->SA);
     }
     return ENG_OK;
 }

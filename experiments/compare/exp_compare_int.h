@@ -144,9 +144,11 @@ int cmp_group_set_shared(cmp_ctx *c, cmp_group *g);
  * the slot whose DQN gets NaN parameters before its last step (test hook), -1 none.
  * Returns 0 or a negative status. */
 int cmp_group_train_nets(cmp_ctx *c, cmp_group *g, long dqn_max, long ddpg_max, int poison);
-/* The input states of agent `which` (0 DQN, 1 DDPG: its view c->av[which]) of product p for
- * periods 0..B-1 into x [B][c->av[which].SA].  Returns 0 or feat_state's error. */
-int cmp_agent_states(const cmp_ctx *c, int which, int p, int B, float *x);
+/* The input states of product p for periods 0..B-1: the DQN's view into xq [B][c->av[0].SA]
+ * and, when xd is not NULL, DDPG's into xd [B][c->av[1].SA] from the same period features
+ * (without agent_state: the normalised feat-v1 states into xq).  Returns 0 or feat_state's
+ * error. */
+int cmp_agent_states(const cmp_ctx *c, int p, int B, float *xq, float *xd);
 /* Greedy DQN level of product p from its Q-values q [K] under compare.dqn_support. */
 int cmp_dqn_pick(const cmp_ctx *c, int p, const float *q);
 /* DDPG's ratio of product p under compare.ddpg_support: the logged ratio range +- cmp_ddpg_steps
