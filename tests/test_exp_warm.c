@@ -222,6 +222,36 @@ static void test_warm_refused(void **state) {
     assert_true(exists(b, D2, "behav-pool.bin")); /* tonight's, written fresh */
 }
 
+/* A setting whose states differ from the defaults' (*flag := 1; agent_best, DDPG's view): in
+ * <tmp>/ckpt_<stem> a default night, then one with the setting: the default checkpoints are
+ * refused (a cold night, priced, none outside) and its manifest has (want 1) or lacks (want 0)
+ * `line`; in <tmp>/ckpt_<stem>1 two nights with the setting: the first cold, the second warm.
+ * *flag is 0 again afterwards. */
+static void mode_switch(const char *stem, int *flag, const char *line, int want) {
+    char e[700], d2[16], buf[4096];
+    night_cap c, x;
+    eng_date_format(D2, d2);
+    snprintf(e, sizeof e, "%s/ckpt_%s", tmp, stem);
+    night(e, D1, 0, &c);
+    *flag = 1;
+    night(e, D2, 0, &x); /* the default checkpoints: refused */
+    assert_int_equal(x.warm_loaded, 0);
+    assert_int_equal(x.outside, 0);
+    assert_true(x.priced > 0);
+    read_meta(e, d2, buf, sizeof buf);
+    if (want)
+        assert_non_null(strstr(buf, line));
+    else
+        assert_null(strstr(buf, line));
+    snprintf(e, sizeof e, "%s/ckpt_%s1", tmp, stem);
+    night(e, D1, 0, &c);
+    night(e, D2, 0, &x); /* the same setting: warm */
+    *flag = 0;
+    assert_int_equal(c.warm_loaded, 0);
+    assert_true(x.warm_loaded >= 1);
+    assert_int_equal(x.outside, 0);
+}
+
 /* The agent state's descriptors (compare.agent_desc) change what the networks' inputs mean in
  * the same slots: a night with another mode than the checkpoints' trains its networks from
  * scratch (the manifest differs; one line), a night with the same mode warm-starts, and the
@@ -262,42 +292,14 @@ static void test_warm_desc(void **state) {
     read_meta(d, d2, buf, sizeof buf);
     assert_non_null(strstr(buf, "ddpg_band 0.35"));
     /* the best-price slots (compare.agent_best): a wider state, refused from mode 0, warm in mode 1 */
-    char e[700];
-    snprintf(e, sizeof e, "%s/ckpt_best", tmp);
-    night(e, D1, 0, &c);
-    g_best = 1;
-    night(e, D2, 0, &x); /* the mode-0 checkpoints: refused */
-    assert_int_equal(x.warm_loaded, 0);
-    assert_int_equal(x.outside, 0);
-    assert_true(x.priced > 0);
-    read_meta(e, d2, buf, sizeof buf);
-    assert_non_null(strstr(buf, "agent_best 1"));
-    snprintf(e, sizeof e, "%s/ckpt_best1", tmp);
-    night(e, D1, 0, &c);
-    assert_int_equal(c.warm_loaded, 0);
-    night(e, D2, 0, &x); /* the same mode: warm */
-    g_best = 0;
-    assert_true(x.warm_loaded >= 1);
-    assert_int_equal(x.outside, 0);
+    mode_switch("best", &g_best, "agent_best 1", 1);
     /* DDPG's own view (a demand model per agent, the default): its manifest says so; one view's
      * night refuses its checkpoints (DDPG's state is narrower), its own view's are warm */
+    char e[700];
+    snprintf(e, sizeof e, "%s/ckpt_best1", tmp); /* mode_switch's last night there: DDPG's default view */
     read_meta(e, d2, buf, sizeof buf);
     assert_non_null(strstr(buf, "ddpg_view 2 1"));
-    snprintf(e, sizeof e, "%s/ckpt_dview", tmp);
-    night(e, D1, 0, &c);
-    g_dview = 1;
-    night(e, D2, 0, &x);
-    assert_int_equal(x.warm_loaded, 0);
-    assert_true(x.priced > 0);
-    read_meta(e, d2, buf, sizeof buf);
-    assert_null(strstr(buf, "ddpg_view"));
-    snprintf(e, sizeof e, "%s/ckpt_dview1", tmp);
-    night(e, D1, 0, &c);
-    night(e, D2, 0, &x);
-    g_dview = 0;
-    assert_int_equal(c.warm_loaded, 0);
-    assert_true(x.warm_loaded >= 1);
-    assert_int_equal(x.outside, 0);
+    mode_switch("dview", &g_dview, "ddpg_view", 0);
 }
 
 /* Nothing stale: change an old row inside night 2's window; the warm night's values of that
