@@ -271,6 +271,14 @@ static double rate_u(const feat_agent_prod *pp, double u, const feat_demand_ctx 
     return isfinite(v) ? v : -INFINITY;
 }
 
+double feat_agent_state_rate(const feat_agent_prod *pp, const float *st) {
+    double inc;
+    feat_demand_ctx ctx;
+    if (!pp || !st || state_ctx(pp, st, &inc, &ctx)) return NAN;
+    const double v = feat_agent_model_rate_at(pp, inc, &ctx, NULL);
+    return isfinite(v) ? v : NAN;
+}
+
 int feat_agent_best_price(const feat_agent_prod *pp, const float *st, double *best, double *gain) {
     enum { NG = 13 }; /* grid steps of <= 2.5% over the +-15% of a change limit */
     *best = *gain = NAN;

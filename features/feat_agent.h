@@ -102,6 +102,12 @@ int feat_agent_width(const feat_agent_prod *pp);
  * incumbent or a positive (margin) rate there.  No allocation. */
 int feat_agent_best_price(const feat_agent_prod *pp, const float *st, double *best, double *gain);
 
+/* The demand model's one-night rate at the incumbent of agent state st, in the state's own
+ * context (as feat_agent_best_price reads it): a function of the state alone, so an agent's
+ * reward may be measured from it without changing which price is best.  NaN without a model, a
+ * known incumbent or a finite rate.  No allocation. */
+double feat_agent_state_rate(const feat_agent_prod *pp, const float *st);
+
 /* Fit product statistics from n training rows: raw (unnormalised) feat states s [n][FEAT_N]
  * of the periods priced, the next periods' raw states s2 [n][FEAT_N] (their revenue_1 /
  * traffic_1 are the priced period's outcome) and the prices charged, price [n].  ref > 0 is

@@ -3,8 +3,8 @@
  * Q networks, a few refreshes), adds one day, and stays a correct night: every price inside its
  * guardrails, the history's on-policy values equal to a cold run's (the same rows), the FQE total
  * within a stated 10% of a cold run's.  What the warm start reuses is keyed and refused when it
- * no longer fits (another product list, a corrupt file, another compare.agent_desc or
- * compare.ddpg_band), and nothing is served stale: a changed
+ * no longer fits (another product list, a corrupt file, another compare.agent_desc,
+ * compare.ddpg_band, compare.agent_best or compare.dqn_uplift), and nothing is served stale: a changed
  * old row changes the warm night's values exactly as it changes a cold night's. */
 #include "test_nightly.h"
 
@@ -27,9 +27,9 @@ static PGconn *conn;
 static char out_dir[600], tmp[512];
 static int g_desc;      /* compare.agent_desc of the nights (test_warm_desc) */
 static double g_band;   /* compare.ddpg_band of the nights (test_warm_desc) */
-static int g_best;      /* compare.agent_best of the nights (test_warm_desc) */
-static int g_dview;     /* 1: one view for both agents (compare.ddpg_demand_pool / ddpg_agent_best -1, not the
-                           defaults' own view for DDPG; test_warm_desc) */
+static int g_nobest;    /* 1: compare.agent_best 0 (the DQN without the best-price slots, so DDPG gets
+                           a view of its own; test_warm_desc); 0: the default (1) */
+static int g_noup;      /* 1: compare.dqn_uplift 0 (the DQN learns the logged reward); 0: the default */
 
 static int setup(void **state) {
     (void)state;
@@ -98,8 +98,8 @@ static void night_x(const char *ckpt, int32_t date, int n_products, int fqe_extr
     cfg.compare.fqe.iterations += fqe_extra;
     cfg.compare.agent_desc = g_desc;
     cfg.compare.ddpg_band = g_band;
-    cfg.compare.agent_best = g_best;
-    if (g_dview) cfg.compare.ddpg_demand_pool = -1, cfg.compare.ddpg_agent_best = -1;
+    if (g_nobest) cfg.compare.agent_best = 0;
+    if (g_noup) cfg.compare.dqn_uplift = 0;
     if (n_products > 0) cfg.products = (const char *const *)ids, cfg.n_products = n_products;
     memset(cap, 0, sizeof *cap);
     cap->guard = cfg.compare.guard;
@@ -222,7 +222,7 @@ static void test_warm_refused(void **state) {
     assert_true(exists(b, D2, "behav-pool.bin")); /* tonight's, written fresh */
 }
 
-/* A setting whose states differ from the defaults' (*flag := 1; agent_best, DDPG's view): in
+/* A setting whose networks differ from the defaults' (*flag := 1; agent_best 0, dqn_uplift 0): in
  * <tmp>/ckpt_<stem> a default night, then one with the setting: the default checkpoints are
  * refused (a cold night, priced, none outside) and its manifest has (want 1) or lacks (want 0)
  * `line`; in <tmp>/ckpt_<stem>1 two nights with the setting: the first cold, the second warm.
@@ -291,15 +291,18 @@ static void test_warm_desc(void **state) {
     eng_date_format(D2, d2);
     read_meta(d, d2, buf, sizeof buf);
     assert_non_null(strstr(buf, "ddpg_band 0.35"));
-    /* the best-price slots (compare.agent_best): a wider state, refused from mode 0, warm in mode 1 */
-    mode_switch("best", &g_best, "agent_best 1", 1);
-    /* DDPG's own view (a demand model per agent, the default): its manifest says so; one view's
-     * night refuses its checkpoints (DDPG's state is narrower), its own view's are warm */
-    char e[700];
-    snprintf(e, sizeof e, "%s/ckpt_best1", tmp); /* mode_switch's last night there: DDPG's default view */
-    read_meta(e, d2, buf, sizeof buf);
-    assert_non_null(strstr(buf, "ddpg_view 2 1"));
-    mode_switch("dview", &g_dview, "ddpg_view", 0);
+    /* the defaults: one view for both agents with the best-price slots, the DQN's uplift targets;
+     * the manifest (of the band's first, default night) says so */
+    eng_date_format(D1, d2);
+    read_meta(d, d2, buf, sizeof buf);
+    assert_non_null(strstr(buf, "agent_best 1"));
+    assert_non_null(strstr(buf, "dqn_uplift 1"));
+    assert_null(strstr(buf, "ddpg_view"));
+    /* without the best-price slots (compare.agent_best 0): the DQN's state is narrower and DDPG
+     * gets a view of its own; the default checkpoints are refused, its own are warm */
+    mode_switch("nobest", &g_nobest, "ddpg_view 2 1", 1);
+    /* the DQN learning the logged reward (compare.dqn_uplift 0): its Q-values mean another thing */
+    mode_switch("noup", &g_noup, "dqn_uplift", 0);
 }
 
 /* Nothing stale: change an old row inside night 2's window; the warm night's values of that

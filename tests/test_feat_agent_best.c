@@ -165,18 +165,17 @@ static void test_best_carry_missing(void **st) {
 static void test_best_setting(void **st) {
     (void)st;
     exp_compare_cfg c = exp_compare_default();
-    assert_int_equal(c.agent_best, 0);
-    char *ok[] = {"--compare.agent_best=1"};
+    assert_int_equal(c.agent_best, 1); /* the default since session 15 */
+    char *ok[] = {"--compare.agent_best=0"};
     assert_int_equal(exp_compare_cfg_parse_flags(&c, 1, ok), 0);
-    assert_int_equal(c.agent_best, 1);
+    assert_int_equal(c.agent_best, 0);
     assert_int_equal(exp_compare_cfg_check(&c), 0);
     c.agent_best = 2;
     assert_int_not_equal(exp_compare_cfg_check(&c), 0);
     c.agent_best = -1;
     assert_int_not_equal(exp_compare_cfg_check(&c), 0);
-    c.agent_best = 1, c.agent_state = 0, c.shared = 0; /* nothing would read the slots */
-    assert_int_equal(exp_compare_cfg_check(&c), ENG_EINVAL);
-    assert_non_null(strstr(eng_err_msg(), "agent_best = 1 needs compare.agent_state = 1"));
+    c.agent_best = 1, c.agent_state = 0, c.shared = 0; /* nothing reads the slots: the default stays valid */
+    assert_int_equal(exp_compare_cfg_check(&c), 0);
     c.agent_best = 0;
     assert_int_equal(exp_compare_cfg_check(&c), 0);
     exp_compare_cfg_free(&c);

@@ -183,6 +183,12 @@ typedef struct exp_compare_cfg {
                                    or above it over dyna_horizon nights held, where the product's
                                    model shows carry-over (feat_agent_model_rate_cut; docs/backtest.md
                                    "Long horizon: ... (q13long)"); 0 = feat_agent_model_rate_held */
+    int dqn_uplift;             /* 1: the DQN learns each price's relative uplift over its demand
+                                   model's rate at the state's incumbent, 10 (rate - m) / m, instead
+                                   of the logged reward (a baseline known at the decision: the same
+                                   best price, less noise; docs/compare.md "The DQN learns the
+                                   uplift over the incumbent"); only with model-based rows and
+                                   dqn.gamma 0, else the logged reward; 0 = the logged reward */
     double dyna_real;           /* in [0, 1]: the real training rows' reward blends the observed
                                    rate of the priced period with the demand model's expected
                                    rate at the logged price in the row's context (0 = observed,

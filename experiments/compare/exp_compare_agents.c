@@ -26,9 +26,9 @@ static int draw_val(const cmp_ctx *c, size_t r) {
 void cmp_agents_free_stats(cmp_ctx *c) {
     for (int v = 0; v < 1 + c->split; v++) { /* without a split av[1] holds av[0]'s pointers */
         cmp_aview *a = &c->av[v];
-        free(a->ast); free(a->anx); free(a->ap); free(a->dyb); free(a->dyc);
+        free(a->ast); free(a->anx); free(a->ap); free(a->dyb); free(a->dyc); free(a->um);
     }
-    for (int v = 0; v < 2; v++) c->av[v].ast = c->av[v].anx = NULL, c->av[v].ap = NULL, c->av[v].dyb = NULL, c->av[v].dyc = NULL;
+    for (int v = 0; v < 2; v++) c->av[v].ast = c->av[v].anx = NULL, c->av[v].ap = NULL, c->av[v].dyb = NULL, c->av[v].dyc = NULL, c->av[v].um = NULL;
     free(c->rscale); free(c->val); free(c->lvl_count);
     free(c->lo_ratio); free(c->hi_ratio); free(c->refp);
     c->rscale = c->lo_ratio = c->hi_ratio = NULL;
@@ -69,6 +69,8 @@ static void dyna_base(cmp_ctx *c, cmp_aview *a, int p, const float *raw, const f
         a->dyb[r] = ok && isfinite(rate) && isfinite(c->tr->reward[r]) ? (double)c->tr->reward[r] - rate : NAN;
         const feat_demand_ctx x = feat_agent_model_ctx(pp, raw + (r - b) * FEAT_N, y);
         a->dyc[2 * r] = (float)x.comp, a->dyc[2 * r + 1] = (float)x.lag;
+        if (a->um) /* compare.dqn_uplift: the rate the DQN's targets are measured from */
+            a->um[r] = isfinite(a->dyb[r]) ? feat_agent_state_rate(pp, a->ast + r * a->SA) : NAN;
     }
 }
 
@@ -158,8 +160,7 @@ int cmp_agents_prepare(cmp_ctx *c) {
         c->rscale[p] = c->cfg->agent_state && var > 0 ? (float)sqrt(var) : 1.0f;
     }
     if (c->cfg->agent_state) {
-        const env_reward_kind rk = c->cfg->reward.kind;
-        const int dy = c->cfg->shared && c->cfg->dyna > 0 && (rk == ENV_REWARD_RCR || rk == ENV_REWARD_DRCR);
+        const int dy = cmp_model_rows_on(c->cfg);
         const size_t n1 = tr->n ? tr->n : 1;
         for (int v = 0; v < 1 + c->split; v++) {
             cmp_aview *a = &c->av[v];
@@ -169,6 +170,13 @@ int cmp_agents_prepare(cmp_ctx *c) {
             if (!a->ap || !a->ast || !a->anx) goto fail;
             if (dy && (!(a->dyb = malloc(n1 * sizeof *a->dyb)) || !(a->dyc = malloc(n1 * 2 * sizeof *a->dyc)))) goto fail;
         }
+        /* the DQN's uplift targets (compare.dqn_uplift): only for a one-day decision (a baseline
+         * that moves with the price would change a discounted return) */
+        if (cmp_dqn_uplift_on(c->cfg) && !(c->av[0].um = malloc(n1 * sizeof *c->av[0].um)))
+            goto fail;
+        if (dy && c->cfg->dqn_uplift && c->cfg->dqn.gamma != 0)
+            ENG_INFO("compare: compare.dqn_uplift needs dqn.gamma 0 (it is %g): the DQN learns the logged reward",
+                     (double)c->cfg->dqn.gamma);
         if (!c->split) /* one view: DDPG reads the DQN's (owned by av[0]) */
             c->av[1].ap = c->av[0].ap, c->av[1].ast = c->av[0].ast, c->av[1].anx = c->av[0].anx,
             c->av[1].dyb = c->av[0].dyb, c->av[1].dyc = c->av[0].dyc;
@@ -311,6 +319,18 @@ static void val_free(cmp_val *v) {
     memset(v, 0, sizeof *v);
 }
 
+/* The target of validation row r (product p) for agent `which`: the logged reward on the agents'
+ * scale; the DQN's with compare.dqn_uplift in effect the uplift (cmp_dqn_uplift) of the demand
+ * model's rate at the logged price, so its learning curve follows what the model rows teach rather
+ * than one day's noise (docs/compare.md, "The DQN learns the uplift over the incumbent"); NaN:
+ * the row is left out. */
+static double val_target(const cmp_ctx *c, int which, int p, size_t r) {
+    const cmp_aview *a = &c->av[0];
+    if (which || !a->um) return c->tr->reward[r] / c->rscale[p];
+    const feat_demand_ctx x = {a->dyc[2 * r], a->dyc[2 * r + 1]};
+    return cmp_dqn_uplift(c, r, feat_agent_model_rate_at(&a->ap[p], c->tr->price[r], &x, NULL));
+}
+
 /* The validation rows of agent `which` (0 DQN, 1 DDPG: states of its view) of group g into v. */
 static int val_build(const cmp_ctx *c, const cmp_group *g, int which, cmp_val *v) {
     memset(v, 0, sizeof *v);
@@ -319,7 +339,7 @@ static int val_build(const cmp_ctx *c, const cmp_group *g, int which, cmp_val *v
     if (!cnt) return eng_err_set(ENG_ENOMEM, "compare: out of memory (validation rows)");
     for (int i = 0; i < g->n; i++)
         for (size_t r = c->off[g->prod[i]]; r < c->off[g->prod[i] + 1]; r++)
-            if (c->val[r]) cnt[cmp_slot_of(g, i)]++;
+            if (c->val[r] && isfinite(val_target(c, which, g->prod[i], r))) cnt[cmp_slot_of(g, i)]++;
     int B = 0;
     for (int s = 0; s < P; s++) B = cnt[s] > B ? cnt[s] : B;
     if (B > CMP_VAL_CAP) B = CMP_VAL_CAP;
@@ -347,7 +367,8 @@ static int val_build(const cmp_ctx *c, const cmp_group *g, int which, cmp_val *v
     for (int i = 0; i < g->n; i++) {
         const int p = g->prod[i], s = cmp_slot_of(g, i);
         for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
-            if (!c->val[r]) continue;
+            const double y = c->val[r] ? val_target(c, which, p, r) : NAN;
+            if (!isfinite(y)) continue;
             /* more rows than fit: every k-th (an even thinning, deterministic) */
             long k = seen[s]++;
             if (cnt[s] > B && (k * (long)B) / cnt[s] == ((k - 1) * (long)B) / cnt[s] && k > 0) continue;
@@ -357,7 +378,7 @@ static int val_build(const cmp_ctx *c, const cmp_group *g, int which, cmp_val *v
             memcpy(v->s2 + o * S, cmp_row_next(c, which, r), (size_t)S * sizeof(float));
             v->a[o] = (float)c->tr->level[r];
             v->ratio[o] = c->tr->ratio[r];
-            v->r[o] = c->tr->reward[r] / c->rscale[p];
+            v->r[o] = (float)y;
             v->done[o] = (float)c->tr->done[r];
             v->w[o] = 1.0f;
         }
@@ -508,22 +529,25 @@ int cmp_group_train_nets(cmp_ctx *c, cmp_group *g, long dqn_max, long ddpg_max, 
         const int p = g->prod[i], s = cmp_slot_of(g, i);
         for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
             if (!cmp_is_learn(c, r) || c->val[r]) continue;
-            const float rq = cmp_real_row_reward(c, 0, p, r), rd = c->split ? cmp_real_row_reward(c, 1, p, r) : rq;
-            if ((rc = agt_dqn_push(g->dqn, s, cmp_row_state(c, 0, r), tr->level[r], rq, cmp_row_next(c, 0, r), tr->done[r])) ||
+            const float rq = cmp_real_row_reward(c, 0, p, r);
+            const float rd = c->split || c->av[0].um ? cmp_real_row_reward(c, 1, p, r) : rq;
+            if ((isfinite(rq) && /* NaN: no uplift target for the DQN (compare.dqn_uplift) */
+                 (rc = agt_dqn_push(g->dqn, s, cmp_row_state(c, 0, r), tr->level[r], rq, cmp_row_next(c, 0, r), tr->done[r]))) ||
                 (rc = agt_ddpg_push(g->ddpg, s, cmp_row_state(c, 1, r), tr->ratio[r], rd, cmp_row_next(c, 1, r), tr->done[r])))
                 return rc;
         }
     }
     if (g->pooled && c->av[0].dyb && (rc = cmp_push_model_rows(c, g))) return rc;
     if (!g->tied && (rc = cmp_dqn_group_support(c, g, NULL, 0))) return rc; /* tied shards: set by their caller */
-    cmp_val v, vd; /* the DQN's validation rows, and DDPG's (its own states when split) */
+    cmp_val v, vd; /* the DQN's validation rows, and DDPG's (its own when split or compare.dqn_uplift) */
     memset(&vd, 0, sizeof vd);
     if ((rc = val_build(c, g, 0, &v))) return rc;
-    if (c->split && (rc = val_build(c, g, 1, &vd))) {
+    const int vsep = c->split || c->av[0].um; /* DDPG's own rows: its states, or the DQN's targets are uplifts */
+    if (vsep && (rc = val_build(c, g, 1, &vd))) {
         val_free(&v);
         return rc;
     }
-    if ((rc = train_one(c, g, 0, dqn_max, &v, poison)) == ENG_OK) rc = train_one(c, g, 1, ddpg_max, c->split ? &vd : &v, -1);
+    if ((rc = train_one(c, g, 0, dqn_max, &v, poison)) == ENG_OK) rc = train_one(c, g, 1, ddpg_max, vsep ? &vd : &v, -1);
     val_free(&v);
     val_free(&vd);
     return rc;

@@ -2,10 +2,19 @@
  * compare.demand_pool / agent_best and DDPG's own, docs/compare.md "A demand model per agent")
  * and the best-price slots of their states (feat_agent.h, docs/compare.md "The model's best
  * price as a state feature (q12best)"): the state's width and the price range each product's
- * demand model seeks its best price in. */
+ * demand model seeks its best price in; whether the model rows and the DQN's uplift targets are on. */
 #include <math.h>
 
 #include "exp_compare_int.h"
+
+int cmp_model_rows_on(const exp_compare_cfg *cfg) {
+    const env_reward_kind rk = cfg->reward.kind;
+    return cfg->agent_state && cfg->shared && cfg->dyna > 0 && (rk == ENV_REWARD_RCR || rk == ENV_REWARD_DRCR);
+}
+
+int cmp_dqn_uplift_on(const exp_compare_cfg *cfg) {
+    return cmp_model_rows_on(cfg) && cfg->dqn_uplift && cfg->dqn.gamma == 0;
+}
 
 int cmp_agent_width(int best) { return best ? FEAT_AGENT_N + FEAT_AGENT_BEST_N : FEAT_AGENT_N; }
 

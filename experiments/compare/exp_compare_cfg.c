@@ -69,14 +69,15 @@ exp_compare_cfg exp_compare_default(void) {
     c.dyna_memory = 1;
     c.dyna_horizon = 1;
     c.agent_desc = 0;
-    c.agent_best = 0; /* docs/compare.md, "The model's best price as a state feature (q12best)" */
+    c.agent_best = 1; /* docs/compare.md, "The DQN learns the uplift over the incumbent" (0 before session 15) */
     c.ddpg_demand_pool = 2; /* docs/compare.md, "A demand model per agent" (-1, the DQN's, before session 14) */
     c.ddpg_agent_best = 1;
     c.ddpg_support_steps = 6; /* docs/compare.md, "Context descriptors (q12desc)" (-1 = support_steps before) */
     c.ddpg_band = 0.0;        /* grid.band: a band of DDPG's own is valued by OPE at the grid's edge */
     c.dyna_real = 0.0;
+    c.dqn_uplift = 1; /* docs/compare.md, "The DQN learns the uplift over the incumbent" (0 before session 15) */
     c.ensemble = 5; /* docs/compare.md, "An ensemble of the shared networks" (1 before) */
-    c.demand_pool = 3; /* docs/compare.md, "The pooled prior for the agents' models (q12pool2)" (1 before) */
+    c.demand_pool = 2; /* docs/compare.md, "The DQN learns the uplift over the incumbent" (3 in sessions 11-14, 1 before) */
     c.refit = 1; /* docs/compare.md, "Refit on every day for the next price" (0 before) */
     c.refit_frac = 0.25;
     c.refit_carry = 1;
@@ -91,7 +92,7 @@ exp_compare_cfg exp_compare_default(void) {
     c.dqn.learn_start = 8;
     c.dqn.target_sync = 20;
     c.dqn.gamma = 0.0f;   /* one-day price decision: see docs/compare.md, "Agents that learn to price" */
-    c.dqn.smooth = 5.0f;
+    c.dqn.smooth = 1.0f; /* with compare.dqn_uplift (5 before session 15) */
     c.dqn.huber_delta = 10.0f; /* squared error on the scaled rewards: the Huber's robust fit is
                                   not the mean a price decision needs (docs/compare.md) */
     c.ddpg = agt_ddpg_default();
@@ -179,13 +180,14 @@ static const field fields[] = {
     F("compare.agent_desc", T_INT, agent_desc, "agent state's demand-model descriptors: 0 at the mean logged price, 1 / 2 the model's relative rates at 2 / 4 ratios around the incumbent in its context"),
     F("compare.ddpg_demand_pool", T_INT, ddpg_demand_pool, "DDPG's own demand models' slope prior: 2 the night's pooled prior, 3 its centre at the weak width, 0 or 1 none; -1 the DQN's (compare.demand_pool); another value than the DQN's gives DDPG its own demand models and states (with compare.agent_state 1; without a pooled prior, demand_pool 0, 2 and 3 are the weak prior)"),
     F("compare.ddpg_agent_best", T_INT, ddpg_agent_best, "DDPG's best-price slots (as compare.agent_best): 0 or 1 (nothing without compare.agent_state 1); -1 the DQN's (compare.agent_best)"),
-    F("compare.agent_best", T_INT, agent_best, "1: two more agent-state slots, the demand model's best price for the state in its context (log ratio to the incumbent) and its relative gain; 0 off"),
+    F("compare.agent_best", T_INT, agent_best, "1: two more agent-state slots, the demand model's best price for the state in its context (log ratio to the incumbent) and its relative gain (nothing without compare.agent_state 1); 0 off"),
     F("compare.dyna_memory", T_INT, dyna_memory, "1: the agents' model's lag is a smoothed past price (0: the previous price)"),
     F("compare.dyna_horizon", T_INT, dyna_horizon, "nights a model row's price is valued over, held (1: that day)"),
     F("compare.dyna_cut_standing", T_INT, dyna_cut_standing, "1: a model row's cut below the smoothed past price valued at its standing rate, a rise over dyna_horizon nights held (carry-over products only); 0 off"),
     F("compare.dyna_carry", T_INT, dyna_carry, "1: a model row's next state carries its price (0: the logged one)"),
     F("compare.ensemble", T_INT, ensemble, "members of the shared networks; the next price from their mean Q-values / actor outputs (1 = one)"),
     F("compare.hold_z", T_DOUBLE, hold_z, "hold the incumbent unless the ensemble's advantage of the new price beats hold_z times its spread across the members (0 = off)"),
+    F("compare.dqn_uplift", T_INT, dqn_uplift, "1: the DQN learns each price's relative uplift over its demand model's rate at the state's incumbent (only with model-based rows and dqn.gamma 0); 0: the logged reward"),
     F("compare.dyna_real", T_DOUBLE, dyna_real, "real rows' reward: weight of the demand model's rate at the logged price against the observed rate (0 observed .. 1 model); only with model-based rows (shared, dyna > 0, an rcr/drcr reward), else no effect"),
     F("compare.refit", T_INT, refit, "1: the DQN/DDPG next prices from the agents refitted on every day (training + OPE holdout; OPE keeps the training window's); 0: the training window's agents"),
     F("compare.refit_carry", T_INT, refit_carry, "1: the refit reprices every product; 0: products whose every-day demand model shows carry-over keep the training window's agents' price"),
@@ -413,10 +415,10 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
     if (c->ddpg_support_steps < -1 || c->ddpg_support_steps > 100)
         return eng_err_set(ENG_EINVAL, "compare config: compare.ddpg_support_steps must be -1 (support_steps) or 0..100, not %d",
                            c->ddpg_support_steps);
+    if (c->dqn_uplift < 0 || c->dqn_uplift > 1)
+        return eng_err_set(ENG_EINVAL, "compare config: compare.dqn_uplift must be 0 or 1, not %d", c->dqn_uplift);
     if (c->agent_best < 0 || c->agent_best > 1)
         return eng_err_set(ENG_EINVAL, "compare config: compare.agent_best must be 0 or 1, not %d", c->agent_best);
-    if (c->agent_best && !c->agent_state) /* the slots are the agent state's: without it nothing reads them */
-        return eng_err_set(ENG_EINVAL, "compare config: compare.agent_best = 1 needs compare.agent_state = 1");
     if (c->ddpg_agent_best < -1 || c->ddpg_agent_best > 1)
         return eng_err_set(ENG_EINVAL, "compare config: compare.ddpg_agent_best must be -1 (agent_best), 0 or 1, not %d",
                            c->ddpg_agent_best);

@@ -79,9 +79,13 @@ int cmp_push_model_rows(cmp_ctx *c, cmp_group *g) {
                 double se = NAN, v = okq ? value(pq, pk, &cq, H, &se) : NAN;
                 double x = rlo + (rhi - rlo) * eng_rng_uniform(&rng), se2 = NAN;
                 double v2 = okd ? value(pd, c->refp[p] * x, &cd, H, &se2) : NAN;
-                if (isfinite(v) && isfinite(se)) {
+                /* the DQN's reward: the model's rate on the agents' scale, or its uplift over the
+                 * incumbent's (compare.dqn_uplift; NaN there: no row) */
+                const float rw = !(isfinite(v) && isfinite(se)) ? NAN
+                                 : aq->um ? (float)cmp_dqn_uplift(c, r, v - kap * se)
+                                          : (float)((v - kap * se + aq->dyb[r]) / sc);
+                if (isfinite(rw)) {
                     const float *s2 = cmp_row_next(c, 0, r);
-                    float rw = (float)((v - kap * se + aq->dyb[r]) / sc);
                     if (cfg->dyna_carry) /* the next period's own rate, not the H-night mean */
                         feat_agent_state_carry(s2, pq, tr->price[r], pk, Hc ? feat_agent_model_rate_at(pq, pk, &cq, NULL) : v, cs2);
                     if ((rc = agt_dqn_push(g->dqn, s, cmp_row_state(c, 0, r), k, rw, cfg->dyna_carry ? cs2 : s2, tr->done[r])))
@@ -118,5 +122,6 @@ float cmp_real_row_reward(const cmp_ctx *c, int which, int p, size_t r) {
         const feat_demand_ctx ctx = {a->dyc[2 * r], a->dyc[2 * r + 1]};
         rw = cmp_real_reward(&a->ap[p], c->tr->price[r], &ctx, rw, a->dyb[r], c->cfg->dyna_real);
     }
+    if (!which && a->um) return (float)cmp_dqn_uplift(c, r, rw - a->dyb[r]); /* compare.dqn_uplift */
     return (float)(rw / c->rscale[p]);
 }

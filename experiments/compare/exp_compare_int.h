@@ -5,6 +5,8 @@
 #ifndef EXP_COMPARE_INT_H
 #define EXP_COMPARE_INT_H
 
+#include <math.h>
+
 #include "exp_compare.h"
 #include "eng_util.h"
 #include "feat.h"
@@ -29,6 +31,9 @@ typedef struct cmp_aview {
     double *dyb;           /* [tr->n] reward minus the period's observed rate (= -rate of the
                               period the reward compares with), NaN where the product's demand
                               model cannot value the row (compare.dyna; else NULL) */
+    double *um;            /* [tr->n] the DQN's view only (compare.dqn_uplift in effect): the demand
+                              model's rate at the state's incumbent (feat_agent_state_rate), NaN
+                              where it or the row's dyb is unknown; else NULL */
     float *dyc;            /* [tr->n][2] the row's demand-model context (competitors, previous
                               price: feat_agent_model_ctx), with dyb */
 } cmp_aview;
@@ -172,6 +177,11 @@ env_grid cmp_ddpg_grid(const exp_compare_cfg *cfg);
 /* The guardrails' bounds of an agent's price for product p with incumbent inc: the grid's band,
  * DDPG's (cmp_ddpg_grid) when ddpg != 0.  No allocation, no failure. */
 env_guard_bounds cmp_agent_bounds(const cmp_ctx *c, int p, double inc, int ddpg);
+/* 1 when the shared networks get model-based rows (compare.dyna with agent_state, shared and an
+ * rcr / drcr reward: the views' dyb), and when the DQN learns uplift targets besides
+ * (compare.dqn_uplift with dqn.gamma 0).  Pure. */
+int cmp_model_rows_on(const exp_compare_cfg *cfg);
+int cmp_dqn_uplift_on(const exp_compare_cfg *cfg);
 /* The agents' state width: FEAT_AGENT_N, plus FEAT_AGENT_BEST_N with the best-price slots
  * (best: compare.agent_best, or DDPG's compare.ddpg_agent_best; exp_compare_best.c). */
 int cmp_agent_width(int best);
@@ -242,6 +252,14 @@ static inline const float *cmp_row_next(const cmp_ctx *c, int which, size_t r) {
     return a->anx ? a->anx + r * a->SA : c->tr->next_state + r * c->F;
 }
 
+/* The DQN's target for a price of row r whose rate (revenue per visitor, or per period for a
+ * units model) is `rate`, with compare.dqn_uplift in effect (c->av[0].um): 10 (rate - m) / m, m
+ * the model's rate at the row's incumbent; NaN where m is unknown (the row is left out).  Pure. */
+static inline double cmp_dqn_uplift(const cmp_ctx *c, size_t r, double rate) {
+    const double m = c->av[0].um[r];
+    return isfinite(m) && m > 0 && isfinite(rate) ? 10.0 * (rate - m) / m : NAN;
+}
+
 /* Most model-based transitions for n training rows: n x dyna, at most dyna_max (exp_compare_dyna.c). */
 long cmp_dyna_rows(const cmp_ctx *c, long n);
 /* The model-based transitions of the pooled / shared group g (compare.dyna), each agent's from
@@ -249,8 +267,9 @@ long cmp_dyna_rows(const cmp_ctx *c, long n);
 int cmp_push_model_rows(cmp_ctx *c, cmp_group *g);
 /* The reward a real training row r of product p enters agent `which`'s replay with, on the
  * agents' scale: the logged reward, or (model-based rows on) its observed rate blended towards
- * the view's model by compare.dyna_real (cmp_real_reward).  The validation rows keep the logged
- * reward.  Pure. */
+ * the view's model by compare.dyna_real (cmp_real_reward); the DQN's, with compare.dqn_uplift in
+ * effect, that row's rate as cmp_dqn_uplift (NaN: the row stays out of the DQN's replay).  The
+ * validation rows keep the logged reward (the DQN's: exp_compare_agents.c, val_build).  Pure. */
 float cmp_real_row_reward(const cmp_ctx *c, int which, int p, size_t r);
 
 /* The reward of a real training row with its observed rate blended towards the demand model
