@@ -174,7 +174,7 @@ int cmp_agents_prepare(cmp_ctx *c) {
          * that moves with the price would change a discounted return) */
         if (cmp_dqn_uplift_on(c->cfg) && !(c->av[0].um = malloc(n1 * sizeof *c->av[0].um)))
             goto fail;
-        if (dy && c->cfg->dqn_uplift && c->cfg->dqn.gamma != 0)
+        if (dy && c->cfg->dqn_uplift && !c->av[0].um)
             ENG_INFO("compare: compare.dqn_uplift needs dqn.gamma 0 (it is %g): the DQN learns the logged reward",
                      (double)c->cfg->dqn.gamma);
         if (!c->split) /* one view: DDPG reads the DQN's (owned by av[0]) */
@@ -529,8 +529,7 @@ int cmp_group_train_nets(cmp_ctx *c, cmp_group *g, long dqn_max, long ddpg_max, 
         const int p = g->prod[i], s = cmp_slot_of(g, i);
         for (size_t r = c->off[p]; r < c->off[p + 1]; r++) {
             if (!cmp_is_learn(c, r) || c->val[r]) continue;
-            const float rq = cmp_real_row_reward(c, 0, p, r);
-            const float rd = c->split || c->av[0].um ? cmp_real_row_reward(c, 1, p, r) : rq;
+            const float rq = cmp_real_row_reward(c, 0, p, r), rd = cmp_real_row_reward(c, 1, p, r);
             if ((isfinite(rq) && /* NaN: no uplift target for the DQN (compare.dqn_uplift) */
                  (rc = agt_dqn_push(g->dqn, s, cmp_row_state(c, 0, r), tr->level[r], rq, cmp_row_next(c, 0, r), tr->done[r]))) ||
                 (rc = agt_ddpg_push(g->ddpg, s, cmp_row_state(c, 1, r), tr->ratio[r], rd, cmp_row_next(c, 1, r), tr->done[r])))
