@@ -24,7 +24,8 @@ long cmp_dyna_rows(const cmp_ctx *c, long n) {
  * its extrapolation, plus the row's base (the rate the reward compares with), on the row's
  * reward scale; the next state is the logged one, or (compare.dyna_carry) the logged one carrying
  * the drawn price and the model's rate (feat_agent_state_carry), so that a discount (dqn.gamma,
- * ddpg.gamma > 0) sees what the price does to the next period's state.  dyna_horizon > 1: the
+ * ddpg.gamma > 0) sees what the price does to the next period's state (an agent at gamma 0 gets
+ * the logged one: it never reads it).  dyna_horizon > 1: the
  * model's rate is its mean over that many nights of the price held (feat_agent_model_rate_held);
  * dyna_cut_standing: a cut below the smoothed past price at its standing rate (feat_agent_model_rate_cut).  Seeded by compare.seed
  * and the product's catalogue index, one stream per product, so the draws do not depend on
@@ -45,6 +46,9 @@ int cmp_push_model_rows(cmp_ctx *c, cmp_group *g) {
     const double dband = cmp_ddpg_band(cfg);
     eng_rng rng;
     float cs2[FEAT_AGENT_NMAX]; /* a transition's next state carrying its price (compare.dyna_carry) */
+    /* a next state is read only through a discount: at gamma 0 its value is multiplied by 0, so the
+     * carried state (a best-price search per row) is not built and the logged one is pushed */
+    const int carry_q = cfg->dyna_carry && cfg->dqn.gamma > 0, carry_d = cfg->dyna_carry && cfg->ddpg.gamma > 0;
     long n = 0, rows = g->rows_total, seen = 0;
     int rc;
     for (int i = 0; !g->rows_total && i < g->n; i++)
@@ -86,19 +90,19 @@ int cmp_push_model_rows(cmp_ctx *c, cmp_group *g) {
                                           : (float)((v - kap * se + aq->dyb[r]) / sc);
                 if (isfinite(rw)) {
                     const float *s2 = cmp_row_next(c, 0, r);
-                    if (cfg->dyna_carry) /* the next period's own rate, not the H-night mean */
+                    if (carry_q) /* the next period's own rate, not the H-night mean */
                         feat_agent_state_carry(s2, pq, tr->price[r], pk, Hc ? feat_agent_model_rate_at(pq, pk, &cq, NULL) : v, cs2);
-                    if ((rc = agt_dqn_push(g->dqn, s, cmp_row_state(c, 0, r), k, rw, cfg->dyna_carry ? cs2 : s2, tr->done[r])))
+                    if ((rc = agt_dqn_push(g->dqn, s, cmp_row_state(c, 0, r), k, rw, carry_q ? cs2 : s2, tr->done[r])))
                         return rc;
                     n++;
                 }
                 if (isfinite(v2) && isfinite(se2)) {
                     const float *s2 = cmp_row_next(c, 1, r);
                     float rw = (float)((v2 - kap * se2 + ad->dyb[r]) / sc);
-                    if (cfg->dyna_carry)
+                    if (carry_d)
                         feat_agent_state_carry(s2, pd, tr->price[r], c->refp[p] * x,
                                                Hc ? feat_agent_model_rate_at(pd, c->refp[p] * x, &cd, NULL) : v2, cs2);
-                    const float *nx = cfg->dyna_carry ? cs2 : s2;
+                    const float *nx = carry_d ? cs2 : s2;
                     if ((rc = agt_ddpg_push(g->ddpg, s, cmp_row_state(c, 1, r), (float)x, rw, nx, tr->done[r]))) return rc;
                 }
             }
