@@ -256,9 +256,11 @@ static int ddpg_device_step(agt_ddpg *q) {
     eng_adam_cfg ac = eng_adam_default();
     ac.clip_norm = q->cfg.clip_norm;
     /* ---- critic: y = r + gamma (1 - done) Q'(s', mu'(s')) ---- */
-    if ((st = eng_model_infer_dev(q->actor_t, ds2, B, q->mu))) return st;
-    if ((st = be->concat_cols(q->x, ds2, S, q->mu, 1, PB))) return st;
-    if ((st = eng_model_infer_dev(q->critic_t, q->x, B, q->qv))) return st;
+    if (q->cfg.gamma != 0.0f) { /* at gamma 0 Q' is multiplied by 0 and not computed: qv stays zero */
+        if ((st = eng_model_infer_dev(q->actor_t, ds2, B, q->mu))) return st;
+        if ((st = be->concat_cols(q->x, ds2, S, q->mu, 1, PB))) return st;
+        if ((st = eng_model_infer_dev(q->critic_t, q->x, B, q->qv))) return st;
+    }
     if ((st = be->ddpg_critic_target(q->y, dr, ddone, q->qv, q->cfg.gamma, PB))) return st;
     if ((st = be->concat_cols(q->x, ds, S, da, 1, PB))) return st;
     if ((st = eng_model_forward_dev(q->critic, q->x, B))) return st;

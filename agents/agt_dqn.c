@@ -381,13 +381,15 @@ static int dqn_step_host(agt_dqn *q) {
     if (!q->hq && !(q->hq = eng_malloc(4 * PB * A * sizeof(float)))) return ENG_ENOMEM;
     float *q2on = q->hq, *q2t = q2on + PB * A, *qcur = q2t + PB * A, *dyb = qcur + PB * A;
     if ((st = dqn_settle(q))) return st;
-    if (q->cfg.double_dqn && (st = eng_model_infer(q->online, q->s2, B, q2on))) return st;
-    if ((st = eng_model_infer(q->target, q->s2, B, q2t))) return st;
-    for (size_t i = 0; i < PB; i++) {
-        const float *sel = q->cfg.double_dqn ? q2on + i * A : q2t + i * A;
-        const size_t p = i / (size_t)B;
-        int astar = argmax_allowed(sel, A, q->support ? q->support + p * A : NULL);
-        q->r[i] += q->done[i] != 0.0f ? 0.0f : q->cfg.gamma * q2t[i * A + astar]; /* r := y */
+    if (q->cfg.gamma != 0.0f) { /* at gamma 0 the bootstrap is multiplied by 0: y = r, s' is not run */
+        if (q->cfg.double_dqn && (st = eng_model_infer(q->online, q->s2, B, q2on))) return st;
+        if ((st = eng_model_infer(q->target, q->s2, B, q2t))) return st;
+        for (size_t i = 0; i < PB; i++) {
+            const float *sel = q->cfg.double_dqn ? q2on + i * A : q2t + i * A;
+            const size_t p = i / (size_t)B;
+            int astar = argmax_allowed(sel, A, q->support ? q->support + p * A : NULL);
+            q->r[i] += q->done[i] != 0.0f ? 0.0f : q->cfg.gamma * q2t[i * A + astar]; /* r := y */
+        }
     }
     if ((st = eng_model_forward(q->online, q->s, B, qcur))) return st;
     if ((st = dqn_cql_backward(q, qcur, dyb))) return st;
@@ -424,9 +426,12 @@ static int dqn_device_step(agt_dqn *q) {
     const float *ds = q->db, *ds2 = ds + PB * S, *da = ds2 + PB * S, *dr = da + PB, *ddone = dr + PB,
                 *dmask = ddone + PB;
     float *q2on = q->dq, *q2t = q2on + PB * A, *tgt = q2t + PB * A, *w = tgt + PB * A;
-    /* bootstrap values: inference only (the online forward below is the one backward uses) */
-    if (q->cfg.double_dqn && (st = eng_model_infer_dev(q->online, ds2, B, q2on))) return st;
-    if ((st = eng_model_infer_dev(q->target, ds2, B, q2t))) return st;
+    /* bootstrap values: inference only (the online forward below is the one backward uses); at
+     * gamma 0 they are multiplied by 0 and not computed: q2on and q2t stay as allocated (zero) */
+    if (q->cfg.gamma != 0.0f) {
+        if (q->cfg.double_dqn && (st = eng_model_infer_dev(q->online, ds2, B, q2on))) return st;
+        if ((st = eng_model_infer_dev(q->target, ds2, B, q2t))) return st;
+    }
     if ((st = eng_model_forward_dev(q->online, ds, B))) return st;
     /* target row = prediction except at the taken level (y there); weight one-hot */
     if ((st = be->dqn_targets(q->cfg.double_dqn ? q2on : q2t, q2t, eng_model_output_dev(q->online), da, dr, ddone,

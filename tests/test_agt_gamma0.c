@@ -1,0 +1,117 @@
+/* tests/test_agt_gamma0.c - an agent that does not discount (gamma 0, the comparison's default)
+ * does not run its target networks on s': the bootstrap would be multiplied by 0.  Its training
+ * equals, bit for bit, that of an agent whose discount is too small to move any target (1e-30:
+ * the bootstrap is computed and rounds away), with fewer backend launches.  The DQN on both of
+ * its step paths (the host path with the smoothness term, the device-resident path without),
+ * DDPG on its one path. */
+#include "test_common.h"
+
+#include "agt_ddpg.h"
+#include "agt_dqn.h"
+
+enum { P = 3, S = 4, A = 5, ROWS = 20, STEPS = 20 };
+
+static const eng_backend *be(void) { return eng_backend_cpu(); }
+
+static unsigned long long launches_since(const eng_backend_counters *c0) {
+    eng_backend_counters c1;
+    be()->counters(&c1);
+    return eng_counters_diff(&c1, c0).launches;
+}
+
+/* The same rows for every agent of a test (seeded); state values N(0, 1), rewards N(0, 1). */
+static void rows(eng_rng *r, float *st, float *st2, float *rw, float *act) {
+    for (int k = 0; k < S; k++) st[k] = (float)eng_rng_normal(r), st2[k] = (float)eng_rng_normal(r);
+    *rw = (float)eng_rng_normal(r);
+    *act = (float)eng_rng_uniform(r);
+}
+
+/* One DQN trained STEPS steps on the seeded rows; its Q-values on the rows' states into qv
+ * (P * ROWS * A) and the launches its training took into *launches. */
+static void dqn_run(float gamma, float smooth, float *qv, unsigned long long *launches) {
+    agt_dqn_cfg c = agt_dqn_default();
+    c.state_dim = S, c.n_actions = A, c.hidden1 = c.hidden2 = 8, c.batch = 8, c.learn_start = 4, c.replay = 50;
+    c.gamma = gamma, c.smooth = smooth;
+    agt_dqn *q = NULL;
+    assert_int_equal(agt_dqn_create(&q, be(), &c, P), ENG_OK);
+    eng_rng r;
+    eng_rng_seed(&r, 5);
+    static float s[P * ROWS * S];
+    float st2[S], rw, a;
+    for (int p = 0; p < P; p++)
+        for (int i = 0; i < ROWS; i++) {
+            float *st = s + ((size_t)p * ROWS + i) * S;
+            rows(&r, st, st2, &rw, &a);
+            assert_int_equal(agt_dqn_push(q, p, st, (int)(a * A) % A, rw, st2, i == ROWS - 1), ENG_OK);
+        }
+    eng_backend_counters c0;
+    be()->counters(&c0);
+    for (int t = 0; t < STEPS; t++) assert_int_equal(agt_dqn_train_step(q, NULL), ENG_OK);
+    *launches = launches_since(&c0);
+    assert_int_equal(agt_dqn_q_values(q, s, ROWS, qv), ENG_OK);
+    agt_dqn_free(q);
+}
+
+static void test_dqn(void **st) {
+    (void)st;
+    static float q0[P * ROWS * A], q1[P * ROWS * A];
+    for (int path = 0; path < 2; path++) { /* smooth 0: the device-resident step; 0.5: the host step */
+        const float smooth = path ? 0.5f : 0.0f;
+        unsigned long long l0, l1;
+        dqn_run(0.0f, smooth, q0, &l0);
+        dqn_run(1e-30f, smooth, q1, &l1);
+        assert_memory_equal(q0, q1, sizeof q0);
+        assert_true(l0 < l1); /* the target network's forward on s' is not run */
+        for (size_t i = 0; i < sizeof q0 / sizeof *q0; i++) assert_true(isfinite(q0[i]));
+    }
+}
+
+/* One DDPG trained STEPS steps on the seeded rows; its actor's ratios on the rows' states into
+ * ratio (P * ROWS) and the launches its training took into *launches. */
+static void ddpg_run(float gamma, float *ratio, unsigned long long *launches) {
+    agt_ddpg_cfg c = agt_ddpg_default();
+    c.state_dim = S, c.hidden1 = c.hidden2 = 8, c.batch = 8, c.learn_start = 4, c.replay = 50;
+    c.gamma = gamma;
+    agt_ddpg *q = NULL;
+    assert_int_equal(agt_ddpg_create(&q, be(), &c, P), ENG_OK);
+    eng_rng r;
+    eng_rng_seed(&r, 6);
+    static float s[P * ROWS * S];
+    float st2[S], rw, a;
+    for (int p = 0; p < P; p++)
+        for (int i = 0; i < ROWS; i++) {
+            float *st = s + ((size_t)p * ROWS + i) * S;
+            rows(&r, st, st2, &rw, &a);
+            assert_int_equal(agt_ddpg_push(q, p, st, 0.8f + 0.4f * a, rw, st2, i == ROWS - 1), ENG_OK);
+        }
+    eng_backend_counters c0;
+    be()->counters(&c0);
+    for (int t = 0; t < STEPS; t++) assert_int_equal(agt_ddpg_train_step(q, NULL, NULL), ENG_OK);
+    *launches = launches_since(&c0);
+    for (int i = 0; i < ROWS; i++) { /* one state per product at a time: ratio[p * ROWS + i] */
+        float sp[P * S], rp[P];
+        for (int p = 0; p < P; p++) memcpy(sp + p * S, s + ((size_t)p * ROWS + i) * S, sizeof(float) * S);
+        assert_int_equal(agt_ddpg_ratio(q, sp, rp), ENG_OK);
+        for (int p = 0; p < P; p++) ratio[p * ROWS + i] = rp[p];
+    }
+    agt_ddpg_free(q);
+}
+
+static void test_ddpg(void **st) {
+    (void)st;
+    float r0[P * ROWS], r1[P * ROWS];
+    unsigned long long l0, l1;
+    ddpg_run(0.0f, r0, &l0);
+    ddpg_run(1e-30f, r1, &l1);
+    assert_memory_equal(r0, r1, sizeof r0);
+    assert_true(l0 < l1); /* the target actor and critic are not run on s' */
+    for (int i = 0; i < P * ROWS; i++) assert_true(isfinite(r0[i]));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dqn),
+        cmocka_unit_test(test_ddpg),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
