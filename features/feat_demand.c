@@ -63,22 +63,22 @@ static double col_raw(const feat_demand_row *r, int j, int form, double ref) {
 static void design_row(const feat_demand *m, const feat_demand_row *r, double *x) {
     x[0] = 1.0;
     for (int j = 1; j < K; j++) {
-        double v = col_raw(r, j, m->form, m->ref);
-        x[j] = (m->used >> j & 1u) && isfinite(v) ? v - m->mean[j] : 0.0;
+        const double v = m->used >> j & 1u ? col_raw(r, j, m->form, m->ref) : NAN; /* an unused column: 0 */
+        x[j] = isfinite(v) ? v - m->mean[j] : 0.0;
     }
 }
 
-/* Mean, weight and log-likelihood term of one row at linear predictor eta. */
+/* Mean, weight and (ll not NULL) log-likelihood term of one row at linear predictor eta. */
 static void row_moments(int logit, double v, double k, double eta, double *mu, double *w, double *ll) {
     if (logit) {
         double q = 1.0 / (1.0 + exp(-eta));
         q = fmin(fmax(q, 1e-12), 1 - 1e-12);
         *mu = v * q, *w = v * q * (1 - q);
-        *ll = k * log(q) + fmax(v - k, 0) * log1p(-q);
+        if (ll) *ll = k * log(q) + fmax(v - k, 0) * log1p(-q);
     } else {
         double e = eta < 30 ? eta : 30;
         *mu = v * exp(e), *w = *mu;
-        *ll = k * (e + log(v)) - *mu;
+        if (ll) *ll = k * (e + log(v)) - *mu;
     }
 }
 
@@ -112,8 +112,10 @@ static int spd_inv(double *A, int kk, double *inv) {
     return info ? -1 : 0;
 }
 
-/* Hessian (with the prior) kk x kk over the used columns idx, gradient g, log-likelihood; when
- * B is not NULL also the meat sum r^2 x x' and *phi the Pearson sum. */
+/* Hessian (with the prior) kk x kk over the used columns idx and gradient g; when B is not NULL
+ * (the final pass) also the log-likelihood (returned; NaN otherwise: the Newton steps do not read
+ * it, and its logs were a tenth of a warm night's CPU), the meat sum r^2 x x' and *phi the
+ * Pearson sum. */
 static double accumulate(const feat_demand *m, const feat_demand_row *rows, size_t n, const int *idx, int kk,
                          double *A, double *g, double *B, double *phi) {
     double ll = 0, x[K];
@@ -124,9 +126,9 @@ static double accumulate(const feat_demand *m, const feat_demand_row *rows, size
         const feat_demand_row *r = &rows[i];
         if (!row_usable(r, m->logit)) continue;
         design_row(m, r, x);
-        double eta = 0, mu, w, l, v = m->logit ? r->traffic : 1.0;
+        double eta = 0, mu, w, l = 0, v = m->logit ? r->traffic : 1.0;
         for (int a = 0; a < kk; a++) eta += m->beta[idx[a]] * x[idx[a]];
-        row_moments(m->logit, v, r->units, eta, &mu, &w, &l);
+        row_moments(m->logit, v, r->units, eta, &mu, &w, B ? &l : NULL);
         ll += l;
         double res = r->units - mu;
         for (int a = 0; a < kk; a++) {
@@ -147,7 +149,7 @@ static double accumulate(const feat_demand *m, const feat_demand_row *rows, size
         g[a] -= prec * (m->beta[j] - mean);
         ll -= 0.5 * prec * (m->beta[j] - mean) * (m->beta[j] - mean);
     }
-    return ll;
+    return B ? ll : NAN;
 }
 
 /* The price slope's prior of m's form in b1 units from pr (NULL / n == 0: N(-1, 1)): e = b1 xc
