@@ -19,11 +19,21 @@ static unsigned long long launches_since(const eng_backend_counters *c0) {
     return eng_counters_diff(&c1, c0).launches;
 }
 
-/* The same rows for every agent of a test (seeded); state values N(0, 1), rewards N(0, 1). */
-static void rows(eng_rng *r, float *st, float *st2, float *rw, float *act) {
-    for (int k = 0; k < S; k++) st[k] = (float)eng_rng_normal(r), st2[k] = (float)eng_rng_normal(r);
-    *rw = (float)eng_rng_normal(r);
-    *act = (float)eng_rng_uniform(r);
+/* The seeded rows every agent of a test learns from: states and next states N(0, 1), rewards
+ * N(0, 1), u U(0, 1) (the action), the last row of each product done. */
+typedef struct rowset {
+    float s[P * ROWS * S], s2[P * ROWS * S], rw[P * ROWS], u[P * ROWS];
+} rowset;
+
+static void fill_rows(uint64_t seed, rowset *o) {
+    eng_rng r;
+    eng_rng_seed(&r, seed);
+    for (int i = 0; i < P * ROWS; i++) {
+        for (int k = 0; k < S; k++)
+            o->s[(size_t)i * S + k] = (float)eng_rng_normal(&r), o->s2[(size_t)i * S + k] = (float)eng_rng_normal(&r);
+        o->rw[i] = (float)eng_rng_normal(&r);
+        o->u[i] = (float)eng_rng_uniform(&r);
+    }
 }
 
 /* One DQN trained STEPS steps on the seeded rows; its Q-values on the rows' states into qv
@@ -34,21 +44,17 @@ static void dqn_run(float gamma, float smooth, float *qv, unsigned long long *la
     c.gamma = gamma, c.smooth = smooth;
     agt_dqn *q = NULL;
     assert_int_equal(agt_dqn_create(&q, be(), &c, P), ENG_OK);
-    eng_rng r;
-    eng_rng_seed(&r, 5);
-    static float s[P * ROWS * S];
-    float st2[S], rw, a;
-    for (int p = 0; p < P; p++)
-        for (int i = 0; i < ROWS; i++) {
-            float *st = s + ((size_t)p * ROWS + i) * S;
-            rows(&r, st, st2, &rw, &a);
-            assert_int_equal(agt_dqn_push(q, p, st, (int)(a * A) % A, rw, st2, i == ROWS - 1), ENG_OK);
-        }
+    static rowset d;
+    fill_rows(5, &d);
+    for (int i = 0; i < P * ROWS; i++)
+        assert_int_equal(agt_dqn_push(q, i / ROWS, d.s + (size_t)i * S, (int)(d.u[i] * A) % A, d.rw[i],
+                                      d.s2 + (size_t)i * S, i % ROWS == ROWS - 1),
+                         ENG_OK);
     eng_backend_counters c0;
     be()->counters(&c0);
     for (int t = 0; t < STEPS; t++) assert_int_equal(agt_dqn_train_step(q, NULL), ENG_OK);
     *launches = launches_since(&c0);
-    assert_int_equal(agt_dqn_q_values(q, s, ROWS, qv), ENG_OK);
+    assert_int_equal(agt_dqn_q_values(q, d.s, ROWS, qv), ENG_OK);
     agt_dqn_free(q);
 }
 
@@ -74,23 +80,19 @@ static void ddpg_run(float gamma, float *ratio, unsigned long long *launches) {
     c.gamma = gamma;
     agt_ddpg *q = NULL;
     assert_int_equal(agt_ddpg_create(&q, be(), &c, P), ENG_OK);
-    eng_rng r;
-    eng_rng_seed(&r, 6);
-    static float s[P * ROWS * S];
-    float st2[S], rw, a;
-    for (int p = 0; p < P; p++)
-        for (int i = 0; i < ROWS; i++) {
-            float *st = s + ((size_t)p * ROWS + i) * S;
-            rows(&r, st, st2, &rw, &a);
-            assert_int_equal(agt_ddpg_push(q, p, st, 0.8f + 0.4f * a, rw, st2, i == ROWS - 1), ENG_OK);
-        }
+    static rowset d;
+    fill_rows(6, &d);
+    for (int i = 0; i < P * ROWS; i++)
+        assert_int_equal(agt_ddpg_push(q, i / ROWS, d.s + (size_t)i * S, 0.8f + 0.4f * d.u[i], d.rw[i],
+                                       d.s2 + (size_t)i * S, i % ROWS == ROWS - 1),
+                         ENG_OK);
     eng_backend_counters c0;
     be()->counters(&c0);
     for (int t = 0; t < STEPS; t++) assert_int_equal(agt_ddpg_train_step(q, NULL, NULL), ENG_OK);
     *launches = launches_since(&c0);
     for (int i = 0; i < ROWS; i++) { /* one state per product at a time: ratio[p * ROWS + i] */
         float sp[P * S], rp[P];
-        for (int p = 0; p < P; p++) memcpy(sp + p * S, s + ((size_t)p * ROWS + i) * S, sizeof(float) * S);
+        for (int p = 0; p < P; p++) memcpy(sp + p * S, d.s + ((size_t)p * ROWS + i) * S, sizeof(float) * S);
         assert_int_equal(agt_ddpg_ratio(q, sp, rp), ENG_OK);
         for (int p = 0; p < P; p++) ratio[p * ROWS + i] = rp[p];
     }

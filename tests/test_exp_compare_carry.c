@@ -20,20 +20,6 @@ static exp_results *run(const db_history *h, int carry, float dqn_gamma, float d
     return tcs_run(h, &c);
 }
 
-static int differ(const exp_results *x, const exp_results *y, int a) {
-    int n = 0;
-    for (int p = 0; p < NP; p++)
-        for (int t = 0; t < NT; t++) n += x->products[p].agent_price[a][t] != y->products[p].agent_price[a][t];
-    return n;
-}
-
-static void same_agent(const exp_results *x, const exp_results *y, int a) {
-    assert_int_equal(differ(x, y, a), 0);
-    for (int p = 0; p < NP; p++)
-        assert_true(x->products[p].price[a] == y->products[p].price[a] ||
-                    (isnan(x->products[p].price[a]) && isnan(y->products[p].price[a])));
-}
-
 static void test_carry_by_discount(void **st) {
     (void)st;
     db_history *h = NULL;
@@ -42,17 +28,17 @@ static void test_carry_by_discount(void **st) {
     env_sim_log_free(lg);
     /* both at gamma 0 (the defaults): the carry changes nothing */
     exp_results *a1 = run(h, 1, 0.0f, 0.0f), *a0 = run(h, 0, 0.0f, 0.0f);
-    for (int a = 0; a < EXP_N_AGENTS; a++) same_agent(a1, a0, a);
+    for (int a = 0; a < EXP_N_AGENTS; a++) tcs_same_agent(a1, a0, a, NP, NT);
     /* the DQN discounts, DDPG does not: only the DQN's prices move with the carry */
     exp_results *q1 = run(h, 1, 0.5f, 0.0f), *q0 = run(h, 0, 0.5f, 0.0f);
-    assert_true(differ(q1, q0, EXP_AGENT_DQN) > 0);
-    same_agent(q1, q0, EXP_AGENT_DDPG);
-    same_agent(q1, a1, EXP_AGENT_DDPG); /* and DDPG's are the defaults' */
+    assert_true(tcs_differ(q1, q0, EXP_AGENT_DQN, NP, NT) > 0);
+    tcs_same_agent(q1, q0, EXP_AGENT_DDPG, NP, NT);
+    tcs_same_agent(q1, a1, EXP_AGENT_DDPG, NP, NT); /* and DDPG's are the defaults' */
     /* DDPG discounts, the DQN does not */
     exp_results *d1 = run(h, 1, 0.0f, 0.5f), *d0 = run(h, 0, 0.0f, 0.5f);
-    assert_true(differ(d1, d0, EXP_AGENT_DDPG) > 0);
-    same_agent(d1, d0, EXP_AGENT_DQN);
-    same_agent(d1, a1, EXP_AGENT_DQN);
+    assert_true(tcs_differ(d1, d0, EXP_AGENT_DDPG, NP, NT) > 0);
+    tcs_same_agent(d1, d0, EXP_AGENT_DQN, NP, NT);
+    tcs_same_agent(d1, a1, EXP_AGENT_DQN, NP, NT);
     exp_results_free(a1);
     exp_results_free(a0);
     exp_results_free(q1);

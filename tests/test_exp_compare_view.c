@@ -24,21 +24,6 @@ static exp_results *run(const db_history *h, int pool, int best, int dpool, int 
     return tcs_run(h, &c);
 }
 
-static void same_agent(const exp_results *x, const exp_results *y, int a) {
-    for (int p = 0; p < NP; p++) {
-        assert_memory_equal(x->products[p].agent_price[a], y->products[p].agent_price[a], NT * sizeof(float));
-        assert_true(x->products[p].price[a] == y->products[p].price[a] ||
-                    (isnan(x->products[p].price[a]) && isnan(y->products[p].price[a])));
-    }
-}
-
-static int differ(const exp_results *x, const exp_results *y, int a) {
-    int n = 0;
-    for (int p = 0; p < NP; p++)
-        for (int t = 0; t < NT; t++) n += x->products[p].agent_price[a][t] != y->products[p].agent_price[a][t];
-    return n;
-}
-
 static void test_views(void **st) {
     (void)st;
     db_history *h = NULL;
@@ -51,16 +36,16 @@ static void test_views(void **st) {
     exp_results *split2 = run(h, 3, 0, 2, 1);
     exp_results *same = run(h, 3, 0, 3, 0);     /* DDPG's own view = the DQN's: no split */
     /* the DQN does not see DDPG's view, DDPG is what it is when both read that view */
-    same_agent(def, split, EXP_AGENT_DQN);
-    same_agent(both, split, EXP_AGENT_DDPG);
-    assert_true(differ(def, split, EXP_AGENT_DDPG) > 0);  /* DDPG's view matters ... */
-    assert_true(differ(both, split, EXP_AGENT_DQN) > 0);  /* ... and so does the DQN's */
+    tcs_same_agent(def, split, EXP_AGENT_DQN, NP, NT);
+    tcs_same_agent(both, split, EXP_AGENT_DDPG, NP, NT);
+    assert_true(tcs_differ(def, split, EXP_AGENT_DDPG, NP, NT) > 0);  /* DDPG's view matters ... */
+    assert_true(tcs_differ(both, split, EXP_AGENT_DQN, NP, NT) > 0);  /* ... and so does the DQN's */
     for (int a = 0; a < EXP_N_AGENTS; a++) {
-        same_agent(split, split2, a); /* deterministic */
-        same_agent(def, same, a);     /* no split: the defaults to the bit */
+        tcs_same_agent(split, split2, a, NP, NT); /* deterministic */
+        tcs_same_agent(def, same, a, NP, NT);     /* no split: the defaults to the bit */
     }
-    same_agent(def, split, EXP_AGENT_LINUCB);
-    same_agent(def, split, EXP_AGENT_FIXED);
+    tcs_same_agent(def, split, EXP_AGENT_LINUCB, NP, NT);
+    tcs_same_agent(def, split, EXP_AGENT_FIXED, NP, NT);
     exp_results_free(def);
     exp_results_free(both);
     exp_results_free(split);
