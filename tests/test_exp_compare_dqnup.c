@@ -101,7 +101,8 @@ static void test_targets(void **st) {
         const double obs = f.reward[i] - f.dyb[i], m = f.um[i];
         assert_true(isfinite(m) && m > 0);
         const float q = cmp_real_row_reward(&f.c, 0, 0, (size_t)i), d = cmp_real_row_reward(&f.c, 1, 0, (size_t)i);
-        assert_close(q, 10.0 * (obs - m) / m, 1e-5, 1e-5);
+        const double sc = f.cfg.dqn_uplift_scale; /* s (rate - m) / m */
+        assert_close(q, sc * (obs - m) / m, 1e-6 * sc, 1e-5);
         assert_close(d, f.reward[i] / f.rscale[0], 1e-5, 1e-5); /* DDPG: the logged reward */
         sx += truth[i], sxx += truth[i] * truth[i];
         su += q, suu += (double)q * q, sxu += truth[i] * q;
@@ -158,7 +159,14 @@ static void test_targets(void **st) {
     f.cfg.dyna_real = 1.0;
     const feat_demand_ctx x9 = {f.dyc[18], f.dyc[19]};
     const double m9 = feat_agent_model_rate_at(&f.pp, price[9], &x9, NULL);
-    assert_close(cmp_real_row_reward(&f.c, 0, 0, 9), 10.0 * (m9 - f.um[9]) / f.um[9], 1e-5, 1e-5);
+    const double sc = f.cfg.dqn_uplift_scale;
+    assert_close(cmp_real_row_reward(&f.c, 0, 0, 9), sc * (m9 - f.um[9]) / f.um[9], 1e-6 * sc, 1e-5);
+    /* the scale multiplies every target and nothing else (compare.dqn_uplift_scale) */
+    const double u10 = cmp_dqn_uplift(&f.c, 9, m9);
+    f.cfg.dqn_uplift_scale = 3.0 * sc;
+    assert_close(cmp_dqn_uplift(&f.c, 9, m9), 3.0 * u10, 1e-12 * sc, 1e-12);
+    assert_close(cmp_real_row_reward(&f.c, 0, 0, 9), 3.0 * u10, 1e-6 * sc, 1e-5);
+    assert_true(isnan(cmp_dqn_uplift(&f.c, 3, 1.0)));
     exp_compare_cfg_free(&f.cfg);
 }
 
@@ -176,6 +184,19 @@ static void test_setting(void **st) {
     assert_int_equal(exp_compare_cfg_check(&c), ENG_EINVAL);
     assert_non_null(strstr(eng_err_msg(), "compare.dqn_uplift must be 0 or 1"));
     c.dqn_uplift = 1;
+    const double s0 = c.dqn_uplift_scale;
+    char *sc[] = {"--compare.dqn_uplift_scale=250"};
+    assert_int_equal(exp_compare_cfg_parse_flags(&c, 1, sc), 0);
+    assert_true(c.dqn_uplift_scale == 250.0);
+    assert_int_equal(exp_compare_cfg_check(&c), 0);
+    const double bad[] = {0.0, -1.0, 2e6, NAN};
+    for (int i = 0; i < 4; i++) {
+        c.dqn_uplift_scale = bad[i];
+        assert_int_equal(exp_compare_cfg_check(&c), ENG_EINVAL);
+        assert_non_null(strstr(eng_err_msg(), "compare.dqn_uplift_scale must be in (0, 1e6]"));
+        eng_err_clear();
+    }
+    c.dqn_uplift_scale = s0;
     /* not in effect (and not an error) where it cannot be: a discounted DQN, no model rows */
     c.dqn.gamma = 0.9f;
     assert_int_equal(exp_compare_cfg_check(&c), 0);

@@ -30,6 +30,7 @@ static double g_band;   /* compare.ddpg_band of the nights (test_warm_desc) */
 static int g_nobest;    /* 1: compare.agent_best 0 (the DQN without the best-price slots, so DDPG gets
                            a view of its own; test_warm_desc); 0: the default (1) */
 static int g_noup;      /* 1: compare.dqn_uplift 0 (the DQN learns the logged reward); 0: the default */
+static int g_upscale;   /* 1: compare.dqn_uplift_scale 250 (never the default); 0: the default */
 
 static int setup(void **state) {
     (void)state;
@@ -100,6 +101,7 @@ static void night_x(const char *ckpt, int32_t date, int n_products, int fqe_extr
     cfg.compare.ddpg_band = g_band;
     if (g_nobest) cfg.compare.agent_best = 0;
     if (g_noup) cfg.compare.dqn_uplift = 0;
+    if (g_upscale) cfg.compare.dqn_uplift_scale = 250;
     if (n_products > 0) cfg.products = (const char *const *)ids, cfg.n_products = n_products;
     memset(cap, 0, sizeof *cap);
     cap->guard = cfg.compare.guard;
@@ -222,7 +224,8 @@ static void test_warm_refused(void **state) {
     assert_true(exists(b, D2, "behav-pool.bin")); /* tonight's, written fresh */
 }
 
-/* A setting whose networks differ from the defaults' (*flag := 1; agent_best 0, dqn_uplift 0): in
+/* A setting whose networks differ from the defaults' (*flag := 1; agent_best 0, dqn_uplift 0, another
+ * dqn_uplift_scale): in
  * <tmp>/ckpt_<stem> a default night, then one with the setting: the default checkpoints are
  * refused (a cold night, priced, none outside) and its manifest has (want 1) or lacks (want 0)
  * `line`; in <tmp>/ckpt_<stem>1 two nights with the setting: the first cold, the second warm.
@@ -303,6 +306,8 @@ static void test_warm_desc(void **state) {
     mode_switch("nobest", &g_nobest, "ddpg_view 2 1", 1);
     /* the DQN learning the logged reward (compare.dqn_uplift 0): its Q-values mean another thing */
     mode_switch("noup", &g_noup, "dqn_uplift", 0);
+    /* the uplift on another scale (compare.dqn_uplift_scale): its Q-values are on another scale */
+    mode_switch("upscale", &g_upscale, "dqn_uplift 1 scale 250", 1);
 }
 
 /* Nothing stale: change an old row inside night 2's window; the warm night's values of that

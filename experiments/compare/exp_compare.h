@@ -189,6 +189,9 @@ typedef struct exp_compare_cfg {
                                    best price, less noise; docs/compare.md "The DQN learns the
                                    uplift over the incumbent"); only with model-based rows and
                                    dqn.gamma 0, else the logged reward; 0 = the logged reward */
+    double dqn_uplift_scale;    /* the uplift targets' scale s: s (rate - m) / m (the same best price
+                                   at any s; it sets how the Huber loss, dqn.huber_delta, and the
+                                   smoothness term weigh the targets' differences); 1000 (10 before session 16) */
     double dyna_real;           /* in [0, 1]: the real training rows' reward blends the observed
                                    rate of the priced period with the demand model's expected
                                    rate at the logged price in the row's context (0 = observed,

@@ -76,6 +76,7 @@ exp_compare_cfg exp_compare_default(void) {
     c.ddpg_band = 0.0;        /* grid.band: a band of DDPG's own is valued by OPE at the grid's edge */
     c.dyna_real = 0.0;
     c.dqn_uplift = 1; /* docs/compare.md, "The DQN learns the uplift over the incumbent" (0 before session 15) */
+    c.dqn_uplift_scale = 1000.0; /* docs/compare.md, "The uplift targets' scale (session 16)" (10 before) */
     c.ensemble = 5; /* docs/compare.md, "An ensemble of the shared networks" (1 before) */
     c.demand_pool = 2; /* docs/compare.md, "The DQN learns the uplift over the incumbent" (3 in sessions 11-14, 1 before) */
     c.refit = 1; /* docs/compare.md, "Refit on every day for the next price" (0 before) */
@@ -187,6 +188,7 @@ static const field fields[] = {
     F("compare.dyna_carry", T_INT, dyna_carry, "1: a model row's next state carries its price (0: the logged one)"),
     F("compare.ensemble", T_INT, ensemble, "members of the shared networks; the next price from their mean Q-values / actor outputs (1 = one)"),
     F("compare.hold_z", T_DOUBLE, hold_z, "hold the incumbent unless the ensemble's advantage of the new price beats hold_z times its spread across the members (0 = off)"),
+    F("compare.dqn_uplift_scale", T_DOUBLE, dqn_uplift_scale, "the DQN's uplift targets' scale s: s (rate - m) / m (0 < s <= 1e6)"),
     F("compare.dqn_uplift", T_INT, dqn_uplift, "1: the DQN learns each price's relative uplift over its demand model's rate at the state's incumbent (only with model-based rows and dqn.gamma 0); 0: the logged reward"),
     F("compare.dyna_real", T_DOUBLE, dyna_real, "real rows' reward: weight of the demand model's rate at the logged price against the observed rate (0 observed .. 1 model); only with model-based rows (shared, dyna > 0, an rcr/drcr reward), else no effect"),
     F("compare.refit", T_INT, refit, "1: the DQN/DDPG next prices from the agents refitted on every day (training + OPE holdout; OPE keeps the training window's); 0: the training window's agents"),
@@ -417,6 +419,9 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
                            c->ddpg_support_steps);
     if (c->dqn_uplift < 0 || c->dqn_uplift > 1)
         return eng_err_set(ENG_EINVAL, "compare config: compare.dqn_uplift must be 0 or 1, not %d", c->dqn_uplift);
+    if (!(c->dqn_uplift_scale > 0 && c->dqn_uplift_scale <= 1e6))
+        return eng_err_set(ENG_EINVAL, "compare config: compare.dqn_uplift_scale must be in (0, 1e6], not %g",
+                           c->dqn_uplift_scale);
     if (c->agent_best < 0 || c->agent_best > 1)
         return eng_err_set(ENG_EINVAL, "compare config: compare.agent_best must be 0 or 1, not %d", c->agent_best);
     if (c->ddpg_agent_best < -1 || c->ddpg_agent_best > 1)

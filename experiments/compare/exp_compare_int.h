@@ -253,11 +253,12 @@ static inline const float *cmp_row_next(const cmp_ctx *c, int which, size_t r) {
 }
 
 /* The DQN's target for a price of row r whose rate (revenue per visitor, or per period for a
- * units model) is `rate`, with compare.dqn_uplift in effect (c->av[0].um): 10 (rate - m) / m, m
- * the model's rate at the row's incumbent; NaN where m is unknown (the row is left out).  Pure. */
+ * units model) is `rate`, with compare.dqn_uplift in effect (c->av[0].um): s (rate - m) / m, s
+ * compare.dqn_uplift_scale, m the model's rate at the row's incumbent; NaN where m is unknown (the
+ * row is left out).  Pure. */
 static inline double cmp_dqn_uplift(const cmp_ctx *c, size_t r, double rate) {
     const double m = c->av[0].um[r];
-    return isfinite(m) && m > 0 && isfinite(rate) ? 10.0 * (rate - m) / m : NAN;
+    return isfinite(m) && m > 0 && isfinite(rate) ? c->cfg->dqn_uplift_scale * (rate - m) / m : NAN;
 }
 
 /* Most model-based transitions for n training rows: n x dyna, at most dyna_max (exp_compare_dyna.c). */
