@@ -184,14 +184,16 @@ typedef struct exp_compare_cfg {
                                    model shows carry-over (feat_agent_model_rate_cut; docs/backtest.md
                                    "Long horizon: ... (q13long)"); 0 = feat_agent_model_rate_held */
     int dqn_uplift;             /* 1: the DQN learns each price's relative uplift over its demand
-                                   model's rate at the state's incumbent, 10 (rate - m) / m, instead
-                                   of the logged reward (a baseline known at the decision: the same
-                                   best price, less noise; docs/compare.md "The DQN learns the
-                                   uplift over the incumbent"); only with model-based rows and
-                                   dqn.gamma 0, else the logged reward; 0 = the logged reward */
-    double dqn_uplift_scale;    /* the uplift targets' scale s: s (rate - m) / m (the same best price
-                                   at any s; it sets how the Huber loss, dqn.huber_delta, and the
-                                   smoothness term weigh the targets' differences); 1000 (10 before session 16) */
+                                   model's rate at the state's incumbent, s (rate - m) / m (s:
+                                   dqn_uplift_scale), instead of the logged reward (a baseline known
+                                   at the decision: the same best price, less noise; docs/compare.md
+                                   "The DQN learns the uplift over the incumbent"); only with
+                                   model-based rows and dqn.gamma 0, else the logged reward; 0 = the
+                                   logged reward */
+    double dqn_uplift_scale;    /* the uplift targets' scale s: s (rate - m) / m (a state's prices
+                                   rank alike at any s; it sets how the Huber loss, dqn.huber_delta,
+                                   and the smoothness term weigh the targets' differences); 1000 (10
+                                   before session 16) */
     double dyna_real;           /* in [0, 1]: the real training rows' reward blends the observed
                                    rate of the priced period with the demand model's expected
                                    rate at the logged price in the row's context (0 = observed,

@@ -241,10 +241,11 @@ static char *group_meta(const cmp_ctx *c, const cmp_group *g) {
         snprintf(desc + strlen(desc), sizeof desc - strlen(desc), "agent_best %d\n", cfg->agent_best);
     if (c->split) /* DDPG's own view (compare.ddpg_demand_pool / ddpg_agent_best): likewise */
         snprintf(desc + strlen(desc), sizeof desc - strlen(desc), "ddpg_view %d %d\n", c->av[1].demand_pool, c->av[1].best);
-    if (cmp_dqn_uplift_on(cfg) && cfg->dqn_uplift_scale == 10.0) /* the DQN's Q-values are uplifts: likewise */
-        snprintf(desc + strlen(desc), sizeof desc - strlen(desc), "dqn_uplift 1\n");
-    else if (cmp_dqn_uplift_on(cfg)) /* ... on another scale (compare.dqn_uplift_scale) */
-        snprintf(desc + strlen(desc), sizeof desc - strlen(desc), "dqn_uplift 1 scale %.6g\n", cfg->dqn_uplift_scale);
+    if (cmp_dqn_uplift_on(cfg)) { /* the DQN's Q-values are uplifts, on their scale (session 15's 10: its line) */
+        const size_t k = strlen(desc);
+        if (cfg->dqn_uplift_scale == 10.0) snprintf(desc + k, sizeof desc - k, "dqn_uplift 1\n");
+        else snprintf(desc + k, sizeof desc - k, "dqn_uplift 1 scale %.6g\n", cfg->dqn_uplift_scale);
+    }
     if (cfg->ddpg_band > 0) /* DDPG's actions mean other ratios (compare.ddpg_band): likewise */
         snprintf(desc + strlen(desc), sizeof desc - strlen(desc), "ddpg_band %.6g\n", cfg->ddpg_band);
     for (int i = 0; i < g->n; i++) cap += 3 * strlen(c->h->product_id[g->prod[i]]) + 2;
