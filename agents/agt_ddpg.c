@@ -359,9 +359,12 @@ int agt_ddpg_eval_loss(agt_ddpg *q, const float *s, const float *ratio, const fl
         float v = (ratio[i] - 1.0f) / q->cfg.band;
         a[i] = v < -1.0f ? -1.0f : v > 1.0f ? 1.0f : v;
     }
-    if ((st = eng_model_infer(q->actor_t, s2, B, mu))) goto cleanup;
-    pack_host(x, s2, mu, PB, S);
-    if ((st = eng_model_infer(q->critic_t, x, B, qn))) goto cleanup;
+    const int boot = q->cfg.gamma != 0.0f; /* at gamma 0, y = r: the target networks are not run on s' */
+    if (boot) {
+        if ((st = eng_model_infer(q->actor_t, s2, B, mu))) goto cleanup;
+        pack_host(x, s2, mu, PB, S);
+        if ((st = eng_model_infer(q->critic_t, x, B, qn))) goto cleanup;
+    }
     pack_host(x, s, a, PB, S);
     if ((st = eng_model_infer(q->critic, x, B, qc))) goto cleanup;
     for (int p = 0; p < P; p++) {
@@ -369,7 +372,7 @@ int agt_ddpg_eval_loss(agt_ddpg *q, const float *s, const float *ratio, const fl
         for (int b = 0; b < B; b++) {
             const size_t i = (size_t)p * B + b;
             if (!(weight[i] > 0)) continue;
-            double y = reward[i] + (done[i] != 0.0f ? 0.0 : q->cfg.gamma * qn[i]), d = qc[i] - y;
+            double y = reward[i] + (!boot || done[i] != 0.0f ? 0.0 : q->cfg.gamma * qn[i]), d = qc[i] - y;
             ls += weight[i] * d * d;
             ws += weight[i];
         }

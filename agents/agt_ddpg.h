@@ -90,8 +90,8 @@ int agt_ddpg_freeze(agt_ddpg *q, int p, int on);
 /* Validation loss without training: the weighted mean squared error of the critic Q(s, a)
  * against r + gamma (1 - done) Q'(s', mu'(s')) over B rows per product (s, s2 [P][B][S];
  * ratio, reward, done, weight [P][B]; the logged price ratio is clipped and scaled as in
- * agt_ddpg_push; weight 0 skips a row) into loss [P] (NaN without weight).  Touches no
- * training state. */
+ * agt_ddpg_push; weight 0 skips a row) into loss [P] (NaN without weight).  At gamma 0 the
+ * target is r and the target networks do not run on s'.  Touches no training state. */
 int agt_ddpg_eval_loss(agt_ddpg *q, const float *s, const float *ratio, const float *reward, const float *s2,
                        const float *done, const float *weight, int B, float *loss);
 

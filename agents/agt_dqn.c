@@ -298,10 +298,11 @@ int agt_dqn_eval_loss(agt_dqn *q, const float *s, const float *action, const flo
     const int P = q->P, A = q->cfg.n_actions;
     const size_t PB = (size_t)P * B;
     int st = ENG_ENOMEM;
-    float *qon = eng_malloc(PB * A * sizeof(float)), *qt = eng_malloc(PB * A * sizeof(float));
+    const int boot = q->cfg.gamma != 0.0f; /* at gamma 0, y = r: the networks are not run on s' */
+    float *qon = boot ? eng_malloc(PB * A * sizeof(float)) : NULL, *qt = boot ? eng_malloc(PB * A * sizeof(float)) : NULL;
     float *qc = eng_malloc(PB * A * sizeof(float));
-    if (!qon || !qt || !qc) goto cleanup;
-    if ((st = eng_model_infer(q->online, s2, B, qon)) || (st = eng_model_infer(q->target, s2, B, qt)) ||
+    if ((boot && (!qon || !qt)) || !qc) goto cleanup;
+    if ((boot && ((st = eng_model_infer(q->online, s2, B, qon)) || (st = eng_model_infer(q->target, s2, B, qt)))) ||
         (st = eng_model_infer(q->online, s, B, qc)))
         goto cleanup;
     for (int p = 0; p < P; p++) {
@@ -315,9 +316,12 @@ int agt_dqn_eval_loss(agt_dqn *q, const float *s, const float *action, const flo
                 st = eng_err_set(ENG_EINVAL, "dqn_eval_loss: level %d outside 0..%d", a, A - 1);
                 goto cleanup;
             }
-            const float *sel = q->cfg.double_dqn ? qon + i * A : qt + i * A;
-            int astar = argmax_allowed(sel, A, q->support ? q->support + (size_t)p * A : NULL);
-            float y = reward[i] + (done[i] != 0.0f ? 0.0f : q->cfg.gamma * qt[i * A + astar]), g;
+            float y = reward[i], g;
+            if (boot) {
+                const float *sel = q->cfg.double_dqn ? qon + i * A : qt + i * A;
+                int astar = argmax_allowed(sel, A, q->support ? q->support + (size_t)p * A : NULL);
+                y = reward[i] + (done[i] != 0.0f ? 0.0f : q->cfg.gamma * qt[i * A + astar]);
+            }
             ls += w * huber(qc[i * A + a] - y, q->cfg.huber_delta, &g);
             ws += w;
         }

@@ -120,7 +120,8 @@ int agt_dqn_freeze(agt_dqn *q, int p, int on);
 /* Validation loss without training: for B rows per product (s, s2 [P][B][state_dim],
  * action, reward, done, weight [P][B]; weight 0 skips a row) the weighted mean Huber loss of
  * Q_online(s, a) against r + gamma (1 - done) Q_target(s', a*) with a* as in training,
- * into loss [P] (NaN for a product without weight).  Touches no training state. */
+ * into loss [P] (NaN for a product without weight).  At gamma 0 the target is r and no network
+ * runs on s'.  Touches no training state. */
 int agt_dqn_eval_loss(agt_dqn *q, const float *s, const float *action, const float *reward, const float *s2,
                       const float *done, const float *weight, int B, float *loss);
 
