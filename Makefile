@@ -169,7 +169,10 @@ LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(patsubst %.cu,$(BUILD)/%.c
 LIB_OBJ  += $(BUILD)/gen/db_sql_text.o
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
-DEPFILES := $(LIB_OBJ:.o=.d) $(BUILD)/rlprice.d $(TEST_BIN:=.d)
+# tools beside the product (not installed): the backtest's truth dump for the ceiling analysis
+TOOL_SRC := $(wildcard experiments/backtest/ceiling/*.c)
+TOOL_BIN := $(patsubst experiments/backtest/ceiling/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
+DEPFILES := $(LIB_OBJ:.o=.d) $(BUILD)/rlprice.d $(TEST_BIN:=.d) $(TOOL_BIN:=.d)
 
 RLPRICE := $(if $(filter build,$(BUILD)),rlprice,$(BUILD)/rlprice)
 
@@ -177,7 +180,7 @@ RLPRICE := $(if $(filter build,$(BUILD)),rlprice,$(BUILD)/rlprice)
 DATA_XZ  := $(shell find data/datasets -name '*.xz' 2>/dev/null)
 DATA_OUT := $(patsubst data/datasets/%.xz,$(BUILD)/datasets/%,$(DATA_XZ))
 
-build: $(RLPRICE) $(TEST_BIN) $(DATA_OUT)
+build: $(RLPRICE) $(TEST_BIN) $(TOOL_BIN) $(DATA_OUT)
 
 $(BUILD)/datasets/%: data/datasets/%.xz
 	@mkdir -p $(@D)
@@ -211,12 +214,16 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/librlprice.a tests/test_common.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests -MMD -MP $(LDFLAGS) $< $(BUILD)/librlprice.a -o $@ $(LDLIBS)
 
+$(BUILD)/tools/%: experiments/backtest/ceiling/%.c $(BUILD)/librlprice.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP $(LDFLAGS) $< $(BUILD)/librlprice.a -o $@ $(LDLIBS)
+
 # Rebuild everything when the flags change (e.g. NO_CUDA=1 after a CUDA build).
 CONFIG_LINE := $(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS) $(NVCCFLAGS) cuda=$(HAVE_CUDA) mpi=$(HAVE_MPI)
 $(BUILD)/.config: FORCE
 	@mkdir -p $(@D)
 	@echo '$(CONFIG_LINE)' | cmp -s - $@ || echo '$(CONFIG_LINE)' >$@
-$(LIB_OBJ) $(BUILD)/rlprice.o $(TEST_BIN): $(BUILD)/.config
+$(LIB_OBJ) $(BUILD)/rlprice.o $(TEST_BIN) $(TOOL_BIN): $(BUILD)/.config
 .PHONY: FORCE
 FORCE:
 

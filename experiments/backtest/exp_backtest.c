@@ -314,18 +314,8 @@ static int run_nightly(const exp_bt_cfg *cfg, PGconn *c, const db_history *h, in
     return st;
 }
 
-/* Simulate, load, run the nightly and value one (family, seed) into *run. */
-static int run_one(const exp_bt_cfg *cfg, PGconn *maint, env_sim_family fam, uint64_t seed, int k, exp_bt_run *run) {
-    int st = ENG_OK, created = 0;
-    db_history *h = NULL;
-    env_sim_log *lg = NULL;
-    PGconn *c = cfg->conn;
-    bt_prod *prod = NULL;
-    char dbname[64], dir[1100] = "";
-    double t0 = eng_now();
-    memset(run, 0, sizeof *run);
-    run->family = fam, run->seed = seed, run->n_products = cfg->n_products, run->n_days = cfg->n_days;
-
+/* The one-night run's history options (exp_backtest.h); also the ceiling tool's. */
+env_sim_gen_opts exp_bt_gen_opts(const exp_bt_cfg *cfg, env_sim_family fam, uint64_t seed) {
     env_sim_gen_opts go = env_sim_gen_opts_default();
     go.family = fam;
     go.seed = seed;
@@ -340,6 +330,22 @@ static int run_one(const exp_bt_cfg *cfg, PGconn *maint, env_sim_family fam, uin
     }
     go.misset_lo = cfg->misset_lo, go.misset_hi = cfg->misset_hi;
     go.traffic_scale = cfg->traffic_scale;
+    return go;
+}
+
+/* Simulate, load, run the nightly and value one (family, seed) into *run. */
+static int run_one(const exp_bt_cfg *cfg, PGconn *maint, env_sim_family fam, uint64_t seed, int k, exp_bt_run *run) {
+    int st = ENG_OK, created = 0;
+    db_history *h = NULL;
+    env_sim_log *lg = NULL;
+    PGconn *c = cfg->conn;
+    bt_prod *prod = NULL;
+    char dbname[64], dir[1100] = "";
+    double t0 = eng_now();
+    memset(run, 0, sizeof *run);
+    run->family = fam, run->seed = seed, run->n_products = cfg->n_products, run->n_days = cfg->n_days;
+
+    env_sim_gen_opts go = exp_bt_gen_opts(cfg, fam, seed);
     if ((st = env_sim_generate_ex(&go, cfg->n_products, cfg->n_days + 1, &h, &lg))) goto cleanup;
     if (!c) {
         snprintf(dbname, sizeof dbname, "rlprice_bt_%d_%d", (int)getpid(), k);

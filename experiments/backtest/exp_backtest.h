@@ -134,6 +134,11 @@ struct exp_nightly_cfg;
  * the one-night run and every nightly of the closed loop use the same gate.  Nothing allocated. */
 void exp_bt_gate_apply(const exp_bt_cfg *cfg, struct exp_nightly_cfg *nc);
 
+/* The simulator's options for the one-night run of family fam and seed seed: the history of
+ * cfg's run (six levels 0.85 .. 1.15 of the list price, cfg's mis-set range, traffic factor and
+ * promotions, the backtest's calendar).  Nothing allocated; cfg is not checked. */
+env_sim_gen_opts exp_bt_gen_opts(const exp_bt_cfg *cfg, env_sim_family fam, uint64_t seed);
+
 /* Run every (family, seed); *out (zeroed here) holds the runs that finished, free with
  * exp_bt_result_free also after a failure.  Returns 0, ENG_EINVAL (configuration), ENG_EDB,
  * ENG_EIO, ENG_ENOMEM or the nightly's failure status. */
