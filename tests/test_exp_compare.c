@@ -513,6 +513,29 @@ static void test_config(void **state) {
     exp_compare_cfg_free(&b);
 }
 
+/* The configurations the repository ships load without error and set what their comments say
+ * (a renamed key would fail here, not on a user's night). */
+static void test_shipped_configs(void **st) {
+    (void)st;
+    exp_compare_cfg c = exp_compare_default();
+    assert_int_equal(exp_compare_cfg_load_file(&c, "scripts/long_horizon.cfg"), 0);
+    assert_int_equal(c.dyna_horizon, 30);
+    assert_int_equal(c.dyna_cut_standing, 1);
+    assert_true(c.hold_z == 2.0);
+    assert_int_equal(c.refit, 0);
+    assert_int_equal(c.dqn_uplift, 0);
+    assert_int_equal(c.demand_pool, 3);
+    assert_int_equal(c.agent_best, 0);
+    assert_true(c.dqn.smooth == 5.0f);
+    assert_int_equal(exp_compare_cfg_check(&c), 0);
+    exp_compare_cfg_free(&c);
+    exp_compare_cfg d = exp_compare_default();
+    assert_int_equal(exp_compare_cfg_load_file(&d, "scripts/demo.cfg"), 0);
+    assert_true(d.ope.min_ess_abs == 10);
+    assert_int_equal(exp_compare_cfg_check(&d), 0);
+    exp_compare_cfg_free(&d);
+}
+
 int main(void) {
     eng_log_set_level(ENG_LOG_ERROR);
     const struct CMUnitTest tests[] = {
@@ -520,7 +543,7 @@ int main(void) {
         cmocka_unit_test(test_short_pooled),   cmocka_unit_test(test_divergence_held),
         cmocka_unit_test(test_deterministic), cmocka_unit_test(test_seed_bootstrap),
         cmocka_unit_test(test_fqe),  cmocka_unit_test(test_warm_start),
-        cmocka_unit_test(test_shared_shards),
+        cmocka_unit_test(test_shared_shards), cmocka_unit_test(test_shipped_configs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
