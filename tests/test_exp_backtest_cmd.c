@@ -28,12 +28,25 @@ static void test_bad_values(void **state) {
     }
 }
 
+/* The one-night run's --promo and --endings are refused with --nights (the loop has no promotion
+ * calendar and prices in whole cents), before any database is touched. */
+static void test_loop_refuses_one_night_flags(void **state) {
+    (void)state;
+    char *promo[] = {(char *)"backtest", (char *)"--nights", (char *)"2", (char *)"--promo", (char *)"0.3", NULL};
+    assert_int_equal(exp_cmd_backtest(5, promo), 2);
+    assert_non_null(strstr(eng_err_msg(), "--promo"));
+    char *endings[] = {(char *)"backtest", (char *)"--endings", (char *)"--nights", (char *)"2", NULL};
+    assert_int_equal(exp_cmd_backtest(4, endings), 2);
+    assert_non_null(strstr(eng_err_msg(), "--endings"));
+}
+
 static void test_help(void **state) {
     (void)state;
     assert_int_equal(run("--help", NULL), 0);
 }
 
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_bad_values), cmocka_unit_test(test_help)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_bad_values), cmocka_unit_test(test_loop_refuses_one_night_flags),
+                                       cmocka_unit_test(test_help)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
