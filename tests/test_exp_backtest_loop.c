@@ -225,7 +225,8 @@ static void test_keep_history(void **state) {
     (void)state;
     char out[512];
     exp_compare_cfg cc = exp_compare_default();
-    { /* checked before anything runs: the range, and mode 2 needs the Thompson carry-over test */
+    { /* checked before anything runs: the range, mode 2 needs the Thompson carry-over test, and
+       * the one-night run's promotions and endings are refused */
         exp_btl_cfg bad = {.bt = exp_bt_default(), .n_nights = 3, .keep_history = 3};
         bad.bt.out_dir = test_tmpdir();
         exp_btl_result r;
@@ -234,6 +235,13 @@ static void test_keep_history(void **state) {
         bad.keep_history = 2; /* exploration off */
         assert_int_equal(exp_backtest_loop_run(&bad, &r), ENG_EINVAL);
         exp_btl_result_free(&r);
+        bad.keep_history = 0; /* the one-night run's promotions and endings: refused, not ignored */
+        assert_int_equal(exp_backtest_loop_check(&bad), ENG_OK);
+        bad.bt.promo_rate = 0.3;
+        assert_int_equal(exp_backtest_loop_run(&bad, &r), ENG_EINVAL);
+        exp_btl_result_free(&r);
+        bad.bt.promo_rate = 0, bad.bt.endings = 1;
+        assert_int_equal(exp_backtest_loop_check(&bad), ENG_EINVAL);
         eng_err_clear();
     }
     for (int keep = 0; keep <= 2; keep++) {

@@ -551,10 +551,7 @@ static int run_one(const exp_btl_cfg *cfg, env_sim_family fam, uint64_t seed, in
     run->family = fam, run->seed = seed, run->n_products = P, run->n_days = D, run->n_nights = cfg->n_nights;
     run->lanes = (cfg->lanes & ~(1u << EXP_BTL_FREE)) | (1u << EXP_BTL_ENGINE) | (1u << EXP_BTL_MANUAL) |
                  (1u << EXP_BTL_ORACLE) | (1u << EXP_BTL_HELD) | (fam == ENV_SIM_FAMILY_REF ? 1u << EXP_BTL_FREE : 0);
-    env_sim_gen_opts go = env_sim_gen_opts_default();
-    go.family = fam, go.seed = seed, go.day0 = BT_DAY0;
-    go.n_levels = 6, go.level_lo = 0.85, go.level_hi = 1.15;
-    go.misset_lo = bt->misset_lo, go.misset_hi = bt->misset_hi, go.traffic_scale = bt->traffic_scale;
+    env_sim_gen_opts go = exp_bt_gen_opts(bt, fam, seed); /* the one-night run's history (no promotions: checked) */
     if ((st = env_sim_generate_ex(&go, P, D, &x.h, &x.lg))) goto cleanup;
     if (!(base = eng_malloc((size_t)P * sizeof *base))) { st = ENG_ENOMEM; goto cleanup; }
     for (int i = 0; i < P && !st; i++) { /* replay the history: the market as it stands after day D */
@@ -644,8 +641,7 @@ cleanup:
     return st;
 }
 
-int exp_backtest_loop_run(const exp_btl_cfg *cfg, exp_btl_result *out) {
-    memset(out, 0, sizeof *out);
+int exp_backtest_loop_check(const exp_btl_cfg *cfg) {
     const exp_bt_cfg *bt = &cfg->bt;
     if (bt->n_products < 1 || bt->n_days < 16 || bt->n_seeds < 1 || bt->n_families < 1 ||
         bt->n_families > ENV_SIM_FAMILY_COUNT || !(bt->max_change_pct > 0) || !bt->out_dir || cfg->n_nights < 1)
@@ -657,7 +653,18 @@ int exp_backtest_loop_run(const exp_btl_cfg *cfg, exp_btl_result *out) {
                                      cfg->explore.carryover_share > 0)) /* else no night tests carry-over */
         return eng_err_set(ENG_EINVAL, "backtest loop: --keep-history 2 needs Thompson exploration with "
                                        "explore.carryover_share > 0 (its carry-over test decides)");
-    int n = bt->n_families * bt->n_seeds, st = ENG_OK;
+    if (bt->promo_rate > 0 || bt->endings)
+        return eng_err_set(ENG_EINVAL, "--promo and --endings belong to the one-night run: the closed loop (--nights N) "
+                                       "simulates no promotion calendar and prices in whole cents");
+    return ENG_OK;
+}
+
+int exp_backtest_loop_run(const exp_btl_cfg *cfg, exp_btl_result *out) {
+    memset(out, 0, sizeof *out);
+    const exp_bt_cfg *bt = &cfg->bt;
+    int st = exp_backtest_loop_check(cfg);
+    if (st) return st;
+    int n = bt->n_families * bt->n_seeds;
     if (!(out->runs = eng_calloc((size_t)n, sizeof *out->runs))) return ENG_ENOMEM;
     if ((st = bt_mkdir_p(bt->out_dir))) return st;
     for (int f = 0; f < bt->n_families && !st; f++)

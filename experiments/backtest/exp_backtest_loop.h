@@ -127,6 +127,11 @@ typedef struct exp_btl_cfg {
 /* Lanes run by default: engine, manual, oracle, held, every agent alone (and oracle:free on ref). */
 #define EXP_BTL_ALL_LANES ((1u << EXP_BTL_N_LANE) - 1u)
 
+/* 0, or ENG_EINVAL naming what cfg lacks (sizes, keep_history, the exploration keep_history 2
+ * needs) or holds that the loop cannot honour (the one-night run's promo_rate and endings).  Touches
+ * nothing; exp_backtest_loop_run calls it first. */
+int exp_backtest_loop_check(const exp_btl_cfg *cfg);
+
 /* Run every (family, seed) of cfg->bt.  *out (zeroed here) holds the runs that finished; free
  * with exp_btl_result_free also after a failure.  Returns 0, ENG_EINVAL, ENG_EDB, ENG_EIO,
  * ENG_ENOMEM or the nightly's failure status. */

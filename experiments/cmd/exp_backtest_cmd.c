@@ -241,13 +241,9 @@ int exp_cmd_backtest(int argc, char **argv) {
     cfg.compare = &cc;
     cfg.verbose = !quiet;
     eng_log_set_level(ENG_LOG_WARN); /* the nightly's info lines would bury the tables */
-    if (lc.n_nights > 0 && (cfg.promo_rate > 0 || cfg.endings)) {
-        eng_err_set(ENG_EINVAL, "--promo and --endings belong to the one-night run: the closed loop (--nights N) "
-                                "simulates no promotion calendar and prices in whole cents");
-        goto bad;
-    }
+    lc.bt = cfg;
+    if (lc.n_nights > 0 && exp_backtest_loop_check(&lc)) goto bad; /* a usage error, before any database */
     if (lc.n_nights > 0) {
-        lc.bt = cfg;
         int st = exp_backtest_loop_run(&lc, &lres);
         exp_backtest_loop_print(stdout, &lc, &lres);
         char hbuf[1100];
