@@ -352,14 +352,15 @@ int agt_ddpg_eval_loss(agt_ddpg *q, const float *s, const float *ratio, const fl
     const int P = q->P, S = q->cfg.state_dim;
     const size_t PB = (size_t)P * B;
     int st = ENG_ENOMEM;
-    float *x = eng_malloc(PB * (S + 1) * sizeof(float)), *mu = eng_malloc(PB * sizeof(float));
-    float *qn = eng_malloc(PB * sizeof(float)), *qc = eng_malloc(PB * sizeof(float)), *a = eng_malloc(PB * sizeof(float));
-    if (!x || !mu || !qn || !qc || !a) goto cleanup;
+    const int boot = q->cfg.gamma != 0.0f; /* at gamma 0, y = r: the target networks are not run on s' */
+    float *x = eng_malloc(PB * (S + 1) * sizeof(float)), *mu = boot ? eng_malloc(PB * sizeof(float)) : NULL;
+    float *qn = boot ? eng_malloc(PB * sizeof(float)) : NULL, *qc = eng_malloc(PB * sizeof(float)),
+          *a = eng_malloc(PB * sizeof(float));
+    if (!x || (boot && (!mu || !qn)) || !qc || !a) goto cleanup;
     for (size_t i = 0; i < PB; i++) {
         float v = (ratio[i] - 1.0f) / q->cfg.band;
         a[i] = v < -1.0f ? -1.0f : v > 1.0f ? 1.0f : v;
     }
-    const int boot = q->cfg.gamma != 0.0f; /* at gamma 0, y = r: the target networks are not run on s' */
     if (boot) {
         if ((st = eng_model_infer(q->actor_t, s2, B, mu))) goto cleanup;
         pack_host(x, s2, mu, PB, S);

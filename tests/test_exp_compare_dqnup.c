@@ -1,10 +1,10 @@
 /* tests/test_exp_compare_dqnup.c - the DQN's uplift targets (compare.dqn_uplift; docs/compare.md,
  * "The DQN learns the uplift over the incumbent"): the rate a state's incumbent earns under the
  * demand model (feat_agent_state_rate) is read from the state alone; the DQN's real and
- * model-based rows become s (rate - m) / m (s: compare.dqn_uplift_scale), which ranks prices as the logged reward does (the
- * same best price) while the day noise of the previous period is gone; DDPG keeps the logged
- * reward; rows without a baseline are left out; the setting is checked and only in effect with
- * model-based rows and dqn.gamma 0. */
+ * model-based rows become s (rate - m) / m (s: compare.dqn_uplift_scale), which ranks prices as
+ * the logged reward does (the same best price) while the day noise of the previous period is
+ * gone; DDPG keeps the logged reward; rows without a baseline are left out; the setting is
+ * checked and only in effect with model-based rows and dqn.gamma 0. */
 #include "test_common.h"
 
 #include "eng_rng.h"

@@ -224,12 +224,11 @@ static void test_warm_refused(void **state) {
     assert_true(exists(b, D2, "behav-pool.bin")); /* tonight's, written fresh */
 }
 
-/* A setting whose networks differ from the defaults' (*flag := 1; agent_best 0, dqn_uplift 0, another
- * dqn_uplift_scale): in
- * <tmp>/ckpt_<stem> a default night, then one with the setting: the default checkpoints are
- * refused (a cold night, priced, none outside) and its manifest has (want 1) or lacks (want 0)
- * `line`; in <tmp>/ckpt_<stem>1 two nights with the setting: the first cold, the second warm.
- * *flag is 0 again afterwards. */
+/* A setting whose networks differ from the defaults' (*flag := 1; agent_best 0, dqn_uplift 0,
+ * another dqn_uplift_scale): in <tmp>/ckpt_<stem> a default night, then one with the setting:
+ * the default checkpoints are refused (a cold night, priced, none outside) and its manifest has
+ * (want 1) or lacks (want 0) `line`; in <tmp>/ckpt_<stem>1 two nights with the setting: the
+ * first cold, the second warm.  *flag is 0 again afterwards. */
 static void mode_switch(const char *stem, int *flag, const char *line, int want) {
     char e[700], d2[16], buf[4096];
     night_cap c, x;
