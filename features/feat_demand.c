@@ -222,6 +222,24 @@ static int fit_form(feat_demand *m, const feat_demand_row *rows, size_t n, const
     return isfinite(m->ll) ? 0 : -1;
 }
 
+/* fit_form under pr; with pr's nonparametric form, a fit under the weak slope prior (the
+ * reference columns' prior kept) first, whose slope (feat_demand_slope_e) sets the product's
+ * matched Gaussian prior (feat_demand_np_match), then the fit under that.  0 or -1 as fit_form. */
+static int fit_form_pr(feat_demand *m, const feat_demand_row *rows, size_t n, const feat_demand_prior *pr,
+                       int asym) {
+    if (!pr || pr->np <= 0 || pr->n <= 0) return fit_form(m, rows, n, pr, asym);
+    feat_demand w = *m;
+    feat_demand_prior weak = *pr, g;
+    weak.n = 0, weak.np = 0;
+    double e = NAN, se = NAN;
+    if (fit_form(&w, rows, n, &weak, asym) == 0) {
+        w.ok = 1;
+        if (feat_demand_slope_e(&w, &e, &se)) e = se = NAN;
+    }
+    feat_demand_np_match(pr, e, se, &g);
+    return fit_form(m, rows, n, &g, asym);
+}
+
 int feat_demand_fit(feat_demand *m, const feat_demand_row *rows, size_t n, double ref, int logit) {
     return feat_demand_fit_prior(m, rows, n, ref, logit, NULL);
 }
@@ -248,7 +266,7 @@ int feat_demand_fit_asym(feat_demand *m, const feat_demand_row *rows, size_t n, 
     for (int form = 0; form < 2; form++) {
         memset(&f[form], 0, sizeof f[form]);
         f[form].ref = ref, f[form].logit = logit, f[form].form = form;
-        ok[form] = fit_form(&f[form], rows, n, pr, 0) == 0;
+        ok[form] = fit_form_pr(&f[form], rows, n, pr, 0) == 0;
     }
     int pick = ok[1] && (!ok[0] || f[1].ll + FORM_MARGIN >= f[0].ll);
     if (!ok[pick]) return ENG_OK;
@@ -258,7 +276,7 @@ int feat_demand_fit_asym(feat_demand *m, const feat_demand_row *rows, size_t n, 
         feat_demand a;
         memset(&a, 0, sizeof a);
         a.ref = ref, a.logit = logit, a.form = pick;
-        if (fit_form(&a, rows, n, pr, 1) == 0 && (a.used >> FEAT_DEMAND_LOSS & 1u) &&
+        if (fit_form_pr(&a, rows, n, pr, 1) == 0 && (a.used >> FEAT_DEMAND_LOSS & 1u) &&
             (asym == 2 || a.ll >= m->ll + FEAT_DEMAND_ASYM_MARGIN))
             a.ll_sym = m->ll, *m = a;
     }
@@ -363,6 +381,7 @@ void feat_demand_prior_centre(const feat_demand_prior *pr, double sd, feat_deman
         return;
     }
     *out = *pr;
+    out->np = 0;
     if (out->n > 0 && isfinite(sd) && !(out->sd >= sd)) out->sd = sd;
 }
 

@@ -17,7 +17,9 @@
  * family's model 11 points of captured uplift in the backtest (docs/compare.md).
  * Fitted by Newton steps with a weak N(-1, 1) prior on the price slope b1 (a downward-sloping
  * demand; it also values a product without price variation), or the night's pooled prior
- * (feat_demand_fit_prior, feat_demand_pool_*: empirical Bayes over the night's products), and a
+ * (feat_demand_fit_prior, feat_demand_pool_*: empirical Bayes over the night's products; with
+ * its nonparametric form, a fit under the weak prior first, then one under the product's
+ * matched Gaussian prior, feat_demand_np_match), and a
  * tiny ridge on the others;
  * LAPACK's Cholesky (dposv) solves each step.  Two covariances: the posterior (inverse Hessian)
  * and a robust one (per coefficient the larger of the sandwich and the dispersion-scaled
@@ -92,6 +94,9 @@ typedef struct feat_demand {
     double ll_sym;         /* log-likelihood of the symmetric model (= ll unless the loss column entered) */
 } feat_demand;
 
+/* Grid points of the slope's nonparametric prior (feat_demand_prior.np_w). */
+#define FEAT_DEMAND_NP_G 81
+
 /* A prior on the price slope in dimensionless units, e = b1 xc for the identity form (the
  * index's elasticity at the mean logged price) and e = b1 for the log form: e ~ N(mean, sd^2),
  * i.e. b1 ~ N(mean / xc, (sd / xc)^2) for the identity form.  n = 0 (or a NULL prior): the
@@ -104,6 +109,14 @@ typedef struct feat_demand_prior {
        ref_sd[1]^2) instead of the tiny ridge; ref_n = 0: none */
     double ref_mean[2], ref_sd[2];
     int ref_n;
+    /* the slope's nonparametric prior (feat_demand_pool_np; compare.demand_pool_np 1): np > 0
+       weights np_w on the grid e_g = np_lo + g np_step (g < np), estimated from the products;
+       a fit under it takes the Gaussian prior that gives, for the product's own slope, the
+       posterior mean (and, where it can, the variance) of this mixture (feat_demand_np_match).
+       np = 0: the normal N(mean, sd^2) above */
+    int np;
+    double np_lo, np_step;
+    double np_w[FEAT_DEMAND_NP_G];
 } feat_demand_prior;
 
 /* Pooling (empirical Bayes, DerSimonian-Laird): fewer products than this -> no pooled prior;
@@ -154,7 +167,7 @@ int feat_demand_ref_pool(const feat_demand *ms, size_t n, int (*reduce)(eng_xsum
 #define FEAT_DEMAND_WEAK_SD 1.0
 
 /* The pooled prior's centre at a width no narrower than sd (e-units): *out = *pr (its reference
- * columns' prior included) with out->sd = max(pr->sd, sd).  pr NULL or without a slope prior
+ * columns' prior included) with out->sd = max(pr->sd, sd) and the normal form (out->np = 0).  pr NULL or without a slope prior
  * (n = 0): out->n = 0 (the weak prior).  The agents' demand models with compare.demand_pool 3
  * (docs/compare.md, "The pooled prior for the agents' models (q12pool2)"): the shared networks
  * pool the products themselves, so a pooled width stacked on theirs over-shrinks the products'
@@ -189,6 +202,30 @@ void feat_demand_pool_prior(const feat_demand_pool *p, double tau2, feat_demand_
  * reduce's failure (then *out is the empty prior). */
 int feat_demand_pool_run(const double *e, const double *se, size_t n, int (*reduce)(eng_xsum *s, size_t ns),
                          feat_demand_prior *out);
+
+/* The nonparametric pooled prior on the price slope (features/feat_demand_np.c; docs/backtest.md
+ * "A nonparametric pooled prior on the slope (session 18)"): from n products' (e, se) (the
+ * slopes their own data say; pairs with a non-finite value or se <= 0 are skipped) and pr's
+ * normal prior (feat_demand_pool_run; pr->n > 0, else nothing is done and no exchange is taken),
+ * the grid's weights by FEAT_DEMAND_NP_ITERS EM steps of the nonparametric maximum likelihood
+ * (NPMLE) on the products' Gaussian likelihoods N(e; x, se^2), into pr->np, np_lo, np_step,
+ * np_w.  The grid: FEAT_DEMAND_NP_G points over pr->mean +- max(5 pr->sd, 1).  reduce (may be
+ * NULL) adds every part's sums after each step, as feat_demand_pool_run's (each product's
+ * posterior weights are summed in fixed point, 2^-32, so any split of the products gives the
+ * one-process weights bit for bit); out of memory still takes every exchange.  Returns 0,
+ * ENG_ENOMEM or reduce's failure (then pr->np = 0: the normal prior stays). */
+#define FEAT_DEMAND_NP_ITERS 300
+int feat_demand_pool_np(const double *e, const double *se, size_t n, int (*reduce)(eng_xsum *s, size_t ns),
+                        feat_demand_prior *pr);
+
+/* The Gaussian prior a product's fit takes under pr's nonparametric prior: *out = *pr with
+ * out->np = 0 and (mean, sd) such that a slope observed as e (standard error se: the product's
+ * own data, feat_demand_slope_e) gets the mixture's posterior mean exactly and its posterior
+ * variance where the mixture's posterior is narrower than the data alone (else a prior of
+ * precision 1 / (4 se^2), the mean still matched); the posterior sd is at least
+ * FEAT_DEMAND_POOL_TAU_FLOOR.  e not finite or se not > 0 (no price variation): the mixture's
+ * own mean and sd.  pr->np = 0: *out = *pr.  No allocation. */
+void feat_demand_np_match(const feat_demand_prior *pr, double e, double se, feat_demand_prior *out);
 
 /* Expected rate at `price` for a normal period in context ctx (NULL: the rows' means): revenue
  * per visitor (price x conversion) with traffic, revenue per period without.  dslope shifts the

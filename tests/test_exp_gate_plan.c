@@ -224,17 +224,28 @@ static void test_lag_pool(void **state) {
 }
 
 /* compare.demand_pool_tau_scale: the night's pooled slope prior (exp_nightly_pool_cfg) keeps its
- * mean and takes its sd (tau) times the scale; 1 leaves the estimate as it was. */
+ * mean and takes its sd (tau) times the scale; 1 leaves the estimate as it was.  It scales the
+ * normal prior, so the configuration check refuses it with the nonparametric prior on
+ * (compare.demand_pool_np 1, the default), which the night then builds beside the normal one
+ * (np grid points), and not with 0. */
 static void test_pool_tau_scale(void **state) {
     (void)state;
     db_history *h = ref_markets(24, 90, -1.0, 0.0);
     double sd[2], mean[2];
     for (int k = 0; k < 2; k++) {
         exp_nightly_cfg cfg = exp_nightly_default(), out;
+        assert_int_equal(cfg.compare.demand_pool_np, 1);
         cfg.compare.demand_pool = 1;
         cfg.compare.demand_pool_tau_scale = k ? 2.5 : 1.0;
+        if (k) {
+            assert_int_equal(exp_compare_cfg_check(&cfg.compare), ENG_EINVAL);
+            assert_non_null(strstr(eng_err_msg(), "compare.demand_pool_np 0"));
+            cfg.compare.demand_pool_np = 0;
+        }
+        assert_int_equal(exp_compare_cfg_check(&cfg.compare), 0);
         assert_int_equal(exp_nightly_pool_cfg(&cfg, h, &out), 0);
         assert_int_equal(out.compare.demand_prior.n, 24);
+        assert_int_equal(out.compare.demand_prior.np, k ? 0 : FEAT_DEMAND_NP_G);
         sd[k] = out.compare.demand_prior.sd, mean[k] = out.compare.demand_prior.mean;
         exp_compare_cfg_free(&cfg.compare);
     }

@@ -240,6 +240,12 @@ typedef struct exp_compare_cfg {
     double demand_pool_tau_scale; /* the night's pooled slope prior's sd (tau, DerSimonian-Laird)
                                    times this (1: as estimated, the default; > 1 pools less, < 1
                                    more; docs/backtest.md "q13logit3") */
+    int demand_pool_np;         /* 1: the night's pooled slope prior is nonparametric (the
+                                   NPMLE of the slopes' distribution; each fit takes the matched
+                                   Gaussian prior of its product, feat_demand_pool_np; docs/backtest.md
+                                   "A nonparametric pooled prior on the slope (session 18)"); 0 the
+                                   normal (DerSimonian-Laird) prior alone.  With demand_pool on only;
+                                   demand_pool_tau_scale applies to the normal prior (1 with this) */
     feat_demand_prior demand_prior; /* the night's pooled prior (set by the nightly, not a
                                    setting; n = 0: none) for the agents' demand models */
     agt_dqn_cfg dqn;            /* agt_dqn_default() with hidden 64x64, batch 32, replay 4096,

@@ -86,6 +86,7 @@ exp_compare_cfg exp_compare_default(void) {
     c.demand_asym = 0;
     c.demand_ref_pool = 0;
     c.demand_pool_tau_scale = 1.0;
+    c.demand_pool_np = 1; /* docs/backtest.md, "A nonparametric pooled prior on the slope (session 18)" (0 before) */
     c.dqn = agt_dqn_default();
     c.dqn.hidden1 = c.dqn.hidden2 = 64;
     c.dqn.batch = 32;
@@ -196,6 +197,7 @@ static const field fields[] = {
     F("compare.refit_frac", T_DOUBLE, refit_frac, "the refit's step budget on a cold night: share of shared_steps (0, and after a warm start: none, every day's statistics only)"),
     F("compare.demand_asym", T_INT, demand_asym, "1: the demand model tries an asymmetric (gain/loss) reference column when the likelihood supports it; 0 the symmetric lag"),
     F("compare.demand_ref_pool", T_INT, demand_ref_pool, "1: pooled empirical-Bayes prior on the demand model's reference columns (lag, loss) for the gate/exploration fits (the agents' with demand_pool 2 or 3); 0 the ridge"),
+    F("compare.demand_pool_np", T_INT, demand_pool_np, "1: the pooled slope prior is nonparametric (NPMLE over the night's products; each fit takes its matched Gaussian prior); 0 the normal (DerSimonian-Laird) prior"),
     F("compare.demand_pool_tau_scale", T_DOUBLE, demand_pool_tau_scale, "the pooled slope prior's sd (tau) times this: 1 as estimated, > 1 pools less, < 1 more (0.1 .. 10)"),
     F("compare.demand_pool", T_INT, demand_pool, "pooled empirical-Bayes prior on the demand price slope: 0 off, 1 the gate/exploration fits, 2 also the agents' models, 3 the agents' models with the pooled centre at the weak prior's width"),
     F("compare.total_boot", T_INT, total_boot, "bootstrap resamples of the totals over products"),
@@ -406,6 +408,13 @@ int exp_compare_cfg_check(const exp_compare_cfg *c) {
         return eng_err_set(ENG_EINVAL, "compare config: compare.demand_asym must be 0 or 1, not %d", c->demand_asym);
     if (c->demand_ref_pool != 0 && c->demand_ref_pool != 1)
         return eng_err_set(ENG_EINVAL, "compare config: compare.demand_ref_pool must be 0 or 1, not %d", c->demand_ref_pool);
+    if (c->demand_pool_np != 0 && c->demand_pool_np != 1)
+        return eng_err_set(ENG_EINVAL, "compare config: compare.demand_pool_np must be 0 or 1, not %d", c->demand_pool_np);
+    if (c->demand_pool_np && c->demand_pool_tau_scale != 1.0)
+        return eng_err_set(ENG_EINVAL,
+                           "compare config: compare.demand_pool_tau_scale scales the normal pooled prior; set "
+                           "compare.demand_pool_np 0 to use it (it is %g with the nonparametric prior on)",
+                           c->demand_pool_tau_scale);
     if (!(c->demand_pool_tau_scale >= 0.1 && c->demand_pool_tau_scale <= 10))
         return eng_err_set(ENG_EINVAL, "compare config: compare.demand_pool_tau_scale must be in [0.1, 10], not %g",
                            c->demand_pool_tau_scale);

@@ -36,7 +36,7 @@ typedef struct lag_pool {
  * lag coefficients into *lag (NULL: not asked).  The sums are exact (eng_xsum) and added over
  * the MPI ranks (every rank takes each exchange, whatever its own products gave), so a sharded
  * night pools as one process does.  0, ENG_ENOMEM or the exchange's failure. */
-static int pool_night(const db_history *h, feat_demand_prior *slope, lag_pool *lag) {
+static int pool_night(const db_history *h, feat_demand_prior *slope, int np, lag_pool *lag) {
     const int n = h ? h->n_products : 0;
     double *e = NULL, *se = NULL;
     eng_xsum s[3]; /* products with a lag coefficient, their sum, their sum of squares */
@@ -62,6 +62,7 @@ static int pool_night(const db_history *h, feat_demand_prior *slope, lag_pool *l
     }
     if (slope) {
         st = feat_demand_pool_run(e, se, (size_t)k, eng_par_allreduce_xsum, slope);
+        if (!st && np) st = feat_demand_pool_np(e, se, (size_t)k, eng_par_allreduce_xsum, slope);
         if (!st && !mem) st = eng_err_set(ENG_ENOMEM, "nightly: out of memory (demand pool)");
     }
     free(e);
@@ -78,11 +79,11 @@ static int pool_night(const db_history *h, feat_demand_prior *slope, lag_pool *l
     return ENG_OK;
 }
 
-int exp_nightly_pool(const db_history *h, feat_demand_prior *out) { return pool_night(h, out, NULL); }
+int exp_nightly_pool(const db_history *h, feat_demand_prior *out) { return pool_night(h, out, 0, NULL); }
 
 int exp_nightly_lag_pool(const db_history *h, int *positive, double *mean, double *se, int *n_out) {
     lag_pool lp;
-    int st = pool_night(h, NULL, &lp);
+    int st = pool_night(h, NULL, 0, &lp);
     *positive = lp.positive, *mean = lp.mean, *se = lp.se, *n_out = lp.n;
     return st;
 }
@@ -129,7 +130,8 @@ int exp_nightly_pool_cfg(const exp_nightly_cfg *cfg, const db_history *h, exp_ni
     const int want_lag = cfg->gate_cut_standing >= 3; /* the night's sign of a reference effect */
     lag_pool lp;
     int st = cfg->compare.demand_pool || want_lag
-                 ? pool_night(h, cfg->compare.demand_pool ? &out->compare.demand_prior : NULL, want_lag ? &lp : NULL)
+                 ? pool_night(h, cfg->compare.demand_pool ? &out->compare.demand_prior : NULL,
+                              cfg->compare.demand_pool_np, want_lag ? &lp : NULL)
                  : ENG_OK;
     if (!st && out->compare.demand_prior.n > 0 && cfg->compare.demand_pool_tau_scale != 1.0)
         out->compare.demand_prior.sd *= cfg->compare.demand_pool_tau_scale; /* before the reference pool's fits */
@@ -145,8 +147,8 @@ int exp_nightly_pool_cfg(const exp_nightly_cfg *cfg, const db_history *h, exp_ni
     }
     if (!cfg->compare.demand_pool) return st;
     if (!st && pr->n > 0)
-        ENG_INFO("nightly: price slopes pooled over %d products: elasticity prior N(%.3f, %.3f^2)", pr->n, pr->mean,
-                 pr->sd);
+        ENG_INFO("nightly: price slopes pooled over %d products: elasticity prior N(%.3f, %.3f^2)%s", pr->n, pr->mean,
+                 pr->sd, pr->np > 0 ? ", and its nonparametric form (NPMLE)" : "");
     else if (!st)
         ENG_INFO("nightly: price slopes not pooled (fewer than %d products with a slope): the weak prior",
                  FEAT_DEMAND_POOL_MIN);
