@@ -7,8 +7,8 @@
  *     all-reduce, broadcast, gather and allgather in rank order, agree naming the failing
  *     rank, the gradient all-reduce of a shared model (eng_model_grads_allreduce: both ranks get
  *     the same gradient, the full batch's up to rounding), the cross-product fits of a split
- *     history (feature normalisation, pooled reward model) equal to the one-process fits bit for
- *     bit, and a rank that stays silent past the timeout makes the other return ENG_EIO
+ *     history (feature normalisation, pooled reward model, the demand models' pooled slope prior
+ *     in its normal and nonparametric forms) equal to the one-process fits bit for bit, and a rank that stays silent past the timeout makes the other return ENG_EIO
  *     instead of waiting. */
 #include "test_common.h"
 
@@ -25,6 +25,7 @@
 #include "env_sim.h"
 #include "env_transitions.h"
 #include "feat.h"
+#include "feat_demand.h"
 #include "ope_qmodel.h"
 
 #define NV 20000
@@ -281,6 +282,23 @@ static int split_fits(int r) {
     free(pl), free(st), free(ref), free(lev);
     env_transitions_free(tr);
     db_history_free(h);
+    /* the demand models' pooled slope prior, normal and nonparametric (feat_demand_pool_run,
+       feat_demand_pool_np), from this rank's half of 90 products' slopes */
+    double e[90], se[90], me[45], mse[45];
+    int k = 0;
+    for (int i = 0; i < 90; i++) {
+        e[i] = (i % 3 ? -2.6 : -0.9) + 0.3 * sin(1.7 * i), se[i] = 0.15 + 0.4 * fabs(cos(0.9 * i));
+        if (i % 2 == r) me[k] = e[i], mse[k++] = se[i];
+    }
+    feat_demand_prior one, part;
+    if (!bad && (feat_demand_pool_run(e, se, 90, NULL, &one) || feat_demand_pool_np(e, se, 90, NULL, &one)))
+        bad = __LINE__;
+    if (!bad && (feat_demand_pool_run(me, mse, (size_t)k, eng_par_allreduce_xsum, &part) ||
+                 feat_demand_pool_np(me, mse, (size_t)k, eng_par_allreduce_xsum, &part)))
+        bad = __LINE__;
+    if (!bad && (one.np != FEAT_DEMAND_NP_G || part.np != one.np || part.n != one.n || part.mean != one.mean ||
+                 part.sd != one.sd || part.np_lo != one.np_lo || memcmp(part.np_w, one.np_w, sizeof one.np_w)))
+        bad = __LINE__;
     return bad;
 }
 
