@@ -94,8 +94,12 @@ typedef struct feat_demand {
     double ll_sym;         /* log-likelihood of the symmetric model (= ll unless the loss column entered) */
 } feat_demand;
 
-/* Grid points of the slope's nonparametric prior (feat_demand_prior.np_w). */
-#define FEAT_DEMAND_NP_G 81
+/* Grid of the slope's nonparametric prior (feat_demand_prior.np_x): FEAT_DEMAND_NP_CORE points
+ * over the normal prior's mean +- max(5 sd, 1), and up to FEAT_DEMAND_NP_TAIL more on each side
+ * out to the farthest product clearly beyond (feat_demand_pool_np); FEAT_DEMAND_NP_G at most. */
+#define FEAT_DEMAND_NP_CORE 81
+#define FEAT_DEMAND_NP_TAIL 10
+#define FEAT_DEMAND_NP_G (FEAT_DEMAND_NP_CORE + 2 * FEAT_DEMAND_NP_TAIL)
 
 /* A prior on the price slope in dimensionless units, e = b1 xc for the identity form (the
  * index's elasticity at the mean logged price) and e = b1 for the log form: e ~ N(mean, sd^2),
@@ -110,13 +114,12 @@ typedef struct feat_demand_prior {
     double ref_mean[2], ref_sd[2];
     int ref_n;
     /* the slope's nonparametric prior (feat_demand_pool_np; compare.demand_pool_np 1): np > 0
-       weights np_w on the grid e_g = np_lo + g np_step (g < np), estimated from the products;
+       weights np_w on the grid np_x (e-units, ascending; g < np), estimated from the products;
        a fit under it takes the Gaussian prior that gives, for the product's own slope, the
        posterior mean (and, where it can, the variance) of this mixture (feat_demand_np_match).
        np = 0: the normal N(mean, sd^2) above */
     int np;
-    double np_lo, np_step;
-    double np_w[FEAT_DEMAND_NP_G];
+    double np_x[FEAT_DEMAND_NP_G], np_w[FEAT_DEMAND_NP_G];
 } feat_demand_prior;
 
 /* Pooling (empirical Bayes, DerSimonian-Laird): fewer products than this -> no pooled prior;
@@ -208,15 +211,19 @@ int feat_demand_pool_run(const double *e, const double *se, size_t n, int (*redu
  * slopes their own data say; pairs with a non-finite value or se <= 0 are skipped) and pr's
  * normal prior (feat_demand_pool_run; pr->n > 0, else nothing is done and no exchange is taken),
  * the grid's weights by FEAT_DEMAND_NP_ITERS EM steps of the nonparametric maximum likelihood
- * (NPMLE) on the products' Gaussian likelihoods N(e; x, se^2), into pr->np, np_lo, np_step,
- * np_w.  The grid: FEAT_DEMAND_NP_G points over pr->mean +- max(5 pr->sd, 1).  reduce (may be
- * NULL) adds every part's sums after each step, as feat_demand_pool_run's (each product's
- * posterior weights are summed in fixed point, 2^-32, so any split of the products gives the
- * one-process weights bit for bit); out of memory still takes every exchange.  Returns 0,
- * ENG_ENOMEM or reduce's failure (then pr->np = 0: the normal prior stays). */
+ * (NPMLE) on the products' Gaussian likelihoods N(e; x, se^2), into pr->np, np_x, np_w.  The
+ * grid: FEAT_DEMAND_NP_CORE points over pr->mean +- h, h = max(5 pr->sd, 1), and where a
+ * product's slope lies more than 2 se beyond an edge, FEAT_DEMAND_NP_TAIL evenly spaced points
+ * out to the farthest such product on that side, so that no product's own clear slope is
+ * clipped to the core's edge.  reduce (may be NULL) adds every part's sums after each step, as
+ * feat_demand_pool_run's (each product's posterior weights are summed in fixed point, 2^-32, so
+ * any split of the products gives the one-process weights bit for bit); rmax (may be NULL) takes
+ * the element-wise maximum of v[0..n) over the parts, once, for the tails (e.g.
+ * eng_par_allreduce_f64 with ENG_PAR_MAX).  Out of memory still takes every exchange.  Returns
+ * 0, ENG_ENOMEM or an exchange's failure (then pr->np = 0: the normal prior stays). */
 #define FEAT_DEMAND_NP_ITERS 300
 int feat_demand_pool_np(const double *e, const double *se, size_t n, int (*reduce)(eng_xsum *s, size_t ns),
-                        feat_demand_prior *pr);
+                        int (*rmax)(double *v, int n), feat_demand_prior *pr);
 
 /* The Gaussian prior a product's fit takes under pr's nonparametric prior: *out = *pr with
  * out->np = 0 and (mean, sd) such that a slope observed as e (standard error se: the product's

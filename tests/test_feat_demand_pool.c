@@ -155,12 +155,12 @@ static void test_np_two_clusters(void **state) {
     feat_demand_prior nor, np;
     assert_int_equal(feat_demand_pool_run(x.e, x.se, P, NULL, &nor), 0);
     np = nor;
-    assert_int_equal(feat_demand_pool_np(x.e, x.se, P, NULL, &np), 0);
-    assert_int_equal(np.np, FEAT_DEMAND_NP_G);
+    assert_int_equal(feat_demand_pool_np(x.e, x.se, P, NULL, NULL, &np), 0);
+    assert_true(np.np >= FEAT_DEMAND_NP_CORE && np.np <= FEAT_DEMAND_NP_G);
     assert_true(np.n == nor.n && np.mean == nor.mean && np.sd == nor.sd); /* the normal prior kept */
     double near_lo = 0, near_hi = 0, mid = 0, tot = 0;
     for (int g = 0; g < np.np; g++) {
-        const double v = np.np_lo + g * np.np_step, w = np.np_w[g];
+        const double v = np.np_x[g], w = np.np_w[g];
         tot += w;
         near_lo += fabs(v + 3.0) < 0.5 ? w : 0, near_hi += fabs(v + 0.8) < 0.5 ? w : 0;
         mid += v > -2.3 && v < -1.5 ? w : 0;
@@ -182,6 +182,32 @@ static void test_np_two_clusters(void **state) {
     assert_true(sqrt(err_np) < 0.8 * sqrt(err_nor));
 }
 
+/* A product far outside the population (a slope of -9, se 0.3 as the others', among slopes near
+ * -2): the grid reaches it (the tail), so its fit keeps its own slope, where a grid ending at the
+ * core's edge would pull it there; a noisy product far out is not given a tail. */
+static void test_np_outlier(void **state) {
+    (void)state;
+    double e[60], se[60];
+    for (int i = 0; i < 60; i++) e[i] = -2.0 + 0.3 * sin(1.3 * i), se[i] = 0.3;
+    e[59] = -9.0, se[59] = 0.3;
+    feat_demand_prior pr;
+    assert_int_equal(feat_demand_pool_run(e, se, 60, NULL, &pr), 0);
+    assert_int_equal(feat_demand_pool_np(e, se, 60, NULL, NULL, &pr), 0);
+    const double core_lo = pr.mean - fmax(5 * pr.sd, 1.0);
+    feat_demand_prior m;
+    feat_demand_np_match(&pr, -9.0, 0.3, &m);
+    const double dp = 1 / 0.09, pp = 1 / (m.sd * m.sd), post = (-9.0 * dp + m.mean * pp) / (dp + pp);
+    print_message("outlier: core from %.2f, grid from %.2f (%d points); its posterior mean %.3f\n", core_lo, pr.np_x[0],
+                  pr.np, post);
+    assert_true(core_lo > -8.0);
+    assert_true(pr.np == FEAT_DEMAND_NP_CORE + FEAT_DEMAND_NP_TAIL && pr.np_x[0] == -9.0);
+    assert_true(fabs(post + 9.0) < 0.3);
+    se[59] = 50; /* the same slope, noisy: no tail */
+    assert_int_equal(feat_demand_pool_run(e, se, 60, NULL, &pr), 0);
+    assert_int_equal(feat_demand_pool_np(e, se, 60, NULL, NULL, &pr), 0);
+    assert_int_equal(pr.np, FEAT_DEMAND_NP_CORE);
+}
+
 /* feat_demand_np_match against the Gaussian algebra: under the matched prior, a slope observed
  * as (e, se) has the mixture's posterior mean (computed here directly) and, where the mixture's
  * posterior is narrower than the data, its variance; no slope of its own: the mixture's
@@ -194,7 +220,8 @@ static void test_np_match(void **state) {
     feat_demand_prior out;
     feat_demand_np_match(&pr, -1.0, 0.3, &out);
     assert_true(out.np == 0 && out.mean == pr.mean && out.sd == pr.sd);
-    pr.np = FEAT_DEMAND_NP_G, pr.np_lo = -4.0, pr.np_step = 0.05;
+    pr.np = FEAT_DEMAND_NP_CORE;
+    for (int g = 0; g < pr.np; g++) pr.np_x[g] = -4.0 + 0.05 * g;
     pr.np_w[20] = 0.5, pr.np_w[64] = 0.5; /* atoms at -3.0 and -0.8 */
     const double es[4] = {-2.6, -1.9, -1.0, -0.2}, ses[4] = {0.3, 0.6, 0.2, 1.5};
     for (int k = 0; k < 4; k++) {
@@ -239,9 +266,21 @@ static int np_reduce(eng_xsum *s, size_t ns, int rank) {
 static int np_reduce0(eng_xsum *s, size_t ns) { return np_reduce(s, ns, 0); }
 static int np_reduce1(eng_xsum *s, size_t ns) { return np_reduce(s, ns, 1); }
 
+static double g_max[2][2];
+static int np_max(double *v, int n, int rank) {
+    memcpy(g_max[rank], v, (size_t)n * sizeof *v);
+    pthread_barrier_wait(&g_bar);
+    for (int i = 0; i < n; i++) v[i] = fmax(v[i], g_max[1 - rank][i]);
+    pthread_barrier_wait(&g_bar);
+    return 0;
+}
+static int np_max0(double *v, int n) { return np_max(v, n, 0); }
+static int np_max1(double *v, int n) { return np_max(v, n, 1); }
+
 static void *np_shard_run(void *arg) {
     np_shard *a = arg;
-    a->st = feat_demand_pool_np(a->e, a->se, a->n, a->rank ? np_reduce1 : np_reduce0, &a->pr);
+    a->st = feat_demand_pool_np(a->e, a->se, a->n, a->rank ? np_reduce1 : np_reduce0, a->rank ? np_max1 : np_max0,
+                                &a->pr);
     return NULL;
 }
 
@@ -249,11 +288,14 @@ static void test_np_shards(void **state) {
     (void)state;
     static pop x;
     make_pop(&x, 2, 15);
+    x.e[150] = -12.0, x.se[150] = 0.2; /* a clear outlier on rank 1's part: the grid's lower tail */
     feat_demand_prior one;
     assert_int_equal(feat_demand_pool_run(x.e, x.se, P, NULL, &one), 0);
     np_shard sh[2] = {{.e = x.e, .se = x.se, .n = 77, .rank = 0, .pr = one},
                       {.e = x.e + 77, .se = x.se + 77, .n = P - 77, .rank = 1, .pr = one}};
-    assert_int_equal(feat_demand_pool_np(x.e, x.se, P, NULL, &one), 0);
+    assert_int_equal(feat_demand_pool_np(x.e, x.se, P, NULL, NULL, &one), 0);
+    assert_int_equal(one.np, FEAT_DEMAND_NP_CORE + FEAT_DEMAND_NP_TAIL);
+    assert_true(one.np_x[0] == -12.0);
     pthread_barrier_init(&g_bar, NULL, 2);
     pthread_t th[2];
     for (int r = 0; r < 2; r++) assert_int_equal(pthread_create(&th[r], NULL, np_shard_run, &sh[r]), 0);
@@ -262,13 +304,13 @@ static void test_np_shards(void **state) {
     for (int r = 0; r < 2; r++) {
         assert_int_equal(sh[r].st, 0);
         assert_int_equal(sh[r].pr.np, one.np);
-        assert_true(sh[r].pr.np_lo == one.np_lo && sh[r].pr.np_step == one.np_step);
-        assert_memory_equal(sh[r].pr.np_w, one.np_w, sizeof one.np_w);
+        assert_memory_equal(sh[r].pr.np_x, one.np_x, (size_t)one.np * sizeof *one.np_x);
+        assert_memory_equal(sh[r].pr.np_w, one.np_w, (size_t)one.np * sizeof *one.np_w);
     }
     /* no normal prior (too few products): nothing estimated, no exchange taken */
     feat_demand_prior none;
     memset(&none, 0, sizeof none);
-    assert_int_equal(feat_demand_pool_np(x.e, x.se, 5, np_reduce0, &none), 0);
+    assert_int_equal(feat_demand_pool_np(x.e, x.se, 5, np_reduce0, np_max0, &none), 0);
     assert_int_equal(none.np, 0);
 }
 
@@ -279,6 +321,7 @@ int main(void) {
         cmocka_unit_test(test_min_products_and_shards),
         cmocka_unit_test(test_np_two_clusters),
         cmocka_unit_test(test_np_match),
+        cmocka_unit_test(test_np_outlier),
         cmocka_unit_test(test_np_shards),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

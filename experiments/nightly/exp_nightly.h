@@ -417,11 +417,13 @@ char *exp_nightly_config_text(const exp_nightly_cfg *cfg);
  * experiments/nightly/exp_nightly_pool.c): every product of h fitted at its incumbent under the
  * weak N(-1, 1), its own slope estimate and standard error in dimensionless units
  * (feat_demand_slope_e), pooled by DerSimonian-Laird into *out (n = 0: fewer than
- * FEAT_DEMAND_POOL_MIN products, no pooling).  Under MPI collective: every rank passes its own
- * products and gets the same prior.  Returns 0, ENG_ENOMEM or an exchange's failure (ENG_EIO). */
+ * FEAT_DEMAND_POOL_MIN products, no pooling; the normal form only, out->np = 0).  Under MPI
+ * collective: every rank passes its own products and gets the same prior.  Returns 0, ENG_ENOMEM
+ * or an exchange's failure (ENG_EIO). */
 int exp_nightly_pool(const db_history *h, feat_demand_prior *out);
 /* *out = *cfg with compare.demand_prior the night's pooled prior when compare.demand_pool is on
- * (else none; its sd times compare.demand_pool_tau_scale) and gate_lag_pooled the night's pooled sign of a reference effect when
+ * (else none; with compare.demand_pool_np also its nonparametric form, feat_demand_pool_np; its
+ * sd times compare.demand_pool_tau_scale) and gate_lag_pooled the night's pooled sign of a reference effect when
  * gate_cut_standing >= 3 (else 0), both from one fit of each product; logs them.  Collective
  * under MPI as exp_nightly_pool.  0 or its failure. */
 int exp_nightly_pool_cfg(const exp_nightly_cfg *cfg, const db_history *h, exp_nightly_cfg *out);

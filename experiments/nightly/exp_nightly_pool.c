@@ -31,6 +31,9 @@ typedef struct lag_pool {
     double mean, se;
 } lag_pool;
 
+/* The element-wise maximum over the ranks (feat_demand_pool_np's grid tails). */
+static int par_max(double *v, int n) { return eng_par_allreduce_f64(v, n, ENG_PAR_MAX); }
+
 /* Fit every product of h once (exp_gate_fit_product at its incumbent, the weak prior) and pool
  * what is asked: the price slopes into *slope (NULL: not asked; feat_demand_pool_run) and the
  * lag coefficients into *lag (NULL: not asked).  The sums are exact (eng_xsum) and added over
@@ -62,7 +65,7 @@ static int pool_night(const db_history *h, feat_demand_prior *slope, int np, lag
     }
     if (slope) {
         st = feat_demand_pool_run(e, se, (size_t)k, eng_par_allreduce_xsum, slope);
-        if (!st && np) st = feat_demand_pool_np(e, se, (size_t)k, eng_par_allreduce_xsum, slope);
+        if (!st && np) st = feat_demand_pool_np(e, se, (size_t)k, eng_par_allreduce_xsum, par_max, slope);
         if (!st && !mem) st = eng_err_set(ENG_ENOMEM, "nightly: out of memory (demand pool)");
     }
     free(e);
