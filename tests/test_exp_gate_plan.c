@@ -226,15 +226,16 @@ static void test_lag_pool(void **state) {
 /* compare.demand_pool_tau_scale: the night's pooled slope prior (exp_nightly_pool_cfg) keeps its
  * mean and takes its sd (tau) times the scale; 1 leaves the estimate as it was.  It scales the
  * normal prior, so the configuration check refuses it with the nonparametric prior on
- * (compare.demand_pool_np 1, the default), which the night then builds beside the normal one
- * (np grid points), and not with 0. */
+ * (compare.demand_pool_np 1, which the night then builds beside the normal one: np grid points),
+ * and not with 0 (the default). */
 static void test_pool_tau_scale(void **state) {
     (void)state;
     db_history *h = ref_markets(24, 90, -1.0, 0.0);
     double sd[2], mean[2];
     for (int k = 0; k < 2; k++) {
         exp_nightly_cfg cfg = exp_nightly_default(), out;
-        assert_int_equal(cfg.compare.demand_pool_np, 1);
+        assert_int_equal(cfg.compare.demand_pool_np, 0);
+        cfg.compare.demand_pool_np = 1;
         cfg.compare.demand_pool = 1;
         cfg.compare.demand_pool_tau_scale = k ? 2.5 : 1.0;
         if (k) {

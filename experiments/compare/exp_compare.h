@@ -244,7 +244,9 @@ typedef struct exp_compare_cfg {
                                    NPMLE of the slopes' distribution; each fit takes the matched
                                    Gaussian prior of its product, feat_demand_pool_np; docs/backtest.md
                                    "A nonparametric pooled prior on the slope (session 18)"); 0 the
-                                   normal (DerSimonian-Laird) prior alone.  With demand_pool on only;
+                                   normal (DerSimonian-Laird) prior alone (the default: over 14
+                                   held-out backtest sets the option moved neither agent and
+                                   raised the pushed prices' made-worse share).  With demand_pool on only;
                                    demand_pool_tau_scale applies to the normal prior (1 with this) */
     feat_demand_prior demand_prior; /* the night's pooled prior (set by the nightly, not a
                                    setting; n = 0: none) for the agents' demand models */

@@ -86,7 +86,7 @@ exp_compare_cfg exp_compare_default(void) {
     c.demand_asym = 0;
     c.demand_ref_pool = 0;
     c.demand_pool_tau_scale = 1.0;
-    c.demand_pool_np = 1; /* docs/backtest.md, "A nonparametric pooled prior on the slope (session 18)" (0 before) */
+    c.demand_pool_np = 0; /* docs/backtest.md, "A nonparametric pooled prior on the slope (session 18)": an option */
     c.dqn = agt_dqn_default();
     c.dqn.hidden1 = c.dqn.hidden2 = 64;
     c.dqn.batch = 32;
