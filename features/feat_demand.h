@@ -19,8 +19,7 @@
  * demand; it also values a product without price variation), or the night's pooled prior
  * (feat_demand_fit_prior, feat_demand_pool_*: empirical Bayes over the night's products; with
  * its nonparametric form, a fit under the weak prior first, then one under the product's
- * matched Gaussian prior, feat_demand_np_match), and a
- * tiny ridge on the others;
+ * matched Gaussian prior, feat_demand_np_match), and a tiny ridge on the others;
  * LAPACK's Cholesky (dposv) solves each step.  Two covariances: the posterior (inverse Hessian)
  * and a robust one (per coefficient the larger of the sandwich and the dispersion-scaled
  * posterior) for the gate's intervals.
@@ -170,8 +169,8 @@ int feat_demand_ref_pool(const feat_demand *ms, size_t n, int (*reduce)(eng_xsum
 #define FEAT_DEMAND_WEAK_SD 1.0
 
 /* The pooled prior's centre at a width no narrower than sd (e-units): *out = *pr (its reference
- * columns' prior included) with out->sd = max(pr->sd, sd) and the normal form (out->np = 0).  pr NULL or without a slope prior
- * (n = 0): out->n = 0 (the weak prior).  The agents' demand models with compare.demand_pool 3
+ * columns' prior included) with out->sd = max(pr->sd, sd) and the normal form (out->np = 0).
+ * pr NULL or without a slope prior (n = 0): out->n = 0 (the weak prior).  The agents' demand models with compare.demand_pool 3
  * (docs/compare.md, "The pooled prior for the agents' models (q12pool2)"): the shared networks
  * pool the products themselves, so a pooled width stacked on theirs over-shrinks the products'
  * best prices; the centre alone removes the weak prior's pull towards -1.  No allocation. */

@@ -246,8 +246,9 @@ typedef struct exp_compare_cfg {
                                    "A nonparametric pooled prior on the slope (session 18)"); 0 the
                                    normal (DerSimonian-Laird) prior alone (the default: over 14
                                    held-out backtest sets the option moved neither agent and
-                                   raised the pushed prices' made-worse share).  With demand_pool on only;
-                                   demand_pool_tau_scale applies to the normal prior (1 with this) */
+                                   raised the pushed prices' made-worse share).  With demand_pool
+                                   on only; demand_pool_tau_scale applies to the normal prior (1
+                                   with this) */
     feat_demand_prior demand_prior; /* the night's pooled prior (set by the nightly, not a
                                    setting; n = 0: none) for the agents' demand models */
     agt_dqn_cfg dqn;            /* agt_dqn_default() with hidden 64x64, batch 32, replay 4096,
