@@ -170,8 +170,9 @@ int feat_demand_ref_pool(const feat_demand *ms, size_t n, int (*reduce)(eng_xsum
 
 /* The pooled prior's centre at a width no narrower than sd (e-units): *out = *pr (its reference
  * columns' prior included) with out->sd = max(pr->sd, sd) and the normal form (out->np = 0).
- * pr NULL or without a slope prior (n = 0): out->n = 0 (the weak prior).  The agents' demand models with compare.demand_pool 3
- * (docs/compare.md, "The pooled prior for the agents' models (q12pool2)"): the shared networks
+ * pr NULL or without a slope prior (n = 0): out->n = 0 (the weak prior).  The agents' demand
+ * models with compare.demand_pool 3 (docs/compare.md, "The pooled prior for the agents' models
+ * (q12pool2)"): the shared networks
  * pool the products themselves, so a pooled width stacked on theirs over-shrinks the products'
  * best prices; the centre alone removes the weak prior's pull towards -1.  No allocation. */
 void feat_demand_prior_centre(const feat_demand_prior *pr, double sd, feat_demand_prior *out);
