@@ -124,3 +124,12 @@ void db_history_copy_product(db_history *dst, int q, const db_history *src, int 
     memmove(dst->promo + d, src->promo + o, T * sizeof *dst->promo);
     memmove(dst->present + d, src->present + o, T * sizeof *dst->present);
 }
+
+double db_history_comp_mean(const db_history *h, size_t c) {
+    if (!h->comp_off || h->comp_off[c + 1] <= h->comp_off[c]) return NAN;
+    double s = 0;
+    int k = 0;
+    for (int64_t o = h->comp_off[c]; o < h->comp_off[c + 1]; o++)
+        if (isfinite(h->comp_price[o]) && h->comp_price[o] > 0) s += h->comp_price[o], k++;
+    return k ? s / k : NAN;
+}

@@ -97,6 +97,10 @@ int db_history_find(const db_history *h, const char *product_id);
  * set that period's price (or the history has no logged cells). */
 long db_history_logged_find(const db_history *h, int64_t cell);
 
+/* The mean of cell c's (c = p * n_periods + t) posted competitor prices, over those finite and
+ * > 0; NaN when the cell has none (or the history no competitor lists).  Pure. */
+double db_history_comp_mean(const db_history *h, size_t c);
+
 /* Bytes held by the column arrays (for the memory figure in `bench db`). */
 size_t db_history_bytes(const db_history *h);
 

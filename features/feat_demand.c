@@ -385,16 +385,6 @@ void feat_demand_prior_centre(const feat_demand_prior *pr, double sd, feat_deman
     if (out->n > 0 && isfinite(sd) && !(out->sd >= sd)) out->sd = sd;
 }
 
-/* Mean competitor price of cell c (NaN without one). */
-static double comp_mean(const db_history *h, size_t c) {
-    if (!h->comp_off || h->comp_off[c + 1] <= h->comp_off[c]) return NAN;
-    double s = 0;
-    int k = 0;
-    for (int64_t o = h->comp_off[c]; o < h->comp_off[c + 1]; o++)
-        if (isfinite(h->comp_price[o]) && h->comp_price[o] > 0) s += h->comp_price[o], k++;
-    return k ? s / k : NAN;
-}
-
 void feat_demand_rows_history(const db_history *h, int p, double ref, double inc, feat_demand_row *rows, size_t *n,
                               feat_demand_ctx *now) {
     const int T = h->n_periods;
@@ -402,7 +392,7 @@ void feat_demand_rows_history(const db_history *h, int p, double ref, double inc
     double last_comp = NAN;
     for (int t = 0; t < T; t++) {
         const size_t c = (size_t)p * T + t;
-        const double cm = comp_mean(h, c);
+        const double cm = db_history_comp_mean(h, c);
         if (cm > 0) last_comp = log(cm / ref);
         if (!h->present[c] || !(h->price[c] > 0) || !isfinite(h->units[c]) || h->units[c] < 0) continue;
         feat_demand_row *r = &rows[k++];

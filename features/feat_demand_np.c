@@ -20,11 +20,14 @@
 #define FIX_ONE 4294967296.0           /* 2^32: a posterior weight's fixed-point unit */
 #define FLUSH_EVERY ((size_t)1 << 20)  /* products per int64 partial sum (< 2^53 before a flush) */
 
+/* 1 when the pair is a usable slope observation. */
+static int usable(double e, double se) { return isfinite(e) && se > 0 && isfinite(se); }
+
 /* The product's posterior weights over the grid x[0..ng) with prior weights pi for a slope
  * observed as e with standard error se into post[ng] (sum 1); e or se unusable: pi itself.
  * Pure. */
 static void np_post(const double *x, const double *pi, int ng, double e, double se, double *post) {
-    const int obs = isfinite(e) && se > 0 && isfinite(se);
+    const int obs = usable(e, se);
     double mx = -INFINITY, s = 0;
     for (int g = 0; g < ng; g++) {
         const double z = obs ? (e - x[g]) / se : 0.0;
@@ -65,9 +68,6 @@ static int np_grid(double c, double h, double lo, double hi, double *x) {
         for (int t = 1; t <= T; t++) x[ng++] = c + h + (hi - c - h) * t / T;
     return ng;
 }
-
-/* 1 when the pair is a usable slope observation. */
-static int usable(double e, double se) { return isfinite(e) && se > 0 && isfinite(se); }
 
 int feat_demand_pool_np(const double *e, const double *se, size_t n, int (*reduce)(eng_xsum *s, size_t ns),
                         int (*rmax)(double *v, int n), feat_demand_prior *pr) {

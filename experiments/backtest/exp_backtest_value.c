@@ -66,10 +66,8 @@ static int truth_of(const db_history *h, const env_sim_log *lg, int i, int T, co
     tr->h = h, tr->i = i, tr->T = T;
     tr->p = &lg->params[i];
     tr->ref = lg->ref[(size_t)i * lg->n_periods + T];
-    double s = 0;
-    int64_t n = h->comp_off[c + 1] - h->comp_off[c];
-    for (int64_t o = h->comp_off[c]; o < h->comp_off[c + 1]; o++) s += h->comp_price[o];
-    tr->cbar = n > 0 ? s / (double)n : env_sim_comp_mean_price(tr->p);
+    const double cm = db_history_comp_mean(h, c);
+    tr->cbar = isfinite(cm) ? cm : env_sim_comp_mean_price(tr->p);
     tr->inc = b->incumbent, tr->lo = b->lo, tr->hi = b->hi;
     tr->v_inc = env_sim_rpv(tr->p, tr->inc, tr->ref, tr->cbar);
     double bp, bv;

@@ -18,6 +18,7 @@
  *                       policy's draw, not used).
  * Exit status 0, 1 on a failure (message on stderr), 2 on bad arguments. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,10 +54,9 @@ static int write_csv(const char *dir, const db_history *h, const env_sim_log *lg
     for (int i = 0; i < P; i++)
         for (int t = 0; t < T; t++) {
             const size_t c = (size_t)i * T + t;
-            double s = 0;
-            int n = 0;
-            for (int64_t k = h->comp_off[c]; k < h->comp_off[c + 1]; k++) s += h->comp_price[k], n++;
-            fprintf(fp, "%d,%d,%.17g,%.9g,%.9g,%.17g\n", i, t, h->price[c], h->traffic[c], h->units[c], n ? s / n : 0.0);
+            const double cm = db_history_comp_mean(h, c);
+            fprintf(fp, "%d,%d,%.17g,%.9g,%.9g,%.17g\n", i, t, h->price[c], h->traffic[c], h->units[c],
+                    isfinite(cm) ? cm : 0.0);
         }
     rc = 0;
 cleanup:
