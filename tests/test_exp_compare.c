@@ -527,6 +527,11 @@ static void test_shipped_configs(void **st) {
     assert_int_equal(c.demand_pool, 3);
     assert_int_equal(c.agent_best, 0);
     assert_true(c.dqn.smooth == 5.0f);
+    assert_int_equal(c.support_steps, 2);
+    assert_int_equal(c.ddpg_support_steps, -1);
+    assert_int_equal(c.ddpg_demand_pool, -1);
+    assert_int_equal(c.ddpg_agent_best, -1);
+    assert_true(c.ddpg.bc_alpha == 2.5f);
     assert_int_equal(exp_compare_cfg_check(&c), 0);
     exp_compare_cfg_free(&c);
     exp_compare_cfg d = exp_compare_default();
