@@ -531,7 +531,7 @@ static void test_shipped_configs(void **st) {
     assert_int_equal(c.ddpg_support_steps, -1);
     assert_int_equal(c.ddpg_demand_pool, -1);
     assert_int_equal(c.ddpg_agent_best, -1);
-    assert_true(c.ddpg.bc_alpha == 2.5f);
+    assert_true(c.ddpg.bc_alpha == 1.0f);
     assert_int_equal(exp_compare_cfg_check(&c), 0);
     exp_compare_cfg_free(&c);
     exp_compare_cfg d = exp_compare_default();
