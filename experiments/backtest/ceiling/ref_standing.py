@@ -21,7 +21,8 @@ import sys
 
 import numpy as np
 
-sig = lambda z: 1.0 / (1.0 + np.exp(-z))
+from ceiling import load, sig  # the sibling check's reader of bt_truth_dump's files, and its logistic
+
 LAMS = (0.0, 0.5, 0.7, 0.85)
 
 
@@ -50,8 +51,7 @@ def irls(X, u, v, pm, pp):
 
 
 def products(d):
-    tr = np.genfromtxt(f'{d}/truth.csv', delimiter=',', names=True)
-    pe = np.genfromtxt(f'{d}/periods.csv', delimiter=',', names=True)
+    tr, pe = load(d)
     T = int(pe['day'].max())  # days 0 .. T-1 are the history
     out = []
     for i in range(len(tr)):
