@@ -167,7 +167,12 @@ static void test_ref_dp_oracle(void **state) {
     const exp_btl_run *run = &r.runs[0];
     assert_int_equal(run->oracle_dp, 1);
     assert_true(run->lanes & (1u << EXP_BTL_FREE));
+    assert_true(run->lanes & (1u << EXP_BTL_GOING));
     assert_true(run->dp_levels > 2);
+    /* oracle:going is the oracle's DP solved again every night from the lane's own state: on the
+     * first night both stand in the same state, so they charge the same prices */
+    assert_close(run->night[EXP_BTL_GOING][0].exp_revenue, run->night[EXP_BTL_ORACLE][0].exp_revenue, 1e-9, 0);
+    assert_true(isfinite(exp_btl_captured_going(run, EXP_BTL_ENGINE)));
     double o = exp_btl_cum_revenue(run, EXP_BTL_ORACLE), fr = exp_btl_cum_revenue(run, EXP_BTL_FREE);
     for (int l = 0; l < EXP_BTL_N_LANE; l++)
         if ((run->lanes & (1u << l)) && l != EXP_BTL_FREE) {

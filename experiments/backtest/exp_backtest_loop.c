@@ -21,11 +21,12 @@
 
 static const char *const lane_names[EXP_BTL_N_LANE] = {"engine",      "alone:dqn", "alone:ddpg", "alone:linucb",
                                                       "alone:fixed", "manual",    "oracle",     "held",
-                                                      "oracle:free"};
+                                                      "oracle:free", "oracle:going"};
 /* The agent a forced lane prices with. */
 static const exp_agent lane_agent[EXP_BTL_N_LANE] = {EXP_AGENT_HISTORY, EXP_AGENT_DQN, EXP_AGENT_DDPG,
                                                      EXP_AGENT_LINUCB,  EXP_AGENT_FIXED, EXP_AGENT_HISTORY,
-                                                     EXP_AGENT_HISTORY, EXP_AGENT_HISTORY, EXP_AGENT_HISTORY};
+                                                     EXP_AGENT_HISTORY, EXP_AGENT_HISTORY, EXP_AGENT_HISTORY,
+                                                     EXP_AGENT_HISTORY};
 
 const char *exp_btl_lane_name(exp_btl_lane l) { return l >= 0 && l < EXP_BTL_N_LANE ? lane_names[l] : NULL; }
 int exp_btl_lane_nightly(exp_btl_lane l) { return l >= EXP_BTL_ENGINE && l <= EXP_BTL_FIXED; }
@@ -122,6 +123,9 @@ static double comp_mean(const env_sim_params *p, const double *comp_now) {
     for (int k = 0; k < p->n_comp; k++) s += comp_now[k];
     return s / p->n_comp;
 }
+
+static int going_price(const exp_btl_cfg *cfg, const env_sim_params *p, const env_sim_market *m, double prev,
+                       double *price);
 
 /* The nightly of lane L for night `night` (date day0 + n_days + night); fills cap and rec and
  * L->price (the pushed prices read back, or the forced agent's).  0 or the nightly's status. */
@@ -242,6 +246,11 @@ static int lane_fixed_rule(const exp_btl_cfg *cfg, lane *L, const env_sim_log *l
         if (L->id == EXP_BTL_HELD) { /* toward the standing optimum, at most the change limit a night */
             rule_interval(cfg, p, L->prev[i], 0, &lo, &hi);
             L->price[i] = lo > hi ? L->prev[i] : fmin(fmax(standing[i], lo), hi);
+            continue;
+        }
+        if (L->id == EXP_BTL_GOING) { /* the truth's DP from tonight's state, its first step */
+            int st = going_price(cfg, p, &L->m[i], L->prev[i], &L->price[i]);
+            if (st) return st;
             continue;
         }
         if (plan) { /* [P][N][3]: the planned price, the previous price and the reference it expects */
@@ -392,6 +401,24 @@ static int dpc_levels(double p0, double lo, double mc, double *lv, int cap) {
     }
     if (hi > lv[n - 1] + 1e-9) lv[n++] = hi;
     return n;
+}
+
+/* oracle:going's price for product p tonight (EXP_BTL_GOING): the DP held to the change limit on
+ * the oracle's levels (dpc_levels), solved from the lane's market m as it stands (its period and
+ * reference) over the next cfg->n_nights nights, undiscounted; *price = its best level within the
+ * change limit of prev.  0, ENG_EINVAL or ENG_ENOMEM. */
+static int going_price(const exp_btl_cfg *cfg, const env_sim_params *p, const env_sim_market *m, double prev,
+                       double *price) {
+    double lv[512];
+    const double mc = cfg->bt.max_change_pct / 100;
+    const int n = dpc_levels(cents(p->base_price), lo_price(p, margin_of(cfg)), mc, lv, (int)(sizeof lv / sizeof lv[0]));
+    env_sim_dpc *dc = NULL;
+    int st = env_sim_dpc_solve(p, lv, n, mc, m->t, m->ref, cfg->n_nights, 1.0, 151, 0, &dc);
+    if (st) return st;
+    const int k = env_sim_dpc_best(dc, 0, m->ref, prev, comp_mean(p, m->comp_now), NULL);
+    if (k >= 0) *price = dc->level[k];
+    env_sim_dpc_free(dc);
+    return k >= 0 ? ENG_OK : eng_err_set(ENG_EINVAL, "backtest loop: no DP level within the change limit of %.2f", prev);
 }
 
 /* The oracles of the reference-price family, per product, over the n_nights days after the history,
@@ -549,8 +576,9 @@ static int run_one(const exp_btl_cfg *cfg, env_sim_family fam, uint64_t seed, in
     int st = ENG_OK, P = bt->n_products, D = bt->n_days;
     double t0 = eng_now();
     run->family = fam, run->seed = seed, run->n_products = P, run->n_days = D, run->n_nights = cfg->n_nights;
-    run->lanes = (cfg->lanes & ~(1u << EXP_BTL_FREE)) | (1u << EXP_BTL_ENGINE) | (1u << EXP_BTL_MANUAL) |
-                 (1u << EXP_BTL_ORACLE) | (1u << EXP_BTL_HELD) | (fam == ENV_SIM_FAMILY_REF ? 1u << EXP_BTL_FREE : 0);
+    const unsigned ref_lanes = (1u << EXP_BTL_FREE) | (1u << EXP_BTL_GOING);
+    run->lanes = (cfg->lanes & ~ref_lanes) | (1u << EXP_BTL_ENGINE) | (1u << EXP_BTL_MANUAL) | (1u << EXP_BTL_ORACLE) |
+                 (1u << EXP_BTL_HELD) | (fam == ENV_SIM_FAMILY_REF ? ref_lanes : 0);
     env_sim_gen_opts go = exp_bt_gen_opts(bt, fam, seed); /* the one-night run's history (no promotions: checked) */
     if ((st = env_sim_generate_ex(&go, P, D, &x.h, &x.lg))) goto cleanup;
     if (!(base = eng_malloc((size_t)P * sizeof *base))) { st = ENG_ENOMEM; goto cleanup; }

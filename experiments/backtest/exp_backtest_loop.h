@@ -44,6 +44,12 @@ typedef enum {
     EXP_BTL_FREE,       /* reference-price family only: the DP optimum over the nights NOT held to
                            the change limit (only the min/max bounds), shown beside the oracle: an
                            upper bound no lane held to the change limit can reach */
+    EXP_BTL_GOING,      /* reference-price family only: the truth's DP held to the change limit,
+                           solved again every night from the lane's own state over the next
+                           n_nights nights and its first step taken - a going concern, which never
+                           reaches the horizon's end and so never makes the oracle's last-night cuts
+                           into the customers' reference; shown beside the oracle (docs/backtest.md,
+                           "Closed loop: what the `ref` yardstick rewards") */
     EXP_BTL_N_LANE
 } exp_btl_lane;
 
@@ -153,6 +159,9 @@ double exp_btl_captured_held(const exp_btl_run *r, exp_btl_lane l);
 /* The same against the DP free of the change limit (the `ref` yardstick before 2026-12-02 q13dp):
  * (lane - manual) / (oracle:free - manual); NaN likewise (also on logit/ce: no such lane). */
 double exp_btl_captured_free(const exp_btl_run *r, exp_btl_lane l);
+/* The same against the going concern (oracle:going): (lane - manual) / (oracle:going - manual);
+ * NaN likewise (also on logit/ce: no such lane). */
+double exp_btl_captured_going(const exp_btl_run *r, exp_btl_lane l);
 /* Exploration cost of a run under the truth: cumulative cost / the engine's cumulative expected
  * revenue (0 when exploration was off). */
 double exp_btl_explore_share(const exp_btl_run *r);

@@ -48,6 +48,12 @@ double exp_btl_captured_free(const exp_btl_run *r, exp_btl_lane l) {
     return isfinite(v) && isfinite(o) && o - m > 1e-9 * fabs(m) ? (v - m) / (o - m) : NAN;
 }
 
+double exp_btl_captured_going(const exp_btl_run *r, exp_btl_lane l) {
+    double v = exp_btl_cum_revenue(r, l), m = exp_btl_cum_revenue(r, EXP_BTL_MANUAL),
+           o = exp_btl_cum_revenue(r, EXP_BTL_GOING);
+    return isfinite(v) && isfinite(o) && o - m > 1e-9 * fabs(m) ? (v - m) / (o - m) : NAN;
+}
+
 double exp_btl_explore_share(const exp_btl_run *r) {
     const exp_btl_night *e = r->night[EXP_BTL_ENGINE];
     double c = 0, v = 0;
@@ -129,6 +135,12 @@ static void print_run(FILE *f, const exp_btl_run *r) {
                    "oracle %.1f%%\n",
                 100 * (exp_btl_cum_revenue(r, EXP_BTL_FREE) / man - 1), 100 * exp_btl_captured_free(r, EXP_BTL_ENGINE),
                 100 * exp_btl_captured_free(r, EXP_BTL_ORACLE));
+    if (ran(r, EXP_BTL_GOING))
+        fprintf(f, "  oracle:going (the truth's DP held to the change limit, re-planned every night over the next %d nights: a "
+                   "going concern, without the oracle's cuts at the loop's end): %+.2f%% vs manual, %.1f%% of the oracle's "
+                   "gain; the engine captures %.1f%% of its gain\n",
+                r->n_nights, 100 * (exp_btl_cum_revenue(r, EXP_BTL_GOING) / man - 1), 100 * exp_btl_captured(r, EXP_BTL_GOING),
+                100 * exp_btl_captured_going(r, EXP_BTL_ENGINE));
     fprintf(f, "  each agent's price on the engine's own path (one night each, no carry-over), captured:");
     static const exp_agent shown[] = {EXP_AGENT_HISTORY, EXP_AGENT_DQN, EXP_AGENT_DDPG, EXP_AGENT_LINUCB, EXP_AGENT_FIXED};
     for (size_t k = 0; k < sizeof shown / sizeof shown[0]; k++)
@@ -225,6 +237,9 @@ void exp_backtest_loop_print(FILE *f, const exp_btl_cfg *cfg, const exp_btl_resu
     if (cap_stats(r, -1, EXP_BTL_ENGINE, exp_btl_captured_free, &bm, &blo, &bhi))
         fprintf(f, "  beside it on ref (not the goal): the engine's share of the gain of the DP free of the change limit "
                    "(oracle:free, the yardstick before q13dp): %.1f%% [%.1f, %.1f]\n", 100 * bm, 100 * blo, 100 * bhi);
+    if (cap_stats(r, -1, EXP_BTL_ENGINE, exp_btl_captured_going, &bm, &blo, &bhi))
+        fprintf(f, "  beside it on ref (not the goal): the engine's share of the going concern's gain (oracle:going, the "
+                   "truth's DP re-planned every night): %.1f%% [%.1f, %.1f]\n", 100 * bm, 100 * blo, 100 * bhi);
     double xs = -INFINITY;
     for (int i = 0; i < r->n_runs; i++) xs = fmax(xs, exp_btl_explore_share(&r->runs[i]));
     if (cfg->explore.share > 0)
@@ -306,6 +321,10 @@ static json_object *run_json(const exp_btl_run *r) {
         if (ran(r, EXP_BTL_FREE)) {
             c = exp_btl_captured_free(r, (exp_btl_lane)l);
             json_object_object_add(x, "captured_vs_free", isfinite(c) ? json_object_new_double(c) : NULL);
+        }
+        if (ran(r, EXP_BTL_GOING)) {
+            c = exp_btl_captured_going(r, (exp_btl_lane)l);
+            json_object_object_add(x, "captured_vs_going", isfinite(c) ? json_object_new_double(c) : NULL);
         }
         json_object_object_add(lanes, exp_btl_lane_name((exp_btl_lane)l), x);
     }
