@@ -136,11 +136,7 @@ def values(ths, refs, plan):
 
 def value(th, plan, ref):
     """Revenue per visitor summed over the plan's nights under th from reference ref."""
-    v = 0.0
-    for p in plan:
-        v += rpv(th, p, ref)
-        ref = th[3] * ref + (1 - th[3]) * p
-    return v
+    return float(values([th], [ref], plan)[0])
 
 
 def ref_path(pr, lam, p0):
