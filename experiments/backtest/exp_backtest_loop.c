@@ -403,17 +403,24 @@ static int dpc_levels(double p0, double lo, double mc, double *lv, int cap) {
     return n;
 }
 
-/* oracle:going's price for product p tonight (EXP_BTL_GOING): the DP held to the change limit on
- * the oracle's levels (dpc_levels), solved from the lane's market m as it stands (its period and
- * reference) over the next cfg->n_nights nights, undiscounted; *price = its best level within the
- * change limit of prev.  0, ENG_EINVAL or ENG_ENOMEM. */
-static int going_price(const exp_btl_cfg *cfg, const env_sim_params *p, const env_sim_market *m, double prev,
-                       double *price) {
+/* The DP held to the change limit for product p (the oracle's and oracle:going's): on the levels
+ * dpc_levels (from the margin floor lo_price), from market m's period and reference, over the
+ * next cfg->n_nights nights, undiscounted, on 151 reference nodes.  *out is freed by the caller
+ * with env_sim_dpc_free.  0, ENG_EINVAL or ENG_ENOMEM (then *out = NULL). */
+static int dpc_open(const exp_btl_cfg *cfg, const env_sim_params *p, const env_sim_market *m, env_sim_dpc **out) {
     double lv[512];
     const double mc = cfg->bt.max_change_pct / 100;
     const int n = dpc_levels(cents(p->base_price), lo_price(p, margin_of(cfg)), mc, lv, (int)(sizeof lv / sizeof lv[0]));
+    return env_sim_dpc_solve(p, lv, n, mc, m->t, m->ref, cfg->n_nights, 1.0, 151, 0, out);
+}
+
+/* oracle:going's price for product p tonight (EXP_BTL_GOING): the DP held to the change limit
+ * (dpc_open) solved from the lane's market m as it stands; *price = its best level within the
+ * change limit of prev.  0, ENG_EINVAL or ENG_ENOMEM. */
+static int going_price(const exp_btl_cfg *cfg, const env_sim_params *p, const env_sim_market *m, double prev,
+                       double *price) {
     env_sim_dpc *dc = NULL;
-    int st = env_sim_dpc_solve(p, lv, n, mc, m->t, m->ref, cfg->n_nights, 1.0, 151, 0, &dc);
+    int st = dpc_open(cfg, p, m, &dc);
     if (st) return st;
     const int k = env_sim_dpc_best(dc, 0, m->ref, prev, comp_mean(p, m->comp_now), NULL);
     if (k >= 0) *price = dc->level[k];
@@ -433,8 +440,7 @@ static int going_price(const exp_btl_cfg *cfg, const env_sim_params *p, const en
  * 0, ENG_ENOMEM or ENG_EINVAL. */
 static int dp_oracle_open(run_ctx *x, const env_sim_market *base, int n_nights, exp_btl_run *run) {
     const int P = x->h->n_products;
-    const double mc = x->cfg->bt.max_change_pct / 100, c0 = eng_cpu_now();
-    double lv[512];
+    const double c0 = eng_cpu_now();
     long nl = 0;
     if (!(x->dp = eng_calloc((size_t)P, sizeof *x->dp))) return ENG_ENOMEM;
     if (!(x->plan = eng_malloc((size_t)P * n_nights * 3 * sizeof *x->plan))) return ENG_ENOMEM;
@@ -445,9 +451,8 @@ static int dp_oracle_open(run_ctx *x, const env_sim_market *base, int n_nights, 
         const double lo = lo_price(p, margin_of(x->cfg));
         int st = env_sim_grid_make(&g, ENV_SIM_MAX_LEVELS, lo / p->base_price, max_price(p0) / p->base_price);
         if (!st) st = env_sim_dp_solve_from(p, &g, base[i].t, base[i].ref, n_nights, 1.0, 151, 0, &x->dp[i]);
-        int n = dpc_levels(p0, lo, mc, lv, (int)(sizeof lv / sizeof lv[0]));
         env_sim_dpc *dc = NULL;
-        if (!st) st = env_sim_dpc_solve(p, lv, n, mc, base[i].t, base[i].ref, n_nights, 1.0, 151, 0, &dc);
+        if (!st) st = dpc_open(x->cfg, p, &base[i], &dc);
         env_sim_market m = base[i];
         double prev = cents(x->h->price[(size_t)i * x->h->n_periods + x->h->n_periods - 1]);
         for (int t = 0; !st && t < n_nights; t++) {
@@ -462,8 +467,8 @@ static int dp_oracle_open(run_ctx *x, const env_sim_market *base, int n_nights, 
             st = env_sim_market_step(&m, y[0], &o);
             prev = y[0];
         }
+        if (dc) nl += dc->n_levels;
         env_sim_dpc_free(dc);
-        nl += n;
         if (st) return st;
     }
     run->dp_levels = (int)lround((double)nl / P);

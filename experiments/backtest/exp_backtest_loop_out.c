@@ -30,29 +30,17 @@ static double cum_field(const exp_btl_run *r, int l, int what) {
     return s;
 }
 
-double exp_btl_captured(const exp_btl_run *r, exp_btl_lane l) {
-    double v = exp_btl_cum_revenue(r, l), m = exp_btl_cum_revenue(r, EXP_BTL_MANUAL),
-           o = exp_btl_cum_revenue(r, EXP_BTL_ORACLE);
-    return isfinite(v) && o - m > 1e-9 * fabs(m) ? (v - m) / (o - m) : NAN;
-}
-
-double exp_btl_captured_held(const exp_btl_run *r, exp_btl_lane l) {
-    double v = exp_btl_cum_revenue(r, l), m = exp_btl_cum_revenue(r, EXP_BTL_MANUAL),
-           o = exp_btl_cum_revenue(r, EXP_BTL_HELD);
+/* (lane l - manual) / (lane ref - manual), cumulative expected revenue; NaN when either did not run
+ * or ref gains nothing over manual pricing. */
+static double captured_vs(const exp_btl_run *r, exp_btl_lane l, exp_btl_lane ref) {
+    double v = exp_btl_cum_revenue(r, l), m = exp_btl_cum_revenue(r, EXP_BTL_MANUAL), o = exp_btl_cum_revenue(r, ref);
     return isfinite(v) && isfinite(o) && o - m > 1e-9 * fabs(m) ? (v - m) / (o - m) : NAN;
 }
 
-double exp_btl_captured_free(const exp_btl_run *r, exp_btl_lane l) {
-    double v = exp_btl_cum_revenue(r, l), m = exp_btl_cum_revenue(r, EXP_BTL_MANUAL),
-           o = exp_btl_cum_revenue(r, EXP_BTL_FREE);
-    return isfinite(v) && isfinite(o) && o - m > 1e-9 * fabs(m) ? (v - m) / (o - m) : NAN;
-}
-
-double exp_btl_captured_going(const exp_btl_run *r, exp_btl_lane l) {
-    double v = exp_btl_cum_revenue(r, l), m = exp_btl_cum_revenue(r, EXP_BTL_MANUAL),
-           o = exp_btl_cum_revenue(r, EXP_BTL_GOING);
-    return isfinite(v) && isfinite(o) && o - m > 1e-9 * fabs(m) ? (v - m) / (o - m) : NAN;
-}
+double exp_btl_captured(const exp_btl_run *r, exp_btl_lane l) { return captured_vs(r, l, EXP_BTL_ORACLE); }
+double exp_btl_captured_held(const exp_btl_run *r, exp_btl_lane l) { return captured_vs(r, l, EXP_BTL_HELD); }
+double exp_btl_captured_free(const exp_btl_run *r, exp_btl_lane l) { return captured_vs(r, l, EXP_BTL_FREE); }
+double exp_btl_captured_going(const exp_btl_run *r, exp_btl_lane l) { return captured_vs(r, l, EXP_BTL_GOING); }
 
 double exp_btl_explore_share(const exp_btl_run *r) {
     const exp_btl_night *e = r->night[EXP_BTL_ENGINE];
